@@ -1,0 +1,12 @@
+/**
+ * Base class of every typed error in the project. `code` is stable and safe to show
+ * (it never contains input values); `message` is a fixed human sentence.
+ */
+export class SpikeError extends Error {
+  readonly code: string;
+  constructor(code: string, message: string, options?: { cause?: unknown }) {
+    super(message, options);
+    this.code = code;
+    this.name = new.target.name;
+  }
+}
