@@ -1,0 +1,160 @@
+/**
+ * Per-component configuration, read once at start-up from the environment and validated
+ * (catalogue CFG-01: a bad value stops the process before it listens). Variable names and
+ * defaults follow SPIKE (../shared/spec/config.md); additions are marked "ours".
+ */
+import os from 'node:os';
+import path from 'node:path';
+import { ConfigError, type Env, duration, httpsUrlList, int, listenAddress, oneOf, optionalStr, str, type ListenAddress } from './env.js';
+
+export const DEFAULT_ENDPOINT_SOCKET = 'unix:///tmp/spire-agent/public/api.sock';
+
+export interface CommonConfig {
+  endpointSocket: string;
+  /** Time limit for the first SVID (ms); undefined = wait forever (SPIKE's servers). */
+  sourceTimeoutMs: number | undefined;
+}
+
+export function loadCommon(env: Env, waitForever: boolean): CommonConfig {
+  const endpointSocket = str(env, 'SPIFFE_ENDPOINT_SOCKET', DEFAULT_ENDPOINT_SOCKET);
+  if (!endpointSocket.startsWith('unix://') && !endpointSocket.startsWith('unix:')) {
+    throw new ConfigError('SPIFFE_ENDPOINT_SOCKET', 'must be a unix:// socket address');
+  }
+  const timeout = duration(env, 'SPIKE_SPIFFE_SOURCE_TIMEOUT', 30_000, 1);
+  return { endpointSocket, sourceTimeoutMs: waitForever ? undefined : timeout };
+}
+
+export interface ShamirConfig { shares: number; threshold: number }
+
+export function loadShamir(env: Env): ShamirConfig {
+  const shares = int(env, 'SPIKE_NEXUS_SHAMIR_SHARES', 3, 1, 255);
+  const threshold = int(env, 'SPIKE_NEXUS_SHAMIR_THRESHOLD', 2, 1, 255);
+  if (threshold > shares) throw new ConfigError('SPIKE_NEXUS_SHAMIR_THRESHOLD', 'must not exceed SPIKE_NEXUS_SHAMIR_SHARES');
+  return { shares, threshold };
+}
+
+function loadKeeperPeers(env: Env, shamir: ShamirConfig, required: boolean): string[] {
+  const peers = httpsUrlList(env, 'SPIKE_NEXUS_KEEPER_PEERS', required);
+  if (peers.length > 0 && peers.length !== shamir.shares) {
+    throw new ConfigError('SPIKE_NEXUS_KEEPER_PEERS', 'must list exactly SPIKE_NEXUS_SHAMIR_SHARES Keepers');
+  }
+  return peers;
+}
+
+const FORBIDDEN_DIRS = ['/etc', '/sys', '/proc', '/dev', '/bin', '/sbin', '/usr', '/lib', '/lib64', '/boot', '/root'];
+
+/** SPIKE's data-directory rules (config.md §3): `<dir>/data/spike.db`, never under system dirs. */
+export function resolveDataDir(env: Env): string {
+  const custom = optionalStr(env, 'SPIKE_NEXUS_DATA_DIR');
+  let base: string;
+  if (custom !== undefined) {
+    const abs = path.resolve(custom);
+    if (abs === '/' || FORBIDDEN_DIRS.some((d) => abs === d || abs.startsWith(`${d}/`))) {
+      throw new ConfigError('SPIKE_NEXUS_DATA_DIR', 'must not be / or a system directory');
+    }
+    base = abs;
+  } else {
+    const home = os.homedir();
+    base = home ? path.join(home, '.spike') : path.join('/tmp', `.spike-${env['USER'] ?? 'spike'}`);
+  }
+  return path.join(base, 'data');
+}
+
+export type BackendKind = 'sqlite' | 'lite' | 'memory' | 'postgres';
+
+export interface NexusConfig extends CommonConfig {
+  listen: ListenAddress;
+  backend: BackendKind;
+  keeperPeers: string[];
+  shamir: ShamirConfig;
+  maxShareCount: number;
+  keeperUpdateIntervalMs: number;
+  recoveryMaxIntervalMs: number;
+  maxSecretVersions: number;
+  maxCiphertextBytes: number;
+  /** ours: cap on JSON request bodies (D4). */
+  maxBodyBytes: number;
+  /** ours: cap on a streamed cipher body. */
+  maxStreamBytes: number;
+  dataDir: string;
+  dbBusyTimeoutMs: number;
+  readHeaderTimeoutMs: number;
+  /** ours: Postgres connection string for the `postgres` backend. */
+  databaseUrl: string | undefined;
+}
+
+export function loadNexusConfig(env: Env): NexusConfig {
+  const shamir = loadShamir(env);
+  const backend = oneOf<BackendKind>(env, 'SPIKE_NEXUS_BACKEND_STORE', ['sqlite', 'lite', 'memory', 'postgres'], 'sqlite');
+  const needsKeepers = backend !== 'memory';
+  const databaseUrl = optionalStr(env, 'SPIKE_NEXUS_DATABASE_URL');
+  if (backend === 'postgres' && databaseUrl === undefined) {
+    throw new ConfigError('SPIKE_NEXUS_DATABASE_URL', 'is required for the postgres backend');
+  }
+  return {
+    ...loadCommon(env, true),
+    listen: listenAddress(env, 'SPIKE_NEXUS_TLS_PORT', ':8553'),
+    backend,
+    keeperPeers: loadKeeperPeers(env, shamir, needsKeepers),
+    shamir,
+    maxShareCount: int(env, 'SPIKE_NEXUS_SHAMIR_MAX_SHARE_COUNT', 1000, 1, 1_000_000),
+    keeperUpdateIntervalMs: duration(env, 'SPIKE_NEXUS_KEEPER_UPDATE_INTERVAL', 5 * 60_000, 10),
+    recoveryMaxIntervalMs: duration(env, 'SPIKE_NEXUS_RECOVERY_MAX_INTERVAL', 60_000, 10),
+    maxSecretVersions: int(env, 'SPIKE_NEXUS_MAX_SECRET_VERSIONS', 10, 1, 10_000),
+    maxCiphertextBytes: int(env, 'SPIKE_NEXUS_CRYPTO_MAX_CIPHERTEXT_SIZE', 65_536, 1, 1 << 30),
+    maxBodyBytes: int(env, 'SPIKE_NEXUS_MAX_BODY_BYTES', 1 << 20, 1024, 1 << 30),
+    maxStreamBytes: int(env, 'SPIKE_NEXUS_CRYPTO_MAX_STREAM_SIZE', 256 << 20, 1, 2 ** 40),
+    dataDir: backend === 'sqlite' ? resolveDataDir(env) : '',
+    dbBusyTimeoutMs: int(env, 'SPIKE_NEXUS_DB_BUSY_TIMEOUT_MS', 5000, 1, 600_000),
+    readHeaderTimeoutMs: duration(env, 'SPIKE_HTTP_SERVER_READ_HEADER_TIMEOUT', 10_000, 1),
+    databaseUrl,
+  };
+}
+
+export interface KeeperConfig extends CommonConfig {
+  listen: ListenAddress;
+  readHeaderTimeoutMs: number;
+}
+
+export function loadKeeperConfig(env: Env): KeeperConfig {
+  return {
+    ...loadCommon(env, true),
+    listen: listenAddress(env, 'SPIKE_KEEPER_TLS_PORT', ':8443'),
+    readHeaderTimeoutMs: duration(env, 'SPIKE_HTTP_SERVER_READ_HEADER_TIMEOUT', 10_000, 1),
+  };
+}
+
+export interface BootstrapConfig extends CommonConfig {
+  backend: BackendKind;
+  keeperPeers: string[];
+  shamir: ShamirConfig;
+  nexusUrl: string;
+  timeoutMs: number;
+  keeperTimeoutMs: number;
+  keeperMaxRetries: number;
+  keeperRetryInitialMs: number;
+  keeperRetryMaxMs: number;
+  verificationTimeoutMs: number;
+  force: boolean;
+}
+
+export function loadBootstrapConfig(env: Env): BootstrapConfig {
+  const shamir = loadShamir(env);
+  const backend = oneOf<BackendKind>(env, 'SPIKE_NEXUS_BACKEND_STORE', ['sqlite', 'lite', 'memory', 'postgres'], 'sqlite');
+  const nexusUrls = httpsUrlList(env, 'SPIKE_NEXUS_API_URL', false);
+  return {
+    ...loadCommon(env, false),
+    backend,
+    keeperPeers: backend === 'memory' ? [] : loadKeeperPeers(env, shamir, true),
+    shamir,
+    nexusUrl: nexusUrls[0] ?? 'https://localhost:8553',
+    timeoutMs: duration(env, 'SPIKE_BOOTSTRAP_TIMEOUT', 0),
+    keeperTimeoutMs: duration(env, 'SPIKE_BOOTSTRAP_KEEPER_TIMEOUT', 30_000),
+    keeperMaxRetries: int(env, 'SPIKE_BOOTSTRAP_KEEPER_MAX_RETRIES', 5, 1, 1000),
+    keeperRetryInitialMs: duration(env, 'SPIKE_BOOTSTRAP_KEEPER_RETRY_INITIAL_INTERVAL', 2000, 1),
+    keeperRetryMaxMs: duration(env, 'SPIKE_BOOTSTRAP_KEEPER_RETRY_MAX_INTERVAL', 30_000, 1),
+    verificationTimeoutMs: duration(env, 'SPIKE_BOOTSTRAP_INIT_VERIFICATION_TIMEOUT', 30 * 60_000, 1),
+    force: optionalStr(env, 'SPIKE_BOOTSTRAP_FORCE') === 'true',
+  };
+}
+

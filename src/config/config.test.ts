@@ -1,0 +1,75 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { ConfigError, parseDuration, listenAddress, httpsUrlList, int, bool } from './env.js';
+import { loadNexusConfig, loadBootstrapConfig, loadKeeperConfig, resolveDataDir } from './components.js';
+
+test('parseDuration accepts Go durations', () => {
+  const cases: [string, number | undefined][] = [
+    ['0', 0], ['500ms', 500], ['30s', 30_000], ['5m', 300_000], ['1h30m', 5_400_000], ['1.5s', 1500],
+    ['250us', 0.25], ['', undefined], ['5', undefined], ['5x', undefined], ['s', undefined], ['1h 30m', undefined],
+  ];
+  for (const [s, want] of cases) assert.equal(parseDuration(s), want, s);
+});
+
+test('listen addresses', () => {
+  assert.deepEqual(listenAddress({}, 'X', ':8553'), { host: undefined, port: 8553 });
+  assert.deepEqual(listenAddress({ X: '127.0.0.1:0' }, 'X', ':1'), { host: '127.0.0.1', port: 0 });
+  assert.deepEqual(listenAddress({ X: '[::1]:9' }, 'X', ':1'), { host: '::1', port: 9 });
+  assert.throws(() => listenAddress({ X: '8553' }, 'X', ':1'), ConfigError);
+  assert.throws(() => listenAddress({ X: ':99999' }, 'X', ':1'), ConfigError);
+});
+
+test('CFG-01: malformed numbers and booleans are refused, not silently defaulted', () => {
+  assert.throws(() => int({ N: 'three' }, 'N', 3), /N: must be a decimal integer/);
+  assert.throws(() => int({ N: '0' }, 'N', 3), ConfigError);
+  assert.equal(int({ N: ' 7 ' }, 'N', 3), 7);
+  assert.equal(int({}, 'N', 3), 3);
+  assert.throws(() => bool({ B: 'yes' }, 'B', false), ConfigError);
+  assert.equal(bool({ B: 'T' }, 'B', false), true);
+});
+
+test('CFG-01: Keeper peers must be distinct https URLs, one per share', () => {
+  const base = { SPIKE_NEXUS_SHAMIR_SHARES: '3', SPIKE_NEXUS_SHAMIR_THRESHOLD: '2' };
+  const ok = loadNexusConfig({ ...base, SPIKE_NEXUS_KEEPER_PEERS: 'https://a:1, https://b:2/,https://c:3' });
+  assert.deepEqual(ok.keeperPeers, ['https://a:1', 'https://b:2', 'https://c:3']);
+  const bad: Record<string, string>[] = [
+    { SPIKE_NEXUS_KEEPER_PEERS: 'https://a:1,https://b:2' },
+    { SPIKE_NEXUS_KEEPER_PEERS: 'https://a:1,https://a:1,https://c:3' },
+    { SPIKE_NEXUS_KEEPER_PEERS: 'http://a:1,https://b:2,https://c:3' },
+    { SPIKE_NEXUS_KEEPER_PEERS: 'https://a:1,,https://c:3' },
+    { SPIKE_NEXUS_KEEPER_PEERS: 'https://u:p@a:1,https://b:2,https://c:3' },
+    { SPIKE_NEXUS_KEEPER_PEERS: 'https://a:1,https://b:2,https://c:3', SPIKE_NEXUS_SHAMIR_THRESHOLD: '4' },
+    { SPIKE_NEXUS_KEEPER_PEERS: 'https://a:1,https://b:2,https://c:3', SPIKE_NEXUS_BACKEND_STORE: 'redis' },
+    {},
+  ];
+  for (const extra of bad) assert.throws(() => loadNexusConfig({ ...base, ...extra }), ConfigError, JSON.stringify(extra));
+});
+
+test('memory backend needs no Keepers; error messages never echo values', () => {
+  const c = loadNexusConfig({ SPIKE_NEXUS_BACKEND_STORE: 'Memory' });
+  assert.equal(c.backend, 'memory');
+  try {
+    httpsUrlList({ P: 'https://secret-canary-123' + ',,' }, 'P', true);
+    assert.fail('should throw');
+  } catch (e) {
+    assert.ok(e instanceof ConfigError);
+    assert.ok(!e.message.includes('secret-canary'));
+  }
+});
+
+test('data directory rules', () => {
+  assert.equal(resolveDataDir({ SPIKE_NEXUS_DATA_DIR: '/var/lib/spike' }), '/var/lib/spike/data');
+  assert.throws(() => resolveDataDir({ SPIKE_NEXUS_DATA_DIR: '/etc/spike' }), ConfigError);
+  assert.throws(() => resolveDataDir({ SPIKE_NEXUS_DATA_DIR: '/' }), ConfigError);
+});
+
+test('bootstrap and keeper defaults', () => {
+  const b = loadBootstrapConfig({ SPIKE_NEXUS_KEEPER_PEERS: 'https://a:1,https://b:2,https://c:3' });
+  assert.equal(b.nexusUrl, 'https://localhost:8553');
+  assert.equal(b.keeperMaxRetries, 5);
+  assert.equal(b.sourceTimeoutMs, 30_000);
+  assert.equal(b.force, false);
+  const k = loadKeeperConfig({});
+  assert.equal(k.listen.port, 8443);
+  assert.equal(k.sourceTimeoutMs, undefined);
+});
