@@ -5,3 +5,4 @@ export * from './svid.js';
 export * from './source.js';
 export * from './authorize.js';
 export * from './verify.js';
+export * from './tls.js';
