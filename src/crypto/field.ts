@@ -1,0 +1,66 @@
+/**
+ * Internal: the P-256 scalar field Z/nZ and group, from @noble/curves. Nothing here is
+ * hand-rolled: reduction, inversion and point arithmetic are noble's.
+ *
+ * Secrets: scalars passed through here are secret (root key, coefficients, share
+ * values). They live as BigInt, which cannot be wiped and whose arithmetic is NOT
+ * constant time (same caveat as CIRCL #638). Byte buffers made here are returned to
+ * callers, who wipe them.
+ */
+import { p256 } from '@noble/curves/nist.js';
+import { bytesToNumberBE, numberToBytesBE } from '@noble/curves/utils.js';
+import { CryptoError } from './errors.js';
+import { systemRandom, type RandomSource } from './random.js';
+import { wipe } from './wipe.js';
+
+export const Point = p256.Point;
+export type Point = InstanceType<typeof p256.Point>;
+export const Fn = p256.Point.Fn;
+/** The P-256 group order n. */
+export const ORDER: bigint = Fn.ORDER;
+export const SCALAR_BYTES = 32;
+
+/**
+ * Strict decode: exactly 32 bytes, big-endian, value < n. Throws CryptoError(code) on
+ * anything else; never reduces.
+ */
+export function scalarFromBytes(b: Uint8Array, code: 'crypto_bad_key' | 'shamir_invalid_share'): bigint {
+  if (!(b instanceof Uint8Array) || b.length !== SCALAR_BYTES) throw new CryptoError(code);
+  try {
+    return Fn.fromBytes(b);
+  } catch {
+    throw new CryptoError(code);
+  }
+}
+
+/** 32-byte big-endian, left-padded encoding of a scalar (a new buffer the caller wipes). */
+export function scalarToBytes(s: bigint): Uint8Array {
+  return numberToBytesBE(s, SCALAR_BYTES);
+}
+
+/** Reduces 32 bytes modulo n (D5: the root key's canonical form). */
+export function reduceBytes(b: Uint8Array): bigint {
+  return Fn.create(bytesToNumberBE(b));
+}
+
+/**
+ * Uniform random non-zero scalar by rejection sampling (32 bytes, retry if ≥ n or 0;
+ * a retry happens with probability ≈ 2^-32).
+ */
+export function randomNonZeroScalar(rng: RandomSource = systemRandom): bigint {
+  for (;;) {
+    const b = rng(SCALAR_BYTES);
+    try {
+      if (b.length !== SCALAR_BYTES) throw new CryptoError('crypto_bad_input');
+      const v = bytesToNumberBE(b);
+      if (v !== 0n && v < ORDER) return v;
+    } finally {
+      wipe(b);
+    }
+  }
+}
+
+/** g^k for a secret scalar k (noble's constant-time-intended ladder); g^0 is the identity. */
+export function baseMul(k: bigint): Point {
+  return k === 0n ? Point.ZERO : Point.BASE.multiply(k);
+}
