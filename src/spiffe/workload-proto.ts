@@ -1,0 +1,123 @@
+/**
+ * The SPIFFE Workload API wire contract (X.509 part), defined in code so nothing has to be
+ * loaded from a `.proto` file at run time. Mirrors go-spiffe's `proto/spiffe/workload/
+ * workload.proto`: **no proto package**, so method paths are `/SpiffeWorkloadAPI/<Method>`,
+ * which is what SPIRE serves. Field numbers are the standard's; bytes fields carry DER
+ * (certificates concatenated, keys as unencrypted PKCS#8).
+ *
+ * The JWT methods are listed with pass-through (raw bytes) codecs only so a server can answer
+ * them with `Unimplemented` after checking the security header; nothing here decodes JWTs.
+ * Shared by the client (`workload.ts`) and the dev agent (`src/agent/server.ts`).
+ */
+import { fromJSON } from '@grpc/proto-loader';
+import type { MethodDefinition, ServiceDefinition } from '@grpc/grpc-js';
+
+/** gRPC metadata key every Workload API request must carry with the value `true`. */
+export const WORKLOAD_API_HEADER = 'workload.spiffe.io';
+export const WORKLOAD_API_HEADER_VALUE = 'true';
+/** `SPIFFE_ENDPOINT_SOCKET`'s default, as in go-spiffe and SPIKE. */
+export const DEFAULT_WORKLOAD_API_ENDPOINT = 'unix:///tmp/spire-agent/public/api.sock';
+export const WORKLOAD_API_ENDPOINT_ENV = 'SPIFFE_ENDPOINT_SOCKET';
+
+/** `X509SVID` (decoded with defaults: absent fields are '' / empty Buffers). */
+export interface X509SvidMessage {
+  spiffe_id: string;
+  x509_svid: Buffer;
+  x509_svid_key: Buffer;
+  bundle: Buffer;
+  hint: string;
+}
+export interface X509SvidResponseMessage {
+  svids: X509SvidMessage[];
+  crl: Buffer[];
+  /** Keyed by trust domain ID (`spiffe://td`); values are concatenated DER CA certificates. */
+  federated_bundles: Record<string, Buffer>;
+}
+export interface X509BundlesResponseMessage {
+  crl: Buffer[];
+  /** Keyed by trust domain ID (`spiffe://td`). */
+  bundles: Record<string, Buffer>;
+}
+export type EmptyMessage = Record<string, never>;
+
+const DESCRIPTOR = {
+  nested: {
+    X509SVIDRequest: { fields: {} },
+    X509SVIDResponse: {
+      fields: {
+        svids: { rule: 'repeated', type: 'X509SVID', id: 1 },
+        crl: { rule: 'repeated', type: 'bytes', id: 2 },
+        federated_bundles: { keyType: 'string', type: 'bytes', id: 3 },
+      },
+    },
+    X509SVID: {
+      fields: {
+        spiffe_id: { type: 'string', id: 1 },
+        x509_svid: { type: 'bytes', id: 2 },
+        x509_svid_key: { type: 'bytes', id: 3 },
+        bundle: { type: 'bytes', id: 4 },
+        hint: { type: 'string', id: 5 },
+      },
+    },
+    X509BundlesRequest: { fields: {} },
+    X509BundlesResponse: {
+      fields: {
+        crl: { rule: 'repeated', type: 'bytes', id: 1 },
+        bundles: { keyType: 'string', type: 'bytes', id: 2 },
+      },
+    },
+    SpiffeWorkloadAPI: {
+      methods: {
+        FetchX509SVID: { requestType: 'X509SVIDRequest', responseType: 'X509SVIDResponse', responseStream: true },
+        FetchX509Bundles: { requestType: 'X509BundlesRequest', responseType: 'X509BundlesResponse', responseStream: true },
+      },
+    },
+  },
+};
+
+const packageDefinition = fromJSON(DESCRIPTOR as Parameters<typeof fromJSON>[0], {
+  keepCase: true,
+  longs: String,
+  enums: String,
+  defaults: true,
+  arrays: true,
+  objects: true,
+});
+
+const x509Service = packageDefinition['SpiffeWorkloadAPI'] as unknown as Record<string, MethodDefinition<object, object>>;
+
+function typed<Req, Res>(name: string): MethodDefinition<Req, Res> {
+  const m = x509Service[name];
+  if (!m) throw new Error(`Workload API descriptor lacks ${name}`);
+  return m as unknown as MethodDefinition<Req, Res>;
+}
+
+export const FETCH_X509_SVID = typed<EmptyMessage, X509SvidResponseMessage>('FetchX509SVID');
+export const FETCH_X509_BUNDLES = typed<EmptyMessage, X509BundlesResponseMessage>('FetchX509Bundles');
+
+const identity = (b: Buffer): Buffer => b;
+function rawMethod(name: string, responseStream: boolean): MethodDefinition<Buffer, Buffer> {
+  return {
+    path: `/SpiffeWorkloadAPI/${name}`,
+    requestStream: false,
+    responseStream,
+    requestSerialize: identity,
+    requestDeserialize: identity,
+    responseSerialize: identity,
+    responseDeserialize: identity,
+  };
+}
+
+/** JWT methods, raw codecs (see the module comment). */
+export const FETCH_JWT_SVID = rawMethod('FetchJWTSVID', false);
+export const FETCH_JWT_BUNDLES = rawMethod('FetchJWTBundles', true);
+export const VALIDATE_JWT_SVID = rawMethod('ValidateJWTSVID', false);
+
+/** The full `SpiffeWorkloadAPI` service, for `grpc.Server#addService`. */
+export const WORKLOAD_API_SERVICE: ServiceDefinition = {
+  FetchX509SVID: FETCH_X509_SVID,
+  FetchX509Bundles: FETCH_X509_BUNDLES,
+  FetchJWTSVID: FETCH_JWT_SVID,
+  FetchJWTBundles: FETCH_JWT_BUNDLES,
+  ValidateJWTSVID: VALIDATE_JWT_SVID,
+} as unknown as ServiceDefinition;
