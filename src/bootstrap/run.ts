@@ -1,0 +1,161 @@
+/**
+ * Bootstrap (SPIKE's `bootstrap -init`, flows.md §1): makes the root key once, splits it
+ * with a random polynomial (D5), gives every Keeper its share together with the public
+ * commitments (D6), then proves that Nexus rebuilt the same key.
+ *
+ * Run-once: before generating anything it asks Nexus (`/v1/bootstrap/status`, an
+ * additive Bootstrap-only route) whether the store already holds a key-check record; if
+ * so it stops with a clear message and changes nothing. A run interrupted half-way can be
+ * rerun: Keepers accept a replacement share from Bootstrap until a Nexus has confirmed a
+ * sharing (src/keeper/slot.ts).
+ *
+ * The verify probe uses its own purpose key, `bootstrap-verify/v1` (D7), never the
+ * storage or cipher key, so the verify route is no decryption oracle (gaps.md C2).
+ *
+ * Secrets: the root key, the shares, the probe key. All are wiped before `runBootstrap`
+ * returns, on success and on failure.
+ */
+import { createHash, randomBytes } from 'node:crypto';
+import { request, type Dispatcher } from 'undici';
+import { derivePurposeKey, gcmSeal, RootKey, splitSecret, wipe, wipeShare, type Share } from '../crypto/index.js';
+import { SpikeError } from '../errors.js';
+import type { Logger } from '../log/logger.js';
+import type { BootstrapConfig } from '../config/index.js';
+import type { KeeperClient } from '../keeper/client.js';
+import { KeeperCallError } from '../keeper/client.js';
+
+export const BOOTSTRAP_VERIFY_PATH = '/v1/bootstrap/verify';
+export const BOOTSTRAP_STATUS_PATH = '/v1/bootstrap/status';
+/** Associated data of the verify probe (binds the ciphertext to its purpose). */
+export const VERIFY_AAD = Buffer.from('spike/bootstrap-verify/v1');
+
+export class BootstrapError extends SpikeError {
+  constructor(code: 'bootstrap_keeper_failed' | 'bootstrap_verify_mismatch' | 'bootstrap_verify_timeout' | 'bootstrap_nexus_unreachable', message: string) {
+    super(code, message);
+  }
+}
+
+export type BootstrapOutcome = 'initialized' | 'already_initialized';
+
+export interface BootstrapDeps {
+  config: BootstrapConfig;
+  keepers: KeeperClient;
+  nexus: Dispatcher;
+  logger: Logger;
+  /** Progress lines for a human (stderr in the CLI). */
+  say?: (line: string) => void;
+}
+
+const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
+
+async function postJson(nexus: Dispatcher, url: string, body: unknown, timeoutMs: number): Promise<{ status: number; json: unknown }> {
+  const res = await request(url, {
+    method: 'POST', dispatcher: nexus, body: JSON.stringify(body),
+    headers: { 'content-type': 'application/json' }, signal: AbortSignal.timeout(timeoutMs),
+  });
+  const text = await res.body.text();
+  if (text.length > 65536) return { status: res.statusCode, json: undefined };
+  let json: unknown;
+  try { json = JSON.parse(text); } catch { json = undefined; }
+  return { status: res.statusCode, json };
+}
+
+/** Exponential backoff from `initial`, ×2, capped at `max`. */
+function backoff(initial: number, max: number, attempt: number): number {
+  return Math.min(max, initial * 2 ** Math.min(attempt, 30));
+}
+
+async function nexusInitialized(d: BootstrapDeps, deadline: number): Promise<boolean> {
+  let attempt = 0;
+  for (;;) {
+    try {
+      const r = await postJson(d.nexus, d.config.nexusUrl + BOOTSTRAP_STATUS_PATH, {}, 10_000);
+      if (r.status === 200 && r.json && typeof r.json === 'object') {
+        return (r.json as Record<string, unknown>)['initialized'] === true;
+      }
+      d.logger.warn({ status: r.status }, 'unexpected answer from nexus status');
+    } catch (err) {
+      d.logger.warn({ reason: (err as { code?: string }).code ?? 'error' }, 'nexus not reachable yet');
+    }
+    if (Date.now() > deadline) throw new BootstrapError('bootstrap_nexus_unreachable', 'SPIKE Nexus did not answer; is it running?');
+    await sleep(backoff(500, 5000, attempt++));
+  }
+}
+
+async function deliver(d: BootstrapDeps, url: string, share: Share, epoch: number, commitments: ReturnType<typeof splitSecret>['commitments']): Promise<void> {
+  const c = d.config;
+  const started = Date.now();
+  let lastStatus: number | undefined;
+  for (let attempt = 0; attempt < c.keeperMaxRetries; attempt++) {
+    try {
+      await d.keepers.contribute(url, { value: share.value, id: share.id, epoch, commitments });
+      return;
+    } catch (err) {
+      lastStatus = err instanceof KeeperCallError ? err.status : undefined;
+      if (lastStatus === 409) {
+        throw new BootstrapError('bootstrap_keeper_failed', `keeper ${share.id} already holds a confirmed share of another key; SPIKE is already initialised`);
+      }
+      d.logger.warn({ keeper: url, keeperId: share.id, attempt: attempt + 1 }, 'share delivery failed; retrying');
+    }
+    const wait = backoff(c.keeperRetryInitialMs, c.keeperRetryMaxMs, attempt);
+    if (c.keeperTimeoutMs > 0 && Date.now() - started + wait > c.keeperTimeoutMs) break;
+    if (attempt + 1 < c.keeperMaxRetries) await sleep(wait);
+  }
+  throw new BootstrapError('bootstrap_keeper_failed', `failed to reach keeper ${share.id} (${url}); fix it and rerun bootstrap`);
+}
+
+async function verify(d: BootstrapDeps, root: RootKey): Promise<void> {
+  const text = Buffer.from(randomBytes(32).toString('hex'));
+  const expected = createHash('sha256').update(text).digest('hex');
+  const key = derivePurposeKey(root, 'bootstrap-verify/v1');
+  const nonce = randomBytes(12);
+  let ciphertext: Uint8Array;
+  try {
+    ciphertext = gcmSeal(key, nonce, text, VERIFY_AAD);
+  } finally {
+    wipe(key, text);
+  }
+  const body = { nonce: nonce.toString('base64'), ciphertext: Buffer.from(ciphertext).toString('base64') };
+  const deadline = Date.now() + d.config.verificationTimeoutMs;
+  let attempt = 0;
+  for (;;) {
+    try {
+      const r = await postJson(d.nexus, d.config.nexusUrl + BOOTSTRAP_VERIFY_PATH, body, 10_000);
+      if (r.status === 200) {
+        const hash = r.json && typeof r.json === 'object' ? (r.json as Record<string, unknown>)['hash'] : undefined;
+        if (hash === expected) return;
+        throw new BootstrapError('bootstrap_verify_mismatch', 'SPIKE Nexus holds a different root key than the one just created');
+      }
+      d.logger.info({ status: r.status }, 'nexus not ready for verification yet');
+    } catch (err) {
+      if (err instanceof BootstrapError) throw err;
+      d.logger.info({ reason: (err as { code?: string }).code ?? 'error' }, 'nexus verification attempt failed');
+    }
+    if (Date.now() > deadline) throw new BootstrapError('bootstrap_verify_timeout', 'SPIKE Nexus did not confirm the new root key in time');
+    await sleep(backoff(250, 5000, attempt++));
+  }
+}
+
+export async function runBootstrap(d: BootstrapDeps): Promise<BootstrapOutcome> {
+  const say = d.say ?? (() => undefined);
+  const c = d.config;
+  const deadline = Date.now() + Math.max(30_000, c.verificationTimeoutMs);
+  if (!c.force && (await nexusInitialized(d, deadline))) {
+    say('SPIKE is already initialised: the root key was not changed.');
+    return 'already_initialized';
+  }
+  const root = RootKey.generate();
+  const { shares, commitments } = splitSecret(root, c.shamir.threshold, c.shamir.shares);
+  const epoch = 1;
+  try {
+    say(`Delivering ${shares.length} shares to Keepers (threshold ${c.shamir.threshold})…`);
+    await Promise.all(c.keeperPeers.map((url, i) => deliver(d, url, shares[i]!, epoch, commitments)));
+    say('Every Keeper acknowledged its share. Verifying that Nexus rebuilt the key…');
+    await verify(d, root);
+    say('Bootstrap verification passed.');
+    return 'initialized';
+  } finally {
+    for (const s of shares) wipeShare(s);
+    root.destroy();
+  }
+}

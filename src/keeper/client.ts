@@ -1,0 +1,132 @@
+/**
+ * Client side of the Keeper API, used by Nexus (recovery, re-push) and Bootstrap.
+ *
+ * Every call goes over SPIFFE mTLS with a server predicate (a Keeper ID), has a deadline,
+ * and reads at most `maxResponseBytes` of the answer (a hostile Keeper sending 10 MB or
+ * nothing at all costs a bounded amount of memory and time; catalogue FI-06). Share
+ * values in requests and responses are secrets: request buffers are wiped after sending,
+ * decoded values are returned to the caller, who wipes them.
+ */
+import { request, type Dispatcher } from 'undici';
+import { createMtlsDispatcher, type Authorizer, type X509Source } from '../spiffe/index.js';
+import { SpikeError } from '../errors.js';
+import { decodeShareMessage, encodeShareMessage, KEEPER_CONTRIBUTE_PATH, KEEPER_SHARD_PATH, type WireShare } from './protocol.js';
+
+export class KeeperCallError extends SpikeError {
+  readonly status: number | undefined;
+  constructor(code: 'keeper_unreachable' | 'keeper_bad_status' | 'keeper_bad_response' | 'keeper_response_too_large', status?: number, options?: { cause?: unknown }) {
+    super(code, {
+      keeper_unreachable: 'the Keeper could not be reached or did not answer in time',
+      keeper_bad_status: 'the Keeper answered with an error status',
+      keeper_bad_response: 'the Keeper answered with a malformed share message',
+      keeper_response_too_large: 'the Keeper answered with an oversized body',
+    }[code], options);
+    this.status = status;
+  }
+}
+
+export interface KeeperClientOptions {
+  source: X509Source;
+  authorizeKeeper: Authorizer;
+  /** Deadline for one call, connection included; default 5 s. */
+  timeoutMs?: number;
+  /** Largest response body read; default 16 KiB. */
+  maxResponseBytes?: number;
+  /** For tests and tools that already own a dispatcher. */
+  dispatcher?: Dispatcher;
+}
+
+export class KeeperClient {
+  readonly #dispatcher: Dispatcher;
+  readonly #ownsDispatcher: boolean;
+  readonly #timeoutMs: number;
+  readonly #maxBytes: number;
+
+  constructor(opts: KeeperClientOptions) {
+    this.#timeoutMs = opts.timeoutMs ?? 5000;
+    this.#maxBytes = opts.maxResponseBytes ?? 16 * 1024;
+    this.#ownsDispatcher = opts.dispatcher === undefined;
+    this.#dispatcher = opts.dispatcher ?? createMtlsDispatcher({
+      source: opts.source,
+      authorizeServer: opts.authorizeKeeper,
+      connections: 2,
+      connectTimeoutMs: this.#timeoutMs,
+      headersTimeoutMs: this.#timeoutMs,
+      bodyTimeoutMs: this.#timeoutMs,
+    });
+  }
+
+  /** POST /v1/store/shard: the Keeper's share (caller wipes `value`). */
+  async fetchShare(baseUrl: string): Promise<WireShare> {
+    const { status, body } = await this.#post(baseUrl + KEEPER_SHARD_PATH, Buffer.from('{}'));
+    try {
+      if (status !== 200) throw new KeeperCallError('keeper_bad_status', status);
+      let parsed: unknown;
+      try {
+        parsed = JSON.parse(body.toString('utf8'));
+      } catch {
+        throw new KeeperCallError('keeper_bad_response', status);
+      }
+      try {
+        return decodeShareMessage(parsed);
+      } catch (e) {
+        throw new KeeperCallError('keeper_bad_response', status, { cause: e });
+      }
+    } finally {
+      body.fill(0);
+    }
+  }
+
+  /** POST /v1/store/contribute. Resolves on 200; a 409 or any other status throws with `status`. */
+  async contribute(baseUrl: string, share: WireShare): Promise<void> {
+    const payload = encodeShareMessage(share, false);
+    try {
+      const { status, body } = await this.#post(baseUrl + KEEPER_CONTRIBUTE_PATH, payload);
+      body.fill(0);
+      if (status !== 200) throw new KeeperCallError('keeper_bad_status', status);
+    } finally {
+      payload.fill(0);
+    }
+  }
+
+  async close(): Promise<void> {
+    if (this.#ownsDispatcher) await this.#dispatcher.close();
+  }
+
+  async #post(url: string, payload: Buffer): Promise<{ status: number; body: Buffer }> {
+    const signal = AbortSignal.timeout(this.#timeoutMs);
+    let res: Dispatcher.ResponseData;
+    try {
+      res = await request(url, {
+        method: 'POST',
+        body: payload,
+        headers: { 'content-type': 'application/json' },
+        dispatcher: this.#dispatcher,
+        signal,
+      });
+    } catch (e) {
+      throw new KeeperCallError('keeper_unreachable', undefined, { cause: e });
+    }
+    const chunks: Buffer[] = [];
+    let size = 0;
+    try {
+      for await (const chunk of res.body) {
+        const b = chunk as Buffer;
+        size += b.length;
+        if (size > this.#maxBytes) {
+          b.fill(0);
+          res.body.destroy();
+          throw new KeeperCallError('keeper_response_too_large', res.statusCode);
+        }
+        chunks.push(b);
+      }
+    } catch (e) {
+      for (const c of chunks) c.fill(0);
+      if (e instanceof KeeperCallError) throw e;
+      throw new KeeperCallError('keeper_unreachable', res.statusCode, { cause: e });
+    }
+    const body = Buffer.concat(chunks);
+    for (const c of chunks) c.fill(0);
+    return { status: res.statusCode, body };
+  }
+}

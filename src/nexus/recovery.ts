@@ -1,0 +1,213 @@
+/**
+ * Root-key recovery from Keepers and the periodic share re-push (flows.md §3–§4, D5, D6).
+ *
+ * Recovery: poll every Keeper concurrently; verify each share against the stored
+ * commitments (or, on the very first start, against the commitments the Keeper received
+ * from Bootstrap, grouping Keepers by sharing) BEFORE it is used; as soon as `threshold`
+ * verified shares of one sharing are in, rebuild the key and hand it to `adoptKey`
+ * (key-check record). Faulty Keepers (bad share, wrong encoding, oversized or slow reply)
+ * are logged and skipped. Between passes: exponential backoff with ±50 % jitter, capped.
+ * Verified shares are kept across passes (they cannot go bad), so the threshold need
+ * not be reachable in one pass.
+ *
+ * Re-push: once a key is installed (by recovery or by operator restore), every Keeper is
+ * sent its own share — computed by interpolation from the basis — right away and then
+ * every `pushIntervalMs`, so a restarted (empty) Keeper re-hydrates.
+ */
+import { randomInt } from 'node:crypto';
+import { combineShares, wipeShare, type Share, type Commitments } from '../crypto/index.js';
+import type { Logger } from '../log/logger.js';
+import type { Store } from '../store/types.js';
+import type { KeeperClient } from '../keeper/client.js';
+import { adoptKey, loadSharing } from './sharing.js';
+import type { KeyState, SharingInfo } from './keystate.js';
+
+export interface KeeperSyncOptions {
+  peers: readonly string[];
+  threshold: number;
+  shares: number;
+  client: KeeperClient;
+  store: Store;
+  keys: KeyState;
+  logger: Logger;
+  initialBackoffMs?: number;
+  maxBackoffMs: number;
+  pushIntervalMs: number;
+}
+
+interface Group {
+  sharing: SharingInfo;
+  shares: Map<number, Share>;
+}
+
+function digestHex(c: Commitments): string {
+  return Buffer.from(c.digest()).toString('hex');
+}
+
+export class KeeperSync {
+  readonly #o: KeeperSyncOptions;
+  readonly #groups = new Map<string, Group>();
+  #stopped = false;
+  #timer: NodeJS.Timeout | undefined;
+  #pushTimer: NodeJS.Timeout | undefined;
+  #attempt = 0;
+  #pushing: Promise<void> | undefined;
+
+  constructor(opts: KeeperSyncOptions) {
+    this.#o = opts;
+  }
+
+  /** Starts recovery (unless a key is already installed) and, once ready, re-pushing. */
+  start(): void {
+    this.#o.keys.onReady(() => this.#onReady());
+    if (!this.#o.keys.isReady()) this.#schedule(0);
+  }
+
+  async stop(): Promise<void> {
+    this.#stopped = true;
+    if (this.#timer) clearTimeout(this.#timer);
+    if (this.#pushTimer) clearInterval(this.#pushTimer);
+    this.#wipeGroups();
+    await this.#pushing?.catch(() => undefined);
+  }
+
+  #schedule(delayMs: number): void {
+    if (this.#stopped) return;
+    this.#timer = setTimeout(() => {
+      this.#timer = undefined;
+      void this.#pass().then(
+        (done) => { if (!done) this.#schedule(this.#nextDelay()); },
+        (err: unknown) => {
+          this.#o.logger.error({ err: errInfo(err) }, 'recovery pass failed');
+          this.#schedule(this.#nextDelay());
+        },
+      );
+    }, delayMs);
+    this.#timer.unref?.();
+  }
+
+  #nextDelay(): number {
+    const base = Math.min(this.#o.maxBackoffMs, (this.#o.initialBackoffMs ?? 500) * 2 ** Math.min(this.#attempt++, 30));
+    const jitter = base / 2;
+    return Math.max(1, Math.round(base - jitter + randomInt(0, Math.max(1, Math.round(2 * jitter)))));
+  }
+
+  /** One recovery pass; resolves true when a key is installed. */
+  async #pass(): Promise<boolean> {
+    const { keys, peers, client, logger, store } = this.#o;
+    if (keys.isReady()) return true;
+    const stored = await loadSharing(store);
+    const results = await Promise.allSettled(peers.map((url) => client.fetchShare(url)));
+    for (let i = 0; i < results.length; i++) {
+      const pos = i + 1;
+      const keeper = peers[i]!;
+      const r = results[i]!;
+      if (r.status === 'rejected') {
+        logger.warn({ keeper, keeperId: pos, reason: errInfo(r.reason) }, 'keeper share unavailable');
+        continue;
+      }
+      const w = r.value;
+      const share: Share = { id: pos, value: w.value };
+      const epoch = w.epoch ?? 1;
+      let sharing: SharingInfo | undefined;
+      if (w.id !== undefined && w.id !== pos) {
+        logger.warn({ keeper, keeperId: pos, reason: 'share_id_mismatch' }, 'faulty keeper: share skipped');
+      } else if (stored) {
+        if (epoch !== stored.epoch) logger.warn({ keeper, keeperId: pos, reason: 'stale_epoch' }, 'faulty keeper: share skipped');
+        else if (!stored.commitments.verifyShare(share)) logger.warn({ keeper, keeperId: pos, reason: 'share_unverified' }, 'faulty keeper: share skipped');
+        else sharing = stored;
+      } else if (!w.commitments) {
+        logger.warn({ keeper, keeperId: pos, reason: 'no_commitments' }, 'keeper share cannot be verified: skipped');
+      } else if (w.commitments.threshold !== this.#o.threshold) {
+        logger.warn({ keeper, keeperId: pos, reason: 'threshold_mismatch' }, 'faulty keeper: share skipped');
+      } else if (!w.commitments.verifyShare(share)) {
+        logger.warn({ keeper, keeperId: pos, reason: 'share_unverified' }, 'faulty keeper: share skipped');
+      } else {
+        sharing = { epoch, threshold: this.#o.threshold, shares: this.#o.shares, commitments: w.commitments };
+      }
+      if (!sharing) {
+        wipeShare(share);
+        continue;
+      }
+      const key = digestHex(sharing.commitments);
+      let g = this.#groups.get(key);
+      if (!g) {
+        g = { sharing, shares: new Map() };
+        this.#groups.set(key, g);
+      }
+      const old = g.shares.get(pos);
+      if (old) wipeShare(old);
+      g.shares.set(pos, share);
+    }
+    for (const [key, g] of this.#groups) {
+      if (g.shares.size < this.#o.threshold) continue;
+      const basis = [...g.shares.values()].slice(0, this.#o.threshold);
+      const root = combineShares(basis, this.#o.threshold);
+      try {
+        await adoptKey(store, keys, root, basis, g.sharing);
+      } catch (err) {
+        root.destroy();
+        logger.error({ err: errInfo(err) }, 'rebuilt key rejected; discarding that sharing');
+        for (const s of g.shares.values()) wipeShare(s);
+        this.#groups.delete(key);
+        continue;
+      }
+      logger.info({ keepers: g.shares.size, epoch: g.sharing.epoch }, 'root key recovered from keepers');
+      this.#wipeGroups();
+      return true;
+    }
+    const best = Math.max(0, ...[...this.#groups.values()].map((g) => g.shares.size));
+    logger.warn({ have: best, need: this.#o.threshold }, 'not enough verified keeper shares yet');
+    return false;
+  }
+
+  #wipeGroups(): void {
+    for (const g of this.#groups.values()) for (const s of g.shares.values()) wipeShare(s);
+    this.#groups.clear();
+  }
+
+  #onReady(): void {
+    if (this.#stopped) return;
+    if (this.#timer) {
+      clearTimeout(this.#timer);
+      this.#timer = undefined;
+    }
+    this.#wipeGroups();
+    void this.pushNow();
+    this.#pushTimer = setInterval(() => void this.pushNow(), this.#o.pushIntervalMs);
+    this.#pushTimer.unref?.();
+  }
+
+  /** Sends every Keeper its share of the current sharing; failures are logged, not thrown. */
+  pushNow(): Promise<void> {
+    if (this.#pushing) return this.#pushing;
+    this.#pushing = this.#pushAll().finally(() => { this.#pushing = undefined; });
+    return this.#pushing;
+  }
+
+  async #pushAll(): Promise<void> {
+    const { keys, peers, client, logger } = this.#o;
+    const sharing = keys.sharing();
+    if (!keys.isReady() || !sharing || this.#stopped) return;
+    await Promise.all(peers.map(async (url, i) => {
+      const pos = i + 1;
+      const share = keys.shareFor(pos);
+      try {
+        await client.contribute(url, { value: share.value, id: pos, epoch: sharing.epoch, commitments: sharing.commitments });
+        logger.debug({ keeper: url, keeperId: pos }, 'share pushed to keeper');
+      } catch (err) {
+        logger.warn({ keeper: url, keeperId: pos, reason: errInfo(err) }, 'share push failed');
+      } finally {
+        wipeShare(share);
+      }
+    }));
+  }
+}
+
+/** A loggable description of an error: its stable code only, never its message text. */
+export function errInfo(err: unknown): string {
+  if (err && typeof err === 'object' && 'code' in err && typeof (err as { code: unknown }).code === 'string') {
+    return (err as { code: string }).code;
+  }
+  return err instanceof Error ? err.name : 'unknown';
+}

@@ -1,0 +1,83 @@
+/**
+ * The public sharing record and the key-check record in the store, and the one place
+ * where a rebuilt root key is accepted: `adoptKey` (used by Keeper recovery and by
+ * operator restore).
+ *
+ * Both records are public: commitments reveal nothing beyond g^s, and the key-check
+ * record is an AEAD envelope under a purpose key (D6, D7). `adoptKey` refuses a key that
+ * does not open the key-check record; on a first start (no records yet) it writes both
+ * with put-if-absent, so several Nexus instances sharing one database agree on one key.
+ */
+import { checkKeyCheck, Commitments, makeKeyCheck, type RootKey, type Share } from '../crypto/index.js';
+import { SpikeError } from '../errors.js';
+import type { Store } from '../store/types.js';
+import type { KeyState, SharingInfo } from './keystate.js';
+
+export const SHARING_RECORD = 'sharing';
+export const KCV_RECORD = 'kcv';
+
+export class AdoptError extends SpikeError {
+  constructor(code: 'key_check_failed' | 'sharing_record_malformed' | 'sharing_mismatch') {
+    super(code, {
+      key_check_failed: 'the rebuilt root key does not open the key-check record; it is not this store\'s key',
+      sharing_record_malformed: 'the stored sharing record is malformed',
+      sharing_mismatch: 'the stored sharing record belongs to a different key',
+    }[code]);
+  }
+}
+
+export function encodeSharing(s: SharingInfo): Uint8Array {
+  return Buffer.from(JSON.stringify({
+    v: 1, epoch: s.epoch, threshold: s.threshold, shares: s.shares,
+    commitments: Buffer.from(s.commitments.toBytes()).toString('base64'),
+  }));
+}
+
+export function decodeSharing(b: Uint8Array): SharingInfo {
+  try {
+    const o = JSON.parse(Buffer.from(b).toString('utf8')) as Record<string, unknown>;
+    const { epoch, threshold, shares, commitments } = o;
+    if (o['v'] !== 1 || !Number.isSafeInteger(epoch) || !Number.isSafeInteger(threshold) || !Number.isSafeInteger(shares) || typeof commitments !== 'string') {
+      throw new Error('shape');
+    }
+    const c = Commitments.fromBytes(Buffer.from(commitments, 'base64'));
+    if (c.threshold !== threshold) throw new Error('threshold');
+    return { epoch: epoch as number, threshold: threshold as number, shares: shares as number, commitments: c };
+  } catch {
+    throw new AdoptError('sharing_record_malformed');
+  }
+}
+
+export async function loadSharing(store: Store): Promise<SharingInfo | undefined> {
+  const raw = await store.getSystem(SHARING_RECORD);
+  return raw ? decodeSharing(raw) : undefined;
+}
+
+export async function isInitialized(store: Store): Promise<boolean> {
+  return (await store.getSystem(KCV_RECORD)) !== null;
+}
+
+function sameCommitments(a: Commitments, b: Commitments): boolean {
+  return Buffer.from(a.toBytes()).equals(Buffer.from(b.toBytes()));
+}
+
+/**
+ * Accepts `root` (rebuilt from `basis`, shares of `sharing` that already verified against
+ * its commitments) after the key-check; unlocks the store and installs the key. Takes
+ * ownership of `root` on success; on failure the caller still owns and must destroy it.
+ */
+export async function adoptKey(store: Store, keys: KeyState, root: RootKey, basis: readonly Share[], sharing: SharingInfo): Promise<void> {
+  let kcv = await store.getSystem(KCV_RECORD);
+  if (kcv === null) {
+    // First start after Bootstrap: record the sharing and the key-check, first writer wins.
+    await store.putSystemIfAbsent(SHARING_RECORD, encodeSharing(sharing));
+    await store.putSystemIfAbsent(KCV_RECORD, makeKeyCheck(root));
+    kcv = await store.getSystem(KCV_RECORD);
+  }
+  if (kcv === null || !checkKeyCheck(root, kcv)) throw new AdoptError('key_check_failed');
+  const stored = await loadSharing(store);
+  if (stored && !sameCommitments(stored.commitments, sharing.commitments)) throw new AdoptError('sharing_mismatch');
+  if (!stored) await store.putSystemIfAbsent(SHARING_RECORD, encodeSharing(sharing));
+  await store.unlock(root);
+  keys.install(root, basis, stored ?? sharing);
+}
