@@ -63,6 +63,10 @@ export interface CertOptions {
   keyUsages?: number | null;
   /** Extra extensions appended as given (e.g. a second SAN extension). */
   extraExtensions?: px.Extension[];
+  /** Reuse this key pair instead of generating one (e.g. for cross-signed loops). */
+  keys?: CryptoKeyPair;
+  /** Leave out the subject/authority key identifier extensions. */
+  noKeyIds?: boolean;
 }
 
 export interface LeafOptions extends CertOptions {
@@ -101,7 +105,7 @@ async function build(
   defaults: { isCA: boolean; keyUsages: number },
   issuer: { name: string; keys: CryptoKeyPair } | undefined,
 ): Promise<TestCert> {
-  const keys = await newKeys();
+  const keys = o.keys ?? (await newKeys());
   const extensions: px.Extension[] = [];
   const isCA = o.isCA === undefined ? defaults.isCA : o.isCA;
   if (isCA !== null) extensions.push(new px.BasicConstraintsExtension(isCA, isCA ? o.pathLength : undefined, true));
@@ -109,8 +113,8 @@ async function build(
   if (ku !== null) extensions.push(new px.KeyUsagesExtension(ku, true));
   const san = sanExtension(o);
   if (san) extensions.push(san);
-  extensions.push(await px.SubjectKeyIdentifierExtension.create(keys.publicKey));
-  if (issuer) extensions.push(await px.AuthorityKeyIdentifierExtension.create(issuer.keys.publicKey));
+  if (!o.noKeyIds) extensions.push(await px.SubjectKeyIdentifierExtension.create(keys.publicKey));
+  if (issuer && !o.noKeyIds) extensions.push(await px.AuthorityKeyIdentifierExtension.create(issuer.keys.publicKey));
   extensions.push(...(o.extraExtensions ?? []));
   const notBefore = o.notBefore ?? new Date(Date.now() - 60_000);
   const notAfter = o.notAfter ?? new Date(Date.now() + 3_600_000);
