@@ -1,0 +1,215 @@
+/**
+ * What a persistent backend writes, and how it is sealed (D8/D9). Backend-independent:
+ * sqlite uses it today and postgres will reuse it unchanged, so both stores hold the same
+ * blobs.
+ *
+ * - Record ids: HMAC-SHA-256 under the `path-hmac/v1` key of `"s:" + path` (secrets) or
+ *   `"p:" + name` (policies) — fixed, distinct two-character prefixes keep the two
+ *   domains apart whatever the path contains.
+ * - Every blob is an AES-256-GCM envelope under the `storage/v1` key with
+ *   AAD = aad(record kind, record id, version, field):
+ *     secret path   ("spike/secret", id, 0, "path")     the path, for listing
+ *     secret meta   ("spike/secret", id, 0, "meta")     versions, timestamps, deletion marks,
+ *                                                       max versions, custom metadata
+ *     secret values ("spike/secret", id, v, "values")   one per version
+ *     policy body   ("spike/policy", id, 0, "body")     name, patterns, permissions, timestamps
+ *   A blob moved to another row, version or field fails to open → StoreError('store_integrity').
+ * - Plaintexts are JSON built from `[key, value]` pairs (no object keys, so `__proto__`
+ *   is just data); plaintext byte buffers are zeroed after sealing/opening. Decoded
+ *   states are checked for internal consistency; anything else is an integrity error.
+ *
+ * Not covered here: replay of an older, validly sealed blob into its own row (whole-store
+ * rollback, catalogue STO-03) needs a counter held outside the store.
+ */
+import { Aead, aad, derivePurposeKey, PathHasher, wipe, type RootKey } from '../crypto/index.js';
+import { isConsistentState, stringMapFromPairs, type SecretState, type VersionState } from './secrets-model.js';
+import { StoreError, type PolicyRecord } from './types.js';
+
+/** Key id written into every storage envelope (room for a later key rotation). */
+export const STORAGE_KEY_ID = 1;
+
+const KIND_SECRET = 'spike/secret';
+const KIND_POLICY = 'spike/policy';
+
+const utf8 = new TextEncoder();
+const fromUtf8 = new TextDecoder('utf-8', { fatal: true });
+
+function isInt(x: unknown, min = 0): x is number {
+  return typeof x === 'number' && Number.isSafeInteger(x) && x >= min;
+}
+
+function isPairs(x: unknown): x is [string, string][] {
+  return Array.isArray(x) && x.every((p) => Array.isArray(p) && p.length === 2 && typeof p[0] === 'string' && typeof p[1] === 'string');
+}
+
+export class RecordSealer {
+  readonly #aead: Aead;
+  readonly #hasher: PathHasher;
+
+  constructor(root: RootKey) {
+    const key = derivePurposeKey(root, 'storage/v1');
+    try {
+      this.#aead = new Aead(key, STORAGE_KEY_ID);
+    } finally {
+      wipe(key);
+    }
+    this.#hasher = new PathHasher(root);
+  }
+
+  secretId(path: string): Buffer {
+    return this.#hasher.hash(`s:${path}`);
+  }
+
+  policyId(name: string): Buffer {
+    return this.#hasher.hash(`p:${name}`);
+  }
+
+  // --- generic sealing of JSON / strings -------------------------------------------
+
+  #sealBytes(plain: Uint8Array, ad: Uint8Array): Buffer {
+    try {
+      return Buffer.from(this.#aead.seal(plain, ad));
+    } finally {
+      wipe(plain);
+    }
+  }
+
+  #openBytes(blob: Uint8Array, ad: Uint8Array): Uint8Array {
+    try {
+      return this.#aead.open(blob, ad);
+    } catch (e) {
+      throw new StoreError('store_integrity', { cause: e });
+    }
+  }
+
+  #sealJson(value: unknown, ad: Uint8Array): Buffer {
+    return this.#sealBytes(utf8.encode(JSON.stringify(value)), ad);
+  }
+
+  #openJson(blob: Uint8Array, ad: Uint8Array): unknown {
+    const plain = this.#openBytes(blob, ad);
+    try {
+      return JSON.parse(fromUtf8.decode(plain)) as unknown;
+    } catch (e) {
+      throw new StoreError('store_integrity', { cause: e });
+    } finally {
+      wipe(plain);
+    }
+  }
+
+  #openString(blob: Uint8Array, ad: Uint8Array): string {
+    const plain = this.#openBytes(blob, ad);
+    try {
+      return fromUtf8.decode(plain);
+    } catch (e) {
+      throw new StoreError('store_integrity', { cause: e });
+    } finally {
+      wipe(plain);
+    }
+  }
+
+  // --- secrets ------------------------------------------------------------------------
+
+  sealPath(id: Uint8Array, path: string): Buffer {
+    return this.#sealBytes(utf8.encode(path), aad(KIND_SECRET, id, 0, 'path'));
+  }
+
+  openPath(id: Uint8Array, blob: Uint8Array): string {
+    return this.#openString(blob, aad(KIND_SECRET, id, 0, 'path'));
+  }
+
+  sealMeta(id: Uint8Array, s: SecretState): Buffer {
+    const m = s.meta;
+    const vs = [...s.versions.entries()]
+      .sort((a, b) => a[0] - b[0])
+      .map(([v, e]) => [v, e.createdTime.getTime(), e.deletedTime ? e.deletedTime.getTime() : null]);
+    const doc: Record<string, unknown> = {
+      cur: m.currentVersion,
+      old: m.oldestVersion,
+      last: m.lastVersion,
+      ct: m.createdTime.getTime(),
+      ut: m.updatedTime.getTime(),
+      max: m.maxVersions,
+      vs,
+    };
+    if (m.customMetadata) doc['cm'] = Object.entries(m.customMetadata);
+    return this.#sealJson(doc, aad(KIND_SECRET, id, 0, 'meta'));
+  }
+
+  openMeta(id: Uint8Array, blob: Uint8Array): SecretState {
+    const doc = this.#openJson(blob, aad(KIND_SECRET, id, 0, 'meta'));
+    const bad = (): never => { throw new StoreError('store_integrity'); };
+    if (typeof doc !== 'object' || doc === null || Array.isArray(doc)) bad();
+    const d = doc as Record<string, unknown>;
+    const { cur, old, last, ct, ut, max, vs, cm } = d;
+    if (!isInt(cur) || !isInt(old) || !isInt(last) || !isInt(ct) || !isInt(ut) || !isInt(max, 1) || !Array.isArray(vs)) bad();
+    const versions = new Map<number, VersionState>();
+    for (const e of vs as unknown[]) {
+      if (!Array.isArray(e) || e.length !== 3) bad();
+      const [v, c, del] = e as unknown[];
+      if (!isInt(v, 1) || !isInt(c) || !(del === null || isInt(del)) || versions.has(v as number)) bad();
+      versions.set(v as number, { createdTime: new Date(c as number), deletedTime: del === null ? null : new Date(del as number) });
+    }
+    const state: SecretState = {
+      meta: {
+        currentVersion: cur as number,
+        oldestVersion: old as number,
+        lastVersion: last as number,
+        createdTime: new Date(ct as number),
+        updatedTime: new Date(ut as number),
+        maxVersions: max as number,
+      },
+      versions,
+    };
+    if (cm !== undefined) {
+      if (!isPairs(cm)) bad();
+      state.meta.customMetadata = stringMapFromPairs(cm as [string, string][]);
+    }
+    if (!isConsistentState(state)) bad();
+    return state;
+  }
+
+  sealValues(id: Uint8Array, version: number, values: Record<string, string>): Buffer {
+    return this.#sealJson(Object.entries(values), aad(KIND_SECRET, id, version, 'values'));
+  }
+
+  openValues(id: Uint8Array, version: number, blob: Uint8Array): Record<string, string> {
+    const doc = this.#openJson(blob, aad(KIND_SECRET, id, version, 'values'));
+    if (!isPairs(doc)) throw new StoreError('store_integrity');
+    return stringMapFromPairs(doc);
+  }
+
+  // --- policies -----------------------------------------------------------------------
+
+  sealPolicyBody(id: Uint8Array, p: PolicyRecord): Buffer {
+    const doc = {
+      n: p.name,
+      s: p.spiffeIdPattern,
+      p: p.pathPattern,
+      perm: p.permissions,
+      ca: p.createdAt.getTime(),
+      ua: p.updatedAt.getTime(),
+    };
+    return this.#sealJson(doc, aad(KIND_POLICY, id, 0, 'body'));
+  }
+
+  /** The body names its policy; callers check it equals the name they looked up. */
+  openPolicyBody(id: Uint8Array, blob: Uint8Array): PolicyRecord {
+    const doc = this.#openJson(blob, aad(KIND_POLICY, id, 0, 'body'));
+    if (typeof doc !== 'object' || doc === null || Array.isArray(doc)) throw new StoreError('store_integrity');
+    const { n, s, p, perm, ca, ua } = doc as Record<string, unknown>;
+    if (typeof n !== 'string' || typeof s !== 'string' || typeof p !== 'string' || !isInt(ca) || !isInt(ua)
+      || !Array.isArray(perm) || !perm.every((x) => typeof x === 'string')) {
+      throw new StoreError('store_integrity');
+    }
+    return {
+      name: n, spiffeIdPattern: s, pathPattern: p, permissions: [...(perm as string[])],
+      createdAt: new Date(ca), updatedAt: new Date(ua),
+    };
+  }
+
+  destroy(): void {
+    this.#aead.destroy();
+    this.#hasher.destroy();
+  }
+}

@@ -1,0 +1,11 @@
+/** The storage layer: one interface (types.ts), semantics once (secrets-model.ts), backends. */
+export {
+  type BackendKind, type SecretVersionInfo, type SecretMetadata, type PutSecretOptions, type PolicyRecord,
+  type PolicyInput, type Store, type StoreErrorCode, type CommonStoreOptions, StoreError, UnsupportedInLiteModeError,
+} from './types.js';
+export { DEFAULT_MAX_VERSIONS } from './secrets-model.js';
+export { MemoryStore } from './memory.js';
+export { LiteStore } from './lite.js';
+export { SqliteStore, openSqliteStore, type SqliteStoreOptions } from './sqlite.js';
+export { RecordSealer, STORAGE_KEY_ID } from './codec.js';
+export { openStore, type OpenStoreOptions } from './open.js';

@@ -1,0 +1,49 @@
+/**
+ * `openStore`: the one place that turns configuration into a backend. Defaults live in
+ * each backend's options; this only dispatches on `kind`.
+ */
+import type { Logger } from '../log/logger.js';
+import { LiteStore } from './lite.js';
+import { MemoryStore } from './memory.js';
+import { openSqliteStore } from './sqlite.js';
+import { StoreError, type BackendKind, type CommonStoreOptions, type Store } from './types.js';
+
+export interface OpenStoreOptions extends CommonStoreOptions {
+  kind: BackendKind;
+  /** sqlite: the database file (`<dataDir>/spike.db`). Required for `sqlite`. */
+  file?: string;
+  logger?: Logger;
+  /** sqlite: SQLite busy timeout in ms (SPIKE_NEXUS_DB_BUSY_TIMEOUT_MS). */
+  busyTimeoutMs?: number;
+  /** sqlite: group commit on/off (default on). */
+  groupCommit?: boolean;
+}
+
+export async function openStore(opts: OpenStoreOptions): Promise<Store> {
+  const common: CommonStoreOptions = {};
+  if (opts.defaultMaxVersions !== undefined) common.defaultMaxVersions = opts.defaultMaxVersions;
+  if (opts.now !== undefined) common.now = opts.now;
+  switch (opts.kind) {
+    case 'memory':
+      return new MemoryStore(common);
+    case 'lite':
+      return new LiteStore();
+    case 'sqlite': {
+      if (!opts.file) throw new StoreError('store_invalid_argument');
+      return openSqliteStore({
+        ...common,
+        file: opts.file,
+        ...(opts.logger ? { logger: opts.logger } : {}),
+        ...(opts.busyTimeoutMs !== undefined ? { busyTimeoutMs: opts.busyTimeoutMs } : {}),
+        ...(opts.groupCommit !== undefined ? { groupCommit: opts.groupCommit } : {}),
+      });
+    }
+    case 'postgres':
+      // issue 8: the postgres backend implements the same interface with codec.ts.
+      throw new StoreError('store_unsupported');
+    default: {
+      const never: never = opts.kind;
+      throw new StoreError('store_invalid_argument', { cause: never });
+    }
+  }
+}

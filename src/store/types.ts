@@ -1,0 +1,150 @@
+/**
+ * The storage interface every backend implements (memory, lite, sqlite, later postgres),
+ * plus its typed error.
+ *
+ * Semantics of secrets live once, in `secrets-model.ts`; backends only persist the state
+ * those pure functions compute. Every method is async so a networked backend (postgres)
+ * fits the same shape; transaction semantics are "each write method is one atomic
+ * read-modify-write" (SQLite: inside `BEGIN IMMEDIATE`; Postgres: `SELECT … FOR UPDATE`).
+ */
+import { SpikeError } from '../errors.js';
+import type { RootKey } from '../crypto/index.js';
+
+export type BackendKind = 'memory' | 'lite' | 'sqlite' | 'postgres';
+
+export interface SecretVersionInfo {
+  version: number;
+  createdTime: Date;
+  deletedTime: Date | null;
+}
+
+export interface SecretMetadata {
+  /** Highest live (not deleted) version; 0 when every version is deleted or destroyed. */
+  currentVersion: number;
+  /** Lowest live version; 0 when none is live. */
+  oldestVersion: number;
+  /**
+   * Highest version number ever written to this path (never decreases, never reused).
+   * `cas` on put compares against this value (Vault's "current_version").
+   */
+  lastVersion: number;
+  createdTime: Date;
+  updatedTime: Date;
+  maxVersions: number;
+  customMetadata?: Record<string, string>;
+}
+
+export interface PutSecretOptions {
+  /**
+   * Check-and-set: the write happens only if `cas` equals the path's `lastVersion`
+   * (0 = the path must not exist yet). Mismatch → StoreError('store_cas_mismatch').
+   */
+  cas?: number;
+  /** Per-secret maximum number of kept versions (integer ≥ 1); persisted with the secret. */
+  maxVersions?: number;
+  /** Replaces the secret's custom metadata (kept unchanged when absent). */
+  customMetadata?: Record<string, string>;
+}
+
+export interface PolicyRecord {
+  name: string;
+  spiffeIdPattern: string;
+  pathPattern: string;
+  permissions: string[];
+  createdAt: Date;
+  updatedAt: Date;
+}
+
+export type PolicyInput = Omit<PolicyRecord, 'createdAt' | 'updatedAt'>;
+
+export interface Store {
+  readonly kind: BackendKind;
+
+  // System records: public bytes usable before the root key is known (Feldman commitments,
+  // sharing parameters, the key-check record — itself an AEAD envelope).
+  getSystem(key: string): Promise<Uint8Array | null>;
+  /** Writes only if the key is absent; false if it existed (bootstrap-once across instances). */
+  putSystemIfAbsent(key: string, value: Uint8Array): Promise<boolean>;
+  putSystem(key: string, value: Uint8Array): Promise<void>;
+
+  /** Derives the storage and path keys; before this, secret/policy operations throw `store_locked`. */
+  unlock(root: RootKey): Promise<void>;
+  isUnlocked(): boolean;
+
+  // Secrets (SPIKE semantics + Vault extras, see secrets-model.ts). `null`/false = not found.
+  putSecret(path: string, values: Record<string, string>, opts?: PutSecretOptions): Promise<{ version: number }>;
+  getSecret(path: string, version?: number): Promise<{ version: number; values: Record<string, string> } | null>;
+  /** Soft delete; false only when the path is unknown. */
+  deleteSecret(path: string, versions: number[]): Promise<boolean>;
+  /** True when at least one version went from deleted to live; false if unknown path or nothing undeleted. */
+  undeleteSecret(path: string, versions: number[]): Promise<boolean>;
+  /** Permanently wipes those versions; false only when the path is unknown. */
+  destroySecret(path: string, versions: number[]): Promise<boolean>;
+  getSecretMetadata(path: string): Promise<{ metadata: SecretMetadata; versions: SecretVersionInfo[] } | null>;
+  /** Every stored path, sorted (code-unit order); callers filter by policy. */
+  listSecretPaths(): Promise<string[]>;
+
+  // Policies
+  /** Upsert; `createdAt` is kept on update. */
+  putPolicy(p: PolicyInput): Promise<PolicyRecord>;
+  getPolicy(name: string): Promise<PolicyRecord | null>;
+  deletePolicy(name: string): Promise<boolean>;
+  /** Sorted by name. */
+  listPolicies(): Promise<PolicyRecord[]>;
+  /** Bumps on every policy change; cheap to read (one row), safe across processes. */
+  policyGeneration(): Promise<number>;
+
+  close(): Promise<void>;
+}
+
+export type StoreErrorCode =
+  | 'store_locked'
+  | 'store_already_unlocked'
+  | 'store_cas_mismatch'
+  | 'store_integrity'
+  | 'store_unavailable'
+  | 'store_busy'
+  | 'store_closed'
+  | 'store_unsupported'
+  | 'store_invalid_argument'
+  | 'store_schema_too_new'
+  | 'store_schema_invalid'
+  | 'store_corrupt';
+
+const MESSAGES: Record<StoreErrorCode, string> = {
+  store_locked: 'The store is locked: the root key is not known yet.',
+  store_already_unlocked: 'The store is already unlocked.',
+  store_cas_mismatch: 'Check-and-set version does not match the current version.',
+  store_integrity: 'A stored record failed its integrity check.',
+  store_unavailable: 'The storage backend is unavailable.',
+  store_busy: 'The database stayed locked by another writer beyond the busy timeout.',
+  store_closed: 'The store is closed.',
+  store_unsupported: 'This operation is not supported by the configured storage backend.',
+  store_invalid_argument: 'Invalid argument passed to the store.',
+  store_schema_too_new: 'The database schema is newer than this program supports.',
+  store_schema_invalid: 'The database schema does not match what this program expects.',
+  store_corrupt: 'The database file is empty, damaged or not a SPIKE database.',
+};
+
+/** Typed storage error; the message is fixed per code and never echoes paths or values. */
+export class StoreError extends SpikeError {
+  declare readonly code: StoreErrorCode;
+  constructor(code: StoreErrorCode, options?: { cause?: unknown }) {
+    super(code, MESSAGES[code], options);
+  }
+}
+
+/** Thrown by the `lite` backend for every secret/policy operation (router → SPIKE's 400). */
+export class UnsupportedInLiteModeError extends StoreError {
+  constructor() {
+    super('store_unsupported');
+  }
+}
+
+/** Options shared by the backends (defaults in `open.ts`). */
+export interface CommonStoreOptions {
+  /** maxVersions for new secrets when the put does not say (SPIKE_NEXUS_MAX_SECRET_VERSIONS, default 10). */
+  defaultMaxVersions?: number;
+  /** Clock (tests inject a fixed one). */
+  now?: () => Date;
+}
