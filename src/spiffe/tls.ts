@@ -171,6 +171,8 @@ function checkPeer(socket: TLSSocket, source: X509Source, authorize: Authorizer)
   } catch (error) {
     return { ok: false, reason: error instanceof SpikeError ? error.code : 'svid_invalid', error };
   }
+  // A workload leaf names a workload, never a bare trust domain (catalogue TLS-14).
+  if (id.path === '') return { ok: false, reason: 'svid_bad_spiffe_id' };
   let allowed = false;
   try {
     allowed = authorize(id) === true;
@@ -424,6 +426,7 @@ export function createMtlsServer(opts: MtlsServerOptions): MtlsServer {
 export function createMtlsDispatcher(opts: MtlsClientOptions): Dispatcher {
   const { source, authorizeServer } = opts;
   const connectTimeoutMs = opts.connectTimeoutMs ?? MTLS_DEFAULTS.clientConnectTimeoutMs;
+  const keepAliveMs = opts.keepAliveTimeoutMs ?? MTLS_DEFAULTS.clientKeepAliveTimeoutMs;
 
   const connect: buildConnector.connector = (options, callback) => {
     let settled = false;
@@ -473,7 +476,9 @@ export function createMtlsDispatcher(opts: MtlsClientOptions): Dispatcher {
   return new Agent({
     connect,
     connections: opts.connections ?? MTLS_DEFAULTS.clientConnections,
-    keepAliveTimeout: opts.keepAliveTimeoutMs ?? MTLS_DEFAULTS.clientKeepAliveTimeoutMs,
+    // Both: the server's `Keep-Alive: timeout=` hint would otherwise override our idle limit.
+    keepAliveTimeout: keepAliveMs,
+    keepAliveMaxTimeout: keepAliveMs,
     headersTimeout: opts.headersTimeoutMs ?? MTLS_DEFAULTS.clientHeadersTimeoutMs,
     bodyTimeout: opts.bodyTimeoutMs ?? MTLS_DEFAULTS.clientBodyTimeoutMs,
     connectTimeout: connectTimeoutMs,
