@@ -1,0 +1,395 @@
+/**
+ * `NexusClient`: the typed Node client for every SPIKE Nexus route (api.md §5–§8 plus this
+ * project's additive fields and the commitments route).
+ *
+ * One instance holds one keep-alive `Dispatcher` (mTLS with the caller's SVID, the server
+ * authorised by `isNexus`, when built with {@link NexusClient.connect}) shared by all calls,
+ * and one or more Nexus URLs with fail-over for idempotent calls (see `transport.ts`).
+ * Requests are exactly SPIKE's: `POST`, the `action` query, SPIKE's JSON field names,
+ * `[]byte` as base64 and shards as arrays of 32 integers. Every failure is a
+ * `NexusApiError` (or `SdkUsageError` for bad arguments, before anything is sent).
+ *
+ * Key material: `recover()` returns shares in fresh `Uint8Array`s the caller must wipe;
+ * `restore()` encodes the shard straight into a byte buffer that is zeroed after sending.
+ */
+import type { Readable } from 'node:stream';
+import type { Dispatcher } from 'undici';
+import { NexusApiError, SdkUsageError, codeForBodyErr, sanitizeWireCode } from './errors.js';
+import { Transport } from './transport.js';
+import { parseNexusUrls } from './urls.js';
+import { formatRestoreBody } from '../crypto/encoding.js';
+import { isAllZero, parseRecoverBody, assertValidShare, SHARD_LENGTH } from './shardwire.js';
+import {
+  ROUTES,
+  PERMISSIONS,
+  decodeCipherText,
+  decodeCommitments,
+  decodeGetSecret,
+  decodeListSecrets,
+  decodeMetadata,
+  decodePlaintext,
+  decodePolicy,
+  decodePolicyList,
+  decodeRestoreStatus,
+  isObject,
+  type CipherText,
+  type CommitmentsInfo,
+  type Policy,
+  type PolicyFilter,
+  type PolicyListItem,
+  type PolicySpec,
+  type PutSecretOptions,
+  type RestoreStatus,
+  type SecretMetadata,
+  type SecretValues,
+  type Share,
+} from './wire.js';
+import type { ConnectOptions } from './connect.js';
+
+/** Defaults in one place (SPIKE_HTTP_CLIENT_TIMEOUT is 60 s, config.md §2). */
+export const CLIENT_DEFAULTS = {
+  timeoutMs: 60_000,
+  streamHeadersTimeoutMs: 60_000,
+  streamBodyTimeoutMs: 60_000,
+  maxResponseBytes: 64 * 1024 * 1024,
+} as const;
+
+/** Options for {@link NexusClient.create}: bring your own dispatcher. */
+export interface ClientOptions {
+  /** Nexus base URLs; each entry may be a comma-separated list. */
+  urls: string[];
+  dispatcher: Dispatcher;
+  /** Deadline of one JSON call (all fail-over attempts included). */
+  timeoutMs?: number;
+  streamHeadersTimeoutMs?: number;
+  streamBodyTimeoutMs?: number;
+  maxResponseBytes?: number;
+  /** Accept `http:` URLs (tests with a plain dispatcher only). */
+  allowHttp?: boolean;
+  /** The caller's own SPIFFE ID, if known (exposed as `selfId`). */
+  selfId?: () => string | undefined;
+  /** Run by `close()` after the dispatcher is closed (e.g. closing the X.509 source). */
+  onClose?: () => Promise<void> | void;
+  /** Close the dispatcher in `close()` (default true). */
+  ownsDispatcher?: boolean;
+}
+
+export interface VersionOption {
+  /** 0 or absent = current version. */
+  version?: number;
+}
+
+function checkVersion(v: number | undefined): void {
+  if (v !== undefined && (!Number.isSafeInteger(v) || v < 0)) {
+    throw new SdkUsageError('sdk_bad_argument', 'version numbers must be integers ≥ 0');
+  }
+}
+
+function checkVersions(vs: readonly number[]): number[] {
+  if (!Array.isArray(vs)) throw new SdkUsageError('sdk_bad_argument', 'versions must be an array');
+  for (const v of vs) checkVersion(v);
+  return [...vs];
+}
+
+function checkPath(path: string): void {
+  if (typeof path !== 'string' || path.length === 0) throw new SdkUsageError('sdk_bad_argument', 'path must be a non-empty string');
+}
+
+function checkStringMap(m: Record<string, string>, what: string): void {
+  if (!isObject(m)) throw new SdkUsageError('sdk_bad_argument', `${what} must be an object of strings`);
+  for (const k of Object.keys(m)) {
+    if (typeof m[k] !== 'string') throw new SdkUsageError('sdk_bad_argument', `${what} must be an object of strings`);
+  }
+}
+
+function b64(b: Uint8Array): string {
+  return Buffer.from(b.buffer, b.byteOffset, b.byteLength).toString('base64');
+}
+
+export class NexusClient {
+  private readonly transport: Transport;
+  private readonly o: Required<Pick<ClientOptions, 'streamHeadersTimeoutMs' | 'streamBodyTimeoutMs'>> & ClientOptions;
+  private closing: Promise<void> | undefined;
+
+  private constructor(opts: ClientOptions) {
+    const urls = parseNexusUrls(opts.urls, opts.allowHttp === true);
+    this.o = {
+      ...opts,
+      streamHeadersTimeoutMs: opts.streamHeadersTimeoutMs ?? CLIENT_DEFAULTS.streamHeadersTimeoutMs,
+      streamBodyTimeoutMs: opts.streamBodyTimeoutMs ?? CLIENT_DEFAULTS.streamBodyTimeoutMs,
+    };
+    this.transport = new Transport({
+      urls,
+      dispatcher: opts.dispatcher,
+      timeoutMs: opts.timeoutMs ?? CLIENT_DEFAULTS.timeoutMs,
+      maxResponseBytes: opts.maxResponseBytes ?? CLIENT_DEFAULTS.maxResponseBytes,
+    });
+  }
+
+  /** A client over a dispatcher you provide (custom TLS, tests). */
+  static create(opts: ClientOptions): NexusClient {
+    return new NexusClient(opts);
+  }
+
+  /**
+   * Connects the usual way: X.509 source from the Workload API (`SPIFFE_ENDPOINT_SOCKET`)
+   * unless one is given, one keep-alive mTLS dispatcher that accepts only a server whose
+   * SPIFFE ID satisfies `isNexus` (`SPIKE_TRUST_ROOT_NEXUS`), URLs from
+   * `SPIKE_NEXUS_API_URL` (comma-separated allowed). SVID rotation is picked up from the
+   * source on new connections.
+   */
+  static async connect(opts: ConnectOptions = {}): Promise<NexusClient> {
+    const { connectOptions } = await import('./connect.js');
+    return new NexusClient(await connectOptions(opts));
+  }
+
+  /** The caller's SPIFFE ID (from the X.509 source), when known. */
+  get selfId(): string | undefined {
+    return this.o.selfId?.();
+  }
+
+  /** The configured Nexus URLs, in fail-over order of configuration. */
+  get urls(): string[] {
+    return this.transport.urls.map((u) => u.origin + u.basePath);
+  }
+
+  // ----------------------------------------------------------------------------- plumbing
+
+  private async call(route: string, action: string | undefined, body: unknown, idempotent: boolean): Promise<Record<string, unknown>> {
+    const bytes = Buffer.from(JSON.stringify(body), 'utf8');
+    let raw: Buffer;
+    try {
+      raw = await this.transport.postBytes(route, action, bytes, { idempotent });
+    } finally {
+      bytes.fill(0);
+    }
+    let parsed: unknown;
+    try {
+      parsed = raw.length === 0 ? {} : JSON.parse(raw.toString('utf8'));
+    } catch {
+      throw new NexusApiError('data_unmarshal_failure', { status: 200 });
+    } finally {
+      raw.fill(0);
+    }
+    if (!isObject(parsed)) throw new NexusApiError('data_unmarshal_failure', { status: 200 });
+    const err = Object.prototype.hasOwnProperty.call(parsed, 'err') ? parsed['err'] : undefined;
+    if (typeof err === 'string' && err !== '') {
+      const wireErr = sanitizeWireCode(err);
+      throw new NexusApiError(codeForBodyErr(err), { status: 200, ...(wireErr ? { wireErr } : {}) });
+    }
+    return parsed;
+  }
+
+  // ----------------------------------------------------------------------------- secrets
+
+  /** Creates a new version of the secret at `path`. With `cas`, fails with `api_conflict` unless the current version equals it. */
+  async putSecret(path: string, values: SecretValues, opts: PutSecretOptions = {}): Promise<void> {
+    checkPath(path);
+    checkStringMap(values, 'values');
+    const body: Record<string, unknown> = { path, values };
+    if (opts.cas !== undefined) {
+      checkVersion(opts.cas);
+      body['cas'] = opts.cas;
+    }
+    if (opts.maxVersions !== undefined) {
+      if (!Number.isSafeInteger(opts.maxVersions) || opts.maxVersions < 1) throw new SdkUsageError('sdk_bad_argument', 'maxVersions must be an integer ≥ 1');
+      body['maxVersions'] = opts.maxVersions;
+    }
+    if (opts.customMetadata !== undefined) {
+      checkStringMap(opts.customMetadata, 'customMetadata');
+      body['customMetadata'] = opts.customMetadata;
+    }
+    // Only a check-and-set write is safe to send twice: a replay fails the CAS instead of adding a version.
+    await this.call(ROUTES.secrets, undefined, body, opts.cas !== undefined);
+  }
+
+  /** Reads a secret's values (current version, or `version`). Missing/deleted → `api_not_found`. */
+  async getSecret(path: string, opts: VersionOption = {}): Promise<SecretValues> {
+    checkPath(path);
+    checkVersion(opts.version);
+    const body: Record<string, unknown> = { path };
+    if (opts.version !== undefined) body['version'] = opts.version;
+    return decodeGetSecret(await this.call(ROUTES.secrets, 'get', body, true));
+  }
+
+  /** Soft-deletes versions (empty list or 0 = current). */
+  async deleteSecret(path: string, versions: readonly number[] = []): Promise<void> {
+    checkPath(path);
+    await this.call(ROUTES.secrets, 'delete', { path, versions: checkVersions(versions) }, false);
+  }
+
+  /** Undeletes versions (empty list = the server's default, see api.md §5.4). */
+  async undeleteSecret(path: string, versions: readonly number[] = []): Promise<void> {
+    checkPath(path);
+    await this.call(ROUTES.secrets, 'undelete', { path, versions: checkVersions(versions) }, false);
+  }
+
+  /** Permanently destroys versions (additive action `destroy`). */
+  async destroySecret(path: string, versions: readonly number[] = []): Promise<void> {
+    checkPath(path);
+    await this.call(ROUTES.secrets, 'destroy', { path, versions: checkVersions(versions) }, false);
+  }
+
+  /** Paths the caller may see, sorted as the server returns them. */
+  async listSecrets(): Promise<string[]> {
+    return decodeListSecrets(await this.call(ROUTES.secrets, 'list', {}, true));
+  }
+
+  /** A secret's metadata and version list. */
+  async getSecretMetadata(path: string, opts: VersionOption = {}): Promise<SecretMetadata> {
+    checkPath(path);
+    checkVersion(opts.version);
+    const body: Record<string, unknown> = { path };
+    if (opts.version !== undefined) body['version'] = opts.version;
+    return decodeMetadata(await this.call(ROUTES.secretMetadata, 'get', body, true));
+  }
+
+  // ----------------------------------------------------------------------------- policies
+
+  /** Creates or replaces the policy named `spec.name`. */
+  async putPolicy(spec: PolicySpec): Promise<void> {
+    if (!isObject(spec)) throw new SdkUsageError('sdk_bad_argument', 'policy spec must be an object');
+    for (const k of ['name', 'spiffeIdPattern', 'pathPattern'] as const) {
+      if (typeof spec[k] !== 'string') throw new SdkUsageError('sdk_bad_argument', 'policy name and patterns must be strings');
+    }
+    if (!Array.isArray(spec.permissions) || !spec.permissions.every((p) => (PERMISSIONS as readonly string[]).includes(p))) {
+      throw new SdkUsageError('sdk_bad_argument', 'permissions must be some of read, write, list, execute, super');
+    }
+    await this.call(
+      ROUTES.policy,
+      undefined,
+      { name: spec.name, spiffeidPattern: spec.spiffeIdPattern, pathPattern: spec.pathPattern, permissions: [...spec.permissions] },
+      false,
+    );
+  }
+
+  /** Reads a policy by name. Missing → `api_not_found`. */
+  async getPolicy(name: string): Promise<Policy> {
+    if (typeof name !== 'string') throw new SdkUsageError('sdk_bad_argument', 'policy name must be a string');
+    return decodePolicy(await this.call(ROUTES.policy, 'get', { id: name }, true));
+  }
+
+  /** Lists policies, optionally filtered by exact pattern equality. */
+  async listPolicies(filter: PolicyFilter = {}): Promise<PolicyListItem[]> {
+    const body = { spiffeidPattern: filter.spiffeIdPattern ?? '', pathPattern: filter.pathPattern ?? '' };
+    return decodePolicyList(await this.call(ROUTES.policy, 'list', body, true));
+  }
+
+  /** Deletes a policy by name. Missing → `api_not_found`. */
+  async deletePolicy(name: string): Promise<void> {
+    if (typeof name !== 'string') throw new SdkUsageError('sdk_bad_argument', 'policy name must be a string');
+    await this.call(ROUTES.policy, 'delete', { id: name }, false);
+  }
+
+  // ----------------------------------------------------------------------------- cipher
+
+  /** JSON-mode encryption. Returns version, nonce and ciphertext (all three are needed to decrypt). */
+  async encrypt(plaintext: Uint8Array, opts: { algorithm?: string } = {}): Promise<CipherText> {
+    const body: Record<string, unknown> = { plaintext: b64(plaintext) };
+    if (opts.algorithm !== undefined) body['algorithm'] = opts.algorithm;
+    return decodeCipherText(await this.call(ROUTES.encrypt, undefined, body, true));
+  }
+
+  /** JSON-mode decryption. */
+  async decrypt(ct: CipherText, opts: { algorithm?: string } = {}): Promise<Uint8Array> {
+    if (!Number.isInteger(ct.version) || ct.version < 0 || ct.version > 255) throw new SdkUsageError('sdk_bad_argument', 'version must be 0-255');
+    const body: Record<string, unknown> = { version: ct.version, nonce: b64(ct.nonce), ciphertext: b64(ct.ciphertext) };
+    if (opts.algorithm !== undefined) body['algorithm'] = opts.algorithm;
+    return decodePlaintext(await this.call(ROUTES.decrypt, undefined, body, true));
+  }
+
+  /** Stream-mode encryption: resolves with the response stream (`0x01` ‖ nonce ‖ ciphertext‖tag). */
+  async encryptStream(plaintext: Readable | Buffer): Promise<Readable> {
+    return this.transport.postStream(ROUTES.encrypt, plaintext, this.streamTimeouts());
+  }
+
+  /** Stream-mode decryption: resolves with the plaintext stream. */
+  async decryptStream(ciphertext: Readable | Buffer): Promise<Readable> {
+    return this.transport.postStream(ROUTES.decrypt, ciphertext, this.streamTimeouts());
+  }
+
+  private streamTimeouts(): { headersTimeoutMs: number; bodyTimeoutMs: number } {
+    return { headersTimeoutMs: this.o.streamHeadersTimeoutMs, bodyTimeoutMs: this.o.streamBodyTimeoutMs };
+  }
+
+  // ----------------------------------------------------------------------------- operator
+
+  /**
+   * Fetches all recovery shares (recover role only). The caller owns the returned buffers
+   * and must wipe them (`share.value.fill(0)`) when done.
+   */
+  async recover(): Promise<Share[]> {
+    const raw = await this.transport.postBytes(ROUTES.recover, undefined, Buffer.from('{}'), { idempotent: true });
+    let parsed;
+    try {
+      parsed = parseRecoverBody(raw);
+    } finally {
+      raw.fill(0);
+    }
+    if (parsed.err !== undefined) {
+      for (const s of parsed.shares) s.value.fill(0);
+      throw new NexusApiError(codeForBodyErr(parsed.err), { status: 200, wireErr: parsed.err });
+    }
+    if (parsed.shares.length === 0 || parsed.shares.some((s) => isAllZero(s.value) || s.value.length !== SHARD_LENGTH)) {
+      for (const s of parsed.shares) s.value.fill(0);
+      throw new NexusApiError('data_unmarshal_failure', { status: 200 });
+    }
+    return parsed.shares;
+  }
+
+  /** Submits one recovery share (restore role only). The share's buffer is left to the caller. */
+  async restore(share: Share): Promise<RestoreStatus> {
+    assertValidShare(share.id, share.value);
+    const body = formatRestoreBody(share);
+    let raw: Buffer;
+    try {
+      raw = await this.transport.postBytes(ROUTES.restore, undefined, body, { idempotent: false });
+    } finally {
+      body.fill(0);
+    }
+    let parsed: unknown;
+    try {
+      parsed = JSON.parse(raw.toString('utf8'));
+    } catch {
+      throw new NexusApiError('data_unmarshal_failure', { status: 200 });
+    }
+    if (!isObject(parsed)) throw new NexusApiError('data_unmarshal_failure', { status: 200 });
+    const err = parsed['err'];
+    if (typeof err === 'string' && err !== '') {
+      const wireErr = sanitizeWireCode(err);
+      throw new NexusApiError(codeForBodyErr(err), { status: 200, ...(wireErr ? { wireErr } : {}) });
+    }
+    return decodeRestoreStatus(parsed);
+  }
+
+  /** The public Feldman commitments of the current sharing (additive route). */
+  async getCommitments(): Promise<CommitmentsInfo> {
+    return decodeCommitments(await this.call(ROUTES.commitments, undefined, {}, true));
+  }
+
+  /**
+   * Checks a recovery share against the commitments Nexus serves, without submitting it.
+   * Resolves `{ ok, info }`; the share's buffer is left to the caller.
+   */
+  async verifyShard(share: Share): Promise<{ ok: boolean; info: CommitmentsInfo }> {
+    assertValidShare(share.id, share.value);
+    const info = await this.getCommitments();
+    const { verifyShareAgainst } = await import('./verify.js');
+    return { ok: verifyShareAgainst(info, share), info };
+  }
+
+  // ----------------------------------------------------------------------------- lifecycle
+
+  /** Closes the dispatcher (and the X.509 source when the client opened it). Idempotent. */
+  async close(): Promise<void> {
+    this.closing ??= (async () => {
+      this.transport.markClosed();
+      try {
+        if (this.o.ownsDispatcher !== false) await this.o.dispatcher.close();
+      } finally {
+        await this.o.onClose?.();
+      }
+    })();
+    return this.closing;
+  }
+}

@@ -1,0 +1,100 @@
+/**
+ * The production wiring of `NexusClient.connect`: X.509 source from the SPIFFE Workload API,
+ * one keep-alive mTLS dispatcher (`src/spiffe/tls.ts`) that accepts only a server whose
+ * SPIFFE ID passes `isNexus`, and the client settings from the environment (config.md §2):
+ *
+ * | Variable | Default | Used for |
+ * |---|---|---|
+ * | `SPIKE_NEXUS_API_URL` | `https://localhost:8553` | Nexus URLs (comma-separated for several instances) |
+ * | `SPIFFE_ENDPOINT_SOCKET` | `unix:///tmp/spire-agent/public/api.sock` | Workload API |
+ * | `SPIKE_SPIFFE_SOURCE_TIMEOUT` | `30s` | wait for the first SVID |
+ * | `SPIKE_TRUST_ROOT_NEXUS` | `spike.ist` | server check |
+ * | `SPIKE_HTTP_CLIENT_TIMEOUT` | `60s` | one JSON call, fail-over included |
+ * | `SPIKE_HTTP_CLIENT_TLS_HANDSHAKE_TIMEOUT` | `10s` | connect + handshake + SVID check |
+ * | `SPIKE_HTTP_CLIENT_RESPONSE_HEADER_TIMEOUT` | `10s` | response headers |
+ * | `SPIKE_HTTP_CLIENT_MAX_CONNS_PER_HOST` | `10` | pool size per Nexus |
+ *
+ * A malformed value is a `ConfigError` naming the variable (never its value).
+ */
+import type { Logger } from 'pino';
+import { duration, int, optionalStr } from '../config/env.js';
+import { createLogger, parseLevel } from '../log/logger.js';
+import { authorizeIf, type Authorizer } from '../spiffe/authorize.js';
+import type { X509Source } from '../spiffe/source.js';
+import { createMtlsDispatcher } from '../spiffe/tls.js';
+import { WorkloadX509Source } from '../spiffe/workload.js';
+import type { ClientOptions } from './client.js';
+import { clientRoles, type Env } from './roles.js';
+import { nexusUrlsFromEnv } from './urls.js';
+
+export interface ConnectOptions {
+  /** Nexus URLs; default from `SPIKE_NEXUS_API_URL` (comma-separated allowed). */
+  urls?: string[];
+  /** Your own X.509 source; otherwise one is opened on the Workload API and closed by `close()`. */
+  source?: X509Source;
+  /** Environment to read settings from (default `process.env`). */
+  env?: Env;
+  /** Deadline of one JSON call in ms (default `SPIKE_HTTP_CLIENT_TIMEOUT`, 60 s). */
+  timeoutMs?: number;
+  /** Workload API address (default `SPIFFE_ENDPOINT_SOCKET`). */
+  endpoint?: string;
+  /** Wait for the first SVID in ms (default `SPIKE_SPIFFE_SOURCE_TIMEOUT`, 30 s). */
+  sourceTimeoutMs?: number;
+  /** Server check (default: `isNexus` over `SPIKE_TRUST_ROOT_NEXUS`). */
+  authorizeServer?: Authorizer;
+  /** Logger for the Workload API source (default: JSON lines on stderr). */
+  logger?: Logger;
+}
+
+/** Builds `ClientOptions` for `NexusClient` from `ConnectOptions` (opens the source if needed). */
+export async function connectOptions(opts: ConnectOptions): Promise<ClientOptions> {
+  const env: Env = opts.env ?? process.env;
+  const urls = opts.urls ?? nexusUrlsFromEnv(env);
+  const timeoutMs = opts.timeoutMs ?? duration(env, 'SPIKE_HTTP_CLIENT_TIMEOUT', 60_000, 1);
+  const connectTimeoutMs = duration(env, 'SPIKE_HTTP_CLIENT_TLS_HANDSHAKE_TIMEOUT', 10_000, 1);
+  const headersTimeoutMs = duration(env, 'SPIKE_HTTP_CLIENT_RESPONSE_HEADER_TIMEOUT', 10_000, 1);
+  const connections = int(env, 'SPIKE_HTTP_CLIENT_MAX_CONNS_PER_HOST', 10, 1, 1024);
+  const authorizeServer = opts.authorizeServer ?? (() => {
+    const roles = clientRoles(env);
+    return authorizeIf((id) => roles.isNexus(id.toString()));
+  })();
+
+  let source = opts.source;
+  let ownsSource = false;
+  if (!source) {
+    const endpoint = opts.endpoint ?? optionalStr(env, 'SPIFFE_ENDPOINT_SOCKET');
+    const sourceTimeoutMs = opts.sourceTimeoutMs ?? duration(env, 'SPIKE_SPIFFE_SOURCE_TIMEOUT', 30_000, 1);
+    source = await WorkloadX509Source.open({
+      ...(endpoint !== undefined ? { endpoint } : {}),
+      timeoutMs: sourceTimeoutMs,
+      logger: opts.logger ?? createLogger({ component: 'sdk', level: parseLevel(env['SPIKE_SYSTEM_LOG_LEVEL']), destination: process.stderr }),
+    });
+    ownsSource = true;
+  }
+  const src = source;
+  const dispatcher = createMtlsDispatcher({
+    source: src,
+    authorizeServer,
+    connections,
+    connectTimeoutMs,
+    headersTimeoutMs,
+    bodyTimeoutMs: timeoutMs,
+  });
+  return {
+    urls,
+    dispatcher,
+    timeoutMs,
+    streamHeadersTimeoutMs: timeoutMs,
+    streamBodyTimeoutMs: timeoutMs,
+    selfId: () => {
+      try {
+        return src.getX509Svid().id.toString();
+      } catch {
+        return undefined;
+      }
+    },
+    onClose: () => {
+      if (ownsSource) src.close();
+    },
+  };
+}

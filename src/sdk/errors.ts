@@ -1,0 +1,114 @@
+/**
+ * Typed errors of the Node SDK.
+ *
+ * `NexusApiError` is what every failed call to SPIKE Nexus throws. Its `code` follows the Go
+ * SDK's interpretation of the HTTP status (api.md §1.1) so that callers and the CLI can switch
+ * on one stable set of codes:
+ *
+ *   400 → api_bad_request · 401 → access_unauthorized · 404 → api_not_found ·
+ *   409 → api_conflict · 413 → api_bad_request · 503 → state_not_ready ·
+ *   any other status (incl. 500) → net_peer_connection ·
+ *   200 with a non-empty `err` → that code if it is a known one, else gen_general_failure.
+ *
+ * `wireErr` carries the `err` code from the response body when Nexus sent one (e.g.
+ * `shamir_verify_failed`, `invalid_path`), so a caller can be more specific than the status.
+ * It is only kept when it looks like a code (`[a-z0-9_]{1,64}`); no other part of a response
+ * body is ever copied into an error. Messages are fixed per code and never echo input values.
+ *
+ * `SdkUsageError` is thrown before any request is sent when a caller's arguments are invalid
+ * (bad URL list, version number out of range, wrong shard length …).
+ */
+import { SpikeError } from '../errors.js';
+
+/** Stable SDK error codes and their fixed messages. */
+export const SDK_ERROR_MESSAGES = {
+  api_bad_request: 'SPIKE Nexus rejected the request as invalid',
+  access_unauthorized: 'SPIKE Nexus refused access for this identity',
+  api_not_found: 'the requested entity was not found',
+  api_conflict: 'the request conflicts with the current state',
+  state_not_ready: 'SPIKE Nexus is not ready',
+  net_peer_connection: 'failed to talk to SPIKE Nexus',
+  net_reading_response_body: 'failed to read the response body',
+  data_unmarshal_failure: 'failed to parse the response of SPIKE Nexus',
+  api_internal_error: 'SPIKE Nexus reported an internal error',
+  gen_general_failure: 'SPIKE Nexus reported an error',
+  tls_peer_rejected: 'the server is not SPIKE Nexus (SPIFFE ID rejected)',
+} as const;
+
+export type SdkErrorCode = keyof typeof SDK_ERROR_MESSAGES;
+
+/** Codes a 200 response may carry in `err` that keep their own identity (others → gen_general_failure). */
+const KNOWN_BODY_CODES: ReadonlySet<string> = new Set<SdkErrorCode>([
+  'api_bad_request',
+  'access_unauthorized',
+  'api_not_found',
+  'api_conflict',
+  'state_not_ready',
+  'api_internal_error',
+]);
+
+const WIRE_CODE_RE = /^[a-z0-9_]{1,64}$/;
+
+/** Returns `s` if it looks like a wire error code, otherwise undefined. */
+export function sanitizeWireCode(s: unknown): string | undefined {
+  return typeof s === 'string' && WIRE_CODE_RE.test(s) ? s : undefined;
+}
+
+/** Maps an HTTP status to the SDK code, as the Go SDK does (api.md §1.1) plus 409. */
+export function codeForStatus(status: number): SdkErrorCode {
+  switch (status) {
+    case 400:
+    case 413:
+      return 'api_bad_request';
+    case 401:
+    case 403:
+      return 'access_unauthorized';
+    case 404:
+      return 'api_not_found';
+    case 409:
+      return 'api_conflict';
+    case 503:
+      return 'state_not_ready';
+    default:
+      return 'net_peer_connection';
+  }
+}
+
+/** Maps a non-empty `err` of a 200 response to the SDK code. */
+export function codeForBodyErr(err: string): SdkErrorCode {
+  return KNOWN_BODY_CODES.has(err) ? (err as SdkErrorCode) : 'gen_general_failure';
+}
+
+/** A failed call to SPIKE Nexus. */
+export class NexusApiError extends SpikeError {
+  declare readonly code: SdkErrorCode;
+  /** HTTP status, or undefined when no response arrived (connection failure). */
+  readonly status: number | undefined;
+  /** The `err` code of the response body, when it had one. */
+  readonly wireErr: string | undefined;
+  constructor(code: SdkErrorCode, opts: { status?: number; wireErr?: string; cause?: unknown } = {}) {
+    super(code, SDK_ERROR_MESSAGES[code], opts.cause === undefined ? undefined : { cause: opts.cause });
+    this.status = opts.status;
+    this.wireErr = opts.wireErr;
+  }
+}
+
+/** Stable codes of caller mistakes detected before anything is sent. */
+export const SDK_USAGE_MESSAGES = {
+  sdk_no_urls: 'no SPIKE Nexus URL configured',
+  sdk_bad_url: 'invalid SPIKE Nexus URL (must be https://host[:port] with no path, query or credentials)',
+  sdk_bad_argument: 'invalid argument',
+  sdk_bad_shard: 'invalid shard (id must be an integer ≥ 1, value exactly 32 bytes, not all zero)',
+  sdk_closed: 'the client has been closed',
+} as const;
+
+export type SdkUsageCode = keyof typeof SDK_USAGE_MESSAGES;
+
+/** A caller error detected by the SDK before any request is sent. */
+export class SdkUsageError extends SpikeError {
+  declare readonly code: SdkUsageCode;
+  constructor(code: SdkUsageCode, detail?: string) {
+    // `detail` is a fixed, caller-independent phrase chosen by SDK code (never input values).
+    super(code, detail ? `${SDK_USAGE_MESSAGES[code]}: ${detail}` : SDK_USAGE_MESSAGES[code]);
+  }
+}

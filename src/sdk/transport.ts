@@ -1,0 +1,232 @@
+/**
+ * HTTP transport of the SDK: POSTs to SPIKE Nexus over one shared undici `Dispatcher`
+ * (keep-alive, mTLS in production) with fail-over across several Nexus URLs.
+ *
+ * Fail-over rules (issue 8 point 3):
+ * - The next URL is tried only for **idempotent** calls (reads, lists, metadata, cipher,
+ *   commitments, and writes carrying `cas`) after a connection failure, a timeout before the
+ *   response, or a 502/503/504 answer.
+ * - A non-idempotent write is never re-sent once it may have reached a server. It moves to
+ *   the next URL only when the connection could not be opened at all (refused, unreachable,
+ *   connect timeout, no such socket): then not one byte of it was sent.
+ * - A server that fails the SPIFFE-ID check (`tls_peer_rejected`) is never failed over: that
+ *   is a security error, reported as such.
+ * - Streaming bodies (a `Readable`) go to one URL only; they cannot be replayed.
+ * One deadline (`timeoutMs`) covers all attempts of a JSON call. The URL that answered last
+ * is tried first next time.
+ *
+ * Response bodies are read with a byte cap. Non-200 answers become `NexusApiError` with the
+ * status-derived code and the body's `err` code when there is one (JSON `{"err":…}` or a
+ * plain-text code line, api.md §1.2); nothing else of a body is kept.
+ */
+import type { Readable } from 'node:stream';
+import type { Dispatcher } from 'undici';
+import { NexusApiError, codeForStatus, sanitizeWireCode } from './errors.js';
+import type { NexusUrl } from './urls.js';
+
+export interface TransportOptions {
+  urls: NexusUrl[];
+  dispatcher: Dispatcher;
+  /** Deadline of a whole JSON call, all attempts included. */
+  timeoutMs: number;
+  /** Cap on a JSON response body. */
+  maxResponseBytes: number;
+}
+
+/** Error codes meaning "the connection never opened" (nothing was sent). */
+const PRE_SEND_CODES = new Set([
+  'ECONNREFUSED',
+  'ENOTFOUND',
+  'EAI_AGAIN',
+  'EHOSTUNREACH',
+  'ENETUNREACH',
+  'EADDRNOTAVAIL',
+  'ENOENT',
+  'UND_ERR_CONNECT_TIMEOUT',
+]);
+
+/** Error codes meaning a connection broke while in use (the request may have arrived). */
+const AMBIGUOUS_CODES = new Set(['UND_ERR_SOCKET', 'ECONNRESET', 'EPIPE', 'UND_ERR_CLOSED', 'UND_ERR_HEADERS_TIMEOUT', 'UND_ERR_BODY_TIMEOUT']);
+
+type FailureKind = 'pre_send' | 'ambiguous' | 'peer_rejected' | 'aborted';
+
+function errorCodes(e: unknown): string[] {
+  const out: string[] = [];
+  let cur: unknown = e;
+  for (let i = 0; i < 8 && cur !== null && typeof cur === 'object'; i++) {
+    const c = (cur as { code?: unknown }).code;
+    if (typeof c === 'string') out.push(c);
+    const errs = (cur as { errors?: unknown }).errors; // AggregateError (happy eyeballs)
+    if (Array.isArray(errs)) for (const x of errs) out.push(...errorCodes(x));
+    cur = (cur as { cause?: unknown }).cause;
+  }
+  return out;
+}
+
+/** Classifies a request failure for the fail-over decision. */
+export function classifyFailure(e: unknown, signal?: AbortSignal): FailureKind {
+  if (signal?.aborted) return 'aborted';
+  const codes = errorCodes(e);
+  if (codes.includes('tls_peer_rejected')) return 'peer_rejected';
+  if (codes.some((c) => AMBIGUOUS_CODES.has(c))) return 'ambiguous';
+  if (codes.some((c) => PRE_SEND_CODES.has(c))) return 'pre_send';
+  return 'ambiguous';
+}
+
+const RETRY_STATUSES = new Set([502, 503, 504]);
+
+export interface PostOptions {
+  idempotent: boolean;
+  contentType?: string;
+}
+
+/** Reads a body up to `cap` bytes; throws `net_reading_response_body` past it or on I/O error. */
+async function readCapped(body: Dispatcher.ResponseData['body'], cap: number, status: number): Promise<Buffer> {
+  const chunks: Buffer[] = [];
+  let total = 0;
+  try {
+    for await (const chunk of body) {
+      const b = chunk as Buffer;
+      total += b.length;
+      if (total > cap) {
+        body.destroy();
+        for (const c of chunks) c.fill(0);
+        throw new NexusApiError('net_reading_response_body', { status });
+      }
+      chunks.push(b);
+    }
+  } catch (e) {
+    for (const c of chunks) c.fill(0);
+    if (e instanceof NexusApiError) throw e;
+    throw new NexusApiError('net_reading_response_body', { status, cause: e });
+  }
+  const out = Buffer.concat(chunks, total);
+  for (const c of chunks) c.fill(0);
+  return out;
+}
+
+/** Extracts an error code from a small error body (JSON `err`/`Err`, or a plain-text code). */
+async function errorFromResponse(res: Dispatcher.ResponseData): Promise<NexusApiError> {
+  const status = res.statusCode;
+  let wireErr: string | undefined;
+  try {
+    const buf = await readCapped(res.body, 4096, status);
+    const text = buf.toString('utf8').trim();
+    if (text.startsWith('{')) {
+      const j: unknown = JSON.parse(text);
+      if (j && typeof j === 'object') {
+        wireErr = sanitizeWireCode((j as Record<string, unknown>)['err']) ?? sanitizeWireCode((j as Record<string, unknown>)['Err']);
+      }
+    } else {
+      const line = text.split('\n')[0]?.trim() ?? '';
+      wireErr = sanitizeWireCode(line.replace(/ /g, '_'));
+    }
+  } catch {
+    // The status alone decides the code; an unreadable error body is not an extra failure.
+  }
+  return new NexusApiError(codeForStatus(status), { status, ...(wireErr ? { wireErr } : {}) });
+}
+
+export class Transport {
+  private preferred = 0;
+  private closed = false;
+
+  constructor(private readonly opts: TransportOptions) {}
+
+  get urls(): readonly NexusUrl[] {
+    return this.opts.urls;
+  }
+
+  private order(): number[] {
+    const n = this.opts.urls.length;
+    return Array.from({ length: n }, (_, i) => (this.preferred + i) % n);
+  }
+
+  private target(i: number, route: string, action: string | undefined): { origin: string; path: string } {
+    const u = this.opts.urls[i]!;
+    const q = action ? `?action=${encodeURIComponent(action)}` : '';
+    return { origin: u.origin, path: `${u.basePath}${route}${q}` };
+  }
+
+  /**
+   * POSTs a fully built body; resolves with the raw 200 body (caller parses it and owns the
+   * buffer), or throws `NexusApiError`.
+   */
+  async postBytes(route: string, action: string | undefined, body: Buffer, o: PostOptions): Promise<Buffer> {
+    if (this.closed) throw new NexusApiError('net_peer_connection');
+    const signal = AbortSignal.timeout(this.opts.timeoutMs);
+    const order = this.order();
+    let last: NexusApiError | undefined;
+    for (let k = 0; k < order.length; k++) {
+      const i = order[k]!;
+      const isLast = k === order.length - 1;
+      const t = this.target(i, route, action);
+      let res: Dispatcher.ResponseData;
+      try {
+        res = await this.opts.dispatcher.request({
+          origin: t.origin,
+          path: t.path,
+          method: 'POST',
+          body,
+          headers: { 'content-type': o.contentType ?? 'application/json', accept: 'application/json' },
+          signal,
+          idempotent: false, // never let undici itself replay a POST
+        });
+      } catch (e) {
+        const kind = classifyFailure(e, signal);
+        if (kind === 'peer_rejected') throw new NexusApiError('tls_peer_rejected', { cause: e });
+        last = new NexusApiError('net_peer_connection', { cause: e });
+        if (kind === 'aborted' || isLast) throw last;
+        if (kind === 'pre_send' || o.idempotent) {
+          this.preferred = order[k + 1]!;
+          continue;
+        }
+        throw last;
+      }
+      if (res.statusCode === 200) {
+        this.preferred = i;
+        return readCapped(res.body, this.opts.maxResponseBytes, 200);
+      }
+      const err = await errorFromResponse(res);
+      if (RETRY_STATUSES.has(res.statusCode) && o.idempotent && !isLast) {
+        last = err;
+        this.preferred = order[k + 1]!;
+        continue;
+      }
+      this.preferred = i;
+      throw err;
+    }
+    throw last ?? new NexusApiError('net_peer_connection');
+  }
+
+  /**
+   * POSTs a stream (octet-stream mode) to the preferred URL and resolves with the response
+   * body stream on 200. No fail-over: a stream body cannot be replayed.
+   */
+  async postStream(route: string, body: Readable | Buffer, o: { headersTimeoutMs: number; bodyTimeoutMs: number }): Promise<Readable> {
+    if (this.closed) throw new NexusApiError('net_peer_connection');
+    const t = this.target(this.preferred, route, undefined);
+    let res: Dispatcher.ResponseData;
+    try {
+      res = await this.opts.dispatcher.request({
+        origin: t.origin,
+        path: t.path,
+        method: 'POST',
+        body,
+        headers: { 'content-type': 'application/octet-stream', accept: 'application/octet-stream' },
+        idempotent: false,
+        headersTimeout: o.headersTimeoutMs,
+        bodyTimeout: o.bodyTimeoutMs,
+      });
+    } catch (e) {
+      if (classifyFailure(e) === 'peer_rejected') throw new NexusApiError('tls_peer_rejected', { cause: e });
+      throw new NexusApiError('net_peer_connection', { cause: e });
+    }
+    if (res.statusCode !== 200) throw await errorFromResponse(res);
+    return res.body;
+  }
+
+  markClosed(): void {
+    this.closed = true;
+  }
+}
