@@ -1,0 +1,108 @@
+/** The dev CA: file modes, reuse across restarts, and that issued SVIDs are proper X.509-SVIDs. */
+import 'reflect-metadata';
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import * as x509 from '@peculiar/x509';
+import { DevCa, DevCaError } from './ca.js';
+import { SpiffeId, TrustDomain } from '../spiffe/id.js';
+import { X509Bundle, X509BundleSet } from '../spiffe/bundle.js';
+import { parseX509Svid } from '../spiffe/svid.js';
+import { verifyX509Svid } from '../spiffe/verify.js';
+
+const TD = TrustDomain.parse('spike.ist');
+const ID = SpiffeId.parse('spiffe://spike.ist/spike/nexus');
+
+function tmp(): string {
+  return fs.mkdtempSync(path.join(os.tmpdir(), 'agent-ca-'));
+}
+
+test('CA files: folder 0700, key 0600 PKCS#8 DER, reused on the next start', async () => {
+  const root = tmp();
+  try {
+    const dir = path.join(root, 'state');
+    const ca1 = await DevCa.loadOrCreate(dir, TD);
+    assert.equal(fs.statSync(dir).mode & 0o777, 0o700);
+    assert.equal(fs.statSync(path.join(dir, 'ca.key')).mode & 0o777, 0o600);
+    assert.equal(fs.readFileSync(path.join(dir, 'ca.key'))[0], 0x30, 'key file is DER, not PEM text');
+    const ca2 = await DevCa.loadOrCreate(dir, TD);
+    assert.ok(ca1.bundleDer().equals(ca2.bundleDer()), 'the same CA is reused');
+    // A widened key file is tightened again on load.
+    fs.chmodSync(path.join(dir, 'ca.key'), 0o644);
+    fs.chmodSync(dir, 0o755);
+    await DevCa.loadOrCreate(dir, TD);
+    assert.equal(fs.statSync(path.join(dir, 'ca.key')).mode & 0o777, 0o600);
+    assert.equal(fs.statSync(dir).mode & 0o777, 0o700);
+  } finally {
+    fs.rmSync(root, { recursive: true, force: true });
+  }
+});
+
+test('a stored CA of another trust domain is replaced; a key that does not match the cert is refused', async () => {
+  const dir = tmp();
+  try {
+    const a = await DevCa.loadOrCreate(dir, TD);
+    const b = await DevCa.loadOrCreate(dir, TrustDomain.parse('other.org'));
+    assert.ok(!a.bundleDer().equals(b.bundleDer()));
+    const other = tmp();
+    try {
+      await DevCa.loadOrCreate(other, TrustDomain.parse('other.org'));
+      fs.copyFileSync(path.join(other, 'ca.key'), path.join(dir, 'ca.key'));
+      await assert.rejects(DevCa.loadOrCreate(dir, TrustDomain.parse('other.org')), (e: unknown) => e instanceof DevCaError && e.code === 'agent_ca_invalid');
+    } finally {
+      fs.rmSync(other, { recursive: true, force: true });
+    }
+    fs.writeFileSync(path.join(dir, 'ca.key'), Buffer.from('not a key'));
+    await assert.rejects(DevCa.loadOrCreate(dir, TrustDomain.parse('other.org')), DevCaError);
+  } finally {
+    fs.rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test('issued SVIDs verify against the CA bundle and have SVID-shaped extensions', async () => {
+  const dir = tmp();
+  try {
+    const ca = await DevCa.loadOrCreate(dir, TD);
+    const issued = await ca.issueSvid(ID, 60_000);
+    const bundles = new X509BundleSet([X509Bundle.fromDer(TD, ca.bundleDer())]);
+    assert.ok(verifyX509Svid([issued.certChainDer], bundles).equals(ID));
+    const svid = parseX509Svid(issued.certChainDer, issued.privateKeyPkcs8);
+    assert.ok(svid.id.equals(ID));
+
+    const cert = new x509.X509Certificate(issued.certChainDer);
+    const bc = cert.getExtension(x509.BasicConstraintsExtension);
+    assert.equal(bc?.ca, false);
+    assert.equal(bc?.critical, true);
+    const ku = cert.getExtension(x509.KeyUsagesExtension)!.usages;
+    assert.ok(ku & x509.KeyUsageFlags.digitalSignature);
+    assert.equal(ku & (x509.KeyUsageFlags.keyCertSign | x509.KeyUsageFlags.cRLSign), 0);
+    const eku = cert.getExtension(x509.ExtendedKeyUsageExtension)!.usages;
+    assert.deepEqual([...eku].sort(), [x509.ExtendedKeyUsage.serverAuth, x509.ExtendedKeyUsage.clientAuth].sort());
+    const uris = cert.getExtension(x509.SubjectAlternativeNameExtension)!.names.items.filter((n) => n.type === 'url');
+    assert.deepEqual(uris.map((u) => u.value), [ID.toString()]);
+    const alg = cert.publicKey.algorithm as { name: string; namedCurve?: string };
+    assert.equal(alg.namedCurve, 'P-256');
+    const ttl = issued.notAfter.getTime() - Date.now();
+    assert.ok(ttl > 50_000 && ttl <= 60_000, `lifetime ${ttl}`);
+
+    const again = await ca.issueSvid(ID, 60_000);
+    assert.notEqual(again.serialNumber, issued.serialNumber, 'new serial per issuance');
+    assert.ok(!again.privateKeyPkcs8.equals(issued.privateKeyPkcs8), 'new key per issuance');
+  } finally {
+    fs.rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test('the CA refuses IDs of other trust domains and bare trust-domain IDs', async () => {
+  const dir = tmp();
+  try {
+    const ca = await DevCa.loadOrCreate(dir, TD);
+    await assert.rejects(ca.issueSvid(SpiffeId.parse('spiffe://evil.org/spike/nexus'), 60_000), DevCaError);
+    await assert.rejects(ca.issueSvid(SpiffeId.parse('spiffe://spike.ist'), 60_000), DevCaError);
+    await assert.rejects(ca.issueSvid(ID, 0), DevCaError);
+  } finally {
+    fs.rmSync(dir, { recursive: true, force: true });
+  }
+});

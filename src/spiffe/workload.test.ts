@@ -1,0 +1,264 @@
+/**
+ * Workload API client against real gRPC servers on unix sockets in this process: the dev agent's
+ * server, and scripted servers that answer with chosen status codes or bad responses.
+ */
+import { test, after } from 'node:test';
+import assert from 'node:assert/strict';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { Writable } from 'node:stream';
+import * as grpc from '@grpc/grpc-js';
+import fc from 'fast-check';
+import { createLogger } from '../log/logger.js';
+import { DevCa } from '../agent/ca.js';
+import { WorkloadApiServer } from '../agent/server.js';
+import { SpiffeId, TrustDomain } from './id.js';
+import { verifyX509Svid } from './verify.js';
+import {
+  backoffDelay,
+  fetchX509BundlesOnce,
+  fetchX509SvidOnce,
+  parseWorkloadEndpoint,
+  parseX509SvidResponse,
+  WorkloadApiError,
+  WorkloadX509Source,
+  workloadEndpointFromEnv,
+} from './workload.js';
+import { WORKLOAD_API_SERVICE, type X509SvidResponseMessage } from './workload-proto.js';
+
+const TD = TrustDomain.parse('spike.ist');
+const NEXUS = SpiffeId.parse('spiffe://spike.ist/spike/nexus');
+const silent = createLogger({ component: 'test', level: 'silent' });
+const root = fs.mkdtempSync(path.join(os.tmpdir(), 'wl-'));
+const servers: { close(): unknown }[] = [];
+after(async () => {
+  for (const s of servers) await s.close();
+  fs.rmSync(root, { recursive: true, force: true });
+});
+
+let caPromise: Promise<DevCa> | undefined;
+function ca(): Promise<DevCa> {
+  caPromise ??= DevCa.loadOrCreate(path.join(root, 'ca'), TD);
+  return caPromise;
+}
+
+async function goodResponse(id = NEXUS, ttlMs = 60_000): Promise<X509SvidResponseMessage> {
+  const c = await ca();
+  const s = await c.issueSvid(id, ttlMs);
+  return {
+    svids: [{ spiffe_id: id.toString(), x509_svid: s.certChainDer, x509_svid_key: s.privateKeyPkcs8, bundle: c.bundleDer(), hint: '' }],
+    crl: [],
+    federated_bundles: {},
+  };
+}
+
+let sockN = 0;
+function sockPath(): string {
+  return path.join(root, `s${sockN++}.sock`);
+}
+
+/** A scripted Workload API server: `respond(n)` decides what the n-th FetchX509SVID call gets. */
+async function scripted(respond: (n: number, call: grpc.ServerWritableStream<unknown, X509SvidResponseMessage>) => void, sock = sockPath()) {
+  const server = new grpc.Server();
+  let calls = 0;
+  const unimpl = (_c: unknown, cb: grpc.sendUnaryData<Buffer>) => cb({ code: grpc.status.UNIMPLEMENTED }, null);
+  server.addService(WORKLOAD_API_SERVICE, {
+    FetchX509SVID: (call: grpc.ServerWritableStream<unknown, X509SvidResponseMessage>) => respond(calls++, call),
+    FetchX509Bundles: (call: grpc.ServerWritableStream<unknown, unknown>) => call.emit('error', { code: grpc.status.UNIMPLEMENTED }),
+    FetchJWTSVID: unimpl,
+    ValidateJWTSVID: unimpl,
+    FetchJWTBundles: (call: grpc.ServerWritableStream<unknown, unknown>) => call.emit('error', { code: grpc.status.UNIMPLEMENTED }),
+  });
+  await new Promise<void>((res, rej) => server.bindAsync(`unix://${sock}`, grpc.ServerCredentials.createInsecure(), (e) => (e ? rej(e) : res())));
+  const handle = { server, sock, endpoint: `unix://${sock}`, calls: () => calls, close: () => server.forceShutdown() };
+  servers.push(handle);
+  return handle;
+}
+
+test('endpoint addresses are validated like go-spiffe', () => {
+  assert.equal(parseWorkloadEndpoint('unix:///tmp/a.sock').target, 'unix:///tmp/a.sock');
+  assert.equal(parseWorkloadEndpoint('unix:/tmp/a.sock').target, 'unix:///tmp/a.sock');
+  assert.equal(parseWorkloadEndpoint('tcp://127.0.0.1:8081').target, '127.0.0.1:8081');
+  assert.equal(parseWorkloadEndpoint('tcp://[::1]:8081').target, '[::1]:8081');
+  for (const bad of ['', 'tmp/a.sock', '/tmp/a.sock', 'unix://host/tmp/a.sock', 'unix:///tmp/a.sock?x=1', 'unix:///tmp/a.sock#f',
+    'unix://', 'unix:///', 'tcp://localhost:8081', 'tcp://127.0.0.1', 'tcp://127.0.0.1:8081/path', 'http://127.0.0.1:80', 'tcp://u@127.0.0.1:1']) {
+    assert.throws(() => parseWorkloadEndpoint(bad), (e: unknown) => e instanceof WorkloadApiError && e.code === 'workload_api_endpoint_invalid', bad);
+  }
+  assert.equal(workloadEndpointFromEnv({}), 'unix:///tmp/spire-agent/public/api.sock');
+  assert.equal(workloadEndpointFromEnv({ SPIFFE_ENDPOINT_SOCKET: 'unix:///x' }), 'unix:///x');
+});
+
+test('backoff stays within [d/2, d] and never exceeds the cap', () => {
+  fc.assert(fc.property(fc.integer({ min: 0, max: 100 }), (n) => {
+    const d = Math.min(5_000, 100 * 2 ** Math.min(n, 30));
+    const v = backoffDelay(n, 100, 5_000);
+    return v >= Math.floor(d / 2) && v <= d;
+  }));
+});
+
+test('response parsing: SVID + own bundle + federated bundles; key bytes are zeroed', async () => {
+  const resp = await goodResponse();
+  const other = await DevCa.loadOrCreate(path.join(root, 'ca-other'), TrustDomain.parse('other.org'));
+  resp.federated_bundles = { 'spiffe://other.org': other.bundleDer(), 'spiffe://spike.ist': other.bundleDer() };
+  const key = resp.svids[0]!.x509_svid_key;
+  const ctx = parseX509SvidResponse(resp);
+  assert.ok(ctx.svids[0]!.id.equals(NEXUS));
+  assert.deepEqual(ctx.bundles.bundles().map((b) => b.trustDomain.name), ['other.org', 'spike.ist']);
+  // A federated entry for the SVID's own trust domain does not replace its bundle.
+  assert.ok(ctx.bundles.get(TD)!.toDer().equals((await ca()).bundleDer()));
+  assert.ok(key.every((b) => b === 0), 'PKCS#8 bytes zeroed after parsing');
+});
+
+test('response parsing refuses: no SVID, spiffe_id mismatch, missing own bundle, garbage key, bad bundle key', async () => {
+  const bad = (mut: (r: X509SvidResponseMessage) => void) => async () => {
+    const r = await goodResponse();
+    mut(r);
+    assert.throws(() => parseX509SvidResponse(r), (e: unknown) => e instanceof WorkloadApiError && e.code === 'workload_api_bad_response');
+  };
+  await bad((r) => { r.svids = []; })();
+  await bad((r) => { r.svids[0]!.spiffe_id = 'spiffe://spike.ist/spike/pilot/role/superuser'; })();
+  await bad((r) => { r.svids[0]!.bundle = Buffer.alloc(0); })();
+  await bad((r) => { r.svids[0]!.x509_svid_key = Buffer.from('garbage'); })();
+  await bad((r) => { r.svids[0]!.x509_svid = Buffer.from('garbage'); })();
+  await bad((r) => { r.federated_bundles = { 'spiffe://Other.org': r.svids[0]!.bundle }; })();
+  await bad((r) => { r.federated_bundles = { 'spiffe://other.org': Buffer.from('nope') }; })();
+});
+
+test('source against the dev agent server: SVID verifies, bundles fetched, one-shot helpers work', async () => {
+  const c = await ca();
+  const socketDir = path.join(root, 'agent-sockets');
+  const srv = await WorkloadApiServer.start({ ca: c, identities: [{ name: 'nexus', spiffeId: NEXUS }], socketDir, svidTtlMs: 60_000, logger: silent });
+  servers.push(srv);
+  const endpoint = `unix://${srv.sockets()['nexus']}`;
+  const src = await WorkloadX509Source.open({ endpoint, timeoutMs: 5_000, logger: silent });
+  try {
+    const svid = src.getX509Svid();
+    assert.ok(svid.id.equals(NEXUS));
+    assert.ok(verifyX509Svid(svid.certificates.map((x) => x.raw), src).equals(NEXUS));
+    assert.ok(src.getX509BundleForTrustDomain(TD));
+    const once = await fetchX509SvidOnce({ endpoint, timeoutMs: 5_000 });
+    assert.ok(once.id.equals(NEXUS));
+    const bundles = await fetchX509BundlesOnce({ endpoint, timeoutMs: 5_000 });
+    assert.ok(bundles.get(TD)!.toDer().equals(c.bundleDer()));
+  } finally {
+    src.close();
+  }
+  assert.throws(() => src.getX509Svid(), /closed/);
+});
+
+test('Unavailable and PermissionDenied are retried until an SVID arrives', async () => {
+  const resp = await goodResponse();
+  const srv = await scripted((n, call) => {
+    if (n === 0) call.emit('error', { code: grpc.status.UNAVAILABLE, details: 'not ready' });
+    else if (n === 1) call.emit('error', { code: grpc.status.PERMISSION_DENIED, details: 'no identity' });
+    else if (n === 2) call.end(); // stream ended without a message
+    else call.write(resp);
+  });
+  const src = await WorkloadX509Source.open({ endpoint: srv.endpoint, timeoutMs: 10_000, logger: silent, backoffInitialMs: 20 });
+  try {
+    assert.equal(srv.calls(), 4);
+    assert.ok(src.getX509Svid().id.equals(NEXUS));
+  } finally {
+    src.close();
+  }
+});
+
+test('InvalidArgument is not retried: open rejects at once with workload_api_rejected', async () => {
+  const srv = await scripted((_n, call) => call.emit('error', { code: grpc.status.INVALID_ARGUMENT, details: 'no header' }));
+  const t0 = Date.now();
+  await assert.rejects(WorkloadX509Source.open({ endpoint: srv.endpoint, timeoutMs: 10_000, logger: silent, backoffInitialMs: 10 }),
+    (e: unknown) => e instanceof WorkloadApiError && e.code === 'workload_api_rejected' && e.grpcCode === grpc.status.INVALID_ARGUMENT && e.message.includes(srv.sock));
+  assert.ok(Date.now() - t0 < 5_000);
+  await new Promise((r) => setTimeout(r, 200));
+  assert.equal(srv.calls(), 1, 'no retry after InvalidArgument');
+});
+
+test('Unimplemented is not retried: open rejects with workload_api_unimplemented', async () => {
+  const srv = await scripted((_n, call) => call.emit('error', { code: grpc.status.UNIMPLEMENTED }));
+  await assert.rejects(WorkloadX509Source.open({ endpoint: srv.endpoint, timeoutMs: 10_000, logger: silent, backoffInitialMs: 10 }),
+    (e: unknown) => e instanceof WorkloadApiError && e.code === 'workload_api_unimplemented');
+  await new Promise((r) => setTimeout(r, 200));
+  assert.equal(srv.calls(), 1);
+});
+
+test('a malformed response is reported and skipped; the next good one is used', async () => {
+  const good = await goodResponse();
+  const bad = await goodResponse();
+  bad.svids[0]!.spiffe_id = 'spiffe://spike.ist/someone/else';
+  const srv = await scripted((_n, call) => {
+    call.write(bad);
+    setTimeout(() => call.write(good), 100);
+  });
+  const lines: string[] = [];
+  const logger = createLogger({ component: 'test', level: 'warn', destination: new Writable({ write(chunk, _e, cb) { lines.push(String(chunk)); cb(); } }) });
+  const src = await WorkloadX509Source.open({ endpoint: srv.endpoint, timeoutMs: 5_000, logger });
+  try {
+    assert.ok(src.getX509Svid().id.equals(NEXUS));
+    assert.ok(lines.some((l) => l.includes('workload_api_bad_response')), 'the bad response was logged');
+  } finally {
+    src.close();
+  }
+});
+
+test('updates: a new response emits update; an identical one does not; errors reach an error listener', async () => {
+  const first = await goodResponse();
+  const second = await goodResponse();
+  let stream: grpc.ServerWritableStream<unknown, X509SvidResponseMessage> | undefined;
+  const srv = await scripted((_n, call) => {
+    stream = call;
+    call.write(first);
+  });
+  const src = await WorkloadX509Source.open({ endpoint: srv.endpoint, timeoutMs: 5_000, logger: silent });
+  try {
+    const serial1 = src.getX509Svid().certificates[0]!.serialNumber;
+    const updates: string[] = [];
+    const errors: WorkloadApiError[] = [];
+    src.on('update', () => updates.push(src.getX509Svid().certificates[0]!.serialNumber));
+    src.on('error', (e: WorkloadApiError) => errors.push(e));
+    // The server's copy of `first` is intact (the client zeroes only its own decoded bytes).
+    stream!.write(first); // identical → no update
+    stream!.write({ ...first, svids: [{ ...first.svids[0]!, x509_svid_key: Buffer.alloc(0) }] }); // bad: empty key → error event
+    stream!.write(second);
+    await new Promise((r) => setTimeout(r, 300));
+    assert.equal(updates.length, 1);
+    assert.notEqual(updates[0], serial1);
+    assert.equal(errors.length, 1);
+    assert.equal(errors[0]!.code, 'workload_api_bad_response');
+  } finally {
+    src.close();
+  }
+});
+
+test('the source reconnects after the server goes away and comes back', async () => {
+  const sock = sockPath();
+  const r1 = await goodResponse();
+  const srv1 = await scripted((_n, call) => call.write(r1), sock);
+  const src = await WorkloadX509Source.open({ endpoint: `unix://${sock}`, timeoutMs: 5_000, logger: silent, backoffInitialMs: 20, backoffMaxMs: 200 });
+  try {
+    const s1 = src.getX509Svid().certificates[0]!.serialNumber;
+    srv1.close();
+    await new Promise((r) => setTimeout(r, 300));
+    const r2 = await goodResponse();
+    const updated = new Promise<void>((res) => src.once('update', () => res()));
+    await scripted((_n, call) => call.write(r2), sock);
+    await updated;
+    assert.notEqual(src.getX509Svid().certificates[0]!.serialNumber, s1);
+  } finally {
+    src.close();
+  }
+});
+
+test('open against a socket where nothing listens rejects with workload_api_unavailable naming the socket', async () => {
+  const sock = path.join(root, 'nobody-here.sock');
+  const t0 = Date.now();
+  await assert.rejects(WorkloadX509Source.open({ endpoint: `unix://${sock}`, timeoutMs: 600, logger: silent }), (e: unknown) => {
+    assert.ok(e instanceof WorkloadApiError);
+    assert.equal(e.code, 'workload_api_unavailable');
+    assert.ok(e.message.includes(`unix://${sock}`), e.message);
+    return true;
+  });
+  const took = Date.now() - t0;
+  assert.ok(took >= 550 && took < 3_000, `took ${took} ms`);
+  await assert.rejects(fetchX509SvidOnce({ endpoint: `unix://${sock}`, timeoutMs: 500 }), (e: unknown) => e instanceof WorkloadApiError && e.code === 'workload_api_unavailable');
+});
