@@ -1,0 +1,227 @@
+/**
+ * Tiny declarative validators for request bodies parsed by {@link parseJson}.
+ *
+ * Semantics (chosen to stay compatible with SPIKE's Go `encoding/json` structs while being
+ * strict where Go is lax):
+ * - unknown members are ignored, as in Go; but a member whose name differs from a known field
+ *   only by letter case (Go would have used it: its key matching is case-insensitive) is
+ *   rejected as ambiguous instead of being silently dropped;
+ * - wrong JSON types are rejected (400), including `null` for required fields; `null` is
+ *   accepted only where a schema says `nullable` (Go pointers, slices and maps);
+ * - integers must be safe integers (no `1.5`, `1e400`, `9007199254740993`);
+ * - only own members are read (objects from the parser have a null prototype anyway);
+ * - `[]byte` fields are strict standard base64 with padding; `[32]byte` fields are arrays of
+ *   exactly 32 integers 0..255 (Go zero-fills short arrays and drops extras: gaps G4).
+ * Failures are 400 `api_bad_request` {@link ApiError}s whose message names the schema field
+ * (a name from this code, never from the input) and never the value.
+ */
+import { ApiError, ERR, REASON } from './errors.js';
+import { type JsonObject, type JsonValue, isJsonObject } from './json.js';
+
+/** A validator from a JSON member value (`undefined` = absent) to `T`. */
+export interface Schema<T> {
+  readonly describe: string;
+  parse(v: JsonValue | undefined, at: string): T;
+}
+export type Infer<S> = S extends Schema<infer T> ? T : never;
+
+/** The error every schema throws. */
+export class SchemaError extends ApiError {
+  constructor(at: string, problem: string) {
+    super(ERR.badRequest, `invalid request: ${at === '' ? 'body' : at} ${problem}`, {
+      reason: REASON.invalidBody,
+      expose: true,
+    });
+  }
+}
+
+function required(v: JsonValue | undefined, at: string): asserts v is JsonValue {
+  if (v === undefined) throw new SchemaError(at, 'is missing');
+  if (v === null) throw new SchemaError(at, 'must not be null');
+}
+
+function mk<T>(describe: string, parse: (v: JsonValue | undefined, at: string) => T): Schema<T> {
+  return { describe, parse };
+}
+
+export interface StringOpts {
+  minLength?: number;
+  maxLength?: number;
+  /** Extra check; throw an ApiError (e.g. from validate.ts) to reject. */
+  check?: (v: string) => void;
+}
+
+export interface IntOpts {
+  min?: number;
+  max?: number;
+}
+
+function str(opts: StringOpts = {}): Schema<string> {
+  return mk('string', (v, at) => {
+    required(v, at);
+    if (typeof v !== 'string') throw new SchemaError(at, 'must be a string');
+    if (opts.minLength !== undefined && v.length < opts.minLength) throw new SchemaError(at, 'is too short');
+    if (opts.maxLength !== undefined && v.length > opts.maxLength) throw new SchemaError(at, 'is too long');
+    opts.check?.(v);
+    return v;
+  });
+}
+
+function int(opts: IntOpts = {}): Schema<number> {
+  return mk('integer', (v, at) => {
+    required(v, at);
+    if (typeof v !== 'number' || !Number.isSafeInteger(v)) throw new SchemaError(at, 'must be a safe integer');
+    if (opts.min !== undefined && v < opts.min) throw new SchemaError(at, 'is out of range');
+    if (opts.max !== undefined && v > opts.max) throw new SchemaError(at, 'is out of range');
+    return Object.is(v, -0) ? 0 : v;
+  });
+}
+
+function bool(): Schema<boolean> {
+  return mk('boolean', (v, at) => {
+    required(v, at);
+    if (typeof v !== 'boolean') throw new SchemaError(at, 'must be a boolean');
+    return v;
+  });
+}
+
+/** Absent → `dflt` (or undefined). `null` is still rejected unless the inner schema allows it. */
+function optional<T>(inner: Schema<T>): Schema<T | undefined>;
+function optional<T>(inner: Schema<T>, dflt: T): Schema<T>;
+function optional<T>(inner: Schema<T>, dflt?: T): Schema<T | undefined> {
+  return mk(`optional ${inner.describe}`, (v, at) => (v === undefined ? dflt : inner.parse(v, at)));
+}
+
+/** `null` → `ifNull` (Go: nil pointer / slice / map). */
+function nullable<T, N>(inner: Schema<T>, ifNull: N): Schema<T | N> {
+  return mk(`nullable ${inner.describe}`, (v, at) => (v === null ? ifNull : inner.parse(v, at)));
+}
+
+function array<T>(item: Schema<T>, opts: { maxItems?: number; minItems?: number } = {}): Schema<T[]> {
+  return mk(`array of ${item.describe}`, (v, at) => {
+    required(v, at);
+    if (!Array.isArray(v)) throw new SchemaError(at, 'must be an array');
+    if (opts.maxItems !== undefined && v.length > opts.maxItems) throw new SchemaError(at, 'has too many items');
+    if (opts.minItems !== undefined && v.length < opts.minItems) throw new SchemaError(at, 'has too few items');
+    const out: T[] = new Array<T>(v.length);
+    for (let k = 0; k < v.length; k++) out[k] = item.parse(v[k], `${at}[]`);
+    return out;
+  });
+}
+
+/** A JSON object used as a Go map[string]T → `Map` (no prototype hazards). */
+function record<T>(
+  value: Schema<T>,
+  opts: { maxEntries?: number; minEntries?: number; key?: (k: string) => void } = {},
+): Schema<Map<string, T>> {
+  return mk(`map of ${value.describe}`, (v, at) => {
+    required(v, at);
+    if (!isJsonObject(v)) throw new SchemaError(at, 'must be an object');
+    const keys = Object.keys(v);
+    if (opts.maxEntries !== undefined && keys.length > opts.maxEntries) throw new SchemaError(at, 'has too many entries');
+    if (opts.minEntries !== undefined && keys.length < opts.minEntries) throw new SchemaError(at, 'has too few entries');
+    const out = new Map<string, T>();
+    for (const k of keys) {
+      opts.key?.(k);
+      out.set(k, value.parse(v[k], `${at}.*`));
+    }
+    return out;
+  });
+}
+
+type Fields = Record<string, Schema<unknown>>;
+export type ObjectOf<F extends Fields> = { [K in keyof F]: Infer<F[K]> };
+
+/** A Go struct: known fields validated, unknown ignored, case-variants of known names rejected. */
+function object<F extends Fields>(fields: F): Schema<ObjectOf<F>> {
+  const names = Object.keys(fields);
+  const lower = new Map(names.map((n) => [n.toLowerCase(), n]));
+  return mk('object', (v, at) => {
+    required(v, at);
+    if (!isJsonObject(v)) throw new SchemaError(at, 'must be an object');
+    const o: JsonObject = v;
+    for (const k of Object.keys(o)) {
+      if (Object.prototype.hasOwnProperty.call(fields, k)) continue;
+      const known = lower.get(k.toLowerCase());
+      if (known !== undefined) throw new SchemaError(at === '' ? known : `${at}.${known}`, 'is given with different letter case');
+    }
+    const out = Object.create(null) as Record<string, unknown>;
+    for (const name of names) {
+      const f = fields[name] as Schema<unknown>;
+      const val = Object.prototype.hasOwnProperty.call(o, name) ? o[name] : undefined;
+      out[name] = f.parse(val, at === '' ? name : `${at}.${name}`);
+    }
+    return out as ObjectOf<F>;
+  });
+}
+
+const B64 = new Uint8Array(128).fill(0);
+for (const c of 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/') B64[c.charCodeAt(0)] = 1;
+
+/** True when `s` is canonical-alphabet standard base64 with correct padding. */
+export function isStdBase64(s: string): boolean {
+  if (s.length % 4 !== 0) return false;
+  let pad = 0;
+  if (s.endsWith('==')) pad = 2;
+  else if (s.endsWith('=')) pad = 1;
+  for (let i = 0; i < s.length - pad; i++) {
+    const c = s.charCodeAt(i);
+    if (c >= 128 || B64[c] !== 1) return false;
+  }
+  return true;
+}
+
+/** Go `[]byte`: standard base64 string → Buffer. `null` only if wrapped in `nullable`. */
+function base64(opts: { maxBytes?: number; exactBytes?: number } = {}): Schema<Buffer> {
+  return mk('base64 string', (v, at) => {
+    required(v, at);
+    if (typeof v !== 'string' || !isStdBase64(v)) throw new SchemaError(at, 'must be standard base64');
+    const decodedLen = (v.length / 4) * 3 - (v.endsWith('==') ? 2 : v.endsWith('=') ? 1 : 0);
+    if (opts.maxBytes !== undefined && decodedLen > opts.maxBytes) throw new SchemaError(at, 'is too large');
+    if (opts.exactBytes !== undefined && decodedLen !== opts.exactBytes) throw new SchemaError(at, 'has the wrong length');
+    return Buffer.from(v, 'base64');
+  });
+}
+
+/** Go `[32]byte`: exactly 32 integers 0..255 → a fresh 32-byte Buffer (caller zeroes it). */
+function bytes32(opts: { nonZero?: boolean } = {}): Schema<Buffer> {
+  return mk('array of 32 bytes', (v, at) => {
+    required(v, at);
+    if (!Array.isArray(v) || v.length !== 32) throw new SchemaError(at, 'must be an array of 32 integers');
+    const out = Buffer.alloc(32);
+    let any = 0;
+    for (let k = 0; k < 32; k++) {
+      const b = v[k];
+      if (typeof b !== 'number' || !Number.isInteger(b) || b < 0 || b > 255) {
+        out.fill(0);
+        throw new SchemaError(at, 'must be an array of 32 integers 0..255');
+      }
+      out[k] = b;
+      any |= b;
+    }
+    if (opts.nonZero === true && any === 0) throw new SchemaError(at, 'must not be all zero');
+    return out;
+  });
+}
+
+/** An object with no fields we read (`{}` requests). Any JSON object passes. */
+const empty = (): Schema<Record<string, never>> => object({}) as Schema<Record<string, never>>;
+
+export const s = {
+  string: str,
+  int,
+  bool,
+  optional,
+  nullable,
+  array,
+  record,
+  object,
+  base64,
+  bytes32,
+  empty,
+} as const;
+
+/** Parses a whole body against a top-level schema. */
+export function validateBody<T>(schema: Schema<T>, body: JsonValue): T {
+  return schema.parse(body, '');
+}
