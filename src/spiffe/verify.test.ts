@@ -241,10 +241,9 @@ describe('rejects', () => {
     });
   }
 
-  test('TLS-14: bare trust domain ID on a leaf is accepted as an ID (authorizers decide)', async () => {
-    // go-spiffe accepts a trust-domain-only ID in an SVID; no role predicate matches it.
+  test('TLS-14: bare trust domain ID on a workload leaf (X509-SVID §5.2 non-root path)', async () => {
     const leaf = await issueLeaf(ca1, { uris: ['spiffe://td1.test'] });
-    assert.equal(verifyX509Svid([leaf.der], both).path, '');
+    rejects([leaf.der], 'svid_leaf_no_path');
   });
 
   test('TLS-15: SAN string injection in a single URI SAN', async () => {

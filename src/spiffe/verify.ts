@@ -3,7 +3,7 @@
  *
  * Reads top to bottom:
  * 1. the chain is non-empty and every certificate parses;
- * 2. the leaf has exactly one URI SAN (read from DER) and it is a valid SPIFFE ID;
+ * 2. the leaf has exactly one URI SAN (read from DER) and it is a valid SPIFFE ID with a path;
  * 3. the leaf is not a CA, has digitalSignature, lacks keyCertSign and cRLSign, is in date;
  * 4. the bundle of *the SAN's own trust domain* is picked;
  * 5. a path is built from the leaf through the presented intermediates (any order, each used
@@ -48,6 +48,7 @@ export const SVID_ERROR_MESSAGES = {
   svid_no_uri_san: 'leaf certificate has no URI SAN',
   svid_multiple_uri_sans: 'leaf certificate has more than one URI SAN',
   svid_bad_spiffe_id: 'leaf certificate URI SAN is not a valid SPIFFE ID',
+  svid_leaf_no_path: 'leaf certificate SPIFFE ID has no path (a trust domain ID identifies no workload)',
   svid_leaf_is_ca: 'leaf certificate with CA flag set to true',
   svid_leaf_key_cert_sign: 'leaf certificate with KeyCertSign key usage',
   svid_leaf_crl_sign: 'leaf certificate with KeyCrlSign key usage',
@@ -97,6 +98,8 @@ export function leafSpiffeId(leaf: CertFacts): SpiffeId {
     if (cause instanceof SpiffeIdError) throw new SvidVerificationError('svid_bad_spiffe_id', { cause });
     throw cause;
   }
+  // X509-SVID §3.1/§5.2: leaf SPIFFE IDs MUST have a non-root path.
+  if (id.path === '') throw new SvidVerificationError('svid_leaf_no_path');
   const ku = leaf.keyUsage;
   switch (true) {
     case leaf.isCA:
