@@ -2,6 +2,7 @@ import 'reflect-metadata';
 import { before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import * as px from '@peculiar/x509';
+import fc from 'fast-check';
 import {
   bundleSetOf,
   chainOf,
@@ -362,5 +363,38 @@ describe('rejects', () => {
     const t0 = performance.now();
     rejects([leaf.der, y.der, xPrime.der, x.der, y.der, xPrime.der], 'svid_untrusted_chain');
     assert.ok(performance.now() - t0 < 1000);
+  });
+});
+
+describe('hostile bytes', () => {
+  test('property: a mutated leaf never verifies as another ID and only fails with SvidVerificationError', async () => {
+    const leaf = await issueLeaf(ca1, { uris: [ID] });
+    fc.assert(
+      fc.property(
+        fc.array(fc.record({ pos: fc.nat({ max: leaf.der.length - 1 }), xor: fc.integer({ min: 1, max: 255 }) }), { minLength: 1, maxLength: 4 }),
+        (muts) => {
+          const bad = Buffer.from(leaf.der);
+          for (const m of muts) bad[m.pos] = (bad[m.pos] as number) ^ m.xor;
+          try {
+            const id = verifyX509Svid([bad], both);
+            // Only mutations outside the signed bytes' meaning could pass; the ID must not change.
+            assert.equal(id.toString(), ID);
+          } catch (e) {
+            assert.ok(e instanceof SvidVerificationError, String(e));
+          }
+        },
+      ),
+      { numRuns: 300 },
+    );
+  });
+
+  test('property: random bytes and truncations are refused as malformed', async () => {
+    const leaf = await issueLeaf(ca1, { uris: [ID] });
+    fc.assert(
+      fc.property(fc.oneof(fc.uint8Array({ maxLength: 600 }), fc.nat({ max: leaf.der.length - 1 }).map((n) => leaf.der.subarray(0, n))), (bytes) => {
+        assert.throws(() => verifyX509Svid([bytes], both), SvidVerificationError);
+      }),
+      { numRuns: 300 },
+    );
   });
 });

@@ -167,7 +167,14 @@ export function verifyX509SvidDetailed(
 
   const bundle = bundles.getX509BundleForTrustDomain(id.trustDomain);
   if (!bundle || bundle.authorities.length === 0) throw new SvidVerificationError('svid_no_bundle');
-  const authorities = bundle.authorities.map((a) => certFactsFromNode(a));
+  const authorities: CertFacts[] = [];
+  for (const a of bundle.authorities) {
+    try {
+      authorities.push(certFactsFromNode(a));
+    } catch {
+      // An authority @peculiar/x509 cannot read can anchor nothing; skip it.
+    }
+  }
   const intermediates = chainDer.slice(1).map((d) => parseOrThrow(d));
 
   // Depth-first search for a path leaf → intermediates* → authority.
