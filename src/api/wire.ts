@@ -120,12 +120,12 @@ export type SecretListResponse = { keys: readonly string[] | null; err?: string 
 export const SecretMetadataRequest = SecretGetRequest;
 export type SecretMetadataRequest = SecretGetRequest;
 
-export interface SecretVersionInfo {
+export type SecretVersionInfo = {
   createdTime: GoTime;
   version: number;
   deletedTime: GoTime | null;
-}
-export interface SecretMetaDataContent {
+};
+export type SecretMetaDataContent = {
   currentVersion: number;
   oldestVersion: number;
   createdTime: GoTime;
@@ -133,7 +133,7 @@ export interface SecretMetaDataContent {
   maxVersions: number;
   /** additive (omitted when undefined) */
   customMetadata?: ReadonlyMap<string, string>;
-}
+};
 export type SecretMetadataResponse = {
   /** keyed by decimal version number; omitted when empty (Go omitempty) */
   versions?: ReadonlyMap<string, SecretVersionInfo>;

@@ -1,0 +1,392 @@
+/**
+ * The route table and request pipeline (api.md §1–§3, decisions D1, D4, D10, D15, D16).
+ *
+ * Routes are made with {@link defineRoute}, which requires a {@link Guard} (see guards.ts for
+ * why a guard cannot be forged or forgotten) and a body {@link Schema}. {@link createRouter}
+ * turns a list of routes into a transport-agnostic handler `(req, res, peer) => Promise<void>`
+ * over Node's `IncomingMessage`/`ServerResponse` (HTTP/1.1 or the HTTP/2 compatibility API).
+ *
+ * Pipeline, in this order:
+ * 1. method ≠ POST → 400 `{"err":"api_bad_request"}` (checked before readiness, as SPIKE);
+ * 2. readiness: when `isReady()` is false → 503 `state_not_ready`, unless the matched route is
+ *    `allowBeforeReady` (unknown routes get 503 too, as SPIKE);
+ * 3. dispatch on the exact raw path (no decoding, no normalising: `/v1/store/secrets/`,
+ *    `//v1/…` and `%2F` forms are unknown) and the `action` query value (absent or empty =
+ *    default; a repeated `action` is refused); unknown → 400 fallback, never another handler;
+ * 4. JSON routes: bounded body read (the route's or the router's `maxBodyBytes`; oversize →
+ *    400 and the connection is closed without draining) → {@link parseJson} → schema → guard
+ *    (401 `access_unauthorized`; runs before the handler, so before any existence check: D10)
+ *    → handler → 200 with `goJson(result)`.
+ *    Stream variant (cipher): when `Content-Type` is exactly `application/octet-stream` and the
+ *    route has a `stream` variant, the guard runs on the identity alone *before* the body is
+ *    touched, then the handler reads the body through a byte-capped reader and returns bytes.
+ * Errors: a thrown {@link ApiError} becomes its status and the route's zero-valued error shape
+ * (api.md §1.3) with `err` = code (plus `message` when exposed: D15); a {@link PlainTextError}
+ * becomes a plain-text answer; anything else becomes 500 `api_internal_error` and a log line
+ * that names only the error class and code, never input values.
+ * Every request writes exactly one log line: caller SPIFFE ID, route, action, decision,
+ * status, duration (D16). Bodies, secret paths and query strings are never logged.
+ */
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { Http2ServerRequest, Http2ServerResponse } from 'node:http2';
+import { performance } from 'node:perf_hooks';
+import type { Logger } from '../log/logger.js';
+import type { SpiffeId } from '../spiffe/id.js';
+import { ApiError, ERR, PlainTextError, REASON, badRequest, internalError, notReady, unauthorized } from './errors.js';
+import { type GoJsonValue, goJson } from './gojson.js';
+import { type Guard, isGuard } from './guards.js';
+import { DEFAULT_JSON_LIMITS, type JsonLimits, parseJson, readBody } from './json.js';
+import type { Schema } from './schema.js';
+import { ERROR_SHAPES, type ErrorShape, OCTET_STREAM } from './wire.js';
+
+export type Request = IncomingMessage | Http2ServerRequest;
+export type Response = ServerResponse | Http2ServerResponse;
+
+/** What a JSON handler receives. */
+export interface HandlerContext<B> {
+  /** The caller's verified SPIFFE ID (already authorised by the route's guard). */
+  readonly peer: SpiffeId;
+  /** The validated body. */
+  readonly body: B;
+  /** A logger bound to this request (never log values or secret paths). */
+  readonly log: Logger;
+}
+
+/** What a stream-mode handler receives. */
+export interface StreamContext {
+  readonly peer: SpiffeId;
+  readonly log: Logger;
+  /** Reads the whole body, at most the variant's `maxBodyBytes` (else 400, connection closed). */
+  readBody(): Promise<Buffer>;
+}
+
+export interface StreamVariant {
+  /** Identity-only guard run before the body is read. */
+  guard: Guard<unknown>;
+  maxBodyBytes: number;
+  /** Returns the raw response bytes (sent as `application/octet-stream`). */
+  handle(ctx: StreamContext): Promise<Uint8Array> | Uint8Array;
+}
+
+export interface RouteDef<B> {
+  /** Exact path, e.g. `/v1/store/secrets`. */
+  path: string;
+  /** `action` query value; '' (default) when omitted. */
+  action?: string;
+  /** Name for logs; default `path` + `?action=` + action. */
+  name?: string;
+  body: Schema<B>;
+  /** Mandatory: who may call this route. */
+  guard: Guard<B>;
+  /** Exempt from the readiness gate (SPIKE: recover, restore). */
+  allowBeforeReady?: boolean;
+  /** Zero-valued error body of this route (api.md §1.3); default `{"err": code}`. */
+  errorShape?: ErrorShape;
+  /** Per-route body cap (default: the router's). */
+  maxBodyBytes?: number;
+  /** JSON limits other than bytes (depth, members, elements). */
+  jsonLimits?: Partial<Omit<JsonLimits, 'maxBytes'>>;
+  handle(ctx: HandlerContext<B>): Promise<GoJsonValue> | GoJsonValue;
+  /** Optional `application/octet-stream` mode on the same (path, action). */
+  stream?: StreamVariant;
+}
+
+const ROUTE = Symbol('route');
+
+/** A registered route (opaque; built by {@link defineRoute}). */
+export interface Route {
+  readonly [ROUTE]: true;
+  readonly path: string;
+  readonly action: string;
+  readonly name: string;
+  readonly guard: Guard<never>;
+  readonly streamGuard: Guard<unknown> | undefined;
+  readonly allowBeforeReady: boolean;
+}
+
+interface RouteImpl extends Route {
+  readonly def: RouteDef<unknown>;
+}
+
+/** Route table errors at start-up (missing/forged guard, duplicates, bad path). */
+export class RouteDefinitionError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'RouteDefinitionError';
+  }
+}
+
+/**
+ * Defines a route. `guard` is required and must come from guards.ts (type error otherwise;
+ * also checked at run time).
+ */
+export function defineRoute<B>(def: RouteDef<B>): Route {
+  if (typeof def.path !== 'string' || !def.path.startsWith('/')) throw new RouteDefinitionError('route path must start with /');
+  if (!isGuard(def.guard)) throw new RouteDefinitionError(`route ${def.path} has no valid guard`);
+  if (def.stream !== undefined && !isGuard(def.stream.guard)) {
+    throw new RouteDefinitionError(`route ${def.path} stream variant has no valid guard`);
+  }
+  if (def.body === undefined || typeof def.body.parse !== 'function') throw new RouteDefinitionError(`route ${def.path} has no body schema`);
+  if (typeof def.handle !== 'function') throw new RouteDefinitionError(`route ${def.path} has no handler`);
+  const action = def.action ?? '';
+  const r: RouteImpl = {
+    [ROUTE]: true,
+    path: def.path,
+    action,
+    name: def.name ?? (action === '' ? def.path : `${def.path}?action=${action}`),
+    guard: def.guard as Guard<never>,
+    streamGuard: def.stream?.guard,
+    allowBeforeReady: def.allowBeforeReady === true,
+    def: def as unknown as RouteDef<unknown>,
+  };
+  return Object.freeze(r);
+}
+
+export interface RouterOptions {
+  /** Readiness gate (SPIKE: root key present). */
+  isReady(): boolean;
+  logger: Logger;
+  /** Default JSON body cap (D4: 1 MiB). */
+  maxBodyBytes?: number;
+}
+
+export type RouterHandler = ((req: Request, res: Response, peer: SpiffeId | null) => Promise<void>) & {
+  /** The registered routes, for listings and the every-route-guarded test. */
+  readonly routes: readonly Route[];
+};
+
+const JSON_HEADERS: ReadonlyArray<[string, string]> = [
+  ['Content-Type', 'application/json'],
+  ['Cache-Control', 'no-store, no-cache, must-revalidate, private'],
+  ['Pragma', 'no-cache'],
+  ['Expires', '0'],
+];
+
+type Decision = 'allow' | 'deny' | 'none' | 'error';
+
+/** Splits `req.url` into the raw path and the `action` value(s); never decodes the path. */
+function splitTarget(url: string | undefined): { path: string; actions: string[] } {
+  const u = url ?? '';
+  const q = u.indexOf('?');
+  const rawPath = q === -1 ? u : u.slice(0, q);
+  const hash = rawPath.indexOf('#');
+  const path = hash === -1 ? rawPath : rawPath.slice(0, hash);
+  if (q === -1) return { path, actions: [] };
+  let query = u.slice(q + 1);
+  const h = query.indexOf('#');
+  if (h !== -1) query = query.slice(0, h);
+  return { path, actions: new URLSearchParams(query).getAll('action') };
+}
+
+function isHttp1(req: Request): boolean {
+  return (req.httpVersionMajor ?? 1) < 2;
+}
+
+/** Builds the request handler. Throws {@link RouteDefinitionError} for a bad table. */
+export function createRouter(routes: readonly Route[], opts: RouterOptions): RouterHandler {
+  const table = new Map<string, Map<string, RouteImpl>>();
+  for (const r of routes) {
+    const impl = r as RouteImpl;
+    if (impl === null || typeof impl !== 'object' || impl[ROUTE] !== true || impl.def === undefined) {
+      throw new RouteDefinitionError('not a route made by defineRoute');
+    }
+    if (!isGuard(impl.def.guard)) throw new RouteDefinitionError(`route ${impl.name} has no valid guard`);
+    let byAction = table.get(impl.path);
+    if (byAction === undefined) {
+      byAction = new Map();
+      table.set(impl.path, byAction);
+    }
+    if (byAction.has(impl.action)) throw new RouteDefinitionError(`duplicate route ${impl.name}`);
+    byAction.set(impl.action, impl);
+  }
+  const maxBody = opts.maxBodyBytes ?? DEFAULT_JSON_LIMITS.maxBytes;
+  const logger = opts.logger;
+
+  const handler = async (req: Request, res: Response, peer: SpiffeId | null): Promise<void> => {
+    const t0 = performance.now();
+    let route: RouteImpl | undefined;
+    let decision: Decision = 'none';
+    let status = 500;
+    let reason: string | undefined;
+    const caller = peer === null ? null : peer.toString();
+    const reqLog = logger.child({ caller });
+
+    const finish = (): void => {
+      reqLog.info(
+        {
+          route: route?.path ?? 'unknown',
+          action: route?.action ?? null,
+          decision,
+          status,
+          reason,
+          durationMs: Math.round((performance.now() - t0) * 1000) / 1000,
+        },
+        'request',
+      );
+    };
+
+    const sendJson = (code: number, body: Buffer, close: boolean): void => {
+      status = code;
+      if (res.headersSent) return;
+      res.statusCode = code;
+      for (const [k, v] of JSON_HEADERS) res.setHeader(k, v);
+      res.setHeader('Content-Length', String(body.length));
+      endResponse(req, res, body, close);
+    };
+
+    const sendError = (err: ApiError): void => {
+      reason = err.reason;
+      if (err instanceof PlainTextError) {
+        status = err.status;
+        if (res.headersSent) return;
+        const body = Buffer.from(err.text + '\n', 'utf8');
+        res.statusCode = err.status;
+        res.setHeader('Content-Type', 'text/plain; charset=utf-8');
+        res.setHeader('X-Content-Type-Options', 'nosniff');
+        res.setHeader('Content-Length', String(body.length));
+        endResponse(req, res, body, err.closeConnection);
+        return;
+      }
+      const shape: ErrorShape = route?.def.errorShape ?? ERROR_SHAPES.plain;
+      const obj: Record<string, GoJsonValue> = { ...shape(err.code) };
+      if (err.expose) obj['message'] = err.message;
+      sendJson(err.status, goJson(obj), err.closeConnection);
+    };
+
+    try {
+      // 1. method
+      if (req.method !== 'POST') throw badRequest(REASON.badMethod, 'method not allowed');
+      // 2/3. route lookup (needed for the readiness exemption), readiness, dispatch
+      const { path, actions } = splitTarget(req.url);
+      const candidate = actions.length <= 1 ? table.get(path)?.get(actions[0] ?? '') : undefined;
+      if (!opts.isReady() && candidate?.allowBeforeReady !== true) throw notReady();
+      if (actions.length > 1) throw badRequest(REASON.badRoute, 'repeated action');
+      if (candidate === undefined) throw badRequest(REASON.badRoute, 'unknown route');
+      route = candidate;
+      const def = route.def;
+
+      if (peer === null) {
+        decision = 'deny';
+        throw unauthorized();
+      }
+
+      // 4a. stream mode: authorise on identity, then hand over a capped body reader
+      const ctype = req.headers['content-type'];
+      if (def.stream !== undefined && ctype === OCTET_STREAM) {
+        const sv = def.stream;
+        if (!runGuard(sv.guard, peer, undefined)) {
+          decision = 'deny';
+          throw unauthorized();
+        }
+        decision = 'allow';
+        let bodyBuf: Buffer | undefined;
+        let out: Uint8Array | undefined;
+        try {
+          out = await sv.handle({
+            peer,
+            log: reqLog,
+            readBody: async () => {
+              if (bodyBuf !== undefined) return bodyBuf;
+              bodyBuf = await readBody(req, sv.maxBodyBytes);
+              return bodyBuf;
+            },
+          });
+          const outBuf = Buffer.from(out.buffer, out.byteOffset, out.byteLength);
+          status = 200;
+          if (!res.headersSent) {
+            res.statusCode = 200;
+            res.setHeader('Content-Type', OCTET_STREAM);
+            res.setHeader('Content-Length', String(outBuf.length));
+            endResponse(req, res, outBuf, bodyBuf === undefined && !req.readableEnded);
+          }
+        } finally {
+          bodyBuf?.fill(0);
+        }
+        return;
+      }
+
+      // 4b. JSON mode
+      const raw = await readBody(req, def.maxBodyBytes ?? maxBody);
+      let result: GoJsonValue;
+      try {
+        const doc = parseJson(raw, { ...def.jsonLimits, maxBytes: def.maxBodyBytes ?? maxBody });
+        const body = def.body.parse(doc, '');
+        if (!runGuard(def.guard, peer, body)) {
+          decision = 'deny';
+          throw unauthorized();
+        }
+        decision = 'allow';
+        result = await def.handle({ peer, body, log: reqLog });
+      } finally {
+        raw.fill(0);
+      }
+      sendJson(200, goJson(result), false);
+    } catch (e) {
+      if (e instanceof ApiError) {
+        sendError(e);
+      } else {
+        if (decision === 'none') decision = 'error';
+        reqLog.error(
+          { errName: e instanceof Error ? e.name : typeof e, errCode: (e as { code?: unknown })?.code ?? null, route: route?.path ?? 'unknown' },
+          'unhandled error in request handler',
+        );
+        sendError(internalError());
+        reason = 'unhandled';
+      }
+    } finally {
+      finish();
+    }
+  };
+
+  const routesList = Object.freeze([...routes]);
+  return Object.assign(handler, { routes: routesList });
+}
+
+/** Runs a guard; a throwing guard counts as an internal error (fails closed). */
+function runGuard<B>(g: Guard<B>, peer: SpiffeId, body: B): boolean {
+  try {
+    return g.check(peer, body) === true;
+  } catch (e) {
+    throw new ApiError(ERR.internal, 'authorisation failed', { cause: e, reason: 'guard_error' });
+  }
+}
+
+/**
+ * Ends the response; when `close` is set (body left unread), the connection is closed after
+ * the answer is flushed instead of draining the rest of the body.
+ */
+function endResponse(req: Request, res: Response, body: Buffer, close: boolean): void {
+  if (close && isHttp1(req)) {
+    res.setHeader('Connection', 'close');
+    const sock = (req as IncomingMessage).socket;
+    (res as ServerResponse).end(body, () => {
+      // Give the peer a moment to read the answer, then drop the connection for good.
+      const t = setTimeout(() => sock.destroy(), 1000);
+      t.unref();
+      sock.once('close', () => clearTimeout(t));
+      sock.end();
+    });
+    return;
+  }
+  (res as ServerResponse).end(body);
+}
+
+/** Lists routes (name, guard name) — for docs and the guard-coverage test. */
+export function describeRoutes(routes: readonly Route[]): Array<{ name: string; path: string; action: string; guard: string; streamGuard: string | null; allowBeforeReady: boolean }> {
+  return routes.map((r) => ({
+    name: r.name,
+    path: r.path,
+    action: r.action,
+    guard: r.guard.name,
+    streamGuard: r.streamGuard?.name ?? null,
+    allowBeforeReady: r.allowBeforeReady,
+  }));
+}
+
+/**
+ * Runs a route's JSON guard on an arbitrary body — for tests that walk the route table and
+ * prove every guard denies an unrelated identity. Not used on the request path.
+ */
+export function probeGuard(route: Route, peer: SpiffeId, body: unknown): boolean {
+  return (route.guard as unknown as Guard<unknown>).check(peer, body) === true;
+}
