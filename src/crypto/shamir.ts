@@ -206,6 +206,12 @@ export function wipeShare(s: Share): void {
  * from the stream SHA-256(key), SHA-256(previous block), … in 32-byte blocks, skipping
  * a block ≥ n (Go `crypto/rand.Int`). Commitments are returned too, so that SPIKE-made
  * shares can be verified in tests.
+ *
+ * Checked against upstream sources (not by running Go): spike-sdk-go `crypto/io.go`
+ * (the SHA-256 chain) and CIRCL `group/short.go`, whose `RandomScalar` is
+ * `rand.Int(rd, N)` from v1.6.2 on (the SDK pins v1.6.2). CIRCL ≤ v1.6.1 instead hashed
+ * the 32 bytes to a scalar (hash_to_field, XMD-SHA-256), so SPIKE builds on those
+ * versions derive different shares; combining is unaffected (D5).
  */
 export function spikeCompatibleShares(secret: RootKey, threshold: number, n: number): SplitResult {
   assertShamirParams(threshold, n);
