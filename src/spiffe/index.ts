@@ -6,3 +6,4 @@ export * from './source.js';
 export * from './authorize.js';
 export * from './verify.js';
 export * from './tls.js';
+export * from './workload.js';
