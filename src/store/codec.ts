@@ -208,6 +208,22 @@ export class RecordSealer {
     };
   }
 
+  // --- store key check -----------------------------------------------------------------
+
+  /** An envelope that opens only under this storage key (the store's own key check). */
+  makeStoreCheck(): Buffer {
+    return this.#sealBytes(utf8.encode('spike-ts store key check'), aad('spike/store-check', 0, 'check'));
+  }
+
+  checkStoreCheck(blob: Uint8Array): boolean {
+    try {
+      wipe(this.#openBytes(blob, aad('spike/store-check', 0, 'check')));
+      return true;
+    } catch {
+      return false;
+    }
+  }
+
   destroy(): void {
     this.#aead.destroy();
     this.#hasher.destroy();

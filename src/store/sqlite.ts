@@ -163,6 +163,7 @@ interface Statements {
   insertSecret: BetterSqlite3.Statement;
   updateMeta: BetterSqlite3.Statement;
   listSecrets: BetterSqlite3.Statement;
+  hasVersions: BetterSqlite3.Statement;
   getValue: BetterSqlite3.Statement;
   putValue: BetterSqlite3.Statement;
   deleteValue: BetterSqlite3.Statement;
@@ -189,6 +190,7 @@ function prepare(db: BetterSqlite3.Database): Statements {
     insertSecret: db.prepare('INSERT INTO secrets (id, path, meta) VALUES (?, ?, ?)'),
     updateMeta: db.prepare('UPDATE secrets SET meta = ? WHERE id = ?'),
     listSecrets: db.prepare('SELECT id, path FROM secrets'),
+    hasVersions: db.prepare('SELECT 1 FROM secret_versions WHERE id = ? LIMIT 1').pluck(),
     getValue: db.prepare('SELECT value FROM secret_versions WHERE id = ? AND version = ?').pluck(),
     putValue: db.prepare('INSERT OR REPLACE INTO secret_versions (id, version, value) VALUES (?, ?, ?)'),
     deleteValue: db.prepare('DELETE FROM secret_versions WHERE id = ? AND version = ?'),
@@ -202,6 +204,8 @@ function prepare(db: BetterSqlite3.Database): Statements {
 }
 
 const YIELD_EVERY = 500;
+/** System record holding the store's own key check (see `unlock`). */
+export const STORE_CHECK_KEY = 'store/key-check';
 const yieldToLoop = (): Promise<void> => new Promise((r) => setImmediate(r));
 
 export class SqliteStore implements Store {
@@ -215,6 +219,7 @@ export class SqliteStore implements Store {
   #closing = false;
   #closed = false;
   #drained: (() => void)[] = [];
+  #stats = { transactions: 0, writes: 0 };
   readonly #opts: Required<Omit<SqliteStoreOptions, 'logger' | 'now' | 'file'>> & { logger?: Logger; now: () => Date };
 
   /** Use `openSqliteStore` (or `openStore`); the constructor opens the file synchronously. */
@@ -327,6 +332,8 @@ export class SqliteStore implements Store {
         aborted = toStoreError(e);
       }
     }
+    this.#stats.transactions++;
+    this.#stats.writes += batch.length;
     if (aborted) {
       try {
         if (this.#db.inTransaction) st.rollback.run();
@@ -345,9 +352,16 @@ export class SqliteStore implements Store {
     }
   }
 
+  /**
+   * The decoded state of a secret, or null when the path is unknown. Version rows without
+   * their metadata row mean the metadata row was removed behind our back: integrity
+   * error, not "not found" (catalogue STO-05).
+   */
   #loadState(sealer: RecordSealer, id: Buffer): SecretState | null {
     const blob = this.#st.getMeta.get(id) as Buffer | undefined;
-    return blob ? sealer.openMeta(id, blob) : null;
+    if (blob) return sealer.openMeta(id, blob);
+    if (this.#st.hasVersions.get(id) !== undefined) throw new StoreError('store_integrity');
+    return null;
   }
 
   // --- system records -------------------------------------------------------------------
@@ -373,10 +387,33 @@ export class SqliteStore implements Store {
 
   // --- key ----------------------------------------------------------------------------
 
+  /**
+   * Installs the keys. The store keeps its own check record (an envelope under the
+   * storage key, written on the first unlock): a root key that cannot open it is refused
+   * with `store_wrong_key` instead of every path silently reading as "not found"
+   * (HMAC ids differ under another key). Nexus's key-check record (D6) is a separate,
+   * earlier check.
+   */
   async unlock(root: RootKey): Promise<void> {
     this.#checkOpen();
     if (this.#sealer) throw new StoreError('store_already_unlocked');
-    this.#sealer = new RecordSealer(root);
+    const sealer = new RecordSealer(root);
+    try {
+      let rec = await this.getSystem(STORE_CHECK_KEY);
+      if (!rec) {
+        await this.putSystemIfAbsent(STORE_CHECK_KEY, sealer.makeStoreCheck());
+        rec = await this.getSystem(STORE_CHECK_KEY);
+      }
+      if (!rec || !sealer.checkStoreCheck(rec)) throw new StoreError('store_wrong_key');
+    } catch (e) {
+      sealer.destroy();
+      throw e;
+    }
+    if (this.#sealer) {
+      sealer.destroy();
+      throw new StoreError('store_already_unlocked');
+    }
+    this.#sealer = sealer;
   }
 
   isUnlocked(): boolean {
@@ -391,8 +428,7 @@ export class SqliteStore implements Store {
     const o: PutSecretOptions = { ...opts };
     const vals = copyStringMap(values); // the caller may mutate its object before the flush
     return this.#write(() => {
-      const blob = this.#st.getMeta.get(id) as Buffer | undefined;
-      const before = blob ? sealer.openMeta(id, blob) : null;
+      const before = this.#loadState(sealer, id);
       const r = applyPut(before, o, this.#opts.defaultMaxVersions, this.#opts.now());
       const meta = sealer.sealMeta(id, r.state);
       if (before) this.#st.updateMeta.run(meta, id);
@@ -553,6 +589,11 @@ export class SqliteStore implements Store {
 
   async policyGeneration(): Promise<number> {
     return this.#read(() => Number(this.#st.getGeneration.get()));
+  }
+
+  /** Write transactions run and writes executed so far (group-commit observability). */
+  stats(): { transactions: number; writes: number } {
+    return { ...this.#stats };
   }
 
   // --- lifecycle ----------------------------------------------------------------------

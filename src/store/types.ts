@@ -100,6 +100,7 @@ export interface Store {
 export type StoreErrorCode =
   | 'store_locked'
   | 'store_already_unlocked'
+  | 'store_wrong_key'
   | 'store_cas_mismatch'
   | 'store_integrity'
   | 'store_unavailable'
@@ -114,6 +115,7 @@ export type StoreErrorCode =
 const MESSAGES: Record<StoreErrorCode, string> = {
   store_locked: 'The store is locked: the root key is not known yet.',
   store_already_unlocked: 'The store is already unlocked.',
+  store_wrong_key: 'The root key does not open this store.',
   store_cas_mismatch: 'Check-and-set version does not match the current version.',
   store_integrity: 'A stored record failed its integrity check.',
   store_unavailable: 'The storage backend is unavailable.',
