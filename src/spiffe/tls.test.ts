@@ -676,6 +676,7 @@ describe('malformed input never crashes the server', () => {
       const t0 = Date.now();
       const s = net.connect(port, '127.0.0.1', () => { if (payload) s.write(payload); });
       s.on('error', () => { /* reset is fine */ });
+      s.resume(); // read, so the server's FIN is seen
       s.on('close', () => resolve(Date.now() - t0));
       setTimeout(() => { s.destroy(); reject(new Error('not closed by the server')); }, 5_000).unref();
     });
