@@ -126,7 +126,7 @@ test('two clients on two sockets get two different SVIDs that verify against the
 test('a client without the workload.spiffe.io header gets InvalidArgument (3) on every RPC', async () => {
   const a = await agent();
   const sock = a.socket('nexus');
-  for (const m of ['FetchX509SVID', 'FetchX509Bundles', 'FetchJWTBundles']) {
+  for (const m of ['FetchX509SVID', 'FetchX509Bundles', 'FetchJWTSVID', 'FetchJWTBundles', 'ValidateJWTSVID']) {
     const r = await rawCall(sock, `/SpiffeWorkloadAPI/${m}`, Buffer.alloc(0));
     assert.equal(r.code, grpc.status.INVALID_ARGUMENT, m);
     assert.equal(r.messages, 0, `${m}: nothing sent without the header`);
@@ -160,7 +160,9 @@ test('malformed input never crashes the agent: garbage bytes, unknown RPCs, over
   idle.on('error', () => {});
   assert.equal((await rawCall(sock, '/SpiffeWorkloadAPI/NoSuchMethod', Buffer.alloc(0), withHeader())).code, grpc.status.UNIMPLEMENTED);
   assert.equal((await rawCall(sock, '/spiffe.workload.SpiffeWorkloadAPI/FetchX509SVID', Buffer.alloc(0), withHeader())).code, grpc.status.UNIMPLEMENTED);
-  assert.equal((await rawCall(sock, '/SpiffeWorkloadAPI/FetchJWTBundles', Buffer.alloc(0), withHeader())).code, grpc.status.UNIMPLEMENTED);
+  for (const m of ['FetchJWTSVID', 'FetchJWTBundles', 'ValidateJWTSVID']) {
+    assert.equal((await rawCall(sock, `/SpiffeWorkloadAPI/${m}`, Buffer.alloc(0), withHeader())).code, grpc.status.UNIMPLEMENTED, m);
+  }
   const big = await rawCall(sock, '/SpiffeWorkloadAPI/FetchX509SVID', Buffer.alloc(1024 * 1024, 0x0a), withHeader());
   assert.equal(big.code, grpc.status.RESOURCE_EXHAUSTED);
   const junk = await rawCall(sock, '/SpiffeWorkloadAPI/FetchX509SVID', Buffer.from([0x0a, 0xff, 0xff, 0xff, 0xff, 0x0f]), withHeader());
