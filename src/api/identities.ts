@@ -14,6 +14,7 @@
  */
 import { SpikeError } from '../errors.js';
 import { SpiffeId, TrustDomain } from '../spiffe/id.js';
+import { type Guard, guardIdentity } from './guards.js';
 
 export const DEFAULT_TRUST_ROOT = 'spike.ist';
 
@@ -134,4 +135,12 @@ export function spikeIds(td: TrustDomain | string): Readonly<Record<Role, Spiffe
     pilotRestore: mk(ROLE_PATHS.pilotRestore),
     liteWorkload: mk(ROLE_PATHS.liteWorkload),
   });
+}
+
+/** Keeper route guards (api.md §10): contribute ← Nexus or Bootstrap; shard ← Nexus only. */
+export function keeperGuards(ids: Recognisers): { contribute: Guard<unknown>; shard: Guard<unknown> } {
+  return {
+    contribute: guardIdentity('keeper.contribute', (p) => ids.isNexus(p) || ids.isBootstrap(p)),
+    shard: guardIdentity('keeper.shard', (p) => ids.isNexus(p)),
+  };
 }
