@@ -374,6 +374,9 @@ export class WorkloadX509Source extends EventEmitter implements X509Source {
    * non-retryable status; `workload_api_endpoint_invalid` for a bad address.
    */
   static async open(opts: WorkloadX509SourceOptions = {}): Promise<WorkloadX509Source> {
+    if (opts.timeoutMs !== undefined && !(Number.isFinite(opts.timeoutMs) && opts.timeoutMs >= 0)) {
+      throw new RangeError('timeoutMs must be a non-negative number of milliseconds');
+    }
     const src = new WorkloadX509Source(opts);
     const first = new Promise<void>((resolve, reject) => {
       src.#firstWaiter = { resolve, reject };
