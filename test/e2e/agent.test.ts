@@ -8,9 +8,9 @@ import fs from 'node:fs';
 import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
-import type { ChildProcess } from 'node:child_process';
+import { spawn, type ChildProcess } from 'node:child_process';
 import * as grpc from '@grpc/grpc-js';
-import { spawnBin } from '../helpers/bin.js';
+import { REPO_ROOT, spawnBin } from '../helpers/bin.js';
 import { createLogger } from '../../src/log/logger.js';
 import { SpiffeId, TrustDomain } from '../../src/spiffe/id.js';
 import { X509Bundle, X509BundleSet } from '../../src/spiffe/bundle.js';
@@ -121,6 +121,40 @@ test('two clients on two sockets get two different SVIDs that verify against the
   const onDisk = X509Bundle.fromPem(TD, fs.readFileSync(path.join(a.dir, 'state', 'ca.crt'), 'utf8'));
   assert.ok(bundles.get(TD)!.toDer().equals(onDisk.toDer()));
   assert.ok(verifyX509Svid([n.certificates[0]!.raw], new X509BundleSet([onDisk])).equals(SpiffeId.parse(NEXUS)));
+});
+
+test('two separate processes on two sockets get different SVIDs, and close() lets each exit by itself', async () => {
+  const a = await agent();
+  const script = [
+    `const { WorkloadX509Source } = await import(${JSON.stringify(path.join(REPO_ROOT, 'dist/src/spiffe/workload.js'))});`,
+    `const s = await WorkloadX509Source.open({ timeoutMs: 10000, logger: (await import(${JSON.stringify(path.join(REPO_ROOT, 'dist/src/log/logger.js'))})).createLogger({ component: 'c', level: 'silent' }) });`,
+    'const svid = s.getX509Svid();',
+    'process.stdout.write(JSON.stringify({ id: svid.id.toString(), serial: svid.certificates[0].serialNumber }));',
+    's.close();', // no process.exit: the process must end on its own
+  ].join('\n');
+  const run = (sock: string): Promise<{ code: number | null; out: string; ms: number }> => new Promise((resolve) => {
+    const t0 = Date.now();
+    const c = spawn(process.execPath, ['--input-type=module', '-e', script], {
+      env: { PATH: process.env['PATH'] ?? '', SPIFFE_ENDPOINT_SOCKET: `unix://${sock}` },
+      stdio: ['ignore', 'pipe', 'inherit'],
+    });
+    children.push(c);
+    let out = '';
+    c.stdout!.on('data', (d: Buffer) => { out += d.toString(); });
+    const kill = setTimeout(() => c.kill('SIGKILL'), 10_000);
+    c.once('close', (code) => {
+      clearTimeout(kill);
+      resolve({ code, out, ms: Date.now() - t0 });
+    });
+  });
+  const [n, p] = await Promise.all([run(a.socket('nexus')), run(a.socket('pilot'))]);
+  assert.equal(n.code, 0, 'nexus client exited by itself');
+  assert.equal(p.code, 0, 'pilot client exited by itself');
+  const nj = JSON.parse(n.out) as { id: string; serial: string };
+  const pj = JSON.parse(p.out) as { id: string; serial: string };
+  assert.equal(nj.id, NEXUS);
+  assert.equal(pj.id, PILOT);
+  assert.notEqual(nj.serial, pj.serial);
 });
 
 test('a client without the workload.spiffe.io header gets InvalidArgument (3) on every RPC', async () => {
