@@ -1,8 +1,117 @@
 /**
- * Entry point of the `pilot` component. Not built yet: prints usage and exits 2
- * until its issue lands (see README, "Status").
+ * `spike` — SPIKE Pilot, the operator CLI (cli.md). Commands: `secret`, `policy`, `cipher`,
+ * `operator`; global `--socket <name|path>` picks the Workload API socket (a bare name is a
+ * dev-stack socket such as `restore`).
+ *
+ * Contract (D15): data goes to stdout only; an error is ONE line on stderr; exit codes are
+ * 0 success, 1 failure, 2 usage error. No stack trace is ever printed. Nothing connects to
+ * the Workload API or Nexus before a command that needs it runs, so `--help` and usage
+ * errors are instant (gaps B15).
  */
-export async function main(_argv: string[]): Promise<void> {
-  process.stderr.write('pilot: not implemented yet (see README, "Status")\n');
-  process.exitCode = 2;
+import { Command, CommanderError } from 'commander';
+import { readFileSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+import path from 'node:path';
+import { PilotContext, type GlobalOptions, type PilotIo } from './context.js';
+import { describeError, EXIT_OK, EXIT_USAGE } from './errors.js';
+import { registerSecret } from './secret.js';
+import { registerPolicy } from './policy.js';
+import { registerCipher } from './cipher.js';
+import { registerOperator } from './operator.js';
+import type { NexusClient } from '../sdk/client.js';
+
+function version(): string {
+  try {
+    // dist/src/pilot/main.js or src/pilot/main.ts → repository root package.json
+    const here = path.dirname(fileURLToPath(import.meta.url));
+    for (const up of ['../../..', '../..']) {
+      try {
+        const pkg = JSON.parse(readFileSync(path.join(here, up, 'package.json'), 'utf8')) as { name?: string; version?: string };
+        if (pkg.name === 'spike-ts' && typeof pkg.version === 'string') return pkg.version;
+      } catch {
+        /* try the next candidate */
+      }
+    }
+  } catch {
+    /* fall through */
+  }
+  return 'unknown';
+}
+
+/** Builds the command tree over a context (exported for tests). */
+export function buildProgram(ctx: PilotContext): Command {
+  const program = new Command('spike');
+  program
+    .description(`SPIKE - Secure your secrets with SPIFFE (SPIKE for TypeScript ${version()})`)
+    .version(version(), '-V, --version', 'print the version')
+    .option('--socket <name|path>', 'Workload API socket: a dev-stack name (pilot, recover, restore) or a path')
+    .exitOverride()
+    .showSuggestionAfterError(true)
+    .configureOutput({
+      writeOut: (s) => ctx.io.stdout.write(s),
+      writeErr: (s) => ctx.io.stderr.write(s),
+      // Commander's "error: …" becomes our one line "Error: …".
+      outputError: (s, write) => write(`${s.trim().replace(/^error:\s*/i, 'Error: ').replace(/\s*\n\s*/g, ' ')}\n`),
+    })
+    .addHelpText('after', '\nExit codes: 0 success, 1 failure, 2 usage error. Errors are one line on stderr; data goes to stdout.');
+  registerSecret(program, ctx);
+  registerPolicy(program, ctx);
+  registerCipher(program, ctx);
+  registerOperator(program, ctx);
+  // exitOverride / output settings must reach every subcommand.
+  const apply = (c: Command): void => {
+    for (const sub of c.commands) {
+      sub.exitOverride().showSuggestionAfterError(true).configureOutput(program.configureOutput());
+      apply(sub);
+    }
+  };
+  apply(program);
+  return program;
+}
+
+export interface RunOptions {
+  /** Test seam: replaces `NexusClient.connect`. */
+  connect?: typeof NexusClient.connect;
+}
+
+/** Runs one CLI invocation; resolves with the exit code (never throws, never exits). */
+export async function run(argv: string[], io: PilotIo, opts: RunOptions = {}): Promise<number> {
+  let program: Command | undefined;
+  const ctx = new PilotContext(io, () => (program?.opts<GlobalOptions>() ?? {}), opts.connect);
+  program = buildProgram(ctx);
+  let code = EXIT_OK;
+  try {
+    await program.parseAsync(argv, { from: 'user' });
+  } catch (e) {
+    if (e instanceof CommanderError) {
+      // Help and version print and exit 0; anything else commander reports is a usage error.
+      code = e.code === 'commander.helpDisplayed' || e.code === 'commander.version' ? EXIT_OK : EXIT_USAGE;
+    } else {
+      const d = describeError(e, ctx.where.group, ctx.where.command);
+      if (d.line) io.stderr.write(`${d.line}\n`);
+      code = d.exitCode;
+    }
+  } finally {
+    try {
+      await ctx.close();
+    } catch {
+      /* closing must not change the outcome */
+    }
+  }
+  return code;
+}
+
+/** The `spike` binary's entry point. */
+export async function main(argv: string[]): Promise<void> {
+  process.stdout.on('error', (e: NodeJS.ErrnoException) => {
+    if (e.code === 'EPIPE') process.exit(process.exitCode ?? 0); // reader went away (e.g. `| head`)
+  });
+  const code = await run(argv, {
+    stdout: process.stdout,
+    stderr: process.stderr,
+    stdin: process.stdin,
+    env: process.env,
+    cwd: process.cwd(),
+  });
+  process.exitCode = code;
 }

@@ -1,0 +1,157 @@
+/**
+ * `spike cipher encrypt|decrypt` (cli.md §2.3): encryption as a service through Nexus.
+ *
+ * Stream mode (default): the input (`-f/--file` or stdin) is sent as
+ * `application/octet-stream` and Nexus's raw answer is written to the output (`-o/--out` or
+ * stdout). JSON mode: `encrypt --plaintext <base64>`, `decrypt --version/--nonce/--ciphertext`.
+ *
+ * Unlike SPIKE (gaps B5), JSON-mode encrypt writes the full envelope
+ * (version byte ‖ nonce ‖ ciphertext), the same bytes as stream mode, so the output can be
+ * decrypted later with `spike cipher decrypt -f <file>`.
+ *
+ * An output file is written to a temporary file in the same folder (mode 0600) and renamed
+ * into place only after the whole answer arrived: a failed call never truncates or
+ * half-writes an existing file (SPIKE creates the output before the call).
+ */
+import fs from 'node:fs';
+import path from 'node:path';
+import { randomBytes } from 'node:crypto';
+import { Readable } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
+import { Command } from 'commander';
+import { PilotError, usageError } from './errors.js';
+import { act, type PilotContext } from './context.js';
+
+const B64_RE = /^[A-Za-z0-9+/]*={0,2}$/;
+
+/** Strict standard base64 (padded, as Go encodes `[]byte`). */
+export function decodeBase64Strict(s: string, flag: string): Buffer {
+  const t = s.trim();
+  if (t.length % 4 !== 0 || !B64_RE.test(t)) throw usageError(`Error: Invalid ${flag} base64.`);
+  return Buffer.from(t, 'base64');
+}
+
+function openInput(ctx: PilotContext, file: string | undefined): Readable {
+  if (file === undefined || file === '-') return ctx.io.stdin;
+  const abs = path.resolve(ctx.io.cwd, file);
+  let st: fs.Stats;
+  try {
+    st = fs.statSync(abs);
+  } catch {
+    throw new PilotError(`Error: Input file does not exist: ${file}`, { code: 'pilot_input_missing' });
+  }
+  if (!st.isFile()) throw new PilotError(`Error: Input is not a regular file: ${file}`, { code: 'pilot_input_missing' });
+  return fs.createReadStream(abs);
+}
+
+/** Writes a stream to `-o` (temp file + fsync + rename, mode 0600) or to stdout. */
+export async function writeOutput(ctx: PilotContext, out: string | undefined, data: Readable | Uint8Array): Promise<void> {
+  const src = data instanceof Uint8Array ? Readable.from([Buffer.from(data.buffer, data.byteOffset, data.byteLength)]) : data;
+  if (out === undefined || out === '-') {
+    await pipeline(src, ctx.io.stdout, { end: false });
+    return;
+  }
+  const abs = path.resolve(ctx.io.cwd, out);
+  const tmp = path.join(path.dirname(abs), `.${path.basename(abs)}.${randomBytes(6).toString('hex')}.tmp`);
+  let fd: number;
+  try {
+    fd = fs.openSync(tmp, fs.constants.O_WRONLY | fs.constants.O_CREAT | fs.constants.O_EXCL | fs.constants.O_NOFOLLOW, 0o600);
+  } catch {
+    throw new PilotError(`Error: Cannot create output file: ${out}`, { code: 'pilot_output' });
+  }
+  const ws = fs.createWriteStream('', { fd, autoClose: false });
+  try {
+    await pipeline(src, ws, { end: false });
+    await new Promise<void>((resolve, reject) => ws.end((e?: Error | null) => (e ? reject(e) : resolve())));
+    fs.fsyncSync(fd);
+    fs.closeSync(fd);
+    fs.renameSync(tmp, abs);
+  } catch (e) {
+    try {
+      fs.closeSync(fd);
+    } catch {
+      /* already closed */
+    }
+    fs.rmSync(tmp, { force: true });
+    throw e;
+  }
+}
+
+export function registerCipher(program: Command, ctx: PilotContext): void {
+  const cipher = program.command('cipher').description('Encrypt and decrypt data with SPIKE Nexus (keys never leave Nexus)');
+
+  cipher
+    .command('encrypt')
+    .description('Encrypt a file or stdin (stream mode), or --plaintext (JSON mode)')
+    .option('-f, --file <path>', 'input file (default: stdin)')
+    .option('-o, --out <path>', 'output file (default: stdout)')
+    .option('--plaintext <base64>', 'JSON mode: base64 plaintext')
+    .option('--algorithm <name>', 'JSON mode: algorithm hint (ignored by Nexus)')
+    .action(
+      act(ctx, 'cipher', 'encrypt', async (o: { file?: string; out?: string; plaintext?: string; algorithm?: string }) => {
+        if (o.plaintext !== undefined && o.plaintext !== '') {
+          if (o.file !== undefined) throw usageError('Error: Use either --plaintext or --file, not both.');
+          const pt = decodeBase64Strict(o.plaintext, '--plaintext');
+          const client = await ctx.nexus('operator');
+          let ct;
+          try {
+            ct = await client.encrypt(pt, o.algorithm !== undefined ? { algorithm: o.algorithm } : {});
+          } finally {
+            pt.fill(0);
+          }
+          const envelope = Buffer.concat([Buffer.from([ct.version]), ct.nonce, ct.ciphertext]);
+          await writeOutput(ctx, o.out, envelope);
+          return;
+        }
+        const input = openInput(ctx, o.file);
+        const client = await ctx.nexus('operator');
+        const res = await client.encryptStream(input);
+        await writeOutput(ctx, o.out, res);
+      }),
+    );
+
+  cipher
+    .command('decrypt')
+    .description('Decrypt a file or stdin (stream mode), or --version/--nonce/--ciphertext (JSON mode)')
+    .option('-f, --file <path>', 'input file (default: stdin)')
+    .option('-o, --out <path>', 'output file (default: stdout)')
+    .option('--version <n>', 'JSON mode: ciphertext version byte (0-255, default 1)')
+    .option('--nonce <base64>', 'JSON mode: base64 nonce')
+    .option('--ciphertext <base64>', 'JSON mode: base64 ciphertext')
+    .option('--algorithm <name>', 'JSON mode: algorithm hint (ignored by Nexus)')
+    .action(
+      act(
+        ctx,
+        'cipher',
+        'decrypt',
+        async (o: { file?: string; out?: string; version?: string; nonce?: string; ciphertext?: string; algorithm?: string }) => {
+          const jsonMode = o.version !== undefined || o.nonce !== undefined || o.ciphertext !== undefined;
+          if (jsonMode) {
+            if (o.file !== undefined) throw usageError('Error: Use either the JSON-mode flags or --file, not both.');
+            let version = 1;
+            if (o.version !== undefined) {
+              if (!/^(0|[1-9][0-9]{0,2})$/.test(o.version.trim()) || Number(o.version) > 255) {
+                throw usageError('Error: Invalid --version, must be 0-255.');
+              }
+              version = Number(o.version);
+            }
+            if (o.nonce === undefined || o.ciphertext === undefined) throw usageError('Error: JSON mode needs --nonce and --ciphertext.');
+            const nonce = decodeBase64Strict(o.nonce, '--nonce');
+            const ciphertext = decodeBase64Strict(o.ciphertext, '--ciphertext');
+            const client = await ctx.nexus('operator');
+            const pt = await client.decrypt({ version, nonce, ciphertext }, o.algorithm !== undefined ? { algorithm: o.algorithm } : {});
+            try {
+              await writeOutput(ctx, o.out, pt);
+            } finally {
+              pt.fill(0);
+            }
+            return;
+          }
+          const input = openInput(ctx, o.file);
+          const client = await ctx.nexus('operator');
+          const res = await client.decryptStream(input);
+          await writeOutput(ctx, o.out, res);
+        },
+      ),
+    );
+}

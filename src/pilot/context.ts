@@ -1,0 +1,115 @@
+/**
+ * Per-run context of a Pilot command: the I/O streams, the environment, and a lazily
+ * connected `NexusClient` whose own SPIFFE ID has passed the command's role gate
+ * (identity.md §3). Nothing connects before a command that needs Nexus runs, so `--help`
+ * and usage errors never wait for a Workload API (gaps B15).
+ */
+import fs from 'node:fs';
+import type { Readable, Writable } from 'node:stream';
+import { createLogger, parseLevel } from '../log/logger.js';
+import { NexusClient } from '../sdk/client.js';
+import { clientRoles, type Env } from '../sdk/roles.js';
+import { PilotError, type CommandGroup } from './errors.js';
+import { resolvePilotEnv, type PilotRole } from './env.js';
+
+/** Streams and process facts a run uses (injectable for tests). */
+export interface PilotIo {
+  stdout: Writable;
+  stderr: Writable;
+  stdin: Readable & { isTTY?: boolean; setRawMode?: (mode: boolean) => unknown };
+  env: Env;
+  cwd: string;
+}
+
+/** Role gate: which identity a command needs; `any` skips the client-side check. */
+export type Gate = PilotRole | 'any';
+
+/** Pilot waits this long for its first SVID unless SPIKE_SPIFFE_SOURCE_TIMEOUT says otherwise. */
+export const PILOT_SOURCE_TIMEOUT_MS = 10_000;
+
+export interface GlobalOptions {
+  socket?: string;
+}
+
+export class PilotContext {
+  private client: NexusClient | undefined;
+  /** The command being run (for group-specific error messages). */
+  where: { group: CommandGroup; command: string } = { group: '', command: '' };
+
+  constructor(
+    readonly io: PilotIo,
+    private readonly globals: () => GlobalOptions,
+    /** Test seam: how a client is made. */
+    private readonly connect: typeof NexusClient.connect = (o) => NexusClient.connect(o),
+  ) {}
+
+  out(text: string): void {
+    this.io.stdout.write(text);
+  }
+
+  /** A one-line notice on stderr (prompts, warnings). */
+  note(line: string): void {
+    this.io.stderr.write(`${line}\n`);
+  }
+
+  /** Connects (once) and checks that this process has the identity `gate` requires. */
+  async nexus(gate: Gate): Promise<NexusClient> {
+    if (this.client) return this.client;
+    const role: PilotRole = gate === 'any' ? 'operator' : gate;
+    const r = resolvePilotEnv({ env: this.io.env, cwd: this.io.cwd, role, socket: this.globals().socket });
+    for (const w of r.warnings) this.note(w);
+    const roles = clientRoles(r.env);
+    const endpoint = r.endpoint ?? r.env['SPIFFE_ENDPOINT_SOCKET'] ?? 'unix:///tmp/spire-agent/public/api.sock';
+    const sockPath = endpoint.startsWith('unix://') ? endpoint.slice('unix://'.length) : endpoint.startsWith('unix:') ? endpoint.slice(5) : undefined;
+    if (sockPath !== undefined && !fs.existsSync(sockPath)) {
+      throw new PilotError(
+        `Error: No SPIFFE Workload API socket at ${sockPath} (start the dev stack with \`npm start\` in this folder, or set SPIFFE_ENDPOINT_SOCKET / --socket).`,
+        { code: 'pilot_no_socket' },
+      );
+    }
+    // The CLI's stderr is for one error line: the source logs only when asked to.
+    const level = r.env['SPIKE_SYSTEM_LOG_LEVEL'] !== undefined ? parseLevel(r.env['SPIKE_SYSTEM_LOG_LEVEL']) : 'silent';
+    const client = await this.connect({
+      env: r.env,
+      endpoint,
+      sourceTimeoutMs: r.env['SPIKE_SPIFFE_SOURCE_TIMEOUT'] !== undefined ? undefined : PILOT_SOURCE_TIMEOUT_MS,
+      logger: createLogger({ component: 'pilot', level, destination: this.io.stderr }),
+    });
+    this.client = client;
+    if (gate !== 'any') {
+      const id = client.selfId ?? '';
+      const [ok, needed] =
+        gate === 'operator'
+          ? [roles.isPilotOperator(id), roles.pilotOperatorId]
+          : gate === 'recover'
+            ? [roles.isPilotRecover(id), roles.pilotRecoverId]
+            : [roles.isPilotRestore(id), roles.pilotRestoreId];
+      if (!ok) {
+        const hint = gate === 'operator' ? '' : ` (dev stack: --socket ${gate})`;
+        throw new PilotError(`Error: This command needs the ${needed} identity, but this process is ${id || 'unknown'}${hint}.`, {
+          code: 'pilot_role_denied',
+        });
+      }
+    }
+    return client;
+  }
+
+  async close(): Promise<void> {
+    const c = this.client;
+    this.client = undefined;
+    if (c) await c.close();
+  }
+}
+
+/** Wraps a commander action so failures are reported with the command's group. */
+export function act<A extends unknown[]>(
+  ctx: PilotContext,
+  group: CommandGroup,
+  command: string,
+  fn: (...args: A) => Promise<void>,
+): (...args: A) => Promise<void> {
+  return async (...args: A) => {
+    ctx.where = { group, command };
+    await fn(...args);
+  };
+}

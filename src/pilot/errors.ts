@@ -1,0 +1,115 @@
+/**
+ * How Pilot reports failures: exactly one readable line on stderr and a non-zero exit
+ * (D15; SPIKE exits 0 after API errors, gaps B14). Stack traces are never printed.
+ *
+ * Exit codes: 0 success · 1 the operation failed (API error, role check, I/O, invalid input
+ * detected while running) · 2 usage error (unknown command or flag, missing or malformed
+ * argument). Messages follow SPIKE's wording (cli.md §1.1) where it has one, and never echo
+ * secret values, shard material or secret paths.
+ */
+import { SpikeError } from '../errors.js';
+import { NexusApiError, SdkUsageError } from '../sdk/errors.js';
+
+export const EXIT_OK = 0;
+export const EXIT_FAILURE = 1;
+export const EXIT_USAGE = 2;
+
+/** A failure with a ready-made one-line message (starting with "Error: "). */
+export class PilotError extends SpikeError {
+  readonly exitCode: number;
+  constructor(line: string, opts: { usage?: boolean; code?: string } = {}) {
+    super(opts.code ?? (opts.usage ? 'pilot_usage' : 'pilot_failed'), line);
+    this.exitCode = opts.usage ? EXIT_USAGE : EXIT_FAILURE;
+  }
+}
+
+/** Usage error (exit 2). */
+export function usageError(line: string): PilotError {
+  return new PilotError(line, { usage: true });
+}
+
+/** Command group a failure happened in, for SPIKE's group-specific messages. */
+export type CommandGroup = 'secret' | 'policy' | 'cipher' | 'operator' | '';
+
+function suffix(e: NexusApiError): string {
+  return e.wireErr && e.wireErr !== e.code ? ` (${e.wireErr})` : '';
+}
+
+/** The message for an SDK error (cli.md §1.1 plus our codes). */
+export function apiErrorLine(e: NexusApiError, group: CommandGroup, command = ''): string {
+  const w = e.wireErr ?? '';
+  if (group === 'cipher') {
+    if (w.includes('decrypt')) return 'Error: Decryption operation failed.';
+    if (w.includes('encrypt')) return 'Error: Encryption operation failed.';
+    if (w === 'crypto_cipher_not_available') return 'Error: Cipher not available.';
+  }
+  if (group === 'operator' && command === 'recover' && e.code !== 'state_not_ready' && e.code !== 'access_unauthorized') {
+    return `Error: Failed to retrieve recovery shards${suffix(e)}.`;
+  }
+  if (group === 'operator' && command === 'restore' && e.code === 'api_bad_request') {
+    return `Error: SPIKE Nexus rejected the shard${suffix(e)}; it was not counted.`;
+  }
+  if (group === 'operator' && command === 'restore' && e.code === 'api_conflict') {
+    return `Error: SPIKE Nexus already holds a different shard with this id${suffix(e)}; it was not counted.`;
+  }
+  switch (e.code) {
+    case 'state_not_ready':
+      return 'Error: SPIKE is not ready yet. Please wait a moment and try again (if it stays not ready, restore it with `spike operator restore`).';
+    case 'data_unmarshal_failure':
+      return 'Error: Failed to parse API response.';
+    case 'api_not_found':
+      return group === 'policy' ? 'Error: Entity not found.' : 'Error: Resource not found.';
+    case 'api_bad_request':
+      return `Error: Invalid request${suffix(e)}.`;
+    case 'net_peer_connection':
+      return e.status === undefined
+        ? 'Error: Failed to connect to SPIKE Nexus.'
+        : `Error: Failed to connect to SPIKE Nexus (HTTP ${e.status}${e.wireErr ? `, ${e.wireErr}` : ''}).`;
+    case 'access_unauthorized':
+      return 'Error: Unauthorized access.';
+    case 'net_reading_response_body':
+      return 'Error: Failed to read response body.';
+    case 'api_conflict':
+      return group === 'secret'
+        ? `Error: Check-and-set failed: the secret's current version is not the one given with --cas${suffix(e)}.`
+        : `Error: The request conflicts with the current state${suffix(e)}.`;
+    case 'tls_peer_rejected':
+      return 'Error: The server is not SPIKE Nexus (its SPIFFE ID was rejected); nothing was sent.';
+    case 'api_internal_error':
+    case 'gen_general_failure':
+      return `Error: SPIKE Nexus reported an error${suffix(e)}.`;
+  }
+  return `Error: ${sentence(e.message)}`;
+}
+
+/** Ends a message with exactly one full stop (or its own ? / !). */
+function sentence(s: string): string {
+  const t = s.trim();
+  return /[.?!]$/.test(t) ? t : `${t}.`;
+}
+
+function oneLine(s: string): string {
+  return s.replace(/[\r\n]+/g, ' ').trim();
+}
+
+/** Turns any thrown value into the single stderr line and an exit code. */
+export function describeError(e: unknown, group: CommandGroup, command = ''): { line: string; exitCode: number } {
+  if (e instanceof PilotError) return { line: oneLine(e.message), exitCode: e.exitCode };
+  if (e instanceof NexusApiError) return { line: apiErrorLine(e, group, command), exitCode: EXIT_FAILURE };
+  if (e instanceof SdkUsageError) return { line: oneLine(`Error: ${sentence(e.message)}`), exitCode: EXIT_FAILURE };
+  if (e instanceof SpikeError) {
+    if (e.code.startsWith('workload_api')) {
+      return { line: oneLine(`Error: Cannot get an identity from the SPIFFE Workload API: ${sentence(e.message)}`), exitCode: EXIT_FAILURE };
+    }
+    if (e.code === 'tls_peer_rejected') {
+      return { line: 'Error: The server is not SPIKE Nexus (its SPIFFE ID was rejected); nothing was sent.', exitCode: EXIT_FAILURE };
+    }
+    return { line: oneLine(`Error: ${sentence(e.message)}`), exitCode: EXIT_FAILURE };
+  }
+  const code = typeof e === 'object' && e !== null ? (e as { code?: unknown }).code : undefined;
+  if (code === 'EPIPE') return { line: '', exitCode: EXIT_FAILURE };
+  if (typeof code === 'string' && /^E[A-Z]+$/.test(code)) {
+    return { line: `Error: A local file or stream operation failed (${code}).`, exitCode: EXIT_FAILURE };
+  }
+  return { line: 'Error: Unexpected failure.', exitCode: EXIT_FAILURE };
+}

@@ -1,0 +1,228 @@
+/**
+ * Break-the-glass recovery files (`spike operator recover`, crypto.md §7, cli.md §2.4).
+ *
+ * Directory: `--dir` if given; else `SPIKE_PILOT_RECOVERY_DIR/recover`; else
+ * `$HOME/.spike/recover`; else `/tmp/.spike-$USER/recover` (config.md §6). A directory we
+ * create gets mode 0700; an existing one must be a real directory (not a symlink) owned by
+ * us with no group/other permissions, otherwise we refuse (we never chmod a directory we did
+ * not create). System folders (`/`, `/etc`, `/usr`, …) and paths with `..` are refused.
+ *
+ * Files: `spike.recovery.<id>.txt`, content `spike:<id>:<64 lowercase hex>` (no newline),
+ * mode 0600. Each is written to a fresh temp file in the same directory opened with
+ * `O_CREAT|O_EXCL|O_NOFOLLOW`, fsynced, then renamed over the final name; the directory is
+ * fsynced at the end. So after a crash (even `kill -9`) each shard file is complete or
+ * absent (catalogue OPR-13, FI-21); a rename replaces a planted symlink instead of
+ * following it. Leftover temp files of an interrupted run are removed by the next run.
+ *
+ * Overwrite rule: existing shard files that hold exactly the shares being written are fine
+ * (a re-run after a crash succeeds); any other `spike.recovery*.txt` (different content, a
+ * share id not in this set, a symlink or non-regular file) makes the command refuse unless
+ * `force` is set; with `force` they are replaced, and stale extra shard files removed after
+ * the new set is in place. Shard bytes live in Buffers that are zeroed after use.
+ */
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { randomBytes, timingSafeEqual } from 'node:crypto';
+import { formatRecoveryFile, recoveryFileName } from '../crypto/encoding.js';
+import type { Share } from '../sdk/wire.js';
+import type { Env } from '../sdk/roles.js';
+import { PilotError } from './errors.js';
+
+const SHARD_FILE_RE = /^spike\.recovery.*\.txt$/;
+const TEMP_FILE_RE = /^\.spike\.recovery\.[0-9]+\.[0-9a-f]{16}\.tmp$/;
+const FORBIDDEN_ROOTS = ['/etc', '/sys', '/proc', '/dev', '/bin', '/sbin', '/usr', '/lib', '/lib64', '/boot'];
+const MAX_EXISTING_FILE = 4096;
+
+function fail(line: string): never {
+  throw new PilotError(line, { code: 'pilot_recovery_files' });
+}
+
+/** Checks a user-chosen directory path (SPIKE's data-dir validation, config.md §3). */
+export function checkCustomDir(p: string): void {
+  if (p.trim() === '') fail('Error: Invalid recovery directory path (empty).');
+  if (p.split(/[\\/]+/).includes('..')) fail('Error: Invalid recovery directory path (contains "..").');
+  const abs = path.resolve(p);
+  if (abs === '/') fail('Error: Invalid recovery directory path (the root directory).');
+  for (const r of FORBIDDEN_ROOTS) {
+    if (abs === r || abs.startsWith(`${r}/`)) fail('Error: Invalid recovery directory path (a system directory).');
+  }
+}
+
+/** Resolves the recovery directory (see module comment). */
+export function resolveRecoveryDir(env: Env, cwd: string, dirOption?: string): string {
+  if (dirOption !== undefined) {
+    checkCustomDir(dirOption);
+    return path.resolve(cwd, dirOption);
+  }
+  const custom = env['SPIKE_PILOT_RECOVERY_DIR'];
+  if (custom !== undefined && custom.trim() !== '') {
+    checkCustomDir(custom);
+    return path.join(path.resolve(cwd, custom.trim()), 'recover');
+  }
+  const home = env['HOME'] ?? os.homedir();
+  if (home) return path.join(home, '.spike', 'recover');
+  const user = env['USER'] && /^[A-Za-z0-9._-]+$/.test(env['USER']) ? env['USER'] : 'spike';
+  return path.join('/tmp', `.spike-${user}`, 'recover');
+}
+
+/**
+ * Creates the directory (0700) or checks an existing one; returns its absolute path.
+ * Call before fetching shards so a bad directory fails early.
+ */
+export function prepareRecoveryDir(dir: string): string {
+  const abs = path.resolve(dir);
+  let st: fs.Stats | undefined;
+  try {
+    st = fs.lstatSync(abs);
+  } catch {
+    st = undefined;
+  }
+  if (st === undefined) {
+    try {
+      fs.mkdirSync(abs, { recursive: true, mode: 0o700 });
+      fs.chmodSync(abs, 0o700); // umask may have removed bits we want; never adds group/other
+    } catch {
+      fail(`Error: Cannot create the recovery directory ${abs}.`);
+    }
+    st = fs.lstatSync(abs);
+  }
+  if (st.isSymbolicLink()) fail(`Error: The recovery directory ${abs} is a symbolic link; refusing to use it.`);
+  if (!st.isDirectory()) fail(`Error: The recovery directory ${abs} is not a directory.`);
+  const uid = typeof process.getuid === 'function' ? process.getuid() : undefined;
+  if (uid !== undefined && st.uid !== uid) fail(`Error: The recovery directory ${abs} belongs to another user.`);
+  if ((st.mode & 0o077) !== 0) {
+    fail(`Error: The recovery directory ${abs} is accessible by group or others; run \`chmod 700 ${abs}\` or choose another directory.`);
+  }
+  return abs;
+}
+
+function readSmallRegularFile(file: string): Buffer | undefined {
+  let fd: number;
+  try {
+    fd = fs.openSync(file, fs.constants.O_RDONLY | fs.constants.O_NOFOLLOW);
+  } catch {
+    return undefined;
+  }
+  try {
+    if (!fs.fstatSync(fd).isFile()) return undefined;
+    const buf = Buffer.alloc(MAX_EXISTING_FILE + 1);
+    const n = fs.readSync(fd, buf, 0, buf.length, 0);
+    const out = Buffer.from(buf.subarray(0, n));
+    buf.fill(0);
+    return n > MAX_EXISTING_FILE ? (out.fill(0), undefined) : out;
+  } finally {
+    fs.closeSync(fd);
+  }
+}
+
+function writeAll(fd: number, b: Buffer): void {
+  let off = 0;
+  while (off < b.length) off += fs.writeSync(fd, b, off, b.length - off);
+}
+
+function fsyncDir(dir: string): void {
+  let fd: number | undefined;
+  try {
+    fd = fs.openSync(dir, fs.constants.O_RDONLY | (fs.constants.O_DIRECTORY ?? 0));
+    fs.fsyncSync(fd);
+  } catch {
+    // Some file systems refuse fsync on directories; the renames are still atomic.
+  } finally {
+    if (fd !== undefined) fs.closeSync(fd);
+  }
+}
+
+/** Writes one file atomically (temp + fsync + rename). */
+function writeAtomic(dir: string, id: number, content: Buffer): string {
+  const final = path.join(dir, recoveryFileName(id));
+  const tmp = path.join(dir, `.spike.recovery.${id}.${randomBytes(8).toString('hex')}.tmp`);
+  const fd = fs.openSync(tmp, fs.constants.O_WRONLY | fs.constants.O_CREAT | fs.constants.O_EXCL | fs.constants.O_NOFOLLOW, 0o600);
+  try {
+    writeAll(fd, content);
+    fs.fsyncSync(fd);
+  } catch (e) {
+    fs.closeSync(fd);
+    fs.rmSync(tmp, { force: true });
+    throw e;
+  }
+  fs.closeSync(fd);
+  try {
+    fs.renameSync(tmp, final);
+  } catch (e) {
+    fs.rmSync(tmp, { force: true });
+    throw e;
+  }
+  return final;
+}
+
+export interface WriteResult {
+  /** Absolute paths of the shard files, by share id. */
+  files: string[];
+  /** Files that already held the right content and were left as they were. */
+  unchanged: number;
+  /** Stale shard files removed (only with force). */
+  removed: number;
+}
+
+/**
+ * Writes one file per share into `dir` (which {@link prepareRecoveryDir} has checked).
+ * The caller still owns (and wipes) the share buffers.
+ */
+export function writeRecoveryFiles(dir: string, shares: readonly Share[], opts: { force: boolean }): WriteResult {
+  if (shares.length === 0) fail('Error: No shards to write.');
+  const ids = new Set<number>();
+  for (const s of shares) {
+    if (ids.has(s.id)) fail('Error: Duplicate shard id in the response.');
+    ids.add(s.id);
+  }
+  const contents = new Map<number, Buffer>();
+  try {
+    for (const s of shares) contents.set(s.id, formatRecoveryFile(s));
+
+    // 1. Inspect what is there before writing anything.
+    const entries = fs.readdirSync(dir);
+    const conflicts: string[] = [];
+    const upToDate = new Set<number>();
+    const stale: string[] = [];
+    for (const name of entries) {
+      if (TEMP_FILE_RE.test(name)) {
+        fs.rmSync(path.join(dir, name), { force: true }); // debris of an interrupted run (0600, ours)
+        continue;
+      }
+      if (!SHARD_FILE_RE.test(name)) continue;
+      const m = /^spike\.recovery\.([1-9][0-9]{0,3})\.txt$/.exec(name);
+      const id = m ? Number(m[1]) : undefined;
+      const want = id !== undefined ? contents.get(id) : undefined;
+      if (want === undefined) {
+        stale.push(name);
+        conflicts.push(name);
+        continue;
+      }
+      const have = readSmallRegularFile(path.join(dir, name));
+      const same = have !== undefined && have.length === want.length && timingSafeEqual(have, want);
+      have?.fill(0);
+      if (same) upToDate.add(id!);
+      else conflicts.push(name);
+    }
+    if (conflicts.length > 0 && !opts.force) {
+      fail(
+        `Error: ${conflicts.length} recovery file(s) in ${dir} differ from the current shards; move them away or re-run with --force to replace them.`,
+      );
+    }
+
+    // 2. Write every share that is not already in place.
+    const files: string[] = [];
+    for (const s of [...shares].sort((a, b) => a.id - b.id)) {
+      const final = path.join(dir, recoveryFileName(s.id));
+      if (!upToDate.has(s.id)) writeAtomic(dir, s.id, contents.get(s.id)!);
+      files.push(final);
+    }
+    // 3. With --force, drop shard files that are not part of this set.
+    for (const name of stale) fs.rmSync(path.join(dir, name), { force: true });
+    fsyncDir(dir);
+    return { files, unchanged: upToDate.size, removed: stale.length };
+  } finally {
+    for (const b of contents.values()) b.fill(0);
+  }
+}

@@ -1,0 +1,210 @@
+/**
+ * `spike secret …` (cli.md §2.1): put, get, delete, undelete, list, metadata get — plus the
+ * additive `destroy`, `put --cas/--max-versions/--metadata`, and `--json` on every read.
+ * All need the Pilot superuser identity.
+ */
+import { Command, Option } from 'commander';
+import type { SecretMetadata } from '../sdk/wire.js';
+import { PilotError, usageError } from './errors.js';
+import { act, type PilotContext } from './context.js';
+import { formatTime, parseFormat, render } from './format.js';
+import { checkSecretPath, parseNonNegInt, parsePairs, parsePositiveInt, parseVersionList } from './validate.js';
+
+interface FormatOpts {
+  format?: string;
+  json?: boolean;
+}
+
+/** Adds SPIKE's `--format/-f` and our `--json`. */
+export function addFormatOptions(c: Command): Command {
+  return c
+    .addOption(new Option('-f, --format <format>', 'output format: human, json or yaml'))
+    .option('--json', 'output JSON (same as --format json)');
+}
+
+/** Human form of `secret get` (sorted `key: value` lines). */
+export function humanSecret(values: Record<string, string>): string {
+  return Object.keys(values)
+    .sort()
+    .map((k) => `${k}: ${values[k]}\n`)
+    .join('');
+}
+
+/** The SDK metadata as SPIKE's JSON/YAML output shape. */
+export function metadataDocument(m: SecretMetadata): Record<string, unknown> {
+  const versions: Record<string, unknown> = {};
+  for (const k of Object.keys(m.versions).sort((a, b) => Number(a) - Number(b))) {
+    const v = m.versions[k]!;
+    versions[k] = { createdTime: v.createdTime, version: v.version, deletedTime: v.deletedTime };
+  }
+  const md: Record<string, unknown> = {
+    currentVersion: m.metadata.currentVersion,
+    oldestVersion: m.metadata.oldestVersion,
+    createdTime: m.metadata.createdTime,
+    updatedTime: m.metadata.updatedTime,
+    maxVersions: m.metadata.maxVersions,
+  };
+  if (m.metadata.customMetadata) md['customMetadata'] = { ...m.metadata.customMetadata };
+  return { versions, metadata: md };
+}
+
+/** Human form of `secret metadata get` (SPIKE's `printSecretResponse`, versions in order). */
+export function humanMetadata(m: SecretMetadata): string {
+  const sep = `${'-'.repeat(50)}\n`;
+  const md = m.metadata;
+  let s = '\nMetadata:\n' + sep;
+  s += `Current Version : ${md.currentVersion}\n`;
+  s += `Oldest Version  : ${md.oldestVersion}\n`;
+  s += `Created Time    : ${formatTime(md.createdTime)}\n`;
+  s += `Last Updated    : ${formatTime(md.updatedTime)}\n`;
+  s += `Max Versions    : ${md.maxVersions}\n`;
+  if (md.customMetadata && Object.keys(md.customMetadata).length > 0) {
+    s += 'Custom Metadata :\n';
+    for (const k of Object.keys(md.customMetadata).sort()) s += `  ${k}: ${md.customMetadata[k]}\n`;
+  }
+  s += sep;
+  const keys = Object.keys(m.versions).sort((a, b) => Number(a) - Number(b));
+  if (keys.length > 0) {
+    s += '\nSecret Versions:\n' + sep;
+    for (const k of keys) {
+      const v = m.versions[k]!;
+      s += `Version ${k}:\n`;
+      s += `  Created: ${formatTime(v.createdTime)}\n`;
+      if (v.deletedTime !== null) s += `  Deleted: ${formatTime(v.deletedTime)}\n`;
+      s += sep;
+    }
+  }
+  return s;
+}
+
+function collect(v: string, prev: string[]): string[] {
+  return [...prev, v];
+}
+
+export function registerSecret(program: Command, ctx: PilotContext): void {
+  const secret = program.command('secret').description('Manage secrets');
+
+  secret
+    .command('put')
+    .description('Put secrets at the specified path (creates a new version)')
+    .argument('<path>', 'secret path, e.g. secrets/db/creds')
+    .argument('<key=value...>', 'one or more key=value pairs')
+    .option('--cas <version>', 'check-and-set: write only if the current version is this (0 = must not exist)')
+    .option('--max-versions <n>', 'versions to keep for this secret')
+    .option('--metadata <key=value>', 'custom metadata (repeatable; not secret)', collect, [] as string[])
+    .action(
+      act(ctx, 'secret', 'put', async (path: string, pairs: string[], o: { cas?: string; maxVersions?: string; metadata: string[] }) => {
+        checkSecretPath(path);
+        const values = parsePairs(pairs);
+        const cas = o.cas !== undefined ? parseNonNegInt(o.cas, '--cas') : undefined;
+        const maxVersions = o.maxVersions !== undefined ? parsePositiveInt(o.maxVersions, '--max-versions') : undefined;
+        const customMetadata = o.metadata.length > 0 ? parsePairs(o.metadata) : undefined;
+        const client = await ctx.nexus('operator');
+        await client.putSecret(path, values, {
+          ...(cas !== undefined ? { cas } : {}),
+          ...(maxVersions !== undefined ? { maxVersions } : {}),
+          ...(customMetadata !== undefined ? { customMetadata } : {}),
+        });
+        ctx.out('OK\n');
+      }),
+    );
+
+  addFormatOptions(
+    secret
+      .command('get')
+      .description('Get secrets from the specified path')
+      .argument('<path>', 'secret path')
+      .argument('[key]', 'print only this key')
+      .option('-v, --version <n>', 'version to read (0 = current)', '0'),
+  ).action(
+    act(ctx, 'secret', 'get', async (path: string, key: string | undefined, o: FormatOpts & { version: string }) => {
+      const format = parseFormat(o.format, o.json);
+      checkSecretPath(path);
+      const version = parseNonNegInt(o.version, '--version');
+      const client = await ctx.nexus('operator');
+      const values = await client.getSecret(path, version === 0 ? {} : { version });
+      if (key !== undefined) {
+        if (!Object.prototype.hasOwnProperty.call(values, key)) throw new PilotError('Error: Key not found.', { code: 'pilot_key_not_found' });
+        const v = values[key]!;
+        ctx.out(render(format, v, () => `${v}\n`));
+        return;
+      }
+      ctx.out(render(format, { ...values }, () => humanSecret(values)));
+    }),
+  );
+
+  const versionsOption = (desc: string): Option => new Option('-v, --versions <list>', desc);
+
+  secret
+    .command('delete')
+    .description('Delete secret versions (soft delete)')
+    .argument('<path>', 'secret path')
+    .addOption(versionsOption('comma-separated versions to delete (0 = current; default: current)'))
+    .action(
+      act(ctx, 'secret', 'delete', async (path: string, o: { versions?: string }) => {
+        checkSecretPath(path);
+        const versions = o.versions !== undefined ? parseVersionList(o.versions) : [];
+        const client = await ctx.nexus('operator');
+        await client.deleteSecret(path, versions);
+        ctx.out('OK\n');
+      }),
+    );
+
+  secret
+    .command('undelete')
+    .description('Undelete secret versions')
+    .argument('<path>', 'secret path')
+    .addOption(versionsOption('comma-separated versions to restore (default: the latest deleted one)'))
+    .action(
+      act(ctx, 'secret', 'undelete', async (path: string, o: { versions?: string }) => {
+        checkSecretPath(path);
+        const versions = o.versions !== undefined ? parseVersionList(o.versions) : [];
+        const client = await ctx.nexus('operator');
+        await client.undeleteSecret(path, versions);
+        ctx.out('OK\n');
+      }),
+    );
+
+  secret
+    .command('destroy')
+    .description('Permanently destroy secret versions (cannot be undone)')
+    .argument('<path>', 'secret path')
+    .addOption(versionsOption('comma-separated versions to destroy (0 = current); required'))
+    .action(
+      act(ctx, 'secret', 'destroy', async (path: string, o: { versions?: string }) => {
+        checkSecretPath(path);
+        if (o.versions === undefined) throw usageError('Error: destroy needs --versions (use 0 for the current version).');
+        const versions = parseVersionList(o.versions);
+        const client = await ctx.nexus('operator');
+        await client.destroySecret(path, versions);
+        ctx.out('OK\n');
+      }),
+    );
+
+  addFormatOptions(secret.command('list').description('List secret paths')).action(
+    act(ctx, 'secret', 'list', async (o: FormatOpts) => {
+      const format = parseFormat(o.format, o.json);
+      const client = await ctx.nexus('operator');
+      const keys = await client.listSecrets();
+      ctx.out(render(format, keys, () => (keys.length === 0 ? 'No secrets found.\n' : keys.map((k) => `- ${k}\n`).join(''))));
+    }),
+  );
+
+  const metadata = secret.command('metadata').description('Secret metadata');
+  addFormatOptions(
+    metadata
+      .command('get')
+      .description('Get the metadata of a secret')
+      .argument('<path>', 'secret path')
+      .option('-v, --version <n>', 'version that must exist (0 = current)', '0'),
+  ).action(
+    act(ctx, 'secret', 'metadata get', async (path: string, o: FormatOpts & { version: string }) => {
+      const format = parseFormat(o.format, o.json);
+      checkSecretPath(path);
+      const version = parseNonNegInt(o.version, '--version');
+      const client = await ctx.nexus('operator');
+      const m = await client.getSecretMetadata(path, version === 0 ? {} : { version });
+      ctx.out(render(format, metadataDocument(m), () => humanMetadata(m)));
+    }),
+  );
+}
