@@ -293,22 +293,24 @@ export const ERROR_SHAPES = {
 // ---------------------------------------------------------------------------------------------
 // Success builders (Go field order)
 
+/** Policy read response from a stored policy (store field names; `Date` or {@link GoTime}). */
 export function policyGetResponse(p: {
   name: string;
-  spiffeidPattern: string;
+  spiffeIdPattern: string;
   pathPattern: string;
   permissions: readonly string[];
-  createdAt: GoTime;
-  updatedAt: GoTime;
+  createdAt: GoTime | Date;
+  updatedAt: GoTime | Date;
 }): PolicyGetResponse {
+  const t = (x: GoTime | Date): GoTime => (x instanceof Date ? GoTime.fromDate(x) : x);
   return {
     id: '',
     name: p.name,
-    spiffiedPattern: p.spiffeidPattern,
+    spiffiedPattern: p.spiffeIdPattern,
     pathPattern: p.pathPattern,
     permissions: p.permissions,
-    createdAt: p.createdAt,
-    updatedAt: p.updatedAt,
+    createdAt: t(p.createdAt),
+    updatedAt: t(p.updatedAt),
   };
 }
 

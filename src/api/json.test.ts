@@ -1,0 +1,241 @@
+/**
+ * Tests for the bounded JSON reader and parser (D4; SEC-01, SEC-03, SEC-04, SEC-06, SEC-07,
+ * SEC-08, SEC-17, SEC-18). Property tests compare against JSON.parse for valid documents.
+ */
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { Readable } from 'node:stream';
+import { monitorEventLoopDelay } from 'node:perf_hooks';
+import fc from 'fast-check';
+import { ApiError } from './errors.js';
+import { JsonError, type JsonValue, parseJson, readBody } from './json.js';
+import { goJsonString } from './gojson.js';
+
+/** Structural equality that also checks key order and -0, ignoring prototypes. */
+function same(a: unknown, b: unknown): boolean {
+  if (typeof a !== typeof b) return false;
+  if (a === null || b === null || typeof a !== 'object') return Object.is(a, b);
+  if (Array.isArray(a) !== Array.isArray(b)) return false;
+  if (Array.isArray(a)) {
+    const bb = b as unknown[];
+    return a.length === bb.length && a.every((x, i) => same(x, bb[i]));
+  }
+  const ka = Object.keys(a as object);
+  const kb = Object.keys(b as object);
+  if (ka.length !== kb.length || ka.some((k, i) => k !== kb[i])) return false;
+  return ka.every((k) => same((a as Record<string, unknown>)[k], (b as Record<string, unknown>)[k]));
+}
+
+function allNullProto(v: JsonValue): boolean {
+  if (v === null || typeof v !== 'object') return true;
+  if (Array.isArray(v)) return v.every(allNullProto);
+  return Object.getPrototypeOf(v) === null && Object.values(v).every(allNullProto);
+}
+
+const rejects = (input: string | Uint8Array, reason?: string, limits = {}): void => {
+  assert.throws(
+    () => parseJson(typeof input === 'string' ? Buffer.from(input, 'utf8') : input, limits),
+    (e: unknown) => e instanceof ApiError && e.code === 'api_bad_request' && e.status === 400 && (reason === undefined || e.reason === reason),
+  );
+};
+
+/** Runs `fn` while sampling the event-loop delay; returns the worst stall in ms. */
+async function maxLoopDelayMs(fn: () => Promise<void> | void): Promise<number> {
+  const h = monitorEventLoopDelay({ resolution: 5 });
+  h.enable();
+  await new Promise((r) => setTimeout(r, 20));
+  await fn();
+  await new Promise((r) => setTimeout(r, 30));
+  h.disable();
+  return h.max / 1e6;
+}
+
+test('D4: valid documents parse to the same value as JSON.parse (property)', () => {
+  fc.assert(
+    fc.property(fc.jsonValue({ maxDepth: 8, stringUnit: 'grapheme' }), fc.boolean(), (v, pretty) => {
+      const text = pretty ? JSON.stringify(v, null, 2) : JSON.stringify(v);
+      const ours = parseJson(Buffer.from(text, 'utf8'), { maxElements: 1e6, maxMembers: 1e6 });
+      assert.ok(same(ours, JSON.parse(text)));
+      assert.ok(allNullProto(ours));
+    }),
+    { numRuns: 400 },
+  );
+});
+
+test('D4: arbitrary text is accepted only if JSON.parse accepts it (property)', () => {
+  const jsonish = fc.string({ unit: fc.constantFrom(...'{}[]":,0123456789.-+eEtrufalsn \\/u\t\n'.split('')), maxLength: 40 });
+  fc.assert(
+    fc.property(fc.oneof(jsonish, fc.string({ maxLength: 30 })), (text) => {
+      let expected: unknown;
+      let ok = true;
+      try {
+        expected = JSON.parse(text);
+      } catch {
+        ok = false;
+      }
+      try {
+        const ours = parseJson(Buffer.from(text, 'utf8'));
+        assert.ok(ok, 'accepted something JSON.parse rejects');
+        assert.ok(same(ours, expected));
+      } catch (e) {
+        assert.ok(e instanceof JsonError || (e instanceof ApiError && e.code === 'api_bad_request'), 'only typed errors');
+        // We may reject more (duplicates, lone surrogates, caps) but never throw anything else.
+      }
+    }),
+    { numRuns: 2000 },
+  );
+});
+
+test('D4: strict RFC 8259 — non-JSON forms are rejected with api_bad_request', () => {
+  for (const bad of [
+    '', ' ', '{', '}', '[1,]', '{"a":1,}', '[1 2]', '{"a" 1}', '{a:1}', "{'a':1}", '// c\n{}', '/* c */{}',
+    '01', '+1', '.5', '1.', '1e', '-', 'NaN', 'Infinity', '-Infinity', 'undefined', 'True', 'nul',
+    '"\t"', '"a\nb"', '"\\x41"', '"\\u12"', '"\\u12G4"', '"abc', '{} {}', '[] x', '"\\"',
+  ]) {
+    rejects(bad);
+  }
+});
+
+test('SEC-17/SEC-18: BOM, invalid UTF-8, overlong encodings and lone surrogate escapes are rejected', () => {
+  rejects(Buffer.concat([Buffer.from([0xef, 0xbb, 0xbf]), Buffer.from('{}')]));
+  rejects(Buffer.from([0x22, 0xff, 0x22]));
+  rejects(Buffer.from([0x22, 0xc0, 0x80, 0x22])); // overlong NUL
+  rejects(Buffer.from([0x22, 0xed, 0xa0, 0x80, 0x22])); // UTF-8-encoded surrogate
+  rejects('"\\ud800"');
+  rejects('"\\udc00"');
+  rejects('"\\ud800\\u0041"');
+  rejects('"\\ud800x"');
+  assert.equal(parseJson(Buffer.from('"\\ud83d\\ude00"')), '😀');
+  assert.equal(parseJson(Buffer.from('"😀"')), '😀');
+});
+
+test('D4: numbers convert exactly as JSON.parse does', () => {
+  for (const n of ['0', '-0', '1e400', '-1e400', '9007199254740993', '1.5', '2147483648', '1E+2', '0.1e-3']) {
+    assert.ok(Object.is(parseJson(Buffer.from(n)), JSON.parse(n)), n);
+  }
+});
+
+test('SEC-03: depth 32 passes, 33 is rejected', () => {
+  const nest = (d: number) => '['.repeat(d) + ']'.repeat(d);
+  assert.ok(Array.isArray(parseJson(Buffer.from(nest(32)))));
+  rejects(nest(33), 'json_too_deep');
+  const objNest = (d: number) => '{"a":'.repeat(d - 1) + '{}' + '}'.repeat(d - 1);
+  assert.ok(parseJson(Buffer.from(objNest(32))) !== null);
+  rejects(objNest(33), 'json_too_deep');
+});
+
+test('SEC-04: 1,000 members pass, 1,001 are rejected; 10,000 elements pass, 10,001 are rejected', () => {
+  const obj = (n: number) => '{' + Array.from({ length: n }, (_, i) => `"k${i}":0`).join(',') + '}';
+  assert.equal(Object.keys(parseJson(Buffer.from(obj(1000))) as object).length, 1000);
+  rejects(obj(1001), 'json_too_many_members');
+  const arr = (n: number) => '[' + Array.from({ length: n }, () => '0').join(',') + ']';
+  assert.equal((parseJson(Buffer.from(arr(10_000))) as unknown[]).length, 10_000);
+  rejects(arr(10_001), 'json_too_many_elements');
+});
+
+test('SEC-08: duplicate member names are rejected, at any depth', () => {
+  rejects('{"path":"ok/x","path":"other/y"}', 'json_duplicate_member');
+  rejects('{"a":{"b":1,"b":1}}', 'json_duplicate_member');
+  rejects('{"__proto__":1,"__proto__":2}', 'json_duplicate_member');
+  // Same name in different objects is fine.
+  assert.ok(parseJson(Buffer.from('[{"a":1},{"a":2}]')));
+});
+
+test('SEC-06/SEC-07: __proto__ and constructor are ordinary keys that round-trip; no pollution', () => {
+  const text = '{"__proto__":{"polluted":"yes"},"constructor":{"prototype":{"polluted":"yes"}},"toString":"x","hasOwnProperty":"y","prototype":"z"}';
+  const v = parseJson(Buffer.from(text)) as Record<string, JsonValue>;
+  assert.equal(Object.getPrototypeOf(v), null);
+  assert.deepEqual(Object.keys(v), ['__proto__', 'constructor', 'toString', 'hasOwnProperty', 'prototype']);
+  assert.equal(Object.getPrototypeOf(v['__proto__'] as object), null);
+  assert.equal((v['__proto__'] as Record<string, JsonValue>)['polluted'], 'yes');
+  assert.equal(({} as Record<string, unknown>)['polluted'], undefined);
+  assert.equal(goJsonString(v as never), text);
+  // An inherited-looking member is not an own `path`.
+  const w = parseJson(Buffer.from('{"__proto__":{"path":"spike/system/acl"}}')) as Record<string, JsonValue>;
+  assert.equal(Object.prototype.hasOwnProperty.call(w, 'path'), false);
+  assert.equal(w['path'], undefined);
+});
+
+test('SEC-01: byte cap — exactly the cap passes, cap + 1 is rejected before parsing', () => {
+  const doc = (n: number) => '"' + 'a'.repeat(n - 2) + '"';
+  assert.equal((parseJson(Buffer.from(doc(1024)), { maxBytes: 1024 }) as string).length, 1022);
+  rejects(doc(1025), 'payload_too_large', { maxBytes: 1024 });
+});
+
+test('SEC-03/SEC-04/SEC-08/SEC-06: hostile documents are answered without blocking the event loop > 50 ms', async () => {
+  const deep = Buffer.from('['.repeat(100_000) + ']'.repeat(100_000));
+  const deepObj = Buffer.from('{"a":'.repeat(100_000));
+  const many = Buffer.from('{' + Array.from({ length: 200_000 }, (_, i) => `"${i.toString(36)}":0`).join(',') + '}');
+  const dup = Buffer.from('{' + Array.from({ length: 999 }, (_, i) => `"k${i}":0`).join(',') + ',"k0":1}');
+  const proto = Buffer.from('{"__proto__":{"isAdmin":true}}');
+  const big = Buffer.from('[' + '"' + 'x'.repeat(900 * 1024) + '"' + ']');
+  const worst = await maxLoopDelayMs(async () => {
+    for (const [buf, reason, limits] of [
+      [deep, 'json_too_deep', {}],
+      [deepObj, 'json_too_deep', {}],
+      [many, 'json_too_many_members', { maxBytes: 8 * 1024 * 1024 }],
+      [dup, 'json_duplicate_member', {}],
+    ] as const) {
+      assert.throws(() => parseJson(buf, limits), (e: unknown) => e instanceof ApiError && e.reason === reason);
+      await new Promise((r) => setTimeout(r, 10));
+    }
+    assert.equal(Object.getPrototypeOf(parseJson(proto)), null);
+    await new Promise((r) => setTimeout(r, 10));
+    assert.equal(((parseJson(big) as string[])[0] as string).length, 900 * 1024);
+  });
+  assert.ok(worst < 50, `event loop stalled ${worst.toFixed(1)} ms`);
+});
+
+// ---- readBody
+
+function lazyStream(totalBytes: number, chunk = 64 * 1024): { stream: Readable; pulled: () => number } {
+  let produced = 0;
+  const stream = new Readable({
+    highWaterMark: chunk,
+    read() {
+      if (produced >= totalBytes) {
+        this.push(null);
+        return;
+      }
+      const n = Math.min(chunk, totalBytes - produced);
+      produced += n;
+      this.push(Buffer.alloc(n, 0x20));
+    },
+  });
+  return { stream, pulled: () => produced };
+}
+
+test('SEC-01: a 64 MiB streamed body is cut at the cap without reading the rest', async () => {
+  const { stream, pulled } = lazyStream(64 * 1024 * 1024);
+  const worst = await maxLoopDelayMs(async () => {
+    await assert.rejects(readBody(stream, 1024 * 1024), (e: unknown) => e instanceof ApiError && e.reason === 'payload_too_large' && e.closeConnection && e.status === 400);
+    await new Promise((r) => setTimeout(r, 50));
+  });
+  assert.ok(pulled() <= 3 * 1024 * 1024, `read ${pulled()} bytes`);
+  assert.ok(worst < 50, `event loop stalled ${worst.toFixed(1)} ms`);
+  stream.destroy();
+});
+
+test('SEC-01: Content-Length over the cap is refused before any byte is read', async () => {
+  const { stream, pulled } = lazyStream(2 * 1024 * 1024);
+  const req = Object.assign(stream, { headers: { 'content-length': String(2 * 1024 * 1024) } });
+  await assert.rejects(readBody(req, 1024 * 1024), (e: unknown) => e instanceof ApiError && e.reason === 'payload_too_large');
+  assert.ok(pulled() <= 64 * 1024, `read ${pulled()} bytes`);
+  stream.destroy();
+});
+
+test('SEC-01: a body of exactly the cap is read whole; cap + 1 is refused', async () => {
+  const a = lazyStream(1000, 300);
+  assert.equal((await readBody(a.stream, 1000)).length, 1000);
+  const b = lazyStream(1001, 300);
+  await assert.rejects(readBody(b.stream, 1000), (e: unknown) => e instanceof ApiError && e.reason === 'payload_too_large');
+  b.stream.destroy();
+});
+
+test('readBody: a stream that errors mid-body is a 400 with connection close', async () => {
+  const s = new Readable({ read() {} });
+  const p = readBody(s, 1000);
+  s.push(Buffer.from('{"a":'));
+  s.destroy(new Error('boom'));
+  await assert.rejects(p, (e: unknown) => e instanceof ApiError && e.reason === 'body_read_failed' && e.closeConnection);
+});
