@@ -248,6 +248,26 @@ test('D12: concurrent writes share one transaction; a failing write in the batch
   await store.close();
 });
 
+test('D12: batches are capped at maxBatch (300 writes → 3 transactions of ≤ 128)', async () => {
+  const { store } = await opened();
+  const s0 = store.stats();
+  await Promise.all(Array.from({ length: 300 }, (_, i) => store.putSecret(`cap/p${i % 7}`, { k: String(i) }, { maxVersions: 100 })));
+  assert.equal(store.stats().transactions - s0.transactions, 3);
+  assert.equal((await store.getSecretMetadata('cap/p0'))?.metadata.lastVersion, 43);
+  await store.close();
+});
+
+test('D12: groupCommitWindowMs gathers writes issued a few ms apart into one transaction', async () => {
+  const { store } = await opened(tempFile(), newRoot(), { groupCommitWindowMs: 50 });
+  const s0 = store.stats();
+  const first = store.putSecret('win/a', { k: '1' });
+  await new Promise((r) => setTimeout(r, 5));
+  const second = store.putSecret('win/b', { k: '2' });
+  await Promise.all([first, second]);
+  assert.equal(store.stats().transactions - s0.transactions, 1);
+  await store.close();
+});
+
 test('D12: with group commit off, each write is its own transaction', async () => {
   const { store } = await opened(tempFile(), newRoot(), { groupCommit: false });
   const s0 = store.stats();

@@ -44,7 +44,7 @@ export interface SqliteStoreOptions extends CommonStoreOptions {
   busyTimeoutMs?: number;
   /** Share one transaction among the writes queued together (default true). */
   groupCommit?: boolean;
-  /** Largest number of writes in one transaction (default 256). */
+  /** Largest number of writes in one transaction (default 128: bounds event-loop blocking to ~20 ms). */
   maxBatch?: number;
   /** Extra wait before a flush to gather more writes; 0 = next event-loop turn (default). */
   groupCommitWindowMs?: number;
@@ -54,7 +54,7 @@ export interface SqliteStoreOptions extends CommonStoreOptions {
 const DEFAULTS = {
   busyTimeoutMs: 5000,
   groupCommit: true,
-  maxBatch: 256,
+  maxBatch: 128,
   groupCommitWindowMs: 0,
 } as const;
 
@@ -98,7 +98,14 @@ function createFresh(file: string, busyTimeoutMs: number): void {
       db.close();
     }
     for (const ext of ['-wal', '-shm']) fs.rmSync(`${tmp}${ext}`, { force: true });
-    fs.linkSync(tmp, file); // fails with EEXIST instead of replacing a file created meanwhile
+    try {
+      fs.linkSync(tmp, file); // fails with EEXIST instead of replacing a file created meanwhile
+    } catch (e) {
+      const code = (e as NodeJS.ErrnoException).code;
+      if (code !== 'EPERM' && code !== 'ENOTSUP' && code !== 'EOPNOTSUPP') throw e;
+      if (fs.existsSync(file)) throw Object.assign(new Error('exists'), { code: 'EEXIST' });
+      fs.renameSync(tmp, file); // filesystems without hard links
+    }
   } finally {
     fs.rmSync(tmp, { force: true });
   }
