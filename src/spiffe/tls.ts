@@ -29,6 +29,8 @@ import { SpikeError } from '../errors.js';
 import { createLogger, type Logger } from '../log/logger.js';
 import type { SpiffeId } from './id.js';
 import type { X509Source } from './source.js';
+import type { X509Svid } from './svid.js';
+import type { X509BundleSet } from './bundle.js';
 import { authorizeAny, type Authorizer } from './authorize.js';
 import { verifyX509Svid } from './verify.js';
 
@@ -162,15 +164,29 @@ export function peerChainDer(socket: TLSSocket): Uint8Array[] {
   return chain;
 }
 
-function checkPeer(socket: TLSSocket, source: X509Source, authorize: Authorizer): PeerCheck {
-  const chain = peerChainDer(socket);
-  if (chain.length === 0) return { ok: false, reason: 'no_peer_certificate' };
-  let id: SpiffeId;
+function verifyChain(chain: readonly Uint8Array[], source: X509Source): { id: SpiffeId } | { reason: string; error: unknown } {
   try {
-    id = verifyX509Svid(chain, source);
+    return { id: verifyX509Svid(chain, source) };
   } catch (error) {
-    return { ok: false, reason: error instanceof SpikeError ? error.code : 'svid_invalid', error };
+    return { reason: error instanceof SpikeError ? error.code : 'svid_invalid', error };
   }
+}
+
+function checkPeer(socket: TLSSocket, source: X509Source, authorize: Authorizer): PeerCheck {
+  // Fast path: most SVIDs are signed directly by a bundle authority, and the leaf alone is
+  // cheap to get. `getPeerCertificate(true)` costs more than the rest of a handshake's JS
+  // work together, so the full chain is fetched only when the leaf alone does not verify.
+  // A path found from fewer certificates is just as valid: identity and rules come from the
+  // leaf, and the path must still end in the bundle of the leaf's trust domain.
+  const leaf = socket.getPeerX509Certificate();
+  if (!leaf) return { ok: false, reason: 'no_peer_certificate' };
+  let result = verifyChain([leaf.raw], source);
+  if (!('id' in result)) {
+    const chain = peerChainDer(socket);
+    if (chain.length > 1) result = verifyChain(chain, source);
+  }
+  if (!('id' in result)) return { ok: false, reason: result.reason, error: result.error };
+  const id = result.id;
   // A workload leaf names a workload, never a bare trust domain (catalogue TLS-14).
   if (id.path === '') return { ok: false, reason: 'svid_bad_spiffe_id' };
   let allowed = false;
@@ -428,6 +444,19 @@ export function createMtlsDispatcher(opts: MtlsClientOptions): Dispatcher {
   const connectTimeoutMs = opts.connectTimeoutMs ?? MTLS_DEFAULTS.clientConnectTimeoutMs;
   const keepAliveMs = opts.keepAliveTimeoutMs ?? MTLS_DEFAULTS.clientKeepAliveTimeoutMs;
 
+  // One secure context per (SVID, bundle set) pair. Sources replace both objects on every
+  // update (they are treated as immutable), so a changed object means rotation. Even a stale
+  // `ca` list could not let a wrong server through: the SVID check below reads the live source.
+  let cached: { svid: X509Svid; bundles: X509BundleSet; context: tls.SecureContext } | undefined;
+  const currentContext = (): tls.SecureContext => {
+    const svid = source.getX509Svid();
+    const bundles = source.bundleSet();
+    if (cached?.svid !== svid || cached.bundles !== bundles) {
+      cached = { svid, bundles, context: secureContextFor(source) };
+    }
+    return cached.context;
+  };
+
   const connect: buildConnector.connector = (options, callback) => {
     let settled = false;
     const finish = (err: Error | null, socket: TLSSocket | null): void => {
@@ -443,7 +472,7 @@ export function createMtlsDispatcher(opts: MtlsClientOptions): Dispatcher {
     };
     let secureContext: tls.SecureContext;
     try {
-      secureContext = secureContextFor(source);
+      secureContext = currentContext();
     } catch (error) {
       callback(error instanceof Error ? error : new Error('no usable X.509-SVID'), null);
       return;
