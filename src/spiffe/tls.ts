@@ -21,7 +21,7 @@
  */
 import https from 'node:https';
 import net, { type AddressInfo, type Socket } from 'node:net';
-import tls, { type DetailedPeerCertificate, type SecureContextOptions, type TLSSocket } from 'node:tls';
+import tls, { type DetailedPeerCertificate, type PeerCertificate, type SecureContextOptions, type TLSSocket } from 'node:tls';
 import { constants as cryptoConstants } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { Agent, errors as undiciErrors, type buildConnector, type Dispatcher } from 'undici';
@@ -178,8 +178,10 @@ function checkPeer(socket: TLSSocket, source: X509Source, authorize: Authorizer)
   // work together, so the full chain is fetched only when the leaf alone does not verify.
   // A path found from fewer certificates is just as valid: identity and rules come from the
   // leaf, and the path must still end in the bundle of the leaf's trust domain.
-  const leaf = socket.getPeerX509Certificate();
-  if (!leaf) return { ok: false, reason: 'no_peer_certificate' };
+  // (Not `getPeerX509Certificate()`: on Node 20, calling it first makes a later
+  // `getPeerCertificate(true)` return the leaf alone, losing the intermediates.)
+  const leaf = socket.getPeerCertificate(false) as PeerCertificate | undefined;
+  if (!leaf || !leaf.raw) return { ok: false, reason: 'no_peer_certificate' };
   let result = verifyChain([leaf.raw], source);
   if (!('id' in result)) {
     const chain = peerChainDer(socket);
