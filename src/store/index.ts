@@ -6,6 +6,6 @@ export {
 export { DEFAULT_MAX_VERSIONS } from './secrets-model.js';
 export { MemoryStore } from './memory.js';
 export { LiteStore } from './lite.js';
-export { SqliteStore, openSqliteStore, type SqliteStoreOptions } from './sqlite.js';
+export { SqliteStore, openSqliteStore, toStoreError, STORE_CHECK_KEY, type SqliteStoreOptions } from './sqlite.js';
 export { RecordSealer, STORAGE_KEY_ID } from './codec.js';
 export { openStore, type OpenStoreOptions } from './open.js';
