@@ -724,6 +724,83 @@ describe('malformed input never crashes the server', () => {
     }
   });
 
+  test('a verified connection that sends nothing is closed after headersTimeoutMs', async () => {
+    const h = await startServer(serverSvid, both, { headersTimeoutMs: 500, requestTimeoutMs: 2_000, keepAliveTimeoutMs: 10_000 });
+    const cl = await issueLeaf(ca1, { uris: [CLIENT_ID] });
+    try {
+      const t0 = Date.now();
+      let secured = 0;
+      await new Promise<void>((resolve) => {
+        const s = tls.connect({ host: '127.0.0.1', port: h.server.port, ca: [ca1.pem], cert: cl.pem, key: pemKey(cl.key), checkServerIdentity: () => undefined });
+        s.on('secureConnect', () => { secured = Date.now(); });
+        s.on('error', () => { /* closed */ });
+        s.resume();
+        s.on('close', () => resolve());
+        setTimeout(() => s.destroy(), 6_000).unref();
+      });
+      const elapsed = Date.now() - t0;
+      assert.ok(secured > 0, 'handshake completed');
+      assert.ok(elapsed >= 450 && elapsed < 3_000, `idle verified connection closed after ${elapsed} ms`);
+    } finally {
+      await h.server.close();
+    }
+  });
+
+  test('TLS-01/02 flood: 300 refused handshakes, then normal service (the listener never closes)', async () => {
+    const h = await startServer(serverSvid, both);
+    const selfSigned = await issueLeaf(undefined, { uris: [CLIENT_ID], selfSigned: true });
+    const bad = { ca: [ca1.pem], cert: selfSigned.pem, key: pemKey(selfSigned.key) };
+    const deadline = Date.now() + 60_000;
+    try {
+      let refused = 0;
+      for (let batch = 0; batch < 10 && Date.now() < deadline; batch++) {
+        const rs = await Promise.all(Array.from({ length: 30 }, (_, i) => rawRequest(h.server.port, i % 2 ? bad : { ca: [ca1.pem] })));
+        refused += rs.filter((r) => r.status === undefined).length;
+      }
+      assert.equal(refused, 300);
+      assert.deepEqual(h.seen, []);
+      const dispatcher = createMtlsDispatcher({ source: new StaticX509Source(clientSvid, both), authorizeServer: authorizeAny() });
+      const res = await request(`https://127.0.0.1:${h.server.port}/`, { dispatcher });
+      assert.equal(res.statusCode, 200);
+      await res.body.dump();
+      await dispatcher.close();
+    } finally {
+      await h.server.close();
+    }
+  });
+
+  test('close(): resolves promptly with an idle keep-alive connection open; lets an in-flight request finish', async () => {
+    let release: () => void = () => undefined;
+    const gate = new Promise<void>((r) => { release = r; });
+    const h = await startServer(serverSvid, both, {
+      handler: async (req, res) => {
+        if (req.url === '/slow') await gate;
+        res.end('done');
+      },
+    });
+    const dispatcher = createMtlsDispatcher({ source: new StaticX509Source(clientSvid, both), authorizeServer: authorizeAny(), connections: 2, keepAliveTimeoutMs: 30_000 });
+    try {
+      const first = await request(`https://127.0.0.1:${h.server.port}/fast`, { dispatcher });
+      await first.body.dump();
+      const slow = request(`https://127.0.0.1:${h.server.port}/slow`, { dispatcher });
+      await sleep(100);
+      const t0 = Date.now();
+      const closing = h.server.close();
+      setTimeout(release, 300);
+      const res = await slow;
+      assert.equal(await res.body.text(), 'done', 'in-flight request completed');
+      await closing;
+      const elapsed = Date.now() - t0;
+      assert.ok(elapsed < 1_500, `close took ${elapsed} ms`);
+      await sleep(20); // the raw TCP socket reports 'close' a tick after the TLS socket
+      assert.equal(h.server.connections(), 0);
+    } finally {
+      release();
+      await dispatcher.close();
+      await h.server.close();
+    }
+  });
+
   test('maxConnections: connections beyond the cap are dropped; the server keeps serving', async () => {
     const h = await startServer(serverSvid, both, { maxConnections: 2, handshakeTimeoutMs: 3_000 });
     const held: net.Socket[] = [];

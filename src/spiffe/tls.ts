@@ -290,6 +290,8 @@ export function createMtlsServer(opts: MtlsServerOptions): MtlsServer {
   const log = o.logger;
   const peers = new WeakMap<TLSSocket, SpiffeId>();
   const sockets = new Set<Socket>();
+  const inflight = new Set<ServerResponse>();
+  let closed = false;
 
   const initial = contextOptions(source);
   let server: https.Server;
@@ -353,6 +355,13 @@ export function createMtlsServer(opts: MtlsServerOptions): MtlsServer {
       req.socket.destroy();
       return;
     }
+    // Shutdown: answer in-flight requests, then close their connections instead of keeping them alive.
+    inflight.add(res);
+    if (closed) res.setHeader('connection', 'close');
+    res.once('close', () => {
+      inflight.delete(res);
+      if (closed) setImmediate(() => server.closeIdleConnections());
+    });
     const fail = (error: unknown): void => {
       log.error({ event: 'mtls_handler_failed', code: error instanceof SpikeError ? error.code : 'internal' }, 'request handler threw');
       if (!res.headersSent) {
@@ -383,8 +392,10 @@ export function createMtlsServer(opts: MtlsServerOptions): MtlsServer {
     }
   };
 
+  // Subscribed from creation on, so no rotation between createMtlsServer() and listen() is missed.
+  source.on('update', onUpdate);
+
   let listening = false;
-  let closed = false;
   return {
     get port(): number {
       const addr = server.address();
@@ -400,7 +411,6 @@ export function createMtlsServer(opts: MtlsServerOptions): MtlsServer {
           server.off('error', onError);
           server.on('error', (err: NodeJS.ErrnoException) => log.error({ event: 'mtls_server_error', code: err.code ?? 'unknown' }, 'server error'));
           listening = true;
-          source.on('update', onUpdate);
           resolve();
         };
         if (opts.host === undefined) server.listen(opts.port, done);
@@ -422,8 +432,7 @@ export function createMtlsServer(opts: MtlsServerOptions): MtlsServer {
           resolve();
         });
         server.closeIdleConnections();
-        // Sockets still in the handshake are not HTTP connections yet: nothing to finish.
-        for (const s of sockets) if (!peers.has(s as TLSSocket)) s.destroy();
+        for (const res of inflight) if (!res.headersSent) res.setHeader('connection', 'close');
       });
     },
     connections(): number {
