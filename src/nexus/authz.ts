@@ -23,7 +23,9 @@
  * patterns that are plain literals (after optional `^`/`$` and `\`-escaped punctuation) are
  * compared as strings with no regex at all. Per caller SPIFFE ID the engine caches the subset
  * of policies whose identity pattern matches (bounded LRU); literal identity patterns are found
- * through a hash index, so a caller with no policies costs O(1) however many policies exist.
+ * through a hash index, and a regex identity pattern is compiled and run only for callers that
+ * start with its literal prefix ({@link requiredPrefixOf}), so a caller with no policies costs
+ * O(1) (warm) or O(regex patterns) cheap prefix tests (cold) however many policies exist.
  * Every load clears the caller cache, so the very next request sees the change (no stale
  * allow after a delete returns: POL-17).
  */
@@ -124,9 +126,55 @@ export function literalOf(p: string): string | null {
   return out;
 }
 
+/**
+ * A string that every full match of `p` must start with ('' when none can be derived). Used to
+ * skip identity patterns that cannot match a caller without compiling or running them.
+ * Conservative: stops at the first metacharacter, drops a literal that a quantifier follows,
+ * and gives '' when the pattern has a top-level alternation.
+ */
+export function requiredPrefixOf(p: string): string {
+  // A top-level `|` anywhere → no common prefix.
+  let depth = 0;
+  let inClass = false;
+  for (let i = 0; i < p.length; i++) {
+    const c = p[i];
+    if (c === '\\') {
+      i++;
+      continue;
+    }
+    if (inClass) {
+      if (c === ']') inClass = false;
+      continue;
+    }
+    if (c === '[') inClass = true;
+    else if (c === '(') depth++;
+    else if (c === ')') depth--;
+    else if (c === '|' && depth === 0) return '';
+  }
+  const quantified = (q: string | undefined): boolean => q === '*' || q === '+' || q === '?' || q === '{';
+  let out = '';
+  for (let i = p.startsWith('^') ? 1 : 0; i < p.length; i++) {
+    const c = p[i] as string;
+    if (c === '\\') {
+      const n = p[i + 1];
+      if (n === undefined || !isAsciiPunct(n.charCodeAt(0)) || quantified(p[i + 2])) break;
+      out += n;
+      i++;
+      continue;
+    }
+    if ('.[]{}()*+?|^$'.includes(c)) break;
+    const code = c.charCodeAt(0);
+    if (code < 0x20 || code > 0x7e || quantified(p[i + 1])) break;
+    out += c;
+  }
+  return out;
+}
+
 /** Something that decides whether a whole string matches a pattern. */
 interface Matcher {
   readonly literal: string | null;
+  /** Every match starts with this ('' = unknown). */
+  readonly prefix: string;
   matches(s: string): boolean;
 }
 
@@ -155,11 +203,12 @@ class PatternCache {
 
   private make(pattern: string): Matcher {
     const lit = literalOf(pattern);
-    if (lit !== null) return { literal: lit, matches: (s) => s === lit };
+    if (lit !== null) return { literal: lit, prefix: lit, matches: (s) => s === lit };
     let re: RE2JS | null | undefined; // undefined = not compiled yet; null = does not compile
     const onErr = this.onCompileError;
     return {
       literal: null,
+      prefix: requiredPrefixOf(pattern),
       matches(s: string): boolean {
         if (re === undefined) {
           try {
@@ -284,7 +333,7 @@ export class PolicyEngine {
       return hit;
     }
     const out = [...(this.byLiteralId.get(peer) ?? [])];
-    for (const e of this.regexIdEntries) if (e.id.matches(peer)) out.push(e);
+    for (const e of this.regexIdEntries) if (peer.startsWith(e.id.prefix) && e.id.matches(peer)) out.push(e);
     if (this.callers.size >= this.cacheSize) {
       const oldest = this.callers.keys().next();
       if (oldest.done !== true) this.callers.delete(oldest.value);
