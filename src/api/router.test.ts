@@ -35,7 +35,14 @@ import {
   SecretVersionsRequest,
   ShardContributeRequest,
   ShardGetRequest,
+  type PolicyGetResponse,
+  type RecoverResponse,
+  type SecretGetResponse,
+  type SecretMetadataResponse,
+  intKeyedMap,
+  policyGetResponse,
 } from './wire.js';
+import { Bytes32, GoTime, goJsonString } from './gojson.js';
 
 const CANARY_PATH = 'canary/zq7x/path';
 const CANARY_VALUE = 'canary-value-9f8e7d';
@@ -463,4 +470,19 @@ test('a throwing guard fails closed with 500', async () => {
   await new Promise((res) => srv.close(res));
   assert.equal(status, 500);
   assert.ok(!calls.includes('boom'));
+});
+
+test('handlers may return the typed wire responses (compile-time check)', () => {
+  const t = GoTime.ZERO;
+  const meta = (): SecretMetadataResponse => ({
+    versions: intKeyedMap([[1, { createdTime: t, version: 1, deletedTime: null }]]),
+    metadata: { currentVersion: 1, oldestVersion: 1, createdTime: t, updatedTime: t, maxVersions: 10 },
+  });
+  const get = (): SecretGetResponse => ({ data: new Map([['k', 'v']]) });
+  const rec = (): RecoverResponse => ({ shards: intKeyedMap([[1, new Bytes32(Buffer.alloc(32, 1))]]) });
+  const pg = (): PolicyGetResponse => policyGetResponse({ name: 'n', spiffeIdPattern: 's', pathPattern: 'p', permissions: ['read'], createdAt: new Date(0), updatedAt: t });
+  for (const h of [meta, get, rec, pg]) {
+    assert.ok(defineRoute({ path: '/typed', body: SecretGetRequest, guard: g.secretMetadata, handle: h }));
+  }
+  assert.equal(goJsonString(meta()), '{"versions":{"1":{"createdTime":"0001-01-01T00:00:00Z","version":1,"deletedTime":null}},"metadata":{"currentVersion":1,"oldestVersion":1,"createdTime":"0001-01-01T00:00:00Z","updatedTime":"0001-01-01T00:00:00Z","maxVersions":10}}');
 });

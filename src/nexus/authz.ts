@@ -261,7 +261,13 @@ export class PolicyEngine {
   private byLiteralId = new Map<string, Entry[]>();
   private regexIdEntries: Entry[] = [];
   private gen = Number.NEGATIVE_INFINITY;
-  private readonly callers = new Map<string, Entry[]>();
+  /**
+   * Per-caller cache as a two-generation LRU approximation: hits in `young` cost one lookup;
+   * hits in `old` are promoted; when `young` is full it becomes `old` (the previous `old` is
+   * dropped). At most `cacheSize` callers are held.
+   */
+  private young = new Map<string, Entry[]>();
+  private old = new Map<string, Entry[]>();
   private readonly cacheSize: number;
   private readonly patterns: PatternCache;
   private readonly logger: Logger | undefined;
@@ -319,26 +325,25 @@ export class PolicyEngine {
     this.byLiteralId = byLiteral;
     this.regexIdEntries = regexIds;
     this.gen = generation;
-    this.callers.clear();
+    this.young = new Map();
+    this.old = new Map();
     return { applied: true, policies: entries.length };
   }
 
   /** The policies whose identity pattern fully matches `peer` (cached per caller). */
   private relevant(peer: string): Entry[] {
-    const hit = this.callers.get(peer);
-    if (hit !== undefined) {
-      // refresh LRU position
-      this.callers.delete(peer);
-      this.callers.set(peer, hit);
-      return hit;
+    const hit = this.young.get(peer);
+    if (hit !== undefined) return hit;
+    let out = this.old.get(peer);
+    if (out === undefined) {
+      out = [...(this.byLiteralId.get(peer) ?? [])];
+      for (const e of this.regexIdEntries) if (peer.startsWith(e.id.prefix) && e.id.matches(peer)) out.push(e);
     }
-    const out = [...(this.byLiteralId.get(peer) ?? [])];
-    for (const e of this.regexIdEntries) if (peer.startsWith(e.id.prefix) && e.id.matches(peer)) out.push(e);
-    if (this.callers.size >= this.cacheSize) {
-      const oldest = this.callers.keys().next();
-      if (oldest.done !== true) this.callers.delete(oldest.value);
+    if (this.young.size >= Math.max(1, this.cacheSize >> 1)) {
+      this.old = this.young;
+      this.young = new Map();
     }
-    this.callers.set(peer, out);
+    this.young.set(peer, out);
     return out;
   }
 
