@@ -35,6 +35,8 @@ export class PilotContext {
   private client: NexusClient | undefined;
   /** The command being run (for group-specific error messages). */
   where: { group: CommandGroup; command: string } = { group: '', command: '' };
+  /** `--socket` given after the subcommand (wins over the one before it). */
+  leafSocket: string | undefined;
 
   constructor(
     readonly io: PilotIo,
@@ -56,7 +58,7 @@ export class PilotContext {
   async nexus(gate: Gate): Promise<NexusClient> {
     if (this.client) return this.client;
     const role: PilotRole = gate === 'any' ? 'operator' : gate;
-    const r = resolvePilotEnv({ env: this.io.env, cwd: this.io.cwd, role, socket: this.globals().socket });
+    const r = resolvePilotEnv({ env: this.io.env, cwd: this.io.cwd, role, socket: this.leafSocket ?? this.globals().socket });
     for (const w of r.warnings) this.note(w);
     const roles = clientRoles(r.env);
     const endpoint = r.endpoint ?? r.env['SPIFFE_ENDPOINT_SOCKET'] ?? 'unix:///tmp/spire-agent/public/api.sock';
@@ -110,6 +112,10 @@ export function act<A extends unknown[]>(
 ): (...args: A) => Promise<void> {
   return async (...args: A) => {
     ctx.where = { group, command };
+    // commander passes the Command last: its own --socket (after the subcommand) counts too.
+    const cmd = args[args.length - 1] as { opts?: () => Record<string, unknown> } | undefined;
+    const sock = cmd && typeof cmd.opts === 'function' ? cmd.opts()['socket'] : undefined;
+    if (typeof sock === 'string') ctx.leafSocket = sock;
     await fn(...args);
   };
 }

@@ -20,6 +20,8 @@ import { registerCipher } from './cipher.js';
 import { registerOperator } from './operator.js';
 import type { NexusClient } from '../sdk/client.js';
 
+const SOCKET_HELP = 'Workload API socket: a dev-stack name (pilot, recover, restore) or a path';
+
 function version(): string {
   try {
     // dist/src/pilot/main.js or src/pilot/main.ts → repository root package.json
@@ -44,7 +46,10 @@ export function buildProgram(ctx: PilotContext): Command {
   program
     .description(`SPIKE - Secure your secrets with SPIFFE (SPIKE for TypeScript ${version()})`)
     .version(version(), '-V, --version', 'print the version')
-    .option('--socket <name|path>', 'Workload API socket: a dev-stack name (pilot, recover, restore) or a path')
+    .option('--socket <name|path>', SOCKET_HELP)
+    // Program options only before the subcommand, so `secret get -v/--version <n>` is the
+    // subcommand's; `--socket` is also added to every command below (either place works).
+    .enablePositionalOptions()
     .exitOverride()
     .showSuggestionAfterError(true)
     .configureOutput({
@@ -62,6 +67,7 @@ export function buildProgram(ctx: PilotContext): Command {
   const apply = (c: Command): void => {
     for (const sub of c.commands) {
       sub.exitOverride().showSuggestionAfterError(true).configureOutput(program.configureOutput());
+      if (sub.commands.length === 0) sub.option('--socket <name|path>', SOCKET_HELP);
       apply(sub);
     }
   };

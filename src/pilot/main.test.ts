@@ -1,0 +1,215 @@
+/**
+ * The CLI contract (D15, catalogue P17, OPR-14): exactly one readable line on stderr and a
+ * non-zero exit on every error (2 for usage, 1 otherwise), data only on stdout, no stack
+ * traces, nothing connects before argument checks pass, role gates with a clear message.
+ * The Nexus connection is replaced through `run`'s `connect` seam; the Nexus URL is a closed
+ * port, so what is exercised is Pilot itself. Real processes: test/e2e/pilot-cli.test.ts.
+ */
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import fs from 'node:fs';
+import net from 'node:net';
+import os from 'node:os';
+import path from 'node:path';
+import { Readable, Writable } from 'node:stream';
+import { Agent } from 'undici';
+import { NexusClient } from '../sdk/client.js';
+import { SpikeError } from '../errors.js';
+import { run } from './main.js';
+import type { PilotIo } from './context.js';
+
+let cwd: string;
+let deadUrl: string;
+let sockFile: string;
+
+before(async () => {
+  cwd = fs.mkdtempSync(path.join(os.tmpdir(), 'pilot-main-'));
+  sockFile = path.join(cwd, 'agent.sock');
+  fs.writeFileSync(sockFile, ''); // exists; the connect seam never dials it
+  const srv = net.createServer();
+  await new Promise<void>((r) => srv.listen(0, '127.0.0.1', r));
+  deadUrl = `http://127.0.0.1:${(srv.address() as net.AddressInfo).port}`;
+  await new Promise<void>((r) => srv.close(() => r()));
+});
+after(() => fs.rmSync(cwd, { recursive: true, force: true }));
+
+function sink(): { stream: Writable; text: () => string } {
+  const chunks: Buffer[] = [];
+  return {
+    stream: new Writable({
+      write(c: Buffer, _e, cb) {
+        chunks.push(Buffer.from(c));
+        cb();
+      },
+    }),
+    text: () => Buffer.concat(chunks).toString('utf8'),
+  };
+}
+
+interface Result {
+  code: number;
+  out: string;
+  err: string;
+  connects: number;
+}
+
+async function spike(argv: string[], o: { selfId?: string; stdin?: string | Buffer; connectError?: unknown; env?: Record<string, string> } = {}): Promise<Result> {
+  const out = sink();
+  const err = sink();
+  let connects = 0;
+  const io: PilotIo = {
+    stdout: out.stream,
+    stderr: err.stream,
+    stdin: Readable.from(o.stdin === undefined ? [] : [Buffer.from(o.stdin)]),
+    env: { SPIFFE_ENDPOINT_SOCKET: `unix://${sockFile}`, ...(o.env ?? {}) },
+    cwd,
+  };
+  const code = await run(argv, io, {
+    connect: async () => {
+      connects++;
+      if (o.connectError !== undefined) throw o.connectError;
+      return NexusClient.create({ urls: [deadUrl], allowHttp: true, dispatcher: new Agent(), selfId: () => o.selfId ?? 'spiffe://spike.ist/spike/pilot/role/superuser' });
+    },
+  });
+  return { code, out: out.text(), err: err.text(), connects };
+}
+
+/** Exactly one line on stderr, starting with "Error: " (or SPIKE's "Operation canceled."), no stack. */
+function oneErrorLine(r: Result, re?: RegExp): void {
+  const lines = r.err.split('\n').filter((l) => l !== '');
+  assert.equal(lines.length, 1, `one stderr line, got: ${JSON.stringify(r.err)}`);
+  assert.match(lines[0]!, /^(Error: |Operation canceled\.)/);
+  assert.ok(!/\n\s+at /.test(r.err) && !r.err.includes('.js:'), 'no stack trace');
+  if (re) assert.match(lines[0]!, re);
+}
+
+const SHARD = `spike:2:${'ab'.repeat(32)}`;
+
+test('--help and --version: exit 0, text on stdout only, no connection', async () => {
+  const h = await spike(['--help']);
+  assert.equal(h.code, 0);
+  assert.match(h.out, /Usage: spike/);
+  assert.equal(h.err, '');
+  assert.equal(h.connects, 0);
+  const sub = await spike(['secret', 'get', '--help']);
+  assert.equal(sub.code, 0);
+  assert.match(sub.out, /--version <n>/);
+  const v = await spike(['--version']);
+  assert.equal(v.code, 0);
+  assert.match(v.out, /^\d+\.\d+\.\d+\n$/);
+});
+
+test('usage errors: exit 2, one "Error:" line, nothing connects', async () => {
+  for (const argv of [
+    ['bogus'],
+    ['secret', 'get'],
+    ['secret', 'put', 'a/b'],
+    ['secret', 'get', 'a/b', '--nope'],
+    ['secret', 'put', 'a/b', 'password:s3cret'],
+    ['secret', 'get', 'a/b', '-f', 'xml'],
+    ['secret', 'get', 'a/b', '--version', 'x'],
+    ['secret', 'delete', 'a/b', '-v', '1,-2'],
+    ['secret', 'destroy', 'a/b'],
+    ['policy', 'create', '--name', 'p'],
+    ['policy', 'list', '--path-pattern', 'a', '--spiffeid-pattern', 'b'],
+    ['policy', 'get'],
+    ['cipher', 'encrypt', '--plaintext', 'not base64!'],
+    ['cipher', 'decrypt', '--version', '300', '--nonce', 'AA==', '--ciphertext', 'AA=='],
+  ]) {
+    const r = await spike(argv);
+    assert.equal(r.code, 2, argv.join(' '));
+    oneErrorLine(r);
+    assert.equal(r.out, '', 'nothing on stdout');
+    assert.equal(r.connects, 0, `${argv.join(' ')}: no connection before arguments are valid`);
+    assert.ok(!r.err.includes('s3cret'), 'no secret echoed');
+  }
+});
+
+test('invalid secret path: exit 1, SPIKE wording without echoing the path', async () => {
+  const r = await spike(['secret', 'get', '../etc/secret-name']);
+  assert.equal(r.code, 1);
+  oneErrorLine(r, /^Error: Invalid secret path\.$/);
+  assert.equal(r.connects, 0);
+});
+
+test('API failure: one line "Error: Failed to connect to SPIKE Nexus.", exit 1, nothing on stdout', async () => {
+  const r = await spike(['secret', 'list', '--json']);
+  assert.equal(r.code, 1);
+  oneErrorLine(r, /^Error: Failed to connect to SPIKE Nexus\.$/);
+  assert.equal(r.out, '');
+  assert.equal(r.connects, 1);
+});
+
+test('role gates (identity.md §3) with a clear one-line message', async () => {
+  const wl = await spike(['secret', 'list'], { selfId: 'spiffe://spike.ist/app/workload' });
+  assert.equal(wl.code, 1);
+  oneErrorLine(wl, /needs the spiffe:\/\/spike\.ist\/spike\/pilot\/role\/superuser identity, but this process is spiffe:\/\/spike\.ist\/app\/workload\.$/);
+  const lookAlike = await spike(['secret', 'list'], { selfId: 'spiffe://spike.ist/spike/pilot/role/superuser-x' });
+  assert.equal(lookAlike.code, 1);
+  oneErrorLine(lookAlike, /needs the .*superuser identity/);
+  const rec = await spike(['operator', 'recover', '--dir', path.join(cwd, 'rec')]);
+  assert.equal(rec.code, 1);
+  oneErrorLine(rec, /needs the spiffe:\/\/spike\.ist\/spike\/pilot\/role\/recover identity.*--socket recover/);
+  const res = await spike(['operator', 'restore'], { stdin: SHARD });
+  assert.equal(res.code, 1);
+  oneErrorLine(res, /role\/restore identity/);
+  assert.ok(!res.err.includes('abab'), 'OPR-14: no shard material');
+  const ok = await spike(['operator', 'restore'], { stdin: SHARD, selfId: 'spiffe://spike.ist/spike/pilot/role/restore' });
+  oneErrorLine(ok, /^Error: Failed to connect to SPIKE Nexus\.$/);
+  const other = await spike(['secret', 'list'], { selfId: 'spiffe://td9.test/spike/pilot/role/superuser' });
+  oneErrorLine(other, /needs the/);
+  const td = await spike(['secret', 'list'], { selfId: 'spiffe://td9.test/spike/pilot/role/superuser', env: { SPIKE_TRUST_ROOT_PILOT: 'td9.test' } });
+  oneErrorLine(td, /Failed to connect/);
+});
+
+test('OPR-10/14/15: a hostile shard on stdin fails before any connection, without echoing it', async () => {
+  for (const stdin of [`spoke:2:${'ab'.repeat(32)}`, `spike:0:${'ab'.repeat(32)}`, `spike:2:${'AB'.repeat(32)}`, Buffer.alloc(5000, 0x61), `spike:2:${'ab'.repeat(32)}\r\n`]) {
+    const r = await spike(['operator', 'restore'], { stdin, selfId: 'spiffe://spike.ist/spike/pilot/role/restore' });
+    assert.equal(r.code, 1);
+    oneErrorLine(r, /^Error: Invalid recovery shard: /);
+    assert.equal(r.connects, 0);
+    assert.ok(!r.err.includes('abab') && !r.err.includes('ABAB'));
+  }
+});
+
+test('connection-level failures are one line too: Workload API errors, unexpected exceptions (no stack)', async () => {
+  const wapi = await spike(['secret', 'list'], { connectError: new SpikeError('workload_api_unavailable', 'no Workload API answered within 10000 ms') });
+  assert.equal(wapi.code, 1);
+  oneErrorLine(wapi, /^Error: Cannot get an identity from the SPIFFE Workload API: no Workload API answered within 10000 ms\.$/);
+  const boom = await spike(['secret', 'list'], { connectError: new TypeError('x is not a function') });
+  assert.equal(boom.code, 1);
+  oneErrorLine(boom, /^Error: Unexpected failure\.$/);
+  const noSock = await spike(['secret', 'list'], { env: { SPIFFE_ENDPOINT_SOCKET: `unix://${path.join(cwd, 'nope.sock')}` } });
+  assert.equal(noSock.code, 1);
+  oneErrorLine(noSock, /^Error: No SPIFFE Workload API socket at .*nope\.sock/);
+  assert.equal(noSock.connects, 0);
+});
+
+test('policy delete asks on stderr and cancels unless answered y', async () => {
+  // getPolicy fails first (dead Nexus), so the question is never asked for a missing policy
+  const r = await spike(['policy', 'delete', 'p1'], { stdin: 'y\n' });
+  oneErrorLine(r, /Failed to connect/);
+  assert.equal(r.out, '');
+});
+
+test('cipher: missing input file is one line, exit 1', async () => {
+  const r = await spike(['cipher', 'encrypt', '-f', 'missing.bin']);
+  assert.equal(r.code, 1);
+  oneErrorLine(r, /^Error: Input file does not exist: missing\.bin$/);
+  assert.equal(r.connects, 0);
+});
+
+test('--socket works before or after the subcommand; "secret get -v/--version <n>" is the subcommand\'s', async () => {
+  for (const argv of [
+    ['--socket', 'nope', 'secret', 'list'],
+    ['secret', 'list', '--socket', 'nope'],
+  ]) {
+    const r = await spike(argv);
+    assert.equal(r.code, 1);
+    oneErrorLine(r, /No SPIFFE Workload API socket at .*\.spike\/sockets\/nope\.sock/);
+    assert.equal(r.connects, 0);
+  }
+  const v = await spike(['secret', 'get', 'a/b', '--version', '2']);
+  oneErrorLine(v, /Failed to connect/);
+  assert.equal(v.connects, 1);
+});
