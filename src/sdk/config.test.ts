@@ -2,7 +2,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { codeForBodyErr, codeForStatus, sanitizeWireCode } from './errors.js';
-import { clientRoles, trustRoots } from './roles.js';
+import { clientRoles } from './roles.js';
 import { DEFAULT_NEXUS_URL, nexusUrlsFromEnv, parseNexusUrls } from './urls.js';
 
 test('SPIKE_NEXUS_API_URL: default, comma-separated list, base path kept, trailing slash dropped', () => {
@@ -56,6 +56,8 @@ test('role recognisers: exact or prefix + "/", per trust root; look-alikes and o
 });
 
 test('gaps A9: an empty entry in a trust-root list is an error, not a crash later', () => {
-  assert.throws(() => trustRoots({ SPIKE_TRUST_ROOT_PILOT: 'a.org,' }, 'SPIKE_TRUST_ROOT_PILOT'), { code: 'sdk_bad_argument' });
-  assert.deepEqual(trustRoots({ SPIKE_TRUST_ROOT_PILOT: '  ' }, 'SPIKE_TRUST_ROOT_PILOT'), ['spike.ist']);
+  assert.throws(() => clientRoles({ SPIKE_TRUST_ROOT_PILOT: 'a.org,' }), { code: 'sdk_bad_argument' });
+  assert.throws(() => clientRoles({ SPIKE_TRUST_ROOT_NEXUS: 'UPPER.case' }), { code: 'sdk_bad_argument' });
+  assert.equal(clientRoles({ SPIKE_TRUST_ROOT_PILOT: '  ' }).pilotOperatorId, 'spiffe://spike.ist/spike/pilot/role/superuser');
+  assert.equal(clientRoles({}).isPilotOperator('not an id'), false);
 });

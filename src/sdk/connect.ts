@@ -24,7 +24,9 @@ import type { X509Source } from '../spiffe/source.js';
 import { createMtlsDispatcher } from '../spiffe/tls.js';
 import { WorkloadX509Source } from '../spiffe/workload.js';
 import type { ClientOptions } from './client.js';
-import { clientRoles, type Env } from './roles.js';
+import { loadTrustRoots, recognisers, TrustRootConfigError } from '../api/identities.js';
+import { SdkUsageError } from './errors.js';
+import type { Env } from './roles.js';
 import { nexusUrlsFromEnv } from './urls.js';
 
 export interface ConnectOptions {
@@ -46,6 +48,17 @@ export interface ConnectOptions {
   logger?: Logger;
 }
 
+/** `isNexus` over `SPIKE_TRUST_ROOT_NEXUS` as an authorizer for the TLS client. */
+export function nexusAuthorizer(env: Env): Authorizer {
+  try {
+    const r = recognisers(loadTrustRoots(env));
+    return authorizeIf((id) => r.isNexus(id));
+  } catch (e) {
+    if (e instanceof TrustRootConfigError) throw new SdkUsageError('sdk_bad_argument', e.message);
+    throw e;
+  }
+}
+
 /** Builds `ClientOptions` for `NexusClient` from `ConnectOptions` (opens the source if needed). */
 export async function connectOptions(opts: ConnectOptions): Promise<ClientOptions> {
   const env: Env = opts.env ?? process.env;
@@ -54,10 +67,7 @@ export async function connectOptions(opts: ConnectOptions): Promise<ClientOption
   const connectTimeoutMs = duration(env, 'SPIKE_HTTP_CLIENT_TLS_HANDSHAKE_TIMEOUT', 10_000, 1);
   const headersTimeoutMs = duration(env, 'SPIKE_HTTP_CLIENT_RESPONSE_HEADER_TIMEOUT', 10_000, 1);
   const connections = int(env, 'SPIKE_HTTP_CLIENT_MAX_CONNS_PER_HOST', 10, 1, 1024);
-  const authorizeServer = opts.authorizeServer ?? (() => {
-    const roles = clientRoles(env);
-    return authorizeIf((id) => roles.isNexus(id.toString()));
-  })();
+  const authorizeServer = opts.authorizeServer ?? nexusAuthorizer(env);
 
   let source = opts.source;
   let ownsSource = false;

@@ -10,7 +10,7 @@ export {
   type SdkErrorCode,
   type SdkUsageCode,
 } from './errors.js';
-export { clientRoles, trustRoots, type ClientRoles, type IdPredicate, type Env } from './roles.js';
+export { clientRoles, type ClientRoles, type IdPredicate, type Env } from './roles.js';
 export { DEFAULT_NEXUS_URL, parseNexusUrls, nexusUrlsFromEnv, type NexusUrl } from './urls.js';
 export { SHARD_LENGTH, isAllZero } from './shardwire.js';
 export * from './wire.js';
