@@ -158,14 +158,26 @@ const PEERS = {
 
 let server: http.Server;
 let port = 0;
-let bytesReceived = 0;
+const sockets = new Set<import('node:net').Socket>();
+let lastServerSocket: import('node:net').Socket | undefined;
+let closedBytes = 0;
+/** Bytes the server has read from all sockets so far. */
+const bytesRead = (): number => closedBytes + [...sockets].reduce((n, s) => n + s.bytesRead, 0);
 
 before(async () => {
   server = http.createServer((req, res) => {
-    req.on('data', (c: Buffer) => (bytesReceived += c.length));
+    lastServerSocket = req.socket;
     const who = req.headers['x-test-peer'];
     const peer = typeof who === 'string' && who in PEERS ? PEERS[who as keyof typeof PEERS] : null;
     void router(req, res, peer);
+  });
+  // Count bytes at the socket (without adding readers that would change flow control).
+  server.on('connection', (sock: import('node:net').Socket) => {
+    sockets.add(sock);
+    sock.on('close', () => {
+      closedBytes += sock.bytesRead;
+      sockets.delete(sock);
+    });
   });
   await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
   port = (server.address() as AddressInfo).port;
@@ -319,13 +331,15 @@ test('D16: exactly one request line per request with caller, route, action, deci
 });
 
 test('SEC-01: a 64 MiB upload is answered 400 at the cap, the connection closed, the rest never drained', async () => {
-  const before = bytesReceived;
+  const before = bytesRead();
   const total = 64 * 1024 * 1024;
   const h = monitorEventLoopDelay({ resolution: 5 });
   h.enable();
+  // A keep-alive client: the server itself must decide to close (the client does not ask).
+  const keepAlive = new http.Agent({ keepAlive: true, maxSockets: 1 });
   const reply = await new Promise<Reply | 'reset'>((resolve) => {
     const req = http.request(
-      { host: '127.0.0.1', port, path: '/v1/store/secrets', method: 'POST', agent: false, headers: { 'content-type': 'application/json', 'x-test-peer': 'pilot', 'transfer-encoding': 'chunked' } },
+      { host: '127.0.0.1', port, path: '/v1/store/secrets', method: 'POST', agent: keepAlive, headers: { 'content-type': 'application/json', 'x-test-peer': 'pilot', 'transfer-encoding': 'chunked' } },
       (res) => {
         const chunks: Buffer[] = [];
         res.on('data', (c: Buffer) => chunks.push(c));
@@ -356,7 +370,12 @@ test('SEC-01: a 64 MiB upload is answered 400 at the cap, the connection closed,
     assert.equal(reply.body, '{"err":"api_bad_request","message":"request body too large"}');
     assert.equal(reply.headers['connection'], 'close');
   }
-  const read = bytesReceived - before;
+  const sock = lastServerSocket;
+  assert.ok(sock !== undefined);
+  for (let i = 0; i < 100 && !sock.destroyed; i++) await new Promise((r) => setTimeout(r, 20));
+  assert.ok(sock.destroyed, 'server closed the connection');
+  keepAlive.destroy();
+  const read = bytesRead() - before;
   assert.ok(read < 8 * 1024 * 1024, `server read ${read} bytes`);
   assert.ok(h.max / 1e6 < 50, `event loop stalled ${(h.max / 1e6).toFixed(1)} ms`);
 });
@@ -378,6 +397,15 @@ test('CIP stream mode: guard runs before the body; capped reader; plain-text err
   assert.equal(denied.status, 401);
   assert.equal(denied.body, '{"version":0,"nonce":null,"ciphertext":null,"err":"access_unauthorized"}');
   assert.equal(calls.length, before, 'handler not run for a denied caller');
+  // A denied stream caller's large body is not drained: the connection is closed.
+  const readBefore = bytesRead();
+  const deniedBig = await post('/v1/cipher/encrypt', Buffer.alloc(8 * 1024 * 1024), { peer: 'nobody', headers: ct }).catch(() => 'reset' as const);
+  if (deniedBig !== 'reset') {
+    assert.equal(deniedBig.status, 401);
+    assert.equal(deniedBig.headers['connection'], 'close');
+  }
+  await new Promise((r) => setTimeout(r, 50));
+  assert.ok(bytesRead() - readBefore < 4 * 1024 * 1024, `server read ${bytesRead() - readBefore} bytes`);
   const big = await post('/v1/cipher/encrypt', Buffer.alloc(2048), { peer: 'pilot', headers: ct });
   assert.equal(big.status, 400);
   const text = await post('/v1/cipher/decrypt', Buffer.from([2, 1, 2]), { peer: 'pilot', headers: ct });

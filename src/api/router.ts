@@ -297,7 +297,7 @@ export function createRouter(routes: readonly Route[], opts: RouterOptions): Rou
             res.statusCode = 200;
             res.setHeader('Content-Type', OCTET_STREAM);
             res.setHeader('Content-Length', String(outBuf.length));
-            endResponse(req, res, outBuf, bodyBuf === undefined && !req.readableEnded);
+            endResponse(req, res, outBuf, false);
           }
         } finally {
           bodyBuf?.fill(0);
@@ -352,11 +352,13 @@ function runGuard<B>(g: Guard<B>, peer: SpiffeId, body: B): boolean {
 }
 
 /**
- * Ends the response; when `close` is set (body left unread), the connection is closed after
- * the answer is flushed instead of draining the rest of the body.
+ * Ends the response; when `close` is set or the request body has not fully arrived, the
+ * connection is closed after the answer is flushed instead of draining the rest of the body.
  */
 function endResponse(req: Request, res: Response, body: Buffer, close: boolean): void {
-  if (close && isHttp1(req)) {
+  // A request answered before its body fully arrived (early errors, a denied stream caller)
+  // would otherwise be drained by Node after the response; close instead.
+  if ((close || (req as IncomingMessage).complete === false) && isHttp1(req)) {
     res.setHeader('Connection', 'close');
     const sock = (req as IncomingMessage).socket;
     (res as ServerResponse).end(body, () => {
