@@ -19,6 +19,7 @@ import {
 } from './validate.js';
 
 export { Bytes32, GoTime };
+export { goJson, goJsonString } from './gojson.js';
 
 // ---------------------------------------------------------------------------------------------
 // Routes
