@@ -21,6 +21,8 @@ import { createLogger } from '../log/logger.js';
 import { bundleSetOf, createCa, makeSvid, type TestCa } from '../../test/helpers/pki.js';
 import { NexusClient } from './client.js';
 import { NexusApiError } from './errors.js';
+import { RootKey } from '../crypto/rootkey.js';
+import { splitSecret } from '../crypto/shamir.js';
 
 const TD = 'td1.test';
 const ENV = { SPIKE_TRUST_ROOT_NEXUS: TD, SPIKE_TRUST_ROOT_PILOT: TD };
@@ -218,6 +220,23 @@ describe('requests are exactly SPIKE v1 (api.md)', () => {
     assert.equal(s.seen[0]!.contentType, 'application/octet-stream');
     assert.equal(s.seen[0]!.url, '/v1/cipher/encrypt');
   });
+});
+
+test('verifyShard: checks a share against the served Feldman commitments locally (D6), submits nothing', async () => {
+  const key = RootKey.generate();
+  const split = splitSecret(key, 2, 3);
+  const other = splitSecret(RootKey.generate(), 2, 3);
+  const s = await stub(undefined, (_seen, res) =>
+    json(res, 200, { commitments: Buffer.from(split.commitments.toBytes()).toString('base64'), threshold: 2, shares: 3, epoch: 1 }),
+  );
+  const c = await client([s.url]);
+  for (const sh of split.shares) assert.equal((await c.verifyShard({ id: sh.id, value: sh.value })).ok, true);
+  assert.equal((await c.verifyShard({ id: 1, value: other.shares[0]!.value })).ok, false, 'a shard of another key');
+  assert.equal((await c.verifyShard({ id: 2, value: split.shares[0]!.value })).ok, false, 'SSS-09: right value, wrong id');
+  const flipped = Uint8Array.from(split.shares[1]!.value);
+  flipped[31]! ^= 1;
+  assert.equal((await c.verifyShard({ id: 2, value: flipped })).ok, false, 'one bit flipped');
+  assert.ok(s.seen.every((x) => x.url === '/v1/operator/commitments' && x.body.toString() === '{}'), 'only the public commitments were fetched');
 });
 
 describe('answers → errors (api.md §1.1)', () => {

@@ -27,7 +27,7 @@ import type { ClientOptions } from './client.js';
 import { loadTrustRoots, recognisers, TrustRootConfigError } from '../api/identities.js';
 import { SdkUsageError } from './errors.js';
 import type { Env } from './roles.js';
-import { nexusUrlsFromEnv } from './urls.js';
+import { nexusUrlsFromEnv, parseNexusUrls } from './urls.js';
 
 export interface ConnectOptions {
   /** Nexus URLs; default from `SPIKE_NEXUS_API_URL` (comma-separated allowed). */
@@ -63,6 +63,7 @@ export function nexusAuthorizer(env: Env): Authorizer {
 export async function connectOptions(opts: ConnectOptions): Promise<ClientOptions> {
   const env: Env = opts.env ?? process.env;
   const urls = opts.urls ?? nexusUrlsFromEnv(env);
+  parseNexusUrls(urls); // fail on a bad URL list before opening anything
   const timeoutMs = opts.timeoutMs ?? duration(env, 'SPIKE_HTTP_CLIENT_TIMEOUT', 60_000, 1);
   const connectTimeoutMs = duration(env, 'SPIKE_HTTP_CLIENT_TLS_HANDSHAKE_TIMEOUT', 10_000, 1);
   const headersTimeoutMs = duration(env, 'SPIKE_HTTP_CLIENT_RESPONSE_HEADER_TIMEOUT', 10_000, 1);

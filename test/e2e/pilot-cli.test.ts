@@ -1,0 +1,179 @@
+/**
+ * The real `spike` binary with a real `spike-agent` (Workload API over unix sockets, real
+ * SVIDs, real mTLS) and no Nexus: what Pilot does before and around Nexus.
+ *
+ * - dev-stack defaults: run in a folder with `./.spike/sockets/*.sock` and `./.spike/env`,
+ *   `spike` finds its identity and the Nexus URL with no setup; recover/restore pick their
+ *   role sockets;
+ * - role gates with the real SVIDs;
+ * - TLS-21 end to end: a server holding a valid SVID of another identity gets no request byte
+ *   (the secret on the command line never leaves the process);
+ * - the error contract (D15): one line on stderr, non-zero exit, nothing on stdout;
+ * - gaps B15: `--help` is instant even without any agent.
+ * End-to-end tests against a real Nexus (put/get/… round trips, recovery drill) belong with
+ * the dev stack once Nexus lands.
+ */
+import 'reflect-metadata';
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import fs from 'node:fs';
+import net from 'node:net';
+import os from 'node:os';
+import path from 'node:path';
+import type { ChildProcess } from 'node:child_process';
+import { spawnBin } from '../helpers/bin.js';
+import { WorkloadX509Source } from '../../src/spiffe/workload.js';
+import { createMtlsServer, type MtlsServer } from '../../src/spiffe/tls.js';
+import { createLogger } from '../../src/log/logger.js';
+
+const TD = 'spike.ist';
+let cwd: string;
+let agent: ChildProcess;
+let agentErr = '';
+let wrongServer: MtlsServer | undefined;
+let wrongSource: WorkloadX509Source | undefined;
+let wrongSeen = 0;
+let deadUrl: string;
+
+interface Run {
+  code: number | null;
+  out: string;
+  err: string;
+}
+
+function spike(args: string[], o: { stdin?: string; env?: Record<string, string>; dir?: string } = {}): Promise<Run> {
+  return new Promise((resolve) => {
+    const p = spawnBin('spike', args, { cwd: o.dir ?? cwd, env: o.env ?? {}, stdio: ['pipe', 'pipe', 'pipe'] });
+    let out = '';
+    let err = '';
+    p.stdout?.on('data', (c: Buffer) => (out += c.toString()));
+    p.stderr?.on('data', (c: Buffer) => (err += c.toString()));
+    p.stdin?.end(o.stdin ?? '');
+    const t = setTimeout(() => p.kill('SIGKILL'), 30_000);
+    p.on('exit', (code) => {
+      clearTimeout(t);
+      resolve({ code, out, err });
+    });
+  });
+}
+
+function oneErrorLine(r: Run, re: RegExp): void {
+  const lines = r.err.split('\n').filter((l) => l !== '');
+  assert.equal(lines.length, 1, `exactly one stderr line, got ${JSON.stringify(r.err)}`);
+  assert.match(lines[0]!, re);
+  assert.ok(!r.err.includes('    at '), 'no stack trace');
+  assert.notEqual(r.code, 0, 'non-zero exit (D15; SPIKE exits 0: gaps B14)');
+  assert.equal(r.out, '', 'nothing on stdout');
+}
+
+function writeEnv(url: string): void {
+  fs.writeFileSync(path.join(cwd, '.spike', 'env'), `SPIKE_NEXUS_API_URL=${url}\n`, { mode: 0o600 });
+}
+
+before(async () => {
+  cwd = fs.mkdtempSync(path.join(os.tmpdir(), 'pilot-e2e-'));
+  agent = spawnBin(
+    'spike-agent',
+    [
+      '--trust-domain', TD,
+      '--svid-ttl', '10m',
+      '--identity', `pilot=spiffe://${TD}/spike/pilot/role/superuser`,
+      '--identity', `recover=spiffe://${TD}/spike/pilot/role/recover`,
+      '--identity', `restore=spiffe://${TD}/spike/pilot/role/restore`,
+      '--identity', `workload=spiffe://${TD}/app/workload`,
+    ],
+    { cwd, env: { SPIKE_SYSTEM_LOG_LEVEL: 'error' } },
+  );
+  agent.stderr?.on('data', (c: Buffer) => (agentErr += c.toString()));
+  const deadline = Date.now() + 20_000;
+  while (!agentErr.includes('spike-agent ready')) {
+    if (Date.now() > deadline || agent.exitCode !== null) throw new Error(`agent did not start: ${agentErr}`);
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  const srv = net.createServer();
+  await new Promise<void>((r) => srv.listen(0, '127.0.0.1', r));
+  deadUrl = `https://127.0.0.1:${(srv.address() as net.AddressInfo).port}`;
+  await new Promise<void>((r) => srv.close(() => r()));
+  writeEnv(deadUrl);
+});
+
+after(async () => {
+  await wrongServer?.close();
+  wrongSource?.close();
+  if (agent.exitCode === null) {
+    const exited = new Promise((r) => agent.once('exit', r));
+    agent.kill('SIGTERM');
+    await exited;
+  }
+  fs.rmSync(cwd, { recursive: true, force: true });
+});
+
+test('B15: --help is instant and needs no agent; usage errors exit 2 with one line', async () => {
+  const empty = fs.mkdtempSync(path.join(os.tmpdir(), 'pilot-e2e-empty-'));
+  try {
+    const t0 = Date.now();
+    const h = await spike(['--help'], { dir: empty, env: { SPIFFE_ENDPOINT_SOCKET: 'unix:///nonexistent/agent.sock' } });
+    assert.equal(h.code, 0);
+    assert.match(h.out, /Usage: spike/);
+    assert.ok(Date.now() - t0 < 5_000);
+    const u = await spike(['secret', 'put', 'a/b', 'password:s3cret'], { dir: empty });
+    oneErrorLine(u, /^Error: Invalid key-value pair \(argument 2\): expected key=value\.$/);
+    assert.equal(u.code, 2);
+    assert.ok(!u.err.includes('s3cret'));
+  } finally {
+    fs.rmSync(empty, { recursive: true, force: true });
+  }
+});
+
+test('dev defaults: ./.spike/sockets/pilot.sock and ./.spike/env are used with no setup', async () => {
+  const r = await spike(['secret', 'list']);
+  oneErrorLine(r, /^Error: Failed to connect to SPIKE Nexus\.$/);
+  assert.equal(r.code, 1);
+});
+
+test('role gates with real SVIDs: recover/restore use their sockets; the wrong identity gets a clear line', async () => {
+  const recDir = path.join(cwd, 'shards');
+  const rec = await spike(['operator', 'recover', '--dir', recDir]);
+  oneErrorLine(rec, /^Error: Failed to retrieve recovery shards\.$/);
+  assert.deepEqual(fs.readdirSync(recDir), [], 'no file written when recover fails');
+  const shard = `spike:1:${'0f'.repeat(32)}\n`;
+  const res = await spike(['operator', 'restore'], { stdin: shard });
+  oneErrorLine(res, /^Error: Failed to connect to SPIKE Nexus\.$/);
+  const wrong = await spike(['--socket', 'pilot', 'operator', 'restore'], { stdin: shard });
+  oneErrorLine(wrong, /^Error: This command needs the spiffe:\/\/spike\.ist\/spike\/pilot\/role\/restore identity, but this process is spiffe:\/\/spike\.ist\/spike\/pilot\/role\/superuser \(dev stack: --socket restore\)\.$/);
+  assert.ok(!wrong.err.includes('0f0f'));
+  const wl = await spike(['secret', 'get', 'a/b', '--socket', 'workload']);
+  oneErrorLine(wl, /needs the spiffe:\/\/spike\.ist\/spike\/pilot\/role\/superuser identity, but this process is spiffe:\/\/spike\.ist\/app\/workload\.$/);
+});
+
+test('TLS-21 end to end: a server with a valid SVID that is not Nexus receives nothing', async () => {
+  wrongSource = await WorkloadX509Source.open({
+    endpoint: `unix://${path.join(cwd, '.spike', 'sockets', 'workload.sock')}`,
+    timeoutMs: 10_000,
+    logger: createLogger({ component: 'test', level: 'silent' }),
+  });
+  wrongServer = createMtlsServer({
+    source: wrongSource,
+    host: '127.0.0.1',
+    port: 0,
+    logger: createLogger({ component: 'test', level: 'silent' }),
+    handler: (_req, res) => {
+      wrongSeen++;
+      res.end('{}');
+    },
+  });
+  await wrongServer.listen();
+  writeEnv(`https://127.0.0.1:${wrongServer.port}`);
+  try {
+    const r = await spike(['secret', 'put', 'a/b', 'password=s3cret']);
+    oneErrorLine(r, /^Error: The server is not SPIKE Nexus \(its SPIFFE ID was rejected\); nothing was sent\.$/);
+    assert.equal(wrongSeen, 0, 'no request reached the impostor');
+  } finally {
+    writeEnv(deadUrl);
+  }
+});
+
+test('several Nexus URLs: all down → one line, exit 1', async () => {
+  const r = await spike(['secret', 'list'], { env: { SPIKE_NEXUS_API_URL: `${deadUrl},${deadUrl.replace(/:(\d+)$/, (_m, p: string) => `:${Number(p) === 65535 ? 1 : Number(p) + 1}`)}` } });
+  oneErrorLine(r, /^Error: Failed to connect to SPIKE Nexus\.$/);
+});
