@@ -117,3 +117,31 @@ test('readShard: file argument, piped stdin; symlinks and huge files refused', a
     fs.rmSync(dir, { recursive: true, force: true });
   }
 });
+
+test('terminal input is hidden: raw mode on, nothing echoed, backspace edits, Enter ends, Ctrl-C cancels', async () => {
+  const { PassThrough, Writable } = await import('node:stream');
+  const { readHidden } = await import('./shard-input.js');
+  const make = (): { io: PilotIo; stdin: InstanceType<typeof PassThrough> & { isTTY: boolean; setRawMode: (m: boolean) => void }; raw: boolean[]; err: () => string; out: () => string } => {
+    const raw: boolean[] = [];
+    const stdin = Object.assign(new PassThrough(), { isTTY: true, setRawMode: (m: boolean) => void raw.push(m) });
+    let err = '';
+    let out = '';
+    const w = (f: (s: string) => void): InstanceType<typeof Writable> => new Writable({ write(c: Buffer, _e, cb) { f(c.toString()); cb(); } });
+    const io: PilotIo = { stdin, stdout: w((s) => (out += s)), stderr: w((s) => (err += s)), env: {}, cwd: '/' };
+    return { io, stdin, raw, err: () => err, out: () => out };
+  };
+  const a = make();
+  const p = readHidden(a.io, 'Enter recovery shard: ');
+  a.stdin.write(`spike:1:${HEX.slice(0, 10)}x\x7f`);
+  a.stdin.write(`${HEX.slice(10)}\r`);
+  const got = await p;
+  assert.equal(got.toString('latin1'), `spike:1:${HEX}`);
+  assert.deepEqual(a.raw, [true, false]);
+  assert.equal(a.err(), 'Enter recovery shard: \n', 'prompt on stderr, input never echoed');
+  assert.equal(a.out(), '');
+  const c = make();
+  const q = readHidden(c.io, 'Enter recovery shard: ');
+  c.stdin.write('spike:1:\x03');
+  await assert.rejects(q, /Operation canceled/);
+  assert.deepEqual(c.raw, [true, false]);
+});
