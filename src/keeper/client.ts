@@ -10,7 +10,7 @@
 import { request, type Dispatcher } from 'undici';
 import { createMtlsDispatcher, type Authorizer, type X509Source } from '../spiffe/index.js';
 import { SpikeError } from '../errors.js';
-import { decodeShareMessage, encodeShareMessage, KEEPER_CONTRIBUTE_PATH, KEEPER_SHARD_PATH, type WireShare } from './protocol.js';
+import { decodeShareBody, encodeShareMessage, KEEPER_CONTRIBUTE_PATH, KEEPER_SHARD_PATH, type WireShare } from './protocol.js';
 
 export class KeeperCallError extends SpikeError {
   readonly status: number | undefined;
@@ -61,14 +61,8 @@ export class KeeperClient {
     const { status, body } = await this.#post(baseUrl + KEEPER_SHARD_PATH, Buffer.from('{}'));
     try {
       if (status !== 200) throw new KeeperCallError('keeper_bad_status', status);
-      let parsed: unknown;
       try {
-        parsed = JSON.parse(body.toString('utf8'));
-      } catch {
-        throw new KeeperCallError('keeper_bad_response', status);
-      }
-      try {
-        return decodeShareMessage(parsed);
+        return decodeShareBody(body);
       } catch (e) {
         throw new KeeperCallError('keeper_bad_response', status, { cause: e });
       }

@@ -1,8 +1,72 @@
 /**
- * Entry point of the `keeper` component. Not built yet: prints usage and exits 2
- * until its issue lands (see README, "Status").
+ * `spike-keeper`: an mTLS server holding exactly one Shamir share, in memory only.
+ * It writes nothing to disk, ever (no files are opened for writing; logs go to stdout).
+ *
+ * Environment: SPIFFE_ENDPOINT_SOCKET, SPIKE_KEEPER_TLS_PORT (default :8443),
+ * SPIKE_TRUST_ROOT_KEEPER / _NEXUS / _BOOTSTRAP, SPIKE_SYSTEM_LOG_LEVEL,
+ * SPIKE_HTTP_SERVER_READ_HEADER_TIMEOUT.
  */
-export async function main(_argv: string[]): Promise<void> {
-  process.stderr.write('keeper: not implemented yet (see README, "Status")\n');
-  process.exitCode = 2;
+import { loadTrustRoots, recognisers } from '../api/identities.js';
+import { loadKeeperConfig } from '../config/index.js';
+import { createLogger } from '../log/logger.js';
+import { authorizeIf, createMtlsServer, WorkloadX509Source } from '../spiffe/index.js';
+import { keeperRouter } from './server.js';
+import { ShareSlot } from './slot.js';
+import { fail, installShutdown } from '../process.js';
+
+const USAGE = `usage: spike-keeper
+
+Holds one Shamir share of SPIKE's root key in memory and serves it to SPIKE Nexus over
+SPIFFE mTLS. Configuration is by environment (see docs/configuration.md):
+  SPIFFE_ENDPOINT_SOCKET      Workload API socket (default unix:///tmp/spire-agent/public/api.sock)
+  SPIKE_KEEPER_TLS_PORT       listen address (default :8443)
+  SPIKE_TRUST_ROOT_KEEPER, SPIKE_TRUST_ROOT_NEXUS, SPIKE_TRUST_ROOT_BOOTSTRAP  (default spike.ist)
+`;
+
+export async function main(argv: string[]): Promise<void> {
+  if (argv.includes('--help') || argv.includes('-h')) {
+    process.stdout.write(USAGE);
+    return;
+  }
+  const logger = createLogger({ component: 'keeper' });
+  let cfg, ids;
+  try {
+    cfg = loadKeeperConfig(process.env);
+    ids = recognisers(loadTrustRoots(process.env));
+  } catch (e) {
+    return fail('spike-keeper', e);
+  }
+  let source: WorkloadX509Source;
+  try {
+    source = await WorkloadX509Source.open({ endpoint: cfg.endpointSocket, timeoutMs: cfg.sourceTimeoutMs, logger });
+  } catch (e) {
+    return fail('spike-keeper', e);
+  }
+  if (!ids.isKeeper(source.getX509Svid().id)) {
+    source.close();
+    return fail('spike-keeper', new Error('this process\'s SVID is not a SPIKE Keeper ID (check SPIKE_TRUST_ROOT_KEEPER)'));
+  }
+  const slot = new ShareSlot();
+  const server = createMtlsServer({
+    source,
+    authorizeClient: authorizeIf((id) => ids.isNexus(id) || ids.isBootstrap(id)),
+    handler: keeperRouter(slot, ids, logger),
+    host: cfg.listen.host,
+    port: cfg.listen.port,
+    headersTimeoutMs: cfg.readHeaderTimeoutMs,
+    requestTimeoutMs: 10_000,
+    logger,
+  });
+  try {
+    await server.listen();
+  } catch (e) {
+    source.close();
+    return fail('spike-keeper', e);
+  }
+  process.stderr.write(`spike-keeper ready on port ${server.port}\n`);
+  installShutdown(logger, async () => {
+    await server.close();
+    slot.clear();
+    source.close();
+  });
 }

@@ -7,10 +7,13 @@
  *   contribute request   {"shard":[32 ints], "id"?: n, "epoch"?: n, "commitments"?: b64}
  *   shard response       {"shard":[32 ints], "Err":"", "id"?: n, "epoch"?: n, "commitments"?: b64}
  *
- * Decoding is strict (catalogue KPR-03…06): exactly 32 integers in 0..255, not all zero.
+ * Decoding is strict (catalogue KPR-03…06): exactly 32 integers in 0..255, not all zero,
+ * through the bounded JSON parser and a schema (src/api/).
  * Decoded share values are secrets: the caller wipes them.
  */
-import { Commitments, formatShardJsonArray, shareValueFromJsonArray } from '../crypto/index.js';
+import { Commitments, formatShardJsonArray, MAX_SHARE_ID } from '../crypto/index.js';
+import { parseJson } from '../api/json.js';
+import { s, type Infer } from '../api/schema.js';
 import { SpikeError } from '../errors.js';
 
 export const KEEPER_CONTRIBUTE_PATH = '/v1/store/contribute';
@@ -29,52 +32,41 @@ export interface WireShare {
   commitments: Commitments | undefined;
 }
 
-function isRecord(v: unknown): v is Record<string, unknown> {
-  return typeof v === 'object' && v !== null && !Array.isArray(v);
+/** Largest compact commitments accepted (threshold ≤ MAX_SHARE_ID). */
+const MAX_COMMITMENT_BYTES = 1 + 33 * MAX_SHARE_ID;
+
+/** Schema of a contribute request / shard response (unknown fields ignored, strict types). */
+export const ShareMessage = s.object({
+  shard: s.bytes32({ nonZero: true }),
+  id: s.optional(s.int({ min: 1, max: MAX_SHARE_ID })),
+  epoch: s.optional(s.int({ min: 1 })),
+  commitments: s.optional(s.base64({ maxBytes: MAX_COMMITMENT_BYTES })),
+});
+export type ShareMessage = Infer<typeof ShareMessage>;
+
+/** Turns a schema-validated message into a share (parses the commitments). */
+export function toWireShare(m: ShareMessage): WireShare {
+  let commitments: Commitments | undefined;
+  if (m.commitments !== undefined && m.commitments.length > 0) {
+    try {
+      commitments = Commitments.fromBytes(m.commitments);
+    } catch {
+      m.shard.fill(0);
+      throw new ShareWireError('commitments are malformed');
+    }
+  }
+  return { value: m.shard, id: m.id, epoch: m.epoch, commitments };
 }
 
-/** Decodes a JSON array of exactly 32 integers 0..255 into a fresh buffer (not all zero). */
-export function decodeShardArray(v: unknown): Uint8Array {
-  let out: Uint8Array;
+/** Decodes a share message from raw JSON bytes (bounded parser, strict schema). */
+export function decodeShareBody(body: Uint8Array): WireShare {
+  let m: ShareMessage;
   try {
-    out = shareValueFromJsonArray(v);
+    m = ShareMessage.parse(parseJson(Buffer.from(body.buffer, body.byteOffset, body.byteLength), { maxBytes: 64 * 1024 }), '');
   } catch {
-    throw new ShareWireError('shard must be an array of exactly 32 integers 0..255');
+    throw new ShareWireError('not a valid share message');
   }
-  if (out.every((b) => b === 0)) throw new ShareWireError('shard must not be all zero');
-  return out;
-}
-
-function optionalPositiveInt(o: Record<string, unknown>, key: string, max: number): number | undefined {
-  const v = o[key];
-  if (v === undefined || v === null) return undefined;
-  if (typeof v !== 'number' || !Number.isSafeInteger(v) || v < 1 || v > max) {
-    throw new ShareWireError(`${key} must be an integer between 1 and ${max}`);
-  }
-  return v;
-}
-
-function optionalCommitments(o: Record<string, unknown>): Commitments | undefined {
-  const v = o['commitments'];
-  if (v === undefined || v === null || v === '') return undefined;
-  if (typeof v !== 'string' || v.length > 200_000 || !/^[A-Za-z0-9+/]*={0,2}$/.test(v)) {
-    throw new ShareWireError('commitments must be base64');
-  }
-  try {
-    return Commitments.fromBytes(Buffer.from(v, 'base64'));
-  } catch {
-    throw new ShareWireError('commitments are malformed');
-  }
-}
-
-/** Decodes a contribute request or a shard response body (already JSON-parsed). */
-export function decodeShareMessage(body: unknown): WireShare {
-  if (!isRecord(body)) throw new ShareWireError('body must be a JSON object');
-  const id = optionalPositiveInt(body, 'id', 1000);
-  const epoch = optionalPositiveInt(body, 'epoch', Number.MAX_SAFE_INTEGER);
-  const commitments = optionalCommitments(body);
-  const value = decodeShardArray(body['shard']);
-  return { value, id, epoch, commitments };
+  return toWireShare(m);
 }
 
 /**
@@ -82,13 +74,13 @@ export function decodeShareMessage(body: unknown): WireShare {
  * decimal numbers; the returned Buffer is the only copy and the caller wipes it after
  * sending.
  */
-export function encodeShareMessage(s: WireShare, withErrField: boolean): Buffer {
+export function encodeShareMessage(w: WireShare, withErrField: boolean): Buffer {
   const parts: string[] = [];
-  if (s.id !== undefined) parts.push(`"id":${s.id}`);
-  if (s.epoch !== undefined) parts.push(`"epoch":${s.epoch}`);
-  if (s.commitments !== undefined) parts.push(`"commitments":"${Buffer.from(s.commitments.toBytes()).toString('base64')}"`);
+  if (w.id !== undefined) parts.push(`"id":${w.id}`);
+  if (w.epoch !== undefined) parts.push(`"epoch":${w.epoch}`);
+  if (w.commitments !== undefined) parts.push(`"commitments":"${Buffer.from(w.commitments.toBytes()).toString('base64')}"`);
   if (withErrField) parts.push('"Err":""');
-  const shard = formatShardJsonArray(s.value);
+  const shard = formatShardJsonArray(w.value);
   const out = Buffer.concat([Buffer.from('{"shard":'), shard, Buffer.from(parts.length ? `,${parts.join(',')}}` : '}')]);
   shard.fill(0);
   return out;

@@ -80,6 +80,22 @@ export class KeyState {
     for (const l of this.#listeners) l();
   }
 
+  /**
+   * Memory backend only (SPIKE: no root key, no Keepers): a random per-process key so the
+   * cipher API works. There is no sharing, so recover/restore stay unavailable.
+   */
+  installEphemeral(): void {
+    if (this.#root) throw new KeyStateError('key_already_installed');
+    const root = RootKey.generate();
+    this.#root = root;
+    const ck = derivePurposeKey(root, 'cipher/v1');
+    try {
+      this.#cipher = new Aead(ck, CIPHER_KEY_ID);
+    } finally {
+      wipe(ck);
+    }
+  }
+
   /** Calls `fn` once a key is installed (immediately if it already is). */
   onReady(fn: () => void): void {
     if (this.#root) fn();

@@ -1,0 +1,68 @@
+/**
+ * The Keeper's HTTP routes (api.md §10) over the project's guarded router:
+ *   POST /v1/store/contribute  ← Nexus or Bootstrap: store the share (slot rules in slot.ts)
+ *   POST /v1/store/shard       ← Nexus only: the held share, with its id/epoch/commitments
+ * The handshake already refuses every identity but Nexus and Bootstrap (identity.md §4);
+ * the route guards check again. Bodies are capped at 8 KiB (catalogue KPR-09).
+ */
+import { ApiError, ERR, badRequest } from '../api/errors.js';
+import { Bytes32, type GoJsonValue } from '../api/gojson.js';
+import { keeperGuards, type Recognisers } from '../api/identities.js';
+import { createRouter, defineRoute, type RouterHandler } from '../api/router.js';
+import { s } from '../api/schema.js';
+import { ERROR_SHAPES } from '../api/wire.js';
+import type { Logger } from '../log/logger.js';
+import { KEEPER_CONTRIBUTE_PATH, KEEPER_SHARD_PATH, ShareMessage, toWireShare } from './protocol.js';
+import { KeeperSlotError, type ShareSlot } from './slot.js';
+
+export const KEEPER_MAX_BODY_BYTES = 8 * 1024;
+
+export function keeperRouter(slot: ShareSlot, ids: Recognisers, logger: Logger): RouterHandler {
+  const guards = keeperGuards(ids);
+  const contribute = defineRoute({
+    path: KEEPER_CONTRIBUTE_PATH,
+    body: ShareMessage,
+    guard: guards.contribute,
+    allowBeforeReady: true,
+    maxBodyBytes: KEEPER_MAX_BODY_BYTES,
+    handle: ({ peer, body, log }): GoJsonValue => {
+      const w = toWireShare(body);
+      try {
+        const outcome = slot.contribute(ids.isNexus(peer) ? 'nexus' : 'bootstrap', {
+          value: w.value, id: w.id, epoch: w.epoch, commitments: w.commitments,
+        });
+        log.info({ outcome, epoch: w.epoch ?? 1, shareId: w.id ?? null }, 'share contributed');
+        return {};
+      } catch (e) {
+        if (e instanceof KeeperSlotError) {
+          log.warn({ reason: e.code }, 'share refused');
+          if (e.status === 409) throw new ApiError(ERR.conflict, e.message, { reason: e.code, expose: true });
+          throw badRequest(e.code, e.message);
+        }
+        throw e;
+      } finally {
+        w.value.fill(0);
+      }
+    },
+  });
+  const shard = defineRoute({
+    path: KEEPER_SHARD_PATH,
+    body: s.empty(),
+    guard: guards.shard,
+    allowBeforeReady: true,
+    maxBodyBytes: KEEPER_MAX_BODY_BYTES,
+    errorShape: ERROR_SHAPES.keeperShard,
+    handle: (): GoJsonValue => {
+      const held = slot.get();
+      if (!held) throw badRequest('no_shard', 'no share held yet');
+      const out: Record<string, GoJsonValue> = { shard: new Bytes32(held.value), Err: '', epoch: held.epoch };
+      if (held.id !== undefined) out['id'] = held.id;
+      if (held.commitments) out['commitments'] = Buffer.from(held.commitments.toBytes()).toString('base64');
+      // The router encodes the result synchronously right after this handler resolves;
+      // wipe the copy on the next macrotask, after encoding.
+      setImmediate(() => held.value.fill(0));
+      return out;
+    },
+  });
+  return createRouter([contribute, shard], { isReady: () => true, logger, maxBodyBytes: KEEPER_MAX_BODY_BYTES });
+}

@@ -1,0 +1,29 @@
+/**
+ * Everything a Nexus route module needs, built once at start-up by server.ts. Route
+ * modules (routes/*.ts) are functions `(ctx) => Route[]`; the route table is their union.
+ */
+import type { Recognisers } from '../api/identities.js';
+import type { Route } from '../api/router.js';
+import type { NexusConfig } from '../config/index.js';
+import type { Logger } from '../log/logger.js';
+import type { Store } from '../store/types.js';
+import type { NexusAuthorizer, NexusGuards, PolicyEngine } from './authz.js';
+import type { KeyState } from './keystate.js';
+import type { PolicySync } from './policies.js';
+import type { KeeperSync } from './recovery.js';
+
+export interface NexusContext {
+  readonly cfg: NexusConfig;
+  readonly store: Store;
+  readonly keys: KeyState;
+  readonly ids: Recognisers;
+  readonly engine: PolicyEngine;
+  readonly authz: NexusAuthorizer;
+  readonly guards: NexusGuards;
+  readonly policies: PolicySync;
+  readonly logger: Logger;
+  /** Keeper recovery/re-push (absent in memory mode). */
+  readonly sync: KeeperSync | undefined;
+}
+
+export type RouteModule = (ctx: NexusContext) => Route[];

@@ -1,0 +1,46 @@
+/**
+ * Keeps the policy engine in step with the store (D3, catalogue POL-*): the engine is
+ * reloaded whenever the store's policy generation moves. In one process every policy
+ * write calls `reload()` before it answers, so the very next request sees the change. With
+ * a shared database (postgres, several Nexus), `ensureFresh()` runs before every request and
+ * compares the store's generation — a cheap single-row read — so a policy deleted through
+ * another instance denies here on the next request.
+ */
+import type { Logger } from '../log/logger.js';
+import type { Store } from '../store/types.js';
+import type { PolicyEngine } from './authz.js';
+
+export class PolicySync {
+  readonly #store: Store;
+  readonly #engine: PolicyEngine;
+  readonly #logger: Logger;
+  readonly #shared: boolean;
+  #loading: Promise<void> | undefined;
+
+  /** `shared`: other processes may change policies (postgres). */
+  constructor(store: Store, engine: PolicyEngine, logger: Logger, shared: boolean) {
+    this.#store = store;
+    this.#engine = engine;
+    this.#logger = logger;
+    this.#shared = shared;
+  }
+
+  /** Loads every policy into the engine (after unlock, and after each policy write). */
+  async reload(): Promise<void> {
+    const generation = await this.#store.policyGeneration();
+    const policies = await this.#store.listPolicies();
+    const r = this.#engine.load(policies, generation);
+    this.#logger.debug({ policies: r.policies, generation, applied: r.applied }, 'policies loaded');
+  }
+
+  /** Before a request: reload when another instance changed policies (shared stores only). */
+  async ensureFresh(): Promise<void> {
+    if (!this.#shared || !this.#store.isUnlocked()) return;
+    if (this.#loading) return this.#loading;
+    this.#loading = (async () => {
+      const g = await this.#store.policyGeneration();
+      if (g !== this.#engine.generation) await this.reload();
+    })().finally(() => { this.#loading = undefined; });
+    return this.#loading;
+  }
+}

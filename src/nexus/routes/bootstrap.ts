@@ -1,0 +1,72 @@
+/**
+ * Bootstrap-facing routes:
+ *   POST /v1/bootstrap/verify   (SPIKE) Bootstrap's probe. Decrypts with the
+ *        `bootstrap-verify/v1` purpose key (D7) and AAD `spike/bootstrap-verify/v1`, never the
+ *        storage or cipher key, so this route cannot decrypt stored rows or cipher-API
+ *        ciphertexts (gaps.md C2). Answers the hex SHA-256 of the plaintext.
+ *   POST /v1/bootstrap/status   (ours, additive) `{"initialized": bool}`: whether the store
+ *        already holds a key-check record, so Bootstrap never replaces a key. Allowed before
+ *        the key is present (that is when Bootstrap asks).
+ *   POST /v1/operator/commitments (ours, additive) the public sharing parameters, for
+ *        `spike operator verify-shard` (recover and restore roles, and Pilot).
+ */
+import { createHash } from 'node:crypto';
+import { ApiError, ERR, badRequest } from '../../api/errors.js';
+import { guardIdentity } from '../../api/guards.js';
+import { defineRoute, type Route } from '../../api/router.js';
+import { s } from '../../api/schema.js';
+import { BootstrapVerifyRequest, ERROR_SHAPES } from '../../api/wire.js';
+import { gcmOpen, wipe } from '../../crypto/index.js';
+import { BOOTSTRAP_STATUS_PATH, BOOTSTRAP_VERIFY_PATH, VERIFY_AAD } from '../../bootstrap/run.js';
+import type { NexusContext } from '../context.js';
+import { isInitialized, loadSharing } from '../sharing.js';
+
+export const COMMITMENTS_PATH = '/v1/operator/commitments';
+
+export function bootstrapRoutes(ctx: NexusContext): Route[] {
+  const verify = defineRoute({
+    path: BOOTSTRAP_VERIFY_PATH,
+    body: BootstrapVerifyRequest,
+    guard: ctx.guards.bootstrapVerify,
+    errorShape: ERROR_SHAPES.verify,
+    handle: ({ body }) => {
+      if (body.nonce.length !== 12) throw badRequest('invalid_nonce', 'nonce must be 12 bytes');
+      if (body.ciphertext.length > ctx.cfg.maxCiphertextBytes) throw badRequest('payload_too_large', 'ciphertext too large');
+      const key = ctx.keys.verifyKey();
+      let plain: Uint8Array | undefined;
+      try {
+        plain = gcmOpen(key, body.nonce, body.ciphertext, VERIFY_AAD);
+        return { hash: createHash('sha256').update(plain).digest('hex') };
+      } catch {
+        throw new ApiError(ERR.internal, 'verification failed', { reason: 'verify_failed' });
+      } finally {
+        wipe(key, plain);
+      }
+    },
+  });
+  const status = defineRoute({
+    path: BOOTSTRAP_STATUS_PATH,
+    body: s.empty(),
+    guard: guardIdentity('bootstrap.status', (p) => ctx.ids.isBootstrap(p)),
+    allowBeforeReady: true,
+    handle: async () => ({ initialized: ctx.store.kind === 'memory' ? true : await isInitialized(ctx.store) }),
+  });
+  const commitments = defineRoute({
+    path: COMMITMENTS_PATH,
+    body: s.empty(),
+    guard: guardIdentity('operator.commitments', (p) =>
+      ctx.ids.isPilotRecover(p) || ctx.ids.isPilotRestore(p) || ctx.ids.isPilotOperator(p)),
+    allowBeforeReady: true,
+    handle: async () => {
+      const sh = ctx.keys.sharing() ?? (ctx.store.kind === 'memory' ? undefined : await loadSharing(ctx.store));
+      if (!sh) throw new ApiError(ERR.notFound, 'no sharing recorded yet', { reason: 'no_sharing' });
+      return {
+        commitments: Buffer.from(sh.commitments.toBytes()).toString('base64'),
+        threshold: sh.threshold,
+        shares: sh.shares,
+        epoch: sh.epoch,
+      };
+    },
+  });
+  return [verify, status, commitments];
+}

@@ -1,0 +1,116 @@
+/**
+ * Nexus wiring: store, key state, policy engine, guarded route table, mTLS listener and
+ * Keeper recovery (flows.md §2). The listener comes first: Nexus answers at once, with
+ * `state_not_ready` on data routes until the root key is in (SPIKE PR #297 — restore
+ * must be reachable while Keepers are gone).
+ */
+import path from 'node:path';
+import type { Recognisers } from '../api/identities.js';
+import { createRouter, type Route, type RouterHandler } from '../api/router.js';
+import type { NexusConfig } from '../config/index.js';
+import type { Logger } from '../log/logger.js';
+import { KeeperClient } from '../keeper/client.js';
+import { authorizeIf, createMtlsServer, type MtlsServer, type X509Source } from '../spiffe/index.js';
+import { openStore } from '../store/open.js';
+import type { Store } from '../store/types.js';
+import { NexusAuthorizer, PolicyEngine, nexusGuards } from './authz.js';
+import type { NexusContext, RouteModule } from './context.js';
+import { KeyState } from './keystate.js';
+import { PolicySync } from './policies.js';
+import { KeeperSync } from './recovery.js';
+import { bootstrapRoutes } from './routes/bootstrap.js';
+import { ROUTE_MODULES } from './routes/index.js';
+
+export interface NexusOptions {
+  cfg: NexusConfig;
+  ids: Recognisers;
+  source: X509Source;
+  logger: Logger;
+  /** Override the store (tests); default: opened from `cfg`. */
+  store?: Store;
+}
+
+export interface Nexus {
+  readonly ctx: NexusContext;
+  readonly server: MtlsServer;
+  readonly router: RouterHandler;
+  close(): Promise<void>;
+}
+
+export async function startNexus(o: NexusOptions): Promise<Nexus> {
+  const { cfg, ids, source, logger } = o;
+  const store = o.store ?? await openStore({
+    kind: cfg.backend,
+    file: cfg.backend === 'sqlite' ? path.join(cfg.dataDir, 'spike.db') : undefined,
+    busyTimeoutMs: cfg.dbBusyTimeoutMs,
+    defaultMaxVersions: cfg.maxSecretVersions,
+    logger,
+  });
+  const keys = new KeyState();
+  const engine = new PolicyEngine({ logger });
+  const authz = new NexusAuthorizer(engine, ids);
+  const policies = new PolicySync(store, engine, logger, cfg.backend === 'postgres');
+  let sync: KeeperSync | undefined;
+  let keeperClient: KeeperClient | undefined;
+  if (cfg.backend !== 'memory') {
+    keeperClient = new KeeperClient({ source, authorizeKeeper: authorizeIf(ids.isKeeper), timeoutMs: 5000 });
+    sync = new KeeperSync({
+      peers: cfg.keeperPeers,
+      threshold: cfg.shamir.threshold,
+      shares: cfg.shamir.shares,
+      client: keeperClient,
+      store,
+      keys,
+      logger,
+      maxBackoffMs: cfg.recoveryMaxIntervalMs,
+      pushIntervalMs: cfg.keeperUpdateIntervalMs,
+    });
+  }
+  const ctx: NexusContext = { cfg, store, keys, ids, engine, authz, guards: nexusGuards(authz), policies, logger, sync };
+
+  if (cfg.backend === 'memory') {
+    keys.installEphemeral();
+    await policies.reload();
+    logger.warn('memory backend: nothing is persisted and there is no root key (development only)');
+  } else {
+    keys.onReady(() => {
+      if (store.kind !== 'lite') {
+        void policies.reload().catch((e: unknown) => logger.error({ err: (e as { code?: string }).code ?? 'error' }, 'policy load failed'));
+      }
+    });
+  }
+
+  const routes: Route[] = [...bootstrapRoutes(ctx)];
+  for (const m of ROUTE_MODULES as readonly RouteModule[]) routes.push(...m(ctx));
+  const router = createRouter(routes, {
+    isReady: () => keys.isReady(),
+    logger,
+    maxBodyBytes: cfg.maxBodyBytes,
+  });
+  const server = createMtlsServer({
+    source,
+    handler: async (req, res, peer) => {
+      await policies.ensureFresh().catch(() => undefined);
+      await router(req, res, peer);
+    },
+    host: cfg.listen.host,
+    port: cfg.listen.port,
+    headersTimeoutMs: cfg.readHeaderTimeoutMs,
+    logger,
+  });
+  await server.listen();
+  sync?.start();
+
+  return {
+    ctx,
+    server,
+    router,
+    async close() {
+      await server.close();
+      await sync?.stop();
+      await keeperClient?.close();
+      await store.close();
+      keys.clear();
+    },
+  };
+}
