@@ -1,6 +1,6 @@
 /**
  * Runs the shared conformance suite against every backend that can run here:
- * memory, and sqlite on real files in a temp folder (postgres joins in issue 8).
+ * memory, and sqlite on real files in a temp folder (postgres: postgres.test.ts, real server).
  */
 import fs from 'node:fs';
 import os from 'node:os';
@@ -80,13 +80,13 @@ test('lite: secret/policy writes and reads throw UnsupportedInLiteModeError; sys
   root.destroy();
 });
 
-test('openStore: dispatches on kind; sqlite needs a file; postgres not built yet', async () => {
+test('openStore: dispatches on kind; sqlite needs a file; postgres needs a connection string', async () => {
   const m = await openStore({ kind: 'memory' });
   assert.equal(m.kind, 'memory');
   assert.equal(m.isUnlocked(), true);
   await m.close();
   await assert.rejects(openStore({ kind: 'sqlite' }), (e: unknown) => e instanceof StoreError && e.code === 'store_invalid_argument');
-  await assert.rejects(openStore({ kind: 'postgres' }), (e: unknown) => e instanceof StoreError && e.code === 'store_unsupported');
+  await assert.rejects(openStore({ kind: 'postgres' }), (e: unknown) => e instanceof StoreError && e.code === 'store_invalid_argument');
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'spike-store-'));
   try {
     const s = await openStore({ kind: 'sqlite', file: path.join(dir, 'spike.db') });

@@ -8,4 +8,8 @@ export { MemoryStore } from './memory.js';
 export { LiteStore } from './lite.js';
 export { SqliteStore, openSqliteStore, toStoreError, STORE_CHECK_KEY, type SqliteStoreOptions } from './sqlite.js';
 export { RecordSealer, STORAGE_KEY_ID } from './codec.js';
+export {
+  PostgresStore, openPostgresStore, pgToStoreError, POLICY_CHANNEL, type PostgresStoreOptions,
+} from './postgres.js';
+export { postgresOptionsFromEnv, type PostgresEnvOptions } from './postgres-env.js';
 export { openStore, type OpenStoreOptions } from './open.js';

@@ -5,6 +5,7 @@
 import type { Logger } from '../log/logger.js';
 import { LiteStore } from './lite.js';
 import { MemoryStore } from './memory.js';
+import { openPostgresStore } from './postgres.js';
 import { openSqliteStore } from './sqlite.js';
 import { StoreError, type BackendKind, type CommonStoreOptions, type Store } from './types.js';
 
@@ -17,6 +18,12 @@ export interface OpenStoreOptions extends CommonStoreOptions {
   busyTimeoutMs?: number;
   /** sqlite: group commit on/off (default on). */
   groupCommit?: boolean;
+  /** postgres: connection URL (SPIKE_NEXUS_DATABASE_URL). Required for `postgres`. */
+  connectionString?: string;
+  /** postgres: pool size (SPIKE_NEXUS_DB_MAX_OPEN_CONNS, default 10). */
+  maxConnections?: number;
+  /** postgres: per-statement deadline in ms (SPIKE_NEXUS_DB_OPERATION_TIMEOUT, default 15 s). */
+  operationTimeoutMs?: number;
 }
 
 export async function openStore(opts: OpenStoreOptions): Promise<Store> {
@@ -38,9 +45,16 @@ export async function openStore(opts: OpenStoreOptions): Promise<Store> {
         ...(opts.groupCommit !== undefined ? { groupCommit: opts.groupCommit } : {}),
       });
     }
-    case 'postgres':
-      // issue 8: the postgres backend implements the same interface with codec.ts.
-      throw new StoreError('store_unsupported');
+    case 'postgres': {
+      if (!opts.connectionString) throw new StoreError('store_invalid_argument');
+      return openPostgresStore({
+        ...common,
+        connectionString: opts.connectionString,
+        ...(opts.logger ? { logger: opts.logger } : {}),
+        ...(opts.maxConnections !== undefined ? { maxConnections: opts.maxConnections } : {}),
+        ...(opts.operationTimeoutMs !== undefined ? { operationTimeoutMs: opts.operationTimeoutMs } : {}),
+      });
+    }
     default: {
       const never: never = opts.kind;
       throw new StoreError('store_invalid_argument', { cause: never });
