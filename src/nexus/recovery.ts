@@ -19,6 +19,7 @@ import { combineShares, wipeShare, type Share, type Commitments } from '../crypt
 import type { Logger } from '../log/logger.js';
 import type { Store } from '../store/types.js';
 import type { KeeperClient } from '../keeper/client.js';
+import type { WireShare } from '../keeper/protocol.js';
 import { adoptKey, loadSharing } from './sharing.js';
 import type { KeyState, SharingInfo } from './keystate.js';
 
@@ -92,53 +93,83 @@ export class KeeperSync {
     return Math.max(1, Math.round(base - jitter + randomInt(0, Math.max(1, Math.round(2 * jitter)))));
   }
 
-  /** One recovery pass; resolves true when a key is installed. */
+  /**
+   * One recovery pass; resolves true when a key is installed. Shares are taken as they
+   * arrive: as soon as one sharing has `threshold` verified shares the key is rebuilt,
+   * without waiting for slow or silent Keepers (catalogue FI-06).
+   */
   async #pass(): Promise<boolean> {
     const { keys, peers, client, logger, store } = this.#o;
     if (keys.isReady()) return true;
     const stored = await loadSharing(store);
-    const results = await Promise.allSettled(peers.map((url) => client.fetchShare(url)));
-    for (let i = 0; i < results.length; i++) {
-      const pos = i + 1;
-      const keeper = peers[i]!;
-      const r = results[i]!;
-      if (r.status === 'rejected') {
-        logger.warn({ keeper, keeperId: pos, reason: errInfo(r.reason) }, 'keeper share unavailable');
-        continue;
-      }
-      const w = r.value;
-      const share: Share = { id: pos, value: w.value };
-      const epoch = w.epoch ?? 1;
-      let sharing: SharingInfo | undefined;
-      if (w.id !== undefined && w.id !== pos) {
-        logger.warn({ keeper, keeperId: pos, reason: 'share_id_mismatch' }, 'faulty keeper: share skipped');
-      } else if (stored) {
-        if (epoch !== stored.epoch) logger.warn({ keeper, keeperId: pos, reason: 'stale_epoch' }, 'faulty keeper: share skipped');
-        else if (!stored.commitments.verifyShare(share)) logger.warn({ keeper, keeperId: pos, reason: 'share_unverified' }, 'faulty keeper: share skipped');
-        else sharing = stored;
-      } else if (!w.commitments) {
-        logger.warn({ keeper, keeperId: pos, reason: 'no_commitments' }, 'keeper share cannot be verified: skipped');
-      } else if (w.commitments.threshold !== this.#o.threshold) {
-        logger.warn({ keeper, keeperId: pos, reason: 'threshold_mismatch' }, 'faulty keeper: share skipped');
-      } else if (!w.commitments.verifyShare(share)) {
-        logger.warn({ keeper, keeperId: pos, reason: 'share_unverified' }, 'faulty keeper: share skipped');
-      } else {
-        sharing = { epoch, threshold: this.#o.threshold, shares: this.#o.shares, commitments: w.commitments };
-      }
-      if (!sharing) {
-        wipeShare(share);
-        continue;
-      }
-      const key = digestHex(sharing.commitments);
-      let g = this.#groups.get(key);
-      if (!g) {
-        g = { sharing, shares: new Map() };
-        this.#groups.set(key, g);
-      }
-      const old = g.shares.get(pos);
-      if (old) wipeShare(old);
-      g.shares.set(pos, share);
+    let chain: Promise<boolean> = Promise.resolve(false);
+    let installed = false;
+    await new Promise<void>((resolve) => {
+      let pending = peers.length;
+      if (pending === 0) resolve();
+      peers.forEach((url, i) => {
+        client.fetchShare(url).then(
+          (w) => this.#accept(i + 1, url, w, stored),
+          (err: unknown) => logger.warn({ keeper: url, keeperId: i + 1, reason: errInfo(err) }, 'keeper share unavailable'),
+        ).finally(() => {
+          chain = chain.then((ok) => ok || this.#tryCombine()).then((ok) => {
+            if (ok && !installed) {
+              installed = true;
+              resolve();
+            }
+            return ok;
+          });
+          void chain.finally(() => { if (--pending === 0) resolve(); });
+        });
+      });
+    });
+    if (installed || (await chain)) return true;
+    const best = Math.max(0, ...[...this.#groups.values()].map((g) => g.shares.size));
+    logger.warn({ have: best, need: this.#o.threshold }, 'not enough verified keeper shares yet');
+    return false;
+  }
+
+  /** Verifies one Keeper's answer (D6) and files it under its sharing; never throws. */
+  #accept(pos: number, keeper: string, w: WireShare, stored: SharingInfo | undefined): void {
+    const { logger } = this.#o;
+    const share: Share = { id: pos, value: w.value };
+    if (this.#o.keys.isReady() || this.#stopped) {
+      // A late answer after the key is in: not needed, wipe it.
+      wipeShare(share);
+      return;
     }
+    const epoch = w.epoch ?? 1;
+    let sharing: SharingInfo | undefined;
+    let fault: string | undefined;
+    if (w.id !== undefined && w.id !== pos) fault = 'share_id_mismatch';
+    else if (stored) {
+      if (epoch !== stored.epoch) fault = 'stale_epoch';
+      else if (!stored.commitments.verifyShare(share)) fault = 'share_unverified';
+      else sharing = stored;
+    } else if (!w.commitments) fault = 'no_commitments';
+    else if (w.commitments.threshold !== this.#o.threshold) fault = 'threshold_mismatch';
+    else if (!w.commitments.verifyShare(share)) fault = 'share_unverified';
+    else sharing = { epoch, threshold: this.#o.threshold, shares: this.#o.shares, commitments: w.commitments };
+    if (!sharing) {
+      logger.warn({ keeper, keeperId: pos, reason: fault }, 'faulty keeper: share skipped');
+      wipeShare(share);
+      return;
+    }
+    const key = digestHex(sharing.commitments);
+    let g = this.#groups.get(key);
+    if (!g) {
+      g = { sharing, shares: new Map() };
+      this.#groups.set(key, g);
+    }
+    const old = g.shares.get(pos);
+    if (old) wipeShare(old);
+    g.shares.set(pos, share);
+  }
+
+  /** Rebuilds and adopts the key from the first sharing with enough verified shares. */
+  async #tryCombine(): Promise<boolean> {
+    const { keys, logger, store } = this.#o;
+    if (keys.isReady()) return true;
     for (const [key, g] of this.#groups) {
       if (g.shares.size < this.#o.threshold) continue;
       const basis = [...g.shares.values()].slice(0, this.#o.threshold);
@@ -156,8 +187,6 @@ export class KeeperSync {
       this.#wipeGroups();
       return true;
     }
-    const best = Math.max(0, ...[...this.#groups.values()].map((g) => g.shares.size));
-    logger.warn({ have: best, need: this.#o.threshold }, 'not enough verified keeper shares yet');
     return false;
   }
 

@@ -1,0 +1,288 @@
+/**
+ * A whole SPIKE for end-to-end tests, from the real binaries: `spike-agent` (one socket per
+ * identity), n Keepers, Nexus (sqlite by default, in a temp dir) and, unless disabled,
+ * `spike-bootstrap`. Every child's output is captured for log scans. `stop()` kills
+ * everything and removes the temp dir.
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import fs from 'node:fs';
+import net from 'node:net';
+import os from 'node:os';
+import path from 'node:path';
+import { binPath, type BinName } from './bin.js';
+import { WorkloadX509Source } from '../../src/spiffe/index.js';
+import { NexusClient } from '../../src/sdk/index.js';
+
+export interface StackOptions {
+  backend?: 'sqlite' | 'memory' | 'lite' | 'postgres';
+  keepers?: number;
+  threshold?: number;
+  bootstrap?: boolean;
+  identities?: Record<string, string>;
+  nexusEnv?: Record<string, string>;
+  keeperEnv?: Record<string, string>;
+  svidTtl?: string;
+  databaseUrl?: string;
+}
+
+export const TD = 'spike.ist';
+
+const BUILTIN: Record<string, string> = {
+  nexus: `spiffe://${TD}/spike/nexus`,
+  bootstrap: `spiffe://${TD}/spike/bootstrap`,
+  pilot: `spiffe://${TD}/spike/pilot/role/superuser`,
+  recover: `spiffe://${TD}/spike/pilot/role/recover`,
+  restore: `spiffe://${TD}/spike/pilot/role/restore`,
+  lite: `spiffe://${TD}/spike/workload/role/lite`,
+};
+
+export async function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const srv = net.createServer();
+    srv.once('error', reject);
+    srv.listen(0, '127.0.0.1', () => {
+      const addr = srv.address();
+      const port = typeof addr === 'object' && addr ? addr.port : 0;
+      srv.close(() => resolve(port));
+    });
+  });
+}
+
+interface Proc {
+  proc: ChildProcess;
+  exited: Promise<void>;
+}
+
+export class Stack {
+  readonly dir: string;
+  readonly nexusUrl: string;
+  readonly keeperUrls: string[];
+  readonly #opts: Required<Pick<StackOptions, 'backend' | 'keepers' | 'threshold'>> & StackOptions;
+  readonly #nexusPort: number;
+  readonly #keeperPorts: number[];
+  readonly #procs = new Map<string, Proc>();
+  readonly #logs = new Map<string, string[]>();
+  readonly #clients: Array<{ client: NexusClient; source: WorkloadX509Source }> = [];
+  #stopped = false;
+
+  private constructor(opts: StackOptions, dir: string, nexusPort: number, keeperPorts: number[]) {
+    this.#opts = { backend: 'sqlite', keepers: 3, threshold: 2, ...opts };
+    this.dir = dir;
+    this.#nexusPort = nexusPort;
+    this.#keeperPorts = keeperPorts;
+    this.nexusUrl = `https://localhost:${nexusPort}`;
+    this.keeperUrls = keeperPorts.map((p) => `https://localhost:${p}`);
+  }
+
+  static async start(opts: StackOptions = {}): Promise<Stack> {
+    const n = opts.keepers ?? 3;
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'spike-e2e-'));
+    const nexusPort = await freePort();
+    const keeperPorts: number[] = [];
+    for (let i = 0; i < n; i++) keeperPorts.push(await freePort());
+    const st = new Stack(opts, dir, nexusPort, keeperPorts);
+    try {
+      await st.#startAgent();
+      if (st.#opts.backend !== 'memory') {
+        await Promise.all(keeperPorts.map((_, i) => st.startKeeper(i + 1)));
+      }
+      await st.startNexus();
+      if (opts.bootstrap !== false && st.#opts.backend !== 'memory' && st.#opts.backend !== 'lite') {
+        const r = await st.runBootstrap();
+        if (r.code !== 0) throw new Error(`bootstrap failed (${r.code}): ${r.stderr}`);
+      }
+      if (opts.bootstrap !== false && st.#opts.backend !== 'lite') await st.waitReady();
+    } catch (e) {
+      await st.stop();
+      throw e;
+    }
+    return st;
+  }
+
+  socket(name: string): string {
+    return `unix://${path.join(this.dir, 'sockets', `${name}.sock`)}`;
+  }
+
+  #identities(): Record<string, string> {
+    const ids: Record<string, string> = { ...BUILTIN };
+    for (let i = 1; i <= this.#opts.keepers; i++) ids[`keeper-${i}`] = `spiffe://${TD}/spike/keeper/${i}`;
+    return { ...ids, ...(this.#opts.identities ?? {}) };
+  }
+
+  #baseEnv(): Record<string, string> {
+    return {
+      SPIKE_SYSTEM_LOG_LEVEL: 'INFO',
+      SPIKE_NEXUS_SHAMIR_SHARES: String(this.#opts.keepers),
+      SPIKE_NEXUS_SHAMIR_THRESHOLD: String(this.#opts.threshold),
+      SPIKE_NEXUS_KEEPER_PEERS: this.keeperUrls.join(','),
+      SPIKE_NEXUS_API_URL: this.nexusUrl,
+      SPIKE_NEXUS_BACKEND_STORE: this.#opts.backend,
+    };
+  }
+
+  #spawn(name: string, bin: BinName, args: string[], env: Record<string, string>, readyLine?: string): Promise<void> {
+    const proc = spawn(process.execPath, [binPath(bin), ...args], {
+      env: { PATH: process.env['PATH'] ?? '', HOME: this.dir, ...env },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    const lines = this.#logs.get(name) ?? [];
+    this.#logs.set(name, lines);
+    const exited = new Promise<void>((r) => proc.once('exit', () => r()));
+    this.#procs.set(name, { proc, exited });
+    return new Promise((resolve, reject) => {
+      let ready = readyLine === undefined;
+      if (ready) resolve();
+      let buf = '';
+      const onData = (chunk: Buffer): void => {
+        const text = chunk.toString('utf8');
+        lines.push(text);
+        if (!ready) {
+          buf += text;
+          if (buf.includes(readyLine!)) {
+            ready = true;
+            resolve();
+          }
+        }
+      };
+      proc.stdout!.on('data', onData);
+      proc.stderr!.on('data', onData);
+      proc.once('exit', (code, sig) => {
+        if (!ready) reject(new Error(`${name} exited before ready (${code ?? sig}): ${lines.join('').slice(-2000)}`));
+      });
+    });
+  }
+
+  async #startAgent(): Promise<void> {
+    const args = ['--trust-domain', TD, '--state-dir', path.join(this.dir, 'agent'), '--socket-dir', path.join(this.dir, 'sockets'),
+      '--svid-ttl', this.#opts.svidTtl ?? '1h'];
+    for (const [n, id] of Object.entries(this.#identities())) args.push('--identity', `${n}=${id}`);
+    await this.#spawn('agent', 'spike-agent', args, {}, 'spike-agent ready');
+  }
+
+  async startKeeper(i: number): Promise<void> {
+    await this.#spawn(`keeper-${i}`, 'spike-keeper', [], {
+      ...this.#baseEnv(), ...(this.#opts.keeperEnv ?? {}),
+      SPIFFE_ENDPOINT_SOCKET: this.socket(`keeper-${i}`),
+      SPIKE_KEEPER_TLS_PORT: `127.0.0.1:${this.#keeperPorts[i - 1]}`,
+    }, 'spike-keeper ready');
+  }
+
+  async killKeeper(i: number, signal: NodeJS.Signals = 'SIGKILL'): Promise<void> {
+    await this.#kill(`keeper-${i}`, signal);
+  }
+
+  nexusEnv(): Record<string, string> {
+    return {
+      ...this.#baseEnv(),
+      SPIFFE_ENDPOINT_SOCKET: this.socket('nexus'),
+      SPIKE_NEXUS_TLS_PORT: `127.0.0.1:${this.#nexusPort}`,
+      SPIKE_NEXUS_DATA_DIR: this.dir,
+      SPIKE_NEXUS_RECOVERY_MAX_INTERVAL: '2s',
+      ...(this.#opts.databaseUrl ? { SPIKE_NEXUS_DATABASE_URL: this.#opts.databaseUrl } : {}),
+      ...(this.#opts.nexusEnv ?? {}),
+    };
+  }
+
+  async startNexus(): Promise<void> {
+    await this.#spawn('nexus', 'spike-nexus', [], this.nexusEnv(), 'spike-nexus ready');
+  }
+
+  async killNexus(signal: NodeJS.Signals = 'SIGKILL'): Promise<void> {
+    await this.#kill('nexus', signal);
+  }
+
+  /** The Nexus child process (for pid-based measurements), if running. */
+  nexusProcess(): ChildProcess | undefined {
+    return this.#procs.get('nexus')?.proc;
+  }
+
+  async #kill(name: string, signal: NodeJS.Signals): Promise<void> {
+    const p = this.#procs.get(name);
+    if (!p) return;
+    if (p.proc.exitCode === null && p.proc.signalCode === null) p.proc.kill(signal);
+    await p.exited;
+    this.#procs.delete(name);
+  }
+
+  async runBootstrap(): Promise<{ code: number | null; stderr: string }> {
+    const r = await this.run('spike-bootstrap', ['-init'], { ...this.#baseEnv(), SPIFFE_ENDPOINT_SOCKET: this.socket('bootstrap') }, undefined, 'bootstrap');
+    return { code: r.code, stderr: r.stderr };
+  }
+
+  /** Runs a binary to completion, capturing its output (also into the logs under `logName`). */
+  run(bin: BinName, args: string[], env: Record<string, string>, stdin?: Buffer, logName?: string): Promise<{ code: number | null; stdout: string; stderr: string }> {
+    return new Promise((resolve) => {
+      const proc = spawn(process.execPath, [binPath(bin), ...args], {
+        env: { PATH: process.env['PATH'] ?? '', HOME: this.dir, ...env },
+        stdio: ['pipe', 'pipe', 'pipe'],
+        cwd: this.dir,
+      });
+      const out: Buffer[] = [];
+      const err: Buffer[] = [];
+      proc.stdout.on('data', (c: Buffer) => out.push(c));
+      proc.stderr.on('data', (c: Buffer) => err.push(c));
+      if (stdin) proc.stdin.end(stdin);
+      else proc.stdin.end();
+      proc.once('close', (code) => {
+        const stdout = Buffer.concat(out).toString('utf8');
+        const stderr = Buffer.concat(err).toString('utf8');
+        const name = logName ?? bin;
+        const lines = this.#logs.get(name) ?? [];
+        lines.push(stdout, stderr);
+        this.#logs.set(name, lines);
+        resolve({ code, stdout, stderr });
+      });
+    });
+  }
+
+  spike(args: string[], opts: { identity?: string; stdin?: Buffer; env?: Record<string, string> } = {}): Promise<{ code: number | null; stdout: string; stderr: string }> {
+    return this.run('spike', args, {
+      ...this.#baseEnv(),
+      SPIKE_SYSTEM_LOG_LEVEL: 'WARN',
+      SPIFFE_ENDPOINT_SOCKET: this.socket(opts.identity ?? 'pilot'),
+      ...(opts.env ?? {}),
+    }, opts.stdin, 'spike');
+  }
+
+  async client(identity: string): Promise<NexusClient> {
+    const source = await WorkloadX509Source.open({ endpoint: this.socket(identity), timeoutMs: 15_000 });
+    const client = await NexusClient.connect({ urls: [this.nexusUrl], source });
+    this.#clients.push({ client, source });
+    return client;
+  }
+
+  async waitReady(timeoutMs = 30_000): Promise<void> {
+    const c = await this.client('pilot');
+    const deadline = Date.now() + timeoutMs;
+    for (;;) {
+      try {
+        await c.listSecrets();
+        return;
+      } catch (e) {
+        // Any answer but 503 means the readiness gate is open (an unknown route answers 400
+        // once ready, 503 before), so this works whatever routes the backend serves.
+        const code = (e as { code?: string }).code;
+        if (code !== 'state_not_ready' && code !== 'net_peer_connection') return;
+        if (Date.now() > deadline) throw new Error(`nexus not ready after ${timeoutMs} ms: ${this.logs('nexus').slice(-3000)}`);
+      }
+      await new Promise((r) => setTimeout(r, 100));
+    }
+  }
+
+  logs(name?: string): string {
+    if (name !== undefined) return (this.#logs.get(name) ?? []).join('');
+    return [...this.#logs.values()].map((l) => l.join('')).join('');
+  }
+
+  async stop(): Promise<void> {
+    if (this.#stopped) return;
+    this.#stopped = true;
+    for (const { client, source } of this.#clients) {
+      await client.close().catch(() => undefined);
+      source.close();
+    }
+    const names = [...this.#procs.keys()].reverse();
+    for (const n of names) await this.#kill(n, 'SIGKILL');
+    fs.rmSync(this.dir, { recursive: true, force: true });
+  }
+}
