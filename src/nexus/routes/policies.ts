@@ -1,7 +1,122 @@
-/** Nexus policies routes — being built (see README "Status"). */
-import type { Route } from '../../api/router.js';
+/**
+ * Nexus policy routes (api.md §6, policy.md, decisions D1, D3; gaps B1, B4):
+ *
+ *   POST /v1/acl/policy                 upsert by name (`createdAt` kept, `updatedAt` = now)
+ *   POST /v1/acl/policy?action=get      read by name (request field `id`); missing → 404 (SPIKE: 500, B1)
+ *   POST /v1/acl/policy?action=list     `{policies:[{id:"",name}]}`, exact-string filters (§6.3)
+ *   POST /v1/acl/policy?action=delete   delete by name; missing → 404 (SPIKE: 500, B1)
+ *
+ * A put is validated and compiled by the policy engine first (SPIKE's grammars; patterns that
+ * re2js cannot compile → 400, not SPIKE's 500: D3/B4). After every successful write the engine
+ * is reloaded from the store **before** the answer goes out, so the next request — from any
+ * caller — sees the change (POL-17: no stale allow after a delete returns).
+ * Not served in `lite` mode (SPIKE's 400 for those paths).
+ */
+import { ApiError, ERR, notFound } from '../../api/errors.js';
+import { type HandlerContext, defineRoute, type Route } from '../../api/router.js';
+import {
+  ACTIONS,
+  ERROR_SHAPES,
+  PATHS,
+  PolicyByIdRequest,
+  PolicyListRequest,
+  PolicyPutRequest,
+  policyGetResponse,
+  policyListResponse,
+  type PolicyGetResponse,
+  type PolicyListResponse,
+} from '../../api/wire.js';
+import type { Logger } from '../../log/logger.js';
 import type { NexusContext } from '../context.js';
+import { viaStore } from './store-errors.js';
 
-export function policyRoutes(_ctx: NexusContext): Route[] {
-  return [];
+export function policyRoutes(ctx: NexusContext): Route[] {
+  if (ctx.store.kind === 'lite') return [];
+  const { store, guards, engine } = ctx;
+
+  /** Reloads the engine; one retry, then 500 (the write itself is durable). */
+  const reload = async (log: Logger): Promise<void> => {
+    try {
+      await ctx.policies.reload();
+    } catch {
+      try {
+        await ctx.policies.reload();
+      } catch (e) {
+        log.error({ err: (e as { code?: unknown }).code ?? 'error' }, 'policy reload after a write failed');
+        throw new ApiError(ERR.internal, 'internal error', { reason: 'policy_reload_failed', cause: e });
+      }
+    }
+  };
+
+  const put = defineRoute({
+    path: PATHS.policy,
+    name: 'policy.put',
+    body: PolicyPutRequest,
+    guard: guards.policyPut,
+    errorShape: ERROR_SHAPES.plain,
+    handle: async ({ body, log }: HandlerContext<PolicyPutRequest>) => {
+      const p = engine.compileRequest(body);
+      await viaStore(log, () =>
+        store.putPolicy({
+          name: p.name,
+          spiffeIdPattern: p.spiffeIdPattern,
+          pathPattern: p.pathPattern,
+          permissions: [...p.permissions],
+        }),
+      );
+      await reload(log);
+      return {};
+    },
+  });
+
+  const get = defineRoute({
+    path: PATHS.policy,
+    action: ACTIONS.get,
+    name: 'policy.get',
+    body: PolicyByIdRequest,
+    guard: guards.policyGet,
+    errorShape: ERROR_SHAPES.policyGet,
+    handle: async ({ body, log }: HandlerContext<PolicyByIdRequest>): Promise<PolicyGetResponse> => {
+      const p = await viaStore(log, () => store.getPolicy(body.id));
+      if (p === null) throw notFound();
+      return policyGetResponse(p);
+    },
+  });
+
+  const list = defineRoute({
+    path: PATHS.policy,
+    action: ACTIONS.list,
+    name: 'policy.list',
+    body: PolicyListRequest,
+    guard: guards.policyList,
+    errorShape: ERROR_SHAPES.policyList,
+    handle: async ({ body, log }: HandlerContext<PolicyListRequest>): Promise<PolicyListResponse> => {
+      const all = await viaStore(log, () => store.listPolicies());
+      // Exact string equality, never compiled as a regex (POL-13); spiffeidPattern wins (§6.3).
+      const selected =
+        body.spiffeidPattern !== ''
+          ? all.filter((p) => p.spiffeIdPattern === body.spiffeidPattern)
+          : body.pathPattern !== ''
+            ? all.filter((p) => p.pathPattern === body.pathPattern)
+            : all;
+      return policyListResponse(selected.map((p) => p.name));
+    },
+  });
+
+  const del = defineRoute({
+    path: PATHS.policy,
+    action: ACTIONS.delete,
+    name: 'policy.delete',
+    body: PolicyByIdRequest,
+    guard: guards.policyDelete,
+    errorShape: ERROR_SHAPES.plain,
+    handle: async ({ body, log }: HandlerContext<PolicyByIdRequest>) => {
+      const existed = await viaStore(log, () => store.deletePolicy(body.id));
+      if (!existed) throw notFound();
+      await reload(log);
+      return {};
+    },
+  });
+
+  return [put, get, list, del];
 }

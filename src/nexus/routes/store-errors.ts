@@ -1,0 +1,59 @@
+/**
+ * Maps storage errors ({@link StoreError}) to API errors, in one place, for the secret and
+ * policy routes. The mapping is stable and part of the documented API:
+ *
+ * | store code                                   | HTTP | `err`                | `message` / reason        |
+ * |----------------------------------------------|------|----------------------|---------------------------|
+ * | `store_cas_mismatch`                         | 409  | `api_conflict`       | check-and-set mismatch    |
+ * | `store_integrity`                            | 500  | `api_internal_error` | reason `integrity_violation` (alarm logged, no path) |
+ * | `store_busy`                                 | 503  | `state_not_ready`    | reason `store_busy` (retry later) |
+ * | `store_unavailable`, `store_closed`          | 503  | `state_not_ready`    | reason `store_unavailable` |
+ * | `store_locked`                               | 503  | `state_not_ready`    | reason `store_locked`     |
+ * | `store_unsupported`, `store_invalid_argument`| 400  | `api_bad_request`    | reason = the store code   |
+ * | anything else (wrong key, schema, corrupt…)  | 500  | `api_internal_error` | reason = the store code   |
+ *
+ * 503 is used for transient conditions because every SPIKE client maps 503 to
+ * `state_not_ready` ("try again"), which is what a busy or briefly unavailable store means.
+ * Messages are fixed sentences; a path or value never reaches them or the log.
+ */
+import { ApiError, ERR, badRequest, conflict } from '../../api/errors.js';
+import type { Logger } from '../../log/logger.js';
+import { StoreError } from '../../store/types.js';
+
+/** Turns a thrown value into an {@link ApiError}; non-store errors are rethrown unchanged. */
+export function storeErrorToApi(e: unknown, log: Logger): unknown {
+  if (!(e instanceof StoreError)) return e;
+  switch (e.code) {
+    case 'store_cas_mismatch':
+      return conflict('check-and-set version does not match');
+    case 'store_integrity':
+      // Alarm: a stored record failed authentication (tampering, swapped rows, bit rot).
+      log.error({ alarm: 'integrity_violation', err: e.code }, 'a stored record failed its integrity check');
+      return new ApiError(ERR.internal, 'integrity violation', { reason: 'integrity_violation', expose: true, cause: e });
+    case 'store_busy':
+      log.warn({ err: e.code }, 'store busy');
+      return new ApiError(ERR.notReady, 'store busy, try again', { reason: 'store_busy', expose: true, cause: e });
+    case 'store_unavailable':
+    case 'store_closed':
+      log.error({ err: e.code }, 'store unavailable');
+      return new ApiError(ERR.notReady, 'store unavailable', { reason: 'store_unavailable', expose: true, cause: e });
+    case 'store_locked':
+      return new ApiError(ERR.notReady, 'not ready', { reason: 'store_locked', cause: e });
+    case 'store_unsupported':
+      return badRequest(e.code, 'operation not supported');
+    case 'store_invalid_argument':
+      return badRequest(e.code, 'invalid argument');
+    default:
+      log.error({ err: e.code }, 'store error');
+      return new ApiError(ERR.internal, 'internal error', { reason: e.code, cause: e });
+  }
+}
+
+/** Runs a store operation, mapping its errors (see module doc). */
+export async function viaStore<T>(log: Logger, op: () => Promise<T>): Promise<T> {
+  try {
+    return await op();
+  } catch (e) {
+    throw storeErrorToApi(e, log);
+  }
+}
