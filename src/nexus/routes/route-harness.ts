@@ -1,0 +1,124 @@
+/**
+ * Test support (not used by Nexus itself): runs Nexus route modules in-process behind a plain
+ * HTTP server on 127.0.0.1:0 with the real router, guards, policy engine and a real store.
+ * The caller identity is taken from the `x-test-peer` header (a SPIFFE ID string); mTLS and
+ * peer extraction are tested elsewhere (`test/e2e/*`). Log lines are captured in memory so
+ * tests can assert that no path or value is ever logged.
+ */
+import http from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { Writable } from 'node:stream';
+import { loadTrustRoots, recognisers } from '../../api/identities.js';
+import { createRouter, type Route, type RouterHandler } from '../../api/router.js';
+import { loadNexusConfig } from '../../config/index.js';
+import { createLogger } from '../../log/logger.js';
+import { SpiffeId } from '../../spiffe/id.js';
+import { MemoryStore } from '../../store/memory.js';
+import type { Store } from '../../store/types.js';
+import { NexusAuthorizer, PolicyEngine, nexusGuards } from '../authz.js';
+import type { NexusContext, RouteModule } from '../context.js';
+import { KeyState } from '../keystate.js';
+import { PolicySync } from '../policies.js';
+
+export interface HarnessReply {
+  status: number;
+  headers: http.IncomingHttpHeaders;
+  body: string;
+  /** Parsed JSON body (undefined when not JSON). */
+  json: unknown;
+}
+
+export interface RouteHarness {
+  readonly ctx: NexusContext;
+  readonly router: RouterHandler;
+  readonly port: number;
+  /** POST `body` (object → JSON) to `path` as `peer` (a SPIFFE ID; null = no identity). */
+  post(path: string, body: unknown, peer: string | null, headers?: Record<string, string>): Promise<HarnessReply>;
+  /** Everything logged so far. */
+  logs(): string;
+  close(): Promise<void>;
+}
+
+export interface HarnessOptions {
+  modules: readonly RouteModule[];
+  store?: Store;
+  env?: Record<string, string>;
+}
+
+export async function startRouteHarness(o: HarnessOptions): Promise<RouteHarness> {
+  const chunks: string[] = [];
+  const sink = new Writable({
+    write(c: Buffer, _e, cb) {
+      chunks.push(c.toString('utf8'));
+      cb();
+    },
+  });
+  const logger = createLogger({ component: 'nexus-test', level: 'debug', destination: sink });
+  const store = o.store ?? new MemoryStore();
+  const cfg = loadNexusConfig({ SPIKE_NEXUS_BACKEND_STORE: 'memory', ...o.env });
+  const keys = new KeyState();
+  keys.installEphemeral();
+  const ids = recognisers(loadTrustRoots({}));
+  const engine = new PolicyEngine({ logger });
+  const authz = new NexusAuthorizer(engine, ids);
+  const policies = new PolicySync(store, engine, logger, false);
+  const ctx: NexusContext = { cfg, store, keys, ids, engine, authz, guards: nexusGuards(authz), policies, logger, sync: undefined };
+  if (store.kind !== 'lite') await policies.reload();
+  const routes: Route[] = [];
+  for (const m of o.modules) routes.push(...m(ctx));
+  const router = createRouter(routes, { isReady: () => true, logger, maxBodyBytes: cfg.maxBodyBytes });
+  const server = http.createServer((req, res) => {
+    const who = req.headers['x-test-peer'];
+    const peer = typeof who === 'string' && who !== '' ? SpiffeId.parse(who) : null;
+    void router(req, res, peer);
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const port = (server.address() as AddressInfo).port;
+  const agent = new http.Agent({ keepAlive: true, maxSockets: 64 });
+
+  const post = (path: string, body: unknown, peer: string | null, headers: Record<string, string> = {}): Promise<HarnessReply> =>
+    new Promise((resolve, reject) => {
+      const payload = Buffer.isBuffer(body) ? body : typeof body === 'string' ? Buffer.from(body) : Buffer.from(JSON.stringify(body));
+      const req = http.request(
+        {
+          host: '127.0.0.1',
+          port,
+          path,
+          method: 'POST',
+          agent,
+          headers: { 'content-type': 'application/json', 'content-length': String(payload.length), ...(peer === null ? {} : { 'x-test-peer': peer }), ...headers },
+        },
+        (res) => {
+          const parts: Buffer[] = [];
+          res.on('data', (c: Buffer) => parts.push(c));
+          res.on('end', () => {
+            const text = Buffer.concat(parts).toString('utf8');
+            let json: unknown;
+            try {
+              json = JSON.parse(text);
+            } catch {
+              json = undefined;
+            }
+            resolve({ status: res.statusCode ?? 0, headers: res.headers, body: text, json });
+          });
+          res.on('error', reject);
+        },
+      );
+      req.on('error', reject);
+      req.end(payload);
+    });
+
+  return {
+    ctx,
+    router,
+    port,
+    post,
+    logs: () => chunks.join(''),
+    async close() {
+      agent.destroy();
+      server.closeAllConnections();
+      await new Promise<void>((resolve) => server.close(() => resolve()));
+      await store.close();
+    },
+  };
+}
