@@ -19,7 +19,17 @@
  *    → handler → 200 with `goJson(result)`.
  *    Stream variant (cipher): when `Content-Type` is exactly `application/octet-stream` and the
  *    route has a `stream` variant, the guard runs on the identity alone *before* the body is
- *    touched, then the handler reads the body through a byte-capped reader and returns bytes.
+ *    touched; a declared `Content-Length` over the variant's cap is refused (400, connection
+ *    closed) before anything is read. The handler then either reads the whole body through a
+ *    byte-capped reader (`readBody()`), or pulls it chunk by chunk (`body()`: the cap is enforced
+ *    on the running count, and the request is only read as fast as the handler consumes it).
+ *    It answers with bytes, or with a {@link StreamReply} that the router writes chunk by chunk
+ *    with back-pressure, so neither direction needs more than a bounded chunk in memory. An
+ *    error before the first reply chunk becomes a normal error answer; after it, the response
+ *    is cut off (the connection is destroyed), so a client never takes a truncated reply for
+ *    a complete one. Reply chunks are zeroed once flushed (they may be plaintext).
+ * JSON response bodies are zeroed once flushed to the socket, and a JSON handler can register
+ * `afterSend` callbacks (e.g. to wipe key material it returned) that run after the answer.
  * Errors: a thrown {@link ApiError} becomes its status and the route's zero-valued error shape
  * (api.md §1.3) with `err` = code (plus `message` when exposed: D15); a {@link PlainTextError}
  * becomes a plain-text answer; anything else becomes 500 `api_internal_error` and a log line
@@ -32,7 +42,7 @@ import type { Http2ServerRequest, Http2ServerResponse } from 'node:http2';
 import { performance } from 'node:perf_hooks';
 import type { Logger } from '../log/logger.js';
 import type { SpiffeId } from '../spiffe/id.js';
-import { ApiError, ERR, PlainTextError, REASON, badRequest, internalError, notReady, unauthorized } from './errors.js';
+import { ApiError, ERR, PlainTextError, REASON, badRequest, internalError, notReady, payloadTooLarge, unauthorized } from './errors.js';
 import { type GoJsonValue, goJson } from './gojson.js';
 import { type Guard, isGuard } from './guards.js';
 import { DEFAULT_JSON_LIMITS, type JsonLimits, parseJson, readBody } from './json.js';
@@ -50,22 +60,44 @@ export interface HandlerContext<B> {
   readonly body: B;
   /** A logger bound to this request (never log values or secret paths). */
   readonly log: Logger;
+  /**
+   * Registers a callback run once the answer was written (or failed): wipe buffers the
+   * result referenced (e.g. recovery shards). Callbacks must not throw.
+   */
+  afterSend(fn: () => void): void;
 }
 
 /** What a stream-mode handler receives. */
 export interface StreamContext {
   readonly peer: SpiffeId;
   readonly log: Logger;
+  /** The request's `Content-Length` when it sent one (already checked against the cap). */
+  readonly declaredLength: number | undefined;
   /** Reads the whole body, at most the variant's `maxBodyBytes` (else 400, connection closed). */
   readBody(): Promise<Buffer>;
+  /**
+   * The body as chunks, pulled on demand (back-pressure on the client). Past `maxBodyBytes`
+   * the iteration throws the 400 `payload_too_large` error. Use either this or `readBody()`,
+   * once. Chunks belong to the handler (wipe plaintext after use).
+   */
+  body(): AsyncIterable<Buffer>;
+}
+
+/** A streamed `application/octet-stream` answer. */
+export interface StreamReply {
+  readonly kind: 'stream';
+  /** Reply chunks; each is zeroed after it was flushed. Throwing aborts the reply. */
+  readonly chunks: AsyncIterable<Uint8Array>;
+  /** Total byte length when known up front (sent as `Content-Length`). */
+  readonly length?: number;
 }
 
 export interface StreamVariant {
   /** Identity-only guard run before the body is read. */
   guard: Guard<unknown>;
   maxBodyBytes: number;
-  /** Returns the raw response bytes (sent as `application/octet-stream`). */
-  handle(ctx: StreamContext): Promise<Uint8Array> | Uint8Array;
+  /** Returns the raw response bytes, or a {@link StreamReply} (sent as `application/octet-stream`). */
+  handle(ctx: StreamContext): Promise<Uint8Array | StreamReply> | Uint8Array | StreamReply;
 }
 
 export interface RouteDef<B> {
@@ -210,6 +242,7 @@ export function createRouter(routes: readonly Route[], opts: RouterOptions): Rou
     let reason: string | undefined;
     const caller = peer === null ? null : peer.toString();
     const reqLog = logger.child({ caller });
+    const afterSend: Array<() => void> = [];
 
     const finish = (): void => {
       reqLog.info(
@@ -279,25 +312,45 @@ export function createRouter(routes: readonly Route[], opts: RouterOptions): Rou
           throw unauthorized();
         }
         decision = 'allow';
+        const declared = declaredLength(req);
+        if (declared === null || (declared !== undefined && declared > sv.maxBodyBytes)) {
+          req.pause();
+          throw payloadTooLarge();
+        }
         let bodyBuf: Buffer | undefined;
-        let out: Uint8Array | undefined;
+        let bodyUsed = false;
+        const useBody = (): void => {
+          if (bodyUsed) throw new ApiError(ERR.internal, 'request body read twice', { reason: 'body_reused' });
+          bodyUsed = true;
+        };
         try {
-          out = await sv.handle({
+          const out = await sv.handle({
             peer,
             log: reqLog,
+            declaredLength: declared,
             readBody: async () => {
-              if (bodyBuf !== undefined) return bodyBuf;
+              useBody();
               bodyBuf = await readBody(req, sv.maxBodyBytes);
               return bodyBuf;
             },
+            body: () => {
+              useBody();
+              return cappedChunks(req, sv.maxBodyBytes);
+            },
           });
-          const outBuf = Buffer.from(out.buffer, out.byteOffset, out.byteLength);
-          status = 200;
-          if (!res.headersSent) {
-            res.statusCode = 200;
-            res.setHeader('Content-Type', OCTET_STREAM);
-            res.setHeader('Content-Length', String(outBuf.length));
-            endResponse(req, res, outBuf, false);
+          if (isStreamReply(out)) {
+            await writeStreamReply(req, res, out, (code) => {
+              status = code;
+            });
+          } else {
+            const outBuf = Buffer.from(out.buffer, out.byteOffset, out.byteLength);
+            status = 200;
+            if (!res.headersSent) {
+              res.statusCode = 200;
+              res.setHeader('Content-Type', OCTET_STREAM);
+              res.setHeader('Content-Length', String(outBuf.length));
+              endResponse(req, res, outBuf, false);
+            }
           }
         } finally {
           bodyBuf?.fill(0);
@@ -316,7 +369,7 @@ export function createRouter(routes: readonly Route[], opts: RouterOptions): Rou
           throw unauthorized();
         }
         decision = 'allow';
-        result = await def.handle({ peer, body, log: reqLog });
+        result = await def.handle({ peer, body, log: reqLog, afterSend: (fn) => afterSend.push(fn) });
       } finally {
         raw.fill(0);
       }
@@ -334,6 +387,13 @@ export function createRouter(routes: readonly Route[], opts: RouterOptions): Rou
         reason = 'unhandled';
       }
     } finally {
+      for (const fn of afterSend.splice(0)) {
+        try {
+          fn();
+        } catch {
+          /* callbacks must not throw; never let one break the answer */
+        }
+      }
       finish();
     }
   };
@@ -362,6 +422,7 @@ function endResponse(req: Request, res: Response, body: Buffer, close: boolean):
     res.setHeader('Connection', 'close');
     const sock = (req as IncomingMessage).socket;
     (res as ServerResponse).end(body, () => {
+      body.fill(0);
       // Give the peer a moment to read the answer, then drop the connection for good.
       const t = setTimeout(() => sock.destroy(), 1000);
       t.unref();
@@ -370,7 +431,123 @@ function endResponse(req: Request, res: Response, body: Buffer, close: boolean):
     });
     return;
   }
-  (res as ServerResponse).end(body);
+  (res as ServerResponse).end(body, () => body.fill(0));
+}
+
+/**
+ * The declared `Content-Length`: `undefined` when absent, `null` when unusable (the HTTP
+ * parser already refuses malformed values; this is defence in depth).
+ */
+function declaredLength(req: Request): number | undefined | null {
+  const v = req.headers['content-length'];
+  if (v === undefined) return undefined;
+  if (typeof v !== 'string' || !/^[0-9]{1,16}$/.test(v)) return null;
+  const n = Number(v);
+  return Number.isSafeInteger(n) ? n : null;
+}
+
+function isStreamReply(x: unknown): x is StreamReply {
+  return typeof x === 'object' && x !== null && !(x instanceof Uint8Array) && (x as { kind?: unknown }).kind === 'stream';
+}
+
+/**
+ * The request body as chunks pulled with `read()` (paused mode), so the socket is only read
+ * as fast as the consumer asks. The byte cap is checked on the running count. Never uses
+ * the stream's own async iterator: leaving that early would destroy the socket, and an
+ * error answer could not be sent.
+ */
+async function* cappedChunks(req: Request, maxBytes: number): AsyncGenerator<Buffer> {
+  let total = 0;
+  for (;;) {
+    const chunk = req.read() as Buffer | null;
+    if (chunk !== null) {
+      total += chunk.length;
+      if (total > maxBytes) {
+        chunk.fill(0);
+        req.pause();
+        throw payloadTooLarge();
+      }
+      yield chunk;
+      continue;
+    }
+    if (req.readableEnded) return;
+    await new Promise<void>((resolve, reject) => {
+      const done = (err?: ApiError): void => {
+        req.off('readable', onReadable);
+        req.off('end', onEnd);
+        req.off('error', onError);
+        req.off('close', onClose);
+        if (err) reject(err);
+        else resolve();
+      };
+      const onReadable = (): void => done();
+      const onEnd = (): void => done();
+      const onError = (): void => done(badRequest(REASON.readFailed, 'failed to read request body', { closeConnection: true }));
+      const onClose = (): void => {
+        if (req.readableEnded) done();
+        else onError();
+      };
+      req.on('readable', onReadable);
+      req.on('end', onEnd);
+      req.on('error', onError);
+      req.on('close', onClose);
+    });
+  }
+}
+
+/** Resolves on `drain`, or on `close` (the caller then notices the destroyed response). */
+function drained(res: Response): Promise<void> {
+  return new Promise((resolve) => {
+    const done = (): void => {
+      res.off('drain', done);
+      res.off('close', done);
+      resolve();
+    };
+    res.on('drain', done);
+    res.on('close', done);
+  });
+}
+
+/**
+ * Writes a streamed reply with back-pressure. The 200 head goes out with the first chunk; an
+ * error before that propagates (normal error answer); an error after it destroys the
+ * response so the reply is visibly truncated.
+ */
+async function writeStreamReply(req: Request, res: Response, reply: StreamReply, setStatus: (code: number) => void): Promise<void> {
+  const w = res as ServerResponse;
+  let started = false;
+  const start = (): void => {
+    started = true;
+    setStatus(200);
+    res.statusCode = 200;
+    res.setHeader('Content-Type', OCTET_STREAM);
+    if (reply.length !== undefined) res.setHeader('Content-Length', String(reply.length));
+  };
+  try {
+    for await (const c of reply.chunks) {
+      if (w.destroyed) throw new ApiError(ERR.badRequest, 'client went away', { reason: 'client_closed' });
+      if (c.length === 0) continue;
+      if (!started) start();
+      const buf = Buffer.from(c.buffer, c.byteOffset, c.byteLength);
+      if (!w.write(buf, () => buf.fill(0))) await drained(res);
+    }
+    if (!started) start();
+    await new Promise<void>((resolve) => {
+      if (w.destroyed) {
+        resolve();
+        return;
+      }
+      w.end(() => resolve());
+      w.once('close', () => resolve());
+    });
+    if ((req as IncomingMessage).complete === false && isHttp1(req)) (req as IncomingMessage).socket.end();
+  } catch (e) {
+    if (!started) throw e;
+    setStatus(e instanceof ApiError ? e.status : 500);
+    w.destroy();
+    if (isHttp1(req)) (req as IncomingMessage).socket.destroy();
+    throw e;
+  }
 }
 
 /** Lists routes (name, guard name) — for docs and the guard-coverage test. */
