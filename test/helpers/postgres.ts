@@ -33,6 +33,12 @@ export interface TestPostgres {
   port: number;
   /** The cluster's folder (data, log, socket). */
   dir: string;
+  /** The data directory inside `dir`. */
+  dataDir: string;
+  /** The server's log file. */
+  logFile: string;
+  /** The PostgreSQL bin folder (pg_dump, psql, …). */
+  binDir: string;
   /** Creates another empty database and returns its connection string. */
   createDatabase(name?: string): Promise<string>;
   /** Fast shutdown (`pg_ctl stop -m fast`), data kept. */
@@ -233,6 +239,9 @@ export async function startPostgres(opts: StartPostgresOptions = {}): Promise<Te
     connectionString: url(first),
     port,
     dir,
+    dataDir: data,
+    logFile: log,
+    binDir: bin,
     createDatabase,
     down: downFn,
     up: async () => {
