@@ -1,7 +1,266 @@
-/** Nexus cipher routes — being built (see README "Status"). */
-import type { Route } from '../../api/router.js';
+/**
+ * Encryption as a service (api.md §7, decisions D1, D7; catalogue CIP-*):
+ *   POST /v1/cipher/encrypt   JSON `{plaintext}` → `{version, nonce, ciphertext}`;
+ *                             stream (octet-stream) plaintext → `0x01 ‖ nonce(12) ‖ ct ‖ tag(16)`
+ *   POST /v1/cipher/decrypt   JSON `{version, nonce, ciphertext}` → `{plaintext}`;
+ *                             stream `0x01 ‖ nonce ‖ ct ‖ tag` → raw plaintext
+ * SPIKE's formats and permission rule (Pilot, Lite always, else `execute` on
+ * `spike/system/cipher/exec`: `ctx.guards.cipher`).
+ *
+ * Keys and binding. The key is the `cipher/v1` purpose key (HKDF from the root, D7), never the
+ * storage key, derived per request and wiped once OpenSSL has it. Every message is
+ * AES-256-GCM with AAD = `aad("spike-ts/cipher-api", version)`, so (a) a storage row (other
+ * key, D8 AAD) never opens here (CIP-07), and (b) unlike SPIKE, the version byte is
+ * authenticated. The version (JSON `version`, the stream's first byte) names the **cipher key
+ * generation**: 1 = `cipher/v1` in SPIKE's layout. A later key rotation adds version 2 with
+ * the same layout and the next key; unknown versions are refused (400).
+ *
+ * Limits. JSON: plaintext ≤ `maxCiphertextBytes − 16` (so every ciphertext we make fits the
+ * decrypt limit; SPIKE accepts a plaintext it then cannot decrypt), ciphertext ≤
+ * `maxCiphertextBytes`. Stream: plaintext ≤ {@link streamPlaintextCap} (`maxStreamBytes`, but
+ * at most {@link MAX_STREAM_DECRYPT_BYTES}), ciphertext ≤ that + 29. A declared
+ * `Content-Length` over the cap is refused before anything is read; otherwise the running count
+ * decides. Oversize is 400 `api_bad_request` (message "request body too large"; SPIKE clients
+ * understand 400, not 413: D1). If an encrypt stream without `Content-Length` crosses the cap
+ * after the answer started, the answer is cut off (no final tag, so it never decrypts).
+ *
+ * Streaming and memory. Encrypt streams both ways: each request chunk goes through
+ * `createCipheriv` and out, the tag is appended at the end — a bounded chunk in memory,
+ * whatever the size. Decrypt of SPIKE's format cannot stream safely: it has one GCM tag at the
+ * end, so releasing plaintext before the whole body is read would release unauthenticated
+ * data. We chose: buffer the ciphertext (bounded by the stream cap), check the tag in a first
+ * pass (plaintext of that pass is zeroed chunk by chunk), then stream the plaintext out in a
+ * second pass. Memory per decrypt is the ciphertext plus one chunk; no plaintext is sent
+ * before the tag verified. (A chunked format with per-chunk tags would lift the cap; it is not
+ * built, to keep the wire format SPIKE's.)
+ *
+ * Errors (D1, gaps B11/G10). A failed decrypt — flipped bit, wrong key, a storage row, a
+ * ciphertext shorter than the tag — is 400 in both modes: JSON `{"plaintext":null,
+ * "err":"api_bad_request","message":"decryption failed"}`, stream text `decryption failed`
+ * (SPIKE answers JSON failures with 500, which its SDK reports as a connection error). Stream
+ * framing errors keep SPIKE's text codes: `crypto_failed_to_read_version`,
+ * `crypto_unsupported_version`, `crypto_failed_to_read_nonce`.
+ */
+import { createCipheriv, createDecipheriv } from 'node:crypto';
+import { ApiError, ERR, PlainTextError, REASON, badRequest, payloadTooLarge } from '../../api/errors.js';
+import { defineRoute, type Route, type StreamReply } from '../../api/router.js';
+import { CipherDecryptRequest, CipherEncryptRequest, ERROR_SHAPES, PATHS } from '../../api/wire.js';
+import {
+  aad, AEAD_NONCE_BYTES, AEAD_TAG_BYTES, derivePurposeKey, gcmOpen, gcmSeal, systemRandom, wipe,
+} from '../../crypto/index.js';
+import type { KeyState } from '../keystate.js';
 import type { NexusContext } from '../context.js';
 
-export function cipherRoutes(_ctx: NexusContext): Route[] {
-  return [];
+/** The cipher key generation of new ciphertexts (the JSON `version`, the stream's first byte). */
+export const CIPHER_VERSION = 1;
+/** Stream framing: version byte + nonce before the ciphertext, tag after it. */
+export const STREAM_HEADER_BYTES = 1 + AEAD_NONCE_BYTES;
+export const STREAM_OVERHEAD_BYTES = STREAM_HEADER_BYTES + AEAD_TAG_BYTES;
+/** Largest stream ciphertext buffered for a decrypt (see the module header): 64 MiB + framing. */
+export const MAX_STREAM_DECRYPT_BYTES = 64 * 1024 * 1024 + STREAM_OVERHEAD_BYTES;
+/** Chunk size of the decrypt passes. */
+const CHUNK = 64 * 1024;
+
+/** GCM associated data of cipher-API messages of key generation `version`. */
+export function cipherAad(version: number): Uint8Array {
+  return aad('spike-ts/cipher-api', version);
+}
+
+/** Largest stream plaintext accepted for `maxStreamBytes`. */
+export function streamPlaintextCap(maxStreamBytes: number): number {
+  return Math.max(0, Math.min(maxStreamBytes, MAX_STREAM_DECRYPT_BYTES - STREAM_OVERHEAD_BYTES));
+}
+
+/** Largest JSON plaintext for `maxCiphertextBytes` (its ciphertext must fit the same limit). */
+export function jsonPlaintextCap(maxCiphertextBytes: number): number {
+  return Math.max(0, maxCiphertextBytes - AEAD_TAG_BYTES);
+}
+
+function notAvailable(stream: boolean): ApiError {
+  return stream
+    ? new PlainTextError(500, 'crypto_cipher_not_available', { reason: 'cipher_unavailable' })
+    : new ApiError(ERR.internal, 'cipher not available', { reason: 'cipher_unavailable' });
+}
+
+/** The key of generation `version` (a copy the caller wipes). */
+function cipherKey(keys: KeyState, stream: boolean): Uint8Array {
+  try {
+    return derivePurposeKey(keys.root(), 'cipher/v1');
+  } catch {
+    throw notAvailable(stream);
+  }
+}
+
+const decryptFailedJson = (): ApiError => badRequest('decryption_failed', 'decryption failed');
+const decryptFailedText = (): ApiError => new PlainTextError(400, 'decryption failed', { reason: 'decryption_failed' });
+
+export function cipherRoutes(ctx: NexusContext): Route[] {
+  const { cfg, keys } = ctx;
+  const jsonCap = jsonPlaintextCap(cfg.maxCiphertextBytes);
+  const streamCap = streamPlaintextCap(cfg.maxStreamBytes);
+  // A JSON body carries base64 (4/3) of up to maxCiphertextBytes plus a little framing.
+  const jsonBodyCap = Math.max(cfg.maxBodyBytes, Math.ceil(cfg.maxCiphertextBytes / 3) * 4 + 4096);
+
+  const encrypt = defineRoute({
+    path: PATHS.encrypt,
+    name: 'cipher.encrypt',
+    body: CipherEncryptRequest,
+    guard: ctx.guards.cipher,
+    errorShape: ERROR_SHAPES.encrypt,
+    maxBodyBytes: jsonBodyCap,
+    handle: ({ body, afterSend }) => {
+      afterSend(() => wipe(body.plaintext));
+      if (body.plaintext.length > jsonCap) throw badRequest(REASON.payloadTooLarge, 'plaintext too large');
+      const key = cipherKey(keys, false);
+      try {
+        const nonce = systemRandom(AEAD_NONCE_BYTES);
+        const ciphertext = gcmSeal(key, nonce, body.plaintext, cipherAad(CIPHER_VERSION));
+        return { version: CIPHER_VERSION, nonce, ciphertext };
+      } finally {
+        wipe(key);
+      }
+    },
+    stream: {
+      guard: ctx.guards.cipher,
+      maxBodyBytes: streamCap,
+      handle: (sctx): StreamReply => {
+        const key = cipherKey(keys, true);
+        const nonce = systemRandom(AEAD_NONCE_BYTES);
+        let c;
+        try {
+          c = createCipheriv('aes-256-gcm', key, nonce, { authTagLength: AEAD_TAG_BYTES });
+        } finally {
+          wipe(key);
+        }
+        c.setAAD(cipherAad(CIPHER_VERSION));
+        const cipher = c;
+        const head = new Uint8Array(STREAM_HEADER_BYTES);
+        head[0] = CIPHER_VERSION;
+        head.set(nonce, 1);
+        const body = sctx.body();
+        async function* chunks(): AsyncGenerator<Uint8Array> {
+          yield head;
+          for await (const chunk of body) {
+            const out = cipher.update(chunk);
+            chunk.fill(0);
+            if (out.length > 0) yield out;
+          }
+          const fin = cipher.final();
+          yield Buffer.concat([fin, cipher.getAuthTag()]);
+        }
+        return {
+          kind: 'stream',
+          chunks: chunks(),
+          ...(sctx.declaredLength !== undefined ? { length: sctx.declaredLength + STREAM_OVERHEAD_BYTES } : {}),
+        };
+      },
+    },
+  });
+
+  const decrypt = defineRoute({
+    path: PATHS.decrypt,
+    name: 'cipher.decrypt',
+    body: CipherDecryptRequest,
+    guard: ctx.guards.cipher,
+    errorShape: ERROR_SHAPES.decrypt,
+    maxBodyBytes: jsonBodyCap,
+    handle: ({ body, afterSend }) => {
+      if (body.version !== CIPHER_VERSION) throw badRequest('unsupported_version', 'unsupported ciphertext version');
+      if (body.nonce.length !== AEAD_NONCE_BYTES) throw badRequest('invalid_nonce', 'nonce must be 12 bytes');
+      if (body.ciphertext.length > cfg.maxCiphertextBytes) throw badRequest(REASON.payloadTooLarge, 'ciphertext too large');
+      if (body.ciphertext.length < AEAD_TAG_BYTES) throw decryptFailedJson();
+      const key = cipherKey(keys, false);
+      let plaintext: Uint8Array;
+      try {
+        plaintext = gcmOpen(key, body.nonce, body.ciphertext, cipherAad(body.version));
+      } catch {
+        throw decryptFailedJson();
+      } finally {
+        wipe(key);
+      }
+      afterSend(() => wipe(plaintext));
+      return { plaintext };
+    },
+    stream: {
+      guard: ctx.guards.cipher,
+      maxBodyBytes: streamCap + STREAM_OVERHEAD_BYTES,
+      handle: async (sctx): Promise<StreamReply> => {
+        const key = cipherKey(keys, true);
+        let buf: Buffer | undefined;
+        try {
+          buf = await collect(sctx.body(), sctx.declaredLength, streamCap + STREAM_OVERHEAD_BYTES);
+          if (buf.length < 1) throw new PlainTextError(400, 'crypto_failed_to_read_version', { reason: 'short_body' });
+          const version = buf[0]!;
+          if (version !== CIPHER_VERSION) throw new PlainTextError(400, 'crypto_unsupported_version', { reason: 'unsupported_version' });
+          if (buf.length < STREAM_HEADER_BYTES) throw new PlainTextError(400, 'crypto_failed_to_read_nonce', { reason: 'short_body' });
+          if (buf.length < STREAM_OVERHEAD_BYTES) throw decryptFailedText();
+          const nonce = buf.subarray(1, STREAM_HEADER_BYTES);
+          const ct = buf.subarray(STREAM_HEADER_BYTES, buf.length - AEAD_TAG_BYTES);
+          const tag = buf.subarray(buf.length - AEAD_TAG_BYTES);
+          const ad = cipherAad(version);
+          // Pass 1: check the tag; this pass's plaintext is zeroed and never leaves.
+          const check = createDecipheriv('aes-256-gcm', key, nonce, { authTagLength: AEAD_TAG_BYTES });
+          check.setAAD(ad);
+          check.setAuthTag(tag);
+          try {
+            for (let off = 0; off < ct.length; off += CHUNK) check.update(ct.subarray(off, off + CHUNK)).fill(0);
+            check.final().fill(0);
+          } catch {
+            throw decryptFailedText();
+          }
+          // Pass 2: the same (now authenticated, held) bytes again, streamed out.
+          const d = createDecipheriv('aes-256-gcm', key, nonce, { authTagLength: AEAD_TAG_BYTES });
+          d.setAAD(ad);
+          d.setAuthTag(tag);
+          const held = buf;
+          buf = undefined; // owned by the generator from here on
+          async function* chunks(): AsyncGenerator<Uint8Array> {
+            try {
+              for (let off = 0; off < ct.length; off += CHUNK) yield d.update(ct.subarray(off, off + CHUNK));
+              yield d.final();
+            } finally {
+              held.fill(0);
+            }
+          }
+          return { kind: 'stream', chunks: chunks(), length: ct.length };
+        } finally {
+          wipe(key, buf);
+        }
+      },
+    },
+  });
+
+  return [encrypt, decrypt];
+}
+
+/** Reads a capped body into one buffer (pre-sized when the length was declared). */
+async function collect(body: AsyncIterable<Buffer>, declared: number | undefined, cap: number): Promise<Buffer> {
+  if (declared !== undefined) {
+    const out = Buffer.alloc(declared);
+    let off = 0;
+    try {
+      for await (const c of body) {
+        if (off + c.length > declared) throw payloadTooLarge();
+        c.copy(out, off);
+        off += c.length;
+        c.fill(0);
+      }
+    } catch (e) {
+      out.fill(0);
+      throw e;
+    }
+    return off === declared ? out : out.subarray(0, off);
+  }
+  const parts: Buffer[] = [];
+  let total = 0;
+  try {
+    for await (const c of body) {
+      total += c.length;
+      if (total > cap) throw payloadTooLarge();
+      parts.push(c);
+    }
+    return Buffer.concat(parts, total);
+  } finally {
+    for (const p of parts) p.fill(0);
+  }
 }
