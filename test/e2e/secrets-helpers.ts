@@ -1,0 +1,66 @@
+/**
+ * Helpers for the secret/policy end-to-end tests: a raw mTLS client (exact status and body
+ * bytes, arbitrary bodies) with a given identity's SVID from the stack's spike-agent, built on
+ * the project's own mTLS dispatcher (the server must be Nexus), plus small utilities.
+ */
+import { request, type Dispatcher } from 'undici';
+import { SpiffeId } from '../../src/spiffe/id.js';
+import { WorkloadX509Source, authorizeIf, createMtlsDispatcher } from '../../src/spiffe/index.js';
+import type { Stack } from '../helpers/stack.js';
+
+export interface RawReply {
+  status: number;
+  body: string;
+  json: unknown;
+  headers: Record<string, string | string[] | undefined>;
+}
+
+export interface RawClient {
+  post(route: string, body: unknown, opts?: { headers?: Record<string, string>; method?: string }): Promise<RawReply>;
+  close(): Promise<void>;
+}
+
+/** A raw client for `stack` as `identity` (a socket name of the stack's agent). */
+export async function rawClient(stack: Stack, identity: string): Promise<RawClient> {
+  const source = await WorkloadX509Source.open({ endpoint: stack.socket(identity), timeoutMs: 15_000 });
+  const nexusId = SpiffeId.parse('spiffe://spike.ist/spike/nexus');
+  const dispatcher: Dispatcher = createMtlsDispatcher({ source, authorizeServer: authorizeIf((id) => id.equals(nexusId)) });
+  return {
+    async post(route, body, opts = {}) {
+      const payload = Buffer.isBuffer(body) ? body : typeof body === 'string' ? Buffer.from(body) : Buffer.from(JSON.stringify(body));
+      const r = await request(stack.nexusUrl + route, {
+        method: (opts.method ?? 'POST') as 'POST',
+        body: opts.method === 'GET' ? null : payload,
+        headers: { 'content-type': 'application/json', ...opts.headers },
+        dispatcher,
+      });
+      const text = await r.body.text();
+      let json: unknown;
+      try {
+        json = JSON.parse(text);
+      } catch {
+        json = undefined;
+      }
+      return { status: r.statusCode, body: text, json, headers: r.headers as RawReply['headers'] };
+    },
+    async close() {
+      await dispatcher.close();
+      source.close();
+    },
+  };
+}
+
+/** Regex-escapes a literal for a policy pattern. */
+export function reEscape(s: string): string {
+  return s.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
+}
+
+/** Bounded wait for a condition. */
+export async function waitFor(cond: () => Promise<boolean> | boolean, timeoutMs: number, what: string): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    if (await cond()) return;
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 50));
+  }
+}
