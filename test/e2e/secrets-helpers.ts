@@ -20,15 +20,19 @@ export interface RawClient {
   close(): Promise<void>;
 }
 
-/** A raw client for `stack` as `identity` (a socket name of the stack's agent). */
-export async function rawClient(stack: Stack, identity: string): Promise<RawClient> {
+/**
+ * A raw client for `stack` as `identity` (a socket name of the stack's agent); `url` points it
+ * at another Nexus (e.g. an in-process one using the stack's `nexus` SVID).
+ */
+export async function rawClient(stack: Stack, identity: string, opts: { url?: string } = {}): Promise<RawClient> {
+  const base = opts.url ?? stack.nexusUrl;
   const source = await WorkloadX509Source.open({ endpoint: stack.socket(identity), timeoutMs: 15_000 });
   const nexusId = SpiffeId.parse('spiffe://spike.ist/spike/nexus');
   const dispatcher: Dispatcher = createMtlsDispatcher({ source, authorizeServer: authorizeIf((id) => id.equals(nexusId)) });
   return {
     async post(route, body, opts = {}) {
       const payload = Buffer.isBuffer(body) ? body : typeof body === 'string' ? Buffer.from(body) : Buffer.from(JSON.stringify(body));
-      const r = await request(stack.nexusUrl + route, {
+      const r = await request(base + route, {
         method: (opts.method ?? 'POST') as 'POST',
         body: opts.method === 'GET' ? null : payload,
         headers: { 'content-type': 'application/json', ...opts.headers },

@@ -1,0 +1,199 @@
+/**
+ * Hostile input over real mTLS (D4, SEC-01/03/04/05/06/07/08/09, POL-05, POL-09/10): a battery
+ * of bodies is sent to (1) the real spike-nexus child on SQLite — SPIKE's status codes and
+ * error shapes, nothing stored, `__proto__` & co. round-trip exactly, the 64 MiB body is
+ * refused without being buffered (the child's peak RSS barely moves) — and (2) a second Nexus
+ * started **in this process** (memory backend, the stack's `nexus` SVID, same router and
+ * routes) while `monitorEventLoopDelay` watches this event loop: it never stalls > 50 ms.
+ * Measuring in-process was chosen so that nothing new is exposed by the real Nexus binary; the
+ * in-process figure is an upper bound for the server part (it includes the test client's work).
+ */
+import { after, before, test } from 'node:test';
+import assert from 'node:assert/strict';
+import fs from 'node:fs';
+import { monitorEventLoopDelay } from 'node:perf_hooks';
+import { Writable } from 'node:stream';
+import { loadTrustRoots, recognisers } from '../../src/api/identities.js';
+import { loadNexusConfig } from '../../src/config/index.js';
+import { createLogger } from '../../src/log/logger.js';
+import { type Nexus, startNexus } from '../../src/nexus/server.js';
+import { WorkloadX509Source } from '../../src/spiffe/index.js';
+import { Stack } from '../helpers/stack.js';
+import { type RawClient, rawClient } from './secrets-helpers.js';
+
+const REDOS_ID = 'spiffe://spike.ist/workload/redos';
+const S = '/v1/store/secrets';
+const SG = '/v1/store/secrets?action=get';
+
+let stack: Stack;
+let inproc: Nexus;
+let inprocSource: WorkloadX509Source;
+const inprocLog: string[] = [];
+const clients: RawClient[] = [];
+
+before(async () => {
+  stack = await Stack.start({ identities: { redos: REDOS_ID } });
+  inprocSource = await WorkloadX509Source.open({ endpoint: stack.socket('nexus'), timeoutMs: 15_000 });
+  const env = { SPIKE_NEXUS_BACKEND_STORE: 'memory', SPIKE_NEXUS_TLS_PORT: '127.0.0.1:0', SPIFFE_ENDPOINT_SOCKET: stack.socket('nexus') };
+  const sink = new Writable({ write(c: Buffer, _e, cb) { inprocLog.push(c.toString()); cb(); } });
+  inproc = await startNexus({
+    cfg: loadNexusConfig(env),
+    ids: recognisers(loadTrustRoots({})),
+    source: inprocSource,
+    logger: createLogger({ component: 'nexus-inproc', level: 'info', destination: sink }),
+  });
+});
+after(async () => {
+  for (const c of clients) await c.close().catch(() => undefined);
+  await inproc?.close();
+  inprocSource?.close();
+  await stack?.stop();
+});
+
+async function client(identity: string, url?: string): Promise<RawClient> {
+  const c = await rawClient(stack, identity, url === undefined ? {} : { url });
+  clients.push(c);
+  return c;
+}
+
+interface Case {
+  name: string;
+  route: string;
+  body: string | Buffer;
+  status: number;
+  err: string;
+}
+
+const deep = (n: number): string => `{"path":"hostile/deep","values":${'['.repeat(n)}${']'.repeat(n)}}`;
+const members = (n: number, prefix = 'k'): string => {
+  const parts: string[] = [];
+  for (let i = 0; i < n; i++) parts.push(`"${prefix}${i}":"v"`);
+  return `{"path":"hostile/members","values":{${parts.join(',')}}}`;
+};
+
+function battery(): Case[] {
+  const bad = (name: string, body: string | Buffer, route = S): Case => ({ name, route, body, status: 400, err: 'api_bad_request' });
+  const big = Buffer.alloc(64 * 1024 * 1024, 0x61);
+  Buffer.from('{"path":"hostile/big","values":{"k":"').copy(big);
+  big.write('"}}', big.length - 3);
+  return [
+    bad('SEC-01 64 MiB body', big),
+    bad('SEC-03 100,000-deep JSON', deep(100_000)),
+    bad('SEC-03 33 levels', deep(33)),
+    bad('SEC-04 200,000 members (over the byte cap)', members(200_000)),
+    bad('SEC-04 ~120,000 members inside the byte cap', `{"x":{${Array.from({ length: 120_000 }, (_, i) => `"${i.toString(36)}":0`).join(',')}},"path":"hostile/m2","values":{}}`),
+    bad('SEC-04 1,001 values', members(1001)),
+    bad('SEC-08 duplicate keys', '{"path":"hostile/dup","path":"hostile/dup2","values":{"k":"v"}}'),
+    bad('SEC-08 duplicate value keys', '{"path":"hostile/dup","values":{"k":"a","k":"b"}}'),
+    bad('SEC-07 inherited path', '{"__proto__":{"path":"hostile/proto-path"},"values":{"k":"v"}}'),
+    bad('SEC-05 values array', '{"path":"hostile/t","values":[]}'),
+    bad('SEC-05 values number map', '{"path":"hostile/t","values":{"k":1}}'),
+    bad('SEC-05 path number', '{"path":1,"values":{"k":"v"}}'),
+    bad('SEC-05 not JSON', 'path=hostile/t'),
+    bad('SEC-05 empty body', ''),
+    bad('SEC-09 version 1e400', '{"path":"hostile/t","version":1e400}', SG),
+    bad('SEC-09 version 2^53+1', '{"path":"hostile/t","version":9007199254740993}', SG),
+    bad('SEC-09 version -1', '{"path":"hostile/t","version":-1}', SG),
+    bad('SEC-18 lone surrogate', '{"path":"hostile/t","values":{"k":"\\ud800"}}'),
+    bad('SEC-18 invalid UTF-8', Buffer.concat([Buffer.from('{"path":"hostile/t","values":{"k":"'), Buffer.from([0xc0, 0xaf]), Buffer.from('"}}')])),
+    bad('POL-09 dot-dot segment', '{"path":"hostile/../etc","values":{"k":"v"}}'),
+    bad('POL-09 dot segment', '{"path":"hostile/./x","values":{"k":"v"}}'),
+    bad('POL-10 leading slash', '{"path":"/hostile/x","values":{"k":"v"}}'),
+    bad('POL-10 double slash', '{"path":"hostile//x","values":{"k":"v"}}'),
+    bad('POL-12 NUL in path', '{"path":"hostile/\\u0000x","values":{"k":"v"}}'),
+    bad('POL-18 reserved path', '{"path":"spike/system/acl","values":{"k":"v"}}'),
+    bad('policy name with NUL', '{"name":"a\\u0000","spiffeidPattern":"^spiffe://x$","pathPattern":"^x$","permissions":["read"]}', '/v1/acl/policy'),
+    bad('policy backreference', '{"name":"br","spiffeidPattern":"^spiffe://x$","pathPattern":"(a)\\\\1","permissions":["read"]}', '/v1/acl/policy'),
+    bad('policy duplicate keys', '{"name":"d","name":"e","spiffeidPattern":"^spiffe://x$","pathPattern":"^x$","permissions":["read"]}', '/v1/acl/policy'),
+  ];
+}
+
+/** Sends the battery; a connection closed by the server instead of an answer counts only for the 64 MiB body. */
+async function runBattery(c: RawClient): Promise<string[]> {
+  const failures: string[] = [];
+  for (const k of battery()) {
+    try {
+      const r = await c.post(k.route, k.body);
+      if (r.status !== k.status || (r.json as { err?: string } | undefined)?.err !== k.err) failures.push(`${k.name}: ${r.status} ${r.body.slice(0, 100)}`);
+    } catch (e) {
+      if (!k.name.startsWith('SEC-01')) failures.push(`${k.name}: ${(e as Error).message}`);
+    }
+  }
+  return failures;
+}
+
+const PROTO_BODY = '{"path":"hostile/proto","values":{"__proto__":"p","constructor":"c","prototype":"pt","toString":"t","hasOwnProperty":"h"}}';
+const PROTO_READ = '{"data":{"__proto__":"p","constructor":"c","hasOwnProperty":"h","prototype":"pt","toString":"t"}}';
+
+async function setupRedos(pilot: RawClient): Promise<void> {
+  for (const [i, pat] of ['(a+)+$', '(a|a)*b', '(.*a){20}'].entries()) {
+    const r = await pilot.post('/v1/acl/policy', { name: `redos-${i}`, spiffeidPattern: '^spiffe://spike\\.ist/workload/redos$', pathPattern: pat, permissions: ['read'] });
+    assert.equal(r.status, 200, pat);
+  }
+}
+
+async function redosProbe(c: RawClient): Promise<string[]> {
+  const failures: string[] = [];
+  for (const p of ['a'.repeat(28) + '-', 'a'.repeat(499) + '-', 'a'.repeat(500)]) {
+    const r = await c.post(SG, { path: p });
+    // '(a+)+$' fully matches 'aaa…a' (→ 404: allowed, not found), never matches '…-' (→ 401)
+    const want = p.endsWith('-') ? 401 : 404;
+    if (r.status !== want) failures.push(`ReDoS probe len ${p.length}: ${r.status}`);
+  }
+  return failures;
+}
+
+function peakRssKiB(pid: number): number {
+  const m = /VmHWM:\s+(\d+) kB/.exec(fs.readFileSync(`/proc/${pid}/status`, 'utf8'));
+  return m ? Number(m[1]) : 0;
+}
+
+test('D4 / SEC-01..09 / SEC-18 / POL-05 / POL-09/10/12/18: hostile bodies against spike-nexus (SQLite) → SPIKE codes, nothing stored', async () => {
+  const pilot = await client('pilot');
+  const redos = await client('redos');
+  const pid = stack.pid('nexus');
+  assert.ok(pid !== undefined);
+  const rssBefore = peakRssKiB(pid);
+  assert.deepEqual(await runBattery(pilot), []);
+  const rssGrowthMiB = (peakRssKiB(pid) - rssBefore) / 1024;
+  assert.ok(rssGrowthMiB < 32, `Nexus peak RSS grew ${rssGrowthMiB.toFixed(1)} MiB: the 64 MiB body was buffered`);
+  // nothing stored by any of it
+  const list = await pilot.post('/v1/store/secrets?action=list', {});
+  assert.equal(list.body, '{"keys":[]}');
+  const pols = await pilot.post('/v1/acl/policy?action=list', {});
+  assert.equal(pols.body, '{"policies":[]}');
+  // SEC-06: prototype names round-trip exactly
+  assert.equal((await pilot.post(S, PROTO_BODY)).status, 200);
+  assert.equal((await pilot.post(SG, { path: 'hostile/proto' })).body, PROTO_READ);
+  // POL-05: ReDoS patterns evaluated against long paths answer at once
+  await setupRedos(pilot);
+  const t0 = performance.now();
+  assert.deepEqual(await redosProbe(redos), []);
+  assert.ok(performance.now() - t0 < 2000, 'ReDoS probes were slow');
+  // SEC-19: the Nexus log never carries a path from the battery
+  assert.ok(!stack.logs('nexus').includes('hostile/'), 'a request path reached the log');
+});
+
+test('D4 / SEC-03 / SEC-04 / POL-05: the same battery against an in-process Nexus never blocks the event loop > 50 ms', async (t) => {
+  const url = `https://localhost:${inproc.server.port}`;
+  const pilot = await client('pilot', url);
+  const redos = await client('redos', url);
+  await setupRedos(pilot);
+  // warm up connections and JIT outside the measurement
+  await pilot.post('/v1/store/secrets?action=list', {});
+  await redos.post(SG, { path: 'warm' });
+  const h = monitorEventLoopDelay({ resolution: 10 });
+  h.enable();
+  const failures = [...(await runBattery(pilot)), ...(await redosProbe(redos))];
+  assert.equal((await pilot.post(S, PROTO_BODY)).status, 200);
+  assert.equal((await pilot.post(SG, { path: 'hostile/proto' })).body, PROTO_READ);
+  h.disable();
+  assert.deepEqual(failures, []);
+  const maxMs = h.max / 1e6;
+  t.diagnostic(`in-process Nexus: event-loop delay max ${maxMs.toFixed(1)} ms, p99 ${(h.percentile(99) / 1e6).toFixed(1)} ms`);
+  assert.ok(maxMs < 50, `event loop blocked ${maxMs.toFixed(1)} ms`);
+  const list = await pilot.post('/v1/store/secrets?action=list', {});
+  assert.equal(list.body, '{"keys":["hostile/proto"]}');
+  assert.equal(({} as Record<string, unknown>)['p'], undefined);
+  assert.ok(!inprocLog.join('').includes('hostile/'), 'a request path reached the log');
+});
