@@ -41,8 +41,11 @@ export interface TestPostgres {
   binDir: string;
   /** Creates another empty database and returns its connection string. */
   createDatabase(name?: string): Promise<string>;
-  /** Fast shutdown (`pg_ctl stop -m fast`), data kept. */
-  down(): Promise<void>;
+  /**
+   * Shutdown with data kept: `fast` (default; sessions terminated, clean checkpoint) or
+   * `immediate` (like a crash: no checkpoint, WAL replayed at the next start).
+   */
+  down(mode?: 'fast' | 'immediate'): Promise<void>;
   /** Starts the server again after `down()`, same port. */
   up(): Promise<void>;
   /** `down()` then `up()`. */
@@ -190,9 +193,9 @@ export async function startPostgres(opts: StartPostgresOptions = {}): Promise<Te
     await exec('pg_ctl', ['-D', data, '-l', log, '-w', '-t', '60', '-o', serverOptions(), 'start']);
     running.add(data);
   };
-  const downFn = async (): Promise<void> => {
+  const downFn = async (mode: 'fast' | 'immediate' = 'fast'): Promise<void> => {
     if (!running.has(data)) return;
-    await exec('pg_ctl', ['-D', data, '-m', 'fast', '-w', '-t', '60', 'stop']);
+    await exec('pg_ctl', ['-D', data, '-m', mode, '-w', '-t', '60', 'stop']);
     running.delete(data);
   };
 
@@ -248,7 +251,7 @@ export async function startPostgres(opts: StartPostgresOptions = {}): Promise<Te
       if (!running.has(data)) await start();
     },
     restart: async () => {
-      await downFn();
+      await downFn('fast');
       await start();
     },
     psql,
@@ -256,7 +259,7 @@ export async function startPostgres(opts: StartPostgresOptions = {}): Promise<Te
       if (stopped) return;
       stopped = true;
       try {
-        await downFn();
+        await downFn('fast');
       } finally {
         fs.rmSync(dir, { recursive: true, force: true });
       }
