@@ -20,6 +20,7 @@ import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { RootKey } from '../../src/crypto/index.js';
+import { RecordSealer } from '../../src/store/codec.js';
 import { openPostgresStore, type PostgresStore } from '../../src/store/postgres.js';
 import { PG_SCHEMA_VERSION } from '../../src/store/postgres-schema.js';
 import { StoreError } from '../../src/store/types.js';
@@ -88,6 +89,23 @@ if (process.env['SPIKE_PG_RACE_CHILD'] === '1') {
       for (const [i, a] of acks.entries()) {
         const got = await stores[i % 3]!.getSecret(a.path, a.version);
         assert.equal(got?.values['value'], a.value, `${a.path}@${a.version}`);
+      }
+    });
+
+    test('SEC-15 across instances: 48 racing writers with maxVersions 5 → exactly the 5 newest versions kept, no stray value rows', async () => {
+      const acks = await Promise.all(stores.flatMap((s, inst) =>
+        Array.from({ length: 16 }, (_, w) => s.putSecret('multi/prune', { v: `i${inst}-w${w}` }, { maxVersions: 5 }))));
+      const versions = acks.map((a) => a.version).sort((x, y) => x - y);
+      assert.deepEqual(versions, Array.from({ length: 48 }, (_, i) => i + 1));
+      const md = await stores[0]!.getSecretMetadata('multi/prune');
+      assert.deepEqual(md?.versions.map((v) => v.version), [44, 45, 46, 47, 48]);
+      const ids = new RecordSealer(root);
+      try {
+        const hex = ids.secretId('multi/prune').toString('hex');
+        const rows = await srv.psql(`SELECT string_agg(version::text, ',' ORDER BY version) FROM spike_secret_versions WHERE id = '\\x${hex}'::bytea`, 'spike');
+        assert.equal(rows.trim(), '44,45,46,47,48', 'pruned versions must be deleted from the table, not just hidden');
+      } finally {
+        ids.destroy();
       }
     });
 
