@@ -134,7 +134,12 @@ export class KeeperSync {
     const { logger } = this.#o;
     const share: Share = { id: pos, value: w.value };
     if (this.#o.keys.isReady() || this.#stopped) {
-      // A late answer after the key is in: not needed, wipe it.
+      // A late answer after the key is in: not needed; still report a Keeper serving a
+      // share that does not belong to the current sharing (D6), then wipe it.
+      const current = this.#o.keys.sharing();
+      if (current && (w.id !== undefined && w.id !== pos || !current.commitments.verifyShare(share))) {
+        logger.warn({ keeper, keeperId: pos, reason: 'share_unverified' }, 'faulty keeper: share skipped');
+      }
       wipeShare(share);
       return;
     }

@@ -68,22 +68,32 @@ export async function startNexus(o: NexusOptions): Promise<Nexus> {
   }
   const ctx: NexusContext = { cfg, store, keys, ids, engine, authz, guards: nexusGuards(authz), policies, logger, sync };
 
+  // The readiness gate opens only when the key is in AND the policies are loaded, so a
+  // workload never gets a false 401 in the moment after a restart.
+  let dataReady = false;
+  const loadPolicies = (attempt = 0): void => {
+    if (store.kind === 'lite') {
+      dataReady = true;
+      return;
+    }
+    policies.reload().then(() => { dataReady = true; }, (e: unknown) => {
+      logger.error({ err: (e as { code?: string }).code ?? 'error' }, 'policy load failed; retrying');
+      setTimeout(() => loadPolicies(attempt + 1), Math.min(5000, 100 * 2 ** attempt)).unref();
+    });
+  };
   if (cfg.backend === 'memory') {
     keys.installEphemeral();
     await policies.reload();
+    dataReady = true;
     logger.warn('memory backend: nothing is persisted and there is no root key (development only)');
   } else {
-    keys.onReady(() => {
-      if (store.kind !== 'lite') {
-        void policies.reload().catch((e: unknown) => logger.error({ err: (e as { code?: string }).code ?? 'error' }, 'policy load failed'));
-      }
-    });
+    keys.onReady(() => loadPolicies());
   }
 
   const routes: Route[] = [...bootstrapRoutes(ctx)];
   for (const m of ROUTE_MODULES as readonly RouteModule[]) routes.push(...m(ctx));
   const router = createRouter(routes, {
-    isReady: () => keys.isReady(),
+    isReady: () => dataReady && keys.isReady(),
     logger,
     maxBodyBytes: cfg.maxBodyBytes,
   });

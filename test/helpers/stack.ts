@@ -62,6 +62,7 @@ export class Stack {
   readonly #keeperPorts: number[];
   readonly #procs = new Map<string, Proc>();
   readonly #logs = new Map<string, string[]>();
+  readonly #history: string[][] = [];
   readonly #clients: Array<{ client: NexusClient; source: WorkloadX509Source }> = [];
   #stopped = false;
 
@@ -120,13 +121,19 @@ export class Stack {
     };
   }
 
-  #spawn(name: string, bin: BinName, args: string[], env: Record<string, string>, readyLine?: string): Promise<void> {
-    const proc = spawn(process.execPath, [binPath(bin), ...args], {
+  #spawn(name: string, bin: BinName | { script: string }, args: string[], env: Record<string, string>, readyLine?: string, wrapper: string[] = []): Promise<void> {
+    const target = typeof bin === 'string' ? binPath(bin) : bin.script;
+    const argv = [...wrapper, process.execPath, target, ...args];
+    const proc = spawn(argv[0]!, argv.slice(1), {
       env: { PATH: process.env['PATH'] ?? '', HOME: this.dir, ...env },
       stdio: ['ignore', 'pipe', 'pipe'],
+      // Own process group: a kill reaches wrapped children too (strace blocks SIGTERM).
+      detached: true,
     });
-    const lines = this.#logs.get(name) ?? [];
+    // logs(name) shows the current incarnation; logs() shows everything ever captured.
+    const lines: string[] = [];
     this.#logs.set(name, lines);
+    this.#history.push(lines);
     const exited = new Promise<void>((r) => proc.once('exit', () => r()));
     this.#procs.set(name, { proc, exited });
     return new Promise((resolve, reject) => {
@@ -159,12 +166,31 @@ export class Stack {
     await this.#spawn('agent', 'spike-agent', args, {}, 'spike-agent ready');
   }
 
-  async startKeeper(i: number): Promise<void> {
-    await this.#spawn(`keeper-${i}`, 'spike-keeper', [], {
+  /** Starts Keeper i (1-based); `wrapper` prefixes the command (e.g. strace). */
+  async startKeeper(i: number, opts: { wrapper?: string[] } = {}): Promise<void> {
+    await this.#spawn(`keeper-${i}`, 'spike-keeper', [], this.keeperEnv(i), 'spike-keeper ready', opts.wrapper);
+  }
+
+  keeperEnv(i: number): Record<string, string> {
+    return {
       ...this.#baseEnv(), ...(this.#opts.keeperEnv ?? {}),
       SPIFFE_ENDPOINT_SOCKET: this.socket(`keeper-${i}`),
       SPIKE_KEEPER_TLS_PORT: `127.0.0.1:${this.#keeperPorts[i - 1]}`,
-    }, 'spike-keeper ready');
+    };
+  }
+
+  /** Runs a test double (a compiled script) under `name`, e.g. in a Keeper's place. */
+  async startCustom(name: string, script: string, env: Record<string, string>, readyLine: string): Promise<void> {
+    await this.#spawn(name, { script }, [], env, readyLine);
+  }
+
+  async killCustom(name: string, signal: NodeJS.Signals = 'SIGKILL'): Promise<void> {
+    await this.#kill(name, signal);
+  }
+
+  /** The pid of a running component. */
+  pid(name: string): number | undefined {
+    return this.#procs.get(name)?.proc.pid;
   }
 
   async killKeeper(i: number, signal: NodeJS.Signals = 'SIGKILL'): Promise<void> {
@@ -199,7 +225,13 @@ export class Stack {
   async #kill(name: string, signal: NodeJS.Signals): Promise<void> {
     const p = this.#procs.get(name);
     if (!p) return;
-    if (p.proc.exitCode === null && p.proc.signalCode === null) p.proc.kill(signal);
+    if (p.proc.exitCode === null && p.proc.signalCode === null) {
+      try {
+        process.kill(-p.proc.pid!, signal);
+      } catch {
+        p.proc.kill(signal);
+      }
+    }
     await p.exited;
     this.#procs.delete(name);
   }
@@ -226,10 +258,9 @@ export class Stack {
       proc.once('close', (code) => {
         const stdout = Buffer.concat(out).toString('utf8');
         const stderr = Buffer.concat(err).toString('utf8');
-        const name = logName ?? bin;
-        const lines = this.#logs.get(name) ?? [];
-        lines.push(stdout, stderr);
-        this.#logs.set(name, lines);
+        const lines = [stdout, stderr];
+        this.#logs.set(logName ?? bin, lines);
+        this.#history.push(lines);
         resolve({ code, stdout, stderr });
       });
     });
@@ -269,9 +300,13 @@ export class Stack {
     }
   }
 
+  clearLogs(name: string): void {
+    this.#logs.get(name)?.splice(0);
+  }
+
   logs(name?: string): string {
     if (name !== undefined) return (this.#logs.get(name) ?? []).join('');
-    return [...this.#logs.values()].map((l) => l.join('')).join('');
+    return this.#history.map((l) => l.join('')).join('');
   }
 
   async stop(): Promise<void> {
