@@ -5,6 +5,7 @@
  */
 import os from 'node:os';
 import path from 'node:path';
+import { postgresOptionsFromEnv, type PostgresEnvOptions } from '../store/postgres-env.js';
 import { ConfigError, type Env, duration, httpsUrlList, int, listenAddress, oneOf, optionalStr, str, type ListenAddress } from './env.js';
 
 export const DEFAULT_ENDPOINT_SOCKET = 'unix:///tmp/spire-agent/public/api.sock';
@@ -79,18 +80,15 @@ export interface NexusConfig extends CommonConfig {
   dataDir: string;
   dbBusyTimeoutMs: number;
   readHeaderTimeoutMs: number;
-  /** ours: Postgres connection string for the `postgres` backend. */
-  databaseUrl: string | undefined;
+  /** ours: the `postgres` backend's settings (SPIKE_NEXUS_DATABASE_URL, SPIKE_NEXUS_DB_*). */
+  postgres: PostgresEnvOptions | undefined;
 }
 
 export function loadNexusConfig(env: Env): NexusConfig {
   const shamir = loadShamir(env);
   const backend = oneOf<BackendKind>(env, 'SPIKE_NEXUS_BACKEND_STORE', ['sqlite', 'lite', 'memory', 'postgres'], 'sqlite');
   const needsKeepers = backend !== 'memory';
-  const databaseUrl = optionalStr(env, 'SPIKE_NEXUS_DATABASE_URL');
-  if (backend === 'postgres' && databaseUrl === undefined) {
-    throw new ConfigError('SPIKE_NEXUS_DATABASE_URL', 'is required for the postgres backend');
-  }
+  const postgres = backend === 'postgres' ? postgresOptionsFromEnv(env) : undefined;
   return {
     ...loadCommon(env, true),
     listen: listenAddress(env, 'SPIKE_NEXUS_TLS_PORT', ':8553'),
@@ -107,7 +105,7 @@ export function loadNexusConfig(env: Env): NexusConfig {
     dataDir: backend === 'sqlite' ? resolveDataDir(env) : '',
     dbBusyTimeoutMs: int(env, 'SPIKE_NEXUS_DB_BUSY_TIMEOUT_MS', 5000, 1, 600_000),
     readHeaderTimeoutMs: duration(env, 'SPIKE_HTTP_SERVER_READ_HEADER_TIMEOUT', 10_000, 1),
-    databaseUrl,
+    postgres,
   };
 }
 

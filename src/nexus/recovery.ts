@@ -110,7 +110,11 @@ export class KeeperSync {
       peers.forEach((url, i) => {
         client.fetchShare(url).then(
           (w) => this.#accept(i + 1, url, w, stored),
-          (err: unknown) => logger.warn({ keeper: url, keeperId: i + 1, reason: errInfo(err) }, 'keeper share unavailable'),
+          (err: unknown) => {
+            // An empty Keeper (400 "no shard") is normal at start-up and after a restart.
+            if ((err as { status?: number }).status === 400) logger.info({ keeper: url, keeperId: i + 1 }, 'keeper holds no share yet');
+            else logger.warn({ keeper: url, keeperId: i + 1, reason: errInfo(err) }, 'keeper share unavailable');
+          },
         ).finally(() => {
           chain = chain.then((ok) => ok || this.#tryCombine()).then((ok) => {
             if (ok && !installed) {
@@ -125,7 +129,9 @@ export class KeeperSync {
     });
     if (installed || (await chain)) return true;
     const best = Math.max(0, ...[...this.#groups.values()].map((g) => g.shares.size));
-    logger.warn({ have: best, need: this.#o.threshold }, 'not enough verified keeper shares yet');
+    // Warn once a while, not on every pass (start-up and "all Keepers empty" are expected states).
+    const log = this.#attempt % 10 === 0 ? logger.warn.bind(logger) : logger.info.bind(logger);
+    log({ have: best, need: this.#o.threshold }, 'not enough verified keeper shares yet');
     return false;
   }
 

@@ -37,15 +37,36 @@ export interface Nexus {
   close(): Promise<void>;
 }
 
-export async function startNexus(o: NexusOptions): Promise<Nexus> {
-  const { cfg, ids, source, logger } = o;
-  const store = o.store ?? await openStore({
+/**
+ * Opens the configured store. A shared database that is down at start-up (postgres) is
+ * retried with capped backoff instead of exiting, so a Nexus fleet outlives a database
+ * failover; a local file that cannot be opened is fatal (it will not fix itself).
+ */
+async function openWithRetry(cfg: NexusConfig, logger: Logger): Promise<Store> {
+  const open = (): Promise<Store> => openStore({
     kind: cfg.backend,
     file: cfg.backend === 'sqlite' ? path.join(cfg.dataDir, 'spike.db') : undefined,
     busyTimeoutMs: cfg.dbBusyTimeoutMs,
     defaultMaxVersions: cfg.maxSecretVersions,
+    ...(cfg.postgres ?? {}),
     logger,
   });
+  for (let attempt = 0; ; attempt++) {
+    try {
+      return await open();
+    } catch (e) {
+      const code = (e as { code?: string }).code;
+      if (cfg.backend !== 'postgres' || (code !== 'store_unavailable' && code !== 'store_busy')) throw e;
+      const wait = Math.min(10_000, 250 * 2 ** Math.min(attempt, 10));
+      logger.warn({ reason: code, retryInMs: wait }, 'database unavailable; retrying');
+      await new Promise((r) => setTimeout(r, wait));
+    }
+  }
+}
+
+export async function startNexus(o: NexusOptions): Promise<Nexus> {
+  const { cfg, ids, source, logger } = o;
+  const store = o.store ?? await openWithRetry(cfg, logger);
   const keys = new KeyState();
   const engine = new PolicyEngine({ logger });
   const authz = new NexusAuthorizer(engine, ids);
