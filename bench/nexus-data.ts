@@ -246,7 +246,8 @@ function engineDecisionNs(extra: number): number {
   return Number(process.hrtime.bigint() - t) / N;
 }
 
-async function benchAuthz(stack: Stack, budgetMs: number): Promise<BenchResult[]> {
+/** Benchmark 3 alone (issue 7 calls it for P3); `stack` must have the `bench-app` identity. */
+export async function benchAuthz(stack: Stack, budgetMs: number): Promise<BenchResult[]> {
   const none = await authzRun(stack, 0, budgetMs);
   const many = await authzRun(stack, 10_000, budgetMs);
   const e0 = engineDecisionNs(0);

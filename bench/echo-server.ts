@@ -1,0 +1,60 @@
+/**
+ * The P1/P7 baseline server: a bare Node `https` mTLS server (TLS 1.3, client certificate
+ * required and verified against the trust bundle) that answers every request with fixed
+ * bytes — the exact JSON body and headers Nexus returned for the same GET. It parses the
+ * request body as JSON, as Nexus does, but does no routing, authorisation or storage.
+ *
+ * Run as a child process by `bench/stack-bench.ts`: credentials arrive on stdin as four
+ * length-prefixed frames (certificate chain PEM, private key PEM, CA PEM, reply body) plus
+ * one frame of reply headers (JSON), so no key touches the disk or the environment. Prints
+ * `echo ready <port>` on stdout once listening.
+ */
+import https from 'node:https';
+
+function readFrames(buf: Buffer): Buffer[] {
+  const out: Buffer[] = [];
+  let off = 0;
+  while (off + 4 <= buf.length) {
+    const len = buf.readUInt32BE(off);
+    out.push(buf.subarray(off + 4, off + 4 + len));
+    off += 4 + len;
+  }
+  return out;
+}
+
+async function main(): Promise<void> {
+  const chunks: Buffer[] = [];
+  for await (const c of process.stdin) chunks.push(c as Buffer);
+  const all = Buffer.concat(chunks);
+  const [cert, key, ca, body, hdrs] = readFrames(all);
+  if (!cert || !key || !ca || !body || !hdrs) throw new Error('echo-server: bad input');
+  const headers = JSON.parse(hdrs.toString('utf8')) as Record<string, string>;
+  const reply = Buffer.from(body);
+  const srv = https.createServer({
+    cert, key, ca,
+    requestCert: true, rejectUnauthorized: true, minVersion: 'TLSv1.3', keepAliveTimeout: 30_000,
+  }, (req, res) => {
+    const parts: Buffer[] = [];
+    req.on('data', (c: Buffer) => parts.push(c));
+    req.on('end', () => {
+      try {
+        JSON.parse(Buffer.concat(parts).toString('utf8'));
+      } catch {
+        res.writeHead(400).end();
+        return;
+      }
+      res.writeHead(200, { ...headers, 'Content-Length': reply.length });
+      res.end(reply);
+    });
+  });
+  all.fill(0); // the key frame lives in `all`; the TLS context holds its own copy now
+  srv.listen(0, '127.0.0.1', () => {
+    const addr = srv.address();
+    process.stdout.write(`echo ready ${typeof addr === 'object' && addr ? addr.port : 0}\n`);
+  });
+}
+
+main().catch((e: unknown) => {
+  process.stderr.write(`echo-server failed: ${e instanceof Error ? e.message : 'unknown error'}\n`);
+  process.exit(1);
+});
