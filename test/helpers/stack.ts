@@ -3,6 +3,14 @@
  * identity), n Keepers, Nexus (sqlite by default, in a temp dir) and, unless disabled,
  * `spike-bootstrap`. Every child's output is captured for log scans. `stop()` kills
  * everything and removes the temp dir.
+ *
+ * Several Nexus (issue 8): `nexusCount: 3` with the postgres backend runs `nexus`,
+ * `nexus-2`, `nexus-3` on one database, each on its own port (`nexusUrls`), all with the
+ * same Keepers and the same SPIFFE ID; Bootstrap runs once against the first and every
+ * instance recovers its key from the Keepers. Instance indexes are 1-based like Keepers'.
+ * `backend: 'postgres'` without `databaseUrl` starts a throw-away PostgreSQL cluster
+ * (test/helpers/postgres.ts) owned by the stack (`stack.postgres`, stopped by `stop()`).
+ * `e2eBackends()` lists the backends the parameterised secrets/policy suites run against.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
@@ -12,6 +20,7 @@ import path from 'node:path';
 import { binPath, type BinName } from './bin.js';
 import { WorkloadX509Source } from '../../src/spiffe/index.js';
 import { NexusClient } from '../../src/sdk/index.js';
+import { startPostgres, type TestPostgres } from './postgres.js';
 
 export interface StackOptions {
   backend?: 'sqlite' | 'memory' | 'lite' | 'postgres';
@@ -23,6 +32,26 @@ export interface StackOptions {
   keeperEnv?: Record<string, string>;
   svidTtl?: string;
   databaseUrl?: string;
+  /** Nexus processes on one database (postgres only); default 1. */
+  nexusCount?: number;
+}
+
+/** Backends the backend-parameterised e2e suites run against. */
+export type E2eBackend = 'sqlite' | 'postgres';
+
+/**
+ * `['sqlite', 'postgres']`, or the comma-separated subset in `SPIKE_E2E_BACKENDS` (e.g.
+ * `SPIKE_E2E_BACKENDS=sqlite` for a quick local run). An unknown name throws.
+ */
+export function e2eBackends(env: NodeJS.ProcessEnv = process.env): E2eBackend[] {
+  const raw = env['SPIKE_E2E_BACKENDS'];
+  if (raw === undefined || raw.trim() === '') return ['sqlite', 'postgres'];
+  const out: E2eBackend[] = [];
+  for (const b of raw.split(',').map((x) => x.trim()).filter(Boolean)) {
+    if (b !== 'sqlite' && b !== 'postgres') throw new Error(`SPIKE_E2E_BACKENDS: unknown backend ${JSON.stringify(b)}`);
+    if (!out.includes(b)) out.push(b);
+  }
+  return out;
 }
 
 export const TD = 'spike.ist';
@@ -58,46 +87,93 @@ export class Stack {
   readonly nexusUrl: string;
   readonly keeperUrls: string[];
   readonly #opts: Required<Pick<StackOptions, 'backend' | 'keepers' | 'threshold'>> & StackOptions;
-  readonly #nexusPort: number;
+  readonly #nexusPorts: number[];
   readonly #keeperPorts: number[];
+  #postgres: TestPostgres | undefined;
   readonly #procs = new Map<string, Proc>();
   readonly #logs = new Map<string, string[]>();
   readonly #history: string[][] = [];
   readonly #clients: Array<{ client: NexusClient; source: WorkloadX509Source }> = [];
   #stopped = false;
 
-  private constructor(opts: StackOptions, dir: string, nexusPort: number, keeperPorts: number[]) {
+  private constructor(opts: StackOptions, dir: string, nexusPorts: number[], keeperPorts: number[]) {
     this.#opts = { backend: 'sqlite', keepers: 3, threshold: 2, ...opts };
     this.dir = dir;
-    this.#nexusPort = nexusPort;
+    this.#nexusPorts = nexusPorts;
     this.#keeperPorts = keeperPorts;
-    this.nexusUrl = `https://localhost:${nexusPort}`;
+    this.nexusUrl = `https://localhost:${nexusPorts[0]!}`;
     this.keeperUrls = keeperPorts.map((p) => `https://localhost:${p}`);
   }
 
   static async start(opts: StackOptions = {}): Promise<Stack> {
     const n = opts.keepers ?? 3;
+    const nexusCount = opts.nexusCount ?? 1;
+    if (!Number.isInteger(nexusCount) || nexusCount < 1) throw new Error('nexusCount must be a positive integer');
+    if (nexusCount > 1 && opts.backend !== 'postgres') throw new Error('several Nexus need a shared database: backend postgres');
     const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'spike-e2e-'));
-    const nexusPort = await freePort();
+    const nexusPorts: number[] = [];
+    for (let i = 0; i < nexusCount; i++) nexusPorts.push(await freePort());
     const keeperPorts: number[] = [];
     for (let i = 0; i < n; i++) keeperPorts.push(await freePort());
-    const st = new Stack(opts, dir, nexusPort, keeperPorts);
+    let owned: TestPostgres | undefined;
+    if (opts.backend === 'postgres' && opts.databaseUrl === undefined) {
+      try {
+        owned = await startPostgres({ fsync: false });
+      } catch (e) {
+        fs.rmSync(dir, { recursive: true, force: true });
+        throw e;
+      }
+      opts = { ...opts, databaseUrl: owned.connectionString };
+    }
+    const st = new Stack(opts, dir, nexusPorts, keeperPorts);
+    st.#postgres = owned;
     try {
       await st.#startAgent();
       if (st.#opts.backend !== 'memory') {
         await Promise.all(keeperPorts.map((_, i) => st.startKeeper(i + 1)));
       }
-      await st.startNexus();
+      // All instances at once: they race the schema migration (advisory lock) and then
+      // wait for their key from the Keepers.
+      await Promise.all(nexusPorts.map((_, i) => st.startNexus(i + 1)));
       if (opts.bootstrap !== false && st.#opts.backend !== 'memory' && st.#opts.backend !== 'lite') {
         const r = await st.runBootstrap();
         if (r.code !== 0) throw new Error(`bootstrap failed (${r.code}): ${r.stderr}`);
       }
-      if (opts.bootstrap !== false && st.#opts.backend !== 'lite') await st.waitReady();
+      if (opts.bootstrap !== false && st.#opts.backend !== 'lite') {
+        await Promise.all(nexusPorts.map((_, i) => st.waitReady(30_000, i + 1)));
+      }
     } catch (e) {
       await st.stop();
       throw e;
     }
     return st;
+  }
+
+  /** Every Nexus URL, instance 1 first (`nexusUrls[0] === nexusUrl`). */
+  get nexusUrls(): string[] {
+    return this.#nexusPorts.map((p) => `https://localhost:${p}`);
+  }
+
+  /** Number of Nexus instances. */
+  get nexusCount(): number {
+    return this.#nexusPorts.length;
+  }
+
+  /** The throw-away PostgreSQL cluster this stack started (backend postgres without `databaseUrl`). */
+  get postgres(): TestPostgres | undefined {
+    return this.#postgres;
+  }
+
+  /** Component name of Nexus instance `index` (1-based): `nexus`, `nexus-2`, `nexus-3`, … */
+  nexusName(index = 1): string {
+    this.#checkNexusIndex(index);
+    return index === 1 ? 'nexus' : `nexus-${index}`;
+  }
+
+  #checkNexusIndex(index: number): void {
+    if (!Number.isInteger(index) || index < 1 || index > this.#nexusPorts.length) {
+      throw new Error(`no Nexus instance ${index} (this stack has ${this.#nexusPorts.length})`);
+    }
   }
 
   socket(name: string): string {
@@ -197,11 +273,14 @@ export class Stack {
     await this.#kill(`keeper-${i}`, signal);
   }
 
-  nexusEnv(): Record<string, string> {
+  /** Environment of Nexus instance `index` (1-based; all share the `nexus` SVID). */
+  nexusEnv(index = 1): Record<string, string> {
+    this.#checkNexusIndex(index);
     return {
       ...this.#baseEnv(),
+      ...(index === 1 ? {} : { SPIKE_NEXUS_API_URL: this.nexusUrls[index - 1]! }),
       SPIFFE_ENDPOINT_SOCKET: this.socket('nexus'),
-      SPIKE_NEXUS_TLS_PORT: `127.0.0.1:${this.#nexusPort}`,
+      SPIKE_NEXUS_TLS_PORT: `127.0.0.1:${this.#nexusPorts[index - 1]!}`,
       SPIKE_NEXUS_DATA_DIR: this.dir,
       SPIKE_NEXUS_RECOVERY_MAX_INTERVAL: '2s',
       ...(this.#opts.databaseUrl ? { SPIKE_NEXUS_DATABASE_URL: this.#opts.databaseUrl } : {}),
@@ -209,17 +288,19 @@ export class Stack {
     };
   }
 
-  async startNexus(): Promise<void> {
-    await this.#spawn('nexus', 'spike-nexus', [], this.nexusEnv(), 'spike-nexus ready');
+  /** Starts Nexus instance `index` (1-based, default the first). */
+  async startNexus(index = 1): Promise<void> {
+    await this.#spawn(this.nexusName(index), 'spike-nexus', [], this.nexusEnv(index), 'spike-nexus ready');
   }
 
-  async killNexus(signal: NodeJS.Signals = 'SIGKILL'): Promise<void> {
-    await this.#kill('nexus', signal);
+  /** Kills Nexus instance `index` (1-based, default the first) and waits for its exit. */
+  async killNexus(signal: NodeJS.Signals = 'SIGKILL', index = 1): Promise<void> {
+    await this.#kill(this.nexusName(index), signal);
   }
 
-  /** The Nexus child process (for pid-based measurements), if running. */
-  nexusProcess(): ChildProcess | undefined {
-    return this.#procs.get('nexus')?.proc;
+  /** A Nexus child process (for pid-based measurements), if running; default the first. */
+  nexusProcess(index = 1): ChildProcess | undefined {
+    return this.#procs.get(this.nexusName(index))?.proc;
   }
 
   async #kill(name: string, signal: NodeJS.Signals): Promise<void> {
@@ -275,15 +356,25 @@ export class Stack {
     }, opts.stdin, 'spike');
   }
 
-  async client(identity: string): Promise<NexusClient> {
+  /**
+   * SDK client with `identity`'s SVID, talking to the first Nexus, or to `opts.urls` (e.g.
+   * `stack.nexusUrls` for fail-over across every instance, or one instance's URL).
+   */
+  async client(identity: string, opts: { urls?: string[]; timeoutMs?: number } = {}): Promise<NexusClient> {
     const source = await WorkloadX509Source.open({ endpoint: this.socket(identity), timeoutMs: 15_000 });
-    const client = await NexusClient.connect({ urls: [this.nexusUrl], source });
+    const client = await NexusClient.connect({
+      urls: opts.urls ?? [this.nexusUrl],
+      source,
+      ...(opts.timeoutMs !== undefined ? { timeoutMs: opts.timeoutMs } : {}),
+    });
     this.#clients.push({ client, source });
     return client;
   }
 
-  async waitReady(timeoutMs = 30_000): Promise<void> {
-    const c = await this.client('pilot');
+  /** Polls Nexus instance `index` (1-based, default the first) until it is ready. */
+  async waitReady(timeoutMs = 30_000, index = 1): Promise<void> {
+    const name = this.nexusName(index);
+    const c = await this.client('pilot', { urls: [this.nexusUrls[index - 1]!] });
     const deadline = Date.now() + timeoutMs;
     for (;;) {
       try {
@@ -294,7 +385,7 @@ export class Stack {
         // once ready, 503 before), so this works whatever routes the backend serves.
         const code = (e as { code?: string }).code;
         if (code !== 'state_not_ready' && code !== 'net_peer_connection') return;
-        if (Date.now() > deadline) throw new Error(`nexus not ready after ${timeoutMs} ms: ${this.logs('nexus').slice(-3000)}`);
+        if (Date.now() > deadline) throw new Error(`${name} not ready after ${timeoutMs} ms: ${this.logs(name).slice(-3000)}`);
       }
       await new Promise((r) => setTimeout(r, 100));
     }
@@ -319,5 +410,6 @@ export class Stack {
     const names = [...this.#procs.keys()].reverse();
     for (const n of names) await this.#kill(n, 'SIGKILL');
     fs.rmSync(this.dir, { recursive: true, force: true });
+    await this.#postgres?.stop();
   }
 }
