@@ -213,8 +213,8 @@ export class KeeperSync {
       this.#timer = undefined;
     }
     this.#wipeGroups();
-    void this.pushNow();
-    this.#pushTimer = setInterval(() => void this.pushNow(), this.#o.pushIntervalMs);
+    void this.pushNow().catch(() => undefined);
+    this.#pushTimer = setInterval(() => void this.pushNow().catch(() => undefined), this.#o.pushIntervalMs);
     this.#pushTimer.unref?.();
   }
 
@@ -231,7 +231,13 @@ export class KeeperSync {
     if (!keys.isReady() || !sharing || this.#stopped) return;
     await Promise.all(peers.map(async (url, i) => {
       const pos = i + 1;
-      const share = keys.shareFor(pos);
+      let share: Share;
+      try {
+        share = keys.shareFor(pos);
+      } catch (err) {
+        logger.error({ keeperId: pos, reason: errInfo(err) }, 'cannot compute the share for a keeper');
+        return;
+      }
       try {
         await client.contribute(url, { value: share.value, id: pos, epoch: sharing.epoch, commitments: sharing.commitments });
         logger.debug({ keeper: url, keeperId: pos }, 'share pushed to keeper');
