@@ -15,7 +15,10 @@ export class PolicySync {
   readonly #engine: PolicyEngine;
   readonly #logger: Logger;
   readonly #shared: boolean;
-  #loading: Promise<void> | undefined;
+  /** The generation check in flight (its read may predate requests that arrive now). */
+  #running: Promise<void> | undefined;
+  /** The next check, not started yet: requests arriving while one runs wait for this one. */
+  #queued: Promise<void> | undefined;
 
   /** `shared`: other processes may change policies (postgres). */
   constructor(store: Store, engine: PolicyEngine, logger: Logger, shared: boolean) {
@@ -33,14 +36,36 @@ export class PolicySync {
     this.#logger.debug({ policies: r.policies, generation, applied: r.applied }, 'policies loaded');
   }
 
-  /** Before a request: reload when another instance changed policies (shared stores only). */
-  async ensureFresh(): Promise<void> {
-    if (!this.#shared || !this.#store.isUnlocked()) return;
-    if (this.#loading) return this.#loading;
-    this.#loading = (async () => {
+  /**
+   * Before a request: reload when another instance changed policies (shared stores only).
+   * A request never joins a check whose read was already sent — that read may predate a
+   * policy change committed before this request arrived (POL-17 across instances). It
+   * joins the queued check instead, which starts when the running one ends, so at most
+   * two checks exist at a time however many requests arrive.
+   */
+  ensureFresh(): Promise<void> {
+    if (!this.#shared || !this.#store.isUnlocked()) return Promise.resolve();
+    if (this.#queued) return this.#queued;
+    if (this.#running) {
+      const queued = this.#running.catch(() => undefined).then(() => {
+        this.#queued = undefined;
+        return this.#check();
+      });
+      this.#queued = queued;
+      return queued;
+    }
+    return this.#check();
+  }
+
+  /** Starts a check now (its generation read is issued synchronously) and records it as running. */
+  #check(): Promise<void> {
+    const running: Promise<void> = (async () => {
       const g = await this.#store.policyGeneration();
       if (g !== this.#engine.generation) await this.reload();
-    })().finally(() => { this.#loading = undefined; });
-    return this.#loading;
+    })().finally(() => {
+      if (this.#running === running) this.#running = undefined;
+    });
+    this.#running = running;
+    return running;
   }
 }
