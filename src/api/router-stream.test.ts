@@ -1,0 +1,198 @@
+/**
+ * The router's streamed stream-variant (issue 6): pulled, byte-capped request bodies and
+ * streamed replies with back-pressure, over a real HTTP server on port 0 (CIP-05, P15).
+ */
+import { after, before, test } from 'node:test';
+import assert from 'node:assert/strict';
+import http from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { Writable } from 'node:stream';
+import { createLogger } from '../log/logger.js';
+import { SpiffeId } from '../spiffe/id.js';
+import { badRequest } from './errors.js';
+import { guardIdentity } from './guards.js';
+import { createRouter, defineRoute, type StreamReply } from './router.js';
+import { s } from './schema.js';
+
+const CAP = 1024 * 1024;
+const peer = SpiffeId.parse('spiffe://spike.ist/app/x');
+const allow = guardIdentity('test.allow', () => true);
+let handlerRuns = 0;
+const keptReplyChunks: Buffer[] = [];
+
+const routes = [
+  // Echo: each request chunk goes out as soon as it arrives (XOR 0x5a), then a trailer.
+  defineRoute({
+    path: '/echo', body: s.empty(), guard: allow, handle: () => ({}),
+    stream: {
+      guard: allow,
+      maxBodyBytes: CAP,
+      handle: (ctx): StreamReply => {
+        handlerRuns++;
+        const body = ctx.body();
+        async function* out(): AsyncGenerator<Uint8Array> {
+          for await (const c of body) {
+            const o = Buffer.from(c);
+            for (let i = 0; i < o.length; i++) o[i]! ^= 0x5a;
+            yield o;
+          }
+          yield Buffer.from('END');
+        }
+        return { kind: 'stream', chunks: out(), ...(ctx.declaredLength !== undefined ? { length: ctx.declaredLength + 3 } : {}) };
+      },
+    },
+  }),
+  // Reads everything first, then answers (decrypt-like).
+  defineRoute({
+    path: '/collect', body: s.empty(), guard: allow, handle: () => ({}),
+    stream: {
+      guard: allow,
+      maxBodyBytes: CAP,
+      handle: async (ctx): Promise<StreamReply> => {
+        handlerRuns++;
+        let n = 0;
+        for await (const c of ctx.body()) n += c.length;
+        const chunk = Buffer.from(`got ${n}`);
+        keptReplyChunks.push(chunk);
+        async function* out(): AsyncGenerator<Uint8Array> {
+          yield chunk;
+        }
+        return { kind: 'stream', chunks: out() };
+      },
+    },
+  }),
+  // Fails after the first reply chunk.
+  defineRoute({
+    path: '/fail-late', body: s.empty(), guard: allow, handle: () => ({}),
+    stream: {
+      guard: allow,
+      maxBodyBytes: CAP,
+      handle: (): StreamReply => {
+        async function* out(): AsyncGenerator<Uint8Array> {
+          yield Buffer.alloc(1000, 1);
+          throw badRequest('late', 'late failure');
+        }
+        return { kind: 'stream', chunks: out() }; // chunked: a normal end would look complete
+      },
+    },
+  }),
+];
+
+const sink = new Writable({ write: (_c, _e, cb) => cb() });
+const router = createRouter(routes, { isReady: () => true, logger: createLogger({ component: 'router-stream-test', destination: sink }) });
+let server: http.Server;
+let port = 0;
+
+before(async () => {
+  server = http.createServer((req, res) => void router(req, res, peer));
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  port = (server.address() as AddressInfo).port;
+});
+
+after(async () => {
+  server.closeAllConnections();
+  await new Promise((r) => server.close(r));
+});
+
+function request(path: string, headers: Record<string, string> = {}): http.ClientRequest {
+  return http.request({ host: '127.0.0.1', port, path, method: 'POST', agent: false, headers: { 'content-type': 'application/octet-stream', ...headers } });
+}
+
+function collect(res: http.IncomingMessage): Promise<{ body: Buffer; complete: boolean }> {
+  return new Promise((resolve) => {
+    const parts: Buffer[] = [];
+    res.on('data', (c: Buffer) => parts.push(c));
+    const done = (): void => resolve({ body: Buffer.concat(parts), complete: res.complete });
+    res.on('end', done);
+    res.on('error', done);
+    res.on('aborted', done);
+    res.on('close', done);
+  });
+}
+
+test('a streamed reply starts before the request body is complete (no buffering in the router)', async () => {
+  const req = request('/echo');
+  const first = Buffer.alloc(64 * 1024, 7);
+  const response = new Promise<http.IncomingMessage>((resolve, reject) => {
+    req.once('response', resolve);
+    req.once('error', reject);
+  });
+  req.write(first);
+  const timeout = new Promise<never>((_, rej) => setTimeout(() => rej(new Error('no response while the body is still open')), 3000).unref());
+  const res = await Promise.race([response, timeout]);
+  assert.equal(res.statusCode, 200);
+  assert.equal(res.headers['content-type'], 'application/octet-stream');
+  const body = collect(res);
+  for (let i = 0; i < 31; i++) req.write(Buffer.alloc(16 * 1024, i));
+  req.end();
+  const { body: out, complete } = await body;
+  assert.equal(complete, true);
+  assert.equal(out.length, 64 * 1024 + 31 * 16 * 1024 + 3);
+  assert.equal(out[0], 7 ^ 0x5a);
+  assert.equal(out.subarray(out.length - 3).toString(), 'END');
+});
+
+test('CIP-05: a declared Content-Length over the cap → 400 before the handler runs; connection closed', async () => {
+  const before = handlerRuns;
+  const req = request('/echo', { 'content-length': String(CAP + 1) });
+  const res = await new Promise<http.IncomingMessage>((resolve, reject) => {
+    req.once('response', resolve);
+    req.once('error', reject);
+    req.write(Buffer.alloc(1024));
+  });
+  assert.equal(res.statusCode, 400);
+  assert.equal(res.headers['connection'], 'close');
+  const { body } = await collect(res);
+  assert.match(body.toString(), /"err":"api_bad_request"/);
+  assert.equal(handlerRuns, before);
+  req.destroy();
+});
+
+test('CIP-05: a chunked body crossing the cap → 400 from the running count when no reply has started', async () => {
+  const req = request('/collect');
+  req.on('error', () => undefined);
+  const res = await new Promise<http.IncomingMessage>((resolve) => {
+    req.once('response', resolve);
+    const chunk = Buffer.alloc(64 * 1024, 1);
+    let sent = 0;
+    const pump = (): void => {
+      while (sent <= CAP + chunk.length && !req.destroyed) {
+        sent += chunk.length;
+        if (!req.write(chunk)) return void req.once('drain', pump);
+      }
+    };
+    pump();
+  });
+  assert.equal(res.statusCode, 400);
+  const { body } = await collect(res);
+  assert.match(body.toString(), /request body too large/);
+  req.destroy();
+});
+
+test('an error after the first reply chunk cuts the reply off (never a complete-looking answer)', async () => {
+  const req = request('/fail-late');
+  req.end();
+  // Either the connection drops before the head was flushed (request error), or the reply
+  // arrives cut short; never a complete answer.
+  const outcome = await new Promise<{ status?: number; complete: boolean; length: number }>((resolve) => {
+    req.once('error', () => resolve({ complete: false, length: 0 }));
+    req.once('response', (res) => {
+      void collect(res).then(({ body, complete }) => resolve({ status: res.statusCode ?? 0, complete, length: body.length }));
+    });
+  });
+  assert.equal(outcome.complete, false);
+  assert.ok(outcome.length <= 1000);
+});
+
+test('reply chunks are zeroed once flushed', async () => {
+  const req = request('/collect');
+  req.end(Buffer.from('hello'));
+  const res = await new Promise<http.IncomingMessage>((resolve, reject) => {
+    req.once('response', resolve);
+    req.once('error', reject);
+  });
+  const { body } = await collect(res);
+  assert.equal(body.toString(), 'got 5');
+  const kept = keptReplyChunks.at(-1)!;
+  assert.equal(kept.every((b) => b === 0), true);
+});
