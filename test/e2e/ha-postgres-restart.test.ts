@@ -1,0 +1,176 @@
+/**
+ * PostgreSQL restarted under HTTP load (issue 8 acceptance; D12): two spike-nexus processes
+ * on one real PostgreSQL, 8 request loops per instance (put to a fresh path, get of a seeded
+ * path) over real mTLS while the server is shut down (`fast`, then `immediate` — crash-like)
+ * and started again a couple of seconds later.
+ *
+ * Required: while the database is down every failing answer is the same documented one —
+ * 503 with `err: state_not_ready` in the route's exact error body (docs/ha.md) — and comes
+ * quickly; no Nexus process exits or logs a fatal error; once the database is back every
+ * instance answers 200 again by itself (no restart, no operator action); every
+ * acknowledged write reads back exactly; an unacknowledged one is absent or exact. Also: a
+ * Nexus started while the database is down waits for it and becomes ready on its own.
+ */
+import { after, before, describe, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { randomBytes } from 'node:crypto';
+import { Stack } from '../helpers/stack.js';
+import { type RawClient, type RawReply, rawClient } from './secrets-helpers.js';
+
+const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
+/** The documented answers while the database is unreachable (docs/ha.md), byte for byte. */
+const PUT_503 = '{"err":"state_not_ready","message":"store unavailable"}';
+const GET_503 = '{"data":null,"err":"state_not_ready","message":"store unavailable"}';
+
+interface Load {
+  acked: Map<string, string>;
+  unacked: Map<string, string>;
+  /** Non-200 answers: `status body` → count. */
+  failures: Map<string, number>;
+  slowestFailureMs: number;
+  /** Time of the last non-200 answer and of the first 200 after it. */
+  lastFailureAt: number;
+  okAt: number[];
+}
+
+describe('PostgreSQL restarted under load: stable 503, no crash, self-recovery', () => {
+  let stack: Stack;
+  const raws: RawClient[] = [];
+  const seeded = new Map<string, string>();
+
+  before(async () => {
+    stack = await Stack.start({ backend: 'postgres', nexusCount: 2, nexusEnv: { SPIKE_NEXUS_DB_CONNECT_TIMEOUT: '2s' } });
+    for (const url of stack.nexusUrls) raws.push(await rawClient(stack, 'pilot', { url }));
+    for (let i = 0; i < 8; i++) {
+      const v = randomBytes(9).toString('base64url');
+      assert.equal((await raws[0]!.post('/v1/store/secrets', { path: `pgr/seed/${i}`, values: { v } })).status, 200);
+      seeded.set(`pgr/seed/${i}`, v);
+    }
+  });
+  after(async () => {
+    for (const r of raws) await r.close().catch(() => undefined);
+    await stack?.stop();
+  });
+
+  function startLoad(tag: string, stop: { now: boolean }): { load: Load; done: Promise<void> } {
+    const load: Load = { acked: new Map(), unacked: new Map(), failures: new Map(), slowestFailureMs: 0, lastFailureAt: 0, okAt: [] };
+    const note = (r: RawReply, started: number, expected: string): void => {
+      if (r.status === 200) {
+        load.okAt.push(Date.now());
+        return;
+      }
+      const key = `${r.status} ${r.body}${r.body === expected ? '' : ' (unexpected body)'}`;
+      load.failures.set(key, (load.failures.get(key) ?? 0) + 1);
+      load.slowestFailureMs = Math.max(load.slowestFailureMs, Date.now() - started);
+      load.lastFailureAt = Date.now();
+    };
+    const loop = async (raw: RawClient, id: string): Promise<void> => {
+      for (let seq = 0; !stop.now; seq++) {
+        const path = `pgr/${tag}/${id}/s${seq}`;
+        const v = randomBytes(9).toString('base64url');
+        let started = Date.now();
+        try {
+          const r = await raw.post('/v1/store/secrets', { path, values: { v } });
+          note(r, started, PUT_503);
+          (r.status === 200 ? load.acked : load.unacked).set(path, v);
+        } catch (e) {
+          load.unacked.set(path, v);
+          load.failures.set(`transport ${(e as { code?: string }).code ?? 'error'}`, 1);
+        }
+        const seedPath = `pgr/seed/${seq % seeded.size}`;
+        started = Date.now();
+        try {
+          const r = await raw.post('/v1/store/secrets?action=get', { path: seedPath });
+          note(r, started, GET_503);
+          if (r.status === 200) assert.deepEqual(r.json, { data: { v: seeded.get(seedPath) } });
+        } catch (e) {
+          if (e instanceof assert.AssertionError) throw e;
+          load.failures.set(`transport ${(e as { code?: string }).code ?? 'error'}`, 1);
+        }
+        await sleep(5);
+      }
+    };
+    const done = Promise.all(raws.flatMap((raw, i) => Array.from({ length: 8 }, (_, k) => loop(raw, `n${i + 1}l${k}`)))).then(() => undefined);
+    return { load, done };
+  }
+
+  async function verify(entries: Map<string, string>, mustExist: boolean): Promise<string[]> {
+    const bad: string[] = [];
+    for (const raw of raws) {
+      for (const [path, v] of entries) {
+        const r = await raw.post('/v1/store/secrets?action=get', { path });
+        if (r.status === 200) {
+          if (JSON.stringify(r.json) !== JSON.stringify({ data: { v } })) bad.push(`${path}: wrong value`);
+        } else if (mustExist || r.status !== 404) {
+          bad.push(`${path}: ${r.status}`);
+        }
+      }
+    }
+    return bad;
+  }
+
+  for (const mode of ['fast', 'immediate'] as const) {
+    test(`D12: database shut down (${mode}) under load → only 503 state_not_ready, Nexus alive, back to 200 by itself, no acknowledged write lost`, async (t) => {
+      const pg = stack.postgres!;
+      const pids = [1, 2].map((i) => stack.pid(stack.nexusName(i)));
+      const stop = { now: false };
+      const { load, done } = startLoad(mode, stop);
+      await sleep(600);
+      const okBeforeDown = load.okAt.length;
+      await pg.down(mode);
+      const downAt = Date.now();
+      await sleep(2_500);
+      const failuresWhileDown = [...load.failures.values()].reduce((a, b) => a + b, 0);
+      // still alive: same pids, no exit
+      for (const i of [1, 2]) {
+        const p = stack.nexusProcess(i);
+        assert.ok(p && p.exitCode === null && p.signalCode === null, `${stack.nexusName(i)} exited while the database was down`);
+        assert.equal(p.pid, pids[i - 1]);
+      }
+      await pg.up();
+      const upAt = Date.now();
+      // recovers by itself: wait until every loop has had 200s again, then keep going a bit
+      const deadline = Date.now() + 20_000;
+      while (!(load.okAt.filter((x) => x > upAt).length > 50 && Date.now() - load.lastFailureAt > 1_000)) {
+        if (Date.now() > deadline) break;
+        await sleep(100);
+      }
+      stop.now = true;
+      await done;
+      const firstOkAfterUp = load.okAt.find((x) => x > upAt);
+      t.diagnostic(`ok before down ${okBeforeDown}; failures while down ${failuresWhileDown} (${[...load.failures].map(([k, n]) => `${n}× ${k}`).join('; ')}); `
+        + `slowest failure ${load.slowestFailureMs} ms; first 200 ${firstOkAfterUp === undefined ? 'never' : `${firstOkAfterUp - upAt} ms`} after up; `
+        + `acked ${load.acked.size}, unacked ${load.unacked.size}`);
+      assert.ok(okBeforeDown > 20, 'the load was not running before the shutdown');
+      assert.ok(failuresWhileDown > 50, `only ${failuresWhileDown} failing answers while the database was down`);
+      const kinds = [...load.failures.keys()];
+      assert.deepEqual(kinds.filter((k) => !(k === `503 ${PUT_503}` || k === `503 ${GET_503}`)), [], 'an answer other than the documented 503');
+      assert.ok(load.slowestFailureMs < 5_000, `a 503 took ${load.slowestFailureMs} ms`);
+      assert.ok(firstOkAfterUp !== undefined, 'Nexus did not recover after the database came back');
+      assert.ok(Date.now() - load.lastFailureAt > 1_000, 'still failing after the database came back');
+      assert.ok(load.lastFailureAt >= downAt);
+      assert.deepEqual(await verify(load.acked, true), [], 'acknowledged writes lost or changed');
+      assert.deepEqual(await verify(load.unacked, false), [], 'an unacknowledged write is torn');
+      for (const i of [1, 2]) assert.doesNotMatch(stack.logs(stack.nexusName(i)), /"level":"fatal"|uncaught|unhandled/i);
+    });
+  }
+
+  test('a Nexus started while the database is down waits for it and becomes ready by itself', async () => {
+    const pg = stack.postgres!;
+    await stack.killNexus('SIGKILL', 2);
+    await pg.down('fast');
+    const starting = stack.startNexus(2);
+    let started = false;
+    void starting.then(() => { started = true; }, () => undefined);
+    await sleep(2_000);
+    assert.equal(stack.nexusProcess(2)?.exitCode ?? null, null, 'nexus-2 gave up while the database was down');
+    assert.match(stack.logs('nexus-2'), /database unavailable; retrying/);
+    await pg.up();
+    await starting;
+    assert.ok(started);
+    await stack.waitReady(30_000, 2);
+    const r = await raws[1]!.post('/v1/store/secrets?action=get', { path: 'pgr/seed/0' });
+    assert.equal(r.status, 200);
+    assert.deepEqual(r.json, { data: { v: seeded.get('pgr/seed/0') } });
+  });
+});
