@@ -132,7 +132,7 @@ async function verify(d: BootstrapDeps, root: RootKey): Promise<void> {
       d.logger.info({ reason: (err as { code?: string }).code ?? 'error' }, 'nexus verification attempt failed');
     }
     if (Date.now() > deadline) throw new BootstrapError('bootstrap_verify_timeout', 'SPIKE Nexus did not confirm the new root key in time');
-    await sleep(backoff(250, 5000, attempt++));
+    await sleep(backoff(100, 5000, attempt++));
   }
 }
 

@@ -64,6 +64,18 @@ export class KeeperSync {
     if (!this.#o.keys.isReady()) this.#schedule(0);
   }
 
+  /**
+   * Runs a recovery pass now instead of waiting out the backoff (Bootstrap's verify probe
+   * calls this: it has just delivered the shares). The backoff starts over.
+   */
+  nudge(): void {
+    if (this.#stopped || this.#o.keys.isReady() || this.#timer === undefined) return;
+    clearTimeout(this.#timer);
+    this.#timer = undefined;
+    this.#attempt = 0;
+    this.#schedule(0);
+  }
+
   async stop(): Promise<void> {
     this.#stopped = true;
     if (this.#timer) clearTimeout(this.#timer);

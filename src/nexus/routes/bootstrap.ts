@@ -11,7 +11,7 @@
  *        `spike operator verify-shard` (recover and restore roles, and Pilot).
  */
 import { createHash } from 'node:crypto';
-import { ApiError, ERR, badRequest } from '../../api/errors.js';
+import { ApiError, ERR, badRequest, notReady } from '../../api/errors.js';
 import { guardIdentity } from '../../api/guards.js';
 import { defineRoute, type Route } from '../../api/router.js';
 import { s } from '../../api/schema.js';
@@ -29,7 +29,14 @@ export function bootstrapRoutes(ctx: NexusContext): Route[] {
     body: BootstrapVerifyRequest,
     guard: ctx.guards.bootstrapVerify,
     errorShape: ERROR_SHAPES.verify,
+    // Reachable before the key is in, only so that Bootstrap's probe can start a recovery
+    // pass right away (it has just delivered the shares); it still answers 503 until ready.
+    allowBeforeReady: true,
     handle: ({ body }) => {
+      if (!ctx.keys.isReady()) {
+        ctx.sync?.nudge();
+        throw notReady();
+      }
       if (body.nonce.length !== 12) throw badRequest('invalid_nonce', 'nonce must be 12 bytes');
       if (body.ciphertext.length > ctx.cfg.maxCiphertextBytes) throw badRequest('payload_too_large', 'ciphertext too large');
       const key = ctx.keys.verifyKey();
