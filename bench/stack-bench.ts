@@ -199,7 +199,7 @@ export class StackBench {
       id: 'p7.new-connection-get.p50', name: 'new mTLS connection (TCP + TLS 1.3 full handshake) + one GET, p50',
       value: pUs(n.hist, 50), unit: 'µs', baseline: pUs(warm, 50), ratio: pUs(n.hist, 50) / pUs(warm, 50),
       note: `baseline: warm-connection GET p50 (P1, 1 client); p99 ${pUs(n.hist, 99).toFixed(0)} µs, ${n.opsPerSec.toFixed(0)} conn/s; ` +
-        `same on the bare https echo: p50 ${pUs(e.hist, 50).toFixed(0)} µs (no session resumption on either)`,
+        `same on the bare https echo: p50 ${pUs(e.hist, 50).toFixed(0)} µs (the client never resumes TLS sessions)`,
     }, { on: 'ratio', op: 'report', target: 0, text: 'report only' })];
   }
 
