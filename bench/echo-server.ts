@@ -3,6 +3,7 @@
  * required and verified against the trust bundle) that answers every request with fixed
  * bytes — the exact JSON body and headers Nexus returned for the same GET. It parses the
  * request body as JSON, as Nexus does, but does no routing, authorisation or storage.
+ * `POST /stream` instead pipes the request body back (the transport ceiling for P5).
  *
  * Run as a child process by `bench/stack-bench.ts`: credentials arrive on stdin as four
  * length-prefixed frames (certificate chain PEM, private key PEM, CA PEM, reply body) plus
@@ -34,6 +35,12 @@ async function main(): Promise<void> {
     cert, key, ca,
     requestCert: true, rejectUnauthorized: true, minVersion: 'TLSv1.3', keepAliveTimeout: 30_000,
   }, (req, res) => {
+    if (req.url === '/stream') {
+      // P5 transport ceiling: the request body streamed straight back, no crypto of its own.
+      res.writeHead(200, { 'Content-Type': 'application/octet-stream' });
+      req.pipe(res);
+      return;
+    }
     const parts: Buffer[] = [];
     req.on('data', (c: Buffer) => parts.push(c));
     req.on('end', () => {

@@ -203,6 +203,44 @@ export class StackBench {
     }, { on: 'ratio', op: 'report', target: 0, text: 'report only' })];
   }
 
+  // ---------------------------------------------------------------------------------- P5 context
+
+  /**
+   * The transport ceiling for P5: 64 MiB up and back down over the same kind of mTLS
+   * connection to the bare https server, which pipes the body back without any crypto of its
+   * own. Nexus's stream encrypt cannot be faster than this; best of 2 (quick) or 4 runs, as P5.
+   */
+  async p5Ceiling(): Promise<BenchRow[]> {
+    const size = 64 * 2 ** 20;
+    const data = randomBytes(size);
+    const echo = await this.#startEcho();
+    const d = this.dispatcher(1);
+    let best = Infinity;
+    try {
+      const once = async (buf: Buffer): Promise<number> => {
+        const r = await d.request({ origin: `https://localhost:${echo.port}`, path: '/stream', method: 'POST', headers: { 'content-type': 'application/octet-stream' }, body: buf });
+        let n = 0;
+        for await (const c of r.body) n += (c as Buffer).length;
+        if (r.statusCode !== 200 || n !== buf.length) throw new Error(`stream echo returned ${r.statusCode}, ${n} bytes`);
+        return n;
+      };
+      await once(data.subarray(0, 2 ** 20)); // warm-up
+      for (let i = 0; i < (this.quick ? 2 : 4); i++) {
+        const t0 = performance.now();
+        await once(data);
+        best = Math.min(best, performance.now() - t0);
+      }
+    } finally {
+      await d.close();
+      echo.stop();
+    }
+    return [row('P5', {
+      id: 'p5.transport-ceiling.64mib', name: '64 MiB up and back over mTLS to a bare https server that pipes it back (no service crypto)',
+      value: size / 2 ** 20 / (best / 1000), unit: 'MiB/s',
+      note: 'context for P5: the most any service that receives and returns the bytes over mTLS can reach here',
+    })];
+  }
+
   // ---------------------------------------------------------------------------------- P2
 
   /** better-sqlite3, WAL, synchronous=FULL, one transaction per write, on the stack's file system. */
