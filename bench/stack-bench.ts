@@ -77,15 +77,17 @@ export class StackBench {
   }
 
   /** Warm-up run then measured run, each on the same dispatcher (connections stay open). */
-  async #measure(d: Dispatcher, origin: string, pathQ: string, body: (w: number, i: number) => string, concurrency: number, ms: number): Promise<LoadResult> {
+  async #measure(d: Dispatcher, origin: string, pathQ: string, body: (w: number, i: number) => string, concurrency: number, ms: number, serverPid?: number): Promise<LoadResult & { serverCpuMs?: number }> {
     await closedLoop({ dispatcher: d, origin, path: pathQ, body, concurrency, durationMs: Math.min(1000, ms / 3) });
-    return closedLoop({ dispatcher: d, origin, path: pathQ, body, concurrency, durationMs: ms });
+    const c0 = serverPid === undefined ? undefined : cpuMs(serverPid);
+    const r = await closedLoop({ dispatcher: d, origin, path: pathQ, body, concurrency, durationMs: ms });
+    return serverPid === undefined || c0 === undefined ? r : { ...r, serverCpuMs: cpuMs(serverPid) - c0 };
   }
 
   // ---------------------------------------------------------------------------------- P1, P7
 
   /** Starts the echo baseline with Nexus's SVID and the exact reply Nexus gives to the GET. */
-  async #startEcho(): Promise<{ port: number; stop: () => void }> {
+  async #startEcho(): Promise<{ port: number; pid: number | undefined; stop: () => void }> {
     const d = this.dispatcher(1);
     let body: Buffer;
     let headers: Record<string, string> = {};
@@ -125,7 +127,7 @@ export class StackBench {
       proc.stderr.on('data', (c: Buffer) => { err += c.toString('utf8'); });
       proc.once('exit', (code) => reject(new Error(`echo server exited (${code}): ${err.slice(0, 300)}`)));
     });
-    return { port, stop: () => { proc.kill('SIGKILL'); } };
+    return { port, pid: proc.pid, stop: () => { proc.kill('SIGKILL'); } };
   }
 
   async p1(): Promise<BenchRow[]> {
@@ -138,14 +140,16 @@ export class StackBench {
         // ABBA order (echo, Nexus, Nexus, echo), half the budget each, so drift in the
         // machine's load (other processes) hits both sides alike; histograms are merged.
         const runs: Partial<Record<'echo' | 'nexus', LoadResult>> = {};
+        const cpu = { echo: 0, nexus: 0 };
         const dEcho = this.dispatcher(c);
         const dNexus = this.dispatcher(c);
         try {
           for (const target of ['echo', 'nexus', 'nexus', 'echo'] as const) {
             progress(`P1 GET, ${c} client${c > 1 ? 's' : ''}, ${target === 'echo' ? 'bare https echo' : 'Nexus'}, ${ms / 2000} s`);
             const origin = target === 'echo' ? `https://localhost:${echo.port}` : this.origin;
-            const r = await this.#measure(target === 'echo' ? dEcho : dNexus, origin, GET, body, c, ms / 2);
+            const r = await this.#measure(target === 'echo' ? dEcho : dNexus, origin, GET, body, c, ms / 2, target === 'echo' ? echo.pid : this.stack.pid('nexus'));
             runs[target] = merge(runs[target], r);
+            cpu[target] += r.serverCpuMs ?? Number.NaN;
           }
         } finally {
           await dEcho.close();
@@ -156,11 +160,13 @@ export class StackBench {
         if (c === 1) this.warmGet1 = n.hist;
         this.curves[`Nexus GET, ${c} client${c > 1 ? 's' : ''}`] = curveUs(n.hist);
         this.curves[`bare https echo, ${c} client${c > 1 ? 's' : ''}`] = curveUs(e.hist);
+        // Server CPU time per answered request (from /proc): robust to other load on the machine.
+        const cpuPerReq = (t: 'echo' | 'nexus', r: LoadResult): string => `${((cpu[t] * 1000) / r.ok).toFixed(0)}`;
         const errs = n.errors + e.errors > 0 ? `; errors nexus ${n.errors}, echo ${e.errors}` : '';
         rows.push(row('P1', {
           id: `p1.get.c${c}.ops`, name: `secret GET throughput, ${c} concurrent client${c > 1 ? 's' : ''}, warm mTLS keep-alive`,
           value: n.opsPerSec, unit: 'ops/s', baseline: e.opsPerSec, ratio: n.opsPerSec / e.opsPerSec,
-          note: `${n.ok} GETs in ${(n.elapsedMs / 1000).toFixed(1)} s; baseline: bare Node https mTLS server, same SVIDs, same JSON${errs}`,
+          note: `${n.ok} GETs in ${(n.elapsedMs / 1000).toFixed(1)} s; server CPU per request: Nexus ${cpuPerReq('nexus', n)} µs, echo ${cpuPerReq('echo', e)} µs; baseline: bare Node https mTLS server, same SVIDs, same JSON${errs}`,
         }, { on: 'ratio', op: '>=', target: 0.8, text: '≥ 0.8×' }));
         for (const p of [50, 99]) {
           rows.push(row('P1', {
@@ -274,13 +280,13 @@ export class StackBench {
     progress(`P2 baseline (1/2): better-sqlite3, one synchronous=FULL transaction per write, ${baseMs / 1000} s`);
     const before = this.#sqliteBaseline(baseMs);
     const rows: BenchRow[] = [];
-    const runs: Array<[number, LoadResult]> = [];
+    const runs: Array<[number, LoadResult & { serverCpuMs?: number }]> = [];
     for (const c of [1, 64]) {
       progress(`P2 PUT, ${c} writer${c > 1 ? 's' : ''}, ${ms / 1000} s`);
       const d = this.dispatcher(c);
-      let r: LoadResult;
+      let r: LoadResult & { serverCpuMs?: number };
       try {
-        r = await this.#measure(d, this.origin, SECRETS, (w) => JSON.stringify({ path: `bench/put/w${w}`, values: VALUE }), c, ms);
+        r = await this.#measure(d, this.origin, SECRETS, (w) => JSON.stringify({ path: `bench/put/w${w}`, values: VALUE }), c, ms, this.stack.pid('nexus'));
       } finally {
         await d.close();
       }
@@ -294,7 +300,7 @@ export class StackBench {
       rows.push(row('P2', {
         id: `p2.put.c${c}.ops`, name: `secret PUT throughput, ${c} concurrent writer${c > 1 ? 's' : ''}`,
         value: r.opsPerSec, unit: 'ops/s', baseline: base, ratio: r.opsPerSec / base,
-        note: `p50 ${pUs(r.hist, 50).toFixed(0)} µs, p99 ${pUs(r.hist, 99).toFixed(0)} µs${r.errors ? `, ${r.errors} errors` : ''}; ` +
+        note: `p50 ${pUs(r.hist, 50).toFixed(0)} µs, p99 ${pUs(r.hist, 99).toFixed(0)} µs${r.errors ? `, ${r.errors} errors` : ''}; Nexus CPU per PUT ${(((r.serverCpuMs ?? Number.NaN) * 1000) / r.ok).toFixed(0)} µs; ` +
           `baseline: better-sqlite3 (WAL, synchronous=FULL) one transaction per write, sequential, same file system (${before.opsPerSec.toFixed(0)} before, ${after.opsPerSec.toFixed(0)} after)`,
       }, c === 64 ? { on: 'ratio', op: '>=', target: 5, text: '≥ 5×' } : undefined));
     }
@@ -415,6 +421,14 @@ function merge(a: LoadResult | undefined, b: LoadResult): LoadResult {
   const ok = a.ok + b.ok;
   const elapsedMs = a.elapsedMs + b.elapsedMs;
   return { ok, errors: a.errors + b.errors, elapsedMs, opsPerSec: (ok * 1000) / elapsedMs, hist: a.hist };
+}
+
+/** User + system CPU time of a process in ms, from /proc/<pid>/stat (clock ticks of 10 ms). */
+export function cpuMs(pid: number): number {
+  const stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
+  const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  // fields after the command: state is index 0, utime 11, stime 12
+  return (Number(f[11]) + Number(f[12])) * 10;
 }
 
 /** VmRSS of a process in MiB, from /proc. */
