@@ -6,7 +6,7 @@ import { worstStallMs } from '../../../test/helpers/stall.js';
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { policyRoutes } from './policies.js';
-import { type RouteHarness, startRouteHarness } from './route-harness.js';
+import { type RouteHarness, startRouteHarness } from '../../../test/helpers/route-harness.js';
 import { secretRoutes } from './secrets.js';
 
 const PILOT = 'spiffe://spike.ist/spike/pilot/role/superuser';

@@ -8,7 +8,7 @@ import { MemoryStore } from '../../store/memory.js';
 import { LiteStore } from '../../store/lite.js';
 import { StoreError, type StoreErrorCode } from '../../store/types.js';
 import { policyRoutes } from './policies.js';
-import { type RouteHarness, startRouteHarness } from './route-harness.js';
+import { type RouteHarness, startRouteHarness } from '../../../test/helpers/route-harness.js';
 import { secretRoutes } from './secrets.js';
 
 const PILOT = 'spiffe://spike.ist/spike/pilot/role/superuser';

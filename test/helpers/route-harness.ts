@@ -8,17 +8,17 @@
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { Writable } from 'node:stream';
-import { loadTrustRoots, recognisers } from '../../api/identities.js';
-import { createRouter, type Route, type RouterHandler } from '../../api/router.js';
-import { loadNexusConfig } from '../../config/index.js';
-import { createLogger } from '../../log/logger.js';
-import { SpiffeId } from '../../spiffe/id.js';
-import { MemoryStore } from '../../store/memory.js';
-import type { Store } from '../../store/types.js';
-import { NexusAuthorizer, PolicyEngine, nexusGuards } from '../authz.js';
-import type { NexusContext, RouteModule } from '../context.js';
-import { KeyState } from '../keystate.js';
-import { PolicySync } from '../policies.js';
+import { loadTrustRoots, recognisers } from '../../src/api/identities.js';
+import { createRouter, type Route, type RouterHandler } from '../../src/api/router.js';
+import { loadNexusConfig } from '../../src/config/index.js';
+import { createLogger } from '../../src/log/logger.js';
+import { SpiffeId } from '../../src/spiffe/id.js';
+import { MemoryStore } from '../../src/store/memory.js';
+import type { Store } from '../../src/store/types.js';
+import { NexusAuthorizer, PolicyEngine, nexusGuards } from '../../src/nexus/authz.js';
+import type { NexusContext, RouteModule } from '../../src/nexus/context.js';
+import { KeyState } from '../../src/nexus/keystate.js';
+import { PolicySync } from '../../src/nexus/policies.js';
 
 export interface HarnessReply {
   status: number;
