@@ -218,3 +218,18 @@ export function toMarkdown(rows: readonly BenchRow[]): string {
   });
   return [head, ...lines].join('\n');
 }
+
+/** Among rows with a ratio goal, the one furthest on the wrong side of it (relative). */
+export function worstRatio(rows: readonly BenchRow[]): BenchRow | undefined {
+  let worst: BenchRow | undefined;
+  let score = -Infinity;
+  for (const r of rows) {
+    if (r.goal?.on !== 'ratio' || r.goal.op === 'report' || r.ratio === undefined || !Number.isFinite(r.ratio)) continue;
+    const s = r.goal.op === '>=' ? r.goal.target / r.ratio : r.ratio / r.goal.target;
+    if (s > score) {
+      score = s;
+      worst = r;
+    }
+  }
+  return worst;
+}
