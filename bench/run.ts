@@ -1,7 +1,8 @@
 /**
  * `npm run bench` (issue 7): starts the real stack once (spike-agent, 3 Keepers, spike-nexus on
  * SQLite) in a temp folder, runs P1–P7 against it, each with its baseline measured in the same
- * run, then the supplementary micro-benchmarks (crypto core, store, postgres). Progress goes to
+ * run, then the supplementary benchmarks (crypto core, store, bootstrap end to end, postgres
+ * store, several Nexus on one PostgreSQL — the last two only in the full run). Progress goes to
  * stderr; the Markdown table goes to stdout and, with the machine and every figure, to
  * `bench/results/latest.{md,json}`; latency distributions to `bench/results/latency.svg`.
  *
@@ -15,8 +16,10 @@ import path from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { fileURLToPath } from 'node:url';
 import { Stack } from '../test/helpers/stack.js';
+import { benchBootstrap } from './bootstrap.js';
 import { benchCipher } from './cipher.js';
 import { benchCrypto } from './crypto.js';
+import { benchHa } from './ha.js';
 import { describeMachine, machine, notAvailable, progress, reasonOf, row, toMarkdown, worstRatio, type BenchRow, type Goal } from './harness.js';
 import { benchAuthz } from './nexus-data.js';
 import { latencySvg } from './plot.js';
@@ -81,13 +84,18 @@ async function supplementary(quick: boolean): Promise<BenchRow[]> {
   out.push(...(await guarded('crypto', [['S', 'crypto', 'crypto core']], async () => (await benchCrypto({ budgetMs: quick ? 200 : 1000 })).map((r) => row('S', r)))));
   progress('S store (sqlite group commit vs tx per write, in-process)');
   out.push(...(await guarded('store', [['S', 'store.sqlite', 'sqlite store']], async () => (await benchStore({ budgetMs: quick ? 800 : 3000 })).map((r) => row('S', r)))));
+  progress(`S bootstrap end to end (${quick ? 1 : 3} fresh stack${quick ? '' : 's'})`);
+  out.push(...(await guarded('bootstrap', [['S', 'bootstrap', 'bootstrap end to end (issue 4)']], async () => (await benchBootstrap(quick ? 1 : 3)).map((r) => row('S', r)))));
   if (quick) {
     out.push(notAvailable('S', 'store.postgres', 'postgres store (issue 8)', 'skipped in --quick (starts a PostgreSQL server)'));
+    out.push(notAvailable('S', 'ha', 'several Nexus on one PostgreSQL (issue 8)', 'skipped in --quick (starts PostgreSQL and three stacks)'));
   } else {
     progress('S postgres store (throw-away local PostgreSQL)');
     out.push(...(await guarded('postgres', [['S', 'store.postgres', 'postgres store (issue 8)']], async () => {
       return (await benchStorePostgres({ budgetMs: 3000 })).map((r) => row('S', r));
     })));
+    progress('S several Nexus on one PostgreSQL (three stacks in turn)');
+    out.push(...(await guarded('ha', [['S', 'ha', 'several Nexus on one PostgreSQL (issue 8)']], async () => (await benchHa({ budgetMs: 3000 })).map((r) => row('S', r)))));
   }
   return out;
 }
