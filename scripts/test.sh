@@ -3,7 +3,7 @@
 # `node --test` without file arguments finds no .ts files and reports zero tests.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-mapfile -t files < <(find dist/src dist/test -name '*.test.js' 2>/dev/null | sort)
+mapfile -t files < <(find dist/src dist/test dist/bench -name '*.test.js' 2>/dev/null | sort)
 if [ "${#files[@]}" -eq 0 ]; then
   echo "no test files found under dist/" >&2
   exit 1
