@@ -9,7 +9,8 @@
  * same Keepers and the same SPIFFE ID; Bootstrap runs once against the first and every
  * instance recovers its key from the Keepers. Instance indexes are 1-based like Keepers'.
  * `backend: 'postgres'` without `databaseUrl` starts a throw-away PostgreSQL cluster
- * (test/helpers/postgres.ts) owned by the stack (`stack.postgres`, stopped by `stop()`).
+ * (test/helpers/postgres.ts; fsync off — a test cluster that is never power-cut) owned by
+ * the stack (`stack.postgres`, stopped by `stop()`); pass `databaseUrl` to use your own.
  * `e2eBackends()` lists the backends the parameterised secrets/policy suites run against.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
