@@ -24,7 +24,9 @@ import net, { type AddressInfo, type Socket } from 'node:net';
 import tls, { type DetailedPeerCertificate, type PeerCertificate, type SecureContextOptions, type TLSSocket } from 'node:tls';
 import { constants as cryptoConstants } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import { Agent, errors as undiciErrors, type buildConnector, type Dispatcher } from 'undici';
+import { createRequire } from 'node:module';
+import type * as Undici from 'undici';
+import type { buildConnector, Dispatcher } from 'undici';
 import { SpikeError } from '../errors.js';
 import { createLogger, type Logger } from '../log/logger.js';
 import type { SpiffeId } from './id.js';
@@ -33,6 +35,18 @@ import type { X509Svid } from './svid.js';
 import type { X509BundleSet } from './bundle.js';
 import { authorizeAny, type Authorizer } from './authorize.js';
 import { verifyX509Svid } from './verify.js';
+
+/**
+ * undici is loaded on the first `createMtlsDispatcher()` call, not at import: servers that never
+ * dial out (the Keeper) would otherwise carry its ~15 MiB of RSS for nothing. `require` returns
+ * the same module instance an ESM `import 'undici'` elsewhere gets (one CommonJS cache).
+ */
+const requireCjs = createRequire(import.meta.url);
+let undiciModule: typeof Undici | undefined;
+function undici(): typeof Undici {
+  undiciModule ??= requireCjs('undici') as typeof Undici;
+  return undiciModule;
+}
 
 /** What a request handler learns about its caller. */
 export interface PeerIdentity {
@@ -452,6 +466,7 @@ export function createMtlsServer(opts: MtlsServerOptions): MtlsServer {
  */
 export function createMtlsDispatcher(opts: MtlsClientOptions): Dispatcher {
   const { source, authorizeServer } = opts;
+  const { Agent, errors: undiciErrors } = undici();
   const connectTimeoutMs = opts.connectTimeoutMs ?? MTLS_DEFAULTS.clientConnectTimeoutMs;
   const keepAliveMs = opts.keepAliveTimeoutMs ?? MTLS_DEFAULTS.clientKeepAliveTimeoutMs;
 
