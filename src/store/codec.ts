@@ -34,6 +34,39 @@ const KIND_POLICY = 'spike/policy';
 const utf8 = new TextEncoder();
 const fromUtf8 = new TextDecoder('utf-8', { fatal: true });
 
+/**
+ * `aad(kind, id, version, field)` from pre-encoded parts: the same bytes (checked against
+ * `aad()` in codec.test.ts) without re-encoding the constant kind and field on every record.
+ */
+const partCache = new Map<string, Uint8Array>();
+function stringPart(s: string): Uint8Array {
+  let p = partCache.get(s);
+  if (p === undefined) {
+    p = aad(s);
+    partCache.set(s, p);
+  }
+  return p;
+}
+
+export function recordAad(kind: string, id: Uint8Array, version: number, field: string): Uint8Array {
+  if (!Number.isSafeInteger(version) || version < 0) return aad(kind, id, version, field);
+  const k = stringPart(kind);
+  const f = stringPart(field);
+  const out = new Uint8Array(k.length + 5 + id.length + 9 + f.length);
+  const dv = new DataView(out.buffer);
+  out.set(k, 0);
+  let o = k.length;
+  out[o] = 0x02; // bytes part: type, uint32 BE length, bytes
+  dv.setUint32(o + 1, id.length, false);
+  out.set(id, o + 5);
+  o += 5 + id.length;
+  out[o] = 0x03; // number part: type, int64 BE (non-negative here)
+  dv.setUint32(o + 1, Math.floor(version / 0x1_0000_0000), false);
+  dv.setUint32(o + 5, version >>> 0, false);
+  out.set(f, o + 9);
+  return out;
+}
+
 function isInt(x: unknown, min = 0): x is number {
   return typeof x === 'number' && Number.isSafeInteger(x) && x >= min;
 }
@@ -111,11 +144,11 @@ export class RecordSealer {
   // --- secrets ------------------------------------------------------------------------
 
   sealPath(id: Uint8Array, path: string): Buffer {
-    return this.#sealBytes(utf8.encode(path), aad(KIND_SECRET, id, 0, 'path'));
+    return this.#sealBytes(utf8.encode(path), recordAad(KIND_SECRET, id, 0, 'path'));
   }
 
   openPath(id: Uint8Array, blob: Uint8Array): string {
-    return this.#openString(blob, aad(KIND_SECRET, id, 0, 'path'));
+    return this.#openString(blob, recordAad(KIND_SECRET, id, 0, 'path'));
   }
 
   sealMeta(id: Uint8Array, s: SecretState): Buffer {
@@ -133,11 +166,11 @@ export class RecordSealer {
       vs,
     };
     if (m.customMetadata) doc['cm'] = Object.entries(m.customMetadata);
-    return this.#sealJson(doc, aad(KIND_SECRET, id, 0, 'meta'));
+    return this.#sealJson(doc, recordAad(KIND_SECRET, id, 0, 'meta'));
   }
 
   openMeta(id: Uint8Array, blob: Uint8Array): SecretState {
-    const doc = this.#openJson(blob, aad(KIND_SECRET, id, 0, 'meta'));
+    const doc = this.#openJson(blob, recordAad(KIND_SECRET, id, 0, 'meta'));
     const bad = (): never => { throw new StoreError('store_integrity'); };
     if (typeof doc !== 'object' || doc === null || Array.isArray(doc)) bad();
     const d = doc as Record<string, unknown>;
@@ -170,11 +203,11 @@ export class RecordSealer {
   }
 
   sealValues(id: Uint8Array, version: number, values: Record<string, string>): Buffer {
-    return this.#sealJson(Object.entries(values), aad(KIND_SECRET, id, version, 'values'));
+    return this.#sealJson(Object.entries(values), recordAad(KIND_SECRET, id, version, 'values'));
   }
 
   openValues(id: Uint8Array, version: number, blob: Uint8Array): Record<string, string> {
-    const doc = this.#openJson(blob, aad(KIND_SECRET, id, version, 'values'));
+    const doc = this.#openJson(blob, recordAad(KIND_SECRET, id, version, 'values'));
     if (!isPairs(doc)) throw new StoreError('store_integrity');
     return stringMapFromPairs(doc);
   }
@@ -190,12 +223,12 @@ export class RecordSealer {
       ca: p.createdAt.getTime(),
       ua: p.updatedAt.getTime(),
     };
-    return this.#sealJson(doc, aad(KIND_POLICY, id, 0, 'body'));
+    return this.#sealJson(doc, recordAad(KIND_POLICY, id, 0, 'body'));
   }
 
   /** The body names its policy; callers check it equals the name they looked up. */
   openPolicyBody(id: Uint8Array, blob: Uint8Array): PolicyRecord {
-    const doc = this.#openJson(blob, aad(KIND_POLICY, id, 0, 'body'));
+    const doc = this.#openJson(blob, recordAad(KIND_POLICY, id, 0, 'body'));
     if (typeof doc !== 'object' || doc === null || Array.isArray(doc)) throw new StoreError('store_integrity');
     const { n, s, p, perm, ca, ua } = doc as Record<string, unknown>;
     if (typeof n !== 'string' || typeof s !== 'string' || typeof p !== 'string' || !isInt(ca) || !isInt(ua)
