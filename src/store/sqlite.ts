@@ -172,6 +172,7 @@ interface Statements {
   listSecrets: BetterSqlite3.Statement;
   hasVersions: BetterSqlite3.Statement;
   getValue: BetterSqlite3.Statement;
+  getForRead: BetterSqlite3.Statement;
   putValue: BetterSqlite3.Statement;
   deleteValue: BetterSqlite3.Statement;
   getPolicy: BetterSqlite3.Statement;
@@ -199,6 +200,13 @@ function prepare(db: BetterSqlite3.Database): Statements {
     listSecrets: db.prepare('SELECT id, path FROM secrets'),
     hasVersions: db.prepare('SELECT 1 FROM secret_versions WHERE id = ? LIMIT 1').pluck(),
     getValue: db.prepare('SELECT value FROM secret_versions WHERE id = ? AND version = ?').pluck(),
+    // A read in one statement (one implicit read transaction instead of two): the metadata
+    // row plus the value row of the asked version, or of the highest version when none was
+    // asked (normally the current one; `getSecret` falls back to `getValue` when not).
+    getForRead: db.prepare(`SELECT s.meta, v.version, v.value FROM secrets s
+      LEFT JOIN secret_versions v ON v.id = s.id
+       AND v.version = CASE WHEN @v > 0 THEN @v ELSE (SELECT MAX(version) FROM secret_versions WHERE id = @id) END
+      WHERE s.id = @id`).raw(),
     putValue: db.prepare('INSERT OR REPLACE INTO secret_versions (id, version, value) VALUES (?, ?, ?)'),
     deleteValue: db.prepare('DELETE FROM secret_versions WHERE id = ? AND version = ?'),
     getPolicy: db.prepare('SELECT body FROM policies WHERE id = ?').pluck(),
@@ -449,10 +457,19 @@ export class SqliteStore implements Store {
   async getSecret(p: string, version?: number): Promise<{ version: number; values: Record<string, string> } | null> {
     const sealer = this.#sealerOrThrow();
     const id = sealer.secretId(p);
+    const asked = version !== undefined && Number.isSafeInteger(version) && version > 0 ? version : 0;
     return this.#read(() => {
-      const v = resolveReadVersion(this.#loadState(sealer, id), version);
+      const row = this.#st.getForRead.get({ id, v: asked }) as [Buffer, number | null, Buffer | null] | undefined;
+      if (row === undefined) {
+        // Version rows without their metadata row: integrity error, not "not found" (STO-05).
+        if (this.#st.hasVersions.get(id) !== undefined) throw new StoreError('store_integrity');
+        return null;
+      }
+      const v = resolveReadVersion(sealer.openMeta(id, row[0]), version);
       if (v === null) return null;
-      const blob = this.#st.getValue.get(id, v) as Buffer | undefined;
+      // Both records are opened (and so authenticated) on every read; the value's AAD names
+      // its version, so a row of another version could not pass for this one.
+      const blob = row[1] === v ? row[2] : this.#st.getValue.get(id, v) as Buffer | undefined;
       if (!blob) throw new StoreError('store_integrity'); // metadata names a version whose row is gone (STO-05)
       return { version: v, values: sealer.openValues(id, v, blob) };
     });

@@ -1,0 +1,119 @@
+/**
+ * sqlite.ts read path (one statement for metadata + value): every case where the value row
+ * the statement brought is not the one to return — an explicit older version, a current
+ * version below the highest stored one, deleted and destroyed versions, a missing value row,
+ * version rows without metadata — answers exactly as the two-statement read did.
+ */
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { test, after } from 'node:test';
+import assert from 'node:assert/strict';
+import Database from 'better-sqlite3';
+import { RootKey } from '../crypto/index.js';
+import { RecordSealer } from './codec.js';
+import { SqliteStore } from './sqlite.js';
+import { StoreError } from './types.js';
+
+const dirs: string[] = [];
+after(() => {
+  for (const d of dirs) fs.rmSync(d, { recursive: true, force: true });
+});
+
+async function open(): Promise<{ store: SqliteStore; file: string; root: RootKey }> {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'spike-sqlite-read-'));
+  dirs.push(dir);
+  const file = path.join(dir, 'spike.db');
+  const store = new SqliteStore({ file });
+  const root = RootKey.generate();
+  await store.unlock(root);
+  return { store, file, root };
+}
+
+const isIntegrity = (e: unknown): boolean => e instanceof StoreError && e.code === 'store_integrity';
+
+test('reads: explicit versions, current after deleting the highest, deleted, destroyed, unknown', async () => {
+  const { store, root } = await open();
+  try {
+    for (let i = 1; i <= 3; i++) await store.putSecret('app/db', { v: String(i) });
+    assert.deepEqual({ ...(await store.getSecret('app/db'))!.values }, { v: '3' });
+    assert.equal((await store.getSecret('app/db'))!.version, 3);
+    assert.deepEqual({ ...(await store.getSecret('app/db', 1))!.values }, { v: '1' });
+    assert.deepEqual({ ...(await store.getSecret('app/db', 2))!.values }, { v: '2' });
+    assert.equal(await store.getSecret('app/db', 4), null);
+    assert.equal(await store.getSecret('app/db', -1), null);
+    assert.equal(await store.getSecret('app/db', 1.5), null);
+    assert.equal(await store.getSecret('nope'), null);
+    // Highest version soft-deleted: the current one is read through the fallback statement.
+    assert.equal(await store.deleteSecret('app/db', [3]), true);
+    assert.equal(await store.getSecret('app/db', 3), null);
+    const cur = await store.getSecretMetadata('app/db');
+    const r = await store.getSecret('app/db');
+    if (cur!.metadata.currentVersion === 0) assert.equal(r, null);
+    else assert.deepEqual({ ...r!.values }, { v: String(cur!.metadata.currentVersion) });
+    assert.equal(await store.undeleteSecret('app/db', [3]), true);
+    assert.deepEqual({ ...(await store.getSecret('app/db'))!.values }, { v: '3' });
+    // Destroyed version: gone for good.
+    assert.equal(await store.destroySecret('app/db', [2]), true);
+    assert.equal(await store.getSecret('app/db', 2), null);
+    assert.deepEqual({ ...(await store.getSecret('app/db', 1))!.values }, { v: '1' });
+  } finally {
+    await store.close();
+    root.destroy();
+  }
+});
+
+test('STO-05: a value row removed behind the store, or version rows without metadata, is an integrity error', async () => {
+  const { store, file, root } = await open();
+  await store.putSecret('a/b', { k: '1' });
+  await store.putSecret('a/b', { k: '2' });
+  const sealer = new RecordSealer(root);
+  const id = sealer.secretId('a/b');
+  sealer.destroy();
+  await store.close();
+  const db = new Database(file);
+  db.prepare('DELETE FROM secret_versions WHERE id = ? AND version = 2').run(id);
+  db.close();
+  const again = new SqliteStore({ file });
+  try {
+    await again.unlock(root);
+    await assert.rejects(again.getSecret('a/b'), isIntegrity); // current = 2, its row is gone
+    assert.deepEqual({ ...(await again.getSecret('a/b', 1))!.values }, { k: '1' });
+    await again.close();
+    const db2 = new Database(file);
+    db2.prepare('DELETE FROM secrets WHERE id = ?').run(id);
+    db2.close();
+    const third = new SqliteStore({ file });
+    try {
+      await third.unlock(root);
+      await assert.rejects(third.getSecret('a/b'), isIntegrity);
+    } finally {
+      await third.close();
+    }
+  } finally {
+    await again.close();
+    root.destroy();
+  }
+});
+
+test('D8: a value row moved under another version number does not open', async () => {
+  const { store, file, root } = await open();
+  await store.putSecret('x/y', { k: 'old' });
+  await store.putSecret('x/y', { k: 'new' });
+  const sealer = new RecordSealer(root);
+  const id = sealer.secretId('x/y');
+  sealer.destroy();
+  await store.close();
+  const db = new Database(file);
+  const v1 = db.prepare('SELECT value FROM secret_versions WHERE id = ? AND version = 1').pluck().get(id) as Buffer;
+  db.prepare('UPDATE secret_versions SET value = ? WHERE id = ? AND version = 2').run(v1, id);
+  db.close();
+  const again = new SqliteStore({ file });
+  try {
+    await again.unlock(root);
+    await assert.rejects(again.getSecret('x/y'), isIntegrity);
+  } finally {
+    await again.close();
+    root.destroy();
+  }
+});
