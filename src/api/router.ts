@@ -196,6 +196,9 @@ const JSON_HEADERS: ReadonlyArray<[string, string]> = [
 
 type Decision = 'allow' | 'deny' | 'none' | 'error';
 
+/** Most per-caller child loggers kept (see `createRouter`). */
+const CALLER_LOG_CACHE = 1024;
+
 /** Splits `req.url` into the raw path and the `action` value(s); never decodes the path. */
 function splitTarget(url: string | undefined): { path: string; actions: string[] } {
   const u = url ?? '';
@@ -233,6 +236,19 @@ export function createRouter(routes: readonly Route[], opts: RouterOptions): Rou
   }
   const maxBody = opts.maxBodyBytes ?? DEFAULT_JSON_LIMITS.maxBytes;
   const logger = opts.logger;
+  // One child logger per caller, reused across requests: pino's child() serialises and
+  // redacts its bindings on every call, a cost the hot path need not pay per request. The
+  // bound stays small (callers are SPIFFE IDs, not values); past it the cache starts over.
+  const callerLogs = new Map<string | null, Logger>();
+  const logFor = (caller: string | null): Logger => {
+    let l = callerLogs.get(caller);
+    if (l === undefined) {
+      if (callerLogs.size >= CALLER_LOG_CACHE) callerLogs.clear();
+      l = logger.child({ caller });
+      callerLogs.set(caller, l);
+    }
+    return l;
+  };
 
   const handler = async (req: Request, res: Response, peer: SpiffeId | null): Promise<void> => {
     const t0 = performance.now();
@@ -240,11 +256,11 @@ export function createRouter(routes: readonly Route[], opts: RouterOptions): Rou
     let decision: Decision = 'none';
     let status = 500;
     let reason: string | undefined;
-    const caller = peer === null ? null : peer.toString();
-    const reqLog = logger.child({ caller });
+    const reqLog = logFor(peer === null ? null : peer.toString());
     const afterSend: Array<() => void> = [];
 
     const finish = (): void => {
+      if (!reqLog.isLevelEnabled('info')) return;
       reqLog.info(
         {
           route: route?.path ?? 'unknown',
