@@ -120,10 +120,14 @@ export async function startNexus(o: NexusOptions): Promise<Nexus> {
   });
   const server = createMtlsServer({
     source,
-    handler: async (req, res, peer) => {
-      await policies.ensureFresh().catch(() => undefined);
-      await router(req, res, peer);
-    },
+    // Only a shared database (postgres) can change policies behind this process's back;
+    // elsewhere the generation check is a no-op, so the request goes straight to the router.
+    handler: cfg.backend === 'postgres'
+      ? async (req, res, peer) => {
+        await policies.ensureFresh().catch(() => undefined);
+        await router(req, res, peer);
+      }
+      : router,
     host: cfg.listen.host,
     port: cfg.listen.port,
     headersTimeoutMs: cfg.readHeaderTimeoutMs,
