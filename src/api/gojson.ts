@@ -190,7 +190,18 @@ function encodeByteArray(o: Out, b: Uint8Array): void {
   o.byte(0x5d);
 }
 
+/** True when `s` has no UTF-16 code unit ≥ 0xD800 (surrogates and U+E000…U+FFFF). */
+function belowSurrogates(s: string): boolean {
+  for (let i = 0; i < s.length; i++) if (s.charCodeAt(i) >= 0xd800) return false;
+  return true;
+}
+
+/**
+ * Go's map key order: by UTF-8 bytes. Below U+D800, UTF-16 code-unit order is code-point
+ * order, which is UTF-8 byte order, so the common keys compare without encoding them.
+ */
 function byteOrder(a: string, b: string): number {
+  if (belowSurrogates(a) && belowSurrogates(b)) return a < b ? -1 : a > b ? 1 : 0;
   return Buffer.compare(Buffer.from(a, 'utf8'), Buffer.from(b, 'utf8'));
 }
 
