@@ -259,8 +259,10 @@ test('CIP-12 / api.md §4: no permission → 401; `execute` on the cipher gate w
   const sct = await drain(await pilot.encryptStream(pt));
   for (const name of ['app-none', 'app-read']) {
     const c = await stack.client(name);
-    for (const p of [c.encrypt(pt), c.decrypt(ct), c.encryptStream(pt), c.decryptStream(sct)]) {
-      const e = await apiError(p);
+    // Started one at a time: a promise created early could reject before anything awaits
+    // it (an unhandled rejection that fails the run).
+    for (const call of [() => c.encrypt(pt), () => c.decrypt(ct), () => c.encryptStream(pt), () => c.decryptStream(sct)]) {
+      const e = await apiError(call());
       assert.equal(e.status, 401, name);
       assert.equal(e.code, 'access_unauthorized');
     }
