@@ -7,7 +7,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import fc from 'fast-check';
 import { aad, RootKey } from '../crypto/index.js';
-import { RecordSealer, recordAad } from './codec.js';
+import { NoncePool, RecordSealer, recordAad } from './codec.js';
 import { StoreError } from './types.js';
 
 test('recordAad equals aad(kind, id, version, field) for any id and version', () => {
@@ -34,6 +34,37 @@ test('D8: a values blob opens only under its own id and version', () => {
     assert.deepEqual({ ...s.openValues(id, 2, blob) }, { k: 'v' });
     assert.throws(() => s.openValues(id, 1, blob), (e: unknown) => e instanceof StoreError && e.code === 'store_integrity');
     assert.throws(() => s.openValues(other, 2, blob), (e: unknown) => e instanceof StoreError && e.code === 'store_integrity');
+  } finally {
+    s.destroy();
+  }
+});
+
+test('NoncePool hands out each CSPRNG byte once: no repeated 12-byte nonce across pool refills', () => {
+  const pool = new NoncePool();
+  const seen = new Set<string>();
+  for (let i = 0; i < 5000; i++) { // ~15 refills of the 4 KiB pool
+    const n = pool.take(12);
+    assert.equal(n.length, 12);
+    const hex = Buffer.from(n).toString('hex');
+    assert.ok(!seen.has(hex), 'repeated nonce');
+    seen.add(hex);
+  }
+  assert.equal(pool.take(0).length, 0);
+  assert.equal(pool.take(5000).length, 5000); // larger than the pool: straight from the CSPRNG
+  const a = pool.take(12);
+  a.fill(0xff); // the caller owns its copy; the pool is not affected
+  assert.notDeepEqual(Buffer.from(pool.take(12)), Buffer.alloc(12, 0xff));
+  pool.destroy();
+});
+
+test('D8: two seals of the same values never share a nonce or a ciphertext', () => {
+  const s = new RecordSealer(RootKey.generate());
+  try {
+    const id = s.secretId('a/b');
+    const blobs = Array.from({ length: 2000 }, () => s.sealValues(id, 1, { k: 'v' }));
+    const nonces = new Set(blobs.map((b) => b.subarray(5, 17).toString('hex')));
+    assert.equal(nonces.size, blobs.length);
+    for (const b of blobs.slice(0, 10)) assert.deepEqual({ ...s.openValues(id, 1, b) }, { k: 'v' });
   } finally {
     s.destroy();
   }

@@ -21,7 +21,8 @@
  * Not covered here: replay of an older, validly sealed blob into its own row (whole-store
  * rollback, catalogue STO-03) needs a counter held outside the store.
  */
-import { Aead, aad, derivePurposeKey, PathHasher, wipe, type RootKey } from '../crypto/index.js';
+import { randomFillSync } from 'node:crypto';
+import { Aead, aad, derivePurposeKey, PathHasher, wipe, type RandomSource, type RootKey } from '../crypto/index.js';
 import { isConsistentState, stringMapFromPairs, type SecretState, type VersionState } from './secrets-model.js';
 import { StoreError, type PolicyRecord } from './types.js';
 
@@ -67,6 +68,39 @@ export function recordAad(kind: string, id: Uint8Array, version: number, field: 
   return out;
 }
 
+/** Bytes of CSPRNG output fetched at once by {@link NoncePool}. */
+const NONCE_POOL_BYTES = 4096;
+
+/**
+ * The storage AEAD's nonce source: the system CSPRNG (`randomFillSync`, as `systemRandom`),
+ * read 4 KiB at a time and handed out as fresh copies, every byte at most once. A
+ * `randomFillSync` call costs about 2.4 µs whatever its length — a quarter of a PUT's store
+ * CPU with two seals — while a copy from the pool costs 0.04 µs. Nonces are public (stored
+ * in each envelope); the pool is still zeroed when the sealer is destroyed.
+ */
+export class NoncePool {
+  readonly #pool = new Uint8Array(NONCE_POOL_BYTES);
+  #offset = NONCE_POOL_BYTES;
+
+  readonly take: RandomSource = (n: number): Uint8Array => {
+    if (!Number.isSafeInteger(n) || n < 0) throw new RangeError('bad length');
+    if (n > NONCE_POOL_BYTES) return randomFillSync(new Uint8Array(n));
+    if (this.#offset + n > NONCE_POOL_BYTES) {
+      randomFillSync(this.#pool);
+      this.#offset = 0;
+    }
+    const out = this.#pool.slice(this.#offset, this.#offset + n);
+    this.#pool.fill(0, this.#offset, this.#offset + n);
+    this.#offset += n;
+    return out;
+  };
+
+  destroy(): void {
+    this.#pool.fill(0);
+    this.#offset = NONCE_POOL_BYTES;
+  }
+}
+
 function isInt(x: unknown, min = 0): x is number {
   return typeof x === 'number' && Number.isSafeInteger(x) && x >= min;
 }
@@ -78,11 +112,12 @@ function isPairs(x: unknown): x is [string, string][] {
 export class RecordSealer {
   readonly #aead: Aead;
   readonly #hasher: PathHasher;
+  readonly #nonces = new NoncePool();
 
   constructor(root: RootKey) {
     const key = derivePurposeKey(root, 'storage/v1');
     try {
-      this.#aead = new Aead(key, STORAGE_KEY_ID);
+      this.#aead = new Aead(key, STORAGE_KEY_ID, this.#nonces.take);
     } finally {
       wipe(key);
     }
@@ -260,5 +295,6 @@ export class RecordSealer {
   destroy(): void {
     this.#aead.destroy();
     this.#hasher.destroy();
+    this.#nonces.destroy();
   }
 }
