@@ -82,7 +82,9 @@ export class ShareSlot {
         if (held.commitments === undefined && s.commitments !== undefined) held.commitments = s.commitments;
         return 'unchanged';
       }
-      if (from === 'bootstrap' && this.#confirmed && epoch === held.epoch) {
+      // Once Nexus confirmed a sharing, only Nexus moves it (any epoch): a Bootstrap
+      // identity must not be able to replace confirmed shares with a higher epoch.
+      if (from === 'bootstrap' && this.#confirmed) {
         throw new KeeperSlotError('keeper_share_conflict', 409);
       }
       held.value.fill(0);

@@ -135,6 +135,10 @@ export class KeeperSync {
             }
             return ok;
           });
+          chain = chain.catch((err: unknown) => {
+            logger.error({ err: errInfo(err) }, 'recovery step failed');
+            return false;
+          });
           void chain.finally(() => { if (--pending === 0) resolve(); });
         });
       });
@@ -194,9 +198,20 @@ export class KeeperSync {
     const { keys, logger, store } = this.#o;
     if (keys.isReady()) return true;
     for (const [key, g] of this.#groups) {
-      if (g.shares.size < this.#o.threshold) continue;
-      const basis = [...g.shares.values()].slice(0, this.#o.threshold);
-      const root = combineShares(basis, this.#o.threshold);
+      // The stored sharing's threshold wins over the configured one (a changed
+      // SPIKE_NEXUS_SHAMIR_THRESHOLD must not combine too few shares).
+      const t = g.sharing.threshold;
+      if (g.shares.size < t) continue;
+      const basis = [...g.shares.values()].slice(0, t);
+      let root;
+      try {
+        root = combineShares(basis, t);
+      } catch (err) {
+        logger.error({ err: errInfo(err) }, 'verified shares do not combine; discarding that sharing');
+        for (const s of g.shares.values()) wipeShare(s);
+        this.#groups.delete(key);
+        continue;
+      }
       try {
         await adoptKey(store, keys, root, basis, g.sharing);
       } catch (err) {
