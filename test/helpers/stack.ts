@@ -16,6 +16,7 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
 import net from 'node:net';
+import { randomInt } from 'node:crypto';
 import os from 'node:os';
 import path from 'node:path';
 import { binPath, type BinName } from './bin.js';
@@ -66,16 +67,21 @@ const BUILTIN: Record<string, string> = {
   lite: `spiffe://${TD}/spike/workload/role/lite`,
 };
 
+/**
+ * A free TCP port for a server the test starts later. Chosen at random BELOW Linux's
+ * ephemeral range (32768+), so the port cannot be taken meanwhile by an outgoing connection of
+ * another test file running in parallel (an EADDRINUSE seen with kernel-picked ports).
+ */
 export async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const srv = net.createServer();
-    srv.once('error', reject);
-    srv.listen(0, '127.0.0.1', () => {
-      const addr = srv.address();
-      const port = typeof addr === 'object' && addr ? addr.port : 0;
-      srv.close(() => resolve(port));
+  for (;;) {
+    const port = randomInt(20_000, 32_000);
+    const ok = await new Promise<boolean>((resolve) => {
+      const srv = net.createServer();
+      srv.once('error', () => resolve(false));
+      srv.listen(port, '127.0.0.1', () => srv.close(() => resolve(true)));
     });
-  });
+    if (ok) return port;
+  }
 }
 
 interface Proc {
