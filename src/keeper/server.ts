@@ -12,7 +12,7 @@ import { createRouter, defineRoute, type RouterHandler } from '../api/router.js'
 import { s } from '../api/schema.js';
 import { ERROR_SHAPES } from '../api/wire.js';
 import type { Logger } from '../log/logger.js';
-import { KEEPER_CONTRIBUTE_PATH, KEEPER_SHARD_PATH, ShareMessage, toWireShare } from './protocol.js';
+import { KEEPER_CONTRIBUTE_PATH, KEEPER_SHARD_PATH, ShareMessage, ShareWireError, toWireShare } from './protocol.js';
 import { KeeperSlotError, type ShareSlot } from './slot.js';
 
 export const KEEPER_MAX_BODY_BYTES = 8 * 1024;
@@ -26,7 +26,13 @@ export function keeperRouter(slot: ShareSlot, ids: Recognisers, logger: Logger):
     allowBeforeReady: true,
     maxBodyBytes: KEEPER_MAX_BODY_BYTES,
     handle: ({ peer, body, log }): GoJsonValue => {
-      const w = toWireShare(body);
+      let w;
+      try {
+        w = toWireShare(body);
+      } catch (e) {
+        if (e instanceof ShareWireError) throw badRequest('invalid_commitments', 'commitments are malformed');
+        throw e;
+      }
       try {
         const outcome = slot.contribute(ids.isNexus(peer) ? 'nexus' : 'bootstrap', {
           value: w.value, id: w.id, epoch: w.epoch, commitments: w.commitments,
