@@ -37,6 +37,18 @@ export class PolicySync {
   }
 
   /**
+   * After a failed reload following a policy write: empty the engine (default deny for
+   * every policy-based decision) and keep retrying the reload in the background.
+   */
+  failClosed(attempt = 0): void {
+    this.#engine.load([], this.#engine.generation);
+    const t = setTimeout(() => {
+      this.reload().catch(() => this.failClosed(attempt + 1));
+    }, Math.min(5000, 100 * 2 ** Math.min(attempt, 10)));
+    t.unref();
+  }
+
+  /**
    * Before a request: reload when another instance changed policies (shared stores only).
    * A request never joins a check whose read was already sent — that read may predate a
    * policy change committed before this request arrived (POL-17 across instances). It
