@@ -55,6 +55,8 @@ export class PolicySync {
    * joins the queued check instead, which starts when the running one ends, so at most
    * two checks exist at a time however many requests arrive.
    */
+  #stale = false;
+
   ensureFresh(): Promise<void> {
     if (!this.#shared || !this.#store.isUnlocked()) return Promise.resolve();
     if (this.#queued) return this.#queued;
@@ -72,8 +74,19 @@ export class PolicySync {
   /** Starts a check now (its generation read is issued synchronously) and records it as running. */
   #check(): Promise<void> {
     const running: Promise<void> = (async () => {
-      const g = await this.#store.policyGeneration();
-      if (g !== this.#engine.generation) await this.reload();
+      try {
+        const g = await this.#store.policyGeneration();
+        if (this.#stale || g !== this.#engine.generation) {
+          await this.reload();
+          this.#stale = false;
+        }
+      } catch (e) {
+        // The shared store cannot tell us whether policies changed elsewhere: fail closed
+        // (empty engine = default deny) until a check succeeds again.
+        this.#stale = true;
+        this.#engine.load([], this.#engine.generation);
+        throw e;
+      }
     })().finally(() => {
       if (this.#running === running) this.#running = undefined;
     });

@@ -124,6 +124,8 @@ export async function startNexus(o: NexusOptions): Promise<Nexus> {
     // elsewhere the generation check is a no-op, so the request goes straight to the router.
     handler: cfg.backend === 'postgres'
       ? async (req, res, peer) => {
+        // On failure the engine is emptied (default deny); routes that need the store
+        // answer 503 by themselves, and policy-based cipher calls are denied.
         await policies.ensureFresh().catch(() => undefined);
         await router(req, res, peer);
       }
