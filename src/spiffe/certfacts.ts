@@ -1,6 +1,6 @@
 /**
  * The facts about one X.509 certificate that SVID rules need (CA flag, key usage, URI SANs,
- * validity), read from DER with @peculiar/x509 — never from Node's `subjectaltname` string —
+ * validity), read from DER with @peculiar/x509 — never from Node's parsed SAN text string —
  * and paired with the `node:crypto` X509Certificate used for signature checks.
  *
  * Parsing with @peculiar/x509 is slow (tens of microseconds to milliseconds), so results are

@@ -5,6 +5,7 @@
  * (→ []) and `policyGeneration` (→ 0), which authorisation code may call in any mode. System records
  * (commitments, key-check record) are kept in memory only, for the life of the process.
  */
+import { SystemRecords } from './system-records.js';
 import type { RootKey } from '../crypto/index.js';
 import {
   StoreError, UnsupportedInLiteModeError, type PolicyRecord, type SecretMetadata,
@@ -13,7 +14,7 @@ import {
 
 export class LiteStore implements Store {
   readonly kind = 'lite' as const;
-  private readonly system = new Map<string, Uint8Array>();
+  private readonly system = new SystemRecords();
   private unlocked = false;
   private closed = false;
 
@@ -28,20 +29,17 @@ export class LiteStore implements Store {
 
   async getSystem(key: string): Promise<Uint8Array | null> {
     this.check();
-    const v = this.system.get(key);
-    return v ? new Uint8Array(v) : null;
+    return this.system.get(key);
   }
 
   async putSystemIfAbsent(key: string, value: Uint8Array): Promise<boolean> {
     this.check();
-    if (this.system.has(key)) return false;
-    this.system.set(key, new Uint8Array(value));
-    return true;
+    return this.system.putIfAbsent(key, value);
   }
 
   async putSystem(key: string, value: Uint8Array): Promise<void> {
     this.check();
-    this.system.set(key, new Uint8Array(value));
+    this.system.put(key, value);
   }
 
   async unlock(_root: RootKey): Promise<void> {

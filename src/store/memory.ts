@@ -4,6 +4,7 @@
  * synchronously to completion, so read-modify-write is atomic without locks. Values are
  * copied in and out (null-prototype objects), so callers can never alias stored state.
  */
+import { SystemRecords } from './system-records.js';
 import type { RootKey } from '../crypto/index.js';
 import {
   applyDelete, applyDestroy, applyPut, applyUndelete, copyStringMap, DEFAULT_MAX_VERSIONS,
@@ -36,7 +37,7 @@ function compareCodeUnits(a: string, b: string): number {
 
 export class MemoryStore implements Store {
   readonly kind = 'memory' as const;
-  private readonly system = new Map<string, Uint8Array>();
+  private readonly system = new SystemRecords();
   private readonly secrets = new Map<string, Entry>();
   private readonly policies = new Map<string, PolicyRecord>();
   private generation = 0;
@@ -55,20 +56,17 @@ export class MemoryStore implements Store {
 
   async getSystem(key: string): Promise<Uint8Array | null> {
     this.check();
-    const v = this.system.get(key);
-    return v ? new Uint8Array(v) : null;
+    return this.system.get(key);
   }
 
   async putSystemIfAbsent(key: string, value: Uint8Array): Promise<boolean> {
     this.check();
-    if (this.system.has(key)) return false;
-    this.system.set(key, new Uint8Array(value));
-    return true;
+    return this.system.putIfAbsent(key, value);
   }
 
   async putSystem(key: string, value: Uint8Array): Promise<void> {
     this.check();
-    this.system.set(key, new Uint8Array(value));
+    this.system.put(key, value);
   }
 
   async unlock(_root: RootKey): Promise<void> {
