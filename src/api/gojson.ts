@@ -85,13 +85,13 @@ const B64 = 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/';
 const MAX_DEPTH = 64;
 
 class Out {
-  buf = Buffer.allocUnsafe(256);
+  buf = Buffer.allocUnsafeSlow(256);
   len = 0;
   ensure(n: number): void {
     if (this.len + n <= this.buf.length) return;
     let size = this.buf.length * 2;
     while (size < this.len + n) size *= 2;
-    const nb = Buffer.allocUnsafe(size);
+    const nb = Buffer.allocUnsafeSlow(size);
     this.buf.copy(nb, 0, 0, this.len);
     this.buf.fill(0, 0, this.len);
     this.buf = nb;
