@@ -5,6 +5,7 @@
  */
 import os from 'node:os';
 import path from 'node:path';
+import { MTLS_DEFAULTS } from '../spiffe/tls-common.js';
 import { postgresOptionsFromEnv, type PostgresEnvOptions } from '../store/postgres-env.js';
 import { ConfigError, type Env, duration, httpsUrlList, int, listenAddress, oneOf, optionalStr, str, type ListenAddress } from './env.js';
 
@@ -61,6 +62,32 @@ export function resolveDataDir(env: Env): string {
   return path.join(base, 'data');
 }
 
+/**
+ * ours: connection limits and timeouts of an mTLS listener (Nexus and Keeper alike). Field
+ * names match the server's options; defaults are the server's (documented in
+ * docs/configuration.md).
+ */
+export interface ServerLimitsConfig {
+  maxConnections: number;
+  maxHandshakes: number;
+  maxHandshakesPerSource: number;
+  handshakeTimeoutMs: number;
+  maxConnectionAgeMs: number;
+  inactivityTimeoutMs: number;
+}
+
+export function loadServerLimits(env: Env): ServerLimitsConfig {
+  const d = MTLS_DEFAULTS;
+  return {
+    maxConnections: int(env, 'SPIKE_HTTP_SERVER_MAX_CONNECTIONS', d.maxConnections, 1, 1_000_000),
+    maxHandshakes: int(env, 'SPIKE_HTTP_SERVER_MAX_HANDSHAKES', d.maxHandshakes, 1, 1_000_000),
+    maxHandshakesPerSource: int(env, 'SPIKE_HTTP_SERVER_MAX_HANDSHAKES_PER_SOURCE', d.maxHandshakesPerSource, 1, 1_000_000),
+    handshakeTimeoutMs: duration(env, 'SPIKE_HTTP_SERVER_HANDSHAKE_TIMEOUT', d.handshakeTimeoutMs, 100),
+    maxConnectionAgeMs: duration(env, 'SPIKE_HTTP_SERVER_MAX_CONNECTION_AGE', d.maxConnectionAgeMs, 0),
+    inactivityTimeoutMs: duration(env, 'SPIKE_HTTP_SERVER_INACTIVITY_TIMEOUT', d.inactivityTimeoutMs, 0),
+  };
+}
+
 export type BackendKind = 'sqlite' | 'lite' | 'memory' | 'postgres';
 
 export interface NexusConfig extends CommonConfig {
@@ -80,6 +107,8 @@ export interface NexusConfig extends CommonConfig {
   dataDir: string;
   dbBusyTimeoutMs: number;
   readHeaderTimeoutMs: number;
+  /** ours: connection limits of the mTLS listener. */
+  serverLimits: ServerLimitsConfig;
   /** ours: the `postgres` backend's settings (SPIKE_NEXUS_DATABASE_URL, SPIKE_NEXUS_DB_*). */
   postgres: PostgresEnvOptions | undefined;
 }
@@ -105,6 +134,7 @@ export function loadNexusConfig(env: Env): NexusConfig {
     dataDir: backend === 'sqlite' ? resolveDataDir(env) : '',
     dbBusyTimeoutMs: int(env, 'SPIKE_NEXUS_DB_BUSY_TIMEOUT_MS', 5000, 1, 600_000),
     readHeaderTimeoutMs: duration(env, 'SPIKE_HTTP_SERVER_READ_HEADER_TIMEOUT', 10_000, 1),
+    serverLimits: loadServerLimits(env),
     postgres,
   };
 }
@@ -112,6 +142,8 @@ export function loadNexusConfig(env: Env): NexusConfig {
 export interface KeeperConfig extends CommonConfig {
   listen: ListenAddress;
   readHeaderTimeoutMs: number;
+  /** ours: connection limits of the mTLS listener. */
+  serverLimits: ServerLimitsConfig;
 }
 
 export function loadKeeperConfig(env: Env): KeeperConfig {
@@ -119,6 +151,7 @@ export function loadKeeperConfig(env: Env): KeeperConfig {
     ...loadCommon(env, true),
     listen: listenAddress(env, 'SPIKE_KEEPER_TLS_PORT', ':8443'),
     readHeaderTimeoutMs: duration(env, 'SPIKE_HTTP_SERVER_READ_HEADER_TIMEOUT', 10_000, 1),
+    serverLimits: loadServerLimits(env),
   };
 }
 

@@ -55,6 +55,7 @@ export async function main(argv: string[]): Promise<void> {
     port: cfg.listen.port,
     headersTimeoutMs: cfg.readHeaderTimeoutMs,
     requestTimeoutMs: 10_000,
+    ...cfg.serverLimits,
     logger,
   });
   try {

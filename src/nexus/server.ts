@@ -133,6 +133,7 @@ export async function startNexus(o: NexusOptions): Promise<Nexus> {
     host: cfg.listen.host,
     port: cfg.listen.port,
     headersTimeoutMs: cfg.readHeaderTimeoutMs,
+    ...cfg.serverLimits,
     logger,
   });
   await server.listen();

@@ -66,6 +66,8 @@ interface Harness {
   server: MtlsServer;
   source: StaticX509Source;
   seen: string[];
+  /** Client port of each handled request (a new port = a new connection). */
+  remotePorts: number[];
   logs: () => Record<string, unknown>[];
 }
 
@@ -76,14 +78,22 @@ async function startServer(
 ): Promise<Harness> {
   const source = new StaticX509Source(svid, bundles);
   const seen: string[] = [];
+  const remotePorts: number[] = [];
   const cap = captureLogger();
   const server = createMtlsServer({
     source,
     host: '127.0.0.1',
     port: 0,
     logger: cap.logger,
+    warnIntervalMs: 0,
     handler: (req, res, peer) => {
+      if (peer === null) {
+        res.writeHead(401, { 'content-type': 'application/json' });
+        res.end('{"err":"access_unauthorized"}');
+        return;
+      }
       seen.push(peer.toString());
+      remotePorts.push(req.socket.remotePort ?? 0);
       const chunks: Buffer[] = [];
       req.on('data', (c: Buffer) => chunks.push(c));
       req.on('end', () => {
@@ -95,7 +105,7 @@ async function startServer(
     ...extra,
   });
   await server.listen();
-  return { server, source, seen, logs: cap.lines };
+  return { server, source, seen, remotePorts, logs: cap.lines };
 }
 
 function pemKey(k: KeyObject): string {
@@ -183,6 +193,15 @@ function rawSvid(leaf: TestCert, id: string, chain: TestCert[] = []): X509Svid {
 }
 
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
+
+/** Polls `cond` until it holds (generous deadline: shared, loaded machines). */
+async function waitFor(cond: () => boolean, what: string, timeoutMs = 20_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!cond()) {
+    if (Date.now() > deadline) assert.fail(`timed out waiting for: ${what}`);
+    await sleep(20);
+  }
+}
 
 // ---------------------------------------------------------------------------------------------
 
@@ -513,7 +532,9 @@ describe('rotation', () => {
   test('TLS-23: keep-alive client through two+ SVID rotations on both sides: zero failed requests; new connections show the new serial', async () => {
     const ttl = 3_000;
     const short = (ca: TestCa, id: string): Promise<X509Svid> => makeSvid(ca, id, { notAfter: new Date(Date.now() + ttl) });
-    const h = await startServer(await short(ca1, SERVER_ID), both);
+    // As in production, the maximum connection age is below the SVID lifetime minus the
+    // rotation period, so no connection outlives the client certificate it was made with.
+    const h = await startServer(await short(ca1, SERVER_ID), both, { maxConnectionAgeMs: 500 });
     const clientSource = new StaticX509Source(await short(ca1, CLIENT_ID), both);
     const dispatcher = createMtlsDispatcher({ source: clientSource, authorizeServer: authorizeId(SpiffeId.parse(SERVER_ID)), connections: 2 });
     const serials = new Set<string>();
@@ -581,7 +602,7 @@ describe('rotation', () => {
     }
   });
 
-  test('server bundle rotation: a client from a dropped CA is refused on new connections; established ones keep working', async () => {
+  test('FI-17 / server bundle rotation: when a CA leaves the bundle, its established connections are closed and new ones refused', async () => {
     const caOld = await createCa(TD1);
     const h = await startServer(serverSvid, bundleSetOf(ca1, caOld));
     const source = new StaticX509Source(await makeSvid(caOld, CLIENT_ID), bundleSetOf(ca1));
@@ -591,18 +612,85 @@ describe('rotation', () => {
       const r1 = await request(`https://127.0.0.1:${h.server.port}/`, { dispatcher });
       assert.equal(r1.statusCode, 200);
       await r1.body.dump();
+      assert.equal(h.server.connections(), 1);
       h.source.update(serverSvid, bundleSetOf(ca1));
-      const r2 = await request(`https://127.0.0.1:${h.server.port}/`, { dispatcher });
-      assert.equal(r2.statusCode, 200, 'established connection still works');
-      await r2.body.dump();
+      // The update sweeps at once: the idle connection anchored in caOld is gone.
+      await waitFor(() => h.server.connections() === 0, 'connection anchored in the withdrawn CA closed');
+      await assert.rejects(async () => {
+        const r2 = await request(`https://127.0.0.1:${h.server.port}/`, { dispatcher });
+        await r2.body.dump();
+      });
       await assert.rejects(async () => {
         const r3 = await request(`https://127.0.0.1:${h.server.port}/`, { dispatcher: fresh });
         await r3.body.dump();
       });
-      assert.equal(h.seen.length, 2);
+      assert.equal(h.seen.length, 1);
+      assert.ok(h.logs().some((l) => l['event'] === 'tls_peer_lapsed' && l['reason'] === 'anchor_withdrawn'));
     } finally {
       await dispatcher.close();
       await fresh.close();
+      await h.server.close();
+    }
+  });
+
+  test('a request on a kept-alive connection whose client SVID expired gets 401 and the connection is closed', async () => {
+    // The sweep is off here so that the request, not the sweep, meets the lapsed grant.
+    const h = await startServer(serverSvid, both, { maxConnectionAgeMs: 0, sweepIntervalMs: 0 });
+    const notAfter = Date.now() + 2_000;
+    // Not backdated: the server asks for a re-handshake in the last quarter of the lifetime.
+    const source = new StaticX509Source(await makeSvid(ca1, CLIENT_ID, { notBefore: new Date(Date.now() - 1_000), notAfter: new Date(notAfter) }), both);
+    const dispatcher = createMtlsDispatcher({ source, authorizeServer: authorizeAny(), connections: 1, keepAliveTimeoutMs: 60_000 });
+    try {
+      const r1 = await request(`https://127.0.0.1:${h.server.port}/`, { dispatcher, method: 'POST', body: '{}' });
+      assert.equal(r1.statusCode, 200);
+      await r1.body.dump();
+      await waitFor(() => Date.now() > notAfter + 1_000, 'the client SVID expired');
+      const r2 = await request(`https://127.0.0.1:${h.server.port}/`, { dispatcher, method: 'POST', body: '{}' });
+      assert.equal(r2.statusCode, 401, 'the request after notAfter is refused');
+      assert.equal(r2.headers['connection'], 'close');
+      await r2.body.dump();
+      await waitFor(() => h.server.connections() === 0, 'connection closed after the 401');
+      assert.equal(h.seen.length, 1, 'the handler never saw the caller after expiry');
+    } finally {
+      await dispatcher.close();
+      await h.server.close();
+    }
+  });
+
+  test('the sweep closes an idle connection once its client SVID expired', async () => {
+    const h = await startServer(serverSvid, both, { maxConnectionAgeMs: 0 });
+    const notAfter = Date.now() + 2_000;
+    // Not backdated: the server asks for a re-handshake in the last quarter of the lifetime.
+    const source = new StaticX509Source(await makeSvid(ca1, CLIENT_ID, { notBefore: new Date(Date.now() - 1_000), notAfter: new Date(notAfter) }), both);
+    const dispatcher = createMtlsDispatcher({ source, authorizeServer: authorizeAny(), connections: 1, keepAliveTimeoutMs: 60_000 });
+    try {
+      const r1 = await request(`https://127.0.0.1:${h.server.port}/`, { dispatcher });
+      assert.equal(r1.statusCode, 200);
+      await r1.body.dump();
+      assert.equal(h.server.connections(), 1);
+      await waitFor(() => h.server.connections() === 0, 'idle expired connection closed by the sweep');
+      assert.ok(Date.now() >= notAfter - 1_000, 'not closed long before notAfter (whole-second certificate times)');
+    } finally {
+      await dispatcher.close();
+      await h.server.close();
+    }
+  });
+
+  test('max connection age: a busy keep-alive connection is told to close and the client re-handshakes', async () => {
+    const h = await startServer(serverSvid, both, { maxConnectionAgeMs: 300 });
+    const dispatcher = createMtlsDispatcher({ source: new StaticX509Source(clientSvid, both), authorizeServer: authorizeAny(), connections: 1, keepAliveTimeoutMs: 60_000 });
+    const ports = new Set<number>();
+    try {
+      const deadline = Date.now() + 20_000;
+      while (ports.size < 3 && Date.now() < deadline) {
+        const r = await request(`https://127.0.0.1:${h.server.port}/`, { dispatcher });
+        assert.equal(r.statusCode, 200);
+        await r.body.dump();
+        ports.add(h.remotePorts[h.remotePorts.length - 1] ?? 0);
+      }
+      assert.ok(ports.size >= 3, 'the client came back on new connections');
+    } finally {
+      await dispatcher.close();
       await h.server.close();
     }
   });
@@ -801,29 +889,22 @@ describe('malformed input never crashes the server', () => {
     }
   });
 
-  test('maxConnections: connections beyond the cap are dropped; the server keeps serving', async () => {
-    const h = await startServer(serverSvid, both, { maxConnections: 2, handshakeTimeoutMs: 3_000 });
+  test('handshake budget: idle sockets beyond it evict the oldest idle ones, never block a real client', async () => {
+    const h = await startServer(serverSvid, both, { maxHandshakes: 4, maxHandshakesPerSource: 4, handshakeTimeoutMs: 30_000 });
     const held: net.Socket[] = [];
+    let closedByServer = 0;
     try {
-      for (let i = 0; i < 2; i++) {
+      for (let i = 0; i < 10; i++) {
         const s = net.connect(h.server.port, '127.0.0.1');
-        s.on('error', () => { /* ignore */ });
+        s.on('error', () => { /* reset */ });
+        s.on('close', () => { closedByServer++; });
         held.push(s);
         await new Promise((r) => s.once('connect', r));
       }
-      await sleep(50);
-      assert.equal(h.server.connections(), 2);
-      const third = await new Promise<number>((resolve) => {
-        const t0 = Date.now();
-        const s = net.connect(h.server.port, '127.0.0.1');
-        s.on('error', () => { /* reset */ });
-        s.on('close', () => resolve(Date.now() - t0));
-      });
-      assert.ok(third < 1_000, 'third connection closed at once');
-      await sleep(20);
-      assert.ok(h.logs().some((l) => l['event'] === 'tls_connection_dropped'));
-      for (const s of held) s.destroy();
-      await sleep(50);
+      await waitFor(() => closedByServer >= 6, 'the six oldest idle sockets were evicted');
+      assert.ok(h.server.handshaking() <= 4);
+      assert.ok(h.logs().some((l) => l['event'] === 'tls_handshake_evicted_per_source' || l['event'] === 'tls_handshake_evicted'));
+      // A real client still gets in (it evicts an idle socket, then finishes in milliseconds).
       const dispatcher = createMtlsDispatcher({ source: new StaticX509Source(clientSvid, both), authorizeServer: authorizeAny() });
       const res = await request(`https://127.0.0.1:${h.server.port}/`, { dispatcher });
       assert.equal(res.statusCode, 200);
@@ -831,6 +912,29 @@ describe('malformed input never crashes the server', () => {
       await dispatcher.close();
     } finally {
       for (const s of held) s.destroy();
+      await h.server.close();
+    }
+  });
+
+  test('verified connection limit: a verified connection over maxConnections is closed; the others keep working', async () => {
+    const h = await startServer(serverSvid, both, { maxConnections: 1 });
+    const a = createMtlsDispatcher({ source: new StaticX509Source(clientSvid, both), authorizeServer: authorizeAny(), connections: 1, keepAliveTimeoutMs: 60_000 });
+    const b = createMtlsDispatcher({ source: new StaticX509Source(clientSvid, both), authorizeServer: authorizeAny(), connections: 1 });
+    try {
+      const r1 = await request(`https://127.0.0.1:${h.server.port}/`, { dispatcher: a });
+      assert.equal(r1.statusCode, 200);
+      await r1.body.dump();
+      await assert.rejects(async () => {
+        const r2 = await request(`https://127.0.0.1:${h.server.port}/`, { dispatcher: b });
+        await r2.body.dump();
+      });
+      const r3 = await request(`https://127.0.0.1:${h.server.port}/`, { dispatcher: a });
+      assert.equal(r3.statusCode, 200);
+      await r3.body.dump();
+      assert.ok(h.logs().some((l) => l['event'] === 'tls_connection_limit'));
+    } finally {
+      await a.close();
+      await b.close();
       await h.server.close();
     }
   });

@@ -138,7 +138,8 @@ before(async () => {
   children.push(agent);
   await agent.until(() => agent.stderr.includes('spike-agent ready'), 20_000, 'agent ready');
   // debug: the server's stderr then shows every refused handshake (tls_client_error).
-  server = fixture('mtls-server', [], 'server', 'debug');
+  // SVIDs live 2 s and rotate every second: connections are recycled after 500 ms.
+  server = fixture('mtls-server', ['500'], 'server', 'debug');
   const listening = await server.until(() => server.events('listening')[0], 20_000, 'server listening');
   port = listening['port'] as number;
 });

@@ -1,0 +1,354 @@
+/**
+ * The mTLS HTTP/1.1 server for X.509-SVIDs (decision D14): `node:https`, client certificates
+ * required, TLS 1.3 only, session tickets off and no session cache, so every connection runs
+ * a full handshake against the current bundle. After OpenSSL's chain check the peer's SVID is
+ * verified against the bundle of its own trust domain and authorised, before a single HTTP
+ * byte is processed; handlers receive the typed SPIFFE ID, never a certificate.
+ *
+ * Trust is not frozen at the handshake. Each connection keeps its grant (peer-grant.ts) and
+ * every request re-checks it: a leaf or chain past its validity window, or an authority no
+ * longer in the current bundle of the peer's trust domain, gets the route's usual 401 and the
+ * connection is closed; a connection older than `maxConnectionAgeMs` gets `Connection: close`
+ * on its next answer, so every client re-handshakes regularly. A sweep (every second, and at
+ * once on a bundle update) closes idle connections whose grant lapsed.
+ *
+ * Resource bounds against clients without an identity: handshaking sockets have their own
+ * small budget, in all and per remote address, with oldest-first eviction (admission.ts); a
+ * socket with no byte read or written for `inactivityTimeoutMs` is closed (clients that stop
+ * reading a reply); warnings outsiders can trigger go through a rate-limited log
+ * (log/throttle.ts).
+ */
+import https from 'node:https';
+import type { AddressInfo, Socket } from 'node:net';
+import type { TLSSocket } from 'node:tls';
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import { SpikeError } from '../errors.js';
+import { createLogger, type Logger } from '../log/logger.js';
+import { createLogThrottle } from '../log/throttle.js';
+import type { SpiffeId } from './id.js';
+import type { X509Source } from './source.js';
+import { authorizeAny, type Authorizer } from './authorize.js';
+import { ConnectionAdmission } from './admission.js';
+import { checkGrant, grantFromPath, type PeerGrant } from './peer-grant.js';
+import { MTLS_DEFAULTS, checkPeer, contextOptions } from './tls-common.js';
+
+/** What a request handler learns about its caller. */
+export interface PeerIdentity {
+  readonly id: SpiffeId;
+}
+
+/**
+ * A request handler. `peer` is the caller's verified and authorized SPIFFE ID, or `null` when
+ * the connection's grant lapsed since its handshake (expired SVID, withdrawn authority): the
+ * handler must answer its usual 401 without reading the body; the server closes the
+ * connection after that answer.
+ */
+export type MtlsHandler = (req: IncomingMessage, res: ServerResponse, peer: SpiffeId | null) => void | Promise<void>;
+
+/** Connection limits and timeouts (all optional; defaults in `MTLS_DEFAULTS`). */
+export interface MtlsServerLimits {
+  /** Verified connections at once; default 1024. */
+  maxConnections?: number;
+  /** Sockets still in the TLS handshake at once; default 256 (admission.ts). */
+  maxHandshakes?: number;
+  /** Handshaking sockets from one remote address at once; default 32. */
+  maxHandshakesPerSource?: number;
+  /** A TLS handshake not finished in this time is aborted; default 5 s. */
+  handshakeTimeoutMs?: number;
+  /** Request headers must arrive within this time; default 10 s (SPIKE_HTTP_SERVER_READ_HEADER_TIMEOUT). */
+  headersTimeoutMs?: number;
+  /** A whole request must arrive within this time; default 60 s. */
+  requestTimeoutMs?: number;
+  /** Idle keep-alive connections are closed after this; default 30 s. */
+  keepAliveTimeoutMs?: number;
+  /** A connection is closed after its next answer once it is this old; default 10 min; 0 = no limit. */
+  maxConnectionAgeMs?: number;
+  /** A socket with no byte read or written for this long is closed; default 30 s; 0 = off. */
+  inactivityTimeoutMs?: number;
+  /** How often idle connections are re-checked (expiry, withdrawn anchors); default 1 s; 0 = only on bundle updates. */
+  sweepIntervalMs?: number;
+}
+
+export interface MtlsServerOptions extends MtlsServerLimits {
+  /** Own SVID and trust bundles; the server follows its `'update'` events (rotation). */
+  source: X509Source;
+  /** Handshake-level filter on the client's verified ID; default `authorizeAny()`. */
+  authorizeClient?: Authorizer;
+  handler: MtlsHandler;
+  /** Address to bind; default: all interfaces (like SPIKE's `:8553`). */
+  host?: string;
+  /** TCP port; 0 picks an ephemeral port (read it from `server.port` after `listen()`). */
+  port: number;
+  logger?: Logger;
+  /** Period of the rate-limited warnings outsiders can trigger; default 10 s; 0 logs each one (tests). */
+  warnIntervalMs?: number;
+}
+
+export interface MtlsServer {
+  /** The bound port after `listen()` resolved (the requested one before). */
+  readonly port: number;
+  listen(): Promise<void>;
+  /** Stops accepting, closes idle connections, gives in-flight requests a short grace, then closes the rest. */
+  close(): Promise<void>;
+  /** Open TCP connections, handshaking ones included. */
+  connections(): number;
+  /** Sockets still in the TLS handshake. */
+  handshaking(): number;
+}
+
+/** Per verified connection. */
+interface ConnState {
+  readonly raw: Socket;
+  readonly grant: PeerGrant;
+  /** A request is being answered. */
+  busy: boolean;
+  /** The grant lapsed: close as soon as the current answer is out. */
+  revoked: boolean;
+}
+
+function remoteKey(s: { remoteAddress?: string | undefined; remotePort?: number | undefined }): string {
+  return `${s.remoteAddress ?? ''}|${s.remotePort ?? ''}`;
+}
+
+/** Creates (but does not start) an mTLS HTTP/1.1 server; see the module comment. */
+export function createMtlsServer(opts: MtlsServerOptions): MtlsServer {
+  const o = {
+    authorizeClient: opts.authorizeClient ?? authorizeAny(),
+    maxConnections: opts.maxConnections ?? MTLS_DEFAULTS.maxConnections,
+    maxHandshakes: opts.maxHandshakes ?? MTLS_DEFAULTS.maxHandshakes,
+    maxHandshakesPerSource: opts.maxHandshakesPerSource ?? MTLS_DEFAULTS.maxHandshakesPerSource,
+    handshakeTimeoutMs: opts.handshakeTimeoutMs ?? MTLS_DEFAULTS.handshakeTimeoutMs,
+    headersTimeoutMs: opts.headersTimeoutMs ?? MTLS_DEFAULTS.headersTimeoutMs,
+    requestTimeoutMs: opts.requestTimeoutMs ?? MTLS_DEFAULTS.requestTimeoutMs,
+    keepAliveTimeoutMs: opts.keepAliveTimeoutMs ?? MTLS_DEFAULTS.keepAliveTimeoutMs,
+    maxConnectionAgeMs: opts.maxConnectionAgeMs ?? MTLS_DEFAULTS.maxConnectionAgeMs,
+    inactivityTimeoutMs: opts.inactivityTimeoutMs ?? MTLS_DEFAULTS.inactivityTimeoutMs,
+    sweepIntervalMs: opts.sweepIntervalMs ?? MTLS_DEFAULTS.sweepIntervalMs,
+    warnIntervalMs: opts.warnIntervalMs ?? 10_000,
+    logger: opts.logger ?? createLogger({ component: 'spiffe-tls' }),
+  };
+  for (const [name, v] of Object.entries({
+    port: opts.port, maxConnections: o.maxConnections, maxHandshakes: o.maxHandshakes,
+    maxHandshakesPerSource: o.maxHandshakesPerSource, handshakeTimeoutMs: o.handshakeTimeoutMs,
+    headersTimeoutMs: o.headersTimeoutMs, requestTimeoutMs: o.requestTimeoutMs, keepAliveTimeoutMs: o.keepAliveTimeoutMs,
+    maxConnectionAgeMs: o.maxConnectionAgeMs, inactivityTimeoutMs: o.inactivityTimeoutMs, sweepIntervalMs: o.sweepIntervalMs, warnIntervalMs: o.warnIntervalMs,
+  })) {
+    if (!Number.isSafeInteger(v) || v < 0) throw new RangeError(`mTLS server option ${name} must be a non-negative integer`);
+  }
+  // Node refuses headersTimeout > requestTimeout; keep the request bound the stronger one.
+  const headersTimeout = o.requestTimeoutMs > 0 ? Math.min(o.headersTimeoutMs, o.requestTimeoutMs) : o.headersTimeoutMs;
+  const { source, handler } = opts;
+  const log = o.logger;
+  const warn = createLogThrottle(log, { intervalMs: o.warnIntervalMs });
+  const admission = new ConnectionAdmission(
+    { maxConnections: Math.max(1, o.maxConnections), maxHandshakes: Math.max(1, o.maxHandshakes), maxHandshakesPerSource: Math.max(1, o.maxHandshakesPerSource) },
+    (event) => warn.warn(`tls_${event}`, { limits: admission.limits }, event === 'connection_limit'
+      ? 'verified connection limit reached; connection closed'
+      : 'handshake budget full; oldest handshaking connection closed'),
+  );
+  const conns = new Map<TLSSocket, ConnState>();
+  /** Raw sockets still in the handshake, by remote address and port (to pair them with their TLS socket). */
+  const rawByRemote = new Map<string, Socket>();
+  const sockets = new Set<Socket>();
+  const inflight = new Set<ServerResponse>();
+  let closed = false;
+
+  const initial = contextOptions(source);
+  let server: https.Server;
+  try {
+    server = https.createServer({
+      ...initial.options,
+      requestCert: true,
+      rejectUnauthorized: true,
+      handshakeTimeout: o.handshakeTimeoutMs,
+      headersTimeout,
+      requestTimeout: o.requestTimeoutMs,
+      keepAliveTimeout: o.keepAliveTimeoutMs,
+      // Header/request timeouts are enforced by a periodic sweep (default every 30 s).
+      connectionsCheckingInterval: Math.max(250, Math.min(1_000, Math.floor(headersTimeout / 4) || 1_000)),
+      noDelay: true,
+    });
+  } finally {
+    initial.keyPem.fill(0);
+  }
+  // Backstop only: the budgets below are what normally applies.
+  server.maxConnections = o.maxConnections + o.maxHandshakes;
+  // No 'timeout' listener: Node destroys a socket idle for this long, mid-request included.
+  if (o.inactivityTimeoutMs > 0) server.setTimeout(o.inactivityTimeoutMs);
+
+  // Runs before the TLS layer wraps the socket.
+  server.prependListener('connection', (raw: Socket) => {
+    sockets.add(raw);
+    const key = remoteKey(raw);
+    rawByRemote.set(key, raw);
+    raw.once('close', () => {
+      sockets.delete(raw);
+      if (rawByRemote.get(key) === raw) rawByRemote.delete(key);
+    });
+    admission.accepted(raw);
+  });
+  server.on('drop', () => warn.warn('tls_connection_dropped', { limit: server.maxConnections }, 'connection limit reached; connection dropped at accept'));
+
+  // Runs before the HTTP layer's own listener: a rejected socket is destroyed synchronously,
+  // before its first read, so no HTTP byte of it is ever parsed.
+  server.prependListener('secureConnection', (socket: TLSSocket) => {
+    const key = remoteKey(socket);
+    const raw = rawByRemote.get(key);
+    if (raw !== undefined) rawByRemote.delete(key);
+    const check = checkPeer(socket, source, o.authorizeClient);
+    if (!check.ok) {
+      if (raw !== undefined) admission.done(raw);
+      if (check.reason === 'unauthorized') {
+        warn.warn('tls_peer_rejected:unauthorized', { event: 'tls_peer_rejected', reason: check.reason, peer: check.id?.toString(), remote: socket.remoteAddress }, 'client not authorized');
+      } else {
+        warn.warn(`tls_peer_rejected:${check.reason}`, { event: 'tls_peer_rejected', reason: check.reason, remote: socket.remoteAddress }, 'client SVID rejected');
+      }
+      socket.destroy();
+      return;
+    }
+    if (raw === undefined || !admission.verified(raw)) {
+      socket.destroy();
+      return;
+    }
+    conns.set(socket, { raw, grant: grantFromPath(check.id, check.path, Date.now()), busy: false, revoked: false });
+    socket.once('close', () => conns.delete(socket));
+  });
+
+  server.on('clientError', (err: NodeJS.ErrnoException, socket: Socket) => {
+    const verified = conns.has(socket as TLSSocket);
+    log.debug({ event: verified ? 'http_client_error' : 'tls_client_error', code: err.code ?? 'unknown', remote: socket.remoteAddress }, 'client error');
+    if (verified && socket.writable && !(socket as Socket & { _httpMessage?: unknown })._httpMessage) {
+      const status = err.code === 'ERR_HTTP_REQUEST_TIMEOUT' ? 408 : err.code === 'HPE_HEADER_OVERFLOW' ? 431 : 400;
+      const text = status === 408 ? 'Request Timeout' : status === 431 ? 'Request Header Fields Too Large' : 'Bad Request';
+      socket.end(`HTTP/1.1 ${status} ${text}\r\nConnection: close\r\nContent-Length: 0\r\n\r\n`);
+      socket.destroySoon();
+      return;
+    }
+    socket.destroy();
+  });
+
+  /** Re-checks a connection's grant; marks it revoked when it lapsed. */
+  const recheck = (st: ConnState, now: number): 'ok' | 'revoked' | 'aged' => {
+    const verdict = checkGrant(st.grant, source, now, o.maxConnectionAgeMs);
+    if (verdict === 'ok') return 'ok';
+    if (verdict === 'max_age') return 'aged';
+    if (!st.revoked) {
+      st.revoked = true;
+      warn.warn(`tls_peer_lapsed:${verdict}`, { event: 'tls_peer_lapsed', reason: verdict, peer: st.grant.id.toString() }, 'connection closed: the peer\'s SVID grant no longer holds');
+    }
+    return 'revoked';
+  };
+
+  server.on('request', (req: IncomingMessage, res: ServerResponse) => {
+    const socket = req.socket as TLSSocket;
+    const st = conns.get(socket);
+    if (st === undefined) {
+      // Unreachable: unverified sockets are destroyed before HTTP sees them.
+      socket.destroy();
+      return;
+    }
+    const state = recheck(st, Date.now());
+    st.busy = true;
+    // Shutdown: answer in-flight requests, then close their connections instead of keeping them alive.
+    inflight.add(res);
+    if (closed || state !== 'ok') res.setHeader('connection', 'close');
+    res.once('close', () => {
+      inflight.delete(res);
+      st.busy = false;
+      if (st.revoked) socket.destroy();
+      if (closed) setImmediate(() => server.closeIdleConnections());
+    });
+    const fail = (error: unknown): void => {
+      log.error({ event: 'mtls_handler_failed', code: error instanceof SpikeError ? error.code : 'internal' }, 'request handler threw');
+      if (!res.headersSent) {
+        res.writeHead(500, { 'content-type': 'application/json', connection: 'close' });
+        res.end('{"err":"internal_error"}');
+      } else {
+        res.destroy();
+      }
+    };
+    try {
+      const r = handler(req, res, state === 'revoked' ? null : st.grant.id);
+      if (r && typeof (r as Promise<void>).then === 'function') (r as Promise<void>).catch(fail);
+    } catch (error) {
+      fail(error);
+    }
+  });
+
+  /** Closes idle connections whose grant lapsed; busy ones close after their answer. */
+  const sweep = (): void => {
+    const now = Date.now();
+    for (const [socket, st] of conns) {
+      if (recheck(st, now) === 'revoked' && !st.busy) socket.destroy();
+    }
+  };
+  const sweeper = o.sweepIntervalMs > 0 ? setInterval(sweep, o.sweepIntervalMs) : undefined;
+  sweeper?.unref();
+
+  const onUpdate = (): void => {
+    let next: ReturnType<typeof contextOptions> | undefined;
+    try {
+      next = contextOptions(source);
+      server.setSecureContext(next.options);
+      log.info({ event: 'tls_context_rotated' }, 'new SVID/bundles apply to new connections');
+    } catch (error) {
+      log.error({ event: 'tls_context_rotation_failed', code: error instanceof SpikeError ? error.code : 'invalid_svid_or_bundle' }, 'kept the previous TLS context');
+    } finally {
+      next?.keyPem.fill(0);
+    }
+    // Authorities may have left the bundle: connections anchored in them go now.
+    sweep();
+  };
+  // Subscribed from creation on, so no rotation between createMtlsServer() and listen() is missed.
+  source.on('update', onUpdate);
+
+  let listening = false;
+  return {
+    get port(): number {
+      const addr = server.address();
+      return addr && typeof addr === 'object' ? (addr as AddressInfo).port : opts.port;
+    },
+    listen(): Promise<void> {
+      if (closed) return Promise.reject(new Error('mTLS server is closed'));
+      if (listening) return Promise.resolve();
+      return new Promise<void>((resolve, reject) => {
+        const onError = (err: Error): void => reject(err);
+        server.once('error', onError);
+        const done = (): void => {
+          server.off('error', onError);
+          server.on('error', (err: NodeJS.ErrnoException) => log.error({ event: 'mtls_server_error', code: err.code ?? 'unknown' }, 'server error'));
+          listening = true;
+          resolve();
+        };
+        if (opts.host === undefined) server.listen(opts.port, done);
+        else server.listen(opts.port, opts.host, done);
+      });
+    },
+    close(): Promise<void> {
+      if (closed) return Promise.resolve();
+      closed = true;
+      source.off('update', onUpdate);
+      if (sweeper !== undefined) clearInterval(sweeper);
+      warn.close();
+      if (!listening) return Promise.resolve();
+      return new Promise<void>((resolve) => {
+        const grace = setTimeout(() => {
+          for (const s of sockets) s.destroy();
+        }, MTLS_DEFAULTS.closeGraceMs);
+        grace.unref();
+        server.close(() => {
+          clearTimeout(grace);
+          resolve();
+        });
+        server.closeIdleConnections();
+        for (const res of inflight) if (!res.headersSent) res.setHeader('connection', 'close');
+      });
+    },
+    connections(): number {
+      return sockets.size;
+    },
+    handshaking(): number {
+      return admission.handshaking;
+    },
+  };
+}
