@@ -196,3 +196,18 @@ export function bundleSetOf(...cas: TestCa[]): X509BundleSet {
   }
   return new X509BundleSet([...byTd.values()].map((e) => new X509Bundle(e.td, e.certs)));
 }
+
+/**
+ * A CA loaded from files: a spike-agent state folder's `ca.key` (PKCS#8 DER) and `ca.crt`
+ * (PEM), so a test can mint SVIDs the running stack trusts (e.g. short-lived ones).
+ */
+export async function loadCa(td: string | TrustDomain, keyPkcs8Der: Buffer, certPem: string): Promise<TestCa> {
+  const trustDomain = typeof td === 'string' ? TrustDomain.parse(td) : td;
+  const x509 = new px.X509Certificate(certPem);
+  const privateKey = await webcrypto.subtle.importKey('pkcs8', keyPkcs8Der, ALG, true, ['sign']);
+  const publicKey = await x509.publicKey.export(ALG, ['verify']);
+  const keys = { privateKey, publicKey } as unknown as CryptoKeyPair;
+  const c = await finish(x509, keys);
+  const ca: TestCa = { ...c, trustDomain, name: x509.subject, parent: undefined, chain: [], get root() { return ca; } };
+  return ca;
+}

@@ -249,6 +249,19 @@ export class Stack {
     await this.#spawn('agent', 'spike-agent', args, {}, 'spike-agent ready');
   }
 
+  /**
+   * Restarts spike-agent. With `newCa` its CA files are removed first, so it comes back with a
+   * new CA and a trust bundle holding only that one: the old CA is withdrawn from every
+   * component's bundle once their Workload API streams reconnect.
+   */
+  async restartAgent(opts: { newCa?: boolean } = {}): Promise<void> {
+    await this.#kill('agent', 'SIGTERM');
+    if (opts.newCa === true) {
+      for (const f of ['ca.key', 'ca.crt']) fs.rmSync(path.join(this.dir, 'agent', f), { force: true });
+    }
+    await this.#startAgent();
+  }
+
   /** Starts Keeper i (1-based); `wrapper` prefixes the command (e.g. strace). */
   async startKeeper(i: number, opts: { wrapper?: string[] } = {}): Promise<void> {
     await this.#spawn(`keeper-${i}`, 'spike-keeper', [], this.keeperEnv(i), 'spike-keeper ready', opts.wrapper);

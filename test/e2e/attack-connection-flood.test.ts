@@ -1,0 +1,116 @@
+/**
+ * ATTACK: unauthenticated connection floods lock out verified clients and flood the logs.
+ *
+ * Reproductions (before the fix):
+ * - About 1,050 TCP sockets that never send a ClientHello filled Nexus's single connection
+ *   limit (1,024, handshaking sockets included): every verified client was dropped at
+ *   accept for as long as the attacker kept reopening the sockets the 10 s handshake
+ *   timeout closed. The same against the three Keepers during a Nexus restart stopped
+ *   recovery: Nexus could not reach any Keeper.
+ * - Each dropped socket wrote one WARN line: a sustained flood wrote hundreds of thousands.
+ *
+ * After: handshaking sockets have their own budget (in all, and per source address) with
+ * oldest-first eviction and a 5 s handshake timeout, separate from verified connections;
+ * outsider-triggered warnings go through a rate-limited log. The attacker here is a pool of
+ * idle sockets from 127.0.0.3 (another source address) that reopens every socket the server
+ * closes, as a real attacker would (rate-capped so the test does not melt a shared machine).
+ * A sustained flood from the *same* address as a client can still slow that client's
+ * handshakes (it evicts within its own per-source budget); other addresses are unaffected.
+ */
+import 'reflect-metadata';
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { Stack } from '../helpers/stack.js';
+import { SocketPool, warnLines } from '../helpers/flood.js';
+
+const FLOOD = 1_100;
+let stack: Stack;
+
+function portOf(url: string): number {
+  return Number(new URL(url).port);
+}
+
+before(async () => {
+  stack = await Stack.start();
+});
+after(async () => {
+  await stack?.stop();
+});
+
+/** Fresh SDK clients (new connections each time) doing a put and a get; returns failures. */
+async function legitimateTraffic(rounds: number): Promise<string[]> {
+  const failures: string[] = [];
+  for (let i = 0; i < rounds; i++) {
+    const c = await stack.client('pilot', { timeoutMs: 20_000 });
+    try {
+      await c.putSecret(`flood/ok-${i}`, { v: String(i) });
+      const got = await c.getSecret(`flood/ok-${i}`);
+      if (got['v'] !== String(i)) failures.push(`round ${i}: wrong value`);
+    } catch (e) {
+      failures.push(`round ${i}: ${(e as { code?: string }).code ?? (e as Error).message}`);
+    } finally {
+      await c.close();
+    }
+  }
+  return failures;
+}
+
+test('ATTACK idle-socket lockout: 1,100 never-speaking sockets, kept open, do not lock verified clients out of Nexus; the log stays small', async () => {
+  const nexusLogBefore = stack.logs('nexus').length;
+  const pool = new SocketPool({ port: portOf(stack.nexusUrl), localAddress: '127.0.0.3', size: FLOOD });
+  pool.start();
+  try {
+    // Wait until the attacker has opened its whole pool at least once.
+    const deadline = Date.now() + 60_000;
+    while (pool.opened < FLOOD && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
+    assert.ok(pool.opened >= FLOOD, 'the flood is running');
+    const failures = await legitimateTraffic(5);
+    assert.deepEqual(failures, [], 'every verified request succeeded during the flood');
+    assert.ok(pool.closedByServer > 0, 'the server shed flood sockets');
+  } finally {
+    pool.stop();
+  }
+  const warns = warnLines(stack.logs('nexus').slice(nexusLogBefore));
+  // Rate-limited: at most a detail and a summary line per kind per 10 s interval.
+  assert.ok(warns.length <= 12, `WARN lines during the flood: ${warns.length}: ${JSON.stringify(warns.slice(0, 3))}`);
+});
+
+test('ATTACK idle-socket lockout, same source address: after a burst of 1,100 idle sockets a new client from that address still gets in', async () => {
+  // One burst, not reopened: the sockets the server has not evicted stay open and silent.
+  const burst = new SocketPool({ port: portOf(stack.nexusUrl), localAddress: '127.0.0.1', size: FLOOD, maxPerSecond: 20_000, reopen: false });
+  burst.start();
+  try {
+    const deadline = Date.now() + 60_000;
+    while (burst.opened < FLOOD && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
+    // Wait until the server has taken in the whole burst (it keeps at most its per-source
+    // handshake budget of them); a client arriving *during* a same-address burst can be
+    // evicted like any other socket from that address.
+    while (burst.openCount > 32 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
+    assert.ok(burst.openCount > 0 && burst.openCount <= 32, `idle sockets holding on: ${burst.openCount}`);
+    const failures = await legitimateTraffic(3);
+    assert.deepEqual(failures, []);
+  } finally {
+    burst.stop();
+  }
+});
+
+test('ATTACK Keeper flood during a Nexus restart: recovery still completes', async () => {
+  const c = await stack.client('pilot');
+  await c.putSecret('flood/before-restart', { v: 'kept' });
+  await c.close();
+  const pools = stack.keeperUrls.map((u) => new SocketPool({ port: portOf(u), localAddress: '127.0.0.3', size: FLOOD, maxPerSecond: 1_000 }));
+  for (const p of pools) p.start();
+  try {
+    const deadline = Date.now() + 90_000;
+    while (pools.some((p) => p.opened < FLOOD) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
+    assert.ok(pools.every((p) => p.opened >= FLOOD), 'every Keeper is flooded');
+    await stack.killNexus('SIGKILL');
+    await stack.startNexus();
+    await stack.waitReady(90_000);
+    const after = await stack.client('pilot');
+    assert.equal((await after.getSecret('flood/before-restart'))['v'], 'kept');
+    await after.close();
+  } finally {
+    for (const p of pools) p.stop();
+  }
+});
