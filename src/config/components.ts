@@ -1,7 +1,7 @@
 /**
  * Per-component configuration, read once at start-up from the environment and validated
  * (catalogue CFG-01: a bad value stops the process before it listens). Variable names and
- * defaults follow SPIKE (../shared/spec/config.md); additions are marked "ours".
+ * defaults follow SPIKE; additions are marked "ours".
  */
 import os from 'node:os';
 import path from 'node:path';

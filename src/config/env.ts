@@ -1,5 +1,5 @@
 /**
- * Typed readers for SPIKE's environment variables (../shared/spec/config.md).
+ * Typed readers for SPIKE's environment variables.
  *
  * Where SPIKE silently falls back to a default on a malformed value, we refuse to start
  * (catalogue CFG-01): an operator who set `SPIKE_NEXUS_SHAMIR_THRESHOLD=three` gets an
