@@ -16,6 +16,11 @@ export interface PoolOptions {
   maxPerSecond?: number;
   /** Reopen sockets the server closes (default true); false = one burst of `size` sockets. */
   reopen?: boolean;
+  /**
+   * Close and reopen each socket after this long (0 = never): a smarter attacker recycles
+   * its sockets just before the server's handshake timeout, so slots never free in batches.
+   */
+  recycleMs?: number;
 }
 
 export class SocketPool {
@@ -29,7 +34,7 @@ export class SocketPool {
   opened = 0;
 
   constructor(o: PoolOptions) {
-    this.#o = { host: '127.0.0.1', localAddress: '127.0.0.1', maxPerSecond: 2_000, reopen: true, ...o };
+    this.#o = { host: '127.0.0.1', localAddress: '127.0.0.1', maxPerSecond: 2_000, reopen: true, recycleMs: 0, ...o };
   }
 
   get openCount(): number {
@@ -61,14 +66,23 @@ export class SocketPool {
     this.opened++;
     const s = net.connect({ port: this.#o.port, host: this.#o.host, localAddress: this.#o.localAddress });
     let up = false;
+    let recycled = false;
     this.#open.add(s);
-    s.on('connect', () => { up = true; this.#connected++; });
+    s.on('connect', () => {
+      up = true;
+      this.#connected++;
+      if (this.#o.recycleMs > 0) {
+        // Jittered (50–100 % of recycleMs) so the sockets do not all expire together.
+        const after = this.#o.recycleMs * (0.5 + Math.random() / 2);
+        setTimeout(() => { recycled = true; s.destroy(); }, after).unref();
+      }
+    });
     s.on('error', () => undefined);
     s.on('close', () => {
       this.#open.delete(s);
       if (up) this.#connected--;
       if (this.#stopped) return;
-      this.closedByServer++;
+      if (!recycled) this.closedByServer++;
       if (this.#o.reopen) this.#wanted++;
     });
   }
