@@ -467,6 +467,26 @@ test('P4 every-route-guarded: every registered route has a guard that denies an 
   }
 });
 
+test('ATTACK body oracle (unit): every route answers 401 to a caller with no rights, whatever the body (malformed, invalid, all-zero shard, empty)', async () => {
+  const bodies = ['{"id":', '{"id":[],"shard":"x","path":7}', JSON.stringify({ id: 1, shard: Array(32).fill(0) }), ''];
+  const before = calls.length;
+  for (const r of router.routes) {
+    const target = r.action === '' ? r.path : `${r.path}?action=${r.action}`;
+    for (const peer of ['nobody', 'stranger', 'lookalike', 'none'] as const) {
+      for (const b of bodies) {
+        const rep = await post(target, b, { peer });
+        assert.equal(rep.status, 401, `${peer} × ${r.name} × ${b}: ${rep.body}`);
+        assert.match(rep.body, /"(err|Err)":"access_unauthorized"/);
+        assert.ok(!rep.body.includes('"message"'), rep.body);
+      }
+    }
+  }
+  // the reported case, with the restore error shape: no validation message, no hint
+  const zero = await post('/v1/operator/restore', JSON.stringify({ id: 1, shard: Array(32).fill(0) }), { peer: 'recover' });
+  assert.equal(zero.body, '{"collected":0,"remaining":0,"restored":false,"err":"access_unauthorized"}');
+  assert.equal(calls.length, before, 'no handler ran');
+});
+
 test('P4 every-route-guarded: a route without a guard, or with a forged one, is refused', () => {
   // Type level: the following lines would not compile without the expect-error markers.
   assert.throws(
