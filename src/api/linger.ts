@@ -87,6 +87,11 @@ function hasBody(req: IncomingMessage): boolean {
 /** Reads and discards the rest of `req` within `limits`, then finishes `res` (see module doc). */
 function lingerThenClose(req: IncomingMessage, res: ServerResponse, limits: LingerLimits): void {
   const sock = req.socket;
+  if (req.destroyed || sock.destroyed) {
+    // The client is already gone: nothing to wait for.
+    res.end();
+    return;
+  }
   let seen = 0;
   let over = false;
   const stop = (cut: boolean): void => {

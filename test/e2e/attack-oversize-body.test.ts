@@ -10,12 +10,15 @@
  * JSON with a declared Content-Length, JSON chunked (no length), and the same two for the
  * cipher stream mode (`application/octet-stream`, its cap lowered to 1 MiB here: encrypt with
  * a declared length, decrypt chunked). Sizes above
- * the server's drain bound also exercise the cut at the bound: the answer still arrives.
+ * the server's drain bound also exercise the cut at the bound: the answer still arrives. A
+ * second test sends through undici (the project's mTLS dispatcher, as the SDK does), which
+ * saw the same resets on the old code.
  */
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { Stack } from '../helpers/stack.js';
 import { type RawHttps, type RawOutcome, rawHttps } from './attack-helpers.js';
+import { rawClient } from './secrets-helpers.js';
 
 const MiB = 1024 * 1024;
 const NEXUS_ID = 'spiffe://spike.ist/spike/nexus';
@@ -72,4 +75,29 @@ test('ATTACK oversize body: 50 sequential 2–8 MiB over-size bodies (JSON/strea
   // Nexus is still serving after all that.
   const after = await pilot.send(stack.nexusUrl, { path: '/v1/store/secrets', body: Buffer.from('{"path":"ok/after","values":{"k":"v"}}') });
   assert.equal(after.status, 200);
+});
+
+test('ATTACK oversize body: the same through the project\'s own mTLS dispatcher (undici, as the SDK and Pilot use it): every try gets the 400', async (t) => {
+  const c = await rawClient(stack, 'pilot');
+  try {
+    const counts = new Map<string, number>();
+    const failures: string[] = [];
+    for (let i = 0; i < 30; i++) {
+      const size = sizeOf(i);
+      let label: string;
+      try {
+        const r = await c.post('/v1/store/secrets', Buffer.alloc(size, 0x20));
+        const err = (r.json as { err?: unknown } | undefined)?.err;
+        label = r.status === 400 && err === 'api_bad_request' ? 'answer 400' : `answer ${r.status} ${r.body.slice(0, 80)}`;
+      } catch (e) {
+        label = `error ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`;
+      }
+      counts.set(label, (counts.get(label) ?? 0) + 1);
+      if (label !== 'answer 400') failures.push(`try ${i + 1} (${size} bytes): ${label}`);
+    }
+    t.diagnostic(`outcomes over 30 tries: ${JSON.stringify(Object.fromEntries(counts))}`);
+    assert.deepEqual(failures, []);
+  } finally {
+    await c.close();
+  }
 });
