@@ -9,10 +9,9 @@
  * 50 sequential tries of 2–8 MiB bodies, rotating over the four ways a body can be too big:
  * JSON with a declared Content-Length, JSON chunked (no length), and the same two for the
  * cipher stream mode (`application/octet-stream`, its cap lowered to 1 MiB here: encrypt with
- * a declared length, decrypt chunked). Sizes above
- * the server's drain bound also exercise the cut at the bound: the answer still arrives. A
- * second test sends through undici (the project's mTLS dispatcher, as the SDK does), which
- * saw the same resets on the old code.
+ * a declared length, decrypt chunked). Sizes above the server's drain bound also exercise the
+ * cut at the bound: the answer still arrives. A second test sends through undici (the
+ * project's mTLS dispatcher, as the SDK does), which saw the same resets on the old code.
  */
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
