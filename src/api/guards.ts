@@ -12,6 +12,15 @@
  * A guard's predicate receives the caller's verified SPIFFE ID and the validated request body
  * and answers allow (`true`) or deny (`false`). Guards are synchronous: the policy engine is
  * fed its policies ahead of time, so there is no I/O (and no await gap) inside authorisation.
+ *
+ * Every guard also has an identity-only pre-check, {@link Guard.admits}, which the router runs
+ * before it reads a byte of the body: a caller that cannot be allowed on the route whatever
+ * the body says gets 401 without the body being read, parsed or validated, so validation
+ * errors (400) are never an oracle for callers with no business on the route. For
+ * {@link guardIdentity} guards the pre-check is the whole check. {@link guardBody} guards must
+ * be given one (a type error otherwise): a conservative predicate that is true whenever the
+ * full check could be true for some body (e.g. "has a policy granting this permission on any
+ * path"); the full check still runs on the validated body.
  */
 import type { SpiffeId } from '../spiffe/id.js';
 
@@ -22,16 +31,29 @@ export interface Guard<B> {
   readonly [GUARD_BRAND]: true;
   /** Short name for logs and route listings, e.g. `secret.get`. */
   readonly name: string;
-  /** Allow (`true`) or deny. Called only by the router (and tests). */
+  /**
+   * Identity-only pre-check, run before the body is read: `false` → 401 at once. Must be true
+   * whenever {@link check} could be true for this caller with some body (conservative).
+   */
+  readonly admits: (peer: SpiffeId) => boolean;
+  /** Allow (`true`) or deny, on the validated body. Called only by the router (and tests). */
   readonly check: (peer: SpiffeId, body: B) => boolean;
+  /** True when the guard looks at the identity only (its `admits` is the whole check). */
+  readonly identityOnly: boolean;
 }
 
 const issued = new WeakSet<object>();
 
-function make<B>(name: string, check: (peer: SpiffeId, body: B) => boolean): Guard<B> {
+function make<B>(
+  name: string,
+  admits: (peer: SpiffeId) => boolean,
+  check: (peer: SpiffeId, body: B) => boolean,
+  identityOnly: boolean,
+): Guard<B> {
   if (typeof name !== 'string' || name.length === 0) throw new TypeError('guard needs a name');
+  if (typeof admits !== 'function') throw new TypeError('guard needs an identity pre-check');
   if (typeof check !== 'function') throw new TypeError('guard needs a predicate');
-  const g = Object.freeze({ name, check }) as unknown as Guard<B>;
+  const g = Object.freeze({ name, admits, check, identityOnly }) as unknown as Guard<B>;
   issued.add(g);
   return g;
 }
@@ -43,21 +65,44 @@ export function isGuard(g: unknown): g is Guard<unknown> {
 
 /** A guard that looks only at the caller's identity (roles, identity-only policy checks). */
 export function guardIdentity(name: string, allow: (peer: SpiffeId) => boolean): Guard<unknown> {
-  return make<unknown>(name, (peer) => allow(peer) === true);
+  const pred = (peer: SpiffeId): boolean => allow(peer) === true;
+  return make<unknown>(name, pred, (peer) => pred(peer), true);
+}
+
+/** The two predicates of a {@link guardBody} guard. */
+export interface BodyGuardPredicates<B> {
+  /**
+   * Identity-only, run before the body is read: true when this caller could be allowed on the
+   * route with some body (e.g. superuser, or any policy granting the permission on any path).
+   */
+  admits(peer: SpiffeId): boolean;
+  /** The full decision on the validated body (e.g. the permission on the body's path). */
+  allow(peer: SpiffeId, body: B): boolean;
 }
 
 /** A guard that also needs the validated body (e.g. the secret path being accessed). */
-export function guardBody<B>(name: string, allow: (peer: SpiffeId, body: B) => boolean): Guard<B> {
-  return make<B>(name, (peer, body) => allow(peer, body) === true);
+export function guardBody<B>(name: string, p: BodyGuardPredicates<B>): Guard<B> {
+  if (p === null || typeof p !== 'object' || typeof p.admits !== 'function' || typeof p.allow !== 'function') {
+    throw new TypeError('guardBody needs admits and allow predicates');
+  }
+  const admits = (peer: SpiffeId): boolean => p.admits(peer) === true;
+  // The full check implies the pre-check, whatever `allow` says: a guard never allows a caller
+  // its own pre-check would have turned away (keeps the two decisions consistent).
+  return make<B>(name, admits, (peer, body) => admits(peer) && p.allow(peer, body) === true, false);
 }
 
 /** Denies everyone. */
 export function denyAll(name = 'deny-all'): Guard<unknown> {
-  return make<unknown>(name, () => false);
+  return make<unknown>(name, () => false, () => false, true);
 }
 
 /** Allows when any of the guards allows. */
 export function anyOf<B>(name: string, ...guards: Array<Guard<B>>): Guard<B> {
   for (const g of guards) if (!isGuard(g)) throw new TypeError('anyOf needs guards');
-  return make<B>(name, (peer, body) => guards.some((g) => g.check(peer, body)));
+  return make<B>(
+    name,
+    (peer) => guards.some((g) => g.admits(peer)),
+    (peer, body) => guards.some((g) => g.check(peer, body)),
+    guards.every((g) => g.identityOnly),
+  );
 }

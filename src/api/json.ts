@@ -4,8 +4,8 @@
  * - {@link readBody} reads a request body with a byte cap that is enforced from the
  *   `Content-Length` header and from a running count *before* anything more is buffered; on
  *   overflow it stops reading (pauses the stream, removes its listeners) and rejects with a
- *   400 whose `closeConnection` flag tells the router to close the connection rather than
- *   drain the rest.
+ *   400 whose `closeConnection` flag tells the router to close the connection after the
+ *   answer (after a bounded read-and-discard linger, linger.ts) rather than keep it.
  * - {@link parseJson} is a small strict RFC 8259 parser written for hostile input: it is
  *   iterative (an explicit stack, so 100,000-deep nesting cannot blow the JS stack), caps
  *   depth (32), members per object (1,000), elements per array (10,000) and bytes (1 MiB) and
@@ -62,7 +62,8 @@ export type BodySource = Readable & { headers?: IncomingHttpHeaders };
 /**
  * Reads the whole body into one Buffer of at most `maxBytes` bytes.
  * Rejects with a 400 (`closeConnection: true`) as soon as the `Content-Length` header or the
- * running count exceeds the cap; the stream is then paused and left unread. The intermediate
+ * running count exceeds the cap; the stream is then paused and left unread (the router's
+ * linger discards the rest, never buffering it). The intermediate
  * chunks are zeroed after copying (bodies can carry secrets).
  */
 export function readBody(req: BodySource, maxBytes: number): Promise<Buffer> {

@@ -15,7 +15,7 @@ import { NexusAuthorizer, PolicyEngine, nexusGuards } from '../nexus/authz.js';
 import { ApiError, PlainTextError, notFound } from './errors.js';
 import { type Guard, denyAll, guardIdentity } from './guards.js';
 import { keeperGuards, loadTrustRoots, recognisers, spikeIds } from './identities.js';
-import { type Route, RouteDefinitionError, createRouter, defineRoute, describeRoutes, probeGuard } from './router.js';
+import { DEFAULT_LINGER, type Route, RouteDefinitionError, createRouter, defineRoute, describeRoutes, probeGuard } from './router.js';
 import { s } from './schema.js';
 import {
   ACTIONS,
@@ -291,10 +291,18 @@ test('POL-20/D10: unauthorised get on an existing and a missing path are identic
   assert.equal((await post('/v1/store/secrets?action=get', '{"path":"apps/a"}', { peer: 'none' })).status, 401);
 });
 
-test('api.md §2: body errors come before authorisation (malformed body from an unauthorised peer → 400)', async () => {
+test('identity authorisation comes before the body: a malformed body from a caller with no right on the route → 401; from a legitimate caller of the route → 400', async () => {
   const r = await post('/v1/store/secrets?action=get', '{"path":', { peer: 'nobody' });
-  assert.equal(r.status, 400);
-  assert.match(r.body, /^\{"data":null,"err":"api_bad_request","message":"[^"]+"\}$/);
+  assert.equal(r.status, 401);
+  assert.equal(r.body, '{"data":null,"err":"access_unauthorized"}');
+  // `reader` holds a read policy (on apps/*): a legitimate caller of the route, so it learns
+  // about its malformed body; a well-formed body for a path it may not read is still a 401.
+  const bad = await post('/v1/store/secrets?action=get', '{"path":', { peer: 'reader' });
+  assert.equal(bad.status, 400);
+  assert.match(bad.body, /^\{"data":null,"err":"api_bad_request","message":"[^"]+"\}$/);
+  assert.equal((await post('/v1/store/secrets?action=get', '{"path":"other/x"}', { peer: 'reader' })).status, 401);
+  // ... but it has no write policy, so a malformed put is a 401 before the body is looked at.
+  assert.equal((await post('/v1/store/secrets', '{"path":', { peer: 'reader' })).status, 401);
   const d = await post('/v1/store/secrets?action=get', '{"path":"apps/a","path":"apps/b"}', { peer: 'pilot' });
   assert.equal(d.status, 400);
   const dots = await post('/v1/store/secrets', '{"path":"apps/../x","values":{}}', { peer: 'pilot' });
@@ -330,7 +338,7 @@ test('D16: exactly one request line per request with caller, route, action, deci
   assert.equal(lastLog()['status'], 200);
 });
 
-test('SEC-01: a 64 MiB upload is answered 400 at the cap, the connection closed, the rest never drained', async () => {
+test('SEC-01: a 64 MiB upload is answered 400 at the cap, the connection closed, the rest discarded only up to the linger bound', async () => {
   const before = bytesRead();
   const total = 64 * 1024 * 1024;
   const h = monitorEventLoopDelay({ resolution: 5 });
@@ -397,15 +405,16 @@ test('CIP stream mode: guard runs before the body; capped reader; plain-text err
   assert.equal(denied.status, 401);
   assert.equal(denied.body, '{"version":0,"nonce":null,"ciphertext":null,"err":"access_unauthorized"}');
   assert.equal(calls.length, before, 'handler not run for a denied caller');
-  // A denied stream caller's large body is not drained: the connection is closed.
+  // A denied stream caller's large body is answered 401 at once and then only discarded up
+  // to the linger bound (linger.ts) before the connection is closed, never read in full.
   const readBefore = bytesRead();
-  const deniedBig = await post('/v1/cipher/encrypt', Buffer.alloc(8 * 1024 * 1024), { peer: 'nobody', headers: ct }).catch(() => 'reset' as const);
-  if (deniedBig !== 'reset') {
-    assert.equal(deniedBig.status, 401);
-    assert.equal(deniedBig.headers['connection'], 'close');
-  }
-  await new Promise((r) => setTimeout(r, 50));
-  assert.ok(bytesRead() - readBefore < 4 * 1024 * 1024, `server read ${bytesRead() - readBefore} bytes`);
+  const deniedBig = await post('/v1/cipher/encrypt', Buffer.alloc(16 * 1024 * 1024), { peer: 'nobody', headers: ct });
+  assert.equal(deniedBig.status, 401);
+  assert.equal(deniedBig.headers['connection'], 'close');
+  const sock = lastServerSocket!;
+  for (let i = 0; i < 250 && !sock.destroyed; i++) await new Promise((r) => setTimeout(r, 20));
+  assert.ok(sock.destroyed, 'server closed the connection');
+  assert.ok(bytesRead() - readBefore < DEFAULT_LINGER.maxBytes + 2 * 1024 * 1024, `server read ${bytesRead() - readBefore} bytes`);
   const big = await post('/v1/cipher/encrypt', Buffer.alloc(2048), { peer: 'pilot', headers: ct });
   assert.equal(big.status, 400);
   const text = await post('/v1/cipher/decrypt', Buffer.from([2, 1, 2]), { peer: 'pilot', headers: ct });
@@ -446,6 +455,7 @@ test('P4 every-route-guarded: every registered route has a guard that denies an 
     seen.add(`${r.path}?${r.action}`);
     for (const peer of unrelated) {
       assert.equal(probeGuard(r, peer, sampleBody), false, `${r.name} allows ${peer.toString()}`);
+      assert.equal(r.guard.admits(peer), false, `${r.name} pre-admits ${peer.toString()}`);
       if (r.streamGuard !== undefined) assert.equal(r.streamGuard.check(peer, undefined), false, `${r.name} (stream) allows ${peer.toString()}`);
     }
   }
@@ -455,6 +465,26 @@ test('P4 every-route-guarded: every registered route has a guard that denies an 
     '/v1/cipher/decrypt?', '/v1/operator/recover?', '/v1/operator/restore?', '/v1/bootstrap/verify?', '/v1/store/contribute?', '/v1/store/shard?']) {
     assert.ok(seen.has(k), k);
   }
+});
+
+test('ATTACK body oracle (unit): every route answers 401 to a caller with no rights, whatever the body (malformed, invalid, all-zero shard, empty)', async () => {
+  const bodies = ['{"id":', '{"id":[],"shard":"x","path":7}', JSON.stringify({ id: 1, shard: Array(32).fill(0) }), ''];
+  const before = calls.length;
+  for (const r of router.routes) {
+    const target = r.action === '' ? r.path : `${r.path}?action=${r.action}`;
+    for (const peer of ['nobody', 'stranger', 'lookalike', 'none'] as const) {
+      for (const b of bodies) {
+        const rep = await post(target, b, { peer });
+        assert.equal(rep.status, 401, `${peer} × ${r.name} × ${b}: ${rep.body}`);
+        assert.match(rep.body, /"(err|Err)":"access_unauthorized"/);
+        assert.ok(!rep.body.includes('"message"'), rep.body);
+      }
+    }
+  }
+  // the reported case, with the restore error shape: no validation message, no hint
+  const zero = await post('/v1/operator/restore', JSON.stringify({ id: 1, shard: Array(32).fill(0) }), { peer: 'recover' });
+  assert.equal(zero.body, '{"collected":0,"remaining":0,"restored":false,"err":"access_unauthorized"}');
+  assert.equal(calls.length, before, 'no handler ran');
 });
 
 test('P4 every-route-guarded: a route without a guard, or with a forged one, is refused', () => {

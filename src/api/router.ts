@@ -13,14 +13,19 @@
  * 3. dispatch on the exact raw path (no decoding, no normalising: `/v1/store/secrets/`,
  *    `//v1/…` and `%2F` forms are unknown) and the `action` query value (absent or empty =
  *    default; a repeated `action` is refused); unknown → 400 fallback, never another handler;
- * 4. JSON routes: bounded body read (the route's or the router's `maxBodyBytes`; oversize →
- *    400 and the connection is closed without draining) → {@link parseJson} → schema → guard
- *    (401 `access_unauthorized`; runs before the handler, so before any existence check: D10)
- *    → handler → 200 with `goJson(result)`.
+ * 4. authorisation on the identity alone, before the body is read (every route): the route's
+ *    guard's `admits` pre-check (guards.ts) — for identity-only guards the whole check, for
+ *    body guards a conservative "could this caller be allowed here with some body" — else
+ *    401 `access_unauthorized` without reading, parsing or validating the body. So body
+ *    validation (400) is never an oracle for a caller with no business on the route. (SPIKE
+ *    decodes first, api.md §2; answering 401 earlier only changes what a refused caller sees.)
+ * 5. JSON routes: bounded body read (the route's or the router's `maxBodyBytes`; oversize →
+ *    400) → {@link parseJson} → schema → full guard on the validated body (401; runs before
+ *    the handler, so before any existence check: D10) → handler → 200 with `goJson(result)`.
  *    Stream variant (cipher): when `Content-Type` is exactly `application/octet-stream` and the
- *    route has a `stream` variant, the guard runs on the identity alone *before* the body is
- *    touched; a declared `Content-Length` over the variant's cap is refused (400, connection
- *    closed) before anything is read. The handler then either reads the whole body through a
+ *    route has a `stream` variant, its guard (identity-only, enforced at definition) was the
+ *    whole check in step 4; a declared `Content-Length` over the variant's cap is refused (400)
+ *    before anything is read. The handler then either reads the whole body through a
  *    byte-capped reader (`readBody()`), or pulls it chunk by chunk (`body()`: the cap is enforced
  *    on the running count, and the request is only read as fast as the handler consumes it).
  *    It answers with bytes, or with a {@link StreamReply} that the router writes chunk by chunk
@@ -28,6 +33,9 @@
  *    error before the first reply chunk becomes a normal error answer; after it, the response
  *    is cut off (the connection is destroyed), so a client never takes a truncated reply for
  *    a complete one. Reply chunks are zeroed once flushed (they may be plaintext).
+ * Any answer given before the request body fully arrived (oversize, 401, unknown route, …)
+ * closes the connection only after a bounded read-and-discard linger (linger.ts), so a client
+ * that is still sending receives the answer instead of a reset.
  * JSON response bodies are zeroed once flushed to the socket, and a JSON handler can register
  * `afterSend` callbacks (e.g. to wipe key material it returned) that run after the answer.
  * Errors: a thrown {@link ApiError} becomes its status and the route's zero-valued error shape
@@ -46,8 +54,13 @@ import { ApiError, ERR, PlainTextError, REASON, badRequest, internalError, notRe
 import { type GoJsonValue, goJson } from './gojson.js';
 import { type Guard, isGuard } from './guards.js';
 import { DEFAULT_JSON_LIMITS, type JsonLimits, parseJson, readBody } from './json.js';
+import { type LingerLimits, endResponse, lingerLimits } from './linger.js';
 import type { Schema } from './schema.js';
+import { type StreamReply, cappedChunks, declaredLength, isStreamReply, writeStreamReply } from './stream-io.js';
 import { ERROR_SHAPES, type ErrorShape, OCTET_STREAM } from './wire.js';
+
+export type { StreamReply } from './stream-io.js';
+export { DEFAULT_LINGER, type LingerLimits } from './linger.js';
 
 export type Request = IncomingMessage | Http2ServerRequest;
 export type Response = ServerResponse | Http2ServerResponse;
@@ -83,17 +96,8 @@ export interface StreamContext {
   body(): AsyncIterable<Buffer>;
 }
 
-/** A streamed `application/octet-stream` answer. */
-export interface StreamReply {
-  readonly kind: 'stream';
-  /** Reply chunks; each is zeroed after it was flushed. Throwing aborts the reply. */
-  readonly chunks: AsyncIterable<Uint8Array>;
-  /** Total byte length when known up front (sent as `Content-Length`). */
-  readonly length?: number;
-}
-
 export interface StreamVariant {
-  /** Identity-only guard run before the body is read. */
+  /** Identity-only guard (made by `guardIdentity`; checked at definition) run before the body is read. */
   guard: Guard<unknown>;
   maxBodyBytes: number;
   /** Returns the raw response bytes, or a {@link StreamReply} (sent as `application/octet-stream`). */
@@ -158,6 +162,10 @@ export function defineRoute<B>(def: RouteDef<B>): Route {
   if (def.stream !== undefined && !isGuard(def.stream.guard)) {
     throw new RouteDefinitionError(`route ${def.path} stream variant has no valid guard`);
   }
+  // The stream variant is authorised before any body exists, so only on the identity.
+  if (def.stream !== undefined && !def.stream.guard.identityOnly) {
+    throw new RouteDefinitionError(`route ${def.path} stream variant needs an identity-only guard`);
+  }
   if (def.body === undefined || typeof def.body.parse !== 'function') throw new RouteDefinitionError(`route ${def.path} has no body schema`);
   if (typeof def.handle !== 'function') throw new RouteDefinitionError(`route ${def.path} has no handler`);
   const action = def.action ?? '';
@@ -180,6 +188,8 @@ export interface RouterOptions {
   logger: Logger;
   /** Default JSON body cap (D4: 1 MiB). */
   maxBodyBytes?: number;
+  /** Bounds of the read-and-discard linger after an early answer (linger.ts; default 4 MiB / 3 s). */
+  linger?: Partial<LingerLimits>;
 }
 
 export type RouterHandler = ((req: Request, res: Response, peer: SpiffeId | null) => Promise<void>) & {
@@ -213,10 +223,6 @@ function splitTarget(url: string | undefined): { path: string; actions: string[]
   return { path, actions: new URLSearchParams(query).getAll('action') };
 }
 
-function isHttp1(req: Request): boolean {
-  return (req.httpVersionMajor ?? 1) < 2;
-}
-
 /** Builds the request handler. Throws {@link RouteDefinitionError} for a bad table. */
 export function createRouter(routes: readonly Route[], opts: RouterOptions): RouterHandler {
   const table = new Map<string, Map<string, RouteImpl>>();
@@ -235,6 +241,7 @@ export function createRouter(routes: readonly Route[], opts: RouterOptions): Rou
     byAction.set(impl.action, impl);
   }
   const maxBody = opts.maxBodyBytes ?? DEFAULT_JSON_LIMITS.maxBytes;
+  const linger = lingerLimits(opts.linger);
   const logger = opts.logger;
   // One child logger per caller, reused across requests: pino's child() serialises and
   // redacts its bindings on every call, a cost the hot path need not pay per request. The
@@ -280,7 +287,7 @@ export function createRouter(routes: readonly Route[], opts: RouterOptions): Rou
       res.statusCode = code;
       for (const [k, v] of JSON_HEADERS) res.setHeader(k, v);
       res.setHeader('Content-Length', String(body.length));
-      endResponse(req, res, body, close);
+      endResponse(req, res, body, close, linger);
     };
 
     const sendError = (err: ApiError): void => {
@@ -293,7 +300,7 @@ export function createRouter(routes: readonly Route[], opts: RouterOptions): Rou
         res.setHeader('Content-Type', 'text/plain; charset=utf-8');
         res.setHeader('X-Content-Type-Options', 'nosniff');
         res.setHeader('Content-Length', String(body.length));
-        endResponse(req, res, body, err.closeConnection);
+        endResponse(req, res, body, err.closeConnection, linger);
         return;
       }
       const shape: ErrorShape = route?.def.errorShape ?? ERROR_SHAPES.plain;
@@ -314,19 +321,17 @@ export function createRouter(routes: readonly Route[], opts: RouterOptions): Rou
       route = candidate;
       const def = route.def;
 
-      if (peer === null) {
+      // 4. authorisation on the identity alone, before a byte of the body is read: a caller
+      // that no body could make allowed gets 401, never a validation answer (guards.ts).
+      const ctype = req.headers['content-type'];
+      const sv = ctype === OCTET_STREAM ? def.stream : undefined;
+      if (peer === null || !runGuard(sv?.guard ?? def.guard, peer, undefined, true)) {
         decision = 'deny';
         throw unauthorized();
       }
 
-      // 4a. stream mode: authorise on identity, then hand over a capped body reader
-      const ctype = req.headers['content-type'];
-      if (def.stream !== undefined && ctype === OCTET_STREAM) {
-        const sv = def.stream;
-        if (!runGuard(sv.guard, peer, undefined)) {
-          decision = 'deny';
-          throw unauthorized();
-        }
+      // 4a. stream mode: the identity-only guard was the whole check; hand over a capped reader
+      if (sv !== undefined) {
         decision = 'allow';
         const declared = declaredLength(req);
         if (declared === null || (declared !== undefined && declared > sv.maxBodyBytes)) {
@@ -365,7 +370,7 @@ export function createRouter(routes: readonly Route[], opts: RouterOptions): Rou
               res.statusCode = 200;
               res.setHeader('Content-Type', OCTET_STREAM);
               res.setHeader('Content-Length', String(outBuf.length));
-              endResponse(req, res, outBuf, false);
+              endResponse(req, res, outBuf, false, linger);
             }
           }
         } finally {
@@ -380,7 +385,7 @@ export function createRouter(routes: readonly Route[], opts: RouterOptions): Rou
       try {
         const doc = parseJson(raw, { ...def.jsonLimits, maxBytes: def.maxBodyBytes ?? maxBody });
         const body = def.body.parse(doc, '');
-        if (!runGuard(def.guard, peer, body)) {
+        if (!runGuard(def.guard, peer, body, false)) {
           decision = 'deny';
           throw unauthorized();
         }
@@ -418,151 +423,15 @@ export function createRouter(routes: readonly Route[], opts: RouterOptions): Rou
   return Object.assign(handler, { routes: routesList });
 }
 
-/** Runs a guard; a throwing guard counts as an internal error (fails closed). */
-function runGuard<B>(g: Guard<B>, peer: SpiffeId, body: B): boolean {
+/**
+ * Runs a guard's identity pre-check (`pre`) or its full check on the validated body; a
+ * throwing guard counts as an internal error (fails closed).
+ */
+function runGuard<B>(g: Guard<B>, peer: SpiffeId, body: B, pre: boolean): boolean {
   try {
-    return g.check(peer, body) === true;
+    return (pre ? g.admits(peer) : g.check(peer, body)) === true;
   } catch (e) {
     throw new ApiError(ERR.internal, 'authorisation failed', { cause: e, reason: 'guard_error' });
-  }
-}
-
-/**
- * Ends the response; when `close` is set or the request body has not fully arrived, the
- * connection is closed after the answer is flushed instead of draining the rest of the body.
- */
-function endResponse(req: Request, res: Response, body: Buffer, close: boolean): void {
-  // A request answered before its body fully arrived (early errors, a denied stream caller)
-  // would otherwise be drained by Node after the response; close instead.
-  if ((close || (req as IncomingMessage).complete === false) && isHttp1(req)) {
-    res.setHeader('Connection', 'close');
-    const sock = (req as IncomingMessage).socket;
-    (res as ServerResponse).end(body, () => {
-      body.fill(0);
-      // Give the peer a moment to read the answer, then drop the connection for good.
-      const t = setTimeout(() => sock.destroy(), 1000);
-      t.unref();
-      sock.once('close', () => clearTimeout(t));
-      sock.end();
-    });
-    return;
-  }
-  (res as ServerResponse).end(body, () => body.fill(0));
-}
-
-/**
- * The declared `Content-Length`: `undefined` when absent, `null` when unusable (the HTTP
- * parser already refuses malformed values; this is defence in depth).
- */
-function declaredLength(req: Request): number | undefined | null {
-  const v = req.headers['content-length'];
-  if (v === undefined) return undefined;
-  if (typeof v !== 'string' || !/^[0-9]{1,16}$/.test(v)) return null;
-  const n = Number(v);
-  return Number.isSafeInteger(n) ? n : null;
-}
-
-function isStreamReply(x: unknown): x is StreamReply {
-  return typeof x === 'object' && x !== null && !(x instanceof Uint8Array) && (x as { kind?: unknown }).kind === 'stream';
-}
-
-/**
- * The request body as chunks pulled with `read()` (paused mode), so the socket is only read
- * as fast as the consumer asks. The byte cap is checked on the running count. Never uses
- * the stream's own async iterator: leaving that early would destroy the socket, and an
- * error answer could not be sent.
- */
-async function* cappedChunks(req: Request, maxBytes: number): AsyncGenerator<Buffer> {
-  let total = 0;
-  for (;;) {
-    const chunk = req.read() as Buffer | null;
-    if (chunk !== null) {
-      total += chunk.length;
-      if (total > maxBytes) {
-        chunk.fill(0);
-        req.pause();
-        throw payloadTooLarge();
-      }
-      yield chunk;
-      continue;
-    }
-    if (req.readableEnded) return;
-    await new Promise<void>((resolve, reject) => {
-      const done = (err?: ApiError): void => {
-        req.off('readable', onReadable);
-        req.off('end', onEnd);
-        req.off('error', onError);
-        req.off('close', onClose);
-        if (err) reject(err);
-        else resolve();
-      };
-      const onReadable = (): void => done();
-      const onEnd = (): void => done();
-      const onError = (): void => done(badRequest(REASON.readFailed, 'failed to read request body', { closeConnection: true }));
-      const onClose = (): void => {
-        if (req.readableEnded) done();
-        else onError();
-      };
-      req.on('readable', onReadable);
-      req.on('end', onEnd);
-      req.on('error', onError);
-      req.on('close', onClose);
-    });
-  }
-}
-
-/** Resolves on `drain`, or on `close` (the caller then notices the destroyed response). */
-function drained(res: Response): Promise<void> {
-  return new Promise((resolve) => {
-    const done = (): void => {
-      res.off('drain', done);
-      res.off('close', done);
-      resolve();
-    };
-    res.on('drain', done);
-    res.on('close', done);
-  });
-}
-
-/**
- * Writes a streamed reply with back-pressure. The 200 head goes out with the first chunk; an
- * error before that propagates (normal error answer); an error after it destroys the
- * response so the reply is visibly truncated.
- */
-async function writeStreamReply(req: Request, res: Response, reply: StreamReply, setStatus: (code: number) => void): Promise<void> {
-  const w = res as ServerResponse;
-  let started = false;
-  const start = (): void => {
-    started = true;
-    setStatus(200);
-    res.statusCode = 200;
-    res.setHeader('Content-Type', OCTET_STREAM);
-    if (reply.length !== undefined) res.setHeader('Content-Length', String(reply.length));
-  };
-  try {
-    for await (const c of reply.chunks) {
-      if (w.destroyed) throw new ApiError(ERR.badRequest, 'client went away', { reason: 'client_closed' });
-      if (c.length === 0) continue;
-      if (!started) start();
-      const buf = Buffer.from(c.buffer, c.byteOffset, c.byteLength);
-      if (!w.write(buf, () => buf.fill(0))) await drained(res);
-    }
-    if (!started) start();
-    await new Promise<void>((resolve) => {
-      if (w.destroyed) {
-        resolve();
-        return;
-      }
-      w.end(() => resolve());
-      w.once('close', () => resolve());
-    });
-    if ((req as IncomingMessage).complete === false && isHttp1(req)) (req as IncomingMessage).socket.end();
-  } catch (e) {
-    if (!started) throw e;
-    setStatus(e instanceof ApiError ? e.status : 500);
-    w.destroy();
-    if (isHttp1(req)) (req as IncomingMessage).socket.destroy();
-    throw e;
   }
 }
 

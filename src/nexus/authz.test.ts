@@ -271,6 +271,53 @@ test('nexusGuards wire the authoriser to route bodies', () => {
   assert.equal(g.cipher.check(td.liteWorkload, undefined), true);
 });
 
+test('nexusGuards pre-check (admits): identity only, before the body; never narrower than the full check', () => {
+  const w = id('spiffe://spike.ist/app/w');
+  const nobody = id('spiffe://spike.ist/app/nobody');
+  const { a } = setup([
+    pol('r', '^spiffe://spike\\.ist/app/w$', '^apps/.*$', ['read']),
+    pol('s', '^spiffe://spike\\.ist/app/su$', 'only/this', ['super']),
+  ]);
+  const g = nexusGuards(a);
+  // a caller with a read policy somewhere may reach the read routes (its body decides), not the write ones
+  assert.equal(g.secretGet.admits(w), true);
+  assert.equal(g.secretMetadata.admits(w), true);
+  for (const k of ['secretPut', 'secretDelete', 'secretUndelete', 'secretDestroy'] as const) assert.equal(g[k].admits(w), false, k);
+  // no policy → refused on identity on every route; Lite → never on the secret routes
+  for (const [k, guard] of Object.entries(g)) assert.equal(guard.admits(nobody), false, `${k} admits a caller with no rights`);
+  for (const k of ['secretPut', 'secretGet', 'secretDelete', 'secretUndelete', 'secretDestroy', 'secretMetadata', 'secretList'] as const) {
+    assert.equal(g[k].admits(td.liteWorkload), false, `${k} admits Lite`);
+    assert.equal(g[k].admits(td.pilotSuperuser), true, `${k} refuses Pilot`);
+  }
+  // `super` on one path admits to every secret route (the path check then narrows it)
+  const su = id('spiffe://spike.ist/app/su');
+  assert.equal(g.secretPut.admits(su), true);
+  assert.equal(g.secretPut.check(su, { path: 'other', values: new Map(), cas: undefined, customMetadata: undefined, maxVersions: undefined }), false);
+  // break-glass: the pre-check is the role check itself
+  assert.equal(g.restore.admits(td.pilotRestore), true);
+  for (const p of [td.pilotSuperuser, td.pilotRecover, su, w]) assert.equal(g.restore.admits(p), false);
+});
+
+test('nexusGuards: the full check implies the pre-check (property over callers and paths)', () => {
+  const peers = ['app/w', 'app/x', 'spike/workload/role/lite', 'spike/pilot/role/superuser', 'app/none'].map((p) => id(`spiffe://spike.ist/${p}`));
+  const { a } = setup([
+    pol('r', '^spiffe://spike\\.ist/app/w$', '^apps/.*$', ['read']),
+    pol('l', '^spiffe://spike\\.ist/app/.*$', '^lists/.*$', ['list']),
+    pol('x', '^spiffe://spike\\.ist/app/x$', 'apps/x', ['write', 'read']),
+    pol('lite', '.*', '^apps/.*$', ['super']),
+  ]);
+  const g = nexusGuards(a);
+  fc.assert(
+    fc.property(fc.constantFrom(...peers), fc.constantFrom('apps/x', 'apps/y', 'lists/a', 'other', 'spike/system/acl'), (peer, path) => {
+      const body = { path, version: 0, versions: [], values: new Map(), cas: undefined, customMetadata: undefined, maxVersions: undefined };
+      for (const [k, guard] of Object.entries(g)) {
+        if ((guard.check as (p: SpiffeId, b: unknown) => boolean)(peer, body)) assert.equal(guard.admits(peer), true, `${k}: allowed but not pre-admitted`);
+      }
+    }),
+    { numRuns: 500 },
+  );
+});
+
 // ---- literal fast path
 
 test('literalOf: literal patterns are recognised exactly as RE2 full match would decide (property)', () => {

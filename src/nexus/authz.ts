@@ -420,6 +420,17 @@ export class NexusAuthorizer {
     return this.engine.allows(peer, path, perm);
   }
 
+  /**
+   * Identity-only pre-check of the path-guarded secret routes, run before the body is read:
+   * Pilot → yes; Lite → no; else whether any of the caller's policies grants `perm` (or
+   * `super`) on any path. True whenever the per-path check below could be true for some path.
+   */
+  mayUseSecrets(peer: SpiffeId, perm: Permission): boolean {
+    if (this.ids.isPilotOperator(peer)) return true;
+    if (this.ids.isLiteWorkload(peer)) return false;
+    return this.engine.grantsAnywhere(peer, perm);
+  }
+
   canPutSecret(peer: SpiffeId, path: string): boolean {
     return this.viaPolicy(peer, path, 'write');
   }
@@ -506,15 +517,22 @@ export interface NexusGuards {
   bootstrapVerify: Guard<unknown>;
 }
 
+/**
+ * Path-guarded secret routes get an identity-only pre-check ({@link NexusAuthorizer.mayUseSecrets}
+ * for the route's permission), run before the body is read; every other route's guard looks at
+ * the identity only, so its pre-check is its whole check (guards.ts).
+ */
 export function nexusGuards(a: NexusAuthorizer): NexusGuards {
+  const onPath = <B extends { path: string }>(name: string, perm: Permission, allow: (p: SpiffeId, path: string) => boolean): Guard<B> =>
+    guardBody<B>(name, { admits: (p) => a.mayUseSecrets(p, perm), allow: (p, b) => allow(p, b.path) });
   return {
-    secretPut: guardBody<SecretPutRequest>('secret.put', (p, b) => a.canPutSecret(p, b.path)),
-    secretGet: guardBody<SecretGetRequest>('secret.get', (p, b) => a.canGetSecret(p, b.path)),
-    secretDelete: guardBody<SecretVersionsRequest>('secret.delete', (p, b) => a.canDeleteSecret(p, b.path)),
-    secretUndelete: guardBody<SecretVersionsRequest>('secret.undelete', (p, b) => a.canUndeleteSecret(p, b.path)),
-    secretDestroy: guardBody<SecretVersionsRequest>('secret.destroy', (p, b) => a.canDestroySecret(p, b.path)),
+    secretPut: onPath<SecretPutRequest>('secret.put', 'write', (p, path) => a.canPutSecret(p, path)),
+    secretGet: onPath<SecretGetRequest>('secret.get', 'read', (p, path) => a.canGetSecret(p, path)),
+    secretDelete: onPath<SecretVersionsRequest>('secret.delete', 'write', (p, path) => a.canDeleteSecret(p, path)),
+    secretUndelete: onPath<SecretVersionsRequest>('secret.undelete', 'write', (p, path) => a.canUndeleteSecret(p, path)),
+    secretDestroy: onPath<SecretVersionsRequest>('secret.destroy', 'write', (p, path) => a.canDestroySecret(p, path)),
     secretList: guardIdentity('secret.list', (p) => a.canListSecrets(p)),
-    secretMetadata: guardBody<SecretGetRequest>('secret.metadata', (p, b) => a.canReadSecretMetadata(p, b.path)),
+    secretMetadata: onPath<SecretGetRequest>('secret.metadata', 'read', (p, path) => a.canReadSecretMetadata(p, path)),
     policyPut: guardIdentity('policy.put', (p) => a.canPutPolicy(p)),
     policyGet: guardIdentity('policy.get', (p) => a.canGetPolicy(p)),
     policyList: guardIdentity('policy.list', (p) => a.canListPolicies(p)),
