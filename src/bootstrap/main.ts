@@ -7,6 +7,7 @@
 import { loadTrustRoots, recognisers } from '../api/identities.js';
 import { loadBootstrapConfig } from '../config/index.js';
 import { createLogger } from '../log/logger.js';
+import { hardenServer } from '../hardening.js';
 import { fail } from '../process.js';
 import { authorizeIf, createMtlsDispatcher, WorkloadX509Source } from '../spiffe/index.js';
 import { KeeperClient } from '../keeper/client.js';
@@ -33,6 +34,8 @@ export async function main(argv: string[]): Promise<void> {
     return;
   }
   const logger = createLogger({ component: 'bootstrap' });
+  // Before any key material exists in this process (ENV-08).
+  if (!hardenServer('spike-bootstrap', logger, fail)) return;
   let cfg, ids;
   try {
     cfg = loadBootstrapConfig(process.env);

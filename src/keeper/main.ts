@@ -9,6 +9,7 @@
 import { loadTrustRoots, recognisers } from '../api/identities.js';
 import { loadKeeperConfig } from '../config/index.js';
 import { createLogger } from '../log/logger.js';
+import { hardenServer } from '../hardening.js';
 import { authorizeIf, createMtlsServer, WorkloadX509Source } from '../spiffe/index.js';
 import { keeperRouter } from './server.js';
 import { ShareSlot } from './slot.js';
@@ -29,6 +30,8 @@ export async function main(argv: string[]): Promise<void> {
     return;
   }
   const logger = createLogger({ component: 'keeper' });
+  // Before any key material exists in this process (ENV-08).
+  if (!hardenServer('spike-keeper', logger, fail)) return;
   let cfg, ids;
   try {
     cfg = loadKeeperConfig(process.env);

@@ -6,6 +6,7 @@
 import { loadTrustRoots, recognisers } from '../api/identities.js';
 import { loadNexusConfig } from '../config/index.js';
 import { createLogger } from '../log/logger.js';
+import { hardenServer } from '../hardening.js';
 import { fail, installShutdown } from '../process.js';
 import { WorkloadX509Source } from '../spiffe/index.js';
 import { startNexus } from './server.js';
@@ -25,6 +26,8 @@ export async function main(argv: string[]): Promise<void> {
     return;
   }
   const logger = createLogger({ component: 'nexus' });
+  // Before any key material exists in this process (ENV-08).
+  if (!hardenServer('spike-nexus', logger, fail)) return;
   let cfg, ids;
   try {
     cfg = loadNexusConfig(process.env);
