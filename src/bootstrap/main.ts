@@ -20,7 +20,8 @@ share and verifies that SPIKE Nexus rebuilt the key. Does nothing when Nexus is 
 initialised (the key is never replaced). Configuration by environment:
   SPIKE_NEXUS_KEEPER_PEERS, SPIKE_NEXUS_SHAMIR_SHARES, SPIKE_NEXUS_SHAMIR_THRESHOLD,
   SPIKE_NEXUS_API_URL, SPIKE_NEXUS_BACKEND_STORE, SPIFFE_ENDPOINT_SOCKET,
-  SPIKE_BOOTSTRAP_* (timeouts and retries), SPIKE_TRUST_ROOT_* (see docs/configuration.md)
+  SPIKE_BOOTSTRAP_* (timeouts and retries), SPIKE_TRUST_ROOT_*, SPIKE_ALLOW_CORE_DUMPS
+  (see docs/configuration.md)
 `;
 
 export async function main(argv: string[]): Promise<void> {

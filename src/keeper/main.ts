@@ -22,6 +22,7 @@ SPIFFE mTLS. Configuration is by environment (see docs/configuration.md):
   SPIFFE_ENDPOINT_SOCKET      Workload API socket (default unix:///tmp/spire-agent/public/api.sock)
   SPIKE_KEEPER_TLS_PORT       listen address (default :8443)
   SPIKE_TRUST_ROOT_KEEPER, SPIKE_TRUST_ROOT_NEXUS, SPIKE_TRUST_ROOT_BOOTSTRAP  (default spike.ist)
+  SPIKE_ALLOW_CORE_DUMPS      true: start even if the core-dump limit cannot be set to 0
 `;
 
 export async function main(argv: string[]): Promise<void> {

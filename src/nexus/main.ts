@@ -17,7 +17,8 @@ SPIKE Nexus: versioned secrets, policies and encryption as a service over SPIFFE
 Configuration is by environment (see docs/configuration.md), e.g.
   SPIFFE_ENDPOINT_SOCKET, SPIKE_NEXUS_TLS_PORT (:8553), SPIKE_NEXUS_BACKEND_STORE (sqlite|lite|memory|postgres),
   SPIKE_NEXUS_KEEPER_PEERS, SPIKE_NEXUS_SHAMIR_SHARES, SPIKE_NEXUS_SHAMIR_THRESHOLD,
-  SPIKE_NEXUS_DATA_DIR, SPIKE_NEXUS_DATABASE_URL, SPIKE_TRUST_ROOT_*
+  SPIKE_NEXUS_DATA_DIR, SPIKE_NEXUS_DATABASE_URL, SPIKE_TRUST_ROOT_*,
+  SPIKE_ALLOW_CORE_DUMPS (true: start even if the core-dump limit cannot be set to 0)
 `;
 
 export async function main(argv: string[]): Promise<void> {
