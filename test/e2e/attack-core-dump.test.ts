@@ -8,10 +8,11 @@
  * key, purpose keys, Shamir shares — to a core file. Started with the soft limit raised to
  * the hard one (as `prlimit --core=…` here, or `LimitCORE=infinity`), they kept it.
  *
- * Expected now: Nexus, a Keeper and Bootstrap each bring their own limit to 0 soft AND hard
- * at start, read back from /proc/<pid>/limits of the live process. Bootstrap is short-lived,
- * so it is caught while it holds a freshly split key and retries Keepers that do not answer
- * (SPIKE_BOOTSTRAP_FORCE skips its "already initialised" check; the ports are closed).
+ * Expected now: Nexus, a Keeper, Bootstrap and `spike operator verify-shard` each bring
+ * their own limit to 0 soft AND hard at start, read back from /proc/<pid>/limits of the
+ * live process. Bootstrap is short-lived, so it is caught while it holds a freshly split
+ * key and retries Keepers that do not answer (SPIKE_BOOTSTRAP_FORCE skips its "already
+ * initialised" check; the ports are closed); Pilot while it waits for a shard on stdin.
  */
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -55,7 +56,7 @@ describe('ATTACK core dump of key material (ENV-08)', { skip: !haveProc && 'need
     await stack?.stop();
   });
 
-  test('ATTACK core dump (ENV-08): Nexus, Keeper and Bootstrap run with "Max core file size" 0 soft and 0 hard', async (t) => {
+  test('ATTACK core dump (ENV-08): Nexus, Keeper, Bootstrap and the Pilot shard commands run with "Max core file size" 0 soft and 0 hard', async (t) => {
     t.diagnostic(`test runner core limit (soft hard): ${coreLimit(process.pid)}`);
 
     assert.equal(coreLimit(stack.pid('nexus')!), '0 0', 'Nexus');
@@ -91,6 +92,22 @@ describe('ATTACK core dump of key material (ENV-08)', { skip: !haveProc && 'need
     } finally {
       boot.kill('SIGKILL');
       await exited;
+    }
+
+    // Pilot, while `spike operator verify-shard -` waits for the shard on stdin.
+    const pilot = spawn(wrap!, [...wrapArgs, process.execPath, binPath('spike'), 'operator', 'verify-shard', '-'], {
+      env: { PATH: process.env['PATH'] ?? '', HOME: stack.dir, SPIFFE_ENDPOINT_SOCKET: stack.socket('recover'), SPIKE_NEXUS_API_URL: stack.nexusUrl },
+      stdio: ['pipe', 'ignore', 'pipe'],
+    });
+    const pilotExited = new Promise<void>((r) => pilot.once('exit', () => r()));
+    try {
+      // Poll: the wrapper execs node in place (same pid), which then lowers its own limit.
+      await waitFor(() => pilot.exitCode !== null || coreLimit(pilot.pid!) === '0 0', 20_000, 'spike operator verify-shard hardened');
+      assert.equal(pilot.exitCode, null, 'spike still waiting for the shard');
+      assert.equal(coreLimit(pilot.pid!), '0 0', 'spike operator verify-shard');
+    } finally {
+      pilot.kill('SIGKILL');
+      await pilotExited;
     }
   });
 });
