@@ -7,6 +7,7 @@
 import { loadTrustRoots, recognisers } from '../api/identities.js';
 import { loadBootstrapConfig } from '../config/index.js';
 import { createLogger } from '../log/logger.js';
+import { hardenServer } from '../hardening.js';
 import { fail } from '../process.js';
 import { authorizeIf, createMtlsDispatcher, WorkloadX509Source } from '../spiffe/index.js';
 import { KeeperClient } from '../keeper/client.js';
@@ -19,7 +20,8 @@ share and verifies that SPIKE Nexus rebuilt the key. Does nothing when Nexus is 
 initialised (the key is never replaced). Configuration by environment:
   SPIKE_NEXUS_KEEPER_PEERS, SPIKE_NEXUS_SHAMIR_SHARES, SPIKE_NEXUS_SHAMIR_THRESHOLD,
   SPIKE_NEXUS_API_URL, SPIKE_NEXUS_BACKEND_STORE, SPIFFE_ENDPOINT_SOCKET,
-  SPIKE_BOOTSTRAP_* (timeouts and retries), SPIKE_TRUST_ROOT_* (see docs/configuration.md)
+  SPIKE_BOOTSTRAP_* (timeouts and retries), SPIKE_TRUST_ROOT_*, SPIKE_ALLOW_CORE_DUMPS
+  (see docs/configuration.md)
 `;
 
 export async function main(argv: string[]): Promise<void> {
@@ -33,6 +35,8 @@ export async function main(argv: string[]): Promise<void> {
     return;
   }
   const logger = createLogger({ component: 'bootstrap' });
+  // Before any key material exists in this process (ENV-08).
+  if (!hardenServer('spike-bootstrap', logger, fail)) return;
   let cfg, ids;
   try {
     cfg = loadBootstrapConfig(process.env);

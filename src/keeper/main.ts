@@ -9,6 +9,7 @@
 import { loadTrustRoots, recognisers } from '../api/identities.js';
 import { loadKeeperConfig } from '../config/index.js';
 import { createLogger } from '../log/logger.js';
+import { hardenServer } from '../hardening.js';
 import { authorizeIf, createMtlsServer, WorkloadX509Source } from '../spiffe/index.js';
 import { keeperRouter } from './server.js';
 import { ShareSlot } from './slot.js';
@@ -21,6 +22,7 @@ SPIFFE mTLS. Configuration is by environment (see docs/configuration.md):
   SPIFFE_ENDPOINT_SOCKET      Workload API socket (default unix:///tmp/spire-agent/public/api.sock)
   SPIKE_KEEPER_TLS_PORT       listen address (default :8443)
   SPIKE_TRUST_ROOT_KEEPER, SPIKE_TRUST_ROOT_NEXUS, SPIKE_TRUST_ROOT_BOOTSTRAP  (default spike.ist)
+  SPIKE_ALLOW_CORE_DUMPS      true: start even if the core-dump limit cannot be set to 0
 `;
 
 export async function main(argv: string[]): Promise<void> {
@@ -29,6 +31,8 @@ export async function main(argv: string[]): Promise<void> {
     return;
   }
   const logger = createLogger({ component: 'keeper' });
+  // Before any key material exists in this process (ENV-08).
+  if (!hardenServer('spike-keeper', logger, fail)) return;
   let cfg, ids;
   try {
     cfg = loadKeeperConfig(process.env);

@@ -8,13 +8,14 @@
  *   shard response       {"shard":[32 ints], "Err":"", "id"?: n, "epoch"?: n, "commitments"?: b64}
  *
  * Decoding is strict (catalogue KPR-03…06): exactly 32 integers in 0..255, not all zero,
- * through the bounded JSON parser and a schema (src/api/).
+ * an epoch in 1…MAX_SHARE_EPOCH, through the bounded JSON parser and a schema (src/api/).
  * Decoded share values are secrets: the caller wipes them.
  */
 import { Commitments, formatShardJsonArray, MAX_SHARE_ID } from '../crypto/index.js';
 import { parseJson } from '../api/json.js';
 import { s, type Infer } from '../api/schema.js';
 import { SpikeError } from '../errors.js';
+import { MAX_SHARE_EPOCH } from './slot.js';
 
 export const KEEPER_CONTRIBUTE_PATH = '/v1/store/contribute';
 export const KEEPER_SHARD_PATH = '/v1/store/shard';
@@ -39,7 +40,7 @@ const MAX_COMMITMENT_BYTES = 1 + 33 * MAX_SHARE_ID;
 export const ShareMessage = s.object({
   shard: s.bytes32({ nonZero: true }),
   id: s.optional(s.int({ min: 1, max: MAX_SHARE_ID })),
-  epoch: s.optional(s.int({ min: 1 })),
+  epoch: s.optional(s.int({ min: 1, max: MAX_SHARE_EPOCH })),
   commitments: s.optional(s.base64({ maxBytes: MAX_COMMITMENT_BYTES })),
 });
 export type ShareMessage = Infer<typeof ShareMessage>;

@@ -33,15 +33,17 @@ export function keeperRouter(slot: ShareSlot, ids: Recognisers, logger: Logger):
         if (e instanceof ShareWireError) throw badRequest('invalid_commitments', 'commitments are malformed');
         throw e;
       }
+      const from = ids.isNexus(peer) ? 'nexus' : 'bootstrap';
       try {
-        const outcome = slot.contribute(ids.isNexus(peer) ? 'nexus' : 'bootstrap', {
+        const outcome = slot.contribute(from, {
           value: w.value, id: w.id, epoch: w.epoch, commitments: w.commitments,
         });
-        log.info({ outcome, epoch: w.epoch ?? 1, shareId: w.id ?? null }, 'share contributed');
+        log.info({ outcome, from, epoch: w.epoch ?? 1, shareId: w.id ?? null }, 'share contributed');
         return {};
       } catch (e) {
         if (e instanceof KeeperSlotError) {
-          log.warn({ reason: e.code }, 'share refused');
+          // Sender role and epoch are public; the share never appears.
+          log.warn({ reason: e.code, from, epoch: w.epoch ?? 1, shareId: w.id ?? null }, 'share refused');
           if (e.status === 409) throw new ApiError(ERR.conflict, e.message, { reason: e.code, expose: true });
           throw badRequest(e.code, e.message);
         }

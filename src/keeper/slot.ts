@@ -5,13 +5,21 @@
  * commitments of that sharing (share-lifecycle.md). Rules for an incoming share:
  *  - the value must be a valid share value (32 bytes, non-zero, < n) — checked by the
  *    caller's decoder; with commitments and an id it must verify against them (D6);
- *  - an older epoch than the one held is refused (`keeper_stale_epoch`, 409);
+ *  - the epoch must be in range (1 … MAX_SHARE_EPOCH), and Bootstrap may only send the
+ *    first sharing's epoch (BOOTSTRAP_EPOCH): it creates that sharing and nothing else;
+ *    later epochs come from Nexus (refresh). Out of range → `keeper_epoch_out_of_range`
+ *    (400), nothing changes;
+ *  - Nexus always wins over what Bootstrap put in the slot, whatever its epoch: a Keeper
+ *    restarted empty holds only what the first sender gave it, so an epoch set by Bootstrap
+ *    is never authoritative (issue 11: a poisoned epoch must not lock Nexus out);
+ *  - only an epoch Nexus itself confirmed counts: an older epoch from Nexus than a
+ *    Nexus-confirmed one is refused (`keeper_stale_epoch`, 409), e.g. a lagging Nexus
+ *    during a future refresh;
  *  - once a Nexus has confirmed the current sharing (it pushes shares only after it has
  *    rebuilt and checked the key), Bootstrap may re-send the identical share (ack, no
- *    change) but any other share for that epoch is refused (`keeper_share_conflict`,
- *    409; catalogue KPR-08, CFG-05). Before confirmation Bootstrap may replace the share,
- *    so an interrupted bootstrap can be rerun;
- *  - Nexus is the authority after recovery: its share replaces the slot.
+ *    change) but any other share is refused (`keeper_share_conflict`, 409; catalogue
+ *    KPR-08, CFG-05). Before confirmation Bootstrap may replace the share, so an
+ *    interrupted bootstrap can be rerun.
  *
  * The held value is a secret: copied in, zeroed when replaced or cleared, handed out
  * only as a copy that the caller wipes.
@@ -22,13 +30,27 @@ import { SpikeError } from '../errors.js';
 
 export type Contributor = 'nexus' | 'bootstrap';
 
+/** The epoch of the first sharing, the only one Bootstrap creates. */
+export const BOOTSTRAP_EPOCH = 1;
+/**
+ * Largest epoch accepted from anyone (on the wire too): one refresh a second for over a
+ * century stays below it, and it keeps epochs far from the float-precision edge.
+ */
+export const MAX_SHARE_EPOCH = 2 ** 32 - 1;
+
+export type KeeperSlotErrorCode = 'keeper_stale_epoch' | 'keeper_share_conflict' | 'keeper_share_unverified' | 'keeper_epoch_out_of_range';
+
+const MESSAGES: Record<KeeperSlotErrorCode, string> = {
+  keeper_share_unverified: 'share does not verify against the supplied commitments',
+  keeper_stale_epoch: 'share is from an older epoch than the one held',
+  keeper_share_conflict: 'a different share for this epoch is already confirmed',
+  keeper_epoch_out_of_range: 'share epoch is out of the range this sender may use',
+};
+
 export class KeeperSlotError extends SpikeError {
   readonly status: number;
-  constructor(code: 'keeper_stale_epoch' | 'keeper_share_conflict' | 'keeper_share_unverified', status: number) {
-    super(code, code === 'keeper_share_unverified'
-      ? 'share does not verify against the supplied commitments'
-      : code === 'keeper_stale_epoch' ? 'share is from an older epoch than the one held'
-      : 'a different share for this epoch is already confirmed');
+  constructor(code: KeeperSlotErrorCode, status: number) {
+    super(code, MESSAGES[code]);
     this.status = status;
   }
 }
@@ -51,8 +73,14 @@ export interface HeldShare {
 
 export type ContributeOutcome = 'stored' | 'unchanged';
 
+/** The largest epoch `from` may send. */
+export function maxEpochFrom(from: Contributor): number {
+  return from === 'bootstrap' ? BOOTSTRAP_EPOCH : MAX_SHARE_EPOCH;
+}
+
 export class ShareSlot {
   #held: HeldShare | undefined;
+  /** True once Nexus sent (or re-sent) the held share: only then is its epoch authoritative. */
   #confirmed = false;
 
   has(): boolean {
@@ -67,13 +95,15 @@ export class ShareSlot {
   }
 
   contribute(from: Contributor, s: IncomingShare): ContributeOutcome {
-    const epoch = s.epoch ?? 1;
+    const epoch = s.epoch ?? BOOTSTRAP_EPOCH;
+    if (!Number.isSafeInteger(epoch) || epoch < 1 || epoch > maxEpochFrom(from)) {
+      throw new KeeperSlotError('keeper_epoch_out_of_range', 400);
+    }
     if (s.commitments && s.id !== undefined && !s.commitments.verifyShare({ id: s.id, value: s.value })) {
       throw new KeeperSlotError('keeper_share_unverified', 400);
     }
     const held = this.#held;
     if (held) {
-      if (epoch < held.epoch) throw new KeeperSlotError('keeper_stale_epoch', 409);
       const same = epoch === held.epoch && held.value.length === s.value.length && timingSafeEqual(held.value, s.value);
       if (same) {
         if (from === 'nexus') this.#confirmed = true;
@@ -82,11 +112,13 @@ export class ShareSlot {
         if (held.commitments === undefined && s.commitments !== undefined) held.commitments = s.commitments;
         return 'unchanged';
       }
-      // Once Nexus confirmed a sharing, only Nexus moves it (any epoch): a Bootstrap
-      // identity must not be able to replace confirmed shares with a higher epoch.
-      if (from === 'bootstrap' && this.#confirmed) {
-        throw new KeeperSlotError('keeper_share_conflict', 409);
+      if (this.#confirmed) {
+        // Once Nexus confirmed a sharing, only Nexus moves it (any epoch), never backwards.
+        if (from === 'bootstrap') throw new KeeperSlotError('keeper_share_conflict', 409);
+        if (epoch < held.epoch) throw new KeeperSlotError('keeper_stale_epoch', 409);
       }
+      // Unconfirmed: the slot holds what Bootstrap sent. Nexus replaces it at any epoch;
+      // Bootstrap may replace it (an interrupted bootstrap rerun).
       held.value.fill(0);
     }
     this.#held = { value: Uint8Array.from(s.value), id: s.id, epoch, commitments: s.commitments };

@@ -6,6 +6,7 @@
 import { loadTrustRoots, recognisers } from '../api/identities.js';
 import { loadNexusConfig } from '../config/index.js';
 import { createLogger } from '../log/logger.js';
+import { hardenServer } from '../hardening.js';
 import { fail, installShutdown } from '../process.js';
 import { WorkloadX509Source } from '../spiffe/index.js';
 import { startNexus } from './server.js';
@@ -16,7 +17,8 @@ SPIKE Nexus: versioned secrets, policies and encryption as a service over SPIFFE
 Configuration is by environment (see docs/configuration.md), e.g.
   SPIFFE_ENDPOINT_SOCKET, SPIKE_NEXUS_TLS_PORT (:8553), SPIKE_NEXUS_BACKEND_STORE (sqlite|lite|memory|postgres),
   SPIKE_NEXUS_KEEPER_PEERS, SPIKE_NEXUS_SHAMIR_SHARES, SPIKE_NEXUS_SHAMIR_THRESHOLD,
-  SPIKE_NEXUS_DATA_DIR, SPIKE_NEXUS_DATABASE_URL, SPIKE_TRUST_ROOT_*
+  SPIKE_NEXUS_DATA_DIR, SPIKE_NEXUS_DATABASE_URL, SPIKE_TRUST_ROOT_*,
+  SPIKE_ALLOW_CORE_DUMPS (true: start even if the core-dump limit cannot be set to 0)
 `;
 
 export async function main(argv: string[]): Promise<void> {
@@ -25,6 +27,8 @@ export async function main(argv: string[]): Promise<void> {
     return;
   }
   const logger = createLogger({ component: 'nexus' });
+  // Before any key material exists in this process (ENV-08).
+  if (!hardenServer('spike-nexus', logger, fail)) return;
   let cfg, ids;
   try {
     cfg = loadNexusConfig(process.env);

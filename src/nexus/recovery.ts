@@ -18,8 +18,9 @@ import { randomInt } from 'node:crypto';
 import { combineShares, wipeShare, type Share, type Commitments } from '../crypto/index.js';
 import type { Logger } from '../log/logger.js';
 import type { Store } from '../store/types.js';
-import type { KeeperClient } from '../keeper/client.js';
 import type { WireShare } from '../keeper/protocol.js';
+import { BOOTSTRAP_EPOCH } from '../keeper/slot.js';
+import { KeeperCallError, type KeeperClient } from '../keeper/client.js';
 import { adoptKey, loadSharing } from './sharing.js';
 import type { KeyState, SharingInfo } from './keystate.js';
 
@@ -165,15 +166,18 @@ export class KeeperSync {
       wipeShare(share);
       return;
     }
-    const epoch = w.epoch ?? 1;
+    const epoch = w.epoch ?? BOOTSTRAP_EPOCH;
     let sharing: SharingInfo | undefined;
     let fault: string | undefined;
     if (w.id !== undefined && w.id !== pos) fault = 'share_id_mismatch';
     else if (stored) {
+      // Only the stored sharing's epoch counts; a Keeper holding any other epoch (e.g. one
+      // a Bootstrap identity gave it after a restart) is stale, and the re-push overwrites it.
       if (epoch !== stored.epoch) fault = 'stale_epoch';
       else if (!stored.commitments.verifyShare(share)) fault = 'share_unverified';
       else sharing = stored;
-    } else if (!w.commitments) fault = 'no_commitments';
+    } else if (epoch !== BOOTSTRAP_EPOCH) fault = 'unexpected_epoch'; // no record yet: only Bootstrap's sharing exists
+    else if (!w.commitments) fault = 'no_commitments';
     else if (w.commitments.threshold !== this.#o.threshold) fault = 'threshold_mismatch';
     else if (!w.commitments.verifyShare(share)) fault = 'share_unverified';
     else sharing = { epoch, threshold: this.#o.threshold, shares: this.#o.shares, commitments: w.commitments };
@@ -269,7 +273,8 @@ export class KeeperSync {
         await client.contribute(url, { value: share.value, id: pos, epoch: sharing.epoch, commitments: sharing.commitments });
         logger.debug({ keeper: url, keeperId: pos }, 'share pushed to keeper');
       } catch (err) {
-        logger.warn({ keeper: url, keeperId: pos, reason: errInfo(err) }, 'share push failed');
+        const status = err instanceof KeeperCallError ? err.status : undefined;
+        logger.warn({ keeper: url, keeperId: pos, reason: errInfo(err), ...(status !== undefined ? { status } : {}) }, 'share push failed');
       } finally {
         wipeShare(share);
       }

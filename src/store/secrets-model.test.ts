@@ -155,3 +155,36 @@ test('model: isConsistentState rejects states this code never writes', () => {
   assert.equal(isConsistentState({ ...s, meta: { ...s.meta, lastVersion: 0 } }), false);
   assert.equal(isConsistentState({ ...s, meta: { ...s.meta, maxVersions: 0 } }), false);
 });
+
+test('maxVersions ceiling: the operator ceiling clamps a requested and a stored maxVersions on every put', () => {
+  const t = new Date(1);
+  const bad = (e: unknown): boolean => e instanceof StoreError && e.code === 'store_invalid_argument';
+  assert.throws(() => applyPut(null, { maxVersionsCeiling: 0 }, 10, t), bad);
+  assert.throws(() => applyPut(null, { maxVersionsCeiling: 1.5 }, 10, t), bad);
+  // A writer asks for 50 under a ceiling of 3: 3 are kept, and the metadata says 3.
+  let s: SecretState | null = null;
+  const pruned: number[] = [];
+  for (let i = 0; i < 6; i++) {
+    const r = applyPut(s, { maxVersions: 50, maxVersionsCeiling: 3 }, 3, t);
+    s = r.state;
+    pruned.push(...r.pruned);
+  }
+  assert.equal(s!.meta.maxVersions, 3);
+  assert.deepEqual([...s!.versions.keys()].sort((a, b) => a - b), [4, 5, 6]);
+  assert.deepEqual(pruned, [1, 2, 3]);
+  // Below the ceiling the writer's choice stands, and persists across puts that omit it.
+  s = applyPut(s, { maxVersions: 2, maxVersionsCeiling: 3 }, 3, t).state;
+  s = applyPut(s, { maxVersionsCeiling: 3 }, 3, t).state;
+  assert.equal(s.meta.maxVersions, 2);
+  assert.deepEqual([...s.versions.keys()].sort((a, b) => a - b), [7, 8]);
+  // A secret stored with 50 before the operator lowered the ceiling: the next put clamps and prunes.
+  let old: SecretState | null = null;
+  for (let i = 0; i < 8; i++) old = applyPut(old, { maxVersions: 50 }, 10, t).state;
+  assert.equal(old!.meta.maxVersions, 50);
+  const r = applyPut(old, { maxVersionsCeiling: 4 }, 4, t);
+  assert.equal(r.state.meta.maxVersions, 4);
+  assert.deepEqual(r.pruned, [1, 2, 3, 4, 5]);
+  assert.ok(isConsistentState(r.state));
+  // No ceiling given (store used directly): unchanged behaviour.
+  assert.equal(applyPut(null, { maxVersions: 50 }, 10, t).state.meta.maxVersions, 50);
+});

@@ -12,6 +12,8 @@
  *   number when the newest version was deleted.
  * - Pruning really removes versions (gaps B2): when more than `maxVersions` versions exist,
  *   the lowest-numbered are dropped (live or deleted) and reported in `pruned`.
+ * - The operator's `maxVersionsCeiling` caps a secret's `maxVersions` (requested or stored)
+ *   on every put: a writer can keep fewer versions than the operator allows, never more.
  * - `currentVersion` is always the highest live version (0 if none) and `oldestVersion`
  *   the lowest live version (0 if none), after every operation (SPIKE recomputes oldest
  *   differently after put and after delete).
@@ -118,6 +120,9 @@ export function applyPut(
   if (opts.maxVersions !== undefined && !isValidMaxVersions(opts.maxVersions)) {
     throw new StoreError('store_invalid_argument');
   }
+  const ceiling = opts.maxVersionsCeiling;
+  if (ceiling !== undefined && !isValidMaxVersions(ceiling)) throw new StoreError('store_invalid_argument');
+  const capped = (n: number): number => (ceiling !== undefined && n > ceiling ? ceiling : n);
   if (opts.cas !== undefined) {
     if (!Number.isSafeInteger(opts.cas) || opts.cas < 0) throw new StoreError('store_invalid_argument');
     const last = state ? state.meta.lastVersion : 0;
@@ -132,13 +137,14 @@ export function applyPut(
         lastVersion: 0,
         createdTime: now,
         updatedTime: now,
-        maxVersions: opts.maxVersions ?? defaultMaxVersions,
+        maxVersions: capped(opts.maxVersions ?? defaultMaxVersions),
       },
       versions: new Map(),
     };
   } else {
     s = cloneState(state);
-    if (opts.maxVersions !== undefined) s.meta.maxVersions = opts.maxVersions;
+    // A value stored before the ceiling was lowered is clamped too (and pruned below).
+    s.meta.maxVersions = capped(opts.maxVersions ?? s.meta.maxVersions);
   }
   if (opts.customMetadata !== undefined) s.meta.customMetadata = copyStringMap(opts.customMetadata);
 

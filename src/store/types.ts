@@ -42,6 +42,11 @@ export interface PutSecretOptions {
   cas?: number;
   /** Per-secret maximum number of kept versions (integer ≥ 1); persisted with the secret. */
   maxVersions?: number;
+  /**
+   * The operator's ceiling (SPIKE_NEXUS_MAX_SECRET_VERSIONS; integer ≥ 1): the kept
+   * maxVersions, requested or stored, is clamped to it on every put. Absent: no ceiling.
+   */
+  maxVersionsCeiling?: number;
   /** Replaces the secret's custom metadata (kept unchanged when absent). */
   customMetadata?: Record<string, string>;
 }

@@ -102,19 +102,19 @@ test('SEC-15 / B2: max versions 10, 25 puts → 16..25 kept, 1..15 are really go
 
 test('api.md §5.6 / B3: metadata is keyed by real version numbers, Go key order, times RFC 3339, deletedTime null/set', async () => {
   const p = 'tenants/demo/meta';
-  for (let i = 1; i <= 11; i++) await h.post(S, { path: p, values: { v: String(i) }, maxVersions: 20 }, PILOT);
+  for (let i = 1; i <= 10; i++) await h.post(S, { path: p, values: { v: String(i) }, maxVersions: 10 }, PILOT);
   await h.post(SD, { path: p, versions: [3] }, PILOT);
   const m = await h.post(SM, { path: p }, PILOT);
   assert.equal(m.status, 200);
   // Go sorts map keys as strings: "1" < "10" < "11" < "2" …
   const keys = [...m.body.matchAll(/"(\d+)":\{"createdTime"/g)].map((x) => x[1]);
-  assert.deepEqual(keys, ['1', '10', '11', '2', '3', '4', '5', '6', '7', '8', '9']);
+  assert.deepEqual(keys, ['1', '10', '2', '3', '4', '5', '6', '7', '8', '9']);
   const j = m.json as { versions: Record<string, { createdTime: string; version: number; deletedTime: string | null }>; metadata: Record<string, unknown> };
   for (const [k, v] of Object.entries(j.versions)) assert.equal(String(v.version), k);
   assert.equal(j.versions['1']?.deletedTime, null);
   assert.match(j.versions['3']?.deletedTime ?? '', /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?Z$/);
   assert.deepEqual(Object.keys(j.metadata), ['currentVersion', 'oldestVersion', 'createdTime', 'updatedTime', 'maxVersions']);
-  assert.equal(j.metadata['maxVersions'], 20);
+  assert.equal(j.metadata['maxVersions'], 10);
   // metadata of a deleted version → 404 (same rules as get), of a live one → 200
   assert.equal((await h.post(SM, { path: p, version: 3 }, PILOT)).status, 404);
   assert.equal((await h.post(SM, { path: p, version: 2 }, PILOT)).status, 200);
@@ -126,6 +126,28 @@ test('api.md §5.6 / B3: metadata is keyed by real version numbers, Go key order
   );
 });
 
+test('maxVersions ceiling: a writer cannot keep more versions than SPIKE_NEXUS_MAX_SECRET_VERSIONS (clamped, not refused)', async () => {
+  const hc = await startRouteHarness({ modules: [secretRoutes, policyRoutes], env: { SPIKE_NEXUS_MAX_SECRET_VERSIONS: '3' } });
+  try {
+    const p = 'tenants/a/ceiling';
+    for (let i = 1; i <= 6; i++) {
+      const r = await hc.post(S, { path: p, values: { v: String(i) }, maxVersions: 1000 }, PILOT);
+      assert.equal(r.status, 200, r.body);
+    }
+    const j = (await hc.post(SM, { path: p }, PILOT)).json as { versions: Record<string, unknown>; metadata: Record<string, unknown> };
+    assert.equal(j.metadata['maxVersions'], 3);
+    assert.deepEqual(Object.keys(j.versions).sort(), ['4', '5', '6']);
+    assert.equal((await hc.post(SG, { path: p, version: 3 }, PILOT)).status, 404, 'pruned version is gone');
+    // Lower than the ceiling: kept as asked.
+    await hc.post(S, { path: p, values: { v: '7' }, maxVersions: 2 }, PILOT);
+    assert.equal(((await hc.post(SM, { path: p }, PILOT)).json as { metadata: Record<string, unknown> }).metadata['maxVersions'], 2);
+    assert.match(hc.logs(), /maxVersions clamped to the operator ceiling/);
+    assert.doesNotMatch(hc.logs(), /tenants\/a\/ceiling/);
+  } finally {
+    await hc.close();
+  }
+});
+
 test('additive customMetadata is stored, returned in metadata, and never needed by SPIKE clients', async () => {
   const p = 'tenants/demo/custom';
   await h.post(S, { path: p, values: { a: 'b' }, customMetadata: { owner: 'team-x' } }, PILOT);
@@ -133,25 +155,28 @@ test('additive customMetadata is stored, returned in metadata, and never needed 
   assert.deepEqual(j.metadata.customMetadata, { owner: 'team-x' });
 });
 
-test('SEC-13 (route level): 50 parallel puts → 50 distinct versions each reading back its value; 50 with cas=N → one 200, 49 × 409', async () => {
+test('SEC-13 (route level): 50 parallel puts → 50 distinct versions each reading back its value; 50 with cas=N → one 200, 49 × 409', async (t) => {
+  // Keeping all 50 versions needs an operator ceiling of at least 50 (SPIKE_NEXUS_MAX_SECRET_VERSIONS).
+  const hc = await startRouteHarness({ modules: [secretRoutes], env: { SPIKE_NEXUS_MAX_SECRET_VERSIONS: '200' } });
+  t.after(() => hc.close());
   const p = 'tenants/demo/race';
-  const rs = await Promise.all(Array.from({ length: 50 }, (_, i) => h.post(S, { path: p, values: { i: String(i) }, maxVersions: 200 }, PILOT)));
+  const rs = await Promise.all(Array.from({ length: 50 }, (_, i) => hc.post(S, { path: p, values: { i: String(i) }, maxVersions: 200 }, PILOT)));
   assert.ok(rs.every((r) => r.status === 200));
   const seen = new Set<string>();
   for (let v = 1; v <= 50; v++) {
-    const r = await h.post(SG, { path: p, version: v }, PILOT);
+    const r = await hc.post(SG, { path: p, version: v }, PILOT);
     assert.equal(r.status, 200);
     seen.add((r.json as { data: { i: string } }).data.i);
   }
   assert.equal(seen.size, 50);
-  const cas = await Promise.all(Array.from({ length: 50 }, (_, i) => h.post(S, { path: p, values: { c: String(i) }, cas: 50 }, PILOT)));
+  const cas = await Promise.all(Array.from({ length: 50 }, (_, i) => hc.post(S, { path: p, values: { c: String(i) }, cas: 50 }, PILOT)));
   assert.equal(cas.filter((r) => r.status === 200).length, 1);
   const conflicts = cas.filter((r) => r.status === 409);
   assert.equal(conflicts.length, 49);
   assert.equal((conflicts[0]?.json as { err: string }).err, 'api_conflict');
   // cas 0 = must not exist
-  assert.equal((await h.post(S, { path: p, values: { x: 'y' }, cas: 0 }, PILOT)).status, 409);
-  assert.equal((await h.post(S, { path: 'tenants/demo/race-new', values: { x: 'y' }, cas: 0 }, PILOT)).status, 200);
+  assert.equal((await hc.post(S, { path: p, values: { x: 'y' }, cas: 0 }, PILOT)).status, 409);
+  assert.equal((await hc.post(S, { path: 'tenants/demo/race-new', values: { x: 'y' }, cas: 0 }, PILOT)).status, 200);
 });
 
 test('destroy (additive) wipes a version for good: get 404, gone from metadata, never undeletable', async () => {

@@ -1,7 +1,8 @@
 /**
  * Nexus secret routes (api.md §5, decisions D1, D2, D10, D13; gaps A5, B2, B3, B19):
  *
- *   POST /v1/store/secrets                     put (additive: `cas`, `maxVersions`, `customMetadata`)
+ *   POST /v1/store/secrets                     put (additive: `cas`, `maxVersions` ≤ SPIKE_NEXUS_MAX_SECRET_VERSIONS
+ *                                              (clamped), `customMetadata`)
  *   POST /v1/store/secrets?action=get          get the current version or `version`
  *   POST /v1/store/secrets?action=delete       soft delete (`versions`; empty/0 = current)
  *   POST /v1/store/secrets?action=undelete     undelete (empty/0 = the highest deleted version)
@@ -97,9 +98,14 @@ export function secretRoutes(ctx: NexusContext): Route[] {
     guard: guards.secretPut,
     errorShape: ERROR_SHAPES.plain,
     handle: async ({ body, log }: HandlerContext<SecretPutRequest>) => {
-      const opts: PutSecretOptions = {};
+      // The operator's SPIKE_NEXUS_MAX_SECRET_VERSIONS is a ceiling: a larger per-secret
+      // request is clamped (not refused), and the stored value reports what is kept.
+      const opts: PutSecretOptions = { maxVersionsCeiling: ctx.cfg.maxSecretVersions };
       if (body.cas !== undefined) opts.cas = body.cas;
       if (body.maxVersions !== undefined) opts.maxVersions = body.maxVersions;
+      if (body.maxVersions !== undefined && body.maxVersions > ctx.cfg.maxSecretVersions) {
+        log.info({ requested: body.maxVersions, ceiling: ctx.cfg.maxSecretVersions }, 'maxVersions clamped to the operator ceiling');
+      }
       if (body.customMetadata !== undefined) opts.customMetadata = stringMapFromPairs(body.customMetadata);
       const values = stringMapFromPairs(body.values);
       await viaStore(log, () => store.putSecret(body.path, values, opts));

@@ -1,0 +1,113 @@
+/**
+ * ATTACK core dump of key material (catalogue ENV-08; issue 11, item 3), real binaries.
+ *
+ * Reproduction against the old code: the processes inherited whatever RLIMIT_CORE their
+ * launcher had. On this kind of host that is soft 0 but hard unlimited, so any code path
+ * (or a user, with `prlimit --pid`) could raise the soft limit, and a crash (SIGSEGV,
+ * SIGABRT from `--abort-on-uncaught-exception`, `kill -QUIT`) would write the heap — root
+ * key, purpose keys, Shamir shares — to a core file. Started with the soft limit raised to
+ * the hard one (as `prlimit --core=…` here, or `LimitCORE=infinity`), they kept it.
+ *
+ * Expected now: Nexus, a Keeper, Bootstrap and `spike operator verify-shard` each bring
+ * their own limit to 0 soft AND hard at start, read back from /proc/<pid>/limits of the
+ * live process. Bootstrap is short-lived, so it is caught while it holds a freshly split
+ * key and retries Keepers that do not answer (SPIKE_BOOTSTRAP_FORCE skips its "already
+ * initialised" check; the ports are closed); Pilot while it waits for a shard on stdin.
+ */
+import { after, before, describe, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import fs from 'node:fs';
+import { binPath } from '../helpers/bin.js';
+import { freePort, Stack } from '../helpers/stack.js';
+import { parseProcLimitsCore } from '../../src/hardening.js';
+
+const PRLIMIT = '/usr/bin/prlimit';
+const haveProc = fs.existsSync('/proc/self/limits') && fs.existsSync(PRLIMIT);
+
+function coreLimit(pid: number): string {
+  const l = parseProcLimitsCore(fs.readFileSync(`/proc/${pid}/limits`, 'utf8'));
+  assert.ok(l, `pid ${pid}: no core limit line`);
+  return `${l.soft === null ? 'unlimited' : l.soft} ${l.hard === null ? 'unlimited' : l.hard}`;
+}
+
+/** Raises a child's starting soft core limit to the hard one, so a passing test shows a lowering. */
+function raiseWrapper(): string[] {
+  const own = parseProcLimitsCore(fs.readFileSync('/proc/self/limits', 'utf8'))!;
+  const hard = own.hard === null ? 'unlimited' : String(own.hard);
+  return [PRLIMIT, `--core=${hard}:${hard}`];
+}
+
+async function waitFor(cond: () => boolean, timeoutMs: number, what: string): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!cond()) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 50));
+  }
+}
+
+describe('ATTACK core dump of key material (ENV-08)', { skip: !haveProc && 'needs /proc and util-linux prlimit', concurrency: false }, () => {
+  let stack: Stack;
+
+  before(async () => {
+    stack = await Stack.start({});
+  });
+  after(async () => {
+    await stack?.stop();
+  });
+
+  test('ATTACK core dump (ENV-08): Nexus, Keeper, Bootstrap and the Pilot shard commands run with "Max core file size" 0 soft and 0 hard', async (t) => {
+    t.diagnostic(`test runner core limit (soft hard): ${coreLimit(process.pid)}`);
+
+    assert.equal(coreLimit(stack.pid('nexus')!), '0 0', 'Nexus');
+    assert.match(stack.logs('nexus'), /core dumps disabled/);
+    assert.equal(coreLimit(stack.pid('keeper-2')!), '0 0', 'Keeper 2');
+
+    // A Keeper started with its soft limit raised to the hard limit still ends at 0/0.
+    await stack.killKeeper(1);
+    await stack.startKeeper(1, { wrapper: raiseWrapper() });
+    assert.equal(coreLimit(stack.pid('keeper-1')!), '0 0', 'Keeper 1 (started with a raised limit)');
+
+    // Bootstrap, caught while it holds the new root key and retries unreachable Keepers.
+    const closed = await Promise.all([1, 2, 3].map(() => freePort()));
+    const env = {
+      PATH: process.env['PATH'] ?? '', HOME: stack.dir, SPIKE_SYSTEM_LOG_LEVEL: 'INFO',
+      SPIFFE_ENDPOINT_SOCKET: stack.socket('bootstrap'), SPIKE_NEXUS_API_URL: stack.nexusUrl,
+      SPIKE_NEXUS_BACKEND_STORE: 'sqlite', SPIKE_NEXUS_SHAMIR_SHARES: '3', SPIKE_NEXUS_SHAMIR_THRESHOLD: '2',
+      SPIKE_NEXUS_KEEPER_PEERS: closed.map((p) => `https://localhost:${p}`).join(','),
+      SPIKE_BOOTSTRAP_FORCE: 'true', SPIKE_BOOTSTRAP_KEEPER_MAX_RETRIES: '100',
+      SPIKE_BOOTSTRAP_KEEPER_RETRY_INITIAL_INTERVAL: '1s', SPIKE_BOOTSTRAP_KEEPER_TIMEOUT: '10m',
+    };
+    const [wrap, ...wrapArgs] = raiseWrapper();
+    const boot = spawn(wrap!, [...wrapArgs, process.execPath, binPath('spike-bootstrap'), '-init'], { env, stdio: ['ignore', 'pipe', 'pipe'] });
+    let out = '';
+    boot.stdout.on('data', (c: Buffer) => { out += c.toString('utf8'); });
+    boot.stderr.on('data', (c: Buffer) => { out += c.toString('utf8'); });
+    const exited = new Promise<void>((r) => boot.once('exit', () => r()));
+    try {
+      await waitFor(() => /share delivery failed; retrying/.test(out) || boot.exitCode !== null, 60_000, 'Bootstrap retrying Keepers');
+      assert.equal(boot.exitCode, null, `Bootstrap still running: ${out.slice(-1000)}`);
+      assert.equal(coreLimit(boot.pid!), '0 0', 'Bootstrap (holding a split key)');
+      assert.match(out, /core dumps disabled/);
+    } finally {
+      boot.kill('SIGKILL');
+      await exited;
+    }
+
+    // Pilot, while `spike operator verify-shard -` waits for the shard on stdin.
+    const pilot = spawn(wrap!, [...wrapArgs, process.execPath, binPath('spike'), 'operator', 'verify-shard', '-'], {
+      env: { PATH: process.env['PATH'] ?? '', HOME: stack.dir, SPIFFE_ENDPOINT_SOCKET: stack.socket('recover'), SPIKE_NEXUS_API_URL: stack.nexusUrl },
+      stdio: ['pipe', 'ignore', 'pipe'],
+    });
+    const pilotExited = new Promise<void>((r) => pilot.once('exit', () => r()));
+    try {
+      // Poll: the wrapper execs node in place (same pid), which then lowers its own limit.
+      await waitFor(() => pilot.exitCode !== null || coreLimit(pilot.pid!) === '0 0', 20_000, 'spike operator verify-shard hardened');
+      assert.equal(pilot.exitCode, null, 'spike still waiting for the shard');
+      assert.equal(coreLimit(pilot.pid!), '0 0', 'spike operator verify-shard');
+    } finally {
+      pilot.kill('SIGKILL');
+      await pilotExited;
+    }
+  });
+});
