@@ -7,8 +7,8 @@
  * chunk is written. A client that uploads a valid ciphertext and then never reads its socket
  * stalls the reply once the socket buffers are full (a few MiB), so Nexus holds the ciphertext
  * for as long as the connection stays open. Twelve such connections pinned ~800 MiB. Here
- * eight raw mTLS connections (a real `spike-nexus` child, Pilot's SVID) each upload a 24 MiB
- * ciphertext and stop reading after the response head: without a budget all eight were
+ * ten raw mTLS connections (a real `spike-nexus` child, Pilot's SVID) each upload a 24 MiB
+ * ciphertext and stop reading after the response head: without a budget all ten were
  * admitted and Nexus RSS grew by ~180 MiB.
  *
  * With `SPIKE_NEXUS_CIPHER_MEMORY_BUDGET_BYTES` = 56 MiB at most two 24 MiB decrypts fit. The
@@ -32,7 +32,7 @@ import { WorkloadX509Source, svidChainPem, svidPrivateKeyPem } from '../../src/s
 const MiB = 1024 * 1024;
 /** Plaintext size of one hog's ciphertext: well above what loopback socket buffers absorb. */
 const HOG_PLAINTEXT = 24 * MiB;
-const HOGS = 8;
+const HOGS = 10;
 /** Two 24 MiB decrypts (ciphertext + one working chunk each) fit, a third does not. */
 const BUDGET = 56 * MiB;
 const MAX_ADMITTED = 2;
