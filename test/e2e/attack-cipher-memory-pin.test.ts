@@ -9,7 +9,7 @@
  * for as long as the connection stays open. Twelve such connections pinned ~800 MiB. Here
  * ten raw mTLS connections (a real `spike-nexus` child, Pilot's SVID) each upload a 24 MiB
  * ciphertext and stop reading after the response head: without a budget all ten were
- * admitted and Nexus RSS grew by ~180 MiB.
+ * admitted and Nexus RSS grew by ~240 MiB.
  *
  * With `SPIKE_NEXUS_CIPHER_MEMORY_BUDGET_BYTES` = 56 MiB at most two 24 MiB decrypts fit. The
  * others are refused before their body is read (503 `state_not_ready`, message naming the
