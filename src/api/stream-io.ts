@@ -62,6 +62,8 @@ export async function* cappedChunks(req: Request, maxBytes: number): AsyncGenera
       continue;
     }
     if (req.readableEnded) return;
+    // Already destroyed (client gone while the consumer was busy): no event will come again.
+    if (req.destroyed) throw badRequest(REASON.readFailed, 'failed to read request body', { closeConnection: true });
     await new Promise<void>((resolve, reject) => {
       const done = (err?: ApiError): void => {
         req.off('readable', onReadable);

@@ -90,6 +90,14 @@ export function loadServerLimits(env: Env): ServerLimitsConfig {
 
 export type BackendKind = 'sqlite' | 'lite' | 'memory' | 'postgres';
 
+/**
+ * ours: the largest streamed (octet-stream) cipher plaintext, 64 MiB — the default and the
+ * highest accepted `SPIKE_NEXUS_CRYPTO_MAX_STREAM_SIZE`. One constant for both directions: a
+ * stream decrypt buffers its ciphertext (one GCM tag at the end), so encrypt never makes a
+ * ciphertext that decrypt would refuse.
+ */
+export const MAX_CIPHER_STREAM_BYTES = 64 << 20;
+
 export interface NexusConfig extends CommonConfig {
   listen: ListenAddress;
   backend: BackendKind;
@@ -102,8 +110,10 @@ export interface NexusConfig extends CommonConfig {
   maxCiphertextBytes: number;
   /** ours: cap on JSON request bodies (D4). */
   maxBodyBytes: number;
-  /** ours: cap on a streamed cipher body. */
+  /** ours: cap on a streamed cipher plaintext (≤ {@link MAX_CIPHER_STREAM_BYTES}). */
   maxStreamBytes: number;
+  /** ours: bytes all in-flight cipher requests together may hold (SPIKE_NEXUS_CIPHER_MEMORY_BUDGET_BYTES). */
+  cipherMemoryBudgetBytes: number;
   dataDir: string;
   dbBusyTimeoutMs: number;
   readHeaderTimeoutMs: number;
@@ -130,7 +140,8 @@ export function loadNexusConfig(env: Env): NexusConfig {
     maxSecretVersions: int(env, 'SPIKE_NEXUS_MAX_SECRET_VERSIONS', 10, 1, 10_000),
     maxCiphertextBytes: int(env, 'SPIKE_NEXUS_CRYPTO_MAX_CIPHERTEXT_SIZE', 65_536, 1, 1 << 30),
     maxBodyBytes: int(env, 'SPIKE_NEXUS_MAX_BODY_BYTES', 1 << 20, 1024, 1 << 30),
-    maxStreamBytes: int(env, 'SPIKE_NEXUS_CRYPTO_MAX_STREAM_SIZE', 256 << 20, 1, 2 ** 40),
+    maxStreamBytes: int(env, 'SPIKE_NEXUS_CRYPTO_MAX_STREAM_SIZE', MAX_CIPHER_STREAM_BYTES, 1, MAX_CIPHER_STREAM_BYTES),
+    cipherMemoryBudgetBytes: int(env, 'SPIKE_NEXUS_CIPHER_MEMORY_BUDGET_BYTES', 256 << 20, 1 << 20, 2 ** 40),
     dataDir: backend === 'sqlite' ? resolveDataDir(env) : '',
     dbBusyTimeoutMs: int(env, 'SPIKE_NEXUS_DB_BUSY_TIMEOUT_MS', 5000, 1, 600_000),
     readHeaderTimeoutMs: duration(env, 'SPIKE_HTTP_SERVER_READ_HEADER_TIMEOUT', 10_000, 1),

@@ -1,7 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { ConfigError, parseDuration, listenAddress, httpsUrlList, int, bool } from './env.js';
-import { loadNexusConfig, loadBootstrapConfig, loadKeeperConfig, resolveDataDir } from './components.js';
+import { MAX_CIPHER_STREAM_BYTES, loadNexusConfig, loadBootstrapConfig, loadKeeperConfig, resolveDataDir } from './components.js';
 
 test('parseDuration accepts Go durations', () => {
   const cases: [string, number | undefined][] = [
@@ -72,4 +72,23 @@ test('bootstrap and keeper defaults', () => {
   const k = loadKeeperConfig({});
   assert.equal(k.listen.port, 8443);
   assert.equal(k.sourceTimeoutMs, undefined);
+});
+
+test('cipher settings: stream cap 64 MiB (default and maximum), memory budget 256 MiB (at least 1 MiB)', () => {
+  const MiB = 1024 * 1024;
+  const mem = { SPIKE_NEXUS_BACKEND_STORE: 'memory' };
+  const d = loadNexusConfig(mem);
+  assert.equal(MAX_CIPHER_STREAM_BYTES, 64 * MiB);
+  assert.equal(d.maxStreamBytes, 64 * MiB);
+  assert.equal(d.cipherMemoryBudgetBytes, 256 * MiB);
+  assert.equal(loadNexusConfig({ ...mem, SPIKE_NEXUS_CRYPTO_MAX_STREAM_SIZE: '1048576' }).maxStreamBytes, MiB);
+  assert.equal(loadNexusConfig({ ...mem, SPIKE_NEXUS_CIPHER_MEMORY_BUDGET_BYTES: String(8 * MiB) }).cipherMemoryBudgetBytes, 8 * MiB);
+  for (const bad of [
+    { SPIKE_NEXUS_CRYPTO_MAX_STREAM_SIZE: String(64 * MiB + 1) },
+    { SPIKE_NEXUS_CRYPTO_MAX_STREAM_SIZE: String(256 * MiB) },
+    { SPIKE_NEXUS_CIPHER_MEMORY_BUDGET_BYTES: String(MiB - 1) },
+    { SPIKE_NEXUS_CIPHER_MEMORY_BUDGET_BYTES: '256MiB' },
+  ]) {
+    assert.throws(() => loadNexusConfig({ ...mem, ...bad }), ConfigError, JSON.stringify(bad));
+  }
 });

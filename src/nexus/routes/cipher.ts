@@ -17,22 +17,29 @@
  *
  * Limits. JSON: plaintext ≤ `maxCiphertextBytes − 16` (so every ciphertext we make fits the
  * decrypt limit; SPIKE accepts a plaintext it then cannot decrypt), ciphertext ≤
- * `maxCiphertextBytes`. Stream: plaintext ≤ {@link streamPlaintextCap} (`maxStreamBytes`, but
- * at most {@link MAX_STREAM_DECRYPT_BYTES}), ciphertext ≤ that + 29. A declared
+ * `maxCiphertextBytes`. Stream: plaintext ≤ `maxStreamBytes` (default and maximum
+ * {@link MAX_CIPHER_STREAM_BYTES}, 64 MiB, both directions), ciphertext ≤ that + 29. A declared
  * `Content-Length` over the cap is refused before anything is read; otherwise the running count
  * decides. Oversize is 400 `api_bad_request` (message "request body too large"; SPIKE clients
  * understand 400, not 413: D1). If an encrypt stream without `Content-Length` crosses the cap
  * after the answer started, the answer is cut off (no final tag, so it never decrypts).
  *
+ * Memory budget (cipher-budget.ts). Every cipher request reserves the bytes it is about to hold
+ * from one budget per process (`cipherMemoryBudgetBytes`) before holding them, and gives them
+ * back when it ends in any way: stream decrypt its ciphertext plus one chunk (cipher-stream.ts),
+ * stream encrypt a fixed {@link ENCRYPT_STREAM_RESERVE_BYTES} for its chunks in flight, JSON
+ * requests an estimate of their buffers ({@link jsonReserveBytes}) while they are handled. No
+ * room now → 503 `state_not_ready` "cipher memory budget exhausted, try again later" (the body
+ * is not read, the connection is closed); bigger than the whole budget → 400 as oversize.
+ *
  * Streaming and memory. Encrypt streams both ways: each request chunk goes through
  * `createCipheriv` and out, the tag is appended at the end — a bounded chunk in memory,
  * whatever the size. Decrypt of SPIKE's format cannot stream safely: it has one GCM tag at the
  * end, so releasing plaintext before the whole body is read would release unauthenticated
- * data. We chose: buffer the ciphertext (bounded by the stream cap), check the tag in a first
- * pass (plaintext of that pass is zeroed chunk by chunk), then stream the plaintext out in a
- * second pass. Memory per decrypt is the ciphertext plus one chunk; no plaintext is sent
- * before the tag verified. (A chunked format with per-chunk tags would lift the cap; it is not
- * built, to keep the wire format SPIKE's.)
+ * data. We buffer the ciphertext (bounded by the stream cap and the budget), check the tag in a
+ * first pass, then stream the plaintext out in a second pass (cipher-stream.ts). No plaintext
+ * is held beyond one chunk, and none is sent before the tag verified. (A chunked format with
+ * per-chunk tags would lift the cap; it is not built, to keep the wire format SPIKE's.)
  *
  * Errors (D1, gaps B11/G10). A failed decrypt — flipped bit, wrong key, a storage row, a
  * ciphertext shorter than the tag — is 400 in both modes: JSON `{"plaintext":null,
@@ -41,15 +48,18 @@
  * framing errors keep SPIKE's text codes: `crypto_failed_to_read_version`,
  * `crypto_unsupported_version`, `crypto_failed_to_read_nonce`.
  */
-import { createCipheriv, createDecipheriv } from 'node:crypto';
-import { ApiError, ERR, PlainTextError, REASON, badRequest, payloadTooLarge } from '../../api/errors.js';
+import { createCipheriv } from 'node:crypto';
+import { ApiError, ERR, PlainTextError, REASON, badRequest } from '../../api/errors.js';
 import { defineRoute, type Route, type StreamReply } from '../../api/router.js';
 import { CipherDecryptRequest, CipherEncryptRequest, ERROR_SHAPES, PATHS } from '../../api/wire.js';
+import { MAX_CIPHER_STREAM_BYTES } from '../../config/index.js';
 import {
   aad, AEAD_NONCE_BYTES, AEAD_TAG_BYTES, derivePurposeKey, gcmOpen, gcmSeal, systemRandom, wipe,
 } from '../../crypto/index.js';
 import type { KeyState } from '../keystate.js';
 import type { NexusContext } from '../context.js';
+import { ByteBudget, releasingIterable } from './cipher-budget.js';
+import { DECRYPT_CHUNK_BYTES, streamDecrypt } from './cipher-stream.js';
 
 /** The cipher key generation of new ciphertexts (the JSON `version`, the stream's first byte). */
 export const CIPHER_VERSION = 1;
@@ -57,9 +67,12 @@ export const CIPHER_VERSION = 1;
 export const STREAM_HEADER_BYTES = 1 + AEAD_NONCE_BYTES;
 export const STREAM_OVERHEAD_BYTES = STREAM_HEADER_BYTES + AEAD_TAG_BYTES;
 /** Largest stream ciphertext buffered for a decrypt (see the module header): 64 MiB + framing. */
-export const MAX_STREAM_DECRYPT_BYTES = 64 * 1024 * 1024 + STREAM_OVERHEAD_BYTES;
-/** Chunk size of the decrypt passes. */
-const CHUNK = 64 * 1024;
+export const MAX_STREAM_DECRYPT_BYTES = MAX_CIPHER_STREAM_BYTES + STREAM_OVERHEAD_BYTES;
+/**
+ * Budget held by one stream encrypt: its chunks in flight (a request chunk being encrypted,
+ * its output, the reply's write buffer), each at most about one socket read.
+ */
+export const ENCRYPT_STREAM_RESERVE_BYTES = 4 * DECRYPT_CHUNK_BYTES;
 
 /** GCM associated data of cipher-API messages of key generation `version`. */
 export function cipherAad(version: number): Uint8Array {
@@ -69,6 +82,15 @@ export function cipherAad(version: number): Uint8Array {
 /** Largest stream plaintext accepted for `maxStreamBytes`. */
 export function streamPlaintextCap(maxStreamBytes: number): number {
   return Math.max(0, Math.min(maxStreamBytes, MAX_STREAM_DECRYPT_BYTES - STREAM_OVERHEAD_BYTES));
+}
+
+/**
+ * Budget held by a JSON request with an `n`-byte payload while it is handled: about the raw
+ * body (4n/3 base64), the decoded input (n), the output (n + 16) and its JSON encoding (4n/3),
+ * rounded up to 5n, plus slack for the JSON framing.
+ */
+export function jsonReserveBytes(n: number): number {
+  return 5 * n + 4096;
 }
 
 /** Largest JSON plaintext for `maxCiphertextBytes` (its ciphertext must fit the same limit). */
@@ -92,9 +114,14 @@ function cipherKey(keys: KeyState, stream: boolean): Uint8Array {
 }
 
 const decryptFailedJson = (): ApiError => badRequest('decryption_failed', 'decryption failed');
-const decryptFailedText = (): ApiError => new PlainTextError(400, 'decryption failed', { reason: 'decryption_failed' });
 
+/** The cipher routes, with a fresh budget of `cfg.cipherMemoryBudgetBytes` (one per Nexus). */
 export function cipherRoutes(ctx: NexusContext): Route[] {
+  return cipherRoutesWith(ctx, new ByteBudget(ctx.cfg.cipherMemoryBudgetBytes));
+}
+
+/** The cipher routes drawing on `budget` (tests pass their own to watch it). */
+export function cipherRoutesWith(ctx: NexusContext, budget: ByteBudget): Route[] {
   const { cfg, keys } = ctx;
   const jsonCap = jsonPlaintextCap(cfg.maxCiphertextBytes);
   const streamCap = streamPlaintextCap(cfg.maxStreamBytes);
@@ -111,6 +138,8 @@ export function cipherRoutes(ctx: NexusContext): Route[] {
     handle: ({ body, afterSend }) => {
       afterSend(() => wipe(body.plaintext));
       if (body.plaintext.length > jsonCap) throw badRequest(REASON.payloadTooLarge, 'plaintext too large');
+      const held = budget.reserve(jsonReserveBytes(body.plaintext.length));
+      afterSend(() => held.release());
       const key = cipherKey(keys, false);
       try {
         const nonce = systemRandom(AEAD_NONCE_BYTES);
@@ -124,13 +153,19 @@ export function cipherRoutes(ctx: NexusContext): Route[] {
       guard: ctx.guards.cipher,
       maxBodyBytes: streamCap,
       handle: (sctx): StreamReply => {
-        const key = cipherKey(keys, true);
+        const held = budget.reserve(ENCRYPT_STREAM_RESERVE_BYTES);
         const nonce = systemRandom(AEAD_NONCE_BYTES);
         let c;
         try {
-          c = createCipheriv('aes-256-gcm', key, nonce, { authTagLength: AEAD_TAG_BYTES });
-        } finally {
-          wipe(key);
+          const key = cipherKey(keys, true);
+          try {
+            c = createCipheriv('aes-256-gcm', key, nonce, { authTagLength: AEAD_TAG_BYTES });
+          } finally {
+            wipe(key);
+          }
+        } catch (e) {
+          held.release();
+          throw e;
         }
         c.setAAD(cipherAad(CIPHER_VERSION));
         const cipher = c;
@@ -150,7 +185,7 @@ export function cipherRoutes(ctx: NexusContext): Route[] {
         }
         return {
           kind: 'stream',
-          chunks: chunks(),
+          chunks: releasingIterable(chunks(), () => held.release()),
           ...(sctx.declaredLength !== undefined ? { length: sctx.declaredLength + STREAM_OVERHEAD_BYTES } : {}),
         };
       },
@@ -169,6 +204,8 @@ export function cipherRoutes(ctx: NexusContext): Route[] {
       if (body.nonce.length !== AEAD_NONCE_BYTES) throw badRequest('invalid_nonce', 'nonce must be 12 bytes');
       if (body.ciphertext.length > cfg.maxCiphertextBytes) throw badRequest(REASON.payloadTooLarge, 'ciphertext too large');
       if (body.ciphertext.length < AEAD_TAG_BYTES) throw decryptFailedJson();
+      const held = budget.reserve(jsonReserveBytes(body.ciphertext.length));
+      afterSend(() => held.release());
       const key = cipherKey(keys, false);
       let plaintext: Uint8Array;
       try {
@@ -184,83 +221,15 @@ export function cipherRoutes(ctx: NexusContext): Route[] {
     stream: {
       guard: ctx.guards.cipher,
       maxBodyBytes: streamCap + STREAM_OVERHEAD_BYTES,
-      handle: async (sctx): Promise<StreamReply> => {
-        const key = cipherKey(keys, true);
-        let buf: Buffer | undefined;
-        try {
-          buf = await collect(sctx.body(), sctx.declaredLength, streamCap + STREAM_OVERHEAD_BYTES);
-          if (buf.length < 1) throw new PlainTextError(400, 'crypto_failed_to_read_version', { reason: 'short_body' });
-          const version = buf[0]!;
-          if (version !== CIPHER_VERSION) throw new PlainTextError(400, 'crypto_unsupported_version', { reason: 'unsupported_version' });
-          if (buf.length < STREAM_HEADER_BYTES) throw new PlainTextError(400, 'crypto_failed_to_read_nonce', { reason: 'short_body' });
-          if (buf.length < STREAM_OVERHEAD_BYTES) throw decryptFailedText();
-          const nonce = buf.subarray(1, STREAM_HEADER_BYTES);
-          const ct = buf.subarray(STREAM_HEADER_BYTES, buf.length - AEAD_TAG_BYTES);
-          const tag = buf.subarray(buf.length - AEAD_TAG_BYTES);
-          const ad = cipherAad(version);
-          // Pass 1: check the tag; this pass's plaintext is zeroed and never leaves.
-          const check = createDecipheriv('aes-256-gcm', key, nonce, { authTagLength: AEAD_TAG_BYTES });
-          check.setAAD(ad);
-          check.setAuthTag(tag);
-          try {
-            for (let off = 0; off < ct.length; off += CHUNK) check.update(ct.subarray(off, off + CHUNK)).fill(0);
-            check.final().fill(0);
-          } catch {
-            throw decryptFailedText();
-          }
-          // Pass 2: the same (now authenticated, held) bytes again, streamed out.
-          const d = createDecipheriv('aes-256-gcm', key, nonce, { authTagLength: AEAD_TAG_BYTES });
-          d.setAAD(ad);
-          d.setAuthTag(tag);
-          const held = buf;
-          buf = undefined; // owned by the generator from here on
-          async function* chunks(): AsyncGenerator<Uint8Array> {
-            try {
-              for (let off = 0; off < ct.length; off += CHUNK) yield d.update(ct.subarray(off, off + CHUNK));
-              yield d.final();
-            } finally {
-              held.fill(0);
-            }
-          }
-          return { kind: 'stream', chunks: chunks(), length: ct.length };
-        } finally {
-          wipe(key, buf);
-        }
-      },
+      handle: (sctx): Promise<StreamReply> => streamDecrypt(sctx, {
+        budget,
+        cap: streamCap + STREAM_OVERHEAD_BYTES,
+        version: CIPHER_VERSION,
+        key: () => cipherKey(keys, true),
+        aad: cipherAad,
+      }),
     },
   });
 
   return [encrypt, decrypt];
-}
-
-/** Reads a capped body into one buffer (pre-sized when the length was declared). */
-async function collect(body: AsyncIterable<Buffer>, declared: number | undefined, cap: number): Promise<Buffer> {
-  if (declared !== undefined) {
-    const out = Buffer.alloc(declared);
-    let off = 0;
-    try {
-      for await (const c of body) {
-        if (off + c.length > declared) throw payloadTooLarge();
-        c.copy(out, off);
-        off += c.length;
-        c.fill(0);
-      }
-    } catch (e) {
-      out.fill(0);
-      throw e;
-    }
-    return off === declared ? out : out.subarray(0, off);
-  }
-  const parts: Buffer[] = [];
-  let total = 0;
-  try {
-    for await (const c of body) {
-      total += c.length;
-      if (total > cap) throw payloadTooLarge();
-      parts.push(c);
-    }
-    return Buffer.concat(parts, total);
-  } finally {
-    for (const p of parts) p.fill(0);
-  }
 }

@@ -1,0 +1,306 @@
+/**
+ * ATTACK: pinning Nexus memory with stream decrypts whose reply is never read.
+ *
+ * Reproduction (before the cipher memory budget): a stream decrypt (`POST /v1/cipher/decrypt`,
+ * `Content-Type: application/octet-stream`) buffers the whole ciphertext (up to 64 MiB), checks
+ * the GCM tag, then streams the plaintext out and keeps the ciphertext until the last reply
+ * chunk is written. A client that uploads a valid ciphertext and then never reads its socket
+ * stalls the reply once the socket buffers are full (a few MiB), so Nexus holds the ciphertext
+ * for as long as the connection stays open. Twelve such connections pinned ~800 MiB. Here
+ * ten raw mTLS connections (a real `spike-nexus` child, Pilot's SVID) each upload a 24 MiB
+ * ciphertext and stop reading after the response head: without a budget all ten were
+ * admitted and Nexus RSS grew by ~240 MiB.
+ *
+ * With `SPIKE_NEXUS_CIPHER_MEMORY_BUDGET_BYTES` = 56 MiB at most two 24 MiB decrypts fit. The
+ * others are refused before their body is read (503 `state_not_ready`, message naming the
+ * budget, one log line each), Nexus RSS stays within the budget plus a generous margin (GC
+ * slack on a loaded machine), a small decrypt still works during the attack, and once the hogs
+ * hang up the whole budget is free again (two full-size decrypts at once succeed). A second
+ * case holds the budget with uploads that stop half-way, aborts them, and checks the same.
+ */
+import fs from 'node:fs';
+import { createHash, randomBytes } from 'node:crypto';
+import { Readable } from 'node:stream';
+import tls from 'node:tls';
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { Stack } from '../helpers/stack.js';
+import type { NexusClient } from '../../src/sdk/index.js';
+import { NexusApiError } from '../../src/sdk/errors.js';
+import { WorkloadX509Source, svidChainPem, svidPrivateKeyPem } from '../../src/spiffe/index.js';
+
+const MiB = 1024 * 1024;
+/** Plaintext size of one hog's ciphertext: well above what loopback socket buffers absorb. */
+const HOG_PLAINTEXT = 24 * MiB;
+const HOGS = 10;
+/** Two 24 MiB decrypts (ciphertext + one working chunk each) fit, a third does not. */
+const BUDGET = 56 * MiB;
+const MAX_ADMITTED = 2;
+/** RSS growth allowed on top of the budget: GC slack for the bytes that streamed through. */
+const RSS_MARGIN = 72 * MiB;
+const DEADLINE_MS = 90_000;
+const BUSY_MESSAGE = 'cipher memory budget exhausted, try again later';
+
+let stack: Stack;
+let pilot: NexusClient;
+let source: WorkloadX509Source;
+let ciphertext: Buffer;
+let plaintextSha: string;
+let port: number;
+
+before(async () => {
+  stack = await Stack.start({
+    backend: 'memory',
+    nexusEnv: { SPIKE_NEXUS_CIPHER_MEMORY_BUDGET_BYTES: String(BUDGET) },
+  });
+  pilot = await stack.client('pilot');
+  source = await WorkloadX509Source.open({ endpoint: stack.socket('pilot'), timeoutMs: 15_000 });
+  port = Number(new URL(stack.nexusUrl).port);
+  const pt = randomBytes(HOG_PLAINTEXT);
+  plaintextSha = sha(pt);
+  ciphertext = await drain(await pilot.encryptStream(pt));
+  assert.equal(ciphertext.length, HOG_PLAINTEXT + 29);
+});
+
+after(async () => {
+  source?.close();
+  await stack?.stop();
+});
+
+const sha = (b: Uint8Array): string => createHash('sha256').update(b).digest('hex');
+
+async function drain(r: Readable): Promise<Buffer> {
+  const parts: Buffer[] = [];
+  for await (const c of r) parts.push(c as Buffer);
+  return Buffer.concat(parts);
+}
+
+function rssBytes(): number {
+  const pid = stack.nexusProcess()?.pid;
+  assert.ok(pid !== undefined);
+  const m = /VmRSS:\s+(\d+)\s+kB/.exec(fs.readFileSync(`/proc/${pid}/status`, 'utf8'));
+  assert.ok(m, 'VmRSS not found');
+  return Number(m[1]) * 1024;
+}
+
+/** Samples Nexus RSS every 25 ms; `stop()` returns the peak seen. */
+function rssPeak(): { stop(): number } {
+  let peak = rssBytes();
+  const t = setInterval(() => { peak = Math.max(peak, rssBytes()); }, 25);
+  return { stop: () => { clearInterval(t); return Math.max(peak, rssBytes()); } };
+}
+
+async function until<T>(what: string, fn: () => Promise<T | undefined> | T | undefined): Promise<T> {
+  const deadline = Date.now() + DEADLINE_MS;
+  for (;;) {
+    const v = await fn();
+    if (v !== undefined) return v;
+    if (Date.now() > deadline) assert.fail(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 100));
+  }
+}
+
+/** Nexus's request log lines for stream decrypts refused by the budget, so far. */
+function busyLogLines(): number {
+  let n = 0;
+  for (const line of stack.logs('nexus').split('\n')) {
+    if (!line.startsWith('{')) continue;
+    try {
+      const j = JSON.parse(line) as Record<string, unknown>;
+      if (j['route'] === '/v1/cipher/decrypt' && j['status'] === 503 && j['reason'] === 'cipher_budget_exceeded') n++;
+    } catch {
+      /* not a log line */
+    }
+  }
+  return n;
+}
+
+interface Answer {
+  /** HTTP status, or 0 when the connection closed before a final answer arrived. */
+  status: number;
+  /** The JSON body of a refusal (undefined otherwise). */
+  body: Record<string, unknown> | undefined;
+}
+
+interface Hog {
+  /** Resolves once `100 Continue` arrived: the server has decided on admission by then. */
+  readonly continued: Promise<void>;
+  readonly answer: Promise<Answer>;
+  destroy(): void;
+}
+
+/**
+ * A raw mTLS connection (Pilot's SVID) that POSTs a stream decrypt of `body` (declared in
+ * full) and uploads the first `sendBytes` of it; `sendBytes` 0 sends headers only. It reads the
+ * response head and then, on 200, pauses the socket for good (never reads the plaintext); a
+ * refusal is read to the end so its body can be checked.
+ *
+ * The request says `Expect: 100-continue`. Node writes `100 Continue` and then runs the route
+ * handler in the same tick, which reserves the budget or writes the refusal; so once the 100 is
+ * here the admission is decided, and a refusal is right behind it. The body goes out only after
+ * one more I/O poll of this process found no refusal: a refused request's connection is closed
+ * unread, and a client still uploading then gets a reset that can swallow the answer.
+ */
+function hog(body: Buffer, sendBytes = body.length): Hog {
+  const svid = source.getX509Svid();
+  const key = svidPrivateKeyPem(svid);
+  const sock = tls.connect({
+    host: '127.0.0.1',
+    port,
+    cert: svidChainPem(svid),
+    key,
+    rejectUnauthorized: false,
+    servername: 'localhost',
+    ALPNProtocols: ['http/1.1'],
+  });
+  key.fill(0);
+  sock.on('error', () => undefined); // a refused upload may be reset: 'close' reports it
+  let final = false;
+  const sendBody = (): void => {
+    if (final || sock.destroyed || sendBytes === 0) return;
+    sock.write(body.subarray(0, sendBytes));
+  };
+  sock.on('secureConnect', () => {
+    sock.write(
+      'POST /v1/cipher/decrypt HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/octet-stream\r\n'
+      + `Content-Length: ${body.length}\r\nExpect: 100-continue\r\n\r\n`,
+    );
+  });
+  let onContinue: () => void = () => undefined;
+  const continued = new Promise<void>((resolve) => { onContinue = resolve; });
+  const answer = new Promise<Answer>((resolve) => {
+    let got = Buffer.alloc(0);
+    const onData = (d: Buffer): void => {
+      got = Buffer.concat([got, d]);
+      for (;;) {
+        const end = got.indexOf('\r\n\r\n');
+        if (end === -1) return;
+        const head = got.subarray(0, end).toString('latin1');
+        const status = Number(/^HTTP\/1\.1 (\d{3})/.exec(head)?.[1] ?? 0);
+        if (status === 100) {
+          got = got.subarray(end + 4);
+          onContinue();
+          setImmediate(() => setImmediate(sendBody)); // an I/O poll runs between the two hops
+          continue;
+        }
+        final = true;
+        if (status === 200) {
+          sock.pause(); // never read the reply
+          sock.off('data', onData);
+          resolve({ status, body: undefined });
+          return;
+        }
+        const need = Number(/\r\ncontent-length: *(\d+)/i.exec(head)?.[1] ?? -1);
+        if (need < 0 || got.length - end - 4 < need) return;
+        sock.off('data', onData);
+        resolve({ status, body: JSON.parse(got.subarray(end + 4, end + 4 + need).toString('utf8')) as Record<string, unknown> });
+        return;
+      }
+    };
+    sock.on('data', onData);
+    sock.on('close', () => {
+      onContinue();
+      resolve({ status: 0, body: undefined });
+    });
+  });
+  return { continued, answer, destroy: () => sock.destroy() };
+}
+
+/**
+ * Asks for a full-size decrypt but sends only the headers, and waits for the answer: a refusal
+ * comes at once; an admitted request would wait for its body (the deadline then fails).
+ */
+async function refusal(): Promise<Answer> {
+  const h = hog(ciphertext, 0);
+  try {
+    return await Promise.race([
+      h.answer,
+      new Promise<never>((_, reject) => setTimeout(() => reject(new Error('a full-size decrypt was admitted')), DEADLINE_MS).unref()),
+    ]);
+  } finally {
+    h.destroy();
+  }
+}
+
+function assertBusy(a: Answer): void {
+  assert.equal(a.status, 503);
+  assert.equal(a.body?.['err'], 'state_not_ready');
+  assert.equal(a.body?.['message'], BUSY_MESSAGE);
+}
+
+/**
+ * A full-size decrypt by a well-behaved SDK client: true when it went through, undefined when
+ * refused. The SDK uploads at once (no `Expect`), so a refusal reaches it as the 503 or, when
+ * the server's close overtakes the answer, as a connection reset (`net_peer_connection`).
+ */
+async function fullDecrypt(): Promise<true | undefined> {
+  try {
+    const out = await drain(await pilot.decryptStream(ciphertext));
+    assert.equal(sha(out), plaintextSha);
+    return true;
+  } catch (e) {
+    if (e instanceof NexusApiError && (e.status === 503 || e.code === 'net_peer_connection')) return undefined;
+    throw e;
+  }
+}
+
+/** Polls until two full-size decrypts at once succeed: the whole budget is free again. */
+async function budgetFullyAvailable(): Promise<void> {
+  await until('the whole cipher budget to be free again', async () => {
+    const both = await Promise.all([fullDecrypt(), fullDecrypt()]);
+    return both.every((x) => x === true) ? true : undefined;
+  });
+}
+
+test('ATTACK decrypt memory pinning: many non-reading clients cannot make Nexus hold more than the budget', async () => {
+  // Warm up the decrypt path (JIT, TLS, heap) before the baseline.
+  assert.equal(await fullDecrypt(), true);
+  const baseline = rssBytes();
+  const busyBefore = busyLogLines();
+  const peak = rssPeak();
+  const hogs = Array.from({ length: HOGS }, () => hog(ciphertext));
+  try {
+    const answers = await Promise.race([
+      Promise.all(hogs.map((h) => h.answer)),
+      new Promise<never>((_, reject) => setTimeout(() => reject(new Error('hogs got no answer in time')), DEADLINE_MS).unref()),
+    ]);
+    const growth = peak.stop() - baseline;
+    const admitted = answers.filter((a) => a.status === 200).length;
+    console.log(`# Nexus RSS baseline ${(baseline / MiB).toFixed(0)} MiB, peak +${(growth / MiB).toFixed(0)} MiB; ${admitted}/${HOGS} admitted`);
+    assert.ok(
+      growth < BUDGET + RSS_MARGIN,
+      `Nexus RSS grew by ${(growth / MiB).toFixed(0)} MiB (budget ${BUDGET / MiB} MiB + margin ${RSS_MARGIN / MiB} MiB); `
+      + `${admitted} of ${HOGS} non-reading decrypts were admitted`,
+    );
+    assert.ok(admitted >= 1 && admitted <= MAX_ADMITTED, `${admitted} of ${HOGS} admitted (at most ${MAX_ADMITTED} fit the budget)`);
+    // Every other hog was refused before its body was read: 503 with the budget message (a
+    // hog whose close overtook the answer sees a reset; Nexus logged the 503 all the same).
+    const refused = answers.filter((a) => a.status !== 200);
+    for (const a of refused) if (a.status !== 0) assertBusy(a);
+    await until('a log line per refused hog', () => (busyLogLines() - busyBefore >= refused.length ? true : undefined));
+    // While the admitted hogs hold their share, a small decrypt still goes through …
+    const small = await drain(await pilot.encryptStream(randomBytes(MiB)));
+    assert.equal((await drain(await pilot.decryptStream(small))).length, MiB);
+    // … and a full-size one is refused as busy, not queued.
+    assertBusy(await refusal());
+  } finally {
+    peak.stop();
+    for (const h of hogs) h.destroy();
+  }
+  // Once the hogs hang up, every reserved byte comes back.
+  await budgetFullyAvailable();
+});
+
+test('ATTACK decrypt memory pinning: uploads aborted half-way give their budget back', async () => {
+  const half = Math.floor(ciphertext.length / 2);
+  const hogs = [hog(ciphertext, half), hog(ciphertext, half)];
+  try {
+    // Once both have their 100 Continue (and no refusal), both hold a full-size reservation.
+    await Promise.all(hogs.map((h) => h.continued));
+    assertBusy(await refusal());
+  } finally {
+    for (const h of hogs) h.destroy();
+  }
+  for (const h of hogs) assert.equal((await h.answer).status, 0, 'a stalled upload got an answer');
+  await budgetFullyAvailable();
+});
