@@ -29,12 +29,41 @@ test('CA files: folder 0700, key 0600 PKCS#8 DER, reused on the next start', asy
     assert.equal(fs.readFileSync(path.join(dir, 'ca.key'))[0], 0x30, 'key file is DER, not PEM text');
     const ca2 = await DevCa.loadOrCreate(dir, TD);
     assert.ok(ca1.bundleDer().equals(ca2.bundleDer()), 'the same CA is reused');
-    // A widened key file is tightened again on load.
-    fs.chmodSync(path.join(dir, 'ca.key'), 0o644);
+    // A readable (not writable) folder is tightened again; the key is fine.
     fs.chmodSync(dir, 0o755);
     await DevCa.loadOrCreate(dir, TD);
-    assert.equal(fs.statSync(path.join(dir, 'ca.key')).mode & 0o777, 0o600);
     assert.equal(fs.statSync(dir).mode & 0o777, 0o700);
+  } finally {
+    fs.rmSync(root, { recursive: true, force: true });
+  }
+});
+
+test('a stored key nobody but us could have written is required: planted or widened keys are refused, not chmod-ed', async () => {
+  const root = tmp();
+  try {
+    const dir = path.join(root, 'state');
+    await DevCa.loadOrCreate(dir, TD);
+    const key = path.join(dir, 'ca.key');
+    const refused = (re: RegExp) => (e: unknown) => e instanceof DevCaError && e.code === 'agent_ca_untrusted' && re.test(e.message);
+    fs.chmodSync(key, 0o644); // as a checkout with umask 022 leaves it
+    await assert.rejects(DevCa.loadOrCreate(dir, TD), refused(/readable or writable by others/));
+    assert.equal(fs.statSync(key).mode & 0o777, 0o644, 'not chmod-ed');
+    fs.chmodSync(key, 0o600);
+    fs.chmodSync(dir, 0o775);
+    await assert.rejects(DevCa.loadOrCreate(dir, TD), refused(/folder is writable by group or others/));
+    fs.chmodSync(dir, 0o700);
+    if (process.getuid?.() === 0) {
+      fs.chownSync(key, 65534, 65534);
+      await assert.rejects(DevCa.loadOrCreate(dir, TD), refused(/owned by another user/));
+      fs.chownSync(key, 0, 0);
+    }
+    const real = path.join(root, 'elsewhere.key');
+    fs.renameSync(key, real);
+    fs.symlinkSync(real, key);
+    await assert.rejects(DevCa.loadOrCreate(dir, TD), refused(/not a regular file/));
+    fs.unlinkSync(key);
+    fs.renameSync(real, key);
+    await DevCa.loadOrCreate(dir, TD); // back to normal
   } finally {
     fs.rmSync(root, { recursive: true, force: true });
   }

@@ -1,7 +1,9 @@
 /**
  * The dev certificate authority of spike-agent: one self-signed P-256 CA per trust domain,
  * kept in a state folder (0700) as `ca.key` (PKCS#8 DER, 0600) and `ca.crt` (PEM), reused
- * across restarts so the trust bundle stays stable. It issues X.509-SVIDs that satisfy the
+ * across restarts so the trust bundle stays stable. A stored key is reused only if it is a
+ * regular file owned by the caller with mode 0600 in a folder nobody else can write; anything
+ * else (e.g. a key shipped in a repository checkout) is refused, never "fixed" with chmod. It issues X.509-SVIDs that satisfy the
  * SPIFFE X.509-SVID rules: one URI SAN, CA:FALSE, digitalSignature + keyEncipherment (never
  * keyCertSign/cRLSign), serverAuth + clientAuth, a fresh P-256 key and a random serial each time.
  *
@@ -61,12 +63,39 @@ function randomSerialHex(): string {
   return b.toString('hex');
 }
 
-/** Creates `dir` with mode 0700 (or tightens an existing folder to 0700). */
+function callerUid(): number | undefined {
+  return typeof process.getuid === 'function' ? process.getuid() : undefined;
+}
+
+/**
+ * Creates `dir` with mode 0700, or tightens an existing folder to 0700. A symlink, a
+ * non-directory or a folder owned by another user is refused (never chmod someone else's).
+ */
 export function ensurePrivateDir(dir: string): void {
   fs.mkdirSync(dir, { recursive: true, mode: 0o700 });
   const st = fs.lstatSync(dir);
-  if (!st.isDirectory()) throw new DevCaError('agent_state_dir_invalid', 'state path is not a directory');
+  if (!st.isDirectory()) throw new DevCaError('agent_state_dir_invalid', `${dir} is not a directory`);
+  const uid = callerUid();
+  if (uid !== undefined && st.uid !== uid) throw new DevCaError('agent_state_dir_untrusted', `${dir} is owned by another user`);
   if ((st.mode & 0o777) !== 0o700) fs.chmodSync(dir, 0o700);
+}
+
+/**
+ * A stored CA key is used only when nobody else could have planted or read it: the state
+ * folder must not be writable by group or others, and the key must be a regular file owned by
+ * the caller with no group/other permissions. Otherwise the agent refuses to start.
+ */
+function checkStoredKey(dir: string, keyPath: string): void {
+  const untrusted = (why: string): never => {
+    throw new DevCaError('agent_ca_untrusted', `refusing the stored CA key ${keyPath}: ${why}; delete the state folder ${dir} and start again`);
+  };
+  const d = fs.lstatSync(dir);
+  if ((d.mode & 0o022) !== 0) untrusted('its folder is writable by group or others');
+  const st = fs.lstatSync(keyPath);
+  if (!st.isFile()) untrusted('it is not a regular file');
+  const uid = callerUid();
+  if (uid !== undefined && st.uid !== uid) untrusted('it is owned by another user');
+  if ((st.mode & 0o077) !== 0) untrusted('it is readable or writable by others (mode must be 0600)');
 }
 
 export class DevCa {
@@ -94,10 +123,12 @@ export class DevCa {
    */
   static async loadOrCreate(dir: string, td: TrustDomain, opts: DevCaOptions = {}): Promise<DevCa> {
     const o = { ...DEFAULTS, ...opts };
-    ensurePrivateDir(dir);
     const keyPath = path.join(dir, KEY_FILE);
     const certPath = path.join(dir, CERT_FILE);
-    if (fs.existsSync(keyPath) && fs.existsSync(certPath)) {
+    const hasKey = fs.existsSync(dir) && lexists(keyPath);
+    if (hasKey) checkStoredKey(dir, keyPath); // before ensurePrivateDir tightens the folder's mode
+    ensurePrivateDir(dir);
+    if (hasKey && lexists(certPath)) {
       const loaded = await DevCa.#load(keyPath, certPath, td, o.renewBeforeMs);
       if (loaded) return loaded;
     }
@@ -105,9 +136,7 @@ export class DevCa {
   }
 
   static async #load(keyPath: string, certPath: string, td: TrustDomain, renewBeforeMs: number): Promise<DevCa | undefined> {
-    const st = fs.lstatSync(keyPath);
-    if (!st.isFile()) throw new DevCaError('agent_ca_invalid', 'CA key path is not a regular file');
-    if ((st.mode & 0o077) !== 0) fs.chmodSync(keyPath, 0o600);
+    if (!fs.lstatSync(certPath).isFile()) throw new DevCaError('agent_ca_invalid', 'stored CA certificate is not a regular file');
     let cert: x509.X509Certificate;
     try {
       cert = new x509.X509Certificate(fs.readFileSync(certPath, 'utf8'));
@@ -204,6 +233,15 @@ export class DevCa {
       notBefore: cert.notBefore,
       notAfter: cert.notAfter,
     };
+  }
+}
+
+function lexists(p: string): boolean {
+  try {
+    fs.lstatSync(p);
+    return true;
+  } catch {
+    return false;
   }
 }
 
