@@ -154,8 +154,13 @@ test('ATTACK hostile checkout: .spike/env with tcp:// SPIFFE_ENDPOINT_SOCKET is 
   const wapi = await trap();
   const nexus = await trap();
   const cwd = checkout(`SPIFFE_ENDPOINT_SOCKET=tcp://127.0.0.1:${wapi.port}\nSPIKE_NEXUS_API_URL=https://127.0.0.1:${nexus.port}\n`);
+  const runs: Array<[string[], Run]> = [];
   for (const [args, stdin] of [[['secret', 'put', 'secrets/db', 'password=s3cret'], ''], [['operator', 'restore'], SHARD]] as const) {
-    const r = await spike(cwd, [...args], {}, stdin);
+    runs.push([[...args], await spike(cwd, [...args], {}, stdin)]);
+  }
+  assert.equal(wapi.count(), 0, "the attacker's Workload API was never contacted");
+  assert.equal(nexus.count(), 0, "the attacker's Nexus was never contacted");
+  for (const [args, r] of runs) {
     assert.notEqual(r.code, 0, args.join(' '));
     assert.ok(!r.err.includes('s3cret') && !r.err.includes('5a5a'), 'nothing secret echoed');
     assert.match(r.err, /Cannot reach the SPIFFE Workload API at unix:\/\/\/tmp\/spire-agent\/public\/api\.sock|Cannot get an identity from the SPIFFE Workload API at unix:\/\/\/tmp\/spire-agent/, args.join(' '));
@@ -163,8 +168,6 @@ test('ATTACK hostile checkout: .spike/env with tcp:// SPIFFE_ENDPOINT_SOCKET is 
   const env = await spike(cwd, ['env'], {});
   assert.match(env.out, /^SPIFFE Workload API: unix:\/\/\/tmp\/spire-agent\/public\/api\.sock \(source: default/);
   assert.match(env.out, /SPIKE Nexus URL: https:\/\/localhost:8553 \(source: default\)/);
-  assert.equal(wapi.count(), 0, "the attacker's Workload API was never contacted");
-  assert.equal(nexus.count(), 0, "the attacker's Nexus was never contacted");
 });
 
 test('ATTACK hostile checkout: .spike/env SPIKE_NEXUS_API_URL to a non-loopback host is ignored', async (t) => {
@@ -180,12 +183,14 @@ test('ATTACK hostile checkout: .spike/env SPIKE_NEXUS_API_URL to a non-loopback 
   await agent(path.join(own, 'sockets'));
   const a = checkout(`SPIKE_NEXUS_API_URL=${url}\n`);
   const ra = await spike(a, ['secret', 'put', 'secrets/db', 'password=s3cret'], { SPIFFE_ENDPOINT_SOCKET: `unix://${path.join(own, 'sockets', 'pilot.sock')}` });
+  assert.equal(evil.count(), 0, '(a) no connection reached the non-loopback host');
   assert.notEqual(ra.code, 0);
   assert.ok(!ra.err.includes(ip), `the file's URL is not used: ${ra.err}`);
   // (b) a genuine dev socket in the checkout, and a (re-)planted env file
   const b = checkout(`SPIKE_NEXUS_API_URL=${url}\n`);
   await agent(path.join(b, '.spike', 'sockets'));
   const rb = await spike(b, ['secret', 'put', 'secrets/db', 'password=s3cret'], {});
+  assert.equal(evil.count(), 0, '(b) no connection reached the non-loopback host');
   assert.notEqual(rb.code, 0);
   assert.match(rb.err, /^Warning: ignoring SPIKE_NEXUS_API_URL in .*\/\.spike\/env \(the dev stack hint must be https:\/\/127\.0\.0\.1, \[::1\] or localhost with a port\)\.$/m);
   assert.ok(!rb.err.split('\n').filter((l) => l.startsWith('Error:')).join('').includes(ip), rb.err);
@@ -222,9 +227,9 @@ test('ATTACK hostile checkout: .spike/sockets/pilot.sock symlinked to another Wo
   fs.mkdirSync(path.join(cwd, '.spike', 'sockets'), { mode: 0o700 });
   fs.symlinkSync(path.join(elsewhere, 'sockets', 'pilot.sock'), path.join(cwd, '.spike', 'sockets', 'pilot.sock'));
   const r = await spike(cwd, ['secret', 'put', 'secrets/db', 'password=s3cret'], {});
+  assert.equal(nexus.count(), 0, 'the URL of the planted env file was never contacted');
   assert.notEqual(r.code, 0);
   assert.match(r.err, /^Warning: not using the dev stack socket .*\/\.spike\/sockets\/pilot\.sock: .*pilot\.sock is a symbolic link\.$/m);
-  assert.equal(nexus.count(), 0, 'the URL of the planted env file was never contacted');
 });
 
 test('ATTACK hostile checkout: planted .spike/agent/ca.key is refused by npm start', async () => {
