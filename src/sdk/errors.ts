@@ -34,7 +34,7 @@ export const SDK_ERROR_MESSAGES = {
   data_unmarshal_failure: 'failed to parse the response of SPIKE Nexus',
   api_internal_error: 'SPIKE Nexus reported an internal error',
   gen_general_failure: 'SPIKE Nexus reported an error',
-  tls_peer_rejected: 'the server failed the SPIKE Nexus identity check (nothing was sent)',
+  tls_peer_rejected: 'could not trust the server as SPIKE Nexus',
 } as const;
 
 export type SdkErrorCode = keyof typeof SDK_ERROR_MESSAGES;
@@ -82,8 +82,9 @@ export function codeForBodyErr(err: string): SdkErrorCode {
 }
 
 function messageFor(code: SdkErrorCode, attempts: readonly FailedAttempt[]): string {
-  if (attempts.length === 0) return SDK_ERROR_MESSAGES[code];
-  return `${SDK_ERROR_MESSAGES[code]}: ${attempts.map((a) => `${a.url} (${failureText(a.failure)})`).join(', ')}`;
+  const sent = code === 'tls_peer_rejected' ? '; nothing was sent' : '';
+  if (attempts.length === 0) return `${SDK_ERROR_MESSAGES[code]}${sent}`;
+  return `${SDK_ERROR_MESSAGES[code]}: ${attempts.map((a) => `${a.url} (${failureText(a.failure)})`).join(', ')}${sent}`;
 }
 
 /**
