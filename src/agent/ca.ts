@@ -1,9 +1,10 @@
 /**
  * The dev certificate authority of spike-agent: one self-signed P-256 CA per trust domain,
  * kept in a state folder (0700) as `ca.key` (PKCS#8 DER, 0600) and `ca.crt` (PEM), reused
- * across restarts so the trust bundle stays stable. A stored key is reused only if it is a
- * regular file owned by the caller with mode 0600 in a folder nobody else can write; anything
- * else (e.g. a key shipped in a repository checkout) is refused, never "fixed" with chmod. It issues X.509-SVIDs that satisfy the
+ * across restarts so the trust bundle stays stable. The state folder must be one the agent
+ * created (0700 with `agent-state.marker`, see `owned-dir.ts`), and a stored key a regular
+ * file owned by the caller with mode 0600; anything else (e.g. a key shipped in a repository
+ * checkout) is refused, never "fixed" with chmod. It issues X.509-SVIDs that satisfy the
  * SPIFFE X.509-SVID rules: one URI SAN, CA:FALSE, digitalSignature + keyEncipherment (never
  * keyCertSign/cRLSign), serverAuth + clientAuth, a fresh P-256 key and a random serial each time.
  *
@@ -16,6 +17,7 @@ import path from 'node:path';
 import { randomBytes, webcrypto, X509Certificate } from 'node:crypto';
 import { SpikeError } from '../errors.js';
 import { SpiffeId, TrustDomain } from '../spiffe/id.js';
+import { prepareOwnedDir } from './owned-dir.js';
 
 x509.cryptoProvider.set(webcrypto as unknown as Parameters<typeof x509.cryptoProvider.set>[0]);
 
@@ -80,17 +82,18 @@ export function ensurePrivateDir(dir: string): void {
   if ((st.mode & 0o777) !== 0o700) fs.chmodSync(dir, 0o700);
 }
 
+/** Marker of a state folder the agent created (see `owned-dir.ts`). */
+export const STATE_MARKER = 'agent-state.marker';
+
 /**
- * A stored CA key is used only when nobody else could have planted or read it: the state
- * folder must not be writable by group or others, and the key must be a regular file owned by
- * the caller with no group/other permissions. Otherwise the agent refuses to start.
+ * A stored CA key is used only when nobody else could have planted or read it: it must be a
+ * regular file owned by the caller with no group/other permissions. Otherwise the agent refuses
+ * to start.
  */
 function checkStoredKey(dir: string, keyPath: string): void {
   const untrusted = (why: string): never => {
     throw new DevCaError('agent_ca_untrusted', `refusing the stored CA key ${keyPath}: ${why}; delete the state folder ${dir} and start again`);
   };
-  const d = fs.lstatSync(dir);
-  if ((d.mode & 0o022) !== 0) untrusted('its folder is writable by group or others');
   const st = fs.lstatSync(keyPath);
   if (!st.isFile()) untrusted('it is not a regular file');
   const uid = callerUid();
@@ -125,9 +128,13 @@ export class DevCa {
     const o = { ...DEFAULTS, ...opts };
     const keyPath = path.join(dir, KEY_FILE);
     const certPath = path.join(dir, CERT_FILE);
-    const hasKey = fs.existsSync(dir) && lexists(keyPath);
-    if (hasKey) checkStoredKey(dir, keyPath); // before ensurePrivateDir tightens the folder's mode
-    ensurePrivateDir(dir);
+    // Only a folder we created (0700 + marker) is trusted: a checkout cannot plant a CA here.
+    const problem = prepareOwnedDir(dir, STATE_MARKER);
+    if (problem !== undefined) {
+      throw new DevCaError('agent_state_dir_untrusted', `refusing the state folder ${dir}: it ${problem}; delete it and start again`);
+    }
+    const hasKey = lexists(keyPath);
+    if (hasKey) checkStoredKey(dir, keyPath);
     if (hasKey && lexists(certPath)) {
       const loaded = await DevCa.#load(keyPath, certPath, td, o.renewBeforeMs);
       if (loaded) return loaded;

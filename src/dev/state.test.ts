@@ -31,7 +31,7 @@ test('a new folder is created 0700 with a 0600 marker; the same folder is accept
   prepareDevDir(dir);
   assert.equal(fs.statSync(dir).mode & 0o777, 0o700);
   assert.equal(fs.statSync(path.join(dir, MARKER_FILE)).mode & 0o777, 0o600);
-  assert.match(fs.readFileSync(path.join(dir, MARKER_FILE), 'latin1'), /^spike-dev-state v1 ino=[0-9]+\n$/);
+  assert.match(fs.readFileSync(path.join(dir, MARKER_FILE), 'latin1'), /^spike-state v1 ino=[0-9]+\n$/);
   fs.mkdirSync(path.join(dir, 'agent'));
   fs.writeFileSync(path.join(dir, 'agent', 'ca.key'), 'x', { mode: 0o600 });
   prepareDevDir(dir);
@@ -58,19 +58,19 @@ test('refused: a checkout .spike, an earlier version, a forged or copied marker,
   };
   const rows: Array<[string, () => string, RegExp]> = [
     ['checkout with umask 022', () => planted(0o755), /is not private to you \(mode must be 0700\)/],
-    ['checkout with umask 077 (no marker)', () => planted(0o700), /has no npm start marker/],
+    ['checkout with umask 077 (no marker)', () => planted(0o700), /has no dev-stack\.marker \(it was made by an earlier version, or not by us\)/],
     ['forged marker (guessed inode)', () => {
       const dir = planted(0o700);
-      fs.writeFileSync(path.join(dir, MARKER_FILE), 'spike-dev-state v1 ino=12345\n', { mode: 0o600 });
+      fs.writeFileSync(path.join(dir, MARKER_FILE), 'spike-state v1 ino=12345\n', { mode: 0o600 });
       return dir;
-    }, /marker that does not belong to this folder/],
+    }, /dev-stack\.marker that does not belong to this folder/],
     ['copied folder (marker of another inode)', () => {
       const src = path.join(tmp(), '.spike');
       prepareDevDir(src);
       const dir = planted(0o700);
       fs.copyFileSync(path.join(src, MARKER_FILE), path.join(dir, MARKER_FILE));
       return dir;
-    }, /marker that does not belong to this folder/],
+    }, /dev-stack\.marker that does not belong to this folder/],
     ['marker readable by others', () => {
       const dir = path.join(tmp(), '.spike');
       prepareDevDir(dir);
@@ -125,7 +125,7 @@ test('refused: a checkout .spike, an earlier version, a forged or copied marker,
 });
 
 test('the error is one line that names the folder, the reason and what to do', () => {
-  const line = devStateErrorLine(new DevStateError('/w/my dir/.spike', 'has no npm start marker (it was made by an earlier version, or not by npm start)'));
+  const line = devStateErrorLine(new DevStateError('/w/my dir/.spike', 'has no dev-stack.marker (it was made by an earlier version, or not by us)'));
   assert.ok(!line.includes('\n'));
-  assert.match(line, /^\[dev\] Error: refusing the state folder \/w\/my dir\/\.spike: it has no npm start marker .*delete it \(rm -rf '\/w\/my dir\/\.spike'\) .*SPIKE_DEV_DIR/);
+  assert.match(line, /^\[dev\] Error: refusing the state folder \/w\/my dir\/\.spike: it has no dev-stack\.marker .*delete it \(rm -rf '\/w\/my dir\/\.spike'\) .*SPIKE_DEV_DIR/);
 });

@@ -278,3 +278,34 @@ test('ATTACK hostile checkout: planted .spike/agent/ca.key is refused by npm sta
     assert.equal(fs.statSync(path.join(agentDir, 'ca.key')).mode & 0o777, l.file, `${l.name}: not chmod-ed`);
   }
 });
+
+test('ATTACK hostile checkout: planted .spike/agent/ca.key is refused by a standalone spike-agent', async () => {
+  // `spike-agent` run in the checkout uses ./.spike/agent by default.
+  const attackerState = tmp('attack-ca-');
+  await DevCa.loadOrCreate(attackerState, TrustDomain.parse(TD));
+  const cwd = tmp('attack-agent-checkout-');
+  const agentDir = path.join(cwd, '.spike', 'agent');
+  fs.mkdirSync(agentDir, { recursive: true, mode: 0o700 }); // umask 077: modes look like our own
+  for (const f of ['ca.key', 'ca.crt']) {
+    fs.copyFileSync(path.join(attackerState, f), path.join(agentDir, f));
+    fs.chmodSync(path.join(agentDir, f), 0o600);
+  }
+  const p = spawnBin('spike-agent', ['--trust-domain', TD, '--identity', `pilot=spiffe://${TD}/spike/pilot/role/superuser`], { cwd, env: { SPIKE_SYSTEM_LOG_LEVEL: 'error' } });
+  procs.push(p);
+  let err = '';
+  const code = await new Promise<number | string | null>((resolve) => {
+    const t = setTimeout(() => resolve('still running after 60 s'), 60_000);
+    p.stderr?.on('data', (c: Buffer) => {
+      err += c.toString();
+      if (err.includes('spike-agent ready')) resolve('started on the planted CA'); // the old behaviour
+    });
+    p.once('exit', (c) => {
+      clearTimeout(t);
+      resolve(c);
+    });
+  });
+  assert.equal(code, 1, `the agent refuses to start: ${err}`);
+  assert.ok(!err.includes('spike-agent ready'));
+  assert.match(err, /^spike-agent: refusing the state folder .*\/\.spike\/agent: it has no agent-state\.marker .*; delete it and start again\n$/);
+  assert.equal(fs.existsSync(path.join(cwd, '.spike', 'sockets', 'pilot.sock')), false, 'no identity was served');
+});
