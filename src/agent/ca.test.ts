@@ -29,12 +29,48 @@ test('CA files: folder 0700, key 0600 PKCS#8 DER, reused on the next start', asy
     assert.equal(fs.readFileSync(path.join(dir, 'ca.key'))[0], 0x30, 'key file is DER, not PEM text');
     const ca2 = await DevCa.loadOrCreate(dir, TD);
     assert.ok(ca1.bundleDer().equals(ca2.bundleDer()), 'the same CA is reused');
-    // A widened key file is tightened again on load.
-    fs.chmodSync(path.join(dir, 'ca.key'), 0o644);
-    fs.chmodSync(dir, 0o755);
+    assert.equal(fs.statSync(path.join(dir, 'agent-state.marker')).mode & 0o777, 0o600, 'the folder carries our marker');
+  } finally {
+    fs.rmSync(root, { recursive: true, force: true });
+  }
+});
+
+test('a stored key nobody but us could have written is required: planted or widened keys are refused, not chmod-ed', async () => {
+  const root = tmp();
+  try {
+    const dir = path.join(root, 'state');
     await DevCa.loadOrCreate(dir, TD);
-    assert.equal(fs.statSync(path.join(dir, 'ca.key')).mode & 0o777, 0o600);
-    assert.equal(fs.statSync(dir).mode & 0o777, 0o700);
+    const key = path.join(dir, 'ca.key');
+    const refused = (code: string, re: RegExp) => (e: unknown) => e instanceof DevCaError && e.code === code && re.test(e.message);
+    fs.chmodSync(key, 0o644);
+    await assert.rejects(DevCa.loadOrCreate(dir, TD), refused('agent_ca_untrusted', /readable or writable by others/));
+    assert.equal(fs.statSync(key).mode & 0o777, 0o644, 'not chmod-ed');
+    fs.chmodSync(key, 0o600);
+    fs.chmodSync(dir, 0o755);
+    await assert.rejects(DevCa.loadOrCreate(dir, TD), refused('agent_state_dir_untrusted', /it is not private to you \(mode must be 0700\)/));
+    assert.equal(fs.statSync(dir).mode & 0o777, 0o755, 'not chmod-ed');
+    fs.chmodSync(dir, 0o700);
+    if (process.getuid?.() === 0) {
+      fs.chownSync(key, 65534, 65534);
+      await assert.rejects(DevCa.loadOrCreate(dir, TD), refused('agent_ca_untrusted', /owned by another user/));
+      fs.chownSync(key, 0, 0);
+    }
+    const real = path.join(root, 'elsewhere.key');
+    fs.renameSync(key, real);
+    fs.symlinkSync(real, key);
+    await assert.rejects(DevCa.loadOrCreate(dir, TD), refused('agent_ca_untrusted', /not a regular file/));
+    fs.unlinkSync(key);
+    fs.renameSync(real, key);
+    await DevCa.loadOrCreate(dir, TD); // back to normal
+    // A checkout with umask 077: folder 0700, key 0600, ours by owner, but no marker for this folder.
+    const planted = path.join(root, 'planted');
+    fs.mkdirSync(planted, { mode: 0o700 });
+    for (const f of ['ca.key', 'ca.crt']) fs.copyFileSync(path.join(dir, f), path.join(planted, f));
+    fs.chmodSync(path.join(planted, 'ca.key'), 0o600);
+    await assert.rejects(DevCa.loadOrCreate(planted, TD), refused('agent_state_dir_untrusted', /has no agent-state\.marker/));
+    fs.copyFileSync(path.join(dir, 'agent-state.marker'), path.join(planted, 'agent-state.marker'));
+    fs.chmodSync(path.join(planted, 'agent-state.marker'), 0o600);
+    await assert.rejects(DevCa.loadOrCreate(planted, TD), refused('agent_state_dir_untrusted', /does not belong to this folder/));
   } finally {
     fs.rmSync(root, { recursive: true, force: true });
   }

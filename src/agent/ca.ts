@@ -1,7 +1,10 @@
 /**
  * The dev certificate authority of spike-agent: one self-signed P-256 CA per trust domain,
  * kept in a state folder (0700) as `ca.key` (PKCS#8 DER, 0600) and `ca.crt` (PEM), reused
- * across restarts so the trust bundle stays stable. It issues X.509-SVIDs that satisfy the
+ * across restarts so the trust bundle stays stable. The state folder must be one the agent
+ * created (0700 with `agent-state.marker`, see `owned-dir.ts`), and a stored key a regular
+ * file owned by the caller with mode 0600; anything else (e.g. a key shipped in a repository
+ * checkout) is refused, never "fixed" with chmod. It issues X.509-SVIDs that satisfy the
  * SPIFFE X.509-SVID rules: one URI SAN, CA:FALSE, digitalSignature + keyEncipherment (never
  * keyCertSign/cRLSign), serverAuth + clientAuth, a fresh P-256 key and a random serial each time.
  *
@@ -14,6 +17,7 @@ import path from 'node:path';
 import { randomBytes, webcrypto, X509Certificate } from 'node:crypto';
 import { SpikeError } from '../errors.js';
 import { SpiffeId, TrustDomain } from '../spiffe/id.js';
+import { prepareOwnedDir } from './owned-dir.js';
 
 x509.cryptoProvider.set(webcrypto as unknown as Parameters<typeof x509.cryptoProvider.set>[0]);
 
@@ -61,12 +65,40 @@ function randomSerialHex(): string {
   return b.toString('hex');
 }
 
-/** Creates `dir` with mode 0700 (or tightens an existing folder to 0700). */
+function callerUid(): number | undefined {
+  return typeof process.getuid === 'function' ? process.getuid() : undefined;
+}
+
+/**
+ * Creates `dir` with mode 0700, or tightens an existing folder to 0700. A symlink, a
+ * non-directory or a folder owned by another user is refused (never chmod someone else's).
+ */
 export function ensurePrivateDir(dir: string): void {
   fs.mkdirSync(dir, { recursive: true, mode: 0o700 });
   const st = fs.lstatSync(dir);
-  if (!st.isDirectory()) throw new DevCaError('agent_state_dir_invalid', 'state path is not a directory');
+  if (!st.isDirectory()) throw new DevCaError('agent_state_dir_invalid', `${dir} is not a directory`);
+  const uid = callerUid();
+  if (uid !== undefined && st.uid !== uid) throw new DevCaError('agent_state_dir_untrusted', `${dir} is owned by another user`);
   if ((st.mode & 0o777) !== 0o700) fs.chmodSync(dir, 0o700);
+}
+
+/** Marker of a state folder the agent created (see `owned-dir.ts`). */
+export const STATE_MARKER = 'agent-state.marker';
+
+/**
+ * A stored CA key is used only when nobody else could have planted or read it: it must be a
+ * regular file owned by the caller with no group/other permissions. Otherwise the agent refuses
+ * to start.
+ */
+function checkStoredKey(dir: string, keyPath: string): void {
+  const untrusted = (why: string): never => {
+    throw new DevCaError('agent_ca_untrusted', `refusing the stored CA key ${keyPath}: ${why}; delete the state folder ${dir} and start again`);
+  };
+  const st = fs.lstatSync(keyPath);
+  if (!st.isFile()) untrusted('it is not a regular file');
+  const uid = callerUid();
+  if (uid !== undefined && st.uid !== uid) untrusted('it is owned by another user');
+  if ((st.mode & 0o077) !== 0) untrusted('it is readable or writable by others (mode must be 0600)');
 }
 
 export class DevCa {
@@ -94,10 +126,16 @@ export class DevCa {
    */
   static async loadOrCreate(dir: string, td: TrustDomain, opts: DevCaOptions = {}): Promise<DevCa> {
     const o = { ...DEFAULTS, ...opts };
-    ensurePrivateDir(dir);
     const keyPath = path.join(dir, KEY_FILE);
     const certPath = path.join(dir, CERT_FILE);
-    if (fs.existsSync(keyPath) && fs.existsSync(certPath)) {
+    // Only a folder we created (0700 + marker) is trusted: a checkout cannot plant a CA here.
+    const problem = prepareOwnedDir(dir, STATE_MARKER);
+    if (problem !== undefined) {
+      throw new DevCaError('agent_state_dir_untrusted', `refusing the state folder ${dir}: it ${problem}; delete it and start again`);
+    }
+    const hasKey = lexists(keyPath);
+    if (hasKey) checkStoredKey(dir, keyPath);
+    if (hasKey && lexists(certPath)) {
       const loaded = await DevCa.#load(keyPath, certPath, td, o.renewBeforeMs);
       if (loaded) return loaded;
     }
@@ -105,9 +143,7 @@ export class DevCa {
   }
 
   static async #load(keyPath: string, certPath: string, td: TrustDomain, renewBeforeMs: number): Promise<DevCa | undefined> {
-    const st = fs.lstatSync(keyPath);
-    if (!st.isFile()) throw new DevCaError('agent_ca_invalid', 'CA key path is not a regular file');
-    if ((st.mode & 0o077) !== 0) fs.chmodSync(keyPath, 0o600);
+    if (!fs.lstatSync(certPath).isFile()) throw new DevCaError('agent_ca_invalid', 'stored CA certificate is not a regular file');
     let cert: x509.X509Certificate;
     try {
       cert = new x509.X509Certificate(fs.readFileSync(certPath, 'utf8'));
@@ -204,6 +240,15 @@ export class DevCa {
       notBefore: cert.notBefore,
       notAfter: cert.notAfter,
     };
+  }
+}
+
+function lexists(p: string): boolean {
+  try {
+    fs.lstatSync(p);
+    return true;
+  } catch {
+    return false;
   }
 }
 

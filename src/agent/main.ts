@@ -18,6 +18,7 @@ Configuration file (YAML or JSON; flags override its values, --identity adds to 
 
   trustDomain: spike.ist        # default ${AGENT_DEFAULTS.trustDomain}
   stateDir: ./.spike/agent      # CA key (ca.key, PKCS#8 DER, 0600) and cert (ca.crt); 0700 folder
+                                # the agent creates (agent-state.marker); any other folder is refused
   socketDir: ./.spike/sockets   # one <name>.sock per identity (0700 folder, 0600 sockets)
   svidTtl: 1h                   # SVID lifetime, Go-style duration (500ms, 30s, 5m, 1h); re-issued at half-life
   identities:

@@ -4,7 +4,9 @@
  * Brings up `spike-agent` (one socket per identity), three Keepers, Nexus on SQLite and,
  * on the first start only, Bootstrap; prints `SPIKE ready` once Nexus serves, then how
  * to use the CLI from another terminal. State lives in `./.spike/` (`SPIKE_DEV_DIR`
- * overrides). Ctrl-C stops every child.
+ * overrides); an existing folder is reused only if npm start created it (see `state.ts`),
+ * otherwise npm start stops with a one-line error before running anything. Ctrl-C stops
+ * every child.
  *
  * Keepers hold shares in memory only, so a restarted dev stack has empty Keepers. As a
  * DEVELOPMENT CONVENIENCE ONLY, the first start exports break-the-glass shards (the
@@ -20,6 +22,7 @@ import { fileURLToPath } from 'node:url';
 import { formatRecoveryFile, parseRecoveryFile, recoveryFileName, wipeShare, type Share } from '../crypto/index.js';
 import { WorkloadX509Source } from '../spiffe/index.js';
 import { NexusClient } from '../sdk/index.js';
+import { DevStateError, devStateErrorLine, prepareDevDir } from './state.js';
 
 const REPO_ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..', '..');
 const TD = 'spike.ist';
@@ -61,7 +64,13 @@ export async function main(argv: string[]): Promise<void> {
   const dir = path.resolve(process.env['SPIKE_DEV_DIR'] ?? '.spike');
   const sockets = path.join(dir, 'sockets');
   const recoveryDir = path.join(dir, 'recovery');
-  fs.mkdirSync(dir, { recursive: true, mode: 0o700 });
+  try {
+    prepareDevDir(dir); // before anything runs: never reuse state npm start did not create
+  } catch (err) {
+    process.stderr.write(`${err instanceof DevStateError ? devStateErrorLine(err) : `[dev] Error: cannot prepare ${dir}: ${(err as Error).message}`}\n`);
+    process.exitCode = 1;
+    return;
+  }
   const p = ports();
   const children: Child[] = [];
   let stopping = false;
@@ -128,7 +137,8 @@ export async function main(argv: string[]): Promise<void> {
       ...baseEnv, SPIFFE_ENDPOINT_SOCKET: sock('nexus'), SPIKE_NEXUS_TLS_PORT: `127.0.0.1:${p.nexus}`,
       SPIKE_NEXUS_DATA_DIR: dir, SPIKE_NEXUS_BACKEND_STORE: 'sqlite',
     }, 'spike-nexus ready');
-    fs.writeFileSync(path.join(dir, 'env'), `SPIKE_NEXUS_API_URL=https://localhost:${p.nexus}\n`, { mode: 0o600 });
+    // `spike` reads only this loopback URL from here, and only with the dev socket (src/pilot/devhint.ts).
+    fs.writeFileSync(path.join(dir, 'env'), `# written by npm start\nSPIKE_NEXUS_API_URL=https://localhost:${p.nexus}\n`, { mode: 0o600 });
 
     const shardFiles = fs.existsSync(recoveryDir)
       ? fs.readdirSync(recoveryDir).filter((f) => /^spike\.recovery\.[0-9]+\.txt$/.test(f)).sort()

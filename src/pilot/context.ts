@@ -9,6 +9,7 @@ import type { Readable, Writable } from 'node:stream';
 import { createLogger, parseLevel } from '../log/logger.js';
 import { NexusClient } from '../sdk/client.js';
 import { clientRoles, type Env } from '../sdk/roles.js';
+import { SpikeError } from '../errors.js';
 import { PilotError, type CommandGroup } from './errors.js';
 import { resolvePilotEnv, type PilotRole } from './env.js';
 
@@ -49,6 +50,11 @@ export class PilotContext {
     this.io.stdout.write(text);
   }
 
+  /** The `--socket` option in effect (after the subcommand wins over before it). */
+  socketOption(): string | undefined {
+    return this.leafSocket ?? this.globals().socket;
+  }
+
   /** A one-line notice on stderr (prompts, warnings). */
   note(line: string): void {
     this.io.stderr.write(`${line}\n`);
@@ -58,25 +64,30 @@ export class PilotContext {
   async nexus(gate: Gate): Promise<NexusClient> {
     if (this.client) return this.client;
     const role: PilotRole = gate === 'any' ? 'operator' : gate;
-    const r = resolvePilotEnv({ env: this.io.env, cwd: this.io.cwd, role, socket: this.leafSocket ?? this.globals().socket });
+    const r = resolvePilotEnv({ env: this.io.env, cwd: this.io.cwd, role, socket: this.socketOption() });
     for (const w of r.warnings) this.note(w);
     const roles = clientRoles(r.env);
-    const endpoint = r.endpoint ?? r.env['SPIFFE_ENDPOINT_SOCKET'] ?? 'unix:///tmp/spire-agent/public/api.sock';
+    const endpoint = r.endpoint;
     const sockPath = endpoint.startsWith('unix://') ? endpoint.slice('unix://'.length) : endpoint.startsWith('unix:') ? endpoint.slice(5) : undefined;
     if (sockPath !== undefined && !fs.existsSync(sockPath)) {
       throw new PilotError(
-        `Error: No SPIFFE Workload API socket at ${sockPath} (start the dev stack with \`npm start\` in this folder, or set SPIFFE_ENDPOINT_SOCKET / --socket).`,
+        `Error: Cannot reach the SPIFFE Workload API at ${endpoint} (Workload API unreachable: no socket there); start the dev stack with \`npm start\` in this folder, or set SPIFFE_ENDPOINT_SOCKET / --socket.`,
         { code: 'pilot_no_socket' },
       );
     }
     // The CLI's stderr is for one error line: the source logs only when asked to.
     const level = r.env['SPIKE_SYSTEM_LOG_LEVEL'] !== undefined ? parseLevel(r.env['SPIKE_SYSTEM_LOG_LEVEL']) : 'silent';
-    const client = await this.connect({
-      env: r.env,
-      endpoint,
-      sourceTimeoutMs: r.env['SPIKE_SPIFFE_SOURCE_TIMEOUT'] !== undefined ? undefined : PILOT_SOURCE_TIMEOUT_MS,
-      logger: createLogger({ component: 'pilot', level, destination: this.io.stderr }),
-    });
+    let client: NexusClient;
+    try {
+      client = await this.connect({
+        env: r.env,
+        endpoint,
+        sourceTimeoutMs: r.env['SPIKE_SPIFFE_SOURCE_TIMEOUT'] !== undefined ? undefined : PILOT_SOURCE_TIMEOUT_MS,
+        logger: createLogger({ component: 'pilot', level, destination: this.io.stderr }),
+      });
+    } catch (e) {
+      throw workloadApiFailure(e, endpoint) ?? e;
+    }
     this.client = client;
     if (gate !== 'any') {
       const id = client.selfId ?? '';
@@ -101,6 +112,24 @@ export class PilotContext {
     this.client = undefined;
     if (c) await c.close();
   }
+}
+
+/** The Workload API classes of `WorkloadApiError` codes. */
+const WORKLOAD_API_CLASS: Record<string, string> = {
+  workload_api_unavailable: 'Workload API unreachable',
+  workload_api_closed: 'Workload API unreachable',
+  workload_api_rejected: 'Workload API refused the request',
+  workload_api_unimplemented: 'Workload API refused the request',
+  workload_api_bad_response: 'Workload API answer unusable',
+  workload_api_endpoint_invalid: 'invalid Workload API address',
+};
+
+/** A Workload API failure as one line naming the endpoint and the cause class; undefined for other errors. */
+export function workloadApiFailure(e: unknown, endpoint: string): PilotError | undefined {
+  if (!(e instanceof SpikeError) || !e.code.startsWith('workload_api')) return undefined;
+  const cls = WORKLOAD_API_CLASS[e.code] ?? 'Workload API unreachable';
+  const detail = e.message.replace(/[\r\n]+/g, ' ').trim().replace(/[.]$/, '');
+  return new PilotError(`Error: Cannot get an identity from the SPIFFE Workload API at ${endpoint} (${cls}): ${detail}.`, { code: 'pilot_workload_api' });
 }
 
 /** Wraps a commander action so failures are reported with the command's group. */

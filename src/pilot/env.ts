@@ -1,136 +1,129 @@
 /**
- * Where Pilot finds its identity and Nexus, with zero setup for the dev stack.
+ * Where Pilot finds its identity (the SPIFFE Workload API) and SPIKE Nexus, and why.
  *
- * After `npm start` in a folder, `npx spike …` from another terminal in the same folder just
- * works: the dev stack keeps its state in `./.spike/` (or `$SPIKE_DEV_DIR`), with one Workload
- * API socket per identity in `sockets/` (`pilot.sock`, `recover.sock`, `restore.sock`) and an
- * `env` file of `NAME=value` lines (e.g. `SPIKE_NEXUS_API_URL=https://127.0.0.1:…`).
- *
- * Precedence for the Workload API address:
- *   1. `--socket <name|path>` (a bare name means `<dev dir>/sockets/<name>.sock`);
+ * Workload API endpoint, first match wins:
+ *   1. `--socket <name|path>`: a path (or `unix:` address) as given; a bare name means the
+ *      dev-stack socket `<dev dir>/sockets/<name>.sock`, which must pass the dev-stack checks;
  *   2. `SPIFFE_ENDPOINT_SOCKET` from the real environment;
- *   3. the dev socket for the command's role, when it exists;
- *   4. `SPIFFE_ENDPOINT_SOCKET` from the dev `env` file, else the SPIRE default.
- * Other variables from the dev `env` file (only `SPIKE_*` / `SPIFFE_*` names) fill in what the
- * real environment leaves unset.
+ *   3. the dev-stack hint: `<dev dir>/sockets/<role>.sock` (`pilot`, `recover`, `restore`) when
+ *      it passes the checks of `devhint.ts`;
+ *   4. the SPIRE default `unix:///tmp/spire-agent/public/api.sock`.
+ * Nexus URL: `SPIKE_NEXUS_API_URL` from the real environment; else, only when the endpoint is
+ * a dev-stack socket, a loopback URL from `<dev dir>/env`; else `https://localhost:8553`.
  *
- * The dev folder is trusted only when it is a real directory owned by the current user and
- * not writable by group or others; otherwise it is ignored with a one-line warning (a
- * hostile checkout must not be able to point Pilot at another Nexus or identity).
+ * The dev folder is `./.spike` (or `$SPIKE_DEV_DIR`). Nothing else is ever taken from it: a
+ * file in the working directory must not choose where secrets or shards go (see `devhint.ts`).
+ * Every choice carries its source, so `spike env` can say which endpoint and URL are used and why.
  */
-import fs from 'node:fs';
 import path from 'node:path';
 import type { Env } from '../sdk/roles.js';
-import { usageError } from './errors.js';
+import { DEFAULT_NEXUS_URL } from '../sdk/urls.js';
+import { PilotError, usageError } from './errors.js';
+import { devDir, devSocketWarning, findDevSocket, readDevNexusUrl } from './devhint.js';
+
+export { devDir, parseEnvFile } from './devhint.js';
 
 export type PilotRole = 'operator' | 'recover' | 'restore';
 
+export const DEFAULT_WORKLOAD_ENDPOINT = 'unix:///tmp/spire-agent/public/api.sock';
+
 const ROLE_SOCKET: Record<PilotRole, string> = { operator: 'pilot', recover: 'recover', restore: 'restore' };
 
-const ENV_FILE_MAX = 64 * 1024;
-const ENV_NAME_RE = /^(SPIKE|SPIFFE)_[A-Z0-9_]{1,100}$/;
+/** Where a setting came from. */
+export type SettingSource =
+  | { kind: 'flag' }
+  | { kind: 'environment'; variable: string }
+  | { kind: 'dev'; path: string }
+  | { kind: 'default' };
 
-/** The dev state folder: `$SPIKE_DEV_DIR` or `./.spike`. */
-export function devDir(env: Env, cwd: string): string {
-  const d = env['SPIKE_DEV_DIR'];
-  return d !== undefined && d.trim() !== '' ? path.resolve(cwd, d.trim()) : path.join(cwd, '.spike');
-}
-
-/** Whether a dev folder exists and may be trusted; `warning` explains why not. */
-export function checkDevDir(dir: string): { ok: boolean; warning?: string } {
-  let st: fs.Stats;
-  try {
-    st = fs.lstatSync(dir);
-  } catch {
-    return { ok: false };
-  }
-  if (!st.isDirectory()) return { ok: false, warning: `Warning: ignoring ${dir} (not a directory).` };
-  const uid = typeof process.getuid === 'function' ? process.getuid() : undefined;
-  if (uid !== undefined && st.uid !== uid) return { ok: false, warning: `Warning: ignoring ${dir} (owned by another user).` };
-  if ((st.mode & 0o022) !== 0) return { ok: false, warning: `Warning: ignoring ${dir} (writable by group or others).` };
-  return { ok: true };
-}
-
-/** Parses `NAME=value` lines; `#` comments and blank lines allowed; other names are ignored. */
-export function parseEnvFile(text: string): Record<string, string> {
-  const out: Record<string, string> = Object.create(null) as Record<string, string>;
-  for (const raw of text.split(/\r?\n/)) {
-    const line = raw.trim();
-    if (line === '' || line.startsWith('#')) continue;
-    const eq = line.indexOf('=');
-    if (eq <= 0) continue;
-    const name = line.slice(0, eq).trim().replace(/^export\s+/, '');
-    if (!ENV_NAME_RE.test(name)) continue;
-    let value = line.slice(eq + 1).trim();
-    if (value.length >= 2 && ((value.startsWith('"') && value.endsWith('"')) || (value.startsWith("'") && value.endsWith("'")))) {
-      value = value.slice(1, -1);
-    }
-    out[name] = value;
-  }
-  return out;
-}
-
-function readEnvFile(file: string): Record<string, string> {
-  let fd: number;
-  try {
-    fd = fs.openSync(file, fs.constants.O_RDONLY | fs.constants.O_NOFOLLOW);
-  } catch {
-    return Object.create(null) as Record<string, string>;
-  }
-  try {
-    const buf = Buffer.alloc(ENV_FILE_MAX);
-    const n = fs.readSync(fd, buf, 0, ENV_FILE_MAX, 0);
-    return parseEnvFile(buf.subarray(0, n).toString('utf8'));
-  } finally {
-    fs.closeSync(fd);
+/** `flag --socket` · `environment (NAME)` · `dev stack hint at <path>` · `default`. */
+export function describeSource(s: SettingSource): string {
+  switch (s.kind) {
+    case 'flag':
+      return 'flag --socket';
+    case 'environment':
+      return `environment (${s.variable})`;
+    case 'dev':
+      return `dev stack hint at ${s.path}`;
+    case 'default':
+      return 'default';
   }
 }
 
 export interface ResolvedEnv {
-  /** Environment for the SDK: the real one, with dev-file values for unset names. */
+  /** Environment for the SDK: the real one, plus `SPIKE_NEXUS_API_URL` from a valid dev-stack hint. */
   env: Env;
-  /** Workload API address to use, or undefined for the SDK default (`SPIFFE_ENDPOINT_SOCKET` / SPIRE path). */
-  endpoint: string | undefined;
+  /** Workload API address to use. */
+  endpoint: string;
+  endpointSource: SettingSource;
+  /** Nexus URL (list) the SDK will use. */
+  nexusUrl: string;
+  nexusUrlSource: SettingSource;
   /** Warnings to print (one line each) on stderr. */
   warnings: string[];
 }
 
-function socketAddress(p: string): string {
-  return `unix://${p}`;
+function set(env: Env, name: string): string | undefined {
+  const v = env[name];
+  return v !== undefined && v.trim() !== '' ? v : undefined;
 }
 
-function isSocket(p: string): boolean {
-  try {
-    return fs.statSync(p).isSocket();
-  } catch {
-    return false;
-  }
-}
-
-/** Resolves the environment and Workload API address for one command run. */
+/** Resolves the Workload API address and Nexus URL for one command run (never contacts anything). */
 export function resolvePilotEnv(opts: { env: Env; cwd: string; role: PilotRole; socket?: string | undefined }): ResolvedEnv {
   const warnings: string[] = [];
   const dir = devDir(opts.env, opts.cwd);
-  const check = checkDevDir(dir);
-  if (check.warning) warnings.push(check.warning);
-  const fileEnv = check.ok ? readEnvFile(path.join(dir, 'env')) : (Object.create(null) as Record<string, string>);
-  const merged: Record<string, string | undefined> = { ...fileEnv };
-  for (const [k, v] of Object.entries(opts.env)) if (v !== undefined && v !== '') merged[k] = v;
+  let endpoint: string;
+  let endpointSource: SettingSource;
+  let devSocketUsed = false;
 
-  let endpoint: string | undefined;
   const sock = opts.socket?.trim();
+  const envSocket = set(opts.env, 'SPIFFE_ENDPOINT_SOCKET');
   if (sock !== undefined && sock !== '') {
+    endpointSource = { kind: 'flag' };
     if (sock.startsWith('unix:')) endpoint = sock;
-    else if (sock.includes('/')) endpoint = socketAddress(path.resolve(opts.cwd, sock));
+    else if (sock.includes('/')) endpoint = `unix://${path.resolve(opts.cwd, sock)}`;
     else if (/^[A-Za-z0-9._-]{1,64}$/.test(sock) && sock !== '.' && sock !== '..') {
-      endpoint = socketAddress(path.join(dir, 'sockets', sock.endsWith('.sock') ? sock : `${sock}.sock`));
+      const dev = findDevSocket(dir, sock.endsWith('.sock') ? sock.slice(0, -'.sock'.length) : sock);
+      if (!dev.ok && dev.refused !== undefined) {
+        throw new PilotError(`Error: Refusing the dev stack socket ${dev.path}: ${dev.refused}.`, { code: 'pilot_dev_socket_refused' });
+      }
+      endpoint = `unix://${dev.path}`;
+      devSocketUsed = dev.ok;
+      if (dev.ok) endpointSource = { kind: 'dev', path: dev.path };
     } else throw usageError('Error: Invalid --socket value (use a socket name such as "restore", or a path).');
-  } else if (opts.env['SPIFFE_ENDPOINT_SOCKET'] !== undefined && opts.env['SPIFFE_ENDPOINT_SOCKET'] !== '') {
-    endpoint = opts.env['SPIFFE_ENDPOINT_SOCKET'];
-  } else if (check.ok) {
-    const p = path.join(dir, 'sockets', `${ROLE_SOCKET[opts.role]}.sock`);
-    if (isSocket(p)) endpoint = socketAddress(p);
-    else endpoint = fileEnv['SPIFFE_ENDPOINT_SOCKET'];
+  } else if (envSocket !== undefined) {
+    endpoint = envSocket;
+    endpointSource = { kind: 'environment', variable: 'SPIFFE_ENDPOINT_SOCKET' };
+  } else {
+    const dev = findDevSocket(dir, ROLE_SOCKET[opts.role]);
+    if (!dev.ok && dev.refused !== undefined) warnings.push(devSocketWarning({ path: dev.path, refused: dev.refused }));
+    if (dev.ok) {
+      endpoint = `unix://${dev.path}`;
+      endpointSource = { kind: 'dev', path: dev.path };
+      devSocketUsed = true;
+    } else {
+      endpoint = DEFAULT_WORKLOAD_ENDPOINT;
+      endpointSource = { kind: 'default' };
+    }
   }
-  return { env: merged, endpoint, warnings };
+
+  const env: Record<string, string | undefined> = { ...opts.env };
+  let nexusUrl: string;
+  let nexusUrlSource: SettingSource;
+  const envUrl = set(opts.env, 'SPIKE_NEXUS_API_URL');
+  const hint = envUrl === undefined && devSocketUsed ? readDevNexusUrl(dir) : undefined;
+  if (hint) warnings.push(...hint.warnings);
+  if (envUrl !== undefined) {
+    nexusUrl = envUrl;
+    nexusUrlSource = { kind: 'environment', variable: 'SPIKE_NEXUS_API_URL' };
+  } else if (hint?.url !== undefined) {
+    nexusUrl = hint.url;
+    nexusUrlSource = { kind: 'dev', path: hint.path };
+    env['SPIKE_NEXUS_API_URL'] = hint.url;
+  } else {
+    nexusUrl = DEFAULT_NEXUS_URL;
+    nexusUrlSource = { kind: 'default' };
+    delete env['SPIKE_NEXUS_API_URL']; // an empty value means the default too
+  }
+  return { env, endpoint, endpointSource, nexusUrl, nexusUrlSource, warnings };
 }

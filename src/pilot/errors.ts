@@ -9,6 +9,7 @@
  */
 import { SpikeError } from '../errors.js';
 import { NexusApiError, SdkUsageError } from '../sdk/errors.js';
+import { failureText } from '../sdk/failure.js';
 
 export const EXIT_OK = 0;
 export const EXIT_FAILURE = 1;
@@ -35,8 +36,24 @@ function suffix(e: NexusApiError): string {
   return e.wireErr && e.wireErr !== e.code ? ` (${e.wireErr})` : '';
 }
 
+/**
+ * For a call that got no HTTP answer: "Cannot reach SPIKE Nexus at <url> (<cause>)" or
+ * "Cannot trust SPIKE Nexus at <url> (TLS: …); nothing was sent", naming every URL tried.
+ */
+export function connectionPhrase(e: NexusApiError): string | undefined {
+  if (e.status !== undefined || e.attempts.length === 0) return undefined;
+  const where = e.attempts.map((a) => `${a.url} (${failureText(a.failure)})`).join(', ');
+  return e.code === 'tls_peer_rejected' ? `Cannot trust SPIKE Nexus at ${where}; nothing was sent` : `Cannot reach SPIKE Nexus at ${where}`;
+}
+
 /** The message for an SDK error (cli.md §1.1 plus our codes). */
 export function apiErrorLine(e: NexusApiError, group: CommandGroup, command = ''): string {
+  const conn = connectionPhrase(e);
+  if (conn !== undefined) {
+    return group === 'operator' && command === 'recover'
+      ? `Error: Failed to retrieve recovery shards: ${conn.charAt(0).toLowerCase()}${conn.slice(1)}.`
+      : `Error: ${conn}.`;
+  }
   const w = e.wireErr ?? '';
   if (group === 'cipher') {
     if (w.includes('decrypt')) return 'Error: Decryption operation failed.';
@@ -74,7 +91,7 @@ export function apiErrorLine(e: NexusApiError, group: CommandGroup, command = ''
         ? `Error: Check-and-set failed: the secret's current version is not the one given with --cas${suffix(e)}.`
         : `Error: The request conflicts with the current state${suffix(e)}.`;
     case 'tls_peer_rejected':
-      return 'Error: The server is not SPIKE Nexus (its SPIFFE ID was rejected); nothing was sent.';
+      return 'Error: Cannot trust SPIKE Nexus (TLS check failed); nothing was sent.';
     case 'api_internal_error':
     case 'gen_general_failure':
       return `Error: SPIKE Nexus reported an error${suffix(e)}.`;
@@ -102,7 +119,9 @@ export function describeError(e: unknown, group: CommandGroup, command = ''): { 
       return { line: oneLine(`Error: Cannot get an identity from the SPIFFE Workload API: ${sentence(e.message)}`), exitCode: EXIT_FAILURE };
     }
     if (e.code === 'tls_peer_rejected') {
-      return { line: 'Error: The server is not SPIKE Nexus (its SPIFFE ID was rejected); nothing was sent.', exitCode: EXIT_FAILURE };
+      const reason = (e as { reason?: unknown }).reason;
+      const cls = reason === 'unauthorized' ? 'TLS: server ID not accepted' : 'TLS: chain not trusted';
+      return { line: `Error: Cannot trust the server (${cls}); nothing was sent.`, exitCode: EXIT_FAILURE };
     }
     return { line: oneLine(`Error: ${sentence(e.message)}`), exitCode: EXIT_FAILURE };
   }

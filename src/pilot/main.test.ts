@@ -132,10 +132,10 @@ test('invalid secret path: exit 1, SPIKE wording without echoing the path', asyn
   assert.equal(r.connects, 0);
 });
 
-test('API failure: one line "Error: Failed to connect to SPIKE Nexus.", exit 1, nothing on stdout', async () => {
+test('API failure: one line naming the Nexus URL and the cause class, exit 1, nothing on stdout', async () => {
   const r = await spike(['secret', 'list', '--json']);
   assert.equal(r.code, 1);
-  oneErrorLine(r, /^Error: Failed to connect to SPIKE Nexus\.$/);
+  oneErrorLine(r, /^Error: Cannot reach SPIKE Nexus at http:\/\/127\.0\.0\.1:\d+ \(connection refused\)\.$/);
   assert.equal(r.out, '');
   assert.equal(r.connects, 1);
 });
@@ -155,11 +155,11 @@ test('role gates (identity.md §3) with a clear one-line message', async () => {
   oneErrorLine(res, /role\/restore identity/);
   assert.ok(!res.err.includes('abab'), 'OPR-14: no shard material');
   const ok = await spike(['operator', 'restore'], { stdin: SHARD, selfId: 'spiffe://spike.ist/spike/pilot/role/restore' });
-  oneErrorLine(ok, /^Error: Failed to connect to SPIKE Nexus\.$/);
+  oneErrorLine(ok, /^Error: Cannot reach SPIKE Nexus at http:\/\/127\.0\.0\.1:\d+ \(connection refused\)\.$/);
   const other = await spike(['secret', 'list'], { selfId: 'spiffe://td9.test/spike/pilot/role/superuser' });
   oneErrorLine(other, /needs the/);
   const td = await spike(['secret', 'list'], { selfId: 'spiffe://td9.test/spike/pilot/role/superuser', env: { SPIKE_TRUST_ROOT_PILOT: 'td9.test' } });
-  oneErrorLine(td, /Failed to connect/);
+  oneErrorLine(td, /Cannot reach SPIKE Nexus at /);
 });
 
 test('OPR-10/14/15: a hostile shard on stdin fails before any connection, without echoing it', async () => {
@@ -175,20 +175,20 @@ test('OPR-10/14/15: a hostile shard on stdin fails before any connection, withou
 test('connection-level failures are one line too: Workload API errors, unexpected exceptions (no stack)', async () => {
   const wapi = await spike(['secret', 'list'], { connectError: new SpikeError('workload_api_unavailable', 'no Workload API answered within 10000 ms') });
   assert.equal(wapi.code, 1);
-  oneErrorLine(wapi, /^Error: Cannot get an identity from the SPIFFE Workload API: no Workload API answered within 10000 ms\.$/);
+  oneErrorLine(wapi, /^Error: Cannot get an identity from the SPIFFE Workload API at unix:\/\/.*agent\.sock \(Workload API unreachable\): no Workload API answered within 10000 ms\.$/);
   const boom = await spike(['secret', 'list'], { connectError: new TypeError('x is not a function') });
   assert.equal(boom.code, 1);
   oneErrorLine(boom, /^Error: Unexpected failure\.$/);
   const noSock = await spike(['secret', 'list'], { env: { SPIFFE_ENDPOINT_SOCKET: `unix://${path.join(cwd, 'nope.sock')}` } });
   assert.equal(noSock.code, 1);
-  oneErrorLine(noSock, /^Error: No SPIFFE Workload API socket at .*nope\.sock/);
+  oneErrorLine(noSock, /^Error: Cannot reach the SPIFFE Workload API at unix:\/\/.*nope\.sock \(Workload API unreachable: no socket there\); start the dev stack/);
   assert.equal(noSock.connects, 0);
 });
 
 test('policy delete asks on stderr and cancels unless answered y', async () => {
   // getPolicy fails first (dead Nexus), so the question is never asked for a missing policy
   const r = await spike(['policy', 'delete', 'p1'], { stdin: 'y\n' });
-  oneErrorLine(r, /Failed to connect/);
+  oneErrorLine(r, /Cannot reach SPIKE Nexus at /);
   assert.equal(r.out, '');
 });
 
@@ -206,10 +206,33 @@ test('--socket works before or after the subcommand; "secret get -v/--version <n
   ]) {
     const r = await spike(argv);
     assert.equal(r.code, 1);
-    oneErrorLine(r, /No SPIFFE Workload API socket at .*\.spike\/sockets\/nope\.sock/);
+    oneErrorLine(r, /Cannot reach the SPIFFE Workload API at unix:\/\/.*\.spike\/sockets\/nope\.sock \(Workload API unreachable: no socket there\)/);
     assert.equal(r.connects, 0);
   }
   const v = await spike(['secret', 'get', 'a/b', '--version', '2']);
-  oneErrorLine(v, /Failed to connect/);
+  oneErrorLine(v, /Cannot reach SPIKE Nexus at /);
   assert.equal(v.connects, 1);
+});
+
+test('spike env: endpoint and Nexus URL with their sources, contacts nothing; --json; bad --role is a usage error', async () => {
+  const r = await spike(['env'], { env: { SPIKE_NEXUS_API_URL: 'https://nexus.example:8553' } });
+  assert.equal(r.code, 0);
+  assert.equal(r.err, '');
+  assert.equal(r.connects, 0);
+  assert.equal(
+    r.out,
+    `SPIFFE Workload API: unix://${sockFile} (source: environment (SPIFFE_ENDPOINT_SOCKET))\n` +
+      'SPIKE Nexus URL: https://nexus.example:8553 (source: environment (SPIKE_NEXUS_API_URL))\n',
+  );
+  const j = await spike(['env', '--json', '--socket', './gone.sock']);
+  assert.equal(j.code, 0);
+  assert.deepEqual(JSON.parse(j.out), {
+    workloadApi: { endpoint: `unix://${path.join(cwd, 'gone.sock')}`, source: 'flag', socketMissing: true },
+    nexusUrl: { url: 'https://localhost:8553', source: 'default' },
+  });
+  const t = await spike(['env'], { env: { SPIFFE_ENDPOINT_SOCKET: '' } });
+  assert.match(t.out, /^SPIFFE Workload API: unix:\/\/\/tmp\/spire-agent\/public\/api\.sock \(source: default(; no socket there)?\)\n/);
+  const bad = await spike(['env', '--role', 'admin']);
+  assert.equal(bad.code, 2);
+  oneErrorLine(bad, /^Error: Invalid --role/);
 });

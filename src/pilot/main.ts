@@ -1,6 +1,6 @@
 /**
  * `spike` — SPIKE Pilot, the operator CLI (cli.md). Commands: `secret`, `policy`, `cipher`,
- * `operator`; global `--socket <name|path>` picks the Workload API socket (a bare name is a
+ * `operator`, and `env` (which Workload API and Nexus URL are used, and why); global `--socket <name|path>` picks the Workload API socket (a bare name is a
  * dev-stack socket such as `restore`).
  *
  * Contract (D15): data goes to stdout only; an error is ONE line on stderr; exit codes are
@@ -18,6 +18,7 @@ import { registerSecret } from './secret.js';
 import { registerPolicy } from './policy.js';
 import { registerCipher } from './cipher.js';
 import { registerOperator } from './operator.js';
+import { registerEnv } from './envcmd.js';
 import type { NexusClient } from '../sdk/client.js';
 
 const SOCKET_HELP = 'Workload API socket: a dev-stack name (pilot, recover, restore) or a path';
@@ -63,6 +64,7 @@ export function buildProgram(ctx: PilotContext): Command {
   registerPolicy(program, ctx);
   registerCipher(program, ctx);
   registerOperator(program, ctx);
+  registerEnv(program, ctx);
   // exitOverride / output settings must reach every subcommand.
   const apply = (c: Command): void => {
     for (const sub of c.commands) {

@@ -18,7 +18,6 @@ import { act, type PilotContext } from './context.js';
 import { toJson } from './format.js';
 import { prepareRecoveryDir, resolveRecoveryDir, writeRecoveryFiles } from './recovery-files.js';
 import { readShard, readShardFile, parseShardText } from './shard-input.js';
-import { resolvePilotEnv } from './env.js';
 
 export function recoverReport(dir: string, files: readonly string[]): string {
   const lines = [
@@ -64,8 +63,8 @@ export function registerOperator(program: Command, ctx: PilotContext): void {
     .option('--force', 'replace existing recovery files that differ')
     .action(
       act(ctx, 'operator', 'recover', async (o: { dir?: string; force?: boolean }) => {
-        const env = resolvePilotEnv({ env: ctx.io.env, cwd: ctx.io.cwd, role: 'recover', socket: undefined }).env;
-        const dir = prepareRecoveryDir(resolveRecoveryDir(env, ctx.io.cwd, o.dir));
+        // The recovery folder comes from --dir or the real environment only, never from a file.
+        const dir = prepareRecoveryDir(resolveRecoveryDir(ctx.io.env, ctx.io.cwd, o.dir));
         const client = await ctx.nexus('recover');
         const shares = await client.recover();
         try {

@@ -13,12 +13,14 @@
  * `wireErr` carries the `err` code from the response body when Nexus sent one (e.g.
  * `shamir_verify_failed`, `invalid_path`), so a caller can be more specific than the status.
  * It is only kept when it looks like a code (`[a-z0-9_]{1,64}`); no other part of a response
- * body is ever copied into an error. Messages are fixed per code and never echo input values.
+ * body is ever copied into an error. Messages are fixed per code and never echo input values;
+ * a connection failure adds the configured Nexus URL(s) and the cause class (`failure.ts`).
  *
  * `SdkUsageError` is thrown before any request is sent when a caller's arguments are invalid
  * (bad URL list, version number out of range, wrong shard length …).
  */
 import { SpikeError } from '../errors.js';
+import { failureText, type FailedAttempt, type Failure } from './failure.js';
 
 /** Stable SDK error codes and their fixed messages. */
 export const SDK_ERROR_MESSAGES = {
@@ -32,7 +34,7 @@ export const SDK_ERROR_MESSAGES = {
   data_unmarshal_failure: 'failed to parse the response of SPIKE Nexus',
   api_internal_error: 'SPIKE Nexus reported an internal error',
   gen_general_failure: 'SPIKE Nexus reported an error',
-  tls_peer_rejected: 'the server is not SPIKE Nexus (SPIFFE ID rejected)',
+  tls_peer_rejected: 'could not trust the server as SPIKE Nexus',
 } as const;
 
 export type SdkErrorCode = keyof typeof SDK_ERROR_MESSAGES;
@@ -79,17 +81,42 @@ export function codeForBodyErr(err: string): SdkErrorCode {
   return KNOWN_BODY_CODES.has(err) ? (err as SdkErrorCode) : 'gen_general_failure';
 }
 
-/** A failed call to SPIKE Nexus. */
+function messageFor(code: SdkErrorCode, attempts: readonly FailedAttempt[]): string {
+  const sent = code === 'tls_peer_rejected' ? '; nothing was sent' : '';
+  if (attempts.length === 0) return `${SDK_ERROR_MESSAGES[code]}${sent}`;
+  return `${SDK_ERROR_MESSAGES[code]}: ${attempts.map((a) => `${a.url} (${failureText(a.failure)})`).join(', ')}${sent}`;
+}
+
+/**
+ * A failed call to SPIKE Nexus. When no HTTP answer arrived, `attempts` lists each Nexus URL
+ * tried and why it failed (a {@link Failure} class such as `connection_refused` or
+ * `tls_server_id_not_accepted`), and the message names them:
+ * `failed to talk to SPIKE Nexus: https://localhost:8553 (connection refused)`.
+ */
 export class NexusApiError extends SpikeError {
   declare readonly code: SdkErrorCode;
   /** HTTP status, or undefined when no response arrived (connection failure). */
   readonly status: number | undefined;
   /** The `err` code of the response body, when it had one. */
   readonly wireErr: string | undefined;
-  constructor(code: SdkErrorCode, opts: { status?: number; wireErr?: string; cause?: unknown } = {}) {
-    super(code, SDK_ERROR_MESSAGES[code], opts.cause === undefined ? undefined : { cause: opts.cause });
+  /** URLs tried without an HTTP answer, in order, each with its cause class. */
+  readonly attempts: readonly FailedAttempt[];
+  constructor(code: SdkErrorCode, opts: { status?: number; wireErr?: string; cause?: unknown; attempts?: readonly FailedAttempt[] } = {}) {
+    const attempts = opts.attempts ?? [];
+    super(code, messageFor(code, attempts), opts.cause === undefined ? undefined : { cause: opts.cause });
     this.status = opts.status;
     this.wireErr = opts.wireErr;
+    this.attempts = attempts;
+  }
+
+  /** The last URL tried without an answer, if any. */
+  get url(): string | undefined {
+    return this.attempts[this.attempts.length - 1]?.url;
+  }
+
+  /** Why the last attempt failed, if no answer arrived. */
+  get failure(): Failure | undefined {
+    return this.attempts[this.attempts.length - 1]?.failure;
   }
 }
 

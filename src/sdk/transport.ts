@@ -9,8 +9,11 @@
  * - A non-idempotent write is never re-sent once it may have reached a server. It moves to
  *   the next URL only when the connection could not be opened at all (refused, unreachable,
  *   connect timeout, no such socket): then not one byte of it was sent.
- * - A server that fails the SPIFFE-ID check (`tls_peer_rejected`) is never failed over: that
- *   is a security error, reported as such.
+ * - A server that fails the TLS trust check (`tls_peer_rejected`: its SPIFFE ID is not Nexus,
+ *   or its chain does not lead to the Workload API bundle) is never failed over: that is a
+ *   security error, reported as such.
+ * A call that got no HTTP answer fails with `attempts`: each URL tried and its cause class
+ * (`failure.ts`), so the error names where it went and why it failed.
  * - Streaming bodies (a `Readable`) go to one URL only; they cannot be replayed.
  * One deadline (`timeoutMs`) covers all attempts of a JSON call. The URL that answered last
  * is tried first next time.
@@ -22,6 +25,7 @@
 import type { Readable } from 'node:stream';
 import type { Dispatcher } from 'undici';
 import { NexusApiError, codeForStatus, sanitizeWireCode } from './errors.js';
+import { classifyFailureCause, isTrustFailure, type FailedAttempt } from './failure.js';
 import type { NexusUrl } from './urls.js';
 
 export interface TransportOptions {
@@ -63,11 +67,15 @@ function errorCodes(e: unknown): string[] {
   return out;
 }
 
-/** Classifies a request failure for the fail-over decision. */
+/**
+ * Classifies a request failure for the fail-over decision. A server that fails the TLS trust
+ * check (SPIFFE ID not accepted, or a chain that does not lead to the Workload API bundle) is
+ * `peer_rejected`: the handshake never completed, so nothing was sent, and it is not retried.
+ */
 export function classifyFailure(e: unknown, signal?: AbortSignal): FailureKind {
   if (signal?.aborted) return 'aborted';
   const codes = errorCodes(e);
-  if (codes.includes('tls_peer_rejected')) return 'peer_rejected';
+  if (codes.includes('tls_peer_rejected') || isTrustFailure(e)) return 'peer_rejected';
   if (codes.some((c) => AMBIGUOUS_CODES.has(c))) return 'ambiguous';
   if (codes.some((c) => PRE_SEND_CODES.has(c))) return 'pre_send';
   return 'ambiguous';
@@ -142,6 +150,12 @@ export class Transport {
     return Array.from({ length: n }, (_, i) => (this.preferred + i) % n);
   }
 
+  /** The configured URL of instance `i` (origin + base path), for error messages. */
+  private display(i: number): string {
+    const u = this.opts.urls[i]!;
+    return `${u.origin}${u.basePath}`;
+  }
+
   private target(i: number, route: string, action: string | undefined): { origin: string; path: string } {
     const u = this.opts.urls[i]!;
     const q = action ? `?action=${encodeURIComponent(action)}` : '';
@@ -157,6 +171,7 @@ export class Transport {
     const signal = AbortSignal.timeout(this.opts.timeoutMs);
     const order = this.order();
     let last: NexusApiError | undefined;
+    const attempts: FailedAttempt[] = [];
     for (let k = 0; k < order.length; k++) {
       const i = order[k]!;
       const isLast = k === order.length - 1;
@@ -174,8 +189,9 @@ export class Transport {
         });
       } catch (e) {
         const kind = classifyFailure(e, signal);
-        if (kind === 'peer_rejected') throw new NexusApiError('tls_peer_rejected', { cause: e });
-        last = new NexusApiError('net_peer_connection', { cause: e });
+        attempts.push({ url: this.display(i), failure: classifyFailureCause(e, signal) });
+        if (kind === 'peer_rejected') throw new NexusApiError('tls_peer_rejected', { cause: e, attempts });
+        last = new NexusApiError('net_peer_connection', { cause: e, attempts });
         if (kind === 'aborted' || isLast) throw last;
         if (kind === 'pre_send' || o.idempotent) {
           this.preferred = order[k + 1]!;
@@ -219,8 +235,9 @@ export class Transport {
         bodyTimeout: o.bodyTimeoutMs,
       });
     } catch (e) {
-      if (classifyFailure(e) === 'peer_rejected') throw new NexusApiError('tls_peer_rejected', { cause: e });
-      throw new NexusApiError('net_peer_connection', { cause: e });
+      const attempts = [{ url: this.display(this.preferred), failure: classifyFailureCause(e) }];
+      if (classifyFailure(e) === 'peer_rejected') throw new NexusApiError('tls_peer_rejected', { cause: e, attempts });
+      throw new NexusApiError('net_peer_connection', { cause: e, attempts });
     }
     if (res.statusCode !== 200) throw await errorFromResponse(res);
     return res.body;

@@ -8,7 +8,10 @@
  * - role gates with the real SVIDs;
  * - TLS-21 end to end: a server holding a valid SVID of another identity gets no request byte
  *   (the secret on the command line never leaves the process);
- * - the error contract (D15): one line on stderr, non-zero exit, nothing on stdout;
+ * - the error contract (D15): one line on stderr, non-zero exit, nothing on stdout; when Nexus
+ *   cannot be reached or trusted the line names the URL and the cause class (connection
+ *   refused, timeout, TLS: server ID not accepted, TLS: chain not trusted, Workload API
+ *   unreachable — issue 11 part 5);
  * - gaps B15: `--help` is instant even without any agent.
  * End-to-end tests against a real Nexus (put/get/… round trips, recovery drill) belong with
  * the dev stack once Nexus lands.
@@ -125,20 +128,28 @@ test('B15: --help is instant and needs no agent; usage errors exit 2 with one li
   }
 });
 
-test('dev defaults: ./.spike/sockets/pilot.sock and ./.spike/env are used with no setup', async () => {
+test('dev defaults: ./.spike/sockets/pilot.sock and ./.spike/env are used with no setup; the error names the URL and the cause', async () => {
   const r = await spike(['secret', 'list']);
-  oneErrorLine(r, /^Error: Failed to connect to SPIKE Nexus\.$/);
+  oneErrorLine(r, new RegExp(`^Error: Cannot reach SPIKE Nexus at ${deadUrl.replace(/[.]/g, '\\.')} \\(connection refused\\)\\.$`));
   assert.equal(r.code, 1);
+  const env = await spike(['env']);
+  assert.equal(env.code, 0);
+  assert.equal(env.err, '');
+  assert.equal(
+    env.out,
+    `SPIFFE Workload API: unix://${path.join(cwd, '.spike', 'sockets', 'pilot.sock')} (source: dev stack hint at ${path.join(cwd, '.spike', 'sockets', 'pilot.sock')})\n` +
+      `SPIKE Nexus URL: ${deadUrl} (source: dev stack hint at ${path.join(cwd, '.spike', 'env')})\n`,
+  );
 });
 
 test('role gates with real SVIDs: recover/restore use their sockets; the wrong identity gets a clear line', async () => {
   const recDir = path.join(cwd, 'shards');
   const rec = await spike(['operator', 'recover', '--dir', recDir]);
-  oneErrorLine(rec, /^Error: Failed to retrieve recovery shards\.$/);
+  oneErrorLine(rec, /^Error: Failed to retrieve recovery shards: cannot reach SPIKE Nexus at https:\/\/127\.0\.0\.1:\d+ \(connection refused\)\.$/);
   assert.deepEqual(fs.readdirSync(recDir), [], 'no file written when recover fails');
   const shard = `spike:1:${'0f'.repeat(32)}\n`;
   const res = await spike(['operator', 'restore'], { stdin: shard });
-  oneErrorLine(res, /^Error: Failed to connect to SPIKE Nexus\.$/);
+  oneErrorLine(res, /^Error: Cannot reach SPIKE Nexus at https:\/\/127\.0\.0\.1:\d+ \(connection refused\)\.$/);
   const wrong = await spike(['--socket', 'pilot', 'operator', 'restore'], { stdin: shard });
   oneErrorLine(wrong, /^Error: This command needs the spiffe:\/\/spike\.ist\/spike\/pilot\/role\/restore identity, but this process is spiffe:\/\/spike\.ist\/spike\/pilot\/role\/superuser \(dev stack: --socket restore\)\.$/);
   assert.ok(!wrong.err.includes('0f0f'));
@@ -166,7 +177,7 @@ test('TLS-21 end to end: a server with a valid SVID that is not Nexus receives n
   writeEnv(`https://127.0.0.1:${wrongServer.port}`);
   try {
     const r = await spike(['secret', 'put', 'a/b', 'password=s3cret']);
-    oneErrorLine(r, /^Error: The server is not SPIKE Nexus \(its SPIFFE ID was rejected\); nothing was sent\.$/);
+    oneErrorLine(r, new RegExp(`^Error: Cannot trust SPIKE Nexus at https://127\\.0\\.0\\.1:${wrongServer.port} \\(TLS: server ID not accepted\\); nothing was sent\\.$`));
     assert.equal(wrongSeen, 0, 'no request reached the impostor');
   } finally {
     writeEnv(deadUrl);
@@ -175,5 +186,70 @@ test('TLS-21 end to end: a server with a valid SVID that is not Nexus receives n
 
 test('several Nexus URLs: all down → one line, exit 1', async () => {
   const r = await spike(['secret', 'list'], { env: { SPIKE_NEXUS_API_URL: `${deadUrl},${deadUrl.replace(/:(\d+)$/, (_m, p: string) => `:${Number(p) === 65535 ? 1 : Number(p) + 1}`)}` } });
-  oneErrorLine(r, /^Error: Failed to connect to SPIKE Nexus\.$/);
+  oneErrorLine(r, /^Error: Cannot (reach|trust) SPIKE Nexus at https:\/\/127\.0\.0\.1:\d+ \(connection refused\), https:\/\/127\.0\.0\.1:\d+ \(.+\)/);
+});
+
+test('error lines name where and why: chain not trusted (Nexus SVID from another CA), timeout, Workload API unreachable', async () => {
+  // A second spike-agent has its own CA: its "Nexus" SVID does not chain to our bundle.
+  const otherDir = fs.mkdtempSync(path.join(os.tmpdir(), 'pilot-e2e-other-'));
+  const other = spawnBin('spike-agent', ['--trust-domain', TD, '--identity', `nexus=spiffe://${TD}/spike/nexus`], { cwd: otherDir, env: { SPIKE_SYSTEM_LOG_LEVEL: 'error' } });
+  let otherErr = '';
+  other.stderr?.on('data', (c: Buffer) => (otherErr += c.toString()));
+  let impostor: MtlsServer | undefined;
+  let impostorSource: WorkloadX509Source | undefined;
+  const silent = net.createServer(() => undefined); // accepts TCP, never speaks TLS
+  const mute = net.createServer((s) => s.destroy()); // a unix socket that is not a Workload API
+  try {
+    const deadline = Date.now() + 20_000;
+    while (!otherErr.includes('spike-agent ready')) {
+      if (Date.now() > deadline || other.exitCode !== null) throw new Error(`second agent did not start: ${otherErr}`);
+      await new Promise((r) => setTimeout(r, 50));
+    }
+    impostorSource = await WorkloadX509Source.open({
+      endpoint: `unix://${path.join(otherDir, '.spike', 'sockets', 'nexus.sock')}`,
+      timeoutMs: 10_000,
+      logger: createLogger({ component: 'test', level: 'silent' }),
+    });
+    let seen = 0;
+    impostor = createMtlsServer({
+      source: impostorSource,
+      host: '127.0.0.1',
+      port: 0,
+      logger: createLogger({ component: 'test', level: 'silent' }),
+      handler: (_req, res) => {
+        seen++;
+        res.end('{}');
+      },
+    });
+    await impostor.listen();
+    const untrusted = await spike(['secret', 'put', 'a/b', 'password=s3cret'], {
+      env: { SPIKE_NEXUS_API_URL: `https://127.0.0.1:${impostor.port}` },
+    });
+    oneErrorLine(untrusted, new RegExp(`^Error: Cannot trust SPIKE Nexus at https://127\\.0\\.0\\.1:${impostor.port} \\(TLS: chain not trusted: [A-Za-z_]+\\); nothing was sent\\.$`));
+    assert.equal(seen, 0, 'nothing reached the server');
+    assert.ok(!untrusted.err.includes('s3cret'));
+
+    await new Promise<void>((r) => silent.listen(0, '127.0.0.1', r));
+    const silentUrl = `https://127.0.0.1:${(silent.address() as net.AddressInfo).port}`;
+    const slow = await spike(['secret', 'list'], { env: { SPIKE_NEXUS_API_URL: silentUrl, SPIKE_HTTP_CLIENT_TLS_HANDSHAKE_TIMEOUT: '1s', SPIKE_HTTP_CLIENT_TIMEOUT: '3s' } });
+    oneErrorLine(slow, new RegExp(`^Error: Cannot reach SPIKE Nexus at ${silentUrl.replace(/[.]/g, '\\.')} \\(timeout\\)\\.$`));
+
+    const noSocket = await spike(['secret', 'list'], { env: { SPIFFE_ENDPOINT_SOCKET: 'unix:///nonexistent/spire/api.sock' } });
+    oneErrorLine(noSocket, /^Error: Cannot reach the SPIFFE Workload API at unix:\/\/\/nonexistent\/spire\/api\.sock \(Workload API unreachable: no socket there\); /);
+    const muteSock = path.join(otherDir, 'mute.sock');
+    await new Promise<void>((r) => mute.listen(muteSock, r));
+    const noAnswer = await spike(['secret', 'list'], { env: { SPIFFE_ENDPOINT_SOCKET: `unix://${muteSock}`, SPIKE_SPIFFE_SOURCE_TIMEOUT: '1s' } });
+    oneErrorLine(noAnswer, new RegExp(`^Error: Cannot get an identity from the SPIFFE Workload API at unix://${muteSock.replace(/[.]/g, '\\.')} \\(Workload API unreachable\\): `));
+  } finally {
+    await impostor?.close();
+    impostorSource?.close();
+    silent.close();
+    mute.close();
+    if (other.exitCode === null) {
+      const exited = new Promise((r) => other.once('exit', r));
+      other.kill('SIGTERM');
+      await exited;
+    }
+    fs.rmSync(otherDir, { recursive: true, force: true });
+  }
 });

@@ -126,6 +126,18 @@ test('npm start, then from another terminal in the same folder: secret put / get
   assert.equal(await ok(['secret', 'list']), '- secrets/db/creds\n');
 });
 
+test('spike env names the dev stack hint it uses (socket and loopback Nexus URL), contacting nothing', { skip: DEV_STACK }, async () => {
+  const dir = path.join(cwd, '.spike');
+  assert.equal(
+    await ok(['env']),
+    `SPIFFE Workload API: unix://${path.join(dir, 'sockets', 'pilot.sock')} (source: dev stack hint at ${path.join(dir, 'sockets', 'pilot.sock')})\n` +
+      `SPIKE Nexus URL: ${nexusUrl} (source: dev stack hint at ${path.join(dir, 'env')})\n`,
+  );
+  assert.match(await ok(['env', '--role', 'restore']), /sockets\/restore\.sock \(source: dev stack hint/);
+  assert.equal(fs.statSync(dir).mode & 0o777, 0o700, 'npm start made its folder 0700');
+  assert.equal(fs.statSync(path.join(dir, 'dev-stack.marker')).mode & 0o777, 0o600, 'with its marker');
+});
+
 test('operator recover writes 0600 files in a 0700 dir; verify-shard checks them offline', { skip: SKIP.operator }, async () => {
   const dir = path.join(cwd, 'shards');
   const out = await ok(['operator', 'recover', '--dir', dir]);
