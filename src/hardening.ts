@@ -86,9 +86,11 @@ export const systemDeps: HardeningDeps = {
     }
   },
   runPrlimit(pid) {
-    // Well-known absolute paths first, then the PATH this process was given.
-    const bin = PRLIMIT_PATHS.find((p) => fs.existsSync(p)) ?? 'prlimit';
-    const r = spawnSync(bin, ['--pid', String(pid), '--core=0:0'], bin === 'prlimit' ? { ...SPAWN_OPTS, env: { ...SPAWN_OPTS.env, PATH: process.env['PATH'] ?? '' } } : SPAWN_OPTS);
+    // Well-known absolute paths only, never a PATH search: an empty or relative PATH entry
+    // would run a `prlimit` shipped in the current folder (a hostile checkout).
+    const bin = PRLIMIT_PATHS.find((p) => fs.existsSync(p));
+    if (bin === undefined) return false;
+    const r = spawnSync(bin, ['--pid', String(pid), '--core=0:0'], SPAWN_OPTS);
     return r.error === undefined;
   },
 };
@@ -160,18 +162,10 @@ export function hardenCli(name: string, mode: HardeningMode, env: NodeJS.Process
 /**
  * True when a `spike` command line handles Shamir shards (operator recover, restore,
  * verify-shard): only those pay for hardening, so everyday CLI use stays fast.
- * Skips options; `--socket` takes a value.
  */
 export function isShardCommand(argv: readonly string[]): boolean {
-  const words: string[] = [];
-  for (let i = 0; i < argv.length && words.length < 2; i++) {
-    const a = argv[i]!;
-    if (a === '--') break;
-    if (a.startsWith('-')) {
-      if (a === '--socket') i++;
-      continue;
-    }
-    words.push(a);
-  }
-  return words[0] === 'operator' && ['recover', 'restore', 'verify-shard'].includes(words[1] ?? '');
+  // Conservative on purpose: any command line naming `operator` and a shard subcommand is
+  // hardened, wherever the words stand (after `--`, after options with values…). A false
+  // positive costs one prlimit call; a false negative would leave a shard command dumpable.
+  return argv.includes('operator') && argv.some((a) => a === 'recover' || a === 'restore' || a === 'verify-shard');
 }

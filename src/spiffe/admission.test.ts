@@ -1,7 +1,7 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import net from 'node:net';
-import { ConnectionAdmission, type AdmissionEvent } from './admission.js';
+import { ConnectionAdmission, sourceKey, type AdmissionEvent } from './admission.js';
 
 // Real sockets: a loopback server hands its accepted sockets to the admission under test.
 let server: net.Server;
@@ -55,7 +55,7 @@ test('per-source budget: another address is never evicted by a flood from one ad
   assert.equal(a.handshaking, 3);
 });
 
-test('global budget: when full, the oldest handshaking socket goes; a finished handshake frees its slot', async () => {
+test('global budget: when full, the busiest source loses its oldest handshake; a finished handshake frees its slot', async () => {
   accepted = [];
   const a = new ConnectionAdmission({ maxConnections: 10, maxHandshakes: 2, maxHandshakesPerSource: 100 }, () => undefined);
   const [s1, s2, s3] = await connect(3);
@@ -66,25 +66,48 @@ test('global budget: when full, the oldest handshaking socket goes; a finished h
   assert.equal(closed(s1!), false, 'room was made by s2 leaving the handshake budget');
   const [s4] = await connect(1);
   a.accepted(s4!);
-  assert.equal(closed(s1!), true, 'oldest handshaking socket evicted');
-  assert.equal(closed(s2!), false, 'verified sockets are never evicted');
+  assert.equal(closed(s1!), true, 'oldest handshaking socket of the (only) source evicted');
+  assert.equal(closed(s2!), false, 'verified sockets are never evicted for handshakes');
 });
 
-test('verified budget: over maxConnections the newcomer is refused; a closed connection frees its place', async () => {
+test('REVIEW attacker spread over many addresses: a client with one handshake in flight is not the one evicted', async () => {
+  accepted = [];
+  const a = new ConnectionAdmission({ maxConnections: 1024, maxHandshakes: 256, maxHandshakesPerSource: 32 }, () => undefined);
+  const [victim] = await connect(1, '127.0.0.1');
+  a.accepted(victim!);
+  // 9 × 29 sockets from nine loopback addresses: each stays under its per-source limit.
+  for (let i = 10; i <= 18; i++) for (const s of await connect(29, `127.0.0.${i}`)) a.accepted(s);
+  assert.equal(closed(victim!), false, 'the victim keeps its handshake slot');
+  assert.equal(a.handshaking, 256);
+});
+
+test('verified budget: when full, the longest-idle connection makes room; busy ones are kept', async () => {
   accepted = [];
   const events: AdmissionEvent[] = [];
-  const a = new ConnectionAdmission({ maxConnections: 1, maxHandshakes: 10, maxHandshakesPerSource: 10 }, (e) => events.push(e));
-  const [s1, s2] = await connect(2);
-  a.accepted(s1!);
-  a.accepted(s2!);
+  const a = new ConnectionAdmission({ maxConnections: 2, maxHandshakes: 10, maxHandshakesPerSource: 10 }, (e) => events.push(e));
+  const [s1, s2, s3, s4] = await connect(4);
+  for (const s of [s1, s2, s3, s4]) a.accepted(s!);
   assert.equal(a.verified(s1!), true);
-  assert.equal(a.verified(s2!), false);
-  assert.deepEqual(events, ['connection_limit']);
-  s1!.destroy();
-  await new Promise((r) => s1!.once('close', r));
-  const [s3] = await connect(1);
-  a.accepted(s3!);
-  assert.equal(a.verified(s3!), true);
+  assert.equal(a.verified(s2!), true);
+  a.requestStarted(s2!);
+  assert.equal(a.verified(s3!), true, 'room made by closing the idle s1');
+  assert.equal(closed(s1!), true);
+  assert.equal(closed(s2!), false, 'a connection with a request in flight is never closed for room');
+  a.requestStarted(s3!);
+  assert.equal(a.verified(s4!), false, 'every connection busy: the newcomer is refused');
+  assert.deepEqual(events, ['connection_evicted_idle', 'connection_limit']);
+});
+
+test('source networks: IPv4 /24, IPv6 /64, IPv4-mapped as IPv4, loopback addresses alone', () => {
+  assert.equal(sourceKey('203.0.113.7'), '203.0.113.0/24');
+  assert.equal(sourceKey('203.0.113.200'), '203.0.113.0/24');
+  assert.equal(sourceKey('::ffff:203.0.113.7'), '203.0.113.0/24');
+  assert.equal(sourceKey('127.0.0.3'), '127.0.0.3');
+  assert.equal(sourceKey('::1'), '::1');
+  assert.equal(sourceKey('2001:db8:1:2:3:4:5:6'), '2001:db8:1:2::/64');
+  assert.equal(sourceKey('2001:db8:1:2::9'), '2001:db8:1:2::/64');
+  assert.equal(sourceKey('2001:DB8::1'), '2001:db8:0:0::/64');
+  assert.equal(sourceKey(undefined), 'unknown');
 });
 
 test('limits must be positive integers', () => {

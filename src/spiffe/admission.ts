@@ -1,5 +1,6 @@
 /**
- * Connection admission for the mTLS servers: unverified sockets cannot starve verified ones.
+ * Connection admission for the mTLS servers: unverified sockets cannot starve verified ones,
+ * and no one source (or one client identity) can take all the room.
  *
  * A TCP socket that has not finished its TLS handshake (and the SVID check after it) costs the
  * attacker nothing: it needs no certificate and may never send a byte. Counting such sockets
@@ -7,37 +8,82 @@
  * there are two budgets:
  *
  * - **Handshaking** sockets: at most `maxHandshakes` in all and `maxHandshakesPerSource` per
- *   remote address, each for at most the handshake timeout (enforced by the TLS server). When a
- *   budget is full, a new socket *evicts the oldest* handshaking socket of that budget instead
- *   of being refused. A real client finishes its handshake in milliseconds, so to push it out
- *   an attacker must open a full budget's worth of sockets within that time; idle or slow
- *   sockets are the ones that age and go first. The per-source budget means one address can
- *   only ever evict its own sockets.
- * - **Verified** connections: at most `maxConnections`. A verified socket over the limit is
- *   closed (verified clients are accountable: they hold an SVID).
+ *   source network (an IPv4 /24, an IPv6 /64; each loopback address on its own), each for at
+ *   most the handshake timeout (enforced by the TLS server). A full budget is never a reason
+ *   to refuse a new socket; instead something older goes:
+ *     - a source at its own limit loses its own oldest handshaking socket, so one network can
+ *       only ever push out its own sockets;
+ *     - when the total is full, the oldest socket *of the source holding the most* goes, so an
+ *       attacker spread over several networks mostly evicts itself, and a client with one
+ *       handshake in flight goes only if every source is down to one.
+ *   A real client finishes its handshake in milliseconds, so idle or slow sockets are the ones
+ *   that age and go first.
+ * - **Verified** connections: at most `maxConnections`. When full, a newcomer closes the
+ *   verified connection that has been idle (no request in flight) the longest; only when every
+ *   connection is busy is the newcomer refused. Holding slots therefore needs real, constant
+ *   traffic, not a request every keep-alive period.
  *
- * Every refusal and eviction is counted; the caller reports them through a rate-limited log.
+ * Every refusal and eviction is reported through `onEvent` (the caller rate-limits its log).
  */
-import type { Socket } from 'node:net';
+import net, { type Socket } from 'node:net';
 
 export interface AdmissionLimits {
   /** Verified connections at once. */
   maxConnections: number;
   /** Sockets still in the TLS handshake (or SVID check) at once. */
   maxHandshakes: number;
-  /** Handshaking sockets from one remote address at once. */
+  /** Handshaking sockets from one source network at once. */
   maxHandshakesPerSource: number;
 }
 
-export type AdmissionEvent = 'handshake_evicted' | 'handshake_evicted_per_source' | 'connection_limit';
+export type AdmissionEvent = 'handshake_evicted' | 'handshake_evicted_per_source' | 'connection_evicted_idle' | 'connection_limit';
+
+/** Log message of each event (fixed text: nothing from the socket). */
+export const ADMISSION_EVENT_MESSAGES: Readonly<Record<AdmissionEvent, string>> = Object.freeze({
+  handshake_evicted: 'handshake budget full; the oldest handshake of the busiest source was closed',
+  handshake_evicted_per_source: 'a source reached its handshake budget; its oldest handshake was closed',
+  connection_evicted_idle: 'verified connection limit reached; the longest-idle connection was closed',
+  connection_limit: 'verified connection limit reached and every connection busy; new connection closed',
+});
+
+/**
+ * The source network of an address: IPv4 /24, IPv6 /64 (IPv4-mapped IPv6 as IPv4); loopback
+ * addresses stand alone (local processes can use any of them, so grouping adds nothing).
+ */
+export function sourceKey(address: string | undefined): string {
+  if (address === undefined || address === '') return 'unknown';
+  let a = address;
+  if (a.startsWith('::ffff:') && net.isIPv4(a.slice(7))) a = a.slice(7);
+  if (net.isIPv4(a)) {
+    if (a.startsWith('127.')) return a;
+    return `${a.slice(0, a.lastIndexOf('.'))}.0/24`;
+  }
+  if (net.isIPv6(a)) {
+    if (a === '::1') return a;
+    // Expand to 8 groups and keep the first 4 (the /64).
+    const [head = '', tail = ''] = a.split('::') as [string?, string?];
+    const h = head === '' ? [] : head.split(':');
+    const t = tail === '' ? [] : tail.split(':');
+    const groups = a.includes('::') ? [...h, ...new Array<string>(8 - h.length - t.length).fill('0'), ...t] : h;
+    return `${groups.slice(0, 4).map((g) => g.toLowerCase().replace(/^0+(?=.)/, '')).join(':')}::/64`;
+  }
+  return 'unknown';
+}
+
+interface VerifiedState {
+  /** Requests in flight. */
+  busy: number;
+  /** When the last request ended (or the connection was verified), ms. */
+  lastActive: number;
+}
 
 export class ConnectionAdmission {
   readonly limits: AdmissionLimits;
-  /** Handshaking sockets, oldest first (Map keeps insertion order). */
+  /** Handshaking sockets → source key, oldest first (Map keeps insertion order). */
   readonly #handshaking = new Map<Socket, string>();
-  /** Per remote address: its handshaking sockets, oldest first. */
+  /** Per source: its handshaking sockets, oldest first. */
   readonly #bySource = new Map<string, Set<Socket>>();
-  readonly #verified = new Set<Socket>();
+  readonly #verified = new Map<Socket, VerifiedState>();
   readonly #onEvent: (event: AdmissionEvent, source: string) => void;
 
   constructor(limits: AdmissionLimits, onEvent: (event: AdmissionEvent, source: string) => void) {
@@ -50,23 +96,22 @@ export class ConnectionAdmission {
 
   /** A new TCP socket was accepted. May destroy older handshaking sockets to make room. */
   accepted(raw: Socket): void {
-    const source = raw.remoteAddress ?? 'unknown';
-    let own = this.#bySource.get(source);
+    const source = sourceKey(raw.remoteAddress);
+    const own = this.#bySource.get(source);
     if (own !== undefined && own.size >= this.limits.maxHandshakesPerSource) {
-      const oldest = own.values().next().value as Socket;
-      this.#evict(oldest, 'handshake_evicted_per_source', source);
+      this.#evict(own.values().next().value as Socket, 'handshake_evicted_per_source', source);
     }
     if (this.#handshaking.size >= this.limits.maxHandshakes) {
-      const [oldest, oldSource] = this.#handshaking.entries().next().value as [Socket, string];
-      this.#evict(oldest, 'handshake_evicted', oldSource);
+      const [victimSource, victims] = this.#largestSource();
+      this.#evict(victims.values().next().value as Socket, 'handshake_evicted', victimSource);
     }
     this.#handshaking.set(raw, source);
-    own = this.#bySource.get(source);
-    if (own === undefined) {
-      own = new Set();
-      this.#bySource.set(source, own);
+    let set = this.#bySource.get(source);
+    if (set === undefined) {
+      set = new Set();
+      this.#bySource.set(source, set);
     }
-    own.add(raw);
+    set.add(raw);
     raw.once('close', () => {
       this.#forget(raw);
       this.#verified.delete(raw);
@@ -74,17 +119,38 @@ export class ConnectionAdmission {
   }
 
   /**
-   * The socket's handshake and SVID check succeeded. Returns false (and the caller closes the
-   * connection) when the verified budget is full.
+   * The socket's handshake and SVID check succeeded. When the verified budget is full, the
+   * longest-idle verified connection is closed to make room; returns false (the caller
+   * closes the newcomer) only when every verified connection is busy.
    */
   verified(raw: Socket): boolean {
     this.#forget(raw);
     if (this.#verified.size >= this.limits.maxConnections) {
-      this.#onEvent('connection_limit', raw.remoteAddress ?? 'unknown');
-      return false;
+      const victim = this.#longestIdle();
+      if (victim === undefined) {
+        this.#onEvent('connection_limit', sourceKey(raw.remoteAddress));
+        return false;
+      }
+      this.#verified.delete(victim);
+      victim.destroy();
+      this.#onEvent('connection_evicted_idle', sourceKey(victim.remoteAddress));
     }
-    this.#verified.add(raw);
+    this.#verified.set(raw, { busy: 0, lastActive: Date.now() });
     return true;
+  }
+
+  /** A request started on a verified connection. */
+  requestStarted(raw: Socket): void {
+    const v = this.#verified.get(raw);
+    if (v !== undefined) v.busy++;
+  }
+
+  /** A request ended on a verified connection. */
+  requestEnded(raw: Socket): void {
+    const v = this.#verified.get(raw);
+    if (v === undefined) return;
+    v.busy = Math.max(0, v.busy - 1);
+    v.lastActive = Date.now();
   }
 
   /** The socket stopped being a handshake candidate (failed or rejected). */
@@ -98,6 +164,32 @@ export class ConnectionAdmission {
 
   get verifiedCount(): number {
     return this.#verified.size;
+  }
+
+  /** The source with the most handshaking sockets; ties go to the one whose oldest is oldest. */
+  #largestSource(): [string, Set<Socket>] {
+    let best: [string, Set<Socket>] | undefined;
+    // #handshaking is oldest first, so the first source seen with a given size has the oldest socket.
+    const seen = new Set<string>();
+    for (const source of this.#handshaking.values()) {
+      if (seen.has(source)) continue;
+      seen.add(source);
+      const set = this.#bySource.get(source);
+      if (set !== undefined && (best === undefined || set.size > best[1].size)) best = [source, set];
+    }
+    return best as [string, Set<Socket>];
+  }
+
+  #longestIdle(): Socket | undefined {
+    let victim: Socket | undefined;
+    let oldest = Infinity;
+    for (const [s, v] of this.#verified) {
+      if (v.busy === 0 && v.lastActive < oldest) {
+        oldest = v.lastActive;
+        victim = s;
+      }
+    }
+    return victim;
   }
 
   #evict(raw: Socket, event: AdmissionEvent, source: string): void {

@@ -28,7 +28,7 @@ import { createLogThrottle } from '../log/throttle.js';
 import type { SpiffeId } from './id.js';
 import type { X509Source } from './source.js';
 import { authorizeAny, type Authorizer } from './authorize.js';
-import { ConnectionAdmission } from './admission.js';
+import { ADMISSION_EVENT_MESSAGES, ConnectionAdmission } from './admission.js';
 import { checkGrant, grantFromPath, type PeerGrant } from './peer-grant.js';
 import { MTLS_DEFAULTS, checkPeer, contextOptions } from './tls-common.js';
 
@@ -96,18 +96,34 @@ export interface MtlsServer {
   handshaking(): number;
 }
 
+
 /** Per verified connection. */
 interface ConnState {
   readonly raw: Socket;
   readonly grant: PeerGrant;
-  /** A request is being answered. */
-  busy: boolean;
+  /** Requests being answered (more than one only with HTTP pipelining). */
+  busy: number;
   /** The grant lapsed: close as soon as the current answer is out. */
   revoked: boolean;
 }
 
-function remoteKey(s: { remoteAddress?: string | undefined; remotePort?: number | undefined }): string {
-  return `${s.remoteAddress ?? ''}|${s.remotePort ?? ''}`;
+function remoteKey(s: { remoteAddress?: string | undefined; remotePort?: number | undefined }): string | undefined {
+  return s.remoteAddress === undefined || s.remotePort === undefined ? undefined : `${s.remoteAddress}|${s.remotePort}`;
+}
+
+/**
+ * The TCP socket a server-side TLS socket wraps. Node keeps it as `_parent` (not public API,
+ * but stable for a long time); the address-and-port map filled at accept is the fallback.
+ */
+function rawOf(socket: TLSSocket, byRemote: Map<string, Socket>): Socket | undefined {
+  const parent = (socket as TLSSocket & { _parent?: unknown })._parent;
+  if (isSocket(parent)) return parent;
+  const key = remoteKey(socket);
+  return key === undefined ? undefined : byRemote.get(key);
+}
+
+function isSocket(x: unknown): x is Socket {
+  return x !== null && typeof x === 'object' && typeof (x as Socket).destroy === 'function' && typeof (x as Socket).once === 'function';
 }
 
 /** Creates (but does not start) an mTLS HTTP/1.1 server; see the module comment. */
@@ -142,12 +158,10 @@ export function createMtlsServer(opts: MtlsServerOptions): MtlsServer {
   const warn = createLogThrottle(log, { intervalMs: o.warnIntervalMs });
   const admission = new ConnectionAdmission(
     { maxConnections: Math.max(1, o.maxConnections), maxHandshakes: Math.max(1, o.maxHandshakes), maxHandshakesPerSource: Math.max(1, o.maxHandshakesPerSource) },
-    (event) => warn.warn(`tls_${event}`, { limits: admission.limits }, event === 'connection_limit'
-      ? 'verified connection limit reached; connection closed'
-      : 'handshake budget full; oldest handshaking connection closed'),
+    (event) => warn.warn(`tls_${event}`, { limits: admission.limits }, ADMISSION_EVENT_MESSAGES[event]),
   );
   const conns = new Map<TLSSocket, ConnState>();
-  /** Raw sockets still in the handshake, by remote address and port (to pair them with their TLS socket). */
+  /** Raw sockets by remote address and port (fallback to pair them with their TLS socket). */
   const rawByRemote = new Map<string, Socket>();
   const sockets = new Set<Socket>();
   const inflight = new Set<ServerResponse>();
@@ -180,10 +194,10 @@ export function createMtlsServer(opts: MtlsServerOptions): MtlsServer {
   server.prependListener('connection', (raw: Socket) => {
     sockets.add(raw);
     const key = remoteKey(raw);
-    rawByRemote.set(key, raw);
+    if (key !== undefined) rawByRemote.set(key, raw);
     raw.once('close', () => {
       sockets.delete(raw);
-      if (rawByRemote.get(key) === raw) rawByRemote.delete(key);
+      if (key !== undefined && rawByRemote.get(key) === raw) rawByRemote.delete(key);
     });
     admission.accepted(raw);
   });
@@ -192,9 +206,7 @@ export function createMtlsServer(opts: MtlsServerOptions): MtlsServer {
   // Runs before the HTTP layer's own listener: a rejected socket is destroyed synchronously,
   // before its first read, so no HTTP byte of it is ever parsed.
   server.prependListener('secureConnection', (socket: TLSSocket) => {
-    const key = remoteKey(socket);
-    const raw = rawByRemote.get(key);
-    if (raw !== undefined) rawByRemote.delete(key);
+    const raw = rawOf(socket, rawByRemote);
     const check = checkPeer(socket, source, o.authorizeClient);
     if (!check.ok) {
       if (raw !== undefined) admission.done(raw);
@@ -206,11 +218,17 @@ export function createMtlsServer(opts: MtlsServerOptions): MtlsServer {
       socket.destroy();
       return;
     }
-    if (raw === undefined || !admission.verified(raw)) {
+    if (raw === undefined) {
+      // Cannot happen with Node's TLS server; never let a connection escape the budgets.
+      warn.warn('tls_socket_unpaired', {}, 'verified TLS socket without its TCP socket; closed');
       socket.destroy();
       return;
     }
-    conns.set(socket, { raw, grant: grantFromPath(check.id, check.path, Date.now()), busy: false, revoked: false });
+    if (!admission.verified(raw)) {
+      socket.destroy();
+      return;
+    }
+    conns.set(socket, { raw, grant: grantFromPath(check.id, check.path, Date.now()), busy: 0, revoked: false });
     socket.once('close', () => conns.delete(socket));
   });
 
@@ -248,14 +266,16 @@ export function createMtlsServer(opts: MtlsServerOptions): MtlsServer {
       return;
     }
     const state = recheck(st, Date.now());
-    st.busy = true;
+    st.busy++;
+    admission.requestStarted(st.raw);
     // Shutdown: answer in-flight requests, then close their connections instead of keeping them alive.
     inflight.add(res);
     if (closed || state !== 'ok') res.setHeader('connection', 'close');
     res.once('close', () => {
       inflight.delete(res);
-      st.busy = false;
-      if (st.revoked) socket.destroy();
+      st.busy--;
+      admission.requestEnded(st.raw);
+      if (st.revoked && st.busy === 0) socket.destroy();
       if (closed) setImmediate(() => server.closeIdleConnections());
     });
     const fail = (error: unknown): void => {
@@ -279,7 +299,7 @@ export function createMtlsServer(opts: MtlsServerOptions): MtlsServer {
   const sweep = (): void => {
     const now = Date.now();
     for (const [socket, st] of conns) {
-      if (recheck(st, now) === 'revoked' && !st.busy) socket.destroy();
+      if (recheck(st, now) === 'revoked' && st.busy === 0) socket.destroy();
     }
   };
   const sweeper = o.sweepIntervalMs > 0 ? setInterval(sweep, o.sweepIntervalMs) : undefined;

@@ -916,22 +916,24 @@ describe('malformed input never crashes the server', () => {
     }
   });
 
-  test('verified connection limit: a verified connection over maxConnections is closed; the others keep working', async () => {
+  test('verified connection limit: a newcomer closes the longest-idle verified connection; it never waits for a slot', async () => {
     const h = await startServer(serverSvid, both, { maxConnections: 1 });
     const a = createMtlsDispatcher({ source: new StaticX509Source(clientSvid, both), authorizeServer: authorizeAny(), connections: 1, keepAliveTimeoutMs: 60_000 });
-    const b = createMtlsDispatcher({ source: new StaticX509Source(clientSvid, both), authorizeServer: authorizeAny(), connections: 1 });
+    const b = createMtlsDispatcher({ source: new StaticX509Source(clientSvid, both), authorizeServer: authorizeAny(), connections: 1, keepAliveTimeoutMs: 60_000 });
     try {
       const r1 = await request(`https://127.0.0.1:${h.server.port}/`, { dispatcher: a });
       assert.equal(r1.statusCode, 200);
       await r1.body.dump();
-      await assert.rejects(async () => {
-        const r2 = await request(`https://127.0.0.1:${h.server.port}/`, { dispatcher: b });
-        await r2.body.dump();
-      });
+      const portA = h.remotePorts[h.remotePorts.length - 1];
+      const r2 = await request(`https://127.0.0.1:${h.server.port}/`, { dispatcher: b });
+      assert.equal(r2.statusCode, 200, 'the newcomer got in');
+      await r2.body.dump();
+      await waitFor(() => h.server.connections() === 1, 'the idle connection made room');
+      assert.ok(h.logs().some((l) => l['event'] === 'tls_connection_evicted_idle'));
       const r3 = await request(`https://127.0.0.1:${h.server.port}/`, { dispatcher: a });
-      assert.equal(r3.statusCode, 200);
+      assert.equal(r3.statusCode, 200, 'the evicted client simply reconnects');
       await r3.body.dump();
-      assert.ok(h.logs().some((l) => l['event'] === 'tls_connection_limit'));
+      assert.notEqual(h.remotePorts[h.remotePorts.length - 1], portA, 'on a new connection');
     } finally {
       await a.close();
       await b.close();
