@@ -1,5 +1,5 @@
 /**
- * ATTACK: pinning Nexus memory with stream decrypts whose reply is never read.
+ * ATTACK: pinning Nexus memory (or the cipher budget) with stream decrypts.
  *
  * Reproduction (before the cipher memory budget): a stream decrypt (`POST /v1/cipher/decrypt`,
  * `Content-Type: application/octet-stream`) buffers the whole ciphertext (up to 64 MiB), checks
@@ -12,11 +12,18 @@
  * admitted and Nexus RSS grew by ~240 MiB.
  *
  * With `SPIKE_NEXUS_CIPHER_MEMORY_BUDGET_BYTES` = 56 MiB at most two 24 MiB decrypts fit. The
- * others are refused before their body is read (503 `state_not_ready`, message naming the
- * budget, one log line each), Nexus RSS stays within the budget plus a generous margin (GC
- * slack on a loaded machine), a small decrypt still works during the attack, and once the hogs
- * hang up the whole budget is free again (two full-size decrypts at once succeed). A second
- * case holds the budget with uploads that stop half-way, aborts them, and checks the same.
+ * others are refused as their bodies outgrow what is left (503 `state_not_ready`, message
+ * naming the budget, one log line each), Nexus RSS stays within the budget plus a generous
+ * margin (GC slack on a loaded machine), a small decrypt still works during the attack, and
+ * once the hogs hang up the whole budget is free again (two full-size decrypts at once
+ * succeed). A second case holds the budget with uploads that stop half-way, aborts them, and
+ * checks the same.
+ *
+ * Budget pinning (third case). The budget used to be reserved for the whole declared
+ * `Content-Length` before a body byte arrived: a few requests that sent only their headers
+ * (any identity allowed on the cipher routes, e.g. a Lite workload) held it for up to the
+ * request timeout, and every cipher call of every caller got 503. Now a stream decrypt
+ * reserves its bytes as they arrive, so header-only requests hold nothing.
  */
 import fs from 'node:fs';
 import { createHash, randomBytes } from 'node:crypto';
@@ -44,6 +51,8 @@ const BUSY_MESSAGE = 'cipher memory budget exhausted, try again later';
 let stack: Stack;
 let pilot: NexusClient;
 let source: WorkloadX509Source;
+/** The Lite workload's SVIDs: the attacker identity of the budget-pinning case. */
+let liteSource: WorkloadX509Source;
 let ciphertext: Buffer;
 let plaintextSha: string;
 let port: number;
@@ -55,6 +64,7 @@ before(async () => {
   });
   pilot = await stack.client('pilot');
   source = await WorkloadX509Source.open({ endpoint: stack.socket('pilot'), timeoutMs: 15_000 });
+  liteSource = await WorkloadX509Source.open({ endpoint: stack.socket('lite'), timeoutMs: 15_000 });
   port = Number(new URL(stack.nexusUrl).port);
   const pt = randomBytes(HOG_PLAINTEXT);
   plaintextSha = sha(pt);
@@ -64,6 +74,7 @@ before(async () => {
 
 after(async () => {
   source?.close();
+  liteSource?.close();
   await stack?.stop();
 });
 
@@ -127,22 +138,24 @@ interface Hog {
   readonly continued: Promise<void>;
   readonly answer: Promise<Answer>;
   destroy(): void;
+  /** The client side's local port (once connected). */
+  localPort(): number | undefined;
 }
 
 /**
- * A raw mTLS connection (Pilot's SVID) that POSTs a stream decrypt of `body` (declared in
- * full) and uploads the first `sendBytes` of it; `sendBytes` 0 sends headers only. It reads the
+ * A raw mTLS connection (Pilot's SVID, or `from`'s) that POSTs a stream decrypt of `body`
+ * (declared in full) and uploads the first `sendBytes` of it; `sendBytes` 0 sends headers only. It reads the
  * response head and then, on 200, pauses the socket for good (never reads the plaintext); a
  * refusal is read to the end so its body can be checked.
  *
  * The request says `Expect: 100-continue`. Node writes `100 Continue` and then runs the route
- * handler in the same tick, which reserves the budget or writes the refusal; so once the 100 is
- * here the admission is decided, and a refusal is right behind it. The body goes out only after
- * one more I/O poll of this process found no refusal: a refused request's connection is closed
- * unread, and a client still uploading then gets a reset that can swallow the answer.
+ * handler in the same tick; once the 100 is here the request is waiting for its body. The body
+ * goes out after one more I/O poll of this process. A refusal comes as the body outgrows the
+ * budget; the server then reads and discards a bounded rest of the upload so the answer
+ * arrives, but a client still uploading past that may see a reset that swallows it (status 0).
  */
-function hog(body: Buffer, sendBytes = body.length): Hog {
-  const svid = source.getX509Svid();
+function hog(body: Buffer, sendBytes = body.length, from: WorkloadX509Source = source): Hog {
+  const svid = from.getX509Svid();
   const key = svidPrivateKeyPem(svid);
   const sock = tls.connect({
     host: '127.0.0.1',
@@ -203,23 +216,56 @@ function hog(body: Buffer, sendBytes = body.length): Hog {
       resolve({ status: 0, body: undefined });
     });
   });
-  return { continued, answer, destroy: () => sock.destroy() };
+  return { continued, answer, destroy: () => sock.destroy(), localPort: () => sock.localPort };
 }
 
 /**
- * Asks for a full-size decrypt but sends only the headers, and waits for the answer: a refusal
- * comes at once; an admitted request would wait for its body (the deadline then fails).
+ * Uploads a full-size decrypt and waits for the answer: a refusal comes as its body outgrows
+ * what is free; an admitted request would get 200 (and the caller's check fails).
  */
 async function refusal(): Promise<Answer> {
-  const h = hog(ciphertext, 0);
+  const h = hog(ciphertext);
   try {
     return await Promise.race([
       h.answer,
-      new Promise<never>((_, reject) => setTimeout(() => reject(new Error('a full-size decrypt was admitted')), DEADLINE_MS).unref()),
+      new Promise<never>((_, reject) => setTimeout(() => reject(new Error('a full-size decrypt got no answer')), DEADLINE_MS).unref()),
     ]);
   } finally {
     h.destroy();
   }
+}
+
+/** A refusal: the 503 answer, or a reset that overtook it while Nexus logged one more 503. */
+async function assertRefused(a: Answer, busyBefore: number): Promise<void> {
+  if (a.status !== 0) {
+    assertBusy(a);
+    return;
+  }
+  await until('the refusal\'s log line', () => (busyLogLines() > busyBefore ? true : undefined));
+}
+
+/** Bytes in the kernel queues of the TCP connection between `localPort` and Nexus, both ways. */
+function queuedBytes(localPort: number): number | undefined {
+  const hex = (n: number): string => n.toString(16).toUpperCase().padStart(4, '0');
+  const mine = `0100007F:${hex(localPort)}`;
+  const nexus = `0100007F:${hex(port)}`;
+  let total: number | undefined;
+  for (const line of fs.readFileSync('/proc/net/tcp', 'utf8').split('\n').slice(1)) {
+    const f = line.trim().split(/\s+/);
+    if (f.length < 5) continue;
+    if (!((f[1] === mine && f[2] === nexus) || (f[1] === nexus && f[2] === mine))) continue;
+    const [tx, rx] = f[4]!.split(':').map((x) => parseInt(x, 16));
+    total = (total ?? 0) + tx! + rx!;
+  }
+  return total;
+}
+
+/** Waits until everything `h` sent has left the kernel for Nexus's process (nothing queued either way). */
+async function uploaded(h: Hog): Promise<void> {
+  await until('a stalled upload to reach Nexus', () => {
+    const p = h.localPort();
+    return p !== undefined && queuedBytes(p) === 0 ? true : undefined;
+  });
 }
 
 function assertBusy(a: Answer): void {
@@ -273,16 +319,19 @@ test('ATTACK decrypt memory pinning: many non-reading clients cannot make Nexus 
       + `${admitted} of ${HOGS} non-reading decrypts were admitted`,
     );
     assert.ok(admitted >= 1 && admitted <= MAX_ADMITTED, `${admitted} of ${HOGS} admitted (at most ${MAX_ADMITTED} fit the budget)`);
-    // Every other hog was refused before its body was read: 503 with the budget message (a
-    // hog whose close overtook the answer sees a reset; Nexus logged the 503 all the same).
+    // Every other hog was refused as its body outgrew the budget: 503 with the budget message
+    // (a hog whose close overtook the answer sees a reset; Nexus logged the 503 all the same).
     const refused = answers.filter((a) => a.status !== 200);
     for (const a of refused) if (a.status !== 0) assertBusy(a);
     await until('a log line per refused hog', () => (busyLogLines() - busyBefore >= refused.length ? true : undefined));
     // While the admitted hogs hold their share, a small decrypt still goes through …
     const small = await drain(await pilot.encryptStream(randomBytes(MiB)));
     assert.equal((await drain(await pilot.decryptStream(small))).length, MiB);
-    // … and a full-size one is refused as busy, not queued.
-    assertBusy(await refusal());
+    // … and, with two hogs admitted (48 MiB held), a full-size one is refused as busy, not queued.
+    if (admitted === MAX_ADMITTED) {
+      const busy = busyLogLines();
+      await assertRefused(await refusal(), busy);
+    }
   } finally {
     peak.stop();
     for (const h of hogs) h.destroy();
@@ -293,14 +342,55 @@ test('ATTACK decrypt memory pinning: many non-reading clients cannot make Nexus 
 
 test('ATTACK decrypt memory pinning: uploads aborted half-way give their budget back', async () => {
   const half = Math.floor(ciphertext.length / 2);
-  const hogs = [hog(ciphertext, half), hog(ciphertext, half)];
+  // Three half uploads hold 36 MiB once in: a full-size decrypt (24 MiB + 64 KiB) no longer fits.
+  const hogs = [hog(ciphertext, half), hog(ciphertext, half), hog(ciphertext, half)];
   try {
-    // Once both have their 100 Continue (and no refusal), both hold a full-size reservation.
     await Promise.all(hogs.map((h) => h.continued));
-    assertBusy(await refusal());
+    for (const h of hogs) await uploaded(h);
+    const busy = busyLogLines();
+    await assertRefused(await refusal(), busy);
   } finally {
     for (const h of hogs) h.destroy();
   }
   for (const h of hogs) assert.equal((await h.answer).status, 0, 'a stalled upload got an answer');
+  await budgetFullyAvailable();
+});
+
+/** Largest declared length two of which fill the 56 MiB budget (with their working chunks). */
+const PIN_DECLARED = BUDGET / 2 - 64 * 1024;
+
+test('ATTACK cipher budget pinning: header-only decrypts from one identity cannot lock other callers out of the cipher API', async () => {
+  const busyBefore = busyLogLines();
+  // The Lite workload opens eight stream decrypts that declare 28 MiB each (224 MiB, four times
+  // the budget) and never send a byte of body.
+  const pins = Array.from({ length: 8 }, () => hog(Buffer.alloc(PIN_DECLARED), 0, liteSource));
+  try {
+    await Promise.race([
+      Promise.all(pins.map((h) => h.continued)),
+      new Promise<never>((_, reject) => setTimeout(() => reject(new Error('no 100 Continue in time')), DEADLINE_MS).unref()),
+    ]);
+    // Every other caller still gets the whole cipher API: JSON encrypt and decrypt …
+    const pt = randomBytes(4096);
+    let ct;
+    try {
+      ct = await pilot.encrypt(pt);
+    } catch (e) {
+      assert.fail(`JSON encrypt refused while header-only decrypts were pending: ${String(e)}`);
+    }
+    assert.equal(Buffer.from(await pilot.decrypt(ct)).equals(pt), true);
+    // … stream encrypt, and a full-size stream decrypt.
+    const small = await drain(await pilot.encryptStream(randomBytes(MiB)));
+    assert.equal((await drain(await pilot.decryptStream(small))).length, MiB);
+    assert.equal(await fullDecrypt(), true, 'a full-size stream decrypt was refused while header-only decrypts were pending');
+    // The header-only requests were admitted (they wait for a body that never comes), not refused.
+    const answered = await Promise.race([
+      ...pins.map((h) => h.answer.then((a) => `answered ${a.status}`)),
+      new Promise<string>((resolve) => setImmediate(() => resolve('waiting'))),
+    ]);
+    assert.equal(answered, 'waiting');
+    assert.equal(busyLogLines(), busyBefore, 'no cipher call was refused as busy');
+  } finally {
+    for (const h of pins) h.destroy();
+  }
   await budgetFullyAvailable();
 });

@@ -1,12 +1,12 @@
 /**
  * The cipher memory budget (cipher-budget.ts): reserve/release accounting, refusals (503 when
- * it could fit later, 400 when it never can), idempotent release, and `releasingIterable`
+ * it could fit later, 400 when it never can), the per-caller share, idempotent release, and `releasingIterable`
  * giving the bytes back on every way an iteration can end.
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { ApiError, ERR } from '../../api/errors.js';
-import { ByteBudget, CIPHER_BUSY_MESSAGE, CIPHER_BUSY_REASON, cipherBusy, releasingIterable } from './cipher-budget.js';
+import { ByteBudget, CIPHER_BUSY_MESSAGE, CIPHER_BUSY_REASON, callerShare, cipherBusy, releasingIterable } from './cipher-budget.js';
 
 function assertBusy(e: unknown): true {
   assert.ok(e instanceof ApiError);
@@ -103,6 +103,44 @@ test('budget: bad sizes are programming errors', () => {
   assert.throws(() => b.reserve(0.5), RangeError);
   assert.throws(() => b.reserve(1).tryGrow(-2), RangeError);
   assert.equal(b.reserve(0).bytes, 0);
+});
+
+test('budget: one caller is held to its share (503 like over budget) while another caller still gets in', () => {
+  const b = new ByteBudget(100, { perCaller: 40 });
+  const a1 = b.reserve(30, 'spiffe://x/a');
+  assert.equal(b.tryReserve(11, 'spiffe://x/a'), undefined); // 41 > share, though 70 bytes are free
+  assert.throws(() => b.reserve(11, 'spiffe://x/a'), assertBusy);
+  assert.equal(a1.tryGrow(11), false);
+  assert.throws(() => a1.grow(11), assertBusy); // over the share, not over the budget: 503, not 400
+  assert.equal(a1.bytes, 30);
+  const a2 = b.reserve(10, 'spiffe://x/a'); // exactly the share
+  assert.equal(b.usedBy('spiffe://x/a'), 40);
+  const other = b.reserve(40, 'spiffe://x/b'); // another caller has its own share
+  assert.equal(other.bytes, 40);
+  assert.equal(b.used, 80);
+  a1.release();
+  assert.equal(b.usedBy('spiffe://x/a'), 10);
+  assert.equal(a2.tryGrow(30), true); // back to the share after the release
+  assert.equal(b.usedBy('spiffe://x/a'), 40);
+  a2.release();
+  other.release();
+  assert.equal(b.used, 0);
+  assert.equal(b.usedBy('spiffe://x/a'), 0);
+  assert.equal(b.usedBy('spiffe://x/b'), 0);
+  // A share above the budget is the budget; no share means the whole budget.
+  assert.equal(new ByteBudget(100, { perCaller: 500 }).perCaller, 100);
+  assert.equal(new ByteBudget(100).perCaller, 100);
+  assert.throws(() => new ByteBudget(100, { perCaller: -1 }), RangeError);
+});
+
+test('callerShare: a quarter of the budget, at least the largest request, at most the budget', () => {
+  const MiB = 1024 * 1024;
+  const largest = 64 * MiB + 29 + 64 * 1024; // a full-size stream decrypt with its working chunk
+  // Defaults (256 MiB): one full-size decrypt per caller, so a single big request still works.
+  assert.equal(callerShare(256 * MiB, largest), largest);
+  assert.equal(callerShare(1024 * MiB, largest), 256 * MiB);
+  assert.equal(callerShare(56 * MiB, largest), 56 * MiB);
+  assert.equal(callerShare(400, 10), 100);
 });
 
 /** A source that counts what happened to it. */

@@ -8,11 +8,18 @@
  * budget for cipher bodies, whatever the number of callers; the socket inactivity timeout (and
  * any client hang-up) ends such requests and gives their share back.
  *
- * How. A request reserves what it is about to hold *before* holding it: the declared
- * `Content-Length` before the body is read, otherwise chunk by chunk as it arrives
- * ({@link Reservation.tryGrow}). A reservation that does not fit is refused with
+ * How. A request reserves what it is about to hold *before* holding it, as the bytes arrive
+ * ({@link Reservation.grow}): never a declared `Content-Length` up front, so a request that
+ * sent only its headers holds nothing (four header-only 64 MiB decrypts used to fill the
+ * default budget and lock every caller out). A reservation that does not fit is refused with
  * {@link cipherBusy} (503 — retry later) when it could fit an idle budget, and with the usual
  * 400 "request body too large" when it is bigger than the whole budget (retrying never helps).
+ *
+ * Per-caller share. Each reservation belongs to a caller (its SPIFFE ID); one caller may hold
+ * at most {@link ByteBudget.perCaller} bytes in all, so one identity cannot take the whole
+ * budget from the others. Over its share a caller gets the same 503 as over the budget. The
+ * routes use {@link callerShare}: a quarter of the budget, but never less than the largest
+ * single request (so one maximum-size request still works), and never more than the budget.
  * Every reservation is returned exactly once ({@link Reservation.release} is idempotent); the
  * routes release in `finally` blocks and in the reply iterator's end/return paths
  * ({@link releasingIterable}), so success, error, client abort and a destroyed socket all
@@ -39,7 +46,7 @@ export interface Reservation {
   /** Bytes held (0 once released). */
   readonly bytes: number;
   readonly released: boolean;
-  /** Adds `more` bytes; false (and no change) when they do not fit or this was released. */
+  /** Adds `more` bytes; false (and no change) when they do not fit (budget or share) or this was released. */
   tryGrow(more: number): boolean;
   /**
    * Adds `more` bytes or throws like {@link ByteBudget.reserve} (400 when the total would
@@ -50,14 +57,34 @@ export interface Reservation {
   release(): void;
 }
 
-/** A byte budget shared by concurrent requests. */
+/**
+ * Bytes one caller may hold from a budget of `limit` bytes when the largest single request
+ * holds `largestRequest`: a quarter of the budget, at least `largestRequest`, at most `limit`.
+ * With the defaults (256 MiB, 64 MiB streams): one 64 MiB stream decrypt (64 MiB + 29 + 64 KiB).
+ */
+export function callerShare(limit: number, largestRequest: number): number {
+  return Math.min(limit, Math.max(Math.floor(limit / 4), largestRequest));
+}
+
+export interface ByteBudgetOptions {
+  /** Most bytes one caller may hold at once (default: the whole budget). */
+  perCaller?: number;
+}
+
+/** A byte budget shared by concurrent requests, with a per-caller share. */
 export class ByteBudget {
   readonly limit: number;
+  readonly perCaller: number;
   #used = 0;
+  /** Bytes held per caller (entries at 0 are dropped: the map never outgrows the live callers). */
+  readonly #byCaller = new Map<string, number>();
 
-  constructor(limit: number) {
+  constructor(limit: number, opts: ByteBudgetOptions = {}) {
     if (!Number.isSafeInteger(limit) || limit < 0) throw new RangeError('budget limit must be a non-negative integer');
+    const perCaller = opts.perCaller ?? limit;
+    if (!Number.isSafeInteger(perCaller) || perCaller < 0) throw new RangeError('per-caller share must be a non-negative integer');
     this.limit = limit;
+    this.perCaller = Math.min(perCaller, limit);
   }
 
   /** Bytes reserved right now. */
@@ -70,17 +97,36 @@ export class ByteBudget {
     return this.limit - this.#used;
   }
 
-  /** Reserves `bytes` now, or returns undefined (and reserves nothing) when they do not fit. */
-  tryReserve(bytes: number): Reservation | undefined {
+  /** Bytes `caller` holds right now. */
+  usedBy(caller: string): number {
+    return this.#byCaller.get(caller) ?? 0;
+  }
+
+  #fits(caller: string, more: number): boolean {
+    return more <= this.available && this.usedBy(caller) + more <= this.perCaller;
+  }
+
+  #add(caller: string, delta: number): void {
+    this.#used += delta;
+    const now = this.usedBy(caller) + delta;
+    if (now === 0) this.#byCaller.delete(caller);
+    else this.#byCaller.set(caller, now);
+  }
+
+  /**
+   * Reserves `bytes` now for `caller` (its SPIFFE ID; '' for none), or returns undefined (and
+   * reserves nothing) when they do not fit the free budget or the caller's share.
+   */
+  tryReserve(bytes: number, caller = ''): Reservation | undefined {
     checkBytes(bytes);
-    if (bytes > this.available) return undefined;
-    this.#used += bytes;
+    if (!this.#fits(caller, bytes)) return undefined;
+    this.#add(caller, bytes);
     let held = bytes;
     let released = false;
     const tryGrow = (more: number): boolean => {
       checkBytes(more);
-      if (released || more > this.available) return false;
-      this.#used += more;
+      if (released || !this.#fits(caller, more)) return false;
+      this.#add(caller, more);
       held += more;
       return true;
     };
@@ -100,17 +146,17 @@ export class ByteBudget {
       release: (): void => {
         if (released) return;
         released = true;
-        this.#used -= held;
+        this.#add(caller, -held);
       },
     };
   }
 
   /**
-   * Reserves `bytes` or throws: 400 "request body too large" when they exceed the whole
-   * budget, 503 {@link cipherBusy} when they do not fit now.
+   * Reserves `bytes` for `caller` or throws: 400 "request body too large" when they exceed the
+   * whole budget, 503 {@link cipherBusy} when they do not fit now (budget or caller's share).
    */
-  reserve(bytes: number): Reservation {
-    const r = this.tryReserve(bytes);
+  reserve(bytes: number, caller = ''): Reservation {
+    const r = this.tryReserve(bytes, caller);
     if (r !== undefined) return r;
     throw bytes > this.limit ? payloadTooLarge() : cipherBusy();
   }

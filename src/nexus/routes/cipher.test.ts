@@ -2,10 +2,11 @@
  * The cipher routes' memory budget over the real router (in-process plain HTTP; the same
  * routes over real mTLS are exercised in test/e2e/cipher-api.test.ts and
  * test/e2e/attack-cipher-memory-pin.test.ts). Each case watches the budget itself: what a
- * request holds while in flight, the 503/400 refusals, and that every byte comes back however
+ * request holds while in flight (a stream decrypt: only what has arrived; headers alone hold
+ * nothing), the 503/400 refusals, the per-caller share, and that every byte comes back however
  * the request ends — reply read, decrypt failure, framing error, client abort mid-upload,
- * client gone mid-reply, and the server destroying a stalled socket (what the socket
- * inactivity timeout does).
+ * client gone mid-reply, the server destroying a stalled socket (what the socket inactivity
+ * timeout does) and the reply deadline cutting a slow reader.
  */
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -21,6 +22,7 @@ import { DECRYPT_CHUNK_BYTES } from './cipher-stream.js';
 import { ENCRYPT_STREAM_RESERVE_BYTES, cipherRoutesWith, jsonReserveBytes } from './cipher.js';
 
 const PILOT = 'spiffe://spike.ist/spike/pilot/role/superuser';
+const LITE = 'spiffe://spike.ist/spike/workload/role/lite';
 const MiB = 1024 * 1024;
 const BUDGET = 40 * MiB;
 /** A reply this big cannot fit loopback socket buffers: a non-reading client stalls it. */
@@ -28,6 +30,10 @@ const BIG = 16 * MiB;
 
 let h: RouteHarness;
 let budget: ByteBudget;
+/** Behind `x-test-router: share`: the same budget size, one caller may hold at most 20 MiB. */
+let shareBudget: ByteBudget;
+/** Behind `x-test-router: slow`: replies must be delivered within 200 ms. */
+let slowBudget: ByteBudget;
 let server: http.Server;
 let port: number;
 const serverSockets = new Set<net.Socket>();
@@ -36,9 +42,18 @@ let bigCt: Buffer;
 before(async () => {
   h = await startRouteHarness({ modules: [] });
   budget = new ByteBudget(BUDGET);
-  const router = createRouter(cipherRoutesWith(h.ctx, budget), { isReady: () => true, logger: h.ctx.logger });
+  shareBudget = new ByteBudget(BUDGET, { perCaller: 20 * MiB });
+  slowBudget = new ByteBudget(BUDGET);
+  const opts = { isReady: () => true, logger: h.ctx.logger };
+  const routers = {
+    main: createRouter(cipherRoutesWith(h.ctx, budget), opts),
+    share: createRouter(cipherRoutesWith(h.ctx, shareBudget), opts),
+    slow: createRouter(cipherRoutesWith(h.ctx, slowBudget, { replyDeadline: { minMs: 200, bytesPerSecond: 1024 * MiB } }), opts),
+  };
   server = http.createServer((req, res) => {
     const who = req.headers['x-test-peer'];
+    const which = req.headers['x-test-router'];
+    const router = which === 'share' ? routers.share : which === 'slow' ? routers.slow : routers.main;
     void router(req, res, typeof who === 'string' ? SpiffeId.parse(who) : null);
   });
   server.on('connection', (s: net.Socket) => {
@@ -60,7 +75,9 @@ after(async () => {
 async function until(what: string, cond: () => boolean): Promise<void> {
   const deadline = Date.now() + 30_000;
   while (!cond()) {
-    if (Date.now() > deadline) assert.fail(`timed out waiting for ${what} (budget used: ${budget.used})`);
+    if (Date.now() > deadline) {
+      assert.fail(`timed out waiting for ${what} (budget used: ${budget.used}, share: ${shareBudget.used}, slow: ${slowBudget.used})`);
+    }
     await new Promise((r) => setTimeout(r, 10));
   }
 }
@@ -70,7 +87,7 @@ const idle = (): Promise<void> => until('the budget to be fully free', () => bud
 interface Reply { status: number; headers: http.IncomingHttpHeaders; body: Buffer }
 
 /** A well-behaved client: sends everything, reads everything. */
-function post(path: string, body: Buffer | object, opts: { chunked?: boolean } = {}): Promise<Reply> {
+function post(path: string, body: Buffer | object, opts: { chunked?: boolean; peer?: string; router?: string } = {}): Promise<Reply> {
   const json = !Buffer.isBuffer(body);
   const payload = json ? Buffer.from(JSON.stringify(body)) : body;
   return new Promise((resolve, reject) => {
@@ -78,7 +95,8 @@ function post(path: string, body: Buffer | object, opts: { chunked?: boolean } =
       host: '127.0.0.1', port, path, method: 'POST', agent: false,
       headers: {
         'content-type': json ? 'application/json' : 'application/octet-stream',
-        'x-test-peer': PILOT,
+        'x-test-peer': opts.peer ?? PILOT,
+        ...(opts.router !== undefined ? { 'x-test-router': opts.router } : {}),
         ...(opts.chunked === true ? {} : { 'content-length': String(payload.length) }),
       },
     }, (res) => {
@@ -173,18 +191,23 @@ test('stream decrypt: a stalled reply whose client hangs up gives its budget bac
   await idle();
 });
 
-test('stream decrypt: over budget → 503 state_not_ready before the body is read; too big for the whole budget → 400', async () => {
+test('stream decrypt: over budget → 503 state_not_ready as the body outgrows it; too big for the whole budget → 400 before reading', async () => {
   const hogs = [raw('/v1/cipher/decrypt', bigCt, { 'content-length': String(bigCt.length) }), raw('/v1/cipher/decrypt', bigCt, { 'content-length': String(bigCt.length) })];
   try {
     assert.deepEqual(await Promise.all(hogs.map((x) => x.status)), [200, 200]);
     const held = budget.used;
     assert.equal(held, 2 * (bigCt.length + DECRYPT_CHUNK_BYTES));
-    // Headers only: the refusal must come without the body.
-    const refused = await headOnly('/v1/cipher/decrypt', { 'content-length': String(bigCt.length) });
-    assert.equal(refused.status, 503);
-    assert.match(refused.head, /\r\nconnection: close/i);
-    assert.deepEqual(JSON.parse(refused.body), { plaintext: null, err: 'state_not_ready', message: CIPHER_BUSY_MESSAGE });
-    assert.equal(budget.used, held);
+    // A third full-size body does not fit what is left: refused once it outgrows it.
+    const third = raw('/v1/cipher/decrypt', bigCt, { 'content-length': String(bigCt.length) });
+    const parts: Buffer[] = [];
+    third.socket.on('data', (d: Buffer) => parts.push(d));
+    assert.equal(await third.status, 503);
+    third.socket.resume();
+    await new Promise((resolve) => third.socket.once('close', resolve));
+    const text = Buffer.concat(parts).toString('utf8');
+    assert.match(text, /\r\nconnection: close/i);
+    assert.deepEqual(JSON.parse(text.slice(text.indexOf('\r\n\r\n') + 4)), { plaintext: null, err: 'state_not_ready', message: CIPHER_BUSY_MESSAGE });
+    await until('the refused body to be released', () => budget.used === held);
   } finally {
     for (const x of hogs) x.socket.destroy();
   }
@@ -196,15 +219,35 @@ test('stream decrypt: over budget → 503 state_not_ready before the body is rea
   await idle();
 });
 
-test('stream decrypt: a client that aborts mid-upload gives its budget back (declared length and chunked)', async () => {
+test('stream decrypt: headers alone hold no budget — many header-only full-size decrypts, and a full decrypt still goes through', async () => {
+  // `Expect: 100-continue`: Node writes the 100 and runs the handler in the same tick, so once
+  // the 100 is here the request was admitted and is waiting for its body.
+  const waiting = Array.from({ length: 8 }, () => raw('/v1/cipher/decrypt', Buffer.alloc(0), {
+    'content-length': String(bigCt.length), expect: '100-continue',
+  }));
+  try {
+    assert.deepEqual(await Promise.all(waiting.map((x) => x.status)), waiting.map(() => 100));
+    assert.equal(budget.used, 0); // eight declared 16 MiB bodies (> the 40 MiB budget) hold nothing
+    const ok = await post('/v1/cipher/decrypt', bigCt);
+    assert.equal(ok.status, 200);
+    assert.equal(ok.body.length, BIG);
+  } finally {
+    for (const x of waiting) x.socket.destroy();
+  }
+  await idle();
+});
+
+test('stream decrypt: the reservation grows with the bytes that arrived, and an abort mid-upload gives it back (declared length and chunked)', async () => {
   const half = bigCt.subarray(0, bigCt.length >> 1);
   const declared = raw('/v1/cipher/decrypt', half, { 'content-length': String(bigCt.length) });
-  await until('the declared reservation', () => budget.used === bigCt.length + DECRYPT_CHUNK_BYTES);
+  // The reservation grows with the bytes that arrived, not with the declared length.
+  await until('the reservation to grow to what arrived', () => budget.used === half.length);
+  assert.ok(budget.used < bigCt.length, 'only what arrived is reserved');
   declared.socket.destroy();
   await idle();
   // Chunked: the reservation grows with what arrived.
   const chunked = raw('/v1/cipher/decrypt', chunk(half), { 'transfer-encoding': 'chunked' });
-  await until('the chunked reservation to grow', () => budget.used >= half.length + DECRYPT_CHUNK_BYTES);
+  await until('the chunked reservation to grow', () => budget.used === half.length);
   assert.ok(budget.used < bigCt.length, 'only what arrived is reserved');
   chunked.socket.destroy();
   await idle();
@@ -301,4 +344,43 @@ test('JSON encrypt/decrypt: reserve while handled, 503 with the route\'s error s
     hold.release();
   }
   await idle();
+});
+
+test('stream decrypt: one caller is held to its share (503) while another caller still gets in', async () => {
+  const share = { 'x-test-router': 'share' };
+  const hog = raw('/v1/cipher/decrypt', bigCt, { 'content-length': String(bigCt.length), ...share });
+  try {
+    assert.equal(await hog.status, 200); // reply never read: PILOT holds 16 MiB + 29 + 64 KiB
+    assert.equal(shareBudget.usedBy(PILOT), bigCt.length + DECRYPT_CHUNK_BYTES);
+    // PILOT's next 6 MiB decrypt would take it past its 20 MiB share (the budget has 24 MiB free).
+    const six = (await post('/v1/cipher/encrypt', randomBytes(6 * MiB))).body;
+    const refused = await post('/v1/cipher/decrypt', six, { router: 'share' });
+    assert.equal(refused.status, 503);
+    assert.deepEqual(JSON.parse(refused.body.toString()), { plaintext: null, err: 'state_not_ready', message: CIPHER_BUSY_MESSAGE });
+    await until('the refused decrypt to be released', () => shareBudget.usedBy(PILOT) === bigCt.length + DECRYPT_CHUNK_BYTES);
+    // Another identity still gets in, with a full-size decrypt of its own.
+    const ok = await post('/v1/cipher/decrypt', bigCt, { router: 'share', peer: LITE });
+    assert.equal(ok.status, 200);
+    assert.equal(ok.body.length, BIG);
+  } finally {
+    hog.socket.destroy();
+  }
+  await until('the share budget to be free', () => shareBudget.used === 0 && shareBudget.usedBy(PILOT) === 0 && shareBudget.usedBy(LITE) === 0);
+});
+
+test('stream decrypt: a reply not read within its deadline is cut off and its budget released', async () => {
+  const logsBefore = h.logs().length;
+  const r = raw('/v1/cipher/decrypt', bigCt, { 'content-length': String(bigCt.length), 'x-test-router': 'slow' });
+  assert.equal(await r.status, 200);
+  // The client reads nothing more; the deadline (200 ms here) gives the bytes back anyway.
+  await until('the slow reader\'s budget to be released', () => slowBudget.used === 0);
+  assert.equal(r.socket.destroyed, false); // released while the connection is still open
+  // Reading again: the reply stops short of the plaintext and the server closes the connection.
+  let got = 0;
+  r.socket.on('data', (d: Buffer) => { got += d.length; });
+  r.socket.resume();
+  await new Promise((resolve) => r.socket.once('close', resolve));
+  assert.ok(got < BIG, `the cut reply delivered ${got} of ${BIG} bytes`);
+  await until('the cut to be logged', () => /"reason":"reply_too_slow"/.test(h.logs().slice(logsBefore)));
+  assert.equal(slowBudget.used, 0);
 });

@@ -25,12 +25,16 @@
  * after the answer started, the answer is cut off (no final tag, so it never decrypts).
  *
  * Memory budget (cipher-budget.ts). Every cipher request reserves the bytes it is about to hold
- * from one budget per process (`cipherMemoryBudgetBytes`) before holding them, and gives them
- * back when it ends in any way: stream decrypt its ciphertext plus one chunk (cipher-stream.ts),
- * stream encrypt a fixed {@link ENCRYPT_STREAM_RESERVE_BYTES} for its chunks in flight, JSON
- * requests an estimate of their buffers ({@link jsonReserveBytes}) while they are handled. No
- * room now → 503 `state_not_ready` "cipher memory budget exhausted, try again later" (the body
- * is not read, the connection is closed); bigger than the whole budget → 400 as oversize.
+ * from one budget per process (`cipherMemoryBudgetBytes`), under its caller's SPIFFE ID, before
+ * holding them, and gives them back when it ends in any way: stream decrypt its ciphertext as
+ * it arrives plus one chunk (cipher-stream.ts; headers alone hold nothing), stream encrypt a
+ * fixed {@link ENCRYPT_STREAM_RESERVE_BYTES} for its chunks in flight, JSON requests an
+ * estimate of their buffers ({@link jsonReserveBytes}) while they are handled. One caller may
+ * hold at most its share ({@link callerShare}: a quarter of the budget, at least the largest
+ * single request). No room now (budget or share) → 503 `state_not_ready` "cipher memory budget
+ * exhausted, try again later" (the connection is closed); bigger than the whole budget → 400
+ * as oversize. A stream decrypt's reply must be delivered within max(30 s, plaintext at
+ * 1 MiB/s) ({@link DEFAULT_REPLY_DEADLINE}), else it is cut off and its budget returned.
  *
  * Streaming and memory. Encrypt streams both ways: each request chunk goes through
  * `createCipheriv` and out, the tag is appended at the end — a bounded chunk in memory,
@@ -58,8 +62,8 @@ import {
 } from '../../crypto/index.js';
 import type { KeyState } from '../keystate.js';
 import type { NexusContext } from '../context.js';
-import { ByteBudget, releasingIterable } from './cipher-budget.js';
-import { DECRYPT_CHUNK_BYTES, streamDecrypt } from './cipher-stream.js';
+import { ByteBudget, callerShare, releasingIterable } from './cipher-budget.js';
+import { DECRYPT_CHUNK_BYTES, DEFAULT_REPLY_DEADLINE, type ReplyDeadline, streamDecrypt } from './cipher-stream.js';
 
 /** The cipher key generation of new ciphertexts (the JSON `version`, the stream's first byte). */
 export const CIPHER_VERSION = 1;
@@ -115,14 +119,36 @@ function cipherKey(keys: KeyState, stream: boolean): Uint8Array {
 
 const decryptFailedJson = (): ApiError => badRequest('decryption_failed', 'decryption failed');
 
-/** The cipher routes, with a fresh budget of `cfg.cipherMemoryBudgetBytes` (one per Nexus). */
+/**
+ * The most one cipher request can reserve under `cfg`: a full-size stream decrypt (ciphertext
+ * plus working chunk), the largest JSON request, or a stream encrypt's fixed reserve.
+ */
+export function largestCipherRequest(cfg: { maxStreamBytes: number; maxCiphertextBytes: number }): number {
+  return Math.max(
+    streamPlaintextCap(cfg.maxStreamBytes) + STREAM_OVERHEAD_BYTES + DECRYPT_CHUNK_BYTES,
+    jsonReserveBytes(cfg.maxCiphertextBytes),
+    ENCRYPT_STREAM_RESERVE_BYTES,
+  );
+}
+
+/**
+ * The cipher routes, with a fresh budget of `cfg.cipherMemoryBudgetBytes` (one per Nexus) and a
+ * per-caller share of {@link callerShare} (default settings: 256 MiB, 64 MiB + 29 + 64 KiB each).
+ */
 export function cipherRoutes(ctx: NexusContext): Route[] {
-  return cipherRoutesWith(ctx, new ByteBudget(ctx.cfg.cipherMemoryBudgetBytes));
+  const limit = ctx.cfg.cipherMemoryBudgetBytes;
+  return cipherRoutesWith(ctx, new ByteBudget(limit, { perCaller: callerShare(limit, largestCipherRequest(ctx.cfg)) }));
+}
+
+export interface CipherRouteOptions {
+  /** How long a stream decrypt's reply may take (default {@link DEFAULT_REPLY_DEADLINE}). */
+  replyDeadline?: ReplyDeadline;
 }
 
 /** The cipher routes drawing on `budget` (tests pass their own to watch it). */
-export function cipherRoutesWith(ctx: NexusContext, budget: ByteBudget): Route[] {
+export function cipherRoutesWith(ctx: NexusContext, budget: ByteBudget, opts: CipherRouteOptions = {}): Route[] {
   const { cfg, keys } = ctx;
+  const replyDeadline = opts.replyDeadline ?? DEFAULT_REPLY_DEADLINE;
   const jsonCap = jsonPlaintextCap(cfg.maxCiphertextBytes);
   const streamCap = streamPlaintextCap(cfg.maxStreamBytes);
   // A JSON body carries base64 (4/3) of up to maxCiphertextBytes plus a little framing.
@@ -135,10 +161,10 @@ export function cipherRoutesWith(ctx: NexusContext, budget: ByteBudget): Route[]
     guard: ctx.guards.cipher,
     errorShape: ERROR_SHAPES.encrypt,
     maxBodyBytes: jsonBodyCap,
-    handle: ({ body, afterSend }) => {
+    handle: ({ body, peer, afterSend }) => {
       afterSend(() => wipe(body.plaintext));
       if (body.plaintext.length > jsonCap) throw badRequest(REASON.payloadTooLarge, 'plaintext too large');
-      const held = budget.reserve(jsonReserveBytes(body.plaintext.length));
+      const held = budget.reserve(jsonReserveBytes(body.plaintext.length), peer.toString());
       afterSend(() => held.release());
       const key = cipherKey(keys, false);
       try {
@@ -153,7 +179,7 @@ export function cipherRoutesWith(ctx: NexusContext, budget: ByteBudget): Route[]
       guard: ctx.guards.cipher,
       maxBodyBytes: streamCap,
       handle: (sctx): StreamReply => {
-        const held = budget.reserve(ENCRYPT_STREAM_RESERVE_BYTES);
+        const held = budget.reserve(ENCRYPT_STREAM_RESERVE_BYTES, sctx.peer.toString());
         const nonce = systemRandom(AEAD_NONCE_BYTES);
         let c;
         try {
@@ -199,12 +225,12 @@ export function cipherRoutesWith(ctx: NexusContext, budget: ByteBudget): Route[]
     guard: ctx.guards.cipher,
     errorShape: ERROR_SHAPES.decrypt,
     maxBodyBytes: jsonBodyCap,
-    handle: ({ body, afterSend }) => {
+    handle: ({ body, peer, afterSend }) => {
       if (body.version !== CIPHER_VERSION) throw badRequest('unsupported_version', 'unsupported ciphertext version');
       if (body.nonce.length !== AEAD_NONCE_BYTES) throw badRequest('invalid_nonce', 'nonce must be 12 bytes');
       if (body.ciphertext.length > cfg.maxCiphertextBytes) throw badRequest(REASON.payloadTooLarge, 'ciphertext too large');
       if (body.ciphertext.length < AEAD_TAG_BYTES) throw decryptFailedJson();
-      const held = budget.reserve(jsonReserveBytes(body.ciphertext.length));
+      const held = budget.reserve(jsonReserveBytes(body.ciphertext.length), peer.toString());
       afterSend(() => held.release());
       const key = cipherKey(keys, false);
       let plaintext: Uint8Array;
@@ -223,6 +249,7 @@ export function cipherRoutesWith(ctx: NexusContext, budget: ByteBudget): Route[]
       maxBodyBytes: streamCap + STREAM_OVERHEAD_BYTES,
       handle: (sctx): Promise<StreamReply> => streamDecrypt(sctx, {
         budget,
+        replyDeadline,
         cap: streamCap + STREAM_OVERHEAD_BYTES,
         version: CIPHER_VERSION,
         key: () => cipherKey(keys, true),
