@@ -58,8 +58,14 @@ test('open X.509 streams per identity are bounded (RESOURCE_EXHAUSTED beyond the
     assert.equal(c.first, grpc.status.RESOURCE_EXHAUSTED);
     a.close();
     await a.done;
-    await new Promise((r) => setTimeout(r, 100));
-    const d = await openStream(sock);
+    // The server frees the slot once it has processed the cancel: wait for that (a condition
+    // with a generous deadline), not for a fixed 100 ms.
+    const deadline = Date.now() + 30_000;
+    let d = await openStream(sock);
+    while (d.first !== 'data' && Date.now() < deadline) {
+      await new Promise((r) => setTimeout(r, 50));
+      d = await openStream(sock);
+    }
     assert.equal(d.first, 'data', 'a freed slot can be used again');
     b.close();
     d.close();
@@ -71,8 +77,8 @@ test('open X.509 streams per identity are bounded (RESOURCE_EXHAUSTED beyond the
 test('rotation reaches every open stream of the identity, each with the same new serial', async () => {
   const srv = await start('fanout', 2_000);
   const endpoint = `unix://${srv.sockets()['w']}`;
-  const s1 = await WorkloadX509Source.open({ endpoint, timeoutMs: 5_000, logger: silent });
-  const s2 = await WorkloadX509Source.open({ endpoint, timeoutMs: 5_000, logger: silent });
+  const s1 = await WorkloadX509Source.open({ endpoint, timeoutMs: 30_000, logger: silent });
+  const s2 = await WorkloadX509Source.open({ endpoint, timeoutMs: 30_000, logger: silent });
   try {
     const before = srv.currentSerial('w');
     const both = Promise.all([s1, s2].map((s) => new Promise<void>((res) => s.once('update', () => res()))));
@@ -80,7 +86,10 @@ test('rotation reaches every open stream of the identity, each with the same new
     const after = srv.currentSerial('w');
     assert.notEqual(after, before);
     const serial = (s: WorkloadX509Source): string => s.getX509Svid().certificates[0]!.serialNumber;
-    // Both streams hold the same, server-current SVID (allowing one more rotation in between).
+    // Both streams hold the same SVID. Rotation goes on (every second), so one stream may be a
+    // rotation ahead for a moment: they must agree once both have processed it (generous deadline).
+    const deadline = Date.now() + 30_000;
+    while (serial(s1) !== serial(s2) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
     assert.equal(serial(s1), serial(s2));
   } finally {
     s1.close();

@@ -362,7 +362,8 @@ describe('rejects', () => {
     const leaf = await issueLeaf(x, { uris: [ID] });
     const t0 = performance.now();
     rejects([leaf.der, y.der, xPrime.der, x.der, y.der, xPrime.der], 'svid_untrusted_chain');
-    assert.ok(performance.now() - t0 < 1000);
+    // Terminates: a loop-following verifier would never return; the bound is only a hang guard.
+    assert.ok(performance.now() - t0 < 10_000);
   });
 });
 

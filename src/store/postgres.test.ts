@@ -178,7 +178,8 @@ describe('postgres backend specifics', () => {
     });
     const t0 = Date.now();
     await rejectsWith(openPostgresStore({ connectionString: `postgresql://postgres@127.0.0.1:${port}/spike`, connectTimeoutMs: 2000 }), 'store_unavailable');
-    assert.ok(Date.now() - t0 < 5000);
+    // No hang: bounded by the connect timeout; generous for a loaded machine.
+    assert.ok(Date.now() - t0 < 30_000);
   });
 
   test('postgresOptionsFromEnv: SPIKE_NEXUS_DATABASE_URL required, pool size and durations parsed, errors never echo values', () => {

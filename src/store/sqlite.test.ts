@@ -258,7 +258,9 @@ test('D12: batches are capped at maxBatch (300 writes → 3 transactions of ≤ 
 });
 
 test('D12: groupCommitWindowMs gathers writes issued a few ms apart into one transaction', async () => {
-  const { store } = await opened(tempFile(), newRoot(), { groupCommitWindowMs: 50 });
+  // A window far longer than the 5 ms gap, so a loaded machine delaying the second write by
+  // tens of milliseconds still lands it in the same window.
+  const { store } = await opened(tempFile(), newRoot(), { groupCommitWindowMs: 1_000 });
   const s0 = store.stats();
   const first = store.putSecret('win/a', { k: '1' });
   await new Promise((r) => setTimeout(r, 5));

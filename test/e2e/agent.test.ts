@@ -54,7 +54,7 @@ async function startAgent(name: string, extraArgs: string[] = [], dir = path.joi
   child.stdout!.resume();
   const exited = new Promise<number | null>((res) => child.once('exit', (code) => res(code)));
   await new Promise<void>((resolve, reject) => {
-    const t = setTimeout(() => reject(new Error(`spike-agent not ready in time; stderr: ${err}`)), 15_000);
+    const t = setTimeout(() => reject(new Error(`spike-agent not ready in time; stderr: ${err}`)), 60_000);
     child.stderr!.on('data', (d: Buffer) => {
       err += d.toString();
       if (err.includes('spike-agent ready\n')) {
@@ -71,7 +71,7 @@ async function startAgent(name: string, extraArgs: string[] = [], dir = path.joi
 }
 
 async function open(sock: string): Promise<WorkloadX509Source> {
-  const s = await WorkloadX509Source.open({ endpoint: `unix://${sock}`, timeoutMs: 10_000, logger: silent });
+  const s = await WorkloadX509Source.open({ endpoint: `unix://${sock}`, timeoutMs: 30_000, logger: silent });
   sources.push(s);
   return s;
 }
@@ -83,7 +83,7 @@ function rawCall(sock: string, method: string, body: Buffer, md = new grpc.Metad
   const client = new grpc.Client(`unix://${sock}`, grpc.credentials.createInsecure(), { 'grpc.max_send_message_length': 8 * 1024 * 1024 });
   return new Promise((resolve) => {
     let messages = 0;
-    const call = client.makeServerStreamRequest(method, raw, raw, body, md, { deadline: Date.now() + 5_000 });
+    const call = client.makeServerStreamRequest(method, raw, raw, body, md, { deadline: Date.now() + 30_000 });
     call.on('data', () => {
       messages++;
       call.cancel(); // one message is enough to prove the stream works
@@ -117,7 +117,7 @@ test('two clients on two sockets get two different SVIDs that verify against the
   assert.ok(verifyX509Svid(n.certificates.map((c) => c.raw), pilot).equals(SpiffeId.parse(NEXUS)));
   assert.ok(verifyX509Svid(p.certificates.map((c) => c.raw), nexus).equals(SpiffeId.parse(PILOT)));
   // The bundle from FetchX509Bundles is the same CA, and it is the CA file on disk.
-  const bundles = await fetchX509BundlesOnce({ endpoint: `unix://${a.socket('nexus')}`, timeoutMs: 5_000 });
+  const bundles = await fetchX509BundlesOnce({ endpoint: `unix://${a.socket('nexus')}`, timeoutMs: 30_000 });
   const onDisk = X509Bundle.fromPem(TD, fs.readFileSync(path.join(a.dir, 'state', 'ca.crt'), 'utf8'));
   assert.ok(bundles.get(TD)!.toDer().equals(onDisk.toDer()));
   assert.ok(verifyX509Svid([n.certificates[0]!.raw], new X509BundleSet([onDisk])).equals(SpiffeId.parse(NEXUS)));
@@ -127,7 +127,7 @@ test('two separate processes on two sockets get different SVIDs, and close() let
   const a = await agent();
   const script = [
     `const { WorkloadX509Source } = await import(${JSON.stringify(path.join(REPO_ROOT, 'dist/src/spiffe/workload.js'))});`,
-    `const s = await WorkloadX509Source.open({ timeoutMs: 10000, logger: (await import(${JSON.stringify(path.join(REPO_ROOT, 'dist/src/log/logger.js'))})).createLogger({ component: 'c', level: 'silent' }) });`,
+    `const s = await WorkloadX509Source.open({ timeoutMs: 30000, logger: (await import(${JSON.stringify(path.join(REPO_ROOT, 'dist/src/log/logger.js'))})).createLogger({ component: 'c', level: 'silent' }) });`,
     'const svid = s.getX509Svid();',
     'process.stdout.write(JSON.stringify({ id: svid.id.toString(), serial: svid.certificates[0].serialNumber }));',
     's.close();', // no process.exit: the process must end on its own
@@ -141,7 +141,7 @@ test('two separate processes on two sockets get different SVIDs, and close() let
     children.push(c);
     let out = '';
     c.stdout!.on('data', (d: Buffer) => { out += d.toString(); });
-    const kill = setTimeout(() => c.kill('SIGKILL'), 10_000);
+    const kill = setTimeout(() => c.kill('SIGKILL'), 60_000);
     c.once('close', (code) => {
       clearTimeout(kill);
       resolve({ code, out, ms: Date.now() - t0 });
@@ -205,7 +205,7 @@ test('malformed input never crashes the agent: garbage bytes, unknown RPCs, over
   idle.destroy();
   // Still alive, and a normal client still gets its SVID.
   assert.equal(a.child.exitCode, null);
-  const svid = await fetchX509SvidOnce({ endpoint: `unix://${sock}`, timeoutMs: 5_000 });
+  const svid = await fetchX509SvidOnce({ endpoint: `unix://${sock}`, timeoutMs: 30_000 });
   assert.equal(svid.id.toString(), PILOT);
   assert.equal(a.child.exitCode, null);
 });
@@ -227,7 +227,7 @@ test('rotation: with a 2 s TTL the open stream delivers new SVIDs with new seria
   const src = await open(a.socket('nexus'));
   const serials = [src.getX509Svid().certificates[0]!.serialNumber];
   await new Promise<void>((resolve, reject) => {
-    const t = setTimeout(() => reject(new Error(`only ${serials.length - 1} updates`)), 8_000);
+    const t = setTimeout(() => reject(new Error(`only ${serials.length - 1} updates`)), 60_000);
     src.on('update', () => {
       serials.push(src.getX509Svid().certificates[0]!.serialNumber);
       if (serials.length >= 3) {
@@ -254,7 +254,7 @@ test('open with timeoutMs where nothing listens rejects with workload_api_unavai
 test('SIGTERM removes the sockets and exits 0; a restart reuses the CA; a second agent on live sockets is refused', async () => {
   const dir = path.join(root, 'restart');
   const a1 = await startAgent('restart', [], dir);
-  const b1 = await fetchX509BundlesOnce({ endpoint: `unix://${a1.socket('nexus')}`, timeoutMs: 5_000 });
+  const b1 = await fetchX509BundlesOnce({ endpoint: `unix://${a1.socket('nexus')}`, timeoutMs: 30_000 });
   // A second agent on the same sockets must not steal them.
   const dup = spawnBin('spike-agent', ['--state-dir', path.join(dir, 'state'), '--socket-dir', path.join(dir, 'sockets'), '--identity', `nexus=${NEXUS}`], { cwd: dir });
   children.push(dup);
@@ -271,7 +271,7 @@ test('SIGTERM removes the sockets and exits 0; a restart reuses the CA; a second
   assert.ok(!fs.existsSync(a1.socket('nexus')) && !fs.existsSync(a1.socket('pilot')), 'socket files removed');
 
   const a2 = await startAgent('restart', [], dir);
-  const b2 = await fetchX509BundlesOnce({ endpoint: `unix://${a2.socket('nexus')}`, timeoutMs: 5_000 });
+  const b2 = await fetchX509BundlesOnce({ endpoint: `unix://${a2.socket('nexus')}`, timeoutMs: 30_000 });
   assert.ok(b1.get(TD)!.toDer().equals(b2.get(TD)!.toDer()), 'same CA after restart');
   a2.child.kill('SIGINT');
   assert.equal(await a2.exited, 0);

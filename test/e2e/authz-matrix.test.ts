@@ -188,7 +188,7 @@ for (const backend of e2eBackends()) {
           sock.on('data', (d: Buffer) => { got += d.toString('latin1'); });
           sock.on('error', (e) => resolve(`error:${(e as NodeJS.ErrnoException).code ?? e.message}`));
           sock.on('close', () => resolve(got === '' ? 'closed' : `response:${got.slice(0, 40)}`));
-          setTimeout(() => { sock.destroy(); resolve(got === '' ? 'timeout' : `response:${got.slice(0, 40)}`); }, 10_000).unref();
+          setTimeout(() => { sock.destroy(); resolve(got === '' ? 'timeout' : `response:${got.slice(0, 40)}`); }, 30_000).unref();
         });
         assert.ok(!outcome.startsWith('response:'), `server answered an HTTP response: ${outcome}`);
         assert.notEqual(outcome, 'timeout');

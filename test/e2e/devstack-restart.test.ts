@@ -77,7 +77,7 @@ test('npm start: SPIKE ready; Ctrl-C stops everything; a restart restores the sa
 
   const first = startDev(env);
   t.after(() => { first.proc.kill('SIGKILL'); });
-  await waitFor(first, 'SPIKE ready', 60_000);
+  await waitFor(first, 'SPIKE ready', 180_000);
   const files = fs.readdirSync(path.join(spikeDir, 'recovery')).sort();
   assert.deepEqual(files, ['spike.recovery.1.txt', 'spike.recovery.2.txt', 'spike.recovery.3.txt']);
   for (const f of files) assert.equal(fs.statSync(path.join(spikeDir, 'recovery', f)).mode & 0o777, 0o600);
@@ -95,7 +95,7 @@ test('npm start: SPIKE ready; Ctrl-C stops everything; a restart restores the sa
 
   const second = startDev(env);
   t.after(() => { second.proc.kill('SIGKILL'); });
-  await waitFor(second, 'SPIKE ready', 60_000);
+  await waitFor(second, 'SPIKE ready', 180_000);
   assert.match(second.out(), /restoring the root key from development shards/);
   const get = await cli(dir, ['secret', 'get', 'secrets/db/creds', '--json']);
   assert.equal(get.code, 0, get.stderr);

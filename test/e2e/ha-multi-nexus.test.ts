@@ -26,6 +26,20 @@ import { Stack } from '../helpers/stack.js';
 const APP = 'spiffe://spike.ist/workload/ha-app';
 const APP_RE = '^spiffe://spike\\.ist/workload/ha-app$';
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
+
+/** Polls `cond` until it holds; throws after `ms` (generous: the machine may be loaded). */
+async function until(cond: () => boolean, ms: number, what: string): Promise<void> {
+  const deadline = Date.now() + ms;
+  while (!cond()) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await sleep(50);
+  }
+}
+
+/** `share contributed` lines of one Keeper with the given outcome. */
+function contributions(stack: Stack, keeper: number, outcome: 'stored' | 'unchanged'): number {
+  return stack.logs(`keeper-${keeper}`).split('\n').filter((l) => l.includes('share contributed') && l.includes(`"outcome":"${outcome}"`)).length;
+}
 const codeOf = (e: unknown): string => (e as { code?: string }).code ?? 'error';
 
 describe('three Nexus instances on one PostgreSQL database', () => {
@@ -58,8 +72,9 @@ describe('three Nexus instances on one PostgreSQL database', () => {
     }
     const pg = stack.postgres!;
     assert.equal((await pg.psql("SELECT key FROM spike_system WHERE key IN ('kcv','sharing') ORDER BY key", 'spike')).trim(), 'kcv\nsharing');
-    // Let every instance re-push a few rounds (interval 1 s).
-    await sleep(3_500);
+    // Let every instance re-push a few rounds (interval 1 s): at least 3 instances × 3 rounds of
+    // identical re-pushes per Keeper (a count reached, not a wall-clock window).
+    await until(() => [1, 2, 3].every((k) => contributions(stack, k, 'unchanged') >= 9), 120_000, 'three rounds of re-pushes');
     const source = await WorkloadX509Source.open({ endpoint: stack.socket('nexus'), timeoutMs: 15_000 });
     const kc = new KeeperClient({ source, authorizeKeeper: authorizeIf((id) => id.toString().startsWith('spiffe://spike.ist/spike/keeper/')) });
     const snapshot = async (): Promise<Array<{ id: number | undefined; epoch: number | undefined; digest: string; value: Buffer }>> => {
@@ -73,7 +88,9 @@ describe('three Nexus instances on one PostgreSQL database', () => {
     };
     try {
       const first = await snapshot();
-      await sleep(2_000);
+      // Another round from every instance (3 more re-pushes per Keeper) before the second look.
+      const seen = [1, 2, 3].map((k) => contributions(stack, k, 'unchanged'));
+      await until(() => [1, 2, 3].every((k, i) => contributions(stack, k, 'unchanged') >= seen[i]! + 3), 120_000, 'another round of re-pushes');
       const second = await snapshot();
       try {
         assert.deepEqual(first.map((s) => s.id), [1, 2, 3], 'each Keeper holds the share with its own id');
@@ -213,13 +230,18 @@ describe('three Nexus instances on one PostgreSQL database', () => {
       }
     };
     const loops = [...Array.from({ length: 8 }, (_, r) => readLoop(r)), ...Array.from({ length: 8 }, (_, w) => writeLoop(w))];
-    await sleep(800);
-    // Both clients prefer instance 1 (first URL, answering so far): kill exactly that one.
-    killedAt.t = Date.now();
-    await stack.killNexus('SIGKILL', 1);
-    await sleep(1_500);
-    stop.now = true;
-    await Promise.all(loops);
+    try {
+      // The load runs before the kill, and enough reads and writes succeed after it: conditions
+      // with generous deadlines, not wall-clock windows.
+      await until(() => reads.ok > 20 && acked.size > 20, 90_000, 'the load to run before the kill');
+      // Both clients prefer instance 1 (first URL, answering so far): kill exactly that one.
+      killedAt.t = Date.now();
+      await stack.killNexus('SIGKILL', 1);
+      await until(() => (reads.okAfterKill > 20 && ackedAfterKill > 20) || reads.failed.length > 0, 90_000, 'reads and writes after the kill').catch(() => undefined);
+    } finally {
+      stop.now = true;
+      await Promise.all(loops);
+    }
     t.diagnostic(`reads ok ${reads.ok} (${reads.okAfterKill} after the kill), writes acked ${acked.size} (${ackedAfterKill} after the kill), unacked ${unacked.size}`);
     assert.deepEqual(reads.failed, [], 'a read failed although two instances were up');
     assert.ok(reads.okAfterKill > 20, `only ${reads.okAfterKill} reads after the kill`);
@@ -249,7 +271,7 @@ describe('three Nexus instances on one PostgreSQL database', () => {
     }
     // The killed instance comes back on its own key from the Keepers and sees it all too.
     await stack.startNexus(1);
-    await stack.waitReady(30_000, 1);
+    await stack.waitReady(90_000, 1);
     assert.deepEqual(await verify(pilots[0]!, acked, true), [], 'acknowledged writes missing on the restarted instance');
   });
 });

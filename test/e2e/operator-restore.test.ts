@@ -59,7 +59,7 @@ const body = (s: Share): { id: number; shard: number[] } => ({ id: s.id, shard: 
 
 async function keeperShares(st: Stack): Promise<Array<string | null>> {
   const source = await WorkloadX509Source.open({ endpoint: st.socket('nexus-probe'), timeoutMs: 10_000 });
-  const kc = new KeeperClient({ source, authorizeKeeper: authorizeIf((id) => id.path.startsWith('/spike/keeper')), timeoutMs: 3000 });
+  const kc = new KeeperClient({ source, authorizeKeeper: authorizeIf((id) => id.path.startsWith('/spike/keeper')), timeoutMs: 15_000 });
   try {
     return await Promise.all(st.keeperUrls.map((u) => kc.fetchShare(u).then((w) => Buffer.from(w.value).toString('hex'), () => null)));
   } finally {
@@ -168,7 +168,7 @@ test('OPR-07: more shards than needed → acknowledged, nothing changes; another
   const extra = await restore.restore(aShards[0]!);
   assert.deepEqual({ ...extra }, { collected: 2, remaining: 0, restored: true });
   assert.equal((await refused(restore.restore(bShards[0]!))).status, 400);
-  const deadline = Date.now() + 10_000;
+  const deadline = Date.now() + 60_000;
   let held = await keeperShares(a);
   while (held.some((v) => v === null) && Date.now() < deadline) {
     await new Promise((r) => setTimeout(r, 200));

@@ -92,47 +92,75 @@ after(async () => {
   await st?.stop();
 });
 
+// Each `spike` call is a process start (~1 s, several under load): calls that do not depend on
+// each other run concurrently, so the file fits its time budget on a loaded machine too.
 test('secrets: put, get, versions, list, metadata, delete/undelete, cas, destroy', { skip: SKIP.secrets }, async () => {
   assert.equal(await ok(['secret', 'put', 'secrets/db/creds', 'username=admin', 'password=s3cret']), 'OK\n');
-  assert.equal(await ok(['secret', 'get', 'secrets/db/creds']), 'password: s3cret\nusername: admin\n');
-  assert.equal(await ok(['secret', 'get', 'secrets/db/creds', 'password']), 's3cret\n');
-  assert.deepEqual(JSON.parse(await ok(['secret', 'get', 'secrets/db/creds', '--json'])), { username: 'admin', password: 's3cret' });
+  const [human, password, json] = await Promise.all([
+    ok(['secret', 'get', 'secrets/db/creds']),
+    ok(['secret', 'get', 'secrets/db/creds', 'password']),
+    ok(['secret', 'get', 'secrets/db/creds', '--json']),
+  ]);
+  assert.equal(human, 'password: s3cret\nusername: admin\n');
+  assert.equal(password, 's3cret\n');
+  assert.deepEqual(JSON.parse(json), { username: 'admin', password: 's3cret' });
   await ok(['secret', 'put', 'secrets/db/creds', 'password=two']);
-  assert.equal(await ok(['secret', 'get', 'secrets/db/creds']), 'password: two\n');
-  assert.equal(await ok(['secret', 'get', 'secrets/db/creds', '--version', '1', 'password']), 's3cret\n');
-  assert.equal(await ok(['secret', 'list']), '- secrets/db/creds\n');
-  assert.deepEqual(JSON.parse(await ok(['secret', 'list', '--json'])), ['secrets/db/creds']);
-  const md = JSON.parse(await ok(['secret', 'metadata', 'get', 'secrets/db/creds', '--json'])) as { versions: Record<string, { version: number }>; metadata: { currentVersion: number } };
+  const [current, v1, list, listJson, mdJson, mdHuman] = await Promise.all([
+    ok(['secret', 'get', 'secrets/db/creds']),
+    ok(['secret', 'get', 'secrets/db/creds', '--version', '1', 'password']),
+    ok(['secret', 'list']),
+    ok(['secret', 'list', '--json']),
+    ok(['secret', 'metadata', 'get', 'secrets/db/creds', '--json']),
+    ok(['secret', 'metadata', 'get', 'secrets/db/creds']),
+  ]);
+  assert.equal(current, 'password: two\n');
+  assert.equal(v1, 's3cret\n');
+  assert.equal(list, '- secrets/db/creds\n');
+  assert.deepEqual(JSON.parse(listJson), ['secrets/db/creds']);
+  const md = JSON.parse(mdJson) as { versions: Record<string, { version: number }>; metadata: { currentVersion: number } };
   assert.equal(md.metadata.currentVersion, 2);
   assert.deepEqual(Object.keys(md.versions), ['1', '2']);
   assert.equal(md.versions['2']!.version, 2, 'versions keyed by real version numbers (gaps B3 fixed)');
-  assert.match(await ok(['secret', 'metadata', 'get', 'secrets/db/creds']), /Current Version : 2\n/);
+  assert.match(mdHuman, /Current Version : 2\n/);
   assert.equal(await ok(['secret', 'delete', 'secrets/db/creds', '-v', '2']), 'OK\n');
-  assert.equal(await ok(['secret', 'get', 'secrets/db/creds', 'password']), 's3cret\n', 'current moves to v1');
-  await fails(['secret', 'get', 'secrets/db/creds', '--version', '2'], /^Error: Resource not found\.$/);
+  const [afterDelete] = await Promise.all([
+    ok(['secret', 'get', 'secrets/db/creds', 'password']),
+    fails(['secret', 'get', 'secrets/db/creds', '--version', '2'], /^Error: Resource not found\.$/),
+  ]);
+  assert.equal(afterDelete, 's3cret\n', 'current moves to v1');
   assert.equal(await ok(['secret', 'undelete', 'secrets/db/creds', '-v', '2']), 'OK\n');
-  assert.equal(await ok(['secret', 'get', 'secrets/db/creds', 'password']), 'two\n');
-  await fails(['secret', 'put', 'secrets/db/creds', 'password=3', '--cas', '1'], /^Error: Check-and-set failed/);
+  const [afterUndelete] = await Promise.all([
+    ok(['secret', 'get', 'secrets/db/creds', 'password']),
+    fails(['secret', 'put', 'secrets/db/creds', 'password=3', '--cas', '1'], /^Error: Check-and-set failed/),
+    fails(['secret', 'get', 'secrets/missing'], /^Error: Resource not found\.$/),
+    fails(['secret', 'get', 'secrets/db/creds', 'nokey'], /^Error: Key not found\.$/),
+  ]);
+  assert.equal(afterUndelete, 'two\n');
   assert.equal(await ok(['secret', 'put', 'secrets/db/creds', 'password=3', '--cas', '2']), 'OK\n');
-  await fails(['secret', 'get', 'secrets/missing'], /^Error: Resource not found\.$/);
-  await fails(['secret', 'get', 'secrets/db/creds', 'nokey'], /^Error: Key not found\.$/);
   assert.equal(await ok(['secret', 'destroy', 'secrets/db/creds', '-v', '1']), 'OK\n');
-  await fails(['secret', 'get', 'secrets/db/creds', '--version', '1'], /^Error: Resource not found\.$/);
-  await fails(['secret', 'undelete', 'secrets/db/creds', '-v', '1'], /^Error: Resource not found\.$/);
+  await Promise.all([
+    fails(['secret', 'get', 'secrets/db/creds', '--version', '1'], /^Error: Resource not found\.$/),
+    fails(['secret', 'undelete', 'secrets/db/creds', '-v', '1'], /^Error: Resource not found\.$/),
+  ]);
 });
 
 test('policies: create/list/get/delete; a workload with a read policy reads only its paths', { skip: SKIP.policies }, async () => {
   const flags = ['--name', 'db-read', '--path-pattern', '^secrets/db/.*$', '--spiffeid-pattern', '^spiffe://spike\\.ist/workload/demo$', '--permissions', 'read'];
   assert.equal(await ok(['policy', 'create', ...flags]), 'Policy created successfully.\n');
-  await fails(['policy', 'create', ...flags], /^Error: Policy 'db-read' already exists\.$/);
-  assert.match(await ok(['policy', 'list']), /Name: db-read\n/);
-  assert.deepEqual((JSON.parse(await ok(['policy', 'list', '--json'])) as { name: string }[]).map((p) => p.name), ['db-read']);
-  const p = JSON.parse(await ok(['policy', 'get', 'db-read', '--json'])) as Record<string, unknown>;
+  const [, list, listJson, got] = await Promise.all([
+    fails(['policy', 'create', ...flags], /^Error: Policy 'db-read' already exists\.$/),
+    ok(['policy', 'list']),
+    ok(['policy', 'list', '--json']),
+    ok(['policy', 'get', 'db-read', '--json']),
+    ok(['secret', 'put', 'secrets/db/creds', 'password=p']),
+    ok(['secret', 'put', 'secrets/other/x', 'k=v']),
+  ]);
+  assert.match(list, /Name: db-read\n/);
+  assert.deepEqual((JSON.parse(listJson) as { name: string }[]).map((p) => p.name), ['db-read']);
+  const p = JSON.parse(got) as Record<string, unknown>;
   assert.equal(p['spiffiedPattern'], '^spiffe://spike\\.ist/workload/demo$');
   assert.deepEqual(p['permissions'], ['read']);
 
-  await ok(['secret', 'put', 'secrets/db/creds', 'password=p']);
-  await ok(['secret', 'put', 'secrets/other/x', 'k=v']);
   const demo = await st!.client('demo');
   assert.equal((await demo.getSecret('secrets/db/creds'))['password'], 'p');
   await assert.rejects(demo.getSecret('secrets/other/x'), { code: 'access_unauthorized' });
@@ -140,8 +168,10 @@ test('policies: create/list/get/delete; a workload with a read policy reads only
   assert.deepEqual(await demo.listSecrets().catch((e: { code?: string }) => e.code), 'access_unauthorized', 'no list permission');
 
   assert.equal(await ok(['policy', 'delete', 'db-read', '--yes']), 'Policy deleted successfully.\n');
-  await fails(['policy', 'get', 'db-read'], /^Error: Entity not found\.$/);
-  await fails(['policy', 'delete', 'db-read', '--yes'], /^Error: Entity not found\.$/);
+  await Promise.all([
+    fails(['policy', 'get', 'db-read'], /^Error: Entity not found\.$/),
+    fails(['policy', 'delete', 'db-read', '--yes'], /^Error: Entity not found\.$/),
+  ]);
 });
 
 test('cipher: stream and JSON modes round-trip through files and stdin/stdout', { skip: SKIP.cipher }, async () => {
@@ -151,23 +181,27 @@ test('cipher: stream and JSON modes round-trip through files and stdin/stdout', 
   assert.equal(fs.statSync(path.join(cwd, 'ct.bin')).mode & 0o777, 0o600);
   const ct = fs.readFileSync(path.join(cwd, 'ct.bin'));
   assert.equal(ct[0], 1);
-  const back = await spike(['cipher', 'decrypt', '-f', path.join(cwd, 'ct.bin')]);
-  assert.equal(back.code, 0, back.err);
-  assert.deepEqual(Buffer.from(back.out, 'latin1'), plain);
-  const viaStdin = await spike(['cipher', 'decrypt'], { stdin: ct });
-  assert.equal(viaStdin.code, 0, viaStdin.err);
-  assert.deepEqual(Buffer.from(viaStdin.out, 'latin1'), plain);
-  // JSON mode writes the whole envelope (gaps B5 fixed), so stream decrypt reads it
-  await ok(['cipher', 'encrypt', '--plaintext', Buffer.from('hello').toString('base64'), '-o', path.join(cwd, 'json-ct.bin')]);
-  const j = await spike(['cipher', 'decrypt', '-f', path.join(cwd, 'json-ct.bin')]);
-  assert.equal(j.out, 'hello');
-  const env = fs.readFileSync(path.join(cwd, 'json-ct.bin'));
-  const jd = await spike(['cipher', 'decrypt', '--version', String(env[0]), '--nonce', env.subarray(1, 13).toString('base64'), '--ciphertext', env.subarray(13).toString('base64')]);
-  assert.equal(jd.out, 'hello');
   const tampered = Buffer.from(ct);
   tampered[tampered.length - 1]! ^= 1;
   fs.writeFileSync(path.join(cwd, 'bad.bin'), tampered);
-  await fails(['cipher', 'decrypt', '-f', path.join(cwd, 'bad.bin'), '-o', path.join(cwd, 'never.bin')], /^Error: Decryption operation failed\.$/);
+  const [back, viaStdin] = await Promise.all([
+    spike(['cipher', 'decrypt', '-f', path.join(cwd, 'ct.bin')]),
+    spike(['cipher', 'decrypt'], { stdin: ct }),
+    // JSON mode writes the whole envelope (gaps B5 fixed), so stream decrypt reads it
+    ok(['cipher', 'encrypt', '--plaintext', Buffer.from('hello').toString('base64'), '-o', path.join(cwd, 'json-ct.bin')]),
+    fails(['cipher', 'decrypt', '-f', path.join(cwd, 'bad.bin'), '-o', path.join(cwd, 'never.bin')], /^Error: Decryption operation failed\.$/),
+  ]);
+  assert.equal(back.code, 0, back.err);
+  assert.deepEqual(Buffer.from(back.out, 'latin1'), plain);
+  assert.equal(viaStdin.code, 0, viaStdin.err);
+  assert.deepEqual(Buffer.from(viaStdin.out, 'latin1'), plain);
+  const env = fs.readFileSync(path.join(cwd, 'json-ct.bin'));
+  const [j, jd] = await Promise.all([
+    spike(['cipher', 'decrypt', '-f', path.join(cwd, 'json-ct.bin')]),
+    spike(['cipher', 'decrypt', '--version', String(env[0]), '--nonce', env.subarray(1, 13).toString('base64'), '--ciphertext', env.subarray(13).toString('base64')]),
+  ]);
+  assert.equal(j.out, 'hello');
+  assert.equal(jd.out, 'hello');
   assert.equal(fs.existsSync(path.join(cwd, 'never.bin')), false, 'no output file on failure');
 });
 

@@ -72,12 +72,16 @@ for (const backend of e2eBackends()) {
         const out: Outcome = { acked: new Map(), unacked: new Map() };
         const stop = { now: false };
         const writers = Array.from({ length: WRITERS }, (_, w) => writer(pilot, w, round, stop, out));
-        await new Promise((r) => setTimeout(r, randomInt(80, 400)));
+        // Kill at a random moment *after* the writers got going: wait (condition, generous
+        // deadline) until a first write is acknowledged, then a random delay.
+        const deadline = Date.now() + 60_000;
+        while (out.acked.size === 0 && out.unacked.size === 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 5));
+        await new Promise((r) => setTimeout(r, randomInt(0, 320)));
         await stack.killNexus('SIGKILL');
         stop.now = true;
         await Promise.all(writers);
         await stack.startNexus();
-        await stack.waitReady(30_000);
+        await stack.waitReady(90_000);
         const badAcked = await verify(pilot, [...out.acked], true);
         assert.deepEqual(badAcked, [], `round ${round}: acknowledged writes lost or changed`);
         const badUnacked = await verify(pilot, [...out.unacked], false);

@@ -3,6 +3,7 @@
  * bytes, arbitrary bodies) with a given identity's SVID from the stack's spike-agent, built on
  * the project's own mTLS dispatcher (the server must be Nexus), plus small utilities.
  */
+import { Readable } from 'node:stream';
 import { request, type Dispatcher } from 'undici';
 import { SpiffeId } from '../../src/spiffe/id.js';
 import { WorkloadX509Source, authorizeIf, createMtlsDispatcher } from '../../src/spiffe/index.js';
@@ -31,7 +32,9 @@ export async function rawClient(stack: Stack, identity: string, opts: { url?: st
   const dispatcher: Dispatcher = createMtlsDispatcher({ source, authorizeServer: authorizeIf((id) => id.equals(nexusId)) });
   return {
     async post(route, body, opts = {}) {
-      const payload = Buffer.isBuffer(body) ? body : typeof body === 'string' ? Buffer.from(body) : Buffer.from(JSON.stringify(body));
+      // A Readable is sent as it is (e.g. a large body in chunks, with its content-length header).
+      const payload = body instanceof Readable ? body
+        : Buffer.isBuffer(body) ? body : typeof body === 'string' ? Buffer.from(body) : Buffer.from(JSON.stringify(body));
       const r = await request(base + route, {
         method: (opts.method ?? 'POST') as 'POST',
         body: opts.method === 'GET' ? null : payload,

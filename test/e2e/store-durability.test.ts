@@ -36,12 +36,14 @@ async function round(file: string, keyFile: string, n: number): Promise<Ack[]> {
   child.stdout!.on('data', (c: Buffer) => { out += String(c); });
   child.stderr!.on('data', (c: Buffer) => { err += String(c); });
   const exited = new Promise<NodeJS.Signals | number | null>((r) => child.once('exit', (code, sig) => r(sig ?? code)));
-  const deadline = Date.now() + 20_000;
-  while (!out.startsWith('ready\n')) {
-    if (Date.now() > deadline || child.exitCode !== null) throw new Error(`writer did not start: ${err}`);
-    await new Promise((r) => setTimeout(r, 10));
+  // Kill at a random moment *after* the writers got going: wait for the first complete ack line
+  // (a condition with a generous deadline, not a fixed delay), then a random delay.
+  const deadline = Date.now() + 60_000;
+  while (!/\nack [^\n]*\n/.test(out)) {
+    if (Date.now() > deadline || child.exitCode !== null) throw new Error(`writer did not start or acknowledge a write: ${err}`);
+    await new Promise((r) => setTimeout(r, 5));
   }
-  await new Promise((r) => setTimeout(r, randomInt(30, 400)));
+  await new Promise((r) => setTimeout(r, randomInt(0, 370)));
   child.kill('SIGKILL');
   const how = await exited;
   children.delete(child);

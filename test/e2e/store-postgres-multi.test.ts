@@ -145,28 +145,27 @@ if (process.env['SPIKE_PG_RACE_CHILD'] === '1') {
         return pred();
       };
       try {
-        assert.ok(await waitFor(() => seen.length > 0, 5000), 'the listener reports the current generation once connected');
+        assert.ok(await waitFor(() => seen.length > 0, 60_000), 'the listener reports the current generation once connected');
         const before = await b.policyGeneration();
         assert.equal(seen.at(-1), before);
         assert.ok(await b.getPolicy('ops'));
 
         assert.equal(await a.deletePolicy('ops'), true);
-        const t0 = Date.now();
         // The very next calls on B, without waiting for anything:
         const after = await b.policyGeneration();
         assert.ok(after > before, 'B must see the new generation immediately');
         assert.equal(await b.getPolicy('ops'), null);
         assert.equal((await b.listPolicies()).some((p) => p.name === 'ops'), false);
         assert.equal(await stores[2]!.policyGeneration(), after);
-        assert.ok(await waitFor(() => seen.includes(after), 5000), `notification for generation ${after} must arrive`);
-        const latency = Date.now() - t0;
-        assert.ok(latency < 5000);
+        // NOTIFY is asynchronous: a condition with a generous deadline (its latency is not a test
+        // matter; the very-next-call guarantee above is).
+        assert.ok(await waitFor(() => seen.includes(after), 60_000), `notification for generation ${after} must arrive`);
 
         // A put through C also notifies B, with C's generation.
         await stores[2]!.putPolicy({ name: 'ops2', spiffeIdPattern: 'x', pathPattern: 'y', permissions: [] });
         const g3 = await b.policyGeneration();
         assert.equal(g3, after + 1);
-        assert.ok(await waitFor(() => seen.includes(g3), 5000));
+        assert.ok(await waitFor(() => seen.includes(g3), 60_000));
         // Failed delete: no bump, no notification.
         assert.equal(await a.deletePolicy('missing'), false);
         assert.equal(await b.policyGeneration(), g3);
@@ -186,7 +185,7 @@ if (process.env['SPIKE_PG_RACE_CHILD'] === '1') {
 
     test('bootstrap-once: 4 processes released together race migrations and the first putSystemIfAbsent → exactly one wins', async () => {
       const url = await srv.createDatabase('race_fresh');
-      const at = Date.now() + 1500;
+      const at = Date.now() + 4000; // after every child has started, even on a loaded machine
       const self = fileURLToPath(import.meta.url);
       const outs = await Promise.all(Array.from({ length: 4 }, () => new Promise<string>((resolve, reject) => {
         const c = spawn(process.execPath, [self], {
@@ -195,7 +194,7 @@ if (process.env['SPIKE_PG_RACE_CHILD'] === '1') {
         });
         let out = '';
         c.stdout.on('data', (d: Buffer) => { out += d.toString(); });
-        const timer = setTimeout(() => c.kill('SIGKILL'), 30_000);
+        const timer = setTimeout(() => c.kill('SIGKILL'), 120_000);
         c.on('error', reject);
         c.on('exit', () => {
           clearTimeout(timer);

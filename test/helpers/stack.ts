@@ -147,7 +147,7 @@ export class Stack {
         if (r.code !== 0) throw new Error(`bootstrap failed (${r.code}): ${r.stderr}`);
       }
       if (opts.bootstrap !== false && st.#opts.backend !== 'lite') {
-        await Promise.all(nexusPorts.map((_, i) => st.waitReady(30_000, i + 1)));
+        await Promise.all(nexusPorts.map((_, i) => st.waitReady(90_000, i + 1)));
       }
     } catch (e) {
       await st.stop();
@@ -392,7 +392,7 @@ export class Stack {
   }
 
   /** Polls Nexus instance `index` (1-based, default the first) until it is ready. */
-  async waitReady(timeoutMs = 30_000, index = 1): Promise<void> {
+  async waitReady(timeoutMs = 90_000, index = 1): Promise<void> {
     const name = this.nexusName(index);
     const c = await this.client('pilot', { urls: [this.nexusUrls[index - 1]!] });
     const deadline = Date.now() + timeoutMs;

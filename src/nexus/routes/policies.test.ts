@@ -2,7 +2,7 @@
  * Policy routes over the real router, guards, policy engine and memory store (in-process
  * HTTP). Over real mTLS and SQLite: test/e2e/policies-*.test.ts.
  */
-import { worstStallMs } from '../../../test/helpers/stall.js';
+import { describeStall, stallCheck } from '../../../test/helpers/stall.js';
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { policyRoutes } from './policies.js';
@@ -164,13 +164,15 @@ test('POL-03 / POL-04: full-match anchoring of identity and path patterns for po
   assert.equal((await h.post('/v1/store/secrets?action=get', { path: 'acl|x' }, 'spiffe://td/admin')).status, 401);
 });
 
-test('POL-05: ReDoS patterns are accepted and evaluated in linear time; event loop never stalls > 50 ms', async () => {
+// A backtracking engine would stall for seconds to forever on these paths; the check fails only
+// on such a stall, never on scheduler noise of a loaded machine (test/helpers/stall.ts).
+test('POL-05: ReDoS patterns are accepted and evaluated in linear time; the event loop never stalls', async () => {
   const id = 'spiffe://spike.ist/workload/redos';
   for (const [i, pat] of ['^(a+)+$', '(a|a)*b', '(.*a){20}'].entries()) {
     const r = await h.post(P, { name: `redos-${i}`, spiffeidPattern: '^spiffe://spike\\.ist/workload/redos$', pathPattern: pat, permissions: ['read'] }, PILOT);
     assert.equal(r.status, 200, pat);
   }
-  const worst = await worstStallMs(async () => {
+  const stall = await stallCheck(async () => {
     // `!` is outside the path alphabet (400 before any evaluation); `-` keeps the path valid and
     // makes every pattern fail at the very end — the worst case for a backtracking engine.
     assert.equal((await h.post('/v1/store/secrets?action=get', { path: 'a'.repeat(28) + '!' }, id)).status, 400);
@@ -178,8 +180,8 @@ test('POL-05: ReDoS patterns are accepted and evaluated in linear time; event lo
       const r = await h.post('/v1/store/secrets?action=get', { path: p }, id);
       assert.ok(r.status === 401 || r.status === 404, String(r.status));
     }
-  }, 50);
-  assert.ok(worst < 50, `event loop stalled ${worst} ms`);
+  });
+  assert.ok(stall.ok, describeStall(stall));
 });
 
 test('P4: policy routes deny workloads without gate grants, and lite; error shapes per route', async () => {

@@ -1,0 +1,4 @@
+/** `spike secret …` / `spike policy …` end to end on PostgreSQL (the suite: cli-secrets-policies.ts). */
+import { cliSecretsPoliciesSuite } from './cli-secrets-policies.js';
+
+cliSecretsPoliciesSuite('postgres');
