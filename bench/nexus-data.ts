@@ -27,7 +27,7 @@ import { request, type Dispatcher } from 'undici';
 import { loadTrustRoots, recognisers } from '../src/api/identities.js';
 import { loadNexusConfig } from '../src/config/index.js';
 import { RootKey } from '../src/crypto/index.js';
-import { createLogger } from '../src/log/logger.js';
+import { createLogger } from '../src/lib/log.js';
 import { PolicyEngine } from '../src/nexus/authz.js';
 import { startNexus } from '../src/nexus/server.js';
 import type { NexusClient } from '../src/sdk/index.js';

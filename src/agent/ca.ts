@@ -15,7 +15,7 @@ import * as x509 from '@peculiar/x509';
 import fs from 'node:fs';
 import path from 'node:path';
 import { randomBytes, webcrypto, X509Certificate } from 'node:crypto';
-import { SpikeError } from '../errors.js';
+import { SpikeError } from '../lib/errors.js';
 import { SpiffeId, TrustDomain } from '../spiffe/id.js';
 import { prepareOwnedDir } from './owned-dir.js';
 

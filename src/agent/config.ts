@@ -19,7 +19,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { parse as parseYaml } from 'yaml';
-import { SpikeError } from '../errors.js';
+import { SpikeError } from '../lib/errors.js';
 import { SpiffeId, TrustDomain } from '../spiffe/id.js';
 
 export class AgentConfigError extends SpikeError {

@@ -5,7 +5,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import * as grpc from '@grpc/grpc-js';
-import { createLogger } from '../log/logger.js';
+import { createLogger } from '../lib/log.js';
 import { SpiffeId, TrustDomain } from '../spiffe/id.js';
 import { WorkloadX509Source } from '../spiffe/workload.js';
 import { DevCa } from './ca.js';

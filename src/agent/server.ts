@@ -12,8 +12,8 @@
 import fs from 'node:fs';
 import net from 'node:net';
 import * as grpc from '@grpc/grpc-js';
-import { SpikeError } from '../errors.js';
-import type { Logger } from '../log/logger.js';
+import { SpikeError } from '../lib/errors.js';
+import type { Logger } from '../lib/log.js';
 import {
   WORKLOAD_API_HEADER,
   WORKLOAD_API_HEADER_VALUE,

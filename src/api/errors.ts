@@ -14,7 +14,7 @@
  *   only reachable by clients that use the additive features, so no SPIKE client sees it).
  * - unexpected failures → 500 `api_internal_error` (SPIKE's own code for them).
  */
-import { SpikeError } from '../errors.js';
+import { SpikeError } from '../lib/errors.js';
 
 /** Wire `err` codes. The first five are SPIKE's; `api_conflict` is ours (additive). */
 export const ERR = {

@@ -12,7 +12,7 @@
  * {@link TrustRootConfigError} at start-up (SPIKE crashes inside a request handler: gaps A9).
  * `SPIKE_TRUST_ROOT` is not a fallback (it has no effect in SPIKE).
  */
-import { SpikeError } from '../errors.js';
+import { SpikeError } from '../lib/errors.js';
 import { SpiffeId, TrustDomain } from '../spiffe/id.js';
 import { type Guard, guardIdentity } from './guards.js';
 

@@ -11,7 +11,7 @@ import http from 'node:http';
 import net from 'node:net';
 import type { AddressInfo } from 'node:net';
 import { Writable } from 'node:stream';
-import { createLogger } from '../log/logger.js';
+import { createLogger } from '../lib/log.js';
 import { SpiffeId } from '../spiffe/id.js';
 import { guardIdentity } from './guards.js';
 import { type LingerLimits, type RouterHandler, createRouter, defineRoute } from './router.js';

@@ -7,7 +7,7 @@ import assert from 'node:assert/strict';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { Writable } from 'node:stream';
-import { createLogger } from '../log/logger.js';
+import { createLogger } from '../lib/log.js';
 import { SpiffeId } from '../spiffe/id.js';
 import { badRequest } from './errors.js';
 import { guardIdentity } from './guards.js';

@@ -8,7 +8,7 @@ import assert from 'node:assert/strict';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { Writable } from 'node:stream';
-import { createLogger } from '../log/logger.js';
+import { createLogger } from '../lib/log.js';
 import { SpiffeId } from '../spiffe/id.js';
 import { NexusAuthorizer, PolicyEngine, nexusGuards } from '../nexus/authz.js';
 import { ApiError, PlainTextError, notFound } from './errors.js';

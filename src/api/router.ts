@@ -48,7 +48,7 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Http2ServerRequest, Http2ServerResponse } from 'node:http2';
 import { performance } from 'node:perf_hooks';
-import type { Logger } from '../log/logger.js';
+import type { Logger } from '../lib/log.js';
 import type { SpiffeId } from '../spiffe/id.js';
 import { ApiError, ERR, PlainTextError, REASON, badRequest, internalError, notReady, payloadTooLarge, unauthorized } from './errors.js';
 import { type GoJsonValue, goJson } from './gojson.js';

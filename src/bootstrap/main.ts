@@ -6,9 +6,9 @@
  */
 import { loadTrustRoots, recognisers } from '../api/identities.js';
 import { loadBootstrapConfig } from '../config/index.js';
-import { createLogger } from '../log/logger.js';
-import { hardenServer } from '../hardening.js';
-import { fail } from '../process.js';
+import { createLogger } from '../lib/log.js';
+import { hardenServer } from '../lib/hardening.js';
+import { fail } from '../lib/process.js';
 import { authorizeIf, createMtlsDispatcher, WorkloadX509Source } from '../spiffe/index.js';
 import { KeeperClient } from '../keeper/client.js';
 import { runBootstrap } from './run.js';

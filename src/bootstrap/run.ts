@@ -18,8 +18,8 @@
 import { createHash, randomBytes } from 'node:crypto';
 import { request, type Dispatcher } from 'undici';
 import { derivePurposeKey, gcmSeal, RootKey, splitSecret, wipe, wipeShare, type Share } from '../crypto/index.js';
-import { SpikeError } from '../errors.js';
-import type { Logger } from '../log/logger.js';
+import { SpikeError } from '../lib/errors.js';
+import type { Logger } from '../lib/log.js';
 import type { BootstrapConfig } from '../config/index.js';
 import type { KeeperClient } from '../keeper/client.js';
 import { KeeperCallError } from '../keeper/client.js';

@@ -18,7 +18,7 @@
  * (git never creates an empty folder, and there is nothing in it to distrust). A folder of an
  * earlier version (no marker) is refused like any other: the one-line error says to delete it.
  */
-import { SpikeError } from '../errors.js';
+import { SpikeError } from '../lib/errors.js';
 import { prepareOwnedDir } from '../agent/owned-dir.js';
 
 export const MARKER_FILE = 'dev-stack.marker';

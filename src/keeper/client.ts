@@ -9,7 +9,7 @@
  */
 import { request, type Dispatcher } from 'undici';
 import { createMtlsDispatcher, type Authorizer, type X509Source } from '../spiffe/index.js';
-import { SpikeError } from '../errors.js';
+import { SpikeError } from '../lib/errors.js';
 import { decodeShareBody, encodeShareMessage, KEEPER_CONTRIBUTE_PATH, KEEPER_SHARD_PATH, type WireShare } from './protocol.js';
 
 export class KeeperCallError extends SpikeError {

@@ -8,12 +8,12 @@
  */
 import { loadTrustRoots, recognisers } from '../api/identities.js';
 import { loadKeeperConfig } from '../config/index.js';
-import { createLogger } from '../log/logger.js';
-import { hardenServer } from '../hardening.js';
+import { createLogger } from '../lib/log.js';
+import { hardenServer } from '../lib/hardening.js';
 import { authorizeIf, createMtlsServer, WorkloadX509Source } from '../spiffe/index.js';
 import { keeperRouter } from './server.js';
 import { ShareSlot } from './slot.js';
-import { fail, installShutdown } from '../process.js';
+import { fail, installShutdown } from '../lib/process.js';
 
 const USAGE = `usage: spike-keeper
 

@@ -14,7 +14,7 @@
 import { Commitments, formatShardJsonArray, MAX_SHARE_ID } from '../crypto/index.js';
 import { parseJson } from '../api/json.js';
 import { s, type Infer } from '../api/schema.js';
-import { SpikeError } from '../errors.js';
+import { SpikeError } from '../lib/errors.js';
 import { MAX_SHARE_EPOCH } from './slot.js';
 
 export const KEEPER_CONTRIBUTE_PATH = '/v1/store/contribute';

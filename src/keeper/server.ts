@@ -11,7 +11,7 @@ import { keeperGuards, type Recognisers } from '../api/identities.js';
 import { createRouter, defineRoute, type RouterHandler } from '../api/router.js';
 import { s } from '../api/schema.js';
 import { ERROR_SHAPES } from '../api/wire.js';
-import type { Logger } from '../log/logger.js';
+import type { Logger } from '../lib/log.js';
 import { KEEPER_CONTRIBUTE_PATH, KEEPER_SHARD_PATH, ShareMessage, ShareWireError, toWireShare } from './protocol.js';
 import { KeeperSlotError, type ShareSlot } from './slot.js';
 

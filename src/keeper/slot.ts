@@ -26,7 +26,7 @@
  */
 import { timingSafeEqual } from 'node:crypto';
 import { Commitments } from '../crypto/index.js';
-import { SpikeError } from '../errors.js';
+import { SpikeError } from '../lib/errors.js';
 
 export type Contributor = 'nexus' | 'bootstrap';
 

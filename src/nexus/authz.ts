@@ -30,7 +30,7 @@
  * allow after a delete returns: POL-17).
  */
 import { RE2JS } from 're2js';
-import type { Logger } from '../log/logger.js';
+import type { Logger } from '../lib/log.js';
 import type { SpiffeId } from '../spiffe/id.js';
 import { REASON, badRequest } from '../api/errors.js';
 import { type Guard, guardBody, guardIdentity } from '../api/guards.js';

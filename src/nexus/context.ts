@@ -5,7 +5,7 @@
 import type { Recognisers } from '../api/identities.js';
 import type { Route } from '../api/router.js';
 import type { NexusConfig } from '../config/index.js';
-import type { Logger } from '../log/logger.js';
+import type { Logger } from '../lib/log.js';
 import type { Store } from '../store/types.js';
 import type { NexusAuthorizer, NexusGuards, PolicyEngine } from './authz.js';
 import type { KeyState } from './keystate.js';

@@ -5,9 +5,9 @@
  */
 import { loadTrustRoots, recognisers } from '../api/identities.js';
 import { loadNexusConfig } from '../config/index.js';
-import { createLogger } from '../log/logger.js';
-import { hardenServer } from '../hardening.js';
-import { fail, installShutdown } from '../process.js';
+import { createLogger } from '../lib/log.js';
+import { hardenServer } from '../lib/hardening.js';
+import { fail, installShutdown } from '../lib/process.js';
 import { WorkloadX509Source } from '../spiffe/index.js';
 import { startNexus } from './server.js';
 

@@ -7,7 +7,7 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { createLogger } from '../log/logger.js';
+import { createLogger } from '../lib/log.js';
 import { MemoryStore } from '../store/memory.js';
 import { PolicyEngine } from './authz.js';
 import { PolicySync } from './policies.js';

@@ -8,7 +8,7 @@ import path from 'node:path';
 import type { Recognisers } from '../api/identities.js';
 import { createRouter, type Route, type RouterHandler } from '../api/router.js';
 import type { NexusConfig } from '../config/index.js';
-import type { Logger } from '../log/logger.js';
+import type { Logger } from '../lib/log.js';
 import { KeeperClient } from '../keeper/client.js';
 import { authorizeIf, createMtlsServer, type MtlsServer, type X509Source } from '../spiffe/index.js';
 import { openStore } from '../store/open.js';

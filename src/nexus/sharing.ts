@@ -9,7 +9,7 @@
  * with put-if-absent, so several Nexus instances sharing one database agree on one key.
  */
 import { checkKeyCheck, Commitments, makeKeyCheck, type RootKey, type Share } from '../crypto/index.js';
-import { SpikeError } from '../errors.js';
+import { SpikeError } from '../lib/errors.js';
 import type { Store } from '../store/types.js';
 import type { KeyState, SharingInfo } from './keystate.js';
 

@@ -6,10 +6,10 @@
  */
 import fs from 'node:fs';
 import type { Readable, Writable } from 'node:stream';
-import { createLogger, parseLevel } from '../log/logger.js';
+import { createLogger, parseLevel } from '../lib/log.js';
 import { NexusClient } from '../sdk/client.js';
 import { clientRoles, type Env } from '../sdk/roles.js';
-import { SpikeError } from '../errors.js';
+import { SpikeError } from '../lib/errors.js';
 import { PilotError, type CommandGroup } from './errors.js';
 import { resolvePilotEnv, type PilotRole } from './env.js';
 

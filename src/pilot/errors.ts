@@ -7,7 +7,7 @@
  * argument). Messages follow SPIKE's wording (cli.md §1.1) where it has one, and never echo
  * secret values, shard material or secret paths.
  */
-import { SpikeError } from '../errors.js';
+import { SpikeError } from '../lib/errors.js';
 import { NexusApiError, SdkUsageError } from '../sdk/errors.js';
 import { failureText } from '../sdk/failure.js';
 

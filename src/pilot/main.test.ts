@@ -14,7 +14,7 @@ import path from 'node:path';
 import { Readable, Writable } from 'node:stream';
 import { Agent } from 'undici';
 import { NexusClient } from '../sdk/client.js';
-import { SpikeError } from '../errors.js';
+import { SpikeError } from '../lib/errors.js';
 import { run } from './main.js';
 import type { PilotIo } from './context.js';
 

@@ -17,7 +17,7 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import { createMtlsDispatcher, createMtlsServer, type MtlsServer } from '../spiffe/tls.js';
 import { authorizeIf } from '../spiffe/authorize.js';
 import { StaticX509Source } from '../spiffe/source.js';
-import { createLogger } from '../log/logger.js';
+import { createLogger } from '../lib/log.js';
 import { bundleSetOf, createCa, makeSvid, type TestCa } from '../../test/helpers/pki.js';
 import { NexusClient } from './client.js';
 import { NexusApiError } from './errors.js';

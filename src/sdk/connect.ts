@@ -18,7 +18,7 @@
  */
 import type { Logger } from 'pino';
 import { duration, int, optionalStr } from '../config/env.js';
-import { createLogger, parseLevel } from '../log/logger.js';
+import { createLogger, parseLevel } from '../lib/log.js';
 import { authorizeIf, type Authorizer } from '../spiffe/authorize.js';
 import type { X509Source } from '../spiffe/source.js';
 import { createMtlsDispatcher } from '../spiffe/tls.js';

@@ -10,7 +10,7 @@ import assert from 'node:assert/strict';
 import net from 'node:net';
 import { createMtlsServer, PeerRejectedError, type MtlsServer } from '../spiffe/tls.js';
 import { StaticX509Source } from '../spiffe/source.js';
-import { createLogger } from '../log/logger.js';
+import { createLogger } from '../lib/log.js';
 import { bundleSetOf, createCa, makeSvid, type TestCa } from '../../test/helpers/pki.js';
 import { NexusClient } from './client.js';
 import { NexusApiError } from './errors.js';

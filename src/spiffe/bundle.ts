@@ -5,7 +5,7 @@
  * small mutable map used by sources.
  */
 import { X509Certificate } from 'node:crypto';
-import { SpikeError } from '../errors.js';
+import { SpikeError } from '../lib/errors.js';
 import { TrustDomain } from './id.js';
 
 /** Bundle bytes that are not a list of certificates. */

@@ -7,7 +7,7 @@
  */
 import tls, { type DetailedPeerCertificate, type PeerCertificate, type SecureContextOptions, type TLSSocket } from 'node:tls';
 import { constants as cryptoConstants } from 'node:crypto';
-import { SpikeError } from '../errors.js';
+import { SpikeError } from '../lib/errors.js';
 import type { SpiffeId } from './id.js';
 import type { X509Source } from './source.js';
 import type { Authorizer } from './authorize.js';

@@ -27,7 +27,7 @@ import { StaticX509Source } from './source.js';
 import { authorizeAny, authorizeId, authorizeMemberOf } from './authorize.js';
 import type { X509Svid } from './svid.js';
 import { X509BundleSet } from './bundle.js';
-import { createLogger } from '../log/logger.js';
+import { createLogger } from '../lib/log.js';
 import {
   bundleSetOf,
   createCa,

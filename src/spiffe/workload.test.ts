@@ -10,7 +10,7 @@ import path from 'node:path';
 import { Writable } from 'node:stream';
 import * as grpc from '@grpc/grpc-js';
 import fc from 'fast-check';
-import { createLogger } from '../log/logger.js';
+import { createLogger } from '../lib/log.js';
 import { DevCa } from '../agent/ca.js';
 import { WorkloadApiServer } from '../agent/server.js';
 import { SpiffeId, TrustDomain } from './id.js';

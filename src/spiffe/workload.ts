@@ -16,8 +16,8 @@
 import { EventEmitter } from 'node:events';
 import { createHash, randomInt } from 'node:crypto';
 import * as grpc from '@grpc/grpc-js';
-import { SpikeError } from '../errors.js';
-import { createLogger, type Logger } from '../log/logger.js';
+import { SpikeError } from '../lib/errors.js';
+import { createLogger, type Logger } from '../lib/log.js';
 import { X509Bundle, X509BundleSet } from './bundle.js';
 import { TrustDomain } from './id.js';
 import { SourceClosedError, type X509Source } from './source.js';

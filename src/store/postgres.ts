@@ -36,7 +36,7 @@
  * (40001/40P01) are retried.
  */
 import pg from 'pg';
-import type { Logger } from '../log/logger.js';
+import type { Logger } from '../lib/log.js';
 import type { RootKey } from '../crypto/index.js';
 import { RecordSealer } from './codec.js';
 import { compareCodeUnits } from './memory.js';

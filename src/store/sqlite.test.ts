@@ -13,7 +13,7 @@ import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
 import Database from 'better-sqlite3';
 import { RootKey } from '../crypto/index.js';
-import { createLogger } from '../log/logger.js';
+import { createLogger } from '../lib/log.js';
 import { RecordSealer } from './codec.js';
 import { SqliteStore } from './sqlite.js';
 import { StoreError } from './types.js';

@@ -23,7 +23,7 @@ import path from 'node:path';
 import { randomBytes } from 'node:crypto';
 import Database from 'better-sqlite3';
 import type BetterSqlite3 from 'better-sqlite3';
-import type { Logger } from '../log/logger.js';
+import type { Logger } from '../lib/log.js';
 import type { RootKey } from '../crypto/index.js';
 import { RecordSealer } from './codec.js';
 import { compareCodeUnits } from './memory.js';

@@ -11,7 +11,7 @@ import path from 'node:path';
 import { spawn, type ChildProcess } from 'node:child_process';
 import * as grpc from '@grpc/grpc-js';
 import { REPO_ROOT, spawnBin } from '../helpers/bin.js';
-import { createLogger } from '../../src/log/logger.js';
+import { createLogger } from '../../src/lib/log.js';
 import { SpiffeId, TrustDomain } from '../../src/spiffe/id.js';
 import { X509Bundle, X509BundleSet } from '../../src/spiffe/bundle.js';
 import { verifyX509Svid } from '../../src/spiffe/verify.js';
@@ -127,7 +127,7 @@ test('two separate processes on two sockets get different SVIDs, and close() let
   const a = await agent();
   const script = [
     `const { WorkloadX509Source } = await import(${JSON.stringify(path.join(REPO_ROOT, 'dist/src/spiffe/workload.js'))});`,
-    `const s = await WorkloadX509Source.open({ timeoutMs: 30000, logger: (await import(${JSON.stringify(path.join(REPO_ROOT, 'dist/src/log/logger.js'))})).createLogger({ component: 'c', level: 'silent' }) });`,
+    `const s = await WorkloadX509Source.open({ timeoutMs: 30000, logger: (await import(${JSON.stringify(path.join(REPO_ROOT, 'dist/src/lib/log.js'))})).createLogger({ component: 'c', level: 'silent' }) });`,
     'const svid = s.getX509Svid();',
     'process.stdout.write(JSON.stringify({ id: svid.id.toString(), serial: svid.certificates[0].serialNumber }));',
     's.close();', // no process.exit: the process must end on its own

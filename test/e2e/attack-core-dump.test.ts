@@ -20,7 +20,7 @@ import { spawn } from 'node:child_process';
 import fs from 'node:fs';
 import { binPath } from '../helpers/bin.js';
 import { freePort, Stack } from '../helpers/stack.js';
-import { parseProcLimitsCore } from '../../src/hardening.js';
+import { parseProcLimitsCore } from '../../src/lib/hardening.js';
 
 const PRLIMIT = '/usr/bin/prlimit';
 const haveProc = fs.existsSync('/proc/self/limits') && fs.existsSync(PRLIMIT);

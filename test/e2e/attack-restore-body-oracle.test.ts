@@ -18,7 +18,7 @@ import assert from 'node:assert/strict';
 import { Writable } from 'node:stream';
 import { loadTrustRoots, recognisers } from '../../src/api/identities.js';
 import type { Route } from '../../src/api/router.js';
-import { createLogger } from '../../src/log/logger.js';
+import { createLogger } from '../../src/lib/log.js';
 import { keeperRouter } from '../../src/keeper/server.js';
 import { ShareSlot } from '../../src/keeper/slot.js';
 import { bootstrapRoutes } from '../../src/nexus/routes/bootstrap.js';

@@ -27,7 +27,7 @@ import type { ChildProcess } from 'node:child_process';
 import { spawnBin } from '../helpers/bin.js';
 import { WorkloadX509Source } from '../../src/spiffe/workload.js';
 import { createMtlsServer, type MtlsServer } from '../../src/spiffe/tls.js';
-import { createLogger } from '../../src/log/logger.js';
+import { createLogger } from '../../src/lib/log.js';
 
 const TD = 'spike.ist';
 let cwd: string;

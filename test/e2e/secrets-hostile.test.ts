@@ -15,7 +15,7 @@ import fs from 'node:fs';
 import { Readable, Writable } from 'node:stream';
 import { loadTrustRoots, recognisers } from '../../src/api/identities.js';
 import { loadNexusConfig } from '../../src/config/index.js';
-import { createLogger } from '../../src/log/logger.js';
+import { createLogger } from '../../src/lib/log.js';
 import { type Nexus, startNexus } from '../../src/nexus/server.js';
 import { WorkloadX509Source } from '../../src/spiffe/index.js';
 import { Stack } from '../helpers/stack.js';

@@ -11,7 +11,7 @@ import { Writable } from 'node:stream';
 import { loadTrustRoots, recognisers } from '../../src/api/identities.js';
 import { createRouter, type Route, type RouterHandler } from '../../src/api/router.js';
 import { loadNexusConfig } from '../../src/config/index.js';
-import { createLogger } from '../../src/log/logger.js';
+import { createLogger } from '../../src/lib/log.js';
 import { SpiffeId } from '../../src/spiffe/id.js';
 import { MemoryStore } from '../../src/store/memory.js';
 import type { Store } from '../../src/store/types.js';

@@ -36,7 +36,7 @@ import { defineRoute, type Route } from '../../api/router.js';
 import { validateRestoreId } from '../../api/validate.js';
 import { Bytes32, ERROR_SHAPES, PATHS, RecoverRequest, RestoreRequest, intKeyedMap, type RestoreResponse } from '../../api/wire.js';
 import { combineShares, wipeShare, type Share } from '../../crypto/index.js';
-import type { Logger } from '../../log/logger.js';
+import type { Logger } from '../../lib/log.js';
 import type { NexusContext } from '../context.js';
 import type { SharingInfo } from '../keystate.js';
 import { adoptKey, loadSharing } from '../sharing.js';

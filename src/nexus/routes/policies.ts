@@ -26,7 +26,7 @@ import {
   type PolicyGetResponse,
   type PolicyListResponse,
 } from '../../api/wire.js';
-import type { Logger } from '../../log/logger.js';
+import type { Logger } from '../../lib/log.js';
 import type { NexusContext } from '../context.js';
 import { viaStore } from './store-errors.js';
 

@@ -17,7 +17,7 @@
  * Messages are fixed sentences; a path or value never reaches them or the log.
  */
 import { ApiError, ERR, badRequest, conflict } from '../../api/errors.js';
-import type { Logger } from '../../log/logger.js';
+import type { Logger } from '../../lib/log.js';
 import { StoreError } from '../../store/types.js';
 
 /** Turns a thrown value into an {@link ApiError}; non-store errors are rethrown unchanged. */

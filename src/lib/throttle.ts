@@ -12,7 +12,7 @@
  * Kinds are stable codes chosen by the caller (never input text), so the number of kinds,
  * and with it the number of lines per interval, is bounded by the code.
  */
-import type { Logger } from './logger.js';
+import type { Logger } from './log.js';
 
 export interface LogThrottleOptions {
   /** Summary period; default 10 s; 0 logs every occurrence (tests). */

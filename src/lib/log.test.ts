@@ -1,7 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { Writable } from 'node:stream';
-import { createLogger, parseLevel } from './logger.js';
+import { createLogger, parseLevel } from './log.js';
 
 function capture(): { stream: Writable; lines: () => string[] } {
   const chunks: string[] = [];

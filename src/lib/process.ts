@@ -3,7 +3,7 @@
  * non-zero exit for start-up failures (catalogue CFG-01), and a clean shutdown on
  * SIGTERM/SIGINT.
  */
-import type { Logger } from './log/logger.js';
+import type { Logger } from './log.js';
 
 /** Prints `<name>: <reason>` (the error's fixed message, never input values) and sets exit code 1. */
 export function fail(name: string, err: unknown): void {

@@ -1,7 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { Writable } from 'node:stream';
-import { createLogger } from './logger.js';
+import { createLogger } from './log.js';
 import { createLogThrottle } from './throttle.js';
 
 function capture(): { stream: Writable; lines: () => Array<Record<string, unknown>> } {

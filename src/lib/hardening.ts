@@ -20,8 +20,8 @@
  */
 import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
-import { bool } from './config/env.js';
-import type { Logger } from './log/logger.js';
+import { bool } from '../config/env.js';
+import type { Logger } from './log.js';
 import { SpikeError } from './errors.js';
 
 export const CORE_DUMP_OPT_OUT_ENV = 'SPIKE_ALLOW_CORE_DUMPS';
