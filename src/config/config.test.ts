@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { ConfigError, parseDuration, listenAddress, httpsUrlList, int, bool } from './env.js';
+import { ConfigError, parseDuration, listenAddress, httpsUrlList, int, bool } from '../lib/env.js';
 import { MAX_CIPHER_STREAM_BYTES, loadNexusConfig, loadBootstrapConfig, loadKeeperConfig, resolveDataDir } from './components.js';
 
 test('parseDuration accepts Go durations', () => {

@@ -1,2 +1,2 @@
-export * from './env.js';
+export * from '../lib/env.js';
 export * from './components.js';

@@ -20,7 +20,7 @@
  */
 import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
-import { bool } from '../config/env.js';
+import { bool } from './env.js';
 import type { Logger } from './log.js';
 import { SpikeError } from './errors.js';
 

@@ -17,7 +17,7 @@
  * A malformed value is a `ConfigError` naming the variable (never its value).
  */
 import type { Logger } from 'pino';
-import { duration, int, optionalStr } from '../config/env.js';
+import { duration, int, optionalStr } from '../lib/env.js';
 import { createLogger, parseLevel } from '../lib/log.js';
 import { authorizeIf, type Authorizer } from '../spiffe/authorize.js';
 import type { X509Source } from '../spiffe/source.js';

@@ -7,7 +7,7 @@
  * variables take the default. Messages name the variable and the rule, never the value
  * (a value could be a misplaced secret).
  */
-import { SpikeError } from '../lib/errors.js';
+import { SpikeError } from './errors.js';
 
 export type Env = Readonly<Record<string, string | undefined>>;
 
