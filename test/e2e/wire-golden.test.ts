@@ -309,7 +309,7 @@ test('golden: the wire matches test/golden/wire.json', () => {
   const was = readGolden(GOLDEN);
   const reports = [
     ...(JSON.stringify(was.rules) === JSON.stringify(now.rules) ? [] : ['the normalisation rules changed since the recording: re-record']),
-    ...compareEntries('exchange', was.exchanges, now.exchanges),
+    ...compareEntries('exchange', was.exchanges, now.exchanges, (e) => `[${e.as} → ${e.to}: ${e.request.line}] `),
     ...compareEntries('SDK call', was.sdk, now.sdk),
   ];
   assert.equal(reports.length, 0, `${reports.length} wire difference(s):\n\n${reports.join('\n\n')}`);

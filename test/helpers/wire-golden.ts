@@ -125,8 +125,11 @@ export function readGolden(file: string): GoldenFile {
   return JSON.parse(fs.readFileSync(file, 'utf8')) as GoldenFile;
 }
 
-/** A line diff (longest common subsequence): lines kept, removed (-) and added (+). */
-export function lineDiff(expected: string, actual: string): string {
+/**
+ * A line diff (longest common subsequence): removed lines (-) before added ones (+), with
+ * `context` unchanged lines around each change and "…" where unchanged lines were left out.
+ */
+export function lineDiff(expected: string, actual: string, context = 3): string {
   const a = expected.split('\n');
   const b = actual.split('\n');
   const lcs: number[][] = Array.from({ length: a.length + 1 }, () => new Array<number>(b.length + 1).fill(0));
@@ -135,22 +138,28 @@ export function lineDiff(expected: string, actual: string): string {
       lcs[i]![j] = a[i] === b[j] ? lcs[i + 1]![j + 1]! + 1 : Math.max(lcs[i + 1]![j]!, lcs[i]![j + 1]!);
     }
   }
-  const out: string[] = [];
+  const lines: Array<{ mark: ' ' | '-' | '+'; text: string }> = [];
   let i = 0;
   let j = 0;
   while (i < a.length || j < b.length) {
     if (i < a.length && j < b.length && a[i] === b[j]) {
-      out.push(`    ${a[i]}`);
+      lines.push({ mark: ' ', text: a[i]! });
       i++;
       j++;
-    } else if (j < b.length && (i === a.length || lcs[i]![j + 1]! >= lcs[i + 1]![j]!)) {
-      out.push(`  + ${b[j]}`);
-      j++;
+    } else if (i < a.length && (j === b.length || lcs[i + 1]![j]! >= lcs[i]![j + 1]!)) {
+      lines.push({ mark: '-', text: a[i]! });
+      i++;
     } else {
-      out.push(`  - ${a[i]}`);
-      i++;
+      lines.push({ mark: '+', text: b[j]! });
+      j++;
     }
   }
+  const near = lines.map((_, k) => lines.slice(Math.max(0, k - context), k + context + 1).some((l) => l.mark !== ' '));
+  const out: string[] = [];
+  lines.forEach((l, k) => {
+    if (near[k]) out.push(`  ${l.mark} ${l.text}`);
+    else if (near[k - 1] === true || (k === 0 && !near[k])) out.push('    …');
+  });
   return out.join('\n');
 }
 
@@ -158,7 +167,12 @@ export function lineDiff(expected: string, actual: string): string {
  * Compares two lists of named entries; returns one readable report per difference (an entry
  * changed, missing or new), in recorded order. Empty when identical.
  */
-export function compareEntries<E extends { name: string }>(kind: string, expected: readonly E[], actual: readonly E[]): string[] {
+export function compareEntries<E extends { name: string }>(
+  kind: string,
+  expected: readonly E[],
+  actual: readonly E[],
+  label: (e: E) => string = () => '',
+): string[] {
   const reports: string[] = [];
   const actualByName = new Map(actual.map((e) => [e.name, e]));
   const expectedNames = new Set(expected.map((e) => e.name));
@@ -170,7 +184,7 @@ export function compareEntries<E extends { name: string }>(kind: string, expecte
     }
     const want = JSON.stringify(e, null, 2);
     const have = JSON.stringify(got, null, 2);
-    if (want !== have) reports.push(`${kind} "${e.name}" differs (- recorded, + now):\n${lineDiff(want, have)}`);
+    if (want !== have) reports.push(`${kind} "${e.name}" ${label(e)}differs (- recorded, + now):\n${lineDiff(want, have)}`);
   }
   for (const e of actual) {
     if (!expectedNames.has(e.name)) reports.push(`${kind} "${e.name}": new in this run, not recorded (re-record if intended)`);
