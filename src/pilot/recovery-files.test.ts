@@ -12,9 +12,9 @@ import { fileURLToPath } from 'node:url';
 import { randomInt } from 'node:crypto';
 import { PilotError } from './errors.js';
 import { prepareRecoveryDir, resolveRecoveryDir, writeRecoveryFiles } from './recovery-files.js';
-import { deterministicShares } from './recovery-files.child.js';
+import { deterministicShares } from '../../test/helpers/recovery-files.child.js';
 
-const CHILD = path.join(path.dirname(fileURLToPath(import.meta.url)), 'recovery-files.child.js');
+const CHILD = path.join(path.dirname(fileURLToPath(import.meta.url)), '../../test/helpers/recovery-files.child.js');
 const LINE = /^spike:([1-9][0-9]*):[0-9a-f]{64}$/;
 
 function tmp(): string {

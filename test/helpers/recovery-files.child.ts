@@ -1,10 +1,10 @@
 /**
  * Test helper (not a test): writes `count` deterministic recovery files into `dir`, the way
- * `spike operator recover` does, so recovery-files.test.ts can `kill -9` it mid-write
- * (catalogue FI-21). Usage: node recovery-files.child.js <dir> <count> <seed>. Prints
+ * `spike operator recover` does, so src/pilot/recovery-files.test.ts can `kill -9` it
+ * mid-write (FI-21). Usage: node recovery-files.child.js <dir> <count> <seed>. Prints
  * `writing` before the first file and `done` at the end.
  */
-import { prepareRecoveryDir, writeRecoveryFiles } from './recovery-files.js';
+import { prepareRecoveryDir, writeRecoveryFiles } from '../../src/pilot/recovery-files.js';
 
 export function deterministicShares(count: number, seed: number): { id: number; value: Uint8Array }[] {
   return Array.from({ length: count }, (_, i) => ({
