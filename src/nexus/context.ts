@@ -9,7 +9,7 @@ import type { Logger } from '../lib/log.js';
 import type { Store } from '../store/types.js';
 import type { NexusAuthorizer, NexusGuards, PolicyEngine } from './authz.js';
 import type { KeyState } from './keystate.js';
-import type { PolicySync } from './policies.js';
+import type { PolicySync } from './policy/sync.js';
 import type { KeeperSync } from './recovery.js';
 
 export interface NexusContext {

@@ -16,7 +16,7 @@ import type { Store } from '../store/types.js';
 import { NexusAuthorizer, PolicyEngine, nexusGuards } from './authz.js';
 import type { NexusContext, RouteModule } from './context.js';
 import { KeyState } from './keystate.js';
-import { PolicySync } from './policies.js';
+import { PolicySync } from './policy/sync.js';
 import { KeeperSync } from './recovery.js';
 import { bootstrapRoutes } from './routes/bootstrap.js';
 import { ROUTE_MODULES } from './routes/index.js';

@@ -18,7 +18,7 @@ import type { Store } from '../../src/store/types.js';
 import { NexusAuthorizer, PolicyEngine, nexusGuards } from '../../src/nexus/authz.js';
 import type { NexusContext, RouteModule } from '../../src/nexus/context.js';
 import { KeyState } from '../../src/nexus/keystate.js';
-import { PolicySync } from '../../src/nexus/policies.js';
+import { PolicySync } from '../../src/nexus/policy/sync.js';
 
 export interface HarnessReply {
   status: number;

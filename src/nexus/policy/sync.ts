@@ -6,9 +6,9 @@
  * compares the store's generation — a cheap single-row read — so a policy deleted through
  * another instance denies here on the next request.
  */
-import type { Logger } from '../lib/log.js';
-import type { Store } from '../store/types.js';
-import type { PolicyEngine } from './authz.js';
+import type { Logger } from '../../lib/log.js';
+import type { Store } from '../../store/types.js';
+import type { PolicyEngine } from '../authz.js';
 
 export class PolicySync {
   readonly #store: Store;
