@@ -10,7 +10,7 @@ import type { AddressInfo } from 'node:net';
 import { Writable } from 'node:stream';
 import { createLogger } from '../lib/log.js';
 import { SpiffeId } from '../spiffe/id.js';
-import { NexusAuthorizer, PolicyEngine, nexusGuards } from '../nexus/authz.js';
+import { NexusAuthorizer, PolicyEngine, nexusGuards } from '../nexus/policy/engine.js';
 import { ApiError, PlainTextError, notFound } from './errors.js';
 import { type Guard, denyAll, guardIdentity } from './guards.js';
 import { keeperGuards, loadTrustRoots, recognisers, spikeIds } from './identities.js';

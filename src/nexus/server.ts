@@ -13,7 +13,7 @@ import { KeeperClient } from '../keeper/client.js';
 import { authorizeIf, createMtlsServer, type MtlsServer, type X509Source } from '../spiffe/index.js';
 import { openStore } from '../store/open.js';
 import type { Store } from '../store/types.js';
-import { NexusAuthorizer, PolicyEngine, nexusGuards } from './authz.js';
+import { NexusAuthorizer, PolicyEngine, nexusGuards } from './policy/engine.js';
 import type { NexusContext, RouteModule } from './context.js';
 import { KeyState } from './keystate.js';
 import { PolicySync } from './policy/sync.js';

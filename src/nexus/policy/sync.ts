@@ -8,7 +8,7 @@
  */
 import type { Logger } from '../../lib/log.js';
 import type { Store } from '../../store/types.js';
-import type { PolicyEngine } from '../authz.js';
+import type { PolicyEngine } from './engine.js';
 
 export class PolicySync {
   readonly #store: Store;

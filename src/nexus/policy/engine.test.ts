@@ -9,10 +9,10 @@ import assert from 'node:assert/strict';
 import { performance } from 'node:perf_hooks';
 import fc from 'fast-check';
 import { RE2JS } from 're2js';
-import { ApiError } from '../api/errors.js';
-import { loadTrustRoots, recognisers, spikeIds } from '../api/identities.js';
-import { SpiffeId } from '../spiffe/id.js';
-import { describeStall, stallCheck } from '../../test/helpers/stall.js';
+import { ApiError } from '../../api/errors.js';
+import { loadTrustRoots, recognisers, spikeIds } from '../../api/identities.js';
+import { SpiffeId } from '../../spiffe/id.js';
+import { describeStall, stallCheck } from '../../../test/helpers/stall.js';
 import {
   GATE_PATHS,
   NexusAuthorizer,
@@ -22,7 +22,7 @@ import {
   literalOf,
   nexusGuards,
   requiredPrefixOf,
-} from './authz.js';
+} from './engine.js';
 
 const ids = recognisers(loadTrustRoots({}));
 const td = spikeIds('spike.ist');
