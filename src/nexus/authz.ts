@@ -1,5 +1,5 @@
 /**
- * Nexus's per-route authorisation (api.md §4, D3) as one table: {@link ROUTE_RULES} names, for
+ * Nexus's per-route authorisation (D3) as one table: {@link ROUTE_RULES} names, for
  * every guarded route, the rule that decides it. The authorizer's checks (`canPutSecret`, …)
  * and the route guards ({@link nexusGuards}) are derived from that table, never written out
  * per route.
@@ -29,7 +29,7 @@ import type {
 import type { SpiffeId } from '../spiffe/id.js';
 import type { Permission, PolicyEngine } from './policy/index.js';
 
-/** SPIKE's gate paths (policy.md §4): never secret paths, reached only by a policy that fully matches them. */
+/** SPIKE's gate paths: never secret paths, reached only by a policy that fully matches them. */
 export const GATE_PATHS = {
   acl: 'spike/system/acl',
   secret: 'spike/system/secret',
@@ -126,7 +126,7 @@ export class NexusAuthorizer {
     return this.#decide(ROUTE_RULES[route].rule, peer, ANY_PATH);
   }
 
-  /** Whether `secret list` shows a path to the caller (gaps A5): Pilot, or `list` or `read` on that path. */
+  /** Whether `secret list` shows a path to the caller (A5): Pilot, or `list` or `read` on that path. */
   canSeeSecretPath(peer: SpiffeId, path: string): boolean {
     if (this.ids.isPilotOperator(peer)) return true;
     if (this.ids.isLiteWorkload(peer)) return false;

@@ -14,7 +14,15 @@ import type { Logger } from '../../lib/log.js';
 import type { SpiffeId } from '../../spiffe/id.js';
 import { type CompiledPolicy, type Permission, type PolicyLike, permissionBits, wantedBits } from './model.js';
 import { type Matcher, PatternCache } from './patterns.js';
-import { compilePolicy, compilePolicyRequest, type PolicyPutFields } from './validate.js';
+import { compilePolicy } from './validate.js';
+
+/** The policy put route's wire fields (`spiffeidPattern`, lower-case i, as in SPIKE). */
+export interface PolicyPutFields {
+  readonly name: string;
+  readonly spiffeidPattern: string;
+  readonly pathPattern: string;
+  readonly permissions: readonly string[];
+}
 
 interface Entry {
   readonly name: string;
@@ -156,6 +164,11 @@ export class PolicyEngine {
 
   /** {@link compile} for the policy put route's wire body (`spiffeidPattern`, lower-case i). */
   compileRequest(req: PolicyPutFields): CompiledPolicy {
-    return compilePolicyRequest(req);
+    return this.compile({
+      name: req.name,
+      spiffeIdPattern: req.spiffeidPattern,
+      pathPattern: req.pathPattern,
+      permissions: req.permissions,
+    });
   }
 }

@@ -27,7 +27,3 @@ export class PolicyError extends SpikeError {
   }
 }
 
-/** True for a {@link PolicyError}. */
-export function isPolicyError(e: unknown): e is PolicyError {
-  return e instanceof PolicyError;
-}

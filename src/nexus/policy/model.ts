@@ -1,5 +1,5 @@
 /**
- * The policy model (policy.md, D3): `name`, `spiffeIdPattern`, `pathPattern`, `permissions` ⊆
+ * The policy model (D3): `name`, `spiffeIdPattern`, `pathPattern`, `permissions` ⊆
  * {read, write, list, execute, super}. `super` satisfies any wanted permission; permissions are
  * never combined across policies; no policy → deny. There are no deny rules (SPIKE has none,
  * and no route needs them; POL-23 does not apply).

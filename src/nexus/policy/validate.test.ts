@@ -1,12 +1,12 @@
 /**
- * The write-time policy checks on their own (D3, policy.md §5): each refusal is a typed
+ * The write-time policy checks on their own (D3): each refusal is a typed
  * {@link PolicyError} with its stable code and fixed message, with no HTTP in sight. The wire
  * answers of the same refusals are tested in src/nexus/routes/policy-errors.test.ts.
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { pol } from '../../../test/helpers/policy-fixtures.js';
-import { compilePolicy, compilePolicyRequest, POLICY_ERRORS, PolicyError, type PolicyErrorCode, type PolicyLike } from './index.js';
+import { compilePolicy, POLICY_ERRORS, PolicyError, type PolicyErrorCode, type PolicyLike } from './index.js';
 
 const refusedWith = (input: PolicyLike, code: PolicyErrorCode): void => {
   assert.throws(
@@ -41,6 +41,4 @@ test('accepted policies come back frozen, permissions deduplicated in canonical 
   const c = compilePolicy(pol('p', 'spiffe://t/w', 'a', ['super', 'write', 'read', 'read']));
   assert.deepEqual(c.permissions, ['read', 'write', 'super']);
   assert.ok(Object.isFrozen(c) && Object.isFrozen(c.permissions));
-  const viaWire = compilePolicyRequest({ name: 'n', spiffeidPattern: '^spiffe://t/w$', pathPattern: '^a/.*$', permissions: ['list'] });
-  assert.equal(viaWire.spiffeIdPattern, '^spiffe://t/w$');
 });

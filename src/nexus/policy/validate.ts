@@ -1,5 +1,5 @@
 /**
- * The write-time checks of a policy (D3, policy.md §5): SPIKE's name rule, SPIKE's
+ * The write-time checks of a policy (D3): SPIKE's name rule, SPIKE's
  * SPIFFE-ID-pattern and path-pattern grammars, the permission names, and both patterns must
  * compile on re2js (SPIKE answers 500 for what its Go regexp cannot compile; we refuse it at
  * write time, B4). Pure: a failure is a {@link PolicyError}; the route maps it to HTTP.
@@ -8,14 +8,6 @@ import { isPermission, isValidName, isValidPathPattern, isValidSpiffeIdPattern, 
 import { PolicyError } from './errors.js';
 import type { CompiledPolicy, PolicyLike } from './model.js';
 import { compilesOnRe2 } from './patterns.js';
-
-/** The policy put route's wire fields (`spiffeidPattern`, lower-case i, as in SPIKE). */
-export interface PolicyPutFields {
-  readonly name: string;
-  readonly spiffeidPattern: string;
-  readonly pathPattern: string;
-  readonly permissions: readonly string[];
-}
 
 /**
  * Non-empty, each exactly one of the five names (case-sensitive). Duplicates are accepted as in
@@ -44,15 +36,5 @@ export function compilePolicy(input: PolicyLike): CompiledPolicy {
     spiffeIdPattern: input.spiffeIdPattern,
     pathPattern: input.pathPattern,
     permissions: Object.freeze(permissions),
-  });
-}
-
-/** {@link compilePolicy} for the put route's wire body. */
-export function compilePolicyRequest(req: PolicyPutFields): CompiledPolicy {
-  return compilePolicy({
-    name: req.name,
-    spiffeIdPattern: req.spiffeidPattern,
-    pathPattern: req.pathPattern,
-    permissions: req.permissions,
   });
 }

@@ -1,5 +1,5 @@
 /**
- * What a refused policy write answers (POL-06, policy.md §5, D3): the policy checks through the
+ * What a refused policy write answers (POL-06, D3): the policy checks through the
  * route layer's mapping are 400 `api_bad_request`, never 500, and never echo the pattern.
  */
 import { test } from 'node:test';
