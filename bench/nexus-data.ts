@@ -28,7 +28,7 @@ import { loadTrustRoots, recognisers } from '../src/api/identities.js';
 import { loadNexusConfig } from '../src/config/index.js';
 import { RootKey } from '../src/crypto/index.js';
 import { createLogger } from '../src/lib/log.js';
-import { PolicyEngine } from '../src/nexus/authz.js';
+import { PolicyEngine } from '../src/nexus/policy/index.js';
 import { startNexus } from '../src/nexus/server.js';
 import type { NexusClient } from '../src/sdk/index.js';
 import { SpiffeId } from '../src/spiffe/id.js';

@@ -1,48 +1,23 @@
 /**
- * The policy engine and Nexus's per-route authorisation (policy.md, api.md §4, decision D3).
+ * Nexus's per-route authorisation (D3) as one table: {@link ROUTE_RULES} names, for
+ * every guarded route, the rule that decides it. The authorizer's checks (`canPutSecret`, …)
+ * and the route guards ({@link nexusGuards}) are derived from that table, never written out
+ * per route.
  *
- * Policy model: `name`, `spiffeIdPattern`, `pathPattern`, `permissions` ⊆ {read, write, list,
- * execute, super}; `super` satisfies any wanted permission; permissions are never combined
- * across policies; no policy → deny. There are no deny rules (SPIKE has none, and adding them
- * is not needed for any route; POL-23 does not apply).
+ * Rules:
+ * - `policy` (secrets, policies, cipher): a Pilot superuser is allowed; a Lite workload is
+ *   denied (cipher: allowed); anyone else needs a policy granting `perm` (or `super`) on the
+ *   request body's path (`on: 'path'`), on a SPIKE gate path ({@link GATE_PATHS}), or on any
+ *   path (`on: 'anywhere'`).
+ * - `role` (recover, restore, bootstrap verify): that fixed role only, never policies (POL-16:
+ *   even a `.*`/`.*` super policy cannot reach them).
  *
- * Matching (D3): both patterns are RE2 on re2js (linear time, never V8's backtracking engine)
- * and are matched as a **full match** (`RE2JS#matches`, the same as `^(?:p)$`), not SPIKE's
- * substring search. Consequences:
- * - SPIKE's reserved-path special rules collapse into the ordinary check: a policy reaches the
- *   gate path `spike/system/acl` only if its path pattern fully matches that string (POL-02:
- *   `acl`, `system`, `spike` reach nothing but the secret of that literal name).
- * - SPIKE's "precise identity pattern" requirement for reserved paths (anchored `^…$` or a
- *   deliberate catch-all) holds for every pattern by construction: full match anchors both
- *   ends, and the anchors are structural, not the textual first/last character test SPIKE
- *   uses (POL-04: `^a|b$` means exactly `a` or `b`).
- *
- * Cost model (POL-24, G12): the engine is pure and fed the policy list plus a generation number
- * ({@link PolicyEngine.load}); it never touches the store. Patterns are compiled once per
- * distinct pattern string (shared across policy versions and loads) and lazily on first use;
- * patterns that are plain literals (after optional `^`/`$` and `\`-escaped punctuation) are
- * compared as strings with no regex at all. Per caller SPIFFE ID the engine caches the subset
- * of policies whose identity pattern matches (bounded LRU); literal identity patterns are found
- * through a hash index, and a regex identity pattern is compiled and run only for callers that
- * start with its literal prefix ({@link requiredPrefixOf}), so a caller with no policies costs
- * O(1) (warm) or O(regex patterns) cheap prefix tests (cold) however many policies exist.
- * Every load clears the caller cache, so the very next request sees the change (no stale
- * allow after a delete returns: POL-17).
+ * Every guard also has an identity-only pre-check, run before the body is read (guards.ts):
+ * for an `on: 'path'` rule it is the same rule with the permission granted on any path; for
+ * every other rule it is the whole check.
  */
-import { RE2JS } from 're2js';
-import type { Logger } from '../lib/log.js';
-import type { SpiffeId } from '../spiffe/id.js';
-import { REASON, badRequest } from '../api/errors.js';
 import { type Guard, guardBody, guardIdentity } from '../api/guards.js';
 import type { Recognisers } from '../api/identities.js';
-import {
-  type Permission,
-  PERMISSIONS,
-  validatePathPattern,
-  validatePermissions,
-  validatePolicyName,
-  validateSpiffeIdPattern,
-} from '../api/validate.js';
 import type {
   PolicyByIdRequest,
   PolicyListRequest,
@@ -51,495 +26,153 @@ import type {
   SecretPutRequest,
   SecretVersionsRequest,
 } from '../api/wire.js';
+import type { SpiffeId } from '../spiffe/id.js';
+import type { Permission, PolicyEngine } from './policy/index.js';
 
-export type { Permission };
-
-/** SPIKE's gate paths (policy.md §4). */
+/** SPIKE's gate paths: never secret paths, reached only by a policy that fully matches them. */
 export const GATE_PATHS = {
   acl: 'spike/system/acl',
   secret: 'spike/system/secret',
   cipher: 'spike/system/cipher/exec',
 } as const;
 
-/** A policy as stored (field names as in `src/store/types.ts`). */
-export interface PolicyLike {
-  readonly name: string;
-  readonly spiffeIdPattern: string;
-  readonly pathPattern: string;
-  readonly permissions: readonly string[];
+interface PolicyRule {
+  readonly kind: 'policy';
+  readonly perm: Permission;
+  /** Where the permission must be granted: the body's path, a gate path, or any path. */
+  readonly on: 'path' | 'anywhere' | keyof typeof GATE_PATHS;
+  /** What a Lite workload gets (it never goes through policies). */
+  readonly lite: 'allow' | 'deny';
 }
 
-/** A validated policy ready to be stored. */
-export interface CompiledPolicy {
-  readonly name: string;
-  readonly spiffeIdPattern: string;
-  readonly pathPattern: string;
-  readonly permissions: readonly Permission[];
+interface RoleRule {
+  readonly kind: 'role';
+  readonly role: 'isPilotRecover' | 'isPilotRestore' | 'isBootstrap';
 }
 
-const BIT: Readonly<Record<Permission, number>> = { read: 1, write: 2, list: 4, execute: 8, super: 16 };
+type Rule = PolicyRule | RoleRule;
 
-function permBits(perms: readonly string[]): number {
-  let b = 0;
-  for (const p of perms) if ((PERMISSIONS as readonly string[]).includes(p)) b |= BIT[p as Permission];
-  return b;
+const onPath = (perm: Permission): PolicyRule & { readonly on: 'path' } => ({ kind: 'policy', perm, on: 'path', lite: 'deny' });
+const policy = (perm: Permission, on: PolicyRule['on'], lite: PolicyRule['lite'] = 'deny'): PolicyRule => ({ kind: 'policy', perm, on, lite });
+const role = (name: RoleRule['role']): RoleRule => ({ kind: 'role', role: name });
+
+declare const BODY: unique symbol;
+/** Type-only marker of a route's request body type (the guard's `B`); an empty object at run time. */
+interface BodyType<B> {
+  readonly [BODY]?: B;
 }
-
-// ---------------------------------------------------------------------------------------------
-// Patterns
-
-function isAsciiPunct(c: number): boolean {
-  return (c >= 0x21 && c <= 0x2f) || (c >= 0x3a && c <= 0x40) || (c >= 0x5b && c <= 0x60) || (c >= 0x7b && c <= 0x7e);
-}
+const body = <B>(): BodyType<B> => ({});
 
 /**
- * If `p` (as a full-match RE2 pattern) matches exactly one string, return it; else null.
- * Recognised: an optional leading `^`, an optional trailing `$`, and in between characters that
- * are not RE2 metacharacters or are `\`-escaped ASCII punctuation.
+ * THE table: guard key → guard name (logs, route listings), derived check method, request
+ * body type, rule. Secret list (POL-21): SPIKE wants `list` on `spike/system/secret`; we accept
+ * `list` granted anywhere (which includes that gate grant) and filter what is listed with
+ * {@link NexusAuthorizer.canSeeSecretPath}. `destroy` (additive) wants what delete wants.
  */
-export function literalOf(p: string): string | null {
-  let i = 0;
-  let end = p.length;
-  if (p.startsWith('^')) i = 1;
-  // A trailing `$` is an anchor only if it is not escaped (count the backslashes before it).
-  if (end > i && p.charCodeAt(end - 1) === 0x24) {
-    let bs = 0;
-    for (let k = end - 2; k >= i && p.charCodeAt(k) === 0x5c; k--) bs++;
-    if (bs % 2 === 0) end--;
-  }
-  let out = '';
-  for (; i < end; i++) {
-    const c = p[i] as string;
-    if (c === '\\') {
-      const n = p[i + 1];
-      if (n === undefined || i + 1 >= end) return null;
-      if (!isAsciiPunct(n.charCodeAt(0))) return null; // only escaped ASCII punctuation is literal
-      out += n;
-      i++;
-      continue;
-    }
-    if ('.[]{}()*+?|^$'.includes(c)) return null;
-    const code = c.charCodeAt(0);
-    if (code < 0x20 || code > 0x7e) return null; // keep the fast path ASCII-only
-    out += c;
-  }
-  return out;
-}
+export const ROUTE_RULES = {
+  secretPut: { name: 'secret.put', check: 'canPutSecret', body: body<SecretPutRequest>(), rule: onPath('write') },
+  secretGet: { name: 'secret.get', check: 'canGetSecret', body: body<SecretGetRequest>(), rule: onPath('read') },
+  secretDelete: { name: 'secret.delete', check: 'canDeleteSecret', body: body<SecretVersionsRequest>(), rule: onPath('write') },
+  secretUndelete: { name: 'secret.undelete', check: 'canUndeleteSecret', body: body<SecretVersionsRequest>(), rule: onPath('write') },
+  secretDestroy: { name: 'secret.destroy', check: 'canDestroySecret', body: body<SecretVersionsRequest>(), rule: onPath('write') },
+  secretList: { name: 'secret.list', check: 'canListSecrets', body: body<unknown>(), rule: policy('list', 'anywhere') },
+  secretMetadata: { name: 'secret.metadata', check: 'canReadSecretMetadata', body: body<SecretGetRequest>(), rule: onPath('read') },
+  policyPut: { name: 'policy.put', check: 'canPutPolicy', body: body<PolicyPutRequest>(), rule: policy('write', 'acl') },
+  policyGet: { name: 'policy.get', check: 'canGetPolicy', body: body<PolicyByIdRequest>(), rule: policy('read', 'acl') },
+  policyList: { name: 'policy.list', check: 'canListPolicies', body: body<PolicyListRequest>(), rule: policy('list', 'acl') },
+  policyDelete: { name: 'policy.delete', check: 'canDeletePolicy', body: body<PolicyByIdRequest>(), rule: policy('write', 'acl') },
+  cipher: { name: 'cipher', check: 'canUseCipher', body: body<unknown>(), rule: policy('execute', 'cipher', 'allow') },
+  recover: { name: 'operator.recover', check: 'canRecover', body: body<unknown>(), rule: role('isPilotRecover') },
+  restore: { name: 'operator.restore', check: 'canRestore', body: body<unknown>(), rule: role('isPilotRestore') },
+  bootstrapVerify: { name: 'bootstrap.verify', check: 'canVerifyBootstrap', body: body<unknown>(), rule: role('isBootstrap') },
+} as const satisfies Record<string, { name: string; check: `can${string}`; body: BodyType<unknown>; rule: Rule }>;
 
-/**
- * A string that every full match of `p` must start with ('' when none can be derived). Used to
- * skip identity patterns that cannot match a caller without compiling or running them.
- * Conservative: stops at the first metacharacter, drops a literal that a quantifier follows,
- * and gives '' when the pattern has a top-level alternation.
- */
-export function requiredPrefixOf(p: string): string {
-  // A top-level `|` anywhere → no common prefix.
-  let depth = 0;
-  let inClass = false;
-  for (let i = 0; i < p.length; i++) {
-    const c = p[i];
-    if (c === '\\') {
-      i++;
-      continue;
-    }
-    if (inClass) {
-      if (c === ']') inClass = false;
-      continue;
-    }
-    if (c === '[') inClass = true;
-    else if (c === '(') depth++;
-    else if (c === ')') depth--;
-    else if (c === '|' && depth === 0) return '';
-  }
-  const quantified = (q: string | undefined): boolean => q === '*' || q === '+' || q === '?' || q === '{';
-  let out = '';
-  for (let i = p.startsWith('^') ? 1 : 0; i < p.length; i++) {
-    const c = p[i] as string;
-    if (c === '\\') {
-      const n = p[i + 1];
-      if (n === undefined || !isAsciiPunct(n.charCodeAt(0)) || quantified(p[i + 2])) break;
-      out += n;
-      i++;
-      continue;
-    }
-    if ('.[]{}()*+?|^$'.includes(c)) break;
-    const code = c.charCodeAt(0);
-    if (code < 0x20 || code > 0x7e || quantified(p[i + 1])) break;
-    out += c;
-  }
-  return out;
-}
+type Rows = typeof ROUTE_RULES;
+/** A guarded Nexus route, by its guard key. */
+export type NexusRoute = keyof Rows;
+const NEXUS_ROUTES = Object.keys(ROUTE_RULES) as NexusRoute[];
 
-/** Something that decides whether a whole string matches a pattern. */
-interface Matcher {
-  readonly literal: string | null;
-  /** Every match starts with this ('' = unknown). */
-  readonly prefix: string;
-  matches(s: string): boolean;
-}
+type BodyOf<T> = T extends BodyType<infer B> ? B : never;
+type CheckOf<R> = R extends { readonly on: 'path' } ? (peer: SpiffeId, path: string) => boolean : (peer: SpiffeId) => boolean;
 
-/** Compiled-pattern cache shared across policy versions: one compile per distinct pattern. */
-class PatternCache {
-  private readonly map = new Map<string, Matcher>();
-  constructor(private readonly onCompileError: () => void) {}
+/** One check method per table row, e.g. `canPutSecret(peer, path)`, `canPutPolicy(peer)`. */
+type DerivedChecks = { readonly [K in NexusRoute as Rows[K]['check']]: CheckOf<Rows[K]['rule']> };
 
-  get(pattern: string): Matcher {
-    let m = this.map.get(pattern);
-    if (m === undefined) {
-      m = this.make(pattern);
-      this.map.set(pattern, m);
-    }
-    return m;
-  }
+/** The guards for every Nexus route, bound to one authorizer. */
+export type NexusGuards = { readonly [K in NexusRoute]: Guard<BodyOf<Rows[K]['body']>> };
 
-  /** Keep only the given patterns (called on load, so memory follows the live policy set). */
-  retain(live: ReadonlySet<string>): void {
-    for (const k of this.map.keys()) if (!live.has(k)) this.map.delete(k);
-  }
+const isPathRule = (rule: Rule): rule is PolicyRule & { readonly on: 'path' } => rule.kind === 'policy' && rule.on === 'path';
 
-  get size(): number {
-    return this.map.size;
-  }
+/** Marks the pre-check: an `on: 'path'` rule is asked about any path. */
+const ANY_PATH = Symbol('any path');
 
-  private make(pattern: string): Matcher {
-    const lit = literalOf(pattern);
-    if (lit !== null) return { literal: lit, prefix: lit, matches: (s) => s === lit };
-    let re: RE2JS | null | undefined; // undefined = not compiled yet; null = does not compile
-    const onErr = this.onCompileError;
-    return {
-      literal: null,
-      prefix: requiredPrefixOf(pattern),
-      matches(s: string): boolean {
-        if (re === undefined) {
-          try {
-            re = RE2JS.compile(pattern);
-          } catch {
-            re = null;
-            onErr();
-          }
-        }
-        return re !== null && re.matches(s);
-      },
-    };
-  }
-}
+/** The derived checks are defined on the prototype below; this merges their types into the class. */
+export interface NexusAuthorizer extends DerivedChecks {}
 
-/** Compiles a pattern with re2js, or throws 400 (never echoing the pattern or re2js's message). */
-function compileOrReject(pattern: string, what: string): RE2JS {
-  try {
-    return RE2JS.compile(pattern);
-  } catch {
-    throw badRequest(REASON.invalidPattern, `${what} does not compile`);
-  }
-}
-
-// ---------------------------------------------------------------------------------------------
-// Engine
-
-interface Entry {
-  readonly name: string;
-  readonly bits: number;
-  readonly id: Matcher;
-  readonly path: Matcher;
-}
-
-export interface PolicyEngineOptions {
-  /** Callers whose relevant-policy subset is cached (LRU). Default 4096. */
-  callerCacheSize?: number;
-  logger?: Logger;
-}
-
-export interface LoadResult {
-  /** False when the load was ignored because `generation` is older than the current one. */
-  applied: boolean;
-  policies: number;
-}
-
-/** Pure policy evaluation over a loaded policy list (see module doc). */
-export class PolicyEngine {
-  private entries: Entry[] = [];
-  private byLiteralId = new Map<string, Entry[]>();
-  private regexIdEntries: Entry[] = [];
-  private gen = Number.NEGATIVE_INFINITY;
-  /**
-   * Per-caller cache as a two-generation LRU approximation: hits in `young` cost one lookup;
-   * hits in `old` are promoted; when `young` is full it becomes `old` (the previous `old` is
-   * dropped). At most `cacheSize` callers are held.
-   */
-  private young = new Map<string, Entry[]>();
-  private old = new Map<string, Entry[]>();
-  private readonly cacheSize: number;
-  private readonly patterns: PatternCache;
-  private readonly logger: Logger | undefined;
-
-  constructor(opts: PolicyEngineOptions = {}) {
-    this.cacheSize = Math.max(1, opts.callerCacheSize ?? 4096);
-    this.logger = opts.logger;
-    this.patterns = new PatternCache(() => this.logger?.warn('a stored policy pattern does not compile; it matches nothing'));
-  }
-
-  /** The generation of the loaded policy set (−Infinity before the first load). */
-  get generation(): number {
-    return this.gen;
-  }
-
-  /** Number of loaded policies. */
-  get size(): number {
-    return this.entries.length;
-  }
-
-  /**
-   * Replaces the policy set. `generation` must grow with every change (the store's policy
-   * generation); a load older than the current one is ignored (a slow reader cannot roll the
-   * engine back). The caller cache is cleared, so the next request sees the new set.
-   * Stored policies are taken as they are (rows written around the API are still full-match
-   * and still default-deny); patterns that do not compile match nothing.
-   */
-  load(policies: readonly PolicyLike[], generation: number): LoadResult {
-    if (generation < this.gen) return { applied: false, policies: this.entries.length };
-    const entries: Entry[] = [];
-    const byLiteral = new Map<string, Entry[]>();
-    const regexIds: Entry[] = [];
-    const live = new Set<string>();
-    for (const p of policies) {
-      const e: Entry = {
-        name: p.name,
-        bits: permBits(p.permissions),
-        id: this.patterns.get(p.spiffeIdPattern),
-        path: this.patterns.get(p.pathPattern),
-      };
-      live.add(p.spiffeIdPattern);
-      live.add(p.pathPattern);
-      if (e.bits === 0) continue; // grants nothing
-      entries.push(e);
-      if (e.id.literal !== null) {
-        const list = byLiteral.get(e.id.literal);
-        if (list === undefined) byLiteral.set(e.id.literal, [e]);
-        else list.push(e);
-      } else {
-        regexIds.push(e);
-      }
-    }
-    this.patterns.retain(live);
-    this.entries = entries;
-    this.byLiteralId = byLiteral;
-    this.regexIdEntries = regexIds;
-    this.gen = generation;
-    this.young = new Map();
-    this.old = new Map();
-    return { applied: true, policies: entries.length };
-  }
-
-  /** The policies whose identity pattern fully matches `peer` (cached per caller). */
-  private relevant(peer: string): Entry[] {
-    const hit = this.young.get(peer);
-    if (hit !== undefined) return hit;
-    let out = this.old.get(peer);
-    if (out === undefined) {
-      out = [...(this.byLiteralId.get(peer) ?? [])];
-      for (const e of this.regexIdEntries) if (peer.startsWith(e.id.prefix) && e.id.matches(peer)) out.push(e);
-    }
-    if (this.young.size >= Math.max(1, this.cacheSize >> 1)) {
-      this.old = this.young;
-      this.young = new Map();
-    }
-    this.young.set(peer, out);
-    return out;
-  }
-
-  /** True when some policy matches `peer` and `path` (full match) and grants `perm` or `super`. */
-  allows(peer: SpiffeId | string, path: string, perm: Permission): boolean {
-    const want = BIT[perm] | BIT.super;
-    for (const e of this.relevant(typeof peer === 'string' ? peer : peer.toString())) {
-      if ((e.bits & want) !== 0 && e.path.matches(path)) return true;
-    }
-    return false;
-  }
-
-  /** True when some policy for `peer` grants `perm` (or `super`) on any path. */
-  grantsAnywhere(peer: SpiffeId | string, perm: Permission): boolean {
-    const want = BIT[perm] | BIT.super;
-    return this.relevant(typeof peer === 'string' ? peer : peer.toString()).some((e) => (e.bits & want) !== 0);
-  }
-
-  /** Names of the policies that apply to `peer` (diagnostics). */
-  policiesFor(peer: SpiffeId | string): string[] {
-    return this.relevant(typeof peer === 'string' ? peer : peer.toString()).map((e) => e.name);
-  }
-
-  /**
-   * Validates a policy for a write (400 on any failure, D3): SPIKE's name rule, SPIKE's
-   * SPIFFE-ID-pattern and path-pattern grammars, permissions, and both patterns must compile
-   * on re2js. The compiled forms go into the pattern cache so the next load does not compile
-   * them again.
-   */
-  compile(input: PolicyLike): CompiledPolicy {
-    validatePolicyName(input.name);
-    validateSpiffeIdPattern(input.spiffeIdPattern);
-    validatePathPattern(input.pathPattern);
-    const permissions = validatePermissions(input.permissions);
-    compileOrReject(input.spiffeIdPattern, 'SPIFFE ID pattern');
-    compileOrReject(input.pathPattern, 'path pattern');
-    return Object.freeze({
-      name: input.name,
-      spiffeIdPattern: input.spiffeIdPattern,
-      pathPattern: input.pathPattern,
-      permissions: Object.freeze(permissions),
-    });
-  }
-
-  /** Convenience for the policy put route's wire body (`spiffeidPattern`, lower-case i). */
-  compileRequest(req: PolicyPutRequest): CompiledPolicy {
-    return this.compile({
-      name: req.name,
-      spiffeIdPattern: req.spiffeidPattern,
-      pathPattern: req.pathPattern,
-      permissions: req.permissions,
-    });
-  }
-}
-
-// ---------------------------------------------------------------------------------------------
-// Per-route authorisation (api.md §4)
-
-/**
- * Nexus's route predicates. Order for secrets and policies: Pilot superuser → allow; Lite
- * workload → deny; else a policy. Cipher: Pilot or Lite → allow; else `execute` on the cipher
- * gate path. Recover / restore / bootstrap verify / Keeper routes: fixed roles only, never
- * policies (POL-16: even a `.*`/`.*` super policy cannot reach them).
- */
+/** Decides Nexus routes from {@link ROUTE_RULES} over one policy engine (see module doc). */
 export class NexusAuthorizer {
   constructor(
     readonly engine: PolicyEngine,
     readonly ids: Recognisers,
   ) {}
 
-  private viaPolicy(peer: SpiffeId, path: string, perm: Permission): boolean {
-    if (this.ids.isPilotOperator(peer)) return true;
-    if (this.ids.isLiteWorkload(peer)) return false;
-    return this.engine.allows(peer, path, perm);
+  /** The full decision on `route` (`path`: the request body's path; required by `on: 'path'` rules). */
+  allows(route: NexusRoute, peer: SpiffeId, path?: string): boolean {
+    return this.#decide(ROUTE_RULES[route].rule, peer, path ?? null);
   }
 
-  /**
-   * Identity-only pre-check of the path-guarded secret routes, run before the body is read:
-   * Pilot → yes; Lite → no; else whether any of the caller's policies grants `perm` (or
-   * `super`) on any path. True whenever the per-path check below could be true for some path.
-   */
-  mayUseSecrets(peer: SpiffeId, perm: Permission): boolean {
-    if (this.ids.isPilotOperator(peer)) return true;
-    if (this.ids.isLiteWorkload(peer)) return false;
-    return this.engine.grantsAnywhere(peer, perm);
+  /** The identity-only pre-check of `route`: true whenever {@link allows} could be true for some body. */
+  admits(route: NexusRoute, peer: SpiffeId): boolean {
+    return this.#decide(ROUTE_RULES[route].rule, peer, ANY_PATH);
   }
 
-  canPutSecret(peer: SpiffeId, path: string): boolean {
-    return this.viaPolicy(peer, path, 'write');
-  }
-  canGetSecret(peer: SpiffeId, path: string): boolean {
-    return this.viaPolicy(peer, path, 'read');
-  }
-  canDeleteSecret(peer: SpiffeId, path: string): boolean {
-    return this.viaPolicy(peer, path, 'write');
-  }
-  canUndeleteSecret(peer: SpiffeId, path: string): boolean {
-    return this.viaPolicy(peer, path, 'write');
-  }
-  /** Additive `destroy`: same permission as delete (`write`). */
-  canDestroySecret(peer: SpiffeId, path: string): boolean {
-    return this.viaPolicy(peer, path, 'write');
-  }
-  canReadSecretMetadata(peer: SpiffeId, path: string): boolean {
-    return this.viaPolicy(peer, path, 'read');
-  }
-
-  /**
-   * Gate of `secret list`: SPIKE's `list` on `spike/system/secret`, or (POL-21) `list` granted
-   * by any of the caller's policies. What the caller then sees is filtered by
-   * {@link canSeeSecretPath} (gaps A5: SPIKE returns every path).
-   */
-  canListSecrets(peer: SpiffeId): boolean {
-    if (this.ids.isPilotOperator(peer)) return true;
-    if (this.ids.isLiteWorkload(peer)) return false;
-    return this.engine.allows(peer, GATE_PATHS.secret, 'list') || this.engine.grantsAnywhere(peer, 'list');
-  }
-
-  /** Whether a listed path is shown to the caller: Pilot, or `list` or `read` on that path. */
+  /** Whether `secret list` shows a path to the caller (A5): Pilot, or `list` or `read` on that path. */
   canSeeSecretPath(peer: SpiffeId, path: string): boolean {
     if (this.ids.isPilotOperator(peer)) return true;
     if (this.ids.isLiteWorkload(peer)) return false;
     return this.engine.allows(peer, path, 'list') || this.engine.allows(peer, path, 'read');
   }
 
-  canPutPolicy(peer: SpiffeId): boolean {
-    return this.viaPolicy(peer, GATE_PATHS.acl, 'write');
-  }
-  canGetPolicy(peer: SpiffeId): boolean {
-    return this.viaPolicy(peer, GATE_PATHS.acl, 'read');
-  }
-  canListPolicies(peer: SpiffeId): boolean {
-    return this.viaPolicy(peer, GATE_PATHS.acl, 'list');
-  }
-  canDeletePolicy(peer: SpiffeId): boolean {
-    return this.viaPolicy(peer, GATE_PATHS.acl, 'write');
-  }
-
-  canUseCipher(peer: SpiffeId): boolean {
-    if (this.ids.isPilotOperator(peer) || this.ids.isLiteWorkload(peer)) return true;
-    return this.engine.allows(peer, GATE_PATHS.cipher, 'execute');
-  }
-
-  canRecover(peer: SpiffeId): boolean {
-    return this.ids.isPilotRecover(peer);
-  }
-  canRestore(peer: SpiffeId): boolean {
-    return this.ids.isPilotRestore(peer);
-  }
-  canVerifyBootstrap(peer: SpiffeId): boolean {
-    return this.ids.isBootstrap(peer);
+  #decide(rule: Rule, peer: SpiffeId, path: string | null | typeof ANY_PATH): boolean {
+    if (rule.kind === 'role') return this.ids[rule.role](peer);
+    if (this.ids.isPilotOperator(peer)) return true;
+    if (this.ids.isLiteWorkload(peer)) return rule.lite === 'allow';
+    switch (rule.on) {
+      case 'anywhere':
+        return this.engine.grantsAnywhere(peer, rule.perm);
+      case 'path':
+        if (path === ANY_PATH) return this.engine.grantsAnywhere(peer, rule.perm);
+        return path !== null && this.engine.allows(peer, path, rule.perm);
+      default:
+        return this.engine.allows(peer, GATE_PATHS[rule.on], rule.perm);
+    }
   }
 }
 
-/** The guards for every Nexus route, bound to one authoriser. */
-export interface NexusGuards {
-  secretPut: Guard<SecretPutRequest>;
-  secretGet: Guard<SecretGetRequest>;
-  secretDelete: Guard<SecretVersionsRequest>;
-  secretUndelete: Guard<SecretVersionsRequest>;
-  secretDestroy: Guard<SecretVersionsRequest>;
-  secretList: Guard<unknown>;
-  secretMetadata: Guard<SecretGetRequest>;
-  policyPut: Guard<PolicyPutRequest>;
-  policyGet: Guard<PolicyByIdRequest>;
-  policyList: Guard<PolicyListRequest>;
-  policyDelete: Guard<PolicyByIdRequest>;
-  cipher: Guard<unknown>;
-  recover: Guard<unknown>;
-  restore: Guard<unknown>;
-  bootstrapVerify: Guard<unknown>;
+for (const route of NEXUS_ROUTES) {
+  const { check, rule } = ROUTE_RULES[route];
+  const method = isPathRule(rule)
+    ? function (this: NexusAuthorizer, peer: SpiffeId, path: string): boolean {
+        return this.allows(route, peer, path);
+      }
+    : function (this: NexusAuthorizer, peer: SpiffeId): boolean {
+        return this.allows(route, peer);
+      };
+  Object.defineProperty(NexusAuthorizer.prototype, check, { value: method, writable: false, enumerable: false, configurable: false });
 }
 
-/**
- * Path-guarded secret routes get an identity-only pre-check ({@link NexusAuthorizer.mayUseSecrets}
- * for the route's permission), run before the body is read; every other route's guard looks at
- * the identity only, so its pre-check is its whole check (guards.ts).
- */
-export function nexusGuards(a: NexusAuthorizer): NexusGuards {
-  const onPath = <B extends { path: string }>(name: string, perm: Permission, allow: (p: SpiffeId, path: string) => boolean): Guard<B> =>
-    guardBody<B>(name, { admits: (p) => a.mayUseSecrets(p, perm), allow: (p, b) => allow(p, b.path) });
-  return {
-    secretPut: onPath<SecretPutRequest>('secret.put', 'write', (p, path) => a.canPutSecret(p, path)),
-    secretGet: onPath<SecretGetRequest>('secret.get', 'read', (p, path) => a.canGetSecret(p, path)),
-    secretDelete: onPath<SecretVersionsRequest>('secret.delete', 'write', (p, path) => a.canDeleteSecret(p, path)),
-    secretUndelete: onPath<SecretVersionsRequest>('secret.undelete', 'write', (p, path) => a.canUndeleteSecret(p, path)),
-    secretDestroy: onPath<SecretVersionsRequest>('secret.destroy', 'write', (p, path) => a.canDestroySecret(p, path)),
-    secretList: guardIdentity('secret.list', (p) => a.canListSecrets(p)),
-    secretMetadata: onPath<SecretGetRequest>('secret.metadata', 'read', (p, path) => a.canReadSecretMetadata(p, path)),
-    policyPut: guardIdentity('policy.put', (p) => a.canPutPolicy(p)),
-    policyGet: guardIdentity('policy.get', (p) => a.canGetPolicy(p)),
-    policyList: guardIdentity('policy.list', (p) => a.canListPolicies(p)),
-    policyDelete: guardIdentity('policy.delete', (p) => a.canDeletePolicy(p)),
-    cipher: guardIdentity('cipher', (p) => a.canUseCipher(p)),
-    recover: guardIdentity('operator.recover', (p) => a.canRecover(p)),
-    restore: guardIdentity('operator.restore', (p) => a.canRestore(p)),
-    bootstrapVerify: guardIdentity('bootstrap.verify', (p) => a.canVerifyBootstrap(p)),
-  };
+/** Every Nexus route's guard, derived from {@link ROUTE_RULES} and bound to `authz`. */
+export function nexusGuards(authz: NexusAuthorizer): NexusGuards {
+  // Guard<never> holds every guard (a guard of any body type is one); the table types each key.
+  const guards: Partial<Record<NexusRoute, Guard<never>>> = {};
+  for (const route of NEXUS_ROUTES) {
+    const { name, rule } = ROUTE_RULES[route];
+    guards[route] = isPathRule(rule)
+      ? guardBody<{ path: string }>(name, {
+          admits: (peer) => authz.admits(route, peer),
+          allow: (peer, request) => authz.allows(route, peer, request.path),
+        })
+      : guardIdentity(name, (peer) => authz.allows(route, peer));
+  }
+  return guards as NexusGuards;
 }

@@ -7,9 +7,9 @@ import type { Route } from '../api/router.js';
 import type { NexusConfig } from '../config/index.js';
 import type { Logger } from '../lib/log.js';
 import type { Store } from '../store/types.js';
-import type { NexusAuthorizer, NexusGuards, PolicyEngine } from './authz.js';
+import type { NexusAuthorizer, NexusGuards } from './authz.js';
 import type { KeyState } from './keystate.js';
-import type { PolicySync } from './policies.js';
+import type { PolicyEngine, PolicySync } from './policy/index.js';
 import type { KeeperSync } from './recovery.js';
 
 export interface NexusContext {

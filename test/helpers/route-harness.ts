@@ -15,10 +15,10 @@ import { createLogger } from '../../src/lib/log.js';
 import { SpiffeId } from '../../src/spiffe/id.js';
 import { MemoryStore } from '../../src/store/memory.js';
 import type { Store } from '../../src/store/types.js';
-import { NexusAuthorizer, PolicyEngine, nexusGuards } from '../../src/nexus/authz.js';
+import { NexusAuthorizer, nexusGuards } from '../../src/nexus/authz.js';
 import type { NexusContext, RouteModule } from '../../src/nexus/context.js';
 import { KeyState } from '../../src/nexus/keystate.js';
-import { PolicySync } from '../../src/nexus/policies.js';
+import { PolicyEngine, PolicySync } from '../../src/nexus/policy/index.js';
 
 export interface HarnessReply {
   status: number;

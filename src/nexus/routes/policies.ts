@@ -7,9 +7,10 @@
  *   POST /v1/acl/policy?action=delete   delete by name; missing → 404 (SPIKE: 500, B1)
  *
  * A put is validated and compiled by the policy engine first (SPIKE's grammars; patterns that
- * re2js cannot compile → 400, not SPIKE's 500: D3/B4). After every successful write the engine
- * is reloaded from the store **before** the answer goes out, so the next request — from any
- * caller — sees the change (POL-17: no stale allow after a delete returns).
+ * re2js cannot compile → 400, not SPIKE's 500: D3/B4; the mapping is in policy-errors.ts).
+ * After every successful write the engine is reloaded from the store **before** the answer
+ * goes out, so the next request — from any caller — sees the change (POL-17: no stale allow
+ * after a delete returns).
  * Not served in `lite` mode (SPIKE's 400 for those paths).
  */
 import { ApiError, ERR, notFound } from '../../api/errors.js';
@@ -28,6 +29,7 @@ import {
 } from '../../api/wire.js';
 import type { Logger } from '../../lib/log.js';
 import type { NexusContext } from '../context.js';
+import { viaPolicy } from './policy-errors.js';
 import { viaStore } from './store-errors.js';
 
 export function policyRoutes(ctx: NexusContext): Route[] {
@@ -58,7 +60,7 @@ export function policyRoutes(ctx: NexusContext): Route[] {
     guard: guards.policyPut,
     errorShape: ERROR_SHAPES.plain,
     handle: async ({ body, log }: HandlerContext<PolicyPutRequest>) => {
-      const p = engine.compileRequest(body);
+      const p = viaPolicy(() => engine.compileRequest(body));
       await viaStore(log, () =>
         store.putPolicy({
           name: p.name,

@@ -1,14 +1,18 @@
 /**
- * Keeps the policy engine in step with the store (D3, catalogue POL-*): the engine is
+ * Keeps the policy engine in step with the store (D3, POL-17): the engine is
  * reloaded whenever the store's policy generation moves. In one process every policy
  * write calls `reload()` before it answers, so the very next request sees the change. With
  * a shared database (postgres, several Nexus), `ensureFresh()` runs before every request and
  * compares the store's generation — a cheap single-row read — so a policy deleted through
  * another instance denies here on the next request.
  */
-import type { Logger } from '../lib/log.js';
-import type { Store } from '../store/types.js';
-import type { PolicyEngine } from './authz.js';
+import { backoffDelay } from '../../lib/backoff.js';
+import type { Logger } from '../../lib/log.js';
+import type { Store } from '../../store/types.js';
+import type { PolicyEngine } from './engine.js';
+
+/** Retry delays of the background reload after {@link PolicySync.failClosed}. */
+const RELOAD_BACKOFF = { initialMs: 100, maxMs: 5000 } as const;
 
 export class PolicySync {
   readonly #store: Store;
@@ -19,6 +23,8 @@ export class PolicySync {
   #running: Promise<void> | undefined;
   /** The next check, not started yet: requests arriving while one runs wait for this one. */
   #queued: Promise<void> | undefined;
+  /** The last shared-store check failed: reload on the next one whatever the generation says. */
+  #stale = false;
 
   /** `shared`: other processes may change policies (postgres). */
   constructor(store: Store, engine: PolicyEngine, logger: Logger, shared: boolean) {
@@ -32,8 +38,8 @@ export class PolicySync {
   async reload(): Promise<void> {
     const generation = await this.#store.policyGeneration();
     const policies = await this.#store.listPolicies();
-    const r = this.#engine.load(policies, generation);
-    this.#logger.debug({ policies: r.policies, generation, applied: r.applied }, 'policies loaded');
+    const result = this.#engine.load(policies, generation);
+    this.#logger.debug({ policies: result.policies, generation, applied: result.applied }, 'policies loaded');
   }
 
   /**
@@ -42,10 +48,10 @@ export class PolicySync {
    */
   failClosed(attempt = 0): void {
     this.#engine.load([], this.#engine.generation);
-    const t = setTimeout(() => {
+    const timer = setTimeout(() => {
       this.reload().catch(() => this.failClosed(attempt + 1));
-    }, Math.min(5000, 100 * 2 ** Math.min(attempt, 10)));
-    t.unref();
+    }, backoffDelay(attempt, RELOAD_BACKOFF));
+    timer.unref();
   }
 
   /**
@@ -55,8 +61,6 @@ export class PolicySync {
    * joins the queued check instead, which starts when the running one ends, so at most
    * two checks exist at a time however many requests arrive.
    */
-  #stale = false;
-
   ensureFresh(): Promise<void> {
     if (!this.#shared || !this.#store.isUnlocked()) return Promise.resolve();
     if (this.#queued) return this.#queued;
@@ -75,8 +79,8 @@ export class PolicySync {
   #check(): Promise<void> {
     const running: Promise<void> = (async () => {
       try {
-        const g = await this.#store.policyGeneration();
-        if (this.#stale || g !== this.#engine.generation) {
+        const generation = await this.#store.policyGeneration();
+        if (this.#stale || generation !== this.#engine.generation) {
           await this.reload();
           this.#stale = false;
         }

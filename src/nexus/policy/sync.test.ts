@@ -7,10 +7,10 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { createLogger } from '../lib/log.js';
-import { MemoryStore } from '../store/memory.js';
-import { PolicyEngine } from './authz.js';
-import { PolicySync } from './policies.js';
+import { createLogger } from '../../lib/log.js';
+import { MemoryStore } from '../../store/memory.js';
+import { PolicyEngine } from './engine.js';
+import { PolicySync } from './sync.js';
 
 class SlowGenerationStore extends MemoryStore {
   readonly pending: Array<() => void> = [];

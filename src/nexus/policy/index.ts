@@ -1,0 +1,12 @@
+/**
+ * The policy package, the way in from outside: the policy model, the write-time checks and
+ * their typed errors, the pure engine, and the sync that keeps the engine in step with the
+ * store. Nothing here knows about HTTP; the authorizer (../authz.ts) and the policy routes
+ * (../routes/policies.ts) build on it.
+ */
+export { PolicyEngine, type LoadResult, type PolicyEngineOptions, type PolicyPutFields } from './engine.js';
+export { POLICY_ERRORS, PolicyError, type PolicyErrorCode } from './errors.js';
+export { type CompiledPolicy, type Permission, PERMISSIONS, type PolicyLike } from './model.js';
+export { literalOf, requiredPrefixOf } from './patterns.js';
+export { PolicySync } from './sync.js';
+export { compilePolicy } from './validate.js';

@@ -1,0 +1,52 @@
+/**
+ * Pattern analysis tests: the literal fast path and the required-prefix skip must agree with
+ * what RE2 full match decides (properties against re2js itself).
+ */
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import fc from 'fast-check';
+import { RE2JS } from 're2js';
+import { pathArb, patternArb } from '../../../test/helpers/policy-fixtures.js';
+import { literalOf, requiredPrefixOf } from './index.js';
+
+test('literalOf: literal patterns are recognised exactly as RE2 full match would decide (property)', () => {
+  assert.equal(literalOf('^spiffe://example\\.org/app/db$'), 'spiffe://example.org/app/db');
+  assert.equal(literalOf('spike/system/acl'), 'spike/system/acl');
+  assert.equal(literalOf('a\\$'), 'a$');
+  assert.equal(literalOf('a\\\\$'), 'a\\'); // an escaped backslash, then the anchor
+  assert.equal(literalOf('a.b'), null);
+  assert.equal(literalOf('\\d'), null);
+  assert.equal(literalOf('(?i)a'), null);
+  const chars = fc.constantFrom('a', 'b', '/', '.', '\\.', '\\$', '\\\\', '^', '$', '*', '-', ':', '\\d', '|', '(', ')', '_');
+  fc.assert(
+    fc.property(fc.array(chars, { maxLength: 8 }).map((a) => a.join('')), fc.string({ unit: fc.constantFrom('a', 'b', '/', '.', '$', '\\', '-', ':', '_', '^'), maxLength: 6 }), (p, s) => {
+      const lit = literalOf(p);
+      if (lit === null) return;
+      let re: RE2JS;
+      try {
+        re = RE2JS.compile(p);
+      } catch {
+        assert.fail(`literal pattern ${p} does not compile`);
+      }
+      assert.equal(re.matches(lit), true, `${p} must match its literal`);
+      assert.equal(re.matches(s), s === lit, `${p} vs ${s}`);
+    }),
+    { numRuns: 3000 },
+  );
+});
+
+test('requiredPrefixOf: every full match starts with the derived prefix (property)', () => {
+  assert.equal(requiredPrefixOf('^spiffe://example\\.org/svc-1/.*$'), 'spiffe://example.org/svc-1/');
+  assert.equal(requiredPrefixOf('spiffe://t/ab*'), 'spiffe://t/a');
+  assert.equal(requiredPrefixOf('spiffe://t/a|x'), '');
+  assert.equal(requiredPrefixOf('spiffe://t/(a|b)'), 'spiffe://t/');
+  assert.equal(requiredPrefixOf('(?i)spiffe'), '');
+  assert.equal(requiredPrefixOf('a\\.?b'), 'a');
+  fc.assert(
+    fc.property(patternArb, pathArb, (p, s) => {
+      const re = RE2JS.compile(p);
+      if (re.matches(s)) assert.ok(s.startsWith(requiredPrefixOf(p)), `${p} matched ${s}`);
+    }),
+    { numRuns: 3000 },
+  );
+});

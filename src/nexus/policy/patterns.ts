@@ -1,0 +1,165 @@
+/**
+ * Policy patterns (D3): RE2 on re2js (linear time, never V8's backtracking engine), always
+ * matched as a **full match** (`RE2JS#matches`, the same as `^(?:p)$`), not SPIKE's substring
+ * search. Full match anchors both ends structurally, so SPIKE's textual "precise pattern" tests
+ * hold for every pattern by construction (POL-04: `^a|b$` means exactly `a` or `b`).
+ *
+ * Cost (POL-24): a {@link PatternCache} compiles each distinct pattern string once, lazily on
+ * first use, shared across policy versions and loads; patterns that are plain literals
+ * ({@link literalOf}) are compared as strings with no regex at all, and
+ * {@link requiredPrefixOf} lets the engine skip identity patterns a caller cannot match
+ * without compiling or running them.
+ */
+import { RE2JS } from 're2js';
+
+function isAsciiPunct(c: number): boolean {
+  return (c >= 0x21 && c <= 0x2f) || (c >= 0x3a && c <= 0x40) || (c >= 0x5b && c <= 0x60) || (c >= 0x7b && c <= 0x7e);
+}
+
+/** RE2 metacharacters outside a `\` escape. */
+const META = '.[]{}()*+?|^$';
+
+/**
+ * If `p` (as a full-match RE2 pattern) matches exactly one string, return it; else null.
+ * Recognised: an optional leading `^`, an optional trailing `$`, and in between characters that
+ * are not RE2 metacharacters or are `\`-escaped ASCII punctuation.
+ */
+export function literalOf(p: string): string | null {
+  let i = 0;
+  let end = p.length;
+  if (p.startsWith('^')) i = 1;
+  // A trailing `$` is an anchor only if it is not escaped (count the backslashes before it).
+  if (end > i && p.charCodeAt(end - 1) === 0x24) {
+    let backslashes = 0;
+    for (let k = end - 2; k >= i && p.charCodeAt(k) === 0x5c; k--) backslashes++;
+    if (backslashes % 2 === 0) end--;
+  }
+  let out = '';
+  for (; i < end; i++) {
+    const c = p[i] as string;
+    if (c === '\\') {
+      const next = p[i + 1];
+      if (next === undefined || i + 1 >= end) return null;
+      if (!isAsciiPunct(next.charCodeAt(0))) return null; // only escaped ASCII punctuation is literal
+      out += next;
+      i++;
+      continue;
+    }
+    if (META.includes(c)) return null;
+    const code = c.charCodeAt(0);
+    if (code < 0x20 || code > 0x7e) return null; // keep the fast path ASCII-only
+    out += c;
+  }
+  return out;
+}
+
+/**
+ * A string that every full match of `p` must start with ('' when none can be derived). Used to
+ * skip identity patterns that cannot match a caller without compiling or running them.
+ * Conservative: stops at the first metacharacter, drops a literal that a quantifier follows,
+ * and gives '' when the pattern has a top-level alternation.
+ */
+export function requiredPrefixOf(p: string): string {
+  // A top-level `|` anywhere → no common prefix.
+  let depth = 0;
+  let inClass = false;
+  for (let i = 0; i < p.length; i++) {
+    const c = p[i];
+    if (c === '\\') {
+      i++;
+      continue;
+    }
+    if (inClass) {
+      if (c === ']') inClass = false;
+      continue;
+    }
+    if (c === '[') inClass = true;
+    else if (c === '(') depth++;
+    else if (c === ')') depth--;
+    else if (c === '|' && depth === 0) return '';
+  }
+  const quantified = (q: string | undefined): boolean => q === '*' || q === '+' || q === '?' || q === '{';
+  let out = '';
+  for (let i = p.startsWith('^') ? 1 : 0; i < p.length; i++) {
+    const c = p[i] as string;
+    if (c === '\\') {
+      const next = p[i + 1];
+      if (next === undefined || !isAsciiPunct(next.charCodeAt(0)) || quantified(p[i + 2])) break;
+      out += next;
+      i++;
+      continue;
+    }
+    if (META.includes(c)) break;
+    const code = c.charCodeAt(0);
+    if (code < 0x20 || code > 0x7e || quantified(p[i + 1])) break;
+    out += c;
+  }
+  return out;
+}
+
+/** True when re2js compiles `pattern` (the write-time check; the error itself is dropped). */
+export function compilesOnRe2(pattern: string): boolean {
+  try {
+    RE2JS.compile(pattern);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/** Something that decides whether a whole string matches a pattern. */
+export interface Matcher {
+  /** The one string this pattern matches, or null when it is not a literal. */
+  readonly literal: string | null;
+  /** Every match starts with this ('' = unknown). */
+  readonly prefix: string;
+  matches(s: string): boolean;
+}
+
+/** Compiled-pattern cache shared across policy versions: one compile per distinct pattern. */
+export class PatternCache {
+  private readonly map = new Map<string, Matcher>();
+
+  /** `onCompileError` runs once per stored pattern that re2js cannot compile (it then matches nothing). */
+  constructor(private readonly onCompileError: () => void) {}
+
+  get(pattern: string): Matcher {
+    let matcher = this.map.get(pattern);
+    if (matcher === undefined) {
+      matcher = this.make(pattern);
+      this.map.set(pattern, matcher);
+    }
+    return matcher;
+  }
+
+  /** Keep only the given patterns (called on load, so memory follows the live policy set). */
+  retain(live: ReadonlySet<string>): void {
+    for (const k of this.map.keys()) if (!live.has(k)) this.map.delete(k);
+  }
+
+  get size(): number {
+    return this.map.size;
+  }
+
+  private make(pattern: string): Matcher {
+    const literal = literalOf(pattern);
+    if (literal !== null) return { literal, prefix: literal, matches: (s) => s === literal };
+    let re: RE2JS | null | undefined; // undefined = not compiled yet; null = does not compile
+    const onError = this.onCompileError;
+    return {
+      literal: null,
+      prefix: requiredPrefixOf(pattern),
+      matches(s: string): boolean {
+        if (re === undefined) {
+          try {
+            re = RE2JS.compile(pattern);
+          } catch {
+            re = null;
+            onError();
+          }
+        }
+        return re !== null && re.matches(s);
+      },
+    };
+  }
+}
