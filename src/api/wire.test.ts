@@ -5,10 +5,10 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import fc from 'fast-check';
-import { ApiError } from './errors.js';
-import { parseJson } from './json.js';
-import { Bytes32, GoTime, goJsonString } from './gojson.js';
-import { s, validateBody } from './schema.js';
+import { ApiError } from '../http/errors.js';
+import { parseJson } from '../http/json.js';
+import { Bytes32, GoTime, goJsonString } from '../http/gojson.js';
+import { s, validateBody } from '../http/schema.js';
 import {
   isValidName,
   isValidPathPattern,

@@ -18,9 +18,9 @@
  * Not served in `lite` mode (those paths fall through to SPIKE's 400). Nothing here logs a
  * path or a value.
  */
-import { notFound } from '../../api/errors.js';
-import { GoTime } from '../../api/gojson.js';
-import { type HandlerContext, defineRoute, type Route } from '../../api/router.js';
+import { notFound } from '../../http/errors.js';
+import { GoTime } from '../../http/gojson.js';
+import { type HandlerContext, defineRoute, type Route } from '../../http/router.js';
 import {
   ACTIONS,
   ERROR_SHAPES,

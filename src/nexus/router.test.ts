@@ -10,12 +10,12 @@ import type { AddressInfo } from 'node:net';
 import { Writable } from 'node:stream';
 import { createLogger } from '../lib/log.js';
 import { SpiffeId } from '../spiffe/id.js';
-import { NexusAuthorizer, PolicyEngine, nexusGuards } from '../nexus/authz.js';
-import { ApiError, PlainTextError, notFound } from './errors.js';
-import { type Guard, denyAll, guardIdentity } from './guards.js';
-import { keeperGuards, loadTrustRoots, recognisers, spikeIds } from './identities.js';
-import { DEFAULT_LINGER, type Route, RouteDefinitionError, createRouter, defineRoute, describeRoutes, probeGuard } from './router.js';
-import { s } from './schema.js';
+import { NexusAuthorizer, PolicyEngine, nexusGuards } from './authz.js';
+import { ApiError, PlainTextError, notFound } from '../http/errors.js';
+import { type Guard, denyAll, guardIdentity } from '../http/guards.js';
+import { keeperGuards, loadTrustRoots, recognisers, spikeIds } from '../api/identities.js';
+import { DEFAULT_LINGER, type Route, RouteDefinitionError, createRouter, defineRoute, describeRoutes, probeGuard } from '../http/router.js';
+import { s } from '../http/schema.js';
 import { describeStall, stallCheck } from '../../test/helpers/stall.js';
 import {
   ACTIONS,
@@ -41,8 +41,8 @@ import {
   type SecretMetadataResponse,
   intKeyedMap,
   policyGetResponse,
-} from './wire.js';
-import { Bytes32, GoTime, goJsonString } from './gojson.js';
+} from '../api/wire.js';
+import { Bytes32, GoTime, goJsonString } from '../http/gojson.js';
 
 const CANARY_PATH = 'canary/zq7x/path';
 const CANARY_VALUE = 'canary-value-9f8e7d';

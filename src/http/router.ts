@@ -56,10 +56,10 @@ import { type Guard, isGuard } from './guards.js';
 import { DEFAULT_JSON_LIMITS, type JsonLimits, parseJson, readBody } from './json.js';
 import { type LingerLimits, endResponse, lingerLimits } from './linger.js';
 import type { Schema } from './schema.js';
-import { type StreamReply, cappedChunks, declaredLength, isStreamReply, writeStreamReply } from './stream-io.js';
-import { ERROR_SHAPES, type ErrorShape, OCTET_STREAM } from './wire.js';
+import { type StreamReply, cappedChunks, declaredLength, isStreamReply, writeStreamReply } from './body.js';
+import { ERROR_SHAPES, type ErrorShape, OCTET_STREAM } from '../api/wire.js';
 
-export type { StreamReply } from './stream-io.js';
+export type { StreamReply } from './body.js';
 export { DEFAULT_LINGER, type LingerLimits } from './linger.js';
 
 export type Request = IncomingMessage | Http2ServerRequest;
