@@ -1,46 +1,81 @@
 /**
- * Typed API errors and the wire error codes (api.md §1.2, decisions D1, D15).
+ * Typed HTTP errors: what the router turns into an error answer.
  *
  * An {@link ApiError} carries the HTTP status and the wire `err` code. Its `message` is a
  * fixed, non-secret sentence; it is sent to the client as the optional `message` field only
- * when the error was built with `expose: true` (D15). No input value is ever placed in it.
+ * when the error was built with `expose: true`. No input value is ever placed in it.
  *
- * Status policy (D1): SPIKE clients (spike-sdk-go) understand only 400, 401, 404 and 503 (any
- * other status becomes `net_peer_connection`). So:
- * - oversize bodies, depth/member caps, duplicate members, bad paths → **400
- *   `api_bad_request`** with a `message` naming the rule ("request body too large", …). There is
- *   no 413 on the wire; {@link REASON} keeps the finer reason for logs and tests.
- * - our additive check-and-set mismatch and restore conflicts → 409 `api_conflict` (D11, D13:
- *   only reachable by clients that use the additive features, so no SPIKE client sees it).
- * - unexpected failures → 500 `api_internal_error` (SPIKE's own code for them).
+ * The toolkit raises errors of a few kinds itself (bad request, unauthorised, not ready,
+ * internal, …). Which wire code each kind carries is the application's choice, made once at
+ * start-up with {@link useErrorCodes} (the application's error module does it when loaded);
+ * until then neutral codes are used. The status of a kind is fixed here
+ * ({@link ERROR_KIND_STATUS}); an over-size body is a 400 with the reason
+ * `payload_too_large`, never a 413 (some clients understand only a handful of statuses).
+ * {@link REASON} holds the finer, stable reasons the toolkit gives (for logs and the exposed
+ * message); applications add their own.
  */
 import { SpikeError } from '../lib/errors.js';
 
-/** Wire `err` codes. The first five are SPIKE's; `api_conflict` is ours (additive). */
-export const ERR = {
-  badRequest: 'api_bad_request',
-  unauthorized: 'access_unauthorized',
-  notFound: 'api_not_found',
-  internal: 'api_internal_error',
-  notReady: 'state_not_ready',
-  conflict: 'api_conflict',
-} as const;
-export type ErrCode = (typeof ERR)[keyof typeof ERR];
+/** The failure kinds, each with its HTTP status. */
+export const ERROR_KIND_STATUS = Object.freeze({
+  badRequest: 400,
+  unauthorized: 401,
+  notFound: 404,
+  conflict: 409,
+  internal: 500,
+  notReady: 503,
+} as const);
+export type ErrorKind = keyof typeof ERROR_KIND_STATUS;
 
-/** Default HTTP status per wire code. */
-export const STATUS_OF: Readonly<Record<ErrCode, number>> = {
-  api_bad_request: 400,
-  access_unauthorized: 401,
-  api_not_found: 404,
-  api_internal_error: 500,
-  state_not_ready: 503,
-  api_conflict: 409,
-};
+/** The wire code of every failure kind. */
+export type ErrorCodes = Readonly<Record<ErrorKind, string>>;
+
+const KINDS = Object.keys(ERROR_KIND_STATUS) as ErrorKind[];
+
+/** Used until the application chooses its codes. */
+const NEUTRAL_CODES: ErrorCodes = Object.freeze({
+  badRequest: 'bad_request',
+  unauthorized: 'unauthorized',
+  notFound: 'not_found',
+  conflict: 'conflict',
+  internal: 'internal_error',
+  notReady: 'not_ready',
+});
+
+let codes: ErrorCodes = NEUTRAL_CODES;
+let chosen = false;
 
 /**
- * Finer, stable reasons for 400s (and others). They appear in logs and, when exposed, in
- * the `message` field; the wire `err` stays SPIKE's code. `payload_too_large` replaces the
- * 413 a non-SPIKE API would send.
+ * Chooses the wire code of every failure kind, once per process (choosing the same codes
+ * again is a no-op; different ones throw). Codes must be distinct non-empty strings.
+ */
+export function useErrorCodes(next: ErrorCodes): void {
+  if (chosen) {
+    if (KINDS.every((k) => codes[k] === next[k])) return;
+    throw new Error('the error codes were already chosen');
+  }
+  const values = KINDS.map((k) => next[k]);
+  if (values.some((v) => typeof v !== 'string' || v.length === 0) || new Set(values).size !== values.length) {
+    throw new TypeError('error codes must be distinct non-empty strings');
+  }
+  codes = Object.freeze(Object.fromEntries(KINDS.map((k) => [k, next[k]])) as Record<ErrorKind, string>);
+  chosen = true;
+}
+
+/** The wire code of a failure kind. */
+export function errorCode(kind: ErrorKind): string {
+  return codes[kind];
+}
+
+/** The status of a wire code (its kind's); 500 for a code of no kind. */
+function statusOf(code: string): number {
+  for (const k of KINDS) if (codes[k] === code) return ERROR_KIND_STATUS[k];
+  return 500;
+}
+
+/**
+ * The reasons the toolkit gives. They appear in logs and, when exposed, in the `message`
+ * field; the wire `err` stays the kind's code.
  */
 export const REASON = {
   payloadTooLarge: 'payload_too_large',
@@ -50,18 +85,13 @@ export const REASON = {
   jsonTooManyElements: 'json_too_many_elements',
   jsonDuplicateMember: 'json_duplicate_member',
   invalidBody: 'invalid_body',
-  invalidPath: 'invalid_path',
-  invalidName: 'invalid_name',
-  invalidPattern: 'invalid_pattern',
-  invalidPermission: 'invalid_permission',
   badRoute: 'bad_route',
   badMethod: 'bad_method',
   readFailed: 'body_read_failed',
 } as const;
-export type Reason = (typeof REASON)[keyof typeof REASON];
 
 export interface ApiErrorOptions {
-  /** HTTP status; defaults to {@link STATUS_OF}[code]. */
+  /** HTTP status; defaults to the status of the code's kind. */
   status?: number;
   /** Finer reason for logs (and the exposed message). */
   reason?: string;
@@ -72,55 +102,50 @@ export interface ApiErrorOptions {
   cause?: unknown;
 }
 
-/** An error that the router turns into an HTTP answer with `{"err": code}`. */
+/** An error that the router turns into an HTTP answer with the route's error shape. */
 export class ApiError extends SpikeError {
   readonly status: number;
   readonly reason: string | undefined;
   readonly expose: boolean;
   readonly closeConnection: boolean;
 
-  constructor(code: ErrCode, message: string, opts: ApiErrorOptions = {}) {
+  constructor(code: string, message: string, opts: ApiErrorOptions = {}) {
     super(code, message, opts.cause === undefined ? undefined : { cause: opts.cause });
-    this.status = opts.status ?? STATUS_OF[code];
+    this.status = opts.status ?? statusOf(code);
     this.reason = opts.reason;
     this.expose = opts.expose ?? false;
     this.closeConnection = opts.closeConnection ?? false;
   }
-
-  /** The wire code, typed. */
-  get errCode(): ErrCode {
-    return this.code as ErrCode;
-  }
 }
 
-/** 400 `api_bad_request` with an exposed fixed message. */
+/** 400 with an exposed fixed message. */
 export function badRequest(reason: string, message: string, extra: Omit<ApiErrorOptions, 'reason'> = {}): ApiError {
-  return new ApiError(ERR.badRequest, message, { expose: true, ...extra, reason });
+  return new ApiError(errorCode('badRequest'), message, { expose: true, ...extra, reason });
 }
 
-/** 401 `access_unauthorized` (never says why: D10). */
+/** 401 (never says why). */
 export function unauthorized(): ApiError {
-  return new ApiError(ERR.unauthorized, 'unauthorized');
+  return new ApiError(errorCode('unauthorized'), 'unauthorized');
 }
 
-/** 404 `api_not_found`. */
+/** 404. */
 export function notFound(message = 'not found'): ApiError {
-  return new ApiError(ERR.notFound, message);
+  return new ApiError(errorCode('notFound'), message);
 }
 
-/** 409 `api_conflict` (additive: cas mismatch, restore conflicts). */
+/** 409 with an exposed message. */
 export function conflict(message = 'conflict'): ApiError {
-  return new ApiError(ERR.conflict, message, { expose: true });
+  return new ApiError(errorCode('conflict'), message, { expose: true });
 }
 
-/** 500 `api_internal_error`. */
+/** 500. */
 export function internalError(cause?: unknown): ApiError {
-  return new ApiError(ERR.internal, 'internal error', cause === undefined ? {} : { cause });
+  return new ApiError(errorCode('internal'), 'internal error', cause === undefined ? {} : { cause });
 }
 
-/** 503 `state_not_ready`. */
+/** 503. */
 export function notReady(): ApiError {
-  return new ApiError(ERR.notReady, 'not ready');
+  return new ApiError(errorCode('notReady'), 'not ready');
 }
 
 /** 400 for a body over the cap; the connection is closed after answering. */
@@ -128,15 +153,19 @@ export function payloadTooLarge(): ApiError {
   return badRequest(REASON.payloadTooLarge, 'request body too large', { closeConnection: true });
 }
 
+/** 400 for a request body that could not be read (client gone, stream error); closes. */
+export function readFailed(): ApiError {
+  return badRequest(REASON.readFailed, 'failed to read request body', { closeConnection: true });
+}
+
 /**
- * An error answered as plain text (stream-mode cipher errors, api.md §1.2/§7): body is
- * `text + "\n"`, `Content-Type: text/plain; charset=utf-8`. `text` must be a fixed code
- * such as `crypto_unsupported_version` or `decryption failed`.
+ * An error answered as plain text: body is `text + "\n"`, `Content-Type: text/plain;
+ * charset=utf-8`. `text` must be a fixed code or sentence, never input.
  */
 export class PlainTextError extends ApiError {
   readonly text: string;
   constructor(status: number, text: string, opts: Omit<ApiErrorOptions, 'status'> = {}) {
-    super(status === 500 ? ERR.internal : ERR.badRequest, text, { ...opts, status });
+    super(errorCode(status === 500 ? 'internal' : 'badRequest'), text, { ...opts, status });
     this.text = text;
   }
 }

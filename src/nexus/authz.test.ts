@@ -9,7 +9,7 @@ import assert from 'node:assert/strict';
 import { performance } from 'node:perf_hooks';
 import fc from 'fast-check';
 import { RE2JS } from 're2js';
-import { ApiError } from '../http/errors.js';
+import { ApiError } from '../protocol/errors.js';
 import { loadTrustRoots, recognisers, spikeIds } from '../api/identities.js';
 import { SpiffeId } from '../spiffe/id.js';
 import { describeStall, stallCheck } from '../../test/helpers/stall.js';

@@ -32,8 +32,8 @@
 import { RE2JS } from 're2js';
 import type { Logger } from '../lib/log.js';
 import type { SpiffeId } from '../spiffe/id.js';
-import { REASON, badRequest } from '../http/errors.js';
-import { type Guard, guardBody, guardIdentity } from '../http/guards.js';
+import { REASON, badRequest } from '../protocol/errors.js';
+import { type Guard, guardBody, guardIdentity } from '../http/index.js';
 import type { Recognisers } from '../api/identities.js';
 import {
   type Permission,

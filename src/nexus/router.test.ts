@@ -11,11 +11,10 @@ import { Writable } from 'node:stream';
 import { createLogger } from '../lib/log.js';
 import { SpiffeId } from '../spiffe/id.js';
 import { NexusAuthorizer, PolicyEngine, nexusGuards } from './authz.js';
-import { ApiError, PlainTextError, notFound } from '../http/errors.js';
-import { type Guard, denyAll, guardIdentity } from '../http/guards.js';
+import { ApiError, PlainTextError, notFound } from '../protocol/errors.js';
+import { Bytes32, DEFAULT_LINGER, GoTime, type Guard, type Route, RouteDefinitionError, createRouter, defineRoute, denyAll, goJsonString, guardIdentity, s } from '../http/index.js';
+import { describeRoutes, probeGuard } from '../../test/helpers/route-table.js';
 import { keeperGuards, loadTrustRoots, recognisers, spikeIds } from '../api/identities.js';
-import { DEFAULT_LINGER, type Route, RouteDefinitionError, createRouter, defineRoute, describeRoutes, probeGuard } from '../http/router.js';
-import { s } from '../http/schema.js';
 import { describeStall, stallCheck } from '../../test/helpers/stall.js';
 import {
   ACTIONS,
@@ -42,7 +41,6 @@ import {
   intKeyedMap,
   policyGetResponse,
 } from '../api/wire.js';
-import { Bytes32, GoTime, goJsonString } from '../http/gojson.js';
 
 const CANARY_PATH = 'canary/zq7x/path';
 const CANARY_VALUE = 'canary-value-9f8e7d';

@@ -12,8 +12,8 @@
  * caller — sees the change (POL-17: no stale allow after a delete returns).
  * Not served in `lite` mode (SPIKE's 400 for those paths).
  */
-import { ApiError, ERR, notFound } from '../../http/errors.js';
-import { type HandlerContext, defineRoute, type Route } from '../../http/router.js';
+import { ApiError, ERR, notFound } from '../../protocol/errors.js';
+import { type HandlerContext, type Route, defineRoute } from '../../http/index.js';
 import {
   ACTIONS,
   ERROR_SHAPES,
