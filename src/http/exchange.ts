@@ -13,26 +13,18 @@ import { performance } from 'node:perf_hooks';
 import type { Logger } from '../lib/log.js';
 import type { Request, Response } from './connection.js';
 import type { LingerLimits } from './linger.js';
-import type { ErrorShape } from './reply.js';
+import type { ErrorShape, ReplyTarget } from './reply.js';
 
 /** What authorisation concluded: `none` until a guard ran, `error` for an unexpected failure. */
 export type Decision = 'allow' | 'deny' | 'none' | 'error';
 
-export interface Exchange {
-  readonly req: Request;
-  readonly res: Response;
-  readonly linger: LingerLimits;
+export interface Exchange extends ReplyTarget {
   /** The logger bound to this caller. */
   readonly log: Logger;
   readonly startedAt: number;
   /** The matched route's path and action, for the log line (unset: `unknown`). */
   route: { readonly path: string; readonly action: string } | undefined;
-  /** The error body of the matched route (the default until a route matched). */
-  errorShape: ErrorShape;
   decision: Decision;
-  /** The status answered (500 until something was sent). */
-  status: number;
-  reason: string | undefined;
   /** Callbacks run once the answer was written (or failed). */
   readonly afterSend: Array<() => void>;
 }

@@ -34,7 +34,7 @@ declare const GUARD_BRAND: unique symbol;
  */
 export interface Guard<B, P = SpiffeId> {
   readonly [GUARD_BRAND]: true;
-  /** Short name for logs and route listings, e.g. `secret.get`. */
+  /** Short name for logs and route listings, e.g. `item.get`. */
   readonly name: string;
   /**
    * Identity-only pre-check, run before the body is read: `false` → 401 at once. Must be true
@@ -85,7 +85,7 @@ export interface BodyGuardPredicates<B, P = SpiffeId> {
   allow(peer: P, body: B): boolean;
 }
 
-/** A guard that also needs the validated body (e.g. the secret path being accessed). */
+/** A guard that also needs the validated body (e.g. the path of the item being accessed). */
 export function guardBody<B, P = SpiffeId>(name: string, p: BodyGuardPredicates<B, P>): Guard<B, P> {
   if (p === null || typeof p !== 'object' || typeof p.admits !== 'function' || typeof p.allow !== 'function') {
     throw new TypeError('guardBody needs admits and allow predicates');

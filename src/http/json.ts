@@ -38,7 +38,7 @@ export const DEFAULT_JSON_LIMITS: Readonly<JsonLimits> = Object.freeze({
   maxElements: 10_000,
 });
 
-/** A body that is not acceptable JSON (400 `api_bad_request`). */
+/** A body that is not acceptable JSON (400, the bad-request code). */
 export class JsonError extends ApiError {
   constructor(reason: string, message: string) {
     super(errorCode('badRequest'), message, { reason, expose: true });

@@ -2,7 +2,7 @@
  * Writing answers: JSON (Go-encoded, with the no-cache headers), errors (the route's error
  * shape, or plain text), raw bytes, and streamed `application/octet-stream` replies.
  *
- * Every answer records its status on the {@link Exchange} for the log line, is written only
+ * Every answer records its status on the {@link ReplyTarget} for the log line, is written only
  * if no head went out yet, and zeroes its body once flushed (bodies may be secrets). A
  * streamed reply is written chunk by chunk with back-pressure; its 200 head goes out with the
  * first chunk, so an error before it becomes a normal error answer, while an error after it
@@ -11,8 +11,8 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { type Request, type Response, endResponse, isHttp1 } from './connection.js';
 import { ApiError, PlainTextError, errorCode } from './errors.js';
-import type { Exchange } from './exchange.js';
 import { type GoJsonValue, goJson } from './gojson.js';
+import type { LingerLimits } from './linger.js';
 
 /** The content type of raw-byte requests and answers (the stream variant of a route). */
 export const OCTET_STREAM = 'application/octet-stream';
@@ -22,6 +22,19 @@ export type ErrorShape = (code: string) => { readonly [k: string]: GoJsonValue }
 
 /** The error body of routes that declare none: `{"err": code}`. */
 export const defaultErrorShape: ErrorShape = (code) => ({ err: code });
+
+/** What writing an answer needs, and where it records what was sent (the request's exchange). */
+export interface ReplyTarget {
+  readonly req: Request;
+  readonly res: Response;
+  readonly linger: LingerLimits;
+  /** The error body to use (the matched route's, or the default). */
+  errorShape: ErrorShape;
+  /** The status answered. */
+  status: number;
+  /** The error reason answered, for the log line. */
+  reason: string | undefined;
+}
 
 /** A streamed `application/octet-stream` answer. */
 export interface StreamReply {
@@ -44,7 +57,7 @@ const JSON_HEADERS: ReadonlyArray<[string, string]> = [
 ];
 
 /** Sends an encoded JSON body with status `code`. */
-export function sendJson(x: Exchange, code: number, body: Buffer, close: boolean): void {
+export function sendJson(x: ReplyTarget, code: number, body: Buffer, close: boolean): void {
   x.status = code;
   const { req, res } = x;
   if (res.headersSent) return;
@@ -55,7 +68,7 @@ export function sendJson(x: Exchange, code: number, body: Buffer, close: boolean
 }
 
 /** Sends an error: plain text for a {@link PlainTextError}, else the exchange's error shape. */
-export function sendError(x: Exchange, err: ApiError): void {
+export function sendError(x: ReplyTarget, err: ApiError): void {
   x.reason = err.reason;
   if (err instanceof PlainTextError) {
     x.status = err.status;
@@ -75,7 +88,7 @@ export function sendError(x: Exchange, err: ApiError): void {
 }
 
 /** Sends raw bytes as a 200 `application/octet-stream` answer. */
-export function sendBytes(x: Exchange, bytes: Uint8Array): void {
+export function sendBytes(x: ReplyTarget, bytes: Uint8Array): void {
   const body = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
   x.status = 200;
   const { req, res } = x;
@@ -104,7 +117,7 @@ function drained(res: Response): Promise<void> {
  * error before that propagates (normal error answer); an error after it destroys the
  * response so the reply is visibly truncated.
  */
-export async function sendStream(x: Exchange, reply: StreamReply): Promise<void> {
+export async function sendStream(x: ReplyTarget, reply: StreamReply): Promise<void> {
   const req: Request = x.req;
   const w = x.res as ServerResponse;
   let started = false;
