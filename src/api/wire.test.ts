@@ -5,10 +5,8 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import fc from 'fast-check';
-import { ApiError } from './errors.js';
-import { parseJson } from './json.js';
-import { Bytes32, GoTime, goJsonString } from './gojson.js';
-import { s, validateBody } from './schema.js';
+import { ApiError } from '../protocol/errors.js';
+import { Bytes32, GoTime, goJsonString, parseJson, s, validateBody } from '../http/index.js';
 import {
   isValidName,
   isValidPathPattern,

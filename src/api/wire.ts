@@ -9,8 +9,7 @@
  * Encoding goes through {@link goJson}: `Buffer` = Go `[]byte` (base64), {@link Bytes32} = Go
  * `[32]byte` (array of numbers), {@link GoTime} = Go `time.Time`, `Map` = Go map.
  */
-import { type GoJsonValue, Bytes32, GoTime } from './gojson.js';
-import { type Infer, s } from './schema.js';
+import { Bytes32, type ErrorShape, type GoJsonValue, GoTime, type Infer, OCTET_STREAM, defaultErrorShape, s } from '../http/index.js';
 import {
   MAX_PATH_LENGTH,
   validateKeyName,
@@ -19,7 +18,7 @@ import {
 } from './validate.js';
 
 export { Bytes32, GoTime };
-export { goJson, goJsonString } from './gojson.js';
+export { goJson, goJsonString } from '../http/index.js';
 
 // ---------------------------------------------------------------------------------------------
 // Routes
@@ -48,7 +47,7 @@ export const ACTIONS = {
 } as const;
 
 /** Content type that selects the cipher stream mode (exact match, api.md §7). */
-export const OCTET_STREAM = 'application/octet-stream';
+export { OCTET_STREAM };
 
 // ---------------------------------------------------------------------------------------------
 // Limits used by the schemas (additive bounds; SPIKE has none)
@@ -256,10 +255,10 @@ export type ShardGetResponse = { shard: Bytes32 | null; Err: string; epoch?: num
 // ---------------------------------------------------------------------------------------------
 // Error shapes (api.md §1.3). `code` is the wire error code.
 
-export type ErrorShape = (code: string) => { readonly [k: string]: GoJsonValue };
+export type { ErrorShape };
 
 export const ERROR_SHAPES = {
-  plain: (code: string) => ({ err: code }),
+  plain: defaultErrorShape,
   secretGet: (code: string) => ({ data: null, err: code }),
   secretList: (code: string) => ({ keys: null, err: code }),
   secretMetadata: (code: string) => ({

@@ -12,8 +12,7 @@
  * Decoded share values are secrets: the caller wipes them.
  */
 import { Commitments, formatShardJsonArray, MAX_SHARE_ID } from '../crypto/index.js';
-import { parseJson } from '../api/json.js';
-import { s, type Infer } from '../api/schema.js';
+import { type Infer, parseJson, s } from '../http/index.js';
 import { SpikeError } from '../lib/errors.js';
 import { MAX_SHARE_EPOCH } from './slot.js';
 

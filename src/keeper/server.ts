@@ -5,11 +5,9 @@
  * The handshake already refuses every identity but Nexus and Bootstrap (identity.md §4);
  * the route guards check again. Bodies are capped at 8 KiB (catalogue KPR-09).
  */
-import { ApiError, ERR, badRequest } from '../api/errors.js';
-import { Bytes32, type GoJsonValue } from '../api/gojson.js';
+import { ApiError, ERR, badRequest } from '../protocol/errors.js';
+import { Bytes32, type GoJsonValue, type RouterHandler, createRouter, defineRoute, s } from '../http/index.js';
 import { keeperGuards, type Recognisers } from '../api/identities.js';
-import { createRouter, defineRoute, type RouterHandler } from '../api/router.js';
-import { s } from '../api/schema.js';
 import { ERROR_SHAPES } from '../api/wire.js';
 import type { Logger } from '../lib/log.js';
 import { KEEPER_CONTRIBUTE_PATH, KEEPER_SHARD_PATH, ShareMessage, ShareWireError, toWireShare } from './protocol.js';

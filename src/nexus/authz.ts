@@ -16,7 +16,7 @@
  * for an `on: 'path'` rule it is the same rule with the permission granted on any path; for
  * every other rule it is the whole check.
  */
-import { type Guard, guardBody, guardIdentity } from '../api/guards.js';
+import { type Guard, guardBody, guardIdentity } from '../http/index.js';
 import type { Recognisers } from '../api/identities.js';
 import type {
   PolicyByIdRequest,

@@ -3,7 +3,7 @@
  * modules (routes/*.ts) are functions `(ctx) => Route[]`; the route table is their union.
  */
 import type { Recognisers } from '../api/identities.js';
-import type { Route } from '../api/router.js';
+import type { Route } from '../http/index.js';
 import type { NexusConfig } from '../config/index.js';
 import type { Logger } from '../lib/log.js';
 import type { Store } from '../store/types.js';

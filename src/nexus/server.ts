@@ -6,7 +6,7 @@
  */
 import path from 'node:path';
 import type { Recognisers } from '../api/identities.js';
-import { createRouter, type Route, type RouterHandler } from '../api/router.js';
+import { type Route, type RouterHandler, createRouter } from '../http/index.js';
 import type { NexusConfig } from '../config/index.js';
 import type { Logger } from '../lib/log.js';
 import { KeeperClient } from '../keeper/client.js';

@@ -17,7 +17,7 @@ import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { Writable } from 'node:stream';
 import { loadTrustRoots, recognisers } from '../../src/api/identities.js';
-import type { Route } from '../../src/api/router.js';
+import type { Route } from '../../src/http/index.js';
 import { createLogger } from '../../src/lib/log.js';
 import { keeperRouter } from '../../src/keeper/server.js';
 import { ShareSlot } from '../../src/keeper/slot.js';

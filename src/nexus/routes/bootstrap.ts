@@ -11,10 +11,8 @@
  *        `spike operator verify-shard` (recover and restore roles, and Pilot).
  */
 import { createHash } from 'node:crypto';
-import { ApiError, ERR, badRequest, notReady } from '../../api/errors.js';
-import { guardIdentity } from '../../api/guards.js';
-import { defineRoute, type Route } from '../../api/router.js';
-import { s } from '../../api/schema.js';
+import { ApiError, ERR, badRequest, notReady } from '../../protocol/errors.js';
+import { type Route, defineRoute, guardIdentity, s } from '../../http/index.js';
 import { BootstrapVerifyRequest, ERROR_SHAPES } from '../../api/wire.js';
 import { gcmOpen, wipe } from '../../crypto/index.js';
 import { BOOTSTRAP_STATUS_PATH, BOOTSTRAP_VERIFY_PATH, VERIFY_AAD } from '../../bootstrap/run.js';

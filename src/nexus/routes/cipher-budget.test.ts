@@ -5,7 +5,7 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { ApiError, ERR } from '../../api/errors.js';
+import { ApiError, ERR } from '../../protocol/errors.js';
 import { ByteBudget, CIPHER_BUSY_MESSAGE, CIPHER_BUSY_REASON, callerShare, cipherBusy, releasingIterable } from './cipher-budget.js';
 
 function assertBusy(e: unknown): true {

@@ -14,7 +14,7 @@ import { randomBytes } from 'node:crypto';
 import http from 'node:http';
 import net from 'node:net';
 import type { AddressInfo } from 'node:net';
-import { createRouter } from '../../api/router.js';
+import { createRouter } from '../../http/index.js';
 import { SpiffeId } from '../../spiffe/id.js';
 import { type RouteHarness, startRouteHarness } from '../../../test/helpers/route-harness.js';
 import { ByteBudget, CIPHER_BUSY_MESSAGE } from './cipher-budget.js';

@@ -53,8 +53,8 @@
  * `crypto_unsupported_version`, `crypto_failed_to_read_nonce`.
  */
 import { createCipheriv } from 'node:crypto';
-import { ApiError, ERR, PlainTextError, REASON, badRequest } from '../../api/errors.js';
-import { defineRoute, type Route, type StreamReply } from '../../api/router.js';
+import { ApiError, ERR, PlainTextError, REASON, badRequest } from '../../protocol/errors.js';
+import { type Route, type StreamReply, defineRoute } from '../../http/index.js';
 import { CipherDecryptRequest, CipherEncryptRequest, ERROR_SHAPES, PATHS } from '../../api/wire.js';
 import { MAX_CIPHER_STREAM_BYTES } from '../../config/index.js';
 import {

@@ -31,8 +31,8 @@
  *     recorded sharing (never bootstrapped) has nothing to restore: 400 `no_sharing`. Memory
  *     backend → 400.
  */
-import { ApiError, ERR, badRequest, conflict, notReady } from '../../api/errors.js';
-import { defineRoute, type Route } from '../../api/router.js';
+import { ApiError, ERR, badRequest, conflict, notReady } from '../../protocol/errors.js';
+import { type Route, defineRoute } from '../../http/index.js';
 import { validateRestoreId } from '../../api/validate.js';
 import { Bytes32, ERROR_SHAPES, PATHS, RecoverRequest, RestoreRequest, intKeyedMap, type RestoreResponse } from '../../api/wire.js';
 import { combineShares, wipeShare, type Share } from '../../crypto/index.js';

@@ -13,8 +13,8 @@
  * after a delete returns).
  * Not served in `lite` mode (SPIKE's 400 for those paths).
  */
-import { ApiError, ERR, notFound } from '../../api/errors.js';
-import { type HandlerContext, defineRoute, type Route } from '../../api/router.js';
+import { ApiError, ERR, notFound } from '../../protocol/errors.js';
+import { type HandlerContext, type Route, defineRoute } from '../../http/index.js';
 import {
   ACTIONS,
   ERROR_SHAPES,

@@ -4,7 +4,7 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { ApiError } from '../../api/errors.js';
+import { ApiError } from '../../protocol/errors.js';
 import { pol } from '../../../test/helpers/policy-fixtures.js';
 import { POLICY_ERRORS, PolicyError, type PolicyErrorCode, type PolicyLike, PolicyEngine } from '../policy/index.js';
 import { policyErrorToApi, viaPolicy } from './policy-errors.js';

@@ -18,9 +18,8 @@
  * Not served in `lite` mode (those paths fall through to SPIKE's 400). Nothing here logs a
  * path or a value.
  */
-import { notFound } from '../../api/errors.js';
-import { GoTime } from '../../api/gojson.js';
-import { type HandlerContext, defineRoute, type Route } from '../../api/router.js';
+import { notFound } from '../../protocol/errors.js';
+import { GoTime, type HandlerContext, type Route, defineRoute } from '../../http/index.js';
 import {
   ACTIONS,
   ERROR_SHAPES,

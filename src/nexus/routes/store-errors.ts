@@ -16,7 +16,7 @@
  * `state_not_ready` ("try again"), which is what a busy or briefly unavailable store means.
  * Messages are fixed sentences; a path or value never reaches them or the log.
  */
-import { ApiError, ERR, badRequest, conflict } from '../../api/errors.js';
+import { ApiError, ERR, badRequest, conflict } from '../../protocol/errors.js';
 import type { Logger } from '../../lib/log.js';
 import { StoreError } from '../../store/types.js';
 

@@ -1,6 +1,6 @@
 /**
- * Ending a response, and answering a request whose body has not fully arrived without losing
- * the answer (HTTP/1.1 "lingering close").
+ * Answering a request whose body has not fully arrived without losing the answer (HTTP/1.1
+ * "lingering close").
  *
  * The router often answers before the request body is in: an over-size body (declared or
  * counted), a caller refused on identity before the body is read, an unknown route, a
@@ -8,23 +8,18 @@
  * closing a socket with unread request bytes makes the kernel send a reset, and a client
  * that is still writing gets EPIPE/ECONNRESET, often before it has read the answer that was
  * already on its way. So an early answer is sent whole at once (with its `Content-Length` and
- * `Connection: close`, so the client holds the complete answer), then the rest of the request
- * is read and thrown away — every chunk zeroed and dropped, never kept — and once the request
- * has ended the response is finished and the connection closes cleanly.
+ * `Connection: close`, so the client holds the complete answer: connection.ts), then the rest
+ * of the request is read and thrown away — every chunk zeroed and dropped, never kept — and
+ * once the request has ended the response is finished and the connection closes cleanly.
  *
  * The linger is bounded per connection by bytes ({@link LingerLimits.maxBytes}) and by time
  * ({@link LingerLimits.maxMs}), whichever comes first; at the bound the connection is cut (a
  * client still sending by then has had the answer for a long while). Reading and discarding
  * costs no memory, and the time bound is shorter than the server's own request timeout, so
  * a lingering connection holds nothing an attacker could not already hold by sending a
- * request body slowly. HTTP/2 (not served today) ends the stream as before.
+ * request body slowly.
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import type { Http2ServerRequest, Http2ServerResponse } from 'node:http2';
-import { isHttp1 } from './stream-io.js';
-
-type Request = IncomingMessage | Http2ServerRequest;
-type Response = ServerResponse | Http2ServerResponse;
 
 export interface LingerLimits {
   /** Most request-body bytes read and discarded after an early answer. */
@@ -44,48 +39,8 @@ export function lingerLimits(o: Partial<LingerLimits> = {}): LingerLimits {
   return Object.freeze(l);
 }
 
-/**
- * Sends `body` (headers already set, including `Content-Length`) and ends the response; the
- * body buffer is zeroed once flushed. With `close`, or when the request body has not fully
- * arrived, the connection is closed after the answer — in the second case only after the
- * bounded linger described in the module comment.
- */
-export function endResponse(req: Request, res: Response, body: Buffer, close: boolean, limits: LingerLimits): void {
-  const wipe = (): void => {
-    body.fill(0);
-  };
-  const w = res as ServerResponse;
-  if (!isHttp1(req)) {
-    w.end(body, wipe);
-    return;
-  }
-  const incoming = req as IncomingMessage;
-  const early = incoming.complete === false && hasBody(incoming);
-  // Node closes the connection itself once a `Connection: close` response has finished.
-  if (close || early) w.setHeader('Connection', 'close');
-  if (!early) {
-    w.end(body, wipe);
-    return;
-  }
-  // The whole answer goes out now; the response is finished only when the linger is over
-  // (finishing it earlier would make Node close the socket on the unread request bytes).
-  w.write(body, wipe);
-  lingerThenClose(incoming, w, limits);
-}
-
-/**
- * Whether the request carries a body at all. The request event fires before Node's parser
- * marks even a body-less request complete, so `complete === false` alone does not mean
- * that request bytes are still to come.
- */
-function hasBody(req: IncomingMessage): boolean {
-  const te = req.headers['transfer-encoding'];
-  const cl = req.headers['content-length'];
-  return te !== undefined || (cl !== undefined && cl !== '0');
-}
-
 /** Reads and discards the rest of `req` within `limits`, then finishes `res` (see module doc). */
-function lingerThenClose(req: IncomingMessage, res: ServerResponse, limits: LingerLimits): void {
+export function lingerThenClose(req: IncomingMessage, res: ServerResponse, limits: LingerLimits): void {
   const sock = req.socket;
   if (req.destroyed || sock.destroyed) {
     // The client is already gone: nothing to wait for.

@@ -1,5 +1,5 @@
 /**
- * Go-compatible JSON encoding (`encoding/json` output as SPIKE's servers and SDK produce it),
+ * Go-compatible JSON encoding (`encoding/json` output, byte for byte, for Go peers),
  * written straight into a Buffer so that byte fields (shares, plaintexts) are never turned
  * into intermediate JS strings by the encoder.
  *
@@ -19,11 +19,12 @@
  * nesting deeper than 64 to stay bounded.
  */
 import { SpikeError } from '../lib/errors.js';
+import { errorCode } from './errors.js';
 
 /** A Go `[32]byte` value (shares). Wraps, does not copy; zero the source after encoding. */
 export class Bytes32 {
   constructor(readonly bytes: Uint8Array) {
-    if (bytes.length !== 32) throw new SpikeError('api_internal_error', 'Bytes32 needs exactly 32 bytes');
+    if (bytes.length !== 32) throw new SpikeError(errorCode('internal'), 'Bytes32 needs exactly 32 bytes');
   }
 }
 
@@ -206,13 +207,13 @@ function byteOrder(a: string, b: string): number {
 }
 
 function encode(o: Out, v: GoJsonValue, depth: number): void {
-  if (depth > MAX_DEPTH) throw new SpikeError('api_internal_error', 'response nesting too deep');
+  if (depth > MAX_DEPTH) throw new SpikeError(errorCode('internal'), 'response nesting too deep');
   if (v === null || v === undefined) return o.ascii('null');
   switch (typeof v) {
     case 'boolean':
       return o.ascii(v ? 'true' : 'false');
     case 'number':
-      if (!Number.isFinite(v)) throw new SpikeError('api_internal_error', 'cannot encode a non-finite number');
+      if (!Number.isFinite(v)) throw new SpikeError(errorCode('internal'), 'cannot encode a non-finite number');
       return o.ascii(Object.is(v, -0) ? '0' : String(v));
     case 'string':
       return encodeString(o, v);

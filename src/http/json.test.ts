@@ -7,8 +7,9 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { Readable } from 'node:stream';
 import fc from 'fast-check';
-import { ApiError } from './errors.js';
-import { JsonError, type JsonValue, parseJson, readBody } from './json.js';
+import { ApiError } from '../protocol/errors.js';
+import { readBody } from './body.js';
+import { JsonError, type JsonValue, parseJson } from './json.js';
 import { goJsonString } from './gojson.js';
 
 /** Structural equality that also checks key order and -0, ignoring prototypes. */

@@ -9,9 +9,11 @@ import type { AddressInfo } from 'node:net';
 import { Writable } from 'node:stream';
 import { createLogger } from '../lib/log.js';
 import { SpiffeId } from '../spiffe/id.js';
-import { badRequest } from './errors.js';
+import { badRequest } from '../protocol/errors.js';
 import { guardIdentity } from './guards.js';
-import { createRouter, defineRoute, type StreamReply } from './router.js';
+import type { StreamReply } from './reply.js';
+import { defineRoute } from './route.js';
+import { createRouter } from './router.js';
 import { s } from './schema.js';
 
 const CAP = 1024 * 1024;

@@ -10,13 +10,12 @@ import type { AddressInfo } from 'node:net';
 import { Writable } from 'node:stream';
 import { createLogger } from '../lib/log.js';
 import { SpiffeId } from '../spiffe/id.js';
-import { NexusAuthorizer, nexusGuards } from '../nexus/authz.js';
-import { PolicyEngine } from '../nexus/policy/index.js';
-import { ApiError, PlainTextError, notFound } from './errors.js';
-import { type Guard, denyAll, guardIdentity } from './guards.js';
-import { keeperGuards, loadTrustRoots, recognisers, spikeIds } from './identities.js';
-import { DEFAULT_LINGER, type Route, RouteDefinitionError, createRouter, defineRoute, describeRoutes, probeGuard } from './router.js';
-import { s } from './schema.js';
+import { NexusAuthorizer, nexusGuards } from './authz.js';
+import { PolicyEngine } from './policy/index.js';
+import { ApiError, PlainTextError, notFound } from '../protocol/errors.js';
+import { Bytes32, DEFAULT_LINGER, GoTime, type Guard, type Route, RouteDefinitionError, createRouter, defineRoute, denyAll, goJsonString, guardIdentity, s } from '../http/index.js';
+import { describeRoutes, probeGuard } from '../../test/helpers/route-table.js';
+import { keeperGuards, loadTrustRoots, recognisers, spikeIds } from '../api/identities.js';
 import { describeStall, stallCheck } from '../../test/helpers/stall.js';
 import {
   ACTIONS,
@@ -42,8 +41,7 @@ import {
   type SecretMetadataResponse,
   intKeyedMap,
   policyGetResponse,
-} from './wire.js';
-import { Bytes32, GoTime, goJsonString } from './gojson.js';
+} from '../api/wire.js';
 
 const CANARY_PATH = 'canary/zq7x/path';
 const CANARY_VALUE = 'canary-value-9f8e7d';

@@ -1,8 +1,8 @@
 /**
  * Tiny declarative validators for request bodies parsed by {@link parseJson}.
  *
- * Semantics (chosen to stay compatible with SPIKE's Go `encoding/json` structs while being
- * strict where Go is lax):
+ * Semantics (chosen to stay compatible with Go `encoding/json` structs on the other side while
+ * being strict where Go is lax):
  * - unknown members are ignored, as in Go; but a member whose name differs from a known field
  *   only by letter case (Go would have used it: its key matching is case-insensitive) is
  *   rejected as ambiguous instead of being silently dropped;
@@ -11,11 +11,11 @@
  * - integers must be safe integers (no `1.5`, `1e400`, `9007199254740993`);
  * - only own members are read (objects from the parser have a null prototype anyway);
  * - `[]byte` fields are strict standard base64 with padding; `[32]byte` fields are arrays of
- *   exactly 32 integers 0..255 (Go zero-fills short arrays and drops extras: gaps G4).
- * Failures are 400 `api_bad_request` {@link ApiError}s whose message names the schema field
+ *   exactly 32 integers 0..255 (Go zero-fills short arrays and drops extras).
+ * Failures are 400 (bad-request code) {@link ApiError}s whose message names the schema field
  * (a name from this code, never from the input) and never the value.
  */
-import { ApiError, ERR, REASON } from './errors.js';
+import { ApiError, REASON, errorCode } from './errors.js';
 import { type JsonObject, type JsonValue, isJsonObject } from './json.js';
 
 /** A validator from a JSON member value (`undefined` = absent) to `T`. */
@@ -28,7 +28,7 @@ export type Infer<S> = S extends Schema<infer T> ? T : never;
 /** The error every schema throws. */
 export class SchemaError extends ApiError {
   constructor(at: string, problem: string) {
-    super(ERR.badRequest, `invalid request: ${at === '' ? 'body' : at} ${problem}`, {
+    super(errorCode('badRequest'), `invalid request: ${at === '' ? 'body' : at} ${problem}`, {
       reason: REASON.invalidBody,
       expose: true,
     });
@@ -47,7 +47,7 @@ function mk<T>(describe: string, parse: (v: JsonValue | undefined, at: string) =
 export interface StringOpts {
   minLength?: number;
   maxLength?: number;
-  /** Extra check; throw an ApiError (e.g. from validate.ts) to reject. */
+  /** Extra check; throw an ApiError to reject. */
   check?: (v: string) => void;
 }
 

@@ -14,7 +14,10 @@ import { Writable } from 'node:stream';
 import { createLogger } from '../lib/log.js';
 import { SpiffeId } from '../spiffe/id.js';
 import { guardIdentity } from './guards.js';
-import { type LingerLimits, type RouterHandler, createRouter, defineRoute } from './router.js';
+import '../protocol/errors.js'; // the answers below are pinned in SPIKE's wire codes
+import type { LingerLimits } from './linger.js';
+import { defineRoute } from './route.js';
+import { type RouterHandler, createRouter } from './router.js';
 import { s } from './schema.js';
 
 const KiB = 1024;

@@ -6,7 +6,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { SpiffeId } from '../spiffe/id.js';
 import { anyOf, denyAll, guardBody, guardIdentity, isGuard } from './guards.js';
-import { RouteDefinitionError, defineRoute } from './router.js';
+import { RouteDefinitionError, defineRoute } from './route.js';
 import { s } from './schema.js';
 
 const a = SpiffeId.parse('spiffe://spike.ist/app/a');

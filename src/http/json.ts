@@ -1,25 +1,17 @@
 /**
- * Bounded JSON reading (decision D4).
+ * A small strict RFC 8259 JSON parser written for hostile input (decision D4).
  *
- * - {@link readBody} reads a request body with a byte cap that is enforced from the
- *   `Content-Length` header and from a running count *before* anything more is buffered; on
- *   overflow it stops reading (pauses the stream, removes its listeners) and rejects with a
- *   400 whose `closeConnection` flag tells the router to close the connection after the
- *   answer (after a bounded read-and-discard linger, linger.ts) rather than keep it.
- * - {@link parseJson} is a small strict RFC 8259 parser written for hostile input: it is
- *   iterative (an explicit stack, so 100,000-deep nesting cannot blow the JS stack), caps
- *   depth (32), members per object (1,000), elements per array (10,000) and bytes (1 MiB) and
- *   stops at the first excess, rejects duplicate member names before parsing the duplicate's
- *   value, builds **null-prototype** objects (so `__proto__`, `constructor`, … are ordinary
- *   own keys that round-trip exactly), rejects invalid UTF-8, a BOM, lone surrogate escapes,
- *   comments, trailing commas and every other non-RFC form. Numbers are converted exactly as
- *   `JSON.parse` does (schemas decide what is an acceptable integer).
- * Errors are {@link JsonError}s (wire code `api_bad_request`) with fixed messages that never
- * quote the input.
+ * {@link parseJson} is iterative (an explicit stack, so 100,000-deep nesting cannot blow the
+ * JS stack), caps depth (32), members per object (1,000), elements per array (10,000) and
+ * bytes (1 MiB) and stops at the first excess, rejects duplicate member names before parsing
+ * the duplicate's value, builds **null-prototype** objects (so `__proto__`, `constructor`, …
+ * are ordinary own keys that round-trip exactly), rejects invalid UTF-8, a BOM, lone surrogate
+ * escapes, comments, trailing commas and every other non-RFC form. Numbers are converted
+ * exactly as `JSON.parse` does (schemas decide what is an acceptable integer).
+ * Errors are {@link JsonError}s (400, the bad-request code) with fixed messages that never
+ * quote the input. Reading the body under its byte cap is body.ts's job.
  */
-import type { Readable } from 'node:stream';
-import type { IncomingHttpHeaders } from 'node:http';
-import { ApiError, ERR, REASON, payloadTooLarge } from './errors.js';
+import { ApiError, REASON, errorCode, payloadTooLarge } from './errors.js';
 
 export type JsonValue = null | boolean | number | string | JsonValue[] | JsonObject;
 /** A parsed JSON object. Objects built by {@link parseJson} have a null prototype. */
@@ -46,103 +38,12 @@ export const DEFAULT_JSON_LIMITS: Readonly<JsonLimits> = Object.freeze({
   maxElements: 10_000,
 });
 
-/** A body that is not acceptable JSON (400 `api_bad_request`). */
+/** A body that is not acceptable JSON (400, the bad-request code). */
 export class JsonError extends ApiError {
   constructor(reason: string, message: string) {
-    super(ERR.badRequest, message, { reason, expose: true });
+    super(errorCode('badRequest'), message, { reason, expose: true });
   }
 }
-
-// ---------------------------------------------------------------------------------------------
-// Body reader
-
-/** The parts of an `IncomingMessage` that {@link readBody} uses. */
-export type BodySource = Readable & { headers?: IncomingHttpHeaders };
-
-/**
- * Reads the whole body into one Buffer of at most `maxBytes` bytes.
- * Rejects with a 400 (`closeConnection: true`) as soon as the `Content-Length` header or the
- * running count exceeds the cap; the stream is then paused and left unread (the router's
- * linger discards the rest, never buffering it). The intermediate
- * chunks are zeroed after copying (bodies can carry secrets).
- */
-export function readBody(req: BodySource, maxBytes: number): Promise<Buffer> {
-  const declared = req.headers?.['content-length'];
-  if (declared !== undefined) {
-    // Node's HTTP parser has already rejected malformed values; be defensive anyway.
-    const n = /^[0-9]{1,16}$/.test(declared) ? Number(declared) : Number.NaN;
-    if (!Number.isSafeInteger(n) || n > maxBytes) {
-      req.pause();
-      return Promise.reject(payloadTooLarge());
-    }
-  }
-  return new Promise<Buffer>((resolve, reject) => {
-    const chunks: Buffer[] = [];
-    let total = 0;
-    let settled = false;
-    const cleanup = (): void => {
-      req.off('data', onData);
-      req.off('end', onEnd);
-      req.off('error', onError);
-      req.off('close', onClose);
-      req.off('aborted', onError);
-    };
-    const wipe = (): void => {
-      for (const c of chunks) c.fill(0);
-      chunks.length = 0;
-    };
-    const fail = (err: ApiError): void => {
-      if (settled) return;
-      settled = true;
-      cleanup();
-      req.pause();
-      wipe();
-      reject(err);
-    };
-    const onData = (chunk: Buffer | string): void => {
-      const b = typeof chunk === 'string' ? Buffer.from(chunk, 'utf8') : chunk;
-      if (total + b.length > maxBytes) {
-        b.fill(0);
-        fail(payloadTooLarge());
-        return;
-      }
-      total += b.length;
-      chunks.push(b);
-    };
-    const onEnd = (): void => {
-      if (settled) return;
-      settled = true;
-      cleanup();
-      const out = Buffer.alloc(total);
-      let off = 0;
-      for (const c of chunks) {
-        c.copy(out, off);
-        off += c.length;
-      }
-      wipe();
-      resolve(out);
-    };
-    const onError = (): void => {
-      fail(new ApiError(ERR.badRequest, 'failed to read request body', {
-        reason: REASON.readFailed,
-        closeConnection: true,
-      }));
-    };
-    const onClose = (): void => {
-      // 'close' before 'end' means the peer went away mid-body.
-      if (!settled) onError();
-    };
-    req.on('data', onData);
-    req.on('end', onEnd);
-    req.on('error', onError);
-    req.on('close', onClose);
-    req.on('aborted', onError);
-    req.resume();
-  });
-}
-
-// ---------------------------------------------------------------------------------------------
-// Parser
 
 const decoder = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true });
 
@@ -417,7 +318,3 @@ export function isJsonObject(v: JsonValue | undefined): v is JsonObject {
   return typeof v === 'object' && v !== null && !Array.isArray(v);
 }
 
-/** Reads an own member of a parsed object (never an inherited one). */
-export function getMember(obj: JsonObject, key: string): JsonValue | undefined {
-  return Object.prototype.hasOwnProperty.call(obj, key) ? obj[key] : undefined;
-}

@@ -1,0 +1,117 @@
+/**
+ * The one byte-capped request-body reader, used by both pipelines.
+ *
+ * {@link cappedChunks} pulls the body chunk by chunk with `read()` (paused mode), so the
+ * socket is only read as fast as the consumer asks, and checks the cap on the running count
+ * before a chunk is handed on. {@link readBody} collects it into one Buffer after refusing a
+ * declared `Content-Length` over the cap before a byte is read. Past the cap both stop
+ * reading (the stream is paused and left unread: the router's linger discards the rest,
+ * never buffering it) and throw the 400 `payload_too_large` error whose `closeConnection`
+ * flag makes the router close the connection after the answer. Chunks are zeroed once copied
+ * or refused (bodies can carry secrets). A stream that errors or closes mid-body is a 400
+ * `body_read_failed` that also closes.
+ */
+import type { Readable } from 'node:stream';
+import type { IncomingHttpHeaders } from 'node:http';
+import { type ApiError, payloadTooLarge, readFailed } from './errors.js';
+
+/** The parts of a request that the reader uses (any Readable, headers optional). */
+export type BodySource = Readable & { headers?: IncomingHttpHeaders };
+
+/**
+ * The declared `Content-Length`: `undefined` when absent, `null` when unusable (the HTTP
+ * parser already refuses malformed values; this is defence in depth).
+ */
+export function declaredLength(req: BodySource): number | undefined | null {
+  const v = req.headers?.['content-length'];
+  if (v === undefined) return undefined;
+  if (typeof v !== 'string' || !/^[0-9]{1,16}$/.test(v)) return null;
+  const n = Number(v);
+  return Number.isSafeInteger(n) ? n : null;
+}
+
+/** True when the declared length rules the body out (unusable, or over `maxBytes`). */
+export function declaredTooLarge(req: BodySource, maxBytes: number): boolean {
+  const declared = declaredLength(req);
+  return declared === null || (declared !== undefined && declared > maxBytes);
+}
+
+/**
+ * The request body as chunks pulled on demand; past `maxBytes` (running count) the iteration
+ * throws the 400 `payload_too_large` error. Never uses the stream's own async iterator:
+ * leaving that early would destroy the socket, and an error answer could not be sent. The
+ * error and close listeners stay on for the whole read, so a failure while the consumer is
+ * busy is remembered rather than lost.
+ */
+export async function* cappedChunks(req: BodySource, maxBytes: number): AsyncGenerator<Buffer> {
+  let failure: ApiError | undefined;
+  let wake: (() => void) | undefined;
+  const onWake = (): void => wake?.();
+  const onError = (): void => {
+    failure ??= readFailed();
+    wake?.();
+  };
+  // 'close' before 'end' means the peer went away mid-body.
+  const onClose = (): void => (req.readableEnded ? onWake() : onError());
+  req.on('readable', onWake);
+  req.on('end', onWake);
+  req.on('error', onError);
+  req.on('close', onClose);
+  try {
+    let total = 0;
+    for (;;) {
+      if (failure !== undefined) throw failure;
+      const chunk = req.read() as Buffer | null;
+      if (chunk !== null) {
+        total += chunk.length;
+        if (total > maxBytes) {
+          chunk.fill(0);
+          req.pause();
+          throw payloadTooLarge();
+        }
+        yield chunk;
+        continue;
+      }
+      if (req.readableEnded) return;
+      // Already destroyed (client gone while the consumer was busy): no event will come again.
+      if (req.destroyed) throw readFailed();
+      await new Promise<void>((resolve) => {
+        wake = resolve;
+      });
+      wake = undefined;
+    }
+  } finally {
+    req.off('readable', onWake);
+    req.off('end', onWake);
+    req.off('error', onError);
+    req.off('close', onClose);
+  }
+}
+
+/**
+ * Reads the whole body into one Buffer of at most `maxBytes` bytes. A declared
+ * `Content-Length` over the cap is refused before anything is read.
+ */
+export async function readBody(req: BodySource, maxBytes: number): Promise<Buffer> {
+  if (declaredTooLarge(req, maxBytes)) {
+    req.pause();
+    throw payloadTooLarge();
+  }
+  const chunks: Buffer[] = [];
+  let total = 0;
+  try {
+    for await (const chunk of cappedChunks(req, maxBytes)) {
+      chunks.push(chunk);
+      total += chunk.length;
+    }
+    const out = Buffer.alloc(total);
+    let offset = 0;
+    for (const c of chunks) {
+      c.copy(out, offset);
+      offset += c.length;
+    }
+    return out;
+  } finally {
+    for (const c of chunks) c.fill(0);
+  }
+}

@@ -1,0 +1,61 @@
+/**
+ * How a response ends and whether its connection stays open.
+ *
+ * {@link endResponse} sends a whole answer (headers already set, including `Content-Length`)
+ * and zeroes the body once flushed. The connection is closed after the answer when the caller
+ * asks for it (an error raised with `closeConnection`), or when the request body has not
+ * fully arrived (an early answer: over-size body, refused caller, unknown route, a handler
+ * that stopped reading). In the second case the close waits for the bounded
+ * read-and-discard linger (linger.ts), so a client that is still sending receives the answer
+ * instead of a reset. HTTP/2 (not served today) simply ends the stream.
+ */
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { Http2ServerRequest, Http2ServerResponse } from 'node:http2';
+import { type LingerLimits, lingerThenClose } from './linger.js';
+
+/** The request types the router serves (HTTP/1.1, or the HTTP/2 compatibility API). */
+export type Request = IncomingMessage | Http2ServerRequest;
+export type Response = ServerResponse | Http2ServerResponse;
+
+export function isHttp1(req: Request): boolean {
+  return (req.httpVersionMajor ?? 1) < 2;
+}
+
+/**
+ * Sends `body` and ends the response; the body buffer is zeroed once flushed. With `close`,
+ * or when the request body has not fully arrived, the connection is closed after the
+ * answer — in the second case only after the bounded linger.
+ */
+export function endResponse(req: Request, res: Response, body: Buffer, close: boolean, limits: LingerLimits): void {
+  const wipe = (): void => {
+    body.fill(0);
+  };
+  const w = res as ServerResponse;
+  if (!isHttp1(req)) {
+    w.end(body, wipe);
+    return;
+  }
+  const incoming = req as IncomingMessage;
+  const early = incoming.complete === false && hasBody(incoming);
+  // Node closes the connection itself once a `Connection: close` response has finished.
+  if (close || early) w.setHeader('Connection', 'close');
+  if (!early) {
+    w.end(body, wipe);
+    return;
+  }
+  // The whole answer goes out now; the response is finished only when the linger is over
+  // (finishing it earlier would make Node close the socket on the unread request bytes).
+  w.write(body, wipe);
+  lingerThenClose(incoming, w, limits);
+}
+
+/**
+ * Whether the request carries a body at all. The request event fires before Node's parser
+ * marks even a body-less request complete, so `complete === false` alone does not mean
+ * that request bytes are still to come.
+ */
+function hasBody(req: IncomingMessage): boolean {
+  const te = req.headers['transfer-encoding'];
+  const cl = req.headers['content-length'];
+  return te !== undefined || (cl !== undefined && cl !== '0');
+}

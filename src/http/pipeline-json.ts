@@ -1,0 +1,34 @@
+/**
+ * The JSON pipeline of a route, after the router has matched it and the caller passed the
+ * guard's identity pre-check: bounded body read (the route's or the router's cap; oversize →
+ * 400) → strict parse → schema → the guard's full check on the validated body (401; it runs
+ * before the handler, so before any existence check) → handler → 200 with the Go-encoded
+ * result. The raw body is zeroed once parsed, and the encoded answer once flushed.
+ */
+import { readBody } from './body.js';
+import { unauthorized } from './errors.js';
+import type { Exchange } from './exchange.js';
+import { type GoJsonValue, goJson } from './gojson.js';
+import { runGuard } from './guards.js';
+import { parseJson } from './json.js';
+import { sendJson } from './reply.js';
+import type { RouteDef } from './route.js';
+
+export async function runJsonRoute<P>(x: Exchange, def: RouteDef<unknown, P>, peer: P, routerMaxBody: number): Promise<void> {
+  const maxBytes = def.maxBodyBytes ?? routerMaxBody;
+  const raw = await readBody(x.req, maxBytes);
+  let result: GoJsonValue;
+  try {
+    const doc = parseJson(raw, { ...def.jsonLimits, maxBytes });
+    const body = def.body.parse(doc, '');
+    if (!runGuard(def.guard, peer, body, false)) {
+      x.decision = 'deny';
+      throw unauthorized();
+    }
+    x.decision = 'allow';
+    result = await def.handle({ peer, body, log: x.log, afterSend: (fn) => x.afterSend.push(fn) });
+  } finally {
+    raw.fill(0);
+  }
+  sendJson(x, 200, goJson(result), false);
+}

@@ -1,0 +1,51 @@
+/**
+ * The stream pipeline of a route (`Content-Type: application/octet-stream` on a route with a
+ * stream variant). The variant's guard is identity-only, so the router's pre-check was the
+ * whole authorisation. A declared `Content-Length` over the variant's cap is refused (400)
+ * before anything is read. The handler then either reads the whole body through the capped
+ * reader (`readBody()`), or pulls it chunk by chunk (`body()`: the cap is enforced on the
+ * running count, and the request is only read as fast as the handler consumes it). It
+ * answers with bytes, or with a {@link StreamReply} written chunk by chunk with
+ * back-pressure (reply.ts), so neither direction needs more than a bounded chunk in memory.
+ */
+import { cappedChunks, declaredLength, readBody } from './body.js';
+import { ApiError, errorCode, payloadTooLarge } from './errors.js';
+import type { Exchange } from './exchange.js';
+import { isStreamReply, sendBytes, sendStream } from './reply.js';
+import type { StreamVariant } from './route.js';
+
+export async function runStreamRoute<P>(x: Exchange, variant: StreamVariant<P>, peer: P): Promise<void> {
+  x.decision = 'allow';
+  const req = x.req;
+  const declared = declaredLength(req);
+  if (declared === null || (declared !== undefined && declared > variant.maxBodyBytes)) {
+    req.pause();
+    throw payloadTooLarge();
+  }
+  let collected: Buffer | undefined;
+  let bodyUsed = false;
+  const useBody = (): void => {
+    if (bodyUsed) throw new ApiError(errorCode('internal'), 'request body read twice', { reason: 'body_reused' });
+    bodyUsed = true;
+  };
+  try {
+    const out = await variant.handle({
+      peer,
+      log: x.log,
+      declaredLength: declared,
+      readBody: async () => {
+        useBody();
+        collected = await readBody(req, variant.maxBodyBytes);
+        return collected;
+      },
+      body: () => {
+        useBody();
+        return cappedChunks(req, variant.maxBodyBytes);
+      },
+    });
+    if (isStreamReply(out)) await sendStream(x, out);
+    else sendBytes(x, out);
+  } finally {
+    collected?.fill(0);
+  }
+}

@@ -1,0 +1,156 @@
+/**
+ * Writing answers: JSON (Go-encoded, with the no-cache headers), errors (the route's error
+ * shape, or plain text), raw bytes, and streamed `application/octet-stream` replies.
+ *
+ * Every answer records its status on the {@link ReplyTarget} for the log line, is written only
+ * if no head went out yet, and zeroes its body once flushed (bodies may be secrets). A
+ * streamed reply is written chunk by chunk with back-pressure; its 200 head goes out with the
+ * first chunk, so an error before it becomes a normal error answer, while an error after it
+ * destroys the response (a client never takes a truncated reply for a complete one).
+ */
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import { type Request, type Response, endResponse, isHttp1 } from './connection.js';
+import { ApiError, PlainTextError, errorCode } from './errors.js';
+import { type GoJsonValue, goJson } from './gojson.js';
+import type { LingerLimits } from './linger.js';
+
+/** The content type of raw-byte requests and answers (the stream variant of a route). */
+export const OCTET_STREAM = 'application/octet-stream';
+
+/** The JSON error body of a route, given the wire code (its zero-valued response plus the code). */
+export type ErrorShape = (code: string) => { readonly [k: string]: GoJsonValue };
+
+/** The error body of routes that declare none: `{"err": code}`. */
+export const defaultErrorShape: ErrorShape = (code) => ({ err: code });
+
+/** What writing an answer needs, and where it records what was sent (the request's exchange). */
+export interface ReplyTarget {
+  readonly req: Request;
+  readonly res: Response;
+  readonly linger: LingerLimits;
+  /** The error body to use (the matched route's, or the default). */
+  errorShape: ErrorShape;
+  /** The status answered. */
+  status: number;
+  /** The error reason answered, for the log line. */
+  reason: string | undefined;
+}
+
+/** A streamed `application/octet-stream` answer. */
+export interface StreamReply {
+  readonly kind: 'stream';
+  /** Reply chunks; each is zeroed after it was flushed. Throwing aborts the reply. */
+  readonly chunks: AsyncIterable<Uint8Array>;
+  /** Total byte length when known up front (sent as `Content-Length`). */
+  readonly length?: number;
+}
+
+export function isStreamReply(x: unknown): x is StreamReply {
+  return typeof x === 'object' && x !== null && !(x instanceof Uint8Array) && (x as { kind?: unknown }).kind === 'stream';
+}
+
+const JSON_HEADERS: ReadonlyArray<[string, string]> = [
+  ['Content-Type', 'application/json'],
+  ['Cache-Control', 'no-store, no-cache, must-revalidate, private'],
+  ['Pragma', 'no-cache'],
+  ['Expires', '0'],
+];
+
+/** Sends an encoded JSON body with status `code`. */
+export function sendJson(x: ReplyTarget, code: number, body: Buffer, close: boolean): void {
+  x.status = code;
+  const { req, res } = x;
+  if (res.headersSent) return;
+  res.statusCode = code;
+  for (const [k, v] of JSON_HEADERS) res.setHeader(k, v);
+  res.setHeader('Content-Length', String(body.length));
+  endResponse(req, res, body, close, x.linger);
+}
+
+/** Sends an error: plain text for a {@link PlainTextError}, else the exchange's error shape. */
+export function sendError(x: ReplyTarget, err: ApiError): void {
+  x.reason = err.reason;
+  if (err instanceof PlainTextError) {
+    x.status = err.status;
+    const { req, res } = x;
+    if (res.headersSent) return;
+    const body = Buffer.from(err.text + '\n', 'utf8');
+    res.statusCode = err.status;
+    res.setHeader('Content-Type', 'text/plain; charset=utf-8');
+    res.setHeader('X-Content-Type-Options', 'nosniff');
+    res.setHeader('Content-Length', String(body.length));
+    endResponse(req, res, body, err.closeConnection, x.linger);
+    return;
+  }
+  const obj: Record<string, GoJsonValue> = { ...x.errorShape(err.code) };
+  if (err.expose) obj['message'] = err.message;
+  sendJson(x, err.status, goJson(obj), err.closeConnection);
+}
+
+/** Sends raw bytes as a 200 `application/octet-stream` answer. */
+export function sendBytes(x: ReplyTarget, bytes: Uint8Array): void {
+  const body = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  x.status = 200;
+  const { req, res } = x;
+  if (res.headersSent) return;
+  res.statusCode = 200;
+  res.setHeader('Content-Type', OCTET_STREAM);
+  res.setHeader('Content-Length', String(body.length));
+  endResponse(req, res, body, false, x.linger);
+}
+
+/** Resolves on `drain`, or on `close` (the caller then notices the destroyed response). */
+function drained(res: Response): Promise<void> {
+  return new Promise((resolve) => {
+    const done = (): void => {
+      res.off('drain', done);
+      res.off('close', done);
+      resolve();
+    };
+    res.on('drain', done);
+    res.on('close', done);
+  });
+}
+
+/**
+ * Writes a streamed reply with back-pressure. The 200 head goes out with the first chunk; an
+ * error before that propagates (normal error answer); an error after it destroys the
+ * response so the reply is visibly truncated.
+ */
+export async function sendStream(x: ReplyTarget, reply: StreamReply): Promise<void> {
+  const req: Request = x.req;
+  const w = x.res as ServerResponse;
+  let started = false;
+  const start = (): void => {
+    started = true;
+    x.status = 200;
+    w.statusCode = 200;
+    w.setHeader('Content-Type', OCTET_STREAM);
+    if (reply.length !== undefined) w.setHeader('Content-Length', String(reply.length));
+  };
+  try {
+    for await (const c of reply.chunks) {
+      if (w.destroyed) throw new ApiError(errorCode('badRequest'), 'client went away', { reason: 'client_closed' });
+      if (c.length === 0) continue;
+      if (!started) start();
+      const buf = Buffer.from(c.buffer, c.byteOffset, c.byteLength);
+      if (!w.write(buf, () => buf.fill(0))) await drained(x.res);
+    }
+    if (!started) start();
+    await new Promise<void>((resolve) => {
+      if (w.destroyed) {
+        resolve();
+        return;
+      }
+      w.end(() => resolve());
+      w.once('close', () => resolve());
+    });
+    if ((req as IncomingMessage).complete === false && isHttp1(req)) (req as IncomingMessage).socket.end();
+  } catch (e) {
+    if (!started) throw e;
+    x.status = e instanceof ApiError ? e.status : 500;
+    w.destroy();
+    if (isHttp1(req)) (req as IncomingMessage).socket.destroy();
+    throw e;
+  }
+}

@@ -1,0 +1,148 @@
+/**
+ * The router: a route table and the dispatch in front of the two pipelines.
+ *
+ * {@link createRouter} turns a list of routes (route.ts) into a transport-agnostic handler
+ * `(req, res, peer) => Promise<void>` over Node's `IncomingMessage`/`ServerResponse`
+ * (HTTP/1.1 or the HTTP/2 compatibility API); `peer` is the verified caller identity, or
+ * `null` when there is none. In this order:
+ * 1. method ≠ POST → 400 (checked before readiness);
+ * 2. readiness: when `isReady()` is false → 503, unless the matched route is
+ *    `allowBeforeReady` (unknown routes get 503 too);
+ * 3. dispatch on the exact raw path (no decoding, no normalising: `/a/b/`, `//a/b` and `%2F`
+ *    forms are unknown) and the `action` query value (absent or empty = default; a repeated
+ *    `action` is refused); unknown → 400, never another handler;
+ * 4. authorisation on the identity alone, before the body is read (every route): the route's
+ *    guard's `admits` pre-check (guards.ts) — for identity-only guards the whole check, for
+ *    body guards a conservative "could this caller be allowed here with some body" — else
+ *    401 without reading, parsing or validating the body, so body validation (400) is never
+ *    an oracle for a caller with no business on the route;
+ * 5. the stream pipeline (pipeline-stream.ts) when `Content-Type` is exactly
+ *    `application/octet-stream` and the route has a stream variant, else the JSON pipeline
+ *    (pipeline-json.ts).
+ * Any answer given before the request body fully arrived closes the connection only after a
+ * bounded read-and-discard linger (linger.ts). Errors: a thrown {@link ApiError} becomes its
+ * status and the route's error shape with `err` = code (plus `message` when exposed); a
+ * {@link PlainTextError} becomes a plain-text answer; anything else becomes a 500 and a log
+ * line that names only the error class and code, never input values (reply.ts). Every
+ * request writes exactly one log line (exchange.ts).
+ */
+import type { Logger } from '../lib/log.js';
+import type { SpiffeId } from '../spiffe/id.js';
+import type { Request, Response } from './connection.js';
+import { ApiError, REASON, badRequest, internalError, notReady, unauthorized } from './errors.js';
+import { type Exchange, callerLoggers, logExchange, newExchange, runAfterSend } from './exchange.js';
+import { runGuard } from './guards.js';
+import { DEFAULT_JSON_LIMITS } from './json.js';
+import { type LingerLimits, lingerLimits } from './linger.js';
+import { runJsonRoute } from './pipeline-json.js';
+import { runStreamRoute } from './pipeline-stream.js';
+import { OCTET_STREAM, defaultErrorShape, sendError } from './reply.js';
+import { type Route, type RouteDef, RouteDefinitionError, definitionOf } from './route.js';
+
+export interface RouterOptions {
+  /** Readiness gate (e.g. "the data key is loaded"). */
+  isReady(): boolean;
+  logger: Logger;
+  /** Default JSON body cap (default 1 MiB, the JSON parser's). */
+  maxBodyBytes?: number;
+  /** Bounds of the read-and-discard linger after an early answer (linger.ts; default 4 MiB / 3 s). */
+  linger?: Partial<LingerLimits>;
+}
+
+export type RouterHandler<P = SpiffeId> = ((req: Request, res: Response, peer: P | null) => Promise<void>) & {
+  /** The registered routes, for listings and route-table tests. */
+  readonly routes: ReadonlyArray<Route<P>>;
+};
+
+interface TableEntry<P> {
+  readonly route: Route<P>;
+  readonly def: RouteDef<unknown, P>;
+}
+
+/** Splits `req.url` into the raw path and the `action` value(s); never decodes the path. */
+function splitTarget(url: string | undefined): { path: string; actions: string[] } {
+  const target = url ?? '';
+  const queryAt = target.indexOf('?');
+  const rawPath = queryAt === -1 ? target : target.slice(0, queryAt);
+  const hashAt = rawPath.indexOf('#');
+  const path = hashAt === -1 ? rawPath : rawPath.slice(0, hashAt);
+  if (queryAt === -1) return { path, actions: [] };
+  let query = target.slice(queryAt + 1);
+  const queryHashAt = query.indexOf('#');
+  if (queryHashAt !== -1) query = query.slice(0, queryHashAt);
+  return { path, actions: new URLSearchParams(query).getAll('action') };
+}
+
+/** Builds the (path → action → route) table. Throws for a forged route or a duplicate. */
+function buildTable<P>(routes: ReadonlyArray<Route<P>>): Map<string, Map<string, TableEntry<P>>> {
+  const table = new Map<string, Map<string, TableEntry<P>>>();
+  for (const route of routes) {
+    const def = definitionOf(route);
+    let byAction = table.get(route.path);
+    if (byAction === undefined) {
+      byAction = new Map();
+      table.set(route.path, byAction);
+    }
+    if (byAction.has(route.action)) throw new RouteDefinitionError(`duplicate route ${route.name}`);
+    byAction.set(route.action, { route, def });
+  }
+  return table;
+}
+
+/** Answers an error thrown anywhere in the pipeline (unexpected ones become a logged 500). */
+function answerFailure(x: Exchange, e: unknown): void {
+  if (e instanceof ApiError) {
+    sendError(x, e);
+    return;
+  }
+  if (x.decision === 'none') x.decision = 'error';
+  x.log.error(
+    { errName: e instanceof Error ? e.name : typeof e, errCode: (e as { code?: unknown })?.code ?? null, route: x.route?.path ?? 'unknown' },
+    'unhandled error in request handler',
+  );
+  sendError(x, internalError());
+  x.reason = 'unhandled';
+}
+
+/** Builds the request handler. Throws {@link RouteDefinitionError} for a bad table. */
+export function createRouter<P = SpiffeId>(routes: ReadonlyArray<Route<P>>, opts: RouterOptions): RouterHandler<P> {
+  const table = buildTable(routes);
+  const maxBody = opts.maxBodyBytes ?? DEFAULT_JSON_LIMITS.maxBytes;
+  const linger = lingerLimits(opts.linger);
+  const logFor = callerLoggers(opts.logger);
+
+  const handler = async (req: Request, res: Response, peer: P | null): Promise<void> => {
+    const x = newExchange(req, res, linger, logFor(peer === null ? null : String(peer)), defaultErrorShape);
+    try {
+      // 1. method
+      if (req.method !== 'POST') throw badRequest(REASON.badMethod, 'method not allowed');
+      // 2/3. route lookup (needed for the readiness exemption), readiness, dispatch
+      const { path, actions } = splitTarget(req.url);
+      const entry = actions.length <= 1 ? table.get(path)?.get(actions[0] ?? '') : undefined;
+      if (!opts.isReady() && entry?.route.allowBeforeReady !== true) throw notReady();
+      if (actions.length > 1) throw badRequest(REASON.badRoute, 'repeated action');
+      if (entry === undefined) throw badRequest(REASON.badRoute, 'unknown route');
+      const { route, def } = entry;
+      x.route = route;
+      x.errorShape = def.errorShape ?? defaultErrorShape;
+
+      // 4. authorisation on the identity alone, before a byte of the body is read: a caller
+      // that no body could make allowed gets 401, never a validation answer (guards.ts).
+      const variant = req.headers['content-type'] === OCTET_STREAM ? def.stream : undefined;
+      if (peer === null || !runGuard(variant?.guard ?? def.guard, peer, undefined, true)) {
+        x.decision = 'deny';
+        throw unauthorized();
+      }
+      // 5. the pipeline
+      if (variant !== undefined) await runStreamRoute(x, variant, peer);
+      else await runJsonRoute(x, def, peer, maxBody);
+    } catch (e) {
+      answerFailure(x, e);
+    } finally {
+      runAfterSend(x);
+      logExchange(x);
+    }
+  };
+
+  return Object.assign(handler, { routes: Object.freeze([...routes]) });
+}

@@ -1,0 +1,56 @@
+/**
+ * SPIKE's wire error codes and how SPIKE's errors map onto the HTTP toolkit (api.md §1.2,
+ * decisions D1, D15). Loading this module chooses these codes for every error the toolkit
+ * raises ({@link useErrorCodes}), so SPIKE code imports its errors from here.
+ *
+ * Status policy (D1): SPIKE clients (spike-sdk-go) understand only 400, 401, 404 and 503 (any
+ * other status becomes `net_peer_connection`). So:
+ * - oversize bodies, depth/member caps, duplicate members, bad paths → **400
+ *   `api_bad_request`** with a `message` naming the rule ("request body too large", …). There is
+ *   no 413 on the wire; {@link REASON} keeps the finer reason for logs and tests.
+ * - our additive check-and-set mismatch and restore conflicts → 409 `api_conflict` (D11, D13:
+ *   only reachable by clients that use the additive features, so no SPIKE client sees it).
+ * - unexpected failures → 500 `api_internal_error` (SPIKE's own code for them).
+ * A `message` is sent only for errors built with `expose: true` (D15).
+ */
+import { REASON as HTTP_REASON, useErrorCodes } from '../http/index.js';
+
+/** Wire `err` codes, one per failure kind. The first five are SPIKE's; `api_conflict` is ours (additive). */
+export const ERR = {
+  badRequest: 'api_bad_request',
+  unauthorized: 'access_unauthorized',
+  notFound: 'api_not_found',
+  internal: 'api_internal_error',
+  notReady: 'state_not_ready',
+  conflict: 'api_conflict',
+} as const;
+export type ErrCode = (typeof ERR)[keyof typeof ERR];
+
+useErrorCodes(ERR);
+
+/**
+ * Finer, stable reasons for 400s (and others): the toolkit's, plus SPIKE's input grammars.
+ * They appear in logs and, when exposed, in the `message` field; the wire `err` stays
+ * SPIKE's code. `payload_too_large` replaces the 413 a non-SPIKE API would send.
+ */
+export const REASON = {
+  ...HTTP_REASON,
+  invalidPath: 'invalid_path',
+  invalidName: 'invalid_name',
+  invalidPattern: 'invalid_pattern',
+  invalidPermission: 'invalid_permission',
+} as const;
+export type Reason = (typeof REASON)[keyof typeof REASON];
+
+export {
+  ApiError,
+  type ApiErrorOptions,
+  PlainTextError,
+  badRequest,
+  conflict,
+  internalError,
+  notFound,
+  notReady,
+  payloadTooLarge,
+  unauthorized,
+} from '../http/index.js';
