@@ -10,6 +10,7 @@ import { constants as cryptoConstants } from 'node:crypto';
 import { SpikeError } from '../lib/errors.js';
 import type { SpiffeId } from './id.js';
 import type { X509Source } from './source.js';
+import { svidChainPem, svidPrivateKeyPem } from './svid.js';
 import type { Authorizer } from './authorize.js';
 import type { CertFacts } from './certfacts.js';
 import { verifyX509SvidDetailed } from './verify.js';
@@ -136,54 +137,15 @@ export function checkPeer(socket: TLSSocket, source: X509Source, authorize: Auth
 // ---------------------------------------------------------------------------------------------
 // Secure contexts from a source
 
-const BASE64 = Buffer.from('ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/');
-
-/**
- * PEM-armours a PKCS#8 DER private key into a Buffer without ever making a JS string of the
- * key (Node's TLS accepts keys only as PEM, and `KeyObject.export({format:'pem'})` returns a
- * string). The caller zeroes the result.
- */
-function pkcs8PemBuffer(der: Uint8Array): Buffer {
-  const head = Buffer.from('-----BEGIN PRIVATE KEY-----\n');
-  const tail = Buffer.from('-----END PRIVATE KEY-----\n');
-  const b64Len = Math.ceil(der.length / 3) * 4;
-  const lines = Math.ceil(b64Len / 64);
-  const out = Buffer.alloc(head.length + b64Len + lines + tail.length);
-  let o = head.copy(out, 0);
-  let col = 0;
-  const put = (byte: number): void => {
-    out[o++] = byte;
-    if (++col === 64) { out[o++] = 0x0a; col = 0; }
-  };
-  for (let i = 0; i < der.length; i += 3) {
-    const b0 = der[i] ?? 0;
-    const b1 = der[i + 1] ?? 0;
-    const b2 = der[i + 2] ?? 0;
-    put(BASE64[b0 >> 2] ?? 0);
-    put(BASE64[((b0 & 3) << 4) | (b1 >> 4)] ?? 0);
-    put(i + 1 < der.length ? BASE64[((b1 & 15) << 2) | (b2 >> 6)] ?? 0 : 0x3d);
-    put(i + 2 < der.length ? BASE64[b2 & 63] ?? 0 : 0x3d);
-  }
-  if (col !== 0) out[o++] = 0x0a;
-  o += tail.copy(out, o);
-  return out.subarray(0, o);
-}
-
 /**
  * Secure-context options for the source's current SVID and bundles. The key PEM buffer is
  * returned separately so the caller can zero it once OpenSSL has copied it.
  */
 export function contextOptions(source: X509Source): { options: SecureContextOptions; keyPem: Buffer } {
   const svid = source.getX509Svid();
-  const cert = svid.certificates.map((c) => c.toString()).join('\n');
+  const cert = svidChainPem(svid);
   const ca = source.bundleSet().allAuthorities().map((c) => c.toString());
-  const der = svid.privateKey.export({ format: 'der', type: 'pkcs8' });
-  let keyPem: Buffer;
-  try {
-    keyPem = pkcs8PemBuffer(der);
-  } finally {
-    der.fill(0);
-  }
+  const keyPem = svidPrivateKeyPem(svid);
   // `ca: []` (no bundles yet) trusts nothing: Node adds the system roots only when `ca` is absent.
   return { options: { ...TLS_BASE, cert, key: keyPem, ca }, keyPem };
 }
