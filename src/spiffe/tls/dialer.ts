@@ -27,14 +27,14 @@ import tls, { type TLSSocket } from 'node:tls';
 import { createRequire } from 'node:module';
 import type * as Undici from 'undici';
 import type { buildConnector, Dispatcher } from 'undici';
-import type { X509Source } from './source.js';
-import type { X509Svid } from './svid.js';
-import type { X509BundleSet } from './bundle.js';
-import type { Authorizer } from './authorize.js';
-import { MTLS_DEFAULTS, PeerRejectedError, TLS_BASE, checkPeer, secureContextFor } from './tls-common.js';
+import type { X509Source } from '../source.js';
+import type { X509Svid } from '../svid.js';
+import type { X509BundleSet } from '../bundle.js';
+import type { Authorizer } from '../authorize.js';
+import { MTLS_DEFAULTS, PeerRejectedError, TLS_BASE, checkPeer, secureContextFor } from './context.js';
 
-export { MTLS_DEFAULTS, PeerRejectedError, peerChainDer } from './tls-common.js';
-export * from './mtls-server.js';
+export { MTLS_DEFAULTS, PeerRejectedError, peerChainDer } from './context.js';
+export * from './server.js';
 
 /**
  * undici is loaded on the first `createMtlsDispatcher()` call, not at import: servers that never

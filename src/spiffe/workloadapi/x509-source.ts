@@ -16,12 +16,12 @@
 import { EventEmitter } from 'node:events';
 import { createHash, randomInt } from 'node:crypto';
 import * as grpc from '@grpc/grpc-js';
-import { SpikeError } from '../lib/errors.js';
-import { createLogger, type Logger } from '../lib/log.js';
-import { X509Bundle, X509BundleSet } from './bundle.js';
-import { TrustDomain } from './id.js';
-import { SourceClosedError, type X509Source } from './source.js';
-import { parseX509Svid, type X509Svid } from './svid.js';
+import { SpikeError } from '../../lib/errors.js';
+import { createLogger, type Logger } from '../../lib/log.js';
+import { X509Bundle, X509BundleSet } from '../bundle.js';
+import { TrustDomain } from '../id.js';
+import { SourceClosedError, type X509Source } from '../source.js';
+import { parseX509Svid, type X509Svid } from '../svid.js';
 import {
   DEFAULT_WORKLOAD_API_ENDPOINT,
   FETCH_X509_BUNDLES,
@@ -31,14 +31,14 @@ import {
   WORKLOAD_API_HEADER_VALUE,
   type X509BundlesResponseMessage,
   type X509SvidResponseMessage,
-} from './workload-proto.js';
+} from './proto.js';
 
 export {
   DEFAULT_WORKLOAD_API_ENDPOINT,
   WORKLOAD_API_ENDPOINT_ENV,
   WORKLOAD_API_HEADER,
   WORKLOAD_API_HEADER_VALUE,
-} from './workload-proto.js';
+} from './proto.js';
 
 export type WorkloadApiErrorCode =
   /** Nothing answered (or only with retryable errors) within the time allowed. */

@@ -22,15 +22,15 @@ import https from 'node:https';
 import type { AddressInfo, Socket } from 'node:net';
 import type { TLSSocket } from 'node:tls';
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import { SpikeError } from '../lib/errors.js';
-import { createLogger, type Logger } from '../lib/log.js';
-import { createLogThrottle } from '../lib/throttle.js';
-import type { SpiffeId } from './id.js';
-import type { X509Source } from './source.js';
-import { authorizeAny, type Authorizer } from './authorize.js';
+import { SpikeError } from '../../lib/errors.js';
+import { createLogger, type Logger } from '../../lib/log.js';
+import { createLogThrottle } from '../../lib/throttle.js';
+import type { SpiffeId } from '../id.js';
+import type { X509Source } from '../source.js';
+import { authorizeAny, type Authorizer } from '../authorize.js';
 import { ADMISSION_EVENT_MESSAGES, ConnectionAdmission } from './admission.js';
 import { checkGrant, grantFromPath, type PeerGrant } from './peer-grant.js';
-import { MTLS_DEFAULTS, checkPeer, contextOptions } from './tls-common.js';
+import { MTLS_DEFAULTS, checkPeer, contextOptions } from './context.js';
 
 /** What a request handler learns about its caller. */
 export interface PeerIdentity {

@@ -7,13 +7,13 @@
  */
 import tls, { type DetailedPeerCertificate, type PeerCertificate, type SecureContextOptions, type TLSSocket } from 'node:tls';
 import { constants as cryptoConstants } from 'node:crypto';
-import { SpikeError } from '../lib/errors.js';
-import type { SpiffeId } from './id.js';
-import type { X509Source } from './source.js';
-import { svidChainPem, svidPrivateKeyPem } from './svid.js';
-import type { Authorizer } from './authorize.js';
-import type { CertFacts } from './certfacts.js';
-import { verifyX509SvidDetailed } from './verify.js';
+import { SpikeError } from '../../lib/errors.js';
+import type { SpiffeId } from '../id.js';
+import type { X509Source } from '../source.js';
+import { svidChainPem, svidPrivateKeyPem } from '../svid.js';
+import type { Authorizer } from '../authorize.js';
+import type { CertFacts } from '../certfacts.js';
+import { verifyX509SvidDetailed } from '../verify.js';
 
 
 /**

@@ -21,13 +21,13 @@ import {
   PeerRejectedError,
   type MtlsServer,
   type MtlsServerOptions,
-} from './tls.js';
-import { SpiffeId, TrustDomain } from './id.js';
-import { StaticX509Source } from './source.js';
-import { authorizeAny, authorizeId, authorizeMemberOf } from './authorize.js';
-import type { X509Svid } from './svid.js';
-import { X509BundleSet } from './bundle.js';
-import { createLogger } from '../lib/log.js';
+} from './dialer.js';
+import { SpiffeId, TrustDomain } from '../id.js';
+import { StaticX509Source } from '../source.js';
+import { authorizeAny, authorizeId, authorizeMemberOf } from '../authorize.js';
+import type { X509Svid } from '../svid.js';
+import { X509BundleSet } from '../bundle.js';
+import { createLogger } from '../../lib/log.js';
 import {
   bundleSetOf,
   createCa,
@@ -37,7 +37,7 @@ import {
   makeSvid,
   type TestCa,
   type TestCert,
-} from '../../test/helpers/pki.js';
+} from '../../../test/helpers/pki.js';
 
 const TD1 = 'td1.test';
 const SERVER_ID = `spiffe://${TD1}/spike/nexus`;

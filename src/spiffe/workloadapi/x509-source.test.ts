@@ -10,11 +10,11 @@ import path from 'node:path';
 import { Writable } from 'node:stream';
 import * as grpc from '@grpc/grpc-js';
 import fc from 'fast-check';
-import { createLogger } from '../lib/log.js';
-import { DevCa } from '../agent/ca.js';
-import { WorkloadApiServer } from '../agent/server.js';
-import { SpiffeId, TrustDomain } from './id.js';
-import { verifyX509Svid } from './verify.js';
+import { createLogger } from '../../lib/log.js';
+import { DevCa } from '../../agent/ca.js';
+import { WorkloadApiServer } from '../../agent/server.js';
+import { SpiffeId, TrustDomain } from '../id.js';
+import { verifyX509Svid } from '../verify.js';
 import {
   backoffDelay,
   fetchX509BundlesOnce,
@@ -24,8 +24,8 @@ import {
   WorkloadApiError,
   WorkloadX509Source,
   workloadEndpointFromEnv,
-} from './workload.js';
-import { WORKLOAD_API_SERVICE, type X509SvidResponseMessage } from './workload-proto.js';
+} from './x509-source.js';
+import { WORKLOAD_API_SERVICE, type X509SvidResponseMessage } from './proto.js';
 
 const TD = TrustDomain.parse('spike.ist');
 const NEXUS = SpiffeId.parse('spiffe://spike.ist/spike/nexus');
