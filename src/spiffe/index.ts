@@ -5,5 +5,5 @@ export * from './svid.js';
 export * from './source.js';
 export * from './authorize.js';
 export * from './verify.js';
-export * from './tls/dialer.js';
-export * from './workloadapi/x509-source.js';
+export * from './tls/index.js';
+export * from './workloadapi/index.js';

@@ -16,7 +16,7 @@
  * small budget, in all and per remote address, with oldest-first eviction (admission.ts); a
  * socket with no byte read or written for `inactivityTimeoutMs` is closed (clients that stop
  * reading a reply); warnings outsiders can trigger go through a rate-limited log
- * (log/throttle.ts).
+ * (lib/throttle.ts).
  */
 import https from 'node:https';
 import type { AddressInfo, Socket } from 'node:net';
@@ -30,7 +30,8 @@ import type { X509Source } from '../source.js';
 import { authorizeAny, type Authorizer } from '../authorize.js';
 import { ADMISSION_EVENT_MESSAGES, ConnectionAdmission } from './admission.js';
 import { checkGrant, grantFromPath, type PeerGrant } from './peer-grant.js';
-import { MTLS_DEFAULTS, checkPeer, contextOptions } from './context.js';
+import { MTLS_DEFAULTS, contextOptions } from './context.js';
+import { checkPeer } from './peer.js';
 
 /** What a request handler learns about its caller. */
 export interface PeerIdentity {
