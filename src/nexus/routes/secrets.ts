@@ -19,6 +19,7 @@
  * path or a value.
  */
 import { notFound } from '../../api/errors.js';
+import { yieldToLoop } from '../../lib/yield.js';
 import { GoTime } from '../../api/gojson.js';
 import { type HandlerContext, defineRoute, type Route } from '../../api/router.js';
 import {
@@ -84,8 +85,6 @@ export function isReadableVersion(meta: SecretMetadata, versions: readonly Store
   const e = versions.find((x) => x.version === v);
   return e !== undefined && e.deletedTime === null;
 }
-
-const yieldToLoop = (): Promise<void> => new Promise((resolve) => setImmediate(resolve));
 
 export function secretRoutes(ctx: NexusContext): Route[] {
   if (ctx.store.kind === 'lite') return [];
