@@ -7,8 +7,8 @@
  * verified shares of one sharing are in, rebuild the key and hand it to `adoptKey`
  * (key-check record). Faulty Keepers (bad share, wrong encoding, oversized or slow reply)
  * are logged and skipped. Between passes: capped exponential backoff with equal jitter
- * (lib/backoff.ts). Verified shares are kept across passes (they cannot go bad), so the threshold need
- * not be reachable in one pass.
+ * (lib/backoff.ts). Verified shares are kept across passes (they cannot go bad), so the
+ * threshold need not be reachable in one pass.
  *
  * Re-push: once a key is installed (by recovery or by operator restore), every Keeper is
  * sent its own share — computed by interpolation from the basis — right away and then
