@@ -20,15 +20,8 @@ import {
   createMtlsPki, TD1, SERVER_ID, startServer, rawSvid,
 } from '../../../test/helpers/mtls-harness.js';
 
-let ca1: TestCa; // td1 root
-let ca2: TestCa; // td2 root
-let serverSvid: X509Svid;
-let clientSvid: X509Svid;
-let both: X509BundleSet; // ca1 + ca2
-
-before(async () => {
-  ({ ca1, ca2, serverSvid, clientSvid, both } = await createMtlsPki());
-});
+let ca1: TestCa, ca2: TestCa, serverSvid: X509Svid, clientSvid: X509Svid, both: X509BundleSet;
+before(async () => ({ ca1, ca2, serverSvid, clientSvid, both } = await createMtlsPki()));
 
 describe('client side: the server is checked before any request byte is sent', () => {
   test('TLS-21: server with a valid SVID of the wrong identity → PeerRejectedError, no request reaches it, the body is never read', async () => {

@@ -20,14 +20,8 @@ import {
   createMtlsPki, CLIENT_ID, startServer, pemKey, rawRequest, waitFor, until,
 } from '../../../test/helpers/mtls-harness.js';
 
-let ca1: TestCa; // td1 root
-let serverSvid: X509Svid;
-let clientSvid: X509Svid;
-let both: X509BundleSet; // ca1 + ca2
-
-before(async () => {
-  ({ ca1, serverSvid, clientSvid, both } = await createMtlsPki());
-});
+let ca1: TestCa, serverSvid: X509Svid, clientSvid: X509Svid, both: X509BundleSet;
+before(async () => ({ ca1, serverSvid, clientSvid, both } = await createMtlsPki()));
 
 describe('malformed input never crashes the server', () => {
   test('garbage bytes, a partial hello and a stalled handshake are closed (the last after the handshake timeout); service continues', async () => {

@@ -12,11 +12,8 @@ import {
   createMtlsPki, SERVER_ID, CLIENT_ID, pemKey, rawRequest, certPem,
 } from '../../../test/helpers/mtls-harness.js';
 
-let ca1: TestCa; // td1 root
-
-before(async () => {
-  ({ ca1 } = await createMtlsPki());
-});
+let ca1: TestCa;
+before(async () => ({ ca1 } = await createMtlsPki()));
 
 describe('peer chain extraction', () => {
   test('peerChainDer returns leaf then intermediates (no trust anchor) and [] without a peer certificate', async () => {

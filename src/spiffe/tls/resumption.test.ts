@@ -15,13 +15,8 @@ import {
   createMtlsPki, TD1, SERVER_ID, CLIENT_ID, startServer, pemKey, rawRequest, sleep,
 } from '../../../test/helpers/mtls-harness.js';
 
-let ca1: TestCa; // td1 root
-let serverSvid: X509Svid;
-let both: X509BundleSet; // ca1 + ca2
-
-before(async () => {
-  ({ ca1, serverSvid, both } = await createMtlsPki());
-});
+let ca1: TestCa, serverSvid: X509Svid, both: X509BundleSet;
+before(async () => ({ ca1, serverSvid, both } = await createMtlsPki()));
 
 describe('no session resumption', () => {
   test('TLS-18 control: a plain Node server with tickets on does resume (the test mechanism works)', async () => {

@@ -18,14 +18,8 @@ import {
   createMtlsPki, TD1, SERVER_ID, CLIENT_ID, startServer, pemKey, rawRequest, waitFor, until,
 } from '../../../test/helpers/mtls-harness.js';
 
-let ca1: TestCa; // td1 root
-let serverSvid: X509Svid;
-let clientSvid: X509Svid;
-let both: X509BundleSet; // ca1 + ca2
-
-before(async () => {
-  ({ ca1, serverSvid, clientSvid, both } = await createMtlsPki());
-});
+let ca1: TestCa, serverSvid: X509Svid, clientSvid: X509Svid, both: X509BundleSet;
+before(async () => ({ ca1, serverSvid, clientSvid, both } = await createMtlsPki()));
 
 describe('rotation', () => {
   test('TLS-23: keep-alive client through two+ SVID rotations on both sides: zero failed requests; new connections show the new serial', async () => {

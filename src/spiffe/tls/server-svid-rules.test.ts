@@ -19,14 +19,8 @@ import {
   createMtlsPki, TD1, SERVER_ID, CLIENT_ID, startServer, pemKey, rawRequest, certPem, until, type Harness,
 } from '../../../test/helpers/mtls-harness.js';
 
-let ca1: TestCa; // td1 root
-let ca2: TestCa; // td2 root
-let serverSvid: X509Svid;
-let both: X509BundleSet; // ca1 + ca2
-
-before(async () => {
-  ({ ca1, ca2, serverSvid, both } = await createMtlsPki());
-});
+let ca1: TestCa, ca2: TestCa, serverSvid: X509Svid, both: X509BundleSet;
+before(async () => ({ ca1, ca2, serverSvid, both } = await createMtlsPki()));
 
 describe('SVID rules at the server (SVID-reject: the socket is closed before any handler runs)', () => {
   let h: Harness;

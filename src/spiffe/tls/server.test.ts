@@ -18,14 +18,8 @@ import {
   createMtlsPki, SERVER_ID, CLIENT_ID, startServer, pemKey, rawRequest, sleep, type Harness,
 } from '../../../test/helpers/mtls-harness.js';
 
-let ca1: TestCa; // td1 root
-let serverSvid: X509Svid;
-let clientSvid: X509Svid;
-let both: X509BundleSet; // ca1 + ca2
-
-before(async () => {
-  ({ ca1, serverSvid, clientSvid, both } = await createMtlsPki());
-});
+let ca1: TestCa, serverSvid: X509Svid, clientSvid: X509Svid, both: X509BundleSet;
+before(async () => ({ ca1, serverSvid, clientSvid, both } = await createMtlsPki()));
 
 describe('mTLS server and client', () => {
   let h: Harness;

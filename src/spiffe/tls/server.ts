@@ -97,7 +97,6 @@ export interface MtlsServer {
   handshaking(): number;
 }
 
-
 /** Per verified connection. */
 interface ConnState {
   readonly raw: Socket;
