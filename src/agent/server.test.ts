@@ -7,7 +7,7 @@ import path from 'node:path';
 import * as grpc from '@grpc/grpc-js';
 import { createLogger } from '../lib/log.js';
 import { SpiffeId, TrustDomain } from '../spiffe/id.js';
-import { WorkloadX509Source } from '../spiffe/workload.js';
+import { WorkloadX509Source } from '../spiffe/workloadapi/index.js';
 import { DevCa } from './ca.js';
 import { WorkloadApiServer } from './server.js';
 

@@ -21,7 +21,7 @@ import {
   type EmptyMessage,
   type X509BundlesResponseMessage,
   type X509SvidResponseMessage,
-} from '../spiffe/workload-proto.js';
+} from '../spiffe/workloadapi/index.js';
 import { ensurePrivateDir, type DevCa, type IssuedSvid } from './ca.js';
 import { socketPath, type AgentIdentity } from './config.js';
 

@@ -18,6 +18,7 @@
 import { createHash, randomBytes } from 'node:crypto';
 import { request, type Dispatcher } from 'undici';
 import { derivePurposeKey, gcmSeal, RootKey, splitSecret, wipe, wipeShare, type Share } from '../crypto/index.js';
+import { backoffDelay } from '../lib/backoff.js';
 import { SpikeError } from '../lib/errors.js';
 import type { Logger } from '../lib/log.js';
 import type { BootstrapConfig } from '../config/index.js';
@@ -60,11 +61,6 @@ async function postJson(nexus: Dispatcher, url: string, body: unknown, timeoutMs
   return { status: res.statusCode, json };
 }
 
-/** Exponential backoff from `initial`, ×2, capped at `max`. */
-function backoff(initial: number, max: number, attempt: number): number {
-  return Math.min(max, initial * 2 ** Math.min(attempt, 30));
-}
-
 async function nexusInitialized(d: BootstrapDeps, deadline: number): Promise<boolean> {
   let attempt = 0;
   for (;;) {
@@ -78,7 +74,7 @@ async function nexusInitialized(d: BootstrapDeps, deadline: number): Promise<boo
       d.logger.warn({ reason: (err as { code?: string }).code ?? 'error' }, 'nexus not reachable yet');
     }
     if (Date.now() > deadline) throw new BootstrapError('bootstrap_nexus_unreachable', 'SPIKE Nexus did not answer; is it running?');
-    await sleep(backoff(500, 5000, attempt++));
+    await sleep(backoffDelay(attempt++, { initialMs: 500, maxMs: 5000 }));
   }
 }
 
@@ -97,7 +93,7 @@ async function deliver(d: BootstrapDeps, url: string, share: Share, epoch: numbe
       }
       d.logger.warn({ keeper: url, keeperId: share.id, attempt: attempt + 1 }, 'share delivery failed; retrying');
     }
-    const wait = backoff(c.keeperRetryInitialMs, c.keeperRetryMaxMs, attempt);
+    const wait = backoffDelay(attempt, { initialMs: c.keeperRetryInitialMs, maxMs: c.keeperRetryMaxMs });
     if (c.keeperTimeoutMs > 0 && Date.now() - started + wait > c.keeperTimeoutMs) break;
     if (attempt + 1 < c.keeperMaxRetries) await sleep(wait);
   }
@@ -132,7 +128,7 @@ async function verify(d: BootstrapDeps, root: RootKey): Promise<void> {
       d.logger.info({ reason: (err as { code?: string }).code ?? 'error' }, 'nexus verification attempt failed');
     }
     if (Date.now() > deadline) throw new BootstrapError('bootstrap_verify_timeout', 'SPIKE Nexus did not confirm the new root key in time');
-    await sleep(backoff(100, 5000, attempt++));
+    await sleep(backoffDelay(attempt++, { initialMs: 100, maxMs: 5000 }));
   }
 }
 

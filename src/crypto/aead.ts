@@ -11,7 +11,7 @@
  * thrown only after the tag check where one is possible, and saying nothing about why.
  *
  * Nonces are 96-bit random per seal: keep well under 2^32 seals per key (NIST SP 800-38D
- * §8.3); the key id lets a later issue rotate keys.
+ * §8.3); the key id names the key that sealed each envelope.
  *
  * Secrets: the AES key (an `Aead` keeps a private copy, zeroed by `destroy()`; the
  * constructor does NOT wipe the caller's buffer) and plaintexts (returned to the

@@ -1,6 +1,6 @@
 /**
- * SPIKE share encodings (crypto.md §3): fixed byte-for-byte examples written from the
- * spec's description, round trips, and hostile inputs (G4: 31/33-element shards).
+ * SPIKE share encodings: fixed byte-for-byte examples written from SPIKE's documented
+ * formats, round trips, and hostile inputs (G4: 31/33-element shards).
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';

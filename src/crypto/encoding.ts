@@ -1,10 +1,10 @@
 /**
- * SPIKE's encodings of a share (crypto.md §3), produced and parsed without ever turning
+ * SPIKE's encodings of a share, produced and parsed without ever turning
  * share bytes into a JS string:
  *
  * - JSON array of 32 integers 0..255 — the `shard` field of `/v1/store/contribute`,
  *   `/v1/store/shard` and `/v1/operator/restore` (Go encodes `[32]byte` this way; never
- *   base64). Exactly 32 elements: unlike Go (gaps G4), 31 or 33 are rejected.
+ *   base64). Exactly 32 elements: unlike Go (G4), 31 or 33 are rejected.
  * - Recovery-file text `spike:<id>:<64 lowercase hex>` (no newline), file
  *   `spike.recovery.<id>.txt`. Parsing also accepts uppercase hex and surrounding ASCII
  *   whitespace (a trailing newline from a pipe or an editor).
@@ -20,7 +20,7 @@
  * arrays too). Temporary buffers are wiped in `finally`.
  */
 import { CryptoError } from './errors.js';
-import { SHARE_VALUE_BYTES, isValidShareId, type Share } from './shamir.js';
+import { SHARE_VALUE_BYTES, isValidShareId, type Share } from './share.js';
 import { wipe } from './wipe.js';
 
 const ASCII = (s: string): Buffer => Buffer.from(s, 'latin1'); // for constant syntax only

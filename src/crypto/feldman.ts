@@ -16,8 +16,7 @@
 import { createHash } from 'node:crypto';
 import { CryptoError } from './errors.js';
 import { baseMul, Point } from './field.js';
-import type { Share } from './shamir.js';
-import { isValidShareId, MAX_SHARE_ID, shareScalar } from './shamir.js';
+import { isValidShareId, MAX_SHARE_ID, shareScalar, type Share } from './share.js';
 
 const FORMAT_VERSION = 0x01;
 const POINT_BYTES = 33;

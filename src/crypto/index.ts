@@ -1,5 +1,5 @@
 /**
- * The crypto core (issue 3; decisions D5–D8): root key, Shamir over the P-256 scalar
+ * The crypto core (D5–D8): root key, Shamir over the P-256 scalar
  * field with Feldman commitments, purpose keys, bound AEAD envelopes, key check, path
  * HMAC, SPIKE share encodings and zeroing helpers. See each module's header for which
  * values are secret and where they are wiped.
@@ -8,9 +8,9 @@ export { CryptoError, CRYPTO_ERROR_MESSAGES, type CryptoErrorCode } from './erro
 export { wipe, withWiped } from './wipe.js';
 export { systemRandom, type RandomSource } from './random.js';
 export { RootKey } from './rootkey.js';
+export { type Share, MAX_SHARE_ID, SHARE_VALUE_BYTES, isValidShareId, shareScalar, wipeShare } from './share.js';
 export {
-  type Share, type SplitResult, MAX_SHARE_ID, SHARE_VALUE_BYTES, assertShamirParams, isValidShareId, shareScalar,
-  splitSecret, combineShares, interpolateShare, wipeShare, spikeCompatibleShares,
+  type SplitResult, assertShamirParams, splitSecret, combineShares, interpolateShare, spikeCompatibleShares,
 } from './shamir.js';
 export { Commitments } from './feldman.js';
 export { type Purpose, PURPOSES, PURPOSE_KEY_BYTES, derivePurposeKey, hkdfSha256 } from './purpose.js';

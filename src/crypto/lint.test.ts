@@ -1,5 +1,5 @@
 /**
- * Lint: no secret bytes are ever turned into a JS string in `src/crypto/` (issue 3).
+ * Lint: no secret bytes are ever turned into a JS string in `src/crypto/`.
  *
  * Heuristic, applied to every non-test `src/crypto/*.ts` after stripping comments:
  *   1. `.toString(`, `String(`, `TextDecoder`/`.decode(`, `JSON.stringify(` and `.toJSON(`

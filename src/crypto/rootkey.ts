@@ -1,6 +1,6 @@
 /**
  * The root key: a non-zero P-256 scalar held as 32 big-endian bytes (SPIKE's "canonical
- * key", crypto.md §1; D5).
+ * key"; D5).
  *
  * Secret: the key bytes. A `RootKey` owns one private copy; `bytes()` hands out a new
  * copy the caller must wipe; `destroy()` zeroes the private copy and makes every later
@@ -9,10 +9,10 @@
  * by the internal `scalar()` cannot be wiped and BigInt arithmetic is not constant
  * time.
  *
- * Generation (D5, catalogue SSS-13): 32 CSPRNG bytes read big-endian and reduced modulo
+ * Generation (D5, SSS-13): 32 CSPRNG bytes read big-endian and reduced modulo
  * n (so 32×0xFF becomes 0xFF…FF − n); a zero result is resampled. The reduction biases
  * a 2^-32 fraction of values by a factor of two, a loss of well under one bit of
- * min-entropy; unlike SPIKE, Bootstrap can never exit on an out-of-range seed (gaps G3).
+ * min-entropy; unlike SPIKE, Bootstrap can never exit on an out-of-range seed (G3).
  */
 import { timingSafeEqual } from 'node:crypto';
 import { CryptoError } from './errors.js';

@@ -1,6 +1,6 @@
 /**
  * Shamir + Feldman: fast-check properties for random (n, t), 1 ≤ t ≤ n ≤ 20, and the
- * catalogue's hostile cases SSS-01…SSS-16.
+ * hostile cases SSS-01…SSS-16.
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';

@@ -1,15 +1,15 @@
 /**
  * Shamir secret sharing of the root key over the P-256 scalar field (D5), with SPIKE's
- * conventions (crypto.md §2): `threshold` T is the number of shares needed (polynomial
+ * conventions: `threshold` T is the number of shares needed (polynomial
  * degree T−1), share ids are 1..N, a share value is the 32-byte big-endian encoding of
  * f(id), and the id is never inside the value bytes.
  *
  * `splitSecret` draws RANDOM coefficients (D5). `spikeCompatibleShares` reproduces SPIKE's
- * deterministic SHA-256-chain coefficients (crypto.md §2.1) and exists only for interop
+ * deterministic SHA-256-chain coefficients and exists only for interop
  * tests. Field arithmetic (reduction, inversion) is @noble/curves'; the polynomial and
  * Lagrange code below is ours.
  *
- * Validation (catalogue SSS-02…07): an id that is not an integer in 1..MAX_SHARE_ID, a
+ * Validation (SSS-02…07): an id that is not an integer in 1..MAX_SHARE_ID, a
  * value that is not exactly 32 bytes, is ≥ n, or is zero (SPIKE treats an all-zero shard
  * as absent), duplicate ids (same or different value), or fewer than `threshold` shares
  * are typed errors — never a wrong key, never a crash. Incoming values are never reduced.
@@ -19,7 +19,7 @@
  * share must lie on that same polynomial, else `shamir_inconsistent_shares`. So with
  * more than `threshold` shares the result is either consistent with all of them or an
  * error. (Feldman verification against commitments, feldman.ts, is the real check and
- * should run before combining.)
+ * should run before combining.) What a valid share is lives in share.ts.
  *
  * Secrets: the root scalar, the coefficients and the share values. Share value buffers
  * are returned to the caller (wipe with `wipeShare`); temporary byte buffers are wiped
@@ -30,20 +30,12 @@
 import { createHash } from 'node:crypto';
 import { CryptoError } from './errors.js';
 import { bytesToNumberBE } from '@noble/curves/utils.js';
-import { Fn, ORDER, randomNonZeroScalar, scalarFromBytes, scalarToBytes, SCALAR_BYTES } from './field.js';
+import { Fn, ORDER, randomNonZeroScalar, scalarToBytes } from './field.js';
 import { Commitments } from './feldman.js';
 import { systemRandom, type RandomSource } from './random.js';
 import { RootKey } from './rootkey.js';
+import { isValidShareId, MAX_SHARE_ID, shareScalar, wipeShare, type Share } from './share.js';
 import { wipe } from './wipe.js';
-
-/** One share as SPIKE carries it: an id (1..N) and a 32-byte big-endian value. */
-export interface Share {
-  readonly id: number;
-  readonly value: Uint8Array;
-}
-
-/** Largest share id and largest N accepted (SPIKE_NEXUS_SHAMIR_MAX_SHARE_COUNT default). */
-export const MAX_SHARE_ID = 1000;
 
 export interface SplitResult {
   shares: Share[];
@@ -59,22 +51,6 @@ export function assertShamirParams(threshold: number, shares: number): void {
 
 function isThreshold(t: number): boolean {
   return Number.isSafeInteger(t) && t >= 1 && t <= MAX_SHARE_ID;
-}
-
-/** True when `id` is a valid share id (integer in 1..MAX_SHARE_ID). */
-export function isValidShareId(id: unknown): id is number {
-  return typeof id === 'number' && Number.isSafeInteger(id) && id >= 1 && id <= MAX_SHARE_ID;
-}
-
-/**
- * Strictly decodes a share: `shamir_invalid_share` unless the id is valid and the value
- * is 32 bytes, < n and non-zero. Returns the value as a scalar (secret BigInt).
- */
-export function shareScalar(s: Share): bigint {
-  if (s === null || typeof s !== 'object' || !isValidShareId(s.id)) throw new CryptoError('shamir_invalid_share');
-  const y = scalarFromBytes(s.value, 'shamir_invalid_share');
-  if (y === 0n) throw new CryptoError('shamir_invalid_share');
-  return y;
 }
 
 /** f(x) by Horner's rule; `coeffs[0]` is the constant term. */
@@ -195,13 +171,8 @@ export function interpolateShare(shares: readonly Share[], threshold: number, ta
   return { id: targetId, value: scalarToBytes(y) };
 }
 
-/** Zeroes a share's value buffer. */
-export function wipeShare(s: Share): void {
-  wipe(s.value);
-}
-
 /**
- * SPIKE's deterministic share derivation (crypto.md §2.1), for interoperability tests
+ * SPIKE's deterministic share derivation, for interoperability tests
  * only — production splitting uses `splitSecret` (D5). Coefficients c₁…c_{T−1} are read
  * from the stream SHA-256(key), SHA-256(previous block), … in 32-byte blocks, skipping
  * a block ≥ n (Go `crypto/rand.Int`). Commitments are returned too, so that SPIKE-made
@@ -236,5 +207,3 @@ export function spikeCompatibleShares(secret: RootKey, threshold: number, n: num
   if (!shares) throw new CryptoError('shamir_bad_params');
   return { shares, commitments: Commitments.fromCoefficients(coeffs) };
 }
-
-export { SCALAR_BYTES as SHARE_VALUE_BYTES };

@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
+import fc from 'fast-check';
 import { Backoff, backoffDelay } from './backoff.js';
 
 test('backoff without jitter doubles from initial and stops at max', () => {
@@ -17,4 +18,13 @@ test('equal jitter stays within [d/2, d] and a huge attempt count does not overf
       assert.ok(v >= Math.floor(d / 2) && v <= d, `attempt ${attempt}: ${v}`);
     }
   }
+});
+
+// The Workload API source's reconnect backoff (equal jitter), as its own test had it.
+test('backoff stays within [d/2, d] and never exceeds the cap', () => {
+  fc.assert(fc.property(fc.integer({ min: 0, max: 100 }), (n) => {
+    const d = Math.min(5_000, 100 * 2 ** Math.min(n, 30));
+    const v = backoffDelay(n, { initialMs: 100, maxMs: 5_000, jitter: 'equal' });
+    return v >= Math.floor(d / 2) && v <= d;
+  }));
 });

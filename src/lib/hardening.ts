@@ -1,5 +1,5 @@
 /**
- * Process hardening at start-up (catalogue ENV-08): no core dumps from a process that holds
+ * Process hardening at start-up (ENV-08): no core dumps from a process that holds
  * the root key, purpose keys or a Shamir share (Nexus, Keeper, Bootstrap, Pilot's shard
  * commands; spike-agent best-effort).
  *

@@ -1,6 +1,6 @@
 /**
  * Process helpers shared by the server binaries: one readable line on stderr and a
- * non-zero exit for start-up failures (catalogue CFG-01), and a clean shutdown on
+ * non-zero exit for start-up failures (CFG-01), and a clean shutdown on
  * SIGTERM/SIGINT.
  */
 import type { Logger } from './log.js';

@@ -6,16 +6,16 @@
  * from Bootstrap, grouping Keepers by sharing) BEFORE it is used; as soon as `threshold`
  * verified shares of one sharing are in, rebuild the key and hand it to `adoptKey`
  * (key-check record). Faulty Keepers (bad share, wrong encoding, oversized or slow reply)
- * are logged and skipped. Between passes: exponential backoff with ±50 % jitter, capped.
- * Verified shares are kept across passes (they cannot go bad), so the threshold need
- * not be reachable in one pass.
+ * are logged and skipped. Between passes: capped exponential backoff with equal jitter
+ * (lib/backoff.ts). Verified shares are kept across passes (they cannot go bad), so the
+ * threshold need not be reachable in one pass.
  *
  * Re-push: once a key is installed (by recovery or by operator restore), every Keeper is
  * sent its own share — computed by interpolation from the basis — right away and then
  * every `pushIntervalMs`, so a restarted (empty) Keeper re-hydrates.
  */
-import { randomInt } from 'node:crypto';
 import { combineShares, wipeShare, type Share, type Commitments } from '../crypto/index.js';
+import { Backoff } from '../lib/backoff.js';
 import type { Logger } from '../lib/log.js';
 import type { Store } from '../store/types.js';
 import type { WireShare } from '../keeper/protocol.js';
@@ -52,11 +52,12 @@ export class KeeperSync {
   #stopped = false;
   #timer: NodeJS.Timeout | undefined;
   #pushTimer: NodeJS.Timeout | undefined;
-  #attempt = 0;
+  readonly #backoff: Backoff;
   #pushing: Promise<void> | undefined;
 
   constructor(opts: KeeperSyncOptions) {
     this.#o = opts;
+    this.#backoff = new Backoff({ initialMs: opts.initialBackoffMs ?? 500, maxMs: opts.maxBackoffMs, jitter: 'equal' });
   }
 
   /** Starts recovery (unless a key is already installed) and, once ready, re-pushing. */
@@ -73,7 +74,7 @@ export class KeeperSync {
     if (this.#stopped || this.#o.keys.isReady() || this.#timer === undefined) return;
     clearTimeout(this.#timer);
     this.#timer = undefined;
-    this.#attempt = 0;
+    this.#backoff.reset();
     this.#schedule(0);
   }
 
@@ -101,9 +102,7 @@ export class KeeperSync {
   }
 
   #nextDelay(): number {
-    const base = Math.min(this.#o.maxBackoffMs, (this.#o.initialBackoffMs ?? 500) * 2 ** Math.min(this.#attempt++, 30));
-    const jitter = base / 2;
-    return Math.max(1, Math.round(base - jitter + randomInt(0, Math.max(1, Math.round(2 * jitter)))));
+    return Math.max(1, this.#backoff.next());
   }
 
   /**
@@ -147,7 +146,7 @@ export class KeeperSync {
     if (installed || (await chain)) return true;
     const best = Math.max(0, ...[...this.#groups.values()].map((g) => g.shares.size));
     // Warn once a while, not on every pass (start-up and "all Keepers empty" are expected states).
-    const log = this.#attempt % 10 === 0 ? logger.warn.bind(logger) : logger.info.bind(logger);
+    const log = this.#backoff.attempt % 10 === 0 ? logger.warn.bind(logger) : logger.info.bind(logger);
     log({ have: best, need: this.#o.threshold }, 'not enough verified keeper shares yet');
     return false;
   }

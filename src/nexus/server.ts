@@ -8,6 +8,7 @@ import path from 'node:path';
 import type { Recognisers } from '../api/identities.js';
 import { type Route, type RouterHandler, createRouter } from '../http/index.js';
 import type { NexusConfig } from '../config/index.js';
+import { backoffDelay } from '../lib/backoff.js';
 import type { Logger } from '../lib/log.js';
 import { KeeperClient } from '../keeper/client.js';
 import { authorizeIf, createMtlsServer, type MtlsServer, type X509Source } from '../spiffe/index.js';
@@ -57,7 +58,7 @@ async function openWithRetry(cfg: NexusConfig, logger: Logger): Promise<Store> {
     } catch (e) {
       const code = (e as { code?: string }).code;
       if (cfg.backend !== 'postgres' || (code !== 'store_unavailable' && code !== 'store_busy')) throw e;
-      const wait = Math.min(10_000, 250 * 2 ** Math.min(attempt, 10));
+      const wait = backoffDelay(attempt, { initialMs: 250, maxMs: 10_000 });
       logger.warn({ reason: code, retryInMs: wait }, 'database unavailable; retrying');
       await new Promise((r) => setTimeout(r, wait));
     }
@@ -99,7 +100,7 @@ export async function startNexus(o: NexusOptions): Promise<Nexus> {
     }
     policies.reload().then(() => { dataReady = true; }, (e: unknown) => {
       logger.error({ err: (e as { code?: string }).code ?? 'error' }, 'policy load failed; retrying');
-      setTimeout(() => loadPolicies(attempt + 1), Math.min(5000, 100 * 2 ** attempt)).unref();
+      setTimeout(() => loadPolicies(attempt + 1), backoffDelay(attempt, { initialMs: 100, maxMs: 5000 })).unref();
     });
   };
   if (cfg.backend === 'memory') {

@@ -1,5 +1,5 @@
 /**
- * NexusClient over real mTLS (src/spiffe/tls.ts, test PKI): what goes on the wire for each
+ * NexusClient over real mTLS (src/spiffe/tls/, test PKI): what goes on the wire for each
  * route (api.md §5–§8), how answers map to errors (api.md §1.1), fail-over across several
  * URLs (issue 8: idempotent calls only; a write is never re-sent once it may have arrived),
  * and the client-side server check (catalogue TLS-21).
@@ -14,7 +14,7 @@ import assert from 'node:assert/strict';
 import net from 'node:net';
 import { Readable } from 'node:stream';
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import { createMtlsDispatcher, createMtlsServer, type MtlsServer } from '../spiffe/tls.js';
+import { createMtlsDispatcher, createMtlsServer, type MtlsServer } from '../spiffe/tls/index.js';
 import { authorizeIf } from '../spiffe/authorize.js';
 import { StaticX509Source } from '../spiffe/source.js';
 import { createLogger } from '../lib/log.js';

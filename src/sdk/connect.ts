@@ -1,6 +1,6 @@
 /**
  * The production wiring of `NexusClient.connect`: X.509 source from the SPIFFE Workload API,
- * one keep-alive mTLS dispatcher (`src/spiffe/tls.ts`) that accepts only a server whose
+ * one keep-alive mTLS dispatcher (`src/spiffe/tls/`) that accepts only a server whose
  * SPIFFE ID passes `isNexus`, and the client settings from the environment (config.md §2):
  *
  * | Variable | Default | Used for |
@@ -21,8 +21,8 @@ import { duration, int, optionalStr } from '../lib/env.js';
 import { createLogger, parseLevel } from '../lib/log.js';
 import { authorizeIf, type Authorizer } from '../spiffe/authorize.js';
 import type { X509Source } from '../spiffe/source.js';
-import { createMtlsDispatcher } from '../spiffe/tls.js';
-import { WorkloadX509Source } from '../spiffe/workload.js';
+import { createMtlsDispatcher } from '../spiffe/tls/index.js';
+import { WorkloadX509Source } from '../spiffe/workloadapi/index.js';
 import type { ClientOptions } from './client.js';
 import { loadTrustRoots, recognisers, TrustRootConfigError } from '../api/identities.js';
 import { SdkUsageError } from './errors.js';

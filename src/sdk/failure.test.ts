@@ -2,13 +2,13 @@
  * When the SDK cannot reach or cannot trust Nexus, the error names the URL(s) tried and the
  * cause class (issue 11 part 5): connection refused, timeout, TLS: server ID not accepted,
  * TLS: chain not trusted … Real mTLS servers from the test PKI; the classifier table over
- * error shapes Node, undici and src/spiffe/tls.ts produce.
+ * error shapes Node, undici and src/spiffe/tls/ produce.
  */
 import 'reflect-metadata';
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import net from 'node:net';
-import { createMtlsServer, PeerRejectedError, type MtlsServer } from '../spiffe/tls.js';
+import { createMtlsServer, PeerRejectedError, type MtlsServer } from '../spiffe/tls/index.js';
 import { StaticX509Source } from '../spiffe/source.js';
 import { createLogger } from '../lib/log.js';
 import { bundleSetOf, createCa, makeSvid, type TestCa } from '../../test/helpers/pki.js';

@@ -7,6 +7,7 @@
 import { X509Certificate } from 'node:crypto';
 import { SpikeError } from '../lib/errors.js';
 import { TrustDomain } from './id.js';
+import { certificatesPem, pemBlocks } from './pem.js';
 
 /** Bundle bytes that are not a list of certificates. */
 export class BundleError extends SpikeError {
@@ -44,15 +45,12 @@ export function parseConcatenatedDer(der: Uint8Array, max = 64): X509Certificate
   return out;
 }
 
-const PEM_CERT_RE = /-----BEGIN CERTIFICATE-----\r?\n([A-Za-z0-9+/=\r\n]+?)-----END CERTIFICATE-----/g;
-
 /** Parses every `CERTIFICATE` block of a PEM text. */
 export function parsePemCertificates(pem: string): X509Certificate[] {
   const out: X509Certificate[] = [];
-  for (const m of pem.matchAll(PEM_CERT_RE)) {
-    const body = m[1] ?? '';
+  for (const der of pemBlocks(pem, 'CERTIFICATE')) {
     try {
-      out.push(new X509Certificate(Buffer.from(body.replace(/[\r\n]/g, ''), 'base64')));
+      out.push(new X509Certificate(der));
     } catch {
       throw new BundleError('cert_malformed', 'certificate data cannot be parsed');
     }
@@ -96,7 +94,7 @@ export class X509Bundle {
 
   /** PEM text, one block per authority. */
   toPem(): string {
-    return this.authorities.map((a) => a.toString()).join('');
+    return certificatesPem(this.authorities);
   }
 
   /** True if the given certificate (same DER) is one of the authorities. */

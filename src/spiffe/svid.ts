@@ -9,6 +9,7 @@ import { createPrivateKey, createPublicKey, type KeyObject, type X509Certificate
 import { parseConcatenatedDer } from './bundle.js';
 import { certFactsFromNode, KU_KEY_CERT_SIGN } from './certfacts.js';
 import type { SpiffeId } from './id.js';
+import { certificatesPem, pemBufferFromDer } from './pem.js';
 import { leafSpiffeId, SvidVerificationError } from './verify.js';
 
 export interface X509Svid {
@@ -89,42 +90,7 @@ export function svidChainDer(svid: X509Svid): Buffer[] {
 
 /** The SVID's chain as PEM text (leaf first), e.g. for a TLS `cert` option. */
 export function svidChainPem(svid: X509Svid): string {
-  return svid.certificates.map((c) => c.toString()).join('');
-}
-
-const B64 = Buffer.from('ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/');
-
-/**
- * PEM-armours DER bytes straight into a Buffer (base64, 64-column lines) without creating a
- * JS string, so private key material never becomes an immutable, unzeroable string.
- */
-export function pemBufferFromDer(label: 'PRIVATE KEY' | 'CERTIFICATE', der: Uint8Array): Buffer {
-  const head = Buffer.from(`-----BEGIN ${label}-----\n`);
-  const tail = Buffer.from(`-----END ${label}-----\n`);
-  const b64Len = Math.ceil(der.length / 3) * 4;
-  const lines = Math.ceil(b64Len / 64);
-  const out = Buffer.alloc(head.length + b64Len + lines + tail.length);
-  let o = head.copy(out, 0);
-  let col = 0;
-  const put = (c: number): void => {
-    out[o++] = c;
-    if (++col === 64) {
-      out[o++] = 0x0a;
-      col = 0;
-    }
-  };
-  for (let i = 0; i < der.length; i += 3) {
-    const b0 = der[i] as number;
-    const b1 = i + 1 < der.length ? (der[i + 1] as number) : 0;
-    const b2 = i + 2 < der.length ? (der[i + 2] as number) : 0;
-    put(B64[b0 >> 2] as number);
-    put(B64[((b0 & 3) << 4) | (b1 >> 4)] as number);
-    put(i + 1 < der.length ? (B64[((b1 & 15) << 2) | (b2 >> 6)] as number) : 0x3d);
-    put(i + 2 < der.length ? (B64[b2 & 63] as number) : 0x3d);
-  }
-  if (col !== 0) out[o++] = 0x0a;
-  o += tail.copy(out, o);
-  return out.subarray(0, o);
+  return certificatesPem(svid.certificates);
 }
 
 /**

@@ -15,7 +15,7 @@ import { createLogger } from '../../src/lib/log.js';
 import { SpiffeId, TrustDomain } from '../../src/spiffe/id.js';
 import { X509Bundle, X509BundleSet } from '../../src/spiffe/bundle.js';
 import { verifyX509Svid } from '../../src/spiffe/verify.js';
-import { WorkloadApiError, WorkloadX509Source, fetchX509BundlesOnce, fetchX509SvidOnce } from '../../src/spiffe/workload.js';
+import { WorkloadApiError, WorkloadX509Source, fetchX509BundlesOnce, fetchX509SvidOnce } from '../../src/spiffe/workloadapi/index.js';
 
 const TD = TrustDomain.parse('spike.ist');
 const NEXUS = 'spiffe://spike.ist/spike/nexus';
@@ -126,7 +126,7 @@ test('two clients on two sockets get two different SVIDs that verify against the
 test('two separate processes on two sockets get different SVIDs, and close() lets each exit by itself', async () => {
   const a = await agent();
   const script = [
-    `const { WorkloadX509Source } = await import(${JSON.stringify(path.join(REPO_ROOT, 'dist/src/spiffe/workload.js'))});`,
+    `const { WorkloadX509Source } = await import(${JSON.stringify(path.join(REPO_ROOT, 'dist/src/spiffe/workloadapi/index.js'))});`,
     `const s = await WorkloadX509Source.open({ timeoutMs: 30000, logger: (await import(${JSON.stringify(path.join(REPO_ROOT, 'dist/src/lib/log.js'))})).createLogger({ component: 'c', level: 'silent' }) });`,
     'const svid = s.getX509Svid();',
     'process.stdout.write(JSON.stringify({ id: svid.id.toString(), serial: svid.certificates[0].serialNumber }));',

@@ -2,7 +2,7 @@
  * End-to-end mTLS between real processes (issue 2): `spike-agent` runs as a child process and
  * serves two identities on two sockets; a server process (fixtures/mtls-server) and client
  * processes (fixtures/mtls-client) get their SVIDs from it over the Workload API and talk
- * mTLS through src/spiffe/tls.ts. SVIDs live 2 s, so they rotate every second (half-life).
+ * mTLS through src/spiffe/tls/. SVIDs live 2 s, so they rotate every second (half-life).
  */
 import 'reflect-metadata';
 import { test, before, after } from 'node:test';

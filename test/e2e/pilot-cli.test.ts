@@ -25,8 +25,8 @@ import os from 'node:os';
 import path from 'node:path';
 import type { ChildProcess } from 'node:child_process';
 import { spawnBin } from '../helpers/bin.js';
-import { WorkloadX509Source } from '../../src/spiffe/workload.js';
-import { createMtlsServer, type MtlsServer } from '../../src/spiffe/tls.js';
+import { WorkloadX509Source } from '../../src/spiffe/workloadapi/index.js';
+import { createMtlsServer, type MtlsServer } from '../../src/spiffe/tls/index.js';
 import { createLogger } from '../../src/lib/log.js';
 
 const TD = 'spike.ist';

@@ -20,6 +20,7 @@
  */
 import { notFound } from '../../protocol/errors.js';
 import { GoTime, type HandlerContext, type Route, defineRoute } from '../../http/index.js';
+import { yieldToLoop } from '../../lib/yield.js';
 import {
   ACTIONS,
   ERROR_SHAPES,
@@ -83,8 +84,6 @@ export function isReadableVersion(meta: SecretMetadata, versions: readonly Store
   const e = versions.find((x) => x.version === v);
   return e !== undefined && e.deletedTime === null;
 }
-
-const yieldToLoop = (): Promise<void> => new Promise((resolve) => setImmediate(resolve));
 
 export function secretRoutes(ctx: NexusContext): Route[] {
   if (ctx.store.kind === 'lite') return [];

@@ -11,9 +11,9 @@
  * The check is a few comparisons and one Set lookup: the authority fingerprints of each
  * (immutable) bundle object are computed once and cached.
  */
-import type { X509Bundle, X509BundleSource } from './bundle.js';
-import type { CertFacts } from './certfacts.js';
-import type { SpiffeId } from './id.js';
+import type { X509Bundle, X509BundleSource } from '../bundle.js';
+import type { CertFacts } from '../certfacts.js';
+import type { SpiffeId } from '../id.js';
 
 export interface PeerGrant {
   readonly id: SpiffeId;

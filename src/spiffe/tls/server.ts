@@ -16,21 +16,22 @@
  * small budget, in all and per remote address, with oldest-first eviction (admission.ts); a
  * socket with no byte read or written for `inactivityTimeoutMs` is closed (clients that stop
  * reading a reply); warnings outsiders can trigger go through a rate-limited log
- * (log/throttle.ts).
+ * (lib/throttle.ts).
  */
 import https from 'node:https';
 import type { AddressInfo, Socket } from 'node:net';
 import type { TLSSocket } from 'node:tls';
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import { SpikeError } from '../lib/errors.js';
-import { createLogger, type Logger } from '../lib/log.js';
-import { createLogThrottle } from '../lib/throttle.js';
-import type { SpiffeId } from './id.js';
-import type { X509Source } from './source.js';
-import { authorizeAny, type Authorizer } from './authorize.js';
+import { SpikeError } from '../../lib/errors.js';
+import { createLogger, type Logger } from '../../lib/log.js';
+import { createLogThrottle } from '../../lib/throttle.js';
+import type { SpiffeId } from '../id.js';
+import type { X509Source } from '../source.js';
+import { authorizeAny, type Authorizer } from '../authorize.js';
 import { ADMISSION_EVENT_MESSAGES, ConnectionAdmission } from './admission.js';
 import { checkGrant, grantFromPath, type PeerGrant } from './peer-grant.js';
-import { MTLS_DEFAULTS, checkPeer, contextOptions } from './tls-common.js';
+import { MTLS_DEFAULTS, contextOptions } from './context.js';
+import { checkPeer } from './peer.js';
 
 /** What a request handler learns about its caller. */
 export interface PeerIdentity {
@@ -95,7 +96,6 @@ export interface MtlsServer {
   /** Sockets still in the TLS handshake. */
   handshaking(): number;
 }
-
 
 /** Per verified connection. */
 interface ConnState {

@@ -1,129 +1,26 @@
 /**
- * Workload API client against real gRPC servers on unix sockets in this process: the dev agent's
- * server, and scripted servers that answer with chosen status codes or bad responses.
+ * The Workload API source and one-shot fetches against real gRPC servers on unix sockets in
+ * this process: the dev agent's server, and scripted servers that answer with chosen status
+ * codes or bad responses.
  */
 import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
-import fs from 'node:fs';
-import os from 'node:os';
 import path from 'node:path';
 import { Writable } from 'node:stream';
 import * as grpc from '@grpc/grpc-js';
-import fc from 'fast-check';
-import { createLogger } from '../lib/log.js';
-import { DevCa } from '../agent/ca.js';
-import { WorkloadApiServer } from '../agent/server.js';
-import { SpiffeId, TrustDomain } from './id.js';
-import { verifyX509Svid } from './verify.js';
-import {
-  backoffDelay,
-  fetchX509BundlesOnce,
-  fetchX509SvidOnce,
-  parseWorkloadEndpoint,
-  parseX509SvidResponse,
-  WorkloadApiError,
-  WorkloadX509Source,
-  workloadEndpointFromEnv,
-} from './workload.js';
-import { WORKLOAD_API_SERVICE, type X509SvidResponseMessage } from './workload-proto.js';
+import { createLogger } from '../../lib/log.js';
+import { WorkloadApiServer } from '../../agent/server.js';
+import { verifyX509Svid } from '../verify.js';
+import { fetchX509BundlesOnce, fetchX509SvidOnce } from './client.js';
+import { WorkloadApiError } from './errors.js';
+import type { X509SvidResponseMessage } from './proto.js';
+import { WorkloadX509Source } from './x509-source.js';
+import { NEXUS, TD, workloadApiFixture } from '../../../test/helpers/workload-api.js';
 
-const TD = TrustDomain.parse('spike.ist');
-const NEXUS = SpiffeId.parse('spiffe://spike.ist/spike/nexus');
 const silent = createLogger({ component: 'test', level: 'silent' });
-const root = fs.mkdtempSync(path.join(os.tmpdir(), 'wl-'));
-const servers: { close(): unknown }[] = [];
-after(async () => {
-  for (const s of servers) await s.close();
-  fs.rmSync(root, { recursive: true, force: true });
-});
-
-let caPromise: Promise<DevCa> | undefined;
-function ca(): Promise<DevCa> {
-  caPromise ??= DevCa.loadOrCreate(path.join(root, 'ca'), TD);
-  return caPromise;
-}
-
-async function goodResponse(id = NEXUS, ttlMs = 60_000): Promise<X509SvidResponseMessage> {
-  const c = await ca();
-  const s = await c.issueSvid(id, ttlMs);
-  return {
-    svids: [{ spiffe_id: id.toString(), x509_svid: s.certChainDer, x509_svid_key: s.privateKeyPkcs8, bundle: c.bundleDer(), hint: '' }],
-    crl: [],
-    federated_bundles: {},
-  };
-}
-
-let sockN = 0;
-function sockPath(): string {
-  return path.join(root, `s${sockN++}.sock`);
-}
-
-/** A scripted Workload API server: `respond(n)` decides what the n-th FetchX509SVID call gets. */
-async function scripted(respond: (n: number, call: grpc.ServerWritableStream<unknown, X509SvidResponseMessage>) => void, sock = sockPath()) {
-  const server = new grpc.Server();
-  let calls = 0;
-  const unimpl = (_c: unknown, cb: grpc.sendUnaryData<Buffer>) => cb({ code: grpc.status.UNIMPLEMENTED }, null);
-  server.addService(WORKLOAD_API_SERVICE, {
-    FetchX509SVID: (call: grpc.ServerWritableStream<unknown, X509SvidResponseMessage>) => respond(calls++, call),
-    FetchX509Bundles: (call: grpc.ServerWritableStream<unknown, unknown>) => call.emit('error', { code: grpc.status.UNIMPLEMENTED }),
-    FetchJWTSVID: unimpl,
-    ValidateJWTSVID: unimpl,
-    FetchJWTBundles: (call: grpc.ServerWritableStream<unknown, unknown>) => call.emit('error', { code: grpc.status.UNIMPLEMENTED }),
-  });
-  await new Promise<void>((res, rej) => server.bindAsync(`unix://${sock}`, grpc.ServerCredentials.createInsecure(), (e) => (e ? rej(e) : res())));
-  const handle = { server, sock, endpoint: `unix://${sock}`, calls: () => calls, close: () => server.forceShutdown() };
-  servers.push(handle);
-  return handle;
-}
-
-test('endpoint addresses are validated like go-spiffe', () => {
-  assert.equal(parseWorkloadEndpoint('unix:///tmp/a.sock').target, 'unix:///tmp/a.sock');
-  assert.equal(parseWorkloadEndpoint('unix:/tmp/a.sock').target, 'unix:///tmp/a.sock');
-  assert.equal(parseWorkloadEndpoint('tcp://127.0.0.1:8081').target, '127.0.0.1:8081');
-  assert.equal(parseWorkloadEndpoint('tcp://[::1]:8081').target, '[::1]:8081');
-  for (const bad of ['', 'tmp/a.sock', '/tmp/a.sock', 'unix://host/tmp/a.sock', 'unix:///tmp/a.sock?x=1', 'unix:///tmp/a.sock#f',
-    'unix://', 'unix:///', 'tcp://localhost:8081', 'tcp://127.0.0.1', 'tcp://127.0.0.1:8081/path', 'http://127.0.0.1:80', 'tcp://u@127.0.0.1:1']) {
-    assert.throws(() => parseWorkloadEndpoint(bad), (e: unknown) => e instanceof WorkloadApiError && e.code === 'workload_api_endpoint_invalid', bad);
-  }
-  assert.equal(workloadEndpointFromEnv({}), 'unix:///tmp/spire-agent/public/api.sock');
-  assert.equal(workloadEndpointFromEnv({ SPIFFE_ENDPOINT_SOCKET: 'unix:///x' }), 'unix:///x');
-});
-
-test('backoff stays within [d/2, d] and never exceeds the cap', () => {
-  fc.assert(fc.property(fc.integer({ min: 0, max: 100 }), (n) => {
-    const d = Math.min(5_000, 100 * 2 ** Math.min(n, 30));
-    const v = backoffDelay(n, 100, 5_000);
-    return v >= Math.floor(d / 2) && v <= d;
-  }));
-});
-
-test('response parsing: SVID + own bundle + federated bundles; key bytes are zeroed', async () => {
-  const resp = await goodResponse();
-  const other = await DevCa.loadOrCreate(path.join(root, 'ca-other'), TrustDomain.parse('other.org'));
-  resp.federated_bundles = { 'spiffe://other.org': other.bundleDer(), 'spiffe://spike.ist': other.bundleDer() };
-  const key = resp.svids[0]!.x509_svid_key;
-  const ctx = parseX509SvidResponse(resp);
-  assert.ok(ctx.svids[0]!.id.equals(NEXUS));
-  assert.deepEqual(ctx.bundles.bundles().map((b) => b.trustDomain.name), ['other.org', 'spike.ist']);
-  // A federated entry for the SVID's own trust domain does not replace its bundle.
-  assert.ok(ctx.bundles.get(TD)!.toDer().equals((await ca()).bundleDer()));
-  assert.ok(key.every((b) => b === 0), 'PKCS#8 bytes zeroed after parsing');
-});
-
-test('response parsing refuses: no SVID, spiffe_id mismatch, missing own bundle, garbage key, bad bundle key', async () => {
-  const bad = (mut: (r: X509SvidResponseMessage) => void) => async () => {
-    const r = await goodResponse();
-    mut(r);
-    assert.throws(() => parseX509SvidResponse(r), (e: unknown) => e instanceof WorkloadApiError && e.code === 'workload_api_bad_response');
-  };
-  await bad((r) => { r.svids = []; })();
-  await bad((r) => { r.svids[0]!.spiffe_id = 'spiffe://spike.ist/spike/pilot/role/superuser'; })();
-  await bad((r) => { r.svids[0]!.bundle = Buffer.alloc(0); })();
-  await bad((r) => { r.svids[0]!.x509_svid_key = Buffer.from('garbage'); })();
-  await bad((r) => { r.svids[0]!.x509_svid = Buffer.from('garbage'); })();
-  await bad((r) => { r.federated_bundles = { 'spiffe://Other.org': r.svids[0]!.bundle }; })();
-  await bad((r) => { r.federated_bundles = { 'spiffe://other.org': Buffer.from('nope') }; })();
-});
+const fx = workloadApiFixture();
+after(() => fx.close());
+const { root, servers, ca, goodResponse, sockPath, scripted } = fx;
 
 test('source against the dev agent server: SVID verifies, bundles fetched, one-shot helpers work', async () => {
   const c = await ca();

@@ -1,10 +1,10 @@
 import 'reflect-metadata';
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { bundleSetOf, createCa, createIntermediate, makeSvid } from '../../test/helpers/pki.js';
-import { X509BundleSet } from './bundle.js';
+import { bundleSetOf, createCa, createIntermediate, makeSvid } from '../../../test/helpers/pki.js';
+import { X509BundleSet } from '../bundle.js';
 import { checkGrant, grantFromPath } from './peer-grant.js';
-import { verifyX509SvidDetailed } from './verify.js';
+import { verifyX509SvidDetailed } from '../verify.js';
 
 const TD = 'grant.test';
 const ID = `spiffe://${TD}/workload`;

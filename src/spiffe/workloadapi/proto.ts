@@ -7,7 +7,7 @@
  *
  * The JWT methods are listed with pass-through (raw bytes) codecs only so a server can answer
  * them with `Unimplemented` after checking the security header; nothing here decodes JWTs.
- * Shared by the client (`workload.ts`) and the dev agent (`src/agent/server.ts`).
+ * Shared by the client (client.ts, x509-source.ts) and the dev agent (`src/agent/server.ts`).
  */
 import { fromJSON } from '@grpc/proto-loader';
 import type { MethodDefinition, ServiceDefinition } from '@grpc/grpc-js';

@@ -1,40 +1,21 @@
 /**
- * mTLS for X.509-SVIDs (decision D14): the client factory here, the server in
- * mtls-server.ts, what both share in tls-common.ts.
- *
- * OpenSSL verifies the peer's chain against the flat list of every trusted authority; that
- * alone accepts SVIDs the SPIFFE rules forbid (CA:TRUE leaves, several URI SANs, a leaf of
- * trust domain A signed by trust domain B's CA). So both sides then run `verifyX509Svid` on
- * the peer's chain against the bundle of the claimed ID's own trust domain, and an
- * `Authorizer` on the resulting SPIFFE ID, before a single HTTP byte is processed (server) or
- * sent (client).
- *
- * - Server (`createMtlsServer`): `node:https`, client certificates required, TLS 1.3 only,
- *   session tickets off and no session cache, so every connection runs a full handshake
- *   against the current bundle. Each request re-checks the connection's grant (validity window,
- *   anchor still in the bundle, maximum age: peer-grant.ts); handshaking and verified
- *   sockets have separate budgets (admission.ts).
- * - Client (`createMtlsDispatcher`): an undici `Agent` whose `connect` builds each TLS socket
- *   from the source's *current* SVID and bundles, verifies the server's SVID and runs the
- *   predicate before handing the socket to undici. There is no hostname check: the server is
- *   identified by its SPIFFE ID only.
- * - Rotation: the server rebuilds its secure context on the source's `'update'`; the client
- *   reads the source on every new connection. Server connections whose anchor left the
- *   bundle are closed; the rest keep their TLS session until their maximum age.
+ * The mTLS client (D14): an undici dispatcher whose `connect` builds each TLS socket from the
+ * source's *current* SVID and bundles (so new connections follow rotation), then verifies the
+ * server's SVID and authorizes its SPIFFE ID (peer.ts) before undici gets the socket, so a
+ * wrong server never receives a request byte. There is no hostname check: the server is
+ * identified by its SPIFFE ID only.
  */
 import net from 'node:net';
 import tls, { type TLSSocket } from 'node:tls';
 import { createRequire } from 'node:module';
 import type * as Undici from 'undici';
 import type { buildConnector, Dispatcher } from 'undici';
-import type { X509Source } from './source.js';
-import type { X509Svid } from './svid.js';
-import type { X509BundleSet } from './bundle.js';
-import type { Authorizer } from './authorize.js';
-import { MTLS_DEFAULTS, PeerRejectedError, TLS_BASE, checkPeer, secureContextFor } from './tls-common.js';
-
-export { MTLS_DEFAULTS, PeerRejectedError, peerChainDer } from './tls-common.js';
-export * from './mtls-server.js';
+import type { X509Source } from '../source.js';
+import type { X509Svid } from '../svid.js';
+import type { X509BundleSet } from '../bundle.js';
+import type { Authorizer } from '../authorize.js';
+import { MTLS_DEFAULTS, TLS_BASE, secureContextFor } from './context.js';
+import { PeerRejectedError, checkPeer } from './peer.js';
 
 /**
  * undici is loaded on the first `createMtlsDispatcher()` call, not at import: servers that never
@@ -64,9 +45,6 @@ export interface MtlsClientOptions {
   /** Gap allowed between response body chunks; default 30 s. */
   bodyTimeoutMs?: number;
 }
-
-// ---------------------------------------------------------------------------------------------
-// Client
 
 /**
  * An undici dispatcher (Agent) for mTLS to SPIFFE servers: pass it as `dispatcher` to

@@ -1,0 +1,70 @@
+/**
+ * What the mTLS server and dialer share (D14): every default in one place, the TLS settings
+ * of both sides, and secure contexts built from an X.509 source without turning the private
+ * key into a JS string (pem.ts).
+ */
+import tls, { type SecureContextOptions } from 'node:tls';
+import { constants as cryptoConstants } from 'node:crypto';
+import type { X509Source } from '../source.js';
+import { svidChainPem, svidPrivateKeyPem } from '../svid.js';
+
+/** Every default in one place. */
+export const MTLS_DEFAULTS = Object.freeze({
+  /** Verified connections at once. */
+  maxConnections: 1024,
+  /** Sockets still in the TLS handshake at once, in all and per remote address (admission.ts). */
+  maxHandshakes: 256,
+  maxHandshakesPerSource: 32,
+  handshakeTimeoutMs: 5_000,
+  /** Every connection re-handshakes after this (well below a typical SVID lifetime of 1 h). */
+  maxConnectionAgeMs: 10 * 60_000,
+  /** A socket with no byte read or written for this long is closed (clients that stop reading). */
+  inactivityTimeoutMs: 30_000,
+  /** How often connections are re-checked between requests (expiry, age). */
+  sweepIntervalMs: 1_000,
+  headersTimeoutMs: 10_000,
+  requestTimeoutMs: 60_000,
+  keepAliveTimeoutMs: 30_000,
+  closeGraceMs: 2_000,
+  clientConnections: 10,
+  clientConnectTimeoutMs: 10_000,
+  clientKeepAliveTimeoutMs: 4_000,
+  clientHeadersTimeoutMs: 30_000,
+  clientBodyTimeoutMs: 30_000,
+  /** Longest peer chain we walk (leaf + intermediates + anchor). */
+  maxChainLength: 16,
+});
+
+/**
+ * TLS settings shared by both sides. TLS 1.3 only (TLS-20/24: no 1.2 hello, so no
+ * renegotiation); security level 2 refuses RSA < 2048, curves < 224 bits and SHA-1 signatures.
+ * `SSL_OP_NO_TICKET` and the absence of `newSession`/`resumeSession` handlers mean no session
+ * is ever resumed (TLS-18/19): resumption would skip the peer check against the current bundle.
+ */
+export const TLS_BASE = Object.freeze({
+  minVersion: 'TLSv1.3',
+  ciphers: `${tls.DEFAULT_CIPHERS}:@SECLEVEL=2`,
+  secureOptions: cryptoConstants.SSL_OP_NO_TICKET,
+} satisfies SecureContextOptions);
+
+/**
+ * Secure-context options for the source's current SVID and bundles. The key PEM buffer is
+ * returned separately so the caller can zero it once OpenSSL has copied it.
+ */
+export function contextOptions(source: X509Source): { options: SecureContextOptions; keyPem: Buffer } {
+  const svid = source.getX509Svid();
+  const cert = svidChainPem(svid);
+  const ca = source.bundleSet().allAuthorities().map((c) => c.toString());
+  const keyPem = svidPrivateKeyPem(svid);
+  // `ca: []` (no bundles yet) trusts nothing: Node adds the system roots only when `ca` is absent.
+  return { options: { ...TLS_BASE, cert, key: keyPem, ca }, keyPem };
+}
+
+export function secureContextFor(source: X509Source): tls.SecureContext {
+  const { options, keyPem } = contextOptions(source);
+  try {
+    return tls.createSecureContext(options);
+  } finally {
+    keyPem.fill(0);
+  }
+}

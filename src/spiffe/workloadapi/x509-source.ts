@@ -1,0 +1,251 @@
+/**
+ * {@link WorkloadX509Source} (go-spiffe's `workloadapi.X509Source`): watches `FetchX509SVID`
+ * and always holds the latest X.509-SVIDs (the first is the default) and bundles (each SVID's
+ * trust-domain bundle plus the federated ones).
+ *
+ * A fatal status (errors.ts) is reported and never retried; every other end of the stream is
+ * retried with capped exponential backoff and equal jitter (lib/backoff.ts). A response that
+ * cannot be parsed is reported and skipped; the previous values stay in use.
+ *
+ * Nothing here depends on which agent answers: SPIRE and spike-agent look the same.
+ */
+import { EventEmitter } from 'node:events';
+import { createHash } from 'node:crypto';
+import * as grpc from '@grpc/grpc-js';
+import { Backoff } from '../../lib/backoff.js';
+import { createLogger, type Logger } from '../../lib/log.js';
+import type { X509Bundle, X509BundleSet } from '../bundle.js';
+import type { TrustDomain } from '../id.js';
+import { SourceClosedError, type X509Source } from '../source.js';
+import type { X509Svid } from '../svid.js';
+import { newClient, securityMetadata } from './client.js';
+import { parseWorkloadEndpoint, workloadEndpointFromEnv, type WorkloadEndpoint } from './endpoint.js';
+import { badResponse, fatalError, isFatal, statusName, unavailableError, WorkloadApiError } from './errors.js';
+import { FETCH_X509_SVID, type X509SvidResponseMessage } from './proto.js';
+import { parseX509SvidResponse, type X509Context } from './response.js';
+
+export interface WorkloadX509SourceOptions {
+  /** Default: `SPIFFE_ENDPOINT_SOCKET` or `unix:///tmp/spire-agent/public/api.sock`. */
+  endpoint?: string;
+  /** How long `open` waits for the first SVID; undefined = forever (as SPIKE's servers do). */
+  timeoutMs?: number;
+  logger?: Logger;
+  /** Reconnect backoff bounds; defaults 100 ms and 5 s. */
+  backoffInitialMs?: number;
+  backoffMaxMs?: number;
+}
+
+const SOURCE_DEFAULTS = { backoffInitialMs: 100, backoffMaxMs: 5_000 } as const;
+
+function fingerprint(ctx: X509Context): string {
+  const h = createHash('sha256');
+  for (const s of ctx.svids) {
+    h.update(s.id.toString()).update('\0');
+    for (const c of s.certificates) h.update(c.raw);
+    h.update('\0');
+  }
+  for (const b of ctx.bundles.bundles()) {
+    h.update(b.trustDomain.name).update('\0').update(b.toDer()).update('\0');
+  }
+  return h.digest('hex');
+}
+
+/**
+ * An {@link X509Source} fed by the Workload API. Create it with {@link WorkloadX509Source.open}.
+ * Events: `'update'` after each change of SVIDs or bundles; `'error'` (a
+ * {@link WorkloadApiError}) for a response that could not be used or a non-retryable status —
+ * only emitted when someone listens, otherwise logged; `'close'`.
+ */
+export class WorkloadX509Source extends EventEmitter implements X509Source {
+  readonly endpoint: string;
+  readonly #ep: WorkloadEndpoint;
+  readonly #log: Logger;
+  readonly #backoff: Backoff;
+  #client: grpc.Client | undefined;
+  #call: grpc.ClientReadableStream<X509SvidResponseMessage> | undefined;
+  #retryTimer: NodeJS.Timeout | undefined;
+  #closed = false;
+  #ctx: X509Context | undefined;
+  #fingerprint = '';
+  #lastStatus: grpc.status | undefined;
+  #fatal: WorkloadApiError | undefined;
+  #firstWaiter: { resolve: () => void; reject: (e: WorkloadApiError) => void } | undefined;
+
+  private constructor(opts: WorkloadX509SourceOptions) {
+    super();
+    this.#ep = parseWorkloadEndpoint(opts.endpoint ?? workloadEndpointFromEnv());
+    this.endpoint = this.#ep.address;
+    this.#log = opts.logger ?? createLogger({ component: 'workload-api' });
+    this.#backoff = new Backoff({
+      initialMs: opts.backoffInitialMs ?? SOURCE_DEFAULTS.backoffInitialMs,
+      maxMs: opts.backoffMaxMs ?? SOURCE_DEFAULTS.backoffMaxMs,
+      jitter: 'equal',
+    });
+  }
+
+  /**
+   * Connects and resolves once the first SVIDs and bundles have arrived. Rejects with
+   * {@link WorkloadApiError}: `workload_api_unavailable` when nothing usable arrived within
+   * `timeoutMs`; `workload_api_rejected` / `workload_api_unimplemented` at once on a
+   * non-retryable status; `workload_api_endpoint_invalid` for a bad address.
+   */
+  static async open(opts: WorkloadX509SourceOptions = {}): Promise<WorkloadX509Source> {
+    if (opts.timeoutMs !== undefined && !(Number.isFinite(opts.timeoutMs) && opts.timeoutMs >= 0)) {
+      throw new RangeError('timeoutMs must be a non-negative number of milliseconds');
+    }
+    const src = new WorkloadX509Source(opts);
+    const first = new Promise<void>((resolve, reject) => {
+      src.#firstWaiter = { resolve, reject };
+    });
+    let timer: NodeJS.Timeout | undefined;
+    if (opts.timeoutMs !== undefined) {
+      const timeoutMs = opts.timeoutMs;
+      timer = setTimeout(() => {
+        const w = src.#firstWaiter;
+        src.#firstWaiter = undefined;
+        w?.reject(unavailableError(src.#ep.address, timeoutMs, src.#lastStatus));
+      }, timeoutMs);
+    }
+    src.#connect();
+    try {
+      await first;
+      return src;
+    } catch (err) {
+      src.close();
+      throw err;
+    } finally {
+      if (timer) clearTimeout(timer);
+    }
+  }
+
+  getX509Svid(): X509Svid {
+    return this.#current().svids[0]!;
+  }
+
+  /** Every SVID of the latest response (the first is the default). */
+  getX509Svids(): readonly X509Svid[] {
+    return this.#current().svids;
+  }
+
+  getX509BundleForTrustDomain(td: TrustDomain): X509Bundle | undefined {
+    return this.#current().bundles.get(td);
+  }
+
+  /** The current bundles. A new set object replaces it on each update; do not mutate it. */
+  bundleSet(): X509BundleSet {
+    return this.#current().bundles;
+  }
+
+  get closed(): boolean {
+    return this.#closed;
+  }
+
+  /** Ends the stream and timers so the process can exit. Idempotent. */
+  close(): void {
+    if (this.#closed) return;
+    this.#closed = true;
+    if (this.#retryTimer) clearTimeout(this.#retryTimer);
+    this.#retryTimer = undefined;
+    this.#dropCall();
+    const w = this.#firstWaiter;
+    this.#firstWaiter = undefined;
+    w?.reject(new WorkloadApiError('workload_api_closed', 'Workload API source was closed'));
+    this.emit('close');
+    this.removeAllListeners();
+  }
+
+  #current(): X509Context {
+    if (this.#closed) throw new SourceClosedError();
+    if (!this.#ctx) throw new WorkloadApiError('workload_api_unavailable', 'Workload API source has no SVID yet');
+    return this.#ctx;
+  }
+
+  #dropCall(): void {
+    const call = this.#call;
+    const client = this.#client;
+    this.#call = undefined;
+    this.#client = undefined;
+    call?.cancel();
+    client?.close();
+  }
+
+  #connect(): void {
+    if (this.#closed || this.#fatal) return;
+    this.#dropCall();
+    const client = newClient(this.#ep);
+    const call = client.makeServerStreamRequest(
+      FETCH_X509_SVID.path,
+      FETCH_X509_SVID.requestSerialize,
+      FETCH_X509_SVID.responseDeserialize,
+      {},
+      securityMetadata(),
+    );
+    this.#client = client;
+    this.#call = call;
+    call.on('data', (msg: X509SvidResponseMessage) => {
+      if (this.#call !== call) return;
+      this.#onResponse(msg);
+    });
+    call.on('error', () => { /* handled in 'status' */ });
+    call.on('status', (st: grpc.StatusObject) => {
+      if (this.#call !== call || this.#closed) return;
+      this.#onStatus(st);
+    });
+  }
+
+  #onResponse(msg: X509SvidResponseMessage): void {
+    let ctx: X509Context;
+    try {
+      ctx = parseX509SvidResponse(msg);
+    } catch (err) {
+      const e = err instanceof WorkloadApiError ? err : badResponse('Workload API response cannot be used', err);
+      this.#log.warn({ endpoint: this.endpoint, code: e.code, reason: e.message }, 'ignoring Workload API response');
+      this.#report(e);
+      return;
+    }
+    this.#backoff.reset();
+    this.#lastStatus = undefined;
+    const fp = fingerprint(ctx);
+    const changed = fp !== this.#fingerprint;
+    this.#ctx = ctx;
+    this.#fingerprint = fp;
+    const w = this.#firstWaiter;
+    this.#firstWaiter = undefined;
+    if (w) {
+      this.#log.info({ endpoint: this.endpoint, spiffeId: ctx.svids[0]!.id.toString() }, 'received X.509-SVID');
+      w.resolve();
+    } else if (changed) {
+      this.#log.debug({ endpoint: this.endpoint, spiffeId: ctx.svids[0]!.id.toString() }, 'X.509-SVID or bundles updated');
+    }
+    if (changed) this.emit('update');
+  }
+
+  #onStatus(st: grpc.StatusObject): void {
+    this.#call = undefined;
+    this.#client?.close();
+    this.#client = undefined;
+    this.#lastStatus = st.code === grpc.status.OK ? undefined : st.code;
+    if (isFatal(st.code)) {
+      const e = fatalError(this.#ep.address, st.code);
+      this.#fatal = e;
+      this.#log.error({ endpoint: this.endpoint, status: statusName(st.code) }, 'Workload API refused the stream; not retrying');
+      const w = this.#firstWaiter;
+      this.#firstWaiter = undefined;
+      if (w) w.reject(e);
+      else this.#report(e);
+      return;
+    }
+    const level = this.#backoff.attempt === 0 ? 'warn' : 'debug';
+    const delay = this.#backoff.next();
+    this.#log[level]({ endpoint: this.endpoint, status: statusName(st.code), retryInMs: delay }, 'Workload API stream ended; reconnecting');
+    this.#retryTimer = setTimeout(() => {
+      this.#retryTimer = undefined;
+      this.#connect();
+    }, delay);
+  }
+
+  /** Emits 'error' only when someone listens (an unheard 'error' would throw). */
+  #report(e: WorkloadApiError): void {
+    if (this.listenerCount('error') > 0) this.emit('error', e);
+  }
+}
