@@ -10,7 +10,7 @@
 import { request, type Dispatcher } from 'undici';
 import { createMtlsDispatcher, type Authorizer, type X509Source } from '../spiffe/index.js';
 import { SpikeError } from '../lib/errors.js';
-import { decodeShareBody, encodeShareMessage, KEEPER_CONTRIBUTE_PATH, KEEPER_SHARD_PATH, type WireShare } from './protocol.js';
+import { decodeShareBody, encodeShareMessage, KEEPER_CONTRIBUTE_PATH, KEEPER_SHARD_PATH, type WireShare } from '../protocol/keeper.js';
 
 export class KeeperCallError extends SpikeError {
   readonly status: number | undefined;

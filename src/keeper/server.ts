@@ -7,12 +7,12 @@
  */
 import { ApiError, ERR, badRequest } from '../api/errors.js';
 import { Bytes32, type GoJsonValue } from '../api/gojson.js';
-import { keeperGuards, type Recognisers } from '../api/identities.js';
+import { keeperGuards, type Recognisers } from '../protocol/roles.js';
 import { createRouter, defineRoute, type RouterHandler } from '../api/router.js';
 import { s } from '../api/schema.js';
-import { ERROR_SHAPES } from '../api/wire.js';
+import { ERROR_SHAPES } from '../protocol/secrets.js';
 import type { Logger } from '../lib/log.js';
-import { KEEPER_CONTRIBUTE_PATH, KEEPER_SHARD_PATH, ShareMessage, ShareWireError, toWireShare } from './protocol.js';
+import { KEEPER_CONTRIBUTE_PATH, KEEPER_SHARD_PATH, ShareMessage, ShareWireError, toWireShare } from '../protocol/keeper.js';
 import { KeeperSlotError, type ShareSlot } from './slot.js';
 
 export const KEEPER_MAX_BODY_BYTES = 8 * 1024;

@@ -34,7 +34,7 @@ import type { Logger } from '../lib/log.js';
 import type { SpiffeId } from '../spiffe/id.js';
 import { REASON, badRequest } from '../api/errors.js';
 import { type Guard, guardBody, guardIdentity } from '../api/guards.js';
-import type { Recognisers } from '../api/identities.js';
+import type { Recognisers } from '../protocol/roles.js';
 import {
   type Permission,
   PERMISSIONS,
@@ -42,7 +42,7 @@ import {
   validatePermissions,
   validatePolicyName,
   validateSpiffeIdPattern,
-} from '../api/validate.js';
+} from '../protocol/validate.js';
 import type {
   PolicyByIdRequest,
   PolicyListRequest,
@@ -50,7 +50,7 @@ import type {
   SecretGetRequest,
   SecretPutRequest,
   SecretVersionsRequest,
-} from '../api/wire.js';
+} from '../protocol/secrets.js';
 
 export type { Permission };
 

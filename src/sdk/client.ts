@@ -18,7 +18,7 @@ import { NexusApiError, SdkUsageError, codeForBodyErr, sanitizeWireCode } from '
 import { Transport } from './transport.js';
 import { parseNexusUrls } from './urls.js';
 import { formatRestoreBody } from '../crypto/encoding.js';
-import { isAllZero, parseRecoverBody, assertValidShare, SHARD_LENGTH } from './shardwire.js';
+import { isAllZero, parseRecoverBody, assertValidShare, SHARD_LENGTH } from './shares.js';
 import {
   ROUTES,
   PERMISSIONS,
@@ -43,7 +43,7 @@ import {
   type SecretMetadata,
   type SecretValues,
   type Share,
-} from './wire.js';
+} from './decode.js';
 import type { ConnectOptions } from './connect.js';
 
 /** Defaults in one place (SPIKE_HTTP_CLIENT_TIMEOUT is 60 s, config.md §2). */

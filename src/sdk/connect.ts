@@ -24,7 +24,7 @@ import type { X509Source } from '../spiffe/source.js';
 import { createMtlsDispatcher } from '../spiffe/tls.js';
 import { WorkloadX509Source } from '../spiffe/workload.js';
 import type { ClientOptions } from './client.js';
-import { loadTrustRoots, recognisers, TrustRootConfigError } from '../api/identities.js';
+import { loadTrustRoots, recognisers, TrustRootConfigError } from '../protocol/roles.js';
 import { SdkUsageError } from './errors.js';
 import type { Env } from './roles.js';
 import { nexusUrlsFromEnv, parseNexusUrls } from './urls.js';

@@ -12,5 +12,5 @@ export {
 } from './errors.js';
 export { clientRoles, type ClientRoles, type IdPredicate, type Env } from './roles.js';
 export { DEFAULT_NEXUS_URL, parseNexusUrls, nexusUrlsFromEnv, type NexusUrl } from './urls.js';
-export { SHARD_LENGTH, isAllZero } from './shardwire.js';
-export * from './wire.js';
+export { SHARD_LENGTH, isAllZero } from './shares.js';
+export * from './decode.js';

@@ -4,10 +4,10 @@
  * `isPilotRestore`), over SPIFFE ID strings, plus the role base IDs for messages.
  *
  * The rule itself (trust-root lists from `SPIKE_TRUST_ROOT_*`, "exact or prefix + '/'",
- * empty entries rejected up front — gaps A9) lives in `src/api/identities.ts`; this module
+ * empty entries rejected up front — gaps A9) lives in `src/protocol/roles.ts`; this module
  * only adapts it to strings. A string that is not a valid SPIFFE ID matches no role.
  */
-import { loadTrustRoots, recognisers, ROLE_PATHS, TrustRootConfigError } from '../api/identities.js';
+import { loadTrustRoots, recognisers, ROLE_PATHS, TrustRootConfigError } from '../protocol/roles.js';
 import { SpiffeId } from '../spiffe/id.js';
 import { SdkUsageError } from './errors.js';
 

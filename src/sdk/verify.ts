@@ -4,7 +4,7 @@
  */
 import { Commitments } from '../crypto/feldman.js';
 import { NexusApiError } from './errors.js';
-import type { CommitmentsInfo, Share } from './wire.js';
+import type { CommitmentsInfo, Share } from './decode.js';
 
 /** True iff `share` verifies against `info.commitments`. Malformed commitments → `data_unmarshal_failure`. */
 export function verifyShareAgainst(info: CommitmentsInfo, share: Share): boolean {

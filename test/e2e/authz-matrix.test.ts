@@ -11,7 +11,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import tls from 'node:tls';
-import { ERROR_SHAPES, goJsonString } from '../../src/api/wire.js';
+import { ERROR_SHAPES, goJsonString } from '../../src/protocol/secrets.js';
 import { WorkloadX509Source, svidChainPem, svidPrivateKeyPem } from '../../src/spiffe/index.js';
 import { binPath } from '../helpers/bin.js';
 import { Stack, e2eBackends } from '../helpers/stack.js';

@@ -15,7 +15,7 @@ import { ApiError, ERR, badRequest, notReady } from '../../api/errors.js';
 import { guardIdentity } from '../../api/guards.js';
 import { defineRoute, type Route } from '../../api/router.js';
 import { s } from '../../api/schema.js';
-import { BootstrapVerifyRequest, ERROR_SHAPES } from '../../api/wire.js';
+import { BootstrapVerifyRequest, ERROR_SHAPES } from '../../protocol/secrets.js';
 import { gcmOpen, wipe } from '../../crypto/index.js';
 import { BOOTSTRAP_STATUS_PATH, BOOTSTRAP_VERIFY_PATH, VERIFY_AAD } from '../../bootstrap/run.js';
 import type { NexusContext } from '../context.js';

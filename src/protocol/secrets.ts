@@ -9,8 +9,8 @@
  * Encoding goes through {@link goJson}: `Buffer` = Go `[]byte` (base64), {@link Bytes32} = Go
  * `[32]byte` (array of numbers), {@link GoTime} = Go `time.Time`, `Map` = Go map.
  */
-import { type GoJsonValue, Bytes32, GoTime } from './gojson.js';
-import { type Infer, s } from './schema.js';
+import { type GoJsonValue, Bytes32, GoTime } from '../api/gojson.js';
+import { type Infer, s } from '../api/schema.js';
 import {
   MAX_PATH_LENGTH,
   validateKeyName,
@@ -19,7 +19,7 @@ import {
 } from './validate.js';
 
 export { Bytes32, GoTime };
-export { goJson, goJsonString } from './gojson.js';
+export { goJson, goJsonString } from '../api/gojson.js';
 
 // ---------------------------------------------------------------------------------------------
 // Routes

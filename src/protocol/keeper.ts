@@ -15,7 +15,7 @@ import { Commitments, formatShardJsonArray, MAX_SHARE_ID } from '../crypto/index
 import { parseJson } from '../api/json.js';
 import { s, type Infer } from '../api/schema.js';
 import { SpikeError } from '../lib/errors.js';
-import { MAX_SHARE_EPOCH } from './slot.js';
+import { MAX_SHARE_EPOCH } from '../keeper/slot.js';
 
 export const KEEPER_CONTRIBUTE_PATH = '/v1/store/contribute';
 export const KEEPER_SHARD_PATH = '/v1/store/shard';

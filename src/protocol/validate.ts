@@ -11,7 +11,7 @@
  * input). Failures are 400 `api_bad_request` {@link ApiError}s with a fixed exposed message.
  */
 import { RE2JS } from 're2js';
-import { ApiError, REASON, badRequest } from './errors.js';
+import { ApiError, REASON, badRequest } from '../api/errors.js';
 
 export const MAX_PATH_LENGTH = 500;
 export const MAX_NAME_LENGTH = 250;

@@ -5,10 +5,10 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import fc from 'fast-check';
-import { ApiError } from './errors.js';
-import { parseJson } from './json.js';
-import { Bytes32, GoTime, goJsonString } from './gojson.js';
-import { s, validateBody } from './schema.js';
+import { ApiError } from '../api/errors.js';
+import { parseJson } from '../api/json.js';
+import { Bytes32, GoTime, goJsonString } from '../api/gojson.js';
+import { s, validateBody } from '../api/schema.js';
 import {
   isValidName,
   isValidPathPattern,
@@ -29,7 +29,7 @@ import {
   BootstrapVerifyRequest,
   intKeyedMap,
   policyGetResponse,
-} from './wire.js';
+} from './secrets.js';
 
 const body = <T>(schema: Parameters<typeof validateBody<T>>[0], text: string): T => validateBody(schema, parseJson(Buffer.from(text)));
 const is400 = (e: unknown): boolean => e instanceof ApiError && e.status === 400 && e.code === 'api_bad_request';

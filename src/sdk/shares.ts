@@ -18,7 +18,7 @@
  * are wiped before the throw.
  */
 import { NexusApiError, SdkUsageError, sanitizeWireCode } from './errors.js';
-import type { Share } from './wire.js';
+import type { Share } from './decode.js';
 
 export const SHARD_LENGTH = 32;
 const MAX_SHARE_ID = 1000; // SPIKE_NEXUS_SHAMIR_MAX_SHARE_COUNT default; src/crypto's MAX_SHARE_ID

@@ -14,7 +14,7 @@
  */
 import { SpikeError } from '../lib/errors.js';
 import { SpiffeId, TrustDomain } from '../spiffe/id.js';
-import { type Guard, guardIdentity } from './guards.js';
+import { type Guard, guardIdentity } from '../api/guards.js';
 
 export const DEFAULT_TRUST_ROOT = 'spike.ist';
 

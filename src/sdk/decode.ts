@@ -7,7 +7,7 @@
  * `NexusApiError('data_unmarshal_failure')` when the shape is wrong; maps are returned as
  * null-prototype objects so a key such as `__proto__` stays an ordinary key.
  *
- * NOTE for de-duplication: `src/api/wire.ts` (server side) defines the same shapes; once it
+ * NOTE for de-duplication: `src/protocol/secrets.ts` (server side) defines the same shapes; once it
  * exists the request types here may be re-exported from there.
  */
 import { NexusApiError } from './errors.js';
