@@ -13,7 +13,8 @@ import { SpiffeId } from '../spiffe/id.js';
 import { NexusAuthorizer, PolicyEngine, nexusGuards } from '../nexus/authz.js';
 import { ApiError, PlainTextError, notFound } from './errors.js';
 import { type Guard, denyAll, guardIdentity } from './guards.js';
-import { keeperGuards, loadTrustRoots, recognisers, spikeIds } from '../protocol/roles.js';
+import { keeperGuards } from '../keeper/guards.js';
+import { loadTrustRoots, recognisers, spikeIds } from '../protocol/index.js';
 import { DEFAULT_LINGER, type Route, RouteDefinitionError, createRouter, defineRoute, describeRoutes, probeGuard } from './router.js';
 import { s } from './schema.js';
 import { describeStall, stallCheck } from '../../test/helpers/stall.js';
@@ -41,7 +42,7 @@ import {
   type SecretMetadataResponse,
   intKeyedMap,
   policyGetResponse,
-} from '../protocol/secrets.js';
+} from '../protocol/index.js';
 import { Bytes32, GoTime, goJsonString } from './gojson.js';
 
 const CANARY_PATH = 'canary/zq7x/path';

@@ -57,7 +57,7 @@ import { DEFAULT_JSON_LIMITS, type JsonLimits, parseJson, readBody } from './jso
 import { type LingerLimits, endResponse, lingerLimits } from './linger.js';
 import type { Schema } from './schema.js';
 import { type StreamReply, cappedChunks, declaredLength, isStreamReply, writeStreamReply } from './stream-io.js';
-import { ERROR_SHAPES, type ErrorShape, OCTET_STREAM } from '../protocol/secrets.js';
+import { ERROR_SHAPES, type ErrorShape, OCTET_STREAM } from '../protocol/index.js';
 
 export type { StreamReply } from './stream-io.js';
 export { DEFAULT_LINGER, type LingerLimits } from './linger.js';

@@ -7,7 +7,7 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Http2ServerRequest, Http2ServerResponse } from 'node:http2';
 import { ApiError, ERR, REASON, badRequest, payloadTooLarge } from './errors.js';
-import { OCTET_STREAM } from '../protocol/secrets.js';
+import { OCTET_STREAM } from '../protocol/index.js';
 
 type Request = IncomingMessage | Http2ServerRequest;
 type Response = ServerResponse | Http2ServerResponse;

@@ -7,12 +7,11 @@
  */
 import { ApiError, ERR, badRequest } from '../api/errors.js';
 import { Bytes32, type GoJsonValue } from '../api/gojson.js';
-import { keeperGuards, type Recognisers } from '../protocol/roles.js';
 import { createRouter, defineRoute, type RouterHandler } from '../api/router.js';
 import { s } from '../api/schema.js';
-import { ERROR_SHAPES } from '../protocol/secrets.js';
+import { ERROR_SHAPES, PATHS, ShareMessage, ShareWireError, toWireShare, type Recognisers } from '../protocol/index.js';
 import type { Logger } from '../lib/log.js';
-import { KEEPER_CONTRIBUTE_PATH, KEEPER_SHARD_PATH, ShareMessage, ShareWireError, toWireShare } from '../protocol/keeper.js';
+import { keeperGuards } from './guards.js';
 import { KeeperSlotError, type ShareSlot } from './slot.js';
 
 export const KEEPER_MAX_BODY_BYTES = 8 * 1024;
@@ -20,7 +19,7 @@ export const KEEPER_MAX_BODY_BYTES = 8 * 1024;
 export function keeperRouter(slot: ShareSlot, ids: Recognisers, logger: Logger): RouterHandler {
   const guards = keeperGuards(ids);
   const contribute = defineRoute({
-    path: KEEPER_CONTRIBUTE_PATH,
+    path: PATHS.keeperContribute,
     body: ShareMessage,
     guard: guards.contribute,
     allowBeforeReady: true,
@@ -54,7 +53,7 @@ export function keeperRouter(slot: ShareSlot, ids: Recognisers, logger: Logger):
     },
   });
   const shard = defineRoute({
-    path: KEEPER_SHARD_PATH,
+    path: PATHS.keeperShard,
     body: s.empty(),
     guard: guards.shard,
     allowBeforeReady: true,

@@ -10,7 +10,7 @@ import { performance } from 'node:perf_hooks';
 import fc from 'fast-check';
 import { RE2JS } from 're2js';
 import { ApiError } from '../api/errors.js';
-import { loadTrustRoots, recognisers, spikeIds } from '../protocol/roles.js';
+import { loadTrustRoots, recognisers, spikeIds } from '../protocol/index.js';
 import { SpiffeId } from '../spiffe/id.js';
 import { describeStall, stallCheck } from '../../test/helpers/stall.js';
 import {

@@ -34,23 +34,21 @@ import type { Logger } from '../lib/log.js';
 import type { SpiffeId } from '../spiffe/id.js';
 import { REASON, badRequest } from '../api/errors.js';
 import { type Guard, guardBody, guardIdentity } from '../api/guards.js';
-import type { Recognisers } from '../protocol/roles.js';
 import {
   type Permission,
   PERMISSIONS,
+  type PolicyByIdRequest,
+  type PolicyListRequest,
+  type PolicyPutRequest,
+  type Recognisers,
+  type SecretGetRequest,
+  type SecretPutRequest,
+  type SecretVersionsRequest,
   validatePathPattern,
   validatePermissions,
   validatePolicyName,
   validateSpiffeIdPattern,
-} from '../protocol/validate.js';
-import type {
-  PolicyByIdRequest,
-  PolicyListRequest,
-  PolicyPutRequest,
-  SecretGetRequest,
-  SecretPutRequest,
-  SecretVersionsRequest,
-} from '../protocol/secrets.js';
+} from '../protocol/index.js';
 
 export type { Permission };
 

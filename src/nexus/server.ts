@@ -5,7 +5,7 @@
  * must be reachable while Keepers are gone).
  */
 import path from 'node:path';
-import type { Recognisers } from '../protocol/roles.js';
+import type { Recognisers } from '../protocol/index.js';
 import { createRouter, type Route, type RouterHandler } from '../api/router.js';
 import type { NexusConfig } from '../config/index.js';
 import type { Logger } from '../lib/log.js';

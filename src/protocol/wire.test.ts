@@ -16,7 +16,7 @@ import {
   isValidSpiffeIdPattern,
   validatePermissions,
   validateRestoreId,
-} from './validate.js';
+} from './index.js';
 import {
   ERROR_SHAPES,
   PolicyPutRequest,
@@ -29,7 +29,7 @@ import {
   BootstrapVerifyRequest,
   intKeyedMap,
   policyGetResponse,
-} from './secrets.js';
+} from './index.js';
 
 const body = <T>(schema: Parameters<typeof validateBody<T>>[0], text: string): T => validateBody(schema, parseJson(Buffer.from(text)));
 const is400 = (e: unknown): boolean => e instanceof ApiError && e.status === 400 && e.code === 'api_bad_request';

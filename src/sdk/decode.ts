@@ -1,126 +1,37 @@
 /**
- * Request and response shapes of the SPIKE Nexus v1 API as the SDK sees them (api.md §5–§8),
- * plus the additive fields of this project (check-and-set, destroy, custom metadata,
- * per-secret max versions, the commitments route).
- *
- * The functions here turn a parsed JSON response into a typed value and throw
- * `NexusApiError('data_unmarshal_failure')` when the shape is wrong; maps are returned as
- * null-prototype objects so a key such as `__proto__` stays an ordinary key.
- *
- * NOTE for de-duplication: `src/protocol/secrets.ts` (server side) defines the same shapes; once it
- * exists the request types here may be re-exported from there.
+ * Turns a parsed JSON answer of SPIKE Nexus into the SDK's values (`types.ts`). Field names
+ * are checked at compile time against the protocol's response types, so a wire rename cannot
+ * leave the SDK behind. A wrong shape throws `NexusApiError('data_unmarshal_failure')`; maps
+ * are returned as null-prototype objects so a key such as `__proto__` stays an ordinary key.
  */
+import {
+  isPermission,
+  type CipherDecryptResponse,
+  type CipherEncryptResponse,
+  type CommitmentsResponse,
+  type Permission,
+  type PolicyGetResponse,
+  type PolicyListItem,
+  type PolicyListResponse,
+  type PolicyPutRequest,
+  type RestoreResponse,
+  type SecretGetResponse,
+  type SecretListResponse,
+  type SecretMetaDataContent,
+  type SecretMetadataResponse,
+  type SecretVersionInfo as WireVersionInfo,
+} from '../protocol/index.js';
 import { NexusApiError } from './errors.js';
-
-/** Route paths (api.md §3) and this project's additive route. */
-export const ROUTES = {
-  secrets: '/v1/store/secrets',
-  secretMetadata: '/v1/store/secrets/metadata',
-  policy: '/v1/acl/policy',
-  encrypt: '/v1/cipher/encrypt',
-  decrypt: '/v1/cipher/decrypt',
-  recover: '/v1/operator/recover',
-  restore: '/v1/operator/restore',
-  commitments: '/v1/operator/commitments',
-} as const;
-
-export type Permission = 'read' | 'write' | 'list' | 'execute' | 'super';
-export const PERMISSIONS: readonly Permission[] = ['read', 'write', 'list', 'execute', 'super'];
-
-/** A secret's key/value map (null-prototype object). */
-export type SecretValues = Record<string, string>;
-
-export interface PutSecretOptions {
-  /** Check-and-set: the write succeeds only if the secret's current version equals `cas` (0 = must not exist). Mismatch → `api_conflict`. */
-  cas?: number;
-  /** Versions to keep for this secret (additive; server default otherwise). */
-  maxVersions?: number;
-  /** Non-secret metadata stored beside the secret (additive). */
-  customMetadata?: Record<string, string>;
-}
-
-export interface SecretVersionInfo {
-  version: number;
-  /** RFC 3339 */
-  createdTime: string;
-  /** RFC 3339, or null when the version is live */
-  deletedTime: string | null;
-}
-
-export interface SecretMetadataContent {
-  currentVersion: number;
-  oldestVersion: number;
-  createdTime: string;
-  updatedTime: string;
-  maxVersions: number;
-  /** Present when the server supports custom metadata and the secret has some. */
-  customMetadata?: Record<string, string>;
-}
-
-export interface SecretMetadata {
-  /** Keyed by decimal version number (null-prototype object). */
-  versions: Record<string, SecretVersionInfo>;
-  metadata: SecretMetadataContent;
-}
-
-export interface PolicySpec {
-  name: string;
-  spiffeIdPattern: string;
-  pathPattern: string;
-  permissions: Permission[];
-}
-
-export interface Policy extends PolicySpec {
-  id: string;
-  /** RFC 3339 */
-  createdAt: string;
-  /** RFC 3339 */
-  updatedAt: string;
-}
-
-export interface PolicyListItem {
-  id: string;
-  name: string;
-}
-
-export interface PolicyFilter {
-  /** Exact-match filter on the SPIFFE ID pattern (wins over pathPattern, as in SPIKE). */
-  spiffeIdPattern?: string;
-  /** Exact-match filter on the path pattern. */
-  pathPattern?: string;
-}
-
-/** JSON-mode cipher text (api.md §7.1). */
-export interface CipherText {
-  version: number;
-  nonce: Uint8Array;
-  ciphertext: Uint8Array;
-}
-
-/** One recovery share: SPIKE's `(id, 32-byte value)`. The holder wipes `value` after use. */
-export interface Share {
-  id: number;
-  value: Uint8Array;
-}
-
-export interface RestoreStatus {
-  collected: number;
-  remaining: number;
-  restored: boolean;
-}
-
-/** Public Feldman commitments served by `POST /v1/operator/commitments` (additive route). */
-export interface CommitmentsInfo {
-  /** Encoded commitments as `src/crypto` `Commitments.fromBytes` reads them. */
-  commitments: Uint8Array;
-  threshold: number;
-  shares: number;
-  epoch: number;
-}
-
-// ---------------------------------------------------------------------------------------------
-// Response decoding helpers
-// ---------------------------------------------------------------------------------------------
+import type {
+  CipherText,
+  CommitmentsInfo,
+  Policy,
+  RestoreStatus,
+  SecretMetadata,
+  SecretMetadataContent,
+  SecretValues,
+  SecretVersionInfo,
+} from './types.js';
 
 function bad(): never {
   throw new NexusApiError('data_unmarshal_failure', { status: 200 });
@@ -130,8 +41,9 @@ export function isObject(v: unknown): v is Record<string, unknown> {
   return typeof v === 'object' && v !== null && !Array.isArray(v);
 }
 
-function own(o: Record<string, unknown>, k: string): unknown {
-  return Object.prototype.hasOwnProperty.call(o, k) ? o[k] : undefined;
+/** Member `key` of response type `R` (own members only). */
+function own<R>(o: Record<string, unknown>, key: keyof R & string): unknown {
+  return Object.prototype.hasOwnProperty.call(o, key) ? o[key] : undefined;
 }
 
 function nonNegInt(v: unknown): number {
@@ -166,11 +78,11 @@ export function base64Bytes(v: unknown): Uint8Array {
 }
 
 export function decodeGetSecret(body: Record<string, unknown>): SecretValues {
-  return stringMap(own(body, 'data'));
+  return stringMap(own<SecretGetResponse>(body, 'data'));
 }
 
 export function decodeListSecrets(body: Record<string, unknown>): string[] {
-  const keys = own(body, 'keys');
+  const keys = own<SecretListResponse>(body, 'keys');
   if (keys === null || keys === undefined) return [];
   if (!Array.isArray(keys)) bad();
   return keys.map(str);
@@ -182,7 +94,7 @@ function timeOrNull(v: unknown): string | null {
 }
 
 export function decodeMetadata(body: Record<string, unknown>): SecretMetadata {
-  const versionsRaw = own(body, 'versions');
+  const versionsRaw = own<SecretMetadataResponse>(body, 'versions');
   const versions: Record<string, SecretVersionInfo> = Object.create(null) as Record<string, SecretVersionInfo>;
   if (versionsRaw !== null && versionsRaw !== undefined) {
     if (!isObject(versionsRaw)) bad();
@@ -192,9 +104,9 @@ export function decodeMetadata(body: Record<string, unknown>): SecretMetadata {
       if (!isObject(e)) bad();
       Object.defineProperty(versions, k, {
         value: {
-          version: nonNegInt(own(e, 'version') ?? 0),
-          createdTime: str(own(e, 'createdTime')),
-          deletedTime: timeOrNull(own(e, 'deletedTime')),
+          version: nonNegInt(own<WireVersionInfo>(e, 'version') ?? 0),
+          createdTime: str(own<WireVersionInfo>(e, 'createdTime')),
+          deletedTime: timeOrNull(own<WireVersionInfo>(e, 'deletedTime')),
         },
         enumerable: true,
         writable: true,
@@ -202,16 +114,16 @@ export function decodeMetadata(body: Record<string, unknown>): SecretMetadata {
       });
     }
   }
-  const m = own(body, 'metadata');
+  const m = own<SecretMetadataResponse>(body, 'metadata');
   if (!isObject(m)) bad();
   const metadata: SecretMetadataContent = {
-    currentVersion: nonNegInt(own(m, 'currentVersion')),
-    oldestVersion: nonNegInt(own(m, 'oldestVersion')),
-    createdTime: str(own(m, 'createdTime')),
-    updatedTime: str(own(m, 'updatedTime')),
-    maxVersions: nonNegInt(own(m, 'maxVersions')),
+    currentVersion: nonNegInt(own<SecretMetaDataContent>(m, 'currentVersion')),
+    oldestVersion: nonNegInt(own<SecretMetaDataContent>(m, 'oldestVersion')),
+    createdTime: str(own<SecretMetaDataContent>(m, 'createdTime')),
+    updatedTime: str(own<SecretMetaDataContent>(m, 'updatedTime')),
+    maxVersions: nonNegInt(own<SecretMetaDataContent>(m, 'maxVersions')),
   };
-  const cm = own(m, 'customMetadata');
+  const cm = own<SecretMetaDataContent>(m, 'customMetadata');
   if (cm !== undefined && cm !== null) metadata.customMetadata = stringMap(cm);
   return { versions, metadata };
 }
@@ -220,59 +132,68 @@ function permissionList(v: unknown): Permission[] {
   if (v === null || v === undefined) return [];
   if (!Array.isArray(v)) bad();
   return v.map((p) => {
-    if (typeof p !== 'string' || !(PERMISSIONS as readonly string[]).includes(p)) bad();
-    return p as Permission;
+    if (!isPermission(p)) bad();
+    return p;
   });
 }
 
 export function decodePolicy(body: Record<string, unknown>): Policy {
-  // SPIKE answers `spiffiedPattern` (sic); accept the corrected spelling too.
-  const sp = own(body, 'spiffiedPattern') ?? own(body, 'spiffeidPattern');
+  // SPIKE answers `spiffiedPattern` (sic); accept the request's spelling too.
+  const sp = own<PolicyGetResponse>(body, 'spiffiedPattern') ?? own<PolicyPutRequest>(body, 'spiffeidPattern');
+  const id = own<PolicyGetResponse>(body, 'id');
   return {
-    id: typeof own(body, 'id') === 'string' ? (own(body, 'id') as string) : '',
-    name: str(own(body, 'name')),
+    id: typeof id === 'string' ? id : '',
+    name: str(own<PolicyGetResponse>(body, 'name')),
     spiffeIdPattern: str(sp),
-    pathPattern: str(own(body, 'pathPattern')),
-    permissions: permissionList(own(body, 'permissions')),
-    createdAt: str(own(body, 'createdAt')),
-    updatedAt: str(own(body, 'updatedAt')),
+    pathPattern: str(own<PolicyGetResponse>(body, 'pathPattern')),
+    permissions: permissionList(own<PolicyGetResponse>(body, 'permissions')),
+    createdAt: str(own<PolicyGetResponse>(body, 'createdAt')),
+    updatedAt: str(own<PolicyGetResponse>(body, 'updatedAt')),
   };
 }
 
 export function decodePolicyList(body: Record<string, unknown>): PolicyListItem[] {
-  const ps = own(body, 'policies');
+  const ps = own<PolicyListResponse>(body, 'policies');
   if (ps === null || ps === undefined) return [];
   if (!Array.isArray(ps)) bad();
   return ps.map((p) => {
     if (!isObject(p)) bad();
-    const id = own(p, 'id');
-    return { id: typeof id === 'string' ? id : '', name: str(own(p, 'name')) };
+    const id = own<PolicyListItem>(p, 'id');
+    return { id: typeof id === 'string' ? id : '', name: str(own<PolicyListItem>(p, 'name')) };
   });
 }
 
 export function decodeCipherText(body: Record<string, unknown>): CipherText {
-  const version = nonNegInt(own(body, 'version'));
+  const version = nonNegInt(own<CipherEncryptResponse>(body, 'version'));
   if (version > 255) bad();
-  return { version, nonce: base64Bytes(own(body, 'nonce')), ciphertext: base64Bytes(own(body, 'ciphertext')) };
+  return {
+    version,
+    nonce: base64Bytes(own<CipherEncryptResponse>(body, 'nonce')),
+    ciphertext: base64Bytes(own<CipherEncryptResponse>(body, 'ciphertext')),
+  };
 }
 
 export function decodePlaintext(body: Record<string, unknown>): Uint8Array {
-  return base64Bytes(own(body, 'plaintext'));
+  return base64Bytes(own<CipherDecryptResponse>(body, 'plaintext'));
 }
 
 export function decodeRestoreStatus(body: Record<string, unknown>): RestoreStatus {
-  const restored = own(body, 'restored');
+  const restored = own<RestoreResponse>(body, 'restored');
   if (typeof restored !== 'boolean') bad();
-  return { collected: nonNegInt(own(body, 'collected')), remaining: nonNegInt(own(body, 'remaining')), restored };
+  return {
+    collected: nonNegInt(own<RestoreResponse>(body, 'collected')),
+    remaining: nonNegInt(own<RestoreResponse>(body, 'remaining')),
+    restored,
+  };
 }
 
 export function decodeCommitments(body: Record<string, unknown>): CommitmentsInfo {
-  const commitments = base64Bytes(own(body, 'commitments'));
+  const commitments = base64Bytes(own<CommitmentsResponse>(body, 'commitments'));
   if (commitments.length === 0) bad();
   return {
     commitments,
-    threshold: nonNegInt(own(body, 'threshold')),
-    shares: nonNegInt(own(body, 'shares')),
-    epoch: nonNegInt(own(body, 'epoch')),
+    threshold: nonNegInt(own<CommitmentsResponse>(body, 'threshold')),
+    shares: nonNegInt(own<CommitmentsResponse>(body, 'shares')),
+    epoch: nonNegInt(own<CommitmentsResponse>(body, 'epoch')),
   };
 }

@@ -8,7 +8,7 @@
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { Writable } from 'node:stream';
-import { loadTrustRoots, recognisers } from '../../src/protocol/roles.js';
+import { loadTrustRoots, recognisers } from '../../src/protocol/index.js';
 import { createRouter, type Route, type RouterHandler } from '../../src/api/router.js';
 import { loadNexusConfig } from '../../src/config/index.js';
 import { createLogger } from '../../src/lib/log.js';

@@ -33,8 +33,9 @@
  */
 import { ApiError, ERR, badRequest, conflict, notReady } from '../../api/errors.js';
 import { defineRoute, type Route } from '../../api/router.js';
-import { validateRestoreId } from '../../protocol/validate.js';
-import { Bytes32, ERROR_SHAPES, PATHS, RecoverRequest, RestoreRequest, intKeyedMap, type RestoreResponse } from '../../protocol/secrets.js';
+import {
+  Bytes32, ERROR_SHAPES, PATHS, RecoverRequest, RestoreRequest, intKeyedMap, validateRestoreId, type RestoreResponse,
+} from '../../protocol/index.js';
 import { combineShares, wipeShare, type Share } from '../../crypto/index.js';
 import type { Logger } from '../../lib/log.js';
 import type { NexusContext } from '../context.js';

@@ -25,7 +25,7 @@ import {
   policyListResponse,
   type PolicyGetResponse,
   type PolicyListResponse,
-} from '../../protocol/secrets.js';
+} from '../../protocol/index.js';
 import type { Logger } from '../../lib/log.js';
 import type { NexusContext } from '../context.js';
 import { viaStore } from './store-errors.js';
