@@ -16,8 +16,8 @@ import type { Bytes32 } from '../api/gojson.js';
 import { parseJson } from '../api/json.js';
 import { s, type Infer } from '../api/schema.js';
 import { Commitments, formatShardJsonArray, MAX_SHARE_ID } from '../crypto/index.js';
-import { MAX_SHARE_EPOCH } from '../keeper/slot.js';
 import { SpikeError } from '../lib/errors.js';
+import { MAX_SHARE_EPOCH } from './limits.js';
 
 export class ShareWireError extends SpikeError {
   constructor(reason: string) {

@@ -1,7 +1,7 @@
 /**
  * Size limits of request fields, in one place. The grammar lengths are SPIKE's; the entries
- * of {@link LIMITS} are this project's additive bounds (SPIKE has none). The share-id cap is
- * `MAX_SHARE_ID` of `src/crypto` and the share-epoch cap `MAX_SHARE_EPOCH` of the Keeper slot.
+ * of {@link LIMITS} and the share-epoch cap are this project's additive bounds (SPIKE has
+ * none). The share-id cap is `MAX_SHARE_ID` of `src/crypto`.
  */
 import { AEAD_NONCE_BYTES } from '../crypto/index.js';
 
@@ -28,3 +28,10 @@ export const LIMITS = {
   /** nonce size of AES-GCM */
   nonceBytes: AEAD_NONCE_BYTES,
 } as const;
+
+/**
+ * Largest share epoch accepted from anyone (on the wire and in the Keeper slot): one refresh
+ * a second for over a century stays below it, and it keeps epochs far from the
+ * float-precision edge.
+ */
+export const MAX_SHARE_EPOCH = 2 ** 32 - 1;
