@@ -62,11 +62,17 @@ import type {
 } from './types.js';
 import { parseNexusUrls } from './urls.js';
 
-export { CLIENT_DEFAULTS, type ClientOptions };
-export type { VersionOption };
-
 function b64(b: Uint8Array): string {
   return Buffer.from(b.buffer, b.byteOffset, b.byteLength).toString('base64');
+}
+
+/** `{path, version?}` of a secret or metadata read, after checking both. */
+function versionedPath(path: string, opts: VersionOption): RequestJson<SecretGetRequest> {
+  checkPath(path);
+  checkVersion(opts.version);
+  const body: RequestJson<SecretGetRequest> = { path };
+  if (opts.version !== undefined) body.version = opts.version;
+  return body;
 }
 
 export class NexusClient {
@@ -173,11 +179,7 @@ export class NexusClient {
 
   /** Reads a secret's values (current version, or `version`). Missing/deleted → `api_not_found`. */
   async getSecret(path: string, opts: VersionOption = {}): Promise<SecretValues> {
-    checkPath(path);
-    checkVersion(opts.version);
-    const body: RequestJson<SecretGetRequest> = { path };
-    if (opts.version !== undefined) body.version = opts.version;
-    return decodeGetSecret(await this.call(PATHS.secrets, ACTIONS.get, body, true));
+    return decodeGetSecret(await this.call(PATHS.secrets, ACTIONS.get, versionedPath(path, opts), true));
   }
 
   /** Soft-deletes versions (empty list or 0 = current). */
@@ -208,11 +210,7 @@ export class NexusClient {
 
   /** A secret's metadata and version list. */
   async getSecretMetadata(path: string, opts: VersionOption = {}): Promise<SecretMetadata> {
-    checkPath(path);
-    checkVersion(opts.version);
-    const body: RequestJson<SecretGetRequest> = { path };
-    if (opts.version !== undefined) body.version = opts.version;
-    return decodeMetadata(await this.call(PATHS.secretsMetadata, ACTIONS.get, body, true));
+    return decodeMetadata(await this.call(PATHS.secretsMetadata, ACTIONS.get, versionedPath(path, opts), true));
   }
 
   // ----------------------------------------------------------------------------- policies

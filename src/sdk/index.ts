@@ -1,8 +1,8 @@
 /** Public surface of the Node SDK for SPIKE Nexus. */
 import { PATHS } from '../protocol/index.js';
 
-export { NexusClient, CLIENT_DEFAULTS, type ClientOptions, type VersionOption } from './client.js';
-export type { ConnectOptions } from './options.js';
+export { NexusClient } from './client.js';
+export { CLIENT_DEFAULTS, type ClientOptions, type ConnectOptions } from './options.js';
 export {
   NexusApiError,
   SdkUsageError,
