@@ -50,7 +50,6 @@ class ByteReader {
   pos = 0;
   constructor(readonly b: Uint8Array) {}
 
-
   fail(): never {
     throw new ShareBodyError();
   }
