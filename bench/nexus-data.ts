@@ -24,7 +24,7 @@ import { pathToFileURL } from 'node:url';
 import { Worker } from 'node:worker_threads';
 import { Writable } from 'node:stream';
 import { request, type Dispatcher } from 'undici';
-import { loadTrustRoots, recognisers } from '../src/api/identities.js';
+import { loadTrustRoots, recognisers } from '../src/protocol/index.js';
 import { loadNexusConfig } from '../src/config/index.js';
 import { RootKey } from '../src/crypto/index.js';
 import { createLogger } from '../src/lib/log.js';

@@ -4,7 +4,7 @@
  * Exit codes: 0 initialised, or nothing to do (memory/lite backend, already initialised);
  * 1 any failure, with one readable line on stderr. `-init` is required, as in SPIKE.
  */
-import { loadTrustRoots, recognisers } from '../api/identities.js';
+import { loadTrustRoots, recognisers } from '../protocol/index.js';
 import { loadBootstrapConfig } from '../config/index.js';
 import { createLogger } from '../lib/log.js';
 import { hardenServer } from '../lib/hardening.js';

@@ -24,11 +24,7 @@ import type { Logger } from '../lib/log.js';
 import type { BootstrapConfig } from '../config/index.js';
 import type { KeeperClient } from '../keeper/client.js';
 import { KeeperCallError } from '../keeper/client.js';
-
-export const BOOTSTRAP_VERIFY_PATH = '/v1/bootstrap/verify';
-export const BOOTSTRAP_STATUS_PATH = '/v1/bootstrap/status';
-/** Associated data of the verify probe (binds the ciphertext to its purpose). */
-export const VERIFY_AAD = Buffer.from('spike/bootstrap-verify/v1');
+import { PATHS, VERIFY_AAD } from '../protocol/index.js';
 
 export class BootstrapError extends SpikeError {
   constructor(code: 'bootstrap_keeper_failed' | 'bootstrap_verify_mismatch' | 'bootstrap_verify_timeout' | 'bootstrap_nexus_unreachable', message: string) {
@@ -65,7 +61,7 @@ async function nexusInitialized(d: BootstrapDeps, deadline: number): Promise<boo
   let attempt = 0;
   for (;;) {
     try {
-      const r = await postJson(d.nexus, d.config.nexusUrl + BOOTSTRAP_STATUS_PATH, {}, 10_000);
+      const r = await postJson(d.nexus, d.config.nexusUrl + PATHS.bootstrapStatus, {}, 10_000);
       if (r.status === 200 && r.json && typeof r.json === 'object') {
         return (r.json as Record<string, unknown>)['initialized'] === true;
       }
@@ -116,7 +112,7 @@ async function verify(d: BootstrapDeps, root: RootKey): Promise<void> {
   let attempt = 0;
   for (;;) {
     try {
-      const r = await postJson(d.nexus, d.config.nexusUrl + BOOTSTRAP_VERIFY_PATH, body, 10_000);
+      const r = await postJson(d.nexus, d.config.nexusUrl + PATHS.verify, body, 10_000);
       if (r.status === 200) {
         const hash = r.json && typeof r.json === 'object' ? (r.json as Record<string, unknown>)['hash'] : undefined;
         if (hash === expected) return;

@@ -10,7 +10,7 @@
 import { request, type Dispatcher } from 'undici';
 import { createMtlsDispatcher, type Authorizer, type X509Source } from '../spiffe/index.js';
 import { SpikeError } from '../lib/errors.js';
-import { decodeShareBody, encodeShareMessage, KEEPER_CONTRIBUTE_PATH, KEEPER_SHARD_PATH, type WireShare } from './protocol.js';
+import { decodeShareBody, encodeShareMessage, PATHS, type WireShare } from '../protocol/index.js';
 
 export class KeeperCallError extends SpikeError {
   readonly status: number | undefined;
@@ -58,7 +58,7 @@ export class KeeperClient {
 
   /** POST /v1/store/shard: the Keeper's share (caller wipes `value`). */
   async fetchShare(baseUrl: string): Promise<WireShare> {
-    const { status, body } = await this.#post(baseUrl + KEEPER_SHARD_PATH, Buffer.from('{}'));
+    const { status, body } = await this.#post(baseUrl + PATHS.keeperShard, Buffer.from('{}'));
     try {
       if (status !== 200) throw new KeeperCallError('keeper_bad_status', status);
       try {
@@ -75,7 +75,7 @@ export class KeeperClient {
   async contribute(baseUrl: string, share: WireShare): Promise<void> {
     const payload = encodeShareMessage(share, false);
     try {
-      const { status, body } = await this.#post(baseUrl + KEEPER_CONTRIBUTE_PATH, payload);
+      const { status, body } = await this.#post(baseUrl + PATHS.keeperContribute, payload);
       body.fill(0);
       if (status !== 200) throw new KeeperCallError('keeper_bad_status', status);
     } finally {

@@ -6,7 +6,7 @@
  * SPIKE_TRUST_ROOT_KEEPER / _NEXUS / _BOOTSTRAP, SPIKE_SYSTEM_LOG_LEVEL,
  * SPIKE_HTTP_SERVER_READ_HEADER_TIMEOUT.
  */
-import { loadTrustRoots, recognisers } from '../api/identities.js';
+import { loadTrustRoots, recognisers } from '../protocol/index.js';
 import { loadKeeperConfig } from '../config/index.js';
 import { createLogger } from '../lib/log.js';
 import { hardenServer } from '../lib/hardening.js';

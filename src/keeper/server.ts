@@ -7,10 +7,9 @@
  */
 import { ApiError, ERR, badRequest } from '../protocol/errors.js';
 import { Bytes32, type GoJsonValue, type RouterHandler, createRouter, defineRoute, s } from '../http/index.js';
-import { keeperGuards, type Recognisers } from '../api/identities.js';
-import { ERROR_SHAPES } from '../api/wire.js';
+import { ERROR_SHAPES, PATHS, ShareMessage, ShareWireError, toWireShare, type Recognisers } from '../protocol/index.js';
 import type { Logger } from '../lib/log.js';
-import { KEEPER_CONTRIBUTE_PATH, KEEPER_SHARD_PATH, ShareMessage, ShareWireError, toWireShare } from './protocol.js';
+import { keeperGuards } from './guards.js';
 import { KeeperSlotError, type ShareSlot } from './slot.js';
 
 export const KEEPER_MAX_BODY_BYTES = 8 * 1024;
@@ -18,7 +17,7 @@ export const KEEPER_MAX_BODY_BYTES = 8 * 1024;
 export function keeperRouter(slot: ShareSlot, ids: Recognisers, logger: Logger): RouterHandler {
   const guards = keeperGuards(ids);
   const contribute = defineRoute({
-    path: KEEPER_CONTRIBUTE_PATH,
+    path: PATHS.keeperContribute,
     body: ShareMessage,
     guard: guards.contribute,
     allowBeforeReady: true,
@@ -52,7 +51,7 @@ export function keeperRouter(slot: ShareSlot, ids: Recognisers, logger: Logger):
     },
   });
   const shard = defineRoute({
-    path: KEEPER_SHARD_PATH,
+    path: PATHS.keeperShard,
     body: s.empty(),
     guard: guards.shard,
     allowBeforeReady: true,

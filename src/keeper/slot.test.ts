@@ -1,7 +1,8 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { RootKey, splitSecret } from '../crypto/index.js';
-import { BOOTSTRAP_EPOCH, KeeperSlotError, MAX_SHARE_EPOCH, ShareSlot } from './slot.js';
+import { MAX_SHARE_EPOCH } from '../protocol/index.js';
+import { BOOTSTRAP_EPOCH, KeeperSlotError, ShareSlot } from './slot.js';
 
 const v = (b: number): Uint8Array => new Uint8Array(32).fill(b);
 const hex = (u: Uint8Array | undefined): string => (u ? Buffer.from(u).toString('hex') : 'none');

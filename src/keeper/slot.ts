@@ -27,16 +27,12 @@
 import { timingSafeEqual } from 'node:crypto';
 import { Commitments } from '../crypto/index.js';
 import { SpikeError } from '../lib/errors.js';
+import { MAX_SHARE_EPOCH } from '../protocol/index.js';
 
 export type Contributor = 'nexus' | 'bootstrap';
 
 /** The epoch of the first sharing, the only one Bootstrap creates. */
 export const BOOTSTRAP_EPOCH = 1;
-/**
- * Largest epoch accepted from anyone (on the wire too): one refresh a second for over a
- * century stays below it, and it keeps epochs far from the float-precision edge.
- */
-export const MAX_SHARE_EPOCH = 2 ** 32 - 1;
 
 export type KeeperSlotErrorCode = 'keeper_stale_epoch' | 'keeper_share_conflict' | 'keeper_share_unverified' | 'keeper_epoch_out_of_range';
 

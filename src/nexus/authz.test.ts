@@ -6,7 +6,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import fc from 'fast-check';
 import { ApiError } from '../protocol/errors.js';
-import { loadTrustRoots, recognisers, spikeIds } from '../api/identities.js';
+import { loadTrustRoots, recognisers, spikeIds } from '../protocol/index.js';
 import { SpiffeId } from '../spiffe/id.js';
 import { pol } from '../../test/helpers/policy-fixtures.js';
 import { GATE_PATHS, NexusAuthorizer, nexusGuards } from './authz.js';

@@ -17,15 +17,15 @@
  * every other rule it is the whole check.
  */
 import { type Guard, guardBody, guardIdentity } from '../http/index.js';
-import type { Recognisers } from '../api/identities.js';
 import type {
   PolicyByIdRequest,
   PolicyListRequest,
   PolicyPutRequest,
+  Recognisers,
   SecretGetRequest,
   SecretPutRequest,
   SecretVersionsRequest,
-} from '../api/wire.js';
+} from '../protocol/index.js';
 import type { SpiffeId } from '../spiffe/id.js';
 import type { Permission, PolicyEngine } from './policy/index.js';
 

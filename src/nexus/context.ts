@@ -2,7 +2,7 @@
  * Everything a Nexus route module needs, built once at start-up by server.ts. Route
  * modules (routes/*.ts) are functions `(ctx) => Route[]`; the route table is their union.
  */
-import type { Recognisers } from '../api/identities.js';
+import type { Recognisers } from '../protocol/index.js';
 import type { Route } from '../http/index.js';
 import type { NexusConfig } from '../config/index.js';
 import type { Logger } from '../lib/log.js';

@@ -3,7 +3,7 @@
  * Prints `spike-nexus ready on port N` on stderr once it listens (before the root key is
  * recovered: data routes answer `state_not_ready` until then).
  */
-import { loadTrustRoots, recognisers } from '../api/identities.js';
+import { loadTrustRoots, recognisers } from '../protocol/index.js';
 import { loadNexusConfig } from '../config/index.js';
 import { createLogger } from '../lib/log.js';
 import { hardenServer } from '../lib/hardening.js';

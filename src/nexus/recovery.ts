@@ -18,7 +18,7 @@ import { combineShares, wipeShare, type Share, type Commitments } from '../crypt
 import { Backoff } from '../lib/backoff.js';
 import type { Logger } from '../lib/log.js';
 import type { Store } from '../store/types.js';
-import type { WireShare } from '../keeper/protocol.js';
+import type { WireShare } from '../protocol/index.js';
 import { BOOTSTRAP_EPOCH } from '../keeper/slot.js';
 import { KeeperCallError, type KeeperClient } from '../keeper/client.js';
 import { adoptKey, loadSharing } from './sharing.js';

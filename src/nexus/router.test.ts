@@ -15,7 +15,8 @@ import { PolicyEngine } from './policy/index.js';
 import { ApiError, PlainTextError, notFound } from '../protocol/errors.js';
 import { Bytes32, DEFAULT_LINGER, GoTime, type Guard, type Route, RouteDefinitionError, createRouter, defineRoute, denyAll, goJsonString, guardIdentity, s } from '../http/index.js';
 import { describeRoutes, probeGuard } from '../../test/helpers/route-table.js';
-import { keeperGuards, loadTrustRoots, recognisers, spikeIds } from '../api/identities.js';
+import { keeperGuards } from '../keeper/guards.js';
+import { loadTrustRoots, recognisers, spikeIds } from '../protocol/index.js';
 import { describeStall, stallCheck } from '../../test/helpers/stall.js';
 import {
   ACTIONS,
@@ -41,7 +42,7 @@ import {
   type SecretMetadataResponse,
   intKeyedMap,
   policyGetResponse,
-} from '../api/wire.js';
+} from '../protocol/index.js';
 
 const CANARY_PATH = 'canary/zq7x/path';
 const CANARY_VALUE = 'canary-value-9f8e7d';

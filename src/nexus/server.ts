@@ -5,7 +5,7 @@
  * must be reachable while Keepers are gone).
  */
 import path from 'node:path';
-import type { Recognisers } from '../api/identities.js';
+import type { Recognisers } from '../protocol/index.js';
 import { type Route, type RouterHandler, createRouter } from '../http/index.js';
 import type { NexusConfig } from '../config/index.js';
 import { backoffDelay } from '../lib/backoff.js';

@@ -6,7 +6,7 @@
 import fs from 'node:fs';
 import { Command, Option } from 'commander';
 import YAML from 'yaml';
-import type { Policy, PolicySpec } from '../sdk/wire.js';
+import type { Policy, PolicySpec } from '../sdk/index.js';
 import { PilotError, usageError } from './errors.js';
 import { act, type PilotContext } from './context.js';
 import { parseFormat, render } from './format.js';

@@ -25,7 +25,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { randomBytes, timingSafeEqual } from 'node:crypto';
 import { formatRecoveryFile, recoveryFileName } from '../crypto/encoding.js';
-import type { Share } from '../sdk/wire.js';
+import type { Share } from '../sdk/index.js';
 import type { Env } from '../sdk/roles.js';
 import { PilotError } from './errors.js';
 

@@ -4,7 +4,7 @@
  * All need the Pilot superuser identity.
  */
 import { Command, Option } from 'commander';
-import type { SecretMetadata } from '../sdk/wire.js';
+import type { SecretMetadata } from '../sdk/index.js';
 import { PilotError, usageError } from './errors.js';
 import { act, type PilotContext } from './context.js';
 import { formatTime, parseFormat, render } from './format.js';

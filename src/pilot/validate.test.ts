@@ -7,7 +7,7 @@ import { checkSecretPath, parsePairs, parseVersionList, parsePermissions, parseN
 import { formatTime, parseFormat, render, toYaml } from './format.js';
 import { humanMetadata, humanSecret, metadataDocument } from './secret.js';
 import { humanPolicy, humanPolicyList, policyDocument, policyFromFlags, policyFromYaml } from './policy.js';
-import type { SecretMetadata } from '../sdk/wire.js';
+import type { SecretMetadata } from '../sdk/index.js';
 
 function usage(fn: () => unknown, re?: RegExp): void {
   assert.throws(fn, (e: unknown) => {

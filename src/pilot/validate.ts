@@ -3,7 +3,7 @@
  * SPIKE's wording but never echo a value that could be a secret (a mistyped `key=value`
  * pair, a secret path).
  */
-import { PERMISSIONS, type Permission } from '../sdk/wire.js';
+import { PERMISSIONS, type Permission } from '../sdk/index.js';
 import { PilotError, usageError } from './errors.js';
 
 /** SPIKE's secret path characters (api.md §5). */

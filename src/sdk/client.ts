@@ -1,6 +1,7 @@
 /**
- * `NexusClient`: the typed Node client for every SPIKE Nexus route (api.md §5–§8 plus this
- * project's additive fields and the commitments route).
+ * `NexusClient`: the typed Node client for every SPIKE Nexus route (SPIKE's routes plus this
+ * project's additive fields and the commitments route). Paths, `action` values and request
+ * field names come from `src/protocol/`.
  *
  * One instance holds one keep-alive `Dispatcher` (mTLS with the caller's SVID, the server
  * authorised by `isNexus`, when built with {@link NexusClient.connect}) shared by all calls,
@@ -13,15 +14,23 @@
  * `restore()` encodes the shard straight into a byte buffer that is zeroed after sending.
  */
 import type { Readable } from 'node:stream';
-import type { Dispatcher } from 'undici';
-import { NexusApiError, SdkUsageError, codeForBodyErr, sanitizeWireCode } from './errors.js';
-import { Transport } from './transport.js';
-import { parseNexusUrls } from './urls.js';
-import { formatRestoreBody } from '../crypto/encoding.js';
-import { isAllZero, parseRecoverBody, assertValidShare, SHARD_LENGTH } from './shardwire.js';
 import {
-  ROUTES,
-  PERMISSIONS,
+  ACTIONS,
+  PATHS,
+  formatRestoreBody,
+  isPermission,
+  type CipherDecryptRequest,
+  type CipherEncryptRequest,
+  type PolicyByIdRequest,
+  type PolicyListRequest,
+  type PolicyPutRequest,
+  type RequestJson,
+  type SecretGetRequest,
+  type SecretPutRequest,
+  type SecretVersionsRequest,
+} from '../protocol/index.js';
+import { checkPath, checkStringMap, checkVersion, checkVersions } from './args.js';
+import {
   decodeCipherText,
   decodeCommitments,
   decodeGetSecret,
@@ -32,78 +41,38 @@ import {
   decodePolicyList,
   decodeRestoreStatus,
   isObject,
-  type CipherText,
-  type CommitmentsInfo,
-  type Policy,
-  type PolicyFilter,
-  type PolicyListItem,
-  type PolicySpec,
-  type PutSecretOptions,
-  type RestoreStatus,
-  type SecretMetadata,
-  type SecretValues,
-  type Share,
-} from './wire.js';
-import type { ConnectOptions } from './connect.js';
-
-/** Defaults in one place (SPIKE_HTTP_CLIENT_TIMEOUT is 60 s, config.md §2). */
-export const CLIENT_DEFAULTS = {
-  timeoutMs: 60_000,
-  streamHeadersTimeoutMs: 60_000,
-  streamBodyTimeoutMs: 60_000,
-  maxResponseBytes: 64 * 1024 * 1024,
-} as const;
-
-/** Options for {@link NexusClient.create}: bring your own dispatcher. */
-export interface ClientOptions {
-  /** Nexus base URLs; each entry may be a comma-separated list. */
-  urls: string[];
-  dispatcher: Dispatcher;
-  /** Deadline of one JSON call (all fail-over attempts included). */
-  timeoutMs?: number;
-  streamHeadersTimeoutMs?: number;
-  streamBodyTimeoutMs?: number;
-  maxResponseBytes?: number;
-  /** Accept `http:` URLs (tests with a plain dispatcher only). */
-  allowHttp?: boolean;
-  /** The caller's own SPIFFE ID, if known (exposed as `selfId`). */
-  selfId?: () => string | undefined;
-  /** Run by `close()` after the dispatcher is closed (e.g. closing the X.509 source). */
-  onClose?: () => Promise<void> | void;
-  /** Close the dispatcher in `close()` (default true). */
-  ownsDispatcher?: boolean;
-}
-
-export interface VersionOption {
-  /** 0 or absent = current version. */
-  version?: number;
-}
-
-function checkVersion(v: number | undefined): void {
-  if (v !== undefined && (!Number.isSafeInteger(v) || v < 0)) {
-    throw new SdkUsageError('sdk_bad_argument', 'version numbers must be integers ≥ 0');
-  }
-}
-
-function checkVersions(vs: readonly number[]): number[] {
-  if (!Array.isArray(vs)) throw new SdkUsageError('sdk_bad_argument', 'versions must be an array');
-  for (const v of vs) checkVersion(v);
-  return [...vs];
-}
-
-function checkPath(path: string): void {
-  if (typeof path !== 'string' || path.length === 0) throw new SdkUsageError('sdk_bad_argument', 'path must be a non-empty string');
-}
-
-function checkStringMap(m: Record<string, string>, what: string): void {
-  if (!isObject(m)) throw new SdkUsageError('sdk_bad_argument', `${what} must be an object of strings`);
-  for (const k of Object.keys(m)) {
-    if (typeof m[k] !== 'string') throw new SdkUsageError('sdk_bad_argument', `${what} must be an object of strings`);
-  }
-}
+} from './decode.js';
+import { NexusApiError, SdkUsageError, codeForBodyErr, sanitizeWireCode } from './errors.js';
+import { CLIENT_DEFAULTS, type ClientOptions, type ConnectOptions } from './options.js';
+import { SHARD_LENGTH, assertValidShare, isAllZero, parseRecoverBody } from './shares.js';
+import { Transport } from './transport.js';
+import type {
+  CipherText,
+  CommitmentsInfo,
+  Policy,
+  PolicyFilter,
+  PolicyListItem,
+  PolicySpec,
+  PutSecretOptions,
+  RestoreStatus,
+  SecretMetadata,
+  SecretValues,
+  Share,
+  VersionOption,
+} from './types.js';
+import { parseNexusUrls } from './urls.js';
 
 function b64(b: Uint8Array): string {
   return Buffer.from(b.buffer, b.byteOffset, b.byteLength).toString('base64');
+}
+
+/** `{path, version?}` of a secret or metadata read, after checking both. */
+function versionedPath(path: string, opts: VersionOption): RequestJson<SecretGetRequest> {
+  checkPath(path);
+  checkVersion(opts.version);
+  const body: RequestJson<SecretGetRequest> = { path };
+  if (opts.version !== undefined) body.version = opts.version;
+  return body;
 }
 
 export class NexusClient {
@@ -155,8 +124,13 @@ export class NexusClient {
 
   // ----------------------------------------------------------------------------- plumbing
 
-  private async call(route: string, action: string | undefined, body: unknown, idempotent: boolean): Promise<Record<string, unknown>> {
-    const bytes = Buffer.from(JSON.stringify(body), 'utf8');
+  /** POSTs a JSON body; resolves with the parsed 200 answer, or throws for a body `err`. */
+  private call(route: string, action: string | undefined, body: unknown, idempotent: boolean): Promise<Record<string, unknown>> {
+    return this.callBytes(route, action, Buffer.from(JSON.stringify(body), 'utf8'), idempotent);
+  }
+
+  /** {@link call} with a body already encoded; `bytes` is zeroed once sent. */
+  private async callBytes(route: string, action: string | undefined, bytes: Buffer, idempotent: boolean): Promise<Record<string, unknown>> {
     let raw: Buffer;
     try {
       raw = await this.transport.postBytes(route, action, bytes, { idempotent });
@@ -186,62 +160,57 @@ export class NexusClient {
   async putSecret(path: string, values: SecretValues, opts: PutSecretOptions = {}): Promise<void> {
     checkPath(path);
     checkStringMap(values, 'values');
-    const body: Record<string, unknown> = { path, values };
+    const body: RequestJson<SecretPutRequest> = { path, values };
     if (opts.cas !== undefined) {
       checkVersion(opts.cas);
-      body['cas'] = opts.cas;
+      body.cas = opts.cas;
     }
     if (opts.maxVersions !== undefined) {
       if (!Number.isSafeInteger(opts.maxVersions) || opts.maxVersions < 1) throw new SdkUsageError('sdk_bad_argument', 'maxVersions must be an integer ≥ 1');
-      body['maxVersions'] = opts.maxVersions;
+      body.maxVersions = opts.maxVersions;
     }
     if (opts.customMetadata !== undefined) {
       checkStringMap(opts.customMetadata, 'customMetadata');
-      body['customMetadata'] = opts.customMetadata;
+      body.customMetadata = opts.customMetadata;
     }
     // Only a check-and-set write is safe to send twice: a replay fails the CAS instead of adding a version.
-    await this.call(ROUTES.secrets, undefined, body, opts.cas !== undefined);
+    await this.call(PATHS.secrets, undefined, body, opts.cas !== undefined);
   }
 
   /** Reads a secret's values (current version, or `version`). Missing/deleted → `api_not_found`. */
   async getSecret(path: string, opts: VersionOption = {}): Promise<SecretValues> {
-    checkPath(path);
-    checkVersion(opts.version);
-    const body: Record<string, unknown> = { path };
-    if (opts.version !== undefined) body['version'] = opts.version;
-    return decodeGetSecret(await this.call(ROUTES.secrets, 'get', body, true));
+    return decodeGetSecret(await this.call(PATHS.secrets, ACTIONS.get, versionedPath(path, opts), true));
   }
 
   /** Soft-deletes versions (empty list or 0 = current). */
   async deleteSecret(path: string, versions: readonly number[] = []): Promise<void> {
-    checkPath(path);
-    await this.call(ROUTES.secrets, 'delete', { path, versions: checkVersions(versions) }, false);
+    await this.versionsCall(ACTIONS.delete, path, versions);
   }
 
-  /** Undeletes versions (empty list = the server's default, see api.md §5.4). */
+  /** Undeletes versions (empty list = the server's default). */
   async undeleteSecret(path: string, versions: readonly number[] = []): Promise<void> {
-    checkPath(path);
-    await this.call(ROUTES.secrets, 'undelete', { path, versions: checkVersions(versions) }, false);
+    await this.versionsCall(ACTIONS.undelete, path, versions);
   }
 
   /** Permanently destroys versions (additive action `destroy`). */
   async destroySecret(path: string, versions: readonly number[] = []): Promise<void> {
+    await this.versionsCall(ACTIONS.destroy, path, versions);
+  }
+
+  private async versionsCall(action: string, path: string, versions: readonly number[]): Promise<void> {
     checkPath(path);
-    await this.call(ROUTES.secrets, 'destroy', { path, versions: checkVersions(versions) }, false);
+    const body: RequestJson<SecretVersionsRequest> = { path, versions: checkVersions(versions) };
+    await this.call(PATHS.secrets, action, body, false);
   }
 
   /** Paths the caller may see, sorted as the server returns them. */
   async listSecrets(): Promise<string[]> {
-    return decodeListSecrets(await this.call(ROUTES.secrets, 'list', {}, true));
+    return decodeListSecrets(await this.call(PATHS.secrets, ACTIONS.list, {}, true));
   }
 
   /** A secret's metadata and version list. */
   async getSecretMetadata(path: string, opts: VersionOption = {}): Promise<SecretMetadata> {
-    checkPath(path);
-    checkVersion(opts.version);
-    const body: Record<string, unknown> = { path };
-    if (opts.version !== undefined) body['version'] = opts.version;
-    return decodeMetadata(await this.call(ROUTES.secretMetadata, 'get', body, true));
+    return decodeMetadata(await this.call(PATHS.secretsMetadata, ACTIONS.get, versionedPath(path, opts), true));
   }
 
   // ----------------------------------------------------------------------------- policies
@@ -252,60 +221,63 @@ export class NexusClient {
     for (const k of ['name', 'spiffeIdPattern', 'pathPattern'] as const) {
       if (typeof spec[k] !== 'string') throw new SdkUsageError('sdk_bad_argument', 'policy name and patterns must be strings');
     }
-    if (!Array.isArray(spec.permissions) || !spec.permissions.every((p) => (PERMISSIONS as readonly string[]).includes(p))) {
+    if (!Array.isArray(spec.permissions) || !spec.permissions.every(isPermission)) {
       throw new SdkUsageError('sdk_bad_argument', 'permissions must be some of read, write, list, execute, super');
     }
-    await this.call(
-      ROUTES.policy,
-      undefined,
-      { name: spec.name, spiffeidPattern: spec.spiffeIdPattern, pathPattern: spec.pathPattern, permissions: [...spec.permissions] },
-      false,
-    );
+    const body: RequestJson<PolicyPutRequest> = {
+      name: spec.name,
+      spiffeidPattern: spec.spiffeIdPattern,
+      pathPattern: spec.pathPattern,
+      permissions: [...spec.permissions],
+    };
+    await this.call(PATHS.policy, undefined, body, false);
   }
 
   /** Reads a policy by name. Missing → `api_not_found`. */
   async getPolicy(name: string): Promise<Policy> {
     if (typeof name !== 'string') throw new SdkUsageError('sdk_bad_argument', 'policy name must be a string');
-    return decodePolicy(await this.call(ROUTES.policy, 'get', { id: name }, true));
+    const body: RequestJson<PolicyByIdRequest> = { id: name };
+    return decodePolicy(await this.call(PATHS.policy, ACTIONS.get, body, true));
   }
 
   /** Lists policies, optionally filtered by exact pattern equality. */
   async listPolicies(filter: PolicyFilter = {}): Promise<PolicyListItem[]> {
-    const body = { spiffeidPattern: filter.spiffeIdPattern ?? '', pathPattern: filter.pathPattern ?? '' };
-    return decodePolicyList(await this.call(ROUTES.policy, 'list', body, true));
+    const body: RequestJson<PolicyListRequest> = { spiffeidPattern: filter.spiffeIdPattern ?? '', pathPattern: filter.pathPattern ?? '' };
+    return decodePolicyList(await this.call(PATHS.policy, ACTIONS.list, body, true));
   }
 
   /** Deletes a policy by name. Missing → `api_not_found`. */
   async deletePolicy(name: string): Promise<void> {
     if (typeof name !== 'string') throw new SdkUsageError('sdk_bad_argument', 'policy name must be a string');
-    await this.call(ROUTES.policy, 'delete', { id: name }, false);
+    const body: RequestJson<PolicyByIdRequest> = { id: name };
+    await this.call(PATHS.policy, ACTIONS.delete, body, false);
   }
 
   // ----------------------------------------------------------------------------- cipher
 
   /** JSON-mode encryption. Returns version, nonce and ciphertext (all three are needed to decrypt). */
   async encrypt(plaintext: Uint8Array, opts: { algorithm?: string } = {}): Promise<CipherText> {
-    const body: Record<string, unknown> = { plaintext: b64(plaintext) };
-    if (opts.algorithm !== undefined) body['algorithm'] = opts.algorithm;
-    return decodeCipherText(await this.call(ROUTES.encrypt, undefined, body, true));
+    const body: RequestJson<CipherEncryptRequest> = { plaintext: b64(plaintext) };
+    if (opts.algorithm !== undefined) body.algorithm = opts.algorithm;
+    return decodeCipherText(await this.call(PATHS.encrypt, undefined, body, true));
   }
 
   /** JSON-mode decryption. */
   async decrypt(ct: CipherText, opts: { algorithm?: string } = {}): Promise<Uint8Array> {
     if (!Number.isInteger(ct.version) || ct.version < 0 || ct.version > 255) throw new SdkUsageError('sdk_bad_argument', 'version must be 0-255');
-    const body: Record<string, unknown> = { version: ct.version, nonce: b64(ct.nonce), ciphertext: b64(ct.ciphertext) };
-    if (opts.algorithm !== undefined) body['algorithm'] = opts.algorithm;
-    return decodePlaintext(await this.call(ROUTES.decrypt, undefined, body, true));
+    const body: RequestJson<CipherDecryptRequest> = { version: ct.version, nonce: b64(ct.nonce), ciphertext: b64(ct.ciphertext) };
+    if (opts.algorithm !== undefined) body.algorithm = opts.algorithm;
+    return decodePlaintext(await this.call(PATHS.decrypt, undefined, body, true));
   }
 
   /** Stream-mode encryption: resolves with the response stream (`0x01` ‖ nonce ‖ ciphertext‖tag). */
   async encryptStream(plaintext: Readable | Buffer): Promise<Readable> {
-    return this.transport.postStream(ROUTES.encrypt, plaintext, this.streamTimeouts());
+    return this.transport.postStream(PATHS.encrypt, plaintext, this.streamTimeouts());
   }
 
   /** Stream-mode decryption: resolves with the plaintext stream. */
   async decryptStream(ciphertext: Readable | Buffer): Promise<Readable> {
-    return this.transport.postStream(ROUTES.decrypt, ciphertext, this.streamTimeouts());
+    return this.transport.postStream(PATHS.decrypt, ciphertext, this.streamTimeouts());
   }
 
   private streamTimeouts(): { headersTimeoutMs: number; bodyTimeoutMs: number } {
@@ -319,7 +291,7 @@ export class NexusClient {
    * and must wipe them (`share.value.fill(0)`) when done.
    */
   async recover(): Promise<Share[]> {
-    const raw = await this.transport.postBytes(ROUTES.recover, undefined, Buffer.from('{}'), { idempotent: true });
+    const raw = await this.transport.postBytes(PATHS.recover, undefined, Buffer.from('{}'), { idempotent: true });
     let parsed;
     try {
       parsed = parseRecoverBody(raw);
@@ -340,31 +312,12 @@ export class NexusClient {
   /** Submits one recovery share (restore role only). The share's buffer is left to the caller. */
   async restore(share: Share): Promise<RestoreStatus> {
     assertValidShare(share.id, share.value);
-    const body = formatRestoreBody(share);
-    let raw: Buffer;
-    try {
-      raw = await this.transport.postBytes(ROUTES.restore, undefined, body, { idempotent: false });
-    } finally {
-      body.fill(0);
-    }
-    let parsed: unknown;
-    try {
-      parsed = JSON.parse(raw.toString('utf8'));
-    } catch {
-      throw new NexusApiError('data_unmarshal_failure', { status: 200 });
-    }
-    if (!isObject(parsed)) throw new NexusApiError('data_unmarshal_failure', { status: 200 });
-    const err = parsed['err'];
-    if (typeof err === 'string' && err !== '') {
-      const wireErr = sanitizeWireCode(err);
-      throw new NexusApiError(codeForBodyErr(err), { status: 200, ...(wireErr ? { wireErr } : {}) });
-    }
-    return decodeRestoreStatus(parsed);
+    return decodeRestoreStatus(await this.callBytes(PATHS.restore, undefined, formatRestoreBody(share), false));
   }
 
   /** The public Feldman commitments of the current sharing (additive route). */
   async getCommitments(): Promise<CommitmentsInfo> {
-    return decodeCommitments(await this.call(ROUTES.commitments, undefined, {}, true));
+    return decodeCommitments(await this.call(PATHS.commitments, undefined, {}, true));
   }
 
   /**

@@ -1,7 +1,7 @@
 /**
  * The production wiring of `NexusClient.connect`: X.509 source from the SPIFFE Workload API,
  * one keep-alive mTLS dispatcher (`src/spiffe/tls/`) that accepts only a server whose
- * SPIFFE ID passes `isNexus`, and the client settings from the environment (config.md §2):
+ * SPIFFE ID passes `isNexus`, and the client settings from the environment:
  *
  * | Variable | Default | Used for |
  * |---|---|---|
@@ -16,47 +16,21 @@
  *
  * A malformed value is a `ConfigError` naming the variable (never its value).
  */
-import type { Logger } from 'pino';
 import { duration, int, optionalStr } from '../lib/env.js';
 import { createLogger, parseLevel } from '../lib/log.js';
 import { authorizeIf, type Authorizer } from '../spiffe/authorize.js';
-import type { X509Source } from '../spiffe/source.js';
 import { createMtlsDispatcher } from '../spiffe/tls/index.js';
 import { WorkloadX509Source } from '../spiffe/workloadapi/index.js';
-import type { ClientOptions } from './client.js';
-import { loadTrustRoots, recognisers, TrustRootConfigError } from '../api/identities.js';
-import { SdkUsageError } from './errors.js';
-import type { Env } from './roles.js';
+import type { ClientOptions, ConnectOptions } from './options.js';
+import { recognisersFromEnv, type Env } from './roles.js';
 import { nexusUrlsFromEnv, parseNexusUrls } from './urls.js';
 
-export interface ConnectOptions {
-  /** Nexus URLs; default from `SPIKE_NEXUS_API_URL` (comma-separated allowed). */
-  urls?: string[];
-  /** Your own X.509 source; otherwise one is opened on the Workload API and closed by `close()`. */
-  source?: X509Source;
-  /** Environment to read settings from (default `process.env`). */
-  env?: Env;
-  /** Deadline of one JSON call in ms (default `SPIKE_HTTP_CLIENT_TIMEOUT`, 60 s). */
-  timeoutMs?: number;
-  /** Workload API address (default `SPIFFE_ENDPOINT_SOCKET`). */
-  endpoint?: string;
-  /** Wait for the first SVID in ms (default `SPIKE_SPIFFE_SOURCE_TIMEOUT`, 30 s). */
-  sourceTimeoutMs?: number;
-  /** Server check (default: `isNexus` over `SPIKE_TRUST_ROOT_NEXUS`). */
-  authorizeServer?: Authorizer;
-  /** Logger for the Workload API source (default: JSON lines on stderr). */
-  logger?: Logger;
-}
+export type { ConnectOptions };
 
 /** `isNexus` over `SPIKE_TRUST_ROOT_NEXUS` as an authorizer for the TLS client. */
 export function nexusAuthorizer(env: Env): Authorizer {
-  try {
-    const r = recognisers(loadTrustRoots(env));
-    return authorizeIf((id) => r.isNexus(id));
-  } catch (e) {
-    if (e instanceof TrustRootConfigError) throw new SdkUsageError('sdk_bad_argument', e.message);
-    throw e;
-  }
+  const ids = recognisersFromEnv(env);
+  return authorizeIf((id) => ids.isNexus(id));
 }
 
 /** Builds `ClientOptions` for `NexusClient` from `ConnectOptions` (opens the source if needed). */

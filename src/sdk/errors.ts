@@ -2,7 +2,7 @@
  * Typed errors of the Node SDK.
  *
  * `NexusApiError` is what every failed call to SPIKE Nexus throws. Its `code` follows the Go
- * SDK's interpretation of the HTTP status (api.md §1.1) so that callers and the CLI can switch
+ * SDK's interpretation of the HTTP status so that callers and the CLI can switch
  * on one stable set of codes:
  *
  *   400 → api_bad_request · 401 → access_unauthorized · 404 → api_not_found ·
@@ -56,7 +56,7 @@ export function sanitizeWireCode(s: unknown): string | undefined {
   return typeof s === 'string' && WIRE_CODE_RE.test(s) ? s : undefined;
 }
 
-/** Maps an HTTP status to the SDK code, as the Go SDK does (api.md §1.1) plus 409. */
+/** Maps an HTTP status to the SDK code, as the Go SDK does, plus 409. */
 export function codeForStatus(status: number): SdkErrorCode {
   switch (status) {
     case 400:

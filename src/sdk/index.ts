@@ -1,6 +1,8 @@
 /** Public surface of the Node SDK for SPIKE Nexus. */
-export { NexusClient, CLIENT_DEFAULTS, type ClientOptions, type VersionOption } from './client.js';
-export type { ConnectOptions } from './connect.js';
+import { PATHS } from '../protocol/index.js';
+
+export { NexusClient } from './client.js';
+export { CLIENT_DEFAULTS, type ClientOptions, type ConnectOptions } from './options.js';
 export {
   NexusApiError,
   SdkUsageError,
@@ -12,5 +14,19 @@ export {
 } from './errors.js';
 export { clientRoles, type ClientRoles, type IdPredicate, type Env } from './roles.js';
 export { DEFAULT_NEXUS_URL, parseNexusUrls, nexusUrlsFromEnv, type NexusUrl } from './urls.js';
-export { SHARD_LENGTH, isAllZero } from './shardwire.js';
-export * from './wire.js';
+export { SHARD_LENGTH, isAllZero } from './shares.js';
+export { PERMISSIONS } from '../protocol/index.js';
+export * from './types.js';
+export * from './decode.js';
+
+/** The Nexus paths `NexusClient` calls (values from the protocol's path table). */
+export const ROUTES = {
+  secrets: PATHS.secrets,
+  secretMetadata: PATHS.secretsMetadata,
+  policy: PATHS.policy,
+  encrypt: PATHS.encrypt,
+  decrypt: PATHS.decrypt,
+  recover: PATHS.recover,
+  restore: PATHS.restore,
+  commitments: PATHS.commitments,
+} as const;

@@ -1,19 +1,18 @@
 /**
- * SPIKE's identity recognisers as the client side needs them (identity.md §1–§3): the server
- * check (`isNexus`) and Pilot's self checks (`isPilotOperator`, `isPilotRecover`,
- * `isPilotRestore`), over SPIFFE ID strings, plus the role base IDs for messages.
+ * SPIKE's identity recognisers as the client side needs them: the server check (`isNexus`)
+ * and Pilot's self checks (`isPilotOperator`, `isPilotRecover`, `isPilotRestore`), over
+ * SPIFFE ID strings, plus the role base IDs for messages.
  *
  * The rule itself (trust-root lists from `SPIKE_TRUST_ROOT_*`, "exact or prefix + '/'",
- * empty entries rejected up front — gaps A9) lives in `src/api/identities.ts`; this module
- * only adapts it to strings. A string that is not a valid SPIFFE ID matches no role.
+ * empty entries rejected up front — A9) lives in `src/protocol/roles.ts`; this module only
+ * adapts it to strings and to the SDK's errors. A string that is not a valid SPIFFE ID
+ * matches no role.
  */
-import { loadTrustRoots, recognisers, ROLE_PATHS, TrustRootConfigError } from '../api/identities.js';
+import { DEFAULT_TRUST_ROOT, loadTrustRoots, recognisers, spikeIds, TrustRootConfigError, type Recognisers } from '../protocol/index.js';
 import { SpiffeId } from '../spiffe/id.js';
 import { SdkUsageError } from './errors.js';
 
 export type Env = Readonly<Record<string, string | undefined>>;
-
-export const DEFAULT_TRUST_ROOT = 'spike.ist';
 
 /** A predicate over a SPIFFE ID string. */
 export type IdPredicate = (spiffeId: string) => boolean;
@@ -41,23 +40,27 @@ function lift(pred: (id: SpiffeId) => boolean): IdPredicate {
   };
 }
 
-/** Recognisers from `SPIKE_TRUST_ROOT_NEXUS` / `SPIKE_TRUST_ROOT_PILOT`; a bad list → `SdkUsageError`. */
-export function clientRoles(env: Env): ClientRoles {
-  let r;
+/** The recognisers over the `SPIKE_TRUST_ROOT_*` variables of `env`; a bad list → `SdkUsageError`. */
+export function recognisersFromEnv(env: Env): Recognisers {
   try {
-    r = recognisers(loadTrustRoots(env));
+    return recognisers(loadTrustRoots(env));
   } catch (e) {
     if (e instanceof TrustRootConfigError) throw new SdkUsageError('sdk_bad_argument', e.message);
     throw e;
   }
-  const td = r.roots.pilot[0]?.name ?? DEFAULT_TRUST_ROOT;
+}
+
+/** Recognisers from `SPIKE_TRUST_ROOT_NEXUS` / `SPIKE_TRUST_ROOT_PILOT`; a bad list → `SdkUsageError`. */
+export function clientRoles(env: Env): ClientRoles {
+  const r = recognisersFromEnv(env);
+  const ids = spikeIds(r.roots.pilot[0] ?? DEFAULT_TRUST_ROOT);
   return {
     isNexus: lift((id) => r.isNexus(id)),
     isPilotOperator: lift((id) => r.isPilotOperator(id)),
     isPilotRecover: lift((id) => r.isPilotRecover(id)),
     isPilotRestore: lift((id) => r.isPilotRestore(id)),
-    pilotOperatorId: `spiffe://${td}${ROLE_PATHS.pilotSuperuser}`,
-    pilotRecoverId: `spiffe://${td}${ROLE_PATHS.pilotRecover}`,
-    pilotRestoreId: `spiffe://${td}${ROLE_PATHS.pilotRestore}`,
+    pilotOperatorId: ids.pilotSuperuser.toString(),
+    pilotRecoverId: ids.pilotRecover.toString(),
+    pilotRestoreId: ids.pilotRestore.toString(),
   };
 }

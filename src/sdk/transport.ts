@@ -20,10 +20,11 @@
  *
  * Response bodies are read with a byte cap. Non-200 answers become `NexusApiError` with the
  * status-derived code and the body's `err` code when there is one (JSON `{"err":…}` or a
- * plain-text code line, api.md §1.2); nothing else of a body is kept.
+ * plain-text code line); nothing else of a body is kept.
  */
 import type { Readable } from 'node:stream';
 import type { Dispatcher } from 'undici';
+import { OCTET_STREAM } from '../protocol/index.js';
 import { NexusApiError, codeForStatus, sanitizeWireCode } from './errors.js';
 import { classifyFailureCause, isTrustFailure, type FailedAttempt } from './failure.js';
 import type { NexusUrl } from './urls.js';
@@ -229,7 +230,7 @@ export class Transport {
         path: t.path,
         method: 'POST',
         body,
-        headers: { 'content-type': 'application/octet-stream', accept: 'application/octet-stream' },
+        headers: { 'content-type': OCTET_STREAM, accept: OCTET_STREAM },
         idempotent: false,
         headersTimeout: o.headersTimeoutMs,
         bodyTimeout: o.bodyTimeoutMs,

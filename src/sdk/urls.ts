@@ -1,7 +1,7 @@
 /**
  * SPIKE Nexus base URLs for clients.
  *
- * `SPIKE_NEXUS_API_URL` (default `https://localhost:8553`, config.md §2) may hold several
+ * `SPIKE_NEXUS_API_URL` (default `https://localhost:8553`) may hold several
  * comma-separated URLs for several Nexus instances (issue 8). Each entry is trimmed; it must
  * be an absolute `https:` URL with a host, no credentials, query or fragment; an optional
  * base path is kept (trailing `/` removed). Duplicates and empty entries are errors.

@@ -2,9 +2,9 @@
  * Offline shard check: is a recovery share a point of the polynomial whose Feldman
  * commitments Nexus serves (D6)? Uses `src/crypto` `Commitments`; nothing is submitted.
  */
-import { Commitments } from '../crypto/feldman.js';
+import { Commitments } from '../crypto/index.js';
 import { NexusApiError } from './errors.js';
-import type { CommitmentsInfo, Share } from './wire.js';
+import type { CommitmentsInfo, Share } from './types.js';
 
 /** True iff `share` verifies against `info.commitments`. Malformed commitments → `data_unmarshal_failure`. */
 export function verifyShareAgainst(info: CommitmentsInfo, share: Share): boolean {

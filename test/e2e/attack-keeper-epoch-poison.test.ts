@@ -23,7 +23,7 @@ import assert from 'node:assert/strict';
 import { Stack } from '../helpers/stack.js';
 import { KeeperClient, KeeperCallError } from '../../src/keeper/client.js';
 import { authorizeIf, WorkloadX509Source } from '../../src/spiffe/index.js';
-import type { WireShare } from '../../src/keeper/protocol.js';
+import type { WireShare } from '../../src/protocol/index.js';
 
 const isKeeperId = authorizeIf((id) => id.path.startsWith('/spike/keeper/'));
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));

@@ -16,7 +16,7 @@
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { Writable } from 'node:stream';
-import { loadTrustRoots, recognisers } from '../../src/api/identities.js';
+import { loadTrustRoots, recognisers } from '../../src/protocol/index.js';
 import type { Route } from '../../src/http/index.js';
 import { createLogger } from '../../src/lib/log.js';
 import { keeperRouter } from '../../src/keeper/server.js';

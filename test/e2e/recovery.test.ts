@@ -12,7 +12,7 @@ import { Stack, TD } from '../helpers/stack.js';
 import { KeeperClient, KeeperCallError } from '../../src/keeper/client.js';
 import { authorizeIf, WorkloadX509Source, type X509Source } from '../../src/spiffe/index.js';
 import { Commitments, shareValueFromJsonArray } from '../../src/crypto/index.js';
-import type { WireShare } from '../../src/keeper/protocol.js';
+import type { WireShare } from '../../src/protocol/index.js';
 
 const FIXTURES = path.join(path.dirname(fileURLToPath(import.meta.url)), 'fixtures');
 const PROBE_IDS = {

@@ -13,7 +13,7 @@ import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import { Readable, Writable } from 'node:stream';
-import { loadTrustRoots, recognisers } from '../../src/api/identities.js';
+import { loadTrustRoots, recognisers } from '../../src/protocol/index.js';
 import { loadNexusConfig } from '../../src/config/index.js';
 import { createLogger } from '../../src/lib/log.js';
 import { type Nexus, startNexus } from '../../src/nexus/server.js';

@@ -8,7 +8,7 @@
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { Writable } from 'node:stream';
-import { loadTrustRoots, recognisers } from '../../src/api/identities.js';
+import { loadTrustRoots, recognisers } from '../../src/protocol/index.js';
 import { type Route, type RouterHandler, createRouter } from '../../src/http/index.js';
 import { loadNexusConfig } from '../../src/config/index.js';
 import { createLogger } from '../../src/lib/log.js';

@@ -4,7 +4,7 @@
  * never combined across policies; no policy → deny. There are no deny rules (SPIKE has none,
  * and no route needs them; POL-23 does not apply).
  */
-import { type Permission, PERMISSIONS } from '../../api/validate.js';
+import { type Permission, PERMISSIONS } from '../../protocol/index.js';
 
 export type { Permission };
 export { PERMISSIONS };

@@ -4,7 +4,7 @@
  * compile on re2js (SPIKE answers 500 for what its Go regexp cannot compile; we refuse it at
  * write time, B4). Pure: a failure is a {@link PolicyError}; the route maps it to HTTP.
  */
-import { isPermission, isValidName, isValidPathPattern, isValidSpiffeIdPattern, PERMISSIONS, type Permission } from '../../api/validate.js';
+import { isPermission, isValidName, isValidPathPattern, isValidSpiffeIdPattern, PERMISSIONS, type Permission } from '../../protocol/index.js';
 import { PolicyError } from './errors.js';
 import type { CompiledPolicy, PolicyLike } from './model.js';
 import { compilesOnRe2 } from './patterns.js';

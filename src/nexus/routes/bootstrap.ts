@@ -3,7 +3,7 @@
  *   POST /v1/bootstrap/verify   (SPIKE) Bootstrap's probe. Decrypts with the
  *        `bootstrap-verify/v1` purpose key (D7) and AAD `spike/bootstrap-verify/v1`, never the
  *        storage or cipher key, so this route cannot decrypt stored rows or cipher-API
- *        ciphertexts (gaps.md C2). Answers the hex SHA-256 of the plaintext.
+ *        ciphertexts (C2). Answers the hex SHA-256 of the plaintext.
  *   POST /v1/bootstrap/status   (ours, additive) `{"initialized": bool}`: whether the store
  *        already holds a key-check record, so Bootstrap never replaces a key. Allowed before
  *        the key is present (that is when Bootstrap asks).
@@ -12,18 +12,18 @@
  */
 import { createHash } from 'node:crypto';
 import { ApiError, ERR, badRequest, notReady } from '../../protocol/errors.js';
-import { type Route, defineRoute, guardIdentity, s } from '../../http/index.js';
-import { BootstrapVerifyRequest, ERROR_SHAPES } from '../../api/wire.js';
+import { type Route, defineRoute, guardIdentity } from '../../http/index.js';
+import {
+  BootstrapStatusRequest, BootstrapVerifyRequest, CommitmentsRequest, ERROR_SHAPES, PATHS, VERIFY_AAD,
+  type BootstrapStatusResponse, type CommitmentsResponse,
+} from '../../protocol/index.js';
 import { gcmOpen, wipe } from '../../crypto/index.js';
-import { BOOTSTRAP_STATUS_PATH, BOOTSTRAP_VERIFY_PATH, VERIFY_AAD } from '../../bootstrap/run.js';
 import type { NexusContext } from '../context.js';
 import { isInitialized, loadSharing } from '../sharing.js';
 
-export const COMMITMENTS_PATH = '/v1/operator/commitments';
-
 export function bootstrapRoutes(ctx: NexusContext): Route[] {
   const verify = defineRoute({
-    path: BOOTSTRAP_VERIFY_PATH,
+    path: PATHS.verify,
     body: BootstrapVerifyRequest,
     guard: ctx.guards.bootstrapVerify,
     errorShape: ERROR_SHAPES.verify,
@@ -50,19 +50,19 @@ export function bootstrapRoutes(ctx: NexusContext): Route[] {
     },
   });
   const status = defineRoute({
-    path: BOOTSTRAP_STATUS_PATH,
-    body: s.empty(),
+    path: PATHS.bootstrapStatus,
+    body: BootstrapStatusRequest,
     guard: guardIdentity('bootstrap.status', (p) => ctx.ids.isBootstrap(p)),
     allowBeforeReady: true,
-    handle: async () => ({ initialized: ctx.store.kind === 'memory' ? true : await isInitialized(ctx.store) }),
+    handle: async (): Promise<BootstrapStatusResponse> => ({ initialized: ctx.store.kind === 'memory' ? true : await isInitialized(ctx.store) }),
   });
   const commitments = defineRoute({
-    path: COMMITMENTS_PATH,
-    body: s.empty(),
+    path: PATHS.commitments,
+    body: CommitmentsRequest,
     guard: guardIdentity('operator.commitments', (p) =>
       ctx.ids.isPilotRecover(p) || ctx.ids.isPilotRestore(p) || ctx.ids.isPilotOperator(p)),
     allowBeforeReady: true,
-    handle: async () => {
+    handle: async (): Promise<CommitmentsResponse> => {
       const sh = ctx.keys.sharing() ?? (ctx.store.kind === 'memory' ? undefined : await loadSharing(ctx.store));
       if (!sh) throw new ApiError(ERR.notFound, 'no sharing recorded yet', { reason: 'no_sharing' });
       return {

@@ -33,8 +33,9 @@
  */
 import { ApiError, ERR, badRequest, conflict, notReady } from '../../protocol/errors.js';
 import { type Route, defineRoute } from '../../http/index.js';
-import { validateRestoreId } from '../../api/validate.js';
-import { Bytes32, ERROR_SHAPES, PATHS, RecoverRequest, RestoreRequest, intKeyedMap, type RestoreResponse } from '../../api/wire.js';
+import {
+  Bytes32, ERROR_SHAPES, PATHS, RecoverRequest, RestoreRequest, intKeyedMap, validateRestoreId, type RestoreResponse,
+} from '../../protocol/index.js';
 import { combineShares, wipeShare, type Share } from '../../crypto/index.js';
 import type { Logger } from '../../lib/log.js';
 import type { NexusContext } from '../context.js';

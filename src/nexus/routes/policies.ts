@@ -26,7 +26,7 @@ import {
   policyListResponse,
   type PolicyGetResponse,
   type PolicyListResponse,
-} from '../../api/wire.js';
+} from '../../protocol/index.js';
 import type { Logger } from '../../lib/log.js';
 import type { NexusContext } from '../context.js';
 import { viaPolicy } from './policy-errors.js';

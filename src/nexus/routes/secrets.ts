@@ -35,7 +35,7 @@ import {
   type SecretMetaDataContent,
   type SecretMetadataResponse,
   type SecretVersionInfo,
-} from '../../api/wire.js';
+} from '../../protocol/index.js';
 import { stringMapFromPairs } from '../../store/secrets-model.js';
 import type { PutSecretOptions, SecretMetadata, SecretVersionInfo as StoredVersion } from '../../store/types.js';
 import type { NexusContext } from '../context.js';

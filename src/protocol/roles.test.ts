@@ -17,7 +17,7 @@ import {
   loadTrustRoots,
   recognisers,
   spikeIds,
-} from './identities.js';
+} from './roles.js';
 
 const id = (s: string): SpiffeId => SpiffeId.parse(s);
 

@@ -1,23 +1,21 @@
 /**
- * Wire format of the Keeper API (api.md §10), shared by the Keeper server, Nexus and
- * Bootstrap. SPIKE's shapes plus additive fields (share-lifecycle.md): `id`, `epoch`
- * and `commitments` (base64 of the compact Feldman serialisation). Readers ignore
- * unknown fields, so SPIKE senders and future additive fields keep working.
+ * The Keeper API (`/v1/store/contribute`, `/v1/store/shard`), shared by the Keeper server,
+ * Nexus and Bootstrap. SPIKE's shapes plus additive fields: `id`, `epoch` and `commitments`
+ * (base64 of the compact Feldman serialisation). Readers ignore unknown fields, so SPIKE
+ * senders and future additive fields keep working.
  *
  *   contribute request   {"shard":[32 ints], "id"?: n, "epoch"?: n, "commitments"?: b64}
- *   shard response       {"shard":[32 ints], "Err":"", "id"?: n, "epoch"?: n, "commitments"?: b64}
+ *   shard response       {"shard":[32 ints], "Err":"", "epoch"?: n, "id"?: n, "commitments"?: b64}
  *
- * Decoding is strict (catalogue KPR-03…06): exactly 32 integers in 0..255, not all zero,
- * an epoch in 1…MAX_SHARE_EPOCH, through the bounded JSON parser and a schema (src/api/).
- * Decoded share values are secrets: the caller wipes them.
+ * Note the shard response's capitalised `Err` (never omitted). Decoding is strict (KPR-03…06):
+ * exactly 32 integers in 0..255, not all zero, an epoch in 1…MAX_SHARE_EPOCH, through the
+ * bounded JSON parser and {@link ShareMessage}. Decoded share values are secrets: the caller
+ * wipes them.
  */
+import { type Bytes32, type Infer, parseJson, s } from '../http/index.js';
 import { Commitments, formatShardJsonArray, MAX_SHARE_ID } from '../crypto/index.js';
-import { type Infer, parseJson, s } from '../http/index.js';
 import { SpikeError } from '../lib/errors.js';
-import { MAX_SHARE_EPOCH } from './slot.js';
-
-export const KEEPER_CONTRIBUTE_PATH = '/v1/store/contribute';
-export const KEEPER_SHARD_PATH = '/v1/store/shard';
+import { MAX_SHARE_EPOCH } from './limits.js';
 
 export class ShareWireError extends SpikeError {
   constructor(reason: string) {
@@ -34,6 +32,8 @@ export interface WireShare {
 
 /** Largest compact commitments accepted (threshold ≤ MAX_SHARE_ID). */
 const MAX_COMMITMENT_BYTES = 1 + 33 * MAX_SHARE_ID;
+/** Largest share message a reader parses. */
+const MAX_SHARE_MESSAGE_BYTES = 64 * 1024;
 
 /** Schema of a contribute request / shard response (unknown fields ignored, strict types). */
 export const ShareMessage = s.object({
@@ -43,6 +43,21 @@ export const ShareMessage = s.object({
   commitments: s.optional(s.base64({ maxBytes: MAX_COMMITMENT_BYTES })),
 });
 export type ShareMessage = Infer<typeof ShareMessage>;
+
+/** `POST /v1/store/contribute` body. */
+export const ShardContributeRequest = ShareMessage;
+export type ShardContributeRequest = ShareMessage;
+export type ShardContributeResponse = { err?: string };
+
+/** `POST /v1/store/shard` body: `{}`. */
+export const ShardGetRequest = s.empty();
+export type ShardGetRequest = Infer<typeof ShardGetRequest>;
+export type ShardGetResponse = { shard: Bytes32 | null; Err: string; epoch?: number; id?: number; commitments?: string };
+
+/** Zero-valued error body of the shard route (`code` is the wire error code). */
+export const KEEPER_ERROR_SHAPES = {
+  keeperShard: (code: string) => ({ shard: null, Err: code }),
+} as const;
 
 /** Turns a schema-validated message into a share (parses the commitments). */
 export function toWireShare(m: ShareMessage): WireShare {
@@ -62,7 +77,7 @@ export function toWireShare(m: ShareMessage): WireShare {
 export function decodeShareBody(body: Uint8Array): WireShare {
   let m: ShareMessage;
   try {
-    m = ShareMessage.parse(parseJson(Buffer.from(body.buffer, body.byteOffset, body.byteLength), { maxBytes: 64 * 1024 }), '');
+    m = ShareMessage.parse(parseJson(Buffer.from(body.buffer, body.byteOffset, body.byteLength), { maxBytes: MAX_SHARE_MESSAGE_BYTES }), '');
   } catch {
     throw new ShareWireError('not a valid share message');
   }

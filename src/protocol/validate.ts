@@ -1,5 +1,7 @@
 /**
- * Input grammars for API fields (api.md §5, policy.md §5, decision D2).
+ * Input grammars for API fields (D2): secret paths, key and policy names, policy patterns and
+ * restore share ids. Servers run them in request schemas and the policy engine; clients may
+ * run the same checks before sending.
  *
  * Secret paths: SPIKE's character set `[a-zA-Z0-9._\-/()?+*|[\]{}\\]` and 1..500 characters,
  * and, per D2, no empty segment, no `.`/`..` segment, no leading or trailing `/` (control
@@ -11,19 +13,12 @@
  * input). Failures are 400 `api_bad_request` {@link ApiError}s with a fixed exposed message.
  */
 import { RE2JS } from 're2js';
-import { ApiError, REASON, badRequest } from '../protocol/errors.js';
+import { ApiError, REASON, badRequest } from './errors.js';
+import { MAX_SHARE_ID } from '../crypto/index.js';
+import { MAX_NAME_LENGTH, MAX_PATH_LENGTH, MAX_PATH_PATTERN_LENGTH, MAX_SPIFFEID_PATTERN_LENGTH } from './limits.js';
 
-export const MAX_PATH_LENGTH = 500;
-export const MAX_NAME_LENGTH = 250;
-export const MAX_PATH_PATTERN_LENGTH = 500;
-/** SPIKE puts no bound on the SPIFFE-ID pattern; we cap it (bounded compile cost). */
-export const MAX_SPIFFEID_PATTERN_LENGTH = 2048;
-export const DEFAULT_MAX_SHARE_COUNT = 1000;
 /** Prefix of SPIKE's gate paths; never a secret path. */
 export const RESERVED_PATH_PREFIX = 'spike/system';
-
-export const PERMISSIONS = ['read', 'write', 'list', 'execute', 'super'] as const;
-export type Permission = (typeof PERMISSIONS)[number];
 
 function table(chars: string, ranges: Array<[string, string]> = []): Uint8Array {
   const t = new Uint8Array(128);
@@ -109,26 +104,8 @@ export function validatePathPattern(p: string): void {
   if (!isValidPathPattern(p)) throw badRequest(REASON.invalidPattern, 'invalid path pattern');
 }
 
-export function isPermission(p: unknown): p is Permission {
-  return typeof p === 'string' && (PERMISSIONS as readonly string[]).includes(p);
-}
-
-/**
- * Permissions: non-empty, each exactly one of the five names (case-sensitive). Duplicates
- * are accepted as in SPIKE (policy.md §5) and collapsed; the result is in canonical order.
- */
-export function validatePermissions(list: readonly string[]): Permission[] {
-  if (!Array.isArray(list) || list.length === 0) throw badRequest(REASON.invalidPermission, 'invalid permissions');
-  const seen = new Set<Permission>();
-  for (const p of list) {
-    if (!isPermission(p)) throw badRequest(REASON.invalidPermission, 'invalid permissions');
-    seen.add(p);
-  }
-  return PERMISSIONS.filter((p) => seen.has(p));
-}
-
-/** Restore share id: 1..maxShareCount (SPIKE_NEXUS_SHAMIR_MAX_SHARE_COUNT, default 1000). */
-export function validateRestoreId(id: number, maxShareCount = DEFAULT_MAX_SHARE_COUNT): void {
+/** Restore share id: 1..maxShareCount (the sharing's share count; at most `MAX_SHARE_ID`). */
+export function validateRestoreId(id: number, maxShareCount = MAX_SHARE_ID): void {
   if (!Number.isSafeInteger(id) || id < 1 || id > maxShareCount) {
     throw badRequest('invalid_share_id', 'invalid share id');
   }

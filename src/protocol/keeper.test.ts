@@ -1,7 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { decodeShareBody, ShareWireError } from './protocol.js';
-import { MAX_SHARE_EPOCH } from './slot.js';
+import { decodeShareBody, ShareWireError } from './keeper.js';
+import { MAX_SHARE_EPOCH } from './index.js';
 
 const body = (extra: string): Uint8Array => Buffer.from(`{"shard":[${new Array(32).fill(7).join(',')}]${extra}}`);
 

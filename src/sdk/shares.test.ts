@@ -8,7 +8,7 @@ import assert from 'node:assert/strict';
 import fc from 'fast-check';
 import { formatRecoverBody } from '../crypto/encoding.js';
 import { NexusApiError } from './errors.js';
-import { assertValidShare, isAllZero, parseRecoverBody } from './shardwire.js';
+import { assertValidShare, isAllZero, parseRecoverBody } from './shares.js';
 
 const arr = (n: number, v = 7): string => `[${Array.from({ length: n }, () => v).join(',')}]`;
 const enc = (s: string): Buffer => Buffer.from(s, 'utf8');

@@ -1,5 +1,6 @@
 /**
- * SPIKE's built-in identities and their recognisers (identity.md §1–§2).
+ * SPIKE's built-in identities (role IDs, trust roots) and their recognisers, used by the
+ * servers' guards and by the SDK's server and self checks.
  *
  * Each role is `spiffe://<trust root>/<fixed path>`; a peer has the role when its trust domain
  * is one of the role's trust roots and its path is exactly the role path **or** starts with
@@ -9,12 +10,11 @@
  * Trust roots come from `SPIKE_TRUST_ROOT_NEXUS`, `_KEEPER`, `_BOOTSTRAP`, `_PILOT`,
  * `_LITE_WORKLOAD`: comma lists, entries trimmed, unset or empty → `spike.ist`. They are read
  * once by {@link loadTrustRoots} from an explicit env object; an empty or invalid entry is a
- * {@link TrustRootConfigError} at start-up (SPIKE crashes inside a request handler: gaps A9).
+ * {@link TrustRootConfigError} at start-up (SPIKE crashes inside a request handler: A9).
  * `SPIKE_TRUST_ROOT` is not a fallback (it has no effect in SPIKE).
  */
 import { SpikeError } from '../lib/errors.js';
 import { SpiffeId, TrustDomain } from '../spiffe/id.js';
-import { type Guard, guardIdentity } from '../http/index.js';
 
 export const DEFAULT_TRUST_ROOT = 'spike.ist';
 
@@ -135,12 +135,4 @@ export function spikeIds(td: TrustDomain | string): Readonly<Record<Role, Spiffe
     pilotRestore: mk(ROLE_PATHS.pilotRestore),
     liteWorkload: mk(ROLE_PATHS.liteWorkload),
   });
-}
-
-/** Keeper route guards (api.md §10): contribute ← Nexus or Bootstrap; shard ← Nexus only. */
-export function keeperGuards(ids: Recognisers): { contribute: Guard<unknown>; shard: Guard<unknown> } {
-  return {
-    contribute: guardIdentity('keeper.contribute', (p) => ids.isNexus(p) || ids.isBootstrap(p)),
-    shard: guardIdentity('keeper.shard', (p) => ids.isNexus(p)),
-  };
 }

@@ -5,7 +5,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import fc from 'fast-check';
-import { ApiError } from '../protocol/errors.js';
+import { ApiError } from './errors.js';
 import { Bytes32, GoTime, goJsonString, parseJson, s, validateBody } from '../http/index.js';
 import {
   isValidName,
@@ -14,7 +14,7 @@ import {
   isValidSpiffeIdPattern,
   validatePermissions,
   validateRestoreId,
-} from './validate.js';
+} from './index.js';
 import {
   ERROR_SHAPES,
   PolicyPutRequest,
@@ -27,7 +27,7 @@ import {
   BootstrapVerifyRequest,
   intKeyedMap,
   policyGetResponse,
-} from './wire.js';
+} from './index.js';
 
 const body = <T>(schema: Parameters<typeof validateBody<T>>[0], text: string): T => validateBody(schema, parseJson(Buffer.from(text)));
 const is400 = (e: unknown): boolean => e instanceof ApiError && e.status === 400 && e.code === 'api_bad_request';

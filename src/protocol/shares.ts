@@ -1,28 +1,37 @@
 /**
- * Shard bytes on the wire without JavaScript strings.
+ * Share bodies at the byte level: recovery shares never become JavaScript strings.
  *
- * Recovery shares are key material: they must stay in `Uint8Array`s that the holder zeroes,
- * and never become a JS string (strings cannot be wiped). SPIKE encodes a share as a JSON
- * array of 32 integers (`[32]byte` in Go), so the two operator messages are handled here at
- * the byte level:
+ * Shares are key material: they must stay in `Uint8Array`s that the holder zeroes, and never
+ * become a JS string (strings cannot be wiped). SPIKE encodes a share as a JSON array of 32
+ * integers (Go `[32]byte`), so the two operator messages are read and written here without
+ * a text step:
  *
- * - the restore body `{"id":<id>,"shard":[b0,…,b31]}` is built by `src/crypto/encoding.ts`
- *   (`formatRestoreBody`); this module only checks the share first;
- * - `parseRecoverBody(bytes)` reads `{"shards":{"<id>":[32 ints],…},"err":"…"}` (other members
- *   are skipped) into `Share`s, writing each byte directly into a fresh `Uint8Array`.
+ * - the restore request `{"id":<id>,"shard":[b0,…,b31]}` is written by {@link formatRestoreBody}
+ *   (`src/crypto`), after {@link isValidShare};
+ * - the recover response `{"shards":{"<id>":[32 ints],…},"err":"…"}` (Nexus writes it with
+ *   `goJson` and `Bytes32`, straight into a Buffer) is read by {@link readRecoverBody}: each
+ *   byte goes directly into a fresh `Uint8Array`; other members are skipped.
  *
- * The parser is a strict JSON reader over bytes: whitespace per RFC 8259, depth ≤ 16,
+ * The reader is a strict JSON reader over bytes: whitespace per RFC 8259, depth ≤ 16,
  * duplicate shard ids rejected, each shard exactly 32 integers 0–255 (Go would zero-fill a
- * short array and drop extra elements — gaps G4; we refuse both), ids 1..1000. Any
- * deviation throws `NexusApiError('data_unmarshal_failure')`; partially filled share buffers
- * are wiped before the throw.
+ * short array and drop extra elements — G4; we refuse both), ids 1..MAX_SHARE_ID. Any
+ * deviation throws {@link ShareBodyError}; partially filled share buffers are wiped first.
  */
-import { NexusApiError, SdkUsageError, sanitizeWireCode } from './errors.js';
-import type { Share } from './wire.js';
+import { MAX_SHARE_ID, SHARE_VALUE_BYTES, type Share } from '../crypto/index.js';
+import { SpikeError } from '../lib/errors.js';
 
-export const SHARD_LENGTH = 32;
-const MAX_SHARE_ID = 1000; // SPIKE_NEXUS_SHAMIR_MAX_SHARE_COUNT default; src/crypto's MAX_SHARE_ID
+export { formatRestoreBody, type Share } from '../crypto/index.js';
+
+/** Bytes in one share value. */
+export const SHARD_LENGTH = SHARE_VALUE_BYTES;
 const MAX_DEPTH = 16;
+
+/** A share body that is not exactly the expected shape (the caller maps it to its own error). */
+export class ShareBodyError extends SpikeError {
+  constructor() {
+    super('data_unmarshal_failure', 'malformed share body');
+  }
+}
 
 /** True when every byte is zero. */
 export function isAllZero(b: Uint8Array): boolean {
@@ -31,12 +40,10 @@ export function isAllZero(b: Uint8Array): boolean {
   return acc === 0;
 }
 
-/** Validates a share before it is sent or written anywhere. */
-export function assertValidShare(id: number, value: Uint8Array): void {
-  if (!Number.isSafeInteger(id) || id < 1 || id > MAX_SHARE_ID) throw new SdkUsageError('sdk_bad_shard');
-  if (!(value instanceof Uint8Array) || value.length !== SHARD_LENGTH || isAllZero(value)) {
-    throw new SdkUsageError('sdk_bad_shard');
-  }
+/** True when `(id, value)` may be sent: id 1..MAX_SHARE_ID, exactly 32 bytes, not all zero. */
+export function isValidShare(id: number, value: Uint8Array): boolean {
+  if (!Number.isSafeInteger(id) || id < 1 || id > MAX_SHARE_ID) return false;
+  return value instanceof Uint8Array && value.length === SHARD_LENGTH && !isAllZero(value);
 }
 
 class ByteReader {
@@ -44,7 +51,7 @@ class ByteReader {
   constructor(readonly b: Uint8Array) {}
 
   fail(): never {
-    throw new NexusApiError('data_unmarshal_failure', { status: 200 });
+    throw new ShareBodyError();
   }
 
   ws(): void {
@@ -205,17 +212,21 @@ function isHex(c: number): boolean {
   return isDigit(c) || (c >= 0x61 && c <= 0x66) || (c >= 0x41 && c <= 0x46);
 }
 
-/** Result of {@link parseRecoverBody}: the shares (sorted by id) and a body `err`, if any. */
+/**
+ * Result of {@link readRecoverBody}: the shares (sorted by id) and the body's `err`:
+ * `undefined` when absent, empty or not a string; the code when it is a short plain-ASCII
+ * string; `null` when it is a string not copied (escaped, non-ASCII or over 64 bytes).
+ */
 export interface RecoverBody {
   shares: Share[];
-  err: string | undefined;
+  err: string | null | undefined;
 }
 
-/** Parses the recover response body. Wipes every share it allocated if parsing fails. */
-export function parseRecoverBody(bytes: Uint8Array): RecoverBody {
+/** Reads the recover response body. Wipes every share it allocated if reading fails. */
+export function readRecoverBody(bytes: Uint8Array): RecoverBody {
   const r = new ByteReader(bytes);
   const shares: Share[] = [];
-  let err: string | undefined;
+  let err: string | null | undefined;
   let sawShards = false;
   try {
     r.expect(0x7b);
@@ -230,8 +241,8 @@ export function parseRecoverBody(bytes: Uint8Array): RecoverBody {
           readShards(r, shares);
         } else if (key === 'err') {
           if (r.peek() === 0x22) {
-            const s = r.shortAscii();
-            err = s === '' ? undefined : (sanitizeWireCode(s) ?? 'gen_general_failure');
+            const code = r.shortAscii();
+            err = code === '' ? undefined : code;
           } else r.skipValue(1);
         } else r.skipValue(1);
         const d = r.peek();

@@ -1,0 +1,38 @@
+/**
+ * The wire contract of SPIKE Nexus, Keeper and Bootstrap, shared by the servers and the SDK:
+ * one place for every path and `action` value, role IDs and trust roots, permissions, input
+ * grammars and limits, request schemas and response types per resource, error shapes, and the
+ * byte-level share bodies.
+ *
+ * | file | holds |
+ * |---|---|
+ * | `paths.ts` | every route path and `action` value |
+ * | `roles.ts` | role IDs, trust roots, recognisers (`isNexus`, `isPilot*`, `isKeeper`, …) |
+ * | `permissions.ts` | the five policy permissions |
+ * | `validate.ts` | path, name and pattern grammars; restore share ids |
+ * | `limits.ts` | field size limits |
+ * | `secrets.ts`, `policies.ts`, `cipher.ts`, `operator.ts`, `bootstrap.ts`, `keeper.ts` | request schemas, response types, error shapes per resource |
+ * | `error-shapes.ts` | the table of error bodies routes pick from |
+ * | `request-json.ts` | the JSON a client sends, typed from a request schema |
+ * | `shares.ts` | share bodies read and written without JS strings |
+ * | `errors.ts` | the wire `err` codes and reasons (installs them into the HTTP toolkit) |
+ *
+ * Response encoding uses `goJson`: {@link Bytes32} = Go `[32]byte`, {@link GoTime} = Go
+ * `time.Time`, `Buffer` = Go `[]byte` (base64), `Map` = Go map.
+ */
+export { Bytes32, GoTime } from '../http/index.js';
+export * from './paths.js';
+export * from './roles.js';
+export * from './permissions.js';
+export * from './validate.js';
+export * from './limits.js';
+export * from './secrets.js';
+export * from './policies.js';
+export * from './cipher.js';
+export * from './operator.js';
+export * from './bootstrap.js';
+export * from './keeper.js';
+export * from './error-shapes.js';
+export * from './request-json.js';
+export * from './shares.js';
+export * from './errors.js';

@@ -1,0 +1,46 @@
+/**
+ * Every HTTP path of SPIKE Nexus, SPIKE Keeper and the Bootstrap routes, and the `action`
+ * query values: the one table that servers register and clients call.
+ *
+ * All routes are `POST`. A route is selected by the exact raw path plus the `?action=`
+ * value (absent = {@link ACTIONS.default}). Paths marked "additive" are this project's own;
+ * SPIKE clients never call them.
+ */
+
+export const PATHS = {
+  // Nexus: secrets
+  secrets: '/v1/store/secrets',
+  secretsMetadata: '/v1/store/secrets/metadata',
+  // Nexus: policies
+  policy: '/v1/acl/policy',
+  // Nexus: cipher
+  encrypt: '/v1/cipher/encrypt',
+  decrypt: '/v1/cipher/decrypt',
+  // Nexus: operator (break-the-glass)
+  recover: '/v1/operator/recover',
+  restore: '/v1/operator/restore',
+  /** additive: public Feldman commitments of the current sharing */
+  commitments: '/v1/operator/commitments',
+  // Nexus: bootstrap-facing
+  verify: '/v1/bootstrap/verify',
+  /** additive: whether the store already holds a key (Bootstrap's run-once check) */
+  bootstrapStatus: '/v1/bootstrap/status',
+  // Keeper
+  keeperContribute: '/v1/store/contribute',
+  keeperShard: '/v1/store/shard',
+} as const;
+
+export type PathName = keyof typeof PATHS;
+
+/** Values of the `action` query parameter. */
+export const ACTIONS = {
+  default: '',
+  get: 'get',
+  delete: 'delete',
+  undelete: 'undelete',
+  list: 'list',
+  /** additive: permanently wipe versions */
+  destroy: 'destroy',
+} as const;
+
+export type Action = (typeof ACTIONS)[keyof typeof ACTIONS];

@@ -1,0 +1,30 @@
+/**
+ * Checks of a caller's arguments, run before anything is sent: a bad argument is an
+ * `SdkUsageError('sdk_bad_argument')` with a fixed phrase, never the value.
+ */
+import { isObject } from './decode.js';
+import { SdkUsageError } from './errors.js';
+
+export function checkVersion(v: number | undefined): void {
+  if (v !== undefined && (!Number.isSafeInteger(v) || v < 0)) {
+    throw new SdkUsageError('sdk_bad_argument', 'version numbers must be integers ≥ 0');
+  }
+}
+
+/** A copy of `vs` after checking every entry. */
+export function checkVersions(vs: readonly number[]): number[] {
+  if (!Array.isArray(vs)) throw new SdkUsageError('sdk_bad_argument', 'versions must be an array');
+  for (const v of vs) checkVersion(v);
+  return [...vs];
+}
+
+export function checkPath(path: string): void {
+  if (typeof path !== 'string' || path.length === 0) throw new SdkUsageError('sdk_bad_argument', 'path must be a non-empty string');
+}
+
+export function checkStringMap(m: Record<string, string>, what: string): void {
+  if (!isObject(m)) throw new SdkUsageError('sdk_bad_argument', `${what} must be an object of strings`);
+  for (const k of Object.keys(m)) {
+    if (typeof m[k] !== 'string') throw new SdkUsageError('sdk_bad_argument', `${what} must be an object of strings`);
+  }
+}

@@ -1,0 +1,58 @@
+/**
+ * How a `NexusClient` is built: {@link ClientOptions} for `NexusClient.create` (bring your own
+ * dispatcher), {@link ConnectOptions} for `NexusClient.connect` (the production wiring in
+ * `connect.ts`), and the defaults both use.
+ */
+import type { Logger } from 'pino';
+import type { Dispatcher } from 'undici';
+import type { Authorizer } from '../spiffe/authorize.js';
+import type { X509Source } from '../spiffe/source.js';
+import type { Env } from './roles.js';
+
+/** Defaults in one place (SPIKE_HTTP_CLIENT_TIMEOUT is 60 s). */
+export const CLIENT_DEFAULTS = {
+  timeoutMs: 60_000,
+  streamHeadersTimeoutMs: 60_000,
+  streamBodyTimeoutMs: 60_000,
+  maxResponseBytes: 64 * 1024 * 1024,
+} as const;
+
+/** Options for `NexusClient.create`: bring your own dispatcher. */
+export interface ClientOptions {
+  /** Nexus base URLs; each entry may be a comma-separated list. */
+  urls: string[];
+  dispatcher: Dispatcher;
+  /** Deadline of one JSON call (all fail-over attempts included). */
+  timeoutMs?: number;
+  streamHeadersTimeoutMs?: number;
+  streamBodyTimeoutMs?: number;
+  maxResponseBytes?: number;
+  /** Accept `http:` URLs (tests with a plain dispatcher only). */
+  allowHttp?: boolean;
+  /** The caller's own SPIFFE ID, if known (exposed as `selfId`). */
+  selfId?: () => string | undefined;
+  /** Run by `close()` after the dispatcher is closed (e.g. closing the X.509 source). */
+  onClose?: () => Promise<void> | void;
+  /** Close the dispatcher in `close()` (default true). */
+  ownsDispatcher?: boolean;
+}
+
+/** Options for `NexusClient.connect`; every setting not given comes from the environment. */
+export interface ConnectOptions {
+  /** Nexus URLs; default from `SPIKE_NEXUS_API_URL` (comma-separated allowed). */
+  urls?: string[];
+  /** Your own X.509 source; otherwise one is opened on the Workload API and closed by `close()`. */
+  source?: X509Source;
+  /** Environment to read settings from (default `process.env`). */
+  env?: Env;
+  /** Deadline of one JSON call in ms (default `SPIKE_HTTP_CLIENT_TIMEOUT`, 60 s). */
+  timeoutMs?: number;
+  /** Workload API address (default `SPIFFE_ENDPOINT_SOCKET`). */
+  endpoint?: string;
+  /** Wait for the first SVID in ms (default `SPIKE_SPIFFE_SOURCE_TIMEOUT`, 30 s). */
+  sourceTimeoutMs?: number;
+  /** Server check (default: `isNexus` over `SPIKE_TRUST_ROOT_NEXUS`). */
+  authorizeServer?: Authorizer;
+  /** Logger for the Workload API source (default: JSON lines on stderr). */
+  logger?: Logger;
+}

@@ -1,0 +1,34 @@
+/**
+ * The SDK side of the operator share messages, over the protocol's byte-level share reader
+ * (`src/protocol/shares.ts`; shard bytes never become JS strings): a malformed recover body
+ * becomes `NexusApiError('data_unmarshal_failure')`, its `err` a sanitised wire code, and a
+ * share the caller wants to send is checked first (`SdkUsageError('sdk_bad_shard')`).
+ */
+import { ShareBodyError, isValidShare, readRecoverBody, type Share } from '../protocol/index.js';
+import { NexusApiError, SdkUsageError, sanitizeWireCode } from './errors.js';
+
+export { SHARD_LENGTH, isAllZero } from '../protocol/index.js';
+
+/** Validates a share before it is sent or written anywhere. */
+export function assertValidShare(id: number, value: Uint8Array): void {
+  if (!isValidShare(id, value)) throw new SdkUsageError('sdk_bad_shard');
+}
+
+/** Result of {@link parseRecoverBody}: the shares (sorted by id) and a body `err`, if any. */
+export interface RecoverBody {
+  shares: Share[];
+  err: string | undefined;
+}
+
+/** Parses the recover response body. Wipes every share it allocated if parsing fails. */
+export function parseRecoverBody(bytes: Uint8Array): RecoverBody {
+  let body;
+  try {
+    body = readRecoverBody(bytes);
+  } catch (e) {
+    if (e instanceof ShareBodyError) throw new NexusApiError('data_unmarshal_failure', { status: 200 });
+    throw e;
+  }
+  const err = body.err === undefined ? undefined : (sanitizeWireCode(body.err) ?? 'gen_general_failure');
+  return { shares: body.shares, err };
+}

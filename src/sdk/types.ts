@@ -1,0 +1,90 @@
+/**
+ * The values `NexusClient` takes and returns: the SDK's view of SPIKE Nexus requests and
+ * answers (wire shapes and field names are in `src/protocol/`). Times are RFC 3339 strings;
+ * maps are null-prototype objects so a key such as `__proto__` stays an ordinary key.
+ */
+import type { Permission, PolicyListItem, RestoreResponse, Share } from '../protocol/index.js';
+
+export type { Permission, PolicyListItem, Share };
+
+/** A secret's key/value map (null-prototype object). */
+export type SecretValues = Record<string, string>;
+
+export interface PutSecretOptions {
+  /** Check-and-set: the write succeeds only if the secret's current version equals `cas` (0 = must not exist). Mismatch → `api_conflict`. */
+  cas?: number;
+  /** Versions to keep for this secret (additive; server default otherwise). */
+  maxVersions?: number;
+  /** Non-secret metadata stored beside the secret (additive). */
+  customMetadata?: Record<string, string>;
+}
+
+export interface SecretVersionInfo {
+  version: number;
+  /** RFC 3339 */
+  createdTime: string;
+  /** RFC 3339, or null when the version is live */
+  deletedTime: string | null;
+}
+
+export interface SecretMetadataContent {
+  currentVersion: number;
+  oldestVersion: number;
+  createdTime: string;
+  updatedTime: string;
+  maxVersions: number;
+  /** Present when the server supports custom metadata and the secret has some. */
+  customMetadata?: Record<string, string>;
+}
+
+export interface SecretMetadata {
+  /** Keyed by decimal version number (null-prototype object). */
+  versions: Record<string, SecretVersionInfo>;
+  metadata: SecretMetadataContent;
+}
+
+export interface PolicySpec {
+  name: string;
+  spiffeIdPattern: string;
+  pathPattern: string;
+  permissions: Permission[];
+}
+
+export interface Policy extends PolicySpec {
+  id: string;
+  /** RFC 3339 */
+  createdAt: string;
+  /** RFC 3339 */
+  updatedAt: string;
+}
+
+export interface PolicyFilter {
+  /** Exact-match filter on the SPIFFE ID pattern (wins over pathPattern, as in SPIKE). */
+  spiffeIdPattern?: string;
+  /** Exact-match filter on the path pattern. */
+  pathPattern?: string;
+}
+
+/** JSON-mode cipher text. */
+export interface CipherText {
+  version: number;
+  nonce: Uint8Array;
+  ciphertext: Uint8Array;
+}
+
+/** Progress of a restore: `collected` of the threshold, `remaining` to go, `restored` at the end. */
+export type RestoreStatus = Omit<RestoreResponse, 'err'>;
+
+/** Public Feldman commitments served by `POST /v1/operator/commitments` (additive route). */
+export interface CommitmentsInfo {
+  /** Encoded commitments as `src/crypto` `Commitments.fromBytes` reads them. */
+  commitments: Uint8Array;
+  threshold: number;
+  shares: number;
+  epoch: number;
+}
+
+export interface VersionOption {
+  /** 0 or absent = current version. */
+  version?: number;
+}
