@@ -23,7 +23,7 @@
  */
 import { randomFillSync } from 'node:crypto';
 import { Aead, aad, derivePurposeKey, PathHasher, wipe, type RandomSource, type RootKey } from '../crypto/index.js';
-import { isConsistentState, stringMapFromPairs, type SecretState, type VersionState } from './secrets-model.js';
+import { isConsistentState, stringMapFromPairs, type SecretState, type VersionState } from './model.js';
 import { StoreError, type PolicyRecord } from './types.js';
 
 /** Key id written into every storage envelope (room for a later key rotation). */

@@ -5,7 +5,7 @@
  * (→ []) and `policyGeneration` (→ 0), which authorisation code may call in any mode. System records
  * (commitments, key-check record) are kept in memory only, for the life of the process.
  */
-import { SystemRecords } from './system-records.js';
+import { SystemRecords } from './in-process.js';
 import type { RootKey } from '../crypto/index.js';
 import {
   StoreError, UnsupportedInLiteModeError, type PolicyRecord, type SecretMetadata,

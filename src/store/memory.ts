@@ -4,12 +4,12 @@
  * synchronously to completion, so read-modify-write is atomic without locks. Values are
  * copied in and out (null-prototype objects), so callers can never alias stored state.
  */
-import { SystemRecords } from './system-records.js';
+import { SystemRecords } from './in-process.js';
 import type { RootKey } from '../crypto/index.js';
 import {
   applyDelete, applyDestroy, applyPut, applyUndelete, copyStringMap, DEFAULT_MAX_VERSIONS,
   resolveReadVersion, toMetadata, type SecretState,
-} from './secrets-model.js';
+} from './model.js';
 import {
   StoreError, type CommonStoreOptions, type PolicyInput, type PolicyRecord, type PutSecretOptions,
   type SecretMetadata, type SecretVersionInfo, type Store,

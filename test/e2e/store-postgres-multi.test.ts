@@ -21,8 +21,8 @@ import { spawn } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { RootKey } from '../../src/crypto/index.js';
 import { RecordSealer } from '../../src/store/codec.js';
-import { openPostgresStore, type PostgresStore } from '../../src/store/postgres.js';
-import { PG_SCHEMA_VERSION } from '../../src/store/postgres-schema.js';
+import { openPostgresStore, type PostgresStore } from '../../src/store/postgres/store.js';
+import { PG_SCHEMA_VERSION } from '../../src/store/postgres/schema.js';
 import { StoreError } from '../../src/store/types.js';
 import { startPostgres, type TestPostgres } from '../helpers/postgres.js';
 

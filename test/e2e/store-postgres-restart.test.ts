@@ -13,7 +13,7 @@
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { RootKey } from '../../src/crypto/index.js';
-import { openPostgresStore, type PostgresStore } from '../../src/store/postgres.js';
+import { openPostgresStore, type PostgresStore } from '../../src/store/postgres/store.js';
 import { StoreError } from '../../src/store/types.js';
 import { startPostgres, type TestPostgres } from '../helpers/postgres.js';
 

@@ -7,15 +7,15 @@
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import net from 'node:net';
-import { RootKey } from '../crypto/index.js';
-import { RecordSealer } from './codec.js';
-import { runStoreConformance } from './conformance-suite.js';
-import { openPostgresStore, PostgresStore } from './postgres.js';
-import { postgresOptionsFromEnv } from './postgres-env.js';
-import { PG_SCHEMA_VERSION } from './postgres-schema.js';
-import { openStore } from './open.js';
-import { StoreError, type Store } from './types.js';
-import { startPostgres, type TestPostgres } from '../../test/helpers/postgres.js';
+import { RootKey } from '../../crypto/index.js';
+import { RecordSealer } from '../codec.js';
+import { runStoreConformance } from '../../../test/helpers/store-conformance.js';
+import { openPostgresStore, PostgresStore } from './store.js';
+import { postgresOptionsFromEnv } from './env.js';
+import { PG_SCHEMA_VERSION } from './schema.js';
+import { openStore } from '../open.js';
+import { StoreError, type Store } from '../types.js';
+import { startPostgres, type TestPostgres } from '../../../test/helpers/postgres.js';
 
 let server: TestPostgres | undefined;
 let starting: Promise<TestPostgres> | undefined;

@@ -5,8 +5,8 @@
  */
 import { describe, test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { RootKey } from '../crypto/index.js';
-import { StoreError, type Store } from './types.js';
+import { RootKey } from '../../src/crypto/index.js';
+import { StoreError, type Store } from '../../src/store/types.js';
 
 export interface OpenedBackend {
   store: Store;

@@ -18,7 +18,7 @@
  * only plain integers; `spike_system` holds public records (commitments, key-check envelope).
  */
 import type pg from 'pg';
-import { StoreError } from './types.js';
+import { StoreError } from '../types.js';
 
 /** Advisory lock key for schema migrations: "SPKTMIGR" as a signed 64-bit integer. */
 export const MIGRATION_LOCK_KEY = '6003381128730855250';

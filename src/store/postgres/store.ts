@@ -36,20 +36,20 @@
  * (40001/40P01) are retried.
  */
 import pg from 'pg';
-import type { Logger } from '../lib/log.js';
-import type { RootKey } from '../crypto/index.js';
-import { RecordSealer } from './codec.js';
-import { compareCodeUnits } from './memory.js';
-import { migratePostgres } from './postgres-schema.js';
+import type { Logger } from '../../lib/log.js';
+import type { RootKey } from '../../crypto/index.js';
+import { RecordSealer } from '../codec.js';
+import { compareCodeUnits } from '../memory.js';
+import { migratePostgres } from './schema.js';
 import {
   applyDelete, applyDestroy, applyPut, applyUndelete, copyStringMap, DEFAULT_MAX_VERSIONS, resolveReadVersion,
   toMetadata, type ChangeResult, type SecretState,
-} from './secrets-model.js';
-import { STORE_CHECK_KEY } from './sqlite.js';
+} from '../model.js';
+import { STORE_CHECK_KEY } from '../sqlite/store.js';
 import {
   StoreError, type CommonStoreOptions, type PolicyInput, type PolicyRecord, type PutSecretOptions,
   type SecretMetadata, type SecretVersionInfo, type Store,
-} from './types.js';
+} from '../types.js';
 
 export interface PostgresStoreOptions extends CommonStoreOptions {
   /** libpq-style URL, e.g. `postgresql://spike@db.internal:5432/spike` (SPIKE_NEXUS_DATABASE_URL). */

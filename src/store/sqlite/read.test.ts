@@ -10,10 +10,10 @@ import path from 'node:path';
 import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
 import Database from 'better-sqlite3';
-import { RootKey } from '../crypto/index.js';
-import { RecordSealer } from './codec.js';
-import { SqliteStore } from './sqlite.js';
-import { StoreError } from './types.js';
+import { RootKey } from '../../crypto/index.js';
+import { RecordSealer } from '../codec.js';
+import { SqliteStore } from './store.js';
+import { StoreError } from '../types.js';
 
 const dirs: string[] = [];
 after(() => {

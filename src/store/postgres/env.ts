@@ -10,8 +10,8 @@
  *   SPIKE_NEXUS_DB_CONN_MAX_LIFETIME   connection recycling (default 1h; 0 = never)
  *   SPIKE_NEXUS_DB_CONNECT_TIMEOUT     connection attempt deadline (ours; default 5s)
  */
-import { ConfigError, duration, int, optionalStr, type Env } from '../config/env.js';
-import type { PostgresStoreOptions } from './postgres.js';
+import { ConfigError, duration, int, optionalStr, type Env } from '../../config/env.js';
+import type { PostgresStoreOptions } from './store.js';
 
 export type PostgresEnvOptions = Pick<PostgresStoreOptions,
   'connectionString' | 'maxConnections' | 'operationTimeoutMs' | 'connMaxLifetimeMs' | 'connectTimeoutMs'>;

@@ -23,19 +23,19 @@ import path from 'node:path';
 import { randomBytes } from 'node:crypto';
 import Database from 'better-sqlite3';
 import type BetterSqlite3 from 'better-sqlite3';
-import type { Logger } from '../lib/log.js';
-import type { RootKey } from '../crypto/index.js';
-import { RecordSealer } from './codec.js';
-import { compareCodeUnits } from './memory.js';
+import type { Logger } from '../../lib/log.js';
+import type { RootKey } from '../../crypto/index.js';
+import { RecordSealer } from '../codec.js';
+import { compareCodeUnits } from '../memory.js';
 import {
   applyDelete, applyDestroy, applyPut, applyUndelete, copyStringMap, DEFAULT_MAX_VERSIONS, resolveReadVersion,
   toMetadata, type SecretState,
-} from './secrets-model.js';
-import { initialiseFresh, migrate } from './sqlite-schema.js';
+} from '../model.js';
+import { initialiseFresh, migrate } from './schema.js';
 import {
   StoreError, type CommonStoreOptions, type PolicyInput, type PolicyRecord, type PutSecretOptions,
   type SecretMetadata, type SecretVersionInfo, type Store,
-} from './types.js';
+} from '../types.js';
 
 export interface SqliteStoreOptions extends CommonStoreOptions {
   /** Database file, normally `<dataDir>/spike.db`. Its folder is created 0700 if missing. */

@@ -12,7 +12,7 @@
  * only plain integers. `system` holds public records (commitments, key-check envelope).
  */
 import type BetterSqlite3 from 'better-sqlite3';
-import { StoreError } from './types.js';
+import { StoreError } from '../types.js';
 
 export const APPLICATION_ID = 0x53504b54;
 
