@@ -1,7 +1,8 @@
 /**
- * One semantic test suite for every Store backend. A backend joins by calling
- * `runStoreConformance(factory)` from its own test file (memory and sqlite do so in
- * backends.test.ts; postgres will too). The suite only uses the public Store interface.
+ * One semantic test suite for every Store backend (test-only code). A backend joins by
+ * calling `runStoreConformance(factory)` from its own test file (memory and sqlite do so
+ * in src/store/backends.test.ts, postgres in src/store/postgres/store.test.ts). The suite
+ * only uses the public Store interface.
  */
 import { describe, test, before, after } from 'node:test';
 import assert from 'node:assert/strict';

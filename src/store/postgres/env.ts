@@ -1,7 +1,7 @@
 /**
  * Reads the `postgres` backend's environment variables (documented in
  * docs/configuration.md) into `PostgresStoreOptions`. SPIKE's names where SPIKE has one
- * (`SPIKE_NEXUS_DB_*`, spec/config.md), same defaults; a malformed value is a
+ * (`SPIKE_NEXUS_DB_*`), same defaults; a malformed value is a
  * ConfigError naming the variable, never its value (a URL may carry a password).
  *
  *   SPIKE_NEXUS_DATABASE_URL           connection URL (required)
