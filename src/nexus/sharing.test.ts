@@ -11,12 +11,11 @@ import os from 'node:os';
 import path from 'node:path';
 import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
-import Database from 'better-sqlite3';
 import { RootKey, splitSecret } from '../crypto/index.js';
 import { SqliteStore, StoreError } from '../store/index.js';
 import { KeyState, type SharingInfo } from './keystate.js';
 import { AdoptError, adoptKey, encodeSharing, isInitialized, loadSharing, SHARING_RECORD } from './sharing.js';
-import { LEGACY_CONTENT, legacyBasis, legacyRoot, loadLegacySqlite } from '../../test/helpers/legacy-store.js';
+import { LEGACY_CONTENT, legacyBasis, legacyRoot, writeLegacySqliteFile } from '../../test/helpers/legacy-store.js';
 
 const dirs: string[] = [];
 after(() => {
@@ -31,13 +30,7 @@ function tempFile(): string {
 
 async function legacyStore(omit: readonly string[] = []): Promise<SqliteStore> {
   const file = tempFile();
-  await new SqliteStore({ file }).close();
-  const db = new Database(file);
-  try {
-    loadLegacySqlite(db, omit);
-  } finally {
-    db.close();
-  }
+  await writeLegacySqliteFile(file, omit);
   return new SqliteStore({ file });
 }
 

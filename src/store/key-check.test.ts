@@ -22,7 +22,7 @@ import { LiteStore } from './lite.js';
 import { MemoryStore } from './memory.js';
 import { SqliteStore } from './sqlite/index.js';
 import { StoreError, type KeyAdoption, type Store } from './types.js';
-import { LEGACY_CONTENT, legacyRoot, loadLegacySqlite } from '../../test/helpers/legacy-store.js';
+import { LEGACY_CONTENT, legacyRoot, writeLegacySqliteFile } from '../../test/helpers/legacy-store.js';
 
 const dirs: string[] = [];
 after(() => {
@@ -38,13 +38,7 @@ function tempFile(): string {
 /** A sqlite file with the current schema holding the legacy rows (minus `omit` system records). */
 async function legacyFile(omit: readonly string[] = []): Promise<string> {
   const file = tempFile();
-  await new SqliteStore({ file }).close();
-  const db = new Database(file);
-  try {
-    loadLegacySqlite(db, omit);
-  } finally {
-    db.close();
-  }
+  await writeLegacySqliteFile(file, omit);
   return file;
 }
 

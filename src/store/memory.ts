@@ -85,17 +85,9 @@ export class MemoryStore extends InProcessStore implements Store {
     return { version: v, values: copyStringMap(values) };
   }
 
-  async deleteSecret(path: string, versions: number[]): Promise<boolean> {
-    return this.#change('delete', path, versions);
-  }
-
-  async undeleteSecret(path: string, versions: number[]): Promise<boolean> {
-    return this.#change('undelete', path, versions);
-  }
-
-  async destroySecret(path: string, versions: number[]): Promise<boolean> {
-    return this.#change('destroy', path, versions);
-  }
+  async deleteSecret(path: string, versions: number[]): Promise<boolean> { return this.#change('delete', path, versions); }
+  async undeleteSecret(path: string, versions: number[]): Promise<boolean> { return this.#change('undelete', path, versions); }
+  async destroySecret(path: string, versions: number[]): Promise<boolean> { return this.#change('destroy', path, versions); }
 
   async getSecretMetadata(path: string): Promise<{ metadata: SecretMetadata; versions: SecretVersionInfo[] } | null> {
     this.check();

@@ -9,9 +9,11 @@
  * tests prove such a database still opens with its root key after the change, and that a
  * wrong key is still refused with the same codes.
  */
+import Database from 'better-sqlite3';
 import type BetterSqlite3 from 'better-sqlite3';
 import type pg from 'pg';
 import { RootKey, type Share } from '../../src/crypto/index.js';
+import { SqliteStore } from '../../src/store/index.js';
 
 export const LEGACY_ROOT_HEX = '2a2a2a2a2a2a2a2a2a2a2a2a2a2a2a2a2a2a2a2a2a2a2a2a2a2a2a2a2a2a2a2a';
 
@@ -66,6 +68,17 @@ export function loadLegacySqlite(db: BetterSqlite3.Database, omitSystem: readonl
     for (const r of LEGACY_ROWS.policies) db.prepare('INSERT INTO policies (id, body) VALUES (?, ?)').run(hex(r.id), hex(r.body));
     db.prepare(`UPDATE counters SET value = ? WHERE name = 'policy_generation'`).run(LEGACY_ROWS.policyGeneration);
   })();
+}
+
+/** Creates the sqlite database `file` (current schema) holding the legacy rows. */
+export async function writeLegacySqliteFile(file: string, omitSystem: readonly string[] = []): Promise<void> {
+  await new SqliteStore({ file }).close();
+  const db = new Database(file);
+  try {
+    loadLegacySqlite(db, omitSystem);
+  } finally {
+    db.close();
+  }
 }
 
 /** Loads the rows into a postgres database that has the current schema and no rows yet. */
