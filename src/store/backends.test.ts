@@ -1,6 +1,6 @@
 /**
  * Runs the shared conformance suite against every backend that can run here:
- * memory, and sqlite on real files in a temp folder (postgres: postgres.test.ts, real server).
+ * memory, and sqlite on real files in a temp folder (postgres: postgres/store.test.ts, real server).
  */
 import fs from 'node:fs';
 import os from 'node:os';

@@ -57,14 +57,14 @@ export class MemoryStore extends InProcessStore implements Store {
   #apply<T>(path: string, plan: (before: SecretState | null) => SecretWrite<T>): T {
     this.check();
     const entry = this.secrets.get(path);
-    const w = plan(entry?.state ?? null);
-    if (w.state === null) return w.result;
-    const next: Entry = entry ?? { state: w.state, values: new Map() };
-    next.state = w.state;
-    if (w.added) next.values.set(w.added.version, copyStringMap(w.added.values));
-    for (const v of w.dropped) next.values.delete(v);
+    const planned = plan(entry?.state ?? null);
+    if (planned.state === null) return planned.result;
+    const next: Entry = entry ?? { state: planned.state, values: new Map() };
+    next.state = planned.state;
+    if (planned.added) next.values.set(planned.added.version, copyStringMap(planned.added.values));
+    for (const v of planned.dropped) next.values.delete(v);
     this.secrets.set(path, next);
-    return w.result;
+    return planned.result;
   }
 
   #change(kind: ChangeKind, path: string, versions: number[]): boolean {

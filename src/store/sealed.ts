@@ -155,17 +155,17 @@ export abstract class SealedStore implements Store {
     return null;
   }
 
-  #seal<T>(sealer: RecordSealer, id: Buffer, path: string, w: SecretWrite<T>): { result: T; write: SealedSecretWrite | null } {
-    if (w.state === null) return { result: w.result, write: null };
-    if (w.added && w.added.version > this.maxVersion) throw new StoreError('store_invalid_argument');
+  #seal<T>(sealer: RecordSealer, id: Buffer, path: string, planned: SecretWrite<T>): { result: T; write: SealedSecretWrite | null } {
+    if (planned.state === null) return { result: planned.result, write: null };
+    if (planned.added && planned.added.version > this.maxVersion) throw new StoreError('store_invalid_argument');
     return {
-      result: w.result,
+      result: planned.result,
       write: {
-        created: w.created,
-        path: w.created ? sealer.sealPath(id, path) : null,
-        meta: sealer.sealMeta(id, w.state),
-        added: w.added ? { version: w.added.version, blob: sealer.sealValues(id, w.added.version, w.added.values) } : null,
-        dropped: w.dropped.filter((v) => v <= this.maxVersion),
+        created: planned.created,
+        path: planned.created ? sealer.sealPath(id, path) : null,
+        meta: sealer.sealMeta(id, planned.state),
+        added: planned.added ? { version: planned.added.version, blob: sealer.sealValues(id, planned.added.version, planned.added.values) } : null,
+        dropped: planned.dropped.filter((v) => v <= this.maxVersion),
       },
     };
   }

@@ -181,7 +181,7 @@ export class UnsupportedInLiteModeError extends StoreError {
   }
 }
 
-/** Options shared by the backends (defaults in `open.ts`). */
+/** Options shared by the backends (each backend applies the defaults). */
 export interface CommonStoreOptions {
   /** maxVersions for new secrets when the put does not say (SPIKE_NEXUS_MAX_SECRET_VERSIONS, default 10). */
   defaultMaxVersions?: number;
