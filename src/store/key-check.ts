@@ -105,7 +105,7 @@ export function assertUnlockable(plan: KeyRecordsPlan<never>): void {
 
 /** `adoptKey`'s reading of a plan: the old store check throws, the others are returned. */
 export function adoptionResult<Refusal extends string>(plan: KeyRecordsPlan<Refusal>): AdoptionResult<Refusal> {
-  if (plan.ok) return { ok: true, record: plan.record ?? new Uint8Array(0) };
+  if (plan.ok) return { ok: true, record: plan.record ?? new Uint8Array(0) }; // null only in unlock plans
   if (plan.refusal === 'store_wrong_key') throw new StoreError('store_wrong_key');
   return { ok: false, refusal: plan.refusal as Refusal | 'key_check_failed' };
 }
