@@ -34,7 +34,7 @@ import type { NexusClient } from '../src/sdk/index.js';
 import { SpiffeId } from '../src/spiffe/id.js';
 import { WorkloadX509Source, authorizeIf, createMtlsDispatcher, svidChainPem, svidPrivateKeyPem } from '../src/spiffe/index.js';
 import { MemoryStore } from '../src/store/memory.js';
-import { SqliteStore } from '../src/store/sqlite.js';
+import { SqliteStore } from '../src/store/sqlite/store.js';
 import { Stack } from '../test/helpers/stack.js';
 import type { BenchResult } from './types.js';
 

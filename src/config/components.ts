@@ -6,7 +6,7 @@
 import os from 'node:os';
 import path from 'node:path';
 import { MTLS_DEFAULTS } from '../spiffe/tls/index.js';
-import { postgresOptionsFromEnv, type PostgresEnvOptions } from '../store/postgres-env.js';
+import { postgresOptionsFromEnv, type PostgresEnvOptions } from '../store/postgres/env.js';
 import { ConfigError, type Env, duration, httpsUrlList, int, listenAddress, oneOf, optionalStr, str, type ListenAddress } from '../lib/env.js';
 
 export const DEFAULT_ENDPOINT_SOCKET = 'unix:///tmp/spire-agent/public/api.sock';

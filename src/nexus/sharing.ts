@@ -1,20 +1,21 @@
 /**
- * The public sharing record and the key-check record in the store, and the one place
- * where a rebuilt root key is accepted: `adoptKey` (used by Keeper recovery and by
- * operator restore).
+ * The Nexus side of key adoption: the public sharing record (`SharingInfo` ↔ bytes) and
+ * `adoptKey`, the one place where a rebuilt root key is accepted (used by Keeper recovery
+ * and by operator restore).
  *
- * Both records are public: commitments reveal nothing beyond g^s, and the key-check
- * record is an AEAD envelope under a purpose key (D6, D7). `adoptKey` refuses a key that
- * does not open the key-check record; on a first start (no records yet) it writes both
- * with put-if-absent, so several Nexus instances sharing one database agree on one key.
+ * The store does the rest in ONE transaction (`Store.adoptKey`): on a first start it
+ * writes its key-check record and this sharing record, first writer wins, so several Nexus
+ * instances sharing one database agree on one key; later it refuses a key that does not
+ * open the key-check record, and asks `judge` here whether the stored sharing has these
+ * commitments. Both records are public: commitments reveal nothing beyond g^s, and the
+ * key-check record is an AEAD envelope under a purpose key (D6, D7).
  */
-import { checkKeyCheck, Commitments, makeKeyCheck, type RootKey, type Share } from '../crypto/index.js';
+import { Commitments, type RootKey, type Share } from '../crypto/index.js';
 import { SpikeError } from '../lib/errors.js';
-import type { Store } from '../store/types.js';
+import { KEY_CHECK_RECORD, type Store } from '../store/index.js';
 import type { KeyState, SharingInfo } from './keystate.js';
 
 export const SHARING_RECORD = 'sharing';
-export const KCV_RECORD = 'kcv';
 
 export class AdoptError extends SpikeError {
   constructor(code: 'key_check_failed' | 'sharing_record_malformed' | 'sharing_mismatch') {
@@ -54,7 +55,7 @@ export async function loadSharing(store: Store): Promise<SharingInfo | undefined
 }
 
 export async function isInitialized(store: Store): Promise<boolean> {
-  return (await store.getSystem(KCV_RECORD)) !== null;
+  return (await store.getSystem(KEY_CHECK_RECORD)) !== null;
 }
 
 function sameCommitments(a: Commitments, b: Commitments): boolean {
@@ -63,21 +64,23 @@ function sameCommitments(a: Commitments, b: Commitments): boolean {
 
 /**
  * Accepts `root` (rebuilt from `basis`, shares of `sharing` that already verified against
- * its commitments) after the key-check; unlocks the store and installs the key. Takes
+ * its commitments) after the key check; unlocks the store and installs the key. Takes
  * ownership of `root` on success; on failure the caller still owns and must destroy it.
  */
 export async function adoptKey(store: Store, keys: KeyState, root: RootKey, basis: readonly Share[], sharing: SharingInfo): Promise<void> {
-  let kcv = await store.getSystem(KCV_RECORD);
-  if (kcv === null) {
-    // First start after Bootstrap: record the sharing and the key-check, first writer wins.
-    await store.putSystemIfAbsent(SHARING_RECORD, encodeSharing(sharing));
-    await store.putSystemIfAbsent(KCV_RECORD, makeKeyCheck(root));
-    kcv = await store.getSystem(KCV_RECORD);
-  }
-  if (kcv === null || !checkKeyCheck(root, kcv)) throw new AdoptError('key_check_failed');
-  const stored = await loadSharing(store);
-  if (stored && !sameCommitments(stored.commitments, sharing.commitments)) throw new AdoptError('sharing_mismatch');
-  if (!stored) await store.putSystemIfAbsent(SHARING_RECORD, encodeSharing(sharing));
-  await store.unlock(root);
+  let stored: SharingInfo | undefined;
+  const result = await store.adoptKey(root, {
+    recordKey: SHARING_RECORD,
+    record: encodeSharing(sharing),
+    judge: (bytes) => {
+      try {
+        stored = decodeSharing(bytes);
+      } catch {
+        return 'sharing_record_malformed';
+      }
+      return sameCommitments(stored.commitments, sharing.commitments) ? null : 'sharing_mismatch';
+    },
+  });
+  if (!result.ok) throw new AdoptError(result.refusal);
   keys.install(root, basis, stored ?? sharing);
 }

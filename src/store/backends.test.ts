@@ -1,16 +1,16 @@
 /**
  * Runs the shared conformance suite against every backend that can run here:
- * memory, and sqlite on real files in a temp folder (postgres: postgres.test.ts, real server).
+ * memory, and sqlite on real files in a temp folder (postgres: postgres/store.test.ts, real server).
  */
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { runStoreConformance } from './conformance-suite.js';
+import { runStoreConformance } from '../../test/helpers/store-conformance.js';
 import { MemoryStore } from './memory.js';
 import { LiteStore } from './lite.js';
-import { SqliteStore } from './sqlite.js';
+import { SqliteStore } from './sqlite/store.js';
 import { openStore } from './open.js';
 import { StoreError, UnsupportedInLiteModeError, type Store } from './types.js';
 import { RootKey } from '../crypto/index.js';

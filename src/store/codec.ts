@@ -1,7 +1,6 @@
 /**
  * What a persistent backend writes, and how it is sealed (D8/D9). Backend-independent:
- * sqlite uses it today and postgres will reuse it unchanged, so both stores hold the same
- * blobs.
+ * sqlite and postgres both seal through it (via sealed.ts), so both hold the same blobs.
  *
  * - Record ids: HMAC-SHA-256 under the `path-hmac/v1` key of `"s:" + path` (secrets) or
  *   `"p:" + name` (policies) — fixed, distinct two-character prefixes keep the two
@@ -19,11 +18,11 @@
  *   states are checked for internal consistency; anything else is an integrity error.
  *
  * Not covered here: replay of an older, validly sealed blob into its own row (whole-store
- * rollback, catalogue STO-03) needs a counter held outside the store.
+ * rollback, STO-03) needs a counter held outside the store.
  */
 import { randomFillSync } from 'node:crypto';
 import { Aead, aad, derivePurposeKey, PathHasher, wipe, type RandomSource, type RootKey } from '../crypto/index.js';
-import { isConsistentState, stringMapFromPairs, type SecretState, type VersionState } from './secrets-model.js';
+import { isConsistentState, stringMapFromPairs, type SecretState, type VersionState } from './model.js';
 import { StoreError, type PolicyRecord } from './types.js';
 
 /** Key id written into every storage envelope (room for a later key rotation). */
@@ -274,22 +273,6 @@ export class RecordSealer {
       name: n, spiffeIdPattern: s, pathPattern: p, permissions: [...(perm as string[])],
       createdAt: new Date(ca), updatedAt: new Date(ua),
     };
-  }
-
-  // --- store key check -----------------------------------------------------------------
-
-  /** An envelope that opens only under this storage key (the store's own key check). */
-  makeStoreCheck(): Buffer {
-    return this.#sealBytes(utf8.encode('spike-ts store key check'), aad('spike/store-check', 0, 'check'));
-  }
-
-  checkStoreCheck(blob: Uint8Array): boolean {
-    try {
-      wipe(this.#openBytes(blob, aad('spike/store-check', 0, 'check')));
-      return true;
-    } catch {
-      return false;
-    }
   }
 
   destroy(): void {

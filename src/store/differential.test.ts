@@ -12,9 +12,9 @@ import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
 import fc from 'fast-check';
 import { RootKey } from '../crypto/index.js';
-import { steppingClock } from './conformance-suite.js';
+import { steppingClock } from '../../test/helpers/store-conformance.js';
 import { MemoryStore } from './memory.js';
-import { SqliteStore } from './sqlite.js';
+import { SqliteStore } from './sqlite/store.js';
 import type { Store } from './types.js';
 
 const root = RootKey.generate();

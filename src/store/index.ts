@@ -1,15 +1,21 @@
-/** The storage layer: one interface (types.ts), semantics once (secrets-model.ts), backends. */
+/**
+ * The storage layer: one interface (types.ts), the versioning rules once (model.ts), the
+ * sealed core of the persistent backends (sealed.ts, codec.ts, key-check.ts), and the
+ * backends: memory, lite, sqlite/, postgres/. `openStore` picks one from configuration.
+ */
 export {
   type BackendKind, type SecretVersionInfo, type SecretMetadata, type PutSecretOptions, type PolicyRecord,
-  type PolicyInput, type Store, type StoreErrorCode, type CommonStoreOptions, StoreError, UnsupportedInLiteModeError,
+  type PolicyInput, type Store, type StoreErrorCode, type CommonStoreOptions, type KeyAdoption, type AdoptionResult,
+  StoreError, UnsupportedInLiteModeError,
 } from './types.js';
-export { DEFAULT_MAX_VERSIONS } from './secrets-model.js';
+export { DEFAULT_MAX_VERSIONS } from './model.js';
+export { KEY_CHECK_RECORD } from './key-check.js';
+export { RecordSealer, STORAGE_KEY_ID } from './codec.js';
 export { MemoryStore } from './memory.js';
 export { LiteStore } from './lite.js';
-export { SqliteStore, openSqliteStore, toStoreError, STORE_CHECK_KEY, type SqliteStoreOptions } from './sqlite.js';
-export { RecordSealer, STORAGE_KEY_ID } from './codec.js';
+export { SqliteStore, openSqliteStore, toStoreError, type SqliteStoreOptions } from './sqlite/index.js';
 export {
   PostgresStore, openPostgresStore, pgToStoreError, POLICY_CHANNEL, type PostgresStoreOptions,
-} from './postgres.js';
-export { postgresOptionsFromEnv, type PostgresEnvOptions } from './postgres-env.js';
+  postgresOptionsFromEnv, type PostgresEnvOptions,
+} from './postgres/index.js';
 export { openStore, type OpenStoreOptions } from './open.js';

@@ -5,41 +5,19 @@
  * (→ []) and `policyGeneration` (→ 0), which authorisation code may call in any mode. System records
  * (commitments, key-check record) are kept in memory only, for the life of the process.
  */
-import { SystemRecords } from './system-records.js';
 import type { RootKey } from '../crypto/index.js';
+import { InProcessStore } from './in-process.js';
 import {
-  StoreError, UnsupportedInLiteModeError, type PolicyRecord, type SecretMetadata,
-  type SecretVersionInfo, type Store,
+  UnsupportedInLiteModeError, type PolicyRecord, type SecretMetadata, type SecretVersionInfo, type Store,
 } from './types.js';
 
-export class LiteStore implements Store {
+export class LiteStore extends InProcessStore implements Store {
   readonly kind = 'lite' as const;
-  private readonly system = new SystemRecords();
   private unlocked = false;
-  private closed = false;
-
-  private check(): void {
-    if (this.closed) throw new StoreError('store_closed');
-  }
 
   private unsupported(): never {
     this.check();
     throw new UnsupportedInLiteModeError();
-  }
-
-  async getSystem(key: string): Promise<Uint8Array | null> {
-    this.check();
-    return this.system.get(key);
-  }
-
-  async putSystemIfAbsent(key: string, value: Uint8Array): Promise<boolean> {
-    this.check();
-    return this.system.putIfAbsent(key, value);
-  }
-
-  async putSystem(key: string, value: Uint8Array): Promise<void> {
-    this.check();
-    this.system.put(key, value);
   }
 
   async unlock(_root: RootKey): Promise<void> {
@@ -65,8 +43,7 @@ export class LiteStore implements Store {
   async listPolicies(): Promise<PolicyRecord[]> { this.check(); return []; }
   async policyGeneration(): Promise<number> { this.check(); return 0; }
 
-  async close(): Promise<void> {
-    this.closed = true;
-    this.system.clear();
+  protected forget(): void {
+    // nothing besides the system records
   }
 }

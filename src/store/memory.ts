@@ -4,12 +4,12 @@
  * synchronously to completion, so read-modify-write is atomic without locks. Values are
  * copied in and out (null-prototype objects), so callers can never alias stored state.
  */
-import { SystemRecords } from './system-records.js';
 import type { RootKey } from '../crypto/index.js';
+import { InProcessStore } from './in-process.js';
 import {
-  applyDelete, applyDestroy, applyPut, applyUndelete, copyStringMap, DEFAULT_MAX_VERSIONS,
-  resolveReadVersion, toMetadata, type SecretState,
-} from './secrets-model.js';
+  compareCodeUnits, copyStringMap, DEFAULT_MAX_VERSIONS, planChange, planPut, resolveReadVersion, toMetadata,
+  type ChangeKind, type SecretState, type SecretWrite,
+} from './model.js';
 import {
   StoreError, type CommonStoreOptions, type PolicyInput, type PolicyRecord, type PutSecretOptions,
   type SecretMetadata, type SecretVersionInfo, type Store,
@@ -20,7 +20,7 @@ interface Entry {
   values: Map<number, Record<string, string>>;
 }
 
-export function clonePolicy(p: PolicyRecord): PolicyRecord {
+function clonePolicy(p: PolicyRecord): PolicyRecord {
   return {
     name: p.name,
     spiffeIdPattern: p.spiffeIdPattern,
@@ -31,42 +31,18 @@ export function clonePolicy(p: PolicyRecord): PolicyRecord {
   };
 }
 
-function compareCodeUnits(a: string, b: string): number {
-  return a < b ? -1 : a > b ? 1 : 0;
-}
-
-export class MemoryStore implements Store {
+export class MemoryStore extends InProcessStore implements Store {
   readonly kind = 'memory' as const;
-  private readonly system = new SystemRecords();
   private readonly secrets = new Map<string, Entry>();
   private readonly policies = new Map<string, PolicyRecord>();
   private generation = 0;
-  private closed = false;
   private readonly defaultMaxVersions: number;
   private readonly now: () => Date;
 
   constructor(opts: CommonStoreOptions = {}) {
+    super();
     this.defaultMaxVersions = opts.defaultMaxVersions ?? DEFAULT_MAX_VERSIONS;
     this.now = opts.now ?? (() => new Date());
-  }
-
-  private check(): void {
-    if (this.closed) throw new StoreError('store_closed');
-  }
-
-  async getSystem(key: string): Promise<Uint8Array | null> {
-    this.check();
-    return this.system.get(key);
-  }
-
-  async putSystemIfAbsent(key: string, value: Uint8Array): Promise<boolean> {
-    this.check();
-    return this.system.putIfAbsent(key, value);
-  }
-
-  async putSystem(key: string, value: Uint8Array): Promise<void> {
-    this.check();
-    this.system.put(key, value);
   }
 
   async unlock(_root: RootKey): Promise<void> {
@@ -77,16 +53,26 @@ export class MemoryStore implements Store {
     return true;
   }
 
-  async putSecret(path: string, values: Record<string, string>, opts: PutSecretOptions = {}): Promise<{ version: number }> {
+  /** Persists one planned secret write in the maps. */
+  #apply<T>(path: string, plan: (before: SecretState | null) => SecretWrite<T>): T {
     this.check();
     const entry = this.secrets.get(path);
-    const r = applyPut(entry?.state ?? null, opts, this.defaultMaxVersions, this.now());
-    const next: Entry = entry ?? { state: r.state, values: new Map() };
-    next.state = r.state;
-    next.values.set(r.version, copyStringMap(values));
-    for (const v of r.pruned) next.values.delete(v);
+    const planned = plan(entry?.state ?? null);
+    if (planned.state === null) return planned.result;
+    const next: Entry = entry ?? { state: planned.state, values: new Map() };
+    next.state = planned.state;
+    if (planned.added) next.values.set(planned.added.version, copyStringMap(planned.added.values));
+    for (const v of planned.dropped) next.values.delete(v);
     this.secrets.set(path, next);
-    return { version: r.version };
+    return planned.result;
+  }
+
+  #change(kind: ChangeKind, path: string, versions: number[]): boolean {
+    return this.#apply(path, (before) => planChange(kind, before, versions, this.now()));
+  }
+
+  async putSecret(path: string, values: Record<string, string>, opts: PutSecretOptions = {}): Promise<{ version: number }> {
+    return this.#apply(path, (before) => planPut(before, values, opts, this.defaultMaxVersions, this.now()));
   }
 
   async getSecret(path: string, version?: number): Promise<{ version: number; values: Record<string, string> } | null> {
@@ -99,32 +85,9 @@ export class MemoryStore implements Store {
     return { version: v, values: copyStringMap(values) };
   }
 
-  async deleteSecret(path: string, versions: number[]): Promise<boolean> {
-    this.check();
-    const entry = this.secrets.get(path);
-    if (!entry) return false;
-    entry.state = applyDelete(entry.state, versions, this.now()).state;
-    return true;
-  }
-
-  async undeleteSecret(path: string, versions: number[]): Promise<boolean> {
-    this.check();
-    const entry = this.secrets.get(path);
-    if (!entry) return false;
-    const r = applyUndelete(entry.state, versions, this.now());
-    entry.state = r.state;
-    return r.changed.length > 0;
-  }
-
-  async destroySecret(path: string, versions: number[]): Promise<boolean> {
-    this.check();
-    const entry = this.secrets.get(path);
-    if (!entry) return false;
-    const r = applyDestroy(entry.state, versions, this.now());
-    entry.state = r.state;
-    for (const v of r.changed) entry.values.delete(v);
-    return true;
-  }
+  async deleteSecret(path: string, versions: number[]): Promise<boolean> { return this.#change('delete', path, versions); }
+  async undeleteSecret(path: string, versions: number[]): Promise<boolean> { return this.#change('undelete', path, versions); }
+  async destroySecret(path: string, versions: number[]): Promise<boolean> { return this.#change('destroy', path, versions); }
 
   async getSecretMetadata(path: string): Promise<{ metadata: SecretMetadata; versions: SecretVersionInfo[] } | null> {
     this.check();
@@ -177,12 +140,8 @@ export class MemoryStore implements Store {
     return this.generation;
   }
 
-  async close(): Promise<void> {
-    this.closed = true;
+  protected forget(): void {
     this.secrets.clear();
     this.policies.clear();
-    this.system.clear();
   }
 }
-
-export { compareCodeUnits };

@@ -5,8 +5,8 @@
 import type { Logger } from '../lib/log.js';
 import { LiteStore } from './lite.js';
 import { MemoryStore } from './memory.js';
-import { openPostgresStore } from './postgres.js';
-import { openSqliteStore } from './sqlite.js';
+import { openPostgresStore } from './postgres/index.js';
+import { openSqliteStore } from './sqlite/index.js';
 import { StoreError, type BackendKind, type CommonStoreOptions, type Store } from './types.js';
 
 export interface OpenStoreOptions extends CommonStoreOptions {

@@ -1,10 +1,10 @@
 /**
- * The storage interface every backend implements (memory, lite, sqlite, later postgres),
- * plus its typed error.
+ * The storage interface every backend implements (memory, lite, sqlite, postgres), plus
+ * its typed error.
  *
- * Semantics of secrets live once, in `secrets-model.ts`; backends only persist the state
- * those pure functions compute. Every method is async so a networked backend (postgres)
- * fits the same shape; transaction semantics are "each write method is one atomic
+ * Semantics of secrets live once, in `model.ts`; backends only persist the state those
+ * pure functions compute. Every method is async so a networked backend (postgres) fits the
+ * same shape; transaction semantics are "each write method is one atomic
  * read-modify-write" (SQLite: inside `BEGIN IMMEDIATE`; Postgres: `SELECT … FOR UPDATE`).
  */
 import { SpikeError } from '../lib/errors.js';
@@ -62,6 +62,28 @@ export interface PolicyRecord {
 
 export type PolicyInput = Omit<PolicyRecord, 'createdAt' | 'updatedAt'>;
 
+/**
+ * The public record `Store.adoptKey` keeps beside the key-check record, and how it
+ * recognises one stored earlier (Nexus: the sharing record and its commitments).
+ */
+export interface KeyAdoption<Refusal extends string> {
+  /** System record key (Nexus: `sharing`). */
+  recordKey: string;
+  /** Its bytes, written when the store holds none yet. */
+  record: Uint8Array;
+  /** `null` when `stored` belongs to the key being adopted, else why not. Must not throw. */
+  judge(stored: Uint8Array): Refusal | null;
+}
+
+/**
+ * `ok`: the key is adopted and the store unlocked; `record` is the stored record (the
+ * caller's own when this call wrote it). Otherwise nothing was written and the store
+ * stays locked: `key_check_failed` = the root key does not open the key-check record.
+ */
+export type AdoptionResult<Refusal extends string> =
+  | { ok: true; record: Uint8Array }
+  | { ok: false; refusal: Refusal | 'key_check_failed' };
+
 export interface Store {
   readonly kind: BackendKind;
 
@@ -72,11 +94,22 @@ export interface Store {
   putSystemIfAbsent(key: string, value: Uint8Array): Promise<boolean>;
   putSystem(key: string, value: Uint8Array): Promise<void>;
 
-  /** Derives the storage and path keys; before this, secret/policy operations throw `store_locked`. */
+  /**
+   * Derives the storage and path keys; before this, secret/policy operations throw
+   * `store_locked`. Persistent stores check `root` against the key-check record (written
+   * on the first unlock): another key → `store_wrong_key`, never "not found" everywhere.
+   */
   unlock(root: RootKey): Promise<void>;
+  /**
+   * Adopts a rebuilt root key in ONE transaction: on a first start writes the key-check
+   * record and `adoption.record` (each only if absent); otherwise checks `root` against
+   * the stored key-check record and lets `adoption.judge` check the stored record; then
+   * unlocks as `unlock` does. Several instances sharing one database agree on one key.
+   */
+  adoptKey<Refusal extends string>(root: RootKey, adoption: KeyAdoption<Refusal>): Promise<AdoptionResult<Refusal>>;
   isUnlocked(): boolean;
 
-  // Secrets (SPIKE semantics + Vault extras, see secrets-model.ts). `null`/false = not found.
+  // Secrets (SPIKE semantics + Vault extras, see model.ts). `null`/false = not found.
   putSecret(path: string, values: Record<string, string>, opts?: PutSecretOptions): Promise<{ version: number }>;
   getSecret(path: string, version?: number): Promise<{ version: number; values: Record<string, string> } | null>;
   /** Soft delete; false only when the path is unknown. */
@@ -148,7 +181,7 @@ export class UnsupportedInLiteModeError extends StoreError {
   }
 }
 
-/** Options shared by the backends (defaults in `open.ts`). */
+/** Options shared by the backends (each backend applies the defaults). */
 export interface CommonStoreOptions {
   /** maxVersions for new secrets when the put does not say (SPIKE_NEXUS_MAX_SECRET_VERSIONS, default 10). */
   defaultMaxVersions?: number;

@@ -18,7 +18,7 @@ import assert from 'node:assert/strict';
 import Database from 'better-sqlite3';
 import { RootKey } from '../../src/crypto/index.js';
 import { RecordSealer } from '../../src/store/codec.js';
-import { SqliteStore } from '../../src/store/sqlite.js';
+import { SqliteStore } from '../../src/store/sqlite/store.js';
 import { StoreError } from '../../src/store/types.js';
 
 const dirs: string[] = [];

@@ -13,7 +13,7 @@ import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { REPO_ROOT } from '../helpers/bin.js';
 import { RootKey, wipe } from '../../src/crypto/index.js';
-import { SqliteStore } from '../../src/store/sqlite.js';
+import { SqliteStore } from '../../src/store/sqlite/store.js';
 
 const FIXTURE = path.join(REPO_ROOT, 'dist', 'test', 'e2e', 'fixtures', 'store-writer.js');
 const ROUNDS = 10;

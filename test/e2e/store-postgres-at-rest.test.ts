@@ -20,7 +20,7 @@ import { randomBytes } from 'node:crypto';
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { RootKey } from '../../src/crypto/index.js';
-import { openPostgresStore } from '../../src/store/postgres.js';
+import { openPostgresStore } from '../../src/store/postgres/store.js';
 import { startPostgres, type TestPostgres } from '../helpers/postgres.js';
 
 const run = promisify(execFile);

@@ -5,8 +5,8 @@
  *   reads back its own writer's value from every instance; the same `cas` raced by 48
  *   writers on 3 instances → exactly one wins, 47 `store_cas_mismatch`.
  * - Policies: a policy deleted through instance A → instance B's `policyGeneration()` has
- *   already changed and B reads the policy as gone on its very next call; B's
- *   `onPolicyChange` (LISTEN/NOTIFY) delivers the new generation.
+ *   already changed and B reads the policy as gone on its very next call; a LISTEN
+ *   connection to the database (test/helpers/pg-policy-listener.ts) receives the new generation.
  * - Bootstrap-once: four separate processes, released at the same instant on a fresh
  *   database, race the advisory-locked schema migration and the first
  *   `putSystemIfAbsent` → all open cleanly (no "already exists" error), schema version 1,
@@ -21,9 +21,10 @@ import { spawn } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { RootKey } from '../../src/crypto/index.js';
 import { RecordSealer } from '../../src/store/codec.js';
-import { openPostgresStore, type PostgresStore } from '../../src/store/postgres.js';
-import { PG_SCHEMA_VERSION } from '../../src/store/postgres-schema.js';
+import { openPostgresStore, type PostgresStore } from '../../src/store/postgres/store.js';
+import { PG_SCHEMA_VERSION } from '../../src/store/postgres/schema.js';
 import { StoreError } from '../../src/store/types.js';
+import { listenPolicyChanges } from '../helpers/pg-policy-listener.js';
 import { startPostgres, type TestPostgres } from '../helpers/postgres.js';
 
 async function child(): Promise<void> {
@@ -130,7 +131,7 @@ if (process.env['SPIKE_PG_RACE_CHILD'] === '1') {
       await a.putPolicy({ name: 'ops', spiffeIdPattern: '^spiffe://example.org/ops$', pathPattern: 'ops/.*', permissions: ['read'] });
       const seen: number[] = [];
       let wake: (() => void) | null = null;
-      const unsubscribe = b.onPolicyChange((g) => {
+      const unsubscribe = listenPolicyChanges({ connectionString: srv.connectionString }, (g) => {
         seen.push(g);
         wake?.();
       });

@@ -7,14 +7,15 @@
  * — quickly, never another code, never an uncaught exception or unhandled rejection (the
  * pool's and clients' 'error' events are handled); once the server is back the SAME store
  * objects succeed again by themselves (no reopen); every acknowledged write is still
- * there with its value afterwards; the LISTEN connection reconnects and delivers the next
- * policy change.
+ * there with its value afterwards; a LISTEN connection (test/helpers/pg-policy-listener.ts)
+ * reconnects and delivers the next policy change.
  */
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { RootKey } from '../../src/crypto/index.js';
-import { openPostgresStore, type PostgresStore } from '../../src/store/postgres.js';
+import { openPostgresStore, type PostgresStore } from '../../src/store/postgres/store.js';
 import { StoreError } from '../../src/store/types.js';
+import { listenPolicyChanges } from '../helpers/pg-policy-listener.js';
 import { startPostgres, type TestPostgres } from '../helpers/postgres.js';
 
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
@@ -50,7 +51,6 @@ describe('postgres: server restarted under load', () => {
     for (let i = 0; i < 2; i++) {
       stores.push(await openPostgresStore({
         connectionString: srv.connectionString, maxConnections: 6, connectTimeoutMs: 2000, operationTimeoutMs: 5000,
-        listenRetryMs: { min: 50, max: 400 },
       }));
     }
     await Promise.all(stores.map((s) => s.unlock(root)));
@@ -137,7 +137,10 @@ describe('postgres: server restarted under load', () => {
 
   test('fast shutdown under load: store_unavailable while down, recovers by itself, nothing acknowledged lost, NOTIFY reconnects', async (t) => {
     const gens: number[] = [];
-    const unsubscribe = stores[1]!.onPolicyChange((g) => gens.push(g));
+    const unsubscribe = listenPolicyChanges(
+      { connectionString: srv.connectionString, connectTimeoutMs: 2000, retryMs: { min: 50, max: 400 } },
+      (g) => gens.push(g),
+    );
     const report = await underLoad('fast', async (state, rep) => {
       state.down = true;
       await srv.down('fast');

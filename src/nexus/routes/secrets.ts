@@ -11,7 +11,7 @@
  *   POST /v1/store/secrets/metadata?action=get metadata with real version numbers (B3)
  *
  * Guards (authorisation before any existence check, D10) come from `ctx.guards`; versioning
- * semantics live in the store (`src/store/secrets-model.ts`), each write one transaction (D13).
+ * semantics live in the store (`src/store/model.ts`), each write one transaction (D13).
  * Responses are SPIKE's shapes, Go-encoded: maps as `Map` (keys sorted like Go), times as
  * {@link GoTime}; error bodies are the zero-valued shapes of api.md §1.3. Store errors map as
  * documented in `store-errors.ts` (409 check-and-set, 500 integrity, 503 busy/locked).
@@ -36,7 +36,7 @@ import {
   type SecretMetadataResponse,
   type SecretVersionInfo,
 } from '../../protocol/index.js';
-import { stringMapFromPairs } from '../../store/secrets-model.js';
+import { stringMapFromPairs } from '../../store/model.js';
 import type { PutSecretOptions, SecretMetadata, SecretVersionInfo as StoredVersion } from '../../store/types.js';
 import type { NexusContext } from '../context.js';
 import { viaStore } from './store-errors.js';

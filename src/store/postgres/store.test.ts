@@ -7,15 +7,18 @@
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import net from 'node:net';
-import { RootKey } from '../crypto/index.js';
-import { RecordSealer } from './codec.js';
-import { runStoreConformance } from './conformance-suite.js';
-import { openPostgresStore, PostgresStore } from './postgres.js';
-import { postgresOptionsFromEnv } from './postgres-env.js';
-import { PG_SCHEMA_VERSION } from './postgres-schema.js';
-import { openStore } from './open.js';
-import { StoreError, type Store } from './types.js';
-import { startPostgres, type TestPostgres } from '../../test/helpers/postgres.js';
+import { RootKey } from '../../crypto/index.js';
+import { RecordSealer } from '../codec.js';
+import { runStoreConformance } from '../../../test/helpers/store-conformance.js';
+import { openPostgresStore, PostgresStore } from './store.js';
+import { postgresOptionsFromEnv } from './env.js';
+import { PG_SCHEMA_VERSION } from './schema.js';
+import { openStore } from '../open.js';
+import { StoreError, type Store } from '../types.js';
+import pg from 'pg';
+import { KEY_CHECK_RECORD } from '../key-check.js';
+import { startPostgres, type TestPostgres } from '../../../test/helpers/postgres.js';
+import { LEGACY_CONTENT, legacyRoot, loadLegacyPostgres } from '../../../test/helpers/legacy-store.js';
 
 let server: TestPostgres | undefined;
 let starting: Promise<TestPostgres> | undefined;
@@ -144,6 +147,36 @@ describe('postgres backend specifics', () => {
       await b.close();
       r1.destroy();
       r2.destroy();
+    }
+  });
+
+  test('a database written before the single key check still unlocks with its root key; a wrong key → store_wrong_key', async () => {
+    const url = await srv.createDatabase();
+    const db = url.slice(url.lastIndexOf('/') + 1);
+    await (await openPostgresStore({ connectionString: url })).close();
+    const client = new pg.Client({ connectionString: url });
+    await client.connect();
+    try {
+      await loadLegacyPostgres(client);
+    } finally {
+      await client.end();
+    }
+    const s = await openPostgresStore({ connectionString: url });
+    const root = legacyRoot();
+    try {
+      await rejectsWith(s.unlock(RootKey.generate()), 'store_wrong_key');
+      assert.deepEqual(await s.adoptKey(RootKey.generate(), { recordKey: 'sharing', record: new Uint8Array([1]), judge: () => null }),
+        { ok: false, refusal: 'key_check_failed' });
+      assert.equal(s.isUnlocked(), false);
+      await s.unlock(root);
+      const got = await s.getSecret(LEGACY_CONTENT.path);
+      assert.equal(got?.version, LEGACY_CONTENT.current.version);
+      assert.deepEqual({ ...got?.values }, LEGACY_CONTENT.current.values);
+      assert.equal((await s.getPolicy(LEGACY_CONTENT.policy.name))?.pathPattern, LEGACY_CONTENT.policy.pathPattern);
+      assert.equal((await srv.psql('SELECT string_agg(key, \',\' ORDER BY key) FROM spike_system', db)).trim(), `${KEY_CHECK_RECORD},sharing,store/key-check`);
+    } finally {
+      await s.close();
+      root.destroy();
     }
   });
 

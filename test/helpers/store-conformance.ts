@@ -1,12 +1,13 @@
 /**
- * One semantic test suite for every Store backend. A backend joins by calling
- * `runStoreConformance(factory)` from its own test file (memory and sqlite do so in
- * backends.test.ts; postgres will too). The suite only uses the public Store interface.
+ * One semantic test suite for every Store backend (test-only code). A backend joins by
+ * calling `runStoreConformance(factory)` from its own test file (memory and sqlite do so
+ * in src/store/backends.test.ts, postgres in src/store/postgres/store.test.ts). The suite
+ * only uses the public Store interface.
  */
 import { describe, test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { RootKey } from '../crypto/index.js';
-import { StoreError, type Store } from './types.js';
+import { RootKey } from '../../src/crypto/index.js';
+import { StoreError, type Store } from '../../src/store/types.js';
 
 export interface OpenedBackend {
   store: Store;

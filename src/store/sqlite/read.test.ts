@@ -1,5 +1,5 @@
 /**
- * sqlite.ts read path (one statement for metadata + value): every case where the value row
+ * sqlite backend read path (one statement for metadata + value): every case where the value row
  * the statement brought is not the one to return — an explicit older version, a current
  * version below the highest stored one, deleted and destroyed versions, a missing value row,
  * version rows without metadata — answers exactly as the two-statement read did.
@@ -10,10 +10,10 @@ import path from 'node:path';
 import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
 import Database from 'better-sqlite3';
-import { RootKey } from '../crypto/index.js';
-import { RecordSealer } from './codec.js';
-import { SqliteStore } from './sqlite.js';
-import { StoreError } from './types.js';
+import { RootKey } from '../../crypto/index.js';
+import { RecordSealer } from '../codec.js';
+import { SqliteStore } from './store.js';
+import { StoreError } from '../types.js';
 
 const dirs: string[] = [];
 after(() => {

@@ -1,18 +1,18 @@
 /**
  * SQLite schema of the `sqlite` backend: versioned migrations, identification of our
  * files, and a check that the live schema is exactly what the code expects (fail closed
- * on drift, catalogue STO-08).
+ * on drift, STO-08).
  *
  * The file is marked with `PRAGMA application_id` = 0x53504b54 ("SPKT") and carries its
  * schema version in `PRAGMA user_version`. A schema newer than the code → refuse
  * (`store_schema_too_new`); older → apply the missing migrations in one transaction.
  *
  * Nothing sensitive is in clear (D9): ids are HMACs, every other secret/policy column is
- * an AEAD envelope (codec.ts). Version numbers and the policy generation counter are the
+ * an AEAD envelope (../codec.ts). Version numbers and the policy generation counter are the
  * only plain integers. `system` holds public records (commitments, key-check envelope).
  */
 import type BetterSqlite3 from 'better-sqlite3';
-import { StoreError } from './types.js';
+import { StoreError } from '../types.js';
 
 export const APPLICATION_ID = 0x53504b54;
 

@@ -1,16 +1,17 @@
 /**
  * Secret versioning semantics, written once as pure functions over a decoded record.
- * Every backend loads a `SecretState`, calls one of these, and persists the result plus
- * the reported side effects (new version's values, pruned/destroyed versions to wipe).
- * Values are not part of the state: backends keep them per version (memory: a map; sqlite:
- * one sealed row per version), so metadata-only operations never touch value blobs.
+ * Every backend loads a `SecretState`, asks `planPut` / `planChange` what to do, and
+ * persists the `SecretWrite` it gets back (new state, the new version's values, the
+ * pruned/destroyed versions to wipe). Values are not part of the state: backends keep them
+ * per version (memory: a map; sqlite/postgres: one sealed row per version), so
+ * metadata-only operations never touch value blobs.
  *
- * SPIKE semantics (../spec/api.md §5, storage.md §3) with these deliberate fixes:
+ * SPIKE's semantics, with these deliberate fixes:
  * - Version numbers are never reused. A put creates `lastVersion + 1`, where `lastVersion`
  *   is the highest number ever written. SPIKE uses `current + 1`, which equals this
  *   whenever the newest version is live, but re-uses (overwrites) a soft-deleted version
  *   number when the newest version was deleted.
- * - Pruning really removes versions (gaps B2): when more than `maxVersions` versions exist,
+ * - Pruning really removes versions (B2): when more than `maxVersions` versions exist,
  *   the lowest-numbered are dropped (live or deleted) and reported in `pruned`.
  * - The operator's `maxVersionsCeiling` caps a secret's `maxVersions` (requested or stored)
  *   on every put: a writer can keep fewer versions than the operator allows, never more.
@@ -19,12 +20,12 @@
  *   differently after put and after delete).
  * - Undelete with no versions (or with `0`, which is what `spike secret undelete <path>`
  *   sends) restores the **highest deleted version** — "undo my last delete" — instead of
- *   SPIKE's `[current]`, which is live by construction and so always failed (gaps B19).
+ *   SPIKE's `[current]`, which is live by construction and so always failed (B19).
  * - Delete does not re-stamp versions that are already deleted (keeps the first time).
  * - Destroy (Vault extra): removes the listed versions for good; empty list or `0` = the
  *   current version, like delete.
  * - `cas` (Vault extra) compares against `lastVersion`; `cas: 0` means "path must not exist".
- * - Metadata versions carry their real version numbers (gaps B3).
+ * - Metadata versions carry their real version numbers (B3).
  */
 import { StoreError, type PutSecretOptions, type SecretMetadata, type SecretVersionInfo } from './types.js';
 
@@ -33,15 +34,8 @@ export interface VersionState {
   deletedTime: Date | null;
 }
 
-export interface SecretMeta {
-  currentVersion: number;
-  oldestVersion: number;
-  lastVersion: number;
-  createdTime: Date;
-  updatedTime: Date;
-  maxVersions: number;
-  customMetadata?: Record<string, string>;
-}
+/** The stored metadata has exactly the fields of the public view. */
+export type SecretMeta = SecretMetadata;
 
 export interface SecretState {
   meta: SecretMeta;
@@ -49,6 +43,11 @@ export interface SecretState {
 }
 
 export const DEFAULT_MAX_VERSIONS = 10;
+
+/** Listing order of paths and policy names: UTF-16 code units, as Go's string comparison. */
+export function compareCodeUnits(a: string, b: string): number {
+  return a < b ? -1 : a > b ? 1 : 0;
+}
 
 /** A null-prototype copy of a string map: `__proto__` & co. are ordinary own keys. */
 export function copyStringMap(src: Record<string, string>): Record<string, string> {
@@ -167,7 +166,7 @@ export function applyPut(
 }
 
 /**
- * Which version a read returns, or null for every 404 case of api.md §5.2: path unknown,
+ * Which version a read returns, or null for every case SPIKE answers 404: path unknown,
  * current version 0 (all deleted), version absent (never existed, pruned, destroyed),
  * version soft-deleted. `version` 0/undefined = current.
  */
@@ -187,23 +186,38 @@ export interface ChangeResult {
   changed: number[];
 }
 
-/** Soft delete (api.md §5.3): empty list or `0` = current version. */
-export function applyDelete(state: SecretState, versions: readonly number[], now: Date): ChangeResult {
+/**
+ * Applies `mutate` to each target version (returns true when it changed one); stamps the
+ * update time and recomputes current/oldest only when something changed.
+ */
+function changeVersions(
+  state: SecretState,
+  targets: readonly number[],
+  now: Date,
+  mutate: (s: SecretState, v: number) => boolean,
+): ChangeResult {
   const s = cloneState(state);
-  const targets = versions.length === 0 ? normaliseVersions([0], s.meta.currentVersion) : normaliseVersions(versions, s.meta.currentVersion);
-  const changed: number[] = [];
-  for (const v of targets) {
-    const e = s.versions.get(v);
-    if (e && e.deletedTime === null) {
-      e.deletedTime = now;
-      changed.push(v);
-    }
-  }
+  const changed = targets.filter((v) => mutate(s, v));
   if (changed.length > 0) {
     s.meta.updatedTime = now;
     recompute(s);
   }
   return { state: s, changed: changed.sort((a, b) => a - b) };
+}
+
+/** The request's version list with `0` (or an empty list) meaning `zeroMeans`. */
+function targetsOf(versions: readonly number[], zeroMeans: number): number[] {
+  return normaliseVersions(versions.length === 0 ? [0] : versions, zeroMeans);
+}
+
+/** Soft delete: empty list or `0` = current version. */
+export function applyDelete(state: SecretState, versions: readonly number[], now: Date): ChangeResult {
+  return changeVersions(state, targetsOf(versions, state.meta.currentVersion), now, (s, v) => {
+    const e = s.versions.get(v);
+    if (!e || e.deletedTime !== null) return false;
+    e.deletedTime = now;
+    return true;
+  });
 }
 
 /** The version undelete restores by default: the highest deleted one (0 if none). */
@@ -213,39 +227,73 @@ export function highestDeletedVersion(state: SecretState): number {
   return best;
 }
 
-/** Undelete (api.md §5.4 with the B19 fix): empty list or `0` = highest deleted version. */
+/** Undelete (with the B19 fix): empty list or `0` = highest deleted version. */
 export function applyUndelete(state: SecretState, versions: readonly number[], now: Date): ChangeResult {
-  const s = cloneState(state);
-  const dflt = highestDeletedVersion(s);
-  const targets = versions.length === 0 ? normaliseVersions([0], dflt) : normaliseVersions(versions, dflt);
-  const changed: number[] = [];
-  for (const v of targets) {
+  return changeVersions(state, targetsOf(versions, highestDeletedVersion(state)), now, (s, v) => {
     const e = s.versions.get(v);
-    if (e && e.deletedTime !== null) {
-      e.deletedTime = null;
-      changed.push(v);
-    }
-  }
-  if (changed.length > 0) {
-    s.meta.updatedTime = now;
-    recompute(s);
-  }
-  return { state: s, changed: changed.sort((a, b) => a - b) };
+    if (!e || e.deletedTime === null) return false;
+    e.deletedTime = null;
+    return true;
+  });
 }
 
 /** Destroy (Vault extra): listed versions removed for good; empty list or `0` = current. */
 export function applyDestroy(state: SecretState, versions: readonly number[], now: Date): ChangeResult {
-  const s = cloneState(state);
-  const targets = versions.length === 0 ? normaliseVersions([0], s.meta.currentVersion) : normaliseVersions(versions, s.meta.currentVersion);
-  const changed: number[] = [];
-  for (const v of targets) {
-    if (s.versions.delete(v)) changed.push(v);
-  }
-  if (changed.length > 0) {
-    s.meta.updatedTime = now;
-    recompute(s);
-  }
-  return { state: s, changed: changed.sort((a, b) => a - b) };
+  return changeVersions(state, targetsOf(versions, state.meta.currentVersion), now, (s, v) => s.versions.delete(v));
+}
+
+/**
+ * What a backend persists after one secret operation, all in one atomic step.
+ * `state` null: nothing to write (unknown path, or nothing changed).
+ */
+export interface SecretWrite<T> {
+  /** What the Store method returns. */
+  result: T;
+  state: SecretState | null;
+  /** True when the path is new (the backend creates its row and stores the path). */
+  created: boolean;
+  /** The new version and its values (puts only). */
+  added: { version: number; values: Record<string, string> } | null;
+  /** Versions whose values must be wiped (pruned by a put, or destroyed). */
+  dropped: number[];
+}
+
+/** A put on `before` (null = unknown path); throws `store_cas_mismatch` / `store_invalid_argument`. */
+export function planPut(
+  before: SecretState | null,
+  values: Record<string, string>,
+  opts: PutSecretOptions,
+  defaultMaxVersions: number,
+  now: Date,
+): SecretWrite<{ version: number }> {
+  const r = applyPut(before, opts, defaultMaxVersions, now);
+  return {
+    result: { version: r.version },
+    state: r.state,
+    created: before === null,
+    added: { version: r.version, values },
+    dropped: r.pruned,
+  };
+}
+
+export type ChangeKind = 'delete' | 'undelete' | 'destroy';
+
+const CHANGES: Record<ChangeKind, (s: SecretState, list: readonly number[], now: Date) => ChangeResult> = {
+  delete: applyDelete,
+  undelete: applyUndelete,
+  destroy: applyDestroy,
+};
+
+/**
+ * Delete, undelete or destroy on `before`. Result: false for an unknown path; undelete is
+ * also false when nothing was restored; delete and destroy of a known path are true.
+ */
+export function planChange(kind: ChangeKind, before: SecretState | null, versions: readonly number[], now: Date): SecretWrite<boolean> {
+  const none = (result: boolean): SecretWrite<boolean> => ({ result, state: null, created: false, added: null, dropped: [] });
+  if (before === null) return none(false);
+  const r = CHANGES[kind](before, versions, now);
+  if (r.changed.length === 0) return none(kind !== 'undelete');
+  return { result: true, state: r.state, created: false, added: null, dropped: kind === 'destroy' ? r.changed : [] };
 }
 
 /** Public metadata view: versions ascending, each with its real number. */

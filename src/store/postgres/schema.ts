@@ -1,7 +1,7 @@
 /**
  * PostgreSQL schema of the `postgres` backend: versioned migrations that are safe when
  * several Nexus instances start at once, and a check that the live schema is exactly what
- * the code expects (fail closed on drift, like sqlite-schema.ts).
+ * the code expects (fail closed on drift, like sqlite/schema.ts).
  *
  * All tables carry a `spike_` prefix and live in the connection's current schema, so the
  * backend can share an operator's existing database. `spike_schema` is a one-row table
@@ -14,14 +14,16 @@
  * released by the server at commit, rollback or disconnect — it can never be left behind.
  *
  * Nothing sensitive is in clear (D9): ids are HMACs, every other secret/policy column is
- * an AEAD envelope (codec.ts). Version numbers and the policy generation counter are the
+ * an AEAD envelope (../codec.ts). Version numbers and the policy generation counter are the
  * only plain integers; `spike_system` holds public records (commitments, key-check envelope).
  */
 import type pg from 'pg';
-import { StoreError } from './types.js';
+import { StoreError } from '../types.js';
 
 /** Advisory lock key for schema migrations: "SPKTMIGR" as a signed 64-bit integer. */
 export const MIGRATION_LOCK_KEY = '6003381128730855250';
+/** Advisory lock key held while the key-check records are read and written: "SPKTKEYS". */
+export const KEY_RECORDS_LOCK_KEY = '6003381128697043283';
 
 /** Migration N (1-based) brings the schema from version N-1 to N. Append only. */
 export const PG_MIGRATIONS: readonly string[] = [

@@ -12,11 +12,11 @@ import { Writable } from 'node:stream';
 import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
 import Database from 'better-sqlite3';
-import { RootKey } from '../crypto/index.js';
-import { createLogger } from '../lib/log.js';
-import { RecordSealer } from './codec.js';
-import { SqliteStore } from './sqlite.js';
-import { StoreError } from './types.js';
+import { RootKey } from '../../crypto/index.js';
+import { createLogger } from '../../lib/log.js';
+import { RecordSealer } from '../codec.js';
+import { SqliteStore } from './store.js';
+import { StoreError } from '../types.js';
 
 const dirs: string[] = [];
 const roots: RootKey[] = [];

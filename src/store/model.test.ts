@@ -9,7 +9,7 @@ import fc from 'fast-check';
 import {
   applyDelete, applyDestroy, applyPut, applyUndelete, isConsistentState, resolveReadVersion, toMetadata,
   type SecretState,
-} from './secrets-model.js';
+} from './model.js';
 import { StoreError } from './types.js';
 
 /** Reference: a list of {v, deleted}; rules written from api.md §5 + our documented fixes. */

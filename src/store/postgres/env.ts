@@ -1,7 +1,7 @@
 /**
  * Reads the `postgres` backend's environment variables (documented in
  * docs/configuration.md) into `PostgresStoreOptions`. SPIKE's names where SPIKE has one
- * (`SPIKE_NEXUS_DB_*`, spec/config.md), same defaults; a malformed value is a
+ * (`SPIKE_NEXUS_DB_*`), same defaults; a malformed value is a
  * ConfigError naming the variable, never its value (a URL may carry a password).
  *
  *   SPIKE_NEXUS_DATABASE_URL           connection URL (required)
@@ -10,8 +10,8 @@
  *   SPIKE_NEXUS_DB_CONN_MAX_LIFETIME   connection recycling (default 1h; 0 = never)
  *   SPIKE_NEXUS_DB_CONNECT_TIMEOUT     connection attempt deadline (ours; default 5s)
  */
-import { ConfigError, duration, int, optionalStr, type Env } from '../lib/env.js';
-import type { PostgresStoreOptions } from './postgres.js';
+import { ConfigError, duration, int, optionalStr, type Env } from '../../lib/env.js';
+import type { PostgresStoreOptions } from './store.js';
 
 export type PostgresEnvOptions = Pick<PostgresStoreOptions,
   'connectionString' | 'maxConnections' | 'operationTimeoutMs' | 'connMaxLifetimeMs' | 'connectTimeoutMs'>;

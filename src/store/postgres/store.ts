@@ -1,0 +1,336 @@
+/**
+ * `postgres` backend: several Nexus instances share one PostgreSQL database (issue 8).
+ * Sealing, key check, decoding and listing come from the shared core (../sealed.ts), so
+ * both persistent backends hold exactly the same blobs; this file holds only the SQL and
+ * the transactions.
+ *
+ * Driver: `pg` (node-postgres) rather than `postgres` (porsager): it is the long-standing,
+ * most widely deployed client with a separately maintained pool (`pg-pool`), explicit
+ * control over checkout/release (a read-modify-write needs ONE connection for its whole
+ * transaction), bytea ↔ Buffer without copies through strings, and TypeScript types.
+ *
+ * Across instances (D13): every secret write is one transaction that first locks the
+ * secret's metadata row (`SELECT … FOR UPDATE`); a new path is created with
+ * `INSERT … ON CONFLICT DO NOTHING`, and losing that race re-reads under the lock. So two
+ * instances can never hand out the same version, and `cas` is checked against the locked
+ * row (mismatch → `store_cas_mismatch`). Policy writes lock the one-row generation counter
+ * first (one global order: no deadlocks), bump it in the same transaction and
+ * `pg_notify('spike_policy_changed', <generation>)`, delivered at commit to any listener.
+ * `policyGeneration()` reads that row (one index lookup — cheap enough per request).
+ * `putSystemIfAbsent` is `INSERT … ON CONFLICT DO NOTHING`: exactly one instance wins. The
+ * key records are settled under a transaction-scoped advisory lock, so instances racing
+ * the first unlock agree on the first writer's record.
+ *
+ * Reads are single statements (one snapshot): a read never mixes metadata and values of
+ * two different commits. Durability (D12): the default `synchronous_commit=on` — a write
+ * resolves after its COMMIT returned, i.e. after the WAL was flushed.
+ *
+ * Failures: a down or unreachable server, a dropped connection or an operation timeout →
+ * `StoreError('store_unavailable')` (the API answers 503), never a crash: the pool's and
+ * every client's `'error'` events are handled, broken connections are discarded, and the
+ * next operation opens a fresh one, so the store recovers by itself once the server is
+ * back. A write whose COMMIT was cut off has an unknown outcome (like any networked
+ * database); it reports `store_unavailable`. Serialization failures and deadlocks
+ * (40001/40P01) are retried.
+ */
+import pg from 'pg';
+import type { RootKey } from '../../crypto/index.js';
+import { keyRecordKeys, planKeyRecords, type KeyRecordsPlan } from '../key-check.js';
+import { SealedStore, type MetaRow, type ReadRow, type SealedSecretWrite, type SealedStoreOptions } from '../sealed.js';
+import { StoreError, type KeyAdoption, type PolicyRecord } from '../types.js';
+import { migratePostgres } from './schema.js';
+import { POLICY_CHANNEL, q } from './sql.js';
+
+export { POLICY_CHANNEL };
+
+export interface PostgresStoreOptions extends SealedStoreOptions {
+  /** libpq-style URL, e.g. `postgresql://spike@db.internal:5432/spike` (SPIKE_NEXUS_DATABASE_URL). */
+  connectionString: string;
+  /** Pool size (SPIKE_NEXUS_DB_MAX_OPEN_CONNS, default 10). */
+  maxConnections?: number;
+  /** Per-operation deadline: server `statement_timeout` and client read timeout (SPIKE_NEXUS_DB_OPERATION_TIMEOUT, default 15 s). */
+  operationTimeoutMs?: number;
+  /** Connection attempt deadline (default 5 s). */
+  connectTimeoutMs?: number;
+  /** Connections are recycled after this long (SPIKE_NEXUS_DB_CONN_MAX_LIFETIME, default 1 h; 0 = never). */
+  connMaxLifetimeMs?: number;
+  /** Idle connections are closed after this long (default 30 s). */
+  idleTimeoutMs?: number;
+  /** Retries of a transaction after a serialization failure or deadlock (default 5). */
+  maxRetries?: number;
+}
+
+const DEFAULTS = {
+  maxConnections: 10,
+  operationTimeoutMs: 15_000,
+  connectTimeoutMs: 5_000,
+  connMaxLifetimeMs: 3_600_000,
+  idleTimeoutMs: 30_000,
+  maxRetries: 5,
+} as const;
+
+/** Largest `integer` (int4): the schema's version column. */
+const MAX_PG_INT = 2 ** 31 - 1;
+
+function errCode(e: unknown): string {
+  return typeof e === 'object' && e !== null && 'code' in e ? String((e as { code: unknown }).code) : '';
+}
+
+function isRetryable(e: unknown): boolean {
+  const c = errCode(e);
+  return c === '40001' || c === '40P01';
+}
+
+/**
+ * Maps driver/server/crypto errors onto StoreError codes; StoreErrors pass through.
+ * Never copies the driver's message (it may quote row contents) — only the code.
+ */
+export function pgToStoreError(e: unknown): StoreError {
+  if (e instanceof StoreError) return e;
+  const code = errCode(e);
+  if (code === 'crypto_decrypt_failed') return new StoreError('store_integrity', { cause: e });
+  if (code === '40001' || code === '40P01' || code === '55P03') return new StoreError('store_busy', { cause: e });
+  // Connection refused/reset, 08xxx connection exceptions, 57P0x shutdown, 57014 timeout,
+  // 53xxx resources, "Connection terminated", client read timeout, pool ended: unavailable.
+  return new StoreError('store_unavailable', { cause: e });
+}
+
+export class PostgresStore extends SealedStore {
+  readonly kind = 'postgres' as const;
+  readonly #pool: pg.Pool;
+  readonly #maxRetries: number;
+
+  /** Use `openPostgresStore` (or `openStore`): it also migrates the schema. */
+  constructor(opts: PostgresStoreOptions) {
+    super(opts, MAX_PG_INT);
+    if (typeof opts.connectionString !== 'string' || opts.connectionString.length === 0) {
+      throw new StoreError('store_invalid_argument');
+    }
+    this.#maxRetries = opts.maxRetries ?? DEFAULTS.maxRetries;
+    const operationTimeoutMs = opts.operationTimeoutMs ?? DEFAULTS.operationTimeoutMs;
+    const cfg: pg.PoolConfig = {
+      connectionString: opts.connectionString,
+      max: Math.max(1, opts.maxConnections ?? DEFAULTS.maxConnections),
+      idleTimeoutMillis: opts.idleTimeoutMs ?? DEFAULTS.idleTimeoutMs,
+      connectionTimeoutMillis: opts.connectTimeoutMs ?? DEFAULTS.connectTimeoutMs,
+      maxLifetimeSeconds: Math.ceil((opts.connMaxLifetimeMs ?? DEFAULTS.connMaxLifetimeMs) / 1000),
+      keepAlive: true,
+      application_name: 'spike-nexus',
+    };
+    if (operationTimeoutMs > 0) {
+      cfg.statement_timeout = operationTimeoutMs;
+      cfg.query_timeout = operationTimeoutMs + 1000;
+      cfg.idle_in_transaction_session_timeout = operationTimeoutMs * 2;
+    }
+    this.#pool = new pg.Pool(cfg);
+    // Without these listeners a server restart (idle clients losing their socket) or a
+    // connection dropping under a checked-out client would crash the process.
+    this.#pool.on('error', (err) => this.#onConnectionError(err));
+    this.#pool.on('connect', (client) => {
+      client.on('error', (err) => this.#onConnectionError(err));
+    });
+  }
+
+  #onConnectionError(err: unknown): void {
+    this.logger?.warn({ err: 'store_unavailable', code: errCode(err) }, 'postgres connection lost; it will be replaced on next use');
+  }
+
+  /** Runs the schema migrations (safe when several instances start at once). */
+  async init(): Promise<void> {
+    const client = await this.#connect();
+    let broken: Error | undefined;
+    try {
+      await migratePostgres(client);
+    } catch (e) {
+      if (!(e instanceof StoreError)) broken = e instanceof Error ? e : new Error('migration failed');
+      throw pgToStoreError(e);
+    } finally {
+      client.release(broken);
+    }
+  }
+
+  // --- plumbing -----------------------------------------------------------------------
+
+  async #connect(): Promise<pg.PoolClient> {
+    this.checkOpen();
+    try {
+      return await this.#pool.connect();
+    } catch (e) {
+      throw pgToStoreError(e);
+    }
+  }
+
+  /** One statement on any pooled connection (one snapshot). */
+  async #query<R extends pg.QueryResultRow>(query: pg.QueryConfig<unknown[]>): Promise<pg.QueryResult<R>> {
+    this.checkOpen();
+    try {
+      return await this.#pool.query<R>(query);
+    } catch (e) {
+      throw pgToStoreError(e);
+    }
+  }
+
+  /**
+   * Runs `fn` inside BEGIN … COMMIT on one connection. Serialization failures and
+   * deadlocks are retried with a fresh transaction; everything else is mapped and thrown.
+   * A connection that failed (or could not roll back) is destroyed, not reused.
+   */
+  async #tx<T>(fn: (c: pg.PoolClient) => Promise<T>): Promise<T> {
+    for (let attempt = 0; ; attempt++) {
+      const client = await this.#connect();
+      let broken: Error | undefined;
+      try {
+        await client.query('BEGIN');
+        const result = await fn(client);
+        await client.query('COMMIT');
+        return result;
+      } catch (e) {
+        try {
+          await client.query('ROLLBACK');
+        } catch (e2) {
+          broken = e2 instanceof Error ? e2 : new Error('rollback failed');
+        }
+        if (isRetryable(e) && attempt < this.#maxRetries && !this.closing) continue;
+        throw pgToStoreError(e);
+      } finally {
+        client.release(broken);
+      }
+    }
+  }
+
+  /** The metadata row locked for this transaction; retried when created concurrently. */
+  async #lockMeta(c: pg.PoolClient, id: Buffer): Promise<MetaRow> {
+    for (;;) {
+      const row = (await c.query<{ meta: Buffer }>(q('lockMeta', [id]))).rows[0];
+      if (row) return { meta: row.meta, versions: true };
+      // One statement: did someone create it since, or are there orphaned versions?
+      const probe = (await c.query<{ present: boolean; versions: boolean }>(q('probe', [id]))).rows[0];
+      if (probe?.present) continue; // created concurrently and committed: lock it now
+      return { meta: null, versions: probe?.versions === true };
+    }
+  }
+
+  // --- system records -------------------------------------------------------------------
+
+  async getSystem(key: string): Promise<Uint8Array | null> {
+    const r = await this.#query<{ value: Buffer }>(q('getSystem', [key]));
+    const v = r.rows[0]?.value;
+    return v ? new Uint8Array(v) : null;
+  }
+
+  async putSystemIfAbsent(key: string, value: Uint8Array): Promise<boolean> {
+    const r = await this.#query(q('putSystemIfAbsent', [key, Buffer.from(value)]));
+    return r.rowCount === 1;
+  }
+
+  async putSystem(key: string, value: Uint8Array): Promise<void> {
+    await this.#query(q('putSystem', [key, Buffer.from(value)]));
+  }
+
+  protected settleKeyRecords<Refusal extends string>(root: RootKey, adoption?: KeyAdoption<Refusal>): Promise<KeyRecordsPlan<Refusal>> {
+    return this.#tx(async (c) => {
+      await c.query(q('lockKeyRecords'));
+      const rows = (await c.query<{ key: string; value: Buffer }>(q('getSystems', [keyRecordKeys(adoption)]))).rows;
+      const found = new Map(rows.map((r) => [r.key, new Uint8Array(r.value)]));
+      const plan = planKeyRecords(root, (key) => found.get(key) ?? null, adoption);
+      if (plan.ok) {
+        for (const [key, value] of plan.inserts) {
+          // Every writer of these records holds the lock: losing an insert means an outside writer.
+          if ((await c.query(q('putSystemIfAbsent', [key, Buffer.from(value)]))).rowCount !== 1) throw new StoreError('store_busy');
+        }
+      }
+      return plan;
+    });
+  }
+
+  // --- secrets --------------------------------------------------------------------------
+
+  protected async readSecret(id: Buffer, version: number): Promise<ReadRow> {
+    const r = await this.#query<ReadRow>(version > 0 ? q('readVersion', [id, version]) : q('readNewest', [id]));
+    return r.rows[0] ?? { meta: null, versions: false, version: null, value: null };
+  }
+
+  protected async readMeta(id: Buffer): Promise<MetaRow> {
+    const r = await this.#query<MetaRow>(q('readMeta', [id]));
+    return r.rows[0] ?? { meta: null, versions: false };
+  }
+
+  protected writeSecret<T>(id: Buffer, plan: (row: MetaRow) => { result: T; write: SealedSecretWrite | null }): Promise<T> {
+    return this.#tx(async (c) => {
+      for (;;) {
+        const { result, write } = plan(await this.#lockMeta(c, id));
+        if (!write) return result;
+        const { meta, added, dropped } = write;
+        if (write.created) {
+          if (!added) throw new StoreError('store_invalid_argument'); // only a put creates a path
+          const ins = await c.query(q('insertSecret', [id, write.path, meta, added.version, added.blob]));
+          if (ins.rowCount === 1) return result;
+          continue; // Another instance created the path after our probe: lock its row and start over.
+        }
+        if (added) await c.query(q('putVersion', [id, meta, dropped, added.version, added.blob]));
+        else if (dropped.length > 0) await c.query(q('updateMetaDropVersions', [id, meta, dropped]));
+        else await c.query(q('updateMeta', [id, meta]));
+        return result;
+      }
+    });
+  }
+
+  protected async readPaths(): Promise<{ id: Buffer; path: Buffer }[]> {
+    return (await this.#query<{ id: Buffer; path: Buffer }>(q('listSecrets'))).rows;
+  }
+
+  // --- policies -------------------------------------------------------------------------
+
+  protected async readPolicy(id: Buffer): Promise<Buffer | null> {
+    return (await this.#query<{ body: Buffer }>(q('getPolicy', [id]))).rows[0]?.body ?? null;
+  }
+
+  protected async readPolicies(): Promise<{ id: Buffer; body: Buffer }[]> {
+    return (await this.#query<{ id: Buffer; body: Buffer }>(q('listPolicies'))).rows;
+  }
+
+  protected writePolicy(id: Buffer, build: (old: Buffer | null) => { record: PolicyRecord; body: Buffer }): Promise<PolicyRecord> {
+    return this.#tx(async (c) => {
+      await c.query(q('lockGeneration')); // every policy writer takes this row first: one order, no deadlocks
+      const old = (await c.query<{ body: Buffer }>(q('getPolicy', [id]))).rows[0]?.body ?? null;
+      const { record, body } = build(old);
+      await c.query(q('putPolicy', [id, body]));
+      await c.query(q('bumpGeneration'));
+      return record;
+    });
+  }
+
+  protected removePolicy(id: Buffer): Promise<boolean> {
+    return this.#tx(async (c) => {
+      await c.query(q('lockGeneration'));
+      const gone = (await c.query(q('deletePolicy', [id]))).rowCount === 1;
+      if (gone) await c.query(q('bumpGeneration'));
+      return gone;
+    });
+  }
+
+  /** The shared policy generation: one primary-key lookup, correct across every instance. */
+  async policyGeneration(): Promise<number> {
+    const r = await this.#query<{ value: string }>(q('getGeneration'));
+    const v = r.rows[0]?.value;
+    if (v === undefined) throw new StoreError('store_schema_invalid');
+    return Number(v);
+  }
+
+  /** Waits for checked-out connections to come back, then closes every connection. */
+  protected async shutdown(): Promise<void> {
+    await this.#pool.end();
+  }
+}
+
+/** Opens the pool and migrates the schema (advisory-locked). Server down → store_unavailable. */
+export async function openPostgresStore(opts: PostgresStoreOptions): Promise<PostgresStore> {
+  const store = new PostgresStore(opts);
+  try {
+    await store.init();
+  } catch (e) {
+    await store.close().catch(() => undefined);
+    throw e;
+  }
+  return store;
+}

@@ -1,0 +1,317 @@
+/**
+ * The core every persistent backend (sqlite, postgres) shares: a `Store` whose records are
+ * sealed at rest (codec.ts: HMAC'd ids, AEAD envelopes with AAD binding, D8/D9). It holds
+ * the lock state and the one key check (key-check.ts), turns the pure secret rules
+ * (model.ts) into sealed writes, and opens, checks and lists what the backend reads.
+ *
+ * A backend contributes only its transactions and SQL: the abstract primitives below,
+ * each documented with the atomicity it must give. It never sees a plaintext or a key.
+ *
+ * Integrity (STO-05, STO-06): value rows without their metadata row are an integrity
+ * error, never "not found"; a policy row that fails its check is left out of listings and
+ * logged as an alarm (a tampered policy never widens access).
+ */
+import type { RootKey } from '../crypto/index.js';
+import type { Logger } from '../lib/log.js';
+import { yieldToLoop } from '../lib/yield.js';
+import { RecordSealer } from './codec.js';
+import { adoptionResult, assertUnlockable, type KeyRecordsPlan } from './key-check.js';
+import {
+  compareCodeUnits, copyStringMap, DEFAULT_MAX_VERSIONS, planChange, planPut, resolveReadVersion, toMetadata,
+  type ChangeKind, type SecretState, type SecretWrite,
+} from './model.js';
+import {
+  StoreError, type AdoptionResult, type CommonStoreOptions, type KeyAdoption, type PolicyInput, type PolicyRecord,
+  type PutSecretOptions, type SecretMetadata, type SecretVersionInfo, type Store,
+} from './types.js';
+
+/** Rows decoded between two turns of the event loop in a listing. */
+const YIELD_EVERY = 500;
+/** Re-reads of a secret whose current version moved between two statements. */
+const MAX_READ_ATTEMPTS = 16;
+
+/** A secret's metadata row as read (`meta` null: no row); `versions`: value rows exist for the id. */
+export interface MetaRow {
+  meta: Buffer | null;
+  versions: boolean;
+}
+
+/**
+ * One snapshot of a secret for a read: its metadata row, plus the value of `version` —
+ * the version asked, or the newest stored one when none was asked (null: no such row).
+ */
+export interface ReadRow extends MetaRow {
+  version: number | null;
+  value: Buffer | null;
+}
+
+/** A secret write, sealed; `path` is set when the row is created. */
+export interface SealedSecretWrite {
+  created: boolean;
+  path: Buffer | null;
+  meta: Buffer;
+  added: { version: number; blob: Buffer } | null;
+  /** Versions whose value rows must be deleted. */
+  dropped: number[];
+}
+
+export interface SealedStoreOptions extends CommonStoreOptions {
+  logger?: Logger;
+}
+
+export abstract class SealedStore implements Store {
+  abstract readonly kind: 'sqlite' | 'postgres';
+  protected readonly defaultMaxVersions: number;
+  protected readonly now: () => Date;
+  protected readonly logger: Logger | undefined;
+  /** Highest version number the backend's schema can hold (larger ones read as absent). */
+  protected readonly maxVersion: number;
+  #sealer: RecordSealer | null = null;
+  #closing = false;
+  #closed: Promise<void> | null = null;
+
+  protected constructor(opts: SealedStoreOptions, maxVersion = Number.MAX_SAFE_INTEGER) {
+    this.defaultMaxVersions = opts.defaultMaxVersions ?? DEFAULT_MAX_VERSIONS;
+    this.now = opts.now ?? (() => new Date());
+    this.logger = opts.logger;
+    this.maxVersion = maxVersion;
+  }
+
+  // --- what a backend provides ---------------------------------------------------------
+
+  abstract getSystem(key: string): Promise<Uint8Array | null>;
+  abstract putSystemIfAbsent(key: string, value: Uint8Array): Promise<boolean>;
+  abstract putSystem(key: string, value: Uint8Array): Promise<void>;
+  abstract policyGeneration(): Promise<number>;
+  /**
+   * ONE transaction, exclusive for the key records: reads them, asks
+   * `planKeyRecords(root, …, adoption)` and, when it accepts, inserts what it lists.
+   */
+  protected abstract settleKeyRecords<Refusal extends string>(root: RootKey, adoption?: KeyAdoption<Refusal>): Promise<KeyRecordsPlan<Refusal>>;
+  /** One snapshot (see `ReadRow`); `version` 0 = the newest stored one. */
+  protected abstract readSecret(id: Buffer, version: number): Promise<ReadRow>;
+  protected abstract readMeta(id: Buffer): Promise<MetaRow>;
+  /**
+   * ONE transaction: reads the metadata row under a write lock, calls `plan` (which may
+   * throw: nothing is written) and stores the write it returns, if any.
+   */
+  protected abstract writeSecret<T>(id: Buffer, plan: (row: MetaRow) => { result: T; write: SealedSecretWrite | null }): Promise<T>;
+  protected abstract readPaths(): Promise<{ id: Buffer; path: Buffer }[]>;
+  protected abstract readPolicy(id: Buffer): Promise<Buffer | null>;
+  protected abstract readPolicies(): Promise<{ id: Buffer; body: Buffer }[]>;
+  /** ONE transaction: reads the old body, stores `build(old).body`, bumps the policy generation. */
+  protected abstract writePolicy(id: Buffer, build: (old: Buffer | null) => { record: PolicyRecord; body: Buffer }): Promise<PolicyRecord>;
+  /** ONE transaction: deletes the row; bumps the policy generation only if it existed. */
+  protected abstract removePolicy(id: Buffer): Promise<boolean>;
+  /** Lets operations in flight finish, then releases the connection(s). */
+  protected abstract shutdown(): Promise<void>;
+
+  // --- lock state -------------------------------------------------------------------------
+
+  protected checkOpen(): void {
+    if (this.#closing) throw new StoreError('store_closed');
+  }
+
+  /** True once `close` was called. */
+  protected get closing(): boolean {
+    return this.#closing;
+  }
+
+  #sealerOrThrow(): RecordSealer {
+    this.checkOpen();
+    if (!this.#sealer) throw new StoreError('store_locked');
+    return this.#sealer;
+  }
+
+  #install(root: RootKey): void {
+    this.checkOpen();
+    if (this.#sealer) throw new StoreError('store_already_unlocked');
+    this.#sealer = new RecordSealer(root);
+  }
+
+  async unlock(root: RootKey): Promise<void> {
+    this.checkOpen();
+    if (this.#sealer) throw new StoreError('store_already_unlocked');
+    assertUnlockable(await this.settleKeyRecords(root));
+    this.#install(root);
+  }
+
+  async adoptKey<Refusal extends string>(root: RootKey, adoption: KeyAdoption<Refusal>): Promise<AdoptionResult<Refusal>> {
+    this.checkOpen();
+    const result = adoptionResult(await this.settleKeyRecords(root, adoption));
+    if (result.ok) this.#install(root);
+    return result;
+  }
+
+  isUnlocked(): boolean {
+    return this.#sealer !== null;
+  }
+
+  // --- secrets ----------------------------------------------------------------------------
+
+  #decode(sealer: RecordSealer, id: Buffer, row: MetaRow): SecretState | null {
+    if (row.meta !== null) return sealer.openMeta(id, row.meta);
+    if (row.versions) throw new StoreError('store_integrity');
+    return null;
+  }
+
+  #seal<T>(sealer: RecordSealer, id: Buffer, path: string, planned: SecretWrite<T>): { result: T; write: SealedSecretWrite | null } {
+    if (planned.state === null) return { result: planned.result, write: null };
+    if (planned.added && planned.added.version > this.maxVersion) throw new StoreError('store_invalid_argument');
+    return {
+      result: planned.result,
+      write: {
+        created: planned.created,
+        path: planned.created ? sealer.sealPath(id, path) : null,
+        meta: sealer.sealMeta(id, planned.state),
+        added: planned.added ? { version: planned.added.version, blob: sealer.sealValues(id, planned.added.version, planned.added.values) } : null,
+        dropped: planned.dropped.filter((v) => v <= this.maxVersion),
+      },
+    };
+  }
+
+  async putSecret(path: string, values: Record<string, string>, opts: PutSecretOptions = {}): Promise<{ version: number }> {
+    const sealer = this.#sealerOrThrow();
+    const id = sealer.secretId(path);
+    const o: PutSecretOptions = { ...opts };
+    const vals = copyStringMap(values); // the caller may mutate its object before the write runs
+    return this.writeSecret(id, (row) =>
+      this.#seal(sealer, id, path, planPut(this.#decode(sealer, id, row), vals, o, this.defaultMaxVersions, this.now())));
+  }
+
+  async #change(kind: ChangeKind, path: string, versions: number[]): Promise<boolean> {
+    const sealer = this.#sealerOrThrow();
+    const id = sealer.secretId(path);
+    const list = [...versions];
+    return this.writeSecret(id, (row) => this.#seal(sealer, id, path, planChange(kind, this.#decode(sealer, id, row), list, this.now())));
+  }
+
+  async deleteSecret(path: string, versions: number[]): Promise<boolean> {
+    return this.#change('delete', path, versions);
+  }
+
+  async undeleteSecret(path: string, versions: number[]): Promise<boolean> {
+    return this.#change('undelete', path, versions);
+  }
+
+  async destroySecret(path: string, versions: number[]): Promise<boolean> {
+    return this.#change('destroy', path, versions);
+  }
+
+  /**
+   * Both records are opened (and so authenticated) on every read; the value's AAD names its
+   * version, so a row of another version could not pass for this one. When the current
+   * version is not the newest stored one (the newest was deleted), or it changed between
+   * two statements, the read is repeated by number (bounded).
+   */
+  async getSecret(path: string, version?: number): Promise<{ version: number; values: Record<string, string> } | null> {
+    const sealer = this.#sealerOrThrow();
+    const id = sealer.secretId(path);
+    if (version !== undefined && (!Number.isSafeInteger(version) || version < 0 || version > this.maxVersion)) return null;
+    let row = await this.readSecret(id, version ?? 0);
+    for (let attempt = 0; attempt < MAX_READ_ATTEMPTS; attempt++) {
+      const v = resolveReadVersion(this.#decode(sealer, id, row), version);
+      if (v === null) return null;
+      if (row.version === v) {
+        if (!row.value) throw new StoreError('store_integrity'); // metadata names a version whose row is gone (STO-05)
+        return { version: v, values: sealer.openValues(id, v, row.value) };
+      }
+      row = await this.readSecret(id, v);
+    }
+    throw new StoreError('store_busy');
+  }
+
+  async getSecretMetadata(path: string): Promise<{ metadata: SecretMetadata; versions: SecretVersionInfo[] } | null> {
+    const sealer = this.#sealerOrThrow();
+    const id = sealer.secretId(path);
+    const state = this.#decode(sealer, id, await this.readMeta(id));
+    return state ? toMetadata(state) : null;
+  }
+
+  async listSecretPaths(): Promise<string[]> {
+    const sealer = this.#sealerOrThrow();
+    const rows = await this.readPaths();
+    const out: string[] = [];
+    for (let i = 0; i < rows.length; i++) {
+      if (i > 0 && i % YIELD_EVERY === 0) await yieldToLoop();
+      const row = rows[i]!;
+      out.push(sealer.openPath(row.id, row.path));
+    }
+    return out.sort(compareCodeUnits);
+  }
+
+  // --- policies ---------------------------------------------------------------------------
+
+  async putPolicy(p: PolicyInput): Promise<PolicyRecord> {
+    const sealer = this.#sealerOrThrow();
+    const id = sealer.policyId(p.name);
+    const input: PolicyInput = { name: p.name, spiffeIdPattern: p.spiffeIdPattern, pathPattern: p.pathPattern, permissions: [...p.permissions] };
+    return this.writePolicy(id, (old) => {
+      const now = this.now();
+      let createdAt = now;
+      if (old) {
+        // An unreadable old row is overwritten rather than blocking the upsert.
+        try {
+          const rec = sealer.openPolicyBody(id, old);
+          if (rec.name === input.name) createdAt = rec.createdAt;
+        } catch {
+          this.logger?.error({ err: 'store_integrity' }, 'policy row failed its integrity check; replacing it');
+        }
+      }
+      const record: PolicyRecord = { ...input, createdAt, updatedAt: now };
+      return { record, body: sealer.sealPolicyBody(id, record) };
+    });
+  }
+
+  async getPolicy(name: string): Promise<PolicyRecord | null> {
+    const sealer = this.#sealerOrThrow();
+    const id = sealer.policyId(name);
+    const blob = await this.readPolicy(id);
+    if (!blob) return null;
+    const rec = sealer.openPolicyBody(id, blob);
+    if (rec.name !== name) throw new StoreError('store_integrity');
+    return rec;
+  }
+
+  async deletePolicy(name: string): Promise<boolean> {
+    const sealer = this.#sealerOrThrow();
+    return this.removePolicy(sealer.policyId(name));
+  }
+
+  /** Every readable policy, sorted by name; rows failing their check are left out and logged. */
+  async listPolicies(): Promise<PolicyRecord[]> {
+    const sealer = this.#sealerOrThrow();
+    const rows = await this.readPolicies();
+    const out: PolicyRecord[] = [];
+    let bad = 0;
+    for (let i = 0; i < rows.length; i++) {
+      if (i > 0 && i % YIELD_EVERY === 0) await yieldToLoop();
+      const row = rows[i]!;
+      try {
+        const rec = sealer.openPolicyBody(row.id, row.body);
+        if (!sealer.policyId(rec.name).equals(row.id)) throw new StoreError('store_integrity');
+        out.push(rec);
+      } catch {
+        bad++;
+      }
+    }
+    if (bad > 0) this.logger?.error({ err: 'store_integrity', count: bad }, 'ignored policy rows that failed their integrity check');
+    return out.sort((a, b) => compareCodeUnits(a.name, b.name));
+  }
+
+  // --- lifecycle --------------------------------------------------------------------------
+
+  /** Stops accepting calls, lets operations in flight finish, closes the backend, wipes the keys. */
+  close(): Promise<void> {
+    this.#closed ??= (async () => {
+      this.#closing = true;
+      try {
+        await this.shutdown();
+      } finally {
+        this.#sealer?.destroy();
+        this.#sealer = null;
+      }
+    })();
+    return this.#closed;
+  }
+}

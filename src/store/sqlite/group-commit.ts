@@ -1,0 +1,158 @@
+/**
+ * Group commit for the `sqlite` backend (D12, D13). Each write is a synchronous
+ * read-modify-write closure. Closures are queued and run on the next turn of the event
+ * loop (`setImmediate`, or a small timer when `windowMs` > 0): every closure queued by then
+ * shares ONE `BEGIN IMMEDIATE … COMMIT` — one fsync — and runs inside its own SAVEPOINT,
+ * so a failing write (cas mismatch, integrity error) is rolled back alone. Promises settle
+ * only after COMMIT returned; if COMMIT fails, every write of the batch is rejected.
+ *
+ * better-sqlite3 is synchronous and single-connection, so nothing interleaves with a batch:
+ * a closure's read and write are atomic within this process, and `BEGIN IMMEDIATE` takes
+ * SQLite's write lock up front against other processes.
+ */
+import type BetterSqlite3 from 'better-sqlite3';
+import type { Logger } from '../../lib/log.js';
+import { StoreError } from '../types.js';
+import { toStoreError } from './file.js';
+
+export interface GroupCommitOptions {
+  /** Share one transaction among the writes queued together (false: one each). */
+  enabled: boolean;
+  /** Largest number of writes in one transaction. */
+  maxBatch: number;
+  /** Extra wait before a flush to gather more writes; 0 = next event-loop turn. */
+  windowMs: number;
+  logger?: Logger;
+}
+
+interface PendingWrite {
+  run: () => unknown;
+  resolve: (v: unknown) => void;
+  reject: (e: unknown) => void;
+}
+
+type Outcome = { ok: true; value: unknown } | { ok: false; error: unknown };
+
+export class GroupCommit {
+  readonly #db: BetterSqlite3.Database;
+  readonly #opts: GroupCommitOptions;
+  readonly #st: Record<'begin' | 'commit' | 'rollback' | 'savepoint' | 'release' | 'rollbackTo', BetterSqlite3.Statement>;
+  #queue: PendingWrite[] = [];
+  #scheduled = false;
+  #drained: (() => void)[] = [];
+  #stats = { transactions: 0, writes: 0 };
+
+  constructor(db: BetterSqlite3.Database, opts: GroupCommitOptions) {
+    this.#db = db;
+    this.#opts = { ...opts, maxBatch: Math.max(1, opts.maxBatch) };
+    this.#st = {
+      begin: db.prepare('BEGIN IMMEDIATE'),
+      commit: db.prepare('COMMIT'),
+      rollback: db.prepare('ROLLBACK'),
+      savepoint: db.prepare('SAVEPOINT op'),
+      release: db.prepare('RELEASE op'),
+      rollbackTo: db.prepare('ROLLBACK TO op'),
+    };
+  }
+
+  /** Queues a read-modify-write closure; resolves with its value after its transaction committed. */
+  run<T>(fn: () => T): Promise<T> {
+    return new Promise<T>((resolve, reject) => {
+      this.#queue.push({ run: fn, resolve: resolve as (v: unknown) => void, reject });
+      this.#schedule();
+    });
+  }
+
+  /** Resolves once every queued write has been committed or rejected. */
+  async drain(): Promise<void> {
+    if (this.#queue.length > 0 || this.#scheduled) await new Promise<void>((r) => this.#drained.push(r));
+  }
+
+  /** Write transactions run and writes executed so far. */
+  stats(): { transactions: number; writes: number } {
+    return { ...this.#stats };
+  }
+
+  #schedule(): void {
+    if (this.#scheduled) return;
+    this.#scheduled = true;
+    const go = (): void => {
+      this.#scheduled = false;
+      this.#flush();
+    };
+    if (this.#opts.windowMs > 0) setTimeout(go, this.#opts.windowMs);
+    else setImmediate(go);
+  }
+
+  #flush(): void {
+    const size = this.#opts.enabled ? this.#opts.maxBatch : 1;
+    const batch = this.#queue.splice(0, size);
+    if (this.#queue.length > 0) this.#schedule();
+    if (batch.length > 0) this.#runBatch(batch);
+    if (this.#queue.length === 0) {
+      const waiters = this.#drained.splice(0);
+      for (const w of waiters) w();
+    }
+  }
+
+  #runBatch(batch: PendingWrite[]): void {
+    const st = this.#st;
+    try {
+      st.begin.run();
+    } catch (e) {
+      const err = toStoreError(e);
+      for (const op of batch) op.reject(err);
+      return;
+    }
+    const outcomes: Outcome[] = [];
+    let aborted: StoreError | null = null;
+    for (const op of batch) {
+      if (aborted) {
+        outcomes.push({ ok: false, error: aborted });
+        continue;
+      }
+      try {
+        st.savepoint.run();
+        const value = op.run();
+        st.release.run();
+        outcomes.push({ ok: true, value });
+      } catch (e) {
+        outcomes.push({ ok: false, error: toStoreError(e) });
+        try {
+          if (!this.#db.inTransaction) throw new StoreError('store_unavailable');
+          st.rollbackTo.run();
+          st.release.run();
+        } catch (e2) {
+          // The driver dropped the whole transaction (I/O error, disk full…): nothing of
+          // this batch can be acknowledged.
+          aborted = toStoreError(e2);
+        }
+      }
+    }
+    if (!aborted) {
+      try {
+        st.commit.run();
+      } catch (e) {
+        aborted = toStoreError(e);
+      }
+    }
+    this.#stats.transactions++;
+    this.#stats.writes += batch.length;
+    if (aborted) {
+      try {
+        if (this.#db.inTransaction) st.rollback.run();
+      } catch {
+        // nothing more to undo
+      }
+      this.#opts.logger?.error({ err: aborted.code }, 'store write batch rolled back');
+      for (const op of batch) op.reject(aborted);
+      return;
+    }
+    for (let i = 0; i < batch.length; i++) {
+      const o = outcomes[i]!;
+      const op = batch[i]!;
+      if (o.ok) op.resolve(o.value);
+      else op.reject(o.error);
+    }
+  }
+}

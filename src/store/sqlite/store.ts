@@ -1,0 +1,216 @@
+/**
+ * `sqlite` backend (better-sqlite3): one file (file.ts), WAL, `synchronous=FULL`, schema
+ * versioned (schema.ts). Sealing, key check, decoding and listing come from the shared
+ * core (../sealed.ts); this file holds only the SQL and the transactions.
+ *
+ * Writes run as synchronous closures through group commit (group-commit.ts): one
+ * `BEGIN IMMEDIATE … COMMIT` per batch, one SAVEPOINT per write, promises settled after
+ * COMMIT. Reads run synchronously outside the queue and see the last committed state.
+ */
+import type BetterSqlite3 from 'better-sqlite3';
+import type { RootKey } from '../../crypto/index.js';
+import { settleKeyRecords, type KeyRecordsPlan, type KeyRecordsTx } from '../key-check.js';
+import { SealedStore, type MetaRow, type ReadRow, type SealedSecretWrite, type SealedStoreOptions } from '../sealed.js';
+import type { KeyAdoption, PolicyRecord } from '../types.js';
+import { openDatabase, toStoreError } from './file.js';
+import { GroupCommit } from './group-commit.js';
+
+export { toStoreError };
+
+export interface SqliteStoreOptions extends SealedStoreOptions {
+  /** Database file, normally `<dataDir>/spike.db`. Its folder is created 0700 if missing. */
+  file: string;
+  /** SQLite `busy_timeout` (SPIKE_NEXUS_DB_BUSY_TIMEOUT_MS, default 5000). */
+  busyTimeoutMs?: number;
+  /** Share one transaction among the writes queued together (default true). */
+  groupCommit?: boolean;
+  /** Largest number of writes in one transaction (default 128: bounds event-loop blocking to ~20 ms). */
+  maxBatch?: number;
+  /** Extra wait before a flush to gather more writes; 0 = next event-loop turn (default). */
+  groupCommitWindowMs?: number;
+}
+
+const DEFAULTS = {
+  busyTimeoutMs: 5000,
+  groupCommit: true,
+  maxBatch: 128,
+  groupCommitWindowMs: 0,
+} as const;
+
+function prepare(db: BetterSqlite3.Database) {
+  return {
+    getSystem: db.prepare('SELECT value FROM system WHERE key = ?').pluck(),
+    putSystemIfAbsent: db.prepare('INSERT OR IGNORE INTO system (key, value) VALUES (?, ?)'),
+    putSystem: db.prepare('INSERT OR REPLACE INTO system (key, value) VALUES (?, ?)'),
+    getMeta: db.prepare('SELECT meta FROM secrets WHERE id = ?').pluck(),
+    insertSecret: db.prepare('INSERT INTO secrets (id, path, meta) VALUES (?, ?, ?)'),
+    updateMeta: db.prepare('UPDATE secrets SET meta = ? WHERE id = ?'),
+    listSecrets: db.prepare('SELECT id, path FROM secrets'),
+    hasVersions: db.prepare('SELECT 1 FROM secret_versions WHERE id = ? LIMIT 1').pluck(),
+    // A read in one statement (one implicit read transaction instead of two): the metadata
+    // row plus the value row of the asked version, or of the highest version when none was
+    // asked (normally the current one; the core reads again by number when not).
+    getForRead: db.prepare(`SELECT s.meta, v.version, v.value FROM secrets s
+      LEFT JOIN secret_versions v ON v.id = s.id
+       AND v.version = CASE WHEN @v > 0 THEN @v ELSE (SELECT MAX(version) FROM secret_versions WHERE id = @id) END
+      WHERE s.id = @id`).raw(),
+    putValue: db.prepare('INSERT OR REPLACE INTO secret_versions (id, version, value) VALUES (?, ?, ?)'),
+    deleteValue: db.prepare('DELETE FROM secret_versions WHERE id = ? AND version = ?'),
+    getPolicy: db.prepare('SELECT body FROM policies WHERE id = ?').pluck(),
+    putPolicy: db.prepare('INSERT OR REPLACE INTO policies (id, body) VALUES (?, ?)'),
+    deletePolicy: db.prepare('DELETE FROM policies WHERE id = ?'),
+    listPolicies: db.prepare('SELECT id, body FROM policies'),
+    getGeneration: db.prepare(`SELECT value FROM counters WHERE name = 'policy_generation'`).pluck(),
+    bumpGeneration: db.prepare(`UPDATE counters SET value = value + 1 WHERE name = 'policy_generation'`),
+  };
+}
+
+export class SqliteStore extends SealedStore {
+  readonly kind = 'sqlite' as const;
+  readonly file: string;
+  readonly #db: BetterSqlite3.Database;
+  readonly #st: ReturnType<typeof prepare>;
+  readonly #commits: GroupCommit;
+  /** The system table as the key check sees it, inside a write closure. */
+  readonly #system: KeyRecordsTx = {
+    get: (key) => {
+      const v = this.#st.getSystem.get(key) as Buffer | undefined;
+      return v ? new Uint8Array(v) : null;
+    },
+    putIfAbsent: (key, value) => this.#st.putSystemIfAbsent.run(key, Buffer.from(value)).changes === 1,
+  };
+
+  /** Use `openSqliteStore` (or `openStore`); the constructor opens the file synchronously. */
+  constructor(opts: SqliteStoreOptions) {
+    super(opts);
+    this.file = opts.file;
+    this.#db = openDatabase(opts.file, opts.busyTimeoutMs ?? DEFAULTS.busyTimeoutMs);
+    this.#st = prepare(this.#db);
+    this.#commits = new GroupCommit(this.#db, {
+      enabled: opts.groupCommit ?? DEFAULTS.groupCommit,
+      maxBatch: opts.maxBatch ?? DEFAULTS.maxBatch,
+      windowMs: opts.groupCommitWindowMs ?? DEFAULTS.groupCommitWindowMs,
+      ...(opts.logger ? { logger: opts.logger } : {}),
+    });
+  }
+
+  /** Runs a synchronous read; driver errors become StoreErrors. */
+  #read<T>(fn: () => T): T {
+    this.checkOpen();
+    try {
+      return fn();
+    } catch (e) {
+      throw toStoreError(e);
+    }
+  }
+
+  /** Queues a read-modify-write closure; resolves after its transaction committed. */
+  #write<T>(fn: () => T): Promise<T> {
+    this.checkOpen();
+    return this.#commits.run(fn);
+  }
+
+  #metaRow(id: Buffer): MetaRow {
+    const meta = this.#st.getMeta.get(id) as Buffer | undefined;
+    return { meta: meta ?? null, versions: meta !== undefined || this.#st.hasVersions.get(id) !== undefined };
+  }
+
+  // --- system records -------------------------------------------------------------------
+
+  async getSystem(key: string): Promise<Uint8Array | null> {
+    return this.#read(() => this.#system.get(key));
+  }
+
+  async putSystemIfAbsent(key: string, value: Uint8Array): Promise<boolean> {
+    const copy = Buffer.from(value);
+    return this.#write(() => this.#st.putSystemIfAbsent.run(key, copy).changes === 1);
+  }
+
+  async putSystem(key: string, value: Uint8Array): Promise<void> {
+    const copy = Buffer.from(value);
+    await this.#write(() => {
+      this.#st.putSystem.run(key, copy);
+    });
+  }
+
+  protected settleKeyRecords<Refusal extends string>(root: RootKey, adoption?: KeyAdoption<Refusal>): Promise<KeyRecordsPlan<Refusal>> {
+    return this.#write(() => settleKeyRecords(this.#system, root, adoption));
+  }
+
+  // --- secrets --------------------------------------------------------------------------
+
+  protected async readSecret(id: Buffer, version: number): Promise<ReadRow> {
+    return this.#read(() => {
+      const row = this.#st.getForRead.get({ id, v: version }) as [Buffer, number | null, Buffer | null] | undefined;
+      if (row === undefined) return { ...this.#metaRow(id), version: null, value: null };
+      return { meta: row[0], versions: true, version: version > 0 ? version : row[1], value: row[2] };
+    });
+  }
+
+  protected async readMeta(id: Buffer): Promise<MetaRow> {
+    return this.#read(() => this.#metaRow(id));
+  }
+
+  protected writeSecret<T>(id: Buffer, plan: (row: MetaRow) => { result: T; write: SealedSecretWrite | null }): Promise<T> {
+    return this.#write(() => {
+      const { result, write } = plan(this.#metaRow(id));
+      if (write) {
+        if (write.created) this.#st.insertSecret.run(id, write.path, write.meta);
+        else this.#st.updateMeta.run(write.meta, id);
+        if (write.added) this.#st.putValue.run(id, write.added.version, write.added.blob);
+        for (const v of write.dropped) this.#st.deleteValue.run(id, v);
+      }
+      return result;
+    });
+  }
+
+  protected async readPaths(): Promise<{ id: Buffer; path: Buffer }[]> {
+    return this.#read(() => this.#st.listSecrets.all() as { id: Buffer; path: Buffer }[]);
+  }
+
+  // --- policies -------------------------------------------------------------------------
+
+  protected async readPolicy(id: Buffer): Promise<Buffer | null> {
+    return this.#read(() => (this.#st.getPolicy.get(id) as Buffer | undefined) ?? null);
+  }
+
+  protected async readPolicies(): Promise<{ id: Buffer; body: Buffer }[]> {
+    return this.#read(() => this.#st.listPolicies.all() as { id: Buffer; body: Buffer }[]);
+  }
+
+  protected writePolicy(id: Buffer, build: (old: Buffer | null) => { record: PolicyRecord; body: Buffer }): Promise<PolicyRecord> {
+    return this.#write(() => {
+      const { record, body } = build((this.#st.getPolicy.get(id) as Buffer | undefined) ?? null);
+      this.#st.putPolicy.run(id, body);
+      this.#st.bumpGeneration.run();
+      return record;
+    });
+  }
+
+  protected removePolicy(id: Buffer): Promise<boolean> {
+    return this.#write(() => {
+      const gone = this.#st.deletePolicy.run(id).changes === 1;
+      if (gone) this.#st.bumpGeneration.run();
+      return gone;
+    });
+  }
+
+  async policyGeneration(): Promise<number> {
+    return this.#read(() => Number(this.#st.getGeneration.get()));
+  }
+
+  /** Write transactions run and writes executed so far (group-commit observability). */
+  stats(): { transactions: number; writes: number } {
+    return this.#commits.stats();
+  }
+
+  /** Waits for queued writes to commit, then closes the file. */
+  protected async shutdown(): Promise<void> {
+    await this.#commits.drain();
+    this.#db.close();
+  }
+}
+
+export async function openSqliteStore(opts: SqliteStoreOptions): Promise<SqliteStore> {
+  return new SqliteStore(opts);
+}
