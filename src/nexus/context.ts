@@ -8,9 +8,9 @@ import type { NexusConfig } from '../config/index.js';
 import type { Logger } from '../lib/log.js';
 import type { Store } from '../store/types.js';
 import type { NexusAuthorizer, NexusGuards } from './authz.js';
-import type { KeyState } from './keystate.js';
+import type { KeyState } from './keys/state.js';
 import type { PolicyEngine, PolicySync } from './policy/index.js';
-import type { KeeperSync } from './recovery.js';
+import type { KeeperSync } from './keys/recovery.js';
 
 export interface NexusContext {
   readonly cfg: NexusConfig;

@@ -16,9 +16,9 @@ import { openStore } from '../store/open.js';
 import type { Store } from '../store/types.js';
 import { NexusAuthorizer, nexusGuards } from './authz.js';
 import type { NexusContext, RouteModule } from './context.js';
-import { KeyState } from './keystate.js';
+import { KeyState } from './keys/state.js';
 import { PolicyEngine, PolicySync } from './policy/index.js';
-import { KeeperSync } from './recovery.js';
+import { KeeperSync } from './keys/recovery.js';
 import { bootstrapRoutes } from './routes/bootstrap.js';
 import { ROUTE_MODULES } from './routes/index.js';
 

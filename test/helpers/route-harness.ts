@@ -17,7 +17,7 @@ import { MemoryStore } from '../../src/store/memory.js';
 import type { Store } from '../../src/store/types.js';
 import { NexusAuthorizer, nexusGuards } from '../../src/nexus/authz.js';
 import type { NexusContext, RouteModule } from '../../src/nexus/context.js';
-import { KeyState } from '../../src/nexus/keystate.js';
+import { KeyState } from '../../src/nexus/keys/state.js';
 import { PolicyEngine, PolicySync } from '../../src/nexus/policy/index.js';
 
 export interface HarnessReply {

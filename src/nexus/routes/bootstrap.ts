@@ -19,7 +19,7 @@ import {
 } from '../../protocol/index.js';
 import { gcmOpen, wipe } from '../../crypto/index.js';
 import type { NexusContext } from '../context.js';
-import { isInitialized, loadSharing } from '../sharing.js';
+import { isInitialized, loadSharing } from '../keys/sharing.js';
 
 export function bootstrapRoutes(ctx: NexusContext): Route[] {
   const verify = defineRoute({

@@ -60,7 +60,7 @@ import { MAX_CIPHER_STREAM_BYTES } from '../../config/index.js';
 import {
   aad, AEAD_NONCE_BYTES, AEAD_TAG_BYTES, derivePurposeKey, gcmOpen, gcmSeal, systemRandom, wipe,
 } from '../../crypto/index.js';
-import type { KeyState } from '../keystate.js';
+import type { KeyState } from '../keys/state.js';
 import type { NexusContext } from '../context.js';
 import { ByteBudget, callerShare, releasingIterable } from './cipher-budget.js';
 import { DECRYPT_CHUNK_BYTES, DEFAULT_REPLY_DEADLINE, type ReplyDeadline, streamDecrypt } from './cipher-stream.js';

@@ -39,9 +39,9 @@ import {
 import { combineShares, wipeShare, type Share } from '../../crypto/index.js';
 import type { Logger } from '../../lib/log.js';
 import type { NexusContext } from '../context.js';
-import type { SharingInfo } from '../keystate.js';
-import { adoptKey, loadSharing } from '../sharing.js';
-import { errInfo } from '../recovery.js';
+import type { SharingInfo } from '../keys/state.js';
+import { adoptKey, loadSharing } from '../keys/sharing.js';
+import { errInfo } from '../keys/recovery.js';
 
 /** How long a completing restore waits for the Keeper re-push before answering. */
 export const PUSH_WAIT_MS = 3000;

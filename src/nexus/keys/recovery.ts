@@ -14,15 +14,15 @@
  * sent its own share — computed by interpolation from the basis — right away and then
  * every `pushIntervalMs`, so a restarted (empty) Keeper re-hydrates.
  */
-import { combineShares, wipeShare, type Share, type Commitments } from '../crypto/index.js';
-import { Backoff } from '../lib/backoff.js';
-import type { Logger } from '../lib/log.js';
-import type { Store } from '../store/types.js';
-import type { WireShare } from '../protocol/index.js';
-import { BOOTSTRAP_EPOCH } from '../keeper/slot.js';
-import { KeeperCallError, type KeeperClient } from '../keeper/client.js';
+import { combineShares, wipeShare, type Share, type Commitments } from '../../crypto/index.js';
+import { Backoff } from '../../lib/backoff.js';
+import type { Logger } from '../../lib/log.js';
+import type { Store } from '../../store/types.js';
+import type { WireShare } from '../../protocol/index.js';
+import { BOOTSTRAP_EPOCH } from '../../keeper/slot.js';
+import { KeeperCallError, type KeeperClient } from '../../keeper/client.js';
 import { adoptKey, loadSharing } from './sharing.js';
-import type { KeyState, SharingInfo } from './keystate.js';
+import type { KeyState, SharingInfo } from './state.js';
 
 export interface KeeperSyncOptions {
   peers: readonly string[];

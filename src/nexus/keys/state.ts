@@ -10,8 +10,8 @@
  */
 import {
   Aead, Commitments, derivePurposeKey, interpolateShare, RootKey, wipe, wipeShare, type Share,
-} from '../crypto/index.js';
-import { SpikeError } from '../lib/errors.js';
+} from '../../crypto/index.js';
+import { SpikeError } from '../../lib/errors.js';
 
 /** Public description of the current sharing, stored beside the key-check record. */
 export interface SharingInfo {

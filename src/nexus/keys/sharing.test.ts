@@ -11,11 +11,11 @@ import os from 'node:os';
 import path from 'node:path';
 import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { RootKey, splitSecret } from '../crypto/index.js';
-import { SqliteStore, StoreError } from '../store/index.js';
-import { KeyState, type SharingInfo } from './keystate.js';
+import { RootKey, splitSecret } from '../../crypto/index.js';
+import { SqliteStore, StoreError } from '../../store/index.js';
+import { KeyState, type SharingInfo } from './state.js';
 import { AdoptError, adoptKey, encodeSharing, isInitialized, loadSharing, SHARING_RECORD } from './sharing.js';
-import { LEGACY_CONTENT, legacyBasis, legacyRoot, writeLegacySqliteFile } from '../../test/helpers/legacy-store.js';
+import { LEGACY_CONTENT, legacyBasis, legacyRoot, writeLegacySqliteFile } from '../../../test/helpers/legacy-store.js';
 
 const dirs: string[] = [];
 after(() => {

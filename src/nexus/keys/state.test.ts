@@ -1,7 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { RootKey, splitSecret, wipeShare } from '../crypto/index.js';
-import { KeyState } from './keystate.js';
+import { RootKey, splitSecret, wipeShare } from '../../crypto/index.js';
+import { KeyState } from './state.js';
 
 test('shareFor recomputes every share from the basis, even after the caller wiped its copies (D5)', () => {
   const root = RootKey.generate();

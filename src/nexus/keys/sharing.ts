@@ -10,10 +10,10 @@
  * commitments. Both records are public: commitments reveal nothing beyond g^s, and the
  * key-check record is an AEAD envelope under a purpose key (D6, D7).
  */
-import { Commitments, type RootKey, type Share } from '../crypto/index.js';
-import { SpikeError } from '../lib/errors.js';
-import { KEY_CHECK_RECORD, type Store } from '../store/index.js';
-import type { KeyState, SharingInfo } from './keystate.js';
+import { Commitments, type RootKey, type Share } from '../../crypto/index.js';
+import { SpikeError } from '../../lib/errors.js';
+import { KEY_CHECK_RECORD, type Store } from '../../store/index.js';
+import type { KeyState, SharingInfo } from './state.js';
 
 export const SHARING_RECORD = 'sharing';
 
