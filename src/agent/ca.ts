@@ -15,8 +15,8 @@ import * as x509 from '@peculiar/x509';
 import fs from 'node:fs';
 import path from 'node:path';
 import { randomBytes, webcrypto, X509Certificate } from 'node:crypto';
-import { SpikeError } from '../lib/errors.js';
-import { SpiffeId, TrustDomain } from '../spiffe/id.js';
+import { SpikeError } from '../lib/index.js';
+import { SpiffeId, TrustDomain } from '../spiffe/index.js';
 import { prepareOwnedDir } from './owned-dir.js';
 
 x509.cryptoProvider.set(webcrypto as unknown as Parameters<typeof x509.cryptoProvider.set>[0]);

@@ -19,8 +19,8 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { parse as parseYaml } from 'yaml';
-import { SpikeError } from '../lib/errors.js';
-import { SpiffeId, TrustDomain } from '../spiffe/id.js';
+import { SpikeError } from '../lib/index.js';
+import { SpiffeId, TrustDomain } from '../spiffe/index.js';
 
 export class AgentConfigError extends SpikeError {
   constructor(message: string, options?: { cause?: unknown }) {

@@ -12,8 +12,8 @@
 import fs from 'node:fs';
 import net from 'node:net';
 import * as grpc from '@grpc/grpc-js';
-import { SpikeError } from '../lib/errors.js';
-import type { Logger } from '../lib/log.js';
+import { SpikeError } from '../lib/index.js';
+import type { Logger } from '../lib/index.js';
 import {
   WORKLOAD_API_HEADER,
   WORKLOAD_API_HEADER_VALUE,
@@ -21,7 +21,7 @@ import {
   type EmptyMessage,
   type X509BundlesResponseMessage,
   type X509SvidResponseMessage,
-} from '../spiffe/workloadapi/index.js';
+} from '../spiffe/index.js';
 import { ensurePrivateDir, type DevCa, type IssuedSvid } from './ca.js';
 import { socketPath, type AgentIdentity } from './config.js';
 

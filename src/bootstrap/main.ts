@@ -6,11 +6,11 @@
  */
 import { loadTrustRoots, recognisers } from '../protocol/index.js';
 import { loadBootstrapConfig } from '../config/index.js';
-import { createLogger } from '../lib/log.js';
-import { hardenServer } from '../lib/hardening.js';
-import { fail } from '../lib/process.js';
+import { createLogger } from '../lib/index.js';
+import { hardenServer } from '../lib/index.js';
+import { fail } from '../lib/index.js';
 import { authorizeIf, createMtlsDispatcher, WorkloadX509Source } from '../spiffe/index.js';
-import { KeeperClient } from '../keeper/client.js';
+import { KeeperClient } from '../keeper/index.js';
 import { runBootstrap } from './run.js';
 
 const USAGE = `usage: spike-bootstrap -init

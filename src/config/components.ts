@@ -5,9 +5,9 @@
  */
 import os from 'node:os';
 import path from 'node:path';
-import { MTLS_DEFAULTS } from '../spiffe/tls/index.js';
-import { postgresOptionsFromEnv, type PostgresEnvOptions } from '../store/postgres/env.js';
-import { ConfigError, type Env, duration, httpsUrlList, int, listenAddress, oneOf, optionalStr, str, type ListenAddress } from '../lib/env.js';
+import { MTLS_DEFAULTS } from '../spiffe/index.js';
+import { postgresOptionsFromEnv, type PostgresEnvOptions } from '../store/index.js';
+import { ConfigError, type Env, duration, httpsUrlList, int, listenAddress, oneOf, optionalStr, str, type ListenAddress } from '../lib/index.js';
 
 export const DEFAULT_ENDPOINT_SOCKET = 'unix:///tmp/spire-agent/public/api.sock';
 

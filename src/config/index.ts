@@ -1,2 +1,1 @@
-export * from '../lib/env.js';
 export * from './components.js';

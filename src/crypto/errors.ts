@@ -7,7 +7,7 @@
  * failure (wrong key, wrong key id, wrong AAD, truncated or tampered envelope, bad
  * version byte) is the single code `crypto_decrypt_failed`.
  */
-import { SpikeError } from '../lib/errors.js';
+import { SpikeError } from '../lib/index.js';
 
 /** Stable codes and their fixed messages. */
 export const CRYPTO_ERROR_MESSAGES = {

@@ -18,8 +18,8 @@
  * (git never creates an empty folder, and there is nothing in it to distrust). A folder of an
  * earlier version (no marker) is refused like any other: the one-line error says to delete it.
  */
-import { SpikeError } from '../lib/errors.js';
-import { prepareOwnedDir } from '../agent/owned-dir.js';
+import { SpikeError } from '../lib/index.js';
+import { prepareOwnedDir } from '../agent/index.js';
 
 export const MARKER_FILE = 'dev-stack.marker';
 

@@ -14,7 +14,7 @@
  * {@link REASON} holds the finer, stable reasons the toolkit gives (for logs and the exposed
  * message); applications add their own.
  */
-import { SpikeError } from '../lib/errors.js';
+import { SpikeError } from '../lib/index.js';
 
 /** The failure kinds, each with its HTTP status. */
 export const ERROR_KIND_STATUS = Object.freeze({

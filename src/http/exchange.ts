@@ -10,7 +10,7 @@
  * starts over.
  */
 import { performance } from 'node:perf_hooks';
-import type { Logger } from '../lib/log.js';
+import type { Logger } from '../lib/index.js';
 import type { Request, Response } from './connection.js';
 import type { LingerLimits } from './linger.js';
 import type { ErrorShape, ReplyTarget } from './reply.js';

@@ -18,7 +18,7 @@
  * The encoder is iterative-safe for the shapes we produce (responses are shallow) and refuses
  * nesting deeper than 64 to stay bounded.
  */
-import { SpikeError } from '../lib/errors.js';
+import { SpikeError } from '../lib/index.js';
 import { errorCode } from './errors.js';
 
 /** A Go `[32]byte` value (shares). Wraps, does not copy; zero the source after encoding. */

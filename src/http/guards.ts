@@ -23,7 +23,7 @@
  * full check could be true for some body (e.g. "has a policy granting this permission on any
  * path"); the full check still runs on the validated body.
  */
-import type { SpiffeId } from '../spiffe/id.js';
+import type { SpiffeId } from '../spiffe/index.js';
 import { ApiError, errorCode } from './errors.js';
 
 declare const GUARD_BRAND: unique symbol;

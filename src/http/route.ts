@@ -9,8 +9,8 @@
  * before any body exists. `P` is the type of the verified peer identity (a SPIFFE ID unless
  * the application says otherwise).
  */
-import type { SpiffeId } from '../spiffe/id.js';
-import type { Logger } from '../lib/log.js';
+import type { SpiffeId } from '../spiffe/index.js';
+import type { Logger } from '../lib/index.js';
 import type { GoJsonValue } from './gojson.js';
 import { type Guard, isGuard } from './guards.js';
 import type { JsonLimits } from './json.js';

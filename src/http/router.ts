@@ -26,8 +26,8 @@
  * line that names only the error class and code, never input values (reply.ts). Every
  * request writes exactly one log line (exchange.ts).
  */
-import type { Logger } from '../lib/log.js';
-import type { SpiffeId } from '../spiffe/id.js';
+import type { Logger } from '../lib/index.js';
+import type { SpiffeId } from '../spiffe/index.js';
 import type { Request, Response } from './connection.js';
 import { ApiError, REASON, badRequest, internalError, notReady, unauthorized } from './errors.js';
 import { type Exchange, callerLoggers, logExchange, newExchange, runAfterSend } from './exchange.js';

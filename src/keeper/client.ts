@@ -9,7 +9,7 @@
  */
 import { request, type Dispatcher } from 'undici';
 import { createMtlsDispatcher, type Authorizer, type X509Source } from '../spiffe/index.js';
-import { SpikeError } from '../lib/errors.js';
+import { SpikeError } from '../lib/index.js';
 import { decodeShareBody, encodeShareMessage, PATHS, type WireShare } from '../protocol/index.js';
 
 export class KeeperCallError extends SpikeError {

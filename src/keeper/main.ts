@@ -8,12 +8,12 @@
  */
 import { loadTrustRoots, recognisers } from '../protocol/index.js';
 import { loadKeeperConfig } from '../config/index.js';
-import { createLogger } from '../lib/log.js';
-import { hardenServer } from '../lib/hardening.js';
+import { createLogger } from '../lib/index.js';
+import { hardenServer } from '../lib/index.js';
 import { authorizeIf, createMtlsServer, WorkloadX509Source } from '../spiffe/index.js';
 import { keeperRouter } from './server.js';
 import { ShareSlot } from './slot.js';
-import { fail, installShutdown } from '../lib/process.js';
+import { fail, installShutdown } from '../lib/index.js';
 
 const USAGE = `usage: spike-keeper
 

@@ -26,7 +26,7 @@
  */
 import { timingSafeEqual } from 'node:crypto';
 import { Commitments } from '../crypto/index.js';
-import { SpikeError } from '../lib/errors.js';
+import { SpikeError } from '../lib/index.js';
 import { MAX_SHARE_EPOCH } from '../protocol/index.js';
 
 export type Contributor = 'nexus' | 'bootstrap';

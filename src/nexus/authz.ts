@@ -26,7 +26,7 @@ import type {
   SecretPutRequest,
   SecretVersionsRequest,
 } from '../protocol/index.js';
-import type { SpiffeId } from '../spiffe/id.js';
+import type { SpiffeId } from '../spiffe/index.js';
 import type { Permission, PolicyEngine } from './policy/index.js';
 
 /** SPIKE's gate paths: never secret paths, reached only by a policy that fully matches them. */

@@ -5,8 +5,8 @@
 import type { Recognisers } from '../protocol/index.js';
 import type { Route } from '../http/index.js';
 import type { NexusConfig } from '../config/index.js';
-import type { Logger } from '../lib/log.js';
-import type { Store } from '../store/types.js';
+import type { Logger } from '../lib/index.js';
+import type { Store } from '../store/index.js';
 import type { NexusAuthorizer, NexusGuards } from './authz.js';
 import type { KeyState } from './keys/state.js';
 import type { PolicyEngine, PolicySync } from './policy/index.js';

@@ -5,9 +5,9 @@
  */
 import { loadTrustRoots, recognisers } from '../protocol/index.js';
 import { loadNexusConfig } from '../config/index.js';
-import { createLogger } from '../lib/log.js';
-import { hardenServer } from '../lib/hardening.js';
-import { fail, installShutdown } from '../lib/process.js';
+import { createLogger } from '../lib/index.js';
+import { hardenServer } from '../lib/index.js';
+import { fail, installShutdown } from '../lib/index.js';
 import { WorkloadX509Source } from '../spiffe/index.js';
 import { startNexus } from './server.js';
 

@@ -24,7 +24,7 @@
  */
 import fs from 'node:fs';
 import path from 'node:path';
-import type { Env } from '../sdk/roles.js';
+import type { Env } from '../sdk/index.js';
 
 const ENV_FILE_MAX = 64 * 1024;
 const ENV_NAME_RE = /^(SPIKE|SPIFFE)_[A-Z0-9_]{1,100}$/;

@@ -7,9 +7,9 @@
  * argument). Messages follow SPIKE's wording (cli.md §1.1) where it has one, and never echo
  * secret values, shard material or secret paths.
  */
-import { SpikeError } from '../lib/errors.js';
-import { NexusApiError, SdkUsageError } from '../sdk/errors.js';
-import { failureText } from '../sdk/failure.js';
+import { SpikeError } from '../lib/index.js';
+import { NexusApiError, SdkUsageError } from '../sdk/index.js';
+import { failureText } from '../sdk/index.js';
 
 export const EXIT_OK = 0;
 export const EXIT_FAILURE = 1;

@@ -19,7 +19,7 @@ import { registerPolicy } from './policy.js';
 import { registerCipher } from './cipher.js';
 import { registerOperator } from './operator.js';
 import { registerEnv } from './envcmd.js';
-import type { NexusClient } from '../sdk/client.js';
+import type { NexusClient } from '../sdk/index.js';
 
 const SOCKET_HELP = 'Workload API socket: a dev-stack name (pilot, recover, restore) or a path';
 

@@ -12,7 +12,7 @@
  * stack, recover and restore use `recover.sock` / `restore.sock` automatically.
  */
 import { Command } from 'commander';
-import { wipe } from '../crypto/wipe.js';
+import { wipe } from '../crypto/index.js';
 import { PilotError } from './errors.js';
 import { act, type PilotContext } from './context.js';
 import { toJson } from './format.js';

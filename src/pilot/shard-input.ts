@@ -14,7 +14,7 @@
  */
 import fs from 'node:fs';
 import path from 'node:path';
-import { parseRecoveryFile } from '../crypto/encoding.js';
+import { parseRecoveryFile } from '../crypto/index.js';
 import type { Share } from '../sdk/index.js';
 import { PilotError } from './errors.js';
 import type { PilotIo } from './context.js';

@@ -14,7 +14,7 @@
  */
 import { type Bytes32, type Infer, parseJson, s } from '../http/index.js';
 import { Commitments, formatShardJsonArray, MAX_SHARE_ID } from '../crypto/index.js';
-import { SpikeError } from '../lib/errors.js';
+import { SpikeError } from '../lib/index.js';
 import { MAX_SHARE_EPOCH } from './limits.js';
 
 export class ShareWireError extends SpikeError {

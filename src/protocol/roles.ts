@@ -13,8 +13,8 @@
  * {@link TrustRootConfigError} at start-up (SPIKE crashes inside a request handler: A9).
  * `SPIKE_TRUST_ROOT` is not a fallback (it has no effect in SPIKE).
  */
-import { SpikeError } from '../lib/errors.js';
-import { SpiffeId, TrustDomain } from '../spiffe/id.js';
+import { SpikeError } from '../lib/index.js';
+import { SpiffeId, TrustDomain } from '../spiffe/index.js';
 
 export const DEFAULT_TRUST_ROOT = 'spike.ist';
 

@@ -18,7 +18,7 @@
  * deviation throws {@link ShareBodyError}; partially filled share buffers are wiped first.
  */
 import { MAX_SHARE_ID, SHARE_VALUE_BYTES, type Share } from '../crypto/index.js';
-import { SpikeError } from '../lib/errors.js';
+import { SpikeError } from '../lib/index.js';
 
 export { formatRestoreBody, type Share } from '../crypto/index.js';
 

@@ -19,7 +19,7 @@
  * `SdkUsageError` is thrown before any request is sent when a caller's arguments are invalid
  * (bad URL list, version number out of range, wrong shard length …).
  */
-import { SpikeError } from '../lib/errors.js';
+import { SpikeError } from '../lib/index.js';
 import { failureText, type FailedAttempt, type Failure } from './failure.js';
 
 /** Stable SDK error codes and their fixed messages. */

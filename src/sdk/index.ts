@@ -30,3 +30,4 @@ export const ROUTES = {
   restore: PATHS.restore,
   commitments: PATHS.commitments,
 } as const;
+export { failureText } from './failure.js';

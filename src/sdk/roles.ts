@@ -9,7 +9,7 @@
  * matches no role.
  */
 import { DEFAULT_TRUST_ROOT, loadTrustRoots, recognisers, spikeIds, TrustRootConfigError, type Recognisers } from '../protocol/index.js';
-import { SpiffeId } from '../spiffe/id.js';
+import { SpiffeId } from '../spiffe/index.js';
 import { SdkUsageError } from './errors.js';
 
 export type Env = Readonly<Record<string, string | undefined>>;

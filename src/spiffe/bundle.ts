@@ -5,7 +5,7 @@
  * small mutable map used by sources.
  */
 import { X509Certificate } from 'node:crypto';
-import { SpikeError } from '../lib/errors.js';
+import { SpikeError } from '../lib/index.js';
 import { TrustDomain } from './id.js';
 import { certificatesPem, pemBlocks } from './pem.js';
 

@@ -11,7 +11,7 @@
  * Errors are {@link SpiffeIdError}s whose message names the rule that was broken and never
  * echoes the input.
  */
-import { SpikeError } from '../lib/errors.js';
+import { SpikeError } from '../lib/index.js';
 
 /** Maximum length of a SPIFFE ID in bytes (SPIFFE-ID standard §2.3). */
 export const MAX_SPIFFE_ID_LENGTH = 2048;

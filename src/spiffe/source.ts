@@ -5,7 +5,7 @@
  * holds fixed values (tests call `update` to simulate rotation).
  */
 import { EventEmitter } from 'node:events';
-import { SpikeError } from '../lib/errors.js';
+import { SpikeError } from '../lib/index.js';
 import type { X509Bundle, X509BundleSet, X509BundleSource } from './bundle.js';
 import type { TrustDomain } from './id.js';
 import type { X509Svid } from './svid.js';

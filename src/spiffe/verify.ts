@@ -13,7 +13,7 @@
  * Returns the verified SPIFFE ID. Every rejection is a {@link SvidVerificationError} with its
  * own stable code and a fixed message that never echoes certificate contents.
  */
-import { SpikeError } from '../lib/errors.js';
+import { SpikeError } from '../lib/index.js';
 import { SpiffeId, SpiffeIdError } from './id.js';
 import type { X509BundleSource } from './bundle.js';
 import {

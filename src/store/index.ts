@@ -19,3 +19,4 @@ export {
   postgresOptionsFromEnv, type PostgresEnvOptions,
 } from './postgres/index.js';
 export { openStore, type OpenStoreOptions } from './open.js';
+export { stringMapFromPairs } from './model.js';

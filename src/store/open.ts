@@ -2,7 +2,7 @@
  * `openStore`: the one place that turns configuration into a backend. Defaults live in
  * each backend's options; this only dispatches on `kind`.
  */
-import type { Logger } from '../lib/log.js';
+import type { Logger } from '../lib/index.js';
 import { LiteStore } from './lite.js';
 import { MemoryStore } from './memory.js';
 import { openPostgresStore } from './postgres/index.js';

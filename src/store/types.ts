@@ -7,7 +7,7 @@
  * same shape; transaction semantics are "each write method is one atomic
  * read-modify-write" (SQLite: inside `BEGIN IMMEDIATE`; Postgres: `SELECT … FOR UPDATE`).
  */
-import { SpikeError } from '../lib/errors.js';
+import { SpikeError } from '../lib/index.js';
 import type { RootKey } from '../crypto/index.js';
 
 export type BackendKind = 'memory' | 'lite' | 'sqlite' | 'postgres';

@@ -11,7 +11,7 @@
  * key-check record is an AEAD envelope under a purpose key (D6, D7).
  */
 import { Commitments, type RootKey, type Share } from '../../crypto/index.js';
-import { SpikeError } from '../../lib/errors.js';
+import { SpikeError } from '../../lib/index.js';
 import { KEY_CHECK_RECORD, type Store } from '../../store/index.js';
 import type { KeyState, SharingInfo } from './state.js';
 

@@ -11,7 +11,7 @@
 import {
   Aead, Commitments, derivePurposeKey, interpolateShare, RootKey, wipe, wipeShare, type Share,
 } from '../../crypto/index.js';
-import { SpikeError } from '../../lib/errors.js';
+import { SpikeError } from '../../lib/index.js';
 
 /** Public description of the current sharing, stored beside the key-check record. */
 export interface SharingInfo {

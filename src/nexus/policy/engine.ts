@@ -10,8 +10,8 @@
  * clears the caller cache, so the very next request sees the change (no stale allow after a
  * delete returns: POL-17). Patterns are compiled once per distinct string, never per request.
  */
-import type { Logger } from '../../lib/log.js';
-import type { SpiffeId } from '../../spiffe/id.js';
+import type { Logger } from '../../lib/index.js';
+import type { SpiffeId } from '../../spiffe/index.js';
 import { type CompiledPolicy, type Permission, type PolicyLike, permissionBits, wantedBits } from './model.js';
 import { type Matcher, PatternCache } from './patterns.js';
 import { compilePolicy } from './validate.js';

@@ -4,7 +4,7 @@
  * answer (src/nexus/routes/policy-errors.ts). Messages are fixed sentences and never contain
  * the refused name or pattern (a pattern can be long, and is caller input).
  */
-import { SpikeError } from '../../lib/errors.js';
+import { SpikeError } from '../../lib/index.js';
 
 /** Every code a policy write can be refused with, and its fixed message. */
 export const POLICY_ERRORS = {

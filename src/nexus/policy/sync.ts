@@ -6,9 +6,9 @@
  * compares the store's generation — a cheap single-row read — so a policy deleted through
  * another instance denies here on the next request.
  */
-import { backoffDelay } from '../../lib/backoff.js';
-import type { Logger } from '../../lib/log.js';
-import type { Store } from '../../store/types.js';
+import { backoffDelay } from '../../lib/index.js';
+import type { Logger } from '../../lib/index.js';
+import type { Store } from '../../store/index.js';
 import type { PolicyEngine } from './engine.js';
 
 /** Retry delays of the background reload after {@link PolicySync.failClosed}. */

@@ -11,7 +11,7 @@
  *        `spike operator verify-shard` (recover and restore roles, and Pilot).
  */
 import { createHash } from 'node:crypto';
-import { ApiError, ERR, badRequest, notReady } from '../../protocol/errors.js';
+import { ApiError, ERR, badRequest, notReady } from '../../protocol/index.js';
 import { type Route, defineRoute, guardIdentity } from '../../http/index.js';
 import {
   BootstrapStatusRequest, BootstrapVerifyRequest, CommitmentsRequest, ERROR_SHAPES, PATHS, VERIFY_AAD,

@@ -29,7 +29,7 @@
  * busy store: store-errors.ts) with the fixed message {@link CIPHER_BUSY_MESSAGE} and the log
  * reason `cipher_budget_exceeded`.
  */
-import { ApiError, ERR, payloadTooLarge } from '../../protocol/errors.js';
+import { ApiError, ERR, payloadTooLarge } from '../../protocol/index.js';
 
 /** The `message` of the 503 answer (stable; part of the documented API). */
 export const CIPHER_BUSY_MESSAGE = 'cipher memory budget exhausted, try again later';

@@ -27,7 +27,7 @@
  * `releasingIterable` runs) or the reply deadline.
  */
 import { createDecipheriv } from 'node:crypto';
-import { ApiError, ERR, PlainTextError, REASON, badRequest, payloadTooLarge } from '../../protocol/errors.js';
+import { ApiError, ERR, PlainTextError, REASON, badRequest, payloadTooLarge } from '../../protocol/index.js';
 import type { StreamContext, StreamReply } from '../../http/index.js';
 import { AEAD_NONCE_BYTES, AEAD_TAG_BYTES, wipe } from '../../crypto/index.js';
 import { type ByteBudget, type Reservation, releasingIterable } from './cipher-budget.js';

@@ -31,13 +31,13 @@
  *     recorded sharing (never bootstrapped) has nothing to restore: 400 `no_sharing`. Memory
  *     backend → 400.
  */
-import { ApiError, ERR, badRequest, conflict, notReady } from '../../protocol/errors.js';
+import { ApiError, ERR, badRequest, conflict, notReady } from '../../protocol/index.js';
 import { type Route, defineRoute } from '../../http/index.js';
 import {
   Bytes32, ERROR_SHAPES, PATHS, RecoverRequest, RestoreRequest, intKeyedMap, validateRestoreId, type RestoreResponse,
 } from '../../protocol/index.js';
 import { combineShares, wipeShare, type Share } from '../../crypto/index.js';
-import type { Logger } from '../../lib/log.js';
+import type { Logger } from '../../lib/index.js';
 import type { NexusContext } from '../context.js';
 import type { SharingInfo } from '../keys/state.js';
 import { adoptKey, loadSharing } from '../keys/sharing.js';

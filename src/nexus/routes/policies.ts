@@ -13,7 +13,7 @@
  * after a delete returns).
  * Not served in `lite` mode (SPIKE's 400 for those paths).
  */
-import { ApiError, ERR, notFound } from '../../protocol/errors.js';
+import { ApiError, ERR, notFound } from '../../protocol/index.js';
 import { type HandlerContext, type Route, defineRoute } from '../../http/index.js';
 import {
   ACTIONS,
@@ -27,7 +27,7 @@ import {
   type PolicyGetResponse,
   type PolicyListResponse,
 } from '../../protocol/index.js';
-import type { Logger } from '../../lib/log.js';
+import type { Logger } from '../../lib/index.js';
 import type { NexusContext } from '../context.js';
 import { viaPolicy } from './policy-errors.js';
 import { viaStore } from './store-errors.js';

@@ -13,7 +13,7 @@
  * | `policy_spiffeid_pattern_not_compiled`   | 400  | `api_bad_request` | `invalid_pattern`    |
  * | `policy_path_pattern_not_compiled`       | 400  | `api_bad_request` | `invalid_pattern`    |
  */
-import { type ApiError, REASON, type Reason, badRequest } from '../../protocol/errors.js';
+import { type ApiError, REASON, type Reason, badRequest } from '../../protocol/index.js';
 import { PolicyError, type PolicyErrorCode } from '../policy/index.js';
 
 const REASON_OF: Readonly<Record<PolicyErrorCode, Reason>> = {

@@ -18,9 +18,9 @@
  * Not served in `lite` mode (those paths fall through to SPIKE's 400). Nothing here logs a
  * path or a value.
  */
-import { notFound } from '../../protocol/errors.js';
+import { notFound } from '../../protocol/index.js';
 import { GoTime, type HandlerContext, type Route, defineRoute } from '../../http/index.js';
-import { yieldToLoop } from '../../lib/yield.js';
+import { yieldToLoop } from '../../lib/index.js';
 import {
   ACTIONS,
   ERROR_SHAPES,
@@ -36,8 +36,8 @@ import {
   type SecretMetadataResponse,
   type SecretVersionInfo,
 } from '../../protocol/index.js';
-import { stringMapFromPairs } from '../../store/model.js';
-import type { PutSecretOptions, SecretMetadata, SecretVersionInfo as StoredVersion } from '../../store/types.js';
+import { stringMapFromPairs } from '../../store/index.js';
+import type { PutSecretOptions, SecretMetadata, SecretVersionInfo as StoredVersion } from '../../store/index.js';
 import type { NexusContext } from '../context.js';
 import { viaStore } from './store-errors.js';
 

@@ -16,9 +16,9 @@
  * `state_not_ready` ("try again"), which is what a busy or briefly unavailable store means.
  * Messages are fixed sentences; a path or value never reaches them or the log.
  */
-import { ApiError, ERR, badRequest, conflict } from '../../protocol/errors.js';
-import type { Logger } from '../../lib/log.js';
-import { StoreError } from '../../store/types.js';
+import { ApiError, ERR, badRequest, conflict } from '../../protocol/index.js';
+import type { Logger } from '../../lib/index.js';
+import { StoreError } from '../../store/index.js';
 
 /** Turns a thrown value into an {@link ApiError}; non-store errors are rethrown unchanged. */
 export function storeErrorToApi(e: unknown, log: Logger): unknown {

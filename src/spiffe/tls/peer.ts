@@ -5,7 +5,7 @@
  * later by peer-grant.ts.
  */
 import type { DetailedPeerCertificate, PeerCertificate, TLSSocket } from 'node:tls';
-import { SpikeError } from '../../lib/errors.js';
+import { SpikeError } from '../../lib/index.js';
 import type { Authorizer } from '../authorize.js';
 import type { CertFacts } from '../certfacts.js';
 import type { SpiffeId } from '../id.js';

@@ -6,7 +6,7 @@
  * retryable. Messages name the endpoint, never key material or response bytes.
  */
 import * as grpc from '@grpc/grpc-js';
-import { SpikeError } from '../../lib/errors.js';
+import { SpikeError } from '../../lib/index.js';
 
 export type WorkloadApiErrorCode =
   /** Nothing answered (or only with retryable errors) within the time allowed. */

@@ -10,7 +10,7 @@
  *   SPIKE_NEXUS_DB_CONN_MAX_LIFETIME   connection recycling (default 1h; 0 = never)
  *   SPIKE_NEXUS_DB_CONNECT_TIMEOUT     connection attempt deadline (ours; default 5s)
  */
-import { ConfigError, duration, int, optionalStr, type Env } from '../../lib/env.js';
+import { ConfigError, duration, int, optionalStr, type Env } from '../../lib/index.js';
 import type { PostgresStoreOptions } from './store.js';
 
 export type PostgresEnvOptions = Pick<PostgresStoreOptions,

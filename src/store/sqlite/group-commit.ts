@@ -11,7 +11,7 @@
  * SQLite's write lock up front against other processes.
  */
 import type BetterSqlite3 from 'better-sqlite3';
-import type { Logger } from '../../lib/log.js';
+import type { Logger } from '../../lib/index.js';
 import { StoreError } from '../types.js';
 import { toStoreError } from './file.js';
 

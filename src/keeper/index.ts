@@ -1,0 +1,6 @@
+/**
+ * The Keeper: a tiny mTLS server that holds one share in memory. Outside code (Nexus,
+ * Bootstrap) uses its client and the epoch Bootstrap may seed.
+ */
+export { KeeperCallError, KeeperClient } from './client.js';
+export { BOOTSTRAP_EPOCH } from './slot.js';

@@ -1,0 +1,15 @@
+/**
+ * Ground-floor helpers every component uses and that import nothing else of SPIKE: the base
+ * error class, the redacting logger and its throttle, typed environment readers, process
+ * start/stop, core-dump hardening, backoff for retry loops and the event-loop yield.
+ */
+export { SpikeError } from './errors.js';
+export { createLogger, parseLevel } from './log.js';
+export type { Logger } from './log.js';
+export { hardenServer } from './hardening.js';
+export { fail, installShutdown } from './process.js';
+export { Backoff, backoffDelay } from './backoff.js';
+export { ConfigError, duration, httpsUrlList, int, listenAddress, oneOf, optionalStr, str } from './env.js';
+export type { Env, ListenAddress } from './env.js';
+export { yieldToLoop } from './yield.js';
+export { createLogThrottle } from './throttle.js';
