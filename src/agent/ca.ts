@@ -43,7 +43,7 @@ export interface IssuedSvid {
   notAfter: Date;
 }
 
-export interface DevCaOptions {
+interface DevCaOptions {
   /** CA lifetime when a new CA is created; default 10 years. */
   caTtlMs?: number;
   /** A stored CA that expires sooner than this is replaced; default 24 h. */
@@ -83,7 +83,7 @@ export function ensurePrivateDir(dir: string): void {
 }
 
 /** Marker of a state folder the agent created (see `owned-dir.ts`). */
-export const STATE_MARKER = 'agent-state.marker';
+const STATE_MARKER = 'agent-state.marker';
 
 /**
  * A stored CA key is used only when nobody else could have planted or read it: it must be a

@@ -59,8 +59,8 @@ export const AGENT_DEFAULTS = {
 } as const;
 
 /** Shortest and longest SVID lifetimes accepted. */
-export const MIN_SVID_TTL_MS = 1_000;
-export const MAX_SVID_TTL_MS = 30 * 24 * 3_600_000;
+const MIN_SVID_TTL_MS = 1_000;
+const MAX_SVID_TTL_MS = 30 * 24 * 3_600_000;
 /** sockaddr_un.sun_path is 108 bytes on Linux, including the terminating NUL. */
 const MAX_SOCKET_PATH_BYTES = 107;
 const MAX_IDENTITIES = 64;

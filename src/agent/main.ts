@@ -11,7 +11,7 @@ import { DevCa } from './ca.js';
 import { AGENT_DEFAULTS, parseIdentityFlag, readConfigFile, resolveConfig, type AgentConfig, type AgentConfigInput } from './config.js';
 import { WorkloadApiServer } from './server.js';
 
-export const READY_LINE = 'spike-agent ready';
+const READY_LINE = 'spike-agent ready';
 
 const HELP_AFTER = `
 Configuration file (YAML or JSON; flags override its values, --identity adds to its list):
@@ -83,7 +83,7 @@ export function parseAgentArgs(argv: string[], cwd = process.cwd()): AgentConfig
   return resolveConfig(file, flags, cwd);
 }
 
-export interface RunningAgent {
+interface RunningAgent {
   config: AgentConfig;
   ca: DevCa;
   server: WorkloadApiServer;
@@ -91,7 +91,7 @@ export interface RunningAgent {
 }
 
 /** Starts the agent in this process (used by `main` and usable from tests or `spike-dev`). */
-export async function startAgent(config: AgentConfig, logger: Logger): Promise<RunningAgent> {
+async function startAgent(config: AgentConfig, logger: Logger): Promise<RunningAgent> {
   const ca = await DevCa.loadOrCreate(config.stateDir, config.trustDomain);
   const server = await WorkloadApiServer.start({
     ca,

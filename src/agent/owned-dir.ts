@@ -32,7 +32,7 @@ function lstatBig(p: string): fs.BigIntStats | undefined {
 }
 
 /** Writes the marker of `dir` (new, ours). */
-export function writeMarker(dir: string, marker: string): void {
+function writeMarker(dir: string, marker: string): void {
   const st = fs.lstatSync(dir, { bigint: true });
   const fd = fs.openSync(path.join(dir, marker), fs.constants.O_WRONLY | fs.constants.O_CREAT | fs.constants.O_EXCL | fs.constants.O_NOFOLLOW, 0o600);
   try {

@@ -25,13 +25,13 @@ import {
 import { ensurePrivateDir, type DevCa, type IssuedSvid } from './ca.js';
 import { socketPath, type AgentIdentity } from './config.js';
 
-export class AgentServerError extends SpikeError {
+class AgentServerError extends SpikeError {
   constructor(code: string, message: string, options?: { cause?: unknown }) {
     super(code, message, options);
   }
 }
 
-export interface WorkloadApiServerOptions {
+interface WorkloadApiServerOptions {
   ca: DevCa;
   identities: readonly AgentIdentity[];
   socketDir: string;

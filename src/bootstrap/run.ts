@@ -26,15 +26,15 @@ import type { KeeperClient } from '../keeper/index.js';
 import { KeeperCallError } from '../keeper/index.js';
 import { PATHS, VERIFY_AAD } from '../protocol/index.js';
 
-export class BootstrapError extends SpikeError {
+class BootstrapError extends SpikeError {
   constructor(code: 'bootstrap_keeper_failed' | 'bootstrap_verify_mismatch' | 'bootstrap_verify_timeout' | 'bootstrap_nexus_unreachable', message: string) {
     super(code, message);
   }
 }
 
-export type BootstrapOutcome = 'initialized' | 'already_initialized';
+type BootstrapOutcome = 'initialized' | 'already_initialized';
 
-export interface BootstrapDeps {
+interface BootstrapDeps {
   config: BootstrapConfig;
   keepers: KeeperClient;
   nexus: Dispatcher;

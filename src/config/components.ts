@@ -9,15 +9,15 @@ import { MTLS_DEFAULTS } from '../spiffe/index.js';
 import { postgresOptionsFromEnv, type PostgresEnvOptions } from '../store/index.js';
 import { ConfigError, type Env, duration, httpsUrlList, int, listenAddress, oneOf, optionalStr, str, type ListenAddress } from '../lib/index.js';
 
-export const DEFAULT_ENDPOINT_SOCKET = 'unix:///tmp/spire-agent/public/api.sock';
+const DEFAULT_ENDPOINT_SOCKET = 'unix:///tmp/spire-agent/public/api.sock';
 
-export interface CommonConfig {
+interface CommonConfig {
   endpointSocket: string;
   /** Time limit for the first SVID (ms); undefined = wait forever (SPIKE's servers). */
   sourceTimeoutMs: number | undefined;
 }
 
-export function loadCommon(env: Env, waitForever: boolean): CommonConfig {
+function loadCommon(env: Env, waitForever: boolean): CommonConfig {
   const endpointSocket = str(env, 'SPIFFE_ENDPOINT_SOCKET', DEFAULT_ENDPOINT_SOCKET);
   if (!endpointSocket.startsWith('unix://') && !endpointSocket.startsWith('unix:')) {
     throw new ConfigError('SPIFFE_ENDPOINT_SOCKET', 'must be a unix:// socket address');
@@ -26,9 +26,9 @@ export function loadCommon(env: Env, waitForever: boolean): CommonConfig {
   return { endpointSocket, sourceTimeoutMs: waitForever ? undefined : timeout };
 }
 
-export interface ShamirConfig { shares: number; threshold: number }
+interface ShamirConfig { shares: number; threshold: number }
 
-export function loadShamir(env: Env): ShamirConfig {
+function loadShamir(env: Env): ShamirConfig {
   const shares = int(env, 'SPIKE_NEXUS_SHAMIR_SHARES', 3, 1, 255);
   const threshold = int(env, 'SPIKE_NEXUS_SHAMIR_THRESHOLD', 2, 1, 255);
   if (threshold > shares) throw new ConfigError('SPIKE_NEXUS_SHAMIR_THRESHOLD', 'must not exceed SPIKE_NEXUS_SHAMIR_SHARES');
@@ -67,7 +67,7 @@ export function resolveDataDir(env: Env): string {
  * names match the server's options; defaults are the server's (documented in
  * docs/configuration.md).
  */
-export interface ServerLimitsConfig {
+interface ServerLimitsConfig {
   maxConnections: number;
   maxHandshakes: number;
   maxHandshakesPerSource: number;
@@ -76,7 +76,7 @@ export interface ServerLimitsConfig {
   inactivityTimeoutMs: number;
 }
 
-export function loadServerLimits(env: Env): ServerLimitsConfig {
+function loadServerLimits(env: Env): ServerLimitsConfig {
   const d = MTLS_DEFAULTS;
   return {
     maxConnections: int(env, 'SPIKE_HTTP_SERVER_MAX_CONNECTIONS', d.maxConnections, 1, 1_000_000),
@@ -88,7 +88,7 @@ export function loadServerLimits(env: Env): ServerLimitsConfig {
   };
 }
 
-export type BackendKind = 'sqlite' | 'lite' | 'memory' | 'postgres';
+type BackendKind = 'sqlite' | 'lite' | 'memory' | 'postgres';
 
 /**
  * ours: the largest streamed (octet-stream) cipher plaintext, 64 MiB — the default and the
@@ -150,7 +150,7 @@ export function loadNexusConfig(env: Env): NexusConfig {
   };
 }
 
-export interface KeeperConfig extends CommonConfig {
+interface KeeperConfig extends CommonConfig {
   listen: ListenAddress;
   readHeaderTimeoutMs: number;
   /** ours: connection limits of the mTLS listener. */

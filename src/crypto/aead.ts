@@ -22,11 +22,11 @@ import { CryptoError } from './errors.js';
 import { systemRandom, type RandomSource } from './random.js';
 import { wipe } from './wipe.js';
 
-export const AEAD_FORMAT_VERSION = 0x01;
-export const AEAD_KEY_BYTES = 32;
+const AEAD_FORMAT_VERSION = 0x01;
+const AEAD_KEY_BYTES = 32;
 export const AEAD_NONCE_BYTES = 12;
 export const AEAD_TAG_BYTES = 16;
-export const AEAD_HEADER_BYTES = 1 + 4;
+const AEAD_HEADER_BYTES = 1 + 4;
 /** Smallest valid envelope (empty plaintext). */
 export const AEAD_MIN_ENVELOPE_BYTES = AEAD_HEADER_BYTES + AEAD_NONCE_BYTES + AEAD_TAG_BYTES;
 

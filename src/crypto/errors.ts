@@ -10,7 +10,7 @@
 import { SpikeError } from '../lib/index.js';
 
 /** Stable codes and their fixed messages. */
-export const CRYPTO_ERROR_MESSAGES = {
+const CRYPTO_ERROR_MESSAGES = {
   crypto_decrypt_failed: 'decryption failed',
   crypto_bad_key: 'invalid key material',
   crypto_bad_encoding: 'invalid encoding',
@@ -25,7 +25,7 @@ export const CRYPTO_ERROR_MESSAGES = {
   feldman_bad_commitments: 'invalid commitments',
 } as const;
 
-export type CryptoErrorCode = keyof typeof CRYPTO_ERROR_MESSAGES;
+type CryptoErrorCode = keyof typeof CRYPTO_ERROR_MESSAGES;
 
 export class CryptoError extends SpikeError {
   declare readonly code: CryptoErrorCode;

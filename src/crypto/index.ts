@@ -4,21 +4,16 @@
  * HMAC, SPIKE share encodings and zeroing helpers. See each module's header for which
  * values are secret and where they are wiped.
  */
-export { CryptoError, CRYPTO_ERROR_MESSAGES, type CryptoErrorCode } from './errors.js';
-export { wipe, withWiped } from './wipe.js';
+export { CryptoError } from './errors.js';
+export { wipe } from './wipe.js';
 export { systemRandom, type RandomSource } from './random.js';
 export { RootKey } from './rootkey.js';
-export { type Share, MAX_SHARE_ID, SHARE_VALUE_BYTES, isValidShareId, shareScalar, wipeShare } from './share.js';
-export {
-  type SplitResult, assertShamirParams, splitSecret, combineShares, interpolateShare, spikeCompatibleShares,
-} from './shamir.js';
+export { type Share, MAX_SHARE_ID, SHARE_VALUE_BYTES, wipeShare } from './share.js';
+export { splitSecret, combineShares, interpolateShare, spikeCompatibleShares } from './shamir.js';
 export { Commitments } from './feldman.js';
-export { type Purpose, PURPOSES, PURPOSE_KEY_BYTES, derivePurposeKey, hkdfSha256 } from './purpose.js';
-export {
-  Aead, aad, envelopeKeyId, gcmSeal, gcmOpen, AEAD_FORMAT_VERSION, AEAD_KEY_BYTES, AEAD_NONCE_BYTES, AEAD_TAG_BYTES,
-  AEAD_HEADER_BYTES, AEAD_MIN_ENVELOPE_BYTES,
-} from './aead.js';
-export { makeKeyCheck, checkKeyCheck, KCV_KEY_ID } from './kcv.js';
+export { PURPOSES, derivePurposeKey, hkdfSha256 } from './purpose.js';
+export { Aead, aad, envelopeKeyId, gcmSeal, gcmOpen, AEAD_NONCE_BYTES, AEAD_TAG_BYTES, AEAD_MIN_ENVELOPE_BYTES } from './aead.js';
+export { makeKeyCheck, checkKeyCheck } from './kcv.js';
 export { PathHasher } from './hmac.js';
 export {
   shareValueToJsonArray, shareValueFromJsonArray, formatShardJsonArray, formatShardBody, formatRestoreBody,

@@ -15,7 +15,7 @@ import { derivePurposeKey } from './purpose.js';
 import type { RootKey } from './rootkey.js';
 import { wipe } from './wipe.js';
 
-export const KCV_KEY_ID = 1;
+const KCV_KEY_ID = 1;
 const KCV_LABEL = new TextEncoder().encode('spike-ts key check v1');
 const KCV_AAD = aad('kcv', 'root-key', 1);
 

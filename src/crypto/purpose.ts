@@ -18,11 +18,11 @@ import { CryptoError } from './errors.js';
 import type { RootKey } from './rootkey.js';
 import { wipe } from './wipe.js';
 
-export type Purpose = 'storage/v1' | 'cipher/v1' | 'kcv/v1' | 'path-hmac/v1' | 'bootstrap-verify/v1';
+type Purpose = 'storage/v1' | 'cipher/v1' | 'kcv/v1' | 'path-hmac/v1' | 'bootstrap-verify/v1';
 
 export const PURPOSES: readonly Purpose[] = ['storage/v1', 'cipher/v1', 'kcv/v1', 'path-hmac/v1', 'bootstrap-verify/v1'];
 
-export const PURPOSE_KEY_BYTES = 32;
+const PURPOSE_KEY_BYTES = 32;
 const SALT = new TextEncoder().encode('spike-ts/root-key');
 
 /**

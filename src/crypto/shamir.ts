@@ -37,13 +37,13 @@ import { RootKey } from './rootkey.js';
 import { isValidShareId, MAX_SHARE_ID, shareScalar, wipeShare, type Share } from './share.js';
 import { wipe } from './wipe.js';
 
-export interface SplitResult {
+interface SplitResult {
   shares: Share[];
   commitments: Commitments;
 }
 
 /** Validates (threshold, shares): integers with 1 ≤ T ≤ N ≤ MAX_SHARE_ID. */
-export function assertShamirParams(threshold: number, shares: number): void {
+function assertShamirParams(threshold: number, shares: number): void {
   if (!isThreshold(threshold) || !Number.isSafeInteger(shares) || shares < threshold || shares > MAX_SHARE_ID) {
     throw new CryptoError('shamir_bad_params');
   }

@@ -14,12 +14,3 @@ export function wipe(...bufs: (Uint8Array | undefined | null)[]): void {
     if (b) b.fill(0);
   }
 }
-
-/** Runs `fn` and wipes `bufs` afterwards, whether `fn` returned or threw. */
-export function withWiped<T>(bufs: Uint8Array[], fn: () => T): T {
-  try {
-    return fn();
-  } finally {
-    wipe(...bufs);
-  }
-}

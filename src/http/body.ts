@@ -16,7 +16,7 @@ import type { IncomingHttpHeaders } from 'node:http';
 import { type ApiError, payloadTooLarge, readFailed } from './errors.js';
 
 /** The parts of a request that the reader uses (any Readable, headers optional). */
-export type BodySource = Readable & { headers?: IncomingHttpHeaders };
+type BodySource = Readable & { headers?: IncomingHttpHeaders };
 
 /**
  * The declared `Content-Length`: `undefined` when absent, `null` when unusable (the HTTP
@@ -31,7 +31,7 @@ export function declaredLength(req: BodySource): number | undefined | null {
 }
 
 /** True when the declared length rules the body out (unusable, or over `maxBytes`). */
-export function declaredTooLarge(req: BodySource, maxBytes: number): boolean {
+function declaredTooLarge(req: BodySource, maxBytes: number): boolean {
   const declared = declaredLength(req);
   return declared === null || (declared !== undefined && declared > maxBytes);
 }

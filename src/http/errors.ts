@@ -17,7 +17,7 @@
 import { SpikeError } from '../lib/index.js';
 
 /** The failure kinds, each with its HTTP status. */
-export const ERROR_KIND_STATUS = Object.freeze({
+const ERROR_KIND_STATUS = Object.freeze({
   badRequest: 400,
   unauthorized: 401,
   notFound: 404,
@@ -25,10 +25,10 @@ export const ERROR_KIND_STATUS = Object.freeze({
   internal: 500,
   notReady: 503,
 } as const);
-export type ErrorKind = keyof typeof ERROR_KIND_STATUS;
+type ErrorKind = keyof typeof ERROR_KIND_STATUS;
 
 /** The wire code of every failure kind. */
-export type ErrorCodes = Readonly<Record<ErrorKind, string>>;
+type ErrorCodes = Readonly<Record<ErrorKind, string>>;
 
 const KINDS = Object.keys(ERROR_KIND_STATUS) as ErrorKind[];
 
@@ -90,7 +90,7 @@ export const REASON = {
   readFailed: 'body_read_failed',
 } as const;
 
-export interface ApiErrorOptions {
+interface ApiErrorOptions {
   /** HTTP status; defaults to the status of the code's kind. */
   status?: number;
   /** Finer reason for logs (and the exposed message). */

@@ -16,7 +16,7 @@ import type { LingerLimits } from './linger.js';
 import type { ErrorShape, ReplyTarget } from './reply.js';
 
 /** What authorisation concluded: `none` until a guard ran, `error` for an unexpected failure. */
-export type Decision = 'allow' | 'deny' | 'none' | 'error';
+type Decision = 'allow' | 'deny' | 'none' | 'error';
 
 export interface Exchange extends ReplyTarget {
   /** The logger bound to this caller. */

@@ -75,7 +75,7 @@ export function guardIdentity<P = SpiffeId>(name: string, allow: (peer: P) => bo
 }
 
 /** The two predicates of a {@link guardBody} guard. */
-export interface BodyGuardPredicates<B, P = SpiffeId> {
+interface BodyGuardPredicates<B, P = SpiffeId> {
   /**
    * Identity-only, run before the body is read: true when this caller could be allowed on the
    * route with some body (e.g. superuser, or any policy granting the permission on any path).

@@ -39,7 +39,7 @@ import { runStreamRoute } from './pipeline-stream.js';
 import { OCTET_STREAM, defaultErrorShape, sendError } from './reply.js';
 import { type Route, type RouteDef, RouteDefinitionError, definitionOf } from './route.js';
 
-export interface RouterOptions {
+interface RouterOptions {
   /** Readiness gate (e.g. "the data key is loaded"). */
   isReady(): boolean;
   logger: Logger;

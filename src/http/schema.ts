@@ -26,7 +26,7 @@ export interface Schema<T> {
 export type Infer<S> = S extends Schema<infer T> ? T : never;
 
 /** The error every schema throws. */
-export class SchemaError extends ApiError {
+class SchemaError extends ApiError {
   constructor(at: string, problem: string) {
     super(errorCode('badRequest'), `invalid request: ${at === '' ? 'body' : at} ${problem}`, {
       reason: REASON.invalidBody,
@@ -44,14 +44,14 @@ function mk<T>(describe: string, parse: (v: JsonValue | undefined, at: string) =
   return { describe, parse };
 }
 
-export interface StringOpts {
+interface StringOpts {
   minLength?: number;
   maxLength?: number;
   /** Extra check; throw an ApiError to reject. */
   check?: (v: string) => void;
 }
 
-export interface IntOpts {
+interface IntOpts {
   min?: number;
   max?: number;
 }
@@ -130,7 +130,7 @@ function record<T>(
 }
 
 type Fields = Record<string, Schema<unknown>>;
-export type ObjectOf<F extends Fields> = { [K in keyof F]: Infer<F[K]> };
+type ObjectOf<F extends Fields> = { [K in keyof F]: Infer<F[K]> };
 
 /** A Go struct: known fields validated, unknown ignored, case-variants of known names rejected. */
 function object<F extends Fields>(fields: F): Schema<ObjectOf<F>> {
@@ -159,7 +159,7 @@ const B64 = new Uint8Array(128).fill(0);
 for (const c of 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/') B64[c.charCodeAt(0)] = 1;
 
 /** True when `s` is canonical-alphabet standard base64 with correct padding. */
-export function isStdBase64(s: string): boolean {
+function isStdBase64(s: string): boolean {
   if (s.length % 4 !== 0) return false;
   let pad = 0;
   if (s.endsWith('==')) pad = 2;

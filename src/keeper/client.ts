@@ -25,7 +25,7 @@ export class KeeperCallError extends SpikeError {
   }
 }
 
-export interface KeeperClientOptions {
+interface KeeperClientOptions {
   source: X509Source;
   authorizeKeeper: Authorizer;
   /** Deadline for one call, connection included; default 5 s. */

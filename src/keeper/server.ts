@@ -12,7 +12,7 @@ import type { Logger } from '../lib/index.js';
 import { keeperGuards } from './guards.js';
 import { KeeperSlotError, type ShareSlot } from './slot.js';
 
-export const KEEPER_MAX_BODY_BYTES = 8 * 1024;
+const KEEPER_MAX_BODY_BYTES = 8 * 1024;
 
 export function keeperRouter(slot: ShareSlot, ids: Recognisers, logger: Logger): RouterHandler {
   const guards = keeperGuards(ids);

@@ -29,12 +29,12 @@ import { Commitments } from '../crypto/index.js';
 import { SpikeError } from '../lib/index.js';
 import { MAX_SHARE_EPOCH } from '../protocol/index.js';
 
-export type Contributor = 'nexus' | 'bootstrap';
+type Contributor = 'nexus' | 'bootstrap';
 
 /** The epoch of the first sharing, the only one Bootstrap creates. */
 export const BOOTSTRAP_EPOCH = 1;
 
-export type KeeperSlotErrorCode = 'keeper_stale_epoch' | 'keeper_share_conflict' | 'keeper_share_unverified' | 'keeper_epoch_out_of_range';
+type KeeperSlotErrorCode = 'keeper_stale_epoch' | 'keeper_share_conflict' | 'keeper_share_unverified' | 'keeper_epoch_out_of_range';
 
 const MESSAGES: Record<KeeperSlotErrorCode, string> = {
   keeper_share_unverified: 'share does not verify against the supplied commitments',
@@ -51,7 +51,7 @@ export class KeeperSlotError extends SpikeError {
   }
 }
 
-export interface IncomingShare {
+interface IncomingShare {
   value: Uint8Array;
   /** Share id (1-based Keeper position); SPIKE senders omit it. */
   id?: number;
@@ -60,17 +60,17 @@ export interface IncomingShare {
   commitments?: Commitments;
 }
 
-export interface HeldShare {
+interface HeldShare {
   value: Uint8Array;
   id: number | undefined;
   epoch: number;
   commitments: Commitments | undefined;
 }
 
-export type ContributeOutcome = 'stored' | 'unchanged';
+type ContributeOutcome = 'stored' | 'unchanged';
 
 /** The largest epoch `from` may send. */
-export function maxEpochFrom(from: Contributor): number {
+function maxEpochFrom(from: Contributor): number {
   return from === 'bootstrap' ? BOOTSTRAP_EPOCH : MAX_SHARE_EPOCH;
 }
 

@@ -6,13 +6,13 @@
  */
 import { randomInt } from 'node:crypto';
 
-export type Jitter =
+type Jitter =
   /** Exactly min(max, initial·2^attempt). */
   | 'none'
   /** A delay in [d/2, d] ("equal jitter"). */
   | 'equal';
 
-export interface BackoffOptions {
+interface BackoffOptions {
   initialMs: number;
   maxMs: number;
   jitter?: Jitter;

@@ -24,7 +24,7 @@ import { bool } from './env.js';
 import type { Logger } from './log.js';
 import { SpikeError } from './errors.js';
 
-export const CORE_DUMP_OPT_OUT_ENV = 'SPIKE_ALLOW_CORE_DUMPS';
+const CORE_DUMP_OPT_OUT_ENV = 'SPIKE_ALLOW_CORE_DUMPS';
 
 /** RLIMIT_CORE in bytes; null = unlimited. */
 export interface CoreLimit {
@@ -63,7 +63,7 @@ export function parseUlimitOutput(text: string): CoreLimit | undefined {
   return s === undefined || h === undefined ? undefined : { soft: s, hard: h };
 }
 
-export const isZero = (l: CoreLimit | undefined): boolean => l !== undefined && l.soft === 0n && l.hard === 0n;
+const isZero = (l: CoreLimit | undefined): boolean => l !== undefined && l.soft === 0n && l.hard === 0n;
 
 export interface HardeningDeps {
   /** This process's core limit, or undefined when it cannot be read. */
@@ -95,7 +95,7 @@ export const systemDeps: HardeningDeps = {
   },
 };
 
-export type CoreDumpResult = { ok: true; via: 'already' | 'prlimit' } | { ok: false };
+type CoreDumpResult = { ok: true; via: 'already' | 'prlimit' } | { ok: false };
 
 /** Brings RLIMIT_CORE to 0 soft and hard if it is not already; never throws. */
 export function disableCoreDumps(deps: HardeningDeps = systemDeps, pid: number = process.pid): CoreDumpResult {
@@ -108,9 +108,9 @@ export function disableCoreDumps(deps: HardeningDeps = systemDeps, pid: number =
   return { ok: false };
 }
 
-export type HardeningMode = 'required' | 'best-effort';
+type HardeningMode = 'required' | 'best-effort';
 
-export type HardenOutcome =
+type HardenOutcome =
   | { proceed: true; disabled: true; via: 'already' | 'prlimit' }
   | { proceed: true; disabled: false; optedOut: boolean }
   | { proceed: false; error: Error };

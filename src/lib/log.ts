@@ -9,7 +9,7 @@ import { pino, type Logger, type LevelWithSilent } from 'pino';
 
 export type { Logger };
 
-export const REDACTED_KEYS = [
+const REDACTED_KEYS = [
   'value', 'values', 'data', 'secret', 'secrets', 'shard', 'shards', 'share', 'shares',
   'key', 'rootKey', 'plaintext', 'ciphertext', 'nonce', 'body', 'password', 'token',
   'privateKey', 'path', 'paths',
@@ -29,7 +29,7 @@ export function parseLevel(raw: string | undefined): LevelWithSilent {
   }
 }
 
-export interface LoggerOptions {
+interface LoggerOptions {
   component: string;
   level?: LevelWithSilent;
   destination?: NodeJS.WritableStream;

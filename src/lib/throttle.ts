@@ -14,12 +14,12 @@
  */
 import type { Logger } from './log.js';
 
-export interface LogThrottleOptions {
+interface LogThrottleOptions {
   /** Summary period; default 10 s; 0 logs every occurrence (tests). */
   intervalMs?: number;
 }
 
-export interface LogThrottle {
+interface LogThrottle {
   /**
    * Records one occurrence of `kind`. The first one of an interval is logged at warn with
    * `fields`; later ones are counted into the next summary line.
@@ -31,7 +31,7 @@ export interface LogThrottle {
   close(): void;
 }
 
-export const LOG_THROTTLE_DEFAULT_INTERVAL_MS = 10_000;
+const LOG_THROTTLE_DEFAULT_INTERVAL_MS = 10_000;
 
 export function createLogThrottle(logger: Logger, opts: LogThrottleOptions = {}): LogThrottle {
   const intervalMs = opts.intervalMs ?? LOG_THROTTLE_DEFAULT_INTERVAL_MS;

@@ -69,7 +69,7 @@ const body = <B>(): BodyType<B> => ({});
  * `list` granted anywhere (which includes that gate grant) and filter what is listed with
  * {@link NexusAuthorizer.canSeeSecretPath}. `destroy` (additive) wants what delete wants.
  */
-export const ROUTE_RULES = {
+const ROUTE_RULES = {
   secretPut: { name: 'secret.put', check: 'canPutSecret', body: body<SecretPutRequest>(), rule: onPath('write') },
   secretGet: { name: 'secret.get', check: 'canGetSecret', body: body<SecretGetRequest>(), rule: onPath('read') },
   secretDelete: { name: 'secret.delete', check: 'canDeleteSecret', body: body<SecretVersionsRequest>(), rule: onPath('write') },
@@ -89,7 +89,7 @@ export const ROUTE_RULES = {
 
 type Rows = typeof ROUTE_RULES;
 /** A guarded Nexus route, by its guard key. */
-export type NexusRoute = keyof Rows;
+type NexusRoute = keyof Rows;
 const NEXUS_ROUTES = Object.keys(ROUTE_RULES) as NexusRoute[];
 
 type BodyOf<T> = T extends BodyType<infer B> ? B : never;

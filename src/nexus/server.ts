@@ -22,7 +22,7 @@ import { KeeperSync } from './keys/recovery.js';
 import { bootstrapRoutes } from './routes/bootstrap.js';
 import { ROUTE_MODULES } from './routes/index.js';
 
-export interface NexusOptions {
+interface NexusOptions {
   cfg: NexusConfig;
   ids: Recognisers;
   source: X509Source;

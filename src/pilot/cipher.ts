@@ -25,7 +25,7 @@ import { act, type PilotContext } from './context.js';
 const B64_RE = /^[A-Za-z0-9+/]*={0,2}$/;
 
 /** Strict standard base64 (padded, as Go encodes `[]byte`). */
-export function decodeBase64Strict(s: string, flag: string): Buffer {
+function decodeBase64Strict(s: string, flag: string): Buffer {
   const t = s.trim();
   if (t.length % 4 !== 0 || !B64_RE.test(t)) throw usageError(`Error: Invalid ${flag} base64.`);
   return Buffer.from(t, 'base64');
@@ -45,7 +45,7 @@ function openInput(ctx: PilotContext, file: string | undefined): Readable {
 }
 
 /** Writes a stream to `-o` (temp file + fsync + rename, mode 0600) or to stdout. */
-export async function writeOutput(ctx: PilotContext, out: string | undefined, data: Readable | Uint8Array): Promise<void> {
+async function writeOutput(ctx: PilotContext, out: string | undefined, data: Readable | Uint8Array): Promise<void> {
   const src = data instanceof Uint8Array ? Readable.from([Buffer.from(data.buffer, data.byteOffset, data.byteLength)]) : data;
   if (out === undefined || out === '-') {
     await pipeline(src, ctx.io.stdout, { end: false });

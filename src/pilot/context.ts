@@ -23,10 +23,10 @@ export interface PilotIo {
 }
 
 /** Role gate: which identity a command needs; `any` skips the client-side check. */
-export type Gate = PilotRole | 'any';
+type Gate = PilotRole | 'any';
 
 /** Pilot waits this long for its first SVID unless SPIKE_SPIFFE_SOURCE_TIMEOUT says otherwise. */
-export const PILOT_SOURCE_TIMEOUT_MS = 10_000;
+const PILOT_SOURCE_TIMEOUT_MS = 10_000;
 
 export interface GlobalOptions {
   socket?: string;
@@ -125,7 +125,7 @@ const WORKLOAD_API_CLASS: Record<string, string> = {
 };
 
 /** A Workload API failure as one line naming the endpoint and the cause class; undefined for other errors. */
-export function workloadApiFailure(e: unknown, endpoint: string): PilotError | undefined {
+function workloadApiFailure(e: unknown, endpoint: string): PilotError | undefined {
   if (!(e instanceof SpikeError) || !e.code.startsWith('workload_api')) return undefined;
   const cls = WORKLOAD_API_CLASS[e.code] ?? 'Workload API unreachable';
   const detail = e.message.replace(/[\r\n]+/g, ' ').trim().replace(/[.]$/, '');

@@ -42,7 +42,7 @@ function callerUid(): number | undefined {
 }
 
 /** Result of a check: `absent` when there is nothing at the path (no warning then). */
-export type Check = { ok: true } | { ok: false; absent: true } | { ok: false; absent: false; reason: string };
+type Check = { ok: true } | { ok: false; absent: true } | { ok: false; absent: false; reason: string };
 
 function lstat(p: string): fs.Stats | undefined {
   try {
@@ -56,7 +56,7 @@ function lstat(p: string): fs.Stats | undefined {
  * A folder of the hint: a real directory owned by the caller, not writable by group or others;
  * `private` also forbids any group/other permission (mode 0700).
  */
-export function checkHintDir(dir: string, opts: { private?: boolean } = {}): Check {
+function checkHintDir(dir: string, opts: { private?: boolean } = {}): Check {
   const st = lstat(dir);
   if (!st) return { ok: false, absent: true };
   if (st.isSymbolicLink()) return { ok: false, absent: false, reason: 'is a symbolic link' };
@@ -69,7 +69,7 @@ export function checkHintDir(dir: string, opts: { private?: boolean } = {}): Che
 }
 
 /** The socket itself: a real unix socket (not a symlink) owned by the caller. */
-export function checkHintSocket(p: string): Check {
+function checkHintSocket(p: string): Check {
   const st = lstat(p);
   if (!st) return { ok: false, absent: true };
   if (st.isSymbolicLink()) return { ok: false, absent: false, reason: 'is a symbolic link' };
@@ -80,7 +80,7 @@ export function checkHintSocket(p: string): Check {
 }
 
 /** Outcome of looking for the dev-stack socket `name` under `dir`. */
-export type DevSocket = { ok: true; path: string } | { ok: false; path: string; refused?: string };
+type DevSocket = { ok: true; path: string } | { ok: false; path: string; refused?: string };
 
 /** The one-line warning for a refused dev-stack socket. */
 export function devSocketWarning(s: { path: string; refused: string }): string {
@@ -173,7 +173,7 @@ function readHintFile(file: string): { text?: string; reason?: string; absent?: 
 }
 
 /** The Nexus URL of the dev-stack hint (`<dir>/env`), or why not; `path` is the file. */
-export interface DevNexusUrl {
+interface DevNexusUrl {
   path: string;
   url?: string;
   warnings: string[];

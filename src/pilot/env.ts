@@ -50,7 +50,7 @@ export function describeSource(s: SettingSource): string {
   }
 }
 
-export interface ResolvedEnv {
+interface ResolvedEnv {
   /** Environment for the SDK: the real one, plus `SPIKE_NEXUS_API_URL` from a valid dev-stack hint. */
   env: Env;
   /** Workload API address to use. */

@@ -12,7 +12,7 @@ import { NexusApiError, SdkUsageError } from '../sdk/index.js';
 import { failureText } from '../sdk/index.js';
 
 export const EXIT_OK = 0;
-export const EXIT_FAILURE = 1;
+const EXIT_FAILURE = 1;
 export const EXIT_USAGE = 2;
 
 /** A failure with a ready-made one-line message (starting with "Error: "). */
@@ -40,14 +40,14 @@ function suffix(e: NexusApiError): string {
  * For a call that got no HTTP answer: "Cannot reach SPIKE Nexus at <url> (<cause>)" or
  * "Cannot trust SPIKE Nexus at <url> (TLS: …); nothing was sent", naming every URL tried.
  */
-export function connectionPhrase(e: NexusApiError): string | undefined {
+function connectionPhrase(e: NexusApiError): string | undefined {
   if (e.status !== undefined || e.attempts.length === 0) return undefined;
   const where = e.attempts.map((a) => `${a.url} (${failureText(a.failure)})`).join(', ');
   return e.code === 'tls_peer_rejected' ? `Cannot trust SPIKE Nexus at ${where}; nothing was sent` : `Cannot reach SPIKE Nexus at ${where}`;
 }
 
 /** The message for an SDK error (cli.md §1.1 plus our codes). */
-export function apiErrorLine(e: NexusApiError, group: CommandGroup, command = ''): string {
+function apiErrorLine(e: NexusApiError, group: CommandGroup, command = ''): string {
   const conn = connectionPhrase(e);
   if (conn !== undefined) {
     return group === 'operator' && command === 'recover'

@@ -7,7 +7,7 @@
 import YAML from 'yaml';
 import { usageError } from './errors.js';
 
-export type OutputFormat = 'human' | 'json' | 'yaml';
+type OutputFormat = 'human' | 'json' | 'yaml';
 
 /** Resolves `--format` and `--json`. An unknown format is a usage error (exit 2). */
 export function parseFormat(format: string | undefined, json = false): OutputFormat {
@@ -34,7 +34,7 @@ export function parseFormat(format: string | undefined, json = false): OutputFor
 }
 
 /** Makes a user-supplied token safe to show on one line. */
-export function printable(s: string): string {
+function printable(s: string): string {
   // eslint-disable-next-line no-control-regex
   return s.replace(/[\u0000-\u001f\u007f]/g, '?').slice(0, 64);
 }

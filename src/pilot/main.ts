@@ -42,7 +42,7 @@ function version(): string {
 }
 
 /** Builds the command tree over a context (exported for tests). */
-export function buildProgram(ctx: PilotContext): Command {
+function buildProgram(ctx: PilotContext): Command {
   const program = new Command('spike');
   program
     .description(`SPIKE - Secure your secrets with SPIFFE (SPIKE for TypeScript ${version()})`)
@@ -77,7 +77,7 @@ export function buildProgram(ctx: PilotContext): Command {
   return program;
 }
 
-export interface RunOptions {
+interface RunOptions {
   /** Test seam: replaces `NexusClient.connect`. */
   connect?: typeof NexusClient.connect;
 }

@@ -19,7 +19,7 @@ import { toJson } from './format.js';
 import { prepareRecoveryDir, resolveRecoveryDir, writeRecoveryFiles } from './recovery-files.js';
 import { readShard, readShardFile, parseShardText } from './shard-input.js';
 
-export function recoverReport(dir: string, files: readonly string[]): string {
+function recoverReport(dir: string, files: readonly string[]): string {
   const lines = [
     '',
     '  SPIKE recovery shards saved to the recovery directory:',
@@ -40,7 +40,7 @@ export function recoverReport(dir: string, files: readonly string[]): string {
   return `${lines.join('\n')}\n`;
 }
 
-export function restoreReport(s: { collected: number; remaining: number; restored: boolean }): string {
+function restoreReport(s: { collected: number; remaining: number; restored: boolean }): string {
   if (s.restored) return '\n  SPIKE is now restored and ready to use.\n\n';
   const total = s.collected + s.remaining;
   return [

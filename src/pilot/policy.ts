@@ -126,7 +126,7 @@ function nameFrom(arg: string | undefined, flag: string | undefined): string {
 }
 
 /** Reads one line from stdin (for the delete confirmation); resolves '' at end of input. */
-export function readLine(stdin: NodeJS.ReadableStream, max = 1024): Promise<string> {
+function readLine(stdin: NodeJS.ReadableStream, max = 1024): Promise<string> {
   return new Promise((resolve, reject) => {
     let acc = '';
     const onData = (chunk: Buffer | string): void => {

@@ -39,7 +39,7 @@ function fail(line: string): never {
 }
 
 /** Checks a user-chosen directory path (SPIKE's data-dir validation, config.md §3). */
-export function checkCustomDir(p: string): void {
+function checkCustomDir(p: string): void {
   if (p.trim() === '') fail('Error: Invalid recovery directory path (empty).');
   if (p.split(/[\\/]+/).includes('..')) fail('Error: Invalid recovery directory path (contains "..").');
   const abs = path.resolve(p);
@@ -156,7 +156,7 @@ function writeAtomic(dir: string, id: number, content: Buffer): string {
   return final;
 }
 
-export interface WriteResult {
+interface WriteResult {
   /** Absolute paths of the shard files, by share id. */
   files: string[];
   /** Files that already held the right content and were left as they were. */

@@ -11,7 +11,6 @@ import { OPERATOR_ERROR_SHAPES } from './operator.js';
 import { POLICY_ERROR_SHAPES } from './policies.js';
 import { SECRET_ERROR_SHAPES } from './secrets.js';
 
-export type { ErrorShape };
 
 export const ERROR_SHAPES = {
   /** `{"err": code}`: routes whose success body has no other fields */

@@ -42,15 +42,4 @@ export const REASON = {
 } as const;
 export type Reason = (typeof REASON)[keyof typeof REASON];
 
-export {
-  ApiError,
-  type ApiErrorOptions,
-  PlainTextError,
-  badRequest,
-  conflict,
-  internalError,
-  notFound,
-  notReady,
-  payloadTooLarge,
-  unauthorized,
-} from '../http/index.js';
+export { ApiError, PlainTextError, badRequest, conflict, notFound, notReady, payloadTooLarge } from '../http/index.js';

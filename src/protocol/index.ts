@@ -20,7 +20,7 @@
  * Response encoding uses `goJson`: {@link Bytes32} = Go `[32]byte`, {@link GoTime} = Go
  * `time.Time`, `Buffer` = Go `[]byte` (base64), `Map` = Go map.
  */
-export { Bytes32, GoTime } from '../http/index.js';
+export { Bytes32 } from '../http/index.js';
 export * from './paths.js';
 export * from './roles.js';
 export * from './permissions.js';

@@ -29,7 +29,7 @@ export type FailureClass =
   | 'tls_handshake_failed'
   | 'connection_failed';
 
-export const FAILURE_TEXT: Readonly<Record<FailureClass, string>> = {
+const FAILURE_TEXT: Readonly<Record<FailureClass, string>> = {
   connection_refused: 'connection refused',
   host_not_found: 'host not found',
   host_unreachable: 'host unreachable',

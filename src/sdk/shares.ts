@@ -15,7 +15,7 @@ export function assertValidShare(id: number, value: Uint8Array): void {
 }
 
 /** Result of {@link parseRecoverBody}: the shares (sorted by id) and a body `err`, if any. */
-export interface RecoverBody {
+interface RecoverBody {
   shares: Share[];
   err: string | undefined;
 }

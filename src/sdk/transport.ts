@@ -29,7 +29,7 @@ import { NexusApiError, codeForStatus, sanitizeWireCode } from './errors.js';
 import { classifyFailureCause, isTrustFailure, type FailedAttempt } from './failure.js';
 import type { NexusUrl } from './urls.js';
 
-export interface TransportOptions {
+interface TransportOptions {
   urls: NexusUrl[];
   dispatcher: Dispatcher;
   /** Deadline of a whole JSON call, all attempts included. */
@@ -73,7 +73,7 @@ function errorCodes(e: unknown): string[] {
  * check (SPIFFE ID not accepted, or a chain that does not lead to the Workload API bundle) is
  * `peer_rejected`: the handshake never completed, so nothing was sent, and it is not retried.
  */
-export function classifyFailure(e: unknown, signal?: AbortSignal): FailureKind {
+function classifyFailure(e: unknown, signal?: AbortSignal): FailureKind {
   if (signal?.aborted) return 'aborted';
   const codes = errorCodes(e);
   if (codes.includes('tls_peer_rejected') || isTrustFailure(e)) return 'peer_rejected';
@@ -84,7 +84,7 @@ export function classifyFailure(e: unknown, signal?: AbortSignal): FailureKind {
 
 const RETRY_STATUSES = new Set([502, 503, 504]);
 
-export interface PostOptions {
+interface PostOptions {
   idempotent: boolean;
   contentType?: string;
 }

@@ -18,7 +18,7 @@ export interface NexusUrl {
   basePath: string;
 }
 
-export function parseNexusUrl(raw: string, allowHttp = false): NexusUrl {
+function parseNexusUrl(raw: string, allowHttp = false): NexusUrl {
   let u: URL;
   try {
     u = new URL(raw.trim());

@@ -7,7 +7,7 @@
 import type { X509Certificate } from 'node:crypto';
 
 /** The block labels this project writes or reads. */
-export type PemLabel = 'PRIVATE KEY' | 'CERTIFICATE';
+type PemLabel = 'PRIVATE KEY' | 'CERTIFICATE';
 
 const B64 = Buffer.from('ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/');
 const PAD = 0x3d; // '='

@@ -9,7 +9,7 @@ import type { RootKey } from '../crypto/index.js';
 import { adoptionResult, settleKeyRecords, type KeyRecordsTx } from './key-check.js';
 import { StoreError, type AdoptionResult, type KeyAdoption } from './types.js';
 
-export class SystemRecords implements KeyRecordsTx {
+class SystemRecords implements KeyRecordsTx {
   readonly #map = new Map<string, Uint8Array>();
 
   get(key: string): Uint8Array | null {

@@ -22,7 +22,7 @@ export const LEGACY_STORE_CHECK_RECORD = 'store/key-check';
 const LEGACY_STORE_CHECK_AAD = aad('spike/store-check', 0, 'check');
 
 /** Why a plan refuses the key: a refusal of the adopted record, or one of the key checks. */
-export type KeyRefusal<Refusal extends string> = Refusal | 'key_check_failed' | 'store_wrong_key';
+type KeyRefusal<Refusal extends string> = Refusal | 'key_check_failed' | 'store_wrong_key';
 
 export type KeyRecordsPlan<Refusal extends string> =
   /** Accepted: insert `inserts` (absent records), `record` is the adopted record as stored. */

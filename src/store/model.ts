@@ -35,7 +35,7 @@ export interface VersionState {
 }
 
 /** The stored metadata has exactly the fields of the public view. */
-export type SecretMeta = SecretMetadata;
+type SecretMeta = SecretMetadata;
 
 export interface SecretState {
   meta: SecretMeta;
@@ -99,7 +99,7 @@ function normaliseVersions(list: readonly number[], zeroMeans: number): number[]
   return [...out];
 }
 
-export interface PutResult {
+interface PutResult {
   state: SecretState;
   version: number;
   /** Versions removed by max-versions pruning: their values must be deleted by the backend. */
@@ -180,7 +180,7 @@ export function resolveReadVersion(state: SecretState | null, version?: number):
   return v;
 }
 
-export interface ChangeResult {
+interface ChangeResult {
   state: SecretState;
   /** Versions whose state actually changed (empty → nothing to persist). */
   changed: number[];
@@ -221,7 +221,7 @@ export function applyDelete(state: SecretState, versions: readonly number[], now
 }
 
 /** The version undelete restores by default: the highest deleted one (0 if none). */
-export function highestDeletedVersion(state: SecretState): number {
+function highestDeletedVersion(state: SecretState): number {
   let best = 0;
   for (const [v, e] of state.versions) if (e.deletedTime !== null && v > best) best = v;
   return best;

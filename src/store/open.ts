@@ -9,7 +9,7 @@ import { openPostgresStore } from './postgres/index.js';
 import { openSqliteStore } from './sqlite/index.js';
 import { StoreError, type BackendKind, type CommonStoreOptions, type Store } from './types.js';
 
-export interface OpenStoreOptions extends CommonStoreOptions {
+interface OpenStoreOptions extends CommonStoreOptions {
   kind: BackendKind;
   /** sqlite: the database file (`<dataDir>/spike.db`). Required for `sqlite`. */
   file?: string;

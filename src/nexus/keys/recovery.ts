@@ -24,7 +24,7 @@ import { KeeperCallError, type KeeperClient } from '../../keeper/index.js';
 import { adoptKey, loadSharing } from './sharing.js';
 import type { KeyState, SharingInfo } from './state.js';
 
-export interface KeeperSyncOptions {
+interface KeeperSyncOptions {
   peers: readonly string[];
   threshold: number;
   shares: number;
@@ -205,13 +205,15 @@ export class KeeperSync {
       // SPIKE_NEXUS_SHAMIR_THRESHOLD must not combine too few shares).
       const t = g.sharing.threshold;
       if (g.shares.size < t) continue;
-      const basis = [...g.shares.values()].slice(0, t);
+      // Copies: a Keeper answering again while the adoption awaits the store replaces (and
+      // wipes) its entry in `g.shares`; the basis handed to the key state must not change.
+      const basis = [...g.shares.values()].slice(0, t).map((s) => ({ id: s.id, value: Uint8Array.from(s.value) }));
       let root;
       try {
         root = combineShares(basis, t);
       } catch (err) {
         logger.error({ err: errInfo(err) }, 'verified shares do not combine; discarding that sharing');
-        for (const s of g.shares.values()) wipeShare(s);
+        for (const s of [...g.shares.values(), ...basis]) wipeShare(s);
         this.#groups.delete(key);
         continue;
       }
@@ -223,6 +225,8 @@ export class KeeperSync {
         for (const s of g.shares.values()) wipeShare(s);
         this.#groups.delete(key);
         continue;
+      } finally {
+        for (const s of basis) wipeShare(s);
       }
       logger.info({ keepers: g.shares.size, epoch: g.sharing.epoch }, 'root key recovered from keepers');
       this.#wipeGroups();

@@ -34,7 +34,7 @@ export function encodeSharing(s: SharingInfo): Uint8Array {
   }));
 }
 
-export function decodeSharing(b: Uint8Array): SharingInfo {
+function decodeSharing(b: Uint8Array): SharingInfo {
   try {
     const o = JSON.parse(Buffer.from(b).toString('utf8')) as Record<string, unknown>;
     const { epoch, threshold, shares, commitments } = o;

@@ -21,14 +21,14 @@ export interface SharingInfo {
   commitments: Commitments;
 }
 
-export class KeyStateError extends SpikeError {
+class KeyStateError extends SpikeError {
   constructor(code: 'key_already_installed' | 'key_not_installed') {
     super(code, code === 'key_already_installed' ? 'a root key is already installed' : 'no root key is installed yet');
   }
 }
 
 /** Key ids inside AEAD envelopes (D8): bump when a purpose key rotates. */
-export const CIPHER_KEY_ID = 1;
+const CIPHER_KEY_ID = 1;
 
 export class KeyState {
   #root: RootKey | undefined;

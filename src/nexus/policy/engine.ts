@@ -17,7 +17,7 @@ import { type Matcher, PatternCache } from './patterns.js';
 import { compilePolicy } from './validate.js';
 
 /** The policy put route's wire fields (`spiffeidPattern`, lower-case i, as in SPIKE). */
-export interface PolicyPutFields {
+interface PolicyPutFields {
   readonly name: string;
   readonly spiffeidPattern: string;
   readonly pathPattern: string;
@@ -31,13 +31,13 @@ interface Entry {
   readonly path: Matcher;
 }
 
-export interface PolicyEngineOptions {
+interface PolicyEngineOptions {
   /** Callers whose relevant-policy subset is cached (LRU). Default 4096. */
   callerCacheSize?: number;
   logger?: Logger;
 }
 
-export interface LoadResult {
+interface LoadResult {
   /** False when the load was ignored because `generation` is older than the current one. */
   applied: boolean;
   policies: number;

@@ -4,9 +4,9 @@
  * store. Nothing here knows about HTTP; the authorizer (../authz.ts) and the policy routes
  * (../routes/policies.ts) build on it.
  */
-export { PolicyEngine, type LoadResult, type PolicyEngineOptions, type PolicyPutFields } from './engine.js';
+export { PolicyEngine } from './engine.js';
 export { POLICY_ERRORS, PolicyError, type PolicyErrorCode } from './errors.js';
-export { type CompiledPolicy, type Permission, PERMISSIONS, type PolicyLike } from './model.js';
+export { type Permission, type PolicyLike } from './model.js';
 export { literalOf, requiredPrefixOf } from './patterns.js';
 export { PolicySync } from './sync.js';
 export { compilePolicy } from './validate.js';

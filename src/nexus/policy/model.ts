@@ -7,7 +7,6 @@
 import { type Permission, PERMISSIONS } from '../../protocol/index.js';
 
 export type { Permission };
-export { PERMISSIONS };
 
 /** A policy as stored (field names as in `src/store/types.ts`); may predate today's checks. */
 export interface PolicyLike {
@@ -26,7 +25,7 @@ export interface CompiledPolicy {
 }
 
 /** One bit per permission, so a policy's grants are a number and a check is one `&`. */
-export const PERMISSION_BIT: Readonly<Record<Permission, number>> = { read: 1, write: 2, list: 4, execute: 8, super: 16 };
+const PERMISSION_BIT: Readonly<Record<Permission, number>> = { read: 1, write: 2, list: 4, execute: 8, super: 16 };
 
 /** The bits of the known permissions in `perms` (unknown names, e.g. in old rows, grant nothing). */
 export function permissionBits(perms: readonly string[]): number {

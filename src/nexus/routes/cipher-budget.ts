@@ -66,7 +66,7 @@ export function callerShare(limit: number, largestRequest: number): number {
   return Math.min(limit, Math.max(Math.floor(limit / 4), largestRequest));
 }
 
-export interface ByteBudgetOptions {
+interface ByteBudgetOptions {
   /** Most bytes one caller may hold at once (default: the whole budget). */
   perCaller?: number;
 }

@@ -37,7 +37,7 @@ export const DECRYPT_CHUNK_BYTES = 64 * 1024;
 const HEADER = 1 + AEAD_NONCE_BYTES;
 
 /** The body as received: the chunks as they arrived. */
-export class HeldBytes {
+class HeldBytes {
   readonly #parts: Buffer[] = [];
   #length = 0;
 
@@ -81,7 +81,7 @@ export class HeldBytes {
  * router against the cap) bounds the body when given; otherwise `cap` does (the router checks
  * it too). On error the caller wipes `held`; the chunk in hand is zeroed here.
  */
-export async function collectBody(
+async function collectBody(
   body: AsyncIterable<Buffer>, declared: number | undefined, cap: number, res: Reservation, held: HeldBytes,
 ): Promise<void> {
   const max = declared ?? cap;
@@ -113,14 +113,14 @@ export interface ReplyDeadline {
 export const DEFAULT_REPLY_DEADLINE: ReplyDeadline = Object.freeze({ minMs: 30_000, bytesPerSecond: 1024 * 1024 });
 
 /** The time (ms) a reply of `bytes` may take from the moment it is handed to the writer. */
-export function replyDeadlineMs(bytes: number, d: ReplyDeadline = DEFAULT_REPLY_DEADLINE): number {
+function replyDeadlineMs(bytes: number, d: ReplyDeadline = DEFAULT_REPLY_DEADLINE): number {
   return Math.max(d.minMs, Math.ceil((bytes / d.bytesPerSecond) * 1000));
 }
 
 /** The reply was not read in time (logged as `reply_too_slow`; the reply is cut off). */
 const replyTooSlow = (): ApiError => new ApiError(ERR.badRequest, 'reply not read in time', { reason: 'reply_too_slow', closeConnection: true });
 
-export interface StreamDecryptOptions {
+interface StreamDecryptOptions {
   budget: ByteBudget;
   /** How long the reply may take (default {@link DEFAULT_REPLY_DEADLINE}). */
   replyDeadline?: ReplyDeadline;

@@ -66,12 +66,12 @@ import { ByteBudget, callerShare, releasingIterable } from './cipher-budget.js';
 import { DECRYPT_CHUNK_BYTES, DEFAULT_REPLY_DEADLINE, type ReplyDeadline, streamDecrypt } from './cipher-stream.js';
 
 /** The cipher key generation of new ciphertexts (the JSON `version`, the stream's first byte). */
-export const CIPHER_VERSION = 1;
+const CIPHER_VERSION = 1;
 /** Stream framing: version byte + nonce before the ciphertext, tag after it. */
-export const STREAM_HEADER_BYTES = 1 + AEAD_NONCE_BYTES;
-export const STREAM_OVERHEAD_BYTES = STREAM_HEADER_BYTES + AEAD_TAG_BYTES;
+const STREAM_HEADER_BYTES = 1 + AEAD_NONCE_BYTES;
+const STREAM_OVERHEAD_BYTES = STREAM_HEADER_BYTES + AEAD_TAG_BYTES;
 /** Largest stream ciphertext buffered for a decrypt (see the module header): 64 MiB + framing. */
-export const MAX_STREAM_DECRYPT_BYTES = MAX_CIPHER_STREAM_BYTES + STREAM_OVERHEAD_BYTES;
+const MAX_STREAM_DECRYPT_BYTES = MAX_CIPHER_STREAM_BYTES + STREAM_OVERHEAD_BYTES;
 /**
  * Budget held by one stream encrypt: its chunks in flight (a request chunk being encrypted,
  * its output, the reply's write buffer), each at most about one socket read.
@@ -79,12 +79,12 @@ export const MAX_STREAM_DECRYPT_BYTES = MAX_CIPHER_STREAM_BYTES + STREAM_OVERHEA
 export const ENCRYPT_STREAM_RESERVE_BYTES = 4 * DECRYPT_CHUNK_BYTES;
 
 /** GCM associated data of cipher-API messages of key generation `version`. */
-export function cipherAad(version: number): Uint8Array {
+function cipherAad(version: number): Uint8Array {
   return aad('spike-ts/cipher-api', version);
 }
 
 /** Largest stream plaintext accepted for `maxStreamBytes`. */
-export function streamPlaintextCap(maxStreamBytes: number): number {
+function streamPlaintextCap(maxStreamBytes: number): number {
   return Math.max(0, Math.min(maxStreamBytes, MAX_STREAM_DECRYPT_BYTES - STREAM_OVERHEAD_BYTES));
 }
 
@@ -98,7 +98,7 @@ export function jsonReserveBytes(n: number): number {
 }
 
 /** Largest JSON plaintext for `maxCiphertextBytes` (its ciphertext must fit the same limit). */
-export function jsonPlaintextCap(maxCiphertextBytes: number): number {
+function jsonPlaintextCap(maxCiphertextBytes: number): number {
   return Math.max(0, maxCiphertextBytes - AEAD_TAG_BYTES);
 }
 
@@ -123,7 +123,7 @@ const decryptFailedJson = (): ApiError => badRequest('decryption_failed', 'decry
  * The most one cipher request can reserve under `cfg`: a full-size stream decrypt (ciphertext
  * plus working chunk), the largest JSON request, or a stream encrypt's fixed reserve.
  */
-export function largestCipherRequest(cfg: { maxStreamBytes: number; maxCiphertextBytes: number }): number {
+function largestCipherRequest(cfg: { maxStreamBytes: number; maxCiphertextBytes: number }): number {
   return Math.max(
     streamPlaintextCap(cfg.maxStreamBytes) + STREAM_OVERHEAD_BYTES + DECRYPT_CHUNK_BYTES,
     jsonReserveBytes(cfg.maxCiphertextBytes),
@@ -140,7 +140,7 @@ export function cipherRoutes(ctx: NexusContext): Route[] {
   return cipherRoutesWith(ctx, new ByteBudget(limit, { perCaller: callerShare(limit, largestCipherRequest(ctx.cfg)) }));
 }
 
-export interface CipherRouteOptions {
+interface CipherRouteOptions {
   /** How long a stream decrypt's reply may take (default {@link DEFAULT_REPLY_DEADLINE}). */
   replyDeadline?: ReplyDeadline;
 }

@@ -44,7 +44,7 @@ import { adoptKey, loadSharing } from '../keys/sharing.js';
 import { errInfo } from '../keys/recovery.js';
 
 /** How long a completing restore waits for the Keeper re-push before answering. */
-export const PUSH_WAIT_MS = 3000;
+const PUSH_WAIT_MS = 3000;
 
 function memoryRefused(): ApiError {
   return badRequest('memory_backend', 'not available with the memory backend');

@@ -55,7 +55,7 @@ function toGoMap(rec: Record<string, string>): Map<string, string> {
  * The metadata response (api.md §5.6), keyed by each version's real number (gaps B3).
  * `versions` is omitted when empty (Go `omitempty`); `customMetadata` is additive.
  */
-export function metadataResponse(meta: SecretMetadata, versions: readonly StoredVersion[]): SecretMetadataResponse {
+function metadataResponse(meta: SecretMetadata, versions: readonly StoredVersion[]): SecretMetadataResponse {
   const vs = new Map<string, SecretVersionInfo>();
   for (const v of versions) {
     vs.set(String(v.version), {
@@ -78,7 +78,7 @@ export function metadataResponse(meta: SecretMetadata, versions: readonly Stored
 }
 
 /** True when `version` (0 = current) names a live version (the 404 rules of api.md §5.2). */
-export function isReadableVersion(meta: SecretMetadata, versions: readonly StoredVersion[], version: number): boolean {
+function isReadableVersion(meta: SecretMetadata, versions: readonly StoredVersion[], version: number): boolean {
   const v = version === 0 ? meta.currentVersion : version;
   if (v === 0) return false;
   const e = versions.find((x) => x.version === v);

@@ -21,7 +21,7 @@ import type { Logger } from '../../lib/index.js';
 import { StoreError } from '../../store/index.js';
 
 /** Turns a thrown value into an {@link ApiError}; non-store errors are rethrown unchanged. */
-export function storeErrorToApi(e: unknown, log: Logger): unknown {
+function storeErrorToApi(e: unknown, log: Logger): unknown {
   if (!(e instanceof StoreError)) return e;
   switch (e.code) {
     case 'store_cas_mismatch':

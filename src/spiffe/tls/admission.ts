@@ -27,7 +27,7 @@
  */
 import net, { type Socket } from 'node:net';
 
-export interface AdmissionLimits {
+interface AdmissionLimits {
   /** Verified connections at once. */
   maxConnections: number;
   /** Sockets still in the TLS handshake (or SVID check) at once. */

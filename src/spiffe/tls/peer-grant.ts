@@ -28,7 +28,7 @@ export interface PeerGrant {
 }
 
 /** Why a grant no longer holds; `ok` when it does. */
-export type GrantVerdict = 'ok' | 'svid_expired' | 'svid_not_yet_valid' | 'anchor_withdrawn' | 'max_age';
+type GrantVerdict = 'ok' | 'svid_expired' | 'svid_not_yet_valid' | 'anchor_withdrawn' | 'max_age';
 
 /** Builds the grant from a verified path (leaf first, authority last). */
 export function grantFromPath(id: SpiffeId, path: readonly CertFacts[], now: number): PeerGrant {
@@ -55,7 +55,7 @@ function bundleFingerprints(b: X509Bundle): ReadonlySet<string> {
 }
 
 /** Is the grant's authority still in the current bundle of its trust domain? */
-export function anchorStillTrusted(g: PeerGrant, bundles: X509BundleSource): boolean {
+function anchorStillTrusted(g: PeerGrant, bundles: X509BundleSource): boolean {
   let b: X509Bundle | undefined;
   try {
     b = bundles.getX509BundleForTrustDomain(g.id.trustDomain);
@@ -66,7 +66,7 @@ export function anchorStillTrusted(g: PeerGrant, bundles: X509BundleSource): boo
 }
 
 /** Longest head start the server gives a connection to re-handshake before its SVID expires. */
-export const EXPIRY_MARGIN_MAX_MS = 30_000;
+const EXPIRY_MARGIN_MAX_MS = 30_000;
 
 /**
  * Re-checks a grant. Time first (cheapest), then the anchor. `maxAgeMs` 0 means no age limit.

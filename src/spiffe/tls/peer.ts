@@ -26,7 +26,7 @@ export class PeerRejectedError extends SpikeError {
   }
 }
 
-export type PeerCheck = { ok: true; id: SpiffeId; path: readonly CertFacts[] } | { ok: false; reason: string; error?: unknown; id?: SpiffeId };
+type PeerCheck = { ok: true; id: SpiffeId; path: readonly CertFacts[] } | { ok: false; reason: string; error?: unknown; id?: SpiffeId };
 
 /**
  * The peer's certificate chain as DER, leaf first, following Node's issuer links. Node orders

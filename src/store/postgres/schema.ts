@@ -21,12 +21,12 @@ import type pg from 'pg';
 import { StoreError } from '../types.js';
 
 /** Advisory lock key for schema migrations: "SPKTMIGR" as a signed 64-bit integer. */
-export const MIGRATION_LOCK_KEY = '6003381128730855250';
+const MIGRATION_LOCK_KEY = '6003381128730855250';
 /** Advisory lock key held while the key-check records are read and written: "SPKTKEYS". */
 export const KEY_RECORDS_LOCK_KEY = '6003381128697043283';
 
 /** Migration N (1-based) brings the schema from version N-1 to N. Append only. */
-export const PG_MIGRATIONS: readonly string[] = [
+const PG_MIGRATIONS: readonly string[] = [
   `CREATE TABLE spike_system (
      key   text PRIMARY KEY,
      value bytea NOT NULL
@@ -108,7 +108,7 @@ export async function migratePostgres(client: pg.ClientBase): Promise<void> {
 }
 
 /** Exactly the expected tables and columns (types and nothing extra), else store_schema_invalid. */
-export async function validatePostgres(client: pg.ClientBase): Promise<void> {
+async function validatePostgres(client: pg.ClientBase): Promise<void> {
   const r = await client.query<{ table_name: string; column_name: string; data_type: string }>(
     `SELECT table_name, column_name, data_type FROM information_schema.columns
       WHERE table_schema = current_schema() AND table_name = ANY($1::text[])`,

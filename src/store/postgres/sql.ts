@@ -57,7 +57,7 @@ const SQL = {
   listPolicies: 'SELECT id, body FROM spike_policies',
 } as const;
 
-export type SqlName = keyof typeof SQL;
+type SqlName = keyof typeof SQL;
 
 /** The named statement `name` with its parameters. */
 export function q(name: SqlName, values: unknown[] = []): pg.QueryConfig<unknown[]> {

@@ -15,7 +15,7 @@ import type { Logger } from '../../lib/index.js';
 import { StoreError } from '../types.js';
 import { toStoreError } from './file.js';
 
-export interface GroupCommitOptions {
+interface GroupCommitOptions {
   /** Share one transaction among the writes queued together (false: one each). */
   enabled: boolean;
   /** Largest number of writes in one transaction. */

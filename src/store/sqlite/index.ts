@@ -1,2 +1,2 @@
 /** The `sqlite` backend: one file, group commit, sealed records (the shared core in ../sealed.ts). */
-export { SqliteStore, openSqliteStore, toStoreError, type SqliteStoreOptions } from './store.js';
+export { SqliteStore, openSqliteStore } from './store.js';

@@ -14,10 +14,10 @@
 import type BetterSqlite3 from 'better-sqlite3';
 import { StoreError } from '../types.js';
 
-export const APPLICATION_ID = 0x53504b54;
+const APPLICATION_ID = 0x53504b54;
 
 /** Migration N (1-based) brings the schema from version N-1 to N. Append only. */
-export const MIGRATIONS: readonly string[] = [
+const MIGRATIONS: readonly string[] = [
   `CREATE TABLE system (
      key   TEXT PRIMARY KEY,
      value BLOB NOT NULL
@@ -44,7 +44,7 @@ export const MIGRATIONS: readonly string[] = [
    ) STRICT, WITHOUT ROWID;`,
 ];
 
-export const SCHEMA_VERSION = MIGRATIONS.length;
+const SCHEMA_VERSION = MIGRATIONS.length;
 
 /** Expected columns per table at SCHEMA_VERSION: name → declared type. */
 const EXPECTED: Record<string, Record<string, string>> = {
@@ -96,7 +96,7 @@ export function migrate(db: BetterSqlite3.Database): void {
 }
 
 /** Exactly the expected tables and columns (types and nothing extra), else store_schema_invalid. */
-export function validate(db: BetterSqlite3.Database): void {
+function validate(db: BetterSqlite3.Database): void {
   const tables = db
     .prepare(`SELECT name FROM sqlite_schema WHERE type = 'table' AND name NOT LIKE 'sqlite_%'`)
     .pluck()

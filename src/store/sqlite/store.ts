@@ -15,9 +15,8 @@ import type { KeyAdoption, PolicyRecord } from '../types.js';
 import { openDatabase, toStoreError } from './file.js';
 import { GroupCommit } from './group-commit.js';
 
-export { toStoreError };
 
-export interface SqliteStoreOptions extends SealedStoreOptions {
+interface SqliteStoreOptions extends SealedStoreOptions {
   /** Database file, normally `<dataDir>/spike.db`. Its folder is created 0700 if missing. */
   file: string;
   /** SQLite `busy_timeout` (SPIKE_NEXUS_DB_BUSY_TIMEOUT_MS, default 5000). */
