@@ -11,7 +11,7 @@ import { ConfigError, type Env, duration, httpsUrlList, int, listenAddress, oneO
 
 const DEFAULT_ENDPOINT_SOCKET = 'unix:///tmp/spire-agent/public/api.sock';
 
-interface CommonConfig {
+export interface CommonConfig {
   endpointSocket: string;
   /** Time limit for the first SVID (ms); undefined = wait forever (SPIKE's servers). */
   sourceTimeoutMs: number | undefined;

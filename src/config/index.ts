@@ -1,1 +1,2 @@
 export * from './components.js';
+export * from './startup.js';

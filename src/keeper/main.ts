@@ -6,14 +6,11 @@
  * SPIKE_TRUST_ROOT_KEEPER / _NEXUS / _BOOTSTRAP, SPIKE_SYSTEM_LOG_LEVEL,
  * SPIKE_HTTP_SERVER_READ_HEADER_TIMEOUT.
  */
-import { loadTrustRoots, recognisers } from '../protocol/index.js';
-import { loadKeeperConfig } from '../config/index.js';
-import { createLogger } from '../lib/index.js';
-import { hardenServer } from '../lib/index.js';
-import { authorizeIf, createMtlsServer, WorkloadX509Source } from '../spiffe/index.js';
+import { loadKeeperConfig, startComponent } from '../config/index.js';
+import { fail, installShutdown } from '../lib/index.js';
+import { authorizeIf, createMtlsServer } from '../spiffe/index.js';
 import { keeperRouter } from './server.js';
 import { ShareSlot } from './slot.js';
-import { fail, installShutdown } from '../lib/index.js';
 
 const USAGE = `usage: spike-keeper
 
@@ -26,30 +23,13 @@ SPIFFE mTLS. Configuration is by environment (see docs/configuration.md):
 `;
 
 export async function main(argv: string[]): Promise<void> {
-  if (argv.includes('--help') || argv.includes('-h')) {
-    process.stdout.write(USAGE);
-    return;
-  }
-  const logger = createLogger({ component: 'keeper' });
-  // Before any key material exists in this process (ENV-08).
-  if (!hardenServer('spike-keeper', logger, fail)) return;
-  let cfg, ids;
-  try {
-    cfg = loadKeeperConfig(process.env);
-    ids = recognisers(loadTrustRoots(process.env));
-  } catch (e) {
-    return fail('spike-keeper', e);
-  }
-  let source: WorkloadX509Source;
-  try {
-    source = await WorkloadX509Source.open({ endpoint: cfg.endpointSocket, timeoutMs: cfg.sourceTimeoutMs, logger });
-  } catch (e) {
-    return fail('spike-keeper', e);
-  }
-  if (!ids.isKeeper(source.getX509Svid().id)) {
-    source.close();
-    return fail('spike-keeper', new Error('this process\'s SVID is not a SPIKE Keeper ID (check SPIKE_TRUST_ROOT_KEEPER)'));
-  }
+  const started = await startComponent(argv, {
+    name: 'spike-keeper', component: 'keeper', usage: USAGE, loadConfig: loadKeeperConfig,
+    isSelf: (ids, id) => ids.isKeeper(id),
+    notSelf: 'this process\'s SVID is not a SPIKE Keeper ID (check SPIKE_TRUST_ROOT_KEEPER)',
+  });
+  if (!started) return;
+  const { cfg, ids, source, logger } = started;
   const slot = new ShareSlot();
   const server = createMtlsServer({
     source,

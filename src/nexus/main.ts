@@ -3,12 +3,8 @@
  * Prints `spike-nexus ready on port N` on stderr once it listens (before the root key is
  * recovered: data routes answer `state_not_ready` until then).
  */
-import { loadTrustRoots, recognisers } from '../protocol/index.js';
-import { loadNexusConfig } from '../config/index.js';
-import { createLogger } from '../lib/index.js';
-import { hardenServer } from '../lib/index.js';
+import { loadNexusConfig, startComponent } from '../config/index.js';
 import { fail, installShutdown } from '../lib/index.js';
-import { WorkloadX509Source } from '../spiffe/index.js';
 import { startNexus } from './server.js';
 
 const USAGE = `usage: spike-nexus
@@ -22,30 +18,13 @@ Configuration is by environment (see docs/configuration.md), e.g.
 `;
 
 export async function main(argv: string[]): Promise<void> {
-  if (argv.includes('--help') || argv.includes('-h')) {
-    process.stdout.write(USAGE);
-    return;
-  }
-  const logger = createLogger({ component: 'nexus' });
-  // Before any key material exists in this process (ENV-08).
-  if (!hardenServer('spike-nexus', logger, fail)) return;
-  let cfg, ids;
-  try {
-    cfg = loadNexusConfig(process.env);
-    ids = recognisers(loadTrustRoots(process.env));
-  } catch (e) {
-    return fail('spike-nexus', e);
-  }
-  let source: WorkloadX509Source;
-  try {
-    source = await WorkloadX509Source.open({ endpoint: cfg.endpointSocket, timeoutMs: cfg.sourceTimeoutMs, logger });
-  } catch (e) {
-    return fail('spike-nexus', e);
-  }
-  if (!ids.isNexus(source.getX509Svid().id)) {
-    source.close();
-    return fail('spike-nexus', new Error('this process\'s SVID is not a SPIKE Nexus ID (check SPIKE_TRUST_ROOT_NEXUS)'));
-  }
+  const started = await startComponent(argv, {
+    name: 'spike-nexus', component: 'nexus', usage: USAGE, loadConfig: loadNexusConfig,
+    isSelf: (ids, id) => ids.isNexus(id),
+    notSelf: 'this process\'s SVID is not a SPIKE Nexus ID (check SPIKE_TRUST_ROOT_NEXUS)',
+  });
+  if (!started) return;
+  const { cfg, ids, source, logger } = started;
   let nexus;
   try {
     nexus = await startNexus({ cfg, ids, source, logger });

@@ -30,6 +30,16 @@ class KeyStateError extends SpikeError {
 /** Key ids inside AEAD envelopes (D8): bump when a purpose key rotates. */
 const CIPHER_KEY_ID = 1;
 
+/** AES-256-GCM under the root key's `cipher/v1` purpose key; the derived bytes are wiped. */
+function cipherFor(root: RootKey): Aead {
+  const key = derivePurposeKey(root, 'cipher/v1');
+  try {
+    return new Aead(key, CIPHER_KEY_ID);
+  } finally {
+    wipe(key);
+  }
+}
+
 export class KeyState {
   #root: RootKey | undefined;
   #basis: Share[] = [];
@@ -71,12 +81,7 @@ export class KeyState {
     this.#root = root;
     this.#basis = basis.slice(0, sharing.threshold).map((s) => ({ id: s.id, value: Uint8Array.from(s.value) }));
     this.#sharing = sharing;
-    const ck = derivePurposeKey(root, 'cipher/v1');
-    try {
-      this.#cipher = new Aead(ck, CIPHER_KEY_ID);
-    } finally {
-      wipe(ck);
-    }
+    this.#cipher = cipherFor(root);
     for (const l of this.#listeners) l();
   }
 
@@ -88,12 +93,7 @@ export class KeyState {
     if (this.#root) throw new KeyStateError('key_already_installed');
     const root = RootKey.generate();
     this.#root = root;
-    const ck = derivePurposeKey(root, 'cipher/v1');
-    try {
-      this.#cipher = new Aead(ck, CIPHER_KEY_ID);
-    } finally {
-      wipe(ck);
-    }
+    this.#cipher = cipherFor(root);
   }
 
   /** Calls `fn` once a key is installed (immediately if it already is). */

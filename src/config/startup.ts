@@ -1,0 +1,67 @@
+/**
+ * The common start of every SPIKE server process (Nexus, Keeper, Bootstrap), in the order
+ * that matters: `--help`; core dumps off before any key material exists (ENV-08); the
+ * component's configuration and the trust roots, refused with one readable line when
+ * invalid; the process's own SVID from the Workload API, which must carry the component's
+ * role ID. Any failure prints `<name>: <reason>` and sets a non-zero exit code.
+ */
+import { WorkloadX509Source } from '../spiffe/index.js';
+import type { SpiffeId } from '../spiffe/index.js';
+import { createLogger, fail, hardenServer, type Logger } from '../lib/index.js';
+import { loadTrustRoots, recognisers, type Recognisers } from '../protocol/index.js';
+import type { CommonConfig } from './components.js';
+
+export interface StartupSpec<C extends CommonConfig> {
+  /** Process name in error lines, e.g. `spike-nexus`. */
+  name: string;
+  /** Logger component, e.g. `nexus`. */
+  component: string;
+  usage: string;
+  loadConfig: (env: NodeJS.ProcessEnv) => C;
+  /** True when the process's own SVID carries this component's role. */
+  isSelf: (ids: Recognisers, id: SpiffeId) => boolean;
+  /** The error line when it does not, naming the setting to check. */
+  notSelf: string;
+  /** Runs after the configuration is valid, before the Workload API is asked; false stops. */
+  beforeSource?: (cfg: C) => boolean;
+}
+
+export interface Started<C> {
+  logger: Logger;
+  cfg: C;
+  ids: Recognisers;
+  source: WorkloadX509Source;
+}
+
+/** Undefined when the process must stop (help printed, or a failure already reported). */
+export async function startComponent<C extends CommonConfig>(argv: string[], spec: StartupSpec<C>): Promise<Started<C> | undefined> {
+  if (argv.includes('--help') || argv.includes('-h')) {
+    process.stdout.write(spec.usage);
+    return undefined;
+  }
+  const logger = createLogger({ component: spec.component });
+  if (!hardenServer(spec.name, logger, fail)) return undefined;
+  let cfg: C;
+  let ids: Recognisers;
+  try {
+    cfg = spec.loadConfig(process.env);
+    ids = recognisers(loadTrustRoots(process.env));
+  } catch (e) {
+    fail(spec.name, e);
+    return undefined;
+  }
+  if (spec.beforeSource && !spec.beforeSource(cfg)) return undefined;
+  let source: WorkloadX509Source;
+  try {
+    source = await WorkloadX509Source.open({ endpoint: cfg.endpointSocket, timeoutMs: cfg.sourceTimeoutMs, logger });
+  } catch (e) {
+    fail(spec.name, e);
+    return undefined;
+  }
+  if (!spec.isSelf(ids, source.getX509Svid().id)) {
+    source.close();
+    fail(spec.name, new Error(spec.notSelf));
+    return undefined;
+  }
+  return { logger, cfg, ids, source };
+}
