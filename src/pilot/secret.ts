@@ -4,7 +4,7 @@
  * All need the Pilot superuser identity.
  */
 import { Command, Option } from 'commander';
-import type { SecretMetadata } from '../sdk/index.js';
+import type { NexusClient, SecretMetadata } from '../sdk/index.js';
 import { PilotError, usageError } from './errors.js';
 import { act, type PilotContext } from './context.js';
 import { formatTime, parseFormat, render } from './format.js';
@@ -133,53 +133,42 @@ export function registerSecret(program: Command, ctx: PilotContext): void {
     }),
   );
 
-  const versionsOption = (desc: string): Option => new Option('-v, --versions <list>', desc);
-
-  secret
-    .command('delete')
-    .description('Delete secret versions (soft delete)')
-    .argument('<path>', 'secret path')
-    .addOption(versionsOption('comma-separated versions to delete (0 = current; default: current)'))
-    .action(
-      act(ctx, 'secret', 'delete', async (path: string, o: { versions?: string }) => {
-        checkSecretPath(path);
-        const versions = o.versions !== undefined ? parseVersionList(o.versions) : [];
-        const client = await ctx.nexus('operator');
-        await client.deleteSecret(path, versions);
-        ctx.out('OK\n');
-      }),
-    );
-
-  secret
-    .command('undelete')
-    .description('Undelete secret versions')
-    .argument('<path>', 'secret path')
-    .addOption(versionsOption('comma-separated versions to restore (default: the latest deleted one)'))
-    .action(
-      act(ctx, 'secret', 'undelete', async (path: string, o: { versions?: string }) => {
-        checkSecretPath(path);
-        const versions = o.versions !== undefined ? parseVersionList(o.versions) : [];
-        const client = await ctx.nexus('operator');
-        await client.undeleteSecret(path, versions);
-        ctx.out('OK\n');
-      }),
-    );
-
-  secret
-    .command('destroy')
-    .description('Permanently destroy secret versions (cannot be undone)')
-    .argument('<path>', 'secret path')
-    .addOption(versionsOption('comma-separated versions to destroy (0 = current); required'))
-    .action(
-      act(ctx, 'secret', 'destroy', async (path: string, o: { versions?: string }) => {
-        checkSecretPath(path);
-        if (o.versions === undefined) throw usageError('Error: destroy needs --versions (use 0 for the current version).');
-        const versions = parseVersionList(o.versions);
-        const client = await ctx.nexus('operator');
-        await client.destroySecret(path, versions);
-        ctx.out('OK\n');
-      }),
-    );
+  // delete, undelete and destroy share one shape: a path and a version list.
+  const versionCommands = [
+    {
+      name: 'delete', description: 'Delete secret versions (soft delete)',
+      versions: 'comma-separated versions to delete (0 = current; default: current)', required: false,
+      call: (client: NexusClient, path: string, versions: number[]) => client.deleteSecret(path, versions),
+    },
+    {
+      name: 'undelete', description: 'Undelete secret versions',
+      versions: 'comma-separated versions to restore (default: the latest deleted one)', required: false,
+      call: (client: NexusClient, path: string, versions: number[]) => client.undeleteSecret(path, versions),
+    },
+    {
+      name: 'destroy', description: 'Permanently destroy secret versions (cannot be undone)',
+      versions: 'comma-separated versions to destroy (0 = current); required', required: true,
+      call: (client: NexusClient, path: string, versions: number[]) => client.destroySecret(path, versions),
+    },
+  ] as const;
+  for (const command of versionCommands) {
+    secret
+      .command(command.name)
+      .description(command.description)
+      .argument('<path>', 'secret path')
+      .addOption(new Option('-v, --versions <list>', command.versions))
+      .action(
+        act(ctx, 'secret', command.name, async (path: string, o: { versions?: string }) => {
+          checkSecretPath(path);
+          if (command.required && o.versions === undefined) {
+            throw usageError('Error: destroy needs --versions (use 0 for the current version).');
+          }
+          const versions = o.versions !== undefined ? parseVersionList(o.versions) : [];
+          await command.call(await ctx.nexus('operator'), path, versions);
+          ctx.out('OK\n');
+        }),
+      );
+  }
 
   addFormatOptions(secret.command('list').description('List secret paths')).action(
     act(ctx, 'secret', 'list', async (o: FormatOpts) => {
