@@ -1,5 +1,5 @@
 /**
- * `spike-bootstrap -init`: SPIKE's one-shot initializer (flows.md §1; run.ts has the logic).
+ * `spike-bootstrap -init`: SPIKE's one-shot initializer (run.ts has the logic).
  *
  * Exit codes: 0 initialised, or nothing to do (memory/lite backend, already initialised);
  * 1 any failure, with one readable line on stderr. `-init` is required, as in SPIKE.

@@ -1,7 +1,7 @@
 /**
- * Bootstrap (SPIKE's `bootstrap -init`, flows.md §1): makes the root key once, splits it
- * with a random polynomial (D5), gives every Keeper its share together with the public
- * commitments (D6), then proves that Nexus rebuilt the same key.
+ * Bootstrap (SPIKE's `bootstrap -init`): makes the root key once, splits it with a random
+ * polynomial (D5), gives every Keeper its share together with the public commitments (D6),
+ * then proves that Nexus rebuilt the same key (docs/design/share-lifecycle.md, § 1).
  *
  * Run-once: before generating anything it asks Nexus (`/v1/bootstrap/status`, an
  * additive Bootstrap-only route) whether the store already holds a key-check record; if
@@ -10,7 +10,7 @@
  * sharing (src/keeper/slot.ts).
  *
  * The verify probe uses its own purpose key, `bootstrap-verify/v1` (D7), never the
- * storage or cipher key, so the verify route is no decryption oracle (gaps.md C2).
+ * storage or cipher key, so the verify route is no decryption oracle (gap C2).
  *
  * Secrets: the root key, the shares, the probe key. All are wiped before `runBootstrap`
  * returns, on success and on failure.

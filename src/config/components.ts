@@ -1,6 +1,6 @@
 /**
  * Per-component configuration, read once at start-up from the environment and validated
- * (catalogue CFG-01: a bad value stops the process before it listens). Variable names and
+ * (CFG-01: a bad value stops the process before it listens). Variable names and
  * defaults follow SPIKE; additions are marked "ours".
  */
 import os from 'node:os';
@@ -45,7 +45,7 @@ function loadKeeperPeers(env: Env, shamir: ShamirConfig, required: boolean): str
 
 const FORBIDDEN_DIRS = ['/etc', '/sys', '/proc', '/dev', '/bin', '/sbin', '/usr', '/lib', '/lib64', '/boot', '/root'];
 
-/** SPIKE's data-directory rules (config.md §3): `<dir>/data/spike.db`, never under system dirs. */
+/** SPIKE's data-directory rules for `SPIKE_NEXUS_DATA_DIR`: `<dir>/data/spike.db`, never under system dirs. */
 export function resolveDataDir(env: Env): string {
   const custom = optionalStr(env, 'SPIKE_NEXUS_DATA_DIR');
   let base: string;

@@ -255,7 +255,7 @@ test('SSS-14: a re-pushed share is byte-identical to the original, and any t sti
   throwsCode(() => interpolateShare(shares, 3, MAX_SHARE_ID + 1), 'shamir_bad_params');
 });
 
-test('SSS-15: SPIKE-compatible deterministic shares match crypto.md §2.3 and combine here', () => {
+test('SSS-15: SPIKE-compatible deterministic shares match SPIKE\'s known vectors and combine here', () => {
   const key = fixedKey();
   const v23 = spikeCompatibleShares(key, 2, 3);
   assert.deepEqual(v23.shares.map((s) => [s.id, hex(s.value)]), [

@@ -3,7 +3,7 @@
  *
  * Every call goes over SPIFFE mTLS with a server predicate (a Keeper ID), has a deadline,
  * and reads at most `maxResponseBytes` of the answer (a hostile Keeper sending 10 MB or
- * nothing at all costs a bounded amount of memory and time; catalogue FI-06). Share
+ * nothing at all costs a bounded amount of memory and time; FI-06). Share
  * values in requests and responses are secrets: request buffers are wiped after sending,
  * decoded values are returned to the caller, who wipes them.
  */

@@ -1,9 +1,9 @@
 /**
- * The Keeper's HTTP routes (api.md §10) over the project's guarded router:
+ * The Keeper's HTTP routes (SPIKE's Keeper API) over the project's guarded router:
  *   POST /v1/store/contribute  ← Nexus or Bootstrap: store the share (slot rules in slot.ts)
  *   POST /v1/store/shard       ← Nexus only: the held share, with its id/epoch/commitments
- * The handshake already refuses every identity but Nexus and Bootstrap (identity.md §4);
- * the route guards check again. Bodies are capped at 8 KiB (catalogue KPR-09).
+ * The handshake already refuses every identity but Nexus and Bootstrap;
+ * the route guards check again. Bodies are capped at 8 KiB (KPR-09).
  */
 import { ApiError, ERR, badRequest } from '../protocol/index.js';
 import { Bytes32, type GoJsonValue, type RouterHandler, createRouter, defineRoute, s } from '../http/index.js';

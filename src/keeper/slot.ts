@@ -2,22 +2,23 @@
  * The Keeper's one share slot, in memory only (never written anywhere).
  *
  * Holds `(epoch, id, value)` and, when the sender supplied them, the public Feldman
- * commitments of that sharing (share-lifecycle.md). Rules for an incoming share:
+ * commitments of that sharing (docs/design/share-lifecycle.md, § 2). Rules for an incoming
+ * share:
  *  - the value must be a valid share value (32 bytes, non-zero, < n) — checked by the
  *    caller's decoder; with commitments and an id it must verify against them (D6);
  *  - the epoch must be in range (1 … MAX_SHARE_EPOCH), and Bootstrap may only send the
  *    first sharing's epoch (BOOTSTRAP_EPOCH): it creates that sharing and nothing else;
- *    later epochs come from Nexus (refresh). Out of range → `keeper_epoch_out_of_range`
- *    (400), nothing changes;
+ *    a later epoch could come only from Nexus (no code creates one today). Out of range
+ *    → `keeper_epoch_out_of_range` (400), nothing changes;
  *  - Nexus always wins over what Bootstrap put in the slot, whatever its epoch: a Keeper
  *    restarted empty holds only what the first sender gave it, so an epoch set by Bootstrap
  *    is never authoritative (issue 11: a poisoned epoch must not lock Nexus out);
  *  - only an epoch Nexus itself confirmed counts: an older epoch from Nexus than a
- *    Nexus-confirmed one is refused (`keeper_stale_epoch`, 409), e.g. a lagging Nexus
- *    during a future refresh;
+ *    Nexus-confirmed one is refused (`keeper_stale_epoch`, 409), e.g. from a lagging Nexus
+ *    if epochs ever move;
  *  - once a Nexus has confirmed the current sharing (it pushes shares only after it has
  *    rebuilt and checked the key), Bootstrap may re-send the identical share (ack, no
- *    change) but any other share is refused (`keeper_share_conflict`, 409; catalogue
+ *    change) but any other share is refused (`keeper_share_conflict`, 409;
  *    KPR-08, CFG-05). Before confirmation Bootstrap may replace the share, so an
  *    interrupted bootstrap can be rerun.
  *

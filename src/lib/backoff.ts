@@ -1,7 +1,7 @@
 /**
  * Capped exponential backoff, written once for every retry loop in the project (Workload
- * API reconnects, Keeper recovery passes, Bootstrap's waits, policy reloads, the database
- * listener). `jitter` spreads a fleet of processes that failed together so they do not
+ * API reconnects, Keeper recovery passes, Bootstrap's waits, policy reloads, Nexus opening
+ * a PostgreSQL store that is down). `jitter` spreads a fleet of processes that failed together so they do not
  * retry in lock-step against a recovering dependency.
  */
 import { randomInt } from 'node:crypto';

@@ -2,7 +2,7 @@
  * Typed readers for SPIKE's environment variables.
  *
  * Where SPIKE silently falls back to a default on a malformed value, we refuse to start
- * (catalogue CFG-01): an operator who set `SPIKE_NEXUS_SHAMIR_THRESHOLD=three` gets an
+ * (CFG-01): an operator who set `SPIKE_NEXUS_SHAMIR_THRESHOLD=three` gets an
  * error naming the variable, not a cluster running with the default. Unset or empty
  * variables take the default. Messages name the variable and the rule, never the value
  * (a value could be a misplaced secret).

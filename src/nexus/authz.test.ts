@@ -66,7 +66,7 @@ test('TLS-16 look-alikes: …/role/superuser-x and another trust domain superuse
   }
 });
 
-test('api.md §4: lite never for secrets/policies (even with super), always for cipher; roles only for break-glass', () => {
+test('route rules: lite never for secrets/policies (even with super), always for cipher; roles only for break-glass', () => {
   const { a } = setup([pol('all', '.*', '.*', ['super'])]);
   const lite = matrix(a, td.liteWorkload);
   all(lite, SECRET_AND_POLICY, false);
@@ -84,7 +84,7 @@ test('api.md §4: lite never for secrets/policies (even with super), always for 
   all(matrix(a, id('spiffe://spike.ist/app/x')), [...SECRET_AND_POLICY, 'cipher'], true);
 });
 
-test('policy.md §2: each route wants exactly one permission; super satisfies all; no combining', () => {
+test('permissions: each route wants exactly one permission; super satisfies all; no combining', () => {
   const w = id('spiffe://spike.ist/app/w');
   const p = (perms: string[]) => setup([pol('p', '^spiffe://spike\\.ist/app/w$', '^apps/.*$', perms)]).a;
   const r = matrix(p(['read']), w);

@@ -12,7 +12,7 @@
  * - `role` (recover, restore, bootstrap verify): that fixed role only, never policies (POL-16:
  *   even a `.*`/`.*` super policy cannot reach them).
  *
- * Every guard also has an identity-only pre-check, run before the body is read (guards.ts):
+ * Every guard also has an identity-only pre-check, run before the body is read (src/http/guards.ts):
  * for an `on: 'path'` rule it is the same rule with the permission granted on any path; for
  * every other rule it is the whole check.
  */

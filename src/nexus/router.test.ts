@@ -216,7 +216,7 @@ const lastLog = (): Record<string, unknown> => logLines[logLines.length - 1] ?? 
 
 // ---- tests
 
-test('api.md §1: JSON success carries SPIKE headers; Go JSON body', async () => {
+test('JSON success carries SPIKE headers; Go JSON body', async () => {
   const r = await post('/v1/store/secrets?action=get', '{"path":"apps/a"}');
   assert.equal(r.status, 200);
   assert.equal(r.body, `{"data":{"k":"${CANARY_VALUE}"}}`);
@@ -239,7 +239,7 @@ test('POL-19: wrong method → 400 fallback, checked before readiness', async ()
   }
 });
 
-test('api.md §2: not ready → 503 for known and unknown routes; recover/restore are exempt', async () => {
+test('readiness: not ready → 503 for known and unknown routes; recover/restore are exempt', async () => {
   ready = false;
   try {
     for (const p of ['/v1/store/secrets?action=list', '/v1/nope', '/v1/acl/policy']) {
@@ -411,7 +411,7 @@ test('CIP stream mode: guard runs before the body; capped reader; plain-text err
   assert.equal(denied.body, '{"version":0,"nonce":null,"ciphertext":null,"err":"access_unauthorized"}');
   assert.equal(calls.length, before, 'handler not run for a denied caller');
   // A denied stream caller's large body is answered 401 at once and then only discarded up
-  // to the linger bound (linger.ts) before the connection is closed, never read in full.
+  // to the linger bound (src/http/linger.ts) before the connection is closed, never read in full.
   const readBefore = bytesRead();
   const deniedBig = await post('/v1/cipher/encrypt', Buffer.alloc(16 * 1024 * 1024), { peer: 'nobody', headers: ct });
   assert.equal(deniedBig.status, 401);
@@ -464,7 +464,7 @@ test('P4 every-route-guarded: every registered route has a guard that denies an 
       if (r.streamGuard !== undefined) assert.equal(r.streamGuard.check(peer, undefined), false, `${r.name} (stream) allows ${peer.toString()}`);
     }
   }
-  // every route of api.md §3 and §10 is present
+  // every route of SPIKE's v1 API (Nexus and Keeper) is present
   for (const k of ['/v1/store/secrets?', '/v1/store/secrets?get', '/v1/store/secrets?delete', '/v1/store/secrets?undelete', '/v1/store/secrets?list',
     '/v1/store/secrets/metadata?get', '/v1/acl/policy?', '/v1/acl/policy?get', '/v1/acl/policy?list', '/v1/acl/policy?delete', '/v1/cipher/encrypt?',
     '/v1/cipher/decrypt?', '/v1/operator/recover?', '/v1/operator/restore?', '/v1/bootstrap/verify?', '/v1/store/contribute?', '/v1/store/shard?']) {

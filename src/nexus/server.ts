@@ -1,6 +1,6 @@
 /**
  * Nexus wiring: store, key state, policy engine, guarded route table, mTLS listener and
- * Keeper recovery (flows.md §2). The listener comes first: Nexus answers at once, with
+ * Keeper recovery (keys/recovery.ts). The listener comes first: Nexus answers at once, with
  * `state_not_ready` on data routes until the root key is in (SPIKE PR #297 — restore
  * must be reachable while Keepers are gone).
  */

@@ -1,5 +1,5 @@
 /**
- * `spike cipher encrypt|decrypt` (cli.md §2.3): encryption as a service through Nexus.
+ * `spike cipher encrypt|decrypt`: encryption as a service through Nexus.
  *
  * Stream mode (default): the input (`-f/--file` or stdin) is sent as
  * `application/octet-stream` and Nexus's raw answer is written to the output (`-o/--out` or

@@ -1,7 +1,7 @@
 /**
  * Per-run context of a Pilot command: the I/O streams, the environment, and a lazily
- * connected `NexusClient` whose own SPIFFE ID has passed the command's role gate
- * (identity.md §3). Nothing connects before a command that needs Nexus runs, so `--help`
+ * connected `NexusClient` whose own SPIFFE ID has passed the command's role gate.
+ * Nothing connects before a command that needs Nexus runs, so `--help`
  * and usage errors never wait for a Workload API (gaps B15).
  */
 import fs from 'node:fs';

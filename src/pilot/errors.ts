@@ -4,7 +4,7 @@
  *
  * Exit codes: 0 success · 1 the operation failed (API error, role check, I/O, invalid input
  * detected while running) · 2 usage error (unknown command or flag, missing or malformed
- * argument). Messages follow SPIKE's wording (cli.md §1.1) where it has one, and never echo
+ * argument). Messages follow SPIKE's wording where it has one, and never echo
  * secret values, shard material or secret paths.
  */
 import { SpikeError } from '../lib/index.js';
@@ -46,7 +46,7 @@ function connectionPhrase(e: NexusApiError): string | undefined {
   return e.code === 'tls_peer_rejected' ? `Cannot trust SPIKE Nexus at ${where}; nothing was sent` : `Cannot reach SPIKE Nexus at ${where}`;
 }
 
-/** The message for an SDK error (cli.md §1.1 plus our codes). */
+/** The message for an SDK error (SPIKE's wording plus our codes). */
 function apiErrorLine(e: NexusApiError, group: CommandGroup, command = ''): string {
   const conn = connectionPhrase(e);
   if (conn !== undefined) {

@@ -1,5 +1,5 @@
 /**
- * Output formats of read commands (cli.md §1.2): `--format/-f human|json|yaml` (aliases
+ * Output formats of read commands: `--format/-f human|json|yaml` (aliases
  * `h`, `plain`, `p`, "" → human; `j` → json; `y` → yaml) and our `--json` shorthand. JSON is
  * indented by two spaces; YAML via the `yaml` package. Everything here returns text ending
  * in a newline (or the empty string), to be written to stdout.

@@ -1,5 +1,5 @@
 /**
- * The CLI contract (D15, catalogue P17, OPR-14): exactly one readable line on stderr and a
+ * The CLI contract (D15, P17, OPR-14): exactly one readable line on stderr and a
  * non-zero exit on every error (2 for usage, 1 otherwise), data only on stdout, no stack
  * traces, nothing connects before argument checks pass, role gates with a clear message.
  * The Nexus connection is replaced through `run`'s `connect` seam; the Nexus URL is a closed
@@ -140,7 +140,7 @@ test('API failure: one line naming the Nexus URL and the cause class, exit 1, no
   assert.equal(r.connects, 1);
 });
 
-test('role gates (identity.md §3) with a clear one-line message', async () => {
+test('role gates with a clear one-line message', async () => {
   const wl = await spike(['secret', 'list'], { selfId: 'spiffe://spike.ist/app/workload' });
   assert.equal(wl.code, 1);
   oneErrorLine(wl, /needs the spiffe:\/\/spike\.ist\/spike\/pilot\/role\/superuser identity, but this process is spiffe:\/\/spike\.ist\/app\/workload\.$/);

@@ -1,5 +1,5 @@
 /**
- * `spike` — SPIKE Pilot, the operator CLI (cli.md). Commands: `secret`, `policy`, `cipher`,
+ * `spike` — SPIKE Pilot, the operator CLI. Commands: `secret`, `policy`, `cipher`,
  * `operator`, and `env` (which Workload API and Nexus URL are used, and why); global `--socket <name|path>` picks the Workload API socket (a bare name is a
  * dev-stack socket such as `restore`).
  *

@@ -1,5 +1,5 @@
 /**
- * `spike operator …` (cli.md §2.4): break-the-glass recovery.
+ * `spike operator …`: break-the-glass recovery (the operator's guide is docs/recovery.md).
  *
  * - `recover` (recover role): fetches all shards and writes them as recovery files (see
  *   `recovery-files.ts`), then says where they went.
@@ -8,7 +8,7 @@
  * - `verify-shard <file>` (beyond SPIKE): checks a shard against the public commitments
  *   Nexus serves, locally, without submitting it.
  *
- * No shard material is ever printed, on success or on error (catalogue OPR-14). With the dev
+ * No shard material is ever printed, on success or on error (OPR-14). With the dev
  * stack, recover and restore use `recover.sock` / `restore.sock` automatically.
  */
 import { Command } from 'commander';

@@ -1,5 +1,5 @@
 /**
- * `spike policy …` (cli.md §2.2): create, apply, list, get, delete, with SPIKE's flags and
+ * `spike policy …`: create, apply, list, get, delete, with SPIKE's flags and
  * outputs, `--json` on reads, and `--yes` to skip delete's confirmation. All need the Pilot
  * superuser identity. The delete prompt goes to stderr (stdout carries data only).
  */
@@ -87,7 +87,7 @@ function readPolicyFile(file: string): string {
   }
 }
 
-/** Policy as SPIKE's JSON/YAML output shape (api.md §6.2 keys, `spiffiedPattern` included). */
+/** Policy as SPIKE's JSON/YAML output shape (the keys of SPIKE's policy read, `spiffiedPattern` included). */
 export function policyDocument(p: Policy): Record<string, unknown> {
   return {
     id: p.id,

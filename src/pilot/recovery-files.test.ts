@@ -1,5 +1,5 @@
 /**
- * Recovery files of `spike operator recover` (crypto.md §7; catalogue OPR-13, FI-21):
+ * Recovery files of `spike operator recover` (OPR-13, FI-21):
  * location, modes, atomic writes under `kill -9`, overwrite protection, planted symlinks.
  */
 import { test } from 'node:test';
@@ -167,7 +167,7 @@ test('FI-21: kill -9 while writing → every shard file complete or absent; a re
   }
 });
 
-test('directory resolution (config.md §6): --dir, SPIKE_PILOT_RECOVERY_DIR/recover, ~/.spike/recover; system paths refused', () => {
+test('directory resolution: --dir, SPIKE_PILOT_RECOVERY_DIR/recover, ~/.spike/recover; system paths refused', () => {
   assert.equal(resolveRecoveryDir({}, '/work', 'out'), '/work/out');
   assert.equal(resolveRecoveryDir({ SPIKE_PILOT_RECOVERY_DIR: '/var/spike' }, '/work'), '/var/spike/recover');
   assert.equal(resolveRecoveryDir({ HOME: '/home/op' }, '/work'), '/home/op/.spike/recover');

@@ -1,8 +1,9 @@
 /**
- * Break-the-glass recovery files (`spike operator recover`, crypto.md §7, cli.md §2.4).
+ * Break-the-glass recovery files (`spike operator recover`; the operator's guide is
+ * docs/recovery.md).
  *
  * Directory: `--dir` if given; else `SPIKE_PILOT_RECOVERY_DIR/recover`; else
- * `$HOME/.spike/recover`; else `/tmp/.spike-$USER/recover` (config.md §6). A directory we
+ * `$HOME/.spike/recover`; else `/tmp/.spike-$USER/recover`. A directory we
  * create gets mode 0700; an existing one must be a real directory (not a symlink) owned by
  * us with no group/other permissions, otherwise we refuse (we never chmod a directory we did
  * not create). System folders (`/`, `/etc`, `/usr`, …) and paths with `..` are refused.
@@ -11,7 +12,7 @@
  * mode 0600. Each is written to a fresh temp file in the same directory opened with
  * `O_CREAT|O_EXCL|O_NOFOLLOW`, fsynced, then renamed over the final name; the directory is
  * fsynced at the end. So after a crash (even `kill -9`) each shard file is complete or
- * absent (catalogue OPR-13, FI-21); a rename replaces a planted symlink instead of
+ * absent (OPR-13, FI-21); a rename replaces a planted symlink instead of
  * following it. Leftover temp files of an interrupted run are removed by the next run.
  *
  * Overwrite rule: existing shard files that hold exactly the shares being written are fine
@@ -38,7 +39,7 @@ function fail(line: string): never {
   throw new PilotError(line, { code: 'pilot_recovery_files' });
 }
 
-/** Checks a user-chosen directory path (SPIKE's data-dir validation, config.md §3). */
+/** Checks a user-chosen directory path (the rules of SPIKE's data-dir validation). */
 function checkCustomDir(p: string): void {
   if (p.trim() === '') fail('Error: Invalid recovery directory path (empty).');
   if (p.split(/[\\/]+/).includes('..')) fail('Error: Invalid recovery directory path (contains "..").');

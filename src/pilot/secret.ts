@@ -1,5 +1,5 @@
 /**
- * `spike secret …` (cli.md §2.1): put, get, delete, undelete, list, metadata get — plus the
+ * `spike secret …`: put, get, delete, undelete, list, metadata get — plus the
  * additive `destroy`, `put --cas/--max-versions/--metadata`, and `--json` on every read.
  * All need the Pilot superuser identity.
  */

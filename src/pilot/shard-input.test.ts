@@ -1,5 +1,5 @@
 /**
- * Restore input parsing, hostile cases first (catalogue OPR-10, OPR-14, OPR-15): every
+ * Restore input parsing, hostile cases first (OPR-10, OPR-14, OPR-15): every
  * malformed shard is refused before any network call, and no message echoes the input.
  */
 import { test } from 'node:test';

@@ -3,10 +3,10 @@
  *
  * Sources: a file argument, or stdin — on a terminal a hidden prompt
  * (`Enter recovery shard: ` on stderr, no echo), otherwise at most 4096 bytes of piped input
- * (more is refused, catalogue OPR-15). Input is collected in Buffers that are zeroed after
+ * (more is refused, OPR-15). Input is collected in Buffers that are zeroed after
  * parsing; it never becomes a JS string.
  *
- * Format (strict, catalogue OPR-10): exactly `spike:<id>:<64 lowercase hex>` with
+ * Format (strict, OPR-10): exactly `spike:<id>:<64 lowercase hex>` with
  * `<id>` = `[1-9][0-9]{0,3}`, optionally followed by one `\n`. A missing or different prefix
  * (SPIKE ignores the prefix, gaps B16), uppercase hex, CR, a BOM, spaces, trailing bytes or
  * a bad id are refused before any network call, with a message that names the rule and

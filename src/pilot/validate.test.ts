@@ -1,4 +1,4 @@
-/** Argument checks and output formatting of the `spike` CLI (cli.md §1.2, §2). */
+/** Argument checks and output formatting of the `spike` CLI. */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import YAML from 'yaml';
@@ -62,7 +62,7 @@ test('permissions: SPIKE ValidatePermissions (split, trim, drop empties, known o
   usage(() => checkPolicyName(''));
 });
 
-test('--format / -f aliases and --json (cli.md §1.2)', () => {
+test('CLI: --format / -f aliases and --json', () => {
   for (const h of [undefined, '', 'human', 'h', 'plain', 'p', 'HUMAN']) assert.equal(parseFormat(h), 'human');
   for (const j of ['json', 'j']) assert.equal(parseFormat(j), 'json');
   for (const y of ['yaml', 'y']) assert.equal(parseFormat(y), 'yaml');
@@ -99,7 +99,7 @@ test('secret metadata output: SPIKE blocks in human form, struct in json/yaml, v
   assert.equal(formatTime('garbage'), 'garbage');
 });
 
-test('policy output: SPIKE human blocks; json/yaml with spiffiedPattern (api.md §6.2)', () => {
+test('policy output: SPIKE human blocks; json/yaml with spiffiedPattern', () => {
   const p = { id: '', name: 'db-read', spiffeIdPattern: '^spiffe://x/app$', pathPattern: '^db/.*$', permissions: ['read', 'list'] as ('read' | 'list')[], createdAt: '2026-07-25T10:00:00Z', updatedAt: '2026-07-25T10:00:00Z' };
   assert.equal(
     humanPolicy(p),

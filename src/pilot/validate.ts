@@ -6,7 +6,7 @@
 import { PERMISSIONS, type Permission } from '../sdk/index.js';
 import { PilotError, usageError } from './errors.js';
 
-/** SPIKE's secret path characters (api.md §5). */
+/** SPIKE's secret path characters. */
 const PATH_CHARS = /^[a-zA-Z0-9._\-/()?+*|[\]{}\\]+$/;
 const MAX_PATH = 500;
 /** SPIKE's key-name rule: 1–250 of letters, digits, `-`, `_`, space. */
@@ -84,7 +84,7 @@ export function parsePermissions(v: string | readonly string[]): Permission[] {
   return [...new Set(parts)] as Permission[];
 }
 
-/** SPIKE's policy-name rule (api.md §6.1): 1–250 of `[a-zA-Z0-9-_ ]`. */
+/** SPIKE's policy-name rule: 1–250 of `[a-zA-Z0-9-_ ]`. */
 export function checkPolicyName(n: string): string {
   if (!KEY_RE.test(n)) throw usageError("Error: Invalid policy name: use 1-250 letters, digits, '-', '_' or spaces.");
   return n;

@@ -1,6 +1,6 @@
 /**
- * SPIKE's wire error codes and how SPIKE's errors map onto the HTTP toolkit (api.md §1.2,
- * decisions D1, D15). Loading this module chooses these codes for every error the toolkit
+ * SPIKE's wire error codes and how SPIKE's errors map onto the HTTP toolkit (D1,
+ * D15). Loading this module chooses these codes for every error the toolkit
  * raises ({@link useErrorCodes}), so SPIKE code imports its errors from here.
  *
  * Status policy (D1): SPIKE clients (spike-sdk-go) understand only 400, 401, 404 and 503 (any

@@ -1,6 +1,6 @@
 /**
- * Tests for SPIKE's built-in identities and trust-root loading (identity.md §1–§2; TLS-16,
- * CFG-05 look-alikes; gaps A9).
+ * Tests for SPIKE's built-in identities and trust-root loading (`SPIKE_TRUST_ROOT_*`;
+ * TLS-16, CFG-05 look-alikes; gaps A9).
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -21,7 +21,7 @@ import {
 
 const id = (s: string): SpiffeId => SpiffeId.parse(s);
 
-test('identity.md §2: unset or empty variables default to spike.ist; lists are trimmed', () => {
+test('trust roots: unset or empty variables default to spike.ist; lists are trimmed', () => {
   const r = loadTrustRoots({});
   assert.deepEqual(r.pilot.map((t) => t.name), ['spike.ist']);
   const r2 = loadTrustRoots({ SPIKE_TRUST_ROOT_PILOT: ' a.org , b.org,a.org', SPIKE_TRUST_ROOT_NEXUS: '', SPIKE_TRUST_ROOT: 'ignored.org' });
@@ -40,7 +40,7 @@ test('A9: an empty or invalid trust-root entry is a start-up config error that n
   }
 });
 
-test('identity.md §1: exact or prefix + "/" — look-alikes are not roles', () => {
+test('role IDs: exact or prefix + "/" — look-alikes are not roles', () => {
   const roots = loadTrustRoots({ SPIKE_TRUST_ROOT_PILOT: 'spike.ist,corp.example' });
   const yes: Array<[string, (r: typeof roots, i: SpiffeId) => boolean]> = [
     ['spiffe://spike.ist/spike/nexus', isNexus],

@@ -64,7 +64,7 @@ test('POL-15/SEC-11: names are 1..250 of [a-zA-Z0-9-_ ], byte-exact', () => {
   for (const no of ['', 'A'.repeat(251), '../x', 'admin\u0000', 'ключ', 'a\nb', 'a.b', 'a/b']) assert.equal(isValidName(no), false, no);
 });
 
-test('POL-14: permissions — empty, unknown, wrong case rejected; duplicates collapse (policy.md §5)', () => {
+test('POL-14: permissions — empty, unknown, wrong case rejected; duplicates collapse', () => {
   for (const no of [[], ['admin'], ['READ'], ['read', 'Write'], [' read']]) {
     assert.throws(() => validatePermissions(no), is400, JSON.stringify(no));
   }
@@ -74,7 +74,7 @@ test('POL-14: permissions — empty, unknown, wrong case rejected; duplicates co
   bad(PolicyPutRequest, '{"name":"p","spiffeidPattern":"spiffe://a/b","pathPattern":"x","permissions":"read"}');
 });
 
-test('policy.md §5: SPIKE SPIFFE-ID pattern and path pattern grammars', () => {
+test('SPIKE SPIFFE-ID pattern and path pattern grammars', () => {
   for (const ok of ['spiffe://example\\.org/app/db', '^spiffe://example\\.org/app/db$', 'spiffe://.*', '^spiffe://td/admin', 'spiffe://[a-z]+/x_y/(a|b)?'.replace('|', '')]) {
     assert.ok(isValidSpiffeIdPattern(ok), ok);
   }
@@ -196,7 +196,7 @@ test('goJson: output is valid JSON equal to JSON.stringify for plain values (pro
   );
 });
 
-test('api.md §1.3: error shapes and policy read field names', () => {
+test('SPIKE\'s zero-valued error shapes and policy read field names', () => {
   assert.equal(goJsonString(ERROR_SHAPES.secretGet('api_not_found')), '{"data":null,"err":"api_not_found"}');
   assert.equal(
     goJsonString(ERROR_SHAPES.secretMetadata('x')),

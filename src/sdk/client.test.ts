@@ -1,8 +1,8 @@
 /**
  * NexusClient over real mTLS (src/spiffe/tls/, test PKI): what goes on the wire for each
- * route (api.md §5–§8), how answers map to errors (api.md §1.1), fail-over across several
+ * route of SPIKE's v1 API, how answers map to errors, fail-over across several
  * URLs (issue 8: idempotent calls only; a write is never re-sent once it may have arrived),
- * and the client-side server check (catalogue TLS-21).
+ * and the client-side server check (TLS-21).
  *
  * The servers here are scripted endpoints that record requests and send canned answers: they
  * test the client's own behaviour. End-to-end behaviour against a real Nexus lives in
@@ -105,7 +105,7 @@ after(async () => {
   for (const s of stubs) await s.server.close();
 });
 
-describe('requests are exactly SPIKE v1 (api.md)', () => {
+describe('requests are exactly SPIKE v1', () => {
   test('every route: POST, path, action query, JSON field names', async () => {
     const answers: Record<string, unknown> = {
       '/v1/store/secrets?action=get': JSON.parse('{"data":{"username":"admin","__proto__":"x"}}') as unknown,
@@ -239,7 +239,7 @@ test('verifyShard: checks a share against the served Feldman commitments locally
   assert.ok(s.seen.every((x) => x.url === '/v1/operator/commitments' && x.body.toString() === '{}'), 'only the public commitments were fetched');
 });
 
-describe('answers → errors (api.md §1.1)', () => {
+describe('answers → errors', () => {
   test('status codes map to SDK codes; the body err is kept as wireErr; nothing else is', async () => {
     let next: { status: number; body: string; type?: string } = { status: 200, body: '{}' };
     const s = await stub(undefined, (_seen, res) => {

@@ -21,7 +21,7 @@ test('bad URL lists are refused before anything is sent', () => {
   assert.deepEqual(parseNexusUrls(['http://127.0.0.1:9'], true), [{ origin: 'http://127.0.0.1:9', basePath: '' }]);
 });
 
-test('api.md §1.1: HTTP status → SDK code (plus 409 → api_conflict)', () => {
+test('HTTP status → SDK code (plus 409 → api_conflict)', () => {
   const table: [number, string][] = [
     [400, 'api_bad_request'],
     [401, 'access_unauthorized'],

@@ -1,6 +1,6 @@
 /**
  * The store's ONE key-check record (D6): `kcv`, a fixed label sealed under the root key's
- * `kcv/v1` purpose key (crypto/kcv.ts). `Store.unlock` and `Store.adoptKey` decide with
+ * `kcv/v1` purpose key (src/crypto/kcv.ts). `Store.unlock` and `Store.adoptKey` decide with
  * `planKeyRecords` inside their backend's transaction: a first start writes the record
  * (and, for `adoptKey`, the adopted public record beside it); later starts check the root
  * key against what is stored. A refused key writes nothing.

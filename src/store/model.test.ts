@@ -12,7 +12,7 @@ import {
 } from './model.js';
 import { StoreError } from './types.js';
 
-/** Reference: a list of {v, deleted}; rules written from api.md §5 + our documented fixes. */
+/** Reference: a list of {v, deleted}; rules written from SPIKE's secret API plus our fixes (gaps B2, B19). */
 interface Ref { last: number; max: number; vs: { v: number; deleted: boolean }[] }
 
 function refCurrent(r: Ref): number {
@@ -123,7 +123,7 @@ test('model: pure — inputs are never mutated', () => {
   assert.equal(JSON.stringify(toMetadata(a)), snapshot);
 });
 
-test('model: read rules of api.md §5.2 (unknown path, all deleted, missing, deleted, bad numbers → null)', () => {
+test('model: read rules of SPIKE\'s secret get (unknown path, all deleted, missing, deleted, bad numbers → null)', () => {
   assert.equal(resolveReadVersion(null), null);
   let s = applyPut(null, {}, 10, new Date(1)).state;
   s = applyPut(s, {}, 10, new Date(2)).state;

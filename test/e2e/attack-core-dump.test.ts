@@ -1,5 +1,5 @@
 /**
- * ATTACK core dump of key material (catalogue ENV-08; issue 11, item 3), real binaries.
+ * ATTACK core dump of key material (ENV-08; issue 11, item 3), real binaries.
  *
  * Reproduction against the old code: the processes inherited whatever RLIMIT_CORE their
  * launcher had. On this kind of host that is soft 0 but hard unlimited, so any code path

@@ -71,7 +71,7 @@ after(async () => {
   await stack?.stop();
 });
 
-/** The wire error code (`Err` in the Keeper shard shape, api.md §1.3). */
+/** The wire error code (`Err` in the Keeper shard shape). */
 const errOf = (json: unknown): unknown => (json as { err?: unknown } | undefined)?.err ?? (json as { Err?: unknown } | undefined)?.Err;
 const target = (r: Route): string => (r.action === '' ? r.path : `${r.path}?action=${r.action}`);
 

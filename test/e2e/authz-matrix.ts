@@ -1,6 +1,6 @@
 /**
- * The checked-in authorisation matrix (catalogue P4 `authz-matrix`, POL-01, POL-16, POL-21;
- * api.md §4): every identity × every Nexus route and action, with the expected answer.
+ * The checked-in authorisation matrix (P4 `authz-matrix`, POL-01, POL-16, POL-21):
+ * every identity × every Nexus route and action, with the expected answer.
  *
  * Cells: an HTTP status (asserted exactly, together with the route's `err` code and, for 401,
  * its exact zero-valued error body), or `'allow'` for routes owned by other modules (cipher,

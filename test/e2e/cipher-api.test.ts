@@ -1,8 +1,8 @@
 /**
  * Encryption as a service against a real stack (agent, 3 Keepers, sqlite Nexus, Bootstrap):
  * JSON and stream round-trips (0 B, 1 B, 1 MiB, 64 MiB), the CLI, size caps, SPIKE's stream
- * framing errors, tamper and storage-row refusal (CIP-01..05, CIP-07, CIP-10, CIP-12) and the
- * permission rule of api.md §4 (Pilot, Lite, `execute` on `spike/system/cipher/exec`).
+ * framing errors, tamper and storage-row refusal (CIP-01..05, CIP-07, CIP-10, CIP-12) and SPIKE's
+ * cipher permission rule (Pilot, Lite, `execute` on `spike/system/cipher/exec`).
  */
 import fs from 'node:fs';
 import path from 'node:path';
@@ -241,7 +241,7 @@ test('CIP cli: spike cipher encrypt/decrypt with files (stream, chunked upload) 
   assert.equal(r.stdout, '');
 });
 
-test('CIP-12 / api.md §4: no permission → 401; `execute` on the cipher gate works; `read` does not; Lite always', async () => {
+test('CIP-12: no permission → 401; `execute` on the cipher gate works; `read` does not; Lite always', async () => {
   await pilot.putPolicy({
     name: 'cipher-exec',
     spiffeIdPattern: '^spiffe://spike\\.ist/workload/app-exec$',

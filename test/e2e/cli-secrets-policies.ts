@@ -1,5 +1,5 @@
 /**
- * `spike secret …` and `spike policy …` end to end (cli.md §2.1–2.2, issue 5 acceptance): the
+ * `spike secret …` and `spike policy …` end to end: the
  * real CLI binary against a real stack (agent, Keepers, Nexus on SQLite and on PostgreSQL, bootstrap). Data only
  * on stdout; every error is one line on stderr with a non-zero exit (gaps B14). Also: a
  * workload SVID whose policy covers one subtree reads only those paths (through the SDK, the
@@ -46,7 +46,7 @@ export function cliSecretsPoliciesSuite(backend: E2eBackend): void {
       if (pattern) assert.match(lines[0]!, pattern, what);
     }
 
-    test('cli.md §2.1: secret put / get / get --version / get <key> / --json / list', async () => {
+    test('CLI: secret put / get / get --version / get <key> / --json / list', async () => {
       assert.equal(await ok(['secret', 'put', 'secrets/db/creds', 'username=admin', 'password=s3cret']), 'OK\n');
       const [human, username] = await Promise.all([
         ok(['secret', 'get', 'secrets/db/creds']),
@@ -73,7 +73,7 @@ export function cliSecretsPoliciesSuite(backend: E2eBackend): void {
       assert.deepEqual(JSON.parse(listJson), ['secrets/app/token', 'secrets/db/creds']);
     });
 
-    test('cli.md §2.1 / B19: delete, undelete without -v, metadata get (real version numbers)', async () => {
+    test('CLI / B19: delete, undelete without -v, metadata get (real version numbers)', async () => {
       // deleting the current version (2) makes version 1 current again (SPIKE semantics)
       assert.equal(await ok(['secret', 'delete', 'secrets/db/creds']), 'OK\n');
       const [afterDelete, deletedV2] = await Promise.all([
@@ -106,7 +106,7 @@ export function cliSecretsPoliciesSuite(backend: E2eBackend): void {
       assert.match(human, /Max Versions\s*:?\s*10/i);
     });
 
-    test('cli.md §2.2: policy create / duplicate create / list / get / delete', async () => {
+    test('CLI: policy create / duplicate create / list / get / delete', async () => {
       const spec = ['--name', 'cli-app-read', '--spiffeid-pattern', '^spiffe://spike\\.ist/workload/cli-app$', '--path-pattern', '^secrets/app/.*$', '--permissions', 'read,list'];
       assert.match(await ok(['policy', 'create', ...spec]), /created/i);
       const [dup, list, listJson, byPattern, noMatch, gotJson, gotHuman] = await Promise.all([

@@ -1,5 +1,5 @@
 /**
- * The break-the-glass recovery drill with the real binaries (catalogue P13, FI-05, FI-21,
+ * The break-the-glass recovery drill with the real binaries (P13, FI-05, FI-21,
  * OPR-13/14; issue 6): bootstrap; write secrets; `spike operator recover` (recover identity)
  * into a temp dir; kill every Keeper and Nexus; start them again (Keepers empty); Nexus says
  * it is not ready; `spike operator verify-shard` checks the files offline; `threshold` shards

@@ -1,5 +1,5 @@
 /**
- * Operator recover/restore against hostile input, with real processes (catalogue OPR-01..09,
+ * Operator recover/restore against hostile input, with real processes (OPR-01..09,
  * OPR-11, FI-20; decisions D6, D11; gaps A1/A3/C4/C7): a shard of another key (from a second
  * stack), a corrupted shard, a value ≥ the group order, ids out of range, the same shard
  * twice, more shards than needed, callers without the restore role, a restore on a healthy

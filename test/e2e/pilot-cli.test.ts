@@ -13,8 +13,8 @@
  *   refused, timeout, TLS: server ID not accepted, TLS: chain not trusted, Workload API
  *   unreachable — issue 11 part 5);
  * - gaps B15: `--help` is instant even without any agent.
- * End-to-end tests against a real Nexus (put/get/… round trips, recovery drill) belong with
- * the dev stack once Nexus lands.
+ * End-to-end tests against a real Nexus (put/get/… round trips, recovery drill) are in
+ * pilot-nexus.test.ts, pilot-devstack.test.ts and operator-drill.test.ts.
  */
 import 'reflect-metadata';
 import { test, before, after } from 'node:test';

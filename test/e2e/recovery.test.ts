@@ -1,6 +1,6 @@
 /**
  * Issue 4 end to end: Keepers, Bootstrap and Nexus recovery with the real binaries, real
- * mTLS and a real SQLite file (catalogue KPR-*, CFG-02, FI-03/05/06).
+ * mTLS and a real SQLite file (KPR-*, CFG-02, FI-03/05/06).
  */
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';

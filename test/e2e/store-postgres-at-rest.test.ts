@@ -1,5 +1,5 @@
 /**
- * At-rest guarantees of the `postgres` backend on a real server (D8/D9, catalogue STO-11):
+ * At-rest guarantees of the `postgres` backend on a real server (D8/D9, STO-11):
  * canary values, paths, value key names, custom metadata, policy names/patterns/SPIFFE
  * ids and a canary clock are written, overwritten, deleted, pruned, destroyed through two
  * instances; after a CHECKPOINT,

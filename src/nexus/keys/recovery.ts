@@ -1,5 +1,6 @@
 /**
- * Root-key recovery from Keepers and the periodic share re-push (flows.md §3–§4, D5, D6).
+ * Root-key recovery from Keepers and the periodic share re-push (D5, D6; described in
+ * docs/design/share-lifecycle.md, § 3 and § 4).
  *
  * Recovery: poll every Keeper concurrently; verify each share against the stored
  * commitments (or, on the very first start, against the commitments the Keeper received
@@ -7,7 +8,7 @@
  * verified shares of one sharing are in, rebuild the key and hand it to `adoptKey`
  * (key-check record). Faulty Keepers (bad share, wrong encoding, oversized or slow reply)
  * are logged and skipped. Between passes: capped exponential backoff with equal jitter
- * (lib/backoff.ts). Verified shares are kept across passes (they cannot go bad), so the
+ * (src/lib/backoff.ts). Verified shares are kept across passes (they cannot go bad), so the
  * threshold need not be reachable in one pass.
  *
  * Re-push: once a key is installed (by recovery or by operator restore), every Keeper is
@@ -108,7 +109,7 @@ export class KeeperSync {
   /**
    * One recovery pass; resolves true when a key is installed. Shares are taken as they
    * arrive: as soon as one sharing has `threshold` verified shares the key is rebuilt,
-   * without waiting for slow or silent Keepers (catalogue FI-06).
+   * without waiting for slow or silent Keepers (FI-06).
    */
   async #pass(): Promise<boolean> {
     const { keys, peers, client, logger, store } = this.#o;

@@ -6,7 +6,7 @@
  * Secrets: the root key, the basis share values and every derived key. They live only
  * here, are never serialised, and are zeroed by `clear()` (process shutdown) or when a
  * new key replaces them (which only happens through `install`, refused while a key is
- * held: SPIKE's restore replaced a healthy key, gaps.md).
+ * held: SPIKE's restore replaced a healthy key, gap A1).
  */
 import {
   Aead, Commitments, derivePurposeKey, interpolateShare, RootKey, wipe, wipeShare, type Share,

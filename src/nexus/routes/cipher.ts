@@ -1,5 +1,5 @@
 /**
- * Encryption as a service (api.md §7, decisions D1, D7; catalogue CIP-*):
+ * Encryption as a service (D1, D7; CIP-*):
  *   POST /v1/cipher/encrypt   JSON `{plaintext}` → `{version, nonce, ciphertext}`;
  *                             stream (octet-stream) plaintext → `0x01 ‖ nonce(12) ‖ ct ‖ tag(16)`
  *   POST /v1/cipher/decrypt   JSON `{version, nonce, ciphertext}` → `{plaintext}`;

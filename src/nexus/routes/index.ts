@@ -1,7 +1,7 @@
 /**
  * The Nexus route modules, in one list. Each module is `(ctx) => Route[]` and decides for
  * itself which backends it serves (e.g. secrets and policies are absent in `lite` mode, so
- * those paths fall through to SPIKE's 400). The bootstrap routes are added by server.ts.
+ * those paths fall through to SPIKE's 400). The bootstrap routes are added by ../server.ts.
  */
 import type { RouteModule } from '../context.js';
 import { cipherRoutes } from './cipher.js';

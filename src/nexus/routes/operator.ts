@@ -1,6 +1,6 @@
 /**
- * Break-the-glass routes (api.md §8, flows.md §6, decisions D1, D6, D11; catalogue OPR-*,
- * FI-05, FI-20):
+ * Break-the-glass routes (D1, D6, D11; OPR-*, FI-05, FI-20; the operator's guide is
+ * docs/recovery.md):
  *
  *   POST /v1/operator/recover  — recover role only (`ctx.guards.recover`; never policies).
  *     Answers all N shares of the current sharing, `{"shards":{"1":[32 ints],…},"epoch":e}`

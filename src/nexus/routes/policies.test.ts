@@ -27,7 +27,7 @@ after(async () => {
 
 const RFC3339 = /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?Z$/;
 
-test('api.md §12: create, read (spiffiedPattern, empty id), list; update keeps createdAt', async () => {
+test('create, read (spiffiedPattern, empty id), list; update keeps createdAt', async () => {
   const spec = { name: 'db-read', spiffeidPattern: '^spiffe://example\\.org/app/db$', pathPattern: '^tenants/demo/db/.*$', permissions: ['read'] };
   const c = await h.post(P, spec, PILOT);
   assert.equal(c.status, 200);
@@ -63,7 +63,7 @@ test('B1 fixed: get and delete of a missing policy → 404 (SPIKE answers 500)',
   assert.equal(d.body, '{"err":"api_not_found"}');
 });
 
-test('api.md §6.3: list filters are exact string equality; spiffeidPattern wins over pathPattern', async () => {
+test('list filters are exact string equality; spiffeidPattern wins over pathPattern', async () => {
   await h.post(P, { name: 'f1', spiffeidPattern: '^spiffe://f\\.org/a$', pathPattern: '^f/.*$', permissions: ['read'] }, PILOT);
   await h.post(P, { name: 'f2', spiffeidPattern: '^spiffe://f\\.org/b$', pathPattern: '^f/.*$', permissions: ['read'] }, PILOT);
   const names = async (body: object): Promise<string[]> =>

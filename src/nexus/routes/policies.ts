@@ -1,9 +1,9 @@
 /**
- * Nexus policy routes (api.md §6, policy.md, decisions D1, D3; gaps B1, B4):
+ * Nexus policy routes (D1, D3; gaps B1, B4):
  *
  *   POST /v1/acl/policy                 upsert by name (`createdAt` kept, `updatedAt` = now)
  *   POST /v1/acl/policy?action=get      read by name (request field `id`); missing → 404 (SPIKE: 500, B1)
- *   POST /v1/acl/policy?action=list     `{policies:[{id:"",name}]}`, exact-string filters (§6.3)
+ *   POST /v1/acl/policy?action=list     `{policies:[{id:"",name}]}`, exact-string filters
  *   POST /v1/acl/policy?action=delete   delete by name; missing → 404 (SPIKE: 500, B1)
  *
  * A put is validated and compiled by the policy engine first (SPIKE's grammars; patterns that
@@ -97,7 +97,7 @@ export function policyRoutes(ctx: NexusContext): Route[] {
     errorShape: ERROR_SHAPES.policyList,
     handle: async ({ body, log }: HandlerContext<PolicyListRequest>): Promise<PolicyListResponse> => {
       const all = await viaStore(log, () => store.listPolicies());
-      // Exact string equality, never compiled as a regex (POL-13); spiffeidPattern wins (§6.3).
+      // Exact string equality, never compiled as a regex (POL-13); spiffeidPattern wins (SPIKE's rule).
       const selected =
         body.spiffeidPattern !== ''
           ? all.filter((p) => p.spiffeIdPattern === body.spiffeidPattern)

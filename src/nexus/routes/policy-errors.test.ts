@@ -29,7 +29,7 @@ test('POL-06 (dialect subset): what re2js cannot compile is a 400 at write time;
   assert.equal(engine.allows('spiffe://t/w', 'a', 'read'), true);
 });
 
-test('policy.md §5 via compile: name, patterns, permissions are validated (400)', () => {
+test('compile: name, patterns, permissions are validated (400)', () => {
   const engine = new PolicyEngine();
   const cases: PolicyLike[] = [
     pol('', 'spiffe://t/w', 'a', ['read']),

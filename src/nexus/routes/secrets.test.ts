@@ -42,7 +42,7 @@ after(async () => {
   await h.close();
 });
 
-test('api.md §12: put then get answers SPIKE\'s exact bytes and headers', async () => {
+test('put then get answers SPIKE\'s exact bytes and headers', async () => {
   const put = await h.post(S, { path: 'tenants/demo/db/creds', values: { username: 'SPIKE', password: 'SPIKE_Rocks' } }, PILOT);
   assert.equal(put.status, 200);
   assert.equal(put.body, '{}');
@@ -53,7 +53,7 @@ test('api.md §12: put then get answers SPIKE\'s exact bytes and headers', async
   assert.equal(get.headers['cache-control'], 'no-store, no-cache, must-revalidate, private');
 });
 
-test('SEC-16 / api.md §12: a deleted version answers 404 with the get error shape', async () => {
+test('SEC-16: a deleted version answers 404 with the get error shape', async () => {
   const p = 'tenants/demo/del/x';
   await h.post(S, { path: p, values: { k: '1' } }, PILOT);
   await h.post(S, { path: p, values: { k: '2' } }, PILOT);
@@ -100,7 +100,7 @@ test('SEC-15 / B2: max versions 10, 25 puts → 16..25 kept, 1..15 are really go
   assert.deepEqual(Object.keys(meta.versions).map(Number).sort((a, b) => a - b), [16, 17, 18, 19, 20, 21, 22, 23, 24, 25]);
 });
 
-test('api.md §5.6 / B3: metadata is keyed by real version numbers, Go key order, times RFC 3339, deletedTime null/set', async () => {
+test('B3: metadata is keyed by real version numbers, Go key order, times RFC 3339, deletedTime null/set', async () => {
   const p = 'tenants/demo/meta';
   for (let i = 1; i <= 10; i++) await h.post(S, { path: p, values: { v: String(i) }, maxVersions: 10 }, PILOT);
   await h.post(SD, { path: p, versions: [3] }, PILOT);

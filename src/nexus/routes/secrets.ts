@@ -1,5 +1,5 @@
 /**
- * Nexus secret routes (api.md §5, decisions D1, D2, D10, D13; gaps A5, B2, B3, B19):
+ * Nexus secret routes (D1, D2, D10, D13; gaps A5, B2, B3, B19):
  *
  *   POST /v1/store/secrets                     put (additive: `cas`, `maxVersions` ≤ SPIKE_NEXUS_MAX_SECRET_VERSIONS
  *                                              (clamped), `customMetadata`)
@@ -13,7 +13,8 @@
  * Guards (authorisation before any existence check, D10) come from `ctx.guards`; versioning
  * semantics live in the store (`src/store/model.ts`), each write one transaction (D13).
  * Responses are SPIKE's shapes, Go-encoded: maps as `Map` (keys sorted like Go), times as
- * {@link GoTime}; error bodies are the zero-valued shapes of api.md §1.3. Store errors map as
+ * {@link GoTime}; error bodies are SPIKE's zero-valued shapes
+ * (`src/protocol/error-shapes.ts`). Store errors map as
  * documented in `store-errors.ts` (409 check-and-set, 500 integrity, 503 busy/locked).
  * Not served in `lite` mode (those paths fall through to SPIKE's 400). Nothing here logs a
  * path or a value.
@@ -52,7 +53,7 @@ function toGoMap(rec: Record<string, string>): Map<string, string> {
 }
 
 /**
- * The metadata response (api.md §5.6), keyed by each version's real number (gaps B3).
+ * The metadata response, keyed by each version's real number (gaps B3).
  * `versions` is omitted when empty (Go `omitempty`); `customMetadata` is additive.
  */
 function metadataResponse(meta: SecretMetadata, versions: readonly StoredVersion[]): SecretMetadataResponse {
@@ -77,7 +78,7 @@ function metadataResponse(meta: SecretMetadata, versions: readonly StoredVersion
   return vs.size === 0 ? { metadata } : { versions: vs, metadata };
 }
 
-/** True when `version` (0 = current) names a live version (the 404 rules of api.md §5.2). */
+/** True when `version` (0 = current) names a live version (SPIKE's 404 rules of a secret get). */
 function isReadableVersion(meta: SecretMetadata, versions: readonly StoredVersion[], version: number): boolean {
   const v = version === 0 ? meta.currentVersion : version;
   if (v === 0) return false;

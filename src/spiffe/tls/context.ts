@@ -1,7 +1,7 @@
 /**
  * What the mTLS server and dialer share (D14): every default in one place, the TLS settings
  * of both sides, and secure contexts built from an X.509 source without turning the private
- * key into a JS string (pem.ts).
+ * key into a JS string (../pem.ts).
  */
 import tls, { type SecureContextOptions } from 'node:tls';
 import { constants as cryptoConstants } from 'node:crypto';

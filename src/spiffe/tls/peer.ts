@@ -1,6 +1,6 @@
 /**
  * The peer check both sides run right after OpenSSL's handshake (D14): the peer's X.509-SVID
- * is verified against the bundle of the claimed ID's own trust domain (verify.ts), then an
+ * is verified against the bundle of the claimed ID's own trust domain (../verify.ts), then an
  * `Authorizer` decides on the resulting SPIFFE ID. What the peer was granted is re-checked
  * later by peer-grant.ts.
  */

@@ -16,7 +16,7 @@
  * small budget, in all and per remote address, with oldest-first eviction (admission.ts); a
  * socket with no byte read or written for `inactivityTimeoutMs` is closed (clients that stop
  * reading a reply); warnings outsiders can trigger go through a rate-limited log
- * (lib/throttle.ts).
+ * (src/lib/throttle.ts).
  */
 import https from 'node:https';
 import type { AddressInfo, Socket } from 'node:net';

@@ -4,7 +4,7 @@
  * trust-domain bundle plus the federated ones).
  *
  * A fatal status (errors.ts) is reported and never retried; every other end of the stream is
- * retried with capped exponential backoff and equal jitter (lib/backoff.ts). A response that
+ * retried with capped exponential backoff and equal jitter (src/lib/backoff.ts). A response that
  * cannot be parsed is reported and skipped; the previous values stay in use.
  *
  * Nothing here depends on which agent answers: SPIRE and spike-agent look the same.

@@ -1,7 +1,7 @@
 /**
  * PostgreSQL schema of the `postgres` backend: versioned migrations that are safe when
  * several Nexus instances start at once, and a check that the live schema is exactly what
- * the code expects (fail closed on drift, like sqlite/schema.ts).
+ * the code expects (fail closed on drift, like ../sqlite/schema.ts).
  *
  * All tables carry a `spike_` prefix and live in the connection's current schema, so the
  * backend can share an operator's existing database. `spike_schema` is a one-row table
