@@ -5,8 +5,7 @@
  * close the sockets (removing the files) and exit 0.
  */
 import { Command, CommanderError } from 'commander';
-import { SpikeError } from '../lib/index.js';
-import { createLogger, type Logger } from '../lib/index.js';
+import { SpikeError, createLogger, type Logger } from '../lib/index.js';
 import { DevCa } from './ca.js';
 import { AGENT_DEFAULTS, parseIdentityFlag, readConfigFile, resolveConfig, type AgentConfig, type AgentConfigInput } from './config.js';
 import { WorkloadApiServer } from './server.js';

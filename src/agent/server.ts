@@ -12,8 +12,7 @@
 import fs from 'node:fs';
 import net from 'node:net';
 import * as grpc from '@grpc/grpc-js';
-import { SpikeError } from '../lib/index.js';
-import type { Logger } from '../lib/index.js';
+import { SpikeError, type Logger } from '../lib/index.js';
 import {
   WORKLOAD_API_HEADER,
   WORKLOAD_API_HEADER_VALUE,

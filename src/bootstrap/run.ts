@@ -18,12 +18,9 @@
 import { createHash, randomBytes } from 'node:crypto';
 import { request, type Dispatcher } from 'undici';
 import { derivePurposeKey, gcmSeal, RootKey, splitSecret, wipe, wipeShare, type Share } from '../crypto/index.js';
-import { backoffDelay } from '../lib/index.js';
-import { SpikeError } from '../lib/index.js';
-import type { Logger } from '../lib/index.js';
+import { backoffDelay, SpikeError, type Logger } from '../lib/index.js';
 import type { BootstrapConfig } from '../config/index.js';
-import type { KeeperClient } from '../keeper/index.js';
-import { KeeperCallError } from '../keeper/index.js';
+import { type KeeperClient, KeeperCallError } from '../keeper/index.js';
 import { PATHS, VERIFY_AAD } from '../protocol/index.js';
 
 class BootstrapError extends SpikeError {

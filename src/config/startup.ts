@@ -5,8 +5,7 @@
  * invalid; the process's own SVID from the Workload API, which must carry the component's
  * role ID. Any failure prints `<name>: <reason>` and sets a non-zero exit code.
  */
-import { WorkloadX509Source } from '../spiffe/index.js';
-import type { SpiffeId } from '../spiffe/index.js';
+import { WorkloadX509Source, type SpiffeId } from '../spiffe/index.js';
 import { createLogger, fail, hardenServer, type Logger } from '../lib/index.js';
 import { loadTrustRoots, recognisers, type Recognisers } from '../protocol/index.js';
 import type { CommonConfig } from './components.js';

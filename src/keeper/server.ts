@@ -5,9 +5,8 @@
  * The handshake already refuses every identity but Nexus and Bootstrap;
  * the route guards check again. Bodies are capped at 8 KiB (KPR-09).
  */
-import { ApiError, ERR, badRequest } from '../protocol/index.js';
+import { ApiError, ERR, badRequest, ERROR_SHAPES, PATHS, ShareMessage, ShareWireError, toWireShare, type Recognisers } from '../protocol/index.js';
 import { Bytes32, type GoJsonValue, type RouterHandler, createRouter, defineRoute, s } from '../http/index.js';
-import { ERROR_SHAPES, PATHS, ShareMessage, ShareWireError, toWireShare, type Recognisers } from '../protocol/index.js';
 import type { Logger } from '../lib/index.js';
 import { keeperGuards } from './guards.js';
 import { KeeperSlotError, type ShareSlot } from './slot.js';

@@ -16,33 +16,8 @@ import { ApiError, PlainTextError, notFound } from '../protocol/errors.js';
 import { Bytes32, DEFAULT_LINGER, GoTime, type Guard, type Route, RouteDefinitionError, createRouter, defineRoute, denyAll, goJsonString, guardIdentity, s } from '../http/index.js';
 import { describeRoutes, probeGuard } from '../../test/helpers/route-table.js';
 import { keeperGuards } from '../keeper/guards.js';
-import { loadTrustRoots, recognisers, spikeIds } from '../protocol/index.js';
+import { loadTrustRoots, recognisers, spikeIds, ACTIONS, BootstrapVerifyRequest, CipherDecryptRequest, CipherEncryptRequest, ERROR_SHAPES, PATHS, PolicyByIdRequest, PolicyListRequest, PolicyPutRequest, RecoverRequest, RestoreRequest, SecretGetRequest, SecretListRequest, SecretPutRequest, SecretVersionsRequest, ShardContributeRequest, ShardGetRequest, type PolicyGetResponse, type RecoverResponse, type SecretGetResponse, type SecretMetadataResponse, intKeyedMap, policyGetResponse } from '../protocol/index.js';
 import { describeStall, stallCheck } from '../../test/helpers/stall.js';
-import {
-  ACTIONS,
-  BootstrapVerifyRequest,
-  CipherDecryptRequest,
-  CipherEncryptRequest,
-  ERROR_SHAPES,
-  PATHS,
-  PolicyByIdRequest,
-  PolicyListRequest,
-  PolicyPutRequest,
-  RecoverRequest,
-  RestoreRequest,
-  SecretGetRequest,
-  SecretListRequest,
-  SecretPutRequest,
-  SecretVersionsRequest,
-  ShardContributeRequest,
-  ShardGetRequest,
-  type PolicyGetResponse,
-  type RecoverResponse,
-  type SecretGetResponse,
-  type SecretMetadataResponse,
-  intKeyedMap,
-  policyGetResponse,
-} from '../protocol/index.js';
 
 const CANARY_PATH = 'canary/zq7x/path';
 const CANARY_VALUE = 'canary-value-9f8e7d';

@@ -6,10 +6,8 @@
  */
 import fs from 'node:fs';
 import type { Readable, Writable } from 'node:stream';
-import { createLogger, parseLevel } from '../lib/index.js';
-import { NexusClient } from '../sdk/index.js';
-import { clientRoles, type Env } from '../sdk/index.js';
-import { SpikeError } from '../lib/index.js';
+import { createLogger, parseLevel, SpikeError } from '../lib/index.js';
+import { NexusClient, clientRoles, type Env } from '../sdk/index.js';
 import { PilotError, type CommandGroup } from './errors.js';
 import { resolvePilotEnv, type PilotRole } from './env.js';
 

@@ -16,8 +16,7 @@
  * Every choice carries its source, so `spike env` can say which endpoint and URL are used and why.
  */
 import path from 'node:path';
-import type { Env } from '../sdk/index.js';
-import { DEFAULT_NEXUS_URL } from '../sdk/index.js';
+import { type Env, DEFAULT_NEXUS_URL } from '../sdk/index.js';
 import { PilotError, usageError } from './errors.js';
 import { devDir, devSocketWarning, findDevSocket, readDevNexusUrl } from './devhint.js';
 

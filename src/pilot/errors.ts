@@ -8,8 +8,7 @@
  * secret values, shard material or secret paths.
  */
 import { SpikeError } from '../lib/index.js';
-import { NexusApiError, SdkUsageError } from '../sdk/index.js';
-import { failureText } from '../sdk/index.js';
+import { NexusApiError, SdkUsageError, failureText } from '../sdk/index.js';
 
 export const EXIT_OK = 0;
 const EXIT_FAILURE = 1;

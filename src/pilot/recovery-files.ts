@@ -26,8 +26,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { randomBytes, timingSafeEqual } from 'node:crypto';
 import { formatRecoveryFile, recoveryFileName } from '../crypto/index.js';
-import type { Share } from '../sdk/index.js';
-import type { Env } from '../sdk/index.js';
+import type { Share, Env } from '../sdk/index.js';
 import { PilotError } from './errors.js';
 
 const SHARD_FILE_RE = /^spike\.recovery.*\.txt$/;

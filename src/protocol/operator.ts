@@ -5,8 +5,7 @@
  * wire ({@link Bytes32} when encoding); the byte-level reading and writing of share bodies is
  * in `shares.ts`.
  */
-import { Bytes32 } from '../http/index.js';
-import { type Infer, s } from '../http/index.js';
+import { Bytes32, type Infer, s } from '../http/index.js';
 
 export const RecoverRequest = s.empty();
 export type RecoverRequest = Infer<typeof RecoverRequest>;

@@ -6,8 +6,7 @@
  * responses (requests spell it `spiffeidPattern`). Pattern and permission rules run in the
  * policy engine's compile, not here.
  */
-import { GoTime } from '../http/index.js';
-import { type Infer, s } from '../http/index.js';
+import { GoTime, type Infer, s } from '../http/index.js';
 import { LIMITS } from './limits.js';
 import { validatePolicyName } from './validate.js';
 

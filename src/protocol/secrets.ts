@@ -6,8 +6,7 @@
  *
  * Response encoding goes through `goJson`: {@link GoTime} = Go `time.Time`, `Map` = Go map.
  */
-import { GoTime } from '../http/index.js';
-import { type Infer, s } from '../http/index.js';
+import { GoTime, type Infer, s } from '../http/index.js';
 import { LIMITS, MAX_PATH_LENGTH } from './limits.js';
 import { validateKeyName, validateSecretPath } from './validate.js';
 

@@ -16,11 +16,8 @@
  *
  * A malformed value is a `ConfigError` naming the variable (never its value).
  */
-import { duration, int, optionalStr } from '../lib/index.js';
-import { createLogger, parseLevel } from '../lib/index.js';
-import { authorizeIf, type Authorizer } from '../spiffe/index.js';
-import { createMtlsDispatcher } from '../spiffe/index.js';
-import { WorkloadX509Source } from '../spiffe/index.js';
+import { duration, int, optionalStr, createLogger, parseLevel } from '../lib/index.js';
+import { authorizeIf, type Authorizer, createMtlsDispatcher, WorkloadX509Source } from '../spiffe/index.js';
 import type { ClientOptions, ConnectOptions } from './options.js';
 import { recognisersFromEnv, type Env } from './roles.js';
 import { nexusUrlsFromEnv, parseNexusUrls } from './urls.js';

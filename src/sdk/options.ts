@@ -5,8 +5,7 @@
  */
 import type { Logger } from 'pino';
 import type { Dispatcher } from 'undici';
-import type { Authorizer } from '../spiffe/index.js';
-import type { X509Source } from '../spiffe/index.js';
+import type { Authorizer, X509Source } from '../spiffe/index.js';
 import type { Env } from './roles.js';
 
 /** Defaults in one place (SPIKE_HTTP_CLIENT_TIMEOUT is 60 s). */

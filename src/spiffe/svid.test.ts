@@ -1,9 +1,8 @@
 import { before, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { generateKeyPairSync } from 'node:crypto';
+import { generateKeyPairSync, createPrivateKey } from 'node:crypto';
 import { createCa, createIntermediate, issueLeaf, KeyUsage, makeSvid, type TestCa } from '../../test/helpers/pki.js';
 import { makeX509Svid, parseX509Svid, svidChainDer, svidChainPem, svidPrivateKeyPem } from './svid.js';
-import { createPrivateKey } from 'node:crypto';
 import { createSecureContext } from 'node:tls';
 import { SvidVerificationError, type SvidErrorCode } from './verify.js';
 

@@ -12,8 +12,7 @@
  * logged as an alarm (a tampered policy never widens access).
  */
 import type { RootKey } from '../crypto/index.js';
-import type { Logger } from '../lib/index.js';
-import { yieldToLoop } from '../lib/index.js';
+import { type Logger, yieldToLoop } from '../lib/index.js';
 import { RecordSealer } from './codec.js';
 import { adoptionResult, assertUnlockable, type KeyRecordsPlan } from './key-check.js';
 import {

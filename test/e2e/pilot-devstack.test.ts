@@ -15,9 +15,8 @@ import fs from 'node:fs';
 import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
-import type { ChildProcess } from 'node:child_process';
+import { type ChildProcess, spawn } from 'node:child_process';
 import { spawnBin, REPO_ROOT } from '../helpers/bin.js';
-import { spawn } from 'node:child_process';
 import { operatorRoutes } from '../../src/nexus/routes/operator.js';
 import type { NexusContext } from '../../src/nexus/context.js';
 

@@ -13,8 +13,7 @@ import type { Dispatcher } from 'undici';
 import { NexusClient } from '../../src/sdk/index.js';
 import { WorkloadX509Source, authorizeIf, createMtlsDispatcher } from '../../src/spiffe/index.js';
 import { RawWire, requestBytes, type WireAnswer } from './raw-wire.js';
-import type { Stack } from './stack.js';
-import { TD } from './stack.js';
+import { type Stack, TD } from './stack.js';
 import { normaliseBody, normaliseHeaders, type RawEntry, type SdkEntry } from './wire-golden.js';
 
 export const NEXUS_ID = `spiffe://${TD}/spike/nexus`;

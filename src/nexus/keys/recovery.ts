@@ -16,12 +16,10 @@
  * every `pushIntervalMs`, so a restarted (empty) Keeper re-hydrates.
  */
 import { combineShares, wipeShare, type Share, type Commitments } from '../../crypto/index.js';
-import { Backoff } from '../../lib/index.js';
-import type { Logger } from '../../lib/index.js';
+import { Backoff, type Logger } from '../../lib/index.js';
 import type { Store } from '../../store/index.js';
 import type { WireShare } from '../../protocol/index.js';
-import { BOOTSTRAP_EPOCH } from '../../keeper/index.js';
-import { KeeperCallError, type KeeperClient } from '../../keeper/index.js';
+import { BOOTSTRAP_EPOCH, KeeperCallError, type KeeperClient } from '../../keeper/index.js';
 import { adoptKey, loadSharing } from './sharing.js';
 import type { KeyState, SharingInfo } from './state.js';
 

@@ -6,8 +6,7 @@
  * compares the store's generation — a cheap single-row read — so a policy deleted through
  * another instance denies here on the next request.
  */
-import { backoffDelay } from '../../lib/index.js';
-import type { Logger } from '../../lib/index.js';
+import { backoffDelay, type Logger } from '../../lib/index.js';
 import type { Store } from '../../store/index.js';
 import type { PolicyEngine } from './engine.js';
 

@@ -11,12 +11,8 @@
  *        `spike operator verify-shard` (recover and restore roles, and Pilot).
  */
 import { createHash } from 'node:crypto';
-import { ApiError, ERR, badRequest, notReady } from '../../protocol/index.js';
+import { ApiError, ERR, badRequest, notReady, BootstrapStatusRequest, BootstrapVerifyRequest, CommitmentsRequest, ERROR_SHAPES, PATHS, VERIFY_AAD, type BootstrapStatusResponse, type CommitmentsResponse } from '../../protocol/index.js';
 import { type Route, defineRoute, guardIdentity } from '../../http/index.js';
-import {
-  BootstrapStatusRequest, BootstrapVerifyRequest, CommitmentsRequest, ERROR_SHAPES, PATHS, VERIFY_AAD,
-  type BootstrapStatusResponse, type CommitmentsResponse,
-} from '../../protocol/index.js';
 import { gcmOpen, wipe } from '../../crypto/index.js';
 import type { NexusContext } from '../context.js';
 import { isInitialized, loadSharing } from '../keys/sharing.js';

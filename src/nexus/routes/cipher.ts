@@ -53,9 +53,8 @@
  * `crypto_unsupported_version`, `crypto_failed_to_read_nonce`.
  */
 import { createCipheriv } from 'node:crypto';
-import { ApiError, ERR, PlainTextError, REASON, badRequest } from '../../protocol/index.js';
+import { ApiError, ERR, PlainTextError, REASON, badRequest, CipherDecryptRequest, CipherEncryptRequest, ERROR_SHAPES, PATHS } from '../../protocol/index.js';
 import { type Route, type StreamReply, defineRoute } from '../../http/index.js';
-import { CipherDecryptRequest, CipherEncryptRequest, ERROR_SHAPES, PATHS } from '../../protocol/index.js';
 import { MAX_CIPHER_STREAM_BYTES } from '../../config/index.js';
 import {
   aad, AEAD_NONCE_BYTES, AEAD_TAG_BYTES, derivePurposeKey, gcmOpen, gcmSeal, systemRandom, wipe,

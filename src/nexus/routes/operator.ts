@@ -31,11 +31,8 @@
  *     recorded sharing (never bootstrapped) has nothing to restore: 400 `no_sharing`. Memory
  *     backend → 400.
  */
-import { ApiError, ERR, badRequest, conflict, notReady } from '../../protocol/index.js';
+import { ApiError, ERR, badRequest, conflict, notReady, Bytes32, ERROR_SHAPES, PATHS, RecoverRequest, RestoreRequest, intKeyedMap, validateRestoreId, type RestoreResponse } from '../../protocol/index.js';
 import { type Route, defineRoute } from '../../http/index.js';
-import {
-  Bytes32, ERROR_SHAPES, PATHS, RecoverRequest, RestoreRequest, intKeyedMap, validateRestoreId, type RestoreResponse,
-} from '../../protocol/index.js';
 import { combineShares, wipeShare, type Share } from '../../crypto/index.js';
 import type { Logger } from '../../lib/index.js';
 import type { NexusContext } from '../context.js';

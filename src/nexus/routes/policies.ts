@@ -13,20 +13,8 @@
  * after a delete returns).
  * Not served in `lite` mode (SPIKE's 400 for those paths).
  */
-import { ApiError, ERR, notFound } from '../../protocol/index.js';
+import { ApiError, ERR, notFound, ACTIONS, ERROR_SHAPES, PATHS, PolicyByIdRequest, PolicyListRequest, PolicyPutRequest, policyGetResponse, policyListResponse, type PolicyGetResponse, type PolicyListResponse } from '../../protocol/index.js';
 import { type HandlerContext, type Route, defineRoute } from '../../http/index.js';
-import {
-  ACTIONS,
-  ERROR_SHAPES,
-  PATHS,
-  PolicyByIdRequest,
-  PolicyListRequest,
-  PolicyPutRequest,
-  policyGetResponse,
-  policyListResponse,
-  type PolicyGetResponse,
-  type PolicyListResponse,
-} from '../../protocol/index.js';
 import type { Logger } from '../../lib/index.js';
 import type { NexusContext } from '../context.js';
 import { viaPolicy } from './policy-errors.js';

@@ -19,26 +19,10 @@
  * Not served in `lite` mode (those paths fall through to SPIKE's 400). Nothing here logs a
  * path or a value.
  */
-import { notFound } from '../../protocol/index.js';
+import { notFound, ACTIONS, ERROR_SHAPES, PATHS, SecretGetRequest, SecretListRequest, SecretMetadataRequest, SecretPutRequest, SecretVersionsRequest, type SecretGetResponse, type SecretListResponse, type SecretMetaDataContent, type SecretMetadataResponse, type SecretVersionInfo } from '../../protocol/index.js';
 import { GoTime, type HandlerContext, type Route, defineRoute } from '../../http/index.js';
 import { yieldToLoop } from '../../lib/index.js';
-import {
-  ACTIONS,
-  ERROR_SHAPES,
-  PATHS,
-  SecretGetRequest,
-  SecretListRequest,
-  SecretMetadataRequest,
-  SecretPutRequest,
-  SecretVersionsRequest,
-  type SecretGetResponse,
-  type SecretListResponse,
-  type SecretMetaDataContent,
-  type SecretMetadataResponse,
-  type SecretVersionInfo,
-} from '../../protocol/index.js';
-import { stringMapFromPairs } from '../../store/index.js';
-import type { PutSecretOptions, SecretMetadata, SecretVersionInfo as StoredVersion } from '../../store/index.js';
+import { stringMapFromPairs, type PutSecretOptions, type SecretMetadata, type SecretVersionInfo as StoredVersion } from '../../store/index.js';
 import type { NexusContext } from '../context.js';
 import { viaStore } from './store-errors.js';
 

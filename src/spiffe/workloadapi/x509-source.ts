@@ -12,8 +12,7 @@
 import { EventEmitter } from 'node:events';
 import { createHash } from 'node:crypto';
 import * as grpc from '@grpc/grpc-js';
-import { Backoff } from '../../lib/index.js';
-import { createLogger, type Logger } from '../../lib/index.js';
+import { Backoff, createLogger, type Logger } from '../../lib/index.js';
 import type { X509Bundle, X509BundleSet } from '../bundle.js';
 import type { TrustDomain } from '../id.js';
 import { SourceClosedError, type X509Source } from '../source.js';
