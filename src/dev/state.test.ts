@@ -3,23 +3,14 @@
  * marker matches; anything else (a checkout's `.spike`, a folder of an earlier version, a
  * copied folder, a symlink, another user's folder) is refused with one line and left as is.
  */
-import { test, after } from 'node:test';
+import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
-import os from 'node:os';
 import path from 'node:path';
 import { DevStateError, devStateErrorLine, MARKER_FILE, prepareDevDir } from './state.js';
+import { tempDir } from '../../test/helpers/temp.js';
 
-const temps: string[] = [];
-after(() => {
-  for (const t of temps) fs.rmSync(t, { recursive: true, force: true });
-});
-
-function tmp(): string {
-  const d = fs.mkdtempSync(path.join(os.tmpdir(), 'dev-state-'));
-  temps.push(d);
-  return d;
-}
+const tmp = (): string => tempDir('dev-state-');
 
 function refused(re: RegExp): (e: unknown) => boolean {
   return (e: unknown) => e instanceof DevStateError && e.code === 'dev_state_untrusted' && re.test(e.message);

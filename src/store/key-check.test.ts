@@ -10,10 +10,8 @@
  * - `adoptKey`: first start writes both records; later starts verify them; a refusal writes
  *   nothing and leaves the store locked.
  */
-import fs from 'node:fs';
-import os from 'node:os';
 import path from 'node:path';
-import { test, after } from 'node:test';
+import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import Database from 'better-sqlite3';
 import { RootKey } from '../crypto/index.js';
@@ -23,17 +21,9 @@ import { MemoryStore } from './memory.js';
 import { SqliteStore } from './sqlite/index.js';
 import { StoreError, type KeyAdoption, type Store } from './types.js';
 import { LEGACY_CONTENT, legacyRoot, writeLegacySqliteFile } from '../../test/helpers/legacy-store.js';
+import { tempDir } from '../../test/helpers/temp.js';
 
-const dirs: string[] = [];
-after(() => {
-  for (const d of dirs) fs.rmSync(d, { recursive: true, force: true });
-});
-
-function tempFile(): string {
-  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'spike-key-check-'));
-  dirs.push(dir);
-  return path.join(dir, 'spike.db');
-}
+const tempFile = (): string => path.join(tempDir('spike-key-check-'), 'spike.db');
 
 /** A sqlite file with the current schema holding the legacy rows (minus `omit` system records). */
 async function legacyFile(omit: readonly string[] = []): Promise<string> {

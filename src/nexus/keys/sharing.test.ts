@@ -6,27 +6,17 @@
  * written before the single key check (test/helpers/legacy-store.ts) is adopted with its
  * root key and shares.
  */
-import fs from 'node:fs';
-import os from 'node:os';
 import path from 'node:path';
-import { test, after } from 'node:test';
+import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { RootKey, splitSecret } from '../../crypto/index.js';
 import { SqliteStore, StoreError } from '../../store/index.js';
 import { KeyState, type SharingInfo } from './state.js';
 import { AdoptError, adoptKey, encodeSharing, isInitialized, loadSharing, SHARING_RECORD } from './sharing.js';
 import { LEGACY_CONTENT, legacyBasis, legacyRoot, writeLegacySqliteFile } from '../../../test/helpers/legacy-store.js';
+import { tempDir } from '../../../test/helpers/temp.js';
 
-const dirs: string[] = [];
-after(() => {
-  for (const d of dirs) fs.rmSync(d, { recursive: true, force: true });
-});
-
-function tempFile(): string {
-  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'spike-sharing-'));
-  dirs.push(dir);
-  return path.join(dir, 'spike.db');
-}
+const tempFile = (): string => path.join(tempDir('spike-sharing-'), 'spike.db');
 
 async function legacyStore(omit: readonly string[] = []): Promise<SqliteStore> {
   const file = tempFile();
