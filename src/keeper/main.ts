@@ -9,6 +9,7 @@
 import { loadKeeperConfig, startComponent } from '../config/index.js';
 import { fail, installShutdown } from '../lib/index.js';
 import { authorizeIf, createMtlsServer } from '../spiffe/index.js';
+import { createOpsServer, type OpsServer } from '../ops/index.js';
 import { keeperRouter } from './server.js';
 import { ShareSlot } from './slot.js';
 
@@ -20,6 +21,7 @@ SPIFFE mTLS. Configuration is by environment (see docs/configuration.md):
   SPIKE_KEEPER_TLS_PORT       listen address (default :8443)
   SPIKE_TRUST_ROOT_KEEPER, SPIKE_TRUST_ROOT_NEXUS, SPIKE_TRUST_ROOT_BOOTSTRAP  (default spike.ist)
   SPIKE_ALLOW_CORE_DUMPS      true: start even if the core-dump limit cannot be set to 0
+  SPIKE_KEEPER_OPS_ADDR       probes and metrics over plain HTTP (unset = off; ":port" = loopback)
 `;
 
 export async function main(argv: string[]): Promise<void> {
@@ -42,14 +44,23 @@ export async function main(argv: string[]): Promise<void> {
     ...cfg.serverLimits,
     logger,
   });
+  // Ready once it holds a share (the slot only keeps shares it verified).
+  const ops: OpsServer | undefined = cfg.ops === undefined ? undefined : createOpsServer({
+    host: cfg.ops.host, port: cfg.ops.port, logger,
+    readiness: () => (slot.has() ? { ready: true, failing: [] } : { ready: false, failing: ['share'] }),
+  });
   try {
     await server.listen();
+    await ops?.listen();
   } catch (e) {
+    await server.close();
     source.close();
     return fail('spike-keeper', e);
   }
   process.stderr.write(`spike-keeper ready on port ${server.port}\n`);
+  if (ops) process.stderr.write(`spike-keeper operations listener on ${ops.url}\n`);
   installShutdown(logger, async () => {
+    await ops?.close();
     await server.close();
     slot.clear();
     source.close();

@@ -19,6 +19,8 @@ import { PolicyEngine, PolicySync } from './policy/index.js';
 import { KeeperSync } from './keys/recovery.js';
 import { bootstrapRoutes } from './routes/bootstrap.js';
 import { ROUTE_MODULES } from './routes/index.js';
+import { nexusReadiness, startNexusOps } from './ops.js';
+import type { OpsServer } from '../ops/index.js';
 
 interface NexusOptions {
   cfg: NexusConfig;
@@ -33,6 +35,8 @@ export interface Nexus {
   readonly ctx: NexusContext;
   readonly server: MtlsServer;
   readonly router: RouterHandler;
+  /** The operations listener (probes, metrics), when SPIKE_NEXUS_OPS_ADDR is set. */
+  readonly ops: OpsServer | undefined;
   close(): Promise<void>;
 }
 
@@ -136,13 +140,22 @@ export async function startNexus(o: NexusOptions): Promise<Nexus> {
     logger,
   });
   await server.listen();
+  let ops: OpsServer | undefined;
+  try {
+    ops = await startNexusOps(ctx, nexusReadiness(ctx, () => dataReady), undefined);
+  } catch (e) {
+    await server.close();
+    throw e;
+  }
   sync?.start();
 
   return {
     ctx,
     server,
     router,
+    ops,
     async close() {
+      await ops?.close();
       await server.close();
       await sync?.stop();
       await keeperClient?.close();
