@@ -9,7 +9,7 @@
 import { loadKeeperConfig, startComponent } from '../config/index.js';
 import { fail, installShutdown } from '../lib/index.js';
 import { authorizeIf, createMtlsServer } from '../spiffe/index.js';
-import { createOpsServer, type OpsServer } from '../ops/index.js';
+import { createMetrics, createOpsServer, type OpsServer } from '../ops/index.js';
 import { keeperRouter } from './server.js';
 import { ShareSlot } from './slot.js';
 
@@ -33,21 +33,30 @@ export async function main(argv: string[]): Promise<void> {
   if (!started) return;
   const { cfg, ids, source, logger } = started;
   const slot = new ShareSlot();
+  const metrics = cfg.ops === undefined ? undefined : createMetrics();
   const server = createMtlsServer({
     source,
     authorizeClient: authorizeIf((id) => ids.isNexus(id) || ids.isBootstrap(id)),
-    handler: keeperRouter(slot, ids, logger),
+    handler: keeperRouter(slot, ids, logger, metrics?.requests),
     host: cfg.listen.host,
     port: cfg.listen.port,
     headersTimeoutMs: cfg.readHeaderTimeoutMs,
     requestTimeoutMs: 10_000,
     ...cfg.serverLimits,
     logger,
+    ...(metrics ? { observer: metrics.tls } : {}),
+  });
+  metrics?.read({
+    tlsConnections: () => ({ verified: server.verified(), handshaking: server.handshaking() }),
+    svidExpiry: () => source.getX509Svid().notAfter,
+    ready: () => slot.has(),
+    shareHeld: () => slot.has(),
   });
   // Ready once it holds a share (the slot only keeps shares it verified).
   const ops: OpsServer | undefined = cfg.ops === undefined ? undefined : createOpsServer({
     host: cfg.ops.host, port: cfg.ops.port, logger,
     readiness: () => (slot.has() ? { ready: true, failing: [] } : { ready: false, failing: ['share'] }),
+    ...(metrics ? { metrics: metrics.source } : {}),
   });
   try {
     await server.listen();

@@ -6,3 +6,4 @@
  */
 export { type MetricsSource, type OpsServer, type OpsServerOptions, type Readiness, createOpsServer } from './listener.js';
 export { cachedProbe } from './probe.js';
+export { type RecoveryObserver, type SpikeMetrics, type StateReaders, createMetrics } from './metrics.js';

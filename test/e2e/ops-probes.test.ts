@@ -6,7 +6,8 @@
  */
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { Stack, e2eBackends } from '../helpers/stack.js';
+import { Stack, TD, e2eBackends } from '../helpers/stack.js';
+import { parsePrometheusText, sumOf } from '../helpers/prom-text.js';
 
 async function get(url: string): Promise<{ status: number; body: string }> {
   const r = await fetch(url);
@@ -70,6 +71,63 @@ describe('ops probes (sqlite)', () => {
     assert.ok(first.status === 503 || first.status === 200, first.body);
     await until('keeper 2 re-hydrated', readyStatus(url, 200));
     assert.equal((await get(`${stack.nexusOpsUrl()}/readyz`)).status, 200);
+  });
+});
+
+async function scrape(url: string): Promise<{ text: string; e: ReturnType<typeof parsePrometheusText> }> {
+  const r = await get(`${url}/metrics`);
+  assert.equal(r.status, 200);
+  return { text: r.body, e: parsePrometheusText(r.body) };
+}
+
+describe('ops metrics (sqlite)', () => {
+  let stack: Stack;
+  before(async () => {
+    stack = await Stack.start({ ops: true, identities: { 'canary-app': `spiffe://${TD}/workload/canary-7f3a91` } });
+  });
+  after(async () => { await stack?.stop(); });
+
+  test('/metrics parses; request counters move after real SDK requests; no path, value or workload ID leaks', async () => {
+    const nexus = stack.nexusOpsUrl();
+    await until('nexus ready', readyStatus(nexus, 200));
+    const before = (await scrape(nexus)).e;
+    for (const name of ['spike_http_requests_total', 'spike_http_request_duration_seconds', 'spike_http_requests_in_flight',
+      'spike_tls_connections_verified', 'spike_tls_connections_handshaking', 'spike_svid_expiry_timestamp_seconds',
+      'spike_root_key_present', 'spike_sharing_epoch', 'spike_policies', 'spike_store_operation_duration_seconds',
+      'process_cpu_user_seconds_total', 'nodejs_eventloop_lag_seconds']) {
+      assert.ok(before.types.has(name.replace(/_total$/, '')) || before.types.has(name), name);
+    }
+    assert.equal(sumOf(before, 'spike_root_key_present'), 1);
+    assert.ok(sumOf(before, 'spike_svid_expiry_timestamp_seconds') > Date.now() / 1000);
+    const putsBefore = sumOf(before, 'spike_http_requests_total', { route: '/v1/store/secrets', decision: 'allow', status: '200' });
+
+    const canaryPath = 'secrets/canary-e4b1c9/db';
+    const canaryValue = 'canary-value-5d2f8a61';
+    const pilot = await stack.client('pilot');
+    await pilot.putSecret(canaryPath, { password: canaryValue });
+    const got = await pilot.getSecret(canaryPath);
+    assert.equal(got?.['password'], canaryValue);
+    // A workload with no policy: denied, and its SPIFFE ID must not show up in metrics.
+    const app = await stack.client('canary-app');
+    await assert.rejects(app.getSecret(canaryPath));
+
+    const after = await scrape(nexus);
+    const puts = sumOf(after.e, 'spike_http_requests_total', { route: '/v1/store/secrets', decision: 'allow', status: '200' });
+    assert.ok(puts >= putsBefore + 2, `allowed secret requests ${putsBefore} → ${puts}`);
+    assert.ok(sumOf(after.e, 'spike_http_requests_total', { decision: 'deny' }) >= 1);
+    assert.ok(sumOf(after.e, 'spike_http_request_duration_seconds_count', { route: '/v1/store/secrets' }) >= 2);
+    assert.ok(sumOf(after.e, 'spike_store_operation_duration_seconds_count', { op: 'putSecret', result: 'ok' }) >= 1);
+    assert.ok(sumOf(after.e, 'spike_tls_connections_verified') >= 1);
+    assert.ok(after.e.samples.some((s) => s.name === 'spike_keeper_last_contact_timestamp_seconds' && s.labels['keeper'] === '1'));
+
+    const ready = await get(`${nexus}/readyz`);
+    const keeper = await scrape(stack.keeperOpsUrl(1));
+    assert.equal(sumOf(keeper.e, 'spike_keeper_share_held'), 1);
+    for (const text of [after.text, ready.body, keeper.text]) {
+      for (const canary of ['canary-e4b1c9', canaryValue, 'canary-7f3a91', 'workload/canary', 'pilot/role']) {
+        assert.ok(!text.includes(canary), `${canary} leaked`);
+      }
+    }
   });
 });
 
