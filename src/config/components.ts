@@ -88,6 +88,20 @@ function loadServerLimits(env: Env): ServerLimitsConfig {
   };
 }
 
+/**
+ * ours: the plain-HTTP operations listener (probes and metrics, src/ops). Unset = off. A
+ * bare `:port` binds loopback (127.0.0.1), never every interface: the listener has no TLS
+ * and no client identity, so reaching it from the network takes an explicit host
+ * (`0.0.0.0:9090`, `10.0.0.5:9090`).
+ */
+export interface OpsAddress { host: string; port: number }
+
+function opsAddress(env: Env, name: string): OpsAddress | undefined {
+  if (optionalStr(env, name) === undefined) return undefined;
+  const a = listenAddress(env, name, '');
+  return { host: a.host ?? '127.0.0.1', port: a.port };
+}
+
 type BackendKind = 'sqlite' | 'lite' | 'memory' | 'postgres';
 
 /**
@@ -121,6 +135,8 @@ export interface NexusConfig extends CommonConfig {
   serverLimits: ServerLimitsConfig;
   /** ours: the `postgres` backend's settings (SPIKE_NEXUS_DATABASE_URL, SPIKE_NEXUS_DB_*). */
   postgres: PostgresEnvOptions | undefined;
+  /** ours: operations listener (SPIKE_NEXUS_OPS_ADDR); undefined = off. */
+  ops: OpsAddress | undefined;
 }
 
 export function loadNexusConfig(env: Env): NexusConfig {
@@ -147,6 +163,7 @@ export function loadNexusConfig(env: Env): NexusConfig {
     readHeaderTimeoutMs: duration(env, 'SPIKE_HTTP_SERVER_READ_HEADER_TIMEOUT', 10_000, 1),
     serverLimits: loadServerLimits(env),
     postgres,
+    ops: opsAddress(env, 'SPIKE_NEXUS_OPS_ADDR'),
   };
 }
 
@@ -155,6 +172,8 @@ interface KeeperConfig extends CommonConfig {
   readHeaderTimeoutMs: number;
   /** ours: connection limits of the mTLS listener. */
   serverLimits: ServerLimitsConfig;
+  /** ours: operations listener (SPIKE_KEEPER_OPS_ADDR); undefined = off. */
+  ops: OpsAddress | undefined;
 }
 
 export function loadKeeperConfig(env: Env): KeeperConfig {
@@ -163,6 +182,7 @@ export function loadKeeperConfig(env: Env): KeeperConfig {
     listen: listenAddress(env, 'SPIKE_KEEPER_TLS_PORT', ':8443'),
     readHeaderTimeoutMs: duration(env, 'SPIKE_HTTP_SERVER_READ_HEADER_TIMEOUT', 10_000, 1),
     serverLimits: loadServerLimits(env),
+    ops: opsAddress(env, 'SPIKE_KEEPER_OPS_ADDR'),
   };
 }
 

@@ -8,4 +8,5 @@ export { KEY_CHECK_RECORD } from './key-check.js';
 export { SqliteStore } from './sqlite/index.js';
 export { postgresOptionsFromEnv, type PostgresEnvOptions } from './postgres/index.js';
 export { openStore } from './open.js';
+export { type StoreObserver, instrumentStore } from './instrument.js';
 export { stringMapFromPairs } from './model.js';

@@ -34,6 +34,12 @@ interface KeeperSyncOptions {
   initialBackoffMs?: number;
   maxBackoffMs: number;
   pushIntervalMs: number;
+  /** Metrics hook (src/ops): Keepers by configured index 1..n; must not throw. */
+  observer?: {
+    keeperContact(index: number): void;
+    pushResult(index: number, ok: boolean): void;
+    sharesCollected(n: number): void;
+  };
 }
 
 interface Group {
@@ -120,7 +126,10 @@ export class KeeperSync {
       if (pending === 0) resolve();
       peers.forEach((url, i) => {
         client.fetchShare(url).then(
-          (w) => this.#accept(i + 1, url, w, stored),
+          (w) => {
+            this.#o.observer?.keeperContact(i + 1);
+            this.#accept(i + 1, url, w, stored);
+          },
           (err: unknown) => {
             // An empty Keeper (400 "no shard") is normal at start-up and after a restart.
             if ((err as { status?: number }).status === 400) logger.info({ keeper: url, keeperId: i + 1 }, 'keeper holds no share yet');
@@ -144,6 +153,7 @@ export class KeeperSync {
     });
     if (installed || (await chain)) return true;
     const best = Math.max(0, ...[...this.#groups.values()].map((g) => g.shares.size));
+    this.#o.observer?.sharesCollected(best);
     // Warn once a while, not on every pass (start-up and "all Keepers empty" are expected states).
     const log = this.#backoff.attempt % 10 === 0 ? logger.warn.bind(logger) : logger.info.bind(logger);
     log({ have: best, need: this.#o.threshold }, 'not enough verified keeper shares yet');
@@ -274,8 +284,11 @@ export class KeeperSync {
       try {
         await client.contribute(url, { value: share.value, id: pos, epoch: sharing.epoch, commitments: sharing.commitments });
         logger.debug({ keeper: url, keeperId: pos }, 'share pushed to keeper');
+        this.#o.observer?.keeperContact(pos);
+        this.#o.observer?.pushResult(pos, true);
       } catch (err) {
         const status = err instanceof KeeperCallError ? err.status : undefined;
+        this.#o.observer?.pushResult(pos, false);
         logger.warn({ keeper: url, keeperId: pos, reason: errInfo(err), ...(status !== undefined ? { status } : {}) }, 'share push failed');
       } finally {
         wipeShare(share);
