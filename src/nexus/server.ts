@@ -95,7 +95,10 @@ export async function startNexus(o: NexusOptions): Promise<Nexus> {
       ...(metrics ? { observer: metrics.recovery } : {}),
     });
   }
-  const ctx: NexusContext = { cfg, store, keys, ids, engine, authz, guards: nexusGuards(authz), policies, logger, sync };
+  const ctx: NexusContext = {
+    cfg, store, keys, ids, engine, authz, guards: nexusGuards(authz), policies, logger, sync,
+    ...(metrics ? { onCipherBytes: metrics.cipherBytes } : {}),
+  };
 
   // The readiness gate opens only when the key is in AND the policies are loaded, so a
   // workload never gets a false 401 in the moment after a restart.

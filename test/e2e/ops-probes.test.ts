@@ -107,6 +107,9 @@ describe('ops metrics (sqlite)', () => {
     await pilot.putSecret(canaryPath, { password: canaryValue });
     const got = await pilot.getSecret(canaryPath);
     assert.equal(got?.['password'], canaryValue);
+    // Cipher bytes: 100 plaintext bytes in (JSON mode) and 100 back out of the decrypt.
+    const sealed = await pilot.encrypt(new Uint8Array(100).fill(7));
+    assert.equal((await pilot.decrypt(sealed)).length, 100);
     // A workload with no policy: denied, and its SPIFFE ID must not show up in metrics.
     const app = await stack.client('canary-app');
     await assert.rejects(app.getSecret(canaryPath));
@@ -118,6 +121,8 @@ describe('ops metrics (sqlite)', () => {
     assert.ok(sumOf(after.e, 'spike_http_request_duration_seconds_count', { route: '/v1/store/secrets' }) >= 2);
     assert.ok(sumOf(after.e, 'spike_store_operation_duration_seconds_count', { op: 'putSecret', result: 'ok' }) >= 1);
     assert.ok(sumOf(after.e, 'spike_tls_connections_verified') >= 1);
+    assert.ok(sumOf(after.e, 'spike_cipher_bytes_total', { direction: 'in' }) - sumOf(before, 'spike_cipher_bytes_total', { direction: 'in' }) >= 100 + 100 + 16);
+    assert.ok(sumOf(after.e, 'spike_cipher_bytes_total', { direction: 'out' }) - sumOf(before, 'spike_cipher_bytes_total', { direction: 'out' }) >= 100 + 100 + 16);
     assert.ok(after.e.samples.some((s) => s.name === 'spike_keeper_last_contact_timestamp_seconds' && s.labels['keeper'] === '1'));
 
     const ready = await get(`${nexus}/readyz`);
