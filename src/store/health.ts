@@ -9,7 +9,7 @@
  *   damaged database file; one record failing its check is alarmed per request by the API;
  * - writes ONE error line when a cause starts (or changes), naming it and what to do, then
  *   at most one summary line per interval (default 30 s) while failures go on, with their
- *   count, and one info line when the store works again. Hundreds of failed requests or
+ *   count, and one warn line when the store works again (all visible at the default level). Hundreds of failed requests or
  *   write batches no longer mean hundreds of lines.
  * Lines carry the driver's code (e.g. `SQLITE_FULL`, `ECONNREFUSED`), never a path or value.
  */
@@ -110,7 +110,7 @@ export class StoreHealth {
     if (cur === null || (kind === 'read' && cur.cause !== 'unreachable')) return;
     this.#current = null;
     this.#unlogged = 0;
-    this.#logger?.info(
+    this.#logger?.warn(
       { event: 'store_recovered', cause: cur.cause, failures: cur.failures, durationMs: this.#now() - cur.since },
       `store works again after: ${STORE_FAILURE_TEXT[cur.cause]}`,
     );

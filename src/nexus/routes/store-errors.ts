@@ -20,9 +20,9 @@
  * failures with a named cause are logged by the store itself, once per cause and then at a
  * bounded rate (store/health.ts), so a request that meets one logs only at debug here.
  */
-import { ApiError, ERR, badRequest, conflict } from '../../protocol/index.js';
+import { ApiError, ERR, STORE_FAILURE_MESSAGE, badRequest, conflict } from '../../protocol/index.js';
 import type { Logger } from '../../lib/index.js';
-import { StoreError, storeFailureText } from '../../store/index.js';
+import { StoreError } from '../../store/index.js';
 
 /** Turns a thrown value into an {@link ApiError}; non-store errors are rethrown unchanged. */
 function storeErrorToApi(e: unknown, log: Logger): unknown {
@@ -41,13 +41,13 @@ function storeErrorToApi(e: unknown, log: Logger): unknown {
     case 'store_closed':
       if (e.failure !== undefined) {
         log.debug({ err: e.code, cause: e.failure }, 'store unavailable');
-        return new ApiError(ERR.notReady, storeFailureText(e.failure), { reason: `store_${e.failure}`, expose: true, cause: e });
+        return new ApiError(ERR.notReady, STORE_FAILURE_MESSAGE[e.failure], { reason: `store_${e.failure}`, expose: true, cause: e });
       }
       log.error({ err: e.code }, 'store unavailable');
       return new ApiError(ERR.notReady, 'store unavailable', { reason: 'store_unavailable', expose: true, cause: e });
     case 'store_corrupt':
       log.error({ alarm: 'store_corrupt', err: e.code }, 'the database file is damaged');
-      return new ApiError(ERR.internal, storeFailureText('integrity'), { reason: 'store_corrupt', expose: true, cause: e });
+      return new ApiError(ERR.internal, STORE_FAILURE_MESSAGE.integrity, { reason: 'store_corrupt', expose: true, cause: e });
     case 'store_locked':
       return new ApiError(ERR.notReady, 'not ready', { reason: 'store_locked', cause: e });
     case 'store_unsupported':

@@ -85,7 +85,7 @@ function isRetryable(e: unknown): boolean {
  * Maps driver/server/crypto errors onto StoreError codes; StoreErrors pass through.
  * Never copies the driver's message (it may quote row contents) — only the code.
  */
-function pgToStoreError(e: unknown): StoreError {
+export function pgToStoreError(e: unknown): StoreError {
   if (e instanceof StoreError) return e;
   const code = errCode(e);
   if (code === 'crypto_decrypt_failed') return new StoreError('store_integrity', { cause: e });
