@@ -84,6 +84,7 @@ export async function startNexus(o: NexusOptions): Promise<Nexus> {
       logger,
       maxBackoffMs: cfg.recoveryMaxIntervalMs,
       pushIntervalMs: cfg.keeperUpdateIntervalMs,
+      notReadyLogIntervalMs: cfg.notReadyLogIntervalMs,
     });
   }
   const ctx: NexusContext = { cfg, store, keys, ids, engine, authz, guards: nexusGuards(authz), policies, logger, sync };
