@@ -120,6 +120,8 @@ export interface NexusConfig extends CommonConfig {
   maxShareCount: number;
   keeperUpdateIntervalMs: number;
   recoveryMaxIntervalMs: number;
+  /** Period of the "not ready" WARN line while waiting for Keeper shares (SPIKE_NEXUS_NOT_READY_LOG_INTERVAL, default 30 s). */
+  notReadyLogIntervalMs: number;
   maxSecretVersions: number;
   maxCiphertextBytes: number;
   /** ours: cap on JSON request bodies (D4). */
@@ -153,6 +155,7 @@ export function loadNexusConfig(env: Env): NexusConfig {
     maxShareCount: int(env, 'SPIKE_NEXUS_SHAMIR_MAX_SHARE_COUNT', 1000, 1, 1_000_000),
     keeperUpdateIntervalMs: duration(env, 'SPIKE_NEXUS_KEEPER_UPDATE_INTERVAL', 5 * 60_000, 10),
     recoveryMaxIntervalMs: duration(env, 'SPIKE_NEXUS_RECOVERY_MAX_INTERVAL', 60_000, 10),
+    notReadyLogIntervalMs: duration(env, 'SPIKE_NEXUS_NOT_READY_LOG_INTERVAL', 30_000, 100),
     maxSecretVersions: int(env, 'SPIKE_NEXUS_MAX_SECRET_VERSIONS', 10, 1, 10_000),
     maxCiphertextBytes: int(env, 'SPIKE_NEXUS_CRYPTO_MAX_CIPHERTEXT_SIZE', 65_536, 1, 1 << 30),
     maxBodyBytes: int(env, 'SPIKE_NEXUS_MAX_BODY_BYTES', 1 << 20, 1024, 1 << 30),

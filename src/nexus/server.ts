@@ -93,6 +93,7 @@ export async function startNexus(o: NexusOptions): Promise<Nexus> {
       maxBackoffMs: cfg.recoveryMaxIntervalMs,
       pushIntervalMs: cfg.keeperUpdateIntervalMs,
       ...(metrics ? { observer: metrics.recovery } : {}),
+      notReadyLogIntervalMs: cfg.notReadyLogIntervalMs,
     });
   }
   const ctx: NexusContext = {
