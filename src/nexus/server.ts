@@ -45,13 +45,14 @@ export interface Nexus {
  * retried with capped backoff instead of exiting, so a Nexus fleet outlives a database
  * failover; a local file that cannot be opened is fatal (it will not fix itself).
  */
-async function openWithRetry(cfg: NexusConfig, logger: Logger): Promise<Store> {
+async function openWithRetry(cfg: NexusConfig, logger: Logger, onCommitBatch?: (size: number) => void): Promise<Store> {
   const open = (): Promise<Store> => openStore({
     kind: cfg.backend,
     file: cfg.backend === 'sqlite' ? path.join(cfg.dataDir, 'spike.db') : undefined,
     busyTimeoutMs: cfg.dbBusyTimeoutMs,
     defaultMaxVersions: cfg.maxSecretVersions,
     ...(cfg.postgres ?? {}),
+    ...(onCommitBatch ? { onCommitBatch } : {}),
     logger,
   });
   for (let attempt = 0; ; attempt++) {
@@ -71,7 +72,7 @@ export async function startNexus(o: NexusOptions): Promise<Nexus> {
   const { cfg, ids, source, logger } = o;
   // Metrics only with the operations listener that serves them.
   const metrics = cfg.ops === undefined ? undefined : createMetrics();
-  const opened = o.store ?? await openWithRetry(cfg, logger);
+  const opened = o.store ?? await openWithRetry(cfg, logger, metrics?.commitBatch);
   const store = metrics ? instrumentStore(opened, metrics.store) : opened;
   const keys = new KeyState();
   const engine = new PolicyEngine({ logger });

@@ -18,6 +18,8 @@ interface OpenStoreOptions extends CommonStoreOptions {
   busyTimeoutMs?: number;
   /** sqlite: group commit on/off (default on). */
   groupCommit?: boolean;
+  /** sqlite: called with the size of every committed group (metrics). */
+  onCommitBatch?: (size: number) => void;
   /** postgres: connection URL (SPIKE_NEXUS_DATABASE_URL). Required for `postgres`. */
   connectionString?: string;
   /** postgres: pool size (SPIKE_NEXUS_DB_MAX_OPEN_CONNS, default 10). */
@@ -43,6 +45,7 @@ export async function openStore(opts: OpenStoreOptions): Promise<Store> {
         ...(opts.logger ? { logger: opts.logger } : {}),
         ...(opts.busyTimeoutMs !== undefined ? { busyTimeoutMs: opts.busyTimeoutMs } : {}),
         ...(opts.groupCommit !== undefined ? { groupCommit: opts.groupCommit } : {}),
+        ...(opts.onCommitBatch ? { onCommitBatch: opts.onCommitBatch } : {}),
       });
     }
     case 'postgres': {

@@ -120,6 +120,7 @@ describe('ops metrics (sqlite)', () => {
     assert.ok(sumOf(after.e, 'spike_http_requests_total', { decision: 'deny' }) >= 1);
     assert.ok(sumOf(after.e, 'spike_http_request_duration_seconds_count', { route: '/v1/store/secrets' }) >= 2);
     assert.ok(sumOf(after.e, 'spike_store_operation_duration_seconds_count', { op: 'putSecret', result: 'ok' }) >= 1);
+    assert.ok(sumOf(after.e, 'spike_store_commit_batch_size_count') > sumOf(before, 'spike_store_commit_batch_size_count'), 'a committed sqlite group is counted');
     assert.ok(sumOf(after.e, 'spike_tls_connections_verified') >= 1);
     assert.ok(sumOf(after.e, 'spike_cipher_bytes_total', { direction: 'in' }) - sumOf(before, 'spike_cipher_bytes_total', { direction: 'in' }) >= 100 + 100 + 16);
     assert.ok(sumOf(after.e, 'spike_cipher_bytes_total', { direction: 'out' }) - sumOf(before, 'spike_cipher_bytes_total', { direction: 'out' }) >= 100 + 100 + 16);

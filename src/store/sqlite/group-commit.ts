@@ -23,6 +23,8 @@ interface GroupCommitOptions {
   /** Extra wait before a flush to gather more writes; 0 = next event-loop turn. */
   windowMs: number;
   logger?: Logger;
+  /** Called with the size of every committed batch (metrics); must not throw. */
+  onBatch?: (size: number) => void;
 }
 
 interface PendingWrite {
@@ -138,6 +140,7 @@ export class GroupCommit {
     }
     this.#stats.transactions++;
     this.#stats.writes += batch.length;
+    if (!aborted) this.#opts.onBatch?.(batch.length);
     if (aborted) {
       try {
         if (this.#db.inTransaction) st.rollback.run();

@@ -28,6 +28,8 @@ interface SqliteStoreOptions extends SealedStoreOptions {
   maxBatch?: number;
   /** Extra wait before a flush to gather more writes; 0 = next event-loop turn (default). */
   groupCommitWindowMs?: number;
+  /** Called with the size of every committed group (metrics). */
+  onCommitBatch?: (size: number) => void;
 }
 
 const DEFAULTS = {
@@ -91,6 +93,7 @@ export class SqliteStore extends SealedStore {
       maxBatch: opts.maxBatch ?? DEFAULTS.maxBatch,
       windowMs: opts.groupCommitWindowMs ?? DEFAULTS.groupCommitWindowMs,
       ...(opts.logger ? { logger: opts.logger } : {}),
+      ...(opts.onCommitBatch ? { onBatch: opts.onCommitBatch } : {}),
     });
   }
 
