@@ -10,3 +10,11 @@ export class SpikeError extends Error {
     this.name = new.target.name;
   }
 }
+
+/** A loggable description of an error: its stable code only, never its message text. */
+export function errInfo(err: unknown): string {
+  if (err && typeof err === 'object' && 'code' in err && typeof (err as { code: unknown }).code === 'string') {
+    return (err as { code: string }).code;
+  }
+  return err instanceof Error ? err.name : 'unknown';
+}

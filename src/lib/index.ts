@@ -3,7 +3,7 @@
  * error class, the redacting logger and its throttle, typed environment readers, process
  * start/stop, core-dump hardening, backoff for retry loops and the event-loop yield.
  */
-export { SpikeError } from './errors.js';
+export { SpikeError, errInfo } from './errors.js';
 export { createLogger, parseLevel } from './log.js';
 export type { Logger } from './log.js';
 export { hardenServer } from './hardening.js';

@@ -1,5 +1,5 @@
 /**
- * Root-key recovery from Keepers and the periodic share re-push (D5, D6; described in
+ * Root-key recovery from Keepers, then the periodic share re-push (D5, D6; described in
  * docs/design/share-lifecycle.md, § 3 and § 4).
  *
  * Recovery: poll every Keeper concurrently; verify each share against the stored
@@ -16,15 +16,15 @@
  * answered with a verified share, held none, could not be reached or sent a faulty share,
  * and what the operator can do. The per-pass details stay at info.
  *
- * Re-push: once a key is installed (by recovery or by operator restore), every Keeper is
- * sent its own share — computed by interpolation from the basis — right away and then
- * every `pushIntervalMs`, so a restarted (empty) Keeper re-hydrates.
+ * Re-push: once a key is installed (by recovery or by operator restore), the
+ * {@link SharePusher} (repush.ts) takes over.
  */
 import { combineShares, wipeShare, type Share, type Commitments } from '../../crypto/index.js';
-import { Backoff, type Logger } from '../../lib/index.js';
+import { Backoff, errInfo, type Logger } from '../../lib/index.js';
 import type { Store } from '../../store/index.js';
 import type { WireShare } from '../../protocol/index.js';
-import { BOOTSTRAP_EPOCH, KeeperCallError, type KeeperClient } from '../../keeper/index.js';
+import { BOOTSTRAP_EPOCH, type KeeperClient } from '../../keeper/index.js';
+import { SharePusher, type KeeperObserver } from './repush.js';
 import { adoptKey, loadSharing } from './sharing.js';
 import type { KeyState, SharingInfo } from './state.js';
 
@@ -40,11 +40,7 @@ interface KeeperSyncOptions {
   maxBackoffMs: number;
   pushIntervalMs: number;
   /** Metrics hook (src/ops): Keepers by configured index 1..n; must not throw. */
-  observer?: {
-    keeperContact(index: number): void;
-    pushResult(index: number, ok: boolean): void;
-    sharesCollected(n: number): void;
-  };
+  observer?: KeeperObserver;
   /** Period of the "not ready" WARN line while no key is installed (default 30 s). */
   notReadyLogIntervalMs?: number;
 }
@@ -68,9 +64,8 @@ export class KeeperSync {
   readonly #groups = new Map<string, Group>();
   #stopped = false;
   #timer: NodeJS.Timeout | undefined;
-  #pushTimer: NodeJS.Timeout | undefined;
   readonly #backoff: Backoff;
-  #pushing: Promise<void> | undefined;
+  readonly #pusher: SharePusher;
   #notReadyTimer: NodeJS.Timeout | undefined;
   readonly #answers = new Map<number, KeeperAnswer>();
   /** Whether a sharing record is stored (false: Nexus was never bootstrapped); undefined before the first pass. */
@@ -82,6 +77,10 @@ export class KeeperSync {
     this.#o = opts;
     this.#backoff = new Backoff({ initialMs: opts.initialBackoffMs ?? 500, maxMs: opts.maxBackoffMs, jitter: 'equal' });
     this.#need = opts.threshold;
+    this.#pusher = new SharePusher({
+      peers: opts.peers, client: opts.client, keys: opts.keys, logger: opts.logger, intervalMs: opts.pushIntervalMs,
+      ...(opts.observer ? { observer: opts.observer } : {}),
+    });
   }
 
   /** Starts recovery (unless a key is already installed) and, once ready, re-pushing. */
@@ -150,10 +149,9 @@ export class KeeperSync {
   async stop(): Promise<void> {
     this.#stopped = true;
     if (this.#timer) clearTimeout(this.#timer);
-    if (this.#pushTimer) clearInterval(this.#pushTimer);
     if (this.#notReadyTimer) clearInterval(this.#notReadyTimer);
     this.#wipeGroups();
-    await this.#pushing?.catch(() => undefined);
+    await this.#pusher.stop();
   }
 
   #schedule(delayMs: number): void {
@@ -330,51 +328,12 @@ export class KeeperSync {
       this.#timer = undefined;
     }
     this.#wipeGroups();
-    void this.pushNow().catch(() => undefined);
-    this.#pushTimer = setInterval(() => void this.pushNow().catch(() => undefined), this.#o.pushIntervalMs);
-    this.#pushTimer.unref?.();
+    this.#pusher.start();
   }
 
-  /** Sends every Keeper its share of the current sharing; failures are logged, not thrown. */
+  /** Sends every Keeper its share of the current sharing now; failures are logged, not thrown. */
   pushNow(): Promise<void> {
-    if (this.#pushing) return this.#pushing;
-    this.#pushing = this.#pushAll().finally(() => { this.#pushing = undefined; });
-    return this.#pushing;
-  }
-
-  async #pushAll(): Promise<void> {
-    const { keys, peers, client, logger } = this.#o;
-    const sharing = keys.sharing();
-    if (!keys.isReady() || !sharing || this.#stopped) return;
-    await Promise.all(peers.map(async (url, i) => {
-      const pos = i + 1;
-      let share: Share;
-      try {
-        share = keys.shareFor(pos);
-      } catch (err) {
-        logger.error({ keeperId: pos, reason: errInfo(err) }, 'cannot compute the share for a keeper');
-        return;
-      }
-      try {
-        await client.contribute(url, { value: share.value, id: pos, epoch: sharing.epoch, commitments: sharing.commitments });
-        logger.debug({ keeper: url, keeperId: pos }, 'share pushed to keeper');
-        this.#o.observer?.keeperContact(pos);
-        this.#o.observer?.pushResult(pos, true);
-      } catch (err) {
-        const status = err instanceof KeeperCallError ? err.status : undefined;
-        this.#o.observer?.pushResult(pos, false);
-        logger.warn({ keeper: url, keeperId: pos, reason: errInfo(err), ...(status !== undefined ? { status } : {}) }, 'share push failed');
-      } finally {
-        wipeShare(share);
-      }
-    }));
+    return this.#pusher.pushNow();
   }
 }
 
-/** A loggable description of an error: its stable code only, never its message text. */
-export function errInfo(err: unknown): string {
-  if (err && typeof err === 'object' && 'code' in err && typeof (err as { code: unknown }).code === 'string') {
-    return (err as { code: string }).code;
-  }
-  return err instanceof Error ? err.name : 'unknown';
-}

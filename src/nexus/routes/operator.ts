@@ -47,13 +47,12 @@
 import { ApiError, ERR, STORE_FAILURE_MESSAGE, badRequest, conflict, notReady, Bytes32, ERROR_SHAPES, PATHS, RecoverRequest, RestoreRequest, intKeyedMap, validateRestoreId, type RestoreResponse } from '../../protocol/index.js';
 import { type Route, defineRoute } from '../../http/index.js';
 import { combineShares, wipeShare, type Share } from '../../crypto/index.js';
-import type { Logger } from '../../lib/index.js';
+import { errInfo, type Logger } from '../../lib/index.js';
 import type { NexusContext } from '../context.js';
 import type { SharingInfo } from '../keys/state.js';
 import { AdoptError, adoptKey, loadSharing } from '../keys/sharing.js';
 import { StoreError } from '../../store/index.js';
 import { viaStore } from './store-errors.js';
-import { errInfo } from '../keys/recovery.js';
 
 /** How long a completing restore waits for the Keeper re-push before answering. */
 const PUSH_WAIT_MS = 3000;

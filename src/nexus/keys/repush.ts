@@ -1,0 +1,89 @@
+/**
+ * The periodic share re-push: once a root key is installed (by Keeper recovery or by
+ * operator restore), every Keeper is sent its own share of the current sharing, computed
+ * from the basis by interpolation, right away and then every `intervalMs`, so a Keeper that
+ * restarted empty re-hydrates. Failures are logged and counted, never thrown; each computed
+ * share is wiped after its send.
+ */
+import { wipeShare, type Share } from '../../crypto/index.js';
+import { errInfo, type Logger } from '../../lib/index.js';
+import { KeeperCallError, type KeeperClient } from '../../keeper/index.js';
+import type { KeyState } from './state.js';
+
+/** Metrics hook (src/ops): Keepers by configured index 1..n; must not throw. */
+export interface KeeperObserver {
+  keeperContact(index: number): void;
+  pushResult(index: number, ok: boolean): void;
+  sharesCollected(n: number): void;
+}
+
+export interface SharePusherOptions {
+  peers: readonly string[];
+  client: KeeperClient;
+  keys: KeyState;
+  logger: Logger;
+  intervalMs: number;
+  observer?: KeeperObserver;
+}
+
+export class SharePusher {
+  readonly #o: SharePusherOptions;
+  #timer: NodeJS.Timeout | undefined;
+  #pushing: Promise<void> | undefined;
+  #stopped = false;
+
+  constructor(opts: SharePusherOptions) {
+    this.#o = opts;
+  }
+
+  /** Pushes now and then every `intervalMs` until stopped. */
+  start(): void {
+    if (this.#stopped || this.#timer) return;
+    void this.pushNow().catch(() => undefined);
+    this.#timer = setInterval(() => void this.pushNow().catch(() => undefined), this.#o.intervalMs);
+    this.#timer.unref?.();
+  }
+
+  /** Sends every Keeper its share of the current sharing (one round at a time). */
+  pushNow(): Promise<void> {
+    if (this.#pushing) return this.#pushing;
+    this.#pushing = this.#pushAll().finally(() => { this.#pushing = undefined; });
+    return this.#pushing;
+  }
+
+  /** Stops the timer and waits for a round in flight. */
+  async stop(): Promise<void> {
+    this.#stopped = true;
+    if (this.#timer) clearInterval(this.#timer);
+    this.#timer = undefined;
+    await this.#pushing?.catch(() => undefined);
+  }
+
+  async #pushAll(): Promise<void> {
+    const { keys, peers, client, logger, observer } = this.#o;
+    const sharing = keys.sharing();
+    if (!keys.isReady() || !sharing || this.#stopped) return;
+    await Promise.all(peers.map(async (url, i) => {
+      const pos = i + 1;
+      let share: Share;
+      try {
+        share = keys.shareFor(pos);
+      } catch (err) {
+        logger.error({ keeperId: pos, reason: errInfo(err) }, 'cannot compute the share for a keeper');
+        return;
+      }
+      try {
+        await client.contribute(url, { value: share.value, id: pos, epoch: sharing.epoch, commitments: sharing.commitments });
+        logger.debug({ keeper: url, keeperId: pos }, 'share pushed to keeper');
+        observer?.keeperContact(pos);
+        observer?.pushResult(pos, true);
+      } catch (err) {
+        const status = err instanceof KeeperCallError ? err.status : undefined;
+        observer?.pushResult(pos, false);
+        logger.warn({ keeper: url, keeperId: pos, reason: errInfo(err), ...(status !== undefined ? { status } : {}) }, 'share push failed');
+      } finally {
+        wipeShare(share);
+      }
+    }));
+  }
+}
