@@ -62,6 +62,11 @@ export function useErrorCodes(next: ErrorCodes): void {
   chosen = true;
 }
 
+/** Throws unless the application chose its wire codes: a router must never answer with the neutral ones by accident. */
+export function assertErrorCodesChosen(): void {
+  if (!chosen) throw new Error('choose the wire error codes (useErrorCodes) before creating a router');
+}
+
 /** The wire code of a failure kind. */
 export function errorCode(kind: ErrorKind): string {
   return codes[kind];

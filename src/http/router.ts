@@ -30,7 +30,7 @@ import { performance } from 'node:perf_hooks';
 import type { Logger } from '../lib/index.js';
 import type { SpiffeId } from '../spiffe/index.js';
 import type { Request, Response } from './connection.js';
-import { ApiError, REASON, badRequest, internalError, notReady, unauthorized } from './errors.js';
+import { ApiError, REASON, assertErrorCodesChosen, badRequest, internalError, notReady, unauthorized } from './errors.js';
 import { type Exchange, callerLoggers, logExchange, newExchange, runAfterSend } from './exchange.js';
 import { runGuard } from './guards.js';
 import { DEFAULT_JSON_LIMITS } from './json.js';
@@ -119,6 +119,7 @@ function answerFailure(x: Exchange, e: unknown): void {
 
 /** Builds the request handler. Throws {@link RouteDefinitionError} for a bad table. */
 export function createRouter<P = SpiffeId>(routes: ReadonlyArray<Route<P>>, opts: RouterOptions): RouterHandler<P> {
+  assertErrorCodesChosen();
   const table = buildTable(routes);
   const maxBody = opts.maxBodyBytes ?? DEFAULT_JSON_LIMITS.maxBytes;
   const linger = lingerLimits(opts.linger);

@@ -6,9 +6,10 @@
  * carry them by mistake.
  *
  * Redaction looks at what such a field holds, not only at its name: key material, shares
- * and values are strings, buffers, arrays or objects here, never a plain number or
- * boolean, so `{"shares": 3}` (a count) is logged as is while `{"shares": [..]}`, a
- * Uint8Array, a string or an object under the same name is `[redacted]`.
+ * and values are strings, buffers, arrays or objects here, so `{"shares": 3}` (a count) is
+ * logged as is while `{"shares": [..]}`, a Uint8Array, a string or an object under the same
+ * name is `[redacted]`. Singular key-material names (`share`, `key`, `value`, …) are hidden
+ * whatever they hold: a number there could be a byte of a key.
  */
 import { pino, type Logger, type LevelWithSilent } from 'pino';
 
@@ -24,8 +25,16 @@ const redactPaths = REDACTED_KEYS.flatMap((k) => [k, `*.${k}`]);
 
 const CENSOR = '[redacted]';
 
-/** Keeps plain numbers, booleans and null (counts, flags); hides everything else. */
-export function censorByContent(value: unknown): unknown {
+/** Names that hold key material or a secret when singular: hidden whatever they hold (a number could be a byte). */
+const ALWAYS_HIDDEN = new Set<string>(['value', 'secret', 'shard', 'share', 'key', 'rootKey', 'plaintext', 'ciphertext', 'nonce', 'password', 'token', 'privateKey']);
+
+/**
+ * Keeps plain numbers, booleans and null (counts, flags) under the other names (`shares`,
+ * `paths`, …); hides everything else.
+ */
+export function censorByContent(value: unknown, path: readonly string[] = []): unknown {
+  const name = path[path.length - 1];
+  if (name !== undefined && ALWAYS_HIDDEN.has(name)) return CENSOR;
   return typeof value === 'number' || typeof value === 'boolean' || value === null ? value : CENSOR;
 }
 

@@ -73,6 +73,7 @@ export async function adoptKey(store: Store, keys: KeyState, root: RootKey, basi
     recordKey: SHARING_RECORD,
     record: encodeSharing(sharing),
     judge: (bytes) => {
+      stored = undefined; // a retried transaction judges again: nothing from an earlier attempt may remain
       try {
         stored = decodeSharing(bytes);
       } catch {
