@@ -88,6 +88,20 @@ function loadServerLimits(env: Env): ServerLimitsConfig {
   };
 }
 
+/**
+ * ours: the plain-HTTP operations listener (probes and metrics, src/ops). Unset = off. A
+ * bare `:port` binds loopback (127.0.0.1), never every interface: the listener has no TLS
+ * and no client identity, so reaching it from the network takes an explicit host
+ * (`0.0.0.0:9090`, `10.0.0.5:9090`).
+ */
+export interface OpsAddress { host: string; port: number }
+
+function opsAddress(env: Env, name: string): OpsAddress | undefined {
+  if (optionalStr(env, name) === undefined) return undefined;
+  const a = listenAddress(env, name, '');
+  return { host: a.host ?? '127.0.0.1', port: a.port };
+}
+
 type BackendKind = 'sqlite' | 'lite' | 'memory' | 'postgres';
 
 /**
@@ -106,6 +120,8 @@ export interface NexusConfig extends CommonConfig {
   maxShareCount: number;
   keeperUpdateIntervalMs: number;
   recoveryMaxIntervalMs: number;
+  /** Period of the "not ready" WARN line while waiting for Keeper shares (SPIKE_NEXUS_NOT_READY_LOG_INTERVAL, default 30 s). */
+  notReadyLogIntervalMs: number;
   maxSecretVersions: number;
   maxCiphertextBytes: number;
   /** ours: cap on JSON request bodies (D4). */
@@ -121,6 +137,8 @@ export interface NexusConfig extends CommonConfig {
   serverLimits: ServerLimitsConfig;
   /** ours: the `postgres` backend's settings (SPIKE_NEXUS_DATABASE_URL, SPIKE_NEXUS_DB_*). */
   postgres: PostgresEnvOptions | undefined;
+  /** ours: operations listener (SPIKE_NEXUS_OPS_ADDR); undefined = off. */
+  ops: OpsAddress | undefined;
 }
 
 export function loadNexusConfig(env: Env): NexusConfig {
@@ -137,6 +155,7 @@ export function loadNexusConfig(env: Env): NexusConfig {
     maxShareCount: int(env, 'SPIKE_NEXUS_SHAMIR_MAX_SHARE_COUNT', 1000, 1, 1_000_000),
     keeperUpdateIntervalMs: duration(env, 'SPIKE_NEXUS_KEEPER_UPDATE_INTERVAL', 5 * 60_000, 10),
     recoveryMaxIntervalMs: duration(env, 'SPIKE_NEXUS_RECOVERY_MAX_INTERVAL', 60_000, 10),
+    notReadyLogIntervalMs: duration(env, 'SPIKE_NEXUS_NOT_READY_LOG_INTERVAL', 30_000, 100),
     maxSecretVersions: int(env, 'SPIKE_NEXUS_MAX_SECRET_VERSIONS', 10, 1, 10_000),
     maxCiphertextBytes: int(env, 'SPIKE_NEXUS_CRYPTO_MAX_CIPHERTEXT_SIZE', 65_536, 1, 1 << 30),
     maxBodyBytes: int(env, 'SPIKE_NEXUS_MAX_BODY_BYTES', 1 << 20, 1024, 1 << 30),
@@ -147,6 +166,7 @@ export function loadNexusConfig(env: Env): NexusConfig {
     readHeaderTimeoutMs: duration(env, 'SPIKE_HTTP_SERVER_READ_HEADER_TIMEOUT', 10_000, 1),
     serverLimits: loadServerLimits(env),
     postgres,
+    ops: opsAddress(env, 'SPIKE_NEXUS_OPS_ADDR'),
   };
 }
 
@@ -155,6 +175,8 @@ interface KeeperConfig extends CommonConfig {
   readHeaderTimeoutMs: number;
   /** ours: connection limits of the mTLS listener. */
   serverLimits: ServerLimitsConfig;
+  /** ours: operations listener (SPIKE_KEEPER_OPS_ADDR); undefined = off. */
+  ops: OpsAddress | undefined;
 }
 
 export function loadKeeperConfig(env: Env): KeeperConfig {
@@ -163,6 +185,7 @@ export function loadKeeperConfig(env: Env): KeeperConfig {
     listen: listenAddress(env, 'SPIKE_KEEPER_TLS_PORT', ':8443'),
     readHeaderTimeoutMs: duration(env, 'SPIKE_HTTP_SERVER_READ_HEADER_TIMEOUT', 10_000, 1),
     serverLimits: loadServerLimits(env),
+    ops: opsAddress(env, 'SPIKE_KEEPER_OPS_ADDR'),
   };
 }
 

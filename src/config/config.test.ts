@@ -92,3 +92,13 @@ test('cipher settings: stream cap 64 MiB (default and maximum), memory budget 25
     assert.throws(() => loadNexusConfig({ ...mem, ...bad }), ConfigError, JSON.stringify(bad));
   }
 });
+
+test('operations listener: unset = off, ":port" binds loopback, an explicit host is kept', () => {
+  const base = { SPIKE_NEXUS_BACKEND_STORE: 'memory' };
+  assert.equal(loadNexusConfig(base).ops, undefined);
+  assert.deepEqual(loadNexusConfig({ ...base, SPIKE_NEXUS_OPS_ADDR: ':9090' }).ops, { host: '127.0.0.1', port: 9090 });
+  assert.deepEqual(loadNexusConfig({ ...base, SPIKE_NEXUS_OPS_ADDR: '0.0.0.0:9090' }).ops, { host: '0.0.0.0', port: 9090 });
+  assert.deepEqual(loadKeeperConfig({ SPIKE_KEEPER_OPS_ADDR: '[::1]:9091' }).ops, { host: '::1', port: 9091 });
+  assert.equal(loadKeeperConfig({}).ops, undefined);
+  assert.throws(() => loadKeeperConfig({ SPIKE_KEEPER_OPS_ADDR: '9091' }), ConfigError);
+});

@@ -16,6 +16,7 @@
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
+import net from 'node:net';
 import path from 'node:path';
 import readline from 'node:readline';
 import { fileURLToPath } from 'node:url';
@@ -52,6 +53,18 @@ function ports(): { nexus: number; keepers: number[] } {
   return { nexus, keepers };
 }
 
+/** A port the kernel considers free on loopback now (for the operations listeners). */
+function freeLoopbackPort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const srv = net.createServer();
+    srv.once('error', reject);
+    srv.listen(0, '127.0.0.1', () => {
+      const port = (srv.address() as net.AddressInfo).port;
+      srv.close(() => resolve(port));
+    });
+  });
+}
+
 function say(line: string): void {
   process.stdout.write(`${line}\n`);
 }
@@ -72,6 +85,10 @@ export async function main(argv: string[]): Promise<void> {
     return;
   }
   const p = ports();
+  // Operations listeners (probes, metrics; plain HTTP on loopback): Nexus first, then each Keeper.
+  const opsPorts: number[] = [];
+  for (let i = 0; i <= SHARES; i++) opsPorts.push(await freeLoopbackPort());
+  const opsUrl = (i: number): string => `http://127.0.0.1:${opsPorts[i]!}`;
   const children: Child[] = [];
   let stopping = false;
 
@@ -132,13 +149,18 @@ export async function main(argv: string[]): Promise<void> {
       baseEnv, 'spike-agent ready');
     await Promise.all(p.keepers.map((port, i) => start(`keeper-${i + 1}`, 'spike-keeper', [], {
       ...baseEnv, SPIFFE_ENDPOINT_SOCKET: sock(`keeper-${i + 1}`), SPIKE_KEEPER_TLS_PORT: `127.0.0.1:${port}`,
+      SPIKE_KEEPER_OPS_ADDR: `127.0.0.1:${opsPorts[i + 1]!}`,
     }, 'spike-keeper ready')));
     await start('nexus', 'spike-nexus', [], {
       ...baseEnv, SPIFFE_ENDPOINT_SOCKET: sock('nexus'), SPIKE_NEXUS_TLS_PORT: `127.0.0.1:${p.nexus}`,
       SPIKE_NEXUS_DATA_DIR: dir, SPIKE_NEXUS_BACKEND_STORE: 'sqlite',
+      SPIKE_NEXUS_OPS_ADDR: `127.0.0.1:${opsPorts[0]!}`,
     }, 'spike-nexus ready');
     // `spike` reads only this loopback URL from here, and only with the dev socket (src/pilot/devhint.ts).
-    fs.writeFileSync(path.join(dir, 'env'), `# written by npm start\nSPIKE_NEXUS_API_URL=https://localhost:${p.nexus}\n`, { mode: 0o600 });
+    // The DEV_OPS_* lines are for people and scripts: names without the SPIKE_/SPIFFE_ prefix
+    // are skipped by that reader, so they add nothing it trusts and no warning.
+    const opsLines = [`DEV_OPS_NEXUS_URL=${opsUrl(0)}`, ...p.keepers.map((_, i) => `DEV_OPS_KEEPER_${i + 1}_URL=${opsUrl(i + 1)}`)];
+    fs.writeFileSync(path.join(dir, 'env'), `# written by npm start\nSPIKE_NEXUS_API_URL=https://localhost:${p.nexus}\n${opsLines.join('\n')}\n`, { mode: 0o600 });
 
     const shardFiles = fs.existsSync(recoveryDir)
       ? fs.readdirSync(recoveryDir).filter((f) => /^spike\.recovery\.[0-9]+\.txt$/.test(f)).sort()
@@ -165,6 +187,9 @@ export async function main(argv: string[]): Promise<void> {
     say('  npx spike secret put secrets/db/creds username=admin password=s3cret');
     say('  npx spike secret get secrets/db/creds');
     say('  npx spike policy list');
+    say('Probes and metrics (plain HTTP, loopback; also in .spike/env):');
+    say(`  nexus    ${opsUrl(0)}/readyz  ${opsUrl(0)}/metrics`);
+    p.keepers.forEach((_, i) => say(`  keeper-${i + 1} ${opsUrl(i + 1)}/readyz  ${opsUrl(i + 1)}/metrics`));
     say('Press Ctrl-C to stop.');
   } catch (err) {
     process.stderr.write(`[dev] ${(err as Error).message}\n`);

@@ -26,6 +26,7 @@
  * line that names only the error class and code, never input values (reply.ts). Every
  * request writes exactly one log line (exchange.ts).
  */
+import { performance } from 'node:perf_hooks';
 import type { Logger } from '../lib/index.js';
 import type { SpiffeId } from '../spiffe/index.js';
 import type { Request, Response } from './connection.js';
@@ -39,6 +40,16 @@ import { runStreamRoute } from './pipeline-stream.js';
 import { OCTET_STREAM, defaultErrorShape, sendError } from './reply.js';
 import { type Route, type RouteDef, RouteDefinitionError, definitionOf } from './route.js';
 
+/**
+ * Reports each request for metrics: `started` when it arrives, `finished` once answered,
+ * with the matched route's table path and action (`unknown` / '' when none matched), the
+ * authorisation decision, the status and the duration. Never a body, a query or a caller.
+ */
+export interface RequestObserver {
+  started(): void;
+  finished(e: { route: string; action: string; decision: string; status: number; seconds: number }): void;
+}
+
 interface RouterOptions {
   /** Readiness gate (e.g. "the data key is loaded"). */
   isReady(): boolean;
@@ -47,6 +58,8 @@ interface RouterOptions {
   maxBodyBytes?: number;
   /** Bounds of the read-and-discard linger after an early answer (linger.ts; default 4 MiB / 3 s). */
   linger?: Partial<LingerLimits>;
+  /** Metrics hook (src/ops); must not throw. */
+  observer?: RequestObserver;
 }
 
 export type RouterHandler<P = SpiffeId> = ((req: Request, res: Response, peer: P | null) => Promise<void>) & {
@@ -113,6 +126,7 @@ export function createRouter<P = SpiffeId>(routes: ReadonlyArray<Route<P>>, opts
 
   const handler = async (req: Request, res: Response, peer: P | null): Promise<void> => {
     const x = newExchange(req, res, linger, logFor(peer === null ? null : String(peer)), defaultErrorShape);
+    opts.observer?.started();
     try {
       // 1. method
       if (req.method !== 'POST') throw badRequest(REASON.badMethod, 'method not allowed');
@@ -141,6 +155,10 @@ export function createRouter<P = SpiffeId>(routes: ReadonlyArray<Route<P>>, opts
     } finally {
       runAfterSend(x);
       logExchange(x);
+      opts.observer?.finished({
+        route: x.route?.path ?? 'unknown', action: x.route?.action ?? '', decision: x.decision, status: x.status,
+        seconds: (performance.now() - x.startedAt) / 1000,
+      });
     }
   };
 

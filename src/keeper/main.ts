@@ -9,6 +9,7 @@
 import { loadKeeperConfig, startComponent } from '../config/index.js';
 import { fail, installShutdown } from '../lib/index.js';
 import { authorizeIf, createMtlsServer } from '../spiffe/index.js';
+import { createMetrics, createOpsServer, type OpsServer } from '../ops/index.js';
 import { keeperRouter } from './server.js';
 import { ShareSlot } from './slot.js';
 
@@ -20,6 +21,7 @@ SPIFFE mTLS. Configuration is by environment (see docs/configuration.md):
   SPIKE_KEEPER_TLS_PORT       listen address (default :8443)
   SPIKE_TRUST_ROOT_KEEPER, SPIKE_TRUST_ROOT_NEXUS, SPIKE_TRUST_ROOT_BOOTSTRAP  (default spike.ist)
   SPIKE_ALLOW_CORE_DUMPS      true: start even if the core-dump limit cannot be set to 0
+  SPIKE_KEEPER_OPS_ADDR       probes and metrics over plain HTTP (unset = off; ":port" = loopback)
 `;
 
 export async function main(argv: string[]): Promise<void> {
@@ -31,25 +33,43 @@ export async function main(argv: string[]): Promise<void> {
   if (!started) return;
   const { cfg, ids, source, logger } = started;
   const slot = new ShareSlot();
+  const metrics = cfg.ops === undefined ? undefined : createMetrics();
   const server = createMtlsServer({
     source,
     authorizeClient: authorizeIf((id) => ids.isNexus(id) || ids.isBootstrap(id)),
-    handler: keeperRouter(slot, ids, logger),
+    handler: keeperRouter(slot, ids, logger, metrics?.requests),
     host: cfg.listen.host,
     port: cfg.listen.port,
     headersTimeoutMs: cfg.readHeaderTimeoutMs,
     requestTimeoutMs: 10_000,
     ...cfg.serverLimits,
     logger,
+    ...(metrics ? { observer: metrics.tls } : {}),
+  });
+  metrics?.read({
+    tlsConnections: () => ({ verified: server.verified(), handshaking: server.handshaking() }),
+    svidExpiry: () => source.getX509Svid().notAfter,
+    ready: () => slot.has(),
+    shareHeld: () => slot.has(),
+  });
+  // Ready once it holds a share (the slot only keeps shares it verified).
+  const ops: OpsServer | undefined = cfg.ops === undefined ? undefined : createOpsServer({
+    host: cfg.ops.host, port: cfg.ops.port, logger,
+    readiness: () => (slot.has() ? { ready: true, failing: [] } : { ready: false, failing: ['share'] }),
+    ...(metrics ? { metrics: metrics.source } : {}),
   });
   try {
     await server.listen();
+    await ops?.listen();
   } catch (e) {
+    await server.close();
     source.close();
     return fail('spike-keeper', e);
   }
   process.stderr.write(`spike-keeper ready on port ${server.port}\n`);
+  if (ops) process.stderr.write(`spike-keeper operations listener on ${ops.url}\n`);
   installShutdown(logger, async () => {
+    await ops?.close();
     await server.close();
     slot.clear();
     source.close();

@@ -6,14 +6,14 @@
  * the route guards check again. Bodies are capped at 8 KiB (KPR-09).
  */
 import { ApiError, ERR, badRequest, ERROR_SHAPES, PATHS, ShareMessage, ShareWireError, toWireShare, type Recognisers } from '../protocol/index.js';
-import { Bytes32, type GoJsonValue, type RouterHandler, createRouter, defineRoute, s } from '../http/index.js';
+import { Bytes32, type GoJsonValue, type RequestObserver, type RouterHandler, createRouter, defineRoute, s } from '../http/index.js';
 import type { Logger } from '../lib/index.js';
 import { keeperGuards } from './guards.js';
 import { KeeperSlotError, type ShareSlot } from './slot.js';
 
 const KEEPER_MAX_BODY_BYTES = 8 * 1024;
 
-export function keeperRouter(slot: ShareSlot, ids: Recognisers, logger: Logger): RouterHandler {
+export function keeperRouter(slot: ShareSlot, ids: Recognisers, logger: Logger, observer?: RequestObserver): RouterHandler {
   const guards = keeperGuards(ids);
   const contribute = defineRoute({
     path: PATHS.keeperContribute,
@@ -68,5 +68,5 @@ export function keeperRouter(slot: ShareSlot, ids: Recognisers, logger: Logger):
       return out;
     },
   });
-  return createRouter([contribute, shard], { isReady: () => true, logger, maxBodyBytes: KEEPER_MAX_BODY_BYTES });
+  return createRouter([contribute, shard], { isReady: () => true, logger, maxBodyBytes: KEEPER_MAX_BODY_BYTES, ...(observer ? { observer } : {}) });
 }

@@ -22,6 +22,21 @@ test('LOG: secret-bearing field names are redacted, even nested', () => {
   assert.equal(rec['level'], 'info');
 });
 
+test('LOG: redaction goes by content: share values hidden, share counts and flags kept', () => {
+  const { stream, lines } = capture();
+  const log = createLogger({ component: 't', level: 'info', destination: stream });
+  const share = new Uint8Array([201, 202, 203, 204]);
+  log.info({ shares: 2, need: 3, share: true, key: null }, 'counts');
+  log.info({ shares: [share], share, shard: [201, 202], key: 'c2VjcmV0LWtleS1jYW5hcnk=', value: { a: 7 }, values: Buffer.from('canary-buf') }, 'material');
+  log.info({ nested: { shares: 4, share: share, secret: 'canary-nested' } }, 'nested');
+  const [counts, material, nested] = lines().map((l) => JSON.parse(l) as Record<string, unknown>);
+  assert.deepEqual([counts!['shares'], counts!['need'], counts!['share'], counts!['key']], [2, 3, true, null]);
+  for (const k of ['shares', 'share', 'shard', 'key', 'value', 'values']) assert.equal(material![k], '[redacted]', k);
+  assert.deepEqual(nested!['nested'], { shares: 4, share: '[redacted]', secret: '[redacted]' });
+  const out = lines().join('\n');
+  for (const leak of ['201', 'c2VjcmV0', 'canary']) assert.ok(!out.includes(leak), leak);
+});
+
 test('LOG: SPIKE_SYSTEM_LOG_LEVEL parsing falls back to warn like SPIKE', () => {
   assert.equal(parseLevel('debug'), 'debug');
   assert.equal(parseLevel(' Info '), 'info');

@@ -4,6 +4,11 @@
  * Values, keys, shares and request bodies must never be passed to a logger; the
  * redaction paths below are a second line of defence for field names that could
  * carry them by mistake.
+ *
+ * Redaction looks at what such a field holds, not only at its name: key material, shares
+ * and values are strings, buffers, arrays or objects here, never a plain number or
+ * boolean, so `{"shares": 3}` (a count) is logged as is while `{"shares": [..]}`, a
+ * Uint8Array, a string or an object under the same name is `[redacted]`.
  */
 import { pino, type Logger, type LevelWithSilent } from 'pino';
 
@@ -16,6 +21,13 @@ const REDACTED_KEYS = [
 ] as const;
 
 const redactPaths = REDACTED_KEYS.flatMap((k) => [k, `*.${k}`]);
+
+const CENSOR = '[redacted]';
+
+/** Keeps plain numbers, booleans and null (counts, flags); hides everything else. */
+export function censorByContent(value: unknown): unknown {
+  return typeof value === 'number' || typeof value === 'boolean' || value === null ? value : CENSOR;
+}
 
 /** SPIKE's log levels (SPIKE_SYSTEM_LOG_LEVEL); anything else → warn, as in SPIKE. */
 export function parseLevel(raw: string | undefined): LevelWithSilent {
@@ -42,7 +54,7 @@ export function createLogger(opts: LoggerOptions): Logger {
       level,
       base: { component: opts.component },
       timestamp: pino.stdTimeFunctions.isoTime,
-      redact: { paths: redactPaths, censor: '[redacted]' },
+      redact: { paths: redactPaths, censor: censorByContent },
       formatters: { level: (label) => ({ level: label }) },
     },
     opts.destination ?? process.stdout,

@@ -24,6 +24,8 @@ export interface NexusContext {
   readonly logger: Logger;
   /** Keeper recovery/re-push (absent in memory mode). */
   readonly sync: KeeperSync | undefined;
+  /** Counts bytes through the cipher API (metrics; absent when the operations listener is off). */
+  readonly onCipherBytes?: (direction: 'in' | 'out', bytes: number) => void;
 }
 
 export type RouteModule = (ctx: NexusContext) => Route[];

@@ -14,6 +14,7 @@ Configuration is by environment (see docs/configuration.md), e.g.
   SPIFFE_ENDPOINT_SOCKET, SPIKE_NEXUS_TLS_PORT (:8553), SPIKE_NEXUS_BACKEND_STORE (sqlite|lite|memory|postgres),
   SPIKE_NEXUS_KEEPER_PEERS, SPIKE_NEXUS_SHAMIR_SHARES, SPIKE_NEXUS_SHAMIR_THRESHOLD,
   SPIKE_NEXUS_DATA_DIR, SPIKE_NEXUS_DATABASE_URL, SPIKE_TRUST_ROOT_*,
+  SPIKE_NEXUS_OPS_ADDR (probes and metrics over plain HTTP; unset = off; ":port" = loopback),
   SPIKE_ALLOW_CORE_DUMPS (true: start even if the core-dump limit cannot be set to 0)
 `;
 
@@ -33,6 +34,7 @@ export async function main(argv: string[]): Promise<void> {
     return fail('spike-nexus', e);
   }
   process.stderr.write(`spike-nexus ready on port ${nexus.server.port}\n`);
+  if (nexus.ops) process.stderr.write(`spike-nexus operations listener on ${nexus.ops.url}\n`);
   installShutdown(logger, async () => {
     await nexus.close();
     source.close();

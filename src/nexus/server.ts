@@ -11,7 +11,7 @@ import type { NexusConfig } from '../config/index.js';
 import { backoffDelay, type Logger } from '../lib/index.js';
 import { KeeperClient } from '../keeper/index.js';
 import { authorizeIf, createMtlsServer, type MtlsServer, type X509Source } from '../spiffe/index.js';
-import { openStore, type Store } from '../store/index.js';
+import { instrumentStore, openStore, type Store } from '../store/index.js';
 import { NexusAuthorizer, nexusGuards } from './authz.js';
 import type { NexusContext, RouteModule } from './context.js';
 import { KeyState } from './keys/state.js';
@@ -19,6 +19,8 @@ import { PolicyEngine, PolicySync } from './policy/index.js';
 import { KeeperSync } from './keys/recovery.js';
 import { bootstrapRoutes } from './routes/bootstrap.js';
 import { ROUTE_MODULES } from './routes/index.js';
+import { nexusReadiness, startNexusOps } from './ops.js';
+import { createMetrics, type OpsServer } from '../ops/index.js';
 
 interface NexusOptions {
   cfg: NexusConfig;
@@ -33,6 +35,8 @@ export interface Nexus {
   readonly ctx: NexusContext;
   readonly server: MtlsServer;
   readonly router: RouterHandler;
+  /** The operations listener (probes, metrics), when SPIKE_NEXUS_OPS_ADDR is set. */
+  readonly ops: OpsServer | undefined;
   close(): Promise<void>;
 }
 
@@ -65,11 +69,15 @@ async function openWithRetry(cfg: NexusConfig, logger: Logger): Promise<Store> {
 
 export async function startNexus(o: NexusOptions): Promise<Nexus> {
   const { cfg, ids, source, logger } = o;
-  const store = o.store ?? await openWithRetry(cfg, logger);
+  // Metrics only with the operations listener that serves them.
+  const metrics = cfg.ops === undefined ? undefined : createMetrics();
+  const opened = o.store ?? await openWithRetry(cfg, logger);
+  const store = metrics ? instrumentStore(opened, metrics.store) : opened;
   const keys = new KeyState();
   const engine = new PolicyEngine({ logger });
   const authz = new NexusAuthorizer(engine, ids);
   const policies = new PolicySync(store, engine, logger, cfg.backend === 'postgres');
+  if (metrics) policies.onReload = metrics.policyReloaded;
   let sync: KeeperSync | undefined;
   let keeperClient: KeeperClient | undefined;
   if (cfg.backend !== 'memory') {
@@ -84,9 +92,14 @@ export async function startNexus(o: NexusOptions): Promise<Nexus> {
       logger,
       maxBackoffMs: cfg.recoveryMaxIntervalMs,
       pushIntervalMs: cfg.keeperUpdateIntervalMs,
+      ...(metrics ? { observer: metrics.recovery } : {}),
+      notReadyLogIntervalMs: cfg.notReadyLogIntervalMs,
     });
   }
-  const ctx: NexusContext = { cfg, store, keys, ids, engine, authz, guards: nexusGuards(authz), policies, logger, sync };
+  const ctx: NexusContext = {
+    cfg, store, keys, ids, engine, authz, guards: nexusGuards(authz), policies, logger, sync,
+    ...(metrics ? { onCipherBytes: metrics.cipherBytes } : {}),
+  };
 
   // The readiness gate opens only when the key is in AND the policies are loaded, so a
   // workload never gets a false 401 in the moment after a restart.
@@ -116,6 +129,7 @@ export async function startNexus(o: NexusOptions): Promise<Nexus> {
     isReady: () => dataReady && keys.isReady(),
     logger,
     maxBodyBytes: cfg.maxBodyBytes,
+    ...(metrics ? { observer: metrics.requests } : {}),
   });
   const server = createMtlsServer({
     source,
@@ -134,15 +148,33 @@ export async function startNexus(o: NexusOptions): Promise<Nexus> {
     headersTimeoutMs: cfg.readHeaderTimeoutMs,
     ...cfg.serverLimits,
     logger,
+    ...(metrics ? { observer: metrics.tls } : {}),
   });
   await server.listen();
+  metrics?.read({
+    tlsConnections: () => ({ verified: server.verified(), handshaking: server.handshaking() }),
+    svidExpiry: () => source.getX509Svid().notAfter,
+    rootKeyPresent: () => keys.isReady(),
+    ready: () => keys.isReady() && dataReady,
+    epoch: () => keys.sharing()?.epoch,
+    policyCount: () => engine.size,
+  });
+  let ops: OpsServer | undefined;
+  try {
+    ops = await startNexusOps(ctx, nexusReadiness(ctx, () => dataReady), metrics?.source);
+  } catch (e) {
+    await server.close();
+    throw e;
+  }
   sync?.start();
 
   return {
     ctx,
     server,
     router,
+    ops,
     async close() {
+      await ops?.close();
       await server.close();
       await sync?.stop();
       await keeperClient?.close();

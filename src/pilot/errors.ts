@@ -8,6 +8,7 @@
  * secret values, shard material or secret paths.
  */
 import { SpikeError } from '../lib/index.js';
+import type { StoreFailureKind } from '../protocol/index.js';
 import { NexusApiError, SdkUsageError, failureText } from '../sdk/index.js';
 
 export const EXIT_OK = 0;
@@ -45,6 +46,22 @@ function connectionPhrase(e: NexusApiError): string | undefined {
   return e.code === 'tls_peer_rejected' ? `Cannot trust SPIKE Nexus at ${where}; nothing was sent` : `Cannot reach SPIKE Nexus at ${where}`;
 }
 
+/**
+ * Advice for a store failure Nexus named: a disk or database problem is fixed where it is,
+ * never with `spike operator restore` (which is for a Nexus that lost its root key).
+ */
+const STORE_FAILURE_LINE: Record<StoreFailureKind, string> = {
+  disk_full:
+    'Error: SPIKE Nexus cannot write: the disk that holds its store is full. Free space on that volume (or grow it), then try again; nothing needs restoring.',
+  read_only:
+    'Error: SPIKE Nexus cannot write: its store is read-only. Check that the data volume is mounted read-write and writable by Nexus (or that the database accepts writes), then try again; nothing needs restoring.',
+  unreachable:
+    'Error: SPIKE Nexus cannot reach its database. Check that the database server is up and reachable from Nexus, and its connection settings (SPIKE_NEXUS_DATABASE_URL); nothing needs restoring.',
+  io_error: 'Error: The store of SPIKE Nexus reported an I/O error. Check the disk and the kernel log of the Nexus host.',
+  integrity:
+    'Error: The store of SPIKE Nexus failed an integrity check (damaged database file). Check the Nexus log and the disk; restore the database from a backup if it persists.',
+};
+
 /** The message for an SDK error (SPIKE's wording plus our codes). */
 function apiErrorLine(e: NexusApiError, group: CommandGroup, command = ''): string {
   const conn = connectionPhrase(e);
@@ -68,6 +85,8 @@ function apiErrorLine(e: NexusApiError, group: CommandGroup, command = ''): stri
   if (group === 'operator' && command === 'restore' && e.code === 'api_conflict') {
     return `Error: SPIKE Nexus already holds a different shard with this id${suffix(e)}; it was not counted.`;
   }
+  const store = e.storeFailure === undefined ? undefined : STORE_FAILURE_LINE[e.storeFailure];
+  if (store !== undefined) return store;
   switch (e.code) {
     case 'state_not_ready':
       return 'Error: SPIKE is not ready yet. Please wait a moment and try again (if it stays not ready, restore it with `spike operator restore`).';

@@ -42,4 +42,26 @@ export const REASON = {
 } as const;
 export type Reason = (typeof REASON)[keyof typeof REASON];
 
+/**
+ * The exposed `message` of a store failure whose cause Nexus could name (503
+ * `state_not_ready`, except `integrity`: 500 `api_internal_error`). Clients match these
+ * exact sentences to give advice that fits (free disk space, check the mount, check the
+ * database) instead of a generic "not ready".
+ */
+export const STORE_FAILURE_MESSAGE = {
+  disk_full: 'store unavailable: disk full',
+  read_only: 'store unavailable: read-only storage',
+  unreachable: 'store unavailable: database unreachable',
+  io_error: 'store unavailable: I/O error',
+  integrity: 'store integrity failure',
+} as const;
+export type StoreFailureKind = keyof typeof STORE_FAILURE_MESSAGE;
+
+/** The store failure an exposed `message` names, if it is exactly one of {@link STORE_FAILURE_MESSAGE}. */
+export function storeFailureFromMessage(message: unknown): StoreFailureKind | undefined {
+  if (typeof message !== 'string') return undefined;
+  for (const [k, v] of Object.entries(STORE_FAILURE_MESSAGE)) if (v === message) return k as StoreFailureKind;
+  return undefined;
+}
+
 export { ApiError, PlainTextError, badRequest, conflict, notFound, notReady, payloadTooLarge } from '../http/index.js';

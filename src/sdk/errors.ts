@@ -12,7 +12,9 @@
  *
  * `wireErr` carries the `err` code from the response body when Nexus sent one (e.g.
  * `shamir_verify_failed`, `invalid_path`), so a caller can be more specific than the status.
- * It is only kept when it looks like a code (`[a-z0-9_]{1,64}`); no other part of a response
+ * It is only kept when it looks like a code (`[a-z0-9_]{1,64}`). `storeFailure` names the
+ * store failure when the body's `message` is exactly one of the fixed sentences of
+ * `STORE_FAILURE_MESSAGE` (disk full, read-only, unreachable…); no other part of a response
  * body is ever copied into an error. Messages are fixed per code and never echo input values;
  * a connection failure adds the configured Nexus URL(s) and the cause class (`failure.ts`).
  *
@@ -20,6 +22,7 @@
  * (bad URL list, version number out of range, wrong shard length …).
  */
 import { SpikeError } from '../lib/index.js';
+import type { StoreFailureKind } from '../protocol/index.js';
 import { failureText, type FailedAttempt, type Failure } from './failure.js';
 
 /** Stable SDK error codes and their fixed messages. */
@@ -101,11 +104,17 @@ export class NexusApiError extends SpikeError {
   readonly wireErr: string | undefined;
   /** URLs tried without an HTTP answer, in order, each with its cause class. */
   readonly attempts: readonly FailedAttempt[];
-  constructor(code: SdkErrorCode, opts: { status?: number; wireErr?: string; cause?: unknown; attempts?: readonly FailedAttempt[] } = {}) {
+  /** The store failure Nexus named in its `message`, if any (see the module doc). */
+  readonly storeFailure: StoreFailureKind | undefined;
+  constructor(
+    code: SdkErrorCode,
+    opts: { status?: number; wireErr?: string; cause?: unknown; attempts?: readonly FailedAttempt[]; storeFailure?: StoreFailureKind } = {},
+  ) {
     const attempts = opts.attempts ?? [];
     super(code, messageFor(code, attempts), opts.cause === undefined ? undefined : { cause: opts.cause });
     this.status = opts.status;
     this.wireErr = opts.wireErr;
+    this.storeFailure = opts.storeFailure;
     this.attempts = attempts;
   }
 

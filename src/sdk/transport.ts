@@ -24,7 +24,7 @@
  */
 import type { Readable } from 'node:stream';
 import type { Dispatcher } from 'undici';
-import { OCTET_STREAM } from '../protocol/index.js';
+import { OCTET_STREAM, storeFailureFromMessage, type StoreFailureKind } from '../protocol/index.js';
 import { NexusApiError, codeForStatus, sanitizeWireCode } from './errors.js';
 import { classifyFailureCause, isTrustFailure, type FailedAttempt } from './failure.js';
 import type { NexusUrl } from './urls.js';
@@ -118,6 +118,7 @@ async function readCapped(body: Dispatcher.ResponseData['body'], cap: number, st
 async function errorFromResponse(res: Dispatcher.ResponseData): Promise<NexusApiError> {
   const status = res.statusCode;
   let wireErr: string | undefined;
+  let storeFailure: StoreFailureKind | undefined;
   try {
     const buf = await readCapped(res.body, 4096, status);
     const text = buf.toString('utf8').trim();
@@ -125,6 +126,7 @@ async function errorFromResponse(res: Dispatcher.ResponseData): Promise<NexusApi
       const j: unknown = JSON.parse(text);
       if (j && typeof j === 'object') {
         wireErr = sanitizeWireCode((j as Record<string, unknown>)['err']) ?? sanitizeWireCode((j as Record<string, unknown>)['Err']);
+        storeFailure = storeFailureFromMessage((j as Record<string, unknown>)['message']);
       }
     } else {
       const line = text.split('\n')[0]?.trim() ?? '';
@@ -133,7 +135,7 @@ async function errorFromResponse(res: Dispatcher.ResponseData): Promise<NexusApi
   } catch {
     // The status alone decides the code; an unreadable error body is not an extra failure.
   }
-  return new NexusApiError(codeForStatus(status), { status, ...(wireErr ? { wireErr } : {}) });
+  return new NexusApiError(codeForStatus(status), { status, ...(wireErr ? { wireErr } : {}), ...(storeFailure ? { storeFailure } : {}) });
 }
 
 export class Transport {

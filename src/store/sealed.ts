@@ -14,6 +14,7 @@
 import type { RootKey } from '../crypto/index.js';
 import { type Logger, yieldToLoop } from '../lib/index.js';
 import { RecordSealer } from './codec.js';
+import { StoreHealth } from './health.js';
 import { adoptionResult, assertUnlockable, type KeyRecordsPlan } from './key-check.js';
 import {
   compareCodeUnits, copyStringMap, DEFAULT_MAX_VERSIONS, planChange, planPut, resolveReadVersion, toMetadata,
@@ -65,6 +66,8 @@ export abstract class SealedStore implements Store {
   protected readonly logger: Logger | undefined;
   /** Highest version number the backend's schema can hold (larger ones read as absent). */
   protected readonly maxVersion: number;
+  /** The current failure cause and its rate-limited log lines (health.ts); backends report to it. */
+  readonly health: StoreHealth;
   #sealer: RecordSealer | null = null;
   #closing = false;
   #closed: Promise<void> | null = null;
@@ -74,6 +77,7 @@ export abstract class SealedStore implements Store {
     this.now = opts.now ?? (() => new Date());
     this.logger = opts.logger;
     this.maxVersion = maxVersion;
+    this.health = new StoreHealth(opts.logger);
   }
 
   // --- what a backend provides ---------------------------------------------------------

@@ -166,11 +166,32 @@ const MESSAGES: Record<StoreErrorCode, string> = {
   store_corrupt: 'The database file is empty, damaged or not a SPIKE database.',
 };
 
+/**
+ * Why the storage failed, when it can be named (an operator acts differently on each):
+ * `disk_full` (SQLITE_FULL, ENOSPC, PostgreSQL 53100), `read_only` (SQLITE_READONLY, EROFS,
+ * a read-only PostgreSQL transaction 25006), `unreachable` (PostgreSQL connection refused,
+ * reset, timed out, shut down), `io_error` (any other I/O error of the disk), `integrity`
+ * (a record failed its check, or the database file is damaged).
+ */
+export type StoreFailureCause = 'disk_full' | 'read_only' | 'unreachable' | 'io_error' | 'integrity';
+
+/** Fixed words for each cause, used in the API `message`, the log and the CLI. */
+export const STORE_FAILURE_TEXT: Record<StoreFailureCause, string> = {
+  disk_full: 'disk full',
+  read_only: 'read-only storage',
+  unreachable: 'database unreachable',
+  io_error: 'I/O error',
+  integrity: 'integrity failure',
+};
+
 /** Typed storage error; the message is fixed per code and never echoes paths or values. */
 export class StoreError extends SpikeError {
   declare readonly code: StoreErrorCode;
-  constructor(code: StoreErrorCode, options?: { cause?: unknown }) {
-    super(code, MESSAGES[code], options);
+  /** The named cause, when known (`integrity` for store_integrity / store_corrupt). */
+  readonly failure: StoreFailureCause | undefined;
+  constructor(code: StoreErrorCode, options?: { cause?: unknown; failure?: StoreFailureCause }) {
+    super(code, MESSAGES[code], options?.cause === undefined ? undefined : { cause: options.cause });
+    this.failure = options?.failure ?? (code === 'store_integrity' || code === 'store_corrupt' ? 'integrity' : undefined);
   }
 }
 

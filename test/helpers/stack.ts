@@ -36,6 +36,8 @@ export interface StackOptions {
   databaseUrl?: string;
   /** Nexus processes on one database (postgres only); default 1. */
   nexusCount?: number;
+  /** Turn on the operations listener (probes, metrics) of every Nexus and Keeper on free loopback ports. */
+  ops?: boolean;
 }
 
 /** Backends the backend-parameterised e2e suites run against. */
@@ -96,6 +98,8 @@ export class Stack {
   readonly #opts: Required<Pick<StackOptions, 'backend' | 'keepers' | 'threshold'>> & StackOptions;
   readonly #nexusPorts: number[];
   readonly #keeperPorts: number[];
+  /** Operations listener ports: Nexus instances first, then Keepers (empty without `ops`). */
+  readonly #opsPorts: number[] = [];
   #postgres: TestPostgres | undefined;
   readonly #procs = new Map<string, Proc>();
   readonly #logs = new Map<string, string[]>();
@@ -134,6 +138,7 @@ export class Stack {
     }
     const st = new Stack(opts, dir, nexusPorts, keeperPorts);
     st.#postgres = owned;
+    if (opts.ops === true) for (let i = 0; i < nexusCount + n; i++) st.#opsPorts.push(await freePort());
     try {
       await st.#startAgent();
       if (st.#opts.backend !== 'memory') {
@@ -181,6 +186,23 @@ export class Stack {
     if (!Number.isInteger(index) || index < 1 || index > this.#nexusPorts.length) {
       throw new Error(`no Nexus instance ${index} (this stack has ${this.#nexusPorts.length})`);
     }
+  }
+
+  /** `http://127.0.0.1:port` of Nexus instance `index`'s operations listener (stack started with `ops`). */
+  nexusOpsUrl(index = 1): string {
+    this.#checkNexusIndex(index);
+    return `http://127.0.0.1:${this.#opsPort(index - 1)}`;
+  }
+
+  /** `http://127.0.0.1:port` of Keeper `i`'s operations listener (stack started with `ops`). */
+  keeperOpsUrl(i: number): string {
+    return `http://127.0.0.1:${this.#opsPort(this.#nexusPorts.length + i - 1)}`;
+  }
+
+  #opsPort(slot: number): number {
+    const p = this.#opsPorts[slot];
+    if (p === undefined) throw new Error('this stack was started without ops: true');
+    return p;
   }
 
   socket(name: string): string {
@@ -272,6 +294,7 @@ export class Stack {
       ...this.#baseEnv(), ...(this.#opts.keeperEnv ?? {}),
       SPIFFE_ENDPOINT_SOCKET: this.socket(`keeper-${i}`),
       SPIKE_KEEPER_TLS_PORT: `127.0.0.1:${this.#keeperPorts[i - 1]}`,
+      ...(this.#opsPorts.length > 0 ? { SPIKE_KEEPER_OPS_ADDR: `:${this.#opsPort(this.#nexusPorts.length + i - 1)}` } : {}),
     };
   }
 
@@ -304,6 +327,7 @@ export class Stack {
       SPIKE_NEXUS_DATA_DIR: this.dir,
       SPIKE_NEXUS_RECOVERY_MAX_INTERVAL: '2s',
       ...(this.#opts.databaseUrl ? { SPIKE_NEXUS_DATABASE_URL: this.#opts.databaseUrl } : {}),
+      ...(this.#opsPorts.length > 0 ? { SPIKE_NEXUS_OPS_ADDR: `127.0.0.1:${this.#opsPort(index - 1)}` } : {}),
       ...(this.#opts.nexusEnv ?? {}),
     };
   }

@@ -11,6 +11,11 @@
  * (src/lib/backoff.ts). Verified shares are kept across passes (they cannot go bad), so the
  * threshold need not be reachable in one pass.
  *
+ * While no key is installed, one WARN line every `notReadyLogIntervalMs` (default 30 s,
+ * whatever the backoff) says so: have/need, which Keepers (by configured position, 1-based)
+ * answered with a verified share, held none, could not be reached or sent a faulty share,
+ * and what the operator can do. The per-pass details stay at info.
+ *
  * Re-push: once a key is installed (by recovery or by operator restore), every Keeper is
  * sent its own share — computed by interpolation from the basis — right away and then
  * every `pushIntervalMs`, so a restarted (empty) Keeper re-hydrates.
@@ -34,7 +39,20 @@ interface KeeperSyncOptions {
   initialBackoffMs?: number;
   maxBackoffMs: number;
   pushIntervalMs: number;
+  /** Metrics hook (src/ops): Keepers by configured index 1..n; must not throw. */
+  observer?: {
+    keeperContact(index: number): void;
+    pushResult(index: number, ok: boolean): void;
+    sharesCollected(n: number): void;
+  };
+  /** Period of the "not ready" WARN line while no key is installed (default 30 s). */
+  notReadyLogIntervalMs?: number;
 }
+
+/** What a Keeper gave in the last pass (`share`: its verified share is held). */
+type KeeperAnswer = 'share' | 'no_share' | 'unreachable' | 'faulty';
+
+const NOT_READY_LOG_INTERVAL_MS = 30_000;
 
 interface Group {
   sharing: SharingInfo;
@@ -53,16 +71,68 @@ export class KeeperSync {
   #pushTimer: NodeJS.Timeout | undefined;
   readonly #backoff: Backoff;
   #pushing: Promise<void> | undefined;
+  #notReadyTimer: NodeJS.Timeout | undefined;
+  readonly #answers = new Map<number, KeeperAnswer>();
+  /** Whether a sharing record is stored (false: Nexus was never bootstrapped); undefined before the first pass. */
+  #bootstrapped: boolean | undefined;
+  #need: number;
+  readonly #startedAt = Date.now();
 
   constructor(opts: KeeperSyncOptions) {
     this.#o = opts;
     this.#backoff = new Backoff({ initialMs: opts.initialBackoffMs ?? 500, maxMs: opts.maxBackoffMs, jitter: 'equal' });
+    this.#need = opts.threshold;
   }
 
   /** Starts recovery (unless a key is already installed) and, once ready, re-pushing. */
   start(): void {
     this.#o.keys.onReady(() => this.#onReady());
-    if (!this.#o.keys.isReady()) this.#schedule(0);
+    if (!this.#o.keys.isReady()) {
+      this.#schedule(0);
+      this.#notReadyTimer = setInterval(() => this.#warnNotReady(), this.#o.notReadyLogIntervalMs ?? NOT_READY_LOG_INTERVAL_MS);
+      this.#notReadyTimer.unref?.();
+    }
+  }
+
+  /** Keeper positions (1-based) by what they gave in the last pass; `share` includes shares kept from earlier passes. */
+  status(): { have: number; need: number; bootstrapped: boolean | undefined; keepers: Record<KeeperAnswer, number[]> } {
+    const best = [...this.#groups.values()].reduce<Group | undefined>((b, g) => (b === undefined || g.shares.size > b.shares.size ? g : b), undefined);
+    const keepers: Record<KeeperAnswer, number[]> = { share: [], no_share: [], unreachable: [], faulty: [] };
+    for (let pos = 1; pos <= this.#o.peers.length; pos++) {
+      if (best?.shares.has(pos)) keepers.share.push(pos);
+      else {
+        const a = this.#answers.get(pos);
+        if (a !== undefined) keepers[a === 'share' ? 'faulty' : a].push(pos);
+      }
+    }
+    return { have: best?.shares.size ?? 0, need: best?.sharing.threshold ?? this.#need, bootstrapped: this.#bootstrapped, keepers };
+  }
+
+  /** The steady "not ready" WARN line (see the module doc). */
+  #warnNotReady(): void {
+    if (this.#stopped || this.#o.keys.isReady()) {
+      if (this.#notReadyTimer) clearInterval(this.#notReadyTimer);
+      this.#notReadyTimer = undefined;
+      return;
+    }
+    const st = this.status();
+    const k = st.keepers;
+    const list = (xs: number[]): string => (xs.length === 0 ? 'none' : xs.join(','));
+    const parts = [`answered with a share: ${list(k.share)}`];
+    if (k.no_share.length > 0) parts.push(`no share: ${list(k.no_share)}`);
+    if (k.unreachable.length > 0) parts.push(`unreachable: ${list(k.unreachable)}`);
+    if (k.faulty.length > 0) parts.push(`faulty share: ${list(k.faulty)}`);
+    const advice = st.bootstrapped === false
+      ? 'if this is a new deployment, run SPIKE Bootstrap; otherwise start the missing Keepers'
+      : 'start the missing Keepers (they get their shares back from Nexus once it is ready), or unseal with `spike operator restore` and the recovery shards';
+    this.#o.logger.warn(
+      {
+        event: 'not_ready', have: st.have, need: st.need, keepers: this.#o.peers.length,
+        answered: k.share, noShare: k.no_share, unreachable: k.unreachable, faulty: k.faulty,
+        waitingMs: Date.now() - this.#startedAt,
+      },
+      `Nexus not ready: ${st.have} of ${st.need} needed Keeper shares (keepers ${parts.join('; ')}); ${advice}`,
+    );
   }
 
   /**
@@ -81,6 +151,7 @@ export class KeeperSync {
     this.#stopped = true;
     if (this.#timer) clearTimeout(this.#timer);
     if (this.#pushTimer) clearInterval(this.#pushTimer);
+    if (this.#notReadyTimer) clearInterval(this.#notReadyTimer);
     this.#wipeGroups();
     await this.#pushing?.catch(() => undefined);
   }
@@ -113,6 +184,8 @@ export class KeeperSync {
     const { keys, peers, client, logger, store } = this.#o;
     if (keys.isReady()) return true;
     const stored = await loadSharing(store);
+    this.#bootstrapped = stored !== undefined;
+    this.#need = stored?.threshold ?? this.#o.threshold;
     let chain: Promise<boolean> = Promise.resolve(false);
     let installed = false;
     await new Promise<void>((resolve) => {
@@ -120,11 +193,19 @@ export class KeeperSync {
       if (pending === 0) resolve();
       peers.forEach((url, i) => {
         client.fetchShare(url).then(
-          (w) => this.#accept(i + 1, url, w, stored),
+          (w) => {
+            this.#o.observer?.keeperContact(i + 1);
+            this.#answers.set(i + 1, this.#accept(i + 1, url, w, stored) ? 'share' : 'faulty');
+          },
           (err: unknown) => {
             // An empty Keeper (400 "no shard") is normal at start-up and after a restart.
-            if ((err as { status?: number }).status === 400) logger.info({ keeper: url, keeperId: i + 1 }, 'keeper holds no share yet');
-            else logger.warn({ keeper: url, keeperId: i + 1, reason: errInfo(err) }, 'keeper share unavailable');
+            if ((err as { status?: number }).status === 400) {
+              this.#answers.set(i + 1, 'no_share');
+              logger.info({ keeper: url, keeperId: i + 1 }, 'keeper holds no share yet');
+            } else {
+              this.#answers.set(i + 1, 'unreachable');
+              logger.warn({ keeper: url, keeperId: i + 1, reason: errInfo(err) }, 'keeper share unavailable');
+            }
           },
         ).finally(() => {
           chain = chain.then((ok) => ok || this.#tryCombine()).then((ok) => {
@@ -143,15 +224,15 @@ export class KeeperSync {
       });
     });
     if (installed || (await chain)) return true;
-    const best = Math.max(0, ...[...this.#groups.values()].map((g) => g.shares.size));
-    // Warn once a while, not on every pass (start-up and "all Keepers empty" are expected states).
-    const log = this.#backoff.attempt % 10 === 0 ? logger.warn.bind(logger) : logger.info.bind(logger);
-    log({ have: best, need: this.#o.threshold }, 'not enough verified keeper shares yet');
+    // Per pass at info; the steady WARN line comes from #warnNotReady.
+    const st = this.status();
+    this.#o.observer?.sharesCollected(st.have);
+    logger.info({ have: st.have, need: st.need }, 'not enough verified keeper shares yet');
     return false;
   }
 
-  /** Verifies one Keeper's answer (D6) and files it under its sharing; never throws. */
-  #accept(pos: number, keeper: string, w: WireShare, stored: SharingInfo | undefined): void {
+  /** Verifies one Keeper's answer (D6) and files it under its sharing (true); never throws. */
+  #accept(pos: number, keeper: string, w: WireShare, stored: SharingInfo | undefined): boolean {
     const { logger } = this.#o;
     const share: Share = { id: pos, value: w.value };
     if (this.#o.keys.isReady() || this.#stopped) {
@@ -162,7 +243,7 @@ export class KeeperSync {
         logger.warn({ keeper, keeperId: pos, reason: 'share_unverified' }, 'faulty keeper: share skipped');
       }
       wipeShare(share);
-      return;
+      return true;
     }
     const epoch = w.epoch ?? BOOTSTRAP_EPOCH;
     let sharing: SharingInfo | undefined;
@@ -182,7 +263,7 @@ export class KeeperSync {
     if (!sharing) {
       logger.warn({ keeper, keeperId: pos, reason: fault }, 'faulty keeper: share skipped');
       wipeShare(share);
-      return;
+      return false;
     }
     const key = digestHex(sharing.commitments);
     let g = this.#groups.get(key);
@@ -193,6 +274,7 @@ export class KeeperSync {
     const old = g.shares.get(pos);
     if (old) wipeShare(old);
     g.shares.set(pos, share);
+    return true;
   }
 
   /** Rebuilds and adopts the key from the first sharing with enough verified shares. */
@@ -240,6 +322,8 @@ export class KeeperSync {
   }
 
   #onReady(): void {
+    if (this.#notReadyTimer) clearInterval(this.#notReadyTimer);
+    this.#notReadyTimer = undefined;
     if (this.#stopped) return;
     if (this.#timer) {
       clearTimeout(this.#timer);
@@ -274,8 +358,11 @@ export class KeeperSync {
       try {
         await client.contribute(url, { value: share.value, id: pos, epoch: sharing.epoch, commitments: sharing.commitments });
         logger.debug({ keeper: url, keeperId: pos }, 'share pushed to keeper');
+        this.#o.observer?.keeperContact(pos);
+        this.#o.observer?.pushResult(pos, true);
       } catch (err) {
         const status = err instanceof KeeperCallError ? err.status : undefined;
+        this.#o.observer?.pushResult(pos, false);
         logger.warn({ keeper: url, keeperId: pos, reason: errInfo(err), ...(status !== undefined ? { status } : {}) }, 'share push failed');
       } finally {
         wipeShare(share);

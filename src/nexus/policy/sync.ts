@@ -6,6 +6,7 @@
  * compares the store's generation — a cheap single-row read — so a policy deleted through
  * another instance denies here on the next request.
  */
+import { performance } from 'node:perf_hooks';
 import { backoffDelay, type Logger } from '../../lib/index.js';
 import type { Store } from '../../store/index.js';
 import type { PolicyEngine } from './engine.js';
@@ -33,12 +34,17 @@ export class PolicySync {
     this.#shared = shared;
   }
 
+  /** Metrics hook: seconds each successful reload took. */
+  onReload: ((seconds: number) => void) | undefined;
+
   /** Loads every policy into the engine (after unlock, and after each policy write). */
   async reload(): Promise<void> {
+    const started = performance.now();
     const generation = await this.#store.policyGeneration();
     const policies = await this.#store.listPolicies();
     const result = this.#engine.load(policies, generation);
     this.#logger.debug({ policies: result.policies, generation, applied: result.applied }, 'policies loaded');
+    this.onReload?.((performance.now() - started) / 1000);
   }
 
   /**

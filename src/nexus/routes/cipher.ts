@@ -54,7 +54,7 @@
  */
 import { createCipheriv } from 'node:crypto';
 import { ApiError, ERR, PlainTextError, REASON, badRequest, CipherDecryptRequest, CipherEncryptRequest, ERROR_SHAPES, PATHS } from '../../protocol/index.js';
-import { type Route, type StreamReply, defineRoute } from '../../http/index.js';
+import { type Route, type StreamContext, type StreamReply, defineRoute } from '../../http/index.js';
 import { MAX_CIPHER_STREAM_BYTES } from '../../config/index.js';
 import {
   aad, AEAD_NONCE_BYTES, AEAD_TAG_BYTES, derivePurposeKey, gcmOpen, gcmSeal, systemRandom, wipe,
@@ -147,6 +147,27 @@ interface CipherRouteOptions {
 /** The cipher routes drawing on `budget` (tests pass their own to watch it). */
 export function cipherRoutesWith(ctx: NexusContext, budget: ByteBudget, opts: CipherRouteOptions = {}): Route[] {
   const { cfg, keys } = ctx;
+  const count = ctx.onCipherBytes ?? ((): void => undefined);
+  /** Passes chunks through unchanged (they are still zeroed after sending), counting them. */
+  async function* counted<T extends Uint8Array>(chunks: AsyncIterable<T>, direction: 'in' | 'out'): AsyncGenerator<T> {
+    for await (const chunk of chunks) {
+      count(direction, chunk.length);
+      yield chunk;
+    }
+  }
+  const countedReply = (reply: Uint8Array | StreamReply): Uint8Array | StreamReply =>
+    reply instanceof Uint8Array ? reply : { ...reply, chunks: counted(reply.chunks, 'out') };
+  const countedContext = (sctx: StreamContext): StreamContext => ({
+    peer: sctx.peer,
+    log: sctx.log,
+    declaredLength: sctx.declaredLength,
+    readBody: async () => {
+      const body = await sctx.readBody();
+      count('in', body.length);
+      return body;
+    },
+    body: () => counted(sctx.body(), 'in'),
+  });
   const replyDeadline = opts.replyDeadline ?? DEFAULT_REPLY_DEADLINE;
   const jsonCap = jsonPlaintextCap(cfg.maxCiphertextBytes);
   const streamCap = streamPlaintextCap(cfg.maxStreamBytes);
@@ -169,6 +190,8 @@ export function cipherRoutesWith(ctx: NexusContext, budget: ByteBudget, opts: Ci
       try {
         const nonce = systemRandom(AEAD_NONCE_BYTES);
         const ciphertext = gcmSeal(key, nonce, body.plaintext, cipherAad(CIPHER_VERSION));
+        count('in', body.plaintext.length);
+        count('out', ciphertext.length);
         return { version: CIPHER_VERSION, nonce, ciphertext };
       } finally {
         wipe(key);
@@ -177,7 +200,8 @@ export function cipherRoutesWith(ctx: NexusContext, budget: ByteBudget, opts: Ci
     stream: {
       guard: ctx.guards.cipher,
       maxBodyBytes: streamCap,
-      handle: (sctx): StreamReply => {
+      handle: (original): StreamReply => {
+        const sctx = countedContext(original);
         const held = budget.reserve(ENCRYPT_STREAM_RESERVE_BYTES, sctx.peer.toString());
         const nonce = systemRandom(AEAD_NONCE_BYTES);
         let c;
@@ -210,7 +234,7 @@ export function cipherRoutesWith(ctx: NexusContext, budget: ByteBudget, opts: Ci
         }
         return {
           kind: 'stream',
-          chunks: releasingIterable(chunks(), () => held.release()),
+          chunks: releasingIterable(counted(chunks(), 'out'), () => held.release()),
           ...(sctx.declaredLength !== undefined ? { length: sctx.declaredLength + STREAM_OVERHEAD_BYTES } : {}),
         };
       },
@@ -241,19 +265,21 @@ export function cipherRoutesWith(ctx: NexusContext, budget: ByteBudget, opts: Ci
         wipe(key);
       }
       afterSend(() => wipe(plaintext));
+      count('in', body.ciphertext.length);
+      count('out', plaintext.length);
       return { plaintext };
     },
     stream: {
       guard: ctx.guards.cipher,
       maxBodyBytes: streamCap + STREAM_OVERHEAD_BYTES,
-      handle: (sctx): Promise<StreamReply> => streamDecrypt(sctx, {
+      handle: async (sctx): Promise<Uint8Array | StreamReply> => countedReply(await streamDecrypt(countedContext(sctx), {
         budget,
         replyDeadline,
         cap: streamCap + STREAM_OVERHEAD_BYTES,
         version: CIPHER_VERSION,
         key: () => cipherKey(keys, true),
         aad: cipherAad,
-      }),
+      })),
     },
   });
 

@@ -30,14 +30,29 @@
  *     Calls are serialised (OPR-11: one reconstruction, consistent counts). A store without a
  *     recorded sharing (never bootstrapped) has nothing to restore: 400 `no_sharing`. Memory
  *     backend → 400.
+ *
+ * Every other failure is typed, never "unhandled error in request handler":
+ *   - the store fails (disk full, read-only, database unreachable…) while reading the sharing
+ *     record or adopting the key → the store mapping (store-errors.ts): 503 `state_not_ready`
+ *     with `message` naming the cause, e.g. "store unavailable: disk full"; as after any
+ *     failed rebuild the collected shards are wiped: fix the store, then submit them again;
+ *   - the stored sharing record is damaged (not decodable, threshold mismatch) → **500
+ *     `api_internal_error`**, `message` "store integrity failure", reason
+ *     `system_record_damaged`, logged as an alarm. 500, not 503: the record does not heal by
+ *     waiting, and 503 would tell a client to wait or to restore — which is this call; the
+ *     fix is the database (restore it from a backup).
+ *   - a rebuilt key the key-check record refuses, or a stored sharing of another key → 400
+ *     `shards_mismatch` as before.
  */
-import { ApiError, ERR, badRequest, conflict, notReady, Bytes32, ERROR_SHAPES, PATHS, RecoverRequest, RestoreRequest, intKeyedMap, validateRestoreId, type RestoreResponse } from '../../protocol/index.js';
+import { ApiError, ERR, STORE_FAILURE_MESSAGE, badRequest, conflict, notReady, Bytes32, ERROR_SHAPES, PATHS, RecoverRequest, RestoreRequest, intKeyedMap, validateRestoreId, type RestoreResponse } from '../../protocol/index.js';
 import { type Route, defineRoute } from '../../http/index.js';
 import { combineShares, wipeShare, type Share } from '../../crypto/index.js';
 import type { Logger } from '../../lib/index.js';
 import type { NexusContext } from '../context.js';
 import type { SharingInfo } from '../keys/state.js';
-import { adoptKey, loadSharing } from '../keys/sharing.js';
+import { AdoptError, adoptKey, loadSharing } from '../keys/sharing.js';
+import { StoreError } from '../../store/index.js';
+import { viaStore } from './store-errors.js';
 import { errInfo } from '../keys/recovery.js';
 
 /** How long a completing restore waits for the Keeper re-push before answering. */
@@ -88,6 +103,22 @@ function sameBytes(a: Uint8Array, b: Uint8Array): boolean {
   let d = 0;
   for (let i = 0; i < a.length; i++) d |= a[i]! ^ b[i]!;
   return d === 0;
+}
+
+/** 500 for a stored sharing record that cannot be decoded (see the module doc). */
+function systemRecordDamaged(log: Logger, e: unknown): ApiError {
+  log.error({ alarm: 'system_record_damaged', record: 'sharing' }, 'the stored sharing record is damaged');
+  return new ApiError(ERR.internal, STORE_FAILURE_MESSAGE.integrity, { reason: 'system_record_damaged', expose: true, cause: e });
+}
+
+/** The stored sharing, with store failures and a damaged record mapped to typed errors. */
+async function storedSharing(ctx: NexusContext, log: Logger): Promise<SharingInfo | undefined> {
+  try {
+    return await viaStore(log, () => loadSharing(ctx.store));
+  } catch (e) {
+    if (e instanceof AdoptError && e.code === 'sharing_record_malformed') throw systemRecordDamaged(log, e);
+    throw e;
+  }
 }
 
 export function operatorRoutes(ctx: NexusContext): Route[] {
@@ -142,7 +173,7 @@ export function operatorRoutes(ctx: NexusContext): Route[] {
   });
 
   async function restoreOne(id: number, value: Uint8Array, epoch: number | undefined, log: Logger): Promise<RestoreResponse> {
-    const sharing = keys.sharing() ?? (await loadSharing(store));
+    const sharing = keys.sharing() ?? (await storedSharing(ctx, log));
     if (!sharing) throw badRequest('no_sharing', 'this store has no recorded key sharing; there is nothing to restore');
     const t = sharing.threshold;
     validateRestoreId(id, sharing.shares);
@@ -184,6 +215,15 @@ export function operatorRoutes(ctx: NexusContext): Route[] {
       root.destroy();
       session.wipe();
       if (keys.isReady()) return { collected: t, remaining: 0, restored: true }; // Keeper recovery won the race
+      if (e instanceof StoreError) {
+        // The store failed, not the shards: keep nothing half-done, name the cause (503 …).
+        await viaStore(log, () => Promise.reject(e));
+      }
+      if (e instanceof AdoptError && e.code === 'sharing_record_malformed') throw systemRecordDamaged(log, e);
+      if (!(e instanceof AdoptError)) {
+        log.error({ err: errInfo(e) }, 'restore: adopting the rebuilt key failed');
+        throw new ApiError(ERR.internal, 'internal error', { reason: 'restore_failed', cause: e });
+      }
       log.error({ err: errInfo(e) }, 'restore: rebuilt key refused by the key-check record');
       throw badRequest('shards_mismatch', 'the collected shards do not rebuild this store\'s key; submit them again');
     }

@@ -7,16 +7,20 @@
  * | `store_cas_mismatch`                         | 409  | `api_conflict`       | check-and-set mismatch    |
  * | `store_integrity`                            | 500  | `api_internal_error` | reason `integrity_violation` (alarm logged, no path) |
  * | `store_busy`                                 | 503  | `state_not_ready`    | reason `store_busy` (retry later) |
- * | `store_unavailable`, `store_closed`          | 503  | `state_not_ready`    | reason `store_unavailable` |
+ * | `store_unavailable` with a named cause       | 503  | `state_not_ready`    | `store unavailable: disk full` / `: read-only storage` / `: database unreachable` / `: I/O error`; reason `store_disk_full` / `store_read_only` / `store_unreachable` / `store_io_error` |
+ * | `store_unavailable` (no cause), `store_closed`| 503  | `state_not_ready`    | reason `store_unavailable` |
+ * | `store_corrupt` (damaged database file)      | 500  | `api_internal_error` | `store integrity failure`; reason `store_corrupt` |
  * | `store_locked`                               | 503  | `state_not_ready`    | reason `store_locked`     |
  * | `store_unsupported`, `store_invalid_argument`| 400  | `api_bad_request`    | reason = the store code   |
  * | anything else (wrong key, schema, corrupt…)  | 500  | `api_internal_error` | reason = the store code   |
  *
  * 503 is used for transient conditions because every SPIKE client maps 503 to
  * `state_not_ready` ("try again"), which is what a busy or briefly unavailable store means.
- * Messages are fixed sentences; a path or value never reaches them or the log.
+ * Messages are fixed sentences; a path or value never reaches them or the log. Store
+ * failures with a named cause are logged by the store itself, once per cause and then at a
+ * bounded rate (store/health.ts), so a request that meets one logs only at debug here.
  */
-import { ApiError, ERR, badRequest, conflict } from '../../protocol/index.js';
+import { ApiError, ERR, STORE_FAILURE_MESSAGE, badRequest, conflict } from '../../protocol/index.js';
 import type { Logger } from '../../lib/index.js';
 import { StoreError } from '../../store/index.js';
 
@@ -35,8 +39,15 @@ function storeErrorToApi(e: unknown, log: Logger): unknown {
       return new ApiError(ERR.notReady, 'store busy, try again', { reason: 'store_busy', expose: true, cause: e });
     case 'store_unavailable':
     case 'store_closed':
+      if (e.failure !== undefined) {
+        log.debug({ err: e.code, cause: e.failure }, 'store unavailable');
+        return new ApiError(ERR.notReady, STORE_FAILURE_MESSAGE[e.failure], { reason: `store_${e.failure}`, expose: true, cause: e });
+      }
       log.error({ err: e.code }, 'store unavailable');
       return new ApiError(ERR.notReady, 'store unavailable', { reason: 'store_unavailable', expose: true, cause: e });
+    case 'store_corrupt':
+      log.error({ alarm: 'store_corrupt', err: e.code }, 'the database file is damaged');
+      return new ApiError(ERR.internal, STORE_FAILURE_MESSAGE.integrity, { reason: 'store_corrupt', expose: true, cause: e });
     case 'store_locked':
       return new ApiError(ERR.notReady, 'not ready', { reason: 'store_locked', cause: e });
     case 'store_unsupported':

@@ -28,5 +28,5 @@ export { MTLS_DEFAULTS } from './context.js';
 export { PeerRejectedError, peerChainDer } from './peer.js';
 export { createMtlsDispatcher, type MtlsClientOptions } from './dialer.js';
 export {
-  createMtlsServer, type MtlsHandler, type MtlsServer, type MtlsServerLimits, type MtlsServerOptions, type PeerIdentity,
+  createMtlsServer, type MtlsHandler, type MtlsObserver, type MtlsServer, type MtlsServerLimits, type MtlsServerOptions, type PeerIdentity,
 } from './server.js';

@@ -68,6 +68,17 @@ export interface MtlsServerLimits {
   sweepIntervalMs?: number;
 }
 
+/**
+ * Metrics hook (src/ops implements it; nothing here imports a metrics library). Reasons are
+ * fixed codes: admission events, `dropped`, SVID check codes, `tls_error`. Must not throw.
+ */
+export interface MtlsObserver {
+  /** A connection was refused or evicted by the budgets. */
+  refused(reason: string): void;
+  /** A TLS handshake or the SVID check after it failed. */
+  handshakeFailed(reason: string): void;
+}
+
 export interface MtlsServerOptions extends MtlsServerLimits {
   /** Own SVID and trust bundles; the server follows its `'update'` events (rotation). */
   source: X509Source;
@@ -81,6 +92,7 @@ export interface MtlsServerOptions extends MtlsServerLimits {
   logger?: Logger;
   /** Period of the rate-limited warnings outsiders can trigger; default 10 s; 0 logs each one (tests). */
   warnIntervalMs?: number;
+  observer?: MtlsObserver;
 }
 
 export interface MtlsServer {
@@ -93,6 +105,8 @@ export interface MtlsServer {
   connections(): number;
   /** Sockets still in the TLS handshake. */
   handshaking(): number;
+  /** Verified connections. */
+  verified(): number;
 }
 
 /** Per verified connection. */
@@ -156,7 +170,10 @@ export function createMtlsServer(opts: MtlsServerOptions): MtlsServer {
   const warn = createLogThrottle(log, { intervalMs: o.warnIntervalMs });
   const admission = new ConnectionAdmission(
     { maxConnections: Math.max(1, o.maxConnections), maxHandshakes: Math.max(1, o.maxHandshakes), maxHandshakesPerSource: Math.max(1, o.maxHandshakesPerSource) },
-    (event) => warn.warn(`tls_${event}`, { limits: admission.limits }, ADMISSION_EVENT_MESSAGES[event]),
+    (event) => {
+      opts.observer?.refused(event);
+      warn.warn(`tls_${event}`, { limits: admission.limits }, ADMISSION_EVENT_MESSAGES[event]);
+    },
   );
   const conns = new Map<TLSSocket, ConnState>();
   /** Raw sockets by remote address and port (fallback to pair them with their TLS socket). */
@@ -199,6 +216,8 @@ export function createMtlsServer(opts: MtlsServerOptions): MtlsServer {
     });
     admission.accepted(raw);
   });
+  server.on('drop', () => opts.observer?.refused('dropped'));
+  server.on('tlsClientError', (err: NodeJS.ErrnoException) => opts.observer?.handshakeFailed(err.code === 'ERR_TLS_HANDSHAKE_TIMEOUT' ? 'timeout' : 'tls_error'));
   server.on('drop', () => warn.warn('tls_connection_dropped', { limit: server.maxConnections }, 'connection limit reached; connection dropped at accept'));
 
   // Runs before the HTTP layer's own listener: a rejected socket is destroyed synchronously,
@@ -208,6 +227,7 @@ export function createMtlsServer(opts: MtlsServerOptions): MtlsServer {
     const check = checkPeer(socket, source, o.authorizeClient);
     if (!check.ok) {
       if (raw !== undefined) admission.done(raw);
+      opts.observer?.handshakeFailed(check.reason);
       if (check.reason === 'unauthorized') {
         warn.warn('tls_peer_rejected:unauthorized', { event: 'tls_peer_rejected', reason: check.reason, peer: check.id?.toString(), remote: socket.remoteAddress }, 'client not authorized');
       } else {
@@ -367,6 +387,9 @@ export function createMtlsServer(opts: MtlsServerOptions): MtlsServer {
     },
     handshaking(): number {
       return admission.handshaking;
+    },
+    verified(): number {
+      return admission.verifiedCount;
     },
   };
 }

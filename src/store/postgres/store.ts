@@ -37,7 +37,7 @@ import pg from 'pg';
 import type { RootKey } from '../../crypto/index.js';
 import { keyRecordKeys, planKeyRecords, type KeyRecordsPlan } from '../key-check.js';
 import { SealedStore, type MetaRow, type ReadRow, type SealedSecretWrite, type SealedStoreOptions } from '../sealed.js';
-import { StoreError, type KeyAdoption, type PolicyRecord } from '../types.js';
+import { StoreError, type KeyAdoption, type PolicyRecord, type StoreFailureCause } from '../types.js';
 import { migratePostgres } from './schema.js';
 import { POLICY_CHANNEL, q } from './sql.js';
 
@@ -85,14 +85,33 @@ function isRetryable(e: unknown): boolean {
  * Maps driver/server/crypto errors onto StoreError codes; StoreErrors pass through.
  * Never copies the driver's message (it may quote row contents) — only the code.
  */
-function pgToStoreError(e: unknown): StoreError {
+export function pgToStoreError(e: unknown): StoreError {
   if (e instanceof StoreError) return e;
   const code = errCode(e);
   if (code === 'crypto_decrypt_failed') return new StoreError('store_integrity', { cause: e });
   if (code === '40001' || code === '40P01' || code === '55P03') return new StoreError('store_busy', { cause: e });
   // Connection refused/reset, 08xxx connection exceptions, 57P0x shutdown, 57014 timeout,
-  // 53xxx resources, "Connection terminated", client read timeout, pool ended: unavailable.
-  return new StoreError('store_unavailable', { cause: e });
+  // 53xxx resources, "Connection terminated", client read timeout, pool ended: unavailable,
+  // with the cause named when the code names one.
+  const failure = pgFailureOf(code, e);
+  return new StoreError('store_unavailable', failure === undefined ? { cause: e } : { cause: e, failure });
+}
+
+/** Socket-level errors of a server that cannot be reached (or went away). */
+const UNREACHABLE_CODES = new Set([
+  'ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', 'EHOSTUNREACH', 'ENETUNREACH', 'EHOSTDOWN', 'ENOTFOUND', 'EAI_AGAIN', 'EPIPE', 'ECONNABORTED',
+]);
+
+/** The cause a server or socket error names: full disk, read-only, unreachable. */
+function pgFailureOf(code: string, e: unknown): StoreFailureCause | undefined {
+  if (code === '53100') return 'disk_full';
+  if (code === '25006') return 'read_only';
+  if (code === '58030') return 'io_error';
+  if (UNREACHABLE_CODES.has(code) || code.startsWith('08') || code === '57P01' || code === '57P02' || code === '57P03') return 'unreachable';
+  // The pool and client raise these without a code (the messages are the driver's own).
+  const msg = e instanceof Error ? e.message : '';
+  if (code === '' && /^(Connection terminated|timeout exceeded when trying to connect|Query read timeout|Client has encountered a connection error)/.test(msg)) return 'unreachable';
+  return undefined;
 }
 
 export class PostgresStore extends SealedStore {
@@ -151,12 +170,19 @@ export class PostgresStore extends SealedStore {
 
   // --- plumbing -----------------------------------------------------------------------
 
+  /** Maps `e` and reports it to the health tracker. */
+  #failed(e: unknown): StoreError {
+    const err = pgToStoreError(e);
+    this.health.failed(err);
+    return err;
+  }
+
   async #connect(): Promise<pg.PoolClient> {
     this.checkOpen();
     try {
       return await this.#pool.connect();
     } catch (e) {
-      throw pgToStoreError(e);
+      throw this.#failed(e);
     }
   }
 
@@ -164,9 +190,11 @@ export class PostgresStore extends SealedStore {
   async #query<R extends pg.QueryResultRow>(query: pg.QueryConfig<unknown[]>): Promise<pg.QueryResult<R>> {
     this.checkOpen();
     try {
-      return await this.#pool.query<R>(query);
+      const r = await this.#pool.query<R>(query);
+      this.health.succeeded('read');
+      return r;
     } catch (e) {
-      throw pgToStoreError(e);
+      throw this.#failed(e);
     }
   }
 
@@ -183,6 +211,7 @@ export class PostgresStore extends SealedStore {
         await client.query('BEGIN');
         const result = await fn(client);
         await client.query('COMMIT');
+        this.health.succeeded('write');
         return result;
       } catch (e) {
         try {
@@ -191,7 +220,7 @@ export class PostgresStore extends SealedStore {
           broken = e2 instanceof Error ? e2 : new Error('rollback failed');
         }
         if (isRetryable(e) && attempt < this.#maxRetries && !this.closing) continue;
-        throw pgToStoreError(e);
+        throw this.#failed(e);
       } finally {
         client.release(broken);
       }

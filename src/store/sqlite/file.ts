@@ -12,17 +12,59 @@ import path from 'node:path';
 import { randomBytes } from 'node:crypto';
 import Database from 'better-sqlite3';
 import type BetterSqlite3 from 'better-sqlite3';
-import { StoreError } from '../types.js';
+import { StoreError, type StoreFailureCause } from '../types.js';
 import { initialiseFresh, migrate } from './schema.js';
 
-/** Maps driver/crypto errors onto StoreError codes; StoreErrors pass through. */
-export function toStoreError(e: unknown): StoreError {
+/**
+ * What an unspecific I/O error (SQLITE_IOERR_*, SQLITE_CANTOPEN) of the database in `dir`
+ * most likely was, from the file system as it is now: read-only, full, or another I/O error.
+ */
+function diagnose(dir: string | undefined): StoreFailureCause {
+  if (dir === undefined) return 'io_error';
+  try {
+    fs.accessSync(dir, fs.constants.W_OK);
+  } catch (e) {
+    const c = (e as NodeJS.ErrnoException).code;
+    if (c === 'EROFS' || c === 'EACCES' || c === 'EPERM') return 'read_only';
+  }
+  try {
+    const st = fs.statfsSync(dir);
+    if (st.bavail === 0 || st.ffree === 0) return 'disk_full';
+  } catch {
+    // no answer: keep the generic cause
+  }
+  return 'io_error';
+}
+
+/** The cause a driver or file-system error code names, if it names one. */
+function failureOf(code: string, dir: string | undefined): StoreFailureCause | undefined {
+  if (code === 'SQLITE_FULL' || code === 'ENOSPC' || code === 'EDQUOT') return 'disk_full';
+  if (code.startsWith('SQLITE_READONLY') || code === 'EROFS' || code === 'EACCES' || code === 'EPERM' || code.startsWith('SQLITE_PERM')) return 'read_only';
+  if (code.startsWith('SQLITE_IOERR') || code.startsWith('SQLITE_CANTOPEN') || code === 'EIO') return diagnose(dir);
+  return undefined;
+}
+
+/**
+ * Names the cause of an error mapped without knowing the database's folder (in the group
+ * commit), now that `dir` is known; other errors are returned unchanged.
+ */
+export function refineStoreError(err: StoreError, dir: string): StoreError {
+  if (err.code !== 'store_unavailable' || (err.failure !== undefined && err.failure !== 'io_error') || err.cause === undefined) return err;
+  return toStoreError(err.cause, dir);
+}
+
+/**
+ * Maps driver/crypto errors onto StoreError codes; StoreErrors pass through. `dir` (the
+ * database's folder) lets an unspecific I/O error be told apart (full, read-only, other).
+ */
+export function toStoreError(e: unknown, dir?: string): StoreError {
   if (e instanceof StoreError) return e;
   const code = typeof e === 'object' && e !== null && 'code' in e ? String((e as { code: unknown }).code) : '';
   if (code === 'crypto_decrypt_failed') return new StoreError('store_integrity', { cause: e });
   if (code.startsWith('SQLITE_BUSY') || code.startsWith('SQLITE_LOCKED')) return new StoreError('store_busy', { cause: e });
   if (code.startsWith('SQLITE_CORRUPT') || code === 'SQLITE_NOTADB') return new StoreError('store_corrupt', { cause: e });
-  return new StoreError('store_unavailable', { cause: e });
+  const failure = failureOf(code, dir);
+  return new StoreError('store_unavailable', failure === undefined ? { cause: e } : { cause: e, failure });
 }
 
 function secureMode(file: string): void {
@@ -74,21 +116,21 @@ export function openDatabase(file: string, busyTimeoutMs: number): BetterSqlite3
   try {
     st = fs.statSync(file);
   } catch (e) {
-    if ((e as NodeJS.ErrnoException).code !== 'ENOENT') throw new StoreError('store_unavailable', { cause: e });
+    if ((e as NodeJS.ErrnoException).code !== 'ENOENT') throw toStoreError(e, dir);
   }
   if (st && (!st.isFile() || st.size === 0)) throw new StoreError('store_corrupt');
   if (!st) {
     try {
       createFresh(file, busyTimeoutMs);
     } catch (e) {
-      if ((e as NodeJS.ErrnoException).code !== 'EEXIST') throw toStoreError(e);
+      if ((e as NodeJS.ErrnoException).code !== 'EEXIST') throw toStoreError(e, dir);
     }
   }
   let db: BetterSqlite3.Database;
   try {
     db = new Database(file, { fileMustExist: true, timeout: busyTimeoutMs });
   } catch (e) {
-    throw toStoreError(e);
+    throw toStoreError(e, dir);
   }
   try {
     migrate(db); // first read of the header: NOTADB/CORRUPT surface here
@@ -100,7 +142,7 @@ export function openDatabase(file: string, busyTimeoutMs: number): BetterSqlite3
     db.pragma(`busy_timeout = ${Math.max(0, Math.floor(busyTimeoutMs))}`);
   } catch (e) {
     db.close();
-    throw toStoreError(e);
+    throw toStoreError(e, dir);
   }
   secureMode(file);
   return db;

@@ -144,7 +144,8 @@ export class GroupCommit {
       } catch {
         // nothing more to undo
       }
-      this.#opts.logger?.error({ err: aborted.code }, 'store write batch rolled back');
+      // debug: the store's health tracker (../health.ts) names the cause at a bounded rate.
+      this.#opts.logger?.debug({ err: aborted.code }, 'store write batch rolled back');
       for (const op of batch) op.reject(aborted);
       return;
     }

@@ -11,8 +11,9 @@ import type BetterSqlite3 from 'better-sqlite3';
 import type { RootKey } from '../../crypto/index.js';
 import { settleKeyRecords, type KeyRecordsPlan, type KeyRecordsTx } from '../key-check.js';
 import { SealedStore, type MetaRow, type ReadRow, type SealedSecretWrite, type SealedStoreOptions } from '../sealed.js';
-import type { KeyAdoption, PolicyRecord } from '../types.js';
-import { openDatabase, toStoreError } from './file.js';
+import { StoreError, type KeyAdoption, type PolicyRecord } from '../types.js';
+import path from 'node:path';
+import { openDatabase, refineStoreError, toStoreError } from './file.js';
 import { GroupCommit } from './group-commit.js';
 
 
@@ -93,20 +94,31 @@ export class SqliteStore extends SealedStore {
     });
   }
 
-  /** Runs a synchronous read; driver errors become StoreErrors. */
+  /** Runs a synchronous read; driver errors become StoreErrors (and are reported to `health`). */
   #read<T>(fn: () => T): T {
     this.checkOpen();
     try {
       return fn();
     } catch (e) {
-      throw toStoreError(e);
+      const err = toStoreError(e, path.dirname(this.file));
+      this.health.failed(err);
+      throw err;
     }
   }
 
   /** Queues a read-modify-write closure; resolves after its transaction committed. */
-  #write<T>(fn: () => T): Promise<T> {
+  async #write<T>(fn: () => T): Promise<T> {
     this.checkOpen();
-    return this.#commits.run(fn);
+    try {
+      const v = await this.#commits.run(fn);
+      this.health.succeeded('write');
+      return v;
+    } catch (e) {
+      if (!(e instanceof StoreError)) throw e;
+      const err = refineStoreError(e, path.dirname(this.file));
+      this.health.failed(err);
+      throw err;
+    }
   }
 
   #metaRow(id: Buffer): MetaRow {

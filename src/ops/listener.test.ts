@@ -1,0 +1,91 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import net from 'node:net';
+import { createLogger } from '../lib/index.js';
+import { createOpsServer, type Readiness } from './listener.js';
+import { cachedProbe } from './probe.js';
+
+const logger = createLogger({ component: 'ops-test', level: 'silent' });
+
+async function withServer(readiness: () => Readiness | Promise<Readiness>, fn: (url: string) => Promise<void>, metrics = true): Promise<void> {
+  const ops = createOpsServer({
+    host: '127.0.0.1', port: 0, logger, readiness,
+    ...(metrics ? { metrics: { contentType: 'text/plain; version=0.0.4', render: async () => 'x_total 1\n' } } : {}),
+  });
+  await ops.listen();
+  try {
+    await fn(ops.url);
+  } finally {
+    await ops.close();
+  }
+}
+
+test('ops: healthz, readyz 503 → 200 with the failing conditions, metrics, HEAD', async () => {
+  let state: Readiness = { ready: false, failing: ['root_key', 'policies'] };
+  await withServer(() => state, async (url) => {
+    const h = await fetch(`${url}/healthz`);
+    assert.equal(h.status, 200);
+    assert.equal(h.headers.get('cache-control'), 'no-store');
+    const r1 = await fetch(`${url}/readyz`);
+    assert.equal(r1.status, 503);
+    assert.deepEqual(await r1.json(), { ready: false, failing: ['root_key', 'policies'] });
+    state = { ready: true, failing: [] };
+    const r2 = await fetch(`${url}/readyz?verbose=1`);
+    assert.equal(r2.status, 200);
+    assert.deepEqual(await r2.json(), { ready: true, failing: [] });
+    const m = await fetch(`${url}/metrics`);
+    assert.equal(m.status, 200);
+    assert.equal(await m.text(), 'x_total 1\n');
+    const head = await fetch(`${url}/readyz`, { method: 'HEAD' });
+    assert.equal(head.status, 200);
+    assert.equal(await head.text(), '');
+  });
+});
+
+test('ops: unknown paths 404, other methods 405, a throwing probe 500 and the server lives on', async () => {
+  let boom = true;
+  await withServer(() => {
+    if (boom) throw new Error('probe failed');
+    return { ready: true, failing: [] };
+  }, async (url) => {
+    for (const p of ['/', '/v1/store/secrets', '/healthz/', '/metricsx', '/healthz%20']) {
+      assert.equal((await fetch(`${url}${p}`)).status, 404, p);
+    }
+    const post = await fetch(`${url}/healthz`, { method: 'POST', body: 'x' });
+    assert.equal(post.status, 405);
+    assert.equal(post.headers.get('allow'), 'GET, HEAD');
+    assert.equal((await fetch(`${url}/readyz`)).status, 500);
+    boom = false;
+    assert.equal((await fetch(`${url}/readyz`)).status, 200);
+  });
+});
+
+test('ops: /metrics is 404 without a registry; garbage on the socket is dropped', async () => {
+  await withServer(() => ({ ready: true, failing: [] }), async (url) => {
+    assert.equal((await fetch(`${url}/metrics`)).status, 404);
+    const port = Number(new URL(url).port);
+    await new Promise<void>((resolve) => {
+      const s = net.connect(port, '127.0.0.1', () => s.write('\x16\x03\x01 not http\r\n\r\n'));
+      s.on('data', () => undefined);
+      s.on('error', () => resolve());
+      s.on('close', () => resolve());
+    });
+    assert.equal((await fetch(`${url}/healthz`)).status, 200);
+  }, false);
+});
+
+test('cachedProbe: one check per ttl, a hung check fails at the deadline', async () => {
+  let calls = 0;
+  let t = 0;
+  const p = cachedProbe(async () => { calls++; }, { ttlMs: 1000, now: () => t });
+  assert.equal(await p(), true);
+  assert.equal(await p(), true);
+  assert.equal(calls, 1);
+  t = 2000;
+  await Promise.all([p(), p(), p()]);
+  assert.equal(calls, 2);
+  const hung = cachedProbe(() => new Promise(() => undefined), { timeoutMs: 20 });
+  assert.equal(await hung(), false);
+  const failing = cachedProbe(() => Promise.reject(new Error('down')));
+  assert.equal(await failing(), false);
+});

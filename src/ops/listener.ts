@@ -1,0 +1,148 @@
+/**
+ * The operations listener: plain HTTP (node:http), no TLS and no client identity, for load
+ * balancers, orchestrator probes and a Prometheus scraper. It serves three read-only routes
+ * and nothing else:
+ *
+ *   GET|HEAD /healthz  200 while the process serves at all
+ *   GET|HEAD /readyz   200 when the component is ready, else 503 naming the failing conditions
+ *   GET|HEAD /metrics  Prometheus text format (when a registry is attached)
+ *
+ * Any other path is 404, any other method 405. Nothing it answers may help an outsider: the
+ * readiness body names conditions from a fixed set (never key material, paths, workload IDs
+ * or counts of secrets), and metric labels are bounded sets (metrics.ts). It never reads a
+ * request body, keeps header and request timeouts small, caps its connections, logs nothing
+ * per request at the default level, and a failure in a probe answers 500 instead of
+ * reaching the process.
+ */
+import http from 'node:http';
+import type { AddressInfo, Socket } from 'node:net';
+import type { Logger } from '../lib/index.js';
+
+/** A readiness verdict: `failing` lists condition names from a fixed set, e.g. `root_key`. */
+export interface Readiness {
+  ready: boolean;
+  failing: string[];
+}
+
+/** What `/metrics` serves. */
+export interface MetricsSource {
+  readonly contentType: string;
+  render(): Promise<string>;
+}
+
+export interface OpsServerOptions {
+  host: string;
+  port: number;
+  logger: Logger;
+  readiness(): Readiness | Promise<Readiness>;
+  metrics?: MetricsSource;
+  /** Connections at once; default 32. */
+  maxConnections?: number;
+}
+
+export interface OpsServer {
+  /** The bound port after `listen()` (the requested one before). */
+  readonly port: number;
+  /** `http://host:port` of the bound listener. */
+  readonly url: string;
+  listen(): Promise<void>;
+  close(): Promise<void>;
+}
+
+const OPS_LIMITS = Object.freeze({ headersTimeoutMs: 5_000, requestTimeoutMs: 10_000, keepAliveTimeoutMs: 5_000, idleTimeoutMs: 15_000, maxHeaderBytes: 8 * 1024 });
+const ROUTES = new Set(['/healthz', '/readyz', '/metrics']);
+
+function send(res: http.ServerResponse, status: number, type: string, body: string, extra: Record<string, string> = {}): void {
+  res.writeHead(status, {
+    'content-type': type,
+    'content-length': String(Buffer.byteLength(body)),
+    'cache-control': 'no-store',
+    'x-content-type-options': 'nosniff',
+    ...extra,
+  });
+  res.end(body);
+}
+
+/** Creates (but does not start) the operations listener; see the module comment. */
+export function createOpsServer(opts: OpsServerOptions): OpsServer {
+  const log = opts.logger;
+  const server = http.createServer({
+    headersTimeout: OPS_LIMITS.headersTimeoutMs,
+    requestTimeout: OPS_LIMITS.requestTimeoutMs,
+    keepAliveTimeout: OPS_LIMITS.keepAliveTimeoutMs,
+    maxHeaderSize: OPS_LIMITS.maxHeaderBytes,
+    connectionsCheckingInterval: 1_000,
+  });
+  server.maxConnections = opts.maxConnections ?? 32;
+  server.setTimeout(OPS_LIMITS.idleTimeoutMs);
+  server.maxRequestsPerSocket = 100;
+  const sockets = new Set<Socket>();
+  server.on('connection', (s: Socket) => {
+    sockets.add(s);
+    s.once('close', () => sockets.delete(s));
+  });
+  server.on('clientError', (_err: Error, socket: Socket) => socket.destroy());
+
+  const answer = async (req: http.IncomingMessage, res: http.ServerResponse): Promise<void> => {
+    req.resume(); // never read a body; drain whatever was sent
+    const url = req.url ?? '';
+    const q = url.indexOf('?');
+    const path = q === -1 ? url : url.slice(0, q);
+    if (!ROUTES.has(path) || (path === '/metrics' && opts.metrics === undefined)) {
+      send(res, 404, 'text/plain; charset=utf-8', 'not found\n');
+      return;
+    }
+    if (req.method !== 'GET' && req.method !== 'HEAD') {
+      send(res, 405, 'text/plain; charset=utf-8', 'method not allowed\n', { allow: 'GET, HEAD' });
+      return;
+    }
+    if (path === '/healthz') {
+      send(res, 200, 'text/plain; charset=utf-8', 'ok\n');
+    } else if (path === '/readyz') {
+      const r = await opts.readiness();
+      send(res, r.ready ? 200 : 503, 'application/json', `${JSON.stringify({ ready: r.ready, failing: r.failing })}\n`);
+    } else {
+      const m = opts.metrics!;
+      send(res, 200, m.contentType, await m.render());
+    }
+  };
+
+  server.on('request', (req: http.IncomingMessage, res: http.ServerResponse) => {
+    answer(req, res).catch((e: unknown) => {
+      log.debug({ event: 'ops_probe_failed', code: (e as { code?: unknown })?.code ?? 'internal' }, 'operations request failed');
+      if (!res.headersSent) send(res, 500, 'text/plain; charset=utf-8', 'internal error\n');
+      else res.destroy();
+    });
+  });
+
+  let listening = false;
+  const self: OpsServer = {
+    get port(): number {
+      const a = server.address();
+      return a && typeof a === 'object' ? (a as AddressInfo).port : opts.port;
+    },
+    get url(): string {
+      return `http://${opts.host.includes(':') ? `[${opts.host}]` : opts.host}:${self.port}`;
+    },
+    listen(): Promise<void> {
+      return new Promise<void>((resolve, reject) => {
+        server.once('error', reject);
+        server.listen(opts.port, opts.host, () => {
+          server.off('error', reject);
+          server.on('error', (err: NodeJS.ErrnoException) => log.error({ event: 'ops_server_error', code: err.code ?? 'unknown' }, 'operations listener error'));
+          listening = true;
+          resolve();
+        });
+      });
+    },
+    close(): Promise<void> {
+      if (!listening) return Promise.resolve();
+      listening = false;
+      return new Promise<void>((resolve) => {
+        server.close(() => resolve());
+        for (const s of sockets) s.destroy();
+      });
+    },
+  };
+  return self;
+}
