@@ -1,13 +1,15 @@
 /**
  * `spike-agent`: the embedded dev Workload API server (see `server.ts`). Reads a YAML/JSON
  * config file and/or flags, loads or creates the dev CA, opens one socket per identity, then
- * prints exactly `spike-agent ready` on stderr. Logs are JSON lines on stdout. SIGTERM/SIGINT
+ * prints exactly `spike-agent ready` on stderr. `spike-agent fetch-x509 …` instead writes one
+ * caller's SVID and bundle as PEM files (fetch-x509.ts). Logs are JSON lines on stdout. SIGTERM/SIGINT
  * close the sockets (removing the files) and exit 0.
  */
 import { Command, CommanderError } from 'commander';
 import { SpikeError, createLogger, type Logger } from '../lib/index.js';
 import { DevCa } from './ca.js';
 import { AGENT_DEFAULTS, parseIdentityFlag, readConfigFile, resolveConfig, type AgentConfig, type AgentConfigInput } from './config.js';
+import { fetchX509Main } from './fetch-x509.js';
 import { WorkloadApiServer } from './server.js';
 
 const READY_LINE = 'spike-agent ready';
@@ -29,6 +31,10 @@ Configuration file (YAML or JSON; flags override its values, --identity adds to 
 Whoever can open <socketDir>/<name>.sock receives that identity's X.509-SVID: point a
 workload at it with SPIFFE_ENDPOINT_SOCKET=unix://<socketDir>/<name>.sock.
 Relative folders resolve against the current directory. The CA is reused across restarts.
+
+Subcommand:
+  spike-agent fetch-x509 --socket <sock> --write <dir>   write svid.0.pem, svid.0.key (0600)
+      and bundle.0.pem from a Workload API socket (see spike-agent fetch-x509 --help)
 
 Example:
   spike-agent --socket-dir /tmp/spike/sockets \\
@@ -103,6 +109,10 @@ async function startAgent(config: AgentConfig, logger: Logger): Promise<RunningA
 }
 
 export async function main(argv: string[]): Promise<void> {
+  if (argv[0] === 'fetch-x509') {
+    await fetchX509Main(argv.slice(1));
+    return;
+  }
   let config: AgentConfig;
   try {
     config = parseAgentArgs(argv);
