@@ -1,13 +1,17 @@
 /**
  * `spike-nexus`: SPIKE Nexus, the secret store (configuration: docs/configuration.md).
  * Prints `spike-nexus ready on port N` on stderr once it listens (before the root key is
- * recovered: data routes answer `state_not_ready` until then).
+ * recovered: data routes answer `state_not_ready` until then). `spike-nexus backup` and
+ * `verify-backup` are one-shot commands beside the server (backup.ts, docs/backup.md).
  */
 import { loadNexusConfig, startComponent } from '../config/index.js';
 import { fail, installShutdown } from '../lib/index.js';
 import { startNexus } from './server.js';
+import { runBackup, runVerifyBackup } from './backup.js';
 
 const USAGE = `usage: spike-nexus
+       spike-nexus backup [--force] <dest-file>   (online copy of the SQLite store; docs/backup.md)
+       spike-nexus verify-backup <file>
 
 SPIKE Nexus: versioned secrets, policies and encryption as a service over SPIFFE mTLS.
 Configuration is by environment (see docs/configuration.md), e.g.
@@ -18,7 +22,18 @@ Configuration is by environment (see docs/configuration.md), e.g.
   SPIKE_ALLOW_CORE_DUMPS (true: start even if the core-dump limit cannot be set to 0)
 `;
 
+/** The one-shot subcommands: print the result on stdout, or one line on stderr and exit 1. */
+async function subcommand(name: string, run: () => Promise<string> | string): Promise<void> {
+  try {
+    process.stdout.write(await run());
+  } catch (e) {
+    fail(`spike-nexus ${name}`, e);
+  }
+}
+
 export async function main(argv: string[]): Promise<void> {
+  if (argv[0] === 'backup') return subcommand('backup', () => runBackup(argv.slice(1), process.env));
+  if (argv[0] === 'verify-backup') return subcommand('verify-backup', () => runVerifyBackup(argv.slice(1)));
   const started = await startComponent(argv, {
     name: 'spike-nexus', component: 'nexus', usage: USAGE, loadConfig: loadNexusConfig,
     isSelf: (ids, id) => ids.isNexus(id),

@@ -1,14 +1,15 @@
 /**
  * The storage layer: one interface (types.ts), the versioning rules once (model.ts), the
  * sealed core of the persistent backends (sealed.ts, codec.ts, key-check.ts), and the
- * backends: memory, lite, sqlite/, postgres/. `openStore` picks one from configuration.
+ * backends: memory, lite, sqlite/, postgres/. `openStore` picks one from configuration;
+ * `backupSqliteFile` / `verifySqliteBackup` serve `spike-nexus backup` (docs/backup.md).
  */
 export {
   type SecretVersionInfo, type SecretMetadata, type PutSecretOptions, type Store, StoreError, type StoreFailureCause, STORE_FAILURE_TEXT,
 } from './types.js';
 export { storeFailure, storeFailureText, type StoreFailure } from './health.js';
 export { KEY_CHECK_RECORD } from './key-check.js';
-export { SqliteStore } from './sqlite/index.js';
+export { SqliteStore, BackupError, backupSqliteFile, verifySqliteBackup, type BackupInfo } from './sqlite/index.js';
 export { postgresOptionsFromEnv, type PostgresEnvOptions } from './postgres/index.js';
 export { openStore } from './open.js';
 export { type StoreObserver, instrumentStore } from './instrument.js';

@@ -95,6 +95,19 @@ export function migrate(db: BetterSqlite3.Database): void {
   validate(db);
 }
 
+/**
+ * Read-only identity check of a file (used on backups): ours, not newer than this code, and
+ * at the current version with exactly the expected tables (an older file is left for
+ * {@link migrate} to bring up when Nexus opens it). Never writes. Throws like `migrate`.
+ */
+export function checkSchema(db: BetterSqlite3.Database): void {
+  if (pragmaNumber(db, 'application_id') !== APPLICATION_ID) throw new StoreError('store_corrupt');
+  const current = pragmaNumber(db, 'user_version');
+  if (current > SCHEMA_VERSION) throw new StoreError('store_schema_too_new');
+  if (!Number.isInteger(current) || current < 1) throw new StoreError('store_schema_invalid');
+  if (current === SCHEMA_VERSION) validate(db);
+}
+
 /** Exactly the expected tables and columns (types and nothing extra), else store_schema_invalid. */
 function validate(db: BetterSqlite3.Database): void {
   const tables = db
