@@ -62,7 +62,7 @@ export async function startRouteHarness(o: HarnessOptions): Promise<RouteHarness
   const engine = new PolicyEngine({ logger });
   const authz = new NexusAuthorizer(engine, ids);
   const policies = new PolicySync(store, engine, logger, false);
-  const ctx: NexusContext = { cfg, store, keys, ids, engine, authz, guards: nexusGuards(authz), policies, logger, sync: undefined };
+  const ctx: NexusContext = { cfg, store, keys, ids, engine, authz, guards: nexusGuards(authz), policies, logger, sync: undefined, audit: { event: () => undefined } };
   if (store.kind !== 'lite') await policies.reload();
   const routes: Route[] = [];
   for (const m of o.modules) routes.push(...m(ctx));
