@@ -65,7 +65,7 @@ export interface AuditRecord<P> {
  * "audit log unavailable" instead of running the handler; `result` records every answered
  * request (never throws, never waits).
  */
-export interface RequestAuditor<P> {
+export interface RequestAuditor<P = SpiffeId> {
   intent(e: AuditRecord<P>, body: unknown): Promise<void>;
   result(e: AuditRecord<P> & { status: number; durationMs: number; body: unknown }): void;
 }
