@@ -200,3 +200,16 @@ test('verify: a MAC under another key is refused', async () => {
   assert.equal(r.problem?.kind, 'edited');
   assert.equal(r.problem?.line, 3);
 });
+
+test('writer: a torn last line (crash mid-write) is cut at the next start; the trail verifies', async () => {
+  const dir = tmp();
+  const file = await trail(dir);
+  fs.appendFileSync(file, '{"time":"2026-01-01T00:00:00.000Z","seq":7,"ty');
+  const w = new AuditWriter({ file });
+  await w.append({ type: 'event', event: 'after-crash' });
+  await w.close();
+  const ls = lines(file);
+  assert.equal(ls.length, 7);
+  assert.equal((JSON.parse(ls[6]!) as { seq: number }).seq, 7);
+  assert.equal(verifyTrail([read(file)]).ok, true);
+});

@@ -15,6 +15,9 @@
  * `audit.log.1` (older ones shift up: `.1` → `.2` …; nothing is deleted). The chain carries
  * on into the new file: its first line's `prev` is the hash of the last line of `.1`.
  *
+ * At start the chain continues from the newest line on disk; a torn last line (a crash during
+ * a write, never acknowledged) is cut off first.
+ *
  * `-` writes to standard output (no sync, no rotation).
  */
 import fs from 'node:fs';
@@ -72,6 +75,31 @@ export class AuditUnavailableError extends Error {
   }
 }
 
+/**
+ * Cuts a torn last line (no newline: a crash during a write) off `file`. Such a line was never
+ * acknowledged (its sync had not returned), so removing it loses nothing that was promised.
+ */
+function cutTornTail(file: string): void {
+  let fd: number;
+  try {
+    fd = fs.openSync(file, 'r+');
+  } catch {
+    return;
+  }
+  try {
+    const size = fs.fstatSync(fd).size;
+    if (size === 0) return;
+    const len = Math.min(size, 1 << 20);
+    const buf = Buffer.alloc(len);
+    fs.readSync(fd, buf, 0, len, size - len);
+    if (buf[len - 1] === 0x0a) return;
+    const nl = buf.lastIndexOf(0x0a);
+    fs.ftruncateSync(fd, nl === -1 ? size - len : size - len + nl + 1);
+  } finally {
+    fs.closeSync(fd);
+  }
+}
+
 /** Reads the last line of `file` (undefined: no file, or empty). */
 function lastLine(file: string): string | undefined {
   let fd: number;
@@ -122,6 +150,7 @@ export class AuditWriter {
       this.#fd = 1;
     } else {
       // Continue the chain from the newest line on disk (the live file, else the last rotated one).
+      cutTornTail(this.#file);
       const last = lastLine(this.#file) ?? lastLine(`${this.#file}.1`);
       if (last !== undefined) {
         try {
