@@ -14,6 +14,8 @@ import { verifyTrail } from '../audit/index.js';
 import { type RouteHarness, startRouteHarness } from '../../test/helpers/route-harness.js';
 import { type NexusAudit, openNexusAudit } from './audit.js';
 import { secretRoutes } from './routes/secrets.js';
+import { auditRoutes } from './routes/audit.js';
+import { AuditKeys } from '../audit/index.js';
 
 const PILOT = 'spiffe://spike.ist/spike/pilot/role/superuser';
 const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'spike-nexus-audit-'));
@@ -52,4 +54,21 @@ test('audit hook: entries with request ID and HMAC path; fail closed when the lo
   assert.deepEqual(refused.json, { err: 'state_not_ready', message: 'audit log unavailable' } as unknown);
   assert.equal(await h.ctx.store.getSecret('b/path'), null);
   assert.equal(await h.ctx.store.getSecret('a/secret/path').then((s) => s?.values['k']), 'topsecretvalue');
+});
+
+test('POST /v1/audit/hash: the superuser gets the trail HMAC of a path; anyone else 401', async () => {
+  const h2 = await startRouteHarness({ modules: [auditRoutes] });
+  try {
+    const r = await h2.post('/v1/audit/hash', { path: 'a/secret/path' }, PILOT);
+    assert.equal(r.status, 200);
+    const keys = new AuditKeys(h2.ctx.keys.root());
+    assert.deepEqual(r.json, { hash: keys.hashPath('a/secret/path') });
+    keys.destroy();
+    for (const who of ['spiffe://spike.ist/workload/app', 'spiffe://spike.ist/spike/pilot/role/recover', 'spiffe://spike.ist/spike/workload/role/lite']) {
+      assert.equal((await h2.post('/v1/audit/hash', { path: 'a/secret/path' }, who)).status, 401, who);
+    }
+    assert.equal((await h2.post('/v1/audit/hash', { path: '' }, PILOT)).status, 400);
+  } finally {
+    await h2.close();
+  }
 });

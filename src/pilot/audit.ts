@@ -82,4 +82,14 @@ export function registerAudit(program: Command, ctx: PilotContext): void {
         ctx.out(`Audit trail OK: ${r.entries} entries in ${files.length} file(s), chain intact; ${macs}.\n`);
       }),
     );
+  audit
+    .command('hash')
+    .description('Print the HMAC a secret path has in the audit trail (superuser; asks SPIKE Nexus)')
+    .argument('<path>', 'secret path')
+    .action(
+      act(ctx, 'audit', 'hash', async (p: string) => {
+        const client = await ctx.nexus('operator');
+        ctx.out(`${await client.auditHash(p)}\n`);
+      }),
+    );
 }

@@ -75,6 +75,14 @@ test('audit trail: scripted session, verified offline, tampering refused, no pla
     assert.ok(entries.some((e) => typeof e['mac'] === 'string'), 'keyed entries');
   });
 
+  await t.test('spike audit hash prints the HMAC the trail holds for the path', async () => {
+    const h = (await ok(['audit', 'hash', CANARY_PATH])).trim();
+    assert.match(h, /^[0-9a-f]{64}$/);
+    assert.ok(entries.some((e) => e['path'] === h));
+    const denied = await app.auditHash(CANARY_PATH).then(() => 'allowed', (e: { status?: number }) => e.status);
+    assert.equal(denied, 401);
+  });
+
   await t.test('canary scan: no plaintext path or value', () => {
     for (const c of [CANARY_PATH, CANARY_VALUE, 'p4th-7f3e', 'c4n4ry']) assert.ok(!text.includes(c), c);
   });
