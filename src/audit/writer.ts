@@ -237,15 +237,19 @@ export class AuditWriter {
     for (const p of rejected) p.reject(err);
   }
 
+  /** A failed rename leaves the current file open and in place (the batch then fails closed). */
   #rotate(): void {
     fs.closeSync(this.#fd);
-    let n = 1;
-    while (fs.existsSync(`${this.#file}.${n}`)) n++;
-    for (; n > 1; n--) fs.renameSync(`${this.#file}.${n - 1}`, `${this.#file}.${n}`);
-    fs.renameSync(this.#file, `${this.#file}.1`);
-    this.#fd = fs.openSync(this.#file, 'a', 0o600);
-    this.#size = 0;
-    this.#durable = { ...this.#durable, size: 0 };
+    try {
+      let n = 1;
+      while (fs.existsSync(`${this.#file}.${n}`)) n++;
+      for (; n > 1; n--) fs.renameSync(`${this.#file}.${n - 1}`, `${this.#file}.${n}`);
+      fs.renameSync(this.#file, `${this.#file}.1`);
+    } finally {
+      this.#fd = fs.openSync(this.#file, 'a', 0o600);
+      this.#size = fs.fstatSync(this.#fd).size;
+      this.#durable = { ...this.#durable, size: this.#size };
+    }
   }
 
   /** Waits for queued lines, then closes the file. */
