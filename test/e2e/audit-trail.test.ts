@@ -2,7 +2,8 @@
  * Issue 13 part 3 on real processes: Nexus with SPIKE_NEXUS_AUDIT_LOG runs a scripted session
  * (put, get, a denied get, a policy put, an allowed get under that policy); the trail is then
  * checked with `spike audit verify` (chain, and MACs from the recovery shards), tampered copies
- * are refused at the right line, and a canary scan proves no plaintext path or value is in it.
+ * are refused at the right line, and a canary scan proves no plaintext path or value is in it
+ * (nor in /metrics, where the audit counters move).
  */
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -23,6 +24,7 @@ const auditDir = fs.mkdtempSync(path.join(os.tmpdir(), 'spike-audit-e2e-'));
 before(async () => {
   auditFile = path.join(auditDir, 'audit.log');
   stack = await Stack.start({
+    ops: true,
     identities: { app: `spiffe://${TD}/workload/audit-app` },
     nexusEnv: { SPIKE_NEXUS_AUDIT_LOG: auditFile },
   });
@@ -81,6 +83,14 @@ test('audit trail: scripted session, verified offline, tampering refused, no pla
     assert.ok(entries.some((e) => e['path'] === h));
     const denied = await app.auditHash(CANARY_PATH).then(() => 'allowed', (e: { status?: number }) => e.status);
     assert.equal(denied, 401);
+  });
+
+  await t.test('metrics count audit writes; no path or value in them', async () => {
+    const m = await (await fetch(`${stack.nexusOpsUrl()}/metrics`)).text();
+    const writes = /^spike_audit_writes_total (\d+)/m.exec(m);
+    assert.ok(writes && Number(writes[1]) >= entries.length - 5, `writes ${writes?.[1]} entries ${entries.length}`);
+    assert.match(m, /^spike_audit_failures_total 0$/m);
+    for (const c of [CANARY_PATH, CANARY_VALUE, 'audit-app']) assert.ok(!m.includes(c), c);
   });
 
   await t.test('canary scan: no plaintext path or value', () => {
