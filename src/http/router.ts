@@ -24,7 +24,11 @@
  * status and the route's error shape with `err` = code (plus `message` when exposed); a
  * {@link PlainTextError} becomes a plain-text answer; anything else becomes a 500 and a log
  * line that names only the error class and code, never input values (reply.ts). Every
- * request writes exactly one log line (exchange.ts).
+ * request writes exactly one log line (exchange.ts) and gets a random request ID, returned in
+ * the `X-Request-Id` answer header and written to that line. With an audit hook
+ * ({@link RequestAuditor}), an allowed request's handler runs only once its intent entry is
+ * durable (else 503 "audit log unavailable", nothing run), and every request ends with a
+ * result entry.
  */
 import { performance } from 'node:perf_hooks';
 import type { Logger } from '../lib/index.js';
