@@ -139,6 +139,10 @@ export interface NexusConfig extends CommonConfig {
   postgres: PostgresEnvOptions | undefined;
   /** ours: operations listener (SPIKE_NEXUS_OPS_ADDR); undefined = off. */
   ops: OpsAddress | undefined;
+  /** ours: audit trail file, `-` = standard output (SPIKE_NEXUS_AUDIT_LOG); undefined = off. */
+  auditLog: string | undefined;
+  /** ours: rotate the audit file past this size (SPIKE_NEXUS_AUDIT_MAX_BYTES, default 100 MiB). */
+  auditMaxBytes: number;
 }
 
 export function loadNexusConfig(env: Env): NexusConfig {
@@ -167,6 +171,8 @@ export function loadNexusConfig(env: Env): NexusConfig {
     serverLimits: loadServerLimits(env),
     postgres,
     ops: opsAddress(env, 'SPIKE_NEXUS_OPS_ADDR'),
+    auditLog: env['SPIKE_NEXUS_AUDIT_LOG']?.trim() || undefined,
+    auditMaxBytes: int(env, 'SPIKE_NEXUS_AUDIT_MAX_BYTES', 100 * 1024 * 1024, 4096, 2 ** 50),
   };
 }
 

@@ -151,10 +151,13 @@ export async function main(argv: string[]): Promise<void> {
       ...baseEnv, SPIFFE_ENDPOINT_SOCKET: sock(`keeper-${i + 1}`), SPIKE_KEEPER_TLS_PORT: `127.0.0.1:${port}`,
       SPIKE_KEEPER_OPS_ADDR: `127.0.0.1:${opsPorts[i + 1]!}`,
     }, 'spike-keeper ready')));
+    const auditLog = path.join(dir, 'audit', 'audit.log');
+    fs.mkdirSync(path.dirname(auditLog), { recursive: true, mode: 0o700 });
     await start('nexus', 'spike-nexus', [], {
       ...baseEnv, SPIFFE_ENDPOINT_SOCKET: sock('nexus'), SPIKE_NEXUS_TLS_PORT: `127.0.0.1:${p.nexus}`,
       SPIKE_NEXUS_DATA_DIR: dir, SPIKE_NEXUS_BACKEND_STORE: 'sqlite',
       SPIKE_NEXUS_OPS_ADDR: `127.0.0.1:${opsPorts[0]!}`,
+      SPIKE_NEXUS_AUDIT_LOG: auditLog,
     }, 'spike-nexus ready');
     // `spike` reads only this loopback URL from here, and only with the dev socket (src/pilot/devhint.ts).
     // The DEV_OPS_* lines are for people and scripts: names without the SPIKE_/SPIFFE_ prefix
@@ -190,6 +193,7 @@ export async function main(argv: string[]): Promise<void> {
     say('Probes and metrics (plain HTTP, loopback; also in .spike/env):');
     say(`  nexus    ${opsUrl(0)}/readyz  ${opsUrl(0)}/metrics`);
     p.keepers.forEach((_, i) => say(`  keeper-${i + 1} ${opsUrl(i + 1)}/readyz  ${opsUrl(i + 1)}/metrics`));
+    say(`Audit trail: ${auditLog} (check it with: npx spike audit verify ${auditLog})`);
     say('Press Ctrl-C to stop.');
   } catch (err) {
     process.stderr.write(`[dev] ${(err as Error).message}\n`);

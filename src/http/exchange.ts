@@ -9,6 +9,7 @@
  * and reused. The bound stays small (callers are identities, not values); past it the cache
  * starts over.
  */
+import { randomBytes } from 'node:crypto';
 import { performance } from 'node:perf_hooks';
 import type { Logger } from '../lib/index.js';
 import type { Request, Response } from './connection.js';
@@ -22,6 +23,15 @@ export interface Exchange extends ReplyTarget {
   /** The logger bound to this caller. */
   readonly log: Logger;
   readonly startedAt: number;
+  /** Random 16 hex digits, sent back as `X-Request-Id` and written to the log and audit lines. */
+  readonly requestId: string;
+  /**
+   * Runs after the decision "allow" and before the handler (the audit intent entry); a
+   * rejection answers instead of the handler, so nothing changes.
+   */
+  beforeHandle: ((body: unknown) => Promise<void>) | undefined;
+  /** The validated JSON body once parsed (for the audit hook; never logged). */
+  body: unknown;
   /** The matched route's path and action, for the log line (unset: `unknown`). */
   route: { readonly path: string; readonly action: string } | undefined;
   decision: Decision;
@@ -36,6 +46,9 @@ export function newExchange(req: Request, res: Response, linger: LingerLimits, l
     linger,
     log,
     startedAt: performance.now(),
+    requestId: randomBytes(8).toString('hex'),
+    beforeHandle: undefined,
+    body: undefined,
     route: undefined,
     errorShape,
     decision: 'none',
@@ -61,6 +74,7 @@ export function logExchange(x: Exchange): void {
   if (!x.log.isLevelEnabled('info')) return;
   x.log.info(
     {
+      requestId: x.requestId,
       route: x.route?.path ?? 'unknown',
       action: x.route?.action ?? null,
       decision: x.decision,

@@ -11,6 +11,6 @@ export { Bytes32, GoTime, type GoJsonValue, goJsonString } from './gojson.js';
 export { type Infer, s, validateBody } from './schema.js';
 export { type Guard, denyAll, guardBody, guardIdentity } from './guards.js';
 export { type HandlerContext, type Route, RouteDefinitionError, type StreamContext, defineRoute } from './route.js';
-export { type RequestObserver, type RouterHandler, createRouter } from './router.js';
+export { type AuditRecord, type RequestAuditor, type RequestObserver, type RouterHandler, createRouter } from './router.js';
 export { type ErrorShape, OCTET_STREAM, type StreamReply, defaultErrorShape } from './reply.js';
 export { DEFAULT_LINGER } from './linger.js';

@@ -21,11 +21,13 @@ export async function runJsonRoute<P>(x: Exchange, def: RouteDef<unknown, P>, pe
   try {
     const doc = parseJson(raw, { ...def.jsonLimits, maxBytes });
     const body = def.body.parse(doc, '');
+    x.body = body;
     if (!runGuard(def.guard, peer, body, false)) {
       x.decision = 'deny';
       throw unauthorized();
     }
     x.decision = 'allow';
+    if (x.beforeHandle !== undefined) await x.beforeHandle(body);
     result = await def.handle({ peer, body, log: x.log, afterSend: (fn) => x.afterSend.push(fn) });
   } finally {
     raw.fill(0);

@@ -17,6 +17,7 @@ import type { StreamVariant } from './route.js';
 export async function runStreamRoute<P>(x: Exchange, variant: StreamVariant<P>, peer: P): Promise<void> {
   x.decision = 'allow';
   const req = x.req;
+  if (x.beforeHandle !== undefined) await x.beforeHandle(undefined);
   const declared = declaredLength(req);
   if (declared === null || (declared !== undefined && declared > variant.maxBodyBytes)) {
     req.pause();

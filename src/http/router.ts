@@ -24,13 +24,17 @@
  * status and the route's error shape with `err` = code (plus `message` when exposed); a
  * {@link PlainTextError} becomes a plain-text answer; anything else becomes a 500 and a log
  * line that names only the error class and code, never input values (reply.ts). Every
- * request writes exactly one log line (exchange.ts).
+ * request writes exactly one log line (exchange.ts) and gets a random request ID, returned in
+ * the `X-Request-Id` answer header and written to that line. With an audit hook
+ * ({@link RequestAuditor}), an allowed request's handler runs only once its intent entry is
+ * durable (else 503 "audit log unavailable", nothing run), and every request ends with a
+ * result entry.
  */
 import { performance } from 'node:perf_hooks';
 import type { Logger } from '../lib/index.js';
 import type { SpiffeId } from '../spiffe/index.js';
 import type { Request, Response } from './connection.js';
-import { ApiError, REASON, assertErrorCodesChosen, badRequest, internalError, notReady, unauthorized } from './errors.js';
+import { ApiError, REASON, assertErrorCodesChosen, badRequest, errorCode, internalError, notReady, unauthorized } from './errors.js';
 import { type Exchange, callerLoggers, logExchange, newExchange, runAfterSend } from './exchange.js';
 import { runGuard } from './guards.js';
 import { DEFAULT_JSON_LIMITS } from './json.js';
@@ -50,7 +54,27 @@ export interface RequestObserver {
   finished(e: { route: string; action: string; decision: string; status: number; seconds: number }): void;
 }
 
-interface RouterOptions {
+/** What the audit trail learns of a request (src/audit via the application's wiring). */
+export interface AuditRecord<P> {
+  requestId: string;
+  peer: P | null;
+  route: string;
+  action: string;
+  decision: string;
+}
+
+/**
+ * The audit hook: `intent` runs for an allowed request after its guard and before its
+ * handler, and must resolve only once the entry is durable — a rejection answers 503
+ * "audit log unavailable" instead of running the handler; `result` records every answered
+ * request (never throws, never waits).
+ */
+export interface RequestAuditor<P = SpiffeId> {
+  intent(e: AuditRecord<P>, body: unknown): Promise<void>;
+  result(e: AuditRecord<P> & { status: number; durationMs: number; body: unknown }): void;
+}
+
+interface RouterOptions<P = SpiffeId> {
   /** Readiness gate (e.g. "the data key is loaded"). */
   isReady(): boolean;
   logger: Logger;
@@ -60,6 +84,8 @@ interface RouterOptions {
   linger?: Partial<LingerLimits>;
   /** Metrics hook (src/ops); must not throw. */
   observer?: RequestObserver;
+  /** Audit hook (fail closed: see {@link RequestAuditor}). */
+  auditor?: RequestAuditor<P>;
 }
 
 export type RouterHandler<P = SpiffeId> = ((req: Request, res: Response, peer: P | null) => Promise<void>) & {
@@ -118,7 +144,7 @@ function answerFailure(x: Exchange, e: unknown): void {
 }
 
 /** Builds the request handler. Throws {@link RouteDefinitionError} for a bad table. */
-export function createRouter<P = SpiffeId>(routes: ReadonlyArray<Route<P>>, opts: RouterOptions): RouterHandler<P> {
+export function createRouter<P = SpiffeId>(routes: ReadonlyArray<Route<P>>, opts: RouterOptions<P>): RouterHandler<P> {
   assertErrorCodesChosen();
   const table = buildTable(routes);
   const maxBody = opts.maxBodyBytes ?? DEFAULT_JSON_LIMITS.maxBytes;
@@ -128,6 +154,21 @@ export function createRouter<P = SpiffeId>(routes: ReadonlyArray<Route<P>>, opts
   const handler = async (req: Request, res: Response, peer: P | null): Promise<void> => {
     const x = newExchange(req, res, linger, logFor(peer === null ? null : String(peer)), defaultErrorShape);
     opts.observer?.started();
+    res.setHeader('X-Request-Id', x.requestId);
+    const auditor = opts.auditor;
+    const record = (): AuditRecord<P> => ({
+      requestId: x.requestId, peer, route: x.route?.path ?? 'unknown', action: x.route?.action ?? '', decision: x.decision,
+    });
+    if (auditor !== undefined) {
+      x.beforeHandle = async (body) => {
+        try {
+          await auditor.intent(record(), body);
+        } catch (e) {
+          x.decision = 'error';
+          throw new ApiError(errorCode('notReady'), 'audit log unavailable', { expose: true, reason: 'audit_unavailable', cause: e });
+        }
+      };
+    }
     try {
       // 1. method
       if (req.method !== 'POST') throw badRequest(REASON.badMethod, 'method not allowed');
@@ -156,6 +197,7 @@ export function createRouter<P = SpiffeId>(routes: ReadonlyArray<Route<P>>, opts
     } finally {
       runAfterSend(x);
       logExchange(x);
+      auditor?.result({ ...record(), status: x.status, durationMs: Math.round((performance.now() - x.startedAt) * 1000) / 1000, body: x.body });
       opts.observer?.finished({
         route: x.route?.path ?? 'unknown', action: x.route?.action ?? '', decision: x.decision, status: x.status,
         seconds: (performance.now() - x.startedAt) / 1000,

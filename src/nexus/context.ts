@@ -11,6 +11,7 @@ import type { NexusAuthorizer, NexusGuards } from './authz.js';
 import type { KeyState } from './keys/state.js';
 import type { PolicyEngine, PolicySync } from './policy/index.js';
 import type { KeeperSync } from './keys/recovery.js';
+import type { AuditEvents } from './audit.js';
 
 export interface NexusContext {
   readonly cfg: NexusConfig;
@@ -22,6 +23,8 @@ export interface NexusContext {
   readonly guards: NexusGuards;
   readonly policies: PolicySync;
   readonly logger: Logger;
+  /** Lifecycle events for the audit trail (a no-op when SPIKE_NEXUS_AUDIT_LOG is unset). */
+  readonly audit: AuditEvents;
   /** Keeper recovery/re-push (absent in memory mode). */
   readonly sync: KeeperSync | undefined;
   /** Counts bytes through the cipher API (metrics; absent when the operations listener is off). */

@@ -21,6 +21,7 @@ import { bootstrapRoutes } from './routes/bootstrap.js';
 import { ROUTE_MODULES } from './routes/index.js';
 import { nexusReadiness, startNexusOps } from './ops.js';
 import { createMetrics, type OpsServer } from '../ops/index.js';
+import { NO_AUDIT, type NexusAudit, openNexusAudit } from './audit.js';
 
 interface NexusOptions {
   cfg: NexusConfig;
@@ -75,6 +76,10 @@ export async function startNexus(o: NexusOptions): Promise<Nexus> {
   const opened = o.store ?? await openWithRetry(cfg, logger, metrics?.commitBatch);
   const store = metrics ? instrumentStore(opened, metrics.store) : opened;
   const keys = new KeyState();
+  // The audit trail opens before anything can happen that it must record.
+  const audit: NexusAudit | undefined = cfg.auditLog === undefined ? undefined : openNexusAudit({
+    file: cfg.auditLog, maxBytes: cfg.auditMaxBytes, keys, logger, ...(metrics ? { observer: metrics.audit } : {}),
+  });
   const engine = new PolicyEngine({ logger });
   const authz = new NexusAuthorizer(engine, ids);
   const policies = new PolicySync(store, engine, logger, cfg.backend === 'postgres');
@@ -94,11 +99,12 @@ export async function startNexus(o: NexusOptions): Promise<Nexus> {
       maxBackoffMs: cfg.recoveryMaxIntervalMs,
       pushIntervalMs: cfg.keeperUpdateIntervalMs,
       ...(metrics ? { observer: metrics.recovery } : {}),
+      ...(audit ? { audit } : {}),
       notReadyLogIntervalMs: cfg.notReadyLogIntervalMs,
     });
   }
   const ctx: NexusContext = {
-    cfg, store, keys, ids, engine, authz, guards: nexusGuards(authz), policies, logger, sync,
+    cfg, store, keys, ids, engine, authz, guards: nexusGuards(authz), policies, logger, sync, audit: audit ?? NO_AUDIT,
     ...(metrics ? { onCipherBytes: metrics.cipherBytes } : {}),
   };
 
@@ -131,6 +137,7 @@ export async function startNexus(o: NexusOptions): Promise<Nexus> {
     logger,
     maxBodyBytes: cfg.maxBodyBytes,
     ...(metrics ? { observer: metrics.requests } : {}),
+    ...(audit ? { auditor: audit.auditor } : {}),
   });
   const server = createMtlsServer({
     source,
@@ -165,6 +172,7 @@ export async function startNexus(o: NexusOptions): Promise<Nexus> {
     ops = await startNexusOps(ctx, nexusReadiness(ctx, () => dataReady), metrics?.source);
   } catch (e) {
     await server.close();
+    await audit?.close();
     throw e;
   }
   sync?.start();
@@ -180,6 +188,7 @@ export async function startNexus(o: NexusOptions): Promise<Nexus> {
       await sync?.stop();
       await keeperClient?.close();
       await store.close();
+      await audit?.close();
       keys.clear();
     },
   };

@@ -42,6 +42,8 @@ export interface SpikeMetrics {
   policyReloaded(seconds: number): void;
   commitBatch(size: number): void;
   cipherBytes(direction: 'in' | 'out', bytes: number): void;
+  /** Audit entries written (durable) and lost to a failed write (src/audit). */
+  readonly audit: { written(n: number): void; failed(n: number): void };
   /** Registers the live readers (called once wiring is done). */
   read(readers: StateReaders): void;
 }
@@ -83,6 +85,8 @@ export function createMetrics(): SpikeMetrics {
   const storeOps = new Histogram({ name: 'spike_store_operation_duration_seconds', help: 'store operation latency by operation and result', labelNames: ['op', 'result'], buckets: LATENCY_BUCKETS, registers: [registry] });
   const batch = new Histogram({ name: 'spike_store_commit_batch_size', help: 'writes per group commit (sqlite)', buckets: [1, 2, 4, 8, 16, 32, 64, 128, 256], registers: [registry] });
   const reload = new Histogram({ name: 'spike_policy_reload_duration_seconds', help: 'time to load every policy into the engine', buckets: LATENCY_BUCKETS, registers: [registry] });
+  const auditWrites = new Counter({ name: 'spike_audit_writes_total', help: 'audit entries written and synced to disk', registers: [registry] });
+  const auditFailures = new Counter({ name: 'spike_audit_failures_total', help: 'audit entries that could not be written (their requests were refused)', registers: [registry] });
   const cipher = new Counter({ name: 'spike_cipher_bytes_total', help: 'bytes through the cipher API, by direction', labelNames: ['direction'], registers: [registry] });
 
   return {
@@ -108,6 +112,7 @@ export function createMetrics(): SpikeMetrics {
     },
     policyReloaded: (seconds) => reload.observe(seconds),
     commitBatch: (size) => batch.observe(size),
+    audit: { written: (n) => auditWrites.inc(n), failed: (n) => auditFailures.inc(n) },
     cipherBytes: (direction, bytes) => cipher.inc({ direction }, bytes),
     read: (readers) => { r = { ...r, ...readers }; },
   };

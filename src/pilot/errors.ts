@@ -30,7 +30,7 @@ export function usageError(line: string): PilotError {
 }
 
 /** Command group a failure happened in, for SPIKE's group-specific messages. */
-export type CommandGroup = 'secret' | 'policy' | 'cipher' | 'operator' | '';
+export type CommandGroup = 'secret' | 'policy' | 'cipher' | 'operator' | 'audit' | '';
 
 function suffix(e: NexusApiError): string {
   return e.wireErr && e.wireErr !== e.code ? ` (${e.wireErr})` : '';

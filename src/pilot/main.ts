@@ -19,6 +19,7 @@ import { registerPolicy } from './policy.js';
 import { registerCipher } from './cipher.js';
 import { registerOperator } from './operator.js';
 import { registerEnv } from './envcmd.js';
+import { registerAudit } from './audit.js';
 import type { NexusClient } from '../sdk/index.js';
 
 const SOCKET_HELP = 'Workload API socket: a dev-stack name (pilot, recover, restore) or a path';
@@ -65,6 +66,7 @@ function buildProgram(ctx: PilotContext): Command {
   registerCipher(program, ctx);
   registerOperator(program, ctx);
   registerEnv(program, ctx);
+  registerAudit(program, ctx);
   // exitOverride / output settings must reach every subcommand.
   const apply = (c: Command): void => {
     for (const sub of c.commands) {

@@ -25,6 +25,8 @@ export const PATHS = {
   verify: '/v1/bootstrap/verify',
   /** additive: whether the store already holds a key (Bootstrap's run-once check) */
   bootstrapStatus: '/v1/bootstrap/status',
+  /** additive: the audit-trail HMAC of a secret path (superuser; docs/audit.md) */
+  auditHash: '/v1/audit/hash',
   // Keeper
   keeperContribute: '/v1/store/contribute',
   keeperShard: '/v1/store/shard',

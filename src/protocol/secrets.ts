@@ -35,6 +35,11 @@ export type SecretPutRequest = Infer<typeof SecretPutRequest>;
 export type SecretPutResponse = { err?: string };
 
 /** `?action=get` — version 0/absent = current. */
+/** additive: `POST /v1/audit/hash` → the path's HMAC as written in the audit trail. */
+export const AuditHashRequest = s.object({ path: secretPath() });
+export type AuditHashRequest = Infer<typeof AuditHashRequest>;
+export type AuditHashResponse = { hash: string; err?: string };
+
 export const SecretGetRequest = s.object({ path: secretPath(), version: s.optional(version(), 0) });
 export type SecretGetRequest = Infer<typeof SecretGetRequest>;
 export type SecretGetResponse = { data: ReadonlyMap<string, string> | null; err?: string };

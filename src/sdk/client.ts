@@ -182,6 +182,13 @@ export class NexusClient {
     return decodeGetSecret(await this.call(PATHS.secrets, ACTIONS.get, versionedPath(path, opts), true));
   }
 
+  /** additive: the HMAC `path` has in the audit trail (hex; superuser only). */
+  async auditHash(path: string): Promise<string> {
+    const r = await this.call(PATHS.auditHash, undefined, { path }, true);
+    if (typeof r['hash'] !== 'string') throw new TypeError('malformed audit hash answer');
+    return r['hash'];
+  }
+
   /** Soft-deletes versions (empty list or 0 = current). */
   async deleteSecret(path: string, versions: readonly number[] = []): Promise<void> {
     await this.versionsCall(ACTIONS.delete, path, versions);

@@ -9,7 +9,7 @@ import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { Writable } from 'node:stream';
 import { loadTrustRoots, recognisers } from '../../src/protocol/index.js';
-import { type Route, type RouterHandler, createRouter } from '../../src/http/index.js';
+import { type RequestAuditor, type Route, type RouterHandler, createRouter } from '../../src/http/index.js';
 import { loadNexusConfig } from '../../src/config/index.js';
 import { createLogger } from '../../src/lib/log.js';
 import { SpiffeId } from '../../src/spiffe/id.js';
@@ -43,6 +43,8 @@ export interface HarnessOptions {
   modules: readonly RouteModule[];
   store?: Store;
   env?: Record<string, string>;
+  /** The audit hook the router calls (src/nexus/audit.ts). */
+  auditor?: RequestAuditor;
 }
 
 export async function startRouteHarness(o: HarnessOptions): Promise<RouteHarness> {
@@ -62,11 +64,11 @@ export async function startRouteHarness(o: HarnessOptions): Promise<RouteHarness
   const engine = new PolicyEngine({ logger });
   const authz = new NexusAuthorizer(engine, ids);
   const policies = new PolicySync(store, engine, logger, false);
-  const ctx: NexusContext = { cfg, store, keys, ids, engine, authz, guards: nexusGuards(authz), policies, logger, sync: undefined };
+  const ctx: NexusContext = { cfg, store, keys, ids, engine, authz, guards: nexusGuards(authz), policies, logger, sync: undefined, audit: { event: () => undefined } };
   if (store.kind !== 'lite') await policies.reload();
   const routes: Route[] = [];
   for (const m of o.modules) routes.push(...m(ctx));
-  const router = createRouter(routes, { isReady: () => true, logger, maxBodyBytes: cfg.maxBodyBytes });
+  const router = createRouter(routes, { isReady: () => true, logger, maxBodyBytes: cfg.maxBodyBytes, ...(o.auditor ? { auditor: o.auditor } : {}) });
   const server = http.createServer((req, res) => {
     const who = req.headers['x-test-peer'];
     const peer = typeof who === 'string' && who !== '' ? SpiffeId.parse(who) : null;

@@ -19,6 +19,7 @@ export const NORMALISATION_RULES: readonly string[] = [
   'J2 random base64: the string value of a JSON member named nonce, ciphertext or commitments → "<b64:N>" (N = decoded byte length)',
   'J3 share values: a JSON array of exactly 32 integers (a Shamir share: Keeper shard, recover shards, restore/contribute bodies the SDK makes) → <bytes32>',
   'H1 headers: the Date header value → "<date>"; Content-Length → "<len>" when J1 or J3 changed the body (their texts vary in length; the length is checked against the real body when captured); every other header line is kept as sent, in order',
+  'H2 request IDs: the X-Request-Id header value (16 random hex digits, checked) → "<request-id>"',
   'R1 raw requests are recorded as their template: {{name}} stands for a value captured earlier in the run (a share, a ciphertext); Host and Content-Length are implicit (Host: localhost, the real length)',
 ];
 
@@ -72,6 +73,10 @@ export function normaliseHeaders(headers: ReadonlyArray<readonly [string, string
   return headers.map(([name, value]) => {
     const lower = name.toLowerCase();
     if (lower === 'date') return `${name}: <date>`;
+    if (lower === 'x-request-id') {
+      if (!/^[0-9a-f]{16}$/.test(value)) throw new Error(`X-Request-Id ${value} is not 16 hex digits`);
+      return `${name}: <request-id>`;
+    }
     if (lower === 'content-length') {
       if (Number(value) !== body.length) throw new Error(`Content-Length ${value} but the body has ${body.length} bytes`);
       if (variableLength) return `${name}: <len>`;

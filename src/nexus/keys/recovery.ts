@@ -19,6 +19,7 @@
  * Re-push: once a key is installed (by recovery or by operator restore), the
  * {@link SharePusher} (repush.ts) takes over.
  */
+import type { AuditEvents } from '../audit.js';
 import { combineShares, wipeShare, type Share, type Commitments } from '../../crypto/index.js';
 import { Backoff, errInfo, type Logger } from '../../lib/index.js';
 import type { Store } from '../../store/index.js';
@@ -41,6 +42,8 @@ interface KeeperSyncOptions {
   pushIntervalMs: number;
   /** Metrics hook (src/ops): Keepers by configured index 1..n; must not throw. */
   observer?: KeeperObserver;
+  /** Audit lifecycle events (key recovered, share re-push results). */
+  audit?: AuditEvents;
   /** Period of the "not ready" WARN line while no key is installed (default 30 s). */
   notReadyLogIntervalMs?: number;
 }
@@ -80,6 +83,7 @@ export class KeeperSync {
     this.#pusher = new SharePusher({
       peers: opts.peers, client: opts.client, keys: opts.keys, logger: opts.logger, intervalMs: opts.pushIntervalMs,
       ...(opts.observer ? { observer: opts.observer } : {}),
+      ...(opts.audit ? { audit: opts.audit } : {}),
     });
   }
 
@@ -308,6 +312,7 @@ export class KeeperSync {
         for (const s of basis) wipeShare(s);
       }
       logger.info({ keepers: g.shares.size, epoch: g.sharing.epoch }, 'root key recovered from keepers');
+      this.#o.audit?.event('key.recovered', { keepers: g.shares.size, epoch: g.sharing.epoch });
       this.#wipeGroups();
       return true;
     }

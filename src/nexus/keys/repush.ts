@@ -5,6 +5,7 @@
  * restarted empty re-hydrates. Failures are logged and counted, never thrown; each computed
  * share is wiped after its send.
  */
+import type { AuditEvents } from '../audit.js';
 import { wipeShare, type Share } from '../../crypto/index.js';
 import { errInfo, type Logger } from '../../lib/index.js';
 import { KeeperCallError, type KeeperClient } from '../../keeper/index.js';
@@ -24,6 +25,7 @@ export interface SharePusherOptions {
   logger: Logger;
   intervalMs: number;
   observer?: KeeperObserver;
+  audit?: AuditEvents;
 }
 
 export class SharePusher {
@@ -60,7 +62,7 @@ export class SharePusher {
   }
 
   async #pushAll(): Promise<void> {
-    const { keys, peers, client, logger, observer } = this.#o;
+    const { keys, peers, client, logger, observer, audit } = this.#o;
     const sharing = keys.sharing();
     if (!keys.isReady() || !sharing || this.#stopped) return;
     await Promise.all(peers.map(async (url, i) => {
@@ -77,9 +79,11 @@ export class SharePusher {
         logger.debug({ keeper: url, keeperId: pos }, 'share pushed to keeper');
         observer?.keeperContact(pos);
         observer?.pushResult(pos, true);
+        audit?.event('share.pushed', { keeper: pos, epoch: sharing.epoch, ok: true });
       } catch (err) {
         const status = err instanceof KeeperCallError ? err.status : undefined;
         observer?.pushResult(pos, false);
+        audit?.event('share.pushed', { keeper: pos, epoch: sharing.epoch, ok: false });
         logger.warn({ keeper: url, keeperId: pos, reason: errInfo(err), ...(status !== undefined ? { status } : {}) }, 'share push failed');
       } finally {
         wipeShare(share);

@@ -8,5 +8,6 @@ import { cipherRoutes } from './cipher.js';
 import { operatorRoutes } from './operator.js';
 import { policyRoutes } from './policies.js';
 import { secretRoutes } from './secrets.js';
+import { auditRoutes } from './audit.js';
 
-export const ROUTE_MODULES: readonly RouteModule[] = [secretRoutes, policyRoutes, cipherRoutes, operatorRoutes];
+export const ROUTE_MODULES: readonly RouteModule[] = [secretRoutes, policyRoutes, cipherRoutes, operatorRoutes, auditRoutes];

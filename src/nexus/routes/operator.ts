@@ -178,10 +178,12 @@ export function operatorRoutes(ctx: NexusContext): Route[] {
     validateRestoreId(id, sharing.shares);
     if (epoch !== undefined && epoch !== sharing.epoch) {
       log.warn({ shardId: id, reason: 'stale_epoch' }, 'restore shard refused');
+      ctx.audit.event('restore.shard_refused', { shardId: id, reason: 'stale_epoch' });
       throw badRequest('stale_epoch', 'shard is of another epoch');
     }
     if (!sharing.commitments.verifyShare({ id, value })) {
       log.warn({ shardId: id, reason: 'shard_unverified' }, 'restore shard refused');
+      ctx.audit.event('restore.shard_refused', { shardId: id, reason: 'shard_unverified' });
       throw badRequest('shard_unverified', 'shard does not match the recorded commitments');
     }
     if (keys.isReady()) {
@@ -197,6 +199,7 @@ export function operatorRoutes(ctx: NexusContext): Route[] {
     }
     session.add(id, value);
     log.info({ shardId: id, collected: session.size, threshold: t }, 'restore shard collected');
+    ctx.audit.event('restore.shard_accepted', { shardId: id, collected: session.size, threshold: t });
     if (session.size < t) return { collected: session.size, remaining: t - session.size, restored: false };
 
     const basis = session.basis(t);
@@ -228,6 +231,7 @@ export function operatorRoutes(ctx: NexusContext): Route[] {
     }
     session.wipe();
     log.info({ epoch: sharing.epoch }, 'root key restored by operator');
+    ctx.audit.event('key.restored', { epoch: sharing.epoch });
     const push = ctx.sync?.pushNow();
     if (push) {
       let timer: NodeJS.Timeout | undefined;

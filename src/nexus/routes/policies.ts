@@ -58,6 +58,7 @@ export function policyRoutes(ctx: NexusContext): Route[] {
         }),
       );
       await reload(log);
+      ctx.audit.event('policy.put');
       return {};
     },
   });
@@ -107,6 +108,7 @@ export function policyRoutes(ctx: NexusContext): Route[] {
       const existed = await viaStore(log, () => store.deletePolicy(body.id));
       if (!existed) throw notFound();
       await reload(log);
+      ctx.audit.event('policy.delete');
       return {};
     },
   });

@@ -1,0 +1,74 @@
+/**
+ * The Nexus audit hook on the real route table: the intent entry is durable before the
+ * handler runs, and a request whose entry cannot be written is refused (503
+ * state_not_ready, "audit log unavailable") with nothing changed.
+ */
+import { after, test } from 'node:test';
+import assert from 'node:assert/strict';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import type { RequestAuditor } from '../http/index.js';
+import { createLogger } from '../lib/index.js';
+import { verifyTrail } from '../audit/index.js';
+import { type RouteHarness, startRouteHarness } from '../../test/helpers/route-harness.js';
+import { type NexusAudit, openNexusAudit } from './audit.js';
+import { secretRoutes } from './routes/secrets.js';
+import { auditRoutes } from './routes/audit.js';
+import { AuditKeys } from '../audit/index.js';
+
+const PILOT = 'spiffe://spike.ist/spike/pilot/role/superuser';
+const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'spike-nexus-audit-'));
+const file = path.join(dir, 'audit.log');
+let audit: NexusAudit | undefined;
+const lazy: RequestAuditor = {
+  intent: (e, b) => audit!.auditor.intent(e, b),
+  result: (e) => audit!.auditor.result(e),
+};
+let h: RouteHarness | undefined;
+after(async () => {
+  await h?.close();
+  fs.rmSync(dir, { recursive: true, force: true });
+});
+
+test('audit hook: entries with request ID and HMAC path; fail closed when the log is gone', async () => {
+  h = await startRouteHarness({ modules: [secretRoutes], auditor: lazy });
+  audit = openNexusAudit({ file, maxBytes: 1 << 20, keys: h.ctx.keys, logger: createLogger({ component: 't', level: 'silent' }) });
+  const put = await h.post('/v1/store/secrets', { path: 'a/secret/path', values: { k: 'topsecretvalue' } }, PILOT);
+  assert.equal(put.status, 200);
+  const rid = put.headers['x-request-id'];
+  assert.match(String(rid), /^[0-9a-f]{16}$/);
+  await new Promise((r) => setTimeout(r, 50));
+  const text = fs.readFileSync(file, 'utf8');
+  const entries = text.trimEnd().split('\n').map((l) => JSON.parse(l) as Record<string, unknown>);
+  const mine = entries.filter((e) => e['requestId'] === rid);
+  assert.deepEqual(mine.map((e) => e['phase']), ['intent', 'result']);
+  assert.equal(mine[0]!['path'], audit.writer.hashPath('a/secret/path'));
+  assert.equal(mine[1]!['status'], 200);
+  assert.ok(!text.includes('a/secret/path') && !text.includes('topsecretvalue'));
+  assert.equal(verifyTrail([{ name: 'audit.log', text }]).ok, true);
+
+  await audit.close(); // the log is gone: every allowed request must be refused, and change nothing
+  const refused = await h.post('/v1/store/secrets', { path: 'b/path', values: { k: 'v' } }, PILOT);
+  assert.equal(refused.status, 503);
+  assert.deepEqual(refused.json, { err: 'state_not_ready', message: 'audit log unavailable' } as unknown);
+  assert.equal(await h.ctx.store.getSecret('b/path'), null);
+  assert.equal(await h.ctx.store.getSecret('a/secret/path').then((s) => s?.values['k']), 'topsecretvalue');
+});
+
+test('POST /v1/audit/hash: the superuser gets the trail HMAC of a path; anyone else 401', async () => {
+  const h2 = await startRouteHarness({ modules: [auditRoutes] });
+  try {
+    const r = await h2.post('/v1/audit/hash', { path: 'a/secret/path' }, PILOT);
+    assert.equal(r.status, 200);
+    const keys = new AuditKeys(h2.ctx.keys.root());
+    assert.deepEqual(r.json, { hash: keys.hashPath('a/secret/path') });
+    keys.destroy();
+    for (const who of ['spiffe://spike.ist/workload/app', 'spiffe://spike.ist/spike/pilot/role/recover', 'spiffe://spike.ist/spike/workload/role/lite']) {
+      assert.equal((await h2.post('/v1/audit/hash', { path: 'a/secret/path' }, who)).status, 401, who);
+    }
+    assert.equal((await h2.post('/v1/audit/hash', { path: '' }, PILOT)).status, 400);
+  } finally {
+    await h2.close();
+  }
+});

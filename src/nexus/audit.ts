@@ -1,0 +1,85 @@
+/**
+ * Nexus's audit wiring (src/audit): the writer from SPIKE_NEXUS_AUDIT_LOG, the router hook
+ * and the lifecycle events.
+ *
+ * Design (fail closed with one durable write per request): an allowed request writes an
+ * `intent` entry — caller, route, action, the target path as an HMAC, decision — after the
+ * guard and BEFORE the handler, and the handler runs only once that entry is fsynced; if it
+ * cannot be written the answer is 503 `state_not_ready` "audit log unavailable" and the
+ * handler never runs, so nothing changes. After the answer, every request (allowed, denied,
+ * refused) writes a `result` entry with the status and duration; it rides the next group
+ * commit and the response does not wait for it. Lifecycle events do not wait either.
+ *
+ * The audit keys (path HMAC, entry MAC) are derived from the root key once it is installed;
+ * before that, entries carry no `path` and `mac: null`.
+ */
+import { type AuditObserver, AuditKeys, AuditWriter, type EntryFields } from '../audit/index.js';
+import type { RequestAuditor } from '../http/index.js';
+import type { Logger } from '../lib/index.js';
+import type { SpiffeId } from '../spiffe/index.js';
+import type { KeyState } from './keys/state.js';
+
+/** Lifecycle events (never a value, a path, a share or a key in `fields`). */
+export interface AuditEvents {
+  event(name: string, fields?: Record<string, string | number | boolean>): void;
+}
+
+export const NO_AUDIT: AuditEvents = { event: () => undefined };
+
+export interface NexusAudit extends AuditEvents {
+  readonly writer: AuditWriter;
+  readonly auditor: RequestAuditor<SpiffeId>;
+  close(): Promise<void>;
+}
+
+const targetPath = (body: unknown): string | undefined => {
+  const p = (body as { path?: unknown } | null | undefined)?.path;
+  return typeof p === 'string' ? p : undefined;
+};
+
+export function openNexusAudit(o: {
+  file: string; maxBytes: number; keys: KeyState; logger: Logger; observer?: AuditObserver;
+}): NexusAudit {
+  const writer = new AuditWriter({ file: o.file, maxBytes: o.maxBytes, ...(o.observer ? { observer: o.observer } : {}) });
+  let warned = 0;
+  const swallow = (e: unknown): void => {
+    const now = Date.now();
+    if (now - warned < 10_000) return;
+    warned = now;
+    o.logger.error({ err: (e as { cause?: { code?: string } }).cause?.code ?? 'error' }, 'audit log write failed');
+  };
+  const append = (fields: EntryFields): Promise<void> => writer.append(fields).catch((e: unknown) => {
+    swallow(e);
+    throw e;
+  });
+  o.keys.onReady(() => {
+    writer.useKeys(new AuditKeys(o.keys.root()));
+    void append({ type: 'event', event: 'audit.keyed' }).catch(() => undefined);
+  });
+  void append({ type: 'event', event: 'audit.opened' }).catch(() => undefined);
+  const common = (e: { requestId: string; peer: SpiffeId | null; route: string; action: string; decision: string }, body: unknown): EntryFields => {
+    const path = targetPath(body);
+    return {
+      requestId: e.requestId,
+      caller: e.peer === null ? null : String(e.peer),
+      route: e.route,
+      action: e.action,
+      path: path === undefined ? undefined : writer.hashPath(path),
+      decision: e.decision,
+    };
+  };
+  return {
+    writer,
+    auditor: {
+      intent: (e, body) => append({ type: 'request', phase: 'intent', ...common(e, body) }),
+      result: (e) => {
+        void append({ type: 'request', phase: 'result', ...common(e, e.body), status: e.status, durationMs: e.durationMs })
+          .catch(() => undefined);
+      },
+    },
+    event: (name, fields = {}) => {
+      void append({ type: 'event', event: name, ...fields }).catch(() => undefined);
+    },
+    close: () => writer.close(),
+  };
+}
