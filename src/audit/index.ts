@@ -5,4 +5,5 @@
  */
 export { AuditKeys, GENESIS_PREV, type EntryFields, buildLine, sha256Hex, splitMac } from './format.js';
 export { type AuditIo, type AuditObserver, AuditUnavailableError, AuditWriter, type AuditWriterOptions } from './writer.js';
+export { AUDIT_FAILURE_ADVICE, type AuditFailureCause, auditErrno, auditFailureCause } from './failure.js';
 export { type TrailFile, type VerifyProblem, type VerifyResult, verifyTrail } from './verify.js';

@@ -51,7 +51,7 @@ test('audit hook: entries with request ID and HMAC path; fail closed when the lo
   await audit.close(); // the log is gone: every allowed request must be refused, and change nothing
   const refused = await h.post('/v1/store/secrets', { path: 'b/path', values: { k: 'v' } }, PILOT);
   assert.equal(refused.status, 503);
-  assert.deepEqual(refused.json, { err: 'state_not_ready', message: 'audit log unavailable' } as unknown);
+  assert.deepEqual(refused.json, { err: 'state_not_ready', message: 'audit log unavailable' } as unknown, 'closed: no cause to name');
   assert.equal(await h.ctx.store.getSecret('b/path'), null);
   assert.equal(await h.ctx.store.getSecret('a/secret/path').then((s) => s?.values['k']), 'topsecretvalue');
 });

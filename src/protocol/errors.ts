@@ -64,4 +64,17 @@ export function storeFailureFromMessage(message: unknown): StoreFailureKind | un
   return undefined;
 }
 
+/**
+ * The exposed `message` of a request refused because its audit entry could not be written
+ * (503 `state_not_ready`; docs/audit.md), naming the cause when Nexus can: the fix is on the
+ * audit log's disk, never a restore.
+ */
+export const AUDIT_FAILURE_MESSAGE = {
+  disk_full: 'audit log unavailable: disk full',
+  read_only: 'audit log unavailable: read-only storage',
+  io_error: 'audit log unavailable: I/O error',
+  closed: 'audit log unavailable',
+} as const;
+export type AuditFailureKind = keyof typeof AUDIT_FAILURE_MESSAGE;
+
 export { ApiError, PlainTextError, badRequest, conflict, notFound, notReady, payloadTooLarge } from '../http/index.js';
