@@ -6,8 +6,9 @@
  * changes in the store (a refused PUT is not readable afterwards, a refused overwrite left the
  * old value), and every write acknowledged with a 2xx before has its intent entry on disk
  * (matched by the X-Request-Id of its answer). The log says so once (bounded), the failure
- * counter moves. Once the filler is removed (space freed), requests succeed again without a
- * restart and the whole trail still verifies, MACs included (`spike audit verify --shard`).
+ * counter moves, and the CLI says what to do (free space; no restore). Once the filler is
+ * removed (space freed), requests succeed again without a restart and the whole trail still
+ * verifies, MACs included (`spike audit verify --shard`).
  * Needs root (mount); skipped otherwise.
  */
 import fs from 'node:fs';
@@ -121,6 +122,12 @@ test('audit disk full: refused with a named 503, nothing changes, no acknowledge
       }
       const overwrite = await put('full/ok-000', 'overwritten-while-full');
       assert.equal(overwrite.status, 503);
+      // The CLI names the cause and gives advice that fits (no restore).
+      const cli = await stack.spike(['secret', 'put', 'full/cli', 'k=v']);
+      assert.equal(cli.code, 1);
+      assert.match(cli.stderr, /disk that holds its audit log is full/);
+      assert.ok(!cli.stderr.includes('operator restore'), cli.stderr);
+      refusedPaths.push('full/cli');
       const read = await get('full/ok-001');
       assert.equal(read.status, 503, 'a read whose entry cannot be written is refused too');
       assert.ok(!read.body.includes(VALUE));
