@@ -17,7 +17,7 @@ import { type NexusAudit, openNexusAudit } from './audit.js';
 import { secretRoutes } from './routes/secrets.js';
 import { auditRoutes } from './routes/audit.js';
 import { AuditKeys, AuditWriter } from '../audit/index.js';
-import { AUDIT_VERIFY_LIMITS } from '../protocol/index.js';
+import { AUDIT_FAILURE_MESSAGE, AUDIT_VERIFY_LIMITS, ApiError, ERR } from '../protocol/index.js';
 
 const PILOT = 'spiffe://spike.ist/spike/pilot/role/superuser';
 const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'spike-nexus-audit-'));
@@ -104,5 +104,21 @@ test('POST /v1/audit/verify: the superuser learns only which line first fails; a
   } finally {
     await h3.close();
     fs.rmSync(d, { recursive: true, force: true });
+  }
+});
+
+test('router audit hook: a named refusal (ApiError) is answered as it is; any other rejection gets the generic 503', async () => {
+  let reject: unknown = new Error('EIO somewhere');
+  const hook: RequestAuditor = { intent: () => Promise.reject(reject), result: () => undefined };
+  const h4 = await startRouteHarness({ modules: [secretRoutes], auditor: hook });
+  try {
+    const generic = await h4.post('/v1/store/secrets', { path: 'c/path', values: { k: 'v' } }, PILOT);
+    assert.deepEqual([generic.status, generic.json], [503, { err: 'state_not_ready', message: 'audit log unavailable' }]);
+    reject = new ApiError(ERR.notReady, AUDIT_FAILURE_MESSAGE.disk_full, { expose: true });
+    const named = await h4.post('/v1/store/secrets', { path: 'c/path', values: { k: 'v' } }, PILOT);
+    assert.deepEqual([named.status, named.json], [503, { err: 'state_not_ready', message: 'audit log unavailable: disk full' }]);
+    assert.equal(await h4.ctx.store.getSecret('c/path'), null, 'nothing ran');
+  } finally {
+    await h4.close();
   }
 });
