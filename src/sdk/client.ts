@@ -30,6 +30,7 @@ import {
   type SecretVersionsRequest,
 } from '../protocol/index.js';
 import { checkPath, checkStringMap, checkVersion, checkVersions } from './args.js';
+import { verifyAuditLines } from './audit-verify.js';
 import {
   decodeCipherText,
   decodeCommitments,
@@ -187,6 +188,11 @@ export class NexusClient {
     const r = await this.call(PATHS.auditHash, undefined, { path }, true);
     if (typeof r['hash'] !== 'string') throw new TypeError('malformed audit hash answer');
     return r['hash'];
+  }
+
+  /** additive: the index of the first audit line whose MAC this Nexus does not verify, or null (superuser only; batched). */
+  async auditVerify(lines: readonly string[]): Promise<number | null> {
+    return verifyAuditLines((entries) => this.call(PATHS.auditVerify, undefined, { entries }, true), lines);
   }
 
   /** Soft-deletes versions (empty list or 0 = current). */
