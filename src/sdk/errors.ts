@@ -18,6 +18,12 @@
  * body is ever copied into an error. Messages are fixed per code and never echo input values;
  * a connection failure adds the configured Nexus URL(s) and the cause class (`failure.ts`).
  *
+ * Every `NexusApiError` from a request carries `url`: the request's scheme, host, port, route
+ * and `action` (`https://nexus:8553/v1/store/secrets?action=get`). It can never hold a secret
+ * value or path: those travel in request bodies only, never in URLs. `cause` is the
+ * underlying network or TLS error when no answer arrived; it is never set from a response
+ * body (a JSON parse error would quote the body).
+ *
  * `SdkUsageError` is thrown before any request is sent when a caller's arguments are invalid
  * (bad URL list, version number out of range, wrong shard length …).
  */
@@ -106,9 +112,14 @@ export class NexusApiError extends SpikeError {
   readonly attempts: readonly FailedAttempt[];
   /** The store failure Nexus named in its `message`, if any (see the module doc). */
   readonly storeFailure: StoreFailureKind | undefined;
+  /**
+   * The request's URL (scheme://host:port/route?action=…) — the instance that answered, or
+   * the last one tried when none did. Undefined when the error did not come from a request.
+   */
+  readonly url: string | undefined;
   constructor(
     code: SdkErrorCode,
-    opts: { status?: number; wireErr?: string; cause?: unknown; attempts?: readonly FailedAttempt[]; storeFailure?: StoreFailureKind } = {},
+    opts: { status?: number; wireErr?: string; cause?: unknown; attempts?: readonly FailedAttempt[]; storeFailure?: StoreFailureKind; url?: string } = {},
   ) {
     const attempts = opts.attempts ?? [];
     super(code, messageFor(code, attempts), opts.cause === undefined ? undefined : { cause: opts.cause });
@@ -116,11 +127,7 @@ export class NexusApiError extends SpikeError {
     this.wireErr = opts.wireErr;
     this.storeFailure = opts.storeFailure;
     this.attempts = attempts;
-  }
-
-  /** The last URL tried without an answer, if any. */
-  get url(): string | undefined {
-    return this.attempts[this.attempts.length - 1]?.url;
+    this.url = opts.url;
   }
 
   /** Why the last attempt failed, if no answer arrived. */
