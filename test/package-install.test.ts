@@ -8,7 +8,8 @@
  *   by the `exports` map.
  * - `spike-ts` (the server package): the tarball holds dist/ (no tests, no TypeScript
  *   sources); installed into a fresh folder, every bin (`spike`, `spike-nexus`,
- *   `spike-keeper`, `spike-bootstrap`, `spike-agent`) answers `--help` with exit 0.
+ *   `spike-keeper`, `spike-bootstrap`, `spike-agent`) answers `--help` with exit 0, and
+ *   `import { NexusClient } from 'spike-ts'` works there too.
  *
  * Installs prefer the npm cache (`--prefer-offline`) and fall back to the registry. The server
  * tarball is installed with `--ignore-scripts` by default: its one install script builds
@@ -159,6 +160,10 @@ async function serverFlow(): Promise<void> {
   const v = await run(path.join(dir, 'node_modules', '.bin', 'spike'), ['--version'], dir);
   assert.equal(v.code, 0);
   assert.equal(v.stdout.trim(), version, 'spike --version does not read the installed package.json');
+  // The server package exports the SDK at its root too (types shipped beside the code).
+  assert.ok(files.includes('package/dist/src/sdk/index.d.ts'), 'server tarball lacks the SDK types');
+  const root = await run(process.execPath, ['--input-type=module', '-e', "const m = await import('spike-ts'); process.stdout.write(typeof m.NexusClient)"], dir);
+  assert.equal(root.stdout, 'function', `import 'spike-ts' failed: ${root.stderr.slice(-2000)}`);
 }
 
 // Both flows start at once (npm spends most of its time waiting); each test awaits its own.
