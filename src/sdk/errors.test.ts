@@ -1,7 +1,7 @@
 /**
- * What a `NexusApiError` carries: the stable `code`, the request's URL (scheme, host, port,
- * route and action — never the secret path, which travels in the body) and, when no answer
- * arrived, the underlying `cause`. Runs the real transport over plain HTTP (`allowHttp`) to a
+ * What a `NexusApiError` carries: the stable `code`, where the request went (`url`: scheme,
+ * host, port; `route`: route and action — never the secret path, which travels in the body)
+ * and, when no answer arrived, the underlying `cause`. Runs the real transport over plain HTTP (`allowHttp`) to a
  * local scripted server; TLS behaviour is covered in client.test.ts.
  */
 import assert from 'node:assert/strict';
@@ -56,7 +56,7 @@ async function failure(p: Promise<unknown>): Promise<NexusApiError> {
   assert.fail('the call succeeded');
 }
 
-test('errors: an HTTP error answer carries code, status and the request URL (route + action), never the secret path', async () => {
+test('errors: an HTTP error answer carries code, status, the instance URL and the route + action, never the secret path', async () => {
   answer = (res) => {
     res.writeHead(404, { 'content-type': 'application/json' });
     res.end('{"err":"api_not_found"}');
@@ -64,8 +64,9 @@ test('errors: an HTTP error answer carries code, status and the request URL (rou
   const e = await failure(client([base]).getSecret(SECRET_PATH));
   assert.equal(e.code, 'api_not_found');
   assert.equal(e.status, 404);
-  assert.equal(e.url, `${base}${PATHS.secrets}?action=get`);
-  assert.ok(!String(e.url).includes('very-private') && !e.message.includes('very-private'));
+  assert.equal(e.url, base);
+  assert.equal(e.route, `${PATHS.secrets}?action=get`);
+  assert.ok(!String(e.route).includes('very-private') && !e.message.includes('very-private'));
   assert.equal(e.cause, undefined);
 });
 
@@ -74,7 +75,8 @@ test('errors: a connection failure carries the URL tried and the network error a
   const e = await failure(client([dead]).listSecrets());
   assert.equal(e.code, 'net_peer_connection');
   assert.equal(e.status, undefined);
-  assert.equal(e.url, `${dead}${PATHS.secrets}?action=list`);
+  assert.equal(e.url, dead);
+  assert.equal(e.route, `${PATHS.secrets}?action=list`);
   assert.ok(e.cause instanceof Error, 'cause is the underlying error');
   assert.equal(e.failure?.class, 'connection_refused');
 });
@@ -87,7 +89,8 @@ test('errors: after fail-over the URL is the instance that answered', async () =
   const dead = `http://127.0.0.1:${await deadPort()}`;
   const e = await failure(client([dead, base]).getSecretMetadata(SECRET_PATH));
   assert.equal(e.code, 'access_unauthorized');
-  assert.equal(e.url, `${base}${PATHS.secretsMetadata}?action=get`);
+  assert.equal(e.url, base);
+  assert.equal(e.route, `${PATHS.secretsMetadata}?action=get`);
 });
 
 test('errors: an unparsable 200 body is data_unmarshal_failure without a cause that could quote the body', async () => {

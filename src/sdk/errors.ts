@@ -18,9 +18,10 @@
  * body is ever copied into an error. Messages are fixed per code and never echo input values;
  * a connection failure adds the configured Nexus URL(s) and the cause class (`failure.ts`).
  *
- * Every `NexusApiError` from a request carries `url`: the request's scheme, host, port, route
- * and `action` (`https://nexus:8553/v1/store/secrets?action=get`). It can never hold a secret
- * value or path: those travel in request bodies only, never in URLs. `cause` is the
+ * Every `NexusApiError` from a request says where it went: `url`, the Nexus instance as
+ * configured (`https://nexus:8553`), and `route`, the route and `action`
+ * (`/v1/store/secrets?action=get`). Neither can hold a secret value or path: those travel in
+ * request bodies only, never in URLs. `cause` is the
  * underlying network or TLS error when no answer arrived; it is never set from a response
  * body (a JSON parse error would quote the body).
  *
@@ -96,6 +97,12 @@ function messageFor(code: SdkErrorCode, attempts: readonly FailedAttempt[]): str
   return `${SDK_ERROR_MESSAGES[code]}: ${attempts.map((a) => `${a.url} (${failureText(a.failure)})`).join(', ')}${sent}`;
 }
 
+/** Where a request went: the Nexus instance URL and the route with its action. */
+export interface RequestTarget {
+  url: string;
+  route: string;
+}
+
 /**
  * A failed call to SPIKE Nexus. When no HTTP answer arrived, `attempts` lists each Nexus URL
  * tried and why it failed (a {@link Failure} class such as `connection_refused` or
@@ -113,13 +120,15 @@ export class NexusApiError extends SpikeError {
   /** The store failure Nexus named in its `message`, if any (see the module doc). */
   readonly storeFailure: StoreFailureKind | undefined;
   /**
-   * The request's URL (scheme://host:port/route?action=…) — the instance that answered, or
-   * the last one tried when none did. Undefined when the error did not come from a request.
+   * The Nexus instance (scheme://host:port and base path, as configured) that answered, or
+   * the last one tried when none did; undefined when the error did not come from a request.
    */
   readonly url: string | undefined;
+  /** The route and action of the request (`/v1/store/secrets?action=get`), with `url`. */
+  readonly route: string | undefined;
   constructor(
     code: SdkErrorCode,
-    opts: { status?: number; wireErr?: string; cause?: unknown; attempts?: readonly FailedAttempt[]; storeFailure?: StoreFailureKind; url?: string } = {},
+    opts: { status?: number; wireErr?: string; cause?: unknown; attempts?: readonly FailedAttempt[]; storeFailure?: StoreFailureKind; at?: RequestTarget } = {},
   ) {
     const attempts = opts.attempts ?? [];
     super(code, messageFor(code, attempts), opts.cause === undefined ? undefined : { cause: opts.cause });
@@ -127,7 +136,9 @@ export class NexusApiError extends SpikeError {
     this.wireErr = opts.wireErr;
     this.storeFailure = opts.storeFailure;
     this.attempts = attempts;
-    this.url = opts.url;
+    // The last attempt without an answer names the instance when no target was given.
+    this.url = opts.at?.url ?? attempts[attempts.length - 1]?.url;
+    this.route = opts.at?.route;
   }
 
   /** Why the last attempt failed, if no answer arrived. */
