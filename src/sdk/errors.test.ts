@@ -1,8 +1,8 @@
 /**
  * What a `NexusApiError` carries: the stable `code`, where the request went (`url`: scheme,
  * host, port; `route`: route and action — never the secret path, which travels in the body)
- * and, when no answer arrived, the underlying `cause`. Runs the real transport over plain HTTP (`allowHttp`) to a
- * local scripted server; TLS behaviour is covered in client.test.ts.
+ * and, when no answer arrived, the underlying `cause`. Runs the real transport over plain
+ * HTTP (`allowHttp`) to a local scripted server; TLS behaviour is in client.test.ts.
  */
 import assert from 'node:assert/strict';
 import http from 'node:http';
