@@ -99,10 +99,13 @@ function scanInstall(root: string): { names: Set<string>; native: string[] } {
   return { names, native };
 }
 
-const CONSUMER_TS = `import { NexusClient, NexusApiError, SdkUsageError, type ClientOptions } from '@spike-ts/sdk';
+const CONSUMER_TS = `import { NexusClient, NexusApiError, SdkUsageError, createSecretCache, watchSecret, type ClientOptions } from '@spike-ts/sdk';
 const options: Partial<ClientOptions> = { urls: ['https://nexus.example:8553'] };
-const check = (e: unknown): string | undefined => (e instanceof NexusApiError ? e.code : e instanceof SdkUsageError ? e.code : undefined);
-console.log(JSON.stringify({ connect: typeof NexusClient.connect, create: typeof NexusClient.create, urls: options.urls, check: check(undefined) ?? null }));
+const check = (e: unknown): string | undefined => (e instanceof NexusApiError ? \`\${e.code} \${e.url ?? ''}\${e.route ?? ''}\` : e instanceof SdkUsageError ? e.code : undefined);
+const cache = createSecretCache({ getSecret: async () => ({ k: 'v' }) }, { ttlMs: 1000 });
+const value: string | undefined = (await cache.getSecret('apps/x'))['k'];
+cache.close();
+console.log(JSON.stringify({ connect: typeof NexusClient.connect, create: typeof NexusClient.create, watch: typeof watchSecret, urls: options.urls, check: check(undefined) ?? null, value }));
 `;
 
 const CONSUMER_TSCONFIG = {
@@ -120,6 +123,9 @@ async function sdkFlow(): Promise<void> {
   assert.deepEqual(files.filter((f) => /\.test\.|\.ts$/.test(f) && !f.endsWith('.d.ts')), [], 'SDK tarball ships tests or TypeScript sources');
   assert.deepEqual(files.filter((f) => /^package\/dist\/(store|nexus|keeper|bootstrap|pilot|dev|agent|audit|ops)\//.test(f)), [], 'SDK tarball ships server code');
 
+  const rootVersion = (JSON.parse(fs.readFileSync(path.join(REPO_ROOT, 'package.json'), 'utf8')) as { version: string }).version;
+  assert.ok(tgz.endsWith(`-${rootVersion}.tgz`), 'the SDK and the server package have different versions');
+
   const app = newProject('sdk-consumer', 'module');
   const typesNode = JSON.parse(fs.readFileSync(path.join(REPO_ROOT, 'node_modules', '@types', 'node', 'package.json'), 'utf8')) as { version: string };
   await ok('npm', [...INSTALL, tgz, `@types/node@${typesNode.version}`], app);
@@ -132,7 +138,7 @@ async function sdkFlow(): Promise<void> {
   fs.writeFileSync(path.join(app, 'tsconfig.json'), JSON.stringify(CONSUMER_TSCONFIG));
   await ok(process.execPath, [path.join(REPO_ROOT, 'node_modules', 'typescript', 'bin', 'tsc'), '-p', '.'], app);
   const out = JSON.parse(await ok(process.execPath, ['out/main.js'], app)) as Record<string, unknown>;
-  assert.deepEqual(out, { connect: 'function', create: 'function', urls: ['https://nexus.example:8553'], check: null });
+  assert.deepEqual(out, { connect: 'function', create: 'function', watch: 'function', urls: ['https://nexus.example:8553'], check: null, value: 'v' });
 
   const deep = await run(process.execPath, ['--input-type=module', '-e', "await import('@spike-ts/sdk/dist/sdk/client.js')"], app);
   assert.notEqual(deep.code, 0);
