@@ -1,10 +1,12 @@
 /**
  * SecretCache: served from memory within the TTL, dropped by its timer after it, one request
- * for concurrent reads, failures not cached, copies handed out, invalidate/close/abort forget
- * everything, bad options refused.
+ * for concurrent reads, failures not cached, copies handed out, invalidate/close/abort and the
+ * client's close() forget everything, bad options refused.
  */
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
+import { Agent } from 'undici';
+import { NexusClient } from './client.js';
 import { NexusApiError, SdkUsageError } from './errors.js';
 import { createSecretCache, type SecretReader } from './secret-cache.js';
 import type { SecretValues, VersionOption } from './types.js';
@@ -137,4 +139,21 @@ test('cache: a missing, zero, fractional or huge TTL is a usage error', () => {
     assert.throws(() => createSecretCache(r, { ttlMs } as { ttlMs: number }), (e: unknown) => e instanceof SdkUsageError && e.code === 'sdk_bad_argument');
   }
   assert.throws(() => createSecretCache(r, { ttlMs: 10, maxEntries: 0 }), SdkUsageError);
+});
+
+test('cache: closing the reader (its closeSignal) clears and closes the cache, as NexusClient.close() does', async () => {
+  const ac = new AbortController();
+  const r = Object.assign(fakeReader({ a: { k: '1' } }), { closeSignal: ac.signal });
+  const cache = createSecretCache(r, { ttlMs: 60_000 });
+  await cache.getSecret('a');
+  ac.abort();
+  assert.equal(cache.size, 0);
+  await assert.rejects(cache.getSecret('a'), (e: unknown) => e instanceof SdkUsageError && e.code === 'sdk_closed');
+
+  const client = NexusClient.create({ urls: ['https://127.0.0.1:1'], dispatcher: new Agent() });
+  const onClient = createSecretCache(client, { ttlMs: 60_000 });
+  assert.equal(client.closeSignal.aborted, false);
+  await client.close();
+  assert.equal(client.closeSignal.aborted, true);
+  await assert.rejects(onClient.getSecret('a'), (e: unknown) => e instanceof SdkUsageError && e.code === 'sdk_closed');
 });

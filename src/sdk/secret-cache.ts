@@ -4,7 +4,7 @@
  *
  * A value read through the cache is served from memory for `ttlMs`, then dropped by a timer
  * (not merely on the next read), so plaintext stays in this process's memory for at most the
- * TTL after it was fetched, or until `invalidate()` / `close()`. Concurrent reads of the same
+ * TTL after it was fetched, or until `invalidate()` / `close()` / the client's `close()`. Concurrent reads of the same
  * path share one request. Failures are never cached. JavaScript strings cannot be wiped: the
  * cache drops its references, the garbage collector reclaims the memory later — which is why
  * caching is opt-in and the TTL has no default.
@@ -15,9 +15,31 @@
 import { SdkUsageError } from './errors.js';
 import type { SecretValues, VersionOption } from './types.js';
 
-/** What the cache reads through: a `NexusClient`, or anything with its `getSecret`. */
+/**
+ * What the cache reads through: a `NexusClient`, or anything with its `getSecret`. When the
+ * reader has a `closeSignal` (a `NexusClient` does), closing the reader closes the cache.
+ */
 export interface SecretReader {
   getSecret(path: string, opts?: VersionOption): Promise<SecretValues>;
+  readonly closeSignal?: AbortSignal;
+}
+
+/** Runs `fn` once when any of `signals` aborts (now, if one already has); returns the unsubscribe. */
+export function onAnyAbort(signals: ReadonlyArray<AbortSignal | undefined>, fn: () => void): () => void {
+  const live = signals.filter((s): s is AbortSignal => s !== undefined);
+  const off = (): void => {
+    for (const s of live) s.removeEventListener('abort', handler);
+  };
+  const handler = (): void => {
+    off();
+    fn();
+  };
+  if (live.some((s) => s.aborted)) {
+    fn();
+    return () => undefined;
+  }
+  for (const s of live) s.addEventListener('abort', handler, { once: true });
+  return off;
 }
 
 export interface SecretCacheOptions {
@@ -25,7 +47,7 @@ export interface SecretCacheOptions {
   ttlMs: number;
   /** Most paths held at once; the oldest entry is dropped first. Default 1000. */
   maxEntries?: number;
-  /** Closing this signal closes the cache (for instance the signal of an app's shutdown). */
+  /** Aborting this signal closes the cache (for instance an app's shutdown signal). */
   signal?: AbortSignal;
 }
 
@@ -55,8 +77,7 @@ export class SecretCache {
   private closed = false;
   /** Bumped by invalidate/close so a read already in flight does not store a stale value. */
   private generation = 0;
-  private readonly onAbort = (): void => this.close();
-  private readonly signal: AbortSignal | undefined;
+  private unsubscribe: () => void = () => undefined;
 
   constructor(
     private readonly reader: SecretReader,
@@ -64,9 +85,7 @@ export class SecretCache {
   ) {
     this.ttlMs = checkPositiveInt(opts?.ttlMs, MAX_TTL_MS, 'ttlMs');
     this.maxEntries = opts.maxEntries === undefined ? DEFAULT_MAX_ENTRIES : checkPositiveInt(opts.maxEntries, 1_000_000, 'maxEntries');
-    this.signal = opts.signal;
-    if (opts.signal?.aborted) this.close();
-    else opts.signal?.addEventListener('abort', this.onAbort, { once: true });
+    this.unsubscribe = onAnyAbort([opts.signal, reader.closeSignal], () => this.close());
   }
 
   /** Paths (and versions) currently held in memory. */
@@ -137,7 +156,7 @@ export class SecretCache {
     if (this.closed) return;
     this.invalidate();
     this.closed = true;
-    this.signal?.removeEventListener('abort', this.onAbort);
+    this.unsubscribe();
   }
 }
 

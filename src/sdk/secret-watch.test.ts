@@ -111,3 +111,12 @@ test('watch: a missing, zero or fractional interval is a usage error', () => {
     assert.throws(() => watchSecret(scripted({}), 'a', { intervalMs } as { intervalMs: number }), (e: unknown) => e instanceof SdkUsageError && e.code === 'sdk_bad_argument');
   }
 });
+
+test('watch: closing the reader (its closeSignal) stops the watch and drops the values', async () => {
+  const ac = new AbortController();
+  const r = Object.assign(scripted({ k: '1' }), { closeSignal: ac.signal });
+  const w = watchSecret(r, 'apps/db', { intervalMs: 5 });
+  await w.ready();
+  ac.abort();
+  assert.equal(w.current, undefined);
+});

@@ -9,7 +9,7 @@
  * after the previous one settles. The timer does not keep the process alive.
  */
 import { SdkUsageError } from './errors.js';
-import type { SecretReader } from './secret-cache.js';
+import { onAnyAbort, type SecretReader } from './secret-cache.js';
 import type { SecretValues, VersionOption } from './types.js';
 
 export interface WatchSecretOptions {
@@ -19,7 +19,7 @@ export interface WatchSecretOptions {
   onChange?: (values: SecretValues) => void;
   /** Called with each failed read (a `NexusApiError` or `SdkUsageError`). */
   onError?: (error: unknown) => void;
-  /** Aborting this signal closes the watch. */
+  /** Aborting this signal closes the watch (so does closing a reader that has `closeSignal`). */
   signal?: AbortSignal;
   /** A fixed version to watch instead of the current one. */
   version?: VersionOption['version'];
@@ -104,14 +104,12 @@ export function watchSecret(reader: SecretReader, path: string, opts: WatchSecre
     timer = undefined;
     current = undefined;
     rejectReady(new SdkUsageError('sdk_closed'));
-    opts.signal?.removeEventListener('abort', close);
+    unsubscribe();
   };
 
-  if (opts.signal?.aborted) close();
-  else {
-    opts.signal?.addEventListener('abort', close, { once: true });
-    void tick();
-  }
+  let unsubscribe: () => void = () => undefined;
+  unsubscribe = onAnyAbort([opts.signal, reader.closeSignal], close);
+  if (!closed) void tick();
 
   return {
     get current() {
