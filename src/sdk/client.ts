@@ -80,6 +80,7 @@ export class NexusClient {
   private readonly transport: Transport;
   private readonly o: Required<Pick<ClientOptions, 'streamHeadersTimeoutMs' | 'streamBodyTimeoutMs'>> & ClientOptions;
   private closing: Promise<void> | undefined;
+  private readonly closeController = new AbortController();
 
   private constructor(opts: ClientOptions) {
     const urls = parseNexusUrls(opts.urls, opts.allowHttp === true);
@@ -111,6 +112,11 @@ export class NexusClient {
   static async connect(opts: ConnectOptions = {}): Promise<NexusClient> {
     const { connectOptions } = await import('./connect.js');
     return new NexusClient(await connectOptions(opts));
+  }
+
+  /** Aborted when `close()` is called: caches and watchers built on this client clear then. */
+  get closeSignal(): AbortSignal {
+    return this.closeController.signal;
   }
 
   /** The caller's SPIFFE ID (from the X.509 source), when known. */
@@ -350,6 +356,7 @@ export class NexusClient {
   async close(): Promise<void> {
     this.closing ??= (async () => {
       this.transport.markClosed();
+      this.closeController.abort();
       try {
         if (this.o.ownsDispatcher !== false) await this.o.dispatcher.close();
       } finally {

@@ -31,3 +31,5 @@ export const ROUTES = {
   commitments: PATHS.commitments,
 } as const;
 export { failureText } from './failure.js';
+export { SecretCache, createSecretCache, type SecretCacheOptions, type SecretReader } from './secret-cache.js';
+export { watchSecret, type SecretWatch, type WatchSecretOptions } from './secret-watch.js';
