@@ -5,10 +5,10 @@
  * hold for every pattern by construction (POL-04: `^a|b$` means exactly `a` or `b`).
  *
  * Cost (POL-24): a {@link PatternCache} compiles each distinct pattern string once, lazily on
- * first use, shared across policy versions and loads (reference-counted by the policies using it); patterns that are plain literals
- * ({@link literalOf}) are compared as strings with no regex at all, and
- * {@link requiredPrefixOf} lets the engine skip identity patterns a caller cannot match
- * without compiling or running them.
+ * first use, shared across policy versions and loads (reference-counted by the policies that
+ * use it); patterns that are plain literals ({@link literalOf}) are compared as strings with
+ * no regex at all, and {@link requiredPrefixOf} lets the engine skip identity patterns a
+ * caller cannot match without compiling or running them.
  */
 import { RE2JS } from 're2js';
 
