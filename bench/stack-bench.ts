@@ -168,6 +168,13 @@ export class StackBench {
           value: n.opsPerSec, unit: 'ops/s', baseline: e.opsPerSec, ratio: n.opsPerSec / e.opsPerSec,
           note: `${n.ok} GETs in ${(n.elapsedMs / 1000).toFixed(1)} s; server CPU per request: Nexus ${cpuPerReq('nexus', n)} µs, echo ${cpuPerReq('echo', e)} µs; baseline: bare Node https mTLS server, same SVIDs, same JSON${errs}`,
         }, { on: 'ratio', op: '>=', target: 0.8, text: '≥ 0.8×' }));
+        const nexusCpuUs = (cpu.nexus * 1000) / n.ok;
+        const echoCpuUs = (cpu.echo * 1000) / e.ok;
+        rows.push(row('P1', {
+          id: `p1.cpu.c${c}`, name: `server CPU per warm GET, ${c} client${c > 1 ? 's' : ''} (from /proc, server process only)`,
+          value: nexusCpuUs, unit: 'µs', baseline: echoCpuUs, ratio: nexusCpuUs / echoCpuUs,
+          note: 'lower is better; baseline: the bare https mTLS echo in the same run',
+        }, c === 32 ? { on: 'ratio', op: '<=', target: 1.5, text: '≤ 1.5×' } : undefined));
         for (const p of [50, 99]) {
           rows.push(row('P1', {
             id: `p1.get.c${c}.p${p}`, name: `secret GET latency p${p}, ${c} client${c > 1 ? 's' : ''}`,
