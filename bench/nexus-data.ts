@@ -10,8 +10,8 @@
  *    (64 writers, in-process). Goal ≥ 5×.
  * 3. Authorisation latency: a workload's GET against an in-process Nexus (memory backend, same
  *    mTLS) holding 10,000 policies vs one holding only the caller's policy; plus the pure
- *    engine decision time. Goal ≤ 1.2×. Also reported: the cost of one policy write with
- *    10,000 policies (every write reloads the engine from the store).
+ *    engine decision time. Goal ≤ 1.2×. Also reported (`s.policy_write.10k`, goal ≤ 2×): one
+ *    policy write with 10,000 policies vs the same write with none.
  *
  * `benchNexusData(stack?)` uses the given stack (sqlite) or starts and stops its own.
  * Run alone: `node dist/bench/nexus-data.js`.
@@ -183,7 +183,7 @@ async function benchPut(pilot: NexusClient, budgetMs: number): Promise<BenchResu
 }
 
 /** An in-process memory-backend Nexus preloaded with `extra` policies besides the caller's. */
-async function authzRun(stack: Stack, extra: number, budgetMs: number): Promise<{ get: LatencyRun; putMs: number }> {
+async function authzRun(stack: Stack, extra: number, budgetMs: number): Promise<{ get: LatencyRun; putMs: number; putCpuMs: number }> {
   const store = new MemoryStore();
   await store.putPolicy({ name: 'bench-app', spiffeIdPattern: '^spiffe://spike\\.ist/workload/bench-app$', pathPattern: '^bench/authz/.*$', permissions: ['read'] });
   for (let i = 0; i < extra; i++) {
@@ -206,24 +206,33 @@ async function authzRun(stack: Stack, extra: number, budgetMs: number): Promise<
   try {
     const url = `https://localhost:${nexus.server.port}`;
     const get = await sequentialPosts(dispatcher, `${url}/v1/store/secrets?action=get`, JSON.stringify({ path: 'bench/authz/creds' }), budgetMs);
-    // one policy write = validate + store + full engine reload
+    // one policy write = validate + store + engine update (incremental, or a full reload)
     const pilotSource = await WorkloadX509Source.open({ endpoint: stack.socket('pilot'), timeoutMs: 15_000 });
     const pd = createMtlsDispatcher({ source: pilotSource, authorizeServer: authorizeIf((id) => id.equals(NEXUS_ID)), connections: 1 });
     const times: number[] = [];
+    const cpu: number[] = [];
     try {
-      for (let i = 0; i < 5; i++) {
+      // 5 warm-up writes (connection, JIT), then 25 measured; each a new policy name
+      for (let i = 0; i < 30; i++) {
         const body = JSON.stringify({ name: `bench-put-${i}`, spiffeidPattern: '^spiffe://spike\\.ist/x$', pathPattern: '^x$', permissions: ['read'] });
         const t = performance.now();
+        const c = process.cpuUsage();
         const r = await request(`${url}/v1/acl/policy`, { method: 'POST', body, headers: { 'content-type': 'application/json' }, dispatcher: pd });
         await r.body.arrayBuffer();
-        times.push(performance.now() - t);
+        if (r.statusCode !== 200) throw new Error(`policy put: status ${r.statusCode}`);
+        const used = process.cpuUsage(c);
+        if (i >= 5) {
+          times.push(performance.now() - t);
+          cpu.push((used.user + used.system) / 1000);
+        }
       }
     } finally {
       await pd.close();
       pilotSource.close();
     }
     times.sort((a, b) => a - b);
-    return { get, putMs: percentile(times, 50) };
+    cpu.sort((a, b) => a - b);
+    return { get, putMs: percentile(times, 50), putCpuMs: percentile(cpu, 50) };
   } finally {
     await dispatcher.close();
     await nexus.close();
@@ -260,7 +269,11 @@ export async function benchAuthz(stack: Stack, budgetMs: number): Promise<BenchR
       note: `p99 ${many.get.p99Us.toFixed(0)} µs, ${many.get.opsPerSec.toFixed(0)} ops/s; goal ratio <= 1.2`,
     },
     { id: 'nexus.authz.engine.10k.ns', name: 'policy engine decision (warm caller cache), 10,000 policies', value: e1, unit: 'ns', baseline: e0, ratio: e1 / e0 },
-    { id: 'nexus.policy.put.10k.ms', name: 'one policy write with 10,000 policies (store + full engine reload), p50', value: many.putMs, unit: 'ms', baseline: none.putMs, ratio: many.putMs / none.putMs },
+    {
+      id: 's.policy_write.10k', name: 'one policy write with 10,000 policies, CPU p50 (baseline: the same write with none)', value: many.putCpuMs, unit: 'ms',
+      baseline: none.putCpuMs, ratio: many.putCpuMs / none.putCpuMs,
+      note: `CPU of the process (in-process Nexus on the memory store + its mTLS client), which other load does not skew; wall p50 ${many.putMs.toFixed(2)} ms vs ${none.putMs.toFixed(2)} ms; 25 writes after 5 warm-up`,
+    },
   ];
 }
 

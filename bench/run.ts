@@ -21,6 +21,7 @@ import { benchBootstrap } from './bootstrap.js';
 import { benchCipher } from './cipher.js';
 import { benchCrypto } from './crypto.js';
 import { benchHa } from './ha.js';
+import { benchHostileRss } from './hostile-rss.js';
 import { describeMachine, machine, notAvailable, progress, reasonOf, row, toMarkdown, worstRatio, type BenchRow, type Goal } from './harness.js';
 import { AUDIT_ROWS, benchAudit } from './audit.js';
 import { benchAuthz } from './nexus-data.js';
@@ -44,6 +45,8 @@ function parseArgs(argv: readonly string[]): Args {
 }
 
 const P3_GOAL: Goal = { on: 'ratio', op: '<=', target: 1.2, text: '≤ 1.2×' };
+const POLICY_WRITE_GOAL: Goal = { on: 'ratio', op: '<=', target: 2, text: '≤ 2×' };
+const RSS_AFTER_FUZZ_GOAL: Goal = { on: 'ratio', op: '<=', target: 1.5, text: '≤ 1.5×' };
 const P5_GOAL: Goal = { on: 'ratio', op: '>=', target: 0.7, text: '≥ 0.7×' };
 
 /** Runs `fn`; on failure, one "not available" row per expected row. */
@@ -56,9 +59,13 @@ async function guarded(label: string, fallback: Array<[string, string, string, G
   }
 }
 
-/** P3 from `bench/nexus-data.ts`: the 10k-policy GET row gets the goal, the rest are context. */
+/** P3 from `bench/nexus-data.ts`: the 10k-policy GET row gets the goal; the policy-write row (S) its own. */
 function p3Rows(rs: BenchResult[]): BenchRow[] {
-  return rs.map((r) => (r.id === 'nexus.authz.get.10k-policies.p50' ? row('P3', r, P3_GOAL) : row(r.id.startsWith('nexus.policy') ? 'S' : 'P3', r)));
+  return rs.map((r) => {
+    if (r.id === 'nexus.authz.get.10k-policies.p50') return row('P3', r, P3_GOAL);
+    if (r.id === 's.policy_write.10k') return row('S', r, POLICY_WRITE_GOAL);
+    return row('P3', r);
+  });
 }
 
 /** P5 from `bench/cipher.ts`: the streamed encrypt vs raw createCipheriv gets the goal. */
@@ -86,6 +93,9 @@ async function supplementary(quick: boolean): Promise<BenchRow[]> {
   out.push(...(await guarded('crypto', [['S', 'crypto', 'crypto core']], async () => (await benchCrypto({ budgetMs: quick ? 200 : 1000 })).map((r) => row('S', r)))));
   progress('S store (sqlite group commit vs tx per write, in-process)');
   out.push(...(await guarded('store', [['S', 'store.sqlite', 'sqlite store']], async () => (await benchStore({ budgetMs: quick ? 800 : 3000 })).map((r) => row('S', r)))));
+  progress(`S Nexus RSS after hostile load (two fresh stacks, ${quick ? 20 : 60} s of load each)`);
+  out.push(...(await guarded('rss after hostile load', [['S', 's.rss.after_fuzz', 'Nexus RSS after hostile load', RSS_AFTER_FUZZ_GOAL]], async () =>
+    (await benchHostileRss(quick ? 20 : 60)).map((r) => row('S', r, r.id === 's.rss.after_fuzz' ? RSS_AFTER_FUZZ_GOAL : undefined)))));
   progress(`S bootstrap end to end (${quick ? 1 : 3} fresh stack${quick ? '' : 's'})`);
   out.push(...(await guarded('bootstrap', [['S', 'bootstrap', 'bootstrap end to end (issue 4)']], async () => (await benchBootstrap(quick ? 1 : 3)).map((r) => row('S', r)))));
   if (quick) {

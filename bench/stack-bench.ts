@@ -168,6 +168,13 @@ export class StackBench {
           value: n.opsPerSec, unit: 'ops/s', baseline: e.opsPerSec, ratio: n.opsPerSec / e.opsPerSec,
           note: `${n.ok} GETs in ${(n.elapsedMs / 1000).toFixed(1)} s; server CPU per request: Nexus ${cpuPerReq('nexus', n)} µs, echo ${cpuPerReq('echo', e)} µs; baseline: bare Node https mTLS server, same SVIDs, same JSON${errs}`,
         }, { on: 'ratio', op: '>=', target: 0.8, text: '≥ 0.8×' }));
+        const nexusCpuUs = (cpu.nexus * 1000) / n.ok;
+        const echoCpuUs = (cpu.echo * 1000) / e.ok;
+        rows.push(row('P1', {
+          id: `p1.cpu.c${c}`, name: `server CPU per warm GET, ${c} client${c > 1 ? 's' : ''} (from /proc, server process only)`,
+          value: nexusCpuUs, unit: 'µs', baseline: echoCpuUs, ratio: nexusCpuUs / echoCpuUs,
+          note: 'lower is better; baseline: the bare https mTLS echo in the same run',
+        }, c === 32 ? { on: 'ratio', op: '<=', target: 1.5, text: '≤ 1.5×' } : undefined));
         for (const p of [50, 99]) {
           rows.push(row('P1', {
             id: `p1.get.c${c}.p${p}`, name: `secret GET latency p${p}, ${c} client${c > 1 ? 's' : ''}`,
@@ -398,6 +405,7 @@ export class StackBench {
     }
     const nexusRss = rssMiB(this.stack.pid('nexus'));
     const keeperRss = rssMiB(this.stack.pid('keeper-1'));
+    const keeperAnon = anonMiB(this.stack.pid('keeper-1'));
     const dbMiB = dbSizeMiB(this.stack.dir);
     return [
       row('P6', {
@@ -407,8 +415,8 @@ export class StackBench {
           `RSS right after the writes, before the restart: ${rssLoaded.toFixed(0)} MiB; SQLite files ${dbMiB.toFixed(0)} MiB`,
       }, { on: 'value', op: '<=', target: 200, text: '≤ 200 MB' }),
       row('P6', {
-        id: 'p6.keeper.rss.mib', name: 'RSS of an idle Keeper (holding its share)', value: keeperRss, unit: 'MiB',
-        note: 'keeper-1, after the whole run',
+        id: 'p6.keeper.rss', name: 'RSS of an idle Keeper (holding its share)', value: keeperRss, unit: 'MiB',
+        note: `keeper-1, after the whole run; of which private (anonymous) ${keeperAnon.toFixed(1)} MiB, the rest file-backed pages of the node binary shared by every node process`,
       }, { on: 'value', op: '<=', target: 60, text: '≤ 60 MB' }),
     ];
   }
@@ -429,6 +437,14 @@ export function cpuMs(pid: number): number {
   const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
   // fields after the command: state is index 0, utime 11, stime 12
   return (Number(f[11]) + Number(f[12])) * 10;
+}
+
+/** Anonymous (private) part of a process's RSS in MiB, from /proc/<pid>/smaps_rollup. */
+export function anonMiB(pid: number | undefined): number {
+  if (pid === undefined) throw new Error('process not running');
+  const m = /^Anonymous:\s+(\d+) kB$/m.exec(fs.readFileSync(`/proc/${pid}/smaps_rollup`, 'utf8'));
+  if (!m?.[1]) throw new Error('Anonymous not found');
+  return Number(m[1]) / 1024;
 }
 
 /** VmRSS of a process in MiB, from /proc. */

@@ -9,7 +9,7 @@
 import { loadKeeperConfig, startComponent } from '../config/index.js';
 import { fail, installShutdown } from '../lib/index.js';
 import { authorizeIf, createMtlsServer } from '../spiffe/index.js';
-import { createMetrics, createOpsServer, type OpsServer } from '../ops/index.js';
+import type { OpsServer } from '../ops/index.js';
 import { keeperRouter } from './server.js';
 import { ShareSlot } from './slot.js';
 
@@ -33,7 +33,10 @@ export async function main(argv: string[]): Promise<void> {
   if (!started) return;
   const { cfg, ids, source, logger } = started;
   const slot = new ShareSlot();
-  const metrics = cfg.ops === undefined ? undefined : createMetrics();
+  // The operations listener and its metrics (prom-client) are loaded only when enabled: an
+  // idle Keeper keeps to what it uses (issue 17).
+  const opsKit = cfg.ops === undefined ? undefined : await import('../ops/index.js');
+  const metrics = opsKit?.createMetrics();
   const server = createMtlsServer({
     source,
     authorizeClient: authorizeIf((id) => ids.isNexus(id) || ids.isBootstrap(id)),
@@ -53,7 +56,7 @@ export async function main(argv: string[]): Promise<void> {
     shareHeld: () => slot.has(),
   });
   // Ready once it holds a share (the slot only keeps shares it verified).
-  const ops: OpsServer | undefined = cfg.ops === undefined ? undefined : createOpsServer({
+  const ops: OpsServer | undefined = cfg.ops === undefined || opsKit === undefined ? undefined : opsKit.createOpsServer({
     host: cfg.ops.host, port: cfg.ops.port, logger,
     readiness: () => (slot.has() ? { ready: true, failing: [] } : { ready: false, failing: ['share'] }),
     ...(metrics ? { metrics: metrics.source } : {}),

@@ -1,17 +1,23 @@
 /**
- * The policy engine (D3, POL-24): pure decisions over a loaded policy list. It is fed the list
- * plus a generation number ({@link PolicyEngine.load}) and never touches the store or HTTP.
+ * The policy engine (D3, POL-24): pure decisions over a policy set. It is fed either the whole
+ * list plus a generation number ({@link PolicyEngine.load}) or one change at a time
+ * ({@link PolicyEngine.apply}), and never touches the store or HTTP.
  *
  * Matching is RE2 full match on both patterns (patterns.ts). Per caller SPIFFE ID the engine
- * caches the subset of policies whose identity pattern matches (bounded LRU); literal identity
- * patterns are found through a hash index, and a regex identity pattern is compiled and run
- * only for callers that start with its literal prefix, so a caller with no policies costs O(1)
- * (warm) or O(regex patterns) cheap prefix tests (cold) however many policies exist. Every load
- * clears the caller cache, so the very next request sees the change (no stale allow after a
- * delete returns: POL-17). Patterns are compiled once per distinct string, never per request.
+ * caches the subset of policies whose identity pattern matches (bounded LRU, callers.ts);
+ * literal identity patterns are found through a hash index, and a regex identity pattern is
+ * compiled and run only for callers that start with its literal prefix, so a caller with no
+ * policies costs O(1) (warm) or O(regex patterns) cheap prefix tests (cold) however many
+ * policies exist. Patterns are compiled once per distinct string, never per request.
+ *
+ * Freshness (POL-17): a load clears the caller cache; an applied change forgets exactly the
+ * callers it concerns. Either way the very next decision sees the change (no stale allow after
+ * a delete returns). A change costs O(1) in the number of policies (plus the cached callers
+ * it concerns), so a policy write does not scale with the policy count (issue 17).
  */
 import type { Logger } from '../../lib/index.js';
 import type { SpiffeId } from '../../spiffe/index.js';
+import { CallerCache } from './callers.js';
 import { type CompiledPolicy, type Permission, type PolicyLike, permissionBits, wantedBits } from './model.js';
 import { type Matcher, PatternCache } from './patterns.js';
 import { compilePolicy } from './validate.js';
@@ -24,9 +30,16 @@ interface PolicyPutFields {
   readonly permissions: readonly string[];
 }
 
+/** One policy write, as the store committed it. */
+export type PolicyChange =
+  | { readonly kind: 'put'; readonly policy: PolicyLike }
+  | { readonly kind: 'delete'; readonly name: string };
+
 interface Entry {
   readonly name: string;
   readonly bits: number;
+  readonly idPattern: string;
+  readonly pathPattern: string;
   readonly id: Matcher;
   readonly path: Matcher;
 }
@@ -45,25 +58,29 @@ interface LoadResult {
 
 const idOf = (peer: SpiffeId | string): string => (typeof peer === 'string' ? peer : peer.toString());
 
-/** Pure policy evaluation over a loaded policy list (see module doc). */
+/** Pure policy evaluation over a policy set (see module doc). */
 export class PolicyEngine {
-  private entries: Entry[] = [];
+  /**
+   * Every policy that grants something, by name (policies granting nothing are left out). A
+   * name has one entry from the store; a hand-made list may repeat a name, and then each counts.
+   */
+  private byName = new Map<string, Entry[]>();
+  private count = 0;
   private byLiteralId = new Map<string, Entry[]>();
-  private regexIdEntries: Entry[] = [];
+  private regexIdEntries = new Set<Entry>();
   private gen = Number.NEGATIVE_INFINITY;
   /**
-   * Per-caller cache as a two-generation LRU approximation: hits in `young` cost one lookup;
-   * hits in `old` are promoted; when `young` is full it becomes `old` (the previous `old` is
-   * dropped). At most `cacheSize` callers are held.
+   * True when the set is known to be the store's set at `gen`, so one change committed as
+   * generation `gen + 1` can be applied on top of it. A load that does not move the
+   * generation forward (e.g. emptying the engine to fail closed) clears it.
    */
-  private young = new Map<string, Entry[]>();
-  private old = new Map<string, Entry[]>();
-  private readonly cacheSize: number;
+  private exact = false;
+  private readonly callers: CallerCache<Entry>;
   private readonly patterns: PatternCache;
   private readonly logger: Logger | undefined;
 
   constructor(opts: PolicyEngineOptions = {}) {
-    this.cacheSize = Math.max(1, opts.callerCacheSize ?? 4096);
+    this.callers = new CallerCache(Math.max(1, opts.callerCacheSize ?? 4096));
     this.logger = opts.logger;
     this.patterns = new PatternCache(() => this.logger?.warn('a stored policy pattern does not compile; it matches nothing'));
   }
@@ -73,9 +90,9 @@ export class PolicyEngine {
     return this.gen;
   }
 
-  /** Number of loaded policies. */
+  /** Number of loaded policies that grant something. */
   get size(): number {
-    return this.entries.length;
+    return this.count;
   }
 
   /**
@@ -86,54 +103,102 @@ export class PolicyEngine {
    * and still default-deny); patterns that do not compile match nothing.
    */
   load(policies: readonly PolicyLike[], generation: number): LoadResult {
-    if (generation < this.gen) return { applied: false, policies: this.entries.length };
-    const entries: Entry[] = [];
-    const byLiteral = new Map<string, Entry[]>();
-    const regexIds: Entry[] = [];
-    const live = new Set<string>();
-    for (const policy of policies) {
-      const entry: Entry = {
-        name: policy.name,
-        bits: permissionBits(policy.permissions),
-        id: this.patterns.get(policy.spiffeIdPattern),
-        path: this.patterns.get(policy.pathPattern),
-      };
-      live.add(policy.spiffeIdPattern);
-      live.add(policy.pathPattern);
-      if (entry.bits === 0) continue; // grants nothing
-      entries.push(entry);
-      if (entry.id.literal !== null) {
-        const list = byLiteral.get(entry.id.literal);
-        if (list === undefined) byLiteral.set(entry.id.literal, [entry]);
-        else list.push(entry);
-      } else {
-        regexIds.push(entry);
-      }
-    }
-    this.patterns.retain(live);
-    this.entries = entries;
-    this.byLiteralId = byLiteral;
-    this.regexIdEntries = regexIds;
+    if (generation < this.gen) return { applied: false, policies: this.count };
+    const previous = [...this.byName.values()].flat();
+    this.byName = new Map();
+    this.count = 0;
+    this.byLiteralId = new Map();
+    this.regexIdEntries = new Set();
+    this.callers.clear();
+    for (const policy of policies) this.add(policy); // acquires the patterns still in use first …
+    for (const entry of previous) this.releasePatterns(entry); // … so they stay compiled
+    this.exact = generation > this.gen;
     this.gen = generation;
-    this.young = new Map();
-    this.old = new Map();
-    return { applied: true, policies: entries.length };
+    return { applied: true, policies: this.count };
+  }
+
+  /**
+   * The generation a change must build on, read before the store write ({@link apply}); null
+   * when the loaded set is not known to equal the store's (then only a full load helps).
+   */
+  changeBase(): number | null {
+    return this.exact ? this.gen : null;
+  }
+
+  /**
+   * Applies one committed change incrementally when that is provably the same as a full
+   * reload: the engine still holds the exact set of generation `base` (read before the
+   * write) and the store's generation read after the write is `base + 1`, so this change is
+   * the only one in between. Otherwise nothing changes and false is returned: reload.
+   */
+  apply(change: PolicyChange, base: number | null, generation: number): boolean {
+    if (base === null || !this.exact || this.gen !== base || generation !== base + 1) return false;
+    this.remove(change.kind === 'put' ? change.policy.name : change.name);
+    if (change.kind === 'put') this.add(change.policy);
+    this.gen = generation;
+    return true;
+  }
+
+  /** Adds one policy (one granting nothing is left out). */
+  private add(policy: PolicyLike): void {
+    const bits = permissionBits(policy.permissions);
+    if (bits === 0) return; // grants nothing
+    const entry: Entry = {
+      name: policy.name,
+      bits,
+      idPattern: policy.spiffeIdPattern,
+      pathPattern: policy.pathPattern,
+      id: this.patterns.acquire(policy.spiffeIdPattern),
+      path: this.patterns.acquire(policy.pathPattern),
+    };
+    const named = this.byName.get(entry.name);
+    if (named === undefined) this.byName.set(entry.name, [entry]);
+    else named.push(entry);
+    this.count++;
+    if (entry.id.literal !== null) {
+      const list = this.byLiteralId.get(entry.id.literal);
+      if (list === undefined) this.byLiteralId.set(entry.id.literal, [entry]);
+      else list.push(entry);
+    } else {
+      this.regexIdEntries.add(entry);
+    }
+    this.callers.forgetMatching(entry.id);
+  }
+
+  /** Removes every entry named `name`. */
+  private remove(name: string): void {
+    const named = this.byName.get(name);
+    if (named === undefined) return;
+    this.byName.delete(name);
+    this.count -= named.length;
+    for (const entry of named) this.unindex(entry);
+  }
+
+  private unindex(entry: Entry): void {
+    if (entry.id.literal !== null) {
+      const list = this.byLiteralId.get(entry.id.literal) ?? [];
+      const at = list.indexOf(entry);
+      if (at >= 0) list.splice(at, 1);
+      if (list.length === 0) this.byLiteralId.delete(entry.id.literal);
+    } else {
+      this.regexIdEntries.delete(entry);
+    }
+    this.callers.forgetHolding(entry);
+    this.releasePatterns(entry);
+  }
+
+  private releasePatterns(entry: Entry): void {
+    this.patterns.release(entry.idPattern);
+    this.patterns.release(entry.pathPattern);
   }
 
   /** The policies whose identity pattern fully matches `peer` (cached per caller). */
   private relevant(peer: string): Entry[] {
-    const hit = this.young.get(peer);
-    if (hit !== undefined) return hit;
-    let out = this.old.get(peer);
-    if (out === undefined) {
-      out = [...(this.byLiteralId.get(peer) ?? [])];
-      for (const entry of this.regexIdEntries) if (peer.startsWith(entry.id.prefix) && entry.id.matches(peer)) out.push(entry);
-    }
-    if (this.young.size >= Math.max(1, this.cacheSize >> 1)) {
-      this.old = this.young;
-      this.young = new Map();
-    }
-    this.young.set(peer, out);
+    let out = this.callers.get(peer);
+    if (out !== undefined) return out;
+    out = [...(this.byLiteralId.get(peer) ?? [])];
+    for (const entry of this.regexIdEntries) if (peer.startsWith(entry.id.prefix) && entry.id.matches(peer)) out.push(entry);
+    this.callers.set(peer, out);
     return out;
   }
 

@@ -4,7 +4,7 @@
  * store. Nothing here knows about HTTP; the authorizer (../authz.ts) and the policy routes
  * (../routes/policies.ts) build on it.
  */
-export { PolicyEngine } from './engine.js';
+export { PolicyEngine, type PolicyChange } from './engine.js';
 export { POLICY_ERRORS, PolicyError, type PolicyErrorCode } from './errors.js';
 export { type Permission, type PolicyLike } from './model.js';
 export { literalOf, requiredPrefixOf } from './patterns.js';

@@ -1,6 +1,7 @@
 /**
  * Pattern analysis tests: the literal fast path and the required-prefix skip must agree with
- * what RE2 full match decides (properties against re2js itself).
+ * what RE2 full match decides (properties against re2js itself); the compiled-pattern cache
+ * follows the live policies.
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -8,6 +9,7 @@ import fc from 'fast-check';
 import { RE2JS } from 're2js';
 import { pathArb, patternArb } from '../../../test/helpers/policy-fixtures.js';
 import { literalOf, requiredPrefixOf } from './index.js';
+import { PatternCache } from './patterns.js';
 
 test('literalOf: literal patterns are recognised exactly as RE2 full match would decide (property)', () => {
   assert.equal(literalOf('^spiffe://example\\.org/app/db$'), 'spiffe://example.org/app/db');
@@ -49,4 +51,21 @@ test('requiredPrefixOf: every full match starts with the derived prefix (propert
     }),
     { numRuns: 3000 },
   );
+});
+
+test('issue 17: the pattern cache is reference-counted, so memory follows the live policies', () => {
+  let errors = 0;
+  const cache = new PatternCache(() => errors++);
+  const a = cache.acquire('^a.*$');
+  assert.equal(cache.acquire('^a.*$'), a, 'one compiled form per distinct pattern');
+  cache.acquire('^b$');
+  assert.equal(cache.size, 2);
+  cache.release('^a.*$');
+  assert.equal(cache.size, 2, 'still used once');
+  cache.release('^a.*$');
+  cache.release('^b$');
+  cache.release('^never-acquired$');
+  assert.equal(cache.size, 0);
+  assert.equal(cache.acquire('(a)\\1').matches('aa'), false, 'a pattern that does not compile matches nothing');
+  assert.equal(errors, 1);
 });

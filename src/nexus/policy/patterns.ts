@@ -5,10 +5,10 @@
  * hold for every pattern by construction (POL-04: `^a|b$` means exactly `a` or `b`).
  *
  * Cost (POL-24): a {@link PatternCache} compiles each distinct pattern string once, lazily on
- * first use, shared across policy versions and loads; patterns that are plain literals
- * ({@link literalOf}) are compared as strings with no regex at all, and
- * {@link requiredPrefixOf} lets the engine skip identity patterns a caller cannot match
- * without compiling or running them.
+ * first use, shared across policy versions and loads (reference-counted by the policies that
+ * use it); patterns that are plain literals ({@link literalOf}) are compared as strings with
+ * no regex at all, and {@link requiredPrefixOf} lets the engine skip identity patterns a
+ * caller cannot match without compiling or running them.
  */
 import { RE2JS } from 're2js';
 
@@ -116,27 +116,35 @@ export interface Matcher {
   matches(s: string): boolean;
 }
 
-/** Compiled-pattern cache shared across policy versions: one compile per distinct pattern. */
+/**
+ * Compiled-pattern cache shared across policy versions: one compile per distinct pattern.
+ * Reference-counted by the policies that use each pattern, so memory follows the live policy
+ * set whether it changes by a full load or one policy at a time.
+ */
 export class PatternCache {
-  private readonly map = new Map<string, Matcher>();
+  private readonly map = new Map<string, { matcher: Matcher; refs: number }>();
 
   /** `onCompileError` runs once per stored pattern that re2js cannot compile (it then matches nothing). */
   constructor(private readonly onCompileError: () => void) {}
 
-  get(pattern: string): Matcher {
-    let matcher = this.map.get(pattern);
-    if (matcher === undefined) {
-      matcher = this.make(pattern);
-      this.map.set(pattern, matcher);
+  /** The matcher of `pattern`, counted as used once more until {@link release}. */
+  acquire(pattern: string): Matcher {
+    let slot = this.map.get(pattern);
+    if (slot === undefined) {
+      slot = { matcher: this.make(pattern), refs: 0 };
+      this.map.set(pattern, slot);
     }
-    return matcher;
+    slot.refs++;
+    return slot.matcher;
   }
 
-  /** Keep only the given patterns (called on load, so memory follows the live policy set). */
-  retain(live: ReadonlySet<string>): void {
-    for (const k of this.map.keys()) if (!live.has(k)) this.map.delete(k);
+  /** One use of `pattern` fewer; the compiled form is dropped with its last use. */
+  release(pattern: string): void {
+    const slot = this.map.get(pattern);
+    if (slot !== undefined && --slot.refs <= 0) this.map.delete(pattern);
   }
 
+  /** Distinct patterns held. */
   get size(): number {
     return this.map.size;
   }

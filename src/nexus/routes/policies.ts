@@ -8,15 +8,17 @@
  *
  * A put is validated and compiled by the policy engine first (SPIKE's grammars; patterns that
  * re2js cannot compile → 400, not SPIKE's 500: D3/B4; the mapping is in policy-errors.ts).
- * After every successful write the engine is reloaded from the store **before** the answer
- * goes out, so the next request — from any caller — sees the change (POL-17: no stale allow
- * after a delete returns).
+ * After every successful write the engine is brought up to date **before** the answer goes
+ * out, so the next request — from any caller — sees the change (POL-17: no stale allow after
+ * a delete returns): the change is applied to the engine alone when nothing else changed
+ * since (one generation read, O(1) in the policy count), else the engine is reloaded.
  * Not served in `lite` mode (SPIKE's 400 for those paths).
  */
 import { ApiError, ERR, notFound, ACTIONS, ERROR_SHAPES, PATHS, PolicyByIdRequest, PolicyListRequest, PolicyPutRequest, policyGetResponse, policyListResponse, type PolicyGetResponse, type PolicyListResponse } from '../../protocol/index.js';
 import { type HandlerContext, type Route, defineRoute } from '../../http/index.js';
 import type { Logger } from '../../lib/index.js';
 import type { NexusContext } from '../context.js';
+import type { PolicyChange } from '../policy/index.js';
 import { viaPolicy } from './policy-errors.js';
 import { viaStore } from './store-errors.js';
 
@@ -41,6 +43,16 @@ export function policyRoutes(ctx: NexusContext): Route[] {
     }
   };
 
+  /**
+   * After a committed write: apply `change` alone when that provably equals a reload (the
+   * store's generation moved by exactly one from `base`, read before the write), else reload.
+   */
+  const refresh = async (log: Logger, change: PolicyChange, base: number | null): Promise<void> => {
+    const generation = base === null ? undefined : await store.policyGeneration().catch(() => undefined);
+    if (generation !== undefined && engine.apply(change, base, generation)) return;
+    await reload(log);
+  };
+
   const put = defineRoute({
     path: PATHS.policy,
     name: 'policy.put',
@@ -49,7 +61,8 @@ export function policyRoutes(ctx: NexusContext): Route[] {
     errorShape: ERROR_SHAPES.plain,
     handle: async ({ body, log }: HandlerContext<PolicyPutRequest>) => {
       const p = viaPolicy(() => engine.compileRequest(body));
-      await viaStore(log, () =>
+      const base = engine.changeBase();
+      const policy = await viaStore(log, () =>
         store.putPolicy({
           name: p.name,
           spiffeIdPattern: p.spiffeIdPattern,
@@ -57,7 +70,7 @@ export function policyRoutes(ctx: NexusContext): Route[] {
           permissions: [...p.permissions],
         }),
       );
-      await reload(log);
+      await refresh(log, { kind: 'put', policy }, base);
       ctx.audit.event('policy.put');
       return {};
     },
@@ -105,9 +118,10 @@ export function policyRoutes(ctx: NexusContext): Route[] {
     guard: guards.policyDelete,
     errorShape: ERROR_SHAPES.plain,
     handle: async ({ body, log }: HandlerContext<PolicyByIdRequest>) => {
+      const base = engine.changeBase();
       const existed = await viaStore(log, () => store.deletePolicy(body.id));
       if (!existed) throw notFound();
-      await reload(log);
+      await refresh(log, { kind: 'delete', name: body.id }, base);
       ctx.audit.event('policy.delete');
       return {};
     },

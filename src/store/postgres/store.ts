@@ -33,7 +33,8 @@
  * database); it reports `store_unavailable`. Serialization failures and deadlocks
  * (40001/40P01) are retried.
  */
-import pg from 'pg';
+import type pg from 'pg';
+import { pgDriver } from '../drivers.js';
 import type { RootKey } from '../../crypto/index.js';
 import { keyRecordKeys, planKeyRecords, type KeyRecordsPlan } from '../key-check.js';
 import { SealedStore, type MetaRow, type ReadRow, type SealedSecretWrite, type SealedStoreOptions } from '../sealed.js';
@@ -141,7 +142,7 @@ export class PostgresStore extends SealedStore {
       cfg.query_timeout = operationTimeoutMs + 1000;
       cfg.idle_in_transaction_session_timeout = operationTimeoutMs * 2;
     }
-    this.#pool = new pg.Pool(cfg);
+    this.#pool = new (pgDriver().Pool)(cfg);
     // Without these listeners a server restart (idle clients losing their socket) or a
     // connection dropping under a checked-out client would crash the process.
     this.#pool.on('error', (err) => this.#onConnectionError(err));
