@@ -31,3 +31,4 @@ export const ROUTES = {
   commitments: PATHS.commitments,
 } as const;
 export { failureText } from './failure.js';
+export { DEFAULT_LIST_PAGE, type ListSecretsOptions, type SecretPage } from './list.js';
