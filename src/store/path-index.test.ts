@@ -76,7 +76,7 @@ test('index: scan pages with a filter equal the model; `more` is exact; pages ch
   ), { numRuns: 400 });
 });
 
-test('index: a scan larger than one chunk yields, and sees paths added meanwhile only after its cursor', async () => {
+test('SEC-20: a scan larger than one chunk yields, and sees paths added meanwhile only after its cursor', async () => {
   const idx = new PathIndex();
   const base = Array.from({ length: 5000 }, (_, i) => `p/${String(i).padStart(5, '0')}`);
   idx.addMany(base);
