@@ -7,8 +7,9 @@
  * faster than 100,000 API calls), closed, then opened again and unlocked like a restarting
  * Nexus: the path index is built from the file (that first build is reported: it is what
  * EVERY list cost before the index, one decryption per stored path). The list is then
- * served over mTLS by an in-process Nexus (the `pilot` superuser, sequential requests on
- * one warm connection). Also reported: SPIKE's `{}` list of everything among 100,000.
+ * served over mTLS by an in-process Nexus per store (the `pilot` superuser, sequential
+ * requests on one warm connection), measured A B B A so warm-up and load drift weigh on both
+ * sides alike. Also reported: SPIKE's `{}` list of everything among 100,000.
  *
  * Run alone: `node dist/bench/list.js` (starts its own stack for the SVIDs).
  */
@@ -35,7 +36,14 @@ const NEXUS_ID = SpiffeId.parse('spiffe://spike.ist/spike/nexus');
 const PER_PREFIX = 100;
 const TARGET = 'tenants/t00007/';
 
-interface ListRun { prefix: LatencyRun; buildMs: number; fillS: number; allMs: number | undefined }
+/** One prepared Nexus over a filled store, ready to be measured. */
+interface Prepared {
+  url: string;
+  dispatcher: ReturnType<typeof createMtlsDispatcher>;
+  buildMs: number;
+  fillS: number;
+  close(): Promise<void>;
+}
 
 /** A sealed SQLite file holding `total` secrets, `PER_PREFIX` under each `tenants/tNNNNN/`. */
 async function fill(file: string, root: RootKey, total: number): Promise<void> {
@@ -55,7 +63,7 @@ async function fill(file: string, root: RootKey, total: number): Promise<void> {
   }
 }
 
-async function listRun(stack: Stack, total: number, budgetMs: number, withAll: boolean): Promise<ListRun> {
+async function prepare(stack: Stack, total: number): Promise<Prepared> {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'spike-bench-list-'));
   const root = RootKey.generate();
   const file = path.join(dir, 'spike.db');
@@ -80,52 +88,82 @@ async function listRun(stack: Stack, total: number, budgetMs: number, withAll: b
     store,
   });
   const dispatcher = createMtlsDispatcher({ source: pilotSource, authorizeServer: authorizeIf((id) => id.equals(NEXUS_ID)), connections: 1 });
-  try {
-    const url = `https://localhost:${nexus.server.port}/v1/store/secrets?action=list`;
-    const check = await request(url, { method: 'POST', body: JSON.stringify({ prefix: TARGET }), headers: { 'content-type': 'application/json' }, dispatcher });
-    const keys = ((await check.body.json()) as { keys: string[] }).keys;
-    if (keys.length !== PER_PREFIX) throw new Error(`expected ${PER_PREFIX} keys under the prefix, got ${keys.length}`);
-    const prefix = await sequentialPosts(dispatcher, url, JSON.stringify({ prefix: TARGET }), budgetMs);
-    let allMs: number | undefined;
-    if (withAll) {
-      const times: number[] = [];
-      for (let i = 0; i < 7; i++) {
-        const t = performance.now();
-        const r = await request(url, { method: 'POST', body: '{}', headers: { 'content-type': 'application/json' }, dispatcher });
-        await r.body.arrayBuffer();
-        times.push(performance.now() - t);
-      }
-      allMs = times.sort((x, y) => x - y)[3];
-    }
-    return { prefix, buildMs, fillS, allMs };
-  } finally {
+  const url = `https://localhost:${nexus.server.port}/v1/store/secrets?action=list`;
+  const close = async (): Promise<void> => {
     await dispatcher.close();
     await nexus.close(); // closes the store
     nexusSource.close();
     pilotSource.close();
     root.destroy();
     fs.rmSync(dir, { recursive: true, force: true });
+  };
+  try {
+    const check = await request(url, { method: 'POST', body: JSON.stringify({ prefix: TARGET }), headers: { 'content-type': 'application/json' }, dispatcher });
+    const keys = ((await check.body.json()) as { keys: string[] }).keys;
+    if (keys.length !== PER_PREFIX) throw new Error(`expected ${PER_PREFIX} keys under the prefix, got ${keys.length}`);
+  } catch (e) {
+    await close();
+    throw e;
   }
+  return { url, dispatcher, buildMs, fillS, close };
 }
+
+/** Median of 7 lists of everything (SPIKE's `{}`). */
+async function listAllMs(p: Prepared): Promise<number> {
+  const times: number[] = [];
+  for (let i = 0; i < 7; i++) {
+    const t = performance.now();
+    const r = await request(p.url, { method: 'POST', body: '{}', headers: { 'content-type': 'application/json' }, dispatcher: p.dispatcher });
+    await r.body.arrayBuffer();
+    times.push(performance.now() - t);
+  }
+  return times.sort((x, y) => x - y)[3] as number;
+}
+
+const mean = (a: LatencyRun, b: LatencyRun, k: 'p50Us' | 'p99Us' | 'opsPerSec'): number => (a[k] + b[k]) / 2;
 
 export async function benchList(stack: Stack, opts: { quick?: boolean } = {}): Promise<BenchResult[]> {
   const budgetMs = opts.quick ? 1000 : 3000;
   const big = opts.quick ? 20_000 : 100_000;
-  const small = await listRun(stack, 1000, budgetMs, false);
-  const large = await listRun(stack, big, budgetMs, true);
+  const smallP = await prepare(stack, 1000);
+  let largeP: Prepared | undefined;
+  let small: [LatencyRun, LatencyRun];
+  let large: [LatencyRun, LatencyRun];
+  let allMs: number;
+  try {
+    largeP = await prepare(stack, big);
+    // A B B A, each half the budget: load drift and warm-up weigh on both sides alike.
+    const body = JSON.stringify({ prefix: TARGET });
+    const a1 = await sequentialPosts(smallP.dispatcher, smallP.url, body, budgetMs / 2);
+    const b1 = await sequentialPosts(largeP.dispatcher, largeP.url, body, budgetMs / 2);
+    const b2 = await sequentialPosts(largeP.dispatcher, largeP.url, body, budgetMs / 2);
+    const a2 = await sequentialPosts(smallP.dispatcher, smallP.url, body, budgetMs / 2);
+    small = [a1, a2];
+    large = [b1, b2];
+    allMs = await listAllMs(largeP);
+  } finally {
+    await smallP.close();
+    await largeP?.close();
+  }
+  const sp50 = mean(small[0], small[1], 'p50Us');
+  const lp50 = mean(large[0], large[1], 'p50Us');
+  const { buildMs, fillS } = largeP;
   const n = big.toLocaleString('en');
   return [
-    { id: 's.list.prefix.1k', name: `list of one prefix (${PER_PREFIX} keys) among 1,000 secrets, p50`, value: small.prefix.p50Us, unit: 'µs', note: `p99 ${small.prefix.p99Us.toFixed(0)} µs, ${small.prefix.opsPerSec.toFixed(0)} lists/s` },
     {
-      id: 's.list.prefix.100k', name: `list of one prefix (${PER_PREFIX} keys) among ${n} secrets, p50`, value: large.prefix.p50Us, unit: 'µs',
-      baseline: small.prefix.p50Us, ratio: large.prefix.p50Us / small.prefix.p50Us,
-      note: `${opts.quick ? 'quick run: 20,000 secrets, not 100,000; ' : ''}p99 ${large.prefix.p99Us.toFixed(0)} µs, ${large.prefix.opsPerSec.toFixed(0)} lists/s; baseline: the row above`,
+      id: 's.list.prefix.1k', name: `list of one prefix (${PER_PREFIX} keys) among 1,000 secrets, p50`, value: sp50, unit: 'µs',
+      note: `mean of two runs (A B B A): p50 ${small[0].p50Us.toFixed(0)} / ${small[1].p50Us.toFixed(0)} µs, p99 ${mean(small[0], small[1], 'p99Us').toFixed(0)} µs, ${mean(small[0], small[1], 'opsPerSec').toFixed(0)} lists/s`,
     },
     {
-      id: 's.list.index-build.100k', name: `path index build at start, ${n} secrets (what every list cost before the index)`, value: large.buildMs, unit: 'ms',
-      note: `decrypts each path once, in chunks that yield; store filled in ${large.fillS.toFixed(0)} s (store-level puts)`,
+      id: 's.list.prefix.100k', name: `list of one prefix (${PER_PREFIX} keys) among ${n} secrets, p50`, value: lp50, unit: 'µs',
+      baseline: sp50, ratio: lp50 / sp50,
+      note: `${opts.quick ? 'quick run: 20,000 secrets, not 100,000; ' : ''}mean of two runs: p50 ${large[0].p50Us.toFixed(0)} / ${large[1].p50Us.toFixed(0)} µs, p99 ${mean(large[0], large[1], 'p99Us').toFixed(0)} µs, ${mean(large[0], large[1], 'opsPerSec').toFixed(0)} lists/s; baseline: the row above`,
     },
-    { id: 's.list.all.100k', name: `SPIKE's list of everything ({}) among ${n} secrets, median of 7`, value: large.allMs ?? Number.NaN, unit: 'ms' },
+    {
+      id: 's.list.index-build.100k', name: `path index build at start, ${n} secrets (what every list cost before the index)`, value: buildMs, unit: 'ms',
+      note: `decrypts each path once, in chunks that yield; store filled in ${fillS.toFixed(0)} s (store-level puts)`,
+    },
+    { id: 's.list.all.100k', name: `SPIKE's list of everything ({}) among ${n} secrets, median of 7`, value: allMs, unit: 'ms' },
   ];
 }
 
