@@ -22,7 +22,7 @@ export interface Goal {
 
 /** One row of the report: a {@link BenchResult} plus its benchmark id, goal and verdict. */
 export interface BenchRow extends BenchResult {
-  /** Issue 7 benchmark id (`P1`…`P7`), or `S` for supplementary figures. */
+  /** Issue 7 benchmark id (`P1`…`P7`), `A` for the audit trail on vs off (issue 13), or `S` for supplementary figures. */
   bench: string;
   /** false: the component or bench module is not available; `value` is NaN and `note` says why. */
   available: boolean;

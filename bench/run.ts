@@ -1,8 +1,9 @@
 /**
  * `npm run bench` (issue 7): starts the real stack once (spike-agent, 3 Keepers, spike-nexus on
- * SQLite) in a temp folder, runs P1–P7 against it, each with its baseline measured in the same
- * run, then the supplementary benchmarks (crypto core, store, bootstrap end to end, postgres
- * store, several Nexus on one PostgreSQL — the last two only in the full run). Progress goes to
+ * SQLite) in a temp folder, runs P1–P7 and A (the audit trail on vs off, issue 13) against it,
+ * each with its baseline measured in the same run, then the supplementary benchmarks (crypto
+ * core, store, bootstrap end to end, postgres store, several Nexus on one PostgreSQL — the
+ * last two only in the full run). Progress goes to
  * stderr; the Markdown table goes to stdout and, with the machine and every figure, to
  * `bench/results/latest.{md,json}`; latency distributions to `bench/results/latency.svg`.
  *
@@ -22,6 +23,7 @@ import { benchCrypto } from './crypto.js';
 import { benchHa } from './ha.js';
 import { benchList } from './list.js';
 import { describeMachine, machine, notAvailable, progress, reasonOf, row, toMarkdown, worstRatio, type BenchRow, type Goal } from './harness.js';
+import { AUDIT_ROWS, benchAudit } from './audit.js';
 import { benchAuthz } from './nexus-data.js';
 import { latencySvg } from './plot.js';
 import { BENCH_APP_ID, StackBench, type Curves } from './stack-bench.js';
@@ -168,6 +170,7 @@ async function main(): Promise<void> {
         progress('P5 cipher stream encrypt of 64 MiB vs raw createCipheriv');
         rows.push(...(await guarded('P5', [['P5', 'p5.cipher.stream-encrypt', 'cipher stream encrypt of 64 MiB', P5_GOAL]], () => p5(stack, sb, args.quick))));
       }
+      if (want('A')) rows.push(...(await guarded('audit', AUDIT_ROWS, () => benchAudit(stack, sb))));
       if (want('P4')) rows.push(...(await guarded('P4', [['P4', 'p4.restart-ready', 'Nexus restart → ready', { on: 'value', op: '<=', target: 1500, text: '≤ 1.5 s' }]], () => sb.p4())));
       if (want('S') || want('LIST')) {
         progress(`S list of one prefix among ${args.quick ? '20,000' : '100,000'} secrets vs among 1,000 (in-process Nexus, sealed SQLite)`);
@@ -184,8 +187,8 @@ async function main(): Promise<void> {
     await stack.stop();
   }
   if (want('S')) rows.push(...(await supplementary(args.quick)));
-  // Table order: P1…P7, then supplementary.
-  const order = (b: string): number => (b === 'S' ? 99 : Number(b.slice(1)));
+  // Table order: P1…P7, then other labelled rows (A: audit on vs off, issue 13), then supplementary.
+  const order = (b: string): number => (b === 'S' ? 99 : /^P\d+$/.test(b) ? Number(b.slice(1)) : 50);
   rows.sort((a, b) => order(a.bench) - order(b.bench));
   m.loadEnd = os.loadavg().map((x) => Math.round(x * 100) / 100);
   const report: Report = { startedAt, durationS: (performance.now() - t0) / 1000, quick: args.quick, machine: m, rows, curves };

@@ -415,7 +415,7 @@ export class StackBench {
 }
 
 /** Two runs of the same load as one: counts and times add, histograms merge. */
-function merge(a: LoadResult | undefined, b: LoadResult): LoadResult {
+export function merge(a: LoadResult | undefined, b: LoadResult): LoadResult {
   if (a === undefined) return b;
   a.hist.add(b.hist);
   const ok = a.ok + b.ok;

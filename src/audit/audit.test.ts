@@ -4,7 +4,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { test } from 'node:test';
 import { RootKey } from '../crypto/index.js';
-import { AuditKeys, AuditUnavailableError, AuditWriter, GENESIS_PREV, type TrailFile, sha256Hex, splitMac, verifyTrail } from './index.js';
+import { AuditKeys, AuditUnavailableError, auditErrno, auditFailureCause, AuditWriter, GENESIS_PREV, type TrailFile, sha256Hex, splitMac, verifyTrail } from './index.js';
 
 const tmp = (): string => fs.mkdtempSync(path.join(os.tmpdir(), 'spike-audit-'));
 const root = RootKey.fromBytes(new Uint8Array(32).fill(7));
@@ -103,7 +103,7 @@ test('writer: fails closed on a write error, rolls back, then recovers', async (
   });
   await w.append({ type: 'event', event: 'ok1' });
   failing = true;
-  await assert.rejects(w.append({ type: 'event', event: 'lost' }), AuditUnavailableError);
+  await assert.rejects(w.append({ type: 'event', event: 'lost' }), (e: unknown) => e instanceof AuditUnavailableError && e.failure === 'disk_full');
   assert.deepEqual(failures, [1]);
   failing = false;
   await w.append({ type: 'event', event: 'ok2' });
@@ -119,7 +119,21 @@ test('writer: a write to an unwritable file is refused', async () => {
   const file = path.join(dir, 'audit.log');
   const w = new AuditWriter({ file });
   await w.close();
-  await assert.rejects(w.append({ type: 'event', event: 'x' }), AuditUnavailableError);
+  await assert.rejects(w.append({ type: 'event', event: 'x' }), (e: unknown) => e instanceof AuditUnavailableError && e.failure === 'closed');
+});
+
+test('failure: the errno names the cause; unknown codes are I/O errors', () => {
+  const err = (code: unknown): unknown => Object.assign(new Error('x'), { code });
+  assert.equal(auditFailureCause(err('ENOSPC')), 'disk_full');
+  assert.equal(auditFailureCause(err('EDQUOT')), 'disk_full');
+  assert.equal(auditFailureCause(err('EROFS')), 'read_only');
+  assert.equal(auditFailureCause(err('EACCES')), 'read_only');
+  assert.equal(auditFailureCause(err('EIO')), 'io_error');
+  assert.equal(auditFailureCause(err(undefined)), 'io_error');
+  assert.equal(auditFailureCause(undefined), 'io_error');
+  assert.equal(new AuditUnavailableError(err('EROFS')).failure, 'read_only');
+  assert.equal(auditErrno(err('ENOSPC')), 'ENOSPC');
+  assert.equal(auditErrno(err('/secret/path: nope')), '');
 });
 
 /** Runs the verifier on a tampered copy of the 6-line trail. */

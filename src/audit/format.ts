@@ -13,7 +13,7 @@
  *   covers the line before it, and so on back.
  * - Target paths appear only as `path` = HMAC-SHA-256 hex under `audit-path/v1`.
  */
-import { createHash, createHmac } from 'node:crypto';
+import { createHash, createHmac, timingSafeEqual } from 'node:crypto';
 import { type RootKey, derivePurposeKey, wipe } from '../crypto/index.js';
 
 export const GENESIS_PREV = '0'.repeat(64);
@@ -39,6 +39,13 @@ export class AuditKeys {
   mac(body: string): string {
     if (this.#destroyed) throw new Error('audit keys destroyed');
     return createHmac('sha256', this.#mac).update(body, 'utf8').digest('hex');
+  }
+
+  /** Whether `mac` (hex) is the MAC of `body`, compared in constant time. */
+  verify(body: string, mac: string): boolean {
+    const want = Buffer.from(this.mac(body), 'hex');
+    const got = Buffer.from(mac, 'hex');
+    return got.length === want.length && timingSafeEqual(got, want);
   }
 
   destroy(): void {
@@ -80,4 +87,17 @@ export function splitMac(line: string): { body: string; mac: string | null } | u
   if (m === null) return undefined;
   const body = `${line.slice(0, m.index)}}`;
   return { body, mac: m[1] === 'null' ? null : m[1]!.slice(1, -1) };
+}
+
+/**
+ * The index of the first line whose MAC does not verify under `keys` (a line that is not a
+ * keyed entry counts as not verifying), or null when every one does. Answers nothing derived
+ * from the key (what Nexus's online check returns).
+ */
+export function firstInvalidMac(keys: AuditKeys, lines: readonly string[]): number | null {
+  for (let i = 0; i < lines.length; i++) {
+    const split = splitMac(lines[i]!);
+    if (split === undefined || split.mac === null || !keys.verify(split.body, split.mac)) return i;
+  }
+  return null;
 }

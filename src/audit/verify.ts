@@ -1,6 +1,7 @@
 /**
- * Offline verification of an audit trail (format.ts): the files in order, oldest first
- * (`audit.log.N … audit.log.1 audit.log`), read as one chain. Reports the first problem:
+ * Verification of an audit trail (format.ts), offline or with the MACs checked by Nexus
+ * ({@link MacCheck}): the files in order, oldest first (`audit.log.N … audit.log.1
+ * audit.log`), read as one chain. Reports the first problem:
  *
  * - `malformed`: a line that is not a complete entry (a torn or truncated write, or an edit
  *   that broke the JSON);
@@ -30,6 +31,8 @@ export interface VerifyProblem {
   /** The sequence number found there (undefined when unreadable). */
   seq: number | undefined;
   message: string;
+  /** Where the check stopped: the position (0-based, across files) of the entry being checked. */
+  at: number;
 }
 
 export interface VerifyResult {
@@ -65,33 +68,57 @@ function parseLine(file: string, line: number, raw: string): Parsed {
   return { file, line, raw, seq, prev, mac: split?.mac, body: split?.body };
 }
 
-/** Verifies the trail; `keys` (from the recovery shards) enables the MAC check. */
-export function verifyTrail(files: readonly TrailFile[], keys?: AuditKeys): VerifyResult {
+/**
+ * Checks one keyed entry's MAC: `index` is the entry's position in the whole trail (0-based,
+ * across files), `body` the MAC'd bytes, `mac` the hex it carries. Offline it is
+ * {@link AuditKeys.verify}; online (`spike audit verify --online`) it is Nexus's answer.
+ */
+export type MacCheck = (index: number, body: string, mac: string) => boolean;
+
+/** Every line of the trail, in order, parsed (a line without its newline is torn: no MAC). */
+function parseTrail(files: readonly TrailFile[]): Parsed[] {
   const all: Parsed[] = [];
   for (const f of files) {
     const lines = f.text.split('\n');
     const complete = f.text.endsWith('\n') || f.text === '';
     if (complete) lines.pop();
     lines.forEach((raw, i) => all.push(parseLine(f.name, i + 1, raw)));
-    if (!complete) all[all.length - 1]!.mac = undefined; // a line without its newline is torn
+    if (!complete) all[all.length - 1]!.mac = undefined;
   }
-  const laterSeqs = new Set<number>();
-  for (const p of all) if (p.seq !== undefined) laterSeqs.add(p.seq);
+  return all;
+}
+
+/** The keyed lines of the trail (those with a MAC to check) and their trail positions. */
+export function keyedLines(files: readonly TrailFile[]): Array<{ index: number; line: string }> {
+  const out: Array<{ index: number; line: string }> = [];
+  parseTrail(files).forEach((p, index) => {
+    if (typeof p.mac === 'string' && p.body !== undefined) out.push({ index, line: p.raw });
+  });
+  return out;
+}
+
+/** Verifies the trail; `keys` (from the recovery shards) or a {@link MacCheck} enables the MAC check. */
+export function verifyTrail(files: readonly TrailFile[], keys?: AuditKeys | MacCheck): VerifyResult {
+  const all = parseTrail(files);
+  const check: MacCheck | undefined = keys === undefined ? undefined
+    : typeof keys === 'function' ? keys : (_i, body, mac) => keys.verify(body, mac);
   let keyed = 0;
   let lastKeyedIndex = -1;
+  let at = 0;
   const fail = (p: Parsed, kind: VerifyProblem['kind'], message: string): VerifyResult => ({
     ok: false, entries: all.length, keyed, unauthenticated: 0,
-    problem: { kind, file: p.file, line: p.line, seq: p.seq, message },
+    problem: { kind, file: p.file, line: p.line, seq: p.seq, message, at },
   });
   let prevHash: string | undefined;
   let prevSeq: number | undefined;
   for (let i = 0; i < all.length; i++) {
+    at = i;
     const p = all[i]!;
     if (p.seq === undefined || p.prev === undefined || p.mac === undefined || p.body === undefined) {
       return fail(p, 'malformed', 'not a complete audit entry (torn, truncated or edited)');
     }
-    if (keys !== undefined && p.mac !== null) {
-      if (keys.mac(p.body) !== p.mac) {
+    if (check !== undefined && p.mac !== null) {
+      if (!check(i, p.body, p.mac)) {
         const last = i === all.length - 1 && p.prev === prevHash && p.seq === (prevSeq ?? 0) + 1;
         return fail(p, last ? 'forged' : 'edited', 'MAC does not verify: entry edited, or forged without the key');
       }
@@ -110,7 +137,7 @@ export function verifyTrail(files: readonly TrailFile[], keys?: AuditKeys): Veri
     }
     if (prevHash !== undefined ? p.prev !== prevHash : p.prev !== GENESIS_PREV && i > 0) {
       const before = all[i - 1]!;
-      if (p.mac === null && keys !== undefined && lastKeyedIndex >= 0) {
+      if (p.mac === null && check !== undefined && lastKeyedIndex >= 0) {
         return fail(p, 'forged', 'unkeyed entry does not link to the one before it');
       }
       return fail(before, 'edited', `entry ${before.seq ?? '?'} does not match the hash the next entry holds: edited`);
@@ -120,7 +147,7 @@ export function verifyTrail(files: readonly TrailFile[], keys?: AuditKeys): Veri
   }
   return {
     ok: true, entries: all.length, keyed,
-    unauthenticated: keys === undefined ? 0 : all.length - 1 - lastKeyedIndex,
+    unauthenticated: check === undefined ? 0 : all.length - 1 - lastKeyedIndex,
     problem: undefined,
   };
 }

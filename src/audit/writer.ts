@@ -21,6 +21,7 @@
  * `-` writes to standard output (no sync, no rotation).
  */
 import fs from 'node:fs';
+import { type AuditFailureCause, auditFailureCause } from './failure.js';
 import { AuditKeys, type EntryFields, GENESIS_PREV, buildLine, sha256Hex } from './format.js';
 
 /** Counters for metrics (src/ops); must not throw. */
@@ -67,11 +68,14 @@ interface Pending {
   reject(e: unknown): void;
 }
 
+/** A refused append; `failure` names why (no cause: the writer was closed). */
 export class AuditUnavailableError extends Error {
   readonly code = 'audit_unavailable';
+  readonly failure: AuditFailureCause;
   constructor(cause?: unknown) {
     super('audit log unavailable', { cause });
     this.name = 'AuditUnavailableError';
+    this.failure = cause === undefined ? 'closed' : auditFailureCause(cause);
   }
 }
 

@@ -66,7 +66,8 @@ export interface AuditRecord<P> {
 /**
  * The audit hook: `intent` runs for an allowed request after its guard and before its
  * handler, and must resolve only once the entry is durable — a rejection answers 503
- * "audit log unavailable" instead of running the handler; `result` records every answered
+ * "audit log unavailable" instead of running the handler (a rejection that is an
+ * {@link ApiError} is answered as it is, e.g. to name the cause); `result` records every answered
  * request (never throws, never waits).
  */
 export interface RequestAuditor<P = SpiffeId> {
@@ -165,6 +166,8 @@ export function createRouter<P = SpiffeId>(routes: ReadonlyArray<Route<P>>, opts
           await auditor.intent(record(), body);
         } catch (e) {
           x.decision = 'error';
+          // The hook may name the cause itself (an exposed ApiError); else the generic refusal.
+          if (e instanceof ApiError) throw e;
           throw new ApiError(errorCode('notReady'), 'audit log unavailable', { expose: true, reason: 'audit_unavailable', cause: e });
         }
       };

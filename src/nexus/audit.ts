@@ -5,18 +5,22 @@
  * Design (fail closed with one durable write per request): an allowed request writes an
  * `intent` entry — caller, route, action, the target path as an HMAC, decision — after the
  * guard and BEFORE the handler, and the handler runs only once that entry is fsynced; if it
- * cannot be written the answer is 503 `state_not_ready` "audit log unavailable" and the
- * handler never runs, so nothing changes. After the answer, every request (allowed, denied,
+ * cannot be written the answer is 503 `state_not_ready` with `message` naming the cause
+ * ("audit log unavailable: disk full" / ": read-only storage" / ": I/O error") and the
+ * handler never runs, so nothing changes. The log names the cause once, at a bounded rate
+ * (audit-health.ts). After the answer, every request (allowed, denied,
  * refused) writes a `result` entry with the status and duration; it rides the next group
  * commit and the response does not wait for it. Lifecycle events do not wait either.
  *
  * The audit keys (path HMAC, entry MAC) are derived from the root key once it is installed;
  * before that, entries carry no `path` and `mac: null`.
  */
-import { type AuditObserver, AuditKeys, AuditWriter, type EntryFields } from '../audit/index.js';
+import { type AuditObserver, AuditKeys, AuditUnavailableError, AuditWriter, type EntryFields } from '../audit/index.js';
 import type { RequestAuditor } from '../http/index.js';
 import type { Logger } from '../lib/index.js';
+import { AUDIT_FAILURE_MESSAGE, ApiError, ERR } from '../protocol/index.js';
 import type { SpiffeId } from '../spiffe/index.js';
+import { auditHealth } from './audit-health.js';
 import type { KeyState } from './keys/state.js';
 
 /** Lifecycle events (never a value, a path, a share or a key in `fields`). */
@@ -32,6 +36,12 @@ export interface NexusAudit extends AuditEvents {
   close(): Promise<void>;
 }
 
+/** The 503 for a request whose intent entry could not be written, naming the cause. */
+function refusal(e: unknown): ApiError {
+  const cause = e instanceof AuditUnavailableError ? e.failure : 'io_error';
+  return new ApiError(ERR.notReady, AUDIT_FAILURE_MESSAGE[cause], { expose: true, reason: `audit_${cause}`, cause: e });
+}
+
 const targetPath = (body: unknown): string | undefined => {
   const p = (body as { path?: unknown } | null | undefined)?.path;
   return typeof p === 'string' ? p : undefined;
@@ -41,15 +51,9 @@ export function openNexusAudit(o: {
   file: string; maxBytes: number; keys: KeyState; logger: Logger; observer?: AuditObserver;
 }): NexusAudit {
   const writer = new AuditWriter({ file: o.file, maxBytes: o.maxBytes, ...(o.observer ? { observer: o.observer } : {}) });
-  let warned = 0;
-  const swallow = (e: unknown): void => {
-    const now = Date.now();
-    if (now - warned < 10_000) return;
-    warned = now;
-    o.logger.error({ err: (e as { cause?: { code?: string } }).cause?.code ?? 'error' }, 'audit log write failed');
-  };
-  const append = (fields: EntryFields): Promise<void> => writer.append(fields).catch((e: unknown) => {
-    swallow(e);
+  const health = auditHealth(o.logger);
+  const append = (fields: EntryFields): Promise<void> => writer.append(fields).then(() => health.written(), (e: unknown) => {
+    health.failed(e);
     throw e;
   });
   o.keys.onReady(() => {
@@ -71,7 +75,9 @@ export function openNexusAudit(o: {
   return {
     writer,
     auditor: {
-      intent: (e, body) => append({ type: 'request', phase: 'intent', ...common(e, body) }),
+      intent: (e, body) => append({ type: 'request', phase: 'intent', ...common(e, body) }).catch((err: unknown) => {
+        throw refusal(err);
+      }),
       result: (e) => {
         void append({ type: 'request', phase: 'result', ...common(e, e.body), status: e.status, durationMs: e.durationMs })
           .catch(() => undefined);

@@ -1,20 +1,24 @@
 /**
- * `spike audit …`: offline checks of the Nexus audit trail (docs/audit.md).
+ * `spike audit …`: checks of the Nexus audit trail (docs/audit.md).
  *
  * - `verify <file...>` reads the files in the order given (oldest first: `audit.log.N …
  *   audit.log.1 audit.log`) as one hash chain and reports the first entry that was edited,
- *   deleted, reordered, truncated or forged. With `--shard <file>` (the recovery shard files
- *   of `spike operator recover`, at least the threshold) it rebuilds the root key locally,
- *   derives the audit MAC key and checks every keyed entry's MAC too. Nothing is sent
- *   anywhere; the key is wiped when done.
+ *   deleted, reordered, truncated or forged. The MACs are checked too with either
+ *   - `--shard <file>` (the recovery shard files of `spike operator recover`, at least the
+ *     threshold): offline, the root key is rebuilt locally, the audit MAC key derived and
+ *     wiped when done; nothing is sent anywhere; or
+ *   - `--online` (superuser): the keyed lines up to the first chain problem are sent to
+ *     Nexus (`POST /v1/audit/verify`), which answers only which line's MAC first fails; the
+ *     chain and the order are still checked here. No key ever leaves Nexus.
+ * - `hash <path>` asks Nexus for the HMAC a path has in the trail (superuser).
  */
 import fs from 'node:fs';
 import path from 'node:path';
 import { Command } from 'commander';
-import { AuditKeys, type TrailFile, verifyTrail } from '../audit/index.js';
+import { AuditKeys, type MacCheck, type TrailFile, keyedLines, verifyTrail } from '../audit/index.js';
 import { type Share, combineShares, wipeShare } from '../crypto/index.js';
 import { act, type PilotContext } from './context.js';
-import { PilotError } from './errors.js';
+import { PilotError, usageError } from './errors.js';
 import { parseShardText, readShardFile } from './shard-input.js';
 
 function keysFromShards(ctx: PilotContext, files: readonly string[]): AuditKeys {
@@ -54,31 +58,48 @@ function readTrail(ctx: PilotContext, files: readonly string[]): TrailFile[] {
   });
 }
 
+/**
+ * The MAC check of `--online`: Nexus checks the keyed lines in order, up to the first chain
+ * problem found here (the verifier stops there anyway), and names the first that fails.
+ */
+async function onlineCheck(ctx: PilotContext, trail: readonly TrailFile[]): Promise<MacCheck> {
+  const chain = verifyTrail(trail);
+  const until = keyedLines(trail).filter((k) => chain.problem === undefined || k.index <= chain.problem.at);
+  const client = await ctx.nexus('operator');
+  const bad = await client.auditVerify(until.map((k) => k.line));
+  const badIndex = bad === null ? -1 : until[bad]!.index;
+  return (i) => i !== badIndex;
+}
+
 export function registerAudit(program: Command, ctx: PilotContext): void {
   const audit = program.command('audit').description('Check the SPIKE Nexus audit trail');
   audit
     .command('verify')
-    .description('Verify an audit trail offline: the files oldest first (audit.log.N … audit.log.1 audit.log)')
+    .description('Verify an audit trail: the files oldest first (audit.log.N … audit.log.1 audit.log)')
     .argument('<file...>', 'audit files, oldest first')
-    .option('--shard <file>', 'a recovery shard file (repeat up to the threshold) to check the MACs too', (v: string, acc: string[]) => [...acc, v], [] as string[])
+    .option('--shard <file>', 'a recovery shard file (repeat up to the threshold) to check the MACs offline', (v: string, acc: string[]) => [...acc, v], [] as string[])
+    .option('--online', 'check the MACs through SPIKE Nexus (superuser; no key leaves Nexus)')
     .action(
-      act(ctx, 'audit', 'verify', async (files: string[], o: { shard: string[] }) => {
+      act(ctx, 'audit', 'verify', async (files: string[], o: { shard: string[]; online?: boolean }) => {
+        if (o.online === true && o.shard.length > 0) throw usageError('Error: Give either --shard files or --online, not both.');
         const trail = readTrail(ctx, files);
-        const keys = o.shard.length > 0 ? keysFromShards(ctx, o.shard) : undefined;
+        const keys = o.shard.length > 0 ? keysFromShards(ctx, o.shard) : o.online === true ? await onlineCheck(ctx, trail) : undefined;
         let r;
         try {
           r = verifyTrail(trail, keys);
         } finally {
-          keys?.destroy();
+          if (keys instanceof AuditKeys) keys.destroy();
         }
+        const by = o.online === true ? ' by SPIKE Nexus' : '';
         if (r.problem !== undefined) {
           const p = r.problem;
-          const hint = keys !== undefined && r.keyed === 0 && p.kind === 'edited' ? ' (or the shards are not this trail\'s key)' : '';
+          const other = o.online === true ? 'this Nexus does not hold the key this trail was written under' : 'the shards are not this trail\'s key';
+          const hint = keys !== undefined && r.keyed === 0 && p.kind === 'edited' ? ` (or ${other})` : '';
           throw new PilotError(`Error: Audit trail FAILED at ${p.file}:${p.line} (seq ${p.seq ?? '?'}): ${p.kind}: ${p.message}${hint}.`);
         }
         const macs = keys === undefined
-          ? 'MACs not checked (give --shard files to check them)'
-          : `${r.keyed} MACs verified` + (r.unauthenticated > 0 ? `; the last ${r.unauthenticated} entries are covered by no MAC yet (written while sealed, or appended without the key)` : '');
+          ? 'MACs not checked (give --shard files or --online to check them)'
+          : `${r.keyed} MACs verified${by}` + (r.unauthenticated > 0 ? `; the last ${r.unauthenticated} entries are covered by no MAC yet (written while sealed, or appended without the key)` : '');
         ctx.out(`Audit trail OK: ${r.entries} entries in ${files.length} file(s), chain intact; ${macs}.\n`);
       }),
     );

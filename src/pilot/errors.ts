@@ -60,6 +60,11 @@ const STORE_FAILURE_LINE: Record<StoreFailureKind, string> = {
   io_error: 'Error: The store of SPIKE Nexus reported an I/O error. Check the disk and the kernel log of the Nexus host.',
   integrity:
     'Error: The store of SPIKE Nexus failed an integrity check (damaged database file). Check the Nexus log and the disk; restore the database from a backup if it persists.',
+  audit_disk_full:
+    'Error: SPIKE Nexus refused the request because the disk that holds its audit log is full (nothing was changed). Free space on that volume (or grow it), then try again; nothing needs restoring.',
+  audit_read_only:
+    'Error: SPIKE Nexus refused the request because its audit log is read-only (nothing was changed). Check that the audit volume is mounted read-write and the file is writable by Nexus, then try again; nothing needs restoring.',
+  audit_io_error: 'Error: SPIKE Nexus refused the request because writing its audit log failed with an I/O error (nothing was changed). Check the disk and the kernel log of the Nexus host.',
 };
 
 /** The message for an SDK error (SPIKE's wording plus our codes). */

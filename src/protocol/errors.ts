@@ -55,12 +55,32 @@ export const STORE_FAILURE_MESSAGE = {
   io_error: 'store unavailable: I/O error',
   integrity: 'store integrity failure',
 } as const;
-export type StoreFailureKind = keyof typeof STORE_FAILURE_MESSAGE;
 
-/** The store failure an exposed `message` names, if it is exactly one of {@link STORE_FAILURE_MESSAGE}. */
+/**
+ * The exposed `message` of a request refused because its audit entry could not be written
+ * (503 `state_not_ready`; docs/audit.md), naming the cause when Nexus can: the fix is on the
+ * audit log's disk, never a restore.
+ */
+export const AUDIT_FAILURE_MESSAGE = {
+  disk_full: 'audit log unavailable: disk full',
+  read_only: 'audit log unavailable: read-only storage',
+  io_error: 'audit log unavailable: I/O error',
+  closed: 'audit log unavailable',
+} as const;
+export type AuditFailureKind = keyof typeof AUDIT_FAILURE_MESSAGE;
+
+/**
+ * The storage failures a client can name from an answer's `message`: the store's, and the
+ * audit log's (`audit_disk_full` …; a refused audit entry is a storage problem on another
+ * volume, with advice of its own).
+ */
+export type StoreFailureKind = keyof typeof STORE_FAILURE_MESSAGE | `audit_${Exclude<AuditFailureKind, 'closed'>}`;
+
+/** The storage failure an exposed `message` names, if it is exactly one of the sentences above. */
 export function storeFailureFromMessage(message: unknown): StoreFailureKind | undefined {
   if (typeof message !== 'string') return undefined;
   for (const [k, v] of Object.entries(STORE_FAILURE_MESSAGE)) if (v === message) return k as StoreFailureKind;
+  for (const [k, v] of Object.entries(AUDIT_FAILURE_MESSAGE)) if (v === message && k !== 'closed') return `audit_${k}` as StoreFailureKind;
   return undefined;
 }
 

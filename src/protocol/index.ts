@@ -12,6 +12,7 @@
  * | `validate.ts` | path, name and pattern grammars; restore share ids |
  * | `limits.ts` | field size limits |
  * | `secrets.ts`, `policies.ts`, `cipher.ts`, `operator.ts`, `bootstrap.ts`, `keeper.ts` | request schemas, response types, error shapes per resource |
+ * | `audit.ts` | the additive audit verify route: request schema, limits, response type |
  * | `error-shapes.ts` | the table of error bodies routes pick from |
  * | `request-json.ts` | the JSON a client sends, typed from a request schema |
  * | `shares.ts` | share bodies read and written without JS strings |
@@ -32,6 +33,7 @@ export * from './cipher.js';
 export * from './operator.js';
 export * from './bootstrap.js';
 export * from './keeper.js';
+export * from './audit.js';
 export * from './error-shapes.js';
 export * from './request-json.js';
 export * from './shares.js';

@@ -27,6 +27,8 @@ export const PATHS = {
   bootstrapStatus: '/v1/bootstrap/status',
   /** additive: the audit-trail HMAC of a secret path (superuser; docs/audit.md) */
   auditHash: '/v1/audit/hash',
+  /** additive: checks the MACs of a batch of audit lines (superuser; docs/audit.md) */
+  auditVerify: '/v1/audit/verify',
   // Keeper
   keeperContribute: '/v1/store/contribute',
   keeperShard: '/v1/store/shard',

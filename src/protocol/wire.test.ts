@@ -197,3 +197,14 @@ test('SPIKE\'s zero-valued error shapes and policy read field names', () => {
   const shards = intKeyedMap([[1, new Bytes32(Buffer.alloc(32, 1))], [2, new Bytes32(Buffer.alloc(32, 2))]]);
   assert.match(goJsonString({ shards }), /^\{"shards":\{"1":\[1(,1){31}\],"2":\[2(,2){31}\]\}\}$/);
 });
+
+test('storeFailureFromMessage: store and audit-log sentences are named, exactly; a closed audit log is not', async () => {
+  const { AUDIT_FAILURE_MESSAGE, STORE_FAILURE_MESSAGE, storeFailureFromMessage } = await import('./index.js');
+  assert.equal(storeFailureFromMessage(STORE_FAILURE_MESSAGE.disk_full), 'disk_full');
+  assert.equal(storeFailureFromMessage(AUDIT_FAILURE_MESSAGE.disk_full), 'audit_disk_full');
+  assert.equal(storeFailureFromMessage(AUDIT_FAILURE_MESSAGE.read_only), 'audit_read_only');
+  assert.equal(storeFailureFromMessage(AUDIT_FAILURE_MESSAGE.io_error), 'audit_io_error');
+  assert.equal(storeFailureFromMessage(AUDIT_FAILURE_MESSAGE.closed), undefined);
+  assert.equal(storeFailureFromMessage(`${AUDIT_FAILURE_MESSAGE.disk_full} `), undefined);
+  assert.equal(storeFailureFromMessage(undefined), undefined);
+});

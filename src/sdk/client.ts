@@ -30,6 +30,7 @@ import {
   type SecretVersionsRequest,
 } from '../protocol/index.js';
 import { checkPath, checkStringMap, checkVersion, checkVersions } from './args.js';
+import { verifyAuditLines } from './audit-verify.js';
 import {
   decodeCipherText,
   decodeCommitments,
@@ -79,6 +80,7 @@ export class NexusClient {
   private readonly transport: Transport;
   private readonly o: Required<Pick<ClientOptions, 'streamHeadersTimeoutMs' | 'streamBodyTimeoutMs'>> & ClientOptions;
   private closing: Promise<void> | undefined;
+  private readonly closeController = new AbortController();
 
   private constructor(opts: ClientOptions) {
     const urls = parseNexusUrls(opts.urls, opts.allowHttp === true);
@@ -110,6 +112,11 @@ export class NexusClient {
   static async connect(opts: ConnectOptions = {}): Promise<NexusClient> {
     const { connectOptions } = await import('./connect.js');
     return new NexusClient(await connectOptions(opts));
+  }
+
+  /** Aborted when `close()` is called: caches and watchers built on this client clear then. */
+  get closeSignal(): AbortSignal {
+    return this.closeController.signal;
   }
 
   /** The caller's SPIFFE ID (from the X.509 source), when known. */
@@ -187,6 +194,11 @@ export class NexusClient {
     const r = await this.call(PATHS.auditHash, undefined, { path }, true);
     if (typeof r['hash'] !== 'string') throw new TypeError('malformed audit hash answer');
     return r['hash'];
+  }
+
+  /** additive: the index of the first audit line whose MAC this Nexus does not verify, or null (superuser only; batched). */
+  async auditVerify(lines: readonly string[]): Promise<number | null> {
+    return verifyAuditLines((entries) => this.call(PATHS.auditVerify, undefined, { entries }, true), lines);
   }
 
   /** Soft-deletes versions (empty list or 0 = current). */
@@ -357,6 +369,7 @@ export class NexusClient {
   async close(): Promise<void> {
     this.closing ??= (async () => {
       this.transport.markClosed();
+      this.closeController.abort();
       try {
         if (this.o.ownsDispatcher !== false) await this.o.dispatcher.close();
       } finally {

@@ -18,6 +18,13 @@
  * body is ever copied into an error. Messages are fixed per code and never echo input values;
  * a connection failure adds the configured Nexus URL(s) and the cause class (`failure.ts`).
  *
+ * Every `NexusApiError` from a request says where it went: `url`, the Nexus instance as
+ * configured (`https://nexus:8553`), and `route`, the route and `action`
+ * (`/v1/store/secrets?action=get`). Neither can hold a secret value or path: those travel in
+ * request bodies only, never in URLs. `cause` is the
+ * underlying network or TLS error when no answer arrived; it is never set from a response
+ * body (a JSON parse error would quote the body).
+ *
  * `SdkUsageError` is thrown before any request is sent when a caller's arguments are invalid
  * (bad URL list, version number out of range, wrong shard length …).
  */
@@ -90,6 +97,12 @@ function messageFor(code: SdkErrorCode, attempts: readonly FailedAttempt[]): str
   return `${SDK_ERROR_MESSAGES[code]}: ${attempts.map((a) => `${a.url} (${failureText(a.failure)})`).join(', ')}${sent}`;
 }
 
+/** Where a request went: the Nexus instance URL and the route with its action. */
+export interface RequestTarget {
+  url: string;
+  route: string;
+}
+
 /**
  * A failed call to SPIKE Nexus. When no HTTP answer arrived, `attempts` lists each Nexus URL
  * tried and why it failed (a {@link Failure} class such as `connection_refused` or
@@ -106,9 +119,16 @@ export class NexusApiError extends SpikeError {
   readonly attempts: readonly FailedAttempt[];
   /** The store failure Nexus named in its `message`, if any (see the module doc). */
   readonly storeFailure: StoreFailureKind | undefined;
+  /**
+   * The Nexus instance (scheme://host:port and base path, as configured) that answered, or
+   * the last one tried when none did; undefined when the error did not come from a request.
+   */
+  readonly url: string | undefined;
+  /** The route and action of the request (`/v1/store/secrets?action=get`), with `url`. */
+  readonly route: string | undefined;
   constructor(
     code: SdkErrorCode,
-    opts: { status?: number; wireErr?: string; cause?: unknown; attempts?: readonly FailedAttempt[]; storeFailure?: StoreFailureKind } = {},
+    opts: { status?: number; wireErr?: string; cause?: unknown; attempts?: readonly FailedAttempt[]; storeFailure?: StoreFailureKind; at?: RequestTarget } = {},
   ) {
     const attempts = opts.attempts ?? [];
     super(code, messageFor(code, attempts), opts.cause === undefined ? undefined : { cause: opts.cause });
@@ -116,11 +136,9 @@ export class NexusApiError extends SpikeError {
     this.wireErr = opts.wireErr;
     this.storeFailure = opts.storeFailure;
     this.attempts = attempts;
-  }
-
-  /** The last URL tried without an answer, if any. */
-  get url(): string | undefined {
-    return this.attempts[this.attempts.length - 1]?.url;
+    // The last attempt without an answer names the instance when no target was given.
+    this.url = opts.at?.url ?? attempts[attempts.length - 1]?.url;
+    this.route = opts.at?.route;
   }
 
   /** Why the last attempt failed, if no answer arrived. */

@@ -25,7 +25,7 @@
 import type { Readable } from 'node:stream';
 import type { Dispatcher } from 'undici';
 import { OCTET_STREAM, storeFailureFromMessage, type StoreFailureKind } from '../protocol/index.js';
-import { NexusApiError, codeForStatus, sanitizeWireCode } from './errors.js';
+import { NexusApiError, codeForStatus, sanitizeWireCode, type RequestTarget } from './errors.js';
 import { classifyFailureCause, isTrustFailure, type FailedAttempt } from './failure.js';
 import type { NexusUrl } from './urls.js';
 
@@ -90,7 +90,7 @@ interface PostOptions {
 }
 
 /** Reads a body up to `cap` bytes; throws `net_reading_response_body` past it or on I/O error. */
-async function readCapped(body: Dispatcher.ResponseData['body'], cap: number, status: number): Promise<Buffer> {
+async function readCapped(body: Dispatcher.ResponseData['body'], cap: number, status: number, at?: RequestTarget): Promise<Buffer> {
   const chunks: Buffer[] = [];
   let total = 0;
   try {
@@ -100,14 +100,14 @@ async function readCapped(body: Dispatcher.ResponseData['body'], cap: number, st
       if (total > cap) {
         body.destroy();
         for (const c of chunks) c.fill(0);
-        throw new NexusApiError('net_reading_response_body', { status });
+        throw new NexusApiError('net_reading_response_body', { status, at });
       }
       chunks.push(b);
     }
   } catch (e) {
     for (const c of chunks) c.fill(0);
     if (e instanceof NexusApiError) throw e;
-    throw new NexusApiError('net_reading_response_body', { status, cause: e });
+    throw new NexusApiError('net_reading_response_body', { status, cause: e, at });
   }
   const out = Buffer.concat(chunks, total);
   for (const c of chunks) c.fill(0);
@@ -115,7 +115,7 @@ async function readCapped(body: Dispatcher.ResponseData['body'], cap: number, st
 }
 
 /** Extracts an error code from a small error body (JSON `err`/`Err`, or a plain-text code). */
-async function errorFromResponse(res: Dispatcher.ResponseData): Promise<NexusApiError> {
+async function errorFromResponse(res: Dispatcher.ResponseData, at: RequestTarget): Promise<NexusApiError> {
   const status = res.statusCode;
   let wireErr: string | undefined;
   let storeFailure: StoreFailureKind | undefined;
@@ -135,7 +135,7 @@ async function errorFromResponse(res: Dispatcher.ResponseData): Promise<NexusApi
   } catch {
     // The status alone decides the code; an unreadable error body is not an extra failure.
   }
-  return new NexusApiError(codeForStatus(status), { status, ...(wireErr ? { wireErr } : {}), ...(storeFailure ? { storeFailure } : {}) });
+  return new NexusApiError(codeForStatus(status), { status, at, ...(wireErr ? { wireErr } : {}), ...(storeFailure ? { storeFailure } : {}) });
 }
 
 export class Transport {
@@ -163,6 +163,11 @@ export class Transport {
     const u = this.opts.urls[i]!;
     const q = action ? `?action=${encodeURIComponent(action)}` : '';
     return { origin: u.origin, path: `${u.basePath}${route}${q}` };
+  }
+
+  /** Where a request went, for errors: no secret is ever in it (paths travel in bodies). */
+  private at(i: number, route: string, action: string | undefined): RequestTarget {
+    return { url: this.display(i), route: action ? `${route}?action=${encodeURIComponent(action)}` : route };
   }
 
   /**
@@ -193,8 +198,9 @@ export class Transport {
       } catch (e) {
         const kind = classifyFailure(e, signal);
         attempts.push({ url: this.display(i), failure: classifyFailureCause(e, signal) });
-        if (kind === 'peer_rejected') throw new NexusApiError('tls_peer_rejected', { cause: e, attempts });
-        last = new NexusApiError('net_peer_connection', { cause: e, attempts });
+        const at = this.at(i, route, action);
+        if (kind === 'peer_rejected') throw new NexusApiError('tls_peer_rejected', { cause: e, attempts, at });
+        last = new NexusApiError('net_peer_connection', { cause: e, attempts, at });
         if (kind === 'aborted' || isLast) throw last;
         if (kind === 'pre_send' || o.idempotent) {
           this.preferred = order[k + 1]!;
@@ -204,9 +210,9 @@ export class Transport {
       }
       if (res.statusCode === 200) {
         this.preferred = i;
-        return readCapped(res.body, this.opts.maxResponseBytes, 200);
+        return readCapped(res.body, this.opts.maxResponseBytes, 200, this.at(i, route, action));
       }
-      const err = await errorFromResponse(res);
+      const err = await errorFromResponse(res, this.at(i, route, action));
       if (RETRY_STATUSES.has(res.statusCode) && o.idempotent && !isLast) {
         last = err;
         this.preferred = order[k + 1]!;
@@ -239,10 +245,11 @@ export class Transport {
       });
     } catch (e) {
       const attempts = [{ url: this.display(this.preferred), failure: classifyFailureCause(e) }];
-      if (classifyFailure(e) === 'peer_rejected') throw new NexusApiError('tls_peer_rejected', { cause: e, attempts });
-      throw new NexusApiError('net_peer_connection', { cause: e, attempts });
+      const at = this.at(this.preferred, route, undefined);
+      if (classifyFailure(e) === 'peer_rejected') throw new NexusApiError('tls_peer_rejected', { cause: e, attempts, at });
+      throw new NexusApiError('net_peer_connection', { cause: e, attempts, at });
     }
-    if (res.statusCode !== 200) throw await errorFromResponse(res);
+    if (res.statusCode !== 200) throw await errorFromResponse(res, this.at(this.preferred, route, undefined));
     return res.body;
   }
 

@@ -1,9 +1,9 @@
 /**
  * Issue 13 part 3 on real processes: Nexus with SPIKE_NEXUS_AUDIT_LOG runs a scripted session
  * (put, get, a denied get, a policy put, an allowed get under that policy); the trail is then
- * checked with `spike audit verify` (chain, and MACs from the recovery shards), tampered copies
- * are refused at the right line, and a canary scan proves no plaintext path or value is in it
- * (nor in /metrics, where the audit counters move).
+ * checked with `spike audit verify` (chain, and MACs from the recovery shards or online through
+ * Nexus), tampered copies are refused at the right line by both, and a canary scan proves no
+ * plaintext path or value is in it (nor in /metrics, where the audit counters move).
  */
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -104,6 +104,16 @@ test('audit trail: scripted session, verified offline, tampering refused, no pla
     assert.match(macs, /[1-9]\d* MACs verified/);
   });
 
+  await t.test('spike audit verify --online: the MACs checked by Nexus; only the superuser may ask', async () => {
+    const online = await ok(['audit', 'verify', '--online', auditFile]);
+    assert.match(online, /Audit trail OK: \d+ entries .* [1-9]\d* MACs verified by SPIKE Nexus/);
+    const keyed = text.trimEnd().split('\n').filter((l) => !l.endsWith(',"mac":null}'));
+    assert.equal(await app.auditVerify(keyed).then(() => 'allowed', (e: { status?: number }) => e.status), 401);
+    const both = await stack.spike(['audit', 'verify', '--online', auditFile, ...shards]);
+    assert.equal(both.code, 2);
+    assert.match(both.stderr, /either --shard files or --online/);
+  });
+
   await t.test('spike audit verify: each kind of tampering is reported at its entry', async () => {
     const lines = text.trimEnd().split('\n');
     const firstKeyed = entries.findIndex((e) => typeof e['mac'] === 'string');
@@ -120,9 +130,11 @@ test('audit trail: scripted session, verified offline, tampering refused, no pla
     for (const [name, body, want] of cases) {
       const f = path.join(stack.dir, `tampered-${name}.log`);
       fs.writeFileSync(f, body);
-      const r = await stack.spike(['audit', 'verify', f, ...shards]);
-      assert.equal(r.code, 1, `${name}: ${r.stdout}`);
-      assert.match(r.stderr, want, name);
+      for (const how of [shards, ['--online']]) {
+        const r = await stack.spike(['audit', 'verify', f, ...how]);
+        assert.equal(r.code, 1, `${name} ${how[0]}: ${r.stdout}`);
+        assert.match(r.stderr, want, `${name} ${how[0]}`);
+      }
     }
   });
 });

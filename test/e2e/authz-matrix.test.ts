@@ -64,6 +64,8 @@ for (const backend of e2eBackends()) {
         case 'operator.recover': return { route: '/v1/operator/recover', body: {} };
         case 'operator.restore': return { route: '/v1/operator/restore', body: { id: 1, shard: Array.from({ length: 32 }, () => 7) } };
         case 'bootstrap.verify': return { route: '/v1/bootstrap/verify', body: { nonce: b64(12), ciphertext: b64(32) } };
+        case 'audit.hash': return { route: '/v1/audit/hash', body: { path } };
+        case 'audit.verify': return { route: '/v1/audit/verify', body: { entries: ['{"seq":1,"mac":null}'] } };
         case 'unknown.route': return { route: '/v1/store/keep', body: {} };
         case 'wrong.method': return { route: '/v1/store/secrets', body: '', method: 'GET' };
       }
@@ -82,6 +84,8 @@ for (const backend of e2eBackends()) {
       'policy.get': goJsonString(ERROR_SHAPES.policyGet('access_unauthorized')),
       'policy.list': goJsonString(ERROR_SHAPES.policyList('access_unauthorized')),
       'policy.delete': goJsonString(ERROR_SHAPES.plain('access_unauthorized')),
+      'audit.hash': goJsonString(ERROR_SHAPES.plain('access_unauthorized')),
+      'audit.verify': goJsonString(ERROR_SHAPES.plain('access_unauthorized')),
     };
 
     const ERR_OF: Record<number, string> = { 400: 'api_bad_request', 401: 'access_unauthorized', 404: 'api_not_found' };

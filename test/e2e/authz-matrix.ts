@@ -2,6 +2,9 @@
  * The checked-in authorisation matrix (P4 `authz-matrix`, POL-01, POL-16, POL-21):
  * every identity × every Nexus route and action, with the expected answer.
  *
+ * The additive audit routes (`/v1/audit/hash`, `/v1/audit/verify`) are columns too: the
+ * superuser identity only, whatever policy a caller holds.
+ *
  * Cells: an HTTP status (asserted exactly, together with the route's `err` code and, for 401,
  * its exact zero-valued error body), or `'allow'` for routes owned by other modules (cipher,
  * operator, bootstrap) where only "not denied and routed" is pinned here — their own tests pin
@@ -56,6 +59,8 @@ export const COLUMNS = [
   'operator.recover',
   'operator.restore',
   'bootstrap.verify',
+  'audit.hash',
+  'audit.verify',
   'unknown.route',
   'wrong.method',
 ] as const;
@@ -73,6 +78,8 @@ const DENY_DATA = {
 const DENY_FOREIGN = {
   'cipher.encrypt': 401, 'cipher.decrypt': 401, 'operator.recover': 401, 'operator.restore': 401, 'bootstrap.verify': 401,
 } as const satisfies Partial<Record<Column, Cell>>;
+/** The additive audit routes: the superuser's identity only (no policy opens them). */
+const DENY_AUDIT = { 'audit.hash': 401, 'audit.verify': 401 } as const satisfies Partial<Record<Column, Cell>>;
 const FALLBACK = { 'unknown.route': 400, 'wrong.method': 400 } as const satisfies Partial<Record<Column, Cell>>;
 
 /** Expected answer per identity and column. Written out per row on purpose (review the table). */
@@ -83,41 +90,42 @@ export const EXPECTED: Record<string, Record<Column, Cell>> = {
     'secret.delete': 200, 'secret.undelete': 200, 'secret.destroy': 200,
     'policy.put': 200, 'policy.get': 200, 'policy.list': 200, 'policy.delete': 200,
     'cipher.encrypt': 'allow', 'cipher.decrypt': 'allow', 'operator.recover': 401, 'operator.restore': 401, 'bootstrap.verify': 401,
+    'audit.hash': 200, 'audit.verify': 200,
     ...FALLBACK,
   },
   // Recover / restore roles: only their own route; policy-checked (no policy) everywhere else.
-  recover: { ...DENY_DATA, ...DENY_FOREIGN, 'operator.recover': 'allow', ...FALLBACK },
-  restore: { ...DENY_DATA, ...DENY_FOREIGN, 'operator.restore': 'allow', ...FALLBACK },
+  recover: { ...DENY_DATA, ...DENY_FOREIGN, 'operator.recover': 'allow', ...DENY_AUDIT, ...FALLBACK },
+  restore: { ...DENY_DATA, ...DENY_FOREIGN, 'operator.restore': 'allow', ...DENY_AUDIT, ...FALLBACK },
   // Lite workload: cipher always; secrets and policies never.
-  lite: { ...DENY_DATA, ...DENY_FOREIGN, 'cipher.encrypt': 'allow', 'cipher.decrypt': 'allow', ...FALLBACK },
+  lite: { ...DENY_DATA, ...DENY_FOREIGN, 'cipher.encrypt': 'allow', 'cipher.decrypt': 'allow', ...DENY_AUDIT, ...FALLBACK },
   // Infrastructure identities get nothing on Nexus's data routes; bootstrap only verify.
-  nexus: { ...DENY_DATA, ...DENY_FOREIGN, ...FALLBACK },
-  'keeper-1': { ...DENY_DATA, ...DENY_FOREIGN, ...FALLBACK },
-  bootstrap: { ...DENY_DATA, ...DENY_FOREIGN, 'bootstrap.verify': 'allow', ...FALLBACK },
+  nexus: { ...DENY_DATA, ...DENY_FOREIGN, ...DENY_AUDIT, ...FALLBACK },
+  'keeper-1': { ...DENY_DATA, ...DENY_FOREIGN, ...DENY_AUDIT, ...FALLBACK },
+  bootstrap: { ...DENY_DATA, ...DENY_FOREIGN, 'bootstrap.verify': 'allow', ...DENY_AUDIT, ...FALLBACK },
   // read on ^matrix/.*$
-  'app-read': { ...DENY_DATA, 'secret.get': 200, 'secret.get.v1': 200, 'secret.metadata': 200, ...DENY_FOREIGN, ...FALLBACK },
+  'app-read': { ...DENY_DATA, 'secret.get': 200, 'secret.get.v1': 200, 'secret.metadata': 200, ...DENY_FOREIGN, ...DENY_AUDIT, ...FALLBACK },
   // write on ^matrix/.*$
-  'app-write': { ...DENY_DATA, 'secret.put': 200, 'secret.delete': 200, 'secret.undelete': 200, 'secret.destroy': 200, ...DENY_FOREIGN, ...FALLBACK },
+  'app-write': { ...DENY_DATA, 'secret.put': 200, 'secret.delete': 200, 'secret.undelete': 200, 'secret.destroy': 200, ...DENY_FOREIGN, ...DENY_AUDIT, ...FALLBACK },
   // list on ^matrix/.*$ (POL-21: the list shows exactly the matrix/* paths)
-  'app-list': { ...DENY_DATA, 'secret.list': 200, ...DENY_FOREIGN, ...FALLBACK },
+  'app-list': { ...DENY_DATA, 'secret.list': 200, ...DENY_FOREIGN, ...DENY_AUDIT, ...FALLBACK },
   // no policy at all (POL-01)
-  'app-none': { ...DENY_DATA, ...DENY_FOREIGN, ...FALLBACK },
+  'app-none': { ...DENY_DATA, ...DENY_FOREIGN, ...DENY_AUDIT, ...FALLBACK },
   // execute on the cipher gate only
-  'app-exec': { ...DENY_DATA, ...DENY_FOREIGN, 'cipher.encrypt': 'allow', 'cipher.decrypt': 'allow', ...FALLBACK },
+  'app-exec': { ...DENY_DATA, ...DENY_FOREIGN, 'cipher.encrypt': 'allow', 'cipher.decrypt': 'allow', ...DENY_AUDIT, ...FALLBACK },
   // read/write/list on the ACL gate: policy admin; `list` on a gate path passes the secret-list
   // gate but the filtered list is empty (it can read no secret path).
   'acl-admin': {
     ...DENY_DATA, 'secret.list': 200, 'policy.put': 200, 'policy.get': 200, 'policy.list': 200, 'policy.delete': 200,
-    ...DENY_FOREIGN, ...FALLBACK,
+    ...DENY_FOREIGN, ...DENY_AUDIT, ...FALLBACK,
   },
   // look-alike superuser ID: no superuser rights anywhere
-  lookalike: { ...DENY_DATA, ...DENY_FOREIGN, ...FALLBACK },
+  lookalike: { ...DENY_DATA, ...DENY_FOREIGN, ...DENY_AUDIT, ...FALLBACK },
   // look-alike recover ID holding a catch-all `super` policy: every data route, never break-glass (P5)
   'recover-x': {
     'secret.put': 200, 'secret.get': 200, 'secret.get.v1': 200, 'secret.metadata': 200, 'secret.list': 200,
     'secret.delete': 200, 'secret.undelete': 200, 'secret.destroy': 200,
     'policy.put': 200, 'policy.get': 200, 'policy.list': 200, 'policy.delete': 200,
     'cipher.encrypt': 'allow', 'cipher.decrypt': 'allow', 'operator.recover': 401, 'operator.restore': 401, 'bootstrap.verify': 401,
-    ...FALLBACK,
+    ...DENY_AUDIT, ...FALLBACK,
   },
 };

@@ -1,0 +1,166 @@
+/**
+ * `SecretCache`: an opt-in, in-memory read cache for apps that read the same secrets often
+ * (a request handler that needs the database password on every call).
+ *
+ * A value read through the cache is served from memory for `ttlMs`, then dropped by a timer
+ * (not merely on the next read), so plaintext stays in this process's memory for at most the
+ * TTL after it was fetched, or until `invalidate()` / `close()` / the client's `close()`. Concurrent reads of the same
+ * path share one request. Failures are never cached. JavaScript strings cannot be wiped: the
+ * cache drops its references, the garbage collector reclaims the memory later — which is why
+ * caching is opt-in and the TTL has no default.
+ *
+ * Every read returns a fresh copy of the values, so a caller that changes its object cannot
+ * change what the next caller gets.
+ */
+import { SdkUsageError } from './errors.js';
+import type { SecretValues, VersionOption } from './types.js';
+
+/**
+ * What the cache reads through: a `NexusClient`, or anything with its `getSecret`. When the
+ * reader has a `closeSignal` (a `NexusClient` does), closing the reader closes the cache.
+ */
+export interface SecretReader {
+  getSecret(path: string, opts?: VersionOption): Promise<SecretValues>;
+  readonly closeSignal?: AbortSignal;
+}
+
+/** Runs `fn` once when any of `signals` aborts (now, if one already has); returns the unsubscribe. */
+export function onAnyAbort(signals: ReadonlyArray<AbortSignal | undefined>, fn: () => void): () => void {
+  const live = signals.filter((s): s is AbortSignal => s !== undefined);
+  const off = (): void => {
+    for (const s of live) s.removeEventListener('abort', handler);
+  };
+  const handler = (): void => {
+    off();
+    fn();
+  };
+  if (live.some((s) => s.aborted)) {
+    fn();
+    return () => undefined;
+  }
+  for (const s of live) s.addEventListener('abort', handler, { once: true });
+  return off;
+}
+
+export interface SecretCacheOptions {
+  /** How long a fetched value is served from memory, in milliseconds (required, ≥ 1). */
+  ttlMs: number;
+  /** Most paths held at once; the oldest entry is dropped first. Default 1000. */
+  maxEntries?: number;
+  /** Aborting this signal closes the cache (for instance an app's shutdown signal). */
+  signal?: AbortSignal;
+}
+
+interface Entry {
+  values: SecretValues;
+  timer: NodeJS.Timeout;
+}
+
+const DEFAULT_MAX_ENTRIES = 1000;
+/** setTimeout's ceiling (≈ 24.8 days): a longer TTL would fire at once. */
+const MAX_TTL_MS = 2 ** 31 - 1;
+
+function copyOf(values: SecretValues): SecretValues {
+  return Object.assign(Object.create(null) as SecretValues, values);
+}
+
+function checkPositiveInt(n: unknown, max: number, what: string): number {
+  if (typeof n !== 'number' || !Number.isSafeInteger(n) || n < 1 || n > max) throw new SdkUsageError('sdk_bad_argument', `${what} must be an integer between 1 and ${max}`);
+  return n;
+}
+
+export class SecretCache {
+  private readonly entries = new Map<string, Entry>();
+  private readonly pending = new Map<string, Promise<SecretValues>>();
+  private readonly ttlMs: number;
+  private readonly maxEntries: number;
+  private closed = false;
+  /** Bumped by invalidate/close so a read already in flight does not store a stale value. */
+  private generation = 0;
+  private unsubscribe: () => void = () => undefined;
+
+  constructor(
+    private readonly reader: SecretReader,
+    opts: SecretCacheOptions,
+  ) {
+    this.ttlMs = checkPositiveInt(opts?.ttlMs, MAX_TTL_MS, 'ttlMs');
+    this.maxEntries = opts.maxEntries === undefined ? DEFAULT_MAX_ENTRIES : checkPositiveInt(opts.maxEntries, 1_000_000, 'maxEntries');
+    this.unsubscribe = onAnyAbort([opts.signal, reader.closeSignal], () => this.close());
+  }
+
+  /** Paths (and versions) currently held in memory. */
+  get size(): number {
+    return this.entries.size;
+  }
+
+  /** The secret's values: from memory while fresh, else read through and kept for `ttlMs`. */
+  async getSecret(path: string, opts: VersionOption = {}): Promise<SecretValues> {
+    if (this.closed) throw new SdkUsageError('sdk_closed');
+    const key = opts.version === undefined ? `c\0${path}` : `v${opts.version}\0${path}`;
+    const hit = this.entries.get(key);
+    if (hit) return copyOf(hit.values);
+    let inflight = this.pending.get(key);
+    if (!inflight) {
+      const p = this.fetch(key, path, opts);
+      const settle = (): void => {
+        if (this.pending.get(key) === p) this.pending.delete(key);
+      };
+      p.then(settle, settle);
+      this.pending.set(key, p);
+      inflight = p;
+    }
+    return copyOf(await inflight);
+  }
+
+  private async fetch(key: string, path: string, opts: VersionOption): Promise<SecretValues> {
+    const generation = this.generation;
+    const values = copyOf(await this.reader.getSecret(path, opts));
+    // A read that was in flight across invalidate()/close() is returned but not kept.
+    if (!this.closed && generation === this.generation) this.store(key, values);
+    return values;
+  }
+
+  private store(key: string, values: SecretValues): void {
+    this.drop(key);
+    while (this.entries.size >= this.maxEntries) {
+      const oldest = this.entries.keys().next();
+      if (oldest.done) break;
+      this.drop(oldest.value);
+    }
+    const timer = setTimeout(() => this.drop(key), this.ttlMs);
+    timer.unref();
+    this.entries.set(key, { values, timer });
+  }
+
+  private drop(key: string): void {
+    const e = this.entries.get(key);
+    if (!e) return;
+    clearTimeout(e.timer);
+    this.entries.delete(key);
+  }
+
+  /** Forgets one path (every cached version of it), or everything when called without one. */
+  invalidate(path?: string): void {
+    this.generation++;
+    if (path === undefined) {
+      for (const key of [...this.entries.keys()]) this.drop(key);
+      this.pending.clear();
+      return;
+    }
+    for (const key of [...this.entries.keys()]) if (key.slice(key.indexOf('\0') + 1) === path) this.drop(key);
+    for (const key of [...this.pending.keys()]) if (key.slice(key.indexOf('\0') + 1) === path) this.pending.delete(key);
+  }
+
+  /** Drops every value and refuses further reads (`sdk_closed`). Idempotent. */
+  close(): void {
+    if (this.closed) return;
+    this.invalidate();
+    this.closed = true;
+    this.unsubscribe();
+  }
+}
+
+/** A read cache over `reader` (usually a `NexusClient`); see {@link SecretCache}. */
+export function createSecretCache(reader: SecretReader, opts: SecretCacheOptions): SecretCache {
+  return new SecretCache(reader, opts);
+}

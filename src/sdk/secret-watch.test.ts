@@ -1,0 +1,122 @@
+/**
+ * watchSecret: first read and every change reach onChange, unchanged reads do not, a failed
+ * read keeps the last values and goes to onError, close/abort stop reading and drop the
+ * values, bad options refused.
+ */
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import { NexusApiError, SdkUsageError } from './errors.js';
+import type { SecretReader } from './secret-cache.js';
+import { watchSecret } from './secret-watch.js';
+import type { SecretValues } from './types.js';
+
+/** A reader whose answer the test sets; `fail` makes reads throw. */
+function scripted(initial: SecretValues): SecretReader & { value: SecretValues; fail: boolean; reads: number } {
+  const r = {
+    value: initial,
+    fail: false,
+    reads: 0,
+    async getSecret(): Promise<SecretValues> {
+      r.reads++;
+      await Promise.resolve();
+      if (r.fail) throw new NexusApiError('net_peer_connection');
+      return { ...r.value };
+    },
+  };
+  return r;
+}
+
+async function until(cond: () => boolean, what: string, deadlineMs = 10_000): Promise<void> {
+  const end = Date.now() + deadlineMs;
+  while (!cond()) {
+    if (Date.now() > end) assert.fail(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 5));
+  }
+}
+
+test('watch: onChange sees the first values and each change, not unchanged reads', async () => {
+  const r = scripted({ password: 'p1' });
+  const changes: SecretValues[] = [];
+  const w = watchSecret(r, 'apps/db', { intervalMs: 5, onChange: (v) => changes.push(v) });
+  assert.deepEqual({ ...(await w.ready()) }, { password: 'p1' });
+  await until(() => r.reads >= 4, 'a few unchanged reads');
+  assert.equal(changes.length, 1);
+  r.value = { password: 'p2' };
+  await until(() => changes.length === 2, 'the change');
+  assert.equal(w.current?.['password'], 'p2');
+  assert.ok(Object.isFrozen(w.current));
+  w.close();
+});
+
+test('watch: a failed read keeps the last values and goes to onError; reads go on', async () => {
+  const r = scripted({ k: 'v' });
+  const errors: unknown[] = [];
+  const w = watchSecret(r, 'apps/db', { intervalMs: 5, onError: (e) => errors.push(e) });
+  await w.ready();
+  r.fail = true;
+  await until(() => errors.length >= 2, 'two failed reads');
+  assert.ok(errors.every((e) => e instanceof NexusApiError && e.code === 'net_peer_connection'));
+  assert.equal(w.current?.['k'], 'v');
+  r.fail = false;
+  r.value = { k: 'w' };
+  await until(() => w.current?.['k'] === 'w', 'recovery after the failures');
+  w.close();
+});
+
+test('watch: a throwing callback neither stops the watch nor escapes', async () => {
+  const r = scripted({ k: '1' });
+  const w = watchSecret(r, 'apps/db', {
+    intervalMs: 5,
+    onChange: () => {
+      throw new Error('app bug');
+    },
+    onError: () => {
+      throw new Error('another app bug');
+    },
+  });
+  await w.ready();
+  r.value = { k: '2' };
+  await until(() => w.current?.['k'] === '2', 'the next change');
+  w.close();
+});
+
+test('watch: close() stops reading, drops the values and rejects a pending ready(); abort does the same', async () => {
+  const r = scripted({ k: '1' });
+  const w = watchSecret(r, 'apps/db', { intervalMs: 5 });
+  await w.ready();
+  w.close();
+  w.close();
+  assert.equal(w.current, undefined);
+  const reads = r.reads;
+  await new Promise((res) => setTimeout(res, 50));
+  assert.ok(r.reads <= reads + 1, 'reads went on after close');
+
+  const failing = scripted({});
+  failing.fail = true;
+  const ac = new AbortController();
+  const w2 = watchSecret(failing, 'apps/db', { intervalMs: 5, signal: ac.signal });
+  ac.abort();
+  await assert.rejects(w2.ready(), (e: unknown) => e instanceof SdkUsageError && e.code === 'sdk_closed');
+
+  const pre = new AbortController();
+  pre.abort();
+  const r3 = scripted({ k: '1' });
+  const w3 = watchSecret(r3, 'apps/db', { intervalMs: 5, signal: pre.signal });
+  await assert.rejects(w3.ready(), SdkUsageError);
+  assert.equal(r3.reads, 0);
+});
+
+test('watch: a missing, zero or fractional interval is a usage error', () => {
+  for (const intervalMs of [undefined, 0, 0.5, -5, 2 ** 31]) {
+    assert.throws(() => watchSecret(scripted({}), 'a', { intervalMs } as { intervalMs: number }), (e: unknown) => e instanceof SdkUsageError && e.code === 'sdk_bad_argument');
+  }
+});
+
+test('watch: closing the reader (its closeSignal) stops the watch and drops the values', async () => {
+  const ac = new AbortController();
+  const r = Object.assign(scripted({ k: '1' }), { closeSignal: ac.signal });
+  const w = watchSecret(r, 'apps/db', { intervalMs: 5 });
+  await w.ready();
+  ac.abort();
+  assert.equal(w.current, undefined);
+});

@@ -1,0 +1,185 @@
+/**
+ * Both packages install from their `npm pack` tarballs, as a user would get them:
+ *
+ * - `@spike-ts/sdk` (packages/sdk): the tarball holds compiled ESM with types and a README;
+ *   installed into a fresh project it pulls no native module and no database driver
+ *   (no better-sqlite3, no pg, no `.node` file, no `binding.gyp`); `import { NexusClient }
+ *   from '@spike-ts/sdk'` runs and type-checks under `tsc --strict`; deep imports are closed
+ *   by the `exports` map.
+ * - `spike-ts` (the server package): the tarball holds dist/ (no tests, no TypeScript
+ *   sources); installed into a fresh folder, every bin (`spike`, `spike-nexus`,
+ *   `spike-keeper`, `spike-bootstrap`, `spike-agent`) answers `--help` with exit 0, and
+ *   `import { NexusClient } from 'spike-ts'` works there too.
+ *
+ * Installs prefer the npm cache (`--prefer-offline`) and fall back to the registry. The server
+ * tarball is installed with `--ignore-scripts` by default: its one install script builds
+ * better-sqlite3's native addon, which without a reachable prebuilt binary compiles from C
+ * for minutes; `--help` never loads it. Set SPIKE_TEST_PACKAGE_SCRIPTS=1 to run the install
+ * scripts too. The server tarball is packed with `--ignore-scripts` because the test runs
+ * after `npm test`'s build (dist/ is fresh); the SDK tarball is packed normally, so its
+ * `prepack` build is exercised. The two flows run side by side.
+ */
+import assert from 'node:assert/strict';
+import { execFile } from 'node:child_process';
+import fs from 'node:fs';
+import path from 'node:path';
+import { test } from 'node:test';
+import { REPO_ROOT } from './helpers/bin.js';
+import { tempDir } from './helpers/temp.js';
+
+const STEP_TIMEOUT_MS = 600_000;
+const BINS = ['spike', 'spike-nexus', 'spike-keeper', 'spike-bootstrap', 'spike-agent'] as const;
+const FORBIDDEN_DEPS = ['better-sqlite3', 'pg', 'pg-native', 'bindings', 'node-gyp-build', 'prebuild-install'];
+
+/** Environment for nested npm/node runs: no `npm_*` variables inherited from `npm test`. */
+function cleanEnv(): NodeJS.ProcessEnv {
+  const env: NodeJS.ProcessEnv = {};
+  for (const [k, v] of Object.entries(process.env)) if (!/^npm_/i.test(k)) env[k] = v;
+  return env;
+}
+
+interface Run {
+  code: number;
+  stdout: string;
+  stderr: string;
+}
+
+function run(cmd: string, args: string[], cwd: string): Promise<Run> {
+  return new Promise((resolve) => {
+    execFile(cmd, args, { cwd, env: cleanEnv(), timeout: STEP_TIMEOUT_MS, maxBuffer: 64 * 1024 * 1024 }, (err, stdout, stderr) => {
+      const code = err ? (typeof err.code === 'number' ? err.code : 1) : 0;
+      resolve({ code, stdout: String(stdout), stderr: String(stderr) });
+    });
+  });
+}
+
+async function ok(cmd: string, args: string[], cwd: string): Promise<string> {
+  const r = await run(cmd, args, cwd);
+  assert.equal(r.code, 0, `${cmd} ${args.join(' ')} failed (exit ${r.code}):\n${r.stderr.slice(-4000)}`);
+  return r.stdout;
+}
+
+/** `npm pack` into `dest`; returns the tarball's path. */
+async function pack(dest: string, extra: string[]): Promise<string> {
+  const out = await ok('npm', ['pack', '--json', '--pack-destination', dest, ...extra], REPO_ROOT);
+  const json = JSON.parse(out.slice(out.indexOf('['))) as Array<{ filename: string }>;
+  const file = json[0]?.filename;
+  assert.ok(file, 'npm pack named no tarball');
+  return path.join(dest, path.basename(file));
+}
+
+async function tarList(tgz: string): Promise<string[]> {
+  return (await ok('tar', ['tzf', tgz], path.dirname(tgz))).split('\n').filter((l) => l !== '');
+}
+
+function newProject(name: string, type?: 'module'): string {
+  const dir = tempDir(`spike-pkg-${name}-`);
+  fs.writeFileSync(path.join(dir, 'package.json'), JSON.stringify({ name, version: '1.0.0', private: true, ...(type ? { type } : {}) }));
+  return dir;
+}
+
+const INSTALL = ['install', '--prefer-offline', '--no-audit', '--no-fund', '--loglevel=error'];
+
+/** Every folder under node_modules that holds a package.json named `name`, and any native file. */
+function scanInstall(root: string): { names: Set<string>; native: string[] } {
+  const names = new Set<string>();
+  const native: string[] = [];
+  const walk = (dir: string): void => {
+    for (const e of fs.readdirSync(dir, { withFileTypes: true })) {
+      const full = path.join(dir, e.name);
+      if (e.isDirectory()) walk(full);
+      else if (e.name.endsWith('.node') || e.name === 'binding.gyp') native.push(path.relative(root, full));
+      else if (e.name === 'package.json' && path.basename(path.dirname(dir)) === 'node_modules') names.add(path.basename(dir));
+      else if (e.name === 'package.json' && path.basename(path.dirname(path.dirname(dir))) === 'node_modules') {
+        names.add(`${path.basename(path.dirname(dir))}/${path.basename(dir)}`);
+      }
+    }
+  };
+  walk(path.join(root, 'node_modules'));
+  return { names, native };
+}
+
+const CONSUMER_TS = `import { NexusClient, NexusApiError, SdkUsageError, createSecretCache, watchSecret, type ClientOptions } from '@spike-ts/sdk';
+const options: Partial<ClientOptions> = { urls: ['https://nexus.example:8553'] };
+const check = (e: unknown): string | undefined => (e instanceof NexusApiError ? \`\${e.code} \${e.url ?? ''}\${e.route ?? ''}\` : e instanceof SdkUsageError ? e.code : undefined);
+const cache = createSecretCache({ getSecret: async () => ({ k: 'v' }) }, { ttlMs: 1000 });
+const value: string | undefined = (await cache.getSecret('apps/x'))['k'];
+cache.close();
+console.log(JSON.stringify({ connect: typeof NexusClient.connect, create: typeof NexusClient.create, watch: typeof watchSecret, urls: options.urls, check: check(undefined) ?? null, value }));
+`;
+
+const CONSUMER_TSCONFIG = {
+  compilerOptions: { strict: true, module: 'NodeNext', moduleResolution: 'NodeNext', target: 'ES2022', types: ['node'], outDir: 'out' },
+  files: ['main.ts'],
+};
+
+async function sdkFlow(): Promise<void> {
+  const dest = tempDir('spike-pkg-tgz-sdk-');
+  const tgz = await pack(dest, ['-w', '@spike-ts/sdk']);
+  const files = await tarList(tgz);
+  for (const f of ['package/package.json', 'package/README.md', 'package/dist/sdk/index.js', 'package/dist/sdk/index.d.ts']) {
+    assert.ok(files.includes(f), `SDK tarball lacks ${f}`);
+  }
+  assert.deepEqual(files.filter((f) => /\.test\.|\.ts$/.test(f) && !f.endsWith('.d.ts')), [], 'SDK tarball ships tests or TypeScript sources');
+  assert.deepEqual(files.filter((f) => /^package\/dist\/(store|nexus|keeper|bootstrap|pilot|dev|agent|audit|ops)\//.test(f)), [], 'SDK tarball ships server code');
+
+  const rootVersion = (JSON.parse(fs.readFileSync(path.join(REPO_ROOT, 'package.json'), 'utf8')) as { version: string }).version;
+  assert.ok(tgz.endsWith(`-${rootVersion}.tgz`), 'the SDK and the server package have different versions');
+
+  const app = newProject('sdk-consumer', 'module');
+  const typesNode = JSON.parse(fs.readFileSync(path.join(REPO_ROOT, 'node_modules', '@types', 'node', 'package.json'), 'utf8')) as { version: string };
+  await ok('npm', [...INSTALL, tgz, `@types/node@${typesNode.version}`], app);
+  const { names, native } = scanInstall(app);
+  assert.ok(names.has('@spike-ts/sdk'), 'the SDK is not installed');
+  assert.deepEqual(FORBIDDEN_DEPS.filter((d) => names.has(d)), [], 'installing the SDK pulled a database driver or native-build package');
+  assert.deepEqual(native, [], 'installing the SDK pulled a native module');
+
+  fs.writeFileSync(path.join(app, 'main.ts'), CONSUMER_TS);
+  fs.writeFileSync(path.join(app, 'tsconfig.json'), JSON.stringify(CONSUMER_TSCONFIG));
+  await ok(process.execPath, [path.join(REPO_ROOT, 'node_modules', 'typescript', 'bin', 'tsc'), '-p', '.'], app);
+  const out = JSON.parse(await ok(process.execPath, ['out/main.js'], app)) as Record<string, unknown>;
+  assert.deepEqual(out, { connect: 'function', create: 'function', watch: 'function', urls: ['https://nexus.example:8553'], check: null, value: 'v' });
+
+  const deep = await run(process.execPath, ['--input-type=module', '-e', "await import('@spike-ts/sdk/dist/sdk/client.js')"], app);
+  assert.notEqual(deep.code, 0);
+  assert.match(deep.stderr, /ERR_PACKAGE_PATH_NOT_EXPORTED/);
+}
+
+async function serverFlow(): Promise<void> {
+  const dest = tempDir('spike-pkg-tgz-server-');
+  const tgz = await pack(dest, ['--ignore-scripts']);
+  const files = await tarList(tgz);
+  for (const f of ['package/package.json', 'package/README.md', 'package/dist/src/pilot/main.js', 'package/dist/src/nexus/main.js', ...BINS.map((b) => `package/bin/${b}.js`)]) {
+    assert.ok(files.includes(f), `server tarball lacks ${f}`);
+  }
+  assert.deepEqual(files.filter((f) => /\.test\.js$|^package\/(src|test|bench)\/|^package\/dist\/(test|bench)\//.test(f)), [], 'server tarball ships tests or sources');
+
+  const dir = newProject('server-install');
+  const scripts = process.env['SPIKE_TEST_PACKAGE_SCRIPTS'] === '1' ? [] : ['--ignore-scripts'];
+  await ok('npm', [...INSTALL, ...scripts, tgz], dir);
+  const version = (JSON.parse(fs.readFileSync(path.join(REPO_ROOT, 'package.json'), 'utf8')) as { version: string }).version;
+  for (const bin of BINS) {
+    const r = await run(path.join(dir, 'node_modules', '.bin', bin), ['--help'], dir);
+    assert.equal(r.code, 0, `${bin} --help exited ${r.code}: ${r.stderr.slice(-2000)}`);
+    assert.match(r.stdout + r.stderr, /usage/i, `${bin} --help printed no usage`);
+  }
+  const v = await run(path.join(dir, 'node_modules', '.bin', 'spike'), ['--version'], dir);
+  assert.equal(v.code, 0);
+  assert.equal(v.stdout.trim(), version, 'spike --version does not read the installed package.json');
+  // The server package exports the SDK at its root too (types shipped beside the code).
+  assert.ok(files.includes('package/dist/src/sdk/index.d.ts'), 'server tarball lacks the SDK types');
+  const root = await run(process.execPath, ['--input-type=module', '-e', "const m = await import('spike-ts'); process.stdout.write(typeof m.NexusClient)"], dir);
+  assert.equal(root.stdout, 'function', `import 'spike-ts' failed: ${root.stderr.slice(-2000)}`);
+}
+
+// Both flows start at once (npm spends most of its time waiting); each test awaits its own.
+const flows = { sdk: sdkFlow(), server: serverFlow() };
+for (const p of Object.values(flows)) p.catch(() => undefined);
+
+test('package: @spike-ts/sdk installs from its tarball without native modules or database drivers, imports and type-checks', { timeout: STEP_TIMEOUT_MS * 2 }, async () => {
+  await flows.sdk;
+});
+
+test('package: the server tarball holds dist/, installs in a fresh folder and its bins answer --help', { timeout: STEP_TIMEOUT_MS * 2 }, async () => {
+  await flows.server;
+});
