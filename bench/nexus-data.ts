@@ -48,10 +48,10 @@ function percentile(sorted: number[], p: number): number {
   return sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))] as number;
 }
 
-interface LatencyRun { opsPerSec: number; p50Us: number; p99Us: number; n: number }
+export interface LatencyRun { opsPerSec: number; p50Us: number; p99Us: number; n: number }
 
 /** Sequential POSTs on one warm connection for `budgetMs`. */
-async function sequentialPosts(dispatcher: Dispatcher, url: string, body: string, budgetMs: number): Promise<LatencyRun> {
+export async function sequentialPosts(dispatcher: Dispatcher, url: string, body: string, budgetMs: number): Promise<LatencyRun> {
   const one = async (): Promise<void> => {
     const r = await request(url, { method: 'POST', body, headers: { 'content-type': 'application/json' }, dispatcher });
     await r.body.arrayBuffer();

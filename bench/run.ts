@@ -9,7 +9,7 @@
  *
  * `npm run bench -- --quick`: short budgets (< 2 min). A benchmark that fails (e.g. a component
  * not built yet) shows a "not available" row with the reason; nothing is ever filled in by hand.
- * `--only=P1,P4` runs a subset (for development; results are then not written unless `--out`).
+ * `--only=P1,P4` (or `--only=LIST` for the secret-list rows) runs a subset (for development; results are then not written unless `--out`).
  */
 import fs from 'node:fs';
 import os from 'node:os';
@@ -22,6 +22,7 @@ import { benchCipher } from './cipher.js';
 import { benchCrypto } from './crypto.js';
 import { benchHa } from './ha.js';
 import { benchHostileRss } from './hostile-rss.js';
+import { benchList } from './list.js';
 import { describeMachine, machine, notAvailable, progress, reasonOf, row, toMarkdown, worstRatio, type BenchRow, type Goal } from './harness.js';
 import { AUDIT_ROWS, benchAudit } from './audit.js';
 import { benchAuthz } from './nexus-data.js';
@@ -47,6 +48,7 @@ function parseArgs(argv: readonly string[]): Args {
 const P3_GOAL: Goal = { on: 'ratio', op: '<=', target: 1.2, text: '≤ 1.2×' };
 const POLICY_WRITE_GOAL: Goal = { on: 'ratio', op: '<=', target: 2, text: '≤ 2×' };
 const RSS_AFTER_FUZZ_GOAL: Goal = { on: 'ratio', op: '<=', target: 1.5, text: '≤ 1.5×' };
+const LIST_GOAL: Goal = { on: 'ratio', op: '<=', target: 2, text: '≤ 2×' };
 const P5_GOAL: Goal = { on: 'ratio', op: '>=', target: 0.7, text: '≥ 0.7×' };
 
 /** Runs `fn`; on failure, one "not available" row per expected row. */
@@ -180,6 +182,11 @@ async function main(): Promise<void> {
       }
       if (want('A')) rows.push(...(await guarded('audit', AUDIT_ROWS, () => benchAudit(stack, sb))));
       if (want('P4')) rows.push(...(await guarded('P4', [['P4', 'p4.restart-ready', 'Nexus restart → ready', { on: 'value', op: '<=', target: 1500, text: '≤ 1.5 s' }]], () => sb.p4())));
+      if (want('S') || want('LIST')) {
+        progress(`S list of one prefix among ${args.quick ? '20,000' : '100,000'} secrets vs among 1,000 (in-process Nexus, sealed SQLite)`);
+        rows.push(...(await guarded('list', [['S', 's.list.prefix.100k', 'list of one prefix among 100,000 secrets', LIST_GOAL]], async () =>
+          (await benchList(stack, { quick: args.quick })).map((r) => row('S', r, r.id === 's.list.prefix.100k' ? LIST_GOAL : undefined)))));
+      }
       if (want('P6')) rows.push(...(await guarded('P6', [['P6', 'p6.rss', 'RSS of Nexus with 100,000 secrets; idle Keeper']], () => sb.p6())));
       curves = sb.curves;
     } finally {

@@ -170,11 +170,17 @@ export function registerSecret(program: Command, ctx: PilotContext): void {
       );
   }
 
-  addFormatOptions(secret.command('list').description('List secret paths')).action(
-    act(ctx, 'secret', 'list', async (o: FormatOpts) => {
+  // `[prefix]` (additive): a plain prefix (`app/` or `app/db`), fetched in pages; paths that
+  // do not start with it are dropped here too, for a Nexus that ignores the prefix.
+  addFormatOptions(secret.command('list').description('List secret paths').argument('[prefix]', 'only paths starting with this')).action(
+    act(ctx, 'secret', 'list', async (prefix: string | undefined, o: FormatOpts) => {
       const format = parseFormat(o.format, o.json);
+      if (prefix !== undefined && (prefix.length > 500 || !/^[a-zA-Z0-9._\-/()?+*|[\]{}\\]*$/.test(prefix))) {
+        throw new PilotError('Error: Invalid secret path prefix.', { code: 'pilot_invalid_path' });
+      }
       const client = await ctx.nexus('operator');
-      const keys = await client.listSecrets();
+      const keys: string[] = [];
+      for await (const k of client.secretPaths(prefix ? { prefix } : {})) if (k.startsWith(prefix ?? '')) keys.push(k);
       ctx.out(render(format, keys, () => (keys.length === 0 ? 'No secrets found.\n' : keys.map((k) => `- ${k}\n`).join(''))));
     }),
   );

@@ -25,6 +25,8 @@ export const LIMITS = {
   maxCustomMetadataValue: 1024,
   /** entries in a policy's `permissions` list (duplicates allowed, as in SPIKE) */
   maxPermissionEntries: 16,
+  /** keys in one page of an additive paged secret list (`limit`) */
+  maxListPage: 10_000,
   /** nonce size of AES-GCM */
   nonceBytes: AEAD_NONCE_BYTES,
 } as const;

@@ -54,10 +54,22 @@ export type SecretUndeleteRequest = SecretVersionsRequest;
 export const SecretDestroyRequest = SecretVersionsRequest;
 export type SecretDestroyRequest = SecretVersionsRequest;
 
-/** `?action=list` — `{}`. */
-export const SecretListRequest = s.empty();
+/**
+ * `?action=list` — SPIKE sends `{}` (every path the caller may see). Additive: `prefix`
+ * (plain code-unit prefix), `limit` (a page of at most that many keys) and `after` (only
+ * keys sorting after it: the previous page's `next`).
+ */
+export const SecretListRequest = s.object({
+  /** additive */
+  prefix: s.optional(s.string({ maxLength: MAX_PATH_LENGTH }), ''),
+  /** additive; absent = every key (SPIKE's behaviour) */
+  limit: s.optional(s.int({ min: 1, max: LIMITS.maxListPage })),
+  /** additive */
+  after: s.optional(s.string({ maxLength: MAX_PATH_LENGTH })),
+});
 export type SecretListRequest = Infer<typeof SecretListRequest>;
-export type SecretListResponse = { keys: readonly string[] | null; err?: string };
+/** `next` (additive, omitted when absent): the last key of a page that more keys follow. */
+export type SecretListResponse = { keys: readonly string[] | null; next?: string; err?: string };
 
 /** `POST /v1/store/secrets/metadata?action=get`. */
 export const SecretMetadataRequest = SecretGetRequest;

@@ -35,7 +35,6 @@ import {
   decodeCipherText,
   decodeCommitments,
   decodeGetSecret,
-  decodeListSecrets,
   decodeMetadata,
   decodePlaintext,
   decodePolicy,
@@ -47,6 +46,7 @@ import { NexusApiError, SdkUsageError, codeForBodyErr, sanitizeWireCode } from '
 import { CLIENT_DEFAULTS, type ClientOptions, type ConnectOptions } from './options.js';
 import { SHARD_LENGTH, assertValidShare, isAllZero, parseRecoverBody } from './shares.js';
 import { Transport } from './transport.js';
+import { decodeSecretPage, eachSecretPath, listRequest, type ListSecretsOptions, type SecretPage } from './list.js';
 import type {
   CipherText,
   CommitmentsInfo,
@@ -222,9 +222,22 @@ export class NexusClient {
     await this.call(PATHS.secrets, action, body, false);
   }
 
-  /** Paths the caller may see, sorted as the server returns them. */
-  async listSecrets(): Promise<string[]> {
-    return decodeListSecrets(await this.call(PATHS.secrets, ACTIONS.list, {}, true));
+  /**
+   * Paths the caller may see, sorted as the server returns them. Additive options
+   * (list.ts): `prefix`, `limit` (then this is one page) and `cursor` (a page's `next`).
+   */
+  async listSecrets(opts: ListSecretsOptions = {}): Promise<string[]> {
+    return (await this.listSecretsPage(opts)).keys;
+  }
+
+  /** additive: one page of {@link listSecrets} and the cursor of the next (absent: last page). */
+  async listSecretsPage(opts: ListSecretsOptions = {}): Promise<SecretPage> {
+    return decodeSecretPage(await this.call(PATHS.secrets, ACTIONS.list, listRequest(opts), true));
+  }
+
+  /** additive: every visible path under `prefix`, fetched `pageSize` (default 1000) at a time. */
+  secretPaths(opts: { prefix?: string; pageSize?: number } = {}): AsyncGenerator<string, void, undefined> {
+    return eachSecretPath((o) => this.listSecretsPage(o), opts);
   }
 
   /** A secret's metadata and version list. */

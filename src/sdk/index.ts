@@ -33,3 +33,4 @@ export const ROUTES = {
 export { failureText } from './failure.js';
 export { SecretCache, createSecretCache, type SecretCacheOptions, type SecretReader } from './secret-cache.js';
 export { watchSecret, type SecretWatch, type WatchSecretOptions } from './secret-watch.js';
+export { DEFAULT_LIST_PAGE, type ListSecretsOptions, type SecretPage } from './list.js';

@@ -5,7 +5,7 @@
  * `backupSqliteFile` / `verifySqliteBackup` serve `spike-nexus backup` (docs/backup.md).
  */
 export {
-  type SecretVersionInfo, type SecretMetadata, type PutSecretOptions, type Store, StoreError, type StoreFailureCause, STORE_FAILURE_TEXT,
+  type SecretVersionInfo, type SecretMetadata, type PutSecretOptions, type SecretPathPage, type SecretPathQuery, type Store, StoreError, type StoreFailureCause, STORE_FAILURE_TEXT,
 } from './types.js';
 export { storeFailure, storeFailureText, type StoreFailure } from './health.js';
 export { KEY_CHECK_RECORD } from './key-check.js';

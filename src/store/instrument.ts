@@ -13,7 +13,7 @@ export interface StoreObserver {
 
 const TIMED: ReadonlySet<string> = new Set([
   'getSystem', 'putSystemIfAbsent', 'putSystem', 'unlock', 'adoptKey', 'putSecret', 'getSecret', 'deleteSecret',
-  'undeleteSecret', 'destroySecret', 'getSecretMetadata', 'listSecretPaths', 'putPolicy', 'getPolicy', 'deletePolicy',
+  'undeleteSecret', 'destroySecret', 'getSecretMetadata', 'listSecretPaths', 'listSecretPathPage', 'putPolicy', 'getPolicy', 'deletePolicy',
   'listPolicies', 'policyGeneration',
 ]);
 

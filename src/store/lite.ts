@@ -8,7 +8,7 @@
 import type { RootKey } from '../crypto/index.js';
 import { InProcessStore } from './in-process.js';
 import {
-  UnsupportedInLiteModeError, type PolicyRecord, type SecretMetadata, type SecretVersionInfo, type Store,
+  UnsupportedInLiteModeError, type PolicyRecord, type SecretMetadata, type SecretPathPage, type SecretVersionInfo, type Store,
 } from './types.js';
 
 export class LiteStore extends InProcessStore implements Store {
@@ -36,6 +36,7 @@ export class LiteStore extends InProcessStore implements Store {
   async destroySecret(): Promise<boolean> { return this.unsupported(); }
   async getSecretMetadata(): Promise<{ metadata: SecretMetadata; versions: SecretVersionInfo[] } | null> { return this.unsupported(); }
   async listSecretPaths(): Promise<string[]> { return this.unsupported(); }
+  async listSecretPathPage(): Promise<SecretPathPage> { return this.unsupported(); }
   async putPolicy(): Promise<PolicyRecord> { return this.unsupported(); }
   async getPolicy(): Promise<PolicyRecord | null> { return this.unsupported(); }
   async deletePolicy(): Promise<boolean> { return this.unsupported(); }

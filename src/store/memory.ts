@@ -3,16 +3,18 @@
  * (SPIKE's standalone mode). `unlock` is accepted and ignored. Each operation runs
  * synchronously to completion, so read-modify-write is atomic without locks. Values are
  * copied in and out (null-prototype objects), so callers can never alias stored state.
+ * Paths are listed from a sorted index kept beside the map (path-index.ts).
  */
 import type { RootKey } from '../crypto/index.js';
 import { InProcessStore } from './in-process.js';
+import { PathIndex } from './path-index.js';
 import {
   compareCodeUnits, copyStringMap, DEFAULT_MAX_VERSIONS, planChange, planPut, resolveReadVersion, toMetadata,
   type ChangeKind, type SecretState, type SecretWrite,
 } from './model.js';
 import {
   StoreError, type CommonStoreOptions, type PolicyInput, type PolicyRecord, type PutSecretOptions,
-  type SecretMetadata, type SecretVersionInfo, type Store,
+  type SecretMetadata, type SecretPathPage, type SecretPathQuery, type SecretVersionInfo, type Store,
 } from './types.js';
 
 interface Entry {
@@ -34,6 +36,7 @@ function clonePolicy(p: PolicyRecord): PolicyRecord {
 export class MemoryStore extends InProcessStore implements Store {
   readonly kind = 'memory' as const;
   private readonly secrets = new Map<string, Entry>();
+  private readonly paths = new PathIndex();
   private readonly policies = new Map<string, PolicyRecord>();
   private generation = 0;
   private readonly defaultMaxVersions: number;
@@ -63,7 +66,10 @@ export class MemoryStore extends InProcessStore implements Store {
     next.state = planned.state;
     if (planned.added) next.values.set(planned.added.version, copyStringMap(planned.added.values));
     for (const v of planned.dropped) next.values.delete(v);
-    this.secrets.set(path, next);
+    if (!entry) {
+      this.secrets.set(path, next);
+      this.paths.add(path);
+    }
     return planned.result;
   }
 
@@ -96,8 +102,12 @@ export class MemoryStore extends InProcessStore implements Store {
   }
 
   async listSecretPaths(): Promise<string[]> {
+    return (await this.listSecretPathPage({})).paths;
+  }
+
+  async listSecretPathPage(q: SecretPathQuery): Promise<SecretPathPage> {
     this.check();
-    return [...this.secrets.keys()].sort(compareCodeUnits);
+    return this.paths.scan(q);
   }
 
   async putPolicy(p: PolicyInput): Promise<PolicyRecord> {
@@ -142,6 +152,7 @@ export class MemoryStore extends InProcessStore implements Store {
 
   protected forget(): void {
     this.secrets.clear();
+    this.paths.clear();
     this.policies.clear();
   }
 }

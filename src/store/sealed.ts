@@ -10,6 +10,10 @@
  * Integrity (STO-05, STO-06): value rows without their metadata row are an integrity
  * error, never "not found"; a policy row that fails its check is left out of listings and
  * logged as an alarm (a tampered policy never widens access).
+ *
+ * Path listings come from an in-memory index of the decrypted paths (path-catalog.ts),
+ * built in the background once the key is in and kept current from this process's writes
+ * and the backend's "created since" read; it is dropped on close.
  */
 import type { RootKey } from '../crypto/index.js';
 import { type Logger, yieldToLoop } from '../lib/index.js';
@@ -20,12 +24,13 @@ import {
   compareCodeUnits, copyStringMap, DEFAULT_MAX_VERSIONS, planChange, planPut, resolveReadVersion, toMetadata,
   type ChangeKind, type SecretState, type SecretWrite,
 } from './model.js';
+import { PathCatalog, type PathRow } from './path-catalog.js';
 import {
   StoreError, type AdoptionResult, type CommonStoreOptions, type KeyAdoption, type PolicyInput, type PolicyRecord,
-  type PutSecretOptions, type SecretMetadata, type SecretVersionInfo, type Store,
+  type PutSecretOptions, type SecretMetadata, type SecretPathPage, type SecretPathQuery, type SecretVersionInfo, type Store,
 } from './types.js';
 
-/** Rows decoded between two turns of the event loop in a listing. */
+/** Policy rows decoded between two turns of the event loop in a listing. */
 const YIELD_EVERY = 500;
 /** Re-reads of a secret whose current version moved between two statements. */
 const MAX_READ_ATTEMPTS = 16;
@@ -69,6 +74,7 @@ export abstract class SealedStore implements Store {
   /** The current failure cause and its rate-limited log lines (health.ts); backends report to it. */
   readonly health: StoreHealth;
   #sealer: RecordSealer | null = null;
+  readonly #paths: PathCatalog;
   #closing = false;
   #closed: Promise<void> | null = null;
 
@@ -78,6 +84,10 @@ export abstract class SealedStore implements Store {
     this.logger = opts.logger;
     this.maxVersion = maxVersion;
     this.health = new StoreHealth(opts.logger);
+    this.#paths = new PathCatalog(
+      { readAll: () => this.readAllPaths(), readSince: (mark) => this.readPathsSince(mark) },
+      (row) => this.#sealerOrThrow().openPath(row.id, row.path),
+    );
   }
 
   // --- what a backend provides ---------------------------------------------------------
@@ -99,7 +109,10 @@ export abstract class SealedStore implements Store {
    * throw: nothing is written) and stores the write it returns, if any.
    */
   protected abstract writeSecret<T>(id: Buffer, plan: (row: MetaRow) => { result: T; write: SealedSecretWrite | null }): Promise<T>;
-  protected abstract readPaths(): Promise<{ id: Buffer; path: Buffer }[]>;
+  /** Every path record, and an opaque mark of the database state read (see path-catalog.ts). */
+  protected abstract readAllPaths(): Promise<{ rows: PathRow[]; mark: string }>;
+  /** Path records created (by anyone) since `mark`, and the new mark; null = unknown, read all again. */
+  protected abstract readPathsSince(mark: string): Promise<{ rows: PathRow[]; mark: string } | null>;
   protected abstract readPolicy(id: Buffer): Promise<Buffer | null>;
   protected abstract readPolicies(): Promise<{ id: Buffer; body: Buffer }[]>;
   /** ONE transaction: reads the old body, stores `build(old).body`, bumps the policy generation. */
@@ -130,6 +143,11 @@ export abstract class SealedStore implements Store {
     this.checkOpen();
     if (this.#sealer) throw new StoreError('store_already_unlocked');
     this.#sealer = new RecordSealer(root);
+    // Build the path index now, in the background, so the first list does not pay for it.
+    this.#paths.refresh().catch((e: unknown) => {
+      const code = (e as { code?: string }).code ?? 'error';
+      if (code !== 'store_closed') this.logger?.warn({ err: code }, 'path index build failed; the next list retries');
+    });
   }
 
   async unlock(root: RootKey): Promise<void> {
@@ -178,8 +196,14 @@ export abstract class SealedStore implements Store {
     const id = sealer.secretId(path);
     const o: PutSecretOptions = { ...opts };
     const vals = copyStringMap(values); // the caller may mutate its object before the write runs
-    return this.writeSecret(id, (row) =>
-      this.#seal(sealer, id, path, planPut(this.#decode(sealer, id, row), vals, o, this.defaultMaxVersions, this.now())));
+    let created = false; // as planned by the last (committed) attempt
+    const r = await this.writeSecret(id, (row) => {
+      const planned = planPut(this.#decode(sealer, id, row), vals, o, this.defaultMaxVersions, this.now());
+      created = planned.created;
+      return this.#seal(sealer, id, path, planned);
+    });
+    if (created) this.#paths.noteCreated(path);
+    return r;
   }
 
   async #change(kind: ChangeKind, path: string, versions: number[]): Promise<boolean> {
@@ -232,15 +256,13 @@ export abstract class SealedStore implements Store {
   }
 
   async listSecretPaths(): Promise<string[]> {
-    const sealer = this.#sealerOrThrow();
-    const rows = await this.readPaths();
-    const out: string[] = [];
-    for (let i = 0; i < rows.length; i++) {
-      if (i > 0 && i % YIELD_EVERY === 0) await yieldToLoop();
-      const row = rows[i]!;
-      out.push(sealer.openPath(row.id, row.path));
-    }
-    return out.sort(compareCodeUnits);
+    return (await this.listSecretPathPage({})).paths;
+  }
+
+  async listSecretPathPage(q: SecretPathQuery): Promise<SecretPathPage> {
+    this.#sealerOrThrow();
+    await this.#paths.refresh();
+    return this.#paths.index.scan(q);
   }
 
   // --- policies ---------------------------------------------------------------------------
@@ -308,6 +330,7 @@ export abstract class SealedStore implements Store {
   close(): Promise<void> {
     this.#closed ??= (async () => {
       this.#closing = true;
+      this.#paths.clear();
       try {
         await this.shutdown();
       } finally {

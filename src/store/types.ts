@@ -51,6 +51,24 @@ export interface PutSecretOptions {
   customMetadata?: Record<string, string>;
 }
 
+/** What `Store.listSecretPathPage` lists. */
+export interface SecretPathQuery {
+  /** Only paths that start with this string (plain code-unit prefix; '' or absent = all). */
+  prefix?: string;
+  /** Only paths sorting strictly after this one (normally the last path of the previous page). */
+  after?: string;
+  /** At most this many paths (absent = all). */
+  limit?: number;
+  /** Keeps only the paths it accepts (authorisation); `limit` counts accepted paths. Synchronous, must not throw. */
+  accept?: (path: string) => boolean;
+}
+
+/** A page of paths; `more`: accepted paths follow the last one returned. */
+export interface SecretPathPage {
+  paths: string[];
+  more: boolean;
+}
+
 export interface PolicyRecord {
   name: string;
   spiffeIdPattern: string;
@@ -121,6 +139,12 @@ export interface Store {
   getSecretMetadata(path: string): Promise<{ metadata: SecretMetadata; versions: SecretVersionInfo[] } | null>;
   /** Every stored path, sorted (code-unit order); callers filter by policy. */
   listSecretPaths(): Promise<string[]>;
+  /**
+   * One page of stored paths from the in-memory path index (path-index.ts), sorted, with
+   * work proportional to the prefix range read. Includes every path whose write was
+   * acknowledged (by any instance sharing the database) before this call began.
+   */
+  listSecretPathPage(q: SecretPathQuery): Promise<SecretPathPage>;
 
   // Policies
   /** Upsert; `createdAt` is kept on update. */

@@ -264,6 +264,30 @@ export function runStoreConformance(factory: BackendFactory): void {
       assert.equal(new Set(all).size, all.length);
     });
 
+    test('list pages: prefix, after, limit and accept; fully deleted and destroyed paths stay listed (as `list` always did)', async () => {
+      for (const p of ['pg/b/2', 'pg/a/1', 'pg/b/1', 'pg/a/2', 'pg/ab', 'pgx']) await s.putSecret(p, { k: '1' });
+      await s.deleteSecret('pg/a/2', []);
+      await s.destroySecret('pg/b/2', [1]);
+      assert.deepEqual(await s.listSecretPathPage({ prefix: 'pg/' }), { paths: ['pg/a/1', 'pg/a/2', 'pg/ab', 'pg/b/1', 'pg/b/2'], more: false });
+      assert.deepEqual(await s.listSecretPathPage({ prefix: 'pg/a' }), { paths: ['pg/a/1', 'pg/a/2', 'pg/ab'], more: false });
+      assert.deepEqual(await s.listSecretPathPage({ prefix: 'pg/', limit: 2 }), { paths: ['pg/a/1', 'pg/a/2'], more: true });
+      assert.deepEqual(await s.listSecretPathPage({ prefix: 'pg/', limit: 2, after: 'pg/a/2' }), { paths: ['pg/ab', 'pg/b/1'], more: true });
+      assert.deepEqual(await s.listSecretPathPage({ prefix: 'pg/', limit: 2, after: 'pg/b/1' }), { paths: ['pg/b/2'], more: false });
+      assert.deepEqual(await s.listSecretPathPage({ prefix: 'pg/', limit: 1, accept: (p) => p.includes('b') }), { paths: ['pg/ab'], more: true });
+      assert.deepEqual(await s.listSecretPathPage({ prefix: 'nothing-here/' }), { paths: [], more: false });
+      const all = await s.listSecretPaths();
+      assert.deepEqual(all.filter((p) => p.startsWith('pg')), ['pg/a/1', 'pg/a/2', 'pg/ab', 'pg/b/1', 'pg/b/2', 'pgx']);
+    });
+
+    test('list pages: a put is listed as soon as it is acknowledged, also while others are written in parallel', async () => {
+      await Promise.all(Array.from({ length: 40 }, async (_, i) => {
+        await s.putSecret(`pg/par/${String(i).padStart(2, '0')}`, { k: '1' });
+        const page = await s.listSecretPathPage({ prefix: `pg/par/${String(i).padStart(2, '0')}` });
+        assert.deepEqual(page.paths, [`pg/par/${String(i).padStart(2, '0')}`]);
+      }));
+      assert.equal((await s.listSecretPathPage({ prefix: 'pg/par/' })).paths.length, 40);
+    });
+
     test('SEC-13: 50 parallel puts to one path → 50 distinct versions, each reading back its own value', async () => {
       const n = 50;
       const acks = await Promise.all(
@@ -344,6 +368,15 @@ export function runStoreConformance(factory: BackendFactory): void {
         assert.equal(await s.policyGeneration(), gen);
         assert.deepEqual(await s.getSystem('sys/x'), new Uint8Array([4]));
       });
+
+      test('persistence: after a reopen the path index is rebuilt from storage (prefix pages as before)', async () => {
+        const before = await s.listSecretPathPage({ prefix: 'pg/' });
+        assert.ok(opened.reopen);
+        s = await opened.reopen();
+        assert.deepEqual(await s.listSecretPathPage({ prefix: 'pg/' }), before);
+        await s.putSecret('pg/after-reopen', { k: '1' });
+        assert.ok((await s.listSecretPaths()).includes('pg/after-reopen'));
+      });
     }
 
     if (factory.needsUnlock) {
@@ -355,6 +388,7 @@ export function runStoreConformance(factory: BackendFactory): void {
           await rejectsWith(l.putSecret('v/x', { k: 'v' }), 'store_locked');
           await rejectsWith(l.getSecret('v/x'), 'store_locked');
           await rejectsWith(l.listSecretPaths(), 'store_locked');
+          await rejectsWith(l.listSecretPathPage({}), 'store_locked');
           await rejectsWith(l.getPolicy('p'), 'store_locked');
           await rejectsWith(l.listPolicies(), 'store_locked');
           assert.equal(await l.putSystemIfAbsent('sys/locked', new Uint8Array([1])), true);

@@ -6,7 +6,7 @@ import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { MemoryStore } from '../../store/memory.js';
 import { LiteStore } from '../../store/lite.js';
-import { StoreError, type StoreErrorCode } from '../../store/types.js';
+import { StoreError, type SecretPathQuery, type StoreErrorCode } from '../../store/types.js';
 import { policyRoutes } from './policies.js';
 import { type RouteHarness, startRouteHarness } from '../../../test/helpers/route-harness.js';
 import { secretRoutes } from './secrets.js';
@@ -336,9 +336,9 @@ class FailingStore extends MemoryStore {
     this.maybeFail();
     return super.getSecret(path, version);
   }
-  override async listSecretPaths() {
+  override async listSecretPathPage(q: SecretPathQuery) {
     this.maybeFail();
-    return super.listSecretPaths();
+    return super.listSecretPathPage(q);
   }
 }
 

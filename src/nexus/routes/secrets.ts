@@ -7,7 +7,7 @@
  *   POST /v1/store/secrets?action=delete       soft delete (`versions`; empty/0 = current)
  *   POST /v1/store/secrets?action=undelete     undelete (empty/0 = the highest deleted version)
  *   POST /v1/store/secrets?action=destroy      additive: wipe versions for good
- *   POST /v1/store/secrets?action=list         the paths the caller may see (not every path: A5)
+ *   POST /v1/store/secrets?action=list         the paths the caller may see (secret-list.ts)
  *   POST /v1/store/secrets/metadata?action=get metadata with real version numbers (B3)
  *
  * Guards (authorisation before any existence check, D10) come from `ctx.guards`; versioning
@@ -19,15 +19,12 @@
  * Not served in `lite` mode (those paths fall through to SPIKE's 400). Nothing here logs a
  * path or a value.
  */
-import { notFound, ACTIONS, ERROR_SHAPES, PATHS, SecretGetRequest, SecretListRequest, SecretMetadataRequest, SecretPutRequest, SecretVersionsRequest, type SecretGetResponse, type SecretListResponse, type SecretMetaDataContent, type SecretMetadataResponse, type SecretVersionInfo } from '../../protocol/index.js';
+import { notFound, ACTIONS, ERROR_SHAPES, PATHS, SecretGetRequest, SecretMetadataRequest, SecretPutRequest, SecretVersionsRequest, type SecretGetResponse, type SecretMetaDataContent, type SecretMetadataResponse, type SecretVersionInfo } from '../../protocol/index.js';
 import { GoTime, type HandlerContext, type Route, defineRoute } from '../../http/index.js';
-import { yieldToLoop } from '../../lib/index.js';
 import { stringMapFromPairs, type PutSecretOptions, type SecretMetadata, type SecretVersionInfo as StoredVersion } from '../../store/index.js';
 import type { NexusContext } from '../context.js';
+import { secretListRoute } from './secret-list.js';
 import { viaStore } from './store-errors.js';
-
-/** Listing filters this many paths between yields to the event loop (SEC-20). */
-const LIST_CHUNK = 2000;
 
 /** Go map form (sorted by the encoder) of a stored null-prototype string map. */
 function toGoMap(rec: Record<string, string>): Map<string, string> {
@@ -72,7 +69,7 @@ function isReadableVersion(meta: SecretMetadata, versions: readonly StoredVersio
 
 export function secretRoutes(ctx: NexusContext): Route[] {
   if (ctx.store.kind === 'lite') return [];
-  const { store, guards, authz } = ctx;
+  const { store, guards } = ctx;
 
   const put = defineRoute({
     path: PATHS.secrets,
@@ -134,29 +131,7 @@ export function secretRoutes(ctx: NexusContext): Route[] {
   const undel = versionsRoute(ACTIONS.undelete, 'secret.undelete', guards.secretUndelete, (p, v) => store.undeleteSecret(p, v));
   const destroy = versionsRoute(ACTIONS.destroy, 'secret.destroy', guards.secretDestroy, (p, v) => store.destroySecret(p, v));
 
-  const list = defineRoute({
-    path: PATHS.secrets,
-    action: ACTIONS.list,
-    name: 'secret.list',
-    body: SecretListRequest,
-    guard: guards.secretList,
-    errorShape: ERROR_SHAPES.secretList,
-    handle: async ({ peer, log }): Promise<SecretListResponse> => {
-      // Backend failures are errors here, not an empty list (gaps B12).
-      const all = await viaStore(log, () => store.listSecretPaths());
-      if (ctx.ids.isPilotOperator(peer)) return { keys: all };
-      const keys: string[] = [];
-      for (let i = 0; i < all.length; i += LIST_CHUNK) {
-        if (i > 0) await yieldToLoop();
-        const end = Math.min(all.length, i + LIST_CHUNK);
-        for (let j = i; j < end; j++) {
-          const p = all[j] as string;
-          if (authz.canSeeSecretPath(peer, p)) keys.push(p);
-        }
-      }
-      return { keys };
-    },
-  });
+  const list = secretListRoute(ctx);
 
   const metadata = defineRoute({
     path: PATHS.secretsMetadata,

@@ -51,7 +51,16 @@ const PG_MIGRATIONS: readonly string[] = [
      id   bytea PRIMARY KEY,
      body bytea NOT NULL
    );`,
+  // 2: the transaction that created each path (xid8, PostgreSQL ≥ 13), so every instance can
+  // read "paths created since my last snapshot" through an index (the path index, issue 18).
+  // Rows from before this migration keep NULL; the default also covers older binaries' inserts.
+  `ALTER TABLE spike_secrets ADD COLUMN created_tx xid8;
+   ALTER TABLE spike_secrets ALTER COLUMN created_tx SET DEFAULT pg_current_xact_id();
+   CREATE INDEX spike_secrets_created_tx ON spike_secrets (created_tx);`,
 ];
+
+/** Oldest server the schema runs on (`xid8`, `pg_current_xact_id`, `pg_snapshot`: 13). */
+const MIN_SERVER_VERSION_NUM = 130000;
 
 export const PG_SCHEMA_VERSION = PG_MIGRATIONS.length;
 
@@ -60,7 +69,7 @@ const EXPECTED: Record<string, Record<string, string>> = {
   spike_schema: { singleton: 'boolean', version: 'integer' },
   spike_system: { key: 'text', value: 'bytea' },
   spike_counters: { name: 'text', value: 'bigint' },
-  spike_secrets: { id: 'bytea', path: 'bytea', meta: 'bytea' },
+  spike_secrets: { id: 'bytea', path: 'bytea', meta: 'bytea', created_tx: 'xid8' },
   spike_secret_versions: { id: 'bytea', version: 'integer', value: 'bytea' },
   spike_policies: { id: 'bytea', body: 'bytea' },
 };
@@ -95,6 +104,8 @@ export async function migratePostgres(client: pg.ClientBase): Promise<void> {
     }
     if (!Number.isInteger(current) || current < 0) throw new StoreError('store_schema_invalid');
     if (current > PG_SCHEMA_VERSION) throw new StoreError('store_schema_too_new');
+    const server = await client.query<{ v: number }>(`SELECT current_setting('server_version_num')::int AS v`);
+    if (Number(server.rows[0]?.v) < MIN_SERVER_VERSION_NUM) throw new StoreError('store_unsupported');
     for (let v = current; v < PG_SCHEMA_VERSION; v++) {
       await client.query(PG_MIGRATIONS[v]!);
       await client.query('UPDATE spike_schema SET version = $1', [v + 1]);

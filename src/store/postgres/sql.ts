@@ -1,9 +1,12 @@
 /**
- * The `postgres` backend's statements, named so each connection prepares them once. Every
+ * The `postgres` backend's statements, named so each connection prepares them once (and
+ * the helpers that read the path index's snapshot rows). Every
  * read is one statement (one snapshot); the write statements combine what one logical
  * write changes (metadata, new value, pruned values) into one round trip.
  */
 import type pg from 'pg';
+import type { PathRow } from '../path-catalog.js';
+import { StoreError } from '../types.js';
 import { KEY_RECORDS_LOCK_KEY } from './schema.js';
 
 /** NOTIFY channel; the payload is the new policy generation in decimal. */
@@ -46,7 +49,9 @@ const SQL = {
                                      ORDER BY version DESC LIMIT 1) AS t ON true`,
   readMeta: `SELECT (SELECT meta FROM spike_secrets WHERE id = $1) AS meta,
                     EXISTS (SELECT 1 FROM spike_secret_versions WHERE id = $1) AS versions`,
-  listSecrets: 'SELECT id, path FROM spike_secrets',
+  /** Every path record, plus one row carrying this statement's snapshot (the path index's mark). */
+  listSecrets: `SELECT id, path, NULL::text AS snap FROM spike_secrets
+                UNION ALL SELECT NULL, NULL, pg_current_snapshot()::text`,
   lockGeneration: `SELECT value FROM spike_counters WHERE name = 'policy_generation' FOR UPDATE`,
   bumpGeneration: `WITH g AS (UPDATE spike_counters SET value = value + 1 WHERE name = 'policy_generation' RETURNING value)
                    SELECT value::text AS value, pg_notify('${POLICY_CHANNEL}', value::text) FROM g`,
@@ -59,7 +64,43 @@ const SQL = {
 
 type SqlName = keyof typeof SQL;
 
+/**
+ * Path records created by transactions the snapshot `$1` did not see, plus this statement's
+ * snapshot: exactly the paths committed since `$1` was taken (rows are never deleted). An
+ * index range scan from the old snapshot's xmin. Sent unnamed (planned with the value each
+ * time), so the planner sees how narrow the range is.
+ */
+export function pathsSinceQuery(snapshot: string): pg.QueryConfig<unknown[]> {
+  return {
+    text: `SELECT id, path, NULL::text AS snap FROM spike_secrets
+            WHERE created_tx >= pg_snapshot_xmin($1::pg_snapshot) AND NOT pg_visible_in_snapshot(created_tx, $1::pg_snapshot)
+           UNION ALL SELECT NULL, NULL, pg_current_snapshot()::text`,
+    values: [snapshot],
+  };
+}
+
 /** The named statement `name` with its parameters. */
 export function q(name: SqlName, values: unknown[] = []): pg.QueryConfig<unknown[]> {
   return { name: `spike_${name}`, text: SQL[name], values };
+}
+
+export type SnapRow = { id: Buffer | null; path: Buffer | null; snap: string | null };
+
+/** The path rows and the one snapshot row of `listSecrets` / `pathsSinceQuery`. */
+export function splitSnapshot(all: readonly SnapRow[]): { rows: PathRow[]; mark: string } {
+  const rows: PathRow[] = [];
+  let mark: string | null = null;
+  for (const r of all) {
+    if (r.snap !== null) mark = r.snap;
+    else if (r.id !== null && r.path !== null) rows.push({ id: r.id, path: r.path });
+  }
+  if (mark === null) throw new StoreError('store_unavailable');
+  return { rows, mark };
+}
+
+/** `xmax` of a `pg_snapshot` text (`xmin:xmax:xip,…`). */
+export function snapshotXmax(snap: string): bigint {
+  const m = /^\d+:(\d+):/.exec(snap);
+  if (!m) throw new StoreError('store_integrity');
+  return BigInt(m[1] as string);
 }

@@ -37,10 +37,11 @@ import type pg from 'pg';
 import { pgDriver } from '../drivers.js';
 import type { RootKey } from '../../crypto/index.js';
 import { keyRecordKeys, planKeyRecords, type KeyRecordsPlan } from '../key-check.js';
+import type { PathRow } from '../path-catalog.js';
 import { SealedStore, type MetaRow, type ReadRow, type SealedSecretWrite, type SealedStoreOptions } from '../sealed.js';
 import { StoreError, type KeyAdoption, type PolicyRecord, type StoreFailureCause } from '../types.js';
 import { migratePostgres } from './schema.js';
-import { POLICY_CHANNEL, q } from './sql.js';
+import { POLICY_CHANNEL, pathsSinceQuery, q, snapshotXmax, splitSnapshot, type SnapRow } from './sql.js';
 
 export { POLICY_CHANNEL };
 
@@ -305,8 +306,14 @@ export class PostgresStore extends SealedStore {
     });
   }
 
-  protected async readPaths(): Promise<{ id: Buffer; path: Buffer }[]> {
-    return (await this.#query<{ id: Buffer; path: Buffer }>(q('listSecrets'))).rows;
+  protected async readAllPaths(): Promise<{ rows: PathRow[]; mark: string }> {
+    return splitSnapshot((await this.#query<SnapRow>(q('listSecrets'))).rows);
+  }
+
+  /** Other instances' new paths; a snapshot older than the last one (database restored) → rebuild. */
+  protected async readPathsSince(mark: string): Promise<{ rows: PathRow[]; mark: string } | null> {
+    const r = splitSnapshot((await this.#query<SnapRow>(pathsSinceQuery(mark))).rows);
+    return snapshotXmax(r.mark) < snapshotXmax(mark) ? null : r;
   }
 
   // --- policies -------------------------------------------------------------------------

@@ -10,6 +10,7 @@
 import type BetterSqlite3 from 'better-sqlite3';
 import type { RootKey } from '../../crypto/index.js';
 import { settleKeyRecords, type KeyRecordsPlan, type KeyRecordsTx } from '../key-check.js';
+import type { PathRow } from '../path-catalog.js';
 import { SealedStore, type MetaRow, type ReadRow, type SealedSecretWrite, type SealedStoreOptions } from '../sealed.js';
 import { StoreError, type KeyAdoption, type PolicyRecord } from '../types.js';
 import path from 'node:path';
@@ -178,8 +179,25 @@ export class SqliteStore extends SealedStore {
     });
   }
 
-  protected async readPaths(): Promise<{ id: Buffer; path: Buffer }[]> {
-    return this.#read(() => this.#st.listSecrets.all() as { id: Buffer; path: Buffer }[]);
+  /**
+   * `PRAGMA data_version` moves when ANOTHER connection committed; this process's own writes
+   * reach the path index directly. Read first: a commit landing between the two reads only
+   * causes one needless rebuild later, never a miss.
+   */
+  #dataVersion(): string {
+    return String(this.#db.pragma('data_version', { simple: true }));
+  }
+
+  protected async readAllPaths(): Promise<{ rows: PathRow[]; mark: string }> {
+    return this.#read(() => {
+      const mark = this.#dataVersion();
+      return { rows: this.#st.listSecrets.all() as PathRow[], mark };
+    });
+  }
+
+  /** The file is served by one Nexus; another writer (unsupported, but possible) forces a rebuild. */
+  protected async readPathsSince(mark: string): Promise<{ rows: PathRow[]; mark: string } | null> {
+    return this.#read(() => (this.#dataVersion() === mark ? { rows: [], mark } : null));
   }
 
   // --- policies -------------------------------------------------------------------------

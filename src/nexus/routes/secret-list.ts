@@ -1,0 +1,43 @@
+/**
+ * `POST /v1/store/secrets?action=list`: the paths the caller may see (not every path: A5),
+ * sorted in code-unit order, served from the store's in-memory path index (issue 18), so
+ * the cost is what is read from the index, never a decryption of the whole store.
+ *
+ * SPIKE's request `{}` still answers every visible path in one response. Additive request
+ * fields: `prefix` (only paths starting with it), `limit` (a page of at most that many
+ * keys) and `after` (only paths sorting after it). When a page is cut short, the answer
+ * carries `next` = its last key; sending it back as `after` gives the following page.
+ * A cursor is a path the caller was shown, so it reveals nothing new; `next` is set only
+ * when a visible path follows, so it never hints at a path the caller may not see.
+ *
+ * Authorisation is unchanged: the guard decides who may list at all, the operator sees
+ * every path, anyone else the paths a policy lets them list or read (canSeeSecretPath),
+ * filtered before `limit` is counted. Nothing here logs a path, prefix or cursor.
+ */
+import { ACTIONS, ERROR_SHAPES, PATHS, SecretListRequest, type SecretListResponse } from '../../protocol/index.js';
+import { type HandlerContext, type Route, defineRoute } from '../../http/index.js';
+import type { SecretPathQuery } from '../../store/index.js';
+import type { NexusContext } from '../context.js';
+import { viaStore } from './store-errors.js';
+
+export function secretListRoute(ctx: NexusContext): Route {
+  const { store, guards, authz } = ctx;
+  return defineRoute({
+    path: PATHS.secrets,
+    action: ACTIONS.list,
+    name: 'secret.list',
+    body: SecretListRequest,
+    guard: guards.secretList,
+    errorShape: ERROR_SHAPES.secretList,
+    handle: async ({ body, peer, log }: HandlerContext<SecretListRequest>): Promise<SecretListResponse> => {
+      const q: SecretPathQuery = { prefix: body.prefix };
+      if (body.limit !== undefined) q.limit = body.limit;
+      if (body.after !== undefined) q.after = body.after;
+      if (!ctx.ids.isPilotOperator(peer)) q.accept = (p) => authz.canSeeSecretPath(peer, p);
+      // Backend failures are errors here, not an empty list (gaps B12).
+      const page = await viaStore(log, () => store.listSecretPathPage(q));
+      const last = page.paths[page.paths.length - 1];
+      return page.more && last !== undefined ? { keys: page.paths, next: last } : { keys: page.paths };
+    },
+  });
+}

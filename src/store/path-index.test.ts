@@ -1,0 +1,118 @@
+/**
+ * The path index against a naive model (filter + sort of a Set): property tests with
+ * fast-check over random paths, prefixes, cursors, limits and filters, plus the paging
+ * promise under concurrent inserts (every path present before the first page is returned
+ * exactly once, nothing is ever returned twice).
+ */
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import fc from 'fast-check';
+import { PathIndex } from './path-index.js';
+
+/** Small alphabet so prefixes, cursors and paths collide often. */
+const pathArb = fc.string({ unit: fc.constantFrom('a', 'b', '/', 'Z', '0', '.'), minLength: 1, maxLength: 6 });
+const prefixArb = fc.string({ unit: fc.constantFrom('a', 'b', '/', 'Z'), maxLength: 3 });
+
+function model(all: Iterable<string>, prefix: string, after: string | undefined, accept?: (p: string) => boolean): string[] {
+  return [...new Set(all)]
+    .filter((p) => p.startsWith(prefix) && (after === undefined || p > after) && (accept === undefined || accept(p)))
+    .sort((a, b) => (a < b ? -1 : a > b ? 1 : 0));
+}
+
+test('index: add / addMany / replace keep a sorted set equal to the model', () => {
+  fc.assert(fc.property(
+    fc.array(fc.oneof(pathArb.map((p) => [p]), fc.array(pathArb, { maxLength: 200 }))),
+    (batches) => {
+      const idx = new PathIndex();
+      const seen: string[] = [];
+      for (const b of batches) {
+        if (b.length === 1) idx.add(b[0] as string);
+        else idx.addMany(b);
+        seen.push(...b);
+      }
+      assert.deepEqual(idx.range('', undefined, Number.MAX_SAFE_INTEGER), model(seen, '', undefined));
+      assert.equal(idx.size, new Set(seen).size);
+      for (const p of seen) assert.ok(idx.has(p));
+      idx.replace(seen.slice(0, 3));
+      assert.deepEqual(idx.range('', undefined, 1e9), model(seen.slice(0, 3), '', undefined));
+    },
+  ), { numRuns: 300 });
+});
+
+test('index: range(prefix, after, max) equals the model, cut at max', () => {
+  fc.assert(fc.property(
+    fc.array(pathArb, { maxLength: 80 }), prefixArb, fc.option(pathArb, { nil: undefined }), fc.integer({ min: 0, max: 20 }),
+    (paths, prefix, after, max) => {
+      const idx = new PathIndex();
+      idx.addMany(paths);
+      assert.deepEqual(idx.range(prefix, after, max), model(paths, prefix, after).slice(0, max));
+    },
+  ), { numRuns: 1000 });
+});
+
+test('index: scan pages with a filter equal the model; `more` is exact; pages chain through `after`', async () => {
+  await fc.assert(fc.asyncProperty(
+    fc.array(pathArb, { maxLength: 120 }), prefixArb, fc.integer({ min: 1, max: 7 }), fc.constantFrom('all', 'no-b', 'none'),
+    async (paths, prefix, limit, filter) => {
+      const idx = new PathIndex();
+      idx.addMany(paths);
+      const accept = filter === 'all' ? undefined : filter === 'none' ? () => false : (p: string) => !p.includes('b');
+      const want = model(paths, prefix, undefined, accept);
+      const whole = await idx.scan({ prefix, ...(accept ? { accept } : {}) });
+      assert.deepEqual(whole, { paths: want, more: false });
+      const got: string[] = [];
+      let after: string | undefined;
+      for (let pages = 0; ; pages++) {
+        assert.ok(pages <= want.length + 1, 'paging terminates');
+        const page = await idx.scan({ prefix, limit, ...(after !== undefined ? { after } : {}), ...(accept ? { accept } : {}) });
+        assert.ok(page.paths.length <= limit);
+        got.push(...page.paths);
+        assert.equal(page.more, got.length < want.length, '`more` says exactly whether accepted paths follow');
+        if (!page.more) break;
+        after = page.paths[page.paths.length - 1];
+      }
+      assert.deepEqual(got, want);
+    },
+  ), { numRuns: 400 });
+});
+
+test('SEC-20: a scan larger than one chunk yields, and sees paths added meanwhile only after its cursor', async () => {
+  const idx = new PathIndex();
+  const base = Array.from({ length: 5000 }, (_, i) => `p/${String(i).padStart(5, '0')}`);
+  idx.addMany(base);
+  const scanning = idx.scan({ prefix: 'p/' });
+  // These land while the scan yields between chunks (it reads 2,000 at a time).
+  await new Promise((r) => setImmediate(r));
+  idx.add('p/00000x'); // before the cursor by then: not in this scan
+  idx.add('p/99999'); // after it: in this scan
+  const r = await scanning;
+  assert.equal(r.more, false);
+  assert.equal(new Set(r.paths).size, r.paths.length, 'no duplicates');
+  assert.deepEqual(r.paths.filter((p) => !p.endsWith('x') && p !== 'p/99999'), base);
+  assert.ok(r.paths.includes('p/99999'));
+  assert.ok(!r.paths.includes('p/00000x'));
+});
+
+test('index: paging under concurrent inserts returns every earlier path exactly once, never a duplicate', async () => {
+  await fc.assert(fc.asyncProperty(
+    fc.array(pathArb, { minLength: 1, maxLength: 100 }), fc.array(pathArb, { maxLength: 60 }), fc.integer({ min: 1, max: 5 }),
+    async (initial, later, limit) => {
+      const idx = new PathIndex();
+      idx.addMany(initial);
+      const got: string[] = [];
+      let after: string | undefined;
+      let k = 0;
+      for (;;) {
+        const page = await idx.scan({ limit, ...(after !== undefined ? { after } : {}) });
+        got.push(...page.paths);
+        // between two pages, other writers create paths (anywhere in the order)
+        for (let j = 0; j < 3 && k < later.length; j++) idx.add(later[k++] as string);
+        if (!page.more) break;
+        after = page.paths[page.paths.length - 1];
+      }
+      assert.equal(new Set(got).size, got.length, 'never the same path twice');
+      assert.deepEqual([...got].sort(), got, 'ascending');
+      for (const p of new Set(initial)) assert.ok(got.includes(p), 'every path present before the first page is listed');
+    },
+  ), { numRuns: 300 });
+});

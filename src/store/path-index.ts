@@ -1,0 +1,125 @@
+/**
+ * The in-memory index of secret paths that makes `list` cost what it returns (issue 18):
+ * a sorted array of the decrypted paths (code-unit order, no duplicates), binary search
+ * for a prefix or a cursor, insertion in place.
+ *
+ * Paths are secrets themselves: this index lives in process memory only. It is never
+ * written anywhere, never logged, and `clear()` drops it when the store closes.
+ *
+ * Paths are only ever added: a stored path is never removed (a secret whose versions are
+ * all deleted or destroyed keeps its metadata row and stays listed), so the index grows
+ * monotonically and a cursor (the last path a page returned) stays meaningful however the
+ * store changes between two pages.
+ */
+import { yieldToLoop } from '../lib/index.js';
+import { compareCodeUnits } from './model.js';
+import type { SecretPathPage, SecretPathQuery } from './types.js';
+
+/** Paths read from the index between two turns of the event loop in a scan. */
+const SCAN_CHUNK = 2000;
+/** Above this many new paths at once, merge by one sort instead of one insertion each. */
+const BULK_MERGE = 64;
+
+export class PathIndex {
+  #paths: string[] = [];
+
+  get size(): number {
+    return this.#paths.length;
+  }
+
+  /** First position whose path is ≥ `s` (code units). */
+  #lowerBound(s: string): number {
+    let lo = 0;
+    let hi = this.#paths.length;
+    while (lo < hi) {
+      const mid = (lo + hi) >>> 1;
+      if ((this.#paths[mid] as string) < s) lo = mid + 1;
+      else hi = mid;
+    }
+    return lo;
+  }
+
+  has(path: string): boolean {
+    const i = this.#lowerBound(path);
+    return this.#paths[i] === path;
+  }
+
+  /** Adds one path (no-op when present). */
+  add(path: string): void {
+    const i = this.#lowerBound(path);
+    if (this.#paths[i] !== path) this.#paths.splice(i, 0, path);
+  }
+
+  /** Adds many paths (any order, duplicates allowed). */
+  addMany(paths: readonly string[]): void {
+    if (paths.length <= BULK_MERGE) {
+      for (const p of paths) this.add(p);
+      return;
+    }
+    this.#paths = sortedUnique(this.#paths.concat(paths));
+  }
+
+  /** Replaces the whole content (a rebuild). */
+  replace(paths: readonly string[]): void {
+    this.#paths = sortedUnique([...paths]);
+  }
+
+  clear(): void {
+    this.#paths = [];
+  }
+
+  /**
+   * Up to `max` paths that start with `prefix` and sort strictly after `after` (from the
+   * start of the prefix range when undefined), ascending. Synchronous: memory only.
+   */
+  range(prefix: string, after: string | undefined, max: number): string[] {
+    let i = this.#lowerBound(prefix);
+    if (after !== undefined && after >= prefix) {
+      i = Math.max(i, this.#lowerBound(after));
+      if (this.#paths[i] === after) i++;
+    }
+    const out: string[] = [];
+    for (; i < this.#paths.length && out.length < max; i++) {
+      const p = this.#paths[i] as string;
+      if (!p.startsWith(prefix)) break;
+      out.push(p);
+    }
+    return out;
+  }
+
+  /**
+   * One page of `q`: at most `q.limit` accepted paths in order and whether more accepted
+   * ones follow. Reads in chunks and yields to the event loop between them; after a yield
+   * it continues from the last path read (by value), so paths added meanwhile are neither
+   * skipped nor repeated. Work is proportional to the paths of the prefix range that are
+   * read, never to the size of the store.
+   */
+  async scan(q: SecretPathQuery): Promise<SecretPathPage> {
+    const prefix = q.prefix ?? '';
+    const limit = q.limit ?? Number.POSITIVE_INFINITY;
+    const out: string[] = [];
+    let cursor = q.after;
+    for (let first = true; ; first = false) {
+      if (!first) await yieldToLoop();
+      const chunk = this.range(prefix, cursor, SCAN_CHUNK);
+      for (const p of chunk) {
+        if (q.accept !== undefined && !q.accept(p)) continue;
+        if (out.length === limit) return { paths: out, more: true };
+        out.push(p);
+      }
+      if (chunk.length < SCAN_CHUNK) return { paths: out, more: false };
+      cursor = chunk[chunk.length - 1];
+    }
+  }
+}
+
+/** Sorted (code units) without duplicates; sorts `a` in place. */
+function sortedUnique(a: string[]): string[] {
+  a.sort(compareCodeUnits);
+  let w = 0;
+  for (let r = 0; r < a.length; r++) {
+    if (w === 0 || a[r] !== a[w - 1]) a[w++] = a[r] as string;
+  }
+  a.length = w;
+  return a;
+}
