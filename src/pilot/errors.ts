@@ -60,6 +60,8 @@ const STORE_FAILURE_LINE: Record<StoreFailureKind, string> = {
   io_error: 'Error: The store of SPIKE Nexus reported an I/O error. Check the disk and the kernel log of the Nexus host.',
   integrity:
     'Error: The store of SPIKE Nexus failed an integrity check (damaged database file). Check the Nexus log and the disk; restore the database from a backup if it persists.',
+  timeout:
+    'Error: SPIKE Nexus\'s database did not answer in time. Try again (the SDK moves to another instance when the write was not applied); if it persists, check the database\'s load and network.',
 };
 
 /** The message for an SDK error (SPIKE's wording plus our codes). */
