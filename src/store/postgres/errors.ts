@@ -48,6 +48,7 @@ function pgFailureOf(code: string, e: unknown): StoreFailureCause | undefined {
   if (code === '53100') return 'disk_full';
   if (code === '25006') return 'read_only';
   if (code === '58030') return 'io_error';
+  if (code === '57014') return 'timeout'; // statement_timeout (SPIKE_NEXUS_DB_OPERATION_TIMEOUT) on the server
   if (UNREACHABLE_CODES.has(code) || code.startsWith('08') || code === '57P01' || code === '57P02' || code === '57P03') return 'unreachable';
   // The pool and client raise these without a code (the messages are the driver's own).
   const msg = e instanceof Error ? e.message : '';
