@@ -148,7 +148,8 @@ describe('HA degradation: database outage, partitions, deadlines (3 Nexus, real 
     for (let n = 0; n < rounds; n++) {
       const t0 = Date.now();
       try {
-        await c.putSecret(`ha/deg/${tag}/${n}`, { v: String(n) });
+        const put = await c.putSecret(`ha/deg/${tag}/${n}`, { v: String(n) });
+        assert.deepEqual(put, { version: 1 }, 'putSecret reports the version it wrote');
         const got = await c.getSecret(`ha/deg/${tag}/${n}`);
         assert.equal(got?.['v'], String(n));
       } catch (e) {
