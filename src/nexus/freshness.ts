@@ -1,6 +1,6 @@
 /**
  * The front of every request on a shared database (postgres): one database deadline for
- * the whole request (SPIKE_NEXUS_DB_OPERATION_TIMEOUT, store/deadline.ts), then the
+ * the whole request (SPIKE_NEXUS_DB_OPERATION_TIMEOUT, lib/deadline.ts), then the
  * policy-freshness check, then the router.
  *
  * The check shares that deadline: when the database does not answer the generation read
@@ -11,7 +11,8 @@
  */
 import type { RouterHandler } from '../http/index.js';
 import type { SpiffeId } from '../spiffe/index.js';
-import { StoreError, remainingMs, runWithDeadline } from '../store/index.js';
+import { remainingMs, runWithDeadline } from '../lib/index.js';
+import { StoreError } from '../store/index.js';
 import type { PolicySync } from './policy/index.js';
 
 type Handler = (req: Parameters<RouterHandler>[0], res: Parameters<RouterHandler>[1], peer: SpiffeId | null) => Promise<void>;

@@ -15,4 +15,3 @@ export { postgresOptionsFromEnv, type PostgresEnvOptions } from './postgres/inde
 export { createStore, openStore, type OpenStoreOptions } from './open.js';
 export { type StoreObserver, instrumentStore } from './instrument.js';
 export { stringMapFromPairs } from './model.js';
-export { remainingMs, runWithDeadline } from './deadline.js';

@@ -7,7 +7,7 @@
  * another instance denies here on the next request.
  */
 import { performance } from 'node:perf_hooks';
-import { backoffDelay, type Logger } from '../../lib/index.js';
+import { backoffDelay, outsideRequest, type Logger } from '../../lib/index.js';
 import type { Store } from '../../store/index.js';
 import type { PolicyEngine } from './engine.js';
 
@@ -61,9 +61,10 @@ export class PolicySync {
     this.#failure = cause ?? this.#failure ?? new Error('policy reload failed');
     this.#stale = true;
     this.#engine.load([], this.#engine.generation);
-    const timer = setTimeout(() => {
+    // The retry outlives the request that failed: no request deadline for it.
+    const timer = outsideRequest(() => setTimeout(() => {
       this.reload().catch((e: unknown) => this.failClosed(attempt + 1, e));
-    }, backoffDelay(attempt, RELOAD_BACKOFF));
+    }, backoffDelay(attempt, RELOAD_BACKOFF)));
     timer.unref();
   }
 

@@ -5,7 +5,7 @@
  * outlives it is released as soon as it completes, never leaked).
  */
 import type pg from 'pg';
-import { remainingMs } from '../deadline.js';
+import { remainingMs } from '../../lib/index.js';
 import { StoreError, type StoreFailureCause, type StoreOutcome } from '../types.js';
 
 export function errCode(e: unknown): string {

@@ -9,7 +9,7 @@ import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import net from 'node:net';
 import { openStore } from '../open.js';
-import { runWithDeadline } from '../deadline.js';
+import { runWithDeadline } from '../../lib/deadline.js';
 import { StoreError } from '../types.js';
 import { PostgresStore } from './store.js';
 
