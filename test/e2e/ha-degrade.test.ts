@@ -186,19 +186,6 @@ describe('HA degradation: database outage, partitions, deadlines (3 Nexus, real 
   test('each database setting takes effect: pool size, connection lifetime, connect timeout, operation timeout', async (t) => {
     const psqlNum = async (sql: string): Promise<number> => Number((await db.psql(sql, 'spike')).trim());
     const ours = "FROM pg_stat_activity WHERE application_name = 'spike-nexus'";
-    // SPIKE_NEXUS_DB_MAX_OPEN_CONNS=3: 3 instances × 24 parallel reads never hold more than 9.
-    let peak = 0;
-    let loading = true;
-    const load = Promise.all(apps.flatMap((a) => Array.from({ length: 24 }, async () => {
-      while (loading) await a.post('/v1/store/secrets?action=get', { path: 'ha/deg/seed' });
-    })));
-    const until = Date.now() + 3000;
-    while (Date.now() < until) {
-      peak = Math.max(peak, await psqlNum(`SELECT count(*) ${ours}`));
-      await new Promise((r) => setTimeout(r, 100));
-    }
-    loading = false;
-    await load;
     // SPIKE_NEXUS_DB_CONN_MAX_LIFETIME=3s: every connection seen now is replaced within seconds.
     const pids = (await db.psql(`SELECT pid ${ours}`, 'spike')).trim().split('\n').filter(Boolean);
     const lifetimeStart = Date.now();
@@ -209,19 +196,33 @@ describe('HA degradation: database outage, partitions, deadlines (3 Nexus, real 
     }, 30_000, 'connections older than their lifetime to be replaced');
     const recycledMs = Date.now() - lifetimeStart;
     // SPIKE_NEXUS_DB_OPERATION_TIMEOUT=3s as ONE deadline: a read blocked by a lock answers
-    // 503 "timed out", not applied, after ~3 s.
+    // 503 "timed out", not applied, after ~3 s. SPIKE_NEXUS_DB_MAX_OPEN_CONNS=3: meanwhile 12
+    // blocked reads per instance hold every pooled connection — 3 per instance, 9 in all.
     const locker = new pg.Client({ connectionString: db.connectionString });
     await locker.connect();
     let lockedMs: number;
     let lockedAnswers: Answer[];
+    let peak = 0;
     try {
       await locker.query('BEGIN');
       await locker.query('LOCK TABLE spike_secrets IN ACCESS EXCLUSIVE MODE');
-      lockedAnswers = await Promise.all([
+      const first = Promise.all([
         ask('pilot get (locked)', pilots[0]!, '/v1/store/secrets?action=get', { path: 'ha/deg/seed' }),
         ask('pilot put (locked)', pilots[0]!, '/v1/store/secrets', { path: 'ha/deg/locked', values: { v: 'x' } }),
       ]);
+      // Once those two wait on the lock, flood every instance with blocked reads.
+      await waitFor(async () => (await psqlNum(`SELECT count(*) ${ours} AND wait_event_type = 'Lock'`)) >= 2, 10_000, 'the two requests to wait on the lock');
+      const blocked = Promise.all(apps.flatMap((a, i) => Array.from({ length: 12 }, () => ask(`app get #${i + 1} (locked)`, a, '/v1/store/secrets?action=get', { path: 'ha/deg/seed' }))));
+      let waiting = true;
+      void blocked.finally(() => { waiting = false; });
+      const sampling = (async () => {
+        while (waiting) peak = Math.max(peak, await psqlNum(`SELECT count(*) ${ours}`));
+      })();
+      lockedAnswers = await first;
       lockedMs = Math.max(...lockedAnswers.map((a) => a.ms));
+      const flood = await blocked;
+      await sampling;
+      assertNotReadyWithCause(flood);
     } finally {
       await locker.query('ROLLBACK').catch(() => undefined);
       await locker.end();
@@ -237,10 +238,10 @@ describe('HA degradation: database outage, partitions, deadlines (3 Nexus, real 
     }
     t.diagnostic(`peak connections ${peak}; recycled after ${recycledMs} ms; locked answers after ${lockedMs} ms; black-holed connect answered in ${connectAnswer.ms} ms: ${JSON.stringify(connectAnswer.json)}`);
     assert.ok(peak <= 9, `${peak} connections with a pool of 3 per instance`);
-    assert.ok(peak >= 4, `${peak} connections: the load never needed more than one instance's pool`);
+    assert.ok(peak >= 6, `${peak} connections: the pools never filled`);
     assert.ok(recycledMs <= 20_000);
     for (const a of lockedAnswers) {
-      assert.equal(a.status, 503, a.who);
+      assert.equal(a.status, 503, `${a.who}: ${JSON.stringify(a.json)}`);
       assert.deepEqual([a.json?.['message'], a.json?.['outcome']], ['store unavailable: database timed out', 'not_applied'], a.who);
     }
     assert.ok(lockedMs >= OP_TIMEOUT_MS - 500 && lockedMs <= OP_TIMEOUT_MS + MARGIN_MS, `locked requests answered after ${lockedMs} ms`);

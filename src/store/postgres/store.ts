@@ -149,9 +149,13 @@ export class PostgresStore extends SealedStore {
 
   async #connect(): Promise<pg.PoolClient> {
     this.checkOpen();
+    // Every pooled connection busy: a wait that times out means slow statements, not an
+    // unreachable server (pg-pool words both the same way).
+    const full = this.#pool.idleCount === 0 && this.#pool.totalCount >= this.#pool.options.max;
     try {
       return await connectWithin(this.#pool, budgetMs());
     } catch (e) {
+      if (full && !(e instanceof StoreError) && errCode(e) === '') throw this.#failed(new StoreError('store_unavailable', { cause: e, failure: 'timeout' }), 'not_applied');
       throw this.#failed(e, 'not_applied');
     }
   }
