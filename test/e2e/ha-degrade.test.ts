@@ -213,8 +213,11 @@ describe('HA degradation: database outage, partitions, deadlines (3 Nexus, real 
       // Once those two wait on the lock, flood every instance with blocked reads.
       await waitFor(async () => (await psqlNum(`SELECT count(*) ${ours} AND wait_event_type = 'Lock'`)) >= 2, 10_000, 'the two requests to wait on the lock');
       const blocked = Promise.all(apps.flatMap((a, i) => Array.from({ length: 12 }, () => ask(`app get #${i + 1} (locked)`, a, '/v1/store/secrets?action=get', { path: 'ha/deg/seed' }))));
+      // Sampled until the first deadline passes: from then on, connections abandoned by
+      // timed-out requests linger on the server (blocked on the lock) until its own
+      // statement_timeout ends them, while the pool replaces them (docs/ha.md, step 1).
       let waiting = true;
-      void blocked.finally(() => { waiting = false; });
+      void first.finally(() => { waiting = false; });
       const sampling = (async () => {
         while (waiting) peak = Math.max(peak, await psqlNum(`SELECT count(*) ${ours}`));
       })();
