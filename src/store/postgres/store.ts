@@ -37,39 +37,14 @@ import pg from 'pg';
 import type { RootKey } from '../../crypto/index.js';
 import { createLogThrottle } from '../../lib/index.js';
 import { keyRecordKeys, planKeyRecords, type KeyRecordsPlan } from '../key-check.js';
-import { SealedStore, type MetaRow, type ReadRow, type SealedSecretWrite, type SealedStoreOptions } from '../sealed.js';
+import { SealedStore, type MetaRow, type ReadRow, type SealedSecretWrite } from '../sealed.js';
+import { DEFAULTS, type PostgresStoreOptions } from './options.js';
 import { StoreError, type KeyAdoption, type PolicyRecord, type StoreOutcome } from '../types.js';
 import { budgetMs, connectWithin, errCode, isRetryable, isServerAnswer, pgToStoreError, withOutcome } from './errors.js';
 import { migratePostgres } from './schema.js';
 import { POLICY_CHANNEL, q } from './sql.js';
 
-export { POLICY_CHANNEL, pgToStoreError };
-
-export interface PostgresStoreOptions extends SealedStoreOptions {
-  /** libpq-style URL, e.g. `postgresql://spike@db.internal:5432/spike` (SPIKE_NEXUS_DATABASE_URL). */
-  connectionString: string;
-  /** Pool size (SPIKE_NEXUS_DB_MAX_OPEN_CONNS, default 10). */
-  maxConnections?: number;
-  /** Per-operation deadline: server `statement_timeout` and client read timeout (SPIKE_NEXUS_DB_OPERATION_TIMEOUT, default 15 s). */
-  operationTimeoutMs?: number;
-  /** Connection attempt deadline (default 5 s). */
-  connectTimeoutMs?: number;
-  /** Connections are recycled after this long (SPIKE_NEXUS_DB_CONN_MAX_LIFETIME, default 1 h; 0 = never). */
-  connMaxLifetimeMs?: number;
-  /** Idle connections are closed after this long (default 30 s). */
-  idleTimeoutMs?: number;
-  /** Retries of a transaction after a serialization failure or deadlock (default 5). */
-  maxRetries?: number;
-}
-
-const DEFAULTS = {
-  maxConnections: 10,
-  operationTimeoutMs: 15_000,
-  connectTimeoutMs: 5_000,
-  connMaxLifetimeMs: 3_600_000,
-  idleTimeoutMs: 30_000,
-  maxRetries: 5,
-} as const;
+export { POLICY_CHANNEL, pgToStoreError, type PostgresStoreOptions };
 
 /** Largest `integer` (int4): the schema's version column. */
 const MAX_PG_INT = 2 ** 31 - 1;
