@@ -9,7 +9,8 @@
  * quickly; no Nexus process exits or logs a fatal error; once the database is back every
  * instance answers 200 again by itself (no restart, no operator action); every
  * acknowledged write reads back exactly; an unacknowledged one is absent or exact. Also: a
- * Nexus started while the database is down waits for it and becomes ready on its own.
+ * Nexus started while the database is down listens at once, answers 503 until the database
+ * answers, and becomes ready on its own.
  */
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -200,6 +201,11 @@ describe('PostgreSQL restarted under load: stable 503, no crash, self-recovery',
       60_000, 'nexus-2 to report the database unavailable');
     assert.equal(stack.nexusProcess(2)?.exitCode ?? null, null, 'nexus-2 gave up while the database was down');
     assert.match(stack.logs('nexus-2'), /database unavailable; retrying/);
+    // It listens at once and says "not ready" (no waiting for the database to accept connections).
+    assert.ok(started, 'nexus-2 did not listen while the database was down');
+    const notReady = await raws[1]!.post('/v1/store/secrets?action=get', { path: 'pgr/seed/0' });
+    assert.equal(notReady.status, 503);
+    assert.equal((notReady.json as { err?: string }).err, 'state_not_ready');
     await pg.up();
     await starting;
     assert.ok(started);
