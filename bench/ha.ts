@@ -81,7 +81,9 @@ async function closedLoop(clients: NexusClient[], budgetMs: number, op: (c: Nexu
   return { opsPerSec: (ops * 1000) / (performance.now() - start), ops, errors };
 }
 
-const put = (prefix: string) => (c: NexusClient, w: number): Promise<void> => c.putSecret(`${prefix}/w${w}`, VALUE);
+const put = (prefix: string) => async (c: NexusClient, w: number): Promise<void> => {
+  await c.putSecret(`${prefix}/w${w}`, VALUE);
+};
 
 async function measure(opts: StackOptions, budgetMs: number, withGet: boolean): Promise<{ put: Rate; get?: Rate }> {
   return withStack(opts, async (clients) => {

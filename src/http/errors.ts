@@ -104,6 +104,8 @@ interface ApiErrorOptions {
   expose?: boolean;
   /** Close the connection after answering (used when a body was not fully read). */
   closeConnection?: boolean;
+  /** Extra fixed fields of the JSON error body, after `message` (additive facts, e.g. a write's outcome). */
+  fields?: Readonly<Record<string, string>>;
   cause?: unknown;
 }
 
@@ -113,6 +115,7 @@ export class ApiError extends SpikeError {
   readonly reason: string | undefined;
   readonly expose: boolean;
   readonly closeConnection: boolean;
+  readonly fields: Readonly<Record<string, string>> | undefined;
 
   constructor(code: string, message: string, opts: ApiErrorOptions = {}) {
     super(code, message, opts.cause === undefined ? undefined : { cause: opts.cause });
@@ -120,6 +123,7 @@ export class ApiError extends SpikeError {
     this.reason = opts.reason;
     this.expose = opts.expose ?? false;
     this.closeConnection = opts.closeConnection ?? false;
+    this.fields = opts.fields;
   }
 }
 

@@ -114,12 +114,15 @@ export function anyOf<B, P = SpiffeId>(name: string, ...guards: Array<Guard<B, P
 
 /**
  * Runs a guard's identity pre-check (`pre`) or its full check on the validated body, for the
- * router; a throwing guard counts as an internal error (fails closed).
+ * router; a throwing guard counts as an internal error (fails closed), except an
+ * {@link ApiError}, which is the guard's own answer (e.g. 503: the facts it decides on are
+ * unavailable right now) and is passed on as is.
  */
 export function runGuard<B, P>(g: Guard<B, P>, peer: P, body: B, pre: boolean): boolean {
   try {
     return (pre ? g.admits(peer) : g.check(peer, body)) === true;
   } catch (e) {
+    if (e instanceof ApiError) throw e;
     throw new ApiError(errorCode('internal'), 'authorisation failed', { cause: e, reason: 'guard_error' });
   }
 }

@@ -84,6 +84,7 @@ export function sendError(x: ReplyTarget, err: ApiError): void {
   }
   const obj: Record<string, GoJsonValue> = { ...x.errorShape(err.code) };
   if (err.expose) obj['message'] = err.message;
+  if (err.fields) for (const [k, v] of Object.entries(err.fields)) obj[k] ??= v;
   sendJson(x, err.status, goJson(obj), err.closeConnection);
 }
 

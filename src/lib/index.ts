@@ -13,3 +13,4 @@ export { ConfigError, duration, httpsUrlList, int, listenAddress, oneOf, optiona
 export type { Env, ListenAddress } from './env.js';
 export { yieldToLoop } from './yield.js';
 export { createLogThrottle } from './throttle.js';
+export { outsideRequest, remainingMs, runWithDeadline } from './deadline.js';

@@ -111,9 +111,16 @@ export interface NexusAuthorizer extends DerivedChecks {}
 
 /** Decides Nexus routes from {@link ROUTE_RULES} over one policy engine (see module doc). */
 export class NexusAuthorizer {
+  /**
+   * `unavailable`: when the engine cannot be trusted (its freshness check failed, so it was
+   * emptied), the error to throw instead of deciding a policy-based request — a 503 with the
+   * cause, never a 401 that would read as "your policies do not allow this". Still fails
+   * closed: nothing is allowed through policies meanwhile.
+   */
   constructor(
     readonly engine: PolicyEngine,
     readonly ids: Recognisers,
+    readonly unavailable: () => Error | undefined = () => undefined,
   ) {}
 
   /** The full decision on `route` (`path`: the request body's path; required by `on: 'path'` rules). */
@@ -130,6 +137,8 @@ export class NexusAuthorizer {
   canSeeSecretPath(peer: SpiffeId, path: string): boolean {
     if (this.ids.isPilotOperator(peer)) return true;
     if (this.ids.isLiteWorkload(peer)) return false;
+    const unavailable = this.unavailable();
+    if (unavailable !== undefined) throw unavailable;
     return this.engine.allows(peer, path, 'list') || this.engine.allows(peer, path, 'read');
   }
 
@@ -137,6 +146,8 @@ export class NexusAuthorizer {
     if (rule.kind === 'role') return this.ids[rule.role](peer);
     if (this.ids.isPilotOperator(peer)) return true;
     if (this.ids.isLiteWorkload(peer)) return rule.lite === 'allow';
+    const unavailable = this.unavailable();
+    if (unavailable !== undefined) throw unavailable;
     switch (rule.on) {
       case 'anywhere':
         return this.engine.grantsAnywhere(peer, rule.perm);

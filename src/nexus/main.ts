@@ -43,7 +43,7 @@ export async function main(argv: string[]): Promise<void> {
   const { cfg, ids, source, logger } = started;
   let nexus;
   try {
-    nexus = await startNexus({ cfg, ids, source, logger });
+    nexus = await startNexus({ cfg, ids, source, logger, onFatal: (e) => fail('spike-nexus', e) });
   } catch (e) {
     source.close();
     return fail('spike-nexus', e);

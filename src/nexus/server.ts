@@ -11,17 +11,20 @@ import type { NexusConfig } from '../config/index.js';
 import { backoffDelay, type Logger } from '../lib/index.js';
 import { KeeperClient } from '../keeper/index.js';
 import { authorizeIf, createMtlsServer, type MtlsServer, type X509Source } from '../spiffe/index.js';
-import { instrumentStore, openStore, type Store } from '../store/index.js';
+import { createStore, instrumentStore, openStore, type OpenStoreOptions, type Store } from '../store/index.js';
 import { NexusAuthorizer, nexusGuards } from './authz.js';
 import type { NexusContext, RouteModule } from './context.js';
 import { KeyState } from './keys/state.js';
 import { PolicyEngine, PolicySync } from './policy/index.js';
 import { KeeperSync } from './keys/recovery.js';
 import { bootstrapRoutes } from './routes/bootstrap.js';
-import { ROUTE_MODULES } from './routes/index.js';
+import { ROUTE_MODULES, policyCheckUnavailable } from './routes/index.js';
 import { nexusReadiness, startNexusOps } from './ops.js';
 import { createMetrics, type OpsServer } from '../ops/index.js';
 import { NO_AUDIT, type NexusAudit, openNexusAudit } from './audit.js';
+import { freshRequestHandler } from './freshness.js';
+import { denialLog } from './denial-log.js';
+
 
 interface NexusOptions {
   cfg: NexusConfig;
@@ -30,6 +33,8 @@ interface NexusOptions {
   logger: Logger;
   /** Override the store (tests); default: opened from `cfg`. */
   store?: Store;
+  /** A store failure that will not fix itself after the listener is up (postgres schema); default: logged. */
+  onFatal?: (e: unknown) => void;
 }
 
 export interface Nexus {
@@ -41,13 +46,9 @@ export interface Nexus {
   close(): Promise<void>;
 }
 
-/**
- * Opens the configured store. A shared database that is down at start-up (postgres) is
- * retried with capped backoff instead of exiting, so a Nexus fleet outlives a database
- * failover; a local file that cannot be opened is fatal (it will not fix itself).
- */
-async function openWithRetry(cfg: NexusConfig, logger: Logger, onCommitBatch?: (size: number) => void): Promise<Store> {
-  const open = (): Promise<Store> => openStore({
+/** The store options of `cfg` (every postgres setting included). */
+function storeOptions(cfg: NexusConfig, logger: Logger, onCommitBatch?: (size: number) => void): OpenStoreOptions {
+  return {
     kind: cfg.backend,
     file: cfg.backend === 'sqlite' ? path.join(cfg.dataDir, 'spike.db') : undefined,
     busyTimeoutMs: cfg.dbBusyTimeoutMs,
@@ -55,25 +56,53 @@ async function openWithRetry(cfg: NexusConfig, logger: Logger, onCommitBatch?: (
     ...(cfg.postgres ?? {}),
     ...(onCommitBatch ? { onCommitBatch } : {}),
     logger,
-  });
-  for (let attempt = 0; ; attempt++) {
+  };
+}
+
+/** Cap of the retry interval while the database is down at start-up: bounds the readiness lag once it is back. */
+const DB_INIT_MAX_BACKOFF_MS = 1000;
+
+/**
+ * Runs the postgres store's `init` until it succeeds (the database is down or unreachable:
+ * retried with backoff capped at {@link DB_INIT_MAX_BACKOFF_MS}, so Nexus is ready at most
+ * that long plus one connect after the database answers again). A failure that will not
+ * fix itself (schema too new, invalid) goes to `onFatal`.
+ */
+async function initWithRetry(init: () => Promise<void>, logger: Logger, stopped: () => boolean, onFatal: (e: unknown) => void): Promise<boolean> {
+  for (let attempt = 0; !stopped(); attempt++) {
     try {
-      return await open();
+      await init();
+      return true;
     } catch (e) {
       const code = (e as { code?: string }).code;
-      if (cfg.backend !== 'postgres' || (code !== 'store_unavailable' && code !== 'store_busy')) throw e;
-      const wait = backoffDelay(attempt, { initialMs: 250, maxMs: 10_000 });
-      logger.warn({ reason: code, retryInMs: wait }, 'database unavailable; retrying');
-      await new Promise((r) => setTimeout(r, wait));
+      if (code !== 'store_unavailable' && code !== 'store_busy') {
+        onFatal(e);
+        return false;
+      }
+      const wait = backoffDelay(attempt, { initialMs: 250, maxMs: DB_INIT_MAX_BACKOFF_MS });
+      if (attempt === 0 || attempt % 30 === 0) logger.warn({ reason: code, retryInMs: wait, attempt }, 'database unavailable; retrying');
+      await new Promise((r) => setTimeout(r, wait).unref());
     }
   }
+  return false;
 }
 
 export async function startNexus(o: NexusOptions): Promise<Nexus> {
   const { cfg, ids, source, logger } = o;
   // Metrics only with the operations listener that serves them.
   const metrics = cfg.ops === undefined ? undefined : createMetrics();
-  const opened = o.store ?? await openWithRetry(cfg, logger, metrics?.commitBatch);
+  // postgres: the store object now, its schema (the first database contact) after the
+  // listener is up — Nexus answers "not ready" while the database is down (initWithRetry).
+  let storeOpen = true;
+  let pendingInit: (() => Promise<void>) | undefined;
+  let opened: Store;
+  if (o.store) opened = o.store;
+  else if (cfg.backend === 'postgres') {
+    const created = createStore({ ...storeOptions(cfg, logger), kind: 'postgres' });
+    opened = created.store;
+    pendingInit = created.init;
+    storeOpen = false;
+  } else opened = await openStore(storeOptions(cfg, logger, metrics?.commitBatch));
   const store = metrics ? instrumentStore(opened, metrics.store) : opened;
   const keys = new KeyState();
   // The audit trail opens before anything can happen that it must record.
@@ -81,8 +110,13 @@ export async function startNexus(o: NexusOptions): Promise<Nexus> {
     file: cfg.auditLog, maxBytes: cfg.auditMaxBytes, keys, logger, ...(metrics ? { observer: metrics.audit } : {}),
   });
   const engine = new PolicyEngine({ logger });
-  const authz = new NexusAuthorizer(engine, ids);
   const policies = new PolicySync(store, engine, logger, cfg.backend === 'postgres');
+  // While the policies cannot be checked for freshness, policy-based requests answer 503
+  // with the cause (never a 401 that reads as "not allowed"); they are still never allowed.
+  const authz = new NexusAuthorizer(engine, ids, () => {
+    const failure = policies.failure();
+    return failure === undefined ? undefined : policyCheckUnavailable(failure);
+  });
   if (metrics) policies.onReload = metrics.policyReloaded;
   let sync: KeeperSync | undefined;
   let keeperClient: KeeperClient | undefined;
@@ -132,24 +166,21 @@ export async function startNexus(o: NexusOptions): Promise<Nexus> {
 
   const routes: Route[] = [...bootstrapRoutes(ctx)];
   for (const m of ROUTE_MODULES as readonly RouteModule[]) routes.push(...m(ctx));
+  const denials = denialLog(logger);
   const router = createRouter(routes, {
-    isReady: () => dataReady && keys.isReady(),
+    isReady: () => storeOpen && dataReady && keys.isReady(),
     logger,
     maxBodyBytes: cfg.maxBodyBytes,
-    ...(metrics ? { observer: metrics.requests } : {}),
+    observer: denials.observe(metrics?.requests),
     ...(audit ? { auditor: audit.auditor } : {}),
   });
   const server = createMtlsServer({
     source,
     // Only a shared database (postgres) can change policies behind this process's back;
     // elsewhere the generation check is a no-op, so the request goes straight to the router.
+    // Postgres: one database deadline per request covers the check and every store call.
     handler: cfg.backend === 'postgres'
-      ? async (req, res, peer) => {
-        // On failure the engine is emptied (default deny); routes that need the store
-        // answer 503 by themselves, and policy-based cipher calls are denied.
-        await policies.ensureFresh().catch(() => undefined);
-        await router(req, res, peer);
-      }
+      ? freshRequestHandler(router, policies, cfg.postgres?.operationTimeoutMs ?? 15_000)
       : router,
     host: cfg.listen.host,
     port: cfg.listen.port,
@@ -163,19 +194,29 @@ export async function startNexus(o: NexusOptions): Promise<Nexus> {
     tlsConnections: () => ({ verified: server.verified(), handshaking: server.handshaking() }),
     svidExpiry: () => source.getX509Svid().notAfter,
     rootKeyPresent: () => keys.isReady(),
-    ready: () => keys.isReady() && dataReady,
+    ready: () => storeOpen && keys.isReady() && dataReady,
     epoch: () => keys.sharing()?.epoch,
     policyCount: () => engine.size,
   });
   let ops: OpsServer | undefined;
   try {
-    ops = await startNexusOps(ctx, nexusReadiness(ctx, () => dataReady), metrics?.source);
+    ops = await startNexusOps(ctx, nexusReadiness(ctx, () => storeOpen && dataReady), metrics?.source);
   } catch (e) {
     await server.close();
     await audit?.close();
     throw e;
   }
-  sync?.start();
+  let closed = false;
+  if (pendingInit === undefined) sync?.start();
+  else {
+    const onFatal = o.onFatal ?? ((e: unknown) => logger.error({ err: (e as { code?: string }).code ?? 'error' }, 'the database cannot be used; not ready'));
+    void initWithRetry(pendingInit, logger, () => closed, onFatal).then((ok) => {
+      if (!ok || closed) return;
+      storeOpen = true;
+      logger.info('database schema ready');
+      sync?.start();
+    });
+  }
 
   return {
     ctx,
@@ -183,6 +224,8 @@ export async function startNexus(o: NexusOptions): Promise<Nexus> {
     router,
     ops,
     async close() {
+      closed = true;
+      denials.close();
       await ops?.close();
       await server.close();
       await sync?.stop();

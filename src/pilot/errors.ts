@@ -65,6 +65,8 @@ const STORE_FAILURE_LINE: Record<StoreFailureKind, string> = {
   audit_read_only:
     'Error: SPIKE Nexus refused the request because its audit log is read-only (nothing was changed). Check that the audit volume is mounted read-write and the file is writable by Nexus, then try again; nothing needs restoring.',
   audit_io_error: 'Error: SPIKE Nexus refused the request because writing its audit log failed with an I/O error (nothing was changed). Check the disk and the kernel log of the Nexus host.',
+  timeout:
+    'Error: SPIKE Nexus\'s database did not answer in time. Try again (the SDK moves to another instance when the write was not applied); if it persists, check the database\'s load and network.',
 };
 
 /** The message for an SDK error (SPIKE's wording plus our codes). */

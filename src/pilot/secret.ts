@@ -89,7 +89,7 @@ export function registerSecret(program: Command, ctx: PilotContext): void {
     .description('Put secrets at the specified path (creates a new version)')
     .argument('<path>', 'secret path, e.g. secrets/db/creds')
     .argument('<key=value...>', 'one or more key=value pairs')
-    .option('--cas <version>', 'check-and-set: write only if the current version is this (0 = must not exist)')
+    .option('--cas <version>', 'check-and-set: write only if the last written version (metadata lastVersion, deleted or not) is this (0 = never written)')
     .option('--max-versions <n>', 'versions to keep for this secret')
     .option('--metadata <key=value>', 'custom metadata (repeatable; not secret)', collect, [] as string[])
     .action(

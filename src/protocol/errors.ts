@@ -54,6 +54,7 @@ export const STORE_FAILURE_MESSAGE = {
   unreachable: 'store unavailable: database unreachable',
   io_error: 'store unavailable: I/O error',
   integrity: 'store integrity failure',
+  timeout: 'store unavailable: database timed out',
 } as const;
 
 /**

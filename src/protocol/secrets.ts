@@ -32,7 +32,8 @@ export const SecretPutRequest = s.object({
   maxVersions: s.optional(s.int({ min: 1, max: LIMITS.maxMaxVersions })),
 });
 export type SecretPutRequest = Infer<typeof SecretPutRequest>;
-export type SecretPutResponse = { err?: string };
+/** `version` (additive): the version written. */
+export type SecretPutResponse = { version?: number; err?: string };
 
 /** `?action=get` — version 0/absent = current. */
 /** additive: `POST /v1/audit/hash` → the path's HMAC as written in the audit trail. */

@@ -314,9 +314,23 @@ describe('fail-over across several Nexus URLs (issue 8)', () => {
     await c1.getSecret('x');
     const c2 = await client([a.url, b.url]);
     await assert.rejects(c2.putSecret('x', { k: 'v' }), { code: 'net_peer_connection' });
-    await assert.rejects(c2.restore({ id: 1, value: new Uint8Array(32).fill(9) }), { code: 'net_peer_connection' });
+    const c3 = await client([a.url, b.url]); // c2 now tries B first (A is cooling down)
+    await assert.rejects(c3.restore({ id: 1, value: new Uint8Array(32).fill(9) }), { code: 'net_peer_connection' });
     assert.equal(a.seen.filter((s) => !s.url.includes('get')).length, 2, 'A received both writes');
     assert.equal(b.seen.filter((s) => !s.url.includes('get')).length, 0, 'B received no write');
+  });
+
+  test('a plain write moves on after 503 outcome not_applied, never after outcome unknown; the failing instance is tried last', async () => {
+    const a = await stub(undefined, (_s, res) => json(res, 503, { err: 'state_not_ready', message: 'store unavailable: database timed out', outcome: 'not_applied' }));
+    const u = await stub(undefined, (_s, res) => json(res, 503, { err: 'state_not_ready', outcome: 'unknown' }));
+    const b = await stub();
+    const c = await client([a.url, b.url]);
+    await c.putSecret('x', { k: 'v' });
+    await c.putSecret('y', { k: 'v' }); // A is cooling down: B first, A not asked again
+    assert.deepEqual([a.seen.length, b.seen.length], [1, 2]);
+    const c2 = await client([u.url, b.url]);
+    await assert.rejects(c2.putSecret('x', { k: 'v' }), { code: 'state_not_ready' });
+    assert.equal(b.seen.length, 2, 'an unknown outcome is never re-sent');
   });
 
   test('the instance that answered is tried first next time', async () => {

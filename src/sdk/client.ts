@@ -163,8 +163,13 @@ export class NexusClient {
 
   // ----------------------------------------------------------------------------- secrets
 
-  /** Creates a new version of the secret at `path`. With `cas`, fails with `api_conflict` unless the current version equals it. */
-  async putSecret(path: string, values: SecretValues, opts: PutSecretOptions = {}): Promise<void> {
+  /**
+   * Creates a new version of the secret at `path` and resolves with it (`version`, when the
+   * server reports it). With `cas`, fails with `api_conflict` unless `cas` equals the path's
+   * last written version (metadata `lastVersion`: the highest version ever written, deleted
+   * or not; 0 = the path was never written).
+   */
+  async putSecret(path: string, values: SecretValues, opts: PutSecretOptions = {}): Promise<{ version?: number }> {
     checkPath(path);
     checkStringMap(values, 'values');
     const body: RequestJson<SecretPutRequest> = { path, values };
@@ -181,7 +186,9 @@ export class NexusClient {
       body.customMetadata = opts.customMetadata;
     }
     // Only a check-and-set write is safe to send twice: a replay fails the CAS instead of adding a version.
-    await this.call(PATHS.secrets, undefined, body, opts.cas !== undefined);
+    const r = await this.call(PATHS.secrets, undefined, body, opts.cas !== undefined);
+    const version = (r as { version?: unknown } | undefined)?.version;
+    return typeof version === 'number' && Number.isSafeInteger(version) && version > 0 ? { version } : {};
   }
 
   /** Reads a secret's values (current version, or `version`). Missing/deleted → `api_not_found`. */

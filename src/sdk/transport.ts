@@ -2,21 +2,27 @@
  * HTTP transport of the SDK: POSTs to SPIKE Nexus over one shared undici `Dispatcher`
  * (keep-alive, mTLS in production) with fail-over across several Nexus URLs.
  *
- * Fail-over rules (issue 8 point 3):
- * - The next URL is tried only for **idempotent** calls (reads, lists, metadata, cipher,
+ * Fail-over rules (issue 8 point 3, issue 18):
+ * - The next URL is tried for **idempotent** calls (reads, lists, metadata, cipher,
  *   commitments, and writes carrying `cas`) after a connection failure, a timeout before the
  *   response, or a 502/503/504 answer.
- * - A non-idempotent write is never re-sent once it may have reached a server. It moves to
- *   the next URL only when the connection could not be opened at all (refused, unreachable,
- *   connect timeout, no such socket): then not one byte of it was sent.
+ * - A non-idempotent write (put, delete, undelete, destroy, policy put/delete without `cas`)
+ *   is re-sent to the next URL in exactly two cases: its connection could not be opened at
+ *   all (refused, unreachable, connect timeout, no such socket: not one byte was sent), or
+ *   the server answered 503 with `"outcome":"not_applied"` (it guarantees nothing was
+ *   written: the database was unreachable before COMMIT, the deadline passed first, or the
+ *   policy check could not be made). A 503 with `"outcome":"unknown"` (COMMIT sent, answer
+ *   lost), or without `outcome`, and a connection that broke after sending, are reported
+ *   to the caller, never re-sent — the write may have been applied.
+ * - Instance order (instances.ts): the last instance that answered is tried first; one that
+ *   fails is cooled down and tried last until it answers again.
  * - A server that fails the TLS trust check (`tls_peer_rejected`: its SPIFFE ID is not Nexus,
  *   or its chain does not lead to the Workload API bundle) is never failed over: that is a
  *   security error, reported as such.
  * A call that got no HTTP answer fails with `attempts`: each URL tried and its cause class
  * (`failure.ts`), so the error names where it went and why it failed.
  * - Streaming bodies (a `Readable`) go to one URL only; they cannot be replayed.
- * One deadline (`timeoutMs`) covers all attempts of a JSON call. The URL that answered last
- * is tried first next time.
+ * One deadline (`timeoutMs`) covers all attempts of a JSON call.
  *
  * Response bodies are read with a byte cap. Non-200 answers become `NexusApiError` with the
  * status-derived code and the body's `err` code when there is one (JSON `{"err":…}` or a
@@ -27,6 +33,7 @@ import type { Dispatcher } from 'undici';
 import { OCTET_STREAM, storeFailureFromMessage, type StoreFailureKind } from '../protocol/index.js';
 import { NexusApiError, codeForStatus, sanitizeWireCode, type RequestTarget } from './errors.js';
 import { classifyFailureCause, isTrustFailure, type FailedAttempt } from './failure.js';
+import { InstanceOrder } from './instances.js';
 import type { NexusUrl } from './urls.js';
 
 interface TransportOptions {
@@ -114,11 +121,15 @@ async function readCapped(body: Dispatcher.ResponseData['body'], cap: number, st
   return out;
 }
 
+/** Set by {@link errorFromResponse}: the server guaranteed the request changed nothing. */
+const NOT_APPLIED = new WeakSet<NexusApiError>();
+
 /** Extracts an error code from a small error body (JSON `err`/`Err`, or a plain-text code). */
 async function errorFromResponse(res: Dispatcher.ResponseData, at: RequestTarget): Promise<NexusApiError> {
   const status = res.statusCode;
   let wireErr: string | undefined;
   let storeFailure: StoreFailureKind | undefined;
+  let notApplied = false;
   try {
     const buf = await readCapped(res.body, 4096, status);
     const text = buf.toString('utf8').trim();
@@ -127,6 +138,7 @@ async function errorFromResponse(res: Dispatcher.ResponseData, at: RequestTarget
       if (j && typeof j === 'object') {
         wireErr = sanitizeWireCode((j as Record<string, unknown>)['err']) ?? sanitizeWireCode((j as Record<string, unknown>)['Err']);
         storeFailure = storeFailureFromMessage((j as Record<string, unknown>)['message']);
+        notApplied = status === 503 && (j as Record<string, unknown>)['outcome'] === 'not_applied';
       }
     } else {
       const line = text.split('\n')[0]?.trim() ?? '';
@@ -135,22 +147,21 @@ async function errorFromResponse(res: Dispatcher.ResponseData, at: RequestTarget
   } catch {
     // The status alone decides the code; an unreadable error body is not an extra failure.
   }
-  return new NexusApiError(codeForStatus(status), { status, at, ...(wireErr ? { wireErr } : {}), ...(storeFailure ? { storeFailure } : {}) });
+  const err = new NexusApiError(codeForStatus(status), { status, at, ...(wireErr ? { wireErr } : {}), ...(storeFailure ? { storeFailure } : {}) });
+  if (notApplied) NOT_APPLIED.add(err);
+  return err;
 }
 
 export class Transport {
-  private preferred = 0;
+  private readonly instances: InstanceOrder;
   private closed = false;
 
-  constructor(private readonly opts: TransportOptions) {}
+  constructor(private readonly opts: TransportOptions) {
+    this.instances = new InstanceOrder(opts.urls.length);
+  }
 
   get urls(): readonly NexusUrl[] {
     return this.opts.urls;
-  }
-
-  private order(): number[] {
-    const n = this.opts.urls.length;
-    return Array.from({ length: n }, (_, i) => (this.preferred + i) % n);
   }
 
   /** The configured URL of instance `i` (origin + base path), for error messages. */
@@ -177,7 +188,7 @@ export class Transport {
   async postBytes(route: string, action: string | undefined, body: Buffer, o: PostOptions): Promise<Buffer> {
     if (this.closed) throw new NexusApiError('net_peer_connection');
     const signal = AbortSignal.timeout(this.opts.timeoutMs);
-    const order = this.order();
+    const order = this.instances.order();
     let last: NexusApiError | undefined;
     const attempts: FailedAttempt[] = [];
     for (let k = 0; k < order.length; k++) {
@@ -201,24 +212,25 @@ export class Transport {
         const at = this.at(i, route, action);
         if (kind === 'peer_rejected') throw new NexusApiError('tls_peer_rejected', { cause: e, attempts, at });
         last = new NexusApiError('net_peer_connection', { cause: e, attempts, at });
+        if (kind !== 'aborted') this.instances.failed(i);
         if (kind === 'aborted' || isLast) throw last;
-        if (kind === 'pre_send' || o.idempotent) {
-          this.preferred = order[k + 1]!;
-          continue;
-        }
+        if (kind === 'pre_send' || o.idempotent) continue;
         throw last;
       }
       if (res.statusCode === 200) {
-        this.preferred = i;
+        this.instances.succeeded(i);
         return readCapped(res.body, this.opts.maxResponseBytes, 200, this.at(i, route, action));
       }
       const err = await errorFromResponse(res, this.at(i, route, action));
-      if (RETRY_STATUSES.has(res.statusCode) && o.idempotent && !isLast) {
+      if (!RETRY_STATUSES.has(res.statusCode)) {
+        this.instances.succeeded(i);
+        throw err;
+      }
+      this.instances.failed(i);
+      if (!isLast && (o.idempotent || NOT_APPLIED.has(err))) {
         last = err;
-        this.preferred = order[k + 1]!;
         continue;
       }
-      this.preferred = i;
       throw err;
     }
     throw last ?? new NexusApiError('net_peer_connection');
@@ -230,7 +242,8 @@ export class Transport {
    */
   async postStream(route: string, body: Readable | Buffer, o: { headersTimeoutMs: number; bodyTimeoutMs: number }): Promise<Readable> {
     if (this.closed) throw new NexusApiError('net_peer_connection');
-    const t = this.target(this.preferred, route, undefined);
+    const first = this.instances.order()[0]!;
+    const t = this.target(first, route, undefined);
     let res: Dispatcher.ResponseData;
     try {
       res = await this.opts.dispatcher.request({
@@ -244,12 +257,12 @@ export class Transport {
         bodyTimeout: o.bodyTimeoutMs,
       });
     } catch (e) {
-      const attempts = [{ url: this.display(this.preferred), failure: classifyFailureCause(e) }];
-      const at = this.at(this.preferred, route, undefined);
+      const attempts = [{ url: this.display(first), failure: classifyFailureCause(e) }];
+      const at = this.at(first, route, undefined);
       if (classifyFailure(e) === 'peer_rejected') throw new NexusApiError('tls_peer_rejected', { cause: e, attempts, at });
       throw new NexusApiError('net_peer_connection', { cause: e, attempts, at });
     }
-    if (res.statusCode !== 200) throw await errorFromResponse(res, this.at(this.preferred, route, undefined));
+    if (res.statusCode !== 200) throw await errorFromResponse(res, this.at(first, route, undefined));
     return res.body;
   }
 

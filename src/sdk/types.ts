@@ -11,7 +11,11 @@ export type { Permission, PolicyListItem, Share };
 export type SecretValues = Record<string, string>;
 
 export interface PutSecretOptions {
-  /** Check-and-set: the write succeeds only if the secret's current version equals `cas` (0 = must not exist). Mismatch → `api_conflict`. */
+  /**
+   * Check-and-set: the write succeeds only if `cas` equals the path's last written version
+   * (metadata `lastVersion`: the highest version ever written, even if since deleted or
+   * destroyed; 0 = the path was never written). Mismatch → `api_conflict`.
+   */
   cas?: number;
   /** Versions to keep for this secret (additive; server default otherwise). */
   maxVersions?: number;

@@ -45,7 +45,7 @@ test('sqlite and file-system codes name their cause', () => {
 test('PostgreSQL and socket codes name their cause', () => {
   const cases: Array<[string, StoreFailureCause | undefined]> = [
     ['53100', 'disk_full'], ['25006', 'read_only'], ['ECONNREFUSED', 'unreachable'], ['ENOTFOUND', 'unreachable'],
-    ['08006', 'unreachable'], ['57P01', 'unreachable'], ['58030', 'io_error'], ['57014', undefined], ['53300', undefined],
+    ['08006', 'unreachable'], ['57P01', 'unreachable'], ['58030', 'io_error'], ['57014', 'timeout'], ['53300', undefined],
   ];
   for (const [code, cause] of cases) assert.equal(pgToStoreError(driverError(code)).failure, cause, code);
   assert.equal(pgToStoreError(new Error('Connection terminated unexpectedly')).failure, 'unreachable');

@@ -9,8 +9,10 @@
  *   damaged database file; one record failing its check is alarmed per request by the API;
  * - writes ONE error line when a cause starts (or changes), naming it and what to do, then
  *   at most one summary line per interval (default 30 s) while failures go on, with their
- *   count, and one warn line when the store works again (all visible at the default level). Hundreds of failed requests or
- *   write batches no longer mean hundreds of lines.
+ *   count, and one warn line when the store works again (all visible at the default level).
+ *   Every kind of line is rate-limited per cause (failures with no named cause under
+ *   `unspecified`), also across recoveries: an outage of any length writes at most
+ *   (causes + 2) lines per interval, however many requests fail.
  * Lines carry the driver's code (e.g. `SQLITE_FULL`, `ECONNREFUSED`), never a path or value.
  */
 import type { Logger } from '../lib/index.js';
@@ -23,6 +25,7 @@ export const STORE_FAILURE_ADVICE: Record<StoreFailureCause, string> = {
   unreachable: 'check that the database server is up and reachable from Nexus, and SPIKE_NEXUS_DATABASE_URL',
   io_error: 'check the disk and the kernel log of the Nexus host',
   integrity: 'a stored record or the database file is damaged; check for tampering or disk faults, restore from backup if it persists',
+  timeout: 'the database did not answer within SPIKE_NEXUS_DB_OPERATION_TIMEOUT; check its load, locks and the network path to it',
 };
 
 /** The store's current failure, if any. */
@@ -62,8 +65,14 @@ export class StoreHealth {
   readonly #intervalMs: number;
   readonly #now: () => number;
   #current: { cause: StoreFailureCause; since: number; failures: number; driverCode: string } | null = null;
-  #lastLine = 0;
-  #unlogged = 0;
+  /**
+   * Per cause (and `unspecified`: unavailable with no named cause): when its last line was
+   * written and how many failures went unlogged since. Kept across recoveries, so a cause
+   * that comes and goes (a flapping or black-holed database) still writes at most one line
+   * per interval.
+   */
+  readonly #lines = new Map<string, { lastLine: number; unlogged: number }>();
+  #recovered = { lastLine: Number.NEGATIVE_INFINITY, unlogged: 0 };
 
   constructor(logger: Logger | undefined, opts: StoreHealthOptions = {}) {
     this.#logger = logger;
@@ -71,49 +80,72 @@ export class StoreHealth {
     this.#now = opts.now ?? Date.now;
   }
 
-  /** Records a failure; errors without a named cause (cas mismatch, locked, busy…) are ignored. */
+  /** True (and the window restarted) when a line for `key` may be written now; else counts one. */
+  #due(key: string, now: number): { repeated: number } | null {
+    const w = this.#lines.get(key);
+    if (w !== undefined && now - w.lastLine < this.#intervalMs) {
+      w.unlogged++;
+      return null;
+    }
+    const repeated = w?.unlogged ?? 0;
+    this.#lines.set(key, { lastLine: now, unlogged: 0 });
+    return { repeated };
+  }
+
+  /** Records a failure; errors without a named cause (cas mismatch, locked, busy…) are not a store state. */
   failed(e: unknown): void {
-    if (!(e instanceof StoreError) || e.failure === undefined) return;
+    if (!(e instanceof StoreError)) return;
     // One record failing its check is a per-request security alarm (logged by the API with
     // each occurrence), not a state of the whole store; a damaged file (store_corrupt) is.
     if (e.code === 'store_integrity') return;
-    const cause = e.failure;
-    const code = driverCode(e);
     const now = this.#now();
+    const code = driverCode(e);
+    if (e.failure === undefined) {
+      if (e.code !== 'store_unavailable') return;
+      const due = this.#due('unspecified', now);
+      if (due) this.#logger?.error({ event: 'store_failure', cause: 'unspecified', err: e.code, ...(code ? { code } : {}), repeated: due.repeated }, 'store unavailable');
+      return;
+    }
+    const cause = e.failure;
     const cur = this.#current;
-    if (cur === null || cur.cause !== cause) {
-      this.#current = { cause, since: now, failures: 1, driverCode: code };
-      this.#lastLine = now;
-      this.#unlogged = 0;
+    const starting = cur === null || cur.cause !== cause;
+    if (starting) this.#current = { cause, since: now, failures: 1, driverCode: code };
+    else {
+      cur.failures++;
+      if (code) cur.driverCode = code;
+    }
+    const due = this.#due(cause, now);
+    if (due === null) return;
+    const c = this.#current!;
+    if (starting) {
       this.#logger?.error(
-        { event: 'store_failure', cause, err: e.code, ...(code ? { code } : {}), ...(cur ? { previous: cur.cause } : {}) },
+        { event: 'store_failure', cause, err: e.code, ...(code ? { code } : {}), ...(cur && cur.cause !== cause ? { previous: cur.cause } : {}), ...(due.repeated ? { repeated: due.repeated } : {}) },
         `${storeFailureText(cause)}: ${STORE_FAILURE_ADVICE[cause]}`,
       );
       return;
     }
-    cur.failures++;
-    if (code) cur.driverCode = code;
-    this.#unlogged++;
-    if (now - this.#lastLine >= this.#intervalMs) {
-      this.#logger?.error(
-        { event: 'store_failure', cause, err: e.code, ...(code ? { code } : {}), failures: cur.failures, repeated: this.#unlogged, sinceMs: now - cur.since },
-        `${storeFailureText(cause)} (still failing): ${STORE_FAILURE_ADVICE[cause]}`,
-      );
-      this.#lastLine = now;
-      this.#unlogged = 0;
-    }
+    this.#logger?.error(
+      { event: 'store_failure', cause, err: e.code, ...(code ? { code } : {}), failures: c.failures, repeated: due.repeated, sinceMs: now - c.since },
+      `${storeFailureText(cause)} (still failing): ${STORE_FAILURE_ADVICE[cause]}`,
+    );
   }
 
-  /** Records a success: a write clears any cause, a read only `unreachable`. */
+  /** Records a success: a write clears any cause, a read only `unreachable`/`timeout`. */
   succeeded(kind: 'read' | 'write'): void {
     const cur = this.#current;
-    if (cur === null || (kind === 'read' && cur.cause !== 'unreachable')) return;
+    if (cur === null || (kind === 'read' && cur.cause !== 'unreachable' && cur.cause !== 'timeout')) return;
     this.#current = null;
-    this.#unlogged = 0;
+    const now = this.#now();
+    const r = this.#recovered;
+    if (now - r.lastLine < this.#intervalMs) {
+      r.unlogged++;
+      return;
+    }
     this.#logger?.warn(
-      { event: 'store_recovered', cause: cur.cause, failures: cur.failures, durationMs: this.#now() - cur.since },
+      { event: 'store_recovered', cause: cur.cause, failures: cur.failures, durationMs: now - cur.since, ...(r.unlogged ? { repeated: r.unlogged } : {}) },
       `store works again after: ${STORE_FAILURE_TEXT[cur.cause]}`,
     );
+    this.#recovered = { lastLine: now, unlogged: 0 };
   }
 
   current(): StoreFailure | null {

@@ -5,12 +5,13 @@
  * `backupSqliteFile` / `verifySqliteBackup` serve `spike-nexus backup` (docs/backup.md).
  */
 export {
-  type SecretVersionInfo, type SecretMetadata, type PutSecretOptions, type SecretPathPage, type SecretPathQuery, type Store, StoreError, type StoreFailureCause, STORE_FAILURE_TEXT,
+  type SecretVersionInfo, type SecretMetadata, type PutSecretOptions, type SecretPathPage, type SecretPathQuery, type Store, StoreError, type StoreFailureCause, type StoreOutcome,
+  STORE_FAILURE_TEXT,
 } from './types.js';
 export { storeFailure, storeFailureText, type StoreFailure } from './health.js';
 export { KEY_CHECK_RECORD } from './key-check.js';
 export { SqliteStore, BackupError, backupSqliteFile, verifySqliteBackup, type BackupInfo } from './sqlite/index.js';
 export { postgresOptionsFromEnv, type PostgresEnvOptions } from './postgres/index.js';
-export { openStore } from './open.js';
+export { createStore, openStore, type OpenStoreOptions } from './open.js';
 export { type StoreObserver, instrumentStore } from './instrument.js';
 export { stringMapFromPairs } from './model.js';

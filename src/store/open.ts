@@ -5,11 +5,11 @@
 import type { Logger } from '../lib/index.js';
 import { LiteStore } from './lite.js';
 import { MemoryStore } from './memory.js';
-import { openPostgresStore } from './postgres/index.js';
+import { PostgresStore, type PostgresStoreOptions } from './postgres/index.js';
 import { openSqliteStore } from './sqlite/index.js';
 import { StoreError, type BackendKind, type CommonStoreOptions, type Store } from './types.js';
 
-interface OpenStoreOptions extends CommonStoreOptions {
+export interface OpenStoreOptions extends CommonStoreOptions {
   kind: BackendKind;
   /** sqlite: the database file (`<dataDir>/spike.db`). Required for `sqlite`. */
   file?: string;
@@ -26,6 +26,10 @@ interface OpenStoreOptions extends CommonStoreOptions {
   maxConnections?: number;
   /** postgres: per-statement deadline in ms (SPIKE_NEXUS_DB_OPERATION_TIMEOUT, default 15 s). */
   operationTimeoutMs?: number;
+  /** postgres: deadline of one connection attempt in ms (SPIKE_NEXUS_DB_CONNECT_TIMEOUT, default 5 s). */
+  connectTimeoutMs?: number;
+  /** postgres: connections are recycled after this many ms (SPIKE_NEXUS_DB_CONN_MAX_LIFETIME, default 1 h; 0 = never). */
+  connMaxLifetimeMs?: number;
 }
 
 export async function openStore(opts: OpenStoreOptions): Promise<Store> {
@@ -49,18 +53,46 @@ export async function openStore(opts: OpenStoreOptions): Promise<Store> {
       });
     }
     case 'postgres': {
-      if (!opts.connectionString) throw new StoreError('store_invalid_argument');
-      return openPostgresStore({
-        ...common,
-        connectionString: opts.connectionString,
-        ...(opts.logger ? { logger: opts.logger } : {}),
-        ...(opts.maxConnections !== undefined ? { maxConnections: opts.maxConnections } : {}),
-        ...(opts.operationTimeoutMs !== undefined ? { operationTimeoutMs: opts.operationTimeoutMs } : {}),
-      });
+      const { store, init } = createStore({ ...opts, kind: 'postgres' });
+      try {
+        await init();
+      } catch (e) {
+        await store.close().catch(() => undefined);
+        throw e;
+      }
+      return store;
     }
     default: {
       const never: never = opts.kind;
       throw new StoreError('store_invalid_argument', { cause: never });
     }
   }
+}
+
+/** Every documented `postgres` setting, passed through to the pool (none dropped on the way). */
+function postgresOptions(opts: OpenStoreOptions, common: CommonStoreOptions): PostgresStoreOptions {
+  if (!opts.connectionString) throw new StoreError('store_invalid_argument');
+  return {
+    ...common,
+    connectionString: opts.connectionString,
+    ...(opts.logger ? { logger: opts.logger } : {}),
+    ...(opts.maxConnections !== undefined ? { maxConnections: opts.maxConnections } : {}),
+    ...(opts.operationTimeoutMs !== undefined ? { operationTimeoutMs: opts.operationTimeoutMs } : {}),
+    ...(opts.connectTimeoutMs !== undefined ? { connectTimeoutMs: opts.connectTimeoutMs } : {}),
+    ...(opts.connMaxLifetimeMs !== undefined ? { connMaxLifetimeMs: opts.connMaxLifetimeMs } : {}),
+  };
+}
+
+/**
+ * The `postgres` store at once, without touching the database, plus its `init` (schema
+ * migration; safe to call again after a failure). Nexus listens first and retries `init`
+ * in the background, so it answers "not ready" while the database is down instead of not
+ * answering at all.
+ */
+export function createStore(opts: OpenStoreOptions & { kind: 'postgres' }): { store: Store; init: () => Promise<void> } {
+  const common: CommonStoreOptions = {};
+  if (opts.defaultMaxVersions !== undefined) common.defaultMaxVersions = opts.defaultMaxVersions;
+  if (opts.now !== undefined) common.now = opts.now;
+  const store = new PostgresStore(postgresOptions(opts, common));
+  return { store, init: () => store.init() };
 }

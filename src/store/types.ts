@@ -195,9 +195,10 @@ const MESSAGES: Record<StoreErrorCode, string> = {
  * `disk_full` (SQLITE_FULL, ENOSPC, PostgreSQL 53100), `read_only` (SQLITE_READONLY, EROFS,
  * a read-only PostgreSQL transaction 25006), `unreachable` (PostgreSQL connection refused,
  * reset, timed out, shut down), `io_error` (any other I/O error of the disk), `integrity`
- * (a record failed its check, or the database file is damaged).
+ * (a record failed its check, or the database file is damaged), `timeout` (the request's
+ * database deadline, SPIKE_NEXUS_DB_OPERATION_TIMEOUT, passed before the database answered).
  */
-export type StoreFailureCause = 'disk_full' | 'read_only' | 'unreachable' | 'io_error' | 'integrity';
+export type StoreFailureCause = 'disk_full' | 'read_only' | 'unreachable' | 'io_error' | 'integrity' | 'timeout';
 
 /** Fixed words for each cause, used in the API `message`, the log and the CLI. */
 export const STORE_FAILURE_TEXT: Record<StoreFailureCause, string> = {
@@ -206,16 +207,28 @@ export const STORE_FAILURE_TEXT: Record<StoreFailureCause, string> = {
   unreachable: 'database unreachable',
   io_error: 'I/O error',
   integrity: 'integrity failure',
+  timeout: 'database timed out',
 };
+
+/**
+ * What a failed operation did to the stored data, when the backend can tell: `not_applied`
+ * (certainly nothing was written: a read, or a write whose COMMIT was never sent — safe to
+ * retry on any instance) or `unknown` (a COMMIT, or a one-statement write, was sent and its
+ * answer never came: it may or may not have been applied).
+ */
+export type StoreOutcome = 'not_applied' | 'unknown';
 
 /** Typed storage error; the message is fixed per code and never echoes paths or values. */
 export class StoreError extends SpikeError {
   declare readonly code: StoreErrorCode;
   /** The named cause, when known (`integrity` for store_integrity / store_corrupt). */
   readonly failure: StoreFailureCause | undefined;
-  constructor(code: StoreErrorCode, options?: { cause?: unknown; failure?: StoreFailureCause }) {
+  /** What the failed operation did to the data, when known (see {@link StoreOutcome}). */
+  outcome: StoreOutcome | undefined;
+  constructor(code: StoreErrorCode, options?: { cause?: unknown; failure?: StoreFailureCause; outcome?: StoreOutcome }) {
     super(code, MESSAGES[code], options?.cause === undefined ? undefined : { cause: options.cause });
     this.failure = options?.failure ?? (code === 'store_integrity' || code === 'store_corrupt' ? 'integrity' : undefined);
+    this.outcome = options?.outcome;
   }
 }
 

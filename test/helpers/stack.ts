@@ -31,6 +31,8 @@ export interface StackOptions {
   bootstrap?: boolean;
   identities?: Record<string, string>;
   nexusEnv?: Record<string, string>;
+  /** Extra environment of single Nexus instances (1-based index), over `nexusEnv`. */
+  nexusEnvOf?: Record<number, Record<string, string>>;
   keeperEnv?: Record<string, string>;
   svidTtl?: string;
   databaseUrl?: string;
@@ -329,6 +331,7 @@ export class Stack {
       ...(this.#opts.databaseUrl ? { SPIKE_NEXUS_DATABASE_URL: this.#opts.databaseUrl } : {}),
       ...(this.#opsPorts.length > 0 ? { SPIKE_NEXUS_OPS_ADDR: `127.0.0.1:${this.#opsPort(index - 1)}` } : {}),
       ...(this.#opts.nexusEnv ?? {}),
+      ...(this.#opts.nexusEnvOf?.[index] ?? {}),
     };
   }
 

@@ -11,7 +11,7 @@
 import {
   Aead, Commitments, derivePurposeKey, interpolateShare, RootKey, wipe, wipeShare, type Share,
 } from '../../crypto/index.js';
-import { SpikeError } from '../../lib/index.js';
+import { SpikeError, outsideRequest } from '../../lib/index.js';
 
 /** Public description of the current sharing, stored beside the key-check record. */
 export interface SharingInfo {
@@ -96,10 +96,14 @@ export class KeyState {
     this.#cipher = cipherFor(root);
   }
 
-  /** Calls `fn` once a key is installed (immediately if it already is). */
+  /**
+   * Calls `fn` once a key is installed (immediately if it already is) — outside any request
+   * deadline: what runs then (policy load, Keeper sync) outlives the request that installed it.
+   */
   onReady(fn: () => void): void {
-    if (this.#root) fn();
-    else this.#listeners.add(fn);
+    const run = (): void => outsideRequest(fn);
+    if (this.#root) run();
+    else this.#listeners.add(run);
   }
 
   /** The share with id `id` of the current sharing, computed from the basis (caller wipes). */

@@ -7,7 +7,7 @@
  * another instance denies here on the next request.
  */
 import { performance } from 'node:perf_hooks';
-import { backoffDelay, type Logger } from '../../lib/index.js';
+import { backoffDelay, outsideRequest, type Logger } from '../../lib/index.js';
 import type { Store } from '../../store/index.js';
 import type { PolicyEngine } from './engine.js';
 
@@ -25,6 +25,11 @@ export class PolicySync {
   #queued: Promise<void> | undefined;
   /** The last shared-store check failed: reload on the next one whatever the generation says. */
   #stale = false;
+  /**
+   * Why the engine cannot be trusted right now (the last freshness check or reload failed,
+   * so it was emptied): the guard then answers 503 with this cause instead of a denial.
+   */
+  #failure: unknown = undefined;
 
   /** `shared`: other processes may change policies (postgres). */
   constructor(store: Store, engine: PolicyEngine, logger: Logger, shared: boolean) {
@@ -43,6 +48,7 @@ export class PolicySync {
     const generation = await this.#store.policyGeneration();
     const policies = await this.#store.listPolicies();
     const result = this.#engine.load(policies, generation);
+    this.#failure = undefined;
     this.#logger.debug({ policies: result.policies, generation, applied: result.applied }, 'policies loaded');
     this.onReload?.((performance.now() - started) / 1000);
   }
@@ -51,11 +57,14 @@ export class PolicySync {
    * After a failed reload following a policy write: empty the engine (default deny for
    * every policy-based decision) and keep retrying the reload in the background.
    */
-  failClosed(attempt = 0): void {
+  failClosed(attempt = 0, cause?: unknown): void {
+    this.#failure = cause ?? this.#failure ?? new Error('policy reload failed');
+    this.#stale = true;
     this.#engine.load([], this.#engine.generation);
-    const timer = setTimeout(() => {
-      this.reload().catch(() => this.failClosed(attempt + 1));
-    }, backoffDelay(attempt, RELOAD_BACKOFF));
+    // The retry outlives the request that failed: no request deadline for it.
+    const timer = outsideRequest(() => setTimeout(() => {
+      this.reload().catch((e: unknown) => this.failClosed(attempt + 1, e));
+    }, backoffDelay(attempt, RELOAD_BACKOFF)));
     timer.unref();
   }
 
@@ -80,6 +89,22 @@ export class PolicySync {
     return this.#check();
   }
 
+  /**
+   * Why policy decisions cannot be made now (the error of the last failed check or reload),
+   * or undefined while the engine is current. A denial is only a denial when this is
+   * undefined; otherwise the caller must hear "not ready" with this cause.
+   */
+  failure(): unknown {
+    return this.#failure;
+  }
+
+  /** Records that a freshness check could not finish (e.g. the request's deadline passed first). */
+  markUnavailable(cause: unknown): void {
+    this.#stale = true;
+    this.#failure = cause;
+    this.#engine.load([], this.#engine.generation);
+  }
+
   /** Starts a check now (its generation read is issued synchronously) and records it as running. */
   #check(): Promise<void> {
     const running: Promise<void> = (async () => {
@@ -91,8 +116,9 @@ export class PolicySync {
         }
       } catch (e) {
         // The shared store cannot tell us whether policies changed elsewhere: fail closed
-        // (empty engine = default deny) until a check succeeds again.
+        // (empty engine = default deny) until a check succeeds again, and say why (failure()).
         this.#stale = true;
+        this.#failure = e;
         this.#engine.load([], this.#engine.generation);
         throw e;
       }

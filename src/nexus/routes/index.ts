@@ -11,3 +11,4 @@ import { secretRoutes } from './secrets.js';
 import { auditRoutes } from './audit.js';
 
 export const ROUTE_MODULES: readonly RouteModule[] = [secretRoutes, policyRoutes, cipherRoutes, operatorRoutes, auditRoutes];
+export { policyCheckUnavailable } from './store-errors.js';

@@ -37,7 +37,7 @@ export function policyRoutes(ctx: NexusContext): Route[] {
         log.error({ err: (e as { code?: unknown }).code ?? 'error' }, 'policy reload after a write failed');
         // Fail closed: a deleted policy must not keep granting access while the engine
         // cannot be refreshed. Deny every policy-based request until a reload succeeds.
-        ctx.policies.failClosed();
+        ctx.policies.failClosed(0, e);
         throw new ApiError(ERR.internal, 'internal error', { reason: 'policy_reload_failed', cause: e });
       }
     }

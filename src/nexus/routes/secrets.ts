@@ -88,8 +88,9 @@ export function secretRoutes(ctx: NexusContext): Route[] {
       }
       if (body.customMetadata !== undefined) opts.customMetadata = stringMapFromPairs(body.customMetadata);
       const values = stringMapFromPairs(body.values);
-      await viaStore(log, () => store.putSecret(body.path, values, opts));
-      return {};
+      // `version` (additive): the version this put wrote — what a later `cas` compares with.
+      const { version } = await viaStore(log, () => store.putSecret(body.path, values, opts));
+      return { version };
     },
   });
 

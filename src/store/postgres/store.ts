@@ -36,85 +36,23 @@
 import type pg from 'pg';
 import { pgDriver } from '../drivers.js';
 import type { RootKey } from '../../crypto/index.js';
+import { createLogThrottle } from '../../lib/index.js';
 import { keyRecordKeys, planKeyRecords, type KeyRecordsPlan } from '../key-check.js';
 import type { PathRow } from '../path-catalog.js';
-import { SealedStore, type MetaRow, type ReadRow, type SealedSecretWrite, type SealedStoreOptions } from '../sealed.js';
-import { StoreError, type KeyAdoption, type PolicyRecord, type StoreFailureCause } from '../types.js';
+import { SealedStore, type MetaRow, type ReadRow, type SealedSecretWrite } from '../sealed.js';
+import { DEFAULTS, type PostgresStoreOptions } from './options.js';
+import { StoreError, type KeyAdoption, type PolicyRecord, type StoreFailureCause, type StoreOutcome } from '../types.js';
+import { budgetMs, connectWithin, errCode, isRetryable, isServerAnswer, pgToStoreError, withOutcome } from './errors.js';
 import { migratePostgres } from './schema.js';
 import { POLICY_CHANNEL, pathsSinceQuery, q, snapshotXmax, splitSnapshot, type SnapRow } from './sql.js';
 
-export { POLICY_CHANNEL };
-
-export interface PostgresStoreOptions extends SealedStoreOptions {
-  /** libpq-style URL, e.g. `postgresql://spike@db.internal:5432/spike` (SPIKE_NEXUS_DATABASE_URL). */
-  connectionString: string;
-  /** Pool size (SPIKE_NEXUS_DB_MAX_OPEN_CONNS, default 10). */
-  maxConnections?: number;
-  /** Per-operation deadline: server `statement_timeout` and client read timeout (SPIKE_NEXUS_DB_OPERATION_TIMEOUT, default 15 s). */
-  operationTimeoutMs?: number;
-  /** Connection attempt deadline (default 5 s). */
-  connectTimeoutMs?: number;
-  /** Connections are recycled after this long (SPIKE_NEXUS_DB_CONN_MAX_LIFETIME, default 1 h; 0 = never). */
-  connMaxLifetimeMs?: number;
-  /** Idle connections are closed after this long (default 30 s). */
-  idleTimeoutMs?: number;
-  /** Retries of a transaction after a serialization failure or deadlock (default 5). */
-  maxRetries?: number;
-}
-
-const DEFAULTS = {
-  maxConnections: 10,
-  operationTimeoutMs: 15_000,
-  connectTimeoutMs: 5_000,
-  connMaxLifetimeMs: 3_600_000,
-  idleTimeoutMs: 30_000,
-  maxRetries: 5,
-} as const;
+export { POLICY_CHANNEL, pgToStoreError, type PostgresStoreOptions };
 
 /** Largest `integer` (int4): the schema's version column. */
 const MAX_PG_INT = 2 ** 31 - 1;
 
-function errCode(e: unknown): string {
-  return typeof e === 'object' && e !== null && 'code' in e ? String((e as { code: unknown }).code) : '';
-}
-
-function isRetryable(e: unknown): boolean {
-  const c = errCode(e);
-  return c === '40001' || c === '40P01';
-}
-
-/**
- * Maps driver/server/crypto errors onto StoreError codes; StoreErrors pass through.
- * Never copies the driver's message (it may quote row contents) — only the code.
- */
-export function pgToStoreError(e: unknown): StoreError {
-  if (e instanceof StoreError) return e;
-  const code = errCode(e);
-  if (code === 'crypto_decrypt_failed') return new StoreError('store_integrity', { cause: e });
-  if (code === '40001' || code === '40P01' || code === '55P03') return new StoreError('store_busy', { cause: e });
-  // Connection refused/reset, 08xxx connection exceptions, 57P0x shutdown, 57014 timeout,
-  // 53xxx resources, "Connection terminated", client read timeout, pool ended: unavailable,
-  // with the cause named when the code names one.
-  const failure = pgFailureOf(code, e);
-  return new StoreError('store_unavailable', failure === undefined ? { cause: e } : { cause: e, failure });
-}
-
-/** Socket-level errors of a server that cannot be reached (or went away). */
-const UNREACHABLE_CODES = new Set([
-  'ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', 'EHOSTUNREACH', 'ENETUNREACH', 'EHOSTDOWN', 'ENOTFOUND', 'EAI_AGAIN', 'EPIPE', 'ECONNABORTED',
-]);
-
-/** The cause a server or socket error names: full disk, read-only, unreachable. */
-function pgFailureOf(code: string, e: unknown): StoreFailureCause | undefined {
-  if (code === '53100') return 'disk_full';
-  if (code === '25006') return 'read_only';
-  if (code === '58030') return 'io_error';
-  if (UNREACHABLE_CODES.has(code) || code.startsWith('08') || code === '57P01' || code === '57P02' || code === '57P03') return 'unreachable';
-  // The pool and client raise these without a code (the messages are the driver's own).
-  const msg = e instanceof Error ? e.message : '';
-  if (code === '' && /^(Connection terminated|timeout exceeded when trying to connect|Query read timeout|Client has encountered a connection error)/.test(msg)) return 'unreachable';
-  return undefined;
-}
+/** Runs one statement on the transaction's connection, within the request's deadline. */
+type Run = <R extends pg.QueryResultRow = pg.QueryResultRow>(query: pg.QueryConfig<unknown[]> | string) => Promise<pg.QueryResult<R>>;
 
 export class PostgresStore extends SealedStore {
   readonly kind = 'postgres' as const;
@@ -152,8 +90,11 @@ export class PostgresStore extends SealedStore {
     });
   }
 
+  /** Lost connections, logged at a bounded rate (a restart drops every pooled connection at once). */
+  readonly #lost = this.logger ? createLogThrottle(this.logger, { intervalMs: 30_000 }) : undefined;
+
   #onConnectionError(err: unknown): void {
-    this.logger?.warn({ err: 'store_unavailable', code: errCode(err) }, 'postgres connection lost; it will be replaced on next use');
+    this.#lost?.warn('postgres_connection_lost', { err: 'store_unavailable', code: errCode(err) }, 'postgres connection lost; it will be replaced on next use');
   }
 
   /** Runs the schema migrations (safe when several instances start at once). */
@@ -171,58 +112,89 @@ export class PostgresStore extends SealedStore {
   }
 
   // --- plumbing -----------------------------------------------------------------------
+  // Inside a request every call below shares that request's deadline (../deadline.ts): the
+  // connect and each statement get only what is left of it, so a request never waits longer
+  // than SPIKE_NEXUS_DB_OPERATION_TIMEOUT in total. Each failure says what it did to the data
+  // (`outcome`): nothing (`not_applied`) unless a COMMIT or a one-statement write was sent.
 
-  /** Maps `e` and reports it to the health tracker. */
-  #failed(e: unknown): StoreError {
-    const err = pgToStoreError(e);
+  /** Maps `e`, records what was applied, and reports it to the health tracker. */
+  #failed(e: unknown, outcome: StoreOutcome): StoreError {
+    const err = withOutcome(pgToStoreError(e), outcome);
     this.health.failed(err);
     return err;
   }
 
   async #connect(): Promise<pg.PoolClient> {
     this.checkOpen();
+    // Every pooled connection busy: a wait that times out means slow statements, not an
+    // unreachable server (pg-pool words both the same way).
+    const full = this.#pool.idleCount === 0 && this.#pool.totalCount >= this.#pool.options.max;
     try {
-      return await this.#pool.connect();
+      return await connectWithin(this.#pool, budgetMs());
     } catch (e) {
-      throw this.#failed(e);
+      if (full && !(e instanceof StoreError) && errCode(e) === '') throw this.#failed(new StoreError('store_unavailable', { cause: e, failure: 'timeout' }), 'not_applied');
+      throw this.#failed(e, 'not_applied');
     }
   }
 
-  /** One statement on any pooled connection (one snapshot). */
-  async #query<R extends pg.QueryResultRow>(query: pg.QueryConfig<unknown[]>): Promise<pg.QueryResult<R>> {
-    this.checkOpen();
+  /** A statement runner on `client` whose read timeout is what is left of the deadline. */
+  #runner(client: pg.PoolClient): Run {
+    return <R extends pg.QueryResultRow>(query: pg.QueryConfig<unknown[]> | string) => {
+      const ms = budgetMs();
+      const cfg: pg.QueryConfig<unknown[]> & { query_timeout?: number } = typeof query === 'string' ? { text: query } : { ...query };
+      if (ms !== undefined) cfg.query_timeout = ms;
+      return client.query<R>(cfg);
+    };
+  }
+
+  /** One statement on a pooled connection (one snapshot). `write`: its outcome is unknown once sent. */
+  async #query<R extends pg.QueryResultRow>(query: pg.QueryConfig<unknown[]>, write = false): Promise<pg.QueryResult<R>> {
+    const client = await this.#connect();
+    let broken: Error | undefined;
     try {
-      const r = await this.#pool.query<R>(query);
+      const r = await this.#runner(client)<R>(query);
       this.health.succeeded('read');
       return r;
     } catch (e) {
-      throw this.#failed(e);
+      if (!isServerAnswer(e)) broken = e instanceof Error ? e : new Error('query failed');
+      throw this.#failed(e, write && !isServerAnswer(e) ? 'unknown' : 'not_applied');
+    } finally {
+      client.release(broken);
     }
   }
 
   /**
    * Runs `fn` inside BEGIN … COMMIT on one connection. Serialization failures and
    * deadlocks are retried with a fresh transaction; everything else is mapped and thrown.
-   * A connection that failed (or could not roll back) is destroyed, not reused.
+   * A connection that failed (timed out, broke) is destroyed without a ROLLBACK round trip:
+   * the server aborts a transaction whose connection is gone.
    */
-  async #tx<T>(fn: (c: pg.PoolClient) => Promise<T>): Promise<T> {
+  async #tx<T>(fn: (run: Run) => Promise<T>): Promise<T> {
     for (let attempt = 0; ; attempt++) {
       const client = await this.#connect();
+      const run = this.#runner(client);
       let broken: Error | undefined;
+      let commitSent = false;
       try {
-        await client.query('BEGIN');
-        const result = await fn(client);
-        await client.query('COMMIT');
+        await run('BEGIN');
+        const result = await fn(run);
+        commitSent = true;
+        await run('COMMIT');
         this.health.succeeded('write');
         return result;
       } catch (e) {
-        try {
-          await client.query('ROLLBACK');
-        } catch (e2) {
-          broken = e2 instanceof Error ? e2 : new Error('rollback failed');
+        if (e instanceof StoreError || isServerAnswer(e)) {
+          try {
+            await client.query('ROLLBACK');
+          } catch (e2) {
+            broken = e2 instanceof Error ? e2 : new Error('rollback failed');
+          }
+        } else {
+          broken = e instanceof Error ? e : new Error('transaction failed');
         }
         if (isRetryable(e) && attempt < this.#maxRetries && !this.closing) continue;
-        throw this.#failed(e);
+        // An answer from the server (even to COMMIT) means the transaction did not commit.
+        throw this.#failed(e, commitSent && !isServerAnswer(e) ? 'unknown' : 'not_applied');
       } finally {
         client.release(broken);
       }
@@ -230,12 +202,12 @@ export class PostgresStore extends SealedStore {
   }
 
   /** The metadata row locked for this transaction; retried when created concurrently. */
-  async #lockMeta(c: pg.PoolClient, id: Buffer): Promise<MetaRow> {
+  async #lockMeta(run: Run, id: Buffer): Promise<MetaRow> {
     for (;;) {
-      const row = (await c.query<{ meta: Buffer }>(q('lockMeta', [id]))).rows[0];
+      const row = (await run<{ meta: Buffer }>(q('lockMeta', [id]))).rows[0];
       if (row) return { meta: row.meta, versions: true };
       // One statement: did someone create it since, or are there orphaned versions?
-      const probe = (await c.query<{ present: boolean; versions: boolean }>(q('probe', [id]))).rows[0];
+      const probe = (await run<{ present: boolean; versions: boolean }>(q('probe', [id]))).rows[0];
       if (probe?.present) continue; // created concurrently and committed: lock it now
       return { meta: null, versions: probe?.versions === true };
     }
@@ -250,24 +222,24 @@ export class PostgresStore extends SealedStore {
   }
 
   async putSystemIfAbsent(key: string, value: Uint8Array): Promise<boolean> {
-    const r = await this.#query(q('putSystemIfAbsent', [key, Buffer.from(value)]));
+    const r = await this.#query(q('putSystemIfAbsent', [key, Buffer.from(value)]), true);
     return r.rowCount === 1;
   }
 
   async putSystem(key: string, value: Uint8Array): Promise<void> {
-    await this.#query(q('putSystem', [key, Buffer.from(value)]));
+    await this.#query(q('putSystem', [key, Buffer.from(value)]), true);
   }
 
   protected settleKeyRecords<Refusal extends string>(root: RootKey, adoption?: KeyAdoption<Refusal>): Promise<KeyRecordsPlan<Refusal>> {
-    return this.#tx(async (c) => {
-      await c.query(q('lockKeyRecords'));
-      const rows = (await c.query<{ key: string; value: Buffer }>(q('getSystems', [keyRecordKeys(adoption)]))).rows;
+    return this.#tx(async (run) => {
+      await run(q('lockKeyRecords'));
+      const rows = (await run<{ key: string; value: Buffer }>(q('getSystems', [keyRecordKeys(adoption)]))).rows;
       const found = new Map(rows.map((r) => [r.key, new Uint8Array(r.value)]));
       const plan = planKeyRecords(root, (key) => found.get(key) ?? null, adoption);
       if (plan.ok) {
         for (const [key, value] of plan.inserts) {
           // Every writer of these records holds the lock: losing an insert means an outside writer.
-          if ((await c.query(q('putSystemIfAbsent', [key, Buffer.from(value)]))).rowCount !== 1) throw new StoreError('store_busy');
+          if ((await run(q('putSystemIfAbsent', [key, Buffer.from(value)]))).rowCount !== 1) throw new StoreError('store_busy');
         }
       }
       return plan;
@@ -287,20 +259,20 @@ export class PostgresStore extends SealedStore {
   }
 
   protected writeSecret<T>(id: Buffer, plan: (row: MetaRow) => { result: T; write: SealedSecretWrite | null }): Promise<T> {
-    return this.#tx(async (c) => {
+    return this.#tx(async (run) => {
       for (;;) {
-        const { result, write } = plan(await this.#lockMeta(c, id));
+        const { result, write } = plan(await this.#lockMeta(run, id));
         if (!write) return result;
         const { meta, added, dropped } = write;
         if (write.created) {
           if (!added) throw new StoreError('store_invalid_argument'); // only a put creates a path
-          const ins = await c.query(q('insertSecret', [id, write.path, meta, added.version, added.blob]));
+          const ins = await run(q('insertSecret', [id, write.path, meta, added.version, added.blob]));
           if (ins.rowCount === 1) return result;
           continue; // Another instance created the path after our probe: lock its row and start over.
         }
-        if (added) await c.query(q('putVersion', [id, meta, dropped, added.version, added.blob]));
-        else if (dropped.length > 0) await c.query(q('updateMetaDropVersions', [id, meta, dropped]));
-        else await c.query(q('updateMeta', [id, meta]));
+        if (added) await run(q('putVersion', [id, meta, dropped, added.version, added.blob]));
+        else if (dropped.length > 0) await run(q('updateMetaDropVersions', [id, meta, dropped]));
+        else await run(q('updateMeta', [id, meta]));
         return result;
       }
     });
@@ -327,21 +299,21 @@ export class PostgresStore extends SealedStore {
   }
 
   protected writePolicy(id: Buffer, build: (old: Buffer | null) => { record: PolicyRecord; body: Buffer }): Promise<PolicyRecord> {
-    return this.#tx(async (c) => {
-      await c.query(q('lockGeneration')); // every policy writer takes this row first: one order, no deadlocks
-      const old = (await c.query<{ body: Buffer }>(q('getPolicy', [id]))).rows[0]?.body ?? null;
+    return this.#tx(async (run) => {
+      await run(q('lockGeneration')); // every policy writer takes this row first: one order, no deadlocks
+      const old = (await run<{ body: Buffer }>(q('getPolicy', [id]))).rows[0]?.body ?? null;
       const { record, body } = build(old);
-      await c.query(q('putPolicy', [id, body]));
-      await c.query(q('bumpGeneration'));
+      await run(q('putPolicy', [id, body]));
+      await run(q('bumpGeneration'));
       return record;
     });
   }
 
   protected removePolicy(id: Buffer): Promise<boolean> {
-    return this.#tx(async (c) => {
-      await c.query(q('lockGeneration'));
-      const gone = (await c.query(q('deletePolicy', [id]))).rowCount === 1;
-      if (gone) await c.query(q('bumpGeneration'));
+    return this.#tx(async (run) => {
+      await run(q('lockGeneration'));
+      const gone = (await run(q('deletePolicy', [id]))).rowCount === 1;
+      if (gone) await run(q('bumpGeneration'));
       return gone;
     });
   }
@@ -356,6 +328,7 @@ export class PostgresStore extends SealedStore {
 
   /** Waits for checked-out connections to come back, then closes every connection. */
   protected async shutdown(): Promise<void> {
+    this.#lost?.close();
     await this.#pool.end();
   }
 }
