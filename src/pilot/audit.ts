@@ -15,6 +15,7 @@ import { AuditKeys, type TrailFile, verifyTrail } from '../audit/index.js';
 import { type Share, combineShares, wipeShare } from '../crypto/index.js';
 import { act, type PilotContext } from './context.js';
 import { PilotError } from './errors.js';
+import { addFormatOptions, parseFormat, render, type FormatOpts } from './format.js';
 import { parseShardText, readShardFile } from './shard-input.js';
 
 function keysFromShards(ctx: PilotContext, files: readonly string[]): AuditKeys {
@@ -56,13 +57,15 @@ function readTrail(ctx: PilotContext, files: readonly string[]): TrailFile[] {
 
 export function registerAudit(program: Command, ctx: PilotContext): void {
   const audit = program.command('audit').description('Check the SPIKE Nexus audit trail');
-  audit
-    .command('verify')
-    .description('Verify an audit trail offline: the files oldest first (audit.log.N … audit.log.1 audit.log)')
-    .argument('<file...>', 'audit files, oldest first')
-    .option('--shard <file>', 'a recovery shard file (repeat up to the threshold) to check the MACs too', (v: string, acc: string[]) => [...acc, v], [] as string[])
-    .action(
-      act(ctx, 'audit', 'verify', async (files: string[], o: { shard: string[] }) => {
+  addFormatOptions(
+    audit
+      .command('verify')
+      .description('Verify an audit trail offline: the files oldest first (audit.log.N … audit.log.1 audit.log)')
+      .argument('<file...>', 'audit files, oldest first')
+      .option('--shard <file>', 'a recovery shard file (repeat up to the threshold) to check the MACs too', (v: string, acc: string[]) => [...acc, v], [] as string[]),
+  ).action(
+      act(ctx, 'audit', 'verify', async (files: string[], o: FormatOpts & { shard: string[] }) => {
+        const format = parseFormat(o.format, o.json);
         const trail = readTrail(ctx, files);
         const keys = o.shard.length > 0 ? keysFromShards(ctx, o.shard) : undefined;
         let r;
@@ -79,17 +82,21 @@ export function registerAudit(program: Command, ctx: PilotContext): void {
         const macs = keys === undefined
           ? 'MACs not checked (give --shard files to check them)'
           : `${r.keyed} MACs verified` + (r.unauthenticated > 0 ? `; the last ${r.unauthenticated} entries are covered by no MAC yet (written while sealed, or appended without the key)` : '');
-        ctx.out(`Audit trail OK: ${r.entries} entries in ${files.length} file(s), chain intact; ${macs}.\n`);
+        const doc = { ok: true, entries: r.entries, files: files.length, macsChecked: keys !== undefined, keyed: r.keyed, unauthenticated: r.unauthenticated };
+        ctx.out(render(format, doc, () => `Audit trail OK: ${r.entries} entries in ${files.length} file(s), chain intact; ${macs}.\n`));
       }),
     );
-  audit
-    .command('hash')
-    .description('Print the HMAC a secret path has in the audit trail (superuser; asks SPIKE Nexus)')
-    .argument('<path>', 'secret path')
-    .action(
-      act(ctx, 'audit', 'hash', async (p: string) => {
-        const client = await ctx.nexus('operator');
-        ctx.out(`${await client.auditHash(p)}\n`);
+  addFormatOptions(
+    audit
+      .command('hash')
+      .description('Print the HMAC a secret path has in the audit trail (asks SPIKE Nexus, which allows it to the superuser)')
+      .argument('<path>', 'secret path'),
+  ).action(
+      act(ctx, 'audit', 'hash', async (p: string, o: FormatOpts) => {
+        const format = parseFormat(o.format, o.json);
+        const client = await ctx.nexus('any');
+        const hash = await client.auditHash(p);
+        ctx.out(render(format, { hash }, () => `${hash}\n`));
       }),
     );
 }

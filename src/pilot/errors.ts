@@ -24,6 +24,30 @@ export class PilotError extends SpikeError {
   }
 }
 
+/**
+ * Runs an API call whose "not found" answer is reported as `Error: not found: <what>.`,
+ * `what` being the user's own argument as typed (a path or a policy name that passed the
+ * client-side grammar, so it is printable). Nexus itself never echoes it.
+ */
+export async function notFoundAs<T>(what: string, call: () => Promise<T>): Promise<T> {
+  try {
+    return await call();
+  } catch (e) {
+    if (e instanceof NexusApiError && e.code === 'api_not_found') throw new PilotError(`Error: not found: ${what}.`, { code: 'pilot_not_found' });
+    throw e;
+  }
+}
+
+/**
+ * Exit code for a commander exit: help asked for (`--help`, `spike help …`) and `--version`
+ * are 0; help shown because a command was missing, and every other commander error, are usage errors.
+ */
+export function commanderExitCode(e: { code: string; exitCode: number }): number {
+  if (e.code === 'commander.helpDisplayed' || e.code === 'commander.version') return EXIT_OK;
+  if (e.code === 'commander.help' && e.exitCode === 0) return EXIT_OK;
+  return EXIT_USAGE;
+}
+
 /** Usage error (exit 2). */
 export function usageError(line: string): PilotError {
   return new PilotError(line, { usage: true });
