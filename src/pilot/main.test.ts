@@ -239,3 +239,61 @@ test('spike env: endpoint and Nexus URL with their sources, contacts nothing; --
   assert.equal(bad.code, 2);
   oneErrorLine(bad, /^Error: Invalid --role/);
 });
+
+test('spike help …, <group> help <cmd> and --help exit 0; a bare group or `spike` alone is a usage error (2)', async () => {
+  for (const argv of [['help'], ['help', 'secret'], ['help', 'policy'], ['secret', 'help', 'put'], ['operator', '--help'], ['completion', '--help']]) {
+    const r = await spike(argv);
+    assert.equal(r.code, 0, argv.join(' '));
+    assert.match(r.out, /Usage: spike/);
+    assert.equal(r.connects, 0);
+  }
+  for (const argv of [[], ['secret'], ['secret', 'metadata']]) assert.equal((await spike(argv)).code, 2, argv.join(' '));
+});
+
+test('one output rule: every command has --format and --json (from the tree the completion script is made of)', async () => {
+  const script = await spike(['completion', 'bash']);
+  assert.equal(script.code, 0);
+  const sub = script.out.slice(script.out.indexOf('_spike_subcommands()'), script.out.indexOf('_spike_options()'));
+  const leaves = [...sub.matchAll(/^ {4}"([a-z -]+)"\) echo "" ;;$/gm)].map((m) => m[1]!.split(' '));
+  assert.ok(leaves.length >= 18, `leaves: ${leaves.length}`);
+  for (const leaf of leaves) {
+    if (leaf[0] === 'completion') continue; // prints a shell script, nothing else
+    const h = await spike([...leaf, '--help']);
+    assert.equal(h.code, 0, leaf.join(' '));
+    assert.match(h.out, /--format <format>/, `${leaf.join(' ')} has --format`);
+    assert.match(h.out, /--json/, `${leaf.join(' ')} has --json`);
+  }
+  const both = await spike(['policy', 'list', '--json', '--format', 'yaml']);
+  assert.equal(both.code, 2);
+  oneErrorLine(both, /^Error: --json cannot be combined with another --format\.$/);
+  const yaml = await spike(['env', '--format', 'yaml'], { env: { SPIKE_NEXUS_API_URL: 'https://nexus.example:8553' } });
+  assert.match(yaml.out, /^workloadApi:\n {2}endpoint: /);
+});
+
+test('invalid policy patterns and value sources fail before any connection, naming the rule', async () => {
+  const flags = ['--name', 'p', '--spiffeid-pattern', '^spiffe://x/a$', '--permissions', 'read'];
+  const c = await spike(['policy', 'create', ...flags, '--path-pattern', '(a)\\1']);
+  assert.equal(c.code, 2);
+  oneErrorLine(c, /^Error: Invalid --path-pattern: it does not compile \(invalid escape sequence at character 4: `\\1`\)\.$/);
+  assert.equal(c.connects, 0);
+  const two = await spike(['secret', 'put', 'a/b', 'x=-', 'y=-']);
+  assert.equal(two.code, 2);
+  oneErrorLine(two, /Only one value can come from stdin/);
+  const missing = await spike(['secret', 'put', 'a/b', 'x=@nope.txt']);
+  assert.equal(missing.code, 1);
+  oneErrorLine(missing, /^Error: Cannot read the file "nope\.txt" for key 'x': no such file\.$/);
+  assert.equal(missing.connects, 0);
+});
+
+test('operator recover off the dev stack asks for --out (never $HOME)', async () => {
+  const home = fs.mkdtempSync(path.join(os.tmpdir(), 'pilot-home-'));
+  try {
+    const r = await spike(['operator', 'recover'], { env: { HOME: home }, selfId: 'spiffe://spike.ist/spike/pilot/role/recover' });
+    assert.equal(r.code, 2);
+    oneErrorLine(r, /^Error: Say where the recovery shards go: --out <dir> \(or set SPIKE_PILOT_RECOVERY_DIR\)\.$/);
+    assert.deepEqual(fs.readdirSync(home), []);
+    assert.equal(r.connects, 0);
+  } finally {
+    fs.rmSync(home, { recursive: true, force: true });
+  }
+});
