@@ -120,7 +120,7 @@ after(async () => {
 });
 
 test('npm start, then from another terminal in the same folder: secret put / get with no setup', { skip: DEV_STACK }, async () => {
-  assert.equal(await ok(['secret', 'put', 'secrets/db/creds', 'username=admin', 'password=s3cret']), 'OK\n');
+  assert.equal(await ok(['secret', 'put', 'secrets/db/creds', 'username=admin', 'password=s3cret']), 'OK: wrote secret secrets/db/creds.\n');
   assert.equal(await ok(['secret', 'get', 'secrets/db/creds']), 'password: s3cret\nusername: admin\n');
   assert.equal(await ok(['secret', 'list']), '- secrets/db/creds\n');
 });
