@@ -11,7 +11,10 @@ test('default folder: plain `npx spike …` lines, in the folder npm start runs 
   assert.ok(lines.includes('From another terminal, in /home/me/spike-ts:'));
   assert.ok(lines.includes('  npx spike secret get secrets/db/creds'));
   assert.ok(lines.every((l) => !l.includes('SPIKE_DEV_DIR')));
-  assert.ok(lines.some((l) => l.includes('operator recover') && l.includes('/home/me/spike-ts/.spike/recovery')));
+  assert.ok(lines.includes('Recovery shards (written into /home/me/spike-ts/.spike/recovery):'));
+  assert.ok(lines.includes('  npx spike operator recover'));
+  // command lines are commands only (copy-pasteable): no trailing notes
+  for (const l of lines.filter((x) => x.includes('npx spike'))) assert.doesNotMatch(l, /\s\(|#/, l);
   assert.ok(lines.includes('  keeper-1 http://127.0.0.1:2/readyz  http://127.0.0.1:2/metrics'));
 });
 
