@@ -121,7 +121,8 @@ _spike() {
   fi
   if (( \${#cands} )); then compadd -a cands; else _files; fi
 }
-if [[ -n \${ZSH_VERSION-} ]]; then compdef _spike spike; fi
+# Autoloaded from $fpath (first call: complete now) or sourced (register for later).
+if [[ "\${funcstack[1]-}" == _spike ]]; then _spike "$@"; else compdef _spike spike; fi
 `;
 }
 

@@ -5,7 +5,8 @@
  * Exit codes: 0 success · 1 the operation failed (API error, role check, I/O, invalid input
  * detected while running) · 2 usage error (unknown command or flag, missing or malformed
  * argument). Messages follow SPIKE's wording where it has one, and never echo
- * secret values, shard material or secret paths.
+ * secret values or shard material. The one path shown is the user's own argument in
+ * "not found: <path>" (the CLI echoing its own input to the user's terminal; Nexus never does).
  */
 import { SpikeError } from '../lib/index.js';
 import type { StoreFailureKind } from '../protocol/index.js';

@@ -1,7 +1,7 @@
 /**
  * Client-side checks of command arguments, done before anything is sent. Messages follow
  * SPIKE's wording but never echo a value that could be a secret (a mistyped `key=value`
- * pair, a secret path).
+ * pair, an invalid secret path): they name the rule that was broken instead.
  */
 import { PERMISSIONS, type Permission } from '../sdk/index.js';
 import { PilotError, usageError } from './errors.js';
