@@ -1,5 +1,5 @@
 /**
  * The development Workload API (`spike-agent`). Outside code needs only the owned-folder
- * check, which the dev stack shares so both refuse state they did not create.
+ * check, which the dev stack and `spike operator recover` share so none uses state they did not create.
  */
-export { prepareOwnedDir } from './owned-dir.js';
+export { ownedDirProblem, prepareOwnedDir } from './owned-dir.js';

@@ -102,3 +102,18 @@ export function prepareOwnedDir(dir: string, marker: string): string | undefined
   if ((Number(st.mode) & 0o077) !== 0) return 'is not private to you (mode must be 0700)';
   return markerProblem(dir, marker, st.ino);
 }
+
+/**
+ * Check only (creates nothing): undefined when `dir` exists and is ours (a real directory
+ * owned by the caller, mode 0700, holding `marker` for its inode); else why not.
+ */
+export function ownedDirProblem(dir: string, marker: string): string | undefined {
+  const st = lstatBig(dir);
+  if (!st) return 'does not exist';
+  const uid = callerUid();
+  if (st.isSymbolicLink()) return 'is a symbolic link';
+  if (!st.isDirectory()) return 'is not a directory';
+  if (uid !== undefined && Number(st.uid) !== uid) return 'is owned by another user';
+  if ((Number(st.mode) & 0o077) !== 0) return 'is not private to you (mode must be 0700)';
+  return markerProblem(dir, marker, st.ino);
+}

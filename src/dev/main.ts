@@ -24,6 +24,7 @@ import { formatRecoveryFile, parseRecoveryFile, recoveryFileName, wipeShare, typ
 import { WorkloadX509Source } from '../spiffe/index.js';
 import { NexusClient } from '../sdk/index.js';
 import { DevStateError, devStateErrorLine, prepareDevDir } from './state.js';
+import { bannerLines } from './banner.js';
 
 const REPO_ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..', '..');
 const TD = 'spike.ist';
@@ -74,7 +75,7 @@ export async function main(argv: string[]): Promise<void> {
     say('usage: npm start  (env: SPIKE_DEV_DIR, SPIKE_DEV_NEXUS_PORT, SPIKE_DEV_KEEPER_PORTS, SPIKE_SYSTEM_LOG_LEVEL)');
     return;
   }
-  const dir = path.resolve(process.env['SPIKE_DEV_DIR'] ?? '.spike');
+  const dir = path.resolve((process.env['SPIKE_DEV_DIR'] ?? '').trim() || '.spike'); // blank = unset, as for `spike`
   const sockets = path.join(dir, 'sockets');
   const recoveryDir = path.join(dir, 'recovery');
   try {
@@ -184,17 +185,8 @@ export async function main(argv: string[]): Promise<void> {
       await restoreShards(url, sock('restore'), recoveryDir, shardFiles.slice(0, THRESHOLD));
       await waitReady(url, sock('pilot'));
     }
-    say('SPIKE ready');
-    say('');
-    say('From another terminal in this folder:');
-    say('  npx spike secret put secrets/db/creds username=admin password=s3cret');
-    say('  npx spike secret get secrets/db/creds');
-    say('  npx spike policy list');
-    say('Probes and metrics (plain HTTP, loopback; also in .spike/env):');
-    say(`  nexus    ${opsUrl(0)}/readyz  ${opsUrl(0)}/metrics`);
-    p.keepers.forEach((_, i) => say(`  keeper-${i + 1} ${opsUrl(i + 1)}/readyz  ${opsUrl(i + 1)}/metrics`));
-    say(`Audit trail: ${auditLog} (check it with: npx spike audit verify ${auditLog})`);
-    say('Press Ctrl-C to stop.');
+    const devDirSet = (process.env['SPIKE_DEV_DIR'] ?? '').trim() !== '';
+    for (const line of bannerLines({ cwd: process.cwd(), dir, devDirSet, opsUrls: opsPorts.map((_, i) => opsUrl(i)), auditLog })) say(line);
   } catch (err) {
     process.stderr.write(`[dev] ${(err as Error).message}\n`);
     await stop(1);

@@ -38,7 +38,8 @@ export function prepareDevDir(dir: string): void {
   if (problem !== undefined) throw new DevStateError(dir, problem);
 }
 
-function shellQuote(p: string): string {
+/** A path as a POSIX shell word (quoted only when it needs to be). */
+export function shellQuote(p: string): string {
   return /^[A-Za-z0-9_./:@%+=-]+$/.test(p) ? p : `'${p.replace(/'/g, `'\\''`)}'`;
 }
 

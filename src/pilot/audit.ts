@@ -19,6 +19,7 @@ import { AuditKeys, type MacCheck, type TrailFile, keyedLines, verifyTrail } fro
 import { type Share, combineShares, wipeShare } from '../crypto/index.js';
 import { act, type PilotContext } from './context.js';
 import { PilotError, usageError } from './errors.js';
+import { addFormatOptions, parseFormat, render, type FormatOpts } from './format.js';
 import { parseShardText, readShardFile } from './shard-input.js';
 
 function keysFromShards(ctx: PilotContext, files: readonly string[]): AuditKeys {
@@ -73,14 +74,16 @@ async function onlineCheck(ctx: PilotContext, trail: readonly TrailFile[]): Prom
 
 export function registerAudit(program: Command, ctx: PilotContext): void {
   const audit = program.command('audit').description('Check the SPIKE Nexus audit trail');
-  audit
-    .command('verify')
-    .description('Verify an audit trail: the files oldest first (audit.log.N … audit.log.1 audit.log)')
-    .argument('<file...>', 'audit files, oldest first')
-    .option('--shard <file>', 'a recovery shard file (repeat up to the threshold) to check the MACs offline', (v: string, acc: string[]) => [...acc, v], [] as string[])
-    .option('--online', 'check the MACs through SPIKE Nexus (superuser; no key leaves Nexus)')
-    .action(
-      act(ctx, 'audit', 'verify', async (files: string[], o: { shard: string[]; online?: boolean }) => {
+  addFormatOptions(
+    audit
+      .command('verify')
+      .description('Verify an audit trail: the files oldest first (audit.log.N … audit.log.1 audit.log)')
+      .argument('<file...>', 'audit files, oldest first')
+      .option('--shard <file>', 'a recovery shard file (repeat up to the threshold) to check the MACs offline', (v: string, acc: string[]) => [...acc, v], [] as string[])
+      .option('--online', 'check the MACs through SPIKE Nexus (superuser; no key leaves Nexus)'),
+  ).action(
+      act(ctx, 'audit', 'verify', async (files: string[], o: FormatOpts & { shard: string[]; online?: boolean }) => {
+        const format = parseFormat(o.format, o.json);
         if (o.online === true && o.shard.length > 0) throw usageError('Error: Give either --shard files or --online, not both.');
         const trail = readTrail(ctx, files);
         const keys = o.shard.length > 0 ? keysFromShards(ctx, o.shard) : o.online === true ? await onlineCheck(ctx, trail) : undefined;
@@ -100,17 +103,21 @@ export function registerAudit(program: Command, ctx: PilotContext): void {
         const macs = keys === undefined
           ? 'MACs not checked (give --shard files or --online to check them)'
           : `${r.keyed} MACs verified${by}` + (r.unauthenticated > 0 ? `; the last ${r.unauthenticated} entries are covered by no MAC yet (written while sealed, or appended without the key)` : '');
-        ctx.out(`Audit trail OK: ${r.entries} entries in ${files.length} file(s), chain intact; ${macs}.\n`);
+        const doc = { ok: true, entries: r.entries, files: files.length, macsChecked: keys !== undefined, online: o.online === true, keyed: r.keyed, unauthenticated: r.unauthenticated };
+        ctx.out(render(format, doc, () => `Audit trail OK: ${r.entries} entries in ${files.length} file(s), chain intact; ${macs}.\n`));
       }),
     );
-  audit
-    .command('hash')
-    .description('Print the HMAC a secret path has in the audit trail (superuser; asks SPIKE Nexus)')
-    .argument('<path>', 'secret path')
-    .action(
-      act(ctx, 'audit', 'hash', async (p: string) => {
-        const client = await ctx.nexus('operator');
-        ctx.out(`${await client.auditHash(p)}\n`);
+  addFormatOptions(
+    audit
+      .command('hash')
+      .description('Print the HMAC a secret path has in the audit trail (asks SPIKE Nexus, which allows it to the superuser)')
+      .argument('<path>', 'secret path'),
+  ).action(
+      act(ctx, 'audit', 'hash', async (p: string, o: FormatOpts) => {
+        const format = parseFormat(o.format, o.json);
+        const client = await ctx.nexus('any');
+        const hash = await client.auditHash(p);
+        ctx.out(render(format, { hash }, () => `${hash}\n`));
       }),
     );
 }

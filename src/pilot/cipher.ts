@@ -9,6 +9,10 @@
  * (version byte ‖ nonce ‖ ciphertext), the same bytes as stream mode, so the output can be
  * decrypted later with `spike cipher decrypt -f <file>`.
  *
+ * `--format json|yaml` (or `--json`; `-f` is `--file` here): the output bytes as base64 in
+ * `{"ciphertext": …}` (the envelope) or `{"plaintext": …}` on stdout; with `-o` the file gets
+ * the raw bytes and stdout `{"ok": true, "out": <file>}`. Human form: raw bytes, nothing else.
+ *
  * An output file is written to a temporary file in the same folder (mode 0600) and renamed
  * into place only after the whole answer arrived: a failed call never truncates or
  * half-writes an existing file (SPIKE creates the output before the call).
@@ -21,6 +25,7 @@ import { pipeline } from 'node:stream/promises';
 import { Command } from 'commander';
 import { PilotError, usageError } from './errors.js';
 import { act, type PilotContext } from './context.js';
+import { addFormatOptions, parseFormat, render, success, type FormatOpts, type OutputFormat } from './format.js';
 
 const B64_RE = /^[A-Za-z0-9+/]*={0,2}$/;
 
@@ -77,22 +82,51 @@ async function writeOutput(ctx: PilotContext, out: string | undefined, data: Rea
   }
 }
 
+async function collectBytes(data: Readable): Promise<Buffer> {
+  const chunks: Buffer[] = [];
+  try {
+    for await (const c of data) chunks.push(Buffer.isBuffer(c) ? c : Buffer.from(c as Uint8Array));
+    return Buffer.concat(chunks);
+  } finally {
+    for (const c of chunks) c.fill(0);
+  }
+}
+
+/** Writes the result in the chosen format (see the module comment). */
+async function emit(ctx: PilotContext, format: OutputFormat, out: string | undefined, data: Readable | Uint8Array, field: 'ciphertext' | 'plaintext'): Promise<void> {
+  if (format === 'human') return writeOutput(ctx, out, data);
+  if (out !== undefined && out !== '-') {
+    await writeOutput(ctx, out, data);
+    ctx.out(success(format, `wrote ${out}`, { out }));
+    return;
+  }
+  const buf = data instanceof Uint8Array ? Buffer.from(data) : await collectBytes(data);
+  try {
+    ctx.out(render(format, { [field]: buf.toString('base64') }, () => ''));
+  } finally {
+    buf.fill(0);
+  }
+}
+
 export function registerCipher(program: Command, ctx: PilotContext): void {
   const cipher = program.command('cipher').description('Encrypt and decrypt data with SPIKE Nexus (keys never leave Nexus)');
 
-  cipher
-    .command('encrypt')
-    .description('Encrypt a file or stdin (stream mode), or --plaintext (JSON mode)')
-    .option('-f, --file <path>', 'input file (default: stdin)')
-    .option('-o, --out <path>', 'output file (default: stdout)')
-    .option('--plaintext <base64>', 'JSON mode: base64 plaintext')
-    .option('--algorithm <name>', 'JSON mode: algorithm hint (ignored by Nexus)')
+  addFormatOptions(
+    cipher
+      .command('encrypt')
+      .description('Encrypt a file or stdin (stream mode), or --plaintext (JSON mode)')
+      .option('-f, --file <path>', 'input file (default: stdin)')
+      .option('-o, --out <path>', 'output file (default: stdout)')
+      .option('--plaintext <base64>', 'JSON mode: base64 plaintext')
+      .option('--algorithm <name>', 'JSON mode: algorithm hint (ignored by Nexus)'),
+  )
     .action(
-      act(ctx, 'cipher', 'encrypt', async (o: { file?: string; out?: string; plaintext?: string; algorithm?: string }) => {
+      act(ctx, 'cipher', 'encrypt', async (o: FormatOpts & { file?: string; out?: string; plaintext?: string; algorithm?: string }) => {
+        const format = parseFormat(o.format, o.json);
         if (o.plaintext !== undefined && o.plaintext !== '') {
           if (o.file !== undefined) throw usageError('Error: Use either --plaintext or --file, not both.');
           const pt = decodeBase64Strict(o.plaintext, '--plaintext');
-          const client = await ctx.nexus('operator');
+          const client = await ctx.nexus('any');
           let ct;
           try {
             ct = await client.encrypt(pt, o.algorithm !== undefined ? { algorithm: o.algorithm } : {});
@@ -100,31 +134,34 @@ export function registerCipher(program: Command, ctx: PilotContext): void {
             pt.fill(0);
           }
           const envelope = Buffer.concat([Buffer.from([ct.version]), ct.nonce, ct.ciphertext]);
-          await writeOutput(ctx, o.out, envelope);
+          await emit(ctx, format, o.out, envelope, 'ciphertext');
           return;
         }
         const input = openInput(ctx, o.file);
-        const client = await ctx.nexus('operator');
+        const client = await ctx.nexus('any');
         const res = await client.encryptStream(input);
-        await writeOutput(ctx, o.out, res);
+        await emit(ctx, format, o.out, res, 'ciphertext');
       }),
     );
 
-  cipher
-    .command('decrypt')
-    .description('Decrypt a file or stdin (stream mode), or --version/--nonce/--ciphertext (JSON mode)')
-    .option('-f, --file <path>', 'input file (default: stdin)')
-    .option('-o, --out <path>', 'output file (default: stdout)')
-    .option('--version <n>', 'JSON mode: ciphertext version byte (0-255, default 1)')
-    .option('--nonce <base64>', 'JSON mode: base64 nonce')
-    .option('--ciphertext <base64>', 'JSON mode: base64 ciphertext')
-    .option('--algorithm <name>', 'JSON mode: algorithm hint (ignored by Nexus)')
+  addFormatOptions(
+    cipher
+      .command('decrypt')
+      .description('Decrypt a file or stdin (stream mode), or --version/--nonce/--ciphertext (JSON mode)')
+      .option('-f, --file <path>', 'input file (default: stdin)')
+      .option('-o, --out <path>', 'output file (default: stdout)')
+      .option('--version <n>', 'JSON mode: ciphertext version byte (0-255, default 1)')
+      .option('--nonce <base64>', 'JSON mode: base64 nonce')
+      .option('--ciphertext <base64>', 'JSON mode: base64 ciphertext')
+      .option('--algorithm <name>', 'JSON mode: algorithm hint (ignored by Nexus)'),
+  )
     .action(
       act(
         ctx,
         'cipher',
         'decrypt',
-        async (o: { file?: string; out?: string; version?: string; nonce?: string; ciphertext?: string; algorithm?: string }) => {
+        async (o: FormatOpts & { file?: string; out?: string; version?: string; nonce?: string; ciphertext?: string; algorithm?: string }) => {
+          const format = parseFormat(o.format, o.json);
           const jsonMode = o.version !== undefined || o.nonce !== undefined || o.ciphertext !== undefined;
           if (jsonMode) {
             if (o.file !== undefined) throw usageError('Error: Use either the JSON-mode flags or --file, not both.');
@@ -138,19 +175,19 @@ export function registerCipher(program: Command, ctx: PilotContext): void {
             if (o.nonce === undefined || o.ciphertext === undefined) throw usageError('Error: JSON mode needs --nonce and --ciphertext.');
             const nonce = decodeBase64Strict(o.nonce, '--nonce');
             const ciphertext = decodeBase64Strict(o.ciphertext, '--ciphertext');
-            const client = await ctx.nexus('operator');
+            const client = await ctx.nexus('any');
             const pt = await client.decrypt({ version, nonce, ciphertext }, o.algorithm !== undefined ? { algorithm: o.algorithm } : {});
             try {
-              await writeOutput(ctx, o.out, pt);
+              await emit(ctx, format, o.out, pt, 'plaintext');
             } finally {
               pt.fill(0);
             }
             return;
           }
           const input = openInput(ctx, o.file);
-          const client = await ctx.nexus('operator');
+          const client = await ctx.nexus('any');
           const res = await client.decryptStream(input);
-          await writeOutput(ctx, o.out, res);
+          await emit(ctx, format, o.out, res, 'plaintext');
         },
       ),
     );

@@ -9,6 +9,7 @@ import type { Command } from 'commander';
 import { act, type PilotContext } from './context.js';
 import { describeSource, resolvePilotEnv, type PilotRole, type SettingSource } from './env.js';
 import { usageError } from './errors.js';
+import { addFormatOptions, parseFormat, render, type FormatOpts } from './format.js';
 
 const ROLES: readonly PilotRole[] = ['operator', 'recover', 'restore'];
 
@@ -29,30 +30,31 @@ function socketMissing(endpoint: string): boolean {
 }
 
 export function registerEnv(program: Command, ctx: PilotContext): void {
-  program
-    .command('env')
-    .description('Show which Workload API endpoint and Nexus URL are used, and why (contacts nothing)')
-    .option('--role <role>', 'the identity a command needs: operator (default), recover or restore')
-    .option('--json', 'print as JSON')
-    .action(
-      act(ctx, '', 'env', async (o: { role?: string; json?: boolean }) => {
+  addFormatOptions(
+    program
+      .command('env')
+      .description('Show which Workload API endpoint and Nexus URL are used, and why (contacts nothing)')
+      .option('--role <role>', 'the identity a command needs: operator (default), recover or restore'),
+  ).action(
+      act(ctx, '', 'env', async (o: FormatOpts & { role?: string }) => {
+        const format = parseFormat(o.format, o.json);
         const role = (o.role ?? 'operator') as PilotRole;
         if (!ROLES.includes(role)) throw usageError('Error: Invalid --role (use operator, recover or restore).');
         const r = resolvePilotEnv({ env: ctx.io.env, cwd: ctx.io.cwd, role, socket: ctx.socketOption() });
         for (const w of r.warnings) ctx.note(w);
         const missing = socketMissing(r.endpoint);
-        if (o.json) {
-          ctx.out(
-            `${JSON.stringify({
-              workloadApi: { endpoint: r.endpoint, ...sourceJson(r.endpointSource), ...(missing ? { socketMissing: true } : {}) },
-              nexusUrl: { url: r.nexusUrl, ...sourceJson(r.nexusUrlSource) },
-            })}\n`,
-          );
-          return;
-        }
+        const doc = {
+          workloadApi: { endpoint: r.endpoint, ...sourceJson(r.endpointSource), ...(missing ? { socketMissing: true } : {}) },
+          nexusUrl: { url: r.nexusUrl, ...sourceJson(r.nexusUrlSource) },
+        };
         ctx.out(
-          `SPIFFE Workload API: ${r.endpoint} (source: ${describeSource(r.endpointSource)}${missing ? '; no socket there' : ''})\n` +
-            `SPIKE Nexus URL: ${r.nexusUrl} (source: ${describeSource(r.nexusUrlSource)})\n`,
+          render(
+            format,
+            doc,
+            () =>
+              `SPIFFE Workload API: ${r.endpoint} (source: ${describeSource(r.endpointSource)}${missing ? '; no socket there' : ''})\n` +
+              `SPIKE Nexus URL: ${r.nexusUrl} (source: ${describeSource(r.nexusUrlSource)})\n`,
+          ),
         );
       }),
     );

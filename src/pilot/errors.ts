@@ -5,7 +5,8 @@
  * Exit codes: 0 success · 1 the operation failed (API error, role check, I/O, invalid input
  * detected while running) · 2 usage error (unknown command or flag, missing or malformed
  * argument). Messages follow SPIKE's wording where it has one, and never echo
- * secret values, shard material or secret paths.
+ * secret values or shard material. The one path shown is the user's own argument in
+ * "not found: <path>" (the CLI echoing its own input to the user's terminal; Nexus never does).
  */
 import { SpikeError } from '../lib/index.js';
 import type { StoreFailureKind } from '../protocol/index.js';
@@ -22,6 +23,30 @@ export class PilotError extends SpikeError {
     super(opts.code ?? (opts.usage ? 'pilot_usage' : 'pilot_failed'), line);
     this.exitCode = opts.usage ? EXIT_USAGE : EXIT_FAILURE;
   }
+}
+
+/**
+ * Runs an API call whose "not found" answer is reported as `Error: not found: <what>.`,
+ * `what` being the user's own argument as typed (a path or a policy name that passed the
+ * client-side grammar, so it is printable). Nexus itself never echoes it.
+ */
+export async function notFoundAs<T>(what: string, call: () => Promise<T>): Promise<T> {
+  try {
+    return await call();
+  } catch (e) {
+    if (e instanceof NexusApiError && e.code === 'api_not_found') throw new PilotError(`Error: not found: ${what}.`, { code: 'pilot_not_found' });
+    throw e;
+  }
+}
+
+/**
+ * Exit code for a commander exit: help asked for (`--help`, `spike help …`) and `--version`
+ * are 0; help shown because a command was missing, and every other commander error, are usage errors.
+ */
+export function commanderExitCode(e: { code: string; exitCode: number }): number {
+  if (e.code === 'commander.helpDisplayed' || e.code === 'commander.version') return EXIT_OK;
+  if (e.code === 'commander.help' && e.exitCode === 0) return EXIT_OK;
+  return EXIT_USAGE;
 }
 
 /** Usage error (exit 2). */

@@ -1,13 +1,34 @@
 /**
- * Output formats of read commands: `--format/-f human|json|yaml` (aliases
- * `h`, `plain`, `p`, "" → human; `j` → json; `y` → yaml) and our `--json` shorthand. JSON is
- * indented by two spaces; YAML via the `yaml` package. Everything here returns text ending
- * in a newline (or the empty string), to be written to stdout.
+ * One output rule for every command: `--format/-f human|json|yaml` (aliases
+ * `h`, `plain`, `p`, "" → human; `j` → json; `y` → yaml) and the `--json` shorthand, on reads
+ * and writes alike. JSON is indented by two spaces; YAML via the `yaml` package. A write
+ * prints one success line `OK: <what happened>.` in human form, or a small object
+ * (`{"ok":true,…}`) in json/yaml. Every time shown is RFC 3339 in UTC, to the second
+ * (`2026-07-25T17:00:00Z`). Everything here returns text ending in a newline (or the empty
+ * string), to be written to stdout.
  */
+import { Option, type Command } from 'commander';
 import YAML from 'yaml';
 import { usageError } from './errors.js';
 
-type OutputFormat = 'human' | 'json' | 'yaml';
+export type OutputFormat = 'human' | 'json' | 'yaml';
+
+/** The options every command gets (commander's camel-cased names). */
+export interface FormatOpts {
+  format?: string;
+  json?: boolean;
+}
+
+/**
+ * Adds `-f, --format` and `--json`. Commands whose `-f` already means something else
+ * (`cipher … -f <file>`) get the long form only.
+ */
+export function addFormatOptions(c: Command): Command {
+  const shortTaken = c.options.some((o) => o.short === '-f');
+  return c
+    .addOption(new Option(`${shortTaken ? '' : '-f, '}--format <format>`, 'output format: human, json or yaml'))
+    .option('--json', 'output JSON (same as --format json)');
+}
 
 /** Resolves `--format` and `--json`. An unknown format is a usage error (exit 2). */
 export function parseFormat(format: string | undefined, json = false): OutputFormat {
@@ -55,10 +76,22 @@ export function render(format: OutputFormat, v: unknown, human: () => string): s
   return human();
 }
 
-/** RFC 3339 → `2006-01-02 15:04:05 UTC` (Go's `2006-01-02 15:04:05 MST`, shown in UTC). Unparsable → as given. */
+/** Any RFC 3339 time (any offset, any fraction) → RFC 3339 in UTC to the second, `2006-01-02T15:04:05Z`. Unparsable → as given. */
 export function formatTime(rfc3339: string): string {
   const ms = Date.parse(rfc3339);
   if (Number.isNaN(ms)) return rfc3339;
-  const iso = new Date(ms).toISOString();
-  return `${iso.slice(0, 10)} ${iso.slice(11, 19)} UTC`;
+  return `${new Date(ms).toISOString().slice(0, 19)}Z`;
+}
+
+/** {@link formatTime} that keeps `null` (a version never deleted). */
+export function formatTimeOrNull(t: string | null): string | null {
+  return t === null ? null : formatTime(t);
+}
+
+/**
+ * The output of a successful write: `OK: <line>.` in human form, or `{ok: true, ...fields}`
+ * as json/yaml. `line` names what happened ("wrote secret a/b").
+ */
+export function success(format: OutputFormat, line: string, fields: Record<string, unknown> = {}): string {
+  return render(format, { ok: true, ...fields }, () => `OK: ${line}.\n`);
 }

@@ -128,7 +128,8 @@ test('usage errors: exit 2, one "Error:" line, nothing connects', async () => {
 test('invalid secret path: exit 1, SPIKE wording without echoing the path', async () => {
   const r = await spike(['secret', 'get', '../etc/secret-name']);
   assert.equal(r.code, 1);
-  oneErrorLine(r, /^Error: Invalid secret path\.$/);
+  oneErrorLine(r, /^Error: Invalid secret path: it has a '\.' or '\.\.' segment\.$/);
+  assert.ok(!r.err.includes('secret-name'), 'the path is not echoed');
   assert.equal(r.connects, 0);
 });
 
@@ -140,13 +141,13 @@ test('API failure: one line naming the Nexus URL and the cause class, exit 1, no
   assert.equal(r.connects, 1);
 });
 
-test('role gates with a clear one-line message', async () => {
-  const wl = await spike(['secret', 'list'], { selfId: 'spiffe://spike.ist/app/workload' });
-  assert.equal(wl.code, 1);
-  oneErrorLine(wl, /needs the spiffe:\/\/spike\.ist\/spike\/pilot\/role\/superuser identity, but this process is spiffe:\/\/spike\.ist\/app\/workload\.$/);
-  const lookAlike = await spike(['secret', 'list'], { selfId: 'spiffe://spike.ist/spike/pilot/role/superuser-x' });
-  assert.equal(lookAlike.code, 1);
-  oneErrorLine(lookAlike, /needs the .*superuser identity/);
+test('role gates only on operator commands: any workload may try secret/policy/cipher (Nexus decides)', async () => {
+  for (const argv of [['secret', 'list'], ['secret', 'get', 'a/b'], ['policy', 'list'], ['cipher', 'encrypt', '--plaintext', 'aGk=']]) {
+    const wl = await spike(argv, { selfId: 'spiffe://spike.ist/app/workload' });
+    assert.equal(wl.code, 1);
+    oneErrorLine(wl, /^Error: Cannot reach SPIKE Nexus at http:\/\/127\.0\.0\.1:\d+ \(connection refused\)\.$/);
+    assert.equal(wl.connects, 1);
+  }
   const rec = await spike(['operator', 'recover', '--dir', path.join(cwd, 'rec')]);
   assert.equal(rec.code, 1);
   oneErrorLine(rec, /needs the spiffe:\/\/spike\.ist\/spike\/pilot\/role\/recover identity.*--socket recover/);
@@ -156,9 +157,11 @@ test('role gates with a clear one-line message', async () => {
   assert.ok(!res.err.includes('abab'), 'OPR-14: no shard material');
   const ok = await spike(['operator', 'restore'], { stdin: SHARD, selfId: 'spiffe://spike.ist/spike/pilot/role/restore' });
   oneErrorLine(ok, /^Error: Cannot reach SPIKE Nexus at http:\/\/127\.0\.0\.1:\d+ \(connection refused\)\.$/);
-  const other = await spike(['secret', 'list'], { selfId: 'spiffe://td9.test/spike/pilot/role/superuser' });
+  const lookAlike = await spike(['operator', 'recover', '--dir', path.join(cwd, 'rec')], { selfId: 'spiffe://spike.ist/spike/pilot/role/recover-x' });
+  oneErrorLine(lookAlike, /needs the .*recover identity/);
+  const other = await spike(['operator', 'restore'], { stdin: SHARD, selfId: 'spiffe://td9.test/spike/pilot/role/restore' });
   oneErrorLine(other, /needs the/);
-  const td = await spike(['secret', 'list'], { selfId: 'spiffe://td9.test/spike/pilot/role/superuser', env: { SPIKE_TRUST_ROOT_PILOT: 'td9.test' } });
+  const td = await spike(['operator', 'restore'], { stdin: SHARD, selfId: 'spiffe://td9.test/spike/pilot/role/restore', env: { SPIKE_TRUST_ROOT_PILOT: 'td9.test' } });
   oneErrorLine(td, /Cannot reach SPIKE Nexus at /);
 });
 
@@ -235,4 +238,62 @@ test('spike env: endpoint and Nexus URL with their sources, contacts nothing; --
   const bad = await spike(['env', '--role', 'admin']);
   assert.equal(bad.code, 2);
   oneErrorLine(bad, /^Error: Invalid --role/);
+});
+
+test('spike help …, <group> help <cmd> and --help exit 0; a bare group or `spike` alone is a usage error (2)', async () => {
+  for (const argv of [['help'], ['help', 'secret'], ['help', 'policy'], ['secret', 'help', 'put'], ['operator', '--help'], ['completion', '--help']]) {
+    const r = await spike(argv);
+    assert.equal(r.code, 0, argv.join(' '));
+    assert.match(r.out, /Usage: spike/);
+    assert.equal(r.connects, 0);
+  }
+  for (const argv of [[], ['secret'], ['secret', 'metadata']]) assert.equal((await spike(argv)).code, 2, argv.join(' '));
+});
+
+test('one output rule: every command has --format and --json (from the tree the completion script is made of)', async () => {
+  const script = await spike(['completion', 'bash']);
+  assert.equal(script.code, 0);
+  const sub = script.out.slice(script.out.indexOf('_spike_subcommands()'), script.out.indexOf('_spike_options()'));
+  const leaves = [...sub.matchAll(/^ {4}"([a-z -]+)"\) echo "" ;;$/gm)].map((m) => m[1]!.split(' '));
+  assert.ok(leaves.length >= 18, `leaves: ${leaves.length}`);
+  for (const leaf of leaves) {
+    if (leaf[0] === 'completion') continue; // prints a shell script, nothing else
+    const h = await spike([...leaf, '--help']);
+    assert.equal(h.code, 0, leaf.join(' '));
+    assert.match(h.out, /--format <format>/, `${leaf.join(' ')} has --format`);
+    assert.match(h.out, /--json/, `${leaf.join(' ')} has --json`);
+  }
+  const both = await spike(['policy', 'list', '--json', '--format', 'yaml']);
+  assert.equal(both.code, 2);
+  oneErrorLine(both, /^Error: --json cannot be combined with another --format\.$/);
+  const yaml = await spike(['env', '--format', 'yaml'], { env: { SPIKE_NEXUS_API_URL: 'https://nexus.example:8553' } });
+  assert.match(yaml.out, /^workloadApi:\n {2}endpoint: /);
+});
+
+test('invalid policy patterns and value sources fail before any connection, naming the rule', async () => {
+  const flags = ['--name', 'p', '--spiffeid-pattern', '^spiffe://x/a$', '--permissions', 'read'];
+  const c = await spike(['policy', 'create', ...flags, '--path-pattern', '(a)\\1']);
+  assert.equal(c.code, 2);
+  oneErrorLine(c, /^Error: Invalid --path-pattern: it does not compile \(invalid escape sequence at character 4: `\\1`\)\.$/);
+  assert.equal(c.connects, 0);
+  const two = await spike(['secret', 'put', 'a/b', 'x=-', 'y=-']);
+  assert.equal(two.code, 2);
+  oneErrorLine(two, /Only one value can come from stdin/);
+  const missing = await spike(['secret', 'put', 'a/b', 'x=@nope.txt']);
+  assert.equal(missing.code, 1);
+  oneErrorLine(missing, /^Error: Cannot read the file "nope\.txt" for key 'x': no such file\.$/);
+  assert.equal(missing.connects, 0);
+});
+
+test('operator recover off the dev stack asks for --out (never $HOME)', async () => {
+  const home = fs.mkdtempSync(path.join(os.tmpdir(), 'pilot-home-'));
+  try {
+    const r = await spike(['operator', 'recover'], { env: { HOME: home }, selfId: 'spiffe://spike.ist/spike/pilot/role/recover' });
+    assert.equal(r.code, 2);
+    oneErrorLine(r, /^Error: Say where the recovery shards go: --out <dir> \(or set SPIKE_PILOT_RECOVERY_DIR\)\.$/);
+    assert.deepEqual(fs.readdirSync(home), []);
+    assert.equal(r.connects, 0);
+  } finally {
+    fs.rmSync(home, { recursive: true, force: true });
+  }
 });

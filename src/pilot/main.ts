@@ -13,13 +13,14 @@ import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import path from 'node:path';
 import { PilotContext, type GlobalOptions, type PilotIo } from './context.js';
-import { describeError, EXIT_OK, EXIT_USAGE } from './errors.js';
+import { commanderExitCode, describeError, EXIT_OK } from './errors.js';
 import { registerSecret } from './secret.js';
 import { registerPolicy } from './policy.js';
 import { registerCipher } from './cipher.js';
 import { registerOperator } from './operator.js';
 import { registerEnv } from './envcmd.js';
 import { registerAudit } from './audit.js';
+import { registerCompletion } from './completion.js';
 import type { NexusClient } from '../sdk/index.js';
 
 const SOCKET_HELP = 'Workload API socket: a dev-stack name (pilot, recover, restore) or a path';
@@ -67,6 +68,7 @@ function buildProgram(ctx: PilotContext): Command {
   registerOperator(program, ctx);
   registerEnv(program, ctx);
   registerAudit(program, ctx);
+  registerCompletion(program, ctx);
   // exitOverride / output settings must reach every subcommand.
   const apply = (c: Command): void => {
     for (const sub of c.commands) {
@@ -95,7 +97,7 @@ export async function run(argv: string[], io: PilotIo, opts: RunOptions = {}): P
   } catch (e) {
     if (e instanceof CommanderError) {
       // Help and version print and exit 0; anything else commander reports is a usage error.
-      code = e.code === 'commander.helpDisplayed' || e.code === 'commander.version' ? EXIT_OK : EXIT_USAGE;
+      code = commanderExitCode(e);
     } else {
       const d = describeError(e, ctx.where.group, ctx.where.command);
       if (d.line) io.stderr.write(`${d.line}\n`);

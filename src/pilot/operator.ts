@@ -9,13 +9,19 @@
  *   Nexus serves, locally, without submitting it.
  *
  * No shard material is ever printed, on success or on error (OPR-14). With the dev
- * stack, recover and restore use `recover.sock` / `restore.sock` automatically.
+ * stack, recover and restore use `recover.sock` / `restore.sock` automatically, and recover
+ * writes into the dev folder's recovery area unless `--out` says otherwise. Every command
+ * takes `--format`/`--json`. Only these commands check the caller's role client-side (a
+ * clear message before any shard moves); everything else is left to Nexus's policies.
  */
+import path from 'node:path';
 import { Command } from 'commander';
+import { ownedDirProblem } from '../agent/index.js';
 import { wipe } from '../crypto/index.js';
-import { PilotError } from './errors.js';
+import { PilotError, usageError } from './errors.js';
 import { act, type PilotContext } from './context.js';
-import { toJson } from './format.js';
+import { devDir, resolvePilotEnv } from './env.js';
+import { addFormatOptions, parseFormat, render, type FormatOpts } from './format.js';
 import { prepareRecoveryDir, resolveRecoveryDir, writeRecoveryFiles } from './recovery-files.js';
 import { readShard, readShardFile, parseShardText } from './shard-input.js';
 
@@ -53,54 +59,73 @@ function restoreReport(s: { collected: number; remaining: number; restored: bool
   ].join('\n');
 }
 
+/** Marker file of a dev folder `npm start` created (src/dev/state.ts). */
+const DEV_MARKER = 'dev-stack.marker';
+
+/** The dev stack's recovery area when this command talks to the dev stack; undefined otherwise. */
+function devRecovery(ctx: PilotContext): { dir: string } | { refused: string } | undefined {
+  const r = resolvePilotEnv({ env: ctx.io.env, cwd: ctx.io.cwd, role: 'recover', socket: ctx.socketOption() });
+  if (r.endpointSource.kind !== 'dev') return undefined;
+  const dir = devDir(ctx.io.env, ctx.io.cwd);
+  const problem = ownedDirProblem(dir, DEV_MARKER);
+  return problem === undefined ? { dir: path.join(dir, 'recovery') } : { refused: `${dir} ${problem}` };
+}
+
 export function registerOperator(program: Command, ctx: PilotContext): void {
   const operator = program.command('operator').description('Break-the-glass recovery of SPIKE Nexus');
 
-  operator
-    .command('recover')
-    .description('Save the recovery shards to files (do this while SPIKE Nexus is healthy; recover role)')
-    .option('--dir <path>', 'directory for the shard files (default: $SPIKE_PILOT_RECOVERY_DIR/recover or ~/.spike/recover)')
-    .option('--force', 'replace existing recovery files that differ')
-    .action(
-      act(ctx, 'operator', 'recover', async (o: { dir?: string; force?: boolean }) => {
-        // The recovery folder comes from --dir or the real environment only, never from a file.
-        const dir = prepareRecoveryDir(resolveRecoveryDir(ctx.io.env, ctx.io.cwd, o.dir));
+  addFormatOptions(
+    operator
+      .command('recover')
+      .description('Save the recovery shards to files (do this while SPIKE Nexus is healthy; recover role)')
+      .option('--out <dir>', 'directory for the shard files (default: $SPIKE_PILOT_RECOVERY_DIR/recover, or <dev dir>/recovery on the dev stack)')
+      .option('--dir <dir>', 'same as --out')
+      .option('--force', 'replace existing recovery files that differ'),
+  ).action(
+      act(ctx, 'operator', 'recover', async (o: FormatOpts & { out?: string; dir?: string; force?: boolean }) => {
+        const format = parseFormat(o.format, o.json);
+        if (o.out !== undefined && o.dir !== undefined && o.out !== o.dir) throw usageError('Error: Give --out or --dir, not both.');
+        // The recovery folder comes from --out, the real environment or a dev folder npm start made, never from a file.
+        const out = o.out ?? o.dir;
+        const dir = prepareRecoveryDir(resolveRecoveryDir(ctx.io.env, ctx.io.cwd, out, out === undefined ? devRecovery(ctx) : undefined));
         const client = await ctx.nexus('recover');
         const shares = await client.recover();
         try {
           const r = writeRecoveryFiles(dir, shares, { force: o.force === true });
-          ctx.out(recoverReport(dir, r.files));
+          ctx.out(render(format, { ok: true, dir, files: r.files }, () => recoverReport(dir, r.files)));
         } finally {
           for (const s of shares) wipe(s.value);
         }
       }),
     );
 
-  operator
-    .command('restore')
-    .description('Submit one recovery shard (restore role); run once per shard until restored')
-    .argument('[file]', 'shard file (default: stdin; hidden prompt on a terminal)')
-    .option('--json', 'print the status as JSON')
-    .action(
-      act(ctx, 'operator', 'restore', async (file: string | undefined, o: { json?: boolean }) => {
+  addFormatOptions(
+    operator
+      .command('restore')
+      .description('Submit one recovery shard (restore role); run once per shard until restored')
+      .argument('[file]', 'shard file (default: stdin; hidden prompt on a terminal)'),
+  ).action(
+      act(ctx, 'operator', 'restore', async (file: string | undefined, o: FormatOpts) => {
+        const format = parseFormat(o.format, o.json);
         const share = await readShard(ctx.io, file); // validated before any connection
         try {
           const client = await ctx.nexus('restore');
           const status = await client.restore(share);
-          ctx.out(o.json ? toJson(status) : restoreReport(status));
+          ctx.out(render(format, status, () => restoreReport(status)));
         } finally {
           wipe(share.value);
         }
       }),
     );
 
-  operator
-    .command('verify-shard')
-    .description('Check a recovery shard against the commitments SPIKE Nexus serves, without submitting it')
-    .argument('<file>', 'shard file ("-" for stdin)')
-    .option('--json', 'print the result as JSON')
-    .action(
-      act(ctx, 'operator', 'verify-shard', async (file: string, o: { json?: boolean }) => {
+  addFormatOptions(
+    operator
+      .command('verify-shard')
+      .description('Check a recovery shard against the commitments SPIKE Nexus serves, without submitting it')
+      .argument('<file>', 'shard file ("-" for stdin)'),
+  ).action(
+      act(ctx, 'operator', 'verify-shard', async (file: string, o: FormatOpts) => {
+        const format = parseFormat(o.format, o.json);
         const share = file === '-' ? await readShard(ctx.io, undefined) : parseShardFileArg(ctx, file);
         try {
           const client = await ctx.nexus('any');
@@ -116,9 +141,11 @@ export function registerOperator(program: Command, ctx: PilotContext): void {
           }
           const result = { ok: true, id: share.id, epoch: info.epoch, threshold: info.threshold, shares: info.shares };
           ctx.out(
-            o.json
-              ? toJson(result)
-              : `OK: shard ${share.id} is valid for the current root key (epoch ${info.epoch}; any ${info.threshold} of ${info.shares} shards restore it).\n`,
+            render(
+              format,
+              result,
+              () => `OK: shard ${share.id} is valid for the current root key (epoch ${info.epoch}; any ${info.threshold} of ${info.shares} shards restore it).\n`,
+            ),
           );
         } finally {
           wipe(share.value);

@@ -1,16 +1,19 @@
 /**
- * `spike policy …`: create, apply, list, get, delete, with SPIKE's flags and
- * outputs, `--json` on reads, and `--yes` to skip delete's confirmation. All need the Pilot
- * superuser identity. The delete prompt goes to stderr (stdout carries data only).
+ * `spike policy …`: create, apply, list, get, delete, with SPIKE's flags,
+ * `--format`/`--json` on every command, and `--yes` to skip delete's confirmation. Patterns
+ * are checked here first (patterns.ts: which rule, or where it does not compile). Any
+ * identity may run them: Nexus decides by its policies. The delete prompt goes to stderr
+ * (stdout carries data only). A policy's id is its name (the API's `id` field of get and
+ * delete takes the name; Nexus answers `id: ""`, SPIKE's wire), so json/yaml show the name as `id`.
  */
 import fs from 'node:fs';
 import { Command, Option } from 'commander';
 import YAML from 'yaml';
 import type { Policy, PolicySpec } from '../sdk/index.js';
-import { PilotError, usageError } from './errors.js';
+import { PilotError, notFoundAs, usageError } from './errors.js';
 import { act, type PilotContext } from './context.js';
-import { parseFormat, render } from './format.js';
-import { addFormatOptions } from './secret.js';
+import { addFormatOptions, formatTime, parseFormat, render, success, type FormatOpts } from './format.js';
+import { checkPolicyPatterns } from './patterns.js';
 import { checkPolicyName, parsePermissions } from './validate.js';
 
 const POLICY_FILE_MAX = 64 * 1024;
@@ -30,12 +33,14 @@ export function policyFromFlags(f: PolicyFlags): PolicySpec {
   if (!f.spiffeidPattern) missing.push('--spiffeid-pattern');
   if (!f.permissions) missing.push('--permissions');
   if (missing.length > 0) throw usageError(`Error: All flags are required (missing: ${missing.join(', ')}).`);
-  return {
+  const spec = {
     name: checkPolicyName(f.name!),
     spiffeIdPattern: f.spiffeidPattern!,
     pathPattern: f.pathPattern!,
     permissions: parsePermissions(f.permissions!),
   };
+  checkPolicyPatterns(spec);
+  return spec;
 }
 
 /** Parses a policy YAML document (keys `name`, `spiffeidPattern`, `pathPattern`, `permissions`). */
@@ -62,12 +67,14 @@ export function policyFromYaml(text: string): PolicySpec {
   if (typeof perms === 'string') list = perms.split(',');
   else if (Array.isArray(perms) && perms.every((p) => typeof p === 'string')) list = perms as string[];
   else throw usageError('Error: Invalid policy file: permissions must be a list of strings.');
-  return {
+  const spec = {
     name: checkPolicyName(d['name'] as string),
     spiffeIdPattern: d['spiffeidPattern'] as string,
     pathPattern: d['pathPattern'] as string,
     permissions: parsePermissions(list),
   };
+  checkPolicyPatterns(spec, { path: 'pathPattern in the policy file', spiffeId: 'spiffeidPattern in the policy file' });
+  return spec;
 }
 
 function readPolicyFile(file: string): string {
@@ -90,13 +97,13 @@ function readPolicyFile(file: string): string {
 /** Policy as SPIKE's JSON/YAML output shape (the keys of SPIKE's policy read, `spiffiedPattern` included). */
 export function policyDocument(p: Policy): Record<string, unknown> {
   return {
-    id: p.id,
+    id: p.id || p.name,
     name: p.name,
     spiffiedPattern: p.spiffeIdPattern,
     pathPattern: p.pathPattern,
     permissions: [...p.permissions],
-    createdAt: p.createdAt,
-    updatedAt: p.updatedAt,
+    createdAt: formatTime(p.createdAt),
+    updatedAt: formatTime(p.updatedAt),
   };
 }
 
@@ -106,8 +113,8 @@ export function humanPolicy(p: Policy): string {
   s += `SPIFFE ID Pattern: ${p.spiffeIdPattern}\n`;
   s += `Path Pattern: ${p.pathPattern}\n`;
   s += `Permissions: ${p.permissions.join(', ')}\n`;
-  s += `Created At: ${p.createdAt}\n`;
-  if (p.updatedAt && p.updatedAt !== '0001-01-01T00:00:00Z') s += `Updated At: ${p.updatedAt}\n`;
+  s += `Created At: ${formatTime(p.createdAt)}\n`;
+  if (p.updatedAt && formatTime(p.updatedAt) !== '0001-01-01T00:00:00Z') s += `Updated At: ${formatTime(p.updatedAt)}\n`;
   return s;
 }
 
@@ -168,23 +175,25 @@ export function registerPolicy(program: Command, ctx: PilotContext): void {
       .option('--spiffeid-pattern <regex>', "SPIFFE ID pattern (RE2, full match), e.g. '^spiffe://example\\.org/app/.*$'")
       .option('--permissions <list>', 'comma-separated: read, write, list, execute, super');
 
-  addSpecFlags(policy.command('create').description('Create a new policy (fails if the name exists)')).action(
-    act(ctx, 'policy', 'create', async (o: PolicyFlags) => {
+  addFormatOptions(addSpecFlags(policy.command('create').description('Create a new policy (fails if the name exists)'))).action(
+    act(ctx, 'policy', 'create', async (o: PolicyFlags & FormatOpts) => {
+      const format = parseFormat(o.format, o.json);
       const spec = policyFromFlags(o);
-      const client = await ctx.nexus('operator');
+      const client = await ctx.nexus('any');
       const existing = await client.listPolicies();
       if (existing.some((p) => p.name === spec.name)) {
         throw new PilotError(`Error: Policy '${spec.name}' already exists.`, { code: 'pilot_policy_exists' });
       }
       await client.putPolicy(spec);
-      ctx.out('Policy created successfully.\n');
+      ctx.out(success(format, `created policy ${spec.name}`, { id: spec.name, name: spec.name }));
     }),
   );
 
-  addSpecFlags(policy.command('apply').description('Create or update a policy from a YAML file or flags'))
-    .option('--file <yaml>', 'YAML file with name, spiffeidPattern, pathPattern, permissions')
+  addFormatOptions(addSpecFlags(policy.command('apply').description('Create or update a policy from a YAML file or flags'))
+    .option('--file <yaml>', 'YAML file with name, spiffeidPattern, pathPattern, permissions'))
     .action(
-      act(ctx, 'policy', 'apply', async (o: PolicyFlags & { file?: string }) => {
+      act(ctx, 'policy', 'apply', async (o: PolicyFlags & FormatOpts & { file?: string }) => {
+        const format = parseFormat(o.format, o.json);
         let spec: PolicySpec;
         if (o.file !== undefined) {
           if (o.name || o.pathPattern || o.spiffeidPattern || o.permissions) {
@@ -192,9 +201,9 @@ export function registerPolicy(program: Command, ctx: PilotContext): void {
           }
           spec = policyFromYaml(readPolicyFile(o.file));
         } else spec = policyFromFlags(o);
-        const client = await ctx.nexus('operator');
+        const client = await ctx.nexus('any');
         await client.putPolicy(spec);
-        ctx.out(`Policy '${spec.name}' applied successfully\n`);
+        ctx.out(success(format, `applied policy ${spec.name}`, { id: spec.name, name: spec.name }));
       }),
     );
 
@@ -207,12 +216,12 @@ export function registerPolicy(program: Command, ctx: PilotContext): void {
   ).action(
     act(ctx, 'policy', 'list', async (o: { pathPattern?: string; spiffeidPattern?: string; format?: string; json?: boolean }) => {
       const format = parseFormat(o.format, o.json);
-      const client = await ctx.nexus('operator');
+      const client = await ctx.nexus('any');
       const items = await client.listPolicies({
         ...(o.spiffeidPattern !== undefined ? { spiffeIdPattern: o.spiffeidPattern } : {}),
         ...(o.pathPattern !== undefined ? { pathPattern: o.pathPattern } : {}),
       });
-      ctx.out(render(format, items.map((p) => ({ id: p.id, name: p.name })), () => humanPolicyList(items)));
+      ctx.out(render(format, items.map((p) => ({ id: p.id || p.name, name: p.name })), () => humanPolicyList(items)));
     }),
   );
 
@@ -222,30 +231,33 @@ export function registerPolicy(program: Command, ctx: PilotContext): void {
     act(ctx, 'policy', 'get', async (arg: string | undefined, o: { name?: string; format?: string; json?: boolean }) => {
       const format = parseFormat(o.format, o.json);
       const name = nameFrom(arg, o.name);
-      const client = await ctx.nexus('operator');
-      const p = await client.getPolicy(name);
+      const client = await ctx.nexus('any');
+      const p = await notFoundAs(`policy ${name}`, () => client.getPolicy(name));
       ctx.out(render(format, policyDocument(p), () => humanPolicy(p)));
     }),
   );
 
-  policy
-    .command('delete')
-    .description('Delete a policy (asks for confirmation unless --yes)')
-    .argument('[name]', 'policy name')
-    .option('--name <name>', 'policy name')
-    .option('-y, --yes', 'do not ask for confirmation')
+  addFormatOptions(
+    policy
+      .command('delete')
+      .description('Delete a policy (asks for confirmation unless --yes)')
+      .argument('[name]', 'policy name')
+      .option('--name <name>', 'policy name')
+      .option('-y, --yes', 'do not ask for confirmation'),
+  )
     .action(
-      act(ctx, 'policy', 'delete', async (arg: string | undefined, o: { name?: string; yes?: boolean }) => {
+      act(ctx, 'policy', 'delete', async (arg: string | undefined, o: FormatOpts & { name?: string; yes?: boolean }) => {
+        const format = parseFormat(o.format, o.json);
         const name = nameFrom(arg, o.name);
-        const client = await ctx.nexus('operator');
-        await client.getPolicy(name); // "Error: Entity not found." before asking
+        const client = await ctx.nexus('any');
+        await notFoundAs(`policy ${name}`, () => client.getPolicy(name)); // before asking
         if (!o.yes) {
           ctx.io.stderr.write(`Are you sure you want to delete policy '${name}'? (y/N): `);
           const answer = (await readLine(ctx.io.stdin)).trim();
           if (answer !== 'y' && answer !== 'Y') throw new PilotError('Operation canceled.', { code: 'pilot_canceled' });
         }
-        await client.deletePolicy(name);
-        ctx.out('Policy deleted successfully.\n');
+        await notFoundAs(`policy ${name}`, () => client.deletePolicy(name));
+        ctx.out(success(format, `deleted policy ${name}`, { id: name, name }));
       }),
     );
 }

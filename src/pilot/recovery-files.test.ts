@@ -167,10 +167,14 @@ test('FI-21: kill -9 while writing → every shard file complete or absent; a re
   }
 });
 
-test('directory resolution: --dir, SPIKE_PILOT_RECOVERY_DIR/recover, ~/.spike/recover; system paths refused', () => {
+test('directory resolution: --out, SPIKE_PILOT_RECOVERY_DIR/recover, the dev stack area, else ask for --out (never $HOME); system paths refused', () => {
   assert.equal(resolveRecoveryDir({}, '/work', 'out'), '/work/out');
   assert.equal(resolveRecoveryDir({ SPIKE_PILOT_RECOVERY_DIR: '/var/spike' }, '/work'), '/var/spike/recover');
-  assert.equal(resolveRecoveryDir({ HOME: '/home/op' }, '/work'), '/home/op/.spike/recover');
+  assert.equal(resolveRecoveryDir({ SPIKE_PILOT_RECOVERY_DIR: '/var/spike' }, '/work', undefined, { dir: '/work/.spike/recovery' }), '/var/spike/recover');
+  assert.equal(resolveRecoveryDir({ HOME: '/home/op' }, '/work', undefined, { dir: '/work/.spike/recovery' }), '/work/.spike/recovery');
+  const asks = (e: unknown): boolean => e instanceof PilotError && e.exitCode === 2 && /^Error: Say where the recovery shards go: --out <dir>/.test(e.message);
+  assert.throws(() => resolveRecoveryDir({ HOME: '/home/op' }, '/work'), asks);
+  assert.throws(() => resolveRecoveryDir({ HOME: '/home/op' }, '/work', undefined, { refused: '/work/.spike has no dev-stack.marker' }), (e: unknown) => asks(e) && /dev-stack\.marker/.test((e as Error).message));
   for (const bad of ['/', '/etc', '/etc/spike', '/usr/local/x', '/proc/self', 'a/../b', '']) {
     assert.throws(() => resolveRecoveryDir({}, '/work', bad), PilotError, bad);
     assert.throws(() => resolveRecoveryDir({ SPIKE_PILOT_RECOVERY_DIR: bad === '' ? '/' : bad }, '/work'), PilotError, bad);

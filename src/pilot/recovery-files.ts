@@ -2,8 +2,11 @@
  * Break-the-glass recovery files (`spike operator recover`; the operator's guide is
  * docs/recovery.md).
  *
- * Directory: `--dir` if given; else `SPIKE_PILOT_RECOVERY_DIR/recover`; else
- * `$HOME/.spike/recover`; else `/tmp/.spike-$USER/recover`. A directory we
+ * Directory: `--out` (alias `--dir`) if given; else `SPIKE_PILOT_RECOVERY_DIR/recover`; else,
+ * when the command talks to the `npm start` dev stack, that stack's recovery area
+ * `<dev dir>/recovery` (only when the dev folder is one npm start created: its marker holds
+ * the folder's inode, which a checkout cannot forge); else the command asks for `--out`:
+ * shards are never written silently into `$HOME`. A directory we
  * create gets mode 0700; an existing one must be a real directory (not a symlink) owned by
  * us with no group/other permissions, otherwise we refuse (we never chmod a directory we did
  * not create). System folders (`/`, `/etc`, `/usr`, …) and paths with `..` are refused.
@@ -22,12 +25,11 @@
  * the new set is in place. Shard bytes live in Buffers that are zeroed after use.
  */
 import fs from 'node:fs';
-import os from 'node:os';
 import path from 'node:path';
 import { randomBytes, timingSafeEqual } from 'node:crypto';
 import { formatRecoveryFile, recoveryFileName } from '../crypto/index.js';
 import type { Share, Env } from '../sdk/index.js';
-import { PilotError } from './errors.js';
+import { PilotError, usageError } from './errors.js';
 
 const SHARD_FILE_RE = /^spike\.recovery.*\.txt$/;
 const TEMP_FILE_RE = /^\.spike\.recovery\.[0-9]+\.[0-9a-f]{16}\.tmp$/;
@@ -49,8 +51,8 @@ function checkCustomDir(p: string): void {
   }
 }
 
-/** Resolves the recovery directory (see module comment). */
-export function resolveRecoveryDir(env: Env, cwd: string, dirOption?: string): string {
+/** Resolves the recovery directory (see module comment); `dev` is the dev stack's recovery area, or why it cannot be used. */
+export function resolveRecoveryDir(env: Env, cwd: string, dirOption?: string, dev?: { dir: string } | { refused: string }): string {
   if (dirOption !== undefined) {
     checkCustomDir(dirOption);
     return path.resolve(cwd, dirOption);
@@ -60,10 +62,9 @@ export function resolveRecoveryDir(env: Env, cwd: string, dirOption?: string): s
     checkCustomDir(custom);
     return path.join(path.resolve(cwd, custom.trim()), 'recover');
   }
-  const home = env['HOME'] ?? os.homedir();
-  if (home) return path.join(home, '.spike', 'recover');
-  const user = env['USER'] && /^[A-Za-z0-9._-]+$/.test(env['USER']) ? env['USER'] : 'spike';
-  return path.join('/tmp', `.spike-${user}`, 'recover');
+  if (dev !== undefined && 'dir' in dev) return dev.dir;
+  const why = dev !== undefined ? ` (not using the dev stack folder: ${dev.refused})` : '';
+  throw usageError(`Error: Say where the recovery shards go: --out <dir> (or set SPIKE_PILOT_RECOVERY_DIR)${why}.`);
 }
 
 /**

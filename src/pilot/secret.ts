@@ -1,26 +1,19 @@
 /**
  * `spike secret …`: put, get, delete, undelete, list, metadata get — plus the
- * additive `destroy`, `put --cas/--max-versions/--metadata`, and `--json` on every read.
- * All need the Pilot superuser identity.
+ * additive `destroy`, `put --cas/--max-versions/--metadata`, values from files or stdin
+ * (`key=@file`, `key=-`: values.ts), and `--format`/`--json` on every command, writes included.
+ * Any identity may run them: Nexus decides by its policies (the CLI does not pre-filter).
+ * A missing secret is reported as `Error: not found: <path as typed>.`.
  */
 import { Command, Option } from 'commander';
 import type { NexusClient, SecretMetadata } from '../sdk/index.js';
-import { PilotError, usageError } from './errors.js';
+import { PilotError, notFoundAs, usageError } from './errors.js';
 import { act, type PilotContext } from './context.js';
-import { formatTime, parseFormat, render } from './format.js';
+import { addFormatOptions, formatTime, formatTimeOrNull, parseFormat, render, success, type FormatOpts } from './format.js';
 import { checkSecretPath, parseNonNegInt, parsePairs, parsePositiveInt, parseVersionList } from './validate.js';
+import { resolveValues } from './values.js';
 
-interface FormatOpts {
-  format?: string;
-  json?: boolean;
-}
-
-/** Adds SPIKE's `--format/-f` and our `--json`. */
-export function addFormatOptions(c: Command): Command {
-  return c
-    .addOption(new Option('-f, --format <format>', 'output format: human, json or yaml'))
-    .option('--json', 'output JSON (same as --format json)');
-}
+export { addFormatOptions } from './format.js';
 
 /** Human form of `secret get` (sorted `key: value` lines). */
 export function humanSecret(values: Record<string, string>): string {
@@ -35,13 +28,13 @@ export function metadataDocument(m: SecretMetadata): Record<string, unknown> {
   const versions: Record<string, unknown> = {};
   for (const k of Object.keys(m.versions).sort((a, b) => Number(a) - Number(b))) {
     const v = m.versions[k]!;
-    versions[k] = { createdTime: v.createdTime, version: v.version, deletedTime: v.deletedTime };
+    versions[k] = { createdTime: formatTime(v.createdTime), version: v.version, deletedTime: formatTimeOrNull(v.deletedTime) };
   }
   const md: Record<string, unknown> = {
     currentVersion: m.metadata.currentVersion,
     oldestVersion: m.metadata.oldestVersion,
-    createdTime: m.metadata.createdTime,
-    updatedTime: m.metadata.updatedTime,
+    createdTime: formatTime(m.metadata.createdTime),
+    updatedTime: formatTime(m.metadata.updatedTime),
     maxVersions: m.metadata.maxVersions,
   };
   if (m.metadata.customMetadata) md['customMetadata'] = { ...m.metadata.customMetadata };
@@ -84,30 +77,34 @@ function collect(v: string, prev: string[]): string[] {
 export function registerSecret(program: Command, ctx: PilotContext): void {
   const secret = program.command('secret').description('Manage secrets');
 
-  secret
-    .command('put')
-    .description('Put secrets at the specified path (creates a new version)')
-    .argument('<path>', 'secret path, e.g. secrets/db/creds')
-    .argument('<key=value...>', 'one or more key=value pairs')
-    .option('--cas <version>', 'check-and-set: write only if the last written version (metadata lastVersion, deleted or not) is this (0 = never written)')
-    .option('--max-versions <n>', 'versions to keep for this secret')
-    .option('--metadata <key=value>', 'custom metadata (repeatable; not secret)', collect, [] as string[])
-    .action(
-      act(ctx, 'secret', 'put', async (path: string, pairs: string[], o: { cas?: string; maxVersions?: string; metadata: string[] }) => {
-        checkSecretPath(path);
-        const values = parsePairs(pairs);
-        const cas = o.cas !== undefined ? parseNonNegInt(o.cas, '--cas') : undefined;
-        const maxVersions = o.maxVersions !== undefined ? parsePositiveInt(o.maxVersions, '--max-versions') : undefined;
-        const customMetadata = o.metadata.length > 0 ? parsePairs(o.metadata) : undefined;
-        const client = await ctx.nexus('operator');
-        await client.putSecret(path, values, {
-          ...(cas !== undefined ? { cas } : {}),
-          ...(maxVersions !== undefined ? { maxVersions } : {}),
-          ...(customMetadata !== undefined ? { customMetadata } : {}),
-        });
-        ctx.out('OK\n');
-      }),
-    );
+  addFormatOptions(
+    secret
+      .command('put')
+      .description('Put secrets at the specified path (creates a new version)')
+      .argument('<path>', 'secret path, e.g. secrets/db/creds')
+      .argument('<key=value...>', 'key=value pairs; key=@file reads the file, key=- reads stdin, key=@@x stores @x')
+      .option('--cas <version>', 'check-and-set: write only if the last written version (metadata lastVersion, deleted or not) is this (0 = never written)')
+      .option('--max-versions <n>', 'versions to keep for this secret')
+      .option('--metadata <key=value>', 'custom metadata (repeatable; not secret)', collect, [] as string[]),
+  ).action(
+    act(ctx, 'secret', 'put', async (path: string, pairs: string[], o: FormatOpts & { cas?: string; maxVersions?: string; metadata: string[] }) => {
+      const format = parseFormat(o.format, o.json);
+      checkSecretPath(path);
+      const raw = parsePairs(pairs);
+      const cas = o.cas !== undefined ? parseNonNegInt(o.cas, '--cas') : undefined;
+      const maxVersions = o.maxVersions !== undefined ? parsePositiveInt(o.maxVersions, '--max-versions') : undefined;
+      const customMetadata = o.metadata.length > 0 ? parsePairs(o.metadata) : undefined;
+      const values = await resolveValues(ctx.io, raw);
+      const client = await ctx.nexus('any');
+      const written = await client.putSecret(path, values, {
+        ...(cas !== undefined ? { cas } : {}),
+        ...(maxVersions !== undefined ? { maxVersions } : {}),
+        ...(customMetadata !== undefined ? { customMetadata } : {}),
+      });
+      const version = written.version;
+      ctx.out(success(format, `wrote secret ${path}${version !== undefined ? ` (version ${version})` : ''}`, { path, ...(version !== undefined ? { version } : {}) }));
+    }),
+  );
 
   addFormatOptions(
     secret
@@ -121,12 +118,16 @@ export function registerSecret(program: Command, ctx: PilotContext): void {
       const format = parseFormat(o.format, o.json);
       checkSecretPath(path);
       const version = parseNonNegInt(o.version, '--version');
-      const client = await ctx.nexus('operator');
-      const values = await client.getSecret(path, version === 0 ? {} : { version });
+      const client = await ctx.nexus('any');
+      const what = version === 0 ? path : `${path} (version ${version})`;
+      const values = await notFoundAs(what, () => client.getSecret(path, version === 0 ? {} : { version }));
       if (key !== undefined) {
-        if (!Object.prototype.hasOwnProperty.call(values, key)) throw new PilotError('Error: Key not found.', { code: 'pilot_key_not_found' });
+        if (!Object.prototype.hasOwnProperty.call(values, key)) {
+          throw new PilotError(`Error: not found: key ${JSON.stringify(key)} in ${what}.`, { code: 'pilot_not_found' });
+        }
         const v = values[key]!;
-        ctx.out(render(format, v, () => `${v}\n`));
+        // Human form ends in exactly one newline (none added to a value that has one); json keeps the bytes.
+        ctx.out(render(format, v, () => (v.endsWith('\n') ? v : `${v}\n`)));
         return;
       }
       ctx.out(render(format, { ...values }, () => humanSecret(values)));
@@ -136,38 +137,42 @@ export function registerSecret(program: Command, ctx: PilotContext): void {
   // delete, undelete and destroy share one shape: a path and a version list.
   const versionCommands = [
     {
-      name: 'delete', description: 'Delete secret versions (soft delete)',
+      name: 'delete', done: 'deleted', description: 'Delete secret versions (soft delete)',
       versions: 'comma-separated versions to delete (0 = current; default: current)', required: false,
       call: (client: NexusClient, path: string, versions: number[]) => client.deleteSecret(path, versions),
     },
     {
-      name: 'undelete', description: 'Undelete secret versions',
+      name: 'undelete', done: 'undeleted', description: 'Undelete secret versions',
       versions: 'comma-separated versions to restore (default: the latest deleted one)', required: false,
       call: (client: NexusClient, path: string, versions: number[]) => client.undeleteSecret(path, versions),
     },
     {
-      name: 'destroy', description: 'Permanently destroy secret versions (cannot be undone)',
+      name: 'destroy', done: 'destroyed', description: 'Permanently destroy secret versions (cannot be undone)',
       versions: 'comma-separated versions to destroy (0 = current); required', required: true,
       call: (client: NexusClient, path: string, versions: number[]) => client.destroySecret(path, versions),
     },
   ] as const;
   for (const command of versionCommands) {
-    secret
-      .command(command.name)
-      .description(command.description)
-      .argument('<path>', 'secret path')
-      .addOption(new Option('-v, --versions <list>', command.versions))
-      .action(
-        act(ctx, 'secret', command.name, async (path: string, o: { versions?: string }) => {
-          checkSecretPath(path);
-          if (command.required && o.versions === undefined) {
-            throw usageError('Error: destroy needs --versions (use 0 for the current version).');
-          }
-          const versions = o.versions !== undefined ? parseVersionList(o.versions) : [];
-          await command.call(await ctx.nexus('operator'), path, versions);
-          ctx.out('OK\n');
-        }),
-      );
+    addFormatOptions(
+      secret
+        .command(command.name)
+        .description(command.description)
+        .argument('<path>', 'secret path')
+        .addOption(new Option('-v, --versions <list>', command.versions)),
+    ).action(
+      act(ctx, 'secret', command.name, async (path: string, o: FormatOpts & { versions?: string }) => {
+        const format = parseFormat(o.format, o.json);
+        checkSecretPath(path);
+        if (command.required && o.versions === undefined) {
+          throw usageError('Error: destroy needs --versions (use 0 for the current version).');
+        }
+        const versions = o.versions !== undefined ? parseVersionList(o.versions) : [];
+        const client = await ctx.nexus('any');
+        await notFoundAs(path, () => command.call(client, path, versions));
+        const which = versions.length === 0 ? '' : ` (version${versions.length > 1 ? 's' : ''} ${versions.join(', ')})`;
+        ctx.out(success(format, `${command.done} secret ${path}${which}`, { path, versions }));
+      }),
+    );
   }
 
   // `[prefix]` (additive): a plain prefix (`app/` or `app/db`), fetched in pages; paths that
@@ -178,7 +183,7 @@ export function registerSecret(program: Command, ctx: PilotContext): void {
       if (prefix !== undefined && (prefix.length > 500 || !/^[a-zA-Z0-9._\-/()?+*|[\]{}\\]*$/.test(prefix))) {
         throw new PilotError('Error: Invalid secret path prefix.', { code: 'pilot_invalid_path' });
       }
-      const client = await ctx.nexus('operator');
+      const client = await ctx.nexus('any');
       const keys: string[] = [];
       for await (const k of client.secretPaths(prefix ? { prefix } : {})) if (k.startsWith(prefix ?? '')) keys.push(k);
       ctx.out(render(format, keys, () => (keys.length === 0 ? 'No secrets found.\n' : keys.map((k) => `- ${k}\n`).join(''))));
@@ -197,8 +202,10 @@ export function registerSecret(program: Command, ctx: PilotContext): void {
       const format = parseFormat(o.format, o.json);
       checkSecretPath(path);
       const version = parseNonNegInt(o.version, '--version');
-      const client = await ctx.nexus('operator');
-      const m = await client.getSecretMetadata(path, version === 0 ? {} : { version });
+      const client = await ctx.nexus('any');
+      const m = await notFoundAs(version === 0 ? path : `${path} (version ${version})`, () =>
+        client.getSecretMetadata(path, version === 0 ? {} : { version }),
+      );
       ctx.out(render(format, metadataDocument(m), () => humanMetadata(m)));
     }),
   );

@@ -19,8 +19,27 @@ function usage(fn: () => unknown, re?: RegExp): void {
 
 test('secret paths: SPIKE charset and 500-char cap, plus D2 (no empty/dot segments, no leading/trailing slash)', () => {
   for (const ok of ['secrets/db/creds', 'a', 'a.b/c-d_e', 'x'.repeat(500), 'tenants/(x)/[y]']) assert.equal(checkSecretPath(ok), ok);
-  for (const bad of ['', '/a', 'a/', 'a//b', 'a/./b', 'a/../b', '..', 'a b', 'a\nb', 'a^b', 'x'.repeat(501), 'é']) {
-    assert.throws(() => checkSecretPath(bad), (e: unknown) => e instanceof PilotError && e.message === 'Error: Invalid secret path.', JSON.stringify(bad));
+  const cases: Array<[string, string]> = [
+    ['', 'it is empty'],
+    ['/a', "it starts with '/'"],
+    ['a/', "it ends with '/'"],
+    ['a//b', "it has an empty segment ('//')"],
+    ['a/./b', "it has a '.' or '..' segment"],
+    ['a/../b', "it has a '.' or '..' segment"],
+    ['..', "it has a '.' or '..' segment"],
+    ['a b', 'character 2 is not allowed'],
+    ['ab\nc', 'character 3 is not allowed'],
+    ['a^b', 'character 2 is not allowed'],
+    ['x'.repeat(501), 'it is longer than 500 characters'],
+    ['é', 'character 1 is not allowed'],
+    ['spike/system/acl', 'spike/system is reserved'],
+  ];
+  for (const [bad, rule] of cases) {
+    assert.throws(
+      () => checkSecretPath(bad),
+      (e: unknown) => e instanceof PilotError && e.message.startsWith(`Error: Invalid secret path: ${rule}`) && (bad.length < 3 || !e.message.includes(bad)),
+      JSON.stringify(bad),
+    );
   }
 });
 
@@ -90,17 +109,21 @@ test('secret metadata output: SPIKE blocks in human form, struct in json/yaml, v
     metadata: { currentVersion: 10, oldestVersion: 2, createdTime: '2026-07-25T10:00:02Z', updatedTime: '2026-07-25T10:00:10Z', maxVersions: 10 },
   };
   const h = humanMetadata(m);
-  assert.match(h, /^\nMetadata:\n-{50}\nCurrent Version : 10\nOldest Version  : 2\nCreated Time    : 2026-07-25 10:00:02 UTC\n/);
+  assert.match(h, /^\nMetadata:\n-{50}\nCurrent Version : 10\nOldest Version  : 2\nCreated Time    : 2026-07-25T10:00:02Z\n/);
   assert.ok(h.indexOf('Version 2:') < h.indexOf('Version 10:'));
-  assert.match(h, /Version 2:\n {2}Created: 2026-07-25 10:00:02 UTC\n {2}Deleted: 2026-07-25 09:00:00 UTC\n/);
+  assert.match(h, /Version 2:\n {2}Created: 2026-07-25T10:00:02Z\n {2}Deleted: 2026-07-25T09:00:00Z\n/);
   const doc = metadataDocument(m);
   assert.deepEqual(Object.keys(doc['versions'] as object), ['2', '10']);
   assert.deepEqual(JSON.parse(render('json', doc, () => '')), JSON.parse(JSON.stringify(doc)));
   assert.equal(formatTime('garbage'), 'garbage');
+  // one time format everywhere: RFC 3339 in UTC, to the second, whatever offset or fraction Nexus sent
+  assert.equal(formatTime('2026-07-25T10:00:00.123456789-07:00'), '2026-07-25T17:00:00Z');
+  assert.equal((doc['versions'] as Record<string, { deletedTime: string }>)['2']!.deletedTime, '2026-07-25T09:00:00Z');
 });
 
 test('policy output: SPIKE human blocks; json/yaml with spiffiedPattern', () => {
   const p = { id: '', name: 'db-read', spiffeIdPattern: '^spiffe://x/app$', pathPattern: '^db/.*$', permissions: ['read', 'list'] as ('read' | 'list')[], createdAt: '2026-07-25T10:00:00Z', updatedAt: '2026-07-25T10:00:00Z' };
+  assert.equal(policyDocument(p)['id'], 'db-read', 'a policy id is its name');
   assert.equal(
     humanPolicy(p),
     'POLICY DETAILS\n=============\n\nName: db-read\nSPIFFE ID Pattern: ^spiffe://x/app$\nPath Pattern: ^db/.*$\nPermissions: read, list\nCreated At: 2026-07-25T10:00:00Z\nUpdated At: 2026-07-25T10:00:00Z\n',
@@ -114,7 +137,8 @@ test('policy create/apply inputs: required flags, YAML keys', () => {
   usage(() => policyFromFlags({ name: 'a' }), /^Error: All flags are required \(missing: --path-pattern, --spiffeid-pattern, --permissions\)\.$/);
   const spec = policyFromYaml('name: db\nspiffeidPattern: ^spiffe://x/.*$\npathPattern: ^db/.*$\npermissions:\n  - read\n  - write\n');
   assert.deepEqual(spec, { name: 'db', spiffeIdPattern: '^spiffe://x/.*$', pathPattern: '^db/.*$', permissions: ['read', 'write'] });
-  assert.deepEqual(policyFromYaml('name: db\nspiffeidPattern: a\npathPattern: b\npermissions: read,list\n').permissions, ['read', 'list']);
+  assert.deepEqual(policyFromYaml('name: db\nspiffeidPattern: spiffe://x/a\npathPattern: b\npermissions: read,list\n').permissions, ['read', 'list']);
+  usage(() => policyFromYaml('name: db\nspiffeidPattern: a\npathPattern: b\npermissions: read\n'), /^Error: Invalid spiffeidPattern in the policy file: it must start with 'spiffe:\/\/'/);
   usage(() => policyFromYaml('name: db\nspiffeIdPattern: a\npathPattern: b\npermissions: [read]\n'), /unknown key 'spiffeIdPattern'/);
   usage(() => policyFromYaml('name: db\n'), /missing spiffeidPattern, pathPattern, permissions/);
   usage(() => policyFromYaml('- a\n- b\n'), /expected a mapping/);

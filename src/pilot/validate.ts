@@ -1,28 +1,45 @@
 /**
  * Client-side checks of command arguments, done before anything is sent. Messages follow
  * SPIKE's wording but never echo a value that could be a secret (a mistyped `key=value`
- * pair, a secret path).
+ * pair, an invalid secret path): they name the rule that was broken instead.
  */
 import { PERMISSIONS, type Permission } from '../sdk/index.js';
 import { PilotError, usageError } from './errors.js';
 
 /** SPIKE's secret path characters. */
-const PATH_CHARS = /^[a-zA-Z0-9._\-/()?+*|[\]{}\\]+$/;
+const PATH_CHARS = /^[a-zA-Z0-9._\-/()?+*|[\]{}\\]$/;
 const MAX_PATH = 500;
 /** SPIKE's key-name rule: 1–250 of letters, digits, `-`, `_`, space. */
 const KEY_RE = /^[a-zA-Z0-9\-_ ]{1,250}$/;
+/** Never a secret path (the gate namespace of policies). */
+const RESERVED_PREFIX = 'spike/system';
+
+/** Which rule of the secret path grammar `p` breaks, or undefined when it is valid (never the value itself). */
+export function secretPathProblem(p: string): string | undefined {
+  if (p.length === 0) return 'it is empty';
+  if (p.length > MAX_PATH) return `it is longer than ${MAX_PATH} characters`;
+  for (let i = 0; i < p.length; i++) {
+    if (!PATH_CHARS.test(p[i]!)) {
+      return `character ${i + 1} is not allowed (use letters, digits and . _ - / ( ) ? + * | [ ] { } \\)`;
+    }
+  }
+  if (p.startsWith('/')) return "it starts with '/'";
+  if (p.endsWith('/')) return "it ends with '/'";
+  const segs = p.split('/');
+  if (segs.includes('')) return "it has an empty segment ('//')";
+  if (segs.some((s) => s === '.' || s === '..')) return "it has a '.' or '..' segment";
+  if (p === RESERVED_PREFIX || p.startsWith(`${RESERVED_PREFIX}/`)) return `${RESERVED_PREFIX} is reserved`;
+  return undefined;
+}
 
 /**
- * SPIKE's path grammar plus D2: no empty or dot segments, no leading or trailing `/`.
- * Throws `Error: Invalid secret path.`.
+ * SPIKE's path grammar plus D2: no empty or dot segments, no leading or trailing `/`, not
+ * under `spike/system`. Throws `Error: Invalid secret path: <the rule it broke>.` (the
+ * message names the rule, never the path).
  */
 export function checkSecretPath(p: string): string {
-  const bad = (): never => {
-    throw new PilotError('Error: Invalid secret path.', { code: 'pilot_invalid_path' });
-  };
-  if (p.length === 0 || p.length > MAX_PATH || !PATH_CHARS.test(p)) bad();
-  if (p.startsWith('/') || p.endsWith('/')) bad();
-  for (const seg of p.split('/')) if (seg === '' || seg === '.' || seg === '..') bad();
+  const problem = secretPathProblem(p);
+  if (problem !== undefined) throw new PilotError(`Error: Invalid secret path: ${problem}.`, { code: 'pilot_invalid_path' });
   return p;
 }
 

@@ -213,10 +213,13 @@ test('ATTACK hostile checkout: trust roots / recovery dir from the file are igno
   assert.match(list.err, /^Warning: ignoring SPIKE_TRUST_ROOT_PILOT, SPIKE_TRUST_ROOT_NEXUS, SPIKE_PILOT_RECOVERY_DIR in .*\.spike\/env/m);
   const home = tmp('attack-home-');
   const rec = await spike(cwd, ['operator', 'recover'], { HOME: home });
-  assert.equal(rec.code, 1);
+  assert.equal(rec.code, 2);
   assert.ok(!errorLine(rec).includes('attacker'), errorLine(rec));
+  // the checkout's .spike is not a folder npm start made: no dev recovery area, no $HOME default: it asks for --out
+  assert.match(errorLine(rec), /^Error: Say where the recovery shards go: --out <dir>/);
   assert.equal(fs.existsSync(path.join(cwd, 'loot')), false, 'no recovery folder inside the checkout');
-  assert.equal(fs.existsSync(path.join(home, '.spike', 'recover')), true, 'the default recovery folder ($HOME/.spike/recover) was prepared instead');
+  assert.equal(fs.existsSync(path.join(cwd, '.spike', 'recovery')), false, 'nothing in the checkout\'s .spike');
+  assert.deepEqual(fs.readdirSync(home), [], 'nothing under $HOME');
 });
 
 test('ATTACK hostile checkout: .spike/sockets/pilot.sock symlinked to another Workload API is not used', async () => {

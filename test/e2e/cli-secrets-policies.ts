@@ -2,8 +2,8 @@
  * `spike secret …` and `spike policy …` end to end: the
  * real CLI binary against a real stack (agent, Keepers, Nexus on SQLite and on PostgreSQL, bootstrap). Data only
  * on stdout; every error is one line on stderr with a non-zero exit (gaps B14). Also: a
- * workload SVID whose policy covers one subtree reads only those paths (through the SDK, the
- * CLI's own transport — the CLI itself refuses non-superuser identities, as SPIKE's does).
+ * workload SVID whose policy covers one subtree reads only those paths, through the SDK and
+ * through the CLI (which leaves the decision to Nexus: no client-side role filter).
  *
  * One suite per backend (issue 8), each in its own test file (cli-secrets-policies.test.ts for
  * sqlite, cli-secrets-policies-postgres.test.ts): every `spike` call is a process start (~1 s,
@@ -47,7 +47,7 @@ export function cliSecretsPoliciesSuite(backend: E2eBackend): void {
     }
 
     test('CLI: secret put / get / get --version / get <key> / --json / list', async () => {
-      assert.equal(await ok(['secret', 'put', 'secrets/db/creds', 'username=admin', 'password=s3cret']), 'OK\n');
+      assert.equal(await ok(['secret', 'put', 'secrets/db/creds', 'username=admin', 'password=s3cret']), 'OK: wrote secret secrets/db/creds (version 1).\n');
       const [human, username] = await Promise.all([
         ok(['secret', 'get', 'secrets/db/creds']),
         ok(['secret', 'get', 'secrets/db/creds', 'username']),
@@ -58,7 +58,7 @@ export function cliSecretsPoliciesSuite(backend: E2eBackend): void {
         ok(['secret', 'put', 'secrets/db/creds', 'username=admin', 'password=rotated=with=equals']),
         ok(['secret', 'put', 'secrets/app/token', 'token=t0k3n']),
       ]);
-      assert.deepEqual(puts, ['OK\n', 'OK\n']);
+      assert.deepEqual(puts, ['OK: wrote secret secrets/db/creds (version 2).\n', 'OK: wrote secret secrets/app/token (version 1).\n']);
       const [current, v1, v1password, list, listJson] = await Promise.all([
         ok(['secret', 'get', 'secrets/db/creds', '--json']),
         ok(['secret', 'get', 'secrets/db/creds', '--version', '1', '--format', 'json']),
@@ -75,7 +75,7 @@ export function cliSecretsPoliciesSuite(backend: E2eBackend): void {
 
     test('CLI / B19: delete, undelete without -v, metadata get (real version numbers)', async () => {
       // deleting the current version (2) makes version 1 current again (SPIKE semantics)
-      assert.equal(await ok(['secret', 'delete', 'secrets/db/creds']), 'OK\n');
+      assert.equal(await ok(['secret', 'delete', 'secrets/db/creds']), 'OK: deleted secret secrets/db/creds.\n');
       const [afterDelete, deletedV2] = await Promise.all([
         ok(['secret', 'get', 'secrets/db/creds', 'password']),
         stack.spike(['secret', 'get', 'secrets/db/creds', '-v', '2']),
@@ -83,9 +83,9 @@ export function cliSecretsPoliciesSuite(backend: E2eBackend): void {
       assert.equal(afterDelete, 's3cret\n');
       assertOneLineError(deletedV2, 'get deleted v2', /not found/i);
       // undelete without -v restores the latest deleted version (SPIKE always answered 404: B19)
-      assert.equal(await ok(['secret', 'undelete', 'secrets/db/creds']), 'OK\n');
+      assert.equal(await ok(['secret', 'undelete', 'secrets/db/creds']), 'OK: undeleted secret secrets/db/creds.\n');
       assert.equal(await ok(['secret', 'get', 'secrets/db/creds', 'password']), 'rotated=with=equals\n');
-      assert.equal(await ok(['secret', 'delete', 'secrets/db/creds', '-v', '1']), 'OK\n');
+      assert.equal(await ok(['secret', 'delete', 'secrets/db/creds', '-v', '1']), 'OK: deleted secret secrets/db/creds (version 1).\n');
       const [deletedV1, metaJson, human] = await Promise.all([
         stack.spike(['secret', 'get', 'secrets/db/creds', '-v', '1']),
         ok(['secret', 'metadata', 'get', 'secrets/db/creds', '--json']),
@@ -120,8 +120,9 @@ export function cliSecretsPoliciesSuite(backend: E2eBackend): void {
       ]);
       assertOneLineError(dup, 'duplicate create', /exists/i);
       assert.match(list, /Name: cli-app-read/);
-      assert.deepEqual(JSON.parse(listJson), [{ id: '', name: 'cli-app-read' }]);
-      assert.deepEqual(JSON.parse(byPattern), [{ id: '', name: 'cli-app-read' }]);
+      // a policy's id is its name (what get/delete take); Nexus itself answers id "" (SPIKE's wire)
+      assert.deepEqual(JSON.parse(listJson), [{ id: 'cli-app-read', name: 'cli-app-read' }]);
+      assert.deepEqual(JSON.parse(byPattern), [{ id: 'cli-app-read', name: 'cli-app-read' }]);
       assert.deepEqual(JSON.parse(noMatch), []);
       const got = JSON.parse(gotJson) as Record<string, unknown>;
       assert.equal(got['name'], 'cli-app-read');
@@ -142,7 +143,7 @@ export function cliSecretsPoliciesSuite(backend: E2eBackend): void {
       assertOneLineError(deleteMissing, 'delete missing policy', /not found/i);
     });
 
-    test('issue 5: a workload SVID with a policy reads only its paths; the CLI refuses non-superusers in one line', async () => {
+    test('issue 5 / 15: a workload SVID with a policy reads only its paths, through the SDK and through the CLI', async () => {
       // the policy from the previous test: read,list on ^secrets/app/.*$
       await ok(['secret', 'put', 'secrets/app/config', 'mode=prod']);
       const app = await stack.client('cli-app');
@@ -151,7 +152,17 @@ export function cliSecretsPoliciesSuite(backend: E2eBackend): void {
       await assert.rejects(app.getSecret('secrets/db/creds'), (e: { code?: string }) => e.code === 'access_unauthorized');
       await assert.rejects(app.getSecret('secrets/db/missing'), (e: { code?: string }) => e.code === 'access_unauthorized');
       await assert.rejects(app.putSecret('secrets/app/token', { token: 'x' }), (e: { code?: string }) => e.code === 'access_unauthorized');
-      assertOneLineError(await stack.spike(['secret', 'get', 'secrets/app/token'], { identity: 'cli-app' }), 'CLI as workload', /superuser|identity/i);
+      // the CLI does not pre-filter by role: Nexus decides by the policy
+      const [asApp, appList, appDenied, appWrite] = await Promise.all([
+        ok(['secret', 'get', 'secrets/app/token', 'token'], { identity: 'cli-app' }),
+        ok(['secret', 'list', '--json'], { identity: 'cli-app' }),
+        stack.spike(['secret', 'get', 'secrets/db/creds'], { identity: 'cli-app' }),
+        stack.spike(['secret', 'put', 'secrets/app/token', 'token=x'], { identity: 'cli-app' }),
+      ]);
+      assert.equal(asApp, 't0k3n\n');
+      assert.deepEqual(JSON.parse(appList), ['secrets/app/config', 'secrets/app/token']);
+      assertOneLineError(appDenied, 'CLI as workload, outside its policy', /^Error: Unauthorized access\.$/);
+      assertOneLineError(appWrite, 'CLI as workload, no write permission', /^Error: Unauthorized access\.$/);
       // removing the policy takes effect on the very next request
       await ok(['policy', 'delete', 'cli-app-read', '--yes']);
       await assert.rejects(app.getSecret('secrets/app/token'), (e: { code?: string }) => e.code === 'access_unauthorized');
@@ -159,13 +170,13 @@ export function cliSecretsPoliciesSuite(backend: E2eBackend): void {
 
     test('B14 / D15: errors are one stderr line and a non-zero exit', async () => {
       const cases: Array<[string[], string, RegExp?]> = [
-        [['secret', 'get', 'secrets/none'], 'missing secret', /not found/i],
-        [['secret', 'put', 'bad path', 'k=v'], 'invalid path'],
-        [['secret', 'put', 'secrets/../x', 'k=v'], 'dot-dot path'],
+        [['secret', 'get', 'secrets/none'], 'missing secret', /^Error: not found: secrets\/none\.$/],
+        [['secret', 'put', 'bad path', 'k=v'], 'invalid path', /^Error: Invalid secret path: character 4 is not allowed/],
+        [['secret', 'put', 'secrets/../x', 'k=v'], 'dot-dot path', /^Error: Invalid secret path: it has a '\.' or '\.\.' segment\.$/],
         [['secret', 'get', 'secrets/db/creds', '-v', 'x'], 'bad version'],
         [['policy', 'create', '--name', 'p', '--spiffeid-pattern', '^spiffe://x$', '--path-pattern', '^x$', '--permissions', 'admin'], 'bad permission'],
-        [['policy', 'create', '--name', 'p', '--spiffeid-pattern', '^spiffe://x$', '--path-pattern', '(a)\\1', '--permissions', 'read'], 'pattern that does not compile'],
-        [['policy', 'get', 'nope'], 'missing policy', /not found/i],
+        [['policy', 'create', '--name', 'p', '--spiffeid-pattern', '^spiffe://x$', '--path-pattern', '(a)\\1', '--permissions', 'read'], 'pattern that does not compile', /^Error: Invalid --path-pattern: it does not compile \(invalid escape sequence at character 4: `\\1`\)\.$/],
+        [['policy', 'get', 'nope'], 'missing policy', /^Error: not found: policy nope\.$/],
       ];
       const runs = await Promise.all(cases.map(([args]) => stack.spike(args)));
       cases.forEach(([, what, pattern], i) => assertOneLineError(runs[i]!, what, pattern));

@@ -155,8 +155,16 @@ test('role gates with real SVIDs: recover/restore use their sockets; the wrong i
   const wrong = await spike(['--socket', 'pilot', 'operator', 'restore'], { stdin: shard });
   oneErrorLine(wrong, /^Error: This command needs the spiffe:\/\/spike\.ist\/spike\/pilot\/role\/restore identity, but this process is spiffe:\/\/spike\.ist\/spike\/pilot\/role\/superuser \(dev stack: --socket restore\)\.$/);
   assert.ok(!wrong.err.includes('0f0f'));
+  // secret/policy/cipher are not gated by role in the CLI: a workload goes on to Nexus (dead here)
   const wl = await spike(['secret', 'get', 'a/b', '--socket', 'workload']);
-  oneErrorLine(wl, /needs the spiffe:\/\/spike\.ist\/spike\/pilot\/role\/superuser identity, but this process is spiffe:\/\/spike\.ist\/app\/workload\.$/);
+  oneErrorLine(wl, /^Error: Cannot reach SPIKE Nexus at https:\/\/127\.0\.0\.1:\d+ \(connection refused\)\.$/);
+  const wlRec = await spike(['operator', 'recover', '--out', path.join(cwd, 'wl-shards'), '--socket', 'workload']);
+  oneErrorLine(wlRec, /needs the spiffe:\/\/spike\.ist\/spike\/pilot\/role\/recover identity, but this process is spiffe:\/\/spike\.ist\/app\/workload/);
+  // off the dev stack (this .spike was not made by npm start) recover asks for --out
+  const noOut = await spike(['operator', 'recover'], { env: { HOME: path.join(cwd, 'home') } });
+  oneErrorLine(noOut, /^Error: Say where the recovery shards go: --out <dir> \(or set SPIKE_PILOT_RECOVERY_DIR\) \(not using the dev stack folder: .*\.spike /);
+  assert.equal(noOut.code, 2);
+  assert.equal(fs.existsSync(path.join(cwd, 'home')), false, 'nothing written under $HOME');
 });
 
 test('TLS-21 end to end: a server with a valid SVID that is not Nexus receives nothing', async () => {

@@ -97,7 +97,9 @@ before(async () => {
   dev = spawn(process.execPath, [path.join(REPO_ROOT, 'bin', 'spike-dev.js')], {
     cwd,
     stdio: ['ignore', 'pipe', 'pipe'],
-    env: { PATH: process.env['PATH'] ?? '', HOME: cwd, SPIKE_DEV_NEXUS_PORT: String(n), SPIKE_DEV_KEEPER_PORTS: `${k1},${k2},${k3}` },
+    // SPIKE_DEV_DIR names the default folder, so the banner must carry it while `spike` run in
+    // this folder with no setup still finds the stack.
+    env: { PATH: process.env['PATH'] ?? '', HOME: cwd, SPIKE_DEV_DIR: path.join(cwd, '.spike'), SPIKE_DEV_NEXUS_PORT: String(n), SPIKE_DEV_KEEPER_PORTS: `${k1},${k2},${k3}` },
   });
   dev.stdout?.on('data', (c: Buffer) => (devOut += c.toString()));
   dev.stderr?.on('data', (c: Buffer) => (devOut += c.toString()));
@@ -120,7 +122,7 @@ after(async () => {
 });
 
 test('npm start, then from another terminal in the same folder: secret put / get with no setup', { skip: DEV_STACK }, async () => {
-  assert.equal(await ok(['secret', 'put', 'secrets/db/creds', 'username=admin', 'password=s3cret']), 'OK\n');
+  assert.equal(await ok(['secret', 'put', 'secrets/db/creds', 'username=admin', 'password=s3cret']), 'OK: wrote secret secrets/db/creds (version 1).\n');
   assert.equal(await ok(['secret', 'get', 'secrets/db/creds']), 'password: s3cret\nusername: admin\n');
   assert.equal(await ok(['secret', 'list']), '- secrets/db/creds\n');
 });
@@ -155,4 +157,44 @@ test('operator recover writes 0600 files in a 0700 dir; verify-shard checks them
   const last = text.at(-1) === '0' ? '1' : '0';
   fs.writeFileSync(path.join(cwd, 'corrupt.txt'), text.slice(0, -1) + last);
   await fails(['operator', 'verify-shard', 'corrupt.txt'], /^Error: Shard 2 does NOT match the commitments/);
+});
+
+test('the npm start banner shows the exact commands, with SPIKE_DEV_DIR=<dir>; they work as printed from another folder', { skip: DEV_STACK }, async () => {
+  const dir = path.join(cwd, '.spike');
+  const lines = devOut.split('\n');
+  assert.ok(lines.includes(`From another terminal, in ${cwd}:`), devOut.slice(-2000));
+  const commands = lines.filter((l) => /^ {2}SPIKE_DEV_DIR=\S+ npx spike /.test(l));
+  assert.ok(commands.length >= 6, `banner commands: ${JSON.stringify(commands)}`);
+  for (const l of commands) assert.ok(l.startsWith(`  SPIKE_DEV_DIR=${dir} npx spike `), l);
+  assert.ok(lines.some((l) => l.includes('npx spike') && l.includes('completion bash')));
+  // run the first three exactly as printed (put, get, policy list), from a folder that is not the stack's
+  const elsewhere = fs.mkdtempSync(path.join(os.tmpdir(), 'pilot-dev-elsewhere-'));
+  try {
+    for (const l of commands.slice(0, 3)) {
+      const m = /^ {2}SPIKE_DEV_DIR=(\S+) npx spike (.*)$/.exec(l)!;
+      const r = await new Promise<Run>((resolve) => {
+        const p = spawnBin('spike', m[2]!.split(' '), { cwd: elsewhere, env: { SPIKE_DEV_DIR: m[1]! }, stdio: ['ignore', 'pipe', 'pipe'] });
+        let out = '';
+        let err = '';
+        p.stdout?.on('data', (c: Buffer) => (out += c.toString()));
+        p.stderr?.on('data', (c: Buffer) => (err += c.toString()));
+        p.on('exit', (code) => resolve({ code, out, err }));
+      });
+      assert.equal(r.code, 0, `${l}: ${r.err}`);
+      assert.equal(r.err, '', l);
+    }
+  } finally {
+    fs.rmSync(elsewhere, { recursive: true, force: true });
+  }
+});
+
+test('operator recover with no --out on the dev stack writes into the dev folder\'s recovery area, never $HOME', { skip: SKIP.operator }, async () => {
+  const area = path.join(cwd, '.spike', 'recovery');
+  const before = fs.readdirSync(area).sort();
+  assert.deepEqual(before, ['spike.recovery.1.txt', 'spike.recovery.2.txt', 'spike.recovery.3.txt'], 'npm start exported its shards there');
+  const contents = before.map((f) => fs.readFileSync(path.join(area, f), 'latin1'));
+  const out = await ok(['operator', 'recover', '--json']);
+  assert.deepEqual(JSON.parse(out), { ok: true, dir: area, files: before.map((f) => path.join(area, f)) });
+  assert.deepEqual(before.map((f) => fs.readFileSync(path.join(area, f), 'latin1')), contents, 'the same shards');
+  assert.equal(fs.existsSync(path.join(cwd, '.spike', 'recover')), false, 'not the old $HOME/.spike/recover default ($HOME is the test folder here)');
 });

@@ -2,8 +2,8 @@
  * The `spike` binary against a real Nexus (test/helpers/stack.ts: spike-agent, 3 Keepers,
  * Nexus on SQLite, Bootstrap — all real processes): secret put/get/get --version/list/
  * delete/undelete/metadata/--cas/destroy, policy create/list/get/delete, a workload SVID with
- * a policy reading only its paths (through the SDK: Pilot's role gate admits only the
- * superuser, as in SPIKE), cipher round trips in both modes. Every failure is checked for the
+ * a policy reading only its paths (through the SDK; the CLI as a workload is in
+ * pilot-behaviour.test.ts), cipher round trips in both modes. Every failure is checked for the
  * CLI contract: one line on stderr, non-zero exit, nothing on stdout.
  *
  * A group whose Nexus route module is still the "being built" stub (registers no routes)
@@ -95,7 +95,7 @@ after(async () => {
 // Each `spike` call is a process start (~1 s, several under load): calls that do not depend on
 // each other run concurrently, so the file fits its time budget on a loaded machine too.
 test('secrets: put, get, versions, list, metadata, delete/undelete, cas, destroy', { skip: SKIP.secrets }, async () => {
-  assert.equal(await ok(['secret', 'put', 'secrets/db/creds', 'username=admin', 'password=s3cret']), 'OK\n');
+  assert.equal(await ok(['secret', 'put', 'secrets/db/creds', 'username=admin', 'password=s3cret']), 'OK: wrote secret secrets/db/creds (version 1).\n');
   const [human, password, json] = await Promise.all([
     ok(['secret', 'get', 'secrets/db/creds']),
     ok(['secret', 'get', 'secrets/db/creds', 'password']),
@@ -122,31 +122,31 @@ test('secrets: put, get, versions, list, metadata, delete/undelete, cas, destroy
   assert.deepEqual(Object.keys(md.versions), ['1', '2']);
   assert.equal(md.versions['2']!.version, 2, 'versions keyed by real version numbers (gaps B3 fixed)');
   assert.match(mdHuman, /Current Version : 2\n/);
-  assert.equal(await ok(['secret', 'delete', 'secrets/db/creds', '-v', '2']), 'OK\n');
+  assert.equal(await ok(['secret', 'delete', 'secrets/db/creds', '-v', '2']), 'OK: deleted secret secrets/db/creds (version 2).\n');
   const [afterDelete] = await Promise.all([
     ok(['secret', 'get', 'secrets/db/creds', 'password']),
-    fails(['secret', 'get', 'secrets/db/creds', '--version', '2'], /^Error: Resource not found\.$/),
+    fails(['secret', 'get', 'secrets/db/creds', '--version', '2'], /^Error: not found: secrets\/db\/creds \(version 2\)\.$/),
   ]);
   assert.equal(afterDelete, 's3cret\n', 'current moves to v1');
-  assert.equal(await ok(['secret', 'undelete', 'secrets/db/creds', '-v', '2']), 'OK\n');
+  assert.equal(await ok(['secret', 'undelete', 'secrets/db/creds', '-v', '2']), 'OK: undeleted secret secrets/db/creds (version 2).\n');
   const [afterUndelete] = await Promise.all([
     ok(['secret', 'get', 'secrets/db/creds', 'password']),
     fails(['secret', 'put', 'secrets/db/creds', 'password=3', '--cas', '1'], /^Error: Check-and-set failed/),
-    fails(['secret', 'get', 'secrets/missing'], /^Error: Resource not found\.$/),
-    fails(['secret', 'get', 'secrets/db/creds', 'nokey'], /^Error: Key not found\.$/),
+    fails(['secret', 'get', 'secrets/missing'], /^Error: not found: secrets\/missing\.$/),
+    fails(['secret', 'get', 'secrets/db/creds', 'nokey'], /^Error: not found: key "nokey" in secrets\/db\/creds\.$/),
   ]);
   assert.equal(afterUndelete, 'two\n');
-  assert.equal(await ok(['secret', 'put', 'secrets/db/creds', 'password=3', '--cas', '2']), 'OK\n');
-  assert.equal(await ok(['secret', 'destroy', 'secrets/db/creds', '-v', '1']), 'OK\n');
+  assert.equal(await ok(['secret', 'put', 'secrets/db/creds', 'password=3', '--cas', '2']), 'OK: wrote secret secrets/db/creds (version 3).\n');
+  assert.equal(await ok(['secret', 'destroy', 'secrets/db/creds', '-v', '1']), 'OK: destroyed secret secrets/db/creds (version 1).\n');
   await Promise.all([
-    fails(['secret', 'get', 'secrets/db/creds', '--version', '1'], /^Error: Resource not found\.$/),
-    fails(['secret', 'undelete', 'secrets/db/creds', '-v', '1'], /^Error: Resource not found\.$/),
+    fails(['secret', 'get', 'secrets/db/creds', '--version', '1'], /^Error: not found: secrets\/db\/creds \(version 1\)\.$/),
+    fails(['secret', 'undelete', 'secrets/db/creds', '-v', '1'], /^Error: not found: secrets\/db\/creds\.$/),
   ]);
 });
 
 test('policies: create/list/get/delete; a workload with a read policy reads only its paths', { skip: SKIP.policies }, async () => {
   const flags = ['--name', 'db-read', '--path-pattern', '^secrets/db/.*$', '--spiffeid-pattern', '^spiffe://spike\\.ist/workload/demo$', '--permissions', 'read'];
-  assert.equal(await ok(['policy', 'create', ...flags]), 'Policy created successfully.\n');
+  assert.equal(await ok(['policy', 'create', ...flags]), 'OK: created policy db-read.\n');
   const [, list, listJson, got] = await Promise.all([
     fails(['policy', 'create', ...flags], /^Error: Policy 'db-read' already exists\.$/),
     ok(['policy', 'list']),
@@ -167,10 +167,10 @@ test('policies: create/list/get/delete; a workload with a read policy reads only
   await assert.rejects(demo.putSecret('secrets/db/creds', { password: 'hijack' }), { code: 'access_unauthorized' });
   assert.deepEqual(await demo.listSecrets().catch((e: { code?: string }) => e.code), 'access_unauthorized', 'no list permission');
 
-  assert.equal(await ok(['policy', 'delete', 'db-read', '--yes']), 'Policy deleted successfully.\n');
+  assert.equal(await ok(['policy', 'delete', 'db-read', '--yes']), 'OK: deleted policy db-read.\n');
   await Promise.all([
-    fails(['policy', 'get', 'db-read'], /^Error: Entity not found\.$/),
-    fails(['policy', 'delete', 'db-read', '--yes'], /^Error: Entity not found\.$/),
+    fails(['policy', 'get', 'db-read'], /^Error: not found: policy db-read\.$/),
+    fails(['policy', 'delete', 'db-read', '--yes'], /^Error: not found: policy db-read\.$/),
   ]);
 });
 

@@ -1,0 +1,79 @@
+/**
+ * Values from files and stdin (`key=@file`, `key=-`, `@@`/`@-` escapes): exact bytes, one
+ * stdin per call, UTF-8 only, size cap, messages that name the key and file but never the content.
+ */
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { Readable, Writable } from 'node:stream';
+import { PilotError } from './errors.js';
+import type { PilotIo } from './context.js';
+import { MAX_VALUE_BYTES, resolveValues, valueSource } from './values.js';
+
+let dir: string;
+before(() => {
+  dir = fs.mkdtempSync(path.join(os.tmpdir(), 'pilot-values-'));
+});
+after(() => fs.rmSync(dir, { recursive: true, force: true }));
+
+function io(stdin: string | Buffer | undefined): PilotIo & { err: () => string } {
+  let err = '';
+  return {
+    stdout: new Writable({ write: (_c, _e, cb) => cb() }),
+    stderr: new Writable({ write: (c: Buffer, _e, cb) => ((err += c.toString()), cb()) }),
+    stdin: Readable.from(stdin === undefined ? [] : [Buffer.from(stdin)]),
+    env: {},
+    cwd: dir,
+    err: () => err,
+  };
+}
+
+function map(o: Record<string, string>): Record<string, string> {
+  return Object.assign(Object.create(null) as Record<string, string>, o);
+}
+
+test('value sources: @file, -, @@ and @- escapes, plain text', () => {
+  assert.deepEqual(valueSource('plain'), { kind: 'literal', text: 'plain' });
+  assert.deepEqual(valueSource('-'), { kind: 'stdin' });
+  assert.deepEqual(valueSource('@pw.txt'), { kind: 'file', file: 'pw.txt' });
+  assert.deepEqual(valueSource('@@pw'), { kind: 'literal', text: '@pw' });
+  assert.deepEqual(valueSource('@-'), { kind: 'literal', text: '-' });
+  assert.deepEqual(valueSource('a@b'), { kind: 'literal', text: 'a@b' });
+  assert.deepEqual(valueSource('--'), { kind: 'literal', text: '--' });
+});
+
+test('key=@file keeps the bytes exactly (trailing newline included); key=- reads all of stdin', async () => {
+  fs.writeFileSync(path.join(dir, 'pw.txt'), 's3cret\n');
+  fs.writeFileSync(path.join(dir, 'multi.pem'), '-----BEGIN X-----\r\nabc\n\n');
+  const v = await resolveValues(io('from stdin\n\n'), map({ password: '@pw.txt', pem: `@${path.join(dir, 'multi.pem')}`, token: '-', at: '@@x', dash: '@-', plain: 'p' }));
+  assert.deepEqual({ ...v }, { password: 's3cret\n', pem: '-----BEGIN X-----\r\nabc\n\n', token: 'from stdin\n\n', at: '@x', dash: '-', plain: 'p' });
+  assert.equal(Object.getPrototypeOf(v), null);
+  const empty = await resolveValues(io(''), map({ k: '-' }));
+  assert.equal(empty['k'], '');
+});
+
+test('refusals: two stdin values, missing/unreadable/oversized/non-UTF-8 files, an empty @; never the content', async () => {
+  const fails = async (pairs: Record<string, string>, re: RegExp, opts: { stdin?: string | Buffer; exit?: number } = {}): Promise<void> => {
+    await assert.rejects(resolveValues(io(opts.stdin), map(pairs)), (e: unknown) => {
+      assert.ok(e instanceof PilotError);
+      assert.match(e.message, re);
+      assert.equal(e.exitCode, opts.exit ?? 1);
+      assert.ok(!e.message.includes('TOPSECRET'));
+      return true;
+    });
+  };
+  await fails({ a: '-', b: '-' }, /^Error: Only one value can come from stdin \(key=-\) per call\.$/, { exit: 2 });
+  await fails({ a: '@' }, /^Error: Missing file name after '@' for key 'a'; write @@ for a literal '@'\.$/, { exit: 2 });
+  await fails({ a: '@nope.txt' }, /^Error: Cannot read the file "nope\.txt" for key 'a': no such file\.$/);
+  await fails({ a: `@${dir}` }, /is not a regular file/);
+  fs.writeFileSync(path.join(dir, 'bin.dat'), Buffer.from([0x54, 0x4f, 0x50, 0xff, 0xfe]));
+  await fails({ a: '@bin.dat' }, /^Error: The file "bin\.dat" for key 'a' is not UTF-8 text/);
+  await fails({ a: '-' }, /^Error: stdin for key 'a' is not UTF-8 text/, { stdin: Buffer.from([0xc3, 0x28]) });
+  fs.writeFileSync(path.join(dir, 'big.txt'), Buffer.alloc(MAX_VALUE_BYTES + 1, 0x41));
+  await fails({ a: '@big.txt' }, /is larger than 1 MiB/);
+  await fails({ a: '-' }, /^Error: stdin for key 'a' is larger than 1 MiB\.$/, { stdin: Buffer.alloc(MAX_VALUE_BYTES + 1, 0x41) });
+  fs.writeFileSync(path.join(dir, 'secret.txt'), 'TOPSECRET');
+  await fails({ a: '-', b: '@secret.txt', c: '-' }, /Only one value/, { exit: 2 });
+});

@@ -1,0 +1,118 @@
+/**
+ * Secret values from a file or stdin, so that secrets need not be on the command line
+ * (where `ps` and the shell history see them). In `spike secret put <path> key=value…` a value is:
+ *
+ * - `@<file>`: the file's bytes, exactly (a trailing newline is kept, as with Vault's
+ *   `key=@file` and `kubectl create secret --from-file`); `<file>` is relative to the working
+ *   directory;
+ * - `-`: everything on stdin, exactly (at most one `-` per call);
+ * - `@@…`: the literal text `@…` (one `@` is dropped), and `@-`: the literal text `-`;
+ * - anything else: the text itself.
+ *
+ * Values are text on the wire, so file and stdin bytes must be UTF-8 (binary data: encode
+ * it first, e.g. base64); at most {@link MAX_VALUE_BYTES} bytes each. Read buffers are zeroed
+ * after decoding. Errors name the key and the file as the user typed it, never the content.
+ */
+import fs from 'node:fs';
+import path from 'node:path';
+import type { PilotIo } from './context.js';
+import { PilotError, usageError } from './errors.js';
+
+/** Nexus accepts request bodies up to 1 MiB by default: a bigger value could never be stored. */
+export const MAX_VALUE_BYTES = 1 << 20;
+
+/** Where one value comes from. */
+export type ValueSource = { kind: 'literal'; text: string } | { kind: 'file'; file: string } | { kind: 'stdin' };
+
+/** Classifies a raw value (see the module comment). */
+export function valueSource(raw: string): ValueSource {
+  if (raw === '-') return { kind: 'stdin' };
+  if (!raw.startsWith('@')) return { kind: 'literal', text: raw };
+  const rest = raw.slice(1);
+  if (rest.startsWith('@') || rest === '-') return { kind: 'literal', text: rest };
+  return { kind: 'file', file: rest };
+}
+
+function fail(line: string): never {
+  throw new PilotError(line, { code: 'pilot_value_source' });
+}
+
+function decodeUtf8(buf: Buffer, what: string): string {
+  try {
+    return new TextDecoder('utf-8', { fatal: true, ignoreBOM: true }).decode(buf);
+  } catch {
+    return fail(`Error: ${what} is not UTF-8 text; secret values are text (encode binary data first, e.g. with base64).`);
+  } finally {
+    buf.fill(0);
+  }
+}
+
+function readValueFile(io: PilotIo, file: string, what: string): string {
+  const shown = JSON.stringify(file);
+  let fd: number;
+  try {
+    fd = fs.openSync(path.resolve(io.cwd, file), fs.constants.O_RDONLY | fs.constants.O_NONBLOCK);
+  } catch (e) {
+    const code = (e as { code?: string }).code;
+    return fail(`Error: Cannot read the file ${shown} for ${what}${code === 'ENOENT' ? ': no such file' : code ? ` (${code})` : ''}.`);
+  }
+  try {
+    if (!fs.fstatSync(fd).isFile()) fail(`Error: The file ${shown} for ${what} is not a regular file.`);
+    const buf = Buffer.alloc(MAX_VALUE_BYTES + 1);
+    let n = 0;
+    for (;;) {
+      const r = fs.readSync(fd, buf, n, buf.length - n, null);
+      if (r === 0) break;
+      n += r;
+      if (n > MAX_VALUE_BYTES) {
+        buf.fill(0);
+        fail(`Error: The file ${shown} for ${what} is larger than 1 MiB.`);
+      }
+    }
+    const out = Buffer.from(buf.subarray(0, n));
+    buf.fill(0);
+    return decodeUtf8(out, `The file ${shown} for ${what}`);
+  } finally {
+    fs.closeSync(fd);
+  }
+}
+
+async function readStdin(io: PilotIo, what: string): Promise<string> {
+  if (io.stdin.isTTY) io.stderr.write(`Reading ${what} from stdin; end it with Ctrl-D.\n`);
+  const chunks: Buffer[] = [];
+  let n = 0;
+  try {
+    for await (const c of io.stdin) {
+      const b = typeof c === 'string' ? Buffer.from(c) : (c as Buffer);
+      chunks.push(b);
+      n += b.length;
+      if (n > MAX_VALUE_BYTES) fail(`Error: stdin for ${what} is larger than 1 MiB.`);
+    }
+    return decodeUtf8(Buffer.concat(chunks), `stdin for ${what}`);
+  } finally {
+    for (const c of chunks) c.fill(0);
+  }
+}
+
+/**
+ * Replaces `@file`, `-`, `@@…` and `@-` values of `pairs` (parsed `key → raw value`) by what
+ * they stand for (key names are validated already, so messages may name them). More than
+ * one `-` is a usage error, found before anything is read.
+ */
+export async function resolveValues(io: PilotIo, pairs: Record<string, string>): Promise<Record<string, string>> {
+  const keys = Object.keys(pairs);
+  const sources = keys.map((k) => valueSource(pairs[k]!));
+  const stdinCount = sources.filter((s) => s.kind === 'stdin').length;
+  if (stdinCount > 1) throw usageError('Error: Only one value can come from stdin (key=-) per call.');
+  for (const [i, s] of sources.entries()) {
+    if (s.kind === 'file' && s.file === '') throw usageError(`Error: Missing file name after '@' for key '${keys[i]!}'; write @@ for a literal '@'.`);
+  }
+  const out: Record<string, string> = Object.create(null) as Record<string, string>;
+  for (const [i, k] of keys.entries()) {
+    const s = sources[i]!;
+    const what = `key '${k}'`;
+    const v = s.kind === 'literal' ? s.text : s.kind === 'file' ? readValueFile(io, s.file, what) : await readStdin(io, what);
+    Object.defineProperty(out, k, { value: v, enumerable: true, writable: true, configurable: true });
+  }
+  return out;
+}
