@@ -181,7 +181,7 @@ test('connection-level failures are one line too: Workload API errors, unexpecte
   oneErrorLine(boom, /^Error: Unexpected failure\.$/);
   const noSock = await spike(['secret', 'list'], { env: { SPIFFE_ENDPOINT_SOCKET: `unix://${path.join(cwd, 'nope.sock')}` } });
   assert.equal(noSock.code, 1);
-  oneErrorLine(noSock, /^Error: Cannot reach the SPIFFE Workload API at unix:\/\/.*nope\.sock \(Workload API unreachable: no socket there\); start the dev stack/);
+  oneErrorLine(noSock, /^Error: no Workload API at unix:\/\/.*nope\.sock: is the agent running\? \(dev stack: `npm start`/);
   assert.equal(noSock.connects, 0);
 });
 
@@ -206,7 +206,7 @@ test('--socket works before or after the subcommand; "secret get -v/--version <n
   ]) {
     const r = await spike(argv);
     assert.equal(r.code, 1);
-    oneErrorLine(r, /Cannot reach the SPIFFE Workload API at unix:\/\/.*\.spike\/sockets\/nope\.sock \(Workload API unreachable: no socket there\)/);
+    oneErrorLine(r, /^Error: no Workload API at unix:\/\/.*\.spike\/sockets\/nope\.sock: is the agent running\?/);
     assert.equal(r.connects, 0);
   }
   const v = await spike(['secret', 'get', 'a/b', '--version', '2']);
