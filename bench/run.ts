@@ -8,7 +8,8 @@
  *
  * `npm run bench -- --quick`: short budgets (< 2 min). A benchmark that fails (e.g. a component
  * not built yet) shows a "not available" row with the reason; nothing is ever filled in by hand.
- * `--only=P1,P4` runs a subset (for development; results are then not written unless `--out`).
+ * The `CLI` row (issue 15, `bench/cli.ts`) times `spike secret get` as a new process against
+ * `node -e 0` in the same run. `--only=P1,P4` (or `--only=CLI`) runs a subset (for development; results are then not written unless `--out`).
  */
 import fs from 'node:fs';
 import os from 'node:os';
@@ -18,6 +19,7 @@ import { fileURLToPath } from 'node:url';
 import { Stack } from '../test/helpers/stack.js';
 import { benchBootstrap } from './bootstrap.js';
 import { benchCipher } from './cipher.js';
+import { benchCliGet, CLI_GOAL } from './cli.js';
 import { benchCrypto } from './crypto.js';
 import { benchHa } from './ha.js';
 import { describeMachine, machine, notAvailable, progress, reasonOf, row, toMarkdown, worstRatio, type BenchRow, type Goal } from './harness.js';
@@ -168,6 +170,7 @@ async function main(): Promise<void> {
       }
       if (want('P4')) rows.push(...(await guarded('P4', [['P4', 'p4.restart-ready', 'Nexus restart → ready', { on: 'value', op: '<=', target: 1500, text: '≤ 1.5 s' }]], () => sb.p4())));
       if (want('P6')) rows.push(...(await guarded('P6', [['P6', 'p6.rss', 'RSS of Nexus with 100,000 secrets; idle Keeper']], () => sb.p6())));
+      if (want('CLI')) rows.push(...(await guarded('CLI', [['CLI', 'cli.get.wall', '`spike secret get` wall time vs `node -e 0`', CLI_GOAL]], () => benchCliGet(stack, 10))));
       curves = sb.curves;
     } finally {
       sb.close();
@@ -177,8 +180,8 @@ async function main(): Promise<void> {
     await stack.stop();
   }
   if (want('S')) rows.push(...(await supplementary(args.quick)));
-  // Table order: P1…P7, then supplementary.
-  const order = (b: string): number => (b === 'S' ? 99 : Number(b.slice(1)));
+  // Table order: P1…P7, the CLI row (issue 15), then supplementary.
+  const order = (b: string): number => (b === 'S' ? 99 : b === 'CLI' ? 50 : Number(b.slice(1)));
   rows.sort((a, b) => order(a.bench) - order(b.bench));
   m.loadEnd = os.loadavg().map((x) => Math.round(x * 100) / 100);
   const report: Report = { startedAt, durationS: (performance.now() - t0) / 1000, quick: args.quick, machine: m, rows, curves };
