@@ -15,7 +15,7 @@ import { Readable, Writable } from 'node:stream';
 import { Agent } from 'undici';
 import { NexusClient } from '../sdk/client.js';
 import { SpikeError } from '../lib/errors.js';
-import { run } from './main.js';
+import { groupOf, run } from './main.js';
 import type { PilotIo } from './context.js';
 
 let cwd: string;
@@ -235,4 +235,22 @@ test('spike env: endpoint and Nexus URL with their sources, contacts nothing; --
   const bad = await spike(['env', '--role', 'admin']);
   assert.equal(bad.code, 2);
   oneErrorLine(bad, /^Error: Invalid --role/);
+});
+
+test('start-up: only the group being run is loaded; help and typos still see every group', async () => {
+  assert.equal(groupOf(['secret', 'get', 'a/b']), 'secret');
+  assert.equal(groupOf(['--socket', 'secret', 'policy', 'list']), 'policy', 'the value of --socket is not the group');
+  assert.equal(groupOf(['--help']), undefined);
+  assert.equal(groupOf(['help', 'secret']), undefined);
+  assert.equal(groupOf(['secrt', 'get']), undefined);
+  assert.equal(groupOf([]), undefined);
+  const help = await spike(['--help']);
+  assert.equal(help.code, 0);
+  for (const g of ['secret', 'policy', 'cipher', 'operator', 'env', 'audit']) assert.match(help.out, new RegExp(`\\b${g}\\b`), g);
+  const typo = await spike(['secrt', 'list']);
+  assert.equal(typo.code, 2);
+  assert.match(typo.err, /secret/, 'the suggestion names the real group');
+  const sub = await spike(['secret', '--help']);
+  assert.equal(sub.code, 0);
+  assert.match(sub.out, /\bget\b/);
 });
