@@ -12,7 +12,10 @@
  * path, method, headers, body, signal → `{ statusCode, body }`), with the same timeouts:
  * connect (TCP + TLS + SVID check), response headers, and the gap between body chunks.
  * Keep-alive: idle pooled connections close after `keepAliveTimeoutMs` and never keep the
- * process alive. Requests are never replayed by this layer.
+ * process alive. Requests are never replayed by this layer. At most `connections` requests per
+ * origin are in flight (one per connection: HTTP/1.1, no pipelining); the rest wait in order.
+ * The limit is kept here, not by `https.Agent`: the agent counts a socket only once it exists,
+ * so with a dial that completes later (the SVID check) it would open one per waiting request.
  */
 import https from 'node:https';
 import type { IncomingMessage } from 'node:http';
@@ -95,8 +98,53 @@ export function createMtlsHttpsClient(opts: MtlsHttpsClientOptions): MtlsHttpsCl
     return undefined;
   };
   let closed = false;
+  const maxInFlight = opts.connections ?? MTLS_DEFAULTS.clientConnections;
+  const slots = new Map<string, { active: number; waiting: Array<() => void> }>();
 
-  const request = (r: MtlsRequest): Promise<MtlsResponse> =>
+  /** Waits for one of the origin's `connections` slots; rejects with the abort reason if `signal` fires first. */
+  const acquire = (origin: string, signal: AbortSignal | undefined): Promise<() => void> =>
+    new Promise((resolve, reject) => {
+      let slot = slots.get(origin);
+      if (!slot) slots.set(origin, (slot = { active: 0, waiting: [] }));
+      const s = slot;
+      let released = false;
+      const release = (): void => {
+        if (released) return;
+        released = true;
+        s.active--;
+        s.waiting.shift()?.();
+      };
+      const take = (): void => {
+        signal?.removeEventListener('abort', onAbort);
+        s.active++;
+        resolve(release);
+      };
+      const onAbort = (): void => {
+        const i = s.waiting.indexOf(take);
+        if (i >= 0) s.waiting.splice(i, 1);
+        reject(signal?.reason);
+      };
+      if (signal?.aborted) reject(signal.reason);
+      else if (s.active < maxInFlight) take();
+      else {
+        s.waiting.push(take);
+        signal?.addEventListener('abort', onAbort, { once: true });
+      }
+    });
+
+  const request = async (r: MtlsRequest): Promise<MtlsResponse> => {
+    const release = await acquire(r.origin, r.signal);
+    try {
+      const res = await send(r, release);
+      return res;
+    } catch (e) {
+      release();
+      throw e;
+    }
+  };
+
+  /** One request on a held slot; `release` runs once the answer is over (or failed). */
+  const send = (r: MtlsRequest, release: () => void): Promise<MtlsResponse> =>
     new Promise<MtlsResponse>((resolve, reject) => {
       if (closed) {
         reject(Object.assign(new Error('client closed'), { code: 'ERR_CLIENT_CLOSED' }));
@@ -134,6 +182,7 @@ export function createMtlsHttpsClient(opts: MtlsHttpsClientOptions): MtlsHttpsCl
         const stop = (): void => {
           clearTimeout(bodyTimer);
           sock?.off('data', onData);
+          release();
         };
         res.once('end', stop);
         res.once('close', stop);
