@@ -9,7 +9,8 @@
  *
  * `npm run bench -- --quick`: short budgets (< 2 min). A benchmark that fails (e.g. a component
  * not built yet) shows a "not available" row with the reason; nothing is ever filled in by hand.
- * `--only=P1,P4` (or `--only=LIST` for the secret-list rows) runs a subset (for development; results are then not written unless `--out`).
+ * The `CLI` row (issue 15, `bench/cli.ts`) times `spike secret get` as a new process against
+ * `node -e 0` in the same run. `--only=P1,P4` (or `--only=LIST`, `--only=CLI`) runs a subset (for development; results are then not written unless `--out`).
  */
 import fs from 'node:fs';
 import os from 'node:os';
@@ -19,6 +20,7 @@ import { fileURLToPath } from 'node:url';
 import { Stack } from '../test/helpers/stack.js';
 import { benchBootstrap } from './bootstrap.js';
 import { benchCipher } from './cipher.js';
+import { benchCliGet, CLI_GOAL } from './cli.js';
 import { benchCrypto } from './crypto.js';
 import { benchHa } from './ha.js';
 import { benchHostileRss } from './hostile-rss.js';
@@ -188,6 +190,7 @@ async function main(): Promise<void> {
           (await benchList(stack, { quick: args.quick })).map((r) => row('S', r, r.id === 's.list.prefix.100k' ? LIST_GOAL : undefined)))));
       }
       if (want('P6')) rows.push(...(await guarded('P6', [['P6', 'p6.rss', 'RSS of Nexus with 100,000 secrets; idle Keeper']], () => sb.p6())));
+      if (want('CLI')) rows.push(...(await guarded('CLI', [['CLI', 'cli.get.wall', '`spike secret get` wall time vs `node -e 0`', CLI_GOAL]], () => benchCliGet(stack, 10))));
       curves = sb.curves;
     } finally {
       sb.close();
@@ -197,8 +200,8 @@ async function main(): Promise<void> {
     await stack.stop();
   }
   if (want('S')) rows.push(...(await supplementary(args.quick)));
-  // Table order: P1…P7, then other labelled rows (A: audit on vs off, issue 13), then supplementary.
-  const order = (b: string): number => (b === 'S' ? 99 : /^P\d+$/.test(b) ? Number(b.slice(1)) : 50);
+  // Table order: P1…P7, other labelled rows (A: audit on vs off), the CLI row, then supplementary.
+  const order = (b: string): number => (b === 'S' ? 99 : b === 'CLI' ? 60 : /^P\d+$/.test(b) ? Number(b.slice(1)) : 50);
   rows.sort((a, b) => order(a.bench) - order(b.bench));
   m.loadEnd = os.loadavg().map((x) => Math.round(x * 100) / 100);
   const report: Report = { startedAt, durationS: (performance.now() - t0) / 1000, quick: args.quick, machine: m, rows, curves };

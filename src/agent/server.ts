@@ -16,7 +16,7 @@ import { SpikeError, type Logger } from '../lib/index.js';
 import {
   WORKLOAD_API_HEADER,
   WORKLOAD_API_HEADER_VALUE,
-  WORKLOAD_API_SERVICE,
+  workloadApiDefinitions,
   type EmptyMessage,
   type X509BundlesResponseMessage,
   type X509SvidResponseMessage,
@@ -139,6 +139,7 @@ export class WorkloadApiServer {
   async #start(): Promise<void> {
     const { socketDir, identities, logger } = this.#opts;
     ensurePrivateDir(socketDir);
+    const { WORKLOAD_API_SERVICE } = await workloadApiDefinitions();
     for (const identity of identities) {
       const slot = new IdentitySlot(identity, socketPath({ socketDir }, identity.name));
       this.#slots.push(slot);

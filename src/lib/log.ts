@@ -10,8 +10,13 @@
  * logged as is while `{"shares": [..]}`, a Uint8Array, a string or an object under the same
  * name is `[redacted]`. Singular key-material names (`share`, `key`, `value`, …) are hidden
  * whatever they hold: a number there could be a byte of a key.
+ *
+ * pino is loaded on the first `createLogger` call, not at import: the CLI imports this module
+ * on every run but creates a logger only when asked to log (start-up time).
  */
-import { pino, type Logger, type LevelWithSilent } from 'pino';
+import { createRequire } from 'node:module';
+import type * as Pino from 'pino';
+import type { Logger, LevelWithSilent } from 'pino';
 
 export type { Logger };
 
@@ -56,7 +61,12 @@ interface LoggerOptions {
   destination?: NodeJS.WritableStream;
 }
 
+const requireCjs = createRequire(import.meta.url);
+let pinoModule: typeof Pino | undefined;
+
 export function createLogger(opts: LoggerOptions): Logger {
+  pinoModule ??= requireCjs('pino') as typeof Pino;
+  const { pino } = pinoModule;
   const level = opts.level ?? parseLevel(process.env['SPIKE_SYSTEM_LOG_LEVEL']);
   return pino(
     {

@@ -3,6 +3,11 @@
  * connected `NexusClient` whose own SPIFFE ID has passed the command's role gate.
  * Nothing connects before a command that needs Nexus runs, so `--help`
  * and usage errors never wait for a Workload API (gaps B15).
+ *
+ * A CLI call fetches its SVID once (`svid: 'once'`: no stream kept open) and a dead agent
+ * (no socket, a stale socket, connection refused) is one line at once: "no Workload API at
+ * <socket>: is the agent running?", not a wait for the source timeout. No logger is created
+ * unless SPIKE_SYSTEM_LOG_LEVEL asks for one (start-up time: pino is then never loaded).
  */
 import fs from 'node:fs';
 import type { Readable, Writable } from 'node:stream';
@@ -67,23 +72,20 @@ export class PilotContext {
     const roles = clientRoles(r.env);
     const endpoint = r.endpoint;
     const sockPath = endpoint.startsWith('unix://') ? endpoint.slice('unix://'.length) : endpoint.startsWith('unix:') ? endpoint.slice(5) : undefined;
-    if (sockPath !== undefined && !fs.existsSync(sockPath)) {
-      throw new PilotError(
-        `Error: Cannot reach the SPIFFE Workload API at ${endpoint} (Workload API unreachable: no socket there); start the dev stack with \`npm start\` in this folder, or set SPIFFE_ENDPOINT_SOCKET / --socket.`,
-        { code: 'pilot_no_socket' },
-      );
-    }
-    // The CLI's stderr is for one error line: the source logs only when asked to.
+    if (sockPath !== undefined && !fs.existsSync(sockPath)) throw noAgent(endpoint);
+    // The CLI's stderr is for one error line: the SDK logs only when asked to.
     const level = r.env['SPIKE_SYSTEM_LOG_LEVEL'] !== undefined ? parseLevel(r.env['SPIKE_SYSTEM_LOG_LEVEL']) : 'silent';
     let client: NexusClient;
     try {
       client = await this.connect({
         env: r.env,
         endpoint,
+        svid: 'once',
         sourceTimeoutMs: r.env['SPIKE_SPIFFE_SOURCE_TIMEOUT'] !== undefined ? undefined : PILOT_SOURCE_TIMEOUT_MS,
-        logger: createLogger({ component: 'pilot', level, destination: this.io.stderr }),
+        ...(level !== 'silent' ? { logger: createLogger({ component: 'pilot', level, destination: this.io.stderr }) } : {}),
       });
     } catch (e) {
+      if (e instanceof SpikeError && e.code === 'workload_api_no_agent') throw noAgent(endpoint);
       throw workloadApiFailure(e, endpoint) ?? e;
     }
     this.client = client;
@@ -110,6 +112,14 @@ export class PilotContext {
     this.client = undefined;
     if (c) await c.close();
   }
+}
+
+/** Nothing listens at the Workload API address: one line, at once. */
+function noAgent(endpoint: string): PilotError {
+  return new PilotError(
+    `Error: no Workload API at ${endpoint}: is the agent running? (dev stack: \`npm start\` in this folder; else set SPIFFE_ENDPOINT_SOCKET or --socket)`,
+    { code: 'pilot_no_socket' },
+  );
 }
 
 /** The Workload API classes of `WorkloadApiError` codes. */

@@ -15,7 +15,7 @@ import { Readable, Writable } from 'node:stream';
 import { Agent } from 'undici';
 import { NexusClient } from '../sdk/client.js';
 import { SpikeError } from '../lib/errors.js';
-import { run } from './main.js';
+import { groupOf, run } from './main.js';
 import type { PilotIo } from './context.js';
 
 let cwd: string;
@@ -184,7 +184,7 @@ test('connection-level failures are one line too: Workload API errors, unexpecte
   oneErrorLine(boom, /^Error: Unexpected failure\.$/);
   const noSock = await spike(['secret', 'list'], { env: { SPIFFE_ENDPOINT_SOCKET: `unix://${path.join(cwd, 'nope.sock')}` } });
   assert.equal(noSock.code, 1);
-  oneErrorLine(noSock, /^Error: Cannot reach the SPIFFE Workload API at unix:\/\/.*nope\.sock \(Workload API unreachable: no socket there\); start the dev stack/);
+  oneErrorLine(noSock, /^Error: no Workload API at unix:\/\/.*nope\.sock: is the agent running\? \(dev stack: `npm start`/);
   assert.equal(noSock.connects, 0);
 });
 
@@ -209,7 +209,7 @@ test('--socket works before or after the subcommand; "secret get -v/--version <n
   ]) {
     const r = await spike(argv);
     assert.equal(r.code, 1);
-    oneErrorLine(r, /Cannot reach the SPIFFE Workload API at unix:\/\/.*\.spike\/sockets\/nope\.sock \(Workload API unreachable: no socket there\)/);
+    oneErrorLine(r, /^Error: no Workload API at unix:\/\/.*\.spike\/sockets\/nope\.sock: is the agent running\?/);
     assert.equal(r.connects, 0);
   }
   const v = await spike(['secret', 'get', 'a/b', '--version', '2']);
@@ -296,4 +296,22 @@ test('operator recover off the dev stack asks for --out (never $HOME)', async ()
   } finally {
     fs.rmSync(home, { recursive: true, force: true });
   }
+});
+
+test('start-up: only the group being run is loaded; help and typos still see every group', async () => {
+  assert.equal(groupOf(['secret', 'get', 'a/b']), 'secret');
+  assert.equal(groupOf(['--socket', 'secret', 'policy', 'list']), 'policy', 'the value of --socket is not the group');
+  assert.equal(groupOf(['--help']), undefined);
+  assert.equal(groupOf(['help', 'secret']), undefined);
+  assert.equal(groupOf(['secrt', 'get']), undefined);
+  assert.equal(groupOf([]), undefined);
+  const help = await spike(['--help']);
+  assert.equal(help.code, 0);
+  for (const g of ['secret', 'policy', 'cipher', 'operator', 'env', 'audit']) assert.match(help.out, new RegExp(`\\b${g}\\b`), g);
+  const typo = await spike(['secrt', 'list']);
+  assert.equal(typo.code, 2);
+  assert.match(typo.err, /secret/, 'the suggestion names the real group');
+  const sub = await spike(['secret', '--help']);
+  assert.equal(sub.code, 0);
+  assert.match(sub.out, /\bget\b/);
 });

@@ -7,21 +7,52 @@
  * 0 success, 1 failure, 2 usage error. No stack trace is ever printed. Nothing connects to
  * the Workload API or Nexus before a command that needs it runs, so `--help` and usage
  * errors are instant (gaps B15).
+ *
+ * Start-up time (issue 15): only the module of the command group being run is loaded
+ * (`secret get` never loads the operator's Shamir code, the audit verifier or `yaml`); the
+ * whole tree is built only for top-level help, an unknown group, or no group at all.
  */
 import { Command, CommanderError } from 'commander';
 import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import path from 'node:path';
 import { PilotContext, type GlobalOptions, type PilotIo } from './context.js';
-import { commanderExitCode, describeError, EXIT_OK } from './errors.js';
-import { registerSecret } from './secret.js';
-import { registerPolicy } from './policy.js';
-import { registerCipher } from './cipher.js';
-import { registerOperator } from './operator.js';
-import { registerEnv } from './envcmd.js';
-import { registerAudit } from './audit.js';
+import { commanderExitCode, describeError, EXIT_OK, EXIT_USAGE } from './errors.js';
 import { registerCompletion } from './completion.js';
 import type { NexusClient } from '../sdk/index.js';
+
+type Register = (program: Command, ctx: PilotContext) => void;
+
+/** Each command group's module, loaded on demand (in help order). */
+const GROUPS: ReadonlyArray<[string, () => Promise<Register>]> = [
+  ['secret', async () => (await import('./secret.js')).registerSecret],
+  ['policy', async () => (await import('./policy.js')).registerPolicy],
+  ['cipher', async () => (await import('./cipher.js')).registerCipher],
+  ['operator', async () => (await import('./operator.js')).registerOperator],
+  ['env', async () => (await import('./envcmd.js')).registerEnv],
+  ['audit', async () => (await import('./audit.js')).registerAudit],
+];
+
+/** Program options that take a value (so the value is not mistaken for the group). */
+const VALUE_OPTIONS = new Set(['--socket']);
+
+/**
+ * The command group `argv` runs, if it names a known one; undefined means "load them all"
+ * (help, version, no command, an unknown or misspelt group: commander then lists or suggests).
+ */
+export function groupOf(argv: readonly string[]): string | undefined {
+  for (let i = 0; i < argv.length; i++) {
+    const a = argv[i]!;
+    if (a === '--') return undefined;
+    if (VALUE_OPTIONS.has(a)) {
+      i++;
+      continue;
+    }
+    if (a.startsWith('-')) continue;
+    return GROUPS.some(([g]) => g === a) ? a : undefined;
+  }
+  return undefined;
+}
 
 const SOCKET_HELP = 'Workload API socket: a dev-stack name (pilot, recover, restore) or a path';
 
@@ -43,8 +74,9 @@ function version(): string {
   return 'unknown';
 }
 
-/** Builds the command tree over a context (exported for tests). */
-function buildProgram(ctx: PilotContext): Command {
+/** Builds the command tree over a context: one group's, or all of them when `only` is undefined. */
+async function buildProgram(ctx: PilotContext, only: string | undefined): Promise<Command> {
+  const registers = await Promise.all(GROUPS.filter(([g]) => only === undefined || g === only).map(([, load]) => load()));
   const program = new Command('spike');
   program
     .description(`SPIKE - Secure your secrets with SPIFFE (SPIKE for TypeScript ${version()})`)
@@ -62,13 +94,8 @@ function buildProgram(ctx: PilotContext): Command {
       outputError: (s, write) => write(`${s.trim().replace(/^error:\s*/i, 'Error: ').replace(/\s*\n\s*/g, ' ')}\n`),
     })
     .addHelpText('after', '\nExit codes: 0 success, 1 failure, 2 usage error. Errors are one line on stderr; data goes to stdout.');
-  registerSecret(program, ctx);
-  registerPolicy(program, ctx);
-  registerCipher(program, ctx);
-  registerOperator(program, ctx);
-  registerEnv(program, ctx);
-  registerAudit(program, ctx);
-  registerCompletion(program, ctx);
+  for (const register of registers) register(program, ctx);
+  registerCompletion(program, ctx); // walks the whole tree: groupOf() loads every group for it
   // exitOverride / output settings must reach every subcommand.
   const apply = (c: Command): void => {
     for (const sub of c.commands) {
@@ -90,7 +117,7 @@ interface RunOptions {
 export async function run(argv: string[], io: PilotIo, opts: RunOptions = {}): Promise<number> {
   let program: Command | undefined;
   const ctx = new PilotContext(io, () => (program?.opts<GlobalOptions>() ?? {}), opts.connect);
-  program = buildProgram(ctx);
+  program = await buildProgram(ctx, groupOf(argv));
   let code = EXIT_OK;
   try {
     await program.parseAsync(argv, { from: 'user' });
@@ -113,7 +140,19 @@ export async function run(argv: string[], io: PilotIo, opts: RunOptions = {}): P
   return code;
 }
 
-/** The `spike` binary's entry point. */
+/** Resolves once everything written to `stream` so far has been handed to the OS. */
+function flushed(stream: NodeJS.WriteStream): Promise<void> {
+  return new Promise((resolve) => {
+    if (stream.destroyed || stream.writableEnded) resolve();
+    else stream.write('', () => resolve());
+  });
+}
+
+/**
+ * The `spike` binary's entry point. Exits as soon as stdout and stderr are flushed: nothing
+ * left in the event loop (idle keep-alive sockets, timers of loaded libraries, V8 tiering up
+ * code) may delay the exit of a finished command.
+ */
 export async function main(argv: string[]): Promise<void> {
   process.stdout.on('error', (e: NodeJS.ErrnoException) => {
     if (e.code === 'EPIPE') process.exit(process.exitCode ?? 0); // reader went away (e.g. `| head`)
@@ -126,4 +165,6 @@ export async function main(argv: string[]): Promise<void> {
     cwd: process.cwd(),
   });
   process.exitCode = code;
+  await Promise.all([flushed(process.stdout), flushed(process.stderr)]);
+  process.exit(code);
 }

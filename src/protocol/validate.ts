@@ -76,10 +76,13 @@ export function validatePolicyName(n: string): void {
   if (!isValidName(n)) throw badRequest(REASON.invalidName, 'invalid policy name');
 }
 
-// SPIKE's SPIFFE-ID pattern rule (SDK validation.go), run on re2js as a full match.
-const SPIFFEID_PATTERN_RULE = RE2JS.compile(
-  '\\^?spiffe://[\\\\a-zA-Z0-9.\\-*()+?\\[\\]]+(/[\\\\/a-zA-Z0-9._\\-*()+?\\[\\]]+)*\\$?',
-);
+// SPIKE's SPIFFE-ID pattern rule (SDK validation.go), run on re2js as a full match. Compiled on
+// first use: most processes importing this module (every CLI call) never check a pattern.
+let spiffeIdPatternRule: RE2JS | undefined;
+const SPIFFEID_PATTERN_RULE = (): RE2JS =>
+  (spiffeIdPatternRule ??= RE2JS.compile(
+    '\\^?spiffe://[\\\\a-zA-Z0-9.\\-*()+?\\[\\]]+(/[\\\\/a-zA-Z0-9._\\-*()+?\\[\\]]+)*\\$?',
+  ));
 
 /** SPIKE's syntactic rule for `spiffeidPattern` (before compiling it). */
 export function isValidSpiffeIdPattern(p: string): boolean {
@@ -87,7 +90,7 @@ export function isValidSpiffeIdPattern(p: string): boolean {
     typeof p === 'string' &&
     p.length > 0 &&
     p.length <= MAX_SPIFFEID_PATTERN_LENGTH &&
-    SPIFFEID_PATTERN_RULE.matches(p)
+    SPIFFEID_PATTERN_RULE().matches(p)
   );
 }
 

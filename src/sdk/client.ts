@@ -8,7 +8,9 @@
  * and one or more Nexus URLs with fail-over for idempotent calls (see `transport.ts`).
  * Requests are exactly SPIKE's: `POST`, the `action` query, SPIKE's JSON field names,
  * `[]byte` as base64 and shards as arrays of 32 integers. Every failure is a
- * `NexusApiError` (or `SdkUsageError` for bad arguments, before anything is sent).
+ * `NexusApiError` (or `SdkUsageError` for bad arguments, before anything is sent). Every call
+ * takes `{ signal }` (an `AbortSignal`) as its last argument; an aborted call rejects with the
+ * signal's reason (see `CallOptions`).
  *
  * Key material: `recover()` returns shares in fresh `Uint8Array`s the caller must wipe;
  * `restore()` encodes the shard straight into a byte buffer that is zeroed after sending.
@@ -48,6 +50,7 @@ import { SHARD_LENGTH, assertValidShare, isAllZero, parseRecoverBody } from './s
 import { Transport } from './transport.js';
 import { decodeSecretPage, eachSecretPath, listRequest, type ListSecretsOptions, type SecretPage } from './list.js';
 import type {
+  CallOptions,
   CipherText,
   CommitmentsInfo,
   Policy,
@@ -132,15 +135,15 @@ export class NexusClient {
   // ----------------------------------------------------------------------------- plumbing
 
   /** POSTs a JSON body; resolves with the parsed 200 answer, or throws for a body `err`. */
-  private call(route: string, action: string | undefined, body: unknown, idempotent: boolean): Promise<Record<string, unknown>> {
-    return this.callBytes(route, action, Buffer.from(JSON.stringify(body), 'utf8'), idempotent);
+  private call(route: string, action: string | undefined, body: unknown, idempotent: boolean, signal?: AbortSignal): Promise<Record<string, unknown>> {
+    return this.callBytes(route, action, Buffer.from(JSON.stringify(body), 'utf8'), idempotent, signal);
   }
 
   /** {@link call} with a body already encoded; `bytes` is zeroed once sent. */
-  private async callBytes(route: string, action: string | undefined, bytes: Buffer, idempotent: boolean): Promise<Record<string, unknown>> {
+  private async callBytes(route: string, action: string | undefined, bytes: Buffer, idempotent: boolean, signal?: AbortSignal): Promise<Record<string, unknown>> {
     let raw: Buffer;
     try {
-      raw = await this.transport.postBytes(route, action, bytes, { idempotent });
+      raw = await this.transport.postBytes(route, action, bytes, { idempotent, signal });
     } finally {
       bytes.fill(0);
     }
@@ -186,19 +189,19 @@ export class NexusClient {
       body.customMetadata = opts.customMetadata;
     }
     // Only a check-and-set write is safe to send twice: a replay fails the CAS instead of adding a version.
-    const r = await this.call(PATHS.secrets, undefined, body, opts.cas !== undefined);
+    const r = await this.call(PATHS.secrets, undefined, body, opts.cas !== undefined, opts.signal);
     const version = (r as { version?: unknown } | undefined)?.version;
     return typeof version === 'number' && Number.isSafeInteger(version) && version > 0 ? { version } : {};
   }
 
   /** Reads a secret's values (current version, or `version`). Missing/deleted → `api_not_found`. */
   async getSecret(path: string, opts: VersionOption = {}): Promise<SecretValues> {
-    return decodeGetSecret(await this.call(PATHS.secrets, ACTIONS.get, versionedPath(path, opts), true));
+    return decodeGetSecret(await this.call(PATHS.secrets, ACTIONS.get, versionedPath(path, opts), true, opts.signal));
   }
 
   /** additive: the HMAC `path` has in the audit trail (hex; superuser only). */
-  async auditHash(path: string): Promise<string> {
-    const r = await this.call(PATHS.auditHash, undefined, { path }, true);
+  async auditHash(path: string, opts: CallOptions = {}): Promise<string> {
+    const r = await this.call(PATHS.auditHash, undefined, { path }, true, opts.signal);
     if (typeof r['hash'] !== 'string') throw new TypeError('malformed audit hash answer');
     return r['hash'];
   }
@@ -209,24 +212,24 @@ export class NexusClient {
   }
 
   /** Soft-deletes versions (empty list or 0 = current). */
-  async deleteSecret(path: string, versions: readonly number[] = []): Promise<void> {
-    await this.versionsCall(ACTIONS.delete, path, versions);
+  async deleteSecret(path: string, versions: readonly number[] = [], opts: CallOptions = {}): Promise<void> {
+    await this.versionsCall(ACTIONS.delete, path, versions, opts.signal);
   }
 
   /** Undeletes versions (empty list = the server's default). */
-  async undeleteSecret(path: string, versions: readonly number[] = []): Promise<void> {
-    await this.versionsCall(ACTIONS.undelete, path, versions);
+  async undeleteSecret(path: string, versions: readonly number[] = [], opts: CallOptions = {}): Promise<void> {
+    await this.versionsCall(ACTIONS.undelete, path, versions, opts.signal);
   }
 
   /** Permanently destroys versions (additive action `destroy`). */
-  async destroySecret(path: string, versions: readonly number[] = []): Promise<void> {
-    await this.versionsCall(ACTIONS.destroy, path, versions);
+  async destroySecret(path: string, versions: readonly number[] = [], opts: CallOptions = {}): Promise<void> {
+    await this.versionsCall(ACTIONS.destroy, path, versions, opts.signal);
   }
 
-  private async versionsCall(action: string, path: string, versions: readonly number[]): Promise<void> {
+  private async versionsCall(action: string, path: string, versions: readonly number[], signal: AbortSignal | undefined): Promise<void> {
     checkPath(path);
     const body: RequestJson<SecretVersionsRequest> = { path, versions: checkVersions(versions) };
-    await this.call(PATHS.secrets, action, body, false);
+    await this.call(PATHS.secrets, action, body, false, signal);
   }
 
   /**
@@ -239,23 +242,23 @@ export class NexusClient {
 
   /** additive: one page of {@link listSecrets} and the cursor of the next (absent: last page). */
   async listSecretsPage(opts: ListSecretsOptions = {}): Promise<SecretPage> {
-    return decodeSecretPage(await this.call(PATHS.secrets, ACTIONS.list, listRequest(opts), true));
+    return decodeSecretPage(await this.call(PATHS.secrets, ACTIONS.list, listRequest(opts), true, opts.signal));
   }
 
   /** additive: every visible path under `prefix`, fetched `pageSize` (default 1000) at a time. */
-  secretPaths(opts: { prefix?: string; pageSize?: number } = {}): AsyncGenerator<string, void, undefined> {
+  secretPaths(opts: { prefix?: string; pageSize?: number } & CallOptions = {}): AsyncGenerator<string, void, undefined> {
     return eachSecretPath((o) => this.listSecretsPage(o), opts);
   }
 
   /** A secret's metadata and version list. */
   async getSecretMetadata(path: string, opts: VersionOption = {}): Promise<SecretMetadata> {
-    return decodeMetadata(await this.call(PATHS.secretsMetadata, ACTIONS.get, versionedPath(path, opts), true));
+    return decodeMetadata(await this.call(PATHS.secretsMetadata, ACTIONS.get, versionedPath(path, opts), true, opts.signal));
   }
 
   // ----------------------------------------------------------------------------- policies
 
   /** Creates or replaces the policy named `spec.name`. */
-  async putPolicy(spec: PolicySpec): Promise<void> {
+  async putPolicy(spec: PolicySpec, opts: CallOptions = {}): Promise<void> {
     if (!isObject(spec)) throw new SdkUsageError('sdk_bad_argument', 'policy spec must be an object');
     for (const k of ['name', 'spiffeIdPattern', 'pathPattern'] as const) {
       if (typeof spec[k] !== 'string') throw new SdkUsageError('sdk_bad_argument', 'policy name and patterns must be strings');
@@ -269,54 +272,54 @@ export class NexusClient {
       pathPattern: spec.pathPattern,
       permissions: [...spec.permissions],
     };
-    await this.call(PATHS.policy, undefined, body, false);
+    await this.call(PATHS.policy, undefined, body, false, opts.signal);
   }
 
   /** Reads a policy by name. Missing → `api_not_found`. */
-  async getPolicy(name: string): Promise<Policy> {
+  async getPolicy(name: string, opts: CallOptions = {}): Promise<Policy> {
     if (typeof name !== 'string') throw new SdkUsageError('sdk_bad_argument', 'policy name must be a string');
     const body: RequestJson<PolicyByIdRequest> = { id: name };
-    return decodePolicy(await this.call(PATHS.policy, ACTIONS.get, body, true));
+    return decodePolicy(await this.call(PATHS.policy, ACTIONS.get, body, true, opts.signal));
   }
 
   /** Lists policies, optionally filtered by exact pattern equality. */
   async listPolicies(filter: PolicyFilter = {}): Promise<PolicyListItem[]> {
     const body: RequestJson<PolicyListRequest> = { spiffeidPattern: filter.spiffeIdPattern ?? '', pathPattern: filter.pathPattern ?? '' };
-    return decodePolicyList(await this.call(PATHS.policy, ACTIONS.list, body, true));
+    return decodePolicyList(await this.call(PATHS.policy, ACTIONS.list, body, true, filter.signal));
   }
 
   /** Deletes a policy by name. Missing → `api_not_found`. */
-  async deletePolicy(name: string): Promise<void> {
+  async deletePolicy(name: string, opts: CallOptions = {}): Promise<void> {
     if (typeof name !== 'string') throw new SdkUsageError('sdk_bad_argument', 'policy name must be a string');
     const body: RequestJson<PolicyByIdRequest> = { id: name };
-    await this.call(PATHS.policy, ACTIONS.delete, body, false);
+    await this.call(PATHS.policy, ACTIONS.delete, body, false, opts.signal);
   }
 
   // ----------------------------------------------------------------------------- cipher
 
   /** JSON-mode encryption. Returns version, nonce and ciphertext (all three are needed to decrypt). */
-  async encrypt(plaintext: Uint8Array, opts: { algorithm?: string } = {}): Promise<CipherText> {
+  async encrypt(plaintext: Uint8Array, opts: { algorithm?: string } & CallOptions = {}): Promise<CipherText> {
     const body: RequestJson<CipherEncryptRequest> = { plaintext: b64(plaintext) };
     if (opts.algorithm !== undefined) body.algorithm = opts.algorithm;
-    return decodeCipherText(await this.call(PATHS.encrypt, undefined, body, true));
+    return decodeCipherText(await this.call(PATHS.encrypt, undefined, body, true, opts.signal));
   }
 
   /** JSON-mode decryption. */
-  async decrypt(ct: CipherText, opts: { algorithm?: string } = {}): Promise<Uint8Array> {
+  async decrypt(ct: CipherText, opts: { algorithm?: string } & CallOptions = {}): Promise<Uint8Array> {
     if (!Number.isInteger(ct.version) || ct.version < 0 || ct.version > 255) throw new SdkUsageError('sdk_bad_argument', 'version must be 0-255');
     const body: RequestJson<CipherDecryptRequest> = { version: ct.version, nonce: b64(ct.nonce), ciphertext: b64(ct.ciphertext) };
     if (opts.algorithm !== undefined) body.algorithm = opts.algorithm;
-    return decodePlaintext(await this.call(PATHS.decrypt, undefined, body, true));
+    return decodePlaintext(await this.call(PATHS.decrypt, undefined, body, true, opts.signal));
   }
 
   /** Stream-mode encryption: resolves with the response stream (`0x01` ‖ nonce ‖ ciphertext‖tag). */
-  async encryptStream(plaintext: Readable | Buffer): Promise<Readable> {
-    return this.transport.postStream(PATHS.encrypt, plaintext, this.streamTimeouts());
+  async encryptStream(plaintext: Readable | Buffer, opts: CallOptions = {}): Promise<Readable> {
+    return this.transport.postStream(PATHS.encrypt, plaintext, { ...this.streamTimeouts(), signal: opts.signal });
   }
 
   /** Stream-mode decryption: resolves with the plaintext stream. */
-  async decryptStream(ciphertext: Readable | Buffer): Promise<Readable> {
-    return this.transport.postStream(PATHS.decrypt, ciphertext, this.streamTimeouts());
+  async decryptStream(ciphertext: Readable | Buffer, opts: CallOptions = {}): Promise<Readable> {
+    return this.transport.postStream(PATHS.decrypt, ciphertext, { ...this.streamTimeouts(), signal: opts.signal });
   }
 
   private streamTimeouts(): { headersTimeoutMs: number; bodyTimeoutMs: number } {
@@ -329,8 +332,8 @@ export class NexusClient {
    * Fetches all recovery shares (recover role only). The caller owns the returned buffers
    * and must wipe them (`share.value.fill(0)`) when done.
    */
-  async recover(): Promise<Share[]> {
-    const raw = await this.transport.postBytes(PATHS.recover, undefined, Buffer.from('{}'), { idempotent: true });
+  async recover(opts: CallOptions = {}): Promise<Share[]> {
+    const raw = await this.transport.postBytes(PATHS.recover, undefined, Buffer.from('{}'), { idempotent: true, signal: opts.signal });
     let parsed;
     try {
       parsed = parseRecoverBody(raw);
@@ -349,23 +352,23 @@ export class NexusClient {
   }
 
   /** Submits one recovery share (restore role only). The share's buffer is left to the caller. */
-  async restore(share: Share): Promise<RestoreStatus> {
+  async restore(share: Share, opts: CallOptions = {}): Promise<RestoreStatus> {
     assertValidShare(share.id, share.value);
-    return decodeRestoreStatus(await this.callBytes(PATHS.restore, undefined, formatRestoreBody(share), false));
+    return decodeRestoreStatus(await this.callBytes(PATHS.restore, undefined, formatRestoreBody(share), false, opts.signal));
   }
 
   /** The public Feldman commitments of the current sharing (additive route). */
-  async getCommitments(): Promise<CommitmentsInfo> {
-    return decodeCommitments(await this.call(PATHS.commitments, undefined, {}, true));
+  async getCommitments(opts: CallOptions = {}): Promise<CommitmentsInfo> {
+    return decodeCommitments(await this.call(PATHS.commitments, undefined, {}, true, opts.signal));
   }
 
   /**
    * Checks a recovery share against the commitments Nexus serves, without submitting it.
    * Resolves `{ ok, info }`; the share's buffer is left to the caller.
    */
-  async verifyShard(share: Share): Promise<{ ok: boolean; info: CommitmentsInfo }> {
+  async verifyShard(share: Share, opts: CallOptions = {}): Promise<{ ok: boolean; info: CommitmentsInfo }> {
     assertValidShare(share.id, share.value);
-    const info = await this.getCommitments();
+    const info = await this.getCommitments(opts);
     const { verifyShareAgainst } = await import('./verify.js');
     return { ok: verifyShareAgainst(info, share), info };
   }

@@ -1,6 +1,7 @@
 /**
- * The production wiring of `NexusClient.connect`: X.509 source from the SPIFFE Workload API,
- * one keep-alive mTLS dispatcher (`src/spiffe/tls/`) that accepts only a server whose
+ * The production wiring of `NexusClient.connect`: X.509 source from the SPIFFE Workload API
+ * (a watching stream, or one fetch with `svid: 'once'`), one keep-alive mTLS client on
+ * `node:https` (`createMtlsHttpsClient` in `src/spiffe/tls/`) that accepts only a server whose
  * SPIFFE ID passes `isNexus`, and the client settings from the environment:
  *
  * | Variable | Default | Used for |
@@ -15,9 +16,19 @@
  * | `SPIKE_HTTP_CLIENT_MAX_CONNS_PER_HOST` | `10` | pool size per Nexus |
  *
  * A malformed value is a `ConfigError` naming the variable (never its value).
+ *
+ * With no Workload API configured (no `endpoint`, no `SPIFFE_ENDPOINT_SOCKET`) and no socket
+ * at the standard default path, `connect` fails at once with `WorkloadApiError`
+ * `workload_api_no_agent` instead of waiting `SPIKE_SPIFFE_SOURCE_TIMEOUT` for an agent that
+ * nobody said would come. An explicitly configured socket is waited for (an agent starting
+ * beside the app), except with `svid: 'once'`, which never waits for a missing agent.
  */
+import fs from 'node:fs';
 import { duration, int, optionalStr, createLogger, parseLevel } from '../lib/index.js';
-import { authorizeIf, type Authorizer, createMtlsDispatcher, WorkloadX509Source } from '../spiffe/index.js';
+import {
+  authorizeIf, type Authorizer, createMtlsHttpsClient, DEFAULT_WORKLOAD_API_ENDPOINT, fetchX509SourceOnce, parseWorkloadEndpoint,
+  WorkloadApiError, WorkloadX509Source, type X509Source,
+} from '../spiffe/index.js';
 import type { ClientOptions, ConnectOptions } from './options.js';
 import { recognisersFromEnv, type Env } from './roles.js';
 import { nexusUrlsFromEnv, parseNexusUrls } from './urls.js';
@@ -44,17 +55,11 @@ export async function connectOptions(opts: ConnectOptions): Promise<ClientOption
   let source = opts.source;
   let ownsSource = false;
   if (!source) {
-    const endpoint = opts.endpoint ?? optionalStr(env, 'SPIFFE_ENDPOINT_SOCKET');
-    const sourceTimeoutMs = opts.sourceTimeoutMs ?? duration(env, 'SPIKE_SPIFFE_SOURCE_TIMEOUT', 30_000, 1);
-    source = await WorkloadX509Source.open({
-      ...(endpoint !== undefined ? { endpoint } : {}),
-      timeoutMs: sourceTimeoutMs,
-      logger: opts.logger ?? createLogger({ component: 'sdk', level: parseLevel(env['SPIKE_SYSTEM_LOG_LEVEL']), destination: process.stderr }),
-    });
+    source = await openSource(opts, env);
     ownsSource = true;
   }
   const src = source;
-  const dispatcher = createMtlsDispatcher({
+  const dispatcher = createMtlsHttpsClient({
     source: src,
     authorizeServer,
     connections,
@@ -79,4 +84,24 @@ export async function connectOptions(opts: ConnectOptions): Promise<ClientOption
       if (ownsSource) src.close();
     },
   };
+}
+
+/** The Workload API source `connect` opens when none is given (see the module comment). */
+async function openSource(opts: ConnectOptions, env: Env): Promise<X509Source> {
+  const configured = opts.endpoint ?? optionalStr(env, 'SPIFFE_ENDPOINT_SOCKET');
+  const endpoint = configured ?? DEFAULT_WORKLOAD_API_ENDPOINT;
+  const sourceTimeoutMs = opts.sourceTimeoutMs ?? duration(env, 'SPIKE_SPIFFE_SOURCE_TIMEOUT', 30_000, 1);
+  if (configured === undefined || opts.svid === 'once') {
+    const ep = parseWorkloadEndpoint(endpoint);
+    if (ep.target.startsWith('unix://') && !fs.existsSync(ep.target.slice('unix://'.length))) {
+      const hint = configured === undefined ? ' (SPIFFE_ENDPOINT_SOCKET is not set; this is the default socket)' : '';
+      throw new WorkloadApiError('workload_api_no_agent', `no Workload API at ${endpoint}: is the agent running?${hint}`);
+    }
+  }
+  if (opts.svid === 'once') return fetchX509SourceOnce({ endpoint, timeoutMs: sourceTimeoutMs });
+  return WorkloadX509Source.open({
+    endpoint,
+    timeoutMs: sourceTimeoutMs,
+    logger: opts.logger ?? createLogger({ component: 'sdk', level: parseLevel(env['SPIKE_SYSTEM_LOG_LEVEL']), destination: process.stderr }),
+  });
 }

@@ -7,7 +7,7 @@
  * | `connection_refused` | connection refused | `ECONNREFUSED` |
  * | `host_not_found` | host not found | `ENOTFOUND`, `EAI_AGAIN` |
  * | `host_unreachable` | host unreachable | `EHOSTUNREACH`, `ENETUNREACH`, `EADDRNOTAVAIL` |
- * | `timeout` | timeout | the call's deadline, connect / header / body timeouts, `ETIMEDOUT` |
+ * | `timeout` | timeout | the call's deadline, connect / header / body timeouts (undici's and the `node:https` client's), `ETIMEDOUT` |
  * | `connection_closed` | connection closed by the server | `ECONNRESET`, `EPIPE`, undici socket errors |
  * | `tls_server_id_not_accepted` | TLS: server ID not accepted | the server's SVID is valid but its SPIFFE ID is not Nexus (`PeerRejectedError` reason `unauthorized`) |
  * | `tls_chain_not_trusted` | TLS: chain not trusted | the server's certificate does not chain to the Workload API bundle (OpenSSL verify codes, `svid_*` reasons) |
@@ -81,7 +81,8 @@ const CHAIN_CODES: ReadonlySet<string> = new Set([
   'CERT_REJECTED',
 ]);
 
-const TIMEOUT_CODES = new Set(['UND_ERR_CONNECT_TIMEOUT', 'UND_ERR_HEADERS_TIMEOUT', 'UND_ERR_BODY_TIMEOUT', 'ETIMEDOUT']);
+// `ERR_*_TIMEOUT`: the `node:https` mTLS client's timeouts (MtlsTimeoutError).
+const TIMEOUT_CODES = new Set(['UND_ERR_CONNECT_TIMEOUT', 'UND_ERR_HEADERS_TIMEOUT', 'UND_ERR_BODY_TIMEOUT', 'ETIMEDOUT', 'ERR_CONNECT_TIMEOUT', 'ERR_HEADERS_TIMEOUT', 'ERR_BODY_TIMEOUT']);
 const CLOSED_CODES = new Set(['ECONNRESET', 'EPIPE', 'UND_ERR_SOCKET', 'UND_ERR_CLOSED', 'ECONNABORTED']);
 const CODE_RE = /^[A-Za-z0-9_]{1,64}$/;
 

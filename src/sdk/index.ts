@@ -3,6 +3,7 @@ import { PATHS } from '../protocol/index.js';
 
 export { NexusClient } from './client.js';
 export { CLIENT_DEFAULTS, type ClientOptions, type ConnectOptions } from './options.js';
+export type { HttpDispatcher, HttpRequest } from './transport.js';
 export {
   NexusApiError,
   SdkUsageError,

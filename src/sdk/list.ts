@@ -12,8 +12,9 @@
 import { LIMITS, MAX_PATH_LENGTH, type RequestJson, type SecretListRequest, type SecretListResponse } from '../protocol/index.js';
 import { decodeListSecrets, isObject } from './decode.js';
 import { NexusApiError, SdkUsageError } from './errors.js';
+import type { CallOptions } from './types.js';
 
-export interface ListSecretsOptions {
+export interface ListSecretsOptions extends CallOptions {
   /** Only paths starting with this string (a plain prefix: `app/` or `app/db`). */
   prefix?: string;
   /** At most this many keys (1…10,000); absent = every key in one answer. */
@@ -65,12 +66,17 @@ export function decodeSecretPage(body: Record<string, unknown>): SecretPage {
 /** Every visible path under `prefix`, one page of `pageSize` at a time. */
 export async function* eachSecretPath(
   page: (opts: ListSecretsOptions) => Promise<SecretPage>,
-  opts: { prefix?: string; pageSize?: number } = {},
+  opts: { prefix?: string; pageSize?: number } & CallOptions = {},
 ): AsyncGenerator<string, void, undefined> {
   const limit = opts.pageSize ?? DEFAULT_LIST_PAGE;
   let cursor: string | undefined;
   for (;;) {
-    const p = await page({ ...(opts.prefix !== undefined ? { prefix: opts.prefix } : {}), limit, ...(cursor !== undefined ? { cursor } : {}) });
+    const p = await page({
+      ...(opts.prefix !== undefined ? { prefix: opts.prefix } : {}),
+      limit,
+      ...(cursor !== undefined ? { cursor } : {}),
+      ...(opts.signal !== undefined ? { signal: opts.signal } : {}),
+    });
     yield* p.keys;
     // A server without paging ignores `limit` and answers everything without `next`.
     if (p.next === undefined || p.next === cursor) return;

@@ -4,9 +4,9 @@
  * `connect.ts`), and the defaults both use.
  */
 import type { Logger } from 'pino';
-import type { Dispatcher } from 'undici';
 import type { Authorizer, X509Source } from '../spiffe/index.js';
 import type { Env } from './roles.js';
+import type { HttpDispatcher } from './transport.js';
 
 /** Defaults in one place (SPIKE_HTTP_CLIENT_TIMEOUT is 60 s). */
 export const CLIENT_DEFAULTS = {
@@ -20,7 +20,8 @@ export const CLIENT_DEFAULTS = {
 export interface ClientOptions {
   /** Nexus base URLs; each entry may be a comma-separated list. */
   urls: string[];
-  dispatcher: Dispatcher;
+  /** An undici `Dispatcher`, or anything with the same `request`/`close` (see `HttpDispatcher`). */
+  dispatcher: HttpDispatcher;
   /** Deadline of one JSON call (all fail-over attempts included). */
   timeoutMs?: number;
   streamHeadersTimeoutMs?: number;
@@ -54,4 +55,11 @@ export interface ConnectOptions {
   authorizeServer?: Authorizer;
   /** Logger for the Workload API source (default: JSON lines on stderr). */
   logger?: Logger;
+  /**
+   * How the SVID is obtained. `watch` (default): a Workload API stream kept open for
+   * rotation, for long-lived processes. `once`: one fetch, no stream kept open, and no wait
+   * when no agent listens (`workload_api_no_agent` at once), for short-lived processes such as
+   * a CLI call.
+   */
+  svid?: 'watch' | 'once';
 }

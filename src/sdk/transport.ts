@@ -1,6 +1,7 @@
 /**
- * HTTP transport of the SDK: POSTs to SPIKE Nexus over one shared undici `Dispatcher`
- * (keep-alive, mTLS in production) with fail-over across several Nexus URLs.
+ * HTTP transport of the SDK: POSTs to SPIKE Nexus over one shared {@link HttpDispatcher}
+ * (keep-alive, mTLS in production: the `node:https` client of `NexusClient.connect`, or any
+ * undici `Dispatcher` given to `NexusClient.create`) with fail-over across several Nexus URLs.
  *
  * Fail-over rules (issue 8 point 3, issue 18):
  * - The next URL is tried for **idempotent** calls (reads, lists, metadata, cipher,
@@ -22,23 +23,48 @@
  * A call that got no HTTP answer fails with `attempts`: each URL tried and its cause class
  * (`failure.ts`), so the error names where it went and why it failed.
  * - Streaming bodies (a `Readable`) go to one URL only; they cannot be replayed.
- * One deadline (`timeoutMs`) covers all attempts of a JSON call.
+ * One deadline (`timeoutMs`) covers all attempts of a JSON call.  A caller's `AbortSignal` ends the call at once with the signal's
+ * reason: before anything is sent if it is already aborted, else mid-request with no fail-over.
  *
  * Response bodies are read with a byte cap. Non-200 answers become `NexusApiError` with the
  * status-derived code and the body's `err` code when there is one (JSON `{"err":…}` or a
  * plain-text code line); nothing else of a body is kept.
  */
 import type { Readable } from 'node:stream';
-import type { Dispatcher } from 'undici';
 import { OCTET_STREAM, storeFailureFromMessage, type StoreFailureKind } from '../protocol/index.js';
 import { NexusApiError, codeForStatus, sanitizeWireCode, type RequestTarget } from './errors.js';
 import { classifyFailureCause, isTrustFailure, type FailedAttempt } from './failure.js';
 import { InstanceOrder } from './instances.js';
 import type { NexusUrl } from './urls.js';
 
+/** One request as the transport makes it (a subset of undici's `Dispatcher.request` options). */
+export interface HttpRequest {
+  origin: string;
+  path: string;
+  method: 'POST';
+  body: Buffer | Readable;
+  headers: Record<string, string>;
+  signal?: AbortSignal;
+  /** Whether the HTTP layer may replay the request itself (always false here). */
+  idempotent?: boolean;
+  headersTimeout?: number;
+  bodyTimeout?: number;
+}
+
+/**
+ * What the SDK needs of an HTTP client: undici's `Dispatcher` fits, and so does the
+ * `node:https` mTLS client `NexusClient.connect` uses (`createMtlsHttpsClient`).
+ */
+export interface HttpDispatcher {
+  request(r: HttpRequest): Promise<{ statusCode: number; body: Readable }>;
+  close(): Promise<void>;
+}
+
+type ResponseData = Awaited<ReturnType<HttpDispatcher['request']>>;
+
 interface TransportOptions {
   urls: NexusUrl[];
-  dispatcher: Dispatcher;
+  dispatcher: HttpDispatcher;
   /** Deadline of a whole JSON call, all attempts included. */
   timeoutMs: number;
   /** Cap on a JSON response body. */
@@ -55,10 +81,11 @@ const PRE_SEND_CODES = new Set([
   'EADDRNOTAVAIL',
   'ENOENT',
   'UND_ERR_CONNECT_TIMEOUT',
+  'ERR_CONNECT_TIMEOUT',
 ]);
 
 /** Error codes meaning a connection broke while in use (the request may have arrived). */
-const AMBIGUOUS_CODES = new Set(['UND_ERR_SOCKET', 'ECONNRESET', 'EPIPE', 'UND_ERR_CLOSED', 'UND_ERR_HEADERS_TIMEOUT', 'UND_ERR_BODY_TIMEOUT']);
+const AMBIGUOUS_CODES = new Set(['UND_ERR_SOCKET', 'ECONNRESET', 'EPIPE', 'UND_ERR_CLOSED', 'UND_ERR_HEADERS_TIMEOUT', 'UND_ERR_BODY_TIMEOUT', 'ERR_HEADERS_TIMEOUT', 'ERR_BODY_TIMEOUT']);
 
 type FailureKind = 'pre_send' | 'ambiguous' | 'peer_rejected' | 'aborted';
 
@@ -94,10 +121,17 @@ const RETRY_STATUSES = new Set([502, 503, 504]);
 interface PostOptions {
   idempotent: boolean;
   contentType?: string;
+  /** The caller's signal (see the module comment). */
+  signal?: AbortSignal | undefined;
+}
+
+/** Throws the caller's abort reason when `signal` is aborted. */
+function throwIfAborted(signal: AbortSignal | undefined): void {
+  signal?.throwIfAborted();
 }
 
 /** Reads a body up to `cap` bytes; throws `net_reading_response_body` past it or on I/O error. */
-async function readCapped(body: Dispatcher.ResponseData['body'], cap: number, status: number, at?: RequestTarget): Promise<Buffer> {
+async function readCapped(body: Readable, cap: number, status: number, at?: RequestTarget): Promise<Buffer> {
   const chunks: Buffer[] = [];
   let total = 0;
   try {
@@ -125,7 +159,7 @@ async function readCapped(body: Dispatcher.ResponseData['body'], cap: number, st
 const NOT_APPLIED = new WeakSet<NexusApiError>();
 
 /** Extracts an error code from a small error body (JSON `err`/`Err`, or a plain-text code). */
-async function errorFromResponse(res: Dispatcher.ResponseData, at: RequestTarget): Promise<NexusApiError> {
+async function errorFromResponse(res: ResponseData, at: RequestTarget): Promise<NexusApiError> {
   const status = res.statusCode;
   let wireErr: string | undefined;
   let storeFailure: StoreFailureKind | undefined;
@@ -186,8 +220,10 @@ export class Transport {
    * buffer), or throws `NexusApiError`.
    */
   async postBytes(route: string, action: string | undefined, body: Buffer, o: PostOptions): Promise<Buffer> {
+    throwIfAborted(o.signal);
     if (this.closed) throw new NexusApiError('net_peer_connection');
-    const signal = AbortSignal.timeout(this.opts.timeoutMs);
+    const deadline = AbortSignal.timeout(this.opts.timeoutMs);
+    const signal = o.signal ? AbortSignal.any([deadline, o.signal]) : deadline;
     const order = this.instances.order();
     let last: NexusApiError | undefined;
     const attempts: FailedAttempt[] = [];
@@ -195,7 +231,7 @@ export class Transport {
       const i = order[k]!;
       const isLast = k === order.length - 1;
       const t = this.target(i, route, action);
-      let res: Dispatcher.ResponseData;
+      let res: ResponseData;
       try {
         res = await this.opts.dispatcher.request({
           origin: t.origin,
@@ -204,9 +240,10 @@ export class Transport {
           body,
           headers: { 'content-type': o.contentType ?? 'application/json', accept: 'application/json' },
           signal,
-          idempotent: false, // never let undici itself replay a POST
+          idempotent: false, // never let the HTTP layer itself replay a POST
         });
       } catch (e) {
+        throwIfAborted(o.signal);
         const kind = classifyFailure(e, signal);
         attempts.push({ url: this.display(i), failure: classifyFailureCause(e, signal) });
         const at = this.at(i, route, action);
@@ -219,9 +256,15 @@ export class Transport {
       }
       if (res.statusCode === 200) {
         this.instances.succeeded(i);
-        return readCapped(res.body, this.opts.maxResponseBytes, 200, this.at(i, route, action));
+        try {
+          return await readCapped(res.body, this.opts.maxResponseBytes, 200, this.at(i, route, action));
+        } catch (e) {
+          throwIfAborted(o.signal);
+          throw e;
+        }
       }
       const err = await errorFromResponse(res, this.at(i, route, action));
+      throwIfAborted(o.signal);
       if (!RETRY_STATUSES.has(res.statusCode)) {
         this.instances.succeeded(i);
         throw err;
@@ -240,11 +283,12 @@ export class Transport {
    * POSTs a stream (octet-stream mode) to the preferred URL and resolves with the response
    * body stream on 200. No fail-over: a stream body cannot be replayed.
    */
-  async postStream(route: string, body: Readable | Buffer, o: { headersTimeoutMs: number; bodyTimeoutMs: number }): Promise<Readable> {
+  async postStream(route: string, body: Readable | Buffer, o: { headersTimeoutMs: number; bodyTimeoutMs: number; signal?: AbortSignal | undefined }): Promise<Readable> {
+    throwIfAborted(o.signal);
     if (this.closed) throw new NexusApiError('net_peer_connection');
     const first = this.instances.order()[0]!;
     const t = this.target(first, route, undefined);
-    let res: Dispatcher.ResponseData;
+    let res: ResponseData;
     try {
       res = await this.opts.dispatcher.request({
         origin: t.origin,
@@ -255,8 +299,10 @@ export class Transport {
         idempotent: false,
         headersTimeout: o.headersTimeoutMs,
         bodyTimeout: o.bodyTimeoutMs,
+        ...(o.signal ? { signal: o.signal } : {}),
       });
     } catch (e) {
+      throwIfAborted(o.signal);
       const attempts = [{ url: this.display(first), failure: classifyFailureCause(e) }];
       const at = this.at(first, route, undefined);
       if (classifyFailure(e) === 'peer_rejected') throw new NexusApiError('tls_peer_rejected', { cause: e, attempts, at });

@@ -10,7 +10,17 @@ export type { Permission, PolicyListItem, Share };
 /** A secret's key/value map (null-prototype object). */
 export type SecretValues = Record<string, string>;
 
-export interface PutSecretOptions {
+/**
+ * Options every `NexusClient` call accepts. `signal` cancels the call: it rejects with
+ * `signal.reason` (a `DOMException` named `AbortError` unless you gave another reason), at
+ * once if the signal is already aborted (nothing is sent), or mid-request (the connection is
+ * dropped, no fail-over to another Nexus).
+ */
+export interface CallOptions {
+  signal?: AbortSignal;
+}
+
+export interface PutSecretOptions extends CallOptions {
   /**
    * Check-and-set: the write succeeds only if `cas` equals the path's last written version
    * (metadata `lastVersion`: the highest version ever written, even if since deleted or
@@ -62,7 +72,7 @@ export interface Policy extends PolicySpec {
   updatedAt: string;
 }
 
-export interface PolicyFilter {
+export interface PolicyFilter extends CallOptions {
   /** Exact-match filter on the SPIFFE ID pattern (wins over pathPattern, as in SPIKE). */
   spiffeIdPattern?: string;
   /** Exact-match filter on the path pattern. */
@@ -88,7 +98,7 @@ export interface CommitmentsInfo {
   epoch: number;
 }
 
-export interface VersionOption {
+export interface VersionOption extends CallOptions {
   /** 0 or absent = current version. */
   version?: number;
 }

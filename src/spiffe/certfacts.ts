@@ -1,15 +1,20 @@
 /**
  * The facts about one X.509 certificate that SVID rules need (CA flag, key usage, URI SANs,
- * validity), read from DER with @peculiar/x509 — never from Node's parsed SAN text string —
- * and paired with the `node:crypto` X509Certificate used for signature checks.
+ * validity), read from DER with the X.509 ASN.1 schemas of @peculiar/asn1-x509 (the parser
+ * under @peculiar/x509) — never from Node's parsed SAN text string — and paired with the
+ * `node:crypto` X509Certificate used for signature checks. The schema package is used
+ * directly, not through @peculiar/x509, because loading the latter (CMS, CSR, PKCS#9 schemas,
+ * a DI container) costs the CLI more start-up time than all its other dependencies together.
  *
- * Parsing with @peculiar/x509 is slow (tens of microseconds to milliseconds), so results are
+ * Parsing is slow (tens of microseconds to milliseconds), so results are
  * kept in a small bounded cache keyed by the SHA-256 of the DER bytes (certificates are
  * public; only immutable facts are cached — time checks are always redone by the caller).
  */
-import 'reflect-metadata';
 import { createHash, X509Certificate } from 'node:crypto';
-import * as px from '@peculiar/x509';
+import { AsnConvert } from '@peculiar/asn1-schema';
+import {
+  BasicConstraints, Certificate, KeyUsage, KeyUsageFlags, SubjectAlternativeName, id_ce_basicConstraints, id_ce_keyUsage, id_ce_subjectAltName,
+} from '@peculiar/asn1-x509';
 
 /** Immutable facts about one certificate. */
 export interface CertFacts {
@@ -18,7 +23,7 @@ export interface CertFacts {
   readonly isCA: boolean;
   /** pathLenConstraint of a CA, if any. */
   readonly pathLen: number | undefined;
-  /** Key usage bit flags (px.KeyUsageFlags), or undefined when the extension is absent. */
+  /** Key usage bit flags (KeyUsageFlags), or undefined when the extension is absent. */
   readonly keyUsage: number | undefined;
   /** Every URI SAN, in certificate order (values exactly as encoded). */
   readonly uris: readonly string[];
@@ -30,52 +35,48 @@ export interface CertFacts {
   readonly duplicateExtensions: boolean;
 }
 
-export const KU_DIGITAL_SIGNATURE = px.KeyUsageFlags.digitalSignature;
-export const KU_KEY_CERT_SIGN = px.KeyUsageFlags.keyCertSign;
-export const KU_CRL_SIGN = px.KeyUsageFlags.cRLSign;
-
-const OID_BASIC_CONSTRAINTS = '2.5.29.19';
-const OID_KEY_USAGE = '2.5.29.15';
-const OID_SAN = '2.5.29.17';
+export const KU_DIGITAL_SIGNATURE = KeyUsageFlags.digitalSignature;
+export const KU_KEY_CERT_SIGN = KeyUsageFlags.keyCertSign;
+export const KU_CRL_SIGN = KeyUsageFlags.cRLSign;
 
 const CACHE_MAX = 512;
 const cache = new Map<string, CertFacts>();
 const authorityCache = new WeakMap<X509Certificate, CertFacts>();
 
 function extract(node: X509Certificate, der: Uint8Array): CertFacts {
-  const cert = new px.X509Certificate(der);
-  const exts = cert.extensions;
+  const cert = AsnConvert.parse(der, Certificate);
+  const exts = cert.tbsCertificate.extensions ?? [];
   const seen = new Set<string>();
   let duplicateExtensions = false;
   for (const e of exts) {
-    if (seen.has(e.type)) duplicateExtensions = true;
-    seen.add(e.type);
+    if (seen.has(e.extnID)) duplicateExtensions = true;
+    seen.add(e.extnID);
   }
   let isCA = false;
   let pathLen: number | undefined;
   let keyUsage: number | undefined;
   const uris: string[] = [];
   for (const e of exts) {
-    if (e.type === OID_BASIC_CONSTRAINTS) {
-      const bc = e instanceof px.BasicConstraintsExtension ? e : new px.BasicConstraintsExtension(e.rawData);
-      isCA = isCA || bc.ca === true;
-      if (bc.ca && typeof bc.pathLength === 'number') pathLen = bc.pathLength;
-    } else if (e.type === OID_KEY_USAGE) {
-      const ku = e instanceof px.KeyUsagesExtension ? e : new px.KeyUsagesExtension(e.rawData);
-      keyUsage = (keyUsage ?? 0) | ku.usages;
-    } else if (e.type === OID_SAN) {
-      const san = e instanceof px.SubjectAlternativeNameExtension ? e : new px.SubjectAlternativeNameExtension(e.rawData);
-      for (const n of san.names.items) if (n.type === px.URL) uris.push(n.value);
+    const value = e.extnValue.buffer;
+    if (e.extnID === id_ce_basicConstraints) {
+      const bc = AsnConvert.parse(value, BasicConstraints);
+      isCA = isCA || bc.cA === true;
+      if (bc.cA && typeof bc.pathLenConstraint === 'number') pathLen = bc.pathLenConstraint;
+    } else if (e.extnID === id_ce_keyUsage) {
+      keyUsage = (keyUsage ?? 0) | AsnConvert.parse(value, KeyUsage).toNumber();
+    } else if (e.extnID === id_ce_subjectAltName) {
+      for (const n of AsnConvert.parse(value, SubjectAlternativeName)) if (n.uniformResourceIdentifier !== undefined) uris.push(n.uniformResourceIdentifier);
     }
   }
+  const validity = cert.tbsCertificate.validity;
   return Object.freeze({
     node,
     isCA,
     pathLen,
     keyUsage,
     uris: Object.freeze(uris),
-    notBefore: cert.notBefore,
-    notAfter: cert.notAfter,
+    notBefore: validity.notBefore.getTime(),
+    notAfter: validity.notAfter.getTime(),
     selfIssued: node.subject === node.issuer,
     duplicateExtensions,
   });

@@ -10,7 +10,7 @@ import path from 'node:path';
 import * as grpc from '@grpc/grpc-js';
 import { DevCa } from '../../src/agent/ca.js';
 import { SpiffeId, TrustDomain } from '../../src/spiffe/id.js';
-import { WORKLOAD_API_SERVICE, type X509SvidResponseMessage } from '../../src/spiffe/workloadapi/index.js';
+import { workloadApiDefinitions, type X509SvidResponseMessage } from '../../src/spiffe/workloadapi/index.js';
 
 export const TD = TrustDomain.parse('spike.ist');
 export const NEXUS = SpiffeId.parse('spiffe://spike.ist/spike/nexus');
@@ -62,6 +62,7 @@ export function workloadApiFixture(): WorkloadApiFixture {
   const sockPath = (): string => path.join(root, `s${sockCount++}.sock`);
   const scripted = async (respond: (n: number, call: ScriptedCall) => void, sock = sockPath()): Promise<ScriptedServer> => {
     const server = new grpc.Server();
+    const { WORKLOAD_API_SERVICE } = await workloadApiDefinitions();
     let calls = 0;
     const unimpl = (_c: unknown, cb: grpc.sendUnaryData<Buffer>) => cb({ code: grpc.status.UNIMPLEMENTED }, null);
     server.addService(WORKLOAD_API_SERVICE, {

@@ -20,6 +20,8 @@
  *   from the source's *current* SVID and bundles, verifies the server's SVID and runs the
  *   predicate before handing the socket to undici. There is no hostname check: the server is
  *   identified by its SPIFFE ID only.
+ * - Client on `node:https` (`createMtlsHttpsClient`): the same dial and peer check (dial.ts)
+ *   under Node's own HTTP client, for short-lived callers such as the CLI (no undici to load).
  * - Rotation: the server rebuilds its secure context on the source's `'update'`; the client
  *   reads the source on every new connection. Server connections whose anchor left the
  *   bundle are closed; the rest keep their TLS session until their maximum age.
@@ -27,6 +29,9 @@
 export { MTLS_DEFAULTS } from './context.js';
 export { PeerRejectedError, peerChainDer } from './peer.js';
 export { createMtlsDispatcher, type MtlsClientOptions } from './dialer.js';
+export {
+  createMtlsHttpsClient, MtlsTimeoutError, type MtlsHttpsClient, type MtlsHttpsClientOptions, type MtlsRequest, type MtlsResponse,
+} from './https-client.js';
 export {
   createMtlsServer, type MtlsHandler, type MtlsObserver, type MtlsServer, type MtlsServerLimits, type MtlsServerOptions, type PeerIdentity,
 } from './server.js';

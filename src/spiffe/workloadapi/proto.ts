@@ -8,8 +8,9 @@
  * The JWT methods are listed with pass-through (raw bytes) codecs only so a server can answer
  * them with `Unimplemented` after checking the security header; nothing here decodes JWTs.
  * Shared by the client (client.ts, x509-source.ts) and the dev agent (`src/agent/server.ts`).
+ * The codecs are built on first use ({@link workloadApiDefinitions}), so importing the SPIFFE
+ * layer does not load @grpc/proto-loader (CLI start-up time).
  */
-import { fromJSON } from '@grpc/proto-loader';
 import type { MethodDefinition, ServiceDefinition } from '@grpc/grpc-js';
 
 /** gRPC metadata key every Workload API request must carry with the value `true`. */
@@ -75,25 +76,13 @@ const DESCRIPTOR = {
   },
 };
 
-const packageDefinition = fromJSON(DESCRIPTOR as Parameters<typeof fromJSON>[0], {
-  keepCase: true,
-  longs: String,
-  enums: String,
-  defaults: true,
-  arrays: true,
-  objects: true,
-});
-
-const x509Service = packageDefinition['SpiffeWorkloadAPI'] as unknown as Record<string, MethodDefinition<object, object>>;
-
-function typed<Req, Res>(name: string): MethodDefinition<Req, Res> {
-  const m = x509Service[name];
-  if (!m) throw new Error(`Workload API descriptor lacks ${name}`);
-  return m as unknown as MethodDefinition<Req, Res>;
+/** The method and service definitions built from the descriptor (see {@link workloadApiDefinitions}). */
+export interface WorkloadApiDefinitions {
+  FETCH_X509_SVID: MethodDefinition<EmptyMessage, X509SvidResponseMessage>;
+  FETCH_X509_BUNDLES: MethodDefinition<EmptyMessage, X509BundlesResponseMessage>;
+  /** The full `SpiffeWorkloadAPI` service, for `grpc.Server#addService`. */
+  WORKLOAD_API_SERVICE: ServiceDefinition;
 }
-
-export const FETCH_X509_SVID = typed<EmptyMessage, X509SvidResponseMessage>('FetchX509SVID');
-export const FETCH_X509_BUNDLES = typed<EmptyMessage, X509BundlesResponseMessage>('FetchX509Bundles');
 
 const identity = (b: Buffer): Buffer => b;
 function rawMethod(name: string, responseStream: boolean): MethodDefinition<Buffer, Buffer> {
@@ -113,11 +102,35 @@ export const FETCH_JWT_SVID = rawMethod('FetchJWTSVID', false);
 export const FETCH_JWT_BUNDLES = rawMethod('FetchJWTBundles', true);
 export const VALIDATE_JWT_SVID = rawMethod('ValidateJWTSVID', false);
 
-/** The full `SpiffeWorkloadAPI` service, for `grpc.Server#addService`. */
-export const WORKLOAD_API_SERVICE: ServiceDefinition = {
-  FetchX509SVID: FETCH_X509_SVID,
-  FetchX509Bundles: FETCH_X509_BUNDLES,
-  FetchJWTSVID: FETCH_JWT_SVID,
-  FetchJWTBundles: FETCH_JWT_BUNDLES,
-  ValidateJWTSVID: VALIDATE_JWT_SVID,
-} as unknown as ServiceDefinition;
+let definitions: Promise<WorkloadApiDefinitions> | undefined;
+
+/** The X.509 methods and the full service, built once (loads @grpc/proto-loader on first call). */
+export function workloadApiDefinitions(): Promise<WorkloadApiDefinitions> {
+  definitions ??= import('@grpc/proto-loader').then(({ fromJSON }) => {
+    const packageDefinition = fromJSON(DESCRIPTOR as Parameters<typeof fromJSON>[0], {
+      keepCase: true,
+      longs: String,
+      enums: String,
+      defaults: true,
+      arrays: true,
+      objects: true,
+    });
+    const x509Service = packageDefinition['SpiffeWorkloadAPI'] as unknown as Record<string, MethodDefinition<object, object>>;
+    const typed = <Req, Res>(name: string): MethodDefinition<Req, Res> => {
+      const m = x509Service[name];
+      if (!m) throw new Error(`Workload API descriptor lacks ${name}`);
+      return m as unknown as MethodDefinition<Req, Res>;
+    };
+    const FETCH_X509_SVID = typed<EmptyMessage, X509SvidResponseMessage>('FetchX509SVID');
+    const FETCH_X509_BUNDLES = typed<EmptyMessage, X509BundlesResponseMessage>('FetchX509Bundles');
+    const WORKLOAD_API_SERVICE = {
+      FetchX509SVID: FETCH_X509_SVID,
+      FetchX509Bundles: FETCH_X509_BUNDLES,
+      FetchJWTSVID: FETCH_JWT_SVID,
+      FetchJWTBundles: FETCH_JWT_BUNDLES,
+      ValidateJWTSVID: VALIDATE_JWT_SVID,
+    } as unknown as ServiceDefinition;
+    return { FETCH_X509_SVID, FETCH_X509_BUNDLES, WORKLOAD_API_SERVICE };
+  });
+  return definitions;
+}

@@ -11,16 +11,16 @@
  */
 import { EventEmitter } from 'node:events';
 import { createHash } from 'node:crypto';
-import * as grpc from '@grpc/grpc-js';
+import type * as Grpc from '@grpc/grpc-js';
 import { Backoff, createLogger, type Logger } from '../../lib/index.js';
 import type { X509Bundle, X509BundleSet } from '../bundle.js';
 import type { TrustDomain } from '../id.js';
 import { SourceClosedError, type X509Source } from '../source.js';
 import type { X509Svid } from '../svid.js';
-import { newClient, securityMetadata } from './client.js';
+import { loadGrpc, newClient, securityMetadata } from './client.js';
 import { parseWorkloadEndpoint, workloadEndpointFromEnv, type WorkloadEndpoint } from './endpoint.js';
-import { badResponse, fatalError, isFatal, statusName, unavailableError, WorkloadApiError } from './errors.js';
-import { FETCH_X509_SVID, type X509SvidResponseMessage } from './proto.js';
+import { badResponse, fatalError, GRPC_STATUS, isFatal, statusName, unavailableError, WorkloadApiError } from './errors.js';
+import { workloadApiDefinitions, type WorkloadApiDefinitions, type X509SvidResponseMessage } from './proto.js';
 import { parseX509SvidResponse, type X509Context } from './response.js';
 
 export interface WorkloadX509SourceOptions {
@@ -60,13 +60,16 @@ export class WorkloadX509Source extends EventEmitter implements X509Source {
   readonly #ep: WorkloadEndpoint;
   readonly #log: Logger;
   readonly #backoff: Backoff;
-  #client: grpc.Client | undefined;
-  #call: grpc.ClientReadableStream<X509SvidResponseMessage> | undefined;
+  /** grpc-js and the codecs, loaded by `open` before the first connect. */
+  #grpc: typeof Grpc | undefined;
+  #defs: WorkloadApiDefinitions | undefined;
+  #client: Grpc.Client | undefined;
+  #call: Grpc.ClientReadableStream<X509SvidResponseMessage> | undefined;
   #retryTimer: NodeJS.Timeout | undefined;
   #closed = false;
   #ctx: X509Context | undefined;
   #fingerprint = '';
-  #lastStatus: grpc.status | undefined;
+  #lastStatus: number | undefined;
   #fatal: WorkloadApiError | undefined;
   #firstWaiter: { resolve: () => void; reject: (e: WorkloadApiError) => void } | undefined;
 
@@ -93,6 +96,7 @@ export class WorkloadX509Source extends EventEmitter implements X509Source {
       throw new RangeError('timeoutMs must be a non-negative number of milliseconds');
     }
     const src = new WorkloadX509Source(opts);
+    [src.#grpc, src.#defs] = await Promise.all([loadGrpc(), workloadApiDefinitions()]);
     const first = new Promise<void>((resolve, reject) => {
       src.#firstWaiter = { resolve, reject };
     });
@@ -169,16 +173,12 @@ export class WorkloadX509Source extends EventEmitter implements X509Source {
   }
 
   #connect(): void {
-    if (this.#closed || this.#fatal) return;
+    const grpc = this.#grpc;
+    const method = this.#defs?.FETCH_X509_SVID;
+    if (this.#closed || this.#fatal || !grpc || !method) return;
     this.#dropCall();
-    const client = newClient(this.#ep);
-    const call = client.makeServerStreamRequest(
-      FETCH_X509_SVID.path,
-      FETCH_X509_SVID.requestSerialize,
-      FETCH_X509_SVID.responseDeserialize,
-      {},
-      securityMetadata(),
-    );
+    const client = newClient(grpc, this.#ep);
+    const call = client.makeServerStreamRequest(method.path, method.requestSerialize, method.responseDeserialize, {}, securityMetadata(grpc));
     this.#client = client;
     this.#call = call;
     call.on('data', (msg: X509SvidResponseMessage) => {
@@ -186,7 +186,7 @@ export class WorkloadX509Source extends EventEmitter implements X509Source {
       this.#onResponse(msg);
     });
     call.on('error', () => { /* handled in 'status' */ });
-    call.on('status', (st: grpc.StatusObject) => {
+    call.on('status', (st: Grpc.StatusObject) => {
       if (this.#call !== call || this.#closed) return;
       this.#onStatus(st);
     });
@@ -219,11 +219,11 @@ export class WorkloadX509Source extends EventEmitter implements X509Source {
     if (changed) this.emit('update');
   }
 
-  #onStatus(st: grpc.StatusObject): void {
+  #onStatus(st: Grpc.StatusObject): void {
     this.#call = undefined;
     this.#client?.close();
     this.#client = undefined;
-    this.#lastStatus = st.code === grpc.status.OK ? undefined : st.code;
+    this.#lastStatus = st.code === GRPC_STATUS.OK ? undefined : st.code;
     if (isFatal(st.code)) {
       const e = fatalError(this.#ep.address, st.code);
       this.#fatal = e;

@@ -1,0 +1,161 @@
+/**
+ * `AbortSignal` on every `NexusClient` call (issue 15), over real mTLS against scripted
+ * servers: a signal aborted before the call rejects at once with its reason and sends nothing;
+ * one aborted while the request is in flight (no answer yet, or half a body) rejects with its
+ * reason and is not failed over to another Nexus; a stream call's body stream ends with it.
+ * Both HTTP clients are covered: the `node:https` one of `connect` and an undici dispatcher.
+ */
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import { createMtlsDispatcher, createMtlsServer, type MtlsServer } from '../spiffe/tls/index.js';
+import { authorizeIf } from '../spiffe/authorize.js';
+import { StaticX509Source } from '../spiffe/source.js';
+import { createLogger } from '../lib/log.js';
+import { bundleSetOf, createCa, makeSvid, type TestCa } from '../../test/helpers/pki.js';
+import { NexusClient } from './client.js';
+import type { CallOptions } from './types.js';
+
+const TD = 'abort.test';
+const ENV = { SPIKE_TRUST_ROOT_NEXUS: TD };
+
+let ca: TestCa;
+let source: StaticX509Source;
+const servers: MtlsServer[] = [];
+const clients: NexusClient[] = [];
+
+/** A Nexus stand-in: counts requests, then runs `answer` (which may never answer). */
+async function server(answer: (req: IncomingMessage, res: ServerResponse) => void): Promise<{ url: string; requests: () => number }> {
+  let n = 0;
+  const s = createMtlsServer({
+    source: new StaticX509Source(await makeSvid(ca, `spiffe://${TD}/spike/nexus`), bundleSetOf(ca)),
+    host: '127.0.0.1',
+    port: 0,
+    logger: createLogger({ component: 'abort-test', level: 'silent' }),
+    handler: (req, res) => {
+      n++;
+      req.resume();
+      req.on('end', () => answer(req, res));
+    },
+  });
+  await s.listen();
+  servers.push(s);
+  return { url: `https://127.0.0.1:${s.port}`, requests: () => n };
+}
+
+async function client(urls: string[], http: 'native' | 'undici' = 'native'): Promise<NexusClient> {
+  const c =
+    http === 'native'
+      ? await NexusClient.connect({ urls, source, env: ENV, timeoutMs: 30_000 })
+      : NexusClient.create({
+        urls,
+        timeoutMs: 30_000,
+        dispatcher: createMtlsDispatcher({ source, authorizeServer: authorizeIf((id) => id.toString() === `spiffe://${TD}/spike/nexus`) }),
+      });
+  clients.push(c);
+  return c;
+}
+
+/** Waits (polling, generous deadline) until `cond` holds. */
+async function until(cond: () => boolean, what: string): Promise<void> {
+  const deadline = Date.now() + 30_000;
+  while (!cond()) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 10));
+  }
+}
+
+const isAbort = (reason: unknown) => (e: unknown): boolean => (reason === undefined ? e instanceof DOMException && e.name === 'AbortError' : e === reason);
+
+before(async () => {
+  ca = await createCa(TD);
+  source = new StaticX509Source(await makeSvid(ca, `spiffe://${TD}/spike/pilot/role/superuser`), bundleSetOf(ca));
+});
+
+after(async () => {
+  for (const c of clients) await c.close();
+  for (const s of servers) await s.close();
+});
+
+test('an already aborted signal: every call rejects with the abort reason and nothing is sent', async () => {
+  const s = await server((_req, res) => res.end('{}'));
+  const c = await client([s.url]);
+  const o: CallOptions = { signal: AbortSignal.abort() };
+  const share = { id: 1, value: new Uint8Array(32).fill(7) };
+  const calls: Array<[string, () => Promise<unknown>]> = [
+    ['getSecret', () => c.getSecret('a/b', o)],
+    ['putSecret', () => c.putSecret('a/b', { k: 'v' }, o)],
+    ['deleteSecret', () => c.deleteSecret('a/b', [], o)],
+    ['undeleteSecret', () => c.undeleteSecret('a/b', [], o)],
+    ['destroySecret', () => c.destroySecret('a/b', [], o)],
+    ['listSecrets', () => c.listSecrets(o)],
+    ['getSecretMetadata', () => c.getSecretMetadata('a/b', o)],
+    ['putPolicy', () => c.putPolicy({ name: 'p', spiffeIdPattern: '^x$', pathPattern: '^y$', permissions: ['read'] }, o)],
+    ['getPolicy', () => c.getPolicy('p', o)],
+    ['listPolicies', () => c.listPolicies(o)],
+    ['deletePolicy', () => c.deletePolicy('p', o)],
+    ['encrypt', () => c.encrypt(Buffer.from('x'), o)],
+    ['decrypt', () => c.decrypt({ version: 1, nonce: Buffer.alloc(12), ciphertext: Buffer.alloc(17) }, o)],
+    ['encryptStream', () => c.encryptStream(Buffer.from('x'), o)],
+    ['decryptStream', () => c.decryptStream(Buffer.from('x'), o)],
+    ['recover', () => c.recover(o)],
+    ['restore', () => c.restore(share, o)],
+    ['getCommitments', () => c.getCommitments(o)],
+    ['verifyShard', () => c.verifyShard(share, o)],
+    ['auditHash', () => c.auditHash('a/b', o)],
+  ];
+  for (const [name, call] of calls) await assert.rejects(call(), isAbort(undefined), name);
+  assert.equal(s.requests(), 0, 'nothing reached the server');
+});
+
+for (const http of ['native', 'undici'] as const) {
+  test(`${http}: aborted while waiting for the answer → rejects with the reason, no fail-over to the next Nexus`, async () => {
+    const held: ServerResponse[] = [];
+    const first = await server((_req, res) => held.push(res)); // never answers
+    const second = await server((_req, res) => res.end('{"data":{"k":"v"}}'));
+    const c = await client([first.url, second.url], http);
+    const ac = new AbortController();
+    const reason = new Error('user gave up');
+    const pending = c.getSecret('a/b', { signal: ac.signal });
+    await until(() => first.requests() === 1, 'the request to reach the first server');
+    ac.abort(reason);
+    await assert.rejects(pending, isAbort(reason));
+    assert.equal(second.requests(), 0, 'an aborted call is not failed over');
+    for (const r of held) r.destroy();
+  });
+
+  test(`${http}: aborted in the middle of the response body → rejects with the reason`, async () => {
+    const held: ServerResponse[] = [];
+    const s = await server((_req, res) => {
+      res.writeHead(200, { 'content-type': 'application/json' });
+      res.write('{"data":{"k":"'); // …and nothing more
+      held.push(res);
+    });
+    const c = await client([s.url], http);
+    const ac = new AbortController();
+    const pending = c.getSecret('a/b', { signal: ac.signal });
+    await until(() => held.length === 1, 'the half-sent body');
+    await new Promise((r) => setTimeout(r, 50)); // let the headers travel; the assertion does not depend on it
+    ac.abort();
+    await assert.rejects(pending, isAbort(undefined));
+    for (const r of held) r.destroy();
+  });
+}
+
+test('stream call: aborting mid-response ends the body stream with an error', async () => {
+  const held: ServerResponse[] = [];
+  const s = await server((_req, res) => {
+    res.writeHead(200, { 'content-type': 'application/octet-stream' });
+    res.write(Buffer.alloc(16, 1));
+    held.push(res);
+  });
+  const c = await client([s.url]);
+  const ac = new AbortController();
+  const body = await c.encryptStream(Buffer.from('plaintext'), { signal: ac.signal });
+  const read = (async () => {
+    for await (const chunk of body) void chunk;
+  })();
+  ac.abort();
+  await assert.rejects(read);
+  for (const r of held) r.destroy();
+});

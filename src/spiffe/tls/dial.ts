@@ -1,0 +1,103 @@
+/**
+ * One mTLS connection to a SPIFFE server, shared by both HTTP clients (the undici dispatcher
+ * in dialer.ts and the `node:https` client in https-client.ts): the TLS socket is built from
+ * the source's *current* SVID and bundles (so new connections follow rotation), TLS 1.3 only,
+ * and the server's SVID is verified and its SPIFFE ID authorized (peer.ts) before the socket
+ * is handed to the HTTP layer, so a wrong server never receives a request byte. There is no
+ * hostname check: the server is identified by its SPIFFE ID only.
+ */
+import net from 'node:net';
+import tls, { type TLSSocket } from 'node:tls';
+import type { X509Source } from '../source.js';
+import type { X509Svid } from '../svid.js';
+import type { X509BundleSet } from '../bundle.js';
+import type { Authorizer } from '../authorize.js';
+import { TLS_BASE, secureContextFor } from './context.js';
+import { PeerRejectedError, checkPeer } from './peer.js';
+
+export interface DialTarget {
+  /** Host name or IP literal (IPv6 with or without brackets). */
+  hostname: string;
+  port: number;
+  servername?: string | undefined;
+  localAddress?: string | undefined;
+}
+
+/**
+ * The secure context for the source's current SVID and bundles, rebuilt only when either
+ * changed. Sources replace both objects on every update (they are treated as immutable), so a
+ * changed object means rotation. Even a stale `ca` list could not let a wrong server through:
+ * the SVID check after the handshake reads the live source.
+ */
+export function contextCache(source: X509Source): () => tls.SecureContext {
+  let cached: { svid: X509Svid; bundles: X509BundleSet; context: tls.SecureContext } | undefined;
+  return () => {
+    const svid = source.getX509Svid();
+    const bundles = source.bundleSet();
+    if (cached?.svid !== svid || cached.bundles !== bundles) {
+      cached = { svid, bundles, context: secureContextFor(source) };
+    }
+    return cached.context;
+  };
+}
+
+export interface DialOptions {
+  source: X509Source;
+  authorizeServer: Authorizer;
+  /** From {@link contextCache} over the same source. */
+  context: () => tls.SecureContext;
+  /** TCP connect + TLS handshake + SVID check. */
+  timeoutMs: number;
+  /** The error for a connect timeout (each HTTP client has its own class). */
+  timeoutError: () => Error;
+}
+
+/**
+ * Dials `target`; `callback` gets the socket only after the server's SVID verified and
+ * `authorizeServer` accepted its ID, else an error (`PeerRejectedError` for a rejected
+ * server) and the socket is destroyed.
+ */
+export function dialMtls(target: DialTarget, o: DialOptions, callback: (err: Error | null, socket: TLSSocket | null) => void): void {
+  let settled = false;
+  const finish = (err: Error | null, socket: TLSSocket | null): void => {
+    if (settled) return;
+    settled = true;
+    clearTimeout(timer);
+    if (err) {
+      socket?.destroy();
+      callback(err, null);
+    } else if (socket) {
+      callback(null, socket);
+    }
+  };
+  let secureContext: tls.SecureContext;
+  try {
+    secureContext = o.context();
+  } catch (error) {
+    callback(error instanceof Error ? error : new Error('no usable X.509-SVID'), null);
+    return;
+  }
+  const host = target.hostname.startsWith('[') ? target.hostname.slice(1, -1) : target.hostname;
+  const servername = net.isIP(host) === 0 ? (target.servername || host) : undefined;
+  const socket = tls.connect({
+    host,
+    port: target.port || 443,
+    ...(servername ? { servername } : {}),
+    secureContext,
+    minVersion: TLS_BASE.minVersion,
+    rejectUnauthorized: true,
+    // The server is identified by its SPIFFE ID (checked below), never by a host name.
+    checkServerIdentity: () => undefined,
+    ALPNProtocols: ['http/1.1'],
+    ...(target.localAddress ? { localAddress: target.localAddress } : {}),
+  });
+  const timer = setTimeout(() => finish(o.timeoutError(), socket), o.timeoutMs);
+  socket.setNoDelay(true);
+  socket.setKeepAlive(true, 60_000);
+  socket.once('secureConnect', () => {
+    const check = checkPeer(socket, o.source, o.authorizeServer);
+    if (check.ok) finish(null, socket);
+    else finish(new PeerRejectedError(check.reason, check.error !== undefined ? { cause: check.error } : undefined), socket);
+  });
+  socket.on('error', (err) => finish(err, socket));
+}
