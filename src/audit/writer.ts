@@ -241,19 +241,35 @@ export class AuditWriter {
     for (const p of rejected) p.reject(err);
   }
 
-  /** A failed rename leaves the current file open and in place (the batch then fails closed). */
+  /**
+   * Renames the live file to `.1` (older ones shift up) and opens a new one. The new file is
+   * opened before the old descriptor is closed, and the writer only ever holds a descriptor it
+   * owns: if the rename or the open fails, the old file stays open and in place (the batch
+   * then fails closed; the next batch tries again), never a closed descriptor number that the
+   * process may since have given to a socket or another file.
+   */
   #rotate(): void {
-    fs.closeSync(this.#fd);
+    let n = 1;
+    while (fs.existsSync(`${this.#file}.${n}`)) n++;
+    for (; n > 1; n--) fs.renameSync(`${this.#file}.${n - 1}`, `${this.#file}.${n}`);
+    fs.renameSync(this.#file, `${this.#file}.1`);
+    let fresh: number;
     try {
-      let n = 1;
-      while (fs.existsSync(`${this.#file}.${n}`)) n++;
-      for (; n > 1; n--) fs.renameSync(`${this.#file}.${n - 1}`, `${this.#file}.${n}`);
-      fs.renameSync(this.#file, `${this.#file}.1`);
-    } finally {
-      this.#fd = fs.openSync(this.#file, 'a', 0o600);
-      this.#size = fs.fstatSync(this.#fd).size;
-      this.#durable = { ...this.#durable, size: this.#size };
+      fresh = fs.openSync(this.#file, 'a', 0o600);
+    } catch (e) {
+      // Put the old file back under the live name, still open, so nothing is half-rotated.
+      try {
+        fs.renameSync(`${this.#file}.1`, this.#file);
+      } catch {
+        /* the old descriptor still writes to the renamed file: the chain stays whole */
+      }
+      throw e;
     }
+    const old = this.#fd;
+    this.#fd = fresh;
+    fs.closeSync(old);
+    this.#size = fs.fstatSync(this.#fd).size;
+    this.#durable = { ...this.#durable, size: this.#size };
   }
 
   /** Waits for queued lines, then closes the file. */

@@ -59,18 +59,19 @@ function readValueFile(io: PilotIo, file: string, what: string): string {
   try {
     if (!fs.fstatSync(fd).isFile()) fail(`Error: The file ${shown} for ${what} is not a regular file.`);
     const buf = Buffer.alloc(MAX_VALUE_BYTES + 1);
-    let n = 0;
-    for (;;) {
-      const r = fs.readSync(fd, buf, n, buf.length - n, null);
-      if (r === 0) break;
-      n += r;
-      if (n > MAX_VALUE_BYTES) {
-        buf.fill(0);
-        fail(`Error: The file ${shown} for ${what} is larger than 1 MiB.`);
+    let out: Buffer;
+    try {
+      let n = 0;
+      for (;;) {
+        const r = fs.readSync(fd, buf, n, buf.length - n, null);
+        if (r === 0) break;
+        n += r;
+        if (n > MAX_VALUE_BYTES) fail(`Error: The file ${shown} for ${what} is larger than 1 MiB.`);
       }
+      out = Buffer.from(buf.subarray(0, n));
+    } finally {
+      buf.fill(0); // also when a read fails part-way
     }
-    const out = Buffer.from(buf.subarray(0, n));
-    buf.fill(0);
     return decodeUtf8(out, `The file ${shown} for ${what}`);
   } finally {
     fs.closeSync(fd);

@@ -295,7 +295,7 @@ describe('fail-over across several Nexus URLs (issue 8)', () => {
     assert.deepEqual(c.urls, [dead, b.url]);
   });
 
-  test('503 from the first instance: a read moves on; a write without cas is not re-sent', async () => {
+  test('503 from the first instance: a read moves on; a write, with or without cas, is not re-sent', async () => {
     const a = await stub(undefined, (_s, res) => json(res, 503, { err: 'state_not_ready' }));
     const b = await stub(undefined, (seen, res) => json(res, 200, seen.url.includes('get') ? { data: { k: 'v' } } : {}));
     const reads = await client([a.url, b.url]);
@@ -303,7 +303,10 @@ describe('fail-over across several Nexus URLs (issue 8)', () => {
     const writes = await client([a.url, b.url]);
     await assert.rejects(writes.putSecret('x', { k: 'v' }), { code: 'state_not_ready' });
     assert.equal(b.seen.filter((s) => s.url === '/v1/store/secrets').length, 0, 'write never reached B');
-    await writes.putSecret('x', { k: 'v' }, { cas: 1 }); // cas makes it safe to retry
+    const casWrites = await client([a.url, b.url]);
+    await assert.rejects(casWrites.putSecret('x', { k: 'v' }, { cas: 1 }), { code: 'state_not_ready' });
+    assert.equal(b.seen.filter((s) => s.url === '/v1/store/secrets').length, 0, 'a cas write is not re-sent either (its 409 would hide "maybe applied")');
+    await writes.putSecret('x', { k: 'v' }, { cas: 1 }); // A is cooling down: the next call goes to B first
     assert.equal(b.seen.filter((s) => s.url === '/v1/store/secrets').length, 1);
   });
 

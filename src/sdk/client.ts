@@ -188,8 +188,9 @@ export class NexusClient {
       checkStringMap(opts.customMetadata, 'customMetadata');
       body.customMetadata = opts.customMetadata;
     }
-    // Only a check-and-set write is safe to send twice: a replay fails the CAS instead of adding a version.
-    const r = await this.call(PATHS.secrets, undefined, body, opts.cas !== undefined, opts.signal);
+    // Never re-sent after it may have been applied, CAS or not: a CAS replay would not add a
+    // version, but its 409 would replace "outcome unknown" with a definite-looking failure.
+    const r = await this.call(PATHS.secrets, undefined, body, false, opts.signal);
     const version = (r as { version?: unknown } | undefined)?.version;
     return typeof version === 'number' && Number.isSafeInteger(version) && version > 0 ? { version } : {};
   }

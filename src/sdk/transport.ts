@@ -5,9 +5,9 @@
  *
  * Fail-over rules (issue 8 point 3, issue 18):
  * - The next URL is tried for **idempotent** calls (reads, lists, metadata, cipher,
- *   commitments, and writes carrying `cas`) after a connection failure, a timeout before the
+ *   commitments) after a connection failure, a timeout before the
  *   response, or a 502/503/504 answer.
- * - A non-idempotent write (put, delete, undelete, destroy, policy put/delete without `cas`)
+ * - A write (put with or without `cas`, delete, undelete, destroy, policy put/delete)
  *   is re-sent to the next URL in exactly two cases: its connection could not be opened at
  *   all (refused, unreachable, connect timeout, no such socket: not one byte was sent), or
  *   the server answered 503 with `"outcome":"not_applied"` (it guarantees nothing was

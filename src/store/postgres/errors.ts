@@ -19,7 +19,10 @@ export function isRetryable(e: unknown): boolean {
 
 /** True for an answer of the server (a SQLSTATE): the connection is still in step and usable. */
 export function isServerAnswer(e: unknown): boolean {
-  return /^[0-9A-Z]{5}$/.test(errCode(e));
+  // A SQLSTATE is five digits/capitals and no class starts with 'E'; Node's errno codes
+  // (EPIPE, EBUSY, EPERM …) have the same shape and mean the socket broke, not an answer.
+  const code = errCode(e);
+  return /^[0-9A-Z]{5}$/.test(code) && !code.startsWith('E');
 }
 
 /**
