@@ -15,7 +15,8 @@
  * process alive. Requests are never replayed by this layer. At most `connections` requests per
  * origin are in flight (one per connection: HTTP/1.1, no pipelining); the rest wait in order.
  * The limit is kept here, not by `https.Agent`: the agent counts a socket only once it exists,
- * so with a dial that completes later (the SVID check) it would open one per waiting request.
+ * so with a dial that completes later (the SVID check) it would open one per waiting request;
+ * and a request queued inside the agent is stranded when a queued dial fails.
  */
 import https from 'node:https';
 import type { IncomingMessage } from 'node:http';
@@ -81,7 +82,10 @@ export function createMtlsHttpsClient(opts: MtlsHttpsClientOptions): MtlsHttpsCl
   const context = contextCache(source);
   const agent = new https.Agent({
     keepAlive: true,
-    maxSockets: opts.connections ?? MTLS_DEFAULTS.clientConnections,
+    // Never let the agent queue a request: the slots below bound requests in flight. A request
+    // queued inside the agent waits for a socket of that origin to close, and when the server is
+    // gone (its sockets already closed, every new dial refused) it would wait for ever.
+    maxSockets: Infinity,
     timeout: opts.keepAliveTimeoutMs ?? MTLS_DEFAULTS.clientKeepAliveTimeoutMs,
     scheduling: 'lifo',
   });
@@ -162,9 +166,20 @@ export function createMtlsHttpsClient(opts: MtlsHttpsClientOptions): MtlsHttpsCl
         headers: r.headers,
         ...(r.signal ? { signal: r.signal } : {}),
       });
+      // The request settles on abort by itself too: node:http reports the abort of a request
+      // that has no socket yet only once it gets one, which may be never.
+      const signal = r.signal;
+      const onAbort = (): void => {
+        clearTimeout(headersTimer);
+        reject(signal?.reason);
+        req.destroy();
+      };
+      signal?.addEventListener('abort', onAbort, { once: true });
+      const settled = (): void => signal?.removeEventListener('abort', onAbort);
       // `on`, not `once`: an abort after the answer arrived must not become an unhandled error.
       req.on('error', (e) => {
         clearTimeout(headersTimer);
+        settled();
         reject(e);
       });
       req.once('finish', () => {
@@ -187,6 +202,7 @@ export function createMtlsHttpsClient(opts: MtlsHttpsClientOptions): MtlsHttpsCl
         res.once('end', stop);
         res.once('close', stop);
         res.on('error', () => { /* seen by whoever reads the body */ });
+        settled();
         resolve({ statusCode: res.statusCode ?? 0, body: res });
       });
       if (Buffer.isBuffer(r.body)) req.end(r.body);
