@@ -119,6 +119,8 @@ export interface NexusConfig extends CommonConfig {
   shamir: ShamirConfig;
   maxShareCount: number;
   keeperUpdateIntervalMs: number;
+  /** ours: period of the cheap Keeper status probe that re-pushes a share to an empty or stale Keeper at once (SPIKE_NEXUS_KEEPER_PROBE_INTERVAL, default 2 s). */
+  keeperProbeIntervalMs: number;
   recoveryMaxIntervalMs: number;
   /** Period of the "not ready" WARN line while waiting for Keeper shares (SPIKE_NEXUS_NOT_READY_LOG_INTERVAL, default 30 s). */
   notReadyLogIntervalMs: number;
@@ -158,6 +160,7 @@ export function loadNexusConfig(env: Env): NexusConfig {
     shamir,
     maxShareCount: int(env, 'SPIKE_NEXUS_SHAMIR_MAX_SHARE_COUNT', 1000, 1, 1_000_000),
     keeperUpdateIntervalMs: duration(env, 'SPIKE_NEXUS_KEEPER_UPDATE_INTERVAL', 5 * 60_000, 10),
+    keeperProbeIntervalMs: duration(env, 'SPIKE_NEXUS_KEEPER_PROBE_INTERVAL', 2000, 100),
     recoveryMaxIntervalMs: duration(env, 'SPIKE_NEXUS_RECOVERY_MAX_INTERVAL', 60_000, 10),
     notReadyLogIntervalMs: duration(env, 'SPIKE_NEXUS_NOT_READY_LOG_INTERVAL', 30_000, 100),
     maxSecretVersions: int(env, 'SPIKE_NEXUS_MAX_SECRET_VERSIONS', 10, 1, 10_000),

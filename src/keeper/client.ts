@@ -1,5 +1,6 @@
 /**
- * Client side of the Keeper API, used by Nexus (recovery, re-push) and Bootstrap.
+ * Client side of the Keeper API, used by Nexus (recovery, re-push, status probe, rollback
+ * anchor) and Bootstrap.
  *
  * Every call goes over SPIFFE mTLS with a server predicate (a Keeper ID), has a deadline,
  * and reads at most `maxResponseBytes` of the answer (a hostile Keeper sending 10 MB or
@@ -11,6 +12,7 @@ import { request, type Dispatcher } from 'undici';
 import { createMtlsDispatcher, type Authorizer, type X509Source } from '../spiffe/index.js';
 import { SpikeError } from '../lib/index.js';
 import { decodeShareBody, encodeShareMessage, PATHS, type WireShare } from '../protocol/index.js';
+import { decodeKeeperStatus, type KeeperStatus } from './status.js';
 
 export class KeeperCallError extends SpikeError {
   readonly status: number | undefined;
@@ -83,12 +85,30 @@ export class KeeperClient {
     }
   }
 
+  /** POST /v1/store/status: what the Keeper holds (never a share value); `timeoutMs` bounds this call. */
+  async status(baseUrl: string, timeoutMs?: number): Promise<KeeperStatus> {
+    const { status, body } = await this.#post(baseUrl + PATHS.keeperStatus, Buffer.from('{}'), timeoutMs);
+    if (status !== 200) throw new KeeperCallError('keeper_bad_status', status);
+    try {
+      return decodeKeeperStatus(body);
+    } catch (e) {
+      throw new KeeperCallError('keeper_bad_response', status, { cause: e });
+    }
+  }
+
+  /** POST /v1/store/anchor: hands the Keeper Nexus's rollback anchor (opaque bytes). */
+  async putAnchor(baseUrl: string, anchor: Uint8Array, timeoutMs?: number): Promise<void> {
+    const payload = Buffer.from(JSON.stringify({ anchor: Buffer.from(anchor).toString('base64') }));
+    const { status } = await this.#post(baseUrl + PATHS.keeperAnchor, payload, timeoutMs);
+    if (status !== 200) throw new KeeperCallError('keeper_bad_status', status);
+  }
+
   async close(): Promise<void> {
     if (this.#ownsDispatcher) await this.#dispatcher.close();
   }
 
-  async #post(url: string, payload: Buffer): Promise<{ status: number; body: Buffer }> {
-    const signal = AbortSignal.timeout(this.#timeoutMs);
+  async #post(url: string, payload: Buffer, timeoutMs?: number): Promise<{ status: number; body: Buffer }> {
+    const signal = AbortSignal.timeout(Math.min(timeoutMs ?? this.#timeoutMs, this.#timeoutMs));
     let res: Dispatcher.ResponseData;
     try {
       res = await request(url, {

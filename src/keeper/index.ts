@@ -4,3 +4,4 @@
  */
 export { KeeperCallError, KeeperClient } from './client.js';
 export { BOOTSTRAP_EPOCH } from './slot.js';
+export { type KeeperStatus } from './status.js';

@@ -12,6 +12,7 @@ import { authorizeIf, createMtlsServer } from '../spiffe/index.js';
 import type { OpsServer } from '../ops/index.js';
 import { keeperRouter } from './server.js';
 import { ShareSlot } from './slot.js';
+import { AnchorHolder } from './anchor.js';
 
 const USAGE = `usage: spike-keeper
 
@@ -33,6 +34,7 @@ export async function main(argv: string[]): Promise<void> {
   if (!started) return;
   const { cfg, ids, source, logger } = started;
   const slot = new ShareSlot();
+  const anchor = new AnchorHolder();
   // The operations listener and its metrics (prom-client) are loaded only when enabled: an
   // idle Keeper keeps to what it uses (issue 17).
   const opsKit = cfg.ops === undefined ? undefined : await import('../ops/index.js');
@@ -40,7 +42,7 @@ export async function main(argv: string[]): Promise<void> {
   const server = createMtlsServer({
     source,
     authorizeClient: authorizeIf((id) => ids.isNexus(id) || ids.isBootstrap(id)),
-    handler: keeperRouter(slot, ids, logger, metrics?.requests),
+    handler: keeperRouter(slot, ids, logger, metrics?.requests, anchor),
     host: cfg.listen.host,
     port: cfg.listen.port,
     headersTimeoutMs: cfg.readHeaderTimeoutMs,
@@ -75,6 +77,7 @@ export async function main(argv: string[]): Promise<void> {
     await ops?.close();
     await server.close();
     slot.clear();
+    anchor.clear();
     source.close();
   });
 }

@@ -2,6 +2,8 @@
  * The Keeper's HTTP routes (SPIKE's Keeper API) over the project's guarded router:
  *   POST /v1/store/contribute  ← Nexus or Bootstrap: store the share (slot rules in slot.ts)
  *   POST /v1/store/shard       ← Nexus only: the held share, with its id/epoch/commitments
+ *                                (and the rollback anchor, when one is held)
+ *   POST /v1/store/anchor, /v1/store/status  ← Nexus only (additive; anchor-routes.ts)
  * The handshake already refuses every identity but Nexus and Bootstrap;
  * the route guards check again. Bodies are capped at 8 KiB (KPR-09).
  */
@@ -10,10 +12,12 @@ import { Bytes32, type GoJsonValue, type RequestObserver, type RouterHandler, cr
 import type { Logger } from '../lib/index.js';
 import { keeperGuards } from './guards.js';
 import { KeeperSlotError, type ShareSlot } from './slot.js';
+import { AnchorHolder } from './anchor.js';
+import { anchorRoutes } from './anchor-routes.js';
 
 const KEEPER_MAX_BODY_BYTES = 8 * 1024;
 
-export function keeperRouter(slot: ShareSlot, ids: Recognisers, logger: Logger, observer?: RequestObserver): RouterHandler {
+export function keeperRouter(slot: ShareSlot, ids: Recognisers, logger: Logger, observer?: RequestObserver, anchor = new AnchorHolder()): RouterHandler {
   const guards = keeperGuards(ids);
   const contribute = defineRoute({
     path: PATHS.keeperContribute,
@@ -62,11 +66,14 @@ export function keeperRouter(slot: ShareSlot, ids: Recognisers, logger: Logger, 
       const out: Record<string, GoJsonValue> = { shard: new Bytes32(held.value), Err: '', epoch: held.epoch };
       if (held.id !== undefined) out['id'] = held.id;
       if (held.commitments) out['commitments'] = Buffer.from(held.commitments.toBytes()).toString('base64');
+      const a = anchor.base64();
+      if (a !== undefined) out['anchor'] = a;
       // The router encodes the result synchronously right after this handler resolves;
       // wipe the copy on the next macrotask, after encoding.
       setImmediate(() => held.value.fill(0));
       return out;
     },
   });
-  return createRouter([contribute, shard], { isReady: () => true, logger, maxBodyBytes: KEEPER_MAX_BODY_BYTES, ...(observer ? { observer } : {}) });
+  const extra = anchorRoutes({ slot, anchor, guards, maxBodyBytes: KEEPER_MAX_BODY_BYTES });
+  return createRouter([contribute, shard, ...extra], { isReady: () => true, logger, maxBodyBytes: KEEPER_MAX_BODY_BYTES, ...(observer ? { observer } : {}) });
 }

@@ -5,7 +5,9 @@
  * senders and future additive fields keep working.
  *
  *   contribute request   {"shard":[32 ints], "id"?: n, "epoch"?: n, "commitments"?: b64}
- *   shard response       {"shard":[32 ints], "Err":"", "epoch"?: n, "id"?: n, "commitments"?: b64}
+ *   shard response       {"shard":[32 ints], "Err":"", "epoch"?: n, "id"?: n, "commitments"?: b64, "anchor"?: b64}
+ *   anchor request       {"anchor": b64}  → {}          (Nexus's rollback anchor, opaque to the Keeper)
+ *   status request       {}  → {"epoch": n|null, "id": n|null, "pending": n|null, "anchor"?: b64}
  *
  * Note the shard response's capitalised `Err` (never omitted). Decoding is strict (KPR-03…06):
  * exactly 32 integers in 0..255, not all zero, an epoch in 1…MAX_SHARE_EPOCH, through the
@@ -52,7 +54,7 @@ export type ShardContributeResponse = { err?: string };
 /** `POST /v1/store/shard` body: `{}`. */
 export const ShardGetRequest = s.empty();
 export type ShardGetRequest = Infer<typeof ShardGetRequest>;
-export type ShardGetResponse = { shard: Bytes32 | null; Err: string; epoch?: number; id?: number; commitments?: string };
+export type ShardGetResponse = { shard: Bytes32 | null; Err: string; epoch?: number; id?: number; commitments?: string; anchor?: string };
 
 /** Zero-valued error body of the shard route (`code` is the wire error code). */
 export const KEEPER_ERROR_SHAPES = {
@@ -100,3 +102,26 @@ export function encodeShareMessage(w: WireShare, withErrField: boolean): Buffer 
   shard.fill(0);
   return out;
 }
+
+// --- additive Keeper routes: rollback anchor and status --------------------------------------
+
+/** Largest rollback anchor a Keeper keeps (opaque bytes; Nexus sends far fewer). */
+export const MAX_ANCHOR_BYTES = 512;
+
+/** `POST /v1/store/anchor` body `{"anchor": b64}` → `{}` (Nexus only). */
+export const AnchorPutRequest = s.object({ anchor: s.base64({ maxBytes: MAX_ANCHOR_BYTES }) });
+export type AnchorPutRequest = Infer<typeof AnchorPutRequest>;
+
+/** `POST /v1/store/status` body: `{}` (Nexus only). */
+export const KeeperStatusRequest = s.empty();
+/**
+ * The status answer: the held share's epoch and id (null when none), the pending epoch
+ * (null until a pending share exists), and the held anchor (absent when none). Never a share value.
+ */
+export const KeeperStatusResponse = s.object({
+  epoch: s.nullable(s.int({ min: 1, max: MAX_SHARE_EPOCH }), null),
+  id: s.nullable(s.int({ min: 1, max: MAX_SHARE_ID }), null),
+  pending: s.optional(s.nullable(s.int({ min: 1, max: MAX_SHARE_EPOCH }), null)),
+  anchor: s.optional(s.base64({ maxBytes: MAX_ANCHOR_BYTES })),
+});
+export type KeeperStatusResponse = Infer<typeof KeeperStatusResponse>;

@@ -32,6 +32,10 @@ export const PATHS = {
   // Keeper
   keeperContribute: '/v1/store/contribute',
   keeperShard: '/v1/store/shard',
+  /** additive: Nexus pushes the rollback anchor (opaque to the Keeper) */
+  keeperAnchor: '/v1/store/anchor',
+  /** additive: what the Keeper holds (epoch, id, anchor), never a share value */
+  keeperStatus: '/v1/store/status',
 } as const;
 
 export type PathName = keyof typeof PATHS;

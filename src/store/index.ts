@@ -15,3 +15,6 @@ export { postgresOptionsFromEnv, type PostgresEnvOptions } from './postgres/inde
 export { createStore, openStore, type OpenStoreOptions } from './open.js';
 export { type StoreObserver, instrumentStore } from './instrument.js';
 export { stringMapFromPairs } from './model.js';
+export {
+  ANCHOR_RECORD, ANCHOR_MAC_BYTES, ANCHOR_RECORD_BYTES, anchorCounter, anchorPrefix, type AnchorSealer, type CommitAnchor,
+} from './anchor.js';

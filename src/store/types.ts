@@ -9,6 +9,7 @@
  */
 import { SpikeError } from '../lib/index.js';
 import type { RootKey } from '../crypto/index.js';
+import type { CommitAnchor } from './anchor.js';
 
 export type BackendKind = 'memory' | 'lite' | 'sqlite' | 'postgres';
 
@@ -157,6 +158,9 @@ export interface Store {
   policyGeneration(): Promise<number>;
 
   close(): Promise<void>;
+
+  /** Rollback detection's commit counter (anchor.ts); absent where nothing persists (memory, lite). */
+  readonly anchor?: CommitAnchor;
 }
 
 export type StoreErrorCode =

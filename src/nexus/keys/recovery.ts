@@ -44,6 +44,8 @@ interface KeeperSyncOptions {
   observer?: KeeperObserver;
   /** Audit lifecycle events (key recovered, share re-push results). */
   audit?: AuditEvents;
+  /** After a Keeper acknowledged its share (see SharePusherOptions.onPushed). */
+  onPushed?: (pos: number) => void;
   /** Period of the "not ready" WARN line while no key is installed (default 30 s). */
   notReadyLogIntervalMs?: number;
 }
@@ -84,6 +86,7 @@ export class KeeperSync {
       peers: opts.peers, client: opts.client, keys: opts.keys, logger: opts.logger, intervalMs: opts.pushIntervalMs,
       ...(opts.observer ? { observer: opts.observer } : {}),
       ...(opts.audit ? { audit: opts.audit } : {}),
+      ...(opts.onPushed ? { onPushed: opts.onPushed } : {}),
     });
   }
 
@@ -339,6 +342,11 @@ export class KeeperSync {
   /** Sends every Keeper its share of the current sharing now; failures are logged, not thrown. */
   pushNow(): Promise<void> {
     return this.#pusher.pushNow();
+  }
+
+  /** Sends Keeper `pos` (1-based) its share now (status probe); true when acknowledged. */
+  pushTo(pos: number): Promise<boolean> {
+    return this.#pusher.pushTo(pos);
   }
 }
 

@@ -2,14 +2,15 @@
  * The periodic share re-push: once a root key is installed (by Keeper recovery or by
  * operator restore), every Keeper is sent its own share of the current sharing, computed
  * from the basis by interpolation, right away and then every `intervalMs`, so a Keeper that
- * restarted empty re-hydrates. Failures are logged and counted, never thrown; each computed
- * share is wiped after its send.
+ * restarted empty re-hydrates (the status probe, probe.ts, calls `pushTo` for one Keeper
+ * within seconds; this round is the safety net). Failures are logged and counted, never
+ * thrown; each computed share is wiped after its send.
  */
 import type { AuditEvents } from '../audit.js';
 import { wipeShare, type Share } from '../../crypto/index.js';
 import { errInfo, type Logger } from '../../lib/index.js';
 import { KeeperCallError, type KeeperClient } from '../../keeper/index.js';
-import type { KeyState } from './state.js';
+import type { KeyState, SharingInfo } from './state.js';
 
 /** Metrics hook (src/ops): Keepers by configured index 1..n; must not throw. */
 export interface KeeperObserver {
@@ -26,6 +27,8 @@ export interface SharePusherOptions {
   intervalMs: number;
   observer?: KeeperObserver;
   audit?: AuditEvents;
+  /** Called after a Keeper acknowledged its share (the rollback anchor follows it); must not throw. */
+  onPushed?: (pos: number) => void;
 }
 
 export class SharePusher {
@@ -61,33 +64,50 @@ export class SharePusher {
     await this.#pushing?.catch(() => undefined);
   }
 
+  /**
+   * Sends Keeper `pos` (1-based) its share now, outside the periodic round (the status probe
+   * found it empty or stale). Resolves true when the Keeper acknowledged; never throws.
+   */
+  async pushTo(pos: number): Promise<boolean> {
+    const { keys, peers } = this.#o;
+    const sharing = keys.sharing();
+    const url = peers[pos - 1];
+    if (!keys.isReady() || !sharing || this.#stopped || url === undefined) return false;
+    return this.#pushOne(url, pos, sharing);
+  }
+
   async #pushAll(): Promise<void> {
-    const { keys, peers, client, logger, observer, audit } = this.#o;
+    const { keys, peers } = this.#o;
     const sharing = keys.sharing();
     if (!keys.isReady() || !sharing || this.#stopped) return;
-    await Promise.all(peers.map(async (url, i) => {
-      const pos = i + 1;
-      let share: Share;
-      try {
-        share = keys.shareFor(pos);
-      } catch (err) {
-        logger.error({ keeperId: pos, reason: errInfo(err) }, 'cannot compute the share for a keeper');
-        return;
-      }
-      try {
-        await client.contribute(url, { value: share.value, id: pos, epoch: sharing.epoch, commitments: sharing.commitments });
-        logger.debug({ keeper: url, keeperId: pos }, 'share pushed to keeper');
-        observer?.keeperContact(pos);
-        observer?.pushResult(pos, true);
-        audit?.event('share.pushed', { keeper: pos, epoch: sharing.epoch, ok: true });
-      } catch (err) {
-        const status = err instanceof KeeperCallError ? err.status : undefined;
-        observer?.pushResult(pos, false);
-        audit?.event('share.pushed', { keeper: pos, epoch: sharing.epoch, ok: false });
-        logger.warn({ keeper: url, keeperId: pos, reason: errInfo(err), ...(status !== undefined ? { status } : {}) }, 'share push failed');
-      } finally {
-        wipeShare(share);
-      }
-    }));
+    await Promise.all(peers.map((url, i) => this.#pushOne(url, i + 1, sharing)));
+  }
+
+  async #pushOne(url: string, pos: number, sharing: SharingInfo): Promise<boolean> {
+    const { keys, client, logger, observer, audit } = this.#o;
+    let share: Share;
+    try {
+      share = keys.shareFor(pos);
+    } catch (err) {
+      logger.error({ keeperId: pos, reason: errInfo(err) }, 'cannot compute the share for a keeper');
+      return false;
+    }
+    try {
+      await client.contribute(url, { value: share.value, id: pos, epoch: sharing.epoch, commitments: sharing.commitments });
+      logger.debug({ keeper: url, keeperId: pos }, 'share pushed to keeper');
+      observer?.keeperContact(pos);
+      observer?.pushResult(pos, true);
+      audit?.event('share.pushed', { keeper: pos, epoch: sharing.epoch, ok: true });
+      this.#o.onPushed?.(pos);
+      return true;
+    } catch (err) {
+      const status = err instanceof KeeperCallError ? err.status : undefined;
+      observer?.pushResult(pos, false);
+      audit?.event('share.pushed', { keeper: pos, epoch: sharing.epoch, ok: false });
+      logger.warn({ keeper: url, keeperId: pos, reason: errInfo(err), ...(status !== undefined ? { status } : {}) }, 'share push failed');
+      return false;
+    } finally {
+      wipeShare(share);
+    }
   }
 }

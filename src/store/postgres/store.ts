@@ -44,6 +44,7 @@ import { DEFAULTS, type PostgresStoreOptions } from './options.js';
 import { StoreError, type KeyAdoption, type PolicyRecord, type StoreFailureCause, type StoreOutcome } from '../types.js';
 import { budgetMs, connectWithin, errCode, isRetryable, isServerAnswer, pgToStoreError, withOutcome } from './errors.js';
 import { migratePostgres } from './schema.js';
+import { PostgresAnchor } from './anchor.js';
 import { POLICY_CHANNEL, pathsSinceQuery, q, snapshotXmax, splitSnapshot, type SnapRow } from './sql.js';
 
 export { POLICY_CHANNEL, pgToStoreError, type PostgresStoreOptions };
@@ -58,6 +59,8 @@ export class PostgresStore extends SealedStore {
   readonly kind = 'postgres' as const;
   readonly #pool: pg.Pool;
   readonly #maxRetries: number;
+  /** The rollback anchor's commit counter (anchor.ts). */
+  readonly anchor: PostgresAnchor = new PostgresAnchor((query, write) => this.#query(query, write));
 
   /** Use `openPostgresStore` (or `openStore`): it also migrates the schema. */
   constructor(opts: PostgresStoreOptions) {
@@ -181,6 +184,7 @@ export class PostgresStore extends SealedStore {
         commitSent = true;
         await run('COMMIT');
         this.health.succeeded('write');
+        this.anchor.noteWrite();
         return result;
       } catch (e) {
         if (e instanceof StoreError || isServerAnswer(e)) {

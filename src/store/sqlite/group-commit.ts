@@ -43,6 +43,13 @@ export class GroupCommit {
   #scheduled = false;
   #drained: (() => void)[] = [];
   #stats = { transactions: 0, writes: 0 };
+  /**
+   * Runs inside every batch's transaction after its writes, before COMMIT, when at least one
+   * write succeeded (the rollback anchor's counter, ../anchor.ts). Throwing rejects the batch.
+   */
+  beforeCommit: (() => void) | undefined;
+  /** Runs after every committed batch that called `beforeCommit`; must not throw. */
+  afterCommit: (() => void) | undefined;
 
   constructor(db: BetterSqlite3.Database, opts: GroupCommitOptions) {
     this.#db = db;
@@ -131,6 +138,15 @@ export class GroupCommit {
         }
       }
     }
+    const hook = this.beforeCommit;
+    const anchored = !aborted && hook !== undefined && outcomes.some((o) => o.ok);
+    if (anchored) {
+      try {
+        hook();
+      } catch (e) {
+        aborted = toStoreError(e);
+      }
+    }
     if (!aborted) {
       try {
         st.commit.run();
@@ -141,6 +157,7 @@ export class GroupCommit {
     this.#stats.transactions++;
     this.#stats.writes += batch.length;
     if (!aborted) this.#opts.onBatch?.(batch.length);
+    if (!aborted && anchored) this.afterCommit?.();
     if (aborted) {
       try {
         if (this.#db.inTransaction) st.rollback.run();

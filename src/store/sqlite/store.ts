@@ -16,6 +16,7 @@ import { StoreError, type KeyAdoption, type PolicyRecord } from '../types.js';
 import path from 'node:path';
 import { openDatabase, refineStoreError, toStoreError } from './file.js';
 import { GroupCommit } from './group-commit.js';
+import { SqliteAnchor } from './anchor.js';
 
 
 interface SqliteStoreOptions extends SealedStoreOptions {
@@ -74,6 +75,8 @@ export class SqliteStore extends SealedStore {
   readonly #db: BetterSqlite3.Database;
   readonly #st: ReturnType<typeof prepare>;
   readonly #commits: GroupCommit;
+  /** The rollback anchor's commit counter (anchor.ts), advanced once per batch once armed. */
+  readonly anchor: SqliteAnchor;
   /** The system table as the key check sees it, inside a write closure. */
   readonly #system: KeyRecordsTx = {
     get: (key) => {
@@ -96,6 +99,7 @@ export class SqliteStore extends SealedStore {
       ...(opts.logger ? { logger: opts.logger } : {}),
       ...(opts.onCommitBatch ? { onBatch: opts.onCommitBatch } : {}),
     });
+    this.anchor = new SqliteAnchor({ db: this.#db, commits: this.#commits, read: (fn) => this.#read(fn), write: (fn) => this.#write(fn) });
   }
 
   /** Runs a synchronous read; driver errors become StoreErrors (and are reported to `health`). */

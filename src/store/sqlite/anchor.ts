@@ -1,0 +1,75 @@
+/**
+ * The sqlite backend's commit counter (../anchor.ts): once armed, every group-commit batch
+ * that acknowledges a write also rewrites the `commit_anchor` system record — inside the
+ * batch's own transaction, just before COMMIT, so the counter moves exactly with what is
+ * durable (one small row per batch, not per write). A WAL cut after acknowledged commits,
+ * or an older copy of the file, therefore carries an older counter.
+ */
+import type BetterSqlite3 from 'better-sqlite3';
+import { ANCHOR_RECORD, nextAnchor, type AnchorSealer, type CommitAnchor } from '../anchor.js';
+import { StoreError } from '../types.js';
+import type { GroupCommit } from './group-commit.js';
+
+interface SqliteAnchorDeps {
+  db: BetterSqlite3.Database;
+  commits: GroupCommit;
+  /** A synchronous read with the store's error mapping. */
+  read<T>(fn: () => T): T;
+  /** A write closure through group commit. */
+  write<T>(fn: () => T): Promise<T>;
+}
+
+export class SqliteAnchor implements CommitAnchor {
+  readonly #d: SqliteAnchorDeps;
+  readonly #get: BetterSqlite3.Statement;
+  readonly #put: BetterSqlite3.Statement;
+  #seal: AnchorSealer | undefined;
+  onWrite: (() => void) | undefined;
+
+  constructor(d: SqliteAnchorDeps) {
+    this.#d = d;
+    this.#get = d.db.prepare('SELECT value FROM system WHERE key = ?').pluck();
+    this.#put = d.db.prepare('INSERT OR REPLACE INTO system (key, value) VALUES (?, ?)');
+  }
+
+  #stored(): Buffer | null {
+    return (this.#get.get(ANCHOR_RECORD) as Buffer | undefined) ?? null;
+  }
+
+  /** Inside a transaction: the stored counter + 1 (at least `min`), sealed and written. */
+  #bump(min = 0n): void {
+    const seal = this.#seal;
+    if (!seal) return;
+    this.#put.run(ANCHOR_RECORD, Buffer.from(nextAnchor(this.#stored(), seal, min)));
+  }
+
+  arm(seal: AnchorSealer): void {
+    this.#seal = seal;
+    this.#d.commits.beforeCommit = () => this.#bump();
+    this.#d.commits.afterCommit = () => this.onWrite?.();
+  }
+
+  disarm(): void {
+    this.#seal = undefined;
+    this.#d.commits.beforeCommit = undefined;
+    this.#d.commits.afterCommit = undefined;
+  }
+
+  async read(): Promise<Uint8Array | null> {
+    const v = this.#d.read(() => this.#stored());
+    return v ? new Uint8Array(v) : null;
+  }
+
+  /** Each batch already advanced it: the stored record covers every acknowledged write. */
+  current(): Promise<Uint8Array | null> {
+    return this.read();
+  }
+
+  async advance(min: bigint): Promise<Uint8Array> {
+    if (!this.#seal) throw new StoreError('store_locked');
+    await this.#d.write(() => this.#bump(min));
+    const r = await this.read();
+    if (!r) throw new StoreError('store_integrity');
+    return r;
+  }
+}
