@@ -78,6 +78,8 @@ export interface RequestAuditor<P = SpiffeId> {
 interface RouterOptions<P = SpiffeId> {
   /** Readiness gate (e.g. "the data key is loaded"). */
   isReady(): boolean;
+  /** The error a gated request gets while not ready, when a specific one applies (default: the generic not-ready). */
+  notReadyError?: () => ApiError | undefined;
   logger: Logger;
   /** Default JSON body cap (default 1 MiB, the JSON parser's). */
   maxBodyBytes?: number;
@@ -178,7 +180,7 @@ export function createRouter<P = SpiffeId>(routes: ReadonlyArray<Route<P>>, opts
       // 2/3. route lookup (needed for the readiness exemption), readiness, dispatch
       const { path, actions } = splitTarget(req.url);
       const entry = actions.length <= 1 ? table.get(path)?.get(actions[0] ?? '') : undefined;
-      if (!opts.isReady() && entry?.route.allowBeforeReady !== true) throw notReady();
+      if (!opts.isReady() && entry?.route.allowBeforeReady !== true) throw opts.notReadyError?.() ?? notReady();
       if (actions.length > 1) throw badRequest(REASON.badRoute, 'repeated action');
       if (entry === undefined) throw badRequest(REASON.badRoute, 'unknown route');
       const { route, def } = entry;

@@ -12,6 +12,7 @@ import type { KeyState } from './keys/state.js';
 import type { PolicyEngine, PolicySync } from './policy/index.js';
 import type { KeeperSync } from './keys/recovery.js';
 import type { AuditEvents } from './audit.js';
+import type { RollbackGuard } from './anchor/index.js';
 
 export interface NexusContext {
   readonly cfg: NexusConfig;
@@ -27,6 +28,8 @@ export interface NexusContext {
   readonly audit: AuditEvents;
   /** Keeper recovery/re-push (absent in memory mode). */
   readonly sync: KeeperSync | undefined;
+  /** Rollback detection (absent where nothing persists: memory, lite). */
+  readonly rollback?: RollbackGuard | undefined;
   /** Counts bytes through the cipher API (metrics; absent when the operations listener is off). */
   readonly onCipherBytes?: (direction: 'in' | 'out', bytes: number) => void;
 }

@@ -2,7 +2,9 @@
  * Nexus on the operations listener (src/ops): readiness from three conditions, each named
  * in a 503 body when it fails — `root_key` (the root key is not installed), `store` (the
  * store does not answer a one-row read of a system record that does not exist, probed at
- * most once a second with a 2 s deadline), `policies` (not loaded yet). Nothing else leaks.
+ * most once a second with a 2 s deadline), `policies` (not loaded yet), `rollback_check`
+ * (the start-up rollback check runs) and `rollback` (a rollback was detected and not yet
+ * accepted: docs/key-lifecycle.md). Nothing else leaks.
  */
 import { cachedProbe, createOpsServer, type MetricsSource, type OpsServer, type Readiness } from '../ops/index.js';
 import type { NexusContext } from './context.js';
@@ -10,13 +12,15 @@ import type { NexusContext } from './context.js';
 /** A system-record key that is never written: reading it touches one index entry. */
 const PROBE_KEY = 'ops.readiness.probe';
 
-export function nexusReadiness(ctx: NexusContext, policiesLoaded: () => boolean): () => Promise<Readiness> {
+export function nexusReadiness(ctx: NexusContext, policiesLoaded: () => boolean, rollback: () => string | undefined = () => undefined): () => Promise<Readiness> {
   const storeAnswers = cachedProbe(() => ctx.store.getSystem(PROBE_KEY));
   return async () => {
     const failing: string[] = [];
     if (!ctx.keys.isReady()) failing.push('root_key');
     if (!(await storeAnswers())) failing.push('store');
     if (!policiesLoaded()) failing.push('policies');
+    const cause = rollback();
+    if (cause !== undefined) failing.push(cause);
     return { ready: failing.length === 0, failing };
   };
 }

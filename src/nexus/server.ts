@@ -17,6 +17,8 @@ import type { NexusContext, RouteModule } from './context.js';
 import { KeyState } from './keys/state.js';
 import { PolicyEngine, PolicySync } from './policy/index.js';
 import { KeeperSync } from './keys/recovery.js';
+import { KeeperProbe } from './keys/probe.js';
+import { RollbackGuard } from './anchor/index.js';
 import { bootstrapRoutes } from './routes/bootstrap.js';
 import { ROUTE_MODULES, policyCheckUnavailable } from './routes/index.js';
 import { nexusReadiness, startNexusOps } from './ops.js';
@@ -120,8 +122,18 @@ export async function startNexus(o: NexusOptions): Promise<Nexus> {
   if (metrics) policies.onReload = metrics.policyReloaded;
   let sync: KeeperSync | undefined;
   let keeperClient: KeeperClient | undefined;
+  let rollback: RollbackGuard | undefined;
+  let probe: KeeperProbe | undefined;
   if (cfg.backend !== 'memory') {
     keeperClient = new KeeperClient({ source, authorizeKeeper: authorizeIf(ids.isKeeper), timeoutMs: 5000 });
+    // Rollback detection where the store persists (sqlite, postgres): docs/key-lifecycle.md.
+    if (store.anchor) {
+      rollback = new RollbackGuard({
+        anchor: store.anchor, keys, peers: cfg.keeperPeers, client: keeperClient, logger, audit: audit ?? NO_AUDIT,
+        ...(metrics ? { observer: metrics.anchor } : {}),
+      });
+    }
+    const guard = rollback;
     sync = new KeeperSync({
       peers: cfg.keeperPeers,
       threshold: cfg.shamir.threshold,
@@ -135,10 +147,17 @@ export async function startNexus(o: NexusOptions): Promise<Nexus> {
       ...(metrics ? { observer: metrics.recovery } : {}),
       ...(audit ? { audit } : {}),
       notReadyLogIntervalMs: cfg.notReadyLogIntervalMs,
+      onPushed: (pos) => void guard?.pusher?.pushTo(pos),
+    });
+    const keeperSync = sync;
+    probe = new KeeperProbe({
+      peers: cfg.keeperPeers, client: keeperClient, keys, logger, intervalMs: cfg.keeperProbeIntervalMs,
+      pushTo: (pos) => keeperSync.pushTo(pos),
+      onStatus: (pos, st) => guard?.pusher?.onStatus(pos, st),
     });
   }
   const ctx: NexusContext = {
-    cfg, store, keys, ids, engine, authz, guards: nexusGuards(authz), policies, logger, sync, audit: audit ?? NO_AUDIT,
+    cfg, store, keys, ids, engine, authz, guards: nexusGuards(authz), policies, logger, sync, audit: audit ?? NO_AUDIT, rollback,
     ...(metrics ? { onCipherBytes: metrics.cipherBytes } : {}),
   };
 
@@ -162,13 +181,17 @@ export async function startNexus(o: NexusOptions): Promise<Nexus> {
     logger.warn('memory backend: nothing is persisted and there is no root key (development only)');
   } else {
     keys.onReady(() => loadPolicies());
+    // The rollback check runs before anything serves or pushes an anchor.
+    if (rollback) keys.onReady(() => void rollback?.start());
   }
+  const rollbackServing = (): boolean => rollback === undefined || rollback.serving();
 
   const routes: Route[] = [...bootstrapRoutes(ctx)];
   for (const m of ROUTE_MODULES as readonly RouteModule[]) routes.push(...m(ctx));
   const denials = denialLog(logger);
   const router = createRouter(routes, {
-    isReady: () => storeOpen && dataReady && keys.isReady(),
+    isReady: () => storeOpen && dataReady && keys.isReady() && rollbackServing(),
+    notReadyError: () => rollback?.refusal(),
     logger,
     maxBodyBytes: cfg.maxBodyBytes,
     observer: denials.observe(metrics?.requests),
@@ -194,19 +217,20 @@ export async function startNexus(o: NexusOptions): Promise<Nexus> {
     tlsConnections: () => ({ verified: server.verified(), handshaking: server.handshaking() }),
     svidExpiry: () => source.getX509Svid().notAfter,
     rootKeyPresent: () => keys.isReady(),
-    ready: () => storeOpen && keys.isReady() && dataReady,
+    ready: () => storeOpen && keys.isReady() && dataReady && rollbackServing(),
     epoch: () => keys.sharing()?.epoch,
     policyCount: () => engine.size,
   });
   let ops: OpsServer | undefined;
   try {
-    ops = await startNexusOps(ctx, nexusReadiness(ctx, () => storeOpen && dataReady), metrics?.source);
+    ops = await startNexusOps(ctx, nexusReadiness(ctx, () => storeOpen && dataReady, () => rollback?.readinessCause()), metrics?.source);
   } catch (e) {
     await server.close();
     await audit?.close();
     throw e;
   }
   let closed = false;
+  probe?.start();
   if (pendingInit === undefined) sync?.start();
   else {
     const onFatal = o.onFatal ?? ((e: unknown) => logger.error({ err: (e as { code?: string }).code ?? 'error' }, 'the database cannot be used; not ready'));
@@ -228,6 +252,8 @@ export async function startNexus(o: NexusOptions): Promise<Nexus> {
       denials.close();
       await ops?.close();
       await server.close();
+      await probe?.stop();
+      await rollback?.stop();
       await sync?.stop();
       await keeperClient?.close();
       await store.close();

@@ -42,6 +42,8 @@ export interface SpikeMetrics {
   policyReloaded(seconds: number): void;
   commitBatch(size: number): void;
   cipherBytes(direction: 'in' | 'out', bytes: number): void;
+  /** Rollback detection: the store's anchor counter, what each Keeper acknowledged, the refusal flag. */
+  readonly anchor: { anchorPushed(index: number, counter: number): void; anchorCounter(counter: number): void; rollbackDetected(detected: boolean): void };
   /** Audit entries written (durable) and lost to a failed write (src/audit). */
   readonly audit: { written(n: number): void; failed(n: number): void };
   /** Registers the live readers (called once wiring is done). */
@@ -87,6 +89,9 @@ export function createMetrics(): SpikeMetrics {
   const reload = new Histogram({ name: 'spike_policy_reload_duration_seconds', help: 'time to load every policy into the engine', buckets: LATENCY_BUCKETS, registers: [registry] });
   const auditWrites = new Counter({ name: 'spike_audit_writes_total', help: 'audit entries written and synced to disk', registers: [registry] });
   const auditFailures = new Counter({ name: 'spike_audit_failures_total', help: 'audit entries that could not be written (their requests were refused)', registers: [registry] });
+  const anchorStore = new Gauge({ name: 'spike_anchor_counter', help: 'the store\'s rollback-anchor commit counter, as last pushed to the Keepers', registers: [registry] });
+  const anchorKeeper = new Gauge({ name: 'spike_keeper_anchor_counter', help: 'the rollback-anchor counter each Keeper last acknowledged, by configured index', labelNames: ['keeper'], registers: [registry] });
+  const rollback = new Gauge({ name: 'spike_rollback_detected', help: '1 while Nexus refuses to serve because the store is older than the Keepers\' anchor', registers: [registry] });
   const cipher = new Counter({ name: 'spike_cipher_bytes_total', help: 'bytes through the cipher API, by direction', labelNames: ['direction'], registers: [registry] });
 
   return {
@@ -113,6 +118,11 @@ export function createMetrics(): SpikeMetrics {
     policyReloaded: (seconds) => reload.observe(seconds),
     commitBatch: (size) => batch.observe(size),
     audit: { written: (n) => auditWrites.inc(n), failed: (n) => auditFailures.inc(n) },
+    anchor: {
+      anchorPushed: (index, counter) => anchorKeeper.set({ keeper: String(index) }, counter),
+      anchorCounter: (counter) => anchorStore.set(counter),
+      rollbackDetected: (detected) => rollback.set(detected ? 1 : 0),
+    },
     cipherBytes: (direction, bytes) => cipher.inc({ direction }, bytes),
     read: (readers) => { r = { ...r, ...readers }; },
   };

@@ -6,3 +6,4 @@
 export * from './state.js';
 export * from './sharing.js';
 export * from './recovery.js';
+export { KeeperProbe } from './probe.js';

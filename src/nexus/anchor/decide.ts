@@ -1,0 +1,46 @@
+/**
+ * The rollback decision, pure: the store's anchor against the Keepers' anchors.
+ *
+ * Only anchors whose MAC verifies count (a Keeper cannot check them; a forged or foreign
+ * one must never lock Nexus out). When the highest verified Keeper counter is above the
+ * store's verified counter, the store lost acknowledged commits since that anchor was pushed:
+ * an older copy was put in place, or the SQLite WAL was cut. A store record that does not
+ * verify counts as counter 0 (its counter cannot be trusted); no record at all (a store from
+ * before this check, a fresh store) is counter 0 too. Keepers holding nothing (restarted)
+ * prove nothing: no refusal.
+ */
+
+export interface RollbackInput {
+  /** The store's verified counter; undefined: no record, or one that does not verify. */
+  store: bigint | undefined;
+  /** True when the store holds a record that does not verify. */
+  storeTampered: boolean;
+  /** Per Keeper answer: its verified counter, `invalid` (held one that does not verify) or undefined (none / no answer). */
+  keepers: ReadonlyArray<bigint | 'invalid' | undefined>;
+}
+
+export interface RollbackVerdict {
+  rollback: boolean;
+  store: bigint;
+  /** Highest verified Keeper counter (0 when none). */
+  keeperMax: bigint;
+  /** Keepers that answered with a verified anchor. */
+  verified: number;
+  /** Keepers that held an anchor that did not verify. */
+  invalid: number;
+}
+
+export function decideRollback(i: RollbackInput): RollbackVerdict {
+  const store = i.store ?? 0n;
+  let keeperMax = 0n;
+  let verified = 0;
+  let invalid = 0;
+  for (const k of i.keepers) {
+    if (k === 'invalid') invalid++;
+    else if (k !== undefined) {
+      verified++;
+      if (k > keeperMax) keeperMax = k;
+    }
+  }
+  return { rollback: verified > 0 && keeperMax > store, store, keeperMax, verified, invalid };
+}

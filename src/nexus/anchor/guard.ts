@@ -1,0 +1,192 @@
+/**
+ * Rollback detection at start-up, and the operator's way out (docs/key-lifecycle.md).
+ *
+ * Once the root key is in, before Nexus serves: read the store's anchor and every Keeper's
+ * (`/v1/store/status`, a few rounds within {@link CHECK_WINDOW_MS} so a slow Keeper is
+ * heard), verify them (mac.ts) and decide (decide.ts). Passed: the store's counter is armed
+ * (it moves with every write from now on) and the anchor pusher starts. Failed: Nexus stays
+ * not ready — readiness names `rollback`, every gated request answers 503
+ * `state_rollback_detected`, one ERROR line, an audit event and a metric — and nothing is
+ * pushed (the Keepers keep the evidence), until `accept()` (the superuser's
+ * `spike operator accept-rollback`) moves the store's counter above the Keepers' and serves.
+ * States: `checking` → `serving` | `refused` → (accept) `serving`.
+ */
+import { ApiError } from '../../protocol/index.js';
+import { errInfo, type Logger } from '../../lib/index.js';
+import type { KeeperClient } from '../../keeper/index.js';
+import type { CommitAnchor } from '../../store/index.js';
+import type { AuditEvents } from '../audit.js';
+import type { KeyState } from '../keys/state.js';
+import { decideRollback, type RollbackVerdict } from './decide.js';
+import { AnchorKey } from './mac.js';
+import { AnchorPusher, type AnchorObserver } from './pusher.js';
+
+/** Wire code of a request refused while a rollback is unaccepted (503). */
+export const ROLLBACK_ERR = 'state_rollback_detected';
+/** How long the start-up check listens for Keepers that have not answered yet. */
+const CHECK_WINDOW_MS = 3000;
+const STATUS_TIMEOUT_MS = 1500;
+const RETRY_MS = 250;
+
+export type RollbackState = 'checking' | 'serving' | 'refused';
+
+interface RollbackGuardOptions {
+  anchor: CommitAnchor;
+  keys: KeyState;
+  peers: readonly string[];
+  client: KeeperClient;
+  logger: Logger;
+  audit: AuditEvents;
+  observer?: AnchorObserver;
+  /** Debounce of the anchor push after writes (default 500 ms). */
+  debounceMs?: number;
+}
+
+export class RollbackGuard {
+  readonly #o: RollbackGuardOptions;
+  #state: RollbackState = 'checking';
+  #key: AnchorKey | undefined;
+  #pusher: AnchorPusher | undefined;
+  #verdict: RollbackVerdict | undefined;
+  #stopped = false;
+
+  constructor(o: RollbackGuardOptions) {
+    this.#o = o;
+  }
+
+  get state(): RollbackState {
+    return this.#state;
+  }
+
+  /** True once the check passed (or the rollback was accepted). */
+  serving(): boolean {
+    return this.#state === 'serving';
+  }
+
+  /** The readiness cause while not serving. */
+  readinessCause(): string | undefined {
+    if (this.#state === 'refused') return 'rollback';
+    if (this.#state === 'checking' && this.#o.keys.isReady()) return 'rollback_check';
+    return undefined;
+  }
+
+  /** The error a gated request gets while refused (undefined: the usual not-ready). */
+  refusal(): ApiError | undefined {
+    if (this.#state !== 'refused') return undefined;
+    return new ApiError(ROLLBACK_ERR, 'state rollback detected: the store is older than the keepers\' anchor; an operator must run `spike operator accept-rollback`', { status: 503, expose: true });
+  }
+
+  /** Runs the check; call once the root key is installed. Retries store failures until it decides. */
+  async start(): Promise<void> {
+    this.#key = new AnchorKey(this.#o.keys.root());
+    for (let attempt = 0; !this.#stopped; attempt++) {
+      try {
+        await this.#check(this.#key);
+        return;
+      } catch (e) {
+        this.#o.logger.warn({ reason: errInfo(e), attempt }, 'rollback check failed; retrying');
+        await new Promise((r) => setTimeout(r, Math.min(5000, 250 * 2 ** Math.min(attempt, 5))).unref());
+      }
+    }
+  }
+
+  async #check(key: AnchorKey): Promise<void> {
+    const stored = await this.#o.anchor.read();
+    const store = key.open(stored);
+    const keepers = await this.#keeperAnchors(key);
+    const v = decideRollback({ store, storeTampered: stored !== null && store === undefined, keepers });
+    this.#verdict = v;
+    if (stored !== null && store === undefined) {
+      this.#o.logger.warn({ alarm: 'anchor_record_unverified' }, 'the store\'s rollback anchor does not verify under this root key; it counts as 0');
+    }
+    if (v.invalid > 0) this.#o.logger.warn({ keepers: v.invalid }, 'keepers hold rollback anchors that do not verify; ignored');
+    if (this.#stopped) return;
+    if (!v.rollback) {
+      this.#o.logger.info({ storeCounter: Number(v.store), keeperCounter: Number(v.keeperMax), keepersWithAnchor: v.verified }, 'rollback check passed');
+      this.#serve(key);
+      return;
+    }
+    this.#state = 'refused';
+    this.#o.observer?.rollbackDetected(true);
+    this.#o.audit.event('rollback.detected', { storeCounter: Number(v.store), keeperCounter: Number(v.keeperMax), keepers: v.verified });
+    this.#o.logger.error(
+      { alarm: 'state_rollback_detected', storeCounter: Number(v.store), keeperCounter: Number(v.keeperMax), keepersWithAnchor: v.verified },
+      'STATE ROLLBACK DETECTED: the store is older than the anchor the keepers hold (it was replaced by an older copy, or acknowledged commits were lost); '
+      + 'Nexus refuses to serve. If this store was restored from a backup on purpose, run `spike operator accept-rollback`',
+    );
+  }
+
+  /** Each Keeper's anchor: verified counter, `invalid`, or undefined (none / no answer). */
+  async #keeperAnchors(key: AnchorKey): Promise<(bigint | 'invalid' | undefined)[]> {
+    const { peers, client } = this.#o;
+    const out: (bigint | 'invalid' | undefined)[] = peers.map(() => undefined);
+    const heard = peers.map(() => false);
+    const until = Date.now() + CHECK_WINDOW_MS;
+    while (!this.#stopped) {
+      await Promise.all(peers.map(async (url, i) => {
+        if (heard[i]) return;
+        try {
+          const st = await client.status(url, STATUS_TIMEOUT_MS);
+          heard[i] = true;
+          if (st.anchor !== undefined) out[i] = key.open(st.anchor) ?? 'invalid';
+        } catch {
+          // unreachable or not answering: asked again in the next round
+        }
+      }));
+      if (heard.every(Boolean) || Date.now() >= until) break;
+      await new Promise((r) => setTimeout(r, RETRY_MS).unref());
+    }
+    const silent = heard.flatMap((h, i) => (h ? [] : [i + 1]));
+    if (silent.length > 0) this.#o.logger.warn({ keepers: silent }, 'rollback check: some keepers did not answer; decided on the others');
+    return out;
+  }
+
+  #serve(key: AnchorKey): void {
+    this.#o.anchor.arm(key.seal);
+    this.#pusher = new AnchorPusher({
+      peers: this.#o.peers, client: this.#o.client, anchor: this.#o.anchor, key, logger: this.#o.logger,
+      debounceMs: this.#o.debounceMs ?? 500, timeoutMs: STATUS_TIMEOUT_MS,
+      ...(this.#o.observer ? { observer: this.#o.observer } : {}),
+    });
+    this.#state = 'serving';
+    this.#o.observer?.rollbackDetected(false);
+    this.#pusher.start();
+  }
+
+  /**
+   * The operator accepts the detected rollback: the store's counter moves above the
+   * Keepers', the new anchor is pushed, and Nexus serves. False when nothing is refused.
+   */
+  async accept(): Promise<{ storeCounter: number; keeperCounter: number; counter: number } | undefined> {
+    const key = this.#key;
+    const v = this.#verdict;
+    if (this.#state !== 'refused' || !key || !v) return undefined;
+    this.#o.anchor.arm(key.seal);
+    let record: Uint8Array;
+    try {
+      record = await this.#o.anchor.advance(v.keeperMax + 1n);
+    } catch (e) {
+      this.#o.anchor.disarm();
+      throw e;
+    }
+    const counter = Number(key.open(record) ?? 0n);
+    const out = { storeCounter: Number(v.store), keeperCounter: Number(v.keeperMax), counter };
+    this.#o.audit.event('rollback.accepted', out);
+    this.#o.logger.warn(out, 'state rollback accepted by the operator; the store is re-anchored and Nexus serves again');
+    this.#serve(key);
+    await this.#pusher?.pushAll();
+    return out;
+  }
+
+  /** Status probe hook: re-send the anchor to a Keeper that lacks the latest. */
+  get pusher(): AnchorPusher | undefined {
+    return this.#pusher;
+  }
+
+  async stop(): Promise<void> {
+    this.#stopped = true;
+    await this.#pusher?.stop();
+    this.#o.anchor.disarm();
+    this.#key?.destroy();
+  }
+}

@@ -1,0 +1,140 @@
+/**
+ * Pushes the store's latest rollback anchor to every Keeper (`/v1/store/anchor`):
+ * debounced after writes (at most one round per `debounceMs`, plus one more if writes came
+ * in while a round ran), after every share push to a Keeper, and to a Keeper whose status
+ * shows another anchor than the latest (the status probe). Failures are logged at a bounded
+ * rate and counted, never thrown: a Keeper that misses one gets it on the next round or probe.
+ *
+ * A Keeper holding a VERIFIED anchor above ours is never overwritten (that is evidence of a
+ * rollback the start-up check did not see, e.g. the Keeper was unreachable then); it is
+ * logged as an ERROR at a bounded rate.
+ */
+import { createLogThrottle, errInfo, type Logger } from '../../lib/index.js';
+import type { KeeperClient, KeeperStatus } from '../../keeper/index.js';
+import type { CommitAnchor } from '../../store/index.js';
+import type { AnchorKey } from './mac.js';
+
+/** Metrics hook (src/ops); must not throw. */
+export interface AnchorObserver {
+  /** Keeper `index` (1..n) acknowledged the anchor with `counter`. */
+  anchorPushed(index: number, counter: number): void;
+  /** The store's counter as last pushed. */
+  anchorCounter(counter: number): void;
+  /** 1 while Nexus refuses to serve because of a detected rollback. */
+  rollbackDetected(detected: boolean): void;
+}
+
+interface AnchorPusherOptions {
+  peers: readonly string[];
+  client: KeeperClient;
+  anchor: CommitAnchor;
+  key: AnchorKey;
+  logger: Logger;
+  debounceMs: number;
+  timeoutMs: number;
+  observer?: AnchorObserver;
+}
+
+const AHEAD_LOG_INTERVAL_MS = 60_000;
+
+export class AnchorPusher {
+  readonly #o: AnchorPusherOptions;
+  readonly #throttle;
+  #latest: { record: Uint8Array; counter: bigint } | undefined;
+  #timer: NodeJS.Timeout | undefined;
+  #running: Promise<void> | undefined;
+  #dirty = false;
+  #stopped = false;
+  /** When the "keeper ahead" alarm was last logged, per Keeper. */
+  readonly #aheadLogged = new Map<number, number>();
+
+  constructor(o: AnchorPusherOptions) {
+    this.#o = o;
+    this.#throttle = createLogThrottle(o.logger, { intervalMs: 30_000 });
+  }
+
+  /** Pushes now, then after writes. */
+  start(): void {
+    this.#o.anchor.onWrite = () => this.#schedule();
+    this.#schedule(0);
+  }
+
+  /** The counter last read from the store and pushed (undefined before the first round). */
+  latest(): bigint | undefined {
+    return this.#latest?.counter;
+  }
+
+  #schedule(delayMs = this.#o.debounceMs): void {
+    if (this.#stopped) return;
+    if (this.#timer || this.#running) {
+      this.#dirty = true;
+      return;
+    }
+    this.#timer = setTimeout(() => {
+      this.#timer = undefined;
+      this.#running = this.pushAll().finally(() => {
+        this.#running = undefined;
+        if (this.#dirty) {
+          this.#dirty = false;
+          this.#schedule();
+        }
+      });
+    }, delayMs);
+    this.#timer.unref?.();
+  }
+
+  /** Reads the store's current anchor and sends it to every Keeper. */
+  async pushAll(): Promise<void> {
+    try {
+      const record = await this.#o.anchor.current();
+      const counter = this.#o.key.open(record);
+      if (!record || counter === undefined) return;
+      if (this.#latest === undefined || counter >= this.#latest.counter) this.#latest = { record, counter };
+      this.#o.observer?.anchorCounter(Number(counter));
+    } catch (e) {
+      this.#throttle.warn('anchor_read', { reason: errInfo(e) }, 'cannot read the rollback anchor from the store; keepers keep the previous one');
+      return;
+    }
+    await Promise.all(this.#o.peers.map((_, i) => this.pushTo(i + 1)));
+  }
+
+  /** Sends Keeper `pos` (1-based) the latest anchor; never throws. */
+  async pushTo(pos: number): Promise<void> {
+    const latest = this.#latest;
+    const url = this.#o.peers[pos - 1];
+    if (this.#stopped || !latest || url === undefined) return;
+    try {
+      await this.#o.client.putAnchor(url, latest.record, this.#o.timeoutMs);
+      this.#o.observer?.anchorPushed(pos, Number(latest.counter));
+    } catch (e) {
+      this.#throttle.warn(`anchor_push_${pos}`, { keeperId: pos, reason: errInfo(e) }, 'rollback anchor push failed');
+    }
+  }
+
+  /** The status probe saw Keeper `pos`: re-send the anchor when it lacks the latest. */
+  onStatus(pos: number, st: KeeperStatus): void {
+    const latest = this.#latest;
+    if (this.#stopped || !latest) return;
+    const theirs = st.anchor === undefined ? undefined : this.#o.key.open(st.anchor);
+    if (theirs === latest.counter) return;
+    if (theirs !== undefined && theirs > latest.counter) {
+      const now = Date.now();
+      if (now - (this.#aheadLogged.get(pos) ?? 0) >= AHEAD_LOG_INTERVAL_MS) {
+        this.#aheadLogged.set(pos, now);
+        this.#o.logger.error({ alarm: 'rollback_anchor_ahead', keeperId: pos, keeperCounter: Number(theirs), storeCounter: Number(latest.counter) },
+          'a keeper holds a rollback anchor ahead of the store: the store may have lost acknowledged writes; restart Nexus to run the rollback check');
+      }
+      return;
+    }
+    void this.pushTo(pos);
+  }
+
+  async stop(): Promise<void> {
+    this.#stopped = true;
+    if (this.#timer) clearTimeout(this.#timer);
+    this.#timer = undefined;
+    this.#o.anchor.onWrite = undefined;
+    await this.#running?.catch(() => undefined);
+    this.#throttle.close();
+  }
+}
