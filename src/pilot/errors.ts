@@ -119,6 +119,10 @@ function apiErrorLine(e: NexusApiError, group: CommandGroup, command = ''): stri
   }
   const store = e.storeFailure === undefined ? undefined : STORE_FAILURE_LINE[e.storeFailure];
   if (store !== undefined) return store;
+  if (w === 'state_rollback_detected') {
+    return 'Error: SPIKE Nexus refuses to serve: its store is older than the anchor its Keepers hold (state rollback detected). '
+      + 'If the store was restored from a backup on purpose, run `spike operator accept-rollback` (see docs/key-lifecycle.md).';
+  }
   switch (e.code) {
     case 'state_not_ready':
       return 'Error: SPIKE is not ready yet. Please wait a moment and try again (if it stays not ready, restore it with `spike operator restore`).';

@@ -24,6 +24,7 @@ import { devDir, resolvePilotEnv } from './env.js';
 import { addFormatOptions, parseFormat, render, type FormatOpts } from './format.js';
 import { prepareRecoveryDir, resolveRecoveryDir, writeRecoveryFiles } from './recovery-files.js';
 import { readShard, readShardFile, parseShardText } from './shard-input.js';
+import { registerAcceptRollback } from './accept-rollback.js';
 
 function recoverReport(dir: string, files: readonly string[]): string {
   const lines = [
@@ -152,6 +153,7 @@ export function registerOperator(program: Command, ctx: PilotContext): void {
         }
       }),
     );
+  registerAcceptRollback(operator, ctx);
 }
 
 function parseShardFileArg(ctx: PilotContext, file: string): ReturnType<typeof parseShardText> {

@@ -38,6 +38,20 @@ export type CommitmentsResponse = {
   epoch: number;
 };
 
+/**
+ * additive: `POST /v1/operator/accept-rollback` `{}` (superuser) → whether a detected state
+ * rollback was accepted; when it was, the counters before and the store's new counter.
+ * `state`: `serving` (nothing to accept), `checking` (the start-up check still runs).
+ */
+export const AcceptRollbackRequest = s.empty();
+export type AcceptRollbackResponse = {
+  accepted: boolean;
+  state: string;
+  storeCounter?: number;
+  keeperCounter?: number;
+  counter?: number;
+};
+
 /** Zero-valued error bodies of the operator routes (`code` is the wire error code). */
 export const OPERATOR_ERROR_SHAPES = {
   recover: (code: string) => ({ shards: null, err: code }),

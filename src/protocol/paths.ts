@@ -21,6 +21,8 @@ export const PATHS = {
   restore: '/v1/operator/restore',
   /** additive: public Feldman commitments of the current sharing */
   commitments: '/v1/operator/commitments',
+  /** additive: accept a detected state rollback and re-anchor the store (superuser) */
+  acceptRollback: '/v1/operator/accept-rollback',
   // Nexus: bootstrap-facing
   verify: '/v1/bootstrap/verify',
   /** additive: whether the store already holds a key (Bootstrap's run-once check) */

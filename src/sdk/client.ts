@@ -33,6 +33,7 @@ import {
 } from '../protocol/index.js';
 import { checkPath, checkStringMap, checkVersion, checkVersions } from './args.js';
 import { verifyAuditLines } from './audit-verify.js';
+import { decodeAcceptRollback, type AcceptRollbackResult } from './rollback.js';
 import {
   decodeCipherText,
   decodeCommitments,
@@ -356,6 +357,11 @@ export class NexusClient {
   async restore(share: Share, opts: CallOptions = {}): Promise<RestoreStatus> {
     assertValidShare(share.id, share.value);
     return decodeRestoreStatus(await this.callBytes(PATHS.restore, undefined, formatRestoreBody(share), false, opts.signal));
+  }
+
+  /** additive: accepts a detected state rollback (superuser; docs/key-lifecycle.md). */
+  async acceptRollback(opts: CallOptions = {}): Promise<AcceptRollbackResult> {
+    return decodeAcceptRollback(await this.call(PATHS.acceptRollback, undefined, {}, false, opts.signal));
   }
 
   /** The public Feldman commitments of the current sharing (additive route). */

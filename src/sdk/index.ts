@@ -32,6 +32,7 @@ export const ROUTES = {
   commitments: PATHS.commitments,
 } as const;
 export { failureText } from './failure.js';
+export { type AcceptRollbackResult } from './rollback.js';
 export { SecretCache, createSecretCache, type SecretCacheOptions, type SecretReader } from './secret-cache.js';
 export { watchSecret, type SecretWatch, type WatchSecretOptions } from './secret-watch.js';
 export { DEFAULT_LIST_PAGE, type ListSecretsOptions, type SecretPage } from './list.js';

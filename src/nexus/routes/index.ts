@@ -9,6 +9,7 @@ import { operatorRoutes } from './operator.js';
 import { policyRoutes } from './policies.js';
 import { secretRoutes } from './secrets.js';
 import { auditRoutes } from './audit.js';
+import { acceptRollbackRoutes } from './accept-rollback.js';
 
-export const ROUTE_MODULES: readonly RouteModule[] = [secretRoutes, policyRoutes, cipherRoutes, operatorRoutes, auditRoutes];
+export const ROUTE_MODULES: readonly RouteModule[] = [secretRoutes, policyRoutes, cipherRoutes, operatorRoutes, auditRoutes, acceptRollbackRoutes];
 export { policyCheckUnavailable } from './store-errors.js';
