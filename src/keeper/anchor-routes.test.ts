@@ -1,0 +1,87 @@
+/**
+ * The Keeper's additive routes through the real router and guards: `/v1/store/status` and
+ * `/v1/store/anchor` answer Nexus only (Bootstrap and anyone else: 401); status never carries
+ * a share value; an anchor is kept and shows in status and in the shard response; an
+ * oversized anchor is refused (400) and changes nothing.
+ */
+import { test, after } from 'node:test';
+import assert from 'node:assert/strict';
+import http from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { Writable } from 'node:stream';
+import { createLogger } from '../lib/log.js';
+import { SpiffeId } from '../spiffe/id.js';
+import { loadTrustRoots, recognisers, MAX_ANCHOR_BYTES, PATHS } from '../protocol/index.js';
+import { splitSecret, RootKey } from '../crypto/index.js';
+import { keeperRouter } from './server.js';
+import { ShareSlot } from './slot.js';
+import { AnchorHolder } from './anchor.js';
+
+const NEXUS = 'spiffe://spike.ist/spike/nexus';
+const BOOTSTRAP = 'spiffe://spike.ist/spike/bootstrap';
+const OTHER = 'spiffe://spike.ist/workload/app';
+
+const ids = recognisers(loadTrustRoots({}));
+const logger = createLogger({ component: 'keeper-test', destination: new Writable({ write: (_c, _e, cb) => cb() }) });
+const slot = new ShareSlot();
+const anchor = new AnchorHolder();
+const router = keeperRouter(slot, ids, logger, undefined, anchor);
+const server = http.createServer((req, res) => {
+  const who = req.headers['x-test-peer'];
+  void router(req, res, typeof who === 'string' ? SpiffeId.parse(who) : null);
+});
+await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+const port = (server.address() as AddressInfo).port;
+after(() => server.close());
+
+function post(path: string, body: unknown, peer: string): Promise<{ status: number; json: Record<string, unknown> }> {
+  return new Promise((resolve, reject) => {
+    const payload = Buffer.from(JSON.stringify(body));
+    const req = http.request({ host: '127.0.0.1', port, path, method: 'POST', headers: { 'content-type': 'application/json', 'x-test-peer': peer } }, (res) => {
+      const parts: Buffer[] = [];
+      res.on('data', (c: Buffer) => parts.push(c));
+      res.on('end', () => resolve({ status: res.statusCode ?? 0, json: JSON.parse(Buffer.concat(parts).toString('utf8') || '{}') as Record<string, unknown> }));
+    });
+    req.on('error', reject);
+    req.end(payload);
+  });
+}
+
+test('keeper status: empty keeper → epoch/id null, pending null, no anchor', async () => {
+  const r = await post(PATHS.keeperStatus, {}, NEXUS);
+  assert.equal(r.status, 200);
+  assert.deepEqual(r.json, { epoch: null, id: null, pending: null });
+});
+
+test('keeper status and anchor: Nexus only (bootstrap and workloads get 401, nothing changes)', async () => {
+  for (const peer of [BOOTSTRAP, OTHER]) {
+    assert.equal((await post(PATHS.keeperStatus, {}, peer)).status, 401);
+    assert.equal((await post(PATHS.keeperAnchor, { anchor: Buffer.from([1]).toString('base64') }, peer)).status, 401);
+  }
+  assert.equal(anchor.base64(), undefined);
+});
+
+test('keeper anchor: kept, shown in status and in the shard response; status never has a share value', async () => {
+  const root = RootKey.generate();
+  const { shares, commitments } = splitSecret(root, 2, 3);
+  const s1 = shares[0]!;
+  slot.contribute('nexus', { value: s1.value, id: 1, epoch: 4, commitments });
+  const a = Buffer.from('anchor-bytes').toString('base64');
+  assert.equal((await post(PATHS.keeperAnchor, { anchor: a }, NEXUS)).status, 200);
+  const st = await post(PATHS.keeperStatus, {}, NEXUS);
+  assert.deepEqual(st.json, { epoch: 4, id: 1, pending: null, anchor: a });
+  assert.equal('shard' in st.json, false);
+  const sh = await post(PATHS.keeperShard, {}, NEXUS);
+  assert.equal(sh.json['anchor'], a);
+  assert.equal(sh.json['epoch'], 4);
+  root.destroy();
+  slot.clear();
+});
+
+test('keeper anchor: oversized or malformed → 400, the held anchor stays', async () => {
+  const held = anchor.base64();
+  assert.equal((await post(PATHS.keeperAnchor, { anchor: Buffer.alloc(MAX_ANCHOR_BYTES + 1, 1).toString('base64') }, NEXUS)).status, 400);
+  assert.equal((await post(PATHS.keeperAnchor, { anchor: '***' }, NEXUS)).status, 400);
+  assert.equal((await post(PATHS.keeperAnchor, {}, NEXUS)).status, 400);
+  assert.equal(anchor.base64(), held);
+});

@@ -1,0 +1,104 @@
+/**
+ * The sqlite commit counter (rollback detection): unarmed writes leave it alone; armed, one
+ * group-commit batch advances it once, inside the batch's transaction (a rolled-back batch
+ * leaves it where it was); `advance(min)` jumps to at least `min`; the record survives a
+ * reopen; `onWrite` fires after each committed batch.
+ */
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { test, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { RootKey } from '../../crypto/index.js';
+import { ANCHOR_RECORD_BYTES, anchorCounter, anchorPrefix } from '../anchor.js';
+import { SqliteStore } from './store.js';
+
+const dirs: string[] = [];
+after(() => {
+  for (const d of dirs) fs.rmSync(d, { recursive: true, force: true });
+});
+
+/** A stand-in sealer: prefix + 32 fixed bytes (Nexus's real MAC is tested in src/nexus/anchor). */
+const seal = (c: bigint): Uint8Array => Buffer.concat([anchorPrefix(c), Buffer.alloc(32, 7)]);
+
+async function store(file?: string): Promise<{ s: SqliteStore; file: string; root: RootKey }> {
+  const f = file ?? path.join(fs.mkdtempSync(path.join(os.tmpdir(), 'spike-anchor-')), 'spike.db');
+  if (!file) dirs.push(path.dirname(f));
+  const s = new SqliteStore({ file: f });
+  const root = RootKey.generate();
+  await s.unlock(root);
+  return { s, file: f, root };
+}
+
+test('sqlite anchor: unarmed writes do not move the counter', async () => {
+  const { s, root } = await store();
+  await s.putSecret('a/b', { k: 'v' });
+  assert.equal(await s.anchor.read(), null);
+  await s.close();
+  root.destroy();
+});
+
+test('sqlite anchor: armed, one batch of writes advances the counter once; each later batch once more', async () => {
+  const { s, root } = await store();
+  let notified = 0;
+  s.anchor.arm(seal);
+  s.anchor.onWrite = () => notified++;
+  // Queued in one turn: one group-commit batch.
+  await Promise.all([s.putSecret('a/1', { k: 'v' }), s.putSecret('a/2', { k: 'v' }), s.putPolicy({ name: 'p', spiffeIdPattern: '^x$', pathPattern: '^a$', permissions: ['read'] })]);
+  const first = await s.anchor.read();
+  assert.equal(first?.length, ANCHOR_RECORD_BYTES);
+  assert.equal(anchorCounter(first), 1n);
+  assert.equal(notified, 1);
+  await s.deleteSecret('a/1', []);
+  assert.equal(anchorCounter(await s.anchor.read()), 2n);
+  assert.equal(anchorCounter(await s.anchor.current()), 2n);
+  await s.close();
+  root.destroy();
+});
+
+test('sqlite anchor: a batch whose only write fails does not move it', async () => {
+  const { s, root } = await store();
+  s.anchor.arm(seal);
+  await s.putSecret('a/1', { k: 'v' });
+  await assert.rejects(s.putSecret('a/1', { k: 'w' }, { cas: 0 }), { code: 'store_cas_mismatch' });
+  assert.equal(anchorCounter(await s.anchor.read()), 1n);
+  await s.close();
+  root.destroy();
+});
+
+test('sqlite anchor: a failing sealer rejects the whole batch (no write is acknowledged without its counter)', async () => {
+  const { s, root } = await store();
+  s.anchor.arm(() => {
+    throw new Error('boom');
+  });
+  await assert.rejects(s.putSecret('a/1', { k: 'v' }));
+  s.anchor.disarm();
+  assert.equal(await s.getSecret('a/1'), null);
+  await s.close();
+  root.destroy();
+});
+
+test('sqlite anchor: advance(min) jumps to at least min, never back; the record survives a reopen', async () => {
+  const { s, file, root } = await store();
+  s.anchor.arm(seal);
+  await s.putSecret('a/1', { k: 'v' });
+  const r = await s.anchor.advance(50n);
+  // The advance's own batch is a write too: at least 50.
+  assert.ok((anchorCounter(r) ?? 0n) >= 50n);
+  const before = anchorCounter(await s.anchor.read()) ?? 0n;
+  await s.anchor.advance(3n);
+  assert.ok((anchorCounter(await s.anchor.read()) ?? 0n) > before);
+  const kept = await s.anchor.read();
+  await s.close();
+  const again = new SqliteStore({ file });
+  assert.deepEqual(await again.anchor.read(), kept);
+  await again.close();
+  root.destroy();
+});
+
+test('sqlite anchor: advance before arm is refused', async () => {
+  const { s, root } = await store();
+  await assert.rejects(s.anchor.advance(1n), { code: 'store_locked' });
+  await s.close();
+  root.destroy();
+});
