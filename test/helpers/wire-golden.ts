@@ -16,7 +16,7 @@ export const NORMALISATION_RULES: readonly string[] = [
   'B1 body form: empty → ""; over 4096 bytes → "<N bytes sha256:HEX>" (exact, yet short); printable UTF-8 → the text; anything else → "hex:" + hex',
   'B2 random octets: an application/octet-stream answer of /v1/cipher/encrypt (and a request body made from one) → "hex:VV <random:N>" (VV = the version byte, N = the other bytes: nonce, ciphertext, tag)',
   'J1 times: a JSON string holding an RFC 3339 time other than Go\'s zero time 0001-01-01T00:00:00Z → "<time>"',
-  'J2 random base64: the string value of a JSON member named nonce, ciphertext or commitments → "<b64:N>" (N = decoded byte length)',
+  'J2 random base64: the string value of a JSON member named nonce, ciphertext, commitments or anchor → "<b64:N>" (N = decoded byte length)',
   'J3 share values: a JSON array of exactly 32 integers (a Shamir share: Keeper shard, recover shards, restore/contribute bodies the SDK makes) → <bytes32>',
   'H1 headers: the Date header value → "<date>"; Content-Length → "<len>" when J1 or J3 changed the body (their texts vary in length; the length is checked against the real body when captured); every other header line is kept as sent, in order',
   'H2 request IDs: the X-Request-Id header value (16 random hex digits, checked) → "<request-id>"',
@@ -26,7 +26,7 @@ export const NORMALISATION_RULES: readonly string[] = [
 const BIG_BODY = 4096;
 const GO_ZERO_TIME = '0001-01-01T00:00:00Z';
 const TIME_RE = /"(\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(?:\.\d{1,9})?(?:Z|[+-]\d{2}:\d{2}))"/g;
-const RANDOM_B64_RE = /"(nonce|ciphertext|commitments)":"([A-Za-z0-9+/]*={0,2})"/g;
+const RANDOM_B64_RE = /"(nonce|ciphertext|commitments|anchor)":"([A-Za-z0-9+/]*={0,2})"/g;
 const BYTES32_RE = /\[(?:\d{1,3},){31}\d{1,3}\]/g;
 
 export interface NormalisedBody {
