@@ -121,7 +121,7 @@ test('ATTACK body oracle sweep: Keeper routes — refused identities get 401 (or
   const ids = recognisers(loadTrustRoots({}));
   const quiet = createLogger({ component: 'sweep', level: 'silent', destination: new Writable({ write: (_c, _e, cb) => cb() }) });
   const routes = keeperRouter(new ShareSlot(), ids, quiet).routes;
-  assert.equal(routes.length, 2);
+  assert.equal(routes.length, 4); // contribute, shard, anchor, status
   const keeperId = `spiffe://${TD}/spike/keeper/1`;
   const failures: string[] = [];
   let answered401 = 0;

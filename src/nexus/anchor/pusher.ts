@@ -5,9 +5,10 @@
  * shows another anchor than the latest (the status probe). Failures are logged at a bounded
  * rate and counted, never thrown: a Keeper that misses one gets it on the next round or probe.
  *
- * A Keeper holding a VERIFIED anchor above ours is never overwritten (that is evidence of a
- * rollback the start-up check did not see, e.g. the Keeper was unreachable then); it is
- * logged as an ERROR at a bounded rate.
+ * A Keeper holding a VERIFIED anchor above ours is never overwritten: when the store holds
+ * at least as much (another Nexus on the same postgres pushed it) we catch up; otherwise it
+ * is evidence of a rollback the start-up check did not see (the Keeper was unreachable
+ * then), logged as an ERROR at a bounded rate.
  */
 import { createLogThrottle, errInfo, type Logger } from '../../lib/index.js';
 import type { KeeperClient, KeeperStatus } from '../../keeper/index.js';
@@ -66,8 +67,9 @@ export class AnchorPusher {
 
   #schedule(delayMs = this.#o.debounceMs): void {
     if (this.#stopped) return;
-    if (this.#timer || this.#running) {
-      this.#dirty = true;
+    if (this.#timer) return; // the round to come reads the store after this write
+    if (this.#running) {
+      this.#dirty = true; // the running round may have read the store before this write
       return;
     }
     this.#timer = setTimeout(() => {
@@ -118,15 +120,35 @@ export class AnchorPusher {
     const theirs = st.anchor === undefined ? undefined : this.#o.key.open(st.anchor);
     if (theirs === latest.counter) return;
     if (theirs !== undefined && theirs > latest.counter) {
-      const now = Date.now();
-      if (now - (this.#aheadLogged.get(pos) ?? 0) >= AHEAD_LOG_INTERVAL_MS) {
-        this.#aheadLogged.set(pos, now);
-        this.#o.logger.error({ alarm: 'rollback_anchor_ahead', keeperId: pos, keeperCounter: Number(theirs), storeCounter: Number(latest.counter) },
-          'a keeper holds a rollback anchor ahead of the store: the store may have lost acknowledged writes; restart Nexus to run the rollback check');
-      }
+      void this.#ahead(pos, theirs);
       return;
     }
     void this.pushTo(pos);
+  }
+
+  /**
+   * A Keeper holds a verified anchor above ours. Another Nexus on the same database
+   * (postgres) may have pushed it: the store then holds at least as much, and we catch up.
+   * Otherwise the store lost what that anchor covered: alarm (bounded rate), never overwrite.
+   */
+  async #ahead(pos: number, theirs: bigint): Promise<void> {
+    let stored: bigint | undefined;
+    try {
+      stored = this.#o.key.open(await this.#o.anchor.read());
+    } catch {
+      return; // the store is failing: its own health logging says so
+    }
+    if (stored !== undefined && stored >= theirs) {
+      const record = await this.#o.anchor.read().catch(() => null);
+      if (record && (this.#latest === undefined || stored > this.#latest.counter)) this.#latest = { record, counter: stored };
+      if (stored > theirs) await this.pushTo(pos);
+      return;
+    }
+    const now = Date.now();
+    if (now - (this.#aheadLogged.get(pos) ?? 0) < AHEAD_LOG_INTERVAL_MS) return;
+    this.#aheadLogged.set(pos, now);
+    this.#o.logger.error({ alarm: 'rollback_anchor_ahead', keeperId: pos, keeperCounter: Number(theirs), storeCounter: Number(stored ?? 0n) },
+      'a keeper holds a rollback anchor ahead of the store: the store may have lost acknowledged writes; restart Nexus to run the rollback check');
   }
 
   async stop(): Promise<void> {
