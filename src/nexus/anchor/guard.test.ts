@@ -1,0 +1,92 @@
+/**
+ * The rollback guard's states with a fake store anchor and fake Keepers: a Keeper ahead of
+ * the store → refused (503 `state_rollback_detected`, readiness `rollback`, audit event,
+ * nothing armed or pushed); accept → the store moves above the Keepers, armed, serving,
+ * audited; a second accept changes nothing. Keepers without anchors → serving at once.
+ */
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { Writable } from 'node:stream';
+import { RootKey } from '../../crypto/index.js';
+import { createLogger } from '../../lib/log.js';
+import type { KeeperClient, KeeperStatus } from '../../keeper/index.js';
+import { anchorCounter, type AnchorSealer, type CommitAnchor } from '../../store/index.js';
+import { KeyState } from '../keys/state.js';
+import { AnchorKey } from './mac.js';
+import { RollbackGuard, ROLLBACK_ERR } from './guard.js';
+
+function fixture(storeCounter: bigint | null, keeperCounters: (bigint | null)[]) {
+  const keys = new KeyState();
+  keys.installEphemeral();
+  const key = new AnchorKey(keys.root());
+  let stored: Uint8Array | null = storeCounter === null ? null : key.seal(storeCounter);
+  let armed: AnchorSealer | undefined;
+  const events: [string, unknown][] = [];
+  const pushed: string[] = [];
+  const anchor: CommitAnchor = {
+    arm: (s) => { armed = s; }, disarm: () => { armed = undefined; }, onWrite: undefined,
+    read: async () => stored, current: async () => stored,
+    advance: async (min) => {
+      if (!armed) throw new Error('not armed');
+      const c = (anchorCounter(stored) ?? 0n) + 1n;
+      stored = armed(c > min ? c : min);
+      return stored;
+    },
+  };
+  const client = {
+    status: async (url: string): Promise<KeeperStatus> => {
+      const c = keeperCounters[Number(url.slice(1)) - 1];
+      return { epoch: 1, id: null, pending: null, anchor: c === null || c === undefined ? undefined : key.seal(c) };
+    },
+    putAnchor: async (url: string) => { pushed.push(url); },
+  } as unknown as KeeperClient;
+  const logger = createLogger({ component: 't', destination: new Writable({ write: (_c, _e, cb) => cb() }) });
+  const guard = new RollbackGuard({
+    anchor, keys, peers: keeperCounters.map((_, i) => `k${i + 1}`), client, logger,
+    audit: { event: (name, fields) => { events.push([name, fields]); } }, debounceMs: 10,
+  });
+  return {
+    guard, events, pushed, armed: () => armed !== undefined, stored: () => anchorCounter(stored),
+    done: async () => { await guard.stop(); key.destroy(); keys.clear(); },
+  };
+}
+
+test('rollback guard: keepers ahead of the store → refused, nothing armed or pushed, then accepted', async () => {
+  const f = fixture(10n, [12n, null, 11n]);
+  assert.equal(f.guard.state, 'checking');
+  assert.equal(f.guard.readinessCause(), 'rollback_check');
+  await f.guard.start();
+  assert.equal(f.guard.state, 'refused');
+  assert.equal(f.guard.serving(), false);
+  assert.equal(f.guard.readinessCause(), 'rollback');
+  const err = f.guard.refusal();
+  assert.equal(err?.code, ROLLBACK_ERR);
+  assert.equal(err?.status, 503);
+  assert.equal(f.armed(), false);
+  assert.deepEqual(f.pushed, []);
+  assert.deepEqual(f.events[0], ['rollback.detected', { storeCounter: 10, keeperCounter: 12, keepers: 2 }]);
+
+  const r = await f.guard.accept();
+  assert.deepEqual(r, { storeCounter: 10, keeperCounter: 12, counter: 13 });
+  assert.equal(f.stored(), 13n);
+  assert.equal(f.guard.state, 'serving');
+  assert.equal(f.guard.refusal(), undefined);
+  assert.equal(f.armed(), true);
+  assert.deepEqual(f.events[1], ['rollback.accepted', { storeCounter: 10, keeperCounter: 12, counter: 13 }]);
+  assert.deepEqual([...f.pushed].sort(), ['k1', 'k2', 'k3']);
+  assert.equal(await f.guard.accept(), undefined, 'nothing more to accept');
+  await f.done();
+});
+
+test('rollback guard: keepers without anchors, or behind the store → serving, armed, no event', async () => {
+  for (const [store, keepers] of [[null, [null, null, null]], [7n, [7n, 5n, null]]] as const) {
+    const f = fixture(store, [...keepers]);
+    await f.guard.start();
+    assert.equal(f.guard.state, 'serving');
+    assert.equal(f.guard.readinessCause(), undefined);
+    assert.equal(f.armed(), true);
+    assert.deepEqual(f.events, []);
+    assert.equal(await f.guard.accept(), undefined);
+    await f.done();
+  }
+});
