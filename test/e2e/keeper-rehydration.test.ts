@@ -23,7 +23,7 @@ async function keeperReady(stack: Stack, i: number): Promise<boolean> {
   }
 }
 
-test('a Keeper restarted empty holds its share again within 10 s, and recovery works from it', async () => {
+test('P12 a Keeper restarted empty holds its share again within 10 s, and recovery works from it', async () => {
   const stack = await Stack.start({ ops: true });
   stacks.push(stack);
   const c = await stack.client('pilot');

@@ -109,7 +109,7 @@ async function acceptAndServe(stack: Stack, auditFile: string): Promise<NexusCli
   return stack.client('pilot');
 }
 
-test('(a) a store replaced by an older copy while the Keepers stayed up is refused until accepted', async () => {
+test('STO-03 (a) a store replaced by an older copy while the Keepers stayed up is refused until accepted', async () => {
   const auditFile = path.join(tempDir('spike-rb-audit-'), 'audit.log');
   const stack = await Stack.start({ ops: true, nexusEnv: { SPIKE_NEXUS_AUDIT_LOG: auditFile } });
   stacks.push(stack);
@@ -141,7 +141,7 @@ test('(a) a store replaced by an older copy while the Keepers stayed up is refus
   assert.equal((await (await stack.client('pilot')).getSecret('rb/after'))['v'], '1');
 });
 
-test('(b) a WAL cut after acknowledged commits is detected, refused, then accepted by command', async () => {
+test('STO-03 (b) a WAL cut after acknowledged commits is detected, refused, then accepted by command', async () => {
   const auditFile = path.join(tempDir('spike-rb-audit-'), 'audit.log');
   const stack = await Stack.start({ ops: true, nexusEnv: { SPIKE_NEXUS_AUDIT_LOG: auditFile } });
   stacks.push(stack);
