@@ -44,8 +44,7 @@ interface KeeperSyncOptions {
   observer?: KeeperObserver;
   /** Audit lifecycle events (key recovered, share re-push results). */
   audit?: AuditEvents;
-  /** After a Keeper acknowledged its share (see SharePusherOptions.onPushed). */
-  onPushed?: (pos: number) => void;
+  onPushed?: (pos: number) => void; // after a Keeper acknowledged its share (SharePusherOptions.onPushed)
   /** Period of the "not ready" WARN line while no key is installed (default 30 s). */
   notReadyLogIntervalMs?: number;
 }
@@ -85,8 +84,7 @@ export class KeeperSync {
     this.#pusher = new SharePusher({
       peers: opts.peers, client: opts.client, keys: opts.keys, logger: opts.logger, intervalMs: opts.pushIntervalMs,
       ...(opts.observer ? { observer: opts.observer } : {}),
-      ...(opts.audit ? { audit: opts.audit } : {}),
-      ...(opts.onPushed ? { onPushed: opts.onPushed } : {}),
+      ...(opts.audit ? { audit: opts.audit } : {}), ...(opts.onPushed ? { onPushed: opts.onPushed } : {}),
     });
   }
 
