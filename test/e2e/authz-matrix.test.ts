@@ -66,6 +66,7 @@ for (const backend of e2eBackends()) {
         case 'bootstrap.verify': return { route: '/v1/bootstrap/verify', body: { nonce: b64(12), ciphertext: b64(32) } };
         case 'audit.hash': return { route: '/v1/audit/hash', body: { path } };
         case 'audit.verify': return { route: '/v1/audit/verify', body: { entries: ['{"seq":1,"mac":null}'] } };
+        case 'operator.accept_rollback': return { route: '/v1/operator/accept-rollback', body: {} };
         case 'unknown.route': return { route: '/v1/store/keep', body: {} };
         case 'wrong.method': return { route: '/v1/store/secrets', body: '', method: 'GET' };
       }
@@ -86,6 +87,7 @@ for (const backend of e2eBackends()) {
       'policy.delete': goJsonString(ERROR_SHAPES.plain('access_unauthorized')),
       'audit.hash': goJsonString(ERROR_SHAPES.plain('access_unauthorized')),
       'audit.verify': goJsonString(ERROR_SHAPES.plain('access_unauthorized')),
+      'operator.accept_rollback': goJsonString(ERROR_SHAPES.plain('access_unauthorized')),
     };
 
     const ERR_OF: Record<number, string> = { 400: 'api_bad_request', 401: 'access_unauthorized', 404: 'api_not_found' };

@@ -2,8 +2,9 @@
  * The checked-in authorisation matrix (P4 `authz-matrix`, POL-01, POL-16, POL-21):
  * every identity × every Nexus route and action, with the expected answer.
  *
- * The additive audit routes (`/v1/audit/hash`, `/v1/audit/verify`) are columns too: the
- * superuser identity only, whatever policy a caller holds.
+ * The additive audit routes (`/v1/audit/hash`, `/v1/audit/verify`) and
+ * `/v1/operator/accept-rollback` are columns too: the superuser identity only, whatever policy
+ * a caller holds (with nothing to accept, the superuser's call changes nothing).
  *
  * Cells: an HTTP status (asserted exactly, together with the route's `err` code and, for 401,
  * its exact zero-valued error body), or `'allow'` for routes owned by other modules (cipher,
@@ -61,6 +62,7 @@ export const COLUMNS = [
   'bootstrap.verify',
   'audit.hash',
   'audit.verify',
+  'operator.accept_rollback',
   'unknown.route',
   'wrong.method',
 ] as const;
@@ -79,7 +81,7 @@ const DENY_FOREIGN = {
   'cipher.encrypt': 401, 'cipher.decrypt': 401, 'operator.recover': 401, 'operator.restore': 401, 'bootstrap.verify': 401,
 } as const satisfies Partial<Record<Column, Cell>>;
 /** The additive audit routes: the superuser's identity only (no policy opens them). */
-const DENY_AUDIT = { 'audit.hash': 401, 'audit.verify': 401 } as const satisfies Partial<Record<Column, Cell>>;
+const DENY_AUDIT = { 'audit.hash': 401, 'audit.verify': 401, 'operator.accept_rollback': 401 } as const satisfies Partial<Record<Column, Cell>>;
 const FALLBACK = { 'unknown.route': 400, 'wrong.method': 400 } as const satisfies Partial<Record<Column, Cell>>;
 
 /** Expected answer per identity and column. Written out per row on purpose (review the table). */
@@ -90,7 +92,7 @@ export const EXPECTED: Record<string, Record<Column, Cell>> = {
     'secret.delete': 200, 'secret.undelete': 200, 'secret.destroy': 200,
     'policy.put': 200, 'policy.get': 200, 'policy.list': 200, 'policy.delete': 200,
     'cipher.encrypt': 'allow', 'cipher.decrypt': 'allow', 'operator.recover': 401, 'operator.restore': 401, 'bootstrap.verify': 401,
-    'audit.hash': 200, 'audit.verify': 200,
+    'audit.hash': 200, 'audit.verify': 200, 'operator.accept_rollback': 200,
     ...FALLBACK,
   },
   // Recover / restore roles: only their own route; policy-checked (no policy) everywhere else.
