@@ -15,7 +15,7 @@
  * The audit keys (path HMAC, entry MAC) are derived from the root key once it is installed;
  * before that, entries carry no `path` and `mac: null`.
  */
-import { type AuditObserver, AuditKeys, AuditUnavailableError, AuditWriter, type EntryFields } from '../audit/index.js';
+import { type AuditFailureCause, type AuditObserver, AuditKeys, AuditUnavailableError, AuditWriter, type EntryFields } from '../audit/index.js';
 import type { RequestAuditor } from '../http/index.js';
 import type { Logger } from '../lib/index.js';
 import { AUDIT_FAILURE_MESSAGE, ApiError, ERR } from '../protocol/index.js';
@@ -26,6 +26,12 @@ import type { KeyState } from './keys/state.js';
 /** Lifecycle events (never a value, a path, a share or a key in `fields`). */
 export interface AuditEvents {
   event(name: string, fields?: Record<string, string | number | boolean>): void;
+  /**
+   * For readiness: null while the audit log writes, else why it cannot. While it is failing
+   * this tries one `audit.probe` entry, so a log that became writable again is noticed even
+   * when no request arrives (a node taken out of a load balancer gets none).
+   */
+  failure?(): Promise<AuditFailureCause | null>;
 }
 
 export const NO_AUDIT: AuditEvents = { event: () => undefined };
@@ -85,6 +91,11 @@ export function openNexusAudit(o: {
     },
     event: (name, fields = {}) => {
       void append({ type: 'event', event: name, ...fields }).catch(() => undefined);
+    },
+    failure: async () => {
+      if (health.current() === null) return null;
+      await append({ type: 'event', event: 'audit.probe' }).catch(() => undefined);
+      return health.current();
     },
     close: () => writer.close(),
   };

@@ -332,8 +332,10 @@ describe('fail-over across several Nexus URLs (issue 8)', () => {
     await c.putSecret('y', { k: 'v' }); // A is cooling down: B first, A not asked again
     assert.deepEqual([a.seen.length, b.seen.length], [1, 2]);
     const c2 = await client([u.url, b.url]);
-    await assert.rejects(c2.putSecret('x', { k: 'v' }), { code: 'state_not_ready' });
+    await assert.rejects(c2.putSecret('x', { k: 'v' }), { code: 'state_not_ready', outcome: 'unknown' });
     assert.equal(b.seen.length, 2, 'an unknown outcome is never re-sent');
+    const c3 = await client([a.url]);
+    await assert.rejects(c3.putSecret('z', { k: 'v' }), { code: 'state_not_ready', outcome: 'not_applied' });
   });
 
   test('the instance that answered is tried first next time', async () => {

@@ -97,6 +97,14 @@ function messageFor(code: SdkErrorCode, attempts: readonly FailedAttempt[]): str
   return `${SDK_ERROR_MESSAGES[code]}: ${attempts.map((a) => `${a.url} (${failureText(a.failure)})`).join(', ')}${sent}`;
 }
 
+/** A 503's statement about the request's effect (see {@link NexusApiError.outcome}). */
+export type RequestOutcome = 'not_applied' | 'unknown';
+
+/** The `outcome` field of a 503 body, when it is one of the known values. */
+export function outcomeFromBody(status: number, v: unknown): RequestOutcome | undefined {
+  return status === 503 && (v === 'not_applied' || v === 'unknown') ? v : undefined;
+}
+
 /** Where a request went: the Nexus instance URL and the route with its action. */
 export interface RequestTarget {
   url: string;
@@ -126,9 +134,14 @@ export class NexusApiError extends SpikeError {
   readonly url: string | undefined;
   /** The route and action of the request (`/v1/store/secrets?action=get`), with `url`. */
   readonly route: string | undefined;
+  /**
+   * What a 503 said of the request's effect: `not_applied` (certainly nothing changed: safe
+   * to retry anywhere) or `unknown` (a write may have been applied); undefined otherwise.
+   */
+  readonly outcome: RequestOutcome | undefined;
   constructor(
     code: SdkErrorCode,
-    opts: { status?: number; wireErr?: string; cause?: unknown; attempts?: readonly FailedAttempt[]; storeFailure?: StoreFailureKind; at?: RequestTarget } = {},
+    opts: { status?: number; wireErr?: string; cause?: unknown; attempts?: readonly FailedAttempt[]; storeFailure?: StoreFailureKind; at?: RequestTarget; outcome?: RequestOutcome } = {},
   ) {
     const attempts = opts.attempts ?? [];
     super(code, messageFor(code, attempts), opts.cause === undefined ? undefined : { cause: opts.cause });
@@ -139,6 +152,7 @@ export class NexusApiError extends SpikeError {
     // The last attempt without an answer names the instance when no target was given.
     this.url = opts.at?.url ?? attempts[attempts.length - 1]?.url;
     this.route = opts.at?.route;
+    this.outcome = opts.outcome;
   }
 
   /** Why the last attempt failed, if no answer arrived. */

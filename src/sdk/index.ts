@@ -10,6 +10,7 @@ export {
   SDK_ERROR_MESSAGES,
   SDK_USAGE_MESSAGES,
   codeForStatus,
+  type RequestOutcome,
   type SdkErrorCode,
   type SdkUsageCode,
 } from './errors.js';

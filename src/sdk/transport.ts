@@ -32,7 +32,7 @@
  */
 import type { Readable } from 'node:stream';
 import { OCTET_STREAM, storeFailureFromMessage, type StoreFailureKind } from '../protocol/index.js';
-import { NexusApiError, codeForStatus, sanitizeWireCode, type RequestTarget } from './errors.js';
+import { NexusApiError, codeForStatus, outcomeFromBody, sanitizeWireCode, type RequestOutcome, type RequestTarget } from './errors.js';
 import { classifyFailureCause, isTrustFailure, type FailedAttempt } from './failure.js';
 import { InstanceOrder } from './instances.js';
 import type { NexusUrl } from './urls.js';
@@ -155,15 +155,12 @@ async function readCapped(body: Readable, cap: number, status: number, at?: Requ
   return out;
 }
 
-/** Set by {@link errorFromResponse}: the server guaranteed the request changed nothing. */
-const NOT_APPLIED = new WeakSet<NexusApiError>();
-
 /** Extracts an error code from a small error body (JSON `err`/`Err`, or a plain-text code). */
 async function errorFromResponse(res: ResponseData, at: RequestTarget): Promise<NexusApiError> {
   const status = res.statusCode;
   let wireErr: string | undefined;
   let storeFailure: StoreFailureKind | undefined;
-  let notApplied = false;
+  let outcome: RequestOutcome | undefined;
   try {
     const buf = await readCapped(res.body, 4096, status);
     const text = buf.toString('utf8').trim();
@@ -172,7 +169,7 @@ async function errorFromResponse(res: ResponseData, at: RequestTarget): Promise<
       if (j && typeof j === 'object') {
         wireErr = sanitizeWireCode((j as Record<string, unknown>)['err']) ?? sanitizeWireCode((j as Record<string, unknown>)['Err']);
         storeFailure = storeFailureFromMessage((j as Record<string, unknown>)['message']);
-        notApplied = status === 503 && (j as Record<string, unknown>)['outcome'] === 'not_applied';
+        outcome = outcomeFromBody(status, (j as Record<string, unknown>)['outcome']);
       }
     } else {
       const line = text.split('\n')[0]?.trim() ?? '';
@@ -181,9 +178,7 @@ async function errorFromResponse(res: ResponseData, at: RequestTarget): Promise<
   } catch {
     // The status alone decides the code; an unreadable error body is not an extra failure.
   }
-  const err = new NexusApiError(codeForStatus(status), { status, at, ...(wireErr ? { wireErr } : {}), ...(storeFailure ? { storeFailure } : {}) });
-  if (notApplied) NOT_APPLIED.add(err);
-  return err;
+  return new NexusApiError(codeForStatus(status), { status, at, ...(wireErr ? { wireErr } : {}), ...(storeFailure ? { storeFailure } : {}), ...(outcome ? { outcome } : {}) });
 }
 
 export class Transport {
@@ -270,7 +265,7 @@ export class Transport {
         throw err;
       }
       this.instances.failed(i);
-      if (!isLast && (o.idempotent || NOT_APPLIED.has(err))) {
+      if (!isLast && (o.idempotent || err.outcome === 'not_applied')) {
         last = err;
         continue;
       }

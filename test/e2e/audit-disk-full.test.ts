@@ -154,8 +154,15 @@ test('audit disk full: refused with a named 503, nothing changes, no acknowledge
       const metrics = parsePrometheusText(await (await fetch(`${stack.nexusOpsUrl()}/metrics`)).text());
       assert.ok(sumOf(metrics, 'spike_audit_failures_total') >= 12, 'audit failures counted');
 
-      // Free space: the next requests succeed, without a restart.
+      // Readiness names the cause (a load balancer takes the node out)…
+      const notReady = await fetch(`${stack.nexusOpsUrl()}/readyz`);
+      assert.equal(notReady.status, 503);
+      assert.deepEqual(await notReady.json(), { ready: false, failing: ['audit_disk_full'] });
+
+      // Free space: readiness comes back with no request arriving (it retries one entry itself),
+      // and the next requests succeed, without a restart.
       fs.rmSync(filler);
+      await waitFor(async () => (await fetch(`${stack!.nexusOpsUrl()}/readyz`)).status === 200, 30_000, 'readyz 200 after space was freed');
       const again = await put('full/after-free');
       assert.equal(again.status, 200, again.body);
       acked.set(rid(again), 'full/after-free');
