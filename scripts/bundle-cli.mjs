@@ -13,7 +13,8 @@ import { fileURLToPath } from 'node:url';
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const entry = path.join(root, 'dist', 'src', 'pilot', 'main.js');
-const outFile = path.join(root, 'dist', 'cli', 'spike.mjs');
+const outDir = path.join(root, 'dist', 'cli');
+const outFile = path.join(outDir, 'spike.mjs');
 const stampFile = path.join(root, 'dist', 'cli', 'spike.stamp');
 
 let esbuild;
@@ -27,12 +28,18 @@ if (!fs.existsSync(entry)) {
   process.stderr.write('bundle-cli: dist/src/pilot/main.js is missing; run `tsc -p .` first\n');
   process.exit(1);
 }
-fs.rmSync(stampFile, { force: true });
+fs.rmSync(outDir, { recursive: true, force: true });
 const stamp = String(fs.statSync(entry).mtimeMs);
 await esbuild.build({
   entryPoints: [entry],
-  outfile: outFile,
+  outdir: outDir,
+  entryNames: 'spike',
+  chunkNames: 'chunk-[hash]',
+  outExtension: { '.js': '.mjs' },
   bundle: true,
+  // What a command loads only on demand (grpc-js for the watching source, the other command
+  // groups, yaml output) goes into chunks read only when imported.
+  splitting: true,
   platform: 'node',
   format: 'esm',
   target: 'node20',
