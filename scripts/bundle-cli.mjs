@@ -38,6 +38,22 @@ if (!fs.existsSync(entry)) {
 // A fresh folder: no stamp, chunk or code cache of an older build survives.
 fs.rmSync(outDir, { recursive: true, force: true });
 const mtime = String(fs.statSync(entry).mtimeMs);
+
+// commander requires node:child_process at load time (~5 ms of a CLI call) for executable
+// subcommands, which `spike` has none of: give commander a stand-in that loads the real module
+// on first property access.
+const lazyChildProcess = {
+  name: 'lazy-child-process',
+  setup(b) {
+    b.onResolve({ filter: /^(node:)?child_process$/ }, (a) =>
+      /[\\/]commander[\\/]/.test(a.importer) ? { path: 'child_process', namespace: 'spike-lazy' } : undefined);
+    b.onLoad({ filter: /.*/, namespace: 'spike-lazy' }, () => ({
+      contents: "let m; const real = () => (m ??= require('node:child_process'));\n" +
+        'module.exports = new Proxy({}, { get: (_, k) => real()[k], has: (_, k) => k in real() });\n',
+      loader: 'js',
+    }));
+  },
+};
 await esbuild.build({
   entryPoints: [entry],
   outfile: outFile,
@@ -46,6 +62,8 @@ await esbuild.build({
   format: 'cjs',
   target: 'node20',
   // ASCII only, so bin/spike.js can read the file as latin1 (no UTF-8 decoding).
+  // ES module builds where packages ship them: scope-hoisted, no CommonJS interop at load.
+  mainFields: ['module', 'main'],
   charset: 'ascii',
   minifyWhitespace: true,
   minifySyntax: true,
@@ -56,6 +74,7 @@ await esbuild.build({
   supported: { 'dynamic-import': false },
   // The bundle runs as a function with these as parameters (see bin/spike.js).
   define: { 'import.meta.url': '__spikeBundleUrl' },
+  plugins: [lazyChildProcess],
   external: ['better-sqlite3', 'pg', 'pg-native', '@grpc/grpc-js', '@grpc/proto-loader'],
 });
 const code = fs.readFileSync(outFile);
