@@ -52,7 +52,8 @@ function runBundle(b) {
     process.once("exit", () => {
       const tmp = `${b.cache}.${process.pid}.tmp`;
       try {
-        fs.writeFileSync(tmp, script.createCachedData(), { mode: 0o644 });
+        fs.accessSync(path.dirname(b.cache), fs.constants.W_OK); // read-only install: no cache, no cost
+        fs.writeFileSync(tmp, script.createCachedData(), { mode: 0o644, flag: "wx" });
         fs.renameSync(tmp, b.cache);
       } catch {
         try { fs.rmSync(tmp, { force: true }); } catch { /* nothing to clean */ }
