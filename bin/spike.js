@@ -45,8 +45,8 @@ function runBundle(b) {
   } catch {
     /* no cache yet */
   }
-  const wrapped = `(function (exports, require, module, __filename, __dirname, __spikeBundleUrl) {${source}\n})`;
-  const script = new vm.Script(wrapped, { filename: b.file, ...(cachedData ? { cachedData } : {}) });
+  // The file is one function expression (see scripts/bundle-cli.mjs).
+  const script = new vm.Script(source, { filename: b.file, ...(cachedData ? { cachedData } : {}) });
   if (!cachedData || script.cachedDataRejected) {
     // At exit the functions this run compiled are in the cache too (not only the top level).
     process.once("exit", () => {

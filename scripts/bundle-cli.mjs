@@ -72,8 +72,11 @@ await esbuild.build({
   // Dynamic import() becomes a promise around require(): bin/spike.js compiles the bundle with
   // vm.Script, where a real import() has no loader.
   supported: { 'dynamic-import': false },
-  // The bundle runs as a function with these as parameters (see bin/spike.js).
+  // The file is one function expression that bin/spike.js compiles and calls with these
+  // parameters (no string concatenation of the 0.9 MB source at run time).
   define: { 'import.meta.url': '__spikeBundleUrl' },
+  banner: { js: '(function (exports, require, module, __filename, __dirname, __spikeBundleUrl) {' },
+  footer: { js: '\n})' },
   plugins: [lazyChildProcess],
   external: ['better-sqlite3', 'pg', 'pg-native', '@grpc/grpc-js', '@grpc/proto-loader'],
 });

@@ -43,7 +43,8 @@ export function contextCache(source: X509Source): () => tls.SecureContext {
 
 /**
  * An IP literal (no SNI for it)? A host name never contains ':', so only IPv4 goes through
- * net.isIPv4: net.isIP would compile node's large IPv6 pattern, ~8 ms of a CLI call.
+ * net.isIPv4: net.isIP compiles node's large IPv6 pattern (~8 ms) for a host name, and each
+ * further call on a new name costs its tier-up (node:net still calls it once per connect).
  */
 export function isIpLiteral(host: string): boolean {
   return host.includes(':') || net.isIPv4(host);
