@@ -34,17 +34,32 @@ function bundle() {
   }
 }
 
+/**
+ * The code cache, if there is one that only the bundle's owner could have written: a cache is
+ * compiled code, so one that anybody else can write (or that another user put in a shared
+ * folder) is ignored, and the call compiles the bundle instead.
+ */
+function readCache(b) {
+  let fd;
+  try {
+    fd = fs.openSync(b.cache, "r");
+    const st = fs.fstatSync(fd);
+    const owner = fs.statSync(b.file).uid;
+    if (!st.isFile() || (process.platform !== "win32" && (st.uid !== owner || (st.mode & 0o022) !== 0))) return undefined;
+    return fs.readFileSync(fd);
+  } catch {
+    return undefined; // no cache yet
+  } finally {
+    if (fd !== undefined) fs.closeSync(fd);
+  }
+}
+
 /** Runs the CommonJS bundle through vm.Script with the code cache; returns its exports. */
 function runBundle(b) {
   const vm = require("node:vm");
   // ASCII only (checked when bundled), so latin1 reads it exactly and without UTF-8 decoding.
   const source = fs.readFileSync(b.file, "latin1");
-  let cachedData;
-  try {
-    cachedData = fs.readFileSync(b.cache);
-  } catch {
-    /* no cache yet */
-  }
+  const cachedData = readCache(b);
   // The file is one function expression (see scripts/bundle-cli.mjs).
   const script = new vm.Script(source, { filename: b.file, ...(cachedData ? { cachedData } : {}) });
   if (!cachedData || script.cachedDataRejected) {

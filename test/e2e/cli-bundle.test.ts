@@ -2,7 +2,7 @@
  * bin/spike.js and the CLI bundle (issue 15, start-up time), on a copy of bin/ and dist/cli/
  * in a temp folder (dist/src and node_modules linked): the first call writes a V8 code cache
  * named by the bundle's hash and later calls use it unchanged; a corrupt cache is refused by
- * V8, the call still works and writes a good one; a stamp that does not match the compiled
+ * V8, the call still works and writes a good one; a cache others can write is ignored; a stamp that does not match the compiled
  * code (a later `tsc`) or has no hash makes the CLI run from dist/src; a cache named after
  * another bundle is left alone.
  */
@@ -64,6 +64,17 @@ test('a corrupt cache is refused by V8: the call works and replaces it', { skip:
   version();
   assert.ok(!fs.readFileSync(cacheFile()).equals(garbage), 'the refused cache was replaced');
   assert.deepEqual(caches(), [path.basename(cacheFile())], 'no temporary file left');
+});
+
+test('a cache others can write is ignored and replaced by one only its owner can write', { skip: (process.platform === 'win32' || !fs.existsSync(bundleSrc)) && 'no bundle or no modes' }, () => {
+  fs.writeFileSync(path.join(cliDir, 'spike.stamp'), `${mtime} ${hash}`);
+  version();
+  fs.chmodSync(cacheFile(), 0o666);
+  const inode = fs.statSync(cacheFile()).ino;
+  version();
+  const st = fs.statSync(cacheFile());
+  assert.notEqual(st.ino, inode, 'the writable cache was not used but replaced');
+  assert.equal(st.mode & 0o022, 0);
 });
 
 test('a stamp that does not match the compiled code, or has no hash, runs the CLI from dist/src', { skip: !fs.existsSync(bundleSrc) && 'no bundle' }, () => {
