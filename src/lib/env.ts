@@ -62,7 +62,7 @@ export function parseDuration(text: string): number | undefined {
   }
   let total = 0;
   let matched = false;
-  const part = /^([0-9]+(?:\.[0-9]*)?|\.[0-9]+)(ns|us|µs|ms|s|m|h)/;
+  const part = /^([0-9]+(?:\.[0-9]*)?|\.[0-9]+)(ns|us|\u00b5s|ms|s|m|h)/;
   while (rest.length > 0) {
     const m = part.exec(rest);
     if (!m) return undefined;

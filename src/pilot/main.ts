@@ -160,7 +160,10 @@ export async function main(argv: string[]): Promise<void> {
   const code = await run(argv, {
     stdout: process.stdout,
     stderr: process.stderr,
-    stdin: process.stdin,
+    // Only a command that reads stdin creates the stream (a few ms of start-up otherwise).
+    get stdin() {
+      return process.stdin;
+    },
     env: process.env,
     cwd: process.cwd(),
   });

@@ -41,6 +41,21 @@ export function contextCache(source: X509Source): () => tls.SecureContext {
   };
 }
 
+/**
+ * An IP literal (no SNI for it)? A host name never contains ':', so only IPv4 goes through
+ * net.isIPv4: net.isIP compiles node's large IPv6 pattern (~8 ms) for a host name, and each
+ * further call on a new name costs its tier-up (node:net still calls it once per connect).
+ */
+export function isIpLiteral(host: string): boolean {
+  return host.includes(':') || net.isIPv4(host);
+}
+
+/** The SNI name for a URL host name (brackets allowed around IPv6): '' for an IP literal. */
+export function sniName(hostname: string): string {
+  const host = hostname.startsWith('[') ? hostname.slice(1, -1) : hostname;
+  return isIpLiteral(host) ? '' : host;
+}
+
 export interface DialOptions {
   source: X509Source;
   authorizeServer: Authorizer;
@@ -78,7 +93,7 @@ export function dialMtls(target: DialTarget, o: DialOptions, callback: (err: Err
     return;
   }
   const host = target.hostname.startsWith('[') ? target.hostname.slice(1, -1) : target.hostname;
-  const servername = net.isIP(host) === 0 ? (target.servername || host) : undefined;
+  const servername = isIpLiteral(host) ? undefined : (target.servername || host);
   const socket = tls.connect({
     host,
     port: target.port || 443,

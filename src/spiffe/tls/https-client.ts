@@ -24,7 +24,7 @@ import type { Readable } from 'node:stream';
 import type { X509Source } from '../source.js';
 import type { Authorizer } from '../authorize.js';
 import { MTLS_DEFAULTS } from './context.js';
-import { contextCache, dialMtls } from './dial.js';
+import { contextCache, dialMtls, sniName } from './dial.js';
 
 /** A client-side timeout; `code` says which one (stable). */
 export class MtlsTimeoutError extends Error {
@@ -161,6 +161,8 @@ export function createMtlsHttpsClient(opts: MtlsHttpsClientOptions): MtlsHttpsCl
         protocol: 'https:',
         hostname: url.hostname,
         port: url.port === '' ? 443 : Number(url.port),
+        // Given here, node:http does not work it out with net.isIP (see sniName).
+        servername: sniName(url.hostname),
         path: r.path,
         method: r.method,
         headers: r.headers,

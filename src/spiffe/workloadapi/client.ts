@@ -3,8 +3,9 @@
  * `workload.spiffe.io: true` header on every call, and the one-shot fetches (one attempt, no
  * retries; e.g. for a CLI). The watching source (x509-source.ts) opens its streams here too.
  *
- * grpc-js and the codecs are loaded on the first call, not at import, so commands that never
- * talk to the Workload API (help, usage errors) do not pay for them. A one-shot fetch that
+ * One-shot fetches use a small gRPC-over-HTTP/2 call on node:http2 (h2call.ts) and a strict
+ * protobuf decoder (messages.ts): a CLI call never loads grpc-js or protobufjs. The watching
+ * source keeps grpc-js (reconnects, long-lived streams), loaded on its first use. A one-shot fetch that
  * gets no connection at all (no socket file, a stale one, connection refused) fails with
  * `workload_api_no_agent` at once: a dead agent is reported, not waited for.
  */
@@ -13,8 +14,10 @@ import type * as Grpc from '@grpc/grpc-js';
 import type { X509BundleSet } from '../bundle.js';
 import type { X509Svid } from '../svid.js';
 import { parseWorkloadEndpoint, workloadEndpointFromEnv, type WorkloadEndpoint } from './endpoint.js';
-import { GRPC_STATUS, fatalError, isFatal, noAgentError, unavailableError } from './errors.js';
-import { WORKLOAD_API_HEADER, WORKLOAD_API_HEADER_VALUE, workloadApiDefinitions } from './proto.js';
+import { GRPC_STATUS, badResponse, fatalError, isFatal, noAgentError, unavailableError } from './errors.js';
+import { connectOptions, firstStreamMessage, NO_LISTENER } from './h2call.js';
+import { decodeX509BundlesResponse, decodeX509SvidResponse } from './messages.js';
+import { WORKLOAD_API_HEADER, WORKLOAD_API_HEADER_VALUE } from './proto.js';
 import { parseX509BundlesResponse, parseX509SvidResponse, type X509Context } from './response.js';
 
 type GrpcModule = typeof Grpc;
@@ -54,22 +57,13 @@ export interface FetchOptions {
   timeoutMs?: number;
 }
 
-/** Connection errors meaning nobody listens at the address. */
-const NO_LISTENER = new Set(['ENOENT', 'ECONNREFUSED', 'ENOTSOCK']);
-
 /**
  * After an `Unavailable` with no message: is anybody listening at all? One plain connect
  * (closed at once) tells a dead agent (no socket, stale socket, refused) from a live agent
  * that has nothing for us yet. Only run on failure, so a good fetch opens one connection.
  */
 export function probeListener(ep: WorkloadEndpoint, timeoutMs = 1_000): Promise<'none' | 'listening' | 'unknown'> {
-  const target = ep.target.startsWith('unix://') ? { path: ep.target.slice('unix://'.length) } : undefined;
-  if (!target) {
-    const i = ep.target.lastIndexOf(':');
-    const host = ep.target.slice(0, i).replace(/^\[|\]$/g, '');
-    return probe({ host, port: Number(ep.target.slice(i + 1)) }, timeoutMs);
-  }
-  return probe(target, timeoutMs);
+  return probe(connectOptions(ep), timeoutMs);
 }
 
 function probe(to: net.NetConnectOpts, timeoutMs: number): Promise<'none' | 'listening' | 'unknown'> {
@@ -86,51 +80,34 @@ function probe(to: net.NetConnectOpts, timeoutMs: number): Promise<'none' | 'lis
   });
 }
 
-/** Opens one server stream, returns its first message (parsed), then cancels the stream. */
-async function firstMessage<Res, Out>(
-  method: (d: Awaited<ReturnType<typeof workloadApiDefinitions>>) => Grpc.MethodDefinition<Record<string, never>, Res>,
-  parse: (r: Res) => Out,
-  opts: FetchOptions,
-): Promise<Out> {
+/**
+ * Opens one server stream (over node:http2, h2call.ts), decodes and parses its first message,
+ * then cancels the stream. The received bytes are zeroed once decoded.
+ */
+async function firstMessage<Res, Out>(path: string, decode: (b: Buffer) => Res, parse: (r: Res) => Out, opts: FetchOptions): Promise<Out> {
   const ep = parseWorkloadEndpoint(opts.endpoint ?? workloadEndpointFromEnv());
   const timeoutMs = opts.timeoutMs ?? 10_000;
-  const [grpc, defs] = await Promise.all([loadGrpc(), workloadApiDefinitions()]);
-  const m = method(defs);
-  const client = newClient(grpc, ep);
-  const outcome = await new Promise<{ ok: true; value: Out } | { ok: false; err: unknown; code?: number }>((resolve) => {
-    let done = false;
-    const call = client.makeServerStreamRequest(m.path, m.requestSerialize, m.responseDeserialize, {}, securityMetadata(grpc), {
-      deadline: Date.now() + timeoutMs,
-    });
-    const finish = (r: { ok: true; value: Out } | { ok: false; err: unknown; code?: number }): void => {
-      if (done) return;
-      done = true;
-      call.cancel();
-      client.close();
-      resolve(r);
-    };
-    call.on('data', (msg: Res) => {
-      try {
-        finish({ ok: true, value: parse(msg) });
-      } catch (err) {
-        finish({ ok: false, err });
-      }
-    });
-    call.on('error', () => { /* handled in 'status' */ });
-    call.on('status', (st: Grpc.StatusObject) => {
-      if (isFatal(st.code)) finish({ ok: false, err: fatalError(ep.address, st.code) });
-      else finish({ ok: false, err: undefined, code: st.code });
-    });
-  });
-  if (outcome.ok) return outcome.value;
-  if (outcome.err !== undefined) throw outcome.err;
-  if (outcome.code === GRPC_STATUS.UNAVAILABLE && (await probeListener(ep)) === 'none') throw noAgentError(ep.address);
-  throw unavailableError(ep.address, timeoutMs, outcome.code === GRPC_STATUS.OK ? undefined : outcome.code);
+  const outcome = await firstStreamMessage(ep, path, timeoutMs);
+  if (outcome.ok) {
+    let msg: Res;
+    try {
+      msg = decode(outcome.message);
+    } catch (cause) {
+      throw badResponse('Workload API response is not a valid protobuf message', cause);
+    } finally {
+      outcome.message.fill(0);
+    }
+    return parse(msg);
+  }
+  if (isFatal(outcome.status)) throw fatalError(ep.address, outcome.status);
+  if (outcome.noListener) throw noAgentError(ep.address);
+  if (outcome.status === GRPC_STATUS.UNAVAILABLE && (await probeListener(ep)) === 'none') throw noAgentError(ep.address);
+  throw unavailableError(ep.address, timeoutMs, outcome.status === GRPC_STATUS.OK ? undefined : outcome.status);
 }
 
 /** Fetches the current X.509-SVIDs and bundles once (e.g. for a CLI). */
 export function fetchX509Context(opts: FetchOptions = {}): Promise<X509Context> {
-  return firstMessage((d) => d.FETCH_X509_SVID, parseX509SvidResponse, opts);
+  return firstMessage('/SpiffeWorkloadAPI/FetchX509SVID', decodeX509SvidResponse, parseX509SvidResponse, opts);
 }
 
 /** Fetches the current default X.509-SVID once. */
@@ -140,5 +117,5 @@ export async function fetchX509SvidOnce(opts: FetchOptions = {}): Promise<X509Sv
 
 /** Fetches the current trust bundles once through `FetchX509Bundles`. */
 export function fetchX509BundlesOnce(opts: FetchOptions = {}): Promise<X509BundleSet> {
-  return firstMessage((d) => d.FETCH_X509_BUNDLES, parseX509BundlesResponse, opts);
+  return firstMessage('/SpiffeWorkloadAPI/FetchX509Bundles', decodeX509BundlesResponse, parseX509BundlesResponse, opts);
 }

@@ -1,0 +1,105 @@
+/**
+ * bin/spike.js and the CLI bundle (issue 15, start-up time), on a copy of bin/ and dist/cli/
+ * in a temp folder (dist/src and node_modules linked): the first call writes a V8 code cache
+ * named by the bundle's hash and later calls use it unchanged; a corrupt cache is refused by
+ * V8, the call still works and writes a good one; a cache others can write is ignored; a stamp that does not match the compiled
+ * code (a later `tsc`) or has no hash makes the CLI run from dist/src; a cache named after
+ * another bundle is left alone.
+ */
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import crypto from 'node:crypto';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { REPO_ROOT } from '../helpers/bin.js';
+
+let root = '';
+let cliDir = '';
+let hash = '';
+let mtime = '';
+const bundleSrc = path.join(REPO_ROOT, 'dist', 'cli', 'spike.cjs');
+
+before(() => {
+  root = fs.mkdtempSync(path.join(os.tmpdir(), 'cli-bundle-'));
+  fs.mkdirSync(path.join(root, 'bin'));
+  fs.copyFileSync(path.join(REPO_ROOT, 'bin', 'spike.js'), path.join(root, 'bin', 'spike.js'));
+  fs.copyFileSync(path.join(REPO_ROOT, 'package.json'), path.join(root, 'package.json'));
+  fs.symlinkSync(path.join(REPO_ROOT, 'node_modules'), path.join(root, 'node_modules'));
+  cliDir = path.join(root, 'dist', 'cli');
+  fs.mkdirSync(cliDir, { recursive: true });
+  fs.symlinkSync(path.join(REPO_ROOT, 'dist', 'src'), path.join(root, 'dist', 'src'));
+  fs.copyFileSync(bundleSrc, path.join(cliDir, 'spike.cjs'));
+  hash = crypto.createHash('sha256').update(fs.readFileSync(bundleSrc)).digest('hex');
+  mtime = String(fs.statSync(path.join(REPO_ROOT, 'dist', 'src', 'pilot', 'main.js')).mtimeMs);
+});
+
+after(() => fs.rmSync(root, { recursive: true, force: true }));
+
+const cacheFile = (): string => path.join(cliDir, `v8-${hash.slice(0, 32)}.cache`);
+const caches = (): string[] => fs.readdirSync(cliDir).filter((f) => f.endsWith('.cache') || f.endsWith('.tmp'));
+
+function version(): string {
+  const r = spawnSync(process.execPath, [path.join(root, 'bin', 'spike.js'), '--version'], { encoding: 'utf8', timeout: 120_000, env: { PATH: process.env['PATH'] ?? '' } });
+  assert.equal(r.status, 0, r.stderr);
+  return r.stdout.trim();
+}
+
+test('first call writes the code cache named by the bundle hash; the next call uses it unchanged', { skip: !fs.existsSync(bundleSrc) && 'no bundle (esbuild missing)' }, () => {
+  fs.writeFileSync(path.join(cliDir, 'spike.stamp'), `${mtime} ${hash}`);
+  assert.equal(version(), JSON.parse(fs.readFileSync(path.join(REPO_ROOT, 'package.json'), 'utf8')).version);
+  assert.deepEqual(caches(), [path.basename(cacheFile())]);
+  const first = fs.readFileSync(cacheFile());
+  const firstMtime = fs.statSync(cacheFile()).mtimeMs;
+  version();
+  assert.equal(fs.statSync(cacheFile()).mtimeMs, firstMtime, 'an accepted cache is not rewritten');
+  assert.ok(fs.readFileSync(cacheFile()).equals(first));
+});
+
+test('a corrupt cache is refused by V8: the call works and replaces it', { skip: !fs.existsSync(bundleSrc) && 'no bundle' }, () => {
+  fs.writeFileSync(path.join(cliDir, 'spike.stamp'), `${mtime} ${hash}`);
+  const garbage = crypto.randomBytes(4096);
+  fs.writeFileSync(cacheFile(), garbage);
+  version();
+  assert.ok(!fs.readFileSync(cacheFile()).equals(garbage), 'the refused cache was replaced');
+  assert.deepEqual(caches(), [path.basename(cacheFile())], 'no temporary file left');
+});
+
+test('a cache others can write is ignored and replaced by one only its owner can write', { skip: (process.platform === 'win32' || !fs.existsSync(bundleSrc)) && 'no bundle or no modes' }, () => {
+  fs.writeFileSync(path.join(cliDir, 'spike.stamp'), `${mtime} ${hash}`);
+  version();
+  fs.chmodSync(cacheFile(), 0o666);
+  const inode = fs.statSync(cacheFile()).ino;
+  version();
+  const st = fs.statSync(cacheFile());
+  assert.notEqual(st.ino, inode, 'the writable cache was not used but replaced');
+  assert.equal(st.mode & 0o022, 0);
+});
+
+test('a stamp that does not match the compiled code, or has no hash, runs the CLI from dist/src', { skip: !fs.existsSync(bundleSrc) && 'no bundle' }, () => {
+  for (const c of caches()) fs.rmSync(path.join(cliDir, c));
+  // The bundle is replaced by something that would fail: only dist/src can answer.
+  fs.writeFileSync(path.join(cliDir, 'spike.cjs'), '(function () { throw new Error("stale bundle ran"); })');
+  try {
+    for (const stamp of [`${Number(mtime) + 1} ${hash}`, `${mtime}`, `${mtime} not-a-hash`]) {
+      fs.writeFileSync(path.join(cliDir, 'spike.stamp'), stamp);
+      assert.ok(version().length > 0);
+      assert.deepEqual(caches(), [], 'no cache for a bundle that was not used');
+    }
+  } finally {
+    fs.copyFileSync(bundleSrc, path.join(cliDir, 'spike.cjs'));
+  }
+});
+
+test('a cache named after another bundle is left alone; the bundle writes and uses its own', { skip: !fs.existsSync(bundleSrc) && 'no bundle' }, () => {
+  for (const c of caches()) fs.rmSync(path.join(cliDir, c));
+  const other = path.join(cliDir, `v8-${'0'.repeat(32)}.cache`);
+  const otherBytes = crypto.randomBytes(64);
+  fs.writeFileSync(other, otherBytes);
+  fs.writeFileSync(path.join(cliDir, 'spike.stamp'), `${mtime} ${hash}`);
+  version();
+  assert.ok(fs.existsSync(cacheFile()), 'its own cache was written');
+  assert.ok(fs.readFileSync(other).equals(otherBytes));
+  fs.rmSync(other);
+});
