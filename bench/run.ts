@@ -162,7 +162,8 @@ async function main(): Promise<void> {
   progress('starting the stack (spike-agent, 3 Keepers, spike-nexus on SQLite, bootstrap)');
   const stack = await Stack.start({
     identities: { 'bench-app': BENCH_APP_ID },
-    nexusEnv: { SPIKE_SYSTEM_LOG_LEVEL: 'WARN' },
+    // SPIKE_BENCH_NEXUS_NODE_OPTIONS (e.g. `--cpu-prof --cpu-prof-dir=/tmp/prof`): profile Nexus under the load.
+    nexusEnv: { SPIKE_SYSTEM_LOG_LEVEL: 'WARN', ...(process.env['SPIKE_BENCH_NEXUS_NODE_OPTIONS'] ? { NODE_OPTIONS: process.env['SPIKE_BENCH_NEXUS_NODE_OPTIONS'] } : {}) },
     keeperEnv: { SPIKE_SYSTEM_LOG_LEVEL: 'WARN' },
   });
   const rows: BenchRow[] = [];
