@@ -302,6 +302,7 @@ export class StackBench {
     // Measured again afterwards: fsync cost on a shared disk drifts; the mean of both is the baseline.
     progress(`P2 baseline (2/2), ${baseMs / 1000} s`);
     const after = this.#sqliteBaseline(baseMs);
+    rows.push(await this.#p2Cpu(runs.find(([c]) => c === 64)?.[1], ms));
     const base = (before.opsPerSec + after.opsPerSec) / 2;
     for (const [c, r] of runs) {
       rows.push(row('P2', {
@@ -312,6 +313,31 @@ export class StackBench {
       }, c === 64 ? { on: 'ratio', op: '>=', target: 5, text: '≥ 5×' } : undefined));
     }
     return rows;
+  }
+
+  /**
+   * `p2.cpu.c64` (issue 17): Nexus CPU per PUT with 64 writers against the bare https echo's CPU
+   * per request under the same 64-writer PUT load (same bodies, same SVIDs), measured right
+   * after Nexus's run. TLS and HTTP are in both; the rest is Nexus's own work per write.
+   */
+  async #p2Cpu(nexus: (LoadResult & { serverCpuMs?: number }) | undefined, ms: number): Promise<BenchRow> {
+    const echo = await this.#startEcho();
+    const d = this.dispatcher(64);
+    let e: LoadResult & { serverCpuMs?: number };
+    try {
+      progress(`P2 PUT, 64 writers, bare https echo, ${ms / 2000} s`);
+      e = await this.#measure(d, `https://localhost:${echo.port}`, SECRETS, (w) => JSON.stringify({ path: `bench/put/w${w}`, values: VALUE }), 64, ms / 2, echo.pid);
+    } finally {
+      await d.close();
+      echo.stop();
+    }
+    const nexusUs = nexus === undefined ? Number.NaN : ((nexus.serverCpuMs ?? Number.NaN) * 1000) / nexus.ok;
+    const echoUs = ((e.serverCpuMs ?? Number.NaN) * 1000) / e.ok;
+    return row('P2', {
+      id: 'p2.cpu.c64', name: 'server CPU per PUT, 64 writers (from /proc, server process only)',
+      value: nexusUs, unit: 'µs', baseline: echoUs, ratio: nexusUs / echoUs,
+      note: `lower is better; baseline: the bare https mTLS echo under the same 64-writer PUT load in the same run (${e.ok} answers in ${(e.elapsedMs / 1000).toFixed(1)} s; Nexus ${nexus?.ok ?? 0} PUTs in ${((nexus?.elapsedMs ?? 0) / 1000).toFixed(1)} s)`,
+    }, { on: 'ratio', op: '<=', target: 2.5, text: '≤ 2.5×' });
   }
 
   // ---------------------------------------------------------------------------------- P4

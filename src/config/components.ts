@@ -6,7 +6,8 @@
 import os from 'node:os';
 import path from 'node:path';
 import { MTLS_DEFAULTS } from '../spiffe/index.js';
-import { postgresOptionsFromEnv, type PostgresEnvOptions } from '../store/index.js';
+import type { PostgresEnvOptions } from '../store/index.js';
+import { postgresOptionsFromEnv } from './postgres-env.js';
 import { ConfigError, type Env, duration, httpsUrlList, int, listenAddress, oneOf, optionalStr, str, type ListenAddress } from '../lib/index.js';
 
 const DEFAULT_ENDPOINT_SOCKET = 'unix:///tmp/spire-agent/public/api.sock';

@@ -13,11 +13,13 @@
  * Nonces are 96-bit random per seal: keep well under 2^32 seals per key (NIST SP 800-38D
  * §8.3); the key id names the key that sealed each envelope.
  *
- * Secrets: the AES key (an `Aead` keeps a private copy, zeroed by `destroy()`; the
- * constructor does NOT wipe the caller's buffer) and plaintexts (returned to the
- * caller). Node passes the key to OpenSSL per call; those copies are out of our reach.
+ * Secrets: the AES key and plaintexts (returned to the caller). An `Aead` imports its key
+ * once into a native `KeyObject` (the constructor does NOT wipe the caller's buffer), so a
+ * seal or open does not copy the key from JS memory again: a hot-path cost (issue 17).
+ * Node keeps that copy in native memory it clears when freeing it; `destroy()` drops the
+ * reference (the copy is cleared once collected) and refuses any later use.
  */
-import { createCipheriv, createDecipheriv } from 'node:crypto';
+import { type KeyObject, createCipheriv, createDecipheriv, createSecretKey } from 'node:crypto';
 import { CryptoError } from './errors.js';
 import { systemRandom, type RandomSource } from './random.js';
 import { wipe } from './wipe.js';
@@ -35,8 +37,8 @@ export const AEAD_MIN_ENVELOPE_BYTES = AEAD_HEADER_BYTES + AEAD_NONCE_BYTES + AE
  * answer tests). Returns ciphertext ‖ 16-byte tag. Never call it with a repeated
  * (key, nonce) pair.
  */
-export function gcmSeal(key: Uint8Array, nonce: Uint8Array, plaintext: Uint8Array, aad: Uint8Array): Uint8Array {
-  if (key.length !== AEAD_KEY_BYTES || nonce.length !== AEAD_NONCE_BYTES) throw new CryptoError('crypto_bad_key');
+export function gcmSeal(key: Uint8Array | KeyObject, nonce: Uint8Array, plaintext: Uint8Array, aad: Uint8Array): Uint8Array {
+  if (keyBytes(key) !== AEAD_KEY_BYTES || nonce.length !== AEAD_NONCE_BYTES) throw new CryptoError('crypto_bad_key');
   const c = createCipheriv('aes-256-gcm', key, nonce, { authTagLength: AEAD_TAG_BYTES });
   c.setAAD(aad);
   const body = c.update(plaintext);
@@ -53,8 +55,8 @@ export function gcmSeal(key: Uint8Array, nonce: Uint8Array, plaintext: Uint8Arra
  * Low-level AES-256-GCM open of ciphertext ‖ tag with an explicit nonce. Any failure is
  * `crypto_decrypt_failed`. The plaintext is released only after the tag verified.
  */
-export function gcmOpen(key: Uint8Array, nonce: Uint8Array, sealed: Uint8Array, aad: Uint8Array): Uint8Array {
-  if (key.length !== AEAD_KEY_BYTES || nonce.length !== AEAD_NONCE_BYTES || sealed.length < AEAD_TAG_BYTES) {
+export function gcmOpen(key: Uint8Array | KeyObject, nonce: Uint8Array, sealed: Uint8Array, aad: Uint8Array): Uint8Array {
+  if (keyBytes(key) !== AEAD_KEY_BYTES || nonce.length !== AEAD_NONCE_BYTES || sealed.length < AEAD_TAG_BYTES) {
     throw new CryptoError('crypto_decrypt_failed');
   }
   const ctLen = sealed.length - AEAD_TAG_BYTES;
@@ -65,6 +67,12 @@ export function gcmOpen(key: Uint8Array, nonce: Uint8Array, sealed: Uint8Array, 
     d.setAuthTag(sealed.subarray(ctLen));
     body = d.update(sealed.subarray(0, ctLen));
     const fin = d.final(); // throws on a bad tag
+    if (fin.length === 0) {
+      // GCM's final never yields bytes: hand out the update's own memory, no second copy.
+      const plain = new Uint8Array(body.buffer, body.byteOffset, body.length);
+      body = undefined;
+      return plain;
+    }
     const out = new Uint8Array(body.length + fin.length);
     out.set(body, 0);
     out.set(fin, body.length);
@@ -76,29 +84,34 @@ export function gcmOpen(key: Uint8Array, nonce: Uint8Array, sealed: Uint8Array, 
   }
 }
 
+/** Byte length of a raw key or a secret `KeyObject` (0 for any other kind). */
+function keyBytes(key: Uint8Array | KeyObject): number {
+  if (key instanceof Uint8Array) return key.length;
+  return key.type === 'secret' ? key.symmetricKeySize ?? 0 : 0;
+}
+
 /** An AES-256-GCM key with its key id, sealing and opening D8 envelopes. */
 export class Aead {
   readonly keyId: number;
-  #key: Uint8Array;
+  #key: KeyObject | undefined;
   #rng: RandomSource;
-  #destroyed = false;
 
-  /** Copies `key` (32 bytes); `keyId` is a uint32. The caller still wipes its own buffer. */
+  /** Imports `key` (32 bytes); `keyId` is a uint32. The caller still wipes its own buffer. */
   constructor(key: Uint8Array, keyId: number, rng: RandomSource = systemRandom) {
     if (!(key instanceof Uint8Array) || key.length !== AEAD_KEY_BYTES) throw new CryptoError('crypto_bad_key');
     if (!Number.isInteger(keyId) || keyId < 0 || keyId > 0xffffffff) throw new CryptoError('crypto_bad_input');
-    this.#key = Uint8Array.from(key);
+    this.#key = createSecretKey(key);
     this.keyId = keyId;
     this.#rng = rng;
   }
 
   /** Seals `plaintext` bound to `aad`; returns a new envelope. */
   seal(plaintext: Uint8Array, aad: Uint8Array): Uint8Array {
-    this.#check();
+    const key = this.#live();
     const header = envelopeHeader(this.keyId);
     const nonce = this.#rng(AEAD_NONCE_BYTES);
     if (nonce.length !== AEAD_NONCE_BYTES) throw new CryptoError('crypto_bad_input');
-    const sealed = gcmSeal(this.#key, nonce, plaintext, concat(header, aad));
+    const sealed = gcmSeal(key, nonce, plaintext, concat(header, aad));
     const out = new Uint8Array(AEAD_HEADER_BYTES + AEAD_NONCE_BYTES + sealed.length);
     out.set(header, 0);
     out.set(nonce, AEAD_HEADER_BYTES);
@@ -108,7 +121,7 @@ export class Aead {
 
   /** Opens an envelope sealed with this key id and `aad`; any failure is `crypto_decrypt_failed`. */
   open(envelope: Uint8Array, aad: Uint8Array): Uint8Array {
-    this.#check();
+    const key = this.#live();
     if (!(envelope instanceof Uint8Array) || envelope.length < AEAD_MIN_ENVELOPE_BYTES) {
       throw new CryptoError('crypto_decrypt_failed');
     }
@@ -119,17 +132,17 @@ export class Aead {
       throw new CryptoError('crypto_decrypt_failed');
     }
     const nonce = envelope.subarray(AEAD_HEADER_BYTES, AEAD_HEADER_BYTES + AEAD_NONCE_BYTES);
-    return gcmOpen(this.#key, nonce, envelope.subarray(AEAD_HEADER_BYTES + AEAD_NONCE_BYTES), concat(header, aad));
+    return gcmOpen(key, nonce, envelope.subarray(AEAD_HEADER_BYTES + AEAD_NONCE_BYTES), concat(header, aad));
   }
 
-  /** Zeroes the key; later use throws `crypto_key_destroyed`. Idempotent. */
+  /** Drops the key (its native copy is cleared once freed); later use throws `crypto_key_destroyed`. Idempotent. */
   destroy(): void {
-    wipe(this.#key);
-    this.#destroyed = true;
+    this.#key = undefined;
   }
 
-  #check(): void {
-    if (this.#destroyed) throw new CryptoError('crypto_key_destroyed');
+  #live(): KeyObject {
+    if (this.#key === undefined) throw new CryptoError('crypto_key_destroyed');
+    return this.#key;
   }
 
   toJSON(): string {

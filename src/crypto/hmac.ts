@@ -2,33 +2,38 @@
  * Path hashing (D9): HMAC-SHA-256 of a secret path under the `path-hmac/v1` purpose key,
  * so the store can look paths up without holding them in plaintext.
  *
- * Secrets: the HMAC key (private copy, zeroed by `destroy()`); the path itself is a
- * secret too but arrives as a JS string (it is one on the wire) and is only hashed.
+ * Secrets: the HMAC key, imported once into a native `KeyObject` (a hash per request then
+ * skips the key import; Node clears that copy when freeing it; `destroy()` drops it); the
+ * derived bytes are wiped at once. The path itself is a secret too but arrives as a JS
+ * string (it is one on the wire) and is only hashed.
  */
-import { createHmac } from 'node:crypto';
+import { type KeyObject, createHmac, createSecretKey } from 'node:crypto';
 import { CryptoError } from './errors.js';
 import { derivePurposeKey } from './purpose.js';
 import type { RootKey } from './rootkey.js';
 import { wipe } from './wipe.js';
 
 export class PathHasher {
-  #key: Uint8Array;
-  #destroyed = false;
+  #key: KeyObject | undefined;
 
   constructor(root: RootKey) {
-    this.#key = derivePurposeKey(root, 'path-hmac/v1');
+    const raw = derivePurposeKey(root, 'path-hmac/v1');
+    try {
+      this.#key = createSecretKey(raw);
+    } finally {
+      wipe(raw);
+    }
   }
 
   /** HMAC-SHA-256(path-hmac key, UTF-8 of `path`): 32 bytes. */
   hash(path: string): Buffer {
-    if (this.#destroyed) throw new CryptoError('crypto_key_destroyed');
+    if (this.#key === undefined) throw new CryptoError('crypto_key_destroyed');
     if (typeof path !== 'string') throw new CryptoError('crypto_bad_input');
     return createHmac('sha256', this.#key).update(path, 'utf8').digest();
   }
 
   destroy(): void {
-    wipe(this.#key);
-    this.#destroyed = true;
+    this.#key = undefined;
   }
 
   toJSON(): string {

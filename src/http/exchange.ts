@@ -9,7 +9,7 @@
  * and reused. The bound stays small (callers are identities, not values); past it the cache
  * starts over.
  */
-import { randomBytes } from 'node:crypto';
+import { randomFillSync } from 'node:crypto';
 import { performance } from 'node:perf_hooks';
 import type { Logger } from '../lib/index.js';
 import type { Request, Response } from './connection.js';
@@ -39,6 +39,26 @@ export interface Exchange extends ReplyTarget {
   readonly afterSend: Array<() => void>;
 }
 
+/**
+ * Request IDs are drawn from a 4 KiB pool of random bytes refilled when used up: one call
+ * into the system's random generator per 512 requests instead of one per request (a
+ * measurable share of a warm GET's CPU). The IDs only correlate log and audit lines; they
+ * are not secrets and grant nothing.
+ */
+const ID_BYTES = 8;
+const idPool = Buffer.alloc(4096);
+let idOffset = idPool.length;
+
+function nextRequestId(): string {
+  if (idOffset + ID_BYTES > idPool.length) {
+    randomFillSync(idPool);
+    idOffset = 0;
+  }
+  const id = idPool.toString('hex', idOffset, idOffset + ID_BYTES);
+  idOffset += ID_BYTES;
+  return id;
+}
+
 export function newExchange(req: Request, res: Response, linger: LingerLimits, log: Logger, errorShape: ErrorShape): Exchange {
   return {
     req,
@@ -46,7 +66,7 @@ export function newExchange(req: Request, res: Response, linger: LingerLimits, l
     linger,
     log,
     startedAt: performance.now(),
-    requestId: randomBytes(8).toString('hex'),
+    requestId: nextRequestId(),
     beforeHandle: undefined,
     body: undefined,
     route: undefined,

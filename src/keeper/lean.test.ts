@@ -2,10 +2,13 @@
  * The Keeper's V8 settings (lean.ts) change nothing a Keeper does: under them a share is
  * split, checked against its commitments and recombined exactly as without them, in a fresh
  * process where the flags are set before anything else loads (as bin/spike-keeper.js does).
+ * And the Keeper's import graph stays lean: no store, no re2js, no metrics library.
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
+import { readFileSync } from 'node:fs';
+import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 const here = (f: string): string => fileURLToPath(new URL(f, import.meta.url));
@@ -27,4 +30,33 @@ test('issue 17: under the Keeper V8 flags shares still verify and recombine', ()
   assert.equal(out['ok'], true);
   assert.equal(out['tampered'], false);
   assert.equal(out['same'], true);
+});
+
+/** The static import graph of a compiled module: relative files walked, package names collected. */
+function importGraph(entry: string): { files: string[]; packages: Set<string> } {
+  const files = new Set<string>();
+  const packages = new Set<string>();
+  const walk = (file: string): void => {
+    if (files.has(file)) return;
+    files.add(file);
+    const src = readFileSync(file, 'utf8');
+    for (const m of src.matchAll(/^\s*(?:import|export)\s[^;]*?from\s+['"]([^'"]+)['"]|^\s*import\s+['"]([^'"]+)['"]/gm)) {
+      const spec = (m[1] ?? m[2]) as string;
+      if (spec.startsWith('.')) walk(path.resolve(path.dirname(file), spec));
+      else packages.add(spec);
+    }
+  };
+  walk(entry);
+  return { files: [...files], packages };
+}
+
+test('issue 17: the Keeper\'s static imports reach neither the store nor re2js (an idle Keeper loads what it uses)', () => {
+  const { files, packages } = importGraph(here('./main.js'));
+  const root = path.resolve(here('..'));
+  const store = files.filter((f) => path.relative(root, f).startsWith(`store${path.sep}`));
+  assert.deepEqual(store, [], 'no store module is loaded by a Keeper');
+  assert.equal(packages.has('re2js'), false, 're2js is loaded on first use only');
+  assert.equal(packages.has('prom-client'), false, 'metrics load only with the operations listener');
+  // The walk does see the Keeper's real imports.
+  assert.ok(packages.has('node:tls') || packages.has('node:https'));
 });

@@ -11,8 +11,13 @@
  *
  * Every check is a linear scan or a fixed RE2 program on re2js (no V8 backtracking regex on
  * input). Failures are 400 `api_bad_request` {@link ApiError}s with a fixed exposed message.
+ *
+ * re2js (a large library) is loaded on the first pattern check, not at import: a Keeper
+ * imports this module for its wire types and never checks a pattern (issue 17: an idle
+ * Keeper loads only what it uses; about 4 MiB of its RSS).
  */
-import { RE2JS } from 're2js';
+import { createRequire } from 'node:module';
+import type { RE2JS } from 're2js';
 import { ApiError, REASON, badRequest } from './errors.js';
 import { MAX_SHARE_ID } from '../crypto/index.js';
 import { MAX_NAME_LENGTH, MAX_PATH_LENGTH, MAX_PATH_PATTERN_LENGTH, MAX_SPIFFEID_PATTERN_LENGTH } from './limits.js';
@@ -78,9 +83,10 @@ export function validatePolicyName(n: string): void {
 
 // SPIKE's SPIFFE-ID pattern rule (SDK validation.go), run on re2js as a full match. Compiled on
 // first use: most processes importing this module (every CLI call) never check a pattern.
+const requireCjs = createRequire(import.meta.url);
 let spiffeIdPatternRule: RE2JS | undefined;
 const SPIFFEID_PATTERN_RULE = (): RE2JS =>
-  (spiffeIdPatternRule ??= RE2JS.compile(
+  (spiffeIdPatternRule ??= (requireCjs('re2js') as typeof import('re2js')).RE2JS.compile(
     '\\^?spiffe://[\\\\a-zA-Z0-9.\\-*()+?\\[\\]]+(/[\\\\/a-zA-Z0-9._\\-*()+?\\[\\]]+)*\\$?',
   ));
 

@@ -11,7 +11,7 @@ export {
 export { storeFailure, storeFailureText, type StoreFailure } from './health.js';
 export { KEY_CHECK_RECORD } from './key-check.js';
 export { SqliteStore, BackupError, backupSqliteFile, verifySqliteBackup, type BackupInfo } from './sqlite/index.js';
-export { postgresOptionsFromEnv, type PostgresEnvOptions } from './postgres/index.js';
+export type { PostgresEnvOptions } from './postgres/index.js';
 export { createStore, openStore, type OpenStoreOptions } from './open.js';
 export { type StoreObserver, instrumentStore } from './instrument.js';
 export { stringMapFromPairs } from './model.js';

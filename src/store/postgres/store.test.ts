@@ -11,7 +11,7 @@ import { RootKey } from '../../crypto/index.js';
 import { RecordSealer } from '../codec.js';
 import { runStoreConformance } from '../../../test/helpers/store-conformance.js';
 import { openPostgresStore, PostgresStore } from './store.js';
-import { postgresOptionsFromEnv } from './env.js';
+import { postgresOptionsFromEnv } from '../../config/index.js';
 import { PG_SCHEMA_VERSION } from './schema.js';
 import { openStore } from '../open.js';
 import { StoreError, type Store } from '../types.js';
