@@ -281,7 +281,10 @@ export class KeeperSync {
   async #tryCombine(): Promise<boolean> {
     const { keys, logger, store } = this.#o;
     if (keys.isReady()) return true;
-    for (const [key, g] of this.#groups) {
+    // A sharing move's pending sharing first: finishing a move beats abandoning it.
+    const pendingKey = this.#known?.pending ? digestHex(this.#known.pending.sharing.commitments) : undefined;
+    const order = [...this.#groups].sort(([a], [b]) => Number(b === pendingKey) - Number(a === pendingKey));
+    for (const [key, g] of order) {
       // The stored sharing's threshold wins over the configured one (a changed
       // SPIKE_NEXUS_SHAMIR_THRESHOLD must not combine too few shares).
       const t = g.sharing.threshold;
