@@ -119,6 +119,8 @@ export interface NexusConfig extends CommonConfig {
   shamir: ShamirConfig;
   maxShareCount: number;
   keeperUpdateIntervalMs: number;
+  /** Period of the scheduled share refresh (SPIKE_NEXUS_SHARE_REFRESH_INTERVAL); 0 = off (default). */
+  shareRefreshIntervalMs: number;
   recoveryMaxIntervalMs: number;
   /** Period of the "not ready" WARN line while waiting for Keeper shares (SPIKE_NEXUS_NOT_READY_LOG_INTERVAL, default 30 s). */
   notReadyLogIntervalMs: number;
@@ -158,6 +160,7 @@ export function loadNexusConfig(env: Env): NexusConfig {
     shamir,
     maxShareCount: int(env, 'SPIKE_NEXUS_SHAMIR_MAX_SHARE_COUNT', 1000, 1, 1_000_000),
     keeperUpdateIntervalMs: duration(env, 'SPIKE_NEXUS_KEEPER_UPDATE_INTERVAL', 5 * 60_000, 10),
+    shareRefreshIntervalMs: refreshInterval(env),
     recoveryMaxIntervalMs: duration(env, 'SPIKE_NEXUS_RECOVERY_MAX_INTERVAL', 60_000, 10),
     notReadyLogIntervalMs: duration(env, 'SPIKE_NEXUS_NOT_READY_LOG_INTERVAL', 30_000, 100),
     maxSecretVersions: int(env, 'SPIKE_NEXUS_MAX_SECRET_VERSIONS', 10, 1, 10_000),
@@ -229,3 +232,9 @@ export function loadBootstrapConfig(env: Env): BootstrapConfig {
   };
 }
 
+/** SPIKE_NEXUS_SHARE_REFRESH_INTERVAL: unset or `0` = off; otherwise at least one second. */
+function refreshInterval(env: Env): number {
+  const ms = duration(env, 'SPIKE_NEXUS_SHARE_REFRESH_INTERVAL', 0, 0);
+  if (ms > 0 && ms < 1000) throw new ConfigError('SPIKE_NEXUS_SHARE_REFRESH_INTERVAL', 'must be 0 (off) or at least 1s');
+  return ms;
+}

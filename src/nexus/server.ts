@@ -17,6 +17,8 @@ import type { NexusContext, RouteModule } from './context.js';
 import { KeyState } from './keys/state.js';
 import { PolicyEngine, PolicySync } from './policy/index.js';
 import { KeeperSync } from './keys/recovery.js';
+import { SharingMover, type MoveStep } from './keys/move.js';
+import { SharingTasks } from './keys/tasks.js';
 import { bootstrapRoutes } from './routes/bootstrap.js';
 import { ROUTE_MODULES, policyCheckUnavailable } from './routes/index.js';
 import { nexusReadiness, startNexusOps } from './ops.js';
@@ -35,6 +37,8 @@ interface NexusOptions {
   store?: Store;
   /** A store failure that will not fix itself after the listener is up (postgres schema); default: logged. */
   onFatal?: (e: unknown) => void;
+  /** Called after each step of a sharing move (the entry's test-only fault points). */
+  onMoveStep?: (step: MoveStep) => void;
 }
 
 export interface Nexus {
@@ -120,6 +124,8 @@ export async function startNexus(o: NexusOptions): Promise<Nexus> {
   if (metrics) policies.onReload = metrics.policyReloaded;
   let sync: KeeperSync | undefined;
   let keeperClient: KeeperClient | undefined;
+  let mover: SharingMover | undefined;
+  let tasks: SharingTasks | undefined;
   if (cfg.backend !== 'memory') {
     keeperClient = new KeeperClient({ source, authorizeKeeper: authorizeIf(ids.isKeeper), timeoutMs: 5000 });
     sync = new KeeperSync({
@@ -136,9 +142,17 @@ export async function startNexus(o: NexusOptions): Promise<Nexus> {
       ...(audit ? { audit } : {}),
       notReadyLogIntervalMs: cfg.notReadyLogIntervalMs,
     });
+    mover = new SharingMover({
+      store, keys, client: keeperClient, logger, ...(audit ? { audit } : {}), ...(o.onMoveStep ? { onStep: o.onMoveStep } : {}),
+    });
+    tasks = new SharingTasks({
+      mover, keys, logger, refreshIntervalMs: cfg.shareRefreshIntervalMs,
+      configured: { threshold: cfg.shamir.threshold, shares: cfg.shamir.shares, peers: cfg.keeperPeers },
+    });
   }
   const ctx: NexusContext = {
     cfg, store, keys, ids, engine, authz, guards: nexusGuards(authz), policies, logger, sync, audit: audit ?? NO_AUDIT,
+    ...(mover ? { mover } : {}),
     ...(metrics ? { onCipherBytes: metrics.cipherBytes } : {}),
   };
 
@@ -207,6 +221,7 @@ export async function startNexus(o: NexusOptions): Promise<Nexus> {
     throw e;
   }
   let closed = false;
+  tasks?.start();
   if (pendingInit === undefined) sync?.start();
   else {
     const onFatal = o.onFatal ?? ((e: unknown) => logger.error({ err: (e as { code?: string }).code ?? 'error' }, 'the database cannot be used; not ready'));
@@ -225,6 +240,7 @@ export async function startNexus(o: NexusOptions): Promise<Nexus> {
     ops,
     async close() {
       closed = true;
+      tasks?.stop();
       denials.close();
       await ops?.close();
       await server.close();

@@ -7,6 +7,7 @@
  *   shows "collected k of t".
  * - `verify-shard <file>` (beyond SPIKE): checks a shard against the public commitments
  *   Nexus serves, locally, without submitting it.
+ * - `refresh-shares` (superuser): sharing.ts.
  *
  * No shard material is ever printed, on success or on error (OPR-14). With the dev
  * stack, recover and restore use `recover.sock` / `restore.sock` automatically, and recover
@@ -24,6 +25,7 @@ import { devDir, resolvePilotEnv } from './env.js';
 import { addFormatOptions, parseFormat, render, type FormatOpts } from './format.js';
 import { prepareRecoveryDir, resolveRecoveryDir, writeRecoveryFiles } from './recovery-files.js';
 import { readShard, readShardFile, parseShardText } from './shard-input.js';
+import { registerSharing } from './sharing.js';
 
 function recoverReport(dir: string, files: readonly string[]): string {
   const lines = [
@@ -73,6 +75,7 @@ function devRecovery(ctx: PilotContext): { dir: string } | { refused: string } |
 
 export function registerOperator(program: Command, ctx: PilotContext): void {
   const operator = program.command('operator').description('Break-the-glass recovery of SPIKE Nexus');
+  registerSharing(operator, ctx);
 
   addFormatOptions(
     operator

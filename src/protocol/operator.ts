@@ -38,6 +38,11 @@ export type CommitmentsResponse = {
   epoch: number;
 };
 
+/** additive: `{}` → a share refresh ran; the new sharing's public parameters. */
+export const RefreshSharesRequest = s.empty();
+export type RefreshSharesRequest = Infer<typeof RefreshSharesRequest>;
+export type RefreshSharesResponse = { epoch: number; threshold: number; shares: number };
+
 /** Zero-valued error bodies of the operator routes (`code` is the wire error code). */
 export const OPERATOR_ERROR_SHAPES = {
   recover: (code: string) => ({ shards: null, err: code }),

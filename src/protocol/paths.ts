@@ -21,6 +21,8 @@ export const PATHS = {
   restore: '/v1/operator/restore',
   /** additive: public Feldman commitments of the current sharing */
   commitments: '/v1/operator/commitments',
+  /** additive: proactive share refresh, a two-phase sharing move (superuser; docs/key-lifecycle.md) */
+  refreshShares: '/v1/operator/refresh-shares',
   // Nexus: bootstrap-facing
   verify: '/v1/bootstrap/verify',
   /** additive: whether the store already holds a key (Bootstrap's run-once check) */

@@ -207,6 +207,18 @@ export class NexusClient {
     return r['hash'];
   }
 
+  /**
+   * additive: a proactive share refresh (superuser only): new Keeper shares of the same root
+   * key; resolves with the new sharing's epoch, threshold and share count. Recovery shards
+   * saved before it no longer work: save them again (`recover`).
+   */
+  async refreshShares(opts: CallOptions = {}): Promise<{ epoch: number; threshold: number; shares: number }> {
+    const r = await this.call(PATHS.refreshShares, undefined, {}, false, opts.signal);
+    const { epoch, threshold, shares } = r;
+    if (typeof epoch !== 'number' || typeof threshold !== 'number' || typeof shares !== 'number') throw new TypeError('malformed refresh answer');
+    return { epoch, threshold, shares };
+  }
+
   /** additive: the index of the first audit line whose MAC this Nexus does not verify, or null (superuser only; batched). */
   async auditVerify(lines: readonly string[]): Promise<number | null> {
     return verifyAuditLines((entries) => this.call(PATHS.auditVerify, undefined, { entries }, true), lines);
