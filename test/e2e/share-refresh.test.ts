@@ -105,6 +105,8 @@ test('refresh-shares: every Keeper moves to epoch 2, the CLI says loudly to save
   const v = await stack.spike(['operator', 'verify-shard', old[0]!], { identity: 'restore' });
   assert.notEqual(v.code, 0, 'an epoch-1 shard no longer verifies');
   assert.match(v.stderr, /does NOT match/);
+  const restore = await stack.spike(['operator', 'restore', old[0]!], { identity: 'restore' });
+  assert.notEqual(restore.code, 0, 'restore refuses an epoch-1 shard');
   const fresh = await recoverTo(path.join(stack.dir, 'shards-e2'));
   assert.equal((await stack.spike(['operator', 'verify-shard', fresh[1]!], { identity: 'restore' })).code, 0);
   // Nexus restarted comes back from the epoch-2 Keeper shares alone.
