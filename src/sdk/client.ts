@@ -207,14 +207,9 @@ export class NexusClient {
     return r['hash'];
   }
 
-  /**
-   * additive: a proactive share refresh (superuser only): new Keeper shares of the same root
-   * key; resolves with the new sharing's epoch, threshold and share count. Recovery shards
-   * saved before it no longer work: save them again (`recover`).
-   */
+  /** additive: share refresh (superuser): new Keeper shares, same root key; old recovery shards stop working. */
   async refreshShares(opts: CallOptions = {}): Promise<{ epoch: number; threshold: number; shares: number }> {
-    const r = await this.call(PATHS.refreshShares, undefined, {}, false, opts.signal);
-    const { epoch, threshold, shares } = r;
+    const { epoch, threshold, shares } = await this.call(PATHS.refreshShares, undefined, {}, false, opts.signal);
     if (typeof epoch !== 'number' || typeof threshold !== 'number' || typeof shares !== 'number') throw new TypeError('malformed refresh answer');
     return { epoch, threshold, shares };
   }
