@@ -18,6 +18,7 @@ import { loadPending, nextEpoch } from './pending.js';
 import { KeeperSync } from './recovery.js';
 import { adoptKey, loadSharing } from './sharing.js';
 import { KeyState } from './state.js';
+import { differsFromConfig, SharingTasks } from './tasks.js';
 
 const logger = createLogger({ component: 't', level: 'silent', destination: new Writable({ write(_c, _e, cb) { cb(); } }) });
 const urls = (n: number, from = 1): string[] => Array.from({ length: n }, (_, i) => `https://k${from + i}`);
@@ -165,3 +166,26 @@ for (const step of ['after-pending-store', 'after-pending-push', 'after-commit']
     }
   });
 }
+
+test('tasks: settings that differ from the stored sharing → a reshare once the key is in; the refresh schedule moves the epoch on', async () => {
+  const peers = urls(3);
+  const { root, store, keys, k } = await bootstrapped(2, peers);
+  const m = mover(store, keys, k);
+  const five = urls(5);
+  assert.equal(differsFromConfig(keys.sharing()!, { threshold: 2, shares: 3, peers }), false);
+  assert.equal(differsFromConfig(keys.sharing()!, { threshold: 3, shares: 5, peers: five }), true);
+  const tasks = new SharingTasks({ mover: m, keys, logger, configured: { threshold: 3, shares: 5, peers: five }, refreshIntervalMs: 30 });
+  tasks.start();
+  try {
+    const deadline = Date.now() + 10_000;
+    while (Date.now() < deadline && !((keys.sharing()?.epoch ?? 0) >= 4)) await sleep(10);
+    const s = keys.sharing()!;
+    assert.ok(s.epoch >= 4, `a reshare, then scheduled refreshes (epoch ${s.epoch})`);
+    assert.deepEqual([s.threshold, s.shares, s.peers], [3, 5, five]);
+  } finally {
+    tasks.stop();
+  }
+  while (m.running()) await sleep(10);
+  const s = keys.sharing()!;
+  assertCombines(k.sharesAt(five, s.epoch).slice(1, 4), 3, root);
+});
