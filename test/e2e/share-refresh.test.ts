@@ -149,3 +149,17 @@ for (const step of ['after-pending-store', 'after-pending-push', 'after-commit']
     await epochIs(before + 2);
   });
 }
+
+test('a Keeper down: refresh-shares fails with one clear line and changes nothing; with the Keeper back (empty) it succeeds', async () => {
+  const before = (await keeperEpochs())[0]!.epoch!;
+  await stack.killKeeper(3);
+  const r = await stack.spike(['operator', 'refresh-shares']);
+  assert.notEqual(r.code, 0);
+  assert.equal(r.stderr.trim().split('\n').length, 1, r.stderr);
+  assert.match(r.stderr, /share refresh did not run: .*not every Keeper acknowledged/);
+  await stack.startKeeper(3);
+  const ok = await stack.spike(['operator', 'refresh-shares']);
+  assert.equal(ok.code, 0, ok.stderr);
+  await epochIs(before + 2); // the abandoned move's epoch is never reused
+  await allWritesReadable();
+});
