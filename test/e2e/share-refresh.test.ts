@@ -7,6 +7,7 @@
  * acknowledged write reads back, Nexus recovers from the Keepers alone, and every Keeper
  * ends on the epoch the store records.
  */
+import fs from 'node:fs';
 import path from 'node:path';
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
@@ -108,6 +109,9 @@ test('refresh-shares: every Keeper moves to epoch 2, the CLI says loudly to save
   const restore = await stack.spike(['operator', 'restore', old[0]!], { identity: 'restore' });
   assert.notEqual(restore.code, 0, 'restore refuses an epoch-1 shard');
   const fresh = await recoverTo(path.join(stack.dir, 'shards-e2'));
+  // no share of either epoch in any process's log (hex form of the shard files)
+  const logs = stack.logs();
+  for (const f of [...old, ...fresh]) assert.ok(!logs.includes(fs.readFileSync(f, 'utf8').trim().split(':')[2]!), f);
   assert.equal((await stack.spike(['operator', 'verify-shard', fresh[1]!], { identity: 'restore' })).code, 0);
   // Nexus restarted comes back from the epoch-2 Keeper shares alone.
   await stack.killNexus();
