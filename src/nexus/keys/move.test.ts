@@ -14,7 +14,7 @@ import { KeeperCallError, KeeperSlotError, ShareSlot, type KeeperClient } from '
 import type { WireShare } from '../../protocol/index.js';
 import { MemoryStore } from '../../store/memory.js';
 import { MoveError, SharingMover, type MoveStep } from './move.js';
-import { loadPending, nextEpoch } from './pending.js';
+import { loadPending, nextEpoch, storePending } from './pending.js';
 import { KeeperSync } from './recovery.js';
 import { adoptKey, loadSharing } from './sharing.js';
 import { KeyState } from './state.js';
@@ -188,4 +188,21 @@ test('tasks: settings that differ from the stored sharing → a reshare once the
   while (m.running()) await sleep(10);
   const s = keys.sharing()!;
   assertCombines(k.sharesAt(five, s.epoch).slice(1, 4), 3, root);
+});
+
+test('several Nexus on one database: a move whose pending record was replaced by another instance does not commit (move_superseded)', async () => {
+  const peers = urls(3);
+  const { root, store, keys, k } = await bootstrapped(2, peers);
+  const theirs = splitSecret(root, 2, 3);
+  let other: Promise<void> | undefined;
+  const m = mover(store, keys, k, (s) => {
+    if (s === 'after-pending-push') other = storePending(store, { kind: 'refresh', sharing: { epoch: 2, threshold: 2, shares: 3, commitments: theirs.commitments, peers } });
+  });
+  // the hook is synchronous: the other instance's write lands before the check reads
+  const run = m.move('refresh', { threshold: 2, shares: 3, peers });
+  await assert.rejects(run, (e: unknown) => e instanceof MoveError && e.code === 'move_superseded');
+  await other;
+  assert.equal((await loadSharing(store))?.epoch, 1, 'nothing committed');
+  assert.equal(keys.sharing()?.epoch, 1);
+  theirs.shares.forEach(wipeShare);
 });

@@ -28,7 +28,8 @@ import { MAX_SHARE_ID, splitSecret, wipeShare, type Share } from '../../crypto/i
 import { Backoff, SpikeError, errInfo, type Logger } from '../../lib/index.js';
 import type { KeeperClient } from '../../keeper/index.js';
 import type { Store } from '../../store/index.js';
-import { clearPending, commitSharing, nextEpoch, storePending, type MoveKind } from './pending.js';
+import { clearPending, commitSharing, loadPending, nextEpoch, storePending, type MoveKind } from './pending.js';
+import { loadSharing } from './sharing.js';
 import type { KeyState, SharingInfo } from './state.js';
 
 /** The sharing to move to. */
@@ -41,7 +42,7 @@ export interface MoveTarget {
 /** Points between the steps (test fault injection hooks in here; see the Nexus entry). */
 export type MoveStep = 'after-pending-store' | 'after-pending-push' | 'after-commit';
 
-type MoveErrorCode = 'move_in_progress' | 'move_not_ready' | 'move_bad_target' | 'move_keepers_unacked';
+type MoveErrorCode = 'move_in_progress' | 'move_not_ready' | 'move_bad_target' | 'move_keepers_unacked' | 'move_superseded';
 
 export class MoveError extends SpikeError {
   constructor(code: MoveErrorCode) {
@@ -50,6 +51,7 @@ export class MoveError extends SpikeError {
       move_not_ready: 'no root key with a recorded sharing is installed',
       move_bad_target: 'the new sharing needs 1 <= threshold <= shares <= 255 and one Keeper per share',
       move_keepers_unacked: 'not every Keeper acknowledged its new share; the move was abandoned and the current sharing stays',
+      move_superseded: 'another Nexus on this database changed the sharing meanwhile; this move was dropped',
     }[code]);
   }
 }
@@ -124,6 +126,7 @@ export class SharingMover {
       }
       log.info('sharing move: every Keeper holds its pending share');
       onStep?.('after-pending-push');
+      await this.#checkNotSuperseded(current, next, log, fields);
       await commitSharing(store, next);
       log.info('sharing move: new sharing committed in the store');
       audit?.event('sharing.move_committed', fields);
@@ -136,6 +139,21 @@ export class SharingMover {
     } finally {
       split.shares.forEach(wipeShare);
     }
+  }
+
+  /**
+   * Several Nexus on one database: if another instance moved the sharing or stored its own
+   * pending sharing meanwhile, this move must not commit over it.
+   */
+  async #checkNotSuperseded(current: SharingInfo, next: SharingInfo, log: Logger, fields: Record<string, string | number>): Promise<void> {
+    const { store, audit } = this.#o;
+    const stored = await loadSharing(store);
+    const pending = await loadPending(store, current.epoch);
+    const mine = pending !== undefined && Buffer.from(pending.sharing.commitments.toBytes()).equals(Buffer.from(next.commitments.toBytes()));
+    if (stored?.epoch === current.epoch && mine) return;
+    log.error('sharing move dropped: another Nexus on this database changed the sharing meanwhile');
+    audit?.event('sharing.move_abandoned', { ...fields, reason: 'superseded' });
+    throw new MoveError('move_superseded');
   }
 
   /** Phase one: per Keeper, current share then pending share, with retries. Returns unacked positions. */
