@@ -25,7 +25,7 @@ const written = new Map<string, string>();
 before(async () => {
   stack = await Stack.start({
     keepers: N, threshold: 2, nexusEnvOf: { 1: nexusEnv },
-    identities: { 'nexus-probe': `spiffe://${TD}/spike/nexus/probe` },
+    identities: { 'nexus-probe': `spiffe://${TD}/spike/nexus/probe`, lookalike: `spiffe://${TD}/spike/pilot/role/superuser-x` },
   });
 });
 
@@ -118,9 +118,15 @@ test('refresh-shares: every Keeper moves to epoch 2, the CLI says loudly to save
   await stack.startNexus();
   await stack.waitReady();
   await allWritesReadable();
-  // not for another identity than superuser
-  const denied = await stack.spike(['operator', 'refresh-shares'], { identity: 'recover' });
-  assert.notEqual(denied.code, 0);
+  // POL-16: superuser only — the break-glass roles, a workload and a look-alike are refused, nothing moves
+  // (the CLI refuses such identities itself; this asks Nexus directly)
+  for (const identity of ['recover', 'restore', 'lite', 'lookalike']) {
+    const c = await stack.client(identity);
+    await assert.rejects(c.refreshShares(), (e: unknown) => (e as { code?: string }).code === 'access_unauthorized', identity);
+  }
+  const cli = await stack.spike(['operator', 'refresh-shares'], { identity: 'recover' });
+  assert.match(cli.stderr, /needs the .*superuser identity/);
+  await epochIs(2);
 });
 
 for (const step of ['after-pending-store', 'after-pending-push', 'after-commit'] as const) {
