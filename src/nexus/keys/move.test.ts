@@ -18,6 +18,7 @@ import { loadPending, nextEpoch, storePending } from './pending.js';
 import { KeeperSync } from './recovery.js';
 import { adoptKey, loadSharing } from './sharing.js';
 import { KeyState } from './state.js';
+import { resyncSharing } from './resync.js';
 import { differsFromConfig, SharingTasks } from './tasks.js';
 
 const logger = createLogger({ component: 't', level: 'silent', destination: new Writable({ write(_c, _e, cb) { cb(); } }) });
@@ -205,4 +206,23 @@ test('several Nexus on one database: a move whose pending record was replaced by
   assert.equal((await loadSharing(store))?.epoch, 1, 'nothing committed');
   assert.equal(keys.sharing()?.epoch, 1);
   theirs.shares.forEach(wipeShare);
+});
+
+test('several Nexus on one database: the other instance switches to the moved sharing from the Keepers, or pushes nothing while it cannot', async () => {
+  const peers = urls(3);
+  const { root, store, keys, k } = await bootstrapped(2, peers);
+  const b = new KeyState(); // a second Nexus on the same database, holding epoch 1
+  const basis1 = k.sharesAt(peers, 1).slice(0, 2);
+  b.install(RootKey.fromBytes(root.bytes()), basis1, (await loadSharing(store))!);
+  await mover(store, keys, k).move('refresh', { threshold: 2, shares: 3, peers });
+  const opts = { store, keys: b, client: k.client(), peers, logger };
+  assert.equal(await resyncSharing({ ...opts, keys }), 'current', 'the mover itself is current');
+  k.down.add(peers[0]!).add(peers[1]!);
+  assert.equal(await resyncSharing(opts), 'failed', 'one Keeper is not enough');
+  assert.equal(b.sharing()?.epoch, 1);
+  k.down.clear();
+  assert.equal(await resyncSharing(opts), 'updated');
+  assert.equal(b.sharing()?.epoch, 2);
+  const fresh = k.sharesAt(peers, 2);
+  for (let id = 1; id <= 3; id++) assert.equal(Buffer.from(b.shareFor(id).value).toString('hex'), Buffer.from(fresh[id - 1]!.value).toString('hex'));
 });

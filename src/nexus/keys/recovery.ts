@@ -28,6 +28,7 @@ import type { KeeperClient } from '../../keeper/index.js';
 import { SharePusher, type KeeperObserver } from './repush.js';
 import { adoptKey, loadSharing } from './sharing.js';
 import { loadPending, settleMove } from './pending.js';
+import { resyncSharing } from './resync.js';
 import { pollList, verifyAnswer, type KnownSharings } from './recovery-verify.js';
 import type { KeyState, SharingInfo } from './state.js';
 
@@ -88,6 +89,9 @@ export class KeeperSync {
       peers: opts.peers, client: opts.client, keys: opts.keys, logger: opts.logger, intervalMs: opts.pushIntervalMs,
       ...(opts.observer ? { observer: opts.observer } : {}),
       ...(opts.audit ? { audit: opts.audit } : {}),
+      beforePush: async () => (await resyncSharing({
+        store: opts.store, keys: opts.keys, client: opts.client, peers: opts.peers, logger: opts.logger, ...(opts.audit ? { audit: opts.audit } : {}),
+      })) !== 'failed',
     });
   }
 

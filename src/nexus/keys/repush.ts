@@ -26,6 +26,8 @@ export interface SharePusherOptions {
   intervalMs: number;
   observer?: KeeperObserver;
   audit?: AuditEvents;
+  /** Runs before each round; false skips the round (e.g. the in-memory sharing is stale: resync.ts). */
+  beforePush?: () => Promise<boolean>;
 }
 
 export class SharePusher {
@@ -62,9 +64,11 @@ export class SharePusher {
   }
 
   async #pushAll(): Promise<void> {
-    const { keys, peers, client, logger, observer, audit } = this.#o;
+    const { keys, peers, client, logger, observer, audit, beforePush } = this.#o;
+    if (!keys.isReady() || this.#stopped) return;
+    if (beforePush && !(await beforePush().catch(() => false))) return;
     const sharing = keys.sharing();
-    if (!keys.isReady() || !sharing || this.#stopped) return;
+    if (!sharing || this.#stopped) return;
     await Promise.all(peers.map(async (url, i) => {
       const pos = i + 1;
       let share: Share;
