@@ -102,3 +102,13 @@ test('operations listener: unset = off, ":port" binds loopback, an explicit host
   assert.equal(loadKeeperConfig({}).ops, undefined);
   assert.throws(() => loadKeeperConfig({ SPIKE_KEEPER_OPS_ADDR: '9091' }), ConfigError);
 });
+
+test('SPIKE_NEXUS_SHARE_REFRESH_INTERVAL: off by default and at 0; a Go duration of at least 1s; anything else refused', () => {
+  const base = { SPIKE_NEXUS_SHAMIR_SHARES: '3', SPIKE_NEXUS_SHAMIR_THRESHOLD: '2', SPIKE_NEXUS_KEEPER_PEERS: 'https://a:1,https://b:2,https://c:3' };
+  assert.equal(loadNexusConfig(base).shareRefreshIntervalMs, 0);
+  assert.equal(loadNexusConfig({ ...base, SPIKE_NEXUS_SHARE_REFRESH_INTERVAL: '0' }).shareRefreshIntervalMs, 0);
+  assert.equal(loadNexusConfig({ ...base, SPIKE_NEXUS_SHARE_REFRESH_INTERVAL: '24h' }).shareRefreshIntervalMs, 86_400_000);
+  for (const bad of ['500ms', 'daily', '-1s']) {
+    assert.throws(() => loadNexusConfig({ ...base, SPIKE_NEXUS_SHARE_REFRESH_INTERVAL: bad }), ConfigError, bad);
+  }
+});

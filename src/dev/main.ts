@@ -12,7 +12,8 @@
  * DEVELOPMENT CONVENIENCE ONLY, the first start exports break-the-glass shards (the
  * recover role) into `<dir>/recovery/` (files 0600, folder 0700) and later starts
  * restore from them (the restore role), with a warning. Never do this in production:
- * those files together are the root key.
+ * those files together are the root key. When the sharing moves (share refresh), the
+ * shards are exported again (shard-watch.ts).
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
@@ -25,6 +26,7 @@ import { WorkloadX509Source } from '../spiffe/index.js';
 import { NexusClient } from '../sdk/index.js';
 import { DevStateError, devStateErrorLine, prepareDevDir } from './state.js';
 import { bannerLines } from './banner.js';
+import { startShardWatch } from './shard-watch.js';
 
 const REPO_ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..', '..');
 const TD = 'spike.ist';
@@ -187,6 +189,8 @@ export async function main(argv: string[]): Promise<void> {
       await restoreShards(url, sock('restore'), recoveryDir, shardFiles.slice(0, THRESHOLD));
       await waitReady(url, sock('pilot'));
     }
+    const epoch = await withClient(url, sock('pilot'), async (c) => (await c.getCommitments()).epoch);
+    await startShardWatch({ url, socket: sock('pilot'), exportedEpoch: epoch, say, reexport: () => exportShards(url, sock('recover'), recoveryDir) });
     const devDirSet = (process.env['SPIKE_DEV_DIR'] ?? '').trim() !== '';
     for (const line of bannerLines({ cwd: process.cwd(), dir, devDirSet, opsUrls: opsPorts.map((_, i) => opsUrl(i)), auditLog })) say(line);
   } catch (err) {

@@ -38,9 +38,11 @@ export function anchorRoutes(o: AnchorRouteOptions): Route[] {
     maxBodyBytes: o.maxBodyBytes,
     handle: (): GoJsonValue => {
       const held = o.slot.get();
-      // Only public facts leave: the copy of the value is wiped at once.
+      const pend = o.slot.getPending();
+      // Only public facts leave: the copies of the values are wiped at once.
       held?.value.fill(0);
-      const out: Record<string, GoJsonValue> = { epoch: held?.epoch ?? null, id: held?.id ?? null, pending: null };
+      pend?.value.fill(0);
+      const out: Record<string, GoJsonValue> = { epoch: held?.epoch ?? null, id: held?.id ?? null, pending: pend?.epoch ?? null };
       const a = o.anchor.base64();
       if (a !== undefined) out['anchor'] = a;
       return out;

@@ -3,5 +3,5 @@
  * Bootstrap) uses its client and the epoch Bootstrap may seed.
  */
 export { KeeperCallError, KeeperClient } from './client.js';
-export { BOOTSTRAP_EPOCH } from './slot.js';
+export { BOOTSTRAP_EPOCH, KeeperSlotError, ShareSlot } from './slot.js';
 export { type KeeperStatus } from './status.js';

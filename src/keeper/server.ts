@@ -36,9 +36,9 @@ export function keeperRouter(slot: ShareSlot, ids: Recognisers, logger: Logger, 
       const from = ids.isNexus(peer) ? 'nexus' : 'bootstrap';
       try {
         const outcome = slot.contribute(from, {
-          value: w.value, id: w.id, epoch: w.epoch, commitments: w.commitments,
+          value: w.value, id: w.id, epoch: w.epoch, commitments: w.commitments, pending: w.pending === true,
         });
-        log.info({ outcome, from, epoch: w.epoch ?? 1, shareId: w.id ?? null }, 'share contributed');
+        log.info({ outcome, from, epoch: w.epoch ?? 1, shareId: w.id ?? null, pending: w.pending === true }, 'share contributed');
         return {};
       } catch (e) {
         if (e instanceof KeeperSlotError) {
@@ -50,6 +50,7 @@ export function keeperRouter(slot: ShareSlot, ids: Recognisers, logger: Logger, 
         throw e;
       } finally {
         w.value.fill(0);
+        w.pendingShare?.value.fill(0);
       }
     },
   });
@@ -68,9 +69,19 @@ export function keeperRouter(slot: ShareSlot, ids: Recognisers, logger: Logger, 
       if (held.commitments) out['commitments'] = Buffer.from(held.commitments.toBytes()).toString('base64');
       const a = anchor.base64();
       if (a !== undefined) out['anchor'] = a;
+      const pend = slot.getPending();
+      if (pend) {
+        const p: Record<string, GoJsonValue> = { shard: new Bytes32(pend.value), epoch: pend.epoch };
+        if (pend.id !== undefined) p['id'] = pend.id;
+        if (pend.commitments) p['commitments'] = Buffer.from(pend.commitments.toBytes()).toString('base64');
+        out['pending'] = p;
+      }
       // The router encodes the result synchronously right after this handler resolves;
-      // wipe the copy on the next macrotask, after encoding.
-      setImmediate(() => held.value.fill(0));
+      // wipe the copies on the next macrotask, after encoding.
+      setImmediate(() => {
+        held.value.fill(0);
+        pend?.value.fill(0);
+      });
       return out;
     },
   });

@@ -71,3 +71,75 @@ test('Nexus epochs: a Nexus-confirmed epoch is never moved backwards; the range 
   slot.clear();
   assert.equal(slot.has(), false);
 });
+
+// Sharing moves (share refresh, Keeper set change): one pending share beside the current one.
+
+function confirmedAt(epoch: number, b = 1): ShareSlot {
+  const slot = new ShareSlot();
+  slot.contribute('nexus', { value: v(b), id: 1, epoch });
+  return slot;
+}
+
+test('pending: Nexus stores a pending share beside the current one; the shard view shows both; a re-push of the current epoch keeps it', () => {
+  const slot = confirmedAt(1);
+  assert.equal(slot.contribute('nexus', { value: v(7), id: 1, epoch: 2, pending: true }), 'stored');
+  assert.equal(hex(slot.get()?.value), hex(v(1)));
+  assert.equal(slot.get()?.epoch, 1);
+  assert.equal(hex(slot.getPending()?.value), hex(v(7)));
+  assert.equal(slot.getPending()?.epoch, 2);
+  assert.equal(slot.contribute('nexus', { value: v(7), id: 1, epoch: 2, pending: true }), 'unchanged', 'identical pending re-send');
+  assert.equal(slot.contribute('nexus', { value: v(1), id: 1, epoch: 1 }), 'unchanged', 'periodic re-push of the current epoch');
+  assert.equal(hex(slot.getPending()?.value), hex(v(7)), 'the re-push did not undo the move');
+});
+
+test('pending: the commit (non-pending, pending epoch, identical value) promotes it and drops the old epoch; the old epoch is then stale', () => {
+  const slot = confirmedAt(1);
+  slot.contribute('nexus', { value: v(7), id: 1, epoch: 2, pending: true });
+  const old = slot.get();
+  assert.equal(slot.contribute('nexus', { value: v(7), id: 1, epoch: 2 }), 'promoted');
+  assert.equal(hex(slot.get()?.value), hex(v(7)));
+  assert.equal(slot.get()?.epoch, 2);
+  assert.equal(slot.getPending(), undefined);
+  assert.throws(() => slot.contribute('nexus', { value: v(1), id: 1, epoch: 1 }), refused('keeper_stale_epoch', 409), 'no going backwards');
+  assert.throws(() => slot.contribute('bootstrap', { value: v(1), id: 1, epoch: 1 }), refused('keeper_share_conflict', 409));
+  old?.value.fill(0);
+});
+
+test('pending: a non-pending share from Nexus of a higher epoch (or the pending epoch with another value) replaces everything', () => {
+  const a = confirmedAt(1);
+  a.contribute('nexus', { value: v(7), id: 1, epoch: 2, pending: true });
+  assert.equal(a.contribute('nexus', { value: v(8), id: 1, epoch: 3 }), 'stored');
+  assert.deepEqual([a.get()?.epoch, hex(a.get()?.value), a.getPending()], [3, hex(v(8)), undefined]);
+  const b = confirmedAt(1);
+  b.contribute('nexus', { value: v(7), id: 1, epoch: 2, pending: true });
+  assert.equal(b.contribute('nexus', { value: v(9), id: 1, epoch: 2 }), 'stored');
+  assert.deepEqual([b.get()?.epoch, hex(b.get()?.value), b.getPending()], [2, hex(v(9)), undefined]);
+});
+
+test('pending: refused from Bootstrap, without a current share, or at or below the current epoch; a newer pending replaces an older one', () => {
+  const empty = new ShareSlot();
+  assert.throws(() => empty.contribute('nexus', { value: v(7), id: 1, epoch: 2, pending: true }), refused('keeper_no_current', 409));
+  assert.equal(empty.has(), false);
+  const slot = confirmedAt(2);
+  assert.throws(() => slot.contribute('bootstrap', { value: v(7), id: 1, epoch: 1, pending: true }), refused('keeper_pending_refused', 400));
+  assert.throws(() => slot.contribute('nexus', { value: v(7), id: 1, epoch: 2, pending: true }), refused('keeper_stale_epoch', 409));
+  assert.throws(() => slot.contribute('nexus', { value: v(7), id: 1, epoch: 1, pending: true }), refused('keeper_stale_epoch', 409));
+  assert.equal(slot.getPending(), undefined);
+  slot.contribute('nexus', { value: v(7), id: 1, epoch: 3, pending: true });
+  assert.equal(slot.contribute('nexus', { value: v(6), id: 1, epoch: 4, pending: true }), 'stored', 'a rerun move replaces the abandoned pending share');
+  assert.deepEqual([slot.getPending()?.epoch, hex(slot.getPending()?.value)], [4, hex(v(6))]);
+  // A Bootstrap resend of something else never touches either share.
+  assert.throws(() => slot.contribute('bootstrap', { value: v(5), id: 1, epoch: 1 }), refused('keeper_share_conflict', 409));
+  assert.deepEqual([slot.get()?.epoch, slot.getPending()?.epoch], [2, 4]);
+});
+
+test('pending: a pending share that does not verify against its commitments is refused; clear() drops both shares', () => {
+  const { shares, commitments } = sharing();
+  const slot = confirmedAt(1);
+  assert.throws(() => slot.contribute('nexus', { value: shares[1]!.value, id: 1, epoch: 2, commitments, pending: true }), refused('keeper_share_unverified', 400));
+  assert.equal(slot.getPending(), undefined);
+  slot.contribute('nexus', { value: shares[0]!.value, id: 1, epoch: 2, commitments, pending: true });
+  assert.equal(slot.getPending()?.commitments, commitments);
+  slot.clear();
+  assert.deepEqual([slot.has(), slot.getPending()], [false, undefined]);
+});

@@ -22,6 +22,18 @@
  *    KPR-08, CFG-05). Before confirmation Bootstrap may replace the share, so an
  *    interrupted bootstrap can be rerun.
  *
+ * Sharing moves (share refresh, Keeper set change): besides the current share the slot may
+ * hold ONE pending share of a higher epoch, sent by Nexus with `pending: true`:
+ *  - only Nexus sends pending shares (Bootstrap → `keeper_pending_refused`, 400), only
+ *    while a current share is held (else `keeper_no_current`, 409: Nexus re-sends the
+ *    current share first) and only above the current epoch (`keeper_stale_epoch`, 409);
+ *    a new pending share replaces an older pending one (an abandoned move rerun);
+ *  - a non-pending share from Nexus of the pending epoch with the identical value is the
+ *    move's commit: it becomes current and every older epoch is dropped; a non-pending
+ *    share from Nexus of any epoch above the current one replaces both (as before);
+ *  - a non-pending share of the current epoch (the periodic re-push) leaves the pending
+ *    share alone, so a re-push never undoes a move in flight.
+ *
  * The held value is a secret: copied in, zeroed when replaced or cleared, handed out
  * only as a copy that the caller wipes.
  */
@@ -35,13 +47,16 @@ type Contributor = 'nexus' | 'bootstrap';
 /** The epoch of the first sharing, the only one Bootstrap creates. */
 export const BOOTSTRAP_EPOCH = 1;
 
-type KeeperSlotErrorCode = 'keeper_stale_epoch' | 'keeper_share_conflict' | 'keeper_share_unverified' | 'keeper_epoch_out_of_range';
+type KeeperSlotErrorCode = 'keeper_stale_epoch' | 'keeper_share_conflict' | 'keeper_share_unverified' | 'keeper_epoch_out_of_range'
+  | 'keeper_pending_refused' | 'keeper_no_current';
 
 const MESSAGES: Record<KeeperSlotErrorCode, string> = {
   keeper_share_unverified: 'share does not verify against the supplied commitments',
   keeper_stale_epoch: 'share is from an older epoch than the one held',
   keeper_share_conflict: 'a different share for this epoch is already confirmed',
   keeper_epoch_out_of_range: 'share epoch is out of the range this sender may use',
+  keeper_pending_refused: 'only Nexus may send a pending share',
+  keeper_no_current: 'a pending share needs a current share held first',
 };
 
 export class KeeperSlotError extends SpikeError {
@@ -59,6 +74,8 @@ interface IncomingShare {
   /** Sharing epoch; SPIKE senders omit it (treated as epoch 1). */
   epoch?: number;
   commitments?: Commitments;
+  /** A sharing move's new share, held beside the current one until the commit. */
+  pending?: boolean;
 }
 
 interface HeldShare {
@@ -68,7 +85,15 @@ interface HeldShare {
   commitments: Commitments | undefined;
 }
 
-type ContributeOutcome = 'stored' | 'unchanged';
+type ContributeOutcome = 'stored' | 'unchanged' | 'promoted';
+
+function sameValue(a: Uint8Array, b: Uint8Array): boolean {
+  return a.length === b.length && timingSafeEqual(a, b);
+}
+
+function copyOf(h: HeldShare): HeldShare {
+  return { value: Uint8Array.from(h.value), id: h.id, epoch: h.epoch, commitments: h.commitments };
+}
 
 /** The largest epoch `from` may send. */
 function maxEpochFrom(from: Contributor): number {
@@ -77,6 +102,7 @@ function maxEpochFrom(from: Contributor): number {
 
 export class ShareSlot {
   #held: HeldShare | undefined;
+  #pending: HeldShare | undefined;
   /** True once Nexus sent (or re-sent) the held share: only then is its epoch authoritative. */
   #confirmed = false;
 
@@ -88,7 +114,12 @@ export class ShareSlot {
   get(): HeldShare | undefined {
     const h = this.#held;
     if (!h) return undefined;
-    return { value: Uint8Array.from(h.value), id: h.id, epoch: h.epoch, commitments: h.commitments };
+    return copyOf(h);
+  }
+
+  /** A copy of the pending share of a sharing move (the caller wipes it), or undefined. */
+  getPending(): HeldShare | undefined {
+    return this.#pending ? copyOf(this.#pending) : undefined;
   }
 
   contribute(from: Contributor, s: IncomingShare): ContributeOutcome {
@@ -99,9 +130,20 @@ export class ShareSlot {
     if (s.commitments && s.id !== undefined && !s.commitments.verifyShare({ id: s.id, value: s.value })) {
       throw new KeeperSlotError('keeper_share_unverified', 400);
     }
+    if (s.pending === true) return this.#contributePending(from, epoch, s);
     const held = this.#held;
+    const pend = this.#pending;
+    if (from === 'nexus' && pend && epoch >= pend.epoch) {
+      // The move's commit (same epoch, same value) or a newer sharing: the pending share goes.
+      const promote = epoch === pend.epoch && sameValue(pend.value, s.value);
+      this.#dropPending();
+      held?.value.fill(0);
+      this.#held = { value: Uint8Array.from(s.value), id: s.id ?? pend.id, epoch, commitments: s.commitments ?? pend.commitments };
+      this.#confirmed = true;
+      return promote ? 'promoted' : 'stored';
+    }
     if (held) {
-      const same = epoch === held.epoch && held.value.length === s.value.length && timingSafeEqual(held.value, s.value);
+      const same = epoch === held.epoch && sameValue(held.value, s.value);
       if (same) {
         if (from === 'nexus') this.#confirmed = true;
         // Learn the id/commitments if the first sender did not supply them.
@@ -123,7 +165,25 @@ export class ShareSlot {
     return 'stored';
   }
 
+  #contributePending(from: Contributor, epoch: number, s: IncomingShare): ContributeOutcome {
+    if (from !== 'nexus') throw new KeeperSlotError('keeper_pending_refused', 400);
+    const held = this.#held;
+    if (!held) throw new KeeperSlotError('keeper_no_current', 409);
+    if (epoch <= held.epoch) throw new KeeperSlotError('keeper_stale_epoch', 409);
+    const pend = this.#pending;
+    if (pend && pend.epoch === epoch && sameValue(pend.value, s.value)) return 'unchanged';
+    this.#dropPending();
+    this.#pending = { value: Uint8Array.from(s.value), id: s.id, epoch, commitments: s.commitments };
+    return 'stored';
+  }
+
+  #dropPending(): void {
+    this.#pending?.value.fill(0);
+    this.#pending = undefined;
+  }
+
   clear(): void {
+    this.#dropPending();
     this.#held?.value.fill(0);
     this.#held = undefined;
     this.#confirmed = false;

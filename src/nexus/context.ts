@@ -11,6 +11,7 @@ import type { NexusAuthorizer, NexusGuards } from './authz.js';
 import type { KeyState } from './keys/state.js';
 import type { PolicyEngine, PolicySync } from './policy/index.js';
 import type { KeeperSync } from './keys/recovery.js';
+import type { SharingMover } from './keys/move.js';
 import type { AuditEvents } from './audit.js';
 import type { RollbackGuard } from './anchor/index.js';
 
@@ -30,6 +31,8 @@ export interface NexusContext {
   readonly sync: KeeperSync | undefined;
   /** Rollback detection (absent where nothing persists: memory, lite). */
   readonly rollback?: RollbackGuard | undefined;
+  /** Sharing moves: share refresh, Keeper set change (absent in memory mode). */
+  readonly mover?: SharingMover;
   /** Counts bytes through the cipher API (metrics; absent when the operations listener is off). */
   readonly onCipherBytes?: (direction: 'in' | 'out', bytes: number) => void;
 }

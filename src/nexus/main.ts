@@ -7,6 +7,7 @@
 import { loadNexusConfig, startComponent } from '../config/index.js';
 import { fail, installShutdown } from '../lib/index.js';
 import { startNexus } from './server.js';
+import type { MoveStep } from './keys/move.js';
 import { runBackup, runVerifyBackup } from './backup.js';
 
 const USAGE = `usage: spike-nexus
@@ -21,6 +22,18 @@ Configuration is by environment (see docs/configuration.md), e.g.
   SPIKE_NEXUS_OPS_ADDR (probes and metrics over plain HTTP; unset = off; ":port" = loopback),
   SPIKE_ALLOW_CORE_DUMPS (true: start even if the core-dump limit cannot be set to 0)
 `;
+
+/**
+ * TEST-ONLY fault injection for the sharing-move e2e tests: SPIKE_NEXUS_TEST_CRASH_AT names
+ * a move step (after-pending-store, after-pending-push, after-commit); when the move reaches
+ * it, the process SIGKILLs itself (a `kill -9` at exactly that point). Read here only; never
+ * set it in a deployment.
+ */
+function testCrashPoint(): { onMoveStep?: (step: MoveStep) => void } {
+  const at = process.env['SPIKE_NEXUS_TEST_CRASH_AT'];
+  if (at === undefined || at === '') return {};
+  return { onMoveStep: (step) => { if (step === at) process.kill(process.pid, 'SIGKILL'); } };
+}
 
 /** The one-shot subcommands: print the result on stdout, or one line on stderr and exit 1. */
 async function subcommand(name: string, run: () => Promise<string> | string): Promise<void> {
@@ -43,7 +56,7 @@ export async function main(argv: string[]): Promise<void> {
   const { cfg, ids, source, logger } = started;
   let nexus;
   try {
-    nexus = await startNexus({ cfg, ids, source, logger, onFatal: (e) => fail('spike-nexus', e) });
+    nexus = await startNexus({ cfg, ids, source, logger, onFatal: (e) => fail('spike-nexus', e), ...testCrashPoint() });
   } catch (e) {
     source.close();
     return fail('spike-nexus', e);

@@ -19,6 +19,8 @@ import { PolicyEngine, PolicySync } from './policy/index.js';
 import { KeeperSync } from './keys/recovery.js';
 import { KeeperProbe } from './keys/probe.js';
 import { RollbackGuard } from './anchor/index.js';
+import { SharingMover, type MoveStep } from './keys/move.js';
+import { SharingTasks } from './keys/tasks.js';
 import { bootstrapRoutes } from './routes/bootstrap.js';
 import { ROUTE_MODULES, policyCheckUnavailable } from './routes/index.js';
 import { nexusReadiness, startNexusOps } from './ops.js';
@@ -37,6 +39,8 @@ interface NexusOptions {
   store?: Store;
   /** A store failure that will not fix itself after the listener is up (postgres schema); default: logged. */
   onFatal?: (e: unknown) => void;
+  /** Called after each step of a sharing move (the entry's test-only fault points). */
+  onMoveStep?: (step: MoveStep) => void;
 }
 
 export interface Nexus {
@@ -124,6 +128,8 @@ export async function startNexus(o: NexusOptions): Promise<Nexus> {
   let keeperClient: KeeperClient | undefined;
   let rollback: RollbackGuard | undefined;
   let probe: KeeperProbe | undefined;
+  let mover: SharingMover | undefined;
+  let tasks: SharingTasks | undefined;
   if (cfg.backend !== 'memory') {
     keeperClient = new KeeperClient({ source, authorizeKeeper: authorizeIf(ids.isKeeper), timeoutMs: 5000 });
     // Rollback detection where the store persists (sqlite, postgres): docs/key-lifecycle.md.
@@ -155,9 +161,17 @@ export async function startNexus(o: NexusOptions): Promise<Nexus> {
       pushTo: (pos) => keeperSync.pushTo(pos),
       onStatus: (pos, st) => guard?.pusher?.onStatus(pos, st),
     });
+    mover = new SharingMover({
+      store, keys, client: keeperClient, logger, ...(audit ? { audit } : {}), ...(o.onMoveStep ? { onStep: o.onMoveStep } : {}),
+    });
+    tasks = new SharingTasks({
+      mover, keys, logger, refreshIntervalMs: cfg.shareRefreshIntervalMs,
+      configured: { threshold: cfg.shamir.threshold, shares: cfg.shamir.shares, peers: cfg.keeperPeers },
+    });
   }
   const ctx: NexusContext = {
     cfg, store, keys, ids, engine, authz, guards: nexusGuards(authz), policies, logger, sync, audit: audit ?? NO_AUDIT, rollback,
+    ...(mover ? { mover } : {}),
     ...(metrics ? { onCipherBytes: metrics.cipherBytes } : {}),
   };
 
@@ -231,6 +245,7 @@ export async function startNexus(o: NexusOptions): Promise<Nexus> {
   }
   let closed = false;
   probe?.start();
+  tasks?.start();
   if (pendingInit === undefined) sync?.start();
   else {
     const onFatal = o.onFatal ?? ((e: unknown) => logger.error({ err: (e as { code?: string }).code ?? 'error' }, 'the database cannot be used; not ready'));
@@ -249,6 +264,7 @@ export async function startNexus(o: NexusOptions): Promise<Nexus> {
     ops,
     async close() {
       closed = true;
+      tasks?.stop();
       denials.close();
       await ops?.close();
       await server.close();

@@ -117,6 +117,12 @@ function apiErrorLine(e: NexusApiError, group: CommandGroup, command = ''): stri
   if (group === 'operator' && command === 'restore' && e.code === 'api_conflict') {
     return `Error: SPIKE Nexus already holds a different shard with this id${suffix(e)}; it was not counted.`;
   }
+  if (group === 'operator' && command === 'refresh-shares' && e.code === 'state_not_ready') {
+    return 'Error: The share refresh did not run: SPIKE Nexus is not ready, or not every Keeper acknowledged its new share (the current shares stay in force); start the missing Keepers and try again.';
+  }
+  if (group === 'operator' && command === 'refresh-shares' && e.code === 'api_conflict') {
+    return 'Error: A share refresh or Keeper set change is already running; try again when it is done.';
+  }
   const store = e.storeFailure === undefined ? undefined : STORE_FAILURE_LINE[e.storeFailure];
   if (store !== undefined) return store;
   if (w === 'state_rollback_detected') {

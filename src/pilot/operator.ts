@@ -7,6 +7,7 @@
  *   shows "collected k of t".
  * - `verify-shard <file>` (beyond SPIKE): checks a shard against the public commitments
  *   Nexus serves, locally, without submitting it.
+ * - `refresh-shares` (superuser): sharing.ts.
  *
  * No shard material is ever printed, on success or on error (OPR-14). With the dev
  * stack, recover and restore use `recover.sock` / `restore.sock` automatically, and recover
@@ -25,6 +26,7 @@ import { addFormatOptions, parseFormat, render, type FormatOpts } from './format
 import { prepareRecoveryDir, resolveRecoveryDir, writeRecoveryFiles } from './recovery-files.js';
 import { readShard, readShardFile, parseShardText } from './shard-input.js';
 import { registerAcceptRollback } from './accept-rollback.js';
+import { registerSharing } from './sharing.js';
 
 function recoverReport(dir: string, files: readonly string[]): string {
   const lines = [
@@ -74,6 +76,7 @@ function devRecovery(ctx: PilotContext): { dir: string } | { refused: string } |
 
 export function registerOperator(program: Command, ctx: PilotContext): void {
   const operator = program.command('operator').description('Break-the-glass recovery of SPIKE Nexus');
+  registerSharing(operator, ctx);
 
   addFormatOptions(
     operator

@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { decodeShareBody, ShareWireError } from './keeper.js';
+import { decodeShareBody, encodeShareMessage, ShareWireError } from './keeper.js';
 import { MAX_SHARE_EPOCH } from './index.js';
 
 const body = (extra: string): Uint8Array => Buffer.from(`{"shard":[${new Array(32).fill(7).join(',')}]${extra}}`);
@@ -12,4 +12,22 @@ test('wire: the share epoch is bounded (1 … MAX_SHARE_EPOCH); out-of-range epo
   for (const e of [String(MAX_SHARE_EPOCH + 1), String(Number.MAX_SAFE_INTEGER), '9007199254740993', '0', '-1', '1.5', '"1"', 'null']) {
     assert.throws(() => decodeShareBody(body(`,"epoch":${e}`)), ShareWireError, `epoch ${e}`);
   }
+});
+
+test('wire: "pending" is true/false in a contribute request and a share object in a shard response; anything else is refused', () => {
+  const shard = JSON.stringify(Array.from({ length: 32 }, (_, i) => i + 1));
+  const other = JSON.stringify(Array.from({ length: 32 }, () => 9));
+  const enc = (s: string): Uint8Array => Buffer.from(s);
+  const req = decodeShareBody(enc(`{"shard":${shard},"id":1,"epoch":3,"pending":true}`));
+  assert.deepEqual([req.pending, req.pendingShare], [true, undefined]);
+  assert.equal(decodeShareBody(enc(`{"shard":${shard},"pending":false}`)).pending, undefined);
+  const res = decodeShareBody(enc(`{"shard":${shard},"Err":"","epoch":2,"id":1,"pending":{"shard":${other},"id":1,"epoch":3}}`));
+  assert.equal(res.epoch, 2);
+  assert.deepEqual([res.pendingShare?.epoch, res.pendingShare?.id, res.pendingShare?.value[0]], [3, 1, 9]);
+  for (const bad of ['"yes"', '1', '[]', `{"shard":${shard},"epoch":0}`, '{"id":1}']) {
+    assert.throws(() => decodeShareBody(enc(`{"shard":${shard},"pending":${bad}}`)), ShareWireError, bad);
+  }
+  const round = encodeShareMessage({ value: new Uint8Array(32).fill(5), id: 2, epoch: 4, commitments: undefined, pending: true }, false);
+  assert.match(round.toString(), /"pending":true/);
+  assert.equal(decodeShareBody(round).pending, true);
 });

@@ -4,17 +4,22 @@
  * (base64 of the compact Feldman serialisation). Readers ignore unknown fields, so SPIKE
  * senders and future additive fields keep working.
  *
- *   contribute request   {"shard":[32 ints], "id"?: n, "epoch"?: n, "commitments"?: b64}
- *   shard response       {"shard":[32 ints], "Err":"", "epoch"?: n, "id"?: n, "commitments"?: b64, "anchor"?: b64}
+ *   contribute request   {"shard":[32 ints], "id"?: n, "epoch"?: n, "commitments"?: b64, "pending"?: true}
+ *   shard response       {"shard":[32 ints], "Err":"", "epoch"?: n, "id"?: n, "commitments"?: b64, "anchor"?: b64,
+ *                         "pending"?: {"shard":[32 ints], "id"?: n, "epoch"?: n, "commitments"?: b64}}
  *   anchor request       {"anchor": b64}  → {}          (Nexus's rollback anchor, opaque to the Keeper)
  *   status request       {}  → {"epoch": n|null, "id": n|null, "pending": n|null, "anchor"?: b64}
+ *
+ * `pending` belongs to a sharing move (share refresh, Keeper set change): in a contribute
+ * request it asks the Keeper to hold the share beside its current one; in a shard response
+ * it is that held pending share; in a status answer, its epoch.
  *
  * Note the shard response's capitalised `Err` (never omitted). Decoding is strict (KPR-03…06):
  * exactly 32 integers in 0..255, not all zero, an epoch in 1…MAX_SHARE_EPOCH, through the
  * bounded JSON parser and {@link ShareMessage}. Decoded share values are secrets: the caller
  * wipes them.
  */
-import { type Bytes32, type Infer, parseJson, s } from '../http/index.js';
+import { type Bytes32, type Infer, type Schema, parseJson, s } from '../http/index.js';
 import { Commitments, formatShardJsonArray, MAX_SHARE_ID } from '../crypto/index.js';
 import { SpikeError } from '../lib/index.js';
 import { MAX_SHARE_EPOCH } from './limits.js';
@@ -30,6 +35,10 @@ export interface WireShare {
   id: number | undefined;
   epoch: number | undefined;
   commitments: Commitments | undefined;
+  /** Contribute: hold as the pending share of a sharing move. */
+  pending?: boolean;
+  /** Shard response: the Keeper's pending share, when it holds one (caller wipes it too). */
+  pendingShare?: WireShare;
 }
 
 /** Largest compact commitments accepted (threshold ≤ MAX_SHARE_ID). */
@@ -37,13 +46,32 @@ const MAX_COMMITMENT_BYTES = 1 + 33 * MAX_SHARE_ID;
 /** Largest share message a reader parses. */
 const MAX_SHARE_MESSAGE_BYTES = 64 * 1024;
 
-/** Schema of a contribute request / shard response (unknown fields ignored, strict types). */
-export const ShareMessage = s.object({
+const shareFields = {
   shard: s.bytes32({ nonZero: true }),
   id: s.optional(s.int({ min: 1, max: MAX_SHARE_ID })),
   epoch: s.optional(s.int({ min: 1, max: MAX_SHARE_EPOCH })),
   commitments: s.optional(s.base64({ maxBytes: MAX_COMMITMENT_BYTES })),
-});
+};
+/** Schema of a pending share inside a shard response. */
+const PendingShareMessage = s.object(shareFields);
+
+type PendingShareMessage = Infer<typeof PendingShareMessage>;
+const pendingFlag = s.optional(s.bool());
+
+/**
+ * `pending`: `true`/`false` in a contribute request, a share object in a shard response.
+ * Anything else is a schema error.
+ */
+const PendingField: Schema<boolean | PendingShareMessage | undefined> = {
+  describe: 'boolean or pending share',
+  parse(v, at) {
+    if (v !== null && typeof v === 'object' && !Array.isArray(v)) return PendingShareMessage.parse(v, at);
+    return pendingFlag.parse(v, at);
+  },
+};
+
+/** Schema of a contribute request / shard response (unknown fields ignored, strict types). */
+export const ShareMessage = s.object({ ...shareFields, pending: PendingField });
 export type ShareMessage = Infer<typeof ShareMessage>;
 
 /** `POST /v1/store/contribute` body. */
@@ -54,25 +82,34 @@ export type ShardContributeResponse = { err?: string };
 /** `POST /v1/store/shard` body: `{}`. */
 export const ShardGetRequest = s.empty();
 export type ShardGetRequest = Infer<typeof ShardGetRequest>;
-export type ShardGetResponse = { shard: Bytes32 | null; Err: string; epoch?: number; id?: number; commitments?: string; anchor?: string };
+export type ShardGetResponse = {
+  shard: Bytes32 | null; Err: string; epoch?: number; id?: number; commitments?: string; anchor?: string;
+  pending?: { shard: Bytes32; id?: number; epoch?: number; commitments?: string };
+};
 
 /** Zero-valued error body of the shard route (`code` is the wire error code). */
 export const KEEPER_ERROR_SHAPES = {
   keeperShard: (code: string) => ({ shard: null, Err: code }),
 } as const;
 
+function parseCommitments(b: Uint8Array | undefined): Commitments | undefined {
+  if (b === undefined || b.length === 0) return undefined;
+  return Commitments.fromBytes(b);
+}
+
 /** Turns a schema-validated message into a share (parses the commitments). */
 export function toWireShare(m: ShareMessage): WireShare {
-  let commitments: Commitments | undefined;
-  if (m.commitments !== undefined && m.commitments.length > 0) {
-    try {
-      commitments = Commitments.fromBytes(m.commitments);
-    } catch {
-      m.shard.fill(0);
-      throw new ShareWireError('commitments are malformed');
-    }
+  const p = typeof m.pending === 'object' ? m.pending : undefined;
+  try {
+    const w: WireShare = { value: m.shard, id: m.id, epoch: m.epoch, commitments: parseCommitments(m.commitments) };
+    if (m.pending === true) w.pending = true;
+    if (p) w.pendingShare = { value: p.shard, id: p.id, epoch: p.epoch, commitments: parseCommitments(p.commitments) };
+    return w;
+  } catch {
+    m.shard.fill(0);
+    p?.shard.fill(0);
+    throw new ShareWireError('commitments are malformed');
   }
-  return { value: m.shard, id: m.id, epoch: m.epoch, commitments };
 }
 
 /** Decodes a share message from raw JSON bytes (bounded parser, strict schema). */
@@ -96,6 +133,7 @@ export function encodeShareMessage(w: WireShare, withErrField: boolean): Buffer 
   if (w.id !== undefined) parts.push(`"id":${w.id}`);
   if (w.epoch !== undefined) parts.push(`"epoch":${w.epoch}`);
   if (w.commitments !== undefined) parts.push(`"commitments":"${Buffer.from(w.commitments.toBytes()).toString('base64')}"`);
+  if (w.pending === true) parts.push('"pending":true');
   if (withErrField) parts.push('"Err":""');
   const shard = formatShardJsonArray(w.value);
   const out = Buffer.concat([Buffer.from('{"shard":'), shard, Buffer.from(parts.length ? `,${parts.join(',')}}` : '}')]);

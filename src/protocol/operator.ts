@@ -51,6 +51,10 @@ export type AcceptRollbackResponse = {
   keeperCounter?: number;
   counter?: number;
 };
+/** additive: `{}` → a share refresh ran; the new sharing's public parameters. */
+export const RefreshSharesRequest = s.empty();
+export type RefreshSharesRequest = Infer<typeof RefreshSharesRequest>;
+export type RefreshSharesResponse = { epoch: number; threshold: number; shares: number };
 
 /** Zero-valued error bodies of the operator routes (`code` is the wire error code). */
 export const OPERATOR_ERROR_SHAPES = {

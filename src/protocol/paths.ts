@@ -23,6 +23,8 @@ export const PATHS = {
   commitments: '/v1/operator/commitments',
   /** additive: accept a detected state rollback and re-anchor the store (superuser) */
   acceptRollback: '/v1/operator/accept-rollback',
+  /** additive: proactive share refresh, a two-phase sharing move (superuser; docs/key-lifecycle.md) */
+  refreshShares: '/v1/operator/refresh-shares',
   // Nexus: bootstrap-facing
   verify: '/v1/bootstrap/verify',
   /** additive: whether the store already holds a key (Bootstrap's run-once check) */

@@ -208,6 +208,13 @@ export class NexusClient {
     return r['hash'];
   }
 
+  /** additive: share refresh (superuser): new Keeper shares, same root key; old recovery shards stop working. */
+  async refreshShares(opts: CallOptions = {}): Promise<{ epoch: number; threshold: number; shares: number }> {
+    const { epoch, threshold, shares } = await this.call(PATHS.refreshShares, undefined, {}, false, opts.signal);
+    if (typeof epoch !== 'number' || typeof threshold !== 'number' || typeof shares !== 'number') throw new TypeError('malformed refresh answer');
+    return { epoch, threshold, shares };
+  }
+
   /** additive: the index of the first audit line whose MAC this Nexus does not verify, or null (superuser only; batched). */
   async auditVerify(lines: readonly string[]): Promise<number | null> {
     return verifyAuditLines((entries) => this.call(PATHS.auditVerify, undefined, { entries }, true), lines);

@@ -5,47 +5,11 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn, type ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { REPO_ROOT } from '../helpers/bin.js';
+import { cli, startDev, waitFor } from '../helpers/dev.js';
 import { freePort } from '../helpers/stack.js';
-
-interface Dev { proc: ChildProcess; out: () => string; exited: Promise<number | null> }
-
-function startDev(env: Record<string, string>): Dev {
-  const proc = spawn(process.execPath, [path.join(REPO_ROOT, 'bin', 'spike-dev.js')], {
-    cwd: env['SPIKE_DEV_DIR'], env: { PATH: process.env['PATH'] ?? '', HOME: env['SPIKE_DEV_DIR'], ...env }, stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  let text = '';
-  proc.stdout!.on('data', (c: Buffer) => { text += c.toString(); });
-  proc.stderr!.on('data', (c: Buffer) => { text += c.toString(); });
-  const exited = new Promise<number | null>((r) => proc.once('exit', (code) => r(code)));
-  return { proc, out: () => text, exited };
-}
-
-async function waitFor(d: Dev, marker: string, ms: number): Promise<void> {
-  const deadline = Date.now() + ms;
-  while (!d.out().includes(marker)) {
-    if (d.proc.exitCode !== null) throw new Error(`dev stack exited early:\n${d.out().slice(-3000)}`);
-    if (Date.now() > deadline) throw new Error(`no "${marker}" after ${ms} ms:\n${d.out().slice(-3000)}`);
-    await new Promise((r) => setTimeout(r, 100));
-  }
-}
-
-function cli(dir: string, args: string[]): Promise<{ code: number | null; stdout: string; stderr: string }> {
-  return new Promise((resolve) => {
-    const p = spawn(process.execPath, [path.join(REPO_ROOT, 'bin', 'spike.js'), ...args], {
-      cwd: dir, env: { PATH: process.env['PATH'] ?? '', HOME: dir }, stdio: ['ignore', 'pipe', 'pipe'],
-    });
-    let stdout = '';
-    let stderr = '';
-    p.stdout.on('data', (c: Buffer) => { stdout += c.toString(); });
-    p.stderr.on('data', (c: Buffer) => { stderr += c.toString(); });
-    p.once('close', (code) => resolve({ code, stdout, stderr }));
-  });
-}
 
 function alive(pid: number): boolean {
   try {

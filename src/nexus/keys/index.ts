@@ -1,9 +1,12 @@
 /**
  * Nexus's root-key custody: the in-memory key state (`state.ts`), the public sharing record
- * and the one place a rebuilt key is accepted (`sharing.ts`), and recovery of the key from
- * the Keepers with re-push of their shares (`recovery.ts`).
+ * and the one place a rebuilt key is accepted (`sharing.ts`), recovery of the key from
+ * the Keepers with re-push of their shares (`recovery.ts`), and the two-phase sharing move
+ * (share refresh, Keeper set change: `move.ts`, with its pending record in `pending.ts`).
  */
 export * from './state.js';
 export * from './sharing.js';
 export * from './recovery.js';
 export { KeeperProbe } from './probe.js';
+export * from './pending.js';
+export * from './move.js';

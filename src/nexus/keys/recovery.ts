@@ -24,9 +24,12 @@ import { combineShares, wipeShare, type Share, type Commitments } from '../../cr
 import { Backoff, errInfo, type Logger } from '../../lib/index.js';
 import type { Store } from '../../store/index.js';
 import type { WireShare } from '../../protocol/index.js';
-import { BOOTSTRAP_EPOCH, type KeeperClient } from '../../keeper/index.js';
+import type { KeeperClient } from '../../keeper/index.js';
 import { SharePusher, type KeeperObserver } from './repush.js';
 import { adoptKey, loadSharing } from './sharing.js';
+import { loadPending, settleMove } from './pending.js';
+import { resyncSharing } from './resync.js';
+import { pollList, verifyAnswer, type KnownSharings } from './recovery-verify.js';
 import type { KeyState, SharingInfo } from './state.js';
 
 interface KeeperSyncOptions {
@@ -75,6 +78,8 @@ export class KeeperSync {
   /** Whether a sharing record is stored (false: Nexus was never bootstrapped); undefined before the first pass. */
   #bootstrapped: boolean | undefined;
   #need: number;
+  /** The sharings the last pass knew of (stored current, stored pending, configured). */
+  #known: KnownSharings | undefined;
   readonly #startedAt = Date.now();
 
   constructor(opts: KeeperSyncOptions) {
@@ -85,6 +90,9 @@ export class KeeperSync {
       peers: opts.peers, client: opts.client, keys: opts.keys, logger: opts.logger, intervalMs: opts.pushIntervalMs,
       ...(opts.observer ? { observer: opts.observer } : {}),
       ...(opts.audit ? { audit: opts.audit } : {}), ...(opts.onPushed ? { onPushed: opts.onPushed } : {}),
+      beforePush: async () => (await resyncSharing({
+        store: opts.store, keys: opts.keys, client: opts.client, peers: opts.peers, logger: opts.logger, ...(opts.audit ? { audit: opts.audit } : {}),
+      })) !== 'failed',
     });
   }
 
@@ -184,21 +192,27 @@ export class KeeperSync {
    * without waiting for slow or silent Keepers (FI-06).
    */
   async #pass(): Promise<boolean> {
-    const { keys, peers, client, logger, store } = this.#o;
+    const { keys, client, logger, store } = this.#o;
     if (keys.isReady()) return true;
     const stored = await loadSharing(store);
+    const known: KnownSharings = {
+      stored, pending: stored ? await loadPending(store, stored.epoch) : undefined,
+      configured: { threshold: this.#o.threshold, shares: this.#o.shares, peers: this.#o.peers },
+    };
+    this.#known = known;
     this.#bootstrapped = stored !== undefined;
     this.#need = stored?.threshold ?? this.#o.threshold;
+    const peers = pollList(known);
     let chain: Promise<boolean> = Promise.resolve(false);
     let installed = false;
     await new Promise<void>((resolve) => {
-      let pending = peers.length;
-      if (pending === 0) resolve();
+      let waiting = peers.length;
+      if (waiting === 0) resolve();
       peers.forEach((url, i) => {
         client.fetchShare(url).then(
           (w) => {
             this.#o.observer?.keeperContact(i + 1);
-            this.#answers.set(i + 1, this.#accept(i + 1, url, w, stored) ? 'share' : 'faulty');
+            this.#answers.set(i + 1, this.#accept(i + 1, url, w, known) ? 'share' : 'faulty');
           },
           (err: unknown) => {
             // An empty Keeper (400 "no shard") is normal at start-up and after a restart.
@@ -222,7 +236,7 @@ export class KeeperSync {
             logger.error({ err: errInfo(err) }, 'recovery step failed');
             return false;
           });
-          void chain.finally(() => { if (--pending === 0) resolve(); });
+          void chain.finally(() => { if (--waiting === 0) resolve(); });
         });
       });
     });
@@ -234,49 +248,37 @@ export class KeeperSync {
     return false;
   }
 
-  /** Verifies one Keeper's answer (D6) and files it under its sharing (true); never throws. */
-  #accept(pos: number, keeper: string, w: WireShare, stored: SharingInfo | undefined): boolean {
+  /** Verifies one Keeper's answer (D6) and files its shares under their sharings (true); never throws. */
+  #accept(pos: number, keeper: string, w: WireShare, known: KnownSharings): boolean {
     const { logger } = this.#o;
-    const share: Share = { id: pos, value: w.value };
     if (this.#o.keys.isReady() || this.#stopped) {
       // A late answer after the key is in: not needed; still report a Keeper serving a
       // share that does not belong to the current sharing (D6), then wipe it.
       const current = this.#o.keys.sharing();
-      if (current && (w.id !== undefined && w.id !== pos || !current.commitments.verifyShare(share))) {
+      const share: Share = { id: w.id ?? pos, value: w.value };
+      if (current && !current.commitments.verifyShare(share) && w.epoch === current.epoch) {
         logger.warn({ keeper, keeperId: pos, reason: 'share_unverified' }, 'faulty keeper: share skipped');
       }
       wipeShare(share);
+      if (w.pendingShare) wipeShare({ id: 0, value: w.pendingShare.value });
       return true;
     }
-    const epoch = w.epoch ?? BOOTSTRAP_EPOCH;
-    let sharing: SharingInfo | undefined;
-    let fault: string | undefined;
-    if (w.id !== undefined && w.id !== pos) fault = 'share_id_mismatch';
-    else if (stored) {
-      // Only the stored sharing's epoch counts; a Keeper holding any other epoch (e.g. one
-      // a Bootstrap identity gave it after a restart) is stale, and the re-push overwrites it.
-      if (epoch !== stored.epoch) fault = 'stale_epoch';
-      else if (!stored.commitments.verifyShare(share)) fault = 'share_unverified';
-      else sharing = stored;
-    } else if (epoch !== BOOTSTRAP_EPOCH) fault = 'unexpected_epoch'; // no record yet: only Bootstrap's sharing exists
-    else if (!w.commitments) fault = 'no_commitments';
-    else if (w.commitments.threshold !== this.#o.threshold) fault = 'threshold_mismatch';
-    else if (!w.commitments.verifyShare(share)) fault = 'share_unverified';
-    else sharing = { epoch, threshold: this.#o.threshold, shares: this.#o.shares, commitments: w.commitments };
-    if (!sharing) {
+    const { verified, fault } = verifyAnswer(keeper, w, known);
+    if (verified.length === 0) {
       logger.warn({ keeper, keeperId: pos, reason: fault }, 'faulty keeper: share skipped');
-      wipeShare(share);
       return false;
     }
-    const key = digestHex(sharing.commitments);
-    let g = this.#groups.get(key);
-    if (!g) {
-      g = { sharing, shares: new Map() };
-      this.#groups.set(key, g);
+    for (const { sharing, share } of verified) {
+      const key = digestHex(sharing.commitments);
+      let g = this.#groups.get(key);
+      if (!g) {
+        g = { sharing, shares: new Map() };
+        this.#groups.set(key, g);
+      }
+      const old = g.shares.get(share.id);
+      if (old) wipeShare(old);
+      g.shares.set(share.id, share);
     }
-    const old = g.shares.get(pos);
-    if (old) wipeShare(old);
-    g.shares.set(pos, share);
     return true;
   }
 
@@ -284,7 +286,10 @@ export class KeeperSync {
   async #tryCombine(): Promise<boolean> {
     const { keys, logger, store } = this.#o;
     if (keys.isReady()) return true;
-    for (const [key, g] of this.#groups) {
+    // A sharing move's pending sharing first: finishing a move beats abandoning it.
+    const pendingKey = this.#known?.pending ? digestHex(this.#known.pending.sharing.commitments) : undefined;
+    const order = [...this.#groups].sort(([a], [b]) => Number(b === pendingKey) - Number(a === pendingKey));
+    for (const [key, g] of order) {
       // The stored sharing's threshold wins over the configured one (a changed
       // SPIKE_NEXUS_SHAMIR_THRESHOLD must not combine too few shares).
       const t = g.sharing.threshold;
@@ -301,8 +306,10 @@ export class KeeperSync {
         this.#groups.delete(key);
         continue;
       }
+      const known = this.#known;
+      const fromPending = known?.pending !== undefined && digestHex(known.pending.sharing.commitments) === key;
       try {
-        await adoptKey(store, keys, root, basis, g.sharing);
+        await adoptKey(store, keys, root, basis, g.sharing, fromPending && known.stored ? { storedMayBe: known.stored.commitments } : {});
       } catch (err) {
         root.destroy();
         logger.error({ err: errInfo(err) }, 'rebuilt key rejected; discarding that sharing');
@@ -315,6 +322,7 @@ export class KeeperSync {
       logger.info({ keepers: g.shares.size, epoch: g.sharing.epoch }, 'root key recovered from keepers');
       this.#o.audit?.event('key.recovered', { keepers: g.shares.size, epoch: g.sharing.epoch });
       this.#wipeGroups();
+      if (known?.pending) await settleMove(this.#o, known.pending.sharing, fromPending);
       return true;
     }
     return false;

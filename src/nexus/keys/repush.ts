@@ -29,6 +29,8 @@ export interface SharePusherOptions {
   audit?: AuditEvents;
   /** Called after a Keeper acknowledged its share (the rollback anchor follows it); must not throw. */
   onPushed?: (pos: number) => void;
+  /** Runs before each round; false skips the round (e.g. the in-memory sharing is stale: resync.ts). */
+  beforePush?: () => Promise<boolean>;
 }
 
 export class SharePusher {
@@ -69,17 +71,21 @@ export class SharePusher {
    * found it empty or stale). Resolves true when the Keeper acknowledged; never throws.
    */
   async pushTo(pos: number): Promise<boolean> {
-    const { keys, peers } = this.#o;
-    const sharing = keys.sharing();
+    const { keys, peers, beforePush } = this.#o;
     const url = peers[pos - 1];
-    if (!keys.isReady() || !sharing || this.#stopped || url === undefined) return false;
+    if (!keys.isReady() || this.#stopped || url === undefined) return false;
+    if (beforePush && !(await beforePush().catch(() => false))) return false;
+    const sharing = keys.sharing();
+    if (!sharing || this.#stopped) return false;
     return this.#pushOne(url, pos, sharing);
   }
 
   async #pushAll(): Promise<void> {
-    const { keys, peers } = this.#o;
+    const { keys, peers, beforePush } = this.#o;
+    if (!keys.isReady() || this.#stopped) return;
+    if (beforePush && !(await beforePush().catch(() => false))) return;
     const sharing = keys.sharing();
-    if (!keys.isReady() || !sharing || this.#stopped) return;
+    if (!sharing || this.#stopped) return;
     await Promise.all(peers.map((url, i) => this.#pushOne(url, i + 1, sharing)));
   }
 

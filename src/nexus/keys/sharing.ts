@@ -9,6 +9,10 @@
  * open the key-check record, and asks `judge` here whether the stored sharing has these
  * commitments. Both records are public: commitments reveal nothing beyond g^s, and the
  * key-check record is an AEAD envelope under a purpose key (D6, D7).
+ *
+ * `adoptKey` with `storedMayBe` finishes a sharing move found half-done at recovery: the
+ * key was rebuilt from the PENDING sharing while the store still records the previous one;
+ * the caller then commits the pending sharing (pending.ts).
  */
 import { Commitments, type RootKey, type Share } from '../../crypto/index.js';
 import { SpikeError } from '../../lib/index.js';
@@ -31,19 +35,24 @@ export function encodeSharing(s: SharingInfo): Uint8Array {
   return Buffer.from(JSON.stringify({
     v: 1, epoch: s.epoch, threshold: s.threshold, shares: s.shares,
     commitments: Buffer.from(s.commitments.toBytes()).toString('base64'),
+    ...(s.peers ? { peers: s.peers } : {}),
   }));
 }
 
-function decodeSharing(b: Uint8Array): SharingInfo {
+/** Decodes a sharing record (also the pending record's body); throws on any malformation. */
+export function decodeSharing(b: Uint8Array): SharingInfo {
   try {
     const o = JSON.parse(Buffer.from(b).toString('utf8')) as Record<string, unknown>;
-    const { epoch, threshold, shares, commitments } = o;
+    const { epoch, threshold, shares, commitments, peers } = o;
     if (o['v'] !== 1 || !Number.isSafeInteger(epoch) || !Number.isSafeInteger(threshold) || !Number.isSafeInteger(shares) || typeof commitments !== 'string') {
       throw new Error('shape');
     }
+    if (peers !== undefined && (!Array.isArray(peers) || peers.length !== shares || !peers.every((p) => typeof p === 'string'))) throw new Error('peers');
     const c = Commitments.fromBytes(Buffer.from(commitments, 'base64'));
     if (c.threshold !== threshold) throw new Error('threshold');
-    return { epoch: epoch as number, threshold: threshold as number, shares: shares as number, commitments: c };
+    const out: SharingInfo = { epoch: epoch as number, threshold: threshold as number, shares: shares as number, commitments: c };
+    if (peers !== undefined) out.peers = peers as string[];
+    return out;
   } catch {
     throw new AdoptError('sharing_record_malformed');
   }
@@ -67,21 +76,29 @@ function sameCommitments(a: Commitments, b: Commitments): boolean {
  * its commitments) after the key check; unlocks the store and installs the key. Takes
  * ownership of `root` on success; on failure the caller still owns and must destroy it.
  */
-export async function adoptKey(store: Store, keys: KeyState, root: RootKey, basis: readonly Share[], sharing: SharingInfo): Promise<void> {
+export async function adoptKey(
+  store: Store, keys: KeyState, root: RootKey, basis: readonly Share[], sharing: SharingInfo,
+  opts: { storedMayBe?: Commitments } = {},
+): Promise<void> {
   let stored: SharingInfo | undefined;
+  let viaPrevious = false;
   const result = await store.adoptKey(root, {
     recordKey: SHARING_RECORD,
     record: encodeSharing(sharing),
     judge: (bytes) => {
       stored = undefined; // a retried transaction judges again: nothing from an earlier attempt may remain
+      viaPrevious = false;
       try {
         stored = decodeSharing(bytes);
       } catch {
         return 'sharing_record_malformed';
       }
-      return sameCommitments(stored.commitments, sharing.commitments) ? null : 'sharing_mismatch';
+      if (sameCommitments(stored.commitments, sharing.commitments)) return null;
+      // Finishing a sharing move: the stored record is still the previous sharing.
+      viaPrevious = opts.storedMayBe !== undefined && sameCommitments(stored.commitments, opts.storedMayBe);
+      return viaPrevious ? null : 'sharing_mismatch';
     },
   });
   if (!result.ok) throw new AdoptError(result.refusal);
-  keys.install(root, basis, stored ?? sharing);
+  keys.install(root, basis, viaPrevious ? sharing : (stored ?? sharing));
 }

@@ -19,6 +19,8 @@ export interface SharingInfo {
   threshold: number;
   shares: number;
   commitments: Commitments;
+  /** The Keeper URLs by position (id = index + 1) this sharing was pushed to; absent in records written before sharing moves. */
+  peers?: readonly string[];
 }
 
 class KeyStateError extends SpikeError {
@@ -83,6 +85,19 @@ export class KeyState {
     this.#sharing = sharing;
     this.#cipher = cipherFor(root);
     for (const l of this.#listeners) l();
+  }
+
+  /**
+   * A sharing move's switch (same root key, new sharing): takes copies of `basis`
+   * (`threshold` verified shares of `sharing`) and wipes the old basis. The caller has
+   * already committed `sharing` in the store.
+   */
+  replaceSharing(basis: readonly Share[], sharing: SharingInfo): void {
+    if (!this.#root) throw new KeyStateError('key_not_installed');
+    const next = basis.slice(0, sharing.threshold).map((s) => ({ id: s.id, value: Uint8Array.from(s.value) }));
+    for (const s of this.#basis) wipeShare(s);
+    this.#basis = next;
+    this.#sharing = sharing;
   }
 
   /**

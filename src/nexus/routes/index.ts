@@ -10,6 +10,7 @@ import { policyRoutes } from './policies.js';
 import { secretRoutes } from './secrets.js';
 import { auditRoutes } from './audit.js';
 import { acceptRollbackRoutes } from './accept-rollback.js';
+import { sharingRoutes } from './sharing.js';
 
-export const ROUTE_MODULES: readonly RouteModule[] = [secretRoutes, policyRoutes, cipherRoutes, operatorRoutes, auditRoutes, acceptRollbackRoutes];
+export const ROUTE_MODULES: readonly RouteModule[] = [secretRoutes, policyRoutes, cipherRoutes, operatorRoutes, auditRoutes, acceptRollbackRoutes, sharingRoutes];
 export { policyCheckUnavailable } from './store-errors.js';

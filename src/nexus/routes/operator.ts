@@ -139,11 +139,18 @@ export function operatorRoutes(ctx: NexusContext): Route[] {
     guard: ctx.guards.recover,
     allowBeforeReady: true,
     errorShape: ERROR_SHAPES.recover,
-    handle: ({ afterSend, log }) => {
+    handle: async ({ afterSend, log }) => {
       if (memory) throw memoryRefused();
       const sharing = keys.sharing();
       if (!keys.isReady()) throw notReady();
       if (!sharing) throw new ApiError(ERR.internal, 'no sharing', { reason: 'no_sharing' });
+      // Another Nexus on this database moved the sharing: never export the old epoch's
+      // shards; switch first (best effort: a store that cannot be read does not block this).
+      const stored = await loadSharing(store).catch(() => undefined);
+      if (stored && stored.epoch !== sharing.epoch) {
+        void ctx.sync?.pushNow();
+        throw notReady();
+      }
       const shares: Share[] = [];
       afterSend(() => {
         for (const s of shares) wipeShare(s);

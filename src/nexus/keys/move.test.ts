@@ -1,0 +1,228 @@
+/**
+ * The two-phase sharing move against in-memory Keeper slots (the real slot rules, no
+ * network): a refresh, a reshare to another (n, t, Keeper list) and back, one move at a
+ * time, a Keeper that never acknowledges, and a Nexus "crash" after every step followed by
+ * a fresh Nexus recovering the same key from whatever the Keepers and the store hold.
+ */
+import { Writable } from 'node:stream';
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { combineShares, RootKey, splitSecret, wipeShare, type Share } from '../../crypto/index.js';
+import { createLogger } from '../../lib/log.js';
+import { KeeperCallError, KeeperSlotError, ShareSlot, type KeeperClient } from '../../keeper/index.js';
+import type { WireShare } from '../../protocol/index.js';
+import { MemoryStore } from '../../store/memory.js';
+import { MoveError, SharingMover, type MoveStep } from './move.js';
+import { loadPending, nextEpoch, storePending } from './pending.js';
+import { KeeperSync } from './recovery.js';
+import { adoptKey, loadSharing } from './sharing.js';
+import { KeyState } from './state.js';
+import { resyncSharing } from './resync.js';
+import { differsFromConfig, SharingTasks } from './tasks.js';
+
+const logger = createLogger({ component: 't', level: 'silent', destination: new Writable({ write(_c, _e, cb) { cb(); } }) });
+const urls = (n: number, from = 1): string[] => Array.from({ length: n }, (_, i) => `https://k${from + i}`);
+
+/** Keepers as slots keyed by URL; `down` Keepers are unreachable. */
+class FakeKeepers {
+  readonly slots = new Map<string, ShareSlot>();
+  readonly down = new Set<string>();
+  slot(url: string): ShareSlot {
+    let s = this.slots.get(url);
+    if (!s) this.slots.set(url, s = new ShareSlot());
+    return s;
+  }
+  client(): KeeperClient {
+    return {
+      contribute: async (url: string, w: WireShare) => {
+        if (this.down.has(url)) throw new KeeperCallError('keeper_unreachable');
+        try {
+          this.slot(url).contribute('nexus', { value: w.value, id: w.id, epoch: w.epoch, commitments: w.commitments, pending: w.pending === true });
+        } catch (e) {
+          if (e instanceof KeeperSlotError) throw new KeeperCallError('keeper_bad_status', e.status);
+          throw e;
+        }
+      },
+      fetchShare: async (url: string): Promise<WireShare> => {
+        if (this.down.has(url)) throw new KeeperCallError('keeper_unreachable');
+        const h = this.slot(url).get();
+        if (!h) throw new KeeperCallError('keeper_bad_status', 400);
+        const p = this.slot(url).getPending();
+        return { ...h, ...(p ? { pendingShare: { ...p } } : {}) };
+      },
+    } as unknown as KeeperClient;
+  }
+  /** Every Keeper in `list` holds one share (no pending) of `epoch`; returns them. */
+  sharesAt(list: readonly string[], epoch: number): Share[] {
+    return list.map((u) => {
+      const h = this.slot(u).get();
+      assert.equal(h?.epoch, epoch, `${u} epoch`);
+      assert.equal(this.slot(u).getPending(), undefined, `${u} pending`);
+      return { id: h.id!, value: h.value };
+    });
+  }
+}
+
+/** A bootstrapped Nexus: root key, epoch-1 sharing t-of-n stored and pushed to the Keepers. */
+async function bootstrapped(t: number, peers: string[]): Promise<{ root: RootKey; store: MemoryStore; keys: KeyState; k: FakeKeepers }> {
+  const root = RootKey.generate();
+  const split = splitSecret(root, t, peers.length);
+  const store = new MemoryStore();
+  const keys = new KeyState();
+  await adoptKey(store, keys, RootKey.fromBytes(root.bytes()), split.shares.slice(0, t), { epoch: 1, threshold: t, shares: peers.length, commitments: split.commitments, peers });
+  const k = new FakeKeepers();
+  peers.forEach((u, i) => k.slot(u).contribute('nexus', { value: split.shares[i]!.value, id: i + 1, epoch: 1, commitments: split.commitments }));
+  split.shares.forEach(wipeShare);
+  return { root, store, keys, k };
+}
+
+function mover(store: MemoryStore, keys: KeyState, k: FakeKeepers, onStep?: (s: MoveStep) => void): SharingMover {
+  return new SharingMover({ store, keys, client: k.client(), logger, attempts: 2, initialBackoffMs: 1, maxBackoffMs: 2, ...(onStep ? { onStep } : {}) });
+}
+
+function assertCombines(shares: Share[], t: number, root: RootKey): void {
+  const key = combineShares(shares.slice(0, t), t);
+  assert.ok(key.equals(root), 'the shares rebuild the same root key');
+  key.destroy();
+}
+
+test('refresh: every Keeper holds epoch 2 only, the store records it, any t new shares rebuild the same key, old shares no longer verify', async () => {
+  const peers = urls(3);
+  const { root, store, keys, k } = await bootstrapped(2, peers);
+  const old = k.sharesAt(peers, 1);
+  const next = await mover(store, keys, k).move('refresh', { threshold: 2, shares: 3, peers });
+  assert.equal(next.epoch, 2);
+  assert.equal((await loadSharing(store))?.epoch, 2);
+  assert.equal(await loadPending(store, 2), undefined);
+  assert.equal(keys.sharing()?.epoch, 2);
+  const fresh = k.sharesAt(peers, 2);
+  assertCombines([fresh[2]!, fresh[0]!], 2, root);
+  for (const s of old) assert.equal(next.commitments.verifyShare(s), false, 'an epoch-1 share does not verify against epoch 2');
+  assert.equal(Buffer.from(keys.shareFor(2).value).toString('hex'), Buffer.from(fresh[1]!.value).toString('hex'));
+});
+
+test('one move at a time: a second request while one runs → move_in_progress; a Keeper that never acknowledges → move_keepers_unacked, the move is abandoned and its epoch is never reused', async () => {
+  const peers = urls(3);
+  const { store, keys, k } = await bootstrapped(2, peers);
+  const m = mover(store, keys, k);
+  const first = m.move('refresh', { threshold: 2, shares: 3, peers });
+  await assert.rejects(m.move('refresh', { threshold: 2, shares: 3, peers }), (e: unknown) => e instanceof MoveError && e.code === 'move_in_progress');
+  await first;
+  await assert.rejects(m.move('refresh', { threshold: 4, shares: 3, peers }), (e: unknown) => e instanceof MoveError && e.code === 'move_bad_target');
+  k.down.add(peers[2]!);
+  await assert.rejects(m.move('refresh', { threshold: 2, shares: 3, peers }), (e: unknown) => e instanceof MoveError && e.code === 'move_keepers_unacked');
+  assert.equal((await loadSharing(store))?.epoch, 2, 'the current sharing stays');
+  assert.equal(keys.sharing()?.epoch, 2);
+  assert.equal(await loadPending(store, 2), undefined, 'the pending record is cleared');
+  assert.equal(await nextEpoch(store, 2), 4, 'epoch 3 was handed out once and is never reused');
+  k.down.clear();
+  assert.equal((await m.move('refresh', { threshold: 2, shares: 3, peers })).epoch, 4);
+  k.sharesAt(peers, 4);
+});
+
+test('reshare 2-of-3 → 3-of-5 (two new Keepers) → 2-of-3 on other Keepers: same root key; Keepers of the new set hold only the new epoch', async () => {
+  const peers = urls(3);
+  const { root, store, keys, k } = await bootstrapped(2, peers);
+  const m = mover(store, keys, k);
+  const five = urls(5);
+  const s5 = await m.move('reshare', { threshold: 3, shares: 5, peers: five });
+  assert.deepEqual([s5.threshold, s5.shares, s5.commitments.threshold], [3, 5, 3]);
+  const at2 = k.sharesAt(five, 2);
+  assertCombines([at2[4]!, at2[0]!, at2[3]!], 3, root);
+  assert.throws(() => combineShares([at2[0]!, at2[1]!], 3), 'two shares are no longer enough');
+  const back = [...urls(2, 4), peers[0]!];
+  await m.move('reshare', { threshold: 2, shares: 3, peers: back });
+  const at3 = k.sharesAt(back, 3);
+  assertCombines([at3[1]!, at3[2]!], 2, root);
+  assert.deepEqual((await loadSharing(store))?.peers, back);
+});
+
+for (const step of ['after-pending-store', 'after-pending-push', 'after-commit'] as const) {
+  test(`FI: Nexus dies ${step}; a Keeper restarted empty too → a fresh Nexus recovers the same key and every Keeper ends on one epoch`, async () => {
+    const peers = urls(3);
+    const { root, store, keys, k } = await bootstrapped(2, peers);
+    const crash = new Error('crash');
+    await assert.rejects(mover(store, keys, k, (s) => { if (s === step) throw crash; }).move('refresh', { threshold: 2, shares: 3, peers }), crash);
+    k.slot(peers[1]!).clear(); // a Keeper killed as well
+    const fresh = new KeyState();
+    const sync = new KeeperSync({
+      peers, threshold: 2, shares: 3, client: k.client(), store, keys: fresh, logger,
+      initialBackoffMs: 5, maxBackoffMs: 20, pushIntervalMs: 50,
+    });
+    sync.start();
+    try {
+      const deadline = Date.now() + 10_000;
+      while (!fresh.isReady() && Date.now() < deadline) await sleep(10);
+      assert.ok(fresh.root().equals(root));
+      const epoch = (await loadSharing(store))!.epoch;
+      assert.equal(epoch, step === 'after-pending-store' ? 1 : 2, 'finished when t Keepers held the new sharing, abandoned otherwise');
+      assert.equal(await loadPending(store, epoch), undefined);
+      assert.equal(fresh.sharing()?.epoch, epoch);
+      // the re-push brings every Keeper to that one epoch
+      while (Date.now() < deadline && !peers.every((u) => k.slot(u).get()?.epoch === epoch && !k.slot(u).getPending())) await sleep(10);
+      assertCombines(k.sharesAt(peers, epoch), 2, root);
+    } finally {
+      await sync.stop();
+    }
+  });
+}
+
+test('tasks: settings that differ from the stored sharing → a reshare once the key is in; the refresh schedule moves the epoch on', async () => {
+  const peers = urls(3);
+  const { root, store, keys, k } = await bootstrapped(2, peers);
+  const m = mover(store, keys, k);
+  const five = urls(5);
+  assert.equal(differsFromConfig(keys.sharing()!, { threshold: 2, shares: 3, peers }), false);
+  assert.equal(differsFromConfig(keys.sharing()!, { threshold: 3, shares: 5, peers: five }), true);
+  const tasks = new SharingTasks({ mover: m, keys, logger, configured: { threshold: 3, shares: 5, peers: five }, refreshIntervalMs: 30 });
+  tasks.start();
+  try {
+    const deadline = Date.now() + 10_000;
+    while (Date.now() < deadline && !((keys.sharing()?.epoch ?? 0) >= 4)) await sleep(10);
+    const s = keys.sharing()!;
+    assert.ok(s.epoch >= 4, `a reshare, then scheduled refreshes (epoch ${s.epoch})`);
+    assert.deepEqual([s.threshold, s.shares, s.peers], [3, 5, five]);
+  } finally {
+    tasks.stop();
+  }
+  while (m.running()) await sleep(10);
+  const s = keys.sharing()!;
+  assertCombines(k.sharesAt(five, s.epoch).slice(1, 4), 3, root);
+});
+
+test('several Nexus on one database: a move whose pending record was replaced by another instance does not commit (move_superseded)', async () => {
+  const peers = urls(3);
+  const { root, store, keys, k } = await bootstrapped(2, peers);
+  const theirs = splitSecret(root, 2, 3);
+  let other: Promise<void> | undefined;
+  const m = mover(store, keys, k, (s) => {
+    if (s === 'after-pending-push') other = storePending(store, { kind: 'refresh', sharing: { epoch: 2, threshold: 2, shares: 3, commitments: theirs.commitments, peers } });
+  });
+  // the hook is synchronous: the other instance's write lands before the check reads
+  const run = m.move('refresh', { threshold: 2, shares: 3, peers });
+  await assert.rejects(run, (e: unknown) => e instanceof MoveError && e.code === 'move_superseded');
+  await other;
+  assert.equal((await loadSharing(store))?.epoch, 1, 'nothing committed');
+  assert.equal(keys.sharing()?.epoch, 1);
+  theirs.shares.forEach(wipeShare);
+});
+
+test('several Nexus on one database: the other instance switches to the moved sharing from the Keepers, or pushes nothing while it cannot', async () => {
+  const peers = urls(3);
+  const { root, store, keys, k } = await bootstrapped(2, peers);
+  const b = new KeyState(); // a second Nexus on the same database, holding epoch 1
+  const basis1 = k.sharesAt(peers, 1).slice(0, 2);
+  b.install(RootKey.fromBytes(root.bytes()), basis1, (await loadSharing(store))!);
+  await mover(store, keys, k).move('refresh', { threshold: 2, shares: 3, peers });
+  const opts = { store, keys: b, client: k.client(), peers, logger };
+  assert.equal(await resyncSharing({ ...opts, keys }), 'current', 'the mover itself is current');
+  k.down.add(peers[0]!).add(peers[1]!);
+  assert.equal(await resyncSharing(opts), 'failed', 'one Keeper is not enough');
+  assert.equal(b.sharing()?.epoch, 1);
+  k.down.clear();
+  assert.equal(await resyncSharing(opts), 'updated');
+  assert.equal(b.sharing()?.epoch, 2);
+  const fresh = k.sharesAt(peers, 2);
+  for (let id = 1; id <= 3; id++) assert.equal(Buffer.from(b.shareFor(id).value).toString('hex'), Buffer.from(fresh[id - 1]!.value).toString('hex'));
+});

@@ -1,0 +1,203 @@
+/**
+ * The two-phase sharing move: new Shamir shares of the SAME root key, for a share refresh
+ * (same n, t and Keepers) or a Keeper set / threshold change (new n', t', Keeper list).
+ *
+ * Steps (each logged and audited; never a share value):
+ *  1. draw a fresh random polynomial of degree t'−1 whose constant term is the root key
+ *     (`splitSecret`); for a refresh this is the old polynomial plus a random δ with
+ *     δ(0) = 0, with the same distribution; make its Feldman commitments;
+ *  2. store the new sharing's public data as the PENDING record (pending.ts);
+ *  3. send every Keeper of the new list, by position i: its share of the CURRENT sharing
+ *     (so a Keeper new to the set, or one that restarted empty, holds the current epoch
+ *     too) and then its new share with `pending: true`; all n' must acknowledge, each with
+ *     bounded retries and backoff — otherwise the move is abandoned (record cleared) and
+ *     the current sharing stays in force;
+ *  4. commit: the new sharing becomes the current sharing record in the store;
+ *  5. install the new sharing and basis in the key state (the periodic re-push now sends
+ *     the new epoch);
+ *  6. send every Keeper its new share without `pending`: the Keeper promotes it and drops
+ *     the old epoch. A Keeper missed here is fixed by the periodic re-push.
+ * A crash between any two steps leaves a recoverable system: until step 4 the current
+ * sharing is intact on every Keeper; from step 3 on, every Keeper holds a verified share of
+ * the new epoch, and recovery accepts t shares of either (recovery.ts).
+ *
+ * One move at a time per Nexus: a second call gets `move_in_progress` (409).
+ */
+import type { AuditEvents } from '../audit.js';
+import { MAX_SHARE_ID, splitSecret, wipeShare, type Share } from '../../crypto/index.js';
+import { Backoff, SpikeError, errInfo, type Logger } from '../../lib/index.js';
+import type { KeeperClient } from '../../keeper/index.js';
+import type { Store } from '../../store/index.js';
+import { clearPending, commitSharing, loadPending, nextEpoch, storePending, type MoveKind } from './pending.js';
+import { loadSharing } from './sharing.js';
+import type { KeyState, SharingInfo } from './state.js';
+
+/** The sharing to move to. */
+export interface MoveTarget {
+  threshold: number;
+  shares: number;
+  peers: readonly string[];
+}
+
+/** Points between the steps (test fault injection hooks in here; see the Nexus entry). */
+export type MoveStep = 'after-pending-store' | 'after-pending-push' | 'after-commit';
+
+type MoveErrorCode = 'move_in_progress' | 'move_not_ready' | 'move_bad_target' | 'move_keepers_unacked' | 'move_superseded';
+
+export class MoveError extends SpikeError {
+  constructor(code: MoveErrorCode) {
+    super(code, {
+      move_in_progress: 'a sharing move is already running',
+      move_not_ready: 'no root key with a recorded sharing is installed',
+      move_bad_target: 'the new sharing needs 1 <= threshold <= shares <= 255 and one Keeper per share',
+      move_keepers_unacked: 'not every Keeper acknowledged its new share; the move was abandoned and the current sharing stays',
+      move_superseded: 'another Nexus on this database changed the sharing meanwhile; this move was dropped',
+    }[code]);
+  }
+}
+
+export interface SharingMoverOptions {
+  store: Store;
+  keys: KeyState;
+  client: KeeperClient;
+  logger: Logger;
+  audit?: AuditEvents;
+  /** Called after each step; test fault injection only. */
+  onStep?: (step: MoveStep) => void;
+  /** Attempts per Keeper in phase one (default 6) and the backoff between them. */
+  attempts?: number;
+  initialBackoffMs?: number;
+  maxBackoffMs?: number;
+}
+
+function validTarget(t: MoveTarget): boolean {
+  return Number.isSafeInteger(t.threshold) && Number.isSafeInteger(t.shares) && t.threshold >= 1
+    && t.threshold <= t.shares && t.shares <= MAX_SHARE_ID && t.peers.length === t.shares;
+}
+
+export class SharingMover {
+  readonly #o: SharingMoverOptions;
+  #running = false;
+
+  constructor(opts: SharingMoverOptions) {
+    this.#o = opts;
+  }
+
+  running(): boolean {
+    return this.#running;
+  }
+
+  /** Runs one move; resolves with the new (current) sharing. */
+  async move(kind: MoveKind, target: MoveTarget): Promise<SharingInfo> {
+    if (this.#running) throw new MoveError('move_in_progress');
+    const { keys } = this.#o;
+    const current = keys.sharing();
+    if (!keys.isReady() || !current) throw new MoveError('move_not_ready');
+    if (!validTarget(target)) throw new MoveError('move_bad_target');
+    this.#running = true;
+    try {
+      return await this.#run(kind, current, target);
+    } finally {
+      this.#running = false;
+    }
+  }
+
+  async #run(kind: MoveKind, current: SharingInfo, target: MoveTarget): Promise<SharingInfo> {
+    const { store, keys, logger, audit, onStep } = this.#o;
+    const epoch = await nextEpoch(store, current.epoch);
+    const split = splitSecret(keys.root(), target.threshold, target.shares);
+    const next: SharingInfo = {
+      epoch, threshold: target.threshold, shares: target.shares, commitments: split.commitments, peers: [...target.peers],
+    };
+    const log = logger.child({ move: kind, fromEpoch: current.epoch, toEpoch: epoch, threshold: next.threshold, shares: next.shares });
+    const fields = { kind, from: current.epoch, to: epoch, threshold: next.threshold, shares: next.shares };
+    try {
+      log.info('sharing move: started');
+      await storePending(store, { kind, sharing: next });
+      log.info('sharing move: pending sharing stored');
+      audit?.event('sharing.move_pending', fields);
+      onStep?.('after-pending-store');
+      const unacked = await this.#pushPending(current, next, split.shares, log);
+      if (unacked.length > 0) {
+        await clearPending(store, epoch).catch((e: unknown) => log.error({ err: errInfo(e) }, 'sharing move: could not clear the pending record'));
+        log.error({ unacked }, 'sharing move abandoned: not every Keeper acknowledged its pending share; the current sharing stays; rerun when the Keepers are up');
+        audit?.event('sharing.move_abandoned', { ...fields, unacked: unacked.join(',') });
+        throw new MoveError('move_keepers_unacked');
+      }
+      log.info('sharing move: every Keeper holds its pending share');
+      onStep?.('after-pending-push');
+      await this.#checkNotSuperseded(current, next, log, fields);
+      await commitSharing(store, next);
+      log.info('sharing move: new sharing committed in the store');
+      audit?.event('sharing.move_committed', fields);
+      onStep?.('after-commit');
+      keys.replaceSharing(split.shares.slice(0, next.threshold), next);
+      await this.#pushCommit(next, split.shares, log);
+      log.info('sharing move: done; shares and recovery shards of older epochs no longer work');
+      audit?.event('sharing.moved', fields);
+      return next;
+    } finally {
+      split.shares.forEach(wipeShare);
+    }
+  }
+
+  /**
+   * Several Nexus on one database: if another instance moved the sharing or stored its own
+   * pending sharing meanwhile, this move must not commit over it.
+   */
+  async #checkNotSuperseded(current: SharingInfo, next: SharingInfo, log: Logger, fields: Record<string, string | number>): Promise<void> {
+    const { store, audit } = this.#o;
+    const stored = await loadSharing(store);
+    const pending = await loadPending(store, current.epoch);
+    const mine = pending !== undefined && Buffer.from(pending.sharing.commitments.toBytes()).equals(Buffer.from(next.commitments.toBytes()));
+    if (stored?.epoch === current.epoch && mine) return;
+    log.error('sharing move dropped: another Nexus on this database changed the sharing meanwhile');
+    audit?.event('sharing.move_abandoned', { ...fields, reason: 'superseded' });
+    throw new MoveError('move_superseded');
+  }
+
+  /** Phase one: per Keeper, current share then pending share, with retries. Returns unacked positions. */
+  async #pushPending(current: SharingInfo, next: SharingInfo, shares: readonly Share[], log: Logger): Promise<number[]> {
+    const { client, keys } = this.#o;
+    const results = await Promise.all(next.peers!.map(async (url, i) => {
+      const pos = i + 1;
+      const ok = await this.#withRetries(log, pos, async () => {
+        const old = keys.shareFor(pos);
+        try {
+          await client.contribute(url, { value: old.value, id: pos, epoch: current.epoch, commitments: current.commitments });
+        } finally {
+          wipeShare(old);
+        }
+        await client.contribute(url, { value: shares[i]!.value, id: pos, epoch: next.epoch, commitments: next.commitments, pending: true });
+      });
+      return ok ? 0 : pos;
+    }));
+    return results.filter((p) => p !== 0);
+  }
+
+  /** Phase two: the commit message (best effort; the periodic re-push completes it). */
+  async #pushCommit(next: SharingInfo, shares: readonly Share[], log: Logger): Promise<void> {
+    const { client } = this.#o;
+    await Promise.all(next.peers!.map(async (url, i) => {
+      const pos = i + 1;
+      const ok = await this.#withRetries(log, pos, () =>
+        client.contribute(url, { value: shares[i]!.value, id: pos, epoch: next.epoch, commitments: next.commitments }));
+      if (!ok) log.warn({ keeperId: pos }, 'sharing move: commit not acknowledged; the periodic re-push will complete it');
+    }));
+  }
+
+  async #withRetries(log: Logger, pos: number, fn: () => Promise<void>): Promise<boolean> {
+    const attempts = this.#o.attempts ?? 6;
+    const backoff = new Backoff({ initialMs: this.#o.initialBackoffMs ?? 250, maxMs: this.#o.maxBackoffMs ?? 4000, jitter: 'equal' });
+    for (let a = 1; a <= attempts; a++) {
+      try {
+        await fn();
+        return true;
+      } catch (e) {
+        log.warn({ keeperId: pos, attempt: a, reason: errInfo(e) }, 'sharing move: keeper push failed');
+        if (a < attempts) await new Promise((r) => setTimeout(r, Math.max(1, backoff.next())));
+      }
+    }
+    return false;
+  }
+}

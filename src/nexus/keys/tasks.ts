@@ -1,0 +1,90 @@
+/**
+ * When Nexus moves its sharing by itself (the operator's `refresh-shares` command is a
+ * route, routes/sharing.ts):
+ *  - at start-up, once the key is recovered: when SPIKE_NEXUS_KEEPER_PEERS /
+ *    SHAMIR_SHARES / SHAMIR_THRESHOLD differ from the stored sharing, a reshare to the
+ *    configured (n', t', Keepers). Recovery used the STORED sharing's threshold and Keeper
+ *    list (kept in the sharing record), so the old Keepers are still reached. A record
+ *    written before sharing moves has no Keeper list: the configured one is taken as it
+ *    (a changed n or t is still detected; a changed list of the same length is not);
+ *  - every SPIKE_NEXUS_SHARE_REFRESH_INTERVAL (off by default): a share refresh.
+ * A failed move is logged and retried at the next interval (start-up reshare: after a
+ * backoff, a few times); the current sharing stays in force meanwhile.
+ */
+import { errInfo, outsideRequest, type Logger } from '../../lib/index.js';
+import type { MoveTarget, SharingMover } from './move.js';
+import type { KeyState, SharingInfo } from './state.js';
+
+export interface SharingTasksOptions {
+  mover: SharingMover;
+  keys: KeyState;
+  logger: Logger;
+  configured: MoveTarget;
+  refreshIntervalMs: number;
+  /** Delay between start-up reshare attempts (default 30 s). */
+  retryMs?: number;
+}
+
+const RESHARE_ATTEMPTS = 10;
+
+/** The configured sharing differs from `s` (what a start-up reshare would change). */
+export function differsFromConfig(s: SharingInfo, c: MoveTarget): boolean {
+  const peers = s.peers ?? c.peers;
+  return s.threshold !== c.threshold || s.shares !== c.shares || peers.length !== c.peers.length || peers.some((u, i) => u !== c.peers[i]);
+}
+
+export class SharingTasks {
+  readonly #o: SharingTasksOptions;
+  readonly #timers = new Set<NodeJS.Timeout>();
+  #stopped = false;
+
+  constructor(opts: SharingTasksOptions) {
+    this.#o = opts;
+  }
+
+  start(): void {
+    this.#o.keys.onReady(() => {
+      if (this.#stopped) return;
+      this.#reshareIfChanged(1);
+      if (this.#o.refreshIntervalMs > 0) {
+        const t = setInterval(() => this.#refresh(), this.#o.refreshIntervalMs);
+        t.unref?.();
+        this.#timers.add(t);
+      }
+    });
+  }
+
+  stop(): void {
+    this.#stopped = true;
+    for (const t of this.#timers) clearInterval(t);
+    this.#timers.clear();
+  }
+
+  #reshareIfChanged(attempt: number): void {
+    const { keys, configured, logger, mover } = this.#o;
+    const current = keys.sharing();
+    if (this.#stopped || !current || !differsFromConfig(current, configured)) return;
+    logger.warn(
+      { from: { threshold: current.threshold, shares: current.shares }, to: { threshold: configured.threshold, shares: configured.shares }, attempt },
+      'Keeper settings differ from the stored sharing: moving the sharing to the configured Keepers, shares and threshold (same root key)',
+    );
+    outsideRequest(() => {
+      mover.move('reshare', configured).catch((e: unknown) => {
+        logger.error({ err: errInfo(e), attempt }, 'Keeper set change failed; the stored sharing stays in force');
+        if (attempt >= RESHARE_ATTEMPTS || this.#stopped) return;
+        const t = setTimeout(() => { this.#timers.delete(t); this.#reshareIfChanged(attempt + 1); }, this.#o.retryMs ?? 30_000);
+        t.unref?.();
+        this.#timers.add(t);
+      });
+    });
+  }
+
+  #refresh(): void {
+    const { keys, logger, mover, configured } = this.#o;
+    const current = keys.sharing();
+    if (this.#stopped || !current || mover.running()) return;
+    logger.info({ epoch: current.epoch }, 'scheduled share refresh');
+    const target = { threshold: current.threshold, shares: current.shares, peers: current.peers ?? configured.peers };
+    mover.move('refresh', target).catch((e: unknown) => logger.error({ err: errInfo(e) }, 'scheduled share refresh failed; retried at the next interval'));
+  }
+}

@@ -1,0 +1,51 @@
+/**
+ * `POST /v1/operator/refresh-shares` (additive; superuser only; docs/key-lifecycle.md):
+ * runs a proactive share refresh — a two-phase sharing move to new shares of the same
+ * root key, same n, t and Keepers (keys/move.ts) — and answers with the new epoch once
+ * every Keeper holds its new share. Recovery shards exported before it no longer work.
+ *
+ * Errors: memory backend → 400 `memory_backend`; a move already running → 409
+ * `api_conflict` (reason `move_in_progress`); not every Keeper acknowledged → 503
+ * `state_not_ready` (reason `move_keepers_unacked`; the move was abandoned, the current
+ * sharing stays); no key yet → the router's 503.
+ */
+import { ApiError, ERR, ERROR_SHAPES, PATHS, RefreshSharesRequest, badRequest, type RefreshSharesResponse } from '../../protocol/index.js';
+import { type Route, defineRoute, guardIdentity } from '../../http/index.js';
+import type { NexusContext } from '../context.js';
+import { MoveError } from '../keys/move.js';
+import { viaStore } from './store-errors.js';
+
+function moveFailure(e: MoveError): ApiError {
+  switch (e.code) {
+    case 'move_in_progress':
+    case 'move_superseded': return new ApiError(ERR.conflict, e.message, { reason: e.code, expose: true });
+    case 'move_bad_target': return badRequest(e.code, e.message);
+    default: return new ApiError(ERR.notReady, e.message, { reason: e.code, expose: true });
+  }
+}
+
+export function sharingRoutes(ctx: NexusContext): Route[] {
+  const refresh = defineRoute({
+    path: PATHS.refreshShares,
+    name: 'operator.refresh_shares',
+    body: RefreshSharesRequest,
+    guard: guardIdentity('operator.refresh_shares', (p) => ctx.ids.isPilotOperator(p)),
+    errorShape: ERROR_SHAPES.plain,
+    handle: async ({ log }): Promise<RefreshSharesResponse> => {
+      const mover = ctx.mover;
+      const current = ctx.keys.sharing();
+      if (!mover || !current) throw badRequest('memory_backend', 'not available with the memory backend');
+      log.info({ epoch: current.epoch }, 'share refresh requested');
+      try {
+        const next = await viaStore(log, () => mover.move('refresh', {
+          threshold: current.threshold, shares: current.shares, peers: current.peers ?? ctx.cfg.keeperPeers,
+        }));
+        return { epoch: next.epoch, threshold: next.threshold, shares: next.shares };
+      } catch (e) {
+        if (e instanceof MoveError) throw moveFailure(e);
+        throw e;
+      }
+    },
+  });
+  return [refresh];
+}

@@ -1,0 +1,43 @@
+/**
+ * The `npm start` dev stack as a child process for e2e tests (bin/spike-dev.js), and the
+ * `spike` CLI run from a folder holding its `.spike` dev state.
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import path from 'node:path';
+import { REPO_ROOT } from './bin.js';
+
+export interface Dev { proc: ChildProcess; out: () => string; exited: Promise<number | null> }
+
+export function startDev(env: Record<string, string>): Dev {
+  const proc = spawn(process.execPath, [path.join(REPO_ROOT, 'bin', 'spike-dev.js')], {
+    cwd: env['SPIKE_DEV_DIR'], env: { PATH: process.env['PATH'] ?? '', HOME: env['SPIKE_DEV_DIR'], ...env }, stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let text = '';
+  proc.stdout!.on('data', (c: Buffer) => { text += c.toString(); });
+  proc.stderr!.on('data', (c: Buffer) => { text += c.toString(); });
+  const exited = new Promise<number | null>((r) => proc.once('exit', (code) => r(code)));
+  return { proc, out: () => text, exited };
+}
+
+export async function waitFor(d: Dev, marker: string, ms: number): Promise<void> {
+  const deadline = Date.now() + ms;
+  while (!d.out().includes(marker)) {
+    if (d.proc.exitCode !== null) throw new Error(`dev stack exited early:\n${d.out().slice(-3000)}`);
+    if (Date.now() > deadline) throw new Error(`no "${marker}" after ${ms} ms:\n${d.out().slice(-3000)}`);
+    await new Promise((r) => setTimeout(r, 100));
+  }
+}
+
+export function cli(dir: string, args: string[]): Promise<{ code: number | null; stdout: string; stderr: string }> {
+  return new Promise((resolve) => {
+    const p = spawn(process.execPath, [path.join(REPO_ROOT, 'bin', 'spike.js'), ...args], {
+      cwd: dir, env: { PATH: process.env['PATH'] ?? '', HOME: dir }, stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    let stdout = '';
+    let stderr = '';
+    p.stdout.on('data', (c: Buffer) => { stdout += c.toString(); });
+    p.stderr.on('data', (c: Buffer) => { stderr += c.toString(); });
+    p.once('close', (code) => resolve({ code, stdout, stderr }));
+  });
+}
+
