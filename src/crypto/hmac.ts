@@ -15,8 +15,17 @@ export class PathHasher {
   #key: Uint8Array;
   #destroyed = false;
 
-  constructor(root: RootKey) {
-    this.#key = derivePurposeKey(root, 'path-hmac/v1');
+  /**
+   * Derives the `path-hmac/v1` key from `source` (a root key), or copies `source` when it is
+   * the 32-byte key itself (held by a keyring after a root-key rotation; the caller wipes its buffer).
+   */
+  constructor(source: RootKey | Uint8Array) {
+    if (source instanceof Uint8Array) {
+      if (source.length !== 32) throw new CryptoError('crypto_bad_key');
+      this.#key = Uint8Array.from(source);
+    } else {
+      this.#key = derivePurposeKey(source, 'path-hmac/v1');
+    }
   }
 
   /** HMAC-SHA-256(path-hmac key, UTF-8 of `path`): 32 bytes. */

@@ -18,11 +18,14 @@ import { CryptoError } from './errors.js';
 import type { RootKey } from './rootkey.js';
 import { wipe } from './wipe.js';
 
-type Purpose = 'storage/v1' | 'cipher/v1' | 'kcv/v1' | 'path-hmac/v1' | 'bootstrap-verify/v1' | 'audit-path/v1' | 'audit-mac/v1';
+type Purpose = 'storage/v1' | 'cipher/v1' | 'kcv/v1' | 'path-hmac/v1' | 'bootstrap-verify/v1' | 'audit-path/v1' | 'audit-mac/v1' | 'keyring/v1';
 
-/** `audit-path/v1` hashes target paths in the audit trail; `audit-mac/v1` authenticates its entries (src/audit). */
+/**
+ * `audit-path/v1` hashes target paths in the audit trail; `audit-mac/v1` authenticates its entries (src/audit);
+ * `keyring/v1` seals the store's keyring record (src/store/keyring.ts) after a root-key rotation.
+ */
 export const PURPOSES: readonly Purpose[] = [
-  'storage/v1', 'cipher/v1', 'kcv/v1', 'path-hmac/v1', 'bootstrap-verify/v1', 'audit-path/v1', 'audit-mac/v1',
+  'storage/v1', 'cipher/v1', 'kcv/v1', 'path-hmac/v1', 'bootstrap-verify/v1', 'audit-path/v1', 'audit-mac/v1', 'keyring/v1',
 ];
 
 const PURPOSE_KEY_BYTES = 32;

@@ -9,6 +9,7 @@ import assert from 'node:assert/strict';
 import net from 'node:net';
 import { RootKey } from '../../crypto/index.js';
 import { RecordSealer } from '../codec.js';
+import { Keyring } from '../keyring.js';
 import { runStoreConformance } from '../../../test/helpers/store-conformance.js';
 import { openPostgresStore, PostgresStore } from './store.js';
 import { postgresOptionsFromEnv } from './env.js';
@@ -106,7 +107,7 @@ describe('postgres backend specifics', () => {
     const db = url.slice(url.lastIndexOf('/') + 1);
     const root = RootKey.generate();
     const s = await openPostgresStore({ connectionString: url });
-    const ids = new RecordSealer(root);
+    const ids = new RecordSealer(Keyring.derive(root));
     try {
       await s.unlock(root);
       await s.putSecret('app/a', { k: 'value-a' });

@@ -44,6 +44,8 @@ import { DEFAULTS, type PostgresStoreOptions } from './options.js';
 import { StoreError, type KeyAdoption, type PolicyRecord, type StoreFailureCause, type StoreOutcome } from '../types.js';
 import { budgetMs, connectWithin, errCode, isRetryable, isServerAnswer, pgToStoreError, withOutcome } from './errors.js';
 import { migratePostgres } from './schema.js';
+import type { BlobSwap, KeyRecordsUpdate, StaleBlob } from '../key-custody.js';
+import { pgReplaceBlobs, pgScanStale, pgUpdateKeyRecords } from './custody.js';
 import { POLICY_CHANNEL, pathsSinceQuery, q, snapshotXmax, splitSnapshot, type SnapRow } from './sql.js';
 
 export { POLICY_CHANNEL, pgToStoreError, type PostgresStoreOptions };
@@ -244,6 +246,18 @@ export class PostgresStore extends SealedStore {
       }
       return plan;
     });
+  }
+
+  protected updateKeyRecords<T>(keys: string[], plan: (found: (key: string) => Uint8Array | null) => KeyRecordsUpdate<T>): Promise<T> {
+    return this.#tx((run) => pgUpdateKeyRecords(run, keys, plan));
+  }
+
+  protected scanStale(currentId: number, limit: number): Promise<StaleBlob[]> {
+    return this.#tx((run) => pgScanStale(run, currentId, limit));
+  }
+
+  protected replaceBlobs(swaps: BlobSwap[]): Promise<number> {
+    return this.#tx((run) => pgReplaceBlobs(run, swaps));
   }
 
   // --- secrets --------------------------------------------------------------------------

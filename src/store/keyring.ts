@@ -1,0 +1,328 @@
+/**
+ * The keyring: every AES-256-GCM data key a store (and the encryption-as-a-service API) may
+ * still need, each named by the key id written into its envelopes (D8), plus the path-HMAC
+ * key (D9), which never changes so record ids survive a root-key rotation.
+ *
+ * Two rings: `storage` (record envelopes) and `cipher` (the cipher API; its generation is
+ * the ciphertext `version`). Each ring has a current generation (new seals) and older ones
+ * (opens only). Generation 1 of each ring and the path key are, until a rotation, exactly
+ * the keys derived from the root (`storage/v1`, `cipher/v1`, `path-hmac/v1`): a store that
+ * never rotated needs no keyring record and is read unchanged (no migration on upgrade).
+ *
+ * The keyring record (system record `keyring`) is ONE AEAD envelope sealed under the
+ * `keyring/v1` key of the CURRENT root key, AAD = aad("spike/keyring", 0, "keyring"). Its
+ * plaintext is binary, never JSON, so every key byte can be wiped:
+ *   0x01 ‖ path key (32) ‖ ring storage ‖ ring cipher
+ *   ring = current id (u32 BE) ‖ count (u16 BE) ‖ count × (id u32 BE ‖ key (32) ‖ reserved u64 BE)
+ *
+ * Use counters (NIST SP 800-38D §8.3, random 96-bit nonces): `reserved` is the persisted
+ * high-water mark of seals handed out under a generation. A process seals only inside a
+ * block it reserved first (reserve = read the record, raise `reserved`, write it back, in one
+ * transaction), so a crash never under-counts (it over-counts by the unused rest of a block),
+ * and several processes sharing one database never reuse a range. When a block would pass
+ * the configured limit, the reservation instead adds a fresh random generation and makes it
+ * current: the data key rotates by itself well before 2^32 seals.
+ *
+ * Secrets: every key (private copies in `Aead`s and `#pathKey`; the decoded plaintext of
+ * the record is wiped after parsing, the encoded one after sealing; `destroy()` and
+ * `dropOlder` zero what they drop).
+ */
+import { Aead, aad, derivePurposeKey, PathHasher, wipe, type RandomSource, type RootKey } from '../crypto/index.js';
+import { randomBytes } from 'node:crypto';
+import { StoreError } from './types.js';
+
+/** System record key of the keyring (an AEAD envelope: public bytes). */
+export const KEYRING_RECORD = 'keyring';
+/** Default most seals under one AES-GCM key (2^31: half the 2^32 random-nonce bound). */
+export const DEFAULT_SEAL_LIMIT = 2 ** 31;
+/** Seals reserved at once (smaller when the limit is small, so a test can reach it). */
+const RESERVE_BLOCK = 1 << 16;
+const KEY_BYTES = 32;
+const FORMAT = 0x01;
+const KEYRING_KEY_ID = 1;
+const KEYRING_AAD = aad('spike/keyring', 0, 'keyring');
+const ENTRY_BYTES = 4 + KEY_BYTES + 8;
+
+export type RingName = 'storage' | 'cipher';
+
+interface Generation {
+  aead: Aead;
+  /** Raw key copy, kept only to re-seal the record (wiped with the generation). */
+  key: Uint8Array;
+  /** Persisted high-water mark of seals handed out under this key. */
+  reserved: number;
+  /** This process's block: next seal number and its end (next === end: reserve first). */
+  next: number;
+  end: number;
+}
+
+/** One ring of generations (storage or cipher). */
+export class Ring {
+  #current: number;
+  readonly #gens = new Map<number, Generation>();
+  readonly #rng: RandomSource | undefined;
+
+  constructor(current: number, rng?: RandomSource) {
+    this.#current = current;
+    this.#rng = rng;
+  }
+
+  /** @internal Adds a generation (copies `key`). */
+  put(id: number, key: Uint8Array, reserved: number): void {
+    this.#gens.get(id)?.aead.destroy();
+    this.#gens.set(id, { aead: new Aead(key, id, this.#rng), key: Uint8Array.from(key), reserved, next: 0, end: 0 });
+  }
+
+  get current(): number {
+    return this.#current;
+  }
+
+  /** Key ids held, ascending. */
+  ids(): number[] {
+    return [...this.#gens.keys()].sort((a, b) => a - b);
+  }
+
+  /** The AEAD of generation `id`, or undefined when it is not held (erased or unknown). */
+  aead(id: number): Aead | undefined {
+    return this.#gens.get(id)?.aead;
+  }
+
+  /** Seals still available in this process's block of the current generation. */
+  remaining(): number {
+    const g = this.#gens.get(this.#current);
+    return g ? g.end - g.next : 0;
+  }
+
+  /** Persisted count of seals reserved under generation `id` (0 when not held). */
+  reserved(id: number): number {
+    return this.#gens.get(id)?.reserved ?? 0;
+  }
+
+  /** Counts one seal under the current generation and returns its AEAD; `store_busy` when no block is reserved. */
+  takeSeal(): Aead {
+    const g = this.#gens.get(this.#current);
+    if (!g || g.next >= g.end) throw new StoreError('store_busy');
+    g.next++;
+    return g.aead;
+  }
+
+  /**
+   * Raises the current generation's reservation by one block (or, when that would pass
+   * `limit`, adds a fresh generation and makes it current) and makes that block this
+   * ring's own. Run on a ring freshly read inside the transaction that writes it back, then
+   * `adopt` it into the live ring. Returns whether a new generation was made.
+   */
+  reserve(limit: number): boolean {
+    const block = Math.max(1, Math.min(RESERVE_BLOCK, Math.floor(limit / 8)));
+    let g = this.#gens.get(this.#current);
+    let rotated = false;
+    if (!g || g.reserved + block > limit) {
+      this.addGeneration();
+      g = this.#gens.get(this.#current)!;
+      rotated = true;
+    }
+    g.next = g.reserved;
+    g.reserved += block;
+    g.end = g.reserved;
+    return rotated;
+  }
+
+  /**
+   * Makes this (live) ring hold what `from` (a copy freshly read and written back) holds:
+   * its generations, reservations and current id, and its block of the current generation.
+   * Generations `from` no longer holds (erased by any process) are zeroed here too.
+   */
+  adopt(from: Ring): void {
+    for (const [id, o] of from.#gens) {
+      const g = this.#gens.get(id);
+      if (!g) this.put(id, o.key, o.reserved);
+      const mine = this.#gens.get(id)!;
+      mine.reserved = o.reserved;
+      if (o.end > o.next) {
+        mine.next = o.next;
+        mine.end = o.end;
+      }
+    }
+    for (const [id, g] of this.#gens) {
+      if (from.#gens.has(id)) continue;
+      g.aead.destroy();
+      wipe(g.key);
+      this.#gens.delete(id);
+    }
+    this.#current = from.#current;
+  }
+
+  /** A fresh random generation (id = highest + 1), made current. */
+  addGeneration(): number {
+    const id = Math.max(0, ...this.#gens.keys()) + 1;
+    const key = this.#rng ? this.#rng(KEY_BYTES) : new Uint8Array(randomBytes(KEY_BYTES));
+    try {
+      this.put(id, key, 0);
+    } finally {
+      wipe(key);
+    }
+    this.#current = id;
+    return id;
+  }
+
+  /** Erases (and zeroes) every generation older than the current one; returns the ids dropped. */
+  dropOlder(): number[] {
+    const dropped: number[] = [];
+    for (const [id, g] of this.#gens) {
+      if (id === this.#current) continue;
+      g.aead.destroy();
+      wipe(g.key);
+      this.#gens.delete(id);
+      dropped.push(id);
+    }
+    return dropped.sort((a, b) => a - b);
+  }
+
+  /** @internal Encoded entries (the caller wipes the result). */
+  encode(): Uint8Array {
+    const ids = this.ids();
+    const out = new Uint8Array(6 + ids.length * ENTRY_BYTES);
+    const dv = new DataView(out.buffer);
+    dv.setUint32(0, this.#current, false);
+    dv.setUint16(4, ids.length, false);
+    let o = 6;
+    for (const id of ids) {
+      const g = this.#gens.get(id)!;
+      dv.setUint32(o, id, false);
+      out.set(g.key, o + 4);
+      dv.setBigUint64(o + 4 + KEY_BYTES, BigInt(g.reserved), false);
+      o += ENTRY_BYTES;
+    }
+    return out;
+  }
+
+  /** @internal Reads a ring at `o` of `buf`; returns the offset after it. */
+  static decode(buf: Uint8Array, o: number, rng: RandomSource | undefined): { ring: Ring; end: number } {
+    const bad = (): never => { throw new StoreError('store_integrity'); };
+    if (buf.length < o + 6) bad();
+    const dv = new DataView(buf.buffer, buf.byteOffset, buf.byteLength);
+    const ring = new Ring(dv.getUint32(o, false), rng);
+    const n = dv.getUint16(o + 4, false);
+    o += 6;
+    if (n < 1 || buf.length < o + n * ENTRY_BYTES) bad();
+    for (let i = 0; i < n; i++, o += ENTRY_BYTES) {
+      const id = dv.getUint32(o, false);
+      const reserved = Number(dv.getBigUint64(o + 4 + KEY_BYTES, false));
+      if (id < 1 || ring.#gens.has(id) || !Number.isSafeInteger(reserved)) bad();
+      ring.put(id, buf.subarray(o + 4, o + 4 + KEY_BYTES), reserved);
+    }
+    if (!ring.#gens.has(ring.#current)) bad();
+    return { ring, end: o };
+  }
+
+  destroy(): void {
+    for (const g of this.#gens.values()) {
+      g.aead.destroy();
+      wipe(g.key);
+    }
+    this.#gens.clear();
+  }
+}
+
+function derivedRing(root: RootKey, purpose: 'storage/v1' | 'cipher/v1', rng?: RandomSource): Ring {
+  const ring = new Ring(1, rng);
+  const key = derivePurposeKey(root, purpose);
+  try {
+    ring.put(1, key, 0);
+  } finally {
+    wipe(key);
+  }
+  return ring;
+}
+
+function withKek<T>(root: RootKey, fn: (a: Aead) => T): T {
+  const kek = derivePurposeKey(root, 'keyring/v1');
+  let a: Aead | undefined;
+  try {
+    a = new Aead(kek, KEYRING_KEY_ID);
+    return fn(a);
+  } finally {
+    wipe(kek);
+    a?.destroy();
+  }
+}
+
+export class Keyring {
+  readonly #pathKey: Uint8Array;
+  readonly storage: Ring;
+  readonly cipher: Ring;
+
+  private constructor(pathKey: Uint8Array, storage: Ring, cipher: Ring) {
+    this.#pathKey = Uint8Array.from(pathKey);
+    this.storage = storage;
+    this.cipher = cipher;
+  }
+
+  /** The keyring of a store that never rotated: generation 1 of each ring derived from `root`. */
+  static derive(root: RootKey, rng?: RandomSource): Keyring {
+    const path = derivePurposeKey(root, 'path-hmac/v1');
+    try {
+      return new Keyring(path, derivedRing(root, 'storage/v1', rng), derivedRing(root, 'cipher/v1', rng));
+    } finally {
+      wipe(path);
+    }
+  }
+
+  /** Opens the keyring record with `root`; a record that does not open or parse is `store_integrity`. */
+  static open(root: RootKey, record: Uint8Array, rng?: RandomSource): Keyring {
+    let plain: Uint8Array;
+    try {
+      plain = withKek(root, (a) => a.open(record, KEYRING_AAD));
+    } catch (e) {
+      throw new StoreError('store_integrity', { cause: e });
+    }
+    try {
+      if (plain.length < 1 + KEY_BYTES || plain[0] !== FORMAT) throw new StoreError('store_integrity');
+      const s = Ring.decode(plain, 1 + KEY_BYTES, rng);
+      const c = Ring.decode(plain, s.end, rng);
+      if (c.end !== plain.length) throw new StoreError('store_integrity');
+      return new Keyring(plain.subarray(1, 1 + KEY_BYTES), s.ring, c.ring);
+    } finally {
+      wipe(plain);
+    }
+  }
+
+  /** The stored keyring (`record`), or the derived one when the store holds none. */
+  static load(root: RootKey, record: Uint8Array | null, rng?: RandomSource): Keyring {
+    return record === null ? Keyring.derive(root, rng) : Keyring.open(root, record, rng);
+  }
+
+  /** The record bytes: this keyring sealed under `root`'s `keyring/v1` key. */
+  seal(root: RootKey): Uint8Array {
+    const s = this.storage.encode();
+    const c = this.cipher.encode();
+    const plain = new Uint8Array(1 + KEY_BYTES + s.length + c.length);
+    try {
+      plain[0] = FORMAT;
+      plain.set(this.#pathKey, 1);
+      plain.set(s, 1 + KEY_BYTES);
+      plain.set(c, 1 + KEY_BYTES + s.length);
+      return withKek(root, (a) => a.seal(plain, KEYRING_AAD));
+    } finally {
+      wipe(plain, s, c);
+    }
+  }
+
+  /** A path hasher over the keyring's path key (the caller destroys it). */
+  pathHasher(): PathHasher {
+    return new PathHasher(this.#pathKey);
+  }
+
+  destroy(): void {
+    wipe(this.#pathKey);
+    this.storage.destroy();
+    this.cipher.destroy();
+  }
+
+  toJSON(): string {
+    return '[Keyring]';
+  }
+  [Symbol.for('nodejs.util.inspect.custom')](): string {
+    return '[Keyring]';
+  }
+}
