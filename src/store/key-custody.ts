@@ -97,13 +97,34 @@ export class KeyCustody {
    * returned function when the write settled.
    */
   async promise(n: number = SEALS_PER_WRITE): Promise<() => void> {
-    while (this.keyring.storage.remaining() - this.#promised < n) await this.#reserve();
+    for (;;) {
+      const release = this.promiseNow(n);
+      if (release) return release;
+      await this.#reserve();
+    }
+  }
+
+  /**
+   * `promise` without waiting: null when the block is short (then call `promise`). Starts a
+   * reservation in the background when less than half a block is left, so writes rarely wait.
+   */
+  promiseNow(n: number = SEALS_PER_WRITE): (() => void) | null {
+    const left = this.keyring.storage.remaining() - this.#promised;
+    if (left < n) return null;
+    if (left - n < this.keyring.storage.lowWater(this.#limit)) {
+      this.#reserve().catch(() => undefined); // a failure here is retried by the write that needs it
+    }
     this.#promised += n;
     let done = false;
     return () => {
       if (!done) this.#promised -= n;
       done = true;
     };
+  }
+
+  /** Reserves a first block (at unlock, so the first writes do not wait for it). */
+  prime(): Promise<void> {
+    return this.#reserve();
   }
 
   /** One reservation at a time; callers re-check after it. */

@@ -43,6 +43,10 @@ const KEYRING_KEY_ID = 1;
 const KEYRING_AAD = aad('spike/keyring', 0, 'keyring');
 const ENTRY_BYTES = 4 + KEY_BYTES + 8;
 
+function blockSize(limit: number): number {
+  return Math.max(1, Math.min(RESERVE_BLOCK, Math.floor(limit / 8)));
+}
+
 export type RingName = 'storage' | 'cipher';
 
 interface Generation {
@@ -93,6 +97,11 @@ export class Ring {
     return g ? g.end - g.next : 0;
   }
 
+  /** Below this many seals left in the block, a new one is reserved ahead of need. */
+  lowWater(limit: number): number {
+    return Math.floor(blockSize(limit) / 2);
+  }
+
   /** Persisted count of seals reserved under generation `id` (0 when not held). */
   reserved(id: number): number {
     return this.#gens.get(id)?.reserved ?? 0;
@@ -113,7 +122,7 @@ export class Ring {
    * `adopt` it into the live ring. Returns whether a new generation was made.
    */
   reserve(limit: number): boolean {
-    const block = Math.max(1, Math.min(RESERVE_BLOCK, Math.floor(limit / 8)));
+    const block = blockSize(limit);
     let g = this.#gens.get(this.#current);
     let rotated = false;
     if (!g || g.reserved + block > limit) {

@@ -156,7 +156,8 @@ export abstract class SealedStore implements Store {
 
   /** Runs a sealing write with its seals reserved first (AES-GCM use counters, keyring.ts). */
   async #sealing<T>(fn: () => Promise<T>): Promise<T> {
-    const release = await this.custody().promise();
+    const custody = this.custody();
+    const release = custody.promiseNow() ?? await custody.promise(); // synchronous when seals are left
     try {
       return await fn();
     } finally {
@@ -174,6 +175,10 @@ export abstract class SealedStore implements Store {
       scanStale: (id, limit) => this.scanStale(id, limit),
       replaceBlobs: (swaps) => this.replaceBlobs(swaps),
     }, root, record, this.#sealLimit);
+    // The first block of seals now, so the first writes do not wait; a failure is retried by them.
+    await this.#custody.prime().catch((e: unknown) => {
+      this.logger?.warn({ err: (e as { code?: string }).code ?? 'error' }, 'could not reserve AES-GCM seals at unlock; writes retry');
+    });
     // Build the path index now, in the background, so the first list does not pay for it.
     this.#paths.refresh().catch((e: unknown) => {
       const code = (e as { code?: string }).code ?? 'error';
