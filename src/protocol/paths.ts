@@ -16,6 +16,8 @@ export const PATHS = {
   // Nexus: cipher
   encrypt: '/v1/cipher/encrypt',
   decrypt: '/v1/cipher/decrypt',
+  /** additive: re-encrypts a ciphertext under the current cipher key version (decrypt's request, encrypt's answer) */
+  rewrap: '/v1/cipher/rewrap',
   // Nexus: operator (break-the-glass)
   recover: '/v1/operator/recover',
   restore: '/v1/operator/restore',

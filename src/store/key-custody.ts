@@ -24,7 +24,7 @@
 import { makeKeyCheck, checkKeyCheck, RootKey } from '../crypto/index.js';
 import { NoncePool, RecordSealer, type SealedCell } from './codec.js';
 import { KEY_CHECK_RECORD } from './key-check.js';
-import { Keyring, KEYRING_RECORD } from './keyring.js';
+import { Keyring, KEYRING_RECORD, type RingName } from './keyring.js';
 import { StoreError } from './types.js';
 
 /** A stored blob whose envelope names an older key id. */
@@ -65,9 +65,9 @@ export class KeyCustody {
   readonly #limit: number;
   #root: RootKey;
   readonly sealer: RecordSealer;
-  /** Seals promised to writes in flight (not yet made). */
-  #promised = 0;
-  #reserving: Promise<void> | null = null;
+  /** Seals promised to writes in flight (not yet made), per ring. */
+  readonly #promised: Record<RingName, number> = { storage: 0, cipher: 0 };
+  readonly #reserving: Record<RingName, Promise<void> | null> = { storage: null, cipher: null };
 
   private constructor(backend: CustodyBackend, root: RootKey, sealer: RecordSealer, limit: number) {
     this.#backend = backend;
@@ -96,11 +96,11 @@ export class KeyCustody {
    * Promises `n` seals to one write (reserving a new block first when needed); call the
    * returned function when the write settled.
    */
-  async promise(n: number = SEALS_PER_WRITE): Promise<() => void> {
+  async promise(n: number = SEALS_PER_WRITE, ring: RingName = 'storage'): Promise<() => void> {
     for (;;) {
-      const release = this.promiseNow(n);
+      const release = this.promiseNow(n, ring);
       if (release) return release;
-      await this.#reserve();
+      await this.#reserve(ring);
     }
   }
 
@@ -108,16 +108,17 @@ export class KeyCustody {
    * `promise` without waiting: null when the block is short (then call `promise`). Starts a
    * reservation in the background when less than half a block is left, so writes rarely wait.
    */
-  promiseNow(n: number = SEALS_PER_WRITE): (() => void) | null {
-    const left = this.keyring.storage.remaining() - this.#promised;
+  promiseNow(n: number = SEALS_PER_WRITE, ring: RingName = 'storage'): (() => void) | null {
+    const r = this.keyring[ring];
+    const left = r.remaining() - this.#promised[ring];
     if (left < n) return null;
-    if (left - n < this.keyring.storage.lowWater(this.#limit)) {
-      this.#reserve().catch(() => undefined); // a failure here is retried by the write that needs it
+    if (left - n < r.lowWater(this.#limit)) {
+      this.#reserve(ring).catch(() => undefined); // a failure here is retried by the write that needs it
     }
-    this.#promised += n;
+    this.#promised[ring] += n;
     let done = false;
     return () => {
-      if (!done) this.#promised -= n;
+      if (!done) this.#promised[ring] -= n;
       done = true;
     };
   }
@@ -128,14 +129,14 @@ export class KeyCustody {
   }
 
   /** One reservation at a time; callers re-check after it. */
-  #reserve(): Promise<void> {
-    this.#reserving ??= this.#update((fresh) => {
-      fresh.storage.reserve(this.#limit);
+  #reserve(ring: RingName = 'storage'): Promise<void> {
+    this.#reserving[ring] ??= this.#update((fresh) => {
+      fresh[ring].reserve(this.#limit);
       return undefined;
     }).finally(() => {
-      this.#reserving = null;
+      this.#reserving[ring] = null;
     });
-    return this.#reserving;
+    return this.#reserving[ring];
   }
 
   /**

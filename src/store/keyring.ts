@@ -109,10 +109,28 @@ export class Ring {
 
   /** Counts one seal under the current generation and returns its AEAD; `store_busy` when no block is reserved. */
   takeSeal(): Aead {
+    return this.#take().aead;
+  }
+
+  /**
+   * Counts one seal under the current generation and returns its id and a COPY of its key
+   * (the caller wipes it): for sealers that frame their own messages (the cipher API).
+   */
+  takeSealKey(): { id: number; key: Uint8Array } {
+    return { id: this.#current, key: Uint8Array.from(this.#take().key) };
+  }
+
+  /** A copy of generation `id`'s key for opening (the caller wipes it), or undefined when not held. */
+  keyCopy(id: number): Uint8Array | undefined {
+    const g = this.#gens.get(id);
+    return g ? Uint8Array.from(g.key) : undefined;
+  }
+
+  #take(): Generation {
     const g = this.#gens.get(this.#current);
     if (!g || g.next >= g.end) throw new StoreError('store_busy');
     g.next++;
-    return g.aead;
+    return g;
   }
 
   /**
