@@ -313,6 +313,16 @@ export class NexusClient {
     return decodePlaintext(await this.call(PATHS.decrypt, undefined, body, true, opts.signal));
   }
 
+  /**
+   * Re-encrypts a ciphertext under Nexus's current cipher key version (after a root-key
+   * rotation) without the plaintext ever leaving Nexus. Same permission as decrypt.
+   */
+  async rewrap(ct: CipherText, opts: CallOptions = {}): Promise<CipherText> {
+    if (!Number.isInteger(ct.version) || ct.version < 0 || ct.version > 255) throw new SdkUsageError('sdk_bad_argument', 'version must be 0-255');
+    const body: RequestJson<CipherDecryptRequest> = { version: ct.version, nonce: b64(ct.nonce), ciphertext: b64(ct.ciphertext) };
+    return decodeCipherText(await this.call(PATHS.rewrap, undefined, body, true, opts.signal));
+  }
+
   /** Stream-mode encryption: resolves with the response stream (`0x01` ‖ nonce ‖ ciphertext‖tag). */
   async encryptStream(plaintext: Readable | Buffer, opts: CallOptions = {}): Promise<Readable> {
     return this.transport.postStream(PATHS.encrypt, plaintext, { ...this.streamTimeouts(), signal: opts.signal });

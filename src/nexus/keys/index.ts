@@ -1,8 +1,11 @@
 /**
  * Nexus's root-key custody: the in-memory key state (`state.ts`), the public sharing record
- * and the one place a rebuilt key is accepted (`sharing.ts`), and recovery of the key from
- * the Keepers with re-push of their shares (`recovery.ts`).
+ * and the one place a rebuilt key is accepted (`sharing.ts`), recovery of the key from
+ * the Keepers with re-push of their shares (`recovery.ts`), root-key rotation
+ * (`rotation.ts`) and the cipher API's keys by version (`cipher-keys.ts`).
  */
 export * from './state.js';
 export * from './sharing.js';
 export * from './recovery.js';
+export * from './rotation.js';
+export * from './cipher-keys.js';
