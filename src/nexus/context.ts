@@ -11,6 +11,7 @@ import type { NexusAuthorizer, NexusGuards } from './authz.js';
 import type { KeyState } from './keys/state.js';
 import type { PolicyEngine, PolicySync } from './policy/index.js';
 import type { KeeperSync } from './keys/recovery.js';
+import type { RootRotation } from './keys/rotation.js';
 import type { AuditEvents } from './audit.js';
 
 export interface NexusContext {
@@ -27,6 +28,8 @@ export interface NexusContext {
   readonly audit: AuditEvents;
   /** Keeper recovery/re-push (absent in memory mode). */
   readonly sync: KeeperSync | undefined;
+  /** Root-key rotation and its background re-encryption (absent in memory and lite modes). */
+  readonly rotation?: RootRotation;
   /** Counts bytes through the cipher API (metrics; absent when the operations listener is off). */
   readonly onCipherBytes?: (direction: 'in' | 'out', bytes: number) => void;
 }

@@ -27,6 +27,8 @@ export const PATHS = {
   verify: '/v1/bootstrap/verify',
   /** additive: whether the store already holds a key (Bootstrap's run-once check) */
   bootstrapStatus: '/v1/bootstrap/status',
+  /** additive: rotate the root key (Pilot superuser; docs/key-lifecycle.md) */
+  rotateRootKey: '/v1/operator/rotate-root-key',
   /** additive: the audit-trail HMAC of a secret path (superuser; docs/audit.md) */
   auditHash: '/v1/audit/hash',
   /** additive: checks the MACs of a batch of audit lines (superuser; docs/audit.md) */

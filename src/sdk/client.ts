@@ -42,11 +42,12 @@ import {
   decodePolicy,
   decodePolicyList,
   decodeRestoreStatus,
+  decodeRotation,
   isObject,
 } from './decode.js';
 import { NexusApiError, SdkUsageError, codeForBodyErr, sanitizeWireCode } from './errors.js';
 import { CLIENT_DEFAULTS, type ClientOptions, type ConnectOptions } from './options.js';
-import { SHARD_LENGTH, assertValidShare, isAllZero, parseRecoverBody } from './shares.js';
+import { assertValidShare, recoverAnswerShares } from './shares.js';
 import { Transport } from './transport.js';
 import { decodeSecretPage, eachSecretPath, listRequest, type ListSecretsOptions, type SecretPage } from './list.js';
 import type {
@@ -59,6 +60,7 @@ import type {
   PolicySpec,
   PutSecretOptions,
   RestoreStatus,
+  RootKeyRotation,
   SecretMetadata,
   SecretValues,
   Share,
@@ -68,6 +70,12 @@ import { parseNexusUrls } from './urls.js';
 
 function b64(b: Uint8Array): string {
   return Buffer.from(b.buffer, b.byteOffset, b.byteLength).toString('base64');
+}
+
+/** The decrypt/rewrap request of `ct` (version checked). */
+function cipherBody(ct: CipherText): RequestJson<CipherDecryptRequest> {
+  if (!Number.isInteger(ct.version) || ct.version < 0 || ct.version > 255) throw new SdkUsageError('sdk_bad_argument', 'version must be 0-255');
+  return { version: ct.version, nonce: b64(ct.nonce), ciphertext: b64(ct.ciphertext) };
 }
 
 /** `{path, version?}` of a secret or metadata read, after checking both. */
@@ -307,20 +315,14 @@ export class NexusClient {
 
   /** JSON-mode decryption. */
   async decrypt(ct: CipherText, opts: { algorithm?: string } & CallOptions = {}): Promise<Uint8Array> {
-    if (!Number.isInteger(ct.version) || ct.version < 0 || ct.version > 255) throw new SdkUsageError('sdk_bad_argument', 'version must be 0-255');
-    const body: RequestJson<CipherDecryptRequest> = { version: ct.version, nonce: b64(ct.nonce), ciphertext: b64(ct.ciphertext) };
+    const body = cipherBody(ct);
     if (opts.algorithm !== undefined) body.algorithm = opts.algorithm;
     return decodePlaintext(await this.call(PATHS.decrypt, undefined, body, true, opts.signal));
   }
 
-  /**
-   * Re-encrypts a ciphertext under Nexus's current cipher key version (after a root-key
-   * rotation) without the plaintext ever leaving Nexus. Same permission as decrypt.
-   */
+  /** additive: `ct` re-encrypted under Nexus's current cipher version; the plaintext never leaves Nexus (cipher permission). */
   async rewrap(ct: CipherText, opts: CallOptions = {}): Promise<CipherText> {
-    if (!Number.isInteger(ct.version) || ct.version < 0 || ct.version > 255) throw new SdkUsageError('sdk_bad_argument', 'version must be 0-255');
-    const body: RequestJson<CipherDecryptRequest> = { version: ct.version, nonce: b64(ct.nonce), ciphertext: b64(ct.ciphertext) };
-    return decodeCipherText(await this.call(PATHS.rewrap, undefined, body, true, opts.signal));
+    return decodeCipherText(await this.call(PATHS.rewrap, undefined, cipherBody(ct), true, opts.signal));
   }
 
   /** Stream-mode encryption: resolves with the response stream (`0x01` ‖ nonce ‖ ciphertext‖tag). */
@@ -344,28 +346,18 @@ export class NexusClient {
    * and must wipe them (`share.value.fill(0)`) when done.
    */
   async recover(opts: CallOptions = {}): Promise<Share[]> {
-    const raw = await this.transport.postBytes(PATHS.recover, undefined, Buffer.from('{}'), { idempotent: true, signal: opts.signal });
-    let parsed;
-    try {
-      parsed = parseRecoverBody(raw);
-    } finally {
-      raw.fill(0);
-    }
-    if (parsed.err !== undefined) {
-      for (const s of parsed.shares) s.value.fill(0);
-      throw new NexusApiError(codeForBodyErr(parsed.err), { status: 200, wireErr: parsed.err });
-    }
-    if (parsed.shares.length === 0 || parsed.shares.some((s) => isAllZero(s.value) || s.value.length !== SHARD_LENGTH)) {
-      for (const s of parsed.shares) s.value.fill(0);
-      throw new NexusApiError('data_unmarshal_failure', { status: 200 });
-    }
-    return parsed.shares;
+    return recoverAnswerShares(await this.transport.postBytes(PATHS.recover, undefined, Buffer.from('{}'), { idempotent: true, signal: opts.signal }));
   }
 
   /** Submits one recovery share (restore role only). The share's buffer is left to the caller. */
   async restore(share: Share, opts: CallOptions = {}): Promise<RestoreStatus> {
     assertValidShare(share.id, share.value);
     return decodeRestoreStatus(await this.callBytes(PATHS.restore, undefined, formatRestoreBody(share), false, opts.signal));
+  }
+
+  /** additive: rotates the root key (Pilot superuser): the new epoch, storage key id and cipher version. */
+  async rotateRootKey(opts: CallOptions = {}): Promise<RootKeyRotation> {
+    return decodeRotation(await this.call(PATHS.rotateRootKey, undefined, {}, false, opts.signal));
   }
 
   /** The public Feldman commitments of the current sharing (additive route). */

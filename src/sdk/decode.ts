@@ -27,6 +27,7 @@ import type {
   CommitmentsInfo,
   Policy,
   RestoreStatus,
+  RootKeyRotation,
   SecretMetadata,
   SecretMetadataContent,
   SecretValues,
@@ -161,6 +162,11 @@ export function decodePolicyList(body: Record<string, unknown>): PolicyListItem[
     const id = own<PolicyListItem>(p, 'id');
     return { id: typeof id === 'string' ? id : '', name: str(own<PolicyListItem>(p, 'name')) };
   });
+}
+
+/** The rotate-root-key answer. */
+export function decodeRotation(body: Record<string, unknown>): RootKeyRotation {
+  return { epoch: nonNegInt(body['epoch']), storageKeyId: nonNegInt(body['storageKeyId']), cipherVersion: nonNegInt(body['cipherVersion']) };
 }
 
 export function decodeCipherText(body: Record<string, unknown>): CipherText {

@@ -67,6 +67,8 @@ export class KeyCustody {
   readonly sealer: RecordSealer;
   /** Seals promised to writes in flight (not yet made), per ring. */
   readonly #promised: Record<RingName, number> = { storage: 0, cipher: 0 };
+  /** Called when the current storage generation changed (a rotation by limit or by command): start re-encryption. */
+  onRotated: (() => void) | undefined;
   readonly #reserving: Record<RingName, Promise<void> | null> = { storage: null, cipher: null };
 
   private constructor(backend: CustodyBackend, root: RootKey, sealer: RecordSealer, limit: number) {
@@ -158,8 +160,10 @@ export class KeyCustody {
         const writes: [string, Uint8Array][] = [[KEYRING_RECORD, fresh.seal(target)], ...extra(fresh)];
         return { result: r, writes };
       });
+      const before = this.keyring.storage.current;
       this.keyring.storage.adopt(fresh!.storage);
       this.keyring.cipher.adopt(fresh!.cipher);
+      if (this.keyring.storage.current !== before) this.onRotated?.();
       return result;
     } finally {
       fresh?.destroy();

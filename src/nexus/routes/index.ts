@@ -9,6 +9,7 @@ import { operatorRoutes } from './operator.js';
 import { policyRoutes } from './policies.js';
 import { secretRoutes } from './secrets.js';
 import { auditRoutes } from './audit.js';
+import { rotationRoutes } from './rotation.js';
 
-export const ROUTE_MODULES: readonly RouteModule[] = [secretRoutes, policyRoutes, cipherRoutes, operatorRoutes, auditRoutes];
+export const ROUTE_MODULES: readonly RouteModule[] = [secretRoutes, policyRoutes, cipherRoutes, operatorRoutes, auditRoutes, rotationRoutes];
 export { policyCheckUnavailable } from './store-errors.js';
