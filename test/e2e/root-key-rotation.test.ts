@@ -43,7 +43,7 @@ async function until(what: string, ok: () => Promise<boolean>, timeoutMs = 180_0
 
 /** Key id → number of sealed blobs in the database file (read-only, beside the running Nexus). */
 function keyIdsInFile(): Map<number, number> {
-  const db = new Database(path.join(stack.dir, 'spike.db'), { readonly: true, fileMustExist: true });
+  const db = new Database(path.join(stack.dir, 'data', 'spike.db'), { readonly: true, fileMustExist: true });
   try {
     const blobs = [
       ...db.prepare('SELECT path FROM secrets UNION ALL SELECT meta FROM secrets').pluck().all(),
