@@ -10,7 +10,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { RootKey, splitSecret, wipeShare } from '../../crypto/index.js';
 import { createLogger } from '../../lib/index.js';
-import { custodyOf, MemoryStore, Reencryptor, SqliteStore, type Store } from '../../store/index.js';
+import { custodyOf, openStore, Reencryptor, SqliteStore, type Store } from '../../store/index.js';
 import { tempDir } from '../../../test/helpers/temp.js';
 import { KeyState, type SharingInfo } from './state.js';
 import { adoptKey, AdoptError } from './sharing.js';
@@ -116,7 +116,7 @@ test('ROT-12: one rotation at a time; memory and no sharing move are refused wit
   await store.close();
   keys.clear();
 
-  const mem = new MemoryStore();
+  const mem = await openStore({ kind: 'memory' });
   const mk = new KeyState();
   mk.installEphemeral();
   await assert.rejects(new RootRotation({ store: mem, keys: mk, logger, reencrypt, move }).rotate(), isCode('rotation_not_ready'));
