@@ -200,14 +200,22 @@ export class KeyCustody {
    * current generation (each written only if unchanged since read, so concurrent writes
    * win). Returns how many were found and written; `found` 0 means none is left.
    */
-  async reencryptStep(limit: number): Promise<{ found: number; written: number }> {
+  async reencryptStep(limit: number): Promise<{ found: number; written: number; failed: number }> {
     const current = this.keyring.storage.current;
     const stale = await this.#backend.scanStale(current, limit);
-    if (stale.length === 0) return { found: 0, written: 0 };
+    if (stale.length === 0) return { found: 0, written: 0, failed: 0 };
     const release = await this.promise(stale.length);
     try {
-      const swaps = stale.map((s) => ({ cell: s.cell, old: s.blob, blob: this.sealer.reseal(s.cell, s.blob) }));
-      return { found: stale.length, written: await this.#backend.replaceBlobs(swaps) };
+      const swaps: BlobSwap[] = [];
+      for (const s of stale) {
+        try {
+          swaps.push({ cell: s.cell, old: s.blob, blob: this.sealer.reseal(s.cell, s.blob) });
+        } catch {
+          // A blob that fails its check (or names an erased key) stays as it is; reads report it.
+        }
+      }
+      const written = swaps.length > 0 ? await this.#backend.replaceBlobs(swaps) : 0;
+      return { found: stale.length, written, failed: stale.length - swaps.length };
     } finally {
       release();
     }

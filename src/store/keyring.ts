@@ -28,7 +28,7 @@
  * `dropOlder` zero what they drop).
  */
 import { Aead, aad, derivePurposeKey, PathHasher, wipe, type RandomSource, type RootKey } from '../crypto/index.js';
-import { randomBytes } from 'node:crypto';
+import { randomFillSync } from 'node:crypto';
 import { StoreError } from './types.js';
 
 /** System record key of the keyring (an AEAD envelope: public bytes). */
@@ -73,7 +73,9 @@ export class Ring {
 
   /** @internal Adds a generation (copies `key`). */
   put(id: number, key: Uint8Array, reserved: number): void {
-    this.#gens.get(id)?.aead.destroy();
+    const old = this.#gens.get(id);
+    old?.aead.destroy();
+    wipe(old?.key);
     this.#gens.set(id, { aead: new Aead(key, id, this.#rng), key: Uint8Array.from(key), reserved, next: 0, end: 0 });
   }
 
@@ -182,7 +184,7 @@ export class Ring {
   /** A fresh random generation (id = highest + 1), made current. */
   addGeneration(): number {
     const id = Math.max(0, ...this.#gens.keys()) + 1;
-    const key = this.#rng ? this.#rng(KEY_BYTES) : new Uint8Array(randomBytes(KEY_BYTES));
+    const key = this.#rng ? this.#rng(KEY_BYTES) : randomFillSync(new Uint8Array(KEY_BYTES));
     try {
       this.put(id, key, 0);
     } finally {

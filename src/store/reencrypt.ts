@@ -113,11 +113,16 @@ export class Reencryptor {
       if (!c) return;
       try {
         const t0 = Date.now();
-        const { found, written } = await c.reencryptStep(batch);
+        const { found, written, failed } = await c.reencryptStep(batch);
         if (found === 0) {
           const erased = await c.eraseOlder();
           this.#logger?.info({ keyId: c.keyring.storage.current, erased: erased.length, rewritten: this.#rewritten },
             're-encryption done: older storage keys erased');
+          return;
+        }
+        if (failed === found) {
+          // Only records that fail their integrity check are left: keep the older key, stop until the next start.
+          this.#logger?.error({ err: 'store_integrity', count: failed }, 're-encryption stopped: records under an older key fail their integrity check; the older key is kept');
           return;
         }
         this.#rewritten += written;
