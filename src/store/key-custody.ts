@@ -69,6 +69,7 @@ export class KeyCustody {
   readonly #promised: Record<RingName, number> = { storage: 0, cipher: 0 };
   /** Called when the current storage generation changed (a rotation by limit or by command): start re-encryption. */
   onRotated: (() => void) | undefined;
+  #updates: Promise<unknown> = Promise.resolve();
   readonly #reserving: Record<RingName, Promise<void> | null> = { storage: null, cipher: null };
 
   private constructor(backend: CustodyBackend, root: RootKey, sealer: RecordSealer, limit: number) {
@@ -146,7 +147,15 @@ export class KeyCustody {
    * writes it back sealed under `sealRoot` (default: our root) with `extra` records, then
    * makes the live keyring hold what was written.
    */
-  async #update<T>(change: (fresh: Keyring) => T, sealRoot?: RootKey, extra: (fresh: Keyring) => [string, Uint8Array][] = () => []): Promise<T> {
+  #update<T>(change: (fresh: Keyring) => T, sealRoot?: RootKey, extra: (fresh: Keyring) => [string, Uint8Array][] = () => []): Promise<T> {
+    // One keyring update at a time in this process: a reservation queued behind a root
+    // switch then reads the new root, never the one the switch just replaced.
+    const run = this.#updates.then(() => this.#updateNow(change, sealRoot, extra));
+    this.#updates = run.catch(() => undefined);
+    return run;
+  }
+
+  async #updateNow<T>(change: (fresh: Keyring) => T, sealRoot: RootKey | undefined, extra: (fresh: Keyring) => [string, Uint8Array][]): Promise<T> {
     const root = this.#root;
     const target = sealRoot ?? root;
     let fresh: Keyring | undefined;
@@ -160,6 +169,16 @@ export class KeyCustody {
         const writes: [string, Uint8Array][] = [[KEYRING_RECORD, fresh.seal(target)], ...extra(fresh)];
         return { result: r, writes };
       });
+      if (sealRoot) {
+        // The keyring is now sealed under `sealRoot`: it is our root from here on (a copy).
+        const copy = sealRoot.bytes();
+        try {
+          this.#root.destroy();
+          this.#root = RootKey.fromBytes(copy);
+        } finally {
+          copy.fill(0);
+        }
+      }
       const before = this.keyring.storage.current;
       this.keyring.storage.adopt(fresh!.storage);
       this.keyring.cipher.adopt(fresh!.cipher);
@@ -185,13 +204,6 @@ export class KeyCustody {
       next,
       () => [[KEY_CHECK_RECORD, makeKeyCheck(next)], ...records],
     );
-    const copy = next.bytes();
-    try {
-      this.#root.destroy();
-      this.#root = RootKey.fromBytes(copy);
-    } finally {
-      copy.fill(0);
-    }
     return ids;
   }
 
