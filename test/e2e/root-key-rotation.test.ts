@@ -1,5 +1,5 @@
 /**
- * Key rotation on real processes (sqlite): the storage and cipher keys rotate by themselves at
+ * Key rotation on real processes (sqlite and postgres): the storage and cipher keys rotate by themselves at
  * a lowered AES-GCM seal limit (SPIKE_NEXUS_AEAD_SEAL_LIMIT) under write load; background
  * re-encryption (SPIKE_NEXUS_REENCRYPT_RATE) is cut by a kill -9 of Nexus in the middle and
  * resumes after the restart (Keepers stay up, so Nexus recovers its key by itself); every
@@ -15,9 +15,10 @@ import assert from 'node:assert/strict';
 import path from 'node:path';
 import { randomBytes } from 'node:crypto';
 import Database from 'better-sqlite3';
+import pg from 'pg';
 import type { NexusClient } from '../../src/sdk/index.js';
 import { envelopeKeyId } from '../../src/crypto/index.js';
-import { Stack } from '../helpers/stack.js';
+import { Stack, e2eBackends, type E2eBackend } from '../helpers/stack.js';
 
 /**
  * Seals per key (blocks of 256). Re-encryption converges only when every stored blob fits under
@@ -45,21 +46,35 @@ async function until(what: string, ok: () => Promise<boolean>, timeoutMs = 180_0
   }
 }
 
-/** Key id → number of sealed blobs in the database file (read-only, beside the running Nexus). */
-function keyIdsInFile(): Map<number, number> {
+/** Every sealed blob in the database (read-only, beside the running Nexus). */
+async function storedBlobs(backend: E2eBackend): Promise<Buffer[]> {
+  if (backend === 'postgres') {
+    const c = new pg.Client({ connectionString: stack.postgres!.connectionString });
+    await c.connect();
+    try {
+      return (await c.query<{ b: Buffer }>(`SELECT path AS b FROM spike_secrets UNION ALL SELECT meta FROM spike_secrets
+        UNION ALL SELECT value FROM spike_secret_versions UNION ALL SELECT body FROM spike_policies`)).rows.map((r) => r.b);
+    } finally {
+      await c.end();
+    }
+  }
   const db = new Database(path.join(stack.dir, 'data', 'spike.db'), { readonly: true, fileMustExist: true });
   try {
-    const blobs = [
+    return [
       ...db.prepare('SELECT path FROM secrets UNION ALL SELECT meta FROM secrets').pluck().all(),
       ...db.prepare('SELECT value FROM secret_versions').pluck().all(),
       ...db.prepare('SELECT body FROM policies').pluck().all(),
     ] as Buffer[];
-    const out = new Map<number, number>();
-    for (const b of blobs) out.set(envelopeKeyId(b) ?? -1, (out.get(envelopeKeyId(b) ?? -1) ?? 0) + 1);
-    return out;
   } finally {
     db.close();
   }
+}
+
+/** Key id → number of sealed blobs in the database. */
+async function keyIdsInDb(backend: E2eBackend): Promise<Map<number, number>> {
+  const out = new Map<number, number>();
+  for (const b of await storedBlobs(backend)) out.set(envelopeKeyId(b) ?? -1, (out.get(envelopeKeyId(b) ?? -1) ?? 0) + 1);
+  return out;
 }
 
 async function pool<T>(items: T[], n: number, fn: (x: T) => Promise<void>): Promise<void> {
@@ -69,10 +84,10 @@ async function pool<T>(items: T[], n: number, fn: (x: T) => Promise<void>): Prom
   }));
 }
 
-describe('root-key rotation and re-encryption (sqlite)', () => {
+for (const backend of e2eBackends()) describe(`root-key rotation and re-encryption (${backend})`, () => {
   before(async () => {
     stack = await Stack.start({
-      backend: 'sqlite', ops: true,
+      backend, ops: true,
       nexusEnv: { SPIKE_NEXUS_AEAD_SEAL_LIMIT: String(LIMIT), SPIKE_NEXUS_REENCRYPT_RATE: '60', SPIKE_NEXUS_MAX_SECRET_VERSIONS: '2' },
     });
     pilot = await stack.client('pilot');
@@ -107,7 +122,7 @@ describe('root-key rotation and re-encryption (sqlite)', () => {
 
     // Re-encryption runs (rate-limited): kill -9 Nexus in the middle of it.
     await until('re-encryption under way', async () => ((await metric('spike_reencrypt_records_rewritten')) ?? 0) >= 30);
-    const mid = keyIdsInFile();
+    const mid = await keyIdsInDb(backend);
     assert.ok(mid.size >= 2, `both generations in use at the kill (${JSON.stringify([...mid])})`);
     await stack.killNexus('SIGKILL');
     await stack.startNexus();
@@ -121,8 +136,8 @@ describe('root-key rotation and re-encryption (sqlite)', () => {
       acked.set(p, v);
     }
     await until('re-encryption done (one storage generation left)', async () => (await metric('spike_keyring_storage_generations')) === 1);
-    const ids = keyIdsInFile();
-    assert.equal(ids.size, 1, `one key id left in the database file (${JSON.stringify([...ids])})`);
+    const ids = await keyIdsInDb(backend);
+    assert.equal(ids.size, 1, `one key id left in the database (${JSON.stringify([...ids])})`);
     assert.equal([...ids.keys()][0], await metric('spike_keyring_storage_key_id'));
 
     // Every acknowledged write reads back exactly.
