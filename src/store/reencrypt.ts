@@ -108,12 +108,19 @@ export class Reencryptor {
     const started = this.#custody()?.keyring.storage.current;
     this.#logger?.info({ keyId: started }, 're-encryption started: blobs under older storage keys are re-sealed in the background');
     let sinceLog = 0;
+    let warned = false;
     while (!this.#stopped) {
       const c = this.#custody();
       if (!c) return;
       try {
         const t0 = Date.now();
         const { found, written, failed } = await c.reencryptStep(batch);
+        const now = c.keyring.storage.current;
+        if (started !== undefined && now - started >= 2 && !warned) {
+          // Each pass re-seals everything again under a newer key: the limit is too low for the store.
+          warned = true;
+          this.#logger?.warn({ keyId: now }, 're-encryption cannot finish: the storage key rotated again meanwhile; raise SPIKE_NEXUS_AEAD_SEAL_LIMIT above the number of stored records');
+        }
         if (found === 0) {
           const erased = await c.eraseOlder();
           this.#logger?.info({ keyId: c.keyring.storage.current, erased: erased.length, rewritten: this.#rewritten },
