@@ -3,8 +3,9 @@
  * sealed core of the persistent backends (sealed.ts, codec.ts, key-check.ts), and the
  * backends: memory, lite, sqlite/, postgres/. `openStore` picks one from configuration;
  * `backupSqliteFile` / `verifySqliteBackup` serve `spike-nexus backup` (docs/backup.md).
- * The keyring (keyring.ts, one ring per key family in ring.ts), its custody in an unlocked store (key-custody.ts: seal counters,
- * root-key switch) and the background re-encryption (reencrypt.ts) serve key rotation.
+ * The keyring (keyring.ts; one ring per key family in ring.ts), its custody in an unlocked
+ * store (key-custody.ts: seal counters, root-key switch) and the background re-encryption
+ * (reencrypt.ts) serve key rotation.
  */
 export {
   type SecretVersionInfo, type SecretMetadata, type PutSecretOptions, type SecretPathPage, type SecretPathQuery, type Store, StoreError, type StoreFailureCause, type StoreOutcome,
