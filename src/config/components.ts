@@ -148,6 +148,10 @@ export interface NexusConfig extends CommonConfig {
   auditLog: string | undefined;
   /** ours: rotate the audit file past this size (SPIKE_NEXUS_AUDIT_MAX_BYTES, default 100 MiB). */
   auditMaxBytes: number;
+  /** ours: records re-encrypted per second after a key rotation (SPIKE_NEXUS_REENCRYPT_RATE, default 500). */
+  reencryptRate: number;
+  /** ours: most AES-GCM encryptions under one key before it rotates (SPIKE_NEXUS_AEAD_SEAL_LIMIT, default 2^31). */
+  aeadSealLimit: number;
 }
 
 export function loadNexusConfig(env: Env): NexusConfig {
@@ -180,6 +184,9 @@ export function loadNexusConfig(env: Env): NexusConfig {
     ops: opsAddress(env, 'SPIKE_NEXUS_OPS_ADDR'),
     auditLog: env['SPIKE_NEXUS_AUDIT_LOG']?.trim() || undefined,
     auditMaxBytes: int(env, 'SPIKE_NEXUS_AUDIT_MAX_BYTES', 100 * 1024 * 1024, 4096, 2 ** 50),
+    reencryptRate: int(env, 'SPIKE_NEXUS_REENCRYPT_RATE', 500, 1, 1_000_000),
+    // At most 2^31: half the 2^32 bound on random 96-bit nonces per key (NIST SP 800-38D §8.3).
+    aeadSealLimit: int(env, 'SPIKE_NEXUS_AEAD_SEAL_LIMIT', 2 ** 31, 64, 2 ** 31),
   };
 }
 

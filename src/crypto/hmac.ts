@@ -16,8 +16,17 @@ import { wipe } from './wipe.js';
 export class PathHasher {
   #key: KeyObject | undefined;
 
-  constructor(root: RootKey) {
-    const raw = derivePurposeKey(root, 'path-hmac/v1');
+  /**
+   * Derives the `path-hmac/v1` key from `source` (a root key), or takes `source` when it is
+   * the 32-byte key itself (held by a keyring after a root-key rotation; the caller wipes its buffer).
+   */
+  constructor(source: RootKey | Uint8Array) {
+    if (source instanceof Uint8Array) {
+      if (source.length !== 32) throw new CryptoError('crypto_bad_key');
+      this.#key = createSecretKey(source);
+      return;
+    }
+    const raw = derivePurposeKey(source, 'path-hmac/v1');
     try {
       this.#key = createSecretKey(raw);
     } finally {

@@ -9,7 +9,7 @@
  *   denied (cipher: allowed); anyone else needs a policy granting `perm` (or `super`) on the
  *   request body's path (`on: 'path'`), on a SPIKE gate path ({@link GATE_PATHS}), or on any
  *   path (`on: 'anywhere'`).
- * - `role` (recover, restore, bootstrap verify): that fixed role only, never policies (POL-16:
+ * - `role` (recover, restore, bootstrap verify, rotate-root-key: Pilot superuser): that fixed role only, never policies (POL-16:
  *   even a `.*`/`.*` super policy cannot reach them).
  *
  * Every guard also has an identity-only pre-check, run before the body is read (src/http/guards.ts):
@@ -47,7 +47,7 @@ interface PolicyRule {
 
 interface RoleRule {
   readonly kind: 'role';
-  readonly role: 'isPilotRecover' | 'isPilotRestore' | 'isBootstrap';
+  readonly role: 'isPilotRecover' | 'isPilotRestore' | 'isBootstrap' | 'isPilotOperator';
 }
 
 type Rule = PolicyRule | RoleRule;
@@ -85,6 +85,7 @@ const ROUTE_RULES = {
   recover: { name: 'operator.recover', check: 'canRecover', body: body<unknown>(), rule: role('isPilotRecover') },
   restore: { name: 'operator.restore', check: 'canRestore', body: body<unknown>(), rule: role('isPilotRestore') },
   bootstrapVerify: { name: 'bootstrap.verify', check: 'canVerifyBootstrap', body: body<unknown>(), rule: role('isBootstrap') },
+  rotateRootKey: { name: 'operator.rotate_root_key', check: 'canRotateRootKey', body: body<unknown>(), rule: role('isPilotOperator') },
 } as const satisfies Record<string, { name: string; check: `can${string}`; body: BodyType<unknown>; rule: Rule }>;
 
 type Rows = typeof ROUTE_RULES;

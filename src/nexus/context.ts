@@ -12,6 +12,7 @@ import type { KeyState } from './keys/state.js';
 import type { PolicyEngine, PolicySync } from './policy/index.js';
 import type { KeeperSync } from './keys/recovery.js';
 import type { SharingMover } from './keys/move.js';
+import type { RootRotation } from './keys/rotation.js';
 import type { AuditEvents } from './audit.js';
 import type { RollbackGuard } from './anchor/index.js';
 
@@ -33,6 +34,8 @@ export interface NexusContext {
   readonly rollback?: RollbackGuard | undefined;
   /** Sharing moves: share refresh, Keeper set change (absent in memory mode). */
   readonly mover?: SharingMover;
+  /** Root-key rotation and its background re-encryption (absent in memory and lite modes). */
+  readonly rotation?: RootRotation;
   /** Counts bytes through the cipher API (metrics; absent when the operations listener is off). */
   readonly onCipherBytes?: (direction: 'in' | 'out', bytes: number) => void;
 }

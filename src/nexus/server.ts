@@ -11,7 +11,8 @@ import type { NexusConfig } from '../config/index.js';
 import { backoffDelay, type Logger } from '../lib/index.js';
 import { KeeperClient } from '../keeper/index.js';
 import { authorizeIf, createMtlsServer, type MtlsServer, type X509Source } from '../spiffe/index.js';
-import { createStore, instrumentStore, openStore, type OpenStoreOptions, type Store } from '../store/index.js';
+import { createStore, custodyOf, instrumentStore, openStore, Reencryptor, type OpenStoreOptions, type Store } from '../store/index.js';
+import { RootRotation } from './keys/rotation.js';
 import { NexusAuthorizer, nexusGuards } from './authz.js';
 import type { NexusContext, RouteModule } from './context.js';
 import { KeyState } from './keys/state.js';
@@ -58,6 +59,7 @@ function storeOptions(cfg: NexusConfig, logger: Logger, onCommitBatch?: (size: n
     kind: cfg.backend,
     file: cfg.backend === 'sqlite' ? path.join(cfg.dataDir, 'spike.db') : undefined,
     busyTimeoutMs: cfg.dbBusyTimeoutMs,
+    sealLimit: cfg.aeadSealLimit,
     defaultMaxVersions: cfg.maxSecretVersions,
     ...(cfg.postgres ?? {}),
     ...(onCommitBatch ? { onCommitBatch } : {}),
@@ -169,9 +171,15 @@ export async function startNexus(o: NexusOptions): Promise<Nexus> {
       configured: { threshold: cfg.shamir.threshold, shares: cfg.shamir.shares, peers: cfg.keeperPeers },
     });
   }
+  // Re-encryption resumes after every unlock (a crash mid-run leaves older key ids behind).
+  const reencrypt = new Reencryptor(() => custodyOf(store), { ratePerSecond: cfg.reencryptRate, logger });
+  const rotation = cfg.backend === 'sqlite' || cfg.backend === 'postgres'
+    ? new RootRotation({ store, keys, logger, reencrypt, ...(audit ? { audit } : {}) })
+    : undefined;
   const ctx: NexusContext = {
     cfg, store, keys, ids, engine, authz, guards: nexusGuards(authz), policies, logger, sync, audit: audit ?? NO_AUDIT, rollback,
     ...(mover ? { mover } : {}),
+    ...(rotation ? { rotation } : {}),
     ...(metrics ? { onCipherBytes: metrics.cipherBytes } : {}),
   };
 
@@ -194,9 +202,16 @@ export async function startNexus(o: NexusOptions): Promise<Nexus> {
     dataReady = true;
     logger.warn('memory backend: nothing is persisted and there is no root key (development only)');
   } else {
-    keys.onReady(() => loadPolicies());
-    // The rollback check runs before anything serves or pushes an anchor.
-    if (rollback) keys.onReady(() => void rollback?.start());
+    keys.onReady(() => {
+      loadPolicies();
+      const custody = custodyOf(store);
+      if (custody) custody.onRotated = () => reencrypt.kick();
+      // The rollback check runs before anything serves or pushes an anchor; re-encryption
+      // (a store write) waits for it and does not run while a rollback is refused.
+      void (rollback ? rollback.start() : Promise.resolve()).then(() => {
+        if (rollback?.state !== 'refused') reencrypt.kick();
+      });
+    });
   }
   const rollbackServing = (): boolean => rollback === undefined || rollback.serving();
 
@@ -234,6 +249,17 @@ export async function startNexus(o: NexusOptions): Promise<Nexus> {
     ready: () => storeOpen && keys.isReady() && dataReady && rollbackServing(),
     epoch: () => keys.sharing()?.epoch,
     policyCount: () => engine.size,
+    keyring: () => {
+      const c = custodyOf(store);
+      if (!c) return undefined;
+      const p = reencrypt.progress();
+      const ring = c.keyring.storage;
+      return {
+        storageGenerations: ring.ids().length, storageKeyId: ring.current, cipherVersion: c.keyring.cipher.current,
+        storageSeals: ring.reserved(ring.current), cipherSeals: c.keyring.cipher.reserved(c.keyring.cipher.current),
+        rewritten: p.rewritten, running: p.running,
+      };
+    },
   });
   let ops: OpsServer | undefined;
   try {
@@ -271,6 +297,7 @@ export async function startNexus(o: NexusOptions): Promise<Nexus> {
       await probe?.stop();
       await rollback?.stop();
       await sync?.stop();
+      await reencrypt.stop();
       await keeperClient?.close();
       await store.close();
       await audit?.close();

@@ -23,6 +23,21 @@ export interface StateReaders {
   epoch?: () => number | undefined;
   policyCount?: () => number;
   shareHeld?: () => boolean;
+  /** Nexus with a persistent store: the keyring and the background re-encryption (undefined while locked). */
+  keyring?: () => KeyringReading | undefined;
+}
+
+/** What the keyring gauges read (no label values: one series each). */
+export interface KeyringReading {
+  storageGenerations: number;
+  storageKeyId: number;
+  cipherVersion: number;
+  /** Encryptions counted (reserved ahead) under the current storage / cipher key. */
+  storageSeals: number;
+  cipherSeals: number;
+  /** Records re-encrypted by this process since it started. */
+  rewritten: number;
+  running: boolean;
 }
 
 /** Key recovery and share re-push, per Keeper index (1..n). */
@@ -48,6 +63,23 @@ export interface SpikeMetrics {
   readonly audit: { written(n: number): void; failed(n: number): void };
   /** Registers the live readers (called once wiring is done). */
   read(readers: StateReaders): void;
+}
+
+/** The keyring and re-encryption gauges (docs/operations.md). */
+function keyringGauges(registry: Registry, read: () => KeyringReading | undefined): void {
+  const g = (name: string, help: string, pick: (k: KeyringReading) => number): void => {
+    gaugeFrom(registry, name, help, () => {
+      const k = read();
+      return k === undefined ? undefined : pick(k);
+    });
+  };
+  g('spike_keyring_storage_generations', 'storage keys held in the keyring (1 when no re-encryption is pending)', (k) => k.storageGenerations);
+  g('spike_keyring_storage_key_id', 'key id of the storage key new records are sealed with', (k) => k.storageKeyId);
+  g('spike_keyring_cipher_version', 'cipher key version new ciphertexts get', (k) => k.cipherVersion);
+  g('spike_aead_storage_seals', 'AES-GCM encryptions counted under the current storage key (reserved ahead in blocks)', (k) => k.storageSeals);
+  g('spike_aead_cipher_seals', 'AES-GCM encryptions counted under the current cipher key (reserved ahead in blocks)', (k) => k.cipherSeals);
+  g('spike_reencrypt_records_rewritten', 're-encrypted records since this process started', (k) => k.rewritten);
+  g('spike_reencrypt_running', '1 while the background re-encryption runs', (k) => (k.running ? 1 : 0));
 }
 
 const statusClass = (s: number): string => `${Math.floor(s / 100)}xx`;
@@ -80,6 +112,7 @@ export function createMetrics(): SpikeMetrics {
   gaugeFrom(registry, 'spike_root_key_present', '1 when Nexus holds the root key', () => (r.rootKeyPresent === undefined ? undefined : r.rootKeyPresent() ? 1 : 0));
   gaugeFrom(registry, 'spike_sharing_epoch', 'epoch of the current root-key sharing', () => r.epoch?.());
   gaugeFrom(registry, 'spike_policies', 'policies loaded in the engine', () => r.policyCount?.());
+  keyringGauges(registry, () => r.keyring?.());
   gaugeFrom(registry, 'spike_keeper_share_held', '1 when this Keeper holds a verified share', () => (r.shareHeld === undefined ? undefined : r.shareHeld() ? 1 : 0));
   const collected = new Gauge({ name: 'spike_recovery_shares_collected', help: 'verified Keeper shares collected toward the threshold (recovery)', registers: [registry] });
   const contact = new Gauge({ name: 'spike_keeper_last_contact_timestamp_seconds', help: 'last successful exchange with each Keeper (unix seconds), by configured index', labelNames: ['keeper'], registers: [registry] });

@@ -1,5 +1,5 @@
 /**
- * `spike cipher encrypt|decrypt`: encryption as a service through Nexus.
+ * `spike cipher encrypt|decrypt|rewrap`: encryption as a service through Nexus.
  *
  * Stream mode (default): the input (`-f/--file` or stdin) is sent as
  * `application/octet-stream` and Nexus's raw answer is written to the output (`-o/--out` or
@@ -12,6 +12,10 @@
  * `--format json|yaml` (or `--json`; `-f` is `--file` here): the output bytes as base64 in
  * `{"ciphertext": …}` (the envelope) or `{"plaintext": …}` on stdout; with `-o` the file gets
  * the raw bytes and stdout `{"ok": true, "out": <file>}`. Human form: raw bytes, nothing else.
+ *
+ * `rewrap` takes an envelope (`-f` or stdin) or the JSON-mode flags and writes the envelope
+ * re-encrypted under Nexus's current key version (after a root-key rotation); the plaintext
+ * never leaves Nexus.
  *
  * An output file is written to a temporary file in the same folder (mode 0600) and renamed
  * into place only after the whole answer arrived: a failed call never truncates or
@@ -190,5 +194,38 @@ export function registerCipher(program: Command, ctx: PilotContext): void {
           await emit(ctx, format, o.out, res, 'plaintext');
         },
       ),
+    );
+
+  addFormatOptions(
+    cipher
+      .command('rewrap')
+      .description('Re-encrypt a ciphertext envelope (file or stdin, or --version/--nonce/--ciphertext) under the current key version')
+      .option('-f, --file <path>', 'input envelope file (default: stdin)')
+      .option('-o, --out <path>', 'output file (default: stdout)')
+      .option('--version <n>', 'JSON mode: ciphertext version byte (0-255)')
+      .option('--nonce <base64>', 'JSON mode: base64 nonce')
+      .option('--ciphertext <base64>', 'JSON mode: base64 ciphertext'),
+  )
+    .action(
+      act(ctx, 'cipher', 'rewrap', async (o: FormatOpts & { file?: string; out?: string; version?: string; nonce?: string; ciphertext?: string }) => {
+        const format = parseFormat(o.format, o.json);
+        let ct: { version: number; nonce: Buffer; ciphertext: Buffer };
+        if (o.version !== undefined || o.nonce !== undefined || o.ciphertext !== undefined) {
+          if (o.file !== undefined) throw usageError('Error: Use either the JSON-mode flags or --file, not both.');
+          if (o.version === undefined || !/^(0|[1-9][0-9]{0,2})$/.test(o.version.trim()) || Number(o.version) > 255) {
+            throw usageError('Error: Invalid --version, must be 0-255.');
+          }
+          if (o.nonce === undefined || o.ciphertext === undefined) throw usageError('Error: JSON mode needs --nonce and --ciphertext.');
+          ct = { version: Number(o.version), nonce: decodeBase64Strict(o.nonce, '--nonce'), ciphertext: decodeBase64Strict(o.ciphertext, '--ciphertext') };
+        } else {
+          const env = await collectBytes(openInput(ctx, o.file));
+          if (env.length < 1 + 12 + 16) throw usageError('Error: Input is not a cipher envelope (too short).');
+          ct = { version: env[0]!, nonce: env.subarray(1, 13), ciphertext: env.subarray(13) };
+        }
+        const client = await ctx.nexus('any');
+        const next = await client.rewrap(ct);
+        const envelope = Buffer.concat([Buffer.from([next.version]), next.nonce, next.ciphertext]);
+        await emit(ctx, format, o.out, envelope, 'ciphertext');
+      }),
     );
 }

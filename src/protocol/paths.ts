@@ -16,6 +16,8 @@ export const PATHS = {
   // Nexus: cipher
   encrypt: '/v1/cipher/encrypt',
   decrypt: '/v1/cipher/decrypt',
+  /** additive: re-encrypts a ciphertext under the current cipher key version (decrypt's request, encrypt's answer) */
+  rewrap: '/v1/cipher/rewrap',
   // Nexus: operator (break-the-glass)
   recover: '/v1/operator/recover',
   restore: '/v1/operator/restore',
@@ -29,6 +31,8 @@ export const PATHS = {
   verify: '/v1/bootstrap/verify',
   /** additive: whether the store already holds a key (Bootstrap's run-once check) */
   bootstrapStatus: '/v1/bootstrap/status',
+  /** additive: rotate the root key (Pilot superuser; docs/key-lifecycle.md) */
+  rotateRootKey: '/v1/operator/rotate-root-key',
   /** additive: the audit-trail HMAC of a secret path (superuser; docs/audit.md) */
   auditHash: '/v1/audit/hash',
   /** additive: checks the MACs of a batch of audit lines (superuser; docs/audit.md) */

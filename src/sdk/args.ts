@@ -2,8 +2,10 @@
  * Checks of a caller's arguments, run before anything is sent: a bad argument is an
  * `SdkUsageError('sdk_bad_argument')` with a fixed phrase, never the value.
  */
+import type { CipherDecryptRequest, RequestJson, SecretGetRequest } from '../protocol/index.js';
 import { isObject } from './decode.js';
 import { SdkUsageError } from './errors.js';
+import type { CipherText, VersionOption } from './types.js';
 
 export function checkVersion(v: number | undefined): void {
   if (v !== undefined && (!Number.isSafeInteger(v) || v < 0)) {
@@ -27,4 +29,23 @@ export function checkStringMap(m: Record<string, string>, what: string): void {
   for (const k of Object.keys(m)) {
     if (typeof m[k] !== 'string') throw new SdkUsageError('sdk_bad_argument', `${what} must be an object of strings`);
   }
+}
+
+export function b64(b: Uint8Array): string {
+  return Buffer.from(b.buffer, b.byteOffset, b.byteLength).toString('base64');
+}
+
+/** The decrypt/rewrap request of `ct` (version checked). */
+export function cipherBody(ct: CipherText): RequestJson<CipherDecryptRequest> {
+  if (!Number.isInteger(ct.version) || ct.version < 0 || ct.version > 255) throw new SdkUsageError('sdk_bad_argument', 'version must be 0-255');
+  return { version: ct.version, nonce: b64(ct.nonce), ciphertext: b64(ct.ciphertext) };
+}
+
+/** `{path, version?}` of a secret or metadata read, after checking both. */
+export function versionedPath(path: string, opts: VersionOption): RequestJson<SecretGetRequest> {
+  checkPath(path);
+  checkVersion(opts.version);
+  const body: RequestJson<SecretGetRequest> = { path };
+  if (opts.version !== undefined) body.version = opts.version;
+  return body;
 }

@@ -31,7 +31,7 @@ import {
   type SecretPutRequest,
   type SecretVersionsRequest,
 } from '../protocol/index.js';
-import { checkPath, checkStringMap, checkVersion, checkVersions } from './args.js';
+import { b64, checkPath, checkStringMap, checkVersion, checkVersions, cipherBody, versionedPath } from './args.js';
 import { verifyAuditLines } from './audit-verify.js';
 import { decodeAcceptRollback, type AcceptRollbackResult } from './rollback.js';
 import {
@@ -43,11 +43,13 @@ import {
   decodePolicy,
   decodePolicyList,
   decodeRestoreStatus,
+  decodeRotation,
   isObject,
+  parseAnswer,
 } from './decode.js';
-import { NexusApiError, SdkUsageError, codeForBodyErr, sanitizeWireCode } from './errors.js';
+import { SdkUsageError } from './errors.js';
 import { CLIENT_DEFAULTS, type ClientOptions, type ConnectOptions } from './options.js';
-import { SHARD_LENGTH, assertValidShare, isAllZero, parseRecoverBody } from './shares.js';
+import { assertValidShare, recoverAnswerShares } from './shares.js';
 import { Transport } from './transport.js';
 import { decodeSecretPage, eachSecretPath, listRequest, type ListSecretsOptions, type SecretPage } from './list.js';
 import type {
@@ -60,25 +62,13 @@ import type {
   PolicySpec,
   PutSecretOptions,
   RestoreStatus,
+  RootKeyRotation,
   SecretMetadata,
   SecretValues,
   Share,
   VersionOption,
 } from './types.js';
 import { parseNexusUrls } from './urls.js';
-
-function b64(b: Uint8Array): string {
-  return Buffer.from(b.buffer, b.byteOffset, b.byteLength).toString('base64');
-}
-
-/** `{path, version?}` of a secret or metadata read, after checking both. */
-function versionedPath(path: string, opts: VersionOption): RequestJson<SecretGetRequest> {
-  checkPath(path);
-  checkVersion(opts.version);
-  const body: RequestJson<SecretGetRequest> = { path };
-  if (opts.version !== undefined) body.version = opts.version;
-  return body;
-}
 
 export class NexusClient {
   private readonly transport: Transport;
@@ -148,21 +138,7 @@ export class NexusClient {
     } finally {
       bytes.fill(0);
     }
-    let parsed: unknown;
-    try {
-      parsed = raw.length === 0 ? {} : JSON.parse(raw.toString('utf8'));
-    } catch {
-      throw new NexusApiError('data_unmarshal_failure', { status: 200 });
-    } finally {
-      raw.fill(0);
-    }
-    if (!isObject(parsed)) throw new NexusApiError('data_unmarshal_failure', { status: 200 });
-    const err = Object.prototype.hasOwnProperty.call(parsed, 'err') ? parsed['err'] : undefined;
-    if (typeof err === 'string' && err !== '') {
-      const wireErr = sanitizeWireCode(err);
-      throw new NexusApiError(codeForBodyErr(err), { status: 200, ...(wireErr ? { wireErr } : {}) });
-    }
-    return parsed;
+    return parseAnswer(raw);
   }
 
   // ----------------------------------------------------------------------------- secrets
@@ -315,10 +291,14 @@ export class NexusClient {
 
   /** JSON-mode decryption. */
   async decrypt(ct: CipherText, opts: { algorithm?: string } & CallOptions = {}): Promise<Uint8Array> {
-    if (!Number.isInteger(ct.version) || ct.version < 0 || ct.version > 255) throw new SdkUsageError('sdk_bad_argument', 'version must be 0-255');
-    const body: RequestJson<CipherDecryptRequest> = { version: ct.version, nonce: b64(ct.nonce), ciphertext: b64(ct.ciphertext) };
+    const body = cipherBody(ct);
     if (opts.algorithm !== undefined) body.algorithm = opts.algorithm;
     return decodePlaintext(await this.call(PATHS.decrypt, undefined, body, true, opts.signal));
+  }
+
+  /** additive: `ct` re-encrypted under Nexus's current cipher version; the plaintext never leaves Nexus (cipher permission). */
+  async rewrap(ct: CipherText, opts: CallOptions = {}): Promise<CipherText> {
+    return decodeCipherText(await this.call(PATHS.rewrap, undefined, cipherBody(ct), true, opts.signal));
   }
 
   /** Stream-mode encryption: resolves with the response stream (`0x01` ‖ nonce ‖ ciphertext‖tag). */
@@ -342,22 +322,7 @@ export class NexusClient {
    * and must wipe them (`share.value.fill(0)`) when done.
    */
   async recover(opts: CallOptions = {}): Promise<Share[]> {
-    const raw = await this.transport.postBytes(PATHS.recover, undefined, Buffer.from('{}'), { idempotent: true, signal: opts.signal });
-    let parsed;
-    try {
-      parsed = parseRecoverBody(raw);
-    } finally {
-      raw.fill(0);
-    }
-    if (parsed.err !== undefined) {
-      for (const s of parsed.shares) s.value.fill(0);
-      throw new NexusApiError(codeForBodyErr(parsed.err), { status: 200, wireErr: parsed.err });
-    }
-    if (parsed.shares.length === 0 || parsed.shares.some((s) => isAllZero(s.value) || s.value.length !== SHARD_LENGTH)) {
-      for (const s of parsed.shares) s.value.fill(0);
-      throw new NexusApiError('data_unmarshal_failure', { status: 200 });
-    }
-    return parsed.shares;
+    return recoverAnswerShares(await this.transport.postBytes(PATHS.recover, undefined, Buffer.from('{}'), { idempotent: true, signal: opts.signal }));
   }
 
   /** Submits one recovery share (restore role only). The share's buffer is left to the caller. */
@@ -369,6 +334,11 @@ export class NexusClient {
   /** additive: accepts a detected state rollback (superuser; docs/key-lifecycle.md). */
   async acceptRollback(opts: CallOptions = {}): Promise<AcceptRollbackResult> {
     return decodeAcceptRollback(await this.call(PATHS.acceptRollback, undefined, {}, false, opts.signal));
+  }
+
+  /** additive: rotates the root key (Pilot superuser): the new epoch, storage key id and cipher version. */
+  async rotateRootKey(opts: CallOptions = {}): Promise<RootKeyRotation> {
+    return decodeRotation(await this.call(PATHS.rotateRootKey, undefined, {}, false, opts.signal));
   }
 
   /** The public Feldman commitments of the current sharing (additive route). */

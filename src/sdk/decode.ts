@@ -21,12 +21,13 @@ import {
   type SecretMetadataResponse,
   type SecretVersionInfo as WireVersionInfo,
 } from '../protocol/index.js';
-import { NexusApiError } from './errors.js';
+import { NexusApiError, codeForBodyErr, sanitizeWireCode } from './errors.js';
 import type {
   CipherText,
   CommitmentsInfo,
   Policy,
   RestoreStatus,
+  RootKeyRotation,
   SecretMetadata,
   SecretMetadataContent,
   SecretValues,
@@ -163,6 +164,11 @@ export function decodePolicyList(body: Record<string, unknown>): PolicyListItem[
   });
 }
 
+/** The rotate-root-key answer. */
+export function decodeRotation(body: Record<string, unknown>): RootKeyRotation {
+  return { epoch: nonNegInt(body['epoch']), storageKeyId: nonNegInt(body['storageKeyId']), cipherVersion: nonNegInt(body['cipherVersion']) };
+}
+
 export function decodeCipherText(body: Record<string, unknown>): CipherText {
   const version = nonNegInt(own<CipherEncryptResponse>(body, 'version'));
   if (version > 255) bad();
@@ -196,4 +202,26 @@ export function decodeCommitments(body: Record<string, unknown>): CommitmentsInf
     shares: nonNegInt(own<CommitmentsResponse>(body, 'shares')),
     epoch: nonNegInt(own<CommitmentsResponse>(body, 'epoch')),
   };
+}
+
+/**
+ * The parsed JSON object of a 200 answer (`raw` is zeroed), or a typed error: unparsable or
+ * not an object → `data_unmarshal_failure`; a non-empty `err` → its code.
+ */
+export function parseAnswer(raw: Buffer): Record<string, unknown> {
+  let parsed: unknown;
+  try {
+    parsed = raw.length === 0 ? {} : JSON.parse(raw.toString('utf8'));
+  } catch {
+    throw new NexusApiError('data_unmarshal_failure', { status: 200 });
+  } finally {
+    raw.fill(0);
+  }
+  if (!isObject(parsed)) throw new NexusApiError('data_unmarshal_failure', { status: 200 });
+  const err = Object.prototype.hasOwnProperty.call(parsed, 'err') ? parsed['err'] : undefined;
+  if (typeof err === 'string' && err !== '') {
+    const wireErr = sanitizeWireCode(err);
+    throw new NexusApiError(codeForBodyErr(err), { status: 200, ...(wireErr ? { wireErr } : {}) });
+  }
+  return parsed;
 }

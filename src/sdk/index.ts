@@ -28,6 +28,7 @@ export const ROUTES = {
   policy: PATHS.policy,
   encrypt: PATHS.encrypt,
   decrypt: PATHS.decrypt,
+  rewrap: PATHS.rewrap,
   recover: PATHS.recover,
   restore: PATHS.restore,
   commitments: PATHS.commitments,

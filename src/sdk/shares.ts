@@ -4,8 +4,8 @@
  * becomes `NexusApiError('data_unmarshal_failure')`, its `err` a sanitised wire code, and a
  * share the caller wants to send is checked first (`SdkUsageError('sdk_bad_shard')`).
  */
-import { ShareBodyError, isValidShare, readRecoverBody, type Share } from '../protocol/index.js';
-import { NexusApiError, SdkUsageError, sanitizeWireCode } from './errors.js';
+import { SHARD_LENGTH, ShareBodyError, isAllZero, isValidShare, readRecoverBody, type Share } from '../protocol/index.js';
+import { NexusApiError, SdkUsageError, codeForBodyErr, sanitizeWireCode } from './errors.js';
 
 export { SHARD_LENGTH, isAllZero } from '../protocol/index.js';
 
@@ -31,4 +31,26 @@ export function parseRecoverBody(bytes: Uint8Array): RecoverBody {
   }
   const err = body.err === undefined ? undefined : (sanitizeWireCode(body.err) ?? 'gen_general_failure');
   return { shares: body.shares, err };
+}
+
+/**
+ * The shares of a recover answer (`raw` is zeroed): a body `err` or an empty, all-zero or
+ * wrong-length share throws `NexusApiError`, with every share already parsed wiped first.
+ */
+export function recoverAnswerShares(raw: Buffer): Share[] {
+  let parsed;
+  try {
+    parsed = parseRecoverBody(raw);
+  } finally {
+    raw.fill(0);
+  }
+  if (parsed.err !== undefined) {
+    for (const s of parsed.shares) s.value.fill(0);
+    throw new NexusApiError(codeForBodyErr(parsed.err), { status: 200, wireErr: parsed.err });
+  }
+  if (parsed.shares.length === 0 || parsed.shares.some((s) => isAllZero(s.value) || s.value.length !== SHARD_LENGTH)) {
+    for (const s of parsed.shares) s.value.fill(0);
+    throw new NexusApiError('data_unmarshal_failure', { status: 200 });
+  }
+  return parsed.shares;
 }

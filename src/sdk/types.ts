@@ -86,6 +86,13 @@ export interface CipherText {
   ciphertext: Uint8Array;
 }
 
+/** What `rotateRootKey` answers: the new sharing epoch, the storage key id and cipher version now in use. */
+export interface RootKeyRotation {
+  epoch: number;
+  storageKeyId: number;
+  cipherVersion: number;
+}
+
 /** Progress of a restore: `collected` of the threshold, `remaining` to go, `restored` at the end. */
 export type RestoreStatus = Omit<RestoreResponse, 'err'>;
 

@@ -8,7 +8,16 @@ import assert from 'node:assert/strict';
 import fc from 'fast-check';
 import { aad, RootKey } from '../crypto/index.js';
 import { NoncePool, RecordSealer, recordAad } from './codec.js';
+import { Keyring } from './keyring.js';
 import { StoreError } from './types.js';
+
+
+/** A sealer over a derived keyring with one block of seals reserved (the store reserves before writes). */
+function sealerWithBlock(root: RootKey): RecordSealer {
+  const k = Keyring.derive(root);
+  k.storage.reserve(2 ** 31);
+  return new RecordSealer(k);
+}
 
 test('recordAad equals aad(kind, id, version, field) for any id and version', () => {
   fc.assert(
@@ -26,7 +35,7 @@ test('recordAad equals aad(kind, id, version, field) for any id and version', ()
 });
 
 test('D8: a values blob opens only under its own id and version', () => {
-  const s = new RecordSealer(RootKey.generate());
+  const s = sealerWithBlock(RootKey.generate());
   try {
     const id = s.secretId('a/b');
     const other = s.secretId('a/c');
@@ -58,7 +67,7 @@ test('NoncePool hands out each CSPRNG byte once: no repeated 12-byte nonce acros
 });
 
 test('D8: two seals of the same values never share a nonce or a ciphertext', () => {
-  const s = new RecordSealer(RootKey.generate());
+  const s = sealerWithBlock(RootKey.generate());
   try {
     const id = s.secretId('a/b');
     const blobs = Array.from({ length: 2000 }, () => s.sealValues(id, 1, { k: 'v' }));

@@ -5,7 +5,8 @@
  * - Record ids: HMAC-SHA-256 under the `path-hmac/v1` key of `"s:" + path` (secrets) or
  *   `"p:" + name` (policies) — fixed, distinct two-character prefixes keep the two
  *   domains apart whatever the path contains.
- * - Every blob is an AES-256-GCM envelope under the `storage/v1` key with
+ * - Every blob is an AES-256-GCM envelope under the keyring's current storage key (key id
+ *   1 = the `storage/v1` key until a rotation; keyring.ts) with
  *   AAD = aad(record kind, record id, version, field):
  *     secret path   ("spike/secret", id, 0, "path")     the path, for listing
  *     secret meta   ("spike/secret", id, 0, "meta")     versions, timestamps, deletion marks,
@@ -21,11 +22,12 @@
  * rollback, STO-03) needs a counter held outside the store.
  */
 import { randomFillSync } from 'node:crypto';
-import { Aead, aad, derivePurposeKey, PathHasher, wipe, type RandomSource, type RootKey } from '../crypto/index.js';
+import { aad, envelopeKeyId, PathHasher, wipe, type RandomSource } from '../crypto/index.js';
+import type { Keyring } from './keyring.js';
 import { isConsistentState, stringMapFromPairs, type SecretState, type VersionState } from './model.js';
 import { StoreError, type PolicyRecord } from './types.js';
 
-/** Key id written into every storage envelope (room for a later key rotation). */
+/** Key id of the storage key derived from the root (`storage/v1`): generation 1 of the keyring. */
 export const STORAGE_KEY_ID = 1;
 
 const KIND_SECRET = 'spike/secret';
@@ -100,6 +102,14 @@ export class NoncePool {
   }
 }
 
+/** Where a sealed blob lives, which names its AAD. */
+export interface SealedCell {
+  kind: 'secret' | 'policy';
+  id: Uint8Array;
+  version: number;
+  field: 'path' | 'meta' | 'values' | 'body';
+}
+
 function isInt(x: unknown, min = 0): x is number {
   return typeof x === 'number' && Number.isSafeInteger(x) && x >= min;
 }
@@ -109,18 +119,24 @@ function isPairs(x: unknown): x is [string, string][] {
 }
 
 export class RecordSealer {
-  readonly #aead: Aead;
+  readonly #keyring: Keyring;
   readonly #hasher: PathHasher;
-  readonly #nonces = new NoncePool();
 
-  constructor(root: RootKey) {
-    const key = derivePurposeKey(root, 'storage/v1');
-    try {
-      this.#aead = new Aead(key, STORAGE_KEY_ID, this.#nonces.take);
-    } finally {
-      wipe(key);
-    }
-    this.#hasher = new PathHasher(root);
+  readonly #nonces: NoncePool | undefined;
+
+  /**
+   * Seals with the keyring's current storage generation (inside a reserved block: the store
+   * reserves before writing), opens by each envelope's key id; owns `keyring` and `nonces`
+   * (the pool the keyring's AEADs draw from, zeroed on destroy).
+   */
+  constructor(keyring: Keyring, nonces?: NoncePool) {
+    this.#keyring = keyring;
+    this.#nonces = nonces;
+    this.#hasher = keyring.pathHasher();
+  }
+
+  get keyring(): Keyring {
+    return this.#keyring;
   }
 
   secretId(path: string): Buffer {
@@ -135,7 +151,7 @@ export class RecordSealer {
 
   #sealBytes(plain: Uint8Array, ad: Uint8Array): Buffer {
     try {
-      return Buffer.from(this.#aead.seal(plain, ad));
+      return Buffer.from(this.#keyring.storage.takeSeal().seal(plain, ad));
     } finally {
       wipe(plain);
     }
@@ -143,7 +159,9 @@ export class RecordSealer {
 
   #openBytes(blob: Uint8Array, ad: Uint8Array): Uint8Array {
     try {
-      return this.#aead.open(blob, ad);
+      const aead = this.#keyring.storage.aead(envelopeKeyId(blob) ?? 0);
+      if (!aead) throw new StoreError('store_integrity');
+      return aead.open(blob, ad);
     } catch (e) {
       throw new StoreError('store_integrity', { cause: e });
     }
@@ -275,9 +293,18 @@ export class RecordSealer {
     };
   }
 
+  /**
+   * Re-seals one stored blob under the current generation (same AAD), for re-encryption;
+   * `where` names the cell: secret path/meta (version 0), secret values (version v), policy body.
+   */
+  reseal(where: SealedCell, blob: Uint8Array): Buffer {
+    const ad = recordAad(where.kind === 'policy' ? KIND_POLICY : KIND_SECRET, where.id, where.version, where.field);
+    return this.#sealBytes(this.#openBytes(blob, ad), ad);
+  }
+
   destroy(): void {
-    this.#aead.destroy();
+    this.#keyring.destroy();
     this.#hasher.destroy();
-    this.#nonces.destroy();
+    this.#nonces?.destroy();
   }
 }

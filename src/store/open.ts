@@ -7,6 +7,8 @@ import { LiteStore } from './lite.js';
 import { MemoryStore } from './memory.js';
 import { PostgresStore, type PostgresStoreOptions } from './postgres/index.js';
 import { openSqliteStore } from './sqlite/index.js';
+import type { KeyCustody } from './key-custody.js';
+import { SealedStore } from './sealed.js';
 import { StoreError, type BackendKind, type CommonStoreOptions, type Store } from './types.js';
 
 export interface OpenStoreOptions extends CommonStoreOptions {
@@ -16,6 +18,8 @@ export interface OpenStoreOptions extends CommonStoreOptions {
   logger?: Logger;
   /** sqlite: SQLite busy timeout in ms (SPIKE_NEXUS_DB_BUSY_TIMEOUT_MS). */
   busyTimeoutMs?: number;
+  /** sqlite, postgres: most seals under one storage key before it rotates (SPIKE_NEXUS_AEAD_SEAL_LIMIT). */
+  sealLimit?: number;
   /** sqlite: group commit on/off (default on). */
   groupCommit?: boolean;
   /** sqlite: called with the size of every committed group (metrics). */
@@ -50,6 +54,7 @@ export async function openStore(opts: OpenStoreOptions): Promise<Store> {
         ...(opts.busyTimeoutMs !== undefined ? { busyTimeoutMs: opts.busyTimeoutMs } : {}),
         ...(opts.groupCommit !== undefined ? { groupCommit: opts.groupCommit } : {}),
         ...(opts.onCommitBatch ? { onCommitBatch: opts.onCommitBatch } : {}),
+        ...(opts.sealLimit !== undefined ? { sealLimit: opts.sealLimit } : {}),
       });
     }
     case 'postgres': {
@@ -80,7 +85,16 @@ function postgresOptions(opts: OpenStoreOptions, common: CommonStoreOptions): Po
     ...(opts.operationTimeoutMs !== undefined ? { operationTimeoutMs: opts.operationTimeoutMs } : {}),
     ...(opts.connectTimeoutMs !== undefined ? { connectTimeoutMs: opts.connectTimeoutMs } : {}),
     ...(opts.connMaxLifetimeMs !== undefined ? { connMaxLifetimeMs: opts.connMaxLifetimeMs } : {}),
+    ...(opts.sealLimit !== undefined ? { sealLimit: opts.sealLimit } : {}),
   };
+}
+
+/**
+ * The key custody (keyring, rotation, re-encryption steps) of an unlocked persistent store;
+ * null for memory and lite (nothing is sealed at rest) or while locked.
+ */
+export function custodyOf(store: Store): KeyCustody | null {
+  return store instanceof SealedStore && store.isUnlocked() ? store.custody() : null;
 }
 
 /**

@@ -17,7 +17,9 @@
  */
 import type { RootKey } from '../crypto/index.js';
 import { type Logger, yieldToLoop } from '../lib/index.js';
-import { RecordSealer } from './codec.js';
+import type { RecordSealer } from './codec.js';
+import { KeyCustody, type BlobSwap, type KeyRecordsUpdate, type StaleBlob } from './key-custody.js';
+import { DEFAULT_SEAL_LIMIT, KEYRING_RECORD } from './keyring.js';
 import { StoreHealth } from './health.js';
 import { adoptionResult, assertUnlockable, type KeyRecordsPlan } from './key-check.js';
 import {
@@ -62,6 +64,8 @@ export interface SealedSecretWrite {
 
 export interface SealedStoreOptions extends CommonStoreOptions {
   logger?: Logger;
+  /** Most seals under one storage key before it rotates by itself (SPIKE_NEXUS_AEAD_SEAL_LIMIT; default 2^31). */
+  sealLimit?: number;
 }
 
 export abstract class SealedStore implements Store {
@@ -73,7 +77,8 @@ export abstract class SealedStore implements Store {
   protected readonly maxVersion: number;
   /** The current failure cause and its rate-limited log lines (health.ts); backends report to it. */
   readonly health: StoreHealth;
-  #sealer: RecordSealer | null = null;
+  #custody: KeyCustody | null = null;
+  readonly #sealLimit: number;
   readonly #paths: PathCatalog;
   #closing = false;
   #closed: Promise<void> | null = null;
@@ -83,6 +88,7 @@ export abstract class SealedStore implements Store {
     this.now = opts.now ?? (() => new Date());
     this.logger = opts.logger;
     this.maxVersion = maxVersion;
+    this.#sealLimit = opts.sealLimit ?? DEFAULT_SEAL_LIMIT;
     this.health = new StoreHealth(opts.logger);
     this.#paths = new PathCatalog(
       { readAll: () => this.readAllPaths(), readSince: (mark) => this.readPathsSince(mark) },
@@ -121,6 +127,10 @@ export abstract class SealedStore implements Store {
   protected abstract removePolicy(id: Buffer): Promise<boolean>;
   /** Lets operations in flight finish, then releases the connection(s). */
   protected abstract shutdown(): Promise<void>;
+  /** See `CustodyBackend` (key-custody.ts): key-record update, stale-blob scan, blob swap. */
+  protected abstract updateKeyRecords<T>(keys: string[], plan: (found: (key: string) => Uint8Array | null) => KeyRecordsUpdate<T>): Promise<T>;
+  protected abstract scanStale(currentId: number, limit: number): Promise<StaleBlob[]>;
+  protected abstract replaceBlobs(swaps: BlobSwap[]): Promise<number>;
 
   // --- lock state -------------------------------------------------------------------------
 
@@ -134,15 +144,41 @@ export abstract class SealedStore implements Store {
   }
 
   #sealerOrThrow(): RecordSealer {
-    this.checkOpen();
-    if (!this.#sealer) throw new StoreError('store_locked');
-    return this.#sealer;
+    return this.custody().sealer;
   }
 
-  #install(root: RootKey): void {
+  /** The unlocked store's key custody (keyring, rotation, re-encryption steps); `store_locked` before. */
+  custody(): KeyCustody {
     this.checkOpen();
-    if (this.#sealer) throw new StoreError('store_already_unlocked');
-    this.#sealer = new RecordSealer(root);
+    if (!this.#custody) throw new StoreError('store_locked');
+    return this.#custody;
+  }
+
+  /** Runs a sealing write with its seals reserved first (AES-GCM use counters, keyring.ts). */
+  async #sealing<T>(fn: () => Promise<T>): Promise<T> {
+    const custody = this.custody();
+    const release = custody.promiseNow() ?? await custody.promise(); // synchronous when seals are left
+    try {
+      return await fn();
+    } finally {
+      release();
+    }
+  }
+
+  async #install(root: RootKey): Promise<void> {
+    this.checkOpen();
+    if (this.#custody) throw new StoreError('store_already_unlocked');
+    const record = await this.getSystem(KEYRING_RECORD);
+    if (this.#custody) throw new StoreError('store_already_unlocked');
+    this.#custody = KeyCustody.open({
+      updateKeyRecords: (keys, plan) => this.updateKeyRecords(keys, plan),
+      scanStale: (id, limit) => this.scanStale(id, limit),
+      replaceBlobs: (swaps) => this.replaceBlobs(swaps),
+    }, root, record, this.#sealLimit);
+    // The first block of seals now, so the first writes do not wait; a failure is retried by them.
+    await this.#custody.prime().catch((e: unknown) => {
+      this.logger?.warn({ err: (e as { code?: string }).code ?? 'error' }, 'could not reserve AES-GCM seals at unlock; writes retry');
+    });
     // Build the path index now, in the background, so the first list does not pay for it.
     this.#paths.refresh().catch((e: unknown) => {
       const code = (e as { code?: string }).code ?? 'error';
@@ -152,20 +188,20 @@ export abstract class SealedStore implements Store {
 
   async unlock(root: RootKey): Promise<void> {
     this.checkOpen();
-    if (this.#sealer) throw new StoreError('store_already_unlocked');
+    if (this.#custody) throw new StoreError('store_already_unlocked');
     assertUnlockable(await this.settleKeyRecords(root));
-    this.#install(root);
+    await this.#install(root);
   }
 
   async adoptKey<Refusal extends string>(root: RootKey, adoption: KeyAdoption<Refusal>): Promise<AdoptionResult<Refusal>> {
     this.checkOpen();
     const result = adoptionResult(await this.settleKeyRecords(root, adoption));
-    if (result.ok) this.#install(root);
+    if (result.ok) await this.#install(root);
     return result;
   }
 
   isUnlocked(): boolean {
-    return this.#sealer !== null;
+    return this.#custody !== null;
   }
 
   // --- secrets ----------------------------------------------------------------------------
@@ -197,11 +233,11 @@ export abstract class SealedStore implements Store {
     const o: PutSecretOptions = { ...opts };
     const vals = copyStringMap(values); // the caller may mutate its object before the write runs
     let created = false; // as planned by the last (committed) attempt
-    const r = await this.writeSecret(id, (row) => {
+    const r = await this.#sealing(() => this.writeSecret(id, (row) => {
       const planned = planPut(this.#decode(sealer, id, row), vals, o, this.defaultMaxVersions, this.now());
       created = planned.created;
       return this.#seal(sealer, id, path, planned);
-    });
+    }));
     if (created) this.#paths.noteCreated(path);
     return r;
   }
@@ -210,7 +246,7 @@ export abstract class SealedStore implements Store {
     const sealer = this.#sealerOrThrow();
     const id = sealer.secretId(path);
     const list = [...versions];
-    return this.writeSecret(id, (row) => this.#seal(sealer, id, path, planChange(kind, this.#decode(sealer, id, row), list, this.now())));
+    return this.#sealing(() => this.writeSecret(id, (row) => this.#seal(sealer, id, path, planChange(kind, this.#decode(sealer, id, row), list, this.now()))));
   }
 
   async deleteSecret(path: string, versions: number[]): Promise<boolean> {
@@ -271,7 +307,7 @@ export abstract class SealedStore implements Store {
     const sealer = this.#sealerOrThrow();
     const id = sealer.policyId(p.name);
     const input: PolicyInput = { name: p.name, spiffeIdPattern: p.spiffeIdPattern, pathPattern: p.pathPattern, permissions: [...p.permissions] };
-    return this.writePolicy(id, (old) => {
+    return this.#sealing(() => this.writePolicy(id, (old) => {
       const now = this.now();
       let createdAt = now;
       if (old) {
@@ -285,7 +321,7 @@ export abstract class SealedStore implements Store {
       }
       const record: PolicyRecord = { ...input, createdAt, updatedAt: now };
       return { record, body: sealer.sealPolicyBody(id, record) };
-    });
+    }));
   }
 
   async getPolicy(name: string): Promise<PolicyRecord | null> {
@@ -334,8 +370,8 @@ export abstract class SealedStore implements Store {
       try {
         await this.shutdown();
       } finally {
-        this.#sealer?.destroy();
-        this.#sealer = null;
+        this.#custody?.destroy();
+        this.#custody = null;
       }
     })();
     return this.#closed;

@@ -18,6 +18,7 @@ import assert from 'node:assert/strict';
 import Database from 'better-sqlite3';
 import { RootKey } from '../../src/crypto/index.js';
 import { RecordSealer } from '../../src/store/codec.js';
+import { Keyring } from '../../src/store/keyring.js';
 import { SqliteStore } from '../../src/store/sqlite/store.js';
 import { StoreError } from '../../src/store/types.js';
 
@@ -159,7 +160,7 @@ test(`STO-02: two value blobs swapped between rows with ${hasSqliteCli ? 'the sq
   await store.putSecret('secrets/db/gamma', { password: 'gamma-secret' });
   await store.close();
 
-  const sealer = new RecordSealer(root);
+  const sealer = new RecordSealer(Keyring.derive(root));
   const a = sealer.secretId('secrets/db/alpha').toString('hex');
   const b = sealer.secretId('secrets/db/beta').toString('hex');
   sealer.destroy();

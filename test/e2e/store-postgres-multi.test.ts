@@ -21,6 +21,7 @@ import { spawn } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { RootKey } from '../../src/crypto/index.js';
 import { RecordSealer } from '../../src/store/codec.js';
+import { Keyring } from '../../src/store/keyring.js';
 import { openPostgresStore, type PostgresStore } from '../../src/store/postgres/store.js';
 import { PG_SCHEMA_VERSION } from '../../src/store/postgres/schema.js';
 import { StoreError } from '../../src/store/types.js';
@@ -100,7 +101,7 @@ if (process.env['SPIKE_PG_RACE_CHILD'] === '1') {
       assert.deepEqual(versions, Array.from({ length: 48 }, (_, i) => i + 1));
       const md = await stores[0]!.getSecretMetadata('multi/prune');
       assert.deepEqual(md?.versions.map((v) => v.version), [44, 45, 46, 47, 48]);
-      const ids = new RecordSealer(root);
+      const ids = new RecordSealer(Keyring.derive(root));
       try {
         const hex = ids.secretId('multi/prune').toString('hex');
         const rows = await srv.psql(`SELECT string_agg(version::text, ',' ORDER BY version) FROM spike_secret_versions WHERE id = '\\x${hex}'::bytea`, 'spike');
@@ -223,7 +224,7 @@ if (process.env['SPIKE_PG_RACE_CHILD'] === '1') {
           const racers = await Promise.all(fresh.map((s, i) => s.putSystemIfAbsent('sys/first', new Uint8Array([i]))));
           assert.equal(racers.filter(Boolean).length, 1);
           const db = url.slice(url.lastIndexOf('/') + 1);
-          assert.equal((await srv.psql('SELECT count(*) FROM spike_system', db)).trim(), '2'); // key check + sys/first
+          assert.equal((await srv.psql('SELECT count(*) FROM spike_system', db)).trim(), '3'); // key check + keyring (seal counters) + sys/first
         } finally {
           r2.destroy();
         }

@@ -101,6 +101,23 @@ export class KeyState {
   }
 
   /**
+   * A root-key rotation's switch (keys/rotation.ts): takes ownership of `root`, copies of
+   * `basis` (`threshold` shares of `sharing`), wipes the old key, basis and cipher key. The
+   * caller has already switched the store to `root` and recorded `sharing`.
+   */
+  replaceRoot(root: RootKey, basis: readonly Share[], sharing: SharingInfo): void {
+    if (!this.#root) throw new KeyStateError('key_not_installed');
+    const next = basis.slice(0, sharing.threshold).map((s) => ({ id: s.id, value: Uint8Array.from(s.value) }));
+    this.#root.destroy();
+    for (const s of this.#basis) wipeShare(s);
+    this.#cipher?.destroy();
+    this.#root = root;
+    this.#basis = next;
+    this.#sharing = sharing;
+    this.#cipher = cipherFor(root);
+  }
+
+  /**
    * Memory backend only (SPIKE: no root key, no Keepers): a random per-process key so the
    * cipher API works. There is no sharing, so recover/restore stay unavailable.
    */

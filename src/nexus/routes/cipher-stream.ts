@@ -126,10 +126,8 @@ interface StreamDecryptOptions {
   replyDeadline?: ReplyDeadline;
   /** Largest body (framing included). */
   cap: number;
-  /** The only accepted version byte. */
-  version: number;
-  /** A copy of the key (wiped here), or throws the `PlainTextError` to answer. */
-  key(): Uint8Array;
+  /** A copy of the key of version byte `version` (wiped here), undefined for an unknown version, or throws the `PlainTextError` to answer. */
+  key(version: number): Uint8Array | undefined;
   /** GCM associated data of `version`. */
   aad(version: number): Uint8Array;
 }
@@ -147,13 +145,13 @@ export async function streamDecrypt(sctx: StreamContext, o: StreamDecryptOptions
   let handedOver = false;
   let key: Uint8Array | undefined;
   try {
-    key = o.key();
     await collectBody(sctx.body(), declared, o.cap, res, held);
     res.grow(DECRYPT_CHUNK_BYTES); // the passes' working chunk
     const n = held.length;
     if (n < 1) throw new PlainTextError(400, 'crypto_failed_to_read_version', { reason: 'short_body' });
     const version = held.copy(0, 1)[0]!;
-    if (version !== o.version) throw new PlainTextError(400, 'crypto_unsupported_version', { reason: 'unsupported_version' });
+    key = o.key(version);
+    if (key === undefined) throw new PlainTextError(400, 'crypto_unsupported_version', { reason: 'unsupported_version' });
     if (n < HEADER) throw new PlainTextError(400, 'crypto_failed_to_read_nonce', { reason: 'short_body' });
     if (n < HEADER + AEAD_TAG_BYTES) throw decryptFailed();
     const nonce = held.copy(1, HEADER);

@@ -12,8 +12,15 @@
  * AES-256-GCM with AAD = `aad("spike-ts/cipher-api", version)`, so (a) a storage row (other
  * key, D8 AAD) never opens here (CIP-07), and (b) unlike SPIKE, the version byte is
  * authenticated. The version (JSON `version`, the stream's first byte) names the **cipher key
- * generation**: 1 = `cipher/v1` in SPIKE's layout. A later key rotation adds version 2 with
- * the same layout and the next key; unknown versions are refused (400).
+ * generation** (keys/cipher-keys.ts): 1 = `cipher/v1` of the first root key in SPIKE's layout;
+ * each root-key rotation (or the AES-GCM seal limit) adds the next version with the same
+ * layout. Encrypt uses the current version; decrypt accepts every version still held; unknown
+ * versions are refused (400).
+ *   POST /v1/cipher/rewrap    (additive) JSON, decrypt's request shape → encrypt's answer: the
+ *                             ciphertext re-encrypted under the current version; the plaintext
+ *                             never leaves Nexus (wiped in between). Same guard as decrypt and
+ *                             encrypt (`ctx.guards.cipher`): a caller who may rewrap may already
+ *                             decrypt and encrypt, so it grants nothing new.
  *
  * Limits. JSON: plaintext ≤ `maxCiphertextBytes − 16` (so every ciphertext we make fits the
  * decrypt limit; SPIKE accepts a plaintext it then cannot decrypt), ciphertext ≤
@@ -57,15 +64,13 @@ import { ApiError, ERR, PlainTextError, REASON, badRequest, CipherDecryptRequest
 import { type Route, type StreamContext, type StreamReply, defineRoute } from '../../http/index.js';
 import { MAX_CIPHER_STREAM_BYTES } from '../../config/index.js';
 import {
-  aad, AEAD_NONCE_BYTES, AEAD_TAG_BYTES, derivePurposeKey, gcmOpen, gcmSeal, systemRandom, wipe,
+  aad, AEAD_NONCE_BYTES, AEAD_TAG_BYTES, gcmOpen, gcmSeal, systemRandom, wipe,
 } from '../../crypto/index.js';
-import type { KeyState } from '../keys/state.js';
+import { CipherKeys } from '../keys/cipher-keys.js';
 import type { NexusContext } from '../context.js';
 import { ByteBudget, callerShare, releasingIterable } from './cipher-budget.js';
 import { DECRYPT_CHUNK_BYTES, DEFAULT_REPLY_DEADLINE, type ReplyDeadline, streamDecrypt } from './cipher-stream.js';
 
-/** The cipher key generation of new ciphertexts (the JSON `version`, the stream's first byte). */
-const CIPHER_VERSION = 1;
 /** Stream framing: version byte + nonce before the ciphertext, tag after it. */
 const STREAM_HEADER_BYTES = 1 + AEAD_NONCE_BYTES;
 const STREAM_OVERHEAD_BYTES = STREAM_HEADER_BYTES + AEAD_TAG_BYTES;
@@ -107,10 +112,19 @@ function notAvailable(stream: boolean): ApiError {
     : new ApiError(ERR.internal, 'cipher not available', { reason: 'cipher_unavailable' });
 }
 
-/** The key of generation `version` (a copy the caller wipes). */
-function cipherKey(keys: KeyState, stream: boolean): Uint8Array {
+/** The current version and its key (a copy the caller wipes), one encryption counted. */
+async function encryptKey(keys: CipherKeys, stream: boolean): Promise<{ version: number; key: Uint8Array }> {
   try {
-    return derivePurposeKey(keys.root(), 'cipher/v1');
+    return await keys.forEncrypt();
+  } catch {
+    throw notAvailable(stream);
+  }
+}
+
+/** The key of generation `version` (a copy the caller wipes), undefined for an unknown version. */
+function decryptKey(keys: CipherKeys, version: number, stream: boolean): Uint8Array | undefined {
+  try {
+    return keys.forDecrypt(version);
   } catch {
     throw notAvailable(stream);
   }
@@ -146,7 +160,8 @@ interface CipherRouteOptions {
 
 /** The cipher routes drawing on `budget` (tests pass their own to watch it). */
 export function cipherRoutesWith(ctx: NexusContext, budget: ByteBudget, opts: CipherRouteOptions = {}): Route[] {
-  const { cfg, keys } = ctx;
+  const { cfg } = ctx;
+  const keys = new CipherKeys(ctx.keys, ctx.store);
   const count = ctx.onCipherBytes ?? ((): void => undefined);
   /** Passes chunks through unchanged (they are still zeroed after sending), counting them. */
   async function* counted<T extends Uint8Array>(chunks: AsyncIterable<T>, direction: 'in' | 'out'): AsyncGenerator<T> {
@@ -181,18 +196,18 @@ export function cipherRoutesWith(ctx: NexusContext, budget: ByteBudget, opts: Ci
     guard: ctx.guards.cipher,
     errorShape: ERROR_SHAPES.encrypt,
     maxBodyBytes: jsonBodyCap,
-    handle: ({ body, peer, afterSend }) => {
+    handle: async ({ body, peer, afterSend }) => {
       afterSend(() => wipe(body.plaintext));
       if (body.plaintext.length > jsonCap) throw badRequest(REASON.payloadTooLarge, 'plaintext too large');
       const held = budget.reserve(jsonReserveBytes(body.plaintext.length), peer.toString());
       afterSend(() => held.release());
-      const key = cipherKey(keys, false);
+      const { version, key } = await encryptKey(keys, false);
       try {
         const nonce = systemRandom(AEAD_NONCE_BYTES);
-        const ciphertext = gcmSeal(key, nonce, body.plaintext, cipherAad(CIPHER_VERSION));
+        const ciphertext = gcmSeal(key, nonce, body.plaintext, cipherAad(version));
         count('in', body.plaintext.length);
         count('out', ciphertext.length);
-        return { version: CIPHER_VERSION, nonce, ciphertext };
+        return { version, nonce, ciphertext };
       } finally {
         wipe(key);
       }
@@ -200,13 +215,16 @@ export function cipherRoutesWith(ctx: NexusContext, budget: ByteBudget, opts: Ci
     stream: {
       guard: ctx.guards.cipher,
       maxBodyBytes: streamCap,
-      handle: (original): StreamReply => {
+      handle: async (original): Promise<StreamReply> => {
         const sctx = countedContext(original);
         const held = budget.reserve(ENCRYPT_STREAM_RESERVE_BYTES, sctx.peer.toString());
         const nonce = systemRandom(AEAD_NONCE_BYTES);
         let c;
+        let version = 0;
         try {
-          const key = cipherKey(keys, true);
+          const got = await encryptKey(keys, true);
+          const key = got.key;
+          version = got.version;
           try {
             c = createCipheriv('aes-256-gcm', key, nonce, { authTagLength: AEAD_TAG_BYTES });
           } finally {
@@ -216,10 +234,10 @@ export function cipherRoutesWith(ctx: NexusContext, budget: ByteBudget, opts: Ci
           held.release();
           throw e;
         }
-        c.setAAD(cipherAad(CIPHER_VERSION));
+        c.setAAD(cipherAad(version));
         const cipher = c;
         const head = new Uint8Array(STREAM_HEADER_BYTES);
-        head[0] = CIPHER_VERSION;
+        head[0] = version;
         head.set(nonce, 1);
         const body = sctx.body();
         async function* chunks(): AsyncGenerator<Uint8Array> {
@@ -249,21 +267,9 @@ export function cipherRoutesWith(ctx: NexusContext, budget: ByteBudget, opts: Ci
     errorShape: ERROR_SHAPES.decrypt,
     maxBodyBytes: jsonBodyCap,
     handle: ({ body, peer, afterSend }) => {
-      if (body.version !== CIPHER_VERSION) throw badRequest('unsupported_version', 'unsupported ciphertext version');
-      if (body.nonce.length !== AEAD_NONCE_BYTES) throw badRequest('invalid_nonce', 'nonce must be 12 bytes');
-      if (body.ciphertext.length > cfg.maxCiphertextBytes) throw badRequest(REASON.payloadTooLarge, 'ciphertext too large');
-      if (body.ciphertext.length < AEAD_TAG_BYTES) throw decryptFailedJson();
       const held = budget.reserve(jsonReserveBytes(body.ciphertext.length), peer.toString());
       afterSend(() => held.release());
-      const key = cipherKey(keys, false);
-      let plaintext: Uint8Array;
-      try {
-        plaintext = gcmOpen(key, body.nonce, body.ciphertext, cipherAad(body.version));
-      } catch {
-        throw decryptFailedJson();
-      } finally {
-        wipe(key);
-      }
+      const plaintext = openJson(body);
       afterSend(() => wipe(plaintext));
       count('in', body.ciphertext.length);
       count('out', plaintext.length);
@@ -276,12 +282,63 @@ export function cipherRoutesWith(ctx: NexusContext, budget: ByteBudget, opts: Ci
         budget,
         replyDeadline,
         cap: streamCap + STREAM_OVERHEAD_BYTES,
-        version: CIPHER_VERSION,
-        key: () => cipherKey(keys, true),
+        key: (version) => decryptKey(keys, version, true),
         aad: cipherAad,
       })),
     },
   });
 
-  return [encrypt, decrypt];
+  /** Checks and opens a JSON decrypt/rewrap request; the plaintext is the caller's to wipe. */
+  function openJson(body: CipherDecryptRequest): Uint8Array {
+    if (decryptKeyHeld(body.version) === false) throw badRequest('unsupported_version', 'unsupported ciphertext version');
+    if (body.nonce.length !== AEAD_NONCE_BYTES) throw badRequest('invalid_nonce', 'nonce must be 12 bytes');
+    if (body.ciphertext.length > cfg.maxCiphertextBytes) throw badRequest(REASON.payloadTooLarge, 'ciphertext too large');
+    if (body.ciphertext.length < AEAD_TAG_BYTES) throw decryptFailedJson();
+    const key = decryptKey(keys, body.version, false);
+    if (key === undefined) throw badRequest('unsupported_version', 'unsupported ciphertext version');
+    try {
+      return gcmOpen(key, body.nonce, body.ciphertext, cipherAad(body.version));
+    } catch {
+      throw decryptFailedJson();
+    } finally {
+      wipe(key);
+    }
+  }
+
+  /** Whether version `v` is held (no key copy made). */
+  function decryptKeyHeld(v: number): boolean {
+    const key = decryptKey(keys, v, false);
+    wipe(key);
+    return key !== undefined;
+  }
+
+  const rewrap = defineRoute({
+    path: PATHS.rewrap,
+    name: 'cipher.rewrap',
+    body: CipherDecryptRequest,
+    guard: ctx.guards.cipher,
+    errorShape: ERROR_SHAPES.encrypt,
+    maxBodyBytes: jsonBodyCap,
+    handle: async ({ body, peer, afterSend }) => {
+      const held = budget.reserve(jsonReserveBytes(body.ciphertext.length), peer.toString());
+      afterSend(() => held.release());
+      const plaintext = openJson(body);
+      try {
+        const { version, key } = await encryptKey(keys, false);
+        try {
+          const nonce = systemRandom(AEAD_NONCE_BYTES);
+          const ciphertext = gcmSeal(key, nonce, plaintext, cipherAad(version));
+          count('in', body.ciphertext.length);
+          count('out', ciphertext.length);
+          return { version, nonce, ciphertext };
+        } finally {
+          wipe(key);
+        }
+      } finally {
+        wipe(plaintext);
+      }
+    },
+  });
+
+  return [encrypt, decrypt, rewrap];
 }

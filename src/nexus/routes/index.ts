@@ -11,6 +11,9 @@ import { secretRoutes } from './secrets.js';
 import { auditRoutes } from './audit.js';
 import { acceptRollbackRoutes } from './accept-rollback.js';
 import { sharingRoutes } from './sharing.js';
+import { rotationRoutes } from './rotation.js';
 
-export const ROUTE_MODULES: readonly RouteModule[] = [secretRoutes, policyRoutes, cipherRoutes, operatorRoutes, auditRoutes, acceptRollbackRoutes, sharingRoutes];
+export const ROUTE_MODULES: readonly RouteModule[] = [
+  secretRoutes, policyRoutes, cipherRoutes, operatorRoutes, auditRoutes, acceptRollbackRoutes, sharingRoutes, rotationRoutes,
+];
 export { policyCheckUnavailable } from './store-errors.js';

@@ -9,6 +9,7 @@ import assert from 'node:assert/strict';
 import net from 'node:net';
 import { RootKey } from '../../crypto/index.js';
 import { RecordSealer } from '../codec.js';
+import { Keyring } from '../keyring.js';
 import { runStoreConformance } from '../../../test/helpers/store-conformance.js';
 import { openPostgresStore, PostgresStore } from './store.js';
 import { postgresOptionsFromEnv } from '../../config/index.js';
@@ -106,7 +107,7 @@ describe('postgres backend specifics', () => {
     const db = url.slice(url.lastIndexOf('/') + 1);
     const root = RootKey.generate();
     const s = await openPostgresStore({ connectionString: url });
-    const ids = new RecordSealer(root);
+    const ids = new RecordSealer(Keyring.derive(root));
     try {
       await s.unlock(root);
       await s.putSecret('app/a', { k: 'value-a' });
@@ -173,7 +174,7 @@ describe('postgres backend specifics', () => {
       assert.equal(got?.version, LEGACY_CONTENT.current.version);
       assert.deepEqual({ ...got?.values }, LEGACY_CONTENT.current.values);
       assert.equal((await s.getPolicy(LEGACY_CONTENT.policy.name))?.pathPattern, LEGACY_CONTENT.policy.pathPattern);
-      assert.equal((await srv.psql('SELECT string_agg(key, \',\' ORDER BY key) FROM spike_system', db)).trim(), `${KEY_CHECK_RECORD},sharing,store/key-check`);
+      assert.equal((await srv.psql('SELECT string_agg(key, \',\' ORDER BY key) FROM spike_system', db)).trim(), `${KEY_CHECK_RECORD},keyring,sharing,store/key-check`); // keyring: the seal counters, written at unlock
     } finally {
       await s.close();
       root.destroy();

@@ -45,6 +45,8 @@ import { StoreError, type KeyAdoption, type PolicyRecord, type StoreFailureCause
 import { budgetMs, connectWithin, errCode, isRetryable, isServerAnswer, pgToStoreError, withOutcome } from './errors.js';
 import { migratePostgres } from './schema.js';
 import { PostgresAnchor } from './anchor.js';
+import type { BlobSwap, KeyRecordsUpdate, StaleBlob } from '../key-custody.js';
+import { pgReplaceBlobs, pgScanStale, pgUpdateKeyRecords } from './custody.js';
 import { POLICY_CHANNEL, pathsSinceQuery, q, snapshotXmax, splitSnapshot, type SnapRow } from './sql.js';
 
 export { POLICY_CHANNEL, pgToStoreError, type PostgresStoreOptions };
@@ -248,6 +250,18 @@ export class PostgresStore extends SealedStore {
       }
       return plan;
     });
+  }
+
+  protected updateKeyRecords<T>(keys: string[], plan: (found: (key: string) => Uint8Array | null) => KeyRecordsUpdate<T>): Promise<T> {
+    return this.#tx((run) => pgUpdateKeyRecords(run, keys, plan));
+  }
+
+  protected scanStale(currentId: number, limit: number): Promise<StaleBlob[]> {
+    return this.#tx((run) => pgScanStale(run, currentId, limit));
+  }
+
+  protected replaceBlobs(swaps: BlobSwap[]): Promise<number> {
+    return this.#tx((run) => pgReplaceBlobs(run, swaps));
   }
 
   // --- secrets --------------------------------------------------------------------------

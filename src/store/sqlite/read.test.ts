@@ -12,6 +12,7 @@ import assert from 'node:assert/strict';
 import Database from 'better-sqlite3';
 import { RootKey } from '../../crypto/index.js';
 import { RecordSealer } from '../codec.js';
+import { Keyring } from '../keyring.js';
 import { SqliteStore } from './store.js';
 import { StoreError } from '../types.js';
 
@@ -67,7 +68,7 @@ test('STO-05: a value row removed behind the store, or version rows without meta
   const { store, file, root } = await open();
   await store.putSecret('a/b', { k: '1' });
   await store.putSecret('a/b', { k: '2' });
-  const sealer = new RecordSealer(root);
+  const sealer = new RecordSealer(Keyring.derive(root));
   const id = sealer.secretId('a/b');
   sealer.destroy();
   await store.close();
@@ -100,7 +101,7 @@ test('D8: a value row moved under another version number does not open', async (
   const { store, file, root } = await open();
   await store.putSecret('x/y', { k: 'old' });
   await store.putSecret('x/y', { k: 'new' });
-  const sealer = new RecordSealer(root);
+  const sealer = new RecordSealer(Keyring.derive(root));
   const id = sealer.secretId('x/y');
   sealer.destroy();
   await store.close();

@@ -15,6 +15,7 @@ import Database from 'better-sqlite3';
 import { RootKey } from '../../crypto/index.js';
 import { createLogger } from '../../lib/log.js';
 import { RecordSealer } from '../codec.js';
+import { Keyring } from '../keyring.js';
 import { SqliteStore } from './store.js';
 import { StoreError } from '../types.js';
 
@@ -40,7 +41,7 @@ function newRoot(): RootKey {
 async function opened(file = tempFile(), root = newRoot(), extra: Partial<ConstructorParameters<typeof SqliteStore>[0]> = {}) {
   const store = new SqliteStore({ file, ...extra });
   await store.unlock(root);
-  const sealer = new RecordSealer(root);
+  const sealer = new RecordSealer(Keyring.derive(root));
   return { store, file, root, sealer };
 }
 

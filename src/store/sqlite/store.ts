@@ -11,6 +11,7 @@ import type BetterSqlite3 from 'better-sqlite3';
 import type { RootKey } from '../../crypto/index.js';
 import { settleKeyRecords, type KeyRecordsPlan, type KeyRecordsTx } from '../key-check.js';
 import type { PathRow } from '../path-catalog.js';
+import type { BlobSwap, KeyRecordsUpdate, StaleBlob } from '../key-custody.js';
 import { SealedStore, type MetaRow, type ReadRow, type SealedSecretWrite, type SealedStoreOptions } from '../sealed.js';
 import { StoreError, type KeyAdoption, type PolicyRecord } from '../types.js';
 import path from 'node:path';
@@ -66,6 +67,16 @@ function prepare(db: BetterSqlite3.Database) {
     listPolicies: db.prepare('SELECT id, body FROM policies'),
     getGeneration: db.prepare(`SELECT value FROM counters WHERE name = 'policy_generation'`).pluck(),
     bumpGeneration: db.prepare(`UPDATE counters SET value = value + 1 WHERE name = 'policy_generation'`),
+    // Re-encryption: blobs whose envelope key id (bytes 2-5) is not the current one, and
+    // swaps written only when the cell still holds the bytes read (concurrent writes win).
+    stalePaths: db.prepare('SELECT id, path AS blob FROM secrets WHERE substr(path, 2, 4) <> ? LIMIT ?'),
+    staleMetas: db.prepare('SELECT id, meta AS blob FROM secrets WHERE substr(meta, 2, 4) <> ? LIMIT ?'),
+    staleValues: db.prepare('SELECT id, version, value AS blob FROM secret_versions WHERE substr(value, 2, 4) <> ? LIMIT ?'),
+    stalePolicies: db.prepare('SELECT id, body AS blob FROM policies WHERE substr(body, 2, 4) <> ? LIMIT ?'),
+    swapPath: db.prepare('UPDATE secrets SET path = ? WHERE id = ? AND path = ?'),
+    swapMeta: db.prepare('UPDATE secrets SET meta = ? WHERE id = ? AND meta = ?'),
+    swapValue: db.prepare('UPDATE secret_versions SET value = ? WHERE id = ? AND version = ? AND value = ?'),
+    swapPolicy: db.prepare('UPDATE policies SET body = ? WHERE id = ? AND body = ?'),
   };
 }
 
@@ -154,6 +165,43 @@ export class SqliteStore extends SealedStore {
 
   protected settleKeyRecords<Refusal extends string>(root: RootKey, adoption?: KeyAdoption<Refusal>): Promise<KeyRecordsPlan<Refusal>> {
     return this.#write(() => settleKeyRecords(this.#system, root, adoption));
+  }
+
+  protected updateKeyRecords<T>(keys: string[], plan: (found: (key: string) => Uint8Array | null) => KeyRecordsUpdate<T>): Promise<T> {
+    return this.#write(() => {
+      const found = new Map(keys.map((k) => [k, this.#system.get(k)]));
+      const { result, writes } = plan((k) => found.get(k) ?? null);
+      for (const [key, value] of writes) this.#st.putSystem.run(key, Buffer.from(value));
+      return result;
+    });
+  }
+
+  protected async scanStale(currentId: number, limit: number): Promise<StaleBlob[]> {
+    const kid = keyIdBytes(currentId);
+    return this.#read(() => {
+      const out: StaleBlob[] = [];
+      const take = (rows: unknown[], cell: (r: { id: Buffer; version?: number }) => StaleBlob['cell']): void => {
+        for (const r of rows as { id: Buffer; version?: number; blob: Buffer }[]) out.push({ cell: cell(r), blob: r.blob });
+      };
+      take(this.#st.stalePaths.all(kid, limit), (r) => ({ kind: 'secret', id: r.id, version: 0, field: 'path' }));
+      take(this.#st.staleMetas.all(kid, limit - out.length), (r) => ({ kind: 'secret', id: r.id, version: 0, field: 'meta' }));
+      take(this.#st.staleValues.all(kid, limit - out.length), (r) => ({ kind: 'secret', id: r.id, version: r.version!, field: 'values' }));
+      take(this.#st.stalePolicies.all(kid, limit - out.length), (r) => ({ kind: 'policy', id: r.id, version: 0, field: 'body' }));
+      return out.slice(0, limit);
+    });
+  }
+
+  protected replaceBlobs(swaps: BlobSwap[]): Promise<number> {
+    return this.#write(() => {
+      let n = 0;
+      for (const { cell, old, blob } of swaps) {
+        const id = Buffer.from(cell.id);
+        const st = cell.field === 'path' ? this.#st.swapPath : cell.field === 'meta' ? this.#st.swapMeta : cell.field === 'body' ? this.#st.swapPolicy : null;
+        const r = st ? st.run(blob, id, old) : this.#st.swapValue.run(blob, id, cell.version, old);
+        n += r.changes;
+      }
+      return n;
+    });
   }
 
   // --- secrets --------------------------------------------------------------------------
@@ -245,6 +293,13 @@ export class SqliteStore extends SealedStore {
     await this.#commits.drain();
     this.#db.close();
   }
+}
+
+/** The 4 envelope header bytes naming key id `id` (uint32 BE), as stored at offset 1. */
+function keyIdBytes(id: number): Buffer {
+  const b = Buffer.alloc(4);
+  b.writeUInt32BE(id, 0);
+  return b;
 }
 
 export async function openSqliteStore(opts: SqliteStoreOptions): Promise<SqliteStore> {

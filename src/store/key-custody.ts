@@ -1,0 +1,247 @@
+/**
+ * What an unlocked persistent store (sqlite, postgres) holds of the root key and how it
+ * changes it: the keyring (keyring.ts) loaded at unlock, seal reservations before writes
+ * (AES-GCM use counters), the atomic root-key switch of a rotation, and the steps of the
+ * background re-encryption (reencrypt.ts drives them).
+ *
+ * Atomic switch (rotate-root-key): ONE exclusive transaction over the key records checks the
+ * old root against `kcv`, adds a fresh storage and cipher generation to the keyring, writes
+ * the keyring sealed under the NEW root's `keyring/v1` key, a new `kcv` for the new root, and
+ * the caller's records (the new sharing record) — all or nothing. Before it commits, the store
+ * opens with the old root only; after, with the new root only. Crash safety across the Keepers
+ * is the caller's order (src/nexus/keys/rotation.ts): new shares are pushed as PENDING before
+ * this switch, and promoted after it, so whichever side of the switch a crash lands on, the
+ * Keepers hold shares of the root key the store opens with (current or pending epoch).
+ *
+ * Reservations: a write first reserves the seals it may make (≤ 3: path, metadata, value);
+ * when this process's block runs short, a new block is reserved in one transaction on the
+ * stored keyring (keyring.ts), so a crash never under-counts. Writes never wait for a
+ * reservation they do not need; at most one reservation is in flight.
+ *
+ * Secrets: a private copy of the root key (to seal the keyring record), destroyed with the
+ * custody; the keyring's keys (see keyring.ts).
+ */
+import { makeKeyCheck, checkKeyCheck, RootKey } from '../crypto/index.js';
+import { NoncePool, RecordSealer, type SealedCell } from './codec.js';
+import { KEY_CHECK_RECORD } from './key-check.js';
+import { Keyring, KEYRING_RECORD, type RingName } from './keyring.js';
+import { StoreError } from './types.js';
+
+/** A stored blob whose envelope names an older key id. */
+export interface StaleBlob {
+  cell: SealedCell;
+  blob: Buffer;
+}
+
+/** A re-sealed blob, to be written only if the cell still holds `old` (byte for byte). */
+export interface BlobSwap extends StaleBlob {
+  old: Buffer;
+}
+
+/** Key-record writes planned inside one transaction. */
+export interface KeyRecordsUpdate<T> {
+  result: T;
+  writes: [string, Uint8Array][];
+}
+
+/** The three primitives a backend gives the key custody. */
+export interface CustodyBackend {
+  /**
+   * ONE transaction, exclusive among key-record writers: reads `keys`, calls `plan` (which
+   * may throw: nothing is written) and upserts the records it returns.
+   */
+  updateKeyRecords<T>(keys: string[], plan: (found: (key: string) => Uint8Array | null) => KeyRecordsUpdate<T>): Promise<T>;
+  /** Up to `limit` sealed blobs (any table) whose envelope key id is not `currentId`. */
+  scanStale(currentId: number, limit: number): Promise<StaleBlob[]>;
+  /** ONE transaction: writes each swap whose cell still holds its `old` bytes; returns how many were written. */
+  replaceBlobs(swaps: BlobSwap[]): Promise<number>;
+}
+
+/** Most seals one write may make (path, metadata, value). */
+export const SEALS_PER_WRITE = 3;
+
+export class KeyCustody {
+  readonly #backend: CustodyBackend;
+  readonly #limit: number;
+  #root: RootKey;
+  readonly sealer: RecordSealer;
+  /** Seals promised to writes in flight (not yet made), per ring. */
+  readonly #promised: Record<RingName, number> = { storage: 0, cipher: 0 };
+  /** Called when the current storage generation changed (a rotation by limit or by command): start re-encryption. */
+  onRotated: (() => void) | undefined;
+  #updates: Promise<unknown> = Promise.resolve();
+  readonly #reserving: Record<RingName, Promise<void> | null> = { storage: null, cipher: null };
+
+  private constructor(backend: CustodyBackend, root: RootKey, sealer: RecordSealer, limit: number) {
+    this.#backend = backend;
+    this.#root = root;
+    this.sealer = sealer;
+    this.#limit = limit;
+  }
+
+  /** Loads the keyring for `root` (already checked against `kcv`); copies `root`. */
+  static open(backend: CustodyBackend, root: RootKey, record: Uint8Array | null, limit: number): KeyCustody {
+    const nonces = new NoncePool();
+    const keyring = Keyring.load(root, record, nonces.take);
+    const copy = root.bytes();
+    try {
+      return new KeyCustody(backend, RootKey.fromBytes(copy), new RecordSealer(keyring, nonces), limit);
+    } finally {
+      copy.fill(0);
+    }
+  }
+
+  get keyring(): Keyring {
+    return this.sealer.keyring;
+  }
+
+  /**
+   * Promises `n` seals to one write (reserving a new block first when needed); call the
+   * returned function when the write settled.
+   */
+  async promise(n: number = SEALS_PER_WRITE, ring: RingName = 'storage'): Promise<() => void> {
+    for (;;) {
+      const release = this.promiseNow(n, ring);
+      if (release) return release;
+      await this.#reserve(ring);
+    }
+  }
+
+  /**
+   * `promise` without waiting: null when the block is short (then call `promise`). Starts a
+   * reservation in the background when less than half a block is left, so writes rarely wait.
+   */
+  promiseNow(n: number = SEALS_PER_WRITE, ring: RingName = 'storage'): (() => void) | null {
+    const r = this.keyring[ring];
+    const left = r.remaining() - this.#promised[ring];
+    if (left < n) return null;
+    if (left - n < r.lowWater(this.#limit)) {
+      this.#reserve(ring).catch(() => undefined); // a failure here is retried by the write that needs it
+    }
+    this.#promised[ring] += n;
+    let done = false;
+    return () => {
+      if (!done) this.#promised[ring] -= n;
+      done = true;
+    };
+  }
+
+  /** Reserves a first block (at unlock, so the first writes do not wait for it). */
+  prime(): Promise<void> {
+    return this.#reserve();
+  }
+
+  /** One reservation at a time; callers re-check after it. */
+  #reserve(ring: RingName = 'storage'): Promise<void> {
+    this.#reserving[ring] ??= this.#update((fresh) => {
+      fresh[ring].reserve(this.#limit);
+      return undefined;
+    }).finally(() => {
+      this.#reserving[ring] = null;
+    });
+    return this.#reserving[ring];
+  }
+
+  /**
+   * Reads the stored keyring (checking `kcv` still names our root), lets `change` edit it,
+   * writes it back sealed under `sealRoot` (default: our root) with `extra` records, then
+   * makes the live keyring hold what was written.
+   */
+  #update<T>(change: (fresh: Keyring) => T, sealRoot?: RootKey, extra: (fresh: Keyring) => [string, Uint8Array][] = () => []): Promise<T> {
+    // One keyring update at a time in this process: a reservation queued behind a root
+    // switch then reads the new root, never the one the switch just replaced.
+    const run = this.#updates.then(() => this.#updateNow(change, sealRoot, extra));
+    this.#updates = run.catch(() => undefined);
+    return run;
+  }
+
+  async #updateNow<T>(change: (fresh: Keyring) => T, sealRoot: RootKey | undefined, extra: (fresh: Keyring) => [string, Uint8Array][]): Promise<T> {
+    const root = this.#root;
+    const target = sealRoot ?? root;
+    let fresh: Keyring | undefined;
+    try {
+      const result = await this.#backend.updateKeyRecords([KEY_CHECK_RECORD, KEYRING_RECORD], (found) => {
+        const kcv = found(KEY_CHECK_RECORD);
+        if (kcv === null || !checkKeyCheck(root, kcv)) throw new StoreError('store_wrong_key');
+        fresh?.destroy();
+        fresh = Keyring.load(root, found(KEYRING_RECORD));
+        const r = change(fresh);
+        const writes: [string, Uint8Array][] = [[KEYRING_RECORD, fresh.seal(target)], ...extra(fresh)];
+        return { result: r, writes };
+      });
+      if (sealRoot) {
+        // The keyring is now sealed under `sealRoot`: it is our root from here on (a copy).
+        const copy = sealRoot.bytes();
+        try {
+          this.#root.destroy();
+          this.#root = RootKey.fromBytes(copy);
+        } finally {
+          copy.fill(0);
+        }
+      }
+      const before = this.keyring.storage.current;
+      this.keyring.storage.adopt(fresh!.storage);
+      this.keyring.cipher.adopt(fresh!.cipher);
+      if (this.keyring.storage.current !== before) this.onRotated?.();
+      return result;
+    } finally {
+      fresh?.destroy();
+    }
+  }
+
+  /**
+   * The atomic root-key switch (see the header): new storage and cipher generations, the
+   * keyring under `next`, a new `kcv`, and `records` — in one transaction. Afterwards this
+   * store seals with the new generation and holds a copy of `next`.
+   */
+  async switchRoot(next: RootKey, records: [string, Uint8Array][] = []): Promise<{ storage: number; cipher: number }> {
+    const ids = await this.#update(
+      (fresh) => {
+        const storage = fresh.storage.addGeneration();
+        fresh.storage.reserve(this.#limit);
+        return { storage, cipher: fresh.cipher.addGeneration() };
+      },
+      next,
+      () => [[KEY_CHECK_RECORD, makeKeyCheck(next)], ...records],
+    );
+    return ids;
+  }
+
+  /**
+   * One re-encryption step: re-seals up to `limit` blobs under older key ids with the
+   * current generation (each written only if unchanged since read, so concurrent writes
+   * win). Returns how many were found and written; `found` 0 means none is left.
+   */
+  async reencryptStep(limit: number): Promise<{ found: number; written: number; failed: number }> {
+    const current = this.keyring.storage.current;
+    const stale = await this.#backend.scanStale(current, limit);
+    if (stale.length === 0) return { found: 0, written: 0, failed: 0 };
+    const release = await this.promise(stale.length);
+    try {
+      const swaps: BlobSwap[] = [];
+      for (const s of stale) {
+        try {
+          swaps.push({ cell: s.cell, old: s.blob, blob: this.sealer.reseal(s.cell, s.blob) });
+        } catch {
+          // A blob that fails its check (or names an erased key) stays as it is; reads report it.
+        }
+      }
+      const written = swaps.length > 0 ? await this.#backend.replaceBlobs(swaps) : 0;
+      return { found: stale.length, written, failed: stale.length - swaps.length };
+    } finally {
+      release();
+    }
+  }
+
+  /** Erases every storage generation older than the current one (call when no blob uses them). */
+  async eraseOlder(): Promise<number[]> {
+    const held = this.keyring.storage.ids();
+    if (held.length <= 1) return [];
+    return this.#update((fresh) => fresh.storage.dropOlder());
+  }
+
+  destroy(): void {
+    this.sealer.destroy();
+    this.#root.destroy();
+  }
+}
