@@ -24,12 +24,13 @@
  * One move at a time per Nexus: a second call gets `move_in_progress` (409).
  */
 import type { AuditEvents } from '../audit.js';
-import { MAX_SHARE_ID, splitSecret, wipeShare, type Share } from '../../crypto/index.js';
+import { MAX_SHARE_ID, splitSecret, wipeShare, type RootKey, type Share } from '../../crypto/index.js';
 import { Backoff, SpikeError, errInfo, type Logger } from '../../lib/index.js';
 import type { KeeperClient } from '../../keeper/index.js';
 import type { Store } from '../../store/index.js';
 import { clearPending, commitSharing, loadPending, nextEpoch, storePending, type MoveKind } from './pending.js';
 import { loadSharing } from './sharing.js';
+import type { RootSharingMove, StagedSharing } from './rotation.js';
 import type { KeyState, SharingInfo } from './state.js';
 
 /** The sharing to move to. */
@@ -139,6 +140,56 @@ export class SharingMover {
     } finally {
       split.shares.forEach(wipeShare);
     }
+  }
+
+  /**
+   * The move as root-key rotation uses it (rotation.ts): `stage` holds the one-move lock,
+   * stores a pending sharing of the NEW `root` (same n, t and Keepers) and has every Keeper
+   * acknowledge its pending share; the rotation's store switch then records that sharing as
+   * current (which voids the pending record: its epoch is no longer above the current one);
+   * `promote` sends the commit message. `done` releases the lock and wipes the shares.
+   */
+  forRotation(): RootSharingMove {
+    let held: { next: SharingInfo; shares: Share[] } | undefined;
+    const release = (): void => {
+      held?.shares.forEach(wipeShare);
+      held = undefined;
+      this.#running = false;
+    };
+    return {
+      stage: async (root: RootKey): Promise<StagedSharing> => {
+        if (this.#running) throw new MoveError('move_in_progress');
+        const { store, keys, logger, audit } = this.#o;
+        const current = keys.sharing();
+        if (!keys.isReady() || !current?.peers) throw new MoveError('move_not_ready');
+        this.#running = true;
+        try {
+          const epoch = await nextEpoch(store, current.epoch);
+          const split = splitSecret(root, current.threshold, current.shares);
+          const next: SharingInfo = { ...current, epoch, commitments: split.commitments, peers: [...current.peers] };
+          held = { next, shares: split.shares };
+          const fields = { kind: 'rotate', from: current.epoch, to: epoch, threshold: next.threshold, shares: next.shares };
+          const log = logger.child({ move: 'rotate', fromEpoch: current.epoch, toEpoch: epoch });
+          await storePending(store, { kind: 'rotate', sharing: next });
+          audit?.event('sharing.move_pending', fields);
+          const unacked = await this.#pushPending(current, next, split.shares, log);
+          if (unacked.length > 0) {
+            await clearPending(store, epoch).catch((e: unknown) => log.error({ err: errInfo(e) }, 'sharing move: could not clear the pending record'));
+            audit?.event('sharing.move_abandoned', { ...fields, unacked: unacked.join(',') });
+            throw new MoveError('move_keepers_unacked');
+          }
+          await this.#checkNotSuperseded(current, next, log, fields);
+          return { sharing: next, basis: split.shares.slice(0, next.threshold).map((s) => ({ id: s.id, value: Uint8Array.from(s.value) })) };
+        } catch (e) {
+          release();
+          throw e;
+        }
+      },
+      promote: async (): Promise<void> => {
+        if (held) await this.#pushCommit(held.next, held.shares, this.#o.logger.child({ move: 'rotate', toEpoch: held.next.epoch }));
+      },
+      done: release,
+    };
   }
 
   /**

@@ -25,7 +25,8 @@ import type { SharingInfo } from './state.js';
 export const PENDING_SHARING_RECORD = 'sharing.pending';
 
 /** Why a sharing moves: new shares of the same polynomial degree, or new (n, t, Keepers). */
-export type MoveKind = 'refresh' | 'reshare';
+/** `rotate`: a sharing of a NEW root key (rotation.ts), committed by the store's root switch. */
+export type MoveKind = 'refresh' | 'reshare' | 'rotate';
 
 export interface PendingSharing {
   kind: MoveKind;
@@ -54,7 +55,7 @@ function decode(b: Uint8Array): PendingRecord {
   const { v, epoch, kind, sharing } = o;
   if (v !== 1 || !Number.isSafeInteger(epoch) || (epoch as number) < 1) throw new PendingRecordError();
   if (sharing === undefined || sharing === null) return { epoch: epoch as number, live: undefined };
-  if (kind !== 'refresh' && kind !== 'reshare' || typeof sharing !== 'string') throw new PendingRecordError();
+  if (kind !== 'refresh' && kind !== 'reshare' && kind !== 'rotate' || typeof sharing !== 'string') throw new PendingRecordError();
   let s: SharingInfo;
   try {
     s = decodeSharing(Buffer.from(sharing, 'base64'));

@@ -53,6 +53,8 @@ export interface RootSharingMove {
   stage(root: RootKey): Promise<StagedSharing>;
   /** Step 5; best effort (the periodic re-push completes it). */
   promote(staged: StagedSharing): Promise<void>;
+  /** Called once the rotation ended, whatever happened (releases the move's lock, wipes its shares). */
+  done?(): void;
 }
 
 type RotationErrorCode = 'rotation_in_progress' | 'rotation_not_ready' | 'rotation_unsupported' | 'rotation_unavailable';
@@ -141,6 +143,7 @@ export class RootRotation {
     } finally {
       next?.destroy();
       staged?.basis.forEach(wipeShare);
+      move.done?.();
     }
   }
 }

@@ -17,7 +17,9 @@ import { ApiError, ERR, badRequest, notReady, ERROR_SHAPES, PATHS, RecoverReques
 import { type Route, defineRoute } from '../../http/index.js';
 import { StoreError } from '../../store/index.js';
 import type { NexusContext } from '../context.js';
+import { MoveError } from '../keys/move.js';
 import { RotationError } from '../keys/rotation.js';
+import { moveFailure } from './sharing.js';
 import { viaStore } from './store-errors.js';
 
 export function rotationRoutes(ctx: NexusContext): Route[] {
@@ -39,6 +41,7 @@ export function rotationRoutes(ctx: NexusContext): Route[] {
           if (e.code === 'rotation_not_ready') throw notReady();
           throw badRequest(e.code, e.message);
         }
+        if (e instanceof MoveError) throw moveFailure(e);
         if (e instanceof ApiError || e instanceof StoreError) throw e;
         throw new ApiError(ERR.internal, 'root-key rotation failed; the current root key stays in force', { reason: 'rotation_failed', expose: true, cause: e });
       }

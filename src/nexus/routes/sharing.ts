@@ -15,7 +15,7 @@ import type { NexusContext } from '../context.js';
 import { MoveError } from '../keys/move.js';
 import { viaStore } from './store-errors.js';
 
-function moveFailure(e: MoveError): ApiError {
+export function moveFailure(e: MoveError): ApiError {
   switch (e.code) {
     case 'move_in_progress':
     case 'move_superseded': return new ApiError(ERR.conflict, e.message, { reason: e.code, expose: true });
