@@ -174,7 +174,10 @@ export async function startNexus(o: NexusOptions): Promise<Nexus> {
   // Re-encryption resumes after every unlock (a crash mid-run leaves older key ids behind).
   const reencrypt = new Reencryptor(() => custodyOf(store), { ratePerSecond: cfg.reencryptRate, logger });
   const rotation = cfg.backend === 'sqlite' || cfg.backend === 'postgres'
-    ? new RootRotation({ store, keys, logger, reencrypt, ...(mover ? { move: mover.forRotation() } : {}), ...(audit ? { audit } : {}) })
+    ? new RootRotation({
+      store, keys, logger, reencrypt, ...(mover ? { move: mover.forRotation() } : {}), ...(audit ? { audit } : {}),
+      ...(rollback ? { afterSwitch: () => rollback!.rekey() } : {}),
+    })
     : undefined;
   const ctx: NexusContext = {
     cfg, store, keys, ids, engine, authz, guards: nexusGuards(authz), policies, logger, sync, audit: audit ?? NO_AUDIT, rollback,

@@ -178,6 +178,25 @@ export class RollbackGuard {
     return out;
   }
 
+  /**
+   * After a root-key rotation: the anchor is sealed and checked under the NEW root key's
+   * purpose key from now on. The store's counter moves one step under the new key at once
+   * and is pushed, so the Keepers' copies (sealed under the old key, which no longer
+   * verify) are replaced and the next start-up check can compare them. No-op unless serving.
+   */
+  async rekey(): Promise<void> {
+    const old = this.#key;
+    if (this.#state !== 'serving' || !old) return;
+    const counter = old.open(await this.#o.anchor.read()) ?? 0n;
+    await this.#pusher?.stop();
+    const key = new AnchorKey(this.#o.keys.root());
+    this.#key = key;
+    old.destroy();
+    this.#serve(key);
+    await this.#o.anchor.advance(counter + 1n);
+    await this.#pusher?.pushAll();
+  }
+
   /** Status probe hook: re-send the anchor to a Keeper that lacks the latest. */
   get pusher(): AnchorPusher | undefined {
     return this.#pusher;

@@ -83,6 +83,8 @@ export interface RootRotationOptions {
   reencrypt: Reencryptor;
   move?: RootSharingMove | undefined;
   audit?: AuditEvents;
+  /** Runs once the new root key is installed (the rollback anchor re-keys); failures are logged. */
+  afterSwitch?: () => Promise<void>;
 }
 
 export class RootRotation {
@@ -130,6 +132,9 @@ export class RootRotation {
       audit?.event('root_key.rotated', { from, to, storage_key_id: ids.storage, cipher_version: ids.cipher });
       keys.replaceRoot(next, staged.basis, staged.sharing);
       next = undefined; // owned by the key state now
+      await this.#o.afterSwitch?.().catch((e: unknown) => {
+        log.error({ err: errInfo(e) }, 'root-key rotation: the rollback anchor could not be re-keyed; detection resumes after the next write and push');
+      });
       await move.promote(staged).catch((e: unknown) => {
         log.warn({ err: errInfo(e) }, 'root-key rotation: promotion not acknowledged by every Keeper; the periodic re-push completes it');
       });
