@@ -41,6 +41,8 @@ function loadKeeperPeers(env: Env, shamir: ShamirConfig, required: boolean): str
   if (peers.length > 0 && peers.length !== shamir.shares) {
     throw new ConfigError('SPIKE_NEXUS_KEEPER_PEERS', 'must list exactly SPIKE_NEXUS_SHAMIR_SHARES Keepers');
   }
+  // One share per Keeper: a URL listed twice would give that Keeper two shares.
+  if (new Set(peers).size !== peers.length) throw new ConfigError('SPIKE_NEXUS_KEEPER_PEERS', 'must not list a Keeper twice');
   return peers;
 }
 

@@ -28,6 +28,8 @@ const urls = (n: number, from = 1): string[] => Array.from({ length: n }, (_, i)
 class FakeKeepers {
   readonly slots = new Map<string, ShareSlot>();
   readonly down = new Set<string>();
+  /** Every share sent: which Keeper got which id of which epoch. */
+  readonly sent: { url: string; epoch: number | undefined; id: number | undefined }[] = [];
   slot(url: string): ShareSlot {
     let s = this.slots.get(url);
     if (!s) this.slots.set(url, s = new ShareSlot());
@@ -37,6 +39,7 @@ class FakeKeepers {
     return {
       contribute: async (url: string, w: WireShare) => {
         if (this.down.has(url)) throw new KeeperCallError('keeper_unreachable');
+        this.sent.push({ url, epoch: w.epoch, id: w.id });
         try {
           this.slot(url).contribute('nexus', { value: w.value, id: w.id, epoch: w.epoch, commitments: w.commitments, pending: w.pending === true });
         } catch (e) {
@@ -136,6 +139,23 @@ test('reshare 2-of-3 → 3-of-5 (two new Keepers) → 2-of-3 on other Keepers: s
   const at3 = k.sharesAt(back, 3);
   assertCombines([at3[1]!, at3[2]!], 2, root);
   assert.deepEqual((await loadSharing(store))?.peers, back);
+});
+
+test('SSS-SETCHANGE: a Keeper list change that shifts positions never sends a Keeper a second share of one sharing (one id per Keeper per epoch)', async () => {
+  const peers = urls(3);
+  const { root, store, keys, k } = await bootstrapped(2, peers);
+  peers.forEach((url, i) => k.sent.push({ url, epoch: 1, id: i + 1 })); // what Bootstrap gave them
+  const m = mover(store, keys, k);
+  const shifted = [peers[1]!, peers[2]!, 'https://k4']; // k1 dropped: k2 and k3 move up one position
+  await m.move('reshare', { threshold: 2, shares: 3, peers: shifted });
+  const ids = new Map<string, Set<number | undefined>>();
+  for (const e of k.sent) {
+    const key = `${e.url} epoch ${e.epoch}`;
+    ids.set(key, (ids.get(key) ?? new Set()).add(e.id));
+  }
+  for (const [key, set] of ids) assert.equal(set.size, 1, `${key} got shares ${[...set].join(', ')}`);
+  assert.ok(!k.sent.some((e) => e.epoch === 1 && e.url === 'https://k4'), 'a new Keeper gets no share of the old sharing');
+  assertCombines(k.sharesAt(shifted, 2).slice(1), 2, root);
 });
 
 for (const step of ['after-pending-store', 'after-pending-push', 'after-commit'] as const) {

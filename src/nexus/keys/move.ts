@@ -207,15 +207,27 @@ export class SharingMover {
     throw new MoveError('move_superseded');
   }
 
-  /** Phase one: per Keeper, current share then pending share, with retries. Returns unacked positions. */
+  /**
+   * Phase one, per Keeper of the new list, with retries. A Keeper of the current sharing is
+   * (re)sent its OWN current share — the one at its position in the CURRENT list, never the
+   * share of its new position, so no Keeper ever sees two shares of one sharing — and then
+   * its pending share. A Keeper new to the sharing holds nothing worth keeping: it gets its
+   * share of the new sharing directly (recovery matches it by epoch either way). Returns
+   * unacked positions.
+   */
   async #pushPending(current: SharingInfo, next: SharingInfo, shares: readonly Share[], log: Logger): Promise<number[]> {
     const { client, keys } = this.#o;
     const results = await Promise.all(next.peers!.map(async (url, i) => {
       const pos = i + 1;
+      const curPos = (current.peers ?? next.peers!).indexOf(url) + 1;
       const ok = await this.#withRetries(log, pos, async () => {
-        const old = keys.shareFor(pos);
+        if (curPos === 0) {
+          await client.contribute(url, { value: shares[i]!.value, id: pos, epoch: next.epoch, commitments: next.commitments });
+          return;
+        }
+        const old = keys.shareFor(curPos);
         try {
-          await client.contribute(url, { value: old.value, id: pos, epoch: current.epoch, commitments: current.commitments });
+          await client.contribute(url, { value: old.value, id: curPos, epoch: current.epoch, commitments: current.commitments });
         } finally {
           wipeShare(old);
         }

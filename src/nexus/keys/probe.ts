@@ -60,7 +60,9 @@ export class KeeperProbe {
   }
 
   async #probeAll(): Promise<void> {
-    const { peers, client, keys, logger } = this.#o;
+    const { client, keys, logger } = this.#o;
+    // Positions in the CURRENT sharing's Keeper list (share ids), as the re-push uses them.
+    const peers = keys.sharing()?.peers ?? this.#o.peers;
     const timeout = this.#o.timeoutMs ?? Math.min(1500, this.#o.intervalMs);
     await Promise.all(peers.map(async (url, i) => {
       const pos = i + 1;

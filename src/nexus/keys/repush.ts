@@ -70,9 +70,18 @@ export class SharePusher {
    * Sends Keeper `pos` (1-based) its share now, outside the periodic round (the status probe
    * found it empty or stale). Resolves true when the Keeper acknowledged; never throws.
    */
+  /**
+   * The Keepers by position: the CURRENT sharing's list (a Keeper's share id is its position
+   * there; after a Keeper set change the configured list may order them differently), else
+   * the configured one (a sharing recorded before the list was stored).
+   */
+  peers(): readonly string[] {
+    return this.#o.keys.sharing()?.peers ?? this.#o.peers;
+  }
+
   async pushTo(pos: number): Promise<boolean> {
-    const { keys, peers, beforePush } = this.#o;
-    const url = peers[pos - 1];
+    const { keys, beforePush } = this.#o;
+    const url = this.peers()[pos - 1];
     if (!keys.isReady() || this.#stopped || url === undefined) return false;
     if (beforePush && !(await beforePush().catch(() => false))) return false;
     const sharing = keys.sharing();
@@ -81,12 +90,12 @@ export class SharePusher {
   }
 
   async #pushAll(): Promise<void> {
-    const { keys, peers, beforePush } = this.#o;
+    const { keys, beforePush } = this.#o;
     if (!keys.isReady() || this.#stopped) return;
     if (beforePush && !(await beforePush().catch(() => false))) return;
     const sharing = keys.sharing();
     if (!sharing || this.#stopped) return;
-    await Promise.all(peers.map((url, i) => this.#pushOne(url, i + 1, sharing)));
+    await Promise.all(this.peers().map((url, i) => this.#pushOne(url, i + 1, sharing)));
   }
 
   async #pushOne(url: string, pos: number, sharing: SharingInfo): Promise<boolean> {

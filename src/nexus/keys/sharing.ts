@@ -47,7 +47,7 @@ export function decodeSharing(b: Uint8Array): SharingInfo {
     if (o['v'] !== 1 || !Number.isSafeInteger(epoch) || !Number.isSafeInteger(threshold) || !Number.isSafeInteger(shares) || typeof commitments !== 'string') {
       throw new Error('shape');
     }
-    if (peers !== undefined && (!Array.isArray(peers) || peers.length !== shares || !peers.every((p) => typeof p === 'string'))) throw new Error('peers');
+    if (peers !== undefined && (!Array.isArray(peers) || peers.length !== shares || !peers.every((p) => typeof p === 'string') || new Set(peers).size !== peers.length)) throw new Error('peers');
     const c = Commitments.fromBytes(Buffer.from(commitments, 'base64'));
     if (c.threshold !== threshold) throw new Error('threshold');
     const out: SharingInfo = { epoch: epoch as number, threshold: threshold as number, shares: shares as number, commitments: c };
