@@ -184,6 +184,8 @@ export class Ring {
   /** @internal Encoded entries (the caller wipes the result). */
   encode(): Uint8Array {
     const ids = this.ids();
+    // The count is a uint16: never wrap it (a wrapped count would make the record unreadable).
+    if (ids.length > 0xffff) throw new Error('keyring: too many key generations');
     const out = new Uint8Array(6 + ids.length * ENTRY_BYTES);
     const dv = new DataView(out.buffer);
     dv.setUint32(0, this.#current, false);

@@ -47,6 +47,14 @@ class FakeKeepers {
           throw e;
         }
       },
+      status: async (url: string) => {
+        if (this.down.has(url)) throw new KeeperCallError('keeper_unreachable');
+        const h = this.slot(url).get();
+        h?.value.fill(0);
+        const p = this.slot(url).getPending();
+        p?.value.fill(0);
+        return { epoch: h?.epoch ?? null, id: h?.id ?? null, pending: p?.epoch ?? null, anchor: undefined };
+      },
       fetchShare: async (url: string): Promise<WireShare> => {
         if (this.down.has(url)) throw new KeeperCallError('keeper_unreachable');
         const h = this.slot(url).get();
@@ -156,6 +164,19 @@ test('SSS-SETCHANGE: a Keeper list change that shifts positions never sends a Ke
   for (const [key, set] of ids) assert.equal(set.size, 1, `${key} got shares ${[...set].join(', ')}`);
   assert.ok(!k.sent.some((e) => e.epoch === 1 && e.url === 'https://k4'), 'a new Keeper gets no share of the old sharing');
   assertCombines(k.sharesAt(shifted, 2).slice(1), 2, root);
+});
+
+test('a Keeper that restarted empty after acknowledging its pending share → the move is abandoned before the commit (move_keepers_unacked), the old sharing stays', async () => {
+  const peers = urls(3);
+  const { root, store, keys, k } = await bootstrapped(2, peers);
+  const m = mover(store, keys, k, (step) => {
+    if (step === 'after-pending-push') k.slot(peers[2]!).clear(); // kill -9 and restart of Keeper 3
+  });
+  await assert.rejects(m.move('refresh', { threshold: 2, shares: 3, peers }), (e: unknown) => (e as { code?: string }).code === 'move_keepers_unacked');
+  assert.equal((await loadSharing(store))?.epoch, 1, 'the store still records epoch 1');
+  const held = [k.slot(peers[0]!).get()!, k.slot(peers[1]!).get()!];
+  assert.deepEqual(held.map((h) => h.epoch), [1, 1], 'Keepers 1 and 2 still hold their epoch-1 shares');
+  assertCombines(held.map((h) => ({ id: h.id!, value: h.value })), 2, root);
 });
 
 for (const step of ['after-pending-store', 'after-pending-push', 'after-commit'] as const) {

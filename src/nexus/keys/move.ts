@@ -76,6 +76,9 @@ function validTarget(t: MoveTarget): boolean {
     && t.threshold <= t.shares && t.shares <= MAX_SHARE_ID && t.peers.length === t.shares;
 }
 
+/** How long the pre-commit status check waits for each Keeper. */
+const CONFIRM_TIMEOUT_MS = 2000;
+
 export class SharingMover {
   readonly #o: SharingMoverOptions;
   #running = false;
@@ -127,6 +130,7 @@ export class SharingMover {
       }
       log.info('sharing move: every Keeper holds its pending share');
       onStep?.('after-pending-push');
+      await this.#confirmHeld(next, log, fields);
       await this.#checkNotSuperseded(current, next, log, fields);
       await commitSharing(store, next);
       log.info('sharing move: new sharing committed in the store');
@@ -178,6 +182,7 @@ export class SharingMover {
             audit?.event('sharing.move_abandoned', { ...fields, unacked: unacked.join(',') });
             throw new MoveError('move_keepers_unacked');
           }
+          await this.#confirmHeld(next, log, fields);
           await this.#checkNotSuperseded(current, next, log, fields);
           return { sharing: next, basis: split.shares.slice(0, next.threshold).map((s) => ({ id: s.id, value: Uint8Array.from(s.value) })) };
         } catch (e) {
@@ -236,6 +241,30 @@ export class SharingMover {
       return ok ? 0 : pos;
     }));
     return results.filter((p) => p !== 0);
+  }
+
+  /**
+   * Right before the commit (or a rotation's store switch): every Keeper of the new list
+   * still holds its share of `next`, pending or current. A Keeper that restarted empty after
+   * acknowledging would otherwise be missing from the new sharing the store is about to
+   * record (too many such restarts plus a Nexus crash would leave fewer than `t` shares).
+   * Missing or silent Keepers abandon the move like an unacknowledged push.
+   */
+  async #confirmHeld(next: SharingInfo, log: Logger, fields: Record<string, string | number>): Promise<void> {
+    const { client, store, audit } = this.#o;
+    const missing = (await Promise.all(next.peers!.map(async (url, i) => {
+      try {
+        const st = await client.status(url, CONFIRM_TIMEOUT_MS);
+        return st.pending === next.epoch || st.epoch === next.epoch ? 0 : i + 1;
+      } catch {
+        return i + 1;
+      }
+    }))).filter((p) => p !== 0);
+    if (missing.length === 0) return;
+    await clearPending(store, next.epoch).catch((e: unknown) => log.error({ err: errInfo(e) }, 'sharing move: could not clear the pending record'));
+    log.error({ missing }, 'sharing move abandoned: a Keeper no longer holds its new share (restarted?); the current sharing stays; rerun');
+    audit?.event('sharing.move_abandoned', { ...fields, unacked: missing.join(',') });
+    throw new MoveError('move_keepers_unacked');
   }
 
   /** Phase two: the commit message (best effort; the periodic re-push completes it). */
