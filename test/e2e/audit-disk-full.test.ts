@@ -59,10 +59,18 @@ const rid = (r: RawReply): string => {
 };
 
 /** The intent entries on disk now, by request ID (every line must parse: no torn line). */
-function intents(file: string): Map<string, Record<string, unknown>> {
+/**
+ * The intent entries on disk. `result` entries are written after the answer, without the
+ * request waiting; one that fails on the full disk may leave a partial line for the moment
+ * until the writer cuts the file back to its last durable line: wait for that (bounded).
+ */
+async function intents(file: string): Promise<Map<string, Record<string, unknown>>> {
   const out = new Map<string, Record<string, unknown>>();
-  const text = fs.readFileSync(file, 'utf8');
-  assert.ok(text === '' || text.endsWith('\n'), 'the trail ends with a complete line');
+  let text = '';
+  await waitFor(() => {
+    text = fs.readFileSync(file, 'utf8');
+    return text === '' || text.endsWith('\n');
+  }, 10_000, 'the trail ends with a complete line');
   for (const line of text.split('\n').slice(0, -1)) {
     const e = JSON.parse(line) as Record<string, unknown>;
     if (e['phase'] === 'intent') out.set(String(e['requestId']), e);
@@ -133,7 +141,7 @@ test('audit disk full: refused with a named 503, nothing changes, no acknowledge
       assert.ok(!read.body.includes(VALUE));
 
       // No acknowledged write without its intent entry on disk (matched by request ID).
-      const onDisk = intents(auditFile);
+      const onDisk = await intents(auditFile);
       for (const [id, p] of acked) {
         const e = onDisk.get(id);
         assert.ok(e, `acknowledged write ${id} has no intent entry on disk`);
@@ -174,7 +182,7 @@ test('audit disk full: refused with a named 503, nothing changes, no acknowledge
       for (const p of new Set(acked.values())) assert.equal((await get(p)).status, 200, p);
 
       // Every acknowledged write (before and after) has its entry; the trail verifies, MACs too.
-      const final = intents(auditFile);
+      const final = await intents(auditFile);
       for (const id of acked.keys()) assert.ok(final.has(id), id);
       const recoverDir = path.join(stack.dir, 'shards');
       const rec = await stack.spike(['operator', 'recover', '--dir', recoverDir], { identity: 'recover' });

@@ -249,7 +249,10 @@ describe('HA degradation: database outage, partitions, deadlines (3 Nexus, real 
       await proxy.mode('pass');
     }
     t.diagnostic(`peak connections ${peak}; recycled after ${recycledMs} ms; locked answers after ${lockedMs} ms; black-holed connect answered in ${connectAnswer.ms} ms: ${JSON.stringify(connectAnswer.json)}`);
-    assert.ok(peak <= 9, `${peak} connections with a pool of 3 per instance`);
+    // 3 per instance, plus at most one each for background work (re-encryption scan, anchor,
+    // keyring reservation) whose own query timed out on the lock before the first request
+    // deadline: its connection lingers like the requests' do later (see above).
+    assert.ok(peak <= 12, `${peak} connections with a pool of 3 per instance`);
     assert.ok(peak >= 6, `${peak} connections: the pools never filled`);
     assert.ok(recycledMs <= 20_000);
     for (const a of lockedAnswers) {
