@@ -42,7 +42,9 @@ function bundle() {
 function readCache(b) {
   let fd;
   try {
-    fd = fs.openSync(b.cache, "r");
+    // No symlink followed, and a FIFO planted in its place cannot block the open.
+    const { O_RDONLY, O_NOFOLLOW = 0, O_NONBLOCK = 0 } = fs.constants;
+    fd = fs.openSync(b.cache, O_RDONLY | O_NOFOLLOW | O_NONBLOCK);
     const st = fs.fstatSync(fd);
     const owner = fs.statSync(b.file).uid;
     if (!st.isFile() || (process.platform !== "win32" && (st.uid !== owner || (st.mode & 0o022) !== 0))) return undefined;

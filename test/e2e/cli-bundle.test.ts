@@ -66,6 +66,18 @@ test('a corrupt cache is refused by V8: the call works and replaces it', { skip:
   assert.deepEqual(caches(), [path.basename(cacheFile())], 'no temporary file left');
 });
 
+test('ATTACK cache FIFO: a FIFO planted at the cache path does not hang the CLI (opened non-blocking, never followed)', { skip: (process.platform === 'win32' || !fs.existsSync(bundleSrc)) && 'no bundle or no FIFOs' }, () => {
+  fs.writeFileSync(path.join(cliDir, 'spike.stamp'), `${mtime} ${hash}`);
+  fs.rmSync(cacheFile(), { force: true });
+  const mk = spawnSync('mkfifo', [cacheFile()]);
+  if (mk.status !== 0) return; // no mkfifo on this machine
+  try {
+    version(); // spawnSync's timeout fails the test if the open blocks
+  } finally {
+    fs.rmSync(cacheFile(), { force: true });
+  }
+});
+
 test('a cache others can write is ignored and replaced by one only its owner can write', { skip: (process.platform === 'win32' || !fs.existsSync(bundleSrc)) && 'no bundle or no modes' }, () => {
   fs.writeFileSync(path.join(cliDir, 'spike.stamp'), `${mtime} ${hash}`);
   version();
