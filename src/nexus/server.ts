@@ -169,6 +169,7 @@ export async function startNexus(o: NexusOptions): Promise<Nexus> {
     tasks = new SharingTasks({
       mover, keys, logger, refreshIntervalMs: cfg.shareRefreshIntervalMs,
       configured: { threshold: cfg.shamir.threshold, shares: cfg.shamir.shares, peers: cfg.keeperPeers },
+      ...(guard ? { mayRun: () => guard.serving() } : {}),
     });
   }
   // Re-encryption resumes after every unlock (a crash mid-run leaves older key ids behind).

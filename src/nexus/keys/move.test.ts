@@ -232,6 +232,28 @@ test('tasks: settings that differ from the stored sharing → a reshare once the
   assertCombines(k.sharesAt(five, s.epoch).slice(1, 4), 3, root);
 });
 
+test('tasks: no move while Nexus refuses to serve (a rollback not accepted yet); the held-back reshare runs once it may', async () => {
+  const peers = urls(3);
+  const { store, keys, k } = await bootstrapped(2, peers);
+  const m = mover(store, keys, k);
+  const five = urls(5);
+  let may = false;
+  const tasks = new SharingTasks({ mover: m, keys, logger, configured: { threshold: 3, shares: 5, peers: five }, refreshIntervalMs: 20, mayRun: () => may });
+  tasks.start();
+  try {
+    await sleep(300);
+    assert.equal(keys.sharing()!.epoch, 1, 'no reshare and no refresh while held back');
+    assert.equal(k.sent.length, 0, 'nothing sent to any Keeper');
+    may = true;
+    const deadline = Date.now() + 10_000;
+    while (Date.now() < deadline && keys.sharing()!.shares !== 5) await sleep(10);
+    assert.equal(keys.sharing()!.shares, 5, 'the reshare ran once allowed');
+  } finally {
+    tasks.stop();
+  }
+  while (m.running()) await sleep(10);
+});
+
 test('several Nexus on one database: a move whose pending record was replaced by another instance does not commit (move_superseded)', async () => {
   const peers = urls(3);
   const { root, store, keys, k } = await bootstrapped(2, peers);

@@ -23,7 +23,15 @@ export interface SharingTasksOptions {
   refreshIntervalMs: number;
   /** Delay between start-up reshare attempts (default 30 s). */
   retryMs?: number;
+  /**
+   * False while Nexus must not change the store or the Keepers (the start-up rollback check
+   * still runs, or a detected rollback is not accepted yet): moves wait for it.
+   */
+  mayRun?: () => boolean;
 }
+
+/** How often a move held back by `mayRun` looks again. */
+const GATE_POLL_MS = 1000;
 
 const RESHARE_ATTEMPTS = 10;
 
@@ -64,6 +72,12 @@ export class SharingTasks {
     const { keys, configured, logger, mover } = this.#o;
     const current = keys.sharing();
     if (this.#stopped || !current || !differsFromConfig(current, configured)) return;
+    if (this.#o.mayRun && !this.#o.mayRun()) {
+      const t = setTimeout(() => { this.#timers.delete(t); this.#reshareIfChanged(attempt); }, GATE_POLL_MS);
+      t.unref?.();
+      this.#timers.add(t);
+      return;
+    }
     logger.warn(
       { from: { threshold: current.threshold, shares: current.shares }, to: { threshold: configured.threshold, shares: configured.shares }, attempt },
       'Keeper settings differ from the stored sharing: moving the sharing to the configured Keepers, shares and threshold (same root key)',
@@ -82,7 +96,7 @@ export class SharingTasks {
   #refresh(): void {
     const { keys, logger, mover, configured } = this.#o;
     const current = keys.sharing();
-    if (this.#stopped || !current || mover.running()) return;
+    if (this.#stopped || !current || mover.running() || (this.#o.mayRun && !this.#o.mayRun())) return;
     logger.info({ epoch: current.epoch }, 'scheduled share refresh');
     const target = { threshold: current.threshold, shares: current.shares, peers: current.peers ?? configured.peers };
     mover.move('refresh', target).catch((e: unknown) => logger.error({ err: errInfo(e) }, 'scheduled share refresh failed; retried at the next interval'));
