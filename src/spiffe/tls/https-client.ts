@@ -21,8 +21,7 @@
 import https from 'node:https';
 import type { IncomingMessage } from 'node:http';
 import type { Readable } from 'node:stream';
-import type { X509Source } from '../source.js';
-import type { Authorizer } from '../authorize.js';
+import type { MtlsClientOptions } from './dialer.js';
 import { MTLS_DEFAULTS } from './context.js';
 import { contextCache, dialMtls, sniName } from './dial.js';
 
@@ -34,20 +33,8 @@ export class MtlsTimeoutError extends Error {
   }
 }
 
-export interface MtlsHttpsClientOptions {
-  source: X509Source;
-  authorizeServer: Authorizer;
-  /** Connections per origin; default 10. */
-  connections?: number;
-  /** TCP connect + TLS handshake + SVID check; default 10 s. */
-  connectTimeoutMs?: number;
-  /** Idle pooled connections are closed after this; default 4 s (below the server's 30 s). */
-  keepAliveTimeoutMs?: number;
-  /** Response headers must arrive within this time after the request was sent; default 30 s. */
-  headersTimeoutMs?: number;
-  /** Gap allowed between response body chunks; default 30 s. */
-  bodyTimeoutMs?: number;
-}
+/** The same options as the undici dispatcher's (one definition; a type import loads nothing). */
+export type MtlsHttpsClientOptions = MtlsClientOptions;
 
 export interface MtlsRequest {
   /** `https://host:port`. */

@@ -101,7 +101,10 @@ export function firstStreamMessage(ep: WorkloadEndpoint, path: string, timeoutMs
       chunks.push(chunk);
       buffered += chunk.length;
       if (want < 0 && buffered >= 5) {
-        const head = chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks);
+        // Only the 5-byte prefix is copied out: a full concatenation here would be one more
+        // copy of SVID key bytes that nothing wipes.
+        const head = Buffer.alloc(5);
+        for (let o = 0, i = 0; o < 5; i++) o += chunks[i]!.copy(head, o, 0, 5 - o);
         if (head[0] !== 0) return fail(GRPC_STATUS.INTERNAL); // compressed (never offered) or invalid flag
         const len = head.readUInt32BE(1);
         if (len > maxMessageBytes) return fail(GRPC_STATUS.RESOURCE_EXHAUSTED);
