@@ -6,10 +6,8 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
-import os from 'node:os';
 import path from 'node:path';
-import { cli, startDev, waitFor } from '../helpers/dev.js';
-import { freePort } from '../helpers/stack.js';
+import { cli, devFolder, startDev, waitFor } from '../helpers/dev.js';
 
 function alive(pid: number): boolean {
   try {
@@ -29,15 +27,7 @@ function childPids(pid: number): number[] {
 }
 
 test('npm start: SPIKE ready; Ctrl-C stops everything; a restart restores the same key from dev shards', async (t) => {
-  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'spike-dev-'));
-  const spikeDir = path.join(dir, '.spike');
-  t.after(() => fs.rmSync(dir, { recursive: true, force: true }));
-  const env = {
-    SPIKE_DEV_DIR: spikeDir,
-    SPIKE_DEV_NEXUS_PORT: String(await freePort()),
-    SPIKE_DEV_KEEPER_PORTS: [await freePort(), await freePort(), await freePort()].join(','),
-  };
-  fs.mkdirSync(spikeDir, { recursive: true, mode: 0o700 });
+  const { dir, spikeDir, env } = await devFolder(t, 'spike-dev-');
 
   const first = startDev(env);
   t.after(() => { first.proc.kill('SIGKILL'); });

@@ -109,13 +109,19 @@ async function acceptAndServe(stack: Stack, auditFile: string): Promise<NexusCli
   return stack.client('pilot');
 }
 
-test('STO-03 (a) a store replaced by an older copy while the Keepers stayed up is refused until accepted', async () => {
+/** A stack with an audit log, 5 secrets under `rb/old` written and their anchor at every Keeper. */
+async function stackWithOldWrites(): Promise<{ stack: Stack; auditFile: string; c: NexusClient }> {
   const auditFile = path.join(tempDir('spike-rb-audit-'), 'audit.log');
   const stack = await Stack.start({ ops: true, nexusEnv: { SPIKE_NEXUS_AUDIT_LOG: auditFile } });
   stacks.push(stack);
   const c = await stack.client('pilot');
   await writeSecrets(c, 'rb/old', 5);
   await anchorReachedKeepers(stack);
+  return { stack, auditFile, c };
+}
+
+test('STO-03 (a) a store replaced by an older copy while the Keepers stayed up is refused until accepted', async () => {
+  const { stack, auditFile, c } = await stackWithOldWrites();
   const copy = path.join(tempDir('spike-rb-copy-'), 'older.db');
   const b = await stack.run('spike-nexus', ['backup', copy], stack.nexusEnv());
   assert.equal(b.code, 0, b.stderr);
@@ -142,12 +148,7 @@ test('STO-03 (a) a store replaced by an older copy while the Keepers stayed up i
 });
 
 test('STO-03 (b) a WAL cut after acknowledged commits is detected, refused, then accepted by command', async () => {
-  const auditFile = path.join(tempDir('spike-rb-audit-'), 'audit.log');
-  const stack = await Stack.start({ ops: true, nexusEnv: { SPIKE_NEXUS_AUDIT_LOG: auditFile } });
-  stacks.push(stack);
-  const c = await stack.client('pilot');
-  await writeSecrets(c, 'rb/old', 5);
-  await anchorReachedKeepers(stack);
+  const { stack, auditFile, c } = await stackWithOldWrites();
   const wal = `${dbFile(stack)}-wal`;
   const cut = fs.statSync(wal).size;
   await writeSecrets(c, 'rb/new', 5);

@@ -6,21 +6,11 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
-import os from 'node:os';
 import path from 'node:path';
-import { freePort } from '../helpers/stack.js';
-import { cli, startDev, waitFor } from '../helpers/dev.js';
+import { cli, devFolder, startDev, waitFor } from '../helpers/dev.js';
 
 test('npm start: refresh-shares → dev shards re-exported; a restarted dev stack restores the key from them', async (t) => {
-  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'spike-dev-refresh-'));
-  const spikeDir = path.join(dir, '.spike');
-  t.after(() => fs.rmSync(dir, { recursive: true, force: true }));
-  const env = {
-    SPIKE_DEV_DIR: spikeDir,
-    SPIKE_DEV_NEXUS_PORT: String(await freePort()),
-    SPIKE_DEV_KEEPER_PORTS: [await freePort(), await freePort(), await freePort()].join(','),
-  };
-  fs.mkdirSync(spikeDir, { recursive: true, mode: 0o700 });
+  const { dir, spikeDir, env } = await devFolder(t, 'spike-dev-refresh-');
   const shard1 = (): string => fs.readFileSync(path.join(spikeDir, 'recovery', 'spike.recovery.1.txt'), 'utf8');
 
   const first = startDev(env);

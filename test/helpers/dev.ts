@@ -3,8 +3,28 @@
  * `spike` CLI run from a folder holding its `.spike` dev state.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
+import fs from 'node:fs';
+import os from 'node:os';
 import path from 'node:path';
 import { REPO_ROOT } from './bin.js';
+import { freePort } from './stack.js';
+
+/**
+ * A fresh dev-stack folder (`<tmp>/.spike`, 0700, removed after the test) and the
+ * environment that points `npm start` at it on free ports.
+ */
+export async function devFolder(t: { after(fn: () => void): void }, prefix: string): Promise<{ dir: string; spikeDir: string; env: Record<string, string> }> {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), prefix));
+  const spikeDir = path.join(dir, '.spike');
+  t.after(() => fs.rmSync(dir, { recursive: true, force: true }));
+  const env = {
+    SPIKE_DEV_DIR: spikeDir,
+    SPIKE_DEV_NEXUS_PORT: String(await freePort()),
+    SPIKE_DEV_KEEPER_PORTS: [await freePort(), await freePort(), await freePort()].join(','),
+  };
+  fs.mkdirSync(spikeDir, { recursive: true, mode: 0o700 });
+  return { dir, spikeDir, env };
+}
 
 export interface Dev { proc: ChildProcess; out: () => string; exited: Promise<number | null> }
 
