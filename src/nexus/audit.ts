@@ -15,6 +15,8 @@
  * The audit keys (path HMAC, entry MAC) are derived from the root key once it is installed;
  * before that, entries carry no `path` and `mac: null`.
  */
+import fs from 'node:fs';
+import { dirname } from 'node:path';
 import { type AuditFailureCause, type AuditObserver, AuditKeys, AuditUnavailableError, AuditWriter, type EntryFields } from '../audit/index.js';
 import type { RequestAuditor } from '../http/index.js';
 import type { Logger } from '../lib/index.js';
@@ -29,9 +31,25 @@ export interface AuditEvents {
   /**
    * For readiness: null while the audit log writes, else why it cannot. While it is failing
    * this tries one `audit.probe` entry, so a log that became writable again is noticed even
-   * when no request arrives (a node taken out of a load balancer gets none).
+   * when no request arrives (a node taken out of a load balancer gets none). After a full
+   * disk it first wants {@link AUDIT_RECOVERY_HEADROOM} bytes free: a small probe entry can
+   * still fit in the last page of a full volume, and a node must not report ready while a
+   * request's entry would not fit.
    */
   failure?(): Promise<AuditFailureCause | null>;
+}
+
+/** Free bytes the audit volume needs before a full-disk failure counts as over (readiness). */
+export const AUDIT_RECOVERY_HEADROOM = 64 * 1024;
+
+/** Free bytes for unprivileged writers on the volume holding `file` (Infinity when unknown). */
+async function freeBytes(file: string): Promise<number> {
+  try {
+    const s = await fs.promises.statfs(dirname(file));
+    return s.bavail * s.bsize;
+  } catch {
+    return Infinity;
+  }
 }
 
 export const NO_AUDIT: AuditEvents = { event: () => undefined };
@@ -93,7 +111,9 @@ export function openNexusAudit(o: {
       void append({ type: 'event', event: name, ...fields }).catch(() => undefined);
     },
     failure: async () => {
-      if (health.current() === null) return null;
+      const cause = health.current();
+      if (cause === null) return null;
+      if (cause === 'disk_full' && o.file !== '-' && (await freeBytes(o.file)) < AUDIT_RECOVERY_HEADROOM) return cause;
       await append({ type: 'event', event: 'audit.probe' }).catch(() => undefined);
       return health.current();
     },
