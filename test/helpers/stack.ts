@@ -432,7 +432,11 @@ export class Stack {
         // once ready, 503 before), so this works whatever routes the backend serves.
         const code = (e as { code?: string }).code;
         if (code !== 'state_not_ready' && code !== 'net_peer_connection') return;
-        if (Date.now() > deadline) throw new Error(`${name} not ready after ${timeoutMs} ms: ${this.logs(name).slice(-3000)}`);
+        if (Date.now() > deadline) {
+          // The log's own lines, not the request lines this poll produces.
+          const own = this.logs(name).split('\n').filter((l) => !l.includes('"msg":"request"')).join('\n');
+          throw new Error(`${name} not ready after ${timeoutMs} ms: ${own.slice(-3000)}`);
+        }
       }
       await new Promise((r) => setTimeout(r, 100));
     }
