@@ -15,7 +15,7 @@ import { KeyState } from '../keys/state.js';
 import { AnchorKey } from './mac.js';
 import { RollbackGuard, ROLLBACK_ERR } from './guard.js';
 
-function fixture(storeCounter: bigint | null, keeperCounters: (bigint | null)[]) {
+function fixture(storeCounter: bigint | null, keeperCounters: (bigint | null)[], onStatus?: (bump: (c: bigint) => void) => void) {
   const keys = new KeyState();
   keys.installEphemeral();
   const key = new AnchorKey(keys.root());
@@ -35,6 +35,7 @@ function fixture(storeCounter: bigint | null, keeperCounters: (bigint | null)[])
   };
   const client = {
     status: async (url: string): Promise<KeeperStatus> => {
+      onStatus?.((c) => { stored = key.seal(c); });
       const c = keeperCounters[Number(url.slice(1)) - 1];
       return { epoch: 1, id: null, pending: null, anchor: c === null || c === undefined ? undefined : key.seal(c) };
     },
@@ -89,4 +90,14 @@ test('rollback guard: keepers without anchors, or behind the store → serving, 
     assert.equal(await f.guard.accept(), undefined);
     await f.done();
   }
+});
+
+test('rollback guard: another instance writes and pushes during the check (shared postgres) → no false rollback', async () => {
+  // The other instance commits counter 12 to the store, then pushes it: the Keepers answer 12
+  // after the store already holds it. Reading the store before the Keepers saw 10 → refused.
+  const f = fixture(10n, [12n, 12n, 12n], (bump) => bump(12n));
+  await f.guard.start();
+  assert.equal(f.guard.state, 'serving');
+  assert.deepEqual(f.events, []);
+  await f.done();
 });

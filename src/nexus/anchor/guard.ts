@@ -91,9 +91,13 @@ export class RollbackGuard {
   }
 
   async #check(key: AnchorKey): Promise<void> {
+    // Keepers first, then the store: a counter reaches the Keepers only after the store
+    // committed it, so a store read AFTER the Keepers' answers covers every counter they
+    // showed. The other order raced with another Nexus on the same database (postgres)
+    // writing and pushing between the two reads: a false "rollback" at start-up.
+    const keepers = await this.#keeperAnchors(key);
     const stored = await this.#o.anchor.read();
     const store = key.open(stored);
-    const keepers = await this.#keeperAnchors(key);
     const v = decideRollback({ store, storeTampered: stored !== null && store === undefined, keepers });
     this.#verdict = v;
     if (stored !== null && store === undefined) {
