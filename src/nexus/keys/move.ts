@@ -23,12 +23,9 @@
  *
  * One move at a time per Nexus: a second call gets `move_in_progress` (409).
  *
- * A Keeper that restarts empty between its pending acknowledgement and the commit loses its
- * pending share. Two things refill it, so the commit is never made on a share that no
- * longer exists: while the move waits for its commit, `inFlight()` lets the status probe
- * (probe.ts) re-push the pending share within seconds; and right before the commit the mover
- * asks every Keeper what it holds (#confirmHeld), re-sends the pending share to any that lost
- * it, asks again, and abandons the move if one still lacks it.
+ * A Keeper restarted empty after acknowledging has lost its pending share: the status probe
+ * re-pushes it while the move waits (`inFlight()`, probe.ts), and #confirmHeld re-sends it
+ * before the commit, so the commit is never made on a share that no longer exists.
  */
 import type { AuditEvents } from '../audit.js';
 import { MAX_SHARE_ID, splitSecret, wipeShare, type RootKey, type Share } from '../../crypto/index.js';
@@ -107,10 +104,7 @@ export class SharingMover {
     return this.#running;
   }
 
-  /**
-   * The move waiting for its commit, for the status probe: its new epoch and Keeper list, and
-   * a one-shot re-push of a Keeper's current and pending shares. Undefined outside that window.
-   */
+  /** The move waiting for its commit (for the status probe: epoch, Keepers, one-shot re-push), else undefined. */
   inFlight(): PendingMoveView | undefined {
     const f = this.#inflight;
     if (!f) return undefined;
@@ -119,7 +113,8 @@ export class SharingMover {
       peers: f.next.peers!,
       repush: async (url: string): Promise<boolean> => {
         const i = f.next.peers!.indexOf(url);
-        if (this.#inflight !== f || i < 0) return false;
+        // Not once the key state moved on (a rotation installs the new root before its commit message).
+        if (this.#inflight !== f || i < 0 || this.#o.keys.sharing()?.epoch !== f.current.epoch) return false;
         const mine = { id: f.shares[i]!.id, value: Uint8Array.from(f.shares[i]!.value) }; // the move may wipe its own meanwhile
         try {
           await this.#sendPending(f.current, f.next, mine, url, i + 1);
