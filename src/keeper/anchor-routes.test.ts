@@ -2,7 +2,8 @@
  * The Keeper's additive routes through the real router and guards: `/v1/store/status` and
  * `/v1/store/anchor` answer Nexus only (Bootstrap and anyone else: 401); status never carries
  * a share value; an anchor is kept and shows in status and in the shard response; an
- * oversized anchor is refused (400) and changes nothing.
+ * oversized anchor is refused (400) and changes nothing. A pending share without Feldman
+ * commitments is refused (400) through the contribute route.
  */
 import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
@@ -84,4 +85,21 @@ test('keeper anchor: oversized or malformed → 400, the held anchor stays', asy
   assert.equal((await post(PATHS.keeperAnchor, { anchor: '***' }, NEXUS)).status, 400);
   assert.equal((await post(PATHS.keeperAnchor, {}, NEXUS)).status, 400);
   assert.equal(anchor.base64(), held);
+});
+
+test('KPR-PENDING-COMMIT over HTTP: a pending share without commitments → 400 with one stable message, nothing held; with them it is kept', async () => {
+  const root = RootKey.generate();
+  const cur = splitSecret(root, 2, 3);
+  const next = splitSecret(root, 2, 3);
+  slot.contribute('nexus', { value: cur.shares[0]!.value, id: 1, epoch: 1, commitments: cur.commitments });
+  const body = { shard: [...next.shares[0]!.value], id: 1, epoch: 2, pending: true };
+  const r = await post(PATHS.keeperContribute, body, NEXUS);
+  assert.equal(r.status, 400);
+  assert.deepEqual(r.json, { err: 'api_bad_request', message: 'a pending share needs its share id and the Feldman commitments of its sharing' });
+  assert.equal(slot.getPending(), undefined);
+  const ok = await post(PATHS.keeperContribute, { ...body, commitments: Buffer.from(next.commitments.toBytes()).toString('base64') }, NEXUS);
+  assert.equal(ok.status, 200);
+  assert.equal(slot.getPending()?.epoch, 2);
+  root.destroy();
+  slot.clear();
 });

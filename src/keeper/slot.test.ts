@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { RootKey, splitSecret } from '../crypto/index.js';
+import { RootKey, splitSecret, type Commitments } from '../crypto/index.js';
 import { MAX_SHARE_EPOCH } from '../protocol/index.js';
 import { BOOTSTRAP_EPOCH, KeeperSlotError, ShareSlot } from './slot.js';
 
@@ -80,25 +80,34 @@ function confirmedAt(epoch: number, b = 1): ShareSlot {
   return slot;
 }
 
+/** A pending share as Nexus sends it: share id 1 of a fresh sharing, with that sharing's commitments. */
+function pend(epoch: number): { value: Uint8Array; id: number; epoch: number; commitments: Commitments; pending: true } {
+  const { shares, commitments } = sharing();
+  return { value: shares[0]!.value, id: 1, epoch, commitments, pending: true };
+}
+
 test('pending: Nexus stores a pending share beside the current one; the shard view shows both; a re-push of the current epoch keeps it', () => {
   const slot = confirmedAt(1);
-  assert.equal(slot.contribute('nexus', { value: v(7), id: 1, epoch: 2, pending: true }), 'stored');
+  const p = pend(2);
+  assert.equal(slot.contribute('nexus', p), 'stored');
   assert.equal(hex(slot.get()?.value), hex(v(1)));
   assert.equal(slot.get()?.epoch, 1);
-  assert.equal(hex(slot.getPending()?.value), hex(v(7)));
+  assert.equal(hex(slot.getPending()?.value), hex(p.value));
   assert.equal(slot.getPending()?.epoch, 2);
-  assert.equal(slot.contribute('nexus', { value: v(7), id: 1, epoch: 2, pending: true }), 'unchanged', 'identical pending re-send');
+  assert.equal(slot.contribute('nexus', p), 'unchanged', 'identical pending re-send');
   assert.equal(slot.contribute('nexus', { value: v(1), id: 1, epoch: 1 }), 'unchanged', 'periodic re-push of the current epoch');
-  assert.equal(hex(slot.getPending()?.value), hex(v(7)), 'the re-push did not undo the move');
+  assert.equal(hex(slot.getPending()?.value), hex(p.value), 'the re-push did not undo the move');
 });
 
 test('pending: the commit (non-pending, pending epoch, identical value) promotes it and drops the old epoch; the old epoch is then stale', () => {
   const slot = confirmedAt(1);
-  slot.contribute('nexus', { value: v(7), id: 1, epoch: 2, pending: true });
+  const p = pend(2);
+  slot.contribute('nexus', p);
   const old = slot.get();
-  assert.equal(slot.contribute('nexus', { value: v(7), id: 1, epoch: 2 }), 'promoted');
-  assert.equal(hex(slot.get()?.value), hex(v(7)));
+  assert.equal(slot.contribute('nexus', { value: p.value, id: 1, epoch: 2 }), 'promoted');
+  assert.equal(hex(slot.get()?.value), hex(p.value));
   assert.equal(slot.get()?.epoch, 2);
+  assert.equal(slot.get()?.commitments, p.commitments, 'the pending share\'s commitments stay with it');
   assert.equal(slot.getPending(), undefined);
   assert.throws(() => slot.contribute('nexus', { value: v(1), id: 1, epoch: 1 }), refused('keeper_stale_epoch', 409), 'no going backwards');
   assert.throws(() => slot.contribute('bootstrap', { value: v(1), id: 1, epoch: 1 }), refused('keeper_share_conflict', 409));
@@ -107,30 +116,41 @@ test('pending: the commit (non-pending, pending epoch, identical value) promotes
 
 test('pending: a non-pending share from Nexus of a higher epoch (or the pending epoch with another value) replaces everything', () => {
   const a = confirmedAt(1);
-  a.contribute('nexus', { value: v(7), id: 1, epoch: 2, pending: true });
+  a.contribute('nexus', pend(2));
   assert.equal(a.contribute('nexus', { value: v(8), id: 1, epoch: 3 }), 'stored');
   assert.deepEqual([a.get()?.epoch, hex(a.get()?.value), a.getPending()], [3, hex(v(8)), undefined]);
   const b = confirmedAt(1);
-  b.contribute('nexus', { value: v(7), id: 1, epoch: 2, pending: true });
+  b.contribute('nexus', pend(2));
   assert.equal(b.contribute('nexus', { value: v(9), id: 1, epoch: 2 }), 'stored');
   assert.deepEqual([b.get()?.epoch, hex(b.get()?.value), b.getPending()], [2, hex(v(9)), undefined]);
 });
 
 test('pending: refused from Bootstrap, without a current share, or at or below the current epoch; a newer pending replaces an older one', () => {
   const empty = new ShareSlot();
-  assert.throws(() => empty.contribute('nexus', { value: v(7), id: 1, epoch: 2, pending: true }), refused('keeper_no_current', 409));
+  assert.throws(() => empty.contribute('nexus', pend(2)), refused('keeper_no_current', 409));
   assert.equal(empty.has(), false);
   const slot = confirmedAt(2);
-  assert.throws(() => slot.contribute('bootstrap', { value: v(7), id: 1, epoch: 1, pending: true }), refused('keeper_pending_refused', 400));
-  assert.throws(() => slot.contribute('nexus', { value: v(7), id: 1, epoch: 2, pending: true }), refused('keeper_stale_epoch', 409));
-  assert.throws(() => slot.contribute('nexus', { value: v(7), id: 1, epoch: 1, pending: true }), refused('keeper_stale_epoch', 409));
+  assert.throws(() => slot.contribute('bootstrap', pend(1)), refused('keeper_pending_refused', 400));
+  assert.throws(() => slot.contribute('nexus', pend(2)), refused('keeper_stale_epoch', 409));
+  assert.throws(() => slot.contribute('nexus', pend(1)), refused('keeper_stale_epoch', 409));
   assert.equal(slot.getPending(), undefined);
-  slot.contribute('nexus', { value: v(7), id: 1, epoch: 3, pending: true });
-  assert.equal(slot.contribute('nexus', { value: v(6), id: 1, epoch: 4, pending: true }), 'stored', 'a rerun move replaces the abandoned pending share');
-  assert.deepEqual([slot.getPending()?.epoch, hex(slot.getPending()?.value)], [4, hex(v(6))]);
+  slot.contribute('nexus', pend(3));
+  const rerun = pend(4);
+  assert.equal(slot.contribute('nexus', rerun), 'stored', 'a rerun move replaces the abandoned pending share');
+  assert.deepEqual([slot.getPending()?.epoch, hex(slot.getPending()?.value)], [4, hex(rerun.value)]);
   // A Bootstrap resend of something else never touches either share.
   assert.throws(() => slot.contribute('bootstrap', { value: v(5), id: 1, epoch: 1 }), refused('keeper_share_conflict', 409));
   assert.deepEqual([slot.get()?.epoch, slot.getPending()?.epoch], [2, 4]);
+});
+
+test('KPR-PENDING-COMMIT: a pending share without Feldman commitments, or without a share id, is refused (keeper_pending_unverifiable, 400); nothing changes', () => {
+  const slot = confirmedAt(1);
+  const p = pend(2);
+  assert.throws(() => slot.contribute('nexus', { value: p.value, id: 1, epoch: 2, pending: true }), refused('keeper_pending_unverifiable', 400));
+  assert.throws(() => slot.contribute('nexus', { value: p.value, epoch: 2, commitments: p.commitments, pending: true }), refused('keeper_pending_unverifiable', 400));
+  assert.equal(slot.getPending(), undefined);
+  assert.deepEqual([slot.get()?.epoch, hex(slot.get()?.value)], [1, hex(v(1))], 'the current share is untouched');
+  assert.equal(slot.contribute('nexus', p), 'stored', 'the same share with its commitments and id is taken');
 });
 
 test('pending: a pending share that does not verify against its commitments is refused; clear() drops both shares', () => {

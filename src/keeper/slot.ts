@@ -24,8 +24,10 @@
  *
  * Sharing moves (share refresh, Keeper set change): besides the current share the slot may
  * hold ONE pending share of a higher epoch, sent by Nexus with `pending: true`:
- *  - only Nexus sends pending shares (Bootstrap → `keeper_pending_refused`, 400), only
- *    while a current share is held (else `keeper_no_current`, 409: Nexus re-sends the
+ *  - only Nexus sends pending shares (Bootstrap → `keeper_pending_refused`, 400), always
+ *    with a share id and the new sharing's Feldman commitments, which it must verify against
+ *    (none → `keeper_pending_unverifiable`, 400: a pending share is taken only verified, as
+ *    it may become the Keeper's current share at the commit), only while a current share is held (else `keeper_no_current`, 409: Nexus re-sends the
  *    current share first) and only above the current epoch (`keeper_stale_epoch`, 409);
  *    a new pending share replaces an older pending one (an abandoned move rerun);
  *  - a non-pending share from Nexus of the pending epoch with the identical value is the
@@ -48,7 +50,7 @@ type Contributor = 'nexus' | 'bootstrap';
 export const BOOTSTRAP_EPOCH = 1;
 
 type KeeperSlotErrorCode = 'keeper_stale_epoch' | 'keeper_share_conflict' | 'keeper_share_unverified' | 'keeper_epoch_out_of_range'
-  | 'keeper_pending_refused' | 'keeper_no_current';
+  | 'keeper_pending_refused' | 'keeper_no_current' | 'keeper_pending_unverifiable';
 
 const MESSAGES: Record<KeeperSlotErrorCode, string> = {
   keeper_share_unverified: 'share does not verify against the supplied commitments',
@@ -57,6 +59,7 @@ const MESSAGES: Record<KeeperSlotErrorCode, string> = {
   keeper_epoch_out_of_range: 'share epoch is out of the range this sender may use',
   keeper_pending_refused: 'only Nexus may send a pending share',
   keeper_no_current: 'a pending share needs a current share held first',
+  keeper_pending_unverifiable: 'a pending share needs its share id and the Feldman commitments of its sharing',
 };
 
 export class KeeperSlotError extends SpikeError {
@@ -167,6 +170,8 @@ export class ShareSlot {
 
   #contributePending(from: Contributor, epoch: number, s: IncomingShare): ContributeOutcome {
     if (from !== 'nexus') throw new KeeperSlotError('keeper_pending_refused', 400);
+    // Verified in contribute() when both are present; a pending share is never taken unverified.
+    if (!s.commitments || s.id === undefined) throw new KeeperSlotError('keeper_pending_unverifiable', 400);
     const held = this.#held;
     if (!held) throw new KeeperSlotError('keeper_no_current', 409);
     if (epoch <= held.epoch) throw new KeeperSlotError('keeper_stale_epoch', 409);

@@ -162,6 +162,7 @@ export async function startNexus(o: NexusOptions): Promise<Nexus> {
       peers: cfg.keeperPeers, client: keeperClient, keys, logger, intervalMs: cfg.keeperProbeIntervalMs,
       pushTo: (pos) => keeperSync.pushTo(pos),
       onStatus: (pos, st) => guard?.pusher?.onStatus(pos, st),
+      moving: () => mover?.inFlight(),
     });
     mover = new SharingMover({
       store, keys, client: keeperClient, logger, ...(audit ? { audit } : {}), ...(o.onMoveStep ? { onStep: o.onMoveStep } : {}),

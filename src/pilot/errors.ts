@@ -120,8 +120,11 @@ function apiErrorLine(e: NexusApiError, group: CommandGroup, command = ''): stri
   if (group === 'operator' && command === 'refresh-shares' && e.code === 'state_not_ready') {
     return 'Error: The share refresh did not run: SPIKE Nexus is not ready, or not every Keeper acknowledged its new share (the current shares stay in force); start the missing Keepers and try again.';
   }
-  if (group === 'operator' && command === 'refresh-shares' && e.code === 'api_conflict') {
-    return 'Error: A share refresh or Keeper set change is already running; try again when it is done.';
+  if (group === 'operator' && command === 'reshare' && e.code === 'state_not_ready') {
+    return 'Error: The Keeper set change did not run: SPIKE Nexus is not ready, or not every configured Keeper acknowledged its new share (the current shares stay in force); start the missing Keepers and try again.';
+  }
+  if (group === 'operator' && (command === 'refresh-shares' || command === 'reshare') && e.code === 'api_conflict') {
+    return 'Error: A share refresh, Keeper set change or root-key rotation is already running; try again when it is done.';
   }
   const store = e.storeFailure === undefined ? undefined : STORE_FAILURE_LINE[e.storeFailure];
   if (store !== undefined) return store;

@@ -55,6 +55,13 @@ export type AcceptRollbackResponse = {
 export const RefreshSharesRequest = s.empty();
 export type RefreshSharesRequest = Infer<typeof RefreshSharesRequest>;
 export type RefreshSharesResponse = { epoch: number; threshold: number; shares: number };
+/**
+ * additive: `{}` → the sharing after a Keeper set / threshold change to the configured
+ * settings; `changed: false` when the stored sharing already matched (nothing moved).
+ */
+export const ReshareRequest = s.empty();
+export type ReshareRequest = Infer<typeof ReshareRequest>;
+export type ReshareResponse = { changed: boolean; epoch: number; threshold: number; shares: number };
 
 /** Zero-valued error bodies of the operator routes (`code` is the wire error code). */
 export const OPERATOR_ERROR_SHAPES = {

@@ -27,6 +27,8 @@ export const PATHS = {
   acceptRollback: '/v1/operator/accept-rollback',
   /** additive: proactive share refresh, a two-phase sharing move (superuser; docs/key-lifecycle.md) */
   refreshShares: '/v1/operator/refresh-shares',
+  /** additive: move the sharing to this Nexus's configured Keepers, shares and threshold (superuser; docs/key-lifecycle.md) */
+  reshare: '/v1/operator/reshare',
   // Nexus: bootstrap-facing
   verify: '/v1/bootstrap/verify',
   /** additive: whether the store already holds a key (Bootstrap's run-once check) */

@@ -34,6 +34,7 @@ import {
 import { b64, checkPath, checkStringMap, checkVersion, checkVersions, cipherBody, versionedPath } from './args.js';
 import { verifyAuditLines } from './audit-verify.js';
 import { decodeAcceptRollback, type AcceptRollbackResult } from './rollback.js';
+import { decodeReshare, decodeSharingResult, type ReshareResult, type SharingResult } from './sharing.js';
 import {
   decodeCipherText,
   decodeCommitments,
@@ -185,10 +186,16 @@ export class NexusClient {
   }
 
   /** additive: share refresh (superuser): new Keeper shares, same root key; old recovery shards stop working. */
-  async refreshShares(opts: CallOptions = {}): Promise<{ epoch: number; threshold: number; shares: number }> {
-    const { epoch, threshold, shares } = await this.call(PATHS.refreshShares, undefined, {}, false, opts.signal);
-    if (typeof epoch !== 'number' || typeof threshold !== 'number' || typeof shares !== 'number') throw new TypeError('malformed refresh answer');
-    return { epoch, threshold, shares };
+  async refreshShares(opts: CallOptions = {}): Promise<SharingResult> {
+    return decodeSharingResult(await this.call(PATHS.refreshShares, undefined, {}, false, opts.signal), 'refresh');
+  }
+
+  /**
+   * additive: Keeper set / threshold change (superuser) to Nexus's configured Keepers, shares and threshold (same root
+   * key). `changed: false`: the stored sharing already matched; otherwise old recovery shards stop working.
+   */
+  async reshare(opts: CallOptions = {}): Promise<ReshareResult> {
+    return decodeReshare(await this.call(PATHS.reshare, undefined, {}, false, opts.signal));
   }
 
   /** additive: the index of the first audit line whose MAC this Nexus does not verify, or null (superuser only; batched). */

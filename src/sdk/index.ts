@@ -35,6 +35,7 @@ export const ROUTES = {
 } as const;
 export { failureText } from './failure.js';
 export { type AcceptRollbackResult } from './rollback.js';
+export { type ReshareResult, type SharingResult } from './sharing.js';
 export { SecretCache, createSecretCache, type SecretCacheOptions, type SecretReader } from './secret-cache.js';
 export { watchSecret, type SecretWatch, type WatchSecretOptions } from './secret-watch.js';
 export { DEFAULT_LIST_PAGE, type ListSecretsOptions, type SecretPage } from './list.js';

@@ -3,10 +3,12 @@
  * `commit_anchor`, holding `[version 1][counter: u64 big-endian][MAC: 32 bytes]`.
  *
  * The MAC is computed by Nexus with a key derived from the root key (the store never sees
- * that key: it is handed a `seal(counter)` function once armed), so someone who can write
- * the database cannot raise the counter of an old copy to hide a rollback. The store only
- * reads the counter out of the record (unauthenticated, to increment it); Nexus verifies
- * the MAC when it compares the store with the Keepers.
+ * that key: it is handed a `seal(stored, min)` function once armed), so someone who can
+ * write the database cannot raise the counter of an old copy to hide a rollback. The store
+ * never derives the next counter itself: it hands the stored record to the sealer, which
+ * continues from its MAC-VERIFIED counter only (a planted record, however large its
+ * counter, is never trusted: Nexus's nexus/anchor/sealer.ts). Nexus verifies the MAC again
+ * when it compares the store with the Keepers.
  *
  * How the counter moves with writes is the backend's job (its {@link CommitAnchor}):
  * sqlite advances it once per group-commit batch inside the batch's transaction; postgres
@@ -24,8 +26,12 @@ export const ANCHOR_RECORD_BYTES = ANCHOR_PREFIX_BYTES + ANCHOR_MAC_BYTES;
 /** Largest counter (fits a postgres bigint and a JSON-safe log field). */
 export const MAX_ANCHOR_COUNTER = BigInt(Number.MAX_SAFE_INTEGER);
 
-/** Builds the full record for `counter` (Nexus: prefix + MAC). */
-export type AnchorSealer = (counter: bigint) => Uint8Array;
+/**
+ * Builds the record that follows `stored` (null: none yet): a counter above the stored
+ * one's verified counter and at least `min`, sealed (Nexus: prefix + MAC). May throw (the
+ * write that needed it then fails).
+ */
+export type AnchorSealer = (stored: Uint8Array | null, min: bigint) => Uint8Array;
 
 /** The authenticated prefix of the record for `counter`. */
 export function anchorPrefix(counter: bigint): Buffer {
@@ -41,13 +47,6 @@ export function anchorCounter(record: Uint8Array | null | undefined): bigint | u
   if (!record || record.length !== ANCHOR_RECORD_BYTES || record[0] !== ANCHOR_VERSION) return undefined;
   const c = Buffer.from(record.buffer, record.byteOffset, record.byteLength).readBigUInt64BE(1);
   return c <= MAX_ANCHOR_COUNTER ? c : undefined;
-}
-
-/** The next record: the stored counter (0 when none or unreadable) plus one, at least `min`. */
-export function nextAnchor(stored: Uint8Array | null | undefined, seal: AnchorSealer, min = 0n): Uint8Array {
-  const c = anchorCounter(stored) ?? 0n;
-  const next = c + 1n > min ? c + 1n : min;
-  return seal(next);
 }
 
 /**

@@ -20,6 +20,7 @@ import type { KeyState } from '../keys/state.js';
 import { decideRollback, type RollbackVerdict } from './decide.js';
 import { AnchorKey } from './mac.js';
 import { AnchorPusher, type AnchorObserver } from './pusher.js';
+import { AnchorChain } from './sealer.js';
 
 /** Wire code of a request refused while a rollback is unaccepted (503). */
 export const ROLLBACK_ERR = 'state_rollback_detected';
@@ -46,6 +47,8 @@ export class RollbackGuard {
   readonly #o: RollbackGuardOptions;
   #state: RollbackState = 'checking';
   #key: AnchorKey | undefined;
+  /** The store's sealer: continues from verified counters only (sealer.ts). */
+  #chain: AnchorChain | undefined;
   #pusher: AnchorPusher | undefined;
   #verdict: RollbackVerdict | undefined;
   #stopped = false;
@@ -101,13 +104,13 @@ export class RollbackGuard {
     const v = decideRollback({ store, storeTampered: stored !== null && store === undefined, keepers });
     this.#verdict = v;
     if (stored !== null && store === undefined) {
-      this.#o.logger.warn({ alarm: 'anchor_record_unverified' }, 'the store\'s rollback anchor does not verify under this root key; it counts as 0');
+      this.#o.logger.error({ alarm: 'anchor_record_unverified' }, 'the store\'s rollback anchor does not verify under this root key: it is not trusted and counts as 0');
     }
     if (v.invalid > 0) this.#o.logger.warn({ keepers: v.invalid }, 'keepers hold rollback anchors that do not verify; ignored');
     if (this.#stopped) return;
     if (!v.rollback) {
       this.#o.logger.info({ storeCounter: Number(v.store), keeperCounter: Number(v.keeperMax), keepersWithAnchor: v.verified }, 'rollback check passed');
-      this.#serve(key);
+      this.#serve(key, new AnchorChain({ key, logger: this.#o.logger, floor: v.store }));
       return;
     }
     this.#state = 'refused';
@@ -145,8 +148,9 @@ export class RollbackGuard {
     return out;
   }
 
-  #serve(key: AnchorKey): void {
-    this.#o.anchor.arm(key.seal);
+  #serve(key: AnchorKey, chain: AnchorChain): void {
+    this.#chain = chain;
+    this.#o.anchor.arm(chain.seal);
     this.#pusher = new AnchorPusher({
       peers: this.#o.peers, client: this.#o.client, anchor: this.#o.anchor, key, logger: this.#o.logger,
       debounceMs: this.#o.debounceMs ?? 500, timeoutMs: STATUS_TIMEOUT_MS,
@@ -165,7 +169,8 @@ export class RollbackGuard {
     const key = this.#key;
     const v = this.#verdict;
     if (this.#state !== 'refused' || !key || !v) return undefined;
-    this.#o.anchor.arm(key.seal);
+    const chain = new AnchorChain({ key, logger: this.#o.logger, floor: v.store });
+    this.#o.anchor.arm(chain.seal);
     let record: Uint8Array;
     try {
       record = await this.#o.anchor.advance(v.keeperMax + 1n);
@@ -177,7 +182,7 @@ export class RollbackGuard {
     const out = { storeCounter: Number(v.store), keeperCounter: Number(v.keeperMax), counter };
     this.#o.audit.event('rollback.accepted', out);
     this.#o.logger.warn(out, 'state rollback accepted by the operator; the store is re-anchored and Nexus serves again');
-    this.#serve(key);
+    this.#serve(key, chain);
     await this.#pusher?.pushAll();
     return out;
   }
@@ -191,13 +196,17 @@ export class RollbackGuard {
   async rekey(): Promise<void> {
     const old = this.#key;
     if (this.#state !== 'serving' || !old) return;
-    const counter = old.open(await this.#o.anchor.read()) ?? 0n;
+    const stored = await this.#o.anchor.read();
+    const verified = old.open(stored);
+    const floor = verified !== undefined && verified > (this.#chain?.floor ?? 0n) ? verified : this.#chain?.floor ?? 0n;
     await this.#pusher?.stop();
     const key = new AnchorKey(this.#o.keys.root());
     this.#key = key;
     old.destroy();
-    this.#serve(key);
-    await this.#o.anchor.advance(counter + 1n);
+    // The stored record is sealed under the old key: named as known, so it is no alarm.
+    const known = stored !== null && verified !== undefined ? { record: stored, counter: verified } : undefined;
+    this.#serve(key, new AnchorChain({ key, logger: this.#o.logger, floor, ...(known ? { known } : {}) }));
+    await this.#o.anchor.advance(floor + 1n);
     await this.#pusher?.pushAll();
   }
 

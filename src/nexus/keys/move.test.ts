@@ -4,99 +4,18 @@
  * time, a Keeper that never acknowledges, and a Nexus "crash" after every step followed by
  * a fresh Nexus recovering the same key from whatever the Keepers and the store hold.
  */
-import { Writable } from 'node:stream';
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { combineShares, RootKey, splitSecret, wipeShare, type Share } from '../../crypto/index.js';
-import { createLogger } from '../../lib/log.js';
-import { KeeperCallError, KeeperSlotError, ShareSlot, type KeeperClient } from '../../keeper/index.js';
-import type { WireShare } from '../../protocol/index.js';
-import { MemoryStore } from '../../store/memory.js';
-import { MoveError, SharingMover, type MoveStep } from './move.js';
+import { combineShares, RootKey, splitSecret, wipeShare } from '../../crypto/index.js';
+import { assertCombines, bootstrapped, logger, mover, urls } from '../../../test/helpers/fake-keepers.js';
+import { MoveError } from './move.js';
 import { loadPending, nextEpoch, storePending } from './pending.js';
 import { KeeperSync } from './recovery.js';
-import { adoptKey, loadSharing } from './sharing.js';
+import { loadSharing } from './sharing.js';
 import { KeyState } from './state.js';
 import { resyncSharing } from './resync.js';
 import { differsFromConfig, SharingTasks } from './tasks.js';
-
-const logger = createLogger({ component: 't', level: 'silent', destination: new Writable({ write(_c, _e, cb) { cb(); } }) });
-const urls = (n: number, from = 1): string[] => Array.from({ length: n }, (_, i) => `https://k${from + i}`);
-
-/** Keepers as slots keyed by URL; `down` Keepers are unreachable. */
-class FakeKeepers {
-  readonly slots = new Map<string, ShareSlot>();
-  readonly down = new Set<string>();
-  /** Every share sent: which Keeper got which id of which epoch. */
-  readonly sent: { url: string; epoch: number | undefined; id: number | undefined }[] = [];
-  slot(url: string): ShareSlot {
-    let s = this.slots.get(url);
-    if (!s) this.slots.set(url, s = new ShareSlot());
-    return s;
-  }
-  client(): KeeperClient {
-    return {
-      contribute: async (url: string, w: WireShare) => {
-        if (this.down.has(url)) throw new KeeperCallError('keeper_unreachable');
-        this.sent.push({ url, epoch: w.epoch, id: w.id });
-        try {
-          this.slot(url).contribute('nexus', { value: w.value, id: w.id, epoch: w.epoch, commitments: w.commitments, pending: w.pending === true });
-        } catch (e) {
-          if (e instanceof KeeperSlotError) throw new KeeperCallError('keeper_bad_status', e.status);
-          throw e;
-        }
-      },
-      status: async (url: string) => {
-        if (this.down.has(url)) throw new KeeperCallError('keeper_unreachable');
-        const h = this.slot(url).get();
-        h?.value.fill(0);
-        const p = this.slot(url).getPending();
-        p?.value.fill(0);
-        return { epoch: h?.epoch ?? null, id: h?.id ?? null, pending: p?.epoch ?? null, anchor: undefined };
-      },
-      fetchShare: async (url: string): Promise<WireShare> => {
-        if (this.down.has(url)) throw new KeeperCallError('keeper_unreachable');
-        const h = this.slot(url).get();
-        if (!h) throw new KeeperCallError('keeper_bad_status', 400);
-        const p = this.slot(url).getPending();
-        return { ...h, ...(p ? { pendingShare: { ...p } } : {}) };
-      },
-    } as unknown as KeeperClient;
-  }
-  /** Every Keeper in `list` holds one share (no pending) of `epoch`; returns them. */
-  sharesAt(list: readonly string[], epoch: number): Share[] {
-    return list.map((u) => {
-      const h = this.slot(u).get();
-      assert.equal(h?.epoch, epoch, `${u} epoch`);
-      assert.equal(this.slot(u).getPending(), undefined, `${u} pending`);
-      return { id: h.id!, value: h.value };
-    });
-  }
-}
-
-/** A bootstrapped Nexus: root key, epoch-1 sharing t-of-n stored and pushed to the Keepers. */
-async function bootstrapped(t: number, peers: string[]): Promise<{ root: RootKey; store: MemoryStore; keys: KeyState; k: FakeKeepers }> {
-  const root = RootKey.generate();
-  const split = splitSecret(root, t, peers.length);
-  const store = new MemoryStore();
-  const keys = new KeyState();
-  await adoptKey(store, keys, RootKey.fromBytes(root.bytes()), split.shares.slice(0, t), { epoch: 1, threshold: t, shares: peers.length, commitments: split.commitments, peers });
-  const k = new FakeKeepers();
-  peers.forEach((u, i) => k.slot(u).contribute('nexus', { value: split.shares[i]!.value, id: i + 1, epoch: 1, commitments: split.commitments }));
-  split.shares.forEach(wipeShare);
-  return { root, store, keys, k };
-}
-
-function mover(store: MemoryStore, keys: KeyState, k: FakeKeepers, onStep?: (s: MoveStep) => void): SharingMover {
-  return new SharingMover({ store, keys, client: k.client(), logger, attempts: 2, initialBackoffMs: 1, maxBackoffMs: 2, ...(onStep ? { onStep } : {}) });
-}
-
-function assertCombines(shares: Share[], t: number, root: RootKey): void {
-  const key = combineShares(shares.slice(0, t), t);
-  assert.ok(key.equals(root), 'the shares rebuild the same root key');
-  key.destroy();
-}
 
 test('refresh: every Keeper holds epoch 2 only, the store records it, any t new shares rebuild the same key, old shares no longer verify', async () => {
   const peers = urls(3);
@@ -166,14 +85,28 @@ test('SSS-SETCHANGE: a Keeper list change that shifts positions never sends a Ke
   assertCombines(k.sharesAt(shifted, 2).slice(1), 2, root);
 });
 
-test('a Keeper that restarted empty after acknowledging its pending share → the move is abandoned before the commit (move_keepers_unacked), the old sharing stays', async () => {
+test('a Keeper that restarted empty after acknowledging its pending share is sent it again before the commit; the move commits on shares every Keeper holds', async () => {
   const peers = urls(3);
   const { root, store, keys, k } = await bootstrapped(2, peers);
   const m = mover(store, keys, k, (step) => {
     if (step === 'after-pending-push') k.slot(peers[2]!).clear(); // kill -9 and restart of Keeper 3
   });
+  const next = await m.move('refresh', { threshold: 2, shares: 3, peers });
+  assert.equal((await loadSharing(store))?.epoch, next.epoch);
+  assertCombines(k.sharesAt(peers, next.epoch).slice(1), 2, root);
+});
+
+test('a Keeper that restarted empty after acknowledging and then stays down → the move is abandoned before the commit (move_keepers_unacked), the old sharing stays', async () => {
+  const peers = urls(3);
+  const { root, store, keys, k } = await bootstrapped(2, peers);
+  const m = mover(store, keys, k, (step) => {
+    if (step !== 'after-pending-push') return;
+    k.slot(peers[2]!).clear(); // kill -9 of Keeper 3 …
+    k.down.add(peers[2]!); // … which does not come back
+  });
   await assert.rejects(m.move('refresh', { threshold: 2, shares: 3, peers }), (e: unknown) => (e as { code?: string }).code === 'move_keepers_unacked');
   assert.equal((await loadSharing(store))?.epoch, 1, 'the store still records epoch 1');
+  assert.equal(m.inFlight(), undefined, 'nothing in flight after the move ended');
   const held = [k.slot(peers[0]!).get()!, k.slot(peers[1]!).get()!];
   assert.deepEqual(held.map((h) => h.epoch), [1, 1], 'Keepers 1 and 2 still hold their epoch-1 shares');
   assertCombines(held.map((h) => ({ id: h.id!, value: h.value })), 2, root);

@@ -22,6 +22,10 @@
  * the new epoch, and recovery accepts t shares of either (recovery.ts).
  *
  * One move at a time per Nexus: a second call gets `move_in_progress` (409).
+ *
+ * A Keeper restarted empty after acknowledging has lost its pending share: the status probe
+ * re-pushes it while the move waits (`inFlight()`, probe.ts), and #confirmHeld re-sends it
+ * before the commit, so the commit is never made on a share that no longer exists.
  */
 import type { AuditEvents } from '../audit.js';
 import { MAX_SHARE_ID, splitSecret, wipeShare, type RootKey, type Share } from '../../crypto/index.js';
@@ -32,6 +36,7 @@ import { clearPending, commitSharing, loadPending, nextEpoch, storePending, type
 import { loadSharing } from './sharing.js';
 import type { RootSharingMove, StagedSharing } from './rotation.js';
 import type { KeyState, SharingInfo } from './state.js';
+import type { PendingMoveView } from './probe.js';
 
 /** The sharing to move to. */
 export interface MoveTarget {
@@ -79,9 +84,17 @@ function validTarget(t: MoveTarget): boolean {
 /** How long the pre-commit status check waits for each Keeper. */
 const CONFIRM_TIMEOUT_MS = 2000;
 
+/** The shares of a move between its pending push and its commit (wiped by the move, not here). */
+interface InFlight {
+  current: SharingInfo;
+  next: SharingInfo;
+  shares: readonly Share[];
+}
+
 export class SharingMover {
   readonly #o: SharingMoverOptions;
   #running = false;
+  #inflight: InFlight | undefined;
 
   constructor(opts: SharingMoverOptions) {
     this.#o = opts;
@@ -89,6 +102,30 @@ export class SharingMover {
 
   running(): boolean {
     return this.#running;
+  }
+
+  /** The move waiting for its commit (for the status probe: epoch, Keepers, one-shot re-push), else undefined. */
+  inFlight(): PendingMoveView | undefined {
+    const f = this.#inflight;
+    if (!f) return undefined;
+    return {
+      epoch: f.next.epoch,
+      peers: f.next.peers!,
+      repush: async (url: string): Promise<boolean> => {
+        const i = f.next.peers!.indexOf(url);
+        // Not once the key state moved on (a rotation installs the new root before its commit message).
+        if (this.#inflight !== f || i < 0 || this.#o.keys.sharing()?.epoch !== f.current.epoch) return false;
+        const mine = { id: f.shares[i]!.id, value: Uint8Array.from(f.shares[i]!.value) }; // the move may wipe its own meanwhile
+        try {
+          await this.#sendPending(f.current, f.next, mine, url, i + 1);
+          return true;
+        } catch {
+          return false;
+        } finally {
+          wipeShare(mine);
+        }
+      },
+    };
   }
 
   /** Runs one move; resolves with the new (current) sharing. */
@@ -129,10 +166,12 @@ export class SharingMover {
         throw new MoveError('move_keepers_unacked');
       }
       log.info('sharing move: every Keeper holds its pending share');
+      this.#inflight = { current, next, shares: split.shares };
       onStep?.('after-pending-push');
-      await this.#confirmHeld(next, log, fields);
+      await this.#confirmHeld(current, next, split.shares, log, fields);
       await this.#checkNotSuperseded(current, next, log, fields);
       await commitSharing(store, next);
+      this.#inflight = undefined;
       log.info('sharing move: new sharing committed in the store');
       audit?.event('sharing.move_committed', fields);
       onStep?.('after-commit');
@@ -142,6 +181,7 @@ export class SharingMover {
       audit?.event('sharing.moved', fields);
       return next;
     } finally {
+      this.#inflight = undefined;
       split.shares.forEach(wipeShare);
     }
   }
@@ -156,6 +196,7 @@ export class SharingMover {
   forRotation(): RootSharingMove {
     let held: { next: SharingInfo; shares: Share[] } | undefined;
     const release = (): void => {
+      this.#inflight = undefined;
       held?.shares.forEach(wipeShare);
       held = undefined;
       this.#running = false;
@@ -182,7 +223,8 @@ export class SharingMover {
             audit?.event('sharing.move_abandoned', { ...fields, unacked: unacked.join(',') });
             throw new MoveError('move_keepers_unacked');
           }
-          await this.#confirmHeld(next, log, fields);
+          this.#inflight = { current, next, shares: split.shares };
+          await this.#confirmHeld(current, next, split.shares, log, fields);
           await this.#checkNotSuperseded(current, next, log, fields);
           return { sharing: next, basis: split.shares.slice(0, next.threshold).map((s) => ({ id: s.id, value: Uint8Array.from(s.value) })) };
         } catch (e) {
@@ -191,6 +233,7 @@ export class SharingMover {
         }
       },
       promote: async (): Promise<void> => {
+        this.#inflight = undefined;
         if (held) await this.#pushCommit(held.next, held.shares, this.#o.logger.child({ move: 'rotate', toEpoch: held.next.epoch }));
       },
       done: release,
@@ -221,26 +264,29 @@ export class SharingMover {
    * unacked positions.
    */
   async #pushPending(current: SharingInfo, next: SharingInfo, shares: readonly Share[], log: Logger): Promise<number[]> {
-    const { client, keys } = this.#o;
     const results = await Promise.all(next.peers!.map(async (url, i) => {
       const pos = i + 1;
-      const curPos = (current.peers ?? next.peers!).indexOf(url) + 1;
-      const ok = await this.#withRetries(log, pos, async () => {
-        if (curPos === 0) {
-          await client.contribute(url, { value: shares[i]!.value, id: pos, epoch: next.epoch, commitments: next.commitments });
-          return;
-        }
-        const old = keys.shareFor(curPos);
-        try {
-          await client.contribute(url, { value: old.value, id: curPos, epoch: current.epoch, commitments: current.commitments });
-        } finally {
-          wipeShare(old);
-        }
-        await client.contribute(url, { value: shares[i]!.value, id: pos, epoch: next.epoch, commitments: next.commitments, pending: true });
-      });
+      const ok = await this.#withRetries(log, pos, () => this.#sendPending(current, next, shares[i]!, url, pos));
       return ok ? 0 : pos;
     }));
     return results.filter((p) => p !== 0);
+  }
+
+  /** One phase-one send to the Keeper at `pos` of the new list (see #pushPending). */
+  async #sendPending(current: SharingInfo, next: SharingInfo, share: Share, url: string, pos: number): Promise<void> {
+    const { client, keys } = this.#o;
+    const curPos = (current.peers ?? next.peers!).indexOf(url) + 1;
+    if (curPos === 0) {
+      await client.contribute(url, { value: share.value, id: pos, epoch: next.epoch, commitments: next.commitments });
+      return;
+    }
+    const old = keys.shareFor(curPos);
+    try {
+      await client.contribute(url, { value: old.value, id: curPos, epoch: current.epoch, commitments: current.commitments });
+    } finally {
+      wipeShare(old);
+    }
+    await client.contribute(url, { value: share.value, id: pos, epoch: next.epoch, commitments: next.commitments, pending: true });
   }
 
   /**
@@ -248,23 +294,34 @@ export class SharingMover {
    * still holds its share of `next`, pending or current. A Keeper that restarted empty after
    * acknowledging would otherwise be missing from the new sharing the store is about to
    * record (too many such restarts plus a Nexus crash would leave fewer than `t` shares).
-   * Missing or silent Keepers abandon the move like an unacknowledged push.
+   * Keepers that lost it are sent it again (with retries) and asked once more; missing or
+   * silent Keepers then abandon the move like an unacknowledged push.
    */
-  async #confirmHeld(next: SharingInfo, log: Logger, fields: Record<string, string | number>): Promise<void> {
-    const { client, store, audit } = this.#o;
-    const missing = (await Promise.all(next.peers!.map(async (url, i) => {
-      try {
-        const st = await client.status(url, CONFIRM_TIMEOUT_MS);
-        return st.pending === next.epoch || st.epoch === next.epoch ? 0 : i + 1;
-      } catch {
-        return i + 1;
-      }
-    }))).filter((p) => p !== 0);
+  async #confirmHeld(current: SharingInfo, next: SharingInfo, shares: readonly Share[], log: Logger, fields: Record<string, string | number>): Promise<void> {
+    const { store, audit } = this.#o;
+    let missing = await this.#lacking(next);
+    if (missing.length > 0) {
+      log.warn({ missing }, 'sharing move: a Keeper no longer holds its new share (restarted?); sending it again before the commit');
+      await Promise.all(missing.map((pos) => this.#withRetries(log, pos, () => this.#sendPending(current, next, shares[pos - 1]!, next.peers![pos - 1]!, pos))));
+      missing = await this.#lacking(next);
+    }
     if (missing.length === 0) return;
     await clearPending(store, next.epoch).catch((e: unknown) => log.error({ err: errInfo(e) }, 'sharing move: could not clear the pending record'));
     log.error({ missing }, 'sharing move abandoned: a Keeper no longer holds its new share (restarted?); the current sharing stays; rerun');
     audit?.event('sharing.move_abandoned', { ...fields, unacked: missing.join(',') });
     throw new MoveError('move_keepers_unacked');
+  }
+
+  /** Positions of the new list whose Keeper holds no share of `next` (or does not answer). */
+  async #lacking(next: SharingInfo): Promise<number[]> {
+    return (await Promise.all(next.peers!.map(async (url, i) => {
+      try {
+        const st = await this.#o.client.status(url, CONFIRM_TIMEOUT_MS);
+        return st.pending === next.epoch || st.epoch === next.epoch ? 0 : i + 1;
+      } catch {
+        return i + 1;
+      }
+    }))).filter((p) => p !== 0);
   }
 
   /** Phase two: the commit message (best effort; the periodic re-push completes it). */

@@ -1,9 +1,20 @@
-/** The status probe's decision: which Keeper needs its share pushed at once. */
+/**
+ * The status probe: which Keeper needs its share pushed at once, and during a sharing move
+ * waiting for its commit, the re-push of a PENDING share to a Keeper that restarted empty
+ * after acknowledging it (in-memory Keeper slots, no network).
+ */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { staleReason } from './probe.js';
+import { setTimeout as sleep } from 'node:timers/promises';
+import type { KeeperClient } from '../../keeper/index.js';
+import type { MemoryStore } from '../../store/memory.js';
+import { bootstrapped, logger, mover, urls, type FakeKeepers } from '../../../test/helpers/fake-keepers.js';
+import { KeeperProbe, lacksMoveShare, staleReason } from './probe.js';
+import { SharePusher } from './repush.js';
+import type { KeyState } from './state.js';
+import { SharingMover } from './move.js';
 
-const st = (epoch: number | null, id: number | null) => ({ epoch, id, pending: null, anchor: undefined });
+const st = (epoch: number | null, id: number | null, pending: number | null = null) => ({ epoch, id, pending, anchor: undefined });
 
 test('probe: an empty keeper, another epoch or another share id needs a push; the current share does not', () => {
   assert.equal(staleReason(st(null, null), 2, 1), 'empty');
@@ -12,4 +23,76 @@ test('probe: an empty keeper, another epoch or another share id needs a push; th
   assert.equal(staleReason(st(3, 2), 2, 3), undefined);
   // A SPIKE-style share without an id at the right epoch is left to the periodic push.
   assert.equal(staleReason(st(3, null), 2, 3), undefined);
+});
+
+test('probe: during a move, a Keeper lacks its new share unless it holds it pending or current', () => {
+  assert.equal(lacksMoveShare(st(1, 1, 2), 2), false);
+  assert.equal(lacksMoveShare(st(2, 1), 2), false);
+  assert.equal(lacksMoveShare(st(1, 1), 2), true, 'restarted, refilled with the current share only');
+  assert.equal(lacksMoveShare(st(null, null), 2), true);
+});
+
+/** A move paused right before its commit: the mover's own status calls wait for `release`. */
+function pausedMove(k: FakeKeepers, keys: KeyState, store: MemoryStore): { m: SharingMover; release: () => void } {
+  let release!: () => void;
+  const gate = new Promise<void>((r) => { release = r; });
+  const base = k.client();
+  const client = { ...base, contribute: base.contribute, status: async (url: string, ms?: number) => { await gate; return base.status(url, ms); } } as KeeperClient;
+  const m = new SharingMover({ store, keys, client, logger, attempts: 2, initialBackoffMs: 1, maxBackoffMs: 2 });
+  return { m, release };
+}
+
+function probeFor(k: FakeKeepers, keys: KeyState, peers: string[], m: SharingMover): KeeperProbe {
+  const pusher = new SharePusher({ peers, client: k.client(), keys, logger, intervalMs: 60_000 });
+  return new KeeperProbe({ peers, client: k.client(), keys, logger, intervalMs: 60_000, pushTo: (pos) => pusher.pushTo(pos), moving: () => m.inFlight() });
+}
+
+async function untilInFlight(m: SharingMover): Promise<void> {
+  const deadline = Date.now() + 10_000;
+  while (!m.inFlight() && Date.now() < deadline) await sleep(5);
+  assert.ok(m.inFlight(), 'the move reached its pre-commit check');
+}
+
+test('FI-REHYDRATE-PENDING: a Keeper restarted empty inside a move gets its current AND pending shares from the probe; the move commits without a re-send of its own', async () => {
+  const peers = urls(3);
+  const { store, keys, k } = await bootstrapped(2, peers);
+  const { m, release } = pausedMove(k, keys, store);
+  const run = m.move('refresh', { threshold: 2, shares: 3, peers });
+  await untilInFlight(m);
+  k.slot(peers[2]!).clear(); // kill -9 of Keeper 3 after it acknowledged its pending share; it comes back empty
+  await probeFor(k, keys, peers, m).probeNow();
+  assert.deepEqual([k.slot(peers[2]!).get()?.epoch, k.slot(peers[2]!).getPending()?.epoch], [1, 2], 'current epoch 1 and pending epoch 2 again');
+  const pendingSends = () => k.sent.filter((e) => e.url === peers[2] && e.epoch === 2).length;
+  assert.equal(pendingSends(), 2, 'phase one, then the probe');
+  release();
+  const next = await run;
+  assert.equal(next.epoch, 2);
+  assert.equal(pendingSends(), 3, 'then only the commit message: the pre-commit check found the share held');
+  assert.deepEqual(k.sharesAt(peers, 2).map((s) => s.id), [1, 2, 3]);
+  assert.equal(m.inFlight(), undefined);
+});
+
+test('FI-REHYDRATE-PENDING: a Keeper only of the new list (a reshare) that restarted empty inside the move is probed too and gets its new share', async () => {
+  const peers = urls(3);
+  const four = urls(4);
+  const { store, keys, k } = await bootstrapped(2, peers);
+  const { m, release } = pausedMove(k, keys, store);
+  const run = m.move('reshare', { threshold: 3, shares: 4, peers: four });
+  await untilInFlight(m);
+  k.slot(four[3]!).clear();
+  await probeFor(k, keys, peers, m).probeNow();
+  assert.equal(k.slot(four[3]!).get()?.epoch, 2, 'the new Keeper holds its share of the new sharing again');
+  release();
+  assert.equal((await run).shares, 4);
+  assert.deepEqual(k.sharesAt(four, 2).map((s) => s.id), [1, 2, 3, 4]);
+});
+
+test('probe: no move in flight → nothing but the current share is pushed', async () => {
+  const peers = urls(3);
+  const { store, keys, k } = await bootstrapped(2, peers);
+  const m = mover(store, keys, k);
+  k.slot(peers[0]!).clear();
+  await probeFor(k, keys, peers, m).probeNow();
+  assert.deepEqual([k.slot(peers[0]!).get()?.epoch, k.slot(peers[0]!).getPending()], [1, undefined]);
+  assert.deepEqual(k.sent.map((e) => e.epoch), [1]);
 });

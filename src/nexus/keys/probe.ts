@@ -7,10 +7,23 @@
  * (`pushTo`), so it holds it again within seconds instead of at the next periodic re-push.
  * `onStatus` lets the rollback anchor follow (anchor/pusher.ts). One round at a time; an
  * unreachable Keeper is only logged at debug (the periodic push warns about it).
+ *
+ * During a sharing move waiting for its commit (`moving`, keys/move.ts), the Keepers of the
+ * move's list are probed too, and one that no longer holds its share of the new epoch (it
+ * restarted empty after acknowledging its pending share) gets its current and pending
+ * shares re-sent at once, so the move can commit.
  */
 import { errInfo, type Logger } from '../../lib/index.js';
 import type { KeeperClient, KeeperStatus } from '../../keeper/index.js';
 import type { KeyState } from './state.js';
+
+/** A sharing move between its pending push and its commit (SharingMover.inFlight). */
+export interface PendingMoveView {
+  readonly epoch: number;
+  readonly peers: readonly string[];
+  /** Re-sends `url` its current share (when it has one) and its pending share; true when acknowledged. */
+  repush(url: string): Promise<boolean>;
+}
 
 interface KeeperProbeOptions {
   peers: readonly string[];
@@ -24,6 +37,13 @@ interface KeeperProbeOptions {
   pushTo(pos: number): Promise<boolean>;
   /** Every status answer (e.g. the rollback anchor); must not throw. */
   onStatus?: (pos: number, st: KeeperStatus) => void;
+  /** The move waiting for its commit, if any. */
+  moving?: () => PendingMoveView | undefined;
+}
+
+/** The Keeper lacks its share of a move's new epoch (neither pending nor current). */
+export function lacksMoveShare(st: KeeperStatus, moveEpoch: number): boolean {
+  return st.pending !== moveEpoch && st.epoch !== moveEpoch;
 }
 
 /** Why a Keeper needs its share again, or undefined when it holds the current one. */
@@ -60,29 +80,37 @@ export class KeeperProbe {
   }
 
   async #probeAll(): Promise<void> {
-    const { client, keys, logger } = this.#o;
     // Positions in the CURRENT sharing's Keeper list (share ids), as the re-push uses them.
-    const peers = keys.sharing()?.peers ?? this.#o.peers;
-    const timeout = this.#o.timeoutMs ?? Math.min(1500, this.#o.intervalMs);
-    await Promise.all(peers.map(async (url, i) => {
-      const pos = i + 1;
-      let st: KeeperStatus;
-      try {
-        st = await client.status(url, timeout);
-      } catch (e) {
-        logger.debug({ keeperId: pos, reason: errInfo(e) }, 'keeper status probe failed');
-        return;
-      }
-      if (this.#stopped) return;
-      const sharing = keys.sharing();
-      const why = sharing ? staleReason(st, pos, sharing.epoch) : undefined;
-      if (why !== undefined) {
-        logger.info({ keeperId: pos, reason: why }, 'keeper lacks its current share; pushing it now');
-        const ok = await this.#o.pushTo(pos);
-        if (ok) logger.info({ keeperId: pos }, 'keeper re-hydrated');
-      }
-      this.#o.onStatus?.(pos, st);
-    }));
+    const peers = this.#o.keys.sharing()?.peers ?? this.#o.peers;
+    const move = this.#o.moving?.();
+    const extra = move ? move.peers.filter((u) => !peers.includes(u)) : [];
+    await Promise.all([...peers.map((url, i) => this.#probeOne(url, i + 1, move)), ...extra.map((url) => this.#probeOne(url, 0, move))]);
+  }
+
+  /** One Keeper; `pos` 0: a Keeper only of the move's new list. */
+  async #probeOne(url: string, pos: number, move: PendingMoveView | undefined): Promise<void> {
+    const { client, keys, logger } = this.#o;
+    let st: KeeperStatus;
+    try {
+      st = await client.status(url, this.#o.timeoutMs ?? Math.min(1500, this.#o.intervalMs));
+    } catch (e) {
+      logger.debug({ keeperId: pos, reason: errInfo(e) }, 'keeper status probe failed');
+      return;
+    }
+    if (this.#stopped) return;
+    const sharing = keys.sharing();
+    const why = sharing && pos > 0 ? staleReason(st, pos, sharing.epoch) : undefined;
+    if (why !== undefined) {
+      logger.info({ keeperId: pos, reason: why }, 'keeper lacks its current share; pushing it now');
+      const ok = await this.#o.pushTo(pos);
+      if (ok) logger.info({ keeperId: pos }, 'keeper re-hydrated');
+    }
+    const newPos = move ? move.peers.indexOf(url) + 1 : 0;
+    if (move && newPos > 0 && lacksMoveShare(st, move.epoch) && !this.#stopped) {
+      logger.info({ keeperId: newPos, toEpoch: move.epoch }, 'keeper lacks its pending share of the sharing move; pushing it now');
+      if (await move.repush(url)) logger.info({ keeperId: newPos, toEpoch: move.epoch }, 'keeper re-hydrated with its pending share');
+    }
+    if (pos > 0) this.#o.onStatus?.(pos, st);
   }
 
   async stop(): Promise<void> {

@@ -1,6 +1,6 @@
 /**
- * When Nexus moves its sharing by itself (the operator's `refresh-shares` command is a
- * route, routes/sharing.ts):
+ * When Nexus moves its sharing by itself (the operator's `refresh-shares` and `reshare`
+ * commands are routes, routes/sharing.ts; `reshare` runs {@link reshareNow}):
  *  - at start-up, once the key is recovered: when SPIKE_NEXUS_KEEPER_PEERS /
  *    SHAMIR_SHARES / SHAMIR_THRESHOLD differ from the stored sharing, a reshare to the
  *    configured (n', t', Keepers). Recovery used the STORED sharing's threshold and Keeper
@@ -12,7 +12,7 @@
  * backoff, a few times); the current sharing stays in force meanwhile.
  */
 import { errInfo, outsideRequest, type Logger } from '../../lib/index.js';
-import type { MoveTarget, SharingMover } from './move.js';
+import { MoveError, type MoveTarget, type SharingMover } from './move.js';
 import type { KeyState, SharingInfo } from './state.js';
 
 export interface SharingTasksOptions {
@@ -39,6 +39,27 @@ const RESHARE_ATTEMPTS = 10;
 export function differsFromConfig(s: SharingInfo, c: MoveTarget): boolean {
   const peers = s.peers ?? c.peers;
   return s.threshold !== c.threshold || s.shares !== c.shares || peers.length !== c.peers.length || peers.some((u, i) => u !== c.peers[i]);
+}
+
+/**
+ * The operator's `reshare` command: the start-up Keeper set change, on demand (for instance
+ * after the start-up attempts gave up while new Keepers were still down). When the stored
+ * sharing already matches the configured (n, t, Keepers) nothing moves (`changed: false`):
+ * a reshare to the same settings would be a share refresh, which has its own command, and
+ * must not void the operator's recovery shards by surprise.
+ */
+export async function reshareNow(o: { mover: SharingMover; keys: KeyState; configured: MoveTarget; logger: Logger }): Promise<{ changed: boolean; sharing: SharingInfo }> {
+  const current = o.keys.sharing();
+  if (!o.keys.isReady() || !current) throw new MoveError('move_not_ready');
+  if (!differsFromConfig(current, o.configured)) {
+    o.logger.info({ epoch: current.epoch, threshold: current.threshold, shares: current.shares }, 'reshare requested: the stored sharing already matches the Keeper settings; nothing to change');
+    return { changed: false, sharing: current };
+  }
+  o.logger.warn(
+    { from: { threshold: current.threshold, shares: current.shares }, to: { threshold: o.configured.threshold, shares: o.configured.shares } },
+    'reshare requested by the operator: moving the sharing to the configured Keepers, shares and threshold (same root key)',
+  );
+  return { changed: true, sharing: await o.mover.move('reshare', o.configured) };
 }
 
 export class SharingTasks {

@@ -8,11 +8,21 @@
  * `api_conflict` (reason `move_in_progress`); not every Keeper acknowledged → 503
  * `state_not_ready` (reason `move_keepers_unacked`; the move was abandoned, the current
  * sharing stays); no key yet → the router's 503.
+ *
+ * `POST /v1/operator/reshare` (additive; superuser only): the Keeper set / threshold change
+ * Nexus otherwise runs only at start-up, on demand — the same two-phase move to this
+ * Nexus's configured SPIKE_NEXUS_KEEPER_PEERS / SHAMIR_SHARES / SHAMIR_THRESHOLD
+ * (keys/tasks.ts `reshareNow`). Answers `{changed, epoch, threshold, shares}`; `changed:
+ * false` when the stored sharing already matches the settings (nothing moved, recovery
+ * shards still valid). Same errors as refresh-shares.
  */
-import { ApiError, ERR, ERROR_SHAPES, PATHS, RefreshSharesRequest, badRequest, type RefreshSharesResponse } from '../../protocol/index.js';
+import {
+  ApiError, ERR, ERROR_SHAPES, PATHS, RefreshSharesRequest, ReshareRequest, badRequest, type RefreshSharesResponse, type ReshareResponse,
+} from '../../protocol/index.js';
 import { type Route, defineRoute, guardIdentity } from '../../http/index.js';
 import type { NexusContext } from '../context.js';
 import { MoveError } from '../keys/move.js';
+import { reshareNow } from '../keys/tasks.js';
 import { viaStore } from './store-errors.js';
 
 export function moveFailure(e: MoveError): ApiError {
@@ -47,5 +57,24 @@ export function sharingRoutes(ctx: NexusContext): Route[] {
       }
     },
   });
-  return [refresh];
+  const reshare = defineRoute({
+    path: PATHS.reshare,
+    name: 'operator.reshare',
+    body: ReshareRequest,
+    guard: guardIdentity('operator.reshare', (p) => ctx.ids.isPilotOperator(p)),
+    errorShape: ERROR_SHAPES.plain,
+    handle: async ({ log }): Promise<ReshareResponse> => {
+      const mover = ctx.mover;
+      if (!mover || !ctx.keys.sharing()) throw badRequest('memory_backend', 'not available with the memory backend');
+      const configured = { threshold: ctx.cfg.shamir.threshold, shares: ctx.cfg.shamir.shares, peers: ctx.cfg.keeperPeers };
+      try {
+        const r = await viaStore(log, () => reshareNow({ mover, keys: ctx.keys, configured, logger: log }));
+        return { changed: r.changed, epoch: r.sharing.epoch, threshold: r.sharing.threshold, shares: r.sharing.shares };
+      } catch (e) {
+        if (e instanceof MoveError) throw moveFailure(e);
+        throw e;
+      }
+    },
+  });
+  return [refresh, reshare];
 }

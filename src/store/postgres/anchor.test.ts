@@ -2,12 +2,14 @@
  * The postgres commit counter (rollback detection) on a real server, two store instances on
  * one database as two Nexus would be: every `current()` advances it, concurrent advances from
  * both never hand out the same counter, the stored record ends at the highest one and never
- * moves back; `advance(min)` jumps to at least `min`; writes notify only while armed.
+ * moves back (compare-and-swap: a swap that lost to the other instance reads again);
+ * `advance(min)` jumps to at least `min`; writes notify only while armed. A planted record
+ * is handed to the sealer and replaced by what it seals (ATTACK planted anchor counter).
  */
 import { after, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { RootKey } from '../../crypto/index.js';
-import { anchorCounter, anchorPrefix } from '../anchor.js';
+import { ANCHOR_RECORD, MAX_ANCHOR_COUNTER, anchorCounter, anchorPrefix } from '../anchor.js';
 import { openPostgresStore } from './store.js';
 import { startPostgres, type TestPostgres } from '../../../test/helpers/postgres.js';
 
@@ -16,7 +18,10 @@ after(async () => {
   await server?.stop();
 });
 
-const seal = (c: bigint): Uint8Array => Buffer.concat([anchorPrefix(c), Buffer.alloc(32, 3)]);
+const seal = (stored: Uint8Array | null, min: bigint): Uint8Array => {
+  const c = (anchorCounter(stored) ?? 0n) + 1n;
+  return Buffer.concat([anchorPrefix(c > min ? c : min), Buffer.alloc(32, 3)]);
+};
 
 test('postgres anchor: monotonic across two instances; advance(min); notifications only while armed', async () => {
   server = await startPostgres();
@@ -51,6 +56,27 @@ test('postgres anchor: monotonic across two instances; advance(min); notificatio
   } finally {
     await a.close();
     await b.close();
+    root.destroy();
+  }
+});
+
+test('ATTACK planted anchor counter (postgres): the store hands a planted record to the sealer and swaps in what it seals, even a lower counter (concurrent swaps: the first test)', async () => {
+  server ??= await startPostgres();
+  const url = await server.createDatabase();
+  const a = await openPostgresStore({ connectionString: url });
+  const root = RootKey.generate();
+  await a.unlock(root);
+  try {
+    const plantedRecord = Buffer.concat([anchorPrefix(MAX_ANCHOR_COUNTER), Buffer.alloc(32, 9)]);
+    await a.putSystem(ANCHOR_RECORD, plantedRecord);
+    const seen: (Uint8Array | null)[] = [];
+    // Nexus's sealer does not trust the planted record (it does not verify): it continues from 7.
+    a.anchor.arm((stored) => { seen.push(stored); return Buffer.concat([anchorPrefix(7n), Buffer.alloc(32, 3)]); });
+    assert.equal(anchorCounter(await a.anchor.current()), 7n);
+    assert.deepEqual(seen.map((r) => (r ? Buffer.from(r).equals(plantedRecord) : null)), [true], 'the sealer saw the stored record');
+    assert.equal(anchorCounter(await a.anchor.read()), 7n, 'the planted record is replaced, not kept for its larger prefix');
+  } finally {
+    await a.close();
     root.destroy();
   }
 });

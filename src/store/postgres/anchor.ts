@@ -1,22 +1,30 @@
 /**
  * The postgres backend's commit counter (../anchor.ts). Several Nexus instances share the
- * database, so the counter lives in it: `spike_counters['commit_anchor']` is advanced by one
- * atomic upsert, and the sealed record is stored only if it is higher than the stored one
- * (one statement each; the record never moves back). Unlike sqlite it is not bumped inside
- * every write transaction — that would serialise every writer of every instance on one row —
- * but on demand: `current()` advances it after writes (Nexus calls it, debounced, before
- * each anchor push), so the stored record is always at or above what any Keeper was given.
+ * database, so the counter lives in it, in the `commit_anchor` system record itself: an
+ * advance reads the record, has Nexus's sealer make the next one (from the record's
+ * VERIFIED counter, never from a number the database could have been given) and swaps it
+ * in only if the record is still the one read (compare-and-swap, one statement); another
+ * instance's advance in between makes it read again. So the counter moves one step per
+ * successful swap, never back, and no value is handed out twice. Unlike sqlite it is not
+ * bumped inside every write transaction — that would serialise every writer of every
+ * instance on one row — but on demand: `current()` advances it after writes (Nexus calls it,
+ * debounced, before each anchor push), so the stored record is always at or above what any
+ * Keeper was given. Advances of one instance run one at a time.
  */
 import type pg from 'pg';
-import { ANCHOR_RECORD, MAX_ANCHOR_COUNTER, type AnchorSealer, type CommitAnchor } from '../anchor.js';
+import { ANCHOR_RECORD, type AnchorSealer, type CommitAnchor } from '../anchor.js';
 import { StoreError } from '../types.js';
 import { q } from './sql.js';
+
+/** Swap attempts of one advance before giving up (each failure means another instance advanced). */
+const SWAP_ATTEMPTS = 16;
 
 type Query = <R extends pg.QueryResultRow>(query: pg.QueryConfig<unknown[]>, write?: boolean) => Promise<pg.QueryResult<R>>;
 
 export class PostgresAnchor implements CommitAnchor {
   readonly #query: Query;
   #seal: AnchorSealer | undefined;
+  #queue: Promise<void> = Promise.resolve();
   onWrite: (() => void) | undefined;
 
   constructor(query: Query) {
@@ -45,14 +53,23 @@ export class PostgresAnchor implements CommitAnchor {
     return this.#seal ? this.advance(0n) : this.read();
   }
 
-  async advance(min: bigint): Promise<Uint8Array> {
-    const seal = this.#seal;
-    if (!seal) throw new StoreError('store_locked');
-    const r = await this.#query<{ value: string }>(q('advanceAnchor', [min.toString()]), true);
-    const c = BigInt(r.rows[0]?.value ?? '0');
-    if (c < 1n || c > MAX_ANCHOR_COUNTER) throw new StoreError('store_integrity');
-    const record = seal(c);
-    await this.#query(q('putAnchor', [Buffer.from(record)]), true);
-    return record;
+  advance(min: bigint): Promise<Uint8Array> {
+    const run = this.#queue.then(() => this.#advance(min));
+    this.#queue = run.then(() => undefined, () => undefined);
+    return run;
+  }
+
+  async #advance(min: bigint): Promise<Uint8Array> {
+    for (let attempt = 0; attempt < SWAP_ATTEMPTS; attempt++) {
+      const seal = this.#seal;
+      if (!seal) throw new StoreError('store_locked');
+      const stored = await this.read();
+      const record = Buffer.from(seal(stored, min));
+      const r = stored === null
+        ? await this.#query(q('putSystemIfAbsent', [ANCHOR_RECORD, record]), true)
+        : await this.#query(q('swapAnchor', [record, Buffer.from(stored)]), true);
+      if (r.rowCount === 1) return new Uint8Array(record);
+    }
+    throw new StoreError('store_busy');
   }
 }

@@ -60,13 +60,8 @@ const SQL = {
   putPolicy: 'INSERT INTO spike_policies (id, body) VALUES ($1, $2) ON CONFLICT (id) DO UPDATE SET body = EXCLUDED.body',
   deletePolicy: 'DELETE FROM spike_policies WHERE id = $1',
   listPolicies: 'SELECT id, body FROM spike_policies',
-  /** The rollback anchor's counter: +1 (at least $1), atomic across instances (../anchor.ts). */
-  advanceAnchor: `INSERT INTO spike_counters (name, value) VALUES ('commit_anchor', GREATEST($1::bigint, 1))
-                  ON CONFLICT (name) DO UPDATE SET value = GREATEST(spike_counters.value + 1, $1::bigint)
-                  RETURNING value::text AS value`,
-  /** Stores an anchor record only if its (version, counter) prefix is higher: never moves back. */
-  putAnchor: `INSERT INTO spike_system (key, value) VALUES ('commit_anchor', $1) ON CONFLICT (key) DO UPDATE
-              SET value = EXCLUDED.value WHERE substring(spike_system.value from 1 for 9) < substring(EXCLUDED.value from 1 for 9)`,
+  /** The rollback anchor, compare-and-swap: replaced only if it still holds the bytes read ($2) (./anchor.ts). */
+  swapAnchor: `UPDATE spike_system SET value = $1 WHERE key = 'commit_anchor' AND value = $2`,
 } as const;
 
 type SqlName = keyof typeof SQL;

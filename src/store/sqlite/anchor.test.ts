@@ -19,7 +19,10 @@ after(() => {
 });
 
 /** A stand-in sealer: prefix + 32 fixed bytes (Nexus's real MAC is tested in src/nexus/anchor). */
-const seal = (c: bigint): Uint8Array => Buffer.concat([anchorPrefix(c), Buffer.alloc(32, 7)]);
+const seal = (stored: Uint8Array | null, min: bigint): Uint8Array => {
+  const c = (anchorCounter(stored) ?? 0n) + 1n;
+  return Buffer.concat([anchorPrefix(c > min ? c : min), Buffer.alloc(32, 7)]);
+};
 
 async function store(file?: string): Promise<{ s: SqliteStore; file: string; root: RootKey }> {
   const f = file ?? path.join(fs.mkdtempSync(path.join(os.tmpdir(), 'spike-anchor-')), 'spike.db');

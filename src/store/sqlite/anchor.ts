@@ -6,7 +6,7 @@
  * or an older copy of the file, therefore carries an older counter.
  */
 import type BetterSqlite3 from 'better-sqlite3';
-import { ANCHOR_RECORD, nextAnchor, type AnchorSealer, type CommitAnchor } from '../anchor.js';
+import { ANCHOR_RECORD, type AnchorSealer, type CommitAnchor } from '../anchor.js';
 import { StoreError } from '../types.js';
 import type { GroupCommit } from './group-commit.js';
 
@@ -36,11 +36,11 @@ export class SqliteAnchor implements CommitAnchor {
     return (this.#get.get(ANCHOR_RECORD) as Buffer | undefined) ?? null;
   }
 
-  /** Inside a transaction: the stored counter + 1 (at least `min`), sealed and written. */
+  /** Inside a transaction: the record after the stored one (at least `min`; the sealer verifies it), written. */
   #bump(min = 0n): void {
     const seal = this.#seal;
     if (!seal) return;
-    this.#put.run(ANCHOR_RECORD, Buffer.from(nextAnchor(this.#stored(), seal, min)));
+    this.#put.run(ANCHOR_RECORD, Buffer.from(seal(this.#stored(), min)));
   }
 
   arm(seal: AnchorSealer): void {
