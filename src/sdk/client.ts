@@ -46,12 +46,11 @@ import {
   decodeRestoreStatus,
   decodeRotation,
   isObject,
-  parseAnswer,
 } from './decode.js';
 import { SdkUsageError } from './errors.js';
-import { CLIENT_DEFAULTS, type ClientOptions, type ConnectOptions } from './options.js';
+import type { ClientOptions, ConnectOptions } from './options.js';
 import { assertValidShare, recoverAnswerShares } from './shares.js';
-import { Transport } from './transport.js';
+import { NexusClientCore } from './core.js';
 import { decodeSecretPage, eachSecretPath, listRequest, type ListSecretsOptions, type SecretPage } from './list.js';
 import type {
   CallOptions,
@@ -69,27 +68,10 @@ import type {
   Share,
   VersionOption,
 } from './types.js';
-import { parseNexusUrls } from './urls.js';
 
-export class NexusClient {
-  private readonly transport: Transport;
-  private readonly o: Required<Pick<ClientOptions, 'streamHeadersTimeoutMs' | 'streamBodyTimeoutMs'>> & ClientOptions;
-  private closing: Promise<void> | undefined;
-  private readonly closeController = new AbortController();
-
+export class NexusClient extends NexusClientCore {
   private constructor(opts: ClientOptions) {
-    const urls = parseNexusUrls(opts.urls, opts.allowHttp === true);
-    this.o = {
-      ...opts,
-      streamHeadersTimeoutMs: opts.streamHeadersTimeoutMs ?? CLIENT_DEFAULTS.streamHeadersTimeoutMs,
-      streamBodyTimeoutMs: opts.streamBodyTimeoutMs ?? CLIENT_DEFAULTS.streamBodyTimeoutMs,
-    };
-    this.transport = new Transport({
-      urls,
-      dispatcher: opts.dispatcher,
-      timeoutMs: opts.timeoutMs ?? CLIENT_DEFAULTS.timeoutMs,
-      maxResponseBytes: opts.maxResponseBytes ?? CLIENT_DEFAULTS.maxResponseBytes,
-    });
+    super(opts);
   }
 
   /** A client over a dispatcher you provide (custom TLS, tests). */
@@ -107,39 +89,6 @@ export class NexusClient {
   static async connect(opts: ConnectOptions = {}): Promise<NexusClient> {
     const { connectOptions } = await import('./connect.js');
     return new NexusClient(await connectOptions(opts));
-  }
-
-  /** Aborted when `close()` is called: caches and watchers built on this client clear then. */
-  get closeSignal(): AbortSignal {
-    return this.closeController.signal;
-  }
-
-  /** The caller's SPIFFE ID (from the X.509 source), when known. */
-  get selfId(): string | undefined {
-    return this.o.selfId?.();
-  }
-
-  /** The configured Nexus URLs, in fail-over order of configuration. */
-  get urls(): string[] {
-    return this.transport.urls.map((u) => u.origin + u.basePath);
-  }
-
-  // ----------------------------------------------------------------------------- plumbing
-
-  /** POSTs a JSON body; resolves with the parsed 200 answer, or throws for a body `err`. */
-  private call(route: string, action: string | undefined, body: unknown, idempotent: boolean, signal?: AbortSignal): Promise<Record<string, unknown>> {
-    return this.callBytes(route, action, Buffer.from(JSON.stringify(body), 'utf8'), idempotent, signal);
-  }
-
-  /** {@link call} with a body already encoded; `bytes` is zeroed once sent. */
-  private async callBytes(route: string, action: string | undefined, bytes: Buffer, idempotent: boolean, signal?: AbortSignal): Promise<Record<string, unknown>> {
-    let raw: Buffer;
-    try {
-      raw = await this.transport.postBytes(route, action, bytes, { idempotent, signal });
-    } finally {
-      bytes.fill(0);
-    }
-    return parseAnswer(raw);
   }
 
   // ----------------------------------------------------------------------------- secrets
@@ -318,10 +267,6 @@ export class NexusClient {
     return this.transport.postStream(PATHS.decrypt, ciphertext, { ...this.streamTimeouts(), signal: opts.signal });
   }
 
-  private streamTimeouts(): { headersTimeoutMs: number; bodyTimeoutMs: number } {
-    return { headersTimeoutMs: this.o.streamHeadersTimeoutMs, bodyTimeoutMs: this.o.streamBodyTimeoutMs };
-  }
-
   // ----------------------------------------------------------------------------- operator
 
   /**
@@ -362,21 +307,5 @@ export class NexusClient {
     const info = await this.getCommitments(opts);
     const { verifyShareAgainst } = await import('./verify.js');
     return { ok: verifyShareAgainst(info, share), info };
-  }
-
-  // ----------------------------------------------------------------------------- lifecycle
-
-  /** Closes the dispatcher (and the X.509 source when the client opened it). Idempotent. */
-  async close(): Promise<void> {
-    this.closing ??= (async () => {
-      this.transport.markClosed();
-      this.closeController.abort();
-      try {
-        if (this.o.ownsDispatcher !== false) await this.o.dispatcher.close();
-      } finally {
-        await this.o.onClose?.();
-      }
-    })();
-    return this.closing;
   }
 }
