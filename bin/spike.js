@@ -11,7 +11,10 @@
 // bundle is compiled with a V8 code cache (dist/cli/v8-<hash>.cache, named by the bundle's
 // hash so it can only belong to that bundle); a run that finds no usable cache writes one at
 // exit (atomically; silently skipped where the folder is read-only). V8 itself refuses a cache
-// made by another Node/V8 version or flags, and then the bundle is simply compiled.
+// made by another Node/V8 version or flags, and then the bundle is simply compiled. Until a
+// call has written that cache, the bundler's build-time cache (v8-<hash>.build.cache, made by
+// running `spike --help` at build time) is used if there is one, under the same checks: the
+// first call, or every call of a read-only install, is fast too.
 import { createRequire } from "node:module";
 
 const require = createRequire(import.meta.url);
@@ -28,7 +31,12 @@ function bundle() {
     const [mtime, hash] = fs.readFileSync(path.join(dist, "cli", "spike.stamp"), "latin1").split(" ");
     if (!/^[0-9a-f]{64}$/.test(hash ?? "")) return undefined;
     if (mtime !== String(fs.statSync(path.join(dist, "src", "pilot", "main.js")).mtimeMs)) return undefined;
-    return { file: path.join(dist, "cli", "spike.cjs"), cache: path.join(dist, "cli", `v8-${hash.slice(0, 32)}.cache`) };
+    const name = `v8-${hash.slice(0, 32)}`;
+    return {
+      file: path.join(dist, "cli", "spike.cjs"),
+      cache: path.join(dist, "cli", `${name}.cache`),
+      buildCache: path.join(dist, "cli", `${name}.build.cache`),
+    };
   } catch {
     return undefined; // no bundle: run from dist/src/
   }
@@ -39,12 +47,12 @@ function bundle() {
  * compiled code, so one that anybody else can write (or that another user put in a shared
  * folder) is ignored, and the call compiles the bundle instead.
  */
-function readCache(b) {
+function readCache(b, file) {
   let fd;
   try {
     // No symlink followed, and a FIFO planted in its place cannot block the open.
     const { O_RDONLY, O_NOFOLLOW = 0, O_NONBLOCK = 0 } = fs.constants;
-    fd = fs.openSync(b.cache, O_RDONLY | O_NOFOLLOW | O_NONBLOCK);
+    fd = fs.openSync(file, O_RDONLY | O_NOFOLLOW | O_NONBLOCK);
     const st = fs.fstatSync(fd);
     const owner = fs.statSync(b.file).uid;
     if (!st.isFile() || (process.platform !== "win32" && (st.uid !== owner || (st.mode & 0o022) !== 0))) return undefined;
@@ -61,10 +69,11 @@ function runBundle(b) {
   const vm = require("node:vm");
   // ASCII only (checked when bundled), so latin1 reads it exactly and without UTF-8 decoding.
   const source = fs.readFileSync(b.file, "latin1");
-  const cachedData = readCache(b);
+  const own = readCache(b, b.cache);
+  const cachedData = own ?? readCache(b, b.buildCache);
   // The file is one function expression (see scripts/bundle-cli.mjs).
   const script = new vm.Script(source, { filename: b.file, ...(cachedData ? { cachedData } : {}) });
-  if (!cachedData || script.cachedDataRejected) {
+  if (!own || script.cachedDataRejected) {
     // At exit the functions this run compiled are in the cache too (not only the top level).
     process.once("exit", () => {
       const tmp = `${b.cache}.${process.pid}.tmp`;

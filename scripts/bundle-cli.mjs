@@ -13,6 +13,12 @@
 // again), and keys its code cache by the hash, so a cache never outlives the bundle it was made
 // from. Without esbuild installed this script says so and exits 0: the CLI then runs from
 // dist/src/ (slower, same behaviour).
+//
+// It also writes a build-time code cache, dist/cli/v8-<hash>.build.cache: the bundle compiled
+// and run as `spike --help` runs it (every command group registered, nothing connected), so a
+// first call that finds no cache of its own still skips compiling most of the bundle (for
+// example from a read-only global install). V8 refuses it under another Node version or other
+// flags, and bin/spike.js applies the same ownership and mode checks as to its own cache.
 import crypto from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
@@ -88,3 +94,25 @@ if (code.some((b) => b > 0x7f)) {
 const hash = crypto.createHash('sha256').update(code).digest('hex');
 fs.writeFileSync(stampFile, `${mtime} ${hash}`);
 process.stderr.write(`bundle-cli: wrote ${path.relative(root, outFile)} (${Math.round(code.length / 1024)} KiB)\n`);
+await writeBuildCache(code.toString('latin1'), path.join(outDir, `v8-${hash.slice(0, 32)}.build.cache`));
+
+/** Compiles and runs the bundle as bin/spike.js does, builds `spike --help`'s program, writes the code cache. */
+async function writeBuildCache(source, cacheFile) {
+  try {
+    const vm = await import('node:vm');
+    const { createRequire } = await import('node:module');
+    const { pathToFileURL } = await import('node:url');
+    const { Writable } = await import('node:stream');
+    const script = new vm.Script(source, { filename: outFile });
+    const mod = { exports: {} };
+    script.runInThisContext()(mod.exports, createRequire(outFile), mod, outFile, outDir, pathToFileURL(outFile).href);
+    const sink = new Writable({ write: (_chunk, _enc, done) => done() });
+    const code = await mod.exports.run(['--help'], { stdout: sink, stderr: sink, stdin: process.stdin, env: {}, cwd: root });
+    if (code !== 0) throw new Error(`spike --help exited ${code}`);
+    fs.writeFileSync(cacheFile, script.createCachedData(), { mode: 0o644 });
+    process.stderr.write(`bundle-cli: wrote ${path.relative(root, cacheFile)} (${Math.round(fs.statSync(cacheFile).size / 1024)} KiB)\n`);
+  } catch (e) {
+    // The first call then compiles the bundle and writes its own cache, as before.
+    process.stderr.write(`bundle-cli: no build-time code cache (${e instanceof Error ? e.message : String(e)})\n`);
+  }
+}

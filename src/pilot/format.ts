@@ -6,10 +6,26 @@
  * (`{"ok":true,…}`) in json/yaml. Every time shown is RFC 3339 in UTC, to the second
  * (`2026-07-25T17:00:00Z`). Everything here returns text ending in a newline (or the empty
  * string), to be written to stdout.
+ *
+ * Start-up time (issue 15): `yaml` is loaded on first use ({@link yaml}), so a command that
+ * prints human or JSON output never evaluates it.
  */
+import { createRequire } from 'node:module';
 import { Option, type Command } from 'commander';
-import YAML from 'yaml';
+import type * as Yaml from 'yaml';
 import { usageError } from './errors.js';
+
+let yamlModule: typeof Yaml | undefined;
+
+/**
+ * The `yaml` package, loaded on first use. In the CLI bundle `require` is the bundle's own and
+ * the bundler resolves this call to its copy of `yaml` (evaluated only now); run from the
+ * compiled ES modules (no `require`), Node loads the package.
+ */
+export function yaml(): typeof Yaml {
+  yamlModule ??= (typeof require === 'function' ? require('yaml') : createRequire(import.meta.url)('yaml')) as typeof Yaml;
+  return yamlModule;
+}
 
 export type OutputFormat = 'human' | 'json' | 'yaml';
 
@@ -66,7 +82,7 @@ export function toJson(v: unknown): string {
 
 export function toYaml(v: unknown): string {
   if (Array.isArray(v) && v.length === 0) return '[]\n';
-  return YAML.stringify(v);
+  return yaml().stringify(v);
 }
 
 /** Renders `v` as json/yaml, or calls `human()` for the human form. */

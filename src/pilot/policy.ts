@@ -8,11 +8,10 @@
  */
 import fs from 'node:fs';
 import { Command, Option } from 'commander';
-import YAML from 'yaml';
 import type { Policy, PolicySpec } from '../sdk/index.js';
 import { PilotError, notFoundAs, usageError } from './errors.js';
 import { act, type PilotContext } from './context.js';
-import { addFormatOptions, formatTime, parseFormat, render, success, type FormatOpts } from './format.js';
+import { addFormatOptions, formatTime, parseFormat, render, success, yaml, type FormatOpts } from './format.js';
 import { checkPolicyPatterns } from './patterns.js';
 import { checkPolicyName, parsePermissions } from './validate.js';
 
@@ -47,7 +46,7 @@ export function policyFromFlags(f: PolicyFlags): PolicySpec {
 export function policyFromYaml(text: string): PolicySpec {
   let doc: unknown;
   try {
-    doc = YAML.parse(text, { maxAliasCount: 0, uniqueKeys: true });
+    doc = yaml().parse(text, { maxAliasCount: 0, uniqueKeys: true });
   } catch {
     throw usageError('Error: Invalid policy file: not valid YAML.');
   }

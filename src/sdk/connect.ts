@@ -22,12 +22,15 @@
  * `workload_api_no_agent` instead of waiting `SPIKE_SPIFFE_SOURCE_TIMEOUT` for an agent that
  * nobody said would come. An explicitly configured socket is waited for (an agent starting
  * beside the app), except with `svid: 'once'`, which never waits for a missing agent.
+ * With `svid: 'once'` (a CLI call) Node's TLS root store, which the first mTLS context would
+ * otherwise build, is built while the Workload API answers (`warmTrustStore`; trust unchanged),
+ * and the first Nexus host name is looked up meanwhile (`prefetchDial`).
  */
 import fs from 'node:fs';
 import { duration, int, optionalStr, createLogger, parseLevel } from '../lib/index.js';
 import {
   authorizeIf, type Authorizer, createMtlsHttpsClient, DEFAULT_WORKLOAD_API_ENDPOINT, fetchX509SourceOnce, parseWorkloadEndpoint,
-  WorkloadApiError, WorkloadX509Source, type X509Source,
+  prefetchDial, warmTrustStore, WorkloadApiError, WorkloadX509Source, type X509Source,
 } from '../spiffe/index.js';
 import type { ClientOptions, ConnectOptions } from './options.js';
 import { recognisersFromEnv, type Env } from './roles.js';
@@ -45,7 +48,7 @@ export function nexusAuthorizer(env: Env): Authorizer {
 export async function connectOptions(opts: ConnectOptions): Promise<ClientOptions> {
   const env: Env = opts.env ?? process.env;
   const urls = opts.urls ?? nexusUrlsFromEnv(env);
-  parseNexusUrls(urls); // fail on a bad URL list before opening anything
+  const firstOrigin = parseNexusUrls(urls)[0]!.origin; // fail on a bad URL list before opening anything
   const timeoutMs = opts.timeoutMs ?? duration(env, 'SPIKE_HTTP_CLIENT_TIMEOUT', 60_000, 1);
   const connectTimeoutMs = duration(env, 'SPIKE_HTTP_CLIENT_TLS_HANDSHAKE_TIMEOUT', 10_000, 1);
   const headersTimeoutMs = duration(env, 'SPIKE_HTTP_CLIENT_RESPONSE_HEADER_TIMEOUT', 10_000, 1);
@@ -55,7 +58,7 @@ export async function connectOptions(opts: ConnectOptions): Promise<ClientOption
   let source = opts.source;
   let ownsSource = false;
   if (!source) {
-    source = await openSource(opts, env);
+    source = await openSource(opts, env, firstOrigin);
     ownsSource = true;
   }
   const src = source;
@@ -87,7 +90,7 @@ export async function connectOptions(opts: ConnectOptions): Promise<ClientOption
 }
 
 /** The Workload API source `connect` opens when none is given (see the module comment). */
-async function openSource(opts: ConnectOptions, env: Env): Promise<X509Source> {
+async function openSource(opts: ConnectOptions, env: Env, firstOrigin: string): Promise<X509Source> {
   const configured = opts.endpoint ?? optionalStr(env, 'SPIFFE_ENDPOINT_SOCKET');
   const endpoint = configured ?? DEFAULT_WORKLOAD_API_ENDPOINT;
   const sourceTimeoutMs = opts.sourceTimeoutMs ?? duration(env, 'SPIKE_SPIFFE_SOURCE_TIMEOUT', 30_000, 1);
@@ -98,7 +101,11 @@ async function openSource(opts: ConnectOptions, env: Env): Promise<X509Source> {
       throw new WorkloadApiError('workload_api_no_agent', `no Workload API at ${endpoint}: is the agent running?${hint}`);
     }
   }
-  if (opts.svid === 'once') return fetchX509SourceOnce({ endpoint, timeoutMs: sourceTimeoutMs });
+  if (opts.svid === 'once') {
+    // A short-lived caller: the first Nexus host name is looked up while the SVID is fetched.
+    prefetchDial(new URL(firstOrigin).hostname);
+    return fetchX509SourceOnce({ endpoint, timeoutMs: sourceTimeoutMs, whileWaiting: warmTrustStore });
+  }
   return WorkloadX509Source.open({
     endpoint,
     timeoutMs: sourceTimeoutMs,

@@ -4,7 +4,9 @@
  * named by the bundle's hash and later calls use it unchanged; a corrupt cache is refused by
  * V8, the call still works and writes a good one; a cache others can write is ignored; a stamp that does not match the compiled
  * code (a later `tsc`) or has no hash makes the CLI run from dist/src; a cache named after
- * another bundle is left alone.
+ * another bundle is left alone. The bundler's build-time cache (`.build.cache`) is written next
+ * to the bundle; a call with only that cache works, writes its own and leaves it unchanged; a
+ * corrupt, foreign-writable or FIFO build cache changes nothing but speed.
  */
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
@@ -38,7 +40,8 @@ before(() => {
 after(() => fs.rmSync(root, { recursive: true, force: true }));
 
 const cacheFile = (): string => path.join(cliDir, `v8-${hash.slice(0, 32)}.cache`);
-const caches = (): string[] => fs.readdirSync(cliDir).filter((f) => f.endsWith('.cache') || f.endsWith('.tmp'));
+const buildCacheFile = (): string => path.join(cliDir, `v8-${hash.slice(0, 32)}.build.cache`);
+const caches = (): string[] => fs.readdirSync(cliDir).filter((f) => (f.endsWith('.cache') && !f.endsWith('.build.cache')) || f.endsWith('.tmp'));
 
 function version(): string {
   const r = spawnSync(process.execPath, [path.join(root, 'bin', 'spike.js'), '--version'], { encoding: 'utf8', timeout: 120_000, env: { PATH: process.env['PATH'] ?? '' } });
@@ -114,4 +117,41 @@ test('a cache named after another bundle is left alone; the bundle writes and us
   assert.ok(fs.existsSync(cacheFile()), 'its own cache was written');
   assert.ok(fs.readFileSync(other).equals(otherBytes));
   fs.rmSync(other);
+});
+
+test('the bundler writes a build-time cache named by the bundle hash next to the bundle', { skip: !fs.existsSync(bundleSrc) && 'no bundle' }, () => {
+  const built = path.join(REPO_ROOT, 'dist', 'cli', `v8-${hash.slice(0, 32)}.build.cache`);
+  assert.ok(fs.existsSync(built), 'scripts/bundle-cli.mjs wrote the build-time cache');
+  assert.ok(fs.statSync(built).size > 1024);
+  assert.equal(fs.statSync(built).mode & 0o022, 0);
+});
+
+test('a call with only the build-time cache works, writes its own cache and leaves the build cache unchanged; a bad build cache changes nothing', { skip: !fs.existsSync(bundleSrc) && 'no bundle' }, () => {
+  const built = path.join(REPO_ROOT, 'dist', 'cli', `v8-${hash.slice(0, 32)}.build.cache`);
+  if (!fs.existsSync(built)) return; // reported by the test above
+  fs.writeFileSync(path.join(cliDir, 'spike.stamp'), `${mtime} ${hash}`);
+  try {
+    const variants: Array<[string, () => void]> = [
+      ['as built', () => fs.copyFileSync(built, buildCacheFile())],
+      ['corrupt', () => fs.writeFileSync(buildCacheFile(), crypto.randomBytes(4096), { mode: 0o644 })],
+      ['writable by others', () => {
+        fs.copyFileSync(built, buildCacheFile());
+        fs.chmodSync(buildCacheFile(), 0o666);
+      }],
+    ];
+    if (process.platform !== 'win32') variants.push(['a FIFO', () => spawnSync('mkfifo', [buildCacheFile()])]);
+    for (const [what, plant] of variants) {
+      for (const c of caches()) fs.rmSync(path.join(cliDir, c));
+      fs.rmSync(buildCacheFile(), { force: true });
+      plant();
+      const before = fs.lstatSync(buildCacheFile());
+      assert.ok(version().length > 0, what);
+      assert.deepEqual(caches(), [path.basename(cacheFile())], `${what}: the call wrote its own cache`);
+      const after = fs.lstatSync(buildCacheFile());
+      assert.equal(after.ino, before.ino, `${what}: build cache left alone`);
+      assert.equal(after.mtimeMs, before.mtimeMs, `${what}: build cache left alone`);
+    }
+  } finally {
+    fs.rmSync(buildCacheFile(), { force: true });
+  }
 });

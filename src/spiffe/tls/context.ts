@@ -60,6 +60,25 @@ export function contextOptions(source: X509Source): { options: SecureContextOpti
   return { options: { ...TLS_BASE, cert, key: keyPem, ca }, keyPem };
 }
 
+/**
+ * Builds Node's process-wide root certificate store now, so that the first secure context
+ * with a `ca` list does not. Node 20 parses its ~140 bundled root certificates the first
+ * time any context is given a `ca` (it only compares the context's store with the root store,
+ * whose first use builds it), although such a context trusts its `ca` list alone: 20–40 ms of
+ * a CLI call's CPU. A short-lived client calls this while it waits for I/O anyway (the
+ * Workload API's answer), so that time overlaps the wait. It changes nothing that is trusted:
+ * the throwaway context made here is never used, and every context this module builds still
+ * trusts exactly its bundle authorities. Never throws (it is an optimization only).
+ */
+export function warmTrustStore(): void {
+  try {
+    const anchor = tls.rootCertificates[0];
+    if (anchor !== undefined) tls.createSecureContext({ ca: [anchor] });
+  } catch {
+    /* the real context will build the store itself */
+  }
+}
+
 export function secureContextFor(source: X509Source): tls.SecureContext {
   const { options, keyPem } = contextOptions(source);
   try {

@@ -4,7 +4,8 @@
  * the source's *current* SVID and bundles (so new connections follow rotation), TLS 1.3 only,
  * and the server's SVID is verified and its SPIFFE ID authorized (peer.ts) before the socket
  * is handed to the HTTP layer, so a wrong server never receives a request byte. There is no
- * hostname check: the server is identified by its SPIFFE ID only.
+ * hostname check: the server is identified by its SPIFFE ID only. A host name with a single
+ * address is looked up here and dialled by address, its SNI name still sent (resolve.ts).
  */
 import net from 'node:net';
 import tls, { type TLSSocket } from 'node:tls';
@@ -14,6 +15,7 @@ import type { X509BundleSet } from '../bundle.js';
 import type { Authorizer } from '../authorize.js';
 import { TLS_BASE, secureContextFor } from './context.js';
 import { PeerRejectedError, checkPeer } from './peer.js';
+import { canSetServername, lookupSingle, prefetchLookup, setServername } from './resolve.js';
 
 export interface DialTarget {
   /** Host name or IP literal (IPv6 with or without brackets). */
@@ -56,6 +58,12 @@ export function sniName(hostname: string): string {
   return isIpLiteral(host) ? '' : host;
 }
 
+/** Starts the address lookup of a URL host name now, for its first dial (resolve.ts); nothing for an IP literal. */
+export function prefetchDial(hostname: string): void {
+  const host = hostname.startsWith('[') ? hostname.slice(1, -1) : hostname;
+  if (host !== '' && !isIpLiteral(host) && canSetServername) prefetchLookup(host);
+}
+
 export interface DialOptions {
   source: X509Source;
   authorizeServer: Authorizer;
@@ -74,15 +82,16 @@ export interface DialOptions {
  */
 export function dialMtls(target: DialTarget, o: DialOptions, callback: (err: Error | null, socket: TLSSocket | null) => void): void {
   let settled = false;
-  const finish = (err: Error | null, socket: TLSSocket | null): void => {
+  let socket: TLSSocket | null = null;
+  const finish = (err: Error | null, s: TLSSocket | null): void => {
     if (settled) return;
     settled = true;
     clearTimeout(timer);
     if (err) {
-      socket?.destroy();
+      s?.destroy();
       callback(err, null);
-    } else if (socket) {
-      callback(null, socket);
+    } else if (s) {
+      callback(null, s);
     }
   };
   let secureContext: tls.SecureContext;
@@ -94,25 +103,41 @@ export function dialMtls(target: DialTarget, o: DialOptions, callback: (err: Err
   }
   const host = target.hostname.startsWith('[') ? target.hostname.slice(1, -1) : target.hostname;
   const servername = isIpLiteral(host) ? undefined : (target.servername || host);
-  const socket = tls.connect({
-    host,
-    port: target.port || 443,
-    ...(servername ? { servername } : {}),
-    secureContext,
-    minVersion: TLS_BASE.minVersion,
-    rejectUnauthorized: true,
-    // The server is identified by its SPIFFE ID (checked below), never by a host name.
-    checkServerIdentity: () => undefined,
-    ALPNProtocols: ['http/1.1'],
-    ...(target.localAddress ? { localAddress: target.localAddress } : {}),
-  });
   const timer = setTimeout(() => finish(o.timeoutError(), socket), o.timeoutMs);
-  socket.setNoDelay(true);
-  socket.setKeepAlive(true, 60_000);
-  socket.once('secureConnect', () => {
-    const check = checkPeer(socket, o.source, o.authorizeServer);
-    if (check.ok) finish(null, socket);
-    else finish(new PeerRejectedError(check.reason, check.error !== undefined ? { cause: check.error } : undefined), socket);
+  /** Connects to `address`; the SNI name goes in the options, or after the connect call (resolve.ts). */
+  const open = (address: string, sniLater: boolean): void => {
+    const s = tls.connect({
+      host: address,
+      port: target.port || 443,
+      ...(servername && !sniLater ? { servername } : {}),
+      secureContext,
+      minVersion: TLS_BASE.minVersion,
+      rejectUnauthorized: true,
+      // The server is identified by its SPIFFE ID (checked below), never by a host name.
+      checkServerIdentity: () => undefined,
+      ALPNProtocols: ['http/1.1'],
+      ...(target.localAddress ? { localAddress: target.localAddress } : {}),
+    });
+    socket = s;
+    if (servername && sniLater) setServername(s, servername); // before the ClientHello, like tls.connect
+    s.setNoDelay(true);
+    s.setKeepAlive(true, 60_000);
+    s.once('secureConnect', () => {
+      const check = checkPeer(s, o.source, o.authorizeServer);
+      if (check.ok) finish(null, s);
+      else finish(new PeerRejectedError(check.reason, check.error !== undefined ? { cause: check.error } : undefined), s);
+    });
+    s.on('error', (err) => finish(err, s));
+  };
+  if (servername === undefined || target.localAddress || !canSetServername) {
+    open(host, false);
+    return;
+  }
+  // A host name: looked up here when it has one address (see resolve.ts), else left to node:net.
+  lookupSingle(host, (err, address) => {
+    if (settled) return; // timed out meanwhile
+    if (err) finish(err, null);
+    else if (address !== undefined) open(address, true);
+    else open(host, false);
   });
-  socket.on('error', (err) => finish(err, socket));
 }

@@ -26,7 +26,8 @@
  *   reads the source on every new connection. Server connections whose anchor left the
  *   bundle are closed; the rest keep their TLS session until their maximum age.
  */
-export { MTLS_DEFAULTS } from './context.js';
+export { MTLS_DEFAULTS, warmTrustStore } from './context.js';
+export { prefetchDial } from './dial.js';
 export { PeerRejectedError, peerChainDer } from './peer.js';
 export { createMtlsDispatcher, type MtlsClientOptions } from './dialer.js';
 export {

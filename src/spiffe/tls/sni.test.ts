@@ -1,16 +1,20 @@
 /**
  * The SNI name `dialMtls` sends (worked out by isIpLiteral / sniName, not net.isIP): a host
  * name goes out as the SNI name, an explicit servername wins, an IP literal (IPv4 or IPv6)
- * sends none; the server's SVID is still verified and authorized.
+ * sends none; the server's SVID is still verified and authorized. A host name with a single
+ * address is dialled by that address (resolve.ts) and still sends its name; a wrong server
+ * reached that way is still refused.
  */
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
+import dns, { type LookupAddress } from 'node:dns';
 import tls from 'node:tls';
 import type { AddressInfo } from 'node:net';
 import { authorizeIf } from '../authorize.js';
 import { StaticX509Source } from '../source.js';
 import { bundleSetOf, createCa, makeSvid, type TestCa } from '../../../test/helpers/pki.js';
-import { contextCache, dialMtls, isIpLiteral, sniName } from './dial.js';
+import { contextCache, dialMtls, isIpLiteral, prefetchDial, sniName } from './dial.js';
+import { PeerRejectedError } from './peer.js';
 
 const TD = 'sni.test';
 const SERVER_ID = `spiffe://${TD}/server`;
@@ -36,13 +40,13 @@ before(async () => {
 
 after(() => new Promise<void>((res) => server.close(() => res())));
 
-async function dialOnce(hostname: string, servername?: string): Promise<string | false | undefined> {
+async function dialOnce(hostname: string, servername?: string, serverId = SERVER_ID): Promise<string | false | undefined> {
   const source = new StaticX509Source(await makeSvid(ca, `spiffe://${TD}/client`), bundleSetOf(ca));
   const before = seen.length;
   await new Promise<void>((resolve, reject) => {
     dialMtls({ hostname, port, servername }, {
       source,
-      authorizeServer: authorizeIf((id) => id.toString() === SERVER_ID),
+      authorizeServer: authorizeIf((id) => id.toString() === serverId),
       context: contextCache(source),
       timeoutMs: 30_000,
       timeoutError: () => new Error('timeout'),
@@ -70,4 +74,23 @@ test('isIpLiteral / sniName: IPv4 and IPv6 literals (with or without brackets) a
   assert.equal(sniName('[::1]'), '');
   assert.equal(sniName('127.0.0.1'), '');
   assert.equal(sniName('spike-nexus.svc'), 'spike-nexus.svc');
+});
+
+test('a host name with one address is dialled by that address, sends its name, and is still checked', async () => {
+  const realLookup = dns.lookup;
+  const asked: string[] = [];
+  (dns as { lookup: unknown }).lookup = (host: string, _o: unknown, cb: (e: Error | null, a: LookupAddress[]) => void): void => {
+    asked.push(host);
+    setImmediate(() => cb(null, [{ address: '127.0.0.1', family: 4 }]));
+  };
+  try {
+    // Only this test's fake lookup knows the name: node:net never saw it.
+    assert.equal(await dialOnce('nexus.sni-test.invalid'), 'nexus.sni-test.invalid');
+    prefetchDial('nexus.sni-test.invalid');
+    assert.equal(await dialOnce('nexus.sni-test.invalid'), 'nexus.sni-test.invalid');
+    assert.deepEqual(asked, ['nexus.sni-test.invalid', 'nexus.sni-test.invalid']);
+    await assert.rejects(dialOnce('nexus.sni-test.invalid', undefined, `spiffe://${TD}/someone-else`), PeerRejectedError);
+  } finally {
+    (dns as { lookup: unknown }).lookup = realLookup;
+  }
 });

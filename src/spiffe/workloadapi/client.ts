@@ -55,6 +55,8 @@ export interface FetchOptions {
   endpoint?: string;
   /** Default 10 s. One attempt: no retries. */
   timeoutMs?: number;
+  /** Synchronous work to do while the agent answers (see h2call.ts); its failure is ignored. */
+  whileWaiting?: () => void;
 }
 
 /**
@@ -87,7 +89,7 @@ function probe(to: net.NetConnectOpts, timeoutMs: number): Promise<'none' | 'lis
 async function firstMessage<Res, Out>(path: string, decode: (b: Buffer) => Res, parse: (r: Res) => Out, opts: FetchOptions): Promise<Out> {
   const ep = parseWorkloadEndpoint(opts.endpoint ?? workloadEndpointFromEnv());
   const timeoutMs = opts.timeoutMs ?? 10_000;
-  const outcome = await firstStreamMessage(ep, path, timeoutMs);
+  const outcome = await firstStreamMessage(ep, path, timeoutMs, undefined, opts.whileWaiting);
   if (outcome.ok) {
     let msg: Res;
     try {

@@ -2,7 +2,8 @@
  * The one-shot fetch over node:http2 (h2call.ts + messages.ts) against real servers on unix
  * sockets: scripted grpc-js Workload API servers (status codes, bad and oversize answers, the
  * security header) and raw node:http2 servers for answers grpc-js would never send
- * (compressed flag, wrong content type, HTTP errors without a gRPC status).
+ * (compressed flag, wrong content type, HTTP errors without a gRPC status). `whileWaiting`
+ * runs once while the agent has not answered yet, and never changes a call's outcome.
  */
 import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
@@ -133,4 +134,31 @@ test('the request follows gRPC over HTTP/2: POST, path, content type, te, grpc-t
   assert.equal(seen?.['grpc-timeout'], '5000m');
   assert.equal(seen?.['workload.spiffe.io'], 'true');
   assert.deepEqual([...body], [0, 0, 0, 0, 0]);
+});
+
+test('whileWaiting runs once while the agent has not answered; its failure changes nothing', async () => {
+  const resp = await fx.goodResponse();
+  let release: () => void = () => undefined;
+  const ran = new Promise<void>((r) => (release = r));
+  const srv = await fx.scripted((_n, call) => {
+    // The agent answers only once the caller's work has run: that work did not wait for it.
+    void ran.then(() => call.write(resp));
+  });
+  let calls = 0;
+  const ctx = await fetchX509Context({ endpoint: srv.endpoint, timeoutMs: 30_000, whileWaiting: () => { calls++; release(); } });
+  assert.ok(ctx.svids[0]!.id.equals(NEXUS));
+  assert.equal(calls, 1);
+  const quick = await fx.scripted((_n, call) => call.write(resp));
+  const src = await fetchX509SourceOnce({ endpoint: quick.endpoint, timeoutMs: 30_000, whileWaiting: () => { throw new Error('boom'); } });
+  assert.ok(src.getX509Svid().id.equals(NEXUS));
+});
+
+test('whileWaiting does not run when nobody listens (the call fails first)', async () => {
+  let calls = 0;
+  await assert.rejects(
+    fetchX509Context({ endpoint: `unix://${fx.sockPath()}`, timeoutMs: 30_000, whileWaiting: () => calls++ }),
+    isErr('workload_api_no_agent'),
+  );
+  await new Promise((r) => setImmediate(r));
+  assert.equal(calls, 0);
 });

@@ -9,6 +9,8 @@
  * limit is `RESOURCE_EXHAUSTED` before anything is buffered, a call that outlives its deadline
  * is `DEADLINE_EXCEEDED`. The stream is cancelled and the session destroyed as soon as the
  * first message is in: nothing stays open. The watching source keeps grpc-js (reconnects).
+ * A caller may hand over synchronous work to run while the agent prepares its answer
+ * (`whileWaiting`: once the request is on its way, at most once, its failure ignored).
  */
 import http2 from 'node:http2';
 import net from 'node:net';
@@ -50,8 +52,17 @@ function grpcStatusOf(headers: http2.IncomingHttpHeaders): number | undefined {
 /**
  * Calls `path` (a server-streaming method taking an empty request) on the endpoint and
  * resolves with its first message, or with the status the call ended with. Never rejects.
+ * `whileWaiting` runs once the stream is open and the request handed to the session (one
+ * turn of the event loop later, so its frames are written first), unless the call already
+ * ended; an exception from it is ignored.
  */
-export function firstStreamMessage(ep: WorkloadEndpoint, path: string, timeoutMs: number, maxMessageBytes = DEFAULT_MAX_MESSAGE): Promise<FirstMessageOutcome> {
+export function firstStreamMessage(
+  ep: WorkloadEndpoint,
+  path: string,
+  timeoutMs: number,
+  maxMessageBytes = DEFAULT_MAX_MESSAGE,
+  whileWaiting?: () => void,
+): Promise<FirstMessageOutcome> {
   return new Promise((resolve) => {
     let done = false;
     let req: http2.ClientHttp2Stream | undefined;
@@ -86,6 +97,18 @@ export function firstStreamMessage(ep: WorkloadEndpoint, path: string, timeoutMs
     } catch {
       fail(GRPC_STATUS.UNAVAILABLE);
       return;
+    }
+    if (whileWaiting !== undefined) {
+      req.once('ready', () =>
+        setImmediate(() => {
+          if (done) return;
+          try {
+            whileWaiting();
+          } catch {
+            /* an optimization only: never changes the call's outcome */
+          }
+        }),
+      );
     }
     req.on('response', (headers) => {
       const http = Number(headers[':status']);

@@ -18,6 +18,8 @@ export interface X509SourceOnceOptions {
   timeoutMs?: number;
   /** First retry delay; default 50 ms (capped at 1 s). */
   backoffInitialMs?: number;
+  /** Synchronous work to do while the agent answers (first attempt only); its failure is ignored. */
+  whileWaiting?: () => void;
 }
 
 /** Fetches the caller's X.509-SVID and bundles once; see the module comment. */
@@ -25,12 +27,18 @@ export async function fetchX509SourceOnce(opts: X509SourceOnceOptions = {}): Pro
   const timeoutMs = opts.timeoutMs ?? 10_000;
   const deadline = Date.now() + timeoutMs;
   const backoff = new Backoff({ initialMs: opts.backoffInitialMs ?? 50, maxMs: 1_000, jitter: 'equal' });
+  let whileWaiting = opts.whileWaiting;
   for (;;) {
     const left = Math.max(1, deadline - Date.now());
     try {
-      const ctx = await fetchX509Context({ ...(opts.endpoint !== undefined ? { endpoint: opts.endpoint } : {}), timeoutMs: left });
+      const ctx = await fetchX509Context({
+        ...(opts.endpoint !== undefined ? { endpoint: opts.endpoint } : {}),
+        timeoutMs: left,
+        ...(whileWaiting !== undefined ? { whileWaiting } : {}),
+      });
       return new StaticX509Source(ctx.svids[0]!, ctx.bundles);
     } catch (e) {
+      whileWaiting = undefined;
       const retryable = e instanceof WorkloadApiError && e.code === 'workload_api_unavailable';
       const delay = backoff.next();
       if (!retryable || Date.now() + delay >= deadline) throw e;
