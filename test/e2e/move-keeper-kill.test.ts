@@ -40,7 +40,7 @@ after(async () => {
 });
 
 STEPS.forEach((step, i) => {
-  test(`FI-KEEPER-${step}: kill -9 of a Keeper while the refresh holds ${step}, under write load; then kill -9 of Nexus: recovery works, every acknowledged write reads back, Keepers on the stored epoch, old shards refused after a switch`, async () => {
+  test(`FI-KEEPER-${step}: kill -9 of a Keeper while the refresh holds ${step}, under write load; then kill -9 of Nexus: recovery works, every acknowledged write reads back, Keepers on the stored epoch, old shards refused after a switch`, async (t) => {
     const keeper = i + 1;
     const from = await keeperEpoch(stack);
     const shards = await recoverTo(stack, path.join(stack.dir, `shards-${step}`));
@@ -65,6 +65,7 @@ STEPS.forEach((step, i) => {
       assert.ok(r instanceof NexusApiError && r.wireErr === 'state_not_ready', String(r));
       to = from;
     }
+    t.diagnostic(to === from ? 'the move was abandoned' : `the move completed (epoch ${to})`);
     await epochIs(stack, to, { pendingOk: to === from });
 
     // kill -9 of Nexus; it recovers from the Keepers alone (and holds at the next step's point).
