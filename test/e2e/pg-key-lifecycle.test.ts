@@ -89,7 +89,7 @@ test('PG-REFRESH: refresh under write load on postgres, old shards refused; kill
 });
 
 for (const step of ['after-pending-push', 'after-commit'] as const) {
-  test(`PG-MOVE-DBCRASH-${step}: the database killed while a refresh holds ${step}, then back: Nexus serves again, the move finished or abandoned, no acknowledged write lost`, async () => {
+  test(`PG-MOVE-DBCRASH-${step}: the database killed while a refresh holds ${step}, then back: Nexus serves again, the move finished or abandoned, no acknowledged write lost`, async (t) => {
     const from = await keeperEpoch(stack);
     await restartNexus(holdEnv(holds, step));
     const load = writeLoad(stack, written, `pg-db-${step}`);
@@ -116,6 +116,7 @@ for (const step of ['after-pending-push', 'after-commit'] as const) {
     await load.stop();
     await allWritesReadable(stack, written);
     const settled = await keepersAgree();
+    t.diagnostic(`move answered ${typeof r === 'number' ? `epoch ${r}` : 'an error'}; Keepers on ${live} before and ${settled} after the Nexus restart (from ${from})`);
     assert.ok(settled >= live, `${settled} >= ${live}`);
     // Whichever epoch the Keepers settled on is the one the store records: one more refresh works from it.
     const again = await stack.spike(['operator', 'refresh-shares']);
