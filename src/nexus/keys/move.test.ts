@@ -88,7 +88,7 @@ async function bootstrapped(t: number, peers: string[]): Promise<{ root: RootKey
   return { root, store, keys, k };
 }
 
-function mover(store: MemoryStore, keys: KeyState, k: FakeKeepers, onStep?: (s: MoveStep) => void): SharingMover {
+function mover(store: MemoryStore, keys: KeyState, k: FakeKeepers, onStep?: (s: MoveStep) => void | Promise<void>): SharingMover {
   return new SharingMover({ store, keys, client: k.client(), logger, attempts: 2, initialBackoffMs: 1, maxBackoffMs: 2, ...(onStep ? { onStep } : {}) });
 }
 
@@ -111,6 +111,30 @@ test('refresh: every Keeper holds epoch 2 only, the store records it, any t new 
   assertCombines([fresh[2]!, fresh[0]!], 2, root);
   for (const s of old) assert.equal(next.commitments.verifyShare(s), false, 'an epoch-1 share does not verify against epoch 2');
   assert.equal(Buffer.from(keys.shareFor(2).value).toString('hex'), Buffer.from(fresh[1]!.value).toString('hex'));
+});
+
+test('step points (test fault injection) are awaited in order: a step held keeps the move there; a rotation\'s stage passes the first two', async () => {
+  const peers = urls(3);
+  const { store, keys, k } = await bootstrapped(2, peers);
+  const seen: string[] = [];
+  const m = mover(store, keys, k, async (step) => {
+    seen.push(step);
+    await sleep(5);
+    if (step === 'after-pending-push') assert.equal((await loadSharing(store))?.epoch, 1, 'nothing committed while held');
+  });
+  await m.move('refresh', { threshold: 2, shares: 3, peers });
+  assert.deepEqual(seen, ['after-pending-store', 'after-pending-push', 'after-commit']);
+  seen.length = 0;
+  const rot = m.forRotation();
+  const fresh = RootKey.generate();
+  try {
+    const staged = await rot.stage(fresh);
+    staged.basis.forEach(wipeShare);
+  } finally {
+    rot.done?.();
+    fresh.destroy();
+  }
+  assert.deepEqual(seen, ['after-pending-store', 'after-pending-push']);
 });
 
 test('one move at a time: a second request while one runs → move_in_progress; a Keeper that never acknowledges → move_keepers_unacked, the move is abandoned and its epoch is never reused', async () => {
