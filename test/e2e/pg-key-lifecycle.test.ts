@@ -173,6 +173,9 @@ test('PG-ROLLBACK: the database restored from an older dump while the Keepers st
   await waitFor('readyz naming rollback', async () => {
     const r = await fetch(`${stack.nexusOpsUrl()}/readyz`);
     return r.status === 503 && (await r.text()).includes('"rollback"');
+  }).catch((e: unknown) => {
+    const why = stack.logs('nexus').split('\n').filter((l) => /rollback|anchor/i.test(l)).join('\n');
+    throw new Error(`${String(e)}; Nexus said:\n${why}`);
   });
   const refused = await stack.client('pilot');
   await assert.rejects(refused.getSecret('rb/old/0'), (e: unknown) => e instanceof NexusApiError && e.status === 503 && e.wireErr === 'state_rollback_detected');
