@@ -4,10 +4,12 @@
  * recovered: data routes answer `state_not_ready` until then). `spike-nexus backup` and
  * `verify-backup` are one-shot commands beside the server (backup.ts, docs/backup.md).
  */
+import fs from 'node:fs';
 import { loadNexusConfig, startComponent } from '../config/index.js';
 import { fail, installShutdown } from '../lib/index.js';
 import { startNexus } from './server.js';
 import type { MoveStep } from './keys/move.js';
+import type { RotationStep } from './keys/rotation.js';
 import { runBackup, runVerifyBackup } from './backup.js';
 
 const USAGE = `usage: spike-nexus
@@ -24,15 +26,30 @@ Configuration is by environment (see docs/configuration.md), e.g.
 `;
 
 /**
- * TEST-ONLY fault injection for the sharing-move e2e tests: SPIKE_NEXUS_TEST_CRASH_AT names
- * a move step (after-pending-store, after-pending-push, after-commit); when the move reaches
- * it, the process SIGKILLs itself (a `kill -9` at exactly that point). Read here only; never
- * set it in a deployment.
+ * TEST-ONLY fault injection for the sharing-move and root-rotation e2e tests (read here only;
+ * never set these in a deployment). Steps: after-pending-store, after-pending-push,
+ * after-commit (move), after-root-switch, after-promote (rotation).
+ * - SPIKE_NEXUS_TEST_CRASH_AT=<step>: the process SIGKILLs itself there (a `kill -9` at
+ *   exactly that point);
+ * - SPIKE_NEXUS_TEST_HOLD_AT=<step> with SPIKE_NEXUS_TEST_HOLD_FILE=<path>: the first time
+ *   the step is reached, Nexus creates the file and waits until the test removes it (the
+ *   test kills a Keeper, the database or Nexus meanwhile).
  */
-function testCrashPoint(): { onMoveStep?: (step: MoveStep) => void } {
-  const at = process.env['SPIKE_NEXUS_TEST_CRASH_AT'];
-  if (at === undefined || at === '') return {};
-  return { onMoveStep: (step) => { if (step === at) process.kill(process.pid, 'SIGKILL'); } };
+function testFaultPoints(env = process.env): { onMoveStep?: (step: MoveStep | RotationStep) => void | Promise<void> } {
+  const crash = env['SPIKE_NEXUS_TEST_CRASH_AT'];
+  const hold = env['SPIKE_NEXUS_TEST_HOLD_AT'];
+  const file = env['SPIKE_NEXUS_TEST_HOLD_FILE'];
+  if (!crash && !(hold && file)) return {};
+  let held = false;
+  return {
+    onMoveStep: async (step) => {
+      if (step === crash) process.kill(process.pid, 'SIGKILL');
+      if (step !== hold || !file || held) return;
+      held = true;
+      fs.writeFileSync(file, step);
+      while (fs.existsSync(file)) await new Promise((r) => setTimeout(r, 50));
+    },
+  };
 }
 
 /** The one-shot subcommands: print the result on stdout, or one line on stderr and exit 1. */
@@ -56,7 +73,7 @@ export async function main(argv: string[]): Promise<void> {
   const { cfg, ids, source, logger } = started;
   let nexus;
   try {
-    nexus = await startNexus({ cfg, ids, source, logger, onFatal: (e) => fail('spike-nexus', e), ...testCrashPoint() });
+    nexus = await startNexus({ cfg, ids, source, logger, onFatal: (e) => fail('spike-nexus', e), ...testFaultPoints() });
   } catch (e) {
     source.close();
     return fail('spike-nexus', e);

@@ -12,7 +12,7 @@ import { backoffDelay, type Logger } from '../lib/index.js';
 import { KeeperClient } from '../keeper/index.js';
 import { authorizeIf, createMtlsServer, type MtlsServer, type X509Source } from '../spiffe/index.js';
 import { createStore, custodyOf, instrumentStore, openStore, Reencryptor, type OpenStoreOptions, type Store } from '../store/index.js';
-import { RootRotation } from './keys/rotation.js';
+import { RootRotation, type RotationStep } from './keys/rotation.js';
 import { NexusAuthorizer, nexusGuards } from './authz.js';
 import type { NexusContext, RouteModule } from './context.js';
 import { KeyState } from './keys/state.js';
@@ -40,8 +40,8 @@ interface NexusOptions {
   store?: Store;
   /** A store failure that will not fix itself after the listener is up (postgres schema); default: logged. */
   onFatal?: (e: unknown) => void;
-  /** Called after each step of a sharing move (the entry's test-only fault points). */
-  onMoveStep?: (step: MoveStep) => void;
+  /** Called after each step of a sharing move or rotation (the entry's test-only fault points). */
+  onMoveStep?: (step: MoveStep | RotationStep) => void | Promise<void>;
 }
 
 export interface Nexus {
@@ -178,7 +178,7 @@ export async function startNexus(o: NexusOptions): Promise<Nexus> {
   const rotation = cfg.backend === 'sqlite' || cfg.backend === 'postgres'
     ? new RootRotation({
       store, keys, logger, reencrypt, ...(mover ? { move: mover.forRotation() } : {}), ...(audit ? { audit } : {}),
-      ...(rollback ? { afterSwitch: () => rollback!.rekey() } : {}),
+      ...(rollback ? { afterSwitch: () => rollback!.rekey() } : {}), ...(o.onMoveStep ? { onStep: o.onMoveStep } : {}),
     })
     : undefined;
   const ctx: NexusContext = {

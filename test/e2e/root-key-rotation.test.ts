@@ -14,11 +14,9 @@ import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import path from 'node:path';
 import { randomBytes } from 'node:crypto';
-import Database from 'better-sqlite3';
-import pg from 'pg';
 import type { NexusClient } from '../../src/sdk/index.js';
-import { envelopeKeyId } from '../../src/crypto/index.js';
 import { Stack, e2eBackends, type E2eBackend } from '../helpers/stack.js';
+import { keyIdsInDb as keyIdsOf, opsMetric } from '../helpers/keyring-db.js';
 
 /**
  * Seals per key (blocks of 256). Re-encryption converges only when every stored blob fits under
@@ -28,14 +26,8 @@ const LIMIT = 2048;
 let stack: Stack;
 let pilot: NexusClient;
 
-async function metric(name: string): Promise<number | undefined> {
-  try {
-    const r = await fetch(`${stack.nexusOpsUrl()}/metrics`);
-    const line = (await r.text()).split('\n').find((l) => l.startsWith(`${name} `));
-    return line === undefined ? undefined : Number(line.split(' ')[1]);
-  } catch {
-    return undefined;
-  }
+function metric(name: string): Promise<number | undefined> {
+  return opsMetric(stack, name);
 }
 
 async function until(what: string, ok: () => Promise<boolean>, timeoutMs = 180_000): Promise<void> {
@@ -46,41 +38,14 @@ async function until(what: string, ok: () => Promise<boolean>, timeoutMs = 180_0
   }
 }
 
-/** Every sealed blob in the database (read-only, beside the running Nexus). */
-async function storedBlobs(backend: E2eBackend): Promise<Buffer[]> {
-  if (backend === 'postgres') {
-    const c = new pg.Client({ connectionString: stack.postgres!.connectionString });
-    await c.connect();
-    try {
-      return (await c.query<{ b: Buffer }>(`SELECT path AS b FROM spike_secrets UNION ALL SELECT meta FROM spike_secrets
-        UNION ALL SELECT value FROM spike_secret_versions UNION ALL SELECT body FROM spike_policies`)).rows.map((r) => r.b);
-    } finally {
-      await c.end();
-    }
-  }
-  const db = new Database(path.join(stack.dir, 'data', 'spike.db'), { readonly: true, fileMustExist: true });
-  try {
-    return [
-      ...db.prepare('SELECT path FROM secrets UNION ALL SELECT meta FROM secrets').pluck().all(),
-      ...db.prepare('SELECT value FROM secret_versions').pluck().all(),
-      ...db.prepare('SELECT body FROM policies').pluck().all(),
-    ] as Buffer[];
-  } finally {
-    db.close();
-  }
-}
-
 /** The "rollback check passed" log lines of Nexus so far, parsed. */
 function passedChecks(): Record<string, unknown>[] {
   return stack.logs('nexus').split('\n').filter((l) => l.includes('"rollback check passed"'))
     .map((l) => JSON.parse(l) as Record<string, unknown>);
 }
 
-/** Key id → number of sealed blobs in the database. */
-async function keyIdsInDb(backend: E2eBackend): Promise<Map<number, number>> {
-  const out = new Map<number, number>();
-  for (const b of await storedBlobs(backend)) out.set(envelopeKeyId(b) ?? -1, (out.get(envelopeKeyId(b) ?? -1) ?? 0) + 1);
-  return out;
+function keyIdsInDb(backend: E2eBackend): Promise<Map<number, number>> {
+  return keyIdsOf(stack, backend);
 }
 
 async function pool<T>(items: T[], n: number, fn: (x: T) => Promise<void>): Promise<void> {

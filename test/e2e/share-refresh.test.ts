@@ -11,11 +11,11 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { setTimeout as sleep } from 'node:timers/promises';
 import { Stack, TD } from '../helpers/stack.js';
-import { KeeperClient } from '../../src/keeper/client.js';
-import { authorizeIf, WorkloadX509Source } from '../../src/spiffe/index.js';
-import type { WireShare } from '../../src/protocol/index.js';
+import {
+  PROBE_IDENTITY, allWritesReadable as allWritesReadableOf, epochIs as epochIsOf, keeperEpochs as keeperEpochsOf, recoverTo as recoverToOf,
+  stopLoads, waitFor, writeLoad as writeLoadOf, type KeeperHolding,
+} from '../helpers/key-faults.js';
 
 const N = 3;
 const nexusEnv: Record<string, string> = {};
@@ -25,73 +25,20 @@ const written = new Map<string, string>();
 before(async () => {
   stack = await Stack.start({
     keepers: N, threshold: 2, nexusEnvOf: { 1: nexusEnv },
-    identities: { 'nexus-probe': `spiffe://${TD}/spike/nexus/probe`, lookalike: `spiffe://${TD}/spike/pilot/role/superuser-x` },
+    identities: { [PROBE_IDENTITY]: `spiffe://${TD}/spike/nexus/probe`, lookalike: `spiffe://${TD}/spike/pilot/role/superuser-x` },
   });
 });
 
 after(async () => {
+  await stopLoads();
   await stack?.stop();
 });
 
-/** Every Keeper's answer (epochs only are compared; values are wiped). */
-async function keeperEpochs(): Promise<Array<{ epoch: number | undefined; pending: number | undefined } | null>> {
-  const source = await WorkloadX509Source.open({ endpoint: stack.socket('nexus-probe'), timeoutMs: 10_000 });
-  const kc = new KeeperClient({ source, authorizeKeeper: authorizeIf((id) => id.path.startsWith('/spike/keeper')), timeoutMs: 15_000 });
-  try {
-    return await Promise.all(stack.keeperUrls.map((u) => kc.fetchShare(u).then((w: WireShare) => {
-      w.value.fill(0);
-      w.pendingShare?.value.fill(0);
-      return { epoch: w.epoch, pending: w.pendingShare?.epoch };
-    }, () => null)));
-  } finally {
-    await kc.close();
-    source.close();
-  }
-}
-
-async function waitFor(what: string, ok: () => Promise<boolean>, ms = 90_000): Promise<void> {
-  const deadline = Date.now() + ms;
-  while (Date.now() < deadline) {
-    if (await ok().catch(() => false)) return;
-    await sleep(200);
-  }
-  assert.fail(`timed out waiting for ${what}`);
-}
-
-async function epochIs(e: number): Promise<void> {
-  await waitFor(`every Keeper on epoch ${e} only`, async () =>
-    (await keeperEpochs()).every((k) => k !== null && k.epoch === e && k.pending === undefined));
-}
-
-/** Writes secrets until stopped; remembers only acknowledged writes. */
-function writeLoad(tag: string): { stop: () => Promise<void> } {
-  let stopped = false;
-  const run = (async () => {
-    const c = await stack.client('pilot', { timeoutMs: 5000 });
-    for (let i = 0; !stopped; i++) {
-      const p = `load/${tag}/${i}`;
-      const v = `v-${tag}-${i}`;
-      try {
-        await c.putSecret(p, { v });
-        written.set(p, v);
-      } catch {
-        await sleep(100); // Nexus down: the write was not acknowledged
-      }
-    }
-  })();
-  return { stop: async () => { stopped = true; await run; } };
-}
-
-async function allWritesReadable(): Promise<void> {
-  const c = await stack.client('pilot');
-  for (const [p, v] of written) assert.deepEqual({ ...(await c.getSecret(p)) }, { v }, p);
-}
-
-async function recoverTo(dir: string): Promise<string[]> {
-  const r = await stack.spike(['operator', 'recover', '--out', dir, '--force'], { identity: 'recover' });
-  assert.equal(r.code, 0, r.stderr);
-  return [1, 2, 3].map((i) => path.join(dir, `spike.recovery.${i}.txt`));
-}
+const keeperEpochs = (): Promise<KeeperHolding[]> => keeperEpochsOf(stack);
+const epochIs = (e: number): Promise<void> => epochIsOf(stack, e);
+const writeLoad = (tag: string): ReturnType<typeof writeLoadOf> => writeLoadOf(stack, written, tag);
+const allWritesReadable = (): Promise<void> => allWritesReadableOf(stack, written);
+const recoverTo = (dir: string): Promise<string[]> => recoverToOf(stack, dir);
 
 test('refresh-shares: every Keeper moves to epoch 2, the CLI says loudly to save shards again, old shards are refused, the key is unchanged', async () => {
   const old = await recoverTo(path.join(stack.dir, 'shards-e1'));
@@ -146,7 +93,8 @@ for (const step of ['after-pending-store', 'after-pending-push', 'after-commit']
     delete nexusEnv['SPIKE_NEXUS_TEST_CRASH_AT'];
     await stack.startNexus();
     await stack.waitReady();
-    await sleep(500);
+    const m = load.acked();
+    await waitFor('a write acknowledged after the recovery', async () => load.acked() > m);
     await load.stop();
     await allWritesReadable();
     // after-pending-store: no Keeper holds the new epoch → the move is abandoned;

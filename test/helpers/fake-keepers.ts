@@ -81,7 +81,7 @@ export async function bootstrapped(t: number, peers: string[]): Promise<{ root: 
   return { root, store, keys, k };
 }
 
-export function mover(store: MemoryStore, keys: KeyState, k: FakeKeepers, onStep?: (s: MoveStep) => void): SharingMover {
+export function mover(store: MemoryStore, keys: KeyState, k: FakeKeepers, onStep?: (s: MoveStep) => void | Promise<void>): SharingMover {
   return new SharingMover({ store, keys, client: k.client(), logger, attempts: 2, initialBackoffMs: 1, maxBackoffMs: 2, ...(onStep ? { onStep } : {}) });
 }
 

@@ -32,6 +32,32 @@ test('refresh: every Keeper holds epoch 2 only, the store records it, any t new 
   assert.equal(Buffer.from(keys.shareFor(2).value).toString('hex'), Buffer.from(fresh[1]!.value).toString('hex'));
 });
 
+test('step points (test fault injection) are awaited in order: a step held keeps the move there; a rotation\'s stage passes the first two', async () => {
+  const peers = urls(3);
+  const { store, keys, k } = await bootstrapped(2, peers);
+  const seen: string[] = [];
+  let stored = 1;
+  const m = mover(store, keys, k, async (step) => {
+    seen.push(step);
+    await sleep(5);
+    if (step === 'after-pending-push') assert.equal((await loadSharing(store))?.epoch, stored, 'nothing committed while held');
+  });
+  await m.move('refresh', { threshold: 2, shares: 3, peers });
+  assert.deepEqual(seen, ['after-pending-store', 'after-pending-push', 'after-commit']);
+  seen.length = 0;
+  stored = 2;
+  const rot = m.forRotation();
+  const fresh = RootKey.generate();
+  try {
+    const staged = await rot.stage(fresh);
+    staged.basis.forEach(wipeShare);
+  } finally {
+    rot.done?.();
+    fresh.destroy();
+  }
+  assert.deepEqual(seen, ['after-pending-store', 'after-pending-push']);
+});
+
 test('one move at a time: a second request while one runs → move_in_progress; a Keeper that never acknowledges → move_keepers_unacked, the move is abandoned and its epoch is never reused', async () => {
   const peers = urls(3);
   const { store, keys, k } = await bootstrapped(2, peers);

@@ -45,7 +45,10 @@ export interface MoveTarget {
   peers: readonly string[];
 }
 
-/** Points between the steps (test fault injection hooks in here; see the Nexus entry). */
+/**
+ * Points between the steps (test fault injection hooks in here; see the Nexus entry). A
+ * rotation's stage passes the first two too.
+ */
 export type MoveStep = 'after-pending-store' | 'after-pending-push' | 'after-commit';
 
 type MoveErrorCode = 'move_in_progress' | 'move_not_ready' | 'move_bad_target' | 'move_keepers_unacked' | 'move_superseded';
@@ -68,8 +71,8 @@ export interface SharingMoverOptions {
   client: KeeperClient;
   logger: Logger;
   audit?: AuditEvents;
-  /** Called after each step; test fault injection only. */
-  onStep?: (step: MoveStep) => void;
+  /** Called (and awaited) after each step; test fault injection only. */
+  onStep?: (step: MoveStep) => void | Promise<void>;
   /** Attempts per Keeper in phase one (default 6) and the backoff between them. */
   attempts?: number;
   initialBackoffMs?: number;
@@ -157,7 +160,7 @@ export class SharingMover {
       await storePending(store, { kind, sharing: next });
       log.info('sharing move: pending sharing stored');
       audit?.event('sharing.move_pending', fields);
-      onStep?.('after-pending-store');
+      await onStep?.('after-pending-store');
       const unacked = await this.#pushPending(current, next, split.shares, log);
       if (unacked.length > 0) {
         await clearPending(store, epoch).catch((e: unknown) => log.error({ err: errInfo(e) }, 'sharing move: could not clear the pending record'));
@@ -167,14 +170,14 @@ export class SharingMover {
       }
       log.info('sharing move: every Keeper holds its pending share');
       this.#inflight = { current, next, shares: split.shares };
-      onStep?.('after-pending-push');
+      await onStep?.('after-pending-push');
       await this.#confirmHeld(current, next, split.shares, log, fields);
       await this.#checkNotSuperseded(current, next, log, fields);
       await commitSharing(store, next);
       this.#inflight = undefined;
       log.info('sharing move: new sharing committed in the store');
       audit?.event('sharing.move_committed', fields);
-      onStep?.('after-commit');
+      await onStep?.('after-commit');
       keys.replaceSharing(split.shares.slice(0, next.threshold), next);
       await this.#pushCommit(next, split.shares, log);
       log.info('sharing move: done; shares and recovery shards of older epochs no longer work');
@@ -204,7 +207,7 @@ export class SharingMover {
     return {
       stage: async (root: RootKey): Promise<StagedSharing> => {
         if (this.#running) throw new MoveError('move_in_progress');
-        const { store, keys, logger, audit } = this.#o;
+        const { store, keys, logger, audit, onStep } = this.#o;
         const current = keys.sharing();
         if (!keys.isReady() || !current?.peers) throw new MoveError('move_not_ready');
         this.#running = true;
@@ -217,6 +220,7 @@ export class SharingMover {
           const log = logger.child({ move: 'rotate', fromEpoch: current.epoch, toEpoch: epoch });
           await storePending(store, { kind: 'rotate', sharing: next });
           audit?.event('sharing.move_pending', fields);
+          await onStep?.('after-pending-store');
           const unacked = await this.#pushPending(current, next, split.shares, log);
           if (unacked.length > 0) {
             await clearPending(store, epoch).catch((e: unknown) => log.error({ err: errInfo(e) }, 'sharing move: could not clear the pending record'));
@@ -224,6 +228,7 @@ export class SharingMover {
             throw new MoveError('move_keepers_unacked');
           }
           this.#inflight = { current, next, shares: split.shares };
+          await onStep?.('after-pending-push');
           await this.#confirmHeld(current, next, split.shares, log, fields);
           await this.#checkNotSuperseded(current, next, log, fields);
           return { sharing: next, basis: split.shares.slice(0, next.threshold).map((s) => ({ id: s.id, value: Uint8Array.from(s.value) })) };

@@ -88,6 +88,23 @@ test('ROT-10: stage → switch → install → promote → re-encrypt; the store
   k2.clear();
 });
 
+test('ROT-13: step points (test fault injection) are awaited: after-root-switch with the old key still in memory, after-promote before re-encryption', async () => {
+  const { store, keys, old, reencrypt } = await started();
+  const move = new FakeMove(2);
+  const rotation = new RootRotation({
+    store, keys, logger, reencrypt, move,
+    onStep: async (step) => {
+      move.calls.push(step);
+      if (step === 'after-root-switch') assert.deepEqual(Buffer.from(keys.root().bytes()), Buffer.from(old), 'the old key is still installed');
+    },
+  });
+  await rotation.rotate();
+  assert.deepEqual(move.calls, ['stage', 'after-root-switch', 'promote', 'after-promote']);
+  await reencrypt.idle();
+  await store.close();
+  keys.clear();
+});
+
 test('ROT-11: a stage that fails (a Keeper did not acknowledge) changes nothing', async () => {
   const { store, keys, old, reencrypt } = await started();
   await store.putSecret('a/b', { k: '1' });

@@ -57,6 +57,13 @@ export interface RootSharingMove {
   done?(): void;
 }
 
+/**
+ * Points of a rotation outside its sharing move (test fault injection hooks in here; see the
+ * Nexus entry): after the store switch committed (the key state still holds the old root key)
+ * and after the Keepers were told to promote (re-encryption not yet started).
+ */
+export type RotationStep = 'after-root-switch' | 'after-promote';
+
 type RotationErrorCode = 'rotation_in_progress' | 'rotation_not_ready' | 'rotation_unsupported' | 'rotation_unavailable';
 
 export class RotationError extends SpikeError {
@@ -85,6 +92,8 @@ export interface RootRotationOptions {
   audit?: AuditEvents;
   /** Runs once the new root key is installed (the rollback anchor re-keys); failures are logged. */
   afterSwitch?: () => Promise<void>;
+  /** Called (and awaited) at each {@link RotationStep}; test fault injection only. */
+  onStep?: (step: RotationStep) => void | Promise<void>;
 }
 
 export class RootRotation {
@@ -130,6 +139,7 @@ export class RootRotation {
       const ids = await custody.switchRoot(next, [[SHARING_RECORD, encodeSharing(staged.sharing)]]);
       log.info({ toEpoch: to, storageKeyId: ids.storage, cipherVersion: ids.cipher }, 'root-key rotation: store switched to the new root key');
       audit?.event('root_key.rotated', { from, to, storage_key_id: ids.storage, cipher_version: ids.cipher });
+      await this.#o.onStep?.('after-root-switch');
       keys.replaceRoot(next, staged.basis, staged.sharing);
       next = undefined; // owned by the key state now
       await this.#o.afterSwitch?.().catch((e: unknown) => {
@@ -138,6 +148,7 @@ export class RootRotation {
       await move.promote(staged).catch((e: unknown) => {
         log.warn({ err: errInfo(e) }, 'root-key rotation: promotion not acknowledged by every Keeper; the periodic re-push completes it');
       });
+      await this.#o.onStep?.('after-promote');
       reencrypt.kick();
       log.info('root-key rotation: done; re-encryption runs in the background; re-export the recovery shards now');
       return { epoch: to, storageKeyId: ids.storage, cipherVersion: ids.cipher };
