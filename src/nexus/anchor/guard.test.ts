@@ -15,7 +15,7 @@ import { KeyState } from '../keys/state.js';
 import { AnchorKey } from './mac.js';
 import { RollbackGuard, ROLLBACK_ERR } from './guard.js';
 
-function fixture(storeCounter: bigint | null, keeperCounters: (bigint | null)[], onStatus?: (bump: (c: bigint) => void) => void) {
+function fixture(storeCounter: bigint | null, keeperCounters: (bigint | null)[], onStatus?: (bump: (c: bigint) => void) => void, silentUntil: number[] = []) {
   const keys = new KeyState();
   keys.installEphemeral();
   const key = new AnchorKey(keys.root());
@@ -35,7 +35,9 @@ function fixture(storeCounter: bigint | null, keeperCounters: (bigint | null)[],
   const client = {
     status: async (url: string): Promise<KeeperStatus> => {
       onStatus?.((c) => { stored = key.seal(c); });
-      const c = keeperCounters[Number(url.slice(1)) - 1];
+      const i = Number(url.slice(1)) - 1;
+      if (Date.now() < (silentUntil[i] ?? 0)) throw new Error('keeper_unreachable');
+      const c = keeperCounters[i];
       return { epoch: 1, id: null, pending: null, anchor: c === null || c === undefined ? undefined : key.seal(c) };
     },
     putAnchor: async (url: string) => { pushed.push(url); },
@@ -98,5 +100,16 @@ test('rollback guard: another instance writes and pushes during the check (share
   await f.guard.start();
   assert.equal(f.guard.state, 'serving');
   assert.deepEqual(f.events, []);
+  await f.done();
+});
+
+test('rollback guard: a Keeper heard only after the first 3 s still counts (a loaded start must not skip the evidence)', async () => {
+  // Keeper 1 holds the evidence but answers only after 3.5 s; the others hold nothing. With no
+  // threshold known every Keeper is waited for (up to 30 s).
+  const f = fixture(10n, [12n, null, null], undefined, [Date.now() + 3500]);
+  const alive = setInterval(() => undefined, 1000); // the guard's retry timers are unref'd (a server keeps the loop alive)
+  await f.guard.start();
+  clearInterval(alive);
+  assert.equal(f.guard.state, 'refused');
   await f.done();
 });

@@ -1,9 +1,9 @@
 /**
  * Rollback detection at start-up, and the operator's way out (docs/key-lifecycle.md).
  *
- * Once the root key is in, before Nexus serves: read the store's anchor and every Keeper's
- * (`/v1/store/status`, a few rounds within {@link CHECK_WINDOW_MS} so a slow Keeper is
- * heard), verify them (mac.ts) and decide (decide.ts). Passed: the store's counter is armed
+ * Once the root key is in, before Nexus serves: ask every Keeper for its anchor
+ * (`/v1/store/status`, again until enough have answered, so a slow Keeper is heard), then
+ * read the store's, verify them (mac.ts) and decide (decide.ts). Passed: the store's counter is armed
  * (it moves with every write from now on) and the anchor pusher starts. Failed: Nexus stays
  * not ready — readiness names `rollback`, every gated request answers 503
  * `state_rollback_detected`, one ERROR line, an audit event and a metric — and nothing is
@@ -24,8 +24,14 @@ import { AnchorChain } from './sealer.js';
 
 /** Wire code of a request refused while a rollback is unaccepted (503). */
 export const ROLLBACK_ERR = 'state_rollback_detected';
-/** How long the start-up check listens for Keepers that have not answered yet. */
+/**
+ * How long the start-up check listens for Keepers that have not answered yet: every Keeper
+ * within {@link CHECK_WINDOW_MS}; past it, it decides once at least the sharing's threshold
+ * answered (they just gave their shares); a Keeper set that stays silent longer than
+ * {@link CHECK_MAX_MS} is decided on what answered (a WARN line names the silent ones).
+ */
 const CHECK_WINDOW_MS = 3000;
+const CHECK_MAX_MS = 30_000;
 const STATUS_TIMEOUT_MS = 1500;
 const RETRY_MS = 250;
 
@@ -128,7 +134,8 @@ export class RollbackGuard {
     const { peers, client } = this.#o;
     const out: (bigint | 'invalid' | undefined)[] = peers.map(() => undefined);
     const heard = peers.map(() => false);
-    const until = Date.now() + CHECK_WINDOW_MS;
+    const started = Date.now();
+    const need = Math.min(peers.length, this.#o.keys.sharing()?.threshold ?? peers.length);
     while (!this.#stopped) {
       await Promise.all(peers.map(async (url, i) => {
         if (heard[i]) return;
@@ -140,7 +147,9 @@ export class RollbackGuard {
           // unreachable or not answering: asked again in the next round
         }
       }));
-      if (heard.every(Boolean) || Date.now() >= until) break;
+      const waited = Date.now() - started;
+      const answered = heard.filter(Boolean).length;
+      if (answered === peers.length || (waited >= CHECK_WINDOW_MS && answered >= need) || waited >= CHECK_MAX_MS) break;
       await new Promise((r) => setTimeout(r, RETRY_MS).unref());
     }
     const silent = heard.flatMap((h, i) => (h ? [] : [i + 1]));
