@@ -18,3 +18,17 @@ test('store failures named by Nexus get advice that fits, without `spike operato
   // without a named cause the generic answer stays
   assert.match(line(), /not ready yet/);
 });
+
+test('a store failure inside refresh-shares or reshare says it may have stopped part-way (never "did not run")', () => {
+  for (const command of ['refresh-shares', 'reshare'] as const) {
+    const e = new NexusApiError('state_not_ready', { status: 503, wireErr: 'state_not_ready', storeFailure: 'unreachable' });
+    const line = describeError(e, 'operator', command).line;
+    assert.match(line, /cannot reach its database/);
+    assert.match(line, /may have stopped part-way/);
+    assert.match(line, new RegExp(`spike operator ${command}\` again.*spike operator recover`));
+    assert.ok(!line.includes('did not run'), line);
+    // an audit refusal happens before the handler: nothing ran
+    const audit = describeError(new NexusApiError('state_not_ready', { status: 503, wireErr: 'state_not_ready', storeFailure: 'audit_disk_full' }), 'operator', command).line;
+    assert.ok(!audit.includes('part-way'), audit);
+  }
+});

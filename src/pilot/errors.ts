@@ -117,6 +117,12 @@ function apiErrorLine(e: NexusApiError, group: CommandGroup, command = ''): stri
   if (group === 'operator' && command === 'restore' && e.code === 'api_conflict') {
     return `Error: SPIKE Nexus already holds a different shard with this id${suffix(e)}; it was not counted.`;
   }
+  if (group === 'operator' && (command === 'refresh-shares' || command === 'reshare') && e.storeFailure !== undefined && !e.storeFailure.startsWith('audit_')) {
+    // The store failed inside the move: it may have stopped part-way (a pending sharing is
+    // finished or dropped at the next Nexus start), so "did not run" would not be true.
+    return `${STORE_FAILURE_LINE[e.storeFailure]} The ${command === 'reshare' ? 'Keeper set change' : 'share refresh'} may have stopped part-way: `
+      + `once the store is back, run \`spike operator ${command}\` again, then re-export the recovery shards with \`spike operator recover\`.`;
+  }
   if (group === 'operator' && command === 'refresh-shares' && e.code === 'state_not_ready') {
     return 'Error: The share refresh did not run: SPIKE Nexus is not ready, or not every Keeper acknowledged its new share (the current shares stay in force); start the missing Keepers and try again.';
   }
