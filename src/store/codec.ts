@@ -120,6 +120,11 @@ function isPairs(x: unknown): x is [string, string][] {
 
 export class RecordSealer {
   readonly #keyring: Keyring;
+  /**
+   * Called when a blob names a storage key id newer than any this process holds (another
+   * instance on the same database rotated it): the custody reloads the keyring.
+   */
+  onNewerKey: (() => void) | undefined;
   readonly #hasher: PathHasher;
 
   readonly #nonces: NoncePool | undefined;
@@ -158,8 +163,15 @@ export class RecordSealer {
   }
 
   #openBytes(blob: Uint8Array, ad: Uint8Array): Uint8Array {
+    const keyId = envelopeKeyId(blob) ?? 0;
+    const aead = this.#keyring.storage.aead(keyId);
+    if (!aead && this.onNewerKey && keyId > Math.max(0, ...this.#keyring.storage.ids())) {
+      // Another instance on the same database rotated the storage key: not damage. The
+      // keyring is reloaded in the background; this request is refused as retryable.
+      this.onNewerKey();
+      throw new StoreError('store_busy');
+    }
     try {
-      const aead = this.#keyring.storage.aead(envelopeKeyId(blob) ?? 0);
       if (!aead) throw new StoreError('store_integrity');
       return aead.open(blob, ad);
     } catch (e) {

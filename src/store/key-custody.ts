@@ -57,6 +57,9 @@ export interface CustodyBackend {
   replaceBlobs(swaps: BlobSwap[]): Promise<number>;
 }
 
+/** Keyring reloads for a newer key id named by a record: at most one per this interval. */
+const RELOAD_MIN_INTERVAL_MS = 1000;
+
 /** Most seals one write may make (path, metadata, value). */
 export const SEALS_PER_WRITE = 3;
 
@@ -71,12 +74,34 @@ export class KeyCustody {
   onRotated: (() => void) | undefined;
   #updates: Promise<unknown> = Promise.resolve();
   readonly #reserving: Record<RingName, Promise<void> | null> = { storage: null, cipher: null };
+  #reloading: Promise<void> | null = null;
+  #lastReload = 0;
 
   private constructor(backend: CustodyBackend, root: RootKey, sealer: RecordSealer, limit: number) {
     this.#backend = backend;
     this.#root = root;
     this.sealer = sealer;
     this.#limit = limit;
+    sealer.onNewerKey = () => this.reloadSoon();
+  }
+
+  /**
+   * Re-reads the stored keyring (at most one reload at a time, at most one per second):
+   * another instance on the same database added a generation (a rotation by the seal limit).
+   * A record that names it reads again once this is done. After a root-key rotation by
+   * another instance the reload fails (`store_wrong_key`): that instance must restart.
+   */
+  reloadSoon(): Promise<void> {
+    if (this.#reloading) return this.#reloading;
+    const wait = Math.max(0, this.#lastReload + RELOAD_MIN_INTERVAL_MS - Date.now());
+    this.#reloading = new Promise<void>((r) => setTimeout(r, wait).unref())
+      .then(() => this.#update(() => undefined))
+      .catch(() => undefined)
+      .finally(() => {
+        this.#lastReload = Date.now();
+        this.#reloading = null;
+      });
+    return this.#reloading;
   }
 
   /** Loads the keyring for `root` (already checked against `kcv`); copies `root`. */

@@ -71,3 +71,36 @@ test('ROT-PG-01: switch, re-encrypt under CAS writes, old generation erased; two
   root.destroy();
   next.destroy();
 });
+
+test('ROT-PG-02: a storage key rotated by the seal limit on one instance is picked up by another that reads a record under it (retryable 503 once, never an integrity error)', async () => {
+  server ??= await startPostgres();
+  const url = await server.createDatabase();
+  const root = RootKey.generate();
+  const a = await openPostgresStore({ connectionString: url, sealLimit: 1024 });
+  const b = await openPostgresStore({ connectionString: url, sealLimit: 1024 });
+  await a.unlock(root);
+  await b.unlock(root);
+  await b.putSecret('pg/from-b', { k: 'b' });
+  // Writes on `a` until its storage key rotated by itself (each create seals 3 times).
+  const ring = custodyOf(a)!.keyring.storage;
+  for (let i = 0; ring.current === 1 && i < 1000; i++) await a.putSecret(`pg/r${i}`, { k: String(i) });
+  assert.equal(ring.current, 2, 'the storage key rotated at the seal limit');
+  await a.putSecret('pg/new', { k: 'sealed under key 2' });
+  assert.deepEqual(custodyOf(b)!.keyring.storage.ids(), [1], 'b has not reserved since');
+
+  // b reads the record under key 2: a retryable refusal (not an integrity failure), then it reads.
+  let first: unknown;
+  try {
+    await b.getSecret('pg/new');
+  } catch (e) {
+    first = e;
+  }
+  assert.ok(first instanceof StoreError && first.code === 'store_busy', String(first));
+  await custodyOf(b)!.reloadSoon();
+  assert.ok(custodyOf(b)!.keyring.storage.ids().includes(2));
+  assert.equal((await b.getSecret('pg/new'))?.values['k'], 'sealed under key 2');
+  assert.equal((await b.getSecret('pg/from-b'))?.values['k'], 'b');
+  await a.close();
+  await b.close();
+  root.destroy();
+});
