@@ -30,6 +30,7 @@ import { AUDIT_ROWS, benchAudit } from './audit.js';
 import { benchAuthz } from './nexus-data.js';
 import { latencySvg } from './plot.js';
 import { BENCH_APP_ID, StackBench, type Curves } from './stack-bench.js';
+import { p5Ceiling } from './stream-ceiling.js';
 import { benchStore } from './store.js';
 import { benchStorePostgres } from './store-postgres.js';
 import type { BenchResult } from './types.js';
@@ -84,7 +85,7 @@ async function p5(stack: Stack, sb: StackBench, quick: boolean): Promise<BenchRo
     if (n !== data.length + 29) throw new Error(`stream encrypt returned ${n} bytes`);
     return n;
   };
-  out.push(...(await guarded('P5 ceiling', [['P5', 'p5.transport-ceiling', 'transport ceiling']], () => sb.p5Ceiling(viaNexus))));
+  out.push(...(await guarded('P5 ceiling', [['P5', 'p5.transport-ceiling', 'transport ceiling']], () => p5Ceiling(sb, viaNexus))));
   return out;
 }
 

@@ -101,7 +101,7 @@ export class StackBench {
   // ---------------------------------------------------------------------------------- P1, P7
 
   /** Starts the echo baseline with Nexus's SVID and the exact reply Nexus gives to the GET. */
-  async #startEcho(): Promise<{ port: number; pid: number | undefined; stop: () => void }> {
+  async startEcho(): Promise<{ port: number; pid: number | undefined; stop: () => void }> {
     const d = this.dispatcher(1);
     let body: Buffer;
     let headers: Record<string, string> = {};
@@ -146,7 +146,7 @@ export class StackBench {
 
   async p1(): Promise<BenchRow[]> {
     const ms = this.quick ? 2500 : 8000;
-    const echo = await this.#startEcho();
+    const echo = await this.startEcho();
     const body = (): string => JSON.stringify({ path: GET_PATH });
     const rows: BenchRow[] = [];
     try {
@@ -230,66 +230,6 @@ export class StackBench {
     }, { on: 'ratio', op: 'report', target: 0, text: 'report only' })];
   }
 
-  // ---------------------------------------------------------------------------------- P5 context
-
-  /**
-   * The transport ceiling for P5: 64 MiB up and back down over the same kind of mTLS
-   * connection to the bare https server, which pipes the body back without any crypto of its
-   * own. Nexus's stream encrypt cannot be faster than this. With `nexus` (one 64 MiB stream
-   * encrypt through Nexus, answering the bytes it got back) the two alternate in ABBA order,
-   * so drift in the machine's load hits both alike; each figure is the best of 2 (quick) or 4
-   * runs, and the server CPU per run (from /proc, server process only) is noted beside it.
-   */
-  async p5Ceiling(nexus?: (data: Buffer) => Promise<number>): Promise<BenchRow[]> {
-    const size = 64 * 2 ** 20;
-    const data = randomBytes(size);
-    const echo = await this.#startEcho();
-    const d = this.dispatcher(1);
-    const best = { echo: Infinity, nexus: Infinity };
-    const cpu = { echo: Infinity, nexus: Infinity };
-    try {
-      const once = async (buf: Buffer): Promise<number> => {
-        const r = await d.request({ origin: `https://localhost:${echo.port}`, path: '/stream', method: 'POST', headers: { 'content-type': 'application/octet-stream' }, body: buf });
-        let n = 0;
-        for await (const c of r.body) n += (c as Buffer).length;
-        if (r.statusCode !== 200 || n !== buf.length) throw new Error(`stream echo returned ${r.statusCode}, ${n} bytes`);
-        return n;
-      };
-      await once(data.subarray(0, 2 ** 20)); // warm-up
-      if (nexus !== undefined) await nexus(data.subarray(0, 2 ** 20));
-      const runs = this.quick ? 2 : 4;
-      for (let i = 0; i < runs; i++) {
-        const order = nexus === undefined ? (['echo'] as const) : i % 2 === 0 ? (['echo', 'nexus'] as const) : (['nexus', 'echo'] as const);
-        for (const t of order) {
-          const pid = t === 'echo' ? echo.pid : this.stack.pid('nexus');
-          const c0 = pid === undefined ? Number.NaN : cpuMs(pid);
-          const t0 = performance.now();
-          if (t === 'echo') await once(data);
-          else await (nexus as (data: Buffer) => Promise<number>)(data);
-          best[t] = Math.min(best[t], performance.now() - t0);
-          if (pid !== undefined) cpu[t] = Math.min(cpu[t], cpuMs(pid) - c0);
-        }
-      }
-    } finally {
-      await d.close();
-      echo.stop();
-    }
-    const mibPerS = (ms: number): number => size / 2 ** 20 / (ms / 1000);
-    const rows = [row('P5', {
-      id: 'p5.transport-ceiling.64mib', name: '64 MiB up and back over mTLS to a bare https server that pipes it back (no service crypto)',
-      value: mibPerS(best.echo), unit: 'MiB/s',
-      note: `context for P5: the most any service that receives and returns the bytes over mTLS can reach here; server CPU ${cpu.echo} ms per 64 MiB`,
-    })];
-    if (nexus !== undefined) {
-      rows.push(row('P5', {
-        id: 'p5.stream.vs_ceiling', name: 'stream encrypt through Nexus compared with that transport ceiling',
-        value: mibPerS(best.nexus), unit: 'MiB/s', baseline: mibPerS(best.echo), ratio: best.echo / best.nexus,
-        note: `runs alternating with the row above (ABBA); server CPU per 64 MiB: Nexus ${cpu.nexus} ms, echo ${cpu.echo} ms (issue 17 goal)`,
-      }, { on: 'ratio', op: '>=', target: 0.9, text: '≥ 0.9×' }));
-    }
-    return rows;
-  }
-
   // ---------------------------------------------------------------------------------- P2
 
   /** better-sqlite3, WAL, synchronous=FULL, one transaction per write, on the stack's file system. */
@@ -357,7 +297,7 @@ export class StackBench {
    * after Nexus's run. TLS and HTTP are in both; the rest is Nexus's own work per write.
    */
   async #p2Cpu(nexus: (LoadResult & { serverCpuMs?: number }) | undefined, ms: number): Promise<BenchRow> {
-    const echo = await this.#startEcho();
+    const echo = await this.startEcho();
     const d = this.dispatcher(64);
     let e: LoadResult & { serverCpuMs?: number };
     try {
