@@ -14,7 +14,8 @@ import { type StackBench, cpuMs } from './stack-bench.js';
  * own. Nexus's stream encrypt cannot be faster than this. With `nexus` (one 64 MiB stream
  * encrypt through Nexus, answering the bytes it got back) the two alternate in ABBA order,
  * so drift in the machine's load hits both alike; each figure is the best of 2 (quick) or 4
- * runs, and the server CPU per run (from /proc, server process only) is noted beside it.
+ * runs after one uncounted full-size run each, and the server CPU per run (from /proc,
+ * server process only) is noted beside it.
  */
 export async function p5Ceiling(sb: StackBench, nexus?: (data: Buffer) => Promise<number>): Promise<BenchRow[]> {
   const size = 64 * 2 ** 20;
@@ -31,8 +32,10 @@ export async function p5Ceiling(sb: StackBench, nexus?: (data: Buffer) => Promis
       if (r.statusCode !== 200 || n !== buf.length) throw new Error(`stream echo returned ${r.statusCode}, ${n} bytes`);
       return n;
     };
-    await once(data.subarray(0, 2 ** 20)); // warm-up
-    if (nexus !== undefined) await nexus(data.subarray(0, 2 ** 20));
+    // Warm-up: one full-size run each, not counted (a fresh stream path in Nexus spent its
+    // first 64 MiB runs compiling and collecting: 550-780 ms of CPU against 200-250 later).
+    await once(data);
+    if (nexus !== undefined) await nexus(data);
     const runs = sb.quick ? 2 : 4;
     for (let i = 0; i < runs; i++) {
       const order = nexus === undefined ? (['echo'] as const) : i % 2 === 0 ? (['echo', 'nexus'] as const) : (['nexus', 'echo'] as const);
