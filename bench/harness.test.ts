@@ -65,7 +65,8 @@ test('closedLoop(): counts answers and errors, one connection per worker, latenc
   try {
     const r = await closedLoop({ dispatcher: d, origin: `http://127.0.0.1:${port}`, path: '/x', body: (w, i) => JSON.stringify({ w, i }), concurrency: 4, durationMs: 300 });
     assert.equal(r.ok + r.errors, n);
-    assert.ok(r.errors > 0 && r.errors <= Math.ceil(n / 10));
+    // Every tenth answer is a 500 (on a loaded machine fewer than ten may fit in 300 ms).
+    assert.equal(r.errors, Math.floor(n / 10));
     assert.equal(r.hist.count, r.ok);
     assert.ok(pUs(r.hist, 50) > 0 && pUs(r.hist, 99) >= pUs(r.hist, 50));
     assert.equal(sockets.size, 4);

@@ -9,10 +9,11 @@
  * never buffering it) and throw the 400 `payload_too_large` error whose `closeConnection`
  * flag makes the router close the connection after the answer. Chunks are zeroed once copied
  * or refused (bodies can carry secrets). A stream that errors or closes mid-body is a 400
- * `body_read_failed` that also closes.
+ * `body_read_failed` that also closes. An HTTP/1.1 body that has already arrived whole (the
+ * common small JSON request) is taken from the stream's buffer at once, under the same cap.
  */
 import type { Readable } from 'node:stream';
-import type { IncomingHttpHeaders } from 'node:http';
+import { type IncomingHttpHeaders, IncomingMessage } from 'node:http';
 import { type ApiError, payloadTooLarge, readFailed } from './errors.js';
 
 /** The parts of a request that the reader uses (any Readable, headers optional). */
@@ -89,6 +90,20 @@ export async function* cappedChunks(req: BodySource, maxBytes: number): AsyncGen
 }
 
 /**
+ * The body of an HTTP/1.1 request whose message Node's parser has already received whole
+ * (`complete`: the usual small JSON request arrives with its headers), within the cap, read
+ * synchronously from the stream's buffer: no generator, listeners or event-loop turns (P1).
+ * `undefined` in every other case, which then takes the general reader (HTTP/2 is excluded:
+ * its `complete` is also true for an aborted stream).
+ */
+function takeComplete(req: BodySource, maxBytes: number): Buffer[] | undefined {
+  if (!(req instanceof IncomingMessage) || req.complete !== true || req.destroyed || req.readableLength > maxBytes) return undefined;
+  const chunks: Buffer[] = [];
+  for (let c = req.read() as Buffer | null; c !== null; c = req.read() as Buffer | null) chunks.push(c);
+  return chunks;
+}
+
+/**
  * Reads the whole body into one Buffer of at most `maxBytes` bytes. A declared
  * `Content-Length` over the cap is refused before anything is read.
  */
@@ -97,12 +112,16 @@ export async function readBody(req: BodySource, maxBytes: number): Promise<Buffe
     req.pause();
     throw payloadTooLarge();
   }
-  const chunks: Buffer[] = [];
+  const ready = takeComplete(req, maxBytes);
+  const chunks: Buffer[] = ready ?? [];
   let total = 0;
+  for (const c of chunks) total += c.length;
   try {
-    for await (const chunk of cappedChunks(req, maxBytes)) {
-      chunks.push(chunk);
-      total += chunk.length;
+    if (ready === undefined) {
+      for await (const chunk of cappedChunks(req, maxBytes)) {
+        chunks.push(chunk);
+        total += chunk.length;
+      }
     }
     const out = Buffer.alloc(total);
     let offset = 0;

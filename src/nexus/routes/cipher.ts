@@ -215,8 +215,7 @@ export function cipherRoutesWith(ctx: NexusContext, budget: ByteBudget, opts: Ci
     stream: {
       guard: ctx.guards.cipher,
       maxBodyBytes: streamCap,
-      handle: async (original): Promise<StreamReply> => {
-        const sctx = countedContext(original);
+      handle: async (sctx): Promise<StreamReply> => {
         const held = budget.reserve(ENCRYPT_STREAM_RESERVE_BYTES, sctx.peer.toString());
         const nonce = systemRandom(AEAD_NONCE_BYTES);
         let c;
@@ -240,19 +239,28 @@ export function cipherRoutesWith(ctx: NexusContext, budget: ByteBudget, opts: Ci
         head[0] = version;
         head.set(nonce, 1);
         const body = sctx.body();
+        // Bytes are counted here rather than through `counted` (two generator layers fewer per
+        // chunk on the stream encrypt path, P5).
         async function* chunks(): AsyncGenerator<Uint8Array> {
+          count('out', head.length);
           yield head;
           for await (const chunk of body) {
+            count('in', chunk.length);
             const out = cipher.update(chunk);
             chunk.fill(0);
-            if (out.length > 0) yield out;
+            if (out.length > 0) {
+              count('out', out.length);
+              yield out;
+            }
           }
           const fin = cipher.final();
-          yield Buffer.concat([fin, cipher.getAuthTag()]);
+          const tail = Buffer.concat([fin, cipher.getAuthTag()]);
+          count('out', tail.length);
+          yield tail;
         }
         return {
           kind: 'stream',
-          chunks: releasingIterable(counted(chunks(), 'out'), () => held.release()),
+          chunks: releasingIterable(chunks(), () => held.release()),
           ...(sctx.declaredLength !== undefined ? { length: sctx.declaredLength + STREAM_OVERHEAD_BYTES } : {}),
         };
       },

@@ -1,0 +1,85 @@
+/**
+ * The body reader's shortcut for HTTP/1.1 requests that have already arrived whole: same
+ * bytes, same cap, same zeroing as the general (chunk-by-chunk) reader, over a real server.
+ */
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import http from 'node:http';
+import { ApiError } from '../protocol/errors.js';
+import { readBody } from './body.js';
+
+/** Serves one request: waits until Node has the whole message, then hands it to `fn`. */
+async function withCompleteRequest(
+  send: (port: number) => Promise<void>,
+  fn: (req: http.IncomingMessage) => Promise<void>,
+): Promise<void> {
+  let done!: Promise<void>;
+  const srv = http.createServer((req, res) => {
+    done = (async () => {
+      const deadline = Date.now() + 10_000;
+      while (!req.complete && Date.now() < deadline) await new Promise((r) => setImmediate(r));
+      assert.equal(req.complete, true);
+      try {
+        await fn(req);
+      } finally {
+        res.end('ok');
+      }
+    })();
+  });
+  await new Promise<void>((r) => srv.listen(0, '127.0.0.1', () => r()));
+  try {
+    await send((srv.address() as { port: number }).port);
+    await done;
+  } finally {
+    srv.close();
+  }
+}
+
+function post(port: number, body: Buffer, headers: Record<string, string> = {}): Promise<void> {
+  return new Promise((resolve, reject) => {
+    const r = http.request({ port, host: '127.0.0.1', method: 'POST', path: '/', headers: { connection: 'close', ...headers } }, (res) => {
+      res.resume();
+      res.on('end', () => resolve());
+    });
+    r.on('error', reject);
+    if (headers['transfer-encoding'] === 'chunked') {
+      // Several chunks, so the stream holds more than one buffer.
+      for (let o = 0; o < body.length; o += 7) r.write(body.subarray(o, o + 7));
+      r.end();
+    } else r.end(body);
+  });
+}
+
+test('readBody: a body that arrived whole is read as sent, its buffered chunks zeroed, the stream ends', async () => {
+  const body = Buffer.from(JSON.stringify({ path: 'a/b', values: { k: 'v'.repeat(100) } }));
+  const cases: Array<Record<string, string>> = [{}, { 'transfer-encoding': 'chunked' }];
+  for (const headers of cases) {
+    await withCompleteRequest((port) => post(port, body, headers), async (req) => {
+      const held: Buffer[] = [];
+      const read = req.read.bind(req);
+      req.read = ((n?: number) => {
+        const c = read(n) as Buffer | null;
+        if (c !== null) held.push(c);
+        return c;
+      }) as typeof req.read;
+      const got = await readBody(req, 1024);
+      assert.deepEqual(got, body);
+      assert.ok(held.length > 0 && held.every((c) => c.every((b) => b === 0)));
+      await new Promise<void>((r) => (req.readableEnded ? r() : req.once('end', () => r())));
+    });
+  }
+});
+
+test('SEC-01: a body that arrived whole but is over the cap is refused (no Content-Length)', async () => {
+  const body = Buffer.alloc(2000, 0x61);
+  await withCompleteRequest((port) => post(port, body, { 'transfer-encoding': 'chunked' }), async (req) => {
+    await assert.rejects(readBody(req, 1000), (e: unknown) => e instanceof ApiError && e.reason === 'payload_too_large' && e.closeConnection);
+  });
+});
+
+test('readBody: exactly the cap, arrived whole, is read whole', async () => {
+  const body = Buffer.alloc(1000, 0x62);
+  await withCompleteRequest((port) => post(port, body, { 'transfer-encoding': 'chunked' }), async (req) => {
+    assert.deepEqual(await readBody(req, 1000), body);
+  });
+});
