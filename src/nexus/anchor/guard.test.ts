@@ -49,6 +49,11 @@ function fixture(storeCounter: bigint | null, keeperCounters: (bigint | null)[],
   });
   return {
     guard, events, pushed, armed: () => armed !== undefined, stored: () => anchorCounter(stored),
+    /** The database is rewritten behind Nexus's back (a restore, a planted record). */
+    replace: (record: Uint8Array | null) => { stored = record; },
+    /** One write's anchor step, as the store does it. */
+    write: () => { if (armed) stored = armed(stored, 0n); },
+    seal: (c: bigint) => key.seal(c),
     done: async () => { await guard.stop(); key.destroy(); keys.clear(); },
   };
 }
@@ -112,4 +117,28 @@ test('rollback guard: a Keeper heard only after the first 3 s still counts (a lo
   clearInterval(alive);
   assert.equal(f.guard.state, 'refused');
   await f.done();
+});
+
+test('rollback guard: the store goes back while serving (an older copy restored, the record planted or gone) → refused at once, audited; accept re-anchors above everything seen', async () => {
+  for (const back of ['older', 'planted', 'gone'] as const) {
+    const f = fixture(10n, [10n, 10n, 10n]);
+    await f.guard.start();
+    assert.equal(f.guard.state, 'serving');
+    f.write();
+    f.write();
+    assert.equal(f.stored(), 12n);
+    f.replace(back === 'older' ? f.seal(5n) : back === 'planted' ? Buffer.concat([Buffer.from(f.seal(99n)).subarray(0, 8), Buffer.alloc(32, 7)]) : null);
+    assert.throws(() => f.write(), (e: unknown) => (e as { code?: string }).code === 'store_busy');
+    assert.equal(f.guard.state, 'refused', back);
+    assert.equal(f.guard.readinessCause(), 'rollback');
+    assert.equal(f.guard.refusal()?.code, ROLLBACK_ERR);
+    assert.equal(f.events.at(-1)?.[0], 'rollback.detected');
+    assert.equal(f.armed(), false, 'nothing advances over the evidence');
+    const r = await f.guard.accept();
+    assert.ok(r && r.counter > 12, JSON.stringify(r));
+    assert.equal(f.guard.state, 'serving');
+    f.write();
+    assert.equal(f.stored(), BigInt(r.counter) + 1n);
+    await f.done();
+  }
 });

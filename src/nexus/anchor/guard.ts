@@ -20,7 +20,7 @@ import type { KeyState } from '../keys/state.js';
 import { decideRollback, type RollbackVerdict } from './decide.js';
 import { AnchorKey } from './mac.js';
 import { AnchorPusher, type AnchorObserver } from './pusher.js';
-import { AnchorChain } from './sealer.js';
+import { AnchorChain, type RuntimeRollback } from './sealer.js';
 
 /** Wire code of a request refused while a rollback is unaccepted (503). */
 export const ROLLBACK_ERR = 'state_rollback_detected';
@@ -55,6 +55,8 @@ export class RollbackGuard {
   #key: AnchorKey | undefined;
   /** The store's sealer: continues from verified counters only (sealer.ts). */
   #chain: AnchorChain | undefined;
+  /** The previous root's anchor key after a rotation (records under it still verify). */
+  #previous: AnchorKey | undefined;
   #pusher: AnchorPusher | undefined;
   #verdict: RollbackVerdict | undefined;
   #stopped = false;
@@ -116,7 +118,7 @@ export class RollbackGuard {
     if (this.#stopped) return;
     if (!v.rollback) {
       this.#o.logger.info({ storeCounter: Number(v.store), keeperCounter: Number(v.keeperMax), keepersWithAnchor: v.verified }, 'rollback check passed');
-      this.#serve(key, new AnchorChain({ key, logger: this.#o.logger, floor: v.store }));
+      this.#serve(key, this.#chainFor(key, v.store, store === undefined ? stored : undefined));
       return;
     }
     this.#state = 'refused';
@@ -178,7 +180,8 @@ export class RollbackGuard {
     const key = this.#key;
     const v = this.#verdict;
     if (this.#state !== 'refused' || !key || !v) return undefined;
-    const chain = new AnchorChain({ key, logger: this.#o.logger, floor: v.store });
+    // The record stored now is the one the operator accepts as the base (verified or not).
+    const chain = this.#chainFor(key, v.store, await this.#o.anchor.read());
     this.#o.anchor.arm(chain.seal);
     let record: Uint8Array;
     try {
@@ -205,18 +208,48 @@ export class RollbackGuard {
   async rekey(): Promise<void> {
     const old = this.#key;
     if (this.#state !== 'serving' || !old) return;
-    const stored = await this.#o.anchor.read();
-    const verified = old.open(stored);
-    const floor = verified !== undefined && verified > (this.#chain?.floor ?? 0n) ? verified : this.#chain?.floor ?? 0n;
     await this.#pusher?.stop();
+    const committed = this.#chain?.committed ?? 0n;
+    const floor = this.#chain?.floor ?? 0n;
     const key = new AnchorKey(this.#o.keys.root());
     this.#key = key;
-    old.destroy();
-    // The stored record is sealed under the old key: named as known, so it is no alarm.
-    const known = stored !== null && verified !== undefined ? { record: stored, counter: verified } : undefined;
-    this.#serve(key, new AnchorChain({ key, logger: this.#o.logger, floor, ...(known ? { known } : {}) }));
+    // Records sealed under the old key (writes during this re-key; instances that keep the
+    // old root until they restart) still verify through `previous`.
+    this.#previous?.destroy();
+    this.#previous = old;
+    this.#serve(key, this.#chainFor(key, committed, undefined));
     await this.#o.anchor.advance(floor + 1n);
     await this.#pusher?.pushAll();
+  }
+
+  /** A chain under `key` whose rollbacks at run time refuse service (see sealer.ts). */
+  #chainFor(key: AnchorKey, committed: bigint, adopt: Uint8Array | null | undefined): AnchorChain {
+    return new AnchorChain({
+      key, logger: this.#o.logger, committed,
+      ...(this.#previous ? { previous: this.#previous } : {}),
+      ...(adopt !== undefined ? { adopt } : {}),
+      onRollback: (cause, storeCounter) => this.#refuseAtRuntime(cause, storeCounter),
+    });
+  }
+
+  /**
+   * The store went back (or its record was replaced) while Nexus serves: refuse from now on,
+   * exactly as a rollback found at start-up (accept-rollback re-anchors above everything seen).
+   */
+  #refuseAtRuntime(cause: RuntimeRollback, storeCounter: bigint | undefined): void {
+    if (this.#state !== 'serving') return;
+    const seen = this.#chain?.floor ?? 0n;
+    const pushed = this.#pusher?.latest() ?? 0n;
+    this.#verdict = { rollback: true, store: storeCounter ?? 0n, keeperMax: seen > pushed ? seen : pushed, verified: 0, invalid: 0 };
+    this.#state = 'refused';
+    this.#o.anchor.disarm();
+    void this.#pusher?.stop(); // the Keepers keep the higher anchor: the evidence
+    this.#o.observer?.rollbackDetected(true);
+    const fields = { cause, storeCounter: Number(storeCounter ?? 0n), highestSeen: Number(this.#verdict.keeperMax) };
+    this.#o.audit.event('rollback.detected', fields);
+    this.#o.logger.error({ alarm: 'state_rollback_detected', ...fields },
+      'STATE ROLLBACK DETECTED while serving: the store\'s rollback anchor went back, vanished or does not verify (the store was replaced or restored under a running Nexus, or tampered with); '
+      + 'Nexus refuses to serve. If this store was restored from a backup on purpose, run `spike operator accept-rollback`');
   }
 
   /** Status probe hook: re-send the anchor to a Keeper that lacks the latest. */
@@ -229,5 +262,6 @@ export class RollbackGuard {
     await this.#pusher?.stop();
     this.#o.anchor.disarm();
     this.#key?.destroy();
+    this.#previous?.destroy();
   }
 }

@@ -1,9 +1,11 @@
 /**
- * ATTACK planted anchor counter: the rollback anchor's counter continues only from a
- * MAC-verified stored value. A record planted in the database (a huge counter, or a plausible
- * one, with a MAC Nexus did not make) is never trusted: writes go on, the counter continues
- * from the last verified value, the record is replaced by a verified one, and an ERROR alarm
- * says so. Real sqlite store, real anchor key.
+ * ATTACK planted anchor counter, and rollbacks under a running Nexus: the rollback anchor's
+ * counter continues only from a MAC-verified stored value that never goes back. A record
+ * planted in the database (a huge counter, or a plausible one, with a MAC Nexus did not
+ * make), a record that vanished, or a verified record older than one already read back is a
+ * rollback: the chain reports it (the guard then refuses to serve) and refuses the write as
+ * retryable; nothing is laundered into a sealed record and nothing overflows. Real sqlite
+ * store, real anchor key.
  */
 import fs from 'node:fs';
 import os from 'node:os';
@@ -14,35 +16,31 @@ import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { RootKey } from '../../crypto/index.js';
 import { createLogger } from '../../lib/log.js';
-import { ANCHOR_RECORD, MAX_ANCHOR_COUNTER, SqliteStore, anchorCounter, anchorPrefix } from '../../store/index.js';
+import { ANCHOR_RECORD, MAX_ANCHOR_COUNTER, SqliteStore, StoreError, anchorPrefix } from '../../store/index.js';
 import { AnchorKey } from './mac.js';
-import { AnchorChain } from './sealer.js';
+import { AnchorChain, type RuntimeRollback } from './sealer.js';
 
 const dirs: string[] = [];
 after(() => {
   for (const d of dirs) fs.rmSync(d, { recursive: true, force: true });
 });
 
-function capture(): { logger: ReturnType<typeof createLogger>; lines: () => string } {
-  const chunks: string[] = [];
-  const logger = createLogger({ component: 't', level: 'debug', destination: new Writable({ write(c: Buffer, _e, cb) { chunks.push(c.toString()); cb(); } }) });
-  return { logger, lines: () => chunks.join('') };
-}
+const silent = createLogger({ component: 't', level: 'silent', destination: new Writable({ write(_c, _e, cb) { cb(); } }) });
 
 /** A record with `counter` and a MAC nobody computed under the anchor key. */
 const planted = (counter: bigint): Uint8Array => Buffer.concat([anchorPrefix(counter), randomBytes(32)]);
 
-async function armedStore(): Promise<{ s: SqliteStore; root: RootKey; key: AnchorKey; chain: AnchorChain; lines: () => string }> {
+async function armedStore(): Promise<{ s: SqliteStore; root: RootKey; key: AnchorKey; chain: AnchorChain; refusals: [RuntimeRollback, bigint | undefined][] }> {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'spike-anchor-attack-'));
   dirs.push(dir);
   const s = new SqliteStore({ file: path.join(dir, 'spike.db') });
   const root = RootKey.generate();
   await s.unlock(root);
   const key = new AnchorKey(root);
-  const { logger, lines } = capture();
-  const chain = new AnchorChain({ key, logger, floor: 0n });
+  const refusals: [RuntimeRollback, bigint | undefined][] = [];
+  const chain = new AnchorChain({ key, logger: silent, committed: 0n, onRollback: (c, n) => { refusals.push([c, n]); } });
   s.anchor.arm(chain.seal);
-  return { s, root, key, chain, lines };
+  return { s, root, key, chain, refusals };
 }
 
 /** The attacker writes the database behind Nexus's back (the store's own write path, unarmed). */
@@ -52,57 +50,57 @@ async function plant(s: SqliteStore, chain: AnchorChain, record: Uint8Array): Pr
   s.anchor.arm(chain.seal);
 }
 
-test('ATTACK planted anchor counter: a huge unverified counter does not break writes; the counter continues from the last verified value; alarm', async () => {
-  const { s, root, key, chain, lines } = await armedStore();
-  await s.putSecret('a/1', { k: 'v' });
-  await s.putSecret('a/2', { k: 'v' });
-  assert.equal(key.open(await s.anchor.read()), 2n);
-  for (const huge of [MAX_ANCHOR_COUNTER, MAX_ANCHOR_COUNTER - 1n]) {
-    await plant(s, chain, planted(huge));
-    const before = chain.floor;
-    await s.putSecret('a/3', { k: 'v' }); // before the fix: RangeError in the batch → every write failed
-    const after = await s.anchor.read();
-    assert.equal(key.open(after), before + 1n, 'verified, one above the last verified value');
-    assert.equal(anchorCounter(after), before + 1n);
+const refusedBusy = (e: unknown): boolean => e instanceof StoreError && e.code === 'store_busy';
+
+test('ATTACK planted anchor counter: a huge or plausible unverified counter is a rollback: reported, the write refused (retryable), nothing laundered or overflowed', async () => {
+  for (const fake of [MAX_ANCHOR_COUNTER, MAX_ANCHOR_COUNTER - 1n, 1000n]) {
+    const { s, root, key, chain, refusals } = await armedStore();
+    await s.putSecret('a/1', { k: 'v' });
+    await s.putSecret('a/2', { k: 'v' });
+    assert.equal(key.open(await s.anchor.read()), 2n);
+    await plant(s, chain, planted(fake));
+    await assert.rejects(s.putSecret('a/3', { k: 'v' }), refusedBusy);
+    assert.deepEqual(refusals, [['unverified', undefined]]);
+    assert.equal(await s.getSecret('a/3'), null, 'the refused write changed nothing');
+    assert.equal(key.open(await s.anchor.read()), undefined, 'nothing sealed over the planted record');
+    await s.close();
+    root.destroy();
   }
-  assert.deepEqual({ ...(await s.getSecret('a/3'))?.values }, { k: 'v' });
-  assert.match(lines(), /"alarm":"anchor_record_unverified"/);
-  assert.equal(lines().match(/anchor_record_unverified/g)?.length, 1, 'at most one alarm a minute');
-  await s.close();
-  root.destroy();
 });
 
-test('ATTACK planted anchor counter: a plausible unverified counter is not laundered into a sealed one', async () => {
-  const { s, root, key, chain } = await armedStore();
-  await s.putSecret('a/1', { k: 'v' });
-  await plant(s, chain, planted(1000n));
-  await s.putSecret('a/2', { k: 'v' });
-  assert.equal(key.open(await s.anchor.read()), 2n, 'not 1001');
-  // advance(min) (accept-rollback) still jumps to at least min (its own batch is a write too)
-  assert.ok((key.open(await s.anchor.advance(50n)) ?? 0n) >= 50n);
-  await s.close();
-  root.destroy();
-});
-
-test('anchor chain: continues from a verified stored value (even below its floor: a store that went back is not hidden); a vanished record is an alarm', () => {
+test('anchor chain: a record that vanished, or a verified one older than one read back, is a rollback; a record never stored is a fresh start', () => {
   const root = RootKey.generate();
   const key = new AnchorKey(root);
-  const { logger, lines } = capture();
-  const chain = new AnchorChain({ key, logger, floor: 0n });
+  const refusals: RuntimeRollback[] = [];
+  const chain = new AnchorChain({ key, logger: silent, committed: 0n, onRollback: (c) => { refusals.push(c); } });
   assert.equal(key.open(chain.seal(null, 0n)), 1n, 'a store that never had a record starts at 1');
-  assert.equal(key.open(chain.seal(key.seal(40n), 0n)), 41n);
-  assert.equal(key.open(chain.seal(key.seal(10n), 0n)), 11n, 'the verified store value, not the floor');
-  assert.equal(chain.floor, 41n);
-  assert.equal(lines(), '');
-  assert.equal(key.open(chain.seal(null, 0n)), 42n, 'the record vanished: continue from the floor');
-  assert.match(lines(), /anchor_record_unverified/);
-  // a rotation's re-key: the old key's record, named as known, is no alarm
+  assert.equal(key.open(chain.seal(null, 0n)), 1n, 'a first record whose transaction rolled back: still a fresh start');
+  assert.equal(key.open(chain.seal(key.seal(40n), 0n)), 41n, 'continues from the verified stored value');
+  assert.equal(chain.committed, 40n);
+  assert.equal(key.open(chain.seal(key.seal(40n), 45n)), 45n, 'at least min (accept-rollback)');
+  assert.throws(() => chain.seal(key.seal(10n), 0n), refusedBusy);
+  assert.throws(() => chain.seal(null, 0n), refusedBusy);
+  assert.deepEqual(refusals, ['behind', 'vanished']);
+  key.destroy();
+  root.destroy();
+});
+
+test('anchor chain: an adopted record (start-up check, accept-rollback) is the base once; after a rotation the old key still verifies', () => {
+  const root = RootKey.generate();
+  const key = new AnchorKey(root);
+  const odd = planted(7n);
+  const refusals: RuntimeRollback[] = [];
+  const adopted = new AnchorChain({ key, logger: silent, committed: 3n, adopt: odd, onRollback: (c) => { refusals.push(c); } });
+  assert.equal(key.open(adopted.seal(odd, 20n)), 20n, 'accept-rollback: the unverified record is the base, min wins');
+  assert.equal(key.open(adopted.seal(odd, 0n)), 4n, 'the same record again (the first transaction rolled back)');
+  assert.equal(key.open(adopted.seal(key.seal(20n), 0n)), 21n);
+  assert.throws(() => adopted.seal(odd, 0n), refusedBusy, 'once a verified record was seen, the adopted one is history');
+  assert.deepEqual(refusals, ['unverified']);
+
   const newKey = new AnchorKey(RootKey.generate());
-  const oldRecord = key.seal(42n);
-  const quiet = capture();
-  const next = new AnchorChain({ key: newKey, logger: quiet.logger, floor: 42n, known: { record: oldRecord, counter: 42n } });
-  assert.equal(newKey.open(next.seal(oldRecord, 0n)), 43n);
-  assert.equal(quiet.lines(), '');
+  const rotated = new AnchorChain({ key: newKey, previous: key, logger: silent, committed: 21n, onRollback: () => assert.fail('no rollback') });
+  assert.equal(newKey.open(rotated.seal(key.seal(22n), 0n)), 23n, 'a record under the old key (a write during the re-key) verifies');
+  assert.equal(newKey.open(rotated.seal(newKey.seal(23n), 0n)), 24n);
   key.destroy();
   newKey.destroy();
   root.destroy();

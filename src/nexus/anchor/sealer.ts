@@ -1,51 +1,68 @@
 /**
  * The rollback anchor's next record, as the store asks for it (the store's `AnchorSealer`):
- * the counter continues from the stored record's MAC-VERIFIED counter only, plus one (at
- * least `min`), sealed under the anchor key.
+ * the stored record's MAC-VERIFIED counter plus one (at least `min`), sealed under the anchor
+ * key. While Nexus serves, the stored record can only move forward; anything else is a
+ * rollback of the store under a running Nexus and is refused, never covered up:
  *
- * ATTACK planted anchor counter: the store cannot verify the record, so a record planted or
- * damaged in the database (a huge counter with any MAC) must never be where the counter
- * continues from — before, a planted counter near the top of the range made every later
- * write fail (the next counter did not fit), and a plausible one was laundered into a
- * validly sealed record. A record that does not verify is not trusted: the chain continues
- * from the highest counter THIS process verified or sealed (`floor`), replaces the record
- * with a verified one, and raises an ERROR alarm `anchor_record_unverified` (at most once a
- * minute; also when the record vanished after this process had seen one). Writes go on; the start-up check (guard.ts) counts such a record as 0, so Keepers
- * holding a verified anchor above it make Nexus refuse to serve.
+ * - a record that does not verify (planted, damaged, or from a backup taken under another
+ *   root key), or a record that vanished after one was seen (a restored pre-anchor backup):
+ *   `onRollback` (the guard refuses to serve, 503 `state_rollback_detected`, until
+ *   `spike operator accept-rollback`) and the write is refused as retryable (`store_busy`);
+ *   a planted huge counter is therefore never laundered into a sealed one, and never makes
+ *   the next counter overflow (ATTACK planted anchor counter);
+ * - a verified counter BELOW the highest one this process read from the store (`committed`:
+ *   an older copy put back, a PostgreSQL fail-over to a lagging standby): the same.
  *
- * After a root-key rotation the stored record is sealed under the OLD key: `known` names that
- * one record and its counter (verified under the old key), so the re-key is not an alarm.
+ * `committed` moves only with values read back from the store (committed by definition),
+ * never with a value this chain sealed (its transaction may still roll back).
+ *
+ * `adopt`: the one record the start-up check or the operator accepted as the base although it
+ * does not verify (or null: none stored); `previous`: after a root-key rotation, records
+ * sealed under the old key still verify (writes under the old key may land during the re-key,
+ * and other instances keep the old key until they restart).
  */
 import type { Logger } from '../../lib/index.js';
-import { MAX_ANCHOR_COUNTER, type AnchorSealer } from '../../store/index.js';
+import { MAX_ANCHOR_COUNTER, StoreError, type AnchorSealer } from '../../store/index.js';
 import type { AnchorKey } from './mac.js';
 
-const ALARM_INTERVAL_MS = 60_000;
+/** Why the chain refused: the stored record does not verify, vanished, or went back. */
+export type RuntimeRollback = 'unverified' | 'vanished' | 'behind';
 
 export interface AnchorChainOptions {
   key: AnchorKey;
+  /** The previous root's anchor key, after a rotation (owned by the caller). */
+  previous?: AnchorKey;
   logger: Logger;
-  /** The highest counter known to be genuine (the start-up check's verified store counter). */
-  floor: bigint;
-  /** One record to accept as `counter` although it does not verify under `key` (a rotation's re-key). */
-  known?: { record: Uint8Array; counter: bigint };
+  /** The highest counter read back from the store so far (the start-up check's verified value). */
+  committed: bigint;
+  /** Accepted as the base once, although it does not verify (undefined: nothing adopted). */
+  adopt?: Uint8Array | null;
+  /** A rollback under a running Nexus (called before the write is refused). */
+  onRollback?: (cause: RuntimeRollback, storeCounter: bigint | undefined) => void;
 }
 
+const sameRecord = (a: Uint8Array | null, b: Uint8Array | null): boolean =>
+  a === null || b === null ? a === b : Buffer.from(a.buffer, a.byteOffset, a.byteLength).equals(b);
+
 export class AnchorChain {
-  readonly #key: AnchorKey;
-  readonly #logger: Logger;
-  readonly #known: { record: Buffer; counter: bigint } | undefined;
+  readonly #o: AnchorChainOptions;
+  #committed: bigint;
   #floor: bigint;
-  #alarmAt = 0;
+  #adopt: Uint8Array | null | undefined;
 
   constructor(o: AnchorChainOptions) {
-    this.#key = o.key;
-    this.#logger = o.logger;
-    this.#floor = o.floor;
-    this.#known = o.known ? { record: Buffer.from(o.known.record), counter: o.known.counter } : undefined;
+    this.#o = o;
+    this.#committed = o.committed;
+    this.#floor = o.committed;
+    this.#adopt = o.adopt === undefined || o.adopt === null ? o.adopt : Uint8Array.from(o.adopt);
   }
 
-  /** The highest counter this chain verified or sealed. */
+  /** The highest counter this chain read back from the store. */
+  get committed(): bigint {
+    return this.#committed;
+  }
+
+  /** The highest counter this chain read or sealed (sealed ones may not have committed). */
   get floor(): bigint {
     return this.#floor;
   }
@@ -53,27 +70,30 @@ export class AnchorChain {
   readonly seal: AnchorSealer = (stored, min) => {
     let next = this.#base(stored) + 1n;
     if (next < min) next = min;
-    if (next > MAX_ANCHOR_COUNTER) next = MAX_ANCHOR_COUNTER; // 2^53 batches: never reached in practice; never fail a write for it
+    if (next > MAX_ANCHOR_COUNTER) next = MAX_ANCHOR_COUNTER; // 2^53 batches: never reached in practice
     if (next > this.#floor) this.#floor = next;
-    return this.#key.seal(next);
+    return this.#o.key.seal(next);
   };
 
-  /** The counter the stored record proves, or the floor when it proves nothing. */
+  /** The counter the stored record proves; throws (after `onRollback`) when it proves a rollback. */
   #base(stored: Uint8Array | null): bigint {
-    if (stored === null && this.#floor === 0n) return 0n; // a store that never had a record
-    const verified = this.#key.open(stored);
+    if (this.#adopt !== undefined && sameRecord(stored, this.#adopt)) return this.#committed;
+    const verified = stored === null ? undefined : (this.#o.key.open(stored) ?? this.#o.previous?.open(stored));
     if (verified !== undefined) {
+      if (verified < this.#committed) this.#refuse('behind', verified);
+      this.#adopt = undefined;
+      this.#committed = verified;
       if (verified > this.#floor) this.#floor = verified;
       return verified;
     }
-    if (stored !== null && this.#known?.record.equals(stored)) return this.#known.counter;
-    const now = Date.now();
-    if (now - this.#alarmAt >= ALARM_INTERVAL_MS) {
-      this.#alarmAt = now;
-      this.#logger.error({ alarm: 'anchor_record_unverified', continuingFrom: Number(this.#floor) },
-        'the store\'s rollback anchor record does not verify (tampered, damaged or from another root key): it is not trusted; '
-        + 'the counter continues from the last verified value and the record is replaced');
-    }
-    return this.#floor;
+    // No record, and none was ever read back: a store that never had one (a sealed first
+    // record whose transaction rolled back leaves it so too).
+    if (stored === null && this.#committed === 0n) return 0n;
+    this.#refuse(stored === null ? 'vanished' : 'unverified', undefined);
+  }
+
+  #refuse(cause: RuntimeRollback, storeCounter: bigint | undefined): never {
+    this.#o.onRollback?.(cause, storeCounter);
+    throw new StoreError('store_busy');
   }
 }
