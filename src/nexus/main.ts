@@ -6,7 +6,7 @@
  */
 import fs from 'node:fs';
 import { loadNexusConfig, startComponent } from '../config/index.js';
-import { fail, installShutdown } from '../lib/index.js';
+import { fail, installShutdown, type Logger } from '../lib/index.js';
 import { startNexus } from './server.js';
 import type { MoveStep } from './keys/move.js';
 import type { RotationStep } from './keys/rotation.js';
@@ -35,22 +35,31 @@ Configuration is by environment (see docs/configuration.md), e.g.
  *   the step is reached, Nexus creates the file and waits until the test removes it (the
  *   test kills a Keeper, the database or Nexus meanwhile).
  */
-function testFaultPoints(env = process.env): { onMoveStep?: (step: MoveStep | RotationStep) => void | Promise<void> } {
+function testFaultPoints(logger: Logger, env = process.env): { onMoveStep?: (step: MoveStep | RotationStep) => void | Promise<void> } {
   const crash = env['SPIKE_NEXUS_TEST_CRASH_AT'];
   const hold = env['SPIKE_NEXUS_TEST_HOLD_AT'];
   const file = env['SPIKE_NEXUS_TEST_HOLD_FILE'];
   if (!crash && !(hold && file)) return {};
+  // Loud: a deployment must never run with these (a sharing move can be stopped or crashed).
+  logger.error({ alarm: 'test_fault_injection', crashAt: crash ?? null, holdAt: hold ?? null },
+    'TEST-ONLY fault injection is on (SPIKE_NEXUS_TEST_*): never set these outside the test suite');
   let held = false;
   return {
     onMoveStep: async (step) => {
       if (step === crash) process.kill(process.pid, 'SIGKILL');
       if (step !== hold || !file || held) return;
       held = true;
-      fs.writeFileSync(file, step);
-      while (fs.existsSync(file)) await new Promise((r) => setTimeout(r, 50));
+      // Created new (never through an existing file or symlink), owner-only; the hold ends
+      // when the test removes it, or after HOLD_MAX_MS at the latest.
+      fs.closeSync(fs.openSync(file, fs.constants.O_CREAT | fs.constants.O_EXCL | fs.constants.O_WRONLY | fs.constants.O_NOFOLLOW, 0o600));
+      const until = Date.now() + HOLD_MAX_MS;
+      while (fs.existsSync(file) && Date.now() < until) await new Promise((r) => setTimeout(r, 50));
     },
   };
 }
+
+/** The longest a test hold point waits for its file to be removed. */
+const HOLD_MAX_MS = 10 * 60_000;
 
 /** The one-shot subcommands: print the result on stdout, or one line on stderr and exit 1. */
 async function subcommand(name: string, run: () => Promise<string> | string): Promise<void> {
@@ -73,7 +82,7 @@ export async function main(argv: string[]): Promise<void> {
   const { cfg, ids, source, logger } = started;
   let nexus;
   try {
-    nexus = await startNexus({ cfg, ids, source, logger, onFatal: (e) => fail('spike-nexus', e), ...testFaultPoints() });
+    nexus = await startNexus({ cfg, ids, source, logger, onFatal: (e) => fail('spike-nexus', e), ...testFaultPoints(logger) });
   } catch (e) {
     source.close();
     return fail('spike-nexus', e);
