@@ -7,7 +7,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { Writable } from 'node:stream';
-import { RootKey } from '../../crypto/index.js';
+import { RootKey, type Commitments } from '../../crypto/index.js';
 import { createLogger } from '../../lib/log.js';
 import type { KeeperClient, KeeperStatus } from '../../keeper/index.js';
 import { anchorCounter, type AnchorSealer, type CommitAnchor } from '../../store/index.js';
@@ -15,9 +15,11 @@ import { KeyState } from '../keys/state.js';
 import { AnchorKey } from './mac.js';
 import { RollbackGuard, ROLLBACK_ERR } from './guard.js';
 
-function fixture(storeCounter: bigint | null, keeperCounters: (bigint | null)[], onStatus?: (bump: (c: bigint) => void) => void, silentUntil: number[] = []) {
+function fixture(storeCounter: bigint | null, keeperCounters: (bigint | null)[], onStatus?: (bump: (c: bigint) => void) => void, silentUntil: number[] = [],
+  lists?: { configured: string[]; stored: string[] }) {
   const keys = new KeyState();
   keys.installEphemeral();
+  if (lists) keys.replaceSharing([], { epoch: 1, threshold: 1, shares: lists.stored.length, commitments: null as unknown as Commitments, peers: lists.stored });
   const key = new AnchorKey(keys.root());
   let stored: Uint8Array | null = storeCounter === null ? null : key.seal(storeCounter);
   let armed: AnchorSealer | undefined;
@@ -44,7 +46,7 @@ function fixture(storeCounter: bigint | null, keeperCounters: (bigint | null)[],
   } as unknown as KeeperClient;
   const logger = createLogger({ component: 't', destination: new Writable({ write: (_c, _e, cb) => cb() }) });
   const guard = new RollbackGuard({
-    anchor, keys, peers: keeperCounters.map((_, i) => `k${i + 1}`), client, logger,
+    anchor, keys, peers: lists?.configured ?? keeperCounters.map((_, i) => `k${i + 1}`), client, logger,
     audit: { event: (name, fields) => { events.push([name, fields]); } }, debounceMs: 10,
   });
   return {
@@ -141,4 +143,11 @@ test('rollback guard: the store goes back while serving (an older copy restored,
     assert.equal(f.stored(), BigInt(r.counter) + 1n);
     await f.done();
   }
+});
+
+test('rollback guard: the Keepers of the stored sharing are asked too (settings changed to another Keeper set: the anchors are on the old ones)', async () => {
+  const f = fixture(10n, [12n, null], undefined, [], { configured: ['k2'], stored: ['k1'] });
+  await f.guard.start();
+  assert.equal(f.guard.state, 'refused');
+  await f.done();
 });

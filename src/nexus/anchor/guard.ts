@@ -133,7 +133,10 @@ export class RollbackGuard {
 
   /** Each Keeper's anchor: verified counter, `invalid`, or undefined (none / no answer). */
   async #keeperAnchors(key: AnchorKey): Promise<(bigint | 'invalid' | undefined)[]> {
-    const { peers, client } = this.#o;
+    const { client } = this.#o;
+    // The stored sharing's Keepers hold the anchors (after a Keeper set change in the
+    // settings they differ from the configured ones): ask both lists.
+    const peers = [...new Set([...(this.#o.keys.sharing()?.peers ?? []), ...this.#o.peers])];
     const out: (bigint | 'invalid' | undefined)[] = peers.map(() => undefined);
     const heard = peers.map(() => false);
     const started = Date.now();
@@ -154,7 +157,7 @@ export class RollbackGuard {
       if (answered === peers.length || (waited >= CHECK_WINDOW_MS && answered >= need) || waited >= CHECK_MAX_MS) break;
       await new Promise((r) => setTimeout(r, RETRY_MS).unref());
     }
-    const silent = heard.flatMap((h, i) => (h ? [] : [i + 1]));
+    const silent = heard.flatMap((h, i) => (h ? [] : [peers[i]!]));
     if (silent.length > 0) this.#o.logger.warn({ keepers: silent }, 'rollback check: some keepers did not answer; decided on the others');
     return out;
   }
