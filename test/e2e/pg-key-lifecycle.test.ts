@@ -142,14 +142,22 @@ async function storeCounter(): Promise<number> {
   }
 }
 
-/** Waits until every Keeper acknowledged an anchor at least as high as the store's counter. */
-async function anchorReachedKeepers(): Promise<void> {
+/**
+ * Waits until every Keeper acknowledged an anchor at least as high as the store's counter,
+ * and that counter is above `above` (postgres advances it after writes, debounced: writes
+ * just acknowledged may not have moved it yet).
+ */
+async function anchorReachedKeepers(above = 0): Promise<number> {
+  let reached = 0;
   await waitFor('the store anchor at every Keeper', async () => {
     const want = await storeCounter();
+    if (want <= above) return false;
+    reached = want;
     const m = parsePrometheusText(await (await fetch(`${stack.nexusOpsUrl()}/metrics`)).text());
     const acked = [1, 2, 3].map((k) => m.samples.find((s) => s.name === 'spike_keeper_anchor_counter' && s.labels['keeper'] === String(k))?.value ?? 0);
     return want > 0 && acked.every((a) => a >= want);
   });
+  return reached;
 }
 
 test('PG-ROLLBACK: the database restored from an older dump while the Keepers stayed up is refused until accept-rollback', async () => {
@@ -160,8 +168,9 @@ test('PG-ROLLBACK: the database restored from an older dump while the Keepers st
   const dump = path.join(tempDir('spike-pg-dump-'), 'older.sql');
   const conn = ['-h', '127.0.0.1', '-p', String(pgs.port), '-U', 'postgres'];
   await run(path.join(pgs.binDir, 'pg_dump'), [...conn, '-d', 'spike', '-f', dump]);
+  const atDump = await storeCounter(); // at least the dump's counter
   for (let i = 0; i < 3; i++) await c.putSecret(`rb/new/${i}`, { v: `new-${i}` });
-  await anchorReachedKeepers();
+  await anchorReachedKeepers(atDump); // the newer writes are covered by an anchor the Keepers hold
 
   await stack.killNexus();
   await pgs.psql('DROP DATABASE spike WITH (FORCE)');

@@ -134,13 +134,16 @@ export class RollbackGuard {
   /** Each Keeper's anchor: verified counter, `invalid`, or undefined (none / no answer). */
   async #keeperAnchors(key: AnchorKey): Promise<(bigint | 'invalid' | undefined)[]> {
     const { client } = this.#o;
-    // The stored sharing's Keepers hold the anchors (after a Keeper set change in the
-    // settings they differ from the configured ones): ask both lists.
-    const peers = [...new Set([...(this.#o.keys.sharing()?.peers ?? []), ...this.#o.peers])];
+    // The configured Keepers are waited for. The stored sharing's Keepers are asked too in the
+    // same rounds (after a Keeper set change in the settings the anchors are on them; they
+    // just gave their shares, so they answer), but not waited for: after a restore on a new
+    // machine they are gone.
+    const configured = this.#o.peers;
+    const peers = [...new Set([...configured, ...(this.#o.keys.sharing()?.peers ?? [])])];
     const out: (bigint | 'invalid' | undefined)[] = peers.map(() => undefined);
     const heard = peers.map(() => false);
     const started = Date.now();
-    const need = Math.min(peers.length, this.#o.keys.sharing()?.threshold ?? peers.length);
+    const need = Math.min(configured.length, this.#o.keys.sharing()?.threshold ?? configured.length);
     while (!this.#stopped) {
       await Promise.all(peers.map(async (url, i) => {
         if (heard[i]) return;
@@ -153,11 +156,11 @@ export class RollbackGuard {
         }
       }));
       const waited = Date.now() - started;
-      const answered = heard.filter(Boolean).length;
-      if (answered === peers.length || (waited >= CHECK_WINDOW_MS && answered >= need) || waited >= CHECK_MAX_MS) break;
+      const answered = heard.slice(0, configured.length).filter(Boolean).length;
+      if (answered === configured.length || (waited >= CHECK_WINDOW_MS && answered >= need) || waited >= CHECK_MAX_MS) break;
       await new Promise((r) => setTimeout(r, RETRY_MS).unref());
     }
-    const silent = heard.flatMap((h, i) => (h ? [] : [peers[i]!]));
+    const silent = heard.slice(0, configured.length).flatMap((h, i) => (h ? [] : [peers[i]!]));
     if (silent.length > 0) this.#o.logger.warn({ keepers: silent }, 'rollback check: some keepers did not answer; decided on the others');
     return out;
   }
