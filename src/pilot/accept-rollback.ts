@@ -6,26 +6,22 @@
  * copy was taken are NOT brought back; the command says so.
  */
 import type { Command } from 'commander';
-import { act, type PilotContext } from './context.js';
-import { addFormatOptions, parseFormat, render, type FormatOpts } from './format.js';
+import type { PilotContext } from './context.js';
+import { registerOperatorCall } from './operator-call.js';
 
 export function registerAcceptRollback(operator: Command, ctx: PilotContext): void {
-  addFormatOptions(
-    operator
-      .command('accept-rollback')
-      .description('Accept a detected state rollback (a deliberate restore of an older store) so SPIKE Nexus serves again (superuser)'),
-  ).action(
-    act(ctx, 'operator', 'accept-rollback', async (o: FormatOpts) => {
-      const format = parseFormat(o.format, o.json);
-      const client = await ctx.nexus('any');
-      const r = await client.acceptRollback();
-      ctx.out(render(format, r, () => (r.accepted
-        ? `Rollback accepted: the store (counter ${r.storeCounter ?? '?'}) was behind the Keepers' anchor (${r.keeperCounter ?? '?'}); `
-          + `it is re-anchored at ${r.counter ?? '?'} and SPIKE Nexus serves again.\n`
-          + 'Writes acknowledged after the restored copy was taken are lost; re-apply them if you can.\n'
-        : r.state === 'checking'
-          ? 'Nothing to accept yet: SPIKE Nexus is still running its rollback check; try again in a few seconds.\n'
-          : 'Nothing to accept: SPIKE Nexus detected no state rollback.\n')));
-    }),
-  );
+  registerOperatorCall(operator, ctx, {
+    name: 'accept-rollback',
+    description: 'Accept a detected state rollback (a deliberate restore of an older store) so SPIKE Nexus serves again (superuser)',
+    gate: 'any',
+    call: (client) => client.acceptRollback(),
+    data: (r) => r,
+    human: (r) => (r.accepted
+      ? `Rollback accepted: the store (counter ${r.storeCounter ?? '?'}) was behind the Keepers' anchor (${r.keeperCounter ?? '?'}); `
+        + `it is re-anchored at ${r.counter ?? '?'} and SPIKE Nexus serves again.\n`
+        + 'Writes acknowledged after the restored copy was taken are lost; re-apply them if you can.\n'
+      : r.state === 'checking'
+        ? 'Nothing to accept yet: SPIKE Nexus is still running its rollback check; try again in a few seconds.\n'
+        : 'Nothing to accept: SPIKE Nexus detected no state rollback.\n'),
+  });
 }

@@ -26,7 +26,7 @@ export interface PilotIo {
 }
 
 /** Role gate: which identity a command needs; `any` skips the client-side check. */
-type Gate = PilotRole | 'any';
+export type Gate = PilotRole | 'any';
 
 /** Pilot waits this long for its first SVID unless SPIKE_SPIFFE_SOURCE_TIMEOUT says otherwise. */
 const PILOT_SOURCE_TIMEOUT_MS = 10_000;

@@ -27,6 +27,7 @@ import { prepareRecoveryDir, resolveRecoveryDir, writeRecoveryFiles } from './re
 import { readShard, readShardFile, parseShardText } from './shard-input.js';
 import { registerAcceptRollback } from './accept-rollback.js';
 import { registerSharing } from './sharing.js';
+import { registerOperatorCall } from './operator-call.js';
 
 function recoverReport(dir: string, files: readonly string[]): string {
   const lines = [
@@ -162,21 +163,16 @@ export function registerOperator(program: Command, ctx: PilotContext): void {
 
 /** `spike operator rotate-root-key` (Pilot superuser): a new root key; old shards become useless. */
 export function registerRotateRootKey(operator: Command, ctx: PilotContext): void {
-  addFormatOptions(
-    operator
-      .command('rotate-root-key')
-      .description('Replace the root key with a new random one (superuser); re-encryption runs in the background'),
-  ).action(
-      act(ctx, 'operator', 'rotate-root-key', async (o: FormatOpts) => {
-        const format = parseFormat(o.format, o.json);
-        const client = await ctx.nexus('any');
-        const r = await client.rotateRootKey();
-        ctx.out(render(format, { ok: true, ...r }, () =>
-          `OK: root key rotated (epoch ${r.epoch}, storage key id ${r.storageKeyId}, cipher version ${r.cipherVersion}).\n`
-          + 'Older records are re-encrypted in the background (metric spike_keyring_storage_generations falls to 1 when done).\n'
-          + 'IMPORTANT: recovery shards exported before this rotation no longer work; run `spike operator recover` now.\n'));
-      }),
-    );
+  registerOperatorCall(operator, ctx, {
+    name: 'rotate-root-key',
+    description: 'Replace the root key with a new random one (superuser); re-encryption runs in the background',
+    gate: 'any',
+    call: (client) => client.rotateRootKey(),
+    data: (r) => ({ ok: true, ...r }),
+    human: (r) => `OK: root key rotated (epoch ${r.epoch}, storage key id ${r.storageKeyId}, cipher version ${r.cipherVersion}).\n`
+      + 'Older records are re-encrypted in the background (metric spike_keyring_storage_generations falls to 1 when done).\n'
+      + 'IMPORTANT: recovery shards exported before this rotation no longer work; run `spike operator recover` now.\n',
+  });
 }
 
 function parseShardFileArg(ctx: PilotContext, file: string): ReturnType<typeof parseShardText> {

@@ -10,8 +10,8 @@
  * "nothing to change" (shards still valid) when the stored sharing already matched.
  */
 import type { Command } from 'commander';
-import { act, type PilotContext } from './context.js';
-import { addFormatOptions, parseFormat, render, type FormatOpts } from './format.js';
+import type { PilotContext } from './context.js';
+import { registerOperatorCall } from './operator-call.js';
 import type { ReshareResult, SharingResult } from '../sdk/index.js';
 
 /** What moved, then the loud re-export warning (`what`: "REFRESH", "KEEPER SET CHANGE"). */
@@ -44,30 +44,22 @@ function reshareReport(r: ReshareResult): string {
 const STALE_NOTE = 'warning: recovery shards saved before this change no longer work; run `spike operator recover`';
 
 export function registerSharing(operator: Command, ctx: PilotContext): void {
-  addFormatOptions(
-    operator
-      .command('refresh-shares')
-      .description('New Keeper shares of the same root key (superuser); old recovery shards stop working: run `spike operator recover` after'),
-  ).action(
-    act(ctx, 'operator', 'refresh-shares', async (o: FormatOpts) => {
-      const format = parseFormat(o.format, o.json);
-      const client = await ctx.nexus('operator');
-      const r = await client.refreshShares();
-      ctx.out(render(format, { ok: true, ...r, recoveryShardsStale: true }, () => refreshReport(r)));
-      if (format !== 'human') ctx.note(STALE_NOTE);
-    }),
-  );
-  addFormatOptions(
-    operator
-      .command('reshare')
-      .description('Move the Keeper shares to the Keepers, shares and threshold Nexus is configured with (superuser); old recovery shards stop working'),
-  ).action(
-    act(ctx, 'operator', 'reshare', async (o: FormatOpts) => {
-      const format = parseFormat(o.format, o.json);
-      const client = await ctx.nexus('operator');
-      const r = await client.reshare();
-      ctx.out(render(format, { ok: true, ...r, recoveryShardsStale: r.changed }, () => reshareReport(r)));
-      if (format !== 'human' && r.changed) ctx.note(STALE_NOTE);
-    }),
-  );
+  registerOperatorCall(operator, ctx, {
+    name: 'refresh-shares',
+    description: 'New Keeper shares of the same root key (superuser); old recovery shards stop working: run `spike operator recover` after',
+    gate: 'operator',
+    call: (client) => client.refreshShares(),
+    data: (r) => ({ ok: true, ...r, recoveryShardsStale: true }),
+    human: refreshReport,
+    note: () => STALE_NOTE,
+  });
+  registerOperatorCall(operator, ctx, {
+    name: 'reshare',
+    description: 'Move the Keeper shares to the Keepers, shares and threshold Nexus is configured with (superuser); old recovery shards stop working',
+    gate: 'operator',
+    call: (client) => client.reshare(),
+    data: (r) => ({ ok: true, ...r, recoveryShardsStale: r.changed }),
+    human: reshareReport,
+    note: (r) => (r.changed ? STALE_NOTE : undefined),
+  });
 }

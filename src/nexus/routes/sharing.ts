@@ -34,6 +34,16 @@ export function moveFailure(e: MoveError): ApiError {
   }
 }
 
+/** Runs a sharing move through the store's error mapping; a refused move gets its API answer. */
+async function viaMove<T>(log: Parameters<typeof viaStore>[0], run: () => Promise<T>): Promise<T> {
+  try {
+    return await viaStore(log, run);
+  } catch (e) {
+    if (e instanceof MoveError) throw moveFailure(e);
+    throw e;
+  }
+}
+
 export function sharingRoutes(ctx: NexusContext): Route[] {
   const refresh = defineRoute({
     path: PATHS.refreshShares,
@@ -46,15 +56,10 @@ export function sharingRoutes(ctx: NexusContext): Route[] {
       const current = ctx.keys.sharing();
       if (!mover || !current) throw badRequest('memory_backend', 'not available with the memory backend');
       log.info({ epoch: current.epoch }, 'share refresh requested');
-      try {
-        const next = await viaStore(log, () => mover.move('refresh', {
-          threshold: current.threshold, shares: current.shares, peers: current.peers ?? ctx.cfg.keeperPeers,
-        }));
-        return { epoch: next.epoch, threshold: next.threshold, shares: next.shares };
-      } catch (e) {
-        if (e instanceof MoveError) throw moveFailure(e);
-        throw e;
-      }
+      const next = await viaMove(log, () => mover.move('refresh', {
+        threshold: current.threshold, shares: current.shares, peers: current.peers ?? ctx.cfg.keeperPeers,
+      }));
+      return { epoch: next.epoch, threshold: next.threshold, shares: next.shares };
     },
   });
   const reshare = defineRoute({
@@ -67,13 +72,8 @@ export function sharingRoutes(ctx: NexusContext): Route[] {
       const mover = ctx.mover;
       if (!mover || !ctx.keys.sharing()) throw badRequest('memory_backend', 'not available with the memory backend');
       const configured = { threshold: ctx.cfg.shamir.threshold, shares: ctx.cfg.shamir.shares, peers: ctx.cfg.keeperPeers };
-      try {
-        const r = await viaStore(log, () => reshareNow({ mover, keys: ctx.keys, configured, logger: log }));
-        return { changed: r.changed, epoch: r.sharing.epoch, threshold: r.sharing.threshold, shares: r.sharing.shares };
-      } catch (e) {
-        if (e instanceof MoveError) throw moveFailure(e);
-        throw e;
-      }
+      const r = await viaMove(log, () => reshareNow({ mover, keys: ctx.keys, configured, logger: log }));
+      return { changed: r.changed, epoch: r.sharing.epoch, threshold: r.sharing.threshold, shares: r.sharing.shares };
     },
   });
   return [refresh, reshare];
