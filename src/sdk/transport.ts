@@ -9,7 +9,8 @@
  *   response, or a 502/503/504 answer.
  * - A write (put with or without `cas`, delete, undelete, destroy, policy put/delete)
  *   is re-sent to the next URL in exactly two cases: its connection could not be opened at
- *   all (refused, unreachable, connect timeout, no such socket: not one byte was sent), or
+ *   all (refused, unreachable, connect timeout, no such socket, closed by the server during
+ *   the mTLS dial: not one byte was sent), or
  *   the server answered 503 with `"outcome":"not_applied"` (it guarantees nothing was
  *   written: the database was unreachable before COMMIT, the deadline passed first, or the
  *   policy check could not be made). A 503 with `"outcome":"unknown"` (COMMIT sent, answer
@@ -22,6 +23,8 @@
  *   security error, reported as such.
  * A call that got no HTTP answer fails with `attempts`: each URL tried and its cause class
  * (`failure.ts`), so the error names where it went and why it failed.
+ * - A dial the server closed (its per-address handshake budget, see HANDSHAKE_CLOSED_RETRIES)
+ *   is tried again on the same URL when no other is left, any call, at most twice.
  * - Streaming bodies (a `Readable`) go to one URL only; they cannot be replayed.
  * One deadline (`timeoutMs`) covers all attempts of a JSON call.  A caller's `AbortSignal` ends the call at once with the signal's
  * reason: before anything is sent if it is already aborted, else mid-request with no fail-over.
@@ -87,6 +90,16 @@ const PRE_SEND_CODES = new Set([
 /** Error codes meaning a connection broke while in use (the request may have arrived). */
 const AMBIGUOUS_CODES = new Set(['UND_ERR_SOCKET', 'ECONNRESET', 'EPIPE', 'UND_ERR_CLOSED', 'UND_ERR_HEADERS_TIMEOUT', 'UND_ERR_BODY_TIMEOUT', 'ERR_HEADERS_TIMEOUT', 'ERR_BODY_TIMEOUT']);
 
+/** `DialFailedError`'s code (spiffe/tls/dial.ts): the dial failed before any request byte. */
+const DIAL_FAILED = 'ERR_MTLS_DIAL_FAILED';
+
+/**
+ * A server closes handshakes past its per-address budget (a client process with many
+ * connections opening at once, or many processes on one host); such a dial is tried again on
+ * the same URL, after a short random pause, this many times within the call's deadline.
+ */
+const HANDSHAKE_CLOSED_RETRIES = 2;
+
 type FailureKind = 'pre_send' | 'ambiguous' | 'peer_rejected' | 'aborted';
 
 function errorCodes(e: unknown): string[] {
@@ -111,6 +124,8 @@ function classifyFailure(e: unknown, signal?: AbortSignal): FailureKind {
   if (signal?.aborted) return 'aborted';
   const codes = errorCodes(e);
   if (codes.includes('tls_peer_rejected') || isTrustFailure(e)) return 'peer_rejected';
+  // The mTLS dial failed before handing the socket to HTTP (even on a reset): nothing was sent.
+  if (codes.includes(DIAL_FAILED)) return 'pre_send';
   if (codes.some((c) => AMBIGUOUS_CODES.has(c))) return 'ambiguous';
   if (codes.some((c) => PRE_SEND_CODES.has(c))) return 'pre_send';
   return 'ambiguous';
@@ -123,6 +138,21 @@ interface PostOptions {
   contentType?: string;
   /** The caller's signal (see the module comment). */
   signal?: AbortSignal | undefined;
+}
+
+/** Waits `ms`; false when `signal` fired first (or had fired). */
+function pause(ms: number, signal: AbortSignal): Promise<boolean> {
+  if (signal.aborted) return Promise.resolve(false);
+  return new Promise((resolve) => {
+    const done = (ok: boolean): void => {
+      clearTimeout(t);
+      signal.removeEventListener('abort', onAbort);
+      resolve(ok);
+    };
+    const onAbort = (): void => done(false);
+    const t = setTimeout(() => done(true), ms);
+    signal.addEventListener('abort', onAbort, { once: true });
+  });
 }
 
 /** Throws the caller's abort reason when `signal` is aborted. */
@@ -222,6 +252,7 @@ export class Transport {
     const order = this.instances.order();
     let last: NexusApiError | undefined;
     const attempts: FailedAttempt[] = [];
+    let sameUrlRetries = HANDSHAKE_CLOSED_RETRIES;
     for (let k = 0; k < order.length; k++) {
       const i = order[k]!;
       const isLast = k === order.length - 1;
@@ -240,9 +271,17 @@ export class Transport {
       } catch (e) {
         throwIfAborted(o.signal);
         const kind = classifyFailure(e, signal);
-        attempts.push({ url: this.display(i), failure: classifyFailureCause(e, signal) });
+        const failure = classifyFailureCause(e, signal);
+        attempts.push({ url: this.display(i), failure });
         const at = this.at(i, route, action);
         if (kind === 'peer_rejected') throw new NexusApiError('tls_peer_rejected', { cause: e, attempts, at });
+        if (isLast && kind === 'pre_send' && failure.class === 'connection_closed' && sameUrlRetries > 0) {
+          sameUrlRetries--;
+          if (await pause(20 + Math.floor(Math.random() * 80), signal)) {
+            k--; // the same URL again: the server closed the handshake, nothing was sent
+            continue;
+          }
+        }
         last = new NexusApiError('net_peer_connection', { cause: e, attempts, at });
         if (kind !== 'aborted') this.instances.failed(i);
         if (kind === 'aborted' || isLast) throw last;

@@ -27,6 +27,8 @@ export const MTLS_DEFAULTS = Object.freeze({
   keepAliveTimeoutMs: 30_000,
   closeGraceMs: 2_000,
   clientConnections: 10,
+  /** TLS handshakes in flight from one process to one server address (dial-gate.ts). */
+  clientHandshakesPerTarget: 8,
   clientConnectTimeoutMs: 10_000,
   clientKeepAliveTimeoutMs: 4_000,
   clientHeadersTimeoutMs: 30_000,

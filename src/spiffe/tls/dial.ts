@@ -16,6 +16,21 @@ import type { Authorizer } from '../authorize.js';
 import { TLS_BASE, secureContextFor } from './context.js';
 import { PeerRejectedError, checkPeer } from './peer.js';
 import { canSetServername, lookupSingle, prefetchLookup, setServername } from './resolve.js';
+import { awaitDialTurn, type DialTurn } from './dial-gate.js';
+
+/**
+ * A dial that failed before the socket reached the HTTP layer: not one request byte was sent,
+ * so the SDK may send the request again (the server closed the handshake, refused, …). The
+ * cause is the socket's own error. A rejected server (`PeerRejectedError`) and a connect
+ * timeout are reported as themselves.
+ */
+export class DialFailedError extends Error {
+  readonly code = 'ERR_MTLS_DIAL_FAILED';
+  constructor(cause: Error) {
+    super('mTLS dial failed before any request byte was sent', { cause });
+    this.name = 'DialFailedError';
+  }
+}
 
 export interface DialTarget {
   /** Host name or IP literal (IPv6 with or without brackets). */
@@ -83,13 +98,20 @@ export interface DialOptions {
 export function dialMtls(target: DialTarget, o: DialOptions, callback: (err: Error | null, socket: TLSSocket | null) => void): void {
   let settled = false;
   let socket: TLSSocket | null = null;
+  let timeout: Error | undefined;
+  let turn: DialTurn | undefined;
+  const leave = (): void => {
+    turn?.cancel();
+    turn?.done();
+  };
   const finish = (err: Error | null, s: TLSSocket | null): void => {
     if (settled) return;
     settled = true;
     clearTimeout(timer);
+    leave();
     if (err) {
       s?.destroy();
-      callback(err, null);
+      callback(err instanceof PeerRejectedError || err === timeout ? err : new DialFailedError(err), null);
     } else if (s) {
       callback(null, s);
     }
@@ -103,7 +125,8 @@ export function dialMtls(target: DialTarget, o: DialOptions, callback: (err: Err
   }
   const host = target.hostname.startsWith('[') ? target.hostname.slice(1, -1) : target.hostname;
   const servername = isIpLiteral(host) ? undefined : (target.servername || host);
-  const timer = setTimeout(() => finish(o.timeoutError(), socket), o.timeoutMs);
+  // The deadline counts the wait for a handshake slot too (dial-gate.ts).
+  const timer = setTimeout(() => finish((timeout = o.timeoutError()), socket), o.timeoutMs);
   /** Connects to `address`; the SNI name goes in the options, or after the connect call (resolve.ts). */
   const open = (address: string, sniLater: boolean): void => {
     const s = tls.connect({
@@ -129,15 +152,19 @@ export function dialMtls(target: DialTarget, o: DialOptions, callback: (err: Err
     });
     s.on('error', (err) => finish(err, s));
   };
-  if (servername === undefined || target.localAddress || !canSetServername) {
-    open(host, false);
-    return;
-  }
-  // A host name: looked up here when it has one address (see resolve.ts), else left to node:net.
-  lookupSingle(host, (err, address) => {
-    if (settled) return; // timed out meanwhile
-    if (err) finish(err, null);
-    else if (address !== undefined) open(address, true);
-    else open(host, false);
-  });
+  const begin = (): void => {
+    if (servername === undefined || target.localAddress || !canSetServername) {
+      open(host, false);
+      return;
+    }
+    // A host name: looked up here when it has one address (see resolve.ts), else left to node:net.
+    lookupSingle(host, (err, address) => {
+      if (settled) return; // timed out meanwhile
+      if (err) finish(err, null);
+      else if (address !== undefined) open(address, true);
+      else open(host, false);
+    });
+  };
+  turn = awaitDialTurn(`${host}|${target.port || 443}`, begin);
+  if (settled) leave(); // settled while starting (an error raised at once)
 }

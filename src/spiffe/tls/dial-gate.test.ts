@@ -1,0 +1,34 @@
+/** The per-target handshake gate (dial-gate.ts): limit, order, cancel, release, forgetting. */
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { awaitDialTurn, dialGateCount } from './dial-gate.js';
+
+test('at most `limit` dials run per target; the rest start in order as earlier ones end', () => {
+  const started: number[] = [];
+  const turns = [0, 1, 2, 3, 4].map((i) => awaitDialTurn('a|1', () => started.push(i), 2));
+  const other = awaitDialTurn('b|1', () => started.push(99), 2); // another target has its own slots
+  assert.deepEqual(started, [0, 1, 99]);
+  turns[1]!.done();
+  assert.deepEqual(started, [0, 1, 99, 2]);
+  turns[1]!.done(); // idempotent: frees nothing more
+  assert.deepEqual(started, [0, 1, 99, 2]);
+  turns[3]!.cancel(); // leaves the queue before its start
+  turns[0]!.done();
+  assert.deepEqual(started, [0, 1, 99, 2, 4]);
+  turns[3]!.done(); // never started: no slot to free
+  for (const t of [turns[2]!, turns[4]!, other]) {
+    t.cancel(); // no effect once started
+    t.done();
+  }
+  assert.equal(dialGateCount(), 0, 'idle targets are forgotten');
+});
+
+test('a cancelled waiter is never started, and cancelling the last waiter forgets the target', () => {
+  let ran = 0;
+  const first = awaitDialTurn('c|1', () => ran++, 1);
+  const second = awaitDialTurn('c|1', () => ran++, 1);
+  second.cancel();
+  first.done();
+  assert.equal(ran, 1);
+  assert.equal(dialGateCount(), 0);
+});
