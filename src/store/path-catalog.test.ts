@@ -21,11 +21,14 @@ class FakeFeed implements PathFeed {
   reads = 0;
   rebuildNext = false;
   gate: Promise<void> | undefined;
-  async readAll(): Promise<{ rows: PathRow[]; mark: string }> {
+  /** Rows handed over per page (the real SQLite feed pages by key). */
+  page = 1000;
+  async readAll(visit: (rows: PathRow[]) => Promise<void>): Promise<string> {
     this.reads++;
     const snap = [...this.committed]; // the snapshot is taken when the read is sent
     await this.gate;
-    return { rows: snap.map(row), mark: String(snap.length) };
+    for (let i = 0; i < snap.length; i += this.page) await visit(snap.slice(i, i + this.page).map(row));
+    return String(snap.length);
   }
   async readSince(mark: string): Promise<{ rows: PathRow[]; mark: string } | null> {
     this.reads++;
@@ -135,6 +138,39 @@ test('sqlite: a commit by another connection to the same file is listed (data_ve
   } finally {
     await a.close();
     await b.close();
+    root.destroy();
+    fs.rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test('catalog: a build over many pages has every path, once', async () => {
+  const feed = new FakeFeed();
+  feed.page = 3;
+  for (let i = 0; i < 10; i++) feed.committed.push(`p/${9 - i}`);
+  const c = new PathCatalog(feed, open);
+  await c.refresh();
+  assert.deepEqual(all(c), Array.from({ length: 10 }, (_, i) => `p/${i}`));
+});
+
+test('sqlite: the index of a reopened store with more paths than one page (keyset pages) lists them all', async () => {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'spike-paths-'));
+  const root = RootKey.generate();
+  const file = path.join(dir, 'spike.db');
+  const n = 1203; // two full pages of 500 and a partial one
+  const want = Array.from({ length: n }, (_, i) => `many/${String(i).padStart(4, '0')}`);
+  try {
+    const w = new SqliteStore({ file });
+    await w.unlock(root);
+    await Promise.all(want.map((p) => w.putSecret(p, { k: 'v' })));
+    await w.close();
+    const r = new SqliteStore({ file });
+    try {
+      await r.unlock(root);
+      assert.deepEqual((await r.listSecretPathPage({ prefix: 'many/' })).paths, want);
+    } finally {
+      await r.close();
+    }
+  } finally {
     root.destroy();
     fs.rmSync(dir, { recursive: true, force: true });
   }

@@ -34,8 +34,13 @@ export interface PathRow {
  * database's history a read corresponds to (a PostgreSQL snapshot, SQLite's data_version).
  */
 export interface PathFeed {
-  /** Every path record, and the mark of the state read. */
-  readAll(): Promise<{ rows: PathRow[]; mark: string }>;
+  /**
+   * Every path record, page by page to `visit` (a backend that can page keeps only one page of
+   * sealed rows in memory: 100,000 rows read at once cost ~125 MiB that the allocator then
+   * keeps), and the mark of the state read: taken before the first page, so anything
+   * committed by others while the pages are read moves the mark and forces a rebuild.
+   */
+  readAll(visit: (rows: PathRow[]) => Promise<void>): Promise<string>;
   /** Records created since `mark` by anyone and the new mark; null = unknown changes (rebuild). */
   readSince(mark: string): Promise<{ rows: PathRow[]; mark: string } | null>;
 }
@@ -117,12 +122,17 @@ export class PathCatalog {
     const pending: string[] = [];
     this.#pending = pending;
     try {
-      const all = await this.#feed.readAll();
+      const paths: string[] = [];
+      const mark = await this.#feed.readAll(async (rows) => {
+        this.#checkEpoch(epoch);
+        for (const p of await this.#openAll(rows, epoch)) paths.push(p);
+        await yieldToLoop();
+        this.#checkEpoch(epoch);
+      });
       this.#checkEpoch(epoch);
-      const paths = await this.#openAll(all.rows, epoch);
       for (const p of pending) paths.push(p);
       this.index.replace(paths);
-      this.#mark = all.mark;
+      this.#mark = mark;
     } finally {
       if (this.#pending === pending) this.#pending = null;
     }

@@ -91,7 +91,7 @@ export abstract class SealedStore implements Store {
     this.#sealLimit = opts.sealLimit ?? DEFAULT_SEAL_LIMIT;
     this.health = new StoreHealth(opts.logger);
     this.#paths = new PathCatalog(
-      { readAll: () => this.readAllPaths(), readSince: (mark) => this.readPathsSince(mark) },
+      { readAll: (visit) => this.readAllPaths(visit), readSince: (mark) => this.readPathsSince(mark) },
       (row) => this.#sealerOrThrow().openPath(row.id, row.path),
     );
   }
@@ -115,8 +115,8 @@ export abstract class SealedStore implements Store {
    * throw: nothing is written) and stores the write it returns, if any.
    */
   protected abstract writeSecret<T>(id: Buffer, plan: (row: MetaRow) => { result: T; write: SealedSecretWrite | null }): Promise<T>;
-  /** Every path record, and an opaque mark of the database state read (see path-catalog.ts). */
-  protected abstract readAllPaths(): Promise<{ rows: PathRow[]; mark: string }>;
+  /** Every path record, page by page to `visit`, and an opaque mark of the database state read before them (see path-catalog.ts). */
+  protected abstract readAllPaths(visit: (rows: PathRow[]) => Promise<void>): Promise<string>;
   /** Path records created (by anyone) since `mark`, and the new mark; null = unknown, read all again. */
   protected abstract readPathsSince(mark: string): Promise<{ rows: PathRow[]; mark: string } | null>;
   protected abstract readPolicy(id: Buffer): Promise<Buffer | null>;

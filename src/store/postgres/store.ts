@@ -296,8 +296,11 @@ export class PostgresStore extends SealedStore {
     });
   }
 
-  protected async readAllPaths(): Promise<{ rows: PathRow[]; mark: string }> {
-    return splitSnapshot((await this.#query<SnapRow>(q('listSecrets'))).rows);
+  /** One snapshot, read at once (the mark is that snapshot); visited as one page. */
+  protected async readAllPaths(visit: (rows: PathRow[]) => Promise<void>): Promise<string> {
+    const all = splitSnapshot((await this.#query<SnapRow>(q('listSecrets'))).rows);
+    await visit(all.rows);
+    return all.mark;
   }
 
   /** Other instances' new paths; a snapshot older than the last one (database restored) → rebuild. */

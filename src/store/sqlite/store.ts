@@ -35,6 +35,9 @@ interface SqliteStoreOptions extends SealedStoreOptions {
   onCommitBatch?: (size: number) => void;
 }
 
+/** Path records read per page when the path index is built (see PathFeed.readAll). */
+const PATH_PAGE = 500;
+
 const DEFAULTS = {
   busyTimeoutMs: 5000,
   groupCommit: true,
@@ -50,7 +53,7 @@ function prepare(db: BetterSqlite3.Database) {
     getMeta: db.prepare('SELECT meta FROM secrets WHERE id = ?').pluck(),
     insertSecret: db.prepare('INSERT INTO secrets (id, path, meta) VALUES (?, ?, ?)'),
     updateMeta: db.prepare('UPDATE secrets SET meta = ? WHERE id = ?'),
-    listSecrets: db.prepare('SELECT id, path FROM secrets'),
+    listSecretsPage: db.prepare('SELECT id, path FROM secrets WHERE id > ? ORDER BY id LIMIT ?'),
     hasVersions: db.prepare('SELECT 1 FROM secret_versions WHERE id = ? LIMIT 1').pluck(),
     // A read in one statement (one implicit read transaction instead of two): the metadata
     // row plus the value row of the asked version, or of the highest version when none was
@@ -240,11 +243,19 @@ export class SqliteStore extends SealedStore {
     return String(this.#db.pragma('data_version', { simple: true }));
   }
 
-  protected async readAllPaths(): Promise<{ rows: PathRow[]; mark: string }> {
-    return this.#read(() => {
-      const mark = this.#dataVersion();
-      return { rows: this.#st.listSecrets.all() as PathRow[], mark };
-    });
+  /** Pages in key order (keyset: `id > last`), the mark read before the first page. */
+  protected async readAllPaths(visit: (rows: PathRow[]) => Promise<void>): Promise<string> {
+    const mark = this.#read(() => this.#dataVersion());
+    let after: Buffer = Buffer.alloc(0); // sorts before every id
+    for (;;) {
+      const last = after;
+      const rows = this.#read(() => this.#st.listSecretsPage.all(last, PATH_PAGE) as PathRow[]);
+      if (rows.length === 0) break;
+      after = (rows[rows.length - 1] as PathRow).id;
+      await visit(rows);
+      if (rows.length < PATH_PAGE) break;
+    }
+    return mark;
   }
 
   /** The file is served by one Nexus; another writer (unsupported, but possible) forces a rebuild. */
