@@ -23,6 +23,9 @@ import { StoreError } from './types.js';
 /** Sealed path records decrypted between two turns of the event loop. */
 const OPEN_CHUNK = 500;
 
+/** Path records a backend reads per page when the index is built (see PathFeed.readAll). */
+export const PATH_PAGE = 500;
+
 /** A sealed path record as a backend reads it. */
 export interface PathRow {
   id: Buffer;

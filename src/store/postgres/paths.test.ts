@@ -31,6 +31,37 @@ describe('postgres path index across instances', () => {
     return { a, b, url, close: async () => { await a.close(); await b.close(); } };
   }
 
+  test('an index built over several pages while A writes has every path A acknowledged before the build, once', async () => {
+    const { a, url, close } = await pair();
+    const want = Array.from({ length: 1203 }, (_, i) => `many/${String(i * 2).padStart(5, '0')}`); // 2 full pages + a part
+    await Promise.all(want.map((p) => a.putSecret(p, { k: '1' })));
+    const c = await openPostgresStore({ connectionString: url, maxConnections: 4 });
+    let writing = true;
+    const extra: string[] = [];
+    const writer = (async () => {
+      for (let i = 0; writing && i < 400; i++) {
+        const p = `many/${String(i * 2 + 1).padStart(5, '0')}`; // between existing keys' paths
+        await a.putSecret(p, { k: '1' });
+        extra.push(p);
+      }
+    })();
+    try {
+      await c.unlock(root); // the build starts here, in the background, while A writes
+      const listed = (await c.listSecretPathPage({ prefix: 'many/' })).paths;
+      writing = false;
+      await writer;
+      assert.equal(new Set(listed).size, listed.length, 'no duplicates');
+      for (const p of want) assert.ok(listed.includes(p), `${p} is listed`);
+      const after = (await c.listSecretPathPage({ prefix: 'many/' })).paths;
+      assert.deepEqual(after, [...want, ...extra].sort(), 'the next list has every write');
+    } finally {
+      writing = false;
+      await writer;
+      await c.close();
+      await close();
+    }
+  });
+
   test('a path written on A is in the next list on B (and B built its index before A wrote)', async () => {
     const { a, b, close } = await pair();
     try {

@@ -49,9 +49,10 @@ const SQL = {
                                      ORDER BY version DESC LIMIT 1) AS t ON true`,
   readMeta: `SELECT (SELECT meta FROM spike_secrets WHERE id = $1) AS meta,
                     EXISTS (SELECT 1 FROM spike_secret_versions WHERE id = $1) AS versions`,
-  /** Every path record, plus one row carrying this statement's snapshot (the path index's mark). */
-  listSecrets: `SELECT id, path, NULL::text AS snap FROM spike_secrets
-                UNION ALL SELECT NULL, NULL, pg_current_snapshot()::text`,
+  /** The path index's mark: read before the first page of a build (path-catalog.ts). */
+  currentSnapshot: 'SELECT pg_current_snapshot()::text AS snap',
+  /** One page of path records in key order after `$1` (keyset paging; rows are never deleted). */
+  listSecretsPage: 'SELECT id, path FROM spike_secrets WHERE id > $1 ORDER BY id LIMIT $2',
   lockGeneration: `SELECT value FROM spike_counters WHERE name = 'policy_generation' FOR UPDATE`,
   bumpGeneration: `WITH g AS (UPDATE spike_counters SET value = value + 1 WHERE name = 'policy_generation' RETURNING value)
                    SELECT value::text AS value, pg_notify('${POLICY_CHANNEL}', value::text) FROM g`,

@@ -38,7 +38,7 @@ import { pgDriver } from '../drivers.js';
 import type { RootKey } from '../../crypto/index.js';
 import { createLogThrottle } from '../../lib/index.js';
 import { keyRecordKeys, planKeyRecords, type KeyRecordsPlan } from '../key-check.js';
-import type { PathRow } from '../path-catalog.js';
+import { PATH_PAGE, type PathRow } from '../path-catalog.js';
 import { SealedStore, type MetaRow, type ReadRow, type SealedSecretWrite } from '../sealed.js';
 import { DEFAULTS, type PostgresStoreOptions } from './options.js';
 import { StoreError, type KeyAdoption, type PolicyRecord, type StoreFailureCause, type StoreOutcome } from '../types.js';
@@ -296,11 +296,23 @@ export class PostgresStore extends SealedStore {
     });
   }
 
-  /** One snapshot, read at once (the mark is that snapshot); visited as one page. */
+  /**
+   * The snapshot first (the mark), then pages in key order, each its own statement. Every row
+   * committed before the mark is in a later page's view (rows are never deleted); a row the
+   * mark did not see is returned again by the next `readPathsSince(mark)`.
+   */
   protected async readAllPaths(visit: (rows: PathRow[]) => Promise<void>): Promise<string> {
-    const all = splitSnapshot((await this.#query<SnapRow>(q('listSecrets'))).rows);
-    await visit(all.rows);
-    return all.mark;
+    const mark = (await this.#query<{ snap: string }>(q('currentSnapshot'))).rows[0]?.snap;
+    if (mark === undefined) throw new StoreError('store_unavailable');
+    let after: Buffer = Buffer.alloc(0); // sorts before every id
+    for (;;) {
+      const rows = (await this.#query<PathRow>(q('listSecretsPage', [after, PATH_PAGE]))).rows;
+      if (rows.length === 0) break;
+      after = (rows[rows.length - 1] as PathRow).id;
+      await visit(rows);
+      if (rows.length < PATH_PAGE) break;
+    }
+    return mark;
   }
 
   /** Other instances' new paths; a snapshot older than the last one (database restored) → rebuild. */

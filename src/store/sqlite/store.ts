@@ -10,7 +10,7 @@
 import type BetterSqlite3 from 'better-sqlite3';
 import type { RootKey } from '../../crypto/index.js';
 import { settleKeyRecords, type KeyRecordsPlan, type KeyRecordsTx } from '../key-check.js';
-import type { PathRow } from '../path-catalog.js';
+import { PATH_PAGE, type PathRow } from '../path-catalog.js';
 import type { BlobSwap, KeyRecordsUpdate, StaleBlob } from '../key-custody.js';
 import { SealedStore, type MetaRow, type ReadRow, type SealedSecretWrite, type SealedStoreOptions } from '../sealed.js';
 import { StoreError, type KeyAdoption, type PolicyRecord } from '../types.js';
@@ -34,9 +34,6 @@ interface SqliteStoreOptions extends SealedStoreOptions {
   /** Called with the size of every committed group (metrics). */
   onCommitBatch?: (size: number) => void;
 }
-
-/** Path records read per page when the path index is built (see PathFeed.readAll). */
-const PATH_PAGE = 500;
 
 const DEFAULTS = {
   busyTimeoutMs: 5000,
