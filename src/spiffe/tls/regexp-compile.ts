@@ -1,0 +1,38 @@
+/**
+ * V8's regexp optimizer, switched off around one call of a short-lived client (start-up time
+ * of the CLI, issue 15). `dns.lookup` checks a host name with `net.isIP` first; for a name,
+ * that runs Node's large IPv6 pattern, which V8 compiles on its first use. With the optimizer
+ * on, that one compile costs 10–30 ms of a CLI call (more on a busy machine); with it off,
+ * about 2 ms. The flag chooses how a pattern is compiled, never what it matches.
+ *
+ * The flag is turned back on as soon as the call returns, so the process's V8 flags, and with
+ * them the flag hash that keys V8 code caches (bin/spike.js), are the same after as before.
+ * A process started with any regexp option (node options or NODE_OPTIONS) is left alone: a
+ * flag somebody chose is never overridden.
+ */
+import { createRequire } from 'node:module';
+
+// node:v8 is loaded on the first call only: most processes importing this module never call it.
+const requireBuiltin = createRequire(import.meta.url);
+
+/** Whether this process's node options name a regexp flag (then nothing is changed). */
+export function regexpFlagsChosen(execArgv: readonly string[], nodeOptions: string | undefined): boolean {
+  return [...execArgv, nodeOptions ?? ''].some((a) => /regexp/i.test(a));
+}
+
+/** Runs `fn` with V8's regexp optimizer off, then turns it back on (see the module comment). */
+export function withoutRegexpOptimization<T>(fn: () => T, execArgv: readonly string[] = process.execArgv, nodeOptions = process.env['NODE_OPTIONS']): T {
+  if (regexpFlagsChosen(execArgv, nodeOptions)) return fn();
+  let v8: typeof import('node:v8');
+  try {
+    v8 = requireBuiltin('node:v8') as typeof import('node:v8');
+    v8.setFlagsFromString('--no-regexp-optimization');
+  } catch {
+    return fn(); // an optimization only
+  }
+  try {
+    return fn();
+  } finally {
+    v8.setFlagsFromString('--regexp-optimization');
+  }
+}
