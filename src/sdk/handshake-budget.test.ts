@@ -129,3 +129,15 @@ test('a refused dial on the only URL is not retried there (the server is not lis
   await assert.rejects(c.putSecret('a/b', { k: 'v' }), { code: 'net_peer_connection' });
   assert.equal(d.calls, 1);
 });
+
+test('a caller that aborts during the pause before the same-URL retry gets its own reason', async () => {
+  const ac = new AbortController();
+  const reason = new Error('caller gave up');
+  const d = scripted(99, () => {
+    setTimeout(() => ac.abort(reason), 5); // the first attempt fails; the caller gives up during the 20-100 ms pause
+    return new DialFailedError(reset());
+  });
+  const c = NexusClient.create({ urls: ['https://127.0.0.1:1'], dispatcher: d, timeoutMs: 10_000 });
+  await assert.rejects(c.putSecret('a/b', { k: 'v' }, { signal: ac.signal }), (e: unknown) => e === reason);
+  assert.equal(d.calls, 1);
+});

@@ -281,6 +281,7 @@ export class Transport {
             k--; // the same URL again: the server closed the handshake, nothing was sent
             continue;
           }
+          throwIfAborted(o.signal); // the caller gave up during the pause: its reason, as always
         }
         last = new NexusApiError('net_peer_connection', { cause: e, attempts, at });
         if (kind !== 'aborted') this.instances.failed(i);

@@ -32,3 +32,19 @@ test('a cancelled waiter is never started, and cancelling the last waiter forget
   assert.equal(ran, 1);
   assert.equal(dialGateCount(), 0);
 });
+
+test('dials that fail at once (bad options) report through their callback and free their slots', async () => {
+  const { dialMtls } = await import('./dial.js');
+  const { createCa, makeSvid, bundleSetOf } = await import('../../../test/helpers/pki.js');
+  const { StaticX509Source } = await import('../source.js');
+  const { authorizeAny } = await import('../authorize.js');
+  const { contextCache } = await import('./dial.js');
+  const ca = await createCa('gate.test');
+  const source = new StaticX509Source(await makeSvid(ca, 'spiffe://gate.test/client'), bundleSetOf(ca));
+  const o = { source, authorizeServer: authorizeAny(), context: contextCache(source), timeoutMs: 10_000, timeoutError: () => new Error('timeout') };
+  const results = await Promise.all(Array.from({ length: 12 }, () => new Promise<Error | null>((resolve) => {
+    dialMtls({ hostname: '127.0.0.1', port: 9, localAddress: 'not-an-address' }, o, (err) => resolve(err));
+  })));
+  assert.equal(results.filter((e) => e instanceof Error).length, 12, 'every dial reported its failure');
+  assert.equal(dialGateCount(), 0, 'no slot kept');
+});

@@ -30,8 +30,9 @@ export interface DialTurn {
 }
 
 /**
- * Calls `start` when the target `key` (`host:port`) has a free handshake slot: at once when it
- * has one, else when an earlier dial to it ends. `limit` is for tests.
+ * Calls `start` when the target `key` (`host|port`) has a free handshake slot: at once when it
+ * has one, else when an earlier dial to it ends (inside that dial's `done`). `start` must not
+ * throw: it owns the slot until it calls `done`. `limit` is for tests.
  */
 export function awaitDialTurn(key: string, start: () => void, limit: number = MTLS_DEFAULTS.clientHandshakesPerTarget): DialTurn {
   let gate = gates.get(key);

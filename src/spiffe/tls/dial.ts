@@ -125,8 +125,10 @@ export function dialMtls(target: DialTarget, o: DialOptions, callback: (err: Err
   }
   const host = target.hostname.startsWith('[') ? target.hostname.slice(1, -1) : target.hostname;
   const servername = isIpLiteral(host) ? undefined : (target.servername || host);
-  // The deadline counts the wait for a handshake slot too (dial-gate.ts).
-  const timer = setTimeout(() => finish((timeout = o.timeoutError()), socket), o.timeoutMs);
+  // The wait for a handshake slot (dial-gate.ts) is capped by the connect timeout, and the dial
+  // itself then gets the whole connect timeout again (restarted in `begin`).
+  const expire = (): void => finish((timeout = o.timeoutError()), socket);
+  let timer = setTimeout(expire, o.timeoutMs);
   /** Connects to `address`; the SNI name goes in the options, or after the connect call (resolve.ts). */
   const open = (address: string, sniLater: boolean): void => {
     const s = tls.connect({
@@ -152,7 +154,7 @@ export function dialMtls(target: DialTarget, o: DialOptions, callback: (err: Err
     });
     s.on('error', (err) => finish(err, s));
   };
-  const begin = (): void => {
+  const start = (): void => {
     if (servername === undefined || target.localAddress || !canSetServername) {
       open(host, false);
       return;
@@ -164,6 +166,17 @@ export function dialMtls(target: DialTarget, o: DialOptions, callback: (err: Err
       else if (address !== undefined) open(address, true);
       else open(host, false);
     });
+  };
+  // Never throws into the gate (it may run inside another dial's `finish`): an error raised
+  // at once (bad options) settles this dial on the next tick, which frees its slot.
+  const begin = (): void => {
+    clearTimeout(timer);
+    timer = setTimeout(expire, o.timeoutMs);
+    try {
+      start();
+    } catch (e) {
+      process.nextTick(() => finish(e instanceof Error ? e : new Error('dial failed'), socket));
+    }
   };
   turn = awaitDialTurn(`${host}|${target.port || 443}`, begin);
   if (settled) leave(); // settled while starting (an error raised at once)

@@ -48,6 +48,7 @@ test('the call returns its result and patterns match as before', () => {
 
 test('a process started with a regexp option is left alone', () => {
   assert.equal(regexpFlagsChosen(['--no-regexp-optimization'], undefined), true);
+  assert.equal(regexpFlagsChosen(['--freeze-flags-after-init'], undefined), true, 'frozen flags: V8 would abort on a change');
   assert.equal(regexpFlagsChosen([], '--max-old-space-size=64 --regexp-tier-up-ticks=5'), true);
   assert.equal(regexpFlagsChosen(['--enable-source-maps'], '--max-old-space-size=64'), false);
   const before = cacheNow();

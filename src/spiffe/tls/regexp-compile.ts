@@ -8,7 +8,8 @@
  * The flag is turned back on as soon as the call returns, so the process's V8 flags, and with
  * them the flag hash that keys V8 code caches (bin/spike.js), are the same after as before.
  * A process started with any regexp option (node options or NODE_OPTIONS) is left alone: a
- * flag somebody chose is never overridden.
+ * flag somebody chose is never overridden. So is one started with `--freeze-flags-after-init`
+ * (V8 would abort it on the change).
  */
 import { createRequire } from 'node:module';
 
@@ -17,7 +18,8 @@ const requireBuiltin = createRequire(import.meta.url);
 
 /** Whether this process's node options name a regexp flag (then nothing is changed). */
 export function regexpFlagsChosen(execArgv: readonly string[], nodeOptions: string | undefined): boolean {
-  return [...execArgv, nodeOptions ?? ''].some((a) => /regexp/i.test(a));
+  // Frozen flags: V8 aborts the process on any later change, which no catch can stop.
+  return [...execArgv, nodeOptions ?? ''].some((a) => /regexp|freeze-flags-after-init/i.test(a));
 }
 
 /** Runs `fn` with V8's regexp optimizer off, then turns it back on (see the module comment). */
