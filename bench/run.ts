@@ -10,7 +10,8 @@
  * `npm run bench -- --quick`: short budgets (< 2 min). A benchmark that fails (e.g. a component
  * not built yet) shows a "not available" row with the reason; nothing is ever filled in by hand.
  * The `CLI` row (issue 15, `bench/cli.ts`) times `spike secret get` as a new process against
- * `node -e 0` in the same run. `--only=P1,P4` (or `--only=LIST`, `--only=CLI`) runs a subset (for development; results are then not written unless `--out`).
+ * `node -e 0` in the same run. The `CORES` row (issue 17, `bench/cores.ts`) runs the several-cores
+ * prototype with 1 and 2 workers under the same load generator. `--only=P1,P4` (or `--only=LIST`, `--only=CLI`) runs a subset (for development; results are then not written unless `--out`).
  */
 import fs from 'node:fs';
 import os from 'node:os';
@@ -21,6 +22,7 @@ import { Stack } from '../test/helpers/stack.js';
 import { benchBootstrap } from './bootstrap.js';
 import { benchCipher } from './cipher.js';
 import { benchCliGet, CLI_GOAL } from './cli.js';
+import { benchCores } from './cores.js';
 import { benchCrypto } from './crypto.js';
 import { benchHa } from './ha.js';
 import { benchHostileRss } from './hostile-rss.js';
@@ -190,6 +192,9 @@ async function main(): Promise<void> {
         progress(`S list of one prefix among ${args.quick ? '20,000' : '100,000'} secrets vs among 1,000 (in-process Nexus, sealed SQLite)`);
         rows.push(...(await guarded('list', [['S', 's.list.prefix.100k', 'list of one prefix among 100,000 secrets', LIST_GOAL]], async () =>
           (await benchList(stack, { quick: args.quick })).map((r) => row('S', r, r.id === 's.list.prefix.100k' ? LIST_GOAL : undefined)))));
+      }
+      if (want('CORES')) {
+        rows.push(...(await guarded('cores', [['CORES', 'cores.prototype.2v1', 'several cores: prototype server, 2 workers vs 1', { on: 'ratio', op: 'report', target: 0, text: 'report only' }]], () => benchCores(sb))));
       }
       if (want('P6')) rows.push(...(await guarded('P6', [['P6', 'p6.rss', 'RSS of Nexus with 100,000 secrets; idle Keeper']], () => sb.p6())));
       if (want('CLI')) rows.push(...(await guarded('CLI', [['CLI', 'cli.get.wall', '`spike secret get` wall time vs `node -e 0`', CLI_GOAL]], () => benchCliGet(stack, 10))));

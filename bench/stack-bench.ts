@@ -102,6 +102,17 @@ export class StackBench {
 
   /** Starts the echo baseline with Nexus's SVID and the exact reply Nexus gives to the GET. */
   async startEcho(): Promise<{ port: number; pid: number | undefined; stop: () => void }> {
+    const s = await this.startFramed('echo-server.js', [], /echo ready (\d+)/);
+    return { port: Number(s.ready[1]), pid: s.pid, stop: s.stop };
+  }
+
+  /**
+   * Starts a bench helper server (`bench/<script>`, compiled) with Nexus's SVID, the trust
+   * bundle, and the exact reply and headers Nexus gives to the GET as length-prefixed frames
+   * on stdin (no key on disk or in the environment); resolves with the match of `ready` on
+   * its stdout.
+   */
+  async startFramed(script: string, args: string[], ready: RegExp): Promise<{ ready: RegExpExecArray; pid: number | undefined; stop: () => void }> {
     const d = this.dispatcher(1);
     let body: Buffer;
     let headers: Record<string, string> = {};
@@ -126,22 +137,22 @@ export class StackBench {
       return [len, f];
     }));
     key.fill(0);
-    const script = path.join(path.dirname(fileURLToPath(import.meta.url)), 'echo-server.js');
-    const proc = spawn(process.execPath, [script], { stdio: ['pipe', 'pipe', 'pipe'] });
+    const file = path.join(path.dirname(fileURLToPath(import.meta.url)), script);
+    const proc = spawn(process.execPath, [file, ...args], { stdio: ['pipe', 'pipe', 'pipe'] });
     proc.stdin.end(input);
     input.fill(0);
-    const port = await new Promise<number>((resolve, reject) => {
+    const match = await new Promise<RegExpExecArray>((resolve, reject) => {
       let out = '';
       proc.stdout.on('data', (c: Buffer) => {
         out += c.toString('utf8');
-        const m = /echo ready (\d+)/.exec(out);
-        if (m) resolve(Number(m[1]));
+        const m = ready.exec(out);
+        if (m) resolve(m);
       });
       let err = '';
       proc.stderr.on('data', (c: Buffer) => { err += c.toString('utf8'); });
-      proc.once('exit', (code) => reject(new Error(`echo server exited (${code}): ${err.slice(0, 300)}`)));
+      proc.once('exit', (code) => reject(new Error(`${script} exited (${code}): ${err.slice(0, 300)}`)));
     });
-    return { port, pid: proc.pid, stop: () => { proc.kill('SIGKILL'); } };
+    return { ready: match, pid: proc.pid, stop: () => { proc.kill('SIGKILL'); } };
   }
 
   async p1(): Promise<BenchRow[]> {

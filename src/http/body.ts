@@ -1,7 +1,7 @@
 /**
  * The one byte-capped request-body reader, used by both pipelines.
  *
- * {@link cappedChunks} pulls the body chunk by chunk with `read()` (paused mode), so the
+ * {@link cappedChunks} pulls the body chunk by chunk (one 'data' event per resume), so the
  * socket is only read as fast as the consumer asks, and checks the cap on the running count
  * before a chunk is handed on. {@link readBody} collects it into one Buffer after refusing a
  * declared `Content-Length` over the cap before a byte is read. Past the cap both stop
@@ -43,49 +43,74 @@ function declaredTooLarge(req: BodySource, maxBytes: number): boolean {
  * leaving that early would destroy the socket, and an error answer could not be sent. The
  * error and close listeners stay on for the whole read, so a failure while the consumer is
  * busy is remembered rather than lost.
+ *
+ * Chunks come from 'data' events, the stream paused after each one and resumed only when the
+ * consumer asks for the next: so every chunk handed on is the buffer the HTTP layer made (a
+ * consumer that zeroes it zeroes the only copy), where `read()` on a paused stream returns
+ * the buffered chunks merged into a new buffer and leaves the originals unzeroed. Chunks
+ * still queued when the read stops (cap, error, consumer gone) are zeroed here.
  */
 export async function* cappedChunks(req: BodySource, maxBytes: number): AsyncGenerator<Buffer> {
+  const queue: Buffer[] = [];
+  let ended = false;
   let failure: ApiError | undefined;
   let wake: (() => void) | undefined;
-  const onWake = (): void => wake?.();
+  const notify = (): void => {
+    const w = wake;
+    wake = undefined;
+    w?.();
+  };
+  const onData = (c: Buffer): void => {
+    queue.push(c);
+    req.pause();
+    notify();
+  };
+  const onEnd = (): void => {
+    ended = true;
+    notify();
+  };
   const onError = (): void => {
     failure ??= readFailed();
-    wake?.();
+    notify();
   };
   // 'close' before 'end' means the peer went away mid-body.
-  const onClose = (): void => (req.readableEnded ? onWake() : onError());
-  req.on('readable', onWake);
-  req.on('end', onWake);
+  const onClose = (): void => (req.readableEnded ? onEnd() : onError());
+  req.pause();
+  req.on('data', onData);
+  req.on('end', onEnd);
   req.on('error', onError);
   req.on('close', onClose);
   try {
     let total = 0;
     for (;;) {
       if (failure !== undefined) throw failure;
-      const chunk = req.read() as Buffer | null;
-      if (chunk !== null) {
+      const chunk = queue.shift();
+      if (chunk !== undefined) {
         total += chunk.length;
         if (total > maxBytes) {
           chunk.fill(0);
-          req.pause();
           throw payloadTooLarge();
         }
         yield chunk;
         continue;
       }
-      if (req.readableEnded) return;
+      if (ended || req.readableEnded) return;
       // Already destroyed (client gone while the consumer was busy): no event will come again.
       if (req.destroyed) throw readFailed();
-      await new Promise<void>((resolve) => {
+      const woken = new Promise<void>((resolve) => {
         wake = resolve;
       });
-      wake = undefined;
+      req.resume();
+      await woken;
     }
   } finally {
-    req.off('readable', onWake);
-    req.off('end', onWake);
+    req.pause();
+    req.off('data', onData);
+    req.off('end', onEnd);
     req.off('error', onError);
     req.off('close', onClose);
+    for (const c of queue) c.fill(0);
+    queue.length = 0;
   }
 }
 

@@ -2,7 +2,8 @@
  * The Keeper's V8 settings (lean.ts) change nothing a Keeper does: under them a share is
  * split, checked against its commitments and recombined exactly as without them, in a fresh
  * process where the flags are set before anything else loads (as bin/spike-keeper.js does).
- * And the Keeper's import graph stays lean: no store, no re2js, no metrics library.
+ * And the Keeper's import graph stays lean: no store, no re2js, no metrics library; and its young
+ * generation does not grow.
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -59,4 +60,19 @@ test('issue 17: the Keeper\'s static imports reach neither the store nor re2js (
   assert.equal(packages.has('prom-client'), false, 'metrics load only with the operations listener');
   // The walk does see the Keeper's real imports.
   assert.ok(packages.has('node:tls') || packages.has('node:https'));
+});
+
+test('issue 17: under the Keeper V8 flags the young generation stays at its initial size', () => {
+  const script = `
+    const { applyKeeperV8Flags } = await import(${JSON.stringify(here('./lean.js'))});
+    applyKeeperV8Flags();
+    const v8 = await import('node:v8');
+    const kept = [];
+    // 40 MB of small objects, most of them kept: without the flag V8 grows the young generation.
+    for (let i = 0; i < 400000; i++) { const o = { i, s: 'x'.repeat(16) + i }; if (i % 8 !== 0) kept.push(o); }
+    const ns = v8.getHeapSpaceStatistics().find((s) => s.space_name === 'new_space');
+    process.stdout.write(String(ns.space_size / 2 ** 20 + kept.length * 0));
+  `;
+  const mib = Number(execFileSync(process.execPath, ['--input-type=module', '-e', script], { encoding: 'utf8' }));
+  assert.ok(mib <= 2, `young generation ${mib} MiB`);
 });

@@ -20,7 +20,8 @@ import type { X509Svid } from '../svid.js';
 import { loadGrpc, newClient, securityMetadata } from './client.js';
 import { parseWorkloadEndpoint, workloadEndpointFromEnv, type WorkloadEndpoint } from './endpoint.js';
 import { badResponse, fatalError, GRPC_STATUS, isFatal, statusName, unavailableError, WorkloadApiError } from './errors.js';
-import { workloadApiDefinitions, type WorkloadApiDefinitions, type X509SvidResponseMessage } from './proto.js';
+import { decodeX509SvidResponse } from './messages.js';
+import type { EmptyMessage, X509SvidResponseMessage } from './proto.js';
 import { parseX509SvidResponse, type X509Context } from './response.js';
 
 export interface WorkloadX509SourceOptions {
@@ -33,6 +34,31 @@ export interface WorkloadX509SourceOptions {
   backoffInitialMs?: number;
   backoffMaxMs?: number;
 }
+
+/**
+ * `FetchX509SVID` with the strict protobuf decoder of messages.ts (the one-shot client's), not
+ * codecs built by @grpc/proto-loader: a watching process (every SPIKE server) does not load
+ * protobufjs at all (issue 17: an idle Keeper loads what it uses). The received message is
+ * zeroed once decoded (it holds the private key); a message that does not decode ends the
+ * call with `INTERNAL` (grpc-js), which is retried like any other end of the stream.
+ */
+const FETCH_X509_SVID_WIRE: Grpc.MethodDefinition<EmptyMessage, X509SvidResponseMessage> = {
+  path: '/SpiffeWorkloadAPI/FetchX509SVID',
+  requestStream: false,
+  responseStream: true,
+  requestSerialize: () => Buffer.alloc(0),
+  requestDeserialize: () => ({}),
+  responseSerialize: () => {
+    throw new Error('client-side definition');
+  },
+  responseDeserialize: (b: Buffer): X509SvidResponseMessage => {
+    try {
+      return decodeX509SvidResponse(b);
+    } finally {
+      b.fill(0);
+    }
+  },
+};
 
 const SOURCE_DEFAULTS = { backoffInitialMs: 100, backoffMaxMs: 5_000 } as const;
 
@@ -60,9 +86,8 @@ export class WorkloadX509Source extends EventEmitter implements X509Source {
   readonly #ep: WorkloadEndpoint;
   readonly #log: Logger;
   readonly #backoff: Backoff;
-  /** grpc-js and the codecs, loaded by `open` before the first connect. */
+  /** grpc-js, loaded by `open` before the first connect. */
   #grpc: typeof Grpc | undefined;
-  #defs: WorkloadApiDefinitions | undefined;
   #client: Grpc.Client | undefined;
   #call: Grpc.ClientReadableStream<X509SvidResponseMessage> | undefined;
   #retryTimer: NodeJS.Timeout | undefined;
@@ -96,7 +121,7 @@ export class WorkloadX509Source extends EventEmitter implements X509Source {
       throw new RangeError('timeoutMs must be a non-negative number of milliseconds');
     }
     const src = new WorkloadX509Source(opts);
-    [src.#grpc, src.#defs] = await Promise.all([loadGrpc(), workloadApiDefinitions()]);
+    src.#grpc = await loadGrpc();
     const first = new Promise<void>((resolve, reject) => {
       src.#firstWaiter = { resolve, reject };
     });
@@ -174,8 +199,8 @@ export class WorkloadX509Source extends EventEmitter implements X509Source {
 
   #connect(): void {
     const grpc = this.#grpc;
-    const method = this.#defs?.FETCH_X509_SVID;
-    if (this.#closed || this.#fatal || !grpc || !method) return;
+    const method = FETCH_X509_SVID_WIRE;
+    if (this.#closed || this.#fatal || !grpc) return;
     this.#dropCall();
     const client = newClient(grpc, this.#ep);
     const call = client.makeServerStreamRequest(method.path, method.requestSerialize, method.responseDeserialize, {}, securityMetadata(grpc));

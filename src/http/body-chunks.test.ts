@@ -1,0 +1,78 @@
+/**
+ * The chunk reader (`cappedChunks`) hands on the very buffers the HTTP layer made, so a
+ * consumer that zeroes what it got zeroes every copy of the body: with several chunks already
+ * buffered, `read()` on a paused stream would return them merged into a new buffer and leave
+ * the originals unzeroed. Over a real server, with the request fully buffered before reading.
+ */
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import http from 'node:http';
+import { ApiError } from '../protocol/errors.js';
+import { cappedChunks } from './body.js';
+
+async function serveOne(pieces: Buffer[], fn: (req: http.IncomingMessage, pushed: Buffer[]) => Promise<void>): Promise<void> {
+  let done!: Promise<void>;
+  const srv = http.createServer((req, res) => {
+    // Record every buffer the HTTP layer pushes (patched before any body byte is parsed).
+    const pushed: Buffer[] = [];
+    const push = req.push.bind(req);
+    req.push = ((c: unknown, enc?: BufferEncoding) => {
+      if (Buffer.isBuffer(c)) pushed.push(c);
+      return push(c, enc);
+    }) as typeof req.push;
+    done = (async () => {
+      const deadline = Date.now() + 10_000;
+      while (!req.complete && Date.now() < deadline) await new Promise((r) => setImmediate(r));
+      try {
+        await fn(req, pushed);
+      } finally {
+        res.end('ok');
+      }
+    })();
+  });
+  await new Promise<void>((r) => srv.listen(0, '127.0.0.1', () => r()));
+  try {
+    await new Promise<void>((resolve, reject) => {
+      const r = http.request({ port: (srv.address() as { port: number }).port, host: '127.0.0.1', method: 'POST', path: '/', headers: { connection: 'close', 'transfer-encoding': 'chunked' } }, (res) => {
+        res.resume();
+        res.on('end', () => resolve());
+      });
+      r.on('error', reject);
+      for (const p of pieces) r.write(p);
+      r.end();
+    });
+    await done;
+  } finally {
+    srv.close();
+  }
+}
+
+const pieces = Array.from({ length: 6 }, (_, i) => Buffer.alloc(1000, 0x61 + i));
+
+test('cappedChunks: every buffered chunk is handed on as it was made, so zeroing what was read zeroes the body', async () => {
+  await serveOne(pieces, async (req, pushed) => {
+    const got: Buffer[] = [];
+    for await (const c of cappedChunks(req, 10_000)) {
+      got.push(Buffer.from(c));
+      c.fill(0);
+    }
+    assert.deepEqual(Buffer.concat(got), Buffer.concat(pieces));
+    assert.ok(pushed.length > 1, 'the body arrived as several chunks');
+    assert.ok(pushed.every((c) => c.every((b) => b === 0)), 'every chunk the HTTP layer made is zeroed');
+  });
+});
+
+test('SEC-01 cappedChunks: past the cap the chunk in hand and every chunk still queued are zeroed', async () => {
+  await serveOne(pieces, async (req, pushed) => {
+    const seen: Buffer[] = [];
+    await assert.rejects(async () => {
+      for await (const c of cappedChunks(req, 2500)) {
+        seen.push(c);
+        c.fill(0);
+      }
+    }, (e: unknown) => e instanceof ApiError && e.reason === 'payload_too_large');
+    assert.equal(seen.length, 2);
+    // The refused chunk is zeroed; nothing after it was read (the router's linger discards it).
+    assert.ok(pushed.slice(0, 3).every((c) => c.every((b) => b === 0)));
+  });
+});
