@@ -8,7 +8,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import http from 'node:http';
 import { ApiError } from '../protocol/errors.js';
-import { cappedChunks } from './body.js';
+import { SMALL_CHUNK, cappedChunks, readBody } from './body.js';
 
 async function serveOne(pieces: Buffer[], fn: (req: http.IncomingMessage, pushed: Buffer[]) => Promise<void>): Promise<void> {
   let done!: Promise<void>;
@@ -47,7 +47,8 @@ async function serveOne(pieces: Buffer[], fn: (req: http.IncomingMessage, pushed
   }
 }
 
-const pieces = Array.from({ length: 6 }, (_, i) => Buffer.alloc(1000, 0x61 + i));
+// Each at least SMALL_CHUNK bytes, so handed on as it is (smaller ones are packed: see below).
+const pieces = Array.from({ length: 6 }, (_, i) => Buffer.alloc(1500, 0x61 + i));
 
 test('cappedChunks: every buffered chunk is handed on as it was made, so zeroing what was read zeroes the body', async () => {
   await serveOne(pieces, async (req, pushed) => {
@@ -66,13 +67,41 @@ test('SEC-01 cappedChunks: past the cap the chunk in hand and every chunk still 
   await serveOne(pieces, async (req, pushed) => {
     const seen: Buffer[] = [];
     await assert.rejects(async () => {
-      for await (const c of cappedChunks(req, 2500)) {
+      for await (const c of cappedChunks(req, 3500)) {
         seen.push(c);
         c.fill(0);
       }
     }, (e: unknown) => e instanceof ApiError && e.reason === 'payload_too_large');
     assert.equal(seen.length, 2);
-    // The refused chunk is zeroed; nothing after it was read (the router's linger discards it).
+    // The refused chunk is zeroed at once; the rest of this request, which had arrived whole,
+    // is drained and zeroed by the reader (the router's linger only drains requests still arriving).
     assert.ok(pushed.slice(0, 3).every((c) => c.every((b) => b === 0)));
+    const deadline = Date.now() + 10_000;
+    while (!pushed.every((c) => c.every((b) => b === 0)) && Date.now() < deadline) await new Promise((r) => setImmediate(r));
+    assert.ok(pushed.every((c) => c.every((b) => b === 0)), 'the chunks still buffered were zeroed too');
+  });
+});
+
+test('DoS: a body sent as one-byte chunks is packed into 16 KiB buffers (not one Buffer per byte), in order, originals zeroed', async () => {
+  const tiny = Array.from({ length: 40_000 }, (_, i) => Buffer.from([0x41 + (i % 26)]));
+  await serveOne(tiny, async (req, pushed) => {
+    const got: Buffer[] = [];
+    for await (const c of cappedChunks(req, 1_000_000)) got.push(Buffer.from(c));
+    assert.deepEqual(Buffer.concat(got), Buffer.concat(tiny));
+    assert.ok(pushed.length > 1000, `the body arrived as many chunks (${pushed.length})`);
+    assert.ok(got.length <= Math.ceil(40_000 / 16_384) + 1, `handed on in ${got.length} buffers`);
+    assert.ok(pushed.every((c) => c.length >= SMALL_CHUNK || c.every((b) => b === 0)), 'every small chunk was zeroed once copied');
+  });
+});
+
+test('readBody: a body that arrived whole in several chunks is read from the chunks themselves, so zeroing reaches them', async () => {
+  const secret = Array.from({ length: 3 }, (_, i) => Buffer.from(`SECRETSECRET${i + 1}`));
+  await serveOne(secret, async (req, pushed) => {
+    assert.ok(req.complete, 'the whole request arrived before the read');
+    const body = await readBody(req, 10_000);
+    assert.equal(body.toString(), 'SECRETSECRET1SECRETSECRET2SECRETSECRET3');
+    body.fill(0);
+    assert.ok(pushed.length > 1, 'several chunks');
+    assert.ok(pushed.every((c) => c.every((b) => b === 0)), 'every chunk the HTTP layer made is zeroed');
   });
 });

@@ -14,3 +14,4 @@ export { type HandlerContext, type Route, RouteDefinitionError, type StreamConte
 export { type AuditRecord, type RequestAuditor, type RequestObserver, type RouterHandler, createRouter } from './router.js';
 export { type ErrorShape, OCTET_STREAM, type StreamReply, defaultErrorShape } from './reply.js';
 export { DEFAULT_LINGER } from './linger.js';
+export { PACKED_CHUNK_BYTES } from './body.js';

@@ -14,7 +14,7 @@ import { randomBytes } from 'node:crypto';
 import http from 'node:http';
 import net from 'node:net';
 import type { AddressInfo } from 'node:net';
-import { createRouter } from '../../http/index.js';
+import { PACKED_CHUNK_BYTES, createRouter } from '../../http/index.js';
 import { SpiffeId } from '../../spiffe/id.js';
 import { type RouteHarness, startRouteHarness } from '../../../test/helpers/route-harness.js';
 import { ByteBudget, CIPHER_BUSY_MESSAGE } from './cipher-budget.js';
@@ -241,13 +241,16 @@ test('stream decrypt: the reservation grows with the bytes that arrived, and an 
   const half = bigCt.subarray(0, bigCt.length >> 1);
   const declared = raw('/v1/cipher/decrypt', half, { 'content-length': String(bigCt.length) });
   // The reservation grows with the bytes that arrived, not with the declared length.
-  await until('the reservation to grow to what arrived', () => budget.used === half.length);
+  // What arrived is reserved as it is handed on: all of it, but for up to PACKED_CHUNK_BYTES of
+  // small pieces (TLS record tails) that wait in the reader's pack for more.
+  const grown = (): boolean => budget.used > half.length - PACKED_CHUNK_BYTES && budget.used <= half.length;
+  await until('the reservation to grow to what arrived', grown);
   assert.ok(budget.used < bigCt.length, 'only what arrived is reserved');
   declared.socket.destroy();
   await idle();
   // Chunked: the reservation grows with what arrived.
   const chunked = raw('/v1/cipher/decrypt', chunk(half), { 'transfer-encoding': 'chunked' });
-  await until('the chunked reservation to grow', () => budget.used === half.length);
+  await until('the chunked reservation to grow', grown);
   assert.ok(budget.used < bigCt.length, 'only what arrived is reserved');
   chunked.socket.destroy();
   await idle();
