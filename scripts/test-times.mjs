@@ -83,6 +83,13 @@ export default async function* testTimes(source) {
   out += `busy per 30 s slice: ${slices.map(pct).join(' ')}\n\n`;
   out += 'file wall times (slowest first):\n';
   for (const [f, v] of sorted) out += `${sec(v.ms).padStart(8)}  started at ${sec(v.at).padStart(7)}  ${v.ok ? '  ' : 'F '}${rel(f)}\n`;
+  // Time a file spends outside its top-level tests (process start, imports, hooks, and an
+  // event loop kept alive after the last test by an open handle): large values are worth a look.
+  const inTests = new Map();
+  for (const t of tests) if (t.nesting === 0) inTests.set(t.file, (inTests.get(t.file) ?? 0) + t.ms);
+  const outside = sorted.map(([f, v]) => [f, v.ms - (inTests.get(f) ?? 0)]).sort((a, b) => b[1] - a[1]).slice(0, 15);
+  out += '\nlongest time outside top-level tests (start-up, hooks, open handles at the end):\n';
+  for (const [f, ms] of outside) out += `${sec(ms).padStart(8)}  ${rel(f)}\n`;
   out += '\nslowest top-level tests:\n';
   const top = tests.filter((t) => t.nesting === 0).sort((a, b) => b.ms - a.ms).slice(0, 40);
   for (const t of top) out += `${sec(t.ms).padStart(8)}  ${t.ok ? '  ' : 'F '}${rel(t.file)} :: ${t.name}\n`;
