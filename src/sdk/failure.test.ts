@@ -23,6 +23,7 @@ let otherCa: TestCa;
 let clientSource: StaticX509Source;
 const servers: MtlsServer[] = [];
 const raw: net.Server[] = [];
+const accepted: net.Socket[] = []; // connections the silent server holds open (destroyed at the end)
 const clients: NexusClient[] = [];
 
 before(async () => {
@@ -35,6 +36,8 @@ after(async () => {
   for (const c of clients) await c.close();
   for (const s of servers) await s.close();
   for (const s of raw) s.close();
+  // Otherwise the silent server's held connection keeps the file alive ~9 s after its tests.
+  for (const s of accepted) s.destroy();
 });
 
 async function server(issuer: TestCa, spiffeId: string, seen: { n: number }): Promise<string> {
@@ -111,7 +114,7 @@ test('a Nexus ID from a CA outside the bundle → "TLS: chain not trusted", noth
 });
 
 test('a server that never answers → "timeout"; several URLs are all named', async () => {
-  const silent = net.createServer(() => undefined); // accepts, never speaks TLS
+  const silent = net.createServer((s) => { accepted.push(s); }); // accepts, never speaks TLS
   await new Promise<void>((r) => silent.listen(0, '127.0.0.1', r));
   raw.push(silent);
   const url = `https://127.0.0.1:${(silent.address() as net.AddressInfo).port}`;

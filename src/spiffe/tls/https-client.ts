@@ -171,10 +171,15 @@ export function createMtlsHttpsClient(opts: MtlsHttpsClientOptions): MtlsHttpsCl
         settled();
         reject(e);
       });
+      let answered = false;
       req.once('finish', () => {
+        // An answer before the body was all sent (a refusal before reading) needs no timer; one
+        // armed anyway would keep the process alive for the whole timeout.
+        if (answered) return;
         headersTimer = setTimeout(() => req.destroy(new MtlsTimeoutError('ERR_HEADERS_TIMEOUT')), r.headersTimeout ?? headersTimeoutMs);
       });
       req.once('response', (res: IncomingMessage) => {
+        answered = true;
         clearTimeout(headersTimer);
         // The body timeout counts the gap between bytes from the server. It watches the socket
         // (which the HTTP parser already reads), never `res`, so the body is not drained here.
