@@ -134,7 +134,7 @@ test('a caller that aborts during the pause before the same-URL retry gets its o
   const ac = new AbortController();
   const reason = new Error('caller gave up');
   const d = scripted(99, () => {
-    setTimeout(() => ac.abort(reason), 5); // the first attempt fails; the caller gives up during the 20-100 ms pause
+    setTimeout(() => ac.abort(reason), 5); // the first attempt fails; the caller gives up during the 20-40 ms pause
     return new DialFailedError(reset());
   });
   const c = NexusClient.create({ urls: ['https://127.0.0.1:1'], dispatcher: d, timeoutMs: 10_000 });

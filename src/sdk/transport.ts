@@ -34,6 +34,8 @@
  * plain-text code line); nothing else of a body is kept.
  */
 import type { Readable } from 'node:stream';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { backoffDelay } from '../lib/index.js';
 import { OCTET_STREAM, storeFailureFromMessage, type StoreFailureKind } from '../protocol/index.js';
 import { NexusApiError, codeForStatus, outcomeFromBody, sanitizeWireCode, type RequestOutcome, type RequestTarget } from './errors.js';
 import { classifyFailureCause, isTrustFailure, type FailedAttempt } from './failure.js';
@@ -96,9 +98,11 @@ const DIAL_FAILED = 'ERR_MTLS_DIAL_FAILED';
 /**
  * A server closes handshakes past its per-address budget (a client process with many
  * connections opening at once, or many processes on one host); such a dial is tried again on
- * the same URL, after a short random pause, this many times within the call's deadline.
+ * the same URL, after a short jittered pause (20-40 ms, then 40-80 ms), this many times within
+ * the call's deadline.
  */
 const HANDSHAKE_CLOSED_RETRIES = 2;
+const HANDSHAKE_CLOSED_BACKOFF = { initialMs: 40, maxMs: 80, jitter: 'equal' } as const;
 
 type FailureKind = 'pre_send' | 'ambiguous' | 'peer_rejected' | 'aborted';
 
@@ -138,21 +142,6 @@ interface PostOptions {
   contentType?: string;
   /** The caller's signal (see the module comment). */
   signal?: AbortSignal | undefined;
-}
-
-/** Waits `ms`; false when `signal` fired first (or had fired). */
-function pause(ms: number, signal: AbortSignal): Promise<boolean> {
-  if (signal.aborted) return Promise.resolve(false);
-  return new Promise((resolve) => {
-    const done = (ok: boolean): void => {
-      clearTimeout(t);
-      signal.removeEventListener('abort', onAbort);
-      resolve(ok);
-    };
-    const onAbort = (): void => done(false);
-    const t = setTimeout(() => done(true), ms);
-    signal.addEventListener('abort', onAbort, { once: true });
-  });
 }
 
 /** Throws the caller's abort reason when `signal` is aborted. */
@@ -252,7 +241,7 @@ export class Transport {
     const order = this.instances.order();
     let last: NexusApiError | undefined;
     const attempts: FailedAttempt[] = [];
-    let sameUrlRetries = HANDSHAKE_CLOSED_RETRIES;
+    let sameUrlRetries = 0;
     for (let k = 0; k < order.length; k++) {
       const i = order[k]!;
       const isLast = k === order.length - 1;
@@ -275,9 +264,9 @@ export class Transport {
         attempts.push({ url: this.display(i), failure });
         const at = this.at(i, route, action);
         if (kind === 'peer_rejected') throw new NexusApiError('tls_peer_rejected', { cause: e, attempts, at });
-        if (isLast && kind === 'pre_send' && failure.class === 'connection_closed' && sameUrlRetries > 0) {
-          sameUrlRetries--;
-          if (await pause(20 + Math.floor(Math.random() * 80), signal)) {
+        if (isLast && kind === 'pre_send' && failure.class === 'connection_closed' && sameUrlRetries < HANDSHAKE_CLOSED_RETRIES) {
+          const paused = await sleep(backoffDelay(sameUrlRetries++, HANDSHAKE_CLOSED_BACKOFF), true, { signal }).catch(() => false);
+          if (paused) {
             k--; // the same URL again: the server closed the handshake, nothing was sent
             continue;
           }

@@ -24,7 +24,22 @@ import { StoreError } from './types.js';
 const OPEN_CHUNK = 500;
 
 /** Path records a backend reads per page when the index is built (see PathFeed.readAll). */
-export const PATH_PAGE = 500;
+const PATH_PAGE = 500;
+
+/**
+ * Keyset paging for `PathFeed.readAll`: `page(after, limit)` returns up to `limit` records
+ * whose id sorts after `after`, in id order; each page goes to `visit` before the next is read.
+ */
+export async function visitPathPages(page: (after: Buffer, limit: number) => Promise<PathRow[]> | PathRow[], visit: (rows: PathRow[]) => Promise<void>): Promise<void> {
+  let after: Buffer = Buffer.alloc(0); // sorts before every id
+  for (;;) {
+    const rows = await page(after, PATH_PAGE);
+    if (rows.length === 0) return;
+    after = (rows[rows.length - 1] as PathRow).id;
+    await visit(rows);
+    if (rows.length < PATH_PAGE) return;
+  }
+}
 
 /** A sealed path record as a backend reads it. */
 export interface PathRow {
@@ -130,7 +145,6 @@ export class PathCatalog {
         this.#checkEpoch(epoch);
         for (const p of await this.#openAll(rows, epoch)) paths.push(p);
         await yieldToLoop();
-        this.#checkEpoch(epoch);
       });
       this.#checkEpoch(epoch);
       for (const p of pending) paths.push(p);

@@ -38,7 +38,7 @@ import { pgDriver } from '../drivers.js';
 import type { RootKey } from '../../crypto/index.js';
 import { createLogThrottle } from '../../lib/index.js';
 import { keyRecordKeys, planKeyRecords, type KeyRecordsPlan } from '../key-check.js';
-import { PATH_PAGE, type PathRow } from '../path-catalog.js';
+import { visitPathPages, type PathRow } from '../path-catalog.js';
 import { SealedStore, type MetaRow, type ReadRow, type SealedSecretWrite } from '../sealed.js';
 import { DEFAULTS, type PostgresStoreOptions } from './options.js';
 import { StoreError, type KeyAdoption, type PolicyRecord, type StoreFailureCause, type StoreOutcome } from '../types.js';
@@ -304,14 +304,7 @@ export class PostgresStore extends SealedStore {
   protected async readAllPaths(visit: (rows: PathRow[]) => Promise<void>): Promise<string> {
     const mark = (await this.#query<{ snap: string }>(q('currentSnapshot'))).rows[0]?.snap;
     if (mark === undefined) throw new StoreError('store_unavailable');
-    let after: Buffer = Buffer.alloc(0); // sorts before every id
-    for (;;) {
-      const rows = (await this.#query<PathRow>(q('listSecretsPage', [after, PATH_PAGE]))).rows;
-      if (rows.length === 0) break;
-      after = (rows[rows.length - 1] as PathRow).id;
-      await visit(rows);
-      if (rows.length < PATH_PAGE) break;
-    }
+    await visitPathPages(async (after, limit) => (await this.#query<PathRow>(q('listSecretsPage', [after, limit]))).rows, visit);
     return mark;
   }
 

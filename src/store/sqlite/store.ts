@@ -10,7 +10,7 @@
 import type BetterSqlite3 from 'better-sqlite3';
 import type { RootKey } from '../../crypto/index.js';
 import { settleKeyRecords, type KeyRecordsPlan, type KeyRecordsTx } from '../key-check.js';
-import { PATH_PAGE, type PathRow } from '../path-catalog.js';
+import { visitPathPages, type PathRow } from '../path-catalog.js';
 import type { BlobSwap, KeyRecordsUpdate, StaleBlob } from '../key-custody.js';
 import { SealedStore, type MetaRow, type ReadRow, type SealedSecretWrite, type SealedStoreOptions } from '../sealed.js';
 import { StoreError, type KeyAdoption, type PolicyRecord } from '../types.js';
@@ -243,15 +243,7 @@ export class SqliteStore extends SealedStore {
   /** Pages in key order (keyset: `id > last`), the mark read before the first page. */
   protected async readAllPaths(visit: (rows: PathRow[]) => Promise<void>): Promise<string> {
     const mark = this.#read(() => this.#dataVersion());
-    let after: Buffer = Buffer.alloc(0); // sorts before every id
-    for (;;) {
-      const last = after;
-      const rows = this.#read(() => this.#st.listSecretsPage.all(last, PATH_PAGE) as PathRow[]);
-      if (rows.length === 0) break;
-      after = (rows[rows.length - 1] as PathRow).id;
-      await visit(rows);
-      if (rows.length < PATH_PAGE) break;
-    }
+    await visitPathPages((after, limit) => this.#read(() => this.#st.listSecretsPage.all(after, limit) as PathRow[]), visit);
     return mark;
   }
 
