@@ -12,11 +12,11 @@ import 'reflect-metadata';
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
-import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { type ChildProcess, spawn } from 'node:child_process';
 import { spawnBin, REPO_ROOT } from '../helpers/bin.js';
+import { freePort } from '../helpers/ports.js';
 import { operatorRoutes } from '../../src/nexus/routes/operator.js';
 import type { NexusContext } from '../../src/nexus/context.js';
 
@@ -77,22 +77,10 @@ async function fails(args: string[], re: RegExp): Promise<void> {
   assert.match(lines[0]!, re);
 }
 
-async function freePorts(n: number): Promise<number[]> {
-  const servers = await Promise.all(
-    Array.from({ length: n }, () => new Promise<net.Server>((r) => {
-      const s = net.createServer();
-      s.listen(0, '127.0.0.1', () => r(s));
-    })),
-  );
-  const ports = servers.map((s) => (s.address() as net.AddressInfo).port);
-  await Promise.all(servers.map((s) => new Promise<void>((r) => s.close(() => r()))));
-  return ports;
-}
-
 before(async () => {
   if (!ANY) return;
   cwd = fs.mkdtempSync(path.join(os.tmpdir(), 'pilot-dev-'));
-  const [n, k1, k2, k3] = await freePorts(4);
+  const [n, k1, k2, k3] = [await freePort(), await freePort(), await freePort(), await freePort()];
   nexusUrl = `https://localhost:${n}`;
   dev = spawn(process.execPath, [path.join(REPO_ROOT, 'bin', 'spike-dev.js')], {
     cwd,

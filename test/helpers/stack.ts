@@ -15,14 +15,13 @@
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
-import net from 'node:net';
-import { randomInt } from 'node:crypto';
 import os from 'node:os';
 import path from 'node:path';
 import { binPath, type BinName } from './bin.js';
 import { WorkloadX509Source } from '../../src/spiffe/index.js';
 import { NexusClient } from '../../src/sdk/index.js';
 import { startPostgres, type TestPostgres } from './postgres.js';
+import { freePort } from './ports.js';
 
 export interface StackOptions {
   backend?: 'sqlite' | 'memory' | 'lite' | 'postgres';
@@ -71,22 +70,7 @@ const BUILTIN: Record<string, string> = {
   lite: `spiffe://${TD}/spike/workload/role/lite`,
 };
 
-/**
- * A free TCP port for a server the test starts later. Chosen at random BELOW Linux's
- * ephemeral range (32768+), so the port cannot be taken meanwhile by an outgoing connection of
- * another test file running in parallel (an EADDRINUSE seen with kernel-picked ports).
- */
-export async function freePort(): Promise<number> {
-  for (;;) {
-    const port = randomInt(20_000, 32_000);
-    const ok = await new Promise<boolean>((resolve) => {
-      const srv = net.createServer();
-      srv.once('error', () => resolve(false));
-      srv.listen(port, '127.0.0.1', () => srv.close(() => resolve(true)));
-    });
-    if (ok) return port;
-  }
-}
+export { freePort } from './ports.js';
 
 interface Proc {
   proc: ChildProcess;
