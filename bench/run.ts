@@ -10,8 +10,9 @@
  * `npm run bench -- --quick`: short budgets (< 2 min). A benchmark that fails (e.g. a component
  * not built yet) shows a "not available" row with the reason; nothing is ever filled in by hand.
  * The `CLI` row (issue 15, `bench/cli.ts`) times `spike secret get` as a new process against
- * `node -e 0` in the same run. The `CORES` row (issue 17, `bench/cores.ts`) runs the several-cores
- * prototype with 1 and 2 workers under the same load generator. `--only=P1,P4` (or `--only=LIST`, `--only=CLI`) runs a subset (for development; results are then not written unless `--out`).
+ * `node -e 0` in the same run. The `CORES` rows (issue 17) run the several-cores prototype
+ * (`bench/cores.ts`) and real spike-nexus on PostgreSQL (`bench/cores-nexus.ts`, full runs and
+ * `--only=CORES`) with 1 and 2 workers under the same load generator. `--only=P1,P4` (or `--only=LIST`, `--only=CLI`) runs a subset (for development; results are then not written unless `--out`).
  */
 import fs from 'node:fs';
 import os from 'node:os';
@@ -25,6 +26,7 @@ import { benchCliGet, CLI_GOAL } from './cli.js';
 import { benchCores } from './cores.js';
 import { benchCrypto } from './crypto.js';
 import { benchHa } from './ha.js';
+import { benchCoresNexus } from './cores-nexus.js';
 import { benchHostileRss } from './hostile-rss.js';
 import { benchList } from './list.js';
 import { describeMachine, machine, notAvailable, progress, reasonOf, row, toMarkdown, worstRatio, type BenchRow, type Goal } from './harness.js';
@@ -55,6 +57,7 @@ const POLICY_WRITE_GOAL: Goal = { on: 'ratio', op: '<=', target: 2, text: '≤ 2
 const RSS_AFTER_FUZZ_GOAL: Goal = { on: 'ratio', op: '<=', target: 1.5, text: '≤ 1.5×' };
 const LIST_GOAL: Goal = { on: 'ratio', op: '<=', target: 2, text: '≤ 2×' };
 const P5_GOAL: Goal = { on: 'ratio', op: '>=', target: 0.7, text: '≥ 0.7×' };
+const CORES_GOAL: Goal = { on: 'ratio', op: 'report', target: 0, text: 'report only' };
 
 /** Runs `fn`; on failure, one "not available" row per expected row. */
 async function guarded(label: string, fallback: Array<[string, string, string, Goal?]>, fn: () => Promise<BenchRow[]>): Promise<BenchRow[]> {
@@ -194,7 +197,13 @@ async function main(): Promise<void> {
           (await benchList(stack, { quick: args.quick })).map((r) => row('S', r, r.id === 's.list.prefix.100k' ? LIST_GOAL : undefined)))));
       }
       if (want('CORES')) {
-        rows.push(...(await guarded('cores', [['CORES', 'cores.prototype.2v1', 'several cores: prototype server, 2 workers vs 1', { on: 'ratio', op: 'report', target: 0, text: 'report only' }]], () => benchCores(sb))));
+        rows.push(...(await guarded('cores', [['CORES', 'cores.prototype.2v1', 'several cores: prototype server, 2 workers vs 1', CORES_GOAL]], () => benchCores(sb))));
+        if (args.quick && args.only === undefined) {
+          rows.push(notAvailable('CORES', 'cores.nexus.get.2v1', 'several cores: spike-nexus on PostgreSQL, 2 workers vs 1', 'skipped in --quick (starts PostgreSQL and two stacks)', CORES_GOAL));
+        } else {
+          rows.push(...(await guarded('cores nexus', [['CORES', 'cores.nexus', 'several cores: spike-nexus on PostgreSQL, 2 workers vs 1', CORES_GOAL]], async () =>
+            (await benchCoresNexus({ quick: args.quick })).map((r) => row('CORES', r, CORES_GOAL)))));
+        }
       }
       if (want('P6')) rows.push(...(await guarded('P6', [['P6', 'p6.rss', 'RSS of Nexus with 100,000 secrets; idle Keeper']], () => sb.p6())));
       if (want('CLI')) rows.push(...(await guarded('CLI', [['CLI', 'cli.get.wall', '`spike secret get` wall time vs `node -e 0`', CLI_GOAL]], () => benchCliGet(stack, 10))));

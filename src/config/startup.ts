@@ -22,7 +22,7 @@ export interface StartupSpec<C extends CommonConfig> {
   /** The error line when it does not, naming the setting to check. */
   notSelf: string;
   /** Runs after the configuration is valid, before the Workload API is asked; false stops. */
-  beforeSource?: (cfg: C) => boolean;
+  beforeSource?: (cfg: C, logger: Logger) => boolean;
 }
 
 export interface Started<C> {
@@ -49,7 +49,7 @@ export async function startComponent<C extends CommonConfig>(argv: string[], spe
     fail(spec.name, e);
     return undefined;
   }
-  if (spec.beforeSource && !spec.beforeSource(cfg)) return undefined;
+  if (spec.beforeSource && !spec.beforeSource(cfg, logger)) return undefined;
   let source: WorkloadX509Source;
   try {
     source = await WorkloadX509Source.open({ endpoint: cfg.endpointSocket, timeoutMs: cfg.sourceTimeoutMs, logger });

@@ -11,6 +11,7 @@ import { startNexus } from './server.js';
 import type { MoveStep } from './keys/move.js';
 import type { RotationStep } from './keys/rotation.js';
 import { runBackup, runVerifyBackup } from './backup.js';
+import { reportListening, runPrimary, workerConfig, workerId } from './workers.js';
 
 const USAGE = `usage: spike-nexus
        spike-nexus backup [--force] <dest-file>   (online copy of the SQLite store; docs/backup.md)
@@ -22,6 +23,7 @@ Configuration is by environment (see docs/configuration.md), e.g.
   SPIKE_NEXUS_KEEPER_PEERS, SPIKE_NEXUS_SHAMIR_SHARES, SPIKE_NEXUS_SHAMIR_THRESHOLD,
   SPIKE_NEXUS_DATA_DIR, SPIKE_NEXUS_DATABASE_URL, SPIKE_TRUST_ROOT_*,
   SPIKE_NEXUS_OPS_ADDR (probes and metrics over plain HTTP; unset = off; ":port" = loopback),
+  SPIKE_NEXUS_WORKERS (processes sharing the listener, postgres only; default 1),
   SPIKE_ALLOW_CORE_DUMPS (true: start even if the core-dump limit cannot be set to 0)
 `;
 
@@ -73,13 +75,27 @@ async function subcommand(name: string, run: () => Promise<string> | string): Pr
 export async function main(argv: string[]): Promise<void> {
   if (argv[0] === 'backup') return subcommand('backup', () => runBackup(argv.slice(1), process.env));
   if (argv[0] === 'verify-backup') return subcommand('verify-backup', () => runVerifyBackup(argv.slice(1)));
+  // Several workers (workers.ts): the primary only supervises; it never asks for an SVID.
+  let primary: Promise<number> | undefined;
   const started = await startComponent(argv, {
     name: 'spike-nexus', component: 'nexus', usage: USAGE, loadConfig: loadNexusConfig,
     isSelf: (ids, id) => ids.isNexus(id),
     notSelf: 'this process\'s SVID is not a SPIKE Nexus ID (check SPIKE_TRUST_ROOT_NEXUS)',
+    beforeSource: (cfg, logger) => {
+      if (cfg.workers === 1 || workerId() !== undefined) return true;
+      primary = runPrimary(cfg, logger);
+      return false;
+    },
   });
+  if (primary) {
+    process.exitCode = await primary;
+    return;
+  }
   if (!started) return;
-  const { cfg, ids, source, logger } = started;
+  const { ids, source } = started;
+  const worker = workerId();
+  const cfg = worker === undefined ? started.cfg : workerConfig(started.cfg, worker);
+  const logger = worker === undefined ? started.logger : started.logger.child({ worker });
   let nexus;
   try {
     nexus = await startNexus({ cfg, ids, source, logger, onFatal: (e) => fail('spike-nexus', e), ...testFaultPoints(logger) });
@@ -87,8 +103,11 @@ export async function main(argv: string[]): Promise<void> {
     source.close();
     return fail('spike-nexus', e);
   }
-  process.stderr.write(`spike-nexus ready on port ${nexus.server.port}\n`);
-  if (nexus.ops) process.stderr.write(`spike-nexus operations listener on ${nexus.ops.url}\n`);
+  if (worker !== undefined) reportListening(nexus.server.port, nexus.ops?.url);
+  else {
+    process.stderr.write(`spike-nexus ready on port ${nexus.server.port}\n`);
+    if (nexus.ops) process.stderr.write(`spike-nexus operations listener on ${nexus.ops.url}\n`);
+  }
   installShutdown(logger, async () => {
     await nexus.close();
     source.close();

@@ -1,0 +1,192 @@
+/**
+ * One Nexus on several cores (SPIKE_NEXUS_WORKERS=2, postgres; src/nexus/workers.ts), real
+ * processes throughout (agent, Keepers, Bootstrap, PostgreSQL):
+ * - the primary announces readiness once both workers listen; each worker recovers the root
+ *   key from the Keepers by itself; new connections are spread over both workers (each
+ *   worker's own audit file grows), and each worker's audit file verifies as one chain;
+ * - POL-17 across workers: a policy deleted through one connection denies on fresh
+ *   connections to every worker, and on a connection opened before the delete, at the very
+ *   next request;
+ * - a worker killed with -9 is replaced; acknowledged writes survive; the service never stops;
+ * - a worker that cannot listen stops the whole Nexus (exit 1, one line);
+ * - SIGTERM stops the primary and every worker; a `kill -9` of the primary leaves no worker.
+ */
+import { after, before, describe, test } from 'node:test';
+import assert from 'node:assert/strict';
+import fs from 'node:fs';
+import net from 'node:net';
+import os from 'node:os';
+import path from 'node:path';
+import { NexusClient } from '../../src/sdk/index.js';
+import { WorkloadX509Source } from '../../src/spiffe/index.js';
+import { Stack } from '../helpers/stack.js';
+
+const APP = 'spiffe://spike.ist/workload/wk-app';
+const APP_RE = '^spiffe://spike\\.ist/workload/wk-app$';
+const codeOf = (e: unknown): string => (e as { code?: string }).code ?? 'error';
+
+async function until(cond: () => boolean | Promise<boolean>, ms: number, what: string): Promise<void> {
+  const deadline = Date.now() + ms;
+  while (!(await cond())) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 50));
+  }
+}
+
+/** Child pids of `pid` (the primary's workers). */
+function children(pid: number): number[] {
+  try {
+    return fs.readFileSync(`/proc/${pid}/task/${pid}/children`, 'utf8').trim().split(/\s+/).filter(Boolean).map(Number);
+  } catch {
+    return [];
+  }
+}
+const running = (pid: number): boolean => {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+};
+
+describe('one Nexus, two worker processes on one listener (postgres)', () => {
+  let stack: Stack;
+  let auditDir: string;
+  let pilotSource: WorkloadX509Source;
+  let appSource: WorkloadX509Source;
+  const auditOf = (w: number): string => path.join(auditDir, `audit.w${w}.log`);
+  const lines = (w: number): number => (fs.existsSync(auditOf(w)) ? fs.readFileSync(auditOf(w), 'utf8').split('\n').filter(Boolean).length : 0);
+  /** One request on a connection of its own (the primary hands connections out in turn). */
+  const fresh = async <T>(source: WorkloadX509Source, call: (c: NexusClient) => Promise<T>): Promise<T> => {
+    const c = await NexusClient.connect({ urls: [stack.nexusUrl], source });
+    try {
+      return await call(c);
+    } finally {
+      await c.close();
+    }
+  };
+  const canRead = async (c: NexusClient): Promise<boolean> => {
+    try {
+      await c.getSecret('wk/pol/one');
+      return true;
+    } catch (e) {
+      if (codeOf(e) === 'access_unauthorized') return false;
+      throw e;
+    }
+  };
+
+  before(async () => {
+    auditDir = fs.mkdtempSync(path.join(os.tmpdir(), 'spike-workers-audit-'));
+    stack = await Stack.start({
+      backend: 'postgres',
+      identities: { 'wk-app': APP },
+      nexusEnv: { SPIKE_NEXUS_WORKERS: '2', SPIKE_NEXUS_AUDIT_LOG: path.join(auditDir, 'audit.log'), SPIKE_SYSTEM_LOG_LEVEL: 'INFO' },
+    });
+    pilotSource = await WorkloadX509Source.open({ endpoint: stack.socket('pilot'), timeoutMs: 15_000 });
+    appSource = await WorkloadX509Source.open({ endpoint: stack.socket('wk-app'), timeoutMs: 15_000 });
+    // Stack.start waited for one answering worker; the other recovers its key by itself.
+    await until(() => [1, 2].every((w) => new RegExp(`"worker":${w}[^\\n]*root key recovered from keepers`).test(stack.logs('nexus'))),
+      90_000, 'both workers to recover the root key');
+  });
+  after(async () => {
+    pilotSource?.close();
+    appSource?.close();
+    await stack?.stop();
+    fs.rmSync(auditDir, { recursive: true, force: true });
+  });
+
+  test('ready once both listen; connections are spread over both workers; each audit file is one valid chain', async () => {
+    assert.match(stack.logs('nexus'), /spike-nexus ready on port \d+ \(2 workers\)/);
+    assert.equal(children(stack.nexusProcess()!.pid!).length, 2);
+    assert.ok(!fs.existsSync(path.join(auditDir, 'audit.log')), 'with workers, nobody writes the unsuffixed file');
+    const before1 = lines(1);
+    const before2 = lines(2);
+    for (let i = 0; i < 8; i++) await fresh(pilotSource, (c) => c.putSecret(`wk/spread/${i}`, { v: String(i) }));
+    await until(() => lines(1) > before1 && lines(2) > before2, 30_000, 'both workers to audit requests');
+    for (const w of [1, 2]) {
+      const r = await stack.spike(['audit', 'verify', auditOf(w)]);
+      assert.equal(r.code, 0, `audit.w${w}.log: ${r.stderr}`);
+    }
+  });
+
+  test('POL-17 across workers: a deleted policy denies at the very next request on every worker', async () => {
+    const pinned = await NexusClient.connect({ urls: [stack.nexusUrl], source: appSource }); // opened before the delete
+    try {
+      await fresh(pilotSource, (c) => c.putSecret('wk/pol/one', { v: '1' }));
+      for (let round = 0; round < 3; round++) {
+        await fresh(pilotSource, (c) => c.putPolicy({ name: 'wk-read', spiffeIdPattern: APP_RE, pathPattern: '^wk/pol/.*$', permissions: ['read'] }));
+        assert.equal(await canRead(pinned), true, `round ${round}: grant not seen on the open connection`);
+        for (let i = 0; i < 4; i++) assert.equal(await fresh(appSource, canRead), true, `round ${round}: grant not seen on connection ${i}`);
+        await fresh(pilotSource, (c) => c.deletePolicy('wk-read'));
+        assert.equal(await canRead(pinned), false, `round ${round}: delete not enforced on the open connection`);
+        for (let i = 0; i < 4; i++) assert.equal(await fresh(appSource, canRead), false, `round ${round}: delete not enforced on connection ${i}`);
+      }
+    } finally {
+      await pinned.close();
+    }
+  });
+
+  test('a worker killed with -9 is replaced; acknowledged writes survive; the service keeps answering', async () => {
+    const primary = stack.nexusProcess()!.pid!;
+    const [victim, survivor] = children(primary);
+    assert.ok(victim !== undefined && survivor !== undefined);
+    const acked = new Map<string, string>();
+    for (let i = 0; i < 10; i++) {
+      await fresh(pilotSource, (c) => c.putSecret(`wk/kill/${i}`, { v: `before-${i}` }));
+      acked.set(`wk/kill/${i}`, `before-${i}`);
+    }
+    process.kill(victim, 'SIGKILL');
+    await until(() => !running(victim), 30_000, 'the worker to die');
+    // The survivor answers at once; the primary forks a replacement.
+    for (let i = 10; i < 20; i++) {
+      await fresh(pilotSource, (c) => c.putSecret(`wk/kill/${i}`, { v: `after-${i}` }));
+      acked.set(`wk/kill/${i}`, `after-${i}`);
+    }
+    await until(() => children(primary).length === 2 && !children(primary).includes(victim), 60_000, 'a replacement worker');
+    await until(() => /"worker":\d[^\n]*worker listening again/.test(stack.logs('nexus')), 60_000, 'the replacement to listen');
+    // The replacement recovers the key itself; every connection, to either worker, reads everything.
+    await until(async () => {
+      try {
+        for (let i = 0; i < 4; i++) await fresh(pilotSource, (c) => c.getSecret('wk/kill/0'));
+        return true;
+      } catch (e) {
+        if (codeOf(e) === 'state_not_ready') return false;
+        throw e;
+      }
+    }, 90_000, 'the replacement to be ready');
+    for (const [p, v] of acked) assert.equal((await fresh(pilotSource, (c) => c.getSecret(p)))['v'], v, p);
+    assert.match(stack.logs('nexus'), /worker exited/);
+  });
+
+  test('a worker that cannot start (its port is taken) stops the whole Nexus with one error line and exit 1', async () => {
+    const held = net.createServer();
+    await new Promise<void>((r) => held.listen(0, '127.0.0.1', r));
+    try {
+      const port = (held.address() as net.AddressInfo).port;
+      const r = await stack.run('spike-nexus', [], { ...stack.nexusEnv(), SPIKE_NEXUS_TLS_PORT: `127.0.0.1:${port}`, SPIKE_NEXUS_AUDIT_LOG: path.join(auditDir, 'other.log') }, undefined, 'nexus-taken');
+      assert.equal(r.code, 1, r.stderr);
+      assert.deepEqual(r.stderr.split('\n').filter((l) => l.startsWith('spike-nexus')), [`spike-nexus: bind EADDRINUSE 127.0.0.1:${port}`]);
+      assert.doesNotMatch(r.stderr, /ready on port/);
+    } finally {
+      held.close();
+    }
+  });
+
+  test('SIGTERM stops the primary and both workers; kill -9 of the primary leaves no worker behind', async () => {
+    const first = stack.nexusProcess()!.pid!;
+    let workers = children(first);
+    assert.equal(workers.length, 2);
+    // To the primary only (the test stack would signal the whole process group): it stops the workers.
+    process.kill(first, 'SIGTERM');
+    for (const w of workers) await until(() => !running(w), 30_000, `worker ${w} to stop on SIGTERM`);
+    await until(() => !running(first), 30_000, 'the primary to exit');
+    assert.equal(stack.nexusProcess()!.exitCode, 0);
+    await stack.killNexus('SIGTERM'); // already gone: only forgets the process
+    await stack.startNexus();
+    workers = children(stack.nexusProcess()!.pid!);
+    assert.equal(workers.length, 2);
+    process.kill(stack.nexusProcess()!.pid!, 'SIGKILL');
+    for (const w of workers) await until(() => !running(w), 30_000, `worker ${w} to exit after its primary died`);
+  });
+});
