@@ -165,10 +165,12 @@ export const MAX_NEXUS_WORKERS = 64;
  * SPIKE_NEXUS_WORKERS: every worker is a whole Nexus on the shared database, so more than one
  * needs the backend that several Nexus already share (postgres: policy generation checked per
  * request, one monotonic commit anchor); SQLite's file has one writer. The audit trail is one
- * hash chain per writer, so standard output (where chains would interleave) is refused.
+ * hash chain per writer, so standard output (where chains would interleave) is refused; each
+ * worker serves operations on the configured port + worker - 1, which must stay a port.
  */
-function nexusWorkers(env: Env, backend: BackendKind, auditLog: string | undefined): number {
+function nexusWorkers(env: Env, backend: BackendKind, auditLog: string | undefined, ops: OpsAddress | undefined): number {
   const n = int(env, 'SPIKE_NEXUS_WORKERS', 1, 1, MAX_NEXUS_WORKERS);
+  if (ops !== undefined && ops.port !== 0 && ops.port + n - 1 > 65535) throw new ConfigError('SPIKE_NEXUS_WORKERS', 'one operations port per worker (SPIKE_NEXUS_OPS_ADDR port + worker - 1) would pass 65535');
   if (n > 1 && backend !== 'postgres') throw new ConfigError('SPIKE_NEXUS_WORKERS', 'above 1 needs SPIKE_NEXUS_BACKEND_STORE=postgres');
   if (n > 1 && auditLog === '-') throw new ConfigError('SPIKE_NEXUS_WORKERS', 'above 1 needs SPIKE_NEXUS_AUDIT_LOG to be a file, not standard output');
   return n;
@@ -180,6 +182,7 @@ export function loadNexusConfig(env: Env): NexusConfig {
   const needsKeepers = backend !== 'memory';
   const postgres = backend === 'postgres' ? postgresOptionsFromEnv(env) : undefined;
   const auditLog = env['SPIKE_NEXUS_AUDIT_LOG']?.trim() || undefined;
+  const ops = opsAddress(env, 'SPIKE_NEXUS_OPS_ADDR');
   return {
     ...loadCommon(env, true),
     listen: listenAddress(env, 'SPIKE_NEXUS_TLS_PORT', ':8553'),
@@ -202,14 +205,14 @@ export function loadNexusConfig(env: Env): NexusConfig {
     readHeaderTimeoutMs: duration(env, 'SPIKE_HTTP_SERVER_READ_HEADER_TIMEOUT', 10_000, 1),
     serverLimits: loadServerLimits(env),
     postgres,
-    ops: opsAddress(env, 'SPIKE_NEXUS_OPS_ADDR'),
+    ops,
     auditLog,
     auditMaxBytes: int(env, 'SPIKE_NEXUS_AUDIT_MAX_BYTES', 100 * 1024 * 1024, 4096, 2 ** 50),
     reencryptRate: int(env, 'SPIKE_NEXUS_REENCRYPT_RATE', 500, 1, 1_000_000),
     // At most 2^31: half the 2^32 bound on random 96-bit nonces per key (NIST SP 800-38D §8.3).
     // At least 1024: a reservation block (limit/8) must hold a re-encryption batch (100 records).
     aeadSealLimit: int(env, 'SPIKE_NEXUS_AEAD_SEAL_LIMIT', 2 ** 31, 1024, 2 ** 31),
-    workers: nexusWorkers(env, backend, auditLog),
+    workers: nexusWorkers(env, backend, auditLog, ops),
   };
 }
 
