@@ -11,7 +11,7 @@ import { startNexus } from './server.js';
 import type { MoveStep } from './keys/move.js';
 import type { RotationStep } from './keys/rotation.js';
 import { runBackup, runVerifyBackup } from './backup.js';
-import { reportListening, runPrimary, workerConfig, workerId } from './workers.js';
+import { REPLACEMENT_LISTEN_WAIT_MS, isReplacement, reportListening, runPrimary, workerConfig, workerId } from './workers.js';
 
 const USAGE = `usage: spike-nexus
        spike-nexus backup [--force] <dest-file>   (online copy of the SQLite store; docs/backup.md)
@@ -98,7 +98,10 @@ export async function main(argv: string[]): Promise<void> {
   const logger = worker === undefined ? started.logger : started.logger.child({ worker });
   let nexus;
   try {
-    nexus = await startNexus({ cfg, ids, source, logger, onFatal: (e) => fail('spike-nexus', e), ...testFaultPoints(logger) });
+    nexus = await startNexus({
+      cfg, ids, source, logger, onFatal: (e) => fail('spike-nexus', e), ...testFaultPoints(logger),
+      ...(isReplacement() ? { listenWhenReadyMs: REPLACEMENT_LISTEN_WAIT_MS } : {}),
+    });
   } catch (e) {
     source.close();
     return fail('spike-nexus', e);

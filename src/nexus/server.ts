@@ -42,6 +42,11 @@ interface NexusOptions {
   onFatal?: (e: unknown) => void;
   /** Called after each step of a sharing move or rotation (the entry's test-only fault points). */
   onMoveStep?: (step: MoveStep | RotationStep) => void | Promise<void>;
+  /**
+   * Listen only once the root key and the policies are in, or after this many ms at the latest
+   * (a replacement worker, workers.ts: the other workers serve meanwhile). Default: at once.
+   */
+  listenWhenReadyMs?: number;
 }
 
 export interface Nexus {
@@ -219,12 +224,13 @@ export async function startNexus(o: NexusOptions): Promise<Nexus> {
     });
   }
   const rollbackServing = (): boolean => rollback === undefined || rollback.serving();
+  const servable = (): boolean => storeOpen && dataReady && keys.isReady() && rollbackServing();
 
   const routes: Route[] = [...bootstrapRoutes(ctx)];
   for (const m of ROUTE_MODULES as readonly RouteModule[]) routes.push(...m(ctx));
   const denials = denialLog(logger);
   const router = createRouter(routes, {
-    isReady: () => storeOpen && dataReady && keys.isReady() && rollbackServing(),
+    isReady: servable,
     notReadyError: () => rollback?.refusal(),
     logger,
     maxBodyBytes: cfg.maxBodyBytes,
@@ -246,12 +252,32 @@ export async function startNexus(o: NexusOptions): Promise<Nexus> {
     logger,
     ...(metrics ? { observer: metrics.tls } : {}),
   });
+  let closed = false;
+  const startBackground = (): void => {
+    probe?.start();
+    tasks?.start();
+    if (pendingInit === undefined) sync?.start();
+    else {
+      const onFatal = o.onFatal ?? ((e: unknown) => logger.error({ err: (e as { code?: string }).code ?? 'error' }, 'the database cannot be used; not ready'));
+      void initWithRetry(pendingInit, logger, () => closed, onFatal).then((ok) => {
+        if (!ok || closed) return;
+        storeOpen = true;
+        logger.info('database schema ready');
+        sync?.start();
+      });
+    }
+  };
+  if (o.listenWhenReadyMs !== undefined) {
+    startBackground();
+    const until = Date.now() + o.listenWhenReadyMs;
+    while (!servable() && Date.now() < until) await new Promise((r) => setTimeout(r, 50));
+  }
   await server.listen();
   metrics?.read({
     tlsConnections: () => ({ verified: server.verified(), handshaking: server.handshaking() }),
     svidExpiry: () => source.getX509Svid().notAfter,
     rootKeyPresent: () => keys.isReady(),
-    ready: () => storeOpen && keys.isReady() && dataReady && rollbackServing(),
+    ready: servable,
     epoch: () => keys.sharing()?.epoch,
     policyCount: () => engine.size,
     keyring: () => {
@@ -274,19 +300,7 @@ export async function startNexus(o: NexusOptions): Promise<Nexus> {
     await audit?.close();
     throw e;
   }
-  let closed = false;
-  probe?.start();
-  tasks?.start();
-  if (pendingInit === undefined) sync?.start();
-  else {
-    const onFatal = o.onFatal ?? ((e: unknown) => logger.error({ err: (e as { code?: string }).code ?? 'error' }, 'the database cannot be used; not ready'));
-    void initWithRetry(pendingInit, logger, () => closed, onFatal).then((ok) => {
-      if (!ok || closed) return;
-      storeOpen = true;
-      logger.info('database schema ready');
-      sync?.start();
-    });
-  }
+  if (o.listenWhenReadyMs === undefined) startBackground();
 
   return {
     ctx,

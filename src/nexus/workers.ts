@@ -14,7 +14,9 @@
  * Worker 1 starts first and the others once it listens, so a bad setting or a taken port fails
  * once, with one line. The primary prints `spike-nexus ready on port N (W workers)` once every
  * worker listens,
- * restarts a worker that dies (with backoff), and stops them all on SIGTERM/SIGINT. A worker
+ * restarts a worker that dies (with backoff; the replacement listens only once it has
+ * recovered the root key and loaded the policies, so the connections handed to it never meet
+ * `state_not_ready` while the others serve), and stops them all on SIGTERM/SIGINT. A worker
  * that dies before it ever listened (a bad setting, a port in use) stops the whole Nexus: it
  * would only die again. A worker whose primary is gone exits at once (Node closes the IPC
  * channel and the worker ends itself), so a `kill -9` of the primary leaves no worker behind.
@@ -26,6 +28,14 @@ import { backoffDelay, type Logger } from '../lib/index.js';
 
 /** Names the worker (1-based) in a worker's environment; unset in the primary. */
 export const WORKER_ENV = 'SPIKE_NEXUS_WORKER_ID';
+
+/** Set in a worker that replaces one that died: it listens only once it holds the key. */
+const REPLACEMENT_ENV = 'SPIKE_NEXUS_WORKER_REPLACEMENT';
+/**
+ * The longest a replacement waits for its key before listening anyway (its connections then
+ * answer `state_not_ready` until the key is in, as any Nexus does while it recovers).
+ */
+export const REPLACEMENT_LISTEN_WAIT_MS = 30_000;
 
 /** A worker that served this long before dying restarts without accumulated backoff. */
 const HEALTHY_MS = 30_000;
@@ -45,6 +55,11 @@ export function workerId(env: NodeJS.ProcessEnv = process.env): number | undefin
   if (!cluster.isWorker) return undefined;
   const n = Number.parseInt(env[WORKER_ENV] ?? '', 10);
   return Number.isSafeInteger(n) && n > 0 ? n : undefined;
+}
+
+/** True in a worker forked to replace one that died (not at the first start). */
+export function isReplacement(env: NodeJS.ProcessEnv = process.env): boolean {
+  return workerId(env) !== undefined && env[REPLACEMENT_ENV] === '1';
 }
 
 /** `audit.log` → `audit.w2.log` (a name without extension gets `.w2` appended). */
@@ -109,8 +124,8 @@ export function runPrimary(cfg: NexusConfig, logger: Logger, write: (line: strin
       finishIfDone();
     };
 
-    const fork = (slot: Slot): void => {
-      const w = cluster.fork({ [WORKER_ENV]: String(slot.id) });
+    const fork = (slot: Slot, replacement = false): void => {
+      const w = cluster.fork({ [WORKER_ENV]: String(slot.id), ...(replacement ? { [REPLACEMENT_ENV]: '1' } : {}) });
       slot.worker = w;
       slot.startedAt = Date.now();
       slot.listened = false;
@@ -138,7 +153,7 @@ export function runPrimary(cfg: NexusConfig, logger: Logger, write: (line: strin
         if (Date.now() - slot.startedAt >= HEALTHY_MS) slot.restarts = 0;
         const wait = backoffDelay(slot.restarts++, { initialMs: 100, maxMs: 10_000 });
         setTimeout(() => {
-          if (!stopping) fork(slot);
+          if (!stopping) fork(slot, true);
         }, wait);
       });
     };
