@@ -154,7 +154,7 @@ export interface NexusConfig extends CommonConfig {
   reencryptRate: number;
   /** ours: most AES-GCM encryptions under one key before it rotates (SPIKE_NEXUS_AEAD_SEAL_LIMIT, default 2^31). */
   aeadSealLimit: number;
-  /** ours: processes serving the one listener (SPIKE_NEXUS_WORKERS, default 1; > 1 needs postgres). */
+  /** ours: processes serving the one listener (SPIKE_NEXUS_WORKERS, default 1; > 1 needs sqlite or postgres). */
   workers: number;
 }
 
@@ -162,16 +162,17 @@ export interface NexusConfig extends CommonConfig {
 export const MAX_NEXUS_WORKERS = 64;
 
 /**
- * SPIKE_NEXUS_WORKERS: every worker is a whole Nexus on the shared database, so more than one
- * needs the backend that several Nexus already share (postgres: policy generation checked per
- * request, one monotonic commit anchor); SQLite's file has one writer. The audit trail is one
+ * SPIKE_NEXUS_WORKERS: every worker is a whole Nexus on the shared store, so more than one
+ * needs a store other processes can see: postgres, or the SQLite file (each worker's
+ * connection takes SQLite's one write lock in turn; `lite` and `memory` live in one process's
+ * memory). The audit trail is one
  * hash chain per writer, so standard output (where chains would interleave) is refused; each
  * worker serves operations on the configured port + worker - 1, which must stay a port.
  */
 function nexusWorkers(env: Env, backend: BackendKind, auditLog: string | undefined, ops: OpsAddress | undefined): number {
   const n = int(env, 'SPIKE_NEXUS_WORKERS', 1, 1, MAX_NEXUS_WORKERS);
   if (ops !== undefined && ops.port !== 0 && ops.port + n - 1 > 65535) throw new ConfigError('SPIKE_NEXUS_WORKERS', 'one operations port per worker (SPIKE_NEXUS_OPS_ADDR port + worker - 1) would pass 65535');
-  if (n > 1 && backend !== 'postgres') throw new ConfigError('SPIKE_NEXUS_WORKERS', 'above 1 needs SPIKE_NEXUS_BACKEND_STORE=postgres');
+  if (n > 1 && backend !== 'postgres' && backend !== 'sqlite') throw new ConfigError('SPIKE_NEXUS_WORKERS', 'above 1 needs SPIKE_NEXUS_BACKEND_STORE=sqlite or postgres');
   if (n > 1 && auditLog === '-') throw new ConfigError('SPIKE_NEXUS_WORKERS', 'above 1 needs SPIKE_NEXUS_AUDIT_LOG to be a file, not standard output');
   return n;
 }

@@ -113,7 +113,7 @@ test('SPIKE_NEXUS_SHARE_REFRESH_INTERVAL: off by default and at 0; a Go duration
   }
 });
 
-test('CFG-01: SPIKE_NEXUS_WORKERS: 1 by default, 1..64, above 1 only on postgres and with an audit file', () => {
+test('CFG-01: SPIKE_NEXUS_WORKERS: 1 by default, 1..64, above 1 only on sqlite or postgres and with an audit file', () => {
   const pg = {
     SPIKE_NEXUS_BACKEND_STORE: 'postgres', SPIKE_NEXUS_DATABASE_URL: 'postgres://u@127.0.0.1:5432/spike',
     SPIKE_NEXUS_KEEPER_PEERS: 'https://a:1,https://b:2,https://c:3',
@@ -123,11 +123,12 @@ test('CFG-01: SPIKE_NEXUS_WORKERS: 1 by default, 1..64, above 1 only on postgres
   assert.equal(loadNexusConfig({ ...pg, SPIKE_NEXUS_WORKERS: '2', SPIKE_NEXUS_AUDIT_LOG: '/var/log/spike/audit.log' }).workers, 2);
   assert.equal(loadNexusConfig({ SPIKE_NEXUS_BACKEND_STORE: 'memory', SPIKE_NEXUS_WORKERS: '1' }).workers, 1);
   assert.equal(loadNexusConfig({ ...pg, SPIKE_NEXUS_WORKERS: '2', SPIKE_NEXUS_OPS_ADDR: ':65534' }).workers, 2);
+  assert.equal(loadNexusConfig({ SPIKE_NEXUS_KEEPER_PEERS: 'https://a:1,https://b:2,https://c:3', SPIKE_NEXUS_WORKERS: '3' }).workers, 3); // sqlite
   for (const bad of [
     { ...pg, SPIKE_NEXUS_WORKERS: '0' }, { ...pg, SPIKE_NEXUS_WORKERS: '65' }, { ...pg, SPIKE_NEXUS_WORKERS: 'two' },
     { ...pg, SPIKE_NEXUS_WORKERS: '2', SPIKE_NEXUS_AUDIT_LOG: '-' },
     { ...pg, SPIKE_NEXUS_WORKERS: '2', SPIKE_NEXUS_OPS_ADDR: ':65535' },
     { SPIKE_NEXUS_BACKEND_STORE: 'memory', SPIKE_NEXUS_WORKERS: '2' },
-    { SPIKE_NEXUS_KEEPER_PEERS: 'https://a:1,https://b:2,https://c:3', SPIKE_NEXUS_WORKERS: '2' }, // sqlite (default)
+    { SPIKE_NEXUS_BACKEND_STORE: 'lite', SPIKE_NEXUS_KEEPER_PEERS: 'https://a:1,https://b:2,https://c:3', SPIKE_NEXUS_WORKERS: '2' },
   ]) assert.throws(() => loadNexusConfig(bad), (e: Error) => e instanceof ConfigError && /^SPIKE_NEXUS_WORKERS/.test(e.message), JSON.stringify(bad));
 });

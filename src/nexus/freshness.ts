@@ -1,6 +1,7 @@
 /**
- * The front of every request on a shared database (postgres): one database deadline for
- * the whole request (SPIKE_NEXUS_DB_OPERATION_TIMEOUT, lib/deadline.ts), then the
+ * The front of every request on a shared database (postgres, or a SQLite file that several
+ * workers write): one database deadline for the whole request (postgres:
+ * SPIKE_NEXUS_DB_OPERATION_TIMEOUT; SQLite: its busy timeout; lib/deadline.ts), then the
  * policy-freshness check, then the router.
  *
  * The check shares that deadline: when the database does not answer the generation read
@@ -29,7 +30,7 @@ function withinDeadline(p: Promise<unknown>): Promise<'done' | 'late'> {
   return Promise.race([settled, late]).finally(() => clearTimeout(timer));
 }
 
-/** The postgres request handler: deadline, freshness check, router (see module doc). */
+/** The shared-database request handler: deadline, freshness check, router (see module doc). */
 export function freshRequestHandler(router: RouterHandler, policies: PolicySync, operationTimeoutMs: number): Handler {
   return (req, res, peer) => runWithDeadline(operationTimeoutMs, async () => {
     // A failed check records its cause in `policies` (the engine is emptied: default deny).

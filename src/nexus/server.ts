@@ -68,6 +68,7 @@ function storeOptions(cfg: NexusConfig, logger: Logger, onCommitBatch?: (size: n
     defaultMaxVersions: cfg.maxSecretVersions,
     ...(cfg.postgres ?? {}),
     ...(onCommitBatch ? { onCommitBatch } : {}),
+    ...(cfg.backend === 'sqlite' && cfg.workers > 1 ? { shared: true } : {}),
     logger,
   };
 }
@@ -123,7 +124,9 @@ export async function startNexus(o: NexusOptions): Promise<Nexus> {
     file: cfg.auditLog, maxBytes: cfg.auditMaxBytes, keys, logger, ...(metrics ? { observer: metrics.audit } : {}),
   });
   const engine = new PolicyEngine({ logger });
-  const policies = new PolicySync(store, engine, logger, cfg.backend === 'postgres');
+  // Another process may change policies: another instance on postgres, another worker (workers.ts).
+  const sharedStore = cfg.backend === 'postgres' || cfg.workers > 1;
+  const policies = new PolicySync(store, engine, logger, sharedStore);
   // While the policies cannot be checked for freshness, policy-based requests answer 503
   // with the cause (never a 401 that reads as "not allowed"); they are still never allowed.
   const authz = new NexusAuthorizer(engine, ids, () => {
@@ -239,11 +242,12 @@ export async function startNexus(o: NexusOptions): Promise<Nexus> {
   });
   const server = createMtlsServer({
     source,
-    // Only a shared database (postgres) can change policies behind this process's back;
-    // elsewhere the generation check is a no-op, so the request goes straight to the router.
-    // Postgres: one database deadline per request covers the check and every store call.
-    handler: cfg.backend === 'postgres'
-      ? freshRequestHandler(router, policies, cfg.postgres?.operationTimeoutMs ?? 15_000)
+    // Only a shared database (postgres, or a SQLite file several workers write) can change
+    // policies behind this process's back; elsewhere the generation check is a no-op, so the
+    // request goes straight to the router. One deadline per request covers the check and (on
+    // postgres) every store call.
+    handler: sharedStore
+      ? freshRequestHandler(router, policies, cfg.postgres?.operationTimeoutMs ?? cfg.dbBusyTimeoutMs)
       : router,
     host: cfg.listen.host,
     port: cfg.listen.port,

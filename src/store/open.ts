@@ -24,6 +24,8 @@ export interface OpenStoreOptions extends CommonStoreOptions {
   groupCommit?: boolean;
   /** sqlite: called with the size of every committed group (metrics). */
   onCommitBatch?: (size: number) => void;
+  /** sqlite: other processes write the same file (several Nexus workers; see the sqlite store). */
+  shared?: boolean;
   /** postgres: connection URL (SPIKE_NEXUS_DATABASE_URL). Required for `postgres`. */
   connectionString?: string;
   /** postgres: pool size (SPIKE_NEXUS_DB_MAX_OPEN_CONNS, default 10). */
@@ -54,6 +56,7 @@ export async function openStore(opts: OpenStoreOptions): Promise<Store> {
         ...(opts.busyTimeoutMs !== undefined ? { busyTimeoutMs: opts.busyTimeoutMs } : {}),
         ...(opts.groupCommit !== undefined ? { groupCommit: opts.groupCommit } : {}),
         ...(opts.onCommitBatch ? { onCommitBatch: opts.onCommitBatch } : {}),
+        ...(opts.shared === true ? { shared: true } : {}),
         ...(opts.sealLimit !== undefined ? { sealLimit: opts.sealLimit } : {}),
       });
     }

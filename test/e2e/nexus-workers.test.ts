@@ -1,9 +1,11 @@
 /**
- * One Nexus on several cores (SPIKE_NEXUS_WORKERS=2, postgres; src/nexus/workers.ts), real
- * processes throughout (agent, Keepers, Bootstrap, PostgreSQL):
+ * One Nexus on several cores (SPIKE_NEXUS_WORKERS=2 on SQLite and on PostgreSQL;
+ * src/nexus/workers.ts), real processes throughout (agent, Keepers, Bootstrap, the database):
  * - the primary announces readiness once both workers listen; each worker recovers the root
  *   key from the Keepers by itself; new connections are spread over both workers (each
  *   worker's own audit file grows), and each worker's audit file verifies as one chain;
+ * - SEC-13 across workers: 2 × 16 concurrent writers on fresh connections, same paths →
+ *   versions 1..32, distinct, each read back the same from both workers;
  * - POL-17 across workers: a policy deleted through one connection denies on fresh
  *   connections to every worker, and on a connection opened before the delete, at the very
  *   next request;
@@ -20,7 +22,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { NexusClient } from '../../src/sdk/index.js';
 import { WorkloadX509Source } from '../../src/spiffe/index.js';
-import { Stack } from '../helpers/stack.js';
+import { Stack, e2eBackends } from '../helpers/stack.js';
 
 const APP = 'spiffe://spike.ist/workload/wk-app';
 const APP_RE = '^spiffe://spike\\.ist/workload/wk-app$';
@@ -51,7 +53,7 @@ const running = (pid: number): boolean => {
   }
 };
 
-describe('one Nexus, two worker processes on one listener (postgres)', () => {
+for (const backend of e2eBackends()) describe(`one Nexus, two worker processes on one listener (${backend})`, () => {
   let stack: Stack;
   let auditDir: string;
   let pilotSource: WorkloadX509Source;
@@ -80,9 +82,11 @@ describe('one Nexus, two worker processes on one listener (postgres)', () => {
   before(async () => {
     auditDir = fs.mkdtempSync(path.join(os.tmpdir(), 'spike-workers-audit-'));
     stack = await Stack.start({
-      backend: 'postgres',
+      backend,
       identities: { 'wk-app': APP },
-      nexusEnv: { SPIKE_NEXUS_WORKERS: '2', SPIKE_NEXUS_AUDIT_LOG: path.join(auditDir, 'audit.log'), SPIKE_SYSTEM_LOG_LEVEL: 'INFO' },
+      nexusEnv: {
+        SPIKE_NEXUS_WORKERS: '2', SPIKE_NEXUS_AUDIT_LOG: path.join(auditDir, 'audit.log'), SPIKE_SYSTEM_LOG_LEVEL: 'INFO', SPIKE_NEXUS_MAX_SECRET_VERSIONS: '100',
+      },
     });
     pilotSource = await WorkloadX509Source.open({ endpoint: stack.socket('pilot'), timeoutMs: 15_000 });
     appSource = await WorkloadX509Source.open({ endpoint: stack.socket('wk-app'), timeoutMs: 15_000 });
@@ -108,6 +112,29 @@ describe('one Nexus, two worker processes on one listener (postgres)', () => {
     for (const w of [1, 2]) {
       const r = await stack.spike(['audit', 'verify', auditOf(w)]);
       assert.equal(r.code, 0, `audit.w${w}.log: ${r.stderr}`);
+    }
+  });
+
+  test('SEC-13 across workers: concurrent writers on both workers, same paths → versions 1..32, distinct', async () => {
+    const clients: NexusClient[] = [];
+    try {
+      // 32 connections of their own, handed out in turn: half to each worker.
+      for (let i = 0; i < 32; i++) clients.push(await NexusClient.connect({ urls: [stack.nexusUrl], source: pilotSource }));
+      const paths = ['wk/race/a', 'wk/race/b'];
+      await Promise.all(clients.map((c, w) => Promise.all(paths.map((p) => c.putSecret(p, { who: `w${w}` }, { maxVersions: 100 })))));
+      for (const p of paths) {
+        const meta = await clients[0]!.getSecretMetadata(p);
+        assert.equal(meta.metadata.currentVersion, 32, p);
+        const owners = new Set<string>();
+        for (let version = 1; version <= 32; version++) {
+          const [x, y] = await Promise.all([clients[0]!.getSecret(p, { version }), clients[1]!.getSecret(p, { version })]);
+          assert.deepEqual({ ...x }, { ...y }, `${p} v${version} differs between workers`);
+          owners.add(x['who']!);
+        }
+        assert.equal(owners.size, 32, `${p}: a writer holds two versions`);
+      }
+    } finally {
+      await Promise.all(clients.map((c) => c.close()));
     }
   });
 

@@ -11,7 +11,7 @@
  * SQLite's write lock up front against other processes.
  */
 import type BetterSqlite3 from 'better-sqlite3';
-import type { Logger } from '../../lib/index.js';
+import { backoffDelay, type Logger } from '../../lib/index.js';
 import { StoreError } from '../types.js';
 import { toStoreError } from './file.js';
 
@@ -25,7 +25,18 @@ interface GroupCommitOptions {
   logger?: Logger;
   /** Called with the size of every committed batch (metrics); must not throw. */
   onBatch?: (size: number) => void;
+  /**
+   * Other processes write this file (several Nexus workers): take SQLite's write lock without
+   * blocking the event loop. `BEGIN IMMEDIATE` runs with a zero busy timeout and a busy answer
+   * puts the batch back, to be tried again after a short pause (reads keep being served
+   * meanwhile), for at most this many ms before it fails with `store_busy`. Unset: the
+   * connection's own busy timeout applies (SQLite waits inside the call; one process).
+   */
+  lockWaitMs?: number;
 }
+
+/** Pauses between tries of a busy write lock (ms; jittered, see backoffDelay). */
+const LOCK_RETRY = { initialMs: 1, maxMs: 16 } as const;
 
 interface PendingWrite {
   run: () => unknown;
@@ -39,6 +50,10 @@ export class GroupCommit {
   readonly #db: BetterSqlite3.Database;
   readonly #opts: GroupCommitOptions;
   readonly #st: Record<'begin' | 'commit' | 'rollback' | 'savepoint' | 'release' | 'rollbackTo', BetterSqlite3.Statement>;
+  /** `lockWaitMs` only: busy timeout off, and back to the connection's setting. */
+  readonly #busy: { off: BetterSqlite3.Statement; on: BetterSqlite3.Statement } | undefined;
+  /** `lockWaitMs` only: when the batch at the queue's head first found the lock taken, and how often since. */
+  #lockWait: { since: number; tries: number } | undefined;
   #queue: PendingWrite[] = [];
   #scheduled = false;
   #drained: (() => void)[] = [];
@@ -62,6 +77,10 @@ export class GroupCommit {
       release: db.prepare('RELEASE op'),
       rollbackTo: db.prepare('ROLLBACK TO op'),
     };
+    if (opts.lockWaitMs !== undefined) {
+      const timeout = Number(db.pragma('busy_timeout', { simple: true }));
+      this.#busy = { off: db.prepare('PRAGMA busy_timeout = 0'), on: db.prepare(`PRAGMA busy_timeout = ${Math.max(0, Math.floor(timeout))}`) };
+    }
   }
 
   /** Queues a read-modify-write closure; resolves with its value after its transaction committed. */
@@ -82,6 +101,46 @@ export class GroupCommit {
     return { ...this.#stats };
   }
 
+  /** `BEGIN IMMEDIATE`; with `lockWaitMs`, under a zero busy timeout (never waits inside SQLite). */
+  #begin(): void {
+    if (this.#busy === undefined) {
+      this.#st.begin.run();
+      return;
+    }
+    this.#busy.off.get();
+    try {
+      this.#st.begin.run();
+    } finally {
+      this.#busy.on.get();
+    }
+    this.#lockWait = undefined;
+  }
+
+  /**
+   * With `lockWaitMs`: the write lock was busy (another process commits) and the wait is not
+   * over, so the batch goes back to the head of the queue and is tried again after a short
+   * pause. False: fail the batch (another error, or the wait is over).
+   */
+  #retryLater(batch: PendingWrite[], e: unknown): boolean {
+    const limit = this.#opts.lockWaitMs;
+    if (limit === undefined) return false;
+    const now = Date.now();
+    const wait = (this.#lockWait ??= { since: now, tries: 0 });
+    if (!String((e as { code?: unknown }).code ?? '').startsWith('SQLITE_BUSY') || now - wait.since >= limit) {
+      this.#lockWait = undefined;
+      return false;
+    }
+    this.#queue.unshift(...batch);
+    if (!this.#scheduled) {
+      this.#scheduled = true;
+      setTimeout(() => {
+        this.#scheduled = false;
+        this.#flush();
+      }, backoffDelay(wait.tries++, LOCK_RETRY));
+    }
+    return true;
+  }
+
   #schedule(): void {
     if (this.#scheduled) return;
     this.#scheduled = true;
@@ -96,8 +155,9 @@ export class GroupCommit {
   #flush(): void {
     const size = this.#opts.enabled ? this.#opts.maxBatch : 1;
     const batch = this.#queue.splice(0, size);
-    if (this.#queue.length > 0) this.#schedule();
     if (batch.length > 0) this.#runBatch(batch);
+    // After the batch: a batch put back for a busy lock has already scheduled its retry.
+    if (this.#queue.length > 0) this.#schedule();
     if (this.#queue.length === 0) {
       const waiters = this.#drained.splice(0);
       for (const w of waiters) w();
@@ -107,8 +167,9 @@ export class GroupCommit {
   #runBatch(batch: PendingWrite[]): void {
     const st = this.#st;
     try {
-      st.begin.run();
+      this.#begin();
     } catch (e) {
+      if (this.#retryLater(batch, e)) return;
       const err = toStoreError(e);
       for (const op of batch) op.reject(err);
       return;

@@ -33,6 +33,12 @@ interface SqliteStoreOptions extends SealedStoreOptions {
   groupCommitWindowMs?: number;
   /** Called with the size of every committed group (metrics). */
   onCommitBatch?: (size: number) => void;
+  /**
+   * Other processes write this file too (several Nexus workers): writes take the lock without
+   * blocking the event loop (group-commit.ts, waiting up to the busy timeout) and every read
+   * runs in one read transaction, so a read of several statements sees one commit.
+   */
+  shared?: boolean;
 }
 
 const DEFAULTS = {
@@ -86,6 +92,8 @@ export class SqliteStore extends SealedStore {
   readonly #db: BetterSqlite3.Database;
   readonly #st: ReturnType<typeof prepare>;
   readonly #commits: GroupCommit;
+  /** `shared` only: runs a read inside one read transaction (deferred BEGIN … COMMIT). */
+  readonly #snapshot: (<T>(fn: () => T) => T) | undefined;
   /** The rollback anchor's commit counter (anchor.ts), advanced once per batch once armed. */
   readonly anchor: SqliteAnchor;
   /** The system table as the key check sees it, inside a write closure. */
@@ -101,9 +109,25 @@ export class SqliteStore extends SealedStore {
   constructor(opts: SqliteStoreOptions) {
     super(opts);
     this.file = opts.file;
-    this.#db = openDatabase(opts.file, opts.busyTimeoutMs ?? DEFAULTS.busyTimeoutMs);
+    const busyTimeoutMs = opts.busyTimeoutMs ?? DEFAULTS.busyTimeoutMs;
+    this.#db = openDatabase(opts.file, busyTimeoutMs);
     this.#st = prepare(this.#db);
+    if (opts.shared === true) {
+      const db = this.#db;
+      const begin = db.prepare('BEGIN');
+      const commit = db.prepare('COMMIT');
+      this.#snapshot = <T>(fn: () => T): T => {
+        if (db.inTransaction) return fn();
+        begin.run();
+        try {
+          return fn();
+        } finally {
+          if (db.inTransaction) commit.run();
+        }
+      };
+    }
     this.#commits = new GroupCommit(this.#db, {
+      ...(opts.shared === true ? { lockWaitMs: busyTimeoutMs } : {}),
       enabled: opts.groupCommit ?? DEFAULTS.groupCommit,
       maxBatch: opts.maxBatch ?? DEFAULTS.maxBatch,
       windowMs: opts.groupCommitWindowMs ?? DEFAULTS.groupCommitWindowMs,
@@ -117,7 +141,7 @@ export class SqliteStore extends SealedStore {
   #read<T>(fn: () => T): T {
     this.checkOpen();
     try {
-      return fn();
+      return this.#snapshot ? this.#snapshot(fn) : fn();
     } catch (e) {
       const err = toStoreError(e, path.dirname(this.file));
       this.health.failed(err);
@@ -247,7 +271,7 @@ export class SqliteStore extends SealedStore {
     return mark;
   }
 
-  /** The file is served by one Nexus; another writer (unsupported, but possible) forces a rebuild. */
+  /** Another process's commit (several workers, or another writer) forces a rebuild: the mark moved. */
   protected async readPathsSince(mark: string): Promise<{ rows: PathRow[]; mark: string } | null> {
     return this.#read(() => (this.#dataVersion() === mark ? { rows: [], mark } : null));
   }

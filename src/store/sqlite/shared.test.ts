@@ -1,0 +1,116 @@
+/**
+ * One SQLite file written by several processes (several Nexus workers: `shared`): writes wait
+ * for SQLite's write lock without blocking the event loop, give up with `store_busy` after the
+ * busy timeout, and two stores writing the same paths at once keep every version distinct
+ * (SEC-13 across connections). The "other process" is a second connection in this process:
+ * with the old blocking wait, the lock holder (this thread) could never let go, so the tests
+ * below could not pass.
+ */
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { after, test } from 'node:test';
+import assert from 'node:assert/strict';
+import Database from 'better-sqlite3';
+import { RootKey } from '../../crypto/index.js';
+import { StoreError } from '../types.js';
+import { SqliteStore } from './store.js';
+
+const dirs: string[] = [];
+const roots: RootKey[] = [];
+after(() => {
+  for (const d of dirs) fs.rmSync(d, { recursive: true, force: true });
+  for (const r of roots) r.destroy();
+});
+
+function tempFile(): string {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'spike-sqlite-shared-'));
+  dirs.push(dir);
+  return path.join(dir, 'spike.db');
+}
+
+async function open(file: string, root: RootKey, busyTimeoutMs: number): Promise<SqliteStore> {
+  const store = new SqliteStore({ file, shared: true, busyTimeoutMs });
+  await store.unlock(root);
+  return store;
+}
+
+test('shared: a write waits for another connection\'s lock without blocking the event loop, then lands', async () => {
+  const root = RootKey.generate();
+  roots.push(root);
+  const file = tempFile();
+  const store = await open(file, root, 5000);
+  try {
+    await store.putSecret('s/a', { k: '1' });
+    const other = new Database(file);
+    other.exec('BEGIN IMMEDIATE');
+    let released = false;
+    const put = store.putSecret('s/a', { k: '2' }).then((r) => ({ r, released }));
+    // The event loop runs while the write waits: timers fire and reads are answered.
+    await new Promise((r) => setTimeout(r, 100));
+    const meanwhile = await store.getSecret('s/a');
+    assert.deepEqual({ version: meanwhile?.version, values: { ...meanwhile?.values } }, { version: 1, values: { k: '1' } });
+    released = true;
+    other.exec('COMMIT');
+    other.close();
+    const done = await put;
+    assert.equal(done.released, true, 'the write completed before the other connection let go');
+    assert.deepEqual(done.r, { version: 2 });
+  } finally {
+    await store.close();
+  }
+});
+
+test('shared: a lock held past the busy timeout → store_busy, nothing written; the next write succeeds', async () => {
+  const root = RootKey.generate();
+  roots.push(root);
+  const file = tempFile();
+  const store = await open(file, root, 300);
+  try {
+    await store.putSecret('s/b', { k: '1' });
+    const other = new Database(file);
+    other.exec('BEGIN IMMEDIATE');
+    const t0 = Date.now();
+    let ticks = 0;
+    const ticker = setInterval(() => ticks++, 10);
+    await assert.rejects(store.putSecret('s/b', { k: '2' }), (e: unknown) => e instanceof StoreError && e.code === 'store_busy');
+    clearInterval(ticker);
+    assert.ok(Date.now() - t0 >= 250, 'gave up before the busy timeout');
+    assert.ok(ticks >= 5, `the event loop stalled while waiting (${ticks} ticks)`);
+    other.exec('ROLLBACK');
+    other.close();
+    assert.equal((await store.getSecret('s/b'))?.version, 1);
+    assert.deepEqual(await store.putSecret('s/b', { k: '2' }), { version: 2 });
+  } finally {
+    await store.close();
+  }
+});
+
+test('SEC-13 across connections: two shared stores, 2 × 24 concurrent writers on the same paths → versions 1..48, distinct, same bytes from both', async () => {
+  const root = RootKey.generate();
+  roots.push(root);
+  const file = tempFile();
+  const a = await open(file, root, 10_000);
+  const b = await open(file, root, 10_000);
+  try {
+    const paths = ['race/x', 'race/y'];
+    const writes = [a, b].flatMap((store, s) => Array.from({ length: 24 }, (_, w) =>
+      Promise.all(paths.map((p) => store.putSecret(p, { who: `s${s}w${w}` }, { maxVersions: 100 })))));
+    await Promise.all(writes);
+    for (const p of paths) {
+      const seen = new Set<string>();
+      for (let v = 1; v <= 48; v++) {
+        const fromA = await a.getSecret(p, v);
+        const fromB = await b.getSecret(p, v);
+        assert.deepEqual(fromA, fromB, `${p} v${v}`);
+        const who = fromA?.values['who'];
+        assert.ok(who !== undefined && !seen.has(who), `${p} v${v}: ${who} written twice or missing`);
+        seen.add(who);
+      }
+      assert.equal(await a.getSecret(p, 49), null);
+    }
+  } finally {
+    await a.close();
+    await b.close();
+  }
+});
