@@ -171,7 +171,8 @@ export const MAX_NEXUS_WORKERS = 64;
  */
 function nexusWorkers(env: Env, backend: BackendKind, auditLog: string | undefined, ops: OpsAddress | undefined): number {
   const n = int(env, 'SPIKE_NEXUS_WORKERS', 1, 1, MAX_NEXUS_WORKERS);
-  if (ops !== undefined && ops.port !== 0 && ops.port + n - 1 > 65535) throw new ConfigError('SPIKE_NEXUS_WORKERS', 'one operations port per worker (SPIKE_NEXUS_OPS_ADDR port + worker - 1) would pass 65535');
+  if (n > 1 && ops !== undefined && ops.port === 0) throw new ConfigError('SPIKE_NEXUS_WORKERS', 'above 1 needs a fixed SPIKE_NEXUS_OPS_ADDR port (worker i serves on port + i - 1), not 0');
+  if (ops !== undefined && ops.port + n - 1 > 65535) throw new ConfigError('SPIKE_NEXUS_WORKERS', 'one operations port per worker (SPIKE_NEXUS_OPS_ADDR port + worker - 1) would pass 65535');
   if (n > 1 && backend !== 'postgres' && backend !== 'sqlite') throw new ConfigError('SPIKE_NEXUS_WORKERS', 'above 1 needs SPIKE_NEXUS_BACKEND_STORE=sqlite or postgres');
   if (n > 1 && auditLog === '-') throw new ConfigError('SPIKE_NEXUS_WORKERS', 'above 1 needs SPIKE_NEXUS_AUDIT_LOG to be a file, not standard output');
   return n;

@@ -128,6 +128,7 @@ test('CFG-01: SPIKE_NEXUS_WORKERS: 1 by default, 1..64, above 1 only on sqlite o
     { ...pg, SPIKE_NEXUS_WORKERS: '0' }, { ...pg, SPIKE_NEXUS_WORKERS: '65' }, { ...pg, SPIKE_NEXUS_WORKERS: 'two' },
     { ...pg, SPIKE_NEXUS_WORKERS: '2', SPIKE_NEXUS_AUDIT_LOG: '-' },
     { ...pg, SPIKE_NEXUS_WORKERS: '2', SPIKE_NEXUS_OPS_ADDR: ':65535' },
+    { ...pg, SPIKE_NEXUS_WORKERS: '2', SPIKE_NEXUS_OPS_ADDR: '127.0.0.1:0' },
     { SPIKE_NEXUS_BACKEND_STORE: 'memory', SPIKE_NEXUS_WORKERS: '2' },
     { SPIKE_NEXUS_BACKEND_STORE: 'lite', SPIKE_NEXUS_KEEPER_PEERS: 'https://a:1,https://b:2,https://c:3', SPIKE_NEXUS_WORKERS: '2' },
   ]) assert.throws(() => loadNexusConfig(bad), (e: Error) => e instanceof ConfigError && /^SPIKE_NEXUS_WORKERS/.test(e.message), JSON.stringify(bad));

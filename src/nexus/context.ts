@@ -38,6 +38,12 @@ export interface NexusContext {
   readonly rotation?: RootRotation;
   /** Counts bytes through the cipher API (metrics; absent when the operations listener is off). */
   readonly onCipherBytes?: (direction: 'in' | 'out', bytes: number) => void;
+  /**
+   * Several workers (SPIKE_NEXUS_WORKERS): called after an operator action that leaves the
+   * other workers' per-process key state stale (root rotation, accepted rollback); they are
+   * replaced and recover from the Keepers.
+   */
+  readonly othersStale?: (why: 'root_rotation' | 'rollback_accepted') => void;
 }
 
 export type RouteModule = (ctx: NexusContext) => Route[];

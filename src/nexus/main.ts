@@ -11,7 +11,7 @@ import { startNexus } from './server.js';
 import type { MoveStep } from './keys/move.js';
 import type { RotationStep } from './keys/rotation.js';
 import { runBackup, runVerifyBackup } from './backup.js';
-import { REPLACEMENT_LISTEN_WAIT_MS, isReplacement, reportListening, runPrimary, workerConfig, workerId } from './workers.js';
+import { isReplacement, recycleOthers, replacementTurn, reportListening, runPrimary, workerConfig, workerId } from './workers/index.js';
 
 const USAGE = `usage: spike-nexus
        spike-nexus backup [--force] <dest-file>   (online copy of the SQLite store; docs/backup.md)
@@ -75,7 +75,7 @@ async function subcommand(name: string, run: () => Promise<string> | string): Pr
 export async function main(argv: string[]): Promise<void> {
   if (argv[0] === 'backup') return subcommand('backup', () => runBackup(argv.slice(1), process.env));
   if (argv[0] === 'verify-backup') return subcommand('verify-backup', () => runVerifyBackup(argv.slice(1)));
-  // Several workers (workers.ts): the primary only supervises; it never asks for an SVID.
+  // Several workers (workers/): the primary only supervises; it never asks for an SVID.
   let primary: Promise<number> | undefined;
   const started = await startComponent(argv, {
     name: 'spike-nexus', component: 'nexus', usage: USAGE, loadConfig: loadNexusConfig,
@@ -100,7 +100,8 @@ export async function main(argv: string[]): Promise<void> {
   try {
     nexus = await startNexus({
       cfg, ids, source, logger, onFatal: (e) => fail('spike-nexus', e), ...testFaultPoints(logger),
-      ...(isReplacement() ? { listenWhenReadyMs: REPLACEMENT_LISTEN_WAIT_MS } : {}),
+      ...(isReplacement() ? { listenWhen: replacementTurn } : {}),
+      ...(worker !== undefined ? { othersStale: recycleOthers } : {}),
     });
   } catch (e) {
     source.close();

@@ -43,10 +43,15 @@ interface NexusOptions {
   /** Called after each step of a sharing move or rotation (the entry's test-only fault points). */
   onMoveStep?: (step: MoveStep | RotationStep) => void | Promise<void>;
   /**
-   * Listen only once the root key and the policies are in, or after this many ms at the latest
-   * (a replacement worker, workers.ts: the other workers serve meanwhile). Default: at once.
+   * Listen only once this resolves; it is given "root key and policies are in" to poll (a
+   * replacement worker, workers/: the other workers serve meanwhile). Default: at once.
    */
-  listenWhenReadyMs?: number;
+  listenWhen?: (servable: () => boolean) => Promise<void>;
+  /**
+   * Several workers: an operator action here (root rotation, accepted rollback) left the other
+   * workers' per-process key state stale; `why` names it.
+   */
+  othersStale?: (why: 'root_rotation' | 'rollback_accepted') => void;
 }
 
 export interface Nexus {
@@ -194,6 +199,7 @@ export async function startNexus(o: NexusOptions): Promise<Nexus> {
     ...(mover ? { mover } : {}),
     ...(rotation ? { rotation } : {}),
     ...(metrics ? { onCipherBytes: metrics.cipherBytes } : {}),
+    ...(o.othersStale ? { othersStale: o.othersStale } : {}),
   };
 
   // The readiness gate opens only when the key is in AND the policies are loaded, so a
@@ -271,10 +277,9 @@ export async function startNexus(o: NexusOptions): Promise<Nexus> {
       });
     }
   };
-  if (o.listenWhenReadyMs !== undefined) {
+  if (o.listenWhen !== undefined) {
     startBackground();
-    const until = Date.now() + o.listenWhenReadyMs;
-    while (!servable() && Date.now() < until) await new Promise((r) => setTimeout(r, 50));
+    await o.listenWhen(servable);
   }
   await server.listen();
   metrics?.read({
@@ -304,7 +309,7 @@ export async function startNexus(o: NexusOptions): Promise<Nexus> {
     await audit?.close();
     throw e;
   }
-  if (o.listenWhenReadyMs === undefined) startBackground();
+  if (o.listenWhen === undefined) startBackground();
 
   return {
     ctx,

@@ -11,6 +11,8 @@
  *   next request;
  * - a worker killed with -9 is replaced, and the replacement takes connections only once it
  *   holds the key; acknowledged writes survive; the service never stops;
+ * - restore is refused with several workers (shards would land in different processes);
+ * - a root-key rotation through one worker replaces the others, which then serve the new key;
  * - a worker that cannot listen stops the whole Nexus (exit 1, one line);
  * - SIGTERM stops the primary and every worker; a `kill -9` of the primary leaves no worker.
  */
@@ -179,6 +181,46 @@ for (const backend of e2eBackends()) describe(`one Nexus, two worker processes o
     for (let i = 0; i < 6; i++) assert.equal((await fresh(pilotSource, (c) => c.getSecret('wk/kill/0')))['v'], 'before-0');
     for (const [p, v] of acked) assert.equal((await fresh(pilotSource, (c) => c.getSecret(p)))['v'], v, p);
     assert.match(stack.logs('nexus'), /worker exited/);
+  });
+
+  test('restore is refused with several workers (shards would be collected in different processes), with the way out named', async () => {
+    const recoverSource = await WorkloadX509Source.open({ endpoint: stack.socket('recover'), timeoutMs: 15_000 });
+    const restoreSource = await WorkloadX509Source.open({ endpoint: stack.socket('restore'), timeoutMs: 15_000 });
+    try {
+      const shards = await fresh(recoverSource, (c) => c.recover());
+      try {
+        for (let i = 0; i < 2; i++) {
+          await assert.rejects(fresh(restoreSource, (c) => c.restore(shards[i]!)), (e: { status?: number }) => e.status === 400);
+        }
+      } finally {
+        for (const sh of shards) sh.value.fill(0);
+      }
+      assert.match(stack.logs('nexus'), /restore_needs_one_worker/);
+    } finally {
+      recoverSource.close();
+      restoreSource.close();
+    }
+  });
+
+  test('root-key rotation through one worker: the other is replaced and serves under the new key, no restart by hand', async () => {
+    await fresh(pilotSource, (c) => c.putSecret('wk/rot/a', { v: 'before' }));
+    await fresh(pilotSource, (c) => c.rotateRootKey());
+    const allServe = async (): Promise<boolean> => {
+      try {
+        for (let i = 0; i < 6; i++) {
+          assert.equal((await fresh(pilotSource, (c) => c.getSecret('wk/rot/a')))['v'], 'before');
+          await fresh(pilotSource, (c) => c.putSecret(`wk/rot/after/${i}`, { v: String(i) }));
+        }
+        return true;
+      } catch (e) {
+        if (e instanceof assert.AssertionError) throw e;
+        return false; // a connection met the other worker before it was replaced
+      }
+    };
+    await until(allServe, 120_000, 'every worker to serve under the new root key');
+    assert.match(stack.logs('nexus'), /replacing the other workers/);
+    // And it stays so: the replaced worker holds the new key.
+    assert.equal(await allServe(), true);
   });
 
   test('a worker that cannot start (its port is taken) stops the whole Nexus with one error line and exit 1', async () => {

@@ -26,6 +26,8 @@ export function acceptRollbackRoutes(ctx: NexusContext): Route[] {
       if (!ctx.keys.isReady()) throw notReady();
       const r = await viaStore(log, () => guard.accept());
       if (!r) return { accepted: false, state: guard.state };
+      // Several workers: the others still refuse (their refusal lives in their memory); they are replaced.
+      ctx.othersStale?.('rollback_accepted');
       return { accepted: true, state: guard.state, ...r };
     },
   });

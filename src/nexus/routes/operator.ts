@@ -174,6 +174,9 @@ export function operatorRoutes(ctx: NexusContext): Route[] {
     handle: ({ body, afterSend, log }) => {
       afterSend(() => body.shard.fill(0));
       if (memory) throw memoryRefused();
+      // The shards are collected in one process's memory, and each `spike operator restore`
+      // is a new connection that the primary may hand to another worker: never complete.
+      if (ctx.cfg.workers > 1) throw badRequest('restore_needs_one_worker', 'restore collects shards in one process: restart Nexus with SPIKE_NEXUS_WORKERS=1 to restore');
       return serial(() => restoreOne(body.id, body.shard, body.epoch, log));
     },
   });

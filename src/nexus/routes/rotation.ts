@@ -32,11 +32,15 @@ export function rotationRoutes(ctx: NexusContext): Route[] {
     handle: async ({ log }) => {
       const rotation = ctx.rotation;
       if (!rotation) throw badRequest('rotation_unsupported', 'root-key rotation needs a persistent store (sqlite or postgres)');
+      // Several workers: whatever happened after the attempt started (the switch may have
+      // committed), the other workers' key state may be stale; they are replaced.
+      let attempted = true;
       try {
         const r = await viaStore(log, () => rotation.rotate());
         return { epoch: r.epoch, storageKeyId: r.storageKeyId, cipherVersion: r.cipherVersion };
       } catch (e) {
         if (e instanceof RotationError) {
+          if (e.code === 'rotation_in_progress' || e.code === 'rotation_not_ready') attempted = false;
           if (e.code === 'rotation_in_progress') throw new ApiError(ERR.conflict, 'a root-key rotation is already running', { expose: true, reason: e.code });
           if (e.code === 'rotation_not_ready') throw notReady();
           throw badRequest(e.code, e.message);
@@ -44,6 +48,8 @@ export function rotationRoutes(ctx: NexusContext): Route[] {
         if (e instanceof MoveError) throw moveFailure(e);
         if (e instanceof ApiError || e instanceof StoreError) throw e;
         throw new ApiError(ERR.internal, 'root-key rotation failed; the current root key stays in force', { reason: 'rotation_failed', expose: true, cause: e });
+      } finally {
+        if (attempted) ctx.othersStale?.('root_rotation');
       }
     },
   });

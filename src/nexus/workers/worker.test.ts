@@ -1,7 +1,8 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { loadNexusConfig } from '../config/index.js';
-import { workerAuditFile, workerConfig, workerId } from './workers.js';
+import { loadNexusConfig } from '../../config/index.js';
+import { workerAuditFile, workerConfig, workerId } from './worker.js';
+import { isListenNow, workerMessage } from './messages.js';
 
 test('each worker writes its own audit chain: audit.log → audit.w2.log (rotation keeps its .N suffixes after)', () => {
   assert.equal(workerAuditFile('/var/log/spike/audit.log', 2), '/var/log/spike/audit.w2.log');
@@ -21,6 +22,17 @@ test('a worker\'s configuration: own audit file and operations port (configured 
   assert.deepEqual({ ...w3, auditLog: cfg.auditLog, ops: cfg.ops }, cfg);
   const bare = { ...cfg, auditLog: undefined, ops: undefined };
   assert.deepEqual(workerConfig(bare, 2), bare);
+});
+
+test('only well-formed worker messages are taken; a reason is cut to 64 characters', () => {
+  assert.deepEqual(workerMessage({ kind: 'spike-nexus-listening', port: 8553, ops: null }), { kind: 'spike-nexus-listening', port: 8553, ops: null });
+  assert.deepEqual(workerMessage({ kind: 'spike-nexus-holding', extra: 1 }), { kind: 'spike-nexus-holding' });
+  assert.equal(workerMessage({ kind: 'spike-nexus-recycle-others', why: 'x'.repeat(100) })?.kind, 'spike-nexus-recycle-others');
+  assert.equal((workerMessage({ kind: 'spike-nexus-recycle-others', why: 'x'.repeat(100) }) as { why: string }).why.length, 64);
+  for (const bad of [null, 'x', 7, {}, { kind: 'spike-nexus-listening', port: '1', ops: null }, { kind: 'spike-nexus-listening', port: 1, ops: 3 },
+    { kind: 'spike-nexus-recycle-others' }, { kind: 'other' }]) assert.equal(workerMessage(bad), undefined, JSON.stringify(bad));
+  assert.equal(isListenNow({ kind: 'spike-nexus-listen-now' }), true);
+  assert.equal(isListenNow({ kind: 'spike-nexus-listening' }), false);
 });
 
 test('outside a cluster worker there is no worker id, whatever the environment says', () => {
