@@ -11,6 +11,8 @@
  *   next request;
  * - a worker killed with -9 is replaced, and the replacement takes connections only once it
  *   holds the key; acknowledged writes survive; the service never stops;
+ * - ATTACK idle-socket lockout: a burst of silent sockets from a client's own address is cut
+ *   to each worker's budget, and a new client still gets in;
  * - restore is refused with several workers (shards would land in different processes);
  * - a root-key rotation through one worker replaces the others, which then serve the new key;
  * - a worker that cannot listen stops the whole Nexus (exit 1, one line);
@@ -25,6 +27,7 @@ import path from 'node:path';
 import { NexusClient } from '../../src/sdk/index.js';
 import { WorkloadX509Source } from '../../src/spiffe/index.js';
 import { Stack, e2eBackends } from '../helpers/stack.js';
+import { SocketPool } from '../helpers/flood.js';
 
 const APP = 'spiffe://spike.ist/workload/wk-app';
 const APP_RE = '^spiffe://spike\\.ist/workload/wk-app$';
@@ -62,7 +65,7 @@ for (const backend of e2eBackends()) describe(`one Nexus, two worker processes o
   let appSource: WorkloadX509Source;
   const auditOf = (w: number): string => path.join(auditDir, `audit.w${w}.log`);
   const lines = (w: number): number => (fs.existsSync(auditOf(w)) ? fs.readFileSync(auditOf(w), 'utf8').split('\n').filter(Boolean).length : 0);
-  /** One request on a connection of its own (the primary hands connections out in turn). */
+  /** One request on a connection of its own (which worker accepts it is the kernel's choice). */
   const fresh = async <T>(source: WorkloadX509Source, call: (c: NexusClient) => Promise<T>): Promise<T> => {
     const c = await NexusClient.connect({ urls: [stack.nexusUrl], source });
     try {
@@ -109,7 +112,10 @@ for (const backend of e2eBackends()) describe(`one Nexus, two worker processes o
     assert.ok(!fs.existsSync(path.join(auditDir, 'audit.log')), 'with workers, nobody writes the unsuffixed file');
     const before1 = lines(1);
     const before2 = lines(2);
-    for (let i = 0; i < 8; i++) await fresh(pilotSource, (c) => c.putSecret(`wk/spread/${i}`, { v: String(i) }));
+    // The kernel picks the worker that accepts each new connection: new connections until both served.
+    for (let i = 0; i < 200 && !(lines(1) > before1 && lines(2) > before2); i++) {
+      await fresh(pilotSource, (c) => c.putSecret(`wk/spread/${i}`, { v: String(i) }));
+    }
     await until(() => lines(1) > before1 && lines(2) > before2, 30_000, 'both workers to audit requests');
     for (const w of [1, 2]) {
       const r = await stack.spike(['audit', 'verify', auditOf(w)]);
@@ -120,7 +126,7 @@ for (const backend of e2eBackends()) describe(`one Nexus, two worker processes o
   test('SEC-13 across workers: concurrent writers on both workers, same paths → versions 1..32, distinct', async () => {
     const clients: NexusClient[] = [];
     try {
-      // 32 connections of their own, handed out in turn: half to each worker.
+      // 32 connections of their own, spread over the workers by the kernel.
       for (let i = 0; i < 32; i++) clients.push(await NexusClient.connect({ urls: [stack.nexusUrl], source: pilotSource }));
       const paths = ['wk/race/a', 'wk/race/b'];
       await Promise.all(clients.map((c, w) => Promise.all(paths.map((p) => c.putSecret(p, { who: `w${w}` }, { maxVersions: 100 })))));
@@ -221,6 +227,22 @@ for (const backend of e2eBackends()) describe(`one Nexus, two worker processes o
     assert.match(stack.logs('nexus'), /replacing the other workers/);
     // And it stays so: the replaced worker holds the new key.
     assert.equal(await allServe(), true);
+  });
+
+  test('ATTACK idle-socket lockout with workers: a burst of 1,100 never-speaking sockets from the client\'s own address is cut to each worker\'s budget at accept; a new client still gets in', async () => {
+    const port = Number(new URL(stack.nexusUrl).port);
+    const burst = new SocketPool({ port, localAddress: '127.0.0.1', size: 1_100, maxPerSecond: 20_000, reopen: false });
+    burst.start();
+    try {
+      const deadline = Date.now() + 60_000;
+      while (burst.opened < 1_100 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
+      // Each worker keeps at most its per-source handshake budget (32) of them.
+      while (burst.openCount > 64 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
+      assert.ok(burst.openCount > 0 && burst.openCount <= 64, `idle sockets holding on: ${burst.openCount}`);
+      for (let i = 0; i < 4; i++) await fresh(pilotSource, (c) => c.putSecret(`wk/flood/${i}`, { v: String(i) }));
+    } finally {
+      burst.stop();
+    }
   });
 
   test('a worker that cannot start (its port is taken) stops the whole Nexus with one error line and exit 1', async () => {

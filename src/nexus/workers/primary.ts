@@ -1,7 +1,9 @@
 /**
  * Several cores (SPIKE_NEXUS_WORKERS > 1, sqlite or postgres): `node:cluster` with N worker
- * processes sharing the one mTLS listener; the primary accepts connections and hands each to a
- * worker in turn (Node's round-robin), holds no key, opens no store and serves nothing itself.
+ * processes sharing the one mTLS listening socket, each accepting from it itself (the kernel
+ * picks which worker takes a connection; not Node's round-robin through the primary, which
+ * would queue a connection flood without bound before any worker's budget saw it). The primary
+ * holds no key, opens no store and serves nothing itself.
  *
  * Every worker is a whole Nexus on the shared store, like several Nexus instances on one
  * database (docs/ha.md): it fetches its own SVID, recovers the root key from the Keepers
@@ -164,6 +166,10 @@ export function runPrimary(cfg: NexusConfig, logger: Logger, write: (line: strin
       });
     };
 
+    // Each worker accepts from the shared socket itself (not round-robin through the primary):
+    // a connection flood then meets every worker's own connection budgets at accept, as with
+    // one process, instead of queueing without bound in the primary.
+    cluster.schedulingPolicy = cluster.SCHED_NONE;
     const onSignal = (sig: NodeJS.Signals): void => stopAll(0, sig);
     process.on('SIGTERM', onSignal);
     process.on('SIGINT', onSignal);
