@@ -28,6 +28,7 @@ import { NexusClient } from '../../src/sdk/index.js';
 import { WorkloadX509Source } from '../../src/spiffe/index.js';
 import { Stack, e2eBackends } from '../helpers/stack.js';
 import { SocketPool } from '../helpers/flood.js';
+import { freePort } from '../helpers/ports.js';
 
 const APP = 'spiffe://spike.ist/workload/wk-app';
 const APP_RE = '^spiffe://spike\\.ist/workload/wk-app$';
@@ -253,6 +254,29 @@ for (const backend of e2eBackends()) describe(`one Nexus, two worker processes o
       const r = await stack.run('spike-nexus', [], { ...stack.nexusEnv(), SPIKE_NEXUS_TLS_PORT: `127.0.0.1:${port}`, SPIKE_NEXUS_AUDIT_LOG: path.join(auditDir, 'other.log') }, undefined, 'nexus-taken');
       assert.equal(r.code, 1, r.stderr);
       assert.deepEqual(r.stderr.split('\n').filter((l) => l.startsWith('spike-nexus')), [`spike-nexus: bind EADDRINUSE 127.0.0.1:${port}`]);
+      assert.doesNotMatch(r.stderr, /ready on port/);
+    } finally {
+      held.close();
+    }
+  });
+
+  test('a second worker that cannot start (its operations port is taken) stops the whole Nexus: exit 1, its one line, worker 1 stopped', async () => {
+    // Operations ports: worker 1 on `ops`, worker 2 on `ops + 1`, which another server holds.
+    let ops = 0;
+    const held = net.createServer();
+    for (;;) {
+      ops = await freePort();
+      const ok = await new Promise<boolean>((r) => {
+        held.once('error', () => r(false));
+        held.listen(ops + 1, '127.0.0.1', () => r(true));
+      });
+      if (ok) break;
+    }
+    try {
+      const env = { ...stack.nexusEnv(), SPIKE_NEXUS_TLS_PORT: `127.0.0.1:${await freePort()}`, SPIKE_NEXUS_OPS_ADDR: `127.0.0.1:${ops}`, SPIKE_NEXUS_AUDIT_LOG: path.join(auditDir, 'other2.log') };
+      const r = await stack.run('spike-nexus', [], env, undefined, 'nexus-ops-taken');
+      assert.equal(r.code, 1, r.stderr);
+      assert.deepEqual(r.stderr.split('\n').filter((l) => l.startsWith('spike-nexus:')), [`spike-nexus: bind EADDRINUSE 127.0.0.1:${ops + 1}`]);
       assert.doesNotMatch(r.stderr, /ready on port/);
     } finally {
       held.close();
