@@ -1,8 +1,8 @@
 /**
- * `cores.nexus.get.2v1` and `cores.nexus.put.2v1` (issue 17, "Several cores", report only):
- * real spike-nexus on PostgreSQL with SPIKE_NEXUS_WORKERS=1 against the same with 2, side by
- * side. One throw-away PostgreSQL server (fsync on), one database and one whole stack (agent,
- * 3 Keepers, bootstrap) per configuration, both up at once; the same closed-loop load from SDK
+ * `cores.nexus.{sqlite,pg}.{get,put}.2v1` (issue 17, "Several cores", report only): real
+ * spike-nexus with SPIKE_NEXUS_WORKERS=1 against the same with 2, side by side, on SQLite and
+ * on PostgreSQL. One whole stack (agent, 3 Keepers, bootstrap) per configuration, both up at
+ * once (PostgreSQL: one throw-away server, fsync on, a database each); the same closed-loop load from SDK
  * clients in this process (GET: 32 loops on 32 connections; PUT: 64 writers) goes to each in
  * ABBA order (1, 2, 2, 1 workers) after a warm-up. The rows are 2-worker ÷ 1-worker
  * throughput; the notes give each Nexus's CPU per request (primary + workers, from /proc) and
@@ -45,10 +45,10 @@ function nexusPids(stack: Stack): number[] {
   return [pid, ...kids];
 }
 
-async function openSide(pg: TestPostgres, workers: number): Promise<Side> {
-  const db = await pg.createDatabase(`bench_cores_${workers}`);
+async function openSide(pg: TestPostgres | undefined, workers: number): Promise<Side> {
+  const db = pg ? await pg.createDatabase(`bench_cores_${workers}`) : undefined;
   const stack = await Stack.start({
-    backend: 'postgres', databaseUrl: db,
+    ...(db ? { backend: 'postgres' as const, databaseUrl: db } : { backend: 'sqlite' as const }),
     nexusEnv: { SPIKE_SYSTEM_LOG_LEVEL: 'WARN', SPIKE_NEXUS_WORKERS: String(workers), SPIKE_HTTP_SERVER_MAX_HANDSHAKES_PER_SOURCE: '256' },
     keeperEnv: { SPIKE_SYSTEM_LOG_LEVEL: 'WARN' },
   });
@@ -103,36 +103,37 @@ async function load(side: Side, loops: number, ms: number, op: (c: NexusClient, 
   t.errors += r.errors;
 }
 
-function rowsOf(kind: 'GET' | 'PUT', loops: number, one: Tally, two: Tally, ms: number): BenchResult {
+function rowsOf(backend: Backend, kind: 'GET' | 'PUT', loops: number, one: Tally, two: Tally, ms: number): BenchResult {
   const rate = (t: Tally): number => (t.ops * 1000) / t.ms;
   const us = (x: number, t: Tally): string => ((x * 1000) / Math.max(1, t.ops)).toFixed(0);
   return {
-    id: `cores.nexus.${kind.toLowerCase()}.2v1`,
-    name: `several cores: spike-nexus on PostgreSQL, ${kind}, 2 workers vs 1, throughput`,
+    id: `cores.nexus.${backend === 'postgres' ? 'pg' : 'sqlite'}.${kind.toLowerCase()}.2v1`,
+    name: `several cores: spike-nexus on ${backend === 'postgres' ? 'PostgreSQL' : 'SQLite'}, ${kind}, 2 workers vs 1, throughput`,
     value: rate(two), unit: 'ops/s', baseline: rate(one), ratio: rate(two) / rate(one),
     note: `ABBA, ${loops} loops, ${(2 * ms) / 1000} s each side; Nexus CPU per request (primary + workers): 1 worker ` +
       `${us(one.serverCpuMs, one)} µs, 2 workers ${us(two.serverCpuMs, two)} µs; load generator ${us(one.clientCpuMs, one)} / ` +
-      `${us(two.clientCpuMs, two)} µs; PostgreSQL and the load generator share the same cores; errors ${one.errors + two.errors}`,
+      `${us(two.clientCpuMs, two)} µs; ${backend === 'postgres' ? 'PostgreSQL and ' : ''}the load generator share${backend === 'postgres' ? '' : 's'} the same cores; errors ${one.errors + two.errors}`,
   };
 }
 
-export async function benchCoresNexus(opts: { quick?: boolean } = {}): Promise<BenchResult[]> {
-  const ms = opts.quick ? 2000 : 5000;
+type Backend = 'sqlite' | 'postgres';
+
+async function measureBackend(backend: Backend, ms: number): Promise<BenchResult[]> {
   let pg: TestPostgres | undefined;
   const sides: Side[] = [];
   try {
-    pg = await startPostgres({ database: 'bench_cores', fsync: true });
-    progress('cores: two spike-nexus stacks on one PostgreSQL (1 and 2 workers)');
+    if (backend === 'postgres') pg = await startPostgres({ database: 'bench_cores', fsync: true });
+    progress(`cores: two spike-nexus stacks on ${backend} (1 and 2 workers)`);
     for (const n of [1, 2]) sides.push(await openSide(pg, n));
     const get = { 1: empty(), 2: empty() } as Record<number, Tally>;
     const put = { 1: empty(), 2: empty() } as Record<number, Tally>;
     for (const n of [1, 2, 2, 1]) {
       const side = sides[n - 1]!;
-      progress(`cores: spike-nexus, ${n} worker${n > 1 ? 's' : ''}: GET ${GET_LOOPS} loops, PUT ${PUT_LOOPS} writers, ${ms / 1000} s each`);
+      progress(`cores: spike-nexus on ${backend}, ${n} worker${n > 1 ? 's' : ''}: GET ${GET_LOOPS} loops, PUT ${PUT_LOOPS} writers, ${ms / 1000} s each`);
       await load(side, GET_LOOPS, ms, (c, w, i) => c.getSecret(`bench/get/${(w + i * GET_LOOPS) % GET_PATHS}`), get[n]!);
       await load(side, PUT_LOOPS, ms, (c, w) => c.putSecret(`bench/put/w${w}`, VALUE), put[n]!);
     }
-    return [rowsOf('GET', GET_LOOPS, get[1]!, get[2]!, ms), rowsOf('PUT', PUT_LOOPS, put[1]!, put[2]!, ms)];
+    return [rowsOf(backend, 'GET', GET_LOOPS, get[1]!, get[2]!, ms), rowsOf(backend, 'PUT', PUT_LOOPS, put[1]!, put[2]!, ms)];
   } finally {
     for (const s of sides) {
       await s.client.close().catch(() => undefined);
@@ -141,6 +142,11 @@ export async function benchCoresNexus(opts: { quick?: boolean } = {}): Promise<B
     }
     await pg?.stop();
   }
+}
+
+export async function benchCoresNexus(opts: { quick?: boolean } = {}): Promise<BenchResult[]> {
+  const ms = opts.quick ? 2000 : 5000;
+  return [...(await measureBackend('sqlite', ms)), ...(await measureBackend('postgres', ms))];
 }
 
 if (process.argv[1] && import.meta.url === pathToFileURL(process.argv[1]).href) {

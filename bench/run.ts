@@ -11,7 +11,7 @@
  * not built yet) shows a "not available" row with the reason; nothing is ever filled in by hand.
  * The `CLI` row (issue 15, `bench/cli.ts`) times `spike secret get` as a new process against
  * `node -e 0` in the same run. The `CORES` rows (issue 17) run the several-cores prototype
- * (`bench/cores.ts`) and real spike-nexus on PostgreSQL (`bench/cores-nexus.ts`, full runs and
+ * (`bench/cores.ts`) and real spike-nexus on SQLite and PostgreSQL (`bench/cores-nexus.ts`, full runs and
  * `--only=CORES`) with 1 and 2 workers under the same load generator. `--only=P1,P4` (or `--only=LIST`, `--only=CLI`) runs a subset (for development; results are then not written unless `--out`).
  */
 import fs from 'node:fs';
@@ -199,9 +199,9 @@ async function main(): Promise<void> {
       if (want('CORES')) {
         rows.push(...(await guarded('cores', [['CORES', 'cores.prototype.2v1', 'several cores: prototype server, 2 workers vs 1', CORES_GOAL]], () => benchCores(sb))));
         if (args.quick && args.only === undefined) {
-          rows.push(notAvailable('CORES', 'cores.nexus.get.2v1', 'several cores: spike-nexus on PostgreSQL, 2 workers vs 1', 'skipped in --quick (starts PostgreSQL and two stacks)', CORES_GOAL));
+          rows.push(notAvailable('CORES', 'cores.nexus', 'several cores: spike-nexus, 2 workers vs 1', 'skipped in --quick (starts PostgreSQL and four stacks)', CORES_GOAL));
         } else {
-          rows.push(...(await guarded('cores nexus', [['CORES', 'cores.nexus', 'several cores: spike-nexus on PostgreSQL, 2 workers vs 1', CORES_GOAL]], async () =>
+          rows.push(...(await guarded('cores nexus', [['CORES', 'cores.nexus', 'several cores: spike-nexus, 2 workers vs 1', CORES_GOAL]], async () =>
             (await benchCoresNexus({ quick: args.quick })).map((r) => row('CORES', r, CORES_GOAL)))));
         }
       }

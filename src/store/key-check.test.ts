@@ -17,6 +17,7 @@ import Database from 'better-sqlite3';
 import { RootKey } from '../crypto/index.js';
 import { KEY_CHECK_RECORD, LEGACY_STORE_CHECK_RECORD } from './key-check.js';
 import { KEYRING_RECORD } from './keyring.js';
+import { SEAL_FENCE_RECORD } from './key-custody.js';
 import { LiteStore } from './lite.js';
 import { MemoryStore } from './memory.js';
 import { SqliteStore } from './sqlite/index.js';
@@ -80,7 +81,7 @@ test('a database written before the single key check still unlocks with its root
     await store.close();
     root.destroy();
   }
-  assert.deepEqual(systemKeys(file), [KEY_CHECK_RECORD, KEYRING_RECORD, 'sharing', LEGACY_STORE_CHECK_RECORD], 'nothing removed; the keyring (use counters) added');
+  assert.deepEqual(systemKeys(file), [KEY_CHECK_RECORD, KEYRING_RECORD, 'sharing', LEGACY_STORE_CHECK_RECORD, SEAL_FENCE_RECORD].sort(), 'nothing removed; the keyring (use counters) added');
 });
 
 test('a database holding only the old store check: a wrong key → store_wrong_key and nothing written; its key unlocks and writes kcv', async () => {
@@ -99,7 +100,7 @@ test('a database holding only the old store check: a wrong key → store_wrong_k
   } finally {
     await store.close();
   }
-  assert.deepEqual(systemKeys(file), [KEY_CHECK_RECORD, KEYRING_RECORD, LEGACY_STORE_CHECK_RECORD]);
+  assert.deepEqual(systemKeys(file), [KEY_CHECK_RECORD, KEYRING_RECORD, LEGACY_STORE_CHECK_RECORD, SEAL_FENCE_RECORD].sort());
   const again = new SqliteStore({ file });
   try {
     await assert.rejects(again.unlock(RootKey.generate()), isCode('store_wrong_key'));
@@ -116,7 +117,7 @@ test('a fresh database gets exactly one key-check record; another key is refused
   const store = new SqliteStore({ file });
   await store.unlock(root);
   await store.close();
-  assert.deepEqual(systemKeys(file), [KEY_CHECK_RECORD, KEYRING_RECORD]);
+  assert.deepEqual(systemKeys(file), [KEY_CHECK_RECORD, KEYRING_RECORD, SEAL_FENCE_RECORD].sort());
   const other = new SqliteStore({ file });
   try {
     await assert.rejects(other.unlock(RootKey.generate()), isCode('store_wrong_key'));
@@ -136,7 +137,7 @@ test('sqlite adoptKey: first start writes both records at once; later starts ver
     const results = await Promise.all(stores.map((s) => s.adoptKey(root, adoption('first'))));
     for (const r of results) assert.deepEqual(r, { ok: true, record: bytes('first') });
     assert.ok(stores.every((s) => s.isUnlocked()));
-    assert.deepEqual(systemKeys(file), [KEY_CHECK_RECORD, KEYRING_RECORD, 'sharing']);
+    assert.deepEqual(systemKeys(file), [KEY_CHECK_RECORD, KEYRING_RECORD, 'sharing', SEAL_FENCE_RECORD].sort());
     await assert.rejects(stores[0]!.adoptKey(root, adoption('first')), isCode('store_already_unlocked'));
   } finally {
     for (const s of stores) await s.close();
@@ -152,7 +153,7 @@ test('sqlite adoptKey: first start writes both records at once; later starts ver
     await later.close();
     root.destroy();
   }
-  assert.deepEqual(systemKeys(file), [KEY_CHECK_RECORD, KEYRING_RECORD, 'sharing']);
+  assert.deepEqual(systemKeys(file), [KEY_CHECK_RECORD, KEYRING_RECORD, 'sharing', SEAL_FENCE_RECORD].sort());
 });
 
 test('sqlite adoptKey: a refused record after the key check writes no key-check record either', async () => {

@@ -27,6 +27,30 @@ import { KEY_CHECK_RECORD } from './key-check.js';
 import { Keyring, KEYRING_RECORD, type RingName } from './keyring.js';
 import { StoreError } from './types.js';
 
+/**
+ * System record: the storage generation new records must be sealed under (u32 BE), written in
+ * the same transaction as every keyring update and read inside every sealing write (the seal
+ * fence). A process that still seals under an older generation (another worker or instance
+ * moved the keyring on: a rotation, the seal limit) cannot commit: its write is refused, it
+ * reloads the keyring and seals again. Without it, such a write could commit after the
+ * re-encryption erased its generation, and an acknowledged write would become unreadable.
+ */
+export const SEAL_FENCE_RECORD = 'storage_current';
+
+export function sealFence(current: number): Uint8Array {
+  const b = new Uint8Array(4);
+  new DataView(b.buffer).setUint32(0, current);
+  return b;
+}
+
+/** Whether a write sealing under generation `current` may commit beside the stored fence. */
+export function fenceAllows(stored: Uint8Array | null, current: number): boolean {
+  // None yet: a store no keyring update has touched since the fence exists (the first one, at
+  // unlock, writes it); there is then one writer generation to seal under.
+  if (stored === null) return true;
+  return stored.length === 4 && new DataView(stored.buffer, stored.byteOffset, 4).getUint32(0) === current;
+}
+
 /** A stored blob whose envelope names an older key id. */
 export interface StaleBlob {
   cell: SealedCell;
@@ -191,7 +215,7 @@ export class KeyCustody {
         fresh?.destroy();
         fresh = Keyring.load(root, found(KEYRING_RECORD));
         const r = change(fresh);
-        const writes: [string, Uint8Array][] = [[KEYRING_RECORD, fresh.seal(target)], ...extra(fresh)];
+        const writes: [string, Uint8Array][] = [[KEYRING_RECORD, fresh.seal(target)], [SEAL_FENCE_RECORD, sealFence(fresh.storage.current)], ...extra(fresh)];
         return { result: r, writes };
       });
       if (sealRoot) {

@@ -18,7 +18,7 @@
 import type { RootKey } from '../crypto/index.js';
 import { type Logger, yieldToLoop } from '../lib/index.js';
 import type { RecordSealer } from './codec.js';
-import { KeyCustody, type BlobSwap, type KeyRecordsUpdate, type StaleBlob } from './key-custody.js';
+import { KeyCustody, fenceAllows, type BlobSwap, type KeyRecordsUpdate, type StaleBlob } from './key-custody.js';
 import { DEFAULT_SEAL_LIMIT, KEYRING_RECORD } from './keyring.js';
 import { StoreHealth } from './health.js';
 import { adoptionResult, assertUnlockable, type KeyRecordsPlan } from './key-check.js';
@@ -38,6 +38,9 @@ const YIELD_EVERY = 500;
 const MAX_READ_ATTEMPTS = 16;
 
 /** A secret's metadata row as read (`meta` null: no row); `versions`: value rows exist for the id. */
+/** The cause of a write refused by the seal fence (key-custody.ts): reload the keyring, seal again. */
+const FENCE_MOVED = Symbol('seal fence moved');
+
 export interface MetaRow {
   meta: Buffer | null;
   versions: boolean;
@@ -114,7 +117,8 @@ export abstract class SealedStore implements Store {
    * ONE transaction: reads the metadata row under a write lock, calls `plan` (which may
    * throw: nothing is written) and stores the write it returns, if any.
    */
-  protected abstract writeSecret<T>(id: Buffer, plan: (row: MetaRow) => { result: T; write: SealedSecretWrite | null }): Promise<T>;
+  /** `plan` runs inside the write transaction; `fence` is the stored seal fence read in it (SEAL_FENCE_RECORD). */
+  protected abstract writeSecret<T>(id: Buffer, plan: (row: MetaRow, fence: Uint8Array | null) => { result: T; write: SealedSecretWrite | null }): Promise<T>;
   /** Every path record, page by page to `visit`, and an opaque mark of the database state read before them (see path-catalog.ts). */
   protected abstract readAllPaths(visit: (rows: PathRow[]) => Promise<void>): Promise<string>;
   /** Path records created (by anyone) since `mark`, and the new mark; null = unknown, read all again. */
@@ -122,7 +126,7 @@ export abstract class SealedStore implements Store {
   protected abstract readPolicy(id: Buffer): Promise<Buffer | null>;
   protected abstract readPolicies(): Promise<{ id: Buffer; body: Buffer }[]>;
   /** ONE transaction: reads the old body, stores `build(old).body`, bumps the policy generation. */
-  protected abstract writePolicy(id: Buffer, build: (old: Buffer | null) => { record: PolicyRecord; body: Buffer }): Promise<PolicyRecord>;
+  protected abstract writePolicy(id: Buffer, build: (old: Buffer | null, fence: Uint8Array | null) => { record: PolicyRecord; body: Buffer }): Promise<PolicyRecord>;
   /** ONE transaction: deletes the row; bumps the policy generation only if it existed. */
   protected abstract removePolicy(id: Buffer): Promise<boolean>;
   /** Lets operations in flight finish, then releases the connection(s). */
@@ -154,15 +158,30 @@ export abstract class SealedStore implements Store {
     return this.#custody;
   }
 
-  /** Runs a sealing write with its seals reserved first (AES-GCM use counters, keyring.ts). */
+  /**
+   * Runs a sealing write with its seals reserved first (AES-GCM use counters, keyring.ts). A
+   * write refused by the seal fence (another process moved the keyring on) is run again after
+   * a keyring reload, at most twice; then `store_busy` (nothing was written).
+   */
   async #sealing<T>(fn: () => Promise<T>): Promise<T> {
-    const custody = this.custody();
-    const release = custody.promiseNow() ?? await custody.promise(); // synchronous when seals are left
-    try {
-      return await fn();
-    } finally {
-      release();
+    for (let attempt = 0; ; attempt++) {
+      const custody = this.custody();
+      const release = custody.promiseNow() ?? await custody.promise(); // synchronous when seals are left
+      try {
+        return await fn();
+      } catch (e) {
+        if (!(e instanceof StoreError && e.cause === FENCE_MOVED)) throw e;
+        if (attempt >= 2) throw new StoreError('store_busy', { outcome: 'not_applied' });
+      } finally {
+        release();
+      }
+      await custody.reloadSoon().catch(() => undefined);
     }
+  }
+
+  /** Inside a write transaction: refuses to seal under a generation the stored fence no longer names. */
+  #fenced(sealer: RecordSealer, fence: Uint8Array | null): void {
+    if (!fenceAllows(fence, sealer.keyring.storage.current)) throw new StoreError('store_busy', { outcome: 'not_applied', cause: FENCE_MOVED });
   }
 
   async #install(root: RootKey): Promise<void> {
@@ -233,7 +252,8 @@ export abstract class SealedStore implements Store {
     const o: PutSecretOptions = { ...opts };
     const vals = copyStringMap(values); // the caller may mutate its object before the write runs
     let created = false; // as planned by the last (committed) attempt
-    const r = await this.#sealing(() => this.writeSecret(id, (row) => {
+    const r = await this.#sealing(() => this.writeSecret(id, (row, fence) => {
+      this.#fenced(sealer, fence);
       const planned = planPut(this.#decode(sealer, id, row), vals, o, this.defaultMaxVersions, this.now());
       created = planned.created;
       return this.#seal(sealer, id, path, planned);
@@ -246,7 +266,10 @@ export abstract class SealedStore implements Store {
     const sealer = this.#sealerOrThrow();
     const id = sealer.secretId(path);
     const list = [...versions];
-    return this.#sealing(() => this.writeSecret(id, (row) => this.#seal(sealer, id, path, planChange(kind, this.#decode(sealer, id, row), list, this.now()))));
+    return this.#sealing(() => this.writeSecret(id, (row, fence) => {
+      this.#fenced(sealer, fence);
+      return this.#seal(sealer, id, path, planChange(kind, this.#decode(sealer, id, row), list, this.now()));
+    }));
   }
 
   async deleteSecret(path: string, versions: number[]): Promise<boolean> {
@@ -307,7 +330,8 @@ export abstract class SealedStore implements Store {
     const sealer = this.#sealerOrThrow();
     const id = sealer.policyId(p.name);
     const input: PolicyInput = { name: p.name, spiffeIdPattern: p.spiffeIdPattern, pathPattern: p.pathPattern, permissions: [...p.permissions] };
-    return this.#sealing(() => this.writePolicy(id, (old) => {
+    return this.#sealing(() => this.writePolicy(id, (old, fence) => {
+      this.#fenced(sealer, fence);
       const now = this.now();
       let createdAt = now;
       if (old) {

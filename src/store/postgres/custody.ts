@@ -9,7 +9,7 @@
  * under the current key already) always wins and its CAS version is untouched.
  */
 import type pg from 'pg';
-import type { BlobSwap, KeyRecordsUpdate, StaleBlob } from '../key-custody.js';
+import { SEAL_FENCE_RECORD, type BlobSwap, type KeyRecordsUpdate, type StaleBlob } from '../key-custody.js';
 import { KEY_RECORDS_LOCK_KEY } from './schema.js';
 
 type Run = <R extends pg.QueryResultRow = pg.QueryResultRow>(query: pg.QueryConfig<unknown[]> | string) => Promise<pg.QueryResult<R>>;
@@ -27,6 +27,17 @@ const SWAP: Record<StaleBlob['cell']['field'], string> = {
   values: 'UPDATE spike_secret_versions SET value = $1 WHERE id = $2 AND value = $3 AND version = $4',
   body: 'UPDATE spike_policies SET body = $1 WHERE id = $2 AND body = $3',
 };
+
+/**
+ * Inside a sealing write's transaction: the seal fence (../key-custody.ts). FOR SHARE waits for
+ * a keyring update in flight and then reads what it committed, and holds the update off until
+ * this write commits, so no write seals under a generation an update has just replaced.
+ */
+export async function readSealFence(run: Run): Promise<Uint8Array | null> {
+  const r = await run<{ value: Buffer }>({ text: 'SELECT value FROM spike_system WHERE key = $1 FOR SHARE', values: [SEAL_FENCE_RECORD] });
+  const v = r.rows[0]?.value;
+  return v === undefined ? null : new Uint8Array(v);
+}
 
 /** Inside a transaction: locks the key records, reads `keys`, plans, upserts. */
 export async function pgUpdateKeyRecords<T>(run: Run, keys: string[], plan: (found: (key: string) => Uint8Array | null) => KeyRecordsUpdate<T>): Promise<T> {

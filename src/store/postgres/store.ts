@@ -46,7 +46,7 @@ import { budgetMs, connectWithin, errCode, isRetryable, isServerAnswer, pgToStor
 import { migratePostgres } from './schema.js';
 import { PostgresAnchor } from './anchor.js';
 import type { BlobSwap, KeyRecordsUpdate, StaleBlob } from '../key-custody.js';
-import { pgReplaceBlobs, pgScanStale, pgUpdateKeyRecords } from './custody.js';
+import { pgReplaceBlobs, pgScanStale, pgUpdateKeyRecords, readSealFence } from './custody.js';
 import { POLICY_CHANNEL, pathsSinceQuery, q, snapshotXmax, splitSnapshot, type SnapRow } from './sql.js';
 
 export { POLICY_CHANNEL, pgToStoreError, type PostgresStoreOptions };
@@ -276,10 +276,11 @@ export class PostgresStore extends SealedStore {
     return r.rows[0] ?? { meta: null, versions: false };
   }
 
-  protected writeSecret<T>(id: Buffer, plan: (row: MetaRow) => { result: T; write: SealedSecretWrite | null }): Promise<T> {
+  protected writeSecret<T>(id: Buffer, plan: (row: MetaRow, fence: Uint8Array | null) => { result: T; write: SealedSecretWrite | null }): Promise<T> {
     return this.#tx(async (run) => {
+      const fence = await readSealFence(run);
       for (;;) {
-        const { result, write } = plan(await this.#lockMeta(run, id));
+        const { result, write } = plan(await this.#lockMeta(run, id), fence);
         if (!write) return result;
         const { meta, added, dropped } = write;
         if (write.created) {
@@ -324,11 +325,12 @@ export class PostgresStore extends SealedStore {
     return (await this.#query<{ id: Buffer; body: Buffer }>(q('listPolicies'))).rows;
   }
 
-  protected writePolicy(id: Buffer, build: (old: Buffer | null) => { record: PolicyRecord; body: Buffer }): Promise<PolicyRecord> {
+  protected writePolicy(id: Buffer, build: (old: Buffer | null, fence: Uint8Array | null) => { record: PolicyRecord; body: Buffer }): Promise<PolicyRecord> {
     return this.#tx(async (run) => {
       await run(q('lockGeneration')); // every policy writer takes this row first: one order, no deadlocks
+      const fence = await readSealFence(run);
       const old = (await run<{ body: Buffer }>(q('getPolicy', [id]))).rows[0]?.body ?? null;
-      const { record, body } = build(old);
+      const { record, body } = build(old, fence);
       await run(q('putPolicy', [id, body]));
       await run(q('bumpGeneration'));
       return record;

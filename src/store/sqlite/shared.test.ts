@@ -2,7 +2,10 @@
  * One SQLite file written by several processes (several Nexus workers: `shared`): writes wait
  * for SQLite's write lock without blocking the event loop, give up with `store_busy` after the
  * busy timeout, and two stores writing the same paths at once keep every version distinct
- * (SEC-13 across connections). The "other process" is a second connection in this process:
+ * (SEC-13 across connections), and the seal fence keeps a process that still seals under an
+ * older storage generation from committing once another process moved the keyring on (a root
+ * switch, the seal limit) and re-encrypted that generation away. The "other process" is a
+ * second connection in this process:
  * with the old blocking wait, the lock holder (this thread) could never let go, so the tests
  * below could not pass.
  */
@@ -15,6 +18,7 @@ import Database from 'better-sqlite3';
 import { RootKey } from '../../crypto/index.js';
 import { StoreError } from '../types.js';
 import { SqliteStore } from './store.js';
+import { Reencryptor } from '../reencrypt.js';
 
 const dirs: string[] = [];
 const roots: RootKey[] = [];
@@ -112,5 +116,75 @@ test('SEC-13 across connections: two shared stores, 2 × 24 concurrent writers o
   } finally {
     await a.close();
     await b.close();
+  }
+});
+
+/** The keyring reload a fenced write waits for runs on an unref'd timer (a server keeps the loop alive). */
+function keepAlive(): () => void {
+  const t = setInterval(() => undefined, 1000);
+  return () => clearInterval(t);
+}
+
+test('seal fence, root switch: a process still on the old root cannot commit under the generation the other one re-encrypted away (refused, nothing written)', async () => {
+  const done = keepAlive();
+  const file = tempFile();
+  const r1 = RootKey.generate();
+  const r2 = RootKey.generate();
+  roots.push(r1, r2);
+  const a = await open(file, r1, 5000);
+  const b = await open(file, r1, 5000);
+  let c: SqliteStore | undefined;
+  try {
+    await a.putSecret('x/old', { k: 'v0' });
+    // A rotates the root key and its re-encryption runs to the end, erasing generation 1.
+    await a.custody().switchRoot(r2);
+    const re = new Reencryptor(() => a.custody(), { ratePerSecond: 100_000 });
+    re.kick();
+    await re.idle();
+    assert.deepEqual(a.custody().keyring.storage.ids(), [2]);
+    // B still holds generation 1 only: its write must not be acknowledged.
+    await assert.rejects(b.putSecret('x/late', { k: 'precious' }), (e: unknown) => e instanceof StoreError && e.code === 'store_busy');
+    c = new SqliteStore({ file, shared: true });
+    await c.unlock(r2);
+    assert.equal((await c.getSecret('x/old'))?.values['k'], 'v0');
+    assert.equal(await c.getSecret('x/late'), null);
+  } finally {
+    await a.close();
+    await b.close();
+    await c?.close();
+    done();
+  }
+});
+
+test('seal fence, seal limit: after another process moved to a new storage key and erased the old one, a write here reloads the keyring and stays readable', async () => {
+  const done = keepAlive();
+  const file = tempFile();
+  const r1 = RootKey.generate();
+  roots.push(r1);
+  const a = new SqliteStore({ file, shared: true, sealLimit: 1024 });
+  await a.unlock(r1);
+  const b = new SqliteStore({ file, shared: true, sealLimit: 1024 });
+  await b.unlock(r1);
+  let c: SqliteStore | undefined;
+  try {
+    await b.putSecret('b/first', { k: '1' }); // B holds a block of generation 1
+    for (let i = 0; a.custody().keyring.storage.current === 1; i++) await a.putSecret(`a/${i}`, { k: 'x' });
+    const re = new Reencryptor(() => a.custody(), { ratePerSecond: 100_000 });
+    re.kick();
+    await re.idle();
+    assert.deepEqual(a.custody().keyring.storage.ids(), [2]);
+    assert.equal(b.custody().keyring.storage.current, 1, 'B has not seen the new generation yet');
+    await b.putSecret('b/acked', { k: 'precious' });
+    assert.equal(b.custody().keyring.storage.current, 2, 'B reloaded its keyring before sealing');
+    assert.equal((await a.getSecret('b/acked'))?.values['k'], 'precious');
+    c = new SqliteStore({ file, shared: true, sealLimit: 1024 });
+    await c.unlock(r1);
+    assert.equal((await c.getSecret('b/acked'))?.values['k'], 'precious');
+    assert.equal((await c.getSecret('b/first'))?.values['k'], '1');
+  } finally {
+    await a.close();
+    await b.close();
+    await c?.close();
+    done();
   }
 });

@@ -11,7 +11,7 @@ import type BetterSqlite3 from 'better-sqlite3';
 import type { RootKey } from '../../crypto/index.js';
 import { settleKeyRecords, type KeyRecordsPlan, type KeyRecordsTx } from '../key-check.js';
 import { visitPathPages, type PathRow } from '../path-catalog.js';
-import type { BlobSwap, KeyRecordsUpdate, StaleBlob } from '../key-custody.js';
+import { SEAL_FENCE_RECORD, type BlobSwap, type KeyRecordsUpdate, type StaleBlob } from '../key-custody.js';
 import { SealedStore, type MetaRow, type ReadRow, type SealedSecretWrite, type SealedStoreOptions } from '../sealed.js';
 import { StoreError, type KeyAdoption, type PolicyRecord } from '../types.js';
 import path from 'node:path';
@@ -242,9 +242,9 @@ export class SqliteStore extends SealedStore {
     return this.#read(() => this.#metaRow(id));
   }
 
-  protected writeSecret<T>(id: Buffer, plan: (row: MetaRow) => { result: T; write: SealedSecretWrite | null }): Promise<T> {
+  protected writeSecret<T>(id: Buffer, plan: (row: MetaRow, fence: Uint8Array | null) => { result: T; write: SealedSecretWrite | null }): Promise<T> {
     return this.#write(() => {
-      const { result, write } = plan(this.#metaRow(id));
+      const { result, write } = plan(this.#metaRow(id), this.#system.get(SEAL_FENCE_RECORD));
       if (write) {
         if (write.created) this.#st.insertSecret.run(id, write.path, write.meta);
         else this.#st.updateMeta.run(write.meta, id);
@@ -286,9 +286,9 @@ export class SqliteStore extends SealedStore {
     return this.#read(() => this.#st.listPolicies.all() as { id: Buffer; body: Buffer }[]);
   }
 
-  protected writePolicy(id: Buffer, build: (old: Buffer | null) => { record: PolicyRecord; body: Buffer }): Promise<PolicyRecord> {
+  protected writePolicy(id: Buffer, build: (old: Buffer | null, fence: Uint8Array | null) => { record: PolicyRecord; body: Buffer }): Promise<PolicyRecord> {
     return this.#write(() => {
-      const { record, body } = build((this.#st.getPolicy.get(id) as Buffer | undefined) ?? null);
+      const { record, body } = build((this.#st.getPolicy.get(id) as Buffer | undefined) ?? null, this.#system.get(SEAL_FENCE_RECORD));
       this.#st.putPolicy.run(id, body);
       this.#st.bumpGeneration.run();
       return record;
