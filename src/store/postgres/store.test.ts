@@ -11,7 +11,7 @@ import { RootKey } from '../../crypto/index.js';
 import { RecordSealer } from '../codec.js';
 import { Keyring } from '../keyring.js';
 import { SEAL_FENCE_RECORD } from '../key-custody.js';
-import { Reencryptor } from '../reencrypt.js';
+import { sealFenceAfterSealLimit } from '../../../test/helpers/seal-fence.js';
 import { runStoreConformance } from '../../../test/helpers/store-conformance.js';
 import { openPostgresStore, PostgresStore } from './store.js';
 import { postgresOptionsFromEnv } from '../../config/index.js';
@@ -134,35 +134,9 @@ describe('postgres backend specifics', () => {
 
   test('seal fence across instances: after another instance moved to a new storage key (seal limit) and erased the old one, a write here reloads its keyring and stays readable', async () => {
     const url = await srv.createDatabase();
-    const a = await openPostgresStore({ connectionString: url, sealLimit: 1024 });
-    const b = await openPostgresStore({ connectionString: url, sealLimit: 1024 });
-    const r1 = RootKey.generate();
-    const keep = setInterval(() => undefined, 1000); // the keyring reload waits on an unref'd timer
-    let c: PostgresStore | undefined;
-    try {
-      await a.unlock(r1);
-      await b.unlock(r1);
-      await b.putSecret('b/first', { k: '1' }); // B holds a block of generation 1
-      for (let i = 0; a.custody().keyring.storage.current === 1; i++) await a.putSecret(`a/${i}`, { k: 'x' });
-      const re = new Reencryptor(() => a.custody(), { ratePerSecond: 100_000 });
-      re.kick();
-      await re.idle();
-      assert.deepEqual(a.custody().keyring.storage.ids(), [2]);
-      assert.equal(b.custody().keyring.storage.current, 1);
-      await b.putSecret('b/acked', { k: 'precious' });
-      assert.equal(b.custody().keyring.storage.current, 2, 'B reloaded its keyring before sealing');
-      c = await openPostgresStore({ connectionString: url, sealLimit: 1024 });
-      await c.unlock(r1);
-      assert.equal((await c.getSecret('b/acked'))?.values['k'], 'precious');
-      assert.equal((await c.getSecret('b/first'))?.values['k'], '1');
-    } finally {
-      clearInterval(keep);
-      await a.close();
-      await b.close();
-      await c?.close();
-      r1.destroy();
-    }
+    await sealFenceAfterSealLimit(() => openPostgresStore({ connectionString: url, sealLimit: 1024 }));
   });
+
 
   test('store key check: a second instance unlocking with another root key → store_wrong_key', async () => {
     const url = await srv.createDatabase();

@@ -19,6 +19,7 @@ import { RootKey } from '../../crypto/index.js';
 import { StoreError } from '../types.js';
 import { SqliteStore } from './store.js';
 import { Reencryptor } from '../reencrypt.js';
+import { sealFenceAfterSealLimit } from '../../../test/helpers/seal-fence.js';
 
 const dirs: string[] = [];
 const roots: RootKey[] = [];
@@ -157,34 +158,6 @@ test('seal fence, root switch: a process still on the old root cannot commit und
 });
 
 test('seal fence, seal limit: after another process moved to a new storage key and erased the old one, a write here reloads the keyring and stays readable', async () => {
-  const done = keepAlive();
   const file = tempFile();
-  const r1 = RootKey.generate();
-  roots.push(r1);
-  const a = new SqliteStore({ file, shared: true, sealLimit: 1024 });
-  await a.unlock(r1);
-  const b = new SqliteStore({ file, shared: true, sealLimit: 1024 });
-  await b.unlock(r1);
-  let c: SqliteStore | undefined;
-  try {
-    await b.putSecret('b/first', { k: '1' }); // B holds a block of generation 1
-    for (let i = 0; a.custody().keyring.storage.current === 1; i++) await a.putSecret(`a/${i}`, { k: 'x' });
-    const re = new Reencryptor(() => a.custody(), { ratePerSecond: 100_000 });
-    re.kick();
-    await re.idle();
-    assert.deepEqual(a.custody().keyring.storage.ids(), [2]);
-    assert.equal(b.custody().keyring.storage.current, 1, 'B has not seen the new generation yet');
-    await b.putSecret('b/acked', { k: 'precious' });
-    assert.equal(b.custody().keyring.storage.current, 2, 'B reloaded its keyring before sealing');
-    assert.equal((await a.getSecret('b/acked'))?.values['k'], 'precious');
-    c = new SqliteStore({ file, shared: true, sealLimit: 1024 });
-    await c.unlock(r1);
-    assert.equal((await c.getSecret('b/acked'))?.values['k'], 'precious');
-    assert.equal((await c.getSecret('b/first'))?.values['k'], '1');
-  } finally {
-    await a.close();
-    await b.close();
-    await c?.close();
-    done();
-  }
+  await sealFenceAfterSealLimit(async () => new SqliteStore({ file, shared: true, sealLimit: 1024 }));
 });
