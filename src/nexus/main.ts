@@ -23,7 +23,7 @@ Configuration is by environment (see docs/configuration.md), e.g.
   SPIKE_NEXUS_KEEPER_PEERS, SPIKE_NEXUS_SHAMIR_SHARES, SPIKE_NEXUS_SHAMIR_THRESHOLD,
   SPIKE_NEXUS_DATA_DIR, SPIKE_NEXUS_DATABASE_URL, SPIKE_TRUST_ROOT_*,
   SPIKE_NEXUS_OPS_ADDR (probes and metrics over plain HTTP; unset = off; ":port" = loopback),
-  SPIKE_NEXUS_WORKERS (processes sharing the listener, postgres only; default 1),
+  SPIKE_NEXUS_WORKERS (processes sharing the listener; sqlite or postgres; default 1),
   SPIKE_ALLOW_CORE_DUMPS (true: start even if the core-dump limit cannot be set to 0)
 `;
 

@@ -15,7 +15,7 @@
  */
 import { ApiError, ERR, badRequest, notReady, ERROR_SHAPES, PATHS, RecoverRequest } from '../../protocol/index.js';
 import { type Route, defineRoute } from '../../http/index.js';
-import { StoreError } from '../../store/index.js';
+import { StoreError, custodyOf } from '../../store/index.js';
 import type { NexusContext } from '../context.js';
 import { MoveError } from '../keys/move.js';
 import { RotationError } from '../keys/rotation.js';
@@ -32,15 +32,18 @@ export function rotationRoutes(ctx: NexusContext): Route[] {
     handle: async ({ log }) => {
       const rotation = ctx.rotation;
       if (!rotation) throw badRequest('rotation_unsupported', 'root-key rotation needs a persistent store (sqlite or postgres)');
-      // Several workers: whatever happened after the attempt started (the switch may have
-      // committed), the other workers' key state may be stale; they are replaced.
-      let attempted = true;
+      // Several workers: once the switch committed (this process's storage generation moved)
+      // or may have (a store answer lost after COMMIT), the other workers' key state is stale:
+      // they are replaced. A rotation refused before its switch changes nothing for them.
+      const generation = (): number | undefined => custodyOf(ctx.store)?.keyring.storage.current;
+      const before = generation();
+      let unknown = false;
       try {
         const r = await viaStore(log, () => rotation.rotate());
         return { epoch: r.epoch, storageKeyId: r.storageKeyId, cipherVersion: r.cipherVersion };
       } catch (e) {
+        if (e instanceof StoreError && e.outcome === 'unknown') unknown = true;
         if (e instanceof RotationError) {
-          if (e.code === 'rotation_in_progress' || e.code === 'rotation_not_ready') attempted = false;
           if (e.code === 'rotation_in_progress') throw new ApiError(ERR.conflict, 'a root-key rotation is already running', { expose: true, reason: e.code });
           if (e.code === 'rotation_not_ready') throw notReady();
           throw badRequest(e.code, e.message);
@@ -49,7 +52,7 @@ export function rotationRoutes(ctx: NexusContext): Route[] {
         if (e instanceof ApiError || e instanceof StoreError) throw e;
         throw new ApiError(ERR.internal, 'root-key rotation failed; the current root key stays in force', { reason: 'rotation_failed', expose: true, cause: e });
       } finally {
-        if (attempted) ctx.othersStale?.('root_rotation');
+        if (unknown || generation() !== before) ctx.othersStale?.('root_rotation');
       }
     },
   });
