@@ -51,6 +51,14 @@ export function fenceAllows(stored: Uint8Array | null, current: number): boolean
   return stored.length === 4 && new DataView(stored.buffer, stored.byteOffset, 4).getUint32(0) === current;
 }
 
+function sameOwner(lease: Uint8Array, owner: Uint8Array): boolean {
+  return Buffer.from(lease.subarray(0, 16)).equals(Buffer.from(owner.subarray(0, 16)));
+}
+
+function leaseExpiry(lease: Uint8Array): number {
+  return Number(new DataView(lease.buffer, lease.byteOffset, 24).getBigUint64(16));
+}
+
 /** A stored blob whose envelope names an older key id. */
 export interface StaleBlob {
   cell: SealedCell;
@@ -280,6 +288,34 @@ export class KeyCustody {
     } finally {
       release();
     }
+  }
+
+  /**
+   * Takes the cross-process lease `name` (a system record: `owner` (16 bytes) ‖ expiry in ms
+   * since the epoch, u64 BE) until `ttlMs` from now; false while another owner holds one that
+   * has not expired. One key-records transaction, so two processes never both get it.
+   */
+  takeLease(name: string, owner: Uint8Array, ttlMs: number): Promise<boolean> {
+    return this.#backend.updateKeyRecords([name], (found) => {
+      const held = found(name);
+      const now = Date.now();
+      if (held !== null && held.length === 24 && !sameOwner(held, owner) && leaseExpiry(held) > now) return { result: false, writes: [] };
+      const rec = new Uint8Array(24);
+      rec.set(owner.subarray(0, 16));
+      new DataView(rec.buffer).setBigUint64(16, BigInt(now + ttlMs));
+      return { result: true, writes: [[name, rec]] };
+    });
+  }
+
+  /** Ends `owner`'s lease `name` (expires it now); someone else's lease is left alone. */
+  releaseLease(name: string, owner: Uint8Array): Promise<void> {
+    return this.#backend.updateKeyRecords([name], (found) => {
+      const held = found(name);
+      if (held === null || held.length !== 24 || !sameOwner(held, owner)) return { result: undefined, writes: [] };
+      const rec = Uint8Array.from(held);
+      new DataView(rec.buffer).setBigUint64(16, 0n);
+      return { result: undefined, writes: [[name, rec]] };
+    });
   }
 
   /** Erases every storage generation older than the current one (call when no blob uses them). */

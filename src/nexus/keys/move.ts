@@ -21,7 +21,8 @@
  * sharing is intact on every Keeper; from step 3 on, every Keeper holds a verified share of
  * the new epoch, and recovery accepts t shares of either (recovery.ts).
  *
- * One move at a time per Nexus: a second call gets `move_in_progress` (409).
+ * One move at a time per Nexus, and across every process on the store (a lease in the store,
+ * move-lease.ts): a second call gets `move_in_progress` (409).
  *
  * A Keeper restarted empty after acknowledging has lost its pending share: the status probe
  * re-pushes it while the move waits (`inFlight()`, probe.ts), and #confirmHeld re-sends it
@@ -37,6 +38,7 @@ import { loadSharing } from './sharing.js';
 import type { RootSharingMove, StagedSharing } from './rotation.js';
 import type { KeyState, SharingInfo } from './state.js';
 import type { PendingMoveView } from './probe.js';
+import { takeMoveLease } from './move-lease.js';
 
 /** The sharing to move to. */
 export interface MoveTarget {
@@ -140,7 +142,12 @@ export class SharingMover {
     if (!validTarget(target)) throw new MoveError('move_bad_target');
     this.#running = true;
     try {
-      return await this.#run(kind, current, target);
+      const releaseLease = await takeMoveLease(this.#o.store);
+      try {
+        return await this.#run(kind, current, target);
+      } finally {
+        releaseLease();
+      }
     } finally {
       this.#running = false;
     }
@@ -198,10 +205,13 @@ export class SharingMover {
    */
   forRotation(): RootSharingMove {
     let held: { next: SharingInfo; shares: Share[] } | undefined;
+    let releaseLease: (() => void) | undefined;
     const release = (): void => {
       this.#inflight = undefined;
       held?.shares.forEach(wipeShare);
       held = undefined;
+      releaseLease?.();
+      releaseLease = undefined;
       this.#running = false;
     };
     return {
@@ -212,6 +222,7 @@ export class SharingMover {
         if (!keys.isReady() || !current?.peers) throw new MoveError('move_not_ready');
         this.#running = true;
         try {
+          releaseLease = await takeMoveLease(store);
           const epoch = await nextEpoch(store, current.epoch);
           const split = splitSecret(root, current.threshold, current.shares);
           const next: SharingInfo = { ...current, epoch, commitments: split.commitments, peers: [...current.peers] };

@@ -1,0 +1,70 @@
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { after, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { RootKey } from '../../crypto/index.js';
+import { SqliteStore } from '../../store/sqlite/store.js';
+import { MemoryStore } from '../../store/memory.js';
+import { MoveError } from './move.js';
+import { MOVE_LEASE_RECORD, takeMoveLease } from './move-lease.js';
+
+const dirs: string[] = [];
+after(() => {
+  for (const d of dirs) fs.rmSync(d, { recursive: true, force: true });
+});
+
+test('one sharing move at a time across processes on one store: the second gets move_in_progress until the first ends', async () => {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'spike-move-lease-'));
+  dirs.push(dir);
+  const file = path.join(dir, 'spike.db');
+  const root = RootKey.generate();
+  const a = new SqliteStore({ file, shared: true });
+  const b = new SqliteStore({ file, shared: true });
+  try {
+    await a.unlock(root);
+    await b.unlock(root);
+    const releaseA = await takeMoveLease(a);
+    await assert.rejects(takeMoveLease(b), (e: unknown) => e instanceof MoveError && e.code === 'move_in_progress');
+    await assert.rejects(takeMoveLease(a), (e: unknown) => e instanceof MoveError && e.code === 'move_in_progress', 'the same store, another move');
+    releaseA();
+    // The release is one write behind: wait for the lease record to say so.
+    for (let i = 0; i < 100; i++) {
+      const rec = await b.getSystem(MOVE_LEASE_RECORD);
+      if (rec !== null && new DataView(rec.buffer, rec.byteOffset).getBigUint64(16) === 0n) break;
+      await new Promise((r) => setTimeout(r, 10));
+    }
+    const releaseB = await takeMoveLease(b);
+    releaseB();
+  } finally {
+    await a.close();
+    await b.close();
+    root.destroy();
+  }
+});
+
+test('a lease left by a process that died expires: it blocks the next move for at most its time to live', async () => {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'spike-move-lease-'));
+  dirs.push(dir);
+  const file = path.join(dir, 'spike.db');
+  const root = RootKey.generate();
+  const a = new SqliteStore({ file, shared: true });
+  try {
+    await a.unlock(root);
+    const custody = a.custody();
+    assert.equal(await custody.takeLease('test_lease', new Uint8Array(16).fill(1), 50), true);
+    assert.equal(await custody.takeLease('test_lease', new Uint8Array(16).fill(2), 50), false);
+    await new Promise((r) => setTimeout(r, 80));
+    assert.equal(await custody.takeLease('test_lease', new Uint8Array(16).fill(2), 50), true, 'expired: taken over');
+    await custody.releaseLease('test_lease', new Uint8Array(16).fill(1)); // not the owner: nothing changes
+    assert.equal(await custody.takeLease('test_lease', new Uint8Array(16).fill(3), 50), false);
+  } finally {
+    await a.close();
+    root.destroy();
+  }
+});
+
+test('a store without key custody (memory: one process) needs no lease', async () => {
+  const release = await takeMoveLease(new MemoryStore());
+  release();
+});
