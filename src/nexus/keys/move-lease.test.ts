@@ -24,9 +24,12 @@ test('one sharing move at a time across processes on one store: the second gets 
   try {
     await a.unlock(root);
     await b.unlock(root);
-    const releaseA = await takeMoveLease(a);
-    await assert.rejects(takeMoveLease(b), (e: unknown) => e instanceof MoveError && e.code === 'move_in_progress');
-    await assert.rejects(takeMoveLease(a), (e: unknown) => e instanceof MoveError && e.code === 'move_in_progress', 'the same store, another move');
+    const releaseA = await takeMoveLease(a, { ttlMs: 300 });
+    await assert.rejects(takeMoveLease(b, { waitMs: 0 }), (e: unknown) => e instanceof MoveError && e.code === 'move_in_progress');
+    await assert.rejects(takeMoveLease(a, { waitMs: 0 }), (e: unknown) => e instanceof MoveError && e.code === 'move_in_progress', 'the same store, another move');
+    // Renewed while held: still refused after several times its time to live.
+    await new Promise((r) => setTimeout(r, 1000));
+    await assert.rejects(takeMoveLease(b, { waitMs: 0 }), (e: unknown) => e instanceof MoveError && e.code === 'move_in_progress', 'renewed');
     releaseA();
     // The release is one write behind: wait for the lease record to say so.
     for (let i = 0; i < 100; i++) {
@@ -34,8 +37,11 @@ test('one sharing move at a time across processes on one store: the second gets 
       if (rec !== null && new DataView(rec.buffer, rec.byteOffset).getBigUint64(16) === 0n) break;
       await new Promise((r) => setTimeout(r, 10));
     }
-    const releaseB = await takeMoveLease(b);
+    const releaseB = await takeMoveLease(b, { waitMs: 0 });
+    // A second move waits for the lease and gets it once the first ended.
+    const waiting = takeMoveLease(a, { waitMs: 10_000 });
     releaseB();
+    (await waiting)();
   } finally {
     await a.close();
     await b.close();

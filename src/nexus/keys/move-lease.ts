@@ -4,28 +4,45 @@
  * stores its pending sharing and held until it ended. Without it, two moves (a rotation retried
  * through another worker, two scheduled refreshes) could stage at once: each overwrites the
  * other's pending shares on the Keepers, and the one that switches the store could promote the
- * other's shares there. The lease expires on its own (a process that crashed mid-move blocks
- * the next one for at most MOVE_LEASE_TTL_MS).
+ * other's shares there.
+ *
+ * The holder renews the lease every MOVE_LEASE_TTL_MS / 3 while its move runs, so a process
+ * that died mid-move blocks the next move for at most MOVE_LEASE_TTL_MS; a move that finds the
+ * lease held waits for it up to MOVE_LEASE_WAIT_MS, then answers `move_in_progress` (409).
  */
 import { randomBytes } from 'node:crypto';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { custodyOf, type Store } from '../../store/index.js';
 import { MoveError } from './move.js';
 
 /** System record of the lease. */
 export const MOVE_LEASE_RECORD = 'sharing_move_lease';
-/** Longer than any move takes (its Keeper pushes have their own timeouts). */
-export const MOVE_LEASE_TTL_MS = 10 * 60_000;
+/** A lease not renewed for this long is free. */
+export const MOVE_LEASE_TTL_MS = 15_000;
+/** How long a move waits for a held lease before `move_in_progress`. */
+const MOVE_LEASE_WAIT_MS = 20_000;
+const POLL_MS = 250;
 
 /**
- * Takes the lease (throws `move_in_progress` while another process holds it); resolves with
- * its release, or with a no-op where the store has no key custody (memory: one process).
+ * Takes the lease (waiting for a held one, then `move_in_progress`); resolves with its release,
+ * or with a no-op where the store has no key custody (memory: one process).
  */
-export async function takeMoveLease(store: Store): Promise<() => void> {
+export async function takeMoveLease(store: Store, opts: { waitMs?: number; ttlMs?: number } = {}): Promise<() => void> {
   const custody = custodyOf(store);
   if (!custody) return () => undefined;
+  const ttl = opts.ttlMs ?? MOVE_LEASE_TTL_MS;
   const owner = randomBytes(16);
-  if (!(await custody.takeLease(MOVE_LEASE_RECORD, owner, MOVE_LEASE_TTL_MS))) throw new MoveError('move_in_progress');
+  const until = Date.now() + (opts.waitMs ?? MOVE_LEASE_WAIT_MS);
+  while (!(await custody.takeLease(MOVE_LEASE_RECORD, owner, ttl))) {
+    if (Date.now() >= until) throw new MoveError('move_in_progress');
+    await sleep(POLL_MS);
+  }
+  const renew = setInterval(() => {
+    custody.takeLease(MOVE_LEASE_RECORD, owner, ttl).catch(() => undefined);
+  }, Math.max(10, Math.floor(ttl / 3)));
+  renew.unref();
   return () => {
+    clearInterval(renew);
     custody.releaseLease(MOVE_LEASE_RECORD, owner).catch(() => undefined); // it expires anyway
   };
 }
