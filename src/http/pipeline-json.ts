@@ -1,7 +1,7 @@
 /**
  * The JSON pipeline of a route, after the router has matched it and the caller passed the
  * guard's identity pre-check: bounded body read (the route's or the router's cap; oversize →
- * 400) → strict parse → schema → the guard's full check on the validated body (401; it runs
+ * 400; not all there within the body deadline → 408) → strict parse → schema → the guard's full check on the validated body (401; it runs
  * before the handler, so before any existence check) → handler → 200 with the Go-encoded
  * result. The raw body is zeroed once parsed, and the encoded answer once flushed.
  */
@@ -14,9 +14,9 @@ import { parseJson } from './json.js';
 import { sendJson } from './reply.js';
 import type { RouteDef } from './route.js';
 
-export async function runJsonRoute<P>(x: Exchange, def: RouteDef<unknown, P>, peer: P, routerMaxBody: number): Promise<void> {
+export async function runJsonRoute<P>(x: Exchange, def: RouteDef<unknown, P>, peer: P, routerMaxBody: number, bodyTimeoutMs: number): Promise<void> {
   const maxBytes = def.maxBodyBytes ?? routerMaxBody;
-  const raw = await readBody(x.req, maxBytes);
+  const raw = await readBody(x.req, maxBytes, bodyTimeoutMs);
   let result: GoJsonValue;
   try {
     const doc = parseJson(raw, { ...def.jsonLimits, maxBytes });
