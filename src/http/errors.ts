@@ -94,6 +94,7 @@ export const REASON = {
   badMethod: 'bad_method',
   readFailed: 'body_read_failed',
   bodyTimeout: 'body_timeout',
+  unsupportedCharset: 'unsupported_charset',
 } as const;
 
 interface ApiErrorOptions {
@@ -174,6 +175,14 @@ export function readFailed(): ApiError {
  */
 export function bodyTimeout(): ApiError {
   return new ApiError(errorCode('badRequest'), 'request body timed out', { status: 408, expose: true, reason: REASON.bodyTimeout, closeConnection: true });
+}
+
+/**
+ * 415 for a JSON request that declares a charset other than UTF-8 (SEC-17); the code is the
+ * bad-request kind's. Answered before the body is read (the router's linger discards it).
+ */
+export function unsupportedMediaType(): ApiError {
+  return new ApiError(errorCode('badRequest'), 'request body must be UTF-8 JSON', { status: 415, expose: true, reason: REASON.unsupportedCharset });
 }
 
 /**
