@@ -56,6 +56,16 @@ async function apiError(p: Promise<unknown>): Promise<NexusApiError> {
   assert.fail('expected a NexusApiError');
 }
 
+/** Every stored secret value blob, read straight from the SQLite file. */
+function storedRows(): Array<{ value: Buffer }> {
+  const db = new Database(path.join(stack.dir, 'data', 'spike.db'), { readonly: true, fileMustExist: true });
+  try {
+    return db.prepare('SELECT value FROM secret_versions').all() as Array<{ value: Buffer }>;
+  } finally {
+    db.close();
+  }
+}
+
 const sha = (b: Uint8Array): string => createHash('sha256').update(b).digest('hex');
 
 test('CIP round-trip JSON: 0 B, 1 B, 1 MiB (the configured cap); cap + 1 refused with 400', async () => {
@@ -186,13 +196,7 @@ test('CIP-02/03/04: stream framing and JSON field errors → 400 with SPIKE code
 
 test('CIP-07: a stored secret\'s raw ciphertext copied from the SQLite file is refused by decrypt', async () => {
   await pilot.putSecret('cip07/row', { canary: 'CIP07-canary-value' });
-  const db = new Database(path.join(stack.dir, 'data', 'spike.db'), { readonly: true, fileMustExist: true });
-  let rows: Array<{ value: Buffer }>;
-  try {
-    rows = db.prepare('SELECT value FROM secret_versions').all() as Array<{ value: Buffer }>;
-  } finally {
-    db.close();
-  }
+  const rows = storedRows();
   assert.ok(rows.length >= 1);
   for (const { value } of rows) {
     // D8 envelope: 0x01 ‖ keyId(4) ‖ nonce(12) ‖ ct ‖ tag. Try every plausible reading.
@@ -210,13 +214,7 @@ test('CIP-07: a stored secret\'s raw ciphertext copied from the SQLite file is r
 
 test('CIP-08: stored rows and cipher-API ciphertexts sent to bootstrap verify are no hash oracle: one refusal, never a hash', async () => {
   await pilot.putSecret('cip08/row', { canary: 'CIP08-canary-value' });
-  const db = new Database(path.join(stack.dir, 'data', 'spike.db'), { readonly: true, fileMustExist: true });
-  let rows: Array<{ value: Buffer }>;
-  try {
-    rows = db.prepare('SELECT value FROM secret_versions').all() as Array<{ value: Buffer }>;
-  } finally {
-    db.close();
-  }
+  const rows = storedRows();
   const probes: Array<{ nonce: Buffer; ciphertext: Buffer }> = rows.map(({ value }) => ({ nonce: value.subarray(5, 17), ciphertext: value.subarray(17) }));
   const ct = await pilot.encrypt(Buffer.from('CIP08-cipher-canary'));
   probes.push({ nonce: Buffer.from(ct.nonce), ciphertext: Buffer.from(ct.ciphertext) });
