@@ -8,9 +8,9 @@
  */
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
-import tls from 'node:tls';
 import { Stack } from '../helpers/stack.js';
-import { WorkloadX509Source, svidChainPem, svidPrivateKeyPem } from '../../src/spiffe/index.js';
+import { WorkloadX509Source } from '../../src/spiffe/index.js';
+import { trickle } from './attack-helpers.js';
 import { type RawClient, rawClient } from './secrets-helpers.js';
 
 const NEXUS_ID = 'spiffe://spike.ist/spike/nexus';
@@ -31,54 +31,9 @@ after(async () => {
   await stack?.stop();
 });
 
-interface Trickled {
-  answer: string;
-  answeredAfterMs: number;
-  bytesSent: number;
-}
-
-/** Sends the headers, then the body one byte per `everyMs`; resolves once the server closes. */
-function trickle(path: string, body: string, everyMs: number, giveUpMs: number): Promise<Trickled> {
-  const svid = source.getX509Svid();
-  const port = Number(new URL(stack.nexusUrl).port);
-  return new Promise((resolve, reject) => {
-    const t0 = performance.now();
-    let answer = '';
-    let answeredAfterMs = -1;
-    let sent = 0;
-    const socket = tls.connect({
-      host: '127.0.0.1', port, minVersion: 'TLSv1.3',
-      cert: svidChainPem(svid), key: svidPrivateKeyPem(svid),
-      ca: source.bundleSet().allAuthorities().map((c) => c.toString()),
-      checkServerIdentity: (_h, cert) => (cert.subjectaltname === `URI:${NEXUS_ID}` ? undefined : new Error('not Nexus')),
-    });
-    const giveUp = setTimeout(() => {
-      socket.destroy();
-      reject(new Error(`no close within ${giveUpMs} ms (answer so far: ${JSON.stringify(answer.slice(0, 80))})`));
-    }, giveUpMs);
-    let drip: NodeJS.Timeout | undefined;
-    socket.on('secureConnect', () => {
-      socket.write(`POST ${path} HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/json\r\nContent-Length: ${body.length}\r\n\r\n`);
-      drip = setInterval(() => {
-        if (sent < body.length && socket.writable) socket.write(body[sent++]!);
-      }, everyMs);
-    });
-    socket.on('data', (d: Buffer) => {
-      if (answeredAfterMs < 0) answeredAfterMs = performance.now() - t0;
-      answer += d.toString('latin1');
-    });
-    socket.on('error', () => undefined);
-    socket.on('close', () => {
-      clearInterval(drip);
-      clearTimeout(giveUp);
-      resolve({ answer, answeredAfterMs, bytesSent: sent });
-    });
-  });
-}
-
 test('SEC-02 / FI-08: a JSON body trickled at 1 byte/s gets 408 with the error shape within 15 s and the connection is closed; nothing is stored', async () => {
   const body = JSON.stringify({ path: 'slow/body', values: { k: 'v'.repeat(100) } });
-  const pending = trickle('/v1/store/secrets', body, 1_000, 40_000);
+  const pending = trickle({ source, url: stack.nexusUrl, serverId: NEXUS_ID, path: '/v1/store/secrets', body, everyMs: 1_000, giveUpMs: 40_000 });
   // A well-behaved client is served while the trickle holds its request open.
   const put = await pilot.post('/v1/store/secrets', { path: 'fast/ok', values: { k: 'v' } });
   assert.equal(put.status, 200);

@@ -18,6 +18,7 @@ import fs from 'node:fs';
 import { request, type Dispatcher } from 'undici';
 import { Stack, TD } from '../helpers/stack.js';
 import { WorkloadX509Source, authorizeIf, createMtlsDispatcher } from '../../src/spiffe/index.js';
+import { trickle } from './attack-helpers.js';
 
 const IDS = {
   'nexus-probe': `spiffe://${TD}/spike/nexus/probe`,
@@ -139,4 +140,17 @@ test('KPR-12 (short form): 300 share PUTs from the Nexus identity in a burst: th
   assert.deepEqual(held.shard, last, 'the last write wins');
   const growth = peakMiB() - before;
   assert.ok(before > 0 && growth < 32, `Keeper peak RSS grew ${growth.toFixed(1)} MiB over the burst`);
+});
+
+test('KPR-09 / SEC-02: a share PUT trickled at 1 byte/s gets 408 within 15 s and the connection is closed; the held share is unchanged', async () => {
+  const nexus = await dispatcherFor('nexus-probe');
+  const k = 1;
+  const before = (await post(nexus, k, '/v1/store/shard', '{}')).text;
+  const source = await WorkloadX509Source.open({ endpoint: stack.socket('nexus-probe'), timeoutMs: 15_000 });
+  opened.push({ close: () => source.close() });
+  const r = await trickle({ source, url: stack.keeperUrls[k - 1]!, serverId: `spiffe://${TD}/spike/keeper/${k}`, path: '/v1/store/contribute',
+    body: JSON.stringify({ shard: shareValue(0x44) }), everyMs: 1_000, giveUpMs: 40_000 });
+  assert.match(r.answer, /^HTTP\/1\.1 408 /, r.answer.slice(0, 80));
+  assert.ok(r.answeredAfterMs > 0 && r.answeredAfterMs < 15_000, `answered after ${r.answeredAfterMs.toFixed(0)} ms`);
+  assert.equal((await post(nexus, k, '/v1/store/shard', '{}')).text, before);
 });
