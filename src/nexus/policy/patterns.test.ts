@@ -91,6 +91,9 @@ test('POL-05 / FI-13 / ENV-09: a pattern whose program exceeds MAX_PATTERN_PROGR
     assert.ok((programSize(re) ?? Infinity) <= MAX_PATTERN_PROGRAM, ok);
     assert.equal(engine.compile(pol('p', id, ok, ['read'])).pathPattern, ok);
   }
+  // A long literal SPIFFE ID is compared as a string, never run: no bound.
+  const longLiteral = `^spiffe://t/${'segment-'.repeat(200)}x$`;
+  assert.equal(engine.compile(pol('p', longLiteral, 'a', ['read'])).spiffeIdPattern, longLiteral);
   const k8s = '^spiffe://example\\.org/ns/[a-z0-9-]+/sa/[a-z0-9-]+$';
   assert.equal(engine.compile(pol('p', k8s, 'a', ['read'])).spiffeIdPattern, k8s);
   // A stored row over the bound (written by an older version, or straight into the store) matches nothing.

@@ -108,7 +108,7 @@ export function requiredPrefixOf(p: string): string {
  * patterns are far smaller (`^tenants/[a-z0-9-]+/db/.*$`: 31; `^apps/(dev|prod)/[^/]+/.*$`:
  * under 40; even `[a-zA-Z0-9._-]{400}`: 401). Go's RE2 would accept such patterns; we refuse
  * them at write time (400, as for what does not compile: D3), and a stored one over the bound
- * matches nothing.
+ * matches nothing. Literal patterns are exempt: the cache compares them as strings.
  */
 export const MAX_PATTERN_PROGRAM = 1000;
 
@@ -126,6 +126,8 @@ export function compileBounded(pattern: string): RE2JS | 'not_compiled' | 'too_c
   } catch {
     return 'not_compiled';
   }
+  // Literal patterns (a long exact SPIFFE ID, say) are matched by string comparison, never run.
+  if (literalOf(pattern) !== null) return re;
   // A re2js without the program in view cannot be bounded; src/nexus/policy/patterns.test.ts
   // pins that this one exposes it, so an upgrade that hides it fails a test, not requests.
   return (programSize(re) ?? 0) > MAX_PATTERN_PROGRAM ? 'too_complex' : re;
