@@ -93,6 +93,17 @@ async function deliver(d: BootstrapDeps, url: string, share: Share, epoch: numbe
   throw new BootstrapError('bootstrap_keeper_failed', `failed to reach keeper ${share.id} (${url}); fix it and rerun bootstrap`);
 }
 
+/** Consecutive "could not open the probe" answers of a ready Nexus that mean another key. */
+const VERIFY_REFUSALS_FOR_MISMATCH = 3;
+
+function mismatch(): BootstrapError {
+  return new BootstrapError('bootstrap_verify_mismatch', 'SPIKE Nexus holds a different root key than the one just created');
+}
+
+function isInternalError(json: unknown): boolean {
+  return json !== null && typeof json === 'object' && (json as Record<string, unknown>)['err'] === 'api_internal_error';
+}
+
 async function verify(d: BootstrapDeps, root: RootKey): Promise<void> {
   const text = Buffer.from(randomBytes(32).toString('hex'));
   const expected = createHash('sha256').update(text).digest('hex');
@@ -107,14 +118,21 @@ async function verify(d: BootstrapDeps, root: RootKey): Promise<void> {
   const body = { nonce: nonce.toString('base64'), ciphertext: Buffer.from(ciphertext).toString('base64') };
   const deadline = Date.now() + d.config.verificationTimeoutMs;
   let attempt = 0;
+  let refusals = 0;
   for (;;) {
     try {
       const r = await postJson(d.nexus, d.config.nexusUrl + PATHS.verify, body, 10_000);
       if (r.status === 200) {
         const hash = r.json && typeof r.json === 'object' ? (r.json as Record<string, unknown>)['hash'] : undefined;
         if (hash === expected) return;
-        throw new BootstrapError('bootstrap_verify_mismatch', 'SPIKE Nexus holds a different root key than the one just created');
+        throw mismatch();
       }
+      // A ready Nexus whose key cannot open the probe answers SPIKE's 500 api_internal_error
+      // (not the 503 of a Nexus still rebuilding): it holds another key (CFG-04). Several in a
+      // row, so that one unexpected failure is not taken for it; before, Bootstrap retried
+      // until the verification timeout (30 min by default) and then blamed a slow Nexus.
+      refusals = r.status === 500 && isInternalError(r.json) ? refusals + 1 : 0;
+      if (refusals >= VERIFY_REFUSALS_FOR_MISMATCH) throw mismatch();
       d.logger.info({ status: r.status }, 'nexus not ready for verification yet');
     } catch (err) {
       if (err instanceof BootstrapError) throw err;

@@ -83,3 +83,19 @@ test('readBody: exactly the cap, arrived whole, is read whole', async () => {
     assert.deepEqual(await readBody(req, 1000), body);
   });
 });
+
+test('SEC-02: a body still arriving at the body deadline is refused with 408 body_timeout (closes); one that arrives in time is read', async () => {
+  const { PassThrough } = await import('node:stream');
+  const slow = new PassThrough();
+  slow.write('{"path":"a');
+  const t0 = performance.now();
+  await assert.rejects(readBody(slow, 1000, 150), (e: unknown) =>
+    e instanceof ApiError && e.status === 408 && e.reason === 'body_timeout' && e.closeConnection && e.expose);
+  const waited = performance.now() - t0;
+  assert.ok(waited >= 140 && waited < 5_000, `answered after ${waited.toFixed(0)} ms`);
+  const quick = new PassThrough();
+  const got = readBody(quick, 1000, 5_000);
+  quick.write('{"a":');
+  setImmediate(() => quick.end('1}'));
+  assert.equal((await got).toString(), '{"a":1}');
+});

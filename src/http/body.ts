@@ -16,7 +16,7 @@
  */
 import type { Readable } from 'node:stream';
 import { type IncomingHttpHeaders, IncomingMessage } from 'node:http';
-import { type ApiError, payloadTooLarge, readFailed } from './errors.js';
+import { type ApiError, bodyTimeout, payloadTooLarge, readFailed } from './errors.js';
 
 /** The parts of a request that the reader uses (any Readable, headers optional). */
 type BodySource = Readable & { headers?: IncomingHttpHeaders };
@@ -51,8 +51,12 @@ function declaredTooLarge(req: BodySource, maxBytes: number): boolean {
  * consumer that zeroes it zeroes the only copy), where `read()` on a paused stream returns
  * the buffered chunks merged into a new buffer and leaves the originals unzeroed. Chunks
  * still queued when the read stops (cap, error, consumer gone) are zeroed here.
+ *
+ * With `timeoutMs`, a body not fully read that long after the read began throws the 408
+ * `body_timeout` error (closes the connection): a client trickling its body is answered at
+ * once instead of holding the request until the server's request timeout drops it unanswered.
  */
-export async function* cappedChunks(req: BodySource, maxBytes: number): AsyncGenerator<Buffer> {
+export async function* cappedChunks(req: BodySource, maxBytes: number, timeoutMs?: number): AsyncGenerator<Buffer> {
   const queue: Buffer[] = [];
   let ended = false;
   let failure: ApiError | undefined;
@@ -77,6 +81,10 @@ export async function* cappedChunks(req: BodySource, maxBytes: number): AsyncGen
   };
   // 'close' before 'end' means the peer went away mid-body.
   const onClose = (): void => (req.readableEnded ? onEnd() : onError());
+  const deadline = timeoutMs === undefined ? undefined : setTimeout(() => {
+    failure ??= bodyTimeout();
+    notify();
+  }, timeoutMs);
   req.pause();
   req.on('data', onData);
   req.on('end', onEnd);
@@ -118,6 +126,7 @@ export async function* cappedChunks(req: BodySource, maxBytes: number): AsyncGen
       await woken;
     }
   } finally {
+    clearTimeout(deadline);
     req.pause();
     req.off('data', onData);
     req.off('end', onEnd);
@@ -212,9 +221,10 @@ function takeComplete(req: BodySource, maxBytes: number): Buffer[] | undefined {
 
 /**
  * Reads the whole body into one Buffer of at most `maxBytes` bytes. A declared
- * `Content-Length` over the cap is refused before anything is read.
+ * `Content-Length` over the cap is refused before anything is read; a body still arriving
+ * `timeoutMs` after the read began is refused with 408 ({@link cappedChunks}).
  */
-export async function readBody(req: BodySource, maxBytes: number): Promise<Buffer> {
+export async function readBody(req: BodySource, maxBytes: number, timeoutMs?: number): Promise<Buffer> {
   if (declaredTooLarge(req, maxBytes)) {
     req.pause();
     throw payloadTooLarge();
@@ -225,7 +235,7 @@ export async function readBody(req: BodySource, maxBytes: number): Promise<Buffe
   for (const c of chunks) total += c.length;
   try {
     if (ready === undefined) {
-      for await (const chunk of cappedChunks(req, maxBytes)) {
+      for await (const chunk of cappedChunks(req, maxBytes, timeoutMs)) {
         chunks.push(chunk);
         total += chunk.length;
       }

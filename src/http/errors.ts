@@ -93,6 +93,8 @@ export const REASON = {
   badRoute: 'bad_route',
   badMethod: 'bad_method',
   readFailed: 'body_read_failed',
+  bodyTimeout: 'body_timeout',
+  unsupportedCharset: 'unsupported_charset',
 } as const;
 
 interface ApiErrorOptions {
@@ -165,6 +167,22 @@ export function payloadTooLarge(): ApiError {
 /** 400 for a request body that could not be read (client gone, stream error); closes. */
 export function readFailed(): ApiError {
   return badRequest(REASON.readFailed, 'failed to read request body', { closeConnection: true });
+}
+
+/**
+ * 408 for a request body that did not arrive within the body deadline (a client trickling
+ * its body); the code is the bad-request kind's, the status 408 (SEC-02). Closes.
+ */
+export function bodyTimeout(): ApiError {
+  return new ApiError(errorCode('badRequest'), 'request body timed out', { status: 408, expose: true, reason: REASON.bodyTimeout, closeConnection: true });
+}
+
+/**
+ * 415 for a JSON request that declares a charset other than UTF-8 (SEC-17); the code is the
+ * bad-request kind's. Answered before the body is read (the router's linger discards it).
+ */
+export function unsupportedMediaType(): ApiError {
+  return new ApiError(errorCode('badRequest'), 'request body must be UTF-8 JSON', { status: 415, expose: true, reason: REASON.unsupportedCharset });
 }
 
 /**

@@ -18,7 +18,7 @@
  *    an oracle for a caller with no business on the route;
  * 5. the stream pipeline (pipeline-stream.ts) when `Content-Type` is exactly
  *    `application/octet-stream` and the route has a stream variant, else the JSON pipeline
- *    (pipeline-json.ts).
+ *    (pipeline-json.ts); a JSON body not all there within the body deadline is a 408.
  * Any answer given before the request body fully arrived closes the connection only after a
  * bounded read-and-discard linger (linger.ts). Errors: a thrown {@link ApiError} becomes its
  * status and the route's error shape with `err` = code (plus `message` when exposed); a
@@ -83,6 +83,11 @@ interface RouterOptions<P = SpiffeId> {
   logger: Logger;
   /** Default JSON body cap (default 1 MiB, the JSON parser's). */
   maxBodyBytes?: number;
+  /**
+   * A JSON body must have fully arrived this long after its read began, else 408 and the
+   * connection is closed (default {@link DEFAULT_BODY_TIMEOUT_MS}; SEC-02).
+   */
+  bodyTimeoutMs?: number;
   /** Bounds of the read-and-discard linger after an early answer (linger.ts; default 4 MiB / 3 s). */
   linger?: Partial<LingerLimits>;
   /** Metrics hook (src/ops); must not throw. */
@@ -90,6 +95,13 @@ interface RouterOptions<P = SpiffeId> {
   /** Audit hook (fail closed: see {@link RequestAuditor}). */
   auditor?: RequestAuditor<P>;
 }
+
+/**
+ * Default JSON body deadline: a 1 MiB body (the default cap) needs about 100 KiB/s to make it;
+ * a body trickled byte by byte is answered 408 within this bound instead of holding a request
+ * until the server's request timeout drops the connection unanswered.
+ */
+export const DEFAULT_BODY_TIMEOUT_MS = 10_000;
 
 export type RouterHandler<P = SpiffeId> = ((req: Request, res: Response, peer: P | null) => Promise<void>) & {
   /** The registered routes, for listings and route-table tests. */
@@ -152,6 +164,8 @@ export function createRouter<P = SpiffeId>(routes: ReadonlyArray<Route<P>>, opts
   const table = buildTable(routes);
   const maxBody = opts.maxBodyBytes ?? DEFAULT_JSON_LIMITS.maxBytes;
   const linger = lingerLimits(opts.linger);
+  const bodyTimeoutMs = opts.bodyTimeoutMs ?? DEFAULT_BODY_TIMEOUT_MS;
+  if (!Number.isSafeInteger(bodyTimeoutMs) || bodyTimeoutMs < 1) throw new RangeError('bodyTimeoutMs must be a positive integer');
   const logFor = callerLoggers(opts.logger);
 
   const handler = async (req: Request, res: Response, peer: P | null): Promise<void> => {
@@ -196,7 +210,7 @@ export function createRouter<P = SpiffeId>(routes: ReadonlyArray<Route<P>>, opts
       }
       // 5. the pipeline
       if (variant !== undefined) await runStreamRoute(x, variant, peer);
-      else await runJsonRoute(x, def, peer, maxBody);
+      else await runJsonRoute(x, def, peer, maxBody, bodyTimeoutMs);
     } catch (e) {
       answerFailure(x, e);
     } finally {

@@ -11,6 +11,11 @@
  * - our additive check-and-set mismatch and restore conflicts → 409 `api_conflict` (D11, D13:
  *   only reachable by clients that use the additive features, so no SPIKE client sees it).
  * - unexpected failures → 500 `api_internal_error` (SPIKE's own code for them).
+ * - a JSON body still arriving at the body deadline → 408 `api_bad_request` ("request body
+ *   timed out"; SEC-02). SPIKE had no body deadline, so no SPIKE client relies on an answer
+ *   here; 408 tells the sender it was too slow, not that its request was malformed.
+ * - a JSON request declaring a charset other than UTF-8 → 415 `api_bad_request` (SEC-17);
+ *   spike-sdk-go always sends `application/json` without a charset.
  * A `message` is sent only for errors built with `expose: true` (D15).
  */
 import { REASON as HTTP_REASON, useErrorCodes } from '../http/index.js';

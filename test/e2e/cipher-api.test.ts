@@ -1,7 +1,7 @@
 /**
  * Encryption as a service against a real stack (agent, 3 Keepers, sqlite Nexus, Bootstrap):
  * JSON and stream round-trips (0 B, 1 B, 1 MiB, 64 MiB), the CLI, size caps, SPIKE's stream
- * framing errors, tamper and storage-row refusal (CIP-01..05, CIP-07, CIP-10, CIP-12) and SPIKE's
+ * framing errors, tamper and storage-row refusal (CIP-01..05, CIP-07, CIP-08, CIP-10, CIP-12) and SPIKE's
  * cipher permission rule (Pilot, Lite, `execute` on `spike/system/cipher/exec`).
  */
 import fs from 'node:fs';
@@ -14,6 +14,7 @@ import Database from 'better-sqlite3';
 import { Stack } from '../helpers/stack.js';
 import type { NexusClient } from '../../src/sdk/index.js';
 import { NexusApiError } from '../../src/sdk/errors.js';
+import { rawClient } from './secrets-helpers.js';
 
 const MiB = 1024 * 1024;
 /** JSON cap raised so that a 1 MiB JSON round-trip fits (plaintext cap = this − 16). */
@@ -53,6 +54,16 @@ async function apiError(p: Promise<unknown>): Promise<NexusApiError> {
     throw e;
   }
   assert.fail('expected a NexusApiError');
+}
+
+/** Every stored secret value blob, read straight from the SQLite file. */
+function storedRows(): Array<{ value: Buffer }> {
+  const db = new Database(path.join(stack.dir, 'data', 'spike.db'), { readonly: true, fileMustExist: true });
+  try {
+    return db.prepare('SELECT value FROM secret_versions').all() as Array<{ value: Buffer }>;
+  } finally {
+    db.close();
+  }
 }
 
 const sha = (b: Uint8Array): string => createHash('sha256').update(b).digest('hex');
@@ -185,13 +196,7 @@ test('CIP-02/03/04: stream framing and JSON field errors → 400 with SPIKE code
 
 test('CIP-07: a stored secret\'s raw ciphertext copied from the SQLite file is refused by decrypt', async () => {
   await pilot.putSecret('cip07/row', { canary: 'CIP07-canary-value' });
-  const db = new Database(path.join(stack.dir, 'data', 'spike.db'), { readonly: true, fileMustExist: true });
-  let rows: Array<{ value: Buffer }>;
-  try {
-    rows = db.prepare('SELECT value FROM secret_versions').all() as Array<{ value: Buffer }>;
-  } finally {
-    db.close();
-  }
+  const rows = storedRows();
   assert.ok(rows.length >= 1);
   for (const { value } of rows) {
     // D8 envelope: 0x01 ‖ keyId(4) ‖ nonce(12) ‖ ct ‖ tag. Try every plausible reading.
@@ -204,6 +209,24 @@ test('CIP-07: a stored secret\'s raw ciphertext copied from the SQLite file is r
     assert.equal(s1.wireErr, 'decryption_failed');
     const s2 = await apiError(pilot.decryptStream(Buffer.from(value)));
     assert.equal(s2.status, 400);
+  }
+});
+
+test('CIP-08: stored rows and cipher-API ciphertexts sent to bootstrap verify are no hash oracle: one refusal, never a hash', async () => {
+  await pilot.putSecret('cip08/row', { canary: 'CIP08-canary-value' });
+  const rows = storedRows();
+  const probes: Array<{ nonce: Buffer; ciphertext: Buffer }> = rows.map(({ value }) => ({ nonce: value.subarray(5, 17), ciphertext: value.subarray(17) }));
+  const ct = await pilot.encrypt(Buffer.from('CIP08-cipher-canary'));
+  probes.push({ nonce: Buffer.from(ct.nonce), ciphertext: Buffer.from(ct.ciphertext) });
+  const boot = await rawClient(stack, 'bootstrap');
+  try {
+    for (const p of probes) {
+      const r = await boot.post('/v1/bootstrap/verify', { nonce: p.nonce.toString('base64'), ciphertext: p.ciphertext.toString('base64') });
+      assert.equal(r.status, 500, r.body);
+      assert.equal(r.body, '{"hash":"","err":"api_internal_error"}');
+    }
+  } finally {
+    await boot.close();
   }
 });
 

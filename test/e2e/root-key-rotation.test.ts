@@ -67,7 +67,7 @@ for (const backend of e2eBackends()) describe(`root-key rotation and re-encrypti
     await stack?.stop();
   });
 
-  test('ROT-E2E: keys rotate at the seal limit under load; kill -9 mid re-encryption resumes; old key gone; old ciphertexts decrypt and rewrap', async () => {
+  test('CIP-09 / ROT-E2E: keys rotate at the seal limit under load; kill -9 mid re-encryption resumes; old key gone; old ciphertexts decrypt and rewrap', async () => {
     // Cipher ciphertexts made under version 1.
     const plains = Array.from({ length: 4 }, () => randomBytes(40));
     const olds = await Promise.all(plains.map((p) => pilot.encrypt(p)));

@@ -141,6 +141,11 @@ async function setupRedos(pilot: RawClient): Promise<void> {
     const r = await pilot.post('/v1/acl/policy', { name: `redos-${i}`, spiffeidPattern: '^spiffe://spike\\.ist/workload/redos$', pathPattern: pat, permissions: ['read'] });
     assert.equal(r.status, 200, pat);
   }
+  // Linear time is not enough: `(.?){1000}` is 4,002 instructions, ~300 ms per 500-character
+  // path on re2js. Refused at write time (MAX_PATTERN_PROGRAM), never run per request.
+  const costly = await pilot.post('/v1/acl/policy', { name: 'redos-costly', spiffeidPattern: '^spiffe://spike\\.ist/workload/redos$', pathPattern: '(.?){1000}', permissions: ['read'] });
+  assert.equal(costly.status, 400);
+  assert.deepEqual(costly.json, { err: 'api_bad_request', message: 'path pattern is too complex' });
 }
 
 async function redosProbe(c: RawClient): Promise<string[]> {

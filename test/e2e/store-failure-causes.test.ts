@@ -11,6 +11,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { spawnSync } from 'node:child_process';
 import { Writable } from 'node:stream';
+import Database from 'better-sqlite3';
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { startRouteHarness } from '../helpers/route-harness.js';
@@ -34,7 +35,7 @@ const canMount = mount(probe, 'size=64k');
 if (canMount) spawnSync('umount', [probe]);
 fs.rmdirSync(probe);
 
-test('disk full and read-only storage are named in the answer, the log, storeFailure() and the CLI', { skip: canMount ? false : 'cannot mount a tmpfs here (needs root)', timeout: 120_000 }, async () => {
+test('ENV-01 / FI-14 (short form): disk full and read-only storage are named in the answer, the log, storeFailure() and the CLI; acked writes survive, refused ones are absent, integrity ok, writes resume without a restart', { skip: canMount ? false : 'cannot mount a tmpfs here (needs root)', timeout: 120_000 }, async () => {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'spike-full-'));
   assert.ok(mount(dir, 'size=1m'));
   const out: string[] = [];
@@ -47,15 +48,20 @@ test('disk full and read-only storage are named in the answer, the log, storeFai
     const big = 'x'.repeat(8 * 1024);
     let full: { status: number; json: unknown } | undefined;
     let failures = 0;
+    const acked: string[] = [];
+    const refused: string[] = [];
     for (let i = 0; i < 2000; i++) {
-      const batch = await Promise.all(Array.from({ length: 8 }, (_, j) =>
-        h.post(S, { path: `fill/p${i}-${j}`, values: { v: big } }, PILOT)));
-      for (const r of batch) {
-        if (r.status !== 200) {
+      const paths = Array.from({ length: 8 }, (_, j) => `fill/p${i}-${j}`);
+      const batch = await Promise.all(paths.map((p) => h.post(S, { path: p, values: { v: big } }, PILOT)));
+      batch.forEach((r, j) => {
+        if (r.status === 200) acked.push(paths[j]!);
+        else {
+          assert.equal(r.status, 503, 'a write on a full disk is a 503, never a 2xx or another status');
+          refused.push(paths[j]!);
           failures++;
           full ??= r;
         }
-      }
+      });
       if (failures >= 40) break;
     }
     assert.ok(full, 'the 1 MiB file system never filled up');
@@ -69,6 +75,16 @@ test('disk full and read-only storage are named in the answer, the log, storeFai
     assert.equal(named[0]!['cause'], 'disk_full');
     assert.match(String(named[0]!['msg']), /^store unavailable: disk full: free space/);
     assert.ok(!lines.some((l) => l['msg'] === 'store write batch rolled back' || l['msg'] === 'store unavailable'), 'no per-batch/per-request lines at the default level');
+    // ENV-01 / FI-14: nothing acknowledged was lost, nothing refused was half-written, reads
+    // keep working on the full disk, and the database is intact.
+    for (const p of acked) assert.equal((await h.post(`${S}?action=get`, { path: p }, PILOT)).status, 200, `acked ${p} readable`);
+    for (const p of refused) assert.equal((await h.post(`${S}?action=get`, { path: p }, PILOT)).status, 404, `refused ${p} absent`);
+    const check = new Database(path.join(dir, 'spike.db'), { readonly: true });
+    try {
+      assert.equal(check.pragma('integrity_check', { simple: true }), 'ok');
+    } finally {
+      check.close();
+    }
     // The CLI line fits: free space, not restore.
     const cli = describeError(new NexusApiError('state_not_ready', { status: 503, wireErr: 'state_not_ready', storeFailure: storeFailureFromMessage('store unavailable: disk full')! }), 'secret').line;
     assert.match(cli, /Free space/);

@@ -15,6 +15,9 @@ export const POLICY_ERRORS = {
   /** Within SPIKE's grammar but outside what re2js compiles (backreferences, look-around, …). */
   policy_spiffeid_pattern_not_compiled: 'SPIFFE ID pattern does not compile',
   policy_path_pattern_not_compiled: 'path pattern does not compile',
+  /** Compiles, but to a program over MAX_PATTERN_PROGRAM (matching it would stall requests). */
+  policy_spiffeid_pattern_too_complex: 'SPIFFE ID pattern is too complex',
+  policy_path_pattern_too_complex: 'path pattern is too complex',
 } as const;
 
 export type PolicyErrorCode = keyof typeof POLICY_ERRORS;

@@ -9,7 +9,9 @@ import fc from 'fast-check';
 import { RE2JS } from 're2js';
 import { pathArb, patternArb } from '../../../test/helpers/policy-fixtures.js';
 import { literalOf, requiredPrefixOf } from './index.js';
-import { PatternCache } from './patterns.js';
+import { MAX_PATTERN_PROGRAM, PatternCache, compileBounded, programSize } from './patterns.js';
+import { PolicyEngine, PolicyError } from './index.js';
+import { pol } from '../../../test/helpers/policy-fixtures.js';
 
 test('literalOf: literal patterns are recognised exactly as RE2 full match would decide (property)', () => {
   assert.equal(literalOf('^spiffe://example\\.org/app/db$'), 'spiffe://example.org/app/db');
@@ -68,4 +70,37 @@ test('issue 17: the pattern cache is reference-counted, so memory follows the li
   assert.equal(cache.size, 0);
   assert.equal(cache.acquire('(a)\\1').matches('aa'), false, 'a pattern that does not compile matches nothing');
   assert.equal(errors, 1);
+});
+
+test('POL-05 / FI-13 / ENV-09: a pattern whose program exceeds MAX_PATTERN_PROGRAM is refused at write time and matches nothing when stored', () => {
+  // This re2js exposes the program size; an upgrade that hides it must fail here, not silently unbound every pattern.
+  assert.equal(programSize(RE2JS.compile('a{10}')), 12);
+  const engine = new PolicyEngine();
+  const id = '^spiffe://t/w$';
+  // 10 characters, 4,002 instructions: ~300 ms per 500-character path before the bound.
+  for (const costly of ['(.?){1000}', '(.*a){300}', '([a-z]?){300}', '(a{1000}){1}b{100}', '(.?){200}'.repeat(2)]) {
+    assert.equal(compileBounded(costly), 'too_complex', costly);
+    assert.throws(() => engine.compile(pol('p', id, costly, ['read'])), (e: unknown) => e instanceof PolicyError && e.code === 'policy_path_pattern_too_complex', costly);
+  }
+  const longId = `^spiffe://t/${'(a?)'.repeat(400)}$`;
+  assert.throws(() => engine.compile(pol('p', longId, 'a', ['read'])), (e: unknown) => e instanceof PolicyError && e.code === 'policy_spiffeid_pattern_too_complex');
+  // Real patterns stay well inside the bound and are accepted.
+  for (const ok of ['^tenants/[a-z0-9-]+/db/.*$', '(.?){200}', 'a{990}', '[a-zA-Z0-9._-]{400}', '^apps/(dev|prod|stage)/[^/]+/(db|cache)/.*$']) {
+    const re = compileBounded(ok);
+    assert.ok(typeof re !== 'string', ok);
+    assert.ok((programSize(re) ?? Infinity) <= MAX_PATTERN_PROGRAM, ok);
+    assert.equal(engine.compile(pol('p', id, ok, ['read'])).pathPattern, ok);
+  }
+  // A long literal SPIFFE ID is compared as a string, never run: no bound.
+  const longLiteral = `^spiffe://t/${'segment-'.repeat(200)}x$`;
+  assert.equal(engine.compile(pol('p', longLiteral, 'a', ['read'])).spiffeIdPattern, longLiteral);
+  const k8s = '^spiffe://example\\.org/ns/[a-z0-9-]+/sa/[a-z0-9-]+$';
+  assert.equal(engine.compile(pol('p', k8s, 'a', ['read'])).spiffeIdPattern, k8s);
+  // A stored row over the bound (written by an older version, or straight into the store) matches nothing.
+  let refused = 0;
+  const cache = new PatternCache(() => refused++);
+  const m = cache.acquire('(.?){1000}');
+  assert.equal(m.matches('a'.repeat(500)), false);
+  assert.equal(m.matches(''), false);
+  assert.equal(refused, 1);
 });

@@ -97,14 +97,40 @@ export function requiredPrefixOf(p: string): string {
   return out;
 }
 
-/** True when re2js compiles `pattern` (the write-time check; the error itself is dropped). */
-export function compilesOnRe2(pattern: string): boolean {
+/**
+ * Largest compiled program (re2js instructions) a policy pattern may have (POL-05, FI-13,
+ * ENV-09). re2js matches in linear time, but linear in text length × program size: a 10-byte
+ * path pattern `(.?){1000}` compiles to 4,002 instructions and took ~300 ms to match one
+ * 500-character path, every time (the lazy DFA overflows its cache and falls back to the
+ * NFA), and `(.?){1000}` repeated in a 500-character pattern, seconds — each request stalling
+ * the event loop. At 1,000 instructions the worst shapes measured (`(.*a){n}`, `(.?){n}`,
+ * `([a-z]?){n}`, `(a+?b?){n}` on 500-character adversarial paths) stay near 30 ms; real
+ * patterns are far smaller (`^tenants/[a-z0-9-]+/db/.*$`: 31; `^apps/(dev|prod)/[^/]+/.*$`:
+ * under 40; even `[a-zA-Z0-9._-]{400}`: 401). Go's RE2 would accept such patterns; we refuse
+ * them at write time (400, as for what does not compile: D3), and a stored one over the bound
+ * matches nothing. Literal patterns are exempt: the cache compares them as strings.
+ */
+export const MAX_PATTERN_PROGRAM = 1000;
+
+/** The size of a compiled pattern's program, or undefined if this re2js does not expose it. */
+export function programSize(re: RE2JS): number | undefined {
+  const prog = (re as unknown as { re2Input?: { prog?: { inst?: unknown } } }).re2Input?.prog?.inst;
+  return Array.isArray(prog) ? prog.length : undefined;
+}
+
+/** Compiles `pattern` within {@link MAX_PATTERN_PROGRAM}: the regex, or why not. */
+export function compileBounded(pattern: string): RE2JS | 'not_compiled' | 'too_complex' {
+  let re: RE2JS;
   try {
-    RE2JS.compile(pattern);
-    return true;
+    re = RE2JS.compile(pattern);
   } catch {
-    return false;
+    return 'not_compiled';
   }
+  // Literal patterns (a long exact SPIFFE ID, say) are matched by string comparison, never run.
+  if (literalOf(pattern) !== null) return re;
+  // A re2js without the program in view cannot be bounded; src/nexus/policy/patterns.test.ts
+  // pins that this one exposes it, so an upgrade that hides it fails a test, not requests.
+  return (programSize(re) ?? 0) > MAX_PATTERN_PROGRAM ? 'too_complex' : re;
 }
 
 /** Something that decides whether a whole string matches a pattern. */
@@ -159,12 +185,9 @@ export class PatternCache {
       prefix: requiredPrefixOf(pattern),
       matches(s: string): boolean {
         if (re === undefined) {
-          try {
-            re = RE2JS.compile(pattern);
-          } catch {
-            re = null;
-            onError();
-          }
+          const c = compileBounded(pattern);
+          re = typeof c === 'string' ? null : c;
+          if (re === null) onError();
         }
         return re !== null && re.matches(s);
       },

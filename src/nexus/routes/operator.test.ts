@@ -45,3 +45,24 @@ test('restore: a malformed sharing record → 500 "store integrity failure" (rea
     fs.rmSync(dir, { recursive: true, force: true });
   }
 });
+
+test('OPR-12: a restore session has no status, reset or cancel control to abuse: only the restore role submits shards; every other action is an unknown route', async () => {
+  const h = await startRouteHarness({ modules: [operatorRoutes] });
+  try {
+    const ops = h.router.routes.filter((r) => r.path.startsWith('/v1/operator/restore'));
+    assert.deepEqual(ops.map((r) => `${r.path}?action=${r.action}`), ['/v1/operator/restore?action=']);
+    for (const action of ['status', 'reset', 'cancel', 'abort', 'clear']) {
+      for (const peer of [RESTORE, 'spiffe://spike.ist/spike/pilot/role/superuser', 'spiffe://spike.ist/workload/w']) {
+        const r = await h.post(`${PATHS.restore}?action=${action}`, {}, peer);
+        assert.equal(r.status, 400, `${action} as ${peer}`);
+        assert.equal((r.json as { err: string }).err, 'api_bad_request');
+      }
+    }
+    // Anyone but the restore role is refused before the body counts for anything.
+    for (const peer of ['spiffe://spike.ist/spike/pilot/role/superuser', 'spiffe://spike.ist/spike/pilot/role/recover', 'spiffe://spike.ist/workload/w']) {
+      assert.equal((await h.post(PATHS.restore, SHARD, peer)).status, 401, peer);
+    }
+  } finally {
+    await h.close();
+  }
+});

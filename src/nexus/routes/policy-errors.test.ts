@@ -55,6 +55,8 @@ test('every policy error code has its pinned wire answer (400 api_bad_request, e
     policy_invalid_permissions: ['invalid_permission', 'invalid permissions'],
     policy_spiffeid_pattern_not_compiled: ['invalid_pattern', 'SPIFFE ID pattern does not compile'],
     policy_path_pattern_not_compiled: ['invalid_pattern', 'path pattern does not compile'],
+    policy_spiffeid_pattern_too_complex: ['invalid_pattern', 'SPIFFE ID pattern is too complex'],
+    policy_path_pattern_too_complex: ['invalid_pattern', 'path pattern is too complex'],
   };
   assert.deepEqual(Object.keys(expected).sort(), Object.keys(POLICY_ERRORS).sort());
   for (const [code, [reason, message]] of Object.entries(expected) as Array<[PolicyErrorCode, [string, string]]>) {

@@ -12,6 +12,8 @@
  * | `policy_invalid_permissions`             | 400  | `api_bad_request` | `invalid_permission` |
  * | `policy_spiffeid_pattern_not_compiled`   | 400  | `api_bad_request` | `invalid_pattern`    |
  * | `policy_path_pattern_not_compiled`       | 400  | `api_bad_request` | `invalid_pattern`    |
+ * | `policy_spiffeid_pattern_too_complex`    | 400  | `api_bad_request` | `invalid_pattern`    |
+ * | `policy_path_pattern_too_complex`        | 400  | `api_bad_request` | `invalid_pattern`    |
  */
 import { type ApiError, REASON, type Reason, badRequest } from '../../protocol/index.js';
 import { PolicyError, type PolicyErrorCode } from '../policy/index.js';
@@ -23,6 +25,8 @@ const REASON_OF: Readonly<Record<PolicyErrorCode, Reason>> = {
   policy_invalid_permissions: REASON.invalidPermission,
   policy_spiffeid_pattern_not_compiled: REASON.invalidPattern,
   policy_path_pattern_not_compiled: REASON.invalidPattern,
+  policy_spiffeid_pattern_too_complex: REASON.invalidPattern,
+  policy_path_pattern_too_complex: REASON.invalidPattern,
 };
 
 /** The wire answer of a refused policy (see module doc). */

@@ -53,6 +53,18 @@ test('put then get answers SPIKE\'s exact bytes and headers', async () => {
   assert.equal(get.headers['cache-control'], 'no-store, no-cache, must-revalidate, private');
 });
 
+test('SEC-12 (spec §5.1 wins): an empty values map is accepted as SPIKE accepts it, and reads back as {}', async () => {
+  // The catalogue asks for 400; the spec (api.md §5.1: "Empty `values` map is accepted"), which
+  // outranks the catalogue, keeps SPIKE's answer so SPIKE clients that write {} keep working.
+  const put = await h.post(S, { path: 'tenants/empty/values', values: {} }, PILOT);
+  assert.equal(put.status, 200, put.body);
+  const get = await h.post(SG, { path: 'tenants/empty/values' }, PILOT);
+  assert.equal(get.status, 200);
+  assert.equal(get.body, '{"data":{}}');
+  const missing = await h.post(S, { path: 'tenants/empty/missing' }, PILOT);
+  assert.equal(missing.status, 400, 'values itself is still required');
+});
+
 test('SEC-16: a deleted version answers 404 with the get error shape', async () => {
   const p = 'tenants/demo/del/x';
   await h.post(S, { path: p, values: { k: '1' } }, PILOT);
