@@ -5,9 +5,9 @@
 // `tsc -p .`.
 //
 // Left out of the bundles (loaded from node_modules when reached): the native and database
-// drivers (better-sqlite3, pg), and for `spike` also grpc-js / proto-loader, which only the
-// watching Workload API source uses (a CLI call fetches its SVID once over node:http2); the
-// servers watch, so theirs are in.
+// drivers (better-sqlite3, pg), @grpc/proto-loader (reached by no command), and for `spike`
+// also grpc-js, which only the watching Workload API source uses (a CLI call fetches its SVID
+// once over node:http2); the servers watch, so theirs is in.
 //
 // A stamp (dist/cli/<name>.stamp) is one line: `<mtime of the command's first module> <sha256
 // of the bundle>`. bin/load-bundle.js uses a bundle only while the mtime matches (`tsc` rewrites
@@ -32,8 +32,10 @@ import { COMMANDS, BUNDLE_DIR } from '../bin/load-bundle.js';
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const srcDir = path.join(root, 'dist', 'src');
-const DRIVERS = ['better-sqlite3', 'pg', 'pg-native'];
-const EXTERNAL = { spike: [...DRIVERS, '@grpc/grpc-js', '@grpc/proto-loader'] };
+// proto-loader (and protobufjs under it) is reached by no command: the watching source decodes
+// with the project's own protobuf reader; grpc-js would load it only for channelz or ORCA.
+const SERVER_EXTERNAL = ['better-sqlite3', 'pg', 'pg-native', '@grpc/proto-loader'];
+const EXTERNAL = { spike: [...SERVER_EXTERNAL, '@grpc/grpc-js'] };
 const say = (line) => process.stderr.write(`bundle-bins: ${line}\n`);
 
 let esbuild;
@@ -136,8 +138,8 @@ async function bundle(name, mods) {
     define: { 'import.meta.url': '__spikeBundleUrl' },
     banner: { js: '(function (exports, require, module, __filename, __dirname, __spikeBundleUrl) {' },
     footer: { js: '\n})' },
-    plugins: [lazyChildProcess, lazyRequire(EXTERNAL[name] ?? DRIVERS), ...(mods.length === 1 ? [] : [entryOf(mods)])],
-    external: EXTERNAL[name] ?? DRIVERS,
+    plugins: [lazyChildProcess, lazyRequire(EXTERNAL[name] ?? SERVER_EXTERNAL), ...(mods.length === 1 ? [] : [entryOf(mods)])],
+    external: EXTERNAL[name] ?? SERVER_EXTERNAL,
   });
   const code = fs.readFileSync(outFile);
   if (code.some((b) => b > 0x7f)) throw new Error(`${name}: the bundle is not ASCII`);
