@@ -27,7 +27,7 @@ import { isBuiltin } from 'node:module';
 import crypto from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
-import { fileURLToPath, pathToFileURL } from 'node:url';
+import { fileURLToPath } from 'node:url';
 import { COMMANDS, BUNDLE_DIR } from '../bin/load-bundle.js';
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
@@ -103,7 +103,7 @@ const entryOf = (mods) => ({
   setup(b) {
     b.onResolve({ filter: /^spike-entry$/ }, () => ({ path: 'entry', namespace: 'spike-entry' }));
     b.onLoad({ filter: /.*/, namespace: 'spike-entry' }, () => ({
-      contents: mods.map((m) => `export * from ${JSON.stringify(pathToFileURL(path.join(srcDir, m)).pathname)};\n`).join(''),
+      contents: mods.map((m) => `export * from ${JSON.stringify(path.join(srcDir, m))};\n`).join(''),
       resolveDir: srcDir,
       loader: 'js',
     }));
