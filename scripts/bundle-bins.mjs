@@ -97,26 +97,28 @@ const lazyRequire = (external) => ({
   },
 });
 
-/** A command of several modules gets an entry that re-exports them all. */
-const entryOf = (mods) => ({
+/** A command of several modules gets an entry (`spike-entry:<name>`) that re-exports them all. */
+const combinedEntries = {
   name: 'spike-entry',
   setup(b) {
-    b.onResolve({ filter: /^spike-entry$/ }, () => ({ path: 'entry', namespace: 'spike-entry' }));
-    b.onLoad({ filter: /.*/, namespace: 'spike-entry' }, () => ({
-      contents: mods.map((m) => `export * from ${JSON.stringify(path.join(srcDir, m))};\n`).join(''),
+    b.onResolve({ filter: /^spike-entry:/ }, (a) => ({ path: a.path.slice('spike-entry:'.length), namespace: 'spike-entry' }));
+    b.onLoad({ filter: /.*/, namespace: 'spike-entry' }, (a) => ({
+      contents: COMMANDS[a.path].map((m) => `export * from ${JSON.stringify(path.join(srcDir, m))};\n`).join(''),
       resolveDir: srcDir,
       loader: 'js',
     }));
   },
-});
+};
 
-/** Bundles one command; returns the bundle's sha256. */
-async function bundle(name, mods) {
-  const outFile = path.join(BUNDLE_DIR, `${name}.cjs`);
-  const mtime = String(fs.statSync(path.join(srcDir, mods[0])).mtimeMs);
+/**
+ * Bundles commands that leave out the same packages in one esbuild run (the modules they share
+ * are read and parsed once); writes each one's stamp and returns the bundles' sha256 by name.
+ */
+async function bundle(names, external) {
   await esbuild.build({
-    entryPoints: [mods.length === 1 ? path.join(srcDir, mods[0]) : 'spike-entry'],
-    outfile: outFile,
+    entryPoints: Object.fromEntries(names.map((n) => [n, COMMANDS[n].length === 1 ? path.join(srcDir, COMMANDS[n][0]) : `spike-entry:${n}`])),
+    outdir: BUNDLE_DIR,
+    outExtension: { '.js': '.cjs' },
     bundle: true,
     platform: 'node',
     format: 'cjs',
@@ -138,16 +140,21 @@ async function bundle(name, mods) {
     define: { 'import.meta.url': '__spikeBundleUrl' },
     banner: { js: '(function (exports, require, module, __filename, __dirname, __spikeBundleUrl) {' },
     footer: { js: '\n})' },
-    plugins: [lazyChildProcess, lazyRequire(EXTERNAL[name] ?? SERVER_EXTERNAL), ...(mods.length === 1 ? [] : [entryOf(mods)])],
-    external: EXTERNAL[name] ?? SERVER_EXTERNAL,
+    plugins: [lazyChildProcess, lazyRequire(external), combinedEntries],
+    external,
   });
-  const code = fs.readFileSync(outFile);
-  if (code.some((b) => b > 0x7f)) throw new Error(`${name}: the bundle is not ASCII`);
-  fs.chmodSync(outFile, 0o644);
-  const hash = crypto.createHash('sha256').update(code).digest('hex');
-  fs.writeFileSync(path.join(BUNDLE_DIR, `${name}.stamp`), `${mtime} ${hash}`, { mode: 0o644 });
-  say(`wrote ${path.relative(root, outFile)} (${Math.round(code.length / 1024)} KiB)`);
-  return hash;
+  const hashes = {};
+  for (const name of names) {
+    const outFile = path.join(BUNDLE_DIR, `${name}.cjs`);
+    const code = fs.readFileSync(outFile);
+    if (code.some((b) => b > 0x7f)) throw new Error(`${name}: the bundle is not ASCII`);
+    fs.chmodSync(outFile, 0o644);
+    const mtime = String(fs.statSync(path.join(srcDir, COMMANDS[name][0])).mtimeMs);
+    hashes[name] = crypto.createHash('sha256').update(code).digest('hex');
+    fs.writeFileSync(path.join(BUNDLE_DIR, `${name}.stamp`), `${mtime} ${hashes[name]}`, { mode: 0o644 });
+    say(`wrote ${path.relative(root, outFile)} (${Math.round(code.length / 1024)} KiB)`);
+  }
+  return hashes;
 }
 
 /**
@@ -174,8 +181,13 @@ function buildCache(name, hash) {
 }
 
 try {
-  const hashes = await Promise.all(Object.entries(COMMANDS).map(([name, mods]) => bundle(name, mods)));
-  await Promise.all(Object.keys(COMMANDS).map((name, i) => buildCache(name, hashes[i])));
+  const byExternal = new Map();
+  for (const name of Object.keys(COMMANDS)) {
+    const external = EXTERNAL[name] ?? SERVER_EXTERNAL;
+    byExternal.set(external, [...(byExternal.get(external) ?? []), name]);
+  }
+  const hashes = Object.assign({}, ...(await Promise.all([...byExternal].map(([external, names]) => bundle(names, external)))));
+  await Promise.all(Object.keys(COMMANDS).map((name) => buildCache(name, hashes[name])));
 } catch (e) {
   say(e instanceof Error ? e.message : String(e));
   process.exit(1);
