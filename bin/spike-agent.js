@@ -1,8 +1,11 @@
 #!/usr/bin/env node
-// Thin entry point: the implementation lives in src/agent/ (compiled to dist/).
-// The dev CA key is on disk anyway, so core dumps are disabled best-effort (a warning if
-// that fails; src/lib/hardening.ts).
-import { hardenCli } from "../dist/src/lib/hardening.js";
-import { main } from "../dist/src/agent/main.js";
-hardenCli("spike-agent", "best-effort");
-await main(process.argv.slice(2));
+// Thin entry point: the implementation lives in src/agent/ (compiled to dist/; run from its
+// bundle when there is a current one, bin/load-bundle.js). The dev CA key is on disk anyway, so
+// core dumps are disabled best-effort (a warning if that fails; src/lib/hardening.ts) before
+// the agent starts.
+import { runCommand } from "./load-bundle.js";
+
+await runCommand("spike-agent", ({ hardenCli, main }) => {
+  hardenCli("spike-agent", "best-effort");
+  return main(process.argv.slice(2));
+});

@@ -1,4 +1,6 @@
 #!/usr/bin/env node
-// Thin entry point: the implementation lives in src/bootstrap/ (compiled to dist/).
-import { main } from "../dist/src/bootstrap/main.js";
-await main(process.argv.slice(2));
+// Thin entry point: the implementation lives in src/bootstrap/ (compiled to dist/; run from its
+// bundle when there is a current one, bin/load-bundle.js).
+import { runCommand } from "./load-bundle.js";
+
+await runCommand("spike-bootstrap", ({ main }) => main(process.argv.slice(2)));

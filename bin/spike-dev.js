@@ -1,4 +1,6 @@
 #!/usr/bin/env node
-// `npm start`: the local development stack (src/dev/).
-import { main } from "../dist/src/dev/main.js";
-await main(process.argv.slice(2));
+// `npm start`: the local development stack (src/dev/; run from its bundle when there is a
+// current one, bin/load-bundle.js).
+import { runCommand } from "./load-bundle.js";
+
+await runCommand("spike-dev", ({ main }) => main(process.argv.slice(2)));

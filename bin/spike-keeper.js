@@ -1,7 +1,10 @@
 #!/usr/bin/env node
-// Thin entry point: the implementation lives in src/keeper/ (compiled to dist/). The Keeper's
-// V8 settings (src/keeper/lean.ts) are applied before any of its code loads.
+// Thin entry point: the implementation lives in src/keeper/ (compiled to dist/; run from its
+// bundle when there is a current one, bin/load-bundle.js). The Keeper's V8 settings
+// (src/keeper/lean.ts) are applied before any of its code loads or compiles, and so before its
+// code cache is read (V8 accepts only a cache made under the same flags).
 import { applyKeeperV8Flags } from "../dist/src/keeper/lean.js";
+import { runCommand } from "./load-bundle.js";
+
 applyKeeperV8Flags();
-const { main } = await import("../dist/src/keeper/main.js");
-await main(process.argv.slice(2));
+await runCommand("spike-keeper", ({ main }) => main(process.argv.slice(2)));

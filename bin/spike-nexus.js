@@ -1,13 +1,15 @@
 #!/usr/bin/env node
-// Thin entry point: the implementation lives in src/nexus/ (compiled to dist/). Nexus's optional
-// V8 setting (src/nexus/v8-flags.ts, SPIKE_NEXUS_V8_YOUNG_GENERATION) is applied before any of
-// its code loads.
+// Thin entry point: the implementation lives in src/nexus/ (compiled to dist/; run from its
+// bundle when there is a current one, bin/load-bundle.js). Nexus's optional V8 setting
+// (src/nexus/v8-flags.ts, SPIKE_NEXUS_V8_YOUNG_GENERATION) is applied before any of its code
+// loads or compiles.
 import { applyNexusV8Flags } from "../dist/src/nexus/v8-flags.js";
+import { runCommand } from "./load-bundle.js";
+
 const bad = applyNexusV8Flags();
 if (bad !== undefined) {
   process.stderr.write(`spike-nexus: ${bad}\n`);
   process.exitCode = 1;
 } else {
-  const { main } = await import("../dist/src/nexus/main.js");
-  await main(process.argv.slice(2));
+  await runCommand("spike-nexus", ({ main }) => main(process.argv.slice(2)));
 }

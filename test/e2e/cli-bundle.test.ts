@@ -26,7 +26,7 @@ const bundleSrc = path.join(REPO_ROOT, 'dist', 'cli', 'spike.cjs');
 before(() => {
   root = fs.mkdtempSync(path.join(os.tmpdir(), 'cli-bundle-'));
   fs.mkdirSync(path.join(root, 'bin'));
-  fs.copyFileSync(path.join(REPO_ROOT, 'bin', 'spike.js'), path.join(root, 'bin', 'spike.js'));
+  for (const f of ['spike.js', 'load-bundle.js']) fs.copyFileSync(path.join(REPO_ROOT, 'bin', f), path.join(root, 'bin', f));
   fs.copyFileSync(path.join(REPO_ROOT, 'package.json'), path.join(root, 'package.json'));
   fs.symlinkSync(path.join(REPO_ROOT, 'node_modules'), path.join(root, 'node_modules'));
   cliDir = path.join(root, 'dist', 'cli');

@@ -1,6 +1,7 @@
 /**
- * Locating and spawning the project's real binaries (bin/*.js → dist/src/<component>/main.js)
- * from end-to-end tests. Tests run from dist/, so the repository root is three levels up
+ * Locating and spawning the project's real binaries (bin/*.js → their bundle in dist/cli/ when
+ * it matches the compiled code, else dist/src/<component>/main.js; bin/load-bundle.js) from
+ * end-to-end tests. Tests run from dist/, so the repository root is three levels up
  * from this compiled file (dist/test/helpers/bin.js).
  */
 import { spawn, type ChildProcess, type SpawnOptions } from 'node:child_process';

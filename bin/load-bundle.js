@@ -1,0 +1,149 @@
+// Loads a command's code for its thin bin/<name>.js entry point (issue 15: start-up time; every
+// test stack starts an agent, Keepers, Nexus and Bootstrap, and start-up is mostly module loading).
+//
+// When scripts/bundle-bins.mjs has bundled the command into one CommonJS file
+// (dist/cli/<name>.cjs) from the compiled code that is there now, that file is run instead of
+// the hundreds of ES modules under dist/src/. Its stamp (dist/cli/<name>.stamp:
+// `<mtime of the command's first module> <sha256 of the bundle>`) must match the compiled code,
+// so a later `tsc` run is never shadowed by an older bundle: the command then runs from
+// dist/src/ (slower, same behaviour). The bundle is compiled with a V8 code cache
+// (dist/cli/v8-<hash>.cache, named by the bundle's hash so it can only belong to that bundle).
+// A run that finds no usable cache of its own writes one once the command's work function has
+// returned (a server: once it serves; a one-shot command: before it exits) or at exit, whichever
+// comes first (atomically; skipped where the folder is read-only or writable by others). V8
+// itself refuses a cache made by another Node/V8 version or under other V8 flags, and the bundle
+// is then simply compiled. Until a run has written that cache, the bundler's build-time cache
+// (v8-<hash>.build.cache, made by running `<name> --help` at build time) is used, under the same
+// checks: a first run, or every run of a read-only install, is fast too.
+//
+// A cache is compiled code: it is used only if the bundle's owner owns it, nobody else can write
+// it, and it sits in a folder nobody else can write; it is opened without following a symlink
+// and without blocking on a FIFO.
+import { createRequire } from "node:module";
+
+const require = createRequire(import.meta.url);
+const fs = require("node:fs");
+const path = require("node:path");
+const { fileURLToPath, pathToFileURL } = require("node:url");
+
+/**
+ * Each command's modules under dist/src/ (its exports are theirs together); the first one's
+ * mtime is the stamp's. scripts/bundle-bins.mjs bundles the same list.
+ */
+export const COMMANDS = {
+  "spike": ["pilot/main.js"],
+  "spike-nexus": ["nexus/main.js"],
+  "spike-keeper": ["keeper/main.js"],
+  "spike-agent": ["agent/main.js", "lib/hardening.js"],
+  "spike-bootstrap": ["bootstrap/main.js"],
+  "spike-dev": ["dev/main.js"],
+};
+
+const dist = path.join(path.dirname(fileURLToPath(import.meta.url)), "..", "dist");
+/** The folder of the bundles, their stamps and code caches. */
+export const BUNDLE_DIR = path.join(dist, "cli");
+
+/** The command's bundle and its code cache paths, when the bundle matches the compiled code. */
+function bundle(name) {
+  try {
+    const [mtime, hash] = fs.readFileSync(path.join(BUNDLE_DIR, `${name}.stamp`), "latin1").split(" ");
+    if (!/^[0-9a-f]{64}$/.test(hash ?? "")) return undefined;
+    const entry = path.join(dist, "src", COMMANDS[name][0]);
+    if (mtime !== String(fs.statSync(entry).mtimeMs)) return undefined;
+    const cacheName = `v8-${hash.slice(0, 32)}`;
+    return {
+      file: path.join(BUNDLE_DIR, `${name}.cjs`),
+      entry,
+      cache: path.join(BUNDLE_DIR, `${cacheName}.cache`),
+      buildCache: path.join(BUNDLE_DIR, `${cacheName}.build.cache`),
+    };
+  } catch {
+    return undefined; // no bundle: run from dist/src/
+  }
+}
+
+/** Whether only `uid` can write `st` (a file or folder; not checked on Windows). */
+function ownerOnly(st, uid) {
+  return process.platform === "win32" || (st.uid === uid && (st.mode & 0o022) === 0);
+}
+
+/** The code cache at `file`, if only the bundle's owner could have written it (see the top). */
+function readCache(b, file) {
+  let fd;
+  try {
+    const owner = fs.statSync(b.file).uid;
+    if (!ownerOnly(fs.statSync(BUNDLE_DIR), owner)) return undefined;
+    // No symlink followed, and a FIFO planted in its place cannot block the open.
+    const { O_RDONLY, O_NOFOLLOW = 0, O_NONBLOCK = 0 } = fs.constants;
+    fd = fs.openSync(file, O_RDONLY | O_NOFOLLOW | O_NONBLOCK);
+    const st = fs.fstatSync(fd);
+    if (!st.isFile() || !ownerOnly(st, owner)) return undefined;
+    return fs.readFileSync(fd);
+  } catch {
+    return undefined; // no cache yet
+  } finally {
+    if (fd !== undefined) fs.closeSync(fd);
+  }
+}
+
+/** Writes the script's code cache atomically, only into a folder that only this user can write. */
+function writeCache(b, script) {
+  const tmp = `${b.cache}.${process.pid}.tmp`;
+  try {
+    const uid = typeof process.getuid === "function" ? process.getuid() : undefined;
+    if (uid !== undefined && !ownerOnly(fs.statSync(BUNDLE_DIR), uid)) return; // shared folder: no cache
+    fs.accessSync(BUNDLE_DIR, fs.constants.W_OK); // read-only install: no cache, no cost
+    fs.writeFileSync(tmp, script.createCachedData(), { mode: 0o644, flag: "wx" });
+    fs.renameSync(tmp, b.cache);
+  } catch {
+    try { fs.rmSync(tmp, { force: true }); } catch { /* nothing to clean */ }
+  }
+}
+
+/**
+ * Runs the bundle through vm.Script with the code cache. Returns its exports and a function that
+ * writes this run's cache if it needs one (idempotent).
+ */
+function runBundle(b) {
+  const vm = require("node:vm");
+  // ASCII only (checked when bundled), so latin1 reads it exactly and without UTF-8 decoding.
+  const source = fs.readFileSync(b.file, "latin1");
+  const own = readCache(b, b.cache);
+  const cachedData = own ?? readCache(b, b.buildCache);
+  // The file is one function expression (see scripts/bundle-bins.mjs).
+  const script = new vm.Script(source, { filename: b.file, ...(cachedData ? { cachedData } : {}) });
+  let pending = !own || script.cachedDataRejected;
+  const save = () => {
+    if (!pending) return;
+    pending = false;
+    writeCache(b, script);
+  };
+  if (pending) process.once("exit", save);
+  const mod = { exports: {} };
+  // import.meta.url in the bundle is the first module's: paths it computes (the package root, a
+  // require of an external package) come out as they do from dist/src/.
+  script.runInThisContext()(mod.exports, createRequire(b.file), mod, b.file, path.dirname(b.file), pathToFileURL(b.entry).href);
+  return { exports: mod.exports, save };
+}
+
+/** The command's exports: from its bundle when that matches the compiled code, else from dist/src/. */
+async function load(name) {
+  const b = bundle(name);
+  if (b) return runBundle(b);
+  const mods = await Promise.all(COMMANDS[name].map((m) => import(pathToFileURL(path.join(dist, "src", m)).href)));
+  return { exports: Object.assign({}, ...mods), save: () => undefined };
+}
+
+/**
+ * Loads command `name` and runs `work` with its exports. Once `work` has settled, a bundle run
+ * that needs a code cache writes it (the functions compiled so far are in it: a server's whole
+ * start-up), as it also does at exit.
+ */
+export async function runCommand(name, work) {
+  const { exports, save } = await load(name);
+  try {
+    return await work(exports);
+  } finally {
+    setImmediate(save).unref();
+  }
+}
