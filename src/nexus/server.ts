@@ -178,7 +178,7 @@ export async function startNexus(o: NexusOptions): Promise<Nexus> {
       moving: () => mover?.inFlight(),
     });
     mover = new SharingMover({
-      store, keys, client: keeperClient, logger, ...(audit ? { audit } : {}), ...(o.onMoveStep ? { onStep: o.onMoveStep } : {}),
+      store, keys, client: keeperClient, logger, shared: sharedStore, ...(audit ? { audit } : {}), ...(o.onMoveStep ? { onStep: o.onMoveStep } : {}),
     });
     tasks = new SharingTasks({
       mover, keys, logger, refreshIntervalMs: cfg.shareRefreshIntervalMs,

@@ -51,6 +51,18 @@ export function fenceAllows(stored: Uint8Array | null, current: number): boolean
   return stored.length === 4 && new DataView(stored.buffer, stored.byteOffset, 4).getUint32(0) === current;
 }
 
+/** The cause of a write refused by the seal fence: reload the keyring and seal again. */
+const FENCE_MOVED = Symbol('seal fence moved');
+
+/** Inside a write transaction: throws (retryable, nothing written) unless the fence allows `current`. */
+export function assertFence(stored: Uint8Array | null, current: number): void {
+  if (!fenceAllows(stored, current)) throw new StoreError('store_busy', { outcome: 'not_applied', cause: FENCE_MOVED });
+}
+
+export function isFenceRefusal(e: unknown): boolean {
+  return e instanceof StoreError && e.cause === FENCE_MOVED;
+}
+
 function sameOwner(lease: Uint8Array, owner: Uint8Array): boolean {
   return Buffer.from(lease.subarray(0, 16)).equals(Buffer.from(owner.subarray(0, 16)));
 }

@@ -18,7 +18,7 @@
 import type { RootKey } from '../crypto/index.js';
 import { type Logger, yieldToLoop } from '../lib/index.js';
 import type { RecordSealer } from './codec.js';
-import { KeyCustody, fenceAllows, type BlobSwap, type KeyRecordsUpdate, type StaleBlob } from './key-custody.js';
+import { KeyCustody, assertFence, isFenceRefusal, type BlobSwap, type KeyRecordsUpdate, type StaleBlob } from './key-custody.js';
 import { DEFAULT_SEAL_LIMIT, KEYRING_RECORD } from './keyring.js';
 import { StoreHealth } from './health.js';
 import { adoptionResult, assertUnlockable, type KeyRecordsPlan } from './key-check.js';
@@ -38,9 +38,6 @@ const YIELD_EVERY = 500;
 const MAX_READ_ATTEMPTS = 16;
 
 /** A secret's metadata row as read (`meta` null: no row); `versions`: value rows exist for the id. */
-/** The cause of a write refused by the seal fence (key-custody.ts): reload the keyring, seal again. */
-const FENCE_MOVED = Symbol('seal fence moved');
-
 export interface MetaRow {
   meta: Buffer | null;
   versions: boolean;
@@ -170,7 +167,7 @@ export abstract class SealedStore implements Store {
       try {
         return await fn();
       } catch (e) {
-        if (!(e instanceof StoreError && e.cause === FENCE_MOVED)) throw e;
+        if (!isFenceRefusal(e)) throw e;
         if (attempt >= 2) throw new StoreError('store_busy', { outcome: 'not_applied' });
       } finally {
         release();
@@ -179,10 +176,6 @@ export abstract class SealedStore implements Store {
     }
   }
 
-  /** Inside a write transaction: refuses to seal under a generation the stored fence no longer names. */
-  #fenced(sealer: RecordSealer, fence: Uint8Array | null): void {
-    if (!fenceAllows(fence, sealer.keyring.storage.current)) throw new StoreError('store_busy', { outcome: 'not_applied', cause: FENCE_MOVED });
-  }
 
   async #install(root: RootKey): Promise<void> {
     this.checkOpen();
@@ -253,7 +246,7 @@ export abstract class SealedStore implements Store {
     const vals = copyStringMap(values); // the caller may mutate its object before the write runs
     let created = false; // as planned by the last (committed) attempt
     const r = await this.#sealing(() => this.writeSecret(id, (row, fence) => {
-      this.#fenced(sealer, fence);
+      assertFence(fence, sealer.keyring.storage.current);
       const planned = planPut(this.#decode(sealer, id, row), vals, o, this.defaultMaxVersions, this.now());
       created = planned.created;
       return this.#seal(sealer, id, path, planned);
@@ -267,7 +260,7 @@ export abstract class SealedStore implements Store {
     const id = sealer.secretId(path);
     const list = [...versions];
     return this.#sealing(() => this.writeSecret(id, (row, fence) => {
-      this.#fenced(sealer, fence);
+      assertFence(fence, sealer.keyring.storage.current);
       return this.#seal(sealer, id, path, planChange(kind, this.#decode(sealer, id, row), list, this.now()));
     }));
   }
@@ -331,7 +324,7 @@ export abstract class SealedStore implements Store {
     const id = sealer.policyId(p.name);
     const input: PolicyInput = { name: p.name, spiffeIdPattern: p.spiffeIdPattern, pathPattern: p.pathPattern, permissions: [...p.permissions] };
     return this.#sealing(() => this.writePolicy(id, (old, fence) => {
-      this.#fenced(sealer, fence);
+      assertFence(fence, sealer.keyring.storage.current);
       const now = this.now();
       let createdAt = now;
       if (old) {

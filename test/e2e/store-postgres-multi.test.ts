@@ -224,7 +224,7 @@ if (process.env['SPIKE_PG_RACE_CHILD'] === '1') {
           const racers = await Promise.all(fresh.map((s, i) => s.putSystemIfAbsent('sys/first', new Uint8Array([i]))));
           assert.equal(racers.filter(Boolean).length, 1);
           const db = url.slice(url.lastIndexOf('/') + 1);
-          assert.equal((await srv.psql('SELECT count(*) FROM spike_system', db)).trim(), '3'); // key check + keyring (seal counters) + sys/first
+          assert.equal((await srv.psql('SELECT count(*) FROM spike_system', db)).trim(), '4'); // key check + keyring (seal counters) + seal fence + sys/first
         } finally {
           r2.destroy();
         }

@@ -6,7 +6,6 @@ import assert from 'node:assert/strict';
 import { RootKey } from '../../crypto/index.js';
 import { SqliteStore } from '../../store/sqlite/store.js';
 import { MemoryStore } from '../../store/memory.js';
-import { MoveError } from './move.js';
 import { MOVE_LEASE_RECORD, takeMoveLease } from './move-lease.js';
 
 const dirs: string[] = [];
@@ -24,12 +23,13 @@ test('one sharing move at a time across processes on one store: the second gets 
   try {
     await a.unlock(root);
     await b.unlock(root);
-    const releaseA = await takeMoveLease(a, { ttlMs: 300 });
-    await assert.rejects(takeMoveLease(b, { waitMs: 0 }), (e: unknown) => e instanceof MoveError && e.code === 'move_in_progress');
-    await assert.rejects(takeMoveLease(a, { waitMs: 0 }), (e: unknown) => e instanceof MoveError && e.code === 'move_in_progress', 'the same store, another move');
+    const releaseA = await takeMoveLease(a, true, { ttlMs: 300 });
+    assert.ok(releaseA);
+    assert.equal(await takeMoveLease(b, true, { waitMs: 0 }), null);
+    assert.equal(await takeMoveLease(a, true, { waitMs: 0 }), null, 'the same store, another move');
     // Renewed while held: still refused after several times its time to live.
     await new Promise((r) => setTimeout(r, 1000));
-    await assert.rejects(takeMoveLease(b, { waitMs: 0 }), (e: unknown) => e instanceof MoveError && e.code === 'move_in_progress', 'renewed');
+    assert.equal(await takeMoveLease(b, true, { waitMs: 0 }), null, 'renewed');
     releaseA();
     // The release is one write behind: wait for the lease record to say so.
     for (let i = 0; i < 100; i++) {
@@ -37,11 +37,14 @@ test('one sharing move at a time across processes on one store: the second gets 
       if (rec !== null && new DataView(rec.buffer, rec.byteOffset).getBigUint64(16) === 0n) break;
       await new Promise((r) => setTimeout(r, 10));
     }
-    const releaseB = await takeMoveLease(b, { waitMs: 0 });
+    const releaseB = await takeMoveLease(b, true, { waitMs: 0 });
+    assert.ok(releaseB);
     // A second move waits for the lease and gets it once the first ended.
-    const waiting = takeMoveLease(a, { waitMs: 10_000 });
+    const waiting = takeMoveLease(a, true, { waitMs: 10_000 });
     releaseB();
-    (await waiting)();
+    const got = await waiting;
+    assert.ok(got);
+    got();
   } finally {
     await a.close();
     await b.close();
@@ -70,7 +73,22 @@ test('a lease left by a process that died expires: it blocks the next move for a
   }
 });
 
-test('a store without key custody (memory: one process) needs no lease', async () => {
-  const release = await takeMoveLease(new MemoryStore());
+test('a store no other process writes, or without key custody (memory), takes no lease: a lease left by a dead incarnation never delays it', async () => {
+  const release = await takeMoveLease(new MemoryStore(), true);
+  assert.ok(release);
   release();
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'spike-move-lease-'));
+  dirs.push(dir);
+  const root = RootKey.generate();
+  const a = new SqliteStore({ file: path.join(dir, 'spike.db') });
+  try {
+    await a.unlock(root);
+    assert.equal(await a.custody().takeLease(MOVE_LEASE_RECORD, new Uint8Array(16).fill(9), 60_000), true); // the dead incarnation's
+    const mine = await takeMoveLease(a, false, { waitMs: 0 });
+    assert.ok(mine, 'one process alone: no lease needed');
+    mine();
+  } finally {
+    await a.close();
+    root.destroy();
+  }
 });

@@ -8,12 +8,13 @@
  *
  * The holder renews the lease every MOVE_LEASE_TTL_MS / 3 while its move runs, so a process
  * that died mid-move blocks the next move for at most MOVE_LEASE_TTL_MS; a move that finds the
- * lease held waits for it up to MOVE_LEASE_WAIT_MS, then answers `move_in_progress` (409).
+ * lease held waits for it up to MOVE_LEASE_WAIT_MS, then answers `move_in_progress` (409). One
+ * process alone on its store (SQLite, one worker) takes no lease: its per-process lock is enough,
+ * and a lease left by its own previous incarnation (`kill -9` mid-move) must not delay it.
  */
 import { randomBytes } from 'node:crypto';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { custodyOf, type Store } from '../../store/index.js';
-import { MoveError } from './move.js';
 
 /** System record of the lease. */
 export const MOVE_LEASE_RECORD = 'sharing_move_lease';
@@ -24,17 +25,18 @@ const MOVE_LEASE_WAIT_MS = 20_000;
 const POLL_MS = 250;
 
 /**
- * Takes the lease (waiting for a held one, then `move_in_progress`); resolves with its release,
- * or with a no-op where the store has no key custody (memory: one process).
+ * Takes the lease, waiting for a held one: resolves with its release, or null when another
+ * process still held it after the wait (the caller answers `move_in_progress`). A store that no
+ * other process writes (`shared` false) or without key custody (memory) needs none: a no-op.
  */
-export async function takeMoveLease(store: Store, opts: { waitMs?: number; ttlMs?: number } = {}): Promise<() => void> {
+export async function takeMoveLease(store: Store, shared: boolean, opts: { waitMs?: number; ttlMs?: number } = {}): Promise<(() => void) | null> {
   const custody = custodyOf(store);
-  if (!custody) return () => undefined;
+  if (!custody || !shared) return () => undefined;
   const ttl = opts.ttlMs ?? MOVE_LEASE_TTL_MS;
   const owner = randomBytes(16);
   const until = Date.now() + (opts.waitMs ?? MOVE_LEASE_WAIT_MS);
   while (!(await custody.takeLease(MOVE_LEASE_RECORD, owner, ttl))) {
-    if (Date.now() >= until) throw new MoveError('move_in_progress');
+    if (Date.now() >= until) return null;
     await sleep(POLL_MS);
   }
   const renew = setInterval(() => {

@@ -79,6 +79,8 @@ export interface SharingMoverOptions {
   attempts?: number;
   initialBackoffMs?: number;
   maxBackoffMs?: number;
+  /** Other processes write this store (several workers or instances): moves take the store lease. */
+  shared?: boolean;
 }
 
 function validTarget(t: MoveTarget): boolean {
@@ -107,6 +109,13 @@ export class SharingMover {
 
   running(): boolean {
     return this.#running;
+  }
+
+  /** The cross-process move lease (move-lease.ts), or `move_in_progress`. */
+  async #lease(): Promise<() => void> {
+    const release = await takeMoveLease(this.#o.store, this.#o.shared === true);
+    if (!release) throw new MoveError('move_in_progress');
+    return release;
   }
 
   /** The move waiting for its commit (for the status probe: epoch, Keepers, one-shot re-push), else undefined. */
@@ -142,7 +151,7 @@ export class SharingMover {
     if (!validTarget(target)) throw new MoveError('move_bad_target');
     this.#running = true;
     try {
-      const releaseLease = await takeMoveLease(this.#o.store);
+      const releaseLease = await this.#lease();
       try {
         return await this.#run(kind, current, target);
       } finally {
@@ -222,7 +231,7 @@ export class SharingMover {
         if (!keys.isReady() || !current?.peers) throw new MoveError('move_not_ready');
         this.#running = true;
         try {
-          releaseLease = await takeMoveLease(store);
+          releaseLease = await this.#lease();
           const epoch = await nextEpoch(store, current.epoch);
           const split = splitSecret(root, current.threshold, current.shares);
           const next: SharingInfo = { ...current, epoch, commitments: split.commitments, peers: [...current.peers] };
