@@ -129,7 +129,7 @@ export async function startNexus(o: NexusOptions): Promise<Nexus> {
     file: cfg.auditLog, maxBytes: cfg.auditMaxBytes, keys, logger, ...(metrics ? { observer: metrics.audit } : {}),
   });
   const engine = new PolicyEngine({ logger });
-  // Another process may change policies: another instance on postgres, another worker (workers.ts).
+  // Another process may change policies: another instance on postgres, another worker (workers/).
   const sharedStore = cfg.backend === 'postgres' || cfg.workers > 1;
   const policies = new PolicySync(store, engine, logger, sharedStore);
   // While the policies cannot be checked for freshness, policy-based requests answer 503

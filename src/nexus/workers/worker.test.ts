@@ -10,7 +10,7 @@ test('each worker writes its own audit chain: audit.log → audit.w2.log (rotati
   assert.equal(workerAuditFile('/var/log/spike.d/trail.jsonl', 12), '/var/log/spike.d/trail.w12.jsonl');
 });
 
-test('a worker\'s configuration: own audit file and operations port (configured port + id - 1); nothing else changes', () => {
+test('a worker\'s configuration: own audit file and operations port (configured port + id - 1); the scheduled refresh in worker 1 only', () => {
   const cfg = loadNexusConfig({
     SPIKE_NEXUS_BACKEND_STORE: 'postgres', SPIKE_NEXUS_DATABASE_URL: 'postgres://u@127.0.0.1:5432/spike',
     SPIKE_NEXUS_KEEPER_PEERS: 'https://a:1,https://b:2,https://c:3', SPIKE_NEXUS_WORKERS: '3',
@@ -20,6 +20,9 @@ test('a worker\'s configuration: own audit file and operations port (configured 
   assert.equal(w3.auditLog, '/a/audit.w3.log');
   assert.deepEqual(w3.ops, { host: '127.0.0.1', port: 9092 });
   assert.deepEqual({ ...w3, auditLog: cfg.auditLog, ops: cfg.ops }, cfg);
+  const refreshing = { ...cfg, shareRefreshIntervalMs: 3_600_000 };
+  assert.equal(workerConfig(refreshing, 1).shareRefreshIntervalMs, 3_600_000, 'worker 1 runs the scheduled refresh');
+  assert.equal(workerConfig(refreshing, 2).shareRefreshIntervalMs, 0, 'the others do not');
   const bare = { ...cfg, auditLog: undefined, ops: undefined };
   assert.deepEqual(workerConfig(bare, 2), bare);
 });

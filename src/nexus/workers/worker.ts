@@ -31,10 +31,14 @@ export function workerAuditFile(file: string, id: number): string {
   return `${stem}.w${id}${ext}`;
 }
 
-/** The configuration one worker runs with: its own audit file and operations port. */
+/**
+ * The configuration one worker runs with: its own audit file and operations port; the
+ * scheduled share refresh runs in worker 1 only (one refresh per interval, not one per worker).
+ */
 export function workerConfig(cfg: NexusConfig, id: number): NexusConfig {
   return {
     ...cfg,
+    ...(id > 1 ? { shareRefreshIntervalMs: 0 } : {}),
     ...(cfg.auditLog !== undefined && cfg.auditLog !== '-' ? { auditLog: workerAuditFile(cfg.auditLog, id) } : {}),
     ...(cfg.ops !== undefined ? { ops: { ...cfg.ops, port: cfg.ops.port + id - 1 } } : {}),
   };
