@@ -21,8 +21,9 @@
  * sharing is intact on every Keeper; from step 3 on, every Keeper holds a verified share of
  * the new epoch, and recovery accepts t shares of either (recovery.ts).
  *
- * One move at a time per Nexus, and across every process on the store (a lease in the store,
- * move-lease.ts): a second call gets `move_in_progress` (409).
+ * One move at a time per Nexus and, where other processes write the store (postgres, several
+ * workers), across all of them (a lease in the store, move-lease.ts): a second call gets
+ * `move_in_progress` (409).
  *
  * A Keeper restarted empty after acknowledging has lost its pending share: the status probe
  * re-pushes it while the move waits (`inFlight()`, probe.ts), and #confirmHeld re-sends it
