@@ -164,6 +164,15 @@ export class SqliteStore extends SealedStore {
     }
   }
 
+  /**
+   * Inside a write: the stored seal fence (../key-custody.ts). Only another process can move the
+   * keyring behind this one's back, so a file nobody else writes (not `shared`: no #snapshot)
+   * skips the read (null: allowed).
+   */
+  #fence(): Uint8Array | null {
+    return this.#snapshot === undefined ? null : this.#system.get(SEAL_FENCE_RECORD);
+  }
+
   #metaRow(id: Buffer): MetaRow {
     const meta = this.#st.getMeta.get(id) as Buffer | undefined;
     return { meta: meta ?? null, versions: meta !== undefined || this.#st.hasVersions.get(id) !== undefined };
@@ -244,7 +253,7 @@ export class SqliteStore extends SealedStore {
 
   protected writeSecret<T>(id: Buffer, plan: (row: MetaRow, fence: Uint8Array | null) => { result: T; write: SealedSecretWrite | null }): Promise<T> {
     return this.#write(() => {
-      const { result, write } = plan(this.#metaRow(id), this.#system.get(SEAL_FENCE_RECORD));
+      const { result, write } = plan(this.#metaRow(id), this.#fence());
       if (write) {
         if (write.created) this.#st.insertSecret.run(id, write.path, write.meta);
         else this.#st.updateMeta.run(write.meta, id);
@@ -288,7 +297,7 @@ export class SqliteStore extends SealedStore {
 
   protected writePolicy(id: Buffer, build: (old: Buffer | null, fence: Uint8Array | null) => { record: PolicyRecord; body: Buffer }): Promise<PolicyRecord> {
     return this.#write(() => {
-      const { record, body } = build((this.#st.getPolicy.get(id) as Buffer | undefined) ?? null, this.#system.get(SEAL_FENCE_RECORD));
+      const { record, body } = build((this.#st.getPolicy.get(id) as Buffer | undefined) ?? null, this.#fence());
       this.#st.putPolicy.run(id, body);
       this.#st.bumpGeneration.run();
       return record;
