@@ -78,6 +78,9 @@ export function parseMediaType(header: string | string[] | undefined): MediaType
  * text encoding (`application/octet-stream; charset=binary` stays SPIKE's JSON mode).
  */
 export function unsupportedCharset(header: string | string[] | undefined): boolean {
+  // Every JSON request comes here: a header that does not contain the (token) name `charset`
+  // cannot declare one, so the usual `application/json` is never parsed.
+  if (typeof header === 'string' && !/charset/i.test(header)) return false;
   const m = parseMediaType(header);
   if (m === undefined || m === null) return false;
   if (m.essence !== 'application/json' && !m.essence.endsWith('+json') && !m.essence.startsWith('text/')) return false;
