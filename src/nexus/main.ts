@@ -11,7 +11,7 @@ import { startNexus } from './server.js';
 import type { MoveStep } from './keys/move.js';
 import type { RotationStep } from './keys/rotation.js';
 import { runBackup, runVerifyBackup } from './backup.js';
-import { isReplacement, recycleOthers, replacementTurn, reportListening, runPrimary, workerConfig, workerId } from './workers/index.js';
+import { isReplacement, recycleOthers, replaceMe, replacementTurn, reportListening, runPrimary, workerConfig, workerId } from './workers/index.js';
 
 const USAGE = `usage: spike-nexus
        spike-nexus backup [--force] <dest-file>   (online copy of the SQLite store; docs/backup.md)
@@ -101,7 +101,7 @@ export async function main(argv: string[]): Promise<void> {
     nexus = await startNexus({
       cfg, ids, source, logger, onFatal: (e) => fail('spike-nexus', e), ...testFaultPoints(logger),
       ...(isReplacement() ? { listenWhen: replacementTurn } : {}),
-      ...(worker !== undefined ? { othersStale: recycleOthers } : {}),
+      ...(worker !== undefined ? { othersStale: recycleOthers, selfStale: () => replaceMe('root_rotated_elsewhere') } : {}),
     });
   } catch (e) {
     source.close();

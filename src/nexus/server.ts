@@ -52,6 +52,8 @@ interface NexusOptions {
    * workers' per-process key state stale; `why` names it.
    */
   othersStale?: (why: 'root_rotation' | 'rollback_accepted') => void;
+  /** Several workers: another worker rotated the root key, this one holds the old key (replace it). */
+  selfStale?: () => void;
 }
 
 export interface Nexus {
@@ -152,6 +154,8 @@ export async function startNexus(o: NexusOptions): Promise<Nexus> {
       rollback = new RollbackGuard({
         anchor: store.anchor, keys, peers: cfg.keeperPeers, client: keeperClient, logger, audit: audit ?? NO_AUDIT,
         ...(metrics ? { observer: metrics.anchor } : {}),
+        rootMovedOn: () => custodyOf(store)?.rootMovedOn() ?? Promise.resolve(false),
+        ...(o.selfStale ? { onStale: o.selfStale } : {}),
       });
     }
     const guard = rollback;

@@ -17,7 +17,7 @@ import Database from 'better-sqlite3';
 import { RootKey } from '../crypto/index.js';
 import { KEY_CHECK_RECORD, LEGACY_STORE_CHECK_RECORD } from './key-check.js';
 import { KEYRING_RECORD } from './keyring.js';
-import { SEAL_FENCE_RECORD } from './key-custody.js';
+import { SEAL_FENCE_RECORD } from './seal-fence.js';
 import { LiteStore } from './lite.js';
 import { MemoryStore } from './memory.js';
 import { SqliteStore } from './sqlite/index.js';

@@ -25,43 +25,8 @@ import { makeKeyCheck, checkKeyCheck, RootKey } from '../crypto/index.js';
 import { NoncePool, RecordSealer, type SealedCell } from './codec.js';
 import { KEY_CHECK_RECORD } from './key-check.js';
 import { Keyring, KEYRING_RECORD, type RingName } from './keyring.js';
+import { SEAL_FENCE_RECORD, fenceGeneration, sealFence } from './seal-fence.js';
 import { StoreError } from './types.js';
-
-/**
- * System record: the storage generation new records must be sealed under (u32 BE), written in
- * the same transaction as every keyring update and read inside every sealing write (the seal
- * fence). A process that still seals under an older generation (another worker or instance
- * moved the keyring on: a rotation, the seal limit) cannot commit: its write is refused, it
- * reloads the keyring and seals again. Without it, such a write could commit after the
- * re-encryption erased its generation, and an acknowledged write would become unreadable.
- */
-export const SEAL_FENCE_RECORD = 'storage_current';
-
-export function sealFence(current: number): Uint8Array {
-  const b = new Uint8Array(4);
-  new DataView(b.buffer).setUint32(0, current);
-  return b;
-}
-
-/** Whether a write sealing under generation `current` may commit beside the stored fence. */
-export function fenceAllows(stored: Uint8Array | null, current: number): boolean {
-  // None yet: a store no keyring update has touched since the fence exists (the first one, at
-  // unlock, writes it); there is then one writer generation to seal under.
-  if (stored === null) return true;
-  return stored.length === 4 && new DataView(stored.buffer, stored.byteOffset, 4).getUint32(0) === current;
-}
-
-/** The cause of a write refused by the seal fence: reload the keyring and seal again. */
-const FENCE_MOVED = Symbol('seal fence moved');
-
-/** Inside a write transaction: throws (retryable, nothing written) unless the fence allows `current`. */
-export function assertFence(stored: Uint8Array | null, current: number): void {
-  if (!fenceAllows(stored, current)) throw new StoreError('store_busy', { outcome: 'not_applied', cause: FENCE_MOVED });
-}
-
-export function isFenceRefusal(e: unknown): boolean {
-  return e instanceof StoreError && e.cause === FENCE_MOVED;
-}
 
 function sameOwner(lease: Uint8Array, owner: Uint8Array): boolean {
   return Buffer.from(lease.subarray(0, 16)).equals(Buffer.from(owner.subarray(0, 16)));
@@ -146,6 +111,23 @@ export class KeyCustody {
         this.#reloading = null;
       });
     return this.#reloading;
+  }
+
+  /**
+   * Whether another process switched the store to a newer root key (a rotation through another
+   * worker or instance): the stored key check no longer opens under this custody's root AND
+   * the seal fence names a newer storage generation than this keyring's current one. An older
+   * store put back (a rollback) names an older or equal generation. A store altered to fake a
+   * newer one only makes this process refuse service (it holds a key the store no longer
+   * opens with) until it restarts, where the start-up check judges the store anew.
+   */
+  rootMovedOn(): Promise<boolean> {
+    const mine = this.keyring.storage.current;
+    return this.#backend.updateKeyRecords([KEY_CHECK_RECORD, SEAL_FENCE_RECORD], (found) => {
+      const kcv = found(KEY_CHECK_RECORD);
+      const stored = fenceGeneration(found(SEAL_FENCE_RECORD));
+      return { result: kcv !== null && !checkKeyCheck(this.#root, kcv) && stored !== undefined && stored > mine, writes: [] };
+    });
   }
 
   /** Loads the keyring for `root` (already checked against `kcv`); copies `root`. */

@@ -18,7 +18,8 @@
 import type { RootKey } from '../crypto/index.js';
 import { type Logger, yieldToLoop } from '../lib/index.js';
 import type { RecordSealer } from './codec.js';
-import { KeyCustody, assertFence, isFenceRefusal, type BlobSwap, type KeyRecordsUpdate, type StaleBlob } from './key-custody.js';
+import { assertFence, isFenceRefusal } from './seal-fence.js';
+import { KeyCustody, type BlobSwap, type KeyRecordsUpdate, type StaleBlob } from './key-custody.js';
 import { DEFAULT_SEAL_LIMIT, KEYRING_RECORD } from './keyring.js';
 import { StoreHealth } from './health.js';
 import { adoptionResult, assertUnlockable, type KeyRecordsPlan } from './key-check.js';

@@ -209,8 +209,17 @@ for (const backend of e2eBackends()) describe(`one Nexus, two worker processes o
     }
   });
 
-  test('root-key rotation through one worker: the other is replaced and serves under the new key, no restart by hand', async () => {
+  test('root-key rotation through one worker under write load: the other is replaced and serves under the new key, no restart by hand, and no false rollback alarm', async () => {
     await fresh(pilotSource, (c) => c.putSecret('wk/rot/a', { v: 'before' }));
+    // Writers on fresh connections (both workers) all through the rotation: the worker that did
+    // not rotate meets an anchor sealed under a root key it does not hold. That is no rollback.
+    let writing = true;
+    const refusals = new Set<string>();
+    const writers = [0, 1, 2].map(async (w) => {
+      for (let i = 0; writing; i++) {
+        await fresh(pilotSource, (c) => c.putSecret(`wk/rot/load/${w}`, { v: String(i) })).catch((e: unknown) => refusals.add(codeOf(e)));
+      }
+    });
     await fresh(pilotSource, (c) => c.rotateRootKey());
     const allServe = async (): Promise<boolean> => {
       try {
@@ -225,7 +234,12 @@ for (const backend of e2eBackends()) describe(`one Nexus, two worker processes o
       }
     };
     await until(allServe, 120_000, 'every worker to serve under the new root key');
+    writing = false;
+    await Promise.all(writers);
     assert.match(stack.logs('nexus'), /replacing the other workers/);
+    assert.equal(refusals.has('state_rollback_detected'), false, [...refusals].join(', '));
+    assert.doesNotMatch(stack.logs('nexus'), /state_rollback_detected/);
+    for (const w of [1, 2]) assert.doesNotMatch(fs.readFileSync(auditOf(w), 'utf8'), /rollback\.detected/);
     // And it stays so: the replaced worker holds the new key.
     assert.equal(await allServe(), true);
   });

@@ -1,5 +1,5 @@
 /**
- * The seal-fence scenario (src/store/key-custody.ts) for any backend several processes share:
+ * The seal-fence scenario (src/store/seal-fence.ts) for any backend several processes share:
  * store B holds a block of storage generation 1; store A writes until the seal limit moves it
  * to generation 2, and its re-encryption erases generation 1; B then writes. The write must
  * reload B's keyring and stay readable by a store opened afresh. `open` gives a new, locked

@@ -16,7 +16,7 @@ import { AnchorKey } from './mac.js';
 import { RollbackGuard, ROLLBACK_ERR } from './guard.js';
 
 function fixture(storeCounter: bigint | null, keeperCounters: (bigint | null)[], onStatus?: (bump: (c: bigint) => void) => void, silentUntil: number[] = [],
-  lists?: { configured: string[]; stored: string[] }) {
+  lists?: { configured: string[]; stored: string[] }, rootMovedOn?: () => Promise<boolean>) {
   const keys = new KeyState();
   keys.installEphemeral();
   if (lists) keys.replaceSharing([], { epoch: 1, threshold: 1, shares: lists.stored.length, commitments: null as unknown as Commitments, peers: lists.stored });
@@ -48,9 +48,11 @@ function fixture(storeCounter: bigint | null, keeperCounters: (bigint | null)[],
   const guard = new RollbackGuard({
     anchor, keys, peers: lists?.configured ?? keeperCounters.map((_, i) => `k${i + 1}`), client, logger,
     audit: { event: (name, fields) => { events.push([name, fields]); } }, debounceMs: 10,
+    ...(rootMovedOn ? { rootMovedOn, onStale: () => { stale++; } } : {}),
   });
+  let stale = 0;
   return {
-    guard, events, pushed, armed: () => armed !== undefined, stored: () => anchorCounter(stored),
+    guard, events, pushed, armed: () => armed !== undefined, staleCalls: () => stale, stored: () => anchorCounter(stored),
     /** The database is rewritten behind Nexus's back (a restore, a planted record). */
     replace: (record: Uint8Array | null) => { stored = record; },
     /** One write's anchor step, as the store does it. */
@@ -150,4 +152,58 @@ test('rollback guard: the Keepers of the stored sharing are asked too (settings 
   await f.guard.start();
   assert.equal(f.guard.state, 'refused');
   await f.done();
+});
+
+test('rollback guard: another worker rotated the root key (the stored anchor is sealed under a key this process lacks) → stale, not ready, no alarm; the same record with no rotation in the store → the alarm', async () => {
+  const other = RootKey.fromBytes(Buffer.alloc(32, 9));
+  const otherKey = new AnchorKey(other);
+  for (const moved of [true, false, 'unknown'] as const) {
+    const judged: string[] = [];
+    const f = fixture(10n, [10n, 10n, 10n], undefined, [], undefined, async () => {
+      judged.push('asked');
+      if (moved === 'unknown') throw new Error('store_unavailable');
+      return moved;
+    });
+    await f.guard.start();
+    f.write();
+    f.replace(otherKey.seal(11n)); // what the rotating worker's re-key leaves in the store
+    assert.throws(() => f.write(), (e: unknown) => (e as { code?: string }).code === 'store_busy');
+    // Until the store has answered: refused as not ready, nothing armed, no alarm yet.
+    assert.equal(f.guard.serving(), false);
+    assert.equal(f.armed(), false);
+    assert.deepEqual(f.events, []);
+    await new Promise((r) => setImmediate(r));
+    await new Promise((r) => setImmediate(r));
+    assert.deepEqual(judged, ['asked']);
+    if (moved === true) {
+      assert.equal(f.guard.state, 'stale');
+      assert.equal(f.guard.readinessCause(), 'root_rotated_elsewhere');
+      assert.equal(f.guard.refusal(), undefined, 'the usual not-ready answer, not state_rollback_detected');
+      assert.deepEqual(f.events, [], 'no rollback event in the audit trail');
+      assert.equal(f.staleCalls(), 1);
+      assert.equal(await f.guard.accept(), undefined, 'nothing for accept-rollback to accept');
+    } else {
+      assert.equal(f.guard.state, 'refused', String(moved));
+      assert.equal(f.guard.refusal()?.code, ROLLBACK_ERR);
+      assert.equal(f.events.at(-1)?.[0], 'rollback.detected');
+      assert.equal(f.staleCalls(), 0);
+    }
+    await f.done();
+  }
+  otherKey.destroy();
+  other.destroy();
+});
+
+test('rollback guard: an older anchor or a vanished one is a rollback whatever the store says of rotations (the judge is not asked)', async () => {
+  for (const back of ['older', 'gone'] as const) {
+    let asked = 0;
+    const f = fixture(10n, [10n, 10n, 10n], undefined, [], undefined, async () => { asked++; return true; });
+    await f.guard.start();
+    f.write();
+    f.replace(back === 'older' ? f.seal(5n) : null);
+    assert.throws(() => f.write(), (e: unknown) => (e as { code?: string }).code === 'store_busy');
+    assert.equal(f.guard.state, 'refused', back);
+    assert.equal(asked, 0);
+    await f.done();
+  }
 });

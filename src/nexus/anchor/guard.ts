@@ -9,7 +9,10 @@
  * `state_rollback_detected`, one ERROR line, an audit event and a metric — and nothing is
  * pushed (the Keepers keep the evidence), until `accept()` (the superuser's
  * `spike operator accept-rollback`) moves the store's counter above the Keepers' and serves.
- * States: `checking` → `serving` | `refused` → (accept) `serving`.
+ * States: `checking` → `serving` | `refused` → (accept) `serving`; `serving` → `stale` when
+ * another process (worker or instance) rotated the root key: the store's anchor is then
+ * sealed under a key this process does not hold, which is not a rollback. A stale process
+ * refuses every gated request as not ready (no alarm) until it is replaced or restarted.
  */
 import { ApiError } from '../../protocol/index.js';
 import { errInfo, type Logger } from '../../lib/index.js';
@@ -35,7 +38,7 @@ const CHECK_MAX_MS = 30_000;
 const STATUS_TIMEOUT_MS = 1500;
 const RETRY_MS = 250;
 
-export type RollbackState = 'checking' | 'serving' | 'refused';
+export type RollbackState = 'checking' | 'serving' | 'refused' | 'stale';
 
 interface RollbackGuardOptions {
   anchor: CommitAnchor;
@@ -47,6 +50,13 @@ interface RollbackGuardOptions {
   observer?: AnchorObserver;
   /** Debounce of the anchor push after writes (default 500 ms). */
   debounceMs?: number;
+  /**
+   * Whether another process switched the store to a newer root key (KeyCustody.rootMovedOn).
+   * Asked when the stored anchor stops verifying while serving, before calling it a rollback.
+   */
+  rootMovedOn?: () => Promise<boolean>;
+  /** This process turned stale (another one rotated the root key), e.g. to be replaced. */
+  onStale?: () => void;
 }
 
 export class RollbackGuard {
@@ -77,6 +87,7 @@ export class RollbackGuard {
   /** The readiness cause while not serving. */
   readinessCause(): string | undefined {
     if (this.#state === 'refused') return 'rollback';
+    if (this.#state === 'stale') return 'root_rotated_elsewhere';
     if (this.#state === 'checking' && this.#o.keys.isReady()) return 'rollback_check';
     return undefined;
   }
@@ -244,12 +255,30 @@ export class RollbackGuard {
    */
   #refuseAtRuntime(cause: RuntimeRollback, storeCounter: bigint | undefined): void {
     if (this.#state !== 'serving') return;
+    this.#o.anchor.disarm();
+    void this.#pusher?.stop(); // the Keepers keep the higher anchor: the evidence
+    const judge = this.#o.rootMovedOn;
+    if (cause !== 'unverified' || !judge) return this.#alarm(cause, storeCounter);
+    // A record this process cannot verify is also what another worker's or instance's root-key
+    // rotation leaves behind. Refuse everything (not ready, no alarm) while the store says which.
+    this.#state = 'stale';
+    judge().then((moved) => moved, (e: unknown) => {
+      this.#o.logger.warn({ reason: errInfo(e) }, 'could not tell a root-key rotation elsewhere from a rollback; treated as a rollback');
+      return false;
+    }).then((moved) => {
+      if (this.#stopped || this.#state !== 'stale') return;
+      if (!moved) return this.#alarm(cause, storeCounter);
+      this.#o.logger.warn({ reason: 'root_rotated_elsewhere' },
+        'another Nexus process rotated the root key: this one holds the old key and answers not ready until it is restarted (workers are replaced automatically)');
+      this.#o.onStale?.();
+    });
+  }
+
+  #alarm(cause: RuntimeRollback, storeCounter: bigint | undefined): void {
     const seen = this.#chain?.floor ?? 0n;
     const pushed = this.#pusher?.latest() ?? 0n;
     this.#verdict = { rollback: true, store: storeCounter ?? 0n, keeperMax: seen > pushed ? seen : pushed, verified: 0, invalid: 0 };
     this.#state = 'refused';
-    this.#o.anchor.disarm();
-    void this.#pusher?.stop(); // the Keepers keep the higher anchor: the evidence
     this.#o.observer?.rollbackDetected(true);
     const fields = { cause, storeCounter: Number(storeCounter ?? 0n), highestSeen: Number(this.#verdict.keeperMax) };
     this.#o.audit.event('rollback.detected', fields);

@@ -1,2 +1,2 @@
 export { runPrimary } from './primary.js';
-export { isReplacement, recycleOthers, replacementTurn, reportListening, workerAuditFile, workerConfig, workerId } from './worker.js';
+export { isReplacement, recycleOthers, replaceMe, replacementTurn, reportListening, workerAuditFile, workerConfig, workerId } from './worker.js';

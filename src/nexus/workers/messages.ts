@@ -12,10 +12,12 @@ export interface Holding { kind: 'spike-nexus-holding' }
  * other worker with stale per-process state; replace them (they recover from the Keepers).
  */
 export interface RecycleOthers { kind: 'spike-nexus-recycle-others'; why: string }
+/** Worker → primary: this worker's key state is stale (another worker rotated the root key); replace it. */
+export interface ReplaceMe { kind: 'spike-nexus-replace-me'; why: string }
 /** Primary → worker: no other worker listens; listen now, ready or not. */
 export interface ListenNow { kind: 'spike-nexus-listen-now' }
 
-export type WorkerMessage = Listening | Holding | RecycleOthers;
+export type WorkerMessage = Listening | Holding | RecycleOthers | ReplaceMe;
 
 /** A well-formed worker message, or undefined. */
 export function workerMessage(m: unknown): WorkerMessage | undefined {
@@ -25,7 +27,9 @@ export function workerMessage(m: unknown): WorkerMessage | undefined {
     return typeof x.port === 'number' && (x.ops === null || typeof x.ops === 'string') ? { kind: x.kind, port: x.port, ops: x.ops } : undefined;
   }
   if (x.kind === 'spike-nexus-holding') return { kind: x.kind };
-  if (x.kind === 'spike-nexus-recycle-others') return typeof x.why === 'string' ? { kind: x.kind, why: x.why.slice(0, 64) } : undefined;
+  if (x.kind === 'spike-nexus-recycle-others' || x.kind === 'spike-nexus-replace-me') {
+    return typeof x.why === 'string' ? { kind: x.kind, why: x.why.slice(0, 64) } : undefined;
+  }
   return undefined;
 }
 

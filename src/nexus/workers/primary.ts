@@ -110,13 +110,19 @@ export function runPrimary(cfg: NexusConfig, logger: Logger, write: (line: strin
       } else if (announced) logger.info({ worker: slot.id }, 'worker listening again');
     };
 
+    /** Stops a worker to be replaced at once (not counted as a failure). */
+    const recycle = (s: Slot): void => {
+      if (s.worker === undefined || s.recycling) return;
+      s.recycling = true;
+      s.worker.process.kill('SIGTERM');
+    };
     const recycleOthers = (from: Slot, why: string): void => {
       logger.info({ worker: from.id, reason: why }, 'replacing the other workers');
-      for (const s of slots) {
-        if (s === from || s.worker === undefined) continue;
-        s.recycling = true;
-        s.worker.process.kill('SIGTERM');
-      }
+      for (const s of slots) if (s !== from) recycle(s);
+    };
+    const replace = (slot: Slot, why: string): void => {
+      logger.info({ worker: slot.id, reason: why }, 'replacing a worker');
+      recycle(slot);
     };
 
     const onExit = (slot: Slot, code: number | null, signal: NodeJS.Signals | null): void => {
@@ -159,7 +165,8 @@ export function runPrimary(cfg: NexusConfig, logger: Logger, write: (line: strin
         else if (m.kind === 'spike-nexus-holding') {
           slot.holding = true;
           if (!slots.some((s) => s !== slot && s.listening)) w.send(listenNow);
-        } else recycleOthers(slot, m.why);
+        } else if (m.kind === 'spike-nexus-replace-me') replace(slot, m.why);
+        else recycleOthers(slot, m.why);
       });
       w.on('exit', (code, signal) => {
         if (slot.worker === w) onExit(slot, code, signal as NodeJS.Signals | null);

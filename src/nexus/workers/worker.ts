@@ -5,7 +5,7 @@
 import cluster from 'node:cluster';
 import path from 'node:path';
 import type { NexusConfig } from '../../config/index.js';
-import { isListenNow, type Holding, type Listening, type RecycleOthers } from './messages.js';
+import { isListenNow, type Holding, type Listening, type RecycleOthers, type ReplaceMe } from './messages.js';
 
 /** Names the worker (1-based) in a worker's environment; unset in the primary. */
 export const WORKER_ENV = 'SPIKE_NEXUS_WORKER_ID';
@@ -72,6 +72,12 @@ export function replacementTurn(servable: () => boolean): Promise<void> {
     const hello: Holding = { kind: 'spike-nexus-holding' };
     process.send?.(hello);
   });
+}
+
+/** Asks the primary to replace this worker (no-op outside a worker). */
+export function replaceMe(why: string): void {
+  const m: ReplaceMe = { kind: 'spike-nexus-replace-me', why };
+  process.send?.(m);
 }
 
 /** Asks the primary to replace every other worker (no-op outside a worker). */

@@ -9,7 +9,8 @@
  * under the current key already) always wins and its CAS version is untouched.
  */
 import type pg from 'pg';
-import { SEAL_FENCE_RECORD, type BlobSwap, type KeyRecordsUpdate, type StaleBlob } from '../key-custody.js';
+import type { BlobSwap, KeyRecordsUpdate, StaleBlob } from '../key-custody.js';
+import { SEAL_FENCE_RECORD } from '../seal-fence.js';
 import { KEY_RECORDS_LOCK_KEY } from './schema.js';
 
 type Run = <R extends pg.QueryResultRow = pg.QueryResultRow>(query: pg.QueryConfig<unknown[]> | string) => Promise<pg.QueryResult<R>>;

@@ -10,7 +10,7 @@ import net from 'node:net';
 import { RootKey } from '../../crypto/index.js';
 import { RecordSealer } from '../codec.js';
 import { Keyring } from '../keyring.js';
-import { SEAL_FENCE_RECORD } from '../key-custody.js';
+import { SEAL_FENCE_RECORD } from '../seal-fence.js';
 import { sealFenceAfterSealLimit } from '../../../test/helpers/seal-fence.js';
 import { runStoreConformance } from '../../../test/helpers/store-conformance.js';
 import { openPostgresStore, PostgresStore } from './store.js';

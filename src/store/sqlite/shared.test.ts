@@ -20,6 +20,8 @@ import { StoreError } from '../types.js';
 import { SqliteStore } from './store.js';
 import { Reencryptor } from '../reencrypt.js';
 import { sealFenceAfterSealLimit } from '../../../test/helpers/seal-fence.js';
+import { KEY_CHECK_RECORD } from '../key-check.js';
+import { SEAL_FENCE_RECORD } from '../seal-fence.js';
 
 const dirs: string[] = [];
 const roots: RootKey[] = [];
@@ -137,8 +139,15 @@ test('seal fence, root switch: a process still on the old root cannot commit und
   let c: SqliteStore | undefined;
   try {
     await a.putSecret('x/old', { k: 'v0' });
+    assert.equal(await b.custody().rootMovedOn(), false, 'nothing moved yet');
+    const raw = new Database(file);
+    const system = (key: string): Buffer => raw.prepare('SELECT value FROM system WHERE key = ?').pluck().get(key) as Buffer;
+    const before = { kcv: system(KEY_CHECK_RECORD), fence: system(SEAL_FENCE_RECORD) };
     // A rotates the root key and its re-encryption runs to the end, erasing generation 1.
     await a.custody().switchRoot(r2);
+    // B can tell this from a rollback: the store names a newer generation under another root.
+    assert.equal(await b.custody().rootMovedOn(), true, 'B holds the old root');
+    assert.equal(await a.custody().rootMovedOn(), false, 'A holds the new one');
     const re = new Reencryptor(() => a.custody(), { ratePerSecond: 100_000 });
     re.kick();
     await re.idle();
@@ -149,6 +158,12 @@ test('seal fence, root switch: a process still on the old root cannot commit und
     await c.unlock(r2);
     assert.equal((await c.getSecret('x/old'))?.values['k'], 'v0');
     assert.equal(await c.getSecret('x/late'), null);
+    // The key records of the copy from before the switch put back (a rollback): the store
+    // names an older generation, so it is never taken for a rotation elsewhere.
+    raw.prepare('UPDATE system SET value = ? WHERE key = ?').run(before.kcv, KEY_CHECK_RECORD);
+    raw.prepare('UPDATE system SET value = ? WHERE key = ?').run(before.fence, SEAL_FENCE_RECORD);
+    raw.close();
+    assert.equal(await c.custody().rootMovedOn(), false);
   } finally {
     await a.close();
     await b.close();
