@@ -16,7 +16,7 @@
  * and the backend's "created since" read; it is dropped on close.
  */
 import type { RootKey } from '../crypto/index.js';
-import { type Logger, yieldToLoop } from '../lib/index.js';
+import type { Logger } from '../lib/index.js';
 import type { RecordSealer } from './codec.js';
 import { assertFence, isFenceRefusal } from './seal-fence.js';
 import { KeyCustody, type BlobSwap, type KeyRecordsUpdate, type StaleBlob } from './key-custody.js';
@@ -24,44 +24,21 @@ import { DEFAULT_SEAL_LIMIT, KEYRING_RECORD } from './keyring.js';
 import { StoreHealth } from './health.js';
 import { adoptionResult, assertUnlockable, type KeyRecordsPlan } from './key-check.js';
 import {
-  compareCodeUnits, copyStringMap, DEFAULT_MAX_VERSIONS, planChange, planPut, resolveReadVersion, toMetadata,
+  copyStringMap, DEFAULT_MAX_VERSIONS, planChange, planPut, resolveReadVersion, toMetadata,
   type ChangeKind, type SecretState, type SecretWrite,
 } from './model.js';
 import { PathCatalog, type PathRow } from './path-catalog.js';
+import type { MetaRow, ReadRow, SealedSecretWrite } from './sealed-rows.js';
+import { openPolicy, openPolicyRows, sealPolicyWrite } from './sealed-policy.js';
 import {
   StoreError, type AdoptionResult, type CommonStoreOptions, type KeyAdoption, type PolicyInput, type PolicyRecord,
   type PutSecretOptions, type SecretMetadata, type SecretPathPage, type SecretPathQuery, type SecretVersionInfo, type Store,
 } from './types.js';
 
-/** Policy rows decoded between two turns of the event loop in a listing. */
-const YIELD_EVERY = 500;
 /** Re-reads of a secret whose current version moved between two statements. */
 const MAX_READ_ATTEMPTS = 16;
 
-/** A secret's metadata row as read (`meta` null: no row); `versions`: value rows exist for the id. */
-export interface MetaRow {
-  meta: Buffer | null;
-  versions: boolean;
-}
-
-/**
- * One snapshot of a secret for a read: its metadata row, plus the value of `version` —
- * the version asked, or the newest stored one when none was asked (null: no such row).
- */
-export interface ReadRow extends MetaRow {
-  version: number | null;
-  value: Buffer | null;
-}
-
-/** A secret write, sealed; `path` is set when the row is created. */
-export interface SealedSecretWrite {
-  created: boolean;
-  path: Buffer | null;
-  meta: Buffer;
-  added: { version: number; blob: Buffer } | null;
-  /** Versions whose value rows must be deleted. */
-  dropped: number[];
-}
+export type { MetaRow, ReadRow, SealedSecretWrite } from './sealed-rows.js';
 
 export interface SealedStoreOptions extends CommonStoreOptions {
   logger?: Logger;
@@ -326,19 +303,7 @@ export abstract class SealedStore implements Store {
     const input: PolicyInput = { name: p.name, spiffeIdPattern: p.spiffeIdPattern, pathPattern: p.pathPattern, permissions: [...p.permissions] };
     return this.#sealing(() => this.writePolicy(id, (old, fence) => {
       assertFence(fence, sealer.keyring.storage.current);
-      const now = this.now();
-      let createdAt = now;
-      if (old) {
-        // An unreadable old row is overwritten rather than blocking the upsert.
-        try {
-          const rec = sealer.openPolicyBody(id, old);
-          if (rec.name === input.name) createdAt = rec.createdAt;
-        } catch {
-          this.logger?.error({ err: 'store_integrity' }, 'policy row failed its integrity check; replacing it');
-        }
-      }
-      const record: PolicyRecord = { ...input, createdAt, updatedAt: now };
-      return { record, body: sealer.sealPolicyBody(id, record) };
+      return sealPolicyWrite(sealer, id, input, old, this.now(), this.logger);
     }));
   }
 
@@ -346,10 +311,7 @@ export abstract class SealedStore implements Store {
     const sealer = this.#sealerOrThrow();
     const id = sealer.policyId(name);
     const blob = await this.readPolicy(id);
-    if (!blob) return null;
-    const rec = sealer.openPolicyBody(id, blob);
-    if (rec.name !== name) throw new StoreError('store_integrity');
-    return rec;
+    return blob ? openPolicy(sealer, id, name, blob) : null;
   }
 
   async deletePolicy(name: string): Promise<boolean> {
@@ -360,22 +322,7 @@ export abstract class SealedStore implements Store {
   /** Every readable policy, sorted by name; rows failing their check are left out and logged. */
   async listPolicies(): Promise<PolicyRecord[]> {
     const sealer = this.#sealerOrThrow();
-    const rows = await this.readPolicies();
-    const out: PolicyRecord[] = [];
-    let bad = 0;
-    for (let i = 0; i < rows.length; i++) {
-      if (i > 0 && i % YIELD_EVERY === 0) await yieldToLoop();
-      const row = rows[i]!;
-      try {
-        const rec = sealer.openPolicyBody(row.id, row.body);
-        if (!sealer.policyId(rec.name).equals(row.id)) throw new StoreError('store_integrity');
-        out.push(rec);
-      } catch {
-        bad++;
-      }
-    }
-    if (bad > 0) this.logger?.error({ err: 'store_integrity', count: bad }, 'ignored policy rows that failed their integrity check');
-    return out.sort((a, b) => compareCodeUnits(a.name, b.name));
+    return openPolicyRows(sealer, await this.readPolicies(), this.logger);
   }
 
   // --- lifecycle --------------------------------------------------------------------------
