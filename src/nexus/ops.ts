@@ -10,6 +10,7 @@
  */
 import { cachedProbe, createOpsServer, type MetricsSource, type OpsServer, type Readiness } from '../ops/index.js';
 import type { AuditFailureCause } from '../audit/index.js';
+import { backoffDelay } from '../lib/index.js';
 import type { NexusContext } from './context.js';
 
 /** A system-record key that is never written: reading it touches one index entry. */
@@ -36,11 +37,46 @@ export function nexusReadiness(ctx: NexusContext, policiesLoaded: () => boolean,
   };
 }
 
-/** Starts the operations listener when `SPIKE_NEXUS_OPS_ADDR` is set; undefined otherwise. */
-export async function startNexusOps(ctx: NexusContext, readiness: () => Promise<Readiness>, metrics: MetricsSource | undefined): Promise<OpsServer | undefined> {
+/**
+ * Starts the operations listener when `SPIKE_NEXUS_OPS_ADDR` is set; undefined otherwise. A
+ * taken port fails the start, unless `retryTaken` (a replacement worker: the Nexus serves
+ * already, and a port some other program grabbed in the moment must not stop it): then one
+ * ERROR line, and the port is tried again in the background (1 s, up to every 30 s) until
+ * it is bound or the listener is closed.
+ */
+export async function startNexusOps(ctx: NexusContext, readiness: () => Promise<Readiness>, metrics: MetricsSource | undefined, retryTaken = false): Promise<OpsServer | undefined> {
   const addr = ctx.cfg.ops;
   if (addr === undefined) return undefined;
   const ops = createOpsServer({ host: addr.host, port: addr.port, logger: ctx.logger, readiness, ...(metrics ? { metrics } : {}) });
-  await ops.listen();
-  return ops;
+  try {
+    await ops.listen();
+    return ops;
+  } catch (e) {
+    if (!retryTaken || (e as NodeJS.ErrnoException).code !== 'EADDRINUSE') throw e;
+  }
+  ctx.logger.error({ port: addr.port, code: 'EADDRINUSE' }, 'operations port taken: no probes or metrics from this worker until it is free; retrying');
+  let closed = false;
+  let timer: NodeJS.Timeout | undefined;
+  const retry = (attempt: number): void => {
+    timer = setTimeout(() => {
+      ops.listen().then(() => {
+        if (closed) return void ops.close();
+        ctx.logger.info({ port: addr.port }, 'operations listener bound');
+      }, () => {
+        if (!closed) retry(attempt + 1);
+      });
+    }, backoffDelay(attempt, { initialMs: 1000, maxMs: 30_000 }));
+    timer.unref();
+  };
+  retry(0);
+  return {
+    get port() { return ops.port; },
+    get url() { return ops.url; },
+    listen: () => ops.listen(),
+    close: () => {
+      closed = true;
+      clearTimeout(timer);
+      return ops.close();
+    },
+  };
 }

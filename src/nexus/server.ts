@@ -306,8 +306,10 @@ export async function startNexus(o: NexusOptions): Promise<Nexus> {
     },
   });
   let ops: OpsServer | undefined;
+  // A replacement worker (it waits to listen: `listenWhen`) keeps going if its operations port
+  // was taken meanwhile, and retries it; anywhere else a taken port fails the start.
   try {
-    ops = await startNexusOps(ctx, nexusReadiness(ctx, () => storeOpen && dataReady, () => rollback?.readinessCause()), metrics?.source);
+    ops = await startNexusOps(ctx, nexusReadiness(ctx, () => storeOpen && dataReady, () => rollback?.readinessCause()), metrics?.source, o.listenWhen !== undefined);
   } catch (e) {
     await server.close();
     await audit?.close();

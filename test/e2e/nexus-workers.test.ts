@@ -29,6 +29,7 @@ import { WorkloadX509Source } from '../../src/spiffe/index.js';
 import { Stack, e2eBackends } from '../helpers/stack.js';
 import { SocketPool } from '../helpers/flood.js';
 import { freePort } from '../helpers/ports.js';
+import { binPath } from '../helpers/bin.js';
 
 const APP = 'spiffe://spike.ist/workload/wk-app';
 const APP_RE = '^spiffe://spike\\.ist/workload/wk-app$';
@@ -294,6 +295,67 @@ for (const backend of e2eBackends()) describe(`one Nexus, two worker processes o
       assert.doesNotMatch(r.stderr, /ready on port/);
     } finally {
       held.close();
+    }
+  });
+
+  test('ATTACK ops-port squatting: a port grabbed while a worker is replaced does not stop Nexus; the replacement serves and binds the port once it is free', async () => {
+    // A second 2-worker Nexus on the same store with an operations listener (worker i on ops + i - 1).
+    let ops = 0;
+    for (;;) {
+      ops = await freePort();
+      const probe = net.createServer();
+      const ok = await new Promise<boolean>((r) => {
+        probe.once('error', () => r(false));
+        probe.listen(ops + 1, '127.0.0.1', () => r(true));
+      });
+      await new Promise((r) => probe.close(r));
+      if (ok) break;
+    }
+    const port = await freePort();
+    const env = { ...stack.nexusEnv(), SPIKE_NEXUS_TLS_PORT: `127.0.0.1:${port}`, SPIKE_NEXUS_OPS_ADDR: `127.0.0.1:${ops}`, SPIKE_NEXUS_AUDIT_LOG: path.join(auditDir, 'squat.log') };
+    await stack.startCustom('nexus-squat', binPath('spike-nexus'), env, 'spike-nexus ready');
+    const squatter = net.createServer();
+    try {
+      const primary = stack.pid('nexus-squat')!;
+      const live = async (p: number): Promise<boolean> => (await fetch(`http://127.0.0.1:${p}/healthz`).then((r) => r.status, () => 0)) === 200;
+      await until(async () => (await live(ops)) && live(ops + 1), 30_000, 'both operations listeners');
+      // Kill a worker and take whichever operations port it left (the other worker's stays
+      // held): the replacement needs a few hundred milliseconds to start, the squatter retries
+      // at once. Should a replacement still win that race, the next round kills it again.
+      let taken = 0;
+      const grab = (p: number): Promise<boolean> => new Promise<boolean>((r) => {
+        squatter.once('error', () => r(false));
+        squatter.listen(p, '127.0.0.1', () => r(true));
+      });
+      for (let round = 0; round < 5 && taken === 0; round++) {
+        const [victim] = children(primary);
+        process.kill(victim!, 'SIGKILL');
+        const deadline = Date.now() + 5_000;
+        while (taken === 0 && Date.now() < deadline) {
+          for (const p of [ops, ops + 1]) if (taken === 0 && (await grab(p))) taken = p;
+          await new Promise((r) => setImmediate(r));
+        }
+        if (taken === 0) await until(() => children(primary).length === 2, 30_000, 'a replacement');
+      }
+      assert.notEqual(taken, 0, 'the squatter took the port');
+      await until(() => /operations port taken/.test(stack.logs('nexus-squat')), 60_000, 'the replacement to meet the taken port');
+      await until(() => /worker listening again/.test(stack.logs('nexus-squat')), 60_000, 'the replacement to listen anyway');
+      assert.equal(running(primary), true, 'Nexus keeps running');
+      const url = `https://localhost:${port}`;
+      for (let i = 0; i < 6; i++) {
+        const c = await NexusClient.connect({ urls: [url], source: pilotSource });
+        try {
+          await c.putSecret('wk/squat', { v: String(i) });
+        } finally {
+          await c.close();
+        }
+      }
+      await new Promise((r) => squatter.close(r));
+      await until(() => live(taken), 60_000, 'the replacement to bind its operations port once free');
+      assert.doesNotMatch(stack.logs('nexus-squat'), /keeps failing/);
+    } finally {
+      if (squatter.listening) squatter.close();
+      await stack.killCustom('nexus-squat', 'SIGTERM');
     }
   });
 
