@@ -5,8 +5,15 @@
  * in the same run. Runs alternate (baseline, CLI, baseline, CLI …) so both see the same machine
  * load; each figure is the median of `runs`, from spawn to the child's exit with its output
  * read. One unmeasured warm-up of each comes first (file-system cache).
+ *
+ * `cli.floor.wall` (report only) runs in the same loop: a `node -e` that loads only what any
+ * mTLS client on Node needs before it can say a word — `node:http2` (the Workload API is
+ * gRPC), `node:https`, and one secure context trusting one CA, which on Node 20 builds the
+ * whole bundled root store — with no network and none of our code. It is the part of the CLI
+ * row that no change to the CLI itself can remove.
  */
 import { spawn } from 'node:child_process';
+import path from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { binPath } from '../test/helpers/bin.js';
 import type { Stack } from '../test/helpers/stack.js';
@@ -43,15 +50,25 @@ export async function benchCliGet(stack: Stack, runs = 10): Promise<BenchRow[]> 
   const env = { SPIFFE_ENDPOINT_SOCKET: stack.socket('pilot'), SPIKE_NEXUS_API_URL: stack.nexusUrl };
   const cli = [binPath('spike'), 'secret', 'get', PATH];
   const base = ['-e', '0'];
+  const floor = ['-e', "require('node:http2'); require('node:https'); require('node:tls').createSecureContext({ ca: require('node:fs').readFileSync(process.env.CA) })"];
+  const floorEnv = { CA: path.join(stack.dir, 'agent', 'ca.crt') };
   const check = (r: { code: number | null; out: string; err: string }): void => {
     if (r.code !== 0 || !r.out.includes('admin')) throw new Error(`spike secret get failed (exit ${r.code}): ${r.err.trim().slice(0, 200)}`);
   };
+  const floorOk = (r: { code: number | null; err: string }): void => {
+    if (r.code !== 0) throw new Error(`the floor script failed (exit ${r.code}): ${r.err.trim().slice(0, 200)}`);
+  };
   await timed(base, {});
+  floorOk(await timed(floor, floorEnv));
   check(await timed(cli, env));
   const baseMs: number[] = [];
+  const floorMs: number[] = [];
   const cliMs: number[] = [];
   for (let i = 0; i < runs; i++) {
     baseMs.push((await timed(base, {})).ms);
+    const f = await timed(floor, floorEnv);
+    floorOk(f);
+    floorMs.push(f.ms);
     const r = await timed(cli, env);
     check(r);
     cliMs.push(r.ms);
@@ -69,5 +86,14 @@ export async function benchCliGet(stack: Stack, runs = 10): Promise<BenchRow[]> 
       ratio: value / baseline,
       note: `median of ${runs} each, alternating; spike ${spread(cliMs)}, node -e 0 ${spread(baseMs)}`,
     }, CLI_GOAL),
+    row('CLI', {
+      id: 'cli.floor.wall',
+      name: 'Node\'s own floor for an mTLS CLI (load http2 + https, one secure context with a CA; no network, none of our code) vs `node -e 0`',
+      value: median(floorMs),
+      unit: 'ms',
+      baseline,
+      ratio: median(floorMs) / baseline,
+      note: `report only: the part of cli.get.wall no CLI change can remove; median of ${runs}, alternating with the two above; ${spread(floorMs)}`,
+    }, { on: 'ratio', op: 'report', target: 0, text: 'report only' }),
   ];
 }

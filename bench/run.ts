@@ -206,7 +206,7 @@ async function main(): Promise<void> {
         }
       }
       if (want('P6')) rows.push(...(await guarded('P6', [['P6', 'p6.rss', 'RSS of Nexus with 100,000 secrets; idle Keeper']], () => sb.p6())));
-      if (want('CLI')) rows.push(...(await guarded('CLI', [['CLI', 'cli.get.wall', '`spike secret get` wall time vs `node -e 0`', CLI_GOAL]], () => benchCliGet(stack, 10))));
+      if (want('CLI')) rows.push(...(await guarded('CLI', [['CLI', 'cli.get.wall', '`spike secret get` wall time vs `node -e 0`', CLI_GOAL], ['CLI', 'cli.floor.wall', 'Node\'s own floor for an mTLS CLI vs `node -e 0`']], () => benchCliGet(stack, 10))));
       curves = sb.curves;
     } finally {
       sb.close();
