@@ -107,7 +107,7 @@ export async function main(argv: string[]): Promise<void> {
     source.close();
     return fail('spike-nexus', e);
   }
-  if (worker !== undefined) reportListening(nexus.server.port, nexus.ops?.url);
+  if (worker !== undefined) reportListening(nexus.server.port, nexus.ops?.listening === true ? nexus.ops.url : undefined);
   else {
     process.stderr.write(`spike-nexus ready on port ${nexus.server.port}\n`);
     if (nexus.ops) process.stderr.write(`spike-nexus operations listener on ${nexus.ops.url}\n`);

@@ -13,6 +13,9 @@ import type { AuditFailureCause } from '../audit/index.js';
 import { backoffDelay } from '../lib/index.js';
 import type { NexusContext } from './context.js';
 
+/** While the operations port stays taken, its ERROR line repeats at most this often. */
+const TAKEN_LOG_INTERVAL_MS = 60_000;
+
 /** A system-record key that is never written: reading it touches one index entry. */
 const PROBE_KEY = 'ops.readiness.probe';
 
@@ -54,16 +57,26 @@ export async function startNexusOps(ctx: NexusContext, readiness: () => Promise<
   } catch (e) {
     if (!retryTaken || (e as NodeJS.ErrnoException).code !== 'EADDRINUSE') throw e;
   }
-  ctx.logger.error({ port: addr.port, code: 'EADDRINUSE' }, 'operations port taken: no probes or metrics from this worker until it is free; retrying');
+  let lastLine = 0;
+  const taken = (): void => {
+    if (Date.now() - lastLine < TAKEN_LOG_INTERVAL_MS) return;
+    lastLine = Date.now();
+    ctx.logger.error({ port: addr.port, code: 'EADDRINUSE' }, 'operations port taken (by another program?): no probes or metrics from this worker until it is free; retrying');
+  };
+  taken();
   let closed = false;
+  let bound = false;
   let timer: NodeJS.Timeout | undefined;
   const retry = (attempt: number): void => {
     timer = setTimeout(() => {
       ops.listen().then(() => {
         if (closed) return void ops.close();
+        bound = true;
         ctx.logger.info({ port: addr.port }, 'operations listener bound');
       }, () => {
-        if (!closed) retry(attempt + 1);
+        if (closed) return;
+        taken();
+        retry(attempt + 1);
       });
     }, backoffDelay(attempt, { initialMs: 1000, maxMs: 30_000 }));
     timer.unref();
@@ -72,6 +85,7 @@ export async function startNexusOps(ctx: NexusContext, readiness: () => Promise<
   return {
     get port() { return ops.port; },
     get url() { return ops.url; },
+    get listening() { return bound && !closed; },
     listen: () => ops.listen(),
     close: () => {
       closed = true;

@@ -45,6 +45,8 @@ export interface OpsServer {
   readonly port: number;
   /** `http://host:port` of the bound listener. */
   readonly url: string;
+  /** Bound and serving (false before `listen()`, after `close()`, or while its port is taken). */
+  readonly listening: boolean;
   listen(): Promise<void>;
   close(): Promise<void>;
 }
@@ -123,6 +125,9 @@ export function createOpsServer(opts: OpsServerOptions): OpsServer {
     },
     get url(): string {
       return `http://${opts.host.includes(':') ? `[${opts.host}]` : opts.host}:${self.port}`;
+    },
+    get listening(): boolean {
+      return listening;
     },
     listen(): Promise<void> {
       return new Promise<void>((resolve, reject) => {

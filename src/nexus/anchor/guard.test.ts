@@ -16,9 +16,11 @@ import { AnchorKey } from './mac.js';
 import { RollbackGuard, ROLLBACK_ERR } from './guard.js';
 
 function fixture(storeCounter: bigint | null, keeperCounters: (bigint | null)[], onStatus?: (bump: (c: bigint) => void) => void, silentUntil: number[] = [],
-  lists?: { configured: string[]; stored: string[] }, rootMovedOn?: () => Promise<boolean>) {
+  lists?: { configured: string[]; stored: string[] }, rootMovedOn?: () => Promise<boolean>, extra: { keeperEpoch?: number; recheckMs?: number } = {}) {
   const keys = new KeyState();
   keys.installEphemeral();
+  let keeperEpoch = extra.keeperEpoch ?? 1;
+  if (!lists && rootMovedOn) keys.replaceSharing([], { epoch: 1, threshold: 2, shares: 3, commitments: null as unknown as Commitments, peers: keeperCounters.map((_, i) => `k${i + 1}`) });
   if (lists) keys.replaceSharing([], { epoch: 1, threshold: 1, shares: lists.stored.length, commitments: null as unknown as Commitments, peers: lists.stored });
   const key = new AnchorKey(keys.root());
   let stored: Uint8Array | null = storeCounter === null ? null : key.seal(storeCounter);
@@ -40,7 +42,7 @@ function fixture(storeCounter: bigint | null, keeperCounters: (bigint | null)[],
       const i = Number(url.slice(1)) - 1;
       if (Date.now() < (silentUntil[i] ?? 0)) throw new Error('keeper_unreachable');
       const c = keeperCounters[i];
-      return { epoch: 1, id: null, pending: null, anchor: c === null || c === undefined ? undefined : key.seal(c) };
+      return { epoch: keeperEpoch, id: null, pending: null, anchor: c === null || c === undefined ? undefined : key.seal(c) };
     },
     putAnchor: async (url: string) => { pushed.push(url); },
   } as unknown as KeeperClient;
@@ -49,10 +51,13 @@ function fixture(storeCounter: bigint | null, keeperCounters: (bigint | null)[],
     anchor, keys, peers: lists?.configured ?? keeperCounters.map((_, i) => `k${i + 1}`), client, logger,
     audit: { event: (name, fields) => { events.push([name, fields]); } }, debounceMs: 10,
     ...(rootMovedOn ? { rootMovedOn, onStale: () => { stale++; } } : {}),
+    ...(extra.recheckMs !== undefined ? { recheckMs: extra.recheckMs } : {}),
   });
   let stale = 0;
   return {
-    guard, events, pushed, armed: () => armed !== undefined, staleCalls: () => stale, stored: () => anchorCounter(stored),
+    guard, events, pushed, armed: () => armed !== undefined, staleCalls: () => stale,
+    /** The Keepers move to another sharing epoch (a rotation elsewhere pushed and promoted it). */
+    keepersAt: (epoch: number) => { keeperEpoch = epoch; }, stored: () => anchorCounter(stored),
     /** The database is rewritten behind Nexus's back (a restore, a planted record). */
     replace: (record: Uint8Array | null) => { stored = record; },
     /** One write's anchor step, as the store does it. */
@@ -154,36 +159,43 @@ test('rollback guard: the Keepers of the stored sharing are asked too (settings 
   await f.done();
 });
 
-test('rollback guard: another worker rotated the root key (the stored anchor is sealed under a key this process lacks) → stale, not ready, no alarm; the same record with no rotation in the store → the alarm', async () => {
+test('rollback guard: another worker rotated the root key (the stored anchor is sealed under a key this process lacks; the store and the Keepers say so) → stale, not ready, no alarm; when either does not say so → the alarm', async () => {
   const other = RootKey.fromBytes(Buffer.alloc(32, 9));
   const otherKey = new AnchorKey(other);
-  for (const moved of [true, false, 'unknown'] as const) {
+  const cases = [
+    { store: true, keepers: true, stale: true },
+    { store: false, keepers: true, stale: false }, // the store shows no newer root
+    { store: true, keepers: false, stale: false }, // records a database writer can forge, Keepers unmoved
+    { store: 'unknown', keepers: true, stale: false }, // the store cannot answer
+  ] as const;
+  for (const c of cases) {
     const judged: string[] = [];
     const f = fixture(10n, [10n, 10n, 10n], undefined, [], undefined, async () => {
       judged.push('asked');
-      if (moved === 'unknown') throw new Error('store_unavailable');
-      return moved;
+      if (c.store === 'unknown') throw new Error('store_unavailable');
+      return c.store;
     });
     await f.guard.start();
     f.write();
+    if (c.keepers) f.keepersAt(2); // the rotating worker's new sharing
     f.replace(otherKey.seal(11n)); // what the rotating worker's re-key leaves in the store
     assert.throws(() => f.write(), (e: unknown) => (e as { code?: string }).code === 'store_busy');
-    // Until the store has answered: refused as not ready, nothing armed, no alarm yet.
+    // Until the store and the Keepers have answered: refused as not ready, nothing armed, no alarm yet.
     assert.equal(f.guard.serving(), false);
     assert.equal(f.armed(), false);
     assert.deepEqual(f.events, []);
-    await new Promise((r) => setImmediate(r));
-    await new Promise((r) => setImmediate(r));
+    for (let i = 0; i < 50 && f.guard.state === 'stale' && (c.stale ? f.staleCalls() === 0 : true); i++) await new Promise((r) => setTimeout(r, 5));
     assert.deepEqual(judged, ['asked']);
-    if (moved === true) {
-      assert.equal(f.guard.state, 'stale');
+    const label = JSON.stringify(c);
+    if (c.stale) {
+      assert.equal(f.guard.state, 'stale', label);
       assert.equal(f.guard.readinessCause(), 'root_rotated_elsewhere');
       assert.equal(f.guard.refusal(), undefined, 'the usual not-ready answer, not state_rollback_detected');
-      assert.deepEqual(f.events, [], 'no rollback event in the audit trail');
+      assert.deepEqual(f.events.map((e) => e[0]), ['rollback.root_rotated_elsewhere'], 'audited, but no rollback event');
       assert.equal(f.staleCalls(), 1);
       assert.equal(await f.guard.accept(), undefined, 'nothing for accept-rollback to accept');
     } else {
-      assert.equal(f.guard.state, 'refused', String(moved));
+      assert.equal(f.guard.state, 'refused', label);
       assert.equal(f.guard.refusal()?.code, ROLLBACK_ERR);
       assert.equal(f.events.at(-1)?.[0], 'rollback.detected');
       assert.equal(f.staleCalls(), 0);
@@ -192,6 +204,40 @@ test('rollback guard: another worker rotated the root key (the stored anchor is 
   }
   otherKey.destroy();
   other.destroy();
+});
+
+test('rollback guard: a store put back under a Nexus that only reads (no write to meet it) is refused within the periodic look', async () => {
+  const f = fixture(10n, [10n, 10n, 10n], undefined, [], undefined, undefined, { recheckMs: 20 });
+  const alive = setInterval(() => undefined, 1000); // the look's timer is unref'd (a server keeps the loop alive)
+  try {
+    await f.guard.start();
+    f.write();
+    f.write();
+    f.replace(f.seal(5n)); // an older copy: no write follows
+    for (let i = 0; i < 200 && f.guard.state === 'serving'; i++) await new Promise((r) => setTimeout(r, 10));
+    assert.equal(f.guard.state, 'refused');
+    assert.equal(f.events.at(-1)?.[0], 'rollback.detected');
+  } finally {
+    clearInterval(alive);
+    await f.done();
+  }
+});
+
+test('rollback guard: the periodic look passes while the store moves forward (other writers advance the counter)', async () => {
+  const f = fixture(10n, [10n, 10n, 10n], undefined, [], undefined, undefined, { recheckMs: 10 });
+  const alive = setInterval(() => undefined, 1000);
+  try {
+    await f.guard.start();
+    for (let c = 11n; c < 20n; c++) {
+      f.replace(f.seal(c)); // another instance's advance
+      await new Promise((r) => setTimeout(r, 15));
+    }
+    assert.equal(f.guard.state, 'serving');
+    assert.deepEqual(f.events, []);
+  } finally {
+    clearInterval(alive);
+    await f.done();
+  }
 });
 
 test('rollback guard: an older anchor or a vanished one is a rollback whatever the store says of rotations (the judge is not asked)', async () => {

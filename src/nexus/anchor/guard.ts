@@ -37,6 +37,12 @@ const CHECK_WINDOW_MS = 3000;
 const CHECK_MAX_MS = 30_000;
 const STATUS_TIMEOUT_MS = 1500;
 const RETRY_MS = 250;
+/**
+ * While serving, the stored anchor is also read and checked this often, not only at writes:
+ * a store put back under a Nexus that only reads (or whose every write is refused) is caught
+ * within this time.
+ */
+const RECHECK_MS = 5000;
 
 export type RollbackState = 'checking' | 'serving' | 'refused' | 'stale';
 
@@ -57,6 +63,8 @@ interface RollbackGuardOptions {
   rootMovedOn?: () => Promise<boolean>;
   /** This process turned stale (another one rotated the root key), e.g. to be replaced. */
   onStale?: () => void;
+  /** How often the stored anchor is looked at while serving (default 5 s; tests shorten it). */
+  recheckMs?: number;
 }
 
 export class RollbackGuard {
@@ -70,6 +78,7 @@ export class RollbackGuard {
   #pusher: AnchorPusher | undefined;
   #verdict: RollbackVerdict | undefined;
   #stopped = false;
+  #recheck: NodeJS.Timeout | undefined;
 
   constructor(o: RollbackGuardOptions) {
     this.#o = o;
@@ -179,6 +188,9 @@ export class RollbackGuard {
   #serve(key: AnchorKey, chain: AnchorChain): void {
     this.#chain = chain;
     this.#o.anchor.arm(chain.seal);
+    clearInterval(this.#recheck);
+    this.#recheck = setInterval(() => void this.#lookAgain(), this.#o.recheckMs ?? RECHECK_MS);
+    this.#recheck.unref();
     this.#pusher = new AnchorPusher({
       peers: this.#o.peers, client: this.#o.client, anchor: this.#o.anchor, key, logger: this.#o.logger,
       debounceMs: this.#o.debounceMs ?? 500, timeoutMs: STATUS_TIMEOUT_MS,
@@ -226,6 +238,7 @@ export class RollbackGuard {
     const old = this.#key;
     if (this.#state !== 'serving' || !old) return;
     await this.#pusher?.stop();
+    if (this.#state !== 'serving') return; // refused or stale meanwhile: that verdict stands
     const committed = this.#chain?.committed ?? 0n;
     const floor = this.#chain?.floor ?? 0n;
     const key = new AnchorKey(this.#o.keys.root());
@@ -260,18 +273,53 @@ export class RollbackGuard {
     const judge = this.#o.rootMovedOn;
     if (cause !== 'unverified' || !judge) return this.#alarm(cause, storeCounter);
     // A record this process cannot verify is also what another worker's or instance's root-key
-    // rotation leaves behind. Refuse everything (not ready, no alarm) while the store says which.
+    // rotation leaves behind. Refuse everything (not ready, no alarm yet) while the store AND
+    // the Keepers (which whoever can write the database cannot) say which it is.
     this.#state = 'stale';
-    judge().then((moved) => moved, (e: unknown) => {
-      this.#o.logger.warn({ reason: errInfo(e) }, 'could not tell a root-key rotation elsewhere from a rollback; treated as a rollback');
+    const sharing = this.#o.keys.sharing()?.epoch;
+    const moved = async (): Promise<boolean> => (await judge()) && sharing !== undefined && this.#keepersMovedPast(sharing);
+    moved().then((yes) => yes, (e: unknown) => {
+      if (!this.#stopped) this.#o.logger.warn({ reason: errInfo(e) }, 'could not tell a root-key rotation elsewhere from a rollback; treated as a rollback');
       return false;
-    }).then((moved) => {
+    }).then((yes) => {
       if (this.#stopped || this.#state !== 'stale') return;
-      if (!moved) return this.#alarm(cause, storeCounter);
+      if (!yes) return this.#alarm(cause, storeCounter);
+      this.#o.audit.event('rollback.root_rotated_elsewhere', { epoch: sharing ?? 0 });
       this.#o.logger.warn({ reason: 'root_rotated_elsewhere' },
         'another Nexus process rotated the root key: this one holds the old key and answers not ready until it is restarted (workers are replaced automatically)');
       this.#o.onStale?.();
     });
+  }
+
+  /**
+   * Whether some Keeper holds (or is being given) a share of a sharing newer than `epoch`: a
+   * rotation moves the Keepers to a new epoch (pending before the switch, current after).
+   */
+  async #keepersMovedPast(epoch: number): Promise<boolean> {
+    const peers = [...new Set([...this.#o.peers, ...(this.#o.keys.sharing()?.peers ?? [])])];
+    const answers = await Promise.all(peers.map((url) => this.#o.client.status(url, STATUS_TIMEOUT_MS).catch(() => undefined)));
+    return answers.some((st) => st !== undefined && ((st.epoch ?? 0) > epoch || (st.pending ?? 0) > epoch));
+  }
+
+  /** The periodic look at the stored anchor while serving (see RECHECK_MS). */
+  async #lookAgain(): Promise<void> {
+    const chain = this.#chain;
+    if (this.#state !== 'serving' || !chain) return;
+    const seen = chain.committed;
+    let stored: Uint8Array | null;
+    try {
+      stored = await this.#o.anchor.read();
+    } catch {
+      return; // the store does not answer: its own health reporting says so
+    }
+    // A write's anchor step that read a newer record meanwhile makes this answer possibly
+    // older than what the chain has already seen: that is no rollback, and the write checked.
+    if (this.#state !== 'serving' || this.#chain !== chain || chain.committed !== seen) return;
+    try {
+      chain.check(stored);
+    } catch {
+      // refused: onRollback has run (alarm, or the stale check)
+    }
   }
 
   #alarm(cause: RuntimeRollback, storeCounter: bigint | undefined): void {
@@ -294,6 +342,7 @@ export class RollbackGuard {
 
   async stop(): Promise<void> {
     this.#stopped = true;
+    clearInterval(this.#recheck);
     await this.#pusher?.stop();
     this.#o.anchor.disarm();
     this.#key?.destroy();

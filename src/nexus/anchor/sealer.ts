@@ -67,6 +67,15 @@ export class AnchorChain {
     return this.#floor;
   }
 
+  /**
+   * The stored record read back outside a write (the guard's periodic look): the same rules
+   * as a seal, so a store put back, emptied or planted under a Nexus that only reads is
+   * refused too. Throws (after `onRollback`) like a seal would.
+   */
+  check(stored: Uint8Array | null): void {
+    this.#base(stored);
+  }
+
   readonly seal: AnchorSealer = (stored, min) => {
     let next = this.#base(stored) + 1n;
     if (next < min) next = min;

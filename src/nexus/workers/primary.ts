@@ -120,9 +120,15 @@ export function runPrimary(cfg: NexusConfig, logger: Logger, write: (line: strin
       logger.info({ worker: from.id, reason: why }, 'replacing the other workers');
       for (const s of slots) if (s !== from) recycle(s);
     };
+    // A worker that asks to be replaced while young (it turned stale again at once) waits
+    // with the same backoff as a failing one: never a tight loop of forks and key recoveries.
     const replace = (slot: Slot, why: string): void => {
       logger.info({ worker: slot.id, reason: why }, 'replacing a worker');
-      recycle(slot);
+      const w = slot.worker;
+      if (Date.now() - slot.startedAt >= HEALTHY_MS) return recycle(slot);
+      setTimeout(() => {
+        if (!stopping && slot.worker === w) recycle(slot);
+      }, backoffDelay(slot.restarts++, { initialMs: 100, maxMs: 10_000 })).unref();
     };
 
     const onExit = (slot: Slot, code: number | null, signal: NodeJS.Signals | null): void => {
