@@ -11,6 +11,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { RE2JS } from 're2js';
 import { pol } from '../../../test/helpers/policy-fixtures.js';
+import { CallerCache } from './callers.js';
 import { MAX_DECISION_WORK, PolicyEngine } from './engine.js';
 import { MAX_PATTERN_PROGRAM, programSize } from './patterns.js';
 
@@ -113,4 +114,35 @@ test('FI-13: a decision never runs a path pattern whose literal prefix the path 
   assert.equal(engine.patternWork, before);
   assert.equal(engine.allows(ATTACKER, `tenants/${'a'.repeat(300)}`, 'read'), true);
   assert.ok(engine.patternWork > before);
+});
+
+test('FI-13: a policy write whose identity pattern is costly clears the caller cache instead of running the pattern over every cached caller', () => {
+  const callers = Array.from({ length: 2000 }, (_, i) => `spiffe://t/ns/team-${i}/sa/worker-${i}`);
+  const fill = (): CallerCache<string> => {
+    const cache = new CallerCache<string>(4096);
+    for (const c of callers) cache.set(c, [c]);
+    return cache;
+  };
+  let runs = 0;
+  const matcher = (cost: number): Parameters<CallerCache<string>['forgetMatching']>[0] => ({
+    literal: null, prefix: 'spiffe://t/ns/team-1', cost: () => cost,
+    matches: (s: string) => {
+      runs++;
+      return s.endsWith('-1');
+    },
+  });
+  // Cheap: run over the callers with the prefix only; exactly the matching one is forgotten.
+  const cheap = fill();
+  cheap.forgetMatching(matcher(1));
+  const prefixed = callers.filter((c) => c.startsWith('spiffe://t/ns/team-1')).length;
+  assert.equal(runs, prefixed);
+  assert.equal(cheap.get('spiffe://t/ns/team-1/sa/worker-1'), undefined);
+  assert.deepEqual(cheap.get('spiffe://t/ns/team-10/sa/worker-10'), ['spiffe://t/ns/team-10/sa/worker-10']);
+  // Near the program bound: not run at all; everything is forgotten (always correct for a cache).
+  runs = 0;
+  const costly = fill();
+  costly.forgetMatching(matcher(MAX_PATTERN_PROGRAM));
+  assert.equal(runs, 0);
+  assert.equal(costly.get('spiffe://t/ns/team-10/sa/worker-10'), undefined);
+  assert.equal(costly.get(callers[0]!), undefined);
 });
