@@ -89,12 +89,12 @@ test('SEC-02: a body still arriving at the body deadline is refused with 408 bod
   const slow = new PassThrough();
   slow.write('{"path":"a');
   const t0 = performance.now();
-  await assert.rejects(readBody(slow, 1000, 150), (e: unknown) =>
+  await assert.rejects(readBody(slow, 1000, { timeoutMs: 150 }), (e: unknown) =>
     e instanceof ApiError && e.status === 408 && e.reason === 'body_timeout' && e.closeConnection && e.expose);
   const waited = performance.now() - t0;
   assert.ok(waited >= 140 && waited < 5_000, `answered after ${waited.toFixed(0)} ms`);
   const quick = new PassThrough();
-  const got = readBody(quick, 1000, 5_000);
+  const got = readBody(quick, 1000, { timeoutMs: 5_000 });
   quick.write('{"a":');
   setImmediate(() => quick.end('1}'));
   assert.equal((await got).toString(), '{"a":1}');

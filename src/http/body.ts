@@ -16,10 +16,19 @@
  */
 import type { Readable } from 'node:stream';
 import { type IncomingHttpHeaders, IncomingMessage } from 'node:http';
-import { type ApiError, bodyTimeout, payloadTooLarge, readFailed } from './errors.js';
+import { type ApiError, bodyTimeout, bodyTooSlow, payloadTooLarge, readFailed } from './errors.js';
+import { type BodyPace, PaceWatch } from './body-pace.js';
 
 /** The parts of a request that the reader uses (any Readable, headers optional). */
 type BodySource = Readable & { headers?: IncomingHttpHeaders };
+
+/** How long a body may take: a whole-body deadline (JSON), a minimum pace (streams), or neither. */
+export interface BodyTiming {
+  /** The whole body must have been read this long (ms) after the read began, else 408 `body_timeout`. */
+  timeoutMs?: number;
+  /** The body must keep arriving at this pace while the reader waits, else 408 `body_too_slow` (body-pace.ts). */
+  pace?: BodyPace;
+}
 
 /**
  * The declared `Content-Length`: `undefined` when absent, `null` when unusable (the HTTP
@@ -52,11 +61,13 @@ function declaredTooLarge(req: BodySource, maxBytes: number): boolean {
  * the buffered chunks merged into a new buffer and leaves the originals unzeroed. Chunks
  * still queued when the read stops (cap, error, consumer gone) are zeroed here.
  *
- * With `timeoutMs`, a body not fully read that long after the read began throws the 408
+ * With `timing.timeoutMs`, a body not fully read that long after the read began throws the 408
  * `body_timeout` error (closes the connection): a client trickling its body is answered at
  * once instead of holding the request until the server's request timeout drops it unanswered.
+ * With `timing.pace`, a body arriving more slowly than that while the reader waits for it
+ * throws the 408 `body_too_slow` error (closes; FI-08): the same for bodies with no deadline.
  */
-export async function* cappedChunks(req: BodySource, maxBytes: number, timeoutMs?: number): AsyncGenerator<Buffer> {
+export async function* cappedChunks(req: BodySource, maxBytes: number, timing: BodyTiming = {}): AsyncGenerator<Buffer> {
   const queue: Buffer[] = [];
   let ended = false;
   let failure: ApiError | undefined;
@@ -67,6 +78,7 @@ export async function* cappedChunks(req: BodySource, maxBytes: number, timeoutMs
     w?.();
   };
   const onData = (c: Buffer): void => {
+    pace?.arrived(c.length);
     queue.push(c);
     req.pause();
     notify();
@@ -81,10 +93,14 @@ export async function* cappedChunks(req: BodySource, maxBytes: number, timeoutMs
   };
   // 'close' before 'end' means the peer went away mid-body.
   const onClose = (): void => (req.readableEnded ? onEnd() : onError());
-  const deadline = timeoutMs === undefined ? undefined : setTimeout(() => {
+  const deadline = timing.timeoutMs === undefined ? undefined : setTimeout(() => {
     failure ??= bodyTimeout();
     notify();
-  }, timeoutMs);
+  }, timing.timeoutMs);
+  const pace = timing.pace === undefined ? undefined : new PaceWatch(timing.pace, () => {
+    failure ??= bodyTooSlow();
+    notify();
+  });
   req.pause();
   req.on('data', onData);
   req.on('end', onEnd);
@@ -122,11 +138,13 @@ export async function* cappedChunks(req: BodySource, maxBytes: number, timeoutMs
       const woken = new Promise<void>((resolve) => {
         wake = resolve;
       });
+      pace?.waiting();
       req.resume();
       await woken;
     }
   } finally {
     clearTimeout(deadline);
+    pace?.stop();
     req.pause();
     req.off('data', onData);
     req.off('end', onEnd);
@@ -221,10 +239,10 @@ function takeComplete(req: BodySource, maxBytes: number): Buffer[] | undefined {
 
 /**
  * Reads the whole body into one Buffer of at most `maxBytes` bytes. A declared
- * `Content-Length` over the cap is refused before anything is read; a body still arriving
- * `timeoutMs` after the read began is refused with 408 ({@link cappedChunks}).
+ * `Content-Length` over the cap is refused before anything is read; one that arrives too
+ * late or too slowly (`timing`) is refused with 408 ({@link cappedChunks}).
  */
-export async function readBody(req: BodySource, maxBytes: number, timeoutMs?: number): Promise<Buffer> {
+export async function readBody(req: BodySource, maxBytes: number, timing: BodyTiming = {}): Promise<Buffer> {
   if (declaredTooLarge(req, maxBytes)) {
     req.pause();
     throw payloadTooLarge();
@@ -235,7 +253,7 @@ export async function readBody(req: BodySource, maxBytes: number, timeoutMs?: nu
   for (const c of chunks) total += c.length;
   try {
     if (ready === undefined) {
-      for await (const chunk of cappedChunks(req, maxBytes, timeoutMs)) {
+      for await (const chunk of cappedChunks(req, maxBytes, timing)) {
         chunks.push(chunk);
         total += chunk.length;
       }

@@ -94,6 +94,7 @@ export const REASON = {
   badMethod: 'bad_method',
   readFailed: 'body_read_failed',
   bodyTimeout: 'body_timeout',
+  bodyTooSlow: 'body_too_slow',
   unsupportedCharset: 'unsupported_charset',
 } as const;
 
@@ -175,6 +176,14 @@ export function readFailed(): ApiError {
  */
 export function bodyTimeout(): ApiError {
   return new ApiError(errorCode('badRequest'), 'request body timed out', { status: 408, expose: true, reason: REASON.bodyTimeout, closeConnection: true });
+}
+
+/**
+ * 408 for a stream body arriving below the minimum pace while the server waits for it
+ * (body-pace.ts; FI-08); the code is the bad-request kind's. Closes.
+ */
+export function bodyTooSlow(): ApiError {
+  return new ApiError(errorCode('badRequest'), 'request body too slow', { status: 408, expose: true, reason: REASON.bodyTooSlow, closeConnection: true });
 }
 
 /**

@@ -19,7 +19,7 @@ import type { RouteDef } from './route.js';
 export async function runJsonRoute<P>(x: Exchange, def: RouteDef<unknown, P>, peer: P, routerMaxBody: number, bodyTimeoutMs: number): Promise<void> {
   const maxBytes = def.maxBodyBytes ?? routerMaxBody;
   if (unsupportedCharset(x.req.headers['content-type'])) throw unsupportedMediaType();
-  const raw = await readBody(x.req, maxBytes, bodyTimeoutMs);
+  const raw = await readBody(x.req, maxBytes, { timeoutMs: bodyTimeoutMs });
   let result: GoJsonValue;
   try {
     const doc = parseJson(raw, { ...def.jsonLimits, maxBytes });

@@ -5,7 +5,6 @@
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import http from 'node:http';
-import type { AddressInfo } from 'node:net';
 import { Writable } from 'node:stream';
 import { createLogger } from '../lib/log.js';
 import { SpiffeId } from '../spiffe/id.js';
@@ -15,6 +14,7 @@ import type { StreamReply } from './reply.js';
 import { defineRoute } from './route.js';
 import { createRouter } from './router.js';
 import { s } from './schema.js';
+import { type RouterServer, serveRouter } from '../../test/helpers/router-server.js';
 
 const CAP = 1024 * 1024;
 const peer = SpiffeId.parse('spiffe://spike.ist/app/x');
@@ -82,22 +82,16 @@ const routes = [
 
 const sink = new Writable({ write: (_c, _e, cb) => cb() });
 const router = createRouter(routes, { isReady: () => true, logger: createLogger({ component: 'router-stream-test', destination: sink }) });
-let server: http.Server;
-let port = 0;
+let server: RouterServer;
 
 before(async () => {
-  server = http.createServer((req, res) => void router(req, res, peer));
-  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
-  port = (server.address() as AddressInfo).port;
+  server = await serveRouter(router, peer);
 });
 
-after(async () => {
-  server.closeAllConnections();
-  await new Promise((r) => server.close(r));
-});
+after(() => server.close());
 
 function request(path: string, headers: Record<string, string> = {}): http.ClientRequest {
-  return http.request({ host: '127.0.0.1', port, path, method: 'POST', agent: false, headers: { 'content-type': 'application/octet-stream', ...headers } });
+  return http.request({ host: '127.0.0.1', port: server.port, path, method: 'POST', agent: false, headers: { 'content-type': 'application/octet-stream', ...headers } });
 }
 
 function collect(res: http.IncomingMessage): Promise<{ body: Buffer; complete: boolean }> {

@@ -18,7 +18,8 @@
  *    an oracle for a caller with no business on the route;
  * 5. the stream pipeline (pipeline-stream.ts) when `Content-Type` is exactly
  *    `application/octet-stream` and the route has a stream variant, else the JSON pipeline
- *    (pipeline-json.ts); a JSON body not all there within the body deadline is a 408.
+ *    (pipeline-json.ts); a JSON body not all there within the body deadline is a 408, and so is
+ *    a stream body arriving below the stream body pace (body-pace.ts).
  * Any answer given before the request body fully arrived closes the connection only after a
  * bounded read-and-discard linger (linger.ts). Errors: a thrown {@link ApiError} becomes its
  * status and the route's error shape with `err` = code (plus `message` when exposed); a
@@ -37,6 +38,7 @@ import type { Request, Response } from './connection.js';
 import { ApiError, REASON, assertErrorCodesChosen, badRequest, errorCode, internalError, notReady, unauthorized } from './errors.js';
 import { type Exchange, callerLoggers, logExchange, newExchange, runAfterSend } from './exchange.js';
 import { runGuard } from './guards.js';
+import { type BodyPace, DEFAULT_STREAM_BODY_PACE, checkBodyPace } from './body-pace.js';
 import { DEFAULT_JSON_LIMITS } from './json.js';
 import { type LingerLimits, lingerLimits } from './linger.js';
 import { runJsonRoute } from './pipeline-json.js';
@@ -88,6 +90,11 @@ interface RouterOptions<P = SpiffeId> {
    * connection is closed (default {@link DEFAULT_BODY_TIMEOUT_MS}; SEC-02).
    */
   bodyTimeoutMs?: number;
+  /**
+   * A stream body must keep arriving at this pace while it is waited for, else 408 and the
+   * connection is closed (default {@link DEFAULT_STREAM_BODY_PACE}; FI-08).
+   */
+  streamBodyPace?: BodyPace;
   /** Bounds of the read-and-discard linger after an early answer (linger.ts; default 4 MiB / 3 s). */
   linger?: Partial<LingerLimits>;
   /** Metrics hook (src/ops); must not throw. */
@@ -166,6 +173,7 @@ export function createRouter<P = SpiffeId>(routes: ReadonlyArray<Route<P>>, opts
   const linger = lingerLimits(opts.linger);
   const bodyTimeoutMs = opts.bodyTimeoutMs ?? DEFAULT_BODY_TIMEOUT_MS;
   if (!Number.isSafeInteger(bodyTimeoutMs) || bodyTimeoutMs < 1) throw new RangeError('bodyTimeoutMs must be a positive integer');
+  const streamPace = checkBodyPace(opts.streamBodyPace ?? DEFAULT_STREAM_BODY_PACE);
   const logFor = callerLoggers(opts.logger);
 
   const handler = async (req: Request, res: Response, peer: P | null): Promise<void> => {
@@ -209,7 +217,7 @@ export function createRouter<P = SpiffeId>(routes: ReadonlyArray<Route<P>>, opts
         throw unauthorized();
       }
       // 5. the pipeline
-      if (variant !== undefined) await runStreamRoute(x, variant, peer);
+      if (variant !== undefined) await runStreamRoute(x, variant, peer, streamPace);
       else await runJsonRoute(x, def, peer, maxBody, bodyTimeoutMs);
     } catch (e) {
       answerFailure(x, e);

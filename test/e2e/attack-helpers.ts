@@ -11,6 +11,7 @@ import https from 'node:https';
 import tls, { type PeerCertificate } from 'node:tls';
 import { WorkloadX509Source, svidChainPem, svidPrivateKeyPem } from '../../src/spiffe/index.js';
 import type { Stack } from '../helpers/stack.js';
+import { type Dripped, drip } from '../helpers/drip.js';
 
 export interface RawOutcome {
   /** 'answer': a complete response was read; otherwise the error code that ended the try. */
@@ -119,53 +120,26 @@ export async function rawHttps(stack: Stack, identity: string, serverId: string)
   };
 }
 
-export interface Trickled {
-  /** Everything the server wrote (latin1). */
-  answer: string;
-  /** When the first answer byte arrived (ms after connecting), or -1. */
-  answeredAfterMs: number;
-  bytesSent: number;
-}
+export type Trickled = Dripped;
 
 /**
- * A JSON POST over mTLS whose body goes out one byte per `everyMs` (a slow-body client,
- * SEC-02): the headers declare the full length at once. Resolves once the server closes the
- * connection; rejects if it has not after `giveUpMs`.
+ * A POST over mTLS (JSON unless `contentType` says otherwise) whose body goes out one byte per
+ * `everyMs` (a slow-body client, SEC-02, FI-08): the headers declare the full length at once.
+ * Resolves once the server closes the connection; rejects if it has not after `giveUpMs`.
  */
-export function trickle(o: { source: WorkloadX509Source; url: string; serverId: string; path: string; body: string; everyMs: number; giveUpMs: number }): Promise<Trickled> {
+export function trickle(o: {
+  source: WorkloadX509Source; url: string; serverId: string; path: string; body: string; everyMs: number; giveUpMs: number;
+  /** Default `application/json`. */
+  contentType?: string;
+}): Promise<Trickled> {
   const svid = o.source.getX509Svid();
-  const port = Number(new URL(o.url).port);
-  return new Promise((resolve, reject) => {
-    const t0 = performance.now();
-    let answer = '';
-    let answeredAfterMs = -1;
-    let sent = 0;
-    const socket = tls.connect({
-      host: '127.0.0.1', port, minVersion: 'TLSv1.3',
-      cert: svidChainPem(svid), key: svidPrivateKeyPem(svid),
-      ca: o.source.bundleSet().allAuthorities().map((c) => c.toString()),
-      checkServerIdentity: (_h, cert) => (cert.subjectaltname === `URI:${o.serverId}` ? undefined : new Error('not the expected server')),
-    });
-    const giveUp = setTimeout(() => {
-      socket.destroy();
-      reject(new Error(`no close within ${o.giveUpMs} ms (answer so far: ${JSON.stringify(answer.slice(0, 80))})`));
-    }, o.giveUpMs);
-    let drip: NodeJS.Timeout | undefined;
-    socket.on('secureConnect', () => {
-      socket.write(`POST ${o.path} HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/json\r\nContent-Length: ${o.body.length}\r\n\r\n`);
-      drip = setInterval(() => {
-        if (sent < o.body.length && socket.writable) socket.write(o.body[sent++]!);
-      }, o.everyMs);
-    });
-    socket.on('data', (d: Buffer) => {
-      if (answeredAfterMs < 0) answeredAfterMs = performance.now() - t0;
-      answer += d.toString('latin1');
-    });
-    socket.on('error', () => undefined);
-    socket.on('close', () => {
-      clearInterval(drip);
-      clearTimeout(giveUp);
-      resolve({ answer, answeredAfterMs, bytesSent: sent });
-    });
+  const socket = tls.connect({
+    host: '127.0.0.1', port: Number(new URL(o.url).port), minVersion: 'TLSv1.3',
+    cert: svidChainPem(svid), key: svidPrivateKeyPem(svid),
+    ca: o.source.bundleSet().allAuthorities().map((c) => c.toString()),
+    checkServerIdentity: (_h, cert) => (cert.subjectaltname === `URI:${o.serverId}` ? undefined : new Error('not the expected server')),
   });
+  const body = Buffer.from(o.body, 'latin1');
+  const head = `POST ${o.path} HTTP/1.1\r\nHost: localhost\r\nContent-Type: ${o.contentType ?? 'application/json'}\r\nContent-Length: ${body.length}\r\n\r\n`;
+  return drip(socket, 'secureConnect', { head, body, step: 1, everyMs: o.everyMs, giveUpMs: o.giveUpMs });
 }

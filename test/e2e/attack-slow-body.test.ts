@@ -4,7 +4,9 @@
  * minute and then drop the connection without an answer; the router's JSON body deadline
  * answers 408 (`{"err":"api_bad_request","message":"request body timed out"}`) within the
  * catalogue's 15 s ceiling, closes the connection, stores nothing, and a well-behaved client
- * is served meanwhile.
+ * is served meanwhile. A stream body (cipher stream encrypt, `application/octet-stream`) has no
+ * whole-body deadline but a minimum pace (16 KiB/s averaged over 10 s of waiting): trickled,
+ * it gets 408 "request body too slow" about 10 s in, not the listener's 60 s drop (FI-08).
  */
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -46,4 +48,18 @@ test('SEC-02 / FI-08: a JSON body trickled at 1 byte/s gets 408 with the error s
   assert.ok(r.bytesSent < body.length, 'the whole body was sent: nothing was timed out');
   const list = await pilot.post('/v1/store/secrets?action=list', {});
   assert.deepEqual(list.json, { keys: ['fast/ok'] });
+});
+
+test('FI-08: a cipher stream encrypt body trickled at 1 byte/s gets 408 "request body too slow" (in the route\'s error shape) within 20 s, not the 60 s request timeout; the connection is closed', async () => {
+  const body = 'x'.repeat(4096);
+  const r = await trickle({
+    source, url: stack.nexusUrl, serverId: NEXUS_ID, path: '/v1/cipher/encrypt', body, everyMs: 1_000, giveUpMs: 50_000, contentType: 'application/octet-stream',
+  });
+  assert.match(r.answer, /^HTTP\/1\.1 408 /, r.answer.slice(0, 80));
+  assert.match(r.answer, /\r\nConnection: close\r\n/i);
+  const json = JSON.parse(r.answer.slice(r.answer.indexOf('\r\n\r\n') + 4)) as Record<string, unknown>;
+  assert.deepEqual(json, { version: 0, nonce: null, ciphertext: null, err: 'api_bad_request', message: 'request body too slow' });
+  // One 10 s window of waiting (the pace is judged every 10 s), plus scheduling slack.
+  assert.ok(r.answeredAfterMs >= 5_000 && r.answeredAfterMs < 20_000, `answered after ${r.answeredAfterMs.toFixed(0)} ms`);
+  assert.ok(r.bytesSent < body.length, 'the whole body was sent: nothing was cut');
 });

@@ -13,8 +13,19 @@
 interface IdMatcher {
   readonly literal: string | null;
   readonly prefix: string;
+  /** Worst-case work per character matched (program size; patterns.ts). */
+  cost(): number;
   matches(s: string): boolean;
 }
+
+/**
+ * Most pattern work (instructions × caller characters, as MAX_DECISION_WORK in engine.ts)
+ * one policy write may spend finding the cached callers its identity pattern matches (FI-13):
+ * past it the whole cache is cleared instead, which is always correct (every caller's next
+ * request looks its policies up again). 4,096 cached callers of 70 characters against a
+ * 245-instruction pattern were ~30–70 ms per write.
+ */
+const MAX_FORGET_WORK = 1_000_000;
 
 export class CallerCache<E> {
   private young = new Map<string, E[]>();
@@ -59,6 +70,14 @@ export class CallerCache<E> {
     if (id.literal !== null) {
       this.young.delete(id.literal);
       this.old.delete(id.literal);
+      return;
+    }
+    let work = 0;
+    for (const map of [this.young, this.old]) {
+      for (const caller of map.keys()) if (caller.startsWith(id.prefix)) work += caller.length + 1;
+    }
+    if (work > 0 && work * id.cost() > MAX_FORGET_WORK) {
+      this.clear();
       return;
     }
     for (const map of [this.young, this.old]) {

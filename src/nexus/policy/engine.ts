@@ -58,6 +58,21 @@ interface LoadResult {
 
 const idOf = (peer: SpiffeId | string): string => (typeof peer === 'string' ? peer : peer.toString());
 
+/**
+ * Most pattern-matching work one decision may do (FI-13), in units of program instruction ×
+ * path character (+1): the linear bound of running a path pattern (patterns.ts). An identity
+ * allowed to write policies could otherwise make every request of a caller run 100 patterns of
+ * 250 instructions over a 500-character path (12.5 M units: ~100 ms, measured). 2.5 M units
+ * are ~10–20 ms at worst on a 2-core machine under load; ordinary policies never come near:
+ * literal path patterns cost nothing, a pattern runs only when the path starts with its
+ * literal prefix, the cheapest run first and the first that allows ends the decision (a
+ * 40-instruction pattern on a 100-character path is 4,040 units, so 600 of them fit). A
+ * decision that would need more is a denial, logged at WARN (at most every 10 s, with the
+ * count).
+ */
+export const MAX_DECISION_WORK = 1_000_000;
+const BUDGET_WARNING_INTERVAL_MS = 10_000;
+
 /** Pure policy evaluation over a policy set (see module doc). */
 export class PolicyEngine {
   /**
@@ -76,13 +91,18 @@ export class PolicyEngine {
    */
   private exact = false;
   private readonly callers: CallerCache<Entry>;
+  /** The cached per-caller lists ordered by cost ({@link byCost}); dropped with their list. */
+  private sortedLists = new WeakMap<Entry[], Entry[]>();
+  private spent = 0;
+  private budgetDenials = 0;
+  private lastBudgetWarning = Number.NEGATIVE_INFINITY;
   private readonly patterns: PatternCache;
   private readonly logger: Logger | undefined;
 
   constructor(opts: PolicyEngineOptions = {}) {
     this.callers = new CallerCache(Math.max(1, opts.callerCacheSize ?? 4096));
     this.logger = opts.logger;
-    this.patterns = new PatternCache(() => this.logger?.warn('a stored policy pattern does not compile; it matches nothing'));
+    this.patterns = new PatternCache(() => this.logger?.warn('a stored policy pattern does not compile or is too complex; it matches nothing'));
   }
 
   /** The generation of the loaded policy set (−Infinity before the first load). */
@@ -134,15 +154,15 @@ export class PolicyEngine {
   apply(change: PolicyChange, base: number | null, generation: number): boolean {
     if (base === null || !this.exact || this.gen !== base || generation !== base + 1) return false;
     this.remove(change.kind === 'put' ? change.policy.name : change.name);
-    if (change.kind === 'put') this.add(change.policy);
+    if (change.kind === 'put') this.add(change.policy)?.path.cost(); // compiled now, by the write, not by the next request
     this.gen = generation;
     return true;
   }
 
-  /** Adds one policy (one granting nothing is left out). */
-  private add(policy: PolicyLike): void {
+  /** Adds one policy (one granting nothing is left out); its entry, if any. */
+  private add(policy: PolicyLike): Entry | undefined {
     const bits = permissionBits(policy.permissions);
-    if (bits === 0) return; // grants nothing
+    if (bits === 0) return undefined; // grants nothing
     const entry: Entry = {
       name: policy.name,
       bits,
@@ -163,6 +183,7 @@ export class PolicyEngine {
       this.regexIdEntries.add(entry);
     }
     this.callers.forgetMatching(entry.id);
+    return entry;
   }
 
   /** Removes every entry named `name`. */
@@ -202,13 +223,50 @@ export class PolicyEngine {
     return out;
   }
 
-  /** True when some policy matches `peer` and `path` (full match) and grants `perm` or `super`. */
+  /** `list` ordered by the cost of its path patterns, cheapest (literals) first; cached with the list. */
+  private byCost(list: Entry[]): Entry[] {
+    let sorted = this.sortedLists.get(list);
+    if (sorted === undefined) {
+      sorted = [...list].sort((a, b) => a.path.cost() - b.path.cost());
+      this.sortedLists.set(list, sorted);
+    }
+    return sorted;
+  }
+
+  /**
+   * True when some policy matches `peer` and `path` (full match) and grants `perm` or `super`.
+   * Path patterns run cheapest first, each only when the path starts with its literal prefix,
+   * within {@link MAX_DECISION_WORK}: a decision that would need more is a denial (FI-13).
+   */
   allows(peer: SpiffeId | string, path: string, perm: Permission): boolean {
     const want = wantedBits(perm);
-    for (const entry of this.relevant(idOf(peer))) {
-      if ((entry.bits & want) !== 0 && entry.path.matches(path)) return true;
+    let left = MAX_DECISION_WORK;
+    for (const entry of this.byCost(this.relevant(idOf(peer)))) {
+      if ((entry.bits & want) === 0 || !path.startsWith(entry.path.prefix)) continue;
+      const work = entry.path.cost() * (path.length + 1);
+      if (work > left) {
+        this.overBudget();
+        return false;
+      }
+      left -= work;
+      this.spent += work;
+      if (entry.path.matches(path)) return true;
     }
     return false;
+  }
+
+  /** Work units (program size × (path length + 1)) of every path pattern run so far (tests, FI-13). */
+  get patternWork(): number {
+    return this.spent;
+  }
+
+  private overBudget(): void {
+    this.budgetDenials++;
+    const now = Date.now();
+    if (now - this.lastBudgetWarning < BUDGET_WARNING_INTERVAL_MS) return;
+    this.lastBudgetWarning = now;
+    this.logger?.warn({ denials: this.budgetDenials }, 'a policy decision needed more pattern matching than allowed; denied (FI-13)');
+    this.budgetDenials = 0;
   }
 
   /** True when some policy for `peer` grants `perm` (or `super`) on any path. */

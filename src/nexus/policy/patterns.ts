@@ -99,18 +99,20 @@ export function requiredPrefixOf(p: string): string {
 
 /**
  * Largest compiled program (re2js instructions) a policy pattern may have (POL-05, FI-13,
- * ENV-09). re2js matches in linear time, but linear in text length × program size: a 10-byte
- * path pattern `(.?){1000}` compiles to 4,002 instructions and took ~300 ms to match one
- * 500-character path, every time (the lazy DFA overflows its cache and falls back to the
- * NFA), and `(.?){1000}` repeated in a 500-character pattern, seconds — each request stalling
- * the event loop. At 1,000 instructions the worst shapes measured (`(.*a){n}`, `(.?){n}`,
- * `([a-z]?){n}`, `(a+?b?){n}` on 500-character adversarial paths) stay near 30 ms; real
- * patterns are far smaller (`^tenants/[a-z0-9-]+/db/.*$`: 31; `^apps/(dev|prod)/[^/]+/.*$`:
- * under 40; even `[a-zA-Z0-9._-]{400}`: 401). Go's RE2 would accept such patterns; we refuse
- * them at write time (400, as for what does not compile: D3), and a stored one over the bound
- * matches nothing. Literal patterns are exempt: the cache compares them as strings.
+ * ENV-09). Matching is linear, but linear in text length × program size: a 10-byte path
+ * pattern `(.?){1000}` compiles to 4,002 instructions and took ~300 ms to match one
+ * 500-character path. Refused at write time (400, as for what does not compile: D3); a stored
+ * one over the bound matches nothing. 250 keeps one pattern on a 500-character path around a
+ * millisecond at worst, and keeps what people write: `^tenants/[a-z0-9-]+/db/.*$` is 20,
+ * `^secrets/team-[a-z0-9-]+/(db|cache)/.*$` 33, a path pattern with a dozen alternatives
+ * 97, one with a UUID 51, `^spiffe://example\.org/ns/[a-z0-9-]+/sa/[a-z0-9-]+$` 36,
+ * `[a-z0-9-]{200}` 201. Long counted repetitions are what it refuses (`[a-z0-9-]{300}`,
+ * `[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?` twice: write `+` instead).
+ * Go's RE2 would accept such patterns. Literal patterns are exempt: they are compared as
+ * strings. What many patterns may cost together in one decision is bounded by the engine
+ * (`MAX_DECISION_WORK`, engine.ts).
  */
-export const MAX_PATTERN_PROGRAM = 1000;
+export const MAX_PATTERN_PROGRAM = 250;
 
 /** The size of a compiled pattern's program, or undefined if this re2js does not expose it. */
 export function programSize(re: RE2JS): number | undefined {
@@ -139,7 +141,25 @@ export interface Matcher {
   readonly literal: string | null;
   /** Every match starts with this ('' = unknown). */
   readonly prefix: string;
+  /**
+   * The worst-case work of one match per character of input: the program size (0 for a
+   * literal, or for a pattern that matches nothing). Compiles the pattern on first use.
+   */
+  cost(): number;
   matches(s: string): boolean;
+}
+
+/**
+ * Full match without re2js's lazy DFA: one-pass programs run one-pass, others on the bounded
+ * backtracker or the NFA, each O(program × input) with no state kept between calls. The DFA is
+ * faster on the patterns it suits, but patterns can be written whose DFA needs a new state at
+ * every character (`.*a.{200}`: 2^200 states): then it costs more per character than the NFA
+ * and keeps up to 8 MiB of states per pattern (100 such patterns of 250 instructions: ~500 ms
+ * of CPU per 500-character path and an RSS past 1 GiB, measured; without the DFA ~20 ms and
+ * flat). Asking for the match position skips the DFA.
+ */
+function fullMatch(re: RE2JS, s: string): boolean {
+  return re.matcher(s).matches();
 }
 
 /**
@@ -177,19 +197,26 @@ export class PatternCache {
 
   private make(pattern: string): Matcher {
     const literal = literalOf(pattern);
-    if (literal !== null) return { literal, prefix: literal, matches: (s) => s === literal };
+    if (literal !== null) return { literal, prefix: literal, cost: () => 0, matches: (s) => s === literal };
     let re: RE2JS | null | undefined; // undefined = not compiled yet; null = does not compile
+    let size = 0;
     const onError = this.onCompileError;
+    const compiled = (): RE2JS | null => {
+      if (re === undefined) {
+        const c = compileBounded(pattern);
+        re = typeof c === 'string' ? null : c;
+        if (re === null) onError();
+        else size = programSize(re) ?? MAX_PATTERN_PROGRAM;
+      }
+      return re;
+    };
     return {
       literal: null,
       prefix: requiredPrefixOf(pattern),
+      cost: () => (compiled() === null ? 0 : size),
       matches(s: string): boolean {
-        if (re === undefined) {
-          const c = compileBounded(pattern);
-          re = typeof c === 'string' ? null : c;
-          if (re === null) onError();
-        }
-        return re !== null && re.matches(s);
+        const r = compiled();
+        return r !== null && fullMatch(r, s);
       },
     };
   }

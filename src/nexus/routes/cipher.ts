@@ -29,7 +29,8 @@
  * `Content-Length` over the cap is refused before anything is read; otherwise the running count
  * decides. Oversize is 400 `api_bad_request` (message "request body too large"; SPIKE clients
  * understand 400, not 413: D1). If an encrypt stream without `Content-Length` crosses the cap
- * after the answer started, the answer is cut off (no final tag, so it never decrypts).
+ * after the answer started, the answer is cut off (no final tag, so it never decrypts). A stream
+ * body below the router's minimum pace (16 KiB/s while waited for) is 408 (FI-08; body-pace.ts).
  *
  * Memory budget (cipher-budget.ts). Every cipher request reserves the bytes it is about to hold
  * from one budget per process (`cipherMemoryBudgetBytes`), under its caller's SPIFFE ID, before
@@ -240,21 +241,26 @@ export function cipherRoutesWith(ctx: NexusContext, budget: ByteBudget, opts: Ci
         head.set(nonce, 1);
         const body = sctx.body();
         // Bytes are counted here rather than through `counted` (two generator layers fewer per
-        // chunk on the stream encrypt path, P5).
+        // chunk on the stream encrypt path, P5). The header waits for the first body chunk, so
+        // a body too slow from the start still gets its 408 answer (FI-08).
         async function* chunks(): AsyncGenerator<Uint8Array> {
-          count('out', head.length);
-          yield head;
+          let headSent = false;
           for await (const chunk of body) {
             count('in', chunk.length);
             const out = cipher.update(chunk);
             chunk.fill(0);
+            if (!headSent) {
+              headSent = true;
+              count('out', head.length);
+              yield head;
+            }
             if (out.length > 0) {
               count('out', out.length);
               yield out;
             }
           }
           const fin = cipher.final();
-          const tail = Buffer.concat([fin, cipher.getAuthTag()]);
+          const tail = Buffer.concat(headSent ? [fin, cipher.getAuthTag()] : [head, fin, cipher.getAuthTag()]);
           count('out', tail.length);
           yield tail;
         }

@@ -8,12 +8,10 @@
  * is written only when the cell still holds the bytes read, so a concurrent write (sealed
  * under the current key already) always wins and its CAS version is untouched.
  */
-import type pg from 'pg';
 import type { BlobSwap, KeyRecordsUpdate, StaleBlob } from '../key-custody.js';
 import { SEAL_FENCE_RECORD } from '../seal-fence.js';
 import { KEY_RECORDS_LOCK_KEY } from './schema.js';
-
-type Run = <R extends pg.QueryResultRow = pg.QueryResultRow>(query: pg.QueryConfig<unknown[]> | string) => Promise<pg.QueryResult<R>>;
+import type { Run } from './sql.js';
 
 const STALE = [
   { sql: 'SELECT id, 0 AS version, path AS blob FROM spike_secrets WHERE substring(path from 2 for 4) <> $1 LIMIT $2', kind: 'secret', field: 'path' },

@@ -87,6 +87,9 @@ export function q(name: SqlName, values: unknown[] = []): pg.QueryConfig<unknown
   return { name: `spike_${name}`, text: SQL[name], values };
 }
 
+/** Runs one statement on a transaction's connection, within the request's deadline (store.ts). */
+export type Run = <R extends pg.QueryResultRow = pg.QueryResultRow>(query: pg.QueryConfig<unknown[]> | string) => Promise<pg.QueryResult<R>>;
+
 export type SnapRow = { id: Buffer | null; path: Buffer | null; snap: string | null };
 
 /** The path rows and the one snapshot row of `listSecrets` / `pathsSinceQuery`. */

@@ -1,8 +1,8 @@
 /**
  * `postgres` backend: several Nexus instances share one PostgreSQL database (issue 8).
  * Sealing, key check, decoding and listing come from the shared core (../sealed.ts), so
- * both persistent backends hold exactly the same blobs; this file holds only the SQL and
- * the transactions.
+ * both persistent backends hold exactly the same blobs; this file holds the pool and the
+ * transactions, writes.ts what the write transactions do, sql.ts the statements.
  *
  * Driver: `pg` (node-postgres) rather than `postgres` (porsager): it is the long-standing,
  * most widely deployed client with a separately maintained pool (`pg-pool`), explicit
@@ -37,7 +37,7 @@ import type pg from 'pg';
 import { pgDriver } from '../drivers.js';
 import type { RootKey } from '../../crypto/index.js';
 import { createLogThrottle } from '../../lib/index.js';
-import { keyRecordKeys, planKeyRecords, type KeyRecordsPlan } from '../key-check.js';
+import type { KeyRecordsPlan } from '../key-check.js';
 import { visitPathPages, type PathRow } from '../path-catalog.js';
 import { SealedStore, type MetaRow, type ReadRow, type SealedSecretWrite } from '../sealed.js';
 import { DEFAULTS, type PostgresStoreOptions } from './options.js';
@@ -46,16 +46,14 @@ import { budgetMs, connectWithin, errCode, isRetryable, isServerAnswer, pgToStor
 import { migratePostgres } from './schema.js';
 import { PostgresAnchor } from './anchor.js';
 import type { BlobSwap, KeyRecordsUpdate, StaleBlob } from '../key-custody.js';
-import { pgReplaceBlobs, pgScanStale, pgUpdateKeyRecords, readSealFence } from './custody.js';
-import { POLICY_CHANNEL, pathsSinceQuery, q, snapshotXmax, splitSnapshot, type SnapRow } from './sql.js';
+import { pgReplaceBlobs, pgScanStale, pgUpdateKeyRecords } from './custody.js';
+import { POLICY_CHANNEL, pathsSinceQuery, q, type Run, snapshotXmax, splitSnapshot, type SnapRow } from './sql.js';
+import { pgRemovePolicy, pgSettleKeyRecords, pgWritePolicy, pgWriteSecret } from './writes.js';
 
 export { POLICY_CHANNEL, pgToStoreError, type PostgresStoreOptions };
 
 /** Largest `integer` (int4): the schema's version column. */
 const MAX_PG_INT = 2 ** 31 - 1;
-
-/** Runs one statement on the transaction's connection, within the request's deadline. */
-type Run = <R extends pg.QueryResultRow = pg.QueryResultRow>(query: pg.QueryConfig<unknown[]> | string) => Promise<pg.QueryResult<R>>;
 
 export class PostgresStore extends SealedStore {
   readonly kind = 'postgres' as const;
@@ -207,18 +205,6 @@ export class PostgresStore extends SealedStore {
     }
   }
 
-  /** The metadata row locked for this transaction; retried when created concurrently. */
-  async #lockMeta(run: Run, id: Buffer): Promise<MetaRow> {
-    for (;;) {
-      const row = (await run<{ meta: Buffer }>(q('lockMeta', [id]))).rows[0];
-      if (row) return { meta: row.meta, versions: true };
-      // One statement: did someone create it since, or are there orphaned versions?
-      const probe = (await run<{ present: boolean; versions: boolean }>(q('probe', [id]))).rows[0];
-      if (probe?.present) continue; // created concurrently and committed: lock it now
-      return { meta: null, versions: probe?.versions === true };
-    }
-  }
-
   // --- system records -------------------------------------------------------------------
 
   async getSystem(key: string): Promise<Uint8Array | null> {
@@ -237,19 +223,7 @@ export class PostgresStore extends SealedStore {
   }
 
   protected settleKeyRecords<Refusal extends string>(root: RootKey, adoption?: KeyAdoption<Refusal>): Promise<KeyRecordsPlan<Refusal>> {
-    return this.#tx(async (run) => {
-      await run(q('lockKeyRecords'));
-      const rows = (await run<{ key: string; value: Buffer }>(q('getSystems', [keyRecordKeys(adoption)]))).rows;
-      const found = new Map(rows.map((r) => [r.key, new Uint8Array(r.value)]));
-      const plan = planKeyRecords(root, (key) => found.get(key) ?? null, adoption);
-      if (plan.ok) {
-        for (const [key, value] of plan.inserts) {
-          // Every writer of these records holds the lock: losing an insert means an outside writer.
-          if ((await run(q('putSystemIfAbsent', [key, Buffer.from(value)]))).rowCount !== 1) throw new StoreError('store_busy');
-        }
-      }
-      return plan;
-    });
+    return this.#tx((run) => pgSettleKeyRecords(run, root, adoption));
   }
 
   protected updateKeyRecords<T>(keys: string[], plan: (found: (key: string) => Uint8Array | null) => KeyRecordsUpdate<T>): Promise<T> {
@@ -277,24 +251,7 @@ export class PostgresStore extends SealedStore {
   }
 
   protected writeSecret<T>(id: Buffer, plan: (row: MetaRow, fence: Uint8Array | null) => { result: T; write: SealedSecretWrite | null }): Promise<T> {
-    return this.#tx(async (run) => {
-      const fence = await readSealFence(run);
-      for (;;) {
-        const { result, write } = plan(await this.#lockMeta(run, id), fence);
-        if (!write) return result;
-        const { meta, added, dropped } = write;
-        if (write.created) {
-          if (!added) throw new StoreError('store_invalid_argument'); // only a put creates a path
-          const ins = await run(q('insertSecret', [id, write.path, meta, added.version, added.blob]));
-          if (ins.rowCount === 1) return result;
-          continue; // Another instance created the path after our probe: lock its row and start over.
-        }
-        if (added) await run(q('putVersion', [id, meta, dropped, added.version, added.blob]));
-        else if (dropped.length > 0) await run(q('updateMetaDropVersions', [id, meta, dropped]));
-        else await run(q('updateMeta', [id, meta]));
-        return result;
-      }
-    });
+    return this.#tx((run) => pgWriteSecret(run, id, plan));
   }
 
   /**
@@ -326,24 +283,11 @@ export class PostgresStore extends SealedStore {
   }
 
   protected writePolicy(id: Buffer, build: (old: Buffer | null, fence: Uint8Array | null) => { record: PolicyRecord; body: Buffer }): Promise<PolicyRecord> {
-    return this.#tx(async (run) => {
-      await run(q('lockGeneration')); // every policy writer takes this row first: one order, no deadlocks
-      const fence = await readSealFence(run);
-      const old = (await run<{ body: Buffer }>(q('getPolicy', [id]))).rows[0]?.body ?? null;
-      const { record, body } = build(old, fence);
-      await run(q('putPolicy', [id, body]));
-      await run(q('bumpGeneration'));
-      return record;
-    });
+    return this.#tx((run) => pgWritePolicy(run, id, build));
   }
 
   protected removePolicy(id: Buffer): Promise<boolean> {
-    return this.#tx(async (run) => {
-      await run(q('lockGeneration'));
-      const gone = (await run(q('deletePolicy', [id]))).rowCount === 1;
-      if (gone) await run(q('bumpGeneration'));
-      return gone;
-    });
+    return this.#tx((run) => pgRemovePolicy(run, id));
   }
 
   /** The shared policy generation: one primary-key lookup, correct across every instance. */
