@@ -62,7 +62,7 @@ const idOf = (peer: SpiffeId | string): string => (typeof peer === 'string' ? pe
  * Most pattern-matching work one decision may do (FI-13), in units of program instruction ×
  * path character (+1): the linear bound of running a path pattern (patterns.ts). An identity
  * allowed to write policies could otherwise make every request of a caller run 100 patterns of
- * 250 instructions over a 500-character path (12.5 M units: ~100 ms, measured). 2.5 M units
+ * 250 instructions over a 500-character path (12.5 M units: ~100 ms, measured). 1 M units
  * are ~10–20 ms at worst on a 2-core machine under load; ordinary policies never come near:
  * literal path patterns cost nothing, a pattern runs only when the path starts with its
  * literal prefix, the cheapest run first and the first that allows ends the decision (a
