@@ -9,6 +9,14 @@
  * rerun: Keepers accept a replacement share from Bootstrap until a Nexus has confirmed a
  * sharing (src/keeper/slot.ts).
  *
+ * Atomic seeding (CFG-03), in two phases: every Keeper first gets its share *staged* (held
+ * apart, never served to Nexus); only when all of them acknowledged does Bootstrap commit
+ * (the identical share again, unstaged), and only then can Nexus rebuild the key. A Keeper
+ * that cannot be reached in the first phase fails the run with nothing Nexus could use; the
+ * rerun's staged shares replace the abandoned ones. A Keeper lost between the phases is
+ * like a Keeper lost after the run: with `threshold` commits Nexus rebuilds the key and
+ * re-seeds it; with fewer the run fails and nothing is usable either.
+ *
  * The verify probe uses its own purpose key, `bootstrap-verify/v1` (D7), never the
  * storage or cipher key, so the verify route is no decryption oracle (gap C2).
  *
@@ -71,26 +79,60 @@ async function nexusInitialized(d: BootstrapDeps, deadline: number): Promise<boo
   }
 }
 
-async function deliver(d: BootstrapDeps, url: string, share: Share, epoch: number, commitments: ReturnType<typeof splitSecret>['commitments']): Promise<void> {
+type Phase = 'stage' | 'commit';
+
+async function deliver(d: BootstrapDeps, url: string, share: Share, epoch: number, commitments: ReturnType<typeof splitSecret>['commitments'], phase: Phase): Promise<void> {
   const c = d.config;
   const started = Date.now();
   let lastStatus: number | undefined;
   for (let attempt = 0; attempt < c.keeperMaxRetries; attempt++) {
     try {
-      await d.keepers.contribute(url, { value: share.value, id: share.id, epoch, commitments });
+      await d.keepers.contribute(url, { value: share.value, id: share.id, epoch, commitments, ...(phase === 'stage' ? { staged: true } : {}) });
       return;
     } catch (err) {
       lastStatus = err instanceof KeeperCallError ? err.status : undefined;
       if (lastStatus === 409) {
         throw new BootstrapError('bootstrap_keeper_failed', `keeper ${share.id} already holds a confirmed share of another key; SPIKE is already initialised`);
       }
-      d.logger.warn({ keeper: url, keeperId: share.id, attempt: attempt + 1 }, 'share delivery failed; retrying');
+      d.logger.warn({ keeper: url, keeperId: share.id, phase, attempt: attempt + 1 }, 'share delivery failed; retrying');
     }
     const wait = backoffDelay(attempt, { initialMs: c.keeperRetryInitialMs, maxMs: c.keeperRetryMaxMs });
     if (c.keeperTimeoutMs > 0 && Date.now() - started + wait > c.keeperTimeoutMs) break;
     if (attempt + 1 < c.keeperMaxRetries) await sleep(wait);
   }
   throw new BootstrapError('bootstrap_keeper_failed', `failed to reach keeper ${share.id} (${url}); fix it and rerun bootstrap`);
+}
+
+/** Runs one phase on every Keeper at once, waiting for all (the shares are wiped only after). */
+async function everyKeeper(d: BootstrapDeps, shares: Share[], epoch: number, commitments: ReturnType<typeof splitSecret>['commitments'], phase: Phase): Promise<{ done: number; failures: BootstrapError[] }> {
+  const results = await Promise.allSettled(d.config.keeperPeers.map((url, i) => deliver(d, url, shares[i]!, epoch, commitments, phase)));
+  const failures: BootstrapError[] = [];
+  for (const r of results) {
+    if (r.status === 'fulfilled') continue;
+    if (!(r.reason instanceof BootstrapError)) throw r.reason;
+    failures.push(r.reason);
+  }
+  return { done: results.length - failures.length, failures };
+}
+
+/** Phase 1 everywhere, then phase 2 (see the module doc); throws when the sharing is not usable. */
+async function seed(d: BootstrapDeps, shares: Share[], commitments: ReturnType<typeof splitSecret>['commitments']): Promise<void> {
+  const say = d.say ?? (() => undefined);
+  const epoch = 1;
+  const staged = await everyKeeper(d, shares, epoch, commitments, 'stage');
+  if (staged.failures.length > 0) {
+    say(`${staged.failures.length} of ${shares.length} Keepers did not take their share; nothing was committed (Nexus cannot use this run).`);
+    throw staged.failures[0]!;
+  }
+  say('Every Keeper holds its share (staged). Committing…');
+  const committed = await everyKeeper(d, shares, epoch, commitments, 'commit');
+  if (committed.done < d.config.shamir.threshold) {
+    say(`only ${committed.done} of ${shares.length} Keepers committed their share, fewer than the threshold; Nexus cannot use this run.`);
+    throw committed.failures[0]!;
+  }
+  if (committed.failures.length > 0) {
+    say(`${committed.failures.length} Keeper(s) lost the share before the commit; Nexus re-seeds them once it has rebuilt the key.`);
+  }
 }
 
 /** Consecutive "could not open the probe" answers of a ready Nexus that mean another key. */
@@ -153,11 +195,10 @@ export async function runBootstrap(d: BootstrapDeps): Promise<BootstrapOutcome> 
   }
   const root = RootKey.generate();
   const { shares, commitments } = splitSecret(root, c.shamir.threshold, c.shamir.shares);
-  const epoch = 1;
   try {
     say(`Delivering ${shares.length} shares to Keepers (threshold ${c.shamir.threshold})…`);
-    await Promise.all(c.keeperPeers.map((url, i) => deliver(d, url, shares[i]!, epoch, commitments)));
-    say('Every Keeper acknowledged its share. Verifying that Nexus rebuilt the key…');
+    await seed(d, shares, commitments);
+    say('Shares committed. Verifying that Nexus rebuilt the key…');
     await verify(d, root);
     say('Bootstrap verification passed.');
     return 'initialized';

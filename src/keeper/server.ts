@@ -1,6 +1,6 @@
 /**
  * The Keeper's HTTP routes (SPIKE's Keeper API) over the project's guarded router:
- *   POST /v1/store/contribute  ← Nexus or Bootstrap: store the share (slot rules in slot.ts)
+ *   POST /v1/store/contribute  ← Nexus or Bootstrap: store (or, Bootstrap, stage) the share (slot rules in slot.ts)
  *   POST /v1/store/shard       ← Nexus only: the held share, with its id/epoch/commitments
  *                                (and the rollback anchor, when one is held)
  *   POST /v1/store/anchor, /v1/store/status  ← Nexus only (additive; anchor-routes.ts)
@@ -36,9 +36,9 @@ export function keeperRouter(slot: ShareSlot, ids: Recognisers, logger: Logger, 
       const from = ids.isNexus(peer) ? 'nexus' : 'bootstrap';
       try {
         const outcome = slot.contribute(from, {
-          value: w.value, id: w.id, epoch: w.epoch, commitments: w.commitments, pending: w.pending === true,
+          value: w.value, id: w.id, epoch: w.epoch, commitments: w.commitments, pending: w.pending === true, staged: w.staged === true,
         });
-        log.info({ outcome, from, epoch: w.epoch ?? 1, shareId: w.id ?? null, pending: w.pending === true }, 'share contributed');
+        log.info({ outcome, from, epoch: w.epoch ?? 1, shareId: w.id ?? null, pending: w.pending === true, staged: w.staged === true }, 'share contributed');
         return {};
       } catch (e) {
         if (e instanceof KeeperSlotError) {

@@ -163,3 +163,44 @@ test('pending: a pending share that does not verify against its commitments is r
   slot.clear();
   assert.deepEqual([slot.has(), slot.getPending()], [false, undefined]);
 });
+
+// Atomic seeding (CFG-03): Bootstrap stages, then commits the identical share unstaged.
+
+test('CFG-03: a staged Bootstrap share is never served until the identical share commits it', () => {
+  const slot = new ShareSlot();
+  assert.equal(slot.contribute('bootstrap', { value: v(1), id: 1, epoch: 1, staged: true }), 'staged');
+  assert.equal(slot.has(), false, 'staged: nothing served');
+  assert.equal(slot.get(), undefined);
+  assert.equal(slot.contribute('bootstrap', { value: v(1), id: 1, epoch: 1, staged: true }), 'unchanged', 'a retried stage');
+  assert.equal(slot.contribute('bootstrap', { value: v(1), id: 1, epoch: 1 }), 'committed');
+  assert.equal(hex(slot.get()?.value), hex(v(1)));
+  assert.equal(slot.contribute('bootstrap', { value: v(1), id: 1, epoch: 1 }), 'unchanged', 'a retried commit');
+});
+
+test('CFG-03: a new run withdraws an unconfirmed share of an earlier run; Nexus always wins over a staged share', () => {
+  const slot = new ShareSlot();
+  slot.contribute('bootstrap', { value: v(1), epoch: 1, staged: true });
+  slot.contribute('bootstrap', { value: v(1), epoch: 1 });
+  // A rerun stages another share: the earlier, unconfirmed one is no longer served.
+  assert.equal(slot.contribute('bootstrap', { value: v(2), epoch: 1, staged: true }), 'staged');
+  assert.equal(slot.has(), false);
+  // A commit of anything but the staged share is an unstaged share: it drops the staged one.
+  assert.equal(slot.contribute('bootstrap', { value: v(3), epoch: 1 }), 'stored');
+  assert.equal(slot.contribute('bootstrap', { value: v(2), epoch: 1 }), 'stored', 'the staged share is gone, not committed');
+  slot.contribute('bootstrap', { value: v(4), epoch: 1, staged: true });
+  assert.equal(slot.contribute('nexus', { value: v(5), epoch: 1 }), 'stored');
+  // Nexus dropped the staged share: its commit is now just another Bootstrap share, refused.
+  assert.throws(() => slot.contribute('bootstrap', { value: v(4), epoch: 1 }), refused('keeper_share_conflict', 409));
+  assert.equal(hex(slot.get()?.value), hex(v(5)));
+});
+
+test('CFG-03 with KPR-08/CFG-05: after Nexus confirmed, a stage of the identical share is acknowledged, any other refused; only Bootstrap stages', () => {
+  const slot = new ShareSlot();
+  slot.contribute('nexus', { value: v(1), epoch: 1 });
+  assert.equal(slot.contribute('bootstrap', { value: v(1), epoch: 1, staged: true }), 'unchanged');
+  assert.throws(() => slot.contribute('bootstrap', { value: v(2), epoch: 1, staged: true }), refused('keeper_share_conflict', 409));
+  assert.equal(slot.contribute('bootstrap', { value: v(1), epoch: 1 }), 'unchanged');
+  assert.throws(() => slot.contribute('nexus', { value: v(2), epoch: 1, staged: true }), refused('keeper_stage_refused', 400));
+  assert.throws(() => slot.contribute('bootstrap', { value: v(2), epoch: 2, staged: true }), refused('keeper_epoch_out_of_range', 400));
+  assert.equal(hex(slot.get()?.value), hex(v(1)));
+});

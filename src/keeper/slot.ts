@@ -22,6 +22,21 @@
  *    KPR-08, CFG-05). Before confirmation Bootstrap may replace the share, so an
  *    interrupted bootstrap can be rerun.
  *
+ * Atomic seeding (CFG-03): Bootstrap first sends its share with `staged: true`. A staged
+ * share is held apart and never served (`/v1/store/shard` answers as if empty), so Nexus
+ * cannot rebuild a key from a run that did not reach every Keeper. Only once every Keeper
+ * acknowledged its staged share does Bootstrap re-send the identical share without the flag:
+ * the commit, which makes it the held share. Rules:
+ *  - only Bootstrap stages (Nexus → `keeper_stage_refused`, 400);
+ *  - a confirmed held share: the identical share staged is acknowledged (no change), any
+ *    other is refused (409), as for an unstaged share;
+ *  - otherwise a different staged share replaces the staged one AND withdraws an unconfirmed
+ *    held share (a new Bootstrap run starts over: a half-committed earlier run stops being
+ *    served);
+ *  - any share from Nexus drops the staged one (Nexus always wins);
+ *  - an unstaged Bootstrap share (the commit, or a SPIKE sender that knows no staging)
+ *    follows the rules above and drops a staged share it does not match.
+ *
  * Sharing moves (share refresh, Keeper set change): besides the current share the slot may
  * hold ONE pending share of a higher epoch, sent by Nexus with `pending: true`:
  *  - only Nexus sends pending shares (Bootstrap → `keeper_pending_refused`, 400), always
@@ -50,7 +65,7 @@ type Contributor = 'nexus' | 'bootstrap';
 export const BOOTSTRAP_EPOCH = 1;
 
 type KeeperSlotErrorCode = 'keeper_stale_epoch' | 'keeper_share_conflict' | 'keeper_share_unverified' | 'keeper_epoch_out_of_range'
-  | 'keeper_pending_refused' | 'keeper_no_current' | 'keeper_pending_unverifiable';
+  | 'keeper_pending_refused' | 'keeper_no_current' | 'keeper_pending_unverifiable' | 'keeper_stage_refused';
 
 const MESSAGES: Record<KeeperSlotErrorCode, string> = {
   keeper_share_unverified: 'share does not verify against the supplied commitments',
@@ -60,6 +75,7 @@ const MESSAGES: Record<KeeperSlotErrorCode, string> = {
   keeper_pending_refused: 'only Nexus may send a pending share',
   keeper_no_current: 'a pending share needs a current share held first',
   keeper_pending_unverifiable: 'a pending share needs its share id and the Feldman commitments of its sharing',
+  keeper_stage_refused: 'only Bootstrap may stage a share',
 };
 
 export class KeeperSlotError extends SpikeError {
@@ -79,6 +95,8 @@ interface IncomingShare {
   commitments?: Commitments;
   /** A sharing move's new share, held beside the current one until the commit. */
   pending?: boolean;
+  /** Bootstrap's first phase: held apart, never served, until the identical share comes unstaged. */
+  staged?: boolean;
 }
 
 interface HeldShare {
@@ -88,7 +106,7 @@ interface HeldShare {
   commitments: Commitments | undefined;
 }
 
-type ContributeOutcome = 'stored' | 'unchanged' | 'promoted';
+type ContributeOutcome = 'stored' | 'unchanged' | 'promoted' | 'staged' | 'committed';
 
 function sameValue(a: Uint8Array, b: Uint8Array): boolean {
   return a.length === b.length && timingSafeEqual(a, b);
@@ -106,6 +124,8 @@ function maxEpochFrom(from: Contributor): number {
 export class ShareSlot {
   #held: HeldShare | undefined;
   #pending: HeldShare | undefined;
+  /** Bootstrap's staged share (CFG-03): never served; becomes #held at the commit. */
+  #staged: HeldShare | undefined;
   /** True once Nexus sent (or re-sent) the held share: only then is its epoch authoritative. */
   #confirmed = false;
 
@@ -134,6 +154,13 @@ export class ShareSlot {
       throw new KeeperSlotError('keeper_share_unverified', 400);
     }
     if (s.pending === true) return this.#contributePending(from, epoch, s);
+    if (s.staged === true) return this.#stage(from, epoch, s);
+    if (from === 'nexus') this.#dropStaged();
+    else {
+      const st = this.#staged;
+      if (st && epoch === st.epoch && sameValue(st.value, s.value)) return this.#commitStaged(st, s);
+      this.#dropStaged();
+    }
     const held = this.#held;
     const pend = this.#pending;
     if (from === 'nexus' && pend && epoch >= pend.epoch) {
@@ -182,6 +209,38 @@ export class ShareSlot {
     return 'stored';
   }
 
+  #stage(from: Contributor, epoch: number, s: IncomingShare): ContributeOutcome {
+    if (from !== 'bootstrap') throw new KeeperSlotError('keeper_stage_refused', 400);
+    const held = this.#held;
+    if (held && epoch === held.epoch && sameValue(held.value, s.value)) return 'unchanged';
+    if (held && this.#confirmed) throw new KeeperSlotError('keeper_share_conflict', 409);
+    const st = this.#staged;
+    if (st && epoch === st.epoch && sameValue(st.value, s.value)) return 'unchanged';
+    // A new run: its staged share replaces an older one, and an unconfirmed share of an
+    // earlier run (Bootstrap's own) is no longer served.
+    this.#dropStaged();
+    if (held) {
+      held.value.fill(0);
+      this.#held = undefined;
+    }
+    this.#staged = { value: Uint8Array.from(s.value), id: s.id, epoch, commitments: s.commitments };
+    return 'staged';
+  }
+
+  /** The commit: the staged share becomes the held (unconfirmed) one. */
+  #commitStaged(st: HeldShare, s: IncomingShare): ContributeOutcome {
+    this.#staged = undefined;
+    this.#held?.value.fill(0);
+    this.#held = { value: st.value, id: st.id ?? s.id, epoch: st.epoch, commitments: st.commitments ?? s.commitments };
+    this.#confirmed = false;
+    return 'committed';
+  }
+
+  #dropStaged(): void {
+    this.#staged?.value.fill(0);
+    this.#staged = undefined;
+  }
+
   #dropPending(): void {
     this.#pending?.value.fill(0);
     this.#pending = undefined;
@@ -189,6 +248,7 @@ export class ShareSlot {
 
   clear(): void {
     this.#dropPending();
+    this.#dropStaged();
     this.#held?.value.fill(0);
     this.#held = undefined;
     this.#confirmed = false;

@@ -4,7 +4,7 @@
  * (base64 of the compact Feldman serialisation). Readers ignore unknown fields, so SPIKE
  * senders and future additive fields keep working.
  *
- *   contribute request   {"shard":[32 ints], "id"?: n, "epoch"?: n, "commitments"?: b64, "pending"?: true}
+ *   contribute request   {"shard":[32 ints], "id"?: n, "epoch"?: n, "commitments"?: b64, "pending"?: true, "staged"?: true}
  *   shard response       {"shard":[32 ints], "Err":"", "epoch"?: n, "id"?: n, "commitments"?: b64, "anchor"?: b64,
  *                         "pending"?: {"shard":[32 ints], "id"?: n, "epoch"?: n, "commitments"?: b64}}
  *   anchor request       {"anchor": b64}  → {}          (Nexus's rollback anchor, opaque to the Keeper)
@@ -12,7 +12,9 @@
  *
  * `pending` belongs to a sharing move (share refresh, Keeper set change): in a contribute
  * request it asks the Keeper to hold the share beside its current one; in a shard response
- * it is that held pending share; in a status answer, its epoch.
+ * it is that held pending share; in a status answer, its epoch. `staged` is Bootstrap's first
+ * phase (CFG-03): the Keeper holds the share apart and never serves it until the identical
+ * share arrives without the flag (src/keeper/slot.ts).
  *
  * Note the shard response's capitalised `Err` (never omitted). Decoding is strict (KPR-03…06):
  * exactly 32 integers in 0..255, not all zero, an epoch in 1…MAX_SHARE_EPOCH, through the
@@ -39,6 +41,8 @@ export interface WireShare {
   pending?: boolean;
   /** Shard response: the Keeper's pending share, when it holds one (caller wipes it too). */
   pendingShare?: WireShare;
+  /** Contribute (Bootstrap): stage the share; served only after the unstaged commit. */
+  staged?: boolean;
 }
 
 /** Largest compact commitments accepted (threshold ≤ MAX_SHARE_ID). */
@@ -71,7 +75,7 @@ const PendingField: Schema<boolean | PendingShareMessage | undefined> = {
 };
 
 /** Schema of a contribute request / shard response (unknown fields ignored, strict types). */
-export const ShareMessage = s.object({ ...shareFields, pending: PendingField });
+export const ShareMessage = s.object({ ...shareFields, pending: PendingField, staged: s.optional(s.bool()) });
 export type ShareMessage = Infer<typeof ShareMessage>;
 
 /** `POST /v1/store/contribute` body. */
@@ -103,6 +107,7 @@ export function toWireShare(m: ShareMessage): WireShare {
   try {
     const w: WireShare = { value: m.shard, id: m.id, epoch: m.epoch, commitments: parseCommitments(m.commitments) };
     if (m.pending === true) w.pending = true;
+    if (m.staged === true) w.staged = true;
     if (p) w.pendingShare = { value: p.shard, id: p.id, epoch: p.epoch, commitments: parseCommitments(p.commitments) };
     return w;
   } catch {
@@ -134,6 +139,7 @@ export function encodeShareMessage(w: WireShare, withErrField: boolean): Buffer 
   if (w.epoch !== undefined) parts.push(`"epoch":${w.epoch}`);
   if (w.commitments !== undefined) parts.push(`"commitments":"${Buffer.from(w.commitments.toBytes()).toString('base64')}"`);
   if (w.pending === true) parts.push('"pending":true');
+  if (w.staged === true) parts.push('"staged":true');
   if (withErrField) parts.push('"Err":""');
   const shard = formatShardJsonArray(w.value);
   const out = Buffer.concat([Buffer.from('{"shard":'), shard, Buffer.from(parts.length ? `,${parts.join(',')}}` : '}')]);
