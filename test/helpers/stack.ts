@@ -319,9 +319,9 @@ export class Stack {
     };
   }
 
-  /** Starts Nexus instance `index` (1-based, default the first). */
-  async startNexus(index = 1): Promise<void> {
-    await this.#spawn(this.nexusName(index), 'spike-nexus', [], this.nexusEnv(index), 'spike-nexus ready');
+  /** Starts Nexus instance `index` (1-based, default the first); `wrapper` prefixes the command (e.g. a ulimit shell). */
+  async startNexus(index = 1, opts: { wrapper?: string[]; env?: Record<string, string> } = {}): Promise<void> {
+    await this.#spawn(this.nexusName(index), 'spike-nexus', [], { ...this.nexusEnv(index), ...(opts.env ?? {}) }, 'spike-nexus ready', opts.wrapper);
   }
 
   /** Kills Nexus instance `index` (1-based, default the first) and waits for its exit. */
