@@ -36,7 +36,7 @@ const closed = (s: net.Socket): boolean => s.destroyed;
 test('per-source budget: a new socket evicts the oldest handshaking socket of the same address', async () => {
   accepted = [];
   const events: AdmissionEvent[] = [];
-  const a = new ConnectionAdmission({ maxConnections: 10, maxHandshakes: 100, maxHandshakesPerSource: 3 }, (e) => events.push(e));
+  const a = new ConnectionAdmission({ maxConnections: 10, maxHandshakes: 100, maxHandshakesPerSource: 3 }, (e) => events.push(e), { minEvictAgeMs: 0 });
   const socks = await connect(5);
   for (const s of socks) a.accepted(s);
   assert.deepEqual(socks.map(closed), [true, true, false, false, false], 'the two oldest went');
@@ -44,9 +44,27 @@ test('per-source budget: a new socket evicts the oldest handshaking socket of th
   assert.deepEqual(events, ['handshake_evicted_per_source', 'handshake_evicted_per_source']);
 });
 
+test('ENV-06 burst: sockets accepted together from one address are not evicted while young; the total limit still holds; old ones go', async () => {
+  accepted = [];
+  let now = 1_000_000;
+  const events: AdmissionEvent[] = [];
+  const a = new ConnectionAdmission({ maxConnections: 100, maxHandshakes: 8, maxHandshakesPerSource: 3 }, (e) => events.push(e), { minEvictAgeMs: 1_000, now: () => now });
+  const burst = await connect(6);
+  for (const s of burst) a.accepted(s);
+  assert.deepEqual(burst.map(closed), [false, false, false, false, false, false], 'a burst of 6 over a per-source limit of 3: all kept');
+  const more = await connect(3);
+  for (const s of more) a.accepted(s);
+  assert.equal(a.handshaking, 8, 'the total limit is hard: the busiest source lost its oldest');
+  assert.deepEqual(events, ['handshake_evicted']);
+  now += 1_000;
+  const [late] = await connect(1);
+  a.accepted(late!);
+  assert.ok(events.includes('handshake_evicted_per_source'), 'an old socket over the per-source limit goes');
+});
+
 test('per-source budget: another address is never evicted by a flood from one address', async () => {
   accepted = [];
-  const a = new ConnectionAdmission({ maxConnections: 10, maxHandshakes: 100, maxHandshakesPerSource: 2 }, () => undefined);
+  const a = new ConnectionAdmission({ maxConnections: 10, maxHandshakes: 100, maxHandshakesPerSource: 2 }, () => undefined, { minEvictAgeMs: 0 });
   const [victim] = await connect(1, '127.0.0.2');
   a.accepted(victim!);
   const flood = await connect(20, '127.0.0.1');

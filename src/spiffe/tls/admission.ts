@@ -12,7 +12,11 @@
  *   most the handshake timeout (enforced by the TLS server). A full budget is never a reason
  *   to refuse a new socket; instead something older goes:
  *     - a source at its own limit loses its own oldest handshaking socket, so one network can
- *       only ever push out its own sockets;
+ *       only ever push out its own sockets; but only a socket at least `minEvictAgeMs` old
+ *       (default 1 s) goes: a client opening many connections at once (50 concurrent
+ *       requests, ENV-06) has them all accepted in one tick, before any could finish its
+ *       handshake, and evicting them reset a legitimate burst. Younger sockets are admitted
+ *       over the per-source limit; the total limit below still bounds them;
  *     - when the total is full, the oldest socket *of the source holding the most* goes, so an
  *       attacker spread over several networks mostly evicts itself, and a client with one
  *       handshake in flight goes only if every source is down to one.
@@ -77,16 +81,32 @@ interface VerifiedState {
   lastActive: number;
 }
 
+/** Per-source eviction spares handshaking sockets younger than this (see the module doc). */
+const MIN_EVICT_AGE_MS = 1_000;
+
+interface AdmissionOptions {
+  /** Youngest handshaking socket a per-source eviction may close (default 1 s; 0 = any). */
+  minEvictAgeMs?: number;
+  /** Clock, for tests. */
+  now?: () => number;
+}
+
 export class ConnectionAdmission {
   readonly limits: AdmissionLimits;
   /** Handshaking sockets → source key, oldest first (Map keeps insertion order). */
   readonly #handshaking = new Map<Socket, string>();
+  /** When each handshaking socket was accepted. */
+  readonly #acceptedAt = new WeakMap<Socket, number>();
+  readonly #minEvictAgeMs: number;
+  readonly #now: () => number;
   /** Per source: its handshaking sockets, oldest first. */
   readonly #bySource = new Map<string, Set<Socket>>();
   readonly #verified = new Map<Socket, VerifiedState>();
   readonly #onEvent: (event: AdmissionEvent, source: string) => void;
 
-  constructor(limits: AdmissionLimits, onEvent: (event: AdmissionEvent, source: string) => void) {
+  constructor(limits: AdmissionLimits, onEvent: (event: AdmissionEvent, source: string) => void, opts: AdmissionOptions = {}) {
+    this.#minEvictAgeMs = opts.minEvictAgeMs ?? MIN_EVICT_AGE_MS;
+    this.#now = opts.now ?? Date.now;
     for (const [k, v] of Object.entries(limits)) {
       if (!Number.isSafeInteger(v) || v < 1) throw new RangeError(`admission limit ${k} must be a positive integer`);
     }
@@ -98,14 +118,17 @@ export class ConnectionAdmission {
   accepted(raw: Socket): void {
     const source = sourceKey(raw.remoteAddress);
     const own = this.#bySource.get(source);
+    const now = this.#now();
     if (own !== undefined && own.size >= this.limits.maxHandshakesPerSource) {
-      this.#evict(own.values().next().value as Socket, 'handshake_evicted_per_source', source);
+      const oldest = own.values().next().value as Socket;
+      if (now - (this.#acceptedAt.get(oldest) ?? 0) >= this.#minEvictAgeMs) this.#evict(oldest, 'handshake_evicted_per_source', source);
     }
     if (this.#handshaking.size >= this.limits.maxHandshakes) {
       const [victimSource, victims] = this.#largestSource();
       this.#evict(victims.values().next().value as Socket, 'handshake_evicted', victimSource);
     }
     this.#handshaking.set(raw, source);
+    this.#acceptedAt.set(raw, now);
     let set = this.#bySource.get(source);
     if (set === undefined) {
       set = new Set();
