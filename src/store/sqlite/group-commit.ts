@@ -26,11 +26,12 @@ interface GroupCommitOptions {
   /** Called with the size of every committed batch (metrics); must not throw. */
   onBatch?: (size: number) => void;
   /**
-   * Other processes write this file (several Nexus workers): take SQLite's write lock without
-   * blocking the event loop. `BEGIN IMMEDIATE` runs with a zero busy timeout and a busy answer
-   * puts the batch back, to be tried again after a short pause (reads keep being served
-   * meanwhile), for at most this many ms before it fails with `store_busy`. Unset: the
-   * connection's own busy timeout applies (SQLite waits inside the call; one process).
+   * Take SQLite's write lock without blocking the event loop when another process holds it
+   * (other Nexus workers, or any process opening the file: the store sets it always).
+   * `BEGIN IMMEDIATE` runs with a zero busy timeout and a busy answer puts the batch back, to
+   * be tried again after a short pause (reads keep being served meanwhile), for at most this
+   * many ms before it fails with `store_busy`. Unset: the connection's own busy timeout
+   * applies (SQLite waits inside the call, and the event loop with it).
    */
   lockWaitMs?: number;
 }

@@ -128,7 +128,10 @@ export class SqliteStore extends SealedStore {
       };
     }
     this.#commits = new GroupCommit(this.#db, {
-      ...(opts.shared === true ? { lockWaitMs: busyTimeoutMs } : {}),
+      // Always, not only when `shared`: any other process (an operator's sqlite3, a backup
+      // tool) may take the write lock, and waiting for it inside SQLite would stop this
+      // process's event loop, reads included, for up to the busy timeout (FI-15).
+      lockWaitMs: busyTimeoutMs,
       enabled: opts.groupCommit ?? DEFAULTS.groupCommit,
       maxBatch: opts.maxBatch ?? DEFAULTS.maxBatch,
       windowMs: opts.groupCommitWindowMs ?? DEFAULTS.groupCommitWindowMs,
