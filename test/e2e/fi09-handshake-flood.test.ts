@@ -7,29 +7,19 @@
  * the latency bound is a liveness ceiling (p99 and max are reported, not benchmarked). The
  * flood runs in a child process (test/helpers/tls-flood.child.ts).
  */
-import { after, before, test } from 'node:test';
+import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import fs from 'node:fs';
 import { fileURLToPath } from 'node:url';
-import { Stack } from '../helpers/stack.js';
-import { rawClient, type RawClient, waitFor } from './secrets-helpers.js';
+import { useStackWithRawClient, waitFor } from './secrets-helpers.js';
 
 const MAX_CONNECTIONS = 128;
 const PER_ROUND = 400;
 const ROUNDS = 2;
-let stack: Stack;
-let warm: RawClient;
 const CHILD = fileURLToPath(new URL('../helpers/tls-flood.child.js', import.meta.url));
 
-before(async () => {
-  stack = await Stack.start({ keepers: 3, threshold: 2, nexusEnv: { SPIKE_HTTP_SERVER_MAX_CONNECTIONS: String(MAX_CONNECTIONS) } });
-  warm = await rawClient(stack, 'pilot');
-});
-after(async () => {
-  await warm?.close();
-  await stack?.stop();
-});
+const env = useStackWithRawClient({ SPIKE_HTTP_SERVER_MAX_CONNECTIONS: String(MAX_CONNECTIONS) });
 
 /** Established TCP connections whose local (server) port is `port`, from /proc/net/tcp. */
 function establishedTo(port: number): number {
@@ -39,6 +29,8 @@ function establishedTo(port: number): number {
 }
 
 test('FI-09: a flood of completed mTLS handshakes: no crash, excess connections closed promptly, the warm client is served', { timeout: 120_000 }, async (t) => {
+  const stack = env.stack();
+  const warm = env.client();
   assert.equal((await warm.post('/v1/store/secrets', { path: 'fi09/warm', values: { v: '1' } })).status, 200);
   const latencies: number[] = [];
   const failures: string[] = [];

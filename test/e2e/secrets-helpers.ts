@@ -3,11 +3,12 @@
  * bytes, arbitrary bodies) with a given identity's SVID from the stack's spike-agent, built on
  * the project's own mTLS dispatcher (the server must be Nexus), plus small utilities.
  */
+import { after, before } from 'node:test';
 import { Readable } from 'node:stream';
 import { request, type Dispatcher } from 'undici';
 import { SpiffeId } from '../../src/spiffe/id.js';
 import { WorkloadX509Source, authorizeIf, createMtlsDispatcher } from '../../src/spiffe/index.js';
-import type { Stack } from '../helpers/stack.js';
+import { Stack } from '../helpers/stack.js';
 
 export interface RawReply {
   status: number;
@@ -70,4 +71,22 @@ export async function waitFor(cond: () => Promise<boolean> | boolean, timeoutMs:
     if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
     await new Promise((r) => setTimeout(r, 50));
   }
+}
+
+/**
+ * Registers before/after hooks that start a stack with `nexusEnv` (3 Keepers, threshold 2)
+ * and open a raw `pilot` client; the getters are valid inside the tests.
+ */
+export function useStackWithRawClient(nexusEnv: Record<string, string>): { stack: () => Stack; client: () => RawClient } {
+  let stack: Stack | undefined;
+  let client: RawClient | undefined;
+  before(async () => {
+    stack = await Stack.start({ keepers: 3, threshold: 2, nexusEnv });
+    client = await rawClient(stack, 'pilot');
+  });
+  after(async () => {
+    await client?.close();
+    await stack?.stop();
+  });
+  return { stack: () => stack!, client: () => client! };
 }

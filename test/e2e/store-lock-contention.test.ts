@@ -6,29 +6,18 @@
  * after the release, and every acknowledged write reads back (0 lost acks).
  * Scaled down: busy timeout 1.5 s, holds of ~1 s and until a 503 is seen.
  */
-import { after, before, test } from 'node:test';
+import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn, type ChildProcess } from 'node:child_process';
 import path from 'node:path';
-import { Stack } from '../helpers/stack.js';
-import { rawClient, type RawClient, waitFor } from './secrets-helpers.js';
+import { useStackWithRawClient, waitFor } from './secrets-helpers.js';
 
 const BUSY_MS = 1_500;
-let stack: Stack;
-let client: RawClient;
-
-before(async () => {
-  stack = await Stack.start({ keepers: 3, threshold: 2, nexusEnv: { SPIKE_NEXUS_DB_BUSY_TIMEOUT_MS: String(BUSY_MS) } });
-  client = await rawClient(stack, 'pilot');
-});
-after(async () => {
-  await client?.close();
-  await stack?.stop();
-});
+const env = useStackWithRawClient({ SPIKE_NEXUS_DB_BUSY_TIMEOUT_MS: String(BUSY_MS) });
 
 /** `sqlite3` holding the write lock (BEGIN IMMEDIATE) until `release()`. */
 async function holdWriteLock(): Promise<{ release: () => Promise<void> }> {
-  const proc: ChildProcess = spawn('sqlite3', [path.join(stack.dir, 'data', 'spike.db')], { stdio: ['pipe', 'pipe', 'pipe'] });
+  const proc: ChildProcess = spawn('sqlite3', [path.join(env.stack().dir, 'data', 'spike.db')], { stdio: ['pipe', 'pipe', 'pipe'] });
   let out = '';
   proc.stdout!.on('data', (c: Buffer) => { out += c.toString(); });
   proc.stderr!.on('data', (c: Buffer) => { out += c.toString(); });
@@ -47,12 +36,12 @@ interface Timed { status: number; body: string; ms: number }
 
 async function put(p: string, v: string): Promise<Timed> {
   const t0 = Date.now();
-  const r = await client.post('/v1/store/secrets', { path: p, values: { v } });
+  const r = await env.client().post('/v1/store/secrets', { path: p, values: { v } });
   return { status: r.status, body: r.body.slice(0, 200), ms: Date.now() - t0 };
 }
 
 async function get(p: string): Promise<string | undefined> {
-  const r = await client.post('/v1/store/secrets?action=get', { path: p });
+  const r = await env.client().post('/v1/store/secrets?action=get', { path: p });
   return r.status === 200 ? ((r.json as { data?: Record<string, string> }).data?.['v']) : undefined;
 }
 
