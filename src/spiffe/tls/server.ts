@@ -116,7 +116,17 @@ export function createMtlsServer(opts: MtlsServerOptions): MtlsServer {
     admission.accepted(raw);
   });
   server.on('drop', () => opts.observer?.refused('dropped'));
-  server.on('tlsClientError', (err: NodeJS.ErrnoException) => opts.observer?.handshakeFailed(err.code === 'ERR_TLS_HANDSHAKE_TIMEOUT' ? 'timeout' : 'tls_error'));
+  server.on('tlsClientError', (err: NodeJS.ErrnoException, socket: TLSSocket | undefined) => {
+    opts.observer?.handshakeFailed(err.code === 'ERR_TLS_HANDSHAKE_TIMEOUT' ? 'timeout' : 'tls_error');
+    // A client SVID outside its validity by this host's clock: with SVIDs that are renewed
+    // in time, the usual cause is a clock off on one side (ENV-03). Say so.
+    const raw: unknown = socket?.authorizationError; // typed Error, a code string at run time
+    const why = typeof raw === 'string' ? raw : (raw as { code?: unknown } | undefined)?.code;
+    if (why === 'CERT_HAS_EXPIRED' || why === 'CERT_NOT_YET_VALID') {
+      warn.warn(`tls_peer_cert_time:${why}`, { event: 'tls_peer_rejected', reason: why, remote: socket?.remoteAddress },
+        `client SVID ${why === 'CERT_HAS_EXPIRED' ? 'expired' : 'not yet valid'} by this host's clock; check for clock skew between this host, the client and the SPIFFE agent`);
+    }
+  });
   server.on('drop', () => warn.warn('tls_connection_dropped', { limit: server.maxConnections }, 'connection limit reached; connection dropped at accept'));
 
   // Runs before the HTTP layer's own listener: a rejected socket is destroyed synchronously,
