@@ -21,6 +21,7 @@
 import https from 'node:https';
 import type { AddressInfo, Socket } from 'node:net';
 import type { TLSSocket } from 'node:tls';
+import { certTimeRefusal } from './clock-hint.js';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { SpikeError, createLogThrottle } from '../../lib/index.js';
 import { ADMISSION_EVENT_MESSAGES, ConnectionAdmission } from './admission.js';
@@ -118,14 +119,8 @@ export function createMtlsServer(opts: MtlsServerOptions): MtlsServer {
   server.on('drop', () => opts.observer?.refused('dropped'));
   server.on('tlsClientError', (err: NodeJS.ErrnoException, socket: TLSSocket | undefined) => {
     opts.observer?.handshakeFailed(err.code === 'ERR_TLS_HANDSHAKE_TIMEOUT' ? 'timeout' : 'tls_error');
-    // A client SVID outside its validity by this host's clock: with SVIDs that are renewed
-    // in time, the usual cause is a clock off on one side (ENV-03). Say so.
-    const raw: unknown = socket?.authorizationError; // typed Error, a code string at run time
-    const why = typeof raw === 'string' ? raw : (raw as { code?: unknown } | undefined)?.code;
-    if (why === 'CERT_HAS_EXPIRED' || why === 'CERT_NOT_YET_VALID') {
-      warn.warn(`tls_peer_cert_time:${why}`, { event: 'tls_peer_rejected', reason: why, remote: socket?.remoteAddress },
-        `client SVID ${why === 'CERT_HAS_EXPIRED' ? 'expired' : 'not yet valid'} by this host's clock; check for clock skew between this host, the client and the SPIFFE agent`);
-    }
+    const skew = certTimeRefusal(socket); // ENV-03
+    if (skew) warn.warn(`tls_peer_cert_time:${skew.reason}`, { event: 'tls_peer_rejected', reason: skew.reason, remote: socket?.remoteAddress }, skew.message);
   });
   server.on('drop', () => warn.warn('tls_connection_dropped', { limit: server.maxConnections }, 'connection limit reached; connection dropped at accept'));
 
