@@ -184,9 +184,11 @@ test('CFG-03: a new run withdraws an unconfirmed share of an earlier run; Nexus 
   // A rerun stages another share: the earlier, unconfirmed one is no longer served.
   assert.equal(slot.contribute('bootstrap', { value: v(2), epoch: 1, staged: true }), 'staged');
   assert.equal(slot.has(), false);
-  // A commit of anything but the staged share is an unstaged share: it drops the staged one.
-  assert.equal(slot.contribute('bootstrap', { value: v(3), epoch: 1 }), 'stored');
-  assert.equal(slot.contribute('bootstrap', { value: v(2), epoch: 1 }), 'stored', 'the staged share is gone, not committed');
+  // Another run's commit while this one is staged is refused (two runs at once never mix
+  // their sharings); this run's own commit still goes through.
+  assert.throws(() => slot.contribute('bootstrap', { value: v(3), epoch: 1 }), refused('keeper_share_conflict', 409));
+  assert.equal(slot.has(), false);
+  assert.equal(slot.contribute('bootstrap', { value: v(2), epoch: 1 }), 'committed');
   slot.contribute('bootstrap', { value: v(4), epoch: 1, staged: true });
   assert.equal(slot.contribute('nexus', { value: v(5), epoch: 1 }), 'stored');
   // Nexus dropped the staged share: its commit is now just another Bootstrap share, refused.
@@ -203,4 +205,13 @@ test('CFG-03 with KPR-08/CFG-05: after Nexus confirmed, a stage of the identical
   assert.throws(() => slot.contribute('nexus', { value: v(2), epoch: 1, staged: true }), refused('keeper_stage_refused', 400));
   assert.throws(() => slot.contribute('bootstrap', { value: v(2), epoch: 2, staged: true }), refused('keeper_epoch_out_of_range', 400));
   assert.equal(hex(slot.get()?.value), hex(v(1)));
+});
+
+test('CFG-03: nothing new is staged while Nexus moves the sharing (a pending share is held here): 409, the held share stays', () => {
+  const slot = new ShareSlot();
+  slot.contribute('bootstrap', { value: v(1), epoch: 1 });
+  slot.contribute('nexus', pend(2));
+  assert.throws(() => slot.contribute('bootstrap', { value: v(9), epoch: 1, staged: true }), refused('keeper_share_conflict', 409));
+  assert.equal(hex(slot.get()?.value), hex(v(1)));
+  assert.equal(slot.contribute('bootstrap', { value: v(1), epoch: 1, staged: true }), 'unchanged', 'the identical share is still acknowledged');
 });

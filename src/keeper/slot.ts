@@ -34,8 +34,10 @@
  *    held share (a new Bootstrap run starts over: a half-committed earlier run stops being
  *    served);
  *  - any share from Nexus drops the staged one (Nexus always wins);
- *  - an unstaged Bootstrap share (the commit, or a SPIKE sender that knows no staging)
- *    follows the rules above and drops a staged share it does not match.
+ *  - an unstaged Bootstrap share that is not the staged one is refused (409) while one is
+ *    staged (two runs at once must not mix their sharings); with nothing staged (a SPIKE
+ *    sender that knows no staging) the rules above apply;
+ *  - nothing is staged while Nexus holds a pending share here (a sharing move): 409.
  *
  * Sharing moves (share refresh, Keeper set change): besides the current share the slot may
  * hold ONE pending share of a higher epoch, sent by Nexus with `pending: true`:
@@ -159,7 +161,9 @@ export class ShareSlot {
     else {
       const st = this.#staged;
       if (st && epoch === st.epoch && sameValue(st.value, s.value)) return this.#commitStaged(st, s);
-      this.#dropStaged();
+      // Another run's share while this one is staged: two Bootstrap runs at once must not
+      // leave the Keepers holding shares of two sharings.
+      if (st) throw new KeeperSlotError('keeper_share_conflict', 409);
     }
     const held = this.#held;
     const pend = this.#pending;
@@ -216,6 +220,7 @@ export class ShareSlot {
     if (held && this.#confirmed) throw new KeeperSlotError('keeper_share_conflict', 409);
     const st = this.#staged;
     if (st && epoch === st.epoch && sameValue(st.value, s.value)) return 'unchanged';
+    if (this.#pending) throw new KeeperSlotError('keeper_share_conflict', 409); // Nexus is moving the sharing
     // A new run: its staged share replaces an older one, and an unconfirmed share of an
     // earlier run (Bootstrap's own) is no longer served.
     this.#dropStaged();

@@ -44,22 +44,51 @@ test('per-source budget: a new socket evicts the oldest handshaking socket of th
   assert.deepEqual(events, ['handshake_evicted_per_source', 'handshake_evicted_per_source']);
 });
 
-test('ENV-06 burst: sockets accepted together from one address are not evicted while young; the total limit still holds; old ones go', async () => {
+test('ENV-06 burst: sockets accepted together from one address are not evicted while young, up to the burst cap; then, and once old, the oldest goes', async () => {
   accepted = [];
   let now = 1_000_000;
   const events: AdmissionEvent[] = [];
-  const a = new ConnectionAdmission({ maxConnections: 100, maxHandshakes: 8, maxHandshakesPerSource: 3 }, (e) => events.push(e), { minEvictAgeMs: 1_000, now: () => now });
-  const burst = await connect(6);
+  // Burst cap: max(2 x 3, 40 / 4) = 10.
+  const a = new ConnectionAdmission({ maxConnections: 100, maxHandshakes: 40, maxHandshakesPerSource: 3 }, (e) => events.push(e), { minEvictAgeMs: 1_000, now: () => now });
+  const burst = await connect(10);
   for (const s of burst) a.accepted(s);
-  assert.deepEqual(burst.map(closed), [false, false, false, false, false, false], 'a burst of 6 over a per-source limit of 3: all kept');
-  const more = await connect(3);
-  for (const s of more) a.accepted(s);
-  assert.equal(a.handshaking, 8, 'the total limit is hard: the busiest source lost its oldest');
-  assert.deepEqual(events, ['handshake_evicted']);
+  assert.equal(burst.filter(closed).length, 0, 'a burst of 10 over a per-source limit of 3: all kept');
+  assert.deepEqual(events, []);
+  const [over] = await connect(1);
+  a.accepted(over!);
+  assert.equal(closed(burst[0]!), true, 'past the burst cap the oldest goes, young or not');
+  assert.equal(a.handshaking, 10);
   now += 1_000;
   const [late] = await connect(1);
   a.accepted(late!);
-  assert.ok(events.includes('handshake_evicted_per_source'), 'an old socket over the per-source limit goes');
+  assert.equal(closed(burst[1]!), true, 'an old socket over the per-source limit goes');
+  assert.deepEqual(events, ['handshake_evicted_per_source', 'handshake_evicted_per_source']);
+});
+
+test('ATTACK one-address stall flood: one source can never hold more than the burst cap of the handshake budget, so the rest stays for other networks', async () => {
+  accepted = [];
+  const a = new ConnectionAdmission({ maxConnections: 100, maxHandshakes: 40, maxHandshakesPerSource: 3 }, () => undefined, { minEvictAgeMs: 60_000 });
+  const flood = await connect(60, '127.0.0.1');
+  for (const s of flood) a.accepted(s);
+  assert.equal(a.handshaking, 10, 'the flood holds at most its burst cap (10 of 40)');
+  const others = await connect(3, '127.0.0.2');
+  for (const s of others) a.accepted(s);
+  assert.equal(others.filter(closed).length, 0, 'another network gets its handshakes in');
+});
+
+test('the total handshake budget is hard under young bursts: the busiest source loses its oldest', async () => {
+  accepted = [];
+  const events: AdmissionEvent[] = [];
+  // Burst cap max(6, 2) = 6: six young sockets from one address stay; the total limit is 8.
+  const a = new ConnectionAdmission({ maxConnections: 100, maxHandshakes: 8, maxHandshakesPerSource: 3 }, (e) => events.push(e), { minEvictAgeMs: 1_000 });
+  const burst = await connect(6);
+  for (const s of burst) a.accepted(s);
+  const more = await connect(3, '127.0.0.2');
+  for (const s of more) a.accepted(s);
+  assert.equal(a.handshaking, 8);
+  assert.deepEqual(events, ['handshake_evicted']);
+  assert.equal(closed(burst[0]!), true, 'the busiest source (the burst) lost its oldest');
+  assert.equal(more.filter(closed).length, 0);
 });
 
 test('per-source budget: another address is never evicted by a flood from one address', async () => {

@@ -16,7 +16,9 @@
  *       (default 1 s) goes: a client opening many connections at once (50 concurrent
  *       requests, ENV-06) has them all accepted in one tick, before any could finish its
  *       handshake, and evicting them reset a legitimate burst. Younger sockets are admitted
- *       over the per-source limit; the total limit below still bounds them;
+ *       over the per-source limit, up to twice that limit or a quarter of the total budget,
+ *       whichever is more (64 by default): past that the oldest goes whatever its age, so one
+ *       network can never hold the whole handshake budget;
  *     - when the total is full, the oldest socket *of the source holding the most* goes, so an
  *       attacker spread over several networks mostly evicts itself, and a client with one
  *       handshake in flight goes only if every source is down to one.
@@ -98,6 +100,8 @@ export class ConnectionAdmission {
   /** When each handshaking socket was accepted. */
   readonly #acceptedAt = new WeakMap<Socket, number>();
   readonly #minEvictAgeMs: number;
+  /** Most handshaking sockets one source may hold while its oldest is still young (see the module doc). */
+  readonly #burstCap: number;
   readonly #now: () => number;
   /** Per source: its handshaking sockets, oldest first. */
   readonly #bySource = new Map<string, Set<Socket>>();
@@ -111,6 +115,7 @@ export class ConnectionAdmission {
       if (!Number.isSafeInteger(v) || v < 1) throw new RangeError(`admission limit ${k} must be a positive integer`);
     }
     this.limits = Object.freeze({ ...limits });
+    this.#burstCap = Math.max(2 * limits.maxHandshakesPerSource, Math.floor(limits.maxHandshakes / 4));
     this.#onEvent = onEvent;
   }
 
@@ -121,7 +126,8 @@ export class ConnectionAdmission {
     const now = this.#now();
     if (own !== undefined && own.size >= this.limits.maxHandshakesPerSource) {
       const oldest = own.values().next().value as Socket;
-      if (now - (this.#acceptedAt.get(oldest) ?? 0) >= this.#minEvictAgeMs) this.#evict(oldest, 'handshake_evicted_per_source', source);
+      const young = now - (this.#acceptedAt.get(oldest) ?? 0) < this.#minEvictAgeMs;
+      if (!young || own.size >= this.#burstCap) this.#evict(oldest, 'handshake_evicted_per_source', source);
     }
     if (this.#handshaking.size >= this.limits.maxHandshakes) {
       const [victimSource, victims] = this.#largestSource();

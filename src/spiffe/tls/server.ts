@@ -100,8 +100,10 @@ export function createMtlsServer(opts: MtlsServerOptions): MtlsServer {
   } finally {
     initial.keyPem.fill(0);
   }
-  // Backstop only: the budgets below are what normally applies.
-  server.maxConnections = o.maxConnections + o.maxHandshakes;
+  // Backstop only: the budgets below are what normally applies. Twice the handshake budget, so
+  // that full budgets (verified table full, handshakes full of a flood) never make Node drop a
+  // newcomer at accept: it must reach admission, which makes room by closing the flood's oldest.
+  server.maxConnections = o.maxConnections + 2 * o.maxHandshakes;
   // No 'timeout' listener: Node destroys a socket idle for this long, mid-request included.
   if (o.inactivityTimeoutMs > 0) server.setTimeout(o.inactivityTimeoutMs);
 
