@@ -75,6 +75,30 @@ const lazyChildProcess = {
   },
 };
 
+// undici's cookie helpers (lib/web/cookies/index.js, reached through its index from every
+// bundle that dials out: Nexus, Bootstrap) read `globalThis.Headers` when loaded, for a brand
+// check. In Node that global is a lazy getter that loads Node's own internal copy of undici
+// (30–60 ms of a start), though no command uses cookies. The check is built on its first use
+// instead: the same function, the same classes. If a new undici words it differently, the file
+// is bundled as it is (and this says so): slower, same behaviour.
+const UNDICI_COOKIES = /[\\/]undici[\\/]lib[\\/]web[\\/]cookies[\\/]index\.js$/;
+const EAGER_BRAND_CHECK = 'const brandChecks = webidl.brandCheckMultiple([Headers, globalThis.Headers].filter(Boolean))';
+const lazyUndiciCookies = {
+  name: 'lazy-undici-cookies',
+  setup(b) {
+    b.onLoad({ filter: UNDICI_COOKIES }, (a) => {
+      const text = fs.readFileSync(a.path, 'utf8');
+      if (!text.includes(EAGER_BRAND_CHECK)) {
+        say(`${path.relative(root, a.path)}: brand check not found; bundled unchanged (loads Node's internal undici at start)`);
+        return undefined;
+      }
+      const lazy = 'let brandCheck; const brandChecks = (V) => (brandCheck ??= '
+        + 'webidl.brandCheckMultiple([Headers, globalThis.Headers].filter(Boolean)))(V)';
+      return { contents: text.replace(EAGER_BRAND_CHECK, lazy), loader: 'js' };
+    });
+  },
+};
+
 // Our modules load some packages on first use through createRequire (pino in src/lib/log.ts,
 // undici in src/spiffe/tls/dialer.ts, re2js in src/protocol/validate.ts), which a bundler
 // cannot see. In a module that does (`<name> = createRequire(import.meta.url)`), each
@@ -140,7 +164,7 @@ async function bundle(names, external) {
     define: { 'import.meta.url': '__spikeBundleUrl' },
     banner: { js: '(function (exports, require, module, __filename, __dirname, __spikeBundleUrl) {' },
     footer: { js: '\n})' },
-    plugins: [lazyChildProcess, lazyRequire(external), combinedEntries],
+    plugins: [lazyChildProcess, lazyUndiciCookies, lazyRequire(external), combinedEntries],
     external,
   });
   const hashes = {};
