@@ -5,7 +5,7 @@
 // `tsc -p .`.
 //
 // Left out of the bundles (loaded from node_modules when reached): the native and database
-// drivers (better-sqlite3, pg), @grpc/proto-loader (reached by no command), and for `spike`
+// drivers (better-sqlite3, pg), @grpc/proto-loader (reached only by spike-agent, which bundles it), and for `spike`
 // also grpc-js, which only the watching Workload API source uses (a CLI call fetches its SVID
 // once over node:http2); the servers watch, so theirs is in.
 //
@@ -35,7 +35,12 @@ const srcDir = path.join(root, 'dist', 'src');
 // proto-loader (and protobufjs under it) is reached by no command: the watching source decodes
 // with the project's own protobuf reader; grpc-js would load it only for channelz or ORCA.
 const SERVER_EXTERNAL = ['better-sqlite3', 'pg', 'pg-native', '@grpc/proto-loader'];
-const EXTERNAL = { spike: [...SERVER_EXTERNAL, '@grpc/grpc-js'] };
+// spike-agent serves the Workload API with service codecs that @grpc/proto-loader builds at start:
+// bundled there (loading it and protobufjs from node_modules cost ~60-100 ms of every agent start).
+const EXTERNAL = {
+  spike: [...SERVER_EXTERNAL, '@grpc/grpc-js'],
+  'spike-agent': SERVER_EXTERNAL.filter((p) => p !== '@grpc/proto-loader'),
+};
 const say = (line) => process.stderr.write(`bundle-bins: ${line}\n`);
 
 let esbuild;
