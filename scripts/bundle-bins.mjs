@@ -5,7 +5,7 @@
 // `tsc -p .`.
 //
 // Left out of the bundles (loaded from node_modules when reached): the native and database
-// drivers (better-sqlite3, pg), @grpc/proto-loader (reached by no command), and for `spike`
+// drivers (better-sqlite3, pg), @grpc/proto-loader (reached only by spike-agent, which bundles it), and for `spike`
 // also grpc-js, which only the watching Workload API source uses (a CLI call fetches its SVID
 // once over node:http2); the servers watch, so theirs is in.
 //
@@ -35,7 +35,12 @@ const srcDir = path.join(root, 'dist', 'src');
 // proto-loader (and protobufjs under it) is reached by no command: the watching source decodes
 // with the project's own protobuf reader; grpc-js would load it only for channelz or ORCA.
 const SERVER_EXTERNAL = ['better-sqlite3', 'pg', 'pg-native', '@grpc/proto-loader'];
-const EXTERNAL = { spike: [...SERVER_EXTERNAL, '@grpc/grpc-js'] };
+// spike-agent serves the Workload API with service codecs that @grpc/proto-loader builds at start:
+// bundled there (loading it and protobufjs from node_modules cost ~60-100 ms of every agent start).
+const EXTERNAL = {
+  spike: [...SERVER_EXTERNAL, '@grpc/grpc-js'],
+  'spike-agent': SERVER_EXTERNAL.filter((p) => p !== '@grpc/proto-loader'),
+};
 const say = (line) => process.stderr.write(`bundle-bins: ${line}\n`);
 
 let esbuild;
@@ -72,6 +77,30 @@ const lazyChildProcess = {
         'module.exports = new Proxy({}, { get: (_, k) => real()[k], has: (_, k) => k in real() });\n',
       loader: 'js',
     }));
+  },
+};
+
+// undici's cookie helpers (lib/web/cookies/index.js, reached through its index from every
+// bundle that dials out: Nexus, Bootstrap) read `globalThis.Headers` when loaded, for a brand
+// check. In Node that global is a lazy getter that loads Node's own internal copy of undici
+// (30–60 ms of a start), though no command uses cookies. The check is built on its first use
+// instead: the same function, the same classes. If a new undici words it differently, the file
+// is bundled as it is (and this says so): slower, same behaviour.
+const UNDICI_COOKIES = /[\\/]undici[\\/]lib[\\/]web[\\/]cookies[\\/]index\.js$/;
+const EAGER_BRAND_CHECK = 'const brandChecks = webidl.brandCheckMultiple([Headers, globalThis.Headers].filter(Boolean))';
+const lazyUndiciCookies = {
+  name: 'lazy-undici-cookies',
+  setup(b) {
+    b.onLoad({ filter: UNDICI_COOKIES }, (a) => {
+      const text = fs.readFileSync(a.path, 'utf8');
+      if (!text.includes(EAGER_BRAND_CHECK)) {
+        say(`${path.relative(root, a.path)}: brand check not found; bundled unchanged (loads Node's internal undici at start)`);
+        return undefined;
+      }
+      const lazy = 'let brandCheck; const brandChecks = (V) => (brandCheck ??= '
+        + 'webidl.brandCheckMultiple([Headers, globalThis.Headers].filter(Boolean)))(V)';
+      return { contents: text.replace(EAGER_BRAND_CHECK, lazy), loader: 'js' };
+    });
   },
 };
 
@@ -140,7 +169,7 @@ async function bundle(names, external) {
     define: { 'import.meta.url': '__spikeBundleUrl' },
     banner: { js: '(function (exports, require, module, __filename, __dirname, __spikeBundleUrl) {' },
     footer: { js: '\n})' },
-    plugins: [lazyChildProcess, lazyRequire(external), combinedEntries],
+    plugins: [lazyChildProcess, lazyUndiciCookies, lazyRequire(external), combinedEntries],
     external,
   });
   const hashes = {};

@@ -7,8 +7,8 @@ cd "$(dirname "$0")/.."
 # build output in dist/, which must not run.
 mapfile -t found < <(find dist/src dist/test dist/bench -name '*.test.js' 2>/dev/null | sort |
   while read -r f; do src="${f#dist/}"; [ -f "${src%.js}.ts" ] && echo "$f"; done)
-# Heaviest files first: node --test starts files in the order given, N at a time, so a long
-# file started last would run alone at the end. Weights are measured wall seconds
+# Heaviest files first: files start in this order, N at a time (scripts/run-tests.mjs), so a
+# long file started last would run alone at the end. Weights are measured wall seconds
 # (scripts/test-weights.txt, written by scripts/test-times.mjs); a file not listed yet counts
 # as 60 s under test/e2e (spawns real processes) and 1 s elsewhere. Ties keep name order.
 weights=scripts/test-weights.txt
@@ -25,4 +25,6 @@ fi
 # legitimately take several minutes; a hang still ends the file after 10 minutes.
 # TEST_ORDER_ONLY=1 prints the order and runs nothing.
 [ "${TEST_ORDER_ONLY:-}" = 1 ] && { printf "%s\n" "${files[@]}"; exit 0; }
-exec node --test --test-concurrency="${TEST_CONCURRENCY:-2}" --test-timeout="${TEST_TIMEOUT_MS:-600000}" "$@" "${files[@]}"
+# Not `node --test`: on Node 20 it sorts the files by name, so this order was lost (scripts/run-tests.mjs
+# runs them as given; it takes the concurrency, timeout, name-pattern and reporter options).
+exec node scripts/run-tests.mjs --test-concurrency="${TEST_CONCURRENCY:-2}" --test-timeout="${TEST_TIMEOUT_MS:-600000}" "$@" "${files[@]}"

@@ -7,6 +7,7 @@ import {
   disableCoreDumps, hardenProcess, HardeningError, isShardCommand, parseProcLimitsCore, parseUlimitOutput,
   type CoreLimit, type HardeningDeps,
 } from './hardening.js';
+import { raiseCoreWrapper, raisedCoreLimit } from '../../test/helpers/core-limit.js';
 
 const LIMITS = `Limit                     Soft Limit           Hard Limit           Units
 Max cpu time              unlimited            unlimited            seconds
@@ -81,11 +82,11 @@ test('ENV-08 (real process): started with an unlimited core limit, a child ends 
     const r = m.disableCoreDumps(); const after = m.systemDeps.readLimit();
     console.log(JSON.stringify({ r, before: String(before.hard), after: [String(after.soft), String(after.hard)] }));`;
   // Soft up to whatever the hard limit allows: a raised soft limit proves the lowering.
-  const own = parseProcLimitsCore(fs.readFileSync('/proc/self/limits', 'utf8'))!;
-  const hard = own.hard === null ? 'unlimited' : String(own.hard);
-  const out = execFileSync('/usr/bin/prlimit', [`--core=${hard}:${hard}`, process.execPath, '--input-type=module', '-e', script], { encoding: 'utf8' });
+  const [prlimit, ...raise] = raiseCoreWrapper();
+  const out = execFileSync(prlimit!, [...raise, process.execPath, '--input-type=module', '-e', script], { encoding: 'utf8' });
   const j = JSON.parse(out) as { r: { ok: boolean; via: string }; before: string; after: string[] };
   assert.deepEqual(j.after, ['0', '0']);
   assert.equal(j.r.ok, true);
+  if (raisedCoreLimit() !== '0') assert.notEqual(j.before, '0', 'the child started with a raised hard limit');
   assert.equal(j.r.via, j.before === '0' ? 'already' : 'prlimit');
 });

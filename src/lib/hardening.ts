@@ -18,8 +18,8 @@
  * Node cannot mlock(2) either: keep swap off or encrypted on hosts running these processes
  * (docs/configuration.md).
  */
-import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
+import { createRequire } from 'node:module';
 import { bool } from './env.js';
 import type { Logger } from './log.js';
 import { SpikeError } from './errors.js';
@@ -72,6 +72,11 @@ export interface HardeningDeps {
   runPrlimit(pid: number): boolean;
 }
 
+// node:child_process is loaded only when a child is needed: a process started at 0/0 (the usual
+// launcher setting, and every server the test suite starts) never loads it (start-up time).
+const requireBuiltin = createRequire(import.meta.url);
+const childProcess = (): typeof import('node:child_process') => requireBuiltin('node:child_process') as typeof import('node:child_process');
+
 const PRLIMIT_PATHS = ['/usr/bin/prlimit', '/bin/prlimit', '/usr/sbin/prlimit', '/sbin/prlimit'];
 const SPAWN_OPTS = { stdio: 'ignore' as const, timeout: 10_000, env: { LC_ALL: 'C', PATH: '/usr/bin:/bin:/usr/sbin:/sbin' } };
 
@@ -81,7 +86,7 @@ export const systemDeps: HardeningDeps = {
       return parseProcLimitsCore(fs.readFileSync('/proc/self/limits', 'utf8'));
     } catch {
       // No /proc (not Linux): a child shell inherits our limits and can print them.
-      const r = spawnSync('/bin/sh', ['-c', 'ulimit -S -c; ulimit -H -c'], { ...SPAWN_OPTS, stdio: ['ignore', 'pipe', 'ignore'], encoding: 'utf8' });
+      const r = childProcess().spawnSync('/bin/sh', ['-c', 'ulimit -S -c; ulimit -H -c'], { ...SPAWN_OPTS, stdio: ['ignore', 'pipe', 'ignore'], encoding: 'utf8' });
       return r.status === 0 ? parseUlimitOutput(r.stdout) : undefined;
     }
   },
@@ -90,7 +95,7 @@ export const systemDeps: HardeningDeps = {
     // would run a `prlimit` shipped in the current folder (a hostile checkout).
     const bin = PRLIMIT_PATHS.find((p) => fs.existsSync(p));
     if (bin === undefined) return false;
-    const r = spawnSync(bin, ['--pid', String(pid), '--core=0:0'], SPAWN_OPTS);
+    const r = childProcess().spawnSync(bin, ['--pid', String(pid), '--core=0:0'], SPAWN_OPTS);
     return r.error === undefined;
   },
 };

@@ -21,21 +21,14 @@ import fs from 'node:fs';
 import { binPath } from '../helpers/bin.js';
 import { freePort, Stack } from '../helpers/stack.js';
 import { parseProcLimitsCore } from '../../src/lib/hardening.js';
+import { PRLIMIT, raiseCoreWrapper, raisedCoreLimit } from '../helpers/core-limit.js';
 
-const PRLIMIT = '/usr/bin/prlimit';
 const haveProc = fs.existsSync('/proc/self/limits') && fs.existsSync(PRLIMIT);
 
 function coreLimit(pid: number): string {
   const l = parseProcLimitsCore(fs.readFileSync(`/proc/${pid}/limits`, 'utf8'));
   assert.ok(l, `pid ${pid}: no core limit line`);
   return `${l.soft === null ? 'unlimited' : l.soft} ${l.hard === null ? 'unlimited' : l.hard}`;
-}
-
-/** Raises a child's starting soft core limit to the hard one, so a passing test shows a lowering. */
-function raiseWrapper(): string[] {
-  const own = parseProcLimitsCore(fs.readFileSync('/proc/self/limits', 'utf8'))!;
-  const hard = own.hard === null ? 'unlimited' : String(own.hard);
-  return [PRLIMIT, `--core=${hard}:${hard}`];
 }
 
 async function waitFor(cond: () => boolean, timeoutMs: number, what: string): Promise<void> {
@@ -50,7 +43,9 @@ describe('ATTACK core dump of key material (ENV-08)', { skip: !haveProc && 'need
   let stack: Stack;
 
   before(async () => {
-    stack = await Stack.start({});
+    // Every process starts with the runner's limit and lowers it itself (the default starts
+    // them at 0/0: test/helpers/core-limit.ts).
+    stack = await Stack.start({ coreLimit: 'inherit' });
   });
   after(async () => {
     await stack?.stop();
@@ -61,12 +56,15 @@ describe('ATTACK core dump of key material (ENV-08)', { skip: !haveProc && 'need
 
     assert.equal(coreLimit(stack.pid('nexus')!), '0 0', 'Nexus');
     assert.match(stack.logs('nexus'), /core dumps disabled/);
+    if (raisedCoreLimit() !== '0') assert.match(stack.logs('nexus'), /"via":"prlimit"/, 'Nexus lowered its inherited hard limit');
     assert.equal(coreLimit(stack.pid('keeper-2')!), '0 0', 'Keeper 2');
 
     // A Keeper started with its soft limit raised to the hard limit still ends at 0/0.
     await stack.killKeeper(1);
-    await stack.startKeeper(1, { wrapper: raiseWrapper() });
+    await stack.startKeeper(1, { wrapper: raiseCoreWrapper() });
     assert.equal(coreLimit(stack.pid('keeper-1')!), '0 0', 'Keeper 1 (started with a raised limit)');
+    // It lowered the limit itself (prlimit), it did not find it at 0.
+    if (raisedCoreLimit() !== '0') assert.match(stack.logs('keeper-1'), /"via":"prlimit"/, 'Keeper 1 ran prlimit');
 
     // Bootstrap, caught while it holds the new root key and retries unreachable Keepers.
     const closed = await Promise.all([1, 2, 3].map(() => freePort()));
@@ -78,7 +76,7 @@ describe('ATTACK core dump of key material (ENV-08)', { skip: !haveProc && 'need
       SPIKE_BOOTSTRAP_FORCE: 'true', SPIKE_BOOTSTRAP_KEEPER_MAX_RETRIES: '100',
       SPIKE_BOOTSTRAP_KEEPER_RETRY_INITIAL_INTERVAL: '1s', SPIKE_BOOTSTRAP_KEEPER_TIMEOUT: '10m',
     };
-    const [wrap, ...wrapArgs] = raiseWrapper();
+    const [wrap, ...wrapArgs] = raiseCoreWrapper();
     const boot = spawn(wrap!, [...wrapArgs, process.execPath, binPath('spike-bootstrap'), '-init'], { env, stdio: ['ignore', 'pipe', 'pipe'] });
     let out = '';
     boot.stdout.on('data', (c: Buffer) => { out += c.toString('utf8'); });

@@ -18,6 +18,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { binPath, type BinName } from './bin.js';
+import { coreZeroPrefix } from './core-limit.js';
 import { WorkloadX509Source } from '../../src/spiffe/index.js';
 import { NexusClient } from '../../src/sdk/index.js';
 import { startPostgres, type TestPostgres } from './postgres.js';
@@ -39,6 +40,13 @@ export interface StackOptions {
   nexusCount?: number;
   /** Turn on the operations listener (probes, metrics) of every Nexus and Keeper on free loopback ports. */
   ops?: boolean;
+  /**
+   * `zero` (default): every hardened binary (servers, Bootstrap, the shard commands of `spike`)
+   * starts with its core-dump limit already 0/0, so it skips its own prlimit child (start-up
+   * time, test/helpers/core-limit.ts). `inherit`: they start with the test runner's limit and
+   * lower it themselves (the ENV-08 tests of that path).
+   */
+  coreLimit?: 'zero' | 'inherit';
 }
 
 /** Backends the backend-parameterised e2e suites run against. */
@@ -214,7 +222,7 @@ export class Stack {
 
   #spawn(name: string, bin: BinName | { script: string }, args: string[], env: Record<string, string>, readyLine?: string, wrapper: string[] = []): Promise<void> {
     const target = typeof bin === 'string' ? binPath(bin) : bin.script;
-    const argv = [...wrapper, process.execPath, target, ...args];
+    const argv = [...(wrapper.length > 0 ? wrapper : this.#corePrefix(bin, args)), process.execPath, target, ...args];
     const proc = spawn(argv[0]!, argv.slice(1), {
       env: { PATH: process.env['PATH'] ?? '', HOME: this.dir, ...env },
       stdio: ['ignore', 'pipe', 'pipe'],
@@ -353,10 +361,16 @@ export class Stack {
     return { code: r.code, stderr: r.stderr };
   }
 
+  /** See {@link StackOptions.coreLimit}: the command prefix a binary is started with. */
+  #corePrefix(bin: BinName | { script: string }, args: readonly string[]): string[] {
+    return this.#opts.coreLimit === 'inherit' ? [] : coreZeroPrefix(bin, args);
+  }
+
   /** Runs a binary to completion, capturing its output (also into the logs under `logName`). */
   run(bin: BinName, args: string[], env: Record<string, string>, stdin?: Buffer, logName?: string): Promise<{ code: number | null; stdout: string; stderr: string }> {
     return new Promise((resolve) => {
-      const proc = spawn(process.execPath, [binPath(bin), ...args], {
+      const argv = [...this.#corePrefix(bin, args), process.execPath, binPath(bin), ...args];
+      const proc = spawn(argv[0]!, argv.slice(1), {
         env: { PATH: process.env['PATH'] ?? '', HOME: this.dir, ...env },
         stdio: ['pipe', 'pipe', 'pipe'],
         cwd: this.dir,

@@ -1,9 +1,10 @@
 /**
- * V8's regexp optimizer, switched off around one call of a short-lived client (start-up time
- * of the CLI, issue 15). `dns.lookup` checks a host name with `net.isIP` first; for a name,
- * that runs Node's large IPv6 pattern, which V8 compiles on its first use. With the optimizer
- * on, that one compile costs 10–30 ms of a CLI call (more on a busy machine); with it off,
- * about 2 ms. The flag chooses how a pattern is compiled, never what it matches.
+ * V8's regexp optimizer, switched off around one call (start-up time of the CLI and of the
+ * servers' first dials, issue 15; resolve.ts). `dns.lookup` checks a host name with `net.isIP`
+ * first; for a name, that runs Node's large IPv6 pattern, which V8 compiles on its first use
+ * (and again to native code on a later one). With the optimizer on, those compiles cost
+ * 10–50 ms of a process's start (more on a busy machine); with it off, about 2 ms. The flag
+ * chooses how a pattern is compiled, never what it matches.
  *
  * The flag is turned back on as soon as the call returns, so the process's V8 flags, and with
  * them the flag hash that keys V8 code caches (bin/spike.js), are the same after as before.

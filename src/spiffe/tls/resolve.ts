@@ -13,10 +13,12 @@
  * is left to `node:net` (its family auto-selection tries them in turn), as before.
  *
  * A short-lived client may start the lookup early (`prefetchLookup`, e.g. while it waits for
- * its SVID): the next dial of that name within a few seconds takes that answer, once. That
- * early lookup is the one place such a client still runs the IPv6 pattern (`dns.lookup`
- * itself checks the name with `net.isIP`): it runs with V8's regexp optimizer off
- * (regexp-compile.ts), which makes that first compile ~2 ms instead of 10–30 ms.
+ * its SVID): the next dial of that name within a few seconds takes that answer, once.
+ * The lookup itself is the one place the IPv6 pattern still runs (`dns.lookup` checks the name
+ * with `net.isIP`): it runs with V8's regexp optimizer off (regexp-compile.ts), which makes
+ * that pattern's compiles ~2 ms instead of 10–50 ms. That holds for every lookup, not only a
+ * prefetch: the servers dial by name too (Nexus its Keepers, Bootstrap the Keepers and Nexus,
+ * usually `localhost`), and their first dials paid the same compiles during start-up.
  */
 import { createRequire } from 'node:module';
 import type { LookupAddress } from 'node:dns';
@@ -45,12 +47,10 @@ const prefetched = new Map<string, Prefetch>();
 export function prefetchLookup(host: string): void {
   const entry: Prefetch = { at: Date.now(), waiting: [] };
   prefetched.set(host, entry);
-  withoutRegexpOptimization(() =>
-    resolveNow(host, (err, address) => {
-      entry.answer = [err, address];
-      for (const cb of entry.waiting.splice(0)) cb(err, address);
-    }),
-  );
+  resolveNow(host, (err, address) => {
+    entry.answer = [err, address];
+    for (const cb of entry.waiting.splice(0)) cb(err, address);
+  });
 }
 
 /**
@@ -77,10 +77,13 @@ export function lookupSingle(host: string, callback: LookupCallback): void {
 function resolveNow(host: string, callback: LookupCallback): void {
   const dns = (dnsModule ??= requireBuiltin('node:dns') as typeof import('node:dns'));
   const hints = process.platform === 'win32' ? 0 : dns.ADDRCONFIG;
-  dns.lookup(host, { all: true, hints }, (err: NodeJS.ErrnoException | null, addresses: LookupAddress[]) => {
-    if (err) callback(err);
-    else callback(null, singleAddress(addresses));
-  });
+  // The optimizer is off only while dns.lookup checks the name (synchronously), see the top.
+  withoutRegexpOptimization(() =>
+    dns.lookup(host, { all: true, hints }, (err: NodeJS.ErrnoException | null, addresses: LookupAddress[]) => {
+      if (err) callback(err);
+      else callback(null, singleAddress(addresses));
+    }),
+  );
 }
 
 /** The one distinct IPv4/IPv6 address of a lookup answer, or undefined (none, or several). */
