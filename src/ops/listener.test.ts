@@ -89,3 +89,29 @@ test('cachedProbe: one check per ttl, a hung check fails at the deadline', async
   const failing = cachedProbe(() => Promise.reject(new Error('down')));
   assert.equal(await failing(), false);
 });
+
+test('ops: listen() on a taken port fails and leaves no listener behind, however often it is retried; it binds once the port is free', async () => {
+  const held = net.createServer();
+  await new Promise<void>((r) => held.listen(0, '127.0.0.1', r));
+  const port = (held.address() as net.AddressInfo).port;
+  const ops = createOpsServer({ host: '127.0.0.1', port, logger, readiness: () => ({ ready: true, failing: [] }) });
+  const leaks: string[] = [];
+  const onWarning = (w: Error): void => {
+    if (w.name === 'MaxListenersExceededWarning') leaks.push(w.message);
+  };
+  process.on('warning', onWarning);
+  try {
+    for (let i = 0; i < 20; i++) await assert.rejects(ops.listen(), (e: NodeJS.ErrnoException) => e.code === 'EADDRINUSE');
+    await new Promise((r) => setImmediate(r));
+    assert.deepEqual(leaks, [], 'a failed attempt leaves no listening/error listener behind');
+    assert.equal(ops.listening, false);
+    await new Promise<void>((r) => held.close(() => r()));
+    await ops.listen();
+    assert.equal(ops.listening, true);
+    const server = (ops as unknown as { port: number }).port;
+    assert.equal(server, port);
+  } finally {
+    process.off('warning', onWarning);
+    await ops.close();
+  }
+});

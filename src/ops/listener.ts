@@ -131,13 +131,20 @@ export function createOpsServer(opts: OpsServerOptions): OpsServer {
     },
     listen(): Promise<void> {
       return new Promise<void>((resolve, reject) => {
-        server.once('error', reject);
-        server.listen(opts.port, opts.host, () => {
-          server.off('error', reject);
+        // A failed attempt (port taken) leaves no listener behind: Nexus may retry for long.
+        const onListening = (): void => {
+          server.off('error', onError);
           server.on('error', (err: NodeJS.ErrnoException) => log.error({ event: 'ops_server_error', code: err.code ?? 'unknown' }, 'operations listener error'));
           listening = true;
           resolve();
-        });
+        };
+        const onError = (err: Error): void => {
+          server.off('listening', onListening);
+          reject(err);
+        };
+        server.once('error', onError);
+        server.once('listening', onListening);
+        server.listen(opts.port, opts.host);
       });
     },
     close(): Promise<void> {

@@ -324,8 +324,17 @@ for (const backend of e2eBackends()) describe(`one Nexus, two worker processes o
       // at once. Should a replacement still win that race, the next round kills it again.
       let taken = 0;
       const grab = (p: number): Promise<boolean> => new Promise<boolean>((r) => {
-        squatter.once('error', () => r(false));
-        squatter.listen(p, '127.0.0.1', () => r(true));
+        const ok = (): void => {
+          squatter.off('error', no);
+          r(true);
+        };
+        const no = (): void => {
+          squatter.off('listening', ok);
+          r(false);
+        };
+        squatter.once('error', no);
+        squatter.once('listening', ok);
+        squatter.listen(p, '127.0.0.1');
       });
       for (let round = 0; round < 5 && taken === 0; round++) {
         const [victim] = children(primary);
