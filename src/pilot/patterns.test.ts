@@ -30,3 +30,11 @@ test('grammar rules are named: characters, length, spiffe:// prefix', () => {
   // control characters in a fragment are made printable
   assert.ok(!/[\u0000-\u001f]/.test(compileProblem('(\u0007') ?? ''));
 });
+
+test('a pattern over the complexity bound Nexus enforces is refused here first, with its size and what to write instead', () => {
+  refuses({ pathPattern: '^secrets/[a-z0-9-]{300}$', spiffeIdPattern: ID },
+    /^Error: Invalid --path-pattern: it is too complex \(\d+ regex instructions, at most 250; write \+ or \* instead of long counted repetitions such as \{300\}\)\.$/);
+  // What people write passes; so does a long literal (compared as a string, never run).
+  checkPolicyPatterns({ pathPattern: '^secrets/[a-z0-9-]{200}$', spiffeIdPattern: ID });
+  checkPolicyPatterns({ pathPattern: `^secrets/${'a'.repeat(400)}$`, spiffeIdPattern: ID });
+});

@@ -6,6 +6,7 @@
  * quoted back to the user's terminal (the fragment re2js points at, made printable).
  */
 import { RE2JS } from 're2js';
+import { compileBounded, MAX_PATTERN_PROGRAM, programSize } from '../patterns/index.js';
 import { isValidPathPattern, isValidSpiffeIdPattern } from '../protocol/index.js';
 import { usageError } from './errors.js';
 
@@ -69,5 +70,10 @@ export function checkPolicyPatterns(
     if (broken !== undefined) throw usageError(`Error: Invalid ${name}: ${broken}.`);
     const problem = compileProblem(pattern);
     if (problem !== undefined) throw usageError(`Error: Invalid ${name}: it does not compile (${problem}).`);
+    if (compileBounded(pattern) === 'too_complex') {
+      const size = programSize(RE2JS.compile(pattern));
+      throw usageError(`Error: Invalid ${name}: it is too complex (${size} regex instructions, at most ${MAX_PATTERN_PROGRAM}; `
+        + 'write + or * instead of long counted repetitions such as {300}).');
+    }
   }
 }
