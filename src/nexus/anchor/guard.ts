@@ -159,7 +159,7 @@ export class RollbackGuard {
     // just gave their shares, so they answer), but not waited for: after a restore on a new
     // machine they are gone.
     const configured = this.#o.peers;
-    const peers = [...new Set([...configured, ...(this.#o.keys.sharing()?.peers ?? [])])];
+    const peers = this.#allPeers();
     const out: (bigint | 'invalid' | undefined)[] = peers.map(() => undefined);
     const heard = peers.map(() => false);
     const started = Date.now();
@@ -296,9 +296,13 @@ export class RollbackGuard {
    * rotation moves the Keepers to a new epoch (pending before the switch, current after).
    */
   async #keepersMovedPast(epoch: number): Promise<boolean> {
-    const peers = [...new Set([...this.#o.peers, ...(this.#o.keys.sharing()?.peers ?? [])])];
-    const answers = await Promise.all(peers.map((url) => this.#o.client.status(url, STATUS_TIMEOUT_MS).catch(() => undefined)));
+    const answers = await Promise.all(this.#allPeers().map((url) => this.#o.client.status(url, STATUS_TIMEOUT_MS).catch(() => undefined)));
     return answers.some((st) => st !== undefined && ((st.epoch ?? 0) > epoch || (st.pending ?? 0) > epoch));
+  }
+
+  /** The configured Keepers first, then those of the stored sharing (after a Keeper set change). */
+  #allPeers(): string[] {
+    return [...new Set([...this.#o.peers, ...(this.#o.keys.sharing()?.peers ?? [])])];
   }
 
   /** The periodic look at the stored anchor while serving (see RECHECK_MS). */
