@@ -3,7 +3,8 @@
  * matches nothing with one it finds stored) and the CLI (which says so before sending): the
  * size of the compiled re2js program, and the literal patterns compared as strings instead.
  */
-import { RE2JS } from 're2js';
+import type { RE2JS } from 're2js';
+import { re2 } from './re2.js';
 
 /** ASCII punctuation (what a backslash escape may make literal). */
 export function isAsciiPunct(c: number): boolean {
@@ -74,7 +75,7 @@ export function programSize(re: RE2JS): number | undefined {
 export function compileBounded(pattern: string): RE2JS | 'not_compiled' | 'too_complex' {
   let re: RE2JS;
   try {
-    re = RE2JS.compile(pattern);
+    re = re2().compile(pattern);
   } catch {
     return 'not_compiled';
   }

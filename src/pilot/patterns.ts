@@ -5,8 +5,7 @@
  * fixed `api_bad_request`: it never echoes a pattern. Here the user's own pattern may be
  * quoted back to the user's terminal (the fragment re2js points at, made printable).
  */
-import { RE2JS } from 're2js';
-import { compileBounded, MAX_PATTERN_PROGRAM, programSize } from '../patterns/index.js';
+import { compileBounded, MAX_PATTERN_PROGRAM, programSize, re2 } from '../patterns/index.js';
 import { isValidPathPattern, isValidSpiffeIdPattern } from '../protocol/index.js';
 import { usageError } from './errors.js';
 
@@ -22,7 +21,7 @@ function printable(s: string, max = 40): string {
 /** Why re2js refuses `pattern` ("missing closing ) at character 4: `abc(`"), or undefined when it compiles. */
 export function compileProblem(pattern: string): string | undefined {
   try {
-    RE2JS.compile(pattern);
+    re2().compile(pattern);
     return undefined;
   } catch (e) {
     const err = e as { error?: unknown; input?: unknown };
@@ -71,7 +70,7 @@ export function checkPolicyPatterns(
     const problem = compileProblem(pattern);
     if (problem !== undefined) throw usageError(`Error: Invalid ${name}: it does not compile (${problem}).`);
     if (compileBounded(pattern) === 'too_complex') {
-      const size = programSize(RE2JS.compile(pattern));
+      const size = programSize(re2().compile(pattern));
       throw usageError(`Error: Invalid ${name}: it is too complex (${size} regex instructions, at most ${MAX_PATTERN_PROGRAM}; `
         + 'write + or * instead of long counted repetitions such as {300}).');
     }

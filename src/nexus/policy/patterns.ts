@@ -10,7 +10,7 @@
  * no regex at all, and {@link requiredPrefixOf} lets the engine skip identity patterns a
  * caller cannot match without compiling or running them.
  */
-import { RE2JS } from 're2js';
+import type { RE2JS } from 're2js';
 import { compileBounded, isAsciiPunct, literalOf, MAX_PATTERN_PROGRAM, META, programSize } from '../../patterns/index.js';
 
 export { compileBounded, literalOf, MAX_PATTERN_PROGRAM, programSize };
