@@ -16,6 +16,9 @@ import { StoreError } from '../types.js';
 
 const APPLICATION_ID = 0x53504b54;
 
+/** Logs every new secret row into `path_log` (migration 2). */
+const PATH_LOG_TRIGGER = 'secrets_path_log';
+
 /** Migration N (1-based) brings the schema from version N-1 to N. Append only. */
 const MIGRATIONS: readonly string[] = [
   `CREATE TABLE system (
@@ -42,6 +45,19 @@ const MIGRATIONS: readonly string[] = [
      id   BLOB PRIMARY KEY,
      body BLOB NOT NULL
    ) STRICT, WITHOUT ROWID;`,
+  // 2: the order in which secret rows were created (rows are never deleted), so another
+  // process (a Nexus worker) brings its path index up to date by reading what is new instead of
+  // rebuilding it. Kept by a trigger, so every writer of the file logs its inserts (also a
+  // process of the previous version still running). A secret created before this migration has
+  // no entry; index builds read the secrets table itself, so it is listed all the same.
+  `CREATE TABLE path_log (
+     seq INTEGER PRIMARY KEY,
+     id  BLOB NOT NULL
+   ) STRICT;
+   CREATE TRIGGER ${PATH_LOG_TRIGGER} AFTER INSERT ON secrets
+   BEGIN
+     INSERT INTO path_log (id) VALUES (NEW.id);
+   END;`,
 ];
 
 const SCHEMA_VERSION = MIGRATIONS.length;
@@ -53,6 +69,7 @@ const EXPECTED: Record<string, Record<string, string>> = {
   secrets: { id: 'BLOB', path: 'BLOB', meta: 'BLOB' },
   secret_versions: { id: 'BLOB', version: 'INTEGER', value: 'BLOB' },
   policies: { id: 'BLOB', body: 'BLOB' },
+  path_log: { seq: 'INTEGER', id: 'BLOB' },
 };
 
 function pragmaNumber(db: BetterSqlite3.Database, name: string): number {
@@ -123,6 +140,9 @@ function validate(db: BetterSqlite3.Database): void {
       if (cols[c.name] !== c.type.toUpperCase()) throw new StoreError('store_schema_invalid');
     }
   }
+  // Without its trigger the path log misses new secrets, and other workers' listings with them.
+  const trigger = db.prepare(`SELECT 1 FROM sqlite_schema WHERE type = 'trigger' AND name = ? AND tbl_name = 'secrets'`).pluck().get(PATH_LOG_TRIGGER);
+  if (trigger !== 1) throw new StoreError('store_schema_invalid');
   const gen = db.prepare(`SELECT value FROM counters WHERE name = 'policy_generation'`).pluck().get();
   if (typeof gen !== 'number' && typeof gen !== 'bigint') throw new StoreError('store_schema_invalid');
 }

@@ -195,12 +195,13 @@ test('STO-07: empty, random, truncated and non-SQLite files are refused and left
   }
 });
 
-test('STO-08: schema drift (missing table, extra column, wrong type) and a newer schema are refused', async () => {
+test('STO-08: schema drift (missing table, extra column, wrong type, missing trigger) and a newer schema are refused', async () => {
   const mutate: [string, string, string][] = [
     ['missing table', 'DROP TABLE policies', 'store_schema_invalid'],
     ['extra column', 'ALTER TABLE secrets ADD COLUMN extra TEXT', 'store_schema_invalid'],
     ['extra table', 'CREATE TABLE more (x INTEGER) STRICT', 'store_schema_invalid'],
     ['wrong type', 'DROP TABLE policies; CREATE TABLE policies (id BLOB PRIMARY KEY, body TEXT NOT NULL) STRICT', 'store_schema_invalid'],
+    ['missing path log trigger', 'DROP TRIGGER secrets_path_log', 'store_schema_invalid'],
     ['newer schema', 'PRAGMA user_version = 99', 'store_schema_too_new'],
   ];
   for (const [name, sql, code] of mutate) {

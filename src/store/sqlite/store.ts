@@ -10,7 +10,7 @@
 import type BetterSqlite3 from 'better-sqlite3';
 import type { RootKey } from '../../crypto/index.js';
 import { settleKeyRecords, type KeyRecordsPlan, type KeyRecordsTx } from '../key-check.js';
-import { visitPathPages, type PathRow } from '../path-catalog.js';
+import type { PathRow } from '../path-catalog.js';
 import type { BlobSwap, KeyRecordsUpdate, StaleBlob } from '../key-custody.js';
 import { SEAL_FENCE_RECORD } from '../seal-fence.js';
 import { SealedStore, type MetaRow, type ReadRow, type SealedSecretWrite, type SealedStoreOptions } from '../sealed.js';
@@ -19,6 +19,7 @@ import path from 'node:path';
 import { openDatabase, refineStoreError, toStoreError } from './file.js';
 import { GroupCommit } from './group-commit.js';
 import { SqliteAnchor } from './anchor.js';
+import { SqlitePathFeed } from './path-feed.js';
 
 
 interface SqliteStoreOptions extends SealedStoreOptions {
@@ -57,7 +58,6 @@ function prepare(db: BetterSqlite3.Database) {
     getMeta: db.prepare('SELECT meta FROM secrets WHERE id = ?').pluck(),
     insertSecret: db.prepare('INSERT INTO secrets (id, path, meta) VALUES (?, ?, ?)'),
     updateMeta: db.prepare('UPDATE secrets SET meta = ? WHERE id = ?'),
-    listSecretsPage: db.prepare('SELECT id, path FROM secrets WHERE id > ? ORDER BY id LIMIT ?'),
     hasVersions: db.prepare('SELECT 1 FROM secret_versions WHERE id = ? LIMIT 1').pluck(),
     // A read in one statement (one implicit read transaction instead of two): the metadata
     // row plus the value row of the asked version, or of the highest version when none was
@@ -93,6 +93,7 @@ export class SqliteStore extends SealedStore {
   readonly #db: BetterSqlite3.Database;
   readonly #st: ReturnType<typeof prepare>;
   readonly #commits: GroupCommit;
+  readonly #paths: SqlitePathFeed;
   /** `shared` only: runs a read inside one read transaction (deferred BEGIN … COMMIT). */
   readonly #snapshot: (<T>(fn: () => T) => T) | undefined;
   /** The rollback anchor's commit counter (anchor.ts), advanced once per batch once armed. */
@@ -113,6 +114,7 @@ export class SqliteStore extends SealedStore {
     const busyTimeoutMs = opts.busyTimeoutMs ?? DEFAULTS.busyTimeoutMs;
     this.#db = openDatabase(opts.file, busyTimeoutMs);
     this.#st = prepare(this.#db);
+    this.#paths = new SqlitePathFeed(this.#db);
     if (opts.shared === true) {
       const db = this.#db;
       const begin = db.prepare('BEGIN');
@@ -268,25 +270,14 @@ export class SqliteStore extends SealedStore {
     });
   }
 
-  /**
-   * `PRAGMA data_version` moves when ANOTHER connection committed; this process's own writes
-   * reach the path index directly. Read first: a commit landing between the two reads only
-   * causes one needless rebuild later, never a miss.
-   */
-  #dataVersion(): string {
-    return String(this.#db.pragma('data_version', { simple: true }));
-  }
-
-  /** Pages in key order (keyset: `id > last`), the mark read before the first page. */
+  /** Every sealed path, page by page (path-feed.ts). */
   protected async readAllPaths(visit: (rows: PathRow[]) => Promise<void>): Promise<string> {
-    const mark = this.#read(() => this.#dataVersion());
-    await visitPathPages((after, limit) => this.#read(() => this.#st.listSecretsPage.all(after, limit) as PathRow[]), visit);
-    return mark;
+    return this.#paths.readAll((fn) => this.#read(fn), visit);
   }
 
-  /** Another process's commit (several workers, or another writer) forces a rebuild: the mark moved. */
+  /** What other processes created since `mark` (several workers on one file; path-feed.ts). */
   protected async readPathsSince(mark: string): Promise<{ rows: PathRow[]; mark: string } | null> {
-    return this.#read(() => (this.#dataVersion() === mark ? { rows: [], mark } : null));
+    return this.#paths.since((fn) => this.#read(fn), mark);
   }
 
   // --- policies -------------------------------------------------------------------------
