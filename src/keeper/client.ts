@@ -9,22 +9,39 @@
  * decoded values are returned to the caller, who wipes them.
  */
 import { request, type Dispatcher } from 'undici';
-import { createMtlsDispatcher, type Authorizer, type X509Source } from '../spiffe/index.js';
+import { certTimeCause, clockSkewHint, createMtlsDispatcher, type Authorizer, type X509Source } from '../spiffe/index.js';
 import { SpikeError } from '../lib/index.js';
 import { decodeShareBody, encodeShareMessage, PATHS, type WireShare } from '../protocol/index.js';
 import { decodeKeeperStatus, type KeeperStatus } from './status.js';
 
 export class KeeperCallError extends SpikeError {
   readonly status: number | undefined;
+  /**
+   * `keeper_unreachable` because this host refused the Keeper's SVID for its dates
+   * (`CERT_HAS_EXPIRED`, `svid_not_yet_valid`, …: ENV-03), else undefined.
+   */
+  readonly certTime: string | undefined;
   constructor(code: 'keeper_unreachable' | 'keeper_bad_status' | 'keeper_bad_response' | 'keeper_response_too_large', status?: number, options?: { cause?: unknown }) {
-    super(code, {
+    const certTime = code === 'keeper_unreachable' ? certTimeCause(options?.cause) : undefined;
+    super(code, clockSkewHint('server', certTime) ?? {
       keeper_unreachable: 'the Keeper could not be reached or did not answer in time',
       keeper_bad_status: 'the Keeper answered with an error status',
       keeper_bad_response: 'the Keeper answered with a malformed share message',
       keeper_response_too_large: 'the Keeper answered with an oversized body',
     }[code], options);
     this.status = status;
+    this.certTime = certTime;
   }
+}
+
+/**
+ * Log fields for a failed Keeper call beyond its code: the certificate-date verdict and the
+ * clock-skew hint (ENV-03), so a Nexus whose clock is off says so instead of only
+ * "unreachable". Empty for every other failure.
+ */
+export function keeperFailureFields(err: unknown): { certTime?: string; hint?: string } {
+  if (!(err instanceof KeeperCallError) || err.certTime === undefined) return {};
+  return { certTime: err.certTime, hint: err.message };
 }
 
 interface KeeperClientOptions {

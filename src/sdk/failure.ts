@@ -17,6 +17,7 @@
  * `detail` is the stable code behind the class when it adds something (`svid_untrusted_chain`,
  * `CERT_HAS_EXPIRED`, …). Nothing here copies a certificate, an ID, or any response byte.
  */
+import { clockSkewHint } from '../spiffe/index.js';
 
 export type FailureClass =
   | 'connection_refused'
@@ -53,9 +54,15 @@ export interface FailedAttempt {
   failure: Failure;
 }
 
-/** `connection refused` · `TLS: chain not trusted: svid_untrusted_chain` … */
+/**
+ * `connection refused` · `TLS: chain not trusted: svid_untrusted_chain` … A server SVID refused
+ * for its dates adds the clock-skew hint (ENV-03): `TLS: chain not trusted: CERT_HAS_EXPIRED
+ * (server SVID expired by this host's clock; check for clock skew …)`.
+ */
 export function failureText(f: Failure): string {
-  return f.detail !== undefined ? `${FAILURE_TEXT[f.class]}: ${f.detail}` : FAILURE_TEXT[f.class];
+  if (f.detail === undefined) return FAILURE_TEXT[f.class];
+  const hint = f.class === 'tls_chain_not_trusted' ? clockSkewHint('server', f.detail) : undefined;
+  return `${FAILURE_TEXT[f.class]}: ${f.detail}${hint !== undefined ? ` (${hint})` : ''}`;
 }
 
 /** OpenSSL certificate verification codes (Node's `err.code` on a failed verify). */

@@ -27,6 +27,7 @@
  *   bundle are closed; the rest keep their TLS session until their maximum age.
  */
 export { MTLS_DEFAULTS, warmTrustStore } from './context.js';
+export { certTimeCause, clockSkewHint } from './clock-hint.js';
 export { prefetchDial } from './dial.js';
 export { PeerRejectedError, peerChainDer } from './peer.js';
 export { createMtlsDispatcher, type MtlsClientOptions } from './dialer.js';
