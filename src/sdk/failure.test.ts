@@ -161,9 +161,9 @@ test('classifier table: error shapes → cause class', () => {
 
 test('ENV-03 (client → Nexus): a server SVID refused for its dates says so with a clock-skew hint; other failures do not', () => {
   assert.equal(failureText({ class: 'tls_chain_not_trusted', detail: 'CERT_HAS_EXPIRED' }),
-    "TLS: chain not trusted: CERT_HAS_EXPIRED (server SVID expired by this host's clock; check for clock skew between this host, the server and the SPIFFE agent)");
+    "TLS: chain not trusted: CERT_HAS_EXPIRED — server SVID expired by this host's clock; check for clock skew between this host, the server and the SPIFFE agent");
   assert.equal(failureText({ class: 'tls_chain_not_trusted', detail: 'svid_not_yet_valid' }),
-    "TLS: chain not trusted: svid_not_yet_valid (server SVID not yet valid by this host's clock; check for clock skew between this host, the server and the SPIFFE agent)");
+    "TLS: chain not trusted: svid_not_yet_valid — server SVID not yet valid by this host's clock; check for clock skew between this host, the server and the SPIFFE agent");
   assert.equal(failureText({ class: 'tls_chain_not_trusted', detail: 'svid_untrusted_chain' }), 'TLS: chain not trusted: svid_untrusted_chain');
   assert.equal(failureText({ class: 'connection_refused' }), 'connection refused');
 });

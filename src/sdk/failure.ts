@@ -57,12 +57,12 @@ export interface FailedAttempt {
 /**
  * `connection refused` · `TLS: chain not trusted: svid_untrusted_chain` … A server SVID refused
  * for its dates adds the clock-skew hint (ENV-03): `TLS: chain not trusted: CERT_HAS_EXPIRED
- * (server SVID expired by this host's clock; check for clock skew …)`.
+ * — server SVID expired by this host's clock; check for clock skew …`.
  */
 export function failureText(f: Failure): string {
   if (f.detail === undefined) return FAILURE_TEXT[f.class];
   const hint = f.class === 'tls_chain_not_trusted' ? clockSkewHint('server', f.detail) : undefined;
-  return `${FAILURE_TEXT[f.class]}: ${f.detail}${hint !== undefined ? ` (${hint})` : ''}`;
+  return `${FAILURE_TEXT[f.class]}: ${f.detail}${hint !== undefined ? ` — ${hint}` : ''}`;
 }
 
 /** OpenSSL certificate verification codes (Node's `err.code` on a failed verify). */
