@@ -29,6 +29,7 @@ import { createMetrics, type OpsServer } from '../ops/index.js';
 import { NO_AUDIT, type NexusAudit, openNexusAudit } from './audit.js';
 import { freshRequestHandler } from './freshness.js';
 import { denialLog } from './denial-log.js';
+import { rejoinAfterRotation } from './rejoin.js';
 
 
 interface NexusOptions {
@@ -52,7 +53,7 @@ interface NexusOptions {
    * workers' per-process key state stale; `why` names it.
    */
   othersStale?: (why: 'root_rotation' | 'rollback_accepted') => void;
-  /** Several workers: another worker rotated the root key, this one holds the old key (replace it). */
+  /** Several workers: another worker rotated the root key, this one holds the old key (replace it). Default: recover the new key in-process (rejoin.ts). */
   selfStale?: () => void;
 }
 
@@ -147,6 +148,7 @@ export async function startNexus(o: NexusOptions): Promise<Nexus> {
   let probe: KeeperProbe | undefined;
   let mover: SharingMover | undefined;
   let tasks: SharingTasks | undefined;
+  let rejoin = (): void => undefined;
   if (cfg.backend !== 'memory') {
     keeperClient = new KeeperClient({ source, authorizeKeeper: authorizeIf(ids.isKeeper), timeoutMs: 5000 });
     // Rollback detection where the store persists (sqlite, postgres): docs/key-lifecycle.md.
@@ -155,7 +157,7 @@ export async function startNexus(o: NexusOptions): Promise<Nexus> {
         anchor: store.anchor, keys, peers: cfg.keeperPeers, client: keeperClient, logger, audit: audit ?? NO_AUDIT,
         ...(metrics ? { observer: metrics.anchor } : {}),
         rootMovedOn: () => custodyOf(store)?.rootMovedOn() ?? Promise.resolve(false),
-        ...(o.selfStale ? { onStale: o.selfStale } : {}),
+        onStale: () => (o.selfStale ?? rejoin)(),
       });
     }
     const guard = rollback;
@@ -175,6 +177,8 @@ export async function startNexus(o: NexusOptions): Promise<Nexus> {
       onPushed: (pos) => void guard?.pusher?.pushTo(pos),
     });
     const keeperSync = sync;
+    // A lone process whose root key another one rotated away recovers the new one (rejoin.ts).
+    if (guard) rejoin = rejoinAfterRotation({ keys, store, sync, guard, logger, audit: audit ?? NO_AUDIT });
     probe = new KeeperProbe({
       peers: cfg.keeperPeers, client: keeperClient, keys, logger, intervalMs: cfg.keeperProbeIntervalMs,
       pushTo: (pos) => keeperSync.pushTo(pos),

@@ -15,7 +15,7 @@ export { storeFailure, storeFailureText, type StoreFailure } from './health.js';
 export { KEY_CHECK_RECORD } from './key-check.js';
 export { SqliteStore, BackupError, backupSqliteFile, verifySqliteBackup, type BackupInfo } from './sqlite/index.js';
 export type { PostgresEnvOptions } from './postgres/index.js';
-export { createStore, custodyOf, openStore, type OpenStoreOptions } from './open.js';
+export { createStore, custodyOf, lockStore, openStore, type OpenStoreOptions } from './open.js';
 export { Keyring, KEYRING_RECORD, DEFAULT_SEAL_LIMIT, type Ring } from './keyring.js';
 export { KeyCustody } from './key-custody.js';
 export { Reencryptor, DEFAULT_REENCRYPT_RATE, type ReencryptProgress } from './reencrypt.js';

@@ -100,6 +100,11 @@ export function custodyOf(store: Store): KeyCustody | null {
   return store instanceof SealedStore && store.isUnlocked() ? store.custody() : null;
 }
 
+/** Locks an unlocked persistent store again (`SealedStore.lock`); false for memory and lite or when locked. */
+export function lockStore(store: Store): boolean {
+  return store instanceof SealedStore && store.lock();
+}
+
 /**
  * The `postgres` store at once, without touching the database, plus its `init` (schema
  * migration; safe to call again after a failure). Nexus listens first and retries `init`

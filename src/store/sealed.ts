@@ -194,6 +194,16 @@ export abstract class SealedStore implements Store {
     return this.#custody !== null;
   }
 
+  /** Locks again (the root key was rotated elsewhere: src/nexus/keys/rejoin.ts): keys destroyed (a user still holding them fails), path index dropped. */
+  lock(): boolean {
+    const custody = this.#custody;
+    if (!custody) return false;
+    this.#custody = null;
+    this.#paths.clear();
+    custody.destroy();
+    return true;
+  }
+
   // --- secrets ----------------------------------------------------------------------------
 
   #decode(sealer: RecordSealer, id: Buffer, row: MetaRow): SecretState | null {

@@ -15,8 +15,9 @@ import { KeyState } from '../keys/state.js';
 import { AnchorKey } from './mac.js';
 import { RollbackGuard, ROLLBACK_ERR } from './guard.js';
 
-function fixture(storeCounter: bigint | null, keeperCounters: (bigint | null)[], onStatus?: (bump: (c: bigint) => void) => void, silentUntil: number[] = [],
+function fixture(storeCounter: bigint | null, initialKeeperCounters: (bigint | null)[], onStatus?: (bump: (c: bigint) => void) => void, silentUntil: number[] = [],
   lists?: { configured: string[]; stored: string[] }, rootMovedOn?: () => Promise<boolean>, extra: { keeperEpoch?: number; recheckMs?: number } = {}) {
+  let keeperCounters = initialKeeperCounters;
   const keys = new KeyState();
   keys.installEphemeral();
   let keeperEpoch = extra.keeperEpoch ?? 1;
@@ -25,6 +26,7 @@ function fixture(storeCounter: bigint | null, keeperCounters: (bigint | null)[],
   const key = new AnchorKey(keys.root());
   let stored: Uint8Array | null = storeCounter === null ? null : key.seal(storeCounter);
   let armed: AnchorSealer | undefined;
+  let keeperKey = key;
   const events: [string, unknown][] = [];
   const pushed: string[] = [];
   const anchor: CommitAnchor = {
@@ -42,7 +44,7 @@ function fixture(storeCounter: bigint | null, keeperCounters: (bigint | null)[],
       const i = Number(url.slice(1)) - 1;
       if (Date.now() < (silentUntil[i] ?? 0)) throw new Error('keeper_unreachable');
       const c = keeperCounters[i];
-      return { epoch: keeperEpoch, id: null, pending: null, anchor: c === null || c === undefined ? undefined : key.seal(c) };
+      return { epoch: keeperEpoch, id: null, pending: null, anchor: c === null || c === undefined ? undefined : keeperKey.seal(c) };
     },
     putAnchor: async (url: string) => { pushed.push(url); },
   } as unknown as KeeperClient;
@@ -55,7 +57,9 @@ function fixture(storeCounter: bigint | null, keeperCounters: (bigint | null)[],
   });
   let stale = 0;
   return {
-    guard, events, pushed, armed: () => armed !== undefined, staleCalls: () => stale,
+    guard, keys, events, pushed, armed: () => armed !== undefined, staleCalls: () => stale,
+    /** The Keepers' anchors are sealed under `k` from now on (pushed by a process holding another root). */
+    keepersSealWith: (k: AnchorKey) => { keeperKey = k; }, keepersCounters: (cs: (bigint | null)[]) => { keeperCounters = cs; },
     /** The Keepers move to another sharing epoch (a rotation elsewhere pushed and promoted it). */
     keepersAt: (epoch: number) => { keeperEpoch = epoch; }, stored: () => anchorCounter(stored),
     /** The database is rewritten behind Nexus's back (a restore, a planted record). */
@@ -204,6 +208,45 @@ test('rollback guard: another worker rotated the root key (the stored anchor is 
   }
   otherKey.destroy();
   other.destroy();
+});
+
+test('rollback guard: stale, the old keys dropped, the new root recovered → checked afresh as at start-up: serving when the Keepers agree with the store; the alarm when they are ahead (a rollback after the rotation is still caught)', async () => {
+  for (const ahead of [false, true]) {
+    const other = RootKey.fromBytes(Buffer.alloc(32, 9));
+    const otherKey = new AnchorKey(other);
+    const f = fixture(10n, [10n, 10n, 10n], undefined, [], undefined, async () => true);
+    await f.guard.start();
+    f.keepersAt(2);
+    f.replace(otherKey.seal(11n)); // the rotating process's re-key, pushed to the Keepers too
+    f.keepersSealWith(otherKey);
+    f.keepersCounters(ahead ? [13n, null, 11n] : [11n, 11n, null]);
+    assert.throws(() => f.write(), (e: unknown) => (e as { code?: string }).code === 'store_busy');
+    for (let i = 0; i < 200 && f.staleCalls() === 0; i++) await new Promise((r) => setTimeout(r, 5));
+    assert.equal(f.staleCalls(), 1);
+    await f.guard.start(); // not dropped yet: nothing happens, still stale
+    assert.equal(f.guard.state, 'stale');
+    // What rejoin.ts does: drop the anchor keys and the root; recovery installs the new root.
+    f.guard.dropKeys();
+    f.keys.clear();
+    assert.equal(f.guard.readinessCause(), 'root_rotated_elsewhere', 'still named while recovering');
+    f.keys.install(RootKey.fromBytes(Buffer.alloc(32, 9)), [], { epoch: 2, threshold: 2, shares: 3, commitments: null as unknown as Commitments, peers: ['k1', 'k2', 'k3'] });
+    await f.guard.start();
+    const label = `keepers ahead: ${ahead}`;
+    if (!ahead) {
+      assert.equal(f.guard.state, 'serving', label);
+      assert.equal(f.armed(), true);
+      f.write();
+      assert.equal(f.stored(), 12n, 'the chain continues under the new key');
+      assert.ok(!f.events.some((e) => e[0] === 'rollback.detected'), label);
+    } else {
+      assert.equal(f.guard.state, 'refused', label);
+      assert.equal(f.guard.refusal()?.code, ROLLBACK_ERR);
+      assert.equal(f.events.at(-1)?.[0], 'rollback.detected');
+    }
+    await f.done();
+    otherKey.destroy();
+    other.destroy();
+  }
 });
 
 test('rollback guard: a store put back under a Nexus that only reads (no write to meet it) is refused within the periodic look', async () => {

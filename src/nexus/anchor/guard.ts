@@ -12,7 +12,8 @@
  * States: `checking` → `serving` | `refused` → (accept) `serving`; `serving` → `stale` when
  * another process (worker or instance) rotated the root key: the store's anchor is then
  * sealed under a key this process does not hold, which is not a rollback. A stale process
- * refuses every gated request as not ready (no alarm) until it is replaced or restarted.
+ * refuses every gated request as not ready (no alarm) until it is replaced (a worker) or has
+ * recovered the new key from the Keepers (`dropKeys`, then `start` again: src/nexus/rejoin.ts).
  */
 import { ApiError } from '../../protocol/index.js';
 import { errInfo, type Logger } from '../../lib/index.js';
@@ -107,8 +108,16 @@ export class RollbackGuard {
     return new ApiError(ROLLBACK_ERR, 'state rollback detected: the store is older than the keepers\' anchor; an operator must run `spike operator accept-rollback`', { status: 503, expose: true });
   }
 
-  /** Runs the check; call once the root key is installed. Retries store failures until it decides. */
+  /**
+   * Runs the check; call once the root key is installed (again after {@link dropKeys}, with the
+   * key recovered anew: checked as at start-up). Retries store failures until it decides.
+   */
   async start(): Promise<void> {
+    if (this.#state === 'stale' && this.#key === undefined) {
+      this.#state = 'checking';
+      this.#verdict = undefined;
+    }
+    if (this.#state !== 'checking' || this.#key !== undefined) return;
     this.#key = new AnchorKey(this.#o.keys.root());
     for (let attempt = 0; !this.#stopped; attempt++) {
       try {
@@ -286,9 +295,24 @@ export class RollbackGuard {
       if (!yes) return this.#alarm(cause, storeCounter);
       this.#o.audit.event('rollback.root_rotated_elsewhere', { epoch: sharing ?? 0 });
       this.#o.logger.warn({ reason: 'root_rotated_elsewhere' },
-        'another Nexus process rotated the root key: this one holds the old key and answers not ready until it is restarted (workers are replaced automatically)');
+        'another Nexus process rotated the root key: this one holds the old key and answers not ready until it has the new one (it recovers it from the Keepers; a worker is replaced)');
       this.#o.onStale?.();
     });
+  }
+
+  /**
+   * Stale only (the root key is being dropped to be recovered anew: src/nexus/rejoin.ts): the
+   * anchor keys derived from the old root are destroyed; until `start` runs with the new key,
+   * the state stays stale (not ready, readiness `root_rotated_elsewhere`).
+   */
+  dropKeys(): void {
+    if (this.#state !== 'stale') return;
+    this.#key?.destroy();
+    this.#key = undefined;
+    this.#previous?.destroy();
+    this.#previous = undefined;
+    this.#chain = undefined;
+    this.#pusher = undefined;
   }
 
   /**

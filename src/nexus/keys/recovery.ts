@@ -80,7 +80,7 @@ export class KeeperSync {
   #need: number;
   /** The sharings the last pass knew of (stored current, stored pending, configured). */
   #known: KnownSharings | undefined;
-  readonly #startedAt = Date.now();
+  #startedAt = Date.now();
 
   constructor(opts: KeeperSyncOptions) {
     this.#o = opts;
@@ -99,11 +99,31 @@ export class KeeperSync {
   /** Starts recovery (unless a key is already installed) and, once ready, re-pushing. */
   start(): void {
     this.#o.keys.onReady(() => this.#onReady());
-    if (!this.#o.keys.isReady()) {
-      this.#schedule(0);
-      this.#notReadyTimer = setInterval(() => this.#warnNotReady(), this.#o.notReadyLogIntervalMs ?? NOT_READY_LOG_INTERVAL_MS);
-      this.#notReadyTimer.unref?.();
-    }
+    if (!this.#o.keys.isReady()) this.#recover();
+  }
+
+  #recover(): void {
+    this.#schedule(0);
+    this.#notReadyTimer = setInterval(() => this.#warnNotReady(), this.#o.notReadyLogIntervalMs ?? NOT_READY_LOG_INTERVAL_MS);
+    this.#notReadyTimer.unref?.();
+  }
+
+  /** Pauses the re-push (another process rotated the root key: rejoin.ts); waits for a round in flight. */
+  pauseRepush(): Promise<void> {
+    return this.#pusher.pause();
+  }
+
+  /**
+   * Recovers again as at start-up, with its backoff, once the caller has dropped the key
+   * (rejoin.ts); the re-push resumes when the new key is in. No-op while a key is held.
+   */
+  recoverAgain(): void {
+    if (this.#stopped || this.#o.keys.isReady() || this.#timer !== undefined) return;
+    this.#wipeGroups();
+    this.#answers.clear();
+    this.#backoff.reset();
+    this.#startedAt = Date.now();
+    this.#recover();
   }
 
   /** Keeper positions (1-based) by what they gave in the last pass; `share` includes shares kept from earlier passes. */

@@ -84,7 +84,7 @@ export class KeyState {
     this.#basis = basis.slice(0, sharing.threshold).map((s) => ({ id: s.id, value: Uint8Array.from(s.value) }));
     this.#sharing = sharing;
     this.#cipher = cipherFor(root);
-    for (const l of this.#listeners) l();
+    for (const l of [...this.#listeners]) l(); // a copy: one added meanwhile has run already
   }
 
   /**
@@ -129,13 +129,14 @@ export class KeyState {
   }
 
   /**
-   * Calls `fn` once a key is installed (immediately if it already is) — outside any request
-   * deadline: what runs then (policy load, Keeper sync) outlives the request that installed it.
+   * Calls `fn` once a key is installed (immediately if it already is), and again at every later
+   * install (after {@link clear}) — outside any request deadline: what runs then (policy load,
+   * Keeper sync) outlives the request that installed it.
    */
   onReady(fn: () => void): void {
     const run = (): void => outsideRequest(fn);
+    this.#listeners.add(run);
     if (this.#root) run();
-    else this.#listeners.add(run);
   }
 
   /** The share with id `id` of the current sharing, computed from the basis (caller wipes). */
@@ -146,6 +147,10 @@ export class KeyState {
     return interpolateShare(this.#basis, this.#sharing.threshold, id);
   }
 
+  /**
+   * Zeroes and forgets the key, its basis and every derived key: at shutdown, and when another
+   * process rotated the root key (keys/rejoin.ts) so that recovery can install the new one.
+   */
   clear(): void {
     this.#root?.destroy();
     this.#root = undefined;

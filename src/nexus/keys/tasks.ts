@@ -72,10 +72,12 @@ export class SharingTasks {
   }
 
   start(): void {
+    let refreshing = false; // the key is installed again after a rotation elsewhere (rejoin.ts): one timer
     this.#o.keys.onReady(() => {
       if (this.#stopped) return;
       this.#reshareIfChanged(1);
-      if (this.#o.refreshIntervalMs > 0) {
+      if (this.#o.refreshIntervalMs > 0 && !refreshing) {
+        refreshing = true;
         const t = setInterval(() => this.#refresh(), this.#o.refreshIntervalMs);
         t.unref?.();
         this.#timers.add(t);
