@@ -13,7 +13,8 @@
  * apart, never served to Nexus); only when all of them acknowledged does Bootstrap commit
  * (the identical share again, unstaged), and only then can Nexus rebuild the key. A Keeper
  * that cannot be reached in the first phase fails the run with nothing Nexus could use; the
- * rerun's staged shares replace the abandoned ones. A Keeper lost between the phases is
+ * rerun's staged shares replace the abandoned ones (a Keeper zeroes a staged share that is
+ * not committed within 5 minutes: src/keeper/slot.ts). A Keeper lost between the phases is
  * like a Keeper lost after the run: with `threshold` commits Nexus rebuilds the key and
  * re-seeds it; with fewer the run fails and nothing is usable either.
  *

@@ -33,7 +33,9 @@ export async function main(argv: string[]): Promise<void> {
   });
   if (!started) return;
   const { cfg, ids, source, logger } = started;
-  const slot = new ShareSlot();
+  const slot = new ShareSlot({
+    onStagedExpired: () => logger.warn({ event: 'staged_share_expired' }, 'a staged Bootstrap share was not committed in time (a failed bootstrap run) and is zeroed'),
+  });
   const anchor = new AnchorHolder();
   // The operations listener and its metrics (prom-client) are loaded only when enabled: an
   // idle Keeper keeps to what it uses (issue 17).

@@ -2,7 +2,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { RootKey, splitSecret, type Commitments } from '../crypto/index.js';
 import { MAX_SHARE_EPOCH } from '../protocol/index.js';
-import { BOOTSTRAP_EPOCH, KeeperSlotError, ShareSlot } from './slot.js';
+import { BOOTSTRAP_EPOCH, KeeperSlotError, ShareSlot, STAGED_TTL_MS } from './slot.js';
 
 const v = (b: number): Uint8Array => new Uint8Array(32).fill(b);
 const hex = (u: Uint8Array | undefined): string => (u ? Buffer.from(u).toString('hex') : 'none');
@@ -214,4 +214,75 @@ test('CFG-03: nothing new is staged while Nexus moves the sharing (a pending sha
   assert.throws(() => slot.contribute('bootstrap', { value: v(9), epoch: 1, staged: true }), refused('keeper_share_conflict', 409));
   assert.equal(hex(slot.get()?.value), hex(v(1)));
   assert.equal(slot.contribute('bootstrap', { value: v(1), epoch: 1, staged: true }), 'unchanged', 'the identical share is still acknowledged');
+});
+
+/** A slot on a hand-driven clock; the expiry timers it arms run only when the test fires them. */
+function clocked(): { slot: ShareSlot; advance: (ms: number) => void; fire: () => void; fireAll: () => void; armed: () => number; expired: () => number } {
+  let now = 1_000_000;
+  let expired = 0;
+  const timers: { at: number; fn: () => void; live: boolean }[] = [];
+  const slot = new ShareSlot({
+    now: () => now,
+    schedule: (fn, ms) => {
+      const t = { at: now + ms, fn, live: true };
+      timers.push(t);
+      return { cancel: () => { t.live = false; } };
+    },
+    onStagedExpired: () => { expired++; },
+  });
+  return {
+    slot,
+    advance: (ms) => { now += ms; },
+    /** Runs every live timer that is due. */
+    fire: () => { for (const t of timers.splice(0)) if (t.live && t.at <= now) t.fn(); else if (t.live) timers.push(t); },
+    /** Runs every live timer, due or not (a timer that fires early). */
+    fireAll: () => { for (const t of timers.splice(0)) if (t.live) t.fn(); },
+    armed: () => timers.filter((t) => t.live).length,
+    expired: () => expired,
+  };
+}
+
+test('CFG-03: a staged share left by a failed run (a Keeper unreachable at the stage) is zeroed once its TTL passes, by its timer, with nothing touching the slot', () => {
+  const c = clocked();
+  const value = v(7);
+  c.slot.contribute('bootstrap', { value, id: 1, epoch: 1, staged: true });
+  assert.equal(c.slot.hasStaged(), true);
+  assert.equal(c.armed(), 1);
+  c.advance(STAGED_TTL_MS - 1);
+  c.fire();
+  assert.equal(c.slot.hasStaged(), true, 'kept until the TTL');
+  c.advance(1);
+  c.fire();
+  assert.equal(c.expired(), 1);
+  assert.equal(c.armed(), 0);
+  assert.equal(c.slot.hasStaged(), false, 'zeroed and dropped');
+  assert.equal(c.slot.has(), false);
+  // A late commit of that run finds nothing staged: an unstaged Bootstrap share (the rules without staging).
+  assert.equal(c.slot.contribute('bootstrap', { value, id: 1, epoch: 1 }), 'stored');
+});
+
+test('CFG-03: the expiry is checked before every share taken too (a late timer changes nothing); an early timer re-arms for the rest; a commit in time cancels it', () => {
+  const c = clocked();
+  c.slot.contribute('bootstrap', { value: v(3), id: 1, epoch: 1, staged: true });
+  c.advance(STAGED_TTL_MS - 10);
+  assert.throws(() => c.slot.contribute('bootstrap', { value: v(4), id: 1, epoch: 1 }), refused('keeper_share_conflict', 409), 'still staged: another run refused');
+  // The timer fires 10 ms early (granularity): nothing dropped, re-armed for the remaining 10 ms.
+  c.fireAll();
+  assert.equal(c.slot.hasStaged(), true);
+  assert.equal(c.armed(), 1);
+  c.advance(10);
+  // No timer run: contribute() itself sees the expiry, so another run's share is no longer a conflict.
+  assert.equal(c.slot.contribute('bootstrap', { value: v(4), id: 1, epoch: 1 }), 'stored');
+  assert.equal(c.expired(), 1);
+  assert.equal(c.armed(), 0, 'the timer was cancelled with the share');
+
+  const d = clocked();
+  d.slot.contribute('bootstrap', { value: v(5), id: 1, epoch: 1, staged: true });
+  d.advance(STAGED_TTL_MS - 1);
+  assert.equal(d.slot.contribute('bootstrap', { value: v(5), id: 1, epoch: 1 }), 'committed');
+  assert.equal(d.armed(), 0);
+  d.advance(STAGED_TTL_MS);
+  d.fireAll();
+  assert.equal(hex(d.slot.get()?.value), hex(v(5)), 'a committed share does not expire');
+  assert.equal(d.expired(), 0);
 });

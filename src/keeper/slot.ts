@@ -37,7 +37,15 @@
  *  - an unstaged Bootstrap share that is not the staged one is refused (409) while one is
  *    staged (two runs at once must not mix their sharings); with nothing staged (a SPIKE
  *    sender that knows no staging) the rules above apply;
- *  - nothing is staged while Nexus holds a pending share here (a sharing move): 409.
+ *  - nothing is staged while Nexus holds a pending share here (a sharing move): 409;
+ *  - a staged share not committed within {@link STAGED_TTL_MS} (5 minutes) is zeroed and
+ *    dropped: a failed run (a Keeper unreachable at the stage) leaves nothing in the other
+ *    Keepers' memory past that. Bootstrap's stage-to-commit window is bounded by its per-Keeper
+ *    delivery deadline (SPIKE_BOOTSTRAP_KEEPER_TIMEOUT, 30 s by default: stage ≤ 30 s, then
+ *    commit), so 5 minutes leaves ten times the default and room for a raised deadline. A
+ *    commit arriving after the expiry finds nothing staged and is taken as an unstaged
+ *    Bootstrap share (the rules above): every Keeper had acknowledged its stage by then, so
+ *    atomicity is not lost.
  *
  * Sharing moves (share refresh, Keeper set change): besides the current share the slot may
  * hold ONE pending share of a higher epoch, sent by Nexus with `pending: true`:
@@ -65,6 +73,26 @@ type Contributor = 'nexus' | 'bootstrap';
 
 /** The epoch of the first sharing, the only one Bootstrap creates. */
 export const BOOTSTRAP_EPOCH = 1;
+
+/** How long a staged Bootstrap share waits for its commit before it is zeroed (see the module doc). */
+export const STAGED_TTL_MS = 5 * 60_000;
+
+export interface ShareSlotOptions {
+  /** Default {@link STAGED_TTL_MS}. */
+  stagedTtlMs?: number;
+  /** Milliseconds clock (tests inject one); default `Date.now`. */
+  now?: () => number;
+  /** Runs `fn` after `ms` even if nothing touches the slot; default an unref'd setTimeout. */
+  schedule?: (fn: () => void, ms: number) => { cancel(): void };
+  /** A staged share expired and was zeroed (for a log line); must not throw. */
+  onStagedExpired?: () => void;
+}
+
+function scheduleTimer(fn: () => void, ms: number): { cancel(): void } {
+  const t = setTimeout(fn, ms);
+  t.unref();
+  return { cancel: () => clearTimeout(t) };
+}
 
 type KeeperSlotErrorCode = 'keeper_stale_epoch' | 'keeper_share_conflict' | 'keeper_share_unverified' | 'keeper_epoch_out_of_range'
   | 'keeper_pending_refused' | 'keeper_no_current' | 'keeper_pending_unverifiable' | 'keeper_stage_refused';
@@ -128,8 +156,28 @@ export class ShareSlot {
   #pending: HeldShare | undefined;
   /** Bootstrap's staged share (CFG-03): never served; becomes #held at the commit. */
   #staged: HeldShare | undefined;
+  /** When #staged was taken, and the timer that zeroes it at expiry. */
+  #stagedAt = 0;
+  #stagedTimer: { cancel(): void } | undefined;
   /** True once Nexus sent (or re-sent) the held share: only then is its epoch authoritative. */
   #confirmed = false;
+  readonly #ttlMs: number;
+  readonly #now: () => number;
+  readonly #schedule: (fn: () => void, ms: number) => { cancel(): void };
+  readonly #onExpired: (() => void) | undefined;
+
+  constructor(o: ShareSlotOptions = {}) {
+    this.#ttlMs = o.stagedTtlMs ?? STAGED_TTL_MS;
+    this.#now = o.now ?? Date.now;
+    this.#schedule = o.schedule ?? scheduleTimer;
+    this.#onExpired = o.onStagedExpired;
+  }
+
+  /** Whether a staged (never served) Bootstrap share is held. */
+  hasStaged(): boolean {
+    this.#expireStaged();
+    return this.#staged !== undefined;
+  }
 
   has(): boolean {
     return this.#held !== undefined;
@@ -155,6 +203,7 @@ export class ShareSlot {
     if (s.commitments && s.id !== undefined && !s.commitments.verifyShare({ id: s.id, value: s.value })) {
       throw new KeeperSlotError('keeper_share_unverified', 400);
     }
+    this.#expireStaged();
     if (s.pending === true) return this.#contributePending(from, epoch, s);
     if (s.staged === true) return this.#stage(from, epoch, s);
     if (from === 'nexus') this.#dropStaged();
@@ -229,11 +278,15 @@ export class ShareSlot {
       this.#held = undefined;
     }
     this.#staged = { value: Uint8Array.from(s.value), id: s.id, epoch, commitments: s.commitments };
+    this.#stagedAt = this.#now();
+    this.#armExpiry(this.#ttlMs);
     return 'staged';
   }
 
   /** The commit: the staged share becomes the held (unconfirmed) one. */
   #commitStaged(st: HeldShare, s: IncomingShare): ContributeOutcome {
+    this.#stagedTimer?.cancel();
+    this.#stagedTimer = undefined;
     this.#staged = undefined;
     this.#held?.value.fill(0);
     this.#held = { value: st.value, id: st.id ?? s.id, epoch: st.epoch, commitments: st.commitments ?? s.commitments };
@@ -242,8 +295,26 @@ export class ShareSlot {
   }
 
   #dropStaged(): void {
+    this.#stagedTimer?.cancel();
+    this.#stagedTimer = undefined;
     this.#staged?.value.fill(0);
     this.#staged = undefined;
+  }
+
+  /** The timer runs the expiry check; a clock that says "not yet" (timer granularity) re-arms it for the rest. */
+  #armExpiry(ms: number): void {
+    this.#stagedTimer = this.#schedule(() => {
+      this.#stagedTimer = undefined;
+      this.#expireStaged();
+      if (this.#staged !== undefined && this.#stagedTimer === undefined) this.#armExpiry(Math.max(1, this.#stagedAt + this.#ttlMs - this.#now()));
+    }, ms);
+  }
+
+  /** Zeroes a staged share older than the TTL (at its timer, and before every use of the slot). */
+  #expireStaged(): void {
+    if (this.#staged === undefined || this.#now() - this.#stagedAt < this.#ttlMs) return;
+    this.#dropStaged();
+    this.#onExpired?.();
   }
 
   #dropPending(): void {
