@@ -2,7 +2,7 @@
  * Rollback detection at start-up, and the operator's way out (docs/key-lifecycle.md).
  *
  * Once the root key is in, before Nexus serves: ask every Keeper for its anchor
- * (`/v1/store/status`, again until enough have answered, so a slow Keeper is heard), then
+ * (`/v1/store/status`, again until enough have answered, so a slow Keeper is heard: keepers.ts), then
  * read the store's, verify them (mac.ts) and decide (decide.ts). Passed: the store's counter is armed
  * (it moves with every write from now on) and the anchor pusher starts. Failed: Nexus stays
  * not ready — readiness names `rollback`, every gated request answers 503
@@ -25,19 +25,10 @@ import { decideRollback, type RollbackVerdict } from './decide.js';
 import { AnchorKey } from './mac.js';
 import { AnchorPusher, type AnchorObserver } from './pusher.js';
 import { AnchorChain, type RuntimeRollback } from './sealer.js';
+import { KeeperAnchors, STATUS_TIMEOUT_MS } from './keepers.js';
 
 /** Wire code of a request refused while a rollback is unaccepted (503). */
 export const ROLLBACK_ERR = 'state_rollback_detected';
-/**
- * How long the start-up check listens for Keepers that have not answered yet: every Keeper
- * within {@link CHECK_WINDOW_MS}; past it, it decides once at least the sharing's threshold
- * answered (they just gave their shares); a Keeper set that stays silent longer than
- * {@link CHECK_MAX_MS} is decided on what answered (a WARN line names the silent ones).
- */
-const CHECK_WINDOW_MS = 3000;
-const CHECK_MAX_MS = 30_000;
-const STATUS_TIMEOUT_MS = 1500;
-const RETRY_MS = 250;
 /**
  * While serving, the stored anchor is also read and checked this often, not only at writes:
  * a store put back under a Nexus that only reads (or whose every write is refused) is caught
@@ -70,6 +61,7 @@ interface RollbackGuardOptions {
 
 export class RollbackGuard {
   readonly #o: RollbackGuardOptions;
+  readonly #keepers: KeeperAnchors;
   #state: RollbackState = 'checking';
   #key: AnchorKey | undefined;
   /** The store's sealer: continues from verified counters only (sealer.ts). */
@@ -83,6 +75,7 @@ export class RollbackGuard {
 
   constructor(o: RollbackGuardOptions) {
     this.#o = o;
+    this.#keepers = new KeeperAnchors(o);
   }
 
   get state(): RollbackState {
@@ -135,7 +128,7 @@ export class RollbackGuard {
     // committed it, so a store read AFTER the Keepers' answers covers every counter they
     // showed. The other order raced with another Nexus on the same database (postgres)
     // writing and pushing between the two reads: a false "rollback" at start-up.
-    const keepers = await this.#keeperAnchors(key);
+    const keepers = await this.#keepers.collect(key, () => this.#stopped);
     const stored = await this.#o.anchor.read();
     const store = key.open(stored);
     const v = decideRollback({ store, storeTampered: stored !== null && store === undefined, keepers });
@@ -158,40 +151,6 @@ export class RollbackGuard {
       'STATE ROLLBACK DETECTED: the store is older than the anchor the keepers hold (it was replaced by an older copy, or acknowledged commits were lost); '
       + 'Nexus refuses to serve. If this store was restored from a backup on purpose, run `spike operator accept-rollback`',
     );
-  }
-
-  /** Each Keeper's anchor: verified counter, `invalid`, or undefined (none / no answer). */
-  async #keeperAnchors(key: AnchorKey): Promise<(bigint | 'invalid' | undefined)[]> {
-    const { client } = this.#o;
-    // The configured Keepers are waited for. The stored sharing's Keepers are asked too in the
-    // same rounds (after a Keeper set change in the settings the anchors are on them; they
-    // just gave their shares, so they answer), but not waited for: after a restore on a new
-    // machine they are gone.
-    const configured = this.#o.peers;
-    const peers = this.#allPeers();
-    const out: (bigint | 'invalid' | undefined)[] = peers.map(() => undefined);
-    const heard = peers.map(() => false);
-    const started = Date.now();
-    const need = Math.min(configured.length, this.#o.keys.sharing()?.threshold ?? configured.length);
-    while (!this.#stopped) {
-      await Promise.all(peers.map(async (url, i) => {
-        if (heard[i]) return;
-        try {
-          const st = await client.status(url, STATUS_TIMEOUT_MS);
-          heard[i] = true;
-          if (st.anchor !== undefined) out[i] = key.open(st.anchor) ?? 'invalid';
-        } catch {
-          // unreachable or not answering: asked again in the next round
-        }
-      }));
-      const waited = Date.now() - started;
-      const answered = heard.slice(0, configured.length).filter(Boolean).length;
-      if (answered === configured.length || (waited >= CHECK_WINDOW_MS && answered >= need) || waited >= CHECK_MAX_MS) break;
-      await new Promise((r) => setTimeout(r, RETRY_MS).unref());
-    }
-    const silent = heard.slice(0, configured.length).flatMap((h, i) => (h ? [] : [peers[i]!]));
-    if (silent.length > 0) this.#o.logger.warn({ keepers: silent }, 'rollback check: some keepers did not answer; decided on the others');
-    return out;
   }
 
   #serve(key: AnchorKey, chain: AnchorChain): void {
@@ -286,7 +245,7 @@ export class RollbackGuard {
     // the Keepers (which whoever can write the database cannot) say which it is.
     this.#state = 'stale';
     const sharing = this.#o.keys.sharing()?.epoch;
-    const moved = async (): Promise<boolean> => (await judge()) && sharing !== undefined && this.#keepersMovedPast(sharing);
+    const moved = async (): Promise<boolean> => (await judge()) && sharing !== undefined && this.#keepers.movedPast(sharing);
     moved().then((yes) => yes, (e: unknown) => {
       if (!this.#stopped) this.#o.logger.warn({ reason: errInfo(e) }, 'could not tell a root-key rotation elsewhere from a rollback; treated as a rollback');
       return false;
@@ -313,20 +272,6 @@ export class RollbackGuard {
     this.#previous = undefined;
     this.#chain = undefined;
     this.#pusher = undefined;
-  }
-
-  /**
-   * Whether some Keeper holds (or is being given) a share of a sharing newer than `epoch`: a
-   * rotation moves the Keepers to a new epoch (pending before the switch, current after).
-   */
-  async #keepersMovedPast(epoch: number): Promise<boolean> {
-    const answers = await Promise.all(this.#allPeers().map((url) => this.#o.client.status(url, STATUS_TIMEOUT_MS).catch(() => undefined)));
-    return answers.some((st) => st !== undefined && ((st.epoch ?? 0) > epoch || (st.pending ?? 0) > epoch));
-  }
-
-  /** The configured Keepers first, then those of the stored sharing (after a Keeper set change). */
-  #allPeers(): string[] {
-    return [...new Set([...this.#o.peers, ...(this.#o.keys.sharing()?.peers ?? [])])];
   }
 
   /** The periodic look at the stored anchor while serving (see RECHECK_MS). */

@@ -26,12 +26,13 @@
  * `move_in_progress` (409).
  *
  * A Keeper restarted empty after acknowledging has lost its pending share: the status probe
- * re-pushes it while the move waits (`inFlight()`, probe.ts), and #confirmHeld re-sends it
+ * re-pushes it while the move waits (`inFlight()`, probe.ts), and the pre-commit check re-sends it
+ * (move-keepers.ts)
  * before the commit, so the commit is never made on a share that no longer exists.
  */
 import type { AuditEvents } from '../audit.js';
 import { MAX_SHARE_ID, splitSecret, wipeShare, type RootKey, type Share } from '../../crypto/index.js';
-import { Backoff, SpikeError, errInfo, type Logger } from '../../lib/index.js';
+import { SpikeError, errInfo, type Logger } from '../../lib/index.js';
 import type { KeeperClient } from '../../keeper/index.js';
 import type { Store } from '../../store/index.js';
 import { clearPending, commitSharing, loadPending, nextEpoch, storePending, type MoveKind } from './pending.js';
@@ -40,6 +41,7 @@ import type { RootSharingMove, StagedSharing } from './rotation.js';
 import type { KeyState, SharingInfo } from './state.js';
 import type { PendingMoveView } from './probe.js';
 import { takeMoveLease } from './move-lease.js';
+import { MoveKeepers } from './move-keepers.js';
 
 /** The sharing to move to. */
 export interface MoveTarget {
@@ -89,9 +91,6 @@ function validTarget(t: MoveTarget): boolean {
     && t.threshold <= t.shares && t.shares <= MAX_SHARE_ID && t.peers.length === t.shares;
 }
 
-/** How long the pre-commit status check waits for each Keeper. */
-const CONFIRM_TIMEOUT_MS = 2000;
-
 /** The shares of a move between its pending push and its commit (wiped by the move, not here). */
 interface InFlight {
   current: SharingInfo;
@@ -101,11 +100,13 @@ interface InFlight {
 
 export class SharingMover {
   readonly #o: SharingMoverOptions;
+  readonly #keepers: MoveKeepers;
   #running = false;
   #inflight: InFlight | undefined;
 
   constructor(opts: SharingMoverOptions) {
     this.#o = opts;
+    this.#keepers = new MoveKeepers(opts);
   }
 
   running(): boolean {
@@ -132,7 +133,7 @@ export class SharingMover {
         if (this.#inflight !== f || i < 0 || this.#o.keys.sharing()?.epoch !== f.current.epoch) return false;
         const mine = { id: f.shares[i]!.id, value: Uint8Array.from(f.shares[i]!.value) }; // the move may wipe its own meanwhile
         try {
-          await this.#sendPending(f.current, f.next, mine, url, i + 1);
+          await this.#keepers.sendPending(f.current, f.next, mine, url, i + 1);
           return true;
         } catch {
           return false;
@@ -178,25 +179,14 @@ export class SharingMover {
       log.info('sharing move: pending sharing stored');
       audit?.event('sharing.move_pending', fields);
       await onStep?.('after-pending-store');
-      const unacked = await this.#pushPending(current, next, split.shares, log);
-      if (unacked.length > 0) {
-        await clearPending(store, epoch).catch((e: unknown) => log.error({ err: errInfo(e) }, 'sharing move: could not clear the pending record'));
-        log.error({ unacked }, 'sharing move abandoned: not every Keeper acknowledged its pending share; the current sharing stays; rerun when the Keepers are up');
-        audit?.event('sharing.move_abandoned', { ...fields, unacked: unacked.join(',') });
-        throw new MoveError('move_keepers_unacked');
-      }
-      log.info('sharing move: every Keeper holds its pending share');
-      this.#inflight = { current, next, shares: split.shares };
-      await onStep?.('after-pending-push');
-      await this.#confirmHeld(current, next, split.shares, log, fields);
-      await this.#checkNotSuperseded(current, next, log, fields);
+      await this.#pushAndConfirm(current, next, split.shares, log, fields);
       await commitSharing(store, next);
       this.#inflight = undefined;
       log.info('sharing move: new sharing committed in the store');
       audit?.event('sharing.move_committed', fields);
       await onStep?.('after-commit');
       keys.replaceSharing(split.shares.slice(0, next.threshold), next);
-      await this.#pushCommit(next, split.shares, log);
+      await this.#keepers.pushCommit(next, split.shares, log);
       log.info('sharing move: done; shares and recovery shards of older epochs no longer work');
       audit?.event('sharing.moved', fields);
       return next;
@@ -242,16 +232,7 @@ export class SharingMover {
           await storePending(store, { kind: 'rotate', sharing: next });
           audit?.event('sharing.move_pending', fields);
           await onStep?.('after-pending-store');
-          const unacked = await this.#pushPending(current, next, split.shares, log);
-          if (unacked.length > 0) {
-            await clearPending(store, epoch).catch((e: unknown) => log.error({ err: errInfo(e) }, 'sharing move: could not clear the pending record'));
-            audit?.event('sharing.move_abandoned', { ...fields, unacked: unacked.join(',') });
-            throw new MoveError('move_keepers_unacked');
-          }
-          this.#inflight = { current, next, shares: split.shares };
-          await onStep?.('after-pending-push');
-          await this.#confirmHeld(current, next, split.shares, log, fields);
-          await this.#checkNotSuperseded(current, next, log, fields);
+          await this.#pushAndConfirm(current, next, split.shares, log, fields);
           return { sharing: next, basis: split.shares.slice(0, next.threshold).map((s) => ({ id: s.id, value: Uint8Array.from(s.value) })) };
         } catch (e) {
           release();
@@ -260,10 +241,38 @@ export class SharingMover {
       },
       promote: async (): Promise<void> => {
         this.#inflight = undefined;
-        if (held) await this.#pushCommit(held.next, held.shares, this.#o.logger.child({ move: 'rotate', toEpoch: held.next.epoch }));
+        if (held) await this.#keepers.pushCommit(held.next, held.shares, this.#o.logger.child({ move: 'rotate', toEpoch: held.next.epoch }));
       },
       done: release,
     };
+  }
+
+  /**
+   * Phase one on every Keeper (move-keepers.ts), then, with the move in flight, the check that
+   * each still holds its new share and that no other Nexus moved the sharing meanwhile. A
+   * Keeper that did not acknowledge (or lost its share) abandons the move: the pending record
+   * is cleared and the current sharing stays.
+   */
+  async #pushAndConfirm(current: SharingInfo, next: SharingInfo, shares: Share[], log: Logger, fields: Record<string, string | number>): Promise<void> {
+    const unacked = await this.#keepers.pushPending(current, next, shares, log);
+    if (unacked.length > 0) {
+      await this.#abandon(next.epoch, unacked, log, fields, 'sharing move abandoned: not every Keeper acknowledged its pending share; the current sharing stays; rerun when the Keepers are up');
+    }
+    log.info('sharing move: every Keeper holds its pending share');
+    this.#inflight = { current, next, shares };
+    await this.#o.onStep?.('after-pending-push');
+    const missing = await this.#keepers.confirmHeld(current, next, shares, log);
+    if (missing.length > 0) {
+      await this.#abandon(next.epoch, missing, log, fields, 'sharing move abandoned: a Keeper no longer holds its new share (restarted?); the current sharing stays; rerun');
+    }
+    await this.#checkNotSuperseded(current, next, log, fields);
+  }
+
+  async #abandon(epoch: number, unacked: number[], log: Logger, fields: Record<string, string | number>, why: string): Promise<never> {
+    await clearPending(this.#o.store, epoch).catch((e: unknown) => log.error({ err: errInfo(e) }, 'sharing move: could not clear the pending record'));
+    log.error({ unacked }, why);
+    this.#o.audit?.event('sharing.move_abandoned', { ...fields, unacked: unacked.join(',') });
+    throw new MoveError('move_keepers_unacked');
   }
 
   /**
@@ -279,100 +288,5 @@ export class SharingMover {
     log.error('sharing move dropped: another Nexus on this database changed the sharing meanwhile');
     audit?.event('sharing.move_abandoned', { ...fields, reason: 'superseded' });
     throw new MoveError('move_superseded');
-  }
-
-  /**
-   * Phase one, per Keeper of the new list, with retries. A Keeper of the current sharing is
-   * (re)sent its OWN current share — the one at its position in the CURRENT list, never the
-   * share of its new position, so no Keeper ever sees two shares of one sharing — and then
-   * its pending share. A Keeper new to the sharing holds nothing worth keeping: it gets its
-   * share of the new sharing directly (recovery matches it by epoch either way). Returns
-   * unacked positions.
-   */
-  async #pushPending(current: SharingInfo, next: SharingInfo, shares: readonly Share[], log: Logger): Promise<number[]> {
-    const results = await Promise.all(next.peers!.map(async (url, i) => {
-      const pos = i + 1;
-      const ok = await this.#withRetries(log, pos, () => this.#sendPending(current, next, shares[i]!, url, pos));
-      return ok ? 0 : pos;
-    }));
-    return results.filter((p) => p !== 0);
-  }
-
-  /** One phase-one send to the Keeper at `pos` of the new list (see #pushPending). */
-  async #sendPending(current: SharingInfo, next: SharingInfo, share: Share, url: string, pos: number): Promise<void> {
-    const { client, keys } = this.#o;
-    const curPos = (current.peers ?? next.peers!).indexOf(url) + 1;
-    if (curPos === 0) {
-      await client.contribute(url, { value: share.value, id: pos, epoch: next.epoch, commitments: next.commitments });
-      return;
-    }
-    const old = keys.shareFor(curPos);
-    try {
-      await client.contribute(url, { value: old.value, id: curPos, epoch: current.epoch, commitments: current.commitments });
-    } finally {
-      wipeShare(old);
-    }
-    await client.contribute(url, { value: share.value, id: pos, epoch: next.epoch, commitments: next.commitments, pending: true });
-  }
-
-  /**
-   * Right before the commit (or a rotation's store switch): every Keeper of the new list
-   * still holds its share of `next`, pending or current. A Keeper that restarted empty after
-   * acknowledging would otherwise be missing from the new sharing the store is about to
-   * record (too many such restarts plus a Nexus crash would leave fewer than `t` shares).
-   * Keepers that lost it are sent it again (with retries) and asked once more; missing or
-   * silent Keepers then abandon the move like an unacknowledged push.
-   */
-  async #confirmHeld(current: SharingInfo, next: SharingInfo, shares: readonly Share[], log: Logger, fields: Record<string, string | number>): Promise<void> {
-    const { store, audit } = this.#o;
-    let missing = await this.#lacking(next);
-    if (missing.length > 0) {
-      log.warn({ missing }, 'sharing move: a Keeper no longer holds its new share (restarted?); sending it again before the commit');
-      await Promise.all(missing.map((pos) => this.#withRetries(log, pos, () => this.#sendPending(current, next, shares[pos - 1]!, next.peers![pos - 1]!, pos))));
-      missing = await this.#lacking(next);
-    }
-    if (missing.length === 0) return;
-    await clearPending(store, next.epoch).catch((e: unknown) => log.error({ err: errInfo(e) }, 'sharing move: could not clear the pending record'));
-    log.error({ missing }, 'sharing move abandoned: a Keeper no longer holds its new share (restarted?); the current sharing stays; rerun');
-    audit?.event('sharing.move_abandoned', { ...fields, unacked: missing.join(',') });
-    throw new MoveError('move_keepers_unacked');
-  }
-
-  /** Positions of the new list whose Keeper holds no share of `next` (or does not answer). */
-  async #lacking(next: SharingInfo): Promise<number[]> {
-    return (await Promise.all(next.peers!.map(async (url, i) => {
-      try {
-        const st = await this.#o.client.status(url, CONFIRM_TIMEOUT_MS);
-        return st.pending === next.epoch || st.epoch === next.epoch ? 0 : i + 1;
-      } catch {
-        return i + 1;
-      }
-    }))).filter((p) => p !== 0);
-  }
-
-  /** Phase two: the commit message (best effort; the periodic re-push completes it). */
-  async #pushCommit(next: SharingInfo, shares: readonly Share[], log: Logger): Promise<void> {
-    const { client } = this.#o;
-    await Promise.all(next.peers!.map(async (url, i) => {
-      const pos = i + 1;
-      const ok = await this.#withRetries(log, pos, () =>
-        client.contribute(url, { value: shares[i]!.value, id: pos, epoch: next.epoch, commitments: next.commitments }));
-      if (!ok) log.warn({ keeperId: pos }, 'sharing move: commit not acknowledged; the periodic re-push will complete it');
-    }));
-  }
-
-  async #withRetries(log: Logger, pos: number, fn: () => Promise<void>): Promise<boolean> {
-    const attempts = this.#o.attempts ?? 6;
-    const backoff = new Backoff({ initialMs: this.#o.initialBackoffMs ?? 250, maxMs: this.#o.maxBackoffMs ?? 4000, jitter: 'equal' });
-    for (let a = 1; a <= attempts; a++) {
-      try {
-        await fn();
-        return true;
-      } catch (e) {
-        log.warn({ keeperId: pos, attempt: a, reason: errInfo(e) }, 'sharing move: keeper push failed');
-        if (a < attempts) await new Promise((r) => setTimeout(r, Math.max(1, backoff.next())));
-      }
-    }
-    return false;
   }
 }

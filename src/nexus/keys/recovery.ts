@@ -6,7 +6,7 @@
  * commitments (or, on the very first start, against the commitments the Keeper received
  * from Bootstrap, grouping Keepers by sharing) BEFORE it is used; as soon as `threshold`
  * verified shares of one sharing are in, rebuild the key and hand it to `adoptKey`
- * (key-check record). Faulty Keepers (bad share, wrong encoding, oversized or slow reply)
+ * (key-check record; both in recovery-shares.ts). Faulty Keepers (bad share, wrong encoding, oversized or slow reply)
  * are logged and skipped. Between passes: capped exponential backoff with equal jitter
  * (src/lib/backoff.ts). Verified shares are kept across passes (they cannot go bad), so the
  * threshold need not be reachable in one pass.
@@ -20,17 +20,16 @@
  * {@link SharePusher} (repush.ts) takes over.
  */
 import type { AuditEvents } from '../audit.js';
-import { combineShares, wipeShare, type Share, type Commitments } from '../../crypto/index.js';
 import { Backoff, errInfo, type Logger } from '../../lib/index.js';
 import type { Store } from '../../store/index.js';
-import type { WireShare } from '../../protocol/index.js';
 import type { KeeperClient } from '../../keeper/index.js';
 import { SharePusher, type KeeperObserver } from './repush.js';
-import { adoptKey, loadSharing } from './sharing.js';
-import { loadPending, settleMove } from './pending.js';
+import { loadSharing } from './sharing.js';
+import { loadPending } from './pending.js';
 import { resyncSharing } from './resync.js';
-import { pollList, verifyAnswer, type KnownSharings } from './recovery-verify.js';
-import type { KeyState, SharingInfo } from './state.js';
+import { pollList, type KnownSharings } from './recovery-verify.js';
+import { VerifiedShares } from './recovery-shares.js';
+import type { KeyState } from './state.js';
 
 interface KeeperSyncOptions {
   peers: readonly string[];
@@ -57,18 +56,9 @@ type KeeperAnswer = 'share' | 'no_share' | 'unreachable' | 'faulty';
 
 const NOT_READY_LOG_INTERVAL_MS = 30_000;
 
-interface Group {
-  sharing: SharingInfo;
-  shares: Map<number, Share>;
-}
-
-function digestHex(c: Commitments): string {
-  return Buffer.from(c.digest()).toString('hex');
-}
-
 export class KeeperSync {
   readonly #o: KeeperSyncOptions;
-  readonly #groups = new Map<string, Group>();
+  readonly #shares: VerifiedShares;
   #stopped = false;
   #timer: NodeJS.Timeout | undefined;
   readonly #backoff: Backoff;
@@ -84,6 +74,7 @@ export class KeeperSync {
 
   constructor(opts: KeeperSyncOptions) {
     this.#o = opts;
+    this.#shares = new VerifiedShares(opts);
     this.#backoff = new Backoff({ initialMs: opts.initialBackoffMs ?? 500, maxMs: opts.maxBackoffMs, jitter: 'equal' });
     this.#need = opts.threshold;
     this.#pusher = new SharePusher({
@@ -119,7 +110,7 @@ export class KeeperSync {
    */
   recoverAgain(): void {
     if (this.#stopped || this.#o.keys.isReady() || this.#timer !== undefined) return;
-    this.#wipeGroups();
+    this.#shares.wipe();
     this.#answers.clear();
     this.#backoff.reset();
     this.#startedAt = Date.now();
@@ -128,7 +119,7 @@ export class KeeperSync {
 
   /** Keeper positions (1-based) by what they gave in the last pass; `share` includes shares kept from earlier passes. */
   status(): { have: number; need: number; bootstrapped: boolean | undefined; keepers: Record<KeeperAnswer, number[]> } {
-    const best = [...this.#groups.values()].reduce<Group | undefined>((b, g) => (b === undefined || g.shares.size > b.shares.size ? g : b), undefined);
+    const best = this.#shares.best();
     const keepers: Record<KeeperAnswer, number[]> = { share: [], no_share: [], unreachable: [], faulty: [] };
     for (let pos = 1; pos <= this.#o.peers.length; pos++) {
       if (best?.shares.has(pos)) keepers.share.push(pos);
@@ -183,7 +174,7 @@ export class KeeperSync {
     this.#stopped = true;
     if (this.#timer) clearTimeout(this.#timer);
     if (this.#notReadyTimer) clearInterval(this.#notReadyTimer);
-    this.#wipeGroups();
+    this.#shares.wipe();
     await this.#pusher.stop();
   }
 
@@ -232,7 +223,7 @@ export class KeeperSync {
         client.fetchShare(url).then(
           (w) => {
             this.#o.observer?.keeperContact(i + 1);
-            this.#answers.set(i + 1, this.#accept(i + 1, url, w, known) ? 'share' : 'faulty');
+            this.#answers.set(i + 1, this.#shares.file(i + 1, url, w, known, this.#o.keys.isReady() || this.#stopped) ? 'share' : 'faulty');
           },
           (err: unknown) => {
             // An empty Keeper (400 "no shard") is normal at start-up and after a restart.
@@ -245,7 +236,7 @@ export class KeeperSync {
             }
           },
         ).finally(() => {
-          chain = chain.then((ok) => ok || this.#tryCombine()).then((ok) => {
+          chain = chain.then((ok) => ok || this.#shares.combine(this.#known)).then((ok) => {
             if (ok && !installed) {
               installed = true;
               resolve();
@@ -268,91 +259,6 @@ export class KeeperSync {
     return false;
   }
 
-  /** Verifies one Keeper's answer (D6) and files its shares under their sharings (true); never throws. */
-  #accept(pos: number, keeper: string, w: WireShare, known: KnownSharings): boolean {
-    const { logger } = this.#o;
-    if (this.#o.keys.isReady() || this.#stopped) {
-      // A late answer after the key is in: not needed; still report a Keeper serving a
-      // share that does not belong to the current sharing (D6), then wipe it.
-      const current = this.#o.keys.sharing();
-      const share: Share = { id: w.id ?? pos, value: w.value };
-      if (current && !current.commitments.verifyShare(share) && w.epoch === current.epoch) {
-        logger.warn({ keeper, keeperId: pos, reason: 'share_unverified' }, 'faulty keeper: share skipped');
-      }
-      wipeShare(share);
-      if (w.pendingShare) wipeShare({ id: 0, value: w.pendingShare.value });
-      return true;
-    }
-    const { verified, fault } = verifyAnswer(keeper, w, known);
-    if (verified.length === 0) {
-      logger.warn({ keeper, keeperId: pos, reason: fault }, 'faulty keeper: share skipped');
-      return false;
-    }
-    for (const { sharing, share } of verified) {
-      const key = digestHex(sharing.commitments);
-      let g = this.#groups.get(key);
-      if (!g) {
-        g = { sharing, shares: new Map() };
-        this.#groups.set(key, g);
-      }
-      const old = g.shares.get(share.id);
-      if (old) wipeShare(old);
-      g.shares.set(share.id, share);
-    }
-    return true;
-  }
-
-  /** Rebuilds and adopts the key from the first sharing with enough verified shares. */
-  async #tryCombine(): Promise<boolean> {
-    const { keys, logger, store } = this.#o;
-    if (keys.isReady()) return true;
-    // A sharing move's pending sharing first: finishing a move beats abandoning it.
-    const pendingKey = this.#known?.pending ? digestHex(this.#known.pending.sharing.commitments) : undefined;
-    const order = [...this.#groups].sort(([a], [b]) => Number(b === pendingKey) - Number(a === pendingKey));
-    for (const [key, g] of order) {
-      // The stored sharing's threshold wins over the configured one (a changed
-      // SPIKE_NEXUS_SHAMIR_THRESHOLD must not combine too few shares).
-      const t = g.sharing.threshold;
-      if (g.shares.size < t) continue;
-      // Copies: a Keeper answering again while the adoption awaits the store replaces (and
-      // wipes) its entry in `g.shares`; the basis handed to the key state must not change.
-      const basis = [...g.shares.values()].slice(0, t).map((s) => ({ id: s.id, value: Uint8Array.from(s.value) }));
-      let root;
-      try {
-        root = combineShares(basis, t);
-      } catch (err) {
-        logger.error({ err: errInfo(err) }, 'verified shares do not combine; discarding that sharing');
-        for (const s of [...g.shares.values(), ...basis]) wipeShare(s);
-        this.#groups.delete(key);
-        continue;
-      }
-      const known = this.#known;
-      const fromPending = known?.pending !== undefined && digestHex(known.pending.sharing.commitments) === key;
-      try {
-        await adoptKey(store, keys, root, basis, g.sharing, fromPending && known.stored ? { storedMayBe: known.stored.commitments } : {});
-      } catch (err) {
-        root.destroy();
-        logger.error({ err: errInfo(err) }, 'rebuilt key rejected; discarding that sharing');
-        for (const s of g.shares.values()) wipeShare(s);
-        this.#groups.delete(key);
-        continue;
-      } finally {
-        for (const s of basis) wipeShare(s);
-      }
-      logger.info({ keepers: g.shares.size, epoch: g.sharing.epoch }, 'root key recovered from keepers');
-      this.#o.audit?.event('key.recovered', { keepers: g.shares.size, epoch: g.sharing.epoch });
-      this.#wipeGroups();
-      if (known?.pending) await settleMove(this.#o, known.pending.sharing, fromPending);
-      return true;
-    }
-    return false;
-  }
-
-  #wipeGroups(): void {
-    for (const g of this.#groups.values()) for (const s of g.shares.values()) wipeShare(s);
-    this.#groups.clear();
-  }
-
   #onReady(): void {
     if (this.#notReadyTimer) clearInterval(this.#notReadyTimer);
     this.#notReadyTimer = undefined;
@@ -361,7 +267,7 @@ export class KeeperSync {
       clearTimeout(this.#timer);
       this.#timer = undefined;
     }
-    this.#wipeGroups();
+    this.#shares.wipe();
     this.#pusher.start();
   }
 

@@ -1,0 +1,78 @@
+/**
+ * What the rollback guard (guard.ts) asks the Keepers: their anchors at the start-up check
+ * (asked again until enough have answered), and, before a stored anchor this process cannot
+ * verify is called a rotation elsewhere, whether some Keeper moved past this process's
+ * sharing epoch. The configured Keepers first, then those of the stored sharing.
+ */
+import type { KeeperClient } from '../../keeper/index.js';
+import type { Logger } from '../../lib/index.js';
+import type { KeyState } from '../keys/state.js';
+import type { AnchorKey } from './mac.js';
+
+/**
+ * How long the start-up check listens for Keepers that have not answered yet: every Keeper
+ * within {@link CHECK_WINDOW_MS}; past it, it decides once at least the sharing's threshold
+ * answered (they just gave their shares); a Keeper set that stays silent longer than
+ * {@link CHECK_MAX_MS} is decided on what answered (a WARN line names the silent ones).
+ */
+const CHECK_WINDOW_MS = 3000;
+const CHECK_MAX_MS = 30_000;
+/** Per Keeper status call (also the anchor pusher's). */
+export const STATUS_TIMEOUT_MS = 1500;
+const RETRY_MS = 250;
+
+export class KeeperAnchors {
+  readonly #o: { client: KeeperClient; peers: readonly string[]; keys: KeyState; logger: Logger };
+
+  constructor(o: { client: KeeperClient; peers: readonly string[]; keys: KeyState; logger: Logger }) {
+    this.#o = o;
+  }
+
+  /** Each Keeper's anchor: verified counter, `invalid`, or undefined (none / no answer). */
+  async collect(key: AnchorKey, stopped: () => boolean): Promise<(bigint | 'invalid' | undefined)[]> {
+    const { client } = this.#o;
+    // The configured Keepers are waited for. The stored sharing's Keepers are asked too in the
+    // same rounds (after a Keeper set change in the settings the anchors are on them; they
+    // just gave their shares, so they answer), but not waited for: after a restore on a new
+    // machine they are gone.
+    const configured = this.#o.peers;
+    const peers = this.allPeers();
+    const out: (bigint | 'invalid' | undefined)[] = peers.map(() => undefined);
+    const heard = peers.map(() => false);
+    const started = Date.now();
+    const need = Math.min(configured.length, this.#o.keys.sharing()?.threshold ?? configured.length);
+    while (!stopped()) {
+      await Promise.all(peers.map(async (url, i) => {
+        if (heard[i]) return;
+        try {
+          const st = await client.status(url, STATUS_TIMEOUT_MS);
+          heard[i] = true;
+          if (st.anchor !== undefined) out[i] = key.open(st.anchor) ?? 'invalid';
+        } catch {
+          // unreachable or not answering: asked again in the next round
+        }
+      }));
+      const waited = Date.now() - started;
+      const answered = heard.slice(0, configured.length).filter(Boolean).length;
+      if (answered === configured.length || (waited >= CHECK_WINDOW_MS && answered >= need) || waited >= CHECK_MAX_MS) break;
+      await new Promise((r) => setTimeout(r, RETRY_MS).unref());
+    }
+    const silent = heard.slice(0, configured.length).flatMap((h, i) => (h ? [] : [peers[i]!]));
+    if (silent.length > 0) this.#o.logger.warn({ keepers: silent }, 'rollback check: some keepers did not answer; decided on the others');
+    return out;
+  }
+
+  /**
+   * Whether some Keeper holds (or is being given) a share of a sharing newer than `epoch`: a
+   * rotation moves the Keepers to a new epoch (pending before the switch, current after).
+   */
+  async movedPast(epoch: number): Promise<boolean> {
+    const answers = await Promise.all(this.allPeers().map((url) => this.#o.client.status(url, STATUS_TIMEOUT_MS).catch(() => undefined)));
+    return answers.some((st) => st !== undefined && ((st.epoch ?? 0) > epoch || (st.pending ?? 0) > epoch));
+  }
+
+  /** The configured Keepers first, then those of the stored sharing (after a Keeper set change). */
+  allPeers(): string[] {
+    return [...new Set([...this.#o.peers, ...(this.#o.keys.sharing()?.peers ?? [])])];
+  }
+}
