@@ -194,7 +194,7 @@ export abstract class SealedStore implements Store {
     return this.#custody !== null;
   }
 
-  /** Locks again (the root key was rotated elsewhere: src/nexus/keys/rejoin.ts): keys destroyed (a user still holding them fails), path index dropped. */
+  /** Locks again (the root key was rotated elsewhere: src/nexus/rejoin.ts): keys destroyed (a user still holding them fails), path index dropped. */
   lock(): boolean {
     const custody = this.#custody;
     if (!custody) return false;

@@ -99,14 +99,14 @@ export class KeeperSync {
     this.#notReadyTimer.unref?.();
   }
 
-  /** Pauses the re-push (another process rotated the root key: rejoin.ts); waits for a round in flight. */
+  /** Pauses the re-push (another process rotated the root key: ../rejoin.ts); waits for a round in flight. */
   pauseRepush(): Promise<void> {
     return this.#pusher.pause();
   }
 
   /**
    * Recovers again as at start-up, with its backoff, once the caller has dropped the key
-   * (rejoin.ts); the re-push resumes when the new key is in. No-op while a key is held.
+   * (../rejoin.ts); the re-push resumes when the new key is in. No-op while a key is held.
    */
   recoverAgain(): void {
     if (this.#stopped || this.#o.keys.isReady() || this.#timer !== undefined) return;

@@ -58,7 +58,7 @@ export class SharePusher {
     return this.#pushing;
   }
 
-  /** Stops the timer and waits for a round in flight; `start` resumes (the root key was rotated elsewhere: rejoin.ts). */
+  /** Stops the timer and waits for a round in flight; `start` resumes (the root key was rotated elsewhere: ../rejoin.ts). */
   async pause(): Promise<void> {
     if (this.#timer) clearInterval(this.#timer);
     this.#timer = undefined;

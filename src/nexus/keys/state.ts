@@ -149,7 +149,7 @@ export class KeyState {
 
   /**
    * Zeroes and forgets the key, its basis and every derived key: at shutdown, and when another
-   * process rotated the root key (keys/rejoin.ts) so that recovery can install the new one.
+   * process rotated the root key (src/nexus/rejoin.ts) so that recovery can install the new one.
    */
   clear(): void {
     this.#root?.destroy();

@@ -72,7 +72,7 @@ export class SharingTasks {
   }
 
   start(): void {
-    let refreshing = false; // the key is installed again after a rotation elsewhere (rejoin.ts): one timer
+    let refreshing = false; // the key is installed again after a rotation elsewhere (../rejoin.ts): one timer
     this.#o.keys.onReady(() => {
       if (this.#stopped) return;
       this.#reshareIfChanged(1);

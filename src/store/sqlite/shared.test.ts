@@ -4,7 +4,8 @@
  * busy timeout, and two stores writing the same paths at once keep every version distinct
  * (SEC-13 across connections), and the seal fence keeps a process that still seals under an
  * older storage generation from committing once another process moved the keyring on (a root
- * switch, the seal limit) and re-encrypted that generation away. The "other process" is a
+ * switch, the seal limit) and re-encrypted that generation away; a process left on the old
+ * root locks again and unlocks with the new one (`lock`). The "other process" is a
  * second connection in this process:
  * with the old blocking wait, the lock holder (this thread) could never let go, so the tests
  * below could not pass.
@@ -128,14 +129,18 @@ function keepAlive(): () => void {
   return () => clearInterval(t);
 }
 
-test('seal fence, root switch: a process still on the old root cannot commit under the generation the other one re-encrypted away (refused, nothing written)', async () => {
+/** Two connections on one new file, both unlocked with `r1`; `r2` is the root one of them switches to. */
+async function twoOnOldRoot(): Promise<{ done: () => void; file: string; r1: RootKey; r2: RootKey; a: SqliteStore; b: SqliteStore }> {
   const done = keepAlive();
   const file = tempFile();
   const r1 = RootKey.generate();
   const r2 = RootKey.generate();
   roots.push(r1, r2);
-  const a = await open(file, r1, 5000);
-  const b = await open(file, r1, 5000);
+  return { done, file, r1, r2, a: await open(file, r1, 5000), b: await open(file, r1, 5000) };
+}
+
+test('seal fence, root switch: a process still on the old root cannot commit under the generation the other one re-encrypted away (refused, nothing written)', async () => {
+  const { done, file, r1, r2, a, b } = await twoOnOldRoot();
   let c: SqliteStore | undefined;
   try {
     await a.putSecret('x/old', { k: 'v0' });
@@ -175,4 +180,31 @@ test('seal fence, root switch: a process still on the old root cannot commit und
 test('seal fence, seal limit: after another process moved to a new storage key and erased the old one, a write here reloads the keyring and stays readable', async () => {
   const file = tempFile();
   await sealFenceAfterSealLimit(async () => new SqliteStore({ file, shared: true, sealLimit: 1024 }));
+});
+
+test('lock: a process whose root another one switched away locks again (its keys destroyed, its calls refused) and unlocks with the new root only', async () => {
+  const { done, r1, r2, a, b } = await twoOnOldRoot();
+  try {
+    await a.putSecret('x/old', { k: 'v0' });
+    const held = b.custody(); // what an operation in flight may still hold
+    await a.custody().switchRoot(r2);
+    await a.putSecret('x/new', { k: 'v1' });
+    assert.equal(b.lock(), true);
+    assert.equal(b.lock(), false, 'already locked');
+    assert.equal(b.isUnlocked(), false);
+    await assert.rejects(b.getSecret('x/old'), (e: unknown) => e instanceof StoreError && e.code === 'store_locked');
+    assert.throws(() => held.sealer.secretId('x/old'), (e: unknown) => (e as { code?: string }).code === 'crypto_key_destroyed', 'a held custody no longer derives anything');
+    const adoption = { recordKey: 'sharing', record: new Uint8Array([1]), judge: () => null };
+    assert.deepEqual(await b.adoptKey(r1, adoption), { ok: false, refusal: 'key_check_failed' }, 'the old root no longer opens the store');
+    assert.equal(b.isUnlocked(), false);
+    assert.equal((await b.adoptKey(r2, adoption)).ok, true);
+    assert.equal((await b.getSecret('x/old'))?.values['k'], 'v0');
+    assert.equal((await b.getSecret('x/new'))?.values['k'], 'v1');
+    await b.putSecret('x/from-b', { k: 'v2' });
+    assert.equal((await a.getSecret('x/from-b'))?.values['k'], 'v2');
+  } finally {
+    await a.close();
+    await b.close();
+    done();
+  }
 });
