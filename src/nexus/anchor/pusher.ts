@@ -11,7 +11,7 @@
  * then), logged as an ERROR at a bounded rate.
  */
 import { createLogThrottle, errInfo, type Logger } from '../../lib/index.js';
-import type { KeeperClient, KeeperStatus } from '../../keeper/index.js';
+import { keeperFailureFields, type KeeperClient, type KeeperStatus } from '../../keeper/index.js';
 import type { CommitAnchor } from '../../store/index.js';
 import type { AnchorKey } from './mac.js';
 
@@ -109,7 +109,7 @@ export class AnchorPusher {
       await this.#o.client.putAnchor(url, latest.record, this.#o.timeoutMs);
       this.#o.observer?.anchorPushed(pos, Number(latest.counter));
     } catch (e) {
-      this.#throttle.warn(`anchor_push_${pos}`, { keeperId: pos, reason: errInfo(e) }, 'rollback anchor push failed');
+      this.#throttle.warn(`anchor_push_${pos}`, { keeperId: pos, reason: errInfo(e), ...keeperFailureFields(e) }, 'rollback anchor push failed');
     }
   }
 

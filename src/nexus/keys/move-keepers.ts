@@ -6,7 +6,7 @@
  */
 import { wipeShare, type Share } from '../../crypto/index.js';
 import { Backoff, errInfo, type Logger } from '../../lib/index.js';
-import type { KeeperClient } from '../../keeper/index.js';
+import { keeperFailureFields, type KeeperClient } from '../../keeper/index.js';
 import type { KeyState, SharingInfo } from './state.js';
 
 /** How long the pre-commit status check waits for each Keeper. */
@@ -109,7 +109,7 @@ export class MoveKeepers {
         await fn();
         return true;
       } catch (e) {
-        log.warn({ keeperId: pos, attempt: a, reason: errInfo(e) }, 'sharing move: keeper push failed');
+        log.warn({ keeperId: pos, attempt: a, reason: errInfo(e), ...keeperFailureFields(e) }, 'sharing move: keeper push failed');
         if (a < attempts) await new Promise((r) => setTimeout(r, Math.max(1, backoff.next())));
       }
     }

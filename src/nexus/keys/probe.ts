@@ -14,7 +14,7 @@
  * shares re-sent at once, so the move can commit.
  */
 import { errInfo, type Logger } from '../../lib/index.js';
-import type { KeeperClient, KeeperStatus } from '../../keeper/index.js';
+import { keeperFailureFields, type KeeperClient, type KeeperStatus } from '../../keeper/index.js';
 import type { KeyState } from './state.js';
 
 /** A sharing move between its pending push and its commit (SharingMover.inFlight). */
@@ -94,7 +94,7 @@ export class KeeperProbe {
     try {
       st = await client.status(url, this.#o.timeoutMs ?? Math.min(1500, this.#o.intervalMs));
     } catch (e) {
-      logger.debug({ keeperId: pos, reason: errInfo(e) }, 'keeper status probe failed');
+      logger.debug({ keeperId: pos, reason: errInfo(e), ...keeperFailureFields(e) }, 'keeper status probe failed');
       return;
     }
     if (this.#stopped) return;

@@ -45,3 +45,36 @@ test('not ready: one WARN line per interval with have/need, keepers by answer, a
   await sleep(300);
   assert.equal(out.length, before);
 });
+
+test('ENV-03: a Keeper whose SVID this host refuses for its dates is logged with the verdict and the clock-skew hint, not only as unreachable', async () => {
+  const out: string[] = [];
+  const logger = createLogger({ component: 't', level: 'warn', destination: new Writable({ write(c, _e, cb) { out.push(String(c)); cb(); } }) });
+  const expired = Object.assign(new Error('certificate has expired'), { code: 'CERT_HAS_EXPIRED' });
+  const client = {
+    fetchShare: async (url: string) => {
+      if (url === 'https://k1') throw new KeeperCallError('keeper_unreachable', undefined, { cause: Object.assign(new Error('fetch failed'), { cause: expired }) });
+      throw new KeeperCallError('keeper_unreachable', undefined, { cause: Object.assign(new Error('connect'), { code: 'ECONNREFUSED' }) });
+    },
+  } as unknown as KeeperClient;
+  const sync = new KeeperSync({
+    peers: ['https://k1', 'https://k2'], threshold: 2, shares: 2, client, store: new MemoryStore(), keys: new KeyState(), logger,
+    initialBackoffMs: 10, maxBackoffMs: 20, pushIntervalMs: 60_000, notReadyLogIntervalMs: 60_000,
+  });
+  const lines = (): Record<string, unknown>[] => out.join('').trim().split('\n').filter(Boolean).map((l) => JSON.parse(l) as Record<string, unknown>)
+    .filter((l) => l['msg'] === 'keeper share unavailable');
+  sync.start();
+  try {
+    for (let i = 0; i < 500 && !(lines().some((l) => l['keeperId'] === 1) && lines().some((l) => l['keeperId'] === 2)); i++) await sleep(10);
+  } finally {
+    await sync.stop();
+  }
+  const k1 = lines().find((l) => l['keeperId'] === 1);
+  const k2 = lines().find((l) => l['keeperId'] === 2);
+  assert.ok(k1 && k2, out.join(''));
+  assert.equal(k1['reason'], 'keeper_unreachable');
+  assert.equal(k1['certTime'], 'CERT_HAS_EXPIRED');
+  assert.equal(k1['hint'], "server SVID expired by this host's clock; check for clock skew between this host, the server and the SPIFFE agent");
+  assert.equal(k2['reason'], 'keeper_unreachable');
+  assert.equal(k2['certTime'], undefined);
+  assert.equal(k2['hint'], undefined);
+});

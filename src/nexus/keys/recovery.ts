@@ -22,7 +22,7 @@
 import type { AuditEvents } from '../audit.js';
 import { Backoff, errInfo, type Logger } from '../../lib/index.js';
 import type { Store } from '../../store/index.js';
-import type { KeeperClient } from '../../keeper/index.js';
+import { keeperFailureFields, type KeeperClient } from '../../keeper/index.js';
 import { SharePusher, type KeeperObserver } from './repush.js';
 import { loadSharing } from './sharing.js';
 import { loadPending } from './pending.js';
@@ -232,7 +232,7 @@ export class KeeperSync {
               logger.info({ keeper: url, keeperId: i + 1 }, 'keeper holds no share yet');
             } else {
               this.#answers.set(i + 1, 'unreachable');
-              logger.warn({ keeper: url, keeperId: i + 1, reason: errInfo(err) }, 'keeper share unavailable');
+              logger.warn({ keeper: url, keeperId: i + 1, reason: errInfo(err), ...keeperFailureFields(err) }, 'keeper share unavailable');
             }
           },
         ).finally(() => {

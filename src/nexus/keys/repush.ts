@@ -9,7 +9,7 @@
 import type { AuditEvents } from '../audit.js';
 import { wipeShare, type Share } from '../../crypto/index.js';
 import { errInfo, type Logger } from '../../lib/index.js';
-import { KeeperCallError, type KeeperClient } from '../../keeper/index.js';
+import { KeeperCallError, keeperFailureFields, type KeeperClient } from '../../keeper/index.js';
 import type { KeyState, SharingInfo } from './state.js';
 
 /** Metrics hook (src/ops): Keepers by configured index 1..n; must not throw. */
@@ -126,7 +126,7 @@ export class SharePusher {
       const status = err instanceof KeeperCallError ? err.status : undefined;
       observer?.pushResult(pos, false);
       audit?.event('share.pushed', { keeper: pos, epoch: sharing.epoch, ok: false });
-      logger.warn({ keeper: url, keeperId: pos, reason: errInfo(err), ...(status !== undefined ? { status } : {}) }, 'share push failed');
+      logger.warn({ keeper: url, keeperId: pos, reason: errInfo(err), ...keeperFailureFields(err), ...(status !== undefined ? { status } : {}) }, 'share push failed');
       return false;
     } finally {
       wipeShare(share);
