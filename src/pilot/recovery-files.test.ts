@@ -180,3 +180,28 @@ test('directory resolution: --out, SPIKE_PILOT_RECOVERY_DIR/recover, the dev sta
     assert.throws(() => resolveRecoveryDir({ SPIKE_PILOT_RECOVERY_DIR: bad === '' ? '/' : bad }, '/work'), PilotError, bad);
   }
 });
+
+test('OPR-13: an existing shard file with the right content but mode 0644, or a second hard link, ends as a fresh private 0600 file', () => {
+  const root = tmp();
+  try {
+    const dir = prepareRecoveryDir(path.join(root, 'r'));
+    const shares = deterministicShares(3, 4);
+    writeRecoveryFiles(dir, shares, { force: false });
+    const one = path.join(dir, 'spike.recovery.1.txt');
+    const two = path.join(dir, 'spike.recovery.2.txt');
+    fs.chmodSync(one, 0o644);
+    const outside = path.join(root, 'copy-of-2');
+    fs.linkSync(two, outside);
+    const r = writeRecoveryFiles(dir, deterministicShares(3, 4), { force: false });
+    assert.equal(r.unchanged, 1, 'only shard 3 was private and in place');
+    for (const s of shares) {
+      const f = path.join(dir, `spike.recovery.${s.id}.txt`);
+      const st = fs.lstatSync(f);
+      assert.equal(st.mode & 0o777, 0o600, `${f} mode`);
+      assert.equal(st.nlink, 1, `${f} has no other name`);
+      assert.equal(fs.readFileSync(f, 'latin1'), expectedContent(s));
+    }
+  } finally {
+    fs.rmSync(root, { recursive: true, force: true });
+  }
+});

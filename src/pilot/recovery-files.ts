@@ -19,7 +19,8 @@
  * following it. Leftover temp files of an interrupted run are removed by the next run.
  *
  * Overwrite rule: existing shard files that hold exactly the shares being written are fine
- * (a re-run after a crash succeeds); any other `spike.recovery*.txt` (different content, a
+ * (a re-run after a crash succeeds) when they are private (0600 or narrower, ours, one link);
+ * with wider modes or a second hard link they are rewritten as fresh 0600 files; any other `spike.recovery*.txt` (different content, a
  * share id not in this set, a symlink or non-regular file) makes the command refuse unless
  * `force` is set; with `force` they are replaced, and stale extra shard files removed after
  * the new set is in place. Shard bytes live in Buffers that are zeroed after use.
@@ -98,20 +99,28 @@ export function prepareRecoveryDir(dir: string): string {
   return abs;
 }
 
-function readSmallRegularFile(file: string): Buffer | undefined {
+/**
+ * An existing shard file's bytes (a regular file, not followed through a symlink, at most
+ * 4 KiB), and whether only we can read it under this one name: mode 0600 or narrower, our
+ * uid, one link. O_NONBLOCK: a FIFO planted under the name cannot block the open.
+ */
+function readExistingShardFile(file: string): { bytes: Buffer; private: boolean } | undefined {
   let fd: number;
   try {
-    fd = fs.openSync(file, fs.constants.O_RDONLY | fs.constants.O_NOFOLLOW);
+    fd = fs.openSync(file, fs.constants.O_RDONLY | fs.constants.O_NOFOLLOW | fs.constants.O_NONBLOCK);
   } catch {
     return undefined;
   }
   try {
-    if (!fs.fstatSync(fd).isFile()) return undefined;
+    const st = fs.fstatSync(fd);
+    if (!st.isFile()) return undefined;
+    const uid = typeof process.getuid === 'function' ? process.getuid() : st.uid;
     const buf = Buffer.alloc(MAX_EXISTING_FILE + 1);
     const n = fs.readSync(fd, buf, 0, buf.length, 0);
     const out = Buffer.from(buf.subarray(0, n));
     buf.fill(0);
-    return n > MAX_EXISTING_FILE ? (out.fill(0), undefined) : out;
+    if (n > MAX_EXISTING_FILE) return (out.fill(0), undefined);
+    return { bytes: out, private: (st.mode & 0o077) === 0 && st.nlink === 1 && st.uid === uid };
   } finally {
     fs.closeSync(fd);
   }
@@ -200,11 +209,14 @@ export function writeRecoveryFiles(dir: string, shares: readonly Share[], opts: 
         conflicts.push(name);
         continue;
       }
-      const have = readSmallRegularFile(path.join(dir, name));
-      const same = have !== undefined && have.length === want.length && timingSafeEqual(have, want);
-      have?.fill(0);
-      if (same) upToDate.add(id!);
-      else conflicts.push(name);
+      const have = readExistingShardFile(path.join(dir, name));
+      const same = have !== undefined && have.bytes.length === want.length && timingSafeEqual(have.bytes, want);
+      have?.bytes.fill(0);
+      // The same share in a file others can read, or with a second name elsewhere, is
+      // rewritten (a fresh 0600 file), never reported as saved as it is.
+      if (same && have?.private === true) upToDate.add(id!);
+      else if (!same) conflicts.push(name);
+
     }
     if (conflicts.length > 0 && !opts.force) {
       fail(
