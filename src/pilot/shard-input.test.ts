@@ -8,6 +8,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { Readable } from 'node:stream';
+import { execFileSync, spawnSync } from 'node:child_process';
 import fc from 'fast-check';
 import { PilotError } from './errors.js';
 import { MAX_SHARD_INPUT, parseShardText, readCapped, readShard, readShardFile } from './shard-input.js';
@@ -144,4 +145,20 @@ test('terminal input is hidden: raw mode on, nothing echoed, backspace edits, En
   c.stdin.write('spike:1:\x03');
   await assert.rejects(q, /Operation canceled/);
   assert.deepEqual(c.raw, [true, false]);
+});
+
+test('ATTACK shard file is a FIFO: refused at once as not a regular file, never a blocked open', () => {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'pilot-shard-'));
+  try {
+    execFileSync('mkfifo', [path.join(dir, 'spike.recovery.1.txt')]);
+    // In a child: a blocking open of a FIFO with no writer would hang this test process.
+    const mod = new URL('./shard-input.js', import.meta.url).href;
+    const script = `import { readShardFile } from ${JSON.stringify(mod)};
+      try { readShardFile({ cwd: ${JSON.stringify(dir)} }, 'spike.recovery.1.txt'); console.log('read'); } catch (e) { console.log(e.message); }`;
+    const r = spawnSync(process.execPath, ['--input-type=module', '-e', script], { encoding: 'utf8', timeout: 20_000 });
+    assert.equal(r.signal, null, 'the read did not block (killed at the 20 s bound)');
+    assert.match(r.stdout, /^Error: Invalid recovery shard: the shard file is not a regular file/);
+  } finally {
+    fs.rmSync(dir, { recursive: true, force: true });
+  }
 });

@@ -82,12 +82,15 @@ export async function readCapped(stream: NodeJS.ReadableStream, max = MAX_SHARD_
   }
 }
 
-/** Reads a file argument (≤ 4096 bytes, no symlink following for the last component). */
+/**
+ * Reads a file argument (a regular file of ≤ 4096 bytes, no symlink following for the last
+ * component; O_NONBLOCK so a FIFO is refused instead of blocking the open).
+ */
 export function readShardFile(io: Pick<PilotIo, 'cwd'>, file: string): Buffer {
   const abs = path.resolve(io.cwd, file);
   let fd: number;
   try {
-    fd = fs.openSync(abs, fs.constants.O_RDONLY | fs.constants.O_NOFOLLOW);
+    fd = fs.openSync(abs, fs.constants.O_RDONLY | fs.constants.O_NOFOLLOW | fs.constants.O_NONBLOCK);
   } catch {
     throw new PilotError('Error: Cannot open the shard file (missing, unreadable or a symbolic link).', { code: 'pilot_shard_file' });
   }
