@@ -76,7 +76,12 @@ export function policyFromYaml(text: string): PolicySpec {
   return spec;
 }
 
-function readPolicyFile(file: string): string {
+/**
+ * Reads the policy file to its end (at most 64 KiB). A pipe (`--file <(…)`, `/dev/stdin`)
+ * delivers its bytes in pieces: one read would see only the first piece and could apply a
+ * policy cut short (`permissions: read` of `read,write`).
+ */
+export function readPolicyFile(file: string): string {
   let fd: number;
   try {
     fd = fs.openSync(file, 'r');
@@ -85,8 +90,18 @@ function readPolicyFile(file: string): string {
   }
   try {
     const buf = Buffer.alloc(POLICY_FILE_MAX + 1);
-    const n = fs.readSync(fd, buf, 0, buf.length, null);
-    if (n > POLICY_FILE_MAX) throw usageError('Error: Policy file is larger than 64 KiB.');
+    let n = 0;
+    for (;;) {
+      let r: number;
+      try {
+        r = fs.readSync(fd, buf, n, buf.length - n, null);
+      } catch {
+        throw new PilotError('Error: Policy file cannot be read (not a file?).', { code: 'pilot_file' });
+      }
+      if (r === 0) break;
+      n += r;
+      if (n > POLICY_FILE_MAX) throw usageError('Error: Policy file is larger than 64 KiB.');
+    }
     return buf.subarray(0, n).toString('utf8');
   } finally {
     fs.closeSync(fd);
