@@ -62,3 +62,26 @@ test('policy file: a directory or a missing file is one readable error line, an 
     fs.rmSync(dir, { recursive: true, force: true });
   }
 });
+
+test('ATTACK policy YAML with unknown tags, collection keys or a second document: refused as invalid YAML, no multi-line warning on stderr', async () => {
+  const warnings: string[] = [];
+  const onWarning = (w: Error): void => void warnings.push(w.message);
+  process.on('warning', onWarning);
+  try {
+    const rest = 'spiffeidPattern: "^spiffe://td/app$"\npathPattern: "^app/.*$"\npermissions: [read]\n';
+    for (const text of [
+      '!!js/function "function(){}"\n',
+      `name: !!js/undefined app\n${rest}`,
+      `name: app\n? [a, b]\n: c\n${rest}`,
+      `name: app\n? {x: 1}\n: c\n${rest}`,
+      `name: app\n${rest}---\nname: other\n`,
+    ]) {
+      assert.throws(() => policyFromYaml(text), { message: /^Error: Invalid policy file: not valid YAML\.$/ }, JSON.stringify(text));
+    }
+    // Warnings are emitted on the next tick: let them arrive before looking.
+    await new Promise((resolve) => setImmediate(resolve));
+    assert.deepEqual(warnings, []);
+  } finally {
+    process.off('warning', onWarning);
+  }
+});

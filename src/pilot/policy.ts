@@ -44,9 +44,16 @@ export function policyFromFlags(f: PolicyFlags): PolicySpec {
 
 /** Parses a policy YAML document (keys `name`, `spiffeidPattern`, `pathPattern`, `permissions`). */
 export function policyFromYaml(text: string): PolicySpec {
+  // Errors (a second document too) and warnings (an unknown tag, a collection as a key) both
+  // refuse the file; logLevel 'error' keeps the yaml package from printing its warnings (extra
+  // stderr lines) while still reporting a second document ('silent' would drop it unseen).
   let doc: unknown;
   try {
-    doc = yaml().parse(text, { maxAliasCount: 0, uniqueKeys: true });
+    const parsed = yaml().parseDocument(text, { uniqueKeys: true, logLevel: 'error' });
+    if (parsed.errors.length > 0 || parsed.warnings.length > 0) throw new Error('invalid');
+    const keys = parsed.contents !== null && yaml().isMap(parsed.contents) ? parsed.contents.items.map((i) => i.key) : [];
+    if (keys.some((k) => yaml().isCollection(k))) throw new Error('invalid');
+    doc = parsed.toJS({ maxAliasCount: 0 });
   } catch {
     throw usageError('Error: Invalid policy file: not valid YAML.');
   }
