@@ -205,3 +205,30 @@ test('OPR-13: an existing shard file with the right content but mode 0644, or a 
     fs.rmSync(root, { recursive: true, force: true });
   }
 });
+
+test('OPR-13: a recovery directory under a folder others can write (not sticky) is refused; under a sticky one (like /tmp) it is fine', () => {
+  const root = tmp();
+  try {
+    const shared = path.join(root, 'shared');
+    fs.mkdirSync(shared);
+    fs.chmodSync(shared, 0o777);
+    // Someone else could rename shared/out away after the check and plant shared/out → their folder.
+    for (const target of [path.join(shared, 'out'), path.join(shared, 'new', 'deeper')]) {
+      assert.throws(() => prepareRecoveryDir(target), { message: /folder .*shared above the recovery directory is writable by group or others/ });
+    }
+    assert.equal(fs.existsSync(path.join(shared, 'new')), false, 'nothing created');
+    fs.mkdirSync(path.join(shared, 'out'), { mode: 0o700 });
+    assert.throws(() => prepareRecoveryDir(path.join(shared, 'out')), /writable by group or others/);
+    const viaLink = path.join(root, 'link');
+    fs.symlinkSync(shared, viaLink);
+    assert.throws(() => prepareRecoveryDir(path.join(viaLink, 'out')), /writable by group or others/);
+    const sticky = path.join(root, 'sticky');
+    fs.mkdirSync(sticky);
+    fs.chmodSync(sticky, 0o1777);
+    const dir = prepareRecoveryDir(path.join(sticky, 'out'));
+    writeRecoveryFiles(dir, deterministicShares(2, 5), { force: false });
+    assert.equal(mode(path.join(dir, 'spike.recovery.1.txt')), 0o600);
+  } finally {
+    fs.rmSync(root, { recursive: true, force: true });
+  }
+});

@@ -9,7 +9,9 @@
  * shards are never written silently into `$HOME`. A directory we
  * create gets mode 0700; an existing one must be a real directory (not a symlink) owned by
  * us with no group/other permissions, otherwise we refuse (we never chmod a directory we did
- * not create). System folders (`/`, `/etc`, `/usr`, …) and paths with `..` are refused.
+ * not create). The folders above it must belong to root or us and be writable by nobody else
+ * unless sticky (like /tmp), or someone could swap the directory for a symlink between the
+ * check and the write. System folders (`/`, `/etc`, `/usr`, …) and paths with `..` are refused.
  *
  * Files: `spike.recovery.<id>.txt`, content `spike:<id>:<64 lowercase hex>` (no newline),
  * mode 0600. Each is written to a fresh temp file in the same directory opened with
@@ -69,11 +71,45 @@ export function resolveRecoveryDir(env: Env, cwd: string, dirOption?: string, de
 }
 
 /**
+ * The folders above the recovery directory, both as written and as resolved through symlinks,
+ * must belong to root or to us and be writable by nobody else unless sticky (like /tmp):
+ * otherwise someone else could rename our directory away between this check and the write
+ * (shards are fetched in between) and put a symlink to their own folder in its place.
+ */
+function checkAncestors(abs: string, uid: number): void {
+  let real: string;
+  try {
+    real = fs.realpathSync(path.dirname(abs));
+  } catch {
+    return fail(`Error: Cannot resolve the parent folders of the recovery directory ${abs}.`);
+  }
+  for (const start of new Set([path.dirname(abs), real])) {
+    for (let d = start; ; d = path.dirname(d)) {
+      const st = fs.lstatSync(d);
+      if (st.isDirectory()) {
+        if (st.uid !== 0 && st.uid !== uid) fail(`Error: The folder ${d} above the recovery directory belongs to another user; choose another directory.`);
+        if ((st.mode & 0o022) !== 0 && (st.mode & 0o1000) === 0) {
+          fail(`Error: The folder ${d} above the recovery directory is writable by group or others (and not sticky); choose another directory.`);
+        }
+      }
+      if (d === path.dirname(d)) break;
+    }
+  }
+}
+
+/**
  * Creates the directory (0700) or checks an existing one; returns its absolute path.
  * Call before fetching shards so a bad directory fails early.
  */
 export function prepareRecoveryDir(dir: string): string {
   const abs = path.resolve(dir);
+  const me = typeof process.getuid === 'function' ? process.getuid() : undefined;
+  if (me !== undefined) {
+    // New parents are created 0700 below; check the ones that exist now, then again once made.
+    let existing = path.dirname(abs);
+    while (!fs.existsSync(existing) && existing !== path.dirname(existing)) existing = path.dirname(existing);
+    checkAncestors(path.join(existing, 'x'), me);
+  }
   let st: fs.Stats | undefined;
   try {
     st = fs.lstatSync(abs);
@@ -91,8 +127,9 @@ export function prepareRecoveryDir(dir: string): string {
   }
   if (st.isSymbolicLink()) fail(`Error: The recovery directory ${abs} is a symbolic link; refusing to use it.`);
   if (!st.isDirectory()) fail(`Error: The recovery directory ${abs} is not a directory.`);
-  const uid = typeof process.getuid === 'function' ? process.getuid() : undefined;
+  const uid = me;
   if (uid !== undefined && st.uid !== uid) fail(`Error: The recovery directory ${abs} belongs to another user.`);
+  if (uid !== undefined) checkAncestors(abs, uid);
   if ((st.mode & 0o077) !== 0) {
     fail(`Error: The recovery directory ${abs} is accessible by group or others; run \`chmod 700 ${abs}\` or choose another directory.`);
   }
