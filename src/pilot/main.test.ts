@@ -12,11 +12,13 @@ import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { Readable, Writable } from 'node:stream';
+import { spawnSync } from 'node:child_process';
 import { Agent } from 'undici';
 import { NexusClient } from '../sdk/client.js';
 import { SpikeError } from '../lib/errors.js';
 import { groupOf, run } from './main.js';
 import type { PilotIo } from './context.js';
+import { binPath } from '../../test/helpers/bin.js';
 
 let cwd: string;
 let deadUrl: string;
@@ -314,4 +316,17 @@ test('start-up: only the group being run is loaded; help and typos still see eve
   const sub = await spike(['secret', '--help']);
   assert.equal(sub.code, 0);
   assert.match(sub.out, /\bget\b/);
+});
+
+test('ATTACK stdout on a full disk (> /dev/full): exit 1 with one line, never exit 0 with the data lost', { skip: !fs.existsSync('/dev/full') }, () => {
+  for (const args of [['--version'], ['completion', 'bash']]) {
+    const full = fs.openSync('/dev/full', 'w');
+    try {
+      const r = spawnSync(process.execPath, [binPath('spike'), ...args], { stdio: ['ignore', full, 'pipe'], encoding: 'utf8', timeout: 60_000 });
+      assert.equal(r.status, 1, args.join(' '));
+      assert.equal(r.stderr, 'Error: Cannot write the output to stdout (ENOSPC).\n');
+    } finally {
+      fs.closeSync(full);
+    }
+  }
 });

@@ -154,8 +154,12 @@ function flushed(stream: NodeJS.WriteStream): Promise<void> {
  * code) may delay the exit of a finished command.
  */
 export async function main(argv: string[]): Promise<void> {
+  // A failed write of the data (`> file` on a full disk, an I/O error) must not end in exit 0
+  // with a missing or cut output: it is reported once the command is done (exit 1).
+  let stdoutFailure: string | undefined;
   process.stdout.on('error', (e: NodeJS.ErrnoException) => {
     if (e.code === 'EPIPE') process.exit(process.exitCode ?? 0); // reader went away (e.g. `| head`)
+    stdoutFailure ??= typeof e.code === 'string' && /^E[A-Z]+$/.test(e.code) ? e.code : 'EIO';
   });
   const code = await run(argv, {
     stdout: process.stdout,
@@ -169,5 +173,10 @@ export async function main(argv: string[]): Promise<void> {
   });
   process.exitCode = code;
   await Promise.all([flushed(process.stdout), flushed(process.stderr)]);
+  if (stdoutFailure !== undefined && code === EXIT_OK) {
+    process.stderr.write(`Error: Cannot write the output to stdout (${stdoutFailure}).\n`);
+    await flushed(process.stderr);
+    process.exit(1);
+  }
   process.exit(code);
 }
