@@ -32,3 +32,14 @@ test('a store failure inside refresh-shares or reshare says it may have stopped 
     assert.ok(!audit.includes('part-way'), audit);
   }
 });
+
+test('ATTACK cipher input over the stream cap: the reset mid-stream is named as such, not as a local file failure', () => {
+  for (const code of ['ECONNRESET', 'UND_ERR_SOCKET']) {
+    const d = describeError(Object.assign(new Error('other side closed'), { code }), 'cipher', 'encrypt');
+    assert.equal(d.exitCode, 1);
+    assert.match(d.line, /^Error: SPIKE Nexus closed the connection during the cipher stream \([A-Z_]+\); no complete output was produced\. .*64 MiB by default/);
+    assert.ok(!d.line.includes('\n'));
+  }
+  // other groups keep the generic local-I/O line
+  assert.match(describeError(Object.assign(new Error('x'), { code: 'ENOSPC' }), 'cipher').line, /local file or stream operation failed \(ENOSPC\)/);
+});

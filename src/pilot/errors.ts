@@ -178,6 +178,9 @@ function oneLine(s: string): string {
   return s.replace(/[\r\n]+/g, ' ').trim();
 }
 
+/** Socket errors that end a cipher stream part-way (Node's and undici's names). */
+const STREAM_CUT_CODES = new Set(['ECONNRESET', 'ECONNABORTED', 'UND_ERR_SOCKET', 'UND_ERR_CLOSED']);
+
 /** Turns any thrown value into the single stderr line and an exit code. */
 export function describeError(e: unknown, group: CommandGroup, command = ''): { line: string; exitCode: number } {
   if (e instanceof PilotError) return { line: oneLine(e.message), exitCode: e.exitCode };
@@ -195,6 +198,15 @@ export function describeError(e: unknown, group: CommandGroup, command = ''): { 
     return { line: oneLine(`Error: ${sentence(e.message)}`), exitCode: EXIT_FAILURE };
   }
   const code = typeof e === 'object' && e !== null ? (e as { code?: unknown }).code : undefined;
+  if (group === 'cipher' && typeof code === 'string' && STREAM_CUT_CODES.has(code)) {
+    // Nexus answers a stream with 200 at once and resets the connection when the input passes
+    // its size cap: this is not a local file problem, and what was written (stdout) is incomplete.
+    return {
+      line: `Error: SPIKE Nexus closed the connection during the cipher stream (${code}); no complete output was produced. `
+        + 'An input over its stream size limit (SPIKE_NEXUS_CRYPTO_MAX_STREAM_SIZE, 64 MiB by default) ends this way.',
+      exitCode: EXIT_FAILURE,
+    };
+  }
   if (code === 'EPIPE') return { line: '', exitCode: EXIT_FAILURE };
   if (typeof code === 'string' && /^E[A-Z]+$/.test(code)) {
     return { line: `Error: A local file or stream operation failed (${code}).`, exitCode: EXIT_FAILURE };
