@@ -51,8 +51,17 @@ function keysFromShards(ctx: PilotContext, files: readonly string[]): AuditKeys 
 
 function readTrail(ctx: PilotContext, files: readonly string[]): TrailFile[] {
   return files.map((f) => {
+    const file = path.resolve(ctx.io.cwd, f);
+    let st: fs.Stats;
     try {
-      return { name: f, text: fs.readFileSync(path.resolve(ctx.io.cwd, f), 'utf8') };
+      st = fs.statSync(file);
+    } catch {
+      throw new PilotError(`Error: Cannot read the audit file ${JSON.stringify(f)}.`);
+    }
+    // A device (/dev/zero, a disk) would be read without end; files and pipes (`<(ssh host cat …)`) are fine.
+    if (!st.isFile() && !st.isFIFO()) throw new PilotError(`Error: The audit file ${JSON.stringify(f)} is not a regular file or a pipe.`);
+    try {
+      return { name: f, text: fs.readFileSync(file, 'utf8') };
     } catch {
       throw new PilotError(`Error: Cannot read the audit file ${JSON.stringify(f)}.`);
     }

@@ -330,3 +330,9 @@ test('ATTACK stdout on a full disk (> /dev/full): exit 1 with one line, never ex
     }
   }
 });
+
+test('ATTACK audit verify of a device (/dev/zero): refused at once with one line, never read without end', { skip: !fs.existsSync('/dev/zero') }, () => {
+  const r = spawnSync(process.execPath, [binPath('spike'), 'audit', 'verify', '/dev/zero'], { stdio: ['ignore', 'pipe', 'pipe'], encoding: 'utf8', timeout: 60_000 });
+  assert.equal(r.status, 1);
+  assert.equal(r.stderr, 'Error: The audit file "/dev/zero" is not a regular file or a pipe.\n');
+});
