@@ -30,6 +30,16 @@ export interface BodyTiming {
   pace?: BodyPace;
 }
 
+/** How {@link cappedChunks} reads: its {@link BodyTiming}, and how much it may read ahead. */
+export interface ChunkReading extends BodyTiming {
+  /**
+   * Read ahead of the consumer until this many bytes wait in the queue (default 0: one chunk
+   * per resume). A stream reply then gets several chunks per turn of the event loop and
+   * writes them out together (P5); at most this many bytes (plus one chunk) wait unread.
+   */
+  readAheadBytes?: number;
+}
+
 /**
  * The declared `Content-Length`: `undefined` when absent, `null` when unusable (the HTTP
  * parser already refuses malformed values; this is defence in depth).
@@ -55,8 +65,10 @@ function declaredTooLarge(req: BodySource, maxBytes: number): boolean {
  * error and close listeners stay on for the whole read, so a failure while the consumer is
  * busy is remembered rather than lost.
  *
- * Chunks come from 'data' events, the stream paused after each one and resumed only when the
- * consumer asks for the next: so every chunk handed on is the buffer the HTTP layer made (a
+ * Chunks come from 'data' events, the stream paused after each one (or, with
+ * `readAheadBytes`, once that many bytes wait) and resumed only when the consumer has taken
+ * every queued chunk and asks for the next: so every chunk handed on is the buffer the HTTP
+ * layer made (a
  * consumer that zeroes it zeroes the only copy), where `read()` on a paused stream returns
  * the buffered chunks merged into a new buffer and leaves the originals unzeroed. Chunks
  * still queued when the read stops (cap, error, consumer gone) are zeroed here.
@@ -67,8 +79,10 @@ function declaredTooLarge(req: BodySource, maxBytes: number): boolean {
  * With `timing.pace`, a body arriving more slowly than that while the reader waits for it
  * throws the 408 `body_too_slow` error (closes; FI-08): the same for bodies with no deadline.
  */
-export async function* cappedChunks(req: BodySource, maxBytes: number, timing: BodyTiming = {}): AsyncGenerator<Buffer> {
+export async function* cappedChunks(req: BodySource, maxBytes: number, timing: ChunkReading = {}): AsyncGenerator<Buffer> {
   const queue: Buffer[] = [];
+  const readAhead = timing.readAheadBytes ?? 0;
+  let queued = 0;
   let ended = false;
   let failure: ApiError | undefined;
   let wake: (() => void) | undefined;
@@ -80,7 +94,8 @@ export async function* cappedChunks(req: BodySource, maxBytes: number, timing: B
   const onData = (c: Buffer): void => {
     pace?.arrived(c.length);
     queue.push(c);
-    req.pause();
+    queued += c.length;
+    if (queued >= readAhead) req.pause();
     notify();
   };
   const onEnd = (): void => {
@@ -113,6 +128,7 @@ export async function* cappedChunks(req: BodySource, maxBytes: number, timing: B
       if (failure !== undefined) throw failure;
       const chunk = queue.shift();
       if (chunk !== undefined) {
+        queued -= chunk.length;
         total += chunk.length;
         if (total > maxBytes) {
           chunk.fill(0);

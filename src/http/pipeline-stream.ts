@@ -44,7 +44,7 @@ export async function runStreamRoute<P>(x: Exchange, variant: StreamVariant<P>, 
       },
       body: () => {
         useBody();
-        return cappedChunks(req, variant.maxBodyBytes, { pace });
+        return cappedChunks(req, variant.maxBodyBytes, { pace, readAheadBytes: variant.readAheadBytes ?? 0 });
       },
     });
     if (isStreamReply(out)) await sendStream(x, out);

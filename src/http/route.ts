@@ -52,6 +52,11 @@ export interface StreamVariant<P = SpiffeId> {
   /** Identity-only guard (made by `guardIdentity`; checked at definition) run before the body is read. */
   guard: Guard<unknown, P>;
   maxBodyBytes: number;
+  /**
+   * Bytes of the body `body()` may read ahead of the handler (default 0: one chunk at a time;
+   * body.ts `readAheadBytes`). Memory the handler accounts for (e.g. in a budget).
+   */
+  readAheadBytes?: number;
   /** Returns the raw response bytes, or a {@link StreamReply} (sent as `application/octet-stream`). */
   handle(ctx: StreamContext<P>): Promise<Uint8Array | StreamReply> | Uint8Array | StreamReply;
 }

@@ -44,9 +44,9 @@
  * as oversize. A stream decrypt's reply must be delivered within max(30 s, plaintext at
  * 1 MiB/s) ({@link DEFAULT_REPLY_DEADLINE}), else it is cut off and its budget returned.
  *
- * Streaming and memory. Encrypt streams both ways: each request chunk goes through
- * `createCipheriv` and out, the tag is appended at the end — a bounded chunk in memory,
- * whatever the size. Decrypt of SPIKE's format cannot stream safely: it has one GCM tag at the
+ * Streaming and memory. Encrypt streams both ways (cipher-encrypt-stream.ts): each request
+ * chunk goes through `createCipheriv` and out, the tag is appended at the end — a bounded
+ * few chunks in memory, whatever the size. Decrypt of SPIKE's format cannot stream safely: it has one GCM tag at the
  * end, so releasing plaintext before the whole body is read would release unauthenticated
  * data. We buffer the ciphertext (bounded by the stream cap and the budget), check the tag in a
  * first pass, then stream the plaintext out in a second pass (cipher-stream.ts). No plaintext
@@ -60,7 +60,6 @@
  * framing errors keep SPIKE's text codes: `crypto_failed_to_read_version`,
  * `crypto_unsupported_version`, `crypto_failed_to_read_nonce`.
  */
-import { createCipheriv } from 'node:crypto';
 import { ApiError, ERR, PlainTextError, REASON, badRequest, CipherDecryptRequest, CipherEncryptRequest, ERROR_SHAPES, PATHS } from '../../protocol/index.js';
 import { type Route, type StreamContext, type StreamReply, defineRoute } from '../../http/index.js';
 import { MAX_CIPHER_STREAM_BYTES } from '../../config/index.js';
@@ -71,17 +70,12 @@ import { CipherKeys } from '../keys/cipher-keys.js';
 import type { NexusContext } from '../context.js';
 import { ByteBudget, callerShare, releasingIterable } from './cipher-budget.js';
 import { DECRYPT_CHUNK_BYTES, DEFAULT_REPLY_DEADLINE, type ReplyDeadline, streamDecrypt } from './cipher-stream.js';
+import { ENCRYPT_READ_AHEAD_BYTES, ENCRYPT_STREAM_RESERVE_BYTES, STREAM_OVERHEAD_BYTES, streamEncrypt } from './cipher-encrypt-stream.js';
 
-/** Stream framing: version byte + nonce before the ciphertext, tag after it. */
-const STREAM_HEADER_BYTES = 1 + AEAD_NONCE_BYTES;
-const STREAM_OVERHEAD_BYTES = STREAM_HEADER_BYTES + AEAD_TAG_BYTES;
+export { ENCRYPT_STREAM_RESERVE_BYTES } from './cipher-encrypt-stream.js';
+
 /** Largest stream ciphertext buffered for a decrypt (see the module header): 64 MiB + framing. */
 const MAX_STREAM_DECRYPT_BYTES = MAX_CIPHER_STREAM_BYTES + STREAM_OVERHEAD_BYTES;
-/**
- * Budget held by one stream encrypt: its chunks in flight (a request chunk being encrypted,
- * its output, the reply's write buffer), each at most about one socket read.
- */
-export const ENCRYPT_STREAM_RESERVE_BYTES = 4 * DECRYPT_CHUNK_BYTES;
 
 /** GCM associated data of cipher-API messages of key generation `version`. */
 function cipherAad(version: number): Uint8Array {
@@ -216,60 +210,8 @@ export function cipherRoutesWith(ctx: NexusContext, budget: ByteBudget, opts: Ci
     stream: {
       guard: ctx.guards.cipher,
       maxBodyBytes: streamCap,
-      handle: async (sctx): Promise<StreamReply> => {
-        const held = budget.reserve(ENCRYPT_STREAM_RESERVE_BYTES, sctx.peer.toString());
-        const nonce = systemRandom(AEAD_NONCE_BYTES);
-        let c;
-        let version = 0;
-        try {
-          const got = await encryptKey(keys, true);
-          const key = got.key;
-          version = got.version;
-          try {
-            c = createCipheriv('aes-256-gcm', key, nonce, { authTagLength: AEAD_TAG_BYTES });
-          } finally {
-            wipe(key);
-          }
-        } catch (e) {
-          held.release();
-          throw e;
-        }
-        c.setAAD(cipherAad(version));
-        const cipher = c;
-        const head = new Uint8Array(STREAM_HEADER_BYTES);
-        head[0] = version;
-        head.set(nonce, 1);
-        const body = sctx.body();
-        // Bytes are counted here rather than through `counted` (two generator layers fewer per
-        // chunk on the stream encrypt path, P5). The header waits for the first body chunk, so
-        // a body too slow from the start still gets its 408 answer (FI-08).
-        async function* chunks(): AsyncGenerator<Uint8Array> {
-          let headSent = false;
-          for await (const chunk of body) {
-            count('in', chunk.length);
-            const out = cipher.update(chunk);
-            chunk.fill(0);
-            if (!headSent) {
-              headSent = true;
-              count('out', head.length);
-              yield head;
-            }
-            if (out.length > 0) {
-              count('out', out.length);
-              yield out;
-            }
-          }
-          const fin = cipher.final();
-          const tail = Buffer.concat(headSent ? [fin, cipher.getAuthTag()] : [head, fin, cipher.getAuthTag()]);
-          count('out', tail.length);
-          yield tail;
-        }
-        return {
-          kind: 'stream',
-          chunks: releasingIterable(chunks(), () => held.release()),
-          ...(sctx.declaredLength !== undefined ? { length: sctx.declaredLength + STREAM_OVERHEAD_BYTES } : {}),
-        };
-      },
+      readAheadBytes: ENCRYPT_READ_AHEAD_BYTES,
+      handle: (sctx): Promise<StreamReply> => streamEncrypt(sctx, { budget, key: () => encryptKey(keys, true), aad: cipherAad, count }),
     },
   });
 
