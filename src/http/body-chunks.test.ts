@@ -105,3 +105,22 @@ test('readBody: a body that arrived whole in several chunks is read from the chu
     assert.ok(pushed.every((c) => c.every((b) => b === 0)), 'every chunk the HTTP layer made is zeroed');
   });
 });
+
+test('cappedChunks readAheadBytes: reads ahead until that many bytes wait (the buffers as made, in order); stopped early, zeroes what it read ahead', async () => {
+  const total = pieces.length * 1500;
+  for (const [readAheadBytes, queued] of [[0, 1], [4000, 3]] as const) {
+    await serveOne(pieces, async (req, pushed) => {
+      const it = cappedChunks(req, 10_000, { readAheadBytes });
+      const first = await it.next();
+      assert.equal(first.value, pushed[0], 'the first buffer the HTTP layer made');
+      // With 4,000: three 1,500-byte chunks taken from the stream before it pauses (4,500 ≥ 4,000).
+      assert.equal(req.readableLength, total - queued * 1500, `${queued} chunk(s) taken from the stream`);
+      const second = await it.next();
+      assert.equal(second.value, pushed[1]);
+      (first.value as Buffer).fill(0);
+      (second.value as Buffer).fill(0);
+      await it.return(undefined);
+      assert.ok(pushed.slice(0, queued).every((c) => c.every((b) => b === 0)), 'every chunk read ahead and not handed on is zeroed');
+    });
+  }
+});

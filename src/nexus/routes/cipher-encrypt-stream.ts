@@ -7,17 +7,19 @@
  * soon as it is encrypted), the tag is appended at the end — bounded memory whatever the size.
  * The header waits for the first body chunk, so a body too slow from the start still gets its
  * 408 answer (FI-08). The request holds {@link ENCRYPT_STREAM_RESERVE_BYTES} of the cipher
- * budget for its chunks in flight, given back when it ends in any way (`releasingIterable`).
+ * budget for its chunks in flight, given back when it ends in any way: the reply written out,
+ * an error, or the writer stopping early (`return()`, as `releasingIterable` does).
  *
  * Throughput (P5). The body is read up to {@link ENCRYPT_READ_AHEAD_BYTES} ahead of the
  * cipher, so the TLS records of one socket read are encrypted in one turn of the event loop
- * and their ciphertext leaves in one socket write (reply.ts) instead of one write each.
+ * and their ciphertext leaves in one socket write (reply.ts) instead of one write each. The
+ * reply is a plain async iterator over the body's (no generator layers in between): one
+ * promise per chunk rather than a handful.
  */
-import { createCipheriv } from 'node:crypto';
+import { type CipherGCM, createCipheriv } from 'node:crypto';
 import type { StreamContext, StreamReply } from '../../http/index.js';
 import { AEAD_NONCE_BYTES, AEAD_TAG_BYTES, systemRandom, wipe } from '../../crypto/index.js';
 import type { ByteBudget } from './cipher-budget.js';
-import { releasingIterable } from './cipher-budget.js';
 import { DECRYPT_CHUNK_BYTES } from './cipher-stream.js';
 
 /** Stream framing: version byte + nonce before the ciphertext, tag after it. */
@@ -61,35 +63,91 @@ export async function streamEncrypt(sctx: StreamContext, o: StreamEncryptOptions
   }
   c.setAAD(o.aad(version));
   const cipher = c;
-  const count = o.count;
-  const head = new Uint8Array(STREAM_HEADER_BYTES);
-  head[0] = version;
-  head.set(nonce, 1);
-  const body = sctx.body();
-  async function* chunks(): AsyncGenerator<Uint8Array> {
-    let headSent = false;
-    for await (const chunk of body) {
-      count('in', chunk.length);
-      const out = cipher.update(chunk);
-      chunk.fill(0);
-      if (!headSent) {
-        headSent = true;
-        count('out', head.length);
-        yield head;
-      }
-      if (out.length > 0) {
-        count('out', out.length);
-        yield out;
-      }
-    }
-    const fin = cipher.final();
-    const tail = Buffer.concat(headSent ? [fin, cipher.getAuthTag()] : [head, fin, cipher.getAuthTag()]);
-    count('out', tail.length);
-    yield tail;
-  }
+  const chunks = new EncryptedChunks(sctx.body()[Symbol.asyncIterator](), cipher, version, nonce, o.count, () => held.release());
   return {
     kind: 'stream',
-    chunks: releasingIterable(chunks(), () => held.release()),
+    chunks,
     ...(sctx.declaredLength !== undefined ? { length: sctx.declaredLength + STREAM_OVERHEAD_BYTES } : {}),
   };
+}
+
+const DONE: IteratorReturnResult<undefined> = Object.freeze({ done: true, value: undefined });
+
+/**
+ * The reply: the header with the first chunk's ciphertext, each further chunk's ciphertext
+ * (plaintext zeroed once encrypted), then the final block and the tag (the header too if the
+ * body was empty). `release` runs once, when the reply ends in any way.
+ */
+class EncryptedChunks implements AsyncIterableIterator<Uint8Array> {
+  readonly #body: AsyncIterator<Buffer>;
+  readonly #cipher: CipherGCM;
+  readonly #head: Uint8Array;
+  readonly #count: (direction: 'in' | 'out', n: number) => void;
+  readonly #release: () => void;
+  #headSent = false;
+  #done = false;
+
+  constructor(body: AsyncIterator<Buffer>, cipher: CipherGCM, version: number, nonce: Uint8Array, count: StreamEncryptOptions['count'], release: () => void) {
+    this.#body = body;
+    this.#cipher = cipher;
+    this.#head = new Uint8Array(STREAM_HEADER_BYTES);
+    this.#head[0] = version;
+    this.#head.set(nonce, 1);
+    this.#count = count;
+    this.#release = release;
+  }
+
+  [Symbol.asyncIterator](): this {
+    return this;
+  }
+
+  async next(): Promise<IteratorResult<Uint8Array>> {
+    if (this.#done) return DONE;
+    let r: IteratorResult<Buffer>;
+    try {
+      r = await this.#body.next();
+    } catch (e) {
+      this.#finish();
+      throw e;
+    }
+    if (r.done === true) return this.#done ? DONE : { done: false, value: this.#tail() };
+    if (this.#done) {
+      r.value.fill(0); // return() ran meanwhile
+      return DONE;
+    }
+    const chunk = r.value;
+    this.#count('in', chunk.length);
+    let out: Uint8Array = this.#cipher.update(chunk);
+    chunk.fill(0);
+    if (!this.#headSent) {
+      this.#headSent = true;
+      out = Buffer.concat([this.#head, out]);
+    }
+    this.#count('out', out.length);
+    return { done: false, value: out };
+  }
+
+  async return(): Promise<IteratorResult<Uint8Array>> {
+    try {
+      await this.#body.return?.();
+    } finally {
+      this.#finish();
+    }
+    return DONE;
+  }
+
+  /** The last piece (final block and tag); the iteration ends after it. */
+  #tail(): Buffer {
+    const c = this.#cipher;
+    const tail = Buffer.concat(this.#headSent ? [c.final(), c.getAuthTag()] : [this.#head, c.final(), c.getAuthTag()]);
+    this.#finish();
+    this.#count('out', tail.length);
+    return tail;
+  }
+
+  #finish(): void {
+    if (this.#done) return;
+    this.#done = true;
+    this.#release();
+  }
 }
