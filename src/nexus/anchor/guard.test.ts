@@ -296,3 +296,32 @@ test('rollback guard: an older anchor or a vanished one is a rollback whatever t
     await f.done();
   }
 });
+
+test('rollback guard: a rollback disguised as a rotation elsewhere (forged store records, Keepers at a newer epoch or pending) is still caught after the rejoin when the copy is above the Keepers\' anchor but below what this process had read', async () => {
+  const other = RootKey.fromBytes(Buffer.alloc(32, 9));
+  const otherKey = new AnchorKey(other);
+  // rootMovedOn is what the store says: a database writer forges it (kcv + seal fence records).
+  const f = fixture(10n, [10n, 10n, 10n], undefined, [], undefined, async () => true);
+  await f.guard.start();
+  for (let i = 0; i < 10; i++) f.write(); // the store moves to 20; the Keepers' copies lag (push failed / debounce)
+  assert.equal(f.stored(), 20n);
+  f.keepersAt(2); // e.g. a sharing move's pending epoch on the Keepers: not something the attacker must cause
+  const bytes = f.keys.root().bytes();
+  f.replace(otherKey.seal(21n)); // the attacker: a record this process cannot verify
+  assert.throws(() => f.write(), (e: unknown) => (e as { code?: string }).code === 'store_busy');
+  for (let i = 0; i < 200 && f.staleCalls() === 0; i++) await new Promise((r) => setTimeout(r, 5));
+  assert.equal(f.staleCalls(), 1, 'took the stale path, no alarm');
+  f.guard.dropKeys();
+  f.keys.clear();
+  // Meanwhile the attacker puts back an older copy (counter 12: above the Keepers' 10, below the 20 read) with
+  // its genuine records: recovery rebuilds the same root from the Keepers and the key check opens.
+  f.replace(f.seal(12n));
+  f.keys.install(RootKey.fromBytes(bytes), [], { epoch: 1, threshold: 2, shares: 3, commitments: null as unknown as Commitments, peers: ['k1', 'k2', 'k3'] });
+  bytes.fill(0);
+  await f.guard.start();
+  assert.equal(f.guard.state, 'refused', 'the copy is older than what this process had read from the store');
+  assert.equal(f.events.at(-1)?.[0], 'rollback.detected');
+  await f.done();
+  otherKey.destroy();
+  other.destroy();
+});

@@ -72,6 +72,12 @@ export class RollbackGuard {
   #verdict: RollbackVerdict | undefined;
   #stopped = false;
   #recheck: NodeJS.Timeout | undefined;
+  /**
+   * The highest counter this process read back from the store before {@link dropKeys} (a
+   * rejoin): the store's counter only moves forward (a rotation elsewhere included), so the
+   * check after the rejoin refuses a store below it, as the running chain would have.
+   */
+  #seen = 0n;
 
   constructor(o: RollbackGuardOptions) {
     this.#o = o;
@@ -131,7 +137,13 @@ export class RollbackGuard {
     const keepers = await this.#keepers.collect(key, () => this.#stopped);
     const stored = await this.#o.anchor.read();
     const store = key.open(stored);
-    const v = decideRollback({ store, storeTampered: stored !== null && store === undefined, keepers });
+    let v = decideRollback({ store, storeTampered: stored !== null && store === undefined, keepers });
+    if (store !== undefined && store < this.#seen) {
+      // A rollback dressed as a rotation elsewhere: forged store records took this process
+      // down the stale path, and an older copy (not older than the Keepers' lagging anchor)
+      // was put back meanwhile.
+      v = { ...v, rollback: true, keeperMax: v.keeperMax > this.#seen ? v.keeperMax : this.#seen };
+    }
     this.#verdict = v;
     if (stored !== null && store === undefined) {
       this.#o.logger.error({ alarm: 'anchor_record_unverified' }, 'the store\'s rollback anchor does not verify under this root key: it is not trusted and counts as 0');
@@ -266,6 +278,8 @@ export class RollbackGuard {
    */
   dropKeys(): void {
     if (this.#state !== 'stale') return;
+    const committed = this.#chain?.committed ?? 0n;
+    if (committed > this.#seen) this.#seen = committed;
     this.#key?.destroy();
     this.#key = undefined;
     this.#previous?.destroy();
