@@ -325,3 +325,32 @@ test('rollback guard: a rollback disguised as a rotation elsewhere (forged store
   otherKey.destroy();
   other.destroy();
 });
+
+test('rollback guard: a rotation elsewhere claimed by forged store records, after which the Keepers give back the SAME root, is a rollback alarm (and ends the rejoin: no loop)', async () => {
+  const other = RootKey.fromBytes(Buffer.alloc(32, 9));
+  const otherKey = new AnchorKey(other);
+  const f = fixture(10n, [10n, 10n, 10n], undefined, [], undefined, async () => true);
+  await f.guard.start();
+  f.write();
+  f.keepersAt(2); // a newer epoch or pending share on the Keepers: left by an abandoned sharing move
+  const bytes = f.keys.root().bytes();
+  f.replace(otherKey.seal(30n)); // forged: a record this process cannot verify
+  assert.throws(() => f.write(), (e: unknown) => (e as { code?: string }).code === 'store_busy');
+  for (let i = 0; i < 200 && f.staleCalls() === 0; i++) await new Promise((r) => setTimeout(r, 5));
+  assert.equal(f.staleCalls(), 1, 'took the stale path');
+  f.guard.dropKeys();
+  f.keys.clear();
+  // The genuine records put back at a counter above everything read: only the same root gives it away.
+  f.replace(f.seal(40n));
+  f.keys.install(RootKey.fromBytes(bytes), [], { epoch: 1, threshold: 2, shares: 3, commitments: null as unknown as Commitments, peers: ['k1', 'k2', 'k3'] });
+  bytes.fill(0);
+  await f.guard.start();
+  assert.equal(f.guard.state, 'refused');
+  assert.equal(f.guard.refusal()?.code, ROLLBACK_ERR);
+  const last = f.events.at(-1);
+  assert.equal(last?.[0], 'rollback.detected');
+  assert.equal((last?.[1] as { cause?: string } | undefined)?.cause, 'root_not_rotated');
+  await f.done();
+  otherKey.destroy();
+  other.destroy();
+});

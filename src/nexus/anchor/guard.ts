@@ -78,6 +78,8 @@ export class RollbackGuard {
    * check after the rejoin refuses a store below it, as the running chain would have.
    */
   #seen = 0n;
+  /** Set by {@link dropKeys}: a record sealed under the dropped key (see `start`). */
+  #dropped: Uint8Array | undefined;
 
   constructor(o: RollbackGuardOptions) {
     this.#o = o;
@@ -118,6 +120,11 @@ export class RollbackGuard {
     }
     if (this.#state !== 'checking' || this.#key !== undefined) return;
     this.#key = new AnchorKey(this.#o.keys.root());
+    const dropped = this.#dropped;
+    this.#dropped = undefined;
+    // The key recovered after a rotation elsewhere is the one dropped: nothing rotated, the
+    // store's key records that said so were forged (a rollback or tampering dressed as one).
+    if (dropped !== undefined && this.#key.open(dropped) !== undefined) return this.#alarm('root_not_rotated', undefined);
     for (let attempt = 0; !this.#stopped; attempt++) {
       try {
         await this.#check(this.#key);
@@ -280,6 +287,9 @@ export class RollbackGuard {
     if (this.#state !== 'stale') return;
     const committed = this.#chain?.committed ?? 0n;
     if (committed > this.#seen) this.#seen = committed;
+    // A record sealed under the old key (a MAC: reveals nothing of the key), to tell at `start`
+    // whether recovery brought back the same root.
+    this.#dropped = this.#key?.seal(0n);
     this.#key?.destroy();
     this.#key = undefined;
     this.#previous?.destroy();
@@ -309,17 +319,20 @@ export class RollbackGuard {
     }
   }
 
-  #alarm(cause: RuntimeRollback, storeCounter: bigint | undefined): void {
-    const seen = this.#chain?.floor ?? 0n;
+  #alarm(cause: RuntimeRollback | 'root_not_rotated', storeCounter: bigint | undefined): void {
+    const floor = this.#chain?.floor ?? 0n;
+    const seen = floor > this.#seen ? floor : this.#seen;
     const pushed = this.#pusher?.latest() ?? 0n;
     this.#verdict = { rollback: true, store: storeCounter ?? 0n, keeperMax: seen > pushed ? seen : pushed, verified: 0, invalid: 0 };
     this.#state = 'refused';
     this.#o.observer?.rollbackDetected(true);
     const fields = { cause, storeCounter: Number(storeCounter ?? 0n), highestSeen: Number(this.#verdict.keeperMax) };
     this.#o.audit.event('rollback.detected', fields);
+    const what = cause === 'root_not_rotated'
+      ? 'the store said another Nexus had rotated the root key, but the Keepers gave back the same key: nothing rotated, the store\'s key records were changed (the store was replaced or tampered with); '
+      : 'the store\'s rollback anchor went back, vanished or does not verify (the store was replaced or restored under a running Nexus, or tampered with); ';
     this.#o.logger.error({ alarm: 'state_rollback_detected', ...fields },
-      'STATE ROLLBACK DETECTED while serving: the store\'s rollback anchor went back, vanished or does not verify (the store was replaced or restored under a running Nexus, or tampered with); '
-      + 'Nexus refuses to serve. If this store was restored from a backup on purpose, run `spike operator accept-rollback`');
+      `STATE ROLLBACK DETECTED while serving: ${what}Nexus refuses to serve. If this store was restored from a backup on purpose, run \`spike operator accept-rollback\``);
   }
 
   /** Status probe hook: re-send the anchor to a Keeper that lacks the latest. */
