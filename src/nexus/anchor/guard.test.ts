@@ -297,30 +297,39 @@ test('rollback guard: an older anchor or a vanished one is a rollback whatever t
   }
 });
 
-test('rollback guard: a rollback disguised as a rotation elsewhere (forged store records, Keepers at a newer epoch or pending) is still caught after the rejoin when the copy is above the Keepers\' anchor but below what this process had read', async () => {
-  const other = RootKey.fromBytes(Buffer.alloc(32, 9));
-  const otherKey = new AnchorKey(other);
-  // rootMovedOn is what the store says: a database writer forges it (kcv + seal fence records).
-  const f = fixture(10n, [10n, 10n, 10n], undefined, [], undefined, async () => true);
-  await f.guard.start();
-  for (let i = 0; i < 10; i++) f.write(); // the store moves to 20; the Keepers' copies lag (push failed / debounce)
-  assert.equal(f.stored(), 20n);
+/** A sharing record to install after a rejoin (the fixture's Keepers k1..k3). */
+const SHARING_AFTER = { epoch: 1, threshold: 2, shares: 3, commitments: null as unknown as Commitments, peers: ['k1', 'k2', 'k3'] };
+
+/**
+ * Sends `f` down the stale path with `forged` (a record only another root verifies) and the
+ * Keepers at a newer epoch, then drops the keys as src/nexus/rejoin.ts does.
+ */
+async function staleThenDropped(f: ReturnType<typeof fixture>, forged: Uint8Array): Promise<void> {
   f.keepersAt(2); // e.g. a sharing move's pending epoch on the Keepers: not something the attacker must cause
-  const bytes = f.keys.root().bytes();
-  f.replace(otherKey.seal(21n)); // the attacker: a record this process cannot verify
+  f.replace(forged);
   assert.throws(() => f.write(), (e: unknown) => (e as { code?: string }).code === 'store_busy');
   for (let i = 0; i < 200 && f.staleCalls() === 0; i++) await new Promise((r) => setTimeout(r, 5));
   assert.equal(f.staleCalls(), 1, 'took the stale path, no alarm');
   f.guard.dropKeys();
   f.keys.clear();
-  // Meanwhile the attacker puts back an older copy (counter 12: above the Keepers' 10, below the 20 read) with
-  // its genuine records: recovery rebuilds the same root from the Keepers and the key check opens.
-  f.replace(f.seal(12n));
-  f.keys.install(RootKey.fromBytes(bytes), [], { epoch: 1, threshold: 2, shares: 3, commitments: null as unknown as Commitments, peers: ['k1', 'k2', 'k3'] });
-  bytes.fill(0);
+}
+
+test('rollback guard: after a rotation elsewhere, a rotated store put back below what this process had read before the rejoin is refused, though above the Keepers\' lagging anchor', async () => {
+  const other = RootKey.fromBytes(Buffer.alloc(32, 9));
+  const otherKey = new AnchorKey(other);
+  // rootMovedOn is what the store says (a database writer could forge it: kcv + seal fence records).
+  const f = fixture(10n, [10n, 10n, 10n], undefined, [], undefined, async () => true);
+  await f.guard.start();
+  for (let i = 0; i < 10; i++) f.write(); // the store moves to 20; the Keepers' copies lag (push failed / debounce)
+  assert.equal(f.stored(), 20n);
+  await staleThenDropped(f, otherKey.seal(21n));
+  // An older copy of the rotated store comes back (counter 12: above the Keepers' 10, below the 20 read).
+  f.replace(otherKey.seal(12n));
+  f.keys.install(RootKey.fromBytes(Buffer.alloc(32, 9)), [], SHARING_AFTER);
   await f.guard.start();
   assert.equal(f.guard.state, 'refused', 'the copy is older than what this process had read from the store');
   assert.equal(f.events.at(-1)?.[0], 'rollback.detected');
+  assert.equal((f.events.at(-1)?.[1] as { cause?: string } | undefined)?.cause, undefined, 'the start-up check, not the same-root one');
   await f.done();
   otherKey.destroy();
   other.destroy();
@@ -332,17 +341,11 @@ test('rollback guard: a rotation elsewhere claimed by forged store records, afte
   const f = fixture(10n, [10n, 10n, 10n], undefined, [], undefined, async () => true);
   await f.guard.start();
   f.write();
-  f.keepersAt(2); // a newer epoch or pending share on the Keepers: left by an abandoned sharing move
   const bytes = f.keys.root().bytes();
-  f.replace(otherKey.seal(30n)); // forged: a record this process cannot verify
-  assert.throws(() => f.write(), (e: unknown) => (e as { code?: string }).code === 'store_busy');
-  for (let i = 0; i < 200 && f.staleCalls() === 0; i++) await new Promise((r) => setTimeout(r, 5));
-  assert.equal(f.staleCalls(), 1, 'took the stale path');
-  f.guard.dropKeys();
-  f.keys.clear();
+  await staleThenDropped(f, otherKey.seal(30n));
   // The genuine records put back at a counter above everything read: only the same root gives it away.
   f.replace(f.seal(40n));
-  f.keys.install(RootKey.fromBytes(bytes), [], { epoch: 1, threshold: 2, shares: 3, commitments: null as unknown as Commitments, peers: ['k1', 'k2', 'k3'] });
+  f.keys.install(RootKey.fromBytes(bytes), [], SHARING_AFTER);
   bytes.fill(0);
   await f.guard.start();
   assert.equal(f.guard.state, 'refused');
