@@ -14,7 +14,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { randomBytes } from 'node:crypto';
 import type BetterSqlite3 from 'better-sqlite3';
-import { sqliteDriver } from '../drivers.js';
+import { openSqlite } from '../drivers.js';
 import { KEY_CHECK_RECORD } from '../key-check.js';
 import { checkSchema } from './schema.js';
 
@@ -134,7 +134,7 @@ function inspect(db: BetterSqlite3.Database, file: string): BackupInfo {
 async function copyInto(source: string, tmp: string, busyTimeoutMs: number): Promise<BackupInfo> {
   let src: BetterSqlite3.Database;
   try {
-    src = new (sqliteDriver())(source, { fileMustExist: true, timeout: busyTimeoutMs });
+    src = openSqlite(source, { fileMustExist: true, timeout: busyTimeoutMs });
   } catch (e) {
     throw new BackupError('backup_failed', `cannot open ${source}: ${errorText(e)}`, { cause: e });
   }
@@ -147,7 +147,7 @@ async function copyInto(source: string, tmp: string, busyTimeoutMs: number): Pro
   } finally {
     src.close();
   }
-  const copy = new (sqliteDriver())(tmp, { fileMustExist: true });
+  const copy = openSqlite(tmp, { fileMustExist: true });
   try {
     // A rollback-journal file needs no -wal/-shm beside it; Nexus turns WAL back on when it opens it.
     copy.pragma('journal_mode = DELETE');
@@ -215,7 +215,7 @@ export function verifySqliteBackup(file: string): BackupInfo {
   if (!st.isFile() || st.size === 0) throw new BackupError('backup_failed', `${abs} is not a backup file`);
   let db: BetterSqlite3.Database;
   try {
-    db = new (sqliteDriver())(abs, { readonly: true, fileMustExist: true });
+    db = openSqlite(abs, { readonly: true, fileMustExist: true });
   } catch (e) {
     throw new BackupError('backup_failed', `cannot open ${abs}: ${errorText(e)}`, { cause: e });
   }

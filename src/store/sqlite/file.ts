@@ -11,7 +11,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { randomBytes } from 'node:crypto';
 import type BetterSqlite3 from 'better-sqlite3';
-import { sqliteDriver } from '../drivers.js';
+import { openSqlite } from '../drivers.js';
 import { StoreError, type StoreFailureCause } from '../types.js';
 import { initialiseFresh, migrate } from './schema.js';
 
@@ -82,7 +82,7 @@ function createFresh(file: string, busyTimeoutMs: number): void {
   const tmp = `${file}.init-${randomBytes(6).toString('hex')}`;
   fs.closeSync(fs.openSync(tmp, 'wx', 0o600));
   try {
-    const db = new (sqliteDriver())(tmp, { timeout: busyTimeoutMs });
+    const db = openSqlite(tmp, { timeout: busyTimeoutMs });
     try {
       initialiseFresh(db);
     } finally {
@@ -128,7 +128,7 @@ export function openDatabase(file: string, busyTimeoutMs: number): BetterSqlite3
   }
   let db: BetterSqlite3.Database;
   try {
-    db = new (sqliteDriver())(file, { fileMustExist: true, timeout: busyTimeoutMs });
+    db = openSqlite(file, { fileMustExist: true, timeout: busyTimeoutMs });
   } catch (e) {
     throw toStoreError(e, dir);
   }
