@@ -135,12 +135,13 @@ export class Stack {
     if (opts.ops === true) for (let i = 0; i < nexusCount + n; i++) st.#opsPorts.push(await freePort());
     try {
       await st.#startAgent();
-      if (st.#opts.backend !== 'memory') {
-        await Promise.all(keeperPorts.map((_, i) => st.startKeeper(i + 1)));
-      }
-      // All instances at once: they race the schema migration (advisory lock) and then
-      // wait for their key from the Keepers.
-      await Promise.all(nexusPorts.map((_, i) => st.startNexus(i + 1)));
+      // Keepers and every Nexus instance at once (one process start instead of two in a row):
+      // Nexus polls the Keepers for its key with backoff, so a Keeper still starting is only
+      // a retry. The instances race the schema migration (advisory lock).
+      await Promise.all([
+        ...(st.#opts.backend !== 'memory' ? keeperPorts.map((_, i) => st.startKeeper(i + 1)) : []),
+        ...nexusPorts.map((_, i) => st.startNexus(i + 1)),
+      ]);
       if (opts.bootstrap !== false && st.#opts.backend !== 'memory' && st.#opts.backend !== 'lite') {
         const r = await st.runBootstrap();
         if (r.code !== 0) throw new Error(`bootstrap failed (${r.code}): ${r.stderr}`);
@@ -319,7 +320,7 @@ export class Stack {
       SPIFFE_ENDPOINT_SOCKET: this.socket('nexus'),
       SPIKE_NEXUS_TLS_PORT: `127.0.0.1:${this.#nexusPorts[index - 1]!}`,
       SPIKE_NEXUS_DATA_DIR: this.dir,
-      SPIKE_NEXUS_RECOVERY_MAX_INTERVAL: '2s',
+      SPIKE_NEXUS_RECOVERY_MAX_INTERVAL: '250ms',
       ...(this.#opts.databaseUrl ? { SPIKE_NEXUS_DATABASE_URL: this.#opts.databaseUrl } : {}),
       ...(this.#opsPorts.length > 0 ? { SPIKE_NEXUS_OPS_ADDR: `127.0.0.1:${this.#opsPort(index - 1)}` } : {}),
       ...(this.#opts.nexusEnv ?? {}),
@@ -436,7 +437,9 @@ export class Stack {
           throw new Error(`${name} not ready after ${timeoutMs} ms: ${own.slice(-3000)}`);
         }
       }
-      await new Promise((r) => setTimeout(r, 100));
+      // Short: the gate opens within a few hundred ms of the ready line (Keepers up), and each
+      // poll is one request on a kept connection.
+      await new Promise((r) => setTimeout(r, 25));
     }
   }
 
