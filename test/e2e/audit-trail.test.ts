@@ -54,8 +54,19 @@ test('audit trail: scripted session, verified offline, tampering refused, no pla
   const shards = fs.readdirSync(recoverDir).filter((f) => f.startsWith('spike.recovery.')).sort().slice(0, 2)
     .flatMap((f) => ['--shard', path.join(recoverDir, f)]);
 
-  // result entries do not hold the response; wait for the last one to reach the file
-  await new Promise((r) => setTimeout(r, 300));
+  // Result entries are appended after the response (in order): wait for the last call's, recover's.
+  const recoverResult = (): boolean => fs.readFileSync(auditFile, 'utf8').split('\n').some((l) => {
+    try {
+      const e = JSON.parse(l) as Record<string, unknown>;
+      return e['phase'] === 'result' && e['route'] === '/v1/operator/recover';
+    } catch {
+      return false; // an empty or half-written line
+    }
+  });
+  for (const end = Date.now() + 30_000; !recoverResult();) {
+    assert.ok(Date.now() < end, 'the recover result entry never reached the audit file');
+    await new Promise((r) => setTimeout(r, 10));
+  }
   const text = fs.readFileSync(auditFile, 'utf8');
   const entries = text.trimEnd().split('\n').map((l) => JSON.parse(l) as Record<string, unknown>);
 
