@@ -29,10 +29,14 @@ const readyStatus = (url: string, status: number) => async (): Promise<{ status:
   return r.status === status ? r : undefined;
 };
 
-describe('ops probes (sqlite)', () => {
+// One stack for the probes and the metrics (a stack start is the costly part of each).
+describe('ops probes and metrics (sqlite)', () => {
   let stack: Stack;
   before(async () => {
-    stack = await Stack.start({ ops: true, bootstrap: false, nexusEnv: { SPIKE_NEXUS_KEEPER_UPDATE_INTERVAL: '1s' } });
+    stack = await Stack.start({
+      ops: true, bootstrap: false, nexusEnv: { SPIKE_NEXUS_KEEPER_UPDATE_INTERVAL: '1s' },
+      identities: { 'canary-app': `spiffe://${TD}/workload/canary-7f3a91` },
+    });
   });
   after(async () => { await stack?.stop(); });
 
@@ -72,20 +76,6 @@ describe('ops probes (sqlite)', () => {
     await until('keeper 2 re-hydrated', readyStatus(url, 200));
     assert.equal((await get(`${stack.nexusOpsUrl()}/readyz`)).status, 200);
   });
-});
-
-async function scrape(url: string): Promise<{ text: string; e: ReturnType<typeof parsePrometheusText> }> {
-  const r = await get(`${url}/metrics`);
-  assert.equal(r.status, 200);
-  return { text: r.body, e: parsePrometheusText(r.body) };
-}
-
-describe('ops metrics (sqlite)', () => {
-  let stack: Stack;
-  before(async () => {
-    stack = await Stack.start({ ops: true, identities: { 'canary-app': `spiffe://${TD}/workload/canary-7f3a91` } });
-  });
-  after(async () => { await stack?.stop(); });
 
   test('/metrics parses; request counters move after real SDK requests; no path, value or workload ID leaks', async () => {
     const nexus = stack.nexusOpsUrl();
@@ -136,6 +126,12 @@ describe('ops metrics (sqlite)', () => {
     }
   });
 });
+
+async function scrape(url: string): Promise<{ text: string; e: ReturnType<typeof parsePrometheusText> }> {
+  const r = await get(`${url}/metrics`);
+  assert.equal(r.status, 200);
+  return { text: r.body, e: parsePrometheusText(r.body) };
+}
 
 describe('ops probes (postgres)', { skip: !e2eBackends().includes('postgres') }, () => {
   let stack: Stack;
