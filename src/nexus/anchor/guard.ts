@@ -122,8 +122,7 @@ export class RollbackGuard {
     this.#key = new AnchorKey(this.#o.keys.root());
     const dropped = this.#dropped;
     this.#dropped = undefined;
-    // The key recovered after a rotation elsewhere is the one dropped: nothing rotated, the
-    // store's key records that said so were forged (a rollback or tampering dressed as one).
+    // The key recovered is the one dropped: nothing rotated, the store's records were forged.
     if (dropped !== undefined && this.#key.open(dropped) !== undefined) return this.#alarm('root_not_rotated', undefined);
     for (let attempt = 0; !this.#stopped; attempt++) {
       try {
@@ -287,8 +286,7 @@ export class RollbackGuard {
     if (this.#state !== 'stale') return;
     const committed = this.#chain?.committed ?? 0n;
     if (committed > this.#seen) this.#seen = committed;
-    // A record sealed under the old key (a MAC: reveals nothing of the key), to tell at `start`
-    // whether recovery brought back the same root.
+    // A MAC under the old key (reveals nothing of it): did recovery bring back the same root?
     this.#dropped = this.#key?.seal(0n);
     this.#key?.destroy();
     this.#key = undefined;
