@@ -109,6 +109,24 @@ function createFresh(file: string, busyTimeoutMs: number): void {
 }
 
 /** Opens (creating when absent) and migrates `file`; its folder is created 0700 if missing. */
+/** Runs a synchronous read in one read transaction (deferred BEGIN … COMMIT): its statements see one commit. */
+export type ReadTransaction = <T>(fn: () => T) => T;
+
+/** A {@link ReadTransaction} on `db` (inside an open transaction, `fn` simply runs in it). */
+export function readTransaction(db: BetterSqlite3.Database): ReadTransaction {
+  const begin = db.prepare('BEGIN');
+  const commit = db.prepare('COMMIT');
+  return <T>(fn: () => T): T => {
+    if (db.inTransaction) return fn();
+    begin.run();
+    try {
+      return fn();
+    } finally {
+      if (db.inTransaction) commit.run();
+    }
+  };
+}
+
 export function openDatabase(file: string, busyTimeoutMs: number): BetterSqlite3.Database {
   const dir = path.dirname(file);
   if (!fs.existsSync(dir)) fs.mkdirSync(dir, { recursive: true, mode: 0o700 });

@@ -45,11 +45,21 @@ async function open<T extends SqliteStore>(make: () => T, root: RootKey): Promis
   return s;
 }
 
-test('workers: paths another process created are listed without rebuilding the index', async () => {
-  const { file, root } = setup();
+/** Two workers on one file: `a` writes, `b` counts its index builds; `body` runs, both close. */
+async function twoWorkers(file: string, root: RootKey, body: (a: SqliteStore, b: CountingStore) => Promise<void>): Promise<void> {
   const a = await open(() => new SqliteStore({ file, shared: true }), root);
   const b = await open(() => new CountingStore({ file, shared: true }), root);
   try {
+    await body(a, b);
+  } finally {
+    await a.close();
+    await b.close();
+  }
+}
+
+test('workers: paths another process created are listed without rebuilding the index', async () => {
+  const { file, root } = setup();
+  await twoWorkers(file, root, async (a, b) => {
     await a.putSecret('app/one', { k: '1' });
     assert.deepEqual(await b.listSecretPaths(), ['app/one']);
     assert.equal(b.builds, 1);
@@ -61,10 +71,7 @@ test('workers: paths another process created are listed without rebuilding the i
     assert.deepEqual(await b.listSecretPaths(), ['app/one', 'app/three', 'app/two', 'db/four']);
     assert.equal(b.builds, 1, 'no rebuild after other processes wrote');
     assert.deepEqual(await a.listSecretPaths(), ['app/one', 'app/three', 'app/two', 'db/four']);
-  } finally {
-    await a.close();
-    await b.close();
-  }
+  });
 });
 
 test('workers: a file from before the path log (schema 1) is migrated and lists every path', async () => {
@@ -76,9 +83,7 @@ test('workers: a file from before the path log (schema 1) is migrated and lists 
   const raw = new Database(file);
   raw.exec('DROP TRIGGER secrets_path_log; DROP TABLE path_log; PRAGMA user_version = 1');
   raw.close();
-  const a = await open(() => new SqliteStore({ file, shared: true }), root);
-  const b = await open(() => new CountingStore({ file, shared: true }), root);
-  try {
+  await twoWorkers(file, root, async (a, b) => {
     assert.deepEqual(await b.listSecretPaths(), ['old/a', 'old/b']);
     await a.putSecret('new/c', { k: '3' });
     assert.deepEqual(await b.listSecretPaths(), ['new/c', 'old/a', 'old/b']);
@@ -86,17 +91,12 @@ test('workers: a file from before the path log (schema 1) is migrated and lists 
     const check = new Database(file, { readonly: true });
     assert.equal(check.pragma('user_version', { simple: true }), 2);
     check.close();
-  } finally {
-    await a.close();
-    await b.close();
-  }
+  });
 });
 
 test('workers: a path log that went backwards (another file put in place) makes the next listing rebuild', async () => {
   const { file, root } = setup();
-  const a = await open(() => new SqliteStore({ file, shared: true }), root);
-  const b = await open(() => new CountingStore({ file, shared: true }), root);
-  try {
+  await twoWorkers(file, root, async (a, b) => {
     await a.putSecret('p/1', { k: '1' });
     await a.putSecret('p/2', { k: '2' });
     assert.deepEqual(await b.listSecretPaths(), ['p/1', 'p/2']);
@@ -106,8 +106,5 @@ test('workers: a path log that went backwards (another file put in place) makes 
     await a.putSecret('p/3', { k: '3' });
     assert.deepEqual(await b.listSecretPaths(), ['p/1', 'p/2', 'p/3']);
     assert.equal(b.builds, 2, 'rebuilt once');
-  } finally {
-    await a.close();
-    await b.close();
-  }
+  });
 });

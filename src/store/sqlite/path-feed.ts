@@ -13,16 +13,18 @@
  */
 import type BetterSqlite3 from 'better-sqlite3';
 import { visitPathPages, type PathRow } from '../path-catalog.js';
+import type { ReadTransaction } from './file.js';
 
 export class SqlitePathFeed {
   readonly #db: BetterSqlite3.Database;
+  readonly #oneRead: ReadTransaction;
   readonly #st;
 
-  constructor(db: BetterSqlite3.Database) {
+  /** `oneRead` runs the mark's two reads in one read transaction (file.ts). */
+  constructor(db: BetterSqlite3.Database, oneRead: ReadTransaction) {
     this.#db = db;
+    this.#oneRead = oneRead;
     this.#st = {
-      begin: db.prepare('BEGIN'),
-      commit: db.prepare('COMMIT'),
       page: db.prepare('SELECT id, path FROM secrets WHERE id > ? ORDER BY id LIMIT ?'),
       last: db.prepare('SELECT COALESCE(MAX(seq), 0) FROM path_log').pluck(),
       since: db.prepare('SELECT s.id, s.path FROM path_log l JOIN secrets s ON s.id = l.id WHERE l.seq > ? ORDER BY l.seq'),
@@ -59,16 +61,5 @@ export class SqlitePathFeed {
 
   #mark(): string {
     return `${String(this.#db.pragma('data_version', { simple: true }))}:${String(this.#st.last.get())}`;
-  }
-
-  /** Runs `fn` in one read transaction (its statements see one commit). */
-  #oneRead<T>(fn: () => T): T {
-    if (this.#db.inTransaction) return fn();
-    this.#st.begin.run();
-    try {
-      return fn();
-    } finally {
-      if (this.#db.inTransaction) this.#st.commit.run();
-    }
   }
 }

@@ -16,7 +16,7 @@ import { SEAL_FENCE_RECORD } from '../seal-fence.js';
 import { SealedStore, type MetaRow, type ReadRow, type SealedSecretWrite, type SealedStoreOptions } from '../sealed.js';
 import { StoreError, type KeyAdoption, type PolicyRecord } from '../types.js';
 import path from 'node:path';
-import { openDatabase, refineStoreError, toStoreError } from './file.js';
+import { openDatabase, readTransaction, refineStoreError, toStoreError, type ReadTransaction } from './file.js';
 import { GroupCommit } from './group-commit.js';
 import { SqliteAnchor } from './anchor.js';
 import { SqlitePathFeed } from './path-feed.js';
@@ -95,7 +95,7 @@ export class SqliteStore extends SealedStore {
   readonly #commits: GroupCommit;
   readonly #paths: SqlitePathFeed;
   /** `shared` only: runs a read inside one read transaction (deferred BEGIN … COMMIT). */
-  readonly #snapshot: (<T>(fn: () => T) => T) | undefined;
+  readonly #snapshot: ReadTransaction | undefined;
   /** The rollback anchor's commit counter (anchor.ts), advanced once per batch once armed. */
   readonly anchor: SqliteAnchor;
   /** The system table as the key check sees it, inside a write closure. */
@@ -114,21 +114,9 @@ export class SqliteStore extends SealedStore {
     const busyTimeoutMs = opts.busyTimeoutMs ?? DEFAULTS.busyTimeoutMs;
     this.#db = openDatabase(opts.file, busyTimeoutMs);
     this.#st = prepare(this.#db);
-    this.#paths = new SqlitePathFeed(this.#db);
-    if (opts.shared === true) {
-      const db = this.#db;
-      const begin = db.prepare('BEGIN');
-      const commit = db.prepare('COMMIT');
-      this.#snapshot = <T>(fn: () => T): T => {
-        if (db.inTransaction) return fn();
-        begin.run();
-        try {
-          return fn();
-        } finally {
-          if (db.inTransaction) commit.run();
-        }
-      };
-    }
+    const oneRead = readTransaction(this.#db);
+    this.#paths = new SqlitePathFeed(this.#db, oneRead);
+    if (opts.shared === true) this.#snapshot = oneRead;
     this.#commits = new GroupCommit(this.#db, {
       // Always, not only when `shared`: any other process (an operator's sqlite3, a backup
       // tool) may take the write lock, and waiting for it inside SQLite would stop this
