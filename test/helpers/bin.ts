@@ -16,8 +16,23 @@ export function binPath(name: BinName): string {
   return path.join(REPO_ROOT, 'bin', `${name}.js`);
 }
 
-/** Spawns a binary with `node`, inheriting nothing but the given environment (plus PATH). */
+/**
+ * The command line that starts a binary the way its users start it: `spike` as a command, so its
+ * launcher line runs (bin/spike.js starts itself as `node --use-openssl-ca …`), the servers with
+ * `node` as their service units do. Spawn it with {@link binEnvPath} as PATH.
+ */
+export function binCommand(name: BinName): string[] {
+  return name === 'spike' ? [binPath(name)] : [process.execPath, binPath(name)];
+}
+
+/** PATH for a spawned binary: the directory of this run's `node` first, so a launcher starts the same Node. */
+export function binEnvPath(): string {
+  return [path.dirname(process.execPath), process.env['PATH'] ?? ''].join(path.delimiter);
+}
+
+/** Spawns a binary ({@link binCommand}), inheriting nothing but the given environment (plus PATH). */
 export function spawnBin(name: BinName, args: string[], opts: SpawnOptions = {}): ChildProcess {
-  const env = { PATH: process.env['PATH'] ?? '', HOME: process.env['HOME'] ?? '/root', ...(opts.env ?? {}) };
-  return spawn(process.execPath, [binPath(name), ...args], { stdio: ['ignore', 'pipe', 'pipe'], ...opts, env });
+  const env = { PATH: binEnvPath(), HOME: process.env['HOME'] ?? '/root', ...(opts.env ?? {}) };
+  const [file, ...pre] = binCommand(name);
+  return spawn(file!, [...pre, ...args], { stdio: ['ignore', 'pipe', 'pipe'], ...opts, env });
 }

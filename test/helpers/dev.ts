@@ -6,7 +6,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { REPO_ROOT } from './bin.js';
+import { binCommand, binEnvPath, REPO_ROOT } from './bin.js';
 import { freePort } from './stack.js';
 
 /**
@@ -50,8 +50,9 @@ export async function waitFor(d: Dev, marker: string, ms: number): Promise<void>
 
 export function cli(dir: string, args: string[]): Promise<{ code: number | null; stdout: string; stderr: string }> {
   return new Promise((resolve) => {
-    const p = spawn(process.execPath, [path.join(REPO_ROOT, 'bin', 'spike.js'), ...args], {
-      cwd: dir, env: { PATH: process.env['PATH'] ?? '', HOME: dir }, stdio: ['ignore', 'pipe', 'pipe'],
+    const [file, ...pre] = binCommand('spike');
+    const p = spawn(file!, [...pre, ...args], {
+      cwd: dir, env: { PATH: binEnvPath(), HOME: dir }, stdio: ['ignore', 'pipe', 'pipe'],
     });
     let stdout = '';
     let stderr = '';

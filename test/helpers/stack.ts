@@ -17,7 +17,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { binPath, type BinName } from './bin.js';
+import { binCommand, binEnvPath, type BinName } from './bin.js';
 import { coreZeroPrefix } from './core-limit.js';
 import { WorkloadX509Source } from '../../src/spiffe/index.js';
 import { NexusClient } from '../../src/sdk/index.js';
@@ -222,10 +222,10 @@ export class Stack {
   }
 
   #spawn(name: string, bin: BinName | { script: string }, args: string[], env: Record<string, string>, readyLine?: string, wrapper: string[] = []): Promise<void> {
-    const target = typeof bin === 'string' ? binPath(bin) : bin.script;
-    const argv = [...(wrapper.length > 0 ? wrapper : this.#corePrefix(bin, args)), process.execPath, target, ...args];
+    const target = typeof bin === 'string' ? binCommand(bin) : [process.execPath, bin.script];
+    const argv = [...(wrapper.length > 0 ? wrapper : this.#corePrefix(bin, args)), ...target, ...args];
     const proc = spawn(argv[0]!, argv.slice(1), {
-      env: { PATH: process.env['PATH'] ?? '', HOME: this.dir, ...env },
+      env: { PATH: binEnvPath(), HOME: this.dir, ...env },
       stdio: ['ignore', 'pipe', 'pipe'],
       // Own process group: a kill reaches wrapped children too (strace blocks SIGTERM).
       detached: true,
@@ -370,9 +370,9 @@ export class Stack {
   /** Runs a binary to completion, capturing its output (also into the logs under `logName`). */
   run(bin: BinName, args: string[], env: Record<string, string>, stdin?: Buffer, logName?: string): Promise<{ code: number | null; stdout: string; stderr: string }> {
     return new Promise((resolve) => {
-      const argv = [...this.#corePrefix(bin, args), process.execPath, binPath(bin), ...args];
+      const argv = [...this.#corePrefix(bin, args), ...binCommand(bin), ...args];
       const proc = spawn(argv[0]!, argv.slice(1), {
-        env: { PATH: process.env['PATH'] ?? '', HOME: this.dir, ...env },
+        env: { PATH: binEnvPath(), HOME: this.dir, ...env },
         stdio: ['pipe', 'pipe', 'pipe'],
         cwd: this.dir,
       });
