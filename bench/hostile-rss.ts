@@ -6,8 +6,8 @@
  * ClientHello, handshakes without a client certificate, verified clients sending garbage
  * HTTP, malformed JSON and bodies up to the size cap. Goal: RSS after ≤ 1.5× idle.
  *
- * `env` runs Nexus with extra environment (e.g. `MALLOC_ARENA_MAX`), so the allocator
- * settings the deployment units document can be compared in the same run.
+ * `env` runs Nexus with extra environment (the allocator settings the deployment units set,
+ * src/lib/allocator.ts), so they can be compared with glibc's defaults in the same run.
  * Run alone: `node dist/bench/hostile-rss.js [seconds]`.
  */
 import { randomBytes } from 'node:crypto';
@@ -17,6 +17,7 @@ import tls from 'node:tls';
 import { performance } from 'node:perf_hooks';
 import { pathToFileURL } from 'node:url';
 import { WorkloadX509Source, svidChainPem, svidPrivateKeyPem } from '../src/spiffe/index.js';
+import { ALLOCATOR_ENV } from '../src/lib/index.js';
 import { Stack } from '../test/helpers/stack.js';
 import type { BenchResult } from './types.js';
 
@@ -109,7 +110,8 @@ export async function hostileRss(seconds: number, env: Record<string, string> = 
 /** The bench rows: default allocator, and with the settings the deployment units set. */
 export async function benchHostileRss(seconds: number): Promise<BenchResult[]> {
   const out: BenchResult[] = [];
-  for (const [label, env] of [['deployment units\' allocator settings (MALLOC_ARENA_MAX=2)', { MALLOC_ARENA_MAX: '2' }], ['glibc malloc defaults', {}]] as const) {
+  const units = Object.entries(ALLOCATOR_ENV).map(([k, v]) => `${k}=${v}`).join(', ');
+  for (const [label, env] of [[`deployment units' allocator settings (${units})`, ALLOCATOR_ENV], ['glibc malloc defaults', {}]] as const) {
     const r = await hostileRss(seconds, env);
     out.push({
       id: Object.keys(env).length > 0 ? 's.rss.after_fuzz' : 's.rss.after_fuzz.default-malloc',

@@ -20,6 +20,7 @@ import { Namespace, ConfigMap, Service, ServiceAccount, Secret } from 'kubernete
 import { StatefulSet, Deployment } from 'kubernetes-models/apps/v1';
 import { Job } from 'kubernetes-models/batch/v1';
 import { ROLE_PATHS } from '../src/protocol/index.js';
+import { ALLOCATOR_ENV } from '../src/lib/index.js';
 import { REPO_ROOT } from './helpers/bin.js';
 
 const DIR = path.join(REPO_ROOT, 'deploy', 'kubernetes');
@@ -122,6 +123,8 @@ test('kubernetes manifests: SPIKE pods get the Workload API from csi.spiffe.io, 
         assert.ok(ops.startsWith('0.0.0.0:'), `${file}/${c.name}: ${opsVar} reachable by the kubelet`);
         assert.equal(c.livenessProbe?.httpGet?.path, '/healthz', `${file}/${c.name}: liveness /healthz`);
         assert.equal(c.readinessProbe?.httpGet?.path, '/readyz', `${file}/${c.name}: readiness /readyz`);
+        // issue 17: the servers return memory to the system after bursts of handshakes
+        for (const [k, v] of Object.entries(ALLOCATOR_ENV)) assert.equal(c.env?.find((e) => e.name === k)?.value, v, `${file}/${c.name}: ${k}=${v}`);
         for (const probe of [c.livenessProbe!, c.readinessProbe!]) {
           const p = c.ports?.find((x) => x.name === probe.httpGet!.port || x.containerPort === probe.httpGet!.port);
           assert.equal(p?.containerPort, port, `${file}/${c.name}: probes hit the operations port ${port}`);

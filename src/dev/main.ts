@@ -24,6 +24,7 @@ import { fileURLToPath } from 'node:url';
 import { formatRecoveryFile, parseRecoveryFile, recoveryFileName, wipeShare, type Share } from '../crypto/index.js';
 import { WorkloadX509Source } from '../spiffe/index.js';
 import { NexusClient } from '../sdk/index.js';
+import { ALLOCATOR_ENV } from '../lib/index.js';
 import { DevStateError, devStateErrorLine, prepareDevDir } from './state.js';
 import { bannerLines } from './banner.js';
 import { startShardWatch } from './shard-watch.js';
@@ -123,8 +124,8 @@ export async function main(argv: string[]): Promise<void> {
   /** Spawns a binary, prefixes its output, resolves when `readyLine` appears on stderr. */
   const start = (name: string, bin: string, args: string[], env: NodeJS.ProcessEnv, readyLine?: string): Promise<Child> =>
     new Promise((resolve, reject) => {
-      // As the shipped units do: fewer glibc arenas keep RSS near idle after bursts of TLS work.
-      const childEnv = { MALLOC_ARENA_MAX: '2', ...env };
+      // As the shipped units do: glibc returns memory freed after bursts of TLS work (src/lib/allocator.ts).
+      const childEnv = { ...ALLOCATOR_ENV, ...env };
       const proc = spawn(process.execPath, [path.join(REPO_ROOT, 'bin', `${bin}.js`), ...args], { env: childEnv, stdio: ['ignore', 'pipe', 'pipe'] });
       const child = { name, proc };
       children.push(child);

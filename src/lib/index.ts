@@ -14,3 +14,4 @@ export type { Env, ListenAddress } from './env.js';
 export { yieldToLoop } from './yield.js';
 export { createLogThrottle } from './throttle.js';
 export { outsideRequest, remainingMs, runWithDeadline } from './deadline.js';
+export { ALLOCATOR_ENV } from './allocator.js';
