@@ -80,7 +80,7 @@ export const STAGED_TTL_MS = 5 * 60_000;
 export interface ShareSlotOptions {
   /** Default {@link STAGED_TTL_MS}. */
   stagedTtlMs?: number;
-  /** Milliseconds clock (tests inject one); default `Date.now`. */
+  /** Monotonic milliseconds clock (tests inject one); default `performance.now`. */
   now?: () => number;
   /** Runs `fn` after `ms` even if nothing touches the slot; default an unref'd setTimeout. */
   schedule?: (fn: () => void, ms: number) => { cancel(): void };
@@ -168,7 +168,8 @@ export class ShareSlot {
 
   constructor(o: ShareSlotOptions = {}) {
     this.#ttlMs = o.stagedTtlMs ?? STAGED_TTL_MS;
-    this.#now = o.now ?? Date.now;
+    // Monotonic: a wall-clock step must neither stretch nor cut a staged share's lifetime.
+    this.#now = o.now ?? (() => performance.now());
     this.#schedule = o.schedule ?? scheduleTimer;
     this.#onExpired = o.onStagedExpired;
   }
