@@ -37,7 +37,11 @@ export class SharePusher {
   readonly #o: SharePusherOptions;
   #timer: NodeJS.Timeout | undefined;
   #pushing: Promise<void> | undefined;
+  /** Single-Keeper pushes in flight (the status probe's `pushTo`). */
+  readonly #single = new Set<Promise<boolean>>();
   #stopped = false;
+  /** Between `pause` and the next `start`: no share goes out, from the round or from `pushTo`. */
+  #paused = false;
 
   constructor(opts: SharePusherOptions) {
     this.#o = opts;
@@ -46,6 +50,7 @@ export class SharePusher {
   /** Pushes now and then every `intervalMs` until stopped. */
   start(): void {
     if (this.#stopped || this.#timer) return;
+    this.#paused = false;
     void this.pushNow().catch(() => undefined);
     this.#timer = setInterval(() => void this.pushNow().catch(() => undefined), this.#o.intervalMs);
     this.#timer.unref?.();
@@ -58,11 +63,15 @@ export class SharePusher {
     return this.#pushing;
   }
 
-  /** Stops the timer and waits for a round in flight; `start` resumes (the root key was rotated elsewhere: ../rejoin.ts). */
+  /**
+   * Stops the timer, refuses every push (rounds and the status probe's `pushTo`) until `start`,
+   * and waits for the pushes in flight (the root key was rotated elsewhere: ../rejoin.ts).
+   */
   async pause(): Promise<void> {
+    this.#paused = true;
     if (this.#timer) clearInterval(this.#timer);
     this.#timer = undefined;
-    await this.#pushing?.catch(() => undefined);
+    await Promise.all([this.#pushing?.catch(() => undefined), ...this.#single]);
   }
 
   /** Stops the timer and waits for a round in flight. */
@@ -86,22 +95,29 @@ export class SharePusher {
     return this.#o.keys.sharing()?.peers ?? this.#o.peers;
   }
 
-  async pushTo(pos: number): Promise<boolean> {
+  pushTo(pos: number): Promise<boolean> {
+    const p = this.#pushTo(pos);
+    this.#single.add(p);
+    void p.finally(() => this.#single.delete(p));
+    return p;
+  }
+
+  async #pushTo(pos: number): Promise<boolean> {
     const { keys, beforePush } = this.#o;
     const url = this.peers()[pos - 1];
-    if (!keys.isReady() || this.#stopped || url === undefined) return false;
+    if (!keys.isReady() || this.#stopped || this.#paused || url === undefined) return false;
     if (beforePush && !(await beforePush().catch(() => false))) return false;
     const sharing = keys.sharing();
-    if (!sharing || this.#stopped) return false;
+    if (!sharing || this.#stopped || this.#paused) return false;
     return this.#pushOne(url, pos, sharing);
   }
 
   async #pushAll(): Promise<void> {
     const { keys, beforePush } = this.#o;
-    if (!keys.isReady() || this.#stopped) return;
+    if (!keys.isReady() || this.#stopped || this.#paused) return;
     if (beforePush && !(await beforePush().catch(() => false))) return;
     const sharing = keys.sharing();
-    if (!sharing || this.#stopped) return;
+    if (!sharing || this.#stopped || this.#paused) return;
     await Promise.all(this.peers().map((url, i) => this.#pushOne(url, i + 1, sharing)));
   }
 
