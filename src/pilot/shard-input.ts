@@ -18,6 +18,7 @@ import { parseRecoveryFile } from '../crypto/index.js';
 import type { Share } from '../sdk/index.js';
 import { PilotError } from './errors.js';
 import type { PilotIo } from './context.js';
+import { readHiddenLine } from './hidden-input.js';
 
 export const MAX_SHARD_INPUT = 4096;
 const HEX_LEN = 64;
@@ -111,44 +112,13 @@ export function readShardFile(io: Pick<PilotIo, 'cwd'>, file: string): Buffer {
   }
 }
 
-/** Hidden terminal input: raw mode, no echo, Enter ends, Ctrl-C / Ctrl-D cancels. */
+/** A shard typed at a terminal: one hidden line (hidden-input.ts). */
 export function readHidden(io: PilotIo, prompt: string, max = MAX_SHARD_INPUT): Promise<Buffer> {
-  const stdin = io.stdin;
-  io.stderr.write(prompt);
-  const buf = Buffer.alloc(max);
-  let n = 0;
-  return new Promise<Buffer>((resolve, reject) => {
-    const done = (err?: PilotError): void => {
-      stdin.off('data', onData);
-      stdin.setRawMode?.(false);
-      stdin.pause();
-      io.stderr.write('\n');
-      if (err) {
-        buf.fill(0);
-        reject(err);
-      } else {
-        const out = Buffer.from(buf.subarray(0, n));
-        buf.fill(0);
-        resolve(out);
-      }
-    };
-    const onData = (chunk: Buffer | string): void => {
-      const b = typeof chunk === 'string' ? Buffer.from(chunk) : chunk;
-      for (const c of b) {
-        if (c === 0x0d || c === 0x0a) return done();
-        if (c === 0x03 || c === 0x04) return done(new PilotError('Operation canceled.', { code: 'pilot_canceled' }));
-        if (c === 0x7f || c === 0x08) {
-          if (n > 0) buf[--n] = 0;
-          continue;
-        }
-        if (n >= max) return done(new PilotError(`Error: Invalid recovery shard: the input is larger than ${max} bytes.`, { code: 'pilot_invalid_shard' }));
-        buf[n++] = c;
-      }
-      if (typeof chunk !== 'string') b.fill(0);
-    };
-    stdin.setRawMode?.(true);
-    stdin.on('data', onData);
-    stdin.resume();
+  return readHiddenLine(io, {
+    prompt,
+    max,
+    tooLarge: new PilotError(`Error: Invalid recovery shard: the input is larger than ${max} bytes.`, { code: 'pilot_invalid_shard' }),
+    multiLine: new PilotError('Error: Invalid recovery shard: more than one line was typed or pasted.', { code: 'pilot_invalid_shard' }),
   });
 }
 

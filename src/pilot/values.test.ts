@@ -7,7 +7,7 @@ import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { Readable, Writable } from 'node:stream';
+import { PassThrough, Readable, Writable } from 'node:stream';
 import { PilotError } from './errors.js';
 import type { PilotIo } from './context.js';
 import { MAX_VALUE_BYTES, resolveValues, valueSource } from './values.js';
@@ -76,4 +76,42 @@ test('refusals: two stdin values, missing/unreadable/oversized/non-UTF-8 files, 
   await fails({ a: '-' }, /^Error: stdin for key 'a' is larger than 1 MiB\.$/, { stdin: Buffer.alloc(MAX_VALUE_BYTES + 1, 0x41) });
   fs.writeFileSync(path.join(dir, 'secret.txt'), 'TOPSECRET');
   await fails({ a: '-', b: '@secret.txt', c: '-' }, /Only one value/, { exit: 2 });
+});
+
+/** A terminal stdin: raw-mode switches recorded; what the test writes is what the user typed. */
+function terminal(): { io: PilotIo; stdin: PassThrough; raw: boolean[]; err: () => string; out: () => string } {
+  const raw: boolean[] = [];
+  const stdin = Object.assign(new PassThrough(), { isTTY: true, setRawMode: (m: boolean) => void raw.push(m) });
+  let err = '';
+  let out = '';
+  const w = (f: (s: string) => void): Writable => new Writable({ write(c: Buffer, _e, cb) { f(c.toString()); cb(); } });
+  return { io: { stdin, stdout: w((s) => (out += s)), stderr: w((s) => (err += s)), env: {}, cwd: '/' }, stdin, raw, err: () => err, out: () => out };
+}
+
+test('key=- at a terminal: one hidden line (never echoed), Backspace removes a whole character, Enter ends and is not kept', async () => {
+  const t = terminal();
+  const p = resolveValues(t.io, map({ password: '-', user: 'admin' }));
+  t.stdin.write('s3cr\u20ac');
+  t.stdin.write('\x7fet\r');
+  assert.deepEqual({ ...(await p) }, { password: 's3cret', user: 'admin' });
+  assert.deepEqual(t.raw, [true, false]);
+  assert.equal(t.err(), "Value for key 'password' (hidden; Enter ends it): \n", 'the prompt only: nothing typed is echoed');
+  assert.equal(t.out(), '');
+});
+
+test('key=- at a terminal: a multi-line paste is refused (never its first line kept); Ctrl-C and Ctrl-D cancel', async () => {
+  const paste = terminal();
+  const p = resolveValues(paste.io, map({ pem: '-' }));
+  paste.stdin.write('-----BEGIN X-----\r\nabc\r\n-----END X-----\r\n');
+  await assert.rejects(p, (e: unknown) => e instanceof PilotError &&
+    e.message === "Error: More than one line was typed or pasted for key 'pem'; a terminal gives one line (use 'pem=@file' or a pipe for more)." &&
+    !e.message.includes('BEGIN'));
+  assert.deepEqual(paste.raw, [true, false]);
+  for (const key of ['\x03', '\x04']) {
+    const t = terminal();
+    const q = resolveValues(t.io, map({ a: '-' }));
+    t.stdin.write(`abc${key}`);
+    await assert.rejects(q, (e: unknown) => e instanceof PilotError && e.message === 'Operation canceled.');
+    assert.deepEqual(t.raw, [true, false]);
+  }
 });

@@ -5,7 +5,9 @@
  * - `@<file>`: the file's bytes, exactly (a trailing newline is kept, as with Vault's
  *   `key=@file` and `kubectl create secret --from-file`); `<file>` is relative to the working
  *   directory;
- * - `-`: everything on stdin, exactly (at most one `-` per call);
+ * - `-`: everything on stdin, exactly (at most one `-` per call); when stdin is a terminal, one
+ *   line typed without echo (hidden-input.ts: Enter ends it and is not part of the value; a
+ *   multi-line paste is refused — multi-line values come from a file or a pipe);
  * - `@@…`: the literal text `@…` (one `@` is dropped), and `@-`: the literal text `-`;
  * - anything else: the text itself.
  *
@@ -17,6 +19,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import type { PilotIo } from './context.js';
 import { PilotError, usageError } from './errors.js';
+import { readHiddenLine } from './hidden-input.js';
 
 /** Nexus accepts request bodies up to 1 MiB by default: a bigger value could never be stored. */
 export const MAX_VALUE_BYTES = 1 << 20;
@@ -78,8 +81,17 @@ function readValueFile(io: PilotIo, file: string, what: string): string {
   }
 }
 
-async function readStdin(io: PilotIo, what: string): Promise<string> {
-  if (io.stdin.isTTY) io.stderr.write(`Reading ${what} from stdin; end it with Ctrl-D.\n`);
+async function readStdin(io: PilotIo, key: string): Promise<string> {
+  const what = `key '${key}'`;
+  if (io.stdin.isTTY && io.stdin.setRawMode) {
+    const typed = await readHiddenLine(io, {
+      prompt: `Value for ${what} (hidden; Enter ends it): `,
+      max: MAX_VALUE_BYTES,
+      tooLarge: new PilotError(`Error: The value typed for ${what} is larger than 1 MiB.`, { code: 'pilot_value_source' }),
+      multiLine: new PilotError(`Error: More than one line was typed or pasted for ${what}; a terminal gives one line (use '${key}=@file' or a pipe for more).`, { code: 'pilot_value_source' }),
+    });
+    return decodeUtf8(typed, `The value typed for ${what}`);
+  }
   const chunks: Buffer[] = [];
   let n = 0;
   try {
@@ -112,7 +124,7 @@ export async function resolveValues(io: PilotIo, pairs: Record<string, string>):
   for (const [i, k] of keys.entries()) {
     const s = sources[i]!;
     const what = `key '${k}'`;
-    const v = s.kind === 'literal' ? s.text : s.kind === 'file' ? readValueFile(io, s.file, what) : await readStdin(io, what);
+    const v = s.kind === 'literal' ? s.text : s.kind === 'file' ? readValueFile(io, s.file, what) : await readStdin(io, k);
     Object.defineProperty(out, k, { value: v, enumerable: true, writable: true, configurable: true });
   }
   return out;
