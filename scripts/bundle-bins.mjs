@@ -117,6 +117,11 @@ const lazyRequire = (external) => ({
     b.onLoad({ filter: /\.js$/ }, (a) => {
       if (!a.path.startsWith(srcDir + path.sep)) return undefined;
       let text = fs.readFileSync(a.path, 'utf8');
+      // `import fs from 'node:fs'` would become `__toESM(require('node:fs'))`: a copy of every
+      // export of the builtin as a getter, once per importing module (eleven of node:fs alone in
+      // `spike`, ~200 KB allocated at start). The default import of a builtin is its
+      // module.exports, which is what require returns: the same object, without the copy.
+      text = text.replace(/^import (\w+) from '(node:[\w/]+)';$/gm, (line, name, id) => (isBuiltin(id) ? `const ${name} = require('${id}');` : line));
       for (const [, v] of text.matchAll(/\b(\w+) = createRequire\(import\.meta\.url\)/g)) {
         text = text.replace(new RegExp(`\\b${v}\\(\\s*'([^']+)'\\s*\\)`, 'g'), (call, id) =>
           (isBuiltin(id) || external.includes(id) ? call : `require(${JSON.stringify(id)})`));

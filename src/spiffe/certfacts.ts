@@ -5,6 +5,10 @@
  * `node:crypto` X509Certificate used for signature checks. The schema package is used
  * directly, not through @peculiar/x509, because loading the latter (CMS, CSR, PKCS#9 schemas,
  * a DI container) costs the CLI more start-up time than all its other dependencies together.
+ * The certificate is decoded through `CertificateFacts` (./certschema.ts): asn1-x509's own
+ * types for version, validity and extensions, the other fields matched but left undecoded;
+ * the extension values are decoded with asn1-x509's BasicConstraints, KeyUsage and
+ * SubjectAlternativeName, as before.
  *
  * Parsing is slow (tens of microseconds to milliseconds), so results are
  * kept in a small bounded cache keyed by the SHA-256 of the DER bytes (certificates are
@@ -12,8 +16,9 @@
  */
 import { createHash, X509Certificate } from 'node:crypto';
 import { AsnConvert } from '@peculiar/asn1-schema';
+import { CertificateFacts } from './certschema.js';
 import {
-  BasicConstraints, Certificate, KeyUsage, KeyUsageFlags, SubjectAlternativeName, id_ce_basicConstraints, id_ce_keyUsage, id_ce_subjectAltName,
+  BasicConstraints, KeyUsage, KeyUsageFlags, SubjectAlternativeName, id_ce_basicConstraints, id_ce_keyUsage, id_ce_subjectAltName,
 } from '@peculiar/asn1-x509';
 
 /** Immutable facts about one certificate. */
@@ -44,7 +49,7 @@ const cache = new Map<string, CertFacts>();
 const authorityCache = new WeakMap<X509Certificate, CertFacts>();
 
 function extract(node: X509Certificate, der: Uint8Array): CertFacts {
-  const cert = AsnConvert.parse(der, Certificate);
+  const cert = AsnConvert.parse(der, CertificateFacts);
   const exts = cert.tbsCertificate.extensions ?? [];
   const seen = new Set<string>();
   let duplicateExtensions = false;
