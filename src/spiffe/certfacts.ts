@@ -48,8 +48,16 @@ const CACHE_MAX = 512;
 const cache = new Map<string, CertFacts>();
 const authorityCache = new WeakMap<X509Certificate, CertFacts>();
 
+/**
+ * asn1js by default also tries to decode the bytes inside every OCTET STRING and BIT STRING as
+ * ASN.1 (extension values, the signature, the public key) and keeps what it finds beside the
+ * bytes; the schemas here read only the bytes (each extension value is then parsed with its own
+ * schema), so that guess is skipped. It never made a certificate fail: a failed guess is ignored.
+ */
+const PARSE = { berOptions: { parseEmbedded: false } } as const;
+
 function extract(node: X509Certificate, der: Uint8Array): CertFacts {
-  const cert = AsnConvert.parse(der, CertificateFacts);
+  const cert = AsnConvert.parse(der, CertificateFacts, PARSE);
   const exts = cert.tbsCertificate.extensions ?? [];
   const seen = new Set<string>();
   let duplicateExtensions = false;
@@ -64,13 +72,13 @@ function extract(node: X509Certificate, der: Uint8Array): CertFacts {
   for (const e of exts) {
     const value = e.extnValue.buffer;
     if (e.extnID === id_ce_basicConstraints) {
-      const bc = AsnConvert.parse(value, BasicConstraints);
+      const bc = AsnConvert.parse(value, BasicConstraints, PARSE);
       isCA = isCA || bc.cA === true;
       if (bc.cA && typeof bc.pathLenConstraint === 'number') pathLen = bc.pathLenConstraint;
     } else if (e.extnID === id_ce_keyUsage) {
-      keyUsage = (keyUsage ?? 0) | AsnConvert.parse(value, KeyUsage).toNumber();
+      keyUsage = (keyUsage ?? 0) | AsnConvert.parse(value, KeyUsage, PARSE).toNumber();
     } else if (e.extnID === id_ce_subjectAltName) {
-      for (const n of AsnConvert.parse(value, SubjectAlternativeName)) if (n.uniformResourceIdentifier !== undefined) uris.push(n.uniformResourceIdentifier);
+      for (const n of AsnConvert.parse(value, SubjectAlternativeName, PARSE)) if (n.uniformResourceIdentifier !== undefined) uris.push(n.uniformResourceIdentifier);
     }
   }
   const validity = cert.tbsCertificate.validity;
