@@ -28,7 +28,6 @@ const BS = 0x08;
 /** Reads one hidden line from a terminal `io.stdin` (see the module comment). */
 export function readHiddenLine(io: PilotIo, o: HiddenLineOptions): Promise<Buffer> {
   const stdin = io.stdin;
-  io.stderr.write(o.prompt);
   const buf = Buffer.alloc(o.max);
   let n = 0;
   return new Promise<Buffer>((resolve, reject) => {
@@ -74,6 +73,8 @@ export function readHiddenLine(io: PilotIo, o: HiddenLineOptions): Promise<Buffe
       }
     };
     stdin.setRawMode?.(true);
+    // The prompt only once echo is off: keys typed as soon as it shows are never echoed.
+    io.stderr.write(o.prompt);
     stdin.on('data', onData);
     stdin.resume();
   });
