@@ -15,9 +15,9 @@ import { tempDir } from '../helpers/temp.js';
 const HAVE_SCRIPT = spawnSync('script', ['--version'], { encoding: 'utf8' }).status === 0;
 
 /** Runs `spike <args>` on a pseudo-terminal; types `keys` once the prompt is on screen; returns everything the terminal showed. */
-async function onTerminal(args: string[], keys: string): Promise<{ screen: string; code: number | null }> {
+async function onTerminal(args: string[], keys: string, after = ''): Promise<{ screen: string; code: number | null }> {
   const dir = tempDir('spike-pty-');
-  const cmd = [binPath('spike'), ...args].map((a) => `'${a.replaceAll("'", "'\\''")}'`).join(' ');
+  const cmd = [binPath('spike'), ...args].map((a) => `'${a.replaceAll("'", "'\\''")}'`).join(' ') + after;
   const child = spawn('script', ['-qec', cmd, '/dev/null'], {
     env: { PATH: binEnvPath(), HOME: dir, SPIFFE_ENDPOINT_SOCKET: `unix://${dir}/none.sock`, TERM: 'dumb' },
     stdio: ['pipe', 'pipe', 'pipe'],
@@ -52,4 +52,14 @@ test('key=- at a terminal: a multi-line paste is refused, and none of it is show
   assert.ok(!screen.includes('BEGIN') && !screen.includes('QUJD'), `pasted text appeared on the terminal:\n${screen}`);
   assert.doesNotMatch(screen, /no Workload API/, 'refused before any connection');
   assert.equal(code, 1);
+});
+
+test('key=- at a terminal: a paste longer than one terminal read is refused and read to its end: none of it is echoed or left for the shell', { skip: !HAVE_SCRIPT && 'util-linux script is not installed', timeout: 120_000 }, async () => {
+  // 200 lines of 64 characters (a PEM-sized paste): a pseudo-terminal hands it over in several reads.
+  const lines = Array.from({ length: 200 }, (_, i) => `PASTE${String(i).padStart(4, '0')}`.padEnd(64, 'Q'));
+  // After spike, `cat` stands for the shell: it would read (and the terminal echo) whatever spike left unread.
+  const { screen } = await onTerminal(['secret', 'put', 'apps/tls', 'pem=-'], lines.map((l) => `${l}\r`).join(''), '; echo "spike exit $?"; exec timeout 2 cat');
+  assert.match(screen, /More than one line was typed or pasted for key 'pem'/);
+  assert.match(screen, /spike exit 1/);
+  assert.ok(!screen.includes('PASTE'), `pasted text appeared on the terminal:\n${screen.slice(0, 2000)}`);
 });
