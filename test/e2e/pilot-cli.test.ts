@@ -23,7 +23,7 @@ import fs from 'node:fs';
 import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
-import type { ChildProcess } from 'node:child_process';
+import { spawn, type ChildProcess } from 'node:child_process';
 import { spawnBin } from '../helpers/bin.js';
 import { WorkloadX509Source } from '../../src/spiffe/workloadapi/index.js';
 import { createMtlsServer, type MtlsServer } from '../../src/spiffe/tls/index.js';
@@ -238,6 +238,28 @@ test('error lines name where and why: chain not trusted (Nexus SVID from another
     oneErrorLine(untrusted, new RegExp(`^Error: Cannot trust SPIKE Nexus at https://127\\.0\\.0\\.1:${impostor.port} \\(TLS: chain not trusted: [A-Za-z_]+\\); nothing was sent\\.$`));
     assert.equal(seen, 0, 'nothing reached the server');
     assert.ok(!untrusted.err.includes('s3cret'));
+    // The launcher runs spike as `node --use-openssl-ca` (issue 15), which makes Node's DEFAULT
+    // trust store the system one (SSL_CERT_FILE): with the impostor's CA placed there, a context
+    // without a `ca` list trusts the impostor (the plain-Node control below), spike's must not.
+    const sysCa = path.join(otherDir, 'system-ca.pem');
+    fs.writeFileSync(sysCa, impostorSource.bundleSet().allAuthorities().map((c) => c.toString()).join('\n'));
+    // (async: the impostor is served by this process)
+    const control = await new Promise<{ out: string; err: string }>((resolve) => {
+      const c = spawn(process.execPath, ['--use-openssl-ca', '-e',
+        `const s = require('node:tls').connect({ host: '127.0.0.1', port: ${impostor!.port}, rejectUnauthorized: false, checkServerIdentity: () => undefined }, () => { process.stdout.write(String(s.authorized)); s.destroy(); });`,
+      ], { env: { SSL_CERT_FILE: sysCa }, stdio: ['ignore', 'pipe', 'pipe'] });
+      let out = '';
+      let err = '';
+      c.stdout.on('data', (b: Buffer) => (out += b.toString()));
+      c.stderr.on('data', (b: Buffer) => (err += b.toString()));
+      c.once('close', () => resolve({ out, err }));
+    });
+    assert.equal(control.out, 'true', `control: the system store given by SSL_CERT_FILE is in effect (${control.err})`);
+    const sysStore = await spike(['secret', 'put', 'a/b', 'password=s3cret'], {
+      env: { SPIKE_NEXUS_API_URL: `https://127.0.0.1:${impostor.port}`, SSL_CERT_FILE: sysCa },
+    });
+    oneErrorLine(sysStore, new RegExp(`^Error: Cannot trust SPIKE Nexus at https://127\\.0\\.0\\.1:${impostor.port} \\(TLS: chain not trusted: [A-Za-z_]+\\); nothing was sent\\.$`));
+    assert.equal(seen, 0, 'nothing reached the server');
 
     await new Promise<void>((r) => silent.listen(0, '127.0.0.1', r));
     const silentUrl = `https://127.0.0.1:${(silent.address() as net.AddressInfo).port}`;
