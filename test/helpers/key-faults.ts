@@ -36,12 +36,17 @@ export async function keeperEpochs(stack: Stack): Promise<KeeperHolding[]> {
   }
 }
 
-/** Polls `ok` every 100 ms until it holds; fails after `ms` (generous: a loaded machine). */
+/**
+ * Polls `ok` until it holds, 10 ms after the first miss, doubling to every 100 ms (many of these
+ * conditions hold within a few milliseconds, e.g. a write load's first acknowledgement; an
+ * epoch poll opens three mTLS connections: not much faster than 100 ms); fails after `ms`
+ * (generous: a loaded machine).
+ */
 export async function waitFor(what: string, ok: () => Promise<boolean> | boolean, ms = 90_000): Promise<void> {
   const deadline = Date.now() + ms;
-  while (Date.now() < deadline) {
+  for (let pause = 10; Date.now() < deadline; pause = Math.min(100, pause * 2)) {
     if (await Promise.resolve().then(ok).catch(() => false)) return;
-    await sleep(100); // an epoch poll opens three mTLS connections: not much faster
+    await sleep(pause);
   }
   assert.fail(`timed out waiting for ${what}`);
 }
