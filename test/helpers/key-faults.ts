@@ -37,16 +37,20 @@ export async function keeperEpochs(stack: Stack): Promise<KeeperHolding[]> {
 }
 
 /**
- * Polls `ok` until it holds, 10 ms after the first miss, doubling to every 100 ms (many of these
- * conditions hold within a few milliseconds, e.g. a write load's first acknowledgement; an
- * epoch poll opens three mTLS connections: not much faster than 100 ms); fails after `ms`
- * (generous: a loaded machine).
+ * Polls `ok` until it holds, 10 ms after the first miss, doubling to every 100 ms: many of these
+ * conditions hold within a few milliseconds (a write load's first acknowledgement, a hold
+ * file). A check that itself took longer (an epoch poll opens three mTLS connections) waits
+ * at least as long as it took before the next, so costly checks stay near one per 100 ms.
+ * Fails after `ms` (generous: a loaded machine).
  */
 export async function waitFor(what: string, ok: () => Promise<boolean> | boolean, ms = 90_000): Promise<void> {
   const deadline = Date.now() + ms;
-  for (let pause = 10; Date.now() < deadline; pause = Math.min(100, pause * 2)) {
+  for (let pause = 10; Date.now() < deadline;) {
+    const t0 = Date.now();
     if (await Promise.resolve().then(ok).catch(() => false)) return;
+    pause = Math.min(100, Math.max(pause, Date.now() - t0));
     await sleep(pause);
+    pause = Math.min(100, pause * 2);
   }
   assert.fail(`timed out waiting for ${what}`);
 }
