@@ -100,7 +100,11 @@ test('ATTACK idle-socket lockout, same source address: after a burst of 1,100 id
 });
 
 test('ATTACK full budgets: verified table full of idle clients and the handshake budget full of a flood from 4 addresses, a new client still gets in (Node\'s own connection cap never drops it before admission makes room)', async () => {
-  const small = await Stack.start({ nexusEnv: { SPIKE_HTTP_SERVER_MAX_CONNECTIONS: '8' } });
+  // This file's stack, its Nexus restarted with a connection cap of 8 (and back to the default after).
+  await stack.killNexus();
+  await stack.startNexus(1, { env: { SPIKE_HTTP_SERVER_MAX_CONNECTIONS: '8' } });
+  await stack.waitReady();
+  const small = stack;
   const pools: SocketPool[] = [];
   try {
     // Eight verified connections that then idle: the verified table is full.
@@ -132,7 +136,9 @@ test('ATTACK full budgets: verified table full of idle clients and the handshake
     assert.doesNotMatch(small.logs('nexus'), /dropped at accept/);
   } finally {
     for (const p of pools) p.stop();
-    await small.stop();
+    await stack.killNexus();
+    await stack.startNexus();
+    await stack.waitReady();
   }
 });
 

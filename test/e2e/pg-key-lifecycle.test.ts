@@ -15,6 +15,9 @@
  *    (their anchor ahead of the store's counter) → Nexus refuses to serve (503
  *    `state_rollback_detected`, readyz `rollback`) until `spike operator accept-rollback`;
  *    then it serves the older data.
+ * PG-ROLLBACK runs second, before the PG-MOVE-DBCRASH moves: the Nexus that PG-REFRESH kills
+ * inside a move leaves its move lease in the store (15 s TTL, src/nexus/keys/move-lease.ts),
+ * and a move right after it waited that out (9 s); PG-ROLLBACK starts no move and takes longer.
  */
 import fs from 'node:fs';
 import path from 'node:path';
@@ -27,6 +30,7 @@ import { Stack, TD } from '../helpers/stack.js';
 import { tempDir } from '../helpers/temp.js';
 import { parsePrometheusText } from '../helpers/prom-text.js';
 import { NexusApiError } from '../../src/sdk/errors.js';
+import { MOVE_LEASE_RECORD } from '../../src/nexus/keys/move-lease.js';
 import {
   PROBE_IDENTITY, allWritesReadable, stopLoads, epochAbove, holdEnv, keeperEpoch, keeperEpochs, recoverTo, release, setEnv, shardVerifies,
   waitFor, waitHeld, writeLoad,
@@ -90,56 +94,29 @@ test('PG-REFRESH: refresh under write load on postgres, old shards refused; kill
   await epochAbove(stack, mid); // every Keeper had acknowledged: the move is finished at recovery
 });
 
-for (const step of ['after-pending-push', 'after-commit'] as const) {
-  test(`PG-MOVE-DBCRASH-${step}: the database killed while a refresh holds ${step}, then back: Nexus serves again, the move finished or abandoned, no acknowledged write lost`, async (t) => {
-    const from = await keeperEpoch(stack);
-    await restartNexus(holdEnv(holds, step));
-    const load = writeLoad(stack, written, `pg-db-${step}`);
-    await waitFor('a few acknowledged writes', () => load.acked() > 0);
-    const c = await stack.client('pilot', { timeoutMs: 180_000 });
-    const moved = c.refreshShares().then((x) => x.epoch, (e: unknown) => e);
-    await waitHeld(holds, step);
-    await stack.postgres!.down('immediate'); // a database crash inside the move
-    release(holds, step);
-    const r = await moved;
-    if (step === 'after-commit') assert.equal(typeof r, 'number', `the commit landed before the crash: the move completes (${String(r)})`);
-    else assert.ok(r instanceof NexusApiError, `the move cannot commit against a dead database (${String(r)})`);
-    await stack.postgres!.up();
-    const n = load.acked();
-    await waitFor('writes acknowledged again once the database is back', () => load.acked() > n);
-    const live = await keepersAgree();
-    if (typeof r === 'number') assert.equal(live, r);
-    else assert.equal(live, from, 'the move was not committed: the current sharing stays');
-
-    // kill -9 of Nexus: it recovers from the Keepers and settles the pending move if one is left.
-    await restartNexus({});
-    const m = load.acked();
-    await waitFor('writes acknowledged after the recovery', () => load.acked() > m);
-    await load.stop();
-    await allWritesReadable(stack, written);
-    const settled = await keepersAgree();
-    t.diagnostic(`move answered ${typeof r === 'number' ? `epoch ${r}` : 'an error'}; Keepers on ${live} before and ${settled} after the Nexus restart (from ${from})`);
-    // A move that failed on the store error left its pending record live and every Keeper
-    // holding its pending share: the restart finishes it. A completed move stays.
-    if (typeof r === 'number') assert.equal(settled, live);
-    else assert.ok(settled > live, `finished at recovery: ${settled} > ${live}`);
-    // Whichever epoch the Keepers settled on is the one the store records: one more refresh works from it.
-    const again = await stack.spike(['operator', 'refresh-shares']);
-    assert.equal(again.code, 0, again.stderr);
-    await epochAbove(stack, settled);
-  });
+/** A record of the `spike_system` table, read straight from the database. */
+async function systemRecord(key: string): Promise<Buffer | undefined> {
+  const c = new pg.Client({ connectionString: stack.postgres!.connectionString });
+  await c.connect();
+  try {
+    return (await c.query<{ value: Buffer }>('SELECT value FROM spike_system WHERE key = $1', [key])).rows[0]?.value;
+  } finally {
+    await c.end();
+  }
 }
 
 /** The store's commit counter (the anchor record's bytes 1..9; the MAC is Nexus's business). */
 async function storeCounter(): Promise<number> {
-  const c = new pg.Client({ connectionString: stack.postgres!.connectionString });
-  await c.connect();
-  try {
-    const v = (await c.query<{ value: Buffer }>(`SELECT value FROM spike_system WHERE key = 'commit_anchor'`)).rows[0]?.value;
-    return v ? Number(v.readBigUInt64BE(1)) : 0;
-  } finally {
-    await c.end();
-  }
+  const v = await systemRecord('commit_anchor');
+  return v ? Number(v.readBigUInt64BE(1)) : 0;
+}
+
+/** Waits until no sharing-move lease is held (the record: owner ‖ expiry in ms, u64 BE; src/store/key-custody.ts). */
+async function leaseFree(): Promise<void> {
+  await waitFor('the sharing-move lease free', async () => {
+    const v = await systemRecord(MOVE_LEASE_RECORD);
+    return v === undefined || v.length !== 24 || Number(v.readBigUInt64BE(16)) <= Date.now();
+  });
 }
 
 /**
@@ -206,3 +183,47 @@ test('PG-ROLLBACK: the database restored from an older dump while the Keepers st
   await restartNexus({});
   assert.equal((await (await stack.client('pilot')).getSecret('rb/after'))['v'], '1');
 });
+
+for (const step of ['after-pending-push', 'after-commit'] as const) {
+  test(`PG-MOVE-DBCRASH-${step}: the database killed while a refresh holds ${step}, then back: Nexus serves again, the move finished or abandoned, no acknowledged write lost`, async (t) => {
+    const from = await keeperEpoch(stack);
+    await restartNexus(holdEnv(holds, step));
+    const load = writeLoad(stack, written, `pg-db-${step}`);
+    await waitFor('a few acknowledged writes', () => load.acked() > 0);
+    const c = await stack.client('pilot', { timeoutMs: 180_000 });
+    const moved = c.refreshShares().then((x) => x.epoch, (e: unknown) => e);
+    await waitHeld(holds, step);
+    await stack.postgres!.down('immediate'); // a database crash inside the move
+    release(holds, step);
+    const r = await moved;
+    if (step === 'after-commit') assert.equal(typeof r, 'number', `the commit landed before the crash: the move completes (${String(r)})`);
+    else assert.ok(r instanceof NexusApiError, `the move cannot commit against a dead database (${String(r)})`);
+    await stack.postgres!.up();
+    const n = load.acked();
+    await waitFor('writes acknowledged again once the database is back', () => load.acked() > n);
+    const live = await keepersAgree();
+    if (typeof r === 'number') assert.equal(live, r);
+    else assert.equal(live, from, 'the move was not committed: the current sharing stays');
+
+    // kill -9 of Nexus: it recovers from the Keepers and settles the pending move if one is left.
+    await restartNexus({});
+    const m = load.acked();
+    await waitFor('writes acknowledged after the recovery', () => load.acked() > m);
+    await load.stop();
+    await allWritesReadable(stack, written);
+    const settled = await keepersAgree();
+    t.diagnostic(`move answered ${typeof r === 'number' ? `epoch ${r}` : 'an error'}; Keepers on ${live} before and ${settled} after the Nexus restart (from ${from})`);
+    // A move that failed on the store error left its pending record live and every Keeper
+    // holding its pending share: the restart finishes it. A completed move stays.
+    if (typeof r === 'number') assert.equal(settled, live);
+    else assert.ok(settled > live, `finished at recovery: ${settled} > ${live}`);
+    // Whichever epoch the Keepers settled on is the one the store records: one more refresh works from it,
+    // once the move lease is free: the move ran into the dead database, so its release did not
+    // land, and the lease holds until its TTL (a refresh meanwhile waits for it, longer than the
+    // CLI's request timeout).
+    await leaseFree();
+    const again = await stack.spike(['operator', 'refresh-shares']);
+    assert.equal(again.code, 0, again.stderr);
+    await epochAbove(stack, settled);
+  });
+}

@@ -36,12 +36,21 @@ export async function keeperEpochs(stack: Stack): Promise<KeeperHolding[]> {
   }
 }
 
-/** Polls `ok` every 100 ms until it holds; fails after `ms` (generous: a loaded machine). */
+/**
+ * Polls `ok` until it holds, 10 ms after the first miss, doubling to every 100 ms: many of these
+ * conditions hold within a few milliseconds (a write load's first acknowledgement, a hold
+ * file). A check that itself took longer (an epoch poll opens three mTLS connections) waits
+ * at least as long as it took before the next, so costly checks stay near one per 100 ms.
+ * Fails after `ms` (generous: a loaded machine).
+ */
 export async function waitFor(what: string, ok: () => Promise<boolean> | boolean, ms = 90_000): Promise<void> {
   const deadline = Date.now() + ms;
-  while (Date.now() < deadline) {
+  for (let pause = 10; Date.now() < deadline;) {
+    const t0 = Date.now();
     if (await Promise.resolve().then(ok).catch(() => false)) return;
-    await sleep(100); // an epoch poll opens three mTLS connections: not much faster
+    pause = Math.min(100, Math.max(pause, Date.now() - t0));
+    await sleep(pause);
+    pause = Math.min(100, pause * 2);
   }
   assert.fail(`timed out waiting for ${what}`);
 }
@@ -111,10 +120,21 @@ export function writeLoad(stack: Stack, written: Map<string, string>, tag: strin
   return { stop, acked: () => count };
 }
 
-/** Every acknowledged write reads back with its value. */
+/**
+ * Every acknowledged write reads back with its value. Eight reads at a time: a load leaves
+ * thousands of paths, and one read after another spent most of its time waiting on the
+ * round trip.
+ */
 export async function allWritesReadable(stack: Stack, written: Map<string, string>): Promise<void> {
   const c = await stack.client('pilot');
-  for (const [p, v] of written) assert.deepEqual({ ...(await c.getSecret(p)) }, { v }, p);
+  const all = [...written];
+  let next = 0;
+  await Promise.all(Array.from({ length: 8 }, async () => {
+    while (next < all.length) {
+      const [p, v] = all[next++]!;
+      assert.deepEqual({ ...(await c.getSecret(p)) }, { v }, p);
+    }
+  }));
 }
 
 /** Exports the break-the-glass shards into `dir`; their file paths. */

@@ -53,7 +53,7 @@ export interface TestPostgres {
   restart(): Promise<void>;
   /** Runs SQL with `psql` as the superuser (tests that inspect the raw database). */
   psql(sql: string, database?: string): Promise<string>;
-  /** Stops the server and removes its folder. Idempotent. */
+  /** Stops the server (immediate: nothing is kept) and removes its folder. Idempotent. */
   stop(): Promise<void>;
 }
 
@@ -283,7 +283,8 @@ export async function startPostgres(opts: StartPostgresOptions = {}): Promise<Te
       if (stopped) return;
       stopped = true;
       try {
-        await downFn('fast');
+        // `immediate`: the folder is removed next, so no shutdown checkpoint (~1 s less per cluster).
+        await downFn('immediate');
       } finally {
         fs.rmSync(dir, { recursive: true, force: true });
       }

@@ -120,27 +120,24 @@ export class Stack {
     for (let i = 0; i < nexusCount; i++) nexusPorts.push(await freePort());
     const keeperPorts: number[] = [];
     for (let i = 0; i < n; i++) keeperPorts.push(await freePort());
-    let owned: TestPostgres | undefined;
-    if (opts.backend === 'postgres' && opts.databaseUrl === undefined) {
-      try {
-        owned = await startPostgres({ fsync: false });
-      } catch (e) {
-        fs.rmSync(dir, { recursive: true, force: true });
-        throw e;
-      }
-      opts = { ...opts, databaseUrl: owned.connectionString };
-    }
     const st = new Stack(opts, dir, nexusPorts, keeperPorts);
-    st.#postgres = owned;
     if (opts.ops === true) for (let i = 0; i < nexusCount + n; i++) st.#opsPorts.push(await freePort());
+    // An own PostgreSQL cluster starts (~1 s) while spike-agent and the Keepers do: only Nexus
+    // needs it. Its URL is known once it is up; a failed start still stops it (below).
+    const pgUp: Promise<void> = opts.backend === 'postgres' && opts.databaseUrl === undefined
+      ? startPostgres({ fsync: false }).then((owned) => {
+        st.#postgres = owned;
+        st.#opts.databaseUrl = owned.connectionString;
+      })
+      : Promise.resolve();
     try {
-      await st.#startAgent();
+      const agentUp = st.#startAgent();
       // Keepers and every Nexus instance at once (one process start instead of two in a row):
       // Nexus polls the Keepers for its key with backoff, so a Keeper still starting is only
       // a retry. The instances race the schema migration (advisory lock).
       await Promise.all([
-        ...(st.#opts.backend !== 'memory' ? keeperPorts.map((_, i) => st.startKeeper(i + 1)) : []),
-        ...nexusPorts.map((_, i) => st.startNexus(i + 1)),
+        agentUp.then(() => Promise.all(st.#opts.backend !== 'memory' ? keeperPorts.map((_, i) => st.startKeeper(i + 1)) : [])),
+        Promise.all([agentUp, pgUp]).then(() => Promise.all(nexusPorts.map((_, i) => st.startNexus(i + 1)))),
       ]);
       if (opts.bootstrap !== false && st.#opts.backend !== 'memory' && st.#opts.backend !== 'lite') {
         const r = await st.runBootstrap();
@@ -150,6 +147,7 @@ export class Stack {
         await Promise.all(nexusPorts.map((_, i) => st.waitReady(90_000, i + 1)));
       }
     } catch (e) {
+      await pgUp.catch(() => undefined); // a cluster still starting is stopped too
       await st.stop();
       throw e;
     }
