@@ -10,8 +10,8 @@
  *
  * Secrets: none stored — commitments are public. C₀ = g^secret is the root key's public
  * key, which is why the scalar itself is never used as an AES key (D7). `verifyShare`
- * computes g^value with the share value (secret) via noble's `multiply`; BigInt
- * arithmetic is not constant time.
+ * computes g^value with the share value (secret) through `baseMul` (OpenSSL's constant-time
+ * base-point multiplication, field.ts); BigInt arithmetic elsewhere is not constant time.
  */
 import { createHash } from 'node:crypto';
 import { CryptoError } from './errors.js';

@@ -7,6 +7,7 @@
  * constant time (same caveat as CIRCL #638). Byte buffers made here are returned to
  * callers, who wipe them.
  */
+import { createECDH } from 'node:crypto';
 import { p256 } from '@noble/curves/nist.js';
 import { bytesToNumberBE, numberToBytesBE } from '@noble/curves/utils.js';
 import { CryptoError } from './errors.js';
@@ -14,12 +15,6 @@ import { systemRandom, type RandomSource } from './random.js';
 import { wipe } from './wipe.js';
 
 export const Point = p256.Point;
-// Start-up time: noble builds a table for the base point g on the first g^k of a process
-// (window 6 by default: 50-80 ms of CPU). The processes here compute only a few g^k each
-// (Bootstrap's split, the share checks of Nexus and of every Keeper), where a window of 4 is
-// cheaper overall: 4 multiplications incl. the table measured 44 ms vs 85 ms, 40 vs 140 at 40
-// multiplications. Same results and the same constant-time-intended path; only the table size.
-Point.BASE.precompute(4);
 export type Point = InstanceType<typeof p256.Point>;
 export const Fn = p256.Point.Fn;
 /** The P-256 group order n. */
@@ -66,7 +61,24 @@ export function randomNonZeroScalar(rng: RandomSource = systemRandom): bigint {
   }
 }
 
-/** g^k for a secret scalar k (noble's constant-time-intended ladder); g^0 is the identity. */
+/**
+ * g^k for a secret scalar k, 0 ≤ k < n (g^0 is the identity). Computed by OpenSSL (Node's
+ * ECDH on prime256v1: the public key of private key k is g^k), whose P-256 base-point
+ * multiplication is constant time, then decoded (and checked on the curve) by noble. Start-up
+ * time: noble's own constant-time ladder builds a table for g on the first g^k of a process
+ * (40-80 ms of CPU), and every process here computes only a few (Bootstrap's split, the share
+ * checks of Nexus and of every Keeper): about 0.3 ms each this way. The scalar's bytes are
+ * wiped after the call; OpenSSL clears its copy when the key object is freed.
+ */
 export function baseMul(k: bigint): Point {
-  return k === 0n ? Point.ZERO : Point.BASE.multiply(k);
+  if (k === 0n) return Point.ZERO;
+  if (k < 0n || k >= ORDER) throw new CryptoError('crypto_bad_input');
+  const kb = scalarToBytes(k);
+  try {
+    const ecdh = createECDH('prime256v1');
+    ecdh.setPrivateKey(kb);
+    return Point.fromBytes(ecdh.getPublicKey());
+  } finally {
+    wipe(kb);
+  }
 }
