@@ -74,7 +74,14 @@ function extract(node: X509Certificate, der: Uint8Array): CertFacts {
     if (e.extnID === id_ce_basicConstraints) {
       const bc = AsnConvert.parse(value, BasicConstraints, PARSE);
       isCA = isCA || bc.cA === true;
-      if (bc.cA && typeof bc.pathLenConstraint === 'number') pathLen = bc.pathLenConstraint;
+      // asn1-schema gives a number below 4 bytes and a decimal string from 4 bytes up. A
+      // negative limit is invalid (RFC 5280 §4.2.1.9; OpenSSL marks the certificate invalid and
+      // not a CA), so the certificate is refused instead of read as a CA without a limit.
+      const limit: unknown = bc.pathLenConstraint; // typed number; a string at run time (above)
+      if ((typeof limit === 'number' && limit < 0) || (typeof limit === 'string' && limit.startsWith('-'))) {
+        throw new Error('negative pathLenConstraint');
+      }
+      if (bc.cA && typeof limit === 'number') pathLen = limit;
     } else if (e.extnID === id_ce_keyUsage) {
       keyUsage = (keyUsage ?? 0) | AsnConvert.parse(value, KeyUsage, PARSE).toNumber();
     } else if (e.extnID === id_ce_subjectAltName) {

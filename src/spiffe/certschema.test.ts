@@ -230,3 +230,25 @@ test('unique IDs [1]/[2] before the extensions do not hide or shift the extensio
     assert.equal(cert.tbsCertificate.subjectUniqueID !== undefined, uidTags.includes(0x82));
   }
 });
+
+function caCert(pathLen: Buffer): Buffer {
+  const tbs = seq(
+    tlv(0xa0, int(2)), int(9), ECDSA_SHA256, name('root'), seq(utc(new Date('2025-01-01T00:00:00Z')), utc(new Date('2035-01-01T00:00:00Z'))), name('ca'), SPKI,
+    tlv(0xa3, seq(extension(OID_BC, seq(bool(true), tlv(0x02, pathLen)), 'true'), extension(OID_KU, bits(1, Buffer.from([0x06])), 'true'))),
+  );
+  return seq(tbs, ECDSA_SHA256, bits(0, createSign('sha256').update(tbs).sign(privateKey)));
+}
+
+test('a negative pathLenConstraint makes the certificate unreadable, as OpenSSL marks it invalid (not an unlimited CA)', () => {
+  for (const neg of ['ff', '80', 'ff7f', '80000000', 'ffffffff', '8000000000']) {
+    const der = caCert(Buffer.from(neg, 'hex'));
+    assert.equal(new X509Certificate(der).ca, false, `OpenSSL: pathLen ${neg} is not a CA`);
+    assert.throws(() => certFactsFromDer(der), /pathLenConstraint/, `pathLen ${neg}`);
+  }
+  for (const [pos, want] of [['00', 0], ['03', 3], ['7fffff', 0x7fffff], ['01000000', undefined]] as const) {
+    const der = caCert(Buffer.from(pos, 'hex'));
+    assert.equal(new X509Certificate(der).ca, true, `OpenSSL: pathLen ${pos} is a CA`);
+    const f = certFactsFromDer(der);
+    assert.deepEqual([f.isCA, f.pathLen], [true, want], `pathLen ${pos}`); // 2^24 and up: no practical limit
+  }
+});
