@@ -89,14 +89,21 @@ function extract(node: X509Certificate, der: Uint8Array): CertFacts {
     }
   }
   const validity = cert.tbsCertificate.validity;
+  const notBefore = validity.notBefore.getTime();
+  const notAfter = validity.notAfter.getTime();
+  // asn1js reads times RFC 5280 forbids (no seconds, an offset, no Z, month 13) as some other
+  // date; OpenSSL reads them as written or not at all ("Bad time value"). Both must agree.
+  if (notBefore.getTime() !== Date.parse(node.validFrom) || notAfter.getTime() !== Date.parse(node.validTo)) {
+    throw new Error('validity not read alike by OpenSSL');
+  }
   return Object.freeze({
     node,
     isCA,
     pathLen,
     keyUsage,
     uris: Object.freeze(uris),
-    notBefore: validity.notBefore.getTime(),
-    notAfter: validity.notAfter.getTime(),
+    notBefore,
+    notAfter,
     selfIssued: node.subject === node.issuer,
     duplicateExtensions,
   });

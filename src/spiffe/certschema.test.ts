@@ -252,3 +252,17 @@ test('a negative pathLenConstraint makes the certificate unreadable, as OpenSSL 
     assert.deepEqual([f.isCA, f.pathLen], [true, want], `pathLen ${pos}`); // 2^24 and up: no practical limit
   }
 });
+
+test('validity that OpenSSL reads differently or not at all makes the certificate unreadable', () => {
+  const withNotBefore = (tag: number, s: string): Buffer => {
+    const tbs = seq(tlv(0xa0, int(2)), int(5), ECDSA_SHA256, name('i'), seq(tlv(tag, Buffer.from(s)), utc(new Date('2035-01-01T00:00:00Z'))), name('s'), SPKI);
+    return seq(tbs, ECDSA_SHA256, bits(0, createSign('sha256').update(tbs).sign(privateKey)));
+  };
+  // asn1js read these as 1899-11-30, 1899-11-30, 2025-01-06, 2026-01-01, 2025-03-02, 2025-01-02
+  for (const [tag, s] of [[0x17, '2601010000Z'], [0x17, '260101000000+0100'], [0x18, '20260101000000'], [0x17, '261301000000Z'], [0x17, '260230000000Z'], [0x17, '260101246000Z']] as const) {
+    assert.throws(() => certFactsFromDer(withNotBefore(tag, s)), /validity/, s);
+  }
+  for (const [tag, s, iso] of [[0x17, '260101000000Z', '2026-01-01T00:00:00Z'], [0x18, '20260101000000Z', '2026-01-01T00:00:00Z'], [0x17, '500101000000Z', '1950-01-01T00:00:00Z'], [0x18, '99991231235959Z', '9999-12-31T23:59:59Z']] as const) {
+    assert.equal(certFactsFromDer(withNotBefore(tag, s)).notBefore.getTime(), Date.parse(iso), s);
+  }
+});
