@@ -57,16 +57,26 @@ function ports(): { nexus: number; keepers: number[] } {
   return { nexus, keepers };
 }
 
-/** A port the kernel considers free on loopback now (for the operations listeners). */
-function freeLoopbackPort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const srv = net.createServer();
-    srv.once('error', reject);
-    srv.listen(0, '127.0.0.1', () => {
-      const port = (srv.address() as net.AddressInfo).port;
-      srv.close(() => resolve(port));
-    });
-  });
+/**
+ * `n` distinct ports the kernel considers free on loopback now (for the operations listeners).
+ * All are held at once and only then released: a port picked and released one at a time can
+ * be handed out again by the next pick, and two children then collide (EADDRINUSE).
+ */
+async function freeLoopbackPorts(n: number): Promise<number[]> {
+  const held: net.Server[] = [];
+  try {
+    for (let i = 0; i < n; i++) {
+      const srv = net.createServer();
+      held.push(srv);
+      await new Promise<void>((resolve, reject) => {
+        srv.once('error', reject);
+        srv.listen(0, '127.0.0.1', () => resolve());
+      });
+    }
+    return held.map((s) => (s.address() as net.AddressInfo).port);
+  } finally {
+    await Promise.all(held.map((s) => new Promise<void>((resolve) => (s.listening ? s.close(() => resolve()) : resolve()))));
+  }
 }
 
 function say(line: string): void {
@@ -90,8 +100,7 @@ export async function main(argv: string[]): Promise<void> {
   }
   const p = ports();
   // Operations listeners (probes, metrics; plain HTTP on loopback): Nexus first, then each Keeper.
-  const opsPorts: number[] = [];
-  for (let i = 0; i <= SHARES; i++) opsPorts.push(await freeLoopbackPort());
+  const opsPorts = await freeLoopbackPorts(SHARES + 1);
   const opsUrl = (i: number): string => `http://127.0.0.1:${opsPorts[i]!}`;
   const children: Child[] = [];
   let stopping = false;
