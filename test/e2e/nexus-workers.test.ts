@@ -254,7 +254,13 @@ for (const backend of e2eBackends()) describe(`one Nexus, two worker processes o
       while (burst.opened < 1_100 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
       // Each worker keeps at most its per-source handshake budget (32) of them.
       while (burst.openCount > 64 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
-      assert.ok(burst.openCount > 0 && burst.openCount <= 64, `idle sockets holding on: ${burst.openCount}`);
+      assert.ok(burst.openCount <= 64, `idle sockets holding on: ${burst.openCount}`);
+      // Cut at accept, not by the handshake timeout (5 s, started at accept, so never sooner
+      // than 5 s after the client's connect): most were closed younger than that. Without the
+      // budget none would be. (The kept ones may meanwhile have met that timeout on a slow
+      // machine, which is why "some are still open" is not asked.)
+      const young = burst.closeAges.filter((ms) => ms < 5_000).length;
+      assert.ok(young > burst.closeAges.length / 2 && young >= 500, `closed at accept: ${young} of ${burst.closeAges.length}`);
       for (let i = 0; i < 4; i++) await fresh(pilotSource, (c) => c.putSecret(`wk/flood/${i}`, { v: String(i) }));
     } finally {
       burst.stop();

@@ -31,6 +31,8 @@ export class SocketPool {
   #timer: NodeJS.Timeout | undefined;
   /** Sockets the server closed (or refused) since start. */
   closedByServer = 0;
+  /** For each socket the server closed after it connected: ms from its connect to its close. */
+  readonly closeAges: number[] = [];
   opened = 0;
 
   constructor(o: PoolOptions) {
@@ -67,9 +69,11 @@ export class SocketPool {
     const s = net.connect({ port: this.#o.port, host: this.#o.host, localAddress: this.#o.localAddress });
     let up = false;
     let recycled = false;
+    let connectedAt = 0;
     this.#open.add(s);
     s.on('connect', () => {
       up = true;
+      connectedAt = performance.now();
       this.#connected++;
       if (this.#o.recycleMs > 0) {
         // Jittered (50–100 % of recycleMs) so the sockets do not all expire together.
@@ -83,6 +87,7 @@ export class SocketPool {
       if (up) this.#connected--;
       if (this.#stopped) return;
       if (!recycled) this.closedByServer++;
+      if (!recycled && up) this.closeAges.push(performance.now() - connectedAt);
       if (this.#o.reopen) this.#wanted++;
     });
   }
