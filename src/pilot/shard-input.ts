@@ -12,13 +12,13 @@
  * a bad id are refused before any network call, with a message that names the rule and
  * never the input. Decoding is done by `src/crypto/encoding.ts` `parseRecoveryFile`.
  */
-import fs from 'node:fs';
 import path from 'node:path';
 import { parseRecoveryFile } from '../crypto/index.js';
 import type { Share } from '../sdk/index.js';
 import { PilotError } from './errors.js';
 import type { PilotIo } from './context.js';
 import { readHiddenLine } from './hidden-input.js';
+import { readSmallFile, SmallFileError } from './small-file.js';
 
 export const MAX_SHARD_INPUT = 4096;
 const HEX_LEN = 64;
@@ -88,27 +88,12 @@ export async function readCapped(stream: NodeJS.ReadableStream, max = MAX_SHARD_
  * component; O_NONBLOCK so a FIFO is refused instead of blocking the open).
  */
 export function readShardFile(io: Pick<PilotIo, 'cwd'>, file: string): Buffer {
-  const abs = path.resolve(io.cwd, file);
-  let fd: number;
   try {
-    fd = fs.openSync(abs, fs.constants.O_RDONLY | fs.constants.O_NOFOLLOW | fs.constants.O_NONBLOCK);
-  } catch {
-    throw new PilotError('Error: Cannot open the shard file (missing, unreadable or a symbolic link).', { code: 'pilot_shard_file' });
-  }
-  const buf = Buffer.alloc(MAX_SHARD_INPUT + 1);
-  try {
-    if (!fs.fstatSync(fd).isFile()) bad('the shard file is not a regular file');
-    let n = 0;
-    while (n < buf.length) {
-      const r = fs.readSync(fd, buf, n, buf.length - n, null);
-      if (r === 0) break;
-      n += r;
-    }
-    if (n > MAX_SHARD_INPUT) bad(`the input is larger than ${MAX_SHARD_INPUT} bytes`);
-    return Buffer.from(buf.subarray(0, n));
-  } finally {
-    buf.fill(0);
-    fs.closeSync(fd);
+    return readSmallFile(path.resolve(io.cwd, file), MAX_SHARD_INPUT, { noFollow: true });
+  } catch (e) {
+    if (!(e instanceof SmallFileError)) throw e;
+    if (e.failure === 'open') throw new PilotError('Error: Cannot open the shard file (missing, unreadable or a symbolic link).', { code: 'pilot_shard_file' });
+    return bad(e.failure === 'not_regular' ? 'the shard file is not a regular file' : `the input is larger than ${MAX_SHARD_INPUT} bytes`);
   }
 }
 

@@ -15,11 +15,11 @@
  * it first, e.g. base64); at most {@link MAX_VALUE_BYTES} bytes each. Read buffers are zeroed
  * after decoding. Errors name the key and the file as the user typed it, never the content.
  */
-import fs from 'node:fs';
 import path from 'node:path';
 import type { PilotIo } from './context.js';
 import { PilotError, usageError } from './errors.js';
 import { readHiddenLine } from './hidden-input.js';
+import { readSmallFile, SmallFileError } from './small-file.js';
 
 /** Nexus accepts request bodies up to 1 MiB by default: a bigger value could never be stored. */
 export const MAX_VALUE_BYTES = 1 << 20;
@@ -52,33 +52,15 @@ function decodeUtf8(buf: Buffer, what: string): string {
 
 function readValueFile(io: PilotIo, file: string, what: string): string {
   const shown = JSON.stringify(file);
-  let fd: number;
+  let bytes: Buffer;
   try {
-    fd = fs.openSync(path.resolve(io.cwd, file), fs.constants.O_RDONLY | fs.constants.O_NONBLOCK);
+    bytes = readSmallFile(path.resolve(io.cwd, file), MAX_VALUE_BYTES);
   } catch (e) {
-    const code = (e as { code?: string }).code;
-    return fail(`Error: Cannot read the file ${shown} for ${what}${code === 'ENOENT' ? ': no such file' : code ? ` (${code})` : ''}.`);
+    if (!(e instanceof SmallFileError)) throw e;
+    if (e.failure === 'open') return fail(`Error: Cannot read the file ${shown} for ${what}${e.errno === 'ENOENT' ? ': no such file' : e.errno ? ` (${e.errno})` : ''}.`);
+    return fail(e.failure === 'not_regular' ? `Error: The file ${shown} for ${what} is not a regular file.` : `Error: The file ${shown} for ${what} is larger than 1 MiB.`);
   }
-  try {
-    if (!fs.fstatSync(fd).isFile()) fail(`Error: The file ${shown} for ${what} is not a regular file.`);
-    const buf = Buffer.alloc(MAX_VALUE_BYTES + 1);
-    let out: Buffer;
-    try {
-      let n = 0;
-      for (;;) {
-        const r = fs.readSync(fd, buf, n, buf.length - n, null);
-        if (r === 0) break;
-        n += r;
-        if (n > MAX_VALUE_BYTES) fail(`Error: The file ${shown} for ${what} is larger than 1 MiB.`);
-      }
-      out = Buffer.from(buf.subarray(0, n));
-    } finally {
-      buf.fill(0); // also when a read fails part-way
-    }
-    return decodeUtf8(out, `The file ${shown} for ${what}`);
-  } finally {
-    fs.closeSync(fd);
-  }
+  return decodeUtf8(bytes, `The file ${shown} for ${what}`);
 }
 
 async function readStdin(io: PilotIo, key: string): Promise<string> {
