@@ -43,3 +43,11 @@ test('ATTACK cipher input over the stream cap: the reset mid-stream is named as 
   // other groups keep the generic local-I/O line
   assert.match(describeError(Object.assign(new Error('x'), { code: 'ENOSPC' }), 'cipher').line, /local file or stream operation failed \(ENOSPC\)/);
 });
+
+test('a sharing move refused because another holds the move lock (409) says so and to retry shortly, for every move command', () => {
+  for (const command of ['refresh-shares', 'reshare', 'rotate-root-key'] as const) {
+    const line = describeError(new NexusApiError('api_conflict', { status: 409, wireErr: 'api_conflict' }), 'operator', command).line;
+    assert.match(line, /holds the move lock \(it is running, or it was interrupted and its lock has not expired yet\); nothing was changed\. Try again in a few seconds\.$/, line);
+    assert.ok(!line.includes('\n'));
+  }
+});

@@ -136,7 +136,7 @@ export class NexusClient extends NexusClientCore {
 
   /** additive: share refresh (superuser): new Keeper shares, same root key; old recovery shards stop working. */
   async refreshShares(opts: CallOptions = {}): Promise<SharingResult> {
-    return decodeSharingResult(await this.call(PATHS.refreshShares, undefined, {}, false, opts.signal), 'refresh');
+    return decodeSharingResult(await this.callUntilDone(PATHS.refreshShares, opts.signal), 'refresh');
   }
 
   /**
@@ -144,7 +144,7 @@ export class NexusClient extends NexusClientCore {
    * key). `changed: false`: the stored sharing already matched; otherwise old recovery shards stop working.
    */
   async reshare(opts: CallOptions = {}): Promise<ReshareResult> {
-    return decodeReshare(await this.call(PATHS.reshare, undefined, {}, false, opts.signal));
+    return decodeReshare(await this.callUntilDone(PATHS.reshare, opts.signal));
   }
 
   /** additive: the index of the first audit line whose MAC this Nexus does not verify, or null (superuser only; batched). */
@@ -290,7 +290,7 @@ export class NexusClient extends NexusClientCore {
 
   /** additive: rotates the root key (Pilot superuser): the new epoch, storage key id and cipher version. */
   async rotateRootKey(opts: CallOptions = {}): Promise<RootKeyRotation> {
-    return decodeRotation(await this.call(PATHS.rotateRootKey, undefined, {}, false, opts.signal));
+    return decodeRotation(await this.callUntilDone(PATHS.rotateRootKey, opts.signal));
   }
 
   /** The public Feldman commitments of the current sharing (additive route). */

@@ -52,11 +52,20 @@ export abstract class NexusClientCore {
     return this.callBytes(route, action, Buffer.from(JSON.stringify(body), 'utf8'), idempotent, signal);
   }
 
+  /**
+   * {@link call} (empty body, not idempotent) for an operation Nexus answers only when it is
+   * done (a sharing move pushes to every Keeper, with retries): the answer's headers may take
+   * up to the whole request timeout, not just the response-header timeout.
+   */
+  protected callUntilDone(route: string, signal?: AbortSignal): Promise<Record<string, unknown>> {
+    return this.callBytes(route, undefined, Buffer.from('{}', 'utf8'), false, signal, this.transport.timeoutMs);
+  }
+
   /** {@link call} with a body already encoded; `bytes` is zeroed once sent. */
-  protected async callBytes(route: string, action: string | undefined, bytes: Buffer, idempotent: boolean, signal?: AbortSignal): Promise<Record<string, unknown>> {
+  protected async callBytes(route: string, action: string | undefined, bytes: Buffer, idempotent: boolean, signal?: AbortSignal, headersTimeoutMs?: number): Promise<Record<string, unknown>> {
     let raw: Buffer;
     try {
-      raw = await this.transport.postBytes(route, action, bytes, { idempotent, signal });
+      raw = await this.transport.postBytes(route, action, bytes, { idempotent, signal, ...(headersTimeoutMs !== undefined ? { headersTimeoutMs } : {}) });
     } finally {
       bytes.fill(0);
     }

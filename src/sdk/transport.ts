@@ -140,6 +140,11 @@ const RETRY_STATUSES = new Set([502, 503, 504]);
 interface PostOptions {
   idempotent: boolean;
   contentType?: string;
+  /**
+   * Wait this long for the answer's headers instead of the dispatcher's response-header
+   * timeout: for operations Nexus answers only when they are done (a sharing move).
+   */
+  headersTimeoutMs?: number;
   /** The caller's signal (see the module comment). */
   signal?: AbortSignal | undefined;
 }
@@ -212,6 +217,11 @@ export class Transport {
     return this.opts.urls;
   }
 
+  /** The whole-request deadline of every call. */
+  get timeoutMs(): number {
+    return this.opts.timeoutMs;
+  }
+
   /** The configured URL of instance `i` (origin + base path), for error messages. */
   private display(i: number): string {
     const u = this.opts.urls[i]!;
@@ -256,6 +266,7 @@ export class Transport {
           headers: { 'content-type': o.contentType ?? 'application/json', accept: 'application/json' },
           signal,
           idempotent: false, // never let the HTTP layer itself replay a POST
+          ...(o.headersTimeoutMs !== undefined ? { headersTimeout: o.headersTimeoutMs } : {}),
         });
       } catch (e) {
         throwIfAborted(o.signal);

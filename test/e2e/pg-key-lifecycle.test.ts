@@ -187,6 +187,9 @@ test('PG-ROLLBACK: the database restored from an older dump while the Keepers st
 for (const step of ['after-pending-push', 'after-commit'] as const) {
   test(`PG-MOVE-DBCRASH-${step}: the database killed while a refresh holds ${step}, then back: Nexus serves again, the move finished or abandoned, no acknowledged write lost`, async (t) => {
     const from = await keeperEpoch(stack);
+    // A refresh an operator asks for waits only briefly for a held move lease (then 409): the
+    // Nexus PG-REFRESH killed mid-move may have left one, free within its TTL.
+    await leaseFree();
     await restartNexus(holdEnv(holds, step));
     const load = writeLoad(stack, written, `pg-db-${step}`);
     await waitFor('a few acknowledged writes', () => load.acked() > 0);
@@ -219,11 +222,35 @@ for (const step of ['after-pending-push', 'after-commit'] as const) {
     else assert.ok(settled > live, `finished at recovery: ${settled} > ${live}`);
     // Whichever epoch the Keepers settled on is the one the store records: one more refresh works from it,
     // once the move lease is free: the move ran into the dead database, so its release did not
-    // land, and the lease holds until its TTL (a refresh meanwhile waits for it, longer than the
-    // CLI's request timeout).
+    // land, and the lease holds until its TTL (a refresh meanwhile is refused: move_in_progress).
     await leaseFree();
     const again = await stack.spike(['operator', 'refresh-shares']);
     assert.equal(again.code, 0, again.stderr);
     await epochAbove(stack, settled);
   });
 }
+
+test('PG-MOVE-LEASE-HELD: a refresh asked for while another process holds the move lease is refused at once with the lock named (not a client timeout); nothing moves', async () => {
+  await leaseFree();
+  const from = await keeperEpoch(stack);
+  // The record another Nexus holding (or having died holding) the lease leaves: owner ‖ expiry ms (u64 BE).
+  const rec = Buffer.alloc(24, 0xab);
+  rec.writeBigUInt64BE(BigInt(Date.now() + 120_000), 16);
+  const c = new pg.Client({ connectionString: stack.postgres!.connectionString });
+  await c.connect();
+  try {
+    await c.query('INSERT INTO spike_system (key, value) VALUES ($1, $2) ON CONFLICT (key) DO UPDATE SET value = EXCLUDED.value', [MOVE_LEASE_RECORD, rec]);
+    const r = await stack.spike(['operator', 'refresh-shares']);
+    assert.notEqual(r.code, 0);
+    assert.match(r.stderr, /holds the move lock .*Try again in a few seconds\./, r.stderr);
+    assert.ok(!/Cannot reach/.test(r.stderr), r.stderr);
+  } finally {
+    rec.writeBigUInt64BE(0n, 16); // expired: free
+    await c.query('UPDATE spike_system SET value = $2 WHERE key = $1', [MOVE_LEASE_RECORD, rec]);
+    await c.end();
+  }
+  assert.equal(await keeperEpoch(stack), from, 'no move ran');
+  const again = await stack.spike(['operator', 'refresh-shares']);
+  assert.equal(again.code, 0, again.stderr);
+  await epochAbove(stack, from);
+});

@@ -6,14 +6,15 @@ import assert from 'node:assert/strict';
 import { RootKey } from '../../crypto/index.js';
 import { SqliteStore } from '../../store/sqlite/store.js';
 import { MemoryStore } from '../../store/memory.js';
-import { MOVE_LEASE_RECORD, takeMoveLease } from './move-lease.js';
+import { MOVE_LEASE_BACKGROUND_WAIT_MS, MOVE_LEASE_RECORD, MOVE_LEASE_REQUEST_WAIT_MS, MOVE_LEASE_TTL_MS, takeMoveLease } from './move-lease.js';
 
 const dirs: string[] = [];
 after(() => {
   for (const d of dirs) fs.rmSync(d, { recursive: true, force: true });
 });
 
-test('one sharing move at a time across processes on one store: the second gets move_in_progress until the first ends', async () => {
+/** Two stores on one SQLite file, as two processes have them; closed after `body`. */
+async function withTwoStores(body: (a: SqliteStore, b: SqliteStore) => Promise<void>): Promise<void> {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'spike-move-lease-'));
   dirs.push(dir);
   const file = path.join(dir, 'spike.db');
@@ -23,6 +24,16 @@ test('one sharing move at a time across processes on one store: the second gets 
   try {
     await a.unlock(root);
     await b.unlock(root);
+    await body(a, b);
+  } finally {
+    await a.close();
+    await b.close();
+    root.destroy();
+  }
+}
+
+test('one sharing move at a time across processes on one store: the second gets move_in_progress until the first ends', async () => {
+  await withTwoStores(async (a, b) => {
     const releaseA = await takeMoveLease(a, true, { ttlMs: 300 });
     assert.ok(releaseA);
     assert.equal(await takeMoveLease(b, true, { waitMs: 0 }), null);
@@ -45,11 +56,7 @@ test('one sharing move at a time across processes on one store: the second gets 
     const got = await waiting;
     assert.ok(got);
     got();
-  } finally {
-    await a.close();
-    await b.close();
-    root.destroy();
-  }
+  });
 });
 
 test('a lease left by a process that died expires: it blocks the next move for at most its time to live', async () => {
@@ -91,4 +98,26 @@ test('a store no other process writes, or without key custody (memory), takes no
     await a.close();
     root.destroy();
   }
+});
+
+test('a requested move gives up on a held lease within seconds, well inside a client\'s 10 s response-header timeout; a background move waits longer', async () => {
+  // A lease held by another process (or left by a dead one for up to its TTL) must turn into a
+  // quick move_in_progress answer for an operator's request, not a wait the client times out on.
+  assert.ok(MOVE_LEASE_REQUEST_WAIT_MS <= 3_000, 'requested: a short wait');
+  assert.ok(MOVE_LEASE_BACKGROUND_WAIT_MS > MOVE_LEASE_TTL_MS, 'background: outlasts a dead holder\'s lease');
+  await withTwoStores(async (a, b) => {
+    const held = await takeMoveLease(a, true);
+    assert.ok(held);
+    const started = performance.now();
+    assert.equal(await takeMoveLease(b, true), null, 'the default (requested) wait ends with no lease');
+    const waited = performance.now() - started;
+    assert.ok(waited >= MOVE_LEASE_REQUEST_WAIT_MS - 50 && waited < MOVE_LEASE_REQUEST_WAIT_MS + 5_000, `waited ${Math.round(waited)} ms`);
+    // A background move outwaits the holder: it gets the lease once it is released.
+    const background = takeMoveLease(b, true, { waitMs: MOVE_LEASE_BACKGROUND_WAIT_MS });
+    await new Promise((r) => setTimeout(r, MOVE_LEASE_REQUEST_WAIT_MS + 200));
+    held();
+    const got = await background;
+    assert.ok(got, 'still waiting after the requested wait, then took it');
+    got();
+  });
 });

@@ -7,8 +7,11 @@
  * other's shares there.
  *
  * The holder renews the lease every MOVE_LEASE_TTL_MS / 3 while its move runs, so a process
- * that died mid-move blocks the next move for at most MOVE_LEASE_TTL_MS; a move that finds the
- * lease held waits for it up to MOVE_LEASE_WAIT_MS, then answers `move_in_progress` (409). One
+ * that died mid-move blocks the next move for at most MOVE_LEASE_TTL_MS. A move an operator
+ * asked for that finds the lease held waits for it only MOVE_LEASE_REQUEST_WAIT_MS (a lease
+ * being released right now), then answers `move_in_progress` (409) well inside a client's
+ * response-header timeout; a background move (start-up reshare, scheduled refresh) waits up to
+ * MOVE_LEASE_BACKGROUND_WAIT_MS, since nobody is waiting for its answer. One
  * process alone on its store (SQLite, one worker) takes no lease: its per-process lock is enough,
  * and a lease left by its own previous incarnation (`kill -9` mid-move) must not delay it.
  */
@@ -20,8 +23,10 @@ import { custodyOf, type Store } from '../../store/index.js';
 export const MOVE_LEASE_RECORD = 'sharing_move_lease';
 /** A lease not renewed for this long is free. */
 export const MOVE_LEASE_TTL_MS = 15_000;
-/** How long a move waits for a held lease before `move_in_progress`. */
-const MOVE_LEASE_WAIT_MS = 20_000;
+/** How long a requested move waits for a held lease before `move_in_progress` (the default). */
+export const MOVE_LEASE_REQUEST_WAIT_MS = 2_000;
+/** How long a background move waits for a held lease before `move_in_progress`. */
+export const MOVE_LEASE_BACKGROUND_WAIT_MS = 20_000;
 const POLL_MS = 250;
 
 /**
@@ -34,9 +39,9 @@ export async function takeMoveLease(store: Store, shared: boolean, opts: { waitM
   if (!custody || !shared) return () => undefined;
   const ttl = opts.ttlMs ?? MOVE_LEASE_TTL_MS;
   const owner = randomBytes(16);
-  const until = Date.now() + (opts.waitMs ?? MOVE_LEASE_WAIT_MS);
+  const until = performance.now() + (opts.waitMs ?? MOVE_LEASE_REQUEST_WAIT_MS);
   while (!(await custody.takeLease(MOVE_LEASE_RECORD, owner, ttl))) {
-    if (Date.now() >= until) return null;
+    if (performance.now() >= until) return null;
     await sleep(POLL_MS);
   }
   const renew = setInterval(() => {

@@ -61,7 +61,7 @@ type MoveErrorCode = 'move_in_progress' | 'move_not_ready' | 'move_bad_target' |
 export class MoveError extends SpikeError {
   constructor(code: MoveErrorCode) {
     super(code, {
-      move_in_progress: 'a sharing move is already running',
+      move_in_progress: 'a sharing move is already running, or an interrupted one still holds the move lease',
       move_not_ready: 'no root key with a recorded sharing is installed',
       move_bad_target: 'the new sharing needs 1 <= threshold <= shares <= 255 and one Keeper per share',
       move_keepers_unacked: 'not every Keeper acknowledged its new share; the move was abandoned and the current sharing stays',
@@ -113,9 +113,9 @@ export class SharingMover {
     return this.#running;
   }
 
-  /** The cross-process move lease (move-lease.ts), or `move_in_progress`. */
-  async #lease(): Promise<() => void> {
-    const release = await takeMoveLease(this.#o.store, this.#o.shared === true);
+  /** The cross-process move lease (move-lease.ts), or `move_in_progress` after `waitMs` (default: a requested move's). */
+  async #lease(waitMs?: number): Promise<() => void> {
+    const release = await takeMoveLease(this.#o.store, this.#o.shared === true, waitMs === undefined ? {} : { waitMs });
     if (!release) throw new MoveError('move_in_progress');
     return release;
   }
@@ -144,8 +144,11 @@ export class SharingMover {
     };
   }
 
-  /** Runs one move; resolves with the new (current) sharing. */
-  async move(kind: MoveKind, target: MoveTarget): Promise<SharingInfo> {
+  /**
+   * Runs one move; resolves with the new (current) sharing. `leaseWaitMs`: how long to wait for
+   * another process's move lease (default: briefly, as for a move an operator asked for).
+   */
+  async move(kind: MoveKind, target: MoveTarget, opts: { leaseWaitMs?: number } = {}): Promise<SharingInfo> {
     if (this.#running) throw new MoveError('move_in_progress');
     const { keys } = this.#o;
     const current = keys.sharing();
@@ -153,7 +156,7 @@ export class SharingMover {
     if (!validTarget(target)) throw new MoveError('move_bad_target');
     this.#running = true;
     try {
-      const releaseLease = await this.#lease();
+      const releaseLease = await this.#lease(opts.leaseWaitMs);
       try {
         return await this.#run(kind, current, target);
       } finally {

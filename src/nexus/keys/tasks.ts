@@ -13,6 +13,7 @@
  */
 import { errInfo, outsideRequest, type Logger } from '../../lib/index.js';
 import { MoveError, type MoveTarget, type SharingMover } from './move.js';
+import { MOVE_LEASE_BACKGROUND_WAIT_MS } from './move-lease.js';
 import type { KeyState, SharingInfo } from './state.js';
 
 export interface SharingTasksOptions {
@@ -106,7 +107,7 @@ export class SharingTasks {
       'Keeper settings differ from the stored sharing: moving the sharing to the configured Keepers, shares and threshold (same root key)',
     );
     outsideRequest(() => {
-      mover.move('reshare', configured).catch((e: unknown) => {
+      mover.move('reshare', configured, { leaseWaitMs: MOVE_LEASE_BACKGROUND_WAIT_MS }).catch((e: unknown) => {
         logger.error({ err: errInfo(e), attempt }, 'Keeper set change failed; the stored sharing stays in force');
         if (attempt >= RESHARE_ATTEMPTS || this.#stopped) return;
         const t = setTimeout(() => { this.#timers.delete(t); this.#reshareIfChanged(attempt + 1); }, this.#o.retryMs ?? 30_000);
@@ -122,6 +123,6 @@ export class SharingTasks {
     if (this.#stopped || !current || mover.running() || (this.#o.mayRun && !this.#o.mayRun())) return;
     logger.info({ epoch: current.epoch }, 'scheduled share refresh');
     const target = { threshold: current.threshold, shares: current.shares, peers: current.peers ?? configured.peers };
-    mover.move('refresh', target).catch((e: unknown) => logger.error({ err: errInfo(e) }, 'scheduled share refresh failed; retried at the next interval'));
+    mover.move('refresh', target, { leaseWaitMs: MOVE_LEASE_BACKGROUND_WAIT_MS }).catch((e: unknown) => logger.error({ err: errInfo(e) }, 'scheduled share refresh failed; retried at the next interval'));
   }
 }
