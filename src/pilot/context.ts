@@ -15,10 +15,11 @@ import { createLogger, parseLevel, SpikeError } from '../lib/index.js';
 import { NexusClient, clientRoles, type Env } from '../sdk/index.js';
 import { PilotError, type CommandGroup } from './errors.js';
 import { resolvePilotEnv, type PilotRole } from './env.js';
+import { ESCAPED_NOTE, escapeForTerminal } from './terminal-text.js';
 
 /** Streams and process facts a run uses (injectable for tests). */
 export interface PilotIo {
-  stdout: Writable;
+  stdout: Writable & { isTTY?: boolean };
   stderr: Writable;
   stdin: Readable & { isTTY?: boolean; setRawMode?: (mode: boolean) => unknown };
   env: Env;
@@ -41,6 +42,7 @@ export class PilotContext {
   where: { group: CommandGroup; command: string } = { group: '', command: '' };
   /** `--socket` given after the subcommand (wins over the one before it). */
   leafSocket: string | undefined;
+  private escapedNoted = false;
 
   constructor(
     readonly io: PilotIo,
@@ -49,7 +51,16 @@ export class PilotContext {
     private readonly connect: typeof NexusClient.connect = (o) => NexusClient.connect(o),
   ) {}
 
+  /** Writes command output; at a terminal, control characters are shown escaped (terminal-text.ts). */
   out(text: string): void {
+    if (this.io.stdout.isTTY === true) {
+      const shown = escapeForTerminal(text);
+      if (shown.changed && !this.escapedNoted) {
+        this.escapedNoted = true;
+        this.note(ESCAPED_NOTE);
+      }
+      text = shown.text;
+    }
     this.io.stdout.write(text);
   }
 

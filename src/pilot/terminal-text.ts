@@ -1,0 +1,30 @@
+/**
+ * Output for a terminal: what `spike` prints comes partly from the store (secret values and
+ * keys, custom metadata, policy names and patterns), which anyone allowed to write them chose.
+ * Written raw to a terminal, control characters in it are commands to the terminal: escape
+ * sequences can retitle the window, rewrite or hide lines already on screen (a value that looks
+ * like another), or, on terminals that honour OSC 52, set the clipboard. So when stdout is a
+ * terminal, every C0 control character but tab and newline, DEL and every C1 control character
+ * is shown as `\xNN` (`\u00NN` for C1) instead; our own output never contains any. Pipes and
+ * files get the exact text, as do `--json` and `--format yaml` (which escape them anyway).
+ */
+
+// eslint-disable-next-line no-control-regex
+const CONTROL = /[\u0000-\u0008\u000b-\u001f\u007f-\u009f]/g;
+
+/** `text` with its terminal control characters made visible; `changed` says whether there were any. */
+export function escapeForTerminal(text: string): { text: string; changed: boolean } {
+  let changed = false;
+  const out = text.replace(CONTROL, (c) => {
+    changed = true;
+    const code = c.charCodeAt(0);
+    const hex = code.toString(16).padStart(2, '0');
+    return code < 0x80 ? `\\x${hex}` : `\\u00${hex}`;
+  });
+  return { text: out, changed };
+}
+
+/** The one warning a run prints the first time it escaped something. */
+export const ESCAPED_NOTE =
+  'Warning: the output contained terminal control characters; they are shown as \\xNN. '
+  + 'Redirect the output (or use --json) for the exact text.';
