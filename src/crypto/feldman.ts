@@ -15,8 +15,8 @@
  */
 import { createHash } from 'node:crypto';
 import { CryptoError } from './errors.js';
-import { baseMul, Point } from './field.js';
-import { isValidShareId, MAX_SHARE_ID, shareScalar, type Share } from './share.js';
+import { baseMul, Point, shareScalar } from './field.js';
+import { isValidShareId, MAX_SHARE_ID, type Share } from './share.js';
 
 const FORMAT_VERSION = 0x01;
 const POINT_BYTES = 33;

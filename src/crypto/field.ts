@@ -1,6 +1,8 @@
 /**
  * Internal: the P-256 scalar field Z/nZ and group, from @noble/curves. Nothing here is
- * hand-rolled: reduction, inversion and point arithmetic are noble's.
+ * hand-rolled: reduction, inversion and point arithmetic are noble's. The only module of
+ * src/crypto that loads noble (shamir.ts also uses its byte helpers); what imports it is
+ * left out of the folder's curve-free door (curve-free.ts).
  *
  * Secrets: scalars passed through here are secret (root key, coefficients, share
  * values). They live as BigInt, which cannot be wiped and whose arithmetic is NOT
@@ -12,6 +14,8 @@ import { p256 } from '@noble/curves/nist.js';
 import { bytesToNumberBE, numberToBytesBE } from '@noble/curves/utils.js';
 import { CryptoError } from './errors.js';
 import { systemRandom, type RandomSource } from './random.js';
+import { SCALAR_BYTES } from './scalar-bytes.js';
+import { isValidShareId, type Share } from './share.js';
 import { wipe } from './wipe.js';
 
 export const Point = p256.Point;
@@ -19,7 +23,6 @@ export type Point = InstanceType<typeof p256.Point>;
 export const Fn = p256.Point.Fn;
 /** The P-256 group order n. */
 export const ORDER: bigint = Fn.ORDER;
-export const SCALAR_BYTES = 32;
 
 /**
  * Strict decode: exactly 32 bytes, big-endian, value < n. Throws CryptoError(code) on
@@ -33,6 +36,18 @@ export function scalarFromBytes(b: Uint8Array, code: 'crypto_bad_key' | 'shamir_
     throw new CryptoError(code);
   }
 }
+
+/**
+ * Strictly decodes a share: `shamir_invalid_share` unless the id is valid and the value
+ * is 32 bytes, < n and non-zero. Returns the value as a scalar (secret BigInt).
+ */
+export function shareScalar(s: Share): bigint {
+  if (s === null || typeof s !== 'object' || !isValidShareId(s.id)) throw new CryptoError('shamir_invalid_share');
+  const y = scalarFromBytes(s.value, 'shamir_invalid_share');
+  if (y === 0n) throw new CryptoError('shamir_invalid_share');
+  return y;
+}
+
 
 /** 32-byte big-endian, left-padded encoding of a scalar (a new buffer the caller wipes). */
 export function scalarToBytes(s: bigint): Uint8Array {

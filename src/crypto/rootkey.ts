@@ -16,8 +16,9 @@
  */
 import { timingSafeEqual } from 'node:crypto';
 import { CryptoError } from './errors.js';
-import { reduceBytes, scalarFromBytes, scalarToBytes, SCALAR_BYTES } from './field.js';
+import { reduceBytes, scalarFromBytes, scalarToBytes } from './field.js';
 import { systemRandom, type RandomSource } from './random.js';
+import { SCALAR_BYTES } from './scalar-bytes.js';
 import { wipe } from './wipe.js';
 
 export class RootKey {

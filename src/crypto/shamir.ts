@@ -30,11 +30,11 @@
 import { createHash } from 'node:crypto';
 import { CryptoError } from './errors.js';
 import { bytesToNumberBE } from '@noble/curves/utils.js';
-import { Fn, ORDER, randomNonZeroScalar, scalarToBytes } from './field.js';
+import { Fn, ORDER, randomNonZeroScalar, scalarToBytes, shareScalar } from './field.js';
 import { Commitments } from './feldman.js';
 import { systemRandom, type RandomSource } from './random.js';
 import { RootKey } from './rootkey.js';
-import { isValidShareId, MAX_SHARE_ID, shareScalar, wipeShare, type Share } from './share.js';
+import { isValidShareId, MAX_SHARE_ID, wipeShare, type Share } from './share.js';
 import { wipe } from './wipe.js';
 
 interface SplitResult {

@@ -1,14 +1,13 @@
 /**
- * What a share is, on its own: an id (1..MAX_SHARE_ID) and a 32-byte big-endian value, plus
- * the strict checks every user of shares applies (Shamir splitting and combining, Feldman
+ * What a share is, on its own: an id (1..MAX_SHARE_ID) and a 32-byte big-endian value, and
+ * the id check every user of shares applies (Shamir splitting and combining, Feldman
  * verification, the SPIKE encodings). It sits below all of them so none has to import
- * another to learn what a valid share looks like.
+ * another to learn what a valid share looks like, and it loads no curve code: the strict
+ * decode of a value into a scalar (`shareScalar`, value < n and non-zero) is in field.ts.
  *
- * Secrets: a share value is secret. `shareScalar` returns it as a BigInt (cannot be wiped);
- * `wipeShare` zeroes the value buffer.
+ * Secrets: a share value is secret; `wipeShare` zeroes the value buffer.
  */
-import { CryptoError } from './errors.js';
-import { scalarFromBytes, SCALAR_BYTES } from './field.js';
+import { SCALAR_BYTES } from './scalar-bytes.js';
 import { wipe } from './wipe.js';
 
 /** One share as SPIKE carries it: an id (1..N) and a 32-byte big-endian value. */
@@ -26,17 +25,6 @@ export const SHARE_VALUE_BYTES = SCALAR_BYTES;
 /** True when `id` is a valid share id (integer in 1..MAX_SHARE_ID). */
 export function isValidShareId(id: unknown): id is number {
   return typeof id === 'number' && Number.isSafeInteger(id) && id >= 1 && id <= MAX_SHARE_ID;
-}
-
-/**
- * Strictly decodes a share: `shamir_invalid_share` unless the id is valid and the value
- * is 32 bytes, < n and non-zero. Returns the value as a scalar (secret BigInt).
- */
-export function shareScalar(s: Share): bigint {
-  if (s === null || typeof s !== 'object' || !isValidShareId(s.id)) throw new CryptoError('shamir_invalid_share');
-  const y = scalarFromBytes(s.value, 'shamir_invalid_share');
-  if (y === 0n) throw new CryptoError('shamir_invalid_share');
-  return y;
 }
 
 /** Zeroes a share's value buffer. */

@@ -8,9 +8,9 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
-import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { staticImportGraph } from '../../test/helpers/import-graph.js';
 
 const here = (f: string): string => fileURLToPath(new URL(f, import.meta.url));
 
@@ -33,26 +33,8 @@ test('issue 17: under the Keeper V8 flags shares still verify and recombine', ()
   assert.equal(out['same'], true);
 });
 
-/** The static import graph of a compiled module: relative files walked, package names collected. */
-function importGraph(entry: string): { files: string[]; packages: Set<string> } {
-  const files = new Set<string>();
-  const packages = new Set<string>();
-  const walk = (file: string): void => {
-    if (files.has(file)) return;
-    files.add(file);
-    const src = readFileSync(file, 'utf8');
-    for (const m of src.matchAll(/^\s*(?:import|export)\s[^;]*?from\s+['"]([^'"]+)['"]|^\s*import\s+['"]([^'"]+)['"]/gm)) {
-      const spec = (m[1] ?? m[2]) as string;
-      if (spec.startsWith('.')) walk(path.resolve(path.dirname(file), spec));
-      else packages.add(spec);
-    }
-  };
-  walk(entry);
-  return { files: [...files], packages };
-}
-
 test('issue 17: the Keeper\'s static imports reach neither the store nor re2js (an idle Keeper loads what it uses)', () => {
-  const { files, packages } = importGraph(here('./main.js'));
+  const { files, packages } = staticImportGraph(here('./main.js'));
   const root = path.resolve(here('..'));
   const store = files.filter((f) => path.relative(root, f).startsWith(`store${path.sep}`));
   assert.deepEqual(store, [], 'no store module is loaded by a Keeper');

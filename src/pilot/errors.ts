@@ -9,7 +9,7 @@
  * "not found: <path>" (the CLI echoing its own input to the user's terminal; Nexus never does).
  */
 import { SpikeError } from '../lib/index.js';
-import type { StoreFailureKind } from '../protocol/index.js';
+import type { StoreFailureKind } from '../protocol/curve-free.js';
 import { NexusApiError, SdkUsageError, failureText } from '../sdk/index.js';
 
 export const EXIT_OK = 0;

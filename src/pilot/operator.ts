@@ -18,7 +18,7 @@
 import path from 'node:path';
 import { Command } from 'commander';
 import { ownedDirProblem } from '../agent/index.js';
-import { wipe } from '../crypto/index.js';
+import { wipe } from '../crypto/curve-free.js';
 import { PilotError, usageError } from './errors.js';
 import { act, type PilotContext } from './context.js';
 import { devDir, resolvePilotEnv } from './env.js';

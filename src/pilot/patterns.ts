@@ -6,7 +6,7 @@
  * quoted back to the user's terminal (the fragment re2js points at, made printable).
  */
 import { compileBounded, MAX_PATTERN_PROGRAM, programSize, re2 } from '../patterns/index.js';
-import { isValidPathPattern, isValidSpiffeIdPattern } from '../protocol/index.js';
+import { isValidPathPattern, isValidSpiffeIdPattern } from '../protocol/curve-free.js';
 import { usageError } from './errors.js';
 
 const MAX_PATH_PATTERN = 500;

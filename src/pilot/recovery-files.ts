@@ -30,7 +30,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { randomBytes, timingSafeEqual } from 'node:crypto';
-import { formatRecoveryFile, recoveryFileName } from '../crypto/index.js';
+import { formatRecoveryFile, recoveryFileName } from '../crypto/curve-free.js';
 import type { Share, Env } from '../sdk/index.js';
 import { PilotError, usageError } from './errors.js';
 

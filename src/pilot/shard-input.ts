@@ -13,7 +13,7 @@
  * never the input. Decoding is done by `src/crypto/encoding.ts` `parseRecoveryFile`.
  */
 import path from 'node:path';
-import { parseRecoveryFile } from '../crypto/index.js';
+import { parseRecoveryFile } from '../crypto/curve-free.js';
 import type { Share } from '../sdk/index.js';
 import { PilotError } from './errors.js';
 import type { PilotIo } from './context.js';

@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { decodeShareBody, encodeShareMessage, ShareWireError } from './keeper.js';
+import { decodeShareBody, encodeShareMessage, ShareWireError } from './keeper-share.js';
 import { MAX_SHARE_EPOCH } from './index.js';
 
 const body = (extra: string): Uint8Array => Buffer.from(`{"shard":[${new Array(32).fill(7).join(',')}]${extra}}`);

@@ -19,36 +19,16 @@
  * Note the shard response's capitalised `Err` (never omitted). Decoding is strict (KPR-03…06):
  * exactly 32 integers in 0..255, not all zero, an epoch in 1…MAX_SHARE_EPOCH, through the
  * bounded JSON parser and {@link ShareMessage}. Decoded share values are secrets: the caller
- * wipes them.
+ * wipes them. The codec that turns a message into a share and back (`decodeShareBody`,
+ * `encodeShareMessage`) parses the Feldman commitments, so it loads the curve code: it is in
+ * keeper-share.ts, outside the protocol's curve-free door; the schemas here are in it.
  */
-import { type Bytes32, type Infer, type Schema, parseJson, s } from '../http/index.js';
-import { Commitments, formatShardJsonArray, MAX_SHARE_ID } from '../crypto/index.js';
-import { SpikeError } from '../lib/index.js';
+import { type Bytes32, type Infer, type Schema, s } from '../http/index.js';
+import { MAX_SHARE_ID } from '../crypto/curve-free.js';
 import { MAX_SHARE_EPOCH } from './limits.js';
-
-export class ShareWireError extends SpikeError {
-  constructor(reason: string) {
-    super('api_bad_request', `invalid share message: ${reason}`);
-  }
-}
-
-export interface WireShare {
-  value: Uint8Array;
-  id: number | undefined;
-  epoch: number | undefined;
-  commitments: Commitments | undefined;
-  /** Contribute: hold as the pending share of a sharing move. */
-  pending?: boolean;
-  /** Shard response: the Keeper's pending share, when it holds one (caller wipes it too). */
-  pendingShare?: WireShare;
-  /** Contribute (Bootstrap): stage the share; served only after the unstaged commit. */
-  staged?: boolean;
-}
 
 /** Largest compact commitments accepted (threshold ≤ MAX_SHARE_ID). */
 const MAX_COMMITMENT_BYTES = 1 + 33 * MAX_SHARE_ID;
-/** Largest share message a reader parses. */
-const MAX_SHARE_MESSAGE_BYTES = 64 * 1024;
 
 const shareFields = {
   shard: s.bytes32({ nonZero: true }),
@@ -95,57 +75,6 @@ export type ShardGetResponse = {
 export const KEEPER_ERROR_SHAPES = {
   keeperShard: (code: string) => ({ shard: null, Err: code }),
 } as const;
-
-function parseCommitments(b: Uint8Array | undefined): Commitments | undefined {
-  if (b === undefined || b.length === 0) return undefined;
-  return Commitments.fromBytes(b);
-}
-
-/** Turns a schema-validated message into a share (parses the commitments). */
-export function toWireShare(m: ShareMessage): WireShare {
-  const p = typeof m.pending === 'object' ? m.pending : undefined;
-  try {
-    const w: WireShare = { value: m.shard, id: m.id, epoch: m.epoch, commitments: parseCommitments(m.commitments) };
-    if (m.pending === true) w.pending = true;
-    if (m.staged === true) w.staged = true;
-    if (p) w.pendingShare = { value: p.shard, id: p.id, epoch: p.epoch, commitments: parseCommitments(p.commitments) };
-    return w;
-  } catch {
-    m.shard.fill(0);
-    p?.shard.fill(0);
-    throw new ShareWireError('commitments are malformed');
-  }
-}
-
-/** Decodes a share message from raw JSON bytes (bounded parser, strict schema). */
-export function decodeShareBody(body: Uint8Array): WireShare {
-  let m: ShareMessage;
-  try {
-    m = ShareMessage.parse(parseJson(Buffer.from(body.buffer, body.byteOffset, body.byteLength), { maxBytes: MAX_SHARE_MESSAGE_BYTES }), '');
-  } catch {
-    throw new ShareWireError('not a valid share message');
-  }
-  return toWireShare(m);
-}
-
-/**
- * Encodes a share message as JSON bytes. The JSON text necessarily spells the share as
- * decimal numbers; the returned Buffer is the only copy and the caller wipes it after
- * sending.
- */
-export function encodeShareMessage(w: WireShare, withErrField: boolean): Buffer {
-  const parts: string[] = [];
-  if (w.id !== undefined) parts.push(`"id":${w.id}`);
-  if (w.epoch !== undefined) parts.push(`"epoch":${w.epoch}`);
-  if (w.commitments !== undefined) parts.push(`"commitments":"${Buffer.from(w.commitments.toBytes()).toString('base64')}"`);
-  if (w.pending === true) parts.push('"pending":true');
-  if (w.staged === true) parts.push('"staged":true');
-  if (withErrField) parts.push('"Err":""');
-  const shard = formatShardJsonArray(w.value);
-  const out = Buffer.concat([Buffer.from('{"shard":'), shard, Buffer.from(parts.length ? `,${parts.join(',')}}` : '}')]);
-  shard.fill(0);
-  return out;
-}
 
 // --- additive Keeper routes: rollback anchor and status --------------------------------------
 

@@ -3,7 +3,7 @@
  * of {@link LIMITS} and the share-epoch cap are this project's additive bounds (SPIKE has
  * none). The share-id cap is `MAX_SHARE_ID` of `src/crypto`.
  */
-import { AEAD_NONCE_BYTES } from '../crypto/index.js';
+import { AEAD_NONCE_BYTES } from '../crypto/curve-free.js';
 
 /** Secret path: 1..500 characters. */
 export const MAX_PATH_LENGTH = 500;

@@ -17,10 +17,10 @@
  * short array and drop extra elements — G4; we refuse both), ids 1..MAX_SHARE_ID. Any
  * deviation throws {@link ShareBodyError}; partially filled share buffers are wiped first.
  */
-import { MAX_SHARE_ID, SHARE_VALUE_BYTES, type Share } from '../crypto/index.js';
+import { MAX_SHARE_ID, SHARE_VALUE_BYTES, type Share } from '../crypto/curve-free.js';
 import { SpikeError } from '../lib/index.js';
 
-export { formatRestoreBody, type Share } from '../crypto/index.js';
+export { formatRestoreBody, type Share } from '../crypto/curve-free.js';
 
 /** Bytes in one share value. */
 export const SHARD_LENGTH = SHARE_VALUE_BYTES;

@@ -19,7 +19,7 @@
 import { createRequire } from 'node:module';
 import type { RE2JS } from 're2js';
 import { ApiError, REASON, badRequest } from './errors.js';
-import { MAX_SHARE_ID } from '../crypto/index.js';
+import { MAX_SHARE_ID } from '../crypto/curve-free.js';
 import { MAX_NAME_LENGTH, MAX_PATH_LENGTH, MAX_PATH_PATTERN_LENGTH, MAX_SPIFFEID_PATTERN_LENGTH } from './limits.js';
 
 /** Prefix of SPIKE's gate paths; never a secret path. */

@@ -2,7 +2,7 @@
  * Checks of a caller's arguments, run before anything is sent: a bad argument is an
  * `SdkUsageError('sdk_bad_argument')` with a fixed phrase, never the value.
  */
-import type { CipherDecryptRequest, RequestJson, SecretGetRequest } from '../protocol/index.js';
+import type { CipherDecryptRequest, RequestJson, SecretGetRequest } from '../protocol/curve-free.js';
 import { isObject } from './decode.js';
 import { SdkUsageError } from './errors.js';
 import type { CipherText, VersionOption } from './types.js';

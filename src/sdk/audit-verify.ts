@@ -6,7 +6,7 @@
  * first invalid line without being sent. The answer is checked strictly (an index outside
  * the batch is a malformed answer).
  */
-import { AUDIT_VERIFY_LIMITS } from '../protocol/index.js';
+import { AUDIT_VERIFY_LIMITS } from '../protocol/curve-free.js';
 import { NexusApiError, SdkUsageError } from './errors.js';
 
 /** Sends one batch; resolves with the parsed 200 answer. */

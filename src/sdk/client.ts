@@ -30,7 +30,7 @@ import {
   type SecretGetRequest,
   type SecretPutRequest,
   type SecretVersionsRequest,
-} from '../protocol/index.js';
+} from '../protocol/curve-free.js';
 import { b64, checkPath, checkStringMap, checkVersion, checkVersions, cipherBody, versionedPath } from './args.js';
 import { verifyAuditLines } from './audit-verify.js';
 import { decodeAcceptRollback, type AcceptRollbackResult } from './rollback.js';

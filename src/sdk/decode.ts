@@ -20,7 +20,7 @@ import {
   type SecretMetaDataContent,
   type SecretMetadataResponse,
   type SecretVersionInfo as WireVersionInfo,
-} from '../protocol/index.js';
+} from '../protocol/curve-free.js';
 import { NexusApiError, codeForBodyErr, sanitizeWireCode } from './errors.js';
 import type {
   CipherText,

@@ -29,7 +29,7 @@
  * (bad URL list, version number out of range, wrong shard length …).
  */
 import { SpikeError } from '../lib/index.js';
-import type { StoreFailureKind } from '../protocol/index.js';
+import type { StoreFailureKind } from '../protocol/curve-free.js';
 import { failureText, type FailedAttempt, type Failure } from './failure.js';
 
 /** Stable SDK error codes and their fixed messages. */

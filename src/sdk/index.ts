@@ -1,5 +1,5 @@
 /** Public surface of the Node SDK for SPIKE Nexus. */
-import { PATHS } from '../protocol/index.js';
+import { PATHS } from '../protocol/curve-free.js';
 
 export { NexusClient } from './client.js';
 export { CLIENT_DEFAULTS, type ClientOptions, type ConnectOptions } from './options.js';
@@ -17,7 +17,7 @@ export {
 export { clientRoles, type ClientRoles, type IdPredicate, type Env } from './roles.js';
 export { DEFAULT_NEXUS_URL, parseNexusUrls, nexusUrlsFromEnv, type NexusUrl } from './urls.js';
 export { SHARD_LENGTH, isAllZero } from './shares.js';
-export { PERMISSIONS } from '../protocol/index.js';
+export { PERMISSIONS } from '../protocol/curve-free.js';
 export * from './types.js';
 export * from './decode.js';
 

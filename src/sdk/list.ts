@@ -9,7 +9,7 @@
  * every path that existed before the first page exactly once, in order, and never a path
  * twice; paths created during the walk appear when they sort after the current cursor.
  */
-import { LIMITS, MAX_PATH_LENGTH, type RequestJson, type SecretListRequest, type SecretListResponse } from '../protocol/index.js';
+import { LIMITS, MAX_PATH_LENGTH, type RequestJson, type SecretListRequest, type SecretListResponse } from '../protocol/curve-free.js';
 import { decodeListSecrets, isObject } from './decode.js';
 import { NexusApiError, SdkUsageError } from './errors.js';
 import type { CallOptions } from './types.js';

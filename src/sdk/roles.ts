@@ -8,7 +8,7 @@
  * adapts it to strings and to the SDK's errors. A string that is not a valid SPIFFE ID
  * matches no role.
  */
-import { DEFAULT_TRUST_ROOT, loadTrustRoots, recognisers, spikeIds, TrustRootConfigError, type Recognisers } from '../protocol/index.js';
+import { DEFAULT_TRUST_ROOT, loadTrustRoots, recognisers, spikeIds, TrustRootConfigError, type Recognisers } from '../protocol/curve-free.js';
 import { SpiffeId } from '../spiffe/index.js';
 import { SdkUsageError } from './errors.js';
 

@@ -4,10 +4,10 @@
  * becomes `NexusApiError('data_unmarshal_failure')`, its `err` a sanitised wire code, and a
  * share the caller wants to send is checked first (`SdkUsageError('sdk_bad_shard')`).
  */
-import { SHARD_LENGTH, ShareBodyError, isAllZero, isValidShare, readRecoverBody, type Share } from '../protocol/index.js';
+import { SHARD_LENGTH, ShareBodyError, isAllZero, isValidShare, readRecoverBody, type Share } from '../protocol/curve-free.js';
 import { NexusApiError, SdkUsageError, codeForBodyErr, sanitizeWireCode } from './errors.js';
 
-export { SHARD_LENGTH, isAllZero } from '../protocol/index.js';
+export { SHARD_LENGTH, isAllZero } from '../protocol/curve-free.js';
 
 /** Validates a share before it is sent or written anywhere. */
 export function assertValidShare(id: number, value: Uint8Array): void {

@@ -3,7 +3,7 @@
  * answers (wire shapes and field names are in `src/protocol/`). Times are RFC 3339 strings;
  * maps are null-prototype objects so a key such as `__proto__` stays an ordinary key.
  */
-import type { Permission, PolicyListItem, RestoreResponse, Share } from '../protocol/index.js';
+import type { Permission, PolicyListItem, RestoreResponse, Share } from '../protocol/curve-free.js';
 
 export type { Permission, PolicyListItem, Share };
 
