@@ -31,12 +31,13 @@ test('escapeForTerminal: C0 (but tab and newline), DEL and C1 shown as escapes; 
   assert.deepEqual(escapeForTerminal('pw: \u001b]52;c;ZXZpbA==\u0007\n'), { text: 'pw: \\x1b]52;c;ZXZpbA==\\x07\n', changed: true });
   assert.deepEqual(escapeForTerminal('a\tb\nc'), { text: 'a\tb\nc', changed: false });
   assert.equal(escapeForTerminal('\r\u0000\u007f\u009b2J').text, '\\x0d\\x00\\x7f\\u009b2J');
-  assert.equal(escapeForTerminal('pässwörd ✓ 密码').changed, false, 'printable Unicode is left alone');
+  assert.equal(escapeForTerminal('pässwörd ✓ 密码 كلمة').changed, false, 'printable Unicode (right-to-left scripts too) is left alone');
+  assert.equal(escapeForTerminal('admin\u202Etxt.exe\u2066x\u2069').text, 'admin\\u202etxt.exe\\u2066x\\u2069', 'bidirectional overrides and isolates');
   fc.assert(
     fc.property(fc.string({ unit: 'binary' }), (s) => {
       const { text } = escapeForTerminal(s);
       // eslint-disable-next-line no-control-regex
-      assert.ok(!/[\u0000-\u0008\u000b-\u001f\u007f-\u009f]/.test(text));
+      assert.ok(!/[\u0000-\u0008\u000b-\u001f\u007f-\u009f\u202a-\u202e\u2066-\u2069]/.test(text));
     }),
   );
 });

@@ -5,12 +5,14 @@
  * sequences can retitle the window, rewrite or hide lines already on screen (a value that looks
  * like another), or, on terminals that honour OSC 52, set the clipboard. So when stdout is a
  * terminal, every C0 control character but tab and newline, DEL and every C1 control character
- * is shown as `\xNN` (`\u00NN` for C1) instead; our own output never contains any. Pipes and
- * files get the exact text, as do `--json` and `--format yaml` (which escape them anyway).
+ * is shown as `\xNN` (`\u00NN` for C1) instead, and so are the Unicode bidirectional overrides
+ * and isolates (U+202A–U+202E, U+2066–U+2069: text shown in another order than it is stored,
+ * "Trojan Source") as `\uNNNN`; our own output never contains any. Pipes and files get the exact
+ * text, as do `--json` and `--format yaml`.
  */
 
 // eslint-disable-next-line no-control-regex
-const CONTROL = /[\u0000-\u0008\u000b-\u001f\u007f-\u009f]/g;
+const CONTROL = /[\u0000-\u0008\u000b-\u001f\u007f-\u009f\u202a-\u202e\u2066-\u2069]/g;
 
 /** `text` with its terminal control characters made visible; `changed` says whether there were any. */
 export function escapeForTerminal(text: string): { text: string; changed: boolean } {
@@ -18,13 +20,12 @@ export function escapeForTerminal(text: string): { text: string; changed: boolea
   const out = text.replace(CONTROL, (c) => {
     changed = true;
     const code = c.charCodeAt(0);
-    const hex = code.toString(16).padStart(2, '0');
-    return code < 0x80 ? `\\x${hex}` : `\\u00${hex}`;
+    return code < 0x80 ? `\\x${code.toString(16).padStart(2, '0')}` : `\\u${code.toString(16).padStart(4, '0')}`;
   });
   return { text: out, changed };
 }
 
 /** The one warning a run prints the first time it escaped something. */
 export const ESCAPED_NOTE =
-  'Warning: the output contained terminal control characters; they are shown as \\xNN. '
+  'Warning: the output contained terminal control characters; they are shown escaped (\\xNN, \\uNNNN). '
   + 'Redirect the output (or use --json) for the exact text.';
