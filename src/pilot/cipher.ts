@@ -26,6 +26,7 @@ import path from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
+import { StringDecoder } from 'node:string_decoder';
 import { Command } from 'commander';
 import { PilotError, usageError } from './errors.js';
 import { act, type PilotContext } from './context.js';
@@ -57,6 +58,14 @@ function openInput(ctx: PilotContext, file: string | undefined): Readable {
 async function writeOutput(ctx: PilotContext, out: string | undefined, data: Readable | Uint8Array): Promise<void> {
   const src = data instanceof Uint8Array ? Readable.from([Buffer.from(data.buffer, data.byteOffset, data.byteLength)]) : data;
   if (out === undefined || out === '-') {
+    if (ctx.io.stdout.isTTY === true) {
+      // A terminal gets text with its control characters escaped (a plaintext is chosen by
+      // whoever encrypted it; terminal-text.ts); pipes and files get the exact bytes.
+      const text = new StringDecoder('utf8');
+      for await (const chunk of src) ctx.out(text.write(chunk as Buffer));
+      ctx.out(text.end());
+      return;
+    }
     await pipeline(src, ctx.io.stdout, { end: false });
     return;
   }

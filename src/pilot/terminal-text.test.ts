@@ -5,19 +5,25 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { Writable } from 'node:stream';
+import { Readable } from 'node:stream';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
 import fc from 'fast-check';
+import { NexusClient } from '../sdk/client.js';
 import { PilotContext } from './context.js';
+import { run } from './main.js';
 import { ESCAPED_NOTE, escapeForTerminal } from './terminal-text.js';
 
-function sink(isTTY: boolean): Writable & { isTTY: boolean; text: () => string } {
-  const chunks: string[] = [];
+function sink(isTTY: boolean): Writable & { isTTY: boolean; text: () => string; bytes: () => Buffer } {
+  const chunks: Buffer[] = [];
   const w = new Writable({
     write(chunk: Buffer | string, _enc, cb) {
-      chunks.push(chunk.toString());
+      chunks.push(Buffer.from(chunk));
       cb();
     },
   });
-  return Object.assign(w, { isTTY, text: () => chunks.join('') });
+  return Object.assign(w, { isTTY, text: () => Buffer.concat(chunks).toString('utf8'), bytes: () => Buffer.concat(chunks) });
 }
 
 function context(isTTY: boolean): { ctx: PilotContext; stdout: ReturnType<typeof sink>; stderr: ReturnType<typeof sink> } {
@@ -56,4 +62,36 @@ test('ATTACK terminal escape sequence in a secret value: escaped at a terminal w
   const plain = context(true);
   plain.ctx.out('OK: wrote secret a/b.\n');
   assert.equal(plain.stderr.text(), '', 'no warning without control characters');
+});
+
+test('ATTACK terminal escape sequence in a decrypted plaintext: `spike cipher decrypt` at a terminal shows it escaped; through a pipe the exact bytes', async () => {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'pilot-tty-'));
+  try {
+    const sock = path.join(dir, 'agent.sock');
+    fs.writeFileSync(sock, ''); // exists; the connect seam never dials it
+    const envelope = path.join(dir, 'in.bin');
+    fs.writeFileSync(envelope, Buffer.from([1, 2, 3]));
+    const plaintext = Buffer.from('ok\u001b]52;c;cm0gLXJmIH4=\u0007\u00e9\n', 'utf8');
+    const decrypt = async (isTTY: boolean): Promise<{ code: number; out: Buffer; err: string }> => {
+      const out = sink(isTTY);
+      const err = sink(false);
+      const code = await run(['cipher', 'decrypt', '-f', envelope], { stdout: out, stderr: err, stdin: Readable.from([]), env: { SPIFFE_ENDPOINT_SOCKET: `unix://${sock}` }, cwd: dir }, {
+        connect: async () => NexusClient.create({
+          urls: ['https://127.0.0.1:1'],
+          // The server's answer: the plaintext, split inside the escape sequence and inside the UTF-8 'é'.
+          dispatcher: { request: async () => ({ statusCode: 200, body: Readable.from([plaintext.subarray(0, 5), plaintext.subarray(5, 23), plaintext.subarray(23)]) }), close: async () => undefined },
+        }),
+      });
+      return { code, out: out.bytes(), err: err.text() };
+    };
+    const tty = await decrypt(true);
+    assert.equal(tty.code, 0, tty.err);
+    assert.equal(tty.out.toString('utf8'), 'ok\\x1b]52;c;cm0gLXJmIH4=\\x07\u00e9\n');
+    assert.equal(tty.err, `${ESCAPED_NOTE}\n`);
+    const pipe = await decrypt(false);
+    assert.equal(pipe.code, 0, pipe.err);
+    assert.deepEqual(pipe.out, plaintext, 'the exact bytes');
+  } finally {
+    fs.rmSync(dir, { recursive: true, force: true });
+  }
 });
