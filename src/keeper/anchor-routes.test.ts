@@ -8,14 +8,13 @@
 import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
 import http from 'node:http';
-import type { AddressInfo } from 'node:net';
 import { Writable } from 'node:stream';
 import { createLogger } from '../lib/log.js';
-import { SpiffeId } from '../spiffe/id.js';
 import { loadTrustRoots, recognisers, MAX_ANCHOR_BYTES, PATHS } from '../protocol/index.js';
 import { splitSecret, RootKey } from '../crypto/index.js';
 import { keeperRouter } from './server.js';
 import { ShareSlot } from './slot.js';
+import { serveRouterAsTestPeer } from '../../test/helpers/router-server.js';
 import { AnchorHolder } from './anchor.js';
 
 const NEXUS = 'spiffe://spike.ist/spike/nexus';
@@ -27,13 +26,9 @@ const logger = createLogger({ component: 'keeper-test', destination: new Writabl
 const slot = new ShareSlot();
 const anchor = new AnchorHolder();
 const router = keeperRouter(slot, ids, logger, undefined, anchor);
-const server = http.createServer((req, res) => {
-  const who = req.headers['x-test-peer'];
-  void router(req, res, typeof who === 'string' ? SpiffeId.parse(who) : null);
-});
-await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
-const port = (server.address() as AddressInfo).port;
-after(() => server.close());
+const served = await serveRouterAsTestPeer(router);
+const port = served.port;
+after(() => served.close());
 
 function post(path: string, body: unknown, peer: string): Promise<{ status: number; json: Record<string, unknown> }> {
   return new Promise((resolve, reject) => {

@@ -1,17 +1,32 @@
 /**
  * Test support: a router (src/http) behind a plain HTTP server on 127.0.0.1:0, every request
- * made as `peer`.
+ * made as `peer` ({@link serveRouter}) or as the SPIFFE ID in its `x-test-peer` header
+ * ({@link serveRouterAsTestPeer}).
  */
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { SpiffeId } from '../../src/spiffe/id.js';
 
 export interface RouterServer {
   readonly port: number;
   close(): Promise<void>;
 }
 
-export async function serveRouter<P>(router: (req: http.IncomingMessage, res: http.ServerResponse, peer: P) => Promise<void>, peer: P): Promise<RouterServer> {
-  const server = http.createServer((req, res) => void router(req, res, peer));
+type Router<P> = (req: http.IncomingMessage, res: http.ServerResponse, peer: P) => Promise<void>;
+
+export function serveRouter<P>(router: Router<P>, peer: P): Promise<RouterServer> {
+  return listen(http.createServer((req, res) => void router(req, res, peer)));
+}
+
+/** Each request is made as the SPIFFE ID in its `x-test-peer` header (none: no identity). */
+export function serveRouterAsTestPeer(router: Router<SpiffeId | null>): Promise<RouterServer> {
+  return listen(http.createServer((req, res) => {
+    const who = req.headers['x-test-peer'];
+    void router(req, res, typeof who === 'string' ? SpiffeId.parse(who) : null);
+  }));
+}
+
+async function listen(server: http.Server): Promise<RouterServer> {
   await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
   return {
     port: (server.address() as AddressInfo).port,
