@@ -131,7 +131,7 @@ test('CIP stream encrypt of an unknown-length (chunked) 64 MiB body keeps Nexus 
   assert.equal(sha(back), hash.digest('hex'));
 });
 
-test('CIP-05/06: stream bodies over the cap are refused with 400 before being read', async () => {
+test('CIP-05/CIP-06: stream bodies over the cap are refused with 400 before being read', async () => {
   const e = await apiError(pilot.encryptStream(Buffer.alloc(64 * MiB + 1)));
   // The declared length decides: 400, connection closed (a client may see the close first).
   assert.ok(e.status === 400 || e.code === 'net_peer_connection', `got ${e.code}/${e.status}`);
@@ -169,7 +169,7 @@ test('CIP-01: one flipped bit in ciphertext or tag → 400 with one decrypt-fail
   assert.equal(e.wireErr, 'decryption_failed');
 });
 
-test('CIP-02/03/04: stream framing and JSON field errors → 400 with SPIKE codes', async () => {
+test('CIP-02/CIP-03/CIP-04: stream framing and JSON field errors → 400 with SPIKE codes', async () => {
   const cases: Array<[Buffer, string]> = [
     [Buffer.alloc(0), 'crypto_failed_to_read_version'],
     [Buffer.from([1]), 'crypto_failed_to_read_nonce'],

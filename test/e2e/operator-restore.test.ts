@@ -108,7 +108,7 @@ test('OPR-02: restore as superuser, recover role or a workload → 401, not coun
   }
 });
 
-test('OPR-05/06/08/09: another key, corrupted, value ≥ n, bad ids → 400 each, not counted, Nexus alive and not ready', async () => {
+test('OPR-05/OPR-06/OPR-08/OPR-09: another key, corrupted, value ≥ n, bad ids → 400 each, not counted, Nexus alive and not ready', async () => {
   const restore = await a.client('restore');
   const corrupted = { id: 1, value: Uint8Array.from(aShards[0]!.value) };
   corrupted.value[0]! ^= 0x40;

@@ -35,7 +35,7 @@ const canMount = mount(probe, 'size=64k');
 if (canMount) spawnSync('umount', [probe]);
 fs.rmdirSync(probe);
 
-test('ENV-01 / FI-14 (short form): disk full and read-only storage are named in the answer, the log, storeFailure() and the CLI; acked writes survive, refused ones are absent, integrity ok, writes resume without a restart', { skip: canMount ? false : 'cannot mount a tmpfs here (needs root)', timeout: 120_000 }, async () => {
+test('ENV-01 / STO-13 / FI-14 (short form): disk full (SQLITE_FULL) and read-only storage are named in the answer, the log, storeFailure() and the CLI; acked writes survive, refused ones are absent, integrity ok, writes resume without a restart', { skip: canMount ? false : 'cannot mount a tmpfs here (needs root)', timeout: 120_000 }, async () => {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'spike-full-'));
   assert.ok(mount(dir, 'size=1m'));
   const out: string[] = [];

@@ -45,6 +45,11 @@ export interface HarnessOptions {
   env?: Record<string, string>;
   /** The audit hook the router calls (src/nexus/audit.ts). */
   auditor?: RequestAuditor;
+  /**
+   * A Nexus still waiting for its root key: no key installed and no policies loaded (the
+   * store may be locked). Default: an ephemeral key is installed and policies are loaded.
+   */
+  keyless?: boolean;
 }
 
 export async function startRouteHarness(o: HarnessOptions): Promise<RouteHarness> {
@@ -59,13 +64,13 @@ export async function startRouteHarness(o: HarnessOptions): Promise<RouteHarness
   const store = o.store ?? new MemoryStore();
   const cfg = loadNexusConfig({ SPIKE_NEXUS_BACKEND_STORE: 'memory', ...o.env });
   const keys = new KeyState();
-  keys.installEphemeral();
+  if (o.keyless !== true) keys.installEphemeral();
   const ids = recognisers(loadTrustRoots({}));
   const engine = new PolicyEngine({ logger });
   const authz = new NexusAuthorizer(engine, ids);
   const policies = new PolicySync(store, engine, logger, false);
   const ctx: NexusContext = { cfg, store, keys, ids, engine, authz, guards: nexusGuards(authz), policies, logger, sync: undefined, audit: { event: () => undefined } };
-  if (store.kind !== 'lite') await policies.reload();
+  if (store.kind !== 'lite' && o.keyless !== true) await policies.reload();
   const routes: Route[] = [];
   for (const m of o.modules) routes.push(...m(ctx));
   const router = createRouter(routes, { isReady: () => true, logger, maxBodyBytes: cfg.maxBodyBytes, ...(o.auditor ? { auditor: o.auditor } : {}) });
