@@ -6,6 +6,8 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { setTimeout as sleep } from 'node:timers/promises';
+import { captureLogger } from '../../../test/helpers/mtls-harness.js';
+import { KeeperCallError } from '../../keeper/index.js';
 import type { KeeperClient } from '../../keeper/index.js';
 import type { MemoryStore } from '../../store/memory.js';
 import { bootstrapped, logger, mover, urls, type FakeKeepers } from '../../../test/helpers/fake-keepers.js';
@@ -95,4 +97,46 @@ test('probe: no move in flight → nothing but the current share is pushed', asy
   await probeFor(k, keys, peers, m).probeNow();
   assert.deepEqual([k.slot(peers[0]!).get()?.epoch, k.slot(peers[0]!).getPending()], [1, undefined]);
   assert.deepEqual(k.sent.map((e) => e.epoch), [1]);
+});
+
+test('FI-04: Keepers that stop answering are named once at WARN, the drop below the threshold once more; nothing per round; both cleared at info when they answer again; an error status counts as an answer', async () => {
+  const peers = urls(3);
+  const { keys, k } = await bootstrapped(2, peers);
+  const cap = captureLogger();
+  const base = k.client();
+  let legacy = false; // Keeper 1 answers the status route with an error status (no status route)
+  const client = { ...base, status: async (url: string, ms?: number) => {
+    if (legacy && url === peers[0]) throw new KeeperCallError('keeper_bad_status', 404);
+    return base.status(url, ms);
+  } } as KeeperClient;
+  const probe = new KeeperProbe({ peers, client, keys, logger: cap.logger, intervalMs: 60_000, pushTo: () => Promise.resolve(true) });
+  const lines = (level: string): Array<Record<string, unknown>> => cap.lines().filter((l) => l['level'] === level && l['msg'] !== 'keeper status probe failed');
+  await probe.probeNow();
+  assert.deepEqual(lines('warn'), [], 'all answer: nothing');
+
+  k.down.add(peers[1]!);
+  await probe.probeNow();
+  assert.deepEqual(lines('warn').map((l) => [l['keeperId'], l['answering'], l['threshold'], l['alarm']]), [[2, 2, 2, undefined]], 'one Keeper down: named once, still at the threshold');
+  k.down.add(peers[2]!);
+  for (let i = 0; i < 5; i++) await probe.probeNow();
+  const warned = lines('warn');
+  assert.equal(warned.length, 3, '5 rounds below the threshold add 2 lines, not 10');
+  assert.deepEqual([warned[1]!['keeperId'], warned[2]!['alarm'], warned[2]!['answering'], warned[2]!['keepers']], [3, 'keepers_below_threshold', 1, 3]);
+
+  k.down.clear();
+  legacy = true;
+  await probe.probeNow();
+  await probe.probeNow();
+  assert.equal(lines('warn').length, 3, 'an error status is an answer: no new warning');
+  const back = lines('info').filter((l) => /again/.test(String(l['msg'])));
+  assert.deepEqual(back.map((l) => l['keeperId'] ?? 'threshold'), [2, 3, 'threshold']);
+  // A flapping Keeper: its WARN line is throttled (one per 30 s, then a count).
+  for (let i = 0; i < 3; i++) {
+    k.down.add(peers[1]!);
+    await probe.probeNow();
+    k.down.clear();
+    await probe.probeNow();
+  }
+  assert.equal(lines('warn').length, 3, 'flapping adds no WARN line within the throttle interval');
+  await probe.stop();
 });

@@ -5,16 +5,24 @@
  * Keeper that holds no share, or a share of another epoch or id than the current sharing
  * (it restarted empty, or a Bootstrap identity refilled it), gets its share pushed at once
  * (`pushTo`), so it holds it again within seconds instead of at the next periodic re-push.
- * `onStatus` lets the rollback anchor follow (anchor/pusher.ts). One round at a time; an
- * unreachable Keeper is only logged at debug (the periodic push warns about it).
+ * `onStatus` lets the rollback anchor follow (anchor/pusher.ts). One round at a time; each
+ * failed call is logged at debug. A Keeper of the current list that stops answering (no HTTP
+ * answer at all: down, unreachable, timed out) is named once in a WARN line when the round
+ * finds it so, and once at info when it answers again; the round in which fewer Keepers
+ * answer than the threshold adds one WARN line saying that Nexus keeps serving with the key
+ * it holds but could not recover it if it restarted now (FI-04), and one info line when
+ * enough answer again. So an outage is visible within one interval (default 2 s) whatever
+ * the traffic, not only at the periodic push (5 min) or after a write (anchor push); a long
+ * outage writes no more lines than a short one, and a flapping Keeper's WARN lines go through
+ * a log throttle (one per kind per 30 s, then a count).
  *
  * During a sharing move waiting for its commit (`moving`, keys/move.ts), the Keepers of the
  * move's list are probed too, and one that no longer holds its share of the new epoch (it
  * restarted empty after acknowledging its pending share) gets its current and pending
  * shares re-sent at once, so the move can commit.
  */
-import { errInfo, type Logger } from '../../lib/index.js';
-import { keeperFailureFields, type KeeperClient, type KeeperStatus } from '../../keeper/index.js';
+import { createLogThrottle, errInfo, type Logger } from '../../lib/index.js';
+import { KeeperCallError, keeperFailureFields, type KeeperClient, type KeeperStatus } from '../../keeper/index.js';
 import type { KeyState } from './state.js';
 
 /** A sharing move between its pending push and its commit (SharingMover.inFlight). */
@@ -59,9 +67,16 @@ export class KeeperProbe {
   #timer: NodeJS.Timeout | undefined;
   #round: Promise<void> | undefined;
   #stopped = false;
+  /** Positions (current list) that did not answer their last status call. */
+  readonly #silent = new Set<number>();
+  /** Whether the last round had fewer answering Keepers than the threshold. */
+  #belowThreshold = false;
+  /** A Keeper that flaps is named at most once per 30 s (then counted). */
+  readonly #throttle;
 
   constructor(o: KeeperProbeOptions) {
     this.#o = o;
+    this.#throttle = createLogThrottle(o.logger, { intervalMs: 30_000 });
   }
 
   /** Starts probing once a key is installed. */
@@ -84,20 +99,46 @@ export class KeeperProbe {
     const peers = this.#o.keys.sharing()?.peers ?? this.#o.peers;
     const move = this.#o.moving?.();
     const extra = move ? move.peers.filter((u) => !peers.includes(u)) : [];
-    await Promise.all([...peers.map((url, i) => this.#probeOne(url, i + 1, move)), ...extra.map((url) => this.#probeOne(url, 0, move))]);
+    const answered = await Promise.all([...peers.map((url, i) => this.#probeOne(url, i + 1, move)), ...extra.map((url) => this.#probeOne(url, 0, move))]);
+    if (!this.#stopped) this.#noteAnswers(answered.slice(0, peers.length));
   }
 
-  /** One Keeper; `pos` 0: a Keeper only of the move's new list. */
-  async #probeOne(url: string, pos: number, move: PendingMoveView | undefined): Promise<void> {
+  /** The transitions of who answers (see the module header): bounded lines, never per round. */
+  #noteAnswers(answered: readonly boolean[]): void {
+    const { logger } = this.#o;
+    const threshold = this.#o.keys.sharing()?.threshold;
+    const fields = { answering: answered.filter(Boolean).length, keepers: answered.length, ...(threshold !== undefined ? { threshold } : {}) };
+    answered.forEach((ok, i) => {
+      const pos = i + 1;
+      if (!ok && !this.#silent.has(pos)) {
+        this.#silent.add(pos);
+        this.#throttle.warn(`keeper_silent_${pos}`, { keeperId: pos, ...fields }, 'keeper not answering');
+      } else if (ok && this.#silent.delete(pos)) {
+        logger.info({ keeperId: pos, ...fields }, 'keeper answering again');
+      }
+    });
+    const below = threshold !== undefined && fields.answering < threshold;
+    if (below && !this.#belowThreshold) {
+      this.#throttle.warn('keepers_below_threshold', { alarm: 'keepers_below_threshold', ...fields },
+        'fewer keepers answer than the threshold: Nexus keeps serving with the root key it holds, but could not recover it if it restarted now; bring the keepers back');
+    } else if (!below && this.#belowThreshold) {
+      logger.info(fields, 'keepers answering again reach the threshold');
+    }
+    this.#belowThreshold = below;
+  }
+
+  /** One Keeper; `pos` 0: a Keeper only of the move's new list. False: no HTTP answer at all. */
+  async #probeOne(url: string, pos: number, move: PendingMoveView | undefined): Promise<boolean> {
     const { client, keys, logger } = this.#o;
     let st: KeeperStatus;
     try {
       st = await client.status(url, this.#o.timeoutMs ?? Math.min(1500, this.#o.intervalMs));
     } catch (e) {
       logger.debug({ keeperId: pos, reason: errInfo(e), ...keeperFailureFields(e) }, 'keeper status probe failed');
-      return;
+      // An error status or a malformed answer (a Keeper without the status route) still answered.
+      return e instanceof KeeperCallError && e.code !== 'keeper_unreachable';
     }
-    if (this.#stopped) return;
+    if (this.#stopped) return true;
     const sharing = keys.sharing();
     const why = sharing && pos > 0 ? staleReason(st, pos, sharing.epoch) : undefined;
     if (why !== undefined) {
@@ -111,10 +152,12 @@ export class KeeperProbe {
       if (await move.repush(url)) logger.info({ keeperId: newPos, toEpoch: move.epoch }, 'keeper re-hydrated with its pending share');
     }
     if (pos > 0) this.#o.onStatus?.(pos, st);
+    return true;
   }
 
   async stop(): Promise<void> {
     this.#stopped = true;
+    this.#throttle.close();
     if (this.#timer) clearInterval(this.#timer);
     this.#timer = undefined;
     await this.#round?.catch(() => undefined);
