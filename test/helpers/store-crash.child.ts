@@ -1,7 +1,9 @@
 /**
  * Test helper (not a test) for FI-02 (src/store/sqlite/crash-points.test.ts): opens the
- * SQLite store at `<file>` with the test root key in SPIKE_TEST_ROOT_HEX, makes 6 acknowledged
- * writes (one `ack` JSON line each, printed after the write resolved), then arms a crash
+ * SQLite store at `<file>` with the test root key in SPIKE_TEST_ROOT_HEX and its rollback
+ * anchor armed as Nexus arms it (a test sealer: counter + 1, zero MAC), makes 6 acknowledged
+ * writes (one `ack` JSON line each, printed after the write resolved, with the anchor counter
+ * then stored), then arms a crash
  * point and makes 3 concurrent writes (one group-commit transaction) during which the process
  * SIGKILLs itself at that point:
  *   after-begin    right after `BEGIN IMMEDIATE` ran;
@@ -14,7 +16,7 @@
  */
 import Database from 'better-sqlite3';
 import { RootKey } from '../../src/crypto/index.js';
-import { SqliteStore } from '../../src/store/index.js';
+import { ANCHOR_MAC_BYTES, SqliteStore, anchorCounter, anchorPrefix } from '../../src/store/index.js';
 
 export const CRASH_POINTS = ['after-begin', 'after-meta', 'before-commit', 'after-commit'] as const;
 export type CrashPoint = (typeof CRASH_POINTS)[number];
@@ -42,15 +44,23 @@ function arm(point: CrashPoint): void {
   };
 }
 
+/** A test anchor sealer: the next counter, no MAC (Nexus seals with an HMAC). */
+export function testSeal(stored: Uint8Array | null, min: bigint): Uint8Array {
+  const next = (anchorCounter(stored) ?? 0n) + 1n;
+  return Buffer.concat([anchorPrefix(next > min ? next : min), Buffer.alloc(ANCHOR_MAC_BYTES)]);
+}
+
 async function main(file: string, point: CrashPoint, tag: string): Promise<void> {
   const hex = process.env['SPIKE_TEST_ROOT_HEX'] ?? '';
   const store = new SqliteStore({ file });
   await store.unlock(RootKey.fromBytes(Buffer.from(hex, 'hex')));
+  store.anchor?.arm(testSeal);
   for (let i = 0; i < 6; i++) {
     const path = CRASH_PATHS[i % CRASH_PATHS.length]!;
     const value = `${tag}-${i}`;
     const { version } = await store.putSecret(path, { v: value });
-    process.stdout.write(`${JSON.stringify({ ack: { path, version, value } })}\n`);
+    const anchor = Number(anchorCounter(await store.anchor!.read()) ?? -1n);
+    process.stdout.write(`${JSON.stringify({ ack: { path, version, value }, anchor })}\n`);
   }
   arm(point);
   await Promise.all(CRASH_PATHS.map(async (path) => {

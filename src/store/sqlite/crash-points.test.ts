@@ -8,7 +8,10 @@
  * acknowledged (path, version, value) reads back; the unacknowledged writes are all absent
  * (killed before COMMIT: the transaction never happened) or all present (killed after it:
  * committed, just not acknowledged); each path's metadata names its newest version and its
- * versions are contiguous; `PRAGMA integrity_check` is ok. The runs share one file, so each
+ * versions are contiguous; the rollback anchor (armed in the child as Nexus arms it) moved
+ * exactly with what is durable — the last acknowledged batch's counter, one more when the
+ * killed batch committed — so a restart after the crash is never taken for a rollback;
+ * `PRAGMA integrity_check` is ok. The runs share one file, so each
  * starts from the previous crash. Runs per point: FI02_RUNS (default 1; the catalogue's full
  * form is 5).
  */
@@ -21,7 +24,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import Database from 'better-sqlite3';
 import { RootKey } from '../../crypto/index.js';
-import { SqliteStore } from '../index.js';
+import { SqliteStore, anchorCounter } from '../index.js';
 import { CRASH_PATHS, CRASH_POINTS, type CrashPoint } from '../../../test/helpers/store-crash.child.js';
 
 const CHILD = path.join(path.dirname(fileURLToPath(import.meta.url)), '../../../test/helpers/store-crash.child.js');
@@ -29,7 +32,7 @@ const RUNS = Math.max(1, Number(process.env['FI02_RUNS'] ?? 1));
 
 interface Ack { path: string; version: number; value: string }
 
-function runChild(file: string, point: CrashPoint, tag: string, rootHex: string): Promise<{ signal: string | null; acks: Ack[]; out: string; err: string }> {
+function runChild(file: string, point: CrashPoint, tag: string, rootHex: string): Promise<{ signal: string | null; acks: Ack[]; anchor: number; out: string; err: string }> {
   return new Promise((resolve, reject) => {
     const child = spawn(process.execPath, [CHILD, file, point, tag], { env: { ...process.env, SPIKE_TEST_ROOT_HEX: rootHex }, stdio: ['ignore', 'pipe', 'pipe'] });
     let out = '';
@@ -40,8 +43,8 @@ function runChild(file: string, point: CrashPoint, tag: string, rootHex: string)
     child.on('error', reject);
     child.on('close', (_code, signal) => {
       clearTimeout(timer);
-      const acks = out.split('\n').filter((l) => l.startsWith('{')).map((l) => (JSON.parse(l) as { ack: Ack }).ack);
-      resolve({ signal, acks, out, err });
+      const lines = out.split('\n').filter((l) => l.startsWith('{')).map((l) => JSON.parse(l) as { ack: Ack; anchor: number });
+      resolve({ signal, acks: lines.map((l) => l.ack), anchor: lines.at(-1)?.anchor ?? -1, out, err });
     });
   });
 }
@@ -97,6 +100,9 @@ test('FI-02: SIGKILL after BEGIN, after the metadata write, before COMMIT and af
           }
           // All or nothing, and which one is fixed by where the process died.
           assert.deepEqual(present, CRASH_PATHS.map(() => point === 'after-commit'), `${tag}: the killed batch is ${point === 'after-commit' ? 'committed' : 'absent'}`);
+          const anchor = Number(anchorCounter(await store.anchor!.read()) ?? -1n);
+          assert.ok(r.anchor > 0, `${tag}: the anchor was armed`);
+          assert.equal(anchor, r.anchor + (point === 'after-commit' ? 1 : 0), `${tag}: the rollback anchor moved with the durable writes`);
         } finally {
           await store.close();
         }
