@@ -156,6 +156,42 @@ export interface NexusConfig extends CommonConfig {
   aeadSealLimit: number;
   /** ours: processes serving the one listener (SPIKE_NEXUS_WORKERS, default 1; > 1 needs sqlite or postgres). */
   workers: number;
+  /** ours: sharing-move timers and the start-up rollback check's wait for silent Keepers. */
+  keyTimers: KeyTimersConfig;
+}
+
+/**
+ * ours: how long a sharing move retries a Keeper (backoff from `moveKeeperRetryInitialMs` up to
+ * `moveKeeperRetryMaxMs`, 6 attempts), how long a move lease left by a dead process blocks the
+ * next move (`moveLeaseTtlMs`, renewed every third of it), and how long the start-up rollback
+ * check waits for every Keeper before deciding on a threshold of them (`rollbackCheckWindowMs`).
+ */
+export interface KeyTimersConfig {
+  moveKeeperRetryInitialMs: number;
+  moveKeeperRetryMaxMs: number;
+  moveLeaseTtlMs: number;
+  rollbackCheckWindowMs: number;
+}
+
+/** A duration setting within [min, max] ms. */
+function durationIn(env: Env, name: string, defMs: number, minMs: number, maxMs: number): number {
+  const ms = duration(env, name, defMs, minMs);
+  if (ms > maxMs) throw new ConfigError(name, `must be at most ${maxMs}ms`);
+  return ms;
+}
+
+function loadKeyTimers(env: Env): KeyTimersConfig {
+  const initial = durationIn(env, 'SPIKE_NEXUS_MOVE_KEEPER_RETRY_INITIAL_INTERVAL', 250, 10, 60_000);
+  const max = durationIn(env, 'SPIKE_NEXUS_MOVE_KEEPER_RETRY_MAX_INTERVAL', 4000, 10, 5 * 60_000);
+  if (max < initial) throw new ConfigError('SPIKE_NEXUS_MOVE_KEEPER_RETRY_MAX_INTERVAL', 'must not be below SPIKE_NEXUS_MOVE_KEEPER_RETRY_INITIAL_INTERVAL');
+  return {
+    moveKeeperRetryInitialMs: initial,
+    moveKeeperRetryMaxMs: max,
+    // At least 1 s: the holder renews every third of it, through the store.
+    moveLeaseTtlMs: durationIn(env, 'SPIKE_NEXUS_MOVE_LEASE_TTL', 15_000, 1000, 10 * 60_000),
+    // At most the check's 30 s cap (src/nexus/anchor/keepers.ts).
+    rollbackCheckWindowMs: durationIn(env, 'SPIKE_NEXUS_ROLLBACK_CHECK_WINDOW', 3000, 0, 30_000),
+  };
 }
 
 /** ours: the most worker processes one Nexus may run. */
@@ -215,6 +251,7 @@ export function loadNexusConfig(env: Env): NexusConfig {
     // At least 1024: a reservation block (limit/8) must hold a re-encryption batch (100 records).
     aeadSealLimit: int(env, 'SPIKE_NEXUS_AEAD_SEAL_LIMIT', 2 ** 31, 1024, 2 ** 31),
     workers: nexusWorkers(env, backend, auditLog, ops),
+    keyTimers: loadKeyTimers(env),
   };
 }
 

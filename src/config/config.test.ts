@@ -133,3 +133,25 @@ test('CFG-01: SPIKE_NEXUS_WORKERS: 1 by default, 1..64, above 1 only on sqlite o
     { SPIKE_NEXUS_BACKEND_STORE: 'lite', SPIKE_NEXUS_KEEPER_PEERS: 'https://a:1,https://b:2,https://c:3', SPIKE_NEXUS_WORKERS: '2' },
   ]) assert.throws(() => loadNexusConfig(bad), (e: Error) => e instanceof ConfigError && /^SPIKE_NEXUS_WORKERS/.test(e.message), JSON.stringify(bad));
 });
+
+test('sharing-move and rollback-check timers: defaults, set values, ranges', () => {
+  const base = { SPIKE_NEXUS_BACKEND_STORE: 'memory' };
+  assert.deepEqual(loadNexusConfig(base).keyTimers, {
+    moveKeeperRetryInitialMs: 250, moveKeeperRetryMaxMs: 4000, moveLeaseTtlMs: 15_000, rollbackCheckWindowMs: 3000,
+  });
+  assert.deepEqual(loadNexusConfig({
+    ...base, SPIKE_NEXUS_MOVE_KEEPER_RETRY_INITIAL_INTERVAL: '50ms', SPIKE_NEXUS_MOVE_KEEPER_RETRY_MAX_INTERVAL: '200ms',
+    SPIKE_NEXUS_MOVE_LEASE_TTL: '3s', SPIKE_NEXUS_ROLLBACK_CHECK_WINDOW: '0',
+  }).keyTimers, { moveKeeperRetryInitialMs: 50, moveKeeperRetryMaxMs: 200, moveLeaseTtlMs: 3000, rollbackCheckWindowMs: 0 });
+  const bad: Record<string, string>[] = [
+    { SPIKE_NEXUS_MOVE_KEEPER_RETRY_INITIAL_INTERVAL: '1ms' },
+    { SPIKE_NEXUS_MOVE_KEEPER_RETRY_INITIAL_INTERVAL: '2m' },
+    { SPIKE_NEXUS_MOVE_KEEPER_RETRY_INITIAL_INTERVAL: '1s', SPIKE_NEXUS_MOVE_KEEPER_RETRY_MAX_INTERVAL: '500ms' },
+    { SPIKE_NEXUS_MOVE_KEEPER_RETRY_MAX_INTERVAL: '6m' },
+    { SPIKE_NEXUS_MOVE_LEASE_TTL: '999ms' },
+    { SPIKE_NEXUS_MOVE_LEASE_TTL: '11m' },
+    { SPIKE_NEXUS_MOVE_LEASE_TTL: 'soon' },
+    { SPIKE_NEXUS_ROLLBACK_CHECK_WINDOW: '31s' },
+  ];
+  for (const extra of bad) assert.throws(() => loadNexusConfig({ ...base, ...extra }), ConfigError, JSON.stringify(extra));
+});

@@ -158,6 +158,7 @@ export async function startNexus(o: NexusOptions): Promise<Nexus> {
         ...(metrics ? { observer: metrics.anchor } : {}),
         rootMovedOn: () => custodyOf(store)?.rootMovedOn() ?? Promise.resolve(false),
         onStale: () => (o.selfStale ?? rejoin)(),
+        checkWindowMs: cfg.keyTimers.rollbackCheckWindowMs,
       });
     }
     const guard = rollback;
@@ -187,6 +188,8 @@ export async function startNexus(o: NexusOptions): Promise<Nexus> {
     });
     mover = new SharingMover({
       store, keys, client: keeperClient, logger, shared: sharedStore, ...(audit ? { audit } : {}), ...(o.onMoveStep ? { onStep: o.onMoveStep } : {}),
+      leaseTtlMs: cfg.keyTimers.moveLeaseTtlMs,
+      initialBackoffMs: cfg.keyTimers.moveKeeperRetryInitialMs, maxBackoffMs: cfg.keyTimers.moveKeeperRetryMaxMs,
     });
     tasks = new SharingTasks({
       mover, keys, logger, refreshIntervalMs: cfg.shareRefreshIntervalMs,

@@ -16,8 +16,10 @@
  *    `state_rollback_detected`, readyz `rollback`) until `spike operator accept-rollback`;
  *    then it serves the older data.
  * PG-ROLLBACK runs second, before the PG-MOVE-DBCRASH moves: the Nexus that PG-REFRESH kills
- * inside a move leaves its move lease in the store (15 s TTL, src/nexus/keys/move-lease.ts),
- * and a move right after it waited that out (9 s); PG-ROLLBACK starts no move and takes longer.
+ * inside a move leaves its move lease in the store (src/nexus/keys/move-lease.ts), and a move
+ * right after it waits that out; PG-ROLLBACK starts no move. The lease TTL is 3 s here
+ * (SPIKE_NEXUS_MOVE_LEASE_TTL; 15 s by default): one Nexus, so no other process competes for
+ * it, and every wait for a dead move's lease (leaseFree below) is a TTL long.
  */
 import fs from 'node:fs';
 import path from 'node:path';
@@ -45,6 +47,7 @@ let stack: Stack;
 before(async () => {
   stack = await Stack.start({
     backend: 'postgres', keepers: 3, threshold: 2, ops: true, nexusEnvOf: { 1: nexusEnv },
+    nexusEnv: { SPIKE_NEXUS_MOVE_LEASE_TTL: '3s' },
     identities: { [PROBE_IDENTITY]: `spiffe://${TD}/spike/nexus/probe` },
   });
 });

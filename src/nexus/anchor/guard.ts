@@ -57,6 +57,8 @@ interface RollbackGuardOptions {
   onStale?: () => void;
   /** How often the stored anchor is looked at while serving (default 5 s; tests shorten it). */
   recheckMs?: number;
+  /** The start-up check's wait for every Keeper (keepers.ts; SPIKE_NEXUS_ROLLBACK_CHECK_WINDOW). */
+  checkWindowMs?: number;
 }
 
 export class RollbackGuard {

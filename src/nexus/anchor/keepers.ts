@@ -11,7 +11,7 @@ import type { AnchorKey } from './mac.js';
 
 /**
  * How long the start-up check listens for Keepers that have not answered yet: every Keeper
- * within {@link CHECK_WINDOW_MS}; past it, it decides once at least the sharing's threshold
+ * within {@link CHECK_WINDOW_MS} (SPIKE_NEXUS_ROLLBACK_CHECK_WINDOW sets it); past it, it decides once at least the sharing's threshold
  * answered (they just gave their shares); a Keeper set that stays silent longer than
  * {@link CHECK_MAX_MS} is decided on what answered (a WARN line names the silent ones).
  */
@@ -21,10 +21,19 @@ const CHECK_MAX_MS = 30_000;
 export const STATUS_TIMEOUT_MS = 1500;
 const RETRY_MS = 250;
 
-export class KeeperAnchors {
-  readonly #o: { client: KeeperClient; peers: readonly string[]; keys: KeyState; logger: Logger };
+interface KeeperAnchorsOptions {
+  client: KeeperClient;
+  peers: readonly string[];
+  keys: KeyState;
+  logger: Logger;
+  /** The start-up check's wait for every Keeper (default {@link CHECK_WINDOW_MS}). */
+  checkWindowMs?: number;
+}
 
-  constructor(o: { client: KeeperClient; peers: readonly string[]; keys: KeyState; logger: Logger }) {
+export class KeeperAnchors {
+  readonly #o: KeeperAnchorsOptions;
+
+  constructor(o: KeeperAnchorsOptions) {
     this.#o = o;
   }
 
@@ -41,6 +50,7 @@ export class KeeperAnchors {
     const heard = peers.map(() => false);
     const started = Date.now();
     const need = Math.min(configured.length, this.#o.keys.sharing()?.threshold ?? configured.length);
+    const window = this.#o.checkWindowMs ?? CHECK_WINDOW_MS;
     while (!stopped()) {
       await Promise.all(peers.map(async (url, i) => {
         if (heard[i]) return;
@@ -54,7 +64,7 @@ export class KeeperAnchors {
       }));
       const waited = Date.now() - started;
       const answered = heard.slice(0, configured.length).filter(Boolean).length;
-      if (answered === configured.length || (waited >= CHECK_WINDOW_MS && answered >= need) || waited >= CHECK_MAX_MS) break;
+      if (answered === configured.length || (waited >= window && answered >= need) || waited >= CHECK_MAX_MS) break;
       await new Promise((r) => setTimeout(r, RETRY_MS).unref());
     }
     const silent = heard.slice(0, configured.length).flatMap((h, i) => (h ? [] : [peers[i]!]));

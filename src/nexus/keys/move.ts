@@ -84,6 +84,8 @@ export interface SharingMoverOptions {
   maxBackoffMs?: number;
   /** Other processes write this store (several workers or instances): moves take the store lease. */
   shared?: boolean;
+  /** TTL of that lease (move-lease.ts; SPIKE_NEXUS_MOVE_LEASE_TTL, default 15 s). */
+  leaseTtlMs?: number;
 }
 
 function validTarget(t: MoveTarget): boolean {
@@ -115,7 +117,9 @@ export class SharingMover {
 
   /** The cross-process move lease (move-lease.ts), or `move_in_progress` after `waitMs` (default: a requested move's). */
   async #lease(waitMs?: number): Promise<() => void> {
-    const release = await takeMoveLease(this.#o.store, this.#o.shared === true, waitMs === undefined ? {} : { waitMs });
+    const release = await takeMoveLease(this.#o.store, this.#o.shared === true, {
+      ...(waitMs === undefined ? {} : { waitMs }), ...(this.#o.leaseTtlMs === undefined ? {} : { ttlMs: this.#o.leaseTtlMs }),
+    });
     if (!release) throw new MoveError('move_in_progress');
     return release;
   }
