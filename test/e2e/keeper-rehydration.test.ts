@@ -8,7 +8,7 @@
  */
 import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { Stack } from '../helpers/stack.js';
+import { KEEPER_DOWN_TIMERS, Stack } from '../helpers/stack.js';
 
 const stacks: Stack[] = [];
 after(async () => {
@@ -24,7 +24,7 @@ async function keeperReady(stack: Stack, i: number): Promise<boolean> {
 }
 
 test('P12 a Keeper restarted empty holds its share again within 10 s, and recovery works from it', async () => {
-  const stack = await Stack.start({ ops: true });
+  const stack = await Stack.start({ ops: true, nexusEnv: KEEPER_DOWN_TIMERS }); // Nexus restarts with Keeper 3 down
   stacks.push(stack);
   const c = await stack.client('pilot');
   await c.putSecret('rehydrate/a', { v: 'before' });

@@ -8,7 +8,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { execFileSync } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
-import { Stack, TD } from '../helpers/stack.js';
+import { KEEPER_DOWN_TIMERS, Stack, TD } from '../helpers/stack.js';
 import { KeeperClient, KeeperCallError } from '../../src/keeper/client.js';
 import { authorizeIf, WorkloadX509Source, type X509Source } from '../../src/spiffe/index.js';
 import { Commitments, shareValueFromJsonArray } from '../../src/crypto/index.js';
@@ -63,7 +63,8 @@ describe('issue 4: keepers, bootstrap, recovery', { concurrency: false }, () => 
   let original: Array<WireShare | null>;
 
   before(async () => {
-    stack = await Stack.start({ identities: PROBE_IDS, nexusEnv: { SPIKE_NEXUS_KEEPER_UPDATE_INTERVAL: '1s' } });
+    // KEEPER_DOWN_TIMERS: Nexus starts below with a Keeper down or malicious (silent).
+    stack = await Stack.start({ identities: PROBE_IDS, nexusEnv: { ...KEEPER_DOWN_TIMERS, SPIKE_NEXUS_KEEPER_UPDATE_INTERVAL: '1s' } });
     original = await sharesOf(stack);
   });
   after(async () => {

@@ -69,6 +69,18 @@ export function e2eBackends(env: NodeJS.ProcessEnv = process.env): E2eBackend[] 
 
 export const TD = 'spike.ist';
 
+/**
+ * Nexus settings for a file that keeps a Keeper down on purpose: the start-up rollback check
+ * waits 0.5 s (not 3 s) for a silent Keeper before deciding on the threshold that answered, and
+ * a sharing move's 6 attempts per Keeper back off from 50 ms to at most 400 ms (not 250 ms to
+ * 4 s), so a move fails on a down Keeper in about a second. The same decisions, sooner.
+ */
+export const KEEPER_DOWN_TIMERS: Readonly<Record<string, string>> = {
+  SPIKE_NEXUS_ROLLBACK_CHECK_WINDOW: '500ms',
+  SPIKE_NEXUS_MOVE_KEEPER_RETRY_INITIAL_INTERVAL: '50ms',
+  SPIKE_NEXUS_MOVE_KEEPER_RETRY_MAX_INTERVAL: '400ms',
+};
+
 const BUILTIN: Record<string, string> = {
   nexus: `spiffe://${TD}/spike/nexus`,
   bootstrap: `spiffe://${TD}/spike/bootstrap`,
