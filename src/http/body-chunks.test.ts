@@ -21,8 +21,10 @@ async function serveOne(pieces: Buffer[], fn: (req: http.IncomingMessage, pushed
       return push(c, enc);
     }) as typeof req.push;
     done = (async () => {
+      // Until the whole request is buffered, or as much of it as the stream buffers before it
+      // stops reading the socket (a body of many tiny chunks: it never completes unread).
       const deadline = Date.now() + 10_000;
-      while (!req.complete && Date.now() < deadline) await new Promise((r) => setImmediate(r));
+      while (!req.complete && req.readableLength < req.readableHighWaterMark && Date.now() < deadline) await new Promise((r) => setImmediate(r));
       try {
         await fn(req, pushed);
       } finally {
