@@ -16,7 +16,7 @@ import { AnchorKey } from './mac.js';
 import { RollbackGuard, ROLLBACK_ERR } from './guard.js';
 
 function fixture(storeCounter: bigint | null, initialKeeperCounters: (bigint | null)[], onStatus?: (bump: (c: bigint) => void) => void, silentUntil: number[] = [],
-  lists?: { configured: string[]; stored: string[] }, rootMovedOn?: () => Promise<boolean>, extra: { keeperEpoch?: number; recheckMs?: number } = {}) {
+  lists?: { configured: string[]; stored: string[] }, rootMovedOn?: () => Promise<boolean>, extra: { keeperEpoch?: number; recheckMs?: number; checkWindowMs?: number } = {}) {
   let keeperCounters = initialKeeperCounters;
   const keys = new KeyState();
   keys.installEphemeral();
@@ -54,6 +54,7 @@ function fixture(storeCounter: bigint | null, initialKeeperCounters: (bigint | n
     audit: { event: (name, fields) => { events.push([name, fields]); } }, debounceMs: 10,
     ...(rootMovedOn ? { rootMovedOn, onStale: () => { stale++; } } : {}),
     ...(extra.recheckMs !== undefined ? { recheckMs: extra.recheckMs } : {}),
+    ...(extra.checkWindowMs !== undefined ? { checkWindowMs: extra.checkWindowMs } : {}),
   });
   let stale = 0;
   return {
@@ -121,14 +122,29 @@ test('rollback guard: another instance writes and pushes during the check (share
   await f.done();
 });
 
-test('rollback guard: a Keeper heard only after the first 3 s still counts (a loaded start must not skip the evidence)', async () => {
-  // Keeper 1 holds the evidence but answers only after 3.5 s; the others hold nothing. With no
-  // threshold known every Keeper is waited for (up to 30 s).
-  const f = fixture(10n, [12n, null, null], undefined, [Date.now() + 3500]);
+test('rollback guard: a Keeper heard only after the check window still counts (a loaded start must not skip the evidence)', async () => {
+  // Keeper 1 holds the evidence but answers only after the check window (0.3 s here, 3 s by
+  // default: SPIKE_NEXUS_ROLLBACK_CHECK_WINDOW); the others hold nothing. With no threshold
+  // known every Keeper is waited for (up to 30 s).
+  const f = fixture(10n, [12n, null, null], undefined, [Date.now() + 800], undefined, undefined, { checkWindowMs: 300 });
   const alive = setInterval(() => undefined, 1000); // the guard's retry timers are unref'd (a server keeps the loop alive)
   await f.guard.start();
   clearInterval(alive);
   assert.equal(f.guard.state, 'refused');
+  await f.done();
+});
+
+test('rollback guard: a Keeper silent past the check window is not waited for once the threshold answered (SPIKE_NEXUS_ROLLBACK_CHECK_WINDOW)', async () => {
+  // Sharing known (threshold 2); Keeper 1 stays silent. The check waits the window (0.2 s here),
+  // not the 3 s default, then decides on Keepers 2 and 3.
+  const f = fixture(10n, [null, 10n, 10n], undefined, [Date.now() + 60_000], undefined, async () => false, { checkWindowMs: 200 });
+  const alive = setInterval(() => undefined, 1000);
+  const t0 = Date.now();
+  await f.guard.start();
+  const took = Date.now() - t0;
+  clearInterval(alive);
+  assert.equal(f.guard.state, 'serving');
+  assert.ok(took >= 200 && took < 3000, `decided after ${took} ms`);
   await f.done();
 });
 
