@@ -14,7 +14,7 @@
  * Logs: one line when a run starts, one per `LOG_EVERY` blobs, one when generations are
  * erased; never a path or a key. Errors are logged and retried after a pause.
  */
-import type { Logger } from '../lib/index.js';
+import { outsideRequest, type Logger } from '../lib/index.js';
 import type { KeyCustody } from './key-custody.js';
 
 /** Default blobs re-sealed per second (SPIKE_NEXUS_REENCRYPT_RATE). */
@@ -70,7 +70,9 @@ export class Reencryptor {
     }
     const c = this.#custody();
     if (!c || c.keyring.storage.ids().length <= 1) return;
-    this.#running = this.#run().finally(() => {
+    // Background work: never under the deadline of a request that kicked it (a rotation, or a
+    // rotation seen by another process), which on PostgreSQL would fail every later step.
+    this.#running = outsideRequest(() => this.#run()).finally(() => {
       this.#running = null;
       if (this.#again && !this.#stopped) {
         this.#again = false;

@@ -25,6 +25,13 @@
  * workers), across all of them (a lease in the store, move-lease.ts): a second call gets
  * `move_in_progress` (409).
  *
+ * A move runs outside the deadline of the request that asked for it (lib/deadline.ts): on
+ * PostgreSQL every store call of a request gets what is left of that deadline
+ * (SPIKE_NEXUS_DB_OPERATION_TIMEOUT), and a move that spent it waiting for Keepers would
+ * otherwise fail at its commit, fail to clear its pending record, and neither renew nor
+ * release its move lease (blocking the retry for the lease's time to live). Its store calls
+ * keep the database's own timeouts, as a background move's do.
+ *
  * A Keeper restarted empty after acknowledging has lost its pending share: the status probe
  * re-pushes it while the move waits (`inFlight()`, probe.ts), and the pre-commit check re-sends it
  * (move-keepers.ts)
@@ -32,7 +39,7 @@
  */
 import type { AuditEvents } from '../audit.js';
 import { MAX_SHARE_ID, splitSecret, wipeShare, type RootKey, type Share } from '../../crypto/index.js';
-import { SpikeError, errInfo, type Logger } from '../../lib/index.js';
+import { SpikeError, errInfo, outsideRequest, type Logger } from '../../lib/index.js';
 import type { KeeperClient } from '../../keeper/index.js';
 import type { Store } from '../../store/index.js';
 import { clearPending, commitSharing, loadPending, nextEpoch, storePending, type MoveKind } from './pending.js';
@@ -160,12 +167,14 @@ export class SharingMover {
     if (!validTarget(target)) throw new MoveError('move_bad_target');
     this.#running = true;
     try {
-      const releaseLease = await this.#lease(opts.leaseWaitMs);
-      try {
-        return await this.#run(kind, current, target);
-      } finally {
-        releaseLease();
-      }
+      return await outsideRequest(async () => {
+        const releaseLease = await this.#lease(opts.leaseWaitMs);
+        try {
+          return await this.#run(kind, current, target);
+        } finally {
+          releaseLease();
+        }
+      });
     } finally {
       this.#running = false;
     }
@@ -217,8 +226,9 @@ export class SharingMover {
       this.#inflight = undefined;
       held?.shares.forEach(wipeShare);
       held = undefined;
-      releaseLease?.();
+      const lease = releaseLease;
       releaseLease = undefined;
+      if (lease) outsideRequest(lease); // also when `done` runs in a request past its deadline
       this.#running = false;
     };
     return {
@@ -226,25 +236,29 @@ export class SharingMover {
         if (this.#running) throw new MoveError('move_in_progress');
         const { store, keys, logger, audit, onStep } = this.#o;
         const current = keys.sharing();
-        if (!keys.isReady() || !current?.peers) throw new MoveError('move_not_ready');
+        const peers = current?.peers;
+        if (!keys.isReady() || !current || !peers) throw new MoveError('move_not_ready');
         this.#running = true;
-        try {
-          releaseLease = await this.#lease();
-          const epoch = await nextEpoch(store, current.epoch);
-          const split = splitSecret(root, current.threshold, current.shares);
-          const next: SharingInfo = { ...current, epoch, commitments: split.commitments, peers: [...current.peers] };
-          held = { next, shares: split.shares };
-          const fields = { kind: 'rotate', from: current.epoch, to: epoch, threshold: next.threshold, shares: next.shares };
-          const log = logger.child({ move: 'rotate', fromEpoch: current.epoch, toEpoch: epoch });
-          await storePending(store, { kind: 'rotate', sharing: next });
-          audit?.event('sharing.move_pending', fields);
-          await onStep?.('after-pending-store');
-          await this.#pushAndConfirm(current, next, split.shares, log, fields);
-          return { sharing: next, basis: split.shares.slice(0, next.threshold).map((s) => ({ id: s.id, value: Uint8Array.from(s.value) })) };
-        } catch (e) {
-          release();
-          throw e;
-        }
+        // The lease, its renewals and the stage's store calls run outside the request (module comment).
+        return outsideRequest(async () => {
+          try {
+            releaseLease = await this.#lease();
+            const epoch = await nextEpoch(store, current.epoch);
+            const split = splitSecret(root, current.threshold, current.shares);
+            const next: SharingInfo = { ...current, epoch, commitments: split.commitments, peers: [...peers] };
+            held = { next, shares: split.shares };
+            const fields = { kind: 'rotate', from: current.epoch, to: epoch, threshold: next.threshold, shares: next.shares };
+            const log = logger.child({ move: 'rotate', fromEpoch: current.epoch, toEpoch: epoch });
+            await storePending(store, { kind: 'rotate', sharing: next });
+            audit?.event('sharing.move_pending', fields);
+            await onStep?.('after-pending-store');
+            await this.#pushAndConfirm(current, next, split.shares, log, fields);
+            return { sharing: next, basis: split.shares.slice(0, next.threshold).map((s) => ({ id: s.id, value: Uint8Array.from(s.value) })) };
+          } catch (e) {
+            release();
+            throw e;
+          }
+        });
       },
       promote: async (): Promise<void> => {
         this.#inflight = undefined;

@@ -29,9 +29,13 @@
  * epoch e are useless once the Keepers promoted (operators must re-export shards).
  *
  * One rotation at a time per Nexus; a second call gets `rotation_in_progress` (409).
+ *
+ * A rotation runs outside the deadline of the request that asked for it, as a sharing move
+ * does (move.ts): on PostgreSQL a request's store calls get only what is left of its deadline,
+ * and a stage that spent it waiting for Keepers would make the switch fail at once.
  */
 import { RootKey, wipeShare, type Share } from '../../crypto/index.js';
-import { SpikeError, errInfo, type Logger } from '../../lib/index.js';
+import { SpikeError, errInfo, outsideRequest, type Logger } from '../../lib/index.js';
 import { custodyOf, type Reencryptor, type Store } from '../../store/index.js';
 import type { AuditEvents } from '../audit.js';
 import { encodeSharing, SHARING_RECORD } from './sharing.js';
@@ -116,7 +120,7 @@ export class RootRotation {
     if (!move) throw new RotationError('rotation_unavailable');
     this.#running = true;
     try {
-      return await this.#run(move);
+      return await outsideRequest(() => this.#run(move));
     } finally {
       this.#running = false;
     }
