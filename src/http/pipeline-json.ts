@@ -4,7 +4,9 @@
  * bounded body read (the route's or the router's cap; oversize →
  * 400; not all there within the body deadline → 408) → strict parse → schema → the guard's full check on the validated body (401; it runs
  * before the handler, so before any existence check) → handler → 200 with the Go-encoded
- * result. The raw body is zeroed once parsed, and the encoded answer once flushed.
+ * result. The raw body is zeroed once parsed, and the encoded answer once flushed. A route that
+ * answers only when a long operation is done (`answersWhenDone`) runs its handler with the
+ * connection's inactivity timeout lifted.
  */
 import { readBody } from './body.js';
 import { unauthorized, unsupportedMediaType } from './errors.js';
@@ -31,9 +33,22 @@ export async function runJsonRoute<P>(x: Exchange, def: RouteDef<unknown, P>, pe
     }
     x.decision = 'allow';
     if (x.beforeHandle !== undefined) await x.beforeHandle(body);
-    result = await def.handle({ peer, body, log: x.log, afterSend: (fn) => x.afterSend.push(fn) });
+    result = await withoutInactivityTimeout(x, def.answersWhenDone === true, () => def.handle({ peer, body, log: x.log, afterSend: (fn) => x.afterSend.push(fn) }));
   } finally {
     raw.fill(0);
   }
   sendJson(x, 200, goJson(result), false);
+}
+
+/** Runs `fn` with the socket's inactivity timeout off when `lift` (restored afterwards, if the socket is still open). */
+async function withoutInactivityTimeout<T>(x: Exchange, lift: boolean, fn: () => Promise<T> | T): Promise<T> {
+  const socket = x.req.socket as { timeout?: number; destroyed: boolean; setTimeout(ms: number): unknown } | null;
+  const idleMs = lift ? socket?.timeout : undefined;
+  if (socket === null || idleMs === undefined || idleMs <= 0) return fn();
+  socket.setTimeout(0);
+  try {
+    return await fn();
+  } finally {
+    if (!socket.destroyed) socket.setTimeout(idleMs);
+  }
 }

@@ -80,6 +80,13 @@ export interface RouteDef<B, P = SpiffeId> {
   /** JSON limits other than bytes (depth, members, elements). */
   jsonLimits?: Partial<Omit<JsonLimits, 'maxBytes'>>;
   handle(ctx: HandlerContext<B, P>): Promise<GoJsonValue> | GoJsonValue;
+  /**
+   * The handler answers only when a long operation is done (a sharing move: every Keeper
+   * acknowledged, with retries): while it runs, the server's socket inactivity timeout, which
+   * would close the silent connection mid-request, is lifted for this connection (restored
+   * before the answer is written). The client's own deadline bounds the wait.
+   */
+  answersWhenDone?: boolean;
   /** Optional `application/octet-stream` mode on the same (path, action). */
   stream?: StreamVariant<P>;
 }

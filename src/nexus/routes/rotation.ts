@@ -29,6 +29,7 @@ export function rotationRoutes(ctx: NexusContext): Route[] {
     body: RecoverRequest,
     guard: ctx.guards.rotateRootKey,
     errorShape: ERROR_SHAPES.plain,
+    answersWhenDone: true, // its stage is a sharing move: every Keeper acknowledges, with retries
     handle: async ({ log }) => {
       const rotation = ctx.rotation;
       if (!rotation) throw badRequest('rotation_unsupported', 'root-key rotation needs a persistent store (sqlite or postgres)');

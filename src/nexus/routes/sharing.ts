@@ -51,6 +51,7 @@ export function sharingRoutes(ctx: NexusContext): Route[] {
     body: RefreshSharesRequest,
     guard: guardIdentity('operator.refresh_shares', (p) => ctx.ids.isPilotOperator(p)),
     errorShape: ERROR_SHAPES.plain,
+    answersWhenDone: true, // a move answers once every Keeper acknowledged, with retries
     handle: async ({ log }): Promise<RefreshSharesResponse> => {
       const mover = ctx.mover;
       const current = ctx.keys.sharing();
@@ -68,6 +69,7 @@ export function sharingRoutes(ctx: NexusContext): Route[] {
     body: ReshareRequest,
     guard: guardIdentity('operator.reshare', (p) => ctx.ids.isPilotOperator(p)),
     errorShape: ERROR_SHAPES.plain,
+    answersWhenDone: true, // a move answers once every Keeper acknowledged, with retries
     handle: async ({ log }): Promise<ReshareResponse> => {
       const mover = ctx.mover;
       if (!mover || !ctx.keys.sharing()) throw badRequest('memory_backend', 'not available with the memory backend');
