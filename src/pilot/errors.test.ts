@@ -51,3 +51,12 @@ test('a sharing move refused because another holds the move lock (409) says so a
     assert.ok(!line.includes('\n'));
   }
 });
+
+test('rotate-root-key refused because a Keeper did not acknowledge (503 state_not_ready) says so, never advises a restore', () => {
+  const line = describeError(new NexusApiError('state_not_ready', { status: 503, wireErr: 'state_not_ready' }), 'operator', 'rotate-root-key').line;
+  assert.match(line, /root-key rotation did not take place: .*not every Keeper acknowledged .*current root key stays in force/);
+  assert.ok(!line.includes('operator restore'), line);
+  // a store failure keeps its own advice
+  const store = describeError(new NexusApiError('state_not_ready', { status: 503, wireErr: 'state_not_ready', storeFailure: 'unreachable' }), 'operator', 'rotate-root-key').line;
+  assert.match(store, /cannot reach its database/);
+});

@@ -129,6 +129,9 @@ function apiErrorLine(e: NexusApiError, group: CommandGroup, command = ''): stri
   if (group === 'operator' && command === 'reshare' && e.code === 'state_not_ready') {
     return 'Error: The Keeper set change did not run: SPIKE Nexus is not ready, or not every configured Keeper acknowledged its new share (the current shares stay in force); start the missing Keepers and try again.';
   }
+  if (group === 'operator' && command === 'rotate-root-key' && e.code === 'state_not_ready' && e.storeFailure === undefined) {
+    return 'Error: The root-key rotation did not take place: SPIKE Nexus is not ready, or not every Keeper acknowledged its new share (the current root key stays in force); start the missing Keepers and try again.';
+  }
   if (group === 'operator' && (command === 'refresh-shares' || command === 'reshare' || command === 'rotate-root-key') && e.code === 'api_conflict') {
     return 'Error: Another share refresh, Keeper set change or root-key rotation holds the move lock (it is running, '
       + 'or it was interrupted and its lock has not expired yet); nothing was changed. Try again in a few seconds.';
