@@ -14,6 +14,7 @@ import { createRequire } from 'node:module';
 import { Option, type Command } from 'commander';
 import type * as Yaml from 'yaml';
 import { usageError } from './errors.js';
+import { escapeJsonControls } from './terminal-text.js';
 
 let yamlModule: typeof Yaml | undefined;
 
@@ -76,8 +77,9 @@ function printable(s: string): string {
   return s.replace(/[\u0000-\u001f\u007f]/g, '?').slice(0, 64);
 }
 
+/** Indented JSON; control characters JSON.stringify leaves raw are escaped too (terminal-text.ts). */
 export function toJson(v: unknown): string {
-  return `${JSON.stringify(v, null, 2)}\n`;
+  return `${escapeJsonControls(JSON.stringify(v, null, 2))}\n`;
 }
 
 export function toYaml(v: unknown): string {

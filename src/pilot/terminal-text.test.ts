@@ -14,6 +14,7 @@ import { NexusClient } from '../sdk/client.js';
 import { PilotContext } from './context.js';
 import { run } from './main.js';
 import { ESCAPED_NOTE, escapeForTerminal } from './terminal-text.js';
+import { toJson } from './format.js';
 
 function sink(isTTY: boolean): Writable & { isTTY: boolean; text: () => string; bytes: () => Buffer } {
   const chunks: Buffer[] = [];
@@ -94,4 +95,23 @@ test('ATTACK terminal escape sequence in a decrypted plaintext: `spike cipher de
   } finally {
     fs.rmSync(dir, { recursive: true, force: true });
   }
+});
+
+test('ATTACK terminal escape sequence in --json output: DEL, C1 and bidirectional controls (raw after JSON.stringify) come out as \\uNNNN: valid, exact JSON at a terminal and through a pipe', () => {
+  const doc = { value: 'a\u007fb\u009b2J\u0085c\u202etxt\u2066\u001b]52;c;eA==\u0007', 'k\u009d': ['\u2069'] };
+  const json = toJson(doc);
+  // eslint-disable-next-line no-control-regex
+  assert.ok(!/[\u0000-\u0008\u000b-\u001f\u007f-\u009f\u202a-\u202e\u2066-\u2069]/.test(json), json);
+  assert.deepEqual(JSON.parse(json), doc);
+  const tty = context(true);
+  tty.ctx.out(json);
+  assert.deepEqual(JSON.parse(tty.stdout.text()), doc, 'still valid JSON of the same value at a terminal');
+  assert.equal(tty.stderr.text(), '', 'nothing left to escape: no warning');
+  fc.assert(
+    fc.property(fc.string({ unit: 'binary' }), (v) => {
+      const out = toJson({ v });
+      assert.equal(escapeForTerminal(out).changed, false);
+      assert.deepEqual(JSON.parse(out), { v });
+    }),
+  );
 });

@@ -8,7 +8,9 @@
  * is shown as `\xNN` (`\u00NN` for C1) instead, and so are the Unicode bidirectional overrides
  * and isolates (U+202A–U+202E, U+2066–U+2069: text shown in another order than it is stored,
  * "Trojan Source") as `\uNNNN`; our own output never contains any. Pipes and files get the exact
- * text, as do `--json` and `--format yaml`.
+ * text, as does `--format yaml`. JSON output never holds any of them raw: JSON.stringify escapes
+ * C0, and {@link escapeJsonControls} the rest (DEL, C1, bidirectional controls) as `\uNNNN`,
+ * the same JSON value, so `--json` is valid and exact at a terminal and through a pipe alike.
  */
 
 // eslint-disable-next-line no-control-regex
@@ -23,6 +25,17 @@ export function escapeForTerminal(text: string): { text: string; changed: boolea
     return code < 0x80 ? `\\x${code.toString(16).padStart(2, '0')}` : `\\u${code.toString(16).padStart(4, '0')}`;
   });
   return { text: out, changed };
+}
+
+/** The characters of CONTROL that JSON.stringify leaves raw. */
+const JSON_RAW = /[\u007f-\u009f\u202a-\u202e\u2066-\u2069]/g;
+
+/**
+ * JSON text (JSON.stringify's) with DEL, C1 and the bidirectional controls written as `\uNNNN`:
+ * they can only be inside strings there, so the JSON value is unchanged.
+ */
+export function escapeJsonControls(json: string): string {
+  return json.replace(JSON_RAW, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`);
 }
 
 /** The one warning a run prints the first time it escaped something. */
