@@ -8,7 +8,8 @@
 import 'reflect-metadata';
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { createMtlsServer, type MtlsServer } from '../spiffe/tls/index.js';
+import { createMtlsDispatcher, createMtlsServer, type MtlsServer } from '../spiffe/tls/index.js';
+import { authorizeAny } from '../spiffe/authorize.js';
 import { StaticX509Source } from '../spiffe/source.js';
 import { createLogger } from '../lib/log.js';
 import { PATHS } from '../protocol/index.js';
@@ -21,6 +22,8 @@ const HEADERS_MS = 300;
 const ANSWER_AFTER_MS = 1_200; // four times the header timeout, well inside the request timeout
 let server: MtlsServer;
 let client: NexusClient;
+/** The same calls through an undici dispatcher (NexusClient.create), whose own header timeout is HEADERS_MS. */
+let viaUndici: NexusClient;
 
 before(async () => {
   const ca = await createCa(TD);
@@ -47,10 +50,20 @@ before(async () => {
     env: { SPIKE_TRUST_ROOT_NEXUS: TD, SPIKE_HTTP_CLIENT_RESPONSE_HEADER_TIMEOUT: `${HEADERS_MS}ms` },
     timeoutMs: 30_000,
   });
+  viaUndici = NexusClient.create({
+    urls: [`https://127.0.0.1:${server.port}`],
+    dispatcher: createMtlsDispatcher({
+      source: new StaticX509Source(await makeSvid(ca, `spiffe://${TD}/spike/pilot/role/superuser`), bundleSetOf(ca)),
+      authorizeServer: authorizeAny(),
+      headersTimeoutMs: HEADERS_MS,
+    }),
+    timeoutMs: 30_000,
+  });
 });
 
 after(async () => {
   await client?.close();
+  await viaUndici?.close();
   await server?.close();
 });
 
@@ -66,4 +79,10 @@ test('refresh-shares, reshare and rotate-root-key wait for the answer past the r
   assert.deepEqual(await client.refreshShares(), { epoch: 3, threshold: 2, shares: 3 });
   assert.deepEqual(await client.reshare(), { changed: true, epoch: 4, threshold: 2, shares: 3 });
   assert.deepEqual(await client.rotateRootKey(), { epoch: 5, storageKeyId: 2, cipherVersion: 2 });
+});
+
+test('the same through an undici dispatcher: the per-request header timeout reaches it too', async () => {
+  await assert.rejects(viaUndici.getSecret('app/x'), (e: unknown) => e instanceof NexusApiError && e.failure?.class === 'timeout');
+  assert.deepEqual(await viaUndici.refreshShares(), { epoch: 3, threshold: 2, shares: 3 });
+  assert.deepEqual(await viaUndici.rotateRootKey(), { epoch: 5, storageKeyId: 2, cipherVersion: 2 });
 });
