@@ -217,12 +217,17 @@ export class SharingMover {
    * stores a pending sharing of the NEW `root` (same n, t and Keepers) and has every Keeper
    * acknowledge its pending share; the rotation's store switch then records that sharing as
    * current (which voids the pending record: its epoch is no longer above the current one);
-   * `promote` sends the commit message. `done` releases the lock and wipes the shares.
+   * `promote` sends the commit message. `done` releases the lock and wipes the shares — only
+   * when its stage took them: a rotation refused because another move runs (`move_in_progress`)
+   * calls `done` too, and must leave that move's lock and in-flight state alone.
    */
   forRotation(): RootSharingMove {
     let held: { next: SharingInfo; shares: Share[] } | undefined;
     let releaseLease: (() => void) | undefined;
+    let locked = false;
     const release = (): void => {
+      if (!locked) return;
+      locked = false;
       this.#inflight = undefined;
       held?.shares.forEach(wipeShare);
       held = undefined;
@@ -239,6 +244,7 @@ export class SharingMover {
         const peers = current?.peers;
         if (!keys.isReady() || !current || !peers) throw new MoveError('move_not_ready');
         this.#running = true;
+        locked = true;
         // The lease, its renewals and the stage's store calls run outside the request (module comment).
         return outsideRequest(async () => {
           try {
