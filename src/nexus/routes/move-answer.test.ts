@@ -21,6 +21,10 @@ import { guardIdentity } from '../../http/guards.js';
 import { defineRoute, definitionOf } from '../../http/route.js';
 import { createRouter } from '../../http/router.js';
 import { s } from '../../http/schema.js';
+import { createMtlsServer } from '../../spiffe/tls/index.js';
+import { StaticX509Source } from '../../spiffe/source.js';
+import { NexusClient, NexusApiError } from '../../sdk/index.js';
+import { bundleSetOf, createCa, makeSvid } from '../../../test/helpers/pki.js';
 import type { NexusContext } from '../context.js';
 import { rotationRoutes } from './rotation.js';
 import { sharingRoutes } from './sharing.js';
@@ -80,4 +84,39 @@ test('refresh-shares, reshare and rotate-root-key are routes that answer when do
   const routes = [...sharingRoutes(ctx), ...rotationRoutes(ctx)];
   const flagged = routes.filter((r) => definitionOf(r).answersWhenDone === true).map((r) => r.path).sort();
   assert.deepEqual(flagged, [PATHS.refreshShares, PATHS.reshare, PATHS.rotateRootKey].sort());
+});
+
+test('through the mTLS server and the SDK: refresh-shares answered after the inactivity timeout reaches the operator', async () => {
+  const TD = 'td1.test';
+  const ca = await createCa(TD);
+  const routes = [
+    defineRoute({ path: PATHS.refreshShares, body: s.empty(), guard: allow, answersWhenDone: true, handle: async () => {
+      await sleep(ANSWER_AFTER_MS);
+      return { epoch: 3, threshold: 2, shares: 3 };
+    } }),
+    defineRoute({ path: PATHS.secrets, action: 'get', body: s.object({}), guard: allow, handle: slow }),
+  ];
+  const mtls = createMtlsServer({
+    source: new StaticX509Source(await makeSvid(ca, `spiffe://${TD}/spike/nexus`), bundleSetOf(ca)),
+    host: '127.0.0.1',
+    port: 0,
+    inactivityTimeoutMs: IDLE_MS,
+    logger: createLogger({ component: 't', level: 'silent' }),
+    handler: createRouter(routes, { isReady: () => true, logger: createLogger({ component: 't', level: 'silent' }) }),
+  });
+  await mtls.listen();
+  const client = await NexusClient.connect({
+    urls: [`https://127.0.0.1:${mtls.port}`],
+    source: new StaticX509Source(await makeSvid(ca, `spiffe://${TD}/spike/pilot/role/superuser`), bundleSetOf(ca)),
+    env: { SPIKE_TRUST_ROOT_NEXUS: TD },
+    timeoutMs: 30_000,
+  });
+  try {
+    assert.deepEqual(await client.refreshShares(), { epoch: 3, threshold: 2, shares: 3 });
+    // the control: an ordinary route on the same server is still cut at the inactivity timeout
+    await assert.rejects(client.getSecret('app/x'), (e: unknown) => e instanceof NexusApiError && e.status === undefined);
+  } finally {
+    await client.close();
+    await mtls.close();
+  }
 });
