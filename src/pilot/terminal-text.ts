@@ -11,6 +11,13 @@
  * text, as does `--format yaml`. JSON output never holds any of them raw: JSON.stringify escapes
  * C0, and {@link escapeJsonControls} the rest (DEL, C1, bidirectional controls) as `\uNNNN`,
  * the same JSON value, so `--json` is valid and exact at a terminal and through a pipe alike.
+ *
+ * Left as they are on purpose: the bidirectional marks (U+200E, U+200F, U+061C) and zero-width
+ * characters (U+200B–U+200D, U+2060, U+FEFF). They send the terminal no command and reorder or
+ * hide nothing beyond their neighbours, and ordinary right-to-left text and emoji sequences
+ * (ZWJ) need them. Known limit: a terminal set to 8-bit C1 controls in a non-UTF-8 locale may
+ * take UTF-8 continuation bytes 0x80–0x9F of printable characters as C1; `spike` assumes a
+ * UTF-8 terminal.
  */
 
 // eslint-disable-next-line no-control-regex
