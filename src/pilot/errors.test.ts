@@ -60,3 +60,15 @@ test('rotate-root-key refused because a Keeper did not acknowledge (503 state_no
   const store = describeError(new NexusApiError('state_not_ready', { status: 503, wireErr: 'state_not_ready', storeFailure: 'unreachable' }), 'operator', 'rotate-root-key').line;
   assert.match(store, /cannot reach its database/);
 });
+
+test('a move command that timed out waiting for Nexus says the move may still complete there; a refused connection does not', () => {
+  const url = 'https://nexus.example:8553';
+  const timedOut = new NexusApiError('net_peer_connection', { attempts: [{ url, failure: { class: 'timeout' } }] });
+  for (const command of ['refresh-shares', 'reshare', 'rotate-root-key'] as const) {
+    const line = describeError(timedOut, 'operator', command).line;
+    assert.match(line, new RegExp(`^Error: Cannot reach SPIKE Nexus at ${url} \\(timeout\\)\\. The ${command} request may still complete on SPIKE Nexus`), line);
+  }
+  const refused = new NexusApiError('net_peer_connection', { attempts: [{ url, failure: { class: 'connection_refused' } }] });
+  assert.equal(describeError(refused, 'operator', 'refresh-shares').line, `Error: Cannot reach SPIKE Nexus at ${url} (connection refused).`);
+  assert.equal(describeError(timedOut, 'secret', 'get').line, `Error: Cannot reach SPIKE Nexus at ${url} (timeout).`);
+});

@@ -94,13 +94,19 @@ const STORE_FAILURE_LINE: Record<StoreFailureKind, string> = {
     'Error: SPIKE Nexus\'s database did not answer in time. Try again (the SDK moves to another instance when the write was not applied); if it persists, check the database\'s load and network.',
 };
 
+/** Operator commands that run a sharing move, which Nexus answers only when it is done. */
+const MOVE_COMMANDS: ReadonlySet<string> = new Set(['refresh-shares', 'reshare', 'rotate-root-key']);
+
 /** The message for an SDK error (SPIKE's wording plus our codes). */
 function apiErrorLine(e: NexusApiError, group: CommandGroup, command = ''): string {
   const conn = connectionPhrase(e);
   if (conn !== undefined) {
-    return group === 'operator' && command === 'recover'
-      ? `Error: Failed to retrieve recovery shards: ${conn.charAt(0).toLowerCase()}${conn.slice(1)}.`
-      : `Error: ${conn}.`;
+    if (group === 'operator' && command === 'recover') return `Error: Failed to retrieve recovery shards: ${conn.charAt(0).toLowerCase()}${conn.slice(1)}.`;
+    // The request reached Nexus before the wait ran out: a sharing move may still finish there.
+    if (group === 'operator' && MOVE_COMMANDS.has(command) && e.attempts.at(-1)?.failure.class === 'timeout') {
+      return `Error: ${conn}. The ${command} request may still complete on SPIKE Nexus: check its log (sharing move: …) before running it again.`;
+    }
+    return `Error: ${conn}.`;
   }
   const w = e.wireErr ?? '';
   if (group === 'cipher') {
@@ -132,7 +138,7 @@ function apiErrorLine(e: NexusApiError, group: CommandGroup, command = ''): stri
   if (group === 'operator' && command === 'rotate-root-key' && e.code === 'state_not_ready' && e.storeFailure === undefined) {
     return 'Error: The root-key rotation did not take place: SPIKE Nexus is not ready, or not every Keeper acknowledged its new share (the current root key stays in force); start the missing Keepers and try again.';
   }
-  if (group === 'operator' && (command === 'refresh-shares' || command === 'reshare' || command === 'rotate-root-key') && e.code === 'api_conflict') {
+  if (group === 'operator' && MOVE_COMMANDS.has(command) && e.code === 'api_conflict') {
     return 'Error: Another share refresh, Keeper set change or root-key rotation holds the move lock (it is running, '
       + 'or it was interrupted and its lock has not expired yet); nothing was changed. Try again in a few seconds.';
   }
