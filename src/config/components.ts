@@ -180,17 +180,26 @@ function durationIn(env: Env, name: string, defMs: number, minMs: number, maxMs:
   return ms;
 }
 
+/** The defaults of {@link KeyTimersConfig}, in one place (the modules that use them default to these too). */
+export const KEY_TIMER_DEFAULTS: Readonly<KeyTimersConfig> = Object.freeze({
+  moveKeeperRetryInitialMs: 250,
+  moveKeeperRetryMaxMs: 4000,
+  moveLeaseTtlMs: 15_000,
+  rollbackCheckWindowMs: 3000,
+});
+
 function loadKeyTimers(env: Env): KeyTimersConfig {
-  const initial = durationIn(env, 'SPIKE_NEXUS_MOVE_KEEPER_RETRY_INITIAL_INTERVAL', 250, 10, 60_000);
-  const max = durationIn(env, 'SPIKE_NEXUS_MOVE_KEEPER_RETRY_MAX_INTERVAL', 4000, 10, 5 * 60_000);
+  const d = KEY_TIMER_DEFAULTS;
+  const initial = durationIn(env, 'SPIKE_NEXUS_MOVE_KEEPER_RETRY_INITIAL_INTERVAL', d.moveKeeperRetryInitialMs, 10, 60_000);
+  const max = durationIn(env, 'SPIKE_NEXUS_MOVE_KEEPER_RETRY_MAX_INTERVAL', d.moveKeeperRetryMaxMs, 10, 5 * 60_000);
   if (max < initial) throw new ConfigError('SPIKE_NEXUS_MOVE_KEEPER_RETRY_MAX_INTERVAL', 'must not be below SPIKE_NEXUS_MOVE_KEEPER_RETRY_INITIAL_INTERVAL');
   return {
     moveKeeperRetryInitialMs: initial,
     moveKeeperRetryMaxMs: max,
     // At least 1 s: the holder renews every third of it, through the store.
-    moveLeaseTtlMs: durationIn(env, 'SPIKE_NEXUS_MOVE_LEASE_TTL', 15_000, 1000, 10 * 60_000),
+    moveLeaseTtlMs: durationIn(env, 'SPIKE_NEXUS_MOVE_LEASE_TTL', d.moveLeaseTtlMs, 1000, 10 * 60_000),
     // At most the check's 30 s cap (src/nexus/anchor/keepers.ts).
-    rollbackCheckWindowMs: durationIn(env, 'SPIKE_NEXUS_ROLLBACK_CHECK_WINDOW', 3000, 0, 30_000),
+    rollbackCheckWindowMs: durationIn(env, 'SPIKE_NEXUS_ROLLBACK_CHECK_WINDOW', d.rollbackCheckWindowMs, 0, 30_000),
   };
 }
 

@@ -4,6 +4,7 @@
  * verify is called a rotation elsewhere, whether some Keeper moved past this process's
  * sharing epoch. The configured Keepers first, then those of the stored sharing.
  */
+import { KEY_TIMER_DEFAULTS } from '../../config/index.js';
 import type { KeeperClient } from '../../keeper/index.js';
 import type { Logger } from '../../lib/index.js';
 import type { KeyState } from '../keys/state.js';
@@ -15,7 +16,7 @@ import type { AnchorKey } from './mac.js';
  * answered (they just gave their shares); a Keeper set that stays silent longer than
  * {@link CHECK_MAX_MS} is decided on what answered (a WARN line names the silent ones).
  */
-const CHECK_WINDOW_MS = 3000;
+const CHECK_WINDOW_MS = KEY_TIMER_DEFAULTS.rollbackCheckWindowMs;
 const CHECK_MAX_MS = 30_000;
 /** Per Keeper status call (also the anchor pusher's). */
 export const STATUS_TIMEOUT_MS = 1500;

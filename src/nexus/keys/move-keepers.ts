@@ -4,6 +4,7 @@
  * every Keeper still holds its new share, and phase two (the commit message) — each send with
  * bounded retries and backoff. Deciding (abandon, commit) stays with the move.
  */
+import { KEY_TIMER_DEFAULTS } from '../../config/index.js';
 import { wipeShare, type Share } from '../../crypto/index.js';
 import { Backoff, errInfo, type Logger } from '../../lib/index.js';
 import { keeperFailureFields, type KeeperClient } from '../../keeper/index.js';
@@ -103,7 +104,7 @@ export class MoveKeepers {
 
   async #withRetries(log: Logger, pos: number, fn: () => Promise<void>): Promise<boolean> {
     const attempts = this.#o.attempts ?? 6;
-    const backoff = new Backoff({ initialMs: this.#o.initialBackoffMs ?? 250, maxMs: this.#o.maxBackoffMs ?? 4000, jitter: 'equal' });
+    const backoff = new Backoff({ initialMs: this.#o.initialBackoffMs ?? KEY_TIMER_DEFAULTS.moveKeeperRetryInitialMs, maxMs: this.#o.maxBackoffMs ?? KEY_TIMER_DEFAULTS.moveKeeperRetryMaxMs, jitter: 'equal' });
     for (let a = 1; a <= attempts; a++) {
       try {
         await fn();

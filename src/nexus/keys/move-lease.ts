@@ -17,12 +17,13 @@
  */
 import { randomBytes } from 'node:crypto';
 import { setTimeout as sleep } from 'node:timers/promises';
+import { KEY_TIMER_DEFAULTS } from '../../config/index.js';
 import { custodyOf, type Store } from '../../store/index.js';
 
 /** System record of the lease. */
 export const MOVE_LEASE_RECORD = 'sharing_move_lease';
-/** A lease not renewed for this long is free. */
-export const MOVE_LEASE_TTL_MS = 15_000;
+/** A lease not renewed for this long is free (by default; SPIKE_NEXUS_MOVE_LEASE_TTL). */
+export const MOVE_LEASE_TTL_MS = KEY_TIMER_DEFAULTS.moveLeaseTtlMs;
 /** How long a requested move waits for a held lease before `move_in_progress` (the default). */
 export const MOVE_LEASE_REQUEST_WAIT_MS = 2_000;
 /** How long a background move waits for a held lease before `move_in_progress`. */
