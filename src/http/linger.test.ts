@@ -140,6 +140,7 @@ function endlessSender(port: number, peer: string, chunk: number, everyMs: numbe
 let bytesSrv: Srv;
 let timeSrv: Srv;
 let defaultSrv: Srv;
+let graceSrv: Srv;
 const BYTES_BOUND = 512 * KiB;
 const TIME_BOUND_MS = 400;
 
@@ -147,10 +148,12 @@ before(async () => {
   bytesSrv = await serve(routerWith({ maxBytes: BYTES_BOUND, maxMs: 120_000 }));
   timeSrv = await serve(routerWith({ maxBytes: 1024 * MiB, maxMs: TIME_BOUND_MS }));
   defaultSrv = await serve(routerWith({}));
+  // A grace longer than any test: the client below reads its answer whenever its turn comes.
+  graceSrv = await serve(routerWith({ maxBytes: BYTES_BOUND, maxMs: 120_000, cutGraceMs: 120_000 }));
 });
 
 after(async () => {
-  await Promise.all([bytesSrv.close(), timeSrv.close(), defaultSrv.close()]);
+  await Promise.all([bytesSrv.close(), timeSrv.close(), defaultSrv.close(), graceSrv.close()]);
 });
 
 test('linger: a client that sends endlessly after the 400 gets the answer and is cut once the byte bound is discarded', async () => {
@@ -168,6 +171,46 @@ test('linger: a client that sends endlessly after the 400 gets the answer and is
     assert.notEqual(code, null, 'the endless sender was cut, not closed cleanly');
   } finally {
     run.stop();
+  }
+});
+
+test('FI-12 ATTACK a fast sender that writes the whole byte bound before it reads: the server stops reading instead of resetting, so the answer is not lost', async () => {
+  // The client's event loop does not read until the server has discarded the whole bound:
+  // what a busy client writing over loopback does. A cut at that moment sends a reset, and
+  // Linux drops the answer still waiting in the client's receive queue (ECONNRESET, no 400).
+  const sock = net.connect(graceSrv.port, '127.0.0.1');
+  let got = '';
+  let error: string | null = null;
+  let stopped = false;
+  sock.on('data', (d: Buffer) => (got += d.toString('latin1')));
+  sock.on('error', (e: NodeJS.ErrnoException) => (error = e.code ?? e.message));
+  try {
+    await new Promise<void>((r) => sock.once('connect', r));
+    sock.pause();
+    sock.write('POST /r HTTP/1.1\r\nHost: x\r\nX-Peer: pilot\r\nContent-Type: application/json\r\nContent-Length: 1000000000\r\n\r\n');
+    const piece = Buffer.alloc(64 * KiB, 0x20);
+    const pump = (): void => {
+      while (!stopped && !sock.destroyed) {
+        if (!sock.write(piece)) {
+          sock.once('drain', pump);
+          return;
+        }
+      }
+    };
+    pump();
+    await until(() => graceSrv.sockets.length > 0 && graceSrv.sockets.at(-1)!.bytesRead > CAP + BYTES_BOUND, 'the server to discard the byte bound');
+    const server = graceSrv.sockets.at(-1)!;
+    const readAtBound = server.bytesRead;
+    sock.resume();
+    await until(() => got.endsWith('{"err":"api_bad_request","message":"request body too large"}') || error !== null, 'the answer or an error');
+    assert.equal(error, null, `the client saw ${String(error)} instead of its answer`);
+    assert.match(got, /^HTTP\/1\.1 400 /);
+    assert.equal(server.destroyed, false, 'not cut before the grace');
+    // Paused: at most the chunks already in flight inside Node were read after the bound.
+    assert.ok(server.bytesRead - readAtBound <= 256 * KiB, `read ${server.bytesRead - readAtBound} bytes after the bound`);
+  } finally {
+    stopped = true;
+    sock.destroy();
   }
 });
 

@@ -13,11 +13,15 @@
  * once the request has ended the response is finished and the connection closes cleanly.
  *
  * The linger is bounded per connection by bytes ({@link LingerLimits.maxBytes}) and by time
- * ({@link LingerLimits.maxMs}), whichever comes first; at the bound the connection is cut (a
- * client still sending by then has had the answer for a long while). Reading and discarding
- * costs no memory, and the time bound is shorter than the server's own request timeout, so
- * a lingering connection holds nothing an attacker could not already hold by sending a
- * request body slowly.
+ * ({@link LingerLimits.maxMs}), whichever comes first. At the time bound the connection is
+ * cut (a slow sender has had the answer for that long). At the byte bound a fast sender may
+ * have written the whole bound in the time its event loop took to read the answer (over
+ * loopback, a few milliseconds), so the server stops reading instead — the client's writes
+ * block on TCP flow control, no reset is sent, and its event loop is free to read the answer —
+ * and cuts only after {@link LingerLimits.cutGraceMs}. Reading and discarding costs no memory,
+ * the pause costs none either, and both bounds are shorter than the server's own request
+ * timeout, so a lingering connection holds nothing an attacker could not already hold by
+ * sending a request body slowly.
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
 
@@ -26,16 +30,19 @@ export interface LingerLimits {
   readonly maxBytes: number;
   /** Longest time (ms) a connection stays open after an early answer. */
   readonly maxMs: number;
+  /** Time (ms) a connection stays open, not read, after the byte bound, before it is cut. */
+  readonly cutGraceMs: number;
 }
 
-/** 4 MiB or 3 s, whichever comes first. */
-export const DEFAULT_LINGER: Readonly<LingerLimits> = Object.freeze({ maxBytes: 4 * 1024 * 1024, maxMs: 3_000 });
+/** 4 MiB or 3 s, whichever comes first; then 1 s paused before the cut at the byte bound. */
+export const DEFAULT_LINGER: Readonly<LingerLimits> = Object.freeze({ maxBytes: 4 * 1024 * 1024, maxMs: 3_000, cutGraceMs: 1_000 });
 
 /** Checks and completes partial limits (start-up error on nonsense). */
 export function lingerLimits(o: Partial<LingerLimits> = {}): LingerLimits {
   const l = { ...DEFAULT_LINGER, ...o };
   if (!Number.isSafeInteger(l.maxBytes) || l.maxBytes < 0) throw new RangeError('linger maxBytes must be a non-negative integer');
   if (!Number.isSafeInteger(l.maxMs) || l.maxMs < 1) throw new RangeError('linger maxMs must be a positive integer');
+  if (!Number.isSafeInteger(l.cutGraceMs) || l.cutGraceMs < 0) throw new RangeError('linger cutGraceMs must be a non-negative integer');
   return Object.freeze(l);
 }
 
@@ -49,33 +56,52 @@ export function lingerThenClose(req: IncomingMessage, res: ServerResponse, limit
   }
   let seen = 0;
   let over = false;
-  const stop = (cut: boolean): void => {
-    if (over) return;
-    over = true;
+  let grace: NodeJS.Timeout | undefined;
+  const detach = (): void => {
     clearTimeout(timer);
     req.off('data', onData);
     req.off('end', onEnd);
     req.off('error', onGone);
     req.off('aborted', onGone);
     req.off('close', onClose);
-    if (!cut) {
+  };
+  const cut = (): void => {
+    clearTimeout(grace);
+    sock.off('close', cut);
+    // Chunks Node had already read when the stream was paused: zeroed, never kept.
+    for (let c: unknown = req.read(); c !== null; c = req.read()) if (Buffer.isBuffer(c)) c.fill(0);
+    res.end();
+    sock.destroy();
+  };
+  const stop = (how: 'ended' | 'cut' | 'pause'): void => {
+    if (over) return;
+    over = true;
+    detach();
+    if (how === 'ended') {
       // The request has ended: nothing unread remains, so the close is a clean one.
       res.end();
       return;
     }
     req.pause();
-    res.end();
-    sock.destroy();
+    if (how === 'cut' || limits.cutGraceMs === 0) {
+      cut();
+      return;
+    }
+    // The byte bound: stop reading (flow control holds the sender, no reset yet) and give the
+    // client time to read the answer it already has before the connection is cut.
+    grace = setTimeout(cut, limits.cutGraceMs);
+    grace.unref();
+    sock.once('close', cut);
   };
   const onData = (chunk: Buffer | string): void => {
     seen += chunk.length;
     if (Buffer.isBuffer(chunk)) chunk.fill(0);
-    if (seen > limits.maxBytes) stop(true);
+    if (seen > limits.maxBytes) stop('pause');
   };
-  const onEnd = (): void => stop(false);
-  const onGone = (): void => stop(true);
-  const onClose = (): void => stop(!req.readableEnded);
-  const timer = setTimeout(() => stop(true), limits.maxMs);
+  const onEnd = (): void => stop('ended');
+  const onGone = (): void => stop('cut');
+  const onClose = (): void => stop(req.readableEnded ? 'ended' : 'cut');
+  const timer = setTimeout(() => stop('cut'), limits.maxMs);
   timer.unref();
   req.on('data', onData);
   req.on('end', onEnd);
