@@ -36,6 +36,12 @@ after(async () => {
 test('audit hook: entries with request ID and HMAC path; fail closed when the log is gone', async () => {
   h = await startRouteHarness({ modules: [secretRoutes], auditor: lazy });
   audit = openNexusAudit({ file, maxBytes: 1 << 20, keys: h.ctx.keys, logger: createLogger({ component: 't', level: 'silent' }) });
+  const hashPath = audit.writer.hashPath.bind(audit.writer);
+  let hmacs = 0;
+  audit.writer.hashPath = (p: string) => {
+    hmacs += 1;
+    return hashPath(p);
+  };
   const put = await h.post('/v1/store/secrets', { path: 'a/secret/path', values: { k: 'topsecretvalue' } }, PILOT);
   assert.equal(put.status, 200);
   const rid = put.headers['x-request-id'];
@@ -45,7 +51,9 @@ test('audit hook: entries with request ID and HMAC path; fail closed when the lo
   const entries = text.trimEnd().split('\n').map((l) => JSON.parse(l) as Record<string, unknown>);
   const mine = entries.filter((e) => e['requestId'] === rid);
   assert.deepEqual(mine.map((e) => e['phase']), ['intent', 'result']);
+  assert.equal(hmacs, 1, 'the intent and the result entry share one HMAC of the path');
   assert.equal(mine[0]!['path'], audit.writer.hashPath('a/secret/path'));
+  assert.equal(mine[1]!['path'], mine[0]!['path']);
   assert.equal(mine[1]!['status'], 200);
   assert.ok(!text.includes('a/secret/path') && !text.includes('topsecretvalue'));
   assert.equal(verifyTrail([{ name: 'audit.log', text }]).ok, true);

@@ -80,19 +80,32 @@ export function openNexusAudit(o: {
     health.failed(e);
     throw e;
   });
+  // The path's HMAC once per request: its intent and result entries name the same body's path
+  // (one HMAC fewer per request). Recomputed after the keys change.
+  let keyGeneration = 0;
+  const pathHashes = new WeakMap<object, { generation: number; hash: string | undefined }>();
+  const hashedPath = (body: unknown): string | undefined => {
+    const path = targetPath(body);
+    if (path === undefined) return undefined;
+    const memo = pathHashes.get(body as object);
+    if (memo !== undefined && memo.generation === keyGeneration) return memo.hash;
+    const hash = writer.hashPath(path);
+    pathHashes.set(body as object, { generation: keyGeneration, hash });
+    return hash;
+  };
   o.keys.onReady(() => {
+    keyGeneration += 1;
     writer.useKeys(new AuditKeys(o.keys.root()));
     void append({ type: 'event', event: 'audit.keyed' }).catch(() => undefined);
   });
   void append({ type: 'event', event: 'audit.opened' }).catch(() => undefined);
   const common = (e: { requestId: string; peer: SpiffeId | null; route: string; action: string; decision: string }, body: unknown): EntryFields => {
-    const path = targetPath(body);
     return {
       requestId: e.requestId,
       caller: e.peer === null ? null : String(e.peer),
       route: e.route,
       action: e.action,
-      path: path === undefined ? undefined : writer.hashPath(path),
+      path: hashedPath(body),
       decision: e.decision,
     };
   };
