@@ -91,6 +91,13 @@ export async function stopLoads(): Promise<void> {
 }
 
 /**
+ * Pause after each acknowledged write of a {@link writeLoad}: about 40 writes a second, far
+ * more than the tests need to land writes before, during and after a move, without burning a
+ * core for the whole test (the suite runs two files at a time on two cores).
+ */
+const WRITE_LOAD_PACE_MS = 25;
+
+/**
  * One writer of fresh secrets (`load/<tag>/<i>`) until stopped; `written` gets a path only
  * once Nexus acknowledged it. `acked()` counts this load's acknowledged writes.
  */
@@ -106,6 +113,7 @@ export function writeLoad(stack: Stack, written: Map<string, string>, tag: strin
         await c.putSecret(p, { v });
         written.set(p, v);
         count++;
+        await sleep(WRITE_LOAD_PACE_MS);
       } catch {
         await sleep(100); // Nexus down or not serving: not acknowledged
       }
