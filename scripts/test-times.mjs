@@ -85,9 +85,10 @@ export default async function* testTimes(source) {
   for (const [f, v] of sorted) out += `${sec(v.ms).padStart(8)}  started at ${sec(v.at).padStart(7)}  ${v.ok ? '  ' : 'F '}${rel(f)}\n`;
   // Time a file spends outside its top-level tests (process start, imports, hooks, and an
   // event loop kept alive after the last test by an open handle): large values are worth a look.
+  // A shared process (a unit-test group of scripts/test-plan.mjs) has no tests of its own.
   const inTests = new Map();
   for (const t of tests) if (t.nesting === 0) inTests.set(t.file, (inTests.get(t.file) ?? 0) + t.ms);
-  const outside = sorted.map(([f, v]) => [f, v.ms - (inTests.get(f) ?? 0)]).sort((a, b) => b[1] - a[1]).slice(0, 15);
+  const outside = sorted.filter(([f]) => inTests.has(f)).map(([f, v]) => [f, v.ms - inTests.get(f)]).sort((a, b) => b[1] - a[1]).slice(0, 15);
   out += '\nlongest time outside top-level tests (start-up, hooks, open handles at the end):\n';
   for (const [f, ms] of outside) out += `${sec(ms).padStart(8)}  ${rel(f)}\n`;
   out += '\nslowest top-level tests:\n';
@@ -98,14 +99,21 @@ export default async function* testTimes(source) {
     fs.writeFileSync(json, JSON.stringify({ wall, cpuBusy: busyShare(cpu0, cpu1), load0, load1, slices,
       files: Object.fromEntries(sorted.map(([f, v]) => [rel(f), v.ms])) }, null, 2));
   }
+  // Weights: a file run in its own process weighs its process's life; a file run in a shared
+  // process, the sum of its top-level tests; the shared processes themselves are generated.
+  const weighed = new Map();
+  for (const [f, v] of sorted) if (inTests.has(f)) weighed.set(f, v.ms);
+  for (const [f, ms] of inTests) if (!files.has(f)) weighed.set(f, ms);
   const weights = process.env['TEST_TIMES_WEIGHTS'];
   if (weights && failed === 0 && files.size > 0) fs.writeFileSync(weights, WEIGHTS_HEADER
-    + sorted.map(([f, v]) => `${(v.ms / 1000).toFixed(1)} ${rel(f)}\n`).join(''));
+    + [...weighed].sort((a, b) => b[1] - a[1]).map(([f, ms]) => `${(ms / 1000).toFixed(1)} ${rel(f)}\n`).join(''));
   yield out;
 }
 
-const WEIGHTS_HEADER = `# Wall seconds per test file from one measured full run (scripts/test-times.mjs, concurrency 2).
-# scripts/test.sh starts the heaviest files first, so no long file starts last (a long tail).
+const WEIGHTS_HEADER = `# Wall seconds per test file from one measured full run (scripts/test-times.mjs, concurrency 2):
+# a file in its own process, the process's life; a unit file in a shared one, its tests' time.
+# scripts/test-plan.mjs packs unit files into shared processes by these weights and starts the
+# heaviest first, so no long file starts last (a long tail).
 # Refresh: bash scripts/test.sh --test-reporter=spec --test-reporter-destination=stdout \\
 #   --test-reporter=./scripts/test-times.mjs --test-reporter-destination=/dev/null with TEST_TIMES_WEIGHTS=<this file>.
 `;

@@ -7,16 +7,11 @@ cd "$(dirname "$0")/.."
 # build output in dist/, which must not run.
 mapfile -t found < <(find dist/src dist/test dist/bench -name '*.test.js' 2>/dev/null | sort |
   while read -r f; do src="${f#dist/}"; [ -f "${src%.js}.ts" ] && echo "$f"; done)
-# Heaviest files first: files start in this order, N at a time (scripts/run-tests.mjs), so a
-# long file started last would run alone at the end. Weights are measured wall seconds
-# (scripts/test-weights.txt, written by scripts/test-times.mjs); a file not listed yet counts
-# as 60 s under test/e2e (spawns real processes) and 1 s elsewhere. Ties keep name order.
-weights=scripts/test-weights.txt
-mapfile -t files < <(for f in "${found[@]}"; do echo "$f"; done |
-  awk -v wf="$weights" 'BEGIN { while ((getline l < wf) > 0) if (l !~ /^#/ && split(l, a, " ") == 2) w[a[2]] = a[1] }
-    { x = ($0 in w) ? w[$0] : ($0 ~ /^dist\/test\/e2e\// ? 60 : 1); printf "%012.1f %06d %s\n", x, NR, $0 }' |
-  sort -k1,1r -k2,2n | cut -d' ' -f3-)
-if [ "${#files[@]}" -eq 0 ] || [ "${#files[@]}" -ne "${#found[@]}" ]; then
+# The plan (scripts/test-plan.mjs): unit test files share a few processes (groups generated
+# under dist/.test-groups/), end-to-end files run alone; heaviest first by the measured weights
+# in scripts/test-weights.txt, N at a time (scripts/run-tests.mjs), so no long file starts last.
+mapfile -t files < <(node scripts/test-plan.mjs scripts/test-weights.txt "${found[@]}")
+if [ "${#found[@]}" -eq 0 ] || [ "${#files[@]}" -eq 0 ]; then
   echo "no test files found under dist/" >&2
   exit 1
 fi
