@@ -61,3 +61,20 @@ test('test plan: without arguments it refuses with its usage (no silent empty ru
   assert.equal(r.status, 2);
   assert.match(r.stderr, /usage/);
 });
+
+test('test plan: a unit file that fails to import fails as its own named test, and the rest of its group still runs', () => {
+  const root = tempDir('spike-test-plan-');
+  write(root, 'dist/src/a.test.js', unitTest('a runs'));
+  write(root, 'dist/src/b.test.js', "throw new Error('broken at import');\n");
+  write(root, 'dist/src/c.test.js', unitTest('c runs'));
+  const files = ['dist/src/a.test.js', 'dist/src/b.test.js', 'dist/src/c.test.js'];
+  const out = execFileSync(process.execPath, [PLAN, 'none.txt', ...files], { cwd: root, encoding: 'utf8' }).trim().split('\n');
+  assert.equal(out.length, 1, 'three 1 s files make one group');
+  const env = { ...process.env };
+  delete env['NODE_TEST_CONTEXT'];
+  const r = spawnSync(process.execPath, ['--test', '--test-reporter=tap', out[0]!], { cwd: root, encoding: 'utf8', env });
+  assert.notEqual(r.status, 0);
+  assert.match(r.stdout, /^not ok \d+ - import dist\/src\/b\.test\.js$/m);
+  assert.match(r.stdout, /^ok \d+ - a runs$/m);
+  assert.match(r.stdout, /^ok \d+ - c runs$/m);
+});

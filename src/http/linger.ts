@@ -18,10 +18,10 @@
  * have written the whole bound in the time its event loop took to read the answer (over
  * loopback, a few milliseconds), so the server stops reading instead — the client's writes
  * block on TCP flow control, no reset is sent, and its event loop is free to read the answer —
- * and cuts only after {@link LingerLimits.cutGraceMs}. Reading and discarding costs no memory,
- * the pause costs none either, and both bounds are shorter than the server's own request
- * timeout, so a lingering connection holds nothing an attacker could not already hold by
- * sending a request body slowly.
+ * and cuts only after {@link LingerLimits.cutGraceMs} (and never after the time bound). Reading
+ * and discarding costs no memory, the pause costs none either, and the time bound is shorter
+ * than the server's own request timeout, so a lingering connection holds nothing an attacker
+ * could not already hold by sending a request body slowly.
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
 
@@ -30,11 +30,11 @@ export interface LingerLimits {
   readonly maxBytes: number;
   /** Longest time (ms) a connection stays open after an early answer. */
   readonly maxMs: number;
-  /** Time (ms) a connection stays open, not read, after the byte bound, before it is cut. */
+  /** Time (ms) a connection stays open, not read, after the byte bound, before it is cut (never past maxMs). */
   readonly cutGraceMs: number;
 }
 
-/** 4 MiB or 3 s, whichever comes first; then 1 s paused before the cut at the byte bound. */
+/** 4 MiB or 3 s, whichever comes first; at the byte bound, 1 s paused before the cut (within the 3 s). */
 export const DEFAULT_LINGER: Readonly<LingerLimits> = Object.freeze({ maxBytes: 4 * 1024 * 1024, maxMs: 3_000, cutGraceMs: 1_000 });
 
 /** Checks and completes partial limits (start-up error on nonsense). */
@@ -56,39 +56,57 @@ export function lingerThenClose(req: IncomingMessage, res: ServerResponse, limit
   }
   let seen = 0;
   let over = false;
+  let closed = false;
   let grace: NodeJS.Timeout | undefined;
   const detach = (): void => {
-    clearTimeout(timer);
     req.off('data', onData);
     req.off('end', onEnd);
     req.off('error', onGone);
     req.off('aborted', onGone);
     req.off('close', onClose);
   };
-  const cut = (): void => {
-    clearTimeout(grace);
-    sock.off('close', cut);
-    // Chunks Node had already read when the stream was paused: zeroed, never kept.
-    for (let c: unknown = req.read(); c !== null; c = req.read()) if (Buffer.isBuffer(c)) c.fill(0);
+  const finish = (): void => {
+    detach();
+    // The cut aborts the unfinished request: its error must find a listener, never go uncaught.
+    req.on('error', () => undefined);
     res.end();
     sock.destroy();
+  };
+  const cut = (): void => {
+    if (closed) return;
+    closed = true;
+    clearTimeout(timer);
+    clearTimeout(grace);
+    sock.off('close', cut);
+    if (!req.isPaused()) {
+      finish();
+      return;
+    }
+    // Chunks the paused request stream holds flow through `onData` (zeroed) first: resuming
+    // emits them on the next tick, each original chunk (a read() would join them into a copy).
+    req.resume();
+    process.nextTick(finish);
   };
   const stop = (how: 'ended' | 'cut' | 'pause'): void => {
     if (over) return;
     over = true;
-    detach();
     if (how === 'ended') {
       // The request has ended: nothing unread remains, so the close is a clean one.
+      closed = true;
+      clearTimeout(timer);
+      detach();
       res.end();
       return;
     }
-    req.pause();
     if (how === 'cut' || limits.cutGraceMs === 0) {
       cut();
       return;
     }
-    // The byte bound: stop reading (flow control holds the sender, no reset yet) and give the
-    // client time to read the answer it already has before the connection is cut.
+    // The byte bound: stop reading (the paused request stream stops the socket's reads once its
+    // small buffer is full; flow control holds the sender, no reset yet) and give the client
+    // time to read the answer it already has; the cut comes after the grace, never later than
+    // the time bound.
+    req.pause();
     grace = setTimeout(cut, limits.cutGraceMs);
     grace.unref();
     sock.once('close', cut);
@@ -101,7 +119,7 @@ export function lingerThenClose(req: IncomingMessage, res: ServerResponse, limit
   const onEnd = (): void => stop('ended');
   const onGone = (): void => stop('cut');
   const onClose = (): void => stop(req.readableEnded ? 'ended' : 'cut');
-  const timer = setTimeout(() => stop('cut'), limits.maxMs);
+  const timer = setTimeout(cut, limits.maxMs);
   timer.unref();
   req.on('data', onData);
   req.on('end', onEnd);

@@ -1,3 +1,5 @@
+// test-process: own
+// It listens for process-wide 'warning' events.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import net from 'node:net';

@@ -1,3 +1,5 @@
+// test-process: own
+// It listens for process-wide 'warning' events.
 /**
  * `spike policy apply --file`: the file is read to its end, also from a pipe (`--file <(…)`,
  * `/dev/stdin`), where the bytes arrive in pieces.

@@ -1,3 +1,5 @@
+// test-process: own
+// It measures the whole process's CPU time.
 /**
  * FI-13 (ReDoS storm), engine level: an identity allowed to write policies stores 100 patterns
  * built to be as costly as the write-time bound allows, then sends requests on 500-character

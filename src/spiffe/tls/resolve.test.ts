@@ -1,3 +1,5 @@
+// test-process: own
+// Its afterEach replaces dns.lookup for the whole process.
 /**
  * resolve.ts: which lookup answers are dialled by address (one distinct address) and which are
  * left to node:net (several); a prefetched answer is used by the next dial of the name only

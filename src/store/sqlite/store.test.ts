@@ -1,3 +1,5 @@
+// test-process: own
+// It sets the process umask across awaits.
 /**
  * sqlite-specific behaviour on real files: tampering (STO-01/02/04/05/06), wrong key
  * (STO-09), refusing bad files and schemas (STO-07/08), file modes (STO-10), a writer
