@@ -1,12 +1,12 @@
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
-import os from 'node:os';
 import path from 'node:path';
 import { test } from 'node:test';
+import { tempDir } from '../../test/helpers/temp.js';
 import { RootKey } from '../crypto/index.js';
 import { AuditKeys, AuditUnavailableError, auditErrno, auditFailureCause, AuditWriter, GENESIS_PREV, type TrailFile, sha256Hex, splitMac, verifyTrail } from './index.js';
 
-const tmp = (): string => fs.mkdtempSync(path.join(os.tmpdir(), 'spike-audit-'));
+const tmp = (): string => tempDir('spike-audit-');
 const root = RootKey.fromBytes(new Uint8Array(32).fill(7));
 const keys = (): AuditKeys => new AuditKeys(root);
 const read = (f: string): TrailFile => ({ name: path.basename(f), text: fs.readFileSync(f, 'utf8') });

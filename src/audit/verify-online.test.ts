@@ -6,9 +6,9 @@
  */
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
-import os from 'node:os';
 import path from 'node:path';
 import { test } from 'node:test';
+import { tempDir } from '../../test/helpers/temp.js';
 import { RootKey } from '../crypto/index.js';
 import { AuditKeys, AuditWriter, type MacCheck, type TrailFile, firstInvalidMac, keyedLines, sha256Hex, splitMac, verifyTrail } from './index.js';
 
@@ -16,7 +16,7 @@ const root = RootKey.fromBytes(new Uint8Array(32).fill(7));
 const join = (ls: string[]): string => `${ls.join('\n')}\n`;
 
 async function trailLines(): Promise<string[]> {
-  const file = path.join(fs.mkdtempSync(path.join(os.tmpdir(), 'spike-audit-online-')), 'audit.log');
+  const file = path.join(tempDir('spike-audit-online-'), 'audit.log');
   const w = new AuditWriter({ file });
   await Promise.all([w.append({ type: 'event', event: 'a' }), w.append({ type: 'event', event: 'b' })]);
   w.useKeys(new AuditKeys(root));

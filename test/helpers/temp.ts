@@ -1,22 +1,28 @@
 /**
  * Temporary folders for tests: each is created under the OS temp folder and removed when the
- * calling test file finishes (node:test `after`), so a failing test leaves nothing behind.
+ * test process exits, so a failing test leaves nothing behind.
+ *
+ * Removal is tied to the process, not to a node:test hook: `after()` called while a test runs
+ * attaches to that test, so a hook registered by the first caller would remove only the folders
+ * made before that test ended, and a test process may run several files (shared unit-test
+ * processes).
  */
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { after } from 'node:test';
 
 const created: string[] = [];
-let cleanupRegistered = false;
+let exitHookSet = false;
 
-/** A new empty folder named `<prefix><random>`. */
+function removeAll(): void {
+  for (const dir of created.splice(0)) fs.rmSync(dir, { recursive: true, force: true });
+}
+
+/** A new empty folder named `<prefix><random>`, removed when the process exits. */
 export function tempDir(prefix: string): string {
-  if (!cleanupRegistered) {
-    cleanupRegistered = true;
-    after(() => {
-      for (const dir of created) fs.rmSync(dir, { recursive: true, force: true });
-    });
+  if (!exitHookSet) {
+    exitHookSet = true;
+    process.once('exit', removeAll);
   }
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), prefix));
   created.push(dir);
