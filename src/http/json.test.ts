@@ -106,6 +106,18 @@ test('D4: numbers convert exactly as JSON.parse does', () => {
   }
 });
 
+test('SEC-09: with integerLiterals only integer literals are numbers (Go reads 1e2 and 1.0 into no int field)', () => {
+  const opts = { integerLiterals: true };
+  for (const n of ['0', '-0', '7', '-12', '2147483648', '9007199254740993']) {
+    assert.ok(Object.is(parseJson(Buffer.from(n), opts), JSON.parse(n)), n);
+  }
+  for (const n of ['1e2', '1E+2', '1.0', '0.0', '-0.0', '1.5', '0.1e-3', '1e400']) {
+    assert.ok(Number.isNaN(parseJson(Buffer.from(n), opts)), n);
+  }
+  // Still the same grammar: what is not a JSON number stays a syntax error.
+  for (const n of ['1.', '.5', '01', '1e', '+1']) rejects(n, 'invalid_json', opts);
+});
+
 test('SEC-03: depth 32 passes, 33 is rejected', () => {
   const nest = (d: number) => '['.repeat(d) + ']'.repeat(d);
   assert.ok(Array.isArray(parseJson(Buffer.from(nest(32)))));

@@ -7,7 +7,10 @@
  * the duplicate's value, builds **null-prototype** objects (so `__proto__`, `constructor`, …
  * are ordinary own keys that round-trip exactly), rejects invalid UTF-8, a BOM, lone surrogate
  * escapes, comments, trailing commas and every other non-RFC form. Numbers are converted
- * exactly as `JSON.parse` does (schemas decide what is an acceptable integer).
+ * exactly as `JSON.parse` does (schemas decide what is an acceptable integer), unless
+ * {@link JsonParseOptions.integerLiterals} is set: then a number written with a fraction or an
+ * exponent (`1.0`, `1e2`) is read as `NaN`, which no integer schema accepts, as Go's decoder
+ * refuses such a literal for an integer field.
  * Errors are {@link JsonError}s (400, the bad-request code) with fixed messages that never
  * quote the input. Reading the body under its byte cap is body.ts's job.
  */
@@ -28,6 +31,17 @@ export interface JsonLimits {
   maxMembers: number;
   /** Maximum elements in one array. */
   maxElements: number;
+}
+
+/** How {@link parseJson} reads a document. */
+export interface JsonParseOptions extends Partial<JsonLimits> {
+  /**
+   * Read numbers as Go's `encoding/json` reads them into integer fields: only integer literals
+   * (`-?(0|[1-9][0-9]*)`) are numbers; one with a fraction or an exponent becomes `NaN`, so an
+   * integer schema refuses it and a member nobody reads ignores it. For wire messages, whose
+   * fields are integers, strings and byte arrays, never fractional numbers.
+   */
+  integerLiterals?: boolean;
 }
 
 /** The defaults of D4, in one place. */
@@ -84,8 +98,13 @@ function hexVal(c: number): number {
  * Parses one JSON document from UTF-8 bytes (or an already-decoded string, whose byte size is
  * then computed) under `limits`. Throws {@link JsonError}.
  */
-export function parseJson(input: Uint8Array | string, limits: Partial<JsonLimits> = {}): JsonValue {
-  const L: JsonLimits = { ...DEFAULT_JSON_LIMITS, ...limits };
+export function parseJson(input: Uint8Array | string, options: JsonParseOptions = {}): JsonValue {
+  const L: JsonLimits = {
+    maxBytes: options.maxBytes ?? DEFAULT_JSON_LIMITS.maxBytes,
+    maxDepth: options.maxDepth ?? DEFAULT_JSON_LIMITS.maxDepth,
+    maxMembers: options.maxMembers ?? DEFAULT_JSON_LIMITS.maxMembers,
+    maxElements: options.maxElements ?? DEFAULT_JSON_LIMITS.maxElements,
+  };
   let s: string;
   if (typeof input === 'string') {
     if (input.length > L.maxBytes || Buffer.byteLength(input, 'utf8') > L.maxBytes) throw E.tooLarge();
@@ -98,12 +117,16 @@ export function parseJson(input: Uint8Array | string, limits: Partial<JsonLimits
       throw E.utf8();
     }
   }
-  return new Parser(s, L).parse();
+  return new Parser(s, L, options.integerLiterals === true).parse();
 }
 
 class Parser {
   private i = 0;
-  constructor(private readonly s: string, private readonly L: JsonLimits) {}
+  constructor(
+    private readonly s: string,
+    private readonly L: JsonLimits,
+    private readonly integerLiterals: boolean,
+  ) {}
 
   private ws(): void {
     const s = this.s;
@@ -295,13 +318,16 @@ class Parser {
     } else {
       throw E.syntax();
     }
+    let integer = true;
     if (s.charCodeAt(i) === 0x2e /* . */) {
+      integer = false;
       i++;
       if (!isDigit(s.charCodeAt(i))) throw E.syntax();
       while (isDigit(s.charCodeAt(i))) i++;
     }
     const ex = s.charCodeAt(i);
     if (ex === 0x65 || ex === 0x45) {
+      integer = false;
       i++;
       const sign = s.charCodeAt(i);
       if (sign === 0x2b || sign === 0x2d) i++;
@@ -309,6 +335,7 @@ class Parser {
       while (isDigit(s.charCodeAt(i))) i++;
     }
     this.i = i;
+    if (!integer && this.integerLiterals) return NaN;
     return Number(s.slice(start, i));
   }
 }

@@ -31,6 +31,7 @@ import { Command } from 'commander';
 import { PilotError, usageError } from './errors.js';
 import { act, type PilotContext } from './context.js';
 import { addFormatOptions, parseFormat, render, success, type FormatOpts, type OutputFormat } from './format.js';
+import { parseVersionByte } from './validate.js';
 
 const B64_RE = /^[A-Za-z0-9+/]*={0,2}$/;
 
@@ -178,13 +179,7 @@ export function registerCipher(program: Command, ctx: PilotContext): void {
           const jsonMode = o.version !== undefined || o.nonce !== undefined || o.ciphertext !== undefined;
           if (jsonMode) {
             if (o.file !== undefined) throw usageError('Error: Use either the JSON-mode flags or --file, not both.');
-            let version = 1;
-            if (o.version !== undefined) {
-              if (!/^(0|[1-9][0-9]{0,2})$/.test(o.version.trim()) || Number(o.version) > 255) {
-                throw usageError('Error: Invalid --version, must be 0-255.');
-              }
-              version = Number(o.version);
-            }
+            const version = o.version !== undefined ? parseVersionByte(o.version) : 1;
             if (o.nonce === undefined || o.ciphertext === undefined) throw usageError('Error: JSON mode needs --nonce and --ciphertext.');
             const nonce = decodeBase64Strict(o.nonce, '--nonce');
             const ciphertext = decodeBase64Strict(o.ciphertext, '--ciphertext');
@@ -221,11 +216,9 @@ export function registerCipher(program: Command, ctx: PilotContext): void {
         let ct: { version: number; nonce: Buffer; ciphertext: Buffer };
         if (o.version !== undefined || o.nonce !== undefined || o.ciphertext !== undefined) {
           if (o.file !== undefined) throw usageError('Error: Use either the JSON-mode flags or --file, not both.');
-          if (o.version === undefined || !/^(0|[1-9][0-9]{0,2})$/.test(o.version.trim()) || Number(o.version) > 255) {
-            throw usageError('Error: Invalid --version, must be 0-255.');
-          }
+          const version = parseVersionByte(o.version ?? '');
           if (o.nonce === undefined || o.ciphertext === undefined) throw usageError('Error: JSON mode needs --nonce and --ciphertext.');
-          ct = { version: Number(o.version), nonce: decodeBase64Strict(o.nonce, '--nonce'), ciphertext: decodeBase64Strict(o.ciphertext, '--ciphertext') };
+          ct = { version, nonce: decodeBase64Strict(o.nonce, '--nonce'), ciphertext: decodeBase64Strict(o.ciphertext, '--ciphertext') };
         } else {
           const env = await collectBytes(openInput(ctx, o.file));
           if (env.length < 1 + 12 + 16) throw usageError('Error: Input is not a cipher envelope (too short).');

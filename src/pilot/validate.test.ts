@@ -3,7 +3,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import YAML from 'yaml';
 import { PilotError } from './errors.js';
-import { checkSecretPath, parsePairs, parseVersionList, parsePermissions, parseNonNegInt, checkPolicyName } from './validate.js';
+import { checkSecretPath, parsePairs, parseVersionList, parsePermissions, parseNonNegInt, parseVersionByte, checkPolicyName } from './validate.js';
 import { formatTime, parseFormat, render, toYaml } from './format.js';
 import { humanMetadata, humanSecret, metadataDocument } from './secret.js';
 import { humanPolicy, humanPolicyList, policyDocument, policyFromFlags, policyFromYaml } from './policy.js';
@@ -69,6 +69,9 @@ test('version lists and integers (SPIKE messages)', () => {
   assert.equal(parseNonNegInt('7', '--version'), 7);
   usage(() => parseNonNegInt('07', '--version'));
   usage(() => parseNonNegInt('1e3', '--cas'));
+  assert.equal(parseVersionByte('0'), 0);
+  assert.equal(parseVersionByte(' 255 '), 255);
+  for (const v of ['256', '-1', '1e2', '1.0', '01', '', 'x']) usage(() => parseVersionByte(v), /Invalid --version, must be 0-255/);
 });
 
 test('permissions: SPIKE ValidatePermissions (split, trim, drop empties, known only, non-empty)', () => {

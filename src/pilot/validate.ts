@@ -70,6 +70,12 @@ export function parseNonNegInt(v: string, flag: string): number {
   return Number(v.trim());
 }
 
+/** A cipher envelope's version byte (`cipher decrypt|rewrap --version`): 0–255. */
+export function parseVersionByte(v: string): number {
+  if (!/^(0|[1-9][0-9]{0,2})$/.test(v.trim()) || Number(v.trim()) > 255) throw usageError('Error: Invalid --version, must be 0-255.');
+  return Number(v.trim());
+}
+
 /** A positive integer option (`--max-versions`). */
 export function parsePositiveInt(v: string, flag: string): number {
   const n = parseNonNegInt(v, flag);

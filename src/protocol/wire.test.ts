@@ -9,7 +9,7 @@ import { ApiError } from './errors.js';
 import { Bytes32, GoTime, goJsonString, parseJson, s, validateBody } from '../http/index.js';
 import { isValidName, isValidPathPattern, isValidSecretPath, isValidSpiffeIdPattern, validatePermissions, validateRestoreId, ERROR_SHAPES, PolicyPutRequest, RestoreRequest, SecretGetRequest, SecretPutRequest, SecretVersionsRequest, ShardContributeRequest, CipherDecryptRequest, BootstrapVerifyRequest, intKeyedMap, policyGetResponse } from './index.js';
 
-const body = <T>(schema: Parameters<typeof validateBody<T>>[0], text: string): T => validateBody(schema, parseJson(Buffer.from(text)));
+const body = <T>(schema: Parameters<typeof validateBody<T>>[0], text: string): T => validateBody(schema, parseJson(Buffer.from(text), { integerLiterals: true }));
 const is400 = (e: unknown): boolean => e instanceof ApiError && e.status === 400 && e.code === 'api_bad_request';
 const bad = <T>(schema: Parameters<typeof validateBody<T>>[0], text: string): void => {
   assert.throws(() => body(schema, text), is400, text);
@@ -94,12 +94,16 @@ test('schema: a case-variant of a known field is rejected (Go would have used it
   bad(SecretGetRequest, '{"Path":"a"}');
 });
 
-test('SEC-09: versions must be non-negative safe integers; 0/absent = current', () => {
+test('SEC-09: versions must be non-negative safe integers written as integers; 0/absent = current', () => {
   for (const v of ['-1', '1.5', '"1"', '1e400', '9007199254740993', 'null', 'true', '[]']) bad(SecretGetRequest, `{"path":"a","version":${v}}`);
+  // Go's encoding/json refuses a fraction or an exponent for an int field, even when the value is whole.
+  for (const v of ['1e2', '1E0', '1.0', '0.0', '2e-0', '-0.0']) bad(SecretGetRequest, `{"path":"a","version":${v}}`);
+  bad(SecretVersionsRequest, '{"path":"a","versions":[1,1.0]}');
   assert.equal(body(SecretGetRequest, '{"path":"a"}').version, 0);
   assert.equal(body(SecretGetRequest, '{"path":"a","version":2147483648}').version, 2147483648);
   assert.equal(body(SecretGetRequest, '{"path":"a","version":-0}').version, 0);
-  assert.equal(body(SecretGetRequest, '{"path":"a","version":1e2}').version, 100);
+  // A member nobody reads may hold any valid number, as in Go.
+  assert.equal(body(SecretGetRequest, '{"path":"a","version":3,"ratio":1.5e3}').version, 3);
 });
 
 test('SEC-10: versions lists — null/absent = [], > 100 entries or negatives rejected', () => {
@@ -114,9 +118,10 @@ test('SEC-10: versions lists — null/absent = [], > 100 entries or negatives re
 test('G4/SSS-07: [32]byte fields need exactly 32 integers 0..255 and (for shards) not all zero', () => {
   const arr = (n: number, v = 7) => `[${Array(n).fill(v).join(',')}]`;
   assert.equal(body(ShardContributeRequest, `{"shard":${arr(32)}}`).shard.length, 32);
-  for (const sh of [arr(31), arr(33), arr(32, 0), arr(32, 256), arr(32, -1), '[' + Array(31).fill(1).join(',') + ',1.5]', 'null', '"AAAA"']) {
+  for (const sh of [arr(31), arr(33), arr(32, 0), arr(32, 256), arr(32, -1), '[' + Array(31).fill(1).join(',') + ',1.5]', '[' + Array(31).fill(1).join(',') + ',1.0]', '[' + Array(31).fill(1).join(',') + ',1e1]', 'null', '"AAAA"']) {
     bad(ShardContributeRequest, `{"shard":${sh}}`);
   }
+  bad(RestoreRequest, `{"id":3e0,"shard":${arr(32, 255)}}`);
   const r = body(RestoreRequest, `{"id":3,"shard":${arr(32, 255)}}`);
   assert.equal(r.id, 3);
   assert.ok(r.shard.every((b) => b === 255));

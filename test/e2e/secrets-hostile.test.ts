@@ -95,6 +95,8 @@ function battery(): Case[] {
     bad('SEC-09 version 1e400', '{"path":"hostile/t","version":1e400}', SG),
     bad('SEC-09 version 2^53+1', '{"path":"hostile/t","version":9007199254740993}', SG),
     bad('SEC-09 version -1', '{"path":"hostile/t","version":-1}', SG),
+    bad('SEC-09 version 1e2 (Go reads no exponent into an int)', '{"path":"hostile/t","version":1e2}', SG),
+    bad('SEC-09 version 1.0 (Go reads no fraction into an int)', '{"path":"hostile/t","version":1.0}', SG),
     bad('SEC-18 lone surrogate', '{"path":"hostile/t","values":{"k":"\\ud800"}}'),
     bad('SEC-18 invalid UTF-8', Buffer.concat([Buffer.from('{"path":"hostile/t","values":{"k":"'), Buffer.from([0xc0, 0xaf]), Buffer.from('"}}')])),
     bad('POL-09 dot-dot segment', '{"path":"hostile/../etc","values":{"k":"v"}}'),
