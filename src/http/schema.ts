@@ -192,7 +192,8 @@ function bytes32(opts: { nonZero?: boolean } = {}): Schema<Buffer> {
     let any = 0;
     for (let k = 0; k < 32; k++) {
       const b = v[k];
-      if (typeof b !== 'number' || !Number.isInteger(b) || b < 0 || b > 255) {
+      // `-0` too: Go reads a byte with ParseUint, which refuses a sign.
+      if (typeof b !== 'number' || !Number.isInteger(b) || b < 0 || b > 255 || Object.is(b, -0)) {
         out.fill(0);
         throw new SchemaError(at, 'must be an array of 32 integers 0..255');
       }
