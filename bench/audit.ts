@@ -16,7 +16,7 @@ import path from 'node:path';
 import { binPath } from '../test/helpers/bin.js';
 import type { Stack } from '../test/helpers/stack.js';
 import { progress, row, type BenchRow, type Goal, type LoadResult, closedLoop } from './harness.js';
-import { type StackBench, merge } from './stack-bench.js';
+import { type StackBench, cpuMs, merge } from './stack-bench.js';
 
 const GOAL: Goal = { on: 'ratio', op: '>=', target: 0.85, text: '≥ 0.85×' };
 const SECRETS = '/v1/store/secrets';
@@ -46,6 +46,9 @@ export const AUDIT_ROWS: Array<[string, string, string, Goal]> = [
   ['A', 'audit.put.throughput', 'secret PUT throughput with the audit log on vs off', GOAL],
 ];
 
+/** The share of one core Nexus used over a side's measured windows. */
+const pct = (cpuTotalMs: number | undefined, r: LoadResult): string => `${(((cpuTotalMs ?? Number.NaN) / r.elapsedMs) * 100).toFixed(0)}%`;
+
 export async function benchAudit(stack: Stack, sb: StackBench): Promise<BenchRow[]> {
   const ms = sb.quick ? 1500 : 4000;
   const file = path.join(stack.dir, 'bench-audit', 'audit.log');
@@ -53,6 +56,8 @@ export async function benchAudit(stack: Stack, sb: StackBench): Promise<BenchRow
   const pilot = await stack.client('pilot');
   await pilot.putSecret(GET_PATH, VALUE);
   const runs: Record<'on' | 'off', Record<string, LoadResult | undefined>> = { on: {}, off: {} };
+  // Nexus's CPU (ms, from /proc) over the measured windows: whether a side was bound by CPU or by waits.
+  const cpu: Record<'on' | 'off', Record<string, number>> = { on: {}, off: {} };
   const measure = async (side: 'on' | 'off'): Promise<void> => {
     for (const l of LOADS) {
       progress(`audit ${side}: ${l.key}, ${ms / 1000} s`);
@@ -65,7 +70,10 @@ export async function benchAudit(stack: Stack, sb: StackBench): Promise<BenchRow
           await closedLoop({ ...spec, concurrency: k, durationMs: 300 });
           if (k === l.concurrency) break;
         }
+        const pid = stack.pid('nexus');
+        const c0 = pid === undefined ? Number.NaN : cpuMs(pid);
         runs[side][l.key] = merge(runs[side][l.key], await closedLoop({ ...spec, concurrency: l.concurrency, durationMs: ms }));
+        cpu[side][l.key] = (cpu[side][l.key] ?? 0) + (pid === undefined ? Number.NaN : cpuMs(pid) - c0);
       } finally {
         await d.close();
       }
@@ -94,12 +102,14 @@ export async function benchAudit(stack: Stack, sb: StackBench): Promise<BenchRow
     const off = runs.off[l.key]!;
     const [kind, c] = l.key.split('.') as [string, string];
     const main = l.concurrency > 1;
+    const perReq = (side: 'on' | 'off', r: LoadResult): string => `${(((cpu[side][l.key] ?? Number.NaN) * 1000) / r.ok).toFixed(0)}`;
     const who = `${l.concurrency} ${kind === 'get' ? 'client' : 'writer'}${l.concurrency > 1 ? 's' : ''}`;
     rows.push(row('A', {
       id: main ? `audit.${kind}.throughput` : `audit.${kind}.throughput.${c}`,
       name: `secret ${kind.toUpperCase()} throughput with the audit log on vs off, ${who}`,
       value: on.opsPerSec, unit: 'ops/s', baseline: off.opsPerSec, ratio: on.opsPerSec / off.opsPerSec,
-      note: `baseline: the same load with the audit log off (ABBA order, same run); ${on.ok} / ${off.ok} requests on / off` +
+      note: `baseline: the same load with the audit log off (ABBA order, same run); ${on.ok} / ${off.ok} requests on / off; ` +
+        `Nexus CPU per request ${perReq('on', on)} / ${perReq('off', off)} µs, Nexus busy ${pct(cpu.on[l.key], on)} / ${pct(cpu.off[l.key], off)} of one core` +
         `${on.errors + off.errors > 0 ? `, errors on ${on.errors}, off ${off.errors}` : ''}` +
         (main ? '' : '; one client: each request waits for its own audit fsync'),
     }, main ? GOAL : { on: 'ratio', op: 'report', target: 0, text: 'report only' }));

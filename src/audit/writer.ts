@@ -5,6 +5,11 @@
  * Durability: `append()` builds the line at once (so the chain order is the call order) and
  * resolves only once the line is written and `fdatasync`ed. Lines appended while a flush
  * runs wait for the next one, which writes them all and syncs once (group commit).
+ * `appendDeferred()` is for entries nobody waits for (request results, lifecycle events): the
+ * line is built and chained at once, but it starts no flush of its own; it rides the next
+ * awaited entry's flush, or is flushed after {@link DEFER_MS} when none comes. Under load a
+ * request then costs one flush (its intent), not two; a crash can lose only deferred lines
+ * written in the last {@link DEFER_MS}, none of which was promised to anybody.
  *
  * Failure: when a write or sync fails, every line of that batch and every line queued
  * behind it is rejected, the file is cut back to its last durable size and the chain state
@@ -64,9 +69,14 @@ export interface AuditWriterOptions {
 
 interface Pending {
   line: string;
+  /** Someone waits for this line: the flush loop goes on while such a line is queued. */
+  awaited: boolean;
   resolve(): void;
   reject(e: unknown): void;
 }
+
+/** Longest a deferred line waits for an awaited one to carry it to disk. */
+export const DEFER_MS = 20;
 
 /** A refused append; `failure` names why (no cause: the writer was closed). */
 export class AuditUnavailableError extends Error {
@@ -135,8 +145,12 @@ export class AuditWriter {
   #fd: number;
   #keys: AuditKeys | undefined;
   #queue: Pending[] = [];
+  /** Awaited lines in #queue. */
+  #awaitedQueued = 0;
   #flushing = false;
+  #closing = false;
   #closed = false;
+  #deferTimer: NodeJS.Timeout | undefined;
   // chain state: built (next line) and durable (rollback point)
   #seq = 0;
   #prev = GENESIS_PREV;
@@ -188,21 +202,51 @@ export class AuditWriter {
 
   /** Appends one entry; resolves once it is on disk, rejects with {@link AuditUnavailableError}. */
   append(fields: EntryFields): Promise<void> {
+    return this.#enqueue(fields, true);
+  }
+
+  /**
+   * Appends one entry that nobody waits for: chained now, written with the next awaited entry
+   * or within {@link DEFER_MS}. Resolves once on disk; rejects as {@link append} does.
+   */
+  appendDeferred(fields: EntryFields): Promise<void> {
+    return this.#enqueue(fields, false);
+  }
+
+  #enqueue(fields: EntryFields, awaited: boolean): Promise<void> {
     if (this.#closed) return Promise.reject(new AuditUnavailableError());
     this.#seq += 1;
     const line = buildLine(this.#now().toISOString(), this.#seq, fields, this.#prev, this.#keys);
     this.#prev = sha256Hex(line);
     return new Promise<void>((resolve, reject) => {
-      this.#queue.push({ line, resolve, reject });
-      if (!this.#flushing) void this.#flush();
+      this.#queue.push({ line, awaited, resolve, reject });
+      if (awaited) this.#awaitedQueued += 1;
+      if (this.#flushing) return;
+      if (awaited) void this.#flush();
+      else this.#armDeferTimer();
     });
+  }
+
+  /** Flushes the queued deferred lines after {@link DEFER_MS} (once armed, not pushed back). */
+  #armDeferTimer(): void {
+    this.#deferTimer ??= setTimeout(() => {
+      this.#deferTimer = undefined;
+      if (!this.#flushing && this.#queue.length > 0) void this.#flush();
+    }, DEFER_MS);
   }
 
   async #flush(): Promise<void> {
     this.#flushing = true;
+    clearTimeout(this.#deferTimer);
+    this.#deferTimer = undefined;
     try {
-      while (this.#queue.length > 0) {
+      // The first round writes whatever is queued (an awaited line, or deferred ones whose
+      // time is up); later rounds run only for awaited lines (or to drain on close).
+      let first = true;
+      while (this.#queue.length > 0 && (first || this.#awaitedQueued > 0 || this.#closing)) {
+        first = false;
         const batch = this.#queue.splice(0);
+        this.#awaitedQueued = 0;
         const data = Buffer.from(batch.map((p) => `${p.line}\n`).join(''), 'utf8');
         try {
           if (!this.#stdout && this.#size > 0 && this.#size + data.length > this.#maxBytes) this.#rotate();
@@ -220,12 +264,15 @@ export class AuditWriter {
       }
     } finally {
       this.#flushing = false;
+      // Deferred lines appended during the last round wait for their own time.
+      if (this.#queue.length > 0 && !this.#closed) this.#armDeferTimer();
     }
   }
 
   /** Rejects the batch and everything chained behind it; cuts the file back; rolls the chain back. */
   #fail(batch: Pending[], e: unknown): void {
     const rejected = [...batch, ...this.#queue.splice(0)];
+    this.#awaitedQueued = 0;
     this.#seq = this.#durable.seq;
     this.#prev = this.#durable.prev;
     this.#size = this.#durable.size;
@@ -272,8 +319,12 @@ export class AuditWriter {
     this.#durable = { ...this.#durable, size: this.#size };
   }
 
-  /** Waits for queued lines, then closes the file. */
+  /** Writes the queued lines (deferred ones too, at once), then closes the file. */
   async close(): Promise<void> {
+    this.#closing = true;
+    clearTimeout(this.#deferTimer);
+    this.#deferTimer = undefined;
+    if (!this.#flushing && this.#queue.length > 0) void this.#flush();
     while (this.#flushing || this.#queue.length > 0) await new Promise((r) => setTimeout(r, 1));
     this.#closed = true;
     this.#keys?.destroy();

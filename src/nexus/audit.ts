@@ -9,8 +9,10 @@
  * ("audit log unavailable: disk full" / ": read-only storage" / ": I/O error") and the
  * handler never runs, so nothing changes. The log names the cause once, at a bounded rate
  * (audit-health.ts). After the answer, every request (allowed, denied,
- * refused) writes a `result` entry with the status and duration; it rides the next group
- * commit and the response does not wait for it. Lifecycle events do not wait either.
+ * refused) writes a `result` entry with the status and duration; the response does not wait
+ * for it, and it starts no flush of its own: it rides the next intent's group commit, or is
+ * flushed within AuditWriter's DEFER_MS when no intent comes. Lifecycle events are written
+ * the same way.
  *
  * The audit keys (path HMAC, entry MAC) are derived from the root key once it is installed;
  * before that, entries carry no `path` and `mac: null`.
@@ -76,10 +78,15 @@ export function openNexusAudit(o: {
 }): NexusAudit {
   const writer = new AuditWriter({ file: o.file, maxBytes: o.maxBytes, ...(o.observer ? { observer: o.observer } : {}) });
   const health = auditHealth(o.logger);
-  const append = (fields: EntryFields): Promise<void> => writer.append(fields).then(() => health.written(), (e: unknown) => {
+  const track = (written: Promise<void>): Promise<void> => written.then(() => health.written(), (e: unknown) => {
     health.failed(e);
     throw e;
   });
+  const append = (fields: EntryFields): Promise<void> => track(writer.append(fields));
+  // Entries nobody waits for ride the next intent's flush (AuditWriter.appendDeferred).
+  const record = (fields: EntryFields): void => {
+    void track(writer.appendDeferred(fields)).catch(() => undefined);
+  };
   // The path's HMAC once per request: its intent and result entries name the same body's path
   // (one HMAC fewer per request). Recomputed after the keys change.
   let keyGeneration = 0;
@@ -96,9 +103,9 @@ export function openNexusAudit(o: {
   o.keys.onReady(() => {
     keyGeneration += 1;
     writer.useKeys(new AuditKeys(o.keys.root()));
-    void append({ type: 'event', event: 'audit.keyed' }).catch(() => undefined);
+    record({ type: 'event', event: 'audit.keyed' });
   });
-  void append({ type: 'event', event: 'audit.opened' }).catch(() => undefined);
+  record({ type: 'event', event: 'audit.opened' });
   const common = (e: { requestId: string; peer: SpiffeId | null; route: string; action: string; decision: string }, body: unknown): EntryFields => {
     return {
       requestId: e.requestId,
@@ -116,12 +123,11 @@ export function openNexusAudit(o: {
         throw refusal(err);
       }),
       result: (e) => {
-        void append({ type: 'request', phase: 'result', ...common(e, e.body), status: e.status, durationMs: e.durationMs })
-          .catch(() => undefined);
+        record({ type: 'request', phase: 'result', ...common(e, e.body), status: e.status, durationMs: e.durationMs });
       },
     },
     event: (name, fields = {}) => {
-      void append({ type: 'event', event: name, ...fields }).catch(() => undefined);
+      record({ type: 'event', event: name, ...fields });
     },
     failure: async () => {
       const cause = health.current();

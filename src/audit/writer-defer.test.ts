@@ -1,0 +1,103 @@
+/**
+ * Deferred audit entries (AuditWriter.appendDeferred): entries nobody waits for start no flush
+ * of their own; they ride the next awaited entry's flush, or are flushed after DEFER_MS.
+ */
+import assert from 'node:assert/strict';
+import fs from 'node:fs';
+import path from 'node:path';
+import { test } from 'node:test';
+import { tempDir } from '../../test/helpers/temp.js';
+import { AuditWriter, type AuditIo, verifyTrail } from './index.js';
+import { DEFER_MS } from './writer.js';
+
+const lines = (f: string): string[] => (fs.existsSync(f) ? fs.readFileSync(f, 'utf8').split('\n').filter((l) => l !== '') : []);
+const events = (f: string): string[] => lines(f).map((l) => (JSON.parse(l) as { event: string }).event);
+
+/** Real file I/O that counts its syncs. */
+function countingIo(): AuditIo & { syncs: number } {
+  const io = {
+    syncs: 0,
+    write: (fd: number, data: Buffer) => new Promise<void>((res, rej) => fs.write(fd, data, (e) => (e ? rej(e) : res()))),
+    sync: (fd: number) => {
+      io.syncs++;
+      return new Promise<void>((res, rej) => fs.fdatasync(fd, (e) => (e ? rej(e) : res())));
+    },
+  };
+  return io;
+}
+
+test('audit: deferred entries ride the next awaited entry\'s flush, in chain order', async () => {
+  const file = path.join(tempDir('spike-audit-defer-'), 'audit.log');
+  const io = countingIo();
+  const w = new AuditWriter({ file, io });
+  const deferred = [w.appendDeferred({ type: 'event', event: 'r1' }), w.appendDeferred({ type: 'event', event: 'r2' })];
+  assert.equal(io.syncs, 0, 'a deferred entry starts no flush');
+  await w.append({ type: 'event', event: 'intent' });
+  await Promise.all(deferred);
+  assert.equal(io.syncs, 1, 'one flush carried all three');
+  assert.deepEqual(events(file), ['r1', 'r2', 'intent']);
+  await w.close();
+  assert.equal(verifyTrail([{ name: 'audit.log', text: fs.readFileSync(file, 'utf8') }]).ok, true);
+});
+
+test('audit: a deferred entry with no awaited one after it reaches the disk on its own', async () => {
+  const file = path.join(tempDir('spike-audit-defer-'), 'audit.log');
+  const io = countingIo();
+  const w = new AuditWriter({ file, io });
+  const t0 = performance.now();
+  await w.appendDeferred({ type: 'event', event: 'alone' });
+  assert.ok(performance.now() - t0 >= DEFER_MS - 2, 'it waited for an awaited entry first');
+  assert.deepEqual(events(file), ['alone']);
+  assert.equal(io.syncs, 1);
+  await w.close();
+});
+
+test('audit: deferred entries appended during a flush do not start another one', async () => {
+  const file = path.join(tempDir('spike-audit-defer-'), 'audit.log');
+  const io = countingIo();
+  let release: () => void = () => undefined;
+  const gate = new Promise<void>((r) => { release = r; });
+  const slow: AuditIo = { write: io.write, sync: async (fd) => { await gate; await io.sync(fd); } };
+  const w = new AuditWriter({ file, io: slow });
+  const first = w.append({ type: 'event', event: 'intent1' });
+  const during = w.appendDeferred({ type: 'event', event: 'result1' });
+  release();
+  await first;
+  assert.equal(io.syncs, 1);
+  assert.deepEqual(events(file), ['intent1'], 'the result waits for its own time or the next intent');
+  await w.append({ type: 'event', event: 'intent2' });
+  await during;
+  assert.equal(io.syncs, 2);
+  assert.deepEqual(events(file), ['intent1', 'result1', 'intent2']);
+  await w.close();
+});
+
+test('audit: close writes the deferred entries at once', async () => {
+  const file = path.join(tempDir('spike-audit-defer-'), 'audit.log');
+  const w = new AuditWriter({ file });
+  const d = w.appendDeferred({ type: 'event', event: 'last' });
+  await w.close();
+  await d;
+  assert.deepEqual(events(file), ['last']);
+});
+
+test('audit: a failed flush rejects the deferred entries it carried; the next entry still writes', async () => {
+  const file = path.join(tempDir('spike-audit-defer-'), 'audit.log');
+  let failing = true;
+  const io: AuditIo = {
+    write: (fd, data) => new Promise((res, rej) => {
+      if (failing) return rej(Object.assign(new Error('no space'), { code: 'ENOSPC' }));
+      fs.write(fd, data, (e) => (e ? rej(e) : res()));
+    }),
+    sync: async () => undefined,
+  };
+  const w = new AuditWriter({ file, io });
+  const d = w.appendDeferred({ type: 'event', event: 'lost' });
+  await assert.rejects(w.append({ type: 'event', event: 'intent' }), { code: 'audit_unavailable' });
+  await assert.rejects(d, { code: 'audit_unavailable' });
+  failing = false;
+  await w.append({ type: 'event', event: 'after' });
+  assert.deepEqual(events(file), ['after']);
+  await w.close();
+  assert.equal(verifyTrail([{ name: 'audit.log', text: fs.readFileSync(file, 'utf8') }]).ok, true);
+});
