@@ -13,11 +13,15 @@ import { DEFER_MS } from './writer.js';
 const lines = (f: string): string[] => (fs.existsSync(f) ? fs.readFileSync(f, 'utf8').split('\n').filter((l) => l !== '') : []);
 const events = (f: string): string[] => lines(f).map((l) => (JSON.parse(l) as { event: string }).event);
 
-/** Real file I/O that counts its syncs. */
-function countingIo(): AuditIo & { syncs: number } {
+/** Real file I/O that counts its writes and syncs. */
+function countingIo(): AuditIo & { writes: number; syncs: number } {
   const io = {
+    writes: 0,
     syncs: 0,
-    write: (fd: number, data: Buffer) => new Promise<void>((res, rej) => fs.write(fd, data, (e) => (e ? rej(e) : res()))),
+    write: (fd: number, data: Buffer) => {
+      io.writes++;
+      return new Promise<void>((res, rej) => fs.write(fd, data, (e) => (e ? rej(e) : res())));
+    },
     sync: (fd: number) => {
       io.syncs++;
       return new Promise<void>((res, rej) => fs.fdatasync(fd, (e) => (e ? rej(e) : res())));
@@ -31,7 +35,7 @@ test('audit: deferred entries ride the next awaited entry\'s flush, in chain ord
   const io = countingIo();
   const w = new AuditWriter({ file, io });
   const deferred = [w.appendDeferred({ type: 'event', event: 'r1' }), w.appendDeferred({ type: 'event', event: 'r2' })];
-  assert.equal(io.syncs, 0, 'a deferred entry starts no flush');
+  assert.equal(io.writes, 0, 'a deferred entry starts no write');
   await w.append({ type: 'event', event: 'intent' });
   await Promise.all(deferred);
   assert.equal(io.syncs, 1, 'one flush carried all three');
@@ -72,13 +76,65 @@ test('audit: deferred entries appended during a flush do not start another one',
   await w.close();
 });
 
+test('audit: an awaited entry appended during a deferred-only flush is written right after it, not after the timer', async () => {
+  const file = path.join(tempDir('spike-audit-defer-'), 'audit.log');
+  const io = countingIo();
+  let release: () => void = () => undefined;
+  const gate = new Promise<void>((r) => { release = r; });
+  let gated = true;
+  const slow: AuditIo = { write: io.write, sync: async (fd) => { if (gated) await gate; await io.sync(fd); } };
+  const w = new AuditWriter({ file, io: slow });
+  const deferred = w.appendDeferred({ type: 'event', event: 'result' });
+  while (io.writes === 0) await new Promise((r) => setTimeout(r, 5)); // the timer's flush began
+  const intent = w.append({ type: 'event', event: 'intent' });
+  gated = false;
+  release();
+  await deferred;
+  // The flush loop goes straight on to the queued awaited line: its write has begun by the time
+  // the first round's promises run their continuations (a timer would start it 20 ms later).
+  assert.equal(io.writes, 2, 'the awaited line did not wait for the deferral timer');
+  await intent;
+  assert.deepEqual(events(file), ['result', 'intent']);
+  await w.close();
+});
+
 test('audit: close writes the deferred entries at once', async () => {
   const file = path.join(tempDir('spike-audit-defer-'), 'audit.log');
-  const w = new AuditWriter({ file });
+  const io = countingIo();
+  const w = new AuditWriter({ file, io });
   const d = w.appendDeferred({ type: 'event', event: 'last' });
-  await w.close();
+  const closed = w.close();
+  assert.equal(io.writes, 1, 'close started the write itself (no wait for the deferral timer)');
+  await closed;
   await d;
   assert.deepEqual(events(file), ['last']);
+});
+
+test('audit: a deferred entry appended while a failing write runs is rejected with it; the chain resumes cleanly', async () => {
+  const file = path.join(tempDir('spike-audit-defer-'), 'audit.log');
+  let fail: (e: Error) => void = () => undefined;
+  let failing = true;
+  const io: AuditIo = {
+    write: (fd, data) => new Promise((res, rej) => {
+      if (failing) {
+        fail = rej;
+        return;
+      }
+      fs.write(fd, data, (e) => (e ? rej(e) : res()));
+    }),
+    sync: async () => undefined,
+  };
+  const w = new AuditWriter({ file, io });
+  const intent = w.append({ type: 'event', event: 'intent' });
+  const during = w.appendDeferred({ type: 'event', event: 'during' });
+  failing = false;
+  fail(Object.assign(new Error('I/O error'), { code: 'EIO' }));
+  await assert.rejects(intent, { code: 'audit_unavailable' });
+  await assert.rejects(during, { code: 'audit_unavailable' });
+  await w.append({ type: 'event', event: 'next' });
+  assert.deepEqual(events(file), ['next']);
+  await w.close();
+  assert.equal(verifyTrail([{ name: 'audit.log', text: fs.readFileSync(file, 'utf8') }]).ok, true);
 });
 
 test('audit: a failed flush rejects the deferred entries it carried; the next entry still writes', async () => {

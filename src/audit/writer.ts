@@ -7,9 +7,10 @@
  * runs wait for the next one, which writes them all and syncs once (group commit).
  * `appendDeferred()` is for entries nobody waits for (request results, lifecycle events): the
  * line is built and chained at once, but it starts no flush of its own; it rides the next
- * awaited entry's flush, or is flushed after {@link DEFER_MS} when none comes. Under load a
- * request then costs one flush (its intent), not two; a crash can lose only deferred lines
- * written in the last {@link DEFER_MS}, none of which was promised to anybody.
+ * awaited entry's flush, or is flushed {@link DEFER_MS} after the flush in progress (or after
+ * it was appended, when none is) when none comes. Under load a request then costs one flush
+ * (its intent), not two; a crash can lose only deferred lines not yet written, none of which
+ * was promised to anybody.
  *
  * Failure: when a write or sync fails, every line of that batch and every line queued
  * behind it is rejected, the file is cut back to its last durable size and the chain state

@@ -54,6 +54,8 @@ interface StringOpts {
 interface IntOpts {
   min?: number;
   max?: number;
+  /** A Go unsigned field (`byte`, `uint`): `-0` is refused too, as Go's ParseUint refuses a sign. */
+  unsigned?: boolean;
 }
 
 function str(opts: StringOpts = {}): Schema<string> {
@@ -73,7 +75,11 @@ function int(opts: IntOpts = {}): Schema<number> {
     if (typeof v !== 'number' || !Number.isSafeInteger(v)) throw new SchemaError(at, 'must be a safe integer');
     if (opts.min !== undefined && v < opts.min) throw new SchemaError(at, 'is out of range');
     if (opts.max !== undefined && v > opts.max) throw new SchemaError(at, 'is out of range');
-    return Object.is(v, -0) ? 0 : v;
+    if (Object.is(v, -0)) {
+      if (opts.unsigned === true) throw new SchemaError(at, 'is out of range');
+      return 0;
+    }
+    return v;
   });
 }
 

@@ -46,10 +46,14 @@ test('audit hook: entries with request ID and HMAC path; fail closed when the lo
   assert.equal(put.status, 200);
   const rid = put.headers['x-request-id'];
   assert.match(String(rid), /^[0-9a-f]{16}$/);
-  await new Promise((r) => setTimeout(r, 50));
+  // The result entry is written after the answer (deferred: with the next intent, or within DEFER_MS).
+  const entriesOf = (text: string): Array<Record<string, unknown>> => text.trimEnd().split('\n').map((l) => JSON.parse(l) as Record<string, unknown>);
+  const deadline = Date.now() + 10_000;
+  while (entriesOf(fs.readFileSync(file, 'utf8')).filter((e) => e['requestId'] === rid).length < 2 && Date.now() < deadline) {
+    await new Promise((r) => setTimeout(r, 10));
+  }
   const text = fs.readFileSync(file, 'utf8');
-  const entries = text.trimEnd().split('\n').map((l) => JSON.parse(l) as Record<string, unknown>);
-  const mine = entries.filter((e) => e['requestId'] === rid);
+  const mine = entriesOf(text).filter((e) => e['requestId'] === rid);
   assert.deepEqual(mine.map((e) => e['phase']), ['intent', 'result']);
   assert.equal(hmacs, 1, 'the intent and the result entry share one HMAC of the path');
   assert.equal(mine[0]!['path'], audit.writer.hashPath('a/secret/path'));

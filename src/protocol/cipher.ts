@@ -21,7 +21,7 @@ export type CipherEncryptResponse = {
 };
 
 export const CipherDecryptRequest = s.object({
-  version: s.optional(s.int({ min: 0, max: 255 }), 0),
+  version: s.optional(s.int({ min: 0, max: 255, unsigned: true }), 0), // Go: `byte`
   nonce: s.optional(s.nullable(s.base64(), Buffer.alloc(0)), Buffer.alloc(0)),
   ciphertext: s.optional(s.nullable(s.base64(), Buffer.alloc(0)), Buffer.alloc(0)),
   algorithm: s.optional(s.string(), ''),

@@ -8,8 +8,9 @@ const body = (extra: string): Uint8Array => Buffer.from(`{"shard":[${new Array(3
 test('wire: the share epoch is bounded (1 … MAX_SHARE_EPOCH); out-of-range epochs are refused before any slot rule', () => {
   assert.equal(decodeShareBody(body('')).epoch, undefined);
   assert.equal(decodeShareBody(body(',"epoch":1')).epoch, 1);
+  assert.throws(() => decodeShareBody(body(',"id":1e0')), ShareWireError, 'an id written with an exponent');
   assert.equal(decodeShareBody(body(`,"epoch":${MAX_SHARE_EPOCH}`)).epoch, MAX_SHARE_EPOCH);
-  for (const e of [String(MAX_SHARE_EPOCH + 1), String(Number.MAX_SAFE_INTEGER), '9007199254740993', '0', '-1', '1.5', '"1"', 'null']) {
+  for (const e of [String(MAX_SHARE_EPOCH + 1), String(Number.MAX_SAFE_INTEGER), '9007199254740993', '0', '-1', '1.5', '1.0', '1e0', '"1"', 'null']) {
     assert.throws(() => decodeShareBody(body(`,"epoch":${e}`)), ShareWireError, `epoch ${e}`);
   }
 });

@@ -140,6 +140,14 @@ test('[]byte fields: strict standard base64; nonce length checked', () => {
   assert.equal(body(BootstrapVerifyRequest, '{"nonce":"AAAAAAAAAAAAAAAA","ciphertext":""}').ciphertext.length, 0);
 });
 
+test('Go byte fields: the cipher version is 0..255 written as an unsigned integer (no sign, fraction or exponent)', () => {
+  assert.equal(body(CipherDecryptRequest, '{"version":0}').version, 0);
+  assert.equal(body(CipherDecryptRequest, '{"version":255}').version, 255);
+  for (const v of ['-0', '-1', '256', '1.0', '1e0', '"1"']) bad(CipherDecryptRequest, `{"version":${v}}`);
+  // A Go int field takes -0 as 0 (ParseInt accepts the sign).
+  assert.equal(body(SecretGetRequest, '{"path":"a","version":-0}').version, 0);
+});
+
 test('schema: nested object/array helpers', () => {
   const sch = s.object({ a: s.optional(s.array(s.bool(), { maxItems: 2 }), []), b: s.nullable(s.string(), null) });
   assert.deepEqual({ ...body(sch, '{"b":null}') }, { a: [], b: null });

@@ -11,22 +11,45 @@
  * Both tests wait on the server's own clocks (10–15 s each) and touch different routes, so
  * they run at the same time on one stack: a trickle on each, and the JSON test's fast client
  * is served while both hold their requests open.
+ *
+ * Then FI-07 (slowloris) against the same spike-nexus, scaled down from the catalogue (500 +
+ * 200 sockets, a byte every 5 s, timeouts ≤ 10 s) to 60 + 60 sockets, a byte every 400 ms and
+ * 2 s timeouts (SPIKE_HTTP_SERVER_READ_HEADER_TIMEOUT / _HANDSHAKE_TIMEOUT, set for this
+ * stack; the trickles above send their headers at once and handshake at once, so they do not
+ * meet them): verified connections that dribble a request head get 408 at the headers timeout,
+ * sockets that never send a ClientHello are closed at the handshake timeout, a warm client is
+ * served throughout, Nexus's file descriptors return to their baseline and its log stays small.
  */
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
+import fs from 'node:fs';
+import net from 'node:net';
+import tls from 'node:tls';
 import { Stack } from '../helpers/stack.js';
-import { WorkloadX509Source } from '../../src/spiffe/index.js';
+import { drip } from '../helpers/drip.js';
+import { WorkloadX509Source, svidChainPem, svidPrivateKeyPem } from '../../src/spiffe/index.js';
 import { trickle } from './attack-helpers.js';
 import { type RawClient, rawClient } from './secrets-helpers.js';
 
 const NEXUS_ID = 'spiffe://spike.ist/spike/nexus';
+/** FI-07's scale and Nexus's timeouts for it; a close later than timeout + SLACK_MS is a hang (loaded machine included). */
+const FI07 = { DRIBBLERS: 60, SILENT: 60, HEADERS_MS: 2_000, HANDSHAKE_MS: 2_000, BYTE_EVERY_MS: 400, SLACK_MS: 8_000 } as const;
 
 let stack: Stack;
 let source: WorkloadX509Source;
 let pilot: RawClient;
 
 before(async () => {
-  stack = await Stack.start({ backend: 'memory' });
+  stack = await Stack.start({
+    backend: 'memory',
+    nexusEnv: {
+      SPIKE_HTTP_SERVER_READ_HEADER_TIMEOUT: `${FI07.HEADERS_MS}ms`,
+      SPIKE_HTTP_SERVER_HANDSHAKE_TIMEOUT: `${FI07.HANDSHAKE_MS}ms`,
+      // Hold every silent socket until its timeout (the budgets themselves: attack-connection-flood).
+      SPIKE_HTTP_SERVER_MAX_HANDSHAKES: String(4 * (FI07.DRIBBLERS + FI07.SILENT)),
+      SPIKE_HTTP_SERVER_MAX_HANDSHAKES_PER_SOURCE: String(4 * (FI07.DRIBBLERS + FI07.SILENT)),
+    },
+  });
   source = await WorkloadX509Source.open({ endpoint: stack.socket('pilot'), timeoutMs: 15_000 });
   pilot = await rawClient(stack, 'pilot');
 });
@@ -68,4 +91,79 @@ describe('slow request bodies (both trickles at once)', { concurrency: true }, (
     assert.ok(r.answeredAfterMs >= 5_000 && r.answeredAfterMs < 20_000, `answered after ${r.answeredAfterMs.toFixed(0)} ms`);
     assert.ok(r.bytesSent < body.length, 'the whole body was sent: nothing was cut');
   });
+});
+
+/** A TCP socket that never sends a ClientHello; resolves with how long Nexus let it live. */
+function silentSocket(port: number): Promise<number> {
+  return new Promise((resolve) => {
+    const t0 = performance.now();
+    const s = net.connect(port, '127.0.0.1');
+    s.on('error', () => { /* a reset is a close too */ });
+    s.resume();
+    s.on('close', () => resolve(performance.now() - t0));
+    setTimeout(() => s.destroy(), FI07.HANDSHAKE_MS + 60_000).unref();
+  });
+}
+
+test('FI-07: slowloris against spike-nexus: header dribblers get 408 at the headers timeout, silent sockets close at the handshake timeout, a warm client is served throughout, fds return to baseline, the log stays small', { timeout: 120_000 }, async () => {
+  const port = Number(new URL(stack.nexusUrl).port);
+  const pid = stack.pid('nexus');
+  assert.ok(pid !== undefined);
+  const openFds = (): number => fs.readdirSync(`/proc/${pid}/fd`).length;
+  const ownLines = (): number => stack.logs('nexus').split('\n').filter((l) => l !== '' && !l.includes('"msg":"request"')).length;
+  assert.equal((await pilot.post('/v1/store/secrets', { path: 'fi07/warm', values: { k: 'v' } })).status, 200);
+  // Settle: the trickles' connections of the tests above are closed before the baseline is read.
+  let baseline = openFds();
+  for (let i = 0; i < 100; i++) {
+    await new Promise((r) => setTimeout(r, 50));
+    const now = openFds();
+    if (now === baseline) break;
+    baseline = now;
+  }
+  const linesBefore = ownLines();
+
+  let attacking = true;
+  const failures: string[] = [];
+  let served = 0;
+  const warm = (async () => {
+    while (attacking) {
+      const r = await pilot.post('/v1/store/secrets?action=get', { path: 'fi07/warm' }).catch((e: unknown) => ({ status: -1, body: String(e) }));
+      if (r.status === 200) served++;
+      else failures.push(`status ${r.status}`);
+      await new Promise((r2) => setTimeout(r2, 20));
+    }
+  })();
+  const svid = source.getX509Svid();
+  const head = Buffer.from(`GET /v1/store/secrets HTTP/1.1\r\nHost: nexus\r\nX-Slow: ${'a'.repeat(4096)}`);
+  const dribbler = (): ReturnType<typeof drip> => drip(tls.connect({
+    host: '127.0.0.1', port, minVersion: 'TLSv1.3',
+    cert: svidChainPem(svid), key: svidPrivateKeyPem(svid),
+    ca: source.bundleSet().allAuthorities().map((c) => c.toString()),
+    checkServerIdentity: (_h, cert) => (cert.subjectaltname === `URI:${NEXUS_ID}` ? undefined : new Error('not the expected server')),
+  }), 'secureConnect', { head: '', body: head, step: 1, everyMs: FI07.BYTE_EVERY_MS, giveUpMs: FI07.HEADERS_MS + 60_000 });
+  const [dribbled, quiet] = await Promise.all([
+    Promise.all(Array.from({ length: FI07.DRIBBLERS }, dribbler)),
+    Promise.all(Array.from({ length: FI07.SILENT }, () => silentSocket(port))),
+  ]);
+  attacking = false;
+  await warm;
+
+  for (const d of dribbled) {
+    assert.match(d.answer, /^HTTP\/1\.1 408 /, `a dribbler's answer: ${JSON.stringify(d.answer.slice(0, 40))}`);
+    assert.ok(d.answeredAfterMs >= FI07.HEADERS_MS - 50, `answered before the headers timeout (${Math.round(d.answeredAfterMs)} ms)`);
+    assert.ok(d.answeredAfterMs < FI07.HEADERS_MS + FI07.SLACK_MS, `answered after ${Math.round(d.answeredAfterMs)} ms`);
+    assert.ok(d.bytesSent < head.length, 'the dribble was still going when Nexus closed it');
+  }
+  for (const ms of quiet) {
+    assert.ok(ms >= FI07.HANDSHAKE_MS - 50, `a silent socket was closed before the handshake timeout (${Math.round(ms)} ms)`);
+    assert.ok(ms < FI07.HANDSHAKE_MS + FI07.SLACK_MS, `a silent socket lived ${Math.round(ms)} ms`);
+  }
+  assert.deepEqual(failures, [], 'the warm client was served throughout');
+  assert.ok(served >= 20, `warm requests served: ${served}`);
+  // Every attack socket is gone: back to the baseline within 15 s.
+  const deadline = Date.now() + 15_000;
+  while (openFds() > baseline + 2 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
+  assert.ok(openFds() <= baseline + 2, `Nexus fds: ${openFds()} after, ${baseline} before`);
+  // 120 attacking connections, and not a line each.
+  assert.ok(ownLines() - linesBefore <= 10, `Nexus log lines during the attack: ${ownLines() - linesBefore}`);
 });

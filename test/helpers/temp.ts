@@ -15,7 +15,15 @@ const created: string[] = [];
 let exitHookSet = false;
 
 function removeAll(): void {
-  for (const dir of created.splice(0)) fs.rmSync(dir, { recursive: true, force: true });
+  for (const dir of created.splice(0)) {
+    try {
+      // A test may have left a folder read-only: make it writable so its files go too.
+      fs.chmodSync(dir, 0o700);
+      fs.rmSync(dir, { recursive: true, force: true });
+    } catch {
+      /* one folder that cannot go must not keep the others (some hold test keys) */
+    }
+  }
 }
 
 /** A new empty folder named `<prefix><random>`, removed when the process exits. */
