@@ -7,7 +7,10 @@
 // files took 171 s of CPU in their own processes, 59 s all in one). They are packed into
 // groups of about GROUP_SECONDS of measured time; each group is a generated module under
 // dist/.test-groups/ that imports its files in order, so node:test runs their tests in one
-// process and still reports each test with its own file. A unit file that must have a process
+// process and still reports each test with its own file. Each run writes its groups into a
+// folder of its own, dist/.test-groups/run-<TEST_RUN_ID> (scripts/test.sh passes its pid, which
+// the test runner keeps), and removes the folders of runs that are no longer alive, so two runs
+// in one checkout never overwrite each other's groups. A unit file that must have a process
 // of its own (it changes process-wide state it cannot restore) says so with the line
 // `// test-process: own` among its first lines. End-to-end files (dist/test/) always run alone.
 //
@@ -18,7 +21,9 @@
 import fs from 'node:fs';
 import path from 'node:path';
 
-const GROUP_DIR = 'dist/.test-groups';
+const GROUPS_ROOT = 'dist/.test-groups';
+const RUN_ID = /^[0-9]+$/.test(process.env['TEST_RUN_ID'] ?? '') ? process.env['TEST_RUN_ID'] : String(process.ppid);
+const GROUP_DIR = path.join(GROUPS_ROOT, `run-${RUN_ID}`);
 const GROUP_SECONDS = 30;
 const OWN_PROCESS = /^\/\/ test-process: own$/m;
 
@@ -53,7 +58,21 @@ for (const f of [...shared].sort((a, b) => weightOf(b) - weightOf(a))) {
   g.weight += weightOf(f);
 }
 
-fs.rmSync(GROUP_DIR, { recursive: true, force: true });
+/** Whether process `pid` is alive (EPERM: alive, someone else's). */
+function alive(pid) {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (e) {
+    return e.code === 'EPERM';
+  }
+}
+// This run's folder is made anew; another live run's is left alone; everything else is stale.
+for (const name of fs.existsSync(GROUPS_ROOT) ? fs.readdirSync(GROUPS_ROOT) : []) {
+  const m = /^run-([0-9]+)$/.exec(name);
+  if (m !== null && m[1] !== RUN_ID && alive(Number(m[1]))) continue;
+  fs.rmSync(path.join(GROUPS_ROOT, name), { recursive: true, force: true });
+}
 const planned = alone.map((f, i) => ({ file: f, weight: weightOf(f), i }));
 if (shared.length > 0) {
   fs.mkdirSync(GROUP_DIR, { recursive: true });

@@ -10,7 +10,9 @@ mapfile -t found < <(find dist/src dist/test dist/bench -name '*.test.js' 2>/dev
 # The plan (scripts/test-plan.mjs): unit test files share a few processes (groups generated
 # under dist/.test-groups/), end-to-end files run alone; heaviest first by the measured weights
 # in scripts/test-weights.txt, N at a time (scripts/run-tests.mjs), so no long file starts last.
-mapfile -t files < <(node scripts/test-plan.mjs scripts/test-weights.txt "${found[@]}")
+# TEST_RUN_ID: this shell's pid, which the runner keeps (exec below): the plan writes this run's
+# groups into a folder of its own and leaves a concurrent run's alone.
+mapfile -t files < <(TEST_RUN_ID=$$ node scripts/test-plan.mjs scripts/test-weights.txt "${found[@]}")
 if [ "${#found[@]}" -eq 0 ] || [ "${#files[@]}" -eq 0 ]; then
   echo "no test files found under dist/" >&2
   exit 1

@@ -32,18 +32,28 @@ test('test plan: unit files share generated group processes; e2e and `test-proce
   write(root, 'dist/test/e2e/new.test.js', unitTest('new'));
   // Weights: u0 is heavy (a group of its own), big is the heaviest; new is unlisted (60 s).
   write(root, 'weights.txt', '# comment\n200.0 dist/test/e2e/big.test.js\n35.0 dist/src/m0/u0.test.js\n12.0 dist/src/m1/u1.test.js\n');
+  // Left over: a file of an older plan, a dead run's folder and this run's own earlier folder;
+  // a live run's folder (this test process stands for it) must be left alone.
+  const dead = spawnSync(process.execPath, ['-e', '0']).pid;
   write(root, 'dist/.test-groups/stale.test.mjs', '// left over from an older plan\n');
+  write(root, `dist/.test-groups/run-${dead}/unit-1.test.mjs`, '// a dead run\n');
+  write(root, 'dist/.test-groups/run-424242/unit-9.test.mjs', '// this run, earlier\n');
+  write(root, `dist/.test-groups/run-${process.pid}/unit-1.test.mjs`, '// a live run\n');
   const all = [...units, 'dist/bench/h.test.js', 'dist/src/own.test.js', 'dist/test/e2e/big.test.js', 'dist/test/e2e/new.test.js'];
-  const out = execFileSync(process.execPath, [PLAN, 'weights.txt', ...all], { cwd: root, encoding: 'utf8' }).trim().split('\n');
+  const runEnv = { ...process.env, TEST_RUN_ID: '424242' };
+  const out = execFileSync(process.execPath, [PLAN, 'weights.txt', ...all], { cwd: root, encoding: 'utf8', env: runEnv }).trim().split('\n');
 
   const groups = out.filter((f) => f.startsWith('dist/.test-groups/'));
+  assert.ok(groups.every((g) => g.startsWith('dist/.test-groups/run-424242/')), 'this run\'s groups in its own folder');
   assert.deepEqual(out.filter((f) => !groups.includes(f)).sort(), ['dist/src/own.test.js', 'dist/test/e2e/big.test.js', 'dist/test/e2e/new.test.js']);
   assert.equal(out[0], 'dist/test/e2e/big.test.js', 'heaviest first');
   assert.equal(out[1], 'dist/test/e2e/new.test.js', 'an unlisted e2e file counts as 60 s');
-  assert.deepEqual(fs.readdirSync(path.join(root, 'dist/.test-groups')).sort(), groups.map((g) => path.basename(g)).sort(), 'stale groups removed');
+  assert.deepEqual(fs.readdirSync(path.join(root, 'dist/.test-groups')).sort(), [`run-${process.pid}`, 'run-424242'].sort(), 'stale groups removed, the live run\'s kept');
+  assert.deepEqual(fs.readdirSync(path.join(root, 'dist/.test-groups/run-424242')).sort(), groups.map((g) => path.basename(g)).sort(), 'this run\'s earlier groups replaced');
+  assert.ok(fs.existsSync(path.join(root, `dist/.test-groups/run-${process.pid}/unit-1.test.mjs`)));
   // 35 + 12 + 11 × 1 s = 58 s of unit files: two groups of about 30 s.
   assert.equal(groups.length, 2);
-  const imported = groups.flatMap((g) => [...fs.readFileSync(path.join(root, g), 'utf8').matchAll(/await import\("([^"]+)"\);/g)].map((m) => path.join('dist/.test-groups', m[1]!)));
+  const imported = groups.flatMap((g) => [...fs.readFileSync(path.join(root, g), 'utf8').matchAll(/await import\("([^"]+)"\);/g)].map((m) => path.join(path.dirname(g), m[1]!)));
   assert.deepEqual(imported.sort(), [...units, 'dist/bench/h.test.js'].sort(), 'each unit file in exactly one group');
 
   // A group really runs its files' tests, in one process (the second: u1 and the 1 s files).
