@@ -70,6 +70,8 @@ export interface AuditWriterOptions {
 
 interface Pending {
   line: string;
+  /** SHA-256 (hex) of `line`: the next line's `prev`. */
+  hash: string;
   /** Someone waits for this line: the flush loop goes on while such a line is queued. */
   awaited: boolean;
   resolve(): void;
@@ -218,9 +220,10 @@ export class AuditWriter {
     if (this.#closed) return Promise.reject(new AuditUnavailableError());
     this.#seq += 1;
     const line = buildLine(this.#now().toISOString(), this.#seq, fields, this.#prev, this.#keys);
-    this.#prev = sha256Hex(line);
+    const hash = sha256Hex(line);
+    this.#prev = hash;
     return new Promise<void>((resolve, reject) => {
-      this.#queue.push({ line, awaited, resolve, reject });
+      this.#queue.push({ line, hash, awaited, resolve, reject });
       if (awaited) this.#awaitedQueued += 1;
       if (this.#flushing) return;
       if (awaited) void this.#flush();
@@ -259,7 +262,7 @@ export class AuditWriter {
         }
         this.#size += data.length;
         const last = batch[batch.length - 1]!;
-        this.#durable = { seq: this.#durable.seq + batch.length, prev: sha256Hex(last.line), size: this.#size };
+        this.#durable = { seq: this.#durable.seq + batch.length, prev: last.hash, size: this.#size };
         this.#observer?.written(batch.length);
         for (const p of batch) p.resolve();
       }
