@@ -22,7 +22,10 @@ import fs from 'node:fs';
 import path from 'node:path';
 
 const GROUPS_ROOT = 'dist/.test-groups';
-const RUN_ID = /^[0-9]+$/.test(process.env['TEST_RUN_ID'] ?? '') ? process.env['TEST_RUN_ID'] : String(process.ppid);
+// TEST_RUN_ID: the pid of the process that runs the planned files for the whole run (test.sh
+// passes its own and execs the runner). Without it (a plan made by hand) the parent's pid is
+// used, which may be short-lived: another run may then take this run's folder for a dead one.
+const RUN_ID = /^[1-9][0-9]{0,9}$/.test(process.env['TEST_RUN_ID'] ?? '') ? process.env['TEST_RUN_ID'] : String(process.ppid);
 const GROUP_DIR = path.join(GROUPS_ROOT, `run-${RUN_ID}`);
 const GROUP_SECONDS = 30;
 const OWN_PROCESS = /^\/\/ test-process: own$/m;

@@ -6,7 +6,7 @@
  * groups are never touched.
  */
 import assert from 'node:assert/strict';
-import { execFileSync, spawnSync } from 'node:child_process';
+import { execFileSync, spawn, spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import { test } from 'node:test';
@@ -37,19 +37,28 @@ test('test plan: unit files share generated group processes; e2e and `test-proce
   const dead = spawnSync(process.execPath, ['-e', '0']).pid;
   write(root, 'dist/.test-groups/stale.test.mjs', '// left over from an older plan\n');
   write(root, `dist/.test-groups/run-${dead}/unit-1.test.mjs`, '// a dead run\n');
-  write(root, 'dist/.test-groups/run-424242/unit-9.test.mjs', '// this run, earlier\n');
+  // This run's id is a live process (as test.sh's is during its run): its earlier folder is
+  // still replaced, not kept as another live run's.
+  const self = spawn(process.execPath, ['-e', 'setTimeout(() => {}, 60_000)'], { stdio: 'ignore' });
+  const runId = String(self.pid);
+  write(root, `dist/.test-groups/run-${runId}/unit-9.test.mjs`, '// this run, earlier\n');
   write(root, `dist/.test-groups/run-${process.pid}/unit-1.test.mjs`, '// a live run\n');
   const all = [...units, 'dist/bench/h.test.js', 'dist/src/own.test.js', 'dist/test/e2e/big.test.js', 'dist/test/e2e/new.test.js'];
-  const runEnv = { ...process.env, TEST_RUN_ID: '424242' };
-  const out = execFileSync(process.execPath, [PLAN, 'weights.txt', ...all], { cwd: root, encoding: 'utf8', env: runEnv }).trim().split('\n');
+  const runEnv = { ...process.env, TEST_RUN_ID: runId };
+  let out: string[];
+  try {
+    out = execFileSync(process.execPath, [PLAN, 'weights.txt', ...all], { cwd: root, encoding: 'utf8', env: runEnv }).trim().split('\n');
+  } finally {
+    self.kill();
+  }
 
   const groups = out.filter((f) => f.startsWith('dist/.test-groups/'));
-  assert.ok(groups.every((g) => g.startsWith('dist/.test-groups/run-424242/')), 'this run\'s groups in its own folder');
+  assert.ok(groups.every((g) => g.startsWith(`dist/.test-groups/run-${runId}/`)), 'this run\'s groups in its own folder');
   assert.deepEqual(out.filter((f) => !groups.includes(f)).sort(), ['dist/src/own.test.js', 'dist/test/e2e/big.test.js', 'dist/test/e2e/new.test.js']);
   assert.equal(out[0], 'dist/test/e2e/big.test.js', 'heaviest first');
   assert.equal(out[1], 'dist/test/e2e/new.test.js', 'an unlisted e2e file counts as 60 s');
-  assert.deepEqual(fs.readdirSync(path.join(root, 'dist/.test-groups')).sort(), [`run-${process.pid}`, 'run-424242'].sort(), 'stale groups removed, the live run\'s kept');
-  assert.deepEqual(fs.readdirSync(path.join(root, 'dist/.test-groups/run-424242')).sort(), groups.map((g) => path.basename(g)).sort(), 'this run\'s earlier groups replaced');
+  assert.deepEqual(fs.readdirSync(path.join(root, 'dist/.test-groups')).sort(), [`run-${process.pid}`, `run-${runId}`].sort(), 'stale groups removed, the live run\'s kept');
+  assert.deepEqual(fs.readdirSync(path.join(root, `dist/.test-groups/run-${runId}`)).sort(), groups.map((g) => path.basename(g)).sort(), 'this run\'s earlier groups replaced');
   assert.ok(fs.existsSync(path.join(root, `dist/.test-groups/run-${process.pid}/unit-1.test.mjs`)));
   // 35 + 12 + 11 × 1 s = 58 s of unit files: two groups of about 30 s.
   assert.equal(groups.length, 2);

@@ -13,7 +13,7 @@
  *   covers the line before it, and so on back.
  * - Target paths appear only as `path` = HMAC-SHA-256 hex under `audit-path/v1`.
  */
-import { createHash, createHmac, hash, timingSafeEqual } from 'node:crypto';
+import nodeCrypto, { createHash, createHmac, timingSafeEqual } from 'node:crypto';
 import { type RootKey, derivePurposeKey, wipe } from '../crypto/index.js';
 
 export const GENESIS_PREV = '0'.repeat(64);
@@ -67,8 +67,11 @@ export class AuditKeys {
  * object per call (about 0.5 µs instead of 1.2 µs for a line); older Node 20 releases use
  * `createHash`.
  */
-export const sha256Hex: (line: string) => string = typeof hash === 'function'
-  ? (line) => hash('sha256', line, 'hex')
+// Read from the module object, not imported by name: a named import of a missing export fails
+// the whole module at load on Node releases before 20.12.
+const oneShot = (nodeCrypto as { hash?: (algorithm: string, data: string, encoding: 'hex') => string }).hash;
+export const sha256Hex: (line: string) => string = typeof oneShot === 'function'
+  ? (line) => oneShot('sha256', line, 'hex')
   : (line) => createHash('sha256').update(line, 'utf8').digest('hex');
 
 /** Fields of one entry, in the order they are written (undefined ones are left out). */

@@ -11,6 +11,16 @@ test('parseDuration accepts Go durations', () => {
   for (const [s, want] of cases) assert.equal(parseDuration(s), want, s);
 });
 
+test('CFG-01: duration settings are whole milliseconds (a fraction rounds up) and at most the longest timer Node runs', () => {
+  const env = (v: string) => ({ SPIKE_HTTP_SERVER_HANDSHAKE_TIMEOUT: v });
+  assert.equal(loadKeeperConfig(env('1.5s')).serverLimits.handshakeTimeoutMs, 1500);
+  assert.equal(loadKeeperConfig(env('100.5ms')).serverLimits.handshakeTimeoutMs, 101);
+  assert.equal(loadKeeperConfig(env('596h')).serverLimits.handshakeTimeoutMs, 596 * 3_600_000);
+  for (const v of ['597h', '1000000h']) {
+    assert.throws(() => loadKeeperConfig(env(v)), /SPIKE_HTTP_SERVER_HANDSHAKE_TIMEOUT: must be at most 596h/, v);
+  }
+});
+
 test('listen addresses', () => {
   assert.deepEqual(listenAddress({}, 'X', ':8553'), { host: undefined, port: 8553 });
   assert.deepEqual(listenAddress({ X: '127.0.0.1:0' }, 'X', ':1'), { host: '127.0.0.1', port: 0 });
@@ -111,6 +121,10 @@ test('SPIKE_NEXUS_SHARE_REFRESH_INTERVAL: off by default and at 0; a Go duration
   for (const bad of ['500ms', 'daily', '-1s']) {
     assert.throws(() => loadNexusConfig({ ...base, SPIKE_NEXUS_SHARE_REFRESH_INTERVAL: bad }), ConfigError, bad);
   }
+  // A month is longer than a Node timer runs: setInterval would fire every millisecond (a
+  // refresh storm against the Keepers), so it is refused with the bound named.
+  assert.equal(loadNexusConfig({ ...base, SPIKE_NEXUS_SHARE_REFRESH_INTERVAL: '336h' }).shareRefreshIntervalMs, 336 * 3_600_000);
+  assert.throws(() => loadNexusConfig({ ...base, SPIKE_NEXUS_SHARE_REFRESH_INTERVAL: '720h' }), /must be at most 596h/);
 });
 
 test('CFG-01: SPIKE_NEXUS_WORKERS: 1 by default, 1..64, above 1 only on sqlite or postgres and with an audit file', () => {

@@ -76,12 +76,21 @@ export function parseDuration(text: string): number | undefined {
   return sign * total;
 }
 
+/** The longest delay a Node timer runs (2^31 − 1 ms, about 596 h); a longer one fires after 1 ms. */
+export const MAX_TIMER_MS = 2_147_483_647;
+
+/**
+ * A duration setting in whole milliseconds (a fraction rounds up: `1.5ms` is 2 ms), at least
+ * `minMs` and at most {@link MAX_TIMER_MS}.
+ */
 export function duration(env: Env, name: string, defMs: number, minMs = 0): number {
   const v = raw(env, name);
   if (v === undefined) return defMs;
-  const ms = parseDuration(v);
-  if (ms === undefined) throw new ConfigError(name, 'must be a duration such as 500ms, 30s, 5m or 1h');
+  const parsed = parseDuration(v);
+  if (parsed === undefined) throw new ConfigError(name, 'must be a duration such as 500ms, 30s, 5m or 1h');
+  const ms = Math.ceil(parsed);
   if (ms < minMs) throw new ConfigError(name, `must be at least ${minMs}ms`);
+  if (ms > MAX_TIMER_MS) throw new ConfigError(name, 'must be at most 596h (the longest timer Node runs)');
   return ms;
 }
 

@@ -85,7 +85,7 @@ export function openNexusAudit(o: {
   const append = (fields: EntryFields): Promise<void> => track(writer.append(fields));
   // Entries nobody waits for ride the next intent's flush (AuditWriter.appendDeferred).
   const record = (fields: EntryFields): void => {
-    void writer.appendDeferred(fields).then(() => health.written(), (e: unknown) => health.failed(e));
+    void writer.appendDeferred(fields).then(() => health.written(), (e: unknown) => health.failed(e)).catch(() => undefined);
   };
   // The path's HMAC once per request: its intent and result entries name the same body's path
   // (one HMAC fewer per request). Recomputed after the keys change.

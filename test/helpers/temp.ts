@@ -14,14 +14,28 @@ import path from 'node:path';
 const created: string[] = [];
 let exitHookSet = false;
 
+/** Makes `dir` and every folder under it writable (a test may have left one read-only). */
+function makeWritable(dir: string): void {
+  try {
+    fs.chmodSync(dir, 0o700);
+    for (const e of fs.readdirSync(dir, { withFileTypes: true })) if (e.isDirectory()) makeWritable(path.join(dir, e.name));
+  } catch {
+    /* removal below reports what is left */
+  }
+}
+
 function removeAll(): void {
   for (const dir of created.splice(0)) {
     try {
-      // A test may have left a folder read-only: make it writable so its files go too.
-      fs.chmodSync(dir, 0o700);
       fs.rmSync(dir, { recursive: true, force: true });
     } catch {
-      /* one folder that cannot go must not keep the others (some hold test keys) */
+      makeWritable(dir);
+      try {
+        fs.rmSync(dir, { recursive: true, force: true });
+      } catch (e) {
+        // One folder that cannot go must not keep the others (some hold test keys); say so.
+        process.stderr.write(`temp: could not remove ${dir}: ${(e as Error).message}\n`);
+      }
     }
   }
 }
