@@ -13,8 +13,11 @@ import { DEFER_MS } from './writer.js';
 const lines = (f: string): string[] => (fs.existsSync(f) ? fs.readFileSync(f, 'utf8').split('\n').filter((l) => l !== '') : []);
 const events = (f: string): string[] => lines(f).map((l) => (JSON.parse(l) as { event: string }).event);
 
-/** Real file I/O that counts its writes and syncs. */
-function countingIo(): AuditIo & { writes: number; syncs: number } {
+/**
+ * Real file I/O that counts its writes and syncs; with `gate`, every sync first waits for it
+ * (a sync held open while the test appends more).
+ */
+function countingIo(gate?: Promise<void>): AuditIo & { writes: number; syncs: number } {
   const io = {
     writes: 0,
     syncs: 0,
@@ -22,12 +25,20 @@ function countingIo(): AuditIo & { writes: number; syncs: number } {
       io.writes++;
       return new Promise<void>((res, rej) => fs.write(fd, data, (e) => (e ? rej(e) : res())));
     },
-    sync: (fd: number) => {
+    sync: async (fd: number) => {
+      await gate;
       io.syncs++;
       return new Promise<void>((res, rej) => fs.fdatasync(fd, (e) => (e ? rej(e) : res())));
     },
   };
   return io;
+}
+
+/** A promise the test resolves when it chooses. */
+function gate(): { opened: Promise<void>; open: () => void } {
+  let open: () => void = () => undefined;
+  const opened = new Promise<void>((r) => { open = r; });
+  return { opened, open };
 }
 
 test('audit: deferred entries ride the next awaited entry\'s flush, in chain order', async () => {
@@ -58,14 +69,12 @@ test('audit: a deferred entry with no awaited one after it reaches the disk on i
 
 test('audit: deferred entries appended during a flush do not start another one', async () => {
   const file = path.join(tempDir('spike-audit-defer-'), 'audit.log');
-  const io = countingIo();
-  let release: () => void = () => undefined;
-  const gate = new Promise<void>((r) => { release = r; });
-  const slow: AuditIo = { write: io.write, sync: async (fd) => { await gate; await io.sync(fd); } };
-  const w = new AuditWriter({ file, io: slow });
+  const g = gate();
+  const io = countingIo(g.opened);
+  const w = new AuditWriter({ file, io });
   const first = w.append({ type: 'event', event: 'intent1' });
   const during = w.appendDeferred({ type: 'event', event: 'result1' });
-  release();
+  g.open();
   await first;
   assert.equal(io.syncs, 1);
   assert.deepEqual(events(file), ['intent1'], 'the result waits for its own time or the next intent');
@@ -78,17 +87,13 @@ test('audit: deferred entries appended during a flush do not start another one',
 
 test('audit: an awaited entry appended during a deferred-only flush is written right after it, not after the timer', async () => {
   const file = path.join(tempDir('spike-audit-defer-'), 'audit.log');
-  const io = countingIo();
-  let release: () => void = () => undefined;
-  const gate = new Promise<void>((r) => { release = r; });
-  let gated = true;
-  const slow: AuditIo = { write: io.write, sync: async (fd) => { if (gated) await gate; await io.sync(fd); } };
-  const w = new AuditWriter({ file, io: slow });
+  const g = gate();
+  const io = countingIo(g.opened);
+  const w = new AuditWriter({ file, io });
   const deferred = w.appendDeferred({ type: 'event', event: 'result' });
   while (io.writes === 0) await new Promise((r) => setTimeout(r, 5)); // the timer's flush began
   const intent = w.append({ type: 'event', event: 'intent' });
-  gated = false;
-  release();
+  g.open();
   await deferred;
   // The flush loop goes straight on to the queued awaited line: its write has begun by the time
   // the first round's promises run their continuations (a timer would start it 20 ms later).

@@ -6,11 +6,12 @@
  * bytes (1 MiB) and stops at the first excess, rejects duplicate member names before parsing
  * the duplicate's value, builds **null-prototype** objects (so `__proto__`, `constructor`, …
  * are ordinary own keys that round-trip exactly), rejects invalid UTF-8, a BOM, lone surrogate
- * escapes, comments, trailing commas and every other non-RFC form. Numbers are converted
- * exactly as `JSON.parse` does (schemas decide what is an acceptable integer), unless
- * {@link JsonParseOptions.integerLiterals} is set: then a number written with a fraction or an
- * exponent (`1.0`, `1e2`) is read as `NaN`, which no integer schema accepts, as Go's decoder
- * refuses such a literal for an integer field.
+ * escapes, comments, trailing commas and every other non-RFC form. Numbers are read as Go's
+ * decoder reads them into integer fields (every field of the wire messages this parses is an
+ * integer, a string or a byte array): an integer literal is converted as `JSON.parse` does
+ * (schemas decide what is an acceptable integer), and a number written with a fraction or an
+ * exponent (`1.0`, `1e2`) is read as `NaN`, which no integer schema accepts
+ * ({@link JsonParseOptions.integerLiterals}; `false` converts every number as `JSON.parse`).
  * Errors are {@link JsonError}s (400, the bad-request code) with fixed messages that never
  * quote the input. Reading the body under its byte cap is body.ts's job.
  */
@@ -36,10 +37,10 @@ export interface JsonLimits {
 /** How {@link parseJson} reads a document. */
 export interface JsonParseOptions extends Partial<JsonLimits> {
   /**
-   * Read numbers as Go's `encoding/json` reads them into integer fields: only integer literals
-   * (`-?(0|[1-9][0-9]*)`) are numbers; one with a fraction or an exponent becomes `NaN`, so an
-   * integer schema refuses it and a member nobody reads ignores it. For wire messages, whose
-   * fields are integers, strings and byte arrays, never fractional numbers.
+   * Default true: numbers are read as Go's `encoding/json` reads them into integer fields: only
+   * integer literals (`-?(0|[1-9][0-9]*)`) are numbers; one with a fraction or an exponent
+   * becomes `NaN`, so an integer schema refuses it and a member nobody reads ignores it.
+   * `false`: every number is converted as `JSON.parse` does.
    */
   integerLiterals?: boolean;
 }
@@ -117,7 +118,7 @@ export function parseJson(input: Uint8Array | string, options: JsonParseOptions 
       throw E.utf8();
     }
   }
-  return new Parser(s, L, options.integerLiterals === true).parse();
+  return new Parser(s, L, options.integerLiterals !== false).parse();
 }
 
 class Parser {

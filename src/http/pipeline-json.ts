@@ -24,7 +24,7 @@ export async function runJsonRoute<P>(x: Exchange, def: RouteDef<unknown, P>, pe
   const raw = await readBody(x.req, maxBytes, { timeoutMs: bodyTimeoutMs });
   let result: GoJsonValue;
   try {
-    const doc = parseJson(raw, { ...def.jsonLimits, maxBytes, integerLiterals: true });
+    const doc = parseJson(raw, { ...def.jsonLimits, maxBytes });
     const body = def.body.parse(doc, '');
     x.body = body;
     if (!runGuard(def.guard, peer, body, false)) {

@@ -23,7 +23,7 @@ const MAX_STATUS_BYTES = 4096;
 export function decodeKeeperStatus(body: Uint8Array): KeeperStatus {
   let m: KeeperStatusResponse;
   try {
-    m = KeeperStatusResponse.parse(parseJson(Buffer.from(body.buffer, body.byteOffset, body.byteLength), { maxBytes: MAX_STATUS_BYTES, integerLiterals: true }), '');
+    m = KeeperStatusResponse.parse(parseJson(Buffer.from(body.buffer, body.byteOffset, body.byteLength), { maxBytes: MAX_STATUS_BYTES }), '');
   } catch {
     throw new SpikeError('keeper_bad_response', 'not a valid keeper status message');
   }

@@ -78,11 +78,10 @@ export function openNexusAudit(o: {
 }): NexusAudit {
   const writer = new AuditWriter({ file: o.file, maxBytes: o.maxBytes, ...(o.observer ? { observer: o.observer } : {}) });
   const health = auditHealth(o.logger);
-  const track = (written: Promise<void>): Promise<void> => written.then(() => health.written(), (e: unknown) => {
+  const append = (fields: EntryFields): Promise<void> => writer.append(fields).then(() => health.written(), (e: unknown) => {
     health.failed(e);
     throw e;
   });
-  const append = (fields: EntryFields): Promise<void> => track(writer.append(fields));
   // Entries nobody waits for ride the next intent's flush (AuditWriter.appendDeferred).
   const record = (fields: EntryFields): void => {
     void writer.appendDeferred(fields).then(() => health.written(), (e: unknown) => health.failed(e)).catch(() => undefined);

@@ -58,7 +58,7 @@ export function toWireShare(m: ShareMessage): WireShare {
 export function decodeShareBody(body: Uint8Array): WireShare {
   let m: ShareMessage;
   try {
-    m = ShareMessage.parse(parseJson(Buffer.from(body.buffer, body.byteOffset, body.byteLength), { maxBytes: MAX_SHARE_MESSAGE_BYTES, integerLiterals: true }), '');
+    m = ShareMessage.parse(parseJson(Buffer.from(body.buffer, body.byteOffset, body.byteLength), { maxBytes: MAX_SHARE_MESSAGE_BYTES }), '');
   } catch {
     throw new ShareWireError('not a valid share message');
   }

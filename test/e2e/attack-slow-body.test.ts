@@ -23,10 +23,10 @@
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
-import net from 'node:net';
 import tls from 'node:tls';
 import { Stack } from '../helpers/stack.js';
 import { drip } from '../helpers/drip.js';
+import { silentSocket } from '../helpers/flood.js';
 import { WorkloadX509Source, svidChainPem, svidPrivateKeyPem } from '../../src/spiffe/index.js';
 import { MTLS_DEFAULTS } from '../../src/spiffe/tls/index.js';
 import { trickle } from './attack-helpers.js';
@@ -94,18 +94,6 @@ describe('slow request bodies (both trickles at once)', { concurrency: true }, (
   });
 });
 
-/** A TCP socket that never sends a ClientHello; resolves with how long Nexus let it live. */
-function silentSocket(port: number): Promise<number> {
-  return new Promise((resolve) => {
-    const t0 = performance.now();
-    const s = net.connect(port, '127.0.0.1');
-    s.on('error', () => { /* a reset is a close too */ });
-    s.resume();
-    s.on('close', () => resolve(performance.now() - t0));
-    setTimeout(() => s.destroy(), FI07.HANDSHAKE_MS + 60_000).unref();
-  });
-}
-
 test('FI-07: slowloris against spike-nexus: header dribblers get 408 at the headers timeout, silent sockets close at the handshake timeout, a warm client is served throughout, fds return to baseline, the log stays small', { timeout: 120_000 }, async () => {
   const port = Number(new URL(stack.nexusUrl).port);
   const pid = stack.pid('nexus');
@@ -157,7 +145,7 @@ test('FI-07: slowloris against spike-nexus: header dribblers get 408 at the head
   })();
   const [dribbled, quiet] = await Promise.all([
     Promise.all(Array.from({ length: FI07.DRIBBLERS }, dribbler)),
-    Promise.all(Array.from({ length: FI07.SILENT }, () => silentSocket(port))),
+    Promise.all(Array.from({ length: FI07.SILENT }, () => silentSocket(port, FI07.HANDSHAKE_MS + 60_000))),
   ]);
   attackOver = true;
   attacking = false;

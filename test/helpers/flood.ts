@@ -4,6 +4,7 @@
  * `SocketPool` keeps `size` such sockets open against one port, from one local address, and
  * reopens every socket the server closes (handshake timeout, eviction), as an attacker
  * would, at a bounded rate (`maxPerSecond`) so the test does not melt a shared machine.
+ * `silentSocket` is one such socket, not reopened, that reports how long the server let it live.
  */
 import net from 'node:net';
 
@@ -112,4 +113,19 @@ export function warnLines(text: string): Array<Record<string, unknown>> {
     }
   }
   return out;
+}
+
+/**
+ * One TCP socket that never sends a ClientHello; resolves with how long (ms) the server let it
+ * live. Destroyed by the client after `giveUpMs` (a hang guard).
+ */
+export function silentSocket(port: number, giveUpMs: number, host = '127.0.0.1'): Promise<number> {
+  return new Promise((resolve) => {
+    const t0 = performance.now();
+    const s = net.connect(port, host);
+    s.on('error', () => { /* a reset is a close too */ });
+    s.resume();
+    s.on('close', () => resolve(performance.now() - t0));
+    setTimeout(() => s.destroy(), giveUpMs).unref();
+  });
 }

@@ -15,7 +15,6 @@
 import { test, before } from 'node:test';
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
-import net from 'node:net';
 import tls from 'node:tls';
 import { performance } from 'node:perf_hooks';
 import { request } from 'undici';
@@ -26,6 +25,7 @@ import type { X509Svid } from '../svid.js';
 import type { X509BundleSet } from '../bundle.js';
 import { issueLeaf, type TestCa } from '../../../test/helpers/pki.js';
 import { createMtlsPki, CLIENT_ID, startServer, pemKey, sleep } from '../../../test/helpers/mtls-harness.js';
+import { silentSocket } from '../../../test/helpers/flood.js';
 
 /** The attack's scale and the server's timeouts; a close later than timeout + SLACK_MS is a hang (loaded machine included). */
 const { DRIBBLERS, SILENT, HEADERS_MS, HANDSHAKE_MS, BYTE_EVERY_MS, SLACK_MS } = {
@@ -65,18 +65,6 @@ function dribbler(port: number, cert: { pem: string; key: string }): Promise<Clo
   });
 }
 
-/** A TCP socket that never sends a ClientHello; resolves with how long the server let it live. */
-function silent(port: number): Promise<number> {
-  return new Promise((resolve) => {
-    const t0 = performance.now();
-    const s = net.connect(port, '127.0.0.1');
-    s.on('error', () => { /* reset is fine */ });
-    s.resume();
-    s.on('close', () => resolve(performance.now() - t0));
-    setTimeout(() => s.destroy(), HANDSHAKE_MS + 60_000).unref();
-  });
-}
-
 test('FI-07: header dribblers get 408 at the headers timeout, silent sockets close at the handshake timeout, the warm client is served throughout, fds return to baseline', { timeout: 120_000 }, async () => {
   const h = await startServer(serverSvid, both, {
     headersTimeoutMs: HEADERS_MS, handshakeTimeoutMs: HANDSHAKE_MS,
@@ -113,7 +101,7 @@ test('FI-07: header dribblers get 408 at the headers timeout, silent sockets clo
 
     const [dribbled, quiet] = await Promise.all([
       Promise.all(Array.from({ length: DRIBBLERS }, () => dribbler(h.server.port, cert))),
-      Promise.all(Array.from({ length: SILENT }, () => silent(h.server.port))),
+      Promise.all(Array.from({ length: SILENT }, () => silentSocket(h.server.port, HANDSHAKE_MS + 60_000))),
     ]);
     attacking = false;
     await warmClient;
