@@ -8,14 +8,25 @@
 //   --test-concurrency=N  --test-timeout=MS  --test-name-pattern=P (repeatable)
 //   --test-reporter=R --test-reporter-destination=D (pairs, as with node --test; R is a
 //   built-in name or a module path; D is stdout, stderr or a file)
+// and one of its own:
+//   --unit-concurrency=N  how many in-process test files run at once (below; default 2)
 // The exit code is 1 when a test fails, as with `node --test`.
+//
+// Two lanes. Files that spawn servers and CLIs (everything outside dist/src, dist/bench and
+// the unit groups of scripts/test-plan.mjs) are CPU-bound and run --test-concurrency at a
+// time. In-process unit tests mostly wait on timers (timeouts, expiries, paced bodies: a unit
+// group measured 25 s of wall time for 9 s of CPU), so they run in a lane of their own beside
+// the first instead of holding one of its slots. Each lane is one `run()`; their events are
+// merged into one stream for the reporters, with one summary (the counts of both) at the end.
 import fs from 'node:fs';
 import path from 'node:path';
 import { pathToFileURL } from 'node:url';
+import { once } from 'node:events';
+import { PassThrough } from 'node:stream';
 import { run } from 'node:test';
 import * as builtins from 'node:test/reporters';
 
-const opts = { concurrency: undefined, timeout: undefined, testNamePatterns: [], reporters: [], destinations: [] };
+const opts = { concurrency: undefined, unitConcurrency: 2, timeout: undefined, testNamePatterns: [], reporters: [], destinations: [] };
 const files = [];
 const args = process.argv.slice(2);
 for (let i = 0; i < args.length; i++) {
@@ -30,13 +41,14 @@ for (let i = 0; i < args.length; i++) {
   if (value === undefined) fail(`${name} needs a value`);
   if (name === '--test-concurrency') opts.concurrency = Number(value);
   else if (name === '--test-timeout') opts.timeout = Number(value);
+  else if (name === '--unit-concurrency') opts.unitConcurrency = Number(value);
   else if (name === '--test-name-pattern') opts.testNamePatterns.push(value);
   else if (name === '--test-reporter') opts.reporters.push(value);
   else if (name === '--test-reporter-destination') opts.destinations.push(value);
   else fail(`unknown option ${name}`);
 }
 if (files.length === 0) fail('no test files given');
-for (const [k, v] of [['--test-concurrency', opts.concurrency], ['--test-timeout', opts.timeout]]) {
+for (const [k, v] of [['--test-concurrency', opts.concurrency], ['--test-timeout', opts.timeout], ['--unit-concurrency', opts.unitConcurrency]]) {
   if (v !== undefined && !(Number.isInteger(v) && v > 0)) fail(`${k} must be a positive integer`);
 }
 // node --test's default: spec on a terminal, TAP otherwise.
@@ -62,15 +74,58 @@ function destination(d) {
   return fs.createWriteStream(d);
 }
 
-const stream = run({
-  files,
-  concurrency: opts.concurrency,
+const IN_PROCESS = /^dist\/(src|bench|\.test-groups)\//;
+const isInProcess = (f) => IN_PROCESS.test(path.relative(process.cwd(), f));
+const lanes = [
+  { files: files.filter((f) => !isInProcess(f)), concurrency: opts.concurrency },
+  { files: files.filter(isInProcess), concurrency: opts.unitConcurrency },
+].filter((l) => l.files.length > 0);
+const streams = lanes.map((l) => run({
+  files: l.files,
+  concurrency: l.concurrency,
   timeout: opts.timeout,
   ...(opts.testNamePatterns.length > 0 ? { testNamePatterns: opts.testNamePatterns } : {}),
-});
-stream.on('test:fail', (d) => {
-  if (d.todo === undefined || d.todo === false) process.exitCode = 1;
-});
+}));
+
+// A run's own summary: its plan and its count lines (nesting 0, no file). Test files'
+// diagnostics always name their file.
+const SUMMARY = /^(tests|suites|pass|fail|cancelled|skipped|todo|duration_ms) ([0-9.]+)$/;
+const isSummary = (ev) => ev.data?.nesting === 0 && ev.data.file === undefined
+  && (ev.type === 'test:plan' || (ev.type === 'test:diagnostic' && SUMMARY.test(ev.data.message)));
+
+/** Both lanes' events as one stream; the lanes' summaries become one at the end. */
+function merged() {
+  const out = new PassThrough({ objectMode: true });
+  const t0 = process.hrtime.bigint();
+  const counts = new Map();
+  let planned = 0;
+  let numbered = 0; // top-level results numbered across both lanes, as one run would (TAP's ok N)
+  const pump = async (s) => {
+    for await (const ev of s) {
+      if (ev.type === 'test:fail' && (ev.data.todo === undefined || ev.data.todo === false)) process.exitCode = 1;
+      if (isSummary(ev)) {
+        if (ev.type === 'test:plan') planned += ev.data.count;
+        else {
+          const [, key, n] = SUMMARY.exec(ev.data.message);
+          if (key !== 'duration_ms') counts.set(key, (counts.get(key) ?? 0) + Number(n));
+        }
+        continue;
+      }
+      const top = ev.data?.nesting === 0 && (ev.type === 'test:pass' || ev.type === 'test:fail');
+      const forward = top ? { ...ev, data: { ...ev.data, testNumber: ++numbered } } : ev;
+      if (!out.write(forward)) await once(out, 'drain');
+    }
+  };
+  Promise.all(streams.map(pump)).then(() => {
+    out.write({ type: 'test:plan', data: { nesting: 0, count: planned } });
+    counts.set('duration_ms', Number(process.hrtime.bigint() - t0) / 1e6);
+    for (const [key, n] of counts) out.write({ type: 'test:diagnostic', data: { nesting: 0, message: `${key} ${n}` } });
+    out.end();
+  }, (e) => out.destroy(e));
+  return out;
+}
+
+const stream = merged();
 for (let i = 0; i < opts.reporters.length; i++) {
   let r = await reporter(opts.reporters[i]);
   // spec is a Transform class in Node 20; the others are async generator functions.

@@ -10,6 +10,8 @@ mapfile -t found < <(find dist/src dist/test dist/bench -name '*.test.js' 2>/dev
 # The plan (scripts/test-plan.mjs): unit test files share a few processes (groups generated
 # under dist/.test-groups/), end-to-end files run alone; heaviest first by the measured weights
 # in scripts/test-weights.txt, N at a time (scripts/run-tests.mjs), so no long file starts last.
+# The in-process unit files and groups run in a lane of their own beside them, TEST_UNIT_CONCURRENCY
+# at a time: they mostly wait on timers, so they need not hold one of the N CPU-bound slots.
 # TEST_RUN_ID: this shell's pid, which the runner keeps (exec below): the plan writes this run's
 # groups into a folder of its own and leaves a concurrent run's alone.
 mapfile -t files < <(TEST_RUN_ID=$$ node scripts/test-plan.mjs scripts/test-weights.txt "${found[@]}")
@@ -24,4 +26,4 @@ fi
 [ "${TEST_ORDER_ONLY:-}" = 1 ] && { printf "%s\n" "${files[@]}"; exit 0; }
 # Not `node --test`: on Node 20 it sorts the files by name, so this order was lost (scripts/run-tests.mjs
 # runs them as given; it takes the concurrency, timeout, name-pattern and reporter options).
-exec node scripts/run-tests.mjs --test-concurrency="${TEST_CONCURRENCY:-2}" --test-timeout="${TEST_TIMEOUT_MS:-600000}" "$@" "${files[@]}"
+exec node scripts/run-tests.mjs --test-concurrency="${TEST_CONCURRENCY:-2}" --unit-concurrency="${TEST_UNIT_CONCURRENCY:-2}" --test-timeout="${TEST_TIMEOUT_MS:-600000}" "$@" "${files[@]}"
