@@ -32,8 +32,8 @@ export interface Exchange extends ReplyTarget {
   beforeHandle: ((body: unknown) => Promise<void>) | undefined;
   /** The validated JSON body once parsed (for the audit hook; never logged). */
   body: unknown;
-  /** The matched route's path and action, for the log line (unset: `unknown`). */
-  route: { readonly path: string; readonly action: string } | undefined;
+  /** The matched route's path and action, for the log line (unset: `unknown`); `poll`: RouteDef.poll. */
+  route: { readonly path: string; readonly action: string; readonly poll?: boolean } | undefined;
   decision: Decision;
   /** Callbacks run once the answer was written (or failed). */
   readonly afterSend: Array<() => void>;
@@ -89,10 +89,11 @@ export function runAfterSend(x: Exchange): void {
   }
 }
 
-/** Writes the request's one log line. */
+/** Writes the request's one log line (at debug for a status poll answered below 400). */
 export function logExchange(x: Exchange): void {
-  if (!x.log.isLevelEnabled('info')) return;
-  x.log.info(
+  const level = x.route?.poll === true && x.status < 400 ? 'debug' : 'info';
+  if (!x.log.isLevelEnabled(level)) return;
+  x.log[level](
     {
       requestId: x.requestId,
       route: x.route?.path ?? 'unknown',

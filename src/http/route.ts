@@ -89,6 +89,12 @@ export interface RouteDef<B, P = SpiffeId> {
   answersWhenDone?: boolean;
   /** Optional `application/octet-stream` mode on the same (path, action). */
   stream?: StreamVariant<P>;
+  /**
+   * A status poll another component sends every few seconds (the Keeper's status route): its
+   * request line is logged at debug when answered below 400, so a healthy poll does not fill
+   * the log with a line every few seconds; a refusal or a failure is logged at info as always.
+   */
+  poll?: boolean;
 }
 
 const ROUTE = Symbol('route');
@@ -102,6 +108,8 @@ export interface Route<P = SpiffeId> {
   readonly guard: Guard<never, P>;
   readonly streamGuard: Guard<unknown, P> | undefined;
   readonly allowBeforeReady: boolean;
+  /** {@link RouteDef.poll}. */
+  readonly poll: boolean;
 }
 
 interface RouteImpl<P> extends Route<P> {
@@ -141,6 +149,7 @@ export function defineRoute<B, P = SpiffeId>(def: RouteDef<B, P>): Route<P> {
     guard: def.guard as Guard<never, P>,
     streamGuard: def.stream?.guard,
     allowBeforeReady: def.allowBeforeReady === true,
+    poll: def.poll === true,
     def: def as unknown as RouteDef<unknown, P>,
   };
   return Object.freeze(r);

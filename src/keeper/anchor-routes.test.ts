@@ -3,7 +3,8 @@
  * `/v1/store/anchor` answer Nexus only (Bootstrap and anyone else: 401); status never carries
  * a share value; an anchor is kept and shows in status and in the shard response; an
  * oversized anchor is refused (400) and changes nothing. A pending share without Feldman
- * commitments is refused (400) through the contribute route.
+ * commitments is refused (400) through the contribute route. Nexus's status poll (every few
+ * seconds) is logged at debug when answered, a refused one at info.
  */
 import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
@@ -22,7 +23,17 @@ const BOOTSTRAP = 'spiffe://spike.ist/spike/bootstrap';
 const OTHER = 'spiffe://spike.ist/workload/app';
 
 const ids = recognisers(loadTrustRoots({}));
-const logger = createLogger({ component: 'keeper-test', destination: new Writable({ write: (_c, _e, cb) => cb() }) });
+const logLines: Array<Record<string, unknown>> = [];
+const logger = createLogger({
+  component: 'keeper-test',
+  level: 'info',
+  destination: new Writable({
+    write: (c: Buffer, _e, cb) => {
+      for (const line of c.toString('utf8').split('\n')) if (line !== '') logLines.push(JSON.parse(line) as Record<string, unknown>);
+      cb();
+    },
+  }),
+});
 const slot = new ShareSlot();
 const anchor = new AnchorHolder();
 const router = keeperRouter(slot, ids, logger, undefined, anchor);
@@ -55,6 +66,19 @@ test('keeper status and anchor: Nexus only (bootstrap and workloads get 401, not
     assert.equal((await post(PATHS.keeperAnchor, { anchor: Buffer.from([1]).toString('base64') }, peer)).status, 401);
   }
   assert.equal(anchor.base64(), undefined);
+});
+
+test('keeper status poll: an answered poll writes no info line (it comes every few seconds); a refused or malformed one and other routes do', async () => {
+  const requestLines = (route: string): Array<Record<string, unknown>> => logLines.filter((l) => l['msg'] === 'request' && l['route'] === route);
+  logLines.length = 0;
+  for (let i = 0; i < 3; i++) assert.equal((await post(PATHS.keeperStatus, {}, NEXUS)).status, 200);
+  assert.deepEqual(requestLines(PATHS.keeperStatus), []);
+  assert.equal((await post(PATHS.keeperStatus, {}, OTHER)).status, 401);
+  assert.deepEqual(requestLines(PATHS.keeperStatus).map((l) => [l['level'], l['status'], l['caller']]), [['info', 401, OTHER]]);
+  assert.equal((await post(PATHS.keeperStatus, [], NEXUS)).status, 400);
+  assert.equal(requestLines(PATHS.keeperStatus).length, 2, 'a malformed poll is logged');
+  assert.equal((await post(PATHS.keeperShard, {}, NEXUS)).status !== 0, true);
+  assert.equal(requestLines(PATHS.keeperShard).length, 1, 'other routes keep their info line');
 });
 
 test('keeper anchor: kept, shown in status and in the shard response; status never has a share value', async () => {

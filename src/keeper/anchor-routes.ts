@@ -35,6 +35,7 @@ export function anchorRoutes(o: AnchorRouteOptions): Route[] {
     body: KeeperStatusRequest,
     guard: o.guards.status,
     allowBeforeReady: true,
+    poll: true, // Nexus asks every few seconds: a healthy answer is logged at debug
     maxBodyBytes: o.maxBodyBytes,
     handle: (): GoJsonValue => {
       const held = o.slot.get();
