@@ -44,42 +44,45 @@ test('per-source budget: a new socket evicts the oldest handshaking socket of th
   assert.deepEqual(events, ['handshake_evicted_per_source', 'handshake_evicted_per_source']);
 });
 
-test('ENV-06 burst: sockets accepted together from one address are not evicted while young, up to the burst cap; then, and once old, the oldest goes', async () => {
+test('ENV-06 burst: sockets accepted together from one address are not evicted while young, up to the whole budget; once old, the oldest goes', async () => {
   accepted = [];
   let now = 1_000_000;
   const events: AdmissionEvent[] = [];
-  // Burst cap: max(2 x 3, 40 / 4) = 10.
   const a = new ConnectionAdmission({ maxConnections: 100, maxHandshakes: 40, maxHandshakesPerSource: 3 }, (e) => events.push(e), { minEvictAgeMs: 1_000, now: () => now });
-  const burst = await connect(10);
+  // A connection pool filling up: 30 sockets at once over a per-source limit of 3.
+  const burst = await connect(30);
   for (const s of burst) a.accepted(s);
-  assert.equal(burst.filter(closed).length, 0, 'a burst of 10 over a per-source limit of 3: all kept');
+  assert.equal(burst.filter(closed).length, 0, 'a young burst of 30 over a per-source limit of 3: all kept');
   assert.deepEqual(events, []);
-  const [over] = await connect(1);
-  a.accepted(over!);
-  assert.equal(closed(burst[0]!), true, 'past the burst cap the oldest goes, young or not');
-  assert.equal(a.handshaking, 10);
+  assert.equal(a.handshaking, 30);
   now += 1_000;
   const [late] = await connect(1);
   a.accepted(late!);
-  assert.equal(closed(burst[1]!), true, 'an old socket over the per-source limit goes');
-  assert.deepEqual(events, ['handshake_evicted_per_source', 'handshake_evicted_per_source']);
+  assert.equal(closed(burst[0]!), true, 'an old socket over the per-source limit goes');
+  assert.equal(burst.slice(1).filter(closed).length, 0, 'one at a time');
+  assert.deepEqual(events, ['handshake_evicted_per_source']);
 });
 
-test('ATTACK one-address stall flood: one source can never hold more than the burst cap of the handshake budget, so the rest stays for other networks', async () => {
+test('ATTACK one-address stall flood: a young flood from one address may fill the budget, but every newcomer from another network gets in, evicting the flood\'s oldest', async () => {
   accepted = [];
-  const a = new ConnectionAdmission({ maxConnections: 100, maxHandshakes: 40, maxHandshakesPerSource: 3 }, () => undefined, { minEvictAgeMs: 60_000 });
+  const events: AdmissionEvent[] = [];
+  const a = new ConnectionAdmission({ maxConnections: 100, maxHandshakes: 40, maxHandshakesPerSource: 3 }, (e) => events.push(e), { minEvictAgeMs: 60_000 });
   const flood = await connect(60, '127.0.0.1');
   for (const s of flood) a.accepted(s);
-  assert.equal(a.handshaking, 10, 'the flood holds at most its burst cap (10 of 40)');
-  const others = await connect(3, '127.0.0.2');
+  assert.equal(a.handshaking, 40, 'the total budget is hard: the flood holds at most all of it');
+  assert.equal(flood.slice(0, 20).every(closed), true, 'past the total budget the flood evicted its own oldest');
+  const others = await connect(10, '127.0.0.2');
   for (const s of others) a.accepted(s);
-  assert.equal(others.filter(closed).length, 0, 'another network gets its handshakes in');
+  assert.equal(others.filter(closed).length, 0, 'another network gets all its handshakes in');
+  assert.equal(a.handshaking, 40);
+  assert.equal(flood.filter((s) => !closed(s)).length, 30, 'each of them evicted one of the flood');
+  assert.ok(events.every((e) => e === 'handshake_evicted'));
 });
 
 test('the total handshake budget is hard under young bursts: the busiest source loses its oldest', async () => {
   accepted = [];
   const events: AdmissionEvent[] = [];
-  // Burst cap max(6, 2) = 6: six young sockets from one address stay; the total limit is 8.
+  // Six young sockets from one address stay (over its limit of 3); the total limit is 8.
   const a = new ConnectionAdmission({ maxConnections: 100, maxHandshakes: 8, maxHandshakesPerSource: 3 }, (e) => events.push(e), { minEvictAgeMs: 1_000 });
   const burst = await connect(6);
   for (const s of burst) a.accepted(s);

@@ -13,15 +13,15 @@
  *   to refuse a new socket; instead something older goes:
  *     - a source at its own limit loses its own oldest handshaking socket, so one network can
  *       only ever push out its own sockets; but only a socket at least `minEvictAgeMs` old
- *       (default 1 s) goes: a client opening many connections at once (50 concurrent
- *       requests, ENV-06) has them all accepted in one tick, before any could finish its
- *       handshake, and evicting them reset a legitimate burst. Younger sockets are admitted
- *       over the per-source limit, up to twice that limit or a quarter of the total budget,
- *       whichever is more (64 by default): past that the oldest goes whatever its age, so one
- *       network can never hold the whole handshake budget;
+ *       (default 1 s) goes: a client opening many connections at once (a connection pool
+ *       filling up, 50 or 300 concurrent requests from one host, ENV-06) has them all accepted
+ *       within a few ticks, before any could finish its handshake, and evicting them reset a
+ *       legitimate burst. Younger sockets are admitted over the per-source limit, up to the
+ *       total budget;
  *     - when the total is full, the oldest socket *of the source holding the most* goes, so an
- *       attacker spread over several networks mostly evicts itself, and a client with one
- *       handshake in flight goes only if every source is down to one.
+ *       attacker spread over several networks mostly evicts itself, one network that filled
+ *       the whole budget loses its own oldest to every newcomer from elsewhere, and a client
+ *       with one handshake in flight goes only if every source is down to one.
  *   A real client finishes its handshake in milliseconds, so idle or slow sockets are the ones
  *   that age and go first.
  * - **Verified** connections: at most `maxConnections`. When full, a newcomer closes the
@@ -100,8 +100,6 @@ export class ConnectionAdmission {
   /** When each handshaking socket was accepted. */
   readonly #acceptedAt = new WeakMap<Socket, number>();
   readonly #minEvictAgeMs: number;
-  /** Most handshaking sockets one source may hold while its oldest is still young (see the module doc). */
-  readonly #burstCap: number;
   readonly #now: () => number;
   /** Per source: its handshaking sockets, oldest first. */
   readonly #bySource = new Map<string, Set<Socket>>();
@@ -115,7 +113,6 @@ export class ConnectionAdmission {
       if (!Number.isSafeInteger(v) || v < 1) throw new RangeError(`admission limit ${k} must be a positive integer`);
     }
     this.limits = Object.freeze({ ...limits });
-    this.#burstCap = Math.max(2 * limits.maxHandshakesPerSource, Math.floor(limits.maxHandshakes / 4));
     this.#onEvent = onEvent;
   }
 
@@ -126,8 +123,7 @@ export class ConnectionAdmission {
     const now = this.#now();
     if (own !== undefined && own.size >= this.limits.maxHandshakesPerSource) {
       const oldest = own.values().next().value as Socket;
-      const young = now - (this.#acceptedAt.get(oldest) ?? 0) < this.#minEvictAgeMs;
-      if (!young || own.size >= this.#burstCap) this.#evict(oldest, 'handshake_evicted_per_source', source);
+      if (now - (this.#acceptedAt.get(oldest) ?? 0) >= this.#minEvictAgeMs) this.#evict(oldest, 'handshake_evicted_per_source', source);
     }
     if (this.#handshaking.size >= this.limits.maxHandshakes) {
       const [victimSource, victims] = this.#largestSource();

@@ -13,7 +13,7 @@ export const MTLS_DEFAULTS = Object.freeze({
   /** Verified connections at once. */
   maxConnections: 1024,
   /** Sockets still in the TLS handshake at once, in all and per remote address (admission.ts). */
-  maxHandshakes: 256,
+  maxHandshakes: 1024,
   maxHandshakesPerSource: 32,
   handshakeTimeoutMs: 5_000,
   /** Every connection re-handshakes after this (well below a typical SVID lifetime of 1 h). */
