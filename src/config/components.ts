@@ -79,11 +79,18 @@ interface ServerLimitsConfig {
   inactivityTimeoutMs: number;
 }
 
-function loadServerLimits(env: Env): ServerLimitsConfig {
+/**
+ * A Keeper's default handshake budget: it is only ever called by Nexus and Bootstrap (a few
+ * connections), so the room Nexus keeps for client pools opening hundreds of connections at
+ * once would only raise what a flood can hold there.
+ */
+const KEEPER_MAX_HANDSHAKES = 256;
+
+function loadServerLimits(env: Env, defaultMaxHandshakes: number = MTLS_DEFAULTS.maxHandshakes): ServerLimitsConfig {
   const d = MTLS_DEFAULTS;
   return {
     maxConnections: int(env, 'SPIKE_HTTP_SERVER_MAX_CONNECTIONS', d.maxConnections, 1, 1_000_000),
-    maxHandshakes: int(env, 'SPIKE_HTTP_SERVER_MAX_HANDSHAKES', d.maxHandshakes, 1, 1_000_000),
+    maxHandshakes: int(env, 'SPIKE_HTTP_SERVER_MAX_HANDSHAKES', defaultMaxHandshakes, 1, 1_000_000),
     maxHandshakesPerSource: int(env, 'SPIKE_HTTP_SERVER_MAX_HANDSHAKES_PER_SOURCE', d.maxHandshakesPerSource, 1, 1_000_000),
     handshakeTimeoutMs: duration(env, 'SPIKE_HTTP_SERVER_HANDSHAKE_TIMEOUT', d.handshakeTimeoutMs, 100),
     maxConnectionAgeMs: duration(env, 'SPIKE_HTTP_SERVER_MAX_CONNECTION_AGE', d.maxConnectionAgeMs, 0),
@@ -278,7 +285,7 @@ export function loadKeeperConfig(env: Env): KeeperConfig {
     ...loadCommon(env, true),
     listen: listenAddress(env, 'SPIKE_KEEPER_TLS_PORT', ':8443'),
     readHeaderTimeoutMs: duration(env, 'SPIKE_HTTP_SERVER_READ_HEADER_TIMEOUT', 10_000, 1),
-    serverLimits: loadServerLimits(env),
+    serverLimits: loadServerLimits(env, KEEPER_MAX_HANDSHAKES),
     ops: opsAddress(env, 'SPIKE_KEEPER_OPS_ADDR'),
   };
 }

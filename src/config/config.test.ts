@@ -82,6 +82,11 @@ test('bootstrap and keeper defaults', () => {
   const k = loadKeeperConfig({});
   assert.equal(k.listen.port, 8443);
   assert.equal(k.sourceTimeoutMs, undefined);
+  // A Keeper keeps a smaller handshake budget than Nexus (no client pools call it); both can be set.
+  assert.equal(k.serverLimits.maxHandshakes, 256);
+  assert.equal(loadKeeperConfig({ SPIKE_HTTP_SERVER_MAX_HANDSHAKES: '64' }).serverLimits.maxHandshakes, 64);
+  const n = loadNexusConfig({ SPIKE_NEXUS_KEEPER_PEERS: 'https://a:1,https://b:2,https://c:3' });
+  assert.equal(n.serverLimits.maxHandshakes, 1024);
 });
 
 test('cipher settings: stream cap 64 MiB (default and maximum), memory budget 256 MiB (at least 1 MiB)', () => {

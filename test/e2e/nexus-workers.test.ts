@@ -254,10 +254,10 @@ for (const backend of e2eBackends()) describe(`one Nexus, two worker processes o
     try {
       const deadline = Date.now() + 60_000;
       while (burst.opened < 1_100 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
-      // Each worker keeps at most its handshake budget (256 here) of them: young sockets from
-      // one address are spared by the per-source limit, the total budget is hard.
-      while (burst.openCount > 512 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
-      assert.ok(burst.openCount <= 512, `idle sockets holding on: ${burst.openCount}`);
+      // Each worker keeps at most half its handshake budget (256 here) of them: young sockets
+      // from one address are spared by the per-source limit, up to that share.
+      while (burst.openCount > 256 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
+      assert.ok(burst.openCount <= 256, `idle sockets holding on: ${burst.openCount}`);
       // Cut at accept, not by the handshake timeout (5 s, started at accept, so never sooner
       // than 5 s after the client's connect): most were closed younger than that. Without the
       // budget none would be. (The kept ones may meanwhile have met that timeout on a slow

@@ -44,45 +44,48 @@ test('per-source budget: a new socket evicts the oldest handshaking socket of th
   assert.deepEqual(events, ['handshake_evicted_per_source', 'handshake_evicted_per_source']);
 });
 
-test('ENV-06 burst: sockets accepted together from one address are not evicted while young, up to the whole budget; once old, the oldest goes', async () => {
+test('ENV-06 burst: sockets accepted together from one address are not evicted while young, up to half the budget; past that, and once old, the oldest goes', async () => {
   accepted = [];
   let now = 1_000_000;
   const events: AdmissionEvent[] = [];
+  // Burst cap: max(2 x 3, 40 / 2) = 20.
   const a = new ConnectionAdmission({ maxConnections: 100, maxHandshakes: 40, maxHandshakesPerSource: 3 }, (e) => events.push(e), { minEvictAgeMs: 1_000, now: () => now });
-  // A connection pool filling up: 30 sockets at once over a per-source limit of 3.
-  const burst = await connect(30);
+  // A connection pool filling up: 20 sockets at once over a per-source limit of 3.
+  const burst = await connect(20);
   for (const s of burst) a.accepted(s);
-  assert.equal(burst.filter(closed).length, 0, 'a young burst of 30 over a per-source limit of 3: all kept');
+  assert.equal(burst.filter(closed).length, 0, 'a young burst of 20 over a per-source limit of 3: all kept');
   assert.deepEqual(events, []);
-  assert.equal(a.handshaking, 30);
+  const [over] = await connect(1);
+  a.accepted(over!);
+  assert.equal(closed(burst[0]!), true, 'past the burst cap the oldest goes, young or not');
+  assert.equal(a.handshaking, 20);
   now += 1_000;
   const [late] = await connect(1);
   a.accepted(late!);
-  assert.equal(closed(burst[0]!), true, 'an old socket over the per-source limit goes');
-  assert.equal(burst.slice(1).filter(closed).length, 0, 'one at a time');
-  assert.deepEqual(events, ['handshake_evicted_per_source']);
+  assert.equal(closed(burst[1]!), true, 'an old socket over the per-source limit goes');
+  assert.equal(burst.slice(2).filter(closed).length, 0, 'one at a time');
+  assert.deepEqual(events, ['handshake_evicted_per_source', 'handshake_evicted_per_source']);
 });
 
-test('ATTACK one-address stall flood: a young flood from one address may fill the budget, but every newcomer from another network gets in, evicting the flood\'s oldest', async () => {
+test('ATTACK one-address stall flood: one source never holds more than half of the handshake budget, so the other half stays for other networks', async () => {
   accepted = [];
   const events: AdmissionEvent[] = [];
   const a = new ConnectionAdmission({ maxConnections: 100, maxHandshakes: 40, maxHandshakesPerSource: 3 }, (e) => events.push(e), { minEvictAgeMs: 60_000 });
   const flood = await connect(60, '127.0.0.1');
   for (const s of flood) a.accepted(s);
-  assert.equal(a.handshaking, 40, 'the total budget is hard: the flood holds at most all of it');
-  assert.equal(flood.slice(0, 20).every(closed), true, 'past the total budget the flood evicted its own oldest');
-  const others = await connect(10, '127.0.0.2');
+  assert.equal(a.handshaking, 20, 'the flood holds at most its burst cap (20 of 40)');
+  assert.equal(flood.slice(0, 40).every(closed), true, 'past it the flood evicted its own oldest');
+  assert.ok(events.every((e) => e === 'handshake_evicted_per_source'));
+  const others = await connect(20, '127.0.0.2');
   for (const s of others) a.accepted(s);
-  assert.equal(others.filter(closed).length, 0, 'another network gets all its handshakes in');
-  assert.equal(a.handshaking, 40);
-  assert.equal(flood.filter((s) => !closed(s)).length, 30, 'each of them evicted one of the flood');
-  assert.ok(events.every((e) => e === 'handshake_evicted'));
+  assert.equal(others.filter(closed).length, 0, 'another network gets its 20 handshakes in');
+  assert.equal(flood.filter((s) => !closed(s)).length, 20, 'without evicting the flood: the other half was free');
 });
 
 test('the total handshake budget is hard under young bursts: the busiest source loses its oldest', async () => {
   accepted = [];
   const events: AdmissionEvent[] = [];
-  // Six young sockets from one address stay (over its limit of 3); the total limit is 8.
+  // Burst cap max(6, 4) = 6: six young sockets from one address stay; the total limit is 8.
   const a = new ConnectionAdmission({ maxConnections: 100, maxHandshakes: 8, maxHandshakesPerSource: 3 }, (e) => events.push(e), { minEvictAgeMs: 1_000 });
   const burst = await connect(6);
   for (const s of burst) a.accepted(s);

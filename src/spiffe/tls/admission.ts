@@ -8,16 +8,18 @@
  * there are two budgets:
  *
  * - **Handshaking** sockets: at most `maxHandshakes` in all and `maxHandshakesPerSource` per
- *   source network (an IPv4 /24, an IPv6 /64; each loopback address on its own), each for at
- *   most the handshake timeout (enforced by the TLS server). A full budget is never a reason
- *   to refuse a new socket; instead something older goes:
+ *   source network (an IPv4 /24, an IPv6 /64; each loopback address on its own) once they are
+ *   a second old, each for at most the handshake timeout (enforced by the TLS server). A full
+ *   budget is never a reason to refuse a new socket; instead something older goes:
  *     - a source at its own limit loses its own oldest handshaking socket, so one network can
  *       only ever push out its own sockets; but only a socket at least `minEvictAgeMs` old
  *       (default 1 s) goes: a client opening many connections at once (a connection pool
  *       filling up, 50 or 300 concurrent requests from one host, ENV-06) has them all accepted
  *       within a few ticks, before any could finish its handshake, and evicting them reset a
- *       legitimate burst. Younger sockets are admitted over the per-source limit, up to the
- *       total budget;
+ *       legitimate burst. Younger sockets are admitted over the per-source limit up to half
+ *       the total budget (at least twice the per-source limit): past that its oldest goes
+ *       whatever its age, so one network never holds more than half of the budget (nor of the
+ *       file descriptors and memory behind it);
  *     - when the total is full, the oldest socket *of the source holding the most* goes, so an
  *       attacker spread over several networks mostly evicts itself, one network that filled
  *       the whole budget loses its own oldest to every newcomer from elsewhere, and a client
@@ -100,6 +102,8 @@ export class ConnectionAdmission {
   /** When each handshaking socket was accepted. */
   readonly #acceptedAt = new WeakMap<Socket, number>();
   readonly #minEvictAgeMs: number;
+  /** Most handshaking sockets one source may hold while its oldest is still young (see the module doc). */
+  readonly #burstCap: number;
   readonly #now: () => number;
   /** Per source: its handshaking sockets, oldest first. */
   readonly #bySource = new Map<string, Set<Socket>>();
@@ -113,6 +117,7 @@ export class ConnectionAdmission {
       if (!Number.isSafeInteger(v) || v < 1) throw new RangeError(`admission limit ${k} must be a positive integer`);
     }
     this.limits = Object.freeze({ ...limits });
+    this.#burstCap = Math.max(2 * limits.maxHandshakesPerSource, Math.floor(limits.maxHandshakes / 2));
     this.#onEvent = onEvent;
   }
 
@@ -123,7 +128,8 @@ export class ConnectionAdmission {
     const now = this.#now();
     if (own !== undefined && own.size >= this.limits.maxHandshakesPerSource) {
       const oldest = own.values().next().value as Socket;
-      if (now - (this.#acceptedAt.get(oldest) ?? 0) >= this.#minEvictAgeMs) this.#evict(oldest, 'handshake_evicted_per_source', source);
+      const young = now - (this.#acceptedAt.get(oldest) ?? 0) < this.#minEvictAgeMs;
+      if (!young || own.size >= this.#burstCap) this.#evict(oldest, 'handshake_evicted_per_source', source);
     }
     if (this.#handshaking.size >= this.limits.maxHandshakes) {
       const [victimSource, victims] = this.#largestSource();

@@ -12,7 +12,10 @@ import { svidChainPem, svidPrivateKeyPem } from '../svid.js';
 export const MTLS_DEFAULTS = Object.freeze({
   /** Verified connections at once. */
   maxConnections: 1024,
-  /** Sockets still in the TLS handshake at once, in all and per remote address (admission.ts). */
+  /**
+   * Sockets still in the TLS handshake at once, in all (a Keeper: 256, src/config/components.ts) and per
+   * source network once a second old (admission.ts).
+   */
   maxHandshakes: 1024,
   maxHandshakesPerSource: 32,
   handshakeTimeoutMs: 5_000,

@@ -13,7 +13,7 @@
  * once on a bundle update) closes idle connections whose grant lapsed.
  *
  * Resource bounds against clients without an identity: handshaking sockets have their own
- * small budget, in all and per remote address, with oldest-first eviction (admission.ts); a
+ * budget, in all and per source network, with oldest-first eviction (admission.ts); a
  * socket with no byte read or written for `inactivityTimeoutMs` is closed (clients that stop
  * reading a reply); warnings outsiders can trigger go through a rate-limited log
  * (src/lib/throttle.ts).
