@@ -1,7 +1,7 @@
 /**
  * An mTLS server stand-in for SPIKE Nexus in a worker thread, so that a test's client and the
  * server run on separate event loops (handshakes then really overlap, as between processes).
- * workerData: `{ td, caKey, caPem, maxHandshakesPerSource }`; it posts `{ port }` once
+ * workerData: `{ td, caKey, caPem, maxHandshakesPerSource, maxHandshakes? }`; it posts `{ port }` once
  * listening, answers `'count'` with `{ requests }` (requests served so far, each answered `{}`),
  * and closes on `'close'`.
  */
@@ -16,6 +16,7 @@ interface Data {
   caKey: Buffer;
   caPem: string;
   maxHandshakesPerSource: number;
+  maxHandshakes?: number;
 }
 
 const d = workerData as Data;
@@ -26,6 +27,7 @@ const server = createMtlsServer({
   host: '127.0.0.1',
   port: 0,
   maxHandshakesPerSource: d.maxHandshakesPerSource,
+  ...(d.maxHandshakes !== undefined ? { maxHandshakes: d.maxHandshakes } : {}),
   logger: createLogger({ component: 'mtls-server-worker', level: 'silent' }),
   handler: (req, res) => {
     requests++;
