@@ -64,8 +64,8 @@ export async function benchAudit(stack: Stack, sb: StackBench): Promise<BenchRow
       const d = sb.dispatcher(l.concurrency);
       try {
         const spec = { dispatcher: d, origin: sb.origin, path: l.path, body: l.body };
-        // Warm up with a ramp (16, 32, … clients) so the connections open in small bursts: 64
-        // handshakes at once from one address meet Nexus's per-source handshake budget.
+        // Warm up with a ramp (16, 32, … clients) so the connections open in small bursts, as
+        // the JIT warms up.
         for (let k = Math.min(16, l.concurrency); ; k = Math.min(2 * k, l.concurrency)) {
           await closedLoop({ ...spec, concurrency: k, durationMs: 300 });
           if (k === l.concurrency) break;

@@ -97,7 +97,9 @@ test('ATTACK idle-socket lockout, same source address: after a burst of 1,100 id
     // kept ones are 1 s old, a newcomer from the address evicts one of them.
     while (burst.openCount > 512 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
     assert.ok(burst.openCount <= 512, `idle sockets holding on: ${burst.openCount}`);
-    const young = burst.closeAges.filter((ms) => ms < 5_000).length;
+    // 3 s, well below the 5 s timeout: a socket's age counts from the client's connect call,
+    // which may lag the server's accept while the burst is being opened.
+    const young = burst.closeAges.filter((ms) => ms < 3_000).length;
     assert.ok(young >= 500, `closed at accept: ${young} of ${burst.closeAges.length}`);
     const failures = await legitimateTraffic(3);
     assert.deepEqual(failures, []);

@@ -7,19 +7,21 @@
  * against the same limit as verified clients lets ~1,000 idle sockets lock everyone out. So
  * there are two budgets:
  *
- * - **Handshaking** sockets: at most `maxHandshakes` in all and `maxHandshakesPerSource` per
- *   source network (an IPv4 /24, an IPv6 /64; each loopback address on its own) once they are
- *   a second old, each for at most the handshake timeout (enforced by the TLS server). A full
- *   budget is never a reason to refuse a new socket; instead something older goes:
+ * - **Handshaking** sockets: at most `maxHandshakes` in all, at most half of that per source
+ *   network (an IPv4 /24, an IPv6 /64; each loopback address on its own), and
+ *   `maxHandshakesPerSource` per source network as far as newcomers from it find sockets a
+ *   second old to push out (nothing sweeps them: a socket goes when a newer one from its
+ *   network arrives, or at the handshake timeout, enforced by the TLS server). A full budget is
+ *   never a reason to refuse a new socket; instead something older goes:
  *     - a source at its own limit loses its own oldest handshaking socket, so one network can
  *       only ever push out its own sockets; but only a socket at least `minEvictAgeMs` old
  *       (default 1 s) goes: a client opening many connections at once (a connection pool
  *       filling up, 50 or 300 concurrent requests from one host, ENV-06) has them all accepted
  *       within a few ticks, before any could finish its handshake, and evicting them reset a
  *       legitimate burst. Younger sockets are admitted over the per-source limit up to half
- *       the total budget (at least twice the per-source limit): past that its oldest goes
- *       whatever its age, so one network never holds more than half of the budget (nor of the
- *       file descriptors and memory behind it);
+ *       the total budget: past that its oldest goes whatever its age, so one network never
+ *       holds more than half of the budget (nor of the file descriptors and memory behind it),
+ *       whatever the per-source limit is set to;
  *     - when the total is full, the oldest socket *of the source holding the most* goes, so an
  *       attacker spread over several networks mostly evicts itself, one network that filled
  *       the whole budget loses its own oldest to every newcomer from elsewhere, and a client
@@ -117,7 +119,7 @@ export class ConnectionAdmission {
       if (!Number.isSafeInteger(v) || v < 1) throw new RangeError(`admission limit ${k} must be a positive integer`);
     }
     this.limits = Object.freeze({ ...limits });
-    this.#burstCap = Math.max(2 * limits.maxHandshakesPerSource, Math.floor(limits.maxHandshakes / 2));
+    this.#burstCap = Math.max(1, Math.floor(limits.maxHandshakes / 2));
     this.#onEvent = onEvent;
   }
 
@@ -126,10 +128,10 @@ export class ConnectionAdmission {
     const source = sourceKey(raw.remoteAddress);
     const own = this.#bySource.get(source);
     const now = this.#now();
-    if (own !== undefined && own.size >= this.limits.maxHandshakesPerSource) {
+    if (own !== undefined && own.size >= Math.min(this.limits.maxHandshakesPerSource, this.#burstCap)) {
       const oldest = own.values().next().value as Socket;
-      const young = now - (this.#acceptedAt.get(oldest) ?? 0) < this.#minEvictAgeMs;
-      if (!young || own.size >= this.#burstCap) this.#evict(oldest, 'handshake_evicted_per_source', source);
+      const old = now - (this.#acceptedAt.get(oldest) ?? 0) >= this.#minEvictAgeMs;
+      if (old || own.size >= this.#burstCap) this.#evict(oldest, 'handshake_evicted_per_source', source);
     }
     if (this.#handshaking.size >= this.limits.maxHandshakes) {
       const [victimSource, victims] = this.#largestSource();

@@ -13,8 +13,9 @@ export const MTLS_DEFAULTS = Object.freeze({
   /** Verified connections at once. */
   maxConnections: 1024,
   /**
-   * Sockets still in the TLS handshake at once, in all (a Keeper: 256, src/config/components.ts) and per
-   * source network once a second old (admission.ts).
+   * Sockets still in the TLS handshake at once, in all (a Keeper: 256, src/config/components.ts);
+   * one source network holds at most half, and newcomers from it push out its sockets a second
+   * old past `maxHandshakesPerSource` (admission.ts).
    */
   maxHandshakes: 1024,
   maxHandshakesPerSource: 32,
