@@ -103,6 +103,9 @@ export class ConnectionAdmission {
   readonly #handshaking = new Map<Socket, string>();
   /** When each handshaking socket was accepted. */
   readonly #acceptedAt = new WeakMap<Socket, number>();
+  /** Each handshaking socket's place in the order of acceptance (ties in {@link #largestSource}). */
+  readonly #order = new WeakMap<Socket, number>();
+  #accepts = 0;
   readonly #minEvictAgeMs: number;
   /** Most handshaking sockets one source may hold while its oldest is still young (see the module doc). */
   readonly #burstCap: number;
@@ -139,6 +142,7 @@ export class ConnectionAdmission {
     }
     this.#handshaking.set(raw, source);
     this.#acceptedAt.set(raw, now);
+    this.#order.set(raw, this.#accepts++);
     let set = this.#bySource.get(source);
     if (set === undefined) {
       set = new Set();
@@ -199,16 +203,21 @@ export class ConnectionAdmission {
     return this.#verified.size;
   }
 
-  /** The source with the most handshaking sockets; ties go to the one whose oldest is oldest. */
+  /**
+   * The source with the most handshaking sockets; ties go to the one whose oldest was accepted
+   * first. One pass over the sources, not over the sockets: a flood keeping the budget full
+   * from a few networks costs each accept a few steps, not a walk of the whole budget.
+   */
   #largestSource(): [string, Set<Socket>] {
     let best: [string, Set<Socket>] | undefined;
-    // #handshaking is oldest first, so the first source seen with a given size has the oldest socket.
-    const seen = new Set<string>();
-    for (const source of this.#handshaking.values()) {
-      if (seen.has(source)) continue;
-      seen.add(source);
-      const set = this.#bySource.get(source);
-      if (set !== undefined && (best === undefined || set.size > best[1].size)) best = [source, set];
+    let bestFirst = Infinity;
+    for (const entry of this.#bySource) {
+      const size = entry[1].size;
+      const first = this.#order.get(entry[1].values().next().value as Socket) ?? Infinity;
+      if (best === undefined || size > best[1].size || (size === best[1].size && first < bestFirst)) {
+        best = entry;
+        bestFirst = first;
+      }
     }
     return best as [string, Set<Socket>];
   }
