@@ -36,6 +36,7 @@
  * Every refusal and eviction is reported through `onEvent` (the caller rate-limits its log).
  */
 import net, { type Socket } from 'node:net';
+import { OldestFirst } from './oldest-first.js';
 
 interface AdmissionLimits {
   /** Verified connections at once. */
@@ -111,7 +112,7 @@ export class ConnectionAdmission {
   readonly #burstCap: number;
   readonly #now: () => number;
   /** Per source: its handshaking sockets, oldest first. */
-  readonly #bySource = new Map<string, Set<Socket>>();
+  readonly #bySource = new Map<string, OldestFirst<Socket>>();
   readonly #verified = new Map<Socket, VerifiedState>();
   readonly #onEvent: (event: AdmissionEvent, source: string) => void;
 
@@ -132,20 +133,20 @@ export class ConnectionAdmission {
     const own = this.#bySource.get(source);
     const now = this.#now();
     if (own !== undefined && own.size >= Math.min(this.limits.maxHandshakesPerSource, this.#burstCap)) {
-      const oldest = own.values().next().value as Socket;
+      const oldest = own.oldest() as Socket;
       const old = now - (this.#acceptedAt.get(oldest) ?? 0) >= this.#minEvictAgeMs;
       if (old || own.size >= this.#burstCap) this.#evict(oldest, 'handshake_evicted_per_source', source);
     }
     if (this.#handshaking.size >= this.limits.maxHandshakes) {
       const [victimSource, victims] = this.#largestSource();
-      this.#evict(victims.values().next().value as Socket, 'handshake_evicted', victimSource);
+      this.#evict(victims.oldest() as Socket, 'handshake_evicted', victimSource);
     }
     this.#handshaking.set(raw, source);
     this.#acceptedAt.set(raw, now);
     this.#order.set(raw, this.#accepts++);
     let set = this.#bySource.get(source);
     if (set === undefined) {
-      set = new Set();
+      set = new OldestFirst();
       this.#bySource.set(source, set);
     }
     set.add(raw);
@@ -208,18 +209,18 @@ export class ConnectionAdmission {
    * first. One pass over the sources, not over the sockets: a flood keeping the budget full
    * from a few networks costs each accept a few steps, not a walk of the whole budget.
    */
-  #largestSource(): [string, Set<Socket>] {
-    let best: [string, Set<Socket>] | undefined;
+  #largestSource(): [string, OldestFirst<Socket>] {
+    let best: [string, OldestFirst<Socket>] | undefined;
     let bestFirst = Infinity;
     for (const entry of this.#bySource) {
       const size = entry[1].size;
-      const first = this.#order.get(entry[1].values().next().value as Socket) ?? Infinity;
+      const first = this.#order.get(entry[1].oldest() as Socket) ?? Infinity;
       if (best === undefined || size > best[1].size || (size === best[1].size && first < bestFirst)) {
         best = entry;
         bestFirst = first;
       }
     }
-    return best as [string, Set<Socket>];
+    return best as [string, OldestFirst<Socket>];
   }
 
   #longestIdle(): Socket | undefined {
