@@ -41,10 +41,15 @@ function gate(): { opened: Promise<void>; open: () => void } {
   return { opened, open };
 }
 
-test('audit: deferred entries ride the next awaited entry\'s flush, in chain order', async () => {
+/** A writer on a fresh audit file in a temp folder, through `io`. */
+function openWriter(io: AuditIo): { file: string; w: AuditWriter } {
   const file = path.join(tempDir('spike-audit-defer-'), 'audit.log');
+  return { file, w: new AuditWriter({ file, io }) };
+}
+
+test('audit: deferred entries ride the next awaited entry\'s flush, in chain order', async () => {
   const io = countingIo();
-  const w = new AuditWriter({ file, io });
+  const { file, w } = openWriter(io);
   const deferred = [w.appendDeferred({ type: 'event', event: 'r1' }), w.appendDeferred({ type: 'event', event: 'r2' })];
   assert.equal(io.writes, 0, 'a deferred entry starts no write');
   await w.append({ type: 'event', event: 'intent' });
@@ -56,9 +61,8 @@ test('audit: deferred entries ride the next awaited entry\'s flush, in chain ord
 });
 
 test('audit: a deferred entry with no awaited one after it reaches the disk on its own', async () => {
-  const file = path.join(tempDir('spike-audit-defer-'), 'audit.log');
   const io = countingIo();
-  const w = new AuditWriter({ file, io });
+  const { file, w } = openWriter(io);
   const t0 = performance.now();
   await w.appendDeferred({ type: 'event', event: 'alone' });
   assert.ok(performance.now() - t0 >= DEFER_MS - 2, 'it waited for an awaited entry first');
@@ -68,10 +72,9 @@ test('audit: a deferred entry with no awaited one after it reaches the disk on i
 });
 
 test('audit: deferred entries appended during a flush do not start another one', async () => {
-  const file = path.join(tempDir('spike-audit-defer-'), 'audit.log');
   const g = gate();
   const io = countingIo(g.opened);
-  const w = new AuditWriter({ file, io });
+  const { file, w } = openWriter(io);
   const first = w.append({ type: 'event', event: 'intent1' });
   const during = w.appendDeferred({ type: 'event', event: 'result1' });
   g.open();
@@ -86,10 +89,9 @@ test('audit: deferred entries appended during a flush do not start another one',
 });
 
 test('audit: an awaited entry appended during a deferred-only flush is written right after it, not after the timer', async () => {
-  const file = path.join(tempDir('spike-audit-defer-'), 'audit.log');
   const g = gate();
   const io = countingIo(g.opened);
-  const w = new AuditWriter({ file, io });
+  const { file, w } = openWriter(io);
   const deferred = w.appendDeferred({ type: 'event', event: 'result' });
   while (io.writes === 0) await new Promise((r) => setTimeout(r, 5)); // the timer's flush began
   const intent = w.append({ type: 'event', event: 'intent' });
@@ -104,9 +106,8 @@ test('audit: an awaited entry appended during a deferred-only flush is written r
 });
 
 test('audit: close writes the deferred entries at once', async () => {
-  const file = path.join(tempDir('spike-audit-defer-'), 'audit.log');
   const io = countingIo();
-  const w = new AuditWriter({ file, io });
+  const { file, w } = openWriter(io);
   const d = w.appendDeferred({ type: 'event', event: 'last' });
   const closed = w.close();
   assert.equal(io.writes, 1, 'close started the write itself (no wait for the deferral timer)');
@@ -116,7 +117,6 @@ test('audit: close writes the deferred entries at once', async () => {
 });
 
 test('audit: a deferred entry appended while a failing write runs is rejected with it; the chain resumes cleanly', async () => {
-  const file = path.join(tempDir('spike-audit-defer-'), 'audit.log');
   let fail: (e: Error) => void = () => undefined;
   let failing = true;
   const io: AuditIo = {
@@ -129,7 +129,7 @@ test('audit: a deferred entry appended while a failing write runs is rejected wi
     }),
     sync: async () => undefined,
   };
-  const w = new AuditWriter({ file, io });
+  const { file, w } = openWriter(io);
   const intent = w.append({ type: 'event', event: 'intent' });
   const during = w.appendDeferred({ type: 'event', event: 'during' });
   failing = false;
@@ -143,7 +143,6 @@ test('audit: a deferred entry appended while a failing write runs is rejected wi
 });
 
 test('audit: a failed flush rejects the deferred entries it carried; the next entry still writes', async () => {
-  const file = path.join(tempDir('spike-audit-defer-'), 'audit.log');
   let failing = true;
   const io: AuditIo = {
     write: (fd, data) => new Promise((res, rej) => {
@@ -152,7 +151,7 @@ test('audit: a failed flush rejects the deferred entries it carried; the next en
     }),
     sync: async () => undefined,
   };
-  const w = new AuditWriter({ file, io });
+  const { file, w } = openWriter(io);
   const d = w.appendDeferred({ type: 'event', event: 'lost' });
   await assert.rejects(w.append({ type: 'event', event: 'intent' }), { code: 'audit_unavailable' });
   await assert.rejects(d, { code: 'audit_unavailable' });
