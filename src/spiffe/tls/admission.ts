@@ -102,10 +102,8 @@ export class ConnectionAdmission {
   readonly limits: AdmissionLimits;
   /** Handshaking sockets → source key, oldest first (Map keeps insertion order). */
   readonly #handshaking = new Map<Socket, string>();
-  /** When each handshaking socket was accepted. */
-  readonly #acceptedAt = new WeakMap<Socket, number>();
-  /** Each handshaking socket's place in the order of acceptance (ties in {@link #largestSource}). */
-  readonly #order = new WeakMap<Socket, number>();
+  /** Each handshaking socket's acceptance: when (ms), and its place in the order (ties in {@link #largestSource}). */
+  readonly #accepted = new WeakMap<Socket, { at: number; n: number }>();
   #accepts = 0;
   readonly #minEvictAgeMs: number;
   /** Most handshaking sockets one source may hold while its oldest is still young (see the module doc). */
@@ -134,7 +132,7 @@ export class ConnectionAdmission {
     const now = this.#now();
     if (own !== undefined && own.size >= Math.min(this.limits.maxHandshakesPerSource, this.#burstCap)) {
       const oldest = own.oldest() as Socket;
-      const old = now - (this.#acceptedAt.get(oldest) ?? 0) >= this.#minEvictAgeMs;
+      const old = now - (this.#accepted.get(oldest)?.at ?? 0) >= this.#minEvictAgeMs;
       if (old || own.size >= this.#burstCap) this.#evict(oldest, 'handshake_evicted_per_source', source);
     }
     if (this.#handshaking.size >= this.limits.maxHandshakes) {
@@ -142,8 +140,7 @@ export class ConnectionAdmission {
       this.#evict(victims.oldest() as Socket, 'handshake_evicted', victimSource);
     }
     this.#handshaking.set(raw, source);
-    this.#acceptedAt.set(raw, now);
-    this.#order.set(raw, this.#accepts++);
+    this.#accepted.set(raw, { at: now, n: this.#accepts++ });
     let set = this.#bySource.get(source);
     if (set === undefined) {
       set = new OldestFirst();
@@ -214,7 +211,7 @@ export class ConnectionAdmission {
     let bestFirst = Infinity;
     for (const entry of this.#bySource) {
       const size = entry[1].size;
-      const first = this.#order.get(entry[1].oldest() as Socket) ?? Infinity;
+      const first = this.#accepted.get(entry[1].oldest() as Socket)?.n ?? Infinity;
       if (best === undefined || size > best[1].size || (size === best[1].size && first < bestFirst)) {
         best = entry;
         bestFirst = first;
