@@ -33,6 +33,20 @@ test('a cancelled waiter is never started, and cancelling the last waiter forget
   assert.equal(dialGateCount(), 0);
 });
 
+test('the gate remembers when a handshake to its target last succeeded, not when one failed', () => {
+  const a = awaitDialTurn('d|1', () => undefined, 2);
+  const b = awaitDialTurn('d|1', () => undefined, 2);
+  const waiter = awaitDialTurn('d|1', () => undefined, 2);
+  assert.equal(waiter.lastSuccessAt(), -Infinity);
+  a.done(false);
+  assert.equal(waiter.lastSuccessAt(), -Infinity, 'a failed handshake is no progress');
+  const before = performance.now();
+  b.done(true);
+  assert.ok(waiter.lastSuccessAt() >= before && waiter.lastSuccessAt() <= performance.now());
+  waiter.done();
+  assert.equal(dialGateCount(), 0);
+});
+
 test('dials that fail at once (bad options) report through their callback and free their slots', async () => {
   const { dialMtls } = await import('./dial.js');
   const { createCa, makeSvid, bundleSetOf } = await import('../../../test/helpers/pki.js');

@@ -10,13 +10,17 @@
  * a time open the pool as fast as many would.
  *
  * A waiting dial that is cancelled (its connect timeout fired) leaves the queue; a gate whose
- * queue is empty and nothing in flight is forgotten.
+ * queue is empty and nothing in flight is forgotten. The gate remembers when a handshake to its
+ * target last succeeded (`lastSuccessAt`): while handshakes keep succeeding, a long queue is
+ * progress, not a dead server (dial.ts bounds a waiting dial by that, not by its place in line).
  */
 import { MTLS_DEFAULTS } from './context.js';
 
 interface Gate {
   active: number;
   waiting: Array<() => void>;
+  /** performance.now() of the last handshake to this target that succeeded, else -Infinity. */
+  lastSuccessAt: number;
 }
 
 const gates = new Map<string, Gate>();
@@ -25,8 +29,10 @@ const gates = new Map<string, Gate>();
 export interface DialTurn {
   /** Leaves the queue if the dial has not started yet (no effect after). */
   cancel(): void;
-  /** Frees the slot once the handshake ended either way (idempotent). */
-  done(): void;
+  /** Frees the slot once the handshake ended either way (idempotent); `ok` when it succeeded. */
+  done(ok?: boolean): void;
+  /** When a handshake to this target last succeeded (performance.now()), else -Infinity. */
+  lastSuccessAt(): number;
 }
 
 /**
@@ -36,7 +42,7 @@ export interface DialTurn {
  */
 export function awaitDialTurn(key: string, start: () => void, limit: number = MTLS_DEFAULTS.clientHandshakesPerTarget): DialTurn {
   let gate = gates.get(key);
-  if (!gate) gates.set(key, (gate = { active: 0, waiting: [] }));
+  if (!gate) gates.set(key, (gate = { active: 0, waiting: [], lastSuccessAt: -Infinity }));
   const g = gate;
   let state: 'waiting' | 'running' | 'over' = 'waiting';
   const run = (): void => {
@@ -57,13 +63,15 @@ export function awaitDialTurn(key: string, start: () => void, limit: number = MT
       if (i >= 0) g.waiting.splice(i, 1);
       forgetIfIdle();
     },
-    done: () => {
+    done: (ok = false) => {
       if (state !== 'running') return;
       state = 'over';
+      if (ok) g.lastSuccessAt = performance.now();
       g.active--;
       g.waiting.shift()?.();
       forgetIfIdle();
     },
+    lastSuccessAt: () => g.lastSuccessAt,
   };
 }
 

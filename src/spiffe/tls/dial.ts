@@ -100,15 +100,15 @@ export function dialMtls(target: DialTarget, o: DialOptions, callback: (err: Err
   let socket: TLSSocket | null = null;
   let timeout: Error | undefined;
   let turn: DialTurn | undefined;
-  const leave = (): void => {
+  const leave = (ok: boolean): void => {
     turn?.cancel();
-    turn?.done();
+    turn?.done(ok);
   };
   const finish = (err: Error | null, s: TLSSocket | null): void => {
     if (settled) return;
     settled = true;
     clearTimeout(timer);
-    leave();
+    leave(err === null);
     if (err) {
       s?.destroy();
       callback(err instanceof PeerRejectedError || err === timeout ? err : new DialFailedError(err), null);
@@ -125,9 +125,20 @@ export function dialMtls(target: DialTarget, o: DialOptions, callback: (err: Err
   }
   const host = target.hostname.startsWith('[') ? target.hostname.slice(1, -1) : target.hostname;
   const servername = isIpLiteral(host) ? undefined : (target.servername || host);
-  // The wait for a handshake slot (dial-gate.ts) is capped by the connect timeout, and the dial
+  // The wait for a handshake slot (dial-gate.ts) ends in a connect timeout only when no
+  // handshake to this target succeeded for a whole connect timeout: a queue that moves is
+  // waited out (many clients in one process opening their pools at once, on a loaded machine),
+  // a server that stopped answering fails every waiting dial within one timeout. The dial
   // itself then gets the whole connect timeout again (restarted in `begin`).
-  const expire = (): void => finish((timeout = o.timeoutError()), socket);
+  let started = false;
+  const expire = (): void => {
+    const idleFor = performance.now() - (turn?.lastSuccessAt() ?? -Infinity);
+    if (!started && idleFor < o.timeoutMs) {
+      timer = setTimeout(expire, o.timeoutMs - idleFor);
+      return;
+    }
+    finish((timeout = o.timeoutError()), socket);
+  };
   let timer = setTimeout(expire, o.timeoutMs);
   /** Connects to `address`; the SNI name goes in the options, or after the connect call (resolve.ts). */
   const open = (address: string, sniLater: boolean): void => {
@@ -170,6 +181,7 @@ export function dialMtls(target: DialTarget, o: DialOptions, callback: (err: Err
   // Never throws into the gate (it may run inside another dial's `finish`): an error raised
   // at once (bad options) settles this dial on the next tick, which frees its slot.
   const begin = (): void => {
+    started = true;
     clearTimeout(timer);
     timer = setTimeout(expire, o.timeoutMs);
     try {
@@ -179,5 +191,5 @@ export function dialMtls(target: DialTarget, o: DialOptions, callback: (err: Err
     }
   };
   turn = awaitDialTurn(`${host}|${target.port || 443}`, begin);
-  if (settled) leave(); // settled while starting (an error raised at once)
+  if (settled) leave(false); // settled while starting (an error raised at once)
 }

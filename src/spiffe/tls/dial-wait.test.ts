@@ -1,0 +1,104 @@
+/**
+ * How long a dial waits for its handshake slot (dial.ts, dial-gate.ts): while handshakes to the
+ * target keep succeeding, a long queue is waited out whatever its length; when the target stops
+ * answering, every waiting dial fails within one connect timeout without being started.
+ * Real TLS on loopback, with a TCP relay in front of the server that holds each connection for
+ * a while (a loaded server) or forever (a dead one).
+ */
+import { test, before } from 'node:test';
+import assert from 'node:assert/strict';
+import net from 'node:net';
+import { dialMtls, contextCache } from './dial.js';
+import { MTLS_DEFAULTS } from './context.js';
+import { dialGateCount } from './dial-gate.js';
+import { StaticX509Source } from '../source.js';
+import { authorizeAny } from '../authorize.js';
+import type { X509Svid } from '../svid.js';
+import type { X509BundleSet } from '../bundle.js';
+import { createMtlsPki, startServer } from '../../../test/helpers/mtls-harness.js';
+
+let serverSvid: X509Svid, clientSvid: X509Svid, both: X509BundleSet;
+before(async () => ({ serverSvid, clientSvid, both } = await createMtlsPki()));
+
+/** A TCP relay to `port` that holds each accepted connection `holdMs` first (never, for Infinity). */
+async function relay(port: number, holdMs: number): Promise<{ port: number; accepted: () => number; close: () => void }> {
+  let accepted = 0;
+  const sockets = new Set<net.Socket>();
+  const server = net.createServer((inbound) => {
+    accepted++;
+    sockets.add(inbound);
+    inbound.on('error', () => undefined);
+    if (holdMs === Infinity) return;
+    setTimeout(() => {
+      const outbound = net.connect(port, '127.0.0.1');
+      sockets.add(outbound);
+      outbound.on('error', () => inbound.destroy());
+      inbound.pipe(outbound).pipe(inbound);
+    }, holdMs);
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  return {
+    port: (server.address() as net.AddressInfo).port,
+    accepted: () => accepted,
+    close: () => {
+      for (const s of sockets) s.destroy();
+      server.close();
+    },
+  };
+}
+
+function dialAll(port: number, n: number, timeoutMs: number): Promise<Array<Error | null>> {
+  const source = new StaticX509Source(clientSvid, both);
+  const o = { source, authorizeServer: authorizeAny(), context: contextCache(source), timeoutMs, timeoutError: () => new Error('connect timeout') };
+  return Promise.all(Array.from({ length: n }, () => new Promise<Error | null>((resolve) => {
+    dialMtls({ hostname: '127.0.0.1', port }, o, (err, socket) => {
+      socket?.destroy();
+      resolve(err);
+    });
+  })));
+}
+
+test('a queue of dials longer than one connect timeout is waited out while handshakes to the target keep succeeding', async () => {
+  const h = await startServer(serverSvid, both);
+  // Each connection reaches the server 150 ms after it was opened, so ten waves of
+  // `clientHandshakesPerTarget` dials take at least 1.35 s before the last wave starts: more
+  // than the 1 s connect timeout, which a wait bounded by its own length would hit.
+  const r = await relay(h.server.port, 150);
+  try {
+    const n = 10 * MTLS_DEFAULTS.clientHandshakesPerTarget;
+    const results = await dialAll(r.port, n, 1_000);
+    assert.deepEqual(results.filter((e) => e !== null).map((e) => e!.message), [], 'every dial connected');
+    assert.equal(r.accepted(), n);
+    assert.equal(dialGateCount(), 0, 'no slot kept');
+  } finally {
+    r.close();
+    await h.server.close();
+  }
+});
+
+test('while no handshake to the target succeeds, a waiting dial fails after one connect timeout, never started', async () => {
+  const h = await startServer(serverSvid, both);
+  const r = await relay(h.server.port, Infinity);
+  const source = new StaticX509Source(clientSvid, both);
+  const o = (timeoutMs: number) => ({ source, authorizeServer: authorizeAny(), context: contextCache(source), timeoutMs, timeoutError: () => new Error(`timeout ${timeoutMs}`) });
+  const dial = (timeoutMs: number) => new Promise<Error | null>((resolve) => {
+    dialMtls({ hostname: '127.0.0.1', port: r.port }, o(timeoutMs), (err, socket) => {
+      socket?.destroy();
+      resolve(err);
+    });
+  });
+  try {
+    // The first wave holds every slot of the target (the relay never answers) for 60 s.
+    const held = Array.from({ length: MTLS_DEFAULTS.clientHandshakesPerTarget }, () => dial(60_000));
+    const waiting = await Promise.all(Array.from({ length: 4 }, () => dial(300)));
+    assert.deepEqual(waiting.map((e) => e?.message), Array(4).fill('timeout 300'));
+    assert.equal(r.accepted(), MTLS_DEFAULTS.clientHandshakesPerTarget, 'the waiting dials were never started');
+    r.close();
+    const first = await Promise.all(held);
+    assert.ok(first.every((e) => e !== null), 'the held dials fail once the relay closes them');
+    assert.equal(dialGateCount(), 0, 'no slot kept');
+  } finally {
+    r.close();
+    await h.server.close();
+  }
+});
