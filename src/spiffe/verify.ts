@@ -5,6 +5,8 @@
  * 1. the chain is non-empty and every certificate parses;
  * 2. the leaf has exactly one URI SAN (read from DER) and it is a valid SPIFFE ID with a path;
  * 3. the leaf is not a CA, has digitalSignature, lacks keyCertSign and cRLSign, is in date;
+ *    no certificate of the path carries a critical extension these rules do not process
+ *    (certfacts.ts, HANDLED_EXTENSIONS), unless OpenSSL already verified the chain;
  * 4. the bundle of *the SAN's own trust domain* is picked;
  * 5. a path is built from the leaf through the presented intermediates (any order, each used
  *    at most once, at most MAX_INTERMEDIATES) to one of that bundle's authorities. Each link
@@ -45,6 +47,7 @@ export const SVID_ERROR_MESSAGES = {
   svid_chain_too_long: 'certificate chain has too many certificates',
   svid_malformed: 'certificate cannot be parsed',
   svid_duplicate_extension: 'certificate repeats an extension',
+  svid_unhandled_critical_extension: 'certificate has a critical extension that is not processed',
   svid_no_uri_san: 'leaf certificate has no URI SAN',
   svid_multiple_uri_sans: 'leaf certificate has more than one URI SAN',
   svid_bad_spiffe_id: 'leaf certificate URI SAN is not a valid SPIFFE ID',
@@ -65,6 +68,16 @@ export const SVID_ERROR_MESSAGES = {
 } as const;
 
 export type SvidErrorCode = keyof typeof SVID_ERROR_MESSAGES;
+
+export interface VerifyOptions {
+  /**
+   * OpenSSL has already verified this chain (a TLS handshake with `rejectUnauthorized`): it
+   * refuses unknown critical extensions itself and enforces the ones it knows (name
+   * constraints, policies), so they are not refused again here. Standalone callers leave it
+   * unset: a critical extension outside HANDLED_EXTENSIONS is then refused.
+   */
+  readonly opensslVerified?: boolean;
+}
 
 /** Result details of a successful verification. */
 export interface VerifiedSvid {
@@ -123,8 +136,9 @@ function validityError(f: CertFacts, now: Date): SvidErrorCode | undefined {
  * Rules for a certificate that signs another one in the path. `below` is the number of
  * non-self-issued intermediates between the leaf and this signer.
  */
-function signerError(f: CertFacts, below: number, now: Date): SvidErrorCode | undefined {
+function signerError(f: CertFacts, below: number, now: Date, o: VerifyOptions): SvidErrorCode | undefined {
   if (!f.isCA) return 'svid_intermediate_not_ca';
+  if (f.unhandledCritical && o.opensslVerified !== true) return 'svid_unhandled_critical_extension';
   if (f.keyUsage !== undefined && (f.keyUsage & KU_KEY_CERT_SIGN) === 0) return 'svid_intermediate_no_key_cert_sign';
   if (f.pathLen !== undefined && below > f.pathLen) return 'svid_path_too_long';
   return validityError(f, now);
@@ -156,12 +170,14 @@ export function verifyX509SvidDetailed(
   chainDer: readonly Uint8Array[],
   bundles: X509BundleSource,
   now: Date = new Date(),
+  o: VerifyOptions = {},
 ): VerifiedSvid {
   if (chainDer.length === 0) throw new SvidVerificationError('svid_empty_chain');
   if (chainDer.length > MAX_PRESENTED_CHAIN) throw new SvidVerificationError('svid_chain_too_long');
 
   const leaf = parseOrThrow(chainDer[0] as Uint8Array);
   const id = leafSpiffeId(leaf);
+  if (leaf.unhandledCritical && o.opensslVerified !== true) throw new SvidVerificationError('svid_unhandled_critical_extension');
   const leafTime = validityError(leaf, now);
   if (leafTime) throw new SvidVerificationError(leafTime);
 
@@ -187,7 +203,7 @@ export function verifyX509SvidDetailed(
     for (const a of authorities) {
       if (++checks > MAX_LINK_CHECKS) return false;
       if (!signs(a, cert)) continue;
-      const err = signerError(a, below, now) ?? (issuedBy(a, cert) ? undefined : 'svid_untrusted_chain');
+      const err = signerError(a, below, now, o) ?? (issuedBy(a, cert) ? undefined : 'svid_untrusted_chain');
       if (err) {
         firstReason ??= err === 'svid_intermediate_not_ca' || err === 'svid_intermediate_no_key_cert_sign' ? 'svid_untrusted_chain' : err;
         continue;
@@ -205,7 +221,7 @@ export function verifyX509SvidDetailed(
       const im = intermediates[i] as CertFacts;
       if (++checks > MAX_LINK_CHECKS) return false;
       if (!signs(im, cert)) continue;
-      const err = signerError(im, below, now) ?? (issuedBy(im, cert) ? undefined : 'svid_untrusted_chain');
+      const err = signerError(im, below, now, o) ?? (issuedBy(im, cert) ? undefined : 'svid_untrusted_chain');
       if (err) {
         firstReason ??= err;
         continue;
@@ -224,6 +240,6 @@ export function verifyX509SvidDetailed(
 }
 
 /** Verifies a presented chain (leaf first) and returns the peer's SPIFFE ID. */
-export function verifyX509Svid(chainDer: readonly Uint8Array[], bundles: X509BundleSource, now?: Date): SpiffeId {
-  return verifyX509SvidDetailed(chainDer, bundles, now).id;
+export function verifyX509Svid(chainDer: readonly Uint8Array[], bundles: X509BundleSource, now?: Date, o?: VerifyOptions): SpiffeId {
+  return verifyX509SvidDetailed(chainDer, bundles, now, o).id;
 }

@@ -55,7 +55,8 @@ export function peerChainDer(socket: TLSSocket): Uint8Array[] {
 
 function verifyChain(chain: readonly Uint8Array[], source: X509Source): { id: SpiffeId; path: readonly CertFacts[] } | { reason: string; error: unknown } {
   try {
-    return verifyX509SvidDetailed(chain, source);
+    // The handshake verified the chain first (rejectUnauthorized), critical extensions included.
+    return verifyX509SvidDetailed(chain, source, new Date(), { opensslVerified: true });
   } catch (error) {
     return { reason: error instanceof SpikeError ? error.code : 'svid_invalid', error };
   }
