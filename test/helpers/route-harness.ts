@@ -79,6 +79,10 @@ export async function startRouteHarness(o: HarnessOptions): Promise<RouteHarness
     const peer = typeof who === 'string' && who !== '' ? SpiffeId.parse(who) : null;
     void router(req, res, peer);
   });
+  // No idle timeout on the server side: with Node's 5 s default, a test that starts more than
+  // 5 s after the previous request (a loaded machine) could send on a kept-alive socket at the
+  // moment the server closes it, and fail with ECONNRESET. close() below ends every socket.
+  server.keepAliveTimeout = 0;
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   const port = (server.address() as AddressInfo).port;
   const agent = new http.Agent({ keepAlive: true, maxSockets: 64 });
