@@ -38,25 +38,9 @@ export interface CertFacts {
   readonly selfIssued: boolean;
   /** Some extension OID appears more than once (RFC 5280 §4.2 forbids it). */
   readonly duplicateExtensions: boolean;
-  /** Some extension marked critical is not one of {@link HANDLED_EXTENSIONS}. */
-  readonly unhandledCritical: boolean;
+  /** OIDs of the extensions marked critical (the verifier decides which it can accept). */
+  readonly criticalExtensions: readonly string[];
 }
-
-/**
- * Extensions the SVID rules read or may ignore when critical: basic constraints, key usage
- * and the subject alternative name (read), the key identifiers (used by OpenSSL's issuer
- * check), and extended key usage (any is accepted, as go-spiffe verifies with `ExtKeyUsageAny`).
- * Any other critical extension (name constraints, certificate policies, one unknown to us)
- * makes a standalone verification refuse the certificate, as Go's and OpenSSL's verifiers do.
- */
-export const HANDLED_EXTENSIONS: ReadonlySet<string> = new Set([
-  '2.5.29.14', // subjectKeyIdentifier
-  '2.5.29.15', // keyUsage
-  '2.5.29.17', // subjectAltName
-  '2.5.29.19', // basicConstraints
-  '2.5.29.35', // authorityKeyIdentifier
-  '2.5.29.37', // extKeyUsage
-]);
 
 export const KU_DIGITAL_SIGNATURE = KeyUsageFlags.digitalSignature;
 export const KU_KEY_CERT_SIGN = KeyUsageFlags.keyCertSign;
@@ -79,11 +63,11 @@ function extract(node: X509Certificate, der: Uint8Array): CertFacts {
   const exts = cert.tbsCertificate.extensions ?? [];
   const seen = new Set<string>();
   let duplicateExtensions = false;
-  let unhandledCritical = false;
+  const criticalExtensions: string[] = [];
   for (const e of exts) {
     if (seen.has(e.extnID)) duplicateExtensions = true;
     seen.add(e.extnID);
-    if (e.critical && !HANDLED_EXTENSIONS.has(e.extnID)) unhandledCritical = true;
+    if (e.critical) criticalExtensions.push(e.extnID);
   }
   let isCA = false;
   let pathLen: number | undefined;
@@ -126,7 +110,7 @@ function extract(node: X509Certificate, der: Uint8Array): CertFacts {
     notAfter,
     selfIssued: node.subject === node.issuer,
     duplicateExtensions,
-    unhandledCritical,
+    criticalExtensions: Object.freeze(criticalExtensions),
   });
 }
 

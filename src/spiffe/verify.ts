@@ -5,8 +5,8 @@
  * 1. the chain is non-empty and every certificate parses;
  * 2. the leaf has exactly one URI SAN (read from DER) and it is a valid SPIFFE ID with a path;
  * 3. the leaf is not a CA, has digitalSignature, lacks keyCertSign and cRLSign, is in date;
- *    no certificate of the path carries a critical extension these rules do not process
- *    (certfacts.ts, HANDLED_EXTENSIONS), unless OpenSSL already verified the chain;
+ *    no certificate of the path carries a critical extension that is not processed
+ *    ({@link unprocessedCritical});
  * 4. the bundle of *the SAN's own trust domain* is picked;
  * 5. a path is built from the leaf through the presented intermediates (any order, each used
  *    at most once, at most MAX_INTERMEDIATES) to one of that bundle's authorities. Each link
@@ -71,12 +71,50 @@ export type SvidErrorCode = keyof typeof SVID_ERROR_MESSAGES;
 
 export interface VerifyOptions {
   /**
-   * OpenSSL has already verified this chain (a TLS handshake with `rejectUnauthorized`): it
-   * refuses unknown critical extensions itself and enforces the ones it knows (name
-   * constraints, policies), so they are not refused again here. Standalone callers leave it
-   * unset: a critical extension outside HANDLED_EXTENSIONS is then refused.
+   * OpenSSL has already verified the presented chain (a TLS handshake with
+   * `rejectUnauthorized`) and enforced the critical extensions it supports (name constraints,
+   * policies, …), so those are accepted here too. Standalone callers leave it unset.
    */
   readonly opensslVerified?: boolean;
+}
+
+/**
+ * Critical extensions the SVID rules process: basic constraints, key usage and the subject
+ * alternative name (read), the key identifiers (OpenSSL's issuer check), and extended key
+ * usage (any is accepted, as go-spiffe verifies with `ExtKeyUsageAny`).
+ */
+const PROCESSED: ReadonlySet<string> = new Set([
+  '2.5.29.14', // subjectKeyIdentifier
+  '2.5.29.15', // keyUsage
+  '2.5.29.17', // subjectAltName
+  '2.5.29.19', // basicConstraints
+  '2.5.29.35', // authorityKeyIdentifier
+  '2.5.29.37', // extKeyUsage
+]);
+
+/** What OpenSSL's verifier supports when critical (X509_supported_extension), beyond PROCESSED. */
+const OPENSSL_PROCESSED: ReadonlySet<string> = new Set([
+  ...PROCESSED,
+  '2.5.29.30', // nameConstraints
+  '2.5.29.32', // certificatePolicies
+  '2.5.29.33', // policyMappings
+  '2.5.29.36', // policyConstraints
+  '2.5.29.54', // inhibitAnyPolicy
+  '1.3.6.1.5.5.7.1.7', // RFC 3779 IP address blocks
+  '1.3.6.1.5.5.7.1.8', // RFC 3779 AS identifiers
+  '1.3.6.1.5.5.7.1.14', // proxyCertInfo
+  '2.16.840.1.113730.1.1', // Netscape certificate type
+]);
+
+/**
+ * Whether `f` carries a critical extension that nobody processed: RFC 5280 §4.2 says a
+ * verifier must then refuse the certificate. Standalone, that is any outside PROCESSED (so a
+ * critical name constraint, which go-spiffe would enforce, is refused here rather than
+ * ignored); after OpenSSL verified the chain, any outside what OpenSSL supports.
+ */
+function unprocessedCritical(f: CertFacts, o: VerifyOptions): boolean {
+  const known = o.opensslVerified === true ? OPENSSL_PROCESSED : PROCESSED;
+  return f.criticalExtensions.some((oid) => !known.has(oid));
 }
 
 /** Result details of a successful verification. */
@@ -138,7 +176,7 @@ function validityError(f: CertFacts, now: Date): SvidErrorCode | undefined {
  */
 function signerError(f: CertFacts, below: number, now: Date, o: VerifyOptions): SvidErrorCode | undefined {
   if (!f.isCA) return 'svid_intermediate_not_ca';
-  if (f.unhandledCritical && o.opensslVerified !== true) return 'svid_unhandled_critical_extension';
+  if (unprocessedCritical(f, o)) return 'svid_unhandled_critical_extension';
   if (f.keyUsage !== undefined && (f.keyUsage & KU_KEY_CERT_SIGN) === 0) return 'svid_intermediate_no_key_cert_sign';
   if (f.pathLen !== undefined && below > f.pathLen) return 'svid_path_too_long';
   return validityError(f, now);
@@ -177,7 +215,7 @@ export function verifyX509SvidDetailed(
 
   const leaf = parseOrThrow(chainDer[0] as Uint8Array);
   const id = leafSpiffeId(leaf);
-  if (leaf.unhandledCritical && o.opensslVerified !== true) throw new SvidVerificationError('svid_unhandled_critical_extension');
+  if (unprocessedCritical(leaf, o)) throw new SvidVerificationError('svid_unhandled_critical_extension');
   const leafTime = validityError(leaf, now);
   if (leafTime) throw new SvidVerificationError(leafTime);
 

@@ -8,7 +8,8 @@
 import { test, before } from 'node:test';
 import assert from 'node:assert/strict';
 import net from 'node:net';
-import { dialMtls, contextCache } from './dial.js';
+import { dialMtls, contextCache, slotWaitLeft, MAX_WAIT_TIMEOUTS } from './dial.js';
+import { createMtlsHttpsClient } from './https-client.js';
 import { MTLS_DEFAULTS } from './context.js';
 import { dialGateCount } from './dial-gate.js';
 import { StaticX509Source } from '../source.js';
@@ -60,13 +61,14 @@ function dialAll(port: number, n: number, timeoutMs: number): Promise<Array<Erro
 
 test('a queue of dials longer than one connect timeout is waited out while handshakes to the target keep succeeding', async () => {
   const h = await startServer(serverSvid, both);
-  // Each connection reaches the server 150 ms after it was opened, so ten waves of
-  // `clientHandshakesPerTarget` dials take at least 1.35 s before the last wave starts: more
-  // than the 1 s connect timeout, which a wait bounded by its own length would hit.
-  const r = await relay(h.server.port, 150);
+  // Each connection reaches the server 400 ms after it was opened, so ten waves of
+  // `clientHandshakesPerTarget` dials take at least 3.6 s before the last wave starts: more
+  // than the 3 s connect timeout, which a wait bounded by its own length would hit. A wave
+  // would have to take 3 s for this to fail.
+  const r = await relay(h.server.port, 400);
   try {
     const n = 10 * MTLS_DEFAULTS.clientHandshakesPerTarget;
-    const results = await dialAll(r.port, n, 1_000);
+    const results = await dialAll(r.port, n, 3_000);
     assert.deepEqual(results.filter((e) => e !== null).map((e) => e!.message), [], 'every dial connected');
     assert.equal(r.accepted(), n);
     assert.equal(dialGateCount(), 0, 'no slot kept');
@@ -90,6 +92,7 @@ test('while no handshake to the target succeeds, a waiting dial fails after one 
   try {
     // The first wave holds every slot of the target (the relay never answers) for 60 s.
     const held = Array.from({ length: MTLS_DEFAULTS.clientHandshakesPerTarget }, () => dial(60_000));
+    while (r.accepted() < MTLS_DEFAULTS.clientHandshakesPerTarget) await new Promise((resolve) => setTimeout(resolve, 10));
     const waiting = await Promise.all(Array.from({ length: 4 }, () => dial(300)));
     assert.deepEqual(waiting.map((e) => e?.message), Array(4).fill('timeout 300'));
     assert.equal(r.accepted(), MTLS_DEFAULTS.clientHandshakesPerTarget, 'the waiting dials were never started');
@@ -97,6 +100,37 @@ test('while no handshake to the target succeeds, a waiting dial fails after one 
     const first = await Promise.all(held);
     assert.ok(first.every((e) => e !== null), 'the held dials fail once the relay closes them');
     assert.equal(dialGateCount(), 0, 'no slot kept');
+  } finally {
+    r.close();
+    await h.server.close();
+  }
+});
+
+test('a waiting dial: one connect timeout without a handshake succeeding since it joined the queue, and at most MAX_WAIT_TIMEOUTS in all', () => {
+  const T = 1_000;
+  assert.equal(slotWaitLeft(0, 0, -Infinity, T), T, 'a new waiter gets one timeout');
+  assert.equal(slotWaitLeft(400, 0, -Infinity, T), 600);
+  assert.ok(slotWaitLeft(1_000, 0, -Infinity, T) <= 0, 'no success at all: it times out after one timeout');
+  assert.equal(slotWaitLeft(100, 100, 50, T), T, 'a success before it joined the queue does not count');
+  assert.equal(slotWaitLeft(1_500, 0, 900, T), 400, 'a success while it waits gives it one more timeout from then');
+  assert.equal(slotWaitLeft(2_950, 0, 2_900, T), 50, 'successes keep it waiting only up to the cap');
+  assert.ok(slotWaitLeft(MAX_WAIT_TIMEOUTS * T, 0, MAX_WAIT_TIMEOUTS * T, T) <= 0, 'a success at the cap does not extend it');
+});
+
+test('closing the https client abandons its dials still waiting for a handshake slot', async () => {
+  const h = await startServer(serverSvid, both);
+  const r = await relay(h.server.port, Infinity);
+  const source = new StaticX509Source(clientSvid, both);
+  const client = createMtlsHttpsClient({ source, authorizeServer: authorizeAny(), connections: 64, connectTimeoutMs: 60_000 });
+  try {
+    const n = MTLS_DEFAULTS.clientHandshakesPerTarget + 4;
+    const calls = Array.from({ length: n }, () => client.request({ origin: `https://127.0.0.1:${r.port}`, path: '/', method: 'POST', headers: {}, body: Buffer.from('{}') }).then(() => 'answered', (e: unknown) => (e as Error).message));
+    while (r.accepted() < MTLS_DEFAULTS.clientHandshakesPerTarget) await new Promise((resolve) => setTimeout(resolve, 10));
+    await client.close();
+    const outcomes = await Promise.all(calls);
+    assert.equal(outcomes.filter((x) => x === 'answered').length, 0);
+    assert.equal(r.accepted(), MTLS_DEFAULTS.clientHandshakesPerTarget, 'the waiting dials never connected');
+    assert.equal(dialGateCount(), 0, 'no slot kept: the 60 s connect timeout is not what ended them');
   } finally {
     r.close();
     await h.server.close();

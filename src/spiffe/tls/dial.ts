@@ -79,6 +79,19 @@ export function prefetchDial(hostname: string): void {
   if (host !== '' && !isIpLiteral(host) && canSetServername) prefetchLookup(host);
 }
 
+/** A dial waits for its handshake slot at most this many connect timeouts (see dialMtls). */
+export const MAX_WAIT_TIMEOUTS = 3;
+
+/**
+ * How much longer (ms) a dial queued at `queuedAt` may wait for its handshake slot at `now`,
+ * the last handshake to its target having succeeded at `lastSuccessAt`; 0 or less: it times out.
+ */
+export function slotWaitLeft(now: number, queuedAt: number, lastSuccessAt: number, timeoutMs: number): number {
+  const quiet = timeoutMs - (now - Math.max(queuedAt, lastSuccessAt));
+  const cap = MAX_WAIT_TIMEOUTS * timeoutMs - (now - queuedAt);
+  return Math.min(quiet, cap);
+}
+
 export interface DialOptions {
   source: X509Source;
   authorizeServer: Authorizer;
@@ -93,9 +106,10 @@ export interface DialOptions {
 /**
  * Dials `target`; `callback` gets the socket only after the server's SVID verified and
  * `authorizeServer` accepted its ID, else an error (`PeerRejectedError` for a rejected
- * server) and the socket is destroyed.
+ * server) and the socket is destroyed. The returned function abandons the dial (waiting or
+ * running) with `reason`, if it has not settled yet.
  */
-export function dialMtls(target: DialTarget, o: DialOptions, callback: (err: Error | null, socket: TLSSocket | null) => void): void {
+export function dialMtls(target: DialTarget, o: DialOptions, callback: (err: Error | null, socket: TLSSocket | null) => void): (reason: Error) => void {
   let settled = false;
   let socket: TLSSocket | null = null;
   let timeout: Error | undefined;
@@ -121,21 +135,26 @@ export function dialMtls(target: DialTarget, o: DialOptions, callback: (err: Err
     secureContext = o.context();
   } catch (error) {
     callback(error instanceof Error ? error : new Error('no usable X.509-SVID'), null);
-    return;
+    return () => undefined;
   }
   const host = target.hostname.startsWith('[') ? target.hostname.slice(1, -1) : target.hostname;
   const servername = isIpLiteral(host) ? undefined : (target.servername || host);
-  // The wait for a handshake slot (dial-gate.ts) ends in a connect timeout only when no
-  // handshake to this target succeeded for a whole connect timeout: a queue that moves is
-  // waited out (many clients in one process opening their pools at once, on a loaded machine),
-  // a server that stopped answering fails every waiting dial within one timeout. The dial
-  // itself then gets the whole connect timeout again (restarted in `begin`).
+  // The wait for a handshake slot (dial-gate.ts) ends in a connect timeout when no handshake
+  // to this target succeeded for a whole connect timeout since this dial joined the queue, and
+  // in any case after MAX_WAIT_TIMEOUTS connect timeouts: a queue that moves is waited out
+  // (many clients in one process opening their pools at once, on a loaded machine), a server
+  // that stopped answering fails every waiting dial within one timeout, and one that lets a
+  // handshake through now and then cannot hold a dial (and the caller's fail-over) for ever.
+  // The dial itself then gets the whole connect timeout again (restarted in `begin`).
+  const queuedAt = performance.now();
   let started = false;
   const expire = (): void => {
-    const idleFor = performance.now() - (turn?.lastSuccessAt() ?? -Infinity);
-    if (!started && idleFor < o.timeoutMs) {
-      timer = setTimeout(expire, o.timeoutMs - idleFor);
-      return;
+    if (!started) {
+      const left = slotWaitLeft(performance.now(), queuedAt, turn?.lastSuccessAt() ?? -Infinity, o.timeoutMs);
+      if (left > 0) {
+        timer = setTimeout(expire, left);
+        return;
+      }
     }
     finish((timeout = o.timeoutError()), socket);
   };
@@ -192,4 +211,5 @@ export function dialMtls(target: DialTarget, o: DialOptions, callback: (err: Err
   };
   turn = awaitDialTurn(`${host}|${target.port || 443}`, begin);
   if (settled) leave(false); // settled while starting (an error raised at once)
+  return (reason) => finish(reason, socket);
 }

@@ -76,16 +76,26 @@ export function createMtlsHttpsClient(opts: MtlsHttpsClientOptions): MtlsHttpsCl
     timeout: opts.keepAliveTimeoutMs ?? MTLS_DEFAULTS.clientKeepAliveTimeoutMs,
     scheduling: 'lifo',
   });
+  /** Dials not settled yet, abandoned by close() (a dial may still wait for its handshake slot). */
+  const dialing = new Set<(reason: Error) => void>();
   // Callback form: node:http gets the socket only once `dialMtls` has checked the server.
   (agent as unknown as { createConnection: unknown }).createConnection = (
     o: { host?: string; hostname?: string; port?: number | string; servername?: string; localAddress?: string },
     cb: (err: Error | null, socket?: unknown) => void,
   ): undefined => {
-    dialMtls(
+    let settled = false;
+    let abandon: ((reason: Error) => void) | undefined;
+    abandon = dialMtls(
       { hostname: o.hostname ?? o.host ?? 'localhost', port: Number(o.port) || 443, servername: o.servername, localAddress: o.localAddress },
       { source, authorizeServer, context, timeoutMs: connectTimeoutMs, timeoutError: () => new MtlsTimeoutError('ERR_CONNECT_TIMEOUT') },
-      (err, socket) => (err ? cb(err) : cb(null, socket)),
+      (err, socket) => {
+        settled = true;
+        if (abandon) dialing.delete(abandon);
+        if (err) cb(err);
+        else cb(null, socket);
+      },
     );
+    if (!settled) dialing.add(abandon);
     return undefined;
   };
   let closed = false;
@@ -210,6 +220,7 @@ export function createMtlsHttpsClient(opts: MtlsHttpsClientOptions): MtlsHttpsCl
     request,
     close: async () => {
       closed = true;
+      for (const abandon of [...dialing]) abandon(Object.assign(new Error('client closed'), { code: 'ERR_CLIENT_CLOSED' }));
       agent.destroy();
     },
   };
