@@ -6,7 +6,7 @@
  */
 import { loadBootstrapConfig, startComponent } from '../config/index.js';
 import { fail } from '../lib/index.js';
-import { authorizeIf, createMtlsDispatcher } from '../spiffe/index.js';
+import { authorizeIf, createMtlsHttpsClient } from '../spiffe/index.js';
 import { KeeperClient } from '../keeper/index.js';
 import { runBootstrap } from './run.js';
 
@@ -49,7 +49,7 @@ export async function main(argv: string[]): Promise<void> {
   if (!started) return;
   const { cfg, ids, source, logger } = started;
   const keepers = new KeeperClient({ source, authorizeKeeper: authorizeIf(ids.isKeeper), timeoutMs: 10_000 });
-  const nexus = createMtlsDispatcher({ source, authorizeServer: authorizeIf(ids.isNexus), connections: 2 });
+  const nexus = createMtlsHttpsClient({ source, authorizeServer: authorizeIf(ids.isNexus), connections: 2 });
   try {
     const outcome = await runBootstrap({
       config: cfg, keepers, nexus, logger,

@@ -25,12 +25,12 @@
  * returns, on success and on failure.
  */
 import { createHash, randomBytes } from 'node:crypto';
-import { request, type Dispatcher } from 'undici';
 import { derivePurposeKey, gcmSeal, RootKey, splitSecret, wipe, wipeShare, type Share } from '../crypto/index.js';
 import { backoffDelay, SpikeError, type Logger } from '../lib/index.js';
 import type { BootstrapConfig } from '../config/index.js';
 import { type KeeperClient, KeeperCallError } from '../keeper/index.js';
 import { PATHS, VERIFY_AAD } from '../protocol/index.js';
+import { AnswerTooLargeError, readAnswer, type MtlsHttpsClient } from '../spiffe/index.js';
 
 class BootstrapError extends SpikeError {
   constructor(code: 'bootstrap_keeper_failed' | 'bootstrap_verify_mismatch' | 'bootstrap_verify_timeout' | 'bootstrap_nexus_unreachable', message: string) {
@@ -43,7 +43,7 @@ type BootstrapOutcome = 'initialized' | 'already_initialized';
 interface BootstrapDeps {
   config: BootstrapConfig;
   keepers: KeeperClient;
-  nexus: Dispatcher;
+  nexus: MtlsHttpsClient;
   logger: Logger;
   /** Progress lines for a human (stderr in the CLI). */
   say?: (line: string) => void;
@@ -51,13 +51,23 @@ interface BootstrapDeps {
 
 const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
 
-async function postJson(nexus: Dispatcher, url: string, body: unknown, timeoutMs: number): Promise<{ status: number; json: unknown }> {
-  const res = await request(url, {
-    method: 'POST', dispatcher: nexus, body: JSON.stringify(body),
-    headers: { 'content-type': 'application/json' }, signal: AbortSignal.timeout(timeoutMs),
+/** Largest answer from Nexus read (its bootstrap answers are a few bytes). */
+const MAX_NEXUS_ANSWER_BYTES = 64 * 1024;
+
+async function postJson(nexus: MtlsHttpsClient, url: string, body: unknown, timeoutMs: number): Promise<{ status: number; json: unknown }> {
+  const signal = AbortSignal.timeout(timeoutMs);
+  const u = new URL(url);
+  const res = await nexus.request({
+    origin: u.origin, path: u.pathname + u.search, method: 'POST', body: Buffer.from(JSON.stringify(body)),
+    headers: { 'content-type': 'application/json' }, signal,
   });
-  const text = await res.body.text();
-  if (text.length > 65536) return { status: res.statusCode, json: undefined };
+  let text: string;
+  try {
+    text = (await readAnswer(res, MAX_NEXUS_ANSWER_BYTES, signal)).toString('utf8');
+  } catch (e) {
+    if (e instanceof AnswerTooLargeError) return { status: res.statusCode, json: undefined };
+    throw e;
+  }
   let json: unknown;
   try { json = JSON.parse(text); } catch { json = undefined; }
   return { status: res.statusCode, json };

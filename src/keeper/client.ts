@@ -8,8 +8,9 @@
  * values in requests and responses are secrets: request buffers are wiped after sending,
  * decoded values are returned to the caller, who wipes them.
  */
-import { request, type Dispatcher } from 'undici';
-import { certTimeCause, clockSkewHint, createMtlsDispatcher, type Authorizer, type X509Source } from '../spiffe/index.js';
+import {
+  AnswerTooLargeError, certTimeCause, clockSkewHint, createMtlsHttpsClient, readAnswer, type Authorizer, type MtlsHttpsClient, type MtlsResponse, type X509Source,
+} from '../spiffe/index.js';
 import { SpikeError } from '../lib/index.js';
 import { decodeShareBody, encodeShareMessage, PATHS, type WireShare } from '../protocol/index.js';
 import { decodeKeeperStatus, type KeeperStatus } from './status.js';
@@ -51,21 +52,18 @@ interface KeeperClientOptions {
   timeoutMs?: number;
   /** Largest response body read; default 16 KiB. */
   maxResponseBytes?: number;
-  /** For tests and tools that already own a dispatcher. */
-  dispatcher?: Dispatcher;
 }
 
 export class KeeperClient {
-  readonly #dispatcher: Dispatcher;
-  readonly #ownsDispatcher: boolean;
+  readonly #http: MtlsHttpsClient;
   readonly #timeoutMs: number;
   readonly #maxBytes: number;
 
   constructor(opts: KeeperClientOptions) {
     this.#timeoutMs = opts.timeoutMs ?? 5000;
     this.#maxBytes = opts.maxResponseBytes ?? 16 * 1024;
-    this.#ownsDispatcher = opts.dispatcher === undefined;
-    this.#dispatcher = opts.dispatcher ?? createMtlsDispatcher({
+    // Node's own HTTPS client (no undici: Nexus and Bootstrap start without loading it).
+    this.#http = createMtlsHttpsClient({
       source: opts.source,
       authorizeServer: opts.authorizeKeeper,
       connections: 2,
@@ -121,43 +119,33 @@ export class KeeperClient {
   }
 
   async close(): Promise<void> {
-    if (this.#ownsDispatcher) await this.#dispatcher.close();
+    await this.#http.close();
   }
 
   async #post(url: string, payload: Buffer, timeoutMs?: number): Promise<{ status: number; body: Buffer }> {
+    // One deadline for the whole call: connection, answer and body.
     const signal = AbortSignal.timeout(Math.min(timeoutMs ?? this.#timeoutMs, this.#timeoutMs));
-    let res: Dispatcher.ResponseData;
+    let res: MtlsResponse;
     try {
-      res = await request(url, {
+      const u = new URL(url);
+      res = await this.#http.request({
+        origin: u.origin,
+        path: u.pathname + u.search,
         method: 'POST',
         body: payload,
         headers: { 'content-type': 'application/json' },
-        dispatcher: this.#dispatcher,
         signal,
       });
     } catch (e) {
       throw new KeeperCallError('keeper_unreachable', undefined, { cause: e });
     }
-    const chunks: Buffer[] = [];
-    let size = 0;
+    let body: Buffer;
     try {
-      for await (const chunk of res.body) {
-        const b = chunk as Buffer;
-        size += b.length;
-        if (size > this.#maxBytes) {
-          b.fill(0);
-          res.body.destroy();
-          throw new KeeperCallError('keeper_response_too_large', res.statusCode);
-        }
-        chunks.push(b);
-      }
+      body = await readAnswer(res, this.#maxBytes, signal);
     } catch (e) {
-      for (const c of chunks) c.fill(0);
-      if (e instanceof KeeperCallError) throw e;
+      if (e instanceof AnswerTooLargeError) throw new KeeperCallError('keeper_response_too_large', res.statusCode);
       throw new KeeperCallError('keeper_unreachable', res.statusCode, { cause: e });
     }
-    const body = Buffer.concat(chunks);
-    for (const c of chunks) c.fill(0);
     return { status: res.statusCode, body };
   }
 }

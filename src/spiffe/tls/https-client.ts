@@ -33,6 +33,44 @@ export class MtlsTimeoutError extends Error {
   }
 }
 
+/** An answer body longer than the reader's cap (readAnswer). */
+export class AnswerTooLargeError extends Error {
+  readonly code = 'ERR_ANSWER_TOO_LARGE';
+  constructor() {
+    super('answer body over the size limit');
+    this.name = 'AnswerTooLargeError';
+  }
+}
+
+/**
+ * Reads an answer body whole, for callers whose deadline covers the body too: at most
+ * `maxBytes` (else {@link AnswerTooLargeError}, the body destroyed), and `signal` aborting
+ * the read. Chunks read so far are zeroed when it fails (answers may carry share values).
+ */
+export async function readAnswer(res: MtlsResponse, maxBytes: number, signal: AbortSignal): Promise<Buffer> {
+  const onAbort = (): void => void res.body.destroy(signal.reason instanceof Error ? signal.reason : new Error('deadline'));
+  if (signal.aborted) onAbort();
+  else signal.addEventListener('abort', onAbort, { once: true });
+  const chunks: Buffer[] = [];
+  let size = 0;
+  try {
+    for await (const chunk of res.body) {
+      const b = chunk as Buffer;
+      size += b.length;
+      if (size > maxBytes) {
+        b.fill(0);
+        res.body.destroy();
+        throw new AnswerTooLargeError();
+      }
+      chunks.push(b);
+    }
+    return Buffer.concat(chunks);
+  } finally {
+    signal.removeEventListener('abort', onAbort);
+    for (const c of chunks) c.fill(0);
+  }
+}
+
 /** The same options as the undici dispatcher's (one definition; a type import loads nothing). */
 export type MtlsHttpsClientOptions = MtlsClientOptions;
 

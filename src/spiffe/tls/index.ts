@@ -32,7 +32,7 @@ export { prefetchDial } from './dial.js';
 export { PeerRejectedError, peerChainDer } from './peer.js';
 export { createMtlsDispatcher, type MtlsClientOptions } from './dialer.js';
 export {
-  createMtlsHttpsClient, MtlsTimeoutError, type MtlsHttpsClient, type MtlsHttpsClientOptions, type MtlsRequest, type MtlsResponse,
+  AnswerTooLargeError, createMtlsHttpsClient, MtlsTimeoutError, readAnswer, type MtlsHttpsClient, type MtlsHttpsClientOptions, type MtlsRequest, type MtlsResponse,
 } from './https-client.js';
 export {
   createMtlsServer, type MtlsHandler, type MtlsObserver, type MtlsServer, type MtlsServerLimits, type MtlsServerOptions, type PeerIdentity,
