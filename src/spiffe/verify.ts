@@ -92,9 +92,14 @@ const PROCESSED: ReadonlySet<string> = new Set([
   '2.5.29.37', // extKeyUsage
 ]);
 
-/** What OpenSSL's verifier supports when critical (X509_supported_extension), beyond PROCESSED. */
+/**
+ * PROCESSED plus what OpenSSL's verifier supports when critical (X509_supported_extension);
+ * OpenSSL itself refuses a critical key identifier, so those two never reach this check.
+ */
 const OPENSSL_PROCESSED: ReadonlySet<string> = new Set([
   ...PROCESSED,
+  '2.5.29.31', // cRLDistributionPoints
+  '1.3.6.1.5.5.7.48.1.5', // OCSP no-check
   '2.5.29.30', // nameConstraints
   '2.5.29.32', // certificatePolicies
   '2.5.29.33', // policyMappings

@@ -136,3 +136,23 @@ test('closing the https client abandons its dials still waiting for a handshake 
     await h.server.close();
   }
 });
+
+test('a request aborted before it has a connection abandons its dial (the dial does not outlive the call)', async () => {
+  const h = await startServer(serverSvid, both);
+  const r = await relay(h.server.port, Infinity);
+  const source = new StaticX509Source(clientSvid, both);
+  const client = createMtlsHttpsClient({ source, authorizeServer: authorizeAny(), connectTimeoutMs: 60_000 });
+  try {
+    const ac = new AbortController();
+    const call = client.request({ origin: `https://127.0.0.1:${r.port}`, path: '/', method: 'POST', headers: {}, body: Buffer.from('{}'), signal: ac.signal });
+    while (r.accepted() < 1) await new Promise((resolve) => setTimeout(resolve, 10));
+    assert.equal(dialGateCount(), 1, 'its dial holds a handshake slot');
+    ac.abort(new Error('caller gave up'));
+    await assert.rejects(call, /caller gave up/);
+    assert.equal(dialGateCount(), 0, 'the dial was abandoned at once, not at its 60 s connect timeout');
+  } finally {
+    await client.close();
+    r.close();
+    await h.server.close();
+  }
+});

@@ -107,12 +107,13 @@ export interface DialOptions {
  * Dials `target`; `callback` gets the socket only after the server's SVID verified and
  * `authorizeServer` accepted its ID, else an error (`PeerRejectedError` for a rejected
  * server) and the socket is destroyed. The returned function abandons the dial (waiting or
- * running) with `reason`, if it has not settled yet.
+ * running) if it has not settled yet; `callback` then gets `reason` itself.
  */
 export function dialMtls(target: DialTarget, o: DialOptions, callback: (err: Error | null, socket: TLSSocket | null) => void): (reason: Error) => void {
   let settled = false;
   let socket: TLSSocket | null = null;
   let timeout: Error | undefined;
+  let abandoned: Error | undefined;
   let turn: DialTurn | undefined;
   const leave = (ok: boolean): void => {
     turn?.cancel();
@@ -125,7 +126,7 @@ export function dialMtls(target: DialTarget, o: DialOptions, callback: (err: Err
     leave(err === null);
     if (err) {
       s?.destroy();
-      callback(err instanceof PeerRejectedError || err === timeout ? err : new DialFailedError(err), null);
+      callback(err instanceof PeerRejectedError || err === timeout || err === abandoned ? err : new DialFailedError(err), null);
     } else if (s) {
       callback(null, s);
     }
@@ -211,5 +212,9 @@ export function dialMtls(target: DialTarget, o: DialOptions, callback: (err: Err
   };
   turn = awaitDialTurn(`${host}|${target.port || 443}`, begin);
   if (settled) leave(false); // settled while starting (an error raised at once)
-  return (reason) => finish(reason, socket);
+  return (reason) => {
+    if (settled) return;
+    abandoned = reason;
+    finish(reason, socket);
+  };
 }

@@ -114,8 +114,14 @@ export function createMtlsHttpsClient(opts: MtlsHttpsClientOptions): MtlsHttpsCl
     timeout: opts.keepAliveTimeoutMs ?? MTLS_DEFAULTS.clientKeepAliveTimeoutMs,
     scheduling: 'lifo',
   });
-  /** Dials not settled yet, abandoned by close() (a dial may still wait for its handshake slot). */
+  /**
+   * Dials not settled yet, abandoned by close() (a dial may still wait for its handshake slot).
+   * node:http asks for a connection synchronously inside `https.request()`, for that request
+   * only, so `send` learns its request's dial from `lastDial` and abandons it when the request
+   * is aborted before it has a socket: a dial never outlives the call that wanted it.
+   */
   const dialing = new Set<(reason: Error) => void>();
+  let lastDial: ((reason: Error) => void) | undefined;
   // Callback form: node:http gets the socket only once `dialMtls` has checked the server.
   (agent as unknown as { createConnection: unknown }).createConnection = (
     o: { host?: string; hostname?: string; port?: number | string; servername?: string; localAddress?: string },
@@ -133,7 +139,10 @@ export function createMtlsHttpsClient(opts: MtlsHttpsClientOptions): MtlsHttpsCl
         else cb(null, socket);
       },
     );
-    if (!settled) dialing.add(abandon);
+    if (!settled) {
+      dialing.add(abandon);
+      lastDial = abandon;
+    }
     return undefined;
   };
   let closed = false;
@@ -191,6 +200,7 @@ export function createMtlsHttpsClient(opts: MtlsHttpsClientOptions): MtlsHttpsCl
       }
       const url = new URL(r.origin);
       let headersTimer: NodeJS.Timeout | undefined;
+      lastDial = undefined;
       const req = https.request({
         agent,
         protocol: 'https:',
@@ -205,11 +215,15 @@ export function createMtlsHttpsClient(opts: MtlsHttpsClientOptions): MtlsHttpsCl
       });
       // The request settles on abort by itself too: node:http reports the abort of a request
       // that has no socket yet only once it gets one, which may be never.
+      // Set (or not) by createConnection during https.request() above; TS cannot see that.
+      const dial = lastDial as ((reason: Error) => void) | undefined; // undefined: a pooled connection was free
+      lastDial = undefined;
       const signal = r.signal;
       const onAbort = (): void => {
         clearTimeout(headersTimer);
         reject(signal?.reason);
         req.destroy();
+        dial?.(signal?.reason instanceof Error ? signal.reason : new Error('request aborted'));
       };
       signal?.addEventListener('abort', onAbort, { once: true });
       const settled = (): void => signal?.removeEventListener('abort', onAbort);
@@ -258,7 +272,9 @@ export function createMtlsHttpsClient(opts: MtlsHttpsClientOptions): MtlsHttpsCl
     request,
     close: async () => {
       closed = true;
-      for (const abandon of [...dialing]) abandon(Object.assign(new Error('client closed'), { code: 'ERR_CLIENT_CLOSED' }));
+      // Newest first: abandoning a running dial frees its handshake slot, which would start the
+      // next queued dial of this same client.
+      for (const abandon of [...dialing].reverse()) abandon(Object.assign(new Error('client closed'), { code: 'ERR_CLIENT_CLOSED' }));
       agent.destroy();
     },
   };
