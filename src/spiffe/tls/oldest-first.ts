@@ -9,43 +9,63 @@
  * mostly dead.
  */
 export class OldestFirst<T> {
-  readonly #live = new Set<T>();
+  /** Each member and the absolute position of its entry in the order (`#base` + index). */
+  readonly #pos = new Map<T, number>();
   #order: T[] = [];
+  /** Absolute position of `#order[0]`. */
+  #base = 0;
   #head = 0;
 
   get size(): number {
-    return this.#live.size;
+    return this.#pos.size;
   }
 
   /** Adds `x` as the newest member (a member already present keeps its place). */
   add(x: T): void {
-    if (this.#live.has(x)) return;
-    this.#live.add(x);
+    if (this.#pos.has(x)) return;
+    this.#pos.set(x, this.#base + this.#order.length);
     this.#order.push(x);
     // Mostly dead (members deleted out of order, behind a long-lived oldest): keep the live ones.
-    if (this.#order.length - this.#head > 64 && this.#order.length - this.#head > 4 * this.#live.size) {
-      this.#order = this.#order.slice(this.#head).filter((m) => this.#live.has(m));
-      this.#head = 0;
-    }
+    if (this.#order.length - this.#head > 64 && this.#order.length - this.#head > 4 * this.#pos.size) this.#compact();
   }
 
   /** Removes `x`; true if it was a member. */
   delete(x: T): boolean {
-    return this.#live.delete(x);
+    return this.#pos.delete(x);
   }
 
   /** The oldest member, or undefined when empty. */
   oldest(): T | undefined {
-    while (this.#head < this.#order.length && !this.#live.has(this.#order[this.#head] as T)) this.#head++;
+    while (this.#head < this.#order.length && !this.#live(this.#head)) this.#head++;
     if (this.#head >= this.#order.length) {
+      // Every member has its entry at or after the head: none is left.
       this.#order = [];
+      this.#base = 0;
       this.#head = 0;
       return undefined;
     }
     if (this.#head > 1024 && 2 * this.#head > this.#order.length) {
       this.#order = this.#order.slice(this.#head);
+      this.#base += this.#head;
       this.#head = 0;
     }
     return this.#order[this.#head];
+  }
+
+  /**
+   * Whether the entry at index `i` is its member's current one. A member deleted and added
+   * again has a newer entry; its old one, still in the order, must not count as its age.
+   */
+  #live(i: number): boolean {
+    return this.#pos.get(this.#order[i] as T) === this.#base + i;
+  }
+
+  #compact(): void {
+    const keep: T[] = [];
+    for (let i = this.#head; i < this.#order.length; i++) if (this.#live(i)) keep.push(this.#order[i] as T);
+    this.#order = keep;
+    this.#base = 0;
+    this.#head = 0;
+    keep.forEach((m, i) => this.#pos.set(m, i));
   }
 }
