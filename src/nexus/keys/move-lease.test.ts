@@ -68,12 +68,17 @@ test('a lease left by a process that died expires: it blocks the next move for a
   try {
     await a.unlock(root);
     const custody = a.custody();
-    assert.equal(await custody.takeLease('test_lease', new Uint8Array(16).fill(1), 50), true);
-    assert.equal(await custody.takeLease('test_lease', new Uint8Array(16).fill(2), 50), false);
-    await new Promise((r) => setTimeout(r, 80));
-    assert.equal(await custody.takeLease('test_lease', new Uint8Array(16).fill(2), 50), true, 'expired: taken over');
-    await custody.releaseLease('test_lease', new Uint8Array(16).fill(1)); // not the owner: nothing changes
-    assert.equal(await custody.takeLease('test_lease', new Uint8Array(16).fill(3), 50), false);
+    const owner = (n: number): Uint8Array => new Uint8Array(16).fill(n);
+    // A live lease (long time to live, so a slow machine cannot see it expire) is refused to others.
+    assert.equal(await custody.takeLease('held_lease', owner(1), 60_000), true);
+    assert.equal(await custody.takeLease('held_lease', owner(2), 60_000), false);
+    // A lease whose holder died (never renewed) is taken over once its 50 ms have passed.
+    const t0 = Date.now();
+    assert.equal(await custody.takeLease('test_lease', owner(1), 50), true);
+    while (!(await custody.takeLease('test_lease', owner(2), 60_000))) await new Promise((r) => setTimeout(r, 10));
+    assert.ok(Date.now() - t0 >= 50, 'not before its time to live');
+    await custody.releaseLease('test_lease', owner(1)); // not the owner any more: nothing changes
+    assert.equal(await custody.takeLease('test_lease', owner(3), 50), false);
   } finally {
     await a.close();
     root.destroy();
