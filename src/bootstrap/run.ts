@@ -63,7 +63,7 @@ async function postJson(nexus: MtlsHttpsClient, url: string, body: unknown, time
   });
   let text: string;
   try {
-    text = (await readAnswer(res, MAX_NEXUS_ANSWER_BYTES, signal)).toString('utf8');
+    text = (await readAnswer(res.body, MAX_NEXUS_ANSWER_BYTES, signal)).toString('utf8');
   } catch (e) {
     if (e instanceof AnswerTooLargeError) return { status: res.statusCode, json: undefined };
     throw e;

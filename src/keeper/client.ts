@@ -141,7 +141,7 @@ export class KeeperClient {
     }
     let body: Buffer;
     try {
-      body = await readAnswer(res, this.#maxBytes, signal);
+      body = await readAnswer(res.body, this.#maxBytes, signal);
     } catch (e) {
       if (e instanceof AnswerTooLargeError) throw new KeeperCallError('keeper_response_too_large', res.statusCode);
       throw new KeeperCallError('keeper_unreachable', res.statusCode, { cause: e });

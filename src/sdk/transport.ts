@@ -36,6 +36,7 @@
 import type { Readable } from 'node:stream';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { backoffDelay } from '../lib/index.js';
+import { AnswerTooLargeError, readAnswer } from '../spiffe/tls/https-client.js';
 import { OCTET_STREAM, storeFailureFromMessage, type StoreFailureKind } from '../protocol/curve-free.js';
 import { NexusApiError, codeForStatus, outcomeFromBody, sanitizeWireCode, type RequestOutcome, type RequestTarget } from './errors.js';
 import { classifyFailureCause, isTrustFailure, type FailedAttempt } from './failure.js';
@@ -154,29 +155,14 @@ function throwIfAborted(signal: AbortSignal | undefined): void {
   signal?.throwIfAborted();
 }
 
-/** Reads a body up to `cap` bytes; throws `net_reading_response_body` past it or on I/O error. */
+/** Reads a body up to `cap` bytes (readAnswer); throws `net_reading_response_body` past it or on I/O error. */
 async function readCapped(body: Readable, cap: number, status: number, at?: RequestTarget): Promise<Buffer> {
-  const chunks: Buffer[] = [];
-  let total = 0;
   try {
-    for await (const chunk of body) {
-      const b = chunk as Buffer;
-      total += b.length;
-      if (total > cap) {
-        body.destroy();
-        for (const c of chunks) c.fill(0);
-        throw new NexusApiError('net_reading_response_body', { status, at });
-      }
-      chunks.push(b);
-    }
+    return await readAnswer(body, cap);
   } catch (e) {
-    for (const c of chunks) c.fill(0);
-    if (e instanceof NexusApiError) throw e;
+    if (e instanceof AnswerTooLargeError) throw new NexusApiError('net_reading_response_body', { status, at });
     throw new NexusApiError('net_reading_response_body', { status, cause: e, at });
   }
-  const out = Buffer.concat(chunks, total);
-  for (const c of chunks) c.fill(0);
-  return out;
 }
 
 /** Extracts an error code from a small error body (JSON `err`/`Err`, or a plain-text code). */

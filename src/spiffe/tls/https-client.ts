@@ -43,30 +43,31 @@ export class AnswerTooLargeError extends Error {
 }
 
 /**
- * Reads an answer body whole, for callers whose deadline covers the body too: at most
- * `maxBytes` (else {@link AnswerTooLargeError}, the body destroyed), and `signal` aborting
- * the read. Chunks read so far are zeroed when it fails (answers may carry share values).
+ * Reads a body whole, at most `maxBytes` (else {@link AnswerTooLargeError}, the body
+ * destroyed); `signal`, when given, aborts the read too (for callers whose deadline covers the
+ * body). The chunks read are zeroed once copied out or when the read fails (answers may carry
+ * share values or secrets). The SDK's JSON calls, the Keeper client and Bootstrap read with it.
  */
-export async function readAnswer(res: MtlsResponse, maxBytes: number, signal: AbortSignal): Promise<Buffer> {
-  const onAbort = (): void => void res.body.destroy(signal.reason instanceof Error ? signal.reason : new Error('deadline'));
-  if (signal.aborted) onAbort();
-  else signal.addEventListener('abort', onAbort, { once: true });
+export async function readAnswer(body: Readable, maxBytes: number, signal?: AbortSignal): Promise<Buffer> {
+  const onAbort = (): void => void body.destroy(signal?.reason instanceof Error ? signal.reason : new Error('deadline'));
+  if (signal?.aborted) onAbort();
+  else signal?.addEventListener('abort', onAbort, { once: true });
   const chunks: Buffer[] = [];
   let size = 0;
   try {
-    for await (const chunk of res.body) {
+    for await (const chunk of body) {
       const b = chunk as Buffer;
       size += b.length;
       if (size > maxBytes) {
         b.fill(0);
-        res.body.destroy();
+        body.destroy();
         throw new AnswerTooLargeError();
       }
       chunks.push(b);
     }
-    return Buffer.concat(chunks);
+    return Buffer.concat(chunks, size);
   } finally {
-    signal.removeEventListener('abort', onAbort);
+    signal?.removeEventListener('abort', onAbort);
     for (const c of chunks) c.fill(0);
   }
 }
