@@ -36,7 +36,7 @@
 import type { Readable } from 'node:stream';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { backoffDelay } from '../lib/index.js';
-import { AnswerTooLargeError, readAnswer } from '../spiffe/tls/https-client.js';
+import { AnswerTooLargeError, readAnswer } from '../spiffe/index.js';
 import { OCTET_STREAM, storeFailureFromMessage, type StoreFailureKind } from '../protocol/curve-free.js';
 import { NexusApiError, codeForStatus, outcomeFromBody, sanitizeWireCode, type RequestOutcome, type RequestTarget } from './errors.js';
 import { classifyFailureCause, isTrustFailure, type FailedAttempt } from './failure.js';
