@@ -29,7 +29,8 @@ import { tempDir } from './helpers/temp.js';
 
 const STEP_TIMEOUT_MS = 600_000;
 const BINS = ['spike', 'spike-nexus', 'spike-keeper', 'spike-bootstrap', 'spike-agent'] as const;
-const FORBIDDEN_DEPS = ['better-sqlite3', 'pg', 'pg-native', 'bindings', 'node-gyp-build', 'prebuild-install'];
+// The SDK's Workload API client speaks gRPC on node:http2 itself: no gRPC library comes with it.
+const FORBIDDEN_DEPS = ['better-sqlite3', 'pg', 'pg-native', 'bindings', 'node-gyp-build', 'prebuild-install', '@grpc/grpc-js', '@grpc/proto-loader', 'protobufjs'];
 
 /** Environment for nested npm/node runs: no `npm_*` variables inherited from `npm test`. */
 function cleanEnv(): NodeJS.ProcessEnv {
@@ -131,7 +132,7 @@ async function sdkFlow(): Promise<void> {
   await ok('npm', [...INSTALL, tgz, `@types/node@${typesNode.version}`], app);
   const { names, native } = scanInstall(app);
   assert.ok(names.has('@spike-ts/sdk'), 'the SDK is not installed');
-  assert.deepEqual(FORBIDDEN_DEPS.filter((d) => names.has(d)), [], 'installing the SDK pulled a database driver or native-build package');
+  assert.deepEqual(FORBIDDEN_DEPS.filter((d) => names.has(d)), [], 'installing the SDK pulled a database driver, a native-build package or a gRPC library');
   assert.deepEqual(native, [], 'installing the SDK pulled a native module');
 
   fs.writeFileSync(path.join(app, 'main.ts'), CONSUMER_TS);

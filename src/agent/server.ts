@@ -16,13 +16,13 @@ import { SpikeError, type Logger } from '../lib/index.js';
 import {
   WORKLOAD_API_HEADER,
   WORKLOAD_API_HEADER_VALUE,
-  workloadApiDefinitions,
   type EmptyMessage,
   type X509BundlesResponseMessage,
   type X509SvidResponseMessage,
 } from '../spiffe/index.js';
 import { ensurePrivateDir, type DevCa, type IssuedSvid } from './ca.js';
 import { socketPath, type AgentIdentity } from './config.js';
+import { workloadApiDefinitions } from './service.js';
 
 class AgentServerError extends SpikeError {
   constructor(code: string, message: string, options?: { cause?: unknown }) {

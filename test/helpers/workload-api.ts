@@ -5,12 +5,14 @@
  * directory.
  */
 import fs from 'node:fs';
+import http2 from 'node:http2';
 import os from 'node:os';
 import path from 'node:path';
 import * as grpc from '@grpc/grpc-js';
 import { DevCa } from '../../src/agent/ca.js';
 import { SpiffeId, TrustDomain } from '../../src/spiffe/id.js';
-import { workloadApiDefinitions, type X509SvidResponseMessage } from '../../src/spiffe/workloadapi/index.js';
+import { workloadApiDefinitions } from '../../src/agent/service.js';
+import type { X509SvidResponseMessage } from '../../src/spiffe/workloadapi/index.js';
 
 export const TD = TrustDomain.parse('spike.ist');
 export const NEXUS = SpiffeId.parse('spiffe://spike.ist/spike/nexus');
@@ -82,4 +84,17 @@ export function workloadApiFixture(): WorkloadApiFixture {
     fs.rmSync(root, { recursive: true, force: true });
   };
   return { root, servers, ca, goodResponse, sockPath, scripted, close };
+}
+
+/**
+ * A raw node:http2 server on a unix socket of the fixture, answering every stream with
+ * `answer`: for answers a grpc-js server would never send. Closed by the fixture's `close`.
+ */
+export async function rawHttp2Server(fx: WorkloadApiFixture, answer: (s: http2.ServerHttp2Stream, h: http2.IncomingHttpHeaders) => void): Promise<string> {
+  const sock = fx.sockPath();
+  const srv = http2.createServer();
+  srv.on('stream', (s, h) => answer(s, h));
+  await new Promise<void>((res) => srv.listen(sock, res));
+  fx.servers.push({ close: () => new Promise<void>((res) => srv.close(() => res())) });
+  return `unix://${sock}`;
 }

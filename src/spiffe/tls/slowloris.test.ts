@@ -121,8 +121,11 @@ test('FI-07: header dribblers get 408 at the headers timeout, silent sockets clo
     latencies.sort((x, y) => x - y);
     const p99 = latencies[Math.floor(latencies.length * 0.99)] ?? 0;
     assert.ok(latencies.length >= 20, `warm requests: ${latencies.length}`);
-    // Liveness ceiling (shared CI machine); the catalogue's 10 ms is a bench figure.
-    assert.ok(p99 < 1_000, `warm client p99 ${p99.toFixed(1)} ms`);
+    // Liveness ceiling, not a speed figure (the catalogue's 10 ms is a bench figure): this one
+    // process runs the server, the warm client and all 120 attackers' TLS, and on a shared,
+    // saturated machine one warm request measured 1.3 s. Below the attack's 2 s timeouts, so a
+    // warm request that had to wait for the attackers to be cut off still fails it.
+    assert.ok(p99 < Math.min(HEADERS_MS, HANDSHAKE_MS) - 100, `warm client p99 ${p99.toFixed(1)} ms`);
 
     // Every attack socket is gone: back to the baseline within 15 s.
     const deadline = Date.now() + 15_000;

@@ -1,54 +1,22 @@
 /**
  * Workload API calls: gRPC over a unix socket (or `tcp://ip:port`) with the
- * `workload.spiffe.io: true` header on every call, and the one-shot fetches (one attempt, no
- * retries; e.g. for a CLI). The watching source (x509-source.ts) opens its streams here too.
+ * `workload.spiffe.io: true` header on every call: the one-shot fetches (one attempt, no
+ * retries; e.g. for a CLI).
  *
  * One-shot fetches use a small gRPC-over-HTTP/2 call on node:http2 (h2call.ts) and a strict
- * protobuf decoder (messages.ts): a CLI call never loads grpc-js or protobufjs. The watching
- * source keeps grpc-js (reconnects, long-lived streams), loaded on its first use. A one-shot fetch that
+ * protobuf decoder (messages.ts), as the watching source does (x509-source.ts): no client of
+ * the Workload API loads grpc-js or protobufjs (only the dev agent's server does). A one-shot fetch that
  * gets no connection at all (no socket file, a stale one, connection refused) fails with
  * `workload_api_no_agent` at once: a dead agent is reported, not waited for.
  */
 import net from 'node:net';
-import type * as Grpc from '@grpc/grpc-js';
 import type { X509BundleSet } from '../bundle.js';
 import type { X509Svid } from '../svid.js';
 import { parseWorkloadEndpoint, workloadEndpointFromEnv, type WorkloadEndpoint } from './endpoint.js';
 import { GRPC_STATUS, badResponse, fatalError, isFatal, noAgentError, unavailableError } from './errors.js';
 import { connectOptions, firstStreamMessage, NO_LISTENER } from './h2call.js';
 import { decodeX509BundlesResponse, decodeX509SvidResponse } from './messages.js';
-import { WORKLOAD_API_HEADER, WORKLOAD_API_HEADER_VALUE } from './proto.js';
 import { parseX509BundlesResponse, parseX509SvidResponse, type X509Context } from './response.js';
-
-type GrpcModule = typeof Grpc;
-
-const CHANNEL_OPTIONS: Grpc.ChannelOptions = {
-  'grpc.max_receive_message_length': 4 * 1024 * 1024,
-  'grpc.max_send_message_length': 64 * 1024,
-  'grpc.enable_retries': 0,
-  'grpc.initial_reconnect_backoff_ms': 100,
-  'grpc.max_reconnect_backoff_ms': 5_000,
-};
-
-let grpcModule: Promise<GrpcModule> | undefined;
-
-/** grpc-js, loaded once on first use. */
-export function loadGrpc(): Promise<GrpcModule> {
-  grpcModule ??= import('@grpc/grpc-js');
-  return grpcModule;
-}
-
-/** A gRPC client for the endpoint; the caller closes it. */
-export function newClient(grpc: GrpcModule, ep: WorkloadEndpoint): Grpc.Client {
-  return new grpc.Client(ep.target, grpc.credentials.createInsecure(), CHANNEL_OPTIONS);
-}
-
-/** The metadata every Workload API request must carry (the security header). */
-export function securityMetadata(grpc: GrpcModule): Grpc.Metadata {
-  const md = new grpc.Metadata();
-  md.set(WORKLOAD_API_HEADER, WORKLOAD_API_HEADER_VALUE);
-  return md;
-}
 
 export interface FetchOptions {
   /** Default: `SPIFFE_ENDPOINT_SOCKET` or `unix:///tmp/spire-agent/public/api.sock`. */

@@ -12,7 +12,7 @@ import * as grpc from '@grpc/grpc-js';
 import { fetchX509BundlesOnce, fetchX509Context } from './client.js';
 import { WorkloadApiError } from './errors.js';
 import { fetchX509SourceOnce } from './x509-once.js';
-import { NEXUS, workloadApiFixture } from '../../../test/helpers/workload-api.js';
+import { NEXUS, rawHttp2Server, workloadApiFixture } from '../../../test/helpers/workload-api.js';
 
 const fx = workloadApiFixture();
 after(() => fx.close());
@@ -24,15 +24,7 @@ const isErr = (code: string, grpcCode?: number) => (e: unknown): boolean => {
   return true;
 };
 
-/** A raw HTTP/2 server on a unix socket answering every stream with `answer`. */
-async function rawServer(answer: (s: http2.ServerHttp2Stream, h: http2.IncomingHttpHeaders) => void): Promise<string> {
-  const sock = fx.sockPath();
-  const srv = http2.createServer();
-  srv.on('stream', (s, h) => answer(s, h));
-  await new Promise<void>((res) => srv.listen(sock, res));
-  fx.servers.push({ close: () => new Promise<void>((res) => srv.close(() => res())) });
-  return `unix://${sock}`;
-}
+const rawServer = (answer: Parameters<typeof rawHttp2Server>[1]): Promise<string> => rawHttp2Server(fx, answer);
 
 test('a good answer: SVID and bundle parsed; the request carried the security header and one empty message', async () => {
   const resp = await fx.goodResponse();

@@ -1,14 +1,16 @@
 /**
- * One gRPC server-streaming call over `node:http2`, reading only the first message: what a
- * one-shot Workload API fetch (client.ts) needs, without loading grpc-js (CLI start-up time).
+ * gRPC server-streaming calls over `node:http2`, for the Workload API's client side: a one-shot
+ * fetch (client.ts) reads the first message, the watching source every one; neither loads
+ * grpc-js (start-up time and size of every process that fetches an SVID).
  * It speaks the gRPC-over-HTTP/2 rules a unary-request / streaming-response call uses:
  * `POST <path>` with `content-type: application/grpc`, `te: trailers`, `grpc-timeout`, the
  * Workload API security header, an empty request message (5-byte prefix); the answer is
  * length-prefixed messages then trailers with `grpc-status` (or a trailers-only answer).
  * Compressed messages are refused (we never offer an encoding), a declared length over the
  * limit is `RESOURCE_EXHAUSTED` before anything is buffered, a call that outlives its deadline
- * is `DEADLINE_EXCEEDED`. The stream is cancelled and the session destroyed as soon as the
- * first message is in: nothing stays open. The watching source keeps grpc-js (reconnects).
+ * is `DEADLINE_EXCEEDED`. A one-shot fetch cancels the stream and destroys the session as soon
+ * as the first message is in: nothing stays open. The watching source (x509-source.ts) reads
+ * every message of one such call and makes a new call when it ends (its own backoff).
  * A caller may hand over synchronous work to run while the agent prepares its answer
  * (`whileWaiting`: once the request is on its way, at most once, its failure ignored).
  */
@@ -49,6 +51,135 @@ function grpcStatusOf(headers: http2.IncomingHttpHeaders): number | undefined {
   return Number(v);
 }
 
+/** What a server-streaming call reports; never called after {@link StreamCall.cancel}. */
+export interface StreamHandlers {
+  /** One whole message, in order; the receiver owns it (and zeroes it). */
+  onMessage(message: Buffer): void;
+  /** The call ended, once: its gRPC status (`noListener`: nobody listens at the address). */
+  onEnd(status: number, noListener: boolean): void;
+}
+
+export interface StreamCallOptions {
+  /** Deadline of the whole call, also sent as `grpc-timeout`; unset: none (a watch). */
+  timeoutMs?: number;
+  /** Largest message accepted (default 4 MiB); a larger declared length ends the call with `RESOURCE_EXHAUSTED`. */
+  maxMessageBytes?: number;
+  /** See {@link firstStreamMessage}. */
+  whileWaiting?: () => void;
+}
+
+export interface StreamCall {
+  /** Ends the call (stream cancelled, connection closed) without calling `onEnd`. Idempotent. */
+  cancel(): void;
+}
+
+/**
+ * Calls `path` (a server-streaming method taking an empty request) on the endpoint, on a
+ * connection of its own, and hands over each message as it completes until the call ends or is
+ * cancelled. Handlers are only ever called from later event-loop work, never from inside this
+ * call. Received bytes are zeroed once a message has been cut out of them (SVID keys).
+ */
+export function serverStream(ep: WorkloadEndpoint, path: string, h: StreamHandlers, o: StreamCallOptions = {}): StreamCall {
+  const maxMessageBytes = o.maxMessageBytes ?? DEFAULT_MAX_MESSAGE;
+  let done = false;
+  let req: http2.ClientHttp2Stream | undefined;
+  let chunks: Buffer[] = [];
+  let buffered = 0;
+  let want = -1;
+  let status: number | undefined;
+  let timer: NodeJS.Timeout | undefined;
+  const session = http2.connect('http://localhost', { createConnection: () => net.connect(connectOptions(ep)), settings: { enablePush: false } });
+  /** Tears the call down; false when it already was. */
+  const close = (): boolean => {
+    if (done) return false;
+    done = true;
+    if (timer !== undefined) clearTimeout(timer);
+    for (const c of chunks) c.fill(0);
+    chunks = [];
+    buffered = 0;
+    if (req !== undefined && !req.closed) req.close(http2.constants.NGHTTP2_CANCEL);
+    session.destroy();
+    return true;
+  };
+  const end = (st: number, noListener = false): void => {
+    if (close()) h.onEnd(st, noListener);
+  };
+  if (o.timeoutMs !== undefined) timer = setTimeout(() => end(GRPC_STATUS.DEADLINE_EXCEEDED), o.timeoutMs);
+  session.on('error', (e: NodeJS.ErrnoException) => end(GRPC_STATUS.UNAVAILABLE, e.code !== undefined && NO_LISTENER.has(e.code)));
+  session.on('close', () => end(status ?? GRPC_STATUS.UNAVAILABLE));
+  try {
+    req = session.request({
+      ':method': 'POST',
+      ':path': path,
+      'content-type': 'application/grpc',
+      te: 'trailers',
+      ...(o.timeoutMs === undefined ? {} : { 'grpc-timeout': `${Math.min(Math.max(1, Math.ceil(o.timeoutMs)), 99_999_999)}m` }),
+      [WORKLOAD_API_HEADER]: WORKLOAD_API_HEADER_VALUE,
+    });
+  } catch {
+    queueMicrotask(() => end(GRPC_STATUS.UNAVAILABLE));
+    return { cancel: () => void close() };
+  }
+  const whileWaiting = o.whileWaiting;
+  if (whileWaiting !== undefined) {
+    req.once('ready', () =>
+      setImmediate(() => {
+        if (done) return;
+        try {
+          whileWaiting();
+        } catch {
+          /* an optimization only: never changes the call's outcome */
+        }
+      }),
+    );
+  }
+  req.on('response', (headers) => {
+    const http = Number(headers[':status']);
+    const st = grpcStatusOf(headers);
+    if (st !== undefined) status = st; // trailers-only answer
+    else if (http !== 200) end(httpToGrpc(http));
+    else if (!String(headers['content-type'] ?? '').startsWith('application/grpc')) end(GRPC_STATUS.UNKNOWN);
+  });
+  req.on('trailers', (trailers) => {
+    status = grpcStatusOf(trailers) ?? GRPC_STATUS.UNKNOWN;
+  });
+  req.on('data', (chunk: Buffer) => {
+    if (done) {
+      chunk.fill(0);
+      return;
+    }
+    chunks.push(chunk);
+    buffered += chunk.length;
+    while (!done) {
+      if (want < 0) {
+        if (buffered < 5) return;
+        // Only the 5-byte prefix is copied out before the message is whole: a concatenation
+        // per chunk would leave more copies of SVID key bytes to wipe.
+        const head = Buffer.alloc(5);
+        for (let off = 0, i = 0; off < 5; i++) off += chunks[i]!.copy(head, off, 0, 5 - off);
+        if (head[0] !== 0) return end(GRPC_STATUS.INTERNAL); // compressed (never offered) or invalid flag
+        const len = head.readUInt32BE(1);
+        if (len > maxMessageBytes) return end(GRPC_STATUS.RESOURCE_EXHAUSTED);
+        want = 5 + len;
+      }
+      if (buffered < want) return;
+      const all = Buffer.concat(chunks, buffered);
+      for (const c of chunks) c.fill(0);
+      const message = Buffer.from(all.subarray(5, want));
+      const rest = buffered > want ? Buffer.from(all.subarray(want)) : undefined;
+      all.fill(0);
+      chunks = rest === undefined ? [] : [rest];
+      buffered = rest === undefined ? 0 : rest.length;
+      want = -1;
+      h.onMessage(message);
+    }
+  });
+  req.on('error', () => end(status ?? GRPC_STATUS.UNAVAILABLE));
+  req.on('close', () => end(status ?? (want >= 0 ? GRPC_STATUS.INTERNAL : GRPC_STATUS.UNKNOWN)));
+  req.end(Buffer.alloc(5));
+  return { cancel: () => void close() };
+}
+
 /**
  * Calls `path` (a server-streaming method taking an empty request) on the endpoint and
  * resolves with its first message, or with the status the call ended with. Never rejects.
@@ -64,84 +195,12 @@ export function firstStreamMessage(
   whileWaiting?: () => void,
 ): Promise<FirstMessageOutcome> {
   return new Promise((resolve) => {
-    let done = false;
-    let req: http2.ClientHttp2Stream | undefined;
-    const chunks: Buffer[] = [];
-    let buffered = 0;
-    let want = -1;
-    let status: number | undefined;
-    const session = http2.connect('http://localhost', { createConnection: () => net.connect(connectOptions(ep)), settings: { enablePush: false } });
-    const finish = (r: FirstMessageOutcome): void => {
-      if (done) return;
-      done = true;
-      clearTimeout(timer);
-      for (const c of chunks) c.fill(0);
-      chunks.length = 0;
-      if (req !== undefined && !req.closed) req.close(http2.constants.NGHTTP2_CANCEL);
-      session.destroy();
-      resolve(r);
-    };
-    const fail = (st: number, noListener = false): void => finish({ ok: false, status: st, noListener });
-    const timer = setTimeout(() => fail(GRPC_STATUS.DEADLINE_EXCEEDED), timeoutMs);
-    session.on('error', (e: NodeJS.ErrnoException) => fail(GRPC_STATUS.UNAVAILABLE, e.code !== undefined && NO_LISTENER.has(e.code)));
-    session.on('close', () => fail(status ?? GRPC_STATUS.UNAVAILABLE));
-    try {
-      req = session.request({
-        ':method': 'POST',
-        ':path': path,
-        'content-type': 'application/grpc',
-        te: 'trailers',
-        'grpc-timeout': `${Math.min(Math.max(1, Math.ceil(timeoutMs)), 99_999_999)}m`,
-        [WORKLOAD_API_HEADER]: WORKLOAD_API_HEADER_VALUE,
-      });
-    } catch {
-      fail(GRPC_STATUS.UNAVAILABLE);
-      return;
-    }
-    if (whileWaiting !== undefined) {
-      req.once('ready', () =>
-        setImmediate(() => {
-          if (done) return;
-          try {
-            whileWaiting();
-          } catch {
-            /* an optimization only: never changes the call's outcome */
-          }
-        }),
-      );
-    }
-    req.on('response', (headers) => {
-      const http = Number(headers[':status']);
-      const st = grpcStatusOf(headers);
-      if (st !== undefined) status = st; // trailers-only answer
-      else if (http !== 200) fail(httpToGrpc(http));
-      else if (!String(headers['content-type'] ?? '').startsWith('application/grpc')) fail(GRPC_STATUS.UNKNOWN);
-    });
-    req.on('trailers', (trailers) => {
-      status = grpcStatusOf(trailers) ?? GRPC_STATUS.UNKNOWN;
-    });
-    req.on('data', (chunk: Buffer) => {
-      chunks.push(chunk);
-      buffered += chunk.length;
-      if (want < 0 && buffered >= 5) {
-        // Only the 5-byte prefix is copied out: a full concatenation here would be one more
-        // copy of SVID key bytes that nothing wipes.
-        const head = Buffer.alloc(5);
-        for (let o = 0, i = 0; o < 5; i++) o += chunks[i]!.copy(head, o, 0, 5 - o);
-        if (head[0] !== 0) return fail(GRPC_STATUS.INTERNAL); // compressed (never offered) or invalid flag
-        const len = head.readUInt32BE(1);
-        if (len > maxMessageBytes) return fail(GRPC_STATUS.RESOURCE_EXHAUSTED);
-        want = 5 + len;
-      }
-      if (want >= 0 && buffered >= want) {
-        const all = Buffer.concat(chunks, buffered);
-        const message = Buffer.from(all.subarray(5, want));
-        all.fill(0);
-        finish({ ok: true, message });
-      }
-    });
-    req.on('error', () => fail(status ?? GRPC_STATUS.UNAVAILABLE));
-    req.on('close', () => fail(status ?? (want >= 0 ? GRPC_STATUS.INTERNAL : GRPC_STATUS.UNKNOWN)));
-    req.end(Buffer.alloc(5));
+    const call = serverStream(ep, path, {
+      onMessage: (message) => {
+        call.cancel();
+        resolve({ ok: true, message });
+      },
+      onEnd: (status, noListener) => resolve({ ok: false, status, noListener }),
+    }, { timeoutMs, maxMessageBytes, ...(whileWaiting === undefined ? {} : { whileWaiting }) });
   });
 }

@@ -1,6 +1,6 @@
 /**
  * The strict protobuf reader and the Workload API message decoders, as properties: what
- * protobufjs (the watching client's codec) encodes decodes to the same message; unknown
+ * protobufjs (the dev agent's codec) encodes decodes to the same message; unknown
  * fields are skipped; truncated varints, over-long varints, lengths past the end, group and
  * unknown wire types, field number 0, a known field with the wrong wire type and invalid
  * UTF-8 are rejected; arbitrary bytes never throw anything but ProtoWireError.
@@ -10,7 +10,9 @@ import assert from 'node:assert/strict';
 import fc from 'fast-check';
 import { decodeX509BundlesResponse, decodeX509SvidResponse } from './messages.js';
 import { fields, ProtoWireError, readVarint } from './protowire.js';
-import { workloadApiDefinitions, type X509SvidResponseMessage } from './proto.js';
+import type { X509SvidResponseMessage } from './proto.js';
+// The dev agent's grpc-js codecs (protobufjs), the other side of the wire in every test stack.
+import { workloadApiDefinitions } from '../../agent/service.js';
 
 function varint(n: bigint): Buffer {
   const out: number[] = [];

@@ -1,8 +1,9 @@
 /**
- * Issue 17 (idle Keeper memory): the watching source decodes `FetchX509SVID` with the strict
- * decoder of messages.ts, so a process that only watches its SVID (every SPIKE server) never
- * loads @grpc/proto-loader or protobufjs. Checked in a fresh process against the dev agent's
- * server, by looking at the CommonJS module cache (both packages are CommonJS).
+ * Issue 17 (idle Keeper memory): the watching source speaks gRPC on node:http2 (h2call.ts) and
+ * decodes `FetchX509SVID` with the strict decoder of messages.ts, so a process that only
+ * watches its SVID (every SPIKE server, every SDK client) never loads grpc-js,
+ * @grpc/proto-loader or protobufjs. Checked in a fresh process against the dev agent's server
+ * (grpc-js), by looking at the CommonJS module cache (all three packages are CommonJS).
  */
 import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
@@ -17,9 +18,9 @@ const silent = createLogger({ component: 'test', level: 'silent' });
 const fx = workloadApiFixture();
 after(() => fx.close());
 
-test('issue 17: a watching X.509 source gets its SVID without loading proto-loader or protobufjs', async () => {
+test('issue 17: a watching X.509 source gets its SVID, and a rotated one, without loading grpc-js, proto-loader or protobufjs', async () => {
   const c = await fx.ca();
-  const srv = await WorkloadApiServer.start({ ca: c, identities: [{ name: 'nexus', spiffeId: NEXUS }], socketDir: path.join(fx.root, 'lean-sockets'), svidTtlMs: 60_000, logger: silent });
+  const srv = await WorkloadApiServer.start({ ca: c, identities: [{ name: 'nexus', spiffeId: NEXUS }], socketDir: path.join(fx.root, 'lean-sockets'), svidTtlMs: 4_000, logger: silent });
   fx.servers.push(srv);
   const endpoint = `unix://${srv.sockets()['nexus']}`;
   const mod = fileURLToPath(new URL('./x509-source.js', import.meta.url));
@@ -28,15 +29,20 @@ test('issue 17: a watching X.509 source gets its SVID without loading proto-load
     const { WorkloadX509Source } = await import(${JSON.stringify(mod)});
     const src = await WorkloadX509Source.open({ endpoint: ${JSON.stringify(endpoint)}, timeoutMs: 30000 });
     const svid = src.getX509Svid();
-    const loaded = Object.keys(createRequire(import.meta.url).cache).filter((f) => /proto-loader|protobufjs/.test(f));
+    const first = Buffer.from(svid.certificates[0].raw).toString('hex');
+    // The agent rotates at half the 4 s lifetime: the second message on the same stream.
+    await new Promise((resolve, reject) => { src.once('update', resolve); setTimeout(() => reject(new Error('no rotation within 20 s')), 20000); });
+    const rotated = Buffer.from(src.getX509Svid().certificates[0].raw).toString('hex') !== first;
+    const loaded = Object.keys(createRequire(import.meta.url).cache).filter((f) => /@grpc[\\/]grpc-js|proto-loader|protobufjs/.test(f));
     src.close();
-    process.stdout.write(JSON.stringify({ id: svid.id.toString(), hasKey: svid.privateKey !== undefined, loaded }));
+    process.stdout.write(JSON.stringify({ id: svid.id.toString(), hasKey: svid.privateKey !== undefined, rotated, loaded }));
   `;
   const out = await new Promise<string>((resolve, reject) => {
     execFile(process.execPath, ['--input-type=module', '-e', script], { encoding: 'utf8', timeout: 60_000, env: { ...process.env, SPIKE_SYSTEM_LOG_LEVEL: 'ERROR' } }, (err, stdout) => (err ? reject(err) : resolve(stdout)));
   });
-  const r = JSON.parse(out) as { id: string; hasKey: boolean; loaded: string[] };
+  const r = JSON.parse(out) as { id: string; hasKey: boolean; rotated: boolean; loaded: string[] };
   assert.equal(r.id, NEXUS.toString());
   assert.equal(r.hasKey, true);
+  assert.equal(r.rotated, true);
   assert.deepEqual(r.loaded, []);
 });

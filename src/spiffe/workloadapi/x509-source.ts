@@ -11,17 +11,16 @@
  */
 import { EventEmitter } from 'node:events';
 import { createHash } from 'node:crypto';
-import type * as Grpc from '@grpc/grpc-js';
 import { Backoff, createLogger, type Logger } from '../../lib/index.js';
 import type { X509Bundle, X509BundleSet } from '../bundle.js';
 import type { TrustDomain } from '../id.js';
 import { SourceClosedError, type X509Source } from '../source.js';
 import type { X509Svid } from '../svid.js';
-import { loadGrpc, newClient, securityMetadata } from './client.js';
 import { parseWorkloadEndpoint, workloadEndpointFromEnv, type WorkloadEndpoint } from './endpoint.js';
 import { badResponse, fatalError, GRPC_STATUS, isFatal, statusName, unavailableError, WorkloadApiError } from './errors.js';
+import { serverStream, type StreamCall } from './h2call.js';
 import { decodeX509SvidResponse } from './messages.js';
-import type { EmptyMessage, X509SvidResponseMessage } from './proto.js';
+import type { X509SvidResponseMessage } from './proto.js';
 import { parseX509SvidResponse, type X509Context } from './response.js';
 
 export interface WorkloadX509SourceOptions {
@@ -36,29 +35,14 @@ export interface WorkloadX509SourceOptions {
 }
 
 /**
- * `FetchX509SVID` with the strict protobuf decoder of messages.ts (the one-shot client's), not
- * codecs built by @grpc/proto-loader: a watching process (every SPIKE server) does not load
- * protobufjs at all (issue 17: an idle Keeper loads what it uses). The received message is
- * zeroed once decoded (it holds the private key); a message that does not decode ends the
- * call with `INTERNAL` (grpc-js), which is retried like any other end of the stream.
+ * `FetchX509SVID`, one server-streaming call at a time over node:http2 (h2call.ts), each
+ * message decoded by the strict protobuf decoder of messages.ts (the one-shot client's): a
+ * watching process (every SPIKE server, every SDK client) loads neither grpc-js nor protobufjs
+ * (issue 17: an idle Keeper loads what it uses). The received message is zeroed once decoded
+ * (it holds the private key); a message that does not decode ends the call with `INTERNAL`,
+ * which is retried like any other end of the stream.
  */
-const FETCH_X509_SVID_WIRE: Grpc.MethodDefinition<EmptyMessage, X509SvidResponseMessage> = {
-  path: '/SpiffeWorkloadAPI/FetchX509SVID',
-  requestStream: false,
-  responseStream: true,
-  requestSerialize: () => Buffer.alloc(0),
-  requestDeserialize: () => ({}),
-  responseSerialize: () => {
-    throw new Error('client-side definition');
-  },
-  responseDeserialize: (b: Buffer): X509SvidResponseMessage => {
-    try {
-      return decodeX509SvidResponse(b);
-    } finally {
-      b.fill(0);
-    }
-  },
-};
+const FETCH_X509_SVID = '/SpiffeWorkloadAPI/FetchX509SVID';
 
 const SOURCE_DEFAULTS = { backoffInitialMs: 100, backoffMaxMs: 5_000 } as const;
 
@@ -86,10 +70,7 @@ export class WorkloadX509Source extends EventEmitter implements X509Source {
   readonly #ep: WorkloadEndpoint;
   readonly #log: Logger;
   readonly #backoff: Backoff;
-  /** grpc-js, loaded by `open` before the first connect. */
-  #grpc: typeof Grpc | undefined;
-  #client: Grpc.Client | undefined;
-  #call: Grpc.ClientReadableStream<X509SvidResponseMessage> | undefined;
+  #call: StreamCall | undefined;
   #retryTimer: NodeJS.Timeout | undefined;
   #closed = false;
   #ctx: X509Context | undefined;
@@ -121,7 +102,6 @@ export class WorkloadX509Source extends EventEmitter implements X509Source {
       throw new RangeError('timeoutMs must be a non-negative number of milliseconds');
     }
     const src = new WorkloadX509Source(opts);
-    src.#grpc = await loadGrpc();
     const first = new Promise<void>((resolve, reject) => {
       src.#firstWaiter = { resolve, reject };
     });
@@ -190,31 +170,38 @@ export class WorkloadX509Source extends EventEmitter implements X509Source {
 
   #dropCall(): void {
     const call = this.#call;
-    const client = this.#client;
     this.#call = undefined;
-    this.#client = undefined;
     call?.cancel();
-    client?.close();
   }
 
   #connect(): void {
-    const grpc = this.#grpc;
-    const method = FETCH_X509_SVID_WIRE;
-    if (this.#closed || this.#fatal || !grpc) return;
+    if (this.#closed || this.#fatal) return;
     this.#dropCall();
-    const client = newClient(grpc, this.#ep);
-    const call = client.makeServerStreamRequest(method.path, method.requestSerialize, method.responseDeserialize, {}, securityMetadata(grpc));
-    this.#client = client;
+    // Handlers run only from later event-loop work (serverStream's contract), so `call` is set.
+    const call: StreamCall = serverStream(this.#ep, FETCH_X509_SVID, {
+      onMessage: (bytes) => {
+        if (this.#call !== call) {
+          bytes.fill(0);
+          return;
+        }
+        let msg: X509SvidResponseMessage;
+        try {
+          msg = decodeX509SvidResponse(bytes);
+        } catch {
+          call.cancel();
+          this.#onStatus(GRPC_STATUS.INTERNAL);
+          return;
+        } finally {
+          bytes.fill(0);
+        }
+        this.#onResponse(msg);
+      },
+      onEnd: (status) => {
+        if (this.#call !== call || this.#closed) return;
+        this.#onStatus(status);
+      },
+    });
     this.#call = call;
-    call.on('data', (msg: X509SvidResponseMessage) => {
-      if (this.#call !== call) return;
-      this.#onResponse(msg);
-    });
-    call.on('error', () => { /* handled in 'status' */ });
-    call.on('status', (st: Grpc.StatusObject) => {
-      if (this.#call !== call || this.#closed) return;
-      this.#onStatus(st);
-    });
   }
 
   #onResponse(msg: X509SvidResponseMessage): void {
@@ -244,15 +231,14 @@ export class WorkloadX509Source extends EventEmitter implements X509Source {
     if (changed) this.emit('update');
   }
 
-  #onStatus(st: Grpc.StatusObject): void {
+  /** The call ended with gRPC status `code`: fatal, or retried after the backoff. */
+  #onStatus(code: number): void {
     this.#call = undefined;
-    this.#client?.close();
-    this.#client = undefined;
-    this.#lastStatus = st.code === GRPC_STATUS.OK ? undefined : st.code;
-    if (isFatal(st.code)) {
-      const e = fatalError(this.#ep.address, st.code);
+    this.#lastStatus = code === GRPC_STATUS.OK ? undefined : code;
+    if (isFatal(code)) {
+      const e = fatalError(this.#ep.address, code);
       this.#fatal = e;
-      this.#log.error({ endpoint: this.endpoint, status: statusName(st.code) }, 'Workload API refused the stream; not retrying');
+      this.#log.error({ endpoint: this.endpoint, status: statusName(code) }, 'Workload API refused the stream; not retrying');
       const w = this.#firstWaiter;
       this.#firstWaiter = undefined;
       if (w) w.reject(e);
@@ -261,7 +247,7 @@ export class WorkloadX509Source extends EventEmitter implements X509Source {
     }
     const level = this.#backoff.attempt === 0 ? 'warn' : 'debug';
     const delay = this.#backoff.next();
-    this.#log[level]({ endpoint: this.endpoint, status: statusName(st.code), retryInMs: delay }, 'Workload API stream ended; reconnecting');
+    this.#log[level]({ endpoint: this.endpoint, status: statusName(code), retryInMs: delay }, 'Workload API stream ended; reconnecting');
     this.#retryTimer = setTimeout(() => {
       this.#retryTimer = undefined;
       this.#connect();
