@@ -2,8 +2,8 @@
  * The dev agent's grpc-js definition of the `SpiffeWorkloadAPI` service (X.509 methods with
  * codecs built by @grpc/proto-loader from the descriptor below, on first use), for
  * `grpc.Server#addService`. The field numbers and message shapes are those of the client's
- * wire contract (src/spiffe/workloadapi/proto.ts, decoded there without grpc-js); a test checks
- * both sides agree (service.test.ts).
+ * wire contract (src/spiffe/workloadapi/proto.ts, decoded there without grpc-js); a property
+ * test checks both sides agree (src/spiffe/workloadapi/protowire.test.ts).
  *
  * The JWT methods are listed with pass-through (raw bytes) codecs only so the agent can answer
  * them with `Unimplemented` after checking the security header; nothing here decodes JWTs.

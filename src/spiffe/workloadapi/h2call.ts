@@ -88,7 +88,7 @@ export function serverStream(ep: WorkloadEndpoint, path: string, h: StreamHandle
   let want = -1;
   let status: number | undefined;
   let timer: NodeJS.Timeout | undefined;
-  const session = http2.connect('http://localhost', { createConnection: () => net.connect(connectOptions(ep)), settings: { enablePush: false } });
+  let session: http2.ClientHttp2Session | undefined;
   /** Tears the call down; false when it already was. */
   const close = (): boolean => {
     if (done) return false;
@@ -98,16 +98,30 @@ export function serverStream(ep: WorkloadEndpoint, path: string, h: StreamHandle
     chunks = [];
     buffered = 0;
     if (req !== undefined && !req.closed) req.close(http2.constants.NGHTTP2_CANCEL);
-    session.destroy();
+    session?.destroy();
     return true;
   };
   const end = (st: number, noListener = false): void => {
     if (close()) h.onEnd(st, noListener);
   };
-  if (o.timeoutMs !== undefined) timer = setTimeout(() => end(GRPC_STATUS.DEADLINE_EXCEEDED), o.timeoutMs);
-  session.on('error', (e: NodeJS.ErrnoException) => end(GRPC_STATUS.UNAVAILABLE, e.code !== undefined && NO_LISTENER.has(e.code)));
-  session.on('close', () => end(status ?? GRPC_STATUS.UNAVAILABLE));
+  /** Checks a message's 5-byte prefix and sets `want`; false (and the call ended) when refused. */
+  const prefixOk = (head: Buffer): boolean => {
+    if (head[0] !== 0) {
+      end(GRPC_STATUS.INTERNAL); // compressed (never offered) or invalid flag
+      return false;
+    }
+    const len = head.readUInt32BE(1);
+    if (len > maxMessageBytes) {
+      end(GRPC_STATUS.RESOURCE_EXHAUSTED);
+      return false;
+    }
+    want = 5 + len;
+    return true;
+  };
   try {
+    session = http2.connect('http://localhost', { createConnection: () => net.connect(connectOptions(ep)), settings: { enablePush: false } });
+    session.on('error', (e: NodeJS.ErrnoException) => end(GRPC_STATUS.UNAVAILABLE, e.code !== undefined && NO_LISTENER.has(e.code)));
+    session.on('close', () => end(status ?? GRPC_STATUS.UNAVAILABLE));
     req = session.request({
       ':method': 'POST',
       ':path': path,
@@ -120,6 +134,7 @@ export function serverStream(ep: WorkloadEndpoint, path: string, h: StreamHandle
     queueMicrotask(() => end(GRPC_STATUS.UNAVAILABLE));
     return { cancel: () => void close() };
   }
+  if (o.timeoutMs !== undefined) timer = setTimeout(() => end(GRPC_STATUS.DEADLINE_EXCEEDED), o.timeoutMs);
   const whileWaiting = o.whileWaiting;
   if (whileWaiting !== undefined) {
     req.once('ready', () =>
@@ -150,28 +165,40 @@ export function serverStream(ep: WorkloadEndpoint, path: string, h: StreamHandle
     }
     chunks.push(chunk);
     buffered += chunk.length;
-    while (!done) {
-      if (want < 0) {
-        if (buffered < 5) return;
-        // Only the 5-byte prefix is copied out before the message is whole: a concatenation
-        // per chunk would leave more copies of SVID key bytes to wipe.
-        const head = Buffer.alloc(5);
-        for (let off = 0, i = 0; off < 5; i++) off += chunks[i]!.copy(head, off, 0, 5 - off);
-        if (head[0] !== 0) return end(GRPC_STATUS.INTERNAL); // compressed (never offered) or invalid flag
-        const len = head.readUInt32BE(1);
-        if (len > maxMessageBytes) return end(GRPC_STATUS.RESOURCE_EXHAUSTED);
-        want = 5 + len;
+    if (want < 0) {
+      if (buffered < 5) return;
+      // Only the 5-byte prefix is copied out before a message is whole: a concatenation per
+      // chunk would leave more copies of SVID key bytes to wipe.
+      const head = Buffer.alloc(5);
+      for (let off = 0, i = 0; off < 5; i++) off += chunks[i]!.copy(head, off, 0, 5 - off);
+      if (!prefixOk(head)) return;
+    }
+    if (buffered < want) return;
+    // One concatenation per arrival, then every whole message in it is cut out by offset (a
+    // DATA frame may hold many), and only the unfinished tail is kept.
+    const all = Buffer.concat(chunks, buffered);
+    for (const c of chunks) c.fill(0);
+    chunks = [];
+    buffered = 0;
+    let at = 0;
+    try {
+      while (!done) {
+        if (want < 0) {
+          if (all.length - at < 5) break;
+          if (!prefixOk(all.subarray(at, at + 5))) return;
+        }
+        if (all.length - at < want) break;
+        const message = Buffer.from(all.subarray(at + 5, at + want));
+        at += want;
+        want = -1;
+        h.onMessage(message);
       }
-      if (buffered < want) return;
-      const all = Buffer.concat(chunks, buffered);
-      for (const c of chunks) c.fill(0);
-      const message = Buffer.from(all.subarray(5, want));
-      const rest = buffered > want ? Buffer.from(all.subarray(want)) : undefined;
+      if (!done && at < all.length) {
+        chunks = [Buffer.from(all.subarray(at))];
+        buffered = all.length - at;
+      }
+    } finally {
       all.fill(0);
-      chunks = rest === undefined ? [] : [rest];
-      buffered = rest === undefined ? 0 : rest.length;
-      want = -1;
-      h.onMessage(message);
     }
   });
   req.on('error', () => end(status ?? GRPC_STATUS.UNAVAILABLE));
