@@ -67,6 +67,73 @@ test('ENV-06 burst: sockets accepted together from one address are not evicted w
   assert.deepEqual(events, ['handshake_evicted_per_source', 'handshake_evicted_per_source']);
 });
 
+test('ENV-06 under load: while verified handshakes take long (a saturated server), a burst is spared for four times their recent time, at most 4 s', async () => {
+  accepted = [];
+  let now = 2_000_000;
+  const events: AdmissionEvent[] = [];
+  const a = new ConnectionAdmission({ maxConnections: 100, maxHandshakes: 40, maxHandshakesPerSource: 3 }, (e) => events.push(e), { minEvictAgeMs: 1_000, now: () => now });
+  assert.equal(a.spareMs, 1_000, 'no handshake yet: the base age');
+  // Fast handshakes from another address leave the base age as it is.
+  for (const s of await connect(3, '127.0.0.2')) {
+    a.accepted(s);
+    now += 5;
+    assert.equal(a.verified(s), true);
+  }
+  assert.equal(a.spareMs, 1_000);
+  const t0 = now;
+  const burst = await connect(10);
+  for (const s of burst) a.accepted(s);
+  // Five handshakes from the other address that each took 800 ms (queued for the CPU).
+  const slow = await connect(5, '127.0.0.2');
+  for (const s of slow) a.accepted(s);
+  now = t0 + 800;
+  for (const s of slow) assert.equal(a.verified(s), true);
+  assert.ok(a.spareMs > 2_000 && a.spareMs < 2_200, `spare age ${a.spareMs} ms`);
+  now = t0 + 1_500;
+  const [early] = await connect(1);
+  a.accepted(early!);
+  assert.equal(burst.filter(closed).length, 0, 'a 1.5 s old burst socket is spared while handshakes take 800 ms');
+  now = t0 + 2_300;
+  const [late] = await connect(1);
+  a.accepted(late!);
+  assert.equal(closed(burst[0]!), true, 'past four times the recent handshake time the oldest goes');
+  assert.deepEqual(events, ['handshake_evicted_per_source']);
+  // Handshakes of 10 s (a client with a valid SVID that stalls them) cannot stretch it past 4 s.
+  const stalled = await connect(20, '127.0.0.3');
+  for (const s of stalled) a.accepted(s);
+  now += 10_000;
+  for (const s of stalled) a.verified(s);
+  assert.equal(a.spareMs, 4_000);
+  // With no verified handshake for a minute the window is back at the base age.
+  now += 60_000;
+  assert.equal(a.spareMs, 1_000);
+});
+
+test('REVIEW spare window: one stalled handshake moves it little; a failed handshake and repeated reports move it not at all; it stays below 80% of the handshake timeout', async () => {
+  accepted = [];
+  let now = 3_000_000;
+  const a = new ConnectionAdmission({ maxConnections: 100, maxHandshakes: 40, maxHandshakesPerSource: 3 }, () => undefined, { minEvictAgeMs: 1_000, now: () => now });
+  const [one] = await connect(1, '127.0.0.4');
+  a.accepted(one!);
+  now += 5_000;
+  a.verified(one!);
+  assert.ok(a.spareMs < 2_000, `one 5 s handshake: spare age ${a.spareMs} ms`);
+  const before = a.spareMs;
+  a.verified(one!);
+  const [failed] = await connect(1, '127.0.0.4');
+  a.accepted(failed!);
+  a.done(failed!);
+  a.verified(failed!);
+  assert.equal(a.spareMs, before, 'at the same instant, a second report, a failed handshake and a report after it add no sample');
+  let t = 4_000_000;
+  const capped = new ConnectionAdmission({ maxConnections: 100, maxHandshakes: 40, maxHandshakesPerSource: 3 }, () => undefined, { minEvictAgeMs: 1_000, handshakeTimeoutMs: 2_000, now: () => t });
+  const slow = await connect(10, '127.0.0.5');
+  for (const s of slow) capped.accepted(s);
+  t += 1_900;
+  for (const s of slow) capped.verified(s);
+  assert.equal(capped.spareMs, 1_600, '80% of a 2 s handshake timeout');
+});
+
 test('ATTACK one-address stall flood: one source never holds more than half of the handshake budget, so the other half stays for other networks', async () => {
   accepted = [];
   const events: AdmissionEvent[] = [];

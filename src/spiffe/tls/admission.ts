@@ -18,7 +18,13 @@
  *       (default 1 s) goes: a client opening many connections at once (a connection pool
  *       filling up, 50 or 300 concurrent requests from one host, ENV-06) has them all accepted
  *       within a few ticks, before any could finish its handshake, and evicting them reset a
- *       legitimate burst. Younger sockets are admitted over the per-source limit up to half
+ *       legitimate burst. On a saturated server (or over long round trips) handshakes
+ *       themselves take longer, so the age a socket is spared for is four times the recent
+ *       time of *verified* handshakes when that is longer: a moving average of accept → verified
+ *       in which each handshake counts for at most 2 s (one stalled handshake cannot move it
+ *       far), halving every 10 s without new ones, and the age is at most 4 s (and at most 80%
+ *       of the handshake timeout). Only clients with a valid, authorized SVID move that time,
+ *       and it changes nothing about the half-budget cap below or the total-budget rule. Younger sockets are admitted over the per-source limit up to half
  *       the total budget: past that its oldest goes whatever its age, so one network never
  *       holds more than half of the budget (nor of the file descriptors and memory behind it),
  *       whatever the per-source limit is set to;
@@ -90,11 +96,23 @@ interface VerifiedState {
 
 /** Per-source eviction spares handshaking sockets younger than this (see the module doc). */
 const MIN_EVICT_AGE_MS = 1_000;
+/** ...or younger than this many times the recent verified-handshake time, when longer... */
+const SPARE_HANDSHAKE_FACTOR = 4;
+/** ...but that longer age is at most this (and at most 80% of the handshake timeout)... */
+const MAX_SPARE_MS = 4_000;
+/** Weight of the newest verified handshake in the recent handshake time (a moving average). */
+const HANDSHAKE_TIME_WEIGHT = 0.2;
+/** Most one handshake counts for in that average, ms. */
+const HANDSHAKE_SAMPLE_CAP_MS = 2_000;
+/** The average halves every this many ms without a verified handshake. */
+const HANDSHAKE_TIME_HALF_LIFE_MS = 10_000;
 
 interface AdmissionOptions {
   /** Youngest handshaking socket a per-source eviction may close (default 1 s; 0 = any). */
   minEvictAgeMs?: number;
-  /** Clock, for tests. */
+  /** The server's handshake timeout: the spare age stays below 80% of it (default: none). */
+  handshakeTimeoutMs?: number;
+  /** Monotonic clock in ms, for tests (default `performance.now`). */
   now?: () => number;
 }
 
@@ -106,6 +124,10 @@ export class ConnectionAdmission {
   readonly #accepted = new WeakMap<Socket, { at: number; n: number }>();
   #accepts = 0;
   readonly #minEvictAgeMs: number;
+  /** Moving average of accept → verified, ms (verified handshakes only), as of {@link #handshakeAt}. */
+  #handshakeMs = 0;
+  #handshakeAt = 0;
+  readonly #maxSpareMs: number;
   /** Most handshaking sockets one source may hold while its oldest is still young (see the module doc). */
   readonly #burstCap: number;
   readonly #now: () => number;
@@ -116,7 +138,8 @@ export class ConnectionAdmission {
 
   constructor(limits: AdmissionLimits, onEvent: (event: AdmissionEvent, source: string) => void, opts: AdmissionOptions = {}) {
     this.#minEvictAgeMs = opts.minEvictAgeMs ?? MIN_EVICT_AGE_MS;
-    this.#now = opts.now ?? Date.now;
+    this.#maxSpareMs = Math.min(MAX_SPARE_MS, 0.8 * (opts.handshakeTimeoutMs ?? Infinity));
+    this.#now = opts.now ?? (() => performance.now());
     for (const [k, v] of Object.entries(limits)) {
       if (!Number.isSafeInteger(v) || v < 1) throw new RangeError(`admission limit ${k} must be a positive integer`);
     }
@@ -132,7 +155,7 @@ export class ConnectionAdmission {
     const now = this.#now();
     if (own !== undefined && own.size >= Math.min(this.limits.maxHandshakesPerSource, this.#burstCap)) {
       const oldest = own.oldest() as Socket;
-      const old = now - (this.#accepted.get(oldest)?.at ?? 0) >= this.#minEvictAgeMs;
+      const old = now - (this.#accepted.get(oldest)?.at ?? 0) >= this.spareMs;
       if (old || own.size >= this.#burstCap) this.#evict(oldest, 'handshake_evicted_per_source', source);
     }
     if (this.#handshaking.size >= this.limits.maxHandshakes) {
@@ -159,6 +182,8 @@ export class ConnectionAdmission {
    * closes the newcomer) only when every verified connection is busy.
    */
   verified(raw: Socket): boolean {
+    const at = this.#handshaking.has(raw) ? this.#accepted.get(raw)?.at : undefined;
+    if (at !== undefined) this.#recordHandshake(this.#now() - at);
     this.#forget(raw);
     if (this.#verified.size >= this.limits.maxConnections) {
       const victim = this.#longestIdle();
@@ -191,6 +216,24 @@ export class ConnectionAdmission {
   /** The socket stopped being a handshake candidate (failed or rejected). */
   done(raw: Socket): void {
     this.#forget(raw);
+  }
+
+  /** How young a handshaking socket must be to be spared a per-source eviction, ms (module doc). */
+  get spareMs(): number {
+    return Math.max(this.#minEvictAgeMs, Math.min(this.#maxSpareMs, SPARE_HANDSHAKE_FACTOR * this.#recentHandshakeMs(this.#now())));
+  }
+
+  /** The moving average as of `now`: halved for every half-life since its last sample. */
+  #recentHandshakeMs(now: number): number {
+    return this.#handshakeMs * 0.5 ** (Math.max(0, now - this.#handshakeAt) / HANDSHAKE_TIME_HALF_LIFE_MS);
+  }
+
+  #recordHandshake(ms: number): void {
+    if (!Number.isFinite(ms)) return;
+    const now = this.#now();
+    const recent = this.#recentHandshakeMs(now);
+    this.#handshakeMs = recent + HANDSHAKE_TIME_WEIGHT * (Math.min(HANDSHAKE_SAMPLE_CAP_MS, Math.max(0, ms)) - recent);
+    this.#handshakeAt = now;
   }
 
   get handshaking(): number {

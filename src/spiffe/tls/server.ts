@@ -74,6 +74,7 @@ export function createMtlsServer(opts: MtlsServerOptions): MtlsServer {
       opts.observer?.refused(event);
       warn.warn(`tls_${event}`, { limits: admission.limits }, ADMISSION_EVENT_MESSAGES[event]);
     },
+    { handshakeTimeoutMs: o.handshakeTimeoutMs },
   );
   const conns = new Map<TLSSocket, ConnState>();
   /** Raw sockets by remote address and port (fallback to pair them with their TLS socket). */
