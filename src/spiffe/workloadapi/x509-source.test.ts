@@ -150,6 +150,49 @@ test('the source reconnects after the server goes away and comes back', async ()
   }
 });
 
+const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
+
+test('a silent stream is ended and retried: no first message within stallTimeoutMs, then no rotated SVID by 3/4 of the remaining lifetime', { timeout: 30_000 }, async () => {
+  // Call 0 never answers (a hung agent); call 1 sends an SVID with 2 s left and then goes
+  // silent; call 2 sends a fresh one (60 s). The agent never ends a stream itself.
+  const short = await goodResponse(NEXUS, 2_000);
+  const fresh = await goodResponse();
+  const srv = await scripted((n, call) => {
+    if (n === 1) call.write(short);
+    if (n === 2) call.write(fresh);
+  });
+  const src = await WorkloadX509Source.open({ endpoint: srv.endpoint, timeoutMs: 30_000, logger: silent, backoffInitialMs: 20, backoffMaxMs: 100, stallTimeoutMs: 400 });
+  try {
+    assert.equal(srv.calls(), 2, 'the silent first call was given up for a second');
+    const first = src.getX509Svid().certificates[0]!.serialNumber;
+    await new Promise<void>((res) => src.once('update', () => res()));
+    assert.equal(srv.calls(), 3, 'the rotated SVID came on a new call');
+    assert.notEqual(src.getX509Svid().certificates[0]!.serialNumber, first);
+    // The fresh SVID has 60 s left: its stream is not given up after the 400 ms of a first message.
+    await sleep(1_000);
+    assert.equal(srv.calls(), 3, 'a stream that brought a fresh SVID is kept');
+  } finally {
+    src.close();
+  }
+});
+
+test('a stuck agent that keeps serving the same expiring SVID is asked less and less often; nothing after close()', { timeout: 30_000 }, async () => {
+  const stale = await goodResponse(NEXUS, 1_000);
+  const srv = await scripted((_n, call) => call.write(stale));
+  const src = await WorkloadX509Source.open({ endpoint: srv.endpoint, timeoutMs: 30_000, logger: silent, backoffInitialMs: 20, backoffMaxMs: 100, stallTimeoutMs: 400 });
+  try {
+    // Waits of 750 ms (3/4 of 1 s), then 800, 1,600, 3,200 ms as nothing changes: at most 4
+    // calls in 4 s (a fixed 400 ms floor would make about 10; a slower machine makes fewer).
+    await sleep(4_000);
+    assert.ok(srv.calls() >= 2 && srv.calls() <= 4, `calls in 4 s: ${srv.calls()}`);
+  } finally {
+    src.close();
+  }
+  const after = srv.calls();
+  await sleep(1_500);
+  assert.equal(srv.calls(), after, 'no call after close()');
+});
+
 test('open against a socket where nothing listens rejects with workload_api_unavailable naming the socket', async () => {
   const sock = path.join(root, 'nobody-here.sock');
   const t0 = Date.now();

@@ -7,6 +7,14 @@
  * retried with capped exponential backoff and equal jitter (src/lib/backoff.ts). A response that
  * cannot be parsed is reported and skipped; the previous values stay in use.
  *
+ * A stream that goes silent is also ended and retried: a hung agent, or a connection whose far
+ * end is gone without a word (a `tcp://` endpoint), would otherwise leave the source serving an
+ * SVID until it expires. Silent means no message within `stallTimeoutMs` of connecting, or no
+ * message by the time three quarters of the current SVID's remaining lifetime have passed
+ * (agents usually rotate at half; a new stream just gets the current SVID again). When a new
+ * stream brings nothing new (an agent serving an expired SVID, a clock far ahead), the wait
+ * doubles each time, up to 5 minutes, so a stuck agent is not asked every few seconds.
+ *
  * Nothing here depends on which agent answers: SPIRE and spike-agent look the same.
  */
 import { EventEmitter } from 'node:events';
@@ -32,6 +40,8 @@ export interface WorkloadX509SourceOptions {
   /** Reconnect backoff bounds; defaults 100 ms and 5 s. */
   backoffInitialMs?: number;
   backoffMaxMs?: number;
+  /** A stream with no message this long after connecting is ended and retried (default 30 s). */
+  stallTimeoutMs?: number;
 }
 
 /**
@@ -44,7 +54,15 @@ export interface WorkloadX509SourceOptions {
  */
 const FETCH_X509_SVID = '/SpiffeWorkloadAPI/FetchX509SVID';
 
-const SOURCE_DEFAULTS = { backoffInitialMs: 100, backoffMaxMs: 5_000 } as const;
+const SOURCE_DEFAULTS = { backoffInitialMs: 100, backoffMaxMs: 5_000, stallTimeoutMs: 30_000 } as const;
+/** Shortest wait for a rotated SVID before the stream counts as silent (an expiring SVID). */
+const MIN_ROTATION_WAIT_MS = 5_000;
+/** Longest delay a Node timer takes (a longer one fires at once). */
+const MAX_TIMER_MS = 2 ** 31 - 1;
+/** A silent stream is logged at warn at most this often (else at debug). */
+const STALL_WARN_INTERVAL_MS = 60_000;
+/** Longest wait for news after silent streams that brought nothing new. */
+const MAX_STALL_WAIT_MS = 300_000;
 
 function fingerprint(ctx: X509Context): string {
   const h = createHash('sha256');
@@ -72,6 +90,12 @@ export class WorkloadX509Source extends EventEmitter implements X509Source {
   readonly #backoff: Backoff;
   #call: StreamCall | undefined;
   #retryTimer: NodeJS.Timeout | undefined;
+  /** Ends the current call if it stays silent (module doc). */
+  #stallTimer: NodeJS.Timeout | undefined;
+  readonly #stallTimeoutMs: number;
+  #lastStallWarn = -Infinity;
+  /** Silent streams in a row since the last response that changed something. */
+  #stallStreak = 0;
   #closed = false;
   #ctx: X509Context | undefined;
   #fingerprint = '';
@@ -84,6 +108,7 @@ export class WorkloadX509Source extends EventEmitter implements X509Source {
     this.#ep = parseWorkloadEndpoint(opts.endpoint ?? workloadEndpointFromEnv());
     this.endpoint = this.#ep.address;
     this.#log = opts.logger ?? createLogger({ component: 'workload-api' });
+    this.#stallTimeoutMs = opts.stallTimeoutMs ?? SOURCE_DEFAULTS.stallTimeoutMs;
     this.#backoff = new Backoff({
       initialMs: opts.backoffInitialMs ?? SOURCE_DEFAULTS.backoffInitialMs,
       maxMs: opts.backoffMaxMs ?? SOURCE_DEFAULTS.backoffMaxMs,
@@ -100,6 +125,9 @@ export class WorkloadX509Source extends EventEmitter implements X509Source {
   static async open(opts: WorkloadX509SourceOptions = {}): Promise<WorkloadX509Source> {
     if (opts.timeoutMs !== undefined && !(Number.isFinite(opts.timeoutMs) && opts.timeoutMs >= 0)) {
       throw new RangeError('timeoutMs must be a non-negative number of milliseconds');
+    }
+    if (opts.stallTimeoutMs !== undefined && !(Number.isFinite(opts.stallTimeoutMs) && opts.stallTimeoutMs > 0)) {
+      throw new RangeError('stallTimeoutMs must be a positive number of milliseconds');
     }
     const src = new WorkloadX509Source(opts);
     const first = new Promise<void>((resolve, reject) => {
@@ -155,6 +183,7 @@ export class WorkloadX509Source extends EventEmitter implements X509Source {
     if (this.#retryTimer) clearTimeout(this.#retryTimer);
     this.#retryTimer = undefined;
     this.#dropCall();
+    this.#armStall(undefined);
     const w = this.#firstWaiter;
     this.#firstWaiter = undefined;
     w?.reject(new WorkloadApiError('workload_api_closed', 'Workload API source was closed'));
@@ -202,6 +231,27 @@ export class WorkloadX509Source extends EventEmitter implements X509Source {
       },
     });
     this.#call = call;
+    this.#armStall(this.#stallTimeoutMs);
+  }
+
+  /** (Re)arms the silence check of the current call; undefined disarms it. */
+  #armStall(ms: number | undefined): void {
+    if (this.#stallTimer !== undefined) clearTimeout(this.#stallTimer);
+    this.#stallTimer = undefined;
+    if (ms === undefined) return;
+    const call = this.#call;
+    this.#stallTimer = setTimeout(() => {
+      this.#stallTimer = undefined;
+      if (this.#closed || call === undefined || this.#call !== call) return;
+      const now = Date.now();
+      const level = now - this.#lastStallWarn >= STALL_WARN_INTERVAL_MS ? 'warn' : 'debug';
+      if (level === 'warn') this.#lastStallWarn = now;
+      this.#log[level]({ endpoint: this.endpoint, silentMs: ms }, 'Workload API stream silent; reconnecting');
+      this.#stallStreak += 1;
+      this.#dropCall();
+      this.#onStatus(GRPC_STATUS.UNAVAILABLE, true);
+    }, Math.min(ms, MAX_TIMER_MS));
+    this.#stallTimer.unref();
   }
 
   #onResponse(msg: X509SvidResponseMessage): void {
@@ -216,8 +266,12 @@ export class WorkloadX509Source extends EventEmitter implements X509Source {
     }
     this.#backoff.reset();
     this.#lastStatus = undefined;
+    const left = ctx.svids[0]!.notAfter.getTime() - Date.now();
     const fp = fingerprint(ctx);
     const changed = fp !== this.#fingerprint;
+    if (changed) this.#stallStreak = 0;
+    const floor = Math.min(MAX_STALL_WAIT_MS, Math.min(MIN_ROTATION_WAIT_MS, this.#stallTimeoutMs) * 2 ** this.#stallStreak);
+    this.#armStall(Math.max(floor, Math.floor(left * 0.75)));
     this.#ctx = ctx;
     this.#fingerprint = fp;
     const w = this.#firstWaiter;
@@ -231,9 +285,13 @@ export class WorkloadX509Source extends EventEmitter implements X509Source {
     if (changed) this.emit('update');
   }
 
-  /** The call ended with gRPC status `code`: fatal, or retried after the backoff. */
-  #onStatus(code: number): void {
+  /**
+   * The call ended with gRPC status `code`: fatal, or retried after the backoff. `quiet`: the
+   * silence check ended it and has logged that already.
+   */
+  #onStatus(code: number, quiet = false): void {
     this.#call = undefined;
+    this.#armStall(undefined);
     this.#lastStatus = code === GRPC_STATUS.OK ? undefined : code;
     if (isFatal(code)) {
       const e = fatalError(this.#ep.address, code);
@@ -245,7 +303,7 @@ export class WorkloadX509Source extends EventEmitter implements X509Source {
       else this.#report(e);
       return;
     }
-    const level = this.#backoff.attempt === 0 ? 'warn' : 'debug';
+    const level = this.#backoff.attempt === 0 && !quiet ? 'warn' : 'debug';
     const delay = this.#backoff.next();
     this.#log[level]({ endpoint: this.endpoint, status: statusName(code), retryInMs: delay }, 'Workload API stream ended; reconnecting');
     this.#retryTimer = setTimeout(() => {
