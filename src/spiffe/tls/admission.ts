@@ -24,7 +24,8 @@
  *       in which each handshake counts for at most 2 s (one stalled handshake cannot move it
  *       far), halving every 10 s without new ones, and the age is at most 4 s (and at most 80%
  *       of the handshake timeout). Only clients with a valid, authorized SVID move that time,
- *       and it changes nothing about the half-budget cap below or the total-budget rule. Younger sockets are admitted over the per-source limit up to half
+ *       and it changes nothing about the half-budget cap below or the total-budget rule.
+ *       Younger sockets are admitted over the per-source limit up to half
  *       the total budget: past that its oldest goes whatever its age, so one network never
  *       holds more than half of the budget (nor of the file descriptors and memory behind it),
  *       whatever the per-source limit is set to;
