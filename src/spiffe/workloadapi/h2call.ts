@@ -3,8 +3,8 @@
  * fetch (client.ts) reads the first message, the watching source every one; neither loads
  * grpc-js (start-up time and size of every process that fetches an SVID).
  * It speaks the gRPC-over-HTTP/2 rules a unary-request / streaming-response call uses:
- * `POST <path>` with `content-type: application/grpc`, `te: trailers`, `grpc-timeout`, the
- * Workload API security header, an empty request message (5-byte prefix); the answer is
+ * `POST <path>` with `content-type: application/grpc`, `te: trailers`, `grpc-timeout` (a call
+ * with a deadline), the Workload API security header, an empty request message (5-byte prefix); the answer is
  * length-prefixed messages then trailers with `grpc-status` (or a trailers-only answer).
  * Compressed messages are refused (we never offer an encoding), a declared length over the
  * limit is `RESOURCE_EXHAUSTED` before anything is buffered, a call that outlives its deadline
