@@ -184,7 +184,7 @@ export class ConnectionAdmission {
    */
   verified(raw: Socket): boolean {
     const at = this.#handshaking.has(raw) ? this.#accepted.get(raw)?.at : undefined;
-    if (at !== undefined) this.#recordHandshake(this.#now() - at);
+    if (at !== undefined) this.#recordHandshake(at);
     this.#forget(raw);
     if (this.#verified.size >= this.limits.maxConnections) {
       const victim = this.#longestIdle();
@@ -229,9 +229,11 @@ export class ConnectionAdmission {
     return this.#handshakeMs * 0.5 ** (Math.max(0, now - this.#handshakeAt) / HANDSHAKE_TIME_HALF_LIFE_MS);
   }
 
-  #recordHandshake(ms: number): void {
-    if (!Number.isFinite(ms)) return;
+  /** Adds the handshake of a socket accepted at `acceptedAt` (one clock read for both ends). */
+  #recordHandshake(acceptedAt: number): void {
     const now = this.#now();
+    const ms = now - acceptedAt;
+    if (!Number.isFinite(ms)) return;
     const recent = this.#recentHandshakeMs(now);
     this.#handshakeMs = recent + HANDSHAKE_TIME_WEIGHT * (Math.min(HANDSHAKE_SAMPLE_CAP_MS, Math.max(0, ms)) - recent);
     this.#handshakeAt = now;
