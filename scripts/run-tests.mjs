@@ -16,8 +16,9 @@
 // the unit groups of scripts/test-plan.mjs) are CPU-bound and run --test-concurrency at a
 // time. In-process unit tests mostly wait on timers (timeouts, expiries, paced bodies: a unit
 // group measured 25 s of wall time for 9 s of CPU), so they run in a lane of their own beside
-// the first instead of holding one of its slots. Each lane is one `run()`; their events are
-// merged into one stream for the reporters, with one summary (the counts of both) at the end.
+// the first instead of holding one of its slots; so do process files marked as waiting
+// (below). Each lane is one `run()`; their events are merged into one stream for the
+// reporters, with one summary (the counts of both) at the end.
 import fs from 'node:fs';
 import path from 'node:path';
 import { pathToFileURL } from 'node:url';
@@ -75,10 +76,21 @@ function destination(d) {
 }
 
 const IN_PROCESS = /^dist\/(src|bench|\.test-groups)\//;
-const isInProcess = (f) => IN_PROCESS.test(path.relative(process.cwd(), f));
+// A process file that mostly waits (a body trickled at 1 byte/s, a deadline run out) says so
+// with a line `// test-lane: waiting` (a reason may follow) among its first lines, and runs in
+// the second lane too: it would otherwise hold a CPU-bound slot while using little CPU.
+const WAITING = /^\/\/ test-lane: waiting(?:[ (]|$)/m;
+const waits = (f) => {
+  try {
+    return WAITING.test(fs.readFileSync(f, 'utf8').slice(0, 2000));
+  } catch {
+    return false; // a missing file fails in its lane as before
+  }
+};
+const isSecondLane = (f) => IN_PROCESS.test(path.relative(process.cwd(), f)) || waits(f);
 const lanes = [
-  { files: files.filter((f) => !isInProcess(f)), concurrency: opts.concurrency },
-  { files: files.filter(isInProcess), concurrency: opts.unitConcurrency },
+  { files: files.filter((f) => !isSecondLane(f)), concurrency: opts.concurrency },
+  { files: files.filter(isSecondLane), concurrency: opts.unitConcurrency },
 ].filter((l) => l.files.length > 0);
 const streams = lanes.map((l) => run({
   files: l.files,

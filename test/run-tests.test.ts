@@ -85,3 +85,21 @@ test('test runner: an unknown option or a bad lane size is refused, never ignore
     assert.match(r.stderr, /^run-tests: /, bad);
   }
 });
+
+test('test runner: a process file marked `// test-lane: waiting` runs in the second lane, beside the process lane', () => {
+  const root = tempDir('spike-run-tests-');
+  const log = path.join(root, 'order.log');
+  // Process lane at concurrency 1: e1 then e2. The marked file w waits until e2 has started,
+  // which happens only if w does not hold the one process slot (else it gives up after 30 s
+  // and the order shows it).
+  write(root, 'dist/test/e2e/e1.test.js', timedFile('e1', log));
+  write(root, 'dist/test/e2e/e2.test.js', timedFile('e2', log));
+  write(root, 'dist/test/e2e/w.test.js', `// test-lane: waiting (trickles)\n${timedFile('w', log, 'e2 start')}`);
+  const r = runner(root, ['--test-concurrency=1', '--unit-concurrency=1', '--test-reporter=tap', '--test-reporter-destination=stdout',
+    'dist/test/e2e/w.test.js', 'dist/test/e2e/e1.test.js', 'dist/test/e2e/e2.test.js']);
+  assert.equal(r.status, 0, r.stdout + r.stderr);
+  const order = fs.readFileSync(log, 'utf8').trim().split('\n');
+  assert.ok(order.indexOf('e2 start') < order.indexOf('w end'), order.join(', '));
+  assert.ok(order.indexOf('e1 end') < order.indexOf('e2 start'), order.join(', '));
+  assert.match(r.stdout, /^# pass 3$/m);
+});

@@ -1,3 +1,4 @@
+// test-lane: waiting (mostly waits on trickled bodies and deadlines: scripts/run-tests.mjs runs it in the second lane)
 /**
  * ATTACK: a request body trickled one byte per second (SEC-02, FI-08 short form) against the
  * real spike-nexus over real mTLS. Node's own request timeout would hold such a request for a

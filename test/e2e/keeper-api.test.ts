@@ -1,3 +1,4 @@
+// test-lane: waiting (mostly waits on trickled bodies and deadlines: scripts/run-tests.mjs runs it in the second lane)
 /**
  * The Keeper API against real spike-keeper processes that hold no share yet (Bootstrap not
  * run), over real mTLS:
