@@ -193,6 +193,37 @@ test('a stuck agent that keeps serving the same expiring SVID is asked less and 
   assert.equal(srv.calls(), after, 'no call after close()');
 });
 
+test('an agent that answers and then drops every stream at once is asked less and less often, with one warning; a stream that stayed up starts the backoff over', { timeout: 30_000 }, async () => {
+  const good = await goodResponse();
+  let stayUp = false;
+  const srv = await scripted((_n, call) => {
+    call.write(good);
+    if (!stayUp) call.end();
+  });
+  const lines: string[] = [];
+  const logger = createLogger({ component: 'test', level: 'warn', destination: new Writable({ write(chunk, _e, cb) { lines.push(String(chunk)); cb(); } }) });
+  const ended = (): number => lines.filter((l) => l.includes('Workload API stream ended; reconnecting')).length;
+  // Delays of at least 10, 20, 40, 80, 160, then 200 ms (equal jitter halves at most): at most
+  // 13 calls after the first in 2 s; resetting at every response made a call every ~10-20 ms.
+  const src = await WorkloadX509Source.open({ endpoint: srv.endpoint, timeoutMs: 30_000, logger, backoffInitialMs: 20, backoffMaxMs: 400 });
+  try {
+    await sleep(2_000);
+    assert.ok(srv.calls() >= 2 && srv.calls() <= 14, `calls in 2 s: ${srv.calls()}`);
+    assert.equal(ended(), 1, 'one warning for the flapping, the rest at debug');
+    // Now a stream stays up for longer than the longest delay and then ends: the next end is
+    // logged at warn again (the backoff started over).
+    stayUp = true;
+    const before = srv.calls();
+    for (const end = Date.now() + 20_000; srv.calls() === before && Date.now() < end;) await sleep(20);
+    await sleep(600);
+    srv.close();
+    for (const end = Date.now() + 20_000; ended() < 2 && Date.now() < end;) await sleep(20);
+    assert.equal(ended(), 2, 'the end of a stream that stayed up is a new warning');
+  } finally {
+    src.close();
+  }
+});
+
 test('open against a socket where nothing listens rejects with workload_api_unavailable naming the socket', async () => {
   const sock = path.join(root, 'nobody-here.sock');
   const t0 = Date.now();

@@ -4,8 +4,11 @@
  * trust-domain bundle plus the federated ones).
  *
  * A fatal status (errors.ts) is reported and never retried; every other end of the stream is
- * retried with capped exponential backoff and equal jitter (src/lib/backoff.ts). A response that
- * cannot be parsed is reported and skipped; the previous values stay in use.
+ * retried with capped exponential backoff and equal jitter (src/lib/backoff.ts). The backoff
+ * starts over only when a stream that delivered a response had stayed up for the longest
+ * backoff delay: an agent that answers and then drops every stream at once is asked less and
+ * less often (and logged at warn once), not every 100 ms. A response that cannot be parsed is
+ * reported and skipped; the previous values stay in use.
  *
  * A stream that goes silent is also ended and retried: a hung agent, or a connection whose far
  * end is gone without a word (a `tcp://` endpoint), would otherwise leave the source serving an
@@ -96,6 +99,11 @@ export class WorkloadX509Source extends EventEmitter implements X509Source {
   #lastStallWarn = -Infinity;
   /** Silent streams in a row since the last response that changed something. */
   #stallStreak = 0;
+  /** When the current call began (performance.now()), and whether it delivered a usable response. */
+  #callStarted = 0;
+  #callDelivered = false;
+  /** How long a call that delivered must have lasted for the backoff to start over: the longest delay. */
+  readonly #stableMs: number;
   #closed = false;
   #ctx: X509Context | undefined;
   #fingerprint = '';
@@ -109,9 +117,10 @@ export class WorkloadX509Source extends EventEmitter implements X509Source {
     this.endpoint = this.#ep.address;
     this.#log = opts.logger ?? createLogger({ component: 'workload-api' });
     this.#stallTimeoutMs = opts.stallTimeoutMs ?? SOURCE_DEFAULTS.stallTimeoutMs;
+    this.#stableMs = opts.backoffMaxMs ?? SOURCE_DEFAULTS.backoffMaxMs;
     this.#backoff = new Backoff({
       initialMs: opts.backoffInitialMs ?? SOURCE_DEFAULTS.backoffInitialMs,
-      maxMs: opts.backoffMaxMs ?? SOURCE_DEFAULTS.backoffMaxMs,
+      maxMs: this.#stableMs,
       jitter: 'equal',
     });
   }
@@ -231,6 +240,8 @@ export class WorkloadX509Source extends EventEmitter implements X509Source {
       },
     });
     this.#call = call;
+    this.#callStarted = performance.now();
+    this.#callDelivered = false;
     this.#armStall(this.#stallTimeoutMs);
   }
 
@@ -264,7 +275,7 @@ export class WorkloadX509Source extends EventEmitter implements X509Source {
       this.#report(e);
       return;
     }
-    this.#backoff.reset();
+    this.#callDelivered = true;
     this.#lastStatus = undefined;
     const left = ctx.svids[0]!.notAfter.getTime() - Date.now();
     const fp = fingerprint(ctx);
@@ -303,6 +314,8 @@ export class WorkloadX509Source extends EventEmitter implements X509Source {
       else this.#report(e);
       return;
     }
+    if (this.#callDelivered && performance.now() - this.#callStarted >= this.#stableMs) this.#backoff.reset();
+    this.#callDelivered = false;
     const level = this.#backoff.attempt === 0 && !quiet ? 'warn' : 'debug';
     const delay = this.#backoff.next();
     this.#log[level]({ endpoint: this.endpoint, status: statusName(code), retryInMs: delay }, 'Workload API stream ended; reconnecting');
