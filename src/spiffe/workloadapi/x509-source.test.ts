@@ -193,34 +193,52 @@ test('a stuck agent that keeps serving the same expiring SVID is asked less and 
   assert.equal(srv.calls(), after, 'no call after close()');
 });
 
-test('an agent that answers and then drops every stream at once is asked less and less often, with one warning; a stream that stayed up starts the backoff over', { timeout: 30_000 }, async () => {
+test('an agent that answers and then drops every stream at once is asked less and less often, with one warning; a stream that stayed up starts the backoff over', { timeout: 90_000 }, async () => {
   const good = await goodResponse();
-  let stayUp = false;
+  let fresh: X509SvidResponseMessage | undefined;
   const srv = await scripted((_n, call) => {
+    if (fresh !== undefined) {
+      call.write(fresh); // stays open
+      return;
+    }
     call.write(good);
-    if (!stayUp) call.end();
+    call.end();
   });
   const lines: string[] = [];
   const logger = createLogger({ component: 'test', level: 'warn', destination: new Writable({ write(chunk, _e, cb) { lines.push(String(chunk)); cb(); } }) });
   const ended = (): number => lines.filter((l) => l.includes('Workload API stream ended; reconnecting')).length;
-  // Delays of at least 10, 20, 40, 80, 160, then 200 ms (equal jitter halves at most): at most
-  // 13 calls after the first in 2 s; resetting at every response made a call every ~10-20 ms.
-  const src = await WorkloadX509Source.open({ endpoint: srv.endpoint, timeoutMs: 30_000, logger, backoffInitialMs: 20, backoffMaxMs: 400 });
+  const until = async (ok: () => boolean, what: string): Promise<void> => {
+    for (const end = Date.now() + 20_000; !ok();) {
+      if (Date.now() > end) assert.fail(`timed out waiting for ${what}`);
+      await sleep(20);
+    }
+  };
+  // The backoff starts over only after a call that delivered has lasted the longest delay
+  // (3 s here), which a stream dropped at once never does. Delays of at least 10, 20, 40, 80,
+  // 160, 320, 640, 1,280 ms (equal jitter at most halves them): at most 9 calls in 2 s; resetting
+  // at every response made one every ~10-20 ms (96 in 2 s on that code).
+  const src = await WorkloadX509Source.open({ endpoint: srv.endpoint, timeoutMs: 30_000, logger, backoffInitialMs: 20, backoffMaxMs: 3_000 });
   try {
     await sleep(2_000);
-    assert.ok(srv.calls() >= 2 && srv.calls() <= 14, `calls in 2 s: ${srv.calls()}`);
+    assert.ok(srv.calls() >= 2 && srv.calls() <= 9, `calls in 2 s: ${srv.calls()}`);
     assert.equal(ended(), 1, 'one warning for the flapping, the rest at debug');
-    // Now a stream stays up for longer than the longest delay and then ends: the next end is
-    // logged at warn again (the backoff started over).
-    stayUp = true;
-    const before = srv.calls();
-    for (const end = Date.now() + 20_000; srv.calls() === before && Date.now() < end;) await sleep(20);
-    await sleep(600);
+    // Now a stream brings a new SVID and stays up past the 3 s; when it ends, the end is a new
+    // warning (the backoff started over).
+    fresh = await goodResponse();
+    const updated = new Promise<void>((res) => src.once('update', () => res()));
+    await updated;
+    await sleep(3_500);
     srv.close();
-    for (const end = Date.now() + 20_000; ended() < 2 && Date.now() < end;) await sleep(20);
-    assert.equal(ended(), 2, 'the end of a stream that stayed up is a new warning');
+    await until(() => ended() >= 2, 'the warning of the stable stream\'s end');
+    assert.equal(ended(), 2);
   } finally {
     src.close();
+  }
+});
+
+test('backoff bounds are checked: zero, negative, not a number, initial above max', async () => {
+  for (const bad of [{ backoffInitialMs: 0 }, { backoffMaxMs: -1 }, { backoffMaxMs: Number.NaN }, { backoffInitialMs: 200, backoffMaxMs: 100 }]) {
+    await assert.rejects(WorkloadX509Source.open({ endpoint: 'unix:///nonexistent/agent.sock', timeoutMs: 10, logger: silent, ...bad }), RangeError, JSON.stringify(bad));
   }
 });
 

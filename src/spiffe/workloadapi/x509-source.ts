@@ -5,10 +5,12 @@
  *
  * A fatal status (errors.ts) is reported and never retried; every other end of the stream is
  * retried with capped exponential backoff and equal jitter (src/lib/backoff.ts). The backoff
- * starts over only when a stream that delivered a response had stayed up for the longest
- * backoff delay: an agent that answers and then drops every stream at once is asked less and
- * less often (and logged at warn once), not every 100 ms. A response that cannot be parsed is
- * reported and skipped; the previous values stay in use.
+ * starts over only when a stream that delivered a response ends at least the longest backoff
+ * delay after it was opened: an agent that answers and then drops every stream at once is
+ * asked less and less often, down to once per longest delay (5 s), not every 100 ms. Ends and
+ * unusable responses are logged at warn when they begin, then at most once a minute each (else
+ * at debug), so a flapping or garbling agent neither floods the log nor drops out of it. A response that
+ * cannot be parsed is reported and skipped; the previous values stay in use.
  *
  * A stream that goes silent is also ended and retried: a hung agent, or a connection whose far
  * end is gone without a word (a `tcp://` endpoint), would otherwise leave the source serving an
@@ -62,8 +64,8 @@ const SOURCE_DEFAULTS = { backoffInitialMs: 100, backoffMaxMs: 5_000, stallTimeo
 const MIN_ROTATION_WAIT_MS = 5_000;
 /** Longest delay a Node timer takes (a longer one fires at once). */
 const MAX_TIMER_MS = 2 ** 31 - 1;
-/** A silent stream is logged at warn at most this often (else at debug). */
-const STALL_WARN_INTERVAL_MS = 60_000;
+/** A silent stream, an ended one and an unusable response are each logged at warn at most this often (else at debug). */
+const WARN_INTERVAL_MS = 60_000;
 /** Longest wait for news after silent streams that brought nothing new. */
 const MAX_STALL_WAIT_MS = 300_000;
 
@@ -97,6 +99,8 @@ export class WorkloadX509Source extends EventEmitter implements X509Source {
   #stallTimer: NodeJS.Timeout | undefined;
   readonly #stallTimeoutMs: number;
   #lastStallWarn = -Infinity;
+  #lastEndWarn = -Infinity;
+  #lastBadWarn = -Infinity;
   /** Silent streams in a row since the last response that changed something. */
   #stallStreak = 0;
   /** When the current call began (performance.now()), and whether it delivered a usable response. */
@@ -135,8 +139,12 @@ export class WorkloadX509Source extends EventEmitter implements X509Source {
     if (opts.timeoutMs !== undefined && !(Number.isFinite(opts.timeoutMs) && opts.timeoutMs >= 0)) {
       throw new RangeError('timeoutMs must be a non-negative number of milliseconds');
     }
-    if (opts.stallTimeoutMs !== undefined && !(Number.isFinite(opts.stallTimeoutMs) && opts.stallTimeoutMs > 0)) {
-      throw new RangeError('stallTimeoutMs must be a positive number of milliseconds');
+    for (const k of ['stallTimeoutMs', 'backoffInitialMs', 'backoffMaxMs'] as const) {
+      const v = opts[k];
+      if (v !== undefined && !(Number.isFinite(v) && v > 0)) throw new RangeError(`${k} must be a positive number of milliseconds`);
+    }
+    if ((opts.backoffInitialMs ?? SOURCE_DEFAULTS.backoffInitialMs) > (opts.backoffMaxMs ?? SOURCE_DEFAULTS.backoffMaxMs)) {
+      throw new RangeError('backoffInitialMs must not be above backoffMaxMs');
     }
     const src = new WorkloadX509Source(opts);
     const first = new Promise<void>((resolve, reject) => {
@@ -255,7 +263,7 @@ export class WorkloadX509Source extends EventEmitter implements X509Source {
       this.#stallTimer = undefined;
       if (this.#closed || call === undefined || this.#call !== call) return;
       const now = Date.now();
-      const level = now - this.#lastStallWarn >= STALL_WARN_INTERVAL_MS ? 'warn' : 'debug';
+      const level = now - this.#lastStallWarn >= WARN_INTERVAL_MS ? 'warn' : 'debug';
       if (level === 'warn') this.#lastStallWarn = now;
       this.#log[level]({ endpoint: this.endpoint, silentMs: ms }, 'Workload API stream silent; reconnecting');
       this.#stallStreak += 1;
@@ -271,7 +279,10 @@ export class WorkloadX509Source extends EventEmitter implements X509Source {
       ctx = parseX509SvidResponse(msg);
     } catch (err) {
       const e = err instanceof WorkloadApiError ? err : badResponse('Workload API response cannot be used', err);
-      this.#log.warn({ endpoint: this.endpoint, code: e.code, reason: e.message }, 'ignoring Workload API response');
+      const now = performance.now();
+      const level = now - this.#lastBadWarn >= WARN_INTERVAL_MS ? 'warn' : 'debug';
+      if (level === 'warn') this.#lastBadWarn = now;
+      this.#log[level]({ endpoint: this.endpoint, code: e.code, reason: e.message }, 'ignoring Workload API response');
       this.#report(e);
       return;
     }
@@ -314,9 +325,11 @@ export class WorkloadX509Source extends EventEmitter implements X509Source {
       else this.#report(e);
       return;
     }
-    if (this.#callDelivered && performance.now() - this.#callStarted >= this.#stableMs) this.#backoff.reset();
+    const now = performance.now();
+    if (this.#callDelivered && now - this.#callStarted >= this.#stableMs) this.#backoff.reset();
     this.#callDelivered = false;
-    const level = this.#backoff.attempt === 0 && !quiet ? 'warn' : 'debug';
+    const level = !quiet && (this.#backoff.attempt === 0 || now - this.#lastEndWarn >= WARN_INTERVAL_MS) ? 'warn' : 'debug';
+    if (level === 'warn') this.#lastEndWarn = now;
     const delay = this.#backoff.next();
     this.#log[level]({ endpoint: this.endpoint, status: statusName(code), retryInMs: delay }, 'Workload API stream ended; reconnecting');
     this.#retryTimer = setTimeout(() => {
