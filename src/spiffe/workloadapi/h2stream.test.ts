@@ -3,10 +3,13 @@
  * sockets, for the framing a long-lived stream meets and a one-shot fetch never does: several
  * messages in one DATA frame, messages dribbled a byte at a time, empty messages, the
  * trailers' status after the messages, an oversize or compressed message ending the call, a
- * stream that stays open (no deadline) until cancelled, and no handler call after `cancel()`.
+ * stream that stays open (no deadline) until cancelled, and no handler call after `cancel()`;
+ * and that every received chunk (SVID key bytes) is zeroed once used or when the call ends.
  */
 import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
+import http2 from 'node:http2';
+import net from 'node:net';
 import { parseWorkloadEndpoint } from './endpoint.js';
 import { GRPC_STATUS } from './errors.js';
 import { serverStream } from './h2call.js';
@@ -115,4 +118,86 @@ test('stream: stays open between messages until cancelled; nothing is delivered 
   await closed;
   assert.deepEqual(got, ['first', 'second']);
   assert.equal(ended, false, 'onEnd is not called after cancel()');
+});
+
+/**
+ * Records every chunk the client's HTTP/2 streams emit as 'data' (after the listeners ran) while
+ * `body` runs: the bytes of SVID keys arrive in these buffers, and serverStream must zero them.
+ */
+async function watchingChunks<T>(endpoint: string, body: (seen: Buffer[]) => Promise<T>): Promise<T> {
+  // The client stream class is not exported: take its prototype from a throwaway request.
+  const probe = http2.connect('http://localhost', { createConnection: () => net.connect(endpoint.slice('unix://'.length)) });
+  probe.on('error', () => undefined);
+  const probeReq = probe.request({ ':path': '/probe' });
+  probeReq.on('error', () => undefined);
+  const proto = Object.getPrototypeOf(probeReq) as { emit: (this: unknown, ev: string | symbol, ...a: unknown[]) => boolean };
+  probeReq.close();
+  probe.destroy();
+  const seen: Buffer[] = [];
+  const emit = proto.emit;
+  proto.emit = function (this: unknown, ev: string | symbol, ...a: unknown[]): boolean {
+    const r = emit.call(this, ev, ...a);
+    if (ev === 'data' && Buffer.isBuffer(a[0])) seen.push(a[0]);
+    return r;
+  };
+  try {
+    return await body(seen);
+  } finally {
+    proto.emit = emit;
+  }
+}
+
+const allZero = (b: Buffer): boolean => b.every((x) => x === 0);
+
+test('key bytes: every chunk received is zeroed once its messages are cut out, a message split over writes included', async () => {
+  const a = frame(Buffer.alloc(3000, 0xab));
+  const b = frame(Buffer.alloc(50, 0xcd));
+  const endpoint = await rawServer((s) => {
+    s.respond(okHeaders, { waitForTrailers: true });
+    s.write(a.subarray(0, 7));
+    setTimeout(() => s.write(a.subarray(7, 2000)), 5);
+    setTimeout(() => {
+      s.once('wantTrailers', () => s.sendTrailers({ 'grpc-status': '0' }));
+      s.end(Buffer.concat([a.subarray(2000), b]));
+    }, 10);
+  });
+  await watchingChunks(endpoint, async (seen) => {
+    const got: string[] = [];
+    const status = await new Promise<number>((resolve) => {
+      serverStream(parseWorkloadEndpoint(endpoint), '/SpiffeWorkloadAPI/FetchX509SVID', {
+        onMessage: (m) => {
+          got.push(`${m.length}:${m[0]!.toString(16)}:${m.every((x) => x === m[0])}`);
+          m.fill(0); // the consumer's part
+        },
+        onEnd: resolve,
+      });
+    });
+    assert.equal(status, GRPC_STATUS.OK);
+    assert.deepEqual(got, ['3000:ab:true', '50:cd:true']);
+    const withBytes = seen.filter((c) => c.length > 0);
+    assert.ok(withBytes.length >= 2, `chunks seen: ${withBytes.length}`);
+    assert.deepEqual(withBytes.filter((c) => !allZero(c)).map((c) => c.length), [], 'chunks left holding received bytes');
+  });
+});
+
+test('key bytes: a message only half received when the call is cancelled is zeroed too', async () => {
+  const a = frame(Buffer.alloc(3000, 0xab));
+  const endpoint = await rawServer((s) => {
+    s.respond(okHeaders);
+    s.write(a.subarray(0, 1000)); // and the rest never comes
+  });
+  await watchingChunks(endpoint, async (seen) => {
+    const call = serverStream(parseWorkloadEndpoint(endpoint), '/SpiffeWorkloadAPI/FetchX509SVID', {
+      onMessage: () => assert.fail('no whole message was sent'),
+      onEnd: () => undefined,
+    });
+    for (const end = Date.now() + 20_000; seen.filter((c) => c.length > 0).length === 0;) {
+      if (Date.now() > end) assert.fail('no data arrived');
+      await new Promise((r) => setTimeout(r, 10));
+    }
+    const withBytes = seen.filter((c) => c.length > 0);
+    assert.ok(withBytes.some((c) => !allZero(c)), 'a half message is kept until it completes or the call ends');
+    call.cancel();
+    assert.deepEqual(withBytes.filter((c) => !allZero(c)).map((c) => c.length), [], 'chunks left holding received bytes after cancel()');
+  });
 });
