@@ -5,7 +5,10 @@
  * It speaks the gRPC-over-HTTP/2 rules a unary-request / streaming-response call uses:
  * `POST <path>` with `content-type: application/grpc`, `te: trailers`, `grpc-timeout` (a call
  * with a deadline), the Workload API security header, an empty request message (5-byte prefix); the answer is
- * length-prefixed messages then trailers with `grpc-status` (or a trailers-only answer).
+ * length-prefixed messages then trailers with `grpc-status` (or a trailers-only answer). An
+ * answer with an HTTP status other than 200 and no `grpc-status` delivers no message; as in
+ * grpc-js, its status is the trailers' `grpc-status` if they carry one, else the HTTP status
+ * mapped to a gRPC code when the stream ends.
  * Compressed messages are refused (we never offer an encoding), a declared length over the
  * limit is `RESOURCE_EXHAUSTED` before anything is buffered, a call that outlives its deadline
  * is `DEADLINE_EXCEEDED`. A one-shot fetch cancels the stream and destroys the session as soon
@@ -87,6 +90,10 @@ export function serverStream(ep: WorkloadEndpoint, path: string, h: StreamHandle
   let buffered = 0;
   let want = -1;
   let status: number | undefined;
+  /** A non-200 HTTP status without `grpc-status`: mapped when the call ends, unless trailers bring one. */
+  let httpStatus: number | undefined;
+  /** The status to end with: the one received, else the mapped HTTP status, else `otherwise`. */
+  const final = (otherwise: number): number => status ?? (httpStatus === undefined ? otherwise : httpToGrpc(httpStatus));
   let timer: NodeJS.Timeout | undefined;
   let session: http2.ClientHttp2Session | undefined;
   /** Tears the call down; false when it already was. */
@@ -121,7 +128,7 @@ export function serverStream(ep: WorkloadEndpoint, path: string, h: StreamHandle
   try {
     session = http2.connect('http://localhost', { createConnection: () => net.connect(connectOptions(ep)), settings: { enablePush: false } });
     session.on('error', (e: NodeJS.ErrnoException) => end(GRPC_STATUS.UNAVAILABLE, e.code !== undefined && NO_LISTENER.has(e.code)));
-    session.on('close', () => end(status ?? GRPC_STATUS.UNAVAILABLE));
+    session.on('close', () => end(final(GRPC_STATUS.UNAVAILABLE)));
     req = session.request({
       ':method': 'POST',
       ':path': path,
@@ -152,14 +159,14 @@ export function serverStream(ep: WorkloadEndpoint, path: string, h: StreamHandle
     const http = Number(headers[':status']);
     const st = grpcStatusOf(headers);
     if (st !== undefined) status = st; // trailers-only answer
-    else if (http !== 200) end(httpToGrpc(http));
+    else if (http !== 200) httpStatus = http;
     else if (!String(headers['content-type'] ?? '').startsWith('application/grpc')) end(GRPC_STATUS.UNKNOWN);
   });
   req.on('trailers', (trailers) => {
-    status = grpcStatusOf(trailers) ?? GRPC_STATUS.UNKNOWN;
+    status = grpcStatusOf(trailers) ?? final(GRPC_STATUS.UNKNOWN);
   });
   req.on('data', (chunk: Buffer) => {
-    if (done) {
+    if (done || httpStatus !== undefined) {
       chunk.fill(0);
       return;
     }
@@ -201,8 +208,8 @@ export function serverStream(ep: WorkloadEndpoint, path: string, h: StreamHandle
       all.fill(0);
     }
   });
-  req.on('error', () => end(status ?? GRPC_STATUS.UNAVAILABLE));
-  req.on('close', () => end(status ?? (want >= 0 ? GRPC_STATUS.INTERNAL : GRPC_STATUS.UNKNOWN)));
+  req.on('error', () => end(final(GRPC_STATUS.UNAVAILABLE)));
+  req.on('close', () => end(final(want >= 0 ? GRPC_STATUS.INTERNAL : GRPC_STATUS.UNKNOWN)));
   req.end(Buffer.alloc(5));
   return { cancel: () => void close() };
 }

@@ -201,3 +201,19 @@ test('key bytes: a message only half received when the call is cancelled is zero
     assert.deepEqual(withBytes.filter((c) => !allZero(c)).map((c) => c.length), [], 'chunks left holding received bytes after cancel()');
   });
 });
+
+test('an HTTP status other than 200: no message is delivered; the trailers\' grpc-status wins, else the HTTP status mapped when the stream ends', async () => {
+  const withTrailers = await rawServer((s) => {
+    s.respond({ ':status': 503 }, { waitForTrailers: true });
+    s.once('wantTrailers', () => s.sendTrailers({ 'grpc-status': String(GRPC_STATUS.PERMISSION_DENIED) }));
+    s.end(frame(Buffer.from('not for you')));
+  });
+  assert.deepEqual(await collect(withTrailers), { messages: [], status: GRPC_STATUS.PERMISSION_DENIED });
+  const bare = await rawServer((s) => {
+    s.respond({ ':status': 404, 'content-type': 'text/html' });
+    s.end('<html>not here</html>');
+  });
+  assert.deepEqual(await collect(bare), { messages: [], status: GRPC_STATUS.UNIMPLEMENTED });
+  const headersOnly = await rawServer((s) => s.respond({ ':status': 503 }, { endStream: true }));
+  assert.deepEqual(await collect(headersOnly), { messages: [], status: GRPC_STATUS.UNAVAILABLE });
+});
