@@ -8,7 +8,8 @@
  * length-prefixed messages then trailers with `grpc-status` (or a trailers-only answer). An
  * answer with an HTTP status other than 200 and no `grpc-status` delivers no message; as in
  * grpc-js, its status is the trailers' `grpc-status` if they carry one, else the HTTP status
- * mapped to a gRPC code when the stream ends.
+ * mapped to a gRPC code when the stream ends (so such an answer that stays open holds a one-shot
+ * fetch until its deadline, and a watch until its stall check).
  * Compressed messages are refused (we never offer an encoding), a declared length over the
  * limit is `RESOURCE_EXHAUSTED` before anything is buffered, a call that outlives its deadline
  * is `DEADLINE_EXCEEDED`. A one-shot fetch cancels the stream and destroys the session as soon
@@ -128,7 +129,7 @@ export function serverStream(ep: WorkloadEndpoint, path: string, h: StreamHandle
   try {
     session = http2.connect('http://localhost', { createConnection: () => net.connect(connectOptions(ep)), settings: { enablePush: false } });
     session.on('error', (e: NodeJS.ErrnoException) => end(GRPC_STATUS.UNAVAILABLE, e.code !== undefined && NO_LISTENER.has(e.code)));
-    session.on('close', () => end(final(GRPC_STATUS.UNAVAILABLE)));
+    session.on('close', () => end(status ?? GRPC_STATUS.UNAVAILABLE));
     req = session.request({
       ':method': 'POST',
       ':path': path,
@@ -208,8 +209,14 @@ export function serverStream(ep: WorkloadEndpoint, path: string, h: StreamHandle
       all.fill(0);
     }
   });
-  req.on('error', () => end(final(GRPC_STATUS.UNAVAILABLE)));
-  req.on('close', () => end(final(want >= 0 ? GRPC_STATUS.INTERNAL : GRPC_STATUS.UNKNOWN)));
+  // A reset or a broken connection is not a clean end: a kept HTTP status is not mapped (grpc-js).
+  req.on('error', () => end(status ?? GRPC_STATUS.UNAVAILABLE));
+  req.on('close', () => {
+    const otherwise = want >= 0 ? GRPC_STATUS.INTERNAL : GRPC_STATUS.UNKNOWN;
+    // Only a clean end maps a kept HTTP status; a stream reset with an error code does not.
+    const clean = req.rstCode === undefined || req.rstCode === http2.constants.NGHTTP2_NO_ERROR;
+    end(clean ? final(otherwise) : (status ?? otherwise));
+  });
   req.end(Buffer.alloc(5));
   return { cancel: () => void close() };
 }

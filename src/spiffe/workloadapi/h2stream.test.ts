@@ -4,7 +4,9 @@
  * messages in one DATA frame, messages dribbled a byte at a time, empty messages, the
  * trailers' status after the messages, an oversize or compressed message ending the call, a
  * stream that stays open (no deadline) until cancelled, and no handler call after `cancel()`;
- * and that every received chunk (SVID key bytes) is zeroed once used or when the call ends.
+ * an answer with an HTTP status other than 200 (no message; the trailers' grpc-status, else the
+ * mapped HTTP status); and that every received chunk (SVID key bytes) is zeroed once used, when
+ * the call is cancelled, or when it is dropped.
  */
 import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
@@ -30,10 +32,10 @@ const rawServer = (answer: Parameters<typeof rawHttp2Server>[1]): Promise<string
 const okHeaders = { ':status': 200, 'content-type': 'application/grpc' };
 
 /** Runs one call to its end: the messages (as text) and the status. */
-function collect(endpoint: string, maxMessageBytes?: number): Promise<{ messages: string[]; status: number }> {
+function collect(endpoint: string, maxMessageBytes?: number, path = '/SpiffeWorkloadAPI/FetchX509SVID'): Promise<{ messages: string[]; status: number }> {
   return new Promise((resolve) => {
     const messages: string[] = [];
-    serverStream(parseWorkloadEndpoint(endpoint), '/SpiffeWorkloadAPI/FetchX509SVID', {
+    serverStream(parseWorkloadEndpoint(endpoint), path, {
       onMessage: (m) => messages.push(m.toString('utf8')),
       onEnd: (status) => resolve({ messages, status }),
     }, maxMessageBytes === undefined ? {} : { maxMessageBytes });
@@ -121,10 +123,12 @@ test('stream: stays open between messages until cancelled; nothing is delivered 
 });
 
 /**
- * Records every chunk the client's HTTP/2 streams emit as 'data' (after the listeners ran) while
- * `body` runs: the bytes of SVID keys arrive in these buffers, and serverStream must zero them.
+ * Records every chunk that client HTTP/2 streams sent to `path` emit as 'data' (after the
+ * listeners ran) while `body` runs: the bytes of SVID keys arrive in these buffers, and
+ * serverStream must zero them. Each test uses a path of its own, so a stream another test in
+ * the same process left open is never recorded.
  */
-async function watchingChunks<T>(endpoint: string, body: (seen: Buffer[]) => Promise<T>): Promise<T> {
+async function watchingChunks<T>(endpoint: string, path: string, body: (seen: Buffer[]) => Promise<T>): Promise<T> {
   // The client stream class is not exported: take its prototype from a throwaway request.
   const probe = http2.connect('http://localhost', { createConnection: () => net.connect(endpoint.slice('unix://'.length)) });
   probe.on('error', () => undefined);
@@ -134,16 +138,19 @@ async function watchingChunks<T>(endpoint: string, body: (seen: Buffer[]) => Pro
   probeReq.close();
   probe.destroy();
   const seen: Buffer[] = [];
+  const own = Object.getOwnPropertyDescriptor(proto, 'emit');
   const emit = proto.emit;
   proto.emit = function (this: unknown, ev: string | symbol, ...a: unknown[]): boolean {
     const r = emit.call(this, ev, ...a);
-    if (ev === 'data' && Buffer.isBuffer(a[0])) seen.push(a[0]);
+    const sent = (this as { sentHeaders?: http2.OutgoingHttpHeaders }).sentHeaders;
+    if (ev === 'data' && Buffer.isBuffer(a[0]) && sent?.[':path'] === path) seen.push(a[0]);
     return r;
   };
   try {
     return await body(seen);
   } finally {
-    proto.emit = emit;
+    if (own !== undefined) Object.defineProperty(proto, 'emit', own);
+    else delete (proto as { emit?: unknown }).emit;
   }
 }
 
@@ -161,10 +168,11 @@ test('key bytes: every chunk received is zeroed once its messages are cut out, a
       s.end(Buffer.concat([a.subarray(2000), b]));
     }, 10);
   });
-  await watchingChunks(endpoint, async (seen) => {
+  const path = '/SpiffeWorkloadAPI/FetchX509SVID?zeroed-when-cut';
+  await watchingChunks(endpoint, path, async (seen) => {
     const got: string[] = [];
     const status = await new Promise<number>((resolve) => {
-      serverStream(parseWorkloadEndpoint(endpoint), '/SpiffeWorkloadAPI/FetchX509SVID', {
+      serverStream(parseWorkloadEndpoint(endpoint), path, {
         onMessage: (m) => {
           got.push(`${m.length}:${m[0]!.toString(16)}:${m.every((x) => x === m[0])}`);
           m.fill(0); // the consumer's part
@@ -186,8 +194,9 @@ test('key bytes: a message only half received when the call is cancelled is zero
     s.respond(okHeaders);
     s.write(a.subarray(0, 1000)); // and the rest never comes
   });
-  await watchingChunks(endpoint, async (seen) => {
-    const call = serverStream(parseWorkloadEndpoint(endpoint), '/SpiffeWorkloadAPI/FetchX509SVID', {
+  const path = '/SpiffeWorkloadAPI/FetchX509SVID?zeroed-when-cancelled';
+  await watchingChunks(endpoint, path, async (seen) => {
+    const call = serverStream(parseWorkloadEndpoint(endpoint), path, {
       onMessage: () => assert.fail('no whole message was sent'),
       onEnd: () => undefined,
     });
@@ -208,7 +217,13 @@ test('an HTTP status other than 200: no message is delivered; the trailers\' grp
     s.once('wantTrailers', () => s.sendTrailers({ 'grpc-status': String(GRPC_STATUS.PERMISSION_DENIED) }));
     s.end(frame(Buffer.from('not for you')));
   });
-  assert.deepEqual(await collect(withTrailers), { messages: [], status: GRPC_STATUS.PERMISSION_DENIED });
+  const path = '/SpiffeWorkloadAPI/FetchX509SVID?non-200';
+  await watchingChunks(withTrailers, path, async (seen) => {
+    assert.deepEqual(await collect(withTrailers, undefined, path), { messages: [], status: GRPC_STATUS.PERMISSION_DENIED });
+    const withBytes = seen.filter((c) => c.length > 0);
+    assert.ok(withBytes.length >= 1, 'the answer\'s body arrived');
+    assert.deepEqual(withBytes.filter((c) => !allZero(c)).map((c) => c.length), [], 'a dropped body is zeroed too');
+  });
   const bare = await rawServer((s) => {
     s.respond({ ':status': 404, 'content-type': 'text/html' });
     s.end('<html>not here</html>');
