@@ -9,8 +9,8 @@
  * delay after it was opened: an agent that answers and then drops every stream at once is
  * asked less and less often, down to once per longest delay (5 s), not every 100 ms. Ends and
  * unusable responses are logged at warn when they begin, then at most once a minute each (else
- * at debug), so a flapping or garbling agent neither floods the log nor drops out of it. A response that
- * cannot be parsed is reported and skipped; the previous values stay in use.
+ * at debug), so a flapping or garbling agent neither floods the log nor drops out of it. A
+ * response that cannot be parsed is reported and skipped; the previous values stay in use.
  *
  * A stream that goes silent is also ended and retried: a hung agent, or a connection whose far
  * end is gone without a word (a `tcp://` endpoint), would otherwise leave the source serving an
@@ -98,9 +98,8 @@ export class WorkloadX509Source extends EventEmitter implements X509Source {
   /** Ends the current call if it stays silent (module doc). */
   #stallTimer: NodeJS.Timeout | undefined;
   readonly #stallTimeoutMs: number;
-  #lastStallWarn = -Infinity;
-  #lastEndWarn = -Infinity;
-  #lastBadWarn = -Infinity;
+  /** When each kind of trouble was last logged at warn (performance.now()); see {@link #level}. */
+  readonly #warnedAt = new Map<'silent' | 'ended' | 'bad', number>();
   /** Silent streams in a row since the last response that changed something. */
   #stallStreak = 0;
   /** When the current call began (performance.now()), and whether it delivered a usable response. */
@@ -262,10 +261,7 @@ export class WorkloadX509Source extends EventEmitter implements X509Source {
     this.#stallTimer = setTimeout(() => {
       this.#stallTimer = undefined;
       if (this.#closed || call === undefined || this.#call !== call) return;
-      const now = Date.now();
-      const level = now - this.#lastStallWarn >= WARN_INTERVAL_MS ? 'warn' : 'debug';
-      if (level === 'warn') this.#lastStallWarn = now;
-      this.#log[level]({ endpoint: this.endpoint, silentMs: ms }, 'Workload API stream silent; reconnecting');
+      this.#log[this.#level('silent')]({ endpoint: this.endpoint, silentMs: ms }, 'Workload API stream silent; reconnecting');
       this.#stallStreak += 1;
       this.#dropCall();
       this.#onStatus(GRPC_STATUS.UNAVAILABLE, true);
@@ -279,10 +275,7 @@ export class WorkloadX509Source extends EventEmitter implements X509Source {
       ctx = parseX509SvidResponse(msg);
     } catch (err) {
       const e = err instanceof WorkloadApiError ? err : badResponse('Workload API response cannot be used', err);
-      const now = performance.now();
-      const level = now - this.#lastBadWarn >= WARN_INTERVAL_MS ? 'warn' : 'debug';
-      if (level === 'warn') this.#lastBadWarn = now;
-      this.#log[level]({ endpoint: this.endpoint, code: e.code, reason: e.message }, 'ignoring Workload API response');
+      this.#log[this.#level('bad')]({ endpoint: this.endpoint, code: e.code, reason: e.message }, 'ignoring Workload API response');
       this.#report(e);
       return;
     }
@@ -325,17 +318,28 @@ export class WorkloadX509Source extends EventEmitter implements X509Source {
       else this.#report(e);
       return;
     }
-    const now = performance.now();
-    if (this.#callDelivered && now - this.#callStarted >= this.#stableMs) this.#backoff.reset();
+    if (this.#callDelivered && performance.now() - this.#callStarted >= this.#stableMs) this.#backoff.reset();
     this.#callDelivered = false;
-    const level = !quiet && (this.#backoff.attempt === 0 || now - this.#lastEndWarn >= WARN_INTERVAL_MS) ? 'warn' : 'debug';
-    if (level === 'warn') this.#lastEndWarn = now;
+    // The first end after the backoff started over begins a new incident: always at warn.
+    const level = quiet ? 'debug' : this.#level('ended', this.#backoff.attempt === 0);
     const delay = this.#backoff.next();
     this.#log[level]({ endpoint: this.endpoint, status: statusName(code), retryInMs: delay }, 'Workload API stream ended; reconnecting');
     this.#retryTimer = setTimeout(() => {
       this.#retryTimer = undefined;
       this.#connect();
     }, delay);
+  }
+
+  /**
+   * `warn` for the first `kind` of trouble in {@link WARN_INTERVAL_MS} (or when `fresh`: a new
+   * incident), else `debug`. Not lib's LogThrottle: its later lines are summaries at the end of
+   * its interval, and a new incident (a stable stream that ended) would not get a line of its own.
+   */
+  #level(kind: 'silent' | 'ended' | 'bad', fresh = false): 'warn' | 'debug' {
+    const now = performance.now();
+    if (!fresh && now - (this.#warnedAt.get(kind) ?? -Infinity) < WARN_INTERVAL_MS) return 'debug';
+    this.#warnedAt.set(kind, now);
+    return 'warn';
   }
 
   /** Emits 'error' only when someone listens (an unheard 'error' would throw). */
