@@ -14,7 +14,7 @@ import http2 from 'node:http2';
 import net from 'node:net';
 import { parseWorkloadEndpoint } from './endpoint.js';
 import { GRPC_STATUS } from './errors.js';
-import { serverStream } from './h2call.js';
+import { connectOptions, serverStream } from './h2call.js';
 import { rawHttp2Server, workloadApiFixture } from '../../../test/helpers/workload-api.js';
 
 const fx = workloadApiFixture();
@@ -130,7 +130,7 @@ test('stream: stays open between messages until cancelled; nothing is delivered 
  */
 async function watchingChunks<T>(endpoint: string, path: string, body: (seen: Buffer[]) => Promise<T>): Promise<T> {
   // The client stream class is not exported: take its prototype from a throwaway request.
-  const probe = http2.connect('http://localhost', { createConnection: () => net.connect(endpoint.slice('unix://'.length)) });
+  const probe = http2.connect('http://localhost', { createConnection: () => net.connect(connectOptions(parseWorkloadEndpoint(endpoint))) });
   probe.on('error', () => undefined);
   const probeReq = probe.request({ ':path': '/probe' });
   probeReq.on('error', () => undefined);
