@@ -16,7 +16,8 @@ import path from 'node:path';
 import { binPath } from '../test/helpers/bin.js';
 import type { Stack } from '../test/helpers/stack.js';
 import { progress, row, type BenchRow, type Goal, type LoadResult, closedLoop } from './harness.js';
-import { type StackBench, cpuMs, merge } from './stack-bench.js';
+import { cpuMs, merge } from './proc.js';
+import type { StackBench } from './stack-bench.js';
 
 const GOAL: Goal = { on: 'ratio', op: '>=', target: 0.85, text: '≥ 0.85×' };
 const SECRETS = '/v1/store/secrets';

@@ -18,7 +18,7 @@ import { WorkloadX509Source } from '../src/spiffe/index.js';
 import { startPostgres, type TestPostgres } from '../test/helpers/postgres.js';
 import { Stack } from '../test/helpers/stack.js';
 import { progress } from './harness.js';
-import { cpuMs } from './stack-bench.js';
+import { cpuMs } from './proc.js';
 import type { BenchResult } from './types.js';
 
 const GET_LOOPS = 32;

@@ -9,7 +9,8 @@
  * which shares the same cores.
  */
 import { closedLoop, progress, row, type BenchRow, type LoadResult } from './harness.js';
-import { type StackBench, cpuMs, merge } from './stack-bench.js';
+import { cpuMs, merge } from './proc.js';
+import type { StackBench } from './stack-bench.js';
 
 /** SHA-256 rounds per request: about 100-150 µs of CPU here, near a warm Nexus GET's own cost. */
 const ROUNDS = 60;

@@ -9,7 +9,7 @@ import { test } from 'node:test';
 import { Agent } from 'undici';
 import { closedLoop, notAvailable, pUs, row, toMarkdown, worstRatio, curveUs } from './harness.js';
 import { latencySvg } from './plot.js';
-import { cpuMs, rssMiB } from './stack-bench.js';
+import { cpuMs, rssMiB } from './proc.js';
 
 test('row(): ratio goals, value goals and report-only goals give the right verdict', () => {
   assert.equal(row('P1', { id: 'a', name: 'a', value: 9, unit: 'ops/s', baseline: 10, ratio: 0.9 }, { on: 'ratio', op: '>=', target: 0.8, text: '' }).met, true);

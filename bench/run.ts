@@ -34,6 +34,7 @@ import { AUDIT_ROWS, benchAudit } from './audit.js';
 import { benchAuthz } from './nexus-data.js';
 import { latencySvg } from './plot.js';
 import { BENCH_APP_ID, StackBench, type Curves } from './stack-bench.js';
+import { p4, p6 } from './stack-restart.js';
 import { p5Ceiling } from './stream-ceiling.js';
 import { benchStore } from './store.js';
 import { benchStorePostgres } from './store-postgres.js';
@@ -190,7 +191,7 @@ async function main(): Promise<void> {
         rows.push(...(await guarded('P5', [['P5', 'p5.cipher.stream-encrypt', 'cipher stream encrypt of 64 MiB', P5_GOAL]], () => p5(stack, sb, args.quick))));
       }
       if (want('A')) rows.push(...(await guarded('audit', AUDIT_ROWS, () => benchAudit(stack, sb))));
-      if (want('P4')) rows.push(...(await guarded('P4', [['P4', 'p4.restart-ready', 'Nexus restart → ready', { on: 'value', op: '<=', target: 1500, text: '≤ 1.5 s' }]], () => sb.p4())));
+      if (want('P4')) rows.push(...(await guarded('P4', [['P4', 'p4.restart-ready', 'Nexus restart → ready', { on: 'value', op: '<=', target: 1500, text: '≤ 1.5 s' }]], () => p4(sb))));
       if (want('S') || want('LIST')) {
         progress(`S list of one prefix among ${args.quick ? '20,000' : '100,000'} secrets vs among 1,000 (in-process Nexus, sealed SQLite)`);
         rows.push(...(await guarded('list', [['S', 's.list.prefix.100k', 'list of one prefix among 100,000 secrets', LIST_GOAL]], async () =>
@@ -205,7 +206,7 @@ async function main(): Promise<void> {
             (await benchCoresNexus({ quick: args.quick })).map((r) => row('CORES', r, CORES_GOAL)))));
         }
       }
-      if (want('P6')) rows.push(...(await guarded('P6', [['P6', 'p6.rss', 'RSS of Nexus with 100,000 secrets; idle Keeper']], () => sb.p6())));
+      if (want('P6')) rows.push(...(await guarded('P6', [['P6', 'p6.rss', 'RSS of Nexus with 100,000 secrets; idle Keeper']], () => p6(sb))));
       if (want('CLI')) rows.push(...(await guarded('CLI', [['CLI', 'cli.get.wall', '`spike secret get` wall time vs `node -e 0`', CLI_GOAL], ['CLI', 'cli.floor.wall', 'Node\'s own floor for an mTLS CLI vs `node -e 0`']], () => benchCliGet(stack, 10))));
       curves = sb.curves;
     } finally {

@@ -7,9 +7,7 @@
  *   mTLS server (child process, Nexus's own SVID, replying Nexus's exact JSON bytes);
  * - P2 PUT throughput at 1 and 64 writers vs better-sqlite3 doing one `synchronous=FULL`
  *   transaction per write on the same file system;
- * - P4 Nexus kill -9 → start → first 200 answer, 3 Keepers up, median of 5;
- * - P6 RSS of Nexus holding 100,000 secrets (written through the API), after a restart and a
- *   few reads; RSS of an idle Keeper;
+ * - P4 and P6 (restarts; `stack-restart.ts`);
  * - P7 new connection (TCP + TLS 1.3 full handshake, both SVIDs verified) + one GET vs a GET on
  *   a warm connection.
  *
@@ -28,16 +26,17 @@ import { SpiffeId } from '../src/spiffe/id.js';
 import { WorkloadX509Source, authorizeIf, createMtlsDispatcher, svidChainPem, svidPrivateKeyPem } from '../src/spiffe/index.js';
 import type { Stack } from '../test/helpers/stack.js';
 import { closedLoop, curveUs, pUs, progress, row, type BenchRow, type LoadResult } from './harness.js';
+import { cpuMs, merge } from './proc.js';
 
 export const BENCH_APP_ID = 'spiffe://spike.ist/workload/bench-app';
 /** Warm-up of each measured load phase: this many answers (see `#measure`), or {@link WARM_MAX_MS}. */
 const WARM_REQUESTS = 3000;
 const WARM_MAX_MS = 8000;
 const NEXUS_ID = SpiffeId.parse('spiffe://spike.ist/spike/nexus');
-const SECRETS = '/v1/store/secrets';
-const GET = `${SECRETS}?action=get`;
-const GET_PATH = 'bench/get/creds';
-const VALUE = { username: 'admin', password: 'p'.repeat(32) };
+export const SECRETS = '/v1/store/secrets';
+export const GET = `${SECRETS}?action=get`;
+export const GET_PATH = 'bench/get/creds';
+export const VALUE = { username: 'admin', password: 'p'.repeat(32) };
 
 export interface StackBenchOptions {
   quick: boolean;
@@ -326,157 +325,4 @@ export class StackBench {
       note: `lower is better; baseline: the bare https mTLS echo under the same 64-writer PUT load in the same run (${e.ok} answers in ${(e.elapsedMs / 1000).toFixed(1)} s; Nexus ${nexus?.ok ?? 0} PUTs in ${((nexus?.elapsedMs ?? 0) / 1000).toFixed(1)} s)`,
     }, { on: 'ratio', op: '<=', target: 2.5, text: '≤ 2.5×' });
   }
-
-  // ---------------------------------------------------------------------------------- P4
-
-  /** Polls GET until Nexus answers 200 (503 before it has its root key). */
-  async #untilReady(d: Dispatcher, timeoutMs: number): Promise<void> {
-    const deadline = performance.now() + timeoutMs;
-    for (;;) {
-      try {
-        const r = await d.request({ origin: this.origin, path: GET, method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ path: GET_PATH }) });
-        await r.body.arrayBuffer();
-        if (r.statusCode === 200) return;
-      } catch {
-        /* not listening yet, or the old connection died */
-      }
-      if (performance.now() > deadline) throw new Error(`nexus not ready within ${timeoutMs} ms`);
-      await new Promise((res) => setTimeout(res, 5));
-    }
-  }
-
-  /** kill -9, start, wait for the first 200; returns [ready ms, listening ms]. */
-  async #restart(d: Dispatcher): Promise<[number, number]> {
-    await this.stack.killNexus('SIGKILL');
-    const t0 = performance.now();
-    await this.stack.startNexus();
-    const t1 = performance.now();
-    await this.#untilReady(d, 30_000);
-    return [performance.now() - t0, t1 - t0];
-  }
-
-  async p4(): Promise<BenchRow[]> {
-    const d = this.dispatcher(1);
-    const ready: number[] = [];
-    const listen: number[] = [];
-    try {
-      for (let i = 0; i < 5; i++) {
-        progress(`P4 restart ${i + 1}/5`);
-        const [r, l] = await this.#restart(d);
-        ready.push(r);
-        listen.push(l);
-      }
-    } finally {
-      await d.close();
-    }
-    const med = (xs: number[]): number => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)] as number;
-    return [row('P4', {
-      id: 'p4.restart-ready.ms', name: 'Nexus kill -9 → start → ready (3 Keepers up), median of 5',
-      value: med(ready), unit: 'ms',
-      note: `all: ${ready.map((x) => x.toFixed(0)).join(', ')} ms; of which process start → listening (median) ${med(listen).toFixed(0)} ms; ready = first 200 to a secret GET`,
-    }, { on: 'value', op: '<=', target: 1500, text: '≤ 1.5 s' })];
-  }
-
-  // ---------------------------------------------------------------------------------- P6
-
-  async p6(): Promise<BenchRow[]> {
-    const total = this.quick ? 10_000 : 100_000;
-    const d = this.dispatcher(64);
-    let writeRate: number;
-    let rssLoaded: number;
-    try {
-      progress(`P6 writing ${total} secrets through the API (64 writers)`);
-      let next = 0;
-      let failed = 0;
-      const t0 = performance.now();
-      let lastTick = t0;
-      await Promise.all(Array.from({ length: 64 }, async () => {
-        while (next < total) {
-          const i = next++;
-          const r = await d.request({ origin: this.origin, path: SECRETS, method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ path: `bench/rss/${i}`, values: VALUE }) });
-          await r.body.arrayBuffer();
-          if (r.statusCode !== 200) failed++;
-          if (performance.now() - lastTick > 10_000) {
-            lastTick = performance.now();
-            progress(`P6 … ${next} / ${total}`);
-          }
-        }
-      }));
-      if (failed > 0) throw new Error(`${failed} of ${total} PUTs failed`);
-      writeRate = (total * 1000) / (performance.now() - t0);
-      rssLoaded = rssMiB(this.stack.pid('nexus'));
-      progress(`P6 restart Nexus, read a few secrets, read RSS`);
-      await this.#restart(d);
-      for (let i = 0; i < 10; i++) {
-        const r = await d.request({ origin: this.origin, path: GET, method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ path: `bench/rss/${(i * 9973) % total}` }) });
-        await r.body.arrayBuffer();
-        if (r.statusCode !== 200) throw new Error(`GET answered ${r.statusCode}`);
-      }
-      await new Promise((res) => setTimeout(res, 500));
-    } finally {
-      await d.close();
-    }
-    const nexusRss = rssMiB(this.stack.pid('nexus'));
-    const keeperRss = rssMiB(this.stack.pid('keeper-1'));
-    const keeperAnon = anonMiB(this.stack.pid('keeper-1'));
-    const dbMiB = dbSizeMiB(this.stack.dir);
-    return [
-      row('P6', {
-        id: 'p6.nexus.rss.mib', name: `RSS of Nexus holding ${total.toLocaleString('en')} secrets (after restart + 10 reads)`,
-        value: nexusRss, unit: 'MiB',
-        note: `${this.quick ? 'quick run: 10,000 secrets, not 100,000; ' : ''}written through the API (64 writers, ${writeRate.toFixed(0)} PUT/s); ` +
-          `RSS right after the writes, before the restart: ${rssLoaded.toFixed(0)} MiB; SQLite files ${dbMiB.toFixed(0)} MiB`,
-      }, { on: 'value', op: '<=', target: 200, text: '≤ 200 MB' }),
-      row('P6', {
-        id: 'p6.keeper.rss', name: 'RSS of an idle Keeper (holding its share)', value: keeperRss, unit: 'MiB',
-        note: `keeper-1, after the whole run; of which private (anonymous) ${keeperAnon.toFixed(1)} MiB, the rest file-backed pages of the node binary shared by every node process`,
-      }, { on: 'value', op: '<=', target: 60, text: '≤ 60 MB' }),
-    ];
-  }
-}
-
-/** Two runs of the same load as one: counts and times add, histograms merge. */
-export function merge(a: LoadResult | undefined, b: LoadResult): LoadResult {
-  if (a === undefined) return b;
-  a.hist.add(b.hist);
-  const ok = a.ok + b.ok;
-  const elapsedMs = a.elapsedMs + b.elapsedMs;
-  return { ok, errors: a.errors + b.errors, elapsedMs, opsPerSec: (ok * 1000) / elapsedMs, hist: a.hist };
-}
-
-/** User + system CPU time of a process in ms, from /proc/<pid>/stat (clock ticks of 10 ms). */
-export function cpuMs(pid: number): number {
-  const stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
-  const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-  // fields after the command: state is index 0, utime 11, stime 12
-  return (Number(f[11]) + Number(f[12])) * 10;
-}
-
-/** Anonymous (private) part of a process's RSS in MiB, from /proc/<pid>/smaps_rollup. */
-export function anonMiB(pid: number | undefined): number {
-  if (pid === undefined) throw new Error('process not running');
-  const m = /^Anonymous:\s+(\d+) kB$/m.exec(fs.readFileSync(`/proc/${pid}/smaps_rollup`, 'utf8'));
-  if (!m?.[1]) throw new Error('Anonymous not found');
-  return Number(m[1]) / 1024;
-}
-
-/** VmRSS of a process in MiB, from /proc. */
-export function rssMiB(pid: number | undefined): number {
-  if (pid === undefined) throw new Error('process not running');
-  const m = /^VmRSS:\s+(\d+) kB$/m.exec(fs.readFileSync(`/proc/${pid}/status`, 'utf8'));
-  if (!m?.[1]) throw new Error('VmRSS not found');
-  return Number(m[1]) / 1024;
-}
-
-function dbSizeMiB(dir: string): number {
-  let total = 0;
-  const walk = (d: string): void => {
-    for (const e of fs.readdirSync(d, { withFileTypes: true })) {
-      const p = path.join(d, e.name);
-      if (e.isDirectory()) walk(p);
-      else if (/\.db(-wal|-shm)?$/.test(e.name)) total += fs.statSync(p).size;
-    }
-  };
-  walk(dir);
-  return total / 2 ** 20;
 }

@@ -6,7 +6,8 @@
 import { randomBytes } from 'node:crypto';
 import { performance } from 'node:perf_hooks';
 import { row, type BenchRow } from './harness.js';
-import { type StackBench, cpuMs } from './stack-bench.js';
+import { cpuMs } from './proc.js';
+import type { StackBench } from './stack-bench.js';
 
 /**
  * The transport ceiling for P5: 64 MiB up and back down over the same kind of mTLS

@@ -1,7 +1,7 @@
 /**
  * A whole SPIKE for end-to-end tests, from the real binaries: `spike-agent` (one socket per
  * identity), n Keepers, Nexus (sqlite by default, in a temp dir) and, unless disabled,
- * `spike-bootstrap`. Every child's output is captured for log scans. `stop()` kills
+ * `spike-bootstrap`. Every child's output is captured for log scans (`children.ts`). `stop()` kills
  * everything and removes the temp dir.
  *
  * Several Nexus (issue 8): `nexusCount: 3` with the postgres backend runs `nexus`,
@@ -13,89 +13,21 @@
  * the stack (`stack.postgres`, stopped by `stop()`); pass `databaseUrl` to use your own.
  * `e2eBackends()` lists the backends the parameterised secrets/policy suites run against.
  */
-import { spawn, type ChildProcess } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { binCommand, binEnvPath, type BinName } from './bin.js';
+import { Children, type RunResult } from './children.js';
 import { coreZeroPrefix } from './core-limit.js';
 import { WorkloadX509Source } from '../../src/spiffe/index.js';
 import { NexusClient } from '../../src/sdk/index.js';
 import { startPostgres, type TestPostgres } from './postgres.js';
 import { freePort } from './ports.js';
+import { BUILTIN_IDENTITIES, TD, type StackOptions } from './stack-options.js';
 
-export interface StackOptions {
-  backend?: 'sqlite' | 'memory' | 'lite' | 'postgres';
-  keepers?: number;
-  threshold?: number;
-  bootstrap?: boolean;
-  identities?: Record<string, string>;
-  nexusEnv?: Record<string, string>;
-  /** Extra environment of single Nexus instances (1-based index), over `nexusEnv`. */
-  nexusEnvOf?: Record<number, Record<string, string>>;
-  keeperEnv?: Record<string, string>;
-  svidTtl?: string;
-  databaseUrl?: string;
-  /** Nexus processes on one database (postgres only); default 1. */
-  nexusCount?: number;
-  /** Turn on the operations listener (probes, metrics) of every Nexus and Keeper on free loopback ports. */
-  ops?: boolean;
-  /**
-   * `zero` (default): every hardened binary (servers, Bootstrap, the shard commands of `spike`)
-   * starts with its core-dump limit already 0/0, so it skips its own prlimit child (start-up
-   * time, test/helpers/core-limit.ts). `inherit`: they start with the test runner's limit and
-   * lower it themselves (the ENV-08 tests of that path).
-   */
-  coreLimit?: 'zero' | 'inherit';
-}
-
-/** Backends the backend-parameterised e2e suites run against. */
-export type E2eBackend = 'sqlite' | 'postgres';
-
-/**
- * `['sqlite', 'postgres']`, or the comma-separated subset in `SPIKE_E2E_BACKENDS` (e.g.
- * `SPIKE_E2E_BACKENDS=sqlite` for a quick local run). An unknown name throws.
- */
-export function e2eBackends(env: NodeJS.ProcessEnv = process.env): E2eBackend[] {
-  const raw = env['SPIKE_E2E_BACKENDS'];
-  if (raw === undefined || raw.trim() === '') return ['sqlite', 'postgres'];
-  const out: E2eBackend[] = [];
-  for (const b of raw.split(',').map((x) => x.trim()).filter(Boolean)) {
-    if (b !== 'sqlite' && b !== 'postgres') throw new Error(`SPIKE_E2E_BACKENDS: unknown backend ${JSON.stringify(b)}`);
-    if (!out.includes(b)) out.push(b);
-  }
-  return out;
-}
-
-export const TD = 'spike.ist';
-
-/**
- * Nexus settings for a file that keeps a Keeper down on purpose: the start-up rollback check
- * waits 0.5 s (not 3 s) for a silent Keeper before deciding on the threshold that answered, and
- * a sharing move's 6 attempts per Keeper back off from 50 ms to at most 400 ms (not 250 ms to
- * 4 s), so a move fails on a down Keeper in about a second. The same decisions, sooner.
- */
-export const KEEPER_DOWN_TIMERS: Readonly<Record<string, string>> = {
-  SPIKE_NEXUS_ROLLBACK_CHECK_WINDOW: '500ms',
-  SPIKE_NEXUS_MOVE_KEEPER_RETRY_INITIAL_INTERVAL: '50ms',
-  SPIKE_NEXUS_MOVE_KEEPER_RETRY_MAX_INTERVAL: '400ms',
-};
-
-const BUILTIN: Record<string, string> = {
-  nexus: `spiffe://${TD}/spike/nexus`,
-  bootstrap: `spiffe://${TD}/spike/bootstrap`,
-  pilot: `spiffe://${TD}/spike/pilot/role/superuser`,
-  recover: `spiffe://${TD}/spike/pilot/role/recover`,
-  restore: `spiffe://${TD}/spike/pilot/role/restore`,
-  lite: `spiffe://${TD}/spike/workload/role/lite`,
-};
-
+export { e2eBackends, KEEPER_DOWN_TIMERS, TD, type E2eBackend, type StackOptions } from './stack-options.js';
 export { freePort } from './ports.js';
-
-interface Proc {
-  proc: ChildProcess;
-  exited: Promise<void>;
-}
 
 export class Stack {
   readonly dir: string;
@@ -107,9 +39,7 @@ export class Stack {
   /** Operations listener ports: Nexus instances first, then Keepers (empty without `ops`). */
   readonly #opsPorts: number[] = [];
   #postgres: TestPostgres | undefined;
-  readonly #procs = new Map<string, Proc>();
-  readonly #logs = new Map<string, string[]>();
-  readonly #history: string[][] = [];
+  readonly #children = new Children();
   readonly #clients: Array<{ client: NexusClient; source: WorkloadX509Source }> = [];
   #stopped = false;
 
@@ -215,7 +145,7 @@ export class Stack {
   }
 
   #identities(): Record<string, string> {
-    const ids: Record<string, string> = { ...BUILTIN };
+    const ids: Record<string, string> = { ...BUILTIN_IDENTITIES };
     for (let i = 1; i <= this.#opts.keepers; i++) ids[`keeper-${i}`] = `spiffe://${TD}/spike/keeper/${i}`;
     return { ...ids, ...(this.#opts.identities ?? {}) };
   }
@@ -234,39 +164,7 @@ export class Stack {
   #spawn(name: string, bin: BinName | { script: string }, args: string[], env: Record<string, string>, readyLine?: string, wrapper: string[] = []): Promise<void> {
     const target = typeof bin === 'string' ? binCommand(bin) : [process.execPath, bin.script];
     const argv = [...(wrapper.length > 0 ? wrapper : this.#corePrefix(bin, args)), ...target, ...args];
-    const proc = spawn(argv[0]!, argv.slice(1), {
-      env: { PATH: binEnvPath(), HOME: this.dir, ...env },
-      stdio: ['ignore', 'pipe', 'pipe'],
-      // Own process group: a kill reaches wrapped children too (strace blocks SIGTERM).
-      detached: true,
-    });
-    // logs(name) shows the current incarnation; logs() shows everything ever captured.
-    const lines: string[] = [];
-    this.#logs.set(name, lines);
-    this.#history.push(lines);
-    const exited = new Promise<void>((r) => proc.once('exit', () => r()));
-    this.#procs.set(name, { proc, exited });
-    return new Promise((resolve, reject) => {
-      let ready = readyLine === undefined;
-      if (ready) resolve();
-      let buf = '';
-      const onData = (chunk: Buffer): void => {
-        const text = chunk.toString('utf8');
-        lines.push(text);
-        if (!ready) {
-          buf += text;
-          if (buf.includes(readyLine!)) {
-            ready = true;
-            resolve();
-          }
-        }
-      };
-      proc.stdout!.on('data', onData);
-      proc.stderr!.on('data', onData);
-      proc.once('exit', (code, sig) => {
-        if (!ready) reject(new Error(`${name} exited before ready (${code ?? sig}): ${lines.join('').slice(-2000)}`));
-      });
-    });
+    return this.#children.start(name, argv, { PATH: binEnvPath(), HOME: this.dir, ...env }, readyLine);
   }
 
   async #startAgent(): Promise<void> {
@@ -314,7 +212,7 @@ export class Stack {
 
   /** The pid of a running component. */
   pid(name: string): number | undefined {
-    return this.#procs.get(name)?.proc.pid;
+    return this.#children.process(name)?.pid;
   }
 
   async killKeeper(i: number, signal: NodeJS.Signals = 'SIGKILL'): Promise<void> {
@@ -350,21 +248,11 @@ export class Stack {
 
   /** A Nexus child process (for pid-based measurements), if running; default the first. */
   nexusProcess(index = 1): ChildProcess | undefined {
-    return this.#procs.get(this.nexusName(index))?.proc;
+    return this.#children.process(this.nexusName(index));
   }
 
-  async #kill(name: string, signal: NodeJS.Signals): Promise<void> {
-    const p = this.#procs.get(name);
-    if (!p) return;
-    if (p.proc.exitCode === null && p.proc.signalCode === null) {
-      try {
-        process.kill(-p.proc.pid!, signal);
-      } catch {
-        p.proc.kill(signal);
-      }
-    }
-    await p.exited;
-    this.#procs.delete(name);
+  #kill(name: string, signal: NodeJS.Signals): Promise<void> {
+    return this.#children.kill(name, signal);
   }
 
   async runBootstrap(): Promise<{ code: number | null; stderr: string }> {
@@ -378,29 +266,9 @@ export class Stack {
   }
 
   /** Runs a binary to completion, capturing its output (also into the logs under `logName`). */
-  run(bin: BinName, args: string[], env: Record<string, string>, stdin?: Buffer, logName?: string): Promise<{ code: number | null; stdout: string; stderr: string }> {
-    return new Promise((resolve) => {
-      const argv = [...this.#corePrefix(bin, args), ...binCommand(bin), ...args];
-      const proc = spawn(argv[0]!, argv.slice(1), {
-        env: { PATH: binEnvPath(), HOME: this.dir, ...env },
-        stdio: ['pipe', 'pipe', 'pipe'],
-        cwd: this.dir,
-      });
-      const out: Buffer[] = [];
-      const err: Buffer[] = [];
-      proc.stdout.on('data', (c: Buffer) => out.push(c));
-      proc.stderr.on('data', (c: Buffer) => err.push(c));
-      if (stdin) proc.stdin.end(stdin);
-      else proc.stdin.end();
-      proc.once('close', (code) => {
-        const stdout = Buffer.concat(out).toString('utf8');
-        const stderr = Buffer.concat(err).toString('utf8');
-        const lines = [stdout, stderr];
-        this.#logs.set(logName ?? bin, lines);
-        this.#history.push(lines);
-        resolve({ code, stdout, stderr });
-      });
-    });
+  run(bin: BinName, args: string[], env: Record<string, string>, stdin?: Buffer, logName?: string): Promise<RunResult> {
+    const argv = [...this.#corePrefix(bin, args), ...binCommand(bin), ...args];
+    return this.#children.run(logName ?? bin, argv, { PATH: binEnvPath(), HOME: this.dir, ...env }, this.dir, stdin);
   }
 
   spike(args: string[], opts: { identity?: string; stdin?: Buffer; env?: Record<string, string> } = {}): Promise<{ code: number | null; stdout: string; stderr: string }> {
@@ -454,12 +322,11 @@ export class Stack {
   }
 
   clearLogs(name: string): void {
-    this.#logs.get(name)?.splice(0);
+    this.#children.clearLogs(name);
   }
 
   logs(name?: string): string {
-    if (name !== undefined) return (this.#logs.get(name) ?? []).join('');
-    return this.#history.map((l) => l.join('')).join('');
+    return this.#children.logs(name);
   }
 
   async stop(): Promise<void> {
@@ -469,8 +336,7 @@ export class Stack {
       await client.close().catch(() => undefined);
       source.close();
     }
-    const names = [...this.#procs.keys()].reverse();
-    for (const n of names) await this.#kill(n, 'SIGKILL');
+    await this.#children.killAll();
     fs.rmSync(this.dir, { recursive: true, force: true });
     await this.#postgres?.stop();
   }
