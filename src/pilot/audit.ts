@@ -21,6 +21,7 @@ import { act, type PilotContext } from './context.js';
 import { PilotError, usageError } from './errors.js';
 import { addFormatOptions, parseFormat, render, type FormatOpts } from './format.js';
 import { parseShardText, readShardFile } from './shard-input.js';
+import { checkSecretPath } from './validate.js';
 
 function keysFromShards(ctx: PilotContext, files: readonly string[]): AuditKeys {
   const shares: Share[] = [];
@@ -124,6 +125,7 @@ export function registerAudit(program: Command, ctx: PilotContext): void {
   ).action(
       act(ctx, 'audit', 'hash', async (p: string, o: FormatOpts) => {
         const format = parseFormat(o.format, o.json);
+        checkSecretPath(p); // the same grammar Nexus checks: a path that breaks it was never hashed
         const client = await ctx.nexus('any');
         const hash = await client.auditHash(p);
         ctx.out(render(format, { hash }, () => `${hash}\n`));

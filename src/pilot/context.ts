@@ -24,6 +24,8 @@ export interface PilotIo {
   stdin: Readable & { isTTY?: boolean; setRawMode?: (mode: boolean) => unknown };
   env: Env;
   cwd: string;
+  /** Whether the process's stdin is a directory (Node reads one as an empty stream); absent in tests of other streams. */
+  stdinIsDirectory?: () => boolean;
 }
 
 /** Role gate: which identity a command needs; `any` skips the client-side check. */

@@ -107,6 +107,13 @@ test('after npm start: role sockets and the loopback Nexus URL are used, each wi
   const named = resolvePilotEnv({ env: {}, cwd, role: 'operator', socket: 'restore' });
   assert.equal(named.endpoint, `unix://${sockOf(cwd, 'restore')}`);
   assert.equal(named.nexusUrl, 'https://localhost:18553');
+  // so is a path to that very socket (absolute or relative), not a path elsewhere
+  for (const socket of [sockOf(cwd, 'restore'), './.spike/sockets/restore.sock']) {
+    const byPath = resolvePilotEnv({ env: {}, cwd, role: 'operator', socket });
+    assert.equal(byPath.endpoint, `unix://${sockOf(cwd, 'restore')}`, socket);
+    assert.deepEqual(byPath.endpointSource, { kind: 'dev', path: sockOf(cwd, 'restore') }, socket);
+    assert.equal(byPath.nexusUrl, 'https://localhost:18553', socket);
+  }
   // SPIKE_DEV_DIR (real environment) points elsewhere
   const other = tmp();
   const viaEnv = resolvePilotEnv({ env: { SPIKE_DEV_DIR: path.join(cwd, '.spike') }, cwd: other, role: 'operator' });

@@ -3,7 +3,8 @@
  *
  * Workload API endpoint, first match wins:
  *   1. `--socket <name|path>`: a path (or `unix:` address) as given; a bare name means the
- *      dev-stack socket `<dev dir>/sockets/<name>.sock`, which must pass the dev-stack checks;
+ *      dev-stack socket `<dev dir>/sockets/<name>.sock`, which must pass the dev-stack checks
+ *      (so must a path to that very file, which then counts as the name);
  *   2. `SPIFFE_ENDPOINT_SOCKET` from the real environment;
  *   3. the dev-stack hint: `<dev dir>/sockets/<role>.sock` (`pilot`, `recover`, `restore`) when
  *      it passes the checks of `devhint.ts`;
@@ -79,10 +80,14 @@ export function resolvePilotEnv(opts: { env: Env; cwd: string; role: PilotRole; 
   const envSocket = set(opts.env, 'SPIFFE_ENDPOINT_SOCKET');
   if (sock !== undefined && sock !== '') {
     endpointSource = { kind: 'flag' };
+    const asPath = sock.includes('/') && !sock.startsWith('unix:') ? path.resolve(opts.cwd, sock) : undefined;
+    // A path to the dev folder's own socket is the same choice as its name (same checks, same URL hint).
+    const devName = asPath !== undefined && path.dirname(asPath) === path.join(dir, 'sockets') && asPath.endsWith('.sock') ? path.basename(asPath) : undefined;
     if (sock.startsWith('unix:')) endpoint = sock;
-    else if (sock.includes('/')) endpoint = `unix://${path.resolve(opts.cwd, sock)}`;
-    else if (/^[A-Za-z0-9._-]{1,64}$/.test(sock) && sock !== '.' && sock !== '..') {
-      const dev = findDevSocket(dir, sock.endsWith('.sock') ? sock.slice(0, -'.sock'.length) : sock);
+    else if (asPath !== undefined && devName === undefined) endpoint = `unix://${asPath}`;
+    else if (devName !== undefined || (/^[A-Za-z0-9._-]{1,64}$/.test(sock) && sock !== '.' && sock !== '..')) {
+      const name = devName ?? sock;
+      const dev = findDevSocket(dir, name.endsWith('.sock') ? name.slice(0, -'.sock'.length) : name);
       if (!dev.ok && dev.refused !== undefined) {
         throw new PilotError(`Error: Refusing the dev stack socket ${dev.path}: ${dev.refused}.`, { code: 'pilot_dev_socket_refused' });
       }

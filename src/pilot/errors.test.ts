@@ -72,3 +72,19 @@ test('a move command that timed out waiting for Nexus says the move may still co
   assert.equal(describeError(refused, 'operator', 'refresh-shares').line, `Error: Cannot reach SPIKE Nexus at ${url} (connection refused).`);
   assert.equal(describeError(timedOut, 'secret', 'get').line, `Error: Cannot reach SPIKE Nexus at ${url} (timeout).`);
 });
+
+test('a URL tried again with the same result is named once; different URLs or causes each once, in order', () => {
+  const a = 'https://n1.example:8553';
+  const b = 'https://n2.example:8553';
+  const closed = { class: 'connection_closed' } as const;
+  const thrice = new NexusApiError('net_peer_connection', { attempts: [{ url: a, failure: closed }, { url: a, failure: closed }, { url: a, failure: closed }] });
+  assert.equal(describeError(thrice, 'secret', 'list').line, `Error: Cannot reach SPIKE Nexus at ${a} (connection closed by the server).`);
+  const mixed = new NexusApiError('net_peer_connection', { attempts: [{ url: a, failure: closed }, { url: b, failure: { class: 'connection_refused' } }, { url: a, failure: closed }] });
+  assert.equal(describeError(mixed, 'secret', 'list').line, `Error: Cannot reach SPIKE Nexus at ${a} (connection closed by the server), ${b} (connection refused).`);
+});
+
+test('a 400 with Nexus\'s own reason shows it; without one the line is as before', () => {
+  const withDetail = new NexusApiError('api_bad_request', { status: 400, wireErr: 'api_bad_request', detail: 'request body too large' });
+  assert.equal(describeError(withDetail, 'secret', 'put').line, 'Error: Invalid request: request body too large.');
+  assert.equal(describeError(new NexusApiError('api_bad_request', { status: 400, wireErr: 'api_bad_request' }), 'secret', 'put').line, 'Error: Invalid request.');
+});

@@ -67,7 +67,8 @@ function suffix(e: NexusApiError): string {
  */
 function connectionPhrase(e: NexusApiError): string | undefined {
   if (e.status !== undefined || e.attempts.length === 0) return undefined;
-  const where = e.attempts.map((a) => `${a.url} (${failureText(a.failure)})`).join(', ');
+  // The same URL tried again with the same result is named once.
+  const where = [...new Set(e.attempts.map((a) => `${a.url} (${failureText(a.failure)})`))].join(', ');
   return e.code === 'tls_peer_rejected' ? `Cannot trust SPIKE Nexus at ${where}; nothing was sent` : `Cannot reach SPIKE Nexus at ${where}`;
 }
 
@@ -156,7 +157,8 @@ function apiErrorLine(e: NexusApiError, group: CommandGroup, command = ''): stri
     case 'api_not_found':
       return group === 'policy' ? 'Error: Entity not found.' : 'Error: Resource not found.';
     case 'api_bad_request':
-      return `Error: Invalid request${suffix(e)}.`;
+      // Nexus's own reason (e.g. "request body too large"); it never holds a value or path.
+      return e.detail === undefined ? `Error: Invalid request${suffix(e)}.` : `Error: Invalid request${suffix(e)}: ${sentence(e.detail)}`;
     case 'net_peer_connection':
       return e.status === undefined
         ? 'Error: Failed to connect to SPIKE Nexus.'

@@ -16,7 +16,7 @@ import { spawnSync } from 'node:child_process';
 import { Agent } from 'undici';
 import { NexusClient } from '../sdk/client.js';
 import { SpikeError } from '../lib/errors.js';
-import { groupOf, run } from './main.js';
+import { groupOf, helpArgv, run } from './main.js';
 import type { PilotIo } from './context.js';
 import { binPath } from '../../test/helpers/bin.js';
 
@@ -127,9 +127,9 @@ test('usage errors: exit 2, one "Error:" line, nothing connects', async () => {
   }
 });
 
-test('invalid secret path: exit 1, SPIKE wording without echoing the path', async () => {
+test('invalid secret path: exit 2 (a malformed argument), SPIKE wording without echoing the path', async () => {
   const r = await spike(['secret', 'get', '../etc/secret-name']);
-  assert.equal(r.code, 1);
+  assert.equal(r.code, 2);
   oneErrorLine(r, /^Error: Invalid secret path: it has a '\.' or '\.\.' segment\.$/);
   assert.ok(!r.err.includes('secret-name'), 'the path is not echoed');
   assert.equal(r.connects, 0);
@@ -250,6 +250,17 @@ test('spike help …, <group> help <cmd> and --help exit 0; a bare group or `spi
     assert.equal(r.connects, 0);
   }
   for (const argv of [[], ['secret'], ['secret', 'metadata']]) assert.equal((await spike(argv)).code, 2, argv.join(' '));
+  // help walks the whole command path (commander's own help command took one name only)
+  for (const [argv, usage] of [[['help', 'secret', 'put'], 'spike secret put'], [['help', 'operator', 'recover'], 'spike operator recover'],
+    [['help', 'secret', 'metadata', 'get'], 'spike secret metadata get'], [['help', 'help'], 'spike'], [['--socket', 'pilot', 'help', 'policy', 'create'], 'spike policy create']] as const) {
+    const r = await spike([...argv]);
+    assert.equal(r.code, 0, argv.join(' '));
+    assert.match(r.out, new RegExp(`^Usage: ${usage} `), argv.join(' '));
+  }
+  const unknown = await spike(['help', 'nosuch']);
+  assert.equal(unknown.code, 2);
+  assert.match(unknown.err, /^Error: unknown command 'nosuch'/);
+  assert.deepEqual(helpArgv(['secret', 'help', 'put']), ['secret', 'help', 'put'], 'a group\'s own help command is commander\'s');
 });
 
 test('one output rule: every command has --format and --json (from the tree the completion script is made of)', async () => {

@@ -13,7 +13,7 @@
  * whole tree is built only for top-level help, an unknown group, or no group at all.
  */
 import { Command, CommanderError } from 'commander';
-import { readFileSync } from 'node:fs';
+import { fstatSync, readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import path from 'node:path';
 import { PilotContext, type GlobalOptions, type PilotIo } from './context.js';
@@ -52,6 +52,34 @@ export function groupOf(argv: readonly string[]): string | undefined {
     return GROUPS.some(([g]) => g === a) ? a : undefined;
   }
   return undefined;
+}
+
+/** The first names `spike help` can be about: the command groups and `completion`. */
+const KNOWN_TOP: ReadonlySet<string> = new Set([...GROUPS.map(([g]) => g), 'completion']);
+
+/**
+ * `spike help <group> <command>…` as `spike <group> <command>… --help`: commander's own help
+ * command takes one name only (it showed the group's help for `help secret put`), and
+ * `help help` was a usage error. Another `help` among the names is dropped; `help` alone is
+ * `--help` (the whole tree's help); an unknown first name gets commander's "unknown
+ * command" error. Anything else is returned as it was.
+ */
+export function helpArgv(argv: readonly string[]): string[] {
+  for (let i = 0; i < argv.length; i++) {
+    const a = argv[i]!;
+    if (a === '--') break;
+    if (VALUE_OPTIONS.has(a)) {
+      i++;
+      continue;
+    }
+    if (a.startsWith('-')) continue;
+    if (a !== 'help') break;
+    const names = argv.slice(i + 1).filter((n) => n !== 'help');
+    if (names.length === 0) return [...argv.slice(0, i), '--help'];
+    // An unknown name is left to commander's "unknown command" error (with --help it would print the root help).
+    return KNOWN_TOP.has(names[0]!) ? [...argv.slice(0, i), ...names, '--help'] : [...argv.slice(0, i), ...names];
+  }
+  return [...argv];
 }
 
 const SOCKET_HELP = 'Workload API socket: a dev-stack name (pilot, recover, restore) or a path';
@@ -114,7 +142,8 @@ interface RunOptions {
 }
 
 /** Runs one CLI invocation; resolves with the exit code (never throws, never exits). */
-export async function run(argv: string[], io: PilotIo, opts: RunOptions = {}): Promise<number> {
+export async function run(given: string[], io: PilotIo, opts: RunOptions = {}): Promise<number> {
+  const argv = helpArgv(given);
   let program: Command | undefined;
   const ctx = new PilotContext(io, () => (program?.opts<GlobalOptions>() ?? {}), opts.connect);
   program = await buildProgram(ctx, groupOf(argv));
@@ -170,6 +199,13 @@ export async function main(argv: string[]): Promise<void> {
     },
     env: process.env,
     cwd: process.cwd(),
+    stdinIsDirectory: () => {
+      try {
+        return fstatSync(0).isDirectory();
+      } catch {
+        return false;
+      }
+    },
   });
   process.exitCode = code;
   await Promise.all([flushed(process.stdout), flushed(process.stderr)]);

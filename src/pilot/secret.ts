@@ -10,7 +10,7 @@ import type { NexusClient, SecretMetadata } from '../sdk/index.js';
 import { PilotError, notFoundAs, usageError } from './errors.js';
 import { act, type PilotContext } from './context.js';
 import { addFormatOptions, formatTime, formatTimeOrNull, parseFormat, render, success, type FormatOpts } from './format.js';
-import { checkSecretPath, parseNonNegInt, parsePairs, parsePositiveInt, parseVersionList } from './validate.js';
+import { checkPathPrefix, checkSecretPath, parseNonNegInt, parsePairs, parsePositiveInt, parseVersionList } from './validate.js';
 import { resolveValues } from './values.js';
 
 export { addFormatOptions } from './format.js';
@@ -93,7 +93,7 @@ export function registerSecret(program: Command, ctx: PilotContext): void {
       const raw = parsePairs(pairs);
       const cas = o.cas !== undefined ? parseNonNegInt(o.cas, '--cas') : undefined;
       const maxVersions = o.maxVersions !== undefined ? parsePositiveInt(o.maxVersions, '--max-versions') : undefined;
-      const customMetadata = o.metadata.length > 0 ? parsePairs(o.metadata) : undefined;
+      const customMetadata = o.metadata.length > 0 ? parsePairs(o.metadata, (i) => (o.metadata.length > 1 ? `--metadata number ${i + 1}` : '--metadata')) : undefined;
       const values = await resolveValues(ctx.io, raw);
       const client = await ctx.nexus('any');
       const written = await client.putSecret(path, values, {
@@ -168,8 +168,11 @@ export function registerSecret(program: Command, ctx: PilotContext): void {
         }
         const versions = o.versions !== undefined ? parseVersionList(o.versions) : [];
         const client = await ctx.nexus('any');
-        await notFoundAs(path, () => command.call(client, path, versions));
         const which = versions.length === 0 ? '' : ` (version${versions.length > 1 ? 's' : ''} ${versions.join(', ')})`;
+        // Undelete answers "not found" also for a path that exists but has no such deleted version.
+        const missing = command.name !== 'undelete' ? `${path}${which}`
+          : versions.length === 0 ? `no deleted version of ${path}` : `no deleted version ${versions.join(', ')} of ${path}`;
+        await notFoundAs(missing, () => command.call(client, path, versions));
         ctx.out(success(format, `${command.done} secret ${path}${which}`, { path, versions }));
       }),
     );
@@ -180,9 +183,7 @@ export function registerSecret(program: Command, ctx: PilotContext): void {
   addFormatOptions(secret.command('list').description('List secret paths').argument('[prefix]', 'only paths starting with this')).action(
     act(ctx, 'secret', 'list', async (prefix: string | undefined, o: FormatOpts) => {
       const format = parseFormat(o.format, o.json);
-      if (prefix !== undefined && (prefix.length > 500 || !/^[a-zA-Z0-9._\-/()?+*|[\]{}\\]*$/.test(prefix))) {
-        throw new PilotError('Error: Invalid secret path prefix.', { code: 'pilot_invalid_path' });
-      }
+      if (prefix !== undefined) checkPathPrefix(prefix);
       const client = await ctx.nexus('any');
       const keys: string[] = [];
       for await (const k of client.secretPaths(prefix ? { prefix } : {})) if (k.startsWith(prefix ?? '')) keys.push(k);

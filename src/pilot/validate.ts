@@ -14,15 +14,22 @@ const KEY_RE = /^[a-zA-Z0-9\-_ ]{1,250}$/;
 /** Never a secret path (the gate namespace of policies). */
 const RESERVED_PREFIX = 'spike/system';
 
-/** Which rule of the secret path grammar `p` breaks, or undefined when it is valid (never the value itself). */
-export function secretPathProblem(p: string): string | undefined {
-  if (p.length === 0) return 'it is empty';
+/** The length and character rules shared by a path and a path prefix. */
+function lengthOrCharProblem(p: string): string | undefined {
   if (p.length > MAX_PATH) return `it is longer than ${MAX_PATH} characters`;
   for (let i = 0; i < p.length; i++) {
     if (!PATH_CHARS.test(p[i]!)) {
-      return `character ${i + 1} is not allowed (use letters, digits and . _ - / ( ) ? + * | [ ] { } \\)`;
+      return `character ${i + 1} is not allowed (use ASCII letters, digits and . _ - / ( ) ? + * | [ ] { } \\)`;
     }
   }
+  return undefined;
+}
+
+/** Which rule of the secret path grammar `p` breaks, or undefined when it is valid (never the value itself). */
+export function secretPathProblem(p: string): string | undefined {
+  if (p.length === 0) return 'it is empty';
+  const chars = lengthOrCharProblem(p);
+  if (chars !== undefined) return chars;
   if (p.startsWith('/')) return "it starts with '/'";
   if (p.endsWith('/')) return "it ends with '/'";
   const segs = p.split('/');
@@ -39,26 +46,36 @@ export function secretPathProblem(p: string): string | undefined {
  */
 export function checkSecretPath(p: string): string {
   const problem = secretPathProblem(p);
-  if (problem !== undefined) throw new PilotError(`Error: Invalid secret path: ${problem}.`, { code: 'pilot_invalid_path' });
+  if (problem !== undefined) throw new PilotError(`Error: Invalid secret path: ${problem}.`, { code: 'pilot_invalid_path', usage: true });
+  return p;
+}
+
+/**
+ * A `secret list` prefix: any start of a path (`app/`, `app/d`), so only the length and
+ * character rules apply. Throws `Error: Invalid secret path prefix: <the rule it broke>.`.
+ */
+export function checkPathPrefix(p: string): string {
+  const problem = lengthOrCharProblem(p);
+  if (problem !== undefined) throw new PilotError(`Error: Invalid secret path prefix: ${problem}.`, { code: 'pilot_invalid_path', usage: true });
   return p;
 }
 
 /**
  * `key=value` pairs (split at the first `=`) → a null-prototype map. Unlike SPIKE, a bad
  * pair stops the command (nothing is written) instead of being skipped; the message names
- * the argument position, never its text.
+ * where the pair was (`argument 3`, or `--metadata` number 2 via `where`), never its text.
  */
-export function parsePairs(pairs: readonly string[]): Record<string, string> {
+export function parsePairs(pairs: readonly string[], where: (i: number) => string = (i) => `argument ${i + 2}`): Record<string, string> {
   const out: Record<string, string> = Object.create(null) as Record<string, string>;
   pairs.forEach((pair, i) => {
     const eq = pair.indexOf('=');
-    const pos = i + 2; // argument position after <path>
-    if (eq <= 0) throw usageError(`Error: Invalid key-value pair (argument ${pos}): expected key=value.`);
+    const pos = where(i);
+    if (eq <= 0) throw usageError(`Error: Invalid key-value pair (${pos}): expected key=value.`);
     const key = pair.slice(0, eq);
     if (!KEY_RE.test(key)) {
-      throw usageError(`Error: Invalid key name (argument ${pos}): use 1-250 letters, digits, '-', '_' or spaces.`);
+      throw usageError(`Error: Invalid key name (${pos}): use 1-250 ASCII letters, digits, '-', '_' or spaces.`);
     }
-    if (Object.prototype.hasOwnProperty.call(out, key)) throw usageError(`Error: Duplicate key (argument ${pos}).`);
+    if (Object.prototype.hasOwnProperty.call(out, key)) throw usageError(`Error: Duplicate key (${pos}).`);
     Object.defineProperty(out, key, { value: pair.slice(eq + 1), enumerable: true, writable: true, configurable: true });
   });
   return out;
@@ -78,9 +95,8 @@ export function parseVersionByte(v: string): number {
 
 /** A positive integer option (`--max-versions`). */
 export function parsePositiveInt(v: string, flag: string): number {
-  const n = parseNonNegInt(v, flag);
-  if (n === 0) throw usageError(`Error: Invalid ${flag}: expected an integer ≥ 1.`);
-  return n;
+  if (!/^[1-9][0-9]{0,14}$/.test(v.trim())) throw usageError(`Error: Invalid ${flag}: expected an integer ≥ 1.`);
+  return Number(v.trim());
 }
 
 /** `-v 1,2,0` → [1,2,0]. Each element an integer ≥ 0 (SPIKE's messages). */
@@ -109,6 +125,6 @@ export function parsePermissions(v: string | readonly string[]): Permission[] {
 
 /** SPIKE's policy-name rule: 1–250 of `[a-zA-Z0-9-_ ]`. */
 export function checkPolicyName(n: string): string {
-  if (!KEY_RE.test(n)) throw usageError("Error: Invalid policy name: use 1-250 letters, digits, '-', '_' or spaces.");
+  if (!KEY_RE.test(n)) throw usageError("Error: Invalid policy name: use 1-250 ASCII letters, digits, '-', '_' or spaces.");
   return n;
 }

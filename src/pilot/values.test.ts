@@ -50,8 +50,16 @@ test('key=@file keeps the bytes exactly (trailing newline included); key=- reads
   const v = await resolveValues(io('from stdin\n\n'), map({ password: '@pw.txt', pem: `@${path.join(dir, 'multi.pem')}`, token: '-', at: '@@x', dash: '@-', plain: 'p' }));
   assert.deepEqual({ ...v }, { password: 's3cret\n', pem: '-----BEGIN X-----\r\nabc\n\n', token: 'from stdin\n\n', at: '@x', dash: '-', plain: 'p' });
   assert.equal(Object.getPrototypeOf(v), null);
-  const empty = await resolveValues(io(''), map({ k: '-' }));
-  assert.equal(empty['k'], '');
+});
+
+test('key=- refuses an empty stdin (a closed stdin reads as empty) and a directory, instead of storing an empty value', async () => {
+  const refused = async (stdinIo: PilotIo, re: RegExp): Promise<void> => {
+    await assert.rejects(resolveValues(stdinIo, map({ k: '-' })), (e: unknown) => e instanceof PilotError && re.test(e.message) && e.exitCode === 1);
+  };
+  await refused(io(''), /^Error: stdin gave no value for key 'k'; for an empty value write 'k=' instead of 'k=-'\.$/);
+  await refused({ ...io('ignored'), stdinIsDirectory: () => true }, /^Error: stdin for key 'k' is a directory, not a value\.$/);
+  assert.equal((await resolveValues(io(''), map({ k: '' })))['k'], '', 'an empty value written as k= is still an empty value');
+  assert.equal((await resolveValues({ ...io('v'), stdinIsDirectory: () => false }, map({ k: '-' })))['k'], 'v');
 });
 
 test('refusals: two stdin values, missing/unreadable/oversized/non-UTF-8 files, an empty @; never the content', async () => {

@@ -7,7 +7,10 @@
  *   directory;
  * - `-`: everything on stdin, exactly (at most one `-` per call); when stdin is a terminal, one
  *   line typed without echo (hidden-input.ts: Enter ends it and is not part of the value; a
- *   multi-line paste is refused — multi-line values come from a file or a pipe);
+ *   multi-line paste is refused — multi-line values come from a file or a pipe). An empty stdin
+ *   is refused rather than stored as an empty value (a closed stdin reads as empty: Node gives
+ *   the process /dev/null in its place), and so is a directory, which Node reads as empty too;
+ *   an empty value is written `key=`;
  * - `@@…`: the literal text `@…` (one `@` is dropped), and `@-`: the literal text `-`;
  * - anything else: the text itself.
  *
@@ -65,6 +68,8 @@ function readValueFile(io: PilotIo, file: string, what: string): string {
 
 async function readStdin(io: PilotIo, key: string): Promise<string> {
   const what = `key '${key}'`;
+  const empty = (): never => fail(`Error: stdin gave no value for ${what}; for an empty value write '${key}=' instead of '${key}=-'.`);
+  if (io.stdinIsDirectory?.() === true) return fail(`Error: stdin for ${what} is a directory, not a value.`);
   if (io.stdin.isTTY && io.stdin.setRawMode) {
     const typed = await readHiddenLine(io, {
       prompt: `Value for ${what} (hidden; Enter ends it): `,
@@ -72,6 +77,7 @@ async function readStdin(io: PilotIo, key: string): Promise<string> {
       tooLarge: new PilotError(`Error: The value typed for ${what} is larger than 1 MiB.`, { code: 'pilot_value_source' }),
       multiLine: new PilotError(`Error: More than one line was typed or pasted for ${what}; a terminal gives one line (use '${key}=@file' or a pipe for more).`, { code: 'pilot_value_source' }),
     });
+    if (typed.length === 0) return empty();
     return decodeUtf8(typed, `The value typed for ${what}`);
   }
   const chunks: Buffer[] = [];
@@ -83,6 +89,7 @@ async function readStdin(io: PilotIo, key: string): Promise<string> {
       n += b.length;
       if (n > MAX_VALUE_BYTES) fail(`Error: stdin for ${what} is larger than 1 MiB.`);
     }
+    if (n === 0) return empty();
     return decodeUtf8(Buffer.concat(chunks), `stdin for ${what}`);
   } finally {
     for (const c of chunks) c.fill(0);

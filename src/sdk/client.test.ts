@@ -275,6 +275,29 @@ describe('answers → errors', () => {
     await assert.rejects(c.decryptStream(Buffer.from([1, 2, 3])), (e: unknown) => e instanceof NexusApiError && e.code === 'api_bad_request' && e.wireErr === 'decryption_failed');
   });
 
+  test('a short printable message in an error body is kept as detail; anything else is dropped', async () => {
+    let body = '';
+    const s = await stub(undefined, (_seen, res) => {
+      res.writeHead(400, { 'content-type': 'application/json' });
+      res.end(body);
+    });
+    const c = await client([s.url]);
+    const cases: [unknown, string | undefined][] = [
+      ['request body too large', 'request body too large'],
+      ['x'.repeat(200), 'x'.repeat(200)],
+      ['x'.repeat(201), undefined],
+      ['line\nbreak', undefined],
+      ['\u001b[31mred', undefined],
+      ['caf\u00e9', undefined],
+      ['', undefined],
+      [42, undefined],
+    ];
+    for (const [message, detail] of cases) {
+      body = JSON.stringify({ err: 'api_bad_request', message });
+      await assert.rejects(c.getSecret('a/b'), (e: unknown) => e instanceof NexusApiError && e.detail === detail && e.code === 'api_bad_request');
+    }
+  });
+
   test('a response body above the cap is refused', async () => {
     const s = await stub(undefined, (_seen, res) => json(res, 200, { keys: Array.from({ length: 5000 }, (_, i) => `path/${i}`) }));
     const dispatcher = createMtlsDispatcher({ source: clientSource, authorizeServer: authorizeIf((id) => id.toString() === `spiffe://${TD}/spike/nexus`) });

@@ -66,6 +66,14 @@ export function sanitizeWireCode(s: unknown): string | undefined {
   return typeof s === 'string' && WIRE_CODE_RE.test(s) ? s : undefined;
 }
 
+/** Longest server explanation kept in {@link NexusApiError.detail}. */
+export const DETAIL_MAX = 200;
+
+/** An error body's `message`, if it is short printable ASCII (anything else is dropped, not cut). */
+export function sanitizeDetail(s: unknown): string | undefined {
+  return typeof s === 'string' && s.length > 0 && s.length <= DETAIL_MAX && /^[\x20-\x7e]+$/.test(s) ? s : undefined;
+}
+
 /** Maps an HTTP status to the SDK code, as the Go SDK does, plus 409. */
 export function codeForStatus(status: number): SdkErrorCode {
   switch (status) {
@@ -139,9 +147,15 @@ export class NexusApiError extends SpikeError {
    * to retry anywhere) or `unknown` (a write may have been applied); undefined otherwise.
    */
   readonly outcome: RequestOutcome | undefined;
+  /**
+   * Nexus's own explanation of a refused request (the `message` of its error body, e.g.
+   * `request body too large`), when it sent one of at most {@link DETAIL_MAX} printable ASCII
+   * characters; undefined otherwise. Nexus words these without any secret value or path.
+   */
+  readonly detail: string | undefined;
   constructor(
     code: SdkErrorCode,
-    opts: { status?: number; wireErr?: string; cause?: unknown; attempts?: readonly FailedAttempt[]; storeFailure?: StoreFailureKind; at?: RequestTarget; outcome?: RequestOutcome } = {},
+    opts: { status?: number; wireErr?: string; cause?: unknown; attempts?: readonly FailedAttempt[]; storeFailure?: StoreFailureKind; at?: RequestTarget; outcome?: RequestOutcome; detail?: string } = {},
   ) {
     const attempts = opts.attempts ?? [];
     super(code, messageFor(code, attempts), opts.cause === undefined ? undefined : { cause: opts.cause });
@@ -153,6 +167,7 @@ export class NexusApiError extends SpikeError {
     this.url = opts.at?.url ?? attempts[attempts.length - 1]?.url;
     this.route = opts.at?.route;
     this.outcome = opts.outcome;
+    this.detail = opts.detail;
   }
 
   /** Why the last attempt failed, if no answer arrived. */

@@ -38,7 +38,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { backoffDelay } from '../lib/index.js';
 import { AnswerTooLargeError, readAnswer } from '../spiffe/index.js';
 import { OCTET_STREAM, storeFailureFromMessage, type StoreFailureKind } from '../protocol/curve-free.js';
-import { NexusApiError, codeForStatus, outcomeFromBody, sanitizeWireCode, type RequestOutcome, type RequestTarget } from './errors.js';
+import { NexusApiError, codeForStatus, outcomeFromBody, sanitizeDetail, sanitizeWireCode, type RequestOutcome, type RequestTarget } from './errors.js';
 import { classifyFailureCause, isTrustFailure, type FailedAttempt } from './failure.js';
 import { InstanceOrder } from './instances.js';
 import type { NexusUrl } from './urls.js';
@@ -171,6 +171,7 @@ async function errorFromResponse(res: ResponseData, at: RequestTarget): Promise<
   let wireErr: string | undefined;
   let storeFailure: StoreFailureKind | undefined;
   let outcome: RequestOutcome | undefined;
+  let detail: string | undefined;
   try {
     const buf = await readCapped(res.body, 4096, status);
     const text = buf.toString('utf8').trim();
@@ -180,6 +181,7 @@ async function errorFromResponse(res: ResponseData, at: RequestTarget): Promise<
         wireErr = sanitizeWireCode((j as Record<string, unknown>)['err']) ?? sanitizeWireCode((j as Record<string, unknown>)['Err']);
         storeFailure = storeFailureFromMessage((j as Record<string, unknown>)['message']);
         outcome = outcomeFromBody(status, (j as Record<string, unknown>)['outcome']);
+        detail = sanitizeDetail((j as Record<string, unknown>)['message']);
       }
     } else {
       const line = text.split('\n')[0]?.trim() ?? '';
@@ -188,7 +190,7 @@ async function errorFromResponse(res: ResponseData, at: RequestTarget): Promise<
   } catch {
     // The status alone decides the code; an unreadable error body is not an extra failure.
   }
-  return new NexusApiError(codeForStatus(status), { status, at, ...(wireErr ? { wireErr } : {}), ...(storeFailure ? { storeFailure } : {}), ...(outcome ? { outcome } : {}) });
+  return new NexusApiError(codeForStatus(status), { status, at, ...(wireErr ? { wireErr } : {}), ...(storeFailure ? { storeFailure } : {}), ...(outcome ? { outcome } : {}), ...(detail ? { detail } : {}) });
 }
 
 export class Transport {

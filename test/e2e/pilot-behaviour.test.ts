@@ -8,7 +8,10 @@
  *   with the `@@` / `@-` escapes, so secrets need not be on argv;
  * - errors say what was wrong: which path rule, where a pattern does not compile, "not found:
  *   <path as typed>" — and Nexus itself never echoes a path (its answers are checked too);
- * - `spike help …` exits 0; `spike completion bash` passes `bash -n` (zsh when installed);
+ * - refused input changes nothing and says why: an empty or directory stdin for `key=-`, a request
+ *   over Nexus's body cap (Nexus's own reason is shown), list prefix rules, undelete's version;
+ * - `spike help …` exits 0 (also `help <group> <command>`); `spike completion bash` passes
+ *   `bash -n` (zsh when installed);
  * - a non-superuser workload uses the CLI for what its policy allows (also in cli-secrets-policies.ts).
  */
 import 'reflect-metadata';
@@ -18,6 +21,7 @@ import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import YAML from 'yaml';
+import { binCommand, binEnvPath } from '../helpers/bin.js';
 import { Stack } from '../helpers/stack.js';
 
 const APP = 'spiffe://spike.ist/workload/beh-app';
@@ -125,17 +129,49 @@ test('errors say what was wrong: path rule, pattern position, not found as typed
     stack.spike(['secret', 'get', 'vals/a', 'nokey']),
     stack.spike(['policy', 'get', 'no-such-policy']),
   ]);
-  oneLine(badChar, /^Error: Invalid secret path: character 3 is not allowed \(use letters, digits and/);
+  oneLine(badChar, /^Error: Invalid secret path: character 3 is not allowed \(use ASCII letters, digits and/, 2);
   assert.ok(!badChar.stderr.includes('db creds'));
-  oneLine(dots, /^Error: Invalid secret path: it has a '\.' or '\.\.' segment\.$/);
-  oneLine(reserved, /^Error: Invalid secret path: spike\/system is reserved\.$/);
-  oneLine(pattern, /^Error: Invalid --path-pattern: it does not compile \(missing closing \) at character 1: `\^app\/\(x\$`\)\.$/, 2);
+  oneLine(dots, /^Error: Invalid secret path: it has a '\.' or '\.\.' segment\.$/, 2);
+  oneLine(reserved, /^Error: Invalid secret path: spike\/system is reserved\.$/, 2);
+  oneLine(pattern, /^Error: Invalid --path-pattern: it does not compile \(missing closing \): `\^app\/\(x\$`\)\.$/, 2);
   oneLine(missing, /^Error: not found: nothing\/here-7f3a\.$/);
   oneLine(missingV, /^Error: not found: vals\/a \(version 9\)\.$/);
   oneLine(missingKey, /^Error: not found: key "nokey" in vals\/a\.$/);
   oneLine(missingPolicy, /^Error: not found: policy no-such-policy\.$/);
   // the path in the message is the CLI's own argument: Nexus never logs it
   assert.ok(!stack.logs(stack.nexusName()).includes('nothing/here-7f3a'), 'Nexus never logs the path');
+});
+
+test('refusals that change nothing: empty or directory stdin, a too large request, list prefix rules, undelete and --metadata wording', async () => {
+  await ok(['secret', 'put', 'keep/a', 'k=original']);
+  // key=- with nothing on stdin (a closed stdin reads as empty) is refused, not stored as ''
+  oneLine(await stack.spike(['secret', 'put', 'keep/a', 'k=-'], { stdin: Buffer.alloc(0) }), /^Error: stdin gave no value for key 'k'; for an empty value write 'k=' instead of 'k=-'\.$/);
+  // a directory as stdin: Node reads it as an empty stream
+  const [file, ...pre] = binCommand('spike');
+  const dirIn = fs.openSync(files, 'r');
+  try {
+    const r = spawnSync(file!, [...pre, 'secret', 'put', 'keep/a', 'k=-'], {
+      stdio: [dirIn, 'pipe', 'pipe'], encoding: 'utf8',
+      env: { ...stack.nexusEnv(), PATH: binEnvPath(), HOME: stack.dir, SPIFFE_ENDPOINT_SOCKET: stack.socket('pilot'), SPIKE_SYSTEM_LOG_LEVEL: 'WARN' },
+    });
+    oneLine({ code: r.status, stdout: r.stdout, stderr: r.stderr }, /^Error: stdin for key 'k' is a directory, not a value\.$/);
+  } finally {
+    fs.closeSync(dirIn);
+  }
+  // exactly 1 MiB passes the CLI's per-value check, but the request is larger than Nexus's body cap: Nexus says why
+  fs.writeFileSync(path.join(files, 'one-mib'), Buffer.alloc(1 << 20, 0x61));
+  oneLine(await stack.spike(['secret', 'put', 'keep/a', `k=@${path.join(files, 'one-mib')}`]), /^Error: Invalid request: request body too large\.$/);
+  assert.equal(await ok(['secret', 'get', 'keep/a', 'k']), 'original\n', 'nothing refused above was stored');
+  // a list prefix names the rule it broke (exit 2: a malformed argument)
+  oneLine(await stack.spike(['secret', 'list', 'a b']), /^Error: Invalid secret path prefix: character 2 is not allowed \(use ASCII letters/, 2);
+  oneLine(await stack.spike(['secret', 'list', 'x'.repeat(501)]), /^Error: Invalid secret path prefix: it is longer than 500 characters\.$/, 2);
+  // undelete of a version that is not deleted: the version, not just the path
+  oneLine(await stack.spike(['secret', 'undelete', 'keep/a', '-v', '1']), /^Error: not found: no deleted version 1 of keep\/a\.$/);
+  oneLine(await stack.spike(['secret', 'undelete', 'keep/a']), /^Error: not found: no deleted version of keep\/a\.$/);
+  // a bad --metadata pair is named as such, not as the (valid) value argument
+  oneLine(await stack.spike(['secret', 'put', 'keep/a', 'k=v', '--metadata', 'bad']), /^Error: Invalid key-value pair \(--metadata\): expected key=value\.$/, 2);
+  oneLine(await stack.spike(['secret', 'put', 'keep/a', 'k=v', '--max-versions', '-3']), /^Error: Invalid --max-versions: expected an integer ≥ 1\.$/, 2);
+  assert.equal(JSON.parse(await ok(['secret', 'metadata', 'get', 'keep/a', '--json'])).metadata.currentVersion, 1);
 });
 
 test('a non-superuser workload uses the CLI for what its policy allows (the server decides)', async () => {
@@ -149,11 +185,16 @@ test('a non-superuser workload uses the CLI for what its policy allows (the serv
 });
 
 test('spike help … exits 0; completion scripts are valid shell', async (t) => {
-  for (const args of [['help'], ['help', 'secret'], ['secret', 'help', 'put'], ['help', 'completion']]) {
+  for (const args of [['help'], ['help', 'secret'], ['secret', 'help', 'put'], ['help', 'completion'], ['help', 'help']]) {
     const r = await stack.spike(args);
     assert.equal(r.code, 0, `${args.join(' ')}: ${r.stderr}`);
     assert.match(r.stdout, /Usage: spike/);
   }
+  // the whole command path, not just its group
+  const put = await stack.spike(['help', 'secret', 'put']);
+  assert.equal(put.code, 0, put.stderr);
+  assert.match(put.stdout, /^Usage: spike secret put /);
+  oneLine(await stack.spike(['help', 'nosuch']), /^Error: unknown command 'nosuch'/, 2);
   const bash = await ok(['completion', 'bash']);
   const file = path.join(files, 'spike.bash');
   fs.writeFileSync(file, bash);

@@ -46,9 +46,9 @@ describe('secret list: prefix and pages (sqlite)', () => {
     assert.equal(all.code, 0, all.stderr);
     assert.equal(all.stdout.split('\n').filter(Boolean).length, N + 6);
     assert.equal(none.stdout, 'No secrets found.\n');
-    assert.equal(bad.code, 1);
+    assert.equal(bad.code, 2);
     assert.equal(bad.stdout, '');
-    assert.deepEqual(bad.stderr.split('\n').filter(Boolean), ['Error: Invalid secret path prefix.']);
+    assert.deepEqual(bad.stderr.split('\n').filter(Boolean), ['Error: Invalid secret path prefix: character 4 is not allowed (use ASCII letters, digits and . _ - / ( ) ? + * | [ ] { } \\).']);
   });
 
   test('SDK: pages of 250 and the iterator return every path once, in order; {} still answers everything', async () => {
