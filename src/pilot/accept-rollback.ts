@@ -15,13 +15,13 @@ export function registerAcceptRollback(operator: Command, ctx: PilotContext): vo
     description: 'Accept a detected state rollback (a deliberate restore of an older store) so SPIKE Nexus serves again (superuser)',
     gate: 'any',
     call: (client) => client.acceptRollback(),
-    data: (r) => r,
+    data: (r) => ({ ok: true, ...r }),
     human: (r) => (r.accepted
-      ? `Rollback accepted: the store (counter ${r.storeCounter ?? '?'}) was behind the Keepers' anchor (${r.keeperCounter ?? '?'}); `
+      ? `OK: Rollback accepted: the store (counter ${r.storeCounter ?? '?'}) was behind the Keepers' anchor (${r.keeperCounter ?? '?'}); `
         + `it is re-anchored at ${r.counter ?? '?'} and SPIKE Nexus serves again.\n`
         + 'Writes acknowledged after the restored copy was taken are lost; re-apply them if you can.\n'
       : r.state === 'checking'
-        ? 'Nothing to accept yet: SPIKE Nexus is still running its rollback check; try again in a few seconds.\n'
-        : 'Nothing to accept: SPIKE Nexus detected no state rollback.\n'),
+        ? 'OK: Nothing to accept yet: SPIKE Nexus is still running its rollback check; try again in a few seconds.\n'
+        : 'OK: Nothing to accept: SPIKE Nexus detected no state rollback.\n'),
   });
 }

@@ -21,12 +21,19 @@ interface Node {
   options: string[];
 }
 
+/** The shells `spike completion` writes a script for. */
+const SHELLS = ['bash', 'zsh'] as const;
+
+/** Fixed words a leaf command takes as its argument, completed like subcommands. */
+const ARGUMENT_WORDS: Readonly<Record<string, readonly string[]>> = { completion: SHELLS };
+
 /** Walks the commander tree (the root's implicit `help` command included). */
 export function commandTree(root: Command): Node[] {
   const nodes: Node[] = [];
   const visit = (c: Command, path: string): void => {
     const subs = c.commands.map((s) => s.name());
     if (c.commands.length > 0 && !subs.includes('help')) subs.push('help');
+    subs.push(...(ARGUMENT_WORDS[path] ?? []));
     const options = c.options.flatMap((o) => [o.short, o.long].filter((f): f is string => typeof f === 'string'));
     options.push('--help');
     if (path === '') options.push('--version');
@@ -131,7 +138,7 @@ export function completionScript(shell: string, root: Command): string {
   const nodes = commandTree(root);
   if (shell === 'bash') return bashScript(nodes);
   if (shell === 'zsh') return zshScript(nodes);
-  throw usageError('Error: Unsupported shell (use bash or zsh).');
+  throw usageError(`Error: Unsupported shell (use ${SHELLS.join(' or ')}).`);
 }
 
 /** Registers `spike completion <shell>` on the root command. */

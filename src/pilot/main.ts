@@ -82,7 +82,7 @@ export function helpArgv(argv: readonly string[]): string[] {
   return [...argv];
 }
 
-const SOCKET_HELP = 'Workload API socket: a dev-stack name (pilot, recover, restore) or a path';
+const SOCKET_HELP = 'Workload API socket: a dev-stack name (pilot, recover, restore, demo) or a path';
 
 function version(): string {
   try {

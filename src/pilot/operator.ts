@@ -169,6 +169,8 @@ export function registerRotateRootKey(operator: Command, ctx: PilotContext): voi
     gate: 'any',
     call: (client) => client.rotateRootKey(),
     data: (r) => ({ ok: true, ...r }),
+    // json/yaml keep stdout for the data: the warning the human form prints goes to stderr
+    note: () => 'Warning: recovery shards exported before this rotation no longer work; run `spike operator recover` now.',
     human: (r) => `OK: root key rotated (epoch ${r.epoch}, storage key id ${r.storageKeyId}, cipher version ${r.cipherVersion}).\n`
       + 'Older records are re-encrypted in the background (metric spike_keyring_storage_generations falls to 1 when done).\n'
       + 'IMPORTANT: recovery shards exported before this rotation no longer work; run `spike operator recover` now.\n',

@@ -57,9 +57,10 @@ test('ATTACK policy file from a pipe arriving in pieces: the whole document is r
 test('policy file: a directory or a missing file is one readable error line, an endless device is capped', () => {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'pilot-policy-'));
   try {
-    assert.throws(() => readPolicyFile(dir), { message: /^Error: Policy file cannot be read/ });
-    assert.throws(() => readPolicyFile(path.join(dir, 'missing.yaml')), { message: /^Error: Policy file does not exist or cannot be read\.$/ });
-    assert.throws(() => readPolicyFile('/dev/zero'), { message: /^Error: Policy file is larger than 64 KiB\.$/ });
+    assert.throws(() => readPolicyFile(dir), { message: /^Error: Policy file ".*" cannot be read/ });
+    const missing = path.join(dir, 'missing.yaml');
+    assert.throws(() => readPolicyFile(missing), { message: `Error: Policy file ${JSON.stringify(missing)} does not exist or cannot be read (ENOENT).` });
+    assert.throws(() => readPolicyFile('/dev/zero'), { message: /^Error: Policy file "\/dev\/zero" is larger than 64 KiB\.$/ });
   } finally {
     fs.rmSync(dir, { recursive: true, force: true });
   }

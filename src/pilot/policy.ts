@@ -89,11 +89,14 @@ export function policyFromYaml(text: string): PolicySpec {
  * policy cut short (`permissions: read` of `read,write`).
  */
 export function readPolicyFile(file: string): string {
+  // The file name is the user's own argument (echoed to their terminal, as for key=@file).
+  const shown = JSON.stringify(file);
   let fd: number;
   try {
     fd = fs.openSync(file, 'r');
-  } catch {
-    throw new PilotError('Error: Policy file does not exist or cannot be read.', { code: 'pilot_file' });
+  } catch (e) {
+    const errno = (e as { code?: unknown }).code;
+    throw new PilotError(`Error: Policy file ${shown} does not exist or cannot be read${typeof errno === 'string' && /^E[A-Z]+$/.test(errno) ? ` (${errno})` : ''}.`, { code: 'pilot_file' });
   }
   try {
     const buf = Buffer.alloc(POLICY_FILE_MAX + 1);
@@ -103,11 +106,11 @@ export function readPolicyFile(file: string): string {
       try {
         r = fs.readSync(fd, buf, n, buf.length - n, null);
       } catch {
-        throw new PilotError('Error: Policy file cannot be read (not a file?).', { code: 'pilot_file' });
+        throw new PilotError(`Error: Policy file ${shown} cannot be read (not a file?).`, { code: 'pilot_file' });
       }
       if (r === 0) break;
       n += r;
-      if (n > POLICY_FILE_MAX) throw usageError('Error: Policy file is larger than 64 KiB.');
+      if (n > POLICY_FILE_MAX) throw usageError(`Error: Policy file ${shown} is larger than 64 KiB.`);
     }
     return buf.subarray(0, n).toString('utf8');
   } finally {
@@ -129,7 +132,7 @@ export function policyDocument(p: Policy): Record<string, unknown> {
 }
 
 export function humanPolicy(p: Policy): string {
-  let s = 'POLICY DETAILS\n=============\n\n';
+  let s = 'POLICY DETAILS\n==============\n\n';
   s += `Name: ${p.name}\n`;
   s += `SPIFFE ID Pattern: ${p.spiffeIdPattern}\n`;
   s += `Path Pattern: ${p.pathPattern}\n`;
@@ -275,6 +278,8 @@ export function registerPolicy(program: Command, ctx: PilotContext): void {
         if (!o.yes) {
           ctx.io.stderr.write(`Are you sure you want to delete policy '${name}'? (y/N): `);
           const answer = (await readLine(ctx.io.stdin)).trim();
+          // A terminal echoed the answer and its Enter; a pipe did not: end the prompt's line.
+          if (ctx.io.stdin.isTTY !== true) ctx.io.stderr.write('\n');
           if (answer !== 'y' && answer !== 'Y') throw new PilotError('Operation canceled.', { code: 'pilot_canceled' });
         }
         await notFoundAs(`policy ${name}`, () => client.deletePolicy(name));

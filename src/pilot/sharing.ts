@@ -41,7 +41,7 @@ function reshareReport(r: ReshareResult): string {
   return movedReport(`OK: Keeper set changed (epoch ${r.epoch}; any ${r.threshold} of ${r.shares} Keepers rebuild the same root key).`, 'KEEPER SET CHANGE');
 }
 
-const STALE_NOTE = 'warning: recovery shards saved before this change no longer work; run `spike operator recover`';
+const STALE_NOTE = 'Warning: recovery shards saved before this change no longer work; run `spike operator recover`.';
 
 export function registerSharing(operator: Command, ctx: PilotContext): void {
   registerOperatorCall(operator, ctx, {

@@ -129,7 +129,7 @@ test('policy output: SPIKE human blocks; json/yaml with spiffiedPattern', () => 
   assert.equal(policyDocument(p)['id'], 'db-read', 'a policy id is its name');
   assert.equal(
     humanPolicy(p),
-    'POLICY DETAILS\n=============\n\nName: db-read\nSPIFFE ID Pattern: ^spiffe://x/app$\nPath Pattern: ^db/.*$\nPermissions: read, list\nCreated At: 2026-07-25T10:00:00Z\nUpdated At: 2026-07-25T10:00:00Z\n',
+    'POLICY DETAILS\n==============\n\nName: db-read\nSPIFFE ID Pattern: ^spiffe://x/app$\nPath Pattern: ^db/.*$\nPermissions: read, list\nCreated At: 2026-07-25T10:00:00Z\nUpdated At: 2026-07-25T10:00:00Z\n',
   );
   assert.deepEqual(Object.keys(policyDocument(p)), ['id', 'name', 'spiffiedPattern', 'pathPattern', 'permissions', 'createdAt', 'updatedAt']);
   assert.equal(humanPolicyList([]), 'No policies found.\n');

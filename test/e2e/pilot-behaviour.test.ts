@@ -202,6 +202,8 @@ test('spike help … exits 0; completion scripts are valid shell', async (t) => 
   assert.equal(n.status, 0, n.stderr);
   const c = spawnSync('bash', ['-c', `source ${file}; COMP_WORDS=(spike secret ''); COMP_CWORD=2; _spike; echo "\${COMPREPLY[*]}"`], { encoding: 'utf8' });
   assert.equal(c.stdout.trim(), 'put get delete undelete destroy list metadata help');
+  const shells = spawnSync('bash', ['-c', `source ${file}; COMP_WORDS=(spike completion ''); COMP_CWORD=2; _spike; echo "\${COMPREPLY[*]}"`], { encoding: 'utf8' });
+  assert.equal(shells.stdout.trim(), 'bash zsh', 'spike completion <TAB> offers the shells, not file names');
   const zsh = await ok(['completion', 'zsh']);
   assert.match(zsh, /^#compdef spike\n/);
   if (spawnSync('zsh', ['--version']).error) {
