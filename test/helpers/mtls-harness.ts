@@ -116,12 +116,12 @@ export interface RawResult {
 }
 
 /**
- * A raw TLS client: connects, sends one GET (Connection: close) and reports what happened.
- * `cert`/`key` may be omitted (no client certificate).
+ * A raw TLS client: connects, sends one GET (Connection: close), or the raw bytes of
+ * `request`, and reports what happened. `cert`/`key` may be omitted (no client certificate).
  */
 export function rawRequest(
   port: number,
-  o: { cert?: string; key?: string; ca: string[]; session?: Buffer; maxVersion?: tls.SecureVersion; ciphers?: string },
+  o: { cert?: string; key?: string; ca: string[]; session?: Buffer; maxVersion?: tls.SecureVersion; ciphers?: string; request?: string },
 ): Promise<RawResult> {
   return new Promise((resolve) => {
     const out: RawResult = { reused: false };
@@ -146,7 +146,7 @@ export function rawRequest(
       out.reused = sock.isSessionReused();
       out.protocol = sock.getProtocol();
       out.serverSerial = sock.getPeerCertificate().serialNumber;
-      sock.write('GET / HTTP/1.1\r\nHost: test\r\nConnection: close\r\n\r\n');
+      sock.write(o.request ?? 'GET / HTTP/1.1\r\nHost: test\r\nConnection: close\r\n\r\n');
     });
     sock.on('data', (c: Buffer) => data.push(c));
     sock.on('error', (e: NodeJS.ErrnoException) => { out.error ??= e.code ?? e.message; });

@@ -110,6 +110,23 @@ describe('malformed input never crashes the server', () => {
     }
   });
 
+  test('a request line Node\'s parser refuses (unknown method token, bad framing) is answered 400 with the API\'s JSON error body', async () => {
+    const h = await startServer(serverSvid, both);
+    const leaf = await issueLeaf(ca1, { uris: [CLIENT_ID] });
+    const me = { ca: [ca1.pem], cert: leaf.pem, key: pemKey(leaf.key) };
+    try {
+      for (const request of ['FOO /v1/store/secrets HTTP/1.1\r\nHost: test\r\n\r\n', 'POST / HTTP/1.1\r\nHost: test\r\nContent-Length: x\r\n\r\n']) {
+        const r = await rawRequest(h.server.port, { ...me, request });
+        assert.equal(r.status, 400, JSON.stringify(request));
+        assert.equal(r.body, '{"err":"api_bad_request"}', JSON.stringify(request));
+      }
+      assert.deepEqual(h.seen, [], 'the handler never saw them');
+      assert.equal((await rawRequest(h.server.port, me)).status, 200, 'service continues');
+    } finally {
+      await h.server.close();
+    }
+  });
+
   test('TLS-01/02 flood: 300 refused handshakes, then normal service (the listener never closes)', async () => {
     const h = await startServer(serverSvid, both);
     const selfSigned = await issueLeaf(undefined, { uris: [CLIENT_ID], selfSigned: true });

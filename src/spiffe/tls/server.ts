@@ -62,6 +62,9 @@ function isSocket(x: unknown): x is Socket {
 }
 
 /** Creates (but does not start) an mTLS HTTP/1.1 server; see the module comment. */
+/** What a malformed request (refused by Node's HTTP parser) is answered with. */
+const BAD_REQUEST_BODY = '{"err":"api_bad_request"}';
+
 export function createMtlsServer(opts: MtlsServerOptions): MtlsServer {
   const o = resolveServerOptions(opts);
   const headersTimeout = o.headersTimeout;
@@ -163,7 +166,11 @@ export function createMtlsServer(opts: MtlsServerOptions): MtlsServer {
     if (verified && socket.writable && !(socket as Socket & { _httpMessage?: unknown })._httpMessage) {
       const status = err.code === 'ERR_HTTP_REQUEST_TIMEOUT' ? 408 : err.code === 'HPE_HEADER_OVERFLOW' ? 431 : 400;
       const text = status === 408 ? 'Request Timeout' : status === 431 ? 'Request Header Fields Too Large' : 'Bad Request';
-      socket.end(`HTTP/1.1 ${status} ${text}\r\nConnection: close\r\nContent-Length: 0\r\n\r\n`);
+      // A request line Node's parser refuses (an unknown method token, bad framing) gets the
+      // API's own 400 body, as a route would answer it.
+      const body = status === 400 ? BAD_REQUEST_BODY : '';
+      const type = status === 400 ? 'Content-Type: application/json\r\n' : '';
+      socket.end(`HTTP/1.1 ${status} ${text}\r\nConnection: close\r\n${type}Content-Length: ${body.length}\r\n\r\n${body}`);
       socket.destroySoon();
       return;
     }
