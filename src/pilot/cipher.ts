@@ -11,8 +11,8 @@
  *
  * `--format json|yaml` (or `--json`; `-f` is `--file` here): the output bytes as base64 in
  * `{"ciphertext": …}` (the envelope) or `{"plaintext": …}` on stdout; with `-o` the file gets
- * the raw bytes and stdout `{"ok": true, "out": <file>}`. Human form: the raw bytes on stdout, or
- * with `-o` the file and the one success line of every write (`OK: wrote <file>.`).
+ * the raw bytes and stdout `{"ok": true, "out": <file>}`. Human form: the raw bytes, nothing else
+ * (with `-o` nothing on stdout, as SPIKE's CLI: the output is the file).
  *
  * `rewrap` takes an envelope (`-f` or stdin) or the JSON-mode flags and writes the envelope
  * re-encrypted under Nexus's current key version (after a root-key rotation); the plaintext
@@ -109,12 +109,12 @@ async function collectBytes(data: Readable): Promise<Buffer> {
 
 /** Writes the result in the chosen format (see the module comment). */
 async function emit(ctx: PilotContext, format: OutputFormat, out: string | undefined, data: Readable | Uint8Array, field: 'ciphertext' | 'plaintext'): Promise<void> {
+  if (format === 'human') return writeOutput(ctx, out, data);
   if (out !== undefined && out !== '-') {
     await writeOutput(ctx, out, data);
     ctx.out(success(format, `wrote ${out}`, { out }));
     return;
   }
-  if (format === 'human') return writeOutput(ctx, out, data);
   const buf = data instanceof Uint8Array ? Buffer.from(data) : await collectBytes(data);
   try {
     ctx.out(render(format, { [field]: buf.toString('base64') }, () => ''));

@@ -4,7 +4,8 @@
  * Workload API endpoint, first match wins:
  *   1. `--socket <name|path>`: a path (or `unix:` address) as given; a bare name means the
  *      dev-stack socket `<dev dir>/sockets/<name>.sock`, which must pass the dev-stack checks
- *      (so must a path to that very file, which then counts as the name);
+ *      (so must a path to that very file, which then counts as the name; a `unix:` address is
+ *      always used as given);
  *   2. `SPIFFE_ENDPOINT_SOCKET` from the real environment;
  *   3. the dev-stack hint: `<dev dir>/sockets/<role>.sock` (`pilot`, `recover`, `restore`) when
  *      it passes the checks of `devhint.ts`;

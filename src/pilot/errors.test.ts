@@ -87,4 +87,7 @@ test('a 400 with Nexus\'s own reason shows it; without one the line is as before
   const withDetail = new NexusApiError('api_bad_request', { status: 400, wireErr: 'api_bad_request', detail: 'request body too large' });
   assert.equal(describeError(withDetail, 'secret', 'put').line, 'Error: Invalid request: request body too large.');
   assert.equal(describeError(new NexusApiError('api_bad_request', { status: 400, wireErr: 'api_bad_request' }), 'secret', 'put').line, 'Error: Invalid request.');
+  // a schema error's own "invalid request:" is not said twice
+  const schema = new NexusApiError('api_bad_request', { status: 400, wireErr: 'api_bad_request', detail: 'invalid request: values.* must be a string' });
+  assert.equal(describeError(schema, 'secret', 'put').line, 'Error: Invalid request: values.* must be a string.');
 });

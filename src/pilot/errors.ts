@@ -158,7 +158,7 @@ function apiErrorLine(e: NexusApiError, group: CommandGroup, command = ''): stri
       return group === 'policy' ? 'Error: Entity not found.' : 'Error: Resource not found.';
     case 'api_bad_request':
       // Nexus's own reason (e.g. "request body too large"); it never holds a value or path.
-      return e.detail === undefined ? `Error: Invalid request${suffix(e)}.` : `Error: Invalid request${suffix(e)}: ${sentence(e.detail)}`;
+      return e.detail === undefined ? `Error: Invalid request${suffix(e)}.` : `Error: Invalid request${suffix(e)}: ${sentence(e.detail.replace(/^invalid request:\s*/i, ''))}`;
     case 'net_peer_connection':
       return e.status === undefined
         ? 'Error: Failed to connect to SPIKE Nexus.'

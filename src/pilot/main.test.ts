@@ -261,6 +261,21 @@ test('spike help …, <group> help <cmd> and --help exit 0; a bare group or `spi
   assert.equal(unknown.code, 2);
   assert.match(unknown.err, /^Error: unknown command 'nosuch'/);
   assert.deepEqual(helpArgv(['secret', 'help', 'put']), ['secret', 'help', 'put'], 'a group\'s own help command is commander\'s');
+  // no line starting with help runs a command: options and `--` after help end the names
+  for (const [argv, want] of [
+    [['help', '--socket', 'demo', 'secret', 'delete', 'a/b'], ['--help']],
+    [['help', '--', 'secret', 'delete', 'a/b'], ['--help']],
+    [['help', 'secret', 'list', '--'], ['secret', 'list', '--help']],
+    [['help', 'secret', 'delete', '--'], ['secret', 'delete', '--help']],
+    [['help', 'secret', 'list', '--socket'], ['secret', 'list', '--help']],
+    [['help', 'nosuch', 'secret', 'delete', 'a/b'], ['nosuch']],
+    [['--socket', 'help', 'secret', 'get', 'x'], ['--socket', 'help', 'secret', 'get', 'x']],
+  ] as const) assert.deepEqual(helpArgv([...argv]), want, argv.join(' '));
+  for (const argv of [['help', '--socket', 'demo', 'secret', 'delete', 'a/b'], ['help', '--', 'secret', 'delete', 'a/b'], ['help', 'secret', 'delete', '--']]) {
+    const r = await spike(argv);
+    assert.equal(r.connects, 0, `${argv.join(' ')} must not run the command`);
+    assert.equal(r.code, 0, argv.join(' '));
+  }
 });
 
 test('one output rule: every command has --format and --json (from the tree the completion script is made of)', async () => {

@@ -60,9 +60,11 @@ const KNOWN_TOP: ReadonlySet<string> = new Set([...GROUPS.map(([g]) => g), 'comp
 /**
  * `spike help <group> <command>…` as `spike <group> <command>… --help`: commander's own help
  * command takes one name only (it showed the group's help for `help secret put`), and
- * `help help` was a usage error. Another `help` among the names is dropped; `help` alone is
- * `--help` (the whole tree's help); an unknown first name gets commander's "unknown
- * command" error. Anything else is returned as it was.
+ * `help help` was a usage error. Only the bare names right after `help` are taken (up to the
+ * first option or `--`; another `help` among them is dropped), and the result always ends in
+ * `--help` unless the first name is unknown, so no line starting with `help` can run a
+ * command. `help` alone is `--help` (the whole tree's help); an unknown first name gets
+ * commander's "unknown command" error. A line not starting with `help` is returned as it was.
  */
 export function helpArgv(argv: readonly string[]): string[] {
   for (let i = 0; i < argv.length; i++) {
@@ -74,10 +76,15 @@ export function helpArgv(argv: readonly string[]): string[] {
     }
     if (a.startsWith('-')) continue;
     if (a !== 'help') break;
-    const names = argv.slice(i + 1).filter((n) => n !== 'help');
-    if (names.length === 0) return [...argv.slice(0, i), '--help'];
-    // An unknown name is left to commander's "unknown command" error (with --help it would print the root help).
-    return KNOWN_TOP.has(names[0]!) ? [...argv.slice(0, i), ...names, '--help'] : [...argv.slice(0, i), ...names];
+    const names: string[] = [];
+    for (const n of argv.slice(i + 1)) {
+      if (n.startsWith('-')) break;
+      if (n !== 'help') names.push(n);
+    }
+    const before = argv.slice(0, i);
+    if (names.length === 0) return [...before, '--help'];
+    // An unknown name alone gets commander's "unknown command" error (with --help it would print the root help).
+    return KNOWN_TOP.has(names[0]!) ? [...before, ...names, '--help'] : [...before, names[0]!];
   }
   return [...argv];
 }

@@ -17,6 +17,7 @@ test('patterns that compile pass; compile errors say what and where (character a
   // unbalanced parentheses: re2js names the whole pattern, so no (wrong) position is given
   assert.equal(compileProblem('abc('), 'missing closing ): `abc(`');
   assert.equal(compileProblem('^secrets/db)$'), 'unexpected ): `^secrets/db)$`');
+  assert.equal(compileProblem('*'), 'missing argument to repetition operator at character 1: `*`', 'a one-token pattern keeps its position');
   assert.equal(compileProblem('a**'), 'invalid nested repetition operator at character 2: `**`');
   refuses({ pathPattern: '(a)\\1', spiffeIdPattern: ID }, /^Error: Invalid --path-pattern: it does not compile \(invalid escape sequence at character 4: `\\1`\)\.$/);
   refuses({ pathPattern: '[z-a]', spiffeIdPattern: ID }, /^Error: Invalid --path-pattern: it does not compile \(invalid character class range at character 2: `z-a`\)\.$/);

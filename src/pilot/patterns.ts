@@ -28,8 +28,8 @@ export function compileProblem(pattern: string): string | undefined {
     const what = typeof err.error === 'string' && err.error !== '' ? err.error : 'syntax error';
     const input = typeof err.input === 'string' ? err.input : '';
     if (input === '') return what;
-    // Unbalanced parentheses are reported with the whole pattern as the input: no position then.
-    const at = input === pattern ? -1 : pattern.indexOf(input);
+    // RE2 reports unbalanced parentheses with the whole pattern as the input: no position then.
+    const at = what === 'missing closing )' || what === 'unexpected )' ? -1 : pattern.indexOf(input);
     return `${what}${at >= 0 ? ` at character ${at + 1}` : ''}: \`${printable(input)}\``;
   }
 }

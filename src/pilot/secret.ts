@@ -169,9 +169,9 @@ export function registerSecret(program: Command, ctx: PilotContext): void {
         const versions = o.versions !== undefined ? parseVersionList(o.versions) : [];
         const client = await ctx.nexus('any');
         const which = versions.length === 0 ? '' : ` (version${versions.length > 1 ? 's' : ''} ${versions.join(', ')})`;
-        // Undelete answers "not found" also for a path that exists but has no such deleted version.
+        // Undelete answers "not found" for a missing path and for a version that is not deleted alike.
         const missing = command.name !== 'undelete' ? `${path}${which}`
-          : versions.length === 0 ? `no deleted version of ${path}` : `no deleted version ${versions.join(', ')} of ${path}`;
+          : `${path} (no deleted version${versions.length === 0 ? '' : ` ${versions.join(', ')}`})`;
         await notFoundAs(missing, () => command.call(client, path, versions));
         ctx.out(success(format, `${command.done} secret ${path}${which}`, { path, versions }));
       }),

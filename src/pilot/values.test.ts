@@ -60,6 +60,13 @@ test('key=- refuses an empty stdin (a closed stdin reads as empty) and a directo
   await refused({ ...io('ignored'), stdinIsDirectory: () => true }, /^Error: stdin for key 'k' is a directory, not a value\.$/);
   assert.equal((await resolveValues(io(''), map({ k: '' })))['k'], '', 'an empty value written as k= is still an empty value');
   assert.equal((await resolveValues({ ...io('v'), stdinIsDirectory: () => false }, map({ k: '-' })))['k'], 'v');
+  // only a line ending (echo "$UNSET" | …): stored as given, with a warning
+  const nl = io('\n');
+  assert.equal((await resolveValues(nl, map({ k: '-' })))['k'], '\n');
+  assert.match(nl.err(), /^Warning: stdin for key 'k' was only a line ending; it is stored as such/);
+  const text = io('v\n');
+  await resolveValues(text, map({ k: '-' }));
+  assert.equal(text.err(), '', 'no warning for a real value');
 });
 
 test('refusals: two stdin values, missing/unreadable/oversized/non-UTF-8 files, an empty @; never the content', async () => {

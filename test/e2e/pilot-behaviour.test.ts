@@ -166,8 +166,8 @@ test('refusals that change nothing: empty or directory stdin, a too large reques
   oneLine(await stack.spike(['secret', 'list', 'a b']), /^Error: Invalid secret path prefix: character 2 is not allowed \(use ASCII letters/, 2);
   oneLine(await stack.spike(['secret', 'list', 'x'.repeat(501)]), /^Error: Invalid secret path prefix: it is longer than 500 characters\.$/, 2);
   // undelete of a version that is not deleted: the version, not just the path
-  oneLine(await stack.spike(['secret', 'undelete', 'keep/a', '-v', '1']), /^Error: not found: no deleted version 1 of keep\/a\.$/);
-  oneLine(await stack.spike(['secret', 'undelete', 'keep/a']), /^Error: not found: no deleted version of keep\/a\.$/);
+  oneLine(await stack.spike(['secret', 'undelete', 'keep/a', '-v', '1']), /^Error: not found: keep\/a \(no deleted version 1\)\.$/);
+  oneLine(await stack.spike(['secret', 'undelete', 'keep/a']), /^Error: not found: keep\/a \(no deleted version\)\.$/);
   // a bad --metadata pair is named as such, not as the (valid) value argument
   oneLine(await stack.spike(['secret', 'put', 'keep/a', 'k=v', '--metadata', 'bad']), /^Error: Invalid key-value pair \(--metadata\): expected key=value\.$/, 2);
   oneLine(await stack.spike(['secret', 'put', 'keep/a', 'k=v', '--max-versions', '-3']), /^Error: Invalid --max-versions: expected an integer ≥ 1\.$/, 2);

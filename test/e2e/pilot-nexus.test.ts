@@ -140,7 +140,7 @@ test('secrets: put, get, versions, list, metadata, delete/undelete, cas, destroy
   assert.equal(await ok(['secret', 'destroy', 'secrets/db/creds', '-v', '1']), 'OK: destroyed secret secrets/db/creds (version 1).\n');
   await Promise.all([
     fails(['secret', 'get', 'secrets/db/creds', '--version', '1'], /^Error: not found: secrets\/db\/creds \(version 1\)\.$/),
-    fails(['secret', 'undelete', 'secrets/db/creds', '-v', '1'], /^Error: not found: no deleted version 1 of secrets\/db\/creds\.$/),
+    fails(['secret', 'undelete', 'secrets/db/creds', '-v', '1'], /^Error: not found: secrets\/db\/creds \(no deleted version 1\)\.$/),
   ]);
 });
 

@@ -61,10 +61,10 @@ function isSocket(x: unknown): x is Socket {
   return x !== null && typeof x === 'object' && typeof (x as Socket).destroy === 'function' && typeof (x as Socket).once === 'function';
 }
 
-/** Creates (but does not start) an mTLS HTTP/1.1 server; see the module comment. */
 /** What a malformed request (refused by Node's HTTP parser) is answered with. */
 const BAD_REQUEST_BODY = '{"err":"api_bad_request"}';
 
+/** Creates (but does not start) an mTLS HTTP/1.1 server; see the module comment. */
 export function createMtlsServer(opts: MtlsServerOptions): MtlsServer {
   const o = resolveServerOptions(opts);
   const headersTimeout = o.headersTimeout;
