@@ -6,7 +6,9 @@
 // the hundreds of ES modules under dist/src/. Its stamp (dist/cli/<name>.stamp:
 // `<mtime of the command's first module> <sha256 of the bundle>`) must match the compiled code,
 // so a later `tsc` run is never shadowed by an older bundle: the command then runs from
-// dist/src/ (slower, same behaviour). The bundle is compiled with a V8 code cache
+// dist/src/ (slower, same behaviour). An installed package (no tsconfig.json beside dist/) is
+// never recompiled and its files' mtimes are the install's, so there only the stamp's form is
+// checked. The bundle is compiled with a V8 code cache
 // (dist/cli/v8-<hash>.cache, named by the bundle's hash so it can only belong to that bundle).
 // A run that finds no usable cache of its own writes one once the command's work function has
 // returned (a server: once it serves; a one-shot command: before it exits) or at exit, whichever
@@ -43,13 +45,21 @@ const dist = path.join(path.dirname(fileURLToPath(import.meta.url)), "..", "dist
 /** The folder of the bundles, their stamps and code caches. */
 export const BUNDLE_DIR = path.join(dist, "cli");
 
+/**
+ * Whether this is a checkout that compiles its own code (its tsconfig.json is there), where a
+ * later build must never be shadowed by an older bundle. An installed package ships no
+ * tsconfig.json and is never recompiled: its bundles came with its code, and the install gave
+ * every file a new mtime, so the mtime half of the stamp cannot be compared there.
+ */
+const COMPILES_HERE = fs.existsSync(path.join(dist, "..", "tsconfig.json"));
+
 /** The command's bundle and its code cache paths, when the bundle matches the compiled code. */
-function bundle(name) {
+export function bundleFor(name) {
   try {
     const [mtime, hash] = fs.readFileSync(path.join(BUNDLE_DIR, `${name}.stamp`), "latin1").split(" ");
     if (!/^[0-9a-f]{64}$/.test(hash ?? "")) return undefined;
     const entry = path.join(dist, "src", COMMANDS[name][0]);
-    if (mtime !== String(fs.statSync(entry).mtimeMs)) return undefined;
+    if (COMPILES_HERE && mtime !== String(fs.statSync(entry).mtimeMs)) return undefined;
     const cacheName = `v8-${hash.slice(0, 32)}`;
     return {
       file: path.join(BUNDLE_DIR, `${name}.cjs`),
@@ -128,7 +138,7 @@ function runBundle(b) {
 
 /** The command's exports: from its bundle when that matches the compiled code, else from dist/src/. */
 async function load(name) {
-  const b = bundle(name);
+  const b = bundleFor(name);
   if (b) return runBundle(b);
   const mods = await Promise.all(COMMANDS[name].map((m) => import(pathToFileURL(path.join(dist, "src", m)).href)));
   return { exports: Object.assign({}, ...mods), save: () => undefined };

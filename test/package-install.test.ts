@@ -23,6 +23,7 @@ import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
+import { pathToFileURL } from 'node:url';
 import { test } from 'node:test';
 import { REPO_ROOT } from './helpers/bin.js';
 import { tempDir } from './helpers/temp.js';
@@ -100,6 +101,33 @@ function scanInstall(root: string): { names: Set<string>; native: string[] } {
   return { names, native };
 }
 
+/**
+ * The packages the compiled files under `dir` load: static and dynamic `import`s and
+ * `export … from` in .js and .d.ts files, and `createRequire` calls (`requireCjs('pino')`), by
+ * package name (`@scope/name` or `name`); Node built-ins and relative paths are left out.
+ */
+function importedPackages(dir: string): Set<string> {
+  const out = new Set<string>();
+  const spec = /(?:\bfrom\s*|\bimport\s*\(\s*|\bimport\s+|\brequire[A-Za-z]*\(\s*)(['"])([^'"\n]+)\1/g;
+  const walk = (d: string): void => {
+    for (const e of fs.readdirSync(d, { withFileTypes: true })) {
+      const full = path.join(d, e.name);
+      if (e.isDirectory()) walk(full);
+      else if (/\.(js|d\.ts)$/.test(e.name)) {
+        // comments may quote import lines ("the 'data' event"): strip them first
+        const code = fs.readFileSync(full, 'utf8').replace(/\/\*[\s\S]*?\*\//g, '').replace(/^\s*\/\/.*$/gm, '');
+        for (const m of code.matchAll(spec)) {
+          const s = m[2]!;
+          if (s.startsWith('.') || s.startsWith('node:') || s.startsWith('/')) continue;
+          out.add(s.startsWith('@') ? s.split('/').slice(0, 2).join('/') : s.split('/')[0]!);
+        }
+      }
+    }
+  };
+  walk(dir);
+  return out;
+}
+
 const CONSUMER_TS = `import { NexusClient, NexusApiError, SdkUsageError, createSecretCache, watchSecret, type ClientOptions } from '@spike-ts/sdk';
 const options: Partial<ClientOptions> = { urls: ['https://nexus.example:8553'] };
 const check = (e: unknown): string | undefined => (e instanceof NexusApiError ? \`\${e.code} \${e.url ?? ''}\${e.route ?? ''}\` : e instanceof SdkUsageError ? e.code : undefined);
@@ -141,6 +169,13 @@ async function sdkFlow(): Promise<void> {
   const out = JSON.parse(await ok(process.execPath, ['out/main.js'], app)) as Record<string, unknown>;
   assert.deepEqual(out, { connect: 'function', create: 'function', watch: 'function', urls: ['https://nexus.example:8553'], check: null, value: 'v' });
 
+  // What the installed SDK imports is exactly what it declares: an undeclared package resolves only
+  // when npm happens to hoist it (an isolated install, e.g. pnpm's, fails), a declared unused one
+  // is installed for nothing.
+  const sdkDir = path.join(app, 'node_modules', '@spike-ts', 'sdk');
+  const declared = Object.keys((JSON.parse(fs.readFileSync(path.join(sdkDir, 'package.json'), 'utf8')) as { dependencies?: Record<string, string> }).dependencies ?? {}).sort();
+  assert.deepEqual([...importedPackages(path.join(sdkDir, 'dist'))].sort(), declared, 'the SDK\'s imports and its declared dependencies differ');
+
   const deep = await run(process.execPath, ['--input-type=module', '-e', "await import('@spike-ts/sdk/dist/sdk/client.js')"], app);
   assert.notEqual(deep.code, 0);
   assert.match(deep.stderr, /ERR_PACKAGE_PATH_NOT_EXPORTED/);
@@ -164,9 +199,17 @@ async function serverFlow(): Promise<void> {
     assert.equal(r.code, 0, `${bin} --help exited ${r.code}: ${r.stderr.slice(-2000)}`);
     assert.match(r.stdout + r.stderr, /usage/i, `${bin} --help printed no usage`);
   }
-  const v = await run(path.join(dir, 'node_modules', '.bin', 'spike'), ['--version'], dir);
-  assert.equal(v.code, 0);
-  assert.equal(v.stdout.trim(), version, 'spike --version does not read the installed package.json');
+  for (const bin of BINS) {
+    const v = await run(path.join(dir, 'node_modules', '.bin', bin), ['--version'], dir);
+    assert.equal(v.code, 0, `${bin} --version exited ${v.code}: ${v.stderr.slice(-2000)}`);
+    assert.equal(v.stdout.trim(), version, `${bin} --version does not read the installed package.json`);
+  }
+  // The install gives every file a new mtime: the installed commands still run from their bundles.
+  const loader = pathToFileURL(path.join(dir, 'node_modules', 'spike-ts', 'bin', 'load-bundle.js')).href;
+  const used = await run(process.execPath, ['--input-type=module', '-e',
+    `const m = await import(${JSON.stringify(loader)}); process.stdout.write(JSON.stringify(${JSON.stringify(BINS)}.map((b) => m.bundleFor(b)?.file ?? null)))`], dir);
+  const bundles = JSON.parse(used.stdout) as Array<string | null>;
+  BINS.forEach((bin, i) => assert.equal(bundles[i], path.join(dir, 'node_modules', 'spike-ts', 'dist', 'cli', `${bin}.cjs`), `${bin} does not run from its bundle once installed`));
   // The server package exports the SDK at its root too (types shipped beside the code).
   assert.ok(files.includes('package/dist/src/sdk/index.d.ts'), 'server tarball lacks the SDK types');
   const root = await run(process.execPath, ['--input-type=module', '-e', "const m = await import('spike-ts'); process.stdout.write(typeof m.NexusClient)"], dir);

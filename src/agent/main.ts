@@ -6,7 +6,7 @@
  * close the sockets (removing the files) and exit 0.
  */
 import { Command, CommanderError } from 'commander';
-import { SpikeError, createLogger, type Logger } from '../lib/index.js';
+import { SpikeError, createLogger, packageVersion, type Logger } from '../lib/index.js';
 import { DevCa } from './ca.js';
 import { AGENT_DEFAULTS, parseIdentityFlag, readConfigFile, resolveConfig, type AgentConfig, type AgentConfigInput } from './config.js';
 import { fetchX509Main } from './fetch-x509.js';
@@ -58,6 +58,7 @@ function buildCommand(): Command {
   return new Command()
     .name('spike-agent')
     .description('Development SPIFFE Workload API server: one unix socket per identity, SVIDs from a local P-256 CA.')
+    .version(packageVersion(), '-V, --version', 'print the version')
     .option('--config <file>', 'YAML or JSON configuration file')
     .option('--trust-domain <name>', `trust domain (default ${AGENT_DEFAULTS.trustDomain})`)
     .option('--state-dir <dir>', `folder of the CA key and certificate (default ${AGENT_DEFAULTS.stateDir})`)

@@ -22,14 +22,14 @@ initialised (the key is never replaced). Configuration by environment:
 `;
 
 export async function main(argv: string[]): Promise<void> {
-  const help = argv.includes('--help') || argv.includes('-h');
+  const help = ['--help', '-h', '--version', '-V'].some((a) => argv.includes(a));
   if (!help && !argv.includes('-init') && !argv.includes('--init')) {
     process.stderr.write('spike-bootstrap: the -init flag is required\n');
     process.exitCode = 1;
     return;
   }
   const started = await startComponent(argv, {
-    name: 'spike-bootstrap', component: 'bootstrap', usage: USAGE, loadConfig: loadBootstrapConfig,
+    name: 'spike-bootstrap', component: 'bootstrap', usage: USAGE, flags: ['-init', '--init'], loadConfig: loadBootstrapConfig,
     isSelf: (ids, id) => ids.isBootstrap(id),
     notSelf: 'this process\'s SVID is not a SPIKE Bootstrap ID (check SPIKE_TRUST_ROOT_BOOTSTRAP)',
     beforeSource: (cfg) => {

@@ -1,12 +1,13 @@
 /**
  * The common start of every SPIKE server process (Nexus, Keeper, Bootstrap), in the order
- * that matters: `--help`; core dumps off before any key material exists (ENV-08); the
+ * that matters: `--help` and `--version` (exit 0), an unknown argument refused (exit 2; the
+ * servers are configured by environment); core dumps off before any key material exists (ENV-08); the
  * component's configuration and the trust roots, refused with one readable line when
  * invalid; the process's own SVID from the Workload API, which must carry the component's
  * role ID. Any failure prints `<name>: <reason>` and sets a non-zero exit code.
  */
 import { WorkloadX509Source, type SpiffeId } from '../spiffe/index.js';
-import { createLogger, fail, hardenServer, type Logger } from '../lib/index.js';
+import { createLogger, fail, hardenServer, packageVersion, type Logger } from '../lib/index.js';
 import { loadTrustRoots, recognisers, type Recognisers } from '../protocol/index.js';
 import type { CommonConfig } from './components.js';
 
@@ -16,6 +17,8 @@ export interface StartupSpec<C extends CommonConfig> {
   /** Logger component, e.g. `nexus`. */
   component: string;
   usage: string;
+  /** Arguments the component takes besides --help/-h and --version/-V (e.g. Bootstrap's `-init`). */
+  flags?: readonly string[];
   loadConfig: (env: NodeJS.ProcessEnv) => C;
   /** True when the process's own SVID carries this component's role. */
   isSelf: (ids: Recognisers, id: SpiffeId) => boolean;
@@ -36,6 +39,17 @@ export interface Started<C> {
 export async function startComponent<C extends CommonConfig>(argv: string[], spec: StartupSpec<C>): Promise<Started<C> | undefined> {
   if (argv.includes('--help') || argv.includes('-h')) {
     process.stdout.write(spec.usage);
+    return undefined;
+  }
+  if (argv.includes('--version') || argv.includes('-V')) {
+    process.stdout.write(`${packageVersion()}\n`);
+    return undefined;
+  }
+  const unknown = argv.find((a) => !(spec.flags ?? []).includes(a));
+  if (unknown !== undefined) {
+    // The argument is the operator's own input, shown back to them (bounded, printable).
+    process.stderr.write(`${spec.name}: unknown argument ${JSON.stringify(unknown.slice(0, 64))} (settings come from the environment; see --help)\n`);
+    process.exitCode = 2;
     return undefined;
   }
   const logger = createLogger({ component: spec.component });

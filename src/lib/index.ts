@@ -15,3 +15,4 @@ export { yieldToLoop } from './yield.js';
 export { createLogThrottle } from './throttle.js';
 export { outsideRequest, remainingMs, runWithDeadline } from './deadline.js';
 export { ALLOCATOR_ENV } from './allocator.js';
+export { packageVersion } from './version.js';

@@ -13,12 +13,11 @@
  * whole tree is built only for top-level help, an unknown group, or no group at all.
  */
 import { Command, CommanderError } from 'commander';
-import { fstatSync, readFileSync } from 'node:fs';
-import { fileURLToPath } from 'node:url';
-import path from 'node:path';
+import { fstatSync } from 'node:fs';
 import { PilotContext, type GlobalOptions, type PilotIo } from './context.js';
 import { commanderExitCode, describeError, EXIT_OK, EXIT_USAGE } from './errors.js';
 import { registerCompletion } from './completion.js';
+import { packageVersion } from '../lib/index.js';
 import type { NexusClient } from '../sdk/index.js';
 
 type Register = (program: Command, ctx: PilotContext) => void;
@@ -91,23 +90,7 @@ export function helpArgv(argv: readonly string[]): string[] {
 
 const SOCKET_HELP = 'Workload API socket: a dev-stack name (pilot, recover, restore, demo) or a path';
 
-function version(): string {
-  try {
-    // dist/src/pilot/main.js or src/pilot/main.ts → repository root package.json
-    const here = path.dirname(fileURLToPath(import.meta.url));
-    for (const up of ['../../..', '../..']) {
-      try {
-        const pkg = JSON.parse(readFileSync(path.join(here, up, 'package.json'), 'utf8')) as { name?: string; version?: string };
-        if (pkg.name === 'spike-ts' && typeof pkg.version === 'string') return pkg.version;
-      } catch {
-        /* try the next candidate */
-      }
-    }
-  } catch {
-    /* fall through */
-  }
-  return 'unknown';
-}
+const version = packageVersion;
 
 /** Builds the command tree over a context: one group's, or all of them when `only` is undefined. */
 async function buildProgram(ctx: PilotContext, only: string | undefined): Promise<Command> {

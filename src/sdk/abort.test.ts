@@ -7,6 +7,7 @@
  */
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
+import { PassThrough } from 'node:stream';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { createMtlsDispatcher, createMtlsServer, type MtlsServer } from '../spiffe/tls/index.js';
 import { authorizeIf } from '../spiffe/authorize.js';
@@ -25,7 +26,8 @@ const servers: MtlsServer[] = [];
 const clients: NexusClient[] = [];
 
 /** A Nexus stand-in: counts requests, then runs `answer` (which may never answer). */
-async function server(answer: (req: IncomingMessage, res: ServerResponse) => void): Promise<{ url: string; requests: () => number }> {
+/** A stub Nexus that answers once the request body ended, or at once with `early` (a stream answered as it arrives). */
+async function server(answer: (req: IncomingMessage, res: ServerResponse) => void, early = false): Promise<{ url: string; requests: () => number }> {
   let n = 0;
   const s = createMtlsServer({
     source: new StaticX509Source(await makeSvid(ca, `spiffe://${TD}/spike/nexus`), bundleSetOf(ca)),
@@ -35,7 +37,8 @@ async function server(answer: (req: IncomingMessage, res: ServerResponse) => voi
     handler: (req, res) => {
       n++;
       req.resume();
-      req.on('end', () => answer(req, res));
+      if (early) answer(req, res);
+      else req.on('end', () => answer(req, res));
     },
   });
   await s.listen();
@@ -148,14 +151,20 @@ test('stream call: aborting mid-response ends the body stream with an error', as
     res.writeHead(200, { 'content-type': 'application/octet-stream' });
     res.write(Buffer.alloc(16, 1));
     held.push(res);
-  });
+  }, true);
   const c = await client([s.url]);
   const ac = new AbortController();
-  const body = await c.encryptStream(Buffer.from('plaintext'), { signal: ac.signal });
+  // a request body that is still being written when the caller gives up
+  const input = new PassThrough();
+  input.write(Buffer.alloc(16, 2));
+  const body = await c.encryptStream(input, { signal: ac.signal });
   const read = (async () => {
     for await (const chunk of body) void chunk;
   })();
-  ac.abort();
-  await assert.rejects(read);
+  const reason = new Error('caller gave up');
+  ac.abort(reason);
+  // the reader sees the caller's reason (not the socket's reset), and the input stream is ended too
+  await assert.rejects(read, (e: unknown) => e === reason);
+  assert.equal(input.destroyed, true, 'the request body stream is destroyed');
   for (const r of held) r.destroy();
 });

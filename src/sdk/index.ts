@@ -34,6 +34,8 @@ export const ROUTES = {
   commitments: PATHS.commitments,
 } as const;
 export { failureText } from './failure.js';
+/** What `NexusClient.connect()` rejects with when it cannot get an SVID (no agent, none answered in time, a bad answer). */
+export { WorkloadApiError, type WorkloadApiErrorCode } from '../spiffe/index.js';
 export { type AcceptRollbackResult } from './rollback.js';
 export { type ReshareResult, type SharingResult } from './sharing.js';
 export { SecretCache, createSecretCache, type SecretCacheOptions, type SecretReader } from './secret-cache.js';

@@ -157,3 +157,43 @@ test('cache: closing the reader (its closeSignal) clears and closes the cache, a
   assert.equal(client.closeSignal.aborted, true);
   await assert.rejects(onClient.getSecret('a'), (e: unknown) => e instanceof SdkUsageError && e.code === 'sdk_closed');
 });
+
+test('cache: one caller\'s abort ends its own wait only; the shared read carries no caller\'s signal', async () => {
+  let release!: () => void;
+  const gate = new Promise<void>((r) => (release = r));
+  const seen: Array<AbortSignal | undefined> = [];
+  const reader: SecretReader = {
+    async getSecret(_path: string, opts: VersionOption = {}): Promise<SecretValues> {
+      seen.push(opts.signal);
+      await gate;
+      return { k: 'v' };
+    },
+  };
+  const cache = createSecretCache(reader, { ttlMs: 60_000 });
+  const ac = new AbortController();
+  const a = cache.getSecret('apps/db', { signal: ac.signal });
+  const b = cache.getSecret('apps/db');
+  ac.abort(new Error('caller a gave up'));
+  await assert.rejects(a, /caller a gave up/);
+  release();
+  assert.deepEqual({ ...(await b) }, { k: 'v' }, 'b still gets its value');
+  assert.deepEqual(seen, [undefined], 'one shared read, sent without a signal');
+  assert.equal(cache.size, 1, 'and kept for the next reader');
+  // an already aborted signal rejects at once, without a read
+  const done = new AbortController();
+  done.abort(new Error('already'));
+  await assert.rejects(cache.getSecret('apps/other', { signal: done.signal }), /already/);
+  assert.equal(seen.length, 1);
+  cache.close();
+});
+
+test('cache: inspecting or serialising it shows its size, never a value or path', async () => {
+  const cache = createSecretCache(fakeReader({ 'apps/db': { password: 'TOPSECRET-7f3a' } }), { ttlMs: 60_000 });
+  await cache.getSecret('apps/db');
+  const { inspect } = await import('node:util');
+  for (const shown of [inspect(cache, { depth: 10, showHidden: true }), JSON.stringify(cache), String(JSON.stringify({ cache }))]) {
+    assert.ok(!shown.includes('TOPSECRET') && !shown.includes('apps/db'), shown);
+  }
+  assert.match(inspect(cache), /^SecretCache \{ size: 1, ttlMs: 60000 \}$/);
+  cache.close();
+});

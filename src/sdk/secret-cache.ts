@@ -10,7 +10,10 @@
  * caching is opt-in and the TTL has no default.
  *
  * Every read returns a fresh copy of the values, so a caller that changes its object cannot
- * change what the next caller gets.
+ * change what the next caller gets. A caller's `signal` ends that caller's wait only: the shared
+ * request is sent without it, so one caller's abort never fails another's read. Inspecting or
+ * serialising the cache (`console.log(cache)`, `JSON.stringify`) shows its size, never values
+ * or paths.
  */
 import { SdkUsageError } from './errors.js';
 import type { SecretValues, VersionOption } from './types.js';
@@ -60,6 +63,26 @@ const DEFAULT_MAX_ENTRIES = 1000;
 /** setTimeout's ceiling (≈ 24.8 days): a longer TTL would fire at once. */
 const MAX_TTL_MS = 2 ** 31 - 1;
 
+/** `p`, or a rejection with the signal's reason as soon as `signal` aborts (`p` itself runs on). */
+export function untilAborted<T>(p: Promise<T>, signal: AbortSignal | undefined): Promise<T> {
+  if (signal === undefined) return p;
+  if (signal.aborted) return Promise.reject(signal.reason);
+  return new Promise<T>((resolve, reject) => {
+    const onAbort = (): void => reject(signal.reason);
+    signal.addEventListener('abort', onAbort, { once: true });
+    p.then(
+      (v) => {
+        signal.removeEventListener('abort', onAbort);
+        resolve(v);
+      },
+      (e: unknown) => {
+        signal.removeEventListener('abort', onAbort);
+        reject(e);
+      },
+    );
+  });
+}
+
 function copyOf(values: SecretValues): SecretValues {
   return Object.assign(Object.create(null) as SecretValues, values);
 }
@@ -96,12 +119,14 @@ export class SecretCache {
   /** The secret's values: from memory while fresh, else read through and kept for `ttlMs`. */
   async getSecret(path: string, opts: VersionOption = {}): Promise<SecretValues> {
     if (this.closed) throw new SdkUsageError('sdk_closed');
+    opts.signal?.throwIfAborted();
     const key = opts.version === undefined ? `c\0${path}` : `v${opts.version}\0${path}`;
     const hit = this.entries.get(key);
     if (hit) return copyOf(hit.values);
     let inflight = this.pending.get(key);
     if (!inflight) {
-      const p = this.fetch(key, path, opts);
+      // Shared by every concurrent reader of this key: no one caller's signal goes with it.
+      const p = this.fetch(key, path, opts.version === undefined ? {} : { version: opts.version });
       const settle = (): void => {
         if (this.pending.get(key) === p) this.pending.delete(key);
       };
@@ -109,7 +134,17 @@ export class SecretCache {
       this.pending.set(key, p);
       inflight = p;
     }
-    return copyOf(await inflight);
+    return copyOf(await untilAborted(inflight, opts.signal));
+  }
+
+  /** What `console.log(cache)` shows: the size, never a value or path. */
+  [Symbol.for('nodejs.util.inspect.custom')](): string {
+    return `SecretCache { size: ${this.entries.size}, ttlMs: ${this.ttlMs}${this.closed ? ', closed' : ''} }`;
+  }
+
+  /** What `JSON.stringify(cache)` gives: the size, never a value or path. */
+  toJSON(): { size: number; ttlMs: number; closed: boolean } {
+    return { size: this.entries.size, ttlMs: this.ttlMs, closed: this.closed };
   }
 
   private async fetch(key: string, path: string, opts: VersionOption): Promise<SecretValues> {

@@ -120,3 +120,57 @@ test('watch: closing the reader (its closeSignal) stops the watch and drops the 
   ac.abort();
   assert.equal(w.current, undefined);
 });
+
+test('watch: ready() settles with a first refusal, waits through network failures, and is bounded by its signal', async (t) => {
+  let answer: 'missing' | 'down' | 'ok' = 'missing';
+  const reader: SecretReader = {
+    async getSecret(): Promise<SecretValues> {
+      await Promise.resolve();
+      if (answer === 'missing') throw new NexusApiError('api_not_found', { status: 404 });
+      if (answer === 'down') throw new NexusApiError('net_peer_connection');
+      return { k: 'v' };
+    },
+  };
+  const keepAlive = setInterval(() => undefined, 1000); // the watch's own timer does not hold the process
+  t.after(() => clearInterval(keepAlive));
+  const w = watchSecret(reader, 'apps/db', { intervalMs: 5 });
+  await assert.rejects(w.ready(), (e: unknown) => e instanceof NexusApiError && e.code === 'api_not_found');
+  // a network failure does not answer ready(); the caller's signal ends its own wait
+  answer = 'down';
+  const ac = new AbortController();
+  const waiting = w.ready({ signal: ac.signal });
+  setTimeout(() => ac.abort(new Error('gave up')), 50);
+  await assert.rejects(waiting, /gave up/);
+  // once a read succeeds, ready() has the values, now and later
+  answer = 'ok';
+  assert.deepEqual({ ...(await w.ready()) }, { k: 'v' });
+  assert.deepEqual({ ...(await w.ready()) }, { k: 'v' });
+  w.close();
+  await assert.rejects(w.ready(), (e: unknown) => e instanceof SdkUsageError && e.code === 'sdk_closed');
+});
+
+test('watch: inspecting or serialising it never shows the values', async () => {
+  const w = watchSecret(scripted({ password: 'TOPSECRET-9b1e' }), 'apps/db', { intervalMs: 1000 });
+  await until(() => w.current !== undefined, 'the first read');
+  const { inspect } = await import('node:util');
+  for (const shown of [inspect(w, { depth: 10, showHidden: true }), JSON.stringify(w), JSON.stringify({ w })]) {
+    assert.ok(!shown.includes('TOPSECRET'), shown);
+  }
+  assert.equal(inspect(w), 'SecretWatch { 1 values }');
+  assert.equal(JSON.stringify(w), '{"closed":false,"ready":true}');
+  w.close();
+});
+
+test('watch: an app that only awaits ready() is kept alive through failed reads until its first value', async () => {
+  const { execFileSync } = await import('node:child_process');
+  const here = new URL('.', import.meta.url);
+  const script = `
+    const { watchSecret } = await import(${JSON.stringify(new URL('secret-watch.js', here).href)});
+    const { NexusApiError } = await import(${JSON.stringify(new URL('errors.js', here).href)});
+    let n = 0;
+    const w = watchSecret({ async getSecret() { n++; if (n < 3) throw new NexusApiError('net_peer_connection'); return { k: 'v' }; } }, 'a/b', { intervalMs: 20 });
+    const v = await w.ready();
+    process.stdout.write(n + ' ' + v.k);
+    w.close();`;
+  assert.equal(execFileSync(process.execPath, ['--input-type=module', '-e', script], { encoding: 'utf8', timeout: 60_000 }), '3 v');
+});

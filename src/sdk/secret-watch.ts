@@ -6,10 +6,17 @@
  *
  * A failed read keeps the last good values and is reported to `onError` (never thrown into
  * the event loop); the next tick tries again. Ticks never overlap: the next read is scheduled
- * after the previous one settles. The timer does not keep the process alive.
+ * after the previous one settles. The timer does not keep the process alive, except while an
+ * app awaits `ready()` (a start-up that waits for its first value must not just exit).
+ *
+ * `ready()` settles with the first read: the values, or, while there are none yet, that read's
+ * refusal (not found, unauthorized, bad request: the watch goes on reading, and a later
+ * `ready()` waits for the next read). A network failure keeps it waiting; its `signal` bounds
+ * the wait. Inspecting or serialising the watch (`console.log(watch)`, `JSON.stringify`) never
+ * shows the values.
  */
-import { SdkUsageError } from './errors.js';
-import { onAnyAbort, type SecretReader } from './secret-cache.js';
+import { NexusApiError, SdkUsageError } from './errors.js';
+import { onAnyAbort, untilAborted, type SecretReader } from './secret-cache.js';
 import type { SecretValues, VersionOption } from './types.js';
 
 export interface WatchSecretOptions {
@@ -28,8 +35,12 @@ export interface WatchSecretOptions {
 export interface SecretWatch {
   /** The latest values read, or undefined before the first successful read or after close. */
   readonly current: SecretValues | undefined;
-  /** Resolves with the values once the first read succeeded (rejects if closed before). */
-  ready(): Promise<SecretValues>;
+  /**
+   * Resolves with the values once a read succeeded. While there are none yet, rejects with a
+   * read's refusal (`api_not_found`, `access_unauthorized`, `api_bad_request`), with
+   * `sdk_closed` once closed, or with `signal`'s reason; network failures keep it waiting.
+   */
+  ready(opts?: { signal?: AbortSignal }): Promise<SecretValues>;
   /** Stops reading and drops the values held. Idempotent. */
   close(): void;
 }
@@ -58,13 +69,14 @@ export function watchSecret(reader: SecretReader, path: string, opts: WatchSecre
   let current: SecretValues | undefined;
   let closed = false;
   let timer: NodeJS.Timeout | undefined;
-  let resolveReady!: (v: SecretValues) => void;
-  let rejectReady!: (e: unknown) => void;
-  const readyPromise = new Promise<SecretValues>((res, rej) => {
-    resolveReady = res;
-    rejectReady = rej;
-  });
-  readyPromise.catch(() => undefined); // only a caller of ready() sees the rejection
+  /** Callers of ready() waiting for the next read's outcome. */
+  let waiters: Array<{ resolve: (v: SecretValues) => void; reject: (e: unknown) => void }> = [];
+  const settle = (outcome: { values: SecretValues } | { error: unknown }): void => {
+    const now = waiters;
+    waiters = [];
+    timer?.unref();
+    for (const w of now) ('values' in outcome ? w.resolve(outcome.values) : w.reject(outcome.error));
+  };
 
   const report = (e: unknown): void => {
     try {
@@ -81,7 +93,7 @@ export function watchSecret(reader: SecretReader, path: string, opts: WatchSecre
       if (closed) return;
       if (!sameValues(current, values)) {
         current = frozenCopy(values);
-        resolveReady(current);
+        settle({ values: current });
         try {
           opts.onChange?.(current);
         } catch (e) {
@@ -89,11 +101,16 @@ export function watchSecret(reader: SecretReader, path: string, opts: WatchSecre
         }
       }
     } catch (e) {
-      if (!closed) report(e);
+      if (!closed) {
+        report(e);
+        // A refusal answers the apps waiting for a first value; a network failure does not.
+        if (current === undefined && e instanceof NexusApiError && e.status !== undefined && e.status >= 400 && e.status < 500) settle({ error: e });
+      }
     }
     if (!closed) {
       timer = setTimeout(() => void tick(), interval);
-      timer.unref();
+      // Only an app awaiting ready() is kept alive by the watch: it is waiting for the next read.
+      if (waiters.length === 0) timer.unref();
     }
   };
 
@@ -103,7 +120,7 @@ export function watchSecret(reader: SecretReader, path: string, opts: WatchSecre
     if (timer) clearTimeout(timer);
     timer = undefined;
     current = undefined;
-    rejectReady(new SdkUsageError('sdk_closed'));
+    settle({ error: new SdkUsageError('sdk_closed') });
     unsubscribe();
   };
 
@@ -111,11 +128,23 @@ export function watchSecret(reader: SecretReader, path: string, opts: WatchSecre
   unsubscribe = onAnyAbort([opts.signal, reader.closeSignal], close);
   if (!closed) void tick();
 
+  const ready = (o: { signal?: AbortSignal } = {}): Promise<SecretValues> => {
+    if (closed) return Promise.reject(new SdkUsageError('sdk_closed'));
+    if (current !== undefined) return Promise.resolve(current);
+    const next = new Promise<SecretValues>((resolve, reject) => waiters.push({ resolve, reject }));
+    timer?.ref();
+    next.catch(() => undefined); // a caller whose own signal ended its wait does not see this one
+    return untilAborted(next, o.signal);
+  };
+  const shown = (): string => `SecretWatch { ${closed ? 'closed' : current === undefined ? 'waiting' : `${Object.keys(current).length} values`} }`;
+
   return {
     get current() {
       return current;
     },
-    ready: () => readyPromise,
+    ready,
     close,
-  };
+    toJSON: () => ({ closed, ready: current !== undefined }),
+    [Symbol.for('nodejs.util.inspect.custom')]: shown,
+  } as SecretWatch;
 }

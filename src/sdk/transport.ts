@@ -38,7 +38,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { backoffDelay } from '../lib/index.js';
 import { AnswerTooLargeError, readAnswer } from '../spiffe/index.js';
 import { OCTET_STREAM, storeFailureFromMessage, type StoreFailureKind } from '../protocol/curve-free.js';
-import { NexusApiError, codeForStatus, outcomeFromBody, sanitizeDetail, sanitizeWireCode, type RequestOutcome, type RequestTarget } from './errors.js';
+import { NexusApiError, SdkUsageError, codeForStatus, outcomeFromBody, sanitizeDetail, sanitizeWireCode, type RequestOutcome, type RequestTarget } from './errors.js';
 import { classifyFailureCause, isTrustFailure, type FailedAttempt } from './failure.js';
 import { InstanceOrder } from './instances.js';
 import type { NexusUrl } from './urls.js';
@@ -233,7 +233,7 @@ export class Transport {
    */
   async postBytes(route: string, action: string | undefined, body: Buffer, o: PostOptions): Promise<Buffer> {
     throwIfAborted(o.signal);
-    if (this.closed) throw new NexusApiError('net_peer_connection');
+    if (this.closed) throw new SdkUsageError('sdk_closed');
     const deadline = AbortSignal.timeout(this.opts.timeoutMs);
     const signal = o.signal ? AbortSignal.any([deadline, o.signal]) : deadline;
     const order = this.instances.order();
@@ -304,13 +304,26 @@ export class Transport {
 
   /**
    * POSTs a stream (octet-stream mode) to the preferred URL and resolves with the response
-   * body stream on 200. No fail-over: a stream body cannot be replayed.
+   * body stream on 200. No fail-over: a stream body cannot be replayed. When `signal` aborts
+   * after the answer began, the answer stream is destroyed with the signal's reason (what its
+   * reader sees) and a stream `body` is destroyed too, as the request is.
    */
   async postStream(route: string, body: Readable | Buffer, o: { headersTimeoutMs: number; bodyTimeoutMs: number; signal?: AbortSignal | undefined }): Promise<Readable> {
     throwIfAborted(o.signal);
-    if (this.closed) throw new NexusApiError('net_peer_connection');
+    if (this.closed) throw new SdkUsageError('sdk_closed');
     const first = this.instances.order()[0]!;
     const t = this.target(first, route, undefined);
+    // The dispatcher gets its own signal, aborted after ours has destroyed the answer stream with
+    // the caller's reason (else the reader would see the socket's reset instead).
+    const inner = o.signal ? new AbortController() : undefined;
+    let answer: Readable | undefined;
+    const onAbort = (): void => {
+      const reason: unknown = o.signal!.reason;
+      answer?.destroy(reason instanceof Error ? reason : new Error(String(reason)));
+      if (!Buffer.isBuffer(body)) body.destroy();
+      inner!.abort(reason);
+    };
+    o.signal?.addEventListener('abort', onAbort, { once: true });
     let res: ResponseData;
     try {
       res = await this.opts.dispatcher.request({
@@ -322,17 +335,23 @@ export class Transport {
         idempotent: false,
         headersTimeout: o.headersTimeoutMs,
         bodyTimeout: o.bodyTimeoutMs,
-        ...(o.signal ? { signal: o.signal } : {}),
+        ...(inner ? { signal: inner.signal } : {}),
       });
     } catch (e) {
+      o.signal?.removeEventListener('abort', onAbort);
       throwIfAborted(o.signal);
       const attempts = [{ url: this.display(first), failure: classifyFailureCause(e) }];
       const at = this.at(first, route, undefined);
       if (classifyFailure(e) === 'peer_rejected') throw new NexusApiError('tls_peer_rejected', { cause: e, attempts, at });
       throw new NexusApiError('net_peer_connection', { cause: e, attempts, at });
     }
-    if (res.statusCode !== 200) throw await errorFromResponse(res, this.at(first, route, undefined));
-    return res.body;
+    if (res.statusCode !== 200) {
+      o.signal?.removeEventListener('abort', onAbort);
+      throw await errorFromResponse(res, this.at(first, route, undefined));
+    }
+    answer = res.body;
+    if (o.signal) answer.once('close', () => o.signal!.removeEventListener('abort', onAbort));
+    return answer;
   }
 
   markClosed(): void {

@@ -3,7 +3,8 @@
  * in a temp folder (dist/src and node_modules linked): the first call writes a V8 code cache
  * named by the bundle's hash and later calls use it unchanged; a corrupt cache is refused by
  * V8, the call still works and writes a good one; a cache others can write is ignored; a stamp that does not match the compiled
- * code (a later `tsc`) or has no hash makes the CLI run from dist/src; a cache named after
+ * code (a later `tsc`) or has no hash makes the CLI run from dist/src, while an installed
+ * package (no tsconfig.json) runs its bundle whatever its files' mtimes; a cache named after
  * another bundle is left alone. The bundler's build-time cache (`.build.cache`) is written next
  * to the bundle; a call with only that cache works, writes its own and leaves it unchanged; a
  * corrupt, foreign-writable or FIFO build cache changes nothing but speed.
@@ -28,6 +29,8 @@ before(() => {
   fs.mkdirSync(path.join(root, 'bin'));
   for (const f of ['spike.js', 'load-bundle.js']) fs.copyFileSync(path.join(REPO_ROOT, 'bin', f), path.join(root, 'bin', f));
   fs.copyFileSync(path.join(REPO_ROOT, 'package.json'), path.join(root, 'package.json'));
+  // a checkout that compiles its own code (an installed package has no tsconfig.json)
+  fs.copyFileSync(path.join(REPO_ROOT, 'tsconfig.json'), path.join(root, 'tsconfig.json'));
   fs.symlinkSync(path.join(REPO_ROOT, 'node_modules'), path.join(root, 'node_modules'));
   cliDir = path.join(root, 'dist', 'cli');
   fs.mkdirSync(cliDir, { recursive: true });
@@ -101,6 +104,20 @@ test('a stamp that does not match the compiled code, or has no hash, runs the CL
       fs.writeFileSync(path.join(cliDir, 'spike.stamp'), stamp);
       assert.ok(version().length > 0);
       assert.deepEqual(caches(), [], 'no cache for a bundle that was not used');
+    }
+    // An installed package (no tsconfig.json: never recompiled, every mtime the install's) runs
+    // its bundle whatever the mtime half says; a stamp without a hash still does not.
+    fs.renameSync(path.join(root, 'tsconfig.json'), path.join(root, 'tsconfig.json.off'));
+    try {
+      fs.writeFileSync(path.join(cliDir, 'spike.stamp'), `${Number(mtime) + 1} ${hash}`);
+      const r = spawnSync(process.execPath, [path.join(root, 'bin', 'spike.js'), '--version'], { encoding: 'utf8', timeout: 120_000, env: { PATH: process.env['PATH'] ?? '' } });
+      assert.match(r.stderr, /stale bundle ran/, 'the installed layout ran its bundle');
+      for (const stamp of [`${mtime}`, `${mtime} not-a-hash`]) {
+        fs.writeFileSync(path.join(cliDir, 'spike.stamp'), stamp);
+        assert.ok(version().length > 0);
+      }
+    } finally {
+      fs.renameSync(path.join(root, 'tsconfig.json.off'), path.join(root, 'tsconfig.json'));
     }
   } finally {
     fs.copyFileSync(bundleSrc, path.join(cliDir, 'spike.cjs'));
