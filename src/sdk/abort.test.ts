@@ -168,3 +168,18 @@ test('stream call: aborting mid-response ends the body stream with an error', as
   assert.equal(input.destroyed, true, 'the request body stream is destroyed');
   for (const r of held) r.destroy();
 });
+
+test('connect(): its signal ends the wait for a first SVID from a configured socket that does not answer', async () => {
+  const ac = new AbortController();
+  const t0 = performance.now();
+  setTimeout(() => ac.abort(new Error('stop waiting')), 100);
+  // without the signal this waits for the source timeout (60 s here)
+  await assert.rejects(
+    NexusClient.connect({ urls: ['https://127.0.0.1:1'], endpoint: 'unix:///tmp/spike-no-such-agent-7c1d.sock', sourceTimeoutMs: 60_000, signal: ac.signal, env: {} }),
+    /stop waiting/,
+  );
+  assert.ok(performance.now() - t0 < 30_000, 'ended by the signal, not by the 60 s source timeout');
+  const done = new AbortController();
+  done.abort(new Error('already'));
+  await assert.rejects(NexusClient.connect({ urls: ['https://127.0.0.1:1'], signal: done.signal, env: {} }), /already/);
+});

@@ -57,6 +57,7 @@ export async function connectOptions(opts: ConnectOptions): Promise<ClientOption
 
   let source = opts.source;
   let ownsSource = false;
+  opts.signal?.throwIfAborted();
   if (!source) {
     source = await openSource(opts, env, firstOrigin);
     ownsSource = true;
@@ -104,11 +105,17 @@ async function openSource(opts: ConnectOptions, env: Env, firstOrigin: string): 
   if (opts.svid === 'once') {
     // A short-lived caller: the first Nexus host name is looked up while the SVID is fetched.
     prefetchDial(new URL(firstOrigin).hostname);
-    return fetchX509SourceOnce({ endpoint, timeoutMs: sourceTimeoutMs, whileWaiting: warmTrustStore });
+    const once = await fetchX509SourceOnce({ endpoint, timeoutMs: sourceTimeoutMs, whileWaiting: warmTrustStore });
+    if (opts.signal?.aborted === true) {
+      once.close();
+      throw opts.signal.reason;
+    }
+    return once;
   }
   return WorkloadX509Source.open({
     endpoint,
     timeoutMs: sourceTimeoutMs,
+    ...(opts.signal ? { signal: opts.signal } : {}),
     logger: opts.logger ?? createLogger({ component: 'sdk', level: parseLevel(env['SPIKE_SYSTEM_LOG_LEVEL']), destination: process.stderr }),
   });
 }

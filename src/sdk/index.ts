@@ -36,6 +36,10 @@ export const ROUTES = {
 export { failureText } from './failure.js';
 /** What `NexusClient.connect()` rejects with when it cannot get an SVID (no agent, none answered in time, a bad answer). */
 export { WorkloadApiError, type WorkloadApiErrorCode } from '../spiffe/index.js';
+/** Your own Workload API source and server check for `connect({ source, authorizeServer })`. */
+export {
+  WorkloadX509Source, authorizeIf, type Authorizer, type SpiffeId, type WorkloadX509SourceOptions, type X509Source,
+} from '../spiffe/index.js';
 export { type AcceptRollbackResult } from './rollback.js';
 export { type ReshareResult, type SharingResult } from './sharing.js';
 export { SecretCache, createSecretCache, type SecretCacheOptions, type SecretReader } from './secret-cache.js';

@@ -51,6 +51,8 @@ export interface ConnectOptions {
   endpoint?: string;
   /** Wait for the first SVID in ms (default `SPIKE_SPIFFE_SOURCE_TIMEOUT`, 30 s). */
   sourceTimeoutMs?: number;
+  /** Aborting it ends `connect()`'s wait for the first SVID, rejecting with its reason. */
+  signal?: AbortSignal;
   /** Server check (default: `isNexus` over `SPIKE_TRUST_ROOT_NEXUS`). */
   authorizeServer?: Authorizer;
   /** Logger for the Workload API source (default: JSON lines on stderr). */

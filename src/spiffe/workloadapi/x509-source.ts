@@ -41,6 +41,8 @@ export interface WorkloadX509SourceOptions {
   endpoint?: string;
   /** How long `open` waits for the first SVID; undefined = forever (as SPIKE's servers do). */
   timeoutMs?: number;
+  /** Aborting it ends `open`'s wait for the first SVID (rejecting with its reason); not the source's later life. */
+  signal?: AbortSignal;
   logger?: Logger;
   /** Reconnect backoff bounds; defaults 100 ms and 5 s. */
   backoffInitialMs?: number;
@@ -145,10 +147,17 @@ export class WorkloadX509Source extends EventEmitter implements X509Source {
     if ((opts.backoffInitialMs ?? SOURCE_DEFAULTS.backoffInitialMs) > (opts.backoffMaxMs ?? SOURCE_DEFAULTS.backoffMaxMs)) {
       throw new RangeError('backoffInitialMs must not be above backoffMaxMs');
     }
+    opts.signal?.throwIfAborted();
     const src = new WorkloadX509Source(opts);
     const first = new Promise<void>((resolve, reject) => {
       src.#firstWaiter = { resolve, reject };
     });
+    const onAbort = (): void => {
+      const w = src.#firstWaiter;
+      src.#firstWaiter = undefined;
+      w?.reject(opts.signal?.reason);
+    };
+    opts.signal?.addEventListener('abort', onAbort, { once: true });
     let timer: NodeJS.Timeout | undefined;
     if (opts.timeoutMs !== undefined) {
       const timeoutMs = opts.timeoutMs;
@@ -167,6 +176,7 @@ export class WorkloadX509Source extends EventEmitter implements X509Source {
       throw err;
     } finally {
       if (timer) clearTimeout(timer);
+      opts.signal?.removeEventListener('abort', onAbort);
     }
   }
 
