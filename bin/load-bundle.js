@@ -7,8 +7,8 @@
 // `<mtime of the command's first module> <sha256 of the bundle>`) must match the compiled code,
 // so a later `tsc` run is never shadowed by an older bundle: the command then runs from
 // dist/src/ (slower, same behaviour). An installed package (no tsconfig.json beside dist/) is
-// never recompiled and its files' mtimes are the install's, so there only the stamp's form is
-// checked. The bundle is compiled with a V8 code cache
+// never recompiled and its files' mtimes are the install's: there the bundle's sha256 must be
+// the stamp's instead (to patch an installed package's code, rebuild it or delete dist/cli/). The bundle is compiled with a V8 code cache
 // (dist/cli/v8-<hash>.cache, named by the bundle's hash so it can only belong to that bundle).
 // A run that finds no usable cache of its own writes one once the command's work function has
 // returned (a server: once it serves; a one-shot command: before it exits) or at exit, whichever
@@ -60,10 +60,18 @@ export function bundleFor(name) {
     if (!/^[0-9a-f]{64}$/.test(hash ?? "")) return undefined;
     const entry = path.join(dist, "src", COMMANDS[name][0]);
     if (COMPILES_HERE && mtime !== String(fs.statSync(entry).mtimeMs)) return undefined;
+    const file = path.join(BUNDLE_DIR, `${name}.cjs`);
+    // Without the mtime check, the bundle must at least be the one its stamp was written for.
+    let source;
+    if (!COMPILES_HERE) {
+      source = fs.readFileSync(file, "latin1");
+      if (require("node:crypto").createHash("sha256").update(source, "latin1").digest("hex") !== hash) return undefined;
+    }
     const cacheName = `v8-${hash.slice(0, 32)}`;
     return {
-      file: path.join(BUNDLE_DIR, `${name}.cjs`),
+      file,
       entry,
+      source,
       cache: path.join(BUNDLE_DIR, `${cacheName}.cache`),
       buildCache: path.join(BUNDLE_DIR, `${cacheName}.build.cache`),
     };
@@ -117,7 +125,7 @@ function writeCache(b, script) {
 function runBundle(b) {
   const vm = require("node:vm");
   // ASCII only (checked when bundled), so latin1 reads it exactly and without UTF-8 decoding.
-  const source = fs.readFileSync(b.file, "latin1");
+  const source = b.source ?? fs.readFileSync(b.file, "latin1");
   const own = readCache(b, b.cache);
   const cachedData = own ?? readCache(b, b.buildCache);
   // The file is one function expression (see scripts/bundle-bins.mjs).

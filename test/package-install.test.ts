@@ -25,6 +25,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { test } from 'node:test';
+import ts from 'typescript';
 import { REPO_ROOT } from './helpers/bin.js';
 import { tempDir } from './helpers/temp.js';
 
@@ -102,25 +103,27 @@ function scanInstall(root: string): { names: Set<string>; native: string[] } {
 }
 
 /**
- * The packages the compiled files under `dir` load: static and dynamic `import`s and
- * `export … from` in .js and .d.ts files, and `createRequire` calls (`requireCjs('pino')`), by
- * package name (`@scope/name` or `name`); Node built-ins and relative paths are left out.
+ * The packages the compiled files under `dir` load, by package name (`@scope/name` or `name`):
+ * static and dynamic imports and re-exports as TypeScript's own scanner finds them in .js and
+ * .d.ts files, plus `createRequire` calls (`requireCjs('pino')`). Node built-ins and relative
+ * paths are left out. A specifier that is not a plain string (a template, a variable) fails:
+ * what it loads could not be checked.
  */
 function importedPackages(dir: string): Set<string> {
   const out = new Set<string>();
-  const spec = /(?:\bfrom\s*|\bimport\s*\(\s*|\bimport\s+|\brequire[A-Za-z]*\(\s*)(['"])([^'"\n]+)\1/g;
+  const add = (s: string): void => {
+    if (s.startsWith('.') || s.startsWith('/') || s.startsWith('node:')) return;
+    out.add(s.startsWith('@') ? s.split('/').slice(0, 2).join('/') : s.split('/')[0]!);
+  };
   const walk = (d: string): void => {
     for (const e of fs.readdirSync(d, { withFileTypes: true })) {
       const full = path.join(d, e.name);
       if (e.isDirectory()) walk(full);
       else if (/\.(js|d\.ts)$/.test(e.name)) {
-        // comments may quote import lines ("the 'data' event"): strip them first
-        const code = fs.readFileSync(full, 'utf8').replace(/\/\*[\s\S]*?\*\//g, '').replace(/^\s*\/\/.*$/gm, '');
-        for (const m of code.matchAll(spec)) {
-          const s = m[2]!;
-          if (s.startsWith('.') || s.startsWith('node:') || s.startsWith('/')) continue;
-          out.add(s.startsWith('@') ? s.split('/').slice(0, 2).join('/') : s.split('/')[0]!);
-        }
+        const code = fs.readFileSync(full, 'utf8');
+        for (const f of ts.preProcessFile(code, true, true).importedFiles) add(f.fileName);
+        for (const m of code.matchAll(/\brequire[A-Za-z]*\(\s*(['"])([^'"\n]+)\1\s*\)/g)) add(m[2]!);
+        assert.doesNotMatch(code, /\b(?:import|require[A-Za-z]*|resolve)\(\s*`/, `${full}: a module specifier that is not a plain string`);
       }
     }
   };

@@ -23,7 +23,7 @@ initialised (the key is never replaced). Configuration by environment:
 
 export async function main(argv: string[]): Promise<void> {
   const help = ['--help', '-h', '--version', '-V'].some((a) => argv.includes(a));
-  if (!help && !argv.includes('-init') && !argv.includes('--init')) {
+  if (!help && argv.length === 0) {
     process.stderr.write('spike-bootstrap: the -init flag is required\n');
     process.exitCode = 1;
     return;

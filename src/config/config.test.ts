@@ -174,3 +174,22 @@ test('sharing-move and rollback-check timers: defaults, set values, ranges', () 
   ];
   for (const extra of bad) assert.throws(() => loadNexusConfig({ ...base, ...extra }), ConfigError, JSON.stringify(extra));
 });
+
+test('servers refuse an unknown argument (exit 2) and name only its flag, never a value typed after it', async () => {
+  const { shownArgument } = await import('./startup.js');
+  assert.equal(shownArgument('--db-password=hunter2', 0), '"--db-password"');
+  assert.equal(shownArgument('--port', 1), '"--port"');
+  assert.equal(shownArgument('-x', 0), '"-x"');
+  assert.equal(shownArgument('hunter2', 2), '#3 (not shown)');
+  assert.equal(shownArgument('KEY=secret', 0), '#1 (not shown)');
+  assert.equal(shownArgument('--a=b=c', 0), '"--a"');
+  assert.equal(shownArgument(`--${'x'.repeat(40)}`, 0), '#1 (not shown)');
+  const { spawnSync } = await import('node:child_process');
+  const { binPath } = await import('../../test/helpers/bin.js');
+  for (const [bin, args] of [['spike-keeper', ['--db-password=hunter2']], ['spike-nexus', ['hunter2']], ['spike-bootstrap', ['-init', '--token=hunter2']]] as const) {
+    const r = spawnSync(process.execPath, [binPath(bin), ...args], { encoding: 'utf8', timeout: 60_000, env: { PATH: process.env['PATH'] ?? '' } });
+    assert.equal(r.status, 2, `${bin}: ${r.stderr}`);
+    assert.match(r.stderr, new RegExp(`^${bin}: unknown argument `), bin);
+    assert.ok(!r.stderr.includes('hunter2'), `${bin} echoed the value: ${r.stderr}`);
+  }
+});

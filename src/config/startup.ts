@@ -35,6 +35,16 @@ export interface Started<C> {
   source: WorkloadX509Source;
 }
 
+/**
+ * How a refused argument is named on stderr (which goes to the journal): a flag's name only
+ * (`--db-password` of `--db-password=…`), else its position, so a value typed by mistake on
+ * the command line is never copied into a log.
+ */
+export function shownArgument(arg: string, index: number): string {
+  const flag = /^--?[A-Za-z][A-Za-z0-9-]{0,31}(?==|$)/.exec(arg);
+  return flag ? `"${flag[0]}"` : `#${index + 1} (not shown)`;
+}
+
 /** Undefined when the process must stop (help printed, or a failure already reported). */
 export async function startComponent<C extends CommonConfig>(argv: string[], spec: StartupSpec<C>): Promise<Started<C> | undefined> {
   if (argv.includes('--help') || argv.includes('-h')) {
@@ -45,10 +55,9 @@ export async function startComponent<C extends CommonConfig>(argv: string[], spe
     process.stdout.write(`${packageVersion()}\n`);
     return undefined;
   }
-  const unknown = argv.find((a) => !(spec.flags ?? []).includes(a));
-  if (unknown !== undefined) {
-    // The argument is the operator's own input, shown back to them (bounded, printable).
-    process.stderr.write(`${spec.name}: unknown argument ${JSON.stringify(unknown.slice(0, 64))} (settings come from the environment; see --help)\n`);
+  const unknown = argv.findIndex((a) => !(spec.flags ?? []).includes(a));
+  if (unknown >= 0) {
+    process.stderr.write(`${spec.name}: unknown argument ${shownArgument(argv[unknown]!, unknown)} (settings come from the environment; see --help)\n`);
     process.exitCode = 2;
     return undefined;
   }

@@ -183,3 +183,33 @@ test('connect(): its signal ends the wait for a first SVID from a configured soc
   done.abort(new Error('already'));
   await assert.rejects(NexusClient.connect({ urls: ['https://127.0.0.1:1'], signal: done.signal, env: {} }), /already/);
 });
+
+test('stream call: aborting while the answer is piped (no error listener of the caller\'s own) does not crash the process', async () => {
+  const held: ServerResponse[] = [];
+  const s = await server((_req, res) => {
+    res.writeHead(200, { 'content-type': 'application/octet-stream' });
+    res.write(Buffer.alloc(16, 1));
+    held.push(res);
+  }, true);
+  const c = await client([s.url]);
+  const uncaught: unknown[] = [];
+  const onUncaught = (e: unknown): void => void uncaught.push(e);
+  process.on('uncaughtException', onUncaught);
+  try {
+    const ac = new AbortController();
+    const input = new PassThrough();
+    input.write(Buffer.alloc(16, 2)); // a chunked request sends its headers with its first chunk
+    const body = await c.encryptStream(input, { signal: ac.signal });
+    const sink = new PassThrough();
+    sink.resume();
+    body.pipe(sink);
+    ac.abort(new Error('caller gave up'));
+    await new Promise((r) => body.once('close', r));
+    await new Promise((r) => setImmediate(r));
+    assert.deepEqual(uncaught, [], 'no uncaught exception');
+    assert.equal(body.destroyed, true);
+  } finally {
+    process.off('uncaughtException', onUncaught);
+    for (const r of held) r.destroy();
+  }
+});

@@ -191,7 +191,7 @@ test('cache: inspecting or serialising it shows its size, never a value or path'
   const cache = createSecretCache(fakeReader({ 'apps/db': { password: 'TOPSECRET-7f3a' } }), { ttlMs: 60_000 });
   await cache.getSecret('apps/db');
   const { inspect } = await import('node:util');
-  for (const shown of [inspect(cache, { depth: 10, showHidden: true }), JSON.stringify(cache), String(JSON.stringify({ cache }))]) {
+  for (const shown of [inspect(cache, { depth: 10, showHidden: true }), inspect(cache, { depth: 10, showHidden: true, customInspect: false }), JSON.stringify(cache), String(JSON.stringify({ cache }))]) {
     assert.ok(!shown.includes('TOPSECRET') && !shown.includes('apps/db'), shown);
   }
   assert.match(inspect(cache), /^SecretCache \{ size: 1, ttlMs: 60000 \}$/);

@@ -93,45 +93,45 @@ function checkPositiveInt(n: unknown, max: number, what: string): number {
 }
 
 export class SecretCache {
-  private readonly entries = new Map<string, Entry>();
-  private readonly pending = new Map<string, Promise<SecretValues>>();
-  private readonly ttlMs: number;
-  private readonly maxEntries: number;
-  private closed = false;
+  // Real private fields: util.inspect (even with customInspect off) never shows them.
+  readonly #entries = new Map<string, Entry>();
+  readonly #pending = new Map<string, Promise<SecretValues>>();
+  readonly #ttlMs: number;
+  readonly #maxEntries: number;
+  readonly #reader: SecretReader;
+  #closed = false;
   /** Bumped by invalidate/close so a read already in flight does not store a stale value. */
-  private generation = 0;
-  private unsubscribe: () => void = () => undefined;
+  #generation = 0;
+  #unsubscribe: () => void = () => undefined;
 
-  constructor(
-    private readonly reader: SecretReader,
-    opts: SecretCacheOptions,
-  ) {
-    this.ttlMs = checkPositiveInt(opts?.ttlMs, MAX_TTL_MS, 'ttlMs');
-    this.maxEntries = opts.maxEntries === undefined ? DEFAULT_MAX_ENTRIES : checkPositiveInt(opts.maxEntries, 1_000_000, 'maxEntries');
-    this.unsubscribe = onAnyAbort([opts.signal, reader.closeSignal], () => this.close());
+  constructor(reader: SecretReader, opts: SecretCacheOptions) {
+    this.#reader = reader;
+    this.#ttlMs = checkPositiveInt(opts?.ttlMs, MAX_TTL_MS, 'ttlMs');
+    this.#maxEntries = opts.maxEntries === undefined ? DEFAULT_MAX_ENTRIES : checkPositiveInt(opts.maxEntries, 1_000_000, 'maxEntries');
+    this.#unsubscribe = onAnyAbort([opts.signal, reader.closeSignal], () => this.close());
   }
 
   /** Paths (and versions) currently held in memory. */
   get size(): number {
-    return this.entries.size;
+    return this.#entries.size;
   }
 
   /** The secret's values: from memory while fresh, else read through and kept for `ttlMs`. */
   async getSecret(path: string, opts: VersionOption = {}): Promise<SecretValues> {
-    if (this.closed) throw new SdkUsageError('sdk_closed');
+    if (this.#closed) throw new SdkUsageError('sdk_closed');
     opts.signal?.throwIfAborted();
     const key = opts.version === undefined ? `c\0${path}` : `v${opts.version}\0${path}`;
-    const hit = this.entries.get(key);
+    const hit = this.#entries.get(key);
     if (hit) return copyOf(hit.values);
-    let inflight = this.pending.get(key);
+    let inflight = this.#pending.get(key);
     if (!inflight) {
       // Shared by every concurrent reader of this key: no one caller's signal goes with it.
-      const p = this.fetch(key, path, opts.version === undefined ? {} : { version: opts.version });
+      const p = this.#fetch(key, path, opts.version === undefined ? {} : { version: opts.version });
       const settle = (): void => {
-        if (this.pending.get(key) === p) this.pending.delete(key);
+        if (this.#pending.get(key) === p) this.#pending.delete(key);
       };
       p.then(settle, settle);
-      this.pending.set(key, p);
+      this.#pending.set(key, p);
       inflight = p;
     }
     return copyOf(await untilAborted(inflight, opts.signal));
@@ -139,59 +139,59 @@ export class SecretCache {
 
   /** What `console.log(cache)` shows: the size, never a value or path. */
   [Symbol.for('nodejs.util.inspect.custom')](): string {
-    return `SecretCache { size: ${this.entries.size}, ttlMs: ${this.ttlMs}${this.closed ? ', closed' : ''} }`;
+    return `SecretCache { size: ${this.#entries.size}, ttlMs: ${this.#ttlMs}${this.#closed ? ', closed' : ''} }`;
   }
 
   /** What `JSON.stringify(cache)` gives: the size, never a value or path. */
   toJSON(): { size: number; ttlMs: number; closed: boolean } {
-    return { size: this.entries.size, ttlMs: this.ttlMs, closed: this.closed };
+    return { size: this.#entries.size, ttlMs: this.#ttlMs, closed: this.#closed };
   }
 
-  private async fetch(key: string, path: string, opts: VersionOption): Promise<SecretValues> {
-    const generation = this.generation;
-    const values = copyOf(await this.reader.getSecret(path, opts));
+  async #fetch(key: string, path: string, opts: VersionOption): Promise<SecretValues> {
+    const generation = this.#generation;
+    const values = copyOf(await this.#reader.getSecret(path, opts));
     // A read that was in flight across invalidate()/close() is returned but not kept.
-    if (!this.closed && generation === this.generation) this.store(key, values);
+    if (!this.#closed && generation === this.#generation) this.#store(key, values);
     return values;
   }
 
-  private store(key: string, values: SecretValues): void {
-    this.drop(key);
-    while (this.entries.size >= this.maxEntries) {
-      const oldest = this.entries.keys().next();
+  #store(key: string, values: SecretValues): void {
+    this.#drop(key);
+    while (this.#entries.size >= this.#maxEntries) {
+      const oldest = this.#entries.keys().next();
       if (oldest.done) break;
-      this.drop(oldest.value);
+      this.#drop(oldest.value);
     }
-    const timer = setTimeout(() => this.drop(key), this.ttlMs);
+    const timer = setTimeout(() => this.#drop(key), this.#ttlMs);
     timer.unref();
-    this.entries.set(key, { values, timer });
+    this.#entries.set(key, { values, timer });
   }
 
-  private drop(key: string): void {
-    const e = this.entries.get(key);
+  #drop(key: string): void {
+    const e = this.#entries.get(key);
     if (!e) return;
     clearTimeout(e.timer);
-    this.entries.delete(key);
+    this.#entries.delete(key);
   }
 
   /** Forgets one path (every cached version of it), or everything when called without one. */
   invalidate(path?: string): void {
-    this.generation++;
+    this.#generation++;
     if (path === undefined) {
-      for (const key of [...this.entries.keys()]) this.drop(key);
-      this.pending.clear();
+      for (const key of [...this.#entries.keys()]) this.#drop(key);
+      this.#pending.clear();
       return;
     }
-    for (const key of [...this.entries.keys()]) if (key.slice(key.indexOf('\0') + 1) === path) this.drop(key);
-    for (const key of [...this.pending.keys()]) if (key.slice(key.indexOf('\0') + 1) === path) this.pending.delete(key);
+    for (const key of [...this.#entries.keys()]) if (key.slice(key.indexOf('\0') + 1) === path) this.#drop(key);
+    for (const key of [...this.#pending.keys()]) if (key.slice(key.indexOf('\0') + 1) === path) this.#pending.delete(key);
   }
 
   /** Drops every value and refuses further reads (`sdk_closed`). Idempotent. */
   close(): void {
-    if (this.closed) return;
+    if (this.#closed) return;
     this.invalidate();
-    this.closed = true;
-    this.unsubscribe();
+    this.#closed = true;
+    this.#unsubscribe();
   }
 }
 

@@ -156,7 +156,7 @@ test('watch: inspecting or serialising it never shows the values', async () => {
   for (const shown of [inspect(w, { depth: 10, showHidden: true }), JSON.stringify(w), JSON.stringify({ w })]) {
     assert.ok(!shown.includes('TOPSECRET'), shown);
   }
-  assert.equal(inspect(w), 'SecretWatch { 1 values }');
+  assert.equal(inspect(w), 'SecretWatch { 1 value }');
   assert.equal(JSON.stringify(w), '{"closed":false,"ready":true}');
   w.close();
 });
@@ -173,4 +173,17 @@ test('watch: an app that only awaits ready() is kept alive through failed reads 
     process.stdout.write(n + ' ' + v.k);
     w.close();`;
   assert.equal(execFileSync(process.execPath, ['--input-type=module', '-e', script], { encoding: 'utf8', timeout: 60_000 }), '3 v');
+});
+
+test('watch: an app whose every ready() wait gave up (its signal) exits; the watch does not hold it', async () => {
+  const { execFileSync } = await import('node:child_process');
+  const here = new URL('.', import.meta.url);
+  const script = `
+    const { watchSecret } = await import(${JSON.stringify(new URL('secret-watch.js', here).href)});
+    const { NexusApiError } = await import(${JSON.stringify(new URL('errors.js', here).href)});
+    const w = watchSecret({ async getSecret() { throw new NexusApiError('net_peer_connection'); } }, 'a/b', { intervalMs: 20 });
+    let gaveUp = 0;
+    for (let i = 0; i < 5; i++) await w.ready({ signal: AbortSignal.timeout(50) }).catch(() => gaveUp++);
+    process.stdout.write(String(gaveUp)); // no close(): the process must still end`;
+  assert.equal(execFileSync(process.execPath, ['--input-type=module', '-e', script], { encoding: 'utf8', timeout: 60_000 }), '5');
 });

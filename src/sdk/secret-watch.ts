@@ -16,7 +16,7 @@
  * shows the values.
  */
 import { NexusApiError, SdkUsageError } from './errors.js';
-import { onAnyAbort, untilAborted, type SecretReader } from './secret-cache.js';
+import { onAnyAbort, type SecretReader } from './secret-cache.js';
 import type { SecretValues, VersionOption } from './types.js';
 
 export interface WatchSecretOptions {
@@ -46,6 +46,9 @@ export interface SecretWatch {
 }
 
 const MAX_INTERVAL_MS = 2 ** 31 - 1;
+
+/** The answers that settle a waiting `ready()`: the path or the caller is wrong, and stays so. */
+const REFUSALS: ReadonlySet<string> = new Set(['api_not_found', 'access_unauthorized', 'api_bad_request']);
 
 /** True when both maps hold the same keys with the same values. */
 function sameValues(a: SecretValues | undefined, b: SecretValues): boolean {
@@ -103,8 +106,9 @@ export function watchSecret(reader: SecretReader, path: string, opts: WatchSecre
     } catch (e) {
       if (!closed) {
         report(e);
-        // A refusal answers the apps waiting for a first value; a network failure does not.
-        if (current === undefined && e instanceof NexusApiError && e.status !== undefined && e.status >= 400 && e.status < 500) settle({ error: e });
+        // A refusal answers the apps waiting for a first value; a network failure, a 408 or a
+        // proxy's 4xx (mapped to net_peer_connection) does not.
+        if (current === undefined && e instanceof NexusApiError && REFUSALS.has(e.code) && e.status !== 408) settle({ error: e });
       }
     }
     if (!closed) {
@@ -131,12 +135,35 @@ export function watchSecret(reader: SecretReader, path: string, opts: WatchSecre
   const ready = (o: { signal?: AbortSignal } = {}): Promise<SecretValues> => {
     if (closed) return Promise.reject(new SdkUsageError('sdk_closed'));
     if (current !== undefined) return Promise.resolve(current);
-    const next = new Promise<SecretValues>((resolve, reject) => waiters.push({ resolve, reject }));
-    timer?.ref();
-    next.catch(() => undefined); // a caller whose own signal ended its wait does not see this one
-    return untilAborted(next, o.signal);
+    const signal = o.signal;
+    if (signal?.aborted === true) return Promise.reject(signal.reason);
+    return new Promise<SecretValues>((resolve, reject) => {
+      const off = (): void => signal?.removeEventListener('abort', onAbort);
+      const waiter = {
+        resolve: (v: SecretValues): void => {
+          off();
+          resolve(v);
+        },
+        reject: (e: unknown): void => {
+          off();
+          reject(e);
+        },
+      };
+      // A caller that gives up stops waiting, and stops keeping the process alive.
+      const onAbort = (): void => {
+        waiters = waiters.filter((w) => w !== waiter);
+        if (waiters.length === 0) timer?.unref();
+        reject(signal?.reason);
+      };
+      signal?.addEventListener('abort', onAbort, { once: true });
+      waiters.push(waiter);
+      timer?.ref();
+    });
   };
-  const shown = (): string => `SecretWatch { ${closed ? 'closed' : current === undefined ? 'waiting' : `${Object.keys(current).length} values`} }`;
+  const shown = (): string => {
+    const n = current === undefined ? 0 : Object.keys(current).length;
+    return `SecretWatch { ${closed ? 'closed' : current === undefined ? 'waiting' : `${n} value${n === 1 ? '' : 's'}`} }`;
+  };
 
   return {
     get current() {

@@ -306,7 +306,8 @@ export class Transport {
    * POSTs a stream (octet-stream mode) to the preferred URL and resolves with the response
    * body stream on 200. No fail-over: a stream body cannot be replayed. When `signal` aborts
    * after the answer began, the answer stream is destroyed with the signal's reason (what its
-   * reader sees) and a stream `body` is destroyed too, as the request is.
+   * reader sees) and a stream `body` is destroyed too, as the request is (the caller's own
+   * Readable, e.g. a file stream: it is not read any further).
    */
   async postStream(route: string, body: Readable | Buffer, o: { headersTimeoutMs: number; bodyTimeoutMs: number; signal?: AbortSignal | undefined }): Promise<Readable> {
     throwIfAborted(o.signal);
@@ -319,9 +320,15 @@ export class Transport {
     let answer: Readable | undefined;
     const onAbort = (): void => {
       const reason: unknown = o.signal!.reason;
-      answer?.destroy(reason instanceof Error ? reason : new Error(String(reason)));
-      if (!Buffer.isBuffer(body)) body.destroy();
-      inner!.abort(reason);
+      try {
+        // A reader that only pipes or listens for 'data' has no 'error' listener: the error must
+        // not become an uncaught exception (its reader still sees it).
+        answer?.on('error', () => undefined).destroy(reason as Error);
+        const input = body as { destroy?: unknown };
+        if (typeof input.destroy === 'function') (body as Readable).destroy();
+      } finally {
+        inner!.abort(reason);
+      }
     };
     o.signal?.addEventListener('abort', onAbort, { once: true });
     let res: ResponseData;
@@ -346,8 +353,14 @@ export class Transport {
       throw new NexusApiError('net_peer_connection', { cause: e, attempts, at });
     }
     if (res.statusCode !== 200) {
-      o.signal?.removeEventListener('abort', onAbort);
-      throw await errorFromResponse(res, this.at(first, route, undefined));
+      answer = res.body; // an abort while the error body is read ends that read too
+      try {
+        const refused = await errorFromResponse(res, this.at(first, route, undefined));
+        throwIfAborted(o.signal);
+        throw refused;
+      } finally {
+        o.signal?.removeEventListener('abort', onAbort);
+      }
     }
     answer = res.body;
     if (o.signal) answer.once('close', () => o.signal!.removeEventListener('abort', onAbort));
