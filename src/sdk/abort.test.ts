@@ -7,7 +7,7 @@
  */
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { PassThrough } from 'node:stream';
+import { PassThrough, type Readable } from 'node:stream';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { createMtlsDispatcher, createMtlsServer, type MtlsServer } from '../spiffe/tls/index.js';
 import { authorizeIf } from '../spiffe/authorize.js';
@@ -145,7 +145,11 @@ for (const http of ['native', 'undici'] as const) {
   });
 }
 
-test('stream call: aborting mid-response ends the body stream with an error', async () => {
+/**
+ * A stream encrypt in progress: the stub answers at once and keeps its answer open, the request
+ * body is still being written (a chunked request sends its headers with its first chunk).
+ */
+async function streamInProgress(): Promise<{ body: Readable; input: PassThrough; ac: AbortController; done: () => void }> {
   const held: ServerResponse[] = [];
   const s = await server((_req, res) => {
     res.writeHead(200, { 'content-type': 'application/octet-stream' });
@@ -154,10 +158,14 @@ test('stream call: aborting mid-response ends the body stream with an error', as
   }, true);
   const c = await client([s.url]);
   const ac = new AbortController();
-  // a request body that is still being written when the caller gives up
   const input = new PassThrough();
   input.write(Buffer.alloc(16, 2));
   const body = await c.encryptStream(input, { signal: ac.signal });
+  return { body, input, ac, done: () => held.forEach((r) => r.destroy()) };
+}
+
+test('stream call: aborting mid-response ends the body stream with an error', async () => {
+  const { body, input, ac, done } = await streamInProgress();
   const read = (async () => {
     for await (const chunk of body) void chunk;
   })();
@@ -166,7 +174,7 @@ test('stream call: aborting mid-response ends the body stream with an error', as
   // the reader sees the caller's reason (not the socket's reset), and the input stream is ended too
   await assert.rejects(read, (e: unknown) => e === reason);
   assert.equal(input.destroyed, true, 'the request body stream is destroyed');
-  for (const r of held) r.destroy();
+  done();
 });
 
 test('connect(): its signal ends the wait for a first SVID from a configured socket that does not answer', async () => {
@@ -185,21 +193,11 @@ test('connect(): its signal ends the wait for a first SVID from a configured soc
 });
 
 test('stream call: aborting while the answer is piped (no error listener of the caller\'s own) does not crash the process', async () => {
-  const held: ServerResponse[] = [];
-  const s = await server((_req, res) => {
-    res.writeHead(200, { 'content-type': 'application/octet-stream' });
-    res.write(Buffer.alloc(16, 1));
-    held.push(res);
-  }, true);
-  const c = await client([s.url]);
+  const { body, ac, done } = await streamInProgress();
   const uncaught: unknown[] = [];
   const onUncaught = (e: unknown): void => void uncaught.push(e);
   process.on('uncaughtException', onUncaught);
   try {
-    const ac = new AbortController();
-    const input = new PassThrough();
-    input.write(Buffer.alloc(16, 2)); // a chunked request sends its headers with its first chunk
-    const body = await c.encryptStream(input, { signal: ac.signal });
     const sink = new PassThrough();
     sink.resume();
     body.pipe(sink);
@@ -210,6 +208,6 @@ test('stream call: aborting while the answer is piped (no error listener of the 
     assert.equal(body.destroyed, true);
   } finally {
     process.off('uncaughtException', onUncaught);
-    for (const r of held) r.destroy();
+    done();
   }
 });

@@ -161,29 +161,30 @@ test('watch: inspecting or serialising it never shows the values', async () => {
   w.close();
 });
 
-test('watch: an app that only awaits ready() is kept alive through failed reads until its first value', async () => {
+/** Runs `body` as an ES module in a child Node with `watchSecret` and `NexusApiError` imported; its stdout. */
+async function inChild(body: string): Promise<string> {
   const { execFileSync } = await import('node:child_process');
   const here = new URL('.', import.meta.url);
   const script = `
     const { watchSecret } = await import(${JSON.stringify(new URL('secret-watch.js', here).href)});
     const { NexusApiError } = await import(${JSON.stringify(new URL('errors.js', here).href)});
+    ${body}`;
+  return execFileSync(process.execPath, ['--input-type=module', '-e', script], { encoding: 'utf8', timeout: 60_000 });
+}
+
+test('watch: an app that only awaits ready() is kept alive through failed reads until its first value', async () => {
+  assert.equal(await inChild(`
     let n = 0;
     const w = watchSecret({ async getSecret() { n++; if (n < 3) throw new NexusApiError('net_peer_connection'); return { k: 'v' }; } }, 'a/b', { intervalMs: 20 });
     const v = await w.ready();
     process.stdout.write(n + ' ' + v.k);
-    w.close();`;
-  assert.equal(execFileSync(process.execPath, ['--input-type=module', '-e', script], { encoding: 'utf8', timeout: 60_000 }), '3 v');
+    w.close();`), '3 v');
 });
 
 test('watch: an app whose every ready() wait gave up (its signal) exits; the watch does not hold it', async () => {
-  const { execFileSync } = await import('node:child_process');
-  const here = new URL('.', import.meta.url);
-  const script = `
-    const { watchSecret } = await import(${JSON.stringify(new URL('secret-watch.js', here).href)});
-    const { NexusApiError } = await import(${JSON.stringify(new URL('errors.js', here).href)});
+  assert.equal(await inChild(`
     const w = watchSecret({ async getSecret() { throw new NexusApiError('net_peer_connection'); } }, 'a/b', { intervalMs: 20 });
     let gaveUp = 0;
     for (let i = 0; i < 5; i++) await w.ready({ signal: AbortSignal.timeout(50) }).catch(() => gaveUp++);
-    process.stdout.write(String(gaveUp)); // no close(): the process must still end`;
-  assert.equal(execFileSync(process.execPath, ['--input-type=module', '-e', script], { encoding: 'utf8', timeout: 60_000 }), '5');
+    process.stdout.write(String(gaveUp)); // no close(): the process must still end`), '5');
 });
