@@ -61,3 +61,20 @@ test('gaps A9: an empty entry in a trust-root list is an error, not a crash late
   assert.equal(clientRoles({ SPIKE_TRUST_ROOT_PILOT: '  ' }).pilotOperatorId, 'spiffe://spike.ist/spike/pilot/role/superuser');
   assert.equal(clientRoles({}).isPilotOperator('not an id'), false);
 });
+
+test('a bad Nexus URL names its position and the rule it broke, never the URL (it may carry credentials)', () => {
+  const cases: Array<[string[], RegExp]> = [
+    [['http://nexus:8553'], /^invalid SPIKE Nexus URL \(must be https:.*\): it has the scheme "http:"$/],
+    [['https://a:8553', 'https://user:pw-7f3a@b:8553'], /: entry 2 of 2 carries credentials$/],
+    [['https://a:8553?x=1'], /: it has a query or fragment$/],
+    [['not a url'], /: it is not a URL$/],
+    [['https://a:1,,https://b:2'], /: entry 2 of 3 is empty$/],
+    [['https://a:1', 'https://a:1/'], /: entry 2 of 2 repeats an earlier one$/],
+  ];
+  for (const [list, re] of cases) {
+    assert.throws(() => parseNexusUrls(list), (e: unknown) => {
+      const m = (e as { message?: string }).message ?? '';
+      return (e as { code?: string }).code === 'sdk_bad_url' && re.test(m) && !m.includes('pw-7f3a');
+    }, list.join(','));
+  }
+});

@@ -18,17 +18,22 @@ export interface NexusUrl {
   basePath: string;
 }
 
-function parseNexusUrl(raw: string, allowHttp = false): NexusUrl {
+/**
+ * One entry; `where` names it in errors (`entry 2 of 3`, or `it` for a list of one), which say the rule it broke and never
+ * echo the URL (it may carry credentials).
+ */
+function parseNexusUrl(raw: string, allowHttp: boolean, where: string): NexusUrl {
+  const bad = (rule: string): SdkUsageError => new SdkUsageError('sdk_bad_url', `${where} ${rule}`);
   let u: URL;
   try {
     u = new URL(raw.trim());
   } catch {
-    throw new SdkUsageError('sdk_bad_url');
+    throw bad('is not a URL');
   }
-  const schemeOk = u.protocol === 'https:' || (allowHttp && u.protocol === 'http:');
-  if (!schemeOk || u.hostname === '' || u.username !== '' || u.password !== '' || u.search !== '' || u.hash !== '') {
-    throw new SdkUsageError('sdk_bad_url');
-  }
+  if (!(u.protocol === 'https:' || (allowHttp && u.protocol === 'http:'))) throw bad(`has the scheme ${JSON.stringify(u.protocol.slice(0, 16))}`);
+  if (u.hostname === '') throw bad('has no host');
+  if (u.username !== '' || u.password !== '') throw bad('carries credentials');
+  if (u.search !== '' || u.hash !== '') throw bad('has a query or fragment');
   const basePath = u.pathname.replace(/\/+$/, '');
   return { origin: u.origin, basePath };
 }
@@ -39,11 +44,12 @@ export function parseNexusUrls(list: readonly string[], allowHttp = false): Nexu
   if (entries.length === 0) throw new SdkUsageError('sdk_no_urls');
   const out: NexusUrl[] = [];
   const seen = new Set<string>();
-  for (const e of entries) {
-    if (e === '') throw new SdkUsageError('sdk_bad_url', 'empty entry in the URL list');
-    const u = parseNexusUrl(e, allowHttp);
+  for (const [i, e] of entries.entries()) {
+    const where = entries.length === 1 ? 'it' : `entry ${i + 1} of ${entries.length}`;
+    if (e === '') throw new SdkUsageError('sdk_bad_url', `${where} is empty`);
+    const u = parseNexusUrl(e, allowHttp, where);
     const key = u.origin + u.basePath;
-    if (seen.has(key)) throw new SdkUsageError('sdk_bad_url', 'duplicate entry in the URL list');
+    if (seen.has(key)) throw new SdkUsageError('sdk_bad_url', `${where} repeats an earlier one`);
     seen.add(key);
     out.push(u);
   }
