@@ -9,7 +9,8 @@
 // dist/src/ (slower, same behaviour). An installed package (no tsconfig.json beside dist/) is
 // never recompiled and its files' mtimes are the install's: there the bundle's sha256 must be
 // the stamp's instead (to patch an installed package's code, rebuild it or delete dist/cli/).
-// The bundle is compiled with a V8 code cache (dist/cli/v8-<hash>.cache, named by the bundle's hash so it can only belong to that bundle).
+// The bundle is compiled with a V8 code cache (dist/cli/v8-<hash>.cache, named by the
+// bundle's hash so it can only belong to that bundle).
 // A run that finds no usable cache of its own writes one once the command's work function has
 // returned (a server: once it serves; a one-shot command: before it exits) or at exit, whichever
 // comes first (atomically; skipped where the folder is read-only or writable by others). V8
