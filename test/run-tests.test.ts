@@ -38,19 +38,25 @@ function runner(root: string, args: string[]): { status: number | null; stdout: 
   return spawnSync(process.execPath, [RUNNER, ...args], { cwd: root, encoding: 'utf8', env });
 }
 
-test('test runner: a unit lane runs beside the process lane (a waiting unit file never holds a process slot); one TAP report, numbered once, one summary with both lanes\' counts', () => {
-  const root = tempDir('spike-run-tests-');
+/**
+ * The process lane at concurrency 1 runs e1 then e2; the file at `rel` (made by `content` from
+ * the order log's path) waits until e2 has started, which happens only if it does not hold the
+ * one process slot (else it gives up after 30 s and the order shows it). Returns the run and
+ * the order log.
+ */
+function besideProcessLane(root: string, rel: string, content: (log: string) => string, argv: string[]): { r: ReturnType<typeof runner>; order: string[] } {
   const log = path.join(root, 'order.log');
-  // Process lane at concurrency 1: e1 then e2. Unit lane: u waits until e2 has started, which
-  // happens only if u does not hold the one process slot (else u gives up after 30 s and the
-  // order below shows it).
   write(root, 'dist/test/e2e/e1.test.js', timedFile('e1', log));
   write(root, 'dist/test/e2e/e2.test.js', timedFile('e2', log));
-  write(root, 'dist/.test-groups/run-1/unit-1.test.mjs', timedFile('u', log, 'e2 start', "test('u2', () => {});\n"));
-  const r = runner(root, ['--test-concurrency=1', '--unit-concurrency=1', '--test-reporter=tap', '--test-reporter-destination=stdout',
-    'dist/test/e2e/e1.test.js', 'dist/.test-groups/run-1/unit-1.test.mjs', 'dist/test/e2e/e2.test.js']);
+  write(root, rel, content(log));
+  const r = runner(root, ['--test-concurrency=1', '--unit-concurrency=1', '--test-reporter=tap', '--test-reporter-destination=stdout', ...argv]);
   assert.equal(r.status, 0, r.stdout + r.stderr);
-  const order = fs.readFileSync(log, 'utf8').trim().split('\n');
+  return { r, order: fs.readFileSync(log, 'utf8').trim().split('\n') };
+}
+
+test('test runner: a unit lane runs beside the process lane (a waiting unit file never holds a process slot); one TAP report, numbered once, one summary with both lanes\' counts', () => {
+  const { r, order } = besideProcessLane(tempDir('spike-run-tests-'), 'dist/.test-groups/run-1/unit-1.test.mjs', (log) => timedFile('u', log, 'e2 start', "test('u2', () => {});\n"),
+    ['dist/test/e2e/e1.test.js', 'dist/.test-groups/run-1/unit-1.test.mjs', 'dist/test/e2e/e2.test.js']);
   // The two lanes overlap: e2 started while u was still running; e1 and e2 kept their order,
   // one at a time.
   assert.ok(order.indexOf('e2 start') < order.indexOf('u end'), order.join(', '));
@@ -87,18 +93,8 @@ test('test runner: an unknown option or a bad lane size is refused, never ignore
 });
 
 test('test runner: a process file marked `// test-lane: waiting` runs in the second lane, beside the process lane', () => {
-  const root = tempDir('spike-run-tests-');
-  const log = path.join(root, 'order.log');
-  // Process lane at concurrency 1: e1 then e2. The marked file w waits until e2 has started,
-  // which happens only if w does not hold the one process slot (else it gives up after 30 s
-  // and the order shows it).
-  write(root, 'dist/test/e2e/e1.test.js', timedFile('e1', log));
-  write(root, 'dist/test/e2e/e2.test.js', timedFile('e2', log));
-  write(root, 'dist/test/e2e/w.test.js', `// test-lane: waiting (trickles)\n${timedFile('w', log, 'e2 start')}`);
-  const r = runner(root, ['--test-concurrency=1', '--unit-concurrency=1', '--test-reporter=tap', '--test-reporter-destination=stdout',
-    'dist/test/e2e/w.test.js', 'dist/test/e2e/e1.test.js', 'dist/test/e2e/e2.test.js']);
-  assert.equal(r.status, 0, r.stdout + r.stderr);
-  const order = fs.readFileSync(log, 'utf8').trim().split('\n');
+  const { r, order } = besideProcessLane(tempDir('spike-run-tests-'), 'dist/test/e2e/w.test.js', (log) => `// test-lane: waiting (trickles)\n${timedFile('w', log, 'e2 start')}`,
+    ['dist/test/e2e/w.test.js', 'dist/test/e2e/e1.test.js', 'dist/test/e2e/e2.test.js']);
   assert.ok(order.indexOf('e2 start') < order.indexOf('w end'), order.join(', '));
   assert.ok(order.indexOf('e1 end') < order.indexOf('e2 start'), order.join(', '));
   assert.match(r.stdout, /^# pass 3$/m);

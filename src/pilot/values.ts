@@ -66,14 +66,6 @@ function readValueFile(io: PilotIo, file: string, what: string): string {
   return decodeUtf8(bytes, `The file ${shown} for ${what}`);
 }
 
-/** Whether the bytes read are exactly "\n" or "\r\n". */
-function isOnlyLineEnd(chunks: readonly Buffer[]): boolean {
-  const b = chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks);
-  const only = (b.length === 1 && b[0] === 0x0a) || (b.length === 2 && b[0] === 0x0d && b[1] === 0x0a);
-  if (b !== chunks[0]) b.fill(0);
-  return only;
-}
-
 async function readStdin(io: PilotIo, key: string): Promise<string> {
   const what = `key '${key}'`;
   const empty = (): never => fail(`Error: stdin gave no value for ${what}; for an empty value write '${key}=' instead of '${key}=-'.`);
@@ -98,11 +90,12 @@ async function readStdin(io: PilotIo, key: string): Promise<string> {
       if (n > MAX_VALUE_BYTES) fail(`Error: stdin for ${what} is larger than 1 MiB.`);
     }
     if (n === 0) return empty();
-    if (isOnlyLineEnd(chunks)) {
+    const value = decodeUtf8(Buffer.concat(chunks), `stdin for ${what}`);
+    if (value === '\n' || value === '\r\n') {
       // e.g. `echo "$UNSET" | spike secret put p k=-`: stored as given, but said out loud.
       io.stderr.write(`Warning: stdin for ${what} was only a line ending; it is stored as such (use set -o pipefail and printf %s to pass values).\n`);
     }
-    return decodeUtf8(Buffer.concat(chunks), `stdin for ${what}`);
+    return value;
   } finally {
     for (const c of chunks) c.fill(0);
   }
