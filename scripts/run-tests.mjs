@@ -81,16 +81,22 @@ const IN_PROCESS = /^dist\/(src|bench|\.test-groups)\//;
 // the second lane too: it would otherwise hold a CPU-bound slot while using little CPU.
 const WAITING = /^\/\/ test-lane: waiting(?:[ (]|$)/m;
 const waits = (f) => {
+  // Only the file's head is read, once per file (the lanes are split in one pass below).
+  const head = Buffer.alloc(2000);
+  let fd;
   try {
-    return WAITING.test(fs.readFileSync(f, 'utf8').slice(0, 2000));
+    fd = fs.openSync(f, 'r');
+    return WAITING.test(head.toString('utf8', 0, fs.readSync(fd, head, 0, head.length, 0)));
   } catch {
     return false; // a missing file fails in its lane as before
+  } finally {
+    if (fd !== undefined) fs.closeSync(fd);
   }
 };
-const isSecondLane = (f) => IN_PROCESS.test(path.relative(process.cwd(), f)) || waits(f);
+const secondLane = new Set(files.filter((f) => IN_PROCESS.test(path.relative(process.cwd(), f)) || waits(f)));
 const lanes = [
-  { files: files.filter((f) => !isSecondLane(f)), concurrency: opts.concurrency },
-  { files: files.filter(isSecondLane), concurrency: opts.unitConcurrency },
+  { files: files.filter((f) => !secondLane.has(f)), concurrency: opts.concurrency },
+  { files: files.filter((f) => secondLane.has(f)), concurrency: opts.unitConcurrency },
 ].filter((l) => l.files.length > 0);
 const streams = lanes.map((l) => run({
   files: l.files,
