@@ -11,6 +11,7 @@ import { fail, installShutdown } from '../lib/index.js';
 import { authorizeIf, createMtlsServer } from '../spiffe/index.js';
 import type { OpsServer } from '../ops/index.js';
 import { keeperRouter } from './server.js';
+import { MALFORMED_REQUEST_BODY } from '../protocol/index.js';
 import { ShareSlot } from './slot.js';
 import { AnchorHolder } from './anchor.js';
 
@@ -48,6 +49,7 @@ export async function main(argv: string[]): Promise<void> {
     host: cfg.listen.host,
     port: cfg.listen.port,
     headersTimeoutMs: cfg.readHeaderTimeoutMs,
+    malformedRequestBody: MALFORMED_REQUEST_BODY,
     requestTimeoutMs: 10_000,
     ...cfg.serverLimits,
     logger,

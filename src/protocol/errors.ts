@@ -33,6 +33,9 @@ export type ErrCode = (typeof ERR)[keyof typeof ERR];
 
 useErrorCodes(ERR);
 
+/** The body of the 400 for a request Node's HTTP parser refuses before any route sees it (Nexus, Keepers). */
+export const MALFORMED_REQUEST_BODY = JSON.stringify({ err: ERR.badRequest });
+
 /**
  * Finer, stable reasons for 400s (and others): the toolkit's, plus SPIKE's input grammars.
  * They appear in logs and, when exposed, in the `message` field; the wire `err` stays

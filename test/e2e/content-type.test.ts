@@ -90,3 +90,9 @@ test('CIP-11 (spec §7 wins): application/octet-stream with parameters is JSON m
     source.close();
   }
 });
+
+test('a request Node\'s HTTP parser refuses (an unknown method token) gets the API\'s 400 body from the real Nexus', async () => {
+  const r = await pilot.post(PUT, '{}', { method: 'FOO' });
+  assert.equal(r.status, 400);
+  assert.deepEqual(r.json, { err: 'api_bad_request' });
+});

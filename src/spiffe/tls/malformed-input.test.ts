@@ -11,6 +11,7 @@ import tls from 'node:tls';
 import { webcrypto } from 'node:crypto';
 import { request } from 'undici';
 import { createMtlsDispatcher } from './dialer.js';
+import { MALFORMED_REQUEST_BODY } from '../../protocol/index.js';
 import { StaticX509Source } from '../source.js';
 import { authorizeAny } from '../authorize.js';
 import type { X509Svid } from '../svid.js';
@@ -111,7 +112,8 @@ describe('malformed input never crashes the server', () => {
   });
 
   test('a request line Node\'s parser refuses (unknown method token, bad framing) is answered 400 with the API\'s JSON error body', async () => {
-    const h = await startServer(serverSvid, both);
+    // Nexus and the Keepers pass the API's body (MALFORMED_REQUEST_BODY); the TLS layer knows no API.
+    const h = await startServer(serverSvid, both, { malformedRequestBody: MALFORMED_REQUEST_BODY });
     const leaf = await issueLeaf(ca1, { uris: [CLIENT_ID] });
     const me = { ca: [ca1.pem], cert: leaf.pem, key: pemKey(leaf.key) };
     try {

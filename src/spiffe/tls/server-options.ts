@@ -71,6 +71,8 @@ export interface MtlsServerOptions extends MtlsServerLimits {
   /** Period of the rate-limited warnings outsiders can trigger; default 10 s; 0 logs each one (tests). */
   warnIntervalMs?: number;
   observer?: MtlsObserver;
+  /** The body of the 400 for a request Node's HTTP parser refuses (JSON; default: none). */
+  malformedRequestBody?: string;
 }
 
 export interface MtlsServer {

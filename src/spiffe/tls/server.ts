@@ -61,9 +61,6 @@ function isSocket(x: unknown): x is Socket {
   return x !== null && typeof x === 'object' && typeof (x as Socket).destroy === 'function' && typeof (x as Socket).once === 'function';
 }
 
-/** What a malformed request (refused by Node's HTTP parser) is answered with. */
-const BAD_REQUEST_BODY = '{"err":"api_bad_request"}';
-
 /** Creates (but does not start) an mTLS HTTP/1.1 server; see the module comment. */
 export function createMtlsServer(opts: MtlsServerOptions): MtlsServer {
   const o = resolveServerOptions(opts);
@@ -167,9 +164,9 @@ export function createMtlsServer(opts: MtlsServerOptions): MtlsServer {
       const status = err.code === 'ERR_HTTP_REQUEST_TIMEOUT' ? 408 : err.code === 'HPE_HEADER_OVERFLOW' ? 431 : 400;
       const text = status === 408 ? 'Request Timeout' : status === 431 ? 'Request Header Fields Too Large' : 'Bad Request';
       // A request line Node's parser refuses (an unknown method token, bad framing) gets the
-      // API's own 400 body, as a route would answer it.
-      const body = status === 400 ? BAD_REQUEST_BODY : '';
-      const type = status === 400 ? 'Content-Type: application/json\r\n' : '';
+      // API's own 400 body when the server was given one, as a route would answer it.
+      const body = status === 400 ? opts.malformedRequestBody ?? '' : '';
+      const type = body !== '' ? 'Content-Type: application/json\r\n' : '';
       socket.end(`HTTP/1.1 ${status} ${text}\r\nConnection: close\r\n${type}Content-Length: ${body.length}\r\n\r\n${body}`);
       socket.destroySoon();
       return;
