@@ -4,9 +4,9 @@
 // When scripts/bundle-bins.mjs has bundled the command into one CommonJS file
 // (dist/cli/<name>.cjs) from the compiled code that is there now, that file is run instead of
 // the hundreds of ES modules under dist/src/. Its stamp (dist/cli/<name>.stamp:
-// `<mtime of the command's first module> <sha256 of the bundle>`) must match the compiled code,
-// so a later `tsc` run is never shadowed by an older bundle: the command then runs from
-// dist/src/ (slower, same behaviour). An installed package (no tsconfig.json beside dist/) is
+// `<compiled mark> <sha256 of the bundle>`, the mark from `compiledMark` below) must match the
+// compiled code, so a later `tsc` run is never shadowed by an older bundle: the command then runs
+// from dist/src/ (slower, same behaviour). An installed package (no tsconfig.json beside dist/) is
 // never recompiled and its files' mtimes are the install's: there the bundle's sha256 must be
 // the stamp's instead (to patch an installed package's code, rebuild it or delete dist/cli/).
 // The bundle is compiled with a V8 code cache (dist/cli/v8-<hash>.cache, named by the
@@ -31,7 +31,7 @@ const { fileURLToPath, pathToFileURL } = require("node:url");
 
 /**
  * Each command's modules under dist/src/ (its exports are theirs together); the first one's
- * mtime is the stamp's. scripts/bundle-bins.mjs bundles the same list.
+ * mtime is part of the stamp's mark (`compiledMark`). scripts/bundle-bins.mjs bundles the same list.
  */
 export const COMMANDS = {
   "spike": ["pilot/main.js"],
@@ -54,13 +54,36 @@ export const BUNDLE_DIR = path.join(dist, "cli");
  */
 const COMPILES_HERE = fs.existsSync(path.join(dist, "..", "tsconfig.json"));
 
+/**
+ * The build information of the npm scripts' incremental compile (`tsc -b .`): tsconfig.json's
+ * `tsBuildInfoFile` (inside dist/src/, so whatever removes dist/src/ forces a whole rebuild).
+ */
+export const BUILD_INFO = path.join(dist, "src", ".tsbuildinfo");
+
+/**
+ * What a stamp records of the compiled code its bundle was made from: the mtimes of the
+ * command's first module and of BUILD_INFO (`-` when there is none), as `<ms>/<ms>`. A whole
+ * `tsc -p .` rewrites every module; an incremental `tsc -b .` rewrites only the changed ones but
+ * always its build information: either run changes the mark.
+ */
+export function compiledMark(name) {
+  const entry = fs.statSync(path.join(dist, "src", COMMANDS[name][0])).mtimeMs;
+  let info = "-";
+  try {
+    info = String(fs.statSync(BUILD_INFO).mtimeMs);
+  } catch {
+    // no incremental build here
+  }
+  return `${entry}/${info}`;
+}
+
 /** The command's bundle and its code cache paths, when the bundle matches the compiled code. */
 export function bundleFor(name) {
   try {
-    const [mtime, hash] = fs.readFileSync(path.join(BUNDLE_DIR, `${name}.stamp`), "latin1").split(" ");
+    const [mark, hash] = fs.readFileSync(path.join(BUNDLE_DIR, `${name}.stamp`), "latin1").split(" ");
     if (!/^[0-9a-f]{64}$/.test(hash ?? "")) return undefined;
     const entry = path.join(dist, "src", COMMANDS[name][0]);
-    if (COMPILES_HERE && mtime !== String(fs.statSync(entry).mtimeMs)) return undefined;
+    if (COMPILES_HERE && mark !== compiledMark(name)) return undefined;
     const file = path.join(BUNDLE_DIR, `${name}.cjs`);
     // Without the mtime check, the bundle must at least be the one its stamp was written for.
     let source;

@@ -2,19 +2,21 @@
 // into one CommonJS file each, dist/cli/<name>.cjs, so a start reads one file instead of
 // resolving and compiling hundreds of ES modules, and so bin/load-bundle.js can compile it with a
 // V8 code cache (issue 15: start-up time; Node 20 has no code cache for ES modules). Run after
-// `tsc -p .`.
+// `tsc` (npm's build, prepare, pretest and prebench scripts run `tsc -b .` and then this).
 //
 // Left out of the bundles (loaded from node_modules when reached): the native and database
 // drivers (better-sqlite3, pg), @grpc/proto-loader (reached only by spike-agent, which bundles it), and for `spike`
 // also grpc-js, which only the watching Workload API source uses (a CLI call fetches its SVID
 // once over node:http2); the servers watch, so theirs is in.
 //
-// A stamp (dist/cli/<name>.stamp) is one line: `<mtime of the command's first module> <sha256
-// of the bundle>`. bin/load-bundle.js uses a bundle only while the mtime matches (`tsc` rewrites
-// every output, so a later `tsc` run makes the command fall back to dist/src/ until this script
-// runs again), and keys its code cache by the hash, so a cache never outlives the bundle it was
-// made from. Without esbuild installed this script says so and exits 0: the commands then run
-// from dist/src/ (slower, same behaviour).
+// A stamp (dist/cli/<name>.stamp) is one line: `<compiled mark> <sha256 of the bundle>`, the
+// mark being the mtimes of the command's first module and of the incremental build's information
+// (bin/load-bundle.js `compiledMark`). bin/load-bundle.js uses a bundle only while the mark
+// matches (any later `tsc -p .` or `tsc -b .` changes it, and the command falls back to dist/src/
+// until this script runs again), and keys its code cache by the hash, so a cache never outlives
+// the bundle it was made from. Without esbuild installed this script says so,
+// removes any older bundles and exits 0: the commands then run from dist/src/ (slower, same
+// behaviour).
 //
 // It also writes a build-time code cache per bundle, dist/cli/v8-<hash>.build.cache: the cache
 // that `node bin/<name>.js --help` writes (the bundle compiled and every module loaded, under
@@ -28,7 +30,7 @@ import crypto from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { COMMANDS, BUNDLE_DIR } from '../bin/load-bundle.js';
+import { COMMANDS, BUNDLE_DIR, compiledMark } from '../bin/load-bundle.js';
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const srcDir = path.join(root, 'dist', 'src');
@@ -48,6 +50,7 @@ try {
   esbuild = await import('esbuild');
 } catch {
   say('esbuild is not installed; the commands run unbundled from dist/src/');
+  fs.rmSync(BUNDLE_DIR, { recursive: true, force: true }); // an older build's bundles must not run
   process.exit(0);
 }
 for (const mods of Object.values(COMMANDS)) {
@@ -58,6 +61,39 @@ for (const mods of Object.values(COMMANDS)) {
     }
   }
 }
+// What the last complete run was made from (written last, below): this Node, this esbuild, this
+// script and the loader, each command's compiled mark, and the mtime and size of every file the
+// bundles were built from. When all of it is unchanged and every output is there, the bundles are
+// current and are kept, with the code caches their runs wrote (`npm test` right after `npm ci`).
+const INPUTS = path.join(BUNDLE_DIR, 'inputs.json');
+const selfDigest = () => crypto.createHash('sha256')
+  .update(fs.readFileSync(fileURLToPath(import.meta.url)))
+  .update(fs.readFileSync(path.join(root, 'bin', 'load-bundle.js')))
+  .digest('hex');
+const fileState = (rel) => {
+  const st = fs.statSync(path.join(root, rel));
+  return [st.mtimeMs, st.size];
+};
+function upToDate() {
+  try {
+    const was = JSON.parse(fs.readFileSync(INPUTS, 'utf8'));
+    if (was.node !== process.version || was.esbuild !== esbuild.version || was.self !== selfDigest()) return false;
+    if (JSON.stringify(Object.keys(was.marks).sort()) !== JSON.stringify(Object.keys(COMMANDS).sort())) return false;
+    for (const [name, mark] of Object.entries(was.marks)) {
+      if (mark !== compiledMark(name)) return false;
+      const [, hash] = fs.readFileSync(path.join(BUNDLE_DIR, `${name}.stamp`), 'latin1').split(' ');
+      for (const f of [`${name}.cjs`, `v8-${hash.slice(0, 32)}.build.cache`]) if (!fs.statSync(path.join(BUNDLE_DIR, f)).isFile()) return false;
+    }
+    return Object.entries(was.files).every(([rel, state]) => JSON.stringify(fileState(rel)) === JSON.stringify(state));
+  } catch {
+    return false; // anything missing or unreadable: build
+  }
+}
+if (upToDate()) {
+  say('bundles are up to date');
+  process.exit(0);
+}
+
 // A fresh folder that only its owner can write (bin/load-bundle.js writes code caches only
 // there): no stamp, bundle or code cache of an older build survives.
 fs.rmSync(BUNDLE_DIR, { recursive: true, force: true });
@@ -148,8 +184,10 @@ const combinedEntries = {
  * Bundles commands that leave out the same packages in one esbuild run (the modules they share
  * are read and parsed once); writes each one's stamp and returns the bundles' sha256 by name.
  */
-async function bundle(names, external) {
-  await esbuild.build({
+async function bundle(names, external, inputs) {
+  const result = await esbuild.build({
+    metafile: true,
+    absWorkingDir: root,
     entryPoints: Object.fromEntries(names.map((n) => [n, COMMANDS[n].length === 1 ? path.join(srcDir, COMMANDS[n][0]) : `spike-entry:${n}`])),
     outdir: BUNDLE_DIR,
     outExtension: { '.js': '.cjs' },
@@ -177,15 +215,16 @@ async function bundle(names, external) {
     plugins: [lazyChildProcess, lazyUndiciCookies, lazyRequire(external), combinedEntries],
     external,
   });
+  // Files only: a plugin's virtual module is named `<namespace>:<path>`.
+  for (const rel of Object.keys(result.metafile.inputs)) if (!/^[\w-]+:/.test(rel)) inputs.add(rel);
   const hashes = {};
   for (const name of names) {
     const outFile = path.join(BUNDLE_DIR, `${name}.cjs`);
     const code = fs.readFileSync(outFile);
     if (code.some((b) => b > 0x7f)) throw new Error(`${name}: the bundle is not ASCII`);
     fs.chmodSync(outFile, 0o644);
-    const mtime = String(fs.statSync(path.join(srcDir, COMMANDS[name][0])).mtimeMs);
     hashes[name] = crypto.createHash('sha256').update(code).digest('hex');
-    fs.writeFileSync(path.join(BUNDLE_DIR, `${name}.stamp`), `${mtime} ${hashes[name]}`, { mode: 0o644 });
+    fs.writeFileSync(path.join(BUNDLE_DIR, `${name}.stamp`), `${compiledMark(name)} ${hashes[name]}`, { mode: 0o644 });
     say(`wrote ${path.relative(root, outFile)} (${Math.round(code.length / 1024)} KiB)`);
   }
   return hashes;
@@ -220,8 +259,12 @@ try {
     const external = EXTERNAL[name] ?? SERVER_EXTERNAL;
     byExternal.set(external, [...(byExternal.get(external) ?? []), name]);
   }
-  const hashes = Object.assign({}, ...(await Promise.all([...byExternal].map(([external, names]) => bundle(names, external)))));
+  const inputs = new Set();
+  const hashes = Object.assign({}, ...(await Promise.all([...byExternal].map(([external, names]) => bundle(names, external, inputs)))));
   await Promise.all(Object.keys(COMMANDS).map((name) => buildCache(name, hashes[name])));
+  const files = Object.fromEntries([...inputs].sort().map((rel) => [rel, fileState(rel)]));
+  const marks = Object.fromEntries(Object.keys(COMMANDS).map((name) => [name, compiledMark(name)]));
+  fs.writeFileSync(INPUTS, JSON.stringify({ node: process.version, esbuild: esbuild.version, self: selfDigest(), marks, files }), { mode: 0o644 });
 } catch (e) {
   say(e instanceof Error ? e.message : String(e));
   process.exit(1);

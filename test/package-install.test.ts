@@ -192,6 +192,7 @@ async function serverFlow(): Promise<void> {
     assert.ok(files.includes(f), `server tarball lacks ${f}`);
   }
   assert.deepEqual(files.filter((f) => /\.test\.js$|^package\/(src|test|bench)\/|^package\/dist\/(test|bench)\//.test(f)), [], 'server tarball ships tests or sources');
+  assert.deepEqual(files.filter((f) => /\.tsbuildinfo$|^package\/dist\/cli\/inputs\.json$/.test(f)), [], 'server tarball ships build bookkeeping');
 
   const dir = newProject('server-install');
   const scripts = process.env['SPIKE_TEST_PACKAGE_SCRIPTS'] === '1' ? [] : ['--ignore-scripts'];

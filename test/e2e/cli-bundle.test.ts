@@ -17,15 +17,17 @@ import crypto from 'node:crypto';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
+import { pathToFileURL } from 'node:url';
 import { REPO_ROOT } from '../helpers/bin.js';
 
 let root = '';
 let cliDir = '';
 let hash = '';
-let mtime = '';
+/** The stamp's first half for the compiled code that is there now (bin/load-bundle.js `compiledMark`). */
+let mark = '';
 const bundleSrc = path.join(REPO_ROOT, 'dist', 'cli', 'spike.cjs');
 
-before(() => {
+before(async () => {
   root = fs.mkdtempSync(path.join(os.tmpdir(), 'cli-bundle-'));
   fs.mkdirSync(path.join(root, 'bin'));
   for (const f of ['spike.js', 'load-bundle.js']) fs.copyFileSync(path.join(REPO_ROOT, 'bin', f), path.join(root, 'bin', f));
@@ -38,7 +40,8 @@ before(() => {
   fs.symlinkSync(path.join(REPO_ROOT, 'dist', 'src'), path.join(root, 'dist', 'src'));
   fs.copyFileSync(bundleSrc, path.join(cliDir, 'spike.cjs'));
   hash = crypto.createHash('sha256').update(fs.readFileSync(bundleSrc)).digest('hex');
-  mtime = String(fs.statSync(path.join(REPO_ROOT, 'dist', 'src', 'pilot', 'main.js')).mtimeMs);
+  const loader = await import(pathToFileURL(path.join(root, 'bin', 'load-bundle.js')).href) as { compiledMark(name: string): string };
+  mark = loader.compiledMark('spike');
 });
 
 after(() => fs.rmSync(root, { recursive: true, force: true }));
@@ -54,7 +57,7 @@ function version(): string {
 }
 
 test('first call writes the code cache named by the bundle hash; the next call uses it unchanged', { skip: !fs.existsSync(bundleSrc) && 'no bundle (esbuild missing)' }, () => {
-  fs.writeFileSync(path.join(cliDir, 'spike.stamp'), `${mtime} ${hash}`);
+  fs.writeFileSync(path.join(cliDir, 'spike.stamp'), `${mark} ${hash}`);
   assert.equal(version(), JSON.parse(fs.readFileSync(path.join(REPO_ROOT, 'package.json'), 'utf8')).version);
   assert.deepEqual(caches(), [path.basename(cacheFile())]);
   const first = fs.readFileSync(cacheFile());
@@ -65,7 +68,7 @@ test('first call writes the code cache named by the bundle hash; the next call u
 });
 
 test('a corrupt cache is refused by V8: the call works and replaces it', { skip: !fs.existsSync(bundleSrc) && 'no bundle' }, () => {
-  fs.writeFileSync(path.join(cliDir, 'spike.stamp'), `${mtime} ${hash}`);
+  fs.writeFileSync(path.join(cliDir, 'spike.stamp'), `${mark} ${hash}`);
   const garbage = crypto.randomBytes(4096);
   fs.writeFileSync(cacheFile(), garbage);
   version();
@@ -74,7 +77,7 @@ test('a corrupt cache is refused by V8: the call works and replaces it', { skip:
 });
 
 test('ATTACK cache FIFO: a FIFO planted at the cache path does not hang the CLI (opened non-blocking, never followed)', { skip: (process.platform === 'win32' || !fs.existsSync(bundleSrc)) && 'no bundle or no FIFOs' }, () => {
-  fs.writeFileSync(path.join(cliDir, 'spike.stamp'), `${mtime} ${hash}`);
+  fs.writeFileSync(path.join(cliDir, 'spike.stamp'), `${mark} ${hash}`);
   fs.rmSync(cacheFile(), { force: true });
   const mk = spawnSync('mkfifo', [cacheFile()]);
   if (mk.status !== 0) return; // no mkfifo on this machine
@@ -86,7 +89,7 @@ test('ATTACK cache FIFO: a FIFO planted at the cache path does not hang the CLI 
 });
 
 test('a cache others can write is ignored and replaced by one only its owner can write', { skip: (process.platform === 'win32' || !fs.existsSync(bundleSrc)) && 'no bundle or no modes' }, () => {
-  fs.writeFileSync(path.join(cliDir, 'spike.stamp'), `${mtime} ${hash}`);
+  fs.writeFileSync(path.join(cliDir, 'spike.stamp'), `${mark} ${hash}`);
   version();
   fs.chmodSync(cacheFile(), 0o666);
   const inode = fs.statSync(cacheFile()).ino;
@@ -101,23 +104,27 @@ test('a stamp that does not match the compiled code, or has no hash, runs the CL
   // The bundle is replaced by something that would fail: only dist/src can answer.
   fs.writeFileSync(path.join(cliDir, 'spike.cjs'), '(function () { throw new Error("stale bundle ran"); })');
   try {
-    for (const stamp of [`${Number(mtime) + 1} ${hash}`, `${mtime}`, `${mtime} not-a-hash`]) {
+    // A later whole `tsc -p .` (the first module rewritten), a later incremental `tsc -b .` (its
+    // build information rewritten, the first module maybe not), no hash, a malformed hash.
+    const [entryMs, infoMs] = mark.split('/');
+    const stale = [`${Number(entryMs) + 1}/${infoMs} ${hash}`, `${entryMs}/${infoMs === '-' ? '1' : Number(infoMs) + 1} ${hash}`];
+    for (const stamp of [...stale, `${mark}`, `${mark} not-a-hash`]) {
       fs.writeFileSync(path.join(cliDir, 'spike.stamp'), stamp);
       assert.ok(version().length > 0);
       assert.deepEqual(caches(), [], 'no cache for a bundle that was not used');
     }
     // An installed package (no tsconfig.json: never recompiled, every mtime the install's) runs
-    // its bundle whatever the mtime half says, if the bundle's sha256 is the stamp's.
+    // its bundle whatever the mark half says, if the bundle's sha256 is the stamp's.
     fs.renameSync(path.join(root, 'tsconfig.json'), path.join(root, 'tsconfig.json.off'));
     try {
-      fs.writeFileSync(path.join(cliDir, 'spike.stamp'), `${Number(mtime) + 1} ${hash}`);
+      fs.writeFileSync(path.join(cliDir, 'spike.stamp'), `${Number(entryMs) + 1}/${infoMs} ${hash}`);
       assert.ok(version().length > 0, 'a bundle whose content is not the stamp\'s is not run');
       assert.deepEqual(caches(), []);
       fs.copyFileSync(bundleSrc, path.join(cliDir, 'spike.cjs'));
       assert.ok(version().length > 0);
       assert.deepEqual(caches(), [path.basename(cacheFile())], 'the matching bundle ran (it wrote its code cache)');
       for (const c of caches()) fs.rmSync(path.join(cliDir, c));
-      for (const stamp of [`${mtime}`, `${mtime} not-a-hash`]) {
+      for (const stamp of [`${mark}`, `${mark} not-a-hash`]) {
         fs.writeFileSync(path.join(cliDir, 'spike.stamp'), stamp);
         assert.ok(version().length > 0);
         assert.deepEqual(caches(), [], 'no hash in the stamp: not run');
@@ -135,7 +142,7 @@ test('a cache named after another bundle is left alone; the bundle writes and us
   const other = path.join(cliDir, `v8-${'0'.repeat(32)}.cache`);
   const otherBytes = crypto.randomBytes(64);
   fs.writeFileSync(other, otherBytes);
-  fs.writeFileSync(path.join(cliDir, 'spike.stamp'), `${mtime} ${hash}`);
+  fs.writeFileSync(path.join(cliDir, 'spike.stamp'), `${mark} ${hash}`);
   version();
   assert.ok(fs.existsSync(cacheFile()), 'its own cache was written');
   assert.ok(fs.readFileSync(other).equals(otherBytes));
@@ -152,7 +159,7 @@ test('the bundler writes a build-time cache named by the bundle hash next to the
 test('a call with only the build-time cache works, writes its own cache and leaves the build cache unchanged; a bad build cache changes nothing', { skip: !fs.existsSync(bundleSrc) && 'no bundle' }, () => {
   const built = path.join(REPO_ROOT, 'dist', 'cli', `v8-${hash.slice(0, 32)}.build.cache`);
   if (!fs.existsSync(built)) return; // reported by the test above
-  fs.writeFileSync(path.join(cliDir, 'spike.stamp'), `${mtime} ${hash}`);
+  fs.writeFileSync(path.join(cliDir, 'spike.stamp'), `${mark} ${hash}`);
   try {
     const variants: Array<[string, () => void]> = [
       ['as built', () => fs.copyFileSync(built, buildCacheFile())],

@@ -28,6 +28,12 @@ const skip = !bundled && 'no bundles (esbuild missing)';
 
 let root = '';
 let cliDir = '';
+/** The repository's bin/load-bundle.js (plain JavaScript, loaded by URL). */
+const loader = await import(pathToFileURL(path.join(REPO_ROOT, 'bin', 'load-bundle.js')).href) as {
+  COMMANDS: Record<string, string[]>;
+  BUILD_INFO: string;
+  compiledMark(name: string): string;
+};
 
 before(() => {
   root = fs.mkdtempSync(path.join(os.tmpdir(), 'server-bundle-'));
@@ -55,10 +61,9 @@ const ENTRY: Record<string, string> = {
  * empty.
  */
 function stampHash(name: string): string {
-  const [mtime, hash] = fs.readFileSync(path.join(repoCli, `${name}.stamp`), 'latin1').split(' ');
+  const [mark, hash] = fs.readFileSync(path.join(repoCli, `${name}.stamp`), 'latin1').split(' ');
   assert.match(hash ?? '', /^[0-9a-f]{64}$/, `${name}: stamp without a hash`);
-  const entry = path.join(REPO_ROOT, 'dist', 'src', ENTRY[name]!);
-  assert.equal(mtime, String(fs.statSync(entry).mtimeMs), `${name}: the bundle is older than the compiled code (run scripts/bundle-bins.mjs after tsc)`);
+  assert.equal(mark, loader.compiledMark(name), `${name}: the bundle is older than the compiled code (run scripts/bundle-bins.mjs after tsc)`);
   return hash!;
 }
 
@@ -77,7 +82,7 @@ function help(name: string, nodeFlags: string[] = []): string {
 }
 
 test('every command has a current bundle, a stamp and a build-time code cache only its owner can write', { skip }, async () => {
-  const { COMMANDS } = (await import(pathToFileURL(path.join(REPO_ROOT, 'bin', 'load-bundle.js')).href)) as { COMMANDS: Record<string, string[]> };
+  const { COMMANDS } = loader;
   assert.deepEqual(Object.keys(COMMANDS).sort(), Object.keys(ENTRY).sort());
   for (const [name, mods] of Object.entries(COMMANDS)) assert.equal(mods[0], ENTRY[name]);
   for (const name of Object.keys(COMMANDS)) {
@@ -110,11 +115,17 @@ test('each server bin accepts its build-time cache (made under the V8 flags it s
   }
 });
 
+test('the build information a stamp is marked by is the one the incremental build writes (tsconfig.json tsBuildInfoFile)', () => {
+  const tsconfig = JSON.parse(fs.readFileSync(path.join(REPO_ROOT, 'tsconfig.json'), 'utf8')) as { compilerOptions: { tsBuildInfoFile?: string } };
+  assert.equal(path.resolve(REPO_ROOT, tsconfig.compilerOptions.tsBuildInfoFile ?? ''), loader.BUILD_INFO);
+  assert.ok(fs.existsSync(loader.BUILD_INFO), 'the npm scripts build incrementally (tsc -b .), which writes it');
+});
+
 test('a command of several modules (spike-agent) runs from dist/src/ when its stamp does not match the compiled code', { skip }, () => {
   install('spike-agent');
   fs.writeFileSync(path.join(cliDir, 'spike-agent.cjs'), '(function () { throw new Error("stale bundle ran"); })');
   const mtime = fs.statSync(path.join(REPO_ROOT, 'dist', 'src', ENTRY['spike-agent']!)).mtimeMs;
-  fs.writeFileSync(path.join(cliDir, 'spike-agent.stamp'), `${mtime + 1} ${stampHash('spike-agent')}`);
+  fs.writeFileSync(path.join(cliDir, 'spike-agent.stamp'), `${mtime + 1}/- ${stampHash('spike-agent')}`);
   assert.match(help('spike-agent'), /usage: spike-agent/i);
   assert.deepEqual(fs.readdirSync(cliDir).filter((f) => f.endsWith('.cache')), [], 'no cache for a bundle that was not used');
 });
