@@ -177,13 +177,42 @@ test('cache: one caller\'s abort ends its own wait only; the shared read carries
   await assert.rejects(a, /caller a gave up/);
   release();
   assert.deepEqual({ ...(await b) }, { k: 'v' }, 'b still gets its value');
-  assert.deepEqual(seen, [undefined], 'one shared read, sent without a signal');
+  assert.equal(seen.length, 1, 'one shared read');
+  assert.notEqual(seen[0], ac.signal, "sent without a caller's signal");
+  assert.equal(seen[0]?.aborted, false, 'and not cancelled while b waited');
   assert.equal(cache.size, 1, 'and kept for the next reader');
   // an already aborted signal rejects at once, without a read
   const done = new AbortController();
   done.abort(new Error('already'));
   await assert.rejects(cache.getSecret('apps/other', { signal: done.signal }), /already/);
   assert.equal(seen.length, 1);
+  cache.close();
+});
+
+test('cache: when every caller waiting for a shared read has given up, the read is cancelled and the next read starts afresh', async () => {
+  const seen: AbortSignal[] = [];
+  const reader: SecretReader = {
+    getSecret(_path: string, opts: VersionOption = {}): Promise<SecretValues> {
+      const signal = opts.signal!;
+      seen.push(signal);
+      if (seen.length > 1) return Promise.resolve({ k: 'fresh' });
+      return new Promise((_, reject) => signal.addEventListener('abort', () => reject(signal.reason), { once: true }));
+    },
+  };
+  const cache = createSecretCache(reader, { ttlMs: 60_000 });
+  const a = new AbortController();
+  const b = new AbortController();
+  const ra = cache.getSecret('apps/db', { signal: a.signal });
+  const rb = cache.getSecret('apps/db', { signal: b.signal });
+  a.abort(new Error('a gave up'));
+  await assert.rejects(ra, /a gave up/);
+  assert.equal(seen[0]!.aborted, false, 'b still waits: the read goes on');
+  b.abort(new Error('b gave up'));
+  await assert.rejects(rb, /b gave up/);
+  assert.equal(seen[0]!.aborted, true, 'nobody waits: the read is cancelled');
+  assert.deepEqual({ ...(await cache.getSecret('apps/db')) }, { k: 'fresh' }, 'a later read does not join the cancelled one');
+  assert.equal(seen.length, 2);
+  assert.equal(cache.size, 1);
   cache.close();
 });
 

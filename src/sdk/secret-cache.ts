@@ -11,7 +11,8 @@
  *
  * Every read returns a fresh copy of the values, so a caller that changes its object cannot
  * change what the next caller gets. A caller's `signal` ends that caller's wait only: the shared
- * request is sent without it, so one caller's abort never fails another's read. Inspecting or
+ * request carries a signal of the cache's own, so one caller's abort never fails another's read;
+ * once every caller waiting for it has given up, the request itself is cancelled. Inspecting or
  * serialising the cache (`console.log(cache)`, `JSON.stringify`) shows its size, never values
  * or paths.
  */
@@ -59,6 +60,14 @@ interface Entry {
   timer: NodeJS.Timeout;
 }
 
+/** A read in flight, shared by its concurrent callers. */
+interface Pending {
+  promise: Promise<SecretValues>;
+  /** Cancels the read once no caller waits for it any more. */
+  controller: AbortController;
+  waiters: number;
+}
+
 const DEFAULT_MAX_ENTRIES = 1000;
 /** setTimeout's ceiling (≈ 24.8 days): a longer TTL would fire at once. */
 const MAX_TTL_MS = 2 ** 31 - 1;
@@ -95,7 +104,7 @@ function checkPositiveInt(n: unknown, max: number, what: string): number {
 export class SecretCache {
   // Real private fields: util.inspect (even with customInspect off) never shows them.
   readonly #entries = new Map<string, Entry>();
-  readonly #pending = new Map<string, Promise<SecretValues>>();
+  readonly #pending = new Map<string, Pending>();
   readonly #ttlMs: number;
   readonly #maxEntries: number;
   readonly #reader: SecretReader;
@@ -126,15 +135,31 @@ export class SecretCache {
     let inflight = this.#pending.get(key);
     if (!inflight) {
       // Shared by every concurrent reader of this key: no one caller's signal goes with it.
-      const p = this.#fetch(key, path, opts.version === undefined ? {} : { version: opts.version });
+      const controller = new AbortController();
+      const version = opts.version === undefined ? {} : { version: opts.version };
+      const entry: Pending = { promise: this.#fetch(key, path, { ...version, signal: controller.signal }), controller, waiters: 0 };
       const settle = (): void => {
-        if (this.#pending.get(key) === p) this.#pending.delete(key);
+        if (this.#pending.get(key) === entry) this.#pending.delete(key);
       };
-      p.then(settle, settle);
-      this.#pending.set(key, p);
-      inflight = p;
+      entry.promise.then(settle, settle);
+      this.#pending.set(key, entry);
+      inflight = entry;
     }
-    return copyOf(await untilAborted(inflight, opts.signal));
+    return copyOf(await this.#wait(key, inflight, opts.signal));
+  }
+
+  /** Waits for a shared read; the last waiter to give up cancels it (and the next read starts afresh). */
+  async #wait(key: string, entry: Pending, signal: AbortSignal | undefined): Promise<SecretValues> {
+    entry.waiters++;
+    try {
+      return await untilAborted(entry.promise, signal);
+    } finally {
+      entry.waiters--;
+      if (entry.waiters === 0 && signal?.aborted === true) {
+        if (this.#pending.get(key) === entry) this.#pending.delete(key);
+        entry.controller.abort(signal.reason);
+      }
+    }
   }
 
   /** What `console.log(cache)` shows: the size, never a value or path. */
