@@ -149,7 +149,7 @@ async function sdkFlow(): Promise<void> {
   const dest = tempDir('spike-pkg-tgz-sdk-');
   const tgz = await pack(dest, ['-w', '@spike-ts/sdk']);
   const files = await tarList(tgz);
-  for (const f of ['package/package.json', 'package/README.md', 'package/dist/sdk/index.js', 'package/dist/sdk/index.d.ts']) {
+  for (const f of ['package/package.json', 'package/README.md', 'package/dist/sdk/public.js', 'package/dist/sdk/public.d.ts']) {
     assert.ok(files.includes(f), `SDK tarball lacks ${f}`);
   }
   assert.deepEqual(files.filter((f) => /\.test\.|\.ts$/.test(f) && !f.endsWith('.d.ts')), [], 'SDK tarball ships tests or TypeScript sources');
@@ -215,7 +215,7 @@ async function serverFlow(): Promise<void> {
   const bundles = JSON.parse(used.stdout) as Array<string | null>;
   BINS.forEach((bin, i) => assert.equal(bundles[i], path.join(dir, 'node_modules', 'spike-ts', 'dist', 'cli', `${bin}.cjs`), `${bin} does not run from its bundle once installed`));
   // The server package exports the SDK at its root too (types shipped beside the code).
-  assert.ok(files.includes('package/dist/src/sdk/index.d.ts'), 'server tarball lacks the SDK types');
+  assert.ok(files.includes('package/dist/src/sdk/public.d.ts'), 'server tarball lacks the SDK types');
   const root = await run(process.execPath, ['--input-type=module', '-e', "const m = await import('spike-ts'); process.stdout.write(typeof m.NexusClient)"], dir);
   assert.equal(root.stdout, 'function', `import 'spike-ts' failed: ${root.stderr.slice(-2000)}`);
 }
