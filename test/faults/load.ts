@@ -1,0 +1,308 @@
+/**
+ * The FI-10 mix, shared by FI-10, FI-16 and FI-19: `identities` distinct SPIFFE IDs (one
+ * spike-agent socket each), each with a policy granting read and write on its own prefix
+ * `fi/app-NN/`, one keep-alive mTLS dispatcher per identity (`connectionsPerIdentity`
+ * connections, undici, no pipelining), and `clients` logical clients multiplexed over them
+ * (client c uses identity c mod identities). Each logical client loops: a GET of one of its
+ * own keys (90%) or a PUT of a fresh random value (10%, or whenever it has no key yet), then a
+ * think time (uniform 0 … 2 × thinkMs). Requests are raw (exact status, no SDK retries).
+ *
+ * The ledger keeps, per key, the last acknowledged (2xx) value and the values sent since whose
+ * outcome is unknown. A 200 GET whose value is neither is an integrity error; a 404 for a key
+ * with an acknowledged value is a lost ack. `verifyAll` reads every key as the superuser (load
+ * paused) with the same rule.
+ */
+import { randomBytes } from 'node:crypto';
+import { request, type Dispatcher } from 'undici';
+import { SpiffeId } from '../../src/spiffe/id.js';
+import { WorkloadX509Source, authorizeIf, createMtlsDispatcher } from '../../src/spiffe/index.js';
+import type { NexusClient } from '../../src/sdk/index.js';
+import type { Stack } from '../helpers/stack.js';
+import { sleep, waitFor } from './shared.js';
+
+const NEXUS_ID = SpiffeId.parse('spiffe://spike.ist/spike/nexus');
+const SECRETS = '/v1/store/secrets';
+const KEYS_PER_CLIENT = 5;
+
+export interface MixOptions {
+  identities: number;
+  clients: number;
+  thinkMs: number;
+  putShare: number;
+  connectionsPerIdentity: number;
+  /**
+   * FI-16: a request refused on a connection whose grant lapsed (401 with `connection: close`,
+   * the server's answer on such a connection) or that broke at the connection level is sent
+   * once more; the outcome of that retry is counted.
+   */
+  retryLapsed: boolean;
+}
+
+export const DEFAULT_MIX: MixOptions = { identities: 50, clients: 1000, thinkMs: 1000, putShare: 0.1, connectionsPerIdentity: 4, retryLapsed: false };
+
+export function appName(i: number): string {
+  return `fi-app-${String(i).padStart(2, '0')}`;
+}
+
+/** Agent identities for the stack: `fi-app-00` … → spiffe://spike.ist/workload/fi-app-00 … */
+export function mixIdentities(n: number): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (let i = 0; i < n; i++) out[appName(i)] = `spiffe://spike.ist/workload/${appName(i)}`;
+  return out;
+}
+
+interface KeyState { acked: string | undefined; pending: Set<string> }
+
+export interface MixStats {
+  get: number[];
+  put: number[];
+  /** HTTP status → count (first attempts). */
+  status: Map<number, number>;
+  /** Connection-level failures (no HTTP status), first attempts. */
+  netErrors: Map<string, number>;
+  fiveXX: number;
+  lapsed401: number;
+  retriesOk: number;
+  retriesFailed: Map<string, number>;
+  integrityErrors: number;
+  lostAcks: number;
+  acks: number;
+  /** Seconds since `start()` of every answer slower than 200 ms (where the tail sits in time). */
+  slowAt: number[];
+}
+
+function bump<K>(m: Map<K, number>, k: K): void {
+  m.set(k, (m.get(k) ?? 0) + 1);
+}
+
+export function newStats(): MixStats {
+  return { get: [], put: [], status: new Map(), netErrors: new Map(), fiveXX: 0, lapsed401: 0, retriesOk: 0, retriesFailed: new Map(), integrityErrors: 0, lostAcks: 0, acks: 0, slowAt: [] };
+}
+
+interface Answer { status: number; close: boolean; body: string }
+
+export class MixLoad {
+  readonly opts: MixOptions;
+  readonly #stack: Stack;
+  readonly #sources: WorkloadX509Source[] = [];
+  readonly #dispatchers: Dispatcher[] = [];
+  readonly #ledger = new Map<string, KeyState>();
+  stats: MixStats = newStats();
+  #running = false;
+  #paused = false;
+  #inFlight = 0;
+  #loops: Promise<void>[] = [];
+  #startedAt = 0;
+
+  private constructor(stack: Stack, opts: MixOptions) {
+    this.#stack = stack;
+    this.opts = opts;
+  }
+
+  /** Grants every identity its prefix, opens the sources and dispatchers, waits until each may write. */
+  static async open(stack: Stack, pilot: NexusClient, opts: MixOptions): Promise<MixLoad> {
+    const m = new MixLoad(stack, opts);
+    for (let i = 0; i < opts.identities; i++) {
+      const n = appName(i);
+      await pilot.putPolicy({ name: n, spiffeIdPattern: `^spiffe://spike\\.ist/workload/${n}$`, pathPattern: `^fi/${n}/.*$`, permissions: ['read', 'write'] });
+    }
+    for (let i = 0; i < opts.identities; i++) {
+      const source = await WorkloadX509Source.open({ endpoint: stack.socket(appName(i)), timeoutMs: 15_000 });
+      m.#sources.push(source);
+      m.#dispatchers.push(createMtlsDispatcher({ source, authorizeServer: authorizeIf((id) => id.equals(NEXUS_ID)), connections: opts.connectionsPerIdentity }));
+    }
+    for (let i = 0; i < opts.identities; i++) {
+      await waitFor(async () => (await m.#send(i, SECRETS, { path: `fi/${appName(i)}/probe`, values: { v: 'ok' } }).catch(() => undefined))?.status === 200, 30_000, `${appName(i)} allowed to write`);
+    }
+    return m;
+  }
+
+  /** SVID sources, one per identity (FI-16 watches their rotations). */
+  get sources(): readonly WorkloadX509Source[] {
+    return this.#sources;
+  }
+
+  async #send(identity: number, route: string, body: unknown): Promise<Answer> {
+    const r = await request(this.#stack.nexusUrl + route, {
+      method: 'POST',
+      body: JSON.stringify(body),
+      headers: { 'content-type': 'application/json' },
+      dispatcher: this.#dispatchers[identity]!,
+    });
+    const text = await r.body.text();
+    return { status: r.statusCode, close: String(r.headers['connection'] ?? '').toLowerCase() === 'close', body: text };
+  }
+
+  /** One request with the FI-16 retry rule; returns the final answer or the error code. */
+  async #call(identity: number, route: string, body: unknown): Promise<{ a?: Answer; err?: string; ms: number }> {
+    const t0 = performance.now();
+    let first: { a?: Answer; err?: string };
+    try {
+      first = { a: await this.#send(identity, route, body) };
+    } catch (e) {
+      first = { err: (e as { code?: string }).code ?? (e as Error).name };
+    }
+    const ms = performance.now() - t0;
+    if (ms > 200) this.stats.slowAt.push(Math.round((performance.now() - this.#startedAt) / 1000));
+    if (first.a !== undefined) {
+      bump(this.stats.status, first.a.status);
+      if (first.a.status >= 500) this.stats.fiveXX++;
+    } else {
+      bump(this.stats.netErrors, first.err!);
+    }
+    const lapsed = first.a?.status === 401 && first.a.close;
+    if (lapsed) this.stats.lapsed401++;
+    if (!this.opts.retryLapsed || !(lapsed || first.err !== undefined)) return { ...first, ms };
+    try {
+      const a = await this.#send(identity, route, body);
+      if (a.status === 200) this.stats.retriesOk++;
+      else bump(this.stats.retriesFailed, `status ${a.status}`);
+      return { a, ms: performance.now() - t0 };
+    } catch (e) {
+      const err = (e as { code?: string }).code ?? (e as Error).name;
+      bump(this.stats.retriesFailed, err);
+      return { err, ms: performance.now() - t0 };
+    }
+  }
+
+  #key(path: string): KeyState {
+    let k = this.#ledger.get(path);
+    if (k === undefined) this.#ledger.set(path, (k = { acked: undefined, pending: new Set() }));
+    return k;
+  }
+
+  /** Checks a read of `path` against the ledger: 'ok', 'lost' or 'integrity'. */
+  judge(path: string, status: number, body: string): 'ok' | 'lost' | 'integrity' | 'other' {
+    const k = this.#key(path);
+    if (status === 404) return k.acked === undefined ? 'ok' : 'lost';
+    if (status !== 200) return 'other';
+    let v: unknown;
+    try {
+      v = (JSON.parse(body) as { data?: { v?: unknown } }).data?.v;
+    } catch {
+      return 'integrity';
+    }
+    if (typeof v === 'string' && (v === k.acked || k.pending.has(v))) return 'ok';
+    return 'integrity';
+  }
+
+  async #client(c: number): Promise<void> {
+    const identity = c % this.opts.identities;
+    const prefix = `fi/${appName(identity)}/c${c}/k`;
+    const written: number[] = [];
+    // Spread the first requests over one think time, as clients that started at different times.
+    await sleep(Math.random() * 2 * this.opts.thinkMs);
+    while (this.#running) {
+      while (this.#paused && this.#running) await sleep(20);
+      if (!this.#running) break;
+      this.#inFlight++;
+      try {
+        if (written.length === 0 || Math.random() < this.opts.putShare) {
+          const j = Math.floor(Math.random() * KEYS_PER_CLIENT);
+          const path = `${prefix}${j}`;
+          const v = randomBytes(12).toString('base64url');
+          const k = this.#key(path);
+          k.pending.add(v);
+          const r = await this.#call(identity, SECRETS, { path, values: { v } });
+          if (r.a?.status === 200) {
+            this.stats.put.push(r.ms);
+            this.stats.acks++;
+            k.acked = v;
+            k.pending.clear();
+            if (!written.includes(j)) written.push(j);
+          }
+        } else {
+          const path = `${prefix}${written[Math.floor(Math.random() * written.length)]!}`;
+          const r = await this.#call(identity, `${SECRETS}?action=get`, { path });
+          if (r.a !== undefined) {
+            const verdict = this.judge(path, r.a.status, r.a.body);
+            if (verdict === 'lost') this.stats.lostAcks++;
+            if (verdict === 'integrity') this.stats.integrityErrors++;
+            if (r.a.status === 200) this.stats.get.push(r.ms);
+          }
+        }
+      } finally {
+        this.#inFlight--;
+      }
+      await sleep(Math.random() * 2 * this.opts.thinkMs);
+    }
+  }
+
+  start(): void {
+    if (this.#running) return;
+    this.#running = true;
+    this.#startedAt = performance.now();
+    this.#loops = Array.from({ length: this.opts.clients }, (_, c) => this.#client(c));
+  }
+
+  /** Stops issuing requests and waits for those in flight. */
+  async pause(): Promise<void> {
+    this.#paused = true;
+    await waitFor(() => this.#inFlight === 0, 120_000, 'in-flight requests to finish');
+  }
+
+  resume(): void {
+    this.#paused = false;
+  }
+
+  async stop(): Promise<void> {
+    this.#running = false;
+    await Promise.all(this.#loops);
+  }
+
+  /** Takes the stats gathered so far and starts new ones. */
+  takeStats(): MixStats {
+    const s = this.stats;
+    this.stats = newStats();
+    return s;
+  }
+
+  /** Reads every key as `pilot` (load paused or stopped): lost acks and integrity errors. */
+  async verifyAll(pilot: NexusClient): Promise<{ checked: number; lost: number; integrity: number; failed: number }> {
+    const entries = [...this.#ledger.entries()];
+    const out = { checked: 0, lost: 0, integrity: 0, failed: 0 };
+    let i = 0;
+    const worker = async (): Promise<void> => {
+      while (i < entries.length) {
+        const [path] = entries[i++]!;
+        let status = 200;
+        let body = '';
+        try {
+          body = JSON.stringify({ data: await pilot.getSecret(path) });
+        } catch (e) {
+          const code = (e as { code?: string }).code;
+          if (code === 'api_not_found') status = 404;
+          else {
+            out.failed++;
+            continue;
+          }
+        }
+        out.checked++;
+        const verdict = this.judge(path, status, body);
+        if (verdict === 'lost') out.lost++;
+        if (verdict === 'integrity') out.integrity++;
+      }
+    };
+    await Promise.all(Array.from({ length: 16 }, worker));
+    return out;
+  }
+
+  async close(): Promise<void> {
+    await this.stop();
+    for (const d of this.#dispatchers) await d.close().catch(() => undefined);
+    for (const s of this.#sources) s.close();
+  }
+}
+
+/** `slowAt` as "second: count" runs, at most 20 entries. */
+export function slowText(slowAt: readonly number[]): string {
+  const m = new Map<number, number>();
+  for (const t of slowAt) m.set(t, (m.get(t) ?? 0) + 1);
+  const all = [...m].sort((a, b) => a[0] - b[0]);
+  const top = [...all].sort((a, b) => b[1] - a[1]).slice(0, 20).sort((a, b) => a[0] - b[0]);
+  return `${slowAt.length} answers > 200 ms in ${all.length} distinct seconds; busiest: ${top.map(([t, n]) => `${t}s ×${n}`).join(', ') || 'none'}`;
+}
+
+export function mapText(m: Map<string | number, number>): string {
+  return [...m].sort((a, b) => b[1] - a[1]).map(([k, n]) => `${k}: ${n}`).join(', ') || 'none';
+}

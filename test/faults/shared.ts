@@ -1,0 +1,164 @@
+/**
+ * What every fault scenario shares: the run's options (`--long`, `--only`), one PASS/FAIL line
+ * per criterion with the measured figure, and measurements of a Nexus process from outside it:
+ * RSS and open file descriptors from /proc/<pid>, the event-loop delay p99 from its /metrics
+ * (prom-client's `nodejs_eventloop_lag_p99_seconds`, reset at every scrape, so each scrape
+ * gives the p99 since the previous one), and the error lines of its JSON log.
+ */
+import fs from 'node:fs';
+import { monitorEventLoopDelay } from 'node:perf_hooks';
+import { parsePrometheusText } from '../helpers/prom-text.js';
+
+export interface RunOptions {
+  /** Full length (the catalogue's bound) instead of the short form. */
+  long: boolean;
+}
+
+export interface Criterion {
+  name: string;
+  pass: boolean;
+  /** The measured figure, in words. */
+  measured: string;
+}
+
+export interface ScenarioResult {
+  id: string;
+  criteria: Criterion[];
+  /** Figures reported without a criterion (request counts, retries, load average). */
+  notes: string[];
+}
+
+export function criterion(name: string, pass: boolean, measured: string): Criterion {
+  return { name, pass, measured };
+}
+
+export function printResult(r: ScenarioResult): void {
+  for (const n of r.notes) process.stdout.write(`${r.id} note: ${n}\n`);
+  for (const c of r.criteria) process.stdout.write(`${r.id} ${c.pass ? 'PASS' : 'FAIL'} ${c.name}: ${c.measured}\n`);
+}
+
+export function passed(r: ScenarioResult): boolean {
+  return r.criteria.every((c) => c.pass);
+}
+
+export function loadavg(): string {
+  return fs.readFileSync('/proc/loadavg', 'utf8').trim();
+}
+
+/** Progress on stderr (stdout carries only the result lines). */
+export function progress(msg: string): void {
+  process.stderr.write(`[${new Date().toISOString().slice(11, 19)}] ${msg}\n`);
+}
+
+/** Resident set size of `pid` in KiB (VmRSS). */
+export function rssKiB(pid: number): number {
+  const m = /^VmRSS:\s+(\d+) kB$/m.exec(fs.readFileSync(`/proc/${pid}/status`, 'utf8'));
+  if (!m) throw new Error(`no VmRSS for pid ${pid}`);
+  return Number(m[1]);
+}
+
+/** User + system CPU time of `pid` in ms, from /proc/<pid>/stat (clock ticks of 10 ms). */
+export function cpuMs(pid: number): number {
+  const stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
+  const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  return (Number(f[11]) + Number(f[12])) * 10;
+}
+
+/**
+ * CPU share (% of one core) of Nexus and of this runner over a phase, and the runner's own
+ * event-loop delay p99: shows whether a latency tail is the server's or the load generator's.
+ */
+export function cpuMeter(nexusPid: number): () => string {
+  const t0 = performance.now();
+  const n0 = cpuMs(nexusPid);
+  const r0 = process.cpuUsage();
+  const h = monitorEventLoopDelay({ resolution: 10 });
+  h.enable();
+  return () => {
+    const wall = performance.now() - t0;
+    const r = process.cpuUsage(r0);
+    h.disable();
+    const nexus = Math.round(((cpuMs(nexusPid) - n0) / wall) * 100);
+    const runner = Math.round(((r.user + r.system) / 1000 / wall) * 100);
+    return `CPU: Nexus ${nexus}% of a core, load generator ${runner}%; load generator's event-loop delay p99 ${Math.round(h.percentile(99) / 1e5) / 10} ms`;
+  };
+}
+
+/** Open file descriptors of `pid`. */
+export function fdCount(pid: number): number {
+  return fs.readdirSync(`/proc/${pid}/fd`).length;
+}
+
+/**
+ * Production's log level (WARN) for Nexus and the Keepers under load: the stack's INFO logs a
+ * line per request, which would cost the server CPU and the runner memory.
+ */
+export const WARN_LOGS: Readonly<Record<string, string>> = { SPIKE_SYSTEM_LOG_LEVEL: 'WARN' };
+
+/** The value of the unlabelled metric `name` at `opsUrl`/metrics. */
+export async function metric(opsUrl: string, name: string): Promise<number> {
+  const r = await fetch(`${opsUrl}/metrics`);
+  if (r.status !== 200) throw new Error(`/metrics answered ${r.status}`);
+  const exp = parsePrometheusText(await r.text());
+  const s = exp.samples.find((x) => x.name === name);
+  if (s === undefined) throw new Error(`no ${name} in /metrics`);
+  return s.value;
+}
+
+/**
+ * Event-loop delay p99 (ms) since the previous scrape (prom-client resets its histogram at
+ * every scrape). It is Node's monitorEventLoopDelay at prom-client's 10 ms resolution, so
+ * an idle loop reads about 10 ms: the figure includes the sampling interval.
+ */
+export async function eventLoopP99Ms(opsUrl: string): Promise<number> {
+  return (await metric(opsUrl, 'nodejs_eventloop_lag_p99_seconds')) * 1000;
+}
+
+/** JSON log lines at level error or fatal (pino level ≥ 50), whatever the label format. */
+export function errorLines(log: string): string[] {
+  const out: string[] = [];
+  for (const line of log.split('\n')) {
+    if (!line.startsWith('{')) continue;
+    let rec: unknown;
+    try {
+      rec = JSON.parse(line);
+    } catch {
+      continue;
+    }
+    const level = (rec as { level?: unknown }).level;
+    if (level === 'error' || level === 'fatal' || (typeof level === 'number' && level >= 50)) out.push(line);
+  }
+  return out;
+}
+
+/** A short digest of error lines: `msg` (event) × count, no other field (no values or paths). */
+export function errorDigest(lines: readonly string[]): string {
+  const counts = new Map<string, number>();
+  for (const l of lines) {
+    const rec = JSON.parse(l) as { msg?: unknown; event?: unknown; code?: unknown };
+    const key = `${String(rec.msg)}${rec.event !== undefined ? ` [${String(rec.event)}]` : ''}${rec.code !== undefined ? ` (${String(rec.code)})` : ''}`;
+    counts.set(key, (counts.get(key) ?? 0) + 1);
+  }
+  return [...counts].map(([k, n]) => `${n}× ${k}`).join('; ') || 'none';
+}
+
+/** p-th quantile (0..1) of `xs` (sorted in place), rounded to 0.1 ms. */
+export function quantile(xs: number[], q: number): number {
+  if (xs.length === 0) return NaN;
+  xs.sort((a, b) => a - b);
+  return Math.round(xs[Math.min(xs.length - 1, Math.floor(xs.length * q))]! * 10) / 10;
+}
+
+export function sleep(ms: number): Promise<void> {
+  return new Promise((r) => setTimeout(r, ms));
+}
+
+/** Waits for `cond`, polling every 50 ms; throws after `timeoutMs`. */
+export async function waitFor(cond: () => Promise<boolean> | boolean, timeoutMs: number, what: string): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    if (await cond()) return;
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await sleep(50);
+  }
+}
