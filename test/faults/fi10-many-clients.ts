@@ -6,7 +6,7 @@
  */
 import { Stack } from '../helpers/stack.js';
 import { DEFAULT_MIX, MixLoad, mapText, slowText, mixIdentities, type MixStats } from './load.js';
-import { cpuMeter, criterion, errorDigest, errorLines, fdCount, loadavg, progress, quantile, rssKiB, sleep, WARN_LOGS, type RunOptions, type ScenarioResult } from './shared.js';
+import { cpuMeter, criterion, eventLoopP99Ms, errorDigest, errorLines, fdCount, loadavg, progress, quantile, rssKiB, sleep, WARN_LOGS, type RunOptions, type ScenarioResult } from './shared.js';
 
 /** The FI-10 criteria over one load phase's stats and the final verification. */
 export function mixCriteria(s: MixStats, verify: { lost: number; integrity: number; failed: number; checked: number }): ScenarioResult['criteria'] {
@@ -26,6 +26,8 @@ export function mixNotes(s: MixStats, seconds: number): string[] {
   return [
     `${total} requests in ${seconds} s (${Math.round(total / seconds)}/s); statuses ${mapText(s.status)}; connection errors ${mapText(s.netErrors)}; integrity errors ${s.integrityErrors}`,
     `slow answers (s since start): ${slowText(s.slowAt)}`,
+    `5xx by code: ${mapText(s.fiveXXCodes)}`,
+    `past the first 10 s (connections opened): GET p99 ${quantile(s.getSteady, 0.99)} ms, PUT p99 ${quantile(s.putSteady, 0.99)} ms`,
   ];
 }
 
@@ -40,11 +42,12 @@ export async function runFi10(opts: RunOptions): Promise<ScenarioResult> {
     const pid = stack.pid('nexus')!;
     const before = { rss: rssKiB(pid), fds: fdCount(pid) };
     progress(`${id}: ${DEFAULT_MIX.clients} clients for ${seconds} s`);
+    await eventLoopP99Ms(stack.nexusOpsUrl()); // resets the window
     const meter = cpuMeter(pid);
     load.start();
     await sleep(seconds * 1000);
     const during = { rss: rssKiB(pid), fds: fdCount(pid) };
-    const cpu = meter();
+    const cpu = `${meter()}; Nexus event-loop delay p99 over the run ${Math.round(await eventLoopP99Ms(stack.nexusOpsUrl()))} ms`;
     await load.stop();
     const s = load.takeStats();
     const verify = await load.verifyAll(pilot);

@@ -1,7 +1,7 @@
 /**
  * FI-19, long soak: the FI-10 mix for 30 min with a Keeper restart (SIGTERM, start again
  * empty; Keepers 1, 2, 3 in turn) every 2 min and a Nexus SIGKILL (then start) every 5 min.
- * Short form: 5 min, a Keeper restart every 60 s and a Nexus SIGKILL every 150 s.
+ * Short form: 5 min, a Keeper restart every 60 s and a Nexus SIGKILL every 120 s.
  *
  * Each Nexus incarnation is measured idle (load paused until Nexus holds no client
  * connection) once its warm-up is over (60 s; short form 30 s) and again before it is killed
@@ -13,10 +13,10 @@
  * whole run must number exactly the faults injected.
  */
 import { Stack } from '../helpers/stack.js';
-import { DEFAULT_MIX, MixLoad, mixIdentities, slowText } from './load.js';
+import { DEFAULT_MIX, MixLoad, mixIdentities } from './load.js';
 import { mixNotes } from './fi10-many-clients.js';
 import {
-  criterion, errorDigest, errorLines, eventLoopP99Ms, fdCount, loadavg, metric, progress, quantile, rssKiB, sleep, waitFor, WARN_LOGS,
+  criterion, errorDigest, errorLines, eventLoopP99Ms, fdCount, linesAtLeast, loadavg, metric, progress, quantile, rssKiB, sleep, waitFor, WARN_LOGS,
   type RunOptions, type ScenarioResult,
 } from './shared.js';
 
@@ -26,7 +26,7 @@ export async function runFi19(opts: RunOptions): Promise<ScenarioResult> {
   const id = 'FI-19';
   const seconds = opts.long ? 1800 : 300;
   const keeperEvery = opts.long ? 120 : 60;
-  const nexusEvery = opts.long ? 300 : 150;
+  const nexusEvery = opts.long ? 300 : 120;
   const warmupS = opts.long ? 60 : 30;
   progress(`${id}: starting the stack (50 identities); ${seconds} s, Keeper restart every ${keeperEvery} s, Nexus SIGKILL every ${nexusEvery} s`);
   const stack = await Stack.start({ identities: mixIdentities(DEFAULT_MIX.identities), ops: true, nexusEnv: WARN_LOGS, keeperEnv: WARN_LOGS });
@@ -140,7 +140,7 @@ export async function runFi19(opts: RunOptions): Promise<ScenarioResult> {
       ],
       notes: [
         ...mixNotes(s, seconds),
-        `slow answers (s since start): ${slowText(s.slowAt)}`,
+        `warn lines: Nexus ${nexusLogs.flatMap((l) => linesAtLeast(l, 40)).length - nErr.length} (${errorDigest(nexusLogs.flatMap((l) => linesAtLeast(l, 40)).filter((l) => !nErr.includes(l)))}); Keepers ${errorDigest(keeperLogs.flatMap((l) => linesAtLeast(l, 40)).filter((l) => !kErr.includes(l)))}`,
         `GET p99 ${quantile(s.get, 0.99)} ms, PUT p99 ${quantile(s.put, 0.99)} ms (whole run, faults included); 5xx ${s.fiveXX}`,
         `load average at the end: ${loadavg()}`,
       ],

@@ -56,11 +56,16 @@ interface KeyState { acked: string | undefined; pending: Set<string> }
 export interface MixStats {
   get: number[];
   put: number[];
+  /** The same, for requests started 10 s or more after `start()` (past the connection burst). */
+  getSteady: number[];
+  putSteady: number[];
   /** HTTP status → count (first attempts). */
   status: Map<number, number>;
   /** Connection-level failures (no HTTP status), first attempts. */
   netErrors: Map<string, number>;
   fiveXX: number;
+  /** 5xx answers by their error code and the second (since start) of the first one. */
+  fiveXXCodes: Map<string, number>;
   lapsed401: number;
   retriesOk: number;
   retriesFailed: Map<string, number>;
@@ -76,7 +81,7 @@ function bump<K>(m: Map<K, number>, k: K): void {
 }
 
 export function newStats(): MixStats {
-  return { get: [], put: [], status: new Map(), netErrors: new Map(), fiveXX: 0, lapsed401: 0, retriesOk: 0, retriesFailed: new Map(), integrityErrors: 0, lostAcks: 0, acks: 0, slowAt: [] };
+  return { get: [], put: [], getSteady: [], putSteady: [], status: new Map(), netErrors: new Map(), fiveXX: 0, fiveXXCodes: new Map(), lapsed401: 0, retriesOk: 0, retriesFailed: new Map(), integrityErrors: 0, lostAcks: 0, acks: 0, slowAt: [] };
 }
 
 interface Answer { status: number; close: boolean; body: string }
@@ -134,8 +139,9 @@ export class MixLoad {
   }
 
   /** One request with the FI-16 retry rule; returns the final answer or the error code. */
-  async #call(identity: number, route: string, body: unknown): Promise<{ a?: Answer; err?: string; ms: number }> {
+  async #call(identity: number, route: string, body: unknown): Promise<{ a?: Answer; err?: string; ms: number; startedS: number }> {
     const t0 = performance.now();
+    const startedS = (t0 - this.#startedAt) / 1000;
     let first: { a?: Answer; err?: string };
     try {
       first = { a: await this.#send(identity, route, body) };
@@ -146,22 +152,31 @@ export class MixLoad {
     if (ms > 200) this.stats.slowAt.push(Math.round((performance.now() - this.#startedAt) / 1000));
     if (first.a !== undefined) {
       bump(this.stats.status, first.a.status);
-      if (first.a.status >= 500) this.stats.fiveXX++;
+      if (first.a.status >= 500) {
+        this.stats.fiveXX++;
+        let code = 'unparsed';
+        try {
+          code = String((JSON.parse(first.a.body) as { code?: unknown; err?: unknown }).code ?? (JSON.parse(first.a.body) as { err?: unknown }).err);
+        } catch { /* keep 'unparsed' */ }
+        const key = `${first.a.status} ${code}`;
+        if (!this.stats.fiveXXCodes.has(key)) this.stats.fiveXXCodes.set(`${key} first at ${Math.round((performance.now() - this.#startedAt) / 1000)} s`, 0);
+        bump(this.stats.fiveXXCodes, [...this.stats.fiveXXCodes.keys()].find((k) => k.startsWith(`${key} first`))!);
+      }
     } else {
       bump(this.stats.netErrors, first.err!);
     }
     const lapsed = first.a?.status === 401 && first.a.close;
     if (lapsed) this.stats.lapsed401++;
-    if (!this.opts.retryLapsed || !(lapsed || first.err !== undefined)) return { ...first, ms };
+    if (!this.opts.retryLapsed || !(lapsed || first.err !== undefined)) return { ...first, ms, startedS };
     try {
       const a = await this.#send(identity, route, body);
       if (a.status === 200) this.stats.retriesOk++;
       else bump(this.stats.retriesFailed, `status ${a.status}`);
-      return { a, ms: performance.now() - t0 };
+      return { a, ms: performance.now() - t0, startedS };
     } catch (e) {
       const err = (e as { code?: string }).code ?? (e as Error).name;
       bump(this.stats.retriesFailed, err);
-      return { err, ms: performance.now() - t0 };
+      return { err, ms: performance.now() - t0, startedS };
     }
   }
 
@@ -206,6 +221,7 @@ export class MixLoad {
           const r = await this.#call(identity, SECRETS, { path, values: { v } });
           if (r.a?.status === 200) {
             this.stats.put.push(r.ms);
+            if (r.startedS >= 10) this.stats.putSteady.push(r.ms);
             this.stats.acks++;
             k.acked = v;
             k.pending.clear();
@@ -218,7 +234,10 @@ export class MixLoad {
             const verdict = this.judge(path, r.a.status, r.a.body);
             if (verdict === 'lost') this.stats.lostAcks++;
             if (verdict === 'integrity') this.stats.integrityErrors++;
-            if (r.a.status === 200) this.stats.get.push(r.ms);
+            if (r.a.status === 200) {
+              this.stats.get.push(r.ms);
+              if (r.startedS >= 10) this.stats.getSteady.push(r.ms);
+            }
           }
         }
       } finally {

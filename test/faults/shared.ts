@@ -116,6 +116,13 @@ export async function eventLoopP99Ms(opsUrl: string): Promise<number> {
 
 /** JSON log lines at level error or fatal (pino level ≥ 50), whatever the label format. */
 export function errorLines(log: string): string[] {
+  return linesAtLeast(log, 50);
+}
+
+const LEVELS: Readonly<Record<string, number>> = { trace: 10, debug: 20, info: 30, warn: 40, error: 50, fatal: 60 };
+
+/** JSON log lines at pino level ≥ `min` (labels or numbers). */
+export function linesAtLeast(log: string, min: number): string[] {
   const out: string[] = [];
   for (const line of log.split('\n')) {
     if (!line.startsWith('{')) continue;
@@ -125,8 +132,9 @@ export function errorLines(log: string): string[] {
     } catch {
       continue;
     }
-    const level = (rec as { level?: unknown }).level;
-    if (level === 'error' || level === 'fatal' || (typeof level === 'number' && level >= 50)) out.push(line);
+    const raw = (rec as { level?: unknown }).level;
+    const level = typeof raw === 'number' ? raw : typeof raw === 'string' ? LEVELS[raw] : undefined;
+    if (level !== undefined && level >= min) out.push(line);
   }
   return out;
 }
