@@ -13,14 +13,14 @@
  * whole run must number exactly the faults injected.
  */
 import { Stack } from '../helpers/stack.js';
-import { DEFAULT_MIX, MixLoad, mixIdentities } from './load.js';
+import { DEFAULT_MIX, MixLoad, mapText, mixIdentities } from './load.js';
 import { mixNotes } from './fi10-many-clients.js';
 import {
-  criterion, errorDigest, errorLines, eventLoopP99Ms, fdCount, linesAtLeast, loadavg, metric, progress, quantile, rssKiB, sleep, waitFor, WARN_LOGS,
+  cpuMeter, criterion, errorDigest, errorLines, eventLoopP99Ms, fdCount, linesAtLeast, loadavg, metric, progress, quantile, rssKiB, sleep, waitFor, WARN_LOGS,
   type RunOptions, type ScenarioResult,
 } from './shared.js';
 
-interface Incarnation { pid: number; readyAt: number; warm?: { rss: number; fds: number }; end?: { rss: number; fds: number }; el: number[] }
+interface Incarnation { pid: number; readyAt: number; meter: () => string; cpu?: string; warm?: { rss: number; fds: number }; end?: { rss: number; fds: number }; el: number[] }
 
 export async function runFi19(opts: RunOptions): Promise<ScenarioResult> {
   const id = 'FI-19';
@@ -35,7 +35,7 @@ export async function runFi19(opts: RunOptions): Promise<ScenarioResult> {
   try {
     const pilot = await stack.client('pilot');
     const load = await MixLoad.open(stack, pilot, DEFAULT_MIX);
-    const incs: Incarnation[] = [{ pid: stack.pid('nexus')!, readyAt: Date.now(), el: [] }];
+    const incs: Incarnation[] = [{ pid: stack.pid('nexus')!, readyAt: Date.now(), meter: cpuMeter(stack.pid('nexus')!), el: [] }];
     const keeperReadyMs: number[] = [];
     const verifies: Array<{ lost: number; integrity: number; failed: number; checked: number }> = [];
     let faults = 0;
@@ -92,19 +92,21 @@ export async function runFi19(opts: RunOptions): Promise<ScenarioResult> {
       } else {
         const inc = incs[incs.length - 1]!;
         if (inc.warm !== undefined) inc.end = await idle();
+        inc.cpu = inc.meter();
         await sleep(2000); // the load going again before the kill
         progress(`${id}: SIGKILL Nexus at ${Math.round((Date.now() - t0) / 1000)} s`);
         await stack.killNexus('SIGKILL');
         nexusLogs.push(stack.logs('nexus'));
         await stack.startNexus();
         await stack.waitReady(120_000);
-        incs.push({ pid: stack.pid('nexus')!, readyAt: Date.now(), el: [] });
+        incs.push({ pid: stack.pid('nexus')!, readyAt: Date.now(), meter: cpuMeter(stack.pid('nexus')!), el: [] });
         await verify();
       }
     }
     await until(seconds);
     const last = incs[incs.length - 1]!;
     if (last.warm !== undefined) last.end = await idle();
+    last.cpu = last.meter();
     await load.stop();
     const s = load.takeStats();
     await verify();
@@ -142,6 +144,8 @@ export async function runFi19(opts: RunOptions): Promise<ScenarioResult> {
         ...mixNotes(s, seconds),
         `warn lines: Nexus ${nexusLogs.flatMap((l) => linesAtLeast(l, 40)).length - nErr.length} (${errorDigest(nexusLogs.flatMap((l) => linesAtLeast(l, 40)).filter((l) => !nErr.includes(l)))}); Keepers ${errorDigest(keeperLogs.flatMap((l) => linesAtLeast(l, 40)).filter((l) => !kErr.includes(l)))}`,
         `GET p99 ${quantile(s.get, 0.99)} ms, PUT p99 ${quantile(s.put, 0.99)} ms (whole run, faults included); 5xx ${s.fiveXX}`,
+        ...incs.map((i, j) => `Nexus incarnation ${j + 1}: ${i.cpu ?? 'no CPU figures'}`),
+        `5xx by code: ${mapText(s.fiveXXCodes)}${s.fiveXXSeconds.size > 0 ? ` at ${[...s.fiveXXSeconds].sort((a, b) => a - b).join(', ')} s` : ''}`,
         `load average at the end: ${loadavg()}`,
       ],
     };

@@ -64,8 +64,10 @@ export interface MixStats {
   /** Connection-level failures (no HTTP status), first attempts. */
   netErrors: Map<string, number>;
   fiveXX: number;
-  /** 5xx answers by their error code and the second (since start) of the first one. */
+  /** 5xx answers by status and error code. */
   fiveXXCodes: Map<string, number>;
+  /** Seconds since start of the 5xx answers. */
+  fiveXXSeconds: Set<number>;
   lapsed401: number;
   retriesOk: number;
   retriesFailed: Map<string, number>;
@@ -81,7 +83,7 @@ function bump<K>(m: Map<K, number>, k: K): void {
 }
 
 export function newStats(): MixStats {
-  return { get: [], put: [], getSteady: [], putSteady: [], status: new Map(), netErrors: new Map(), fiveXX: 0, fiveXXCodes: new Map(), lapsed401: 0, retriesOk: 0, retriesFailed: new Map(), integrityErrors: 0, lostAcks: 0, acks: 0, slowAt: [] };
+  return { get: [], put: [], getSteady: [], putSteady: [], status: new Map(), netErrors: new Map(), fiveXX: 0, fiveXXCodes: new Map(), fiveXXSeconds: new Set(), lapsed401: 0, retriesOk: 0, retriesFailed: new Map(), integrityErrors: 0, lostAcks: 0, acks: 0, slowAt: [] };
 }
 
 interface Answer { status: number; close: boolean; body: string }
@@ -159,8 +161,8 @@ export class MixLoad {
           code = String((JSON.parse(first.a.body) as { code?: unknown; err?: unknown }).code ?? (JSON.parse(first.a.body) as { err?: unknown }).err);
         } catch { /* keep 'unparsed' */ }
         const key = `${first.a.status} ${code}`;
-        if (!this.stats.fiveXXCodes.has(key)) this.stats.fiveXXCodes.set(`${key} first at ${Math.round((performance.now() - this.#startedAt) / 1000)} s`, 0);
-        bump(this.stats.fiveXXCodes, [...this.stats.fiveXXCodes.keys()].find((k) => k.startsWith(`${key} first`))!);
+        bump(this.stats.fiveXXCodes, key);
+        this.stats.fiveXXSeconds.add(Math.round((performance.now() - this.#startedAt) / 1000));
       }
     } else {
       bump(this.stats.netErrors, first.err!);

@@ -64,13 +64,22 @@ export function cpuMs(pid: number): number {
   return (Number(f[11]) + Number(f[12])) * 10;
 }
 
+/** Time (ms) the main thread of `pid` spent runnable but waiting for a CPU (/proc/<pid>/task/<pid>/schedstat). */
+export function runQueueWaitMs(pid: number): number {
+  const f = fs.readFileSync(`/proc/${pid}/task/${pid}/schedstat`, 'utf8').trim().split(' ');
+  return Number(f[1]) / 1e6;
+}
+
 /**
- * CPU share (% of one core) of Nexus and of this runner over a phase, and the runner's own
- * event-loop delay p99: shows whether a latency tail is the server's or the load generator's.
+ * CPU share (% of one core) of Nexus and of this runner over a phase, the share of the time
+ * Nexus's main thread was ready to run but waited for a CPU (other processes on the host), and
+ * the runner's own event-loop delay p99: shows whether a latency tail is the server's, the
+ * host's or the load generator's.
  */
 export function cpuMeter(nexusPid: number): () => string {
   const t0 = performance.now();
   const n0 = cpuMs(nexusPid);
+  const q0 = runQueueWaitMs(nexusPid);
   const r0 = process.cpuUsage();
   const h = monitorEventLoopDelay({ resolution: 10 });
   h.enable();
@@ -80,7 +89,8 @@ export function cpuMeter(nexusPid: number): () => string {
     h.disable();
     const nexus = Math.round(((cpuMs(nexusPid) - n0) / wall) * 100);
     const runner = Math.round(((r.user + r.system) / 1000 / wall) * 100);
-    return `CPU: Nexus ${nexus}% of a core, load generator ${runner}%; load generator's event-loop delay p99 ${Math.round(h.percentile(99) / 1e5) / 10} ms`;
+    const waited = Math.round(((runQueueWaitMs(nexusPid) - q0) / wall) * 100);
+    return `CPU: Nexus ${nexus}% of a core (its main thread waited for a CPU ${waited}% of the time), load generator ${runner}%; load generator's event-loop delay p99 ${Math.round(h.percentile(99) / 1e5) / 10} ms`;
   };
 }
 
