@@ -10,7 +10,7 @@
 import { Stack } from '../helpers/stack.js';
 import { DEFAULT_MIX, MixLoad, mapText, mixIdentities } from './load.js';
 import { mixNotes } from './fi10-many-clients.js';
-import { criterion, errorDigest, errorLines, loadavg, progress, quantile, metric, sleep, WARN_LOGS, type RunOptions, type ScenarioResult } from './shared.js';
+import { criterion, errorDigest, errorLines, linesAtLeast, loadavg, progress, quantile, metric, sleep, WARN_LOGS, type RunOptions, type ScenarioResult } from './shared.js';
 
 const TTL_S = 60;
 const ROTATE_S = TTL_S / 2;
@@ -51,6 +51,8 @@ export async function runFi16(opts: RunOptions): Promise<ScenarioResult> {
     const netErrors = [...s.netErrors.values()].reduce((a, b) => a + b, 0);
     const retriesFailed = [...s.retriesFailed.values()].reduce((a, b) => a + b, 0);
     const errors = errorLines(stack.logs('nexus'));
+    const warns = linesAtLeast(stack.logs('nexus'), 40).filter((l) => !errors.includes(l));
+    const keeperWarns = [1, 2, 3].flatMap((k) => linesAtLeast(stack.logs(`keeper-${k}`), 40));
     const keeperErrors = [1, 2, 3].flatMap((k) => errorLines(stack.logs(`keeper-${k}`)));
     return {
       id,
@@ -68,6 +70,7 @@ export async function runFi16(opts: RunOptions): Promise<ScenarioResult> {
         ...mixNotes(s, seconds),
         `GET p99 ${quantile(s.get, 0.99)} ms, PUT p99 ${quantile(s.put, 0.99)} ms (first attempt to final answer)`,
         `Nexus logged ${lapsedLog} tls_peer_lapsed warnings (throttled); error lines: Nexus ${errors.length} (${errorDigest(errors)}), Keepers ${keeperErrors.length} (${errorDigest(keeperErrors)})`,
+        `warn and error lines: Nexus ${errorDigest(warns)}; Keepers ${errorDigest(keeperWarns)}`,
         `load average at the end: ${loadavg()}`,
       ],
     };

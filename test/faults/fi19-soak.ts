@@ -20,7 +20,7 @@ import {
   type RunOptions, type ScenarioResult,
 } from './shared.js';
 
-interface Incarnation { pid: number; readyAt: number; meter: () => string; cpu?: string; warm?: { rss: number; fds: number }; end?: { rss: number; fds: number }; el: number[] }
+interface Incarnation { pid: number; readyAt: number; meter: () => string; cpu?: string; warm?: { rss: number; fds: number }; end?: { rss: number; fds: number }; el: number[]; elQuiet: number[] }
 
 export async function runFi19(opts: RunOptions): Promise<ScenarioResult> {
   const id = 'FI-19';
@@ -35,11 +35,15 @@ export async function runFi19(opts: RunOptions): Promise<ScenarioResult> {
   try {
     const pilot = await stack.client('pilot');
     const load = await MixLoad.open(stack, pilot, DEFAULT_MIX);
-    const incs: Incarnation[] = [{ pid: stack.pid('nexus')!, readyAt: Date.now(), meter: cpuMeter(stack.pid('nexus')!), el: [] }];
+    const incs: Incarnation[] = [{ pid: stack.pid('nexus')!, readyAt: Date.now(), meter: cpuMeter(stack.pid('nexus')!), el: [], elQuiet: [] }];
     const keeperReadyMs: number[] = [];
     const verifies: Array<{ lost: number; integrity: number; failed: number; checked: number }> = [];
     let faults = 0;
     let keeperNext = 1;
+    // Event-loop windows touched by a fault, a pause or the reconnection burst after one are
+    // reported apart too (the criterion counts every window after warm-up).
+    let disturbedAt = Date.now();
+    let scrapedAt = Date.now();
 
     /** RSS and fds of the current Nexus with the load paused and every client connection closed. */
     const idle = async (): Promise<{ rss: number; fds: number }> => {
@@ -48,12 +52,14 @@ export async function runFi19(opts: RunOptions): Promise<ScenarioResult> {
       const pid = stack.pid('nexus')!;
       const m = { rss: rssKiB(pid), fds: fdCount(pid) };
       load.resume();
+      disturbedAt = Date.now();
       return m;
     };
     const verify = async (): Promise<void> => {
       await load.pause();
       verifies.push(await load.verifyAll(pilot));
       load.resume();
+      disturbedAt = Date.now();
     };
 
     const t0 = Date.now();
@@ -70,8 +76,11 @@ export async function runFi19(opts: RunOptions): Promise<ScenarioResult> {
         await sleep(Math.min(10_000, t0 + atS * 1000 - now));
         const inc = incs[incs.length - 1]!;
         const el = await eventLoopP99Ms(stack.nexusOpsUrl()).catch(() => undefined);
+        const quiet = disturbedAt < scrapedAt;
+        scrapedAt = Date.now();
         if (Date.now() - inc.readyAt >= warmupS * 1000) {
           if (el !== undefined) inc.el.push(el);
+          if (el !== undefined && quiet) inc.elQuiet.push(el);
           if (inc.warm === undefined) inc.warm = await idle();
         }
       }
@@ -79,6 +88,7 @@ export async function runFi19(opts: RunOptions): Promise<ScenarioResult> {
     for (const ev of events) {
       await until(ev.at);
       faults++;
+      disturbedAt = Date.now();
       if (ev.kind === 'keeper') {
         const k = keeperNext;
         keeperNext = (keeperNext % 3) + 1;
@@ -99,7 +109,7 @@ export async function runFi19(opts: RunOptions): Promise<ScenarioResult> {
         nexusLogs.push(stack.logs('nexus'));
         await stack.startNexus();
         await stack.waitReady(120_000);
-        incs.push({ pid: stack.pid('nexus')!, readyAt: Date.now(), meter: cpuMeter(stack.pid('nexus')!), el: [] });
+        incs.push({ pid: stack.pid('nexus')!, readyAt: Date.now(), meter: cpuMeter(stack.pid('nexus')!), el: [], elQuiet: [] });
         await verify();
       }
     }
@@ -118,6 +128,7 @@ export async function runFi19(opts: RunOptions): Promise<ScenarioResult> {
     const growth = measured.map((i) => (i.end!.rss / i.warm!.rss - 1) * 100);
     const fdDelta = measured.map((i) => i.end!.fds - i.warm!.fds);
     const el = incs.flatMap((i) => i.el);
+    const elQuiet = incs.flatMap((i) => i.elQuiet);
     const nErr = nexusLogs.flatMap(errorLines);
     const kErr = keeperLogs.flatMap(errorLines);
     const lost = s.lostAcks + verifies.reduce((a, v) => a + v.lost + v.failed, 0);
@@ -144,6 +155,7 @@ export async function runFi19(opts: RunOptions): Promise<ScenarioResult> {
         ...mixNotes(s, seconds),
         `warn lines: Nexus ${nexusLogs.flatMap((l) => linesAtLeast(l, 40)).length - nErr.length} (${errorDigest(nexusLogs.flatMap((l) => linesAtLeast(l, 40)).filter((l) => !nErr.includes(l)))}); Keepers ${errorDigest(keeperLogs.flatMap((l) => linesAtLeast(l, 40)).filter((l) => !kErr.includes(l)))}`,
         `GET p99 ${quantile(s.get, 0.99)} ms, PUT p99 ${quantile(s.put, 0.99)} ms (whole run, faults included); 5xx ${s.fiveXX}`,
+        `event-loop p99 in the ${elQuiet.length} windows after warm-up with no fault, pause or resumption in them: median ${f(quantile([...elQuiet], 0.5))} ms, worst ${f(Math.max(...elQuiet))} ms`,
         ...incs.map((i, j) => `Nexus incarnation ${j + 1}: ${i.cpu ?? 'no CPU figures'}`),
         `5xx by code: ${mapText(s.fiveXXCodes)}${s.fiveXXSeconds.size > 0 ? ` at ${[...s.fiveXXSeconds].sort((a, b) => a - b).join(', ')} s` : ''}`,
         `load average at the end: ${loadavg()}`,
