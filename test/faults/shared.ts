@@ -149,12 +149,14 @@ export function linesAtLeast(log: string, min: number): string[] {
   return out;
 }
 
-/** A short digest of error lines: `msg` (event) × count, no other field (no values or paths). */
+/** A short digest of log lines: `msg` (cause fields) × count. */
 export function errorDigest(lines: readonly string[]): string {
   const counts = new Map<string, number>();
   for (const l of lines) {
-    const rec = JSON.parse(l) as { msg?: unknown; event?: unknown; code?: unknown };
-    const key = `${String(rec.msg)}${rec.event !== undefined ? ` [${String(rec.event)}]` : ''}${rec.code !== undefined ? ` (${String(rec.code)})` : ''}`;
+    const rec = JSON.parse(l) as Record<string, unknown>;
+    // Only fields that name a cause (codes, Keeper numbers), never values or paths.
+    const extra = ['event', 'code', 'err', 'reason', 'keeperId', 'alarm'].filter((k) => typeof rec[k] === 'string' || typeof rec[k] === 'number').map((k) => `${k}=${String(rec[k])}`);
+    const key = `${String(rec['msg'])}${extra.length > 0 ? ` (${extra.join(' ')})` : ''}`;
     counts.set(key, (counts.get(key) ?? 0) + 1);
   }
   return [...counts].map(([k, n]) => `${n}× ${k}`).join('; ') || 'none';
