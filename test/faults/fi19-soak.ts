@@ -20,7 +20,10 @@ import {
   type RunOptions, type ScenarioResult,
 } from './shared.js';
 
-interface Incarnation { pid: number; readyAt: number; meter: () => string; cpu?: string; warm?: { rss: number; fds: number }; end?: { rss: number; fds: number }; el: number[]; elQuiet: number[] }
+/** Idle figures: RSS (KiB), fds, V8 heap used and external memory (MiB, from /metrics). */
+interface Idle { rss: number; fds: number; heap: number; ext: number }
+
+interface Incarnation { pid: number; readyAt: number; meter: () => string; cpu?: string; warm?: Idle; end?: Idle; el: number[]; elQuiet: number[] }
 
 export async function runFi19(opts: RunOptions): Promise<ScenarioResult> {
   const id = 'FI-19';
@@ -46,11 +49,12 @@ export async function runFi19(opts: RunOptions): Promise<ScenarioResult> {
     let scrapedAt = Date.now();
 
     /** RSS and fds of the current Nexus with the load paused and every client connection closed. */
-    const idle = async (): Promise<{ rss: number; fds: number }> => {
+    const idle = async (): Promise<Idle> => {
       await load.pause();
       await waitFor(async () => (await metric(stack.nexusOpsUrl(), 'spike_tls_connections_verified').catch(() => -1)) === 0, 60_000, 'Nexus to hold no client connection');
       const pid = stack.pid('nexus')!;
-      const m = { rss: rssKiB(pid), fds: fdCount(pid) };
+      const mib = async (name: string): Promise<number> => Math.round((await metric(stack.nexusOpsUrl(), name)) / 2 ** 20);
+      const m = { rss: rssKiB(pid), fds: fdCount(pid), heap: await mib('nodejs_heap_size_used_bytes'), ext: await mib('nodejs_external_memory_bytes') };
       load.resume();
       disturbedAt = Date.now();
       return m;
@@ -156,6 +160,7 @@ export async function runFi19(opts: RunOptions): Promise<ScenarioResult> {
         `warn lines: Nexus ${nexusLogs.flatMap((l) => linesAtLeast(l, 40)).length - nErr.length} (${errorDigest(nexusLogs.flatMap((l) => linesAtLeast(l, 40)).filter((l) => !nErr.includes(l)))}); Keepers ${errorDigest(keeperLogs.flatMap((l) => linesAtLeast(l, 40)).filter((l) => !kErr.includes(l)))}`,
         `GET p99 ${quantile(s.get, 0.99)} ms, PUT p99 ${quantile(s.put, 0.99)} ms (whole run, faults included); 5xx ${s.fiveXX}`,
         `event-loop p99 in the ${elQuiet.length} windows after warm-up with no fault, pause or resumption in them: median ${f(quantile([...elQuiet], 0.5))} ms, worst ${f(Math.max(...elQuiet))} ms`,
+        `idle V8 heap used / external memory per incarnation (MiB, warm-up → end): ${measured.map((i) => `${i.warm!.heap}/${i.warm!.ext} → ${i.end!.heap}/${i.end!.ext}`).join('; ')}`,
         ...incs.map((i, j) => `Nexus incarnation ${j + 1}: ${i.cpu ?? 'no CPU figures'}`),
         `5xx by code: ${mapText(s.fiveXXCodes)}${s.fiveXXSeconds.size > 0 ? ` at ${[...s.fiveXXSeconds].sort((a, b) => a - b).join(', ')} s` : ''}`,
         `load average at the end: ${loadavg()}`,
