@@ -10,7 +10,7 @@
 import { Stack } from '../helpers/stack.js';
 import { DEFAULT_MIX, MixLoad, mapText, mixIdentities } from './load.js';
 import { mixNotes } from './fi10-many-clients.js';
-import { criterion, errorDigest, errorLines, linesAtLeast, loadavg, progress, quantile, metric, sleep, WARN_LOGS, type RunOptions, type ScenarioResult } from './shared.js';
+import { cpuMeter, criterion, errorDigest, errorLines, linesAtLeast, loadavg, progress, quantile, metric, sleep, WARN_LOGS, type RunOptions, type ScenarioResult } from './shared.js';
 
 const TTL_S = 60;
 const ROTATE_S = TTL_S / 2;
@@ -32,6 +32,7 @@ export async function runFi16(opts: RunOptions): Promise<ScenarioResult> {
     };
     await sample();
     progress(`${id}: ${DEFAULT_MIX.clients} clients for ${seconds} s`);
+    const meter = cpuMeter(stack.pid('nexus')!);
     load.start();
     const end = Date.now() + seconds * 1000;
     while (Date.now() < end) {
@@ -39,6 +40,7 @@ export async function runFi16(opts: RunOptions): Promise<ScenarioResult> {
       await sample();
     }
     await load.stop();
+    const cpu = meter();
     const s = load.takeStats();
     const verify = await load.verifyAll(pilot);
     await load.close();
@@ -70,6 +72,7 @@ export async function runFi16(opts: RunOptions): Promise<ScenarioResult> {
         ...mixNotes(s, seconds),
         `GET p99 ${quantile(s.get, 0.99)} ms, PUT p99 ${quantile(s.put, 0.99)} ms (first attempt to final answer)`,
         `Nexus logged ${lapsedLog} tls_peer_lapsed warnings (throttled); error lines: Nexus ${errors.length} (${errorDigest(errors)}), Keepers ${keeperErrors.length} (${errorDigest(keeperErrors)})`,
+        cpu,
         `warn and error lines: Nexus ${errorDigest(warns)}; Keepers ${errorDigest(keeperWarns)}`,
         `load average at the end: ${loadavg()}`,
       ],
