@@ -37,9 +37,11 @@ export async function runFi10(opts: RunOptions): Promise<ScenarioResult> {
   const id = 'FI-10';
   progress(`${id}: starting the stack (50 identities)`);
   const stack = await Stack.start({ identities: mixIdentities(DEFAULT_MIX.identities), ops: true, nexusEnv: WARN_LOGS, keeperEnv: WARN_LOGS });
+  // Closed on every way out: its Workload API sources would otherwise keep reconnecting to the stopped agent.
+  let load: MixLoad | undefined;
   try {
     const pilot = await stack.client('pilot');
-    const load = await MixLoad.open(stack, pilot, DEFAULT_MIX);
+    load = await MixLoad.open(stack, pilot, DEFAULT_MIX);
     const pid = stack.pid('nexus')!;
     const before = { rss: rssKiB(pid), fds: fdCount(pid) };
     const seeded = await load.seed();
@@ -72,6 +74,7 @@ export async function runFi10(opts: RunOptions): Promise<ScenarioResult> {
       ],
     };
   } finally {
+    await load?.close();
     await stack.stop();
   }
 }

@@ -20,9 +20,11 @@ export async function runFi16(opts: RunOptions): Promise<ScenarioResult> {
   const id = 'FI-16';
   progress(`${id}: starting the stack (50 identities, SVID TTL ${TTL_S} s)`);
   const stack = await Stack.start({ identities: mixIdentities(DEFAULT_MIX.identities), svidTtl: `${TTL_S}s`, ops: true, nexusEnv: WARN_LOGS, keeperEnv: WARN_LOGS });
+  // Closed on every way out: its Workload API sources would otherwise keep reconnecting to the stopped agent.
+  let load: MixLoad | undefined;
   try {
     const pilot = await stack.client('pilot');
-    const load = await MixLoad.open(stack, pilot, { ...DEFAULT_MIX, retryLapsed: true });
+    load = await MixLoad.open(stack, pilot, { ...DEFAULT_MIX, retryLapsed: true });
     let clientRotations = 0;
     load.sources[0]!.on('update', () => clientRotations++);
     // Nexus's own rotations: distinct values of its SVID expiry gauge, sampled every 2 s.
@@ -78,6 +80,7 @@ export async function runFi16(opts: RunOptions): Promise<ScenarioResult> {
       ],
     };
   } finally {
+    await load?.close();
     await stack.stop();
   }
 }

@@ -35,9 +35,12 @@ export async function runFi19(opts: RunOptions): Promise<ScenarioResult> {
   const stack = await Stack.start({ identities: mixIdentities(DEFAULT_MIX.identities), ops: true, nexusEnv: WARN_LOGS, keeperEnv: WARN_LOGS });
   const nexusLogs: string[] = [];
   const keeperLogs: string[] = [];
+  // Closed on every way out: its Workload API sources would otherwise keep reconnecting to the stopped agent.
+  let load: MixLoad | undefined;
   try {
     const pilot = await stack.client('pilot');
-    const load = await MixLoad.open(stack, pilot, DEFAULT_MIX);
+    const mix = await MixLoad.open(stack, pilot, DEFAULT_MIX);
+    load = mix;
     const incs: Incarnation[] = [{ pid: stack.pid('nexus')!, readyAt: Date.now(), meter: cpuMeter(stack.pid('nexus')!), el: [], elQuiet: [] }];
     const keeperReadyMs: number[] = [];
     const verifies: Array<{ lost: number; integrity: number; failed: number; checked: number }> = [];
@@ -50,24 +53,24 @@ export async function runFi19(opts: RunOptions): Promise<ScenarioResult> {
 
     /** RSS and fds of the current Nexus with the load paused and every client connection closed. */
     const idle = async (): Promise<Idle> => {
-      await load.pause();
+      await mix.pause();
       await waitFor(async () => (await metric(stack.nexusOpsUrl(), 'spike_tls_connections_verified').catch(() => -1)) === 0, 60_000, 'Nexus to hold no client connection');
       const pid = stack.pid('nexus')!;
       const mib = async (name: string): Promise<number> => Math.round((await metric(stack.nexusOpsUrl(), name)) / 2 ** 20);
       const m = { rss: rssKiB(pid), fds: fdCount(pid), heap: await mib('nodejs_heap_size_used_bytes'), ext: await mib('nodejs_external_memory_bytes') };
-      load.resume();
+      mix.resume();
       disturbedAt = Date.now();
       return m;
     };
     const verify = async (): Promise<void> => {
-      await load.pause();
-      verifies.push(await load.verifyAll(pilot));
-      load.resume();
+      await mix.pause();
+      verifies.push(await mix.verifyAll(pilot));
+      mix.resume();
       disturbedAt = Date.now();
     };
 
     const t0 = Date.now();
-    load.start();
+    mix.start();
     const events: Array<{ at: number; kind: 'keeper' | 'nexus' }> = [];
     for (let t = keeperEvery; t < seconds; t += keeperEvery) events.push({ at: t, kind: 'keeper' });
     for (let t = nexusEvery; t < seconds; t += nexusEvery) events.push({ at: t, kind: 'nexus' });
@@ -121,10 +124,10 @@ export async function runFi19(opts: RunOptions): Promise<ScenarioResult> {
     const last = incs[incs.length - 1]!;
     if (last.warm !== undefined) last.end = await idle();
     last.cpu = last.meter();
-    await load.stop();
-    const s = load.takeStats();
+    await mix.stop();
+    const s = mix.takeStats();
     await verify();
-    await load.close();
+    await mix.close();
     nexusLogs.push(stack.logs('nexus'));
     for (const k of [1, 2, 3]) keeperLogs.push(stack.logs(`keeper-${k}`));
 
@@ -167,6 +170,7 @@ export async function runFi19(opts: RunOptions): Promise<ScenarioResult> {
       ],
     };
   } finally {
+    await load?.close();
     await stack.stop();
   }
 }

@@ -100,6 +100,7 @@ export class MixLoad {
   #inFlight = 0;
   #loops: Promise<void>[] = [];
   #startedAt = 0;
+  #closed = false;
   /** Clients whose key 0 was written by `seed()`. */
   readonly #seeded = new Set<number>();
 
@@ -340,6 +341,8 @@ export class MixLoad {
   }
 
   async close(): Promise<void> {
+    if (this.#closed) return;
+    this.#closed = true;
     await this.stop();
     for (const d of this.#dispatchers) await d.close().catch(() => undefined);
     for (const s of this.#sources) s.close();

@@ -42,7 +42,8 @@ async function main(): Promise<void> {
       ok = false;
     }
   }
-  process.exitCode = ok ? 0 : 1;
+  // Exit now: a scenario that aborted may leave a handle open.
+  process.exit(ok ? 0 : 1);
 }
 
 await main();

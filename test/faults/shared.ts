@@ -109,7 +109,9 @@ export const WARN_LOGS: Readonly<Record<string, string>> = { SPIKE_SYSTEM_LOG_LE
 export async function metric(opsUrl: string, name: string): Promise<number> {
   const r = await fetch(`${opsUrl}/metrics`);
   if (r.status !== 200) throw new Error(`/metrics answered ${r.status}`);
-  const exp = parsePrometheusText(await r.text());
+  // prom-client writes NaN as `Nan` (Prometheus reads it, case-insensitively); the event-loop
+  // gauges are NaN when two scrapes come within one 10 ms sample of each other.
+  const exp = parsePrometheusText((await r.text()).replace(/ Nan$/gm, ' NaN'));
   const s = exp.samples.find((x) => x.name === name);
   if (s === undefined) throw new Error(`no ${name} in /metrics`);
   return s.value;
