@@ -55,16 +55,18 @@ export const BUNDLE_DIR = path.join(dist, "cli");
 const COMPILES_HERE = fs.existsSync(path.join(dist, "..", "tsconfig.json"));
 
 /**
- * The build information of the npm scripts' incremental compile (`tsc -b .`): tsconfig.json's
- * `tsBuildInfoFile` (inside dist/src/, so whatever removes dist/src/ forces a whole rebuild).
+ * The build information of the npm scripts' compile (`tsc -b .`, scripts/compile.mjs):
+ * tsconfig.json's `tsBuildInfoFile` (inside dist/src/, so whatever removes dist/src/ forces a
+ * whole rebuild).
  */
 export const BUILD_INFO = path.join(dist, "src", ".tsbuildinfo");
 
 /**
  * What a stamp records of the compiled code its bundle was made from: the mtimes of the
  * command's first module and of BUILD_INFO (`-` when there is none), as `<ms>/<ms>`. A whole
- * `tsc -p .` rewrites every module; an incremental `tsc -b .` rewrites only the changed ones but
- * always its build information: either run changes the mark.
+ * `tsc -p .` rewrites every module, a `tsc -b .` that compiled rewrites its build information:
+ * either changes the mark. A watching `tsc -w` rewrites only the modules that changed and does
+ * not; after it, run scripts/bundle-bins.mjs (or delete dist/cli/) before running a command.
  */
 export function compiledMark(name) {
   const entry = fs.statSync(path.join(dist, "src", COMMANDS[name][0])).mtimeMs;

@@ -2,7 +2,7 @@
 // into one CommonJS file each, dist/cli/<name>.cjs, so a start reads one file instead of
 // resolving and compiling hundreds of ES modules, and so bin/load-bundle.js can compile it with a
 // V8 code cache (issue 15: start-up time; Node 20 has no code cache for ES modules). Run after
-// `tsc` (npm's build, prepare, pretest and prebench scripts run `tsc -b .` and then this).
+// `tsc` (npm's build, prepare, pretest and prebench scripts run scripts/compile.mjs and then this).
 //
 // Left out of the bundles (loaded from node_modules when reached): the native and database
 // drivers (better-sqlite3, pg), @grpc/proto-loader (reached only by spike-agent, which bundles it), and for `spike`
@@ -10,11 +10,12 @@
 // once over node:http2); the servers watch, so theirs is in.
 //
 // A stamp (dist/cli/<name>.stamp) is one line: `<compiled mark> <sha256 of the bundle>`, the
-// mark being the mtimes of the command's first module and of the incremental build's information
+// mark being the mtimes of the command's first module and of the build information of `tsc -b`
 // (bin/load-bundle.js `compiledMark`). bin/load-bundle.js uses a bundle only while the mark
-// matches (any later `tsc -p .` or `tsc -b .` changes it, and the command falls back to dist/src/
-// until this script runs again), and keys its code cache by the hash, so a cache never outlives
-// the bundle it was made from. Without esbuild installed this script says so,
+// matches (a later whole `tsc -p .` or any `tsc -b .` that compiled changes it, and the command
+// falls back to dist/src/ until this script runs again; a watching `tsc -w` rewrites single
+// modules and does not: run this script after it), and keys its code cache by the hash, so a
+// cache never outlives the bundle it was made from. Without esbuild installed this script says so,
 // removes any older bundles and exits 0: the commands then run from dist/src/ (slower, same
 // behaviour).
 //
@@ -82,7 +83,9 @@ function upToDate() {
     for (const [name, mark] of Object.entries(was.marks)) {
       if (mark !== compiledMark(name)) return false;
       const [, hash] = fs.readFileSync(path.join(BUNDLE_DIR, `${name}.stamp`), 'latin1').split(' ');
-      for (const f of [`${name}.cjs`, `v8-${hash.slice(0, 32)}.build.cache`]) if (!fs.statSync(path.join(BUNDLE_DIR, f)).isFile()) return false;
+      if (!fs.statSync(path.join(BUNDLE_DIR, `v8-${hash.slice(0, 32)}.build.cache`)).isFile()) return false;
+      // A bundle changed or cut short by hand is made again.
+      if (crypto.createHash('sha256').update(fs.readFileSync(path.join(BUNDLE_DIR, `${name}.cjs`))).digest('hex') !== hash) return false;
     }
     return Object.entries(was.files).every(([rel, state]) => JSON.stringify(fileState(rel)) === JSON.stringify(state));
   } catch {
@@ -259,11 +262,15 @@ try {
     const external = EXTERNAL[name] ?? SERVER_EXTERNAL;
     byExternal.set(external, [...(byExternal.get(external) ?? []), name]);
   }
+  const started = Date.now();
   const inputs = new Set();
   const hashes = Object.assign({}, ...(await Promise.all([...byExternal].map(([external, names]) => bundle(names, external, inputs)))));
   await Promise.all(Object.keys(COMMANDS).map((name) => buildCache(name, hashes[name])));
   const files = Object.fromEntries([...inputs].sort().map((rel) => [rel, fileState(rel)]));
   const marks = Object.fromEntries(Object.keys(COMMANDS).map((name) => [name, compiledMark(name)]));
+  // An input rewritten while the bundles were made (a compile running meanwhile) may not be in
+  // them: then no record, and the next run bundles again.
+  if (Object.values(files).some(([ms]) => ms >= started)) process.exit(0);
   fs.writeFileSync(INPUTS, JSON.stringify({ node: process.version, esbuild: esbuild.version, self: selfDigest(), marks, files }), { mode: 0o644 });
 } catch (e) {
   say(e instanceof Error ? e.message : String(e));

@@ -14,9 +14,15 @@ export {
   SDK_ERROR_MESSAGES,
   SDK_USAGE_MESSAGES,
   type RequestOutcome,
+  type RequestTarget,
   type SdkErrorCode,
   type SdkUsageCode,
 } from './errors.js';
+/** The parts of `NexusApiError`: each URL tried without an answer and why, and the store failure named. */
+export type { FailedAttempt, Failure, FailureClass } from './failure.js';
+export type { StoreFailureKind } from '../protocol/curve-free.js';
+/** The environment `connect({ env })` and `nexusUrlsFromEnv` read. */
+export type { Env } from './roles.js';
 export { DEFAULT_NEXUS_URL, parseNexusUrls, nexusUrlsFromEnv, type NexusUrl } from './urls.js';
 export { PERMISSIONS } from '../protocol/curve-free.js';
 export * from './types.js';
@@ -26,6 +32,7 @@ export { WorkloadApiError, type WorkloadApiErrorCode } from '../spiffe/index.js'
 /** Your own Workload API source and server check for `connect({ source, authorizeServer })`. */
 export {
   WorkloadX509Source, authorizeIf, type Authorizer, type SpiffeId, type WorkloadX509SourceOptions, type X509Source,
+  type TrustDomain, type X509Bundle, type X509BundleSet, type X509BundleSource, type X509Svid, type X509SvidSource,
 } from '../spiffe/index.js';
 export { type AcceptRollbackResult } from './rollback.js';
 export { type ReshareResult, type SharingResult } from './sharing.js';

@@ -216,6 +216,28 @@ test('cache: when every caller waiting for a shared read has given up, the read 
   cache.close();
 });
 
+test('cache: a cancelled read that its reader finishes anyway is not kept over the newer read', async () => {
+  const releases: Array<(v: SecretValues) => void> = [];
+  // A reader that ignores the signal (a custom reader, or an answer already on its way).
+  const reader: SecretReader = {
+    getSecret: () => new Promise<SecretValues>((r) => releases.push(r)),
+  };
+  const cache = createSecretCache(reader, { ttlMs: 60_000 });
+  const ac = new AbortController();
+  const first = cache.getSecret('apps/db', { signal: ac.signal });
+  ac.abort(new Error('gave up'));
+  await assert.rejects(first, /gave up/);
+  const second = cache.getSecret('apps/db');
+  await until(() => releases.length === 2, 'the second read');
+  releases[1]!({ v: 'new' });
+  assert.deepEqual({ ...(await second) }, { v: 'new' });
+  releases[0]!({ v: 'old' });
+  await new Promise((r) => setImmediate(r));
+  assert.deepEqual({ ...(await cache.getSecret('apps/db')) }, { v: 'new' }, 'the cancelled read replaced the newer value');
+  assert.equal(releases.length, 2, 'served from memory');
+  cache.close();
+});
+
 test('cache: inspecting or serialising it shows its size, never a value or path', async () => {
   const cache = createSecretCache(fakeReader({ 'apps/db': { password: 'TOPSECRET-7f3a' } }), { ttlMs: 60_000 });
   await cache.getSecret('apps/db');

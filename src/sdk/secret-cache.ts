@@ -175,8 +175,9 @@ export class SecretCache {
   async #fetch(key: string, path: string, opts: VersionOption): Promise<SecretValues> {
     const generation = this.#generation;
     const values = copyOf(await this.#reader.getSecret(path, opts));
-    // A read that was in flight across invalidate()/close() is returned but not kept.
-    if (!this.#closed && generation === this.#generation) this.#store(key, values);
+    // A read that was in flight across invalidate()/close() is returned but not kept; nor is one
+    // cancelled meanwhile (a reader may finish it anyway), which a newer read may have replaced.
+    if (!this.#closed && generation === this.#generation && opts.signal?.aborted !== true) this.#store(key, values);
     return values;
   }
 
