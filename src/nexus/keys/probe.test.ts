@@ -99,6 +99,26 @@ test('probe: no move in flight → nothing but the current share is pushed', asy
   assert.deepEqual(k.sent.map((e) => e.epoch), [1]);
 });
 
+test('FI-19: a Keeper found empty (restarted) is one ERROR line per loss, however many rounds its push fails; another epoch is info', async () => {
+  const peers = urls(3);
+  const { keys, k } = await bootstrapped(2, peers);
+  const cap = captureLogger();
+  let accept = false;
+  const probe = new KeeperProbe({ peers, client: k.client(), keys, logger: cap.logger, intervalMs: 60_000, pushTo: () => Promise.resolve(accept) });
+  const errors = (): unknown[] => cap.lines().filter((l) => l['level'] === 'error').map((l) => l['keeperId']);
+  await probe.probeNow();
+  assert.deepEqual(errors(), [], 'every Keeper holds its share: no error');
+  k.slot(peers[1]!).clear();
+  for (let i = 0; i < 3; i++) await probe.probeNow();
+  assert.deepEqual(errors(), [2], 'three rounds of failed pushes: one line');
+  accept = true;
+  await probe.probeNow();
+  assert.deepEqual(errors(), [2]);
+  k.slot(peers[1]!).clear();
+  await probe.probeNow();
+  assert.deepEqual(errors(), [2, 2], 'a second loss after the re-hydration: a second line');
+});
+
 test('FI-04: Keepers that stop answering are named once at WARN, the drop below the threshold once more; nothing per round; both cleared at info when they answer again; an error status counts as an answer', async () => {
   const peers = urls(3);
   const { keys, k } = await bootstrapped(2, peers);

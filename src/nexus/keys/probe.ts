@@ -5,6 +5,8 @@
  * Keeper that holds no share, or a share of another epoch or id than the current sharing
  * (it restarted empty, or a Bootstrap identity refilled it), gets its share pushed at once
  * (`pushTo`), so it holds it again within seconds instead of at the next periodic re-push.
+ * A Keeper found empty lost its share (it keeps it in memory only: it restarted or crashed):
+ * that is one ERROR line per loss, however many rounds the push takes; the rest is info.
  * `onStatus` lets the rollback anchor follow (anchor/pusher.ts). One round at a time; each
  * failed call is logged at debug. A Keeper of the current list that stops answering (no HTTP
  * answer at all: down, unreachable, timed out) is named once in a WARN line when the round
@@ -69,6 +71,8 @@ export class KeeperProbe {
   #stopped = false;
   /** Positions (current list) that did not answer their last status call. */
   readonly #silent = new Set<number>();
+  /** Keepers found empty (they lost their share) and not re-hydrated yet: one ERROR line per loss. */
+  readonly #lost = new Set<number>();
   /** Whether the last round had fewer answering Keepers than the threshold. */
   #belowThreshold = false;
   /** A Keeper that flaps is named at most once per 30 s (then counted). */
@@ -142,9 +146,18 @@ export class KeeperProbe {
     const sharing = keys.sharing();
     const why = sharing && pos > 0 ? staleReason(st, pos, sharing.epoch) : undefined;
     if (why !== undefined) {
-      logger.info({ keeperId: pos, reason: why }, 'keeper lacks its current share; pushing it now');
+      if (why === 'empty' && !this.#lost.has(pos)) {
+        // A Keeper holds its share in memory only: empty means it restarted or crashed.
+        this.#lost.add(pos);
+        logger.error({ keeperId: pos, reason: why }, 'keeper lost its share (it restarted or crashed); pushing it now');
+      } else {
+        logger.info({ keeperId: pos, reason: why }, 'keeper lacks its current share; pushing it now');
+      }
       const ok = await this.#o.pushTo(pos);
-      if (ok) logger.info({ keeperId: pos }, 'keeper re-hydrated');
+      if (ok) {
+        this.#lost.delete(pos);
+        logger.info({ keeperId: pos }, 'keeper re-hydrated');
+      }
     }
     const newPos = move ? move.peers.indexOf(url) + 1 : 0;
     if (move && newPos > 0 && lacksMoveShare(st, move.epoch) && !this.#stopped) {
