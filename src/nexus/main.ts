@@ -8,6 +8,7 @@ import fs from 'node:fs';
 import { loadNexusConfig, startComponent } from '../config/index.js';
 import { fail, installShutdown, type Logger } from '../lib/index.js';
 import { startNexus } from './server.js';
+import { markRunning } from './run-marker.js';
 import type { MoveStep } from './keys/move.js';
 import type { RotationStep } from './keys/rotation.js';
 import { runBackup, runVerifyBackup } from './backup.js';
@@ -84,6 +85,7 @@ export async function main(argv: string[]): Promise<void> {
     beforeSource: (cfg, logger) => {
       if (cfg.workers === 1 || workerId() !== undefined) return true;
       primary = runPrimary(cfg, logger);
+      markRunning(cfg.dataDir, logger);
       return false;
     },
   });
@@ -109,6 +111,7 @@ export async function main(argv: string[]): Promise<void> {
   }
   if (worker !== undefined) reportListening(nexus.server.port, nexus.ops?.listening === true ? nexus.ops.url : undefined);
   else {
+    markRunning(cfg.dataDir, logger);
     process.stderr.write(`spike-nexus ready on port ${nexus.server.port}\n`);
     if (nexus.ops) process.stderr.write(`spike-nexus operations listener on ${nexus.ops.url}\n`);
   }
