@@ -6,7 +6,8 @@
  * measured phase every client writes its first key (seed), which opens the keep-alive pools.
  */
 import { Stack } from '../helpers/stack.js';
-import { DEFAULT_MIX, MixLoad, mapText, slowText, mixIdentities, type MixStats } from './load.js';
+import { DEFAULT_MIX, MixLoad, mixIdentities } from './load.js';
+import { mapText, slowText, type MixStats } from './stats.js';
 import { cpuMeter, criterion, eventLoopP99Ms, errorDigest, errorLines, fdCount, loadavg, progress, quantile, rssKiB, sleep, WARN_LOGS, type RunOptions, type ScenarioResult } from './shared.js';
 
 /** The FI-10 criteria over one load phase's stats and the final verification. */

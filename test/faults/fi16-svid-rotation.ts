@@ -8,7 +8,8 @@
  * failure), and each of those succeeds when sent again; both sides did rotate; no lost ack.
  */
 import { Stack } from '../helpers/stack.js';
-import { DEFAULT_MIX, MixLoad, mapText, mixIdentities } from './load.js';
+import { DEFAULT_MIX, MixLoad, mixIdentities } from './load.js';
+import { mapText } from './stats.js';
 import { mixNotes } from './fi10-many-clients.js';
 import { cpuMeter, criterion, errorDigest, errorLines, linesAtLeast, loadavg, progress, quantile, metric, sleep, WARN_LOGS, type RunOptions, type ScenarioResult } from './shared.js';
 

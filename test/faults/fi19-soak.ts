@@ -13,7 +13,8 @@
  * whole run must number exactly the faults injected.
  */
 import { Stack } from '../helpers/stack.js';
-import { DEFAULT_MIX, MixLoad, mapText, mixIdentities } from './load.js';
+import { DEFAULT_MIX, MixLoad, mixIdentities } from './load.js';
+import { mapText } from './stats.js';
 import { mixNotes } from './fi10-many-clients.js';
 import {
   cpuMeter, criterion, errorDigest, errorLines, eventLoopP99Ms, fdCount, linesAtLeast, loadavg, metric, progress, quantile, rssKiB, sleep, waitFor, WARN_LOGS,
