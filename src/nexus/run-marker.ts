@@ -12,7 +12,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import type { Logger } from '../lib/index.js';
 
-export const RUN_MARKER = 'nexus.running';
+const RUN_MARKER = 'nexus.running';
 
 /** Reports an unclean end of the previous run and marks this one (see the module header). */
 export function markRunning(dataDir: string, logger: Logger): void {

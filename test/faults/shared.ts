@@ -7,7 +7,11 @@
  */
 import fs from 'node:fs';
 import { monitorEventLoopDelay } from 'node:perf_hooks';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { cpuMs, rssMiB } from '../../bench/proc.js';
 import { parsePrometheusText } from '../helpers/prom-text.js';
+
+export { sleep };
 
 export interface RunOptions {
   /** Full length (the catalogue's bound) instead of the short form. */
@@ -51,17 +55,9 @@ export function progress(msg: string): void {
 }
 
 /** Resident set size of `pid` in KiB (VmRSS). */
+/** VmRSS of `pid` in KiB (bench/proc.ts reads it). */
 export function rssKiB(pid: number): number {
-  const m = /^VmRSS:\s+(\d+) kB$/m.exec(fs.readFileSync(`/proc/${pid}/status`, 'utf8'));
-  if (!m) throw new Error(`no VmRSS for pid ${pid}`);
-  return Number(m[1]);
-}
-
-/** User + system CPU time of `pid` in ms, from /proc/<pid>/stat (clock ticks of 10 ms). */
-export function cpuMs(pid: number): number {
-  const stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
-  const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-  return (Number(f[11]) + Number(f[12])) * 10;
+  return rssMiB(pid) * 1024;
 }
 
 /** Time (ms) the main thread of `pid` spent runnable but waiting for a CPU (/proc/<pid>/task/<pid>/schedstat). */
@@ -171,9 +167,6 @@ export function quantile(xs: number[], q: number): number {
   return Math.round(xs[Math.min(xs.length - 1, Math.floor(xs.length * q))]! * 10) / 10;
 }
 
-export function sleep(ms: number): Promise<void> {
-  return new Promise((r) => setTimeout(r, ms));
-}
 
 /** Waits for `cond`, polling every 50 ms; throws after `timeoutMs`. */
 export async function waitFor(cond: () => Promise<boolean> | boolean, timeoutMs: number, what: string): Promise<void> {
