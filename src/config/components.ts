@@ -170,14 +170,16 @@ export interface NexusConfig extends CommonConfig {
 /**
  * ours: how long a sharing move retries a Keeper (backoff from `moveKeeperRetryInitialMs` up to
  * `moveKeeperRetryMaxMs`, 6 attempts), how long a move lease left by a dead process blocks the
- * next move (`moveLeaseTtlMs`, renewed every third of it), and how long the start-up rollback
- * check waits for every Keeper before deciding on a threshold of them (`rollbackCheckWindowMs`).
+ * next move (`moveLeaseTtlMs`, renewed every third of it), how long the start-up rollback
+ * check waits for every Keeper before deciding on a threshold of them (`rollbackCheckWindowMs`),
+ * and how long it waits for a threshold before deciding on whatever answered (`rollbackCheckMaxMs`).
  */
 export interface KeyTimersConfig {
   moveKeeperRetryInitialMs: number;
   moveKeeperRetryMaxMs: number;
   moveLeaseTtlMs: number;
   rollbackCheckWindowMs: number;
+  rollbackCheckMaxMs: number;
 }
 
 /** A duration setting within [min, max] ms. */
@@ -193,6 +195,7 @@ export const KEY_TIMER_DEFAULTS: Readonly<KeyTimersConfig> = Object.freeze({
   moveKeeperRetryMaxMs: 4000,
   moveLeaseTtlMs: 15_000,
   rollbackCheckWindowMs: 3000,
+  rollbackCheckMaxMs: 30_000,
 });
 
 function loadKeyTimers(env: Env): KeyTimersConfig {
@@ -200,13 +203,17 @@ function loadKeyTimers(env: Env): KeyTimersConfig {
   const initial = durationIn(env, 'SPIKE_NEXUS_MOVE_KEEPER_RETRY_INITIAL_INTERVAL', d.moveKeeperRetryInitialMs, 10, 60_000);
   const max = durationIn(env, 'SPIKE_NEXUS_MOVE_KEEPER_RETRY_MAX_INTERVAL', d.moveKeeperRetryMaxMs, 10, 5 * 60_000);
   if (max < initial) throw new ConfigError('SPIKE_NEXUS_MOVE_KEEPER_RETRY_MAX_INTERVAL', 'must not be below SPIKE_NEXUS_MOVE_KEEPER_RETRY_INITIAL_INTERVAL');
+  const checkMax = durationIn(env, 'SPIKE_NEXUS_ROLLBACK_CHECK_MAX', d.rollbackCheckMaxMs, 1000, 10 * 60_000);
+  // The window's default shrinks to a shorter MAX; a window set above MAX is refused.
+  const window = durationIn(env, 'SPIKE_NEXUS_ROLLBACK_CHECK_WINDOW', Math.min(d.rollbackCheckWindowMs, checkMax), 0, 10 * 60_000);
+  if (window > checkMax) throw new ConfigError('SPIKE_NEXUS_ROLLBACK_CHECK_WINDOW', 'must not be above SPIKE_NEXUS_ROLLBACK_CHECK_MAX');
   return {
     moveKeeperRetryInitialMs: initial,
     moveKeeperRetryMaxMs: max,
     // At least 1 s: the holder renews every third of it, through the store.
     moveLeaseTtlMs: durationIn(env, 'SPIKE_NEXUS_MOVE_LEASE_TTL', d.moveLeaseTtlMs, 1000, 10 * 60_000),
-    // At most the check's 30 s cap (src/nexus/anchor/keepers.ts).
-    rollbackCheckWindowMs: durationIn(env, 'SPIKE_NEXUS_ROLLBACK_CHECK_WINDOW', d.rollbackCheckWindowMs, 0, 30_000),
+    rollbackCheckWindowMs: window,
+    rollbackCheckMaxMs: checkMax,
   };
 }
 

@@ -156,12 +156,17 @@ test('CFG-01: SPIKE_NEXUS_WORKERS: 1 by default, 1..64, above 1 only on sqlite o
 test('sharing-move and rollback-check timers: defaults, set values, ranges', () => {
   const base = { SPIKE_NEXUS_BACKEND_STORE: 'memory' };
   assert.deepEqual(loadNexusConfig(base).keyTimers, {
-    moveKeeperRetryInitialMs: 250, moveKeeperRetryMaxMs: 4000, moveLeaseTtlMs: 15_000, rollbackCheckWindowMs: 3000,
+    moveKeeperRetryInitialMs: 250, moveKeeperRetryMaxMs: 4000, moveLeaseTtlMs: 15_000, rollbackCheckWindowMs: 3000, rollbackCheckMaxMs: 30_000,
   });
   assert.deepEqual(loadNexusConfig({
     ...base, SPIKE_NEXUS_MOVE_KEEPER_RETRY_INITIAL_INTERVAL: '50ms', SPIKE_NEXUS_MOVE_KEEPER_RETRY_MAX_INTERVAL: '200ms',
-    SPIKE_NEXUS_MOVE_LEASE_TTL: '3s', SPIKE_NEXUS_ROLLBACK_CHECK_WINDOW: '0',
-  }).keyTimers, { moveKeeperRetryInitialMs: 50, moveKeeperRetryMaxMs: 200, moveLeaseTtlMs: 3000, rollbackCheckWindowMs: 0 });
+    SPIKE_NEXUS_MOVE_LEASE_TTL: '3s', SPIKE_NEXUS_ROLLBACK_CHECK_WINDOW: '0', SPIKE_NEXUS_ROLLBACK_CHECK_MAX: '2s',
+  }).keyTimers, { moveKeeperRetryInitialMs: 50, moveKeeperRetryMaxMs: 200, moveLeaseTtlMs: 3000, rollbackCheckWindowMs: 0, rollbackCheckMaxMs: 2000 });
+  assert.equal(loadNexusConfig({ ...base, SPIKE_NEXUS_ROLLBACK_CHECK_WINDOW: '1m', SPIKE_NEXUS_ROLLBACK_CHECK_MAX: '2m' }).keyTimers.rollbackCheckWindowMs, 60_000);
+  // A MAX below the window's default shortens the window too.
+  assert.deepEqual({ ...loadNexusConfig({ ...base, SPIKE_NEXUS_ROLLBACK_CHECK_MAX: '2s' }).keyTimers }, {
+    moveKeeperRetryInitialMs: 250, moveKeeperRetryMaxMs: 4000, moveLeaseTtlMs: 15_000, rollbackCheckWindowMs: 2000, rollbackCheckMaxMs: 2000,
+  });
   const bad: Record<string, string>[] = [
     { SPIKE_NEXUS_MOVE_KEEPER_RETRY_INITIAL_INTERVAL: '1ms' },
     { SPIKE_NEXUS_MOVE_KEEPER_RETRY_INITIAL_INTERVAL: '2m' },
@@ -171,6 +176,9 @@ test('sharing-move and rollback-check timers: defaults, set values, ranges', () 
     { SPIKE_NEXUS_MOVE_LEASE_TTL: '11m' },
     { SPIKE_NEXUS_MOVE_LEASE_TTL: 'soon' },
     { SPIKE_NEXUS_ROLLBACK_CHECK_WINDOW: '31s' },
+    { SPIKE_NEXUS_ROLLBACK_CHECK_WINDOW: '5s', SPIKE_NEXUS_ROLLBACK_CHECK_MAX: '4s' },
+    { SPIKE_NEXUS_ROLLBACK_CHECK_MAX: '999ms' },
+    { SPIKE_NEXUS_ROLLBACK_CHECK_MAX: '11m' },
   ];
   for (const extra of bad) assert.throws(() => loadNexusConfig({ ...base, ...extra }), ConfigError, JSON.stringify(extra));
 });

@@ -159,6 +159,7 @@ export async function startNexus(o: NexusOptions): Promise<Nexus> {
         rootMovedOn: () => custodyOf(store)?.rootMovedOn() ?? Promise.resolve(false),
         onStale: () => (o.selfStale ?? rejoin)(),
         checkWindowMs: cfg.keyTimers.rollbackCheckWindowMs,
+        checkMaxMs: cfg.keyTimers.rollbackCheckMaxMs,
       });
     }
     const guard = rollback;

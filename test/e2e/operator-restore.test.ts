@@ -1,6 +1,6 @@
 /**
  * Operator recover/restore against hostile input, with real processes (OPR-01..09,
- * OPR-11, FI-20; decisions D6, D11; gaps A1/A3/C4/C7): a shard of another key (from a second
+ * OPR-11, OPR-16, FI-20; decisions D6, D11; gaps A1/A3/C4/C7): a shard of another key (from a second
  * stack), a corrupted shard, a value ≥ the group order, ids out of range, the same shard
  * twice, more shards than needed, callers without the restore role, a restore on a healthy
  * Nexus, a Nexus killed after 1 of 2 shards, two shards submitted at once, the memory
@@ -66,6 +66,17 @@ async function keeperShares(st: Stack): Promise<Array<string | null>> {
     await kc.close();
     source.close();
   }
+}
+
+/** Each Keeper's share (hex), once every Keeper holds one (or after 60 s: what they hold then). */
+async function untilEveryKeeperHolds(st: Stack): Promise<Array<string | null>> {
+  const deadline = Date.now() + 60_000;
+  let held = await keeperShares(st);
+  while (held.some((v) => v === null) && Date.now() < deadline) {
+    await new Promise((r) => setTimeout(r, 200));
+    held = await keeperShares(st);
+  }
+  return held;
 }
 
 test('OPR-01: recover only for the recover role (superuser, workload, restore → 401); the recover role gets n shards', async () => {
@@ -168,12 +179,7 @@ test('OPR-07: more shards than needed → acknowledged, nothing changes; another
   const extra = await restore.restore(aShards[0]!);
   assert.deepEqual({ ...extra }, { collected: 2, remaining: 0, restored: true });
   assert.equal((await refused(restore.restore(bShards[0]!))).status, 400);
-  const deadline = Date.now() + 60_000;
-  let held = await keeperShares(a);
-  while (held.some((v) => v === null) && Date.now() < deadline) {
-    await new Promise((r) => setTimeout(r, 200));
-    held = await keeperShares(a);
-  }
+  const held = await untilEveryKeeperHolds(a);
   assert.deepEqual(held, aShards.map((s) => Buffer.from(s.value).toString('hex')), 'Keepers hold this key\'s shares');
   // The other deployment is unaffected by all of this.
   assert.equal((await (await b.client('recover')).recover()).length, 3);
@@ -201,4 +207,42 @@ test('logs: refusals name the caller, never the shard', () => {
   const refusals = a.logs('nexus').split('\n').filter((l) => l.includes('restore shard refused'));
   assert.ok(refusals.length > 0);
   for (const l of refusals) assert.match(l, /spike\/pilot\/role\/restore/, 'the refusal names the caller');
+});
+
+/** Retries `f` while Nexus answers `state_not_ready` (at most 60 s). */
+async function untilReady<T>(f: () => Promise<T>): Promise<T> {
+  const deadline = Date.now() + 60_000;
+  for (;;) {
+    try {
+      return await f();
+    } catch (e) {
+      if (!(e instanceof NexusApiError && e.code === 'state_not_ready') || Date.now() > deadline) throw e;
+      await new Promise((r) => setTimeout(r, 200));
+    }
+  }
+}
+
+test('OPR-16: restore completes while every Keeper is down → Nexus serves once the rollback check stops waiting for them; the Keepers get their shares when they return', async () => {
+  await a.killNexus();
+  for (let i = 1; i <= 3; i++) await a.killKeeper(i);
+  // The rollback check waits this long for silent Keepers (30 s by default), then serves.
+  await a.startNexus(1, { env: { SPIKE_NEXUS_ROLLBACK_CHECK_MAX: '2s' } });
+  const pilot = await a.client('pilot');
+  await assert.rejects(pilot.listSecrets(), (e: unknown) => e instanceof NexusApiError && e.code === 'state_not_ready');
+  const restore = await a.client('restore');
+  assert.deepEqual({ ...(await restore.restore(aShards[2]!)) }, { collected: 1, remaining: 1, restored: false });
+  assert.deepEqual({ ...(await restore.restore(aShards[0]!)) }, { collected: 2, remaining: 0, restored: true });
+  // Ready with no Keeper reachable, once the rollback check gave up waiting for them: the key
+  // is in Nexus, the push waits for the Keepers.
+  assert.deepEqual({ ...(await untilReady(() => pilot.getSecret('opr/marker'))) }, { v: 'marker-value' });
+  assert.match(a.logs('nexus'), /rollback check: some keepers did not answer/);
+  await pilot.putSecret('opr/while-keepers-down', { v: 'written' });
+  for (let i = 1; i <= 3; i++) await a.startKeeper(i);
+  const held = await untilEveryKeeperHolds(a);
+  assert.deepEqual(held, aShards.map((s) => Buffer.from(s.value).toString('hex')), 'each returning Keeper holds its share of the restored key');
+  assert.ok(a.nexusProcess()?.exitCode === null, 'Nexus still running');
+  // Nexus restarted alone now recovers from the Keepers that were pushed to.
+  await a.killNexus();
+  await a.startNexus();
+  assert.deepEqual({ ...(await untilReady(async () => (await a.client('pilot')).getSecret('opr/while-keepers-down'))) }, { v: 'written' });
 });

@@ -59,6 +59,8 @@ interface RollbackGuardOptions {
   recheckMs?: number;
   /** The start-up check's wait for every Keeper (keepers.ts; SPIKE_NEXUS_ROLLBACK_CHECK_WINDOW). */
   checkWindowMs?: number;
+  /** The start-up check's longest wait for a threshold (keepers.ts; SPIKE_NEXUS_ROLLBACK_CHECK_MAX). */
+  checkMaxMs?: number;
 }
 
 export class RollbackGuard {

@@ -14,10 +14,11 @@ import type { AnchorKey } from './mac.js';
  * How long the start-up check listens for Keepers that have not answered yet: every Keeper
  * within {@link CHECK_WINDOW_MS} (SPIKE_NEXUS_ROLLBACK_CHECK_WINDOW sets it); past it, it decides once at least the sharing's threshold
  * answered (they just gave their shares); a Keeper set that stays silent longer than
- * {@link CHECK_MAX_MS} is decided on what answered (a WARN line names the silent ones).
+ * {@link CHECK_MAX_MS} (SPIKE_NEXUS_ROLLBACK_CHECK_MAX) is decided on what answered (a WARN
+ * line names the silent ones): after an operator restore with every Keeper gone, on nothing.
  */
 const CHECK_WINDOW_MS = KEY_TIMER_DEFAULTS.rollbackCheckWindowMs;
-const CHECK_MAX_MS = 30_000;
+const CHECK_MAX_MS = KEY_TIMER_DEFAULTS.rollbackCheckMaxMs;
 /** Per Keeper status call (also the anchor pusher's). */
 export const STATUS_TIMEOUT_MS = 1500;
 const RETRY_MS = 250;
@@ -29,6 +30,8 @@ interface KeeperAnchorsOptions {
   logger: Logger;
   /** The start-up check's wait for every Keeper (default {@link CHECK_WINDOW_MS}). */
   checkWindowMs?: number;
+  /** The start-up check's longest wait for a threshold of Keepers (default {@link CHECK_MAX_MS}). */
+  checkMaxMs?: number;
 }
 
 export class KeeperAnchors {
@@ -52,6 +55,7 @@ export class KeeperAnchors {
     const started = Date.now();
     const need = Math.min(configured.length, this.#o.keys.sharing()?.threshold ?? configured.length);
     const window = this.#o.checkWindowMs ?? CHECK_WINDOW_MS;
+    const longest = this.#o.checkMaxMs ?? CHECK_MAX_MS;
     while (!stopped()) {
       await Promise.all(peers.map(async (url, i) => {
         if (heard[i]) return;
@@ -65,7 +69,7 @@ export class KeeperAnchors {
       }));
       const waited = Date.now() - started;
       const answered = heard.slice(0, configured.length).filter(Boolean).length;
-      if (answered === configured.length || (waited >= window && answered >= need) || waited >= CHECK_MAX_MS) break;
+      if (answered === configured.length || (waited >= window && answered >= need) || waited >= longest) break;
       await new Promise((r) => setTimeout(r, RETRY_MS).unref());
     }
     const silent = heard.slice(0, configured.length).flatMap((h, i) => (h ? [] : [peers[i]!]));
