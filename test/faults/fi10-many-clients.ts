@@ -8,7 +8,7 @@
 import { Stack } from '../helpers/stack.js';
 import { DEFAULT_MIX, MixLoad, mixIdentities } from './load.js';
 import { mapText, slowText, type MixStats } from './stats.js';
-import { cpuMeter, criterion, eventLoopP99Ms, errorDigest, errorLines, fdCount, loadavg, progress, quantile, rssKiB, sleep, WARN_LOGS, type RunOptions, type ScenarioResult } from './shared.js';
+import { cpuMeter, criterion, eventLoopP99Ms, errorDigest, errorLines, fdCount, loadavg, progress, quantile, rssKiB, sleep, NEXUS_ENV, WARN_LOGS, type RunOptions, type ScenarioResult } from './shared.js';
 
 /** The FI-10 criteria over one load phase's stats and the final verification. */
 export function mixCriteria(s: MixStats, verify: { lost: number; integrity: number; failed: number; checked: number }): ScenarioResult['criteria'] {
@@ -37,7 +37,7 @@ export async function runFi10(opts: RunOptions): Promise<ScenarioResult> {
   const seconds = opts.long ? 60 : 30;
   const id = 'FI-10';
   progress(`${id}: starting the stack (50 identities)`);
-  const stack = await Stack.start({ identities: mixIdentities(DEFAULT_MIX.identities), ops: true, nexusEnv: WARN_LOGS, keeperEnv: WARN_LOGS });
+  const stack = await Stack.start({ identities: mixIdentities(DEFAULT_MIX.identities), ops: true, nexusEnv: NEXUS_ENV, keeperEnv: WARN_LOGS });
   // Closed on every way out: its Workload API sources would otherwise keep reconnecting to the stopped agent.
   let load: MixLoad | undefined;
   try {

@@ -11,7 +11,7 @@ import { Stack } from '../helpers/stack.js';
 import { DEFAULT_MIX, MixLoad, mixIdentities } from './load.js';
 import { mapText } from './stats.js';
 import { mixNotes } from './fi10-many-clients.js';
-import { cpuMeter, criterion, errorDigest, errorLines, linesAtLeast, loadavg, progress, quantile, metric, sleep, WARN_LOGS, type RunOptions, type ScenarioResult } from './shared.js';
+import { cpuMeter, criterion, errorDigest, errorLines, linesAtLeast, loadavg, progress, quantile, metric, sleep, NEXUS_ENV, WARN_LOGS, type RunOptions, type ScenarioResult } from './shared.js';
 
 const TTL_S = 60;
 const ROTATE_S = TTL_S / 2;
@@ -20,7 +20,7 @@ export async function runFi16(opts: RunOptions): Promise<ScenarioResult> {
   const seconds = opts.long ? 600 : 180;
   const id = 'FI-16';
   progress(`${id}: starting the stack (50 identities, SVID TTL ${TTL_S} s)`);
-  const stack = await Stack.start({ identities: mixIdentities(DEFAULT_MIX.identities), svidTtl: `${TTL_S}s`, ops: true, nexusEnv: WARN_LOGS, keeperEnv: WARN_LOGS });
+  const stack = await Stack.start({ identities: mixIdentities(DEFAULT_MIX.identities), svidTtl: `${TTL_S}s`, ops: true, nexusEnv: NEXUS_ENV, keeperEnv: WARN_LOGS });
   // Closed on every way out: its Workload API sources would otherwise keep reconnecting to the stopped agent.
   let load: MixLoad | undefined;
   try {

@@ -17,7 +17,7 @@ import { DEFAULT_MIX, MixLoad, mixIdentities } from './load.js';
 import { mapText } from './stats.js';
 import { mixNotes } from './fi10-many-clients.js';
 import {
-  cpuMeter, criterion, errorDigest, errorLines, eventLoopP99Ms, fdCount, linesAtLeast, loadavg, metric, progress, quantile, rssKiB, sleep, waitFor, WARN_LOGS,
+  cpuMeter, criterion, errorDigest, errorLines, eventLoopP99Ms, fdCount, linesAtLeast, loadavg, metric, progress, quantile, rssKiB, sleep, waitFor, NEXUS_ENV, WARN_LOGS,
   type RunOptions, type ScenarioResult,
 } from './shared.js';
 
@@ -33,7 +33,7 @@ export async function runFi19(opts: RunOptions): Promise<ScenarioResult> {
   const nexusEvery = opts.long ? 300 : 120;
   const warmupS = opts.long ? 60 : 30;
   progress(`${id}: starting the stack (50 identities); ${seconds} s, Keeper restart every ${keeperEvery} s, Nexus SIGKILL every ${nexusEvery} s`);
-  const stack = await Stack.start({ identities: mixIdentities(DEFAULT_MIX.identities), ops: true, nexusEnv: WARN_LOGS, keeperEnv: WARN_LOGS });
+  const stack = await Stack.start({ identities: mixIdentities(DEFAULT_MIX.identities), ops: true, nexusEnv: NEXUS_ENV, keeperEnv: WARN_LOGS });
   const nexusLogs: string[] = [];
   const keeperLogs: string[] = [];
   // Closed on every way out: its Workload API sources would otherwise keep reconnecting to the stopped agent.

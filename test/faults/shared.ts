@@ -101,6 +101,17 @@ export function fdCount(pid: number): number {
  */
 export const WARN_LOGS: Readonly<Record<string, string>> = { SPIKE_SYSTEM_LOG_LEVEL: 'WARN' };
 
+/**
+ * Nexus's environment in the scenarios: production's log level, and
+ * `SPIKE_FAULTS_NEXUS_NODE_OPTIONS` as its NODE_OPTIONS when set, to see what a latency tail
+ * is made of (e.g. `--perf-basic-prof` for `perf`; V8 flags that NODE_OPTIONS refuses, such as
+ * `--trace-gc`, through `--import=<file>` of a module calling `v8.setFlagsFromString`).
+ */
+export const NEXUS_ENV: Readonly<Record<string, string>> = {
+  ...WARN_LOGS,
+  ...(process.env['SPIKE_FAULTS_NEXUS_NODE_OPTIONS'] ? { NODE_OPTIONS: process.env['SPIKE_FAULTS_NEXUS_NODE_OPTIONS'] } : {}),
+};
+
 /** The value of the unlabelled metric `name` at `opsUrl`/metrics. */
 export async function metric(opsUrl: string, name: string): Promise<number> {
   const r = await fetch(`${opsUrl}/metrics`);
