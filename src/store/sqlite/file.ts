@@ -4,8 +4,9 @@
  * A new database is built under a temporary name (mode 0600) and linked into place, so
  * `spike.db` is never an empty or half-initialised file; an existing file that is empty,
  * not SQLite, or not ours is refused (`store_corrupt`), never overwritten. Every open
- * migrates the schema (schema.ts), then sets WAL, `synchronous=FULL`, `secure_delete`,
- * `trusted_schema=OFF` and the busy timeout.
+ * migrates the schema (schema.ts), then sets WAL, `synchronous` (FULL, or NORMAL when the
+ * store syncs the WAL itself: wal-sync.ts), `secure_delete`, `trusted_schema=OFF` and the busy
+ * timeout.
  */
 import fs from 'node:fs';
 import path from 'node:path';
@@ -50,7 +51,9 @@ function failureOf(code: string, dir: string | undefined): StoreFailureCause | u
  */
 export function refineStoreError(err: StoreError, dir: string): StoreError {
   if (err.code !== 'store_unavailable' || (err.failure !== undefined && err.failure !== 'io_error') || err.cause === undefined) return err;
-  return toStoreError(err.cause, dir);
+  const refined = toStoreError(err.cause, dir);
+  refined.outcome ??= err.outcome; // what the operation did to the data stays known
+  return refined;
 }
 
 /**
@@ -127,7 +130,7 @@ export function readTransaction(db: BetterSqlite3.Database): ReadTransaction {
   };
 }
 
-export function openDatabase(file: string, busyTimeoutMs: number): BetterSqlite3.Database {
+export function openDatabase(file: string, busyTimeoutMs: number, synchronous: 'FULL' | 'NORMAL' = 'FULL'): BetterSqlite3.Database {
   const dir = path.dirname(file);
   if (!fs.existsSync(dir)) fs.mkdirSync(dir, { recursive: true, mode: 0o700 });
   let st: fs.Stats | undefined;
@@ -154,7 +157,7 @@ export function openDatabase(file: string, busyTimeoutMs: number): BetterSqlite3
     migrate(db); // first read of the header: NOTADB/CORRUPT surface here
     const mode = db.pragma('journal_mode = WAL', { simple: true });
     if (String(mode).toLowerCase() !== 'wal') throw new StoreError('store_unavailable');
-    db.pragma('synchronous = FULL');
+    db.pragma(`synchronous = ${synchronous === 'NORMAL' ? 'NORMAL' : 'FULL'}`);
     db.pragma('secure_delete = ON');
     db.pragma('trusted_schema = OFF');
     db.pragma(`busy_timeout = ${Math.max(0, Math.floor(busyTimeoutMs))}`);

@@ -4,7 +4,8 @@
  * loop (`setImmediate`, or a small timer when `windowMs` > 0): every closure queued by then
  * shares ONE `BEGIN IMMEDIATE … COMMIT` — one fsync — and runs inside its own SAVEPOINT,
  * so a failing write (cas mismatch, integrity error) is rolled back alone. Promises settle
- * only after COMMIT returned; if COMMIT fails, every write of the batch is rejected.
+ * only after COMMIT returned and, with `durability` (wal-sync.ts), once the WAL sync that
+ * followed it completed; if COMMIT fails, every write of the batch is rejected.
  *
  * better-sqlite3 is synchronous and single-connection, so nothing interleaves with a batch:
  * a closure's read and write are atomic within this process, and `BEGIN IMMEDIATE` takes
@@ -14,6 +15,7 @@ import type BetterSqlite3 from 'better-sqlite3';
 import { backoffDelay, type Logger } from '../../lib/index.js';
 import { StoreError } from '../types.js';
 import { toStoreError } from './file.js';
+import type { WalSync } from './wal-sync.js';
 
 interface GroupCommitOptions {
   /** Share one transaction among the writes queued together (false: one each). */
@@ -34,6 +36,12 @@ interface GroupCommitOptions {
    * applies (SQLite waits inside the call, and the event loop with it).
    */
   lockWaitMs?: number;
+  /**
+   * The connection runs with `synchronous=NORMAL` and commits are synced off the event loop:
+   * a batch's writes (and `afterCommit`) settle once the sync that followed its COMMIT
+   * completed. A failed sync fails the batch, and every batch after it is refused.
+   */
+  durability?: Pick<WalSync, 'noteCommit' | 'until' | 'failed'>;
 }
 
 /** Pauses between tries of a busy write lock (ms; jittered, see backoffDelay). */
@@ -58,6 +66,8 @@ export class GroupCommit {
   #queue: PendingWrite[] = [];
   #scheduled = false;
   #drained: (() => void)[] = [];
+  /** Committed batches waiting for their sync (`durability`). */
+  #syncing = 0;
   #stats = { transactions: 0, writes: 0 };
   /**
    * Runs inside every batch's transaction after its writes, before COMMIT, when at least one
@@ -92,9 +102,15 @@ export class GroupCommit {
     });
   }
 
-  /** Resolves once every queued write has been committed or rejected. */
+  /** Resolves once every queued write has been committed (and synced) or rejected. */
   async drain(): Promise<void> {
-    if (this.#queue.length > 0 || this.#scheduled) await new Promise<void>((r) => this.#drained.push(r));
+    if (this.#queue.length > 0 || this.#scheduled || this.#syncing > 0) await new Promise<void>((r) => this.#drained.push(r));
+  }
+
+  #notifyDrained(): void {
+    if (this.#queue.length > 0 || this.#scheduled || this.#syncing > 0) return;
+    const waiters = this.#drained.splice(0);
+    for (const w of waiters) w();
   }
 
   /** Write transactions run and writes executed so far. */
@@ -159,14 +175,16 @@ export class GroupCommit {
     if (batch.length > 0) this.#runBatch(batch);
     // After the batch: a batch put back for a busy lock has already scheduled its retry.
     if (this.#queue.length > 0) this.#schedule();
-    if (this.#queue.length === 0) {
-      const waiters = this.#drained.splice(0);
-      for (const w of waiters) w();
-    }
+    this.#notifyDrained();
   }
 
   #runBatch(batch: PendingWrite[]): void {
     const st = this.#st;
+    const poisoned = this.#opts.durability?.failed('not_applied');
+    if (poisoned) {
+      for (const op of batch) op.reject(poisoned);
+      return;
+    }
     try {
       this.#begin();
     } catch (e) {
@@ -219,7 +237,6 @@ export class GroupCommit {
     this.#stats.transactions++;
     this.#stats.writes += batch.length;
     if (!aborted) this.#opts.onBatch?.(batch.length);
-    if (!aborted && anchored) this.afterCommit?.();
     if (aborted) {
       try {
         if (this.#db.inTransaction) st.rollback.run();
@@ -231,11 +248,27 @@ export class GroupCommit {
       for (const op of batch) op.reject(aborted);
       return;
     }
-    for (let i = 0; i < batch.length; i++) {
-      const o = outcomes[i]!;
-      const op = batch[i]!;
-      if (o.ok) op.resolve(o.value);
-      else op.reject(o.error);
+    const settle = (): void => {
+      if (anchored) this.afterCommit?.();
+      for (let i = 0; i < batch.length; i++) {
+        const o = outcomes[i]!;
+        const op = batch[i]!;
+        if (o.ok) op.resolve(o.value);
+        else op.reject(o.error);
+      }
+    };
+    const d = this.#opts.durability;
+    const synced = d && outcomes.some((o) => o.ok) ? d.until(d.noteCommit()) : undefined;
+    if (synced === undefined) {
+      settle();
+      return;
     }
+    this.#syncing++;
+    synced.then(settle, (e: unknown) => {
+      for (const op of batch) op.reject(e);
+    }).finally(() => {
+      this.#syncing--;
+      this.#notifyDrained();
+    });
   }
 }

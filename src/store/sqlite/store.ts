@@ -1,11 +1,16 @@
 /**
- * `sqlite` backend (better-sqlite3): one file (file.ts), WAL, `synchronous=FULL`, schema
- * versioned (schema.ts). Sealing, key check, decoding and listing come from the shared
- * core (../sealed.ts); this file holds only the SQL and the transactions.
+ * `sqlite` backend (better-sqlite3): one file (file.ts), WAL, schema versioned (schema.ts).
+ * Sealing, key check, decoding and listing come from the shared core (../sealed.ts); this
+ * file holds only the SQL and the transactions.
  *
  * Writes run as synchronous closures through group commit (group-commit.ts): one
- * `BEGIN IMMEDIATE … COMMIT` per batch, one SAVEPOINT per write, promises settled after
- * COMMIT. Reads run synchronously outside the queue and see the last committed state.
+ * `BEGIN IMMEDIATE … COMMIT` per batch, one SAVEPOINT per write. Reads run synchronously
+ * outside the queue and see the last committed state.
+ *
+ * Durability (D12): a lone process runs the connection with `synchronous=NORMAL` and syncs the
+ * WAL on the thread pool after each COMMIT (wal-sync.ts); writes are acknowledged, and reads
+ * answered, only once what they saw is on disk. Several processes on one file (`shared`)
+ * cannot see each other's syncs, so they keep `synchronous=FULL` (SQLite syncs inside COMMIT).
  */
 import type BetterSqlite3 from 'better-sqlite3';
 import type { RootKey } from '../../crypto/index.js';
@@ -20,6 +25,9 @@ import { openDatabase, readTransaction, refineStoreError, toStoreError, type Rea
 import { GroupCommit } from './group-commit.js';
 import { SqliteAnchor } from './anchor.js';
 import { SqlitePathFeed } from './path-feed.js';
+import { WalSync, type SyncFile } from './wal-sync.js';
+import { ReadFence } from './read-fence.js';
+import { prepare, type Statements } from './statements.js';
 
 
 interface SqliteStoreOptions extends SealedStoreOptions {
@@ -41,6 +49,8 @@ interface SqliteStoreOptions extends SealedStoreOptions {
    * runs in one read transaction, so a read of several statements sees one commit.
    */
   shared?: boolean;
+  /** How the WAL is synced when not `shared` (default `fs.fdatasync`; tests inject a slow or failing one). */
+  syncFile?: SyncFile;
 }
 
 const DEFAULTS = {
@@ -50,52 +60,18 @@ const DEFAULTS = {
   groupCommitWindowMs: 0,
 } as const;
 
-function prepare(db: BetterSqlite3.Database) {
-  return {
-    getSystem: db.prepare('SELECT value FROM system WHERE key = ?').pluck(),
-    putSystemIfAbsent: db.prepare('INSERT OR IGNORE INTO system (key, value) VALUES (?, ?)'),
-    putSystem: db.prepare('INSERT OR REPLACE INTO system (key, value) VALUES (?, ?)'),
-    getMeta: db.prepare('SELECT meta FROM secrets WHERE id = ?').pluck(),
-    insertSecret: db.prepare('INSERT INTO secrets (id, path, meta) VALUES (?, ?, ?)'),
-    updateMeta: db.prepare('UPDATE secrets SET meta = ? WHERE id = ?'),
-    hasVersions: db.prepare('SELECT 1 FROM secret_versions WHERE id = ? LIMIT 1').pluck(),
-    // A read in one statement (one implicit read transaction instead of two): the metadata
-    // row plus the value row of the asked version, or of the highest version when none was
-    // asked (normally the current one; the core reads again by number when not).
-    getForRead: db.prepare(`SELECT s.meta, v.version, v.value FROM secrets s
-      LEFT JOIN secret_versions v ON v.id = s.id
-       AND v.version = CASE WHEN @v > 0 THEN @v ELSE (SELECT MAX(version) FROM secret_versions WHERE id = @id) END
-      WHERE s.id = @id`).raw(),
-    putValue: db.prepare('INSERT OR REPLACE INTO secret_versions (id, version, value) VALUES (?, ?, ?)'),
-    deleteValue: db.prepare('DELETE FROM secret_versions WHERE id = ? AND version = ?'),
-    getPolicy: db.prepare('SELECT body FROM policies WHERE id = ?').pluck(),
-    putPolicy: db.prepare('INSERT OR REPLACE INTO policies (id, body) VALUES (?, ?)'),
-    deletePolicy: db.prepare('DELETE FROM policies WHERE id = ?'),
-    listPolicies: db.prepare('SELECT id, body FROM policies'),
-    getGeneration: db.prepare(`SELECT value FROM counters WHERE name = 'policy_generation'`).pluck(),
-    bumpGeneration: db.prepare(`UPDATE counters SET value = value + 1 WHERE name = 'policy_generation'`),
-    // Re-encryption: blobs whose envelope key id (bytes 2-5) is not the current one, and
-    // swaps written only when the cell still holds the bytes read (concurrent writes win).
-    stalePaths: db.prepare('SELECT id, path AS blob FROM secrets WHERE substr(path, 2, 4) <> ? LIMIT ?'),
-    staleMetas: db.prepare('SELECT id, meta AS blob FROM secrets WHERE substr(meta, 2, 4) <> ? LIMIT ?'),
-    staleValues: db.prepare('SELECT id, version, value AS blob FROM secret_versions WHERE substr(value, 2, 4) <> ? LIMIT ?'),
-    stalePolicies: db.prepare('SELECT id, body AS blob FROM policies WHERE substr(body, 2, 4) <> ? LIMIT ?'),
-    swapPath: db.prepare('UPDATE secrets SET path = ? WHERE id = ? AND path = ?'),
-    swapMeta: db.prepare('UPDATE secrets SET meta = ? WHERE id = ? AND meta = ?'),
-    swapValue: db.prepare('UPDATE secret_versions SET value = ? WHERE id = ? AND version = ? AND value = ?'),
-    swapPolicy: db.prepare('UPDATE policies SET body = ? WHERE id = ? AND body = ?'),
-  };
-}
-
 export class SqliteStore extends SealedStore {
   readonly kind = 'sqlite' as const;
   readonly file: string;
   readonly #db: BetterSqlite3.Database;
-  readonly #st: ReturnType<typeof prepare>;
+  readonly #st: Statements;
   readonly #commits: GroupCommit;
   readonly #paths: SqlitePathFeed;
   /** `shared` only: runs a read inside one read transaction (deferred BEGIN … COMMIT). */
   readonly #snapshot: ReadTransaction | undefined;
+  /** Not `shared`: the WAL sync that acknowledges writes, and what reads wait for (wal-sync.ts, read-fence.ts). */
+  readonly #wal: WalSync | undefined;
+  readonly #seen: ReadFence | undefined;
   /** The rollback anchor's commit counter (anchor.ts), advanced once per batch once armed. */
   readonly anchor: SqliteAnchor;
   /** The system table as the key check sees it, inside a write closure. */
@@ -112,7 +88,15 @@ export class SqliteStore extends SealedStore {
     super(opts);
     this.file = opts.file;
     const busyTimeoutMs = opts.busyTimeoutMs ?? DEFAULTS.busyTimeoutMs;
-    this.#db = openDatabase(opts.file, busyTimeoutMs);
+    const background = opts.shared !== true;
+    this.#db = openDatabase(opts.file, busyTimeoutMs, background ? 'NORMAL' : 'FULL');
+    if (background) {
+      const wal = new WalSync(`${opts.file}-wal`, opts.syncFile);
+      wal.onFailure = (e) => opts.logger?.error({ err: e.code ?? 'error', alarm: 'wal_sync_failed' },
+        'syncing the database log failed: writes and reads are refused until Nexus is restarted (what was committed since the last sync may not be on disk)');
+      this.#wal = wal;
+      this.#seen = new ReadFence(wal);
+    }
     this.#st = prepare(this.#db);
     const oneRead = readTransaction(this.#db);
     this.#paths = new SqlitePathFeed(this.#db, oneRead);
@@ -127,6 +111,7 @@ export class SqliteStore extends SealedStore {
       windowMs: opts.groupCommitWindowMs ?? DEFAULTS.groupCommitWindowMs,
       ...(opts.logger ? { logger: opts.logger } : {}),
       ...(opts.onCommitBatch ? { onBatch: opts.onCommitBatch } : {}),
+      ...(this.#wal ? { durability: this.#wal } : {}),
     });
     this.anchor = new SqliteAnchor({ db: this.#db, commits: this.#commits, read: (fn) => this.#read(fn), write: (fn) => this.#write(fn) });
   }
@@ -141,6 +126,22 @@ export class SqliteStore extends SealedStore {
       this.health.failed(err);
       throw err;
     }
+  }
+
+  /**
+   * `v`, read, once what it may show is on disk (`wait`, from the read fence: undefined when
+   * nothing it read is waiting for the WAL sync). For every read whose result can reach a client.
+   */
+  async #settled<T>(v: T, wait: Promise<void> | undefined): Promise<T> {
+    if (wait === undefined) return v;
+    try {
+      await wait;
+    } catch (e) {
+      const err = refineStoreError(toStoreError(e), path.dirname(this.file));
+      this.health.failed(err);
+      throw err;
+    }
+    return v;
   }
 
   /** Queues a read-modify-write closure; resolves after its transaction committed. */
@@ -175,29 +176,38 @@ export class SqliteStore extends SealedStore {
   // --- system records -------------------------------------------------------------------
 
   async getSystem(key: string): Promise<Uint8Array | null> {
-    return this.#read(() => this.#system.get(key));
+    const v = this.#read(() => this.#system.get(key));
+    return this.#settled(v, this.#seen?.system());
   }
 
   async putSystemIfAbsent(key: string, value: Uint8Array): Promise<boolean> {
     const copy = Buffer.from(value);
-    return this.#write(() => this.#st.putSystemIfAbsent.run(key, copy).changes === 1);
+    return this.#write(() => {
+      this.#seen?.systemWritten();
+      return this.#st.putSystemIfAbsent.run(key, copy).changes === 1;
+    });
   }
 
   async putSystem(key: string, value: Uint8Array): Promise<void> {
     const copy = Buffer.from(value);
     await this.#write(() => {
+      this.#seen?.systemWritten();
       this.#st.putSystem.run(key, copy);
     });
   }
 
   protected settleKeyRecords<Refusal extends string>(root: RootKey, adoption?: KeyAdoption<Refusal>): Promise<KeyRecordsPlan<Refusal>> {
-    return this.#write(() => settleKeyRecords(this.#system, root, adoption));
+    return this.#write(() => {
+      this.#seen?.systemWritten();
+      return settleKeyRecords(this.#system, root, adoption);
+    });
   }
 
   protected updateKeyRecords<T>(keys: string[], plan: (found: (key: string) => Uint8Array | null) => KeyRecordsUpdate<T>): Promise<T> {
     return this.#write(() => {
       const found = new Map(keys.map((k) => [k, this.#system.get(k)]));
       const { result, writes } = plan((k) => found.get(k) ?? null);
+      if (writes.length > 0) this.#seen?.systemWritten();
       for (const [key, value] of writes) this.#st.putSystem.run(key, Buffer.from(value));
       return result;
     });
@@ -234,21 +244,24 @@ export class SqliteStore extends SealedStore {
   // --- secrets --------------------------------------------------------------------------
 
   protected async readSecret(id: Buffer, version: number): Promise<ReadRow> {
-    return this.#read(() => {
+    const v = this.#read((): ReadRow => {
       const row = this.#st.getForRead.get({ id, v: version }) as [Buffer, number | null, Buffer | null] | undefined;
       if (row === undefined) return { ...this.#metaRow(id), version: null, value: null };
       return { meta: row[0], versions: true, version: version > 0 ? version : row[1], value: row[2] };
     });
+    return this.#settled(v, this.#seen?.secret(id));
   }
 
   protected async readMeta(id: Buffer): Promise<MetaRow> {
-    return this.#read(() => this.#metaRow(id));
+    const v = this.#read(() => this.#metaRow(id));
+    return this.#settled(v, this.#seen?.secret(id));
   }
 
   protected writeSecret<T>(id: Buffer, plan: (row: MetaRow, fence: Uint8Array | null) => { result: T; write: SealedSecretWrite | null }): Promise<T> {
     return this.#write(() => {
       const { result, write } = plan(this.#metaRow(id), this.#fence());
       if (write) {
+        this.#seen?.secretWritten(id, write.created);
         if (write.created) this.#st.insertSecret.run(id, write.path, write.meta);
         else this.#st.updateMeta.run(write.meta, id);
         if (write.added) this.#st.putValue.run(id, write.added.version, write.added.blob);
@@ -260,27 +273,32 @@ export class SqliteStore extends SealedStore {
 
   /** Every sealed path, page by page (path-feed.ts). */
   protected async readAllPaths(visit: (rows: PathRow[]) => Promise<void>): Promise<string> {
-    return this.#paths.readAll((fn) => this.#read(fn), visit);
+    const mark = await this.#paths.readAll((fn) => this.#read(fn), visit);
+    return this.#settled(mark, this.#seen?.paths());
   }
 
   /** What other processes created since `mark` (several workers on one file; path-feed.ts). */
   protected async readPathsSince(mark: string): Promise<{ rows: PathRow[]; mark: string } | null> {
-    return this.#paths.since((fn) => this.#read(fn), mark);
+    const since = await this.#paths.since((fn) => this.#read(fn), mark);
+    return this.#settled(since, this.#seen?.paths());
   }
 
   // --- policies -------------------------------------------------------------------------
 
   protected async readPolicy(id: Buffer): Promise<Buffer | null> {
-    return this.#read(() => (this.#st.getPolicy.get(id) as Buffer | undefined) ?? null);
+    const v = this.#read(() => (this.#st.getPolicy.get(id) as Buffer | undefined) ?? null);
+    return this.#settled(v, this.#seen?.policies());
   }
 
   protected async readPolicies(): Promise<{ id: Buffer; body: Buffer }[]> {
-    return this.#read(() => this.#st.listPolicies.all() as { id: Buffer; body: Buffer }[]);
+    const v = this.#read(() => this.#st.listPolicies.all() as { id: Buffer; body: Buffer }[]);
+    return this.#settled(v, this.#seen?.policies());
   }
 
   protected writePolicy(id: Buffer, build: (old: Buffer | null, fence: Uint8Array | null) => { record: PolicyRecord; body: Buffer }): Promise<PolicyRecord> {
     return this.#write(() => {
       const { record, body } = build((this.#st.getPolicy.get(id) as Buffer | undefined) ?? null, this.#fence());
+      this.#seen?.policyWritten();
       this.#st.putPolicy.run(id, body);
       this.#st.bumpGeneration.run();
       return record;
@@ -290,13 +308,17 @@ export class SqliteStore extends SealedStore {
   protected removePolicy(id: Buffer): Promise<boolean> {
     return this.#write(() => {
       const gone = this.#st.deletePolicy.run(id).changes === 1;
-      if (gone) this.#st.bumpGeneration.run();
+      if (gone) {
+        this.#seen?.policyWritten();
+        this.#st.bumpGeneration.run();
+      }
       return gone;
     });
   }
 
   async policyGeneration(): Promise<number> {
-    return this.#read(() => Number(this.#st.getGeneration.get()));
+    const v = this.#read(() => Number(this.#st.getGeneration.get()));
+    return this.#settled(v, this.#seen?.policies());
   }
 
   /** Write transactions run and writes executed so far (group-commit observability). */
@@ -307,6 +329,7 @@ export class SqliteStore extends SealedStore {
   /** Waits for queued writes to commit, then closes the file. */
   protected async shutdown(): Promise<void> {
     await this.#commits.drain();
+    await this.#wal?.close();
     this.#db.close();
   }
 }

@@ -1,0 +1,190 @@
+/**
+ * D12 with the WAL synced off the event loop (wal-sync.ts, read-fence.ts): an acknowledgement
+ * and any answer that shows a commit wait for an fdatasync of the WAL that started after that
+ * commit; a read of something else does not wait; syncs are shared and at most two run at
+ * once; a failed sync fails what waits and refuses every later write and read. Real files;
+ * the sync itself is injected so that the tests decide when it completes (or fails).
+ */
+import fs from 'node:fs';
+import path from 'node:path';
+import { test, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { RootKey } from '../../crypto/index.js';
+import { StoreError } from '../types.js';
+import { SqliteStore } from './store.js';
+import { WalSync, type SyncFile } from './wal-sync.js';
+import { tempDir } from '../../../test/helpers/temp.js';
+
+const roots: RootKey[] = [];
+after(() => {
+  for (const r of roots) r.destroy();
+});
+
+const tempFile = (): string => path.join(tempDir('spike-walsync-'), 'spike.db');
+
+interface ManualSync {
+  sync: SyncFile;
+  /** Each started call's completion, while not `auto`. */
+  pending: Array<(err?: NodeJS.ErrnoException) => void>;
+  calls: () => number;
+  /** Complete every sync at once (a store's set-up), until set to false. */
+  auto: boolean;
+}
+
+/** A sync the test completes by hand (or at once while `auto`). */
+function manualSync(auto = false): ManualSync {
+  let calls = 0;
+  const m: ManualSync = {
+    pending: [],
+    calls: () => calls,
+    auto,
+    sync: (fd, done) => {
+      calls++;
+      fs.fstatSync(fd); // a real, open descriptor of the WAL file
+      if (m.auto) setImmediate(() => done(null));
+      else m.pending.push((err) => done(err ?? null));
+    },
+  };
+  return m;
+}
+
+const tick = (): Promise<void> => new Promise((r) => setImmediate(r));
+
+/** A WAL sync over a real (empty) file, with its syncs completed by hand. */
+function newWal(): { wal: WalSync; m: ManualSync } {
+  const file = tempFile();
+  fs.writeFileSync(file, '');
+  const m = manualSync();
+  return { wal: new WalSync(file, m.sync), m };
+}
+
+/** Whether `p` settled within a few event-loop turns. */
+async function settled(p: Promise<unknown>): Promise<boolean> {
+  let done = false;
+  p.then(() => { done = true; }, () => { done = true; });
+  for (let i = 0; i < 5; i++) await tick();
+  return done;
+}
+
+/** A store unlocked (its key records written and synced), then with syncs completed by hand. */
+async function openedStore(m: ManualSync, shared = false): Promise<SqliteStore> {
+  const root = RootKey.generate();
+  roots.push(root);
+  m.auto = true;
+  const store = new SqliteStore({ file: tempFile(), syncFile: m.sync, shared });
+  await store.unlock(root);
+  m.auto = false;
+  return store;
+}
+
+/** Waits until a sync was started (at most a few turns). */
+async function syncStarted(m: ManualSync): Promise<void> {
+  for (let i = 0; i < 20 && m.pending.length === 0; i++) await tick();
+  assert.equal(m.pending.length, 1, 'committed, and the WAL sync started');
+}
+
+test('D12 wal sync: a commit waits for a sync started after it; commits during a sync share the next one; at most two run at once', async () => {
+  const { wal, m } = newWal();
+  const a = wal.until(wal.noteCommit())!;
+  assert.equal(m.calls(), 1);
+  const b = wal.until(wal.noteCommit())!; // committed while the first sync runs: not covered by it
+  assert.equal(m.calls(), 2, 'a second sync starts at once for the later commit');
+  const c = wal.until(wal.noteCommit())!;
+  assert.equal(m.calls(), 2, 'no third sync while two run');
+  m.pending.shift()!();
+  assert.equal(await settled(a), true);
+  assert.equal(await settled(b), false, 'the first sync started before commit 2');
+  assert.equal(m.calls(), 3, 'a slot freed: the sync for commit 3 starts');
+  m.pending.shift()!(); // covers commit 2
+  assert.equal(await settled(b), true);
+  assert.equal(await settled(c), false);
+  m.pending.shift()!();
+  assert.equal(await settled(c), true);
+  assert.equal(wal.durable(), 3);
+  assert.equal(wal.until(2), undefined, 'already on disk: nothing to wait for');
+  await wal.close();
+});
+
+test('D12 wal sync: the later of two syncs finishing first covers the earlier commits too', async () => {
+  const { wal, m } = newWal();
+  const a = wal.until(wal.noteCommit())!;
+  const b = wal.until(wal.noteCommit())!;
+  m.pending[1]!(); // the second sync (started after commit 2) completes first
+  assert.equal(await settled(a), true);
+  assert.equal(await settled(b), true);
+  m.pending[0]!();
+  await tick();
+  assert.equal(wal.durable(), 2);
+  await wal.close();
+});
+
+test('D12 wal sync: a failed sync rejects what waits (outcome unknown) and every later wait (the gate stays shut)', async () => {
+  const { wal, m } = newWal();
+  let reported: string | undefined;
+  wal.onFailure = (e) => { reported = e.code; };
+  const a = wal.until(wal.noteCommit())!;
+  const eio = Object.assign(new Error('EIO: i/o error, fdatasync'), { code: 'EIO' });
+  m.pending.shift()!(eio);
+  await assert.rejects(a, (e: unknown) => e instanceof StoreError && e.code === 'store_unavailable' && e.failure === 'io_error' && e.outcome === 'unknown');
+  assert.equal(reported, 'EIO');
+  assert.equal(wal.failed('not_applied')?.outcome, 'not_applied');
+  await assert.rejects(wal.until(0)!, (e: unknown) => e instanceof StoreError && e.code === 'store_unavailable');
+  await wal.close();
+});
+
+test('D12 store: a PUT is acknowledged only after the WAL sync; a read of it waits for the sync, a read of another secret does not', async () => {
+  const m = manualSync();
+  const store = await openedStore(m);
+  const first = store.putSecret('apps/other', { v: 'steady' });
+  await syncStarted(m);
+  m.pending.shift()!();
+  await first;
+
+  const put = store.putSecret('apps/db', { pass: 'new' });
+  await syncStarted(m);
+  assert.equal(await settled(put), false, 'not acknowledged before the sync completed');
+  const seenEarly = store.getSecret('apps/db');
+  assert.equal(await settled(seenEarly), false, 'a read of the committed, unsynced secret waits');
+  assert.deepEqual({ ...(await store.getSecret('apps/other'))?.values }, { v: 'steady' }, 'a read of another secret answers at once');
+  const listed = store.listSecretPaths();
+  assert.equal(await settled(listed), false, 'a list that could show the new path waits too');
+  m.pending.shift()!();
+  assert.deepEqual(await put, { version: 1 });
+  assert.deepEqual({ ...(await seenEarly)?.values }, { pass: 'new' });
+  assert.deepEqual((await listed).sort(), ['apps/db', 'apps/other']);
+  await store.close();
+});
+
+test('D12 store: a failed WAL sync fails the waiting PUT (outcome unknown), then refuses every write (not applied) and read', async () => {
+  const m = manualSync();
+  const store = await openedStore(m);
+  const before = m.calls();
+  const put = store.putSecret('apps/db', { pass: 'x' });
+  await syncStarted(m);
+  m.pending.shift()!(Object.assign(new Error('EIO'), { code: 'EIO' }));
+  await assert.rejects(put, (e: unknown) => e instanceof StoreError && e.code === 'store_unavailable' && e.outcome === 'unknown');
+  await assert.rejects(store.putSecret('apps/other', { v: '1' }), (e: unknown) => e instanceof StoreError && e.code === 'store_unavailable' && e.outcome === 'not_applied');
+  await assert.rejects(store.getSecret('apps/never-written'), (e: unknown) => e instanceof StoreError && e.code === 'store_unavailable');
+  assert.equal(m.calls(), before + 1, 'no sync after the failure');
+  await store.close();
+});
+
+test('D12 store: policies written and not yet synced hold back policy reads; shared mode keeps SQLite\'s own sync (no WAL sync calls)', async () => {
+  const m = manualSync();
+  const store = await openedStore(m);
+  const put = store.putPolicy({ name: 'p', spiffeIdPattern: '^spiffe://x/y$', pathPattern: '^a$', permissions: ['read'] });
+  await syncStarted(m);
+  const listed = store.listPolicies();
+  assert.equal(await settled(listed), false);
+  m.pending.shift()!();
+  await put;
+  assert.deepEqual((await listed).map((p) => p.name), ['p']);
+  await store.close();
+
+  const s = manualSync();
+  const shared = await openedStore(s, true);
+  await shared.putSecret('a', { v: '1' });
+  assert.deepEqual({ ...(await shared.getSecret('a'))?.values }, { v: '1' });
+  assert.equal(s.calls(), 0);
+  await shared.close();
+});

@@ -1,0 +1,147 @@
+/**
+ * Makes the `sqlite` backend's commits durable off the event loop (D12, a single Nexus process).
+ *
+ * With `synchronous=FULL` SQLite calls fsync inside COMMIT, and better-sqlite3 runs COMMIT on
+ * the main thread: every group-commit batch stopped the whole process — reads, TLS, other
+ * requests — for one fsync (0.8 ms on the test VM's disk; 5-20 ms on slow or network disks,
+ * where reads crawled whenever writes ran). Instead the connection runs with
+ * `synchronous=NORMAL` (in WAL mode: no sync at COMMIT; the WAL is synced before each
+ * checkpoint, the database after it, and the WAL header when the log is reused), and this
+ * module syncs the WAL file on libuv's thread pool after each COMMIT:
+ *
+ * - a write is acknowledged only once an `fdatasync` of the WAL that started after its COMMIT
+ *   returned has completed, so a 2xx still means "on disk", as with FULL;
+ * - a read of something a commit not yet synced wrote waits for the same before it answers
+ *   (the store tracks what each commit wrote), so no answer ever shows a commit that a power
+ *   loss could still undo (SQLite makes a commit visible at COMMIT, before this sync);
+ * - syncs are shared: one covers every commit noted before it started; a commit noted while
+ *   one runs starts a second at once (at most {@link MAX_IN_FLIGHT}: the thread pool is shared
+ *   with the audit log and other file work), so an acknowledgement waits for about one sync,
+ *   not two. Any sync that completes covers every commit noted before it started, whichever
+ *   finishes first (fdatasync also waits for pages another call is writing back);
+ * - a failed sync poisons the gate: the kernel may have dropped the dirty pages it could not
+ *   write, so nothing committed since the last good sync can be trusted, and no later sync
+ *   could tell. Every waiting and later write and read fails (`store_unavailable`, I/O error)
+ *   until Nexus is restarted and SQLite reads the log back from the disk.
+ *
+ * Only one process may use this (several processes on one file sync each other's commits
+ * nowhere: the shared mode keeps `synchronous=FULL`, see store.ts).
+ */
+import fs from 'node:fs';
+import { StoreError, type StoreOutcome } from '../types.js';
+
+/** How the WAL file is synced (tests inject a slow or failing one). */
+export type SyncFile = (fd: number, done: (err: NodeJS.ErrnoException | null) => void) => void;
+
+/** Syncs in flight at once. */
+const MAX_IN_FLIGHT = 2;
+
+interface Waiter {
+  seq: number;
+  resolve: () => void;
+  reject: (e: StoreError) => void;
+}
+
+export class WalSync {
+  readonly #file: string;
+  readonly #sync: SyncFile;
+  #fd: number | undefined;
+  /** Commits noted so far, and how many of them a completed sync covers. */
+  #committed = 0;
+  #durable = 0;
+  /** The highest commit a sync in flight covers. */
+  #started = 0;
+  #inFlight = 0;
+  #waiters: Waiter[] = [];
+  /** Set by the first failed sync. */
+  #failed: NodeJS.ErrnoException | undefined;
+  /** Called once, with the error, when a sync fails (the store logs it). */
+  onFailure: ((e: NodeJS.ErrnoException) => void) | undefined;
+
+  /** `file`: the database's WAL file (`<db>-wal`); opened at the first sync. */
+  constructor(file: string, sync: SyncFile = fs.fdatasync) {
+    this.#file = file;
+    this.#sync = sync;
+  }
+
+  /** Records a COMMIT that just returned; its number, to wait for with {@link until}. */
+  noteCommit(): number {
+    return ++this.#committed;
+  }
+
+  /** The number of the last commit noted. */
+  committed(): number {
+    return this.#committed;
+  }
+
+  /** The number of the last commit known to be on disk. */
+  durable(): number {
+    return this.#durable;
+  }
+
+  /**
+   * Once a sync failed, the error every later operation fails with (`outcome`: what it did to
+   * the data, e.g. `not_applied` for a write refused before it ran); undefined before.
+   */
+  failed(outcome?: StoreOutcome): StoreError | undefined {
+    if (this.#failed === undefined) return undefined;
+    return new StoreError('store_unavailable', { failure: 'io_error', cause: this.#failed, ...(outcome ? { outcome } : {}) });
+  }
+
+  /**
+   * Resolves once commit `seq` (and all before it) is on disk; undefined when it already is.
+   * Rejects when a sync fails (for a write waiting here: committed, durability unknown).
+   */
+  until(seq: number): Promise<void> | undefined {
+    if (this.#failed) return Promise.reject(this.failed('unknown'));
+    if (seq <= this.#durable) return undefined;
+    return new Promise<void>((resolve, reject) => {
+      this.#waiters.push({ seq, resolve, reject });
+      this.#kick();
+    });
+  }
+
+  /** Resolves once no sync runs; closes the WAL file. */
+  async close(): Promise<void> {
+    while (this.#inFlight > 0) await new Promise((r) => setImmediate(r));
+    if (this.#fd !== undefined) fs.closeSync(this.#fd);
+    this.#fd = undefined;
+  }
+
+  /** Starts a sync when a waiter's commit is not covered by one in flight (and a slot is free). */
+  #kick(): void {
+    if (this.#inFlight >= MAX_IN_FLIGHT || this.#failed) return;
+    if (!this.#waiters.some((w) => w.seq > this.#started)) return;
+    let fd: number;
+    try {
+      fd = this.#fd ??= fs.openSync(this.#file, fs.constants.O_RDONLY | fs.constants.O_NOFOLLOW);
+    } catch (e) {
+      this.#fail(e as NodeJS.ErrnoException);
+      return;
+    }
+    const target = this.#committed;
+    this.#started = target;
+    this.#inFlight++;
+    this.#sync(fd, (err) => {
+      this.#inFlight--;
+      if (this.#failed) return;
+      if (err) {
+        this.#fail(err);
+        return;
+      }
+      if (target > this.#durable) this.#durable = target;
+      const durable = this.#durable;
+      const ready = this.#waiters.filter((w) => w.seq <= durable);
+      if (ready.length > 0) this.#waiters = this.#waiters.filter((w) => w.seq > durable);
+      for (const w of ready) w.resolve();
+      this.#kick();
+    });
+  }
+
+  #fail(err: NodeJS.ErrnoException): void {
+    this.#failed = err;
+    const waiters = this.#waiters.splice(0);
+    for (const w of waiters) w.reject(this.failed('unknown')!);
+    this.onFailure?.(err);
+  }
+}
