@@ -17,6 +17,12 @@ interface SqliteAnchorDeps {
   read<T>(fn: () => T): T;
   /** A write closure through group commit. */
   write<T>(fn: () => T): Promise<T>;
+  /**
+   * Resolves once every commit so far is on disk (the store syncs its WAL itself:
+   * wal-sync.ts); undefined when nothing waits. A counter read must not reach the Keepers
+   * before the commit that wrote it is durable, or a power loss would look like a rollback.
+   */
+  durable?: () => Promise<void> | undefined;
 }
 
 export class SqliteAnchor implements CommitAnchor {
@@ -57,6 +63,7 @@ export class SqliteAnchor implements CommitAnchor {
 
   async read(): Promise<Uint8Array | null> {
     const v = this.#d.read(() => this.#stored());
+    await this.#d.durable?.();
     return v ? new Uint8Array(v) : null;
   }
 

@@ -7,8 +7,9 @@
  *
  * Kinds: a secret (by its id: values and metadata), the list of secret paths (a secret
  * created), policies (any policy write also moves the policy generation), system records.
- * Re-encrypted blobs (same plaintext under a newer key) and the rollback anchor are not
- * tracked: a read of either shows nothing a power loss could undo for the client.
+ * Re-encrypted blobs (same plaintext under a newer key) are not tracked: a read of one shows
+ * nothing a power loss could undo. The rollback anchor moves with every batch, so a read of it
+ * waits for every commit so far (`all`).
  * After a failed sync every read fails (the gate is poisoned).
  */
 import type { WalSync } from './wal-sync.js';
@@ -65,6 +66,11 @@ export class ReadFence {
 
   system(): Promise<void> | undefined {
     return this.#wait(this.#system);
+  }
+
+  /** Every commit noted so far. */
+  all(): Promise<void> | undefined {
+    return this.#wait(this.#wal.committed());
   }
 
   /**

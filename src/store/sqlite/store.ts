@@ -113,7 +113,10 @@ export class SqliteStore extends SealedStore {
       ...(opts.onCommitBatch ? { onBatch: opts.onCommitBatch } : {}),
       ...(this.#wal ? { durability: this.#wal } : {}),
     });
-    this.anchor = new SqliteAnchor({ db: this.#db, commits: this.#commits, read: (fn) => this.#read(fn), write: (fn) => this.#write(fn) });
+    this.anchor = new SqliteAnchor({
+      db: this.#db, commits: this.#commits, read: (fn) => this.#read(fn), write: (fn) => this.#write(fn),
+      ...(this.#seen ? { durable: () => this.#settled(undefined, this.#seen!.all()) } : {}),
+    });
   }
 
   /** Runs a synchronous read; driver errors become StoreErrors (and are reported to `health`). */

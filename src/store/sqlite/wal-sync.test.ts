@@ -11,6 +11,7 @@ import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { RootKey } from '../../crypto/index.js';
 import { StoreError } from '../types.js';
+import { ANCHOR_MAC_BYTES, anchorCounter, anchorPrefix } from '../anchor.js';
 import { SqliteStore } from './store.js';
 import { WalSync, type SyncFile } from './wal-sync.js';
 import { tempDir } from '../../../test/helpers/temp.js';
@@ -187,4 +188,22 @@ test('D12 store: policies written and not yet synced hold back policy reads; sha
   assert.deepEqual({ ...(await shared.getSecret('a'))?.values }, { v: '1' });
   assert.equal(s.calls(), 0);
   await shared.close();
+});
+
+test('D12 store: the rollback anchor\'s counter is read (for the Keepers) only once the commit that wrote it is on disk', async () => {
+  const m = manualSync();
+  const store = await openedStore(m);
+  const seal = (stored: Uint8Array | null, min: bigint): Uint8Array => {
+    const next = (anchorCounter(stored) ?? 0n) + 1n;
+    return Buffer.concat([anchorPrefix(next > min ? next : min), Buffer.alloc(ANCHOR_MAC_BYTES)]);
+  };
+  store.anchor.arm(seal);
+  const put = store.putSecret('apps/db', { pass: 'x' });
+  await syncStarted(m);
+  const counter = store.anchor.read();
+  assert.equal(await settled(counter), false, 'a counter not yet on disk is not handed out');
+  m.pending.shift()!();
+  await put;
+  assert.equal(anchorCounter(await counter), 1n);
+  await store.close();
 });
