@@ -41,7 +41,7 @@ interface GroupCommitOptions {
    * a batch's writes (and `afterCommit`) settle once the sync that followed its COMMIT
    * completed. A failed sync fails the batch, and every batch after it is refused.
    */
-  durability?: Pick<WalSync, 'noteCommit' | 'until' | 'failed'>;
+  durability?: Pick<WalSync, 'noteCommit' | 'committed' | 'until' | 'failed'>;
 }
 
 /** Pauses between tries of a busy write lock (ms; jittered, see backoffDelay). */
@@ -257,15 +257,18 @@ export class GroupCommit {
         else op.reject(o.error);
       }
     };
+    // A batch whose writes all failed committed nothing, but their answers (a cas mismatch, a
+    // refusal) were decided on what earlier commits wrote: they wait for those to be on disk.
     const d = this.#opts.durability;
-    const synced = d && outcomes.some((o) => o.ok) ? d.until(d.noteCommit()) : undefined;
+    const synced = d === undefined ? undefined : d.until(outcomes.some((o) => o.ok) ? d.noteCommit() : d.committed());
     if (synced === undefined) {
       settle();
       return;
     }
     this.#syncing++;
     synced.then(settle, (e: unknown) => {
-      for (const op of batch) op.reject(e);
+      // Committed writes: on disk or not, nobody knows (`unknown`); rolled-back ones: not applied.
+      for (let i = 0; i < batch.length; i++) batch[i]!.reject(outcomes[i]!.ok ? e : d!.failed('not_applied') ?? e);
     }).finally(() => {
       this.#syncing--;
       this.#notifyDrained();

@@ -25,7 +25,7 @@ import { openDatabase, readTransaction, refineStoreError, toStoreError, type Rea
 import { GroupCommit } from './group-commit.js';
 import { SqliteAnchor } from './anchor.js';
 import { SqlitePathFeed } from './path-feed.js';
-import { WalSync, type SyncFile } from './wal-sync.js';
+import { openWalSync, type SyncFile, type WalSync } from './wal-sync.js';
 import { ReadFence } from './read-fence.js';
 import { prepare, type Statements } from './statements.js';
 
@@ -91,11 +91,13 @@ export class SqliteStore extends SealedStore {
     const background = opts.shared !== true;
     this.#db = openDatabase(opts.file, busyTimeoutMs, background ? 'NORMAL' : 'FULL');
     if (background) {
-      const wal = new WalSync(`${opts.file}-wal`, opts.syncFile);
-      wal.onFailure = (e) => opts.logger?.error({ err: e.code ?? 'error', alarm: 'wal_sync_failed' },
-        'syncing the database log failed: writes and reads are refused until Nexus is restarted (what was committed since the last sync may not be on disk)');
-      this.#wal = wal;
-      this.#seen = new ReadFence(wal);
+      try {
+        this.#wal = openWalSync(this.#db, opts.syncFile, opts.logger);
+      } catch (e) {
+        this.#db.close();
+        throw toStoreError(e, path.dirname(opts.file));
+      }
+      this.#seen = new ReadFence(this.#wal);
     }
     this.#st = prepare(this.#db);
     const oneRead = readTransaction(this.#db);

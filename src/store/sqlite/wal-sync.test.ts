@@ -9,6 +9,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
+import Database from 'better-sqlite3';
 import { RootKey } from '../../crypto/index.js';
 import { StoreError } from '../types.js';
 import { ANCHOR_MAC_BYTES, anchorCounter, anchorPrefix } from '../anchor.js';
@@ -76,6 +77,16 @@ async function openedStore(m: ManualSync, shared = false): Promise<SqliteStore> 
   await store.unlock(root);
   m.auto = false;
   return store;
+}
+
+/** Completes every sync started, and those they start, until none is left. */
+async function completeAll(m: ManualSync): Promise<void> {
+  for (let i = 0; i < 100; i++) {
+    await tick();
+    const next = m.pending.shift();
+    if (next !== undefined) next();
+    else if (i > 5) return;
+  }
 }
 
 /** Waits until a sync was started (at most a few turns). */
@@ -206,4 +217,71 @@ test('D12 store: the rollback anchor\'s counter is read (for the Keepers) only o
   await put;
   assert.equal(anchorCounter(await counter), 1n);
   await store.close();
+});
+
+test('D12 store: an answer decided on a commit not yet synced waits for it, even when the write itself fails (a cas refusal)', async () => {
+  const m = manualSync();
+  const store = await openedStore(m);
+  const put = store.putSecret('apps/b', { v: '1' });
+  await syncStarted(m);
+  const refused = store.putSecret('apps/b', { v: '2' }, { cas: 0 });
+  assert.equal(await settled(refused), false, '"it exists" is not said before the write that created it is on disk');
+  m.pending.shift()!();
+  await put;
+  await completeAll(m);
+  await assert.rejects(refused, (e: unknown) => e instanceof StoreError && e.code === 'store_cas_mismatch');
+  await store.close();
+});
+
+test('D12 store: a symlinked spike.db is synced through the log SQLite uses, never a file beside the link; each sync slot has its own open of it', async () => {
+  const dir = tempDir('spike-walsync-link-');
+  fs.mkdirSync(path.join(dir, 'real'));
+  const link = path.join(dir, 'spike.db');
+  const made = new SqliteStore({ file: path.join(dir, 'real', 'x.db') });
+  await made.close();
+  fs.symlinkSync(path.join(dir, 'real', 'x.db'), link);
+  fs.writeFileSync(`${link}-wal`, ''); // a stale (or planted) file where the link's log would be
+  const inodes: number[] = [];
+  const fds = new Set<number>();
+  const m = manualSync(true);
+  const recording: SyncFile = (fd, done) => {
+    inodes.push(fs.fstatSync(fd).ino);
+    fds.add(fd);
+    m.sync(fd, done);
+  };
+  const root = RootKey.generate();
+  roots.push(root);
+  const store = new SqliteStore({ file: link, syncFile: recording });
+  await store.unlock(root);
+  m.auto = false;
+  const puts = [store.putSecret('a', { v: '1' })];
+  await syncStarted(m);
+  puts.push(store.putSecret('b', { v: '2' }));
+  for (let i = 0; i < 20 && m.pending.length < 2; i++) await tick();
+  assert.equal(m.pending.length, 2, 'two syncs in flight');
+  await completeAll(m);
+  await Promise.all(puts);
+  const real = fs.statSync(path.join(dir, 'real', 'x.db-wal')).ino;
+  assert.ok(inodes.length > 0);
+  assert.deepEqual([...new Set(inodes)], [real], 'every sync was of the real log');
+  assert.equal(fds.size, 2, 'the two slots sync through two descriptors');
+  await store.close();
+});
+
+test('D12 store: opening checkpoints the whole log into the database file first (nothing committed unsynced by a previous process is served from the log)', async () => {
+  const file = tempFile();
+  const m = manualSync(true);
+  await new SqliteStore({ file, syncFile: m.sync }).close();
+  // Another connection commits without syncing and stays open (its log is not removed).
+  const other = new Database(file);
+  other.pragma('synchronous = OFF');
+  other.pragma('wal_autocheckpoint = 0');
+  other.prepare('INSERT INTO system (key, value) VALUES (?, ?)').run('test-marker', Buffer.from('x'));
+  assert.ok(fs.statSync(`${file}-wal`).size > 0, 'the commit is in the log');
+  const root = RootKey.generate();
+  roots.push(root);
+  const store = new SqliteStore({ file, syncFile: m.sync });
+  assert.equal(fs.statSync(`${file}-wal`).size, 0, 'the log was checkpointed into spike.db and emptied');
+  await store.close();
+  other.close();
 });

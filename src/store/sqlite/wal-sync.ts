@@ -18,17 +18,51 @@
  *   one runs starts a second at once (at most {@link MAX_IN_FLIGHT}: the thread pool is shared
  *   with the audit log and other file work), so an acknowledgement waits for about one sync,
  *   not two. Any sync that completes covers every commit noted before it started, whichever
- *   finishes first (fdatasync also waits for pages another call is writing back);
+ *   finishes first (fdatasync also waits for pages another call is writing back); each slot
+ *   has its own open of the file, so a writeback error reaches every sync that covers it;
  * - a failed sync poisons the gate: the kernel may have dropped the dirty pages it could not
  *   write, so nothing committed since the last good sync can be trusted, and no later sync
  *   could tell. Every waiting and later write and read fails (`store_unavailable`, I/O error)
- *   until Nexus is restarted and SQLite reads the log back from the disk.
+ *   until Nexus is restarted. A restarted process would see the log as the page cache still
+ *   holds it (pages that failed to write are kept, marked clean), so the store checkpoints the
+ *   whole log into the database file (rewritten, then synced) before it serves (store.ts).
  *
  * Only one process may use this (several processes on one file sync each other's commits
  * nowhere: the shared mode keeps `synchronous=FULL`, see store.ts).
  */
 import fs from 'node:fs';
+import type BetterSqlite3 from 'better-sqlite3';
+import type { Logger } from '../../lib/index.js';
 import { StoreError, type StoreOutcome } from '../types.js';
+
+/**
+ * Before a store in this mode serves: the WAL path SQLite itself uses (`spike.db` may be a
+ * symlink; SQLite names the log after the file it resolves to), and the log made durable. A
+ * TRUNCATE checkpoint copies every frame into the database file, syncs it and empties the log,
+ * so nothing a previous process committed without a sync (killed, or its sync failed: the
+ * page cache keeps pages that failed to write, marked clean, and no new sync would write them)
+ * is served before it is on disk. Throws on an I/O error; `busy` when a reader in another
+ * process kept the checkpoint from completing within the busy timeout.
+ */
+export function settleLog(db: BetterSqlite3.Database): { walFile: string; busy: boolean } {
+  const main = (db.pragma('database_list') as Array<{ name: string; file: string }>).find((d) => d.name === 'main');
+  if (main === undefined || main.file === '') throw new StoreError('store_unavailable');
+  const [r] = db.pragma('wal_checkpoint(TRUNCATE)') as Array<{ busy: number }>;
+  return { walFile: `${main.file}-wal`, busy: (r?.busy ?? 0) !== 0 };
+}
+
+/**
+ * The WAL sync of a store opened in this mode (`synchronous=NORMAL`): the log settled first
+ * ({@link settleLog}), a failed sync reported once at ERROR. Throws what settling threw.
+ */
+export function openWalSync(db: BetterSqlite3.Database, sync: SyncFile | undefined, logger: Logger | undefined): WalSync {
+  const log = settleLog(db);
+  if (log.busy) logger?.warn('another process kept the database log from being checkpointed at start');
+  const wal = new WalSync(log.walFile, sync);
+  wal.onFailure = (e) => logger?.error({ err: e.code ?? 'error', alarm: 'wal_sync_failed' },
+    'syncing the database log failed: writes and reads are refused until Nexus is restarted (what was committed since the last sync may not be on disk)');
+  return wal;
+}
 
 /** How the WAL file is synced (tests inject a slow or failing one). */
 export type SyncFile = (fd: number, done: (err: NodeJS.ErrnoException | null) => void) => void;
@@ -45,7 +79,13 @@ interface Waiter {
 export class WalSync {
   readonly #file: string;
   readonly #sync: SyncFile;
-  #fd: number | undefined;
+  /**
+   * One descriptor per sync slot, each its own open of the file: Linux reports a writeback
+   * error once per open file description, so two syncs on one descriptor could see it only
+   * once, and the one that returned 0 would acknowledge writes that never reached the disk.
+   */
+  readonly #fds: Array<number | undefined> = [];
+  readonly #freeSlots: number[] = [];
   /** Commits noted so far, and how many of them a completed sync covers. */
   #committed = 0;
   #durable = 0;
@@ -58,10 +98,11 @@ export class WalSync {
   /** Called once, with the error, when a sync fails (the store logs it). */
   onFailure: ((e: NodeJS.ErrnoException) => void) | undefined;
 
-  /** `file`: the database's WAL file (`<db>-wal`); opened at the first sync. */
+  /** `file`: the database's WAL file (`<db>-wal`, the path SQLite itself uses); opened at the first sync. */
   constructor(file: string, sync: SyncFile = fs.fdatasync) {
     this.#file = file;
     this.#sync = sync;
+    for (let i = MAX_IN_FLIGHT - 1; i >= 0; i--) this.#freeSlots.push(i);
   }
 
   /** Records a COMMIT that just returned; its number, to wait for with {@link until}. */
@@ -104,18 +145,19 @@ export class WalSync {
   /** Resolves once no sync runs; closes the WAL file. */
   async close(): Promise<void> {
     while (this.#inFlight > 0) await new Promise((r) => setImmediate(r));
-    if (this.#fd !== undefined) fs.closeSync(this.#fd);
-    this.#fd = undefined;
+    for (const fd of this.#fds.splice(0)) if (fd !== undefined) fs.closeSync(fd);
   }
 
   /** Starts a sync when a waiter's commit is not covered by one in flight (and a slot is free). */
   #kick(): void {
-    if (this.#inFlight >= MAX_IN_FLIGHT || this.#failed) return;
+    if (this.#freeSlots.length === 0 || this.#failed) return;
     if (!this.#waiters.some((w) => w.seq > this.#started)) return;
+    const slot = this.#freeSlots.pop()!;
     let fd: number;
     try {
-      fd = this.#fd ??= fs.openSync(this.#file, fs.constants.O_RDONLY | fs.constants.O_NOFOLLOW);
+      fd = this.#fds[slot] ??= fs.openSync(this.#file, fs.constants.O_RDONLY | fs.constants.O_NOFOLLOW);
     } catch (e) {
+      this.#freeSlots.push(slot);
       this.#fail(e as NodeJS.ErrnoException);
       return;
     }
@@ -124,6 +166,7 @@ export class WalSync {
     this.#inFlight++;
     this.#sync(fd, (err) => {
       this.#inFlight--;
+      this.#freeSlots.push(slot);
       if (this.#failed) return;
       if (err) {
         this.#fail(err);
