@@ -10,7 +10,9 @@ import path from 'node:path';
 import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
 import Database from 'better-sqlite3';
+import { Writable } from 'node:stream';
 import { RootKey } from '../../crypto/index.js';
+import { createLogger } from '../../lib/log.js';
 import { StoreError } from '../types.js';
 import { ANCHOR_MAC_BYTES, anchorCounter, anchorPrefix } from '../anchor.js';
 import { SqliteStore } from './store.js';
@@ -282,6 +284,51 @@ test('D12 store: opening checkpoints the whole log into the database file first 
   roots.push(root);
   const store = new SqliteStore({ file, syncFile: m.sync });
   assert.equal(fs.statSync(`${file}-wal`).size, 0, 'the log was checkpointed into spike.db and emptied');
+  const copy = path.join(tempDir('spike-walsync-copy-'), 'copy.db');
+  fs.copyFileSync(file, copy); // the database file alone, without its log
+  const alone = new Database(copy, { readonly: true });
+  assert.equal((alone.prepare('SELECT count(*) AS n FROM system WHERE key = ?').get('test-marker') as { n: number }).n, 1, 'the commit is in spike.db itself');
+  alone.close();
   await store.close();
   other.close();
+});
+
+test('D12 store: a reader in another process that keeps the start-up checkpoint from completing gets a WARN line; the store opens and serves', async () => {
+  const file = tempFile();
+  await new SqliteStore({ file }).close();
+  const reader = new Database(file);
+  const writer = new Database(file);
+  writer.pragma('wal_autocheckpoint = 0');
+  reader.exec('BEGIN');
+  reader.prepare('SELECT count(*) FROM system').get(); // a snapshot before the next commit
+  writer.prepare('INSERT INTO system (key, value) VALUES (?, ?)').run('after-snapshot', Buffer.from('y'));
+  const lines: string[] = [];
+  const logger = createLogger({ component: 'test', level: 'warn', destination: new Writable({ write(c, _e, cb) { lines.push(String(c)); cb(); } }) });
+  const root = RootKey.generate();
+  roots.push(root);
+  const store = new SqliteStore({ file, busyTimeoutMs: 100, logger });
+  assert.ok(lines.some((l) => l.includes('kept the database log from being checkpointed')), lines.join(''));
+  await store.unlock(root);
+  await store.putSecret('a', { v: '1' });
+  assert.deepEqual({ ...(await store.getSecret('a'))?.values }, { v: '1' });
+  reader.exec('COMMIT');
+  reader.close();
+  writer.close();
+  await store.close();
+});
+
+test('D12 store: a failed sync of a batch that held a write and a refusal: the write is unknown (committed), the refusal not applied', async () => {
+  const m = manualSync();
+  const store = await openedStore(m);
+  const first = store.putSecret('apps/x', { v: '1' });
+  await syncStarted(m);
+  m.pending.shift()!();
+  await first;
+  const write = store.putSecret('apps/y', { v: '2' });
+  const refusal = store.putSecret('apps/x', { v: '3' }, { cas: 0 }); // the same batch
+  await syncStarted(m);
+  m.pending.shift()!(Object.assign(new Error('EIO'), { code: 'EIO' }));
+  await assert.rejects(write, (e: unknown) => e instanceof StoreError && e.code === 'store_unavailable' && e.outcome === 'unknown');
+  await assert.rejects(refusal, (e: unknown) => e instanceof StoreError && e.code === 'store_unavailable' && e.outcome === 'not_applied');
+  await store.close();
 });

@@ -52,13 +52,23 @@ export function settleLog(db: BetterSqlite3.Database): { walFile: string; busy: 
 }
 
 /**
- * The WAL sync of a store opened in this mode (`synchronous=NORMAL`): the log settled first
- * ({@link settleLog}), a failed sync reported once at ERROR. Throws what settling threw.
+ * The WAL sync of a store opened in this mode (`synchronous=NORMAL`), ready before anything is
+ * served: the log settled ({@link settleLog}), both sync descriptors opened (a descriptor opened
+ * after a writeback error was reported elsewhere would never see it), and the log synced once
+ * through them: the checkpoint's truncation, and, when a reader kept the checkpoint from
+ * completing (a WARN line), the frames a killed process left unsynced. A failed sync is
+ * reported once at ERROR. Throws what settling or that first sync threw.
  */
 export function openWalSync(db: BetterSqlite3.Database, sync: SyncFile | undefined, logger: Logger | undefined): WalSync {
   const log = settleLog(db);
-  if (log.busy) logger?.warn('another process kept the database log from being checkpointed at start');
+  if (log.busy) logger?.warn('another process kept the database log from being checkpointed at start; it is synced instead');
   const wal = new WalSync(log.walFile, sync);
+  try {
+    wal.openNow();
+  } catch (e) {
+    void wal.close();
+    throw e;
+  }
   wal.onFailure = (e) => logger?.error({ err: e.code ?? 'error', alarm: 'wal_sync_failed' },
     'syncing the database log failed: writes and reads are refused until Nexus is restarted (what was committed since the last sync may not be on disk)');
   return wal;
@@ -140,6 +150,14 @@ export class WalSync {
       this.#waiters.push({ seq, resolve, reject });
       this.#kick();
     });
+  }
+
+  /** Opens every slot's descriptor and syncs the log through each, at once (start-up: nothing is served yet). */
+  openNow(): void {
+    for (let slot = 0; slot < MAX_IN_FLIGHT; slot++) {
+      const fd = this.#fds[slot] ??= fs.openSync(this.#file, fs.constants.O_RDONLY | fs.constants.O_NOFOLLOW);
+      fs.fdatasyncSync(fd);
+    }
   }
 
   /** Resolves once no sync runs; closes the WAL file. */
