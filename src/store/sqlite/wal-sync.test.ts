@@ -81,6 +81,14 @@ async function openedStore(m: ManualSync, shared = false): Promise<SqliteStore> 
   return store;
 }
 
+/** A PUT, its sync completed by hand. */
+async function putSynced(store: SqliteStore, m: ManualSync, p: string, values: Record<string, string>): Promise<void> {
+  const put = store.putSecret(p, values);
+  await syncStarted(m);
+  m.pending.shift()!();
+  await put;
+}
+
 /** Completes every sync started, and those they start, until none is left. */
 async function completeAll(m: ManualSync): Promise<void> {
   for (let i = 0; i < 100; i++) {
@@ -149,10 +157,7 @@ test('D12 wal sync: a failed sync rejects what waits (outcome unknown) and every
 test('D12 store: a PUT is acknowledged only after the WAL sync; a read of it waits for the sync, a read of another secret does not', async () => {
   const m = manualSync();
   const store = await openedStore(m);
-  const first = store.putSecret('apps/other', { v: 'steady' });
-  await syncStarted(m);
-  m.pending.shift()!();
-  await first;
+  await putSynced(store, m, 'apps/other', { v: 'steady' });
 
   const put = store.putSecret('apps/db', { pass: 'new' });
   await syncStarted(m);
@@ -320,10 +325,7 @@ test('D12 store: a reader in another process that keeps the start-up checkpoint 
 test('D12 store: a failed sync of a batch that held a write and a refusal: the write is unknown (committed), the refusal not applied', async () => {
   const m = manualSync();
   const store = await openedStore(m);
-  const first = store.putSecret('apps/x', { v: '1' });
-  await syncStarted(m);
-  m.pending.shift()!();
-  await first;
+  await putSynced(store, m, 'apps/x', { v: '1' });
   const write = store.putSecret('apps/y', { v: '2' });
   const refusal = store.putSecret('apps/x', { v: '3' }, { cas: 0 }); // the same batch
   await syncStarted(m);
