@@ -14,12 +14,13 @@
  */
 import type { WalSync } from './wal-sync.js';
 
-/** Tracked secrets before the ones already on disk are dropped. */
+/** Tracked secrets before the ones already on disk are first dropped (then at twice what remained). */
 const SWEEP_AT = 4096;
 
 export class ReadFence {
   readonly #wal: WalSync;
   readonly #secrets = new Map<string, number>();
+  #sweepAt = SWEEP_AT;
   #paths = 0;
   #policies = 0;
   #system = 0;
@@ -35,9 +36,12 @@ export class ReadFence {
 
   secretWritten(id: Buffer, created: boolean): void {
     const seq = this.#next();
-    if (this.#secrets.size >= SWEEP_AT) {
+    if (this.#secrets.size >= this.#sweepAt) {
+      // Amortised: with the disk stalled nothing can be dropped, and sweeping again at every
+      // write would cost the size of the map each time.
       const durable = this.#wal.durable();
       for (const [k, s] of this.#secrets) if (s <= durable) this.#secrets.delete(k);
+      this.#sweepAt = Math.max(SWEEP_AT, 2 * this.#secrets.size);
     }
     this.#secrets.set(id.toString('latin1'), seq);
     if (created) this.#paths = seq;
