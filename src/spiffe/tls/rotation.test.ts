@@ -136,21 +136,31 @@ describe('rotation', () => {
   test('a request on a kept-alive connection whose client SVID expired gets 401 and the connection is closed', async () => {
     // The sweep is off here so that the request, not the sweep, meets the lapsed grant.
     const h = await startServer(serverSvid, both, { maxConnectionAgeMs: 0, sweepIntervalMs: 0 });
-    const notAfter = Date.now() + 2_000;
-    // Not backdated: the server asks for a re-handshake in the last quarter of the lifetime.
-    const source = new StaticX509Source(await makeSvid(ca1, CLIENT_ID, { notBefore: new Date(Date.now() - 1_000), notAfter: new Date(notAfter) }), both);
-    const dispatcher = createMtlsDispatcher({ source, authorizeServer: authorizeAny(), connections: 1, keepAliveTimeoutMs: 60_000 });
-    try {
-      const r1 = await request(`https://127.0.0.1:${h.server.port}/`, { dispatcher, method: 'POST', body: '{}' });
+    // Not backdated: the server asks for a re-handshake (Connection: close) in the last quarter
+    // of the lifetime. On a loaded machine the first request may arrive that late; then the
+    // connection would not be kept, so the set-up starts again with a fresh SVID.
+    let notAfter = 0;
+    let dispatcher: ReturnType<typeof createMtlsDispatcher> | undefined;
+    for (let attempt = 0; dispatcher === undefined; attempt++) {
+      assert.ok(attempt < 5, 'the first request kept arriving in the SVID\'s last quarter');
+      notAfter = Date.now() + 3_000;
+      const source = new StaticX509Source(await makeSvid(ca1, CLIENT_ID, { notBefore: new Date(Date.now() - 1_000), notAfter: new Date(notAfter) }), both);
+      const d = createMtlsDispatcher({ source, authorizeServer: authorizeAny(), connections: 1, keepAliveTimeoutMs: 60_000 });
+      const r1 = await request(`https://127.0.0.1:${h.server.port}/`, { dispatcher: d, method: 'POST', body: '{}' });
       assert.equal(r1.statusCode, 200);
       await r1.body.dump();
+      if (r1.headers['connection'] === 'close') await d.close();
+      else dispatcher = d;
+    }
+    const seenBefore = h.seen.length;
+    try {
       await waitFor(() => Date.now() > notAfter + 1_000, 'the client SVID expired');
       const r2 = await request(`https://127.0.0.1:${h.server.port}/`, { dispatcher, method: 'POST', body: '{}' });
       assert.equal(r2.statusCode, 401, 'the request after notAfter is refused');
       assert.equal(r2.headers['connection'], 'close');
       await r2.body.dump();
       await waitFor(() => h.server.connections() === 0, 'connection closed after the 401');
-      assert.equal(h.seen.length, 1, 'the handler never saw the caller after expiry');
+      assert.equal(h.seen.length, seenBefore, 'the handler never saw the caller after expiry');
     } finally {
       await dispatcher.close();
       await h.server.close();
