@@ -197,13 +197,18 @@ test('OPR-01 memory backend: recover and restore → 400', async () => {
   }
 });
 
-test('logs: refusals name the caller, never the shard', () => {
-  const logs = a.logs();
+/** No shard of either deployment in any of `st`'s process logs (hex, decimal list, base64). */
+function assertNoShardLogged(st: Stack): void {
+  const logs = st.logs();
   for (const s of [...aShards, ...bShards]) {
     assert.equal(logs.includes(Buffer.from(s.value).toString('hex')), false);
     assert.equal(logs.includes([...s.value].join(',')), false);
     assert.equal(logs.includes(Buffer.from(s.value).toString('base64')), false);
   }
+}
+
+test('logs: refusals name the caller, never the shard', () => {
+  assertNoShardLogged(a);
   const refusals = a.logs('nexus').split('\n').filter((l) => l.includes('restore shard refused'));
   assert.ok(refusals.length > 0);
   for (const l of refusals) assert.match(l, /spike\/pilot\/role\/restore/, 'the refusal names the caller');
@@ -241,8 +246,10 @@ test('OPR-16: restore completes while every Keeper is down → Nexus serves once
   const held = await untilEveryKeeperHolds(a);
   assert.deepEqual(held, aShards.map((s) => Buffer.from(s.value).toString('hex')), 'each returning Keeper holds its share of the restored key');
   assert.ok(a.nexusProcess()?.exitCode === null, 'Nexus still running');
+  assertNoShardLogged(a); // this Nexus collected the shards and pushed the shares
   // Nexus restarted alone now recovers from the Keepers that were pushed to.
   await a.killNexus();
   await a.startNexus();
   assert.deepEqual({ ...(await untilReady(async () => (await a.client('pilot')).getSecret('opr/while-keepers-down'))) }, { v: 'written' });
+  assertNoShardLogged(a);
 });
