@@ -157,7 +157,7 @@ export function openDatabase(file: string, busyTimeoutMs: number, synchronous: '
     migrate(db); // first read of the header: NOTADB/CORRUPT surface here
     const mode = db.pragma('journal_mode = WAL', { simple: true });
     if (String(mode).toLowerCase() !== 'wal') throw new StoreError('store_unavailable');
-    db.pragma(`synchronous = ${synchronous === 'NORMAL' ? 'NORMAL' : 'FULL'}`);
+    db.pragma(`synchronous = ${synchronous}`);
     db.pragma('secure_delete = ON');
     db.pragma('trusted_schema = OFF');
     db.pragma(`busy_timeout = ${Math.max(0, Math.floor(busyTimeoutMs))}`);

@@ -54,9 +54,9 @@ export function settleLog(db: BetterSqlite3.Database): { walFile: string; busy: 
 /**
  * The WAL sync of a store opened in this mode (`synchronous=NORMAL`), ready before anything is
  * served: the log settled ({@link settleLog}), both sync descriptors opened (a descriptor opened
- * after a writeback error was reported elsewhere would never see it), and the log synced once
- * through them: the checkpoint's truncation, and, when a reader kept the checkpoint from
- * completing (a WARN line), the frames a killed process left unsynced. A failed sync is
+ * after a writeback error was reported elsewhere would never see it), and the log synced once:
+ * the checkpoint's truncation, and, when a reader kept the checkpoint from completing (a WARN
+ * line), the frames a killed process left unsynced. A failed sync is
  * reported once at ERROR. Throws what settling or that first sync threw.
  */
 export function openWalSync(db: BetterSqlite3.Database, sync: SyncFile | undefined, logger: Logger | undefined): WalSync {
@@ -101,7 +101,6 @@ export class WalSync {
   #durable = 0;
   /** The highest commit a sync in flight covers. */
   #started = 0;
-  #inFlight = 0;
   #waiters: Waiter[] = [];
   /** Set by the first failed sync. */
   #failed: NodeJS.ErrnoException | undefined;
@@ -152,17 +151,18 @@ export class WalSync {
     });
   }
 
-  /** Opens every slot's descriptor and syncs the log through each, at once (start-up: nothing is served yet). */
+  /**
+   * Opens every slot's descriptor and syncs the log once, at once (start-up: nothing is served
+   * yet). One sync writes the file whichever descriptor it goes through.
+   */
   openNow(): void {
-    for (let slot = 0; slot < MAX_IN_FLIGHT; slot++) {
-      const fd = this.#fds[slot] ??= fs.openSync(this.#file, fs.constants.O_RDONLY | fs.constants.O_NOFOLLOW);
-      fs.fdatasyncSync(fd);
-    }
+    for (let slot = 0; slot < MAX_IN_FLIGHT; slot++) this.#fds[slot] ??= fs.openSync(this.#file, fs.constants.O_RDONLY | fs.constants.O_NOFOLLOW);
+    fs.fdatasyncSync(this.#fds[0]!);
   }
 
   /** Resolves once no sync runs; closes the WAL file. */
   async close(): Promise<void> {
-    while (this.#inFlight > 0) await new Promise((r) => setImmediate(r));
+    while (this.#freeSlots.length < MAX_IN_FLIGHT) await new Promise((r) => setImmediate(r));
     for (const fd of this.#fds.splice(0)) if (fd !== undefined) fs.closeSync(fd);
   }
 
@@ -181,9 +181,7 @@ export class WalSync {
     }
     const target = this.#committed;
     this.#started = target;
-    this.#inFlight++;
     this.#sync(fd, (err) => {
-      this.#inFlight--;
       this.#freeSlots.push(slot);
       if (this.#failed) return;
       if (err) {
