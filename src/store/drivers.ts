@@ -42,6 +42,11 @@ export function openSqlite(file: string, options: BetterSqlite3.Options = {}): B
   return new (sqliteDriver())(file, native === null ? options : { nativeBinding: native, ...options });
 }
 
+/** Where better-sqlite3 and its addon are (null: found by its own search), for a worker thread that opens the file too. */
+export function sqliteDriverFiles(): { driver: string; binding: string | null } {
+  return { driver: load.resolve('better-sqlite3'), binding: sqliteAddon() };
+}
+
 /** The `pg` module (its `Pool`). */
 export function pgDriver(): typeof pg {
   postgres ??= load('pg') as typeof pg;

@@ -65,3 +65,10 @@ export function prepare(db: BetterSqlite3.Database): Statements {
     swapPolicy: db.prepare('UPDATE policies SET body = ? WHERE id = ? AND body = ?'),
   };
 }
+
+/** The 4 envelope header bytes naming key id `id` (uint32 BE), as stored at offset 1 (the stale-blob scans' argument). */
+export function keyIdBytes(id: number): Buffer {
+  const b = Buffer.alloc(4);
+  b.writeUInt32BE(id, 0);
+  return b;
+}

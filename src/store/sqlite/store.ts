@@ -11,6 +11,7 @@
  * WAL on the thread pool after each COMMIT (wal-sync.ts); writes are acknowledged, and reads
  * answered, only once what they saw is on disk. Several processes on one file (`shared`)
  * cannot see each other's syncs, so they keep `synchronous=FULL` (SQLite syncs inside COMMIT).
+ * A lone process also runs SQLite's checkpoints on a worker thread (checkpointer.ts).
  */
 import type BetterSqlite3 from 'better-sqlite3';
 import type { RootKey } from '../../crypto/index.js';
@@ -26,8 +27,9 @@ import { GroupCommit } from './group-commit.js';
 import { SqliteAnchor } from './anchor.js';
 import { SqlitePathFeed } from './path-feed.js';
 import { openWalSync, type SyncFile, type WalSync } from './wal-sync.js';
+import { Checkpointer } from './checkpointer.js';
 import { ReadFence } from './read-fence.js';
-import { prepare, type Statements } from './statements.js';
+import { keyIdBytes, prepare, type Statements } from './statements.js';
 
 
 interface SqliteStoreOptions extends SealedStoreOptions {
@@ -51,6 +53,8 @@ interface SqliteStoreOptions extends SealedStoreOptions {
   shared?: boolean;
   /** How the WAL is synced when not `shared` (default `fs.fdatasync`; tests inject a slow or failing one). */
   syncFile?: SyncFile;
+  /** Not `shared`: log pages that start a checkpoint on the worker thread (checkpointer.ts; tests set few). */
+  checkpointFrames?: number;
 }
 
 const DEFAULTS = {
@@ -72,6 +76,8 @@ export class SqliteStore extends SealedStore {
   /** Not `shared`: the WAL sync that acknowledges writes, and what reads wait for (wal-sync.ts, read-fence.ts). */
   readonly #wal: WalSync | undefined;
   readonly #seen: ReadFence | undefined;
+  /** Not `shared`: runs the WAL checkpoints off the main thread. */
+  readonly #checkpoints: Checkpointer | undefined;
   /** The rollback anchor's commit counter (anchor.ts), advanced once per batch once armed. */
   readonly anchor: SqliteAnchor;
   /** The system table as the key check sees it, inside a write closure. */
@@ -93,7 +99,9 @@ export class SqliteStore extends SealedStore {
     if (background) {
       try {
         this.#wal = openWalSync(this.#db, opts.syncFile, opts.logger);
+        this.#checkpoints = new Checkpointer(this.#db, { frames: opts.checkpointFrames, logger: opts.logger });
       } catch (e) {
+        void this.#wal?.close();
         this.#db.close();
         throw toStoreError(e, path.dirname(opts.file));
       }
@@ -112,7 +120,10 @@ export class SqliteStore extends SealedStore {
       maxBatch: opts.maxBatch ?? DEFAULTS.maxBatch,
       windowMs: opts.groupCommitWindowMs ?? DEFAULTS.groupCommitWindowMs,
       ...(opts.logger ? { logger: opts.logger } : {}),
-      ...(opts.onCommitBatch ? { onBatch: opts.onCommitBatch } : {}),
+      onBatch: (size) => {
+        this.#checkpoints?.afterCommit();
+        opts.onCommitBatch?.(size);
+      },
       ...(this.#wal ? { durability: this.#wal } : {}),
     });
     this.anchor = new SqliteAnchor({
@@ -326,24 +337,18 @@ export class SqliteStore extends SealedStore {
     return this.#settled(v, this.#seen?.policies());
   }
 
-  /** Write transactions run and writes executed so far (group-commit observability). */
-  stats(): { transactions: number; writes: number } {
-    return this.#commits.stats();
+  /** Write transactions run and writes executed so far (group-commit observability); not `shared`: the checkpoint thread's counters. */
+  stats(): { transactions: number; writes: number; checkpoints?: ReturnType<Checkpointer['stats']> } {
+    return { ...this.#commits.stats(), ...(this.#checkpoints ? { checkpoints: this.#checkpoints.stats() } : {}) };
   }
 
   /** Waits for queued writes to commit, then closes the file. */
   protected async shutdown(): Promise<void> {
     await this.#commits.drain();
+    await this.#checkpoints?.close();
     await this.#wal?.close();
     this.#db.close();
   }
-}
-
-/** The 4 envelope header bytes naming key id `id` (uint32 BE), as stored at offset 1. */
-function keyIdBytes(id: number): Buffer {
-  const b = Buffer.alloc(4);
-  b.writeUInt32BE(id, 0);
-  return b;
 }
 
 export async function openSqliteStore(opts: SqliteStoreOptions): Promise<SqliteStore> {

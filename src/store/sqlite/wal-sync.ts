@@ -45,10 +45,16 @@ import { StoreError, type StoreOutcome } from '../types.js';
  * process kept the checkpoint from completing within the busy timeout.
  */
 export function settleLog(db: BetterSqlite3.Database): { walFile: string; busy: boolean } {
+  const file = databaseFile(db);
+  const [r] = db.pragma('wal_checkpoint(TRUNCATE)') as Array<{ busy: number }>;
+  return { walFile: `${file}-wal`, busy: (r?.busy ?? 0) !== 0 };
+}
+
+/** The database file as SQLite itself names it (symlinks resolved; its log is this name + `-wal`). */
+export function databaseFile(db: BetterSqlite3.Database): string {
   const main = (db.pragma('database_list') as Array<{ name: string; file: string }>).find((d) => d.name === 'main');
   if (main === undefined || main.file === '') throw new StoreError('store_unavailable');
-  const [r] = db.pragma('wal_checkpoint(TRUNCATE)') as Array<{ busy: number }>;
-  return { walFile: `${main.file}-wal`, busy: (r?.busy ?? 0) !== 0 };
+  return main.file;
 }
 
 /**

@@ -1,0 +1,198 @@
+/**
+ * WAL checkpoints on a worker thread (checkpointer.ts): the store's own connection never
+ * checkpoints (`wal_autocheckpoint=0`), the worker copies the log into the database file once
+ * it is long enough, a failed checkpoint is an alarm that loses nothing and is retried, and a
+ * worker that cannot run hands the checkpoints back to SQLite. Real files, real worker thread.
+ */
+import fs from 'node:fs';
+import path from 'node:path';
+import { spawn } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
+import { test, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { Writable } from 'node:stream';
+import Database from 'better-sqlite3';
+import { RootKey } from '../../crypto/index.js';
+import { createLogger } from '../../lib/log.js';
+import { SqliteStore } from './store.js';
+import { Checkpointer } from './checkpointer.js';
+import { openDatabase } from './file.js';
+import { tempDir } from '../../../test/helpers/temp.js';
+
+const roots: RootKey[] = [];
+after(() => {
+  for (const r of roots) r.destroy();
+});
+
+function logCapture(): { logger: ReturnType<typeof createLogger>; lines: string[] } {
+  const lines: string[] = [];
+  const logger = createLogger({ component: 'test', level: 'info', destination: new Writable({ write(c, _e, cb) { lines.push(String(c)); cb(); } }) });
+  return { logger, lines };
+}
+
+async function until(cond: () => boolean, what: string): Promise<void> {
+  const deadline = Date.now() + 20_000;
+  while (!cond()) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 10));
+  }
+}
+
+/** Log frames and how many of them are in the database file, asked through a connection of the test's own. */
+function walState(file: string): { log: number; checkpointed: number } {
+  const db = new Database(file, { fileMustExist: true });
+  try {
+    return (db.pragma('wal_checkpoint(NOOP)') as Array<{ log: number; checkpointed: number }>)[0]!;
+  } finally {
+    db.close();
+  }
+}
+
+async function openStore(opts: { frames?: number; logger?: ReturnType<typeof createLogger> } = {}): Promise<SqliteStore> {
+  const root = RootKey.generate();
+  roots.push(root);
+  const store = new SqliteStore({ file: path.join(tempDir('spike-ckpt-'), 'spike.db'), checkpointFrames: opts.frames, logger: opts.logger });
+  await store.unlock(root);
+  return store;
+}
+
+test('checkpoints: the store connection does not checkpoint; the worker copies the log once it is long enough', async () => {
+  const store = await openStore({ frames: 20 });
+  // Secrets of 2 KiB each: every write adds pages to the log.
+  for (let i = 0; i < 60; i++) await store.putSecret(`app/s${i}`, { v: 'x'.repeat(2048) });
+  assert.equal(store.stats().checkpoints?.started, true, 'the worker was started');
+  await until(() => (store.stats().checkpoints?.checkpoints ?? 0) >= 1, 'a checkpoint (the thread starts on the first)');
+  const cp = store.stats().checkpoints;
+  assert.ok(cp !== undefined && cp.checkpoints >= 1, `the worker checkpointed (${JSON.stringify(cp)})`);
+  assert.equal(cp.fallback, false);
+  // Writes went on after the last checkpoint: the log restarted and is short again.
+  const s = walState(store.file);
+  assert.ok(s.log - s.checkpointed < 60, `log caught up: ${JSON.stringify(s)}`);
+  for (let i = 0; i < 60; i++) assert.equal((await store.getSecret(`app/s${i}`))?.values['v']?.length, 2048);
+  await store.close();
+  // Closed last, the store's connection folds the log into the file: a copy of the file alone reads back.
+  const copy = path.join(tempDir('spike-ckpt-copy-'), 'copy.db');
+  fs.copyFileSync(store.file, copy);
+  const db = new Database(copy, { readonly: true });
+  try {
+    assert.equal((db.prepare('SELECT count(*) AS n FROM secrets').get() as { n: number }).n >= 60, true);
+  } finally {
+    db.close();
+  }
+});
+
+test('checkpoints: under a steady stream of writes the log is wholly copied and starts again; it does not grow without bound', async () => {
+  const store = await openStore({ frames: 50 });
+  let stop = false;
+  let writes = 0;
+  const writer = async (k: number): Promise<void> => {
+    for (let i = 0; !stop; i++, writes++) await store.putSecret(`app/w${k}/${i % 20}`, { v: 'z'.repeat(2048) });
+  };
+  const writers = Array.from({ length: 8 }, (_, k) => writer(k));
+  // The log file's size is its high-water mark; the first checkpoint waits for the thread to start.
+  await until(() => (store.stats().checkpoints?.checkpoints ?? 0) >= 3, 'three checkpoints');
+  const first = { writes, pages: fs.statSync(`${store.file}-wal`).size / 4120 };
+  await until(() => (store.stats().checkpoints?.checkpoints ?? 0) >= 13 && writes - first.writes >= 400, 'ten more checkpoints and 400 more writes');
+  stop = true;
+  await Promise.all(writers);
+  // Every write adds pages: a log never started again would have grown by hundreds of them.
+  const pages = fs.statSync(`${store.file}-wal`).size / 4120;
+  assert.ok(pages - first.pages < 100, `the log file stayed at ${Math.round(first.pages)} pages, now ${Math.round(pages)}, after ${writes - first.writes} more writes`);
+  await store.close();
+});
+
+test('checkpoints: SIGKILL while the worker checkpoints under 8 writers: every acknowledged write reads back, integrity ok', { timeout: 120_000 }, async () => {
+  const child = path.join(path.dirname(fileURLToPath(import.meta.url)), '../../../test/helpers/checkpoint-writer.child.js');
+  const file = path.join(tempDir('spike-ckpt-kill-'), 'spike.db');
+  const root = RootKey.generate();
+  roots.push(root);
+  const acked = new Map<string, string>();
+  for (let round = 0; round < 3; round++) {
+    const proc = spawn(process.execPath, [child, file, '20'], { env: { ...process.env, SPIKE_TEST_ROOT_HEX: Buffer.from(root.bytes()).toString('hex') }, stdio: ['ignore', 'pipe', 'pipe'] });
+    let err = '';
+    proc.stderr.on('data', (c: Buffer) => { err += c.toString('utf8'); });
+    let rest = '';
+    // Killed at a different moment each round, once the worker has checkpointed a few times.
+    const target = 3 + round * 4;
+    const exited = new Promise<void>((resolve) => proc.on('close', () => resolve()));
+    proc.stdout.on('data', (c: Buffer) => {
+      const lines = (rest + c.toString('utf8')).split('\n');
+      rest = lines.pop()!;
+      for (const l of lines) {
+        const m = JSON.parse(l) as { ack?: string; value?: string; checkpoints?: number };
+        if (m.ack !== undefined) acked.set(m.ack, m.value!);
+        else if ((m.checkpoints ?? 0) >= target) proc.kill('SIGKILL');
+      }
+    });
+    await exited;
+    assert.equal(proc.signalCode, 'SIGKILL', err);
+  }
+  const store = new SqliteStore({ file });
+  await store.unlock(root);
+  assert.ok(acked.size > 50, `${acked.size} paths acknowledged`);
+  for (const [p, v] of acked) assert.equal((await store.getSecret(p))?.values['v'], v, p);
+  await store.close();
+  const db = new Database(file, { readonly: true });
+  try {
+    assert.equal(db.pragma('integrity_check', { simple: true }), 'ok');
+  } finally {
+    db.close();
+  }
+});
+
+test('checkpoints: below the threshold no worker starts and the log stays', async () => {
+  const store = await openStore({ frames: 100_000 });
+  for (let i = 0; i < 10; i++) await store.putSecret(`app/s${i}`, { v: 'y'.repeat(2048) });
+  assert.deepEqual(store.stats().checkpoints, { checkpoints: 0, busy: 0, failures: 0, fallback: false, started: false });
+  const s = walState(store.file);
+  assert.ok(s.log > 0 && s.checkpointed === 0, `nothing checkpointed: ${JSON.stringify(s)}`);
+  await store.close();
+});
+
+test('checkpoints: a failed checkpoint is one ERROR alarm, loses nothing, is retried, and its recovery is logged', async () => {
+  const file = path.join(tempDir('spike-ckpt-fail-'), 'spike.db');
+  const db = openDatabase(file, 1000, 'NORMAL');
+  db.exec('CREATE TABLE t (v BLOB)');
+  const { logger, lines } = logCapture();
+  // The worker runs a statement that fails the first two times, then checkpoints.
+  const statement = "SELECT CASE WHEN (SELECT count(*) FROM t) < 3 THEN json('not json') END AS busy";
+  const cp = new Checkpointer(db, { frames: 1, logger, statement });
+  const insert = db.prepare('INSERT INTO t VALUES (randomblob(4096))');
+  const write = (): void => {
+    insert.run();
+    cp.afterCommit();
+  };
+  write();
+  await until(() => cp.stats().failures === 1, 'the first failure');
+  write(); // within the retry pause: not tried again
+  await new Promise((r) => setTimeout(r, 50));
+  assert.equal(cp.stats().failures, 1);
+  await new Promise((r) => setTimeout(r, 1100));
+  write(); // 3 rows: the statement now succeeds
+  await until(() => cp.stats().checkpoints === 1, 'a checkpoint after the failure');
+  const alarms = lines.filter((l) => l.includes('checkpoint_failed'));
+  assert.equal(alarms.length, 1, lines.join(''));
+  assert.equal(JSON.parse(alarms[0]!).level, 'error');
+  assert.ok(lines.some((l) => l.includes('checkpoints succeed again')), lines.join(''));
+  assert.equal((db.prepare('SELECT count(*) AS n FROM t').get() as { n: number }).n, 3);
+  await cp.close();
+  db.close();
+});
+
+test('checkpoints: a worker that fails at start hands checkpoints back to SQLite, with a WARN line', async () => {
+  const file = path.join(tempDir('spike-ckpt-dead-'), 'spike.db');
+  const db = openDatabase(file, 1000, 'NORMAL');
+  db.exec('CREATE TABLE t (v BLOB)');
+  const { logger, lines } = logCapture();
+  const cp = new Checkpointer(db, { frames: 1, logger, statement: 'this is not SQL' });
+  assert.equal(db.pragma('wal_autocheckpoint', { simple: true }), 0);
+  db.prepare('INSERT INTO t VALUES (randomblob(4096))').run();
+  cp.afterCommit();
+  await until(() => cp.stats().fallback, 'the hand-back');
+  assert.equal(db.pragma('wal_autocheckpoint', { simple: true }), 1000);
+  assert.ok(lines.some((l) => l.includes('checkpoints run on the main thread again') && JSON.parse(l).level === 'warn'), lines.join(''));
+  cp.afterCommit(); // nothing more to do, and no second line
+  assert.equal(lines.filter((l) => l.includes('main thread again')).length, 1);
+  await cp.close();
+  db.close();
+});
