@@ -96,6 +96,30 @@ test('DoS: a body sent as one-byte chunks is packed into 16 KiB buffers (not one
   });
 });
 
+test('cappedChunks: the 16 KiB pack that small chunks are copied into is zeroed where they were copied, once handed on', async () => {
+  // A body shorter than one pack, in small chunks: handed on as an exact copy of the pack.
+  const small = Array.from({ length: 5 }, (_, i) => Buffer.from(`SECRET-${i}-`.repeat(8)));
+  await serveOne(small, async (req) => {
+    const packs: Buffer[] = [];
+    const alloc = Buffer.allocUnsafeSlow;
+    Buffer.allocUnsafeSlow = (size: number): ReturnType<typeof alloc> => {
+      const b = alloc(size);
+      if (size === 16 * 1024) packs.push(b);
+      return b;
+    };
+    try {
+      const got: Buffer[] = [];
+      for await (const c of cappedChunks(req, 1_000_000)) got.push(Buffer.from(c));
+      assert.deepEqual(Buffer.concat(got), Buffer.concat(small));
+    } finally {
+      Buffer.allocUnsafeSlow = alloc;
+    }
+    const used = Buffer.concat(small).length;
+    assert.ok(packs.length >= 1, 'the chunks went through a pack');
+    for (const p of packs) assert.ok(p.subarray(0, used).every((b) => b === 0), 'every byte copied into the pack is zeroed');
+  });
+});
+
 test('readBody: a body that arrived whole in several chunks is read from the chunks themselves, so zeroing reaches them', async () => {
   const secret = Array.from({ length: 3 }, (_, i) => Buffer.from(`SECRETSECRET${i + 1}`));
   await serveOne(secret, async (req, pushed) => {
