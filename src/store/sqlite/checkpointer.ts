@@ -12,25 +12,31 @@
  * runs a FULL checkpoint. SQLite's rules are unchanged: the log is synced before its pages are
  * copied, the database file is synced before the log may be reused.
  *
- * FULL, not PASSIVE: a PASSIVE checkpoint copies what the log held when it started, and under a
- * steady stream of writes the log has grown again by the time it ends, so the log is never
- * wholly copied, never started again from its beginning, and grows without bound (measured: 44
- * MB in 11 s of 16 writers). FULL takes SQLite's write lock for the copy, so the log is wholly
- * copied and the next write starts it again. Meanwhile reads go on (WAL readers never wait for
- * the writer) and the store's writes wait without blocking the event loop (group-commit.ts
- * retries a busy write lock), for one copy and two syncs every {@link DEFAULT_FRAMES} pages.
- * The worker waits at most {@link LOCK_WAIT_MS} for the write lock and for readers of older
- * commits (another process's open read); past that the checkpoint copies what it can, reports
- * busy, and the next one waits {@link RETRY_MS}.
+ * Each checkpoint is a PASSIVE one, a sync of the database file, then a FULL one. PASSIVE alone
+ * copies what the log held when it started, and under a steady stream of writes the log has
+ * grown again by the time it ends, so the log is never wholly copied, never started again from
+ * its beginning, and grows without bound (measured: 44 MB in 11 s of 16 writers). FULL takes
+ * SQLite's write lock, copies what is left and syncs, so the log is wholly copied and the next
+ * write starts it again; the PASSIVE copy and the sync before it keep that lock's hold short.
+ * Meanwhile reads go on (WAL readers never wait for the writer) and the store's writes wait
+ * without blocking the event loop (group-commit.ts retries a busy write lock, and does not count
+ * the time while a checkpoint runs against its limit: {@link Checkpointer.running}). The worker
+ * waits at most {@link LOCK_WAIT_MS} for the write lock and for readers of older commits
+ * (another process's open read); past that it reports busy, and the next try waits
+ * {@link RETRY_MS}.
  *
  * What stays on the main thread: the sync of the log's new header when the next write starts
  * the log again (one per checkpoint, where there were three), and the TRUNCATE checkpoint at
  * start (wal-sync.ts, before anything is served).
  *
- * A failed checkpoint loses nothing (the pages stay in the synced log, and the next checkpoint
- * copies them again): it is logged at ERROR once (`alarm: checkpoint_failed`), retried after
- * {@link RETRY_MS}, and its recovery logged. A worker that cannot start or dies hands the
- * checkpoints back to SQLite on the main thread (`wal_autocheckpoint` again), with a WARN line.
+ * A failed checkpoint (anything but a busy lock) stops the store as a failed log sync does
+ * (wal-sync.ts: every write and read refused until a restart, the log kept whole for the next
+ * start), with one ERROR line (`alarm: checkpoint_failed`). It cannot simply be tried again: a
+ * PASSIVE copy may already have counted pages as copied whose writing failed, and a second
+ * sync through the same descriptor would not report the error again, so a retry could declare
+ * the log copied, and the next write would overwrite the only good copy. A worker that cannot
+ * start or dies hands the checkpoints back to SQLite on the main thread (`wal_autocheckpoint`
+ * again), with a WARN line.
  */
 import { Worker } from 'node:worker_threads';
 import type BetterSqlite3 from 'better-sqlite3';
@@ -40,7 +46,7 @@ import { databaseFile } from './wal-sync.js';
 
 /** Log pages not yet in the database file that start a checkpoint (SQLite's own default). */
 export const DEFAULT_FRAMES = 1000;
-/** Pause after a failed or busy checkpoint before the next try (ms). */
+/** Pause after a busy checkpoint before the next try (ms). */
 const RETRY_MS = 1000;
 /** The worker's busy timeout: how long it waits for the write lock and for readers of older commits (ms). */
 const LOCK_WAIT_MS = 50;
@@ -63,10 +69,15 @@ const db = new Database(workerData.file, options);
 db.pragma('synchronous = NORMAL');
 db.pragma('wal_autocheckpoint = 0');
 db.pragma('cache_size = -256');
+const passive = db.prepare('PRAGMA wal_checkpoint(PASSIVE)');
 const run = db.prepare(workerData.statement);
+const fs = require('node:fs');
+const fd = fs.openSync(workerData.file, fs.constants.O_RDONLY | fs.constants.O_NOFOLLOW);
 parentPort.on('message', (m) => {
-  if (m === 'close') { db.close(); parentPort.close(); return; }
+  if (m === 'close') { db.close(); fs.closeSync(fd); parentPort.close(); return; }
   try {
+    passive.get();
+    fs.fdatasyncSync(fd);
     const r = run.get();
     parentPort.postMessage({ ok: true, busy: r.busy, log: r.log, checkpointed: r.checkpointed });
   } catch (e) {
@@ -89,8 +100,10 @@ export interface CheckpointerOptions {
   /** Log pages not yet in the database file that start a checkpoint (default {@link DEFAULT_FRAMES}). */
   frames?: number | undefined;
   logger?: Logger | undefined;
-  /** The statement the worker runs (tests inject a failing one); default a FULL checkpoint. */
+  /** The statement the worker runs after the PASSIVE copy (tests inject a failing one); default a FULL checkpoint. */
   statement?: string;
+  /** Called once when a checkpoint failed (not busy): the store refuses everything until a restart. */
+  onFatal?: ((err: NodeJS.ErrnoException) => void) | undefined;
 }
 
 export class Checkpointer {
@@ -99,6 +112,7 @@ export class Checkpointer {
   readonly #frames: number;
   readonly #logger: Logger | undefined;
   readonly #statement: string;
+  readonly #onFatal: ((err: NodeJS.ErrnoException) => void) | undefined;
   readonly #noop: BetterSqlite3.Statement;
   #worker: Worker | undefined;
   #running = false;
@@ -107,8 +121,8 @@ export class Checkpointer {
   #closed = false;
   #started = false;
   #retryAt = 0;
-  /** Failed checkpoints since the last one that succeeded. */
-  #failures = 0;
+  /** Set by a failed checkpoint: none is tried again. */
+  #failed = false;
   #stats = { checkpoints: 0, busy: 0, failures: 0 };
 
   constructor(db: BetterSqlite3.Database, opts: CheckpointerOptions = {}) {
@@ -117,6 +131,7 @@ export class Checkpointer {
     this.#frames = opts.frames ?? DEFAULT_FRAMES;
     this.#logger = opts.logger;
     this.#statement = opts.statement ?? 'PRAGMA wal_checkpoint(FULL)';
+    this.#onFatal = opts.onFatal;
     this.#noop = db.prepare('PRAGMA wal_checkpoint(NOOP)');
     db.pragma('wal_autocheckpoint = 0');
   }
@@ -126,9 +141,14 @@ export class Checkpointer {
     return { ...this.#stats, fallback: this.#fallback, started: this.#started };
   }
 
+  /** Whether a checkpoint runs (the worker may hold SQLite's write lock). */
+  get running(): boolean {
+    return this.#running;
+  }
+
   /** After every committed batch (main thread, connection idle): starts a checkpoint when the log is long enough. Never throws. */
   afterCommit(): void {
-    if (this.#running || this.#fallback || this.#closed) return;
+    if (this.#running || this.#fallback || this.#closed || this.#failed) return;
     if (Date.now() < this.#retryAt) return;
     let r: { log: number; checkpointed: number } | undefined;
     try {
@@ -182,27 +202,28 @@ export class Checkpointer {
   #onReply(m: CheckpointReply): void {
     if (m.ready === true) return;
     this.#running = false;
-    if (m.ok === true) {
-      this.#stats.checkpoints++;
-      if (m.busy === 1) {
+    const code = m.code ?? 'error';
+    if (m.ok === true || code.startsWith('SQLITE_BUSY') || code.startsWith('SQLITE_LOCKED')) {
+      if (m.ok === true) this.#stats.checkpoints++;
+      if (m.ok !== true || m.busy === 1) {
         this.#stats.busy++;
         this.#retryAt = Date.now() + RETRY_MS;
       }
-      if (this.#failures > 0) this.#logger?.info({ failures: this.#failures }, 'database checkpoints succeed again');
-      this.#failures = 0;
       return;
     }
+    this.#failed = true;
     this.#stats.failures++;
-    if (this.#failures++ === 0) {
-      this.#logger?.error({ err: m.code ?? 'error', alarm: 'checkpoint_failed' },
-        'copying the database log into the database file failed: nothing is lost (the log holds it), the log grows until a checkpoint succeeds; retrying');
-    }
-    this.#retryAt = Date.now() + RETRY_MS;
+    this.#logger?.error({ err: code, alarm: 'checkpoint_failed' },
+      'copying the database log into the database file failed: writes and reads are refused until Nexus is restarted (the log is kept whole; the next start copies all of it)');
+    this.#onFatal?.(Object.assign(new Error(`checkpoint failed: ${code}`), { code }));
+    const w = this.#worker;
+    this.#worker = undefined;
+    if (w !== undefined) w.postMessage('close');
   }
 
   /** The worker cannot run: SQLite checkpoints on the main thread again, as it does by default. */
   #handBack(e: unknown): void {
-    if (this.#fallback || this.#closed) return;
+    if (this.#fallback || this.#closed || this.#failed) return;
     this.#fallback = true;
     this.#running = false;
     const w = this.#worker;

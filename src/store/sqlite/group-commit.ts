@@ -36,6 +36,8 @@ interface GroupCommitOptions {
    * applies (SQLite waits inside the call, and the event loop with it).
    */
   lockWaitMs?: number;
+  /** True while this process's own checkpoint thread may hold the lock: that wait does not count toward `lockWaitMs`. */
+  ownLockHolder?: () => boolean;
   /**
    * The connection runs with `synchronous=NORMAL` and commits are synced off the event loop:
    * a batch's writes (and `afterCommit`) settle once the sync that followed its COMMIT
@@ -143,6 +145,7 @@ export class GroupCommit {
     if (limit === undefined) return false;
     const now = Date.now();
     const wait = (this.#lockWait ??= { since: now, tries: 0 });
+    if (this.#opts.ownLockHolder?.() === true) wait.since = now;
     if (!String((e as { code?: unknown }).code ?? '').startsWith('SQLITE_BUSY') || now - wait.since >= limit) {
       this.#lockWait = undefined;
       return false;

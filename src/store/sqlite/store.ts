@@ -27,7 +27,7 @@ import { GroupCommit } from './group-commit.js';
 import { SqliteAnchor } from './anchor.js';
 import { SqlitePathFeed } from './path-feed.js';
 import { openWalSync, type SyncFile, type WalSync } from './wal-sync.js';
-import { Checkpointer } from './checkpointer.js';
+import { Checkpointer, type CheckpointerOptions } from './checkpointer.js';
 import { ReadFence } from './read-fence.js';
 import { keyIdBytes, prepare, type Statements } from './statements.js';
 
@@ -53,8 +53,8 @@ interface SqliteStoreOptions extends SealedStoreOptions {
   shared?: boolean;
   /** How the WAL is synced when not `shared` (default `fs.fdatasync`; tests inject a slow or failing one). */
   syncFile?: SyncFile;
-  /** Not `shared`: log pages that start a checkpoint on the worker thread (checkpointer.ts; tests set few). */
-  checkpointFrames?: number;
+  /** Not `shared`: when the worker thread checkpoints, and (tests) what it runs (checkpointer.ts). */
+  checkpoints?: Pick<CheckpointerOptions, 'frames' | 'statement'>;
 }
 
 const DEFAULTS = {
@@ -99,7 +99,8 @@ export class SqliteStore extends SealedStore {
     if (background) {
       try {
         this.#wal = openWalSync(this.#db, opts.syncFile, opts.logger);
-        this.#checkpoints = new Checkpointer(this.#db, { frames: opts.checkpointFrames, logger: opts.logger });
+        const wal = this.#wal;
+        this.#checkpoints = new Checkpointer(this.#db, { ...opts.checkpoints, logger: opts.logger, onFatal: (e) => wal.fail(e) });
       } catch (e) {
         void this.#wal?.close();
         this.#db.close();
@@ -116,6 +117,7 @@ export class SqliteStore extends SealedStore {
       // tool) may take the write lock, and waiting for it inside SQLite would stop this
       // process's event loop, reads included, for up to the busy timeout (FI-15).
       lockWaitMs: busyTimeoutMs,
+      ownLockHolder: () => this.#checkpoints?.running === true,
       enabled: opts.groupCommit ?? DEFAULTS.groupCommit,
       maxBatch: opts.maxBatch ?? DEFAULTS.maxBatch,
       windowMs: opts.groupCommitWindowMs ?? DEFAULTS.groupCommitWindowMs,

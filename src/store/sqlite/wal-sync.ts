@@ -33,6 +33,7 @@
 import fs from 'node:fs';
 import type BetterSqlite3 from 'better-sqlite3';
 import type { Logger } from '../../lib/index.js';
+import { openSqlite } from '../drivers.js';
 import { StoreError, type StoreOutcome } from '../types.js';
 
 /**
@@ -203,10 +204,43 @@ export class WalSync {
     });
   }
 
-  #fail(err: NodeJS.ErrnoException): void {
+  /**
+   * Refuses every later write and read until a restart, as a failed sync does, for a failure
+   * found elsewhere (a checkpoint: checkpointer.ts, which logs its own line).
+   */
+  fail(err: NodeJS.ErrnoException): void {
+    if (this.#failed === undefined) this.#fail(err, false);
+  }
+
+  #fail(err: NodeJS.ErrnoException, report = true): void {
     this.#failed = err;
+    keepLog(this.#file.slice(0, -'-wal'.length));
     const waiters = this.#waiters.splice(0);
     for (const w of waiters) w.reject(this.failed('unknown')!);
-    this.onFailure?.(err);
+    if (report) this.onFailure?.(err);
+  }
+}
+
+/** Read-only connections that keep a failed store's log (never closed: see keepLog). */
+const logKeepers: BetterSqlite3.Database[] = [];
+
+/**
+ * After a failed sync, keeps the log from being folded into the database file and deleted when
+ * the store's connection closes (SQLite checkpoints at the last close): a sync through a
+ * descriptor that already reported the error returns 0 for pages the kernel dropped, so that
+ * last checkpoint could declare the log copied when the file is not on disk. A read-only
+ * connection, open until the process exits, holds the file's shared lock, so the store's close
+ * is not the last one, and a read-only close never checkpoints. The next start then finds the
+ * whole log, rebuilds its index (nothing counted as copied) and copies all of it into the
+ * database file, synced, before serving (settleLog). Best effort: if even that open fails, the
+ * log is as SQLite leaves it.
+ */
+function keepLog(dbFile: string): void {
+  try {
+    const db = openSqlite(dbFile, { readonly: true, fileMustExist: true });
+    db.prepare('SELECT count(*) FROM sqlite_master').get(); // takes the shared lock (WAL mode keeps it)
+    logKeepers.push(db);
+  } catch {
+    // not a database (unit tests of the sync alone), or the disk is gone: nothing more to do
   }
 }
