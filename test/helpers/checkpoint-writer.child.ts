@@ -1,29 +1,41 @@
 /**
  * Test helper (not a test) for src/store/sqlite/checkpointer.test.ts: opens the SQLite store at
  * `<file>` with the test root key in SPIKE_TEST_ROOT_HEX and checkpoints every `<frames>` log
- * pages, then runs 8 writers until it is killed (each on paths of its own, one write at a time).
- * Each write is a line `{"try":"<path>","value":"<value>"}` before it starts and, once its
- * promise resolved, `{"ack":"<path>","value":"<value>"}`; after each
- * acknowledgement a line `{"checkpoints":N}` tells the parent how many checkpoints the worker
- * thread has finished.
- * Usage: node checkpoint-writer.child.js <file> <frames>
+ * pages, then runs 8 writers (each on paths of its own, one write at a time). Each write is a
+ * line `{"try":"<path>","value":"<value>"}` before it starts and, once its promise resolved,
+ * `{"ack":"<path>","value":"<value>"}`; after each acknowledgement a line `{"checkpoints":N}`
+ * tells the parent how many checkpoints the worker thread has finished.
+ * Without `<statement>` the writers run until the process is killed. With it, the worker runs
+ * that statement instead of its FULL checkpoint (a failing one, to stop the store): the writers
+ * stop at the first refused write, the store is closed, `{"closed":true}` is printed, and the
+ * process exits by itself.
+ * Usage: node checkpoint-writer.child.js <file> <frames> [statement]
  */
 import { RootKey } from '../../src/crypto/index.js';
 import { SqliteStore } from '../../src/store/index.js';
 
-const [file, frames] = process.argv.slice(2);
+const [file, frames, statement] = process.argv.slice(2);
 const hex = process.env['SPIKE_TEST_ROOT_HEX'];
-if (file === undefined || frames === undefined || hex === undefined) throw new Error('usage: checkpoint-writer.child.js <file> <frames> (SPIKE_TEST_ROOT_HEX set)');
-const store = new SqliteStore({ file, checkpoints: { frames: Number(frames) } });
+if (file === undefined || frames === undefined || hex === undefined) throw new Error('usage: checkpoint-writer.child.js <file> <frames> [statement] (SPIKE_TEST_ROOT_HEX set)');
+const store = new SqliteStore({ file, checkpoints: { frames: Number(frames), ...(statement !== undefined ? { statement } : {}) } });
 await store.unlock(RootKey.fromBytes(Buffer.from(hex, 'hex')));
+let stopped = false;
 
-async function writer(w: number): Promise<never> {
-  for (let i = 0; ; i++) {
+async function writer(w: number): Promise<void> {
+  for (let i = 0; !stopped; i++) {
     const path = `ckpt/w${w}/k${i % 25}`;
     const value = `${process.pid}-${w}-${i}-${'v'.repeat(1500)}`;
     process.stdout.write(`${JSON.stringify({ try: path, value })}\n`);
-    await store.putSecret(path, { v: value });
+    try {
+      await store.putSecret(path, { v: value });
+    } catch (e) {
+      if (statement === undefined || (e as { code?: string }).code !== 'store_unavailable') throw e;
+      stopped = true;
+      return;
+    }
     process.stdout.write(`${JSON.stringify({ ack: path, value })}\n${JSON.stringify({ checkpoints: store.stats().checkpoints?.checkpoints ?? 0 })}\n`);
   }
 }
 await Promise.all(Array.from({ length: 8 }, (_, w) => writer(w)));
+await store.close();
+process.stdout.write(`${JSON.stringify({ closed: true })}\n`);

@@ -108,45 +108,59 @@ test('checkpoints: under a steady stream of writes the log is wholly copied and 
   await store.close();
 });
 
+const CHILD = path.join(path.dirname(fileURLToPath(import.meta.url)), '../../../test/helpers/checkpoint-writer.child.js');
+
+/** What a writer child acknowledged and tried, per path (see checkpoint-writer.child.ts). */
+interface Ledger { acked: Map<string, string>; tried: Map<string, Set<string>> }
+
+/**
+ * Runs the writer child on `file` (its extra arguments after the file); `onCheckpoints` may kill
+ * it. Resolves with how it ended.
+ */
+function runWriter(file: string, root: RootKey, args: string[], ledger: Ledger, onCheckpoints?: (n: number, kill: () => void) => void): Promise<{ signal: NodeJS.Signals | null; code: number | null; closed: boolean; err: string }> {
+  const proc = spawn(process.execPath, [CHILD, file, ...args], { env: { ...process.env, SPIKE_TEST_ROOT_HEX: Buffer.from(root.bytes()).toString('hex') }, stdio: ['ignore', 'pipe', 'pipe'] });
+  let err = '';
+  let rest = '';
+  let closed = false;
+  proc.stderr.on('data', (c: Buffer) => { err += c.toString('utf8'); });
+  proc.stdout.on('data', (c: Buffer) => {
+    const lines = (rest + c.toString('utf8')).split('\n');
+    rest = lines.pop()!;
+    for (const l of lines) {
+      const m = JSON.parse(l) as { ack?: string; try?: string; value?: string; checkpoints?: number; closed?: boolean };
+      if (m.try !== undefined) ledger.tried.set(m.try, (ledger.tried.get(m.try) ?? new Set()).add(m.value!));
+      else if (m.ack !== undefined) {
+        ledger.acked.set(m.ack, m.value!);
+        ledger.tried.delete(m.ack);
+      } else if (m.closed === true) closed = true;
+      else if (m.checkpoints !== undefined) onCheckpoints?.(m.checkpoints, () => proc.kill('SIGKILL'));
+    }
+  });
+  return new Promise((resolve) => proc.on('close', (code, signal) => resolve({ code, signal, closed, err })));
+}
+
+/** Every acknowledged write reads back: its value, or a later one tried and not acknowledged (in flight when the writer stopped). */
+async function checkLedger(store: SqliteStore, ledger: Ledger): Promise<void> {
+  assert.ok(ledger.acked.size > 20, `${ledger.acked.size} paths acknowledged`);
+  for (const [p, v] of ledger.acked) {
+    const got = (await store.getSecret(p))?.values['v'];
+    assert.ok(got === v || (got !== undefined && ledger.tried.get(p)?.has(got) === true), `${p}: the last acknowledged value or a later unacknowledged one, got ${String(got).slice(0, 16)}…`);
+  }
+}
+
 test('checkpoints: SIGKILL while the worker checkpoints under 8 writers: every acknowledged write reads back, integrity ok', { timeout: 120_000 }, async () => {
-  const child = path.join(path.dirname(fileURLToPath(import.meta.url)), '../../../test/helpers/checkpoint-writer.child.js');
   const file = path.join(tempDir('spike-ckpt-kill-'), 'spike.db');
   const root = RootKey.generate();
   roots.push(root);
-  // Per path: the last acknowledged value, and the writes tried since, unacknowledged (in flight at a kill: they may have committed).
-  const acked = new Map<string, string>();
-  const tried = new Map<string, Set<string>>();
+  const ledger: Ledger = { acked: new Map(), tried: new Map() };
   for (let round = 0; round < 3; round++) {
-    const proc = spawn(process.execPath, [child, file, '20'], { env: { ...process.env, SPIKE_TEST_ROOT_HEX: Buffer.from(root.bytes()).toString('hex') }, stdio: ['ignore', 'pipe', 'pipe'] });
-    let err = '';
-    proc.stderr.on('data', (c: Buffer) => { err += c.toString('utf8'); });
-    let rest = '';
     // Killed at a different moment each round, once the worker has checkpointed a few times.
     const target = 3 + round * 4;
-    const exited = new Promise<void>((resolve) => proc.on('close', () => resolve()));
-    proc.stdout.on('data', (c: Buffer) => {
-      const lines = (rest + c.toString('utf8')).split('\n');
-      rest = lines.pop()!;
-      for (const l of lines) {
-        const m = JSON.parse(l) as { ack?: string; try?: string; value?: string; checkpoints?: number };
-        if (m.try !== undefined) tried.set(m.try, (tried.get(m.try) ?? new Set()).add(m.value!));
-        else if (m.ack !== undefined) {
-          acked.set(m.ack, m.value!);
-          tried.delete(m.ack);
-        }
-        else if ((m.checkpoints ?? 0) >= target) proc.kill('SIGKILL');
-      }
-    });
-    await exited;
-    assert.equal(proc.signalCode, 'SIGKILL', err);
+    const end = await runWriter(file, root, ['20'], ledger, (n, kill) => { if (n >= target) kill(); });
+    assert.equal(end.signal, 'SIGKILL', end.err);
   }
-  const store = new SqliteStore({ file });
-  await store.unlock(root);
-  assert.ok(acked.size > 50, `${acked.size} paths acknowledged`);
-  for (const [p, v] of acked) {
-    const got = (await store.getSecret(p))?.values['v'];
-    assert.ok(got === v || (got !== undefined && tried.get(p)?.has(got) === true), `${p}: the last acknowledged value or a later unacknowledged one, got ${String(got).slice(0, 16)}…`);
-  }
+  const store = await openStore({ file, root });
+  await checkLedger(store, ledger);
   await store.close();
   const db = new Database(file, { readonly: true });
   try {
@@ -165,13 +179,11 @@ test('checkpoints: below the threshold no worker starts, and the store connectio
   await store.close();
 });
 
-test('checkpoints: a failed checkpoint stops the store (one ERROR alarm, writes and reads refused), is not tried again, keeps the log whole; the next start serves every write', async () => {
+test('checkpoints: a failed checkpoint stops the store (one ERROR alarm, writes and reads refused) and is not tried again', async () => {
   const { logger, lines } = logCapture();
-  const file = path.join(tempDir('spike-ckpt-fail-'), 'spike.db');
-  const root = RootKey.generate();
-  const store = await openStore({ file, root, frames: 1, statement: "SELECT json('not json')", logger });
-  const acked: string[] = [];
+  const store = await openStore({ frames: 1, statement: "SELECT json('not json')", logger });
   // Writes until the first checkpoint has failed (a write may be the first to be refused).
+  const acked: string[] = [];
   for (let i = 0; store.stats().checkpoints!.failures === 0; i++) {
     try {
       await store.putSecret(`app/f${i}`, { v: `value-${i}` });
@@ -191,20 +203,23 @@ test('checkpoints: a failed checkpoint stops the store (one ERROR alarm, writes 
   assert.equal(JSON.parse(alarms[0]!).level, 'error');
   assert.equal(store.stats().checkpoints!.failures, 1, 'not tried again');
   await store.close();
-  // The log was not folded into the file at close (a checkpoint then could not be trusted).
-  assert.ok(fs.statSync(`${file}-wal`).size > 0, 'the log is kept');
-  const again = await openStore({ file, root });
-  for (const p of acked) assert.ok((await again.getSecret(p)) !== null, p);
-  // The start copied the whole log into the file: the file alone (no log beside it) holds every write.
-  const copy = path.join(tempDir('spike-ckpt-fail-copy-'), 'copy.db');
-  fs.copyFileSync(file, copy);
-  const alone = new Database(copy, { readonly: true });
-  try {
-    assert.ok((alone.prepare('SELECT count(*) AS n FROM secrets').get() as { n: number }).n >= acked.length);
-  } finally {
-    alone.close();
-  }
-  await again.close();
+  assert.ok(fs.statSync(`${store.file}-wal`).size > 0, 'the log is kept at close');
+});
+
+test('checkpoints: after a failed checkpoint the process closes the store and exits; the log is kept whole, the next process counts none of it as copied and serves every write', { timeout: 120_000 }, async () => {
+  const file = path.join(tempDir('spike-ckpt-fail-'), 'spike.db');
+  const root = RootKey.generate();
+  roots.push(root);
+  const ledger: Ledger = { acked: new Map(), tried: new Map() };
+  const end = await runWriter(file, root, ['1', "SELECT json('not json')"], ledger);
+  assert.ok(end.code === 0 && end.closed, `the child closed its store and exited: ${end.err}`);
+  assert.ok(fs.statSync(`${file}-wal`).size > 0, 'the log was not folded into the file at close or exit');
+  // The first process to open the file rebuilds the log's index: nothing counted as copied.
+  const s = walState(file);
+  assert.ok(s.log > 0 && s.checkpointed === 0, `a new process sees the whole log uncopied: ${JSON.stringify(s)}`);
+  const store = await openStore({ file, root });
+  await checkLedger(store, ledger);
+  await store.close();
 });
 
 test('checkpoints: while the checkpoint thread holds the write lock, writes wait past the busy timeout instead of failing store_busy', { timeout: 60_000 }, async () => {
@@ -222,7 +237,28 @@ test('checkpoints: while the checkpoint thread holds the write lock, writes wait
   await store.close();
 });
 
-test('checkpoints: a worker that dies after it started hands checkpoints back to SQLite, with a WARN line', async () => {
+/** Whether this process holds a POSIX lock on `file` (/proc/locks: pid and inode). */
+function holdsLock(file: string): boolean {
+  const ino = fs.statSync(file).ino;
+  return fs.readFileSync('/proc/locks', 'utf8').split('\n').some((l) => {
+    const f = l.trim().split(/\s+/);
+    const at = f.findIndex((x) => x === 'POSIX');
+    return at >= 0 && Number(f[at + 3]) === process.pid && Number(f[at + 4]?.split(':')[2]) === ino;
+  });
+}
+
+/** A main-thread checkpoint after a hand-back: the log wholly copied, an error not ignored. */
+function checkpointsHere(db: ReturnType<typeof openDatabase>, cp: Checkpointer): void {
+  const before = cp.stats().checkpoints;
+  db.prepare('INSERT INTO t VALUES (randomblob(4096))').run();
+  cp.afterCommit();
+  assert.equal(cp.stats().checkpoints, before + 1, 'checkpointed on the main thread');
+  const r = (db.pragma('wal_checkpoint(NOOP)') as Array<{ log: number; checkpointed: number }>)[0]!;
+  assert.equal(r.checkpointed, r.log);
+  assert.equal(db.pragma('wal_autocheckpoint', { simple: true }), 0, 'not SQLite\'s automatic checkpoints (they ignore errors)');
+}
+
+test('checkpoints: a worker that dies after it started hands checkpoints back to the main thread, with a WARN line; the process keeps its lock on the file', async () => {
   const file = path.join(tempDir('spike-ckpt-died-'), 'spike.db');
   const db = openDatabase(file, 1000, 'NORMAL');
   db.exec('CREATE TABLE t (v BLOB)');
@@ -239,10 +275,13 @@ test('checkpoints: a worker that dies after it started hands checkpoints back to
     cp.afterCommit();
     await until(() => cp.stats().checkpoints === 1, 'a first checkpoint');
     assert.equal(workers.length, 1);
+    assert.ok(holdsLock(file), 'SQLite holds its lock on the file');
     await workers[0]!.terminate();
     await until(() => cp.stats().fallback, 'the hand-back');
-    assert.equal(db.pragma('wal_autocheckpoint', { simple: true }), 1000);
+    // Closing any descriptor of the file would have dropped every lock the process holds on it.
+    assert.ok(holdsLock(file), 'the lock outlives the worker');
     assert.ok(lines.some((l) => l.includes('checkpoints run on the main thread again') && JSON.parse(l).level === 'warn'), lines.join(''));
+    checkpointsHere(db, cp);
     await cp.close();
   } finally {
     Worker.prototype.postMessage = post;
@@ -250,7 +289,7 @@ test('checkpoints: a worker that dies after it started hands checkpoints back to
   }
 });
 
-test('checkpoints: a worker that fails at start hands checkpoints back to SQLite, with a WARN line', async () => {
+test('checkpoints: a worker that fails at start hands checkpoints back to the main thread, with a WARN line', async () => {
   const file = path.join(tempDir('spike-ckpt-dead-'), 'spike.db');
   const db = openDatabase(file, 1000, 'NORMAL');
   db.exec('CREATE TABLE t (v BLOB)');
@@ -260,10 +299,9 @@ test('checkpoints: a worker that fails at start hands checkpoints back to SQLite
   db.prepare('INSERT INTO t VALUES (randomblob(4096))').run();
   cp.afterCommit();
   await until(() => cp.stats().fallback, 'the hand-back');
-  assert.equal(db.pragma('wal_autocheckpoint', { simple: true }), 1000);
   assert.ok(lines.some((l) => l.includes('checkpoints run on the main thread again') && JSON.parse(l).level === 'warn'), lines.join(''));
-  cp.afterCommit(); // nothing more to do, and no second line
-  assert.equal(lines.filter((l) => l.includes('main thread again')).length, 1);
+  checkpointsHere(db, cp);
+  assert.equal(lines.filter((l) => l.includes('main thread again')).length, 1, 'one line');
   await cp.close();
   db.close();
 });

@@ -18,6 +18,9 @@
  * its beginning, and grows without bound (measured: 44 MB in 11 s of 16 writers). FULL takes
  * SQLite's write lock, copies what is left and syncs, so the log is wholly copied and the next
  * write starts it again; the PASSIVE copy and the sync before it keep that lock's hold short.
+ * While the FULL step asks for the lock, the store starts no write batch ({@link yieldLock}):
+ * beside back-to-back batches the worker's polls for the lock could otherwise miss every gap,
+ * report busy, and leave the log to grow for {@link RETRY_MS}.
  * Meanwhile reads go on (WAL readers never wait for the writer) and the store's writes wait
  * without blocking the event loop (group-commit.ts retries a busy write lock, and does not count
  * the time while a checkpoint runs against its limit: {@link Checkpointer.running}). The worker
@@ -35,9 +38,11 @@
  * PASSIVE copy may already have counted pages as copied whose writing failed, and a second
  * sync through the same descriptor would not report the error again, so a retry could declare
  * the log copied, and the next write would overwrite the only good copy. A worker that cannot
- * start or dies hands the checkpoints back to SQLite on the main thread (`wal_autocheckpoint`
- * again), with a WARN line.
+ * start or dies hands the checkpoints back to the main thread, with a WARN line: a PASSIVE
+ * checkpoint on the store's connection when the log is long enough, as SQLite's automatic one,
+ * except that its errors stop the store too (SQLite ignores its automatic checkpoint's errors).
  */
+import fs from 'node:fs';
 import { Worker } from 'node:worker_threads';
 import type BetterSqlite3 from 'better-sqlite3';
 import type { Logger } from '../../lib/index.js';
@@ -52,6 +57,11 @@ const RETRY_MS = 1000;
 const LOCK_WAIT_MS = 50;
 /** How long close() waits for a checkpoint in progress before it stops the thread (ms). */
 const CLOSE_WAIT_MS = 10_000;
+/**
+ * How long a checkpoint may run before the store's writes stop waiting for it (they fail
+ * `store_busy` after the busy timeout again) and a WARN line says so (ms): a disk that hangs.
+ */
+const RUNNING_CAP_MS = 30_000;
 
 /**
  * The worker thread's code: plain CommonJS run with `eval` (a bundled command has no module
@@ -72,13 +82,15 @@ db.pragma('cache_size = -256');
 const passive = db.prepare('PRAGMA wal_checkpoint(PASSIVE)');
 const run = db.prepare(workerData.statement);
 const fs = require('node:fs');
-const fd = fs.openSync(workerData.file, fs.constants.O_RDONLY | fs.constants.O_NOFOLLOW);
+const wantsLock = new Int32Array(workerData.wantsLock);
 parentPort.on('message', (m) => {
-  if (m === 'close') { db.close(); fs.closeSync(fd); parentPort.close(); return; }
+  if (m === 'close') { db.close(); parentPort.close(); return; }
   try {
     passive.get();
-    fs.fdatasyncSync(fd);
-    const r = run.get();
+    fs.fdatasyncSync(workerData.fd);
+    Atomics.store(wantsLock, 0, 1);
+    let r;
+    try { r = run.get(); } finally { Atomics.store(wantsLock, 0, 0); }
     parentPort.postMessage({ ok: true, busy: r.busy, log: r.log, checkpointed: r.checkpointed });
   } catch (e) {
     parentPort.postMessage({ ok: false, code: String((e && e.code) || 'error') });
@@ -115,7 +127,19 @@ export class Checkpointer {
   readonly #onFatal: ((err: NodeJS.ErrnoException) => void) | undefined;
   readonly #noop: BetterSqlite3.Statement;
   #worker: Worker | undefined;
+  /**
+   * The database file opened here for the worker's sync. Opened on this thread, because Node
+   * closes what a worker opened when it exits, and closing any descriptor of a file drops all of
+   * the process's POSIX locks on it: another process could then fold the log into the file and
+   * delete it while the store still uses it. Closed only once no connection to the file is left
+   * ({@link releaseFile}).
+   */
+  #fileFd: number | undefined;
+  /** Set by the worker while its FULL step asks for SQLite's write lock (the store's writes then wait: {@link yieldLock}). */
+  readonly #wantsLock = new Int32Array(new SharedArrayBuffer(4));
   #running = false;
+  #runningSince = 0;
+  #slow: NodeJS.Timeout | undefined;
   /** Checkpoints handed back to SQLite on the main thread (the worker could not run). */
   #fallback = false;
   #closed = false;
@@ -141,14 +165,19 @@ export class Checkpointer {
     return { ...this.#stats, fallback: this.#fallback, started: this.#started };
   }
 
-  /** Whether a checkpoint runs (the worker may hold SQLite's write lock). */
+  /** Whether a checkpoint runs (the worker may hold SQLite's write lock), for at most {@link RUNNING_CAP_MS}. */
   get running(): boolean {
-    return this.#running;
+    return this.#running && Date.now() - this.#runningSince < RUNNING_CAP_MS;
+  }
+
+  /** Whether the store should start no write batch now: the worker asks for the write lock (see {@link running}'s cap). */
+  get yieldLock(): boolean {
+    return Atomics.load(this.#wantsLock, 0) === 1 && this.running;
   }
 
   /** After every committed batch (main thread, connection idle): starts a checkpoint when the log is long enough. Never throws. */
   afterCommit(): void {
-    if (this.#running || this.#fallback || this.#closed || this.#failed) return;
+    if (this.#running || this.#closed || this.#failed) return;
     if (Date.now() < this.#retryAt) return;
     let r: { log: number; checkpointed: number } | undefined;
     try {
@@ -157,12 +186,44 @@ export class Checkpointer {
       return; // the next commit asks again
     }
     if (r === undefined || r.log - r.checkpointed < this.#frames) return;
+    if (this.#fallback) {
+      this.#checkpointHere();
+      return;
+    }
     this.#running = true;
+    this.#runningSince = Date.now();
+    this.#slow = setTimeout(() => this.#logger?.warn({ ms: RUNNING_CAP_MS }, 'a database checkpoint has been running for a long time: the disk may hang; writes fail store_busy again'), RUNNING_CAP_MS);
+    this.#slow.unref();
     try {
       (this.#worker ??= this.#spawn()).postMessage('checkpoint');
     } catch (e) {
       this.#handBack(e);
     }
+  }
+
+  /**
+   * Without the worker: a PASSIVE checkpoint on this connection, as SQLite's automatic one would
+   * run, except that an error is not ignored (SQLite ignores its automatic checkpoint's errors).
+   */
+  #checkpointHere(): void {
+    try {
+      this.#db.pragma('wal_checkpoint(PASSIVE)');
+      this.#stats.checkpoints++;
+    } catch (e) {
+      const code = String((e as { code?: unknown }).code ?? 'error');
+      if (code.startsWith('SQLITE_BUSY') || code.startsWith('SQLITE_LOCKED')) this.#retryAt = Date.now() + RETRY_MS;
+      else this.#fatal(code);
+    }
+  }
+
+  /**
+   * Closes the database file opened for the worker's sync; the store calls it once its own
+   * connection is closed, and not after a failure (the log is then kept by a connection that
+   * stays open: wal-sync.ts).
+   */
+  releaseFile(): void {
+    if (this.#fileFd !== undefined) fs.closeSync(this.#fileFd);
+    this.#fileFd = undefined;
   }
 
   /** Stops the worker (after a checkpoint in progress), before the store closes its connection. */
@@ -181,9 +242,10 @@ export class Checkpointer {
   #spawn(): Worker {
     this.#started = true;
     const { driver, binding } = sqliteDriverFiles();
+    const fd = (this.#fileFd ??= fs.openSync(this.#file, fs.constants.O_RDONLY | fs.constants.O_NOFOLLOW));
     const w = new Worker(WORKER_SOURCE, {
       eval: true,
-      workerData: { driver, binding, file: this.#file, statement: this.#statement, lockWaitMs: LOCK_WAIT_MS },
+      workerData: { driver, binding, file: this.#file, fd, wantsLock: this.#wantsLock.buffer, statement: this.#statement, lockWaitMs: LOCK_WAIT_MS },
       // The worker loads only the driver: no need for the parent's environment or arguments,
       // nor for much of a heap (it holds a few objects; the pages it copies are native memory).
       env: {},
@@ -202,6 +264,7 @@ export class Checkpointer {
   #onReply(m: CheckpointReply): void {
     if (m.ready === true) return;
     this.#running = false;
+    clearTimeout(this.#slow);
     const code = m.code ?? 'error';
     if (m.ok === true || code.startsWith('SQLITE_BUSY') || code.startsWith('SQLITE_LOCKED')) {
       if (m.ok === true) this.#stats.checkpoints++;
@@ -211,6 +274,11 @@ export class Checkpointer {
       }
       return;
     }
+    this.#fatal(code);
+  }
+
+  /** A failed checkpoint: none is tried again, and the store refuses everything until a restart. */
+  #fatal(code: string): void {
     this.#failed = true;
     this.#stats.failures++;
     this.#logger?.error({ err: code, alarm: 'checkpoint_failed' },
@@ -221,19 +289,15 @@ export class Checkpointer {
     if (w !== undefined) w.postMessage('close');
   }
 
-  /** The worker cannot run: SQLite checkpoints on the main thread again, as it does by default. */
+  /** The worker cannot run: checkpoints run on the main thread again ({@link #checkpointHere}). */
   #handBack(e: unknown): void {
     if (this.#fallback || this.#closed || this.#failed) return;
     this.#fallback = true;
     this.#running = false;
+    clearTimeout(this.#slow);
     const w = this.#worker;
     this.#worker = undefined;
     if (w !== undefined) void w.terminate();
-    try {
-      this.#db.pragma(`wal_autocheckpoint = ${DEFAULT_FRAMES}`);
-    } catch {
-      // the connection is closing
-    }
     const code = typeof e === 'object' && e !== null && 'code' in e ? String((e as { code: unknown }).code) : 'error';
     this.#logger?.warn({ err: code }, 'the checkpoint thread stopped: database checkpoints run on the main thread again');
   }

@@ -38,6 +38,8 @@ interface GroupCommitOptions {
   lockWaitMs?: number;
   /** True while this process's own checkpoint thread may hold the lock: that wait does not count toward `lockWaitMs`. */
   ownLockHolder?: () => boolean;
+  /** True while that thread asks for the lock: no batch starts (it is put back as if busy), so the thread gets it at once. */
+  yieldLock?: () => boolean;
   /**
    * The connection runs with `synchronous=NORMAL` and commits are synced off the event loop:
    * a batch's writes (and `afterCommit`) settle once the sync that followed its COMMIT
@@ -45,6 +47,9 @@ interface GroupCommitOptions {
    */
   durability?: Pick<WalSync, 'noteCommit' | 'committed' | 'until' | 'failed'>;
 }
+
+/** A batch not started because this process's checkpoint thread asked for the write lock: handled as a busy lock. */
+const YIELDED = Object.assign(new Error('yielded to the checkpoint thread'), { code: 'SQLITE_BUSY' });
 
 /** Pauses between tries of a busy write lock (ms; jittered, see backoffDelay). */
 const LOCK_RETRY = { initialMs: 1, maxMs: 16 } as const;
@@ -189,6 +194,7 @@ export class GroupCommit {
       return;
     }
     try {
+      if (this.#opts.yieldLock?.() === true) throw YIELDED;
       this.#begin();
     } catch (e) {
       if (this.#retryLater(batch, e)) return;

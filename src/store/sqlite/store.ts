@@ -118,6 +118,7 @@ export class SqliteStore extends SealedStore {
       // process's event loop, reads included, for up to the busy timeout (FI-15).
       lockWaitMs: busyTimeoutMs,
       ownLockHolder: () => this.#checkpoints?.running === true,
+      yieldLock: () => this.#checkpoints?.yieldLock === true,
       enabled: opts.groupCommit ?? DEFAULTS.groupCommit,
       maxBatch: opts.maxBatch ?? DEFAULTS.maxBatch,
       windowMs: opts.groupCommitWindowMs ?? DEFAULTS.groupCommitWindowMs,
@@ -350,6 +351,7 @@ export class SqliteStore extends SealedStore {
     await this.#checkpoints?.close();
     await this.#wal?.close();
     this.#db.close();
+    if (this.#wal?.failed() === undefined) this.#checkpoints?.releaseFile();
   }
 }
 

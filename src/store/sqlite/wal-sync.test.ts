@@ -186,6 +186,8 @@ test('D12 store: a failed WAL sync fails the waiting PUT (outcome unknown), then
   await assert.rejects(store.getSecret('apps/never-written'), (e: unknown) => e instanceof StoreError && e.code === 'store_unavailable');
   assert.equal(m.calls(), before + 1, 'no sync after the failure');
   await store.close();
+  // Not folded into the file at close (that checkpoint's sync could not be trusted): the next start copies all of it.
+  assert.ok(fs.statSync(`${store.file}-wal`).size > 0, 'the log is kept');
 });
 
 test('D12 store: policies written and not yet synced hold back policy reads; shared mode keeps SQLite\'s own sync (no WAL sync calls)', async () => {
