@@ -9,7 +9,7 @@
  * `wal_autocheckpoint=0`, and after each committed batch the store asks SQLite how far the log
  * is ahead of the database file (`wal_checkpoint(NOOP)`: reads the log's shared index, does no
  * work); at {@link DEFAULT_FRAMES} pages a worker thread with its own connection to the file
- * runs a FULL checkpoint. SQLite's rules are unchanged: the log is synced before its pages are
+ * checkpoints. SQLite's rules are unchanged: the log is synced before its pages are
  * copied, the database file is synced before the log may be reused.
  *
  * Each checkpoint is a PASSIVE one, a sync of the database file, then a FULL one. PASSIVE alone
@@ -140,7 +140,7 @@ export class Checkpointer {
   #running = false;
   #runningSince = 0;
   #slow: NodeJS.Timeout | undefined;
-  /** Checkpoints handed back to SQLite on the main thread (the worker could not run). */
+  /** Checkpoints handed back to the main thread (the worker could not run). */
   #fallback = false;
   #closed = false;
   #started = false;
@@ -160,7 +160,7 @@ export class Checkpointer {
     db.pragma('wal_autocheckpoint = 0');
   }
 
-  /** Checkpoints run and failed on the worker so far; whether it was ever started; `fallback` once SQLite does them again. */
+  /** Checkpoints run, busy and failed so far; whether the worker was ever started; `fallback` once the main thread runs them. */
   stats(): { checkpoints: number; busy: number; failures: number; fallback: boolean; started: boolean } {
     return { ...this.#stats, fallback: this.#fallback, started: this.#started };
   }
