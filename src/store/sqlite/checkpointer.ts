@@ -127,6 +127,8 @@ export class Checkpointer {
   readonly #onFatal: ((err: NodeJS.ErrnoException) => void) | undefined;
   readonly #noop: BetterSqlite3.Statement;
   #worker: Worker | undefined;
+  /** Each worker started and not yet gone, and its exit. */
+  readonly #exits = new Map<Worker, Promise<void>>();
   /**
    * The database file opened here for the worker's sync. Opened on this thread, because Node
    * closes what a worker opened when it exits, and closing any descriptor of a file drops all of
@@ -207,8 +209,12 @@ export class Checkpointer {
    */
   #checkpointHere(): void {
     try {
-      this.#db.pragma('wal_checkpoint(PASSIVE)');
+      const [r] = this.#db.pragma('wal_checkpoint(PASSIVE)') as Array<{ busy: number }>;
       this.#stats.checkpoints++;
+      if (r?.busy === 1) {
+        this.#stats.busy++;
+        this.#retryAt = Date.now() + RETRY_MS;
+      }
     } catch (e) {
       const code = String((e as { code?: unknown }).code ?? 'error');
       if (code.startsWith('SQLITE_BUSY') || code.startsWith('SQLITE_LOCKED')) this.#retryAt = Date.now() + RETRY_MS;
@@ -226,17 +232,21 @@ export class Checkpointer {
     this.#fileFd = undefined;
   }
 
-  /** Stops the worker (after a checkpoint in progress), before the store closes its connection. */
+  /**
+   * Stops the worker (after a checkpoint in progress), before the store closes its connection;
+   * also waits for a worker stopped earlier (a hand-back, a failure) to be gone, so that its
+   * connection is closed before the store's file descriptor is ({@link releaseFile}).
+   */
   async close(): Promise<void> {
     this.#closed = true;
+    clearTimeout(this.#slow);
     const w = this.#worker;
-    if (w === undefined) return;
     this.#worker = undefined;
-    const exited = new Promise<void>((resolve) => w.once('exit', () => resolve()));
-    w.postMessage('close');
-    const timer = setTimeout(() => void w.terminate(), CLOSE_WAIT_MS);
-    await exited;
+    if (w !== undefined) w.postMessage('close');
+    const timer = setTimeout(() => { for (const x of this.#exits.keys()) void x.terminate(); }, CLOSE_WAIT_MS);
+    await Promise.all(this.#exits.values());
     clearTimeout(timer);
+    Atomics.store(this.#wantsLock, 0, 0);
   }
 
   #spawn(): Worker {
@@ -252,6 +262,10 @@ export class Checkpointer {
       argv: [],
       resourceLimits: { maxOldGenerationSizeMb: 16, maxYoungGenerationSizeMb: 2 },
     });
+    this.#exits.set(w, new Promise<void>((resolve) => w.once('exit', () => {
+      this.#exits.delete(w);
+      resolve();
+    })));
     w.on('message', (m: CheckpointReply) => this.#onReply(m));
     w.on('error', (e) => this.#handBack(e));
     w.on('exit', () => {
@@ -295,6 +309,7 @@ export class Checkpointer {
     this.#fallback = true;
     this.#running = false;
     clearTimeout(this.#slow);
+    Atomics.store(this.#wantsLock, 0, 0); // a worker stopped inside its FULL step never cleared it
     const w = this.#worker;
     this.#worker = undefined;
     if (w !== undefined) void w.terminate();
