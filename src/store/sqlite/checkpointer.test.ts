@@ -11,33 +11,18 @@ import { Worker } from 'node:worker_threads';
 import { fileURLToPath } from 'node:url';
 import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { Writable } from 'node:stream';
 import Database from 'better-sqlite3';
 import { RootKey } from '../../crypto/index.js';
-import { createLogger } from '../../lib/log.js';
 import { SqliteStore } from './store.js';
 import { Checkpointer } from './checkpointer.js';
 import { openDatabase } from './file.js';
 import { tempDir } from '../../../test/helpers/temp.js';
+import { captureLogger, waitFor } from '../../../test/helpers/mtls-harness.js';
 
 const roots: RootKey[] = [];
 after(() => {
   for (const r of roots) r.destroy();
 });
-
-function logCapture(): { logger: ReturnType<typeof createLogger>; lines: string[] } {
-  const lines: string[] = [];
-  const logger = createLogger({ component: 'test', level: 'info', destination: new Writable({ write(c, _e, cb) { lines.push(String(c)); cb(); } }) });
-  return { logger, lines };
-}
-
-async function until(cond: () => boolean, what: string): Promise<void> {
-  const deadline = Date.now() + 20_000;
-  while (!cond()) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 10));
-  }
-}
 
 /** Log frames and how many of them are in the database file, asked through a connection of the test's own. */
 function walState(file: string): { log: number; checkpointed: number } {
@@ -49,7 +34,7 @@ function walState(file: string): { log: number; checkpointed: number } {
   }
 }
 
-interface StoreOpts { frames?: number; statement?: string; busyTimeoutMs?: number; logger?: ReturnType<typeof createLogger>; file?: string; root?: RootKey }
+interface StoreOpts { frames?: number; statement?: string; busyTimeoutMs?: number; logger?: ReturnType<typeof captureLogger>['logger']; file?: string; root?: RootKey }
 
 async function openStore(opts: StoreOpts = {}): Promise<SqliteStore> {
   const root = opts.root ?? RootKey.generate();
@@ -68,7 +53,7 @@ test('checkpoints: the store connection does not checkpoint; the worker copies t
   // Secrets of 2 KiB each: every write adds pages to the log.
   for (let i = 0; i < 60; i++) await store.putSecret(`app/s${i}`, { v: 'x'.repeat(2048) });
   assert.equal(store.stats().checkpoints?.started, true, 'the worker was started');
-  await until(() => (store.stats().checkpoints?.checkpoints ?? 0) >= 1, 'a checkpoint (the thread starts on the first)');
+  await waitFor(() => (store.stats().checkpoints?.checkpoints ?? 0) >= 1, 'a checkpoint (the thread starts on the first)');
   const cp = store.stats().checkpoints;
   assert.ok(cp !== undefined && cp.checkpoints >= 1, `the worker checkpointed (${JSON.stringify(cp)})`);
   assert.equal(cp.fallback, false);
@@ -97,9 +82,9 @@ test('checkpoints: under a steady stream of writes the log is wholly copied and 
   };
   const writers = Array.from({ length: 8 }, (_, k) => writer(k));
   // The log file's size is its high-water mark; the first checkpoint waits for the thread to start.
-  await until(() => (store.stats().checkpoints?.checkpoints ?? 0) >= 3, 'three checkpoints');
+  await waitFor(() => (store.stats().checkpoints?.checkpoints ?? 0) >= 3, 'three checkpoints');
   const first = { writes, pages: fs.statSync(`${store.file}-wal`).size / 4120 };
-  await until(() => (store.stats().checkpoints?.checkpoints ?? 0) >= 13 && writes - first.writes >= 400, 'ten more checkpoints and 400 more writes');
+  await waitFor(() => (store.stats().checkpoints?.checkpoints ?? 0) >= 13 && writes - first.writes >= 400, 'ten more checkpoints and 400 more writes');
   stop = true;
   await Promise.all(writers);
   // Every write adds pages: a log never started again would have grown by hundreds of them.
@@ -180,7 +165,7 @@ test('checkpoints: below the threshold no worker starts, and the store connectio
 });
 
 test('checkpoints: a failed checkpoint stops the store (one ERROR alarm, writes and reads refused) and is not tried again', async () => {
-  const { logger, lines } = logCapture();
+  const { logger, lines } = captureLogger();
   const store = await openStore({ frames: 1, statement: "SELECT json('not json')", logger });
   // Writes until the first checkpoint has failed (a write may be the first to be refused).
   const acked: string[] = [];
@@ -198,9 +183,9 @@ test('checkpoints: a failed checkpoint stops the store (one ERROR alarm, writes 
   assert.ok(acked.length > 0);
   await assert.rejects(store.putSecret('app/after', { v: 'x' }), (e: unknown) => (e as { code?: string }).code === 'store_unavailable');
   await assert.rejects(store.getSecret(acked[0]!), (e: unknown) => (e as { code?: string }).code === 'store_unavailable');
-  const alarms = lines.filter((l) => l.includes('checkpoint_failed'));
-  assert.equal(alarms.length, 1, lines.join(''));
-  assert.equal(JSON.parse(alarms[0]!).level, 'error');
+  const alarms = lines().filter((l) => l['alarm'] === 'checkpoint_failed');
+  assert.equal(alarms.length, 1, JSON.stringify(lines()));
+  assert.equal(alarms[0]!['level'], 'error');
   assert.equal(store.stats().checkpoints!.failures, 1, 'not tried again');
   await store.close();
   assert.ok(fs.statSync(`${store.file}-wal`).size > 0, 'the log is kept at close');
@@ -262,7 +247,7 @@ test('checkpoints: a worker that dies after it started hands checkpoints back to
   const file = path.join(tempDir('spike-ckpt-died-'), 'spike.db');
   const db = openDatabase(file, 1000, 'NORMAL');
   db.exec('CREATE TABLE t (v BLOB)');
-  const { logger, lines } = logCapture();
+  const { logger, lines } = captureLogger();
   const workers: Worker[] = [];
   const post = Worker.prototype.postMessage;
   Worker.prototype.postMessage = function capture(this: Worker, ...args: Parameters<Worker['postMessage']>): void {
@@ -273,14 +258,14 @@ test('checkpoints: a worker that dies after it started hands checkpoints back to
     const cp = new Checkpointer(db, { frames: 1, logger });
     db.prepare('INSERT INTO t VALUES (randomblob(4096))').run();
     cp.afterCommit();
-    await until(() => cp.stats().checkpoints === 1, 'a first checkpoint');
+    await waitFor(() => cp.stats().checkpoints === 1, 'a first checkpoint');
     assert.equal(workers.length, 1);
     assert.ok(holdsLock(file), 'SQLite holds its lock on the file');
     await workers[0]!.terminate();
-    await until(() => cp.stats().fallback, 'the hand-back');
+    await waitFor(() => cp.stats().fallback, 'the hand-back');
     // Closing any descriptor of the file would have dropped every lock the process holds on it.
     assert.ok(holdsLock(file), 'the lock outlives the worker');
-    assert.ok(lines.some((l) => l.includes('checkpoints run on the main thread again') && JSON.parse(l).level === 'warn'), lines.join(''));
+    assert.ok(lines().some((l) => String(l['msg']).includes('checkpoints run on the main thread again') && l['level'] === 'warn'), JSON.stringify(lines()));
     checkpointsHere(db, cp);
     await cp.close();
   } finally {
@@ -293,15 +278,15 @@ test('checkpoints: a worker that fails at start hands checkpoints back to the ma
   const file = path.join(tempDir('spike-ckpt-dead-'), 'spike.db');
   const db = openDatabase(file, 1000, 'NORMAL');
   db.exec('CREATE TABLE t (v BLOB)');
-  const { logger, lines } = logCapture();
+  const { logger, lines } = captureLogger();
   const cp = new Checkpointer(db, { frames: 1, logger, statement: 'this is not SQL' });
   assert.equal(db.pragma('wal_autocheckpoint', { simple: true }), 0);
   db.prepare('INSERT INTO t VALUES (randomblob(4096))').run();
   cp.afterCommit();
-  await until(() => cp.stats().fallback, 'the hand-back');
-  assert.ok(lines.some((l) => l.includes('checkpoints run on the main thread again') && JSON.parse(l).level === 'warn'), lines.join(''));
+  await waitFor(() => cp.stats().fallback, 'the hand-back');
+  assert.ok(lines().some((l) => String(l['msg']).includes('checkpoints run on the main thread again') && l['level'] === 'warn'), JSON.stringify(lines()));
   checkpointsHere(db, cp);
-  assert.equal(lines.filter((l) => l.includes('main thread again')).length, 1, 'one line');
+  assert.equal(lines().filter((l) => String(l['msg']).includes('main thread again')).length, 1, 'one line');
   await cp.close();
   db.close();
 });

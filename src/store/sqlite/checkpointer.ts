@@ -47,6 +47,7 @@ import { Worker } from 'node:worker_threads';
 import type BetterSqlite3 from 'better-sqlite3';
 import type { Logger } from '../../lib/index.js';
 import { sqliteDriverFiles } from '../drivers.js';
+import { toStoreError } from './file.js';
 import { databaseFile } from './wal-sync.js';
 
 /** Log pages not yet in the database file that start a checkpoint (SQLite's own default). */
@@ -98,6 +99,11 @@ parentPort.on('message', (m) => {
 });
 parentPort.postMessage({ ready: true });
 `;
+
+/** A busy or locked database, as the store maps driver errors (file.ts): not a failure, tried again later. */
+function isBusy(code: string): boolean {
+  return toStoreError({ code }).code === 'store_busy';
+}
 
 interface CheckpointReply {
   ok?: boolean;
@@ -211,15 +217,18 @@ export class Checkpointer {
     try {
       const [r] = this.#db.pragma('wal_checkpoint(PASSIVE)') as Array<{ busy: number }>;
       this.#stats.checkpoints++;
-      if (r?.busy === 1) {
-        this.#stats.busy++;
-        this.#retryAt = Date.now() + RETRY_MS;
-      }
+      if (r?.busy === 1) this.#busy();
     } catch (e) {
       const code = String((e as { code?: unknown }).code ?? 'error');
-      if (code.startsWith('SQLITE_BUSY') || code.startsWith('SQLITE_LOCKED')) this.#retryAt = Date.now() + RETRY_MS;
+      if (isBusy(code)) this.#busy();
       else this.#fatal(code);
     }
+  }
+
+  /** A checkpoint that met a busy lock or a reader of an older commit: the next try waits {@link RETRY_MS}. */
+  #busy(): void {
+    this.#stats.busy++;
+    this.#retryAt = Date.now() + RETRY_MS;
   }
 
   /**
@@ -280,15 +289,11 @@ export class Checkpointer {
     this.#running = false;
     clearTimeout(this.#slow);
     const code = m.code ?? 'error';
-    if (m.ok === true || code.startsWith('SQLITE_BUSY') || code.startsWith('SQLITE_LOCKED')) {
-      if (m.ok === true) this.#stats.checkpoints++;
-      if (m.ok !== true || m.busy === 1) {
-        this.#stats.busy++;
-        this.#retryAt = Date.now() + RETRY_MS;
-      }
-      return;
-    }
-    this.#fatal(code);
+    if (m.ok === true) {
+      this.#stats.checkpoints++;
+      if (m.busy === 1) this.#busy();
+    } else if (isBusy(code)) this.#busy();
+    else this.#fatal(code);
   }
 
   /** A failed checkpoint: none is tried again, and the store refuses everything until a restart. */
