@@ -15,6 +15,7 @@ import Database from 'better-sqlite3';
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { startRouteHarness } from '../helpers/route-harness.js';
+import { sleep } from '../helpers/mtls-harness.js';
 import { RootKey } from '../../src/crypto/index.js';
 import { createLogger } from '../../src/lib/log.js';
 import { describeError } from '../../src/pilot/errors.js';
@@ -35,12 +36,18 @@ const canMount = mount(probe, 'size=64k');
 if (canMount) spawnSync('umount', [probe]);
 fs.rmdirSync(probe);
 
-test('ENV-01 / STO-13 / FI-14 (short form): disk full (SQLITE_FULL) and read-only storage are named in the answer, the log, storeFailure() and the CLI; acked writes survive, refused ones are absent, integrity ok, writes resume without a restart', { skip: canMount ? false : 'cannot mount a tmpfs here (needs root)', timeout: 120_000 }, async () => {
+/**
+ * The disk-full and read-only drill. `frames`: the store's checkpoint threshold. At the default
+ * (1,000 log pages, 4 MB) the 1 MiB disk fills before any checkpoint runs; at 16 pages the
+ * checkpoint thread keeps copying the log into the database file while the disk fills, so a
+ * checkpoint meets the full disk too: it must wait and try again, never stop the store.
+ */
+async function diskFullDrill(frames?: number): Promise<void> {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'spike-full-'));
   assert.ok(mount(dir, 'size=1m'));
   const out: string[] = [];
   const logger = createLogger({ component: 'nexus', level: 'warn', destination: new Writable({ write(c, _e, cb) { out.push(String(c)); cb(); } }) });
-  const store = new SqliteStore({ file: path.join(dir, 'spike.db'), logger });
+  const store = new SqliteStore({ file: path.join(dir, 'spike.db'), logger, ...(frames !== undefined ? { checkpoints: { frames } } : {}) });
   await store.unlock(RootKey.generate());
   const h = await startRouteHarness({ modules: [secretRoutes], store });
   try {
@@ -97,6 +104,22 @@ test('ENV-01 / STO-13 / FI-14 (short form): disk full (SQLITE_FULL) and read-onl
     assert.equal(ok.status, 200, JSON.stringify(ok.json));
     assert.equal(storeFailure(store), null);
     assert.ok(out.join('').includes('"event":"store_recovered"'));
+    if (frames !== undefined) {
+      // A checkpoint met the full disk, waited, and runs again now that there is room: the
+      // next writes take the log through a checkpoint that succeeds; nothing stopped the store.
+      const before = store.stats().checkpoints!;
+      assert.ok(before.full >= 1, `a checkpoint met the full disk: ${JSON.stringify(before)}`);
+      const deadline = Date.now() + 30_000;
+      for (let n = 0; store.stats().checkpoints!.checkpoints <= before.checkpoints; n++) {
+        assert.ok(Date.now() < deadline, `no checkpoint once the disk had room: ${JSON.stringify(store.stats().checkpoints)}`);
+        assert.equal((await h.post(S, { path: `after/ckpt${n % 4}`, values: { v: 'z'.repeat(4096) } }, PILOT)).status, 200);
+        await sleep(50);
+      }
+      assert.equal(store.stats().checkpoints!.failures, 0, 'no checkpoint failed: a full disk is waited out');
+      const warned = out.join('').trim().split('\n').filter((l) => l.includes('a database checkpoint found the disk full'));
+      assert.equal(warned.length, 1, `one WARN line for ${before.full} full checkpoints`);
+      assert.equal((await h.post(`${S}?action=get`, { path: acked[0]! }, PILOT)).status, 200);
+    }
 
     // Read-only: Linux refuses to remount read-only under files open for writing, so close
     // the store, remount, and open it again: the open names the cause.
@@ -114,6 +137,57 @@ test('ENV-01 / STO-13 / FI-14 (short form): disk full (SQLITE_FULL) and read-onl
   } finally {
     await h.close().catch(() => undefined);
     await store.close().catch(() => undefined);
+    spawnSync('umount', ['-l', dir]);
+    fs.rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+const needsRoot = { skip: canMount ? false : 'cannot mount a tmpfs here (needs root)', timeout: 120_000 };
+
+test('ENV-01 / STO-13 / FI-14 (short form): disk full (SQLITE_FULL) and read-only storage are named in the answer, the log, storeFailure() and the CLI; acked writes survive, refused ones are absent, integrity ok, writes resume without a restart', needsRoot, async () => {
+  await diskFullDrill();
+});
+
+test('FI-14 with checkpoints: a checkpoint that meets the full disk waits and tries again (one WARN line); reads go on, nothing stops the store, writes and checkpoints resume once there is room', needsRoot, async () => {
+  await diskFullDrill(16);
+});
+
+test('FI-14 restart on a full disk: the store opens (the log synced instead of copied, one WARN line), every acknowledged write reads back, writes resume once there is room', needsRoot, async () => {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'spike-full-'));
+  assert.ok(mount(dir, 'size=1m'));
+  const file = path.join(dir, 'spike.db');
+  const out: string[] = [];
+  const logger = createLogger({ component: 'nexus', level: 'warn', destination: new Writable({ write(c, _e, cb) { out.push(String(c)); cb(); } }) });
+  const root = RootKey.generate();
+  let store: SqliteStore | undefined = new SqliteStore({ file, logger });
+  try {
+    await store.unlock(root);
+    const acked: string[] = [];
+    for (let i = 0; i < 2000; i++) {
+      try {
+        await store.putSecret(`fill/p${i}`, { v: 'x'.repeat(4096) });
+        acked.push(`fill/p${i}`);
+      } catch (e) {
+        assert.equal((e as { code?: string }).code, 'store_unavailable');
+        break;
+      }
+    }
+    assert.ok(acked.length > 10, `the disk filled after ${acked.length} writes`);
+    await store.close(); // its last-close checkpoint cannot grow the file either: the log stays
+    store = undefined;
+    assert.ok(fs.statSync(`${file}-wal`).size > 0, 'the log holds the writes at the restart');
+    // The restart: before, the start-up checkpoint's SQLITE_FULL stopped the store from opening.
+    store = new SqliteStore({ file, logger });
+    await store.unlock(root);
+    for (const p of acked) assert.equal((await store.getSecret(p))?.values['v']?.length, 4096, `acked ${p} reads back after the restart`);
+    const warned = out.join('').trim().split('\n').filter((l) => l.includes('could not be copied into the database file at start'));
+    assert.equal(warned.length, 1, out.join(''));
+    assert.equal(spawnSync('mount', ['-o', 'remount,size=8m', dir]).status, 0);
+    await store.putSecret('after/full', { v: 'y' });
+    assert.equal((await store.getSecret('after/full'))?.values['v'], 'y');
+  } finally {
+    await store?.close().catch(() => undefined);
+    root.destroy();
     spawnSync('umount', ['-l', dir]);
     fs.rmSync(dir, { recursive: true, force: true });
   }

@@ -1,8 +1,10 @@
 /**
  * WAL checkpoints on a worker thread (checkpointer.ts): the store's own connection never
  * checkpoints (`wal_autocheckpoint=0`), the worker copies the log into the database file once
- * it is long enough, a failed checkpoint is an alarm that loses nothing and is retried, and a
- * worker that cannot run hands the checkpoints back to SQLite. Real files, real worker thread.
+ * it is long enough, a failed checkpoint stops the store and keeps the log whole (a full disk,
+ * which is waited out instead, is tested on a real tmpfs in test/e2e/store-failure-causes.test.ts),
+ * and a worker that cannot run hands the checkpoints back to the main thread. Real files, real
+ * worker thread.
  */
 import fs from 'node:fs';
 import path from 'node:path';
@@ -158,7 +160,7 @@ test('checkpoints: SIGKILL while the worker checkpoints under 8 writers: every a
 test('checkpoints: below the threshold no worker starts, and the store connection never checkpoints by itself (past SQLite\'s 1,000 pages)', async () => {
   const store = await openStore({ frames: 100_000 });
   for (let i = 0; i < 400; i++) await store.putSecret(`app/s${i}`, { v: 'y'.repeat(3000) });
-  assert.deepEqual(store.stats().checkpoints, { checkpoints: 0, busy: 0, failures: 0, fallback: false, started: false });
+  assert.deepEqual(store.stats().checkpoints, { checkpoints: 0, busy: 0, full: 0, failures: 0, fallback: false, started: false });
   const s = walState(store.file);
   assert.ok(s.log > 1000 && s.checkpointed === 0, `nothing checkpointed: ${JSON.stringify(s)}`);
   await store.close();

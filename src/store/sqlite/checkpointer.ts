@@ -32,12 +32,21 @@
  * the log again (one per checkpoint, where there were three), and the TRUNCATE checkpoint at
  * start (wal-sync.ts, before anything is served).
  *
- * A failed checkpoint (anything but a busy lock) stops the store as a failed log sync does
- * (wal-sync.ts: every write and read refused until a restart, the log kept whole for the next
- * start), with one ERROR line (`alarm: checkpoint_failed`). It cannot simply be tried again: a
- * PASSIVE copy may already have counted pages as copied whose writing failed, and a second
- * sync through the same descriptor would not report the error again, so a retry could declare
- * the log copied, and the next write would overwrite the only good copy. A worker that cannot
+ * A disk too full for the database file to grow is not a failure. SQLite raises its mark of
+ * pages copied only once every page is written (and, when the whole log was copied, the file
+ * synced), so a checkpoint stopped by SQLITE_FULL (a write the file system refused) has counted
+ * nothing as copied, and the log stays whole. It is tried again every {@link RETRY_MS}, with one
+ * WARN line until a checkpoint succeeds; meanwhile reads go on, writes are refused as disk full
+ * while the log cannot grow, and freeing space needs no restart (FI-14). A failed sync is not
+ * this case: its error (`ENOSPC` included) stops the store, as below.
+ *
+ * A failed checkpoint (anything but a busy lock or a full disk) stops the store as a failed
+ * log sync does (wal-sync.ts: every write and read refused until a restart, the log kept whole
+ * for the next start), with one ERROR line (`alarm: checkpoint_failed`). It cannot simply be
+ * tried again: a PASSIVE copy may already have counted pages as copied whose writing failed
+ * (accepted by the kernel, lost at write-back), and a second sync through the same descriptor
+ * would not report the error again, so a retry could declare the log copied, and the next
+ * write would overwrite the only good copy. A worker that cannot
  * start or dies hands the checkpoints back to the main thread, with a WARN line: a PASSIVE
  * checkpoint on the store's connection when the log is long enough, as SQLite's automatic one,
  * except that its errors stop the store too (SQLite ignores its automatic checkpoint's errors).
@@ -49,6 +58,7 @@ import type { Logger } from '../../lib/index.js';
 import { sqliteDriverFiles } from '../drivers.js';
 import { toStoreError } from './file.js';
 import { databaseFile } from './wal-sync.js';
+import { WORKER_SOURCE, type CheckpointReply } from './checkpoint-worker.js';
 
 /** Log pages not yet in the database file that start a checkpoint (SQLite's own default). */
 export const DEFAULT_FRAMES = 1000;
@@ -64,55 +74,19 @@ const CLOSE_WAIT_MS = 10_000;
  */
 const RUNNING_CAP_MS = 30_000;
 
-/**
- * The worker thread's code: plain CommonJS run with `eval` (a bundled command has no module
- * file of its own to start a worker from). It opens its own connection and answers each
- * `checkpoint` message with the checkpoint's result or its error code. No key, path or value
- * ever reaches it: it sees only database pages, as SQLite copies them.
- */
-const WORKER_SOURCE = `
-'use strict';
-const { parentPort, workerData } = require('node:worker_threads');
-const Database = require(workerData.driver);
-const options = { fileMustExist: true, timeout: workerData.lockWaitMs };
-if (workerData.binding !== null) options.nativeBinding = workerData.binding;
-const db = new Database(workerData.file, options);
-db.pragma('synchronous = NORMAL');
-db.pragma('wal_autocheckpoint = 0');
-db.pragma('cache_size = -256');
-const passive = db.prepare('PRAGMA wal_checkpoint(PASSIVE)');
-const run = db.prepare(workerData.statement);
-const fs = require('node:fs');
-const wantsLock = new Int32Array(workerData.wantsLock);
-parentPort.on('message', (m) => {
-  if (m === 'close') { db.close(); parentPort.close(); return; }
-  try {
-    passive.get();
-    fs.fdatasyncSync(workerData.fd);
-    Atomics.store(wantsLock, 0, 1);
-    let r;
-    try { r = run.get(); } finally { Atomics.store(wantsLock, 0, 0); }
-    parentPort.postMessage({ ok: true, busy: r.busy, log: r.log, checkpointed: r.checkpointed });
-  } catch (e) {
-    parentPort.postMessage({ ok: false, code: String((e && e.code) || 'error') });
-  }
-});
-parentPort.postMessage({ ready: true });
-`;
-
 /** A busy or locked database, as the store maps driver errors (file.ts): not a failure, tried again later. */
 function isBusy(code: string): boolean {
   return toStoreError({ code }).code === 'store_busy';
 }
 
-interface CheckpointReply {
-  ok?: boolean;
-  ready?: boolean;
-  busy?: number;
-  log?: number;
-  checkpointed?: number;
-  code?: string;
+/**
+ * A write into the database file refused for lack of space (ENOSPC on a write, which SQLite
+ * reports as SQLITE_FULL; a failed sync is SQLITE_IOERR_FSYNC, or the worker's own `ENOSPC`).
+ */
+function isFull(code: string): boolean {
+  return code === 'SQLITE_FULL';
 }
+
 
 export interface CheckpointerOptions {
   /** Log pages not yet in the database file that start a checkpoint (default {@link DEFAULT_FRAMES}). */
@@ -155,7 +129,9 @@ export class Checkpointer {
   #retryAt = 0;
   /** Set by a failed checkpoint: none is tried again. */
   #failed = false;
-  #stats = { checkpoints: 0, busy: 0, failures: 0 };
+  #stats = { checkpoints: 0, busy: 0, full: 0, failures: 0 };
+  /** Set by a checkpoint that found the disk full, until one succeeds (one WARN line per episode). */
+  #fullNoted = false;
 
   constructor(db: BetterSqlite3.Database, opts: CheckpointerOptions = {}) {
     this.#db = db;
@@ -168,8 +144,8 @@ export class Checkpointer {
     db.pragma('wal_autocheckpoint = 0');
   }
 
-  /** Checkpoints run, busy and failed so far; whether the worker was ever started; `fallback` once the main thread runs them. */
-  stats(): { checkpoints: number; busy: number; failures: number; fallback: boolean; started: boolean } {
+  /** Checkpoints run, busy, stopped by a full disk and failed so far; whether the worker was ever started; `fallback` once the main thread runs them. */
+  stats(): { checkpoints: number; busy: number; full: number; failures: number; fallback: boolean; started: boolean } {
     return { ...this.#stats, fallback: this.#fallback, started: this.#started };
   }
 
@@ -216,13 +192,37 @@ export class Checkpointer {
   #checkpointHere(): void {
     try {
       const [r] = this.#db.pragma('wal_checkpoint(PASSIVE)') as Array<{ busy: number }>;
-      this.#stats.checkpoints++;
-      if (r?.busy === 1) this.#busy();
+      this.#done(r?.busy === 1);
     } catch (e) {
-      const code = String((e as { code?: unknown }).code ?? 'error');
-      if (isBusy(code)) this.#busy();
-      else this.#fatal(code);
+      this.#failedWith(String((e as { code?: unknown }).code ?? 'error'));
     }
+  }
+
+  /** A checkpoint that ran (`busy`: it met a busy lock or a reader of an older commit and copied only part of the log). */
+  #done(busy: boolean): void {
+    this.#stats.checkpoints++;
+    if (busy) this.#busy();
+    else if (this.#fullNoted) {
+      this.#fullNoted = false;
+      this.#logger?.info('database checkpoints run again: the disk has room');
+    }
+  }
+
+  /** A checkpoint that threw: busy and full are tried again later; anything else stops the store. */
+  #failedWith(code: string): void {
+    if (isBusy(code)) this.#busy();
+    else if (isFull(code)) this.#full();
+    else this.#fatal(code);
+  }
+
+  /** A checkpoint stopped by a full disk (nothing counted as copied): tried again after {@link RETRY_MS}. */
+  #full(): void {
+    this.#stats.full++;
+    this.#retryAt = Date.now() + RETRY_MS;
+    if (this.#fullNoted) return;
+    this.#fullNoted = true;
+    this.#logger?.warn({ err: 'SQLITE_FULL', cause: 'disk_full' },
+      'a database checkpoint found the disk full: the log is kept whole and the checkpoint is tried again every second; reads go on; free space on the volume that holds the store');
   }
 
   /** A checkpoint that met a busy lock or a reader of an older commit: the next try waits {@link RETRY_MS}. */
@@ -288,15 +288,11 @@ export class Checkpointer {
     if (m.ready === true) return;
     this.#running = false;
     clearTimeout(this.#slow);
-    const code = m.code ?? 'error';
-    if (m.ok === true) {
-      this.#stats.checkpoints++;
-      if (m.busy === 1) this.#busy();
-    } else if (isBusy(code)) this.#busy();
-    else this.#fatal(code);
+    if (m.ok === true) this.#done(m.busy === 1);
+    else this.#failedWith(m.code ?? 'error');
   }
 
-  /** A failed checkpoint: none is tried again, and the store refuses everything until a restart. */
+  /** A failed checkpoint (not busy, not a full disk): none is tried again, and the store refuses everything until a restart. */
   #fatal(code: string): void {
     this.#failed = true;
     this.#stats.failures++;

@@ -43,12 +43,20 @@ import { StoreError, type StoreOutcome } from '../types.js';
  * so nothing a previous process committed without a sync (killed, or its sync failed: the
  * page cache keeps pages that failed to write, marked clean, and no new sync would write them)
  * is served before it is on disk. Throws on an I/O error; `busy` when a reader in another
- * process kept the checkpoint from completing within the busy timeout.
+ * process kept the checkpoint from completing within the busy timeout; `full` when the disk
+ * had no room for the database file to grow (SQLITE_FULL: nothing was counted as copied, the
+ * log is whole). In both cases the caller syncs the log instead, so a store on a full disk
+ * still opens and serves reads.
  */
-export function settleLog(db: BetterSqlite3.Database): { walFile: string; busy: boolean } {
-  const file = databaseFile(db);
-  const [r] = db.pragma('wal_checkpoint(TRUNCATE)') as Array<{ busy: number }>;
-  return { walFile: `${file}-wal`, busy: (r?.busy ?? 0) !== 0 };
+export function settleLog(db: BetterSqlite3.Database): { walFile: string; busy: boolean; full: boolean } {
+  const walFile = `${databaseFile(db)}-wal`;
+  try {
+    const [r] = db.pragma('wal_checkpoint(TRUNCATE)') as Array<{ busy: number }>;
+    return { walFile, busy: (r?.busy ?? 0) !== 0, full: false };
+  } catch (e) {
+    if ((e as { code?: unknown }).code !== 'SQLITE_FULL') throw e;
+    return { walFile, busy: false, full: true };
+  }
 }
 
 /** The database file as SQLite itself names it (symlinks resolved; its log is this name + `-wal`). */
@@ -69,6 +77,7 @@ export function databaseFile(db: BetterSqlite3.Database): string {
 export function openWalSync(db: BetterSqlite3.Database, sync: SyncFile | undefined, logger: Logger | undefined): WalSync {
   const log = settleLog(db);
   if (log.busy) logger?.warn('another process kept the database log from being checkpointed at start; it is synced instead');
+  if (log.full) logger?.warn({ err: 'SQLITE_FULL', cause: 'disk_full' }, 'the disk is full: the database log could not be copied into the database file at start; it is synced instead, and reads are served (free space on the volume that holds the store)');
   const wal = new WalSync(log.walFile, sync);
   try {
     wal.openNow();
