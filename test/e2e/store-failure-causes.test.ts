@@ -73,7 +73,8 @@ async function diskFullDrill(frames?: number): Promise<void> {
     }
     assert.ok(full, 'the 1 MiB file system never filled up');
     assert.equal(full.status, 503);
-    assert.deepEqual(full.json, { err: 'state_not_ready', message: 'store unavailable: disk full' });
+    // outcome: the batch was rolled back before its commit frame was whole: nothing written, safe to retry.
+    assert.deepEqual(full.json, { err: 'state_not_ready', message: 'store unavailable: disk full', outcome: 'not_applied' });
     assert.equal(storeFailure(store)?.cause, 'disk_full');
     assert.ok((storeFailure(store)?.failures ?? 0) >= 1);
     const lines = out.join('').trim().split('\n').map((l) => JSON.parse(l) as Record<string, unknown>);

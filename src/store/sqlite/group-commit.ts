@@ -56,6 +56,8 @@ const LOCK_RETRY = { initialMs: 1, maxMs: 16 } as const;
 
 interface PendingWrite {
   run: () => unknown;
+  /** When the write was queued (`lockWaitMs`: each write's own wait for a busy lock counts from here). */
+  queuedAt: number;
   resolve: (v: unknown) => void;
   reject: (e: unknown) => void;
 }
@@ -68,8 +70,10 @@ export class GroupCommit {
   readonly #st: Record<'begin' | 'commit' | 'rollback' | 'savepoint' | 'release' | 'rollbackTo', BetterSqlite3.Statement>;
   /** `lockWaitMs` only: busy timeout off, and back to the connection's setting. */
   readonly #busy: { off: BetterSqlite3.Statement; on: BetterSqlite3.Statement } | undefined;
-  /** `lockWaitMs` only: when the batch at the queue's head first found the lock taken, and how often since. */
-  #lockWait: { since: number; tries: number } | undefined;
+  /** `lockWaitMs` only: how often the lock was found taken since it was last taken here (the retry pause grows with it). */
+  #lockTries: number | undefined;
+  /** `lockWaitMs` only: when this process's own checkpoint was last seen holding the lock; no write's wait counts before it. */
+  #exemptUntil = 0;
   #queue: PendingWrite[] = [];
   #scheduled = false;
   #drained: (() => void)[] = [];
@@ -104,7 +108,7 @@ export class GroupCommit {
   /** Queues a read-modify-write closure; resolves with its value after its transaction committed. */
   run<T>(fn: () => T): Promise<T> {
     return new Promise<T>((resolve, reject) => {
-      this.#queue.push({ run: fn, resolve: resolve as (v: unknown) => void, reject });
+      this.#queue.push({ run: fn, queuedAt: Date.now(), resolve: resolve as (v: unknown) => void, reject });
       this.#schedule();
     });
   }
@@ -137,31 +141,40 @@ export class GroupCommit {
     } finally {
       this.#busy.on.get();
     }
-    this.#lockWait = undefined;
+    this.#lockTries = undefined;
   }
 
   /**
-   * With `lockWaitMs`: the write lock was busy (another process commits) and the wait is not
-   * over, so the batch goes back to the head of the queue and is tried again after a short
-   * pause. False: fail the batch (another error, or the wait is over).
+   * With `lockWaitMs`: the write lock was busy (another process commits). Each write of the
+   * batch that has waited `lockWaitMs` since it was queued fails `store_busy` (nothing applied);
+   * the others go back to the head of the queue, tried again after a short pause. The time
+   * while this process's own checkpoint holds the lock counts for none of them. False: another
+   * error, which fails the whole batch (the caller's).
    */
   #retryLater(batch: PendingWrite[], e: unknown): boolean {
     const limit = this.#opts.lockWaitMs;
-    if (limit === undefined) return false;
-    const now = Date.now();
-    const wait = (this.#lockWait ??= { since: now, tries: 0 });
-    if (this.#opts.ownLockHolder?.() === true) wait.since = now;
-    if (!String((e as { code?: unknown }).code ?? '').startsWith('SQLITE_BUSY') || now - wait.since >= limit) {
-      this.#lockWait = undefined;
+    if (limit === undefined || !String((e as { code?: unknown }).code ?? '').startsWith('SQLITE_BUSY')) {
+      this.#lockTries = undefined;
       return false;
     }
-    this.#queue.unshift(...batch);
+    const now = Date.now();
+    if (this.#opts.ownLockHolder?.() === true) this.#exemptUntil = now;
+    const keep: PendingWrite[] = [];
+    let busy: StoreError | undefined;
+    for (const op of batch) {
+      if (now - Math.max(op.queuedAt, this.#exemptUntil) < limit) keep.push(op);
+      else op.reject(busy ??= new StoreError('store_busy', { cause: e, outcome: 'not_applied' }));
+    }
+    if (keep.length === 0) return true;
+    this.#queue.unshift(...keep);
     if (!this.#scheduled) {
       this.#scheduled = true;
+      const tries = this.#lockTries ?? 0;
+      this.#lockTries = tries + 1;
       setTimeout(() => {
         this.#scheduled = false;
         this.#flush();
-      }, backoffDelay(wait.tries++, LOCK_RETRY));
+      }, backoffDelay(tries, LOCK_RETRY));
     }
     return true;
   }
@@ -247,11 +260,16 @@ export class GroupCommit {
     this.#stats.writes += batch.length;
     if (!aborted) this.#opts.onBatch?.(batch.length);
     if (aborted) {
+      let undone = false;
       try {
         if (this.#db.inTransaction) st.rollback.run();
+        undone = true;
       } catch {
         // nothing more to undo
       }
+      // A full disk refused a write before the commit frame was whole, and the transaction is
+      // rolled back: certainly nothing applied, so a client may retry the write.
+      if (undone && aborted.failure === 'disk_full') aborted.outcome ??= 'not_applied';
       // debug: the store's health tracker (../health.ts) names the cause at a bounded rate.
       this.#opts.logger?.debug({ err: aborted.code }, 'store write batch rolled back');
       for (const op of batch) op.reject(aborted);

@@ -94,6 +94,43 @@ test('shared: a lock held past the busy timeout → store_busy, nothing written;
   }
 });
 
+test('FI-15: each write waits its own busy timeout: a write queued late in a long hold is not refused with the earlier ones', async () => {
+  const root = RootKey.generate();
+  roots.push(root);
+  const file = tempFile();
+  const busyMs = 600;
+  const store = await open(file, root, busyMs);
+  try {
+    await store.putSecret('s/c', { k: '1' });
+    const other = new Database(file);
+    other.exec('BEGIN IMMEDIATE');
+    const timed = async (p: string): Promise<{ ms: number; err: unknown }> => {
+      const t0 = Date.now();
+      try {
+        await store.putSecret(p, { k: 'x' });
+        return { ms: Date.now() - t0, err: undefined };
+      } catch (err) {
+        return { ms: Date.now() - t0, err };
+      }
+    };
+    const early = timed('s/early');
+    await new Promise((r) => setTimeout(r, busyMs * 0.6));
+    const late = timed('s/late');
+    const [a, b] = await Promise.all([early, late]);
+    other.exec('ROLLBACK');
+    other.close();
+    for (const r of [a, b]) {
+      assert.ok(r.err instanceof StoreError && r.err.code === 'store_busy' && r.err.outcome === 'not_applied', `store_busy, not applied: ${String(r.err)}`);
+      // Before: the late write joined the early one's retried batch and failed with it, ~240 ms after it was made.
+      assert.ok(r.ms >= busyMs - 50, `refused after ${r.ms} ms, before its own busy timeout (${busyMs} ms)`);
+    }
+    assert.equal((await store.getSecret('s/early')) ?? undefined, undefined, 'nothing written');
+    assert.equal((await store.getSecret('s/late')) ?? undefined, undefined, 'nothing written');
+  } finally {
+    await store.close();
+  }
+});
+
 test('SEC-13 across connections: two shared stores, 2 × 24 concurrent writers on the same paths → versions 1..48, distinct, same bytes from both', async () => {
   const root = RootKey.generate();
   roots.push(root);
