@@ -153,7 +153,7 @@ test('FI-14 with checkpoints: a checkpoint that meets the full disk waits and tr
   await diskFullDrill(16);
 });
 
-test('FI-14 restart on a full disk: the store opens (the log synced instead of copied, one WARN line), every acknowledged write reads back, writes resume once there is room', needsRoot, async () => {
+test('FI-14 restart on a full disk: the store opens (the log rewritten in place and synced instead of copied, one WARN line), every acknowledged write reads back, writes resume once there is room', needsRoot, async () => {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'spike-full-'));
   assert.ok(mount(dir, 'size=1m'));
   const file = path.join(dir, 'spike.db');
@@ -177,8 +177,13 @@ test('FI-14 restart on a full disk: the store opens (the log synced instead of c
     await store.close(); // its last-close checkpoint cannot grow the file either: the log stays
     store = undefined;
     assert.ok(fs.statSync(`${file}-wal`).size > 0, 'the log holds the writes at the restart');
+    // The log is rewritten in place (same bytes, no new space) and synced: a sync alone would
+    // leave off the disk any page a failed sync left clean in the cache.
+    const old = new Date(Date.now() - 3_600_000);
+    fs.utimesSync(`${file}-wal`, old, old);
     // The restart: before, the start-up checkpoint's SQLITE_FULL stopped the store from opening.
     store = new SqliteStore({ file, logger });
+    assert.ok(fs.statSync(`${file}-wal`).mtimeMs > old.getTime() + 1_800_000, 'the log was written back in place on the full disk');
     await store.unlock(root);
     for (const p of acked) assert.equal((await store.getSecret(p))?.values['v']?.length, 4096, `acked ${p} reads back after the restart`);
     const warned = out.join('').trim().split('\n').filter((l) => l.includes('could not be copied into the database file at start'));

@@ -16,7 +16,7 @@ import assert from 'node:assert/strict';
 import Database from 'better-sqlite3';
 import { RootKey } from '../../crypto/index.js';
 import { SqliteStore } from './store.js';
-import { Checkpointer } from './checkpointer.js';
+import { Checkpointer, checkpointErrorKind } from './checkpointer.js';
 import { openDatabase } from './file.js';
 import { tempDir } from '../../../test/helpers/temp.js';
 import { captureLogger, waitFor } from '../../../test/helpers/mtls-harness.js';
@@ -291,4 +291,16 @@ test('checkpoints: a worker that fails at start hands checkpoints back to the ma
   assert.equal(lines().filter((l) => String(l['msg']).includes('main thread again')).length, 1, 'one line');
   await cp.close();
   db.close();
+});
+
+test('checkpoints: which errors are waited out (busy lock, full disk) and which stop the store (a failed sync above all)', () => {
+  const dir = tempDir('spike-ckpt-kind-'); // a volume with room
+  for (const code of ['SQLITE_BUSY', 'SQLITE_BUSY_SNAPSHOT', 'SQLITE_LOCKED']) assert.equal(checkpointErrorKind(code, dir), 'busy', code);
+  // A write refused for lack of space: the copy stopped before anything counted as copied.
+  assert.equal(checkpointErrorKind('SQLITE_FULL', dir), 'full');
+  // A failed sync may have dropped pages a retry would count as copied; a failed write on a
+  // volume with room is an I/O error, not a full disk; the worker's own fdatasync reports errno codes.
+  for (const code of ['SQLITE_IOERR_FSYNC', 'SQLITE_IOERR_WRITE', 'SQLITE_IOERR', 'SQLITE_IOERR_TRUNCATE', 'ENOSPC', 'EIO', 'EDQUOT', 'SQLITE_CORRUPT', 'error']) {
+    assert.equal(checkpointErrorKind(code, dir), 'fatal', code);
+  }
 });

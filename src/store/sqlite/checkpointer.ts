@@ -30,15 +30,17 @@
  *
  * What stays on the main thread: the sync of the log's new header when the next write starts
  * the log again (one per checkpoint, where there were three), and the TRUNCATE checkpoint at
- * start (wal-sync.ts, before anything is served).
+ * start (settle-log.ts, before anything is served).
  *
  * A disk too full for the database file to grow is not a failure. SQLite raises its mark of
  * pages copied only once every page is written (and, when the whole log was copied, the file
- * synced), so a checkpoint stopped by SQLITE_FULL (a write the file system refused) has counted
- * nothing as copied, and the log stays whole. It is tried again every {@link RETRY_MS}, with one
- * WARN line until a checkpoint succeeds; meanwhile reads go on, writes are refused as disk full
- * while the log cannot grow, and freeing space needs no restart (FI-14). A failed sync is not
- * this case: its error (`ENOSPC` included) stops the store, as below.
+ * synced), so a checkpoint stopped by a refused write (SQLITE_FULL; see
+ * {@link checkpointErrorKind}) has counted nothing as copied, and the log stays whole. It is
+ * tried again, as after a busy lock, at the first commit at least {@link RETRY_MS} later (while
+ * the disk is full the log cannot grow either, so nothing commits), with one WARN line until a
+ * checkpoint succeeds; meanwhile reads go on, writes are refused as disk full, and freeing
+ * space needs no restart (FI-14). A failed sync is not this case: its error (`ENOSPC`
+ * included) stops the store, as below.
  *
  * A failed checkpoint (anything but a busy lock or a full disk) stops the store as a failed
  * log sync does (wal-sync.ts: every write and read refused until a restart, the log kept whole
@@ -52,12 +54,13 @@
  * except that its errors stop the store too (SQLite ignores its automatic checkpoint's errors).
  */
 import fs from 'node:fs';
+import path from 'node:path';
 import { Worker } from 'node:worker_threads';
 import type BetterSqlite3 from 'better-sqlite3';
 import type { Logger } from '../../lib/index.js';
 import { sqliteDriverFiles } from '../drivers.js';
 import { toStoreError } from './file.js';
-import { databaseFile } from './wal-sync.js';
+import { databaseFile } from './settle-log.js';
 import { WORKER_SOURCE, type CheckpointReply } from './checkpoint-worker.js';
 
 /** Log pages not yet in the database file that start a checkpoint (SQLite's own default). */
@@ -74,19 +77,20 @@ const CLOSE_WAIT_MS = 10_000;
  */
 const RUNNING_CAP_MS = 30_000;
 
-/** A busy or locked database, as the store maps driver errors (file.ts): not a failure, tried again later. */
-function isBusy(code: string): boolean {
-  return toStoreError({ code }).code === 'store_busy';
-}
-
 /**
- * A write into the database file refused for lack of space (ENOSPC on a write, which SQLite
- * reports as SQLITE_FULL; a failed sync is SQLITE_IOERR_FSYNC, or the worker's own `ENOSPC`).
+ * What a checkpoint's error means. `busy`: a busy or locked database, as the store maps driver
+ * errors (file.ts), tried again later. `full`: a write into the database file refused for lack
+ * of space, before anything was counted as copied: SQLITE_FULL (ENOSPC on a write), or a
+ * failed write (SQLITE_IOERR_WRITE, e.g. a quota) while the volume in `dir` shows no free space;
+ * tried again later. `fatal`: anything else, a failed sync above all (SQLITE_IOERR_FSYNC, or the
+ * worker's own `ENOSPC`/`EIO`), which may have lost pages that a retry would count as copied.
  */
-function isFull(code: string): boolean {
-  return code === 'SQLITE_FULL';
+export function checkpointErrorKind(code: string, dir: string): 'busy' | 'full' | 'fatal' {
+  if (toStoreError({ code }).code === 'store_busy') return 'busy';
+  if (code === 'SQLITE_FULL') return 'full';
+  if (code === 'SQLITE_IOERR_WRITE' && toStoreError({ code }, dir).failure === 'disk_full') return 'full';
+  return 'fatal';
 }
-
 
 export interface CheckpointerOptions {
   /** Log pages not yet in the database file that start a checkpoint (default {@link DEFAULT_FRAMES}). */
@@ -210,19 +214,20 @@ export class Checkpointer {
 
   /** A checkpoint that threw: busy and full are tried again later; anything else stops the store. */
   #failedWith(code: string): void {
-    if (isBusy(code)) this.#busy();
-    else if (isFull(code)) this.#full();
+    const kind = checkpointErrorKind(code, path.dirname(this.#file));
+    if (kind === 'busy') this.#busy();
+    else if (kind === 'full') this.#full(code);
     else this.#fatal(code);
   }
 
-  /** A checkpoint stopped by a full disk (nothing counted as copied): tried again after {@link RETRY_MS}. */
-  #full(): void {
+  /** A checkpoint stopped by a full disk (nothing counted as copied): tried again at a commit at least {@link RETRY_MS} later. */
+  #full(code: string): void {
     this.#stats.full++;
     this.#retryAt = Date.now() + RETRY_MS;
     if (this.#fullNoted) return;
     this.#fullNoted = true;
-    this.#logger?.warn({ err: 'SQLITE_FULL', cause: 'disk_full' },
-      'a database checkpoint found the disk full: the log is kept whole and the checkpoint is tried again every second; reads go on; free space on the volume that holds the store');
+    this.#logger?.warn({ err: code, cause: 'disk_full' },
+      'a database checkpoint found the disk full: the log is kept whole and the checkpoint is tried again after the next write that commits; reads go on; free space on the volume that holds the store');
   }
 
   /** A checkpoint that met a busy lock or a reader of an older commit: the next try waits {@link RETRY_MS}. */

@@ -300,7 +300,7 @@ test('D12 store: opening checkpoints the whole log into the database file first 
   other.close();
 });
 
-test('D12 store: a reader in another process that keeps the start-up checkpoint from completing gets a WARN line; the store opens and serves', async () => {
+test('D12 store: a reader in another process that keeps the start-up checkpoint from completing gets a WARN line; the log is rewritten in place and synced; the store opens and serves', async () => {
   const file = tempFile();
   await new SqliteStore({ file }).close();
   const reader = new Database(file);
@@ -313,8 +313,17 @@ test('D12 store: a reader in another process that keeps the start-up checkpoint 
   const logger = createLogger({ component: 'test', level: 'warn', destination: new Writable({ write(c, _e, cb) { lines.push(String(c)); cb(); } }) });
   const root = RootKey.generate();
   roots.push(root);
+  // A sync alone writes only dirty pages: pages of the log a failed sync left clean in the
+  // page cache would stay off the disk. The store writes every block back (same bytes), which
+  // moves the file's modification time; a sync alone does not.
+  const wal = `${file}-wal`;
+  const before = fs.readFileSync(wal);
+  const old = new Date(Date.now() - 3_600_000);
+  fs.utimesSync(wal, old, old);
   const store = new SqliteStore({ file, busyTimeoutMs: 100, logger });
-  assert.ok(lines.some((l) => l.includes('kept the database log from being checkpointed')), lines.join(''));
+  assert.ok(lines.some((l) => l.includes('kept the database log from being checkpointed') && l.includes('rewritten in place')), lines.join(''));
+  assert.ok(fs.statSync(wal).mtimeMs > old.getTime() + 1_800_000, 'the log was written back, not only synced');
+  assert.ok(fs.readFileSync(wal).subarray(0, before.length).equals(before), 'the log bytes are unchanged');
   await store.unlock(root);
   await store.putSecret('a', { v: '1' });
   assert.deepEqual({ ...(await store.getSecret('a'))?.values }, { v: '1' });

@@ -34,51 +34,20 @@ import fs from 'node:fs';
 import type BetterSqlite3 from 'better-sqlite3';
 import type { Logger } from '../../lib/index.js';
 import { openSqlite } from '../drivers.js';
+import { settleLog } from './settle-log.js';
 import { StoreError, type StoreOutcome } from '../types.js';
 
 /**
- * Before a store in this mode serves: the WAL path SQLite itself uses (`spike.db` may be a
- * symlink; SQLite names the log after the file it resolves to), and the log made durable. A
- * TRUNCATE checkpoint copies every frame into the database file, syncs it and empties the log,
- * so nothing a previous process committed without a sync (killed, or its sync failed: the
- * page cache keeps pages that failed to write, marked clean, and no new sync would write them)
- * is served before it is on disk. Throws on an I/O error; `busy` when a reader in another
- * process kept the checkpoint from completing within the busy timeout; `full` when the disk
- * had no room for the database file to grow (SQLITE_FULL: nothing was counted as copied, the
- * log is whole). In both cases the caller syncs the log instead, so a store on a full disk
- * still opens and serves reads.
- */
-export function settleLog(db: BetterSqlite3.Database): { walFile: string; busy: boolean; full: boolean } {
-  const walFile = `${databaseFile(db)}-wal`;
-  try {
-    const [r] = db.pragma('wal_checkpoint(TRUNCATE)') as Array<{ busy: number }>;
-    return { walFile, busy: (r?.busy ?? 0) !== 0, full: false };
-  } catch (e) {
-    if ((e as { code?: unknown }).code !== 'SQLITE_FULL') throw e;
-    return { walFile, busy: false, full: true };
-  }
-}
-
-/** The database file as SQLite itself names it (symlinks resolved; its log is this name + `-wal`). */
-export function databaseFile(db: BetterSqlite3.Database): string {
-  const main = (db.pragma('database_list') as Array<{ name: string; file: string }>).find((d) => d.name === 'main');
-  if (main === undefined || main.file === '') throw new StoreError('store_unavailable');
-  return main.file;
-}
-
-/**
  * The WAL sync of a store opened in this mode (`synchronous=NORMAL`), ready before anything is
- * served: the log settled ({@link settleLog}), both sync descriptors opened (a descriptor opened
+ * served: the log settled (settle-log.ts), both sync descriptors opened (a descriptor opened
  * after a writeback error was reported elsewhere would never see it), and the log synced once:
- * the checkpoint's truncation, and, when a reader kept the checkpoint from completing (a WARN
- * line), the frames a killed process left unsynced. A failed sync is
- * reported once at ERROR. Throws what settling or that first sync threw.
+ * the checkpoint's truncation, or, when the log could not be copied (busy, full), the log as
+ * rewritten in place. A failed sync is reported once at ERROR. Throws what settling or that
+ * first sync threw.
  */
 export function openWalSync(db: BetterSqlite3.Database, sync: SyncFile | undefined, logger: Logger | undefined): WalSync {
-  const log = settleLog(db);
-  if (log.busy) logger?.warn('another process kept the database log from being checkpointed at start; it is synced instead');
-  if (log.full) logger?.warn({ err: 'SQLITE_FULL', cause: 'disk_full' }, 'the disk is full: the database log could not be copied into the database file at start; it is synced instead, and reads are served (free space on the volume that holds the store)');
-  const wal = new WalSync(log.walFile, sync);
+  const walFile = settleLog(db, logger);
+  const wal = new WalSync(walFile, sync);
   try {
     wal.openNow();
   } catch (e) {
@@ -241,8 +210,9 @@ const logKeepers: BetterSqlite3.Database[] = [];
  * connection, open until the process exits, holds the file's shared lock, so the store's close
  * is not the last one, and a read-only close never checkpoints. The next start then finds the
  * whole log, rebuilds its index (nothing counted as copied) and copies all of it into the
- * database file, synced, before serving (settleLog). Best effort: if even that open fails, the
- * log is as SQLite leaves it.
+ * database file, synced, before serving, or, when it cannot (another process's reader, a full
+ * disk), rewrites the log in place and syncs it (settle-log.ts). Best effort: if even that open
+ * fails, the log is as SQLite leaves it.
  */
 function keepLog(dbFile: string): void {
   try {
