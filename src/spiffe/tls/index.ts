@@ -16,9 +16,9 @@
  *   against the current bundle. Each request re-checks the connection's grant (validity window,
  *   anchor still in the bundle, maximum age: peer-grant.ts); handshaking and verified
  *   sockets have separate budgets (admission.ts).
- * - Client (`createMtlsDispatcher`): an undici `Agent` whose `connect` builds each TLS socket
- *   from the source's *current* SVID and bundles, verifies the server's SVID and runs the
- *   predicate before handing the socket to undici. There is no hostname check: the server is
+ * - Client (`createMtlsDispatcher`): an undici dispatcher (one `Pool` per origin) whose
+ *   `connect` builds each TLS socket from the source's *current* SVID and bundles, verifies the
+ *   server's SVID and runs the predicate before handing the socket to undici. There is no hostname check: the server is
  *   identified by its SPIFFE ID only.
  * - Client on `node:https` (`createMtlsHttpsClient`): the same dial and peer check (dial.ts)
  *   under Node's own HTTP client, for short-lived callers such as the CLI (no undici to load).
