@@ -216,8 +216,9 @@ export const STORE_FAILURE_TEXT: Record<StoreFailureCause, string> = {
 
 /**
  * What a failed operation did to the stored data, when the backend can tell: `not_applied`
- * (certainly nothing was written: a read, or a write whose COMMIT was never sent — safe to
- * retry on any instance) or `unknown` (a COMMIT, or a one-statement write, was sent and its
+ * (certainly nothing was written: a read, a write whose COMMIT was never sent, or on SQLite a
+ * transaction rolled back after a full disk refused its log frames — safe to retry on any
+ * instance) or `unknown` (a COMMIT, or a one-statement write, was sent and its
  * answer never came: it may or may not have been applied).
  */
 export type StoreOutcome = 'not_applied' | 'unknown';

@@ -23,6 +23,7 @@ import { storeFailureFromMessage } from '../../src/protocol/index.js';
 import { NexusApiError } from '../../src/sdk/index.js';
 import { SqliteStore, storeFailure } from '../../src/store/index.js';
 import { secretRoutes } from '../../src/nexus/routes/secrets.js';
+import { checkpointErrorKind } from '../../src/store/sqlite/checkpointer.js';
 
 const PILOT = 'spiffe://spike.ist/spike/pilot/role/superuser';
 const S = '/v1/store/secrets';
@@ -76,6 +77,10 @@ async function diskFullDrill(frames?: number): Promise<void> {
     // outcome: the batch was rolled back before its commit frame was whole: nothing written, safe to retry.
     assert.deepEqual(full.json, { err: 'state_not_ready', message: 'store unavailable: disk full', outcome: 'not_applied' });
     assert.equal(storeFailure(store)?.cause, 'disk_full');
+    // On this full volume a checkpoint's refused write is waited out, a failed sync never is.
+    assert.equal(checkpointErrorKind('SQLITE_FULL', dir), 'full');
+    assert.equal(checkpointErrorKind('SQLITE_IOERR_WRITE', dir), 'full');
+    for (const code of ['SQLITE_IOERR_FSYNC', 'SQLITE_IOERR', 'ENOSPC', 'EIO']) assert.equal(checkpointErrorKind(code, dir), 'fatal', code);
     assert.ok((storeFailure(store)?.failures ?? 0) >= 1);
     const lines = out.join('').trim().split('\n').map((l) => JSON.parse(l) as Record<string, unknown>);
     const named = lines.filter((l) => l['event'] === 'store_failure');

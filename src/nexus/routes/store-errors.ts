@@ -16,7 +16,8 @@
  *
  * Every 503 for a store failure also carries `outcome` (additive) when the backend knows it:
  * `"not_applied"` — nothing was written (a read, a busy store, a transaction whose COMMIT was
- * never sent): safe to retry on any instance — or `"unknown"` — a COMMIT was sent and its
+ * never sent, or on SQLite one rolled back after a full disk refused its log frames): safe to
+ * retry on any instance — or `"unknown"` — a COMMIT was sent and its
  * answer never came. A request refused because the policy-freshness check could not be
  * made ({@link policyCheckUnavailable}) is `not_applied` with the store's cause.
  *

@@ -45,7 +45,7 @@ interface GroupCommitOptions {
    * a batch's writes (and `afterCommit`) settle once the sync that followed its COMMIT
    * completed. A failed sync fails the batch, and every batch after it is refused.
    */
-  durability?: Pick<WalSync, 'noteCommit' | 'committed' | 'until' | 'failed'>;
+  durability?: Pick<WalSync, 'noteCommit' | 'committed' | 'until' | 'failed' | 'beforeWrites'>;
 }
 
 /** A batch not started because this process's checkpoint thread asked for the write lock: handled as a busy lock. */
@@ -108,7 +108,7 @@ export class GroupCommit {
   /** Queues a read-modify-write closure; resolves with its value after its transaction committed. */
   run<T>(fn: () => T): Promise<T> {
     return new Promise<T>((resolve, reject) => {
-      this.#queue.push({ run: fn, queuedAt: Date.now(), resolve: resolve as (v: unknown) => void, reject });
+      this.#queue.push({ run: fn, queuedAt: performance.now(), resolve: resolve as (v: unknown) => void, reject });
       this.#schedule();
     });
   }
@@ -157,7 +157,7 @@ export class GroupCommit {
       this.#lockTries = undefined;
       return false;
     }
-    const now = Date.now();
+    const now = performance.now(); // monotonic: a wall-clock step neither stretches nor ends a wait
     if (this.#opts.ownLockHolder?.() === true) this.#exemptUntil = now;
     const keep: PendingWrite[] = [];
     let busy: StoreError | undefined;
@@ -212,6 +212,20 @@ export class GroupCommit {
     } catch (e) {
       if (this.#retryLater(batch, e)) return;
       const err = toStoreError(e);
+      for (const op of batch) op.reject(err);
+      return;
+    }
+    try {
+      // The write lock is held: a log left unsettled at start is rewritten before any write.
+      this.#opts.durability?.beforeWrites();
+    } catch (e) {
+      try {
+        st.rollback.run();
+      } catch {
+        // nothing to undo: no write ran
+      }
+      const err = toStoreError(e);
+      err.outcome ??= 'not_applied';
       for (const op of batch) op.reject(err);
       return;
     }

@@ -13,8 +13,11 @@
  * back under SQLite's write lock, then synced. A sync alone writes only dirty pages, so pages
  * of the log left clean after a failed sync would be served and built on, and lost with the
  * page cache, and every later commit with them (a log ends at its first bad frame).
- * Overwriting blocks the file already has needs no new space. Only when another process holds
- * the write lock too is the log just synced (a WARN line says which).
+ * Overwriting blocks the file already has needs no new space on most file systems. When the
+ * rewrite cannot run now (another process holds the write lock too; a copy-on-write file
+ * system or a quota with no room for it) the log is left *unsettled*: reads are served, and the
+ * first write batch rewrites it under its own write lock before any write runs, or is refused
+ * (nothing applied) while that fails (wal-sync.ts `beforeWrites`).
  */
 import fs from 'node:fs';
 import type BetterSqlite3 from 'better-sqlite3';
@@ -24,6 +27,19 @@ import { StoreError } from '../types.js';
 /** Bytes of the log read and written back at a time. */
 const REWRITE_CHUNK = 1 << 20;
 
+/** The file operations of a rewrite (tests record them). */
+export interface LogIo {
+  read(fd: number, buf: Buffer, position: number): number;
+  write(fd: number, buf: Buffer, offset: number, length: number, position: number): number;
+  sync(fd: number): void;
+}
+
+const FS_IO: LogIo = {
+  read: (fd, buf, position) => fs.readSync(fd, buf, 0, buf.length, position),
+  write: (fd, buf, offset, length, position) => fs.writeSync(fd, buf, offset, length, position),
+  sync: (fd) => fs.fdatasyncSync(fd),
+};
+
 /** The database file as SQLite itself names it (symlinks resolved; its log is this name + `-wal`). */
 export function databaseFile(db: BetterSqlite3.Database): string {
   const main = (db.pragma('database_list') as Array<{ name: string; file: string }>).find((d) => d.name === 'main');
@@ -32,58 +48,75 @@ export function databaseFile(db: BetterSqlite3.Database): string {
 }
 
 /**
- * Settles the log (see the module comment) and returns its path (`spike.db` may be a symlink;
- * SQLite names the log after the file it resolves to). Throws on an I/O error.
+ * Settles the log (see the module comment). `walFile`: its path (`spike.db` may be a symlink;
+ * SQLite names the log after the file it resolves to); `unsettled`: it still has to be
+ * rewritten before the first write. Throws on an I/O error.
  */
-export function settleLog(db: BetterSqlite3.Database, logger: Logger | undefined): string {
+export function settleLog(db: BetterSqlite3.Database, logger: Logger | undefined): { walFile: string; unsettled: boolean } {
   const walFile = `${databaseFile(db)}-wal`;
-  let cause: 'busy' | 'full';
+  let cause: string;
   try {
     const [r] = db.pragma('wal_checkpoint(TRUNCATE)') as Array<{ busy: number }>;
-    if ((r?.busy ?? 0) === 0) return walFile;
-    cause = 'busy';
+    if ((r?.busy ?? 0) === 0) return { walFile, unsettled: false };
+    cause = 'another process kept the database log from being checkpointed at start';
   } catch (e) {
     if ((e as { code?: unknown }).code !== 'SQLITE_FULL') throw e;
-    cause = 'full';
+    cause = 'the disk is full: the database log could not be copied into the database file at start';
   }
-  const rewritten = rewriteLog(db, walFile);
-  const how = rewritten ? 'it is rewritten in place and synced instead' : 'another process holds the write lock too, so it is only synced';
-  if (cause === 'busy') logger?.warn(`another process kept the database log from being checkpointed at start; ${how}`);
-  else logger?.warn({ err: 'SQLITE_FULL', cause: 'disk_full' }, `the disk is full: the database log could not be copied into the database file at start; ${how}, and reads are served (free space on the volume that holds the store)`);
-  return walFile;
+  const done = rewriteUnderLock(db, walFile);
+  if (done === 'rewritten') {
+    logger?.warn({ cause: 'log_not_checkpointed' }, `${cause}; it is rewritten in place and synced instead`);
+    return { walFile, unsettled: false };
+  }
+  const why = done === 'locked' ? 'another process holds the write lock' : 'the file system has no room to rewrite it in place';
+  logger?.warn({ cause: 'log_not_checkpointed' }, `${cause}, and ${why}; reads are served, and the log is rewritten in place and synced before the first write (writes are refused while that fails)`);
+  return { walFile, unsettled: true };
 }
 
-/** Reads every block of the log and writes it back in place, under the write lock, then syncs it. False: the write lock is taken. */
-function rewriteLog(db: BetterSqlite3.Database, walFile: string): boolean {
+/** Rewrites the log under a write lock of its own; `locked`/`no_space`: it could not, now. */
+function rewriteUnderLock(db: BetterSqlite3.Database, walFile: string): 'rewritten' | 'locked' | 'no_space' {
   try {
     db.exec('BEGIN IMMEDIATE');
   } catch (e) {
-    if (String((e as { code?: unknown }).code ?? '').startsWith('SQLITE_BUSY')) return false;
+    if (String((e as { code?: unknown }).code ?? '').startsWith('SQLITE_BUSY')) return 'locked';
+    throw e;
+  }
+  try {
+    rewriteLog(walFile);
+    return 'rewritten';
+  } catch (e) {
+    const code = (e as NodeJS.ErrnoException).code;
+    if (code === 'ENOSPC' || code === 'EDQUOT') return 'no_space';
+    throw e;
+  } finally {
+    db.exec('ROLLBACK');
+  }
+}
+
+/**
+ * Reads every block of the log and writes it back in place, then syncs it. The caller holds
+ * SQLite's write lock (nothing else writes or truncates the log meanwhile). Throws what the
+ * file system threw (ENOSPC where overwriting needs new blocks: copy-on-write, quotas).
+ */
+export function rewriteLog(walFile: string, io: LogIo = FS_IO): void {
+  let fd: number;
+  try {
+    fd = fs.openSync(walFile, fs.constants.O_RDWR | fs.constants.O_NOFOLLOW);
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code === 'ENOENT') return; // no log: nothing to keep
     throw e;
   }
   const buf = Buffer.allocUnsafe(REWRITE_CHUNK);
   try {
-    let fd: number;
-    try {
-      fd = fs.openSync(walFile, fs.constants.O_RDWR | fs.constants.O_NOFOLLOW);
-    } catch (e) {
-      if ((e as NodeJS.ErrnoException).code === 'ENOENT') return true; // no log: nothing to keep
-      throw e;
+    for (let off = 0; ;) {
+      const n = io.read(fd, buf, off);
+      if (n === 0) break;
+      for (let w = 0; w < n;) w += io.write(fd, buf, w, n - w, off + w);
+      off += n;
     }
-    try {
-      for (let off = 0; ;) {
-        const n = fs.readSync(fd, buf, 0, buf.length, off);
-        if (n === 0) break;
-        for (let w = 0; w < n;) w += fs.writeSync(fd, buf, w, n - w, off + w);
-        off += n;
-      }
-      fs.fdatasyncSync(fd);
-    } finally {
-      fs.closeSync(fd);
-    }
-    return true;
+    io.sync(fd);
   } finally {
     buf.fill(0);
-    db.exec('ROLLBACK');
+    fs.closeSync(fd);
   }
 }

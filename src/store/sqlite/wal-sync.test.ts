@@ -300,17 +300,31 @@ test('D12 store: opening checkpoints the whole log into the database file first 
   other.close();
 });
 
-test('D12 store: a reader in another process that keeps the start-up checkpoint from completing gets a WARN line; the log is rewritten in place and synced; the store opens and serves', async () => {
-  const file = tempFile();
-  await new SqliteStore({ file }).close();
+/**
+ * Another process's reader holding a snapshot older than the last commit (made by `writer`,
+ * which is left open): the start-up checkpoint cannot copy that commit.
+ */
+function oldSnapshot(file: string): { reader: Database.Database; writer: Database.Database } {
   const reader = new Database(file);
   const writer = new Database(file);
   writer.pragma('wal_autocheckpoint = 0');
   reader.exec('BEGIN');
   reader.prepare('SELECT count(*) FROM system').get(); // a snapshot before the next commit
   writer.prepare('INSERT INTO system (key, value) VALUES (?, ?)').run('after-snapshot', Buffer.from('y'));
+  return { reader, writer };
+}
+
+/** A logger at `level` whose lines are kept. */
+function logLines(level: 'warn' | 'info'): { lines: string[]; logger: ReturnType<typeof createLogger> } {
   const lines: string[] = [];
-  const logger = createLogger({ component: 'test', level: 'warn', destination: new Writable({ write(c, _e, cb) { lines.push(String(c)); cb(); } }) });
+  return { lines, logger: createLogger({ component: 'test', level, destination: new Writable({ write(c, _e, cb) { lines.push(String(c)); cb(); } }) }) };
+}
+
+test('D12 store: a reader in another process that keeps the start-up checkpoint from completing gets a WARN line; the log is rewritten in place and synced; the store opens and serves', async () => {
+  const file = tempFile();
+  await new SqliteStore({ file }).close();
+  const { reader, writer } = oldSnapshot(file);
+  const { lines, logger } = logLines('warn');
   const root = RootKey.generate();
   roots.push(root);
   // A sync alone writes only dirty pages: pages of the log a failed sync left clean in the
@@ -331,6 +345,39 @@ test('D12 store: a reader in another process that keeps the start-up checkpoint 
   reader.close();
   writer.close();
   await store.close();
+});
+
+test('D12 store: an old reader and a write lock held by other processes at start: the store opens; the first write batch rewrites the log under its own lock (once), then writes', async () => {
+  const file = tempFile();
+  const root = RootKey.generate();
+  roots.push(root);
+  const first = new SqliteStore({ file });
+  await first.unlock(root);
+  await first.putSecret('before', { v: '0' });
+  await first.close();
+  const { reader, writer } = oldSnapshot(file);
+  writer.exec('BEGIN IMMEDIATE'); // and the write lock
+  const { lines, logger } = logLines('info');
+  const wal = `${file}-wal`;
+  const old = new Date(Date.now() - 3_600_000);
+  fs.utimesSync(wal, old, old);
+  const store = new SqliteStore({ file, busyTimeoutMs: 100, logger });
+  try {
+    assert.ok(lines.some((l) => l.includes('another process holds the write lock') && l.includes('before the first write')), lines.join(''));
+    assert.ok(fs.statSync(wal).mtimeMs < old.getTime() + 1_800_000, 'not rewritten yet: the lock is taken');
+    writer.exec('COMMIT');
+    // unlock() writes (the run's anchor): the first write batch, which rewrites the log first.
+    await store.unlock(root);
+    assert.equal(lines.filter((l) => l.includes('"msg":"the database log was rewritten in place and synced before the first write"')).length, 1, lines.join(''));
+    assert.deepEqual({ ...(await store.getSecret('before'))?.values }, { v: '0' });
+    await store.putSecret('a', { v: '1' });
+    assert.deepEqual({ ...(await store.getSecret('a'))?.values }, { v: '1' });
+  } finally {
+    reader.exec('COMMIT');
+    reader.close();
+    writer.close();
+    await store.close();
+  }
 });
 
 test('D12 store: a failed sync of a batch that held a write and a refusal: the write is unknown (committed), the refusal not applied', async () => {

@@ -34,7 +34,7 @@ import fs from 'node:fs';
 import type BetterSqlite3 from 'better-sqlite3';
 import type { Logger } from '../../lib/index.js';
 import { openSqlite } from '../drivers.js';
-import { settleLog } from './settle-log.js';
+import { rewriteLog, settleLog } from './settle-log.js';
 import { StoreError, type StoreOutcome } from '../types.js';
 
 /**
@@ -46,8 +46,9 @@ import { StoreError, type StoreOutcome } from '../types.js';
  * first sync threw.
  */
 export function openWalSync(db: BetterSqlite3.Database, sync: SyncFile | undefined, logger: Logger | undefined): WalSync {
-  const walFile = settleLog(db, logger);
+  const { walFile, unsettled } = settleLog(db, logger);
   const wal = new WalSync(walFile, sync);
+  if (unsettled) wal.rewriteBeforeWrites(logger);
   try {
     wal.openNow();
   } catch (e) {
@@ -74,6 +75,8 @@ interface Waiter {
 export class WalSync {
   readonly #file: string;
   readonly #sync: SyncFile;
+  /** Set while the log still has to be rewritten before the first write ({@link rewriteBeforeWrites}). */
+  #unsettled: { logger: Logger | undefined } | undefined;
   /**
    * One descriptor per sync slot, each its own open of the file: Linux reports a writeback
    * error once per open file description, so two syncs on one descriptor could see it only
@@ -97,6 +100,27 @@ export class WalSync {
     this.#file = file;
     this.#sync = sync;
     for (let i = MAX_IN_FLIGHT - 1; i >= 0; i--) this.#freeSlots.push(i);
+  }
+
+  /**
+   * The log could not be settled at start (settle-log.ts): {@link beforeWrites} rewrites it,
+   * under the first write batch's lock, before that batch writes anything.
+   */
+  rewriteBeforeWrites(logger: Logger | undefined): void {
+    this.#unsettled = { logger };
+  }
+
+  /**
+   * Called by the group commit right after it took SQLite's write lock, before any write of the
+   * batch runs: rewrites a log left unsettled at start, once. Throws what the rewrite threw (the
+   * batch is then refused, nothing applied, and the next batch tries again).
+   */
+  beforeWrites(): void {
+    const u = this.#unsettled;
+    if (u === undefined) return;
+    rewriteLog(this.#file);
+    this.#unsettled = undefined;
+    u.logger?.info('the database log was rewritten in place and synced before the first write');
   }
 
   /** Records a COMMIT that just returned; its number, to wait for with {@link until}. */
