@@ -11,7 +11,7 @@
  * - P7 new connection (TCP + TLS 1.3 full handshake, both SVIDs verified) + one GET vs a GET on
  *   a warm connection.
  *
- * Clients use the project's `createMtlsDispatcher` (undici Agent, one connection per
+ * Clients use the project's `createMtlsDispatcher` (one undici Pool per origin, one connection per
  * concurrent client, no pipelining) driven by the closed-loop generator in `harness.ts`.
  */
 import { spawn } from 'node:child_process';

@@ -9,6 +9,7 @@ import assert from 'node:assert/strict';
 import { Readable } from 'node:stream';
 import { request } from 'undici';
 import { createMtlsDispatcher } from './dialer.js';
+import { poolCount, SWEEP_ABOVE } from './pools-dispatcher.js';
 import { PeerRejectedError } from './peer.js';
 import { SpiffeId, TrustDomain } from '../id.js';
 import { StaticX509Source } from '../source.js';
@@ -139,6 +140,46 @@ describe('client side: a server restart', () => {
       await Promise.all(workers);
       await Promise.all(dispatchers.map((d) => d.close()));
       await h.server.close();
+    }
+  });
+});
+
+describe('client side: the dispatcher behaves as undici\'s own dispatchers do', () => {
+  test('events re-emitted; a request after close() fails through its handler (its stream body destroyed), never a throw; close() through compose() works', async () => {
+    const h = await startServer(serverSvid, both);
+    const dispatcher = createMtlsDispatcher({ source: new StaticX509Source(clientSvid, both), authorizeServer: authorizeId(SpiffeId.parse(SERVER_ID)) });
+    const composed = dispatcher.compose((dispatch) => dispatch);
+    try {
+      let connects = 0;
+      dispatcher.on('connect', (_origin, targets) => {
+        connects++;
+        assert.equal(targets[0], dispatcher, 'this dispatcher first among the targets');
+      });
+      const r = await request(`https://127.0.0.1:${h.server.port}/`, { dispatcher: composed, method: 'POST', body: '{}' });
+      await r.body.text();
+      assert.equal(r.statusCode, 200);
+      assert.equal(connects, 1);
+      await composed.close(); // a Proxy: state under #private fields threw here
+      assert.equal((dispatcher as unknown as { closed: boolean }).closed, true);
+      const body = new Readable({ read() { this.push('{}'); this.push(null); } });
+      await assert.rejects(request(`https://127.0.0.1:${h.server.port}/`, { dispatcher, method: 'POST', body }), (e: unknown) => (e as { code?: string }).code === 'UND_ERR_CLOSED');
+      assert.equal(body.destroyed, true, 'the refused request\'s body was destroyed');
+    } finally {
+      await dispatcher.destroy().catch(() => undefined);
+      await h.server.close();
+    }
+  });
+
+  test('pools for origins no longer used are dropped past ' + String(SWEEP_ABOVE) + ' origins (memory stays bounded)', async () => {
+    const dispatcher = createMtlsDispatcher({ source: new StaticX509Source(clientSvid, both), authorizeServer: authorizeAny(), connectTimeoutMs: 2000 });
+    try {
+      // Closed ports on the loopback: each origin's dial is refused at once, leaving an idle pool.
+      for (let i = 0; i < SWEEP_ABOVE * 2; i++) {
+        await assert.rejects(request(`https://127.0.0.1:${1 + i}/`, { dispatcher }));
+        assert.ok(poolCount(dispatcher) <= SWEEP_ABOVE + 1, `${poolCount(dispatcher)} pools after ${i + 1} origins`);
+      }
+    } finally {
+      await dispatcher.close();
     }
   });
 });
