@@ -45,9 +45,9 @@ export interface MtlsClientOptions {
 
 /**
  * An undici dispatcher for mTLS to SPIFFE servers (one pool per origin: pools-dispatcher.ts):
- * pass it as `dispatcher` to `undici.request`. A connection is handed to undici only after the server's SVID verified
- * and `authorizeServer` accepted its ID; otherwise the request fails with `PeerRejectedError`
- * and the server never receives a request byte.
+ * pass it as `dispatcher` to `undici.request`. A connection is handed to undici only after the
+ * server's SVID verified and `authorizeServer` accepted its ID; otherwise the request fails
+ * with `PeerRejectedError` and the server never receives a request byte.
  */
 export function createMtlsDispatcher(opts: MtlsClientOptions): Dispatcher {
   const { source, authorizeServer } = opts;
