@@ -51,19 +51,19 @@ export interface MtlsClientOptions {
  */
 export function createMtlsDispatcher(opts: MtlsClientOptions): Dispatcher {
   const { source, authorizeServer } = opts;
-  const { errors: undiciErrors } = undici();
+  const u = undici();
   const connectTimeoutMs = opts.connectTimeoutMs ?? MTLS_DEFAULTS.clientConnectTimeoutMs;
   const keepAliveMs = opts.keepAliveTimeoutMs ?? MTLS_DEFAULTS.clientKeepAliveTimeoutMs;
   const context = contextCache(source);
   const connect: buildConnector.connector = (options, callback) => {
     dialMtls(
       { hostname: options.hostname, port: Number(options.port) || 443, servername: options.servername, localAddress: options.localAddress ?? undefined },
-      { source, authorizeServer, context, timeoutMs: connectTimeoutMs, timeoutError: () => new undiciErrors.ConnectTimeoutError() },
+      { source, authorizeServer, context, timeoutMs: connectTimeoutMs, timeoutError: () => new u.errors.ConnectTimeoutError() },
       (err, socket) => (err ? callback(err, null) : callback(null, socket!)),
     );
   };
 
-  return createPoolsDispatcher(undici(), {
+  return createPoolsDispatcher(u, {
     connect,
     connections: opts.connections ?? MTLS_DEFAULTS.clientConnections,
     // Both: the server's `Keep-Alive: timeout=` hint would otherwise override our idle limit.

@@ -48,10 +48,12 @@
  * tried again: a PASSIVE copy may already have counted pages as copied whose writing failed
  * (accepted by the kernel, lost at write-back), and a second sync through the same descriptor
  * would not report the error again, so a retry could declare the log copied, and the next
- * write would overwrite the only good copy. A worker that cannot
- * start or dies hands the checkpoints back to the main thread, with a WARN line: a PASSIVE
- * checkpoint on the store's connection when the log is long enough, as SQLite's automatic one,
- * except that its errors stop the store too (SQLite ignores its automatic checkpoint's errors).
+ * write would overwrite the only good copy.
+ *
+ * A worker that cannot start or dies hands the checkpoints back to the main thread, with a WARN
+ * line: a PASSIVE checkpoint on the store's connection when the log is long enough, as SQLite's
+ * automatic one, except that its errors are sorted as above (SQLite ignores its automatic
+ * checkpoint's errors).
  */
 import fs from 'node:fs';
 import path from 'node:path';
@@ -86,9 +88,9 @@ const RUNNING_CAP_MS = 30_000;
  * worker's own `ENOSPC`/`EIO`), which may have lost pages that a retry would count as copied.
  */
 export function checkpointErrorKind(code: string, dir: string): 'busy' | 'full' | 'fatal' {
-  if (toStoreError({ code }).code === 'store_busy') return 'busy';
-  if (code === 'SQLITE_FULL') return 'full';
-  if (code === 'SQLITE_IOERR_WRITE' && toStoreError({ code }, dir).failure === 'disk_full') return 'full';
+  const mapped = toStoreError({ code }, dir);
+  if (mapped.code === 'store_busy') return 'busy';
+  if (code === 'SQLITE_FULL' || (code === 'SQLITE_IOERR_WRITE' && mapped.failure === 'disk_full')) return 'full';
   return 'fatal';
 }
 

@@ -48,7 +48,8 @@ import { StoreError, type StoreOutcome } from '../types.js';
 export function openWalSync(db: BetterSqlite3.Database, sync: SyncFile | undefined, logger: Logger | undefined): WalSync {
   const { walFile, unsettled } = settleLog(db, logger);
   const wal = new WalSync(walFile, sync);
-  if (unsettled) wal.rewriteBeforeWrites(logger);
+  if (unsettled) wal.rewriteBeforeWrites();
+  wal.onRewritten = () => logger?.info('the database log was rewritten in place and synced before the first write');
   try {
     wal.openNow();
   } catch (e) {
@@ -76,7 +77,7 @@ export class WalSync {
   readonly #file: string;
   readonly #sync: SyncFile;
   /** Set while the log still has to be rewritten before the first write ({@link rewriteBeforeWrites}). */
-  #unsettled: { logger: Logger | undefined } | undefined;
+  #unsettled = false;
   /**
    * One descriptor per sync slot, each its own open of the file: Linux reports a writeback
    * error once per open file description, so two syncs on one descriptor could see it only
@@ -94,6 +95,8 @@ export class WalSync {
   #failed: NodeJS.ErrnoException | undefined;
   /** Called once, with the error, when a sync fails (the store logs it). */
   onFailure: ((e: NodeJS.ErrnoException) => void) | undefined;
+  /** Called once the log left unsettled at start was rewritten ({@link beforeWrites}). */
+  onRewritten: (() => void) | undefined;
 
   /** `file`: the database's WAL file (`<db>-wal`, the path SQLite itself uses); opened at the first sync. */
   constructor(file: string, sync: SyncFile = fs.fdatasync) {
@@ -106,8 +109,8 @@ export class WalSync {
    * The log could not be settled at start (settle-log.ts): {@link beforeWrites} rewrites it,
    * under the first write batch's lock, before that batch writes anything.
    */
-  rewriteBeforeWrites(logger: Logger | undefined): void {
-    this.#unsettled = { logger };
+  rewriteBeforeWrites(): void {
+    this.#unsettled = true;
   }
 
   /**
@@ -116,11 +119,10 @@ export class WalSync {
    * batch is then refused, nothing applied, and the next batch tries again).
    */
   beforeWrites(): void {
-    const u = this.#unsettled;
-    if (u === undefined) return;
+    if (!this.#unsettled) return;
     rewriteLog(this.#file);
-    this.#unsettled = undefined;
-    u.logger?.info('the database log was rewritten in place and synced before the first write');
+    this.#unsettled = false;
+    this.onRewritten?.();
   }
 
   /** Records a COMMIT that just returned; its number, to wait for with {@link until}. */
