@@ -181,7 +181,13 @@ export class MixLoad {
     // Spread the first requests over one think time, as clients that started at different times.
     await sleep(Math.random() * 2 * this.opts.thinkMs);
     while (this.#running) {
-      while (this.#paused && this.#running) await sleep(20);
+      if (this.#paused) {
+        while (this.#paused && this.#running) await sleep(20);
+        // Back from a pause (the idle measurements, the verifications) as from the start: spread
+        // over one think time, not all 1,000 clients within 20 ms. The scenarios' load has no
+        // such herd otherwise (after a Nexus restart it falls in the warm-up).
+        await sleep(Math.random() * 2 * this.opts.thinkMs);
+      }
       if (!this.#running) break;
       this.#inFlight++;
       try {
