@@ -1,5 +1,5 @@
 /**
- * The FI-10 mix, shared by FI-10, FI-16 and FI-19: `identities` distinct SPIFFE IDs (one
+ * The FI-10 mix, shared by FI-10, FI-16, FI-18 and FI-19: `identities` distinct SPIFFE IDs (one
  * spike-agent socket each), each with a policy granting read and write on its own prefix
  * `fi/app-NN/`, one keep-alive mTLS dispatcher per identity (`connectionsPerIdentity`
  * connections, undici, no pipelining), and `clients` logical clients multiplexed over them
@@ -63,6 +63,8 @@ export class MixLoad {
   readonly #dispatchers: Dispatcher[] = [];
   readonly #ledger = new Map<string, KeyState>();
   stats: MixStats = newStats();
+  /** Called once per request (first attempt) with its start and end (performance.now()) and its answer or error code. */
+  onCall: ((c: { t0: number; t1: number; status?: number; err?: string }) => void) | undefined;
   #running = false;
   #paused = false;
   #inFlight = 0;
@@ -122,6 +124,7 @@ export class MixLoad {
       first = { err: (e as { code?: string }).code ?? (e as Error).name };
     }
     const ms = performance.now() - t0;
+    this.onCall?.({ t0, t1: t0 + ms, ...(first.a !== undefined ? { status: first.a.status } : { err: first.err! }) });
     if (ms > 200) this.stats.slowAt.push(Math.round((performance.now() - this.#startedAt) / 1000));
     if (first.a !== undefined) {
       bump(this.stats.status, first.a.status);
@@ -260,6 +263,21 @@ export class MixLoad {
     this.#running = true;
     this.#startedAt = performance.now();
     this.#loops = Array.from({ length: this.opts.clients }, (_, c) => this.#client(c));
+  }
+
+  /**
+   * `perIdentity` GETs per identity at once, beside the mix (each of a key its clients seeded):
+   * work that is certainly in flight right after the call. Resolves when all are answered or failed.
+   */
+  async burst(perIdentity: number): Promise<void> {
+    const calls: Promise<unknown>[] = [];
+    for (let i = 0; i < this.opts.identities; i++) {
+      for (let j = 0; j < perIdentity; j++) {
+        const c = i + this.opts.identities * (j % Math.max(1, Math.floor(this.opts.clients / this.opts.identities)));
+        calls.push(this.#call(i, `${SECRETS}?action=get`, { path: `fi/${appName(i)}/c${c}/k0` }));
+      }
+    }
+    await Promise.all(calls);
   }
 
   /** Stops issuing requests and waits for those in flight. */

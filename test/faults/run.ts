@@ -1,10 +1,11 @@
 /**
  * The fault runner (not part of `npm test`): `npm run faults -- [--only=FI-10,FI-19] [--long]`.
- * Runs FI-10, FI-16 and FI-19 (short forms unless `--long`), one after another, prints one
+ * Runs FI-10, FI-16, FI-18 and FI-19 (short forms unless `--long`), one after another, prints one
  * PASS/FAIL line per criterion with the measured figure, and exits 1 if any failed. See
  * docs/faults.md.
  */
 import { runFi10 } from './fi10-many-clients.js';
+import { runFi18 } from './fi18-sigterm.js';
 import { runFi16 } from './fi16-svid-rotation.js';
 import { runFi19 } from './fi19-soak.js';
 import { loadavg, passed, printResult, type RunOptions, type ScenarioResult } from './shared.js';
@@ -12,6 +13,7 @@ import { loadavg, passed, printResult, type RunOptions, type ScenarioResult } fr
 const SCENARIOS: Record<string, (o: RunOptions) => Promise<ScenarioResult>> = {
   'FI-10': runFi10,
   'FI-16': runFi16,
+  'FI-18': runFi18,
   'FI-19': runFi19,
 };
 
@@ -23,7 +25,7 @@ function parseArgs(argv: readonly string[]): { only: string[]; opts: RunOptions 
     else if (a.startsWith('--only=')) {
       only = a.slice('--only='.length).split(',').map((s) => s.trim().toUpperCase()).filter(Boolean);
       for (const id of only) if (!(id in SCENARIOS)) throw new Error(`unknown scenario ${id} (known: ${Object.keys(SCENARIOS).join(', ')})`);
-    } else throw new Error(`unknown argument ${a} (use --only=FI-10,FI-16,FI-19 and/or --long)`);
+    } else throw new Error(`unknown argument ${a} (use --only=FI-10,FI-18,FI-19 and/or --long)`);
   }
   return { only, opts };
 }

@@ -30,6 +30,11 @@ export const MTLS_DEFAULTS = Object.freeze({
   requestTimeoutMs: 60_000,
   keepAliveTimeoutMs: 30_000,
   closeGraceMs: 2_000,
+  /**
+   * On close, idle keep-alive connections stay open this long: a request a client wrote before it
+   * could know is read and answered (with `Connection: close`) instead of meeting a closed socket.
+   */
+  closeDrainMs: 100,
   clientConnections: 10,
   /** TLS handshakes in flight from one process to one server address (dial-gate.ts). */
   clientHandshakesPerTarget: 8,

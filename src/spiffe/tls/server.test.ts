@@ -1,11 +1,13 @@
 /**
  * mTLS server and client basics: the handler gets the typed SPIFFE ID, keep-alive pooling,
- * refusals at the handshake (TLS-01, TLS-02, TLS-20), a throwing handler.
+ * refusals at the handshake (TLS-01, TLS-02, TLS-20), a throwing handler, and closing with
+ * requests on their way (FI-18).
  * In-process with StaticX509Source and the test PKI (test/helpers/mtls-harness.ts); the
  * real-process version is test/e2e/mtls.test.ts.
  */
 import { test, describe, before, after } from 'node:test';
 import assert from 'node:assert/strict';
+import tls from 'node:tls';
 import { request } from 'undici';
 import { createMtlsDispatcher } from './dialer.js';
 import { SpiffeId } from '../id.js';
@@ -14,6 +16,7 @@ import { authorizeAny, authorizeId } from '../authorize.js';
 import type { X509Svid } from '../svid.js';
 import type { X509BundleSet } from '../bundle.js';
 import { issueLeaf, type TestCa } from '../../../test/helpers/pki.js';
+import { MTLS_DEFAULTS } from './context.js';
 import {
   createMtlsPki, SERVER_ID, CLIENT_ID, startServer, pemKey, rawRequest, sleep, type Harness,
 } from '../../../test/helpers/mtls-harness.js';
@@ -111,5 +114,49 @@ describe('mTLS server and client', () => {
       await bad.server.close();
       await asyncBad.server.close();
     }
+  });
+});
+
+/** A raw keep-alive mTLS connection: `send` writes one request, `text()` is every byte received. */
+async function keepAlive(port: number, svid: X509Svid, ca: TestCa): Promise<{ send: () => void; text: () => string; closed: Promise<void> }> {
+  const data: Buffer[] = [];
+  const sock = tls.connect({ host: '127.0.0.1', port, ca: [ca.pem], cert: svid.certificates.map((c) => c.toString()).join(''), key: pemKey(svid.privateKey), checkServerIdentity: () => undefined });
+  sock.on('data', (c: Buffer) => data.push(c));
+  sock.on('error', () => undefined);
+  const closed = new Promise<void>((r) => sock.once('close', () => r()));
+  await new Promise<void>((r, j) => { sock.once('secureConnect', () => r()); sock.once('error', j); });
+  return {
+    send: () => { sock.write('POST /k HTTP/1.1\r\nHost: t\r\nContent-Length: 0\r\n\r\n'); },
+    text: () => Buffer.concat(data).toString('latin1'),
+    closed,
+  };
+}
+
+describe('closing with requests on their way (FI-18)', () => {
+  test('a request written on an idle keep-alive connection as close() is called is answered with Connection: close; connections left idle close after the drain', async () => {
+    const h = await startServer(serverSvid, both);
+    const busy = await keepAlive(h.server.port, clientSvid, ca1);
+    const idle = await keepAlive(h.server.port, clientSvid, ca1);
+    busy.send();
+    idle.send();
+    const answers = (t: string): number => t.split('HTTP/1.1 200').length - 1;
+    for (let i = 0; i < 200 && (answers(busy.text()) < 1 || answers(idle.text()) < 1); i++) await sleep(10);
+    assert.equal(answers(busy.text()), 1, 'first answer on each kept-alive connection');
+    assert.equal(answers(idle.text()), 1, 'first answer on each kept-alive connection');
+    assert.doesNotMatch(busy.text() + idle.text(), /connection: close/i);
+
+    const t0 = performance.now();
+    const closing = h.server.close();
+    // Written after close() began, before the server could read it: https' own close() would
+    // have closed this idle connection at once, and the client would see a reset or EOF.
+    busy.send();
+    await closing;
+    const ms = performance.now() - t0;
+    await busy.closed;
+    await idle.closed;
+    assert.equal(answers(busy.text()), 2, `the request on its way was answered: ${JSON.stringify(busy.text().slice(-200))}`);
+    assert.match(busy.text().slice(busy.text().lastIndexOf('HTTP/1.1 200')), /connection: close/i);
+    assert.equal(answers(idle.text()), 1, 'the idle connection got nothing more and was closed');
+    assert.ok(ms >= MTLS_DEFAULTS.closeDrainMs - 5 && ms < MTLS_DEFAULTS.closeGraceMs, `closed after the drain, before the grace ran out (${Math.round(ms)} ms)`);
   });
 });

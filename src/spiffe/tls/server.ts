@@ -17,10 +17,17 @@
  * socket with no byte read or written for `inactivityTimeoutMs` is closed (clients that stop
  * reading a reply); warnings outsiders can trigger go through a rate-limited log
  * (src/lib/throttle.ts).
+ *
+ * Closing stops listening at once and answers every request in flight with `Connection: close`.
+ * Idle keep-alive connections are kept for `closeDrainMs` first: HTTP/1.1 cannot tell a client
+ * to stop sending, so a request already on its way (in the socket buffer, or written the moment
+ * before) would otherwise meet a closed socket, an unknown outcome for a write. Each connection
+ * closes after its next answer; what is still idle after the drain is closed then, and anything
+ * left after `closeGraceMs` is destroyed.
  */
 import https from 'node:https';
 import type { AddressInfo, Socket } from 'node:net';
-import type { TLSSocket } from 'node:tls';
+import tls, { type TLSSocket } from 'node:tls';
 import { certTimeRefusal } from './clock-hint.js';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { SpikeError, createLogThrottle } from '../../lib/index.js';
@@ -82,6 +89,8 @@ export function createMtlsServer(opts: MtlsServerOptions): MtlsServer {
   const sockets = new Set<Socket>();
   const inflight = new Set<ServerResponse>();
   let closed = false;
+  /** Closing, within `closeDrainMs`: idle connections are kept for requests on their way. */
+  let draining = false;
 
   const initial = contextOptions(source);
   let server: https.Server;
@@ -205,7 +214,7 @@ export function createMtlsServer(opts: MtlsServerOptions): MtlsServer {
       st.busy--;
       admission.requestEnded(st.raw);
       if (st.revoked && st.busy === 0) socket.destroy();
-      if (closed) setImmediate(() => server.closeIdleConnections());
+      if (closed && !draining) setImmediate(() => server.closeIdleConnections());
     });
     const fail = (error: unknown): void => {
       log.error({ event: 'mtls_handler_failed', code: error instanceof SpikeError ? error.code : 'internal' }, 'request handler threw');
@@ -285,11 +294,17 @@ export function createMtlsServer(opts: MtlsServerOptions): MtlsServer {
           for (const s of sockets) s.destroy();
         }, MTLS_DEFAULTS.closeGraceMs);
         grace.unref();
-        server.close(() => {
+        draining = true;
+        const drain = setTimeout(() => {
+          draining = false;
+          server.closeIdleConnections();
+        }, MTLS_DEFAULTS.closeDrainMs);
+        // Stops listening only: `https.Server#close` would also close the idle connections at once.
+        tls.Server.prototype.close.call(server, () => {
           clearTimeout(grace);
+          clearTimeout(drain);
           resolve();
         });
-        server.closeIdleConnections();
         for (const res of inflight) if (!res.headersSent) res.setHeader('connection', 'close');
       });
     },
