@@ -1,13 +1,15 @@
 /**
  * mTLS server and client basics: the handler gets the typed SPIFFE ID, keep-alive pooling,
  * refusals at the handshake (TLS-01, TLS-02, TLS-20), a throwing handler, and closing with
- * requests on their way (FI-18).
+ * requests on their way (FI-18), and nothing left running after a close.
  * In-process with StaticX509Source and the test PKI (test/helpers/mtls-harness.ts); the
  * real-process version is test/e2e/mtls.test.ts.
  */
 import { test, describe, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import tls from 'node:tls';
+import v8 from 'node:v8';
+import vm from 'node:vm';
 import { request } from 'undici';
 import { createMtlsDispatcher } from './dialer.js';
 import { SpiffeId } from '../id.js';
@@ -158,5 +160,23 @@ describe('closing with requests on their way (FI-18)', () => {
     assert.match(busy.text().slice(busy.text().lastIndexOf('HTTP/1.1 200')), /connection: close/i);
     assert.equal(answers(idle.text()), 1, 'the idle connection got nothing more and was closed');
     assert.ok(ms >= MTLS_DEFAULTS.closeDrainMs - 5 && ms < MTLS_DEFAULTS.closeGraceMs, `closed after the drain, before the grace ran out (${Math.round(ms)} ms)`);
+  });
+
+  test('a closed server leaves nothing running that keeps it in memory (Node\'s request-timeout timer stopped)', async () => {
+    v8.setFlagsFromString('--expose-gc');
+    const gc = vm.runInNewContext('gc') as () => void;
+    // The handler is reachable only through the server: collected once nothing holds the server.
+    const run = async (): Promise<WeakRef<object>> => {
+      const handler = (_q: unknown, r: { end: (s: string) => void }): void => r.end('ok');
+      const h = await startServer(serverSvid, both, { handler: handler as never });
+      await h.server.close();
+      return new WeakRef(handler);
+    };
+    const gone = await run();
+    for (let i = 0; i < 20 && gone.deref() !== undefined; i++) {
+      await sleep(10);
+      gc();
+    }
+    assert.equal(gone.deref(), undefined, 'the closed server was collected');
   });
 });

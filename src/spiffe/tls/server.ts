@@ -69,6 +69,17 @@ function isSocket(x: unknown): x is Socket {
 }
 
 /** Creates (but does not start) an mTLS HTTP/1.1 server; see the module comment. */
+/**
+ * Stops Node's per-server timer that enforces the headers and request timeouts, as
+ * `https.Server#close` does (kept running through the drain, so those timeouts still apply;
+ * left running, it would keep a closed server in memory).
+ */
+function stopConnectionChecks(server: https.Server): void {
+  const key = Object.getOwnPropertySymbols(server).find((k) => k.description === 'http.server.connectionsCheckingInterval');
+  const timer: unknown = key === undefined ? undefined : (server as unknown as Record<symbol, unknown>)[key];
+  if (timer !== undefined) clearInterval(timer as NodeJS.Timeout);
+}
+
 export function createMtlsServer(opts: MtlsServerOptions): MtlsServer {
   const o = resolveServerOptions(opts);
   const headersTimeout = o.headersTimeout;
@@ -303,6 +314,7 @@ export function createMtlsServer(opts: MtlsServerOptions): MtlsServer {
         tls.Server.prototype.close.call(server, () => {
           clearTimeout(grace);
           clearTimeout(drain);
+          stopConnectionChecks(server);
           resolve();
         });
         for (const res of inflight) if (!res.headersSent) res.setHeader('connection', 'close');
