@@ -96,12 +96,15 @@ export interface ResolvedServerOptions extends Required<MtlsServerLimits> {
   readonly logger: Logger;
   /** The headers bound given to Node (see {@link resolveServerOptions}). */
   readonly headersTimeout: number;
+  /** How often Node checks the headers and request bounds (its `connectionsCheckingInterval`). */
+  readonly timeoutCheckMs: number;
 }
 
 /**
  * Fills in the defaults (`MTLS_DEFAULTS`) and checks every limit (a RangeError for a negative
  * or non-integer one). `headersTimeout` is the headers bound Node gets: never above the
- * request bound (Node refuses that), so the request bound stays the stronger one.
+ * request bound (Node refuses that), so the request bound stays the stronger one;
+ * `timeoutCheckMs` how often Node checks them.
  */
 export function resolveServerOptions(opts: MtlsServerOptions): ResolvedServerOptions {
   const o = {
@@ -128,5 +131,9 @@ export function resolveServerOptions(opts: MtlsServerOptions): ResolvedServerOpt
     if (!Number.isSafeInteger(v) || v < 0) throw new RangeError(`mTLS server option ${name} must be a non-negative integer`);
   }
   const headersTimeout = o.requestTimeoutMs > 0 ? Math.min(o.headersTimeoutMs, o.requestTimeoutMs) : o.headersTimeoutMs;
-  return { ...o, headersTimeout };
+  // Node enforces both bounds from a periodic check (every 30 s by its default): every 250 ms
+  // here, a tenth of the bound for short ones (at least 50 ms), so a 10 s headers bound closes
+  // its connection by 10.25 s, close to Go's exact read deadline.
+  const timeoutCheckMs = Math.max(50, Math.min(250, Math.floor(headersTimeout / 10) || 250));
+  return { ...o, headersTimeout, timeoutCheckMs };
 }

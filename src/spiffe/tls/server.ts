@@ -114,8 +114,7 @@ export function createMtlsServer(opts: MtlsServerOptions): MtlsServer {
       headersTimeout,
       requestTimeout: o.requestTimeoutMs,
       keepAliveTimeout: o.keepAliveTimeoutMs,
-      // Header/request timeouts are enforced by a periodic sweep (default every 30 s).
-      connectionsCheckingInterval: Math.max(250, Math.min(1_000, Math.floor(headersTimeout / 4) || 1_000)),
+      connectionsCheckingInterval: o.timeoutCheckMs,
       noDelay: true,
     });
   } finally {
