@@ -68,7 +68,6 @@ function isSocket(x: unknown): x is Socket {
   return x !== null && typeof x === 'object' && typeof (x as Socket).destroy === 'function' && typeof (x as Socket).once === 'function';
 }
 
-/** Creates (but does not start) an mTLS HTTP/1.1 server; see the module comment. */
 /**
  * Stops Node's per-server timer that enforces the headers and request timeouts, as
  * `https.Server#close` does (kept running through the drain, so those timeouts still apply;
@@ -80,6 +79,7 @@ function stopConnectionChecks(server: https.Server): void {
   if (timer !== undefined) clearInterval(timer as NodeJS.Timeout);
 }
 
+/** Creates (but does not start) an mTLS HTTP/1.1 server; see the module comment. */
 export function createMtlsServer(opts: MtlsServerOptions): MtlsServer {
   const o = resolveServerOptions(opts);
   const headersTimeout = o.headersTimeout;
