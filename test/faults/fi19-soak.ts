@@ -6,7 +6,8 @@
  * Each Nexus incarnation is measured idle (load paused until Nexus holds no client
  * connection) once its warm-up is over (60 s; short form 30 s) and again before it is killed
  * or at the end (after such a pause the clients come back spread over one think time, as at
- * the start, not as one herd of 1,000 requests and 200 handshakes within 20 ms): RSS growth < 10% and open fds within ±5 between the two. Event-loop delay p99
+ * the start, not as one herd of 1,000 requests and 200 handshakes within 20 ms): RSS growth
+ * < 10% and open fds within ±5 between the two. Event-loop delay p99
  * from /metrics every 10 s after warm-up (each window's p99), < 20 ms. Every acknowledged
  * write is read back after each Nexus restart and at the end (0 lost acks, 0 integrity
  * errors); GETs during the load are checked too. Each restarted Keeper must be ready (share
