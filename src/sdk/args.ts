@@ -20,6 +20,13 @@ export function checkVersions(vs: readonly number[]): number[] {
   return [...vs];
 }
 
+/** `retryUnavailableMs` of the client options: a finite number of ms ≥ 0, or not given. */
+export function checkRetryUnavailableMs(ms: number | undefined): void {
+  if (ms !== undefined && !(typeof ms === 'number' && Number.isFinite(ms) && ms >= 0)) {
+    throw new SdkUsageError('sdk_bad_argument', 'retryUnavailableMs must be a number of ms ≥ 0');
+  }
+}
+
 export function checkPath(path: string): void {
   if (typeof path !== 'string' || path.length === 0) throw new SdkUsageError('sdk_bad_argument', 'path must be a non-empty string');
 }

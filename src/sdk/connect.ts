@@ -32,6 +32,7 @@ import {
   authorizeIf, type Authorizer, createMtlsHttpsClient, DEFAULT_WORKLOAD_API_ENDPOINT, fetchX509SourceOnce, parseWorkloadEndpoint,
   prefetchDial, warmTrustStore, WorkloadApiError, WorkloadX509Source, type X509Source,
 } from '../spiffe/index.js';
+import { checkRetryUnavailableMs } from './args.js';
 import type { ClientOptions, ConnectOptions } from './options.js';
 import { recognisersFromEnv, type Env } from './roles.js';
 import { nexusUrlsFromEnv, parseNexusUrls } from './urls.js';
@@ -49,6 +50,7 @@ export async function connectOptions(opts: ConnectOptions): Promise<ClientOption
   const env: Env = opts.env ?? process.env;
   const urls = opts.urls ?? nexusUrlsFromEnv(env);
   const firstOrigin = parseNexusUrls(urls)[0]!.origin; // fail on a bad URL list before opening anything
+  checkRetryUnavailableMs(opts.retryUnavailableMs); // and on a bad option
   const timeoutMs = opts.timeoutMs ?? duration(env, 'SPIKE_HTTP_CLIENT_TIMEOUT', 60_000, 1);
   const connectTimeoutMs = duration(env, 'SPIKE_HTTP_CLIENT_TLS_HANDSHAKE_TIMEOUT', 10_000, 1);
   const headersTimeoutMs = duration(env, 'SPIKE_HTTP_CLIENT_RESPONSE_HEADER_TIMEOUT', 10_000, 1);
@@ -75,6 +77,7 @@ export async function connectOptions(opts: ConnectOptions): Promise<ClientOption
     urls,
     dispatcher,
     timeoutMs,
+    ...(opts.retryUnavailableMs !== undefined ? { retryUnavailableMs: opts.retryUnavailableMs } : {}),
     streamHeadersTimeoutMs: timeoutMs,
     streamBodyTimeoutMs: timeoutMs,
     selfId: () => {

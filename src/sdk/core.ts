@@ -4,6 +4,7 @@
  * `err` as a `NexusApiError`), stream timeouts, and `close()`. The route methods live in the
  * subclass; nothing here knows a route.
  */
+import { checkRetryUnavailableMs } from './args.js';
 import { CLIENT_DEFAULTS, type ClientOptions } from './options.js';
 import { parseAnswer } from './decode.js';
 import { Transport } from './transport.js';
@@ -17,6 +18,7 @@ export abstract class NexusClientCore {
 
   protected constructor(opts: ClientOptions) {
     const urls = parseNexusUrls(opts.urls, opts.allowHttp === true);
+    checkRetryUnavailableMs(opts.retryUnavailableMs);
     this.o = {
       ...opts,
       streamHeadersTimeoutMs: opts.streamHeadersTimeoutMs ?? CLIENT_DEFAULTS.streamHeadersTimeoutMs,
@@ -27,6 +29,7 @@ export abstract class NexusClientCore {
       dispatcher: opts.dispatcher,
       timeoutMs: opts.timeoutMs ?? CLIENT_DEFAULTS.timeoutMs,
       maxResponseBytes: opts.maxResponseBytes ?? CLIENT_DEFAULTS.maxResponseBytes,
+      retryUnavailableMs: opts.retryUnavailableMs ?? CLIENT_DEFAULTS.retryUnavailableMs,
     });
   }
 

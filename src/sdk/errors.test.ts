@@ -43,7 +43,7 @@ async function deadPort(): Promise<number> {
 }
 
 function client(urls: string[]): NexusClient {
-  return NexusClient.create({ urls, dispatcher: agent, allowHttp: true, ownsDispatcher: false, timeoutMs: 10_000 });
+  return NexusClient.create({ urls, dispatcher: agent, allowHttp: true, ownsDispatcher: false, timeoutMs: 10_000, retryUnavailableMs: 0 }); // a refusal is reported at once
 }
 
 async function failure(p: Promise<unknown>): Promise<NexusApiError> {

@@ -65,7 +65,7 @@ async function deadUrl(): Promise<string> {
 }
 
 async function client(urls: string[], timeoutMs = 10_000): Promise<NexusClient> {
-  const c = await NexusClient.connect({ urls, source: clientSource, env: ENV, timeoutMs });
+  const c = await NexusClient.connect({ urls, source: clientSource, env: ENV, timeoutMs, retryUnavailableMs: 0 }); // each refusal reported at once
   clients.push(c);
   return c;
 }

@@ -140,3 +140,54 @@ export function classifyFailureCause(e: unknown, signal?: AbortSignal): Failure 
   if (found.codes.some((c) => CLOSED_CODES.has(c))) return { class: 'connection_closed' };
   return { class: 'connection_failed' };
 }
+
+/** Error codes meaning "the connection never opened" (nothing was sent). */
+const PRE_SEND_CODES = new Set([
+  'ECONNREFUSED',
+  'ENOTFOUND',
+  'EAI_AGAIN',
+  'EHOSTUNREACH',
+  'ENETUNREACH',
+  'EADDRNOTAVAIL',
+  'ENOENT',
+  'UND_ERR_CONNECT_TIMEOUT',
+  'ERR_CONNECT_TIMEOUT',
+]);
+
+/** Error codes meaning a connection broke while in use (the request may have arrived). */
+const AMBIGUOUS_CODES = new Set(['UND_ERR_SOCKET', 'ECONNRESET', 'EPIPE', 'UND_ERR_CLOSED', 'UND_ERR_HEADERS_TIMEOUT', 'UND_ERR_BODY_TIMEOUT', 'ERR_HEADERS_TIMEOUT', 'ERR_BODY_TIMEOUT']);
+
+/** `DialFailedError`'s code (spiffe/tls/dial.ts): the dial failed before any request byte. */
+const DIAL_FAILED = 'ERR_MTLS_DIAL_FAILED';
+
+/** What a failed request means for trying again: `pre_send` (nothing was sent), `ambiguous` (it may have arrived), a TLS verdict, or the caller's/deadline's abort. */
+export type FailureKind = 'pre_send' | 'ambiguous' | 'peer_rejected' | 'aborted';
+
+function errorCodes(e: unknown): string[] {
+  const out: string[] = [];
+  let cur: unknown = e;
+  for (let i = 0; i < 8 && cur !== null && typeof cur === 'object'; i++) {
+    const c = (cur as { code?: unknown }).code;
+    if (typeof c === 'string') out.push(c);
+    const errs = (cur as { errors?: unknown }).errors; // AggregateError (happy eyeballs)
+    if (Array.isArray(errs)) for (const x of errs) out.push(...errorCodes(x));
+    cur = (cur as { cause?: unknown }).cause;
+  }
+  return out;
+}
+
+/**
+ * Classifies a request failure for the fail-over decision. A server that fails the TLS trust
+ * check (SPIFFE ID not accepted, or a chain that does not lead to the Workload API bundle) is
+ * `peer_rejected`: the handshake never completed, so nothing was sent, and it is not retried.
+ */
+export function classifyFailure(e: unknown, signal?: AbortSignal): FailureKind {
+  if (signal?.aborted) return 'aborted';
+  const codes = errorCodes(e);
+  if (codes.includes('tls_peer_rejected') || isTrustFailure(e)) return 'peer_rejected';
+  // The mTLS dial failed before handing the socket to HTTP (even on a reset): nothing was sent.
+  if (codes.includes(DIAL_FAILED)) return 'pre_send';
+  if (codes.some((c) => AMBIGUOUS_CODES.has(c))) return 'ambiguous';
+  if (codes.some((c) => PRE_SEND_CODES.has(c))) return 'pre_send';
+  return 'ambiguous';
+}

@@ -125,12 +125,16 @@ test('a write whose connection broke after it was handed to HTTP is never re-sen
   assert.equal(d.calls, 1);
 });
 
-test('a refused dial on the only URL is not retried there (the server is not listening)', async () => {
+test('a refused dial on the only URL is not a closed handshake: with retryUnavailableMs 0 it is not tried again', async () => {
   const refused = (): Error => Object.assign(new Error('connect ECONNREFUSED'), { code: 'ECONNREFUSED' });
   const d = scripted(1, () => new DialFailedError(refused()));
-  const c = NexusClient.create({ urls: ['https://127.0.0.1:1'], dispatcher: d, timeoutMs: 10_000 });
+  const c = NexusClient.create({ urls: ['https://127.0.0.1:1'], dispatcher: d, timeoutMs: 10_000, retryUnavailableMs: 0 });
   await assert.rejects(c.putSecret('a/b', { k: 'v' }), { code: 'net_peer_connection' });
   assert.equal(d.calls, 1);
+  // By default (retryUnavailableMs 5 s) it is tried again after a pause (unavailable-retry.test.ts).
+  const again = scripted(1, () => new DialFailedError(refused()));
+  await NexusClient.create({ urls: ['https://127.0.0.1:1'], dispatcher: again, timeoutMs: 10_000 }).putSecret('a/b', { k: 'v' });
+  assert.equal(again.calls, 2);
 });
 
 test('a caller that aborts during the pause before the same-URL retry gets its own reason', async () => {

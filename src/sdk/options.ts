@@ -14,6 +14,7 @@ export const CLIENT_DEFAULTS = {
   streamHeadersTimeoutMs: 60_000,
   streamBodyTimeoutMs: 60_000,
   maxResponseBytes: 64 * 1024 * 1024,
+  retryUnavailableMs: 5_000,
 } as const;
 
 /** Options for `NexusClient.create`: bring your own dispatcher. */
@@ -24,6 +25,8 @@ export interface ClientOptions {
   dispatcher: HttpDispatcher;
   /** Deadline of one JSON call (all fail-over attempts included). */
   timeoutMs?: number;
+  /** See {@link ConnectOptions.retryUnavailableMs} (default 5 s). */
+  retryUnavailableMs?: number;
   streamHeadersTimeoutMs?: number;
   streamBodyTimeoutMs?: number;
   maxResponseBytes?: number;
@@ -47,6 +50,14 @@ export interface ConnectOptions {
   env?: Env;
   /** Deadline of one JSON call in ms (default `SPIKE_HTTP_CLIENT_TIMEOUT`, 60 s). */
   timeoutMs?: number;
+  /**
+   * How long a JSON call goes on trying while Nexus is unavailable: every URL refused the
+   * connection or had no address (a restart, a pod not yet in DNS), or answered 502/503/504
+   * for a read or `not_applied` for a write. Nothing was applied, so writes are retried too.
+   * Default 5 s, always within `timeoutMs`; 0 fails at once (a CLI call, where a quick
+   * answer matters more).
+   */
+  retryUnavailableMs?: number;
   /** Workload API address (default `SPIFFE_ENDPOINT_SOCKET`). */
   endpoint?: string;
   /** Wait for the first SVID in ms (default `SPIKE_SPIFFE_SOURCE_TIMEOUT`, 30 s). */

@@ -25,6 +25,14 @@
  * (`failure.ts`), so the error names where it went and why it failed.
  * - A dial the server closed (its per-address handshake budget, see HANDSHAKE_CLOSED_RETRIES)
  *   is tried again on the same URL when no other is left, any call, at most twice.
+ * - While Nexus is unavailable, the call goes round every URL again after a jittered pause
+ *   (50-100 ms, doubling to 0.5-1 s), for up to `retryUnavailableMs` from its start and within
+ *   its deadline. Unavailable means that in the round just made every URL either got no
+ *   connection because nothing listens there (refused, host not found, host unreachable: a
+ *   restarting Nexus, a pod not yet in DNS) or answered 502/503/504 for a call that may move
+ *   on (a read, or a write answered `not_applied`). Nothing was applied, so writes are retried
+ *   too. Any other failure in the round ends the call as above; when the window ends, the call
+ *   fails with the last round's answer or attempts.
  * - Streaming bodies (a `Readable`) go to one URL only; they cannot be replayed.
  * One deadline (`timeoutMs`) covers all attempts of a JSON call.  A caller's `AbortSignal` ends the call at once with the signal's
  * reason: before anything is sent if it is already aborted, else mid-request with no fail-over.
@@ -36,10 +44,10 @@
 import type { Readable } from 'node:stream';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { backoffDelay } from '../lib/index.js';
-import { AnswerTooLargeError, readAnswer } from '../spiffe/index.js';
-import { OCTET_STREAM, storeFailureFromMessage, type StoreFailureKind } from '../protocol/curve-free.js';
-import { NexusApiError, SdkUsageError, codeForStatus, outcomeFromBody, sanitizeDetail, sanitizeWireCode, type RequestOutcome, type RequestTarget } from './errors.js';
-import { classifyFailureCause, isTrustFailure, type FailedAttempt } from './failure.js';
+import { OCTET_STREAM } from '../protocol/curve-free.js';
+import { errorFromResponse, readCapped } from './answer-error.js';
+import { NexusApiError, SdkUsageError, type RequestTarget } from './errors.js';
+import { classifyFailure, classifyFailureCause, type FailedAttempt, type FailureClass } from './failure.js';
 import { InstanceOrder } from './instances.js';
 import type { NexusUrl } from './urls.js';
 
@@ -75,26 +83,9 @@ interface TransportOptions {
   timeoutMs: number;
   /** Cap on a JSON response body. */
   maxResponseBytes: number;
+  /** How long a call goes on trying while every URL is unavailable (0: fail at once). */
+  retryUnavailableMs: number;
 }
-
-/** Error codes meaning "the connection never opened" (nothing was sent). */
-const PRE_SEND_CODES = new Set([
-  'ECONNREFUSED',
-  'ENOTFOUND',
-  'EAI_AGAIN',
-  'EHOSTUNREACH',
-  'ENETUNREACH',
-  'EADDRNOTAVAIL',
-  'ENOENT',
-  'UND_ERR_CONNECT_TIMEOUT',
-  'ERR_CONNECT_TIMEOUT',
-]);
-
-/** Error codes meaning a connection broke while in use (the request may have arrived). */
-const AMBIGUOUS_CODES = new Set(['UND_ERR_SOCKET', 'ECONNRESET', 'EPIPE', 'UND_ERR_CLOSED', 'UND_ERR_HEADERS_TIMEOUT', 'UND_ERR_BODY_TIMEOUT', 'ERR_HEADERS_TIMEOUT', 'ERR_BODY_TIMEOUT']);
-
-/** `DialFailedError`'s code (spiffe/tls/dial.ts): the dial failed before any request byte. */
-const DIAL_FAILED = 'ERR_MTLS_DIAL_FAILED';
 
 /**
  * A server closes handshakes past its per-address budget (a client process with many
@@ -105,36 +96,11 @@ const DIAL_FAILED = 'ERR_MTLS_DIAL_FAILED';
 const HANDSHAKE_CLOSED_RETRIES = 2;
 const HANDSHAKE_CLOSED_BACKOFF = { initialMs: 40, maxMs: 80, jitter: 'equal' } as const;
 
-type FailureKind = 'pre_send' | 'ambiguous' | 'peer_rejected' | 'aborted';
+/** Pauses between rounds while Nexus is unavailable (`retryUnavailableMs`): 50-100 ms, doubling to 0.5-1 s. */
+const UNAVAILABLE_BACKOFF = { initialMs: 100, maxMs: 1000, jitter: 'equal' } as const;
 
-function errorCodes(e: unknown): string[] {
-  const out: string[] = [];
-  let cur: unknown = e;
-  for (let i = 0; i < 8 && cur !== null && typeof cur === 'object'; i++) {
-    const c = (cur as { code?: unknown }).code;
-    if (typeof c === 'string') out.push(c);
-    const errs = (cur as { errors?: unknown }).errors; // AggregateError (happy eyeballs)
-    if (Array.isArray(errs)) for (const x of errs) out.push(...errorCodes(x));
-    cur = (cur as { cause?: unknown }).cause;
-  }
-  return out;
-}
-
-/**
- * Classifies a request failure for the fail-over decision. A server that fails the TLS trust
- * check (SPIFFE ID not accepted, or a chain that does not lead to the Workload API bundle) is
- * `peer_rejected`: the handshake never completed, so nothing was sent, and it is not retried.
- */
-function classifyFailure(e: unknown, signal?: AbortSignal): FailureKind {
-  if (signal?.aborted) return 'aborted';
-  const codes = errorCodes(e);
-  if (codes.includes('tls_peer_rejected') || isTrustFailure(e)) return 'peer_rejected';
-  // The mTLS dial failed before handing the socket to HTTP (even on a reset): nothing was sent.
-  if (codes.includes(DIAL_FAILED)) return 'pre_send';
-  if (codes.some((c) => AMBIGUOUS_CODES.has(c))) return 'ambiguous';
-  if (codes.some((c) => PRE_SEND_CODES.has(c))) return 'pre_send';
-  return 'ambiguous';
-}
+/** Failures that mean nothing listens at a URL (yet): a restarting Nexus, a pod not yet in DNS. */
+const UNAVAILABLE_CLASSES: ReadonlySet<FailureClass> = new Set(['connection_refused', 'host_not_found', 'host_unreachable']);
 
 const RETRY_STATUSES = new Set([502, 503, 504]);
 
@@ -153,44 +119,6 @@ interface PostOptions {
 /** Throws the caller's abort reason when `signal` is aborted. */
 function throwIfAborted(signal: AbortSignal | undefined): void {
   signal?.throwIfAborted();
-}
-
-/** Reads a body up to `cap` bytes (readAnswer); throws `net_reading_response_body` past it or on I/O error. */
-async function readCapped(body: Readable, cap: number, status: number, at?: RequestTarget): Promise<Buffer> {
-  try {
-    return await readAnswer(body, cap);
-  } catch (e) {
-    if (e instanceof AnswerTooLargeError) throw new NexusApiError('net_reading_response_body', { status, at });
-    throw new NexusApiError('net_reading_response_body', { status, cause: e, at });
-  }
-}
-
-/** Extracts an error code from a small error body (JSON `err`/`Err`, or a plain-text code). */
-async function errorFromResponse(res: ResponseData, at: RequestTarget): Promise<NexusApiError> {
-  const status = res.statusCode;
-  let wireErr: string | undefined;
-  let storeFailure: StoreFailureKind | undefined;
-  let outcome: RequestOutcome | undefined;
-  let detail: string | undefined;
-  try {
-    const buf = await readCapped(res.body, 4096, status);
-    const text = buf.toString('utf8').trim();
-    if (text.startsWith('{')) {
-      const j: unknown = JSON.parse(text);
-      if (j && typeof j === 'object') {
-        wireErr = sanitizeWireCode((j as Record<string, unknown>)['err']) ?? sanitizeWireCode((j as Record<string, unknown>)['Err']);
-        storeFailure = storeFailureFromMessage((j as Record<string, unknown>)['message']);
-        outcome = outcomeFromBody(status, (j as Record<string, unknown>)['outcome']);
-        detail = sanitizeDetail((j as Record<string, unknown>)['message']);
-      }
-    } else {
-      const line = text.split('\n')[0]?.trim() ?? '';
-      wireErr = sanitizeWireCode(line.replace(/ /g, '_'));
-    }
-  } catch {
-    // The status alone decides the code; an unreadable error body is not an extra failure.
-  }
-  return new NexusApiError(codeForStatus(status), { status, at, ...(wireErr ? { wireErr } : {}), ...(storeFailure ? { storeFailure } : {}), ...(outcome ? { outcome } : {}), ...(detail ? { detail } : {}) });
 }
 
 export class Transport {
@@ -236,11 +164,15 @@ export class Transport {
     if (this.closed) throw new SdkUsageError('sdk_closed');
     const deadline = AbortSignal.timeout(this.opts.timeoutMs);
     const signal = o.signal ? AbortSignal.any([deadline, o.signal]) : deadline;
-    const order = this.instances.order();
+    const started = performance.now();
+    let order = this.instances.order();
     let last: NexusApiError | undefined;
-    const attempts: FailedAttempt[] = [];
+    let attempts: FailedAttempt[] = [];
     let sameUrlRetries = 0;
+    let rounds = 0;
+    let roundUnavailable = true; // every attempt of this round so far: nothing listening, or a 503 that applied nothing
     for (let k = 0; k < order.length; k++) {
+      if (k === 0) roundUnavailable = true;
       const i = order[k]!;
       const isLast = k === order.length - 1;
       const t = this.target(i, route, action);
@@ -273,6 +205,11 @@ export class Transport {
         }
         last = new NexusApiError('net_peer_connection', { cause: e, attempts, at });
         if (kind !== 'aborted') this.instances.failed(i);
+        if (!UNAVAILABLE_CLASSES.has(failure.class)) roundUnavailable = false;
+        if (isLast && kind !== 'aborted' && roundUnavailable && await this.pauseForNextRound(rounds++, started, signal, o.signal)) {
+          [order, attempts, k] = [this.instances.order(), [], -1]; // every URL again, from the preferred one
+          continue;
+        }
         if (kind === 'aborted' || isLast) throw last;
         if (kind === 'pre_send' || o.idempotent) continue;
         throw last;
@@ -293,8 +230,13 @@ export class Transport {
         throw err;
       }
       this.instances.failed(i);
-      if (!isLast && (o.idempotent || err.outcome === 'not_applied')) {
+      const nothingApplied = o.idempotent || err.outcome === 'not_applied';
+      if (!isLast && nothingApplied) {
         last = err;
+        continue;
+      }
+      if (isLast && nothingApplied && roundUnavailable && await this.pauseForNextRound(rounds++, started, signal, o.signal)) {
+        [order, attempts, k] = [this.instances.order(), [], -1];
         continue;
       }
       throw err;
@@ -365,6 +307,18 @@ export class Transport {
     answer = res.body;
     if (o.signal) answer.once('close', () => o.signal!.removeEventListener('abort', onAbort));
     return answer;
+  }
+
+  /**
+   * Before another round over every URL while Nexus is unavailable: pauses and answers true
+   * when the call is still within `retryUnavailableMs` of its start; false when the window
+   * has passed or the deadline ended the pause. The caller's own abort throws its reason.
+   */
+  private async pauseForNextRound(round: number, started: number, signal: AbortSignal, callerSignal: AbortSignal | undefined): Promise<boolean> {
+    if (performance.now() - started >= this.opts.retryUnavailableMs) return false;
+    const paused = await sleep(backoffDelay(round, UNAVAILABLE_BACKOFF), true, { signal }).catch(() => false);
+    if (!paused) throwIfAborted(callerSignal);
+    return paused;
   }
 
   markClosed(): void {

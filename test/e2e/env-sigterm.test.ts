@@ -2,7 +2,8 @@
  * ENV-07 (FI-18 short form): SIGTERM to the real spike-nexus while 8 writers keep putting
  * secrets. Nexus exits 0 within the 10 s bound, and every write it acknowledged (2xx) before
  * going away is readable after a restart — no acknowledgement without a commit. Writes that
- * failed while it was down are the clients' to retry.
+ * failed while it was down are the clients' to retry. Then an SDK read made while Nexus is down
+ * waits out its restart.
  */
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -58,4 +59,19 @@ test('ENV-07 / FI-18: SIGTERM under write load → exit 0 within 10 s; every ack
     if (got?.['v'] !== v) lost.push(p);
   }
   assert.deepEqual(lost, [], `${lost.length} of ${acked.length} acknowledged writes lost`);
+});
+
+test('an SDK read made while Nexus is down waits out the restart (retryUnavailableMs) and gets the value', { timeout: 180_000 }, async () => {
+  const writer = await stack.client('pilot');
+  await writer.putSecret('restart/ride', { v: 'kept' });
+  // A window far above this machine's restart time; the default (5 s) is pinned in the SDK's unit tests.
+  const reader = await stack.client('pilot', { retryUnavailableMs: 120_000 });
+  await stack.killNexus('SIGKILL');
+  const read = reader.getSecret('restart/ride');
+  let settled = false;
+  void read.then(() => { settled = true; }, () => { settled = true; });
+  await new Promise((r) => setTimeout(r, 500));
+  assert.equal(settled, false, 'the read is still waiting while nothing listens');
+  await stack.startNexus();
+  assert.deepEqual({ ...(await read) }, { v: 'kept' });
 });

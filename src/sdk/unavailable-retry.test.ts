@@ -1,0 +1,192 @@
+/**
+ * While Nexus is unavailable (every URL refuses the connection, or answers 503 with nothing
+ * applied), a call goes round again for `retryUnavailableMs` (default 5 s) within its
+ * deadline; a write is retried too, because nothing was applied. Real mTLS servers from the
+ * test harness; "down" is a port with nothing listening, "back" is a server started on that
+ * same port.
+ */
+import 'reflect-metadata';
+import { test, before, after, describe } from 'node:test';
+import assert from 'node:assert/strict';
+import net from 'node:net';
+import { createMtlsPki, startServer, type Harness, type MtlsPki } from '../../test/helpers/mtls-harness.js';
+import { StaticX509Source } from '../spiffe/source.js';
+import { NexusClient } from './client.js';
+import { NexusApiError, SdkUsageError } from './errors.js';
+import { CLIENT_DEFAULTS } from './options.js';
+
+const ENV = { SPIKE_TRUST_ROOT_NEXUS: 'td1.test' };
+let pki: MtlsPki;
+const servers: Harness[] = [];
+const clients: NexusClient[] = [];
+
+before(async () => {
+  pki = await createMtlsPki();
+});
+
+after(async () => {
+  for (const c of clients) await c.close();
+  for (const s of servers) await s.server.close();
+});
+
+/** A loopback port with nothing listening on it. */
+async function freePort(): Promise<number> {
+  const srv = net.createServer();
+  await new Promise<void>((r) => srv.listen(0, '127.0.0.1', r));
+  const { port } = srv.address() as net.AddressInfo;
+  await new Promise<void>((r) => srv.close(() => r()));
+  return port;
+}
+
+/** A Nexus stand-in on `port` that answers every request 200 `{}` and counts them. */
+async function nexusOn(port: number, answer: (res: import('node:http').ServerResponse) => void = (res) => {
+  res.writeHead(200, { 'content-type': 'application/json', 'content-length': 2 });
+  res.end('{}');
+}): Promise<Harness & { requests: () => number }> {
+  let n = 0;
+  const h = await startServer(pki.serverSvid, pki.both, {
+    port,
+    handler: (req, res) => {
+      req.resume();
+      req.on('end', () => {
+        n++;
+        answer(res);
+      });
+    },
+  });
+  servers.push(h);
+  return { ...h, requests: () => n };
+}
+
+async function client(ports: number[], opts: { retryUnavailableMs?: number; timeoutMs?: number } = {}): Promise<NexusClient> {
+  const c = await NexusClient.connect({
+    urls: ports.map((p) => `https://127.0.0.1:${p}`),
+    source: new StaticX509Source(pki.clientSvid, pki.both),
+    env: ENV,
+    ...opts,
+  });
+  clients.push(c);
+  return c;
+}
+
+describe('calls wait out an unavailable Nexus for retryUnavailableMs', () => {
+  test('the default is 5 s', () => {
+    assert.equal(CLIENT_DEFAULTS.retryUnavailableMs, 5_000);
+  });
+
+  test('Nexus restarting: a write to a lone URL waits for the listener and is sent exactly once', async () => {
+    const port = await freePort();
+    const c = await client([port]);
+    const t0 = performance.now();
+    const put = c.putSecret('apps/db', { k: 'v' });
+    await new Promise((r) => setTimeout(r, 400));
+    const back = await nexusOn(port);
+    await put;
+    assert.ok(performance.now() - t0 >= 400, 'the call waited for the restart');
+    assert.equal(back.requests(), 1, 'sent once, after the listener came back');
+  });
+
+  test('retryUnavailableMs 0: a refused lone URL fails at once, as the CLI wants', async () => {
+    const port = await freePort();
+    const c = await client([port], { retryUnavailableMs: 0 });
+    const t0 = performance.now();
+    const e = await c.listSecrets().then(() => undefined, (x: unknown) => x);
+    assert.ok(e instanceof NexusApiError && e.code === 'net_peer_connection', String(e));
+    assert.equal(e.failure?.class, 'connection_refused');
+    assert.ok(performance.now() - t0 < 1_000, 'no retry pauses');
+  });
+
+  test('still refused when the window ends: the error lists the last round only, one attempt per URL', async () => {
+    const [p1, p2] = [await freePort(), await freePort()];
+    const c = await client([p1, p2], { retryUnavailableMs: 600 });
+    const t0 = performance.now();
+    const e = await c.putSecret('a/b', { k: 'v' }).then(() => undefined, (x: unknown) => x);
+    const took = performance.now() - t0;
+    assert.ok(e instanceof NexusApiError && e.code === 'net_peer_connection', String(e));
+    assert.equal(e.attempts.length, 2);
+    assert.ok(e.attempts.every((a) => a.failure.class === 'connection_refused'));
+    assert.ok(took >= 600 && took < 600 + 1_000 + 2_000, `gave up after ${took.toFixed(0)} ms`);
+  });
+
+  test('the call deadline bounds the retries', async () => {
+    const port = await freePort();
+    const c = await client([port], { retryUnavailableMs: 60_000, timeoutMs: 500 });
+    const t0 = performance.now();
+    await assert.rejects(c.getSecret('a/b'), { code: 'net_peer_connection' });
+    assert.ok(performance.now() - t0 < 500 + 2_000, 'ended near the 500 ms deadline');
+  });
+
+  test('not ready yet: a read answered 503 state_not_ready is asked again until Nexus answers', async () => {
+    let n = 0;
+    const h = await nexusOn(0, (res) => {
+      const out = ++n <= 2 ? '{"err":"state_not_ready"}' : '{"data":{"k":"v"}}';
+      res.writeHead(n <= 2 ? 503 : 200, { 'content-type': 'application/json', 'content-length': out.length });
+      res.end(out);
+    });
+    const c = await client([h.server.port]);
+    assert.deepEqual({ ...(await c.getSecret('a/b')) }, { k: 'v' });
+    assert.equal(h.requests(), 3);
+  });
+
+  test('a write answered 503 not_applied is sent again; one answered 503 with no outcome is not (it may have been applied)', async () => {
+    let n = 0;
+    const notApplied = await nexusOn(0, (res) => {
+      const out = ++n === 1 ? '{"err":"state_not_ready","outcome":"not_applied"}' : '{}';
+      res.writeHead(n === 1 ? 503 : 200, { 'content-type': 'application/json', 'content-length': out.length });
+      res.end(out);
+    });
+    await (await client([notApplied.server.port])).putSecret('a/b', { k: 'v' });
+    assert.equal(notApplied.requests(), 2);
+
+    const unknown = await nexusOn(0, (res) => {
+      res.writeHead(503, { 'content-type': 'application/json', 'content-length': 25 });
+      res.end('{"err":"state_not_ready"}');
+    });
+    const t0 = performance.now();
+    await assert.rejects((await client([unknown.server.port], { retryUnavailableMs: 60_000 })).putSecret('a/b', { k: 'v' }), { code: 'state_not_ready' });
+    assert.equal(unknown.requests(), 1);
+    assert.ok(performance.now() - t0 < 2_000, 'no retry pauses');
+  });
+
+  test('a round with another failure is not repeated: a write answered 503 without an outcome, then a refusal, ends the call', async () => {
+    const port = await freePort();
+    const busy = await nexusOn(0, (res) => {
+      res.writeHead(503, { 'content-type': 'application/json', 'content-length': 25 });
+      res.end('{"err":"state_not_ready"}');
+    });
+    const c = await client([busy.server.port, port], { retryUnavailableMs: 60_000 });
+    const t0 = performance.now();
+    await assert.rejects(c.putSecret('a/b', { k: 'v' }), { code: 'state_not_ready' });
+    assert.equal(busy.requests(), 1, 'the answering instance was asked once');
+    assert.ok(performance.now() - t0 < 2_000, 'no retry pauses');
+  });
+
+  test('a read: one instance answers 503, the other refuses, then both come back', async () => {
+    const port = await freePort();
+    let ready = false;
+    const a = await nexusOn(0, (res) => {
+      const out = ready ? '{"data":{"k":"v"}}' : '{"err":"state_not_ready"}';
+      res.writeHead(ready ? 200 : 503, { 'content-type': 'application/json', 'content-length': out.length });
+      res.end(out);
+    });
+    const c = await client([a.server.port, port]);
+    setTimeout(() => { ready = true; }, 400);
+    assert.deepEqual({ ...(await c.getSecret('a/b')) }, { k: 'v' });
+    assert.ok(a.requests() >= 2);
+  });
+
+  test("the caller's signal ends the wait with its reason", async () => {
+    const port = await freePort();
+    const c = await client([port]);
+    const reason = new Error('caller gave up');
+    const ac = new AbortController();
+    setTimeout(() => ac.abort(reason), 300);
+    await assert.rejects(c.listSecrets({ signal: ac.signal }), (e: unknown) => e === reason);
+  });
+
+  test('a bad retryUnavailableMs is a usage error, before anything is opened', async () => {
+    for (const bad of [-1, Number.NaN, Number.POSITIVE_INFINITY, '5' as unknown as number]) {
+      await assert.rejects(client([1], { retryUnavailableMs: bad }), (e: unknown) => e instanceof SdkUsageError && e.code === 'sdk_bad_argument');
+    }
+  });
+});
