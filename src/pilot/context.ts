@@ -94,7 +94,8 @@ export class PilotContext {
         env: r.env,
         endpoint,
         svid: 'once',
-        retryUnavailableMs: 0, // a stopped or unready Nexus is reported at once, not after 5 s of retries
+        // A stopped or unready Nexus is reported at once, unless the variable asks for retries.
+        retryUnavailableMs: r.env['SPIKE_HTTP_CLIENT_UNAVAILABLE_RETRY'] !== undefined ? undefined : 0,
         sourceTimeoutMs: r.env['SPIKE_SPIFFE_SOURCE_TIMEOUT'] !== undefined ? undefined : PILOT_SOURCE_TIMEOUT_MS,
         ...(level !== 'silent' ? { logger: createLogger({ component: 'pilot', level, destination: this.io.stderr }) } : {}),
       });

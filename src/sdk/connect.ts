@@ -11,6 +11,7 @@
  * | `SPIKE_SPIFFE_SOURCE_TIMEOUT` | `30s` | wait for the first SVID |
  * | `SPIKE_TRUST_ROOT_NEXUS` | `spike.ist` | server check |
  * | `SPIKE_HTTP_CLIENT_TIMEOUT` | `60s` | one JSON call, fail-over included |
+ * | `SPIKE_HTTP_CLIENT_UNAVAILABLE_RETRY` | `5s` | retries while Nexus is unavailable (`retryUnavailableMs`) |
  * | `SPIKE_HTTP_CLIENT_TLS_HANDSHAKE_TIMEOUT` | `10s` | connect + handshake + SVID check |
  * | `SPIKE_HTTP_CLIENT_RESPONSE_HEADER_TIMEOUT` | `10s` | response headers |
  * | `SPIKE_HTTP_CLIENT_MAX_CONNS_PER_HOST` | `10` | pool size per Nexus |
@@ -33,7 +34,7 @@ import {
   prefetchDial, warmTrustStore, WorkloadApiError, WorkloadX509Source, type X509Source,
 } from '../spiffe/index.js';
 import { checkRetryUnavailableMs } from './args.js';
-import type { ClientOptions, ConnectOptions } from './options.js';
+import { CLIENT_DEFAULTS, type ClientOptions, type ConnectOptions } from './options.js';
 import { recognisersFromEnv, type Env } from './roles.js';
 import { nexusUrlsFromEnv, parseNexusUrls } from './urls.js';
 
@@ -51,6 +52,7 @@ export async function connectOptions(opts: ConnectOptions): Promise<ClientOption
   const urls = opts.urls ?? nexusUrlsFromEnv(env);
   const firstOrigin = parseNexusUrls(urls)[0]!.origin; // fail on a bad URL list before opening anything
   checkRetryUnavailableMs(opts.retryUnavailableMs); // and on a bad option
+  const retryUnavailableMs = opts.retryUnavailableMs ?? duration(env, 'SPIKE_HTTP_CLIENT_UNAVAILABLE_RETRY', CLIENT_DEFAULTS.retryUnavailableMs, 0);
   const timeoutMs = opts.timeoutMs ?? duration(env, 'SPIKE_HTTP_CLIENT_TIMEOUT', 60_000, 1);
   const connectTimeoutMs = duration(env, 'SPIKE_HTTP_CLIENT_TLS_HANDSHAKE_TIMEOUT', 10_000, 1);
   const headersTimeoutMs = duration(env, 'SPIKE_HTTP_CLIENT_RESPONSE_HEADER_TIMEOUT', 10_000, 1);
@@ -77,7 +79,7 @@ export async function connectOptions(opts: ConnectOptions): Promise<ClientOption
     urls,
     dispatcher,
     timeoutMs,
-    ...(opts.retryUnavailableMs !== undefined ? { retryUnavailableMs: opts.retryUnavailableMs } : {}),
+    retryUnavailableMs,
     streamHeadersTimeoutMs: timeoutMs,
     streamBodyTimeoutMs: timeoutMs,
     selfId: () => {

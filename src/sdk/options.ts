@@ -54,8 +54,8 @@ export interface ConnectOptions {
    * How long a JSON call goes on trying while Nexus is unavailable: every URL refused the
    * connection or had no address (a restart, a pod not yet in DNS), or answered 502/503/504
    * for a read or `not_applied` for a write. Nothing was applied, so writes are retried too.
-   * Default 5 s, always within `timeoutMs`; 0 fails at once (a CLI call, where a quick
-   * answer matters more).
+   * Default `SPIKE_HTTP_CLIENT_UNAVAILABLE_RETRY`, 5 s; always within `timeoutMs`; 0 fails at
+   * once (a CLI call, where a quick answer matters more).
    */
   retryUnavailableMs?: number;
   /** Workload API address (default `SPIFFE_ENDPOINT_SOCKET`). */

@@ -58,12 +58,13 @@ async function nexusOn(port: number, answer: (res: import('node:http').ServerRes
   return { ...h, requests: () => n };
 }
 
-async function client(ports: number[], opts: { retryUnavailableMs?: number; timeoutMs?: number } = {}): Promise<NexusClient> {
+async function client(ports: number[], opts: { retryUnavailableMs?: number; timeoutMs?: number; env?: Record<string, string> } = {}): Promise<NexusClient> {
+  const { env, ...rest } = opts;
   const c = await NexusClient.connect({
     urls: ports.map((p) => `https://127.0.0.1:${p}`),
     source: new StaticX509Source(pki.clientSvid, pki.both),
-    env: ENV,
-    ...opts,
+    env: { ...ENV, ...env },
+    ...rest,
   });
   clients.push(c);
   return c;
@@ -182,6 +183,20 @@ describe('calls wait out an unavailable Nexus for retryUnavailableMs', () => {
     const ac = new AbortController();
     setTimeout(() => ac.abort(reason), 300);
     await assert.rejects(c.listSecrets({ signal: ac.signal }), (e: unknown) => e === reason);
+  });
+
+  test('SPIKE_HTTP_CLIENT_UNAVAILABLE_RETRY sets the window; the option wins; a bad value names the variable', async () => {
+    const port = await freePort();
+    const timed = async (c: NexusClient): Promise<number> => {
+      const t0 = performance.now();
+      await assert.rejects(c.listSecrets(), { code: 'net_peer_connection' });
+      return performance.now() - t0;
+    };
+    assert.ok(await timed(await client([port], { env: { SPIKE_HTTP_CLIENT_UNAVAILABLE_RETRY: '0' } })) < 1_000);
+    assert.ok(await timed(await client([port], { env: { SPIKE_HTTP_CLIENT_UNAVAILABLE_RETRY: '400ms' } })) >= 400);
+    assert.ok(await timed(await client([port], { env: { SPIKE_HTTP_CLIENT_UNAVAILABLE_RETRY: '1h' }, retryUnavailableMs: 0 })) < 1_000);
+    await assert.rejects(client([port], { env: { SPIKE_HTTP_CLIENT_UNAVAILABLE_RETRY: 'soon' } }),
+      (e: unknown) => e instanceof Error && e.message.includes('SPIKE_HTTP_CLIENT_UNAVAILABLE_RETRY') && !e.message.includes('soon'));
   });
 
   test('a bad retryUnavailableMs is a usage error, before anything is opened', async () => {
