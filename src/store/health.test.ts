@@ -110,6 +110,16 @@ test('health: a new cause is logged at once; a read clears only unreachable; err
   assert.equal(h.current(), null);
 });
 
+test('health: a failure whose fault wrote its own alarm line (a stopped store) is recorded without a line, however long it lasts', () => {
+  let t = 0;
+  const { logger, lines } = capture();
+  const h = new StoreHealth(logger, { intervalMs: 1000, now: () => t });
+  for (let i = 0; i < 50; i++, t += 100) h.failed(new StoreError('store_unavailable', { cause: driverError('EIO'), failure: 'io_error', alarmed: true }));
+  assert.deepEqual(lines(), []);
+  assert.equal(h.current()?.cause, 'io_error');
+  assert.equal(h.current()?.failures, 50);
+});
+
 test('storeFailure reads a persistent store\'s tracker; memory stores have none', () => {
   assert.equal(storeFailure(new MemoryStore()), null);
 });

@@ -12,7 +12,9 @@
  *   count, and one warn line when the store works again (all visible at the default level).
  *   Every kind of line is rate-limited per cause (failures with no named cause under
  *   `unspecified`), also across recoveries: an outage of any length writes at most
- *   (causes + 2) lines per interval, however many requests fail.
+ *   (causes + 2) lines per interval, however many requests fail. A failure whose fault
+ *   already wrote its own alarm line (`StoreError.alarmed`: a stopped store) is recorded
+ *   without any line, so one fault stays one ERROR line.
  * Lines carry the driver's code (e.g. `SQLITE_FULL`, `ECONNREFUSED`), never a path or value.
  */
 import type { Logger } from '../lib/index.js';
@@ -114,6 +116,7 @@ export class StoreHealth {
       cur.failures++;
       if (code) cur.driverCode = code;
     }
+    if (e.alarmed) return; // its fault wrote its own ERROR line: recorded, not said again
     const due = this.#due(cause, now);
     if (due === null) return;
     const c = this.#current!;

@@ -230,10 +230,16 @@ export class StoreError extends SpikeError {
   readonly failure: StoreFailureCause | undefined;
   /** What the failed operation did to the data, when known (see {@link StoreOutcome}). */
   outcome: StoreOutcome | undefined;
-  constructor(code: StoreErrorCode, options?: { cause?: unknown; failure?: StoreFailureCause; outcome?: StoreOutcome }) {
+  /**
+   * The fault behind it already wrote its one ERROR line where it happened (a stopped store's
+   * alarm: a failed log sync or checkpoint); the health tracker records it without a line.
+   */
+  readonly alarmed: boolean;
+  constructor(code: StoreErrorCode, options?: { cause?: unknown; failure?: StoreFailureCause; outcome?: StoreOutcome; alarmed?: boolean }) {
     super(code, MESSAGES[code], options?.cause === undefined ? undefined : { cause: options.cause });
     this.failure = options?.failure ?? (code === 'store_integrity' || code === 'store_corrupt' ? 'integrity' : undefined);
     this.outcome = options?.outcome;
+    this.alarmed = options?.alarmed === true;
   }
 }
 

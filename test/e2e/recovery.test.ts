@@ -6,9 +6,9 @@ import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import path from 'node:path';
-import { execFileSync } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { KEEPER_DOWN_TIMERS, Stack, TD } from '../helpers/stack.js';
+import { ensureStrace } from '../helpers/strace.js';
 import { KeeperClient, KeeperCallError } from '../../src/keeper/client.js';
 import { authorizeIf, WorkloadX509Source, type X509Source } from '../../src/spiffe/index.js';
 import { Commitments, shareValueFromJsonArray } from '../../src/crypto/index.js';
@@ -210,11 +210,7 @@ describe('issue 4: keepers, bootstrap, recovery', { concurrency: false }, () => 
   // a 40 ms re-push interval. FI-05 below starts every process again anyway.
   describe('KPR-10: the Keeper never opens a file for writing (strace)', () => {
     test('100 share pushes under strace -f -e trace=%file', async () => {
-      try {
-        execFileSync('strace', ['-V'], { stdio: 'ignore' });
-      } catch {
-        execFileSync('bash', ['-c', 'apt-get update -qq && apt-get install -y -qq strace'], { stdio: 'ignore' });
-      }
+      ensureStrace();
       const trace = path.join(stack.dir, 'keeper1.strace');
       await stack.killNexus();
       await stack.killKeeper(1);

@@ -47,10 +47,11 @@ function failureOf(code: string, dir: string | undefined): StoreFailureCause | u
 
 /**
  * Names the cause of an error mapped without knowing the database's folder (in the group
- * commit), now that `dir` is known; other errors are returned unchanged.
+ * commit), now that `dir` is known; other errors, and a stopped store's (already alarmed),
+ * are returned unchanged.
  */
 export function refineStoreError(err: StoreError, dir: string): StoreError {
-  if (err.code !== 'store_unavailable' || (err.failure !== undefined && err.failure !== 'io_error') || err.cause === undefined) return err;
+  if (err.code !== 'store_unavailable' || (err.failure !== undefined && err.failure !== 'io_error') || err.cause === undefined || err.alarmed) return err;
   const refined = toStoreError(err.cause, dir);
   refined.outcome ??= err.outcome; // what the operation did to the data stays known
   return refined;

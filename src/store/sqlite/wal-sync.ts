@@ -146,7 +146,8 @@ export class WalSync {
    */
   failed(outcome?: StoreOutcome): StoreError | undefined {
     if (this.#failed === undefined) return undefined;
-    return new StoreError('store_unavailable', { failure: 'io_error', cause: this.#failed, ...(outcome ? { outcome } : {}) });
+    // The fault's one ERROR line is the alarm written when it happened (onFailure, or the checkpointer's).
+    return new StoreError('store_unavailable', { failure: 'io_error', cause: this.#failed, alarmed: true, ...(outcome ? { outcome } : {}) });
   }
 
   /**
