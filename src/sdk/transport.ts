@@ -26,13 +26,14 @@
  * - A dial the server closed (its per-address handshake budget, see HANDSHAKE_CLOSED_RETRIES)
  *   is tried again on the same URL when no other is left, any call, at most twice.
  * - While Nexus is unavailable, the call goes round every URL again after a jittered pause
- *   (50-100 ms, doubling to 0.5-1 s), for up to `retryUnavailableMs` from its start and within
- *   its deadline. Unavailable means that in the round just made every URL either got no
- *   connection because nothing listens there (refused, host not found, host unreachable: a
- *   restarting Nexus, a pod not yet in DNS) or answered 502/503/504 for a call that may move
- *   on (a read, or a write answered `not_applied`). Nothing was applied, so writes are retried
- *   too. Any other failure in the round ends the call as above; when the window ends, the call
- *   fails with the last round's answer or attempts.
+ *   (50-100 ms, doubling to 0.5-1 s; the last ends with the window), for up to
+ *   `retryUnavailableMs` from its start and within its deadline; `close()` ends the wait with
+ *   `sdk_closed`. Unavailable means that in the round just made every URL either failed its
+ *   dial (nothing sent) because nothing listens there (refused, host not found, host
+ *   unreachable: a restarting Nexus, a pod not yet in DNS) or answered 502/503/504 for a call
+ *   that may move on (a read, or a write answered `not_applied`). Nothing was applied, so
+ *   writes are retried too. Any other failure in the round ends the call as above; when the
+ *   window ends, the call fails with the last round's answer or attempts.
  * - Streaming bodies (a `Readable`) go to one URL only; they cannot be replayed.
  * One deadline (`timeoutMs`) covers all attempts of a JSON call.  A caller's `AbortSignal` ends the call at once with the signal's
  * reason: before anything is sent if it is already aborted, else mid-request with no fail-over.
@@ -124,6 +125,8 @@ function throwIfAborted(signal: AbortSignal | undefined): void {
 export class Transport {
   private readonly instances: InstanceOrder;
   private closed = false;
+  /** Aborted by `markClosed()`: ends a pause between rounds (in-flight requests are the dispatcher's). */
+  private readonly closing = new AbortController();
 
   constructor(private readonly opts: TransportOptions) {
     this.instances = new InstanceOrder(opts.urls.length);
@@ -205,7 +208,8 @@ export class Transport {
         }
         last = new NexusApiError('net_peer_connection', { cause: e, attempts, at });
         if (kind !== 'aborted') this.instances.failed(i);
-        if (!UNAVAILABLE_CLASSES.has(failure.class)) roundUnavailable = false;
+        // Nothing was sent (the dial failed), and because nothing listens there.
+        if (kind !== 'pre_send' || !UNAVAILABLE_CLASSES.has(failure.class)) roundUnavailable = false;
         if (isLast && kind !== 'aborted' && roundUnavailable && await this.pauseForNextRound(rounds++, started, signal, o.signal)) {
           [order, attempts, k] = [this.instances.order(), [], -1]; // every URL again, from the preferred one
           continue;
@@ -310,18 +314,23 @@ export class Transport {
   }
 
   /**
-   * Before another round over every URL while Nexus is unavailable: pauses and answers true
-   * when the call is still within `retryUnavailableMs` of its start; false when the window
-   * has passed or the deadline ended the pause. The caller's own abort throws its reason.
+   * Before another round over every URL while Nexus is unavailable: pauses (never past the end
+   * of `retryUnavailableMs` from the call's start) and answers true when another round may
+   * start; false when the window has passed or the deadline ended the pause. The caller's own
+   * abort throws its reason; `close()` during the pause throws `sdk_closed`.
    */
   private async pauseForNextRound(round: number, started: number, signal: AbortSignal, callerSignal: AbortSignal | undefined): Promise<boolean> {
-    if (performance.now() - started >= this.opts.retryUnavailableMs) return false;
-    const paused = await sleep(backoffDelay(round, UNAVAILABLE_BACKOFF), true, { signal }).catch(() => false);
+    const left = this.opts.retryUnavailableMs - (performance.now() - started);
+    if (left <= 0 || this.closed) return false;
+    const pause = Math.min(backoffDelay(round, UNAVAILABLE_BACKOFF), left);
+    const paused = await sleep(pause, true, { signal: AbortSignal.any([signal, this.closing.signal]) }).catch(() => false);
+    if (this.closed) throw new SdkUsageError('sdk_closed');
     if (!paused) throwIfAborted(callerSignal);
     return paused;
   }
 
   markClosed(): void {
     this.closed = true;
+    this.closing.abort();
   }
 }

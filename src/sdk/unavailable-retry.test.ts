@@ -14,6 +14,7 @@ import { StaticX509Source } from '../spiffe/source.js';
 import { NexusClient } from './client.js';
 import { NexusApiError, SdkUsageError } from './errors.js';
 import { CLIENT_DEFAULTS } from './options.js';
+import type { HttpDispatcher } from './transport.js';
 
 const ENV = { SPIKE_TRUST_ROOT_NEXUS: 'td1.test' };
 let pki: MtlsPki;
@@ -106,7 +107,8 @@ describe('calls wait out an unavailable Nexus for retryUnavailableMs', () => {
     assert.ok(e instanceof NexusApiError && e.code === 'net_peer_connection', String(e));
     assert.equal(e.attempts.length, 2);
     assert.ok(e.attempts.every((a) => a.failure.class === 'connection_refused'));
-    assert.ok(took >= 600 && took < 600 + 1_000 + 2_000, `gave up after ${took.toFixed(0)} ms`);
+    // The last pause ends at the window's end and one last round follows: no overshoot of a pause.
+    assert.ok(took >= 600 && took < 600 + 2_000, `gave up after ${took.toFixed(0)} ms`);
   });
 
   test('the call deadline bounds the retries', async () => {
@@ -149,20 +151,48 @@ describe('calls wait out an unavailable Nexus for retryUnavailableMs', () => {
     assert.ok(performance.now() - t0 < 2_000, 'no retry pauses');
   });
 
-  test('a round with another failure is not repeated: a write answered 503 without an outcome, then a refusal, ends the call', async () => {
+  test('a round with another failure is not repeated: a read whose connection broke after sending, then a refusal, ends the call', async () => {
     const port = await freePort();
-    const busy = await nexusOn(0, (res) => {
-      res.writeHead(503, { 'content-type': 'application/json', 'content-length': 25 });
-      res.end('{"err":"state_not_ready"}');
-    });
-    const c = await client([busy.server.port, port], { retryUnavailableMs: 60_000 });
+    const breaks = await nexusOn(0, (res) => res.socket?.destroy());
+    const c = await client([breaks.server.port, port], { retryUnavailableMs: 60_000 });
     const t0 = performance.now();
-    await assert.rejects(c.putSecret('a/b', { k: 'v' }), { code: 'state_not_ready' });
-    assert.equal(busy.requests(), 1, 'the answering instance was asked once');
+    const e = await c.listSecrets().then(() => undefined, (x: unknown) => x);
+    assert.ok(e instanceof NexusApiError && e.code === 'net_peer_connection', String(e));
+    assert.deepEqual(e.attempts.map((a) => a.failure.class), ['connection_closed', 'connection_refused']);
+    assert.equal(breaks.requests(), 1, 'the instance that broke the connection was asked once');
     assert.ok(performance.now() - t0 < 2_000, 'no retry pauses');
   });
 
-  test('a read: one instance answers 503, the other refuses, then both come back', async () => {
+  test('a write whose error may have come after sending is not re-sent, even with a refusal in its causes', async () => {
+    let calls = 0;
+    const dispatcher: HttpDispatcher = {
+      async request() {
+        calls++;
+        throw Object.assign(new Error('other side closed'), { code: 'UND_ERR_SOCKET', cause: Object.assign(new Error('refused'), { code: 'ECONNREFUSED' }) });
+      },
+      async close() { /* nothing held */ },
+    };
+    const c = NexusClient.create({ urls: ['https://127.0.0.1:1'], dispatcher, retryUnavailableMs: 60_000 });
+    await assert.rejects(c.putSecret('a/b', { k: 'v' }), { code: 'net_peer_connection' });
+    assert.equal(calls, 1);
+  });
+
+  test('close() during the pause ends the call with sdk_closed, and nothing is sent after it', async () => {
+    const port = await freePort();
+    const c = await client([port]);
+    const put = c.putSecret('a/b', { k: 'v' }).then(() => 'sent', (e: unknown) => e);
+    await new Promise((r) => setTimeout(r, 200));
+    const t0 = performance.now();
+    await c.close();
+    const e = await put;
+    assert.ok(e instanceof SdkUsageError && e.code === 'sdk_closed', String(e));
+    assert.ok(performance.now() - t0 < 1_000, 'ended at close, not at the end of the window');
+    const late = await nexusOn(port);
+    await new Promise((r) => setTimeout(r, 1_200)); // longer than any pause between rounds
+    assert.equal(late.requests(), 0);
+  });
+
+  test('a read: one instance answers 503 (not ready), the other refuses; the read succeeds once the first is ready', async () => {
     const port = await freePort();
     let ready = false;
     const a = await nexusOn(0, (res) => {

@@ -64,8 +64,9 @@ test('ENV-07 / FI-18: SIGTERM under write load → exit 0 within 10 s; every ack
 test('an SDK read made while Nexus is down waits out the restart (retryUnavailableMs) and gets the value', { timeout: 180_000 }, async () => {
   const writer = await stack.client('pilot');
   await writer.putSecret('restart/ride', { v: 'kept' });
-  // A window far above this machine's restart time; the default (5 s) is pinned in the SDK's unit tests.
-  const reader = await stack.client('pilot', { retryUnavailableMs: 120_000 });
+  // A window (and deadline) far above this machine's restart time; the default (5 s) is pinned
+  // in the SDK's unit tests.
+  const reader = await stack.client('pilot', { retryUnavailableMs: 120_000, timeoutMs: 120_000 });
   await stack.killNexus('SIGKILL');
   const read = reader.getSecret('restart/ride');
   let settled = false;

@@ -11,6 +11,10 @@
  *   ERROR line (the alarm), however many requests it refuses; the process stays up;
  * - after a restart (the fault gone), every write acknowledged before the fault reads back
  *   exactly, and the unknown one is either absent or exactly what was sent.
+ *
+ * And an I/O error while COMMIT writes the log (EIO from `pwrite64` on the WAL): SQLite rolls
+ * the transaction back, but the answer must not promise that (no `not_applied`: the SDK would
+ * send the write elsewhere); reads go on, writes work again once the disk does, with no restart.
  */
 import fs from 'node:fs';
 import path from 'node:path';
@@ -86,6 +90,34 @@ test('EIO on the log sync: the write is not acknowledged, the store refuses read
   assert.ok(unknown === 'sent-once' || unknown === 'api_not_found', `the unacknowledged write is whole or absent (${String(unknown)})`);
   await reader.putSecret('io/after-restart', { v: 'y' });
   assert.equal((await reader.getSecret('io/after-restart'))['v'], 'y', 'writes work again after the restart');
+});
+
+test('EIO while COMMIT writes the log: 503 io_error without not_applied, reads go on, writes work again once the disk does', { skip: !canTrace && 'needs root (ptrace for strace)' }, async () => {
+  const s = stack!;
+  const pilot = await s.client('pilot');
+  await pilot.putSecret('io/w/ok', { v: 'before' });
+  const errorsBefore = errorLines(s).length;
+  const fault = await injectErrno(s.pid('nexus')!, {
+    syscalls: ['pwrite64', 'write'],
+    errno: 'EIO',
+    onlyPath: path.join(s.dir, 'data', 'spike.db-wal'),
+    file: path.join(s.dir, 'eio-write.strace'),
+  });
+  let refused: string;
+  try {
+    refused = await outcomeOf(pilot.putSecret('io/w/failed', { v: 'sent-once' }));
+    assert.match(fs.readFileSync(fault.file, 'utf8'), /pwrite64\(.*= -1 EIO .*INJECTED/, 'the log write really failed');
+    assert.equal((await pilot.getSecret('io/w/ok'))['v'], 'before', 'reads go on');
+  } finally {
+    await fault.stop();
+  }
+  assert.match(refused, /^state_not_ready 503 io_error (-|unknown)$/, refused);
+  const during = errorLines(s).slice(errorsBefore);
+  assert.equal(during.length, 1, `one ERROR line for the one fault (${JSON.stringify(during)})`);
+  await pilot.putSecret('io/w/after', { v: 'after' });
+  assert.equal((await pilot.getSecret('io/w/after'))['v'], 'after', 'writes work again without a restart');
+  const failed = await pilot.getSecret('io/w/failed').then((v) => v['v'], (e: unknown) => (e as NexusApiError).code);
+  assert.ok(failed === 'sent-once' || failed === 'api_not_found', `the refused write is whole or absent (${String(failed)})`);
 });
 
 function errorLines(s: Stack): Record<string, unknown>[] {
