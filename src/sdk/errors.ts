@@ -99,10 +99,11 @@ export function codeForBodyErr(err: string): SdkErrorCode {
   return KNOWN_BODY_CODES.has(err) ? (err as SdkErrorCode) : 'gen_general_failure';
 }
 
-function messageFor(code: SdkErrorCode, attempts: readonly FailedAttempt[]): string {
+function messageFor(code: SdkErrorCode, attempts: readonly FailedAttempt[], retriedMs: number | undefined): string {
   const sent = code === 'tls_peer_rejected' ? '; nothing was sent' : '';
-  if (attempts.length === 0) return `${SDK_ERROR_MESSAGES[code]}${sent}`;
-  return `${SDK_ERROR_MESSAGES[code]}: ${attempts.map((a) => `${a.url} (${failureText(a.failure)})`).join(', ')}${sent}`;
+  const retried = retriedMs === undefined ? '' : `; retried for ${(retriedMs / 1000).toFixed(1)} s while no Nexus could take the call`;
+  if (attempts.length === 0) return `${SDK_ERROR_MESSAGES[code]}${sent}${retried}`;
+  return `${SDK_ERROR_MESSAGES[code]}: ${attempts.map((a) => `${a.url} (${failureText(a.failure)})`).join(', ')}${sent}${retried}`;
 }
 
 /** A 503's statement about the request's effect (see {@link NexusApiError.outcome}). */
@@ -153,12 +154,18 @@ export class NexusApiError extends SpikeError {
    * characters; undefined otherwise. Nexus words these without any secret value or path.
    */
   readonly detail: string | undefined;
+  /**
+   * How long the call went on retrying while no Nexus could take it (see `retryUnavailableMs`:
+   * refused, no address, or 503 with nothing applied) before it failed with this; undefined
+   * when it did not wait. The last round's answer or attempts are the rest of this error.
+   */
+  readonly retriedMs: number | undefined;
   constructor(
     code: SdkErrorCode,
-    opts: { status?: number; wireErr?: string; cause?: unknown; attempts?: readonly FailedAttempt[]; storeFailure?: StoreFailureKind; at?: RequestTarget; outcome?: RequestOutcome; detail?: string } = {},
+    opts: { status?: number; wireErr?: string; cause?: unknown; attempts?: readonly FailedAttempt[]; storeFailure?: StoreFailureKind; at?: RequestTarget; outcome?: RequestOutcome; detail?: string; retriedMs?: number } = {},
   ) {
     const attempts = opts.attempts ?? [];
-    super(code, messageFor(code, attempts), opts.cause === undefined ? undefined : { cause: opts.cause });
+    super(code, messageFor(code, attempts, opts.retriedMs), opts.cause === undefined ? undefined : { cause: opts.cause });
     this.status = opts.status;
     this.wireErr = opts.wireErr;
     this.storeFailure = opts.storeFailure;
@@ -168,6 +175,18 @@ export class NexusApiError extends SpikeError {
     this.route = opts.at?.route;
     this.outcome = opts.outcome;
     this.detail = opts.detail;
+    this.retriedMs = opts.retriedMs;
+  }
+
+  /** This error, for a call that went on retrying for `ms` before it (`retriedMs`, and the message says so). */
+  afterRetries(ms: number): NexusApiError {
+    const at = this.url !== undefined && this.route !== undefined ? { url: this.url, route: this.route } : undefined;
+    return new NexusApiError(this.code, {
+      attempts: this.attempts, retriedMs: Math.round(ms),
+      ...(this.status !== undefined ? { status: this.status } : {}), ...(this.wireErr !== undefined ? { wireErr: this.wireErr } : {}),
+      ...(this.cause !== undefined ? { cause: this.cause } : {}), ...(this.storeFailure !== undefined ? { storeFailure: this.storeFailure } : {}),
+      ...(at ? { at } : {}), ...(this.outcome !== undefined ? { outcome: this.outcome } : {}), ...(this.detail !== undefined ? { detail: this.detail } : {}),
+    });
   }
 
   /** Why the last attempt failed, if no answer arrived. */

@@ -173,6 +173,7 @@ export class Transport {
     let attempts: FailedAttempt[] = [];
     let sameUrlRetries = 0;
     let rounds = 0;
+    const retried = (e: NexusApiError): NexusApiError => (rounds === 0 ? e : e.afterRetries(performance.now() - started));
     let roundUnavailable = true; // every attempt of this round so far: nothing listening, or a 503 that applied nothing
     for (let k = 0; k < order.length; k++) {
       if (k === 0) roundUnavailable = true;
@@ -210,13 +211,13 @@ export class Transport {
         if (kind !== 'aborted') this.instances.failed(i);
         // Nothing was sent (the dial failed), and because nothing listens there.
         if (kind !== 'pre_send' || !UNAVAILABLE_CLASSES.has(failure.class)) roundUnavailable = false;
-        if (isLast && kind !== 'aborted' && roundUnavailable && await this.pauseForNextRound(rounds++, started, signal, o.signal)) {
-          [order, attempts, k] = [this.instances.order(), [], -1]; // every URL again, from the preferred one
+        if (isLast && kind !== 'aborted' && roundUnavailable && await this.pauseForNextRound(rounds, started, signal, o.signal)) {
+          [order, attempts, k, rounds] = [this.instances.order(), [], -1, rounds + 1]; // every URL again, from the preferred one
           continue;
         }
-        if (kind === 'aborted' || isLast) throw last;
+        if (kind === 'aborted' || isLast) throw retried(last);
         if (kind === 'pre_send' || o.idempotent) continue;
-        throw last;
+        throw retried(last);
       }
       if (res.statusCode === 200) {
         this.instances.succeeded(i);
@@ -239,11 +240,11 @@ export class Transport {
         last = err;
         continue;
       }
-      if (isLast && nothingApplied && roundUnavailable && await this.pauseForNextRound(rounds++, started, signal, o.signal)) {
-        [order, attempts, k] = [this.instances.order(), [], -1];
+      if (isLast && nothingApplied && roundUnavailable && await this.pauseForNextRound(rounds, started, signal, o.signal)) {
+        [order, attempts, k, rounds] = [this.instances.order(), [], -1, rounds + 1];
         continue;
       }
-      throw err;
+      throw retried(err);
     }
     throw last ?? new NexusApiError('net_peer_connection');
   }

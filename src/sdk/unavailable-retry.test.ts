@@ -95,6 +95,7 @@ describe('calls wait out an unavailable Nexus for retryUnavailableMs', () => {
     const e = await c.listSecrets().then(() => undefined, (x: unknown) => x);
     assert.ok(e instanceof NexusApiError && e.code === 'net_peer_connection', String(e));
     assert.equal(e.failure?.class, 'connection_refused');
+    assert.equal(e.retriedMs, undefined);
     assert.ok(performance.now() - t0 < 1_000, 'no retry pauses');
   });
 
@@ -109,6 +110,8 @@ describe('calls wait out an unavailable Nexus for retryUnavailableMs', () => {
     assert.ok(e.attempts.every((a) => a.failure.class === 'connection_refused'));
     // The last pause ends at the window's end and one last round follows: no overshoot of a pause.
     assert.ok(took >= 600 && took < 600 + 2_000, `gave up after ${took.toFixed(0)} ms`);
+    assert.ok(e.retriedMs !== undefined && e.retriedMs >= 600, `retriedMs ${e.retriedMs}`);
+    assert.match(e.message, /^failed to talk to SPIKE Nexus: .*\(connection refused\), .*\(connection refused\); retried for \d+\.\d s while no Nexus could take the call$/);
   });
 
   test('the call deadline bounds the retries', async () => {
@@ -129,6 +132,19 @@ describe('calls wait out an unavailable Nexus for retryUnavailableMs', () => {
     const c = await client([h.server.port]);
     assert.deepEqual({ ...(await c.getSecret('a/b')) }, { k: 'v' });
     assert.equal(h.requests(), 3);
+  });
+
+  test('still not ready when the window ends: the last answer, with how long the call waited', async () => {
+    const h = await nexusOn(0, (res) => {
+      res.writeHead(503, { 'content-type': 'application/json', 'content-length': 25 });
+      res.end('{"err":"state_not_ready"}');
+    });
+    const c = await client([h.server.port], { retryUnavailableMs: 400 });
+    const e = await c.getSecret('a/b').then(() => undefined, (x: unknown) => x);
+    assert.ok(e instanceof NexusApiError, String(e));
+    assert.deepEqual([e.code, e.status, e.wireErr, e.url, e.route], ['state_not_ready', 503, 'state_not_ready', `https://127.0.0.1:${h.server.port}`, '/v1/store/secrets?action=get']);
+    assert.ok(e.retriedMs !== undefined && e.retriedMs >= 400, `retriedMs ${e.retriedMs}`);
+    assert.ok(h.requests() >= 2);
   });
 
   test('a write answered 503 not_applied is sent again; one answered 503 with no outcome is not (it may have been applied)', async () => {
