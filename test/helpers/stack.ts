@@ -283,10 +283,8 @@ export class Stack {
   /**
    * SDK client with `identity`'s SVID, talking to the first Nexus, or to `opts.urls` (e.g.
    * `stack.nexusUrls` for fail-over across every instance, or one instance's URL).
-   */
-  /**
-   * An SDK client with `identity`'s SVID. `retryUnavailableMs` defaults to 0 here, not the SDK's
-   * 5 s: tests of a Nexus that is down or not ready see each refusal and each 503 at once.
+   * `retryUnavailableMs` defaults to 0 here, not the SDK's 5 s: tests of a Nexus that is down
+   * or not ready see each refusal and each 503 at once.
    */
   async client(identity: string, opts: { urls?: string[]; timeoutMs?: number; retryUnavailableMs?: number } = {}): Promise<NexusClient> {
     const source = await WorkloadX509Source.open({ endpoint: this.socket(identity), timeoutMs: 15_000 });
