@@ -1,8 +1,9 @@
 /**
- * Nexus on the operations listener (src/ops): readiness from five conditions, each named
+ * Nexus on the operations listener (src/ops): readiness from six conditions, each named
  * in a 503 body when it fails — `root_key` (the root key is not installed), `store` (the
  * store does not answer a one-row read of a system record that does not exist, probed at
- * most once a second with a 2 s deadline), `policies` (not loaded yet),
+ * most once a second with a 2 s deadline), `store_stopped` (a failed sync or checkpoint of
+ * the SQLite log stopped the store: restart Nexus), `policies` (not loaded yet),
  * `audit_<cause>` (`audit_disk_full`, `audit_read_only`, `audit_io_error`: the audit log
  * cannot be written, so every request is refused; re-tried at most once a second), and
  * `rollback_check` (the start-up rollback check runs) / `rollback` (a rollback was detected
@@ -11,6 +12,7 @@
 import { cachedProbe, createOpsServer, type MetricsSource, type OpsServer, type Readiness } from '../ops/index.js';
 import type { AuditFailureCause } from '../audit/index.js';
 import { backoffDelay } from '../lib/index.js';
+import { storeFailure } from '../store/index.js';
 import type { NexusContext } from './context.js';
 
 /** While the operations port stays taken, its ERROR line repeats at most this often. */
@@ -32,6 +34,7 @@ export function nexusReadiness(ctx: NexusContext, policiesLoaded: () => boolean,
     const failing: string[] = [];
     if (!ctx.keys.isReady()) failing.push('root_key');
     if (!(await storeAnswers())) failing.push('store');
+    if (storeFailure(ctx.store)?.stopped === true) failing.push('store_stopped');
     if (!policiesLoaded()) failing.push('policies');
     if (auditWrites !== undefined && !(await auditWrites())) failing.push(`audit_${auditCause ?? 'io_error'}`);
     const cause = rollback();

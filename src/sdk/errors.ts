@@ -181,12 +181,14 @@ export class NexusApiError extends SpikeError {
   /** This error, for a call that went on retrying for `ms` before it (`retriedMs`, and the message says so). */
   afterRetries(ms: number): NexusApiError {
     const at = this.url !== undefined && this.route !== undefined ? { url: this.url, route: this.route } : undefined;
-    return new NexusApiError(this.code, {
+    const e = new NexusApiError(this.code, {
       attempts: this.attempts, retriedMs: Math.round(ms),
       ...(this.status !== undefined ? { status: this.status } : {}), ...(this.wireErr !== undefined ? { wireErr: this.wireErr } : {}),
       ...(this.cause !== undefined ? { cause: this.cause } : {}), ...(this.storeFailure !== undefined ? { storeFailure: this.storeFailure } : {}),
       ...(at ? { at } : {}), ...(this.outcome !== undefined ? { outcome: this.outcome } : {}), ...(this.detail !== undefined ? { detail: this.detail } : {}),
     });
+    if (this.stack !== undefined) e.stack = this.stack.replace(this.message, e.message); // where it was thrown, not here
+    return e;
   }
 
   /** Why the last attempt failed, if no answer arrived. */

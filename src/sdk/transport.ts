@@ -173,7 +173,8 @@ export class Transport {
     let attempts: FailedAttempt[] = [];
     let sameUrlRetries = 0;
     let rounds = 0;
-    const retried = (e: NexusApiError): NexusApiError => (rounds === 0 ? e : e.afterRetries(performance.now() - started));
+    const waits = { paused: false }; // set by the first pause between rounds, even one the deadline cut short
+    const retried = (e: NexusApiError): NexusApiError => (waits.paused ? e.afterRetries(performance.now() - started) : e);
     let roundUnavailable = true; // every attempt of this round so far: nothing listening, or a 503 that applied nothing
     for (let k = 0; k < order.length; k++) {
       if (k === 0) roundUnavailable = true;
@@ -198,7 +199,7 @@ export class Transport {
         const failure = classifyFailureCause(e, signal);
         attempts.push({ url: this.display(i), failure });
         const at = this.at(i, route, action);
-        if (kind === 'peer_rejected') throw new NexusApiError('tls_peer_rejected', { cause: e, attempts, at });
+        if (kind === 'peer_rejected') throw retried(new NexusApiError('tls_peer_rejected', { cause: e, attempts, at }));
         if (isLast && kind === 'pre_send' && failure.class === 'connection_closed' && sameUrlRetries < HANDSHAKE_CLOSED_RETRIES) {
           const paused = await sleep(backoffDelay(sameUrlRetries++, HANDSHAKE_CLOSED_BACKOFF), true, { signal }).catch(() => false);
           if (paused) {
@@ -211,7 +212,7 @@ export class Transport {
         if (kind !== 'aborted') this.instances.failed(i);
         // Nothing was sent (the dial failed), and because nothing listens there.
         if (kind !== 'pre_send' || !UNAVAILABLE_CLASSES.has(failure.class)) roundUnavailable = false;
-        if (isLast && kind !== 'aborted' && roundUnavailable && await this.pauseForNextRound(rounds, started, signal, o.signal)) {
+        if (isLast && kind !== 'aborted' && roundUnavailable && await this.pauseForNextRound(rounds, started, signal, o.signal, waits)) {
           [order, attempts, k, rounds] = [this.instances.order(), [], -1, rounds + 1]; // every URL again, from the preferred one
           continue;
         }
@@ -240,7 +241,7 @@ export class Transport {
         last = err;
         continue;
       }
-      if (isLast && nothingApplied && roundUnavailable && await this.pauseForNextRound(rounds, started, signal, o.signal)) {
+      if (isLast && nothingApplied && roundUnavailable && await this.pauseForNextRound(rounds, started, signal, o.signal, waits)) {
         [order, attempts, k, rounds] = [this.instances.order(), [], -1, rounds + 1];
         continue;
       }
@@ -320,9 +321,10 @@ export class Transport {
    * start; false when the window has passed or the deadline ended the pause. The caller's own
    * abort throws its reason; `close()` during the pause throws `sdk_closed`.
    */
-  private async pauseForNextRound(round: number, started: number, signal: AbortSignal, callerSignal: AbortSignal | undefined): Promise<boolean> {
+  private async pauseForNextRound(round: number, started: number, signal: AbortSignal, callerSignal: AbortSignal | undefined, waits: { paused: boolean }): Promise<boolean> {
     const left = this.opts.retryUnavailableMs - (performance.now() - started);
     if (left <= 0 || this.closed) return false;
+    waits.paused = true;
     const pause = Math.min(backoffDelay(round, UNAVAILABLE_BACKOFF), left);
     const paused = await sleep(pause, true, { signal: AbortSignal.any([signal, this.closing.signal]) }).catch(() => false);
     if (this.closed) throw new SdkUsageError('sdk_closed');

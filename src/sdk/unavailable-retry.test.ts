@@ -144,7 +144,23 @@ describe('calls wait out an unavailable Nexus for retryUnavailableMs', () => {
     assert.ok(e instanceof NexusApiError, String(e));
     assert.deepEqual([e.code, e.status, e.wireErr, e.url, e.route], ['state_not_ready', 503, 'state_not_ready', `https://127.0.0.1:${h.server.port}`, '/v1/store/secrets?action=get']);
     assert.ok(e.retriedMs !== undefined && e.retriedMs >= 400, `retriedMs ${e.retriedMs}`);
+    assert.match(e.stack ?? '', /retried for/, 'the stack names the same message');
     assert.ok(h.requests() >= 2);
+  });
+
+  test('afterRetries keeps every field of the error, and its stack', () => {
+    const cause = new Error('socket');
+    const before = new NexusApiError('state_not_ready', {
+      status: 503, wireErr: 'state_not_ready', cause, attempts: [{ url: 'https://a:1', failure: { class: 'connection_refused' } }],
+      storeFailure: 'disk_full', at: { url: 'https://b:2', route: '/v1/store/secrets' }, outcome: 'not_applied', detail: 'store busy',
+    });
+    const after = before.afterRetries(1234.4);
+    for (const k of ['code', 'status', 'wireErr', 'cause', 'attempts', 'storeFailure', 'url', 'route', 'outcome', 'detail'] as const) {
+      assert.ok(Object.is(after[k], before[k]), k);
+    }
+    assert.equal(after.retriedMs, 1234);
+    assert.equal(after.message, `${before.message}; retried for 1.2 s while no Nexus could take the call`);
+    assert.equal(after.stack?.split('\n').slice(1).join('\n'), before.stack?.split('\n').slice(1).join('\n'), 'thrown where the first was');
   });
 
   test('a write answered 503 not_applied is sent again; one answered 503 with no outcome is not (it may have been applied)', async () => {

@@ -118,6 +118,13 @@ test('health: a failure whose fault wrote its own alarm line (a stopped store) i
   assert.deepEqual(lines(), []);
   assert.equal(h.current()?.cause, 'io_error');
   assert.equal(h.current()?.failures, 50);
+  assert.equal(h.current()?.stopped, true);
+  // Stopped stays stopped whatever fails next (until a restart); an ordinary failure is not stopped.
+  h.failed(new StoreError('store_unavailable', { cause: driverError('SQLITE_FULL'), failure: 'disk_full' }));
+  assert.equal(h.current()?.stopped, true);
+  const fresh = new StoreHealth(capture().logger);
+  fresh.failed(new StoreError('store_unavailable', { cause: driverError('EIO'), failure: 'io_error' }));
+  assert.equal(fresh.current()?.stopped, false);
 });
 
 test('storeFailure reads a persistent store\'s tracker; memory stores have none', () => {

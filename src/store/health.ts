@@ -41,6 +41,8 @@ export interface StoreFailure {
   failures: number;
   /** The driver's code of the last failure (`SQLITE_FULL`, `ECONNREFUSED`, `53100`…), or ''. */
   driverCode: string;
+  /** The store has stopped (a failed log sync or checkpoint): every request is refused until a restart. */
+  stopped: boolean;
 }
 
 interface StoreHealthOptions {
@@ -66,7 +68,7 @@ export class StoreHealth {
   readonly #logger: Logger | undefined;
   readonly #intervalMs: number;
   readonly #now: () => number;
-  #current: { cause: StoreFailureCause; since: number; failures: number; driverCode: string } | null = null;
+  #current: { cause: StoreFailureCause; since: number; failures: number; driverCode: string; stopped: boolean } | null = null;
   /**
    * Per cause (and `unspecified`: unavailable with no named cause): when its last line was
    * written and how many failures went unlogged since. Kept across recoveries, so a cause
@@ -111,12 +113,16 @@ export class StoreHealth {
     const cause = e.failure;
     const cur = this.#current;
     const starting = cur === null || cur.cause !== cause;
-    if (starting) this.#current = { cause, since: now, failures: 1, driverCode: code };
+    // A stopped store stays stopped until a restart, whatever fails next.
+    if (starting) this.#current = { cause, since: now, failures: 1, driverCode: code, stopped: e.alarmed || cur?.stopped === true };
     else {
       cur.failures++;
       if (code) cur.driverCode = code;
     }
-    if (e.alarmed) return; // its fault wrote its own ERROR line: recorded, not said again
+    if (e.alarmed) {
+      this.#current!.stopped = true; // only a stopped store's errors are alarmed (readiness: store_stopped)
+      return; // its fault wrote its own ERROR line: recorded, not said again
+    }
     const due = this.#due(cause, now);
     if (due === null) return;
     const c = this.#current!;
@@ -153,7 +159,7 @@ export class StoreHealth {
 
   current(): StoreFailure | null {
     const c = this.#current;
-    return c === null ? null : { cause: c.cause, text: storeFailureText(c.cause), since: new Date(c.since), failures: c.failures, driverCode: c.driverCode };
+    return c === null ? null : { cause: c.cause, text: storeFailureText(c.cause), since: new Date(c.since), failures: c.failures, driverCode: c.driverCode, stopped: c.stopped };
   }
 }
 

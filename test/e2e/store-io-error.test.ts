@@ -8,7 +8,7 @@
  *   (`state_not_ready`, store failure `io_error`) with outcome `unknown` (it was committed);
  * - every later write (outcome `not_applied`: refused before it runs) and read is refused,
  *   also once the fault is gone: a later sync's success would prove nothing; the fault is one
- *   ERROR line (the alarm), however many requests it refuses; the process stays up;
+ *   ERROR line (the alarm), however many requests it refuses; readiness names `store_stopped`; the process stays up;
  * - after a restart (the fault gone), every write acknowledged before the fault reads back
  *   exactly, and the unknown one is either absent or exactly what was sent.
  *
@@ -22,13 +22,13 @@ import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { NexusApiError } from '../../src/sdk/index.js';
 import { Stack } from '../helpers/stack.js';
-import { injectErrno } from '../helpers/strace.js';
+import { canAttach, injectErrno } from '../helpers/strace.js';
 
-const canTrace = process.getuid?.() === 0;
+const canTrace = canAttach();
 let stack: Stack | undefined;
 
 before(async () => {
-  if (canTrace) stack = await Stack.start({});
+  if (canTrace) stack = await Stack.start({ ops: true });
 });
 after(async () => {
   await stack?.stop();
@@ -45,7 +45,7 @@ async function outcomeOf(p: Promise<unknown>): Promise<string> {
   }
 }
 
-test('EIO on the log sync: the write is not acknowledged, the store refuses reads and writes until a restart, acknowledged writes survive', { skip: !canTrace && 'needs root (ptrace for strace)' }, async () => {
+test('EIO on the log sync: the write is not acknowledged, the store refuses reads and writes until a restart, acknowledged writes survive', { skip: !canTrace && 'needs root and ptrace (strace attaches to Nexus)' }, async () => {
   const s = stack!;
   const pilot = await s.client('pilot');
   const acked = new Map<string, string>();
@@ -76,6 +76,7 @@ test('EIO on the log sync: the write is not acknowledged, the store refuses read
   assert.equal(await outcomeOf(pilot.putSecret('io/after-fault', { v: 'x' })), 'state_not_ready 503 io_error not_applied');
   assert.equal(await outcomeOf(pilot.getSecret('io/ok/1')), 'state_not_ready 503 io_error -');
   assert.equal(s.nexusProcess()?.exitCode, null, 'Nexus is still running');
+  assert.deepEqual(await failing(s), ['store', 'store_stopped'], 'readiness names the stopped store');
   const during = errorLines(s).slice(errorsBefore);
   assert.equal(during.length, 1, `one ERROR line for the one fault (${JSON.stringify(during)})`);
   assert.equal(during[0]!['alarm'], 'wal_sync_failed');
@@ -90,10 +91,15 @@ test('EIO on the log sync: the write is not acknowledged, the store refuses read
   assert.ok(unknown === 'sent-once' || unknown === 'api_not_found', `the unacknowledged write is whole or absent (${String(unknown)})`);
   await reader.putSecret('io/after-restart', { v: 'y' });
   assert.equal((await reader.getSecret('io/after-restart'))['v'], 'y', 'writes work again after the restart');
+  assert.deepEqual(await failing(s), [], 'ready again after the restart');
 });
 
-test('EIO while COMMIT writes the log: 503 io_error without not_applied, reads go on, writes work again once the disk does', { skip: !canTrace && 'needs root (ptrace for strace)' }, async () => {
+test('EIO while COMMIT writes the log: 503 io_error without not_applied, reads go on, writes work again once the disk does', { skip: !canTrace && 'needs root and ptrace (strace attaches to Nexus)' }, async () => {
   const s = stack!;
+  // A Nexus of its own: independent of how the test before it ended.
+  await s.killNexus('SIGKILL');
+  await s.startNexus();
+  await s.waitReady();
   const pilot = await s.client('pilot');
   await pilot.putSecret('io/w/ok', { v: 'before' });
   const errorsBefore = errorLines(s).length;
@@ -114,11 +120,18 @@ test('EIO while COMMIT writes the log: 503 io_error without not_applied, reads g
   assert.match(refused, /^state_not_ready 503 io_error (-|unknown)$/, refused);
   const during = errorLines(s).slice(errorsBefore);
   assert.equal(during.length, 1, `one ERROR line for the one fault (${JSON.stringify(during)})`);
+  assert.deepEqual(await failing(s), [], 'a failed log write does not stop the store');
   await pilot.putSecret('io/w/after', { v: 'after' });
   assert.equal((await pilot.getSecret('io/w/after'))['v'], 'after', 'writes work again without a restart');
   const failed = await pilot.getSecret('io/w/failed').then((v) => v['v'], (e: unknown) => (e as NexusApiError).code);
   assert.ok(failed === 'sent-once' || failed === 'api_not_found', `the refused write is whole or absent (${String(failed)})`);
 });
+
+/** The `failing` list of Nexus's `/readyz`. */
+async function failing(s: Stack): Promise<string[]> {
+  const r = await fetch(`${s.nexusOpsUrl()}/readyz`);
+  return ((await r.json()) as { failing: string[] }).failing;
+}
 
 function errorLines(s: Stack): Record<string, unknown>[] {
   return s.logs('nexus').split('\n').filter((l) => l.startsWith('{') && l.includes('"level":"error"'))

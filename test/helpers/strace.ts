@@ -7,6 +7,19 @@ import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
 import { setTimeout as sleep } from 'node:timers/promises';
 
+/**
+ * Whether this process may attach to another (root, and Yama's ptrace_scope below 3): tests that
+ * fault a running server skip otherwise.
+ */
+export function canAttach(): boolean {
+  if (process.getuid?.() !== 0) return false;
+  try {
+    return Number(fs.readFileSync('/proc/sys/kernel/yama/ptrace_scope', 'utf8').trim()) < 3;
+  } catch {
+    return true; // no Yama: root may attach
+  }
+}
+
 /** Makes sure `strace` runs here (`apt-get install -y strace` when it is missing). */
 export function ensureStrace(): void {
   try {
@@ -47,15 +60,19 @@ export async function injectErrno(pid: number, o: { syscalls: string[]; errno: s
   ensureStrace();
   const list = o.syscalls.join(',');
   const child: ChildProcess = spawn('strace', ['-f', '-qq', '-p', String(pid), '-P', o.onlyPath, '-e', `trace=${list}`,
-    '-e', `inject=${list}:error=${o.errno}`, '-o', o.file], { stdio: 'ignore' });
-  const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
+    '-e', `inject=${list}:error=${o.errno}`, '-o', o.file], { stdio: ['ignore', 'ignore', 'pipe'] });
+  let stderr = '';
+  child.stderr!.on('data', (c: Buffer) => { stderr = (stderr + String(c)).slice(-2000); });
+  let spawnError: Error | undefined;
+  child.once('error', (e) => { spawnError = e; });
+  const exited = new Promise<void>((resolve) => child.once('close', () => resolve()));
   const deadline = Date.now() + 30_000;
   for (;;) {
-    const t = tracedThreads(pid, child.pid!);
+    const t = child.pid === undefined ? { all: 0, traced: 0 } : tracedThreads(pid, child.pid);
     if (t.traced > 0 && t.traced === t.all) break;
-    if (child.exitCode !== null || Date.now() > deadline) {
+    if (spawnError !== undefined || child.exitCode !== null || Date.now() > deadline) {
       child.kill('SIGKILL');
-      throw new Error(`strace did not attach to every thread of ${pid} (${t.traced} of ${t.all})`);
+      throw new Error(`strace did not attach to every thread of ${pid} (${t.traced} of ${t.all}): ${spawnError?.message ?? stderr.trim()}`);
     }
     await sleep(20);
   }
@@ -63,7 +80,9 @@ export async function injectErrno(pid: number, o: { syscalls: string[]; errno: s
     file: o.file,
     async stop() {
       child.kill('SIGINT'); // strace detaches from every thread and exits
+      const killed = setTimeout(() => child.kill('SIGKILL'), 10_000); // a tracer stuck on a hung call: the kernel detaches a dead one
       await exited;
+      clearTimeout(killed);
     },
   };
 }

@@ -16,6 +16,7 @@ import assert from 'node:assert/strict';
 import Database from 'better-sqlite3';
 import { RootKey } from '../../crypto/index.js';
 import { SqliteStore } from './store.js';
+import type { SyncFile } from './wal-sync.js';
 import { Checkpointer, checkpointErrorKind } from './checkpointer.js';
 import { openDatabase } from './file.js';
 import { tempDir } from '../../../test/helpers/temp.js';
@@ -36,7 +37,7 @@ function walState(file: string): { log: number; checkpointed: number } {
   }
 }
 
-interface StoreOpts { frames?: number; statement?: string; busyTimeoutMs?: number; logger?: ReturnType<typeof captureLogger>['logger']; file?: string; root?: RootKey }
+interface StoreOpts { frames?: number; statement?: string; busyTimeoutMs?: number; logger?: ReturnType<typeof captureLogger>['logger']; file?: string; root?: RootKey; syncFile?: SyncFile }
 
 async function openStore(opts: StoreOpts = {}): Promise<SqliteStore> {
   const root = opts.root ?? RootKey.generate();
@@ -45,6 +46,7 @@ async function openStore(opts: StoreOpts = {}): Promise<SqliteStore> {
   const store = new SqliteStore({
     file: opts.file ?? path.join(tempDir('spike-ckpt-'), 'spike.db'), checkpoints, logger: opts.logger,
     ...(opts.busyTimeoutMs !== undefined ? { busyTimeoutMs: opts.busyTimeoutMs } : {}),
+    ...(opts.syncFile !== undefined ? { syncFile: opts.syncFile } : {}),
   });
   await store.unlock(root);
   return store;
@@ -191,6 +193,21 @@ test('checkpoints: a failed checkpoint stops the store (one ERROR alarm, writes 
   assert.equal(store.stats().checkpoints!.failures, 1, 'not tried again');
   await store.close();
   assert.ok(fs.statSync(`${store.file}-wal`).size > 0, 'the log is kept at close');
+});
+
+test('checkpoints: a checkpoint that fails on the disk whose log sync already failed is not a second fault: one ERROR line, the checkpoint\'s at WARN', async () => {
+  const { logger, lines } = captureLogger();
+  let failing = false;
+  const syncFile: SyncFile = (fd, done) => (failing ? setTimeout(() => done(Object.assign(new Error('EIO'), { code: 'EIO' })), 1) : fs.fdatasync(fd, done));
+  const store = await openStore({ frames: 1, statement: "SELECT json('not json')", logger, syncFile });
+  failing = true;
+  for (let i = 0; i < 5; i++) await store.putSecret(`app/s${i}`, { v: 'x'.repeat(4096) }).catch(() => undefined);
+  for (let i = 0; i < 200 && store.stats().checkpoints!.failures === 0; i++) await new Promise((r) => setTimeout(r, 10));
+  const errors = lines().filter((l) => l['level'] === 'error');
+  assert.deepEqual(errors.map((l) => l['alarm']), ['wal_sync_failed'], JSON.stringify(lines()));
+  assert.equal(store.stats().checkpoints!.failures, 1, 'the checkpoint in flight failed too');
+  assert.ok(lines().some((l) => l['level'] === 'warn' && l['after'] === 'wal_sync_failed'), 'the checkpoint\'s failure is still said, at WARN');
+  await store.close();
 });
 
 test('checkpoints: after a failed checkpoint the process closes the store and exits; the log is kept whole, the next process counts none of it as copied and serves every write', { timeout: 120_000 }, async () => {

@@ -102,6 +102,11 @@ export interface CheckpointerOptions {
   statement?: string;
   /** Called once when a checkpoint failed (not busy): the store refuses everything until a restart. */
   onFatal?: ((err: NodeJS.ErrnoException) => void) | undefined;
+  /**
+   * True once the store has stopped for another fault (a failed log sync, which wrote its own
+   * ERROR line): a checkpoint failing after it meets the same disk and is said at WARN.
+   */
+  stopped?: (() => boolean) | undefined;
 }
 
 export class Checkpointer {
@@ -111,6 +116,7 @@ export class Checkpointer {
   readonly #logger: Logger | undefined;
   readonly #statement: string;
   readonly #onFatal: ((err: NodeJS.ErrnoException) => void) | undefined;
+  readonly #stopped: (() => boolean) | undefined;
   readonly #noop: BetterSqlite3.Statement;
   #worker: Worker | undefined;
   /** Each worker started and not yet gone, and its exit. */
@@ -146,6 +152,7 @@ export class Checkpointer {
     this.#logger = opts.logger;
     this.#statement = opts.statement ?? 'PRAGMA wal_checkpoint(FULL)';
     this.#onFatal = opts.onFatal;
+    this.#stopped = opts.stopped;
     this.#noop = db.prepare('PRAGMA wal_checkpoint(NOOP)');
     db.pragma('wal_autocheckpoint = 0');
   }
@@ -303,8 +310,12 @@ export class Checkpointer {
   #fatal(code: string): void {
     this.#failed = true;
     this.#stats.failures++;
-    this.#logger?.error({ err: code, alarm: 'checkpoint_failed' },
-      'copying the database log into the database file failed: writes and reads are refused until Nexus is restarted (the log is kept whole; the next start copies all of it)');
+    if (this.#stopped?.() === true) {
+      this.#logger?.warn({ err: code, after: 'wal_sync_failed' }, 'copying the database log into the database file failed too (the store had already stopped)');
+    } else {
+      this.#logger?.error({ err: code, alarm: 'checkpoint_failed' },
+        'copying the database log into the database file failed: writes and reads are refused until Nexus is restarted (the log is kept whole; the next start copies all of it)');
+    }
     this.#onFatal?.(Object.assign(new Error(`checkpoint failed: ${code}`), { code }));
     const w = this.#worker;
     this.#worker = undefined;

@@ -100,7 +100,7 @@ export class SqliteStore extends SealedStore {
       try {
         this.#wal = openWalSync(this.#db, opts.syncFile, opts.logger);
         const wal = this.#wal;
-        this.#checkpoints = new Checkpointer(this.#db, { ...opts.checkpoints, logger: opts.logger, onFatal: (e) => wal.fail(e) });
+        this.#checkpoints = new Checkpointer(this.#db, { ...opts.checkpoints, logger: opts.logger, onFatal: (e) => wal.fail(e), stopped: () => wal.failed() !== undefined });
       } catch (e) {
         void this.#wal?.close();
         this.#db.close();
