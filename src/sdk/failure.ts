@@ -152,6 +152,9 @@ const PRE_SEND_CODES = new Set([
   'ENOENT',
   'UND_ERR_CONNECT_TIMEOUT',
   'ERR_CONNECT_TIMEOUT',
+  // The `node:https` mTLS client (spiffe/tls/https-client.ts) refuses a request, or abandons its
+  // dial, once closed: before sending. (undici's closed client is `UND_ERR_CLOSED`: ambiguous.)
+  'ERR_CLIENT_CLOSED',
 ]);
 
 /** Error codes meaning a connection broke while in use (the request may have arrived). */

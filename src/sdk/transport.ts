@@ -196,6 +196,7 @@ export class Transport {
       } catch (e) {
         throwIfAborted(o.signal);
         const kind = classifyFailure(e, signal);
+        if (this.closed && kind === 'pre_send') throw new SdkUsageError('sdk_closed'); // close() cut it before sending
         const failure = classifyFailureCause(e, signal);
         attempts.push({ url: this.display(i), failure });
         const at = this.at(i, route, action);

@@ -224,6 +224,20 @@ describe('calls wait out an unavailable Nexus for retryUnavailableMs', () => {
     assert.equal(late.requests(), 0);
   });
 
+  test('close() while a dial is under way (nothing sent yet) also ends the call with sdk_closed', async () => {
+    let abandon: ((e: Error) => void) | undefined;
+    const dispatcher: HttpDispatcher = {
+      request: () => new Promise((_resolve, reject) => { abandon = reject; }), // a dial that does not finish
+      async close() { abandon?.(Object.assign(new Error('client closed'), { code: 'ERR_CLIENT_CLOSED' })); },
+    };
+    const c = NexusClient.create({ urls: ['https://127.0.0.1:1', 'https://127.0.0.1:2'], dispatcher });
+    const put = c.putSecret('a/b', { k: 'v' }).then(() => 'sent', (e: unknown) => e);
+    await new Promise((r) => setTimeout(r, 50));
+    await c.close();
+    const e = await put;
+    assert.ok(e instanceof SdkUsageError && e.code === 'sdk_closed', String(e));
+  });
+
   test('a read: one instance answers 503 (not ready), the other refuses; the read succeeds once the first is ready', async () => {
     const port = await freePort();
     let ready = false;
