@@ -166,19 +166,6 @@ const DIAL_FAILED = 'ERR_MTLS_DIAL_FAILED';
 /** What a failed request means for trying again: `pre_send` (nothing was sent), `ambiguous` (it may have arrived), a TLS verdict, or the caller's/deadline's abort. */
 export type FailureKind = 'pre_send' | 'ambiguous' | 'peer_rejected' | 'aborted';
 
-function errorCodes(e: unknown): string[] {
-  const out: string[] = [];
-  let cur: unknown = e;
-  for (let i = 0; i < 8 && cur !== null && typeof cur === 'object'; i++) {
-    const c = (cur as { code?: unknown }).code;
-    if (typeof c === 'string') out.push(c);
-    const errs = (cur as { errors?: unknown }).errors; // AggregateError (happy eyeballs)
-    if (Array.isArray(errs)) for (const x of errs) out.push(...errorCodes(x));
-    cur = (cur as { cause?: unknown }).cause;
-  }
-  return out;
-}
-
 /**
  * Classifies a request failure for the fail-over decision. A server that fails the TLS trust
  * check (SPIFFE ID not accepted, or a chain that does not lead to the Workload API bundle) is
@@ -186,7 +173,9 @@ function errorCodes(e: unknown): string[] {
  */
 export function classifyFailure(e: unknown, signal?: AbortSignal): FailureKind {
   if (signal?.aborted) return 'aborted';
-  const codes = errorCodes(e);
+  const found: Found = { codes: [] };
+  walk(e, found);
+  const codes = found.codes;
   if (codes.includes('tls_peer_rejected') || isTrustFailure(e)) return 'peer_rejected';
   // The mTLS dial failed before handing the socket to HTTP (even on a reset): nothing was sent.
   if (codes.includes(DIAL_FAILED)) return 'pre_send';

@@ -124,9 +124,12 @@ function throwIfAborted(signal: AbortSignal | undefined): void {
 
 export class Transport {
   private readonly instances: InstanceOrder;
-  private closed = false;
   /** Aborted by `markClosed()`: ends a pause between rounds (in-flight requests are the dispatcher's). */
   private readonly closing = new AbortController();
+
+  private get closed(): boolean {
+    return this.closing.signal.aborted;
+  }
 
   constructor(private readonly opts: TransportOptions) {
     this.instances = new InstanceOrder(opts.urls.length);
@@ -334,7 +337,6 @@ export class Transport {
   }
 
   markClosed(): void {
-    this.closed = true;
     this.closing.abort();
   }
 }

@@ -8,8 +8,8 @@
 import 'reflect-metadata';
 import { test, before, after, describe } from 'node:test';
 import assert from 'node:assert/strict';
-import net from 'node:net';
 import { createMtlsPki, startServer, type Harness, type MtlsPki } from '../../test/helpers/mtls-harness.js';
+import { freePort } from '../../test/helpers/ports.js';
 import { StaticX509Source } from '../spiffe/source.js';
 import { NexusClient } from './client.js';
 import { NexusApiError, SdkUsageError } from './errors.js';
@@ -29,15 +29,6 @@ after(async () => {
   for (const c of clients) await c.close();
   for (const s of servers) await s.server.close();
 });
-
-/** A loopback port with nothing listening on it. */
-async function freePort(): Promise<number> {
-  const srv = net.createServer();
-  await new Promise<void>((r) => srv.listen(0, '127.0.0.1', r));
-  const { port } = srv.address() as net.AddressInfo;
-  await new Promise<void>((r) => srv.close(() => r()));
-  return port;
-}
 
 /** A Nexus stand-in on `port` that answers every request 200 `{}` and counts them. */
 async function nexusOn(port: number, answer: (res: import('node:http').ServerResponse) => void = (res) => {

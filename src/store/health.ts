@@ -114,7 +114,7 @@ export class StoreHealth {
     const cur = this.#current;
     const starting = cur === null || cur.cause !== cause;
     // A stopped store stays stopped until a restart, whatever fails next.
-    if (starting) this.#current = { cause, since: now, failures: 1, driverCode: code, stopped: e.alarmed || cur?.stopped === true };
+    if (starting) this.#current = { cause, since: now, failures: 1, driverCode: code, stopped: cur?.stopped === true };
     else {
       cur.failures++;
       if (code) cur.driverCode = code;

@@ -20,8 +20,7 @@ after(async () => {
 
 /** The current Nexus run's ERROR lines, as `event` fields. */
 function errorEvents(): unknown[] {
-  return stack.logs('nexus').split('\n').filter((l) => l.startsWith('{') && l.includes('"level":"error"'))
-    .map((l) => (JSON.parse(l) as Record<string, unknown>)['event']);
+  return stack.logLines('nexus', 'error').map((l) => l['event']);
 }
 
 test('FI-19: SIGKILL of Nexus is one ERROR line at the next start; SIGTERM and a first start are none', async () => {

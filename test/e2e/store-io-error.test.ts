@@ -54,7 +54,7 @@ test('EIO on the log sync: the write is not acknowledged, the store refuses read
     acked.set(`io/ok/${i}`, `before-${i}`);
   }
   const pid = s.pid('nexus')!;
-  const errorsBefore = errorLines(s).length;
+  const errorsBefore = s.logLines('nexus', 'error').length;
   const fault = await injectErrno(pid, {
     syscalls: ['fdatasync', 'fsync'],
     errno: 'EIO',
@@ -77,7 +77,7 @@ test('EIO on the log sync: the write is not acknowledged, the store refuses read
   assert.equal(await outcomeOf(pilot.getSecret('io/ok/1')), 'state_not_ready 503 io_error -');
   assert.equal(s.nexusProcess()?.exitCode, null, 'Nexus is still running');
   assert.deepEqual(await failing(s), ['store', 'store_stopped'], 'readiness names the stopped store');
-  const during = errorLines(s).slice(errorsBefore);
+  const during = s.logLines('nexus', 'error').slice(errorsBefore);
   assert.equal(during.length, 1, `one ERROR line for the one fault (${JSON.stringify(during)})`);
   assert.equal(during[0]!['alarm'], 'wal_sync_failed');
   assert.equal(during[0]!['err'], 'EIO');
@@ -102,7 +102,7 @@ test('EIO while COMMIT writes the log: 503 io_error without not_applied, reads g
   await s.waitReady();
   const pilot = await s.client('pilot');
   await pilot.putSecret('io/w/ok', { v: 'before' });
-  const errorsBefore = errorLines(s).length;
+  const errorsBefore = s.logLines('nexus', 'error').length;
   const fault = await injectErrno(s.pid('nexus')!, {
     syscalls: ['pwrite64', 'write'],
     errno: 'EIO',
@@ -118,7 +118,7 @@ test('EIO while COMMIT writes the log: 503 io_error without not_applied, reads g
     await fault.stop();
   }
   assert.match(refused, /^state_not_ready 503 io_error (-|unknown)$/, refused);
-  const during = errorLines(s).slice(errorsBefore);
+  const during = s.logLines('nexus', 'error').slice(errorsBefore);
   assert.equal(during.length, 1, `one ERROR line for the one fault (${JSON.stringify(during)})`);
   assert.deepEqual(await failing(s), [], 'a failed log write does not stop the store');
   await pilot.putSecret('io/w/after', { v: 'after' });
@@ -131,9 +131,4 @@ test('EIO while COMMIT writes the log: 503 io_error without not_applied, reads g
 async function failing(s: Stack): Promise<string[]> {
   const r = await fetch(`${s.nexusOpsUrl()}/readyz`);
   return ((await r.json()) as { failing: string[] }).failing;
-}
-
-function errorLines(s: Stack): Record<string, unknown>[] {
-  return s.logs('nexus').split('\n').filter((l) => l.startsWith('{') && l.includes('"level":"error"'))
-    .map((l) => JSON.parse(l) as Record<string, unknown>);
 }

@@ -332,6 +332,13 @@ export class Stack {
     return this.#children.logs(name);
   }
 
+  /** `name`'s JSON log lines, parsed; only those at `level` when given (`error`, `warn`, …). */
+  logLines(name: string, level?: string): Record<string, unknown>[] {
+    return this.logs(name).split('\n').filter((l) => l.startsWith('{'))
+      .map((l) => JSON.parse(l) as Record<string, unknown>)
+      .filter((l) => level === undefined || l['level'] === level);
+  }
+
   async stop(): Promise<void> {
     if (this.#stopped) return;
     this.#stopped = true;
