@@ -104,10 +104,12 @@ interface Ledger { acked: Map<string, string>; tried: Map<string, Set<string>> }
 
 /**
  * Runs the writer child on `file` (its extra arguments after the file); `onCheckpoints` may kill
- * it. Resolves with how it ended.
+ * it. Once it ended, its ledger file (what it tried and acknowledged, in order) is applied to
+ * `ledger`. Resolves with how it ended.
  */
 function runWriter(file: string, root: RootKey, args: string[], ledger: Ledger, onCheckpoints?: (n: number, kill: () => void) => void): Promise<{ signal: NodeJS.Signals | null; code: number | null; closed: boolean; err: string }> {
-  const proc = spawn(process.execPath, [CHILD, file, ...args], { env: { ...process.env, SPIKE_TEST_ROOT_HEX: Buffer.from(root.bytes()).toString('hex') }, stdio: ['ignore', 'pipe', 'pipe'] });
+  const notes = path.join(tempDir('spike-ckpt-ledger-'), 'ledger.jsonl');
+  const proc = spawn(process.execPath, [CHILD, file, notes, ...args], { env: { ...process.env, SPIKE_TEST_ROOT_HEX: Buffer.from(root.bytes()).toString('hex') }, stdio: ['ignore', 'pipe', 'pipe'] });
   let err = '';
   let rest = '';
   let closed = false;
@@ -116,16 +118,23 @@ function runWriter(file: string, root: RootKey, args: string[], ledger: Ledger, 
     const lines = (rest + c.toString('utf8')).split('\n');
     rest = lines.pop()!;
     for (const l of lines) {
-      const m = JSON.parse(l) as { ack?: string; try?: string; value?: string; checkpoints?: number; closed?: boolean };
-      if (m.try !== undefined) ledger.tried.set(m.try, (ledger.tried.get(m.try) ?? new Set()).add(m.value!));
-      else if (m.ack !== undefined) {
-        ledger.acked.set(m.ack, m.value!);
-        ledger.tried.delete(m.ack);
-      } else if (m.closed === true) closed = true;
+      const m = JSON.parse(l) as { checkpoints?: number; closed?: boolean };
+      if (m.closed === true) closed = true;
       else if (m.checkpoints !== undefined) onCheckpoints?.(m.checkpoints, () => proc.kill('SIGKILL'));
     }
   });
-  return new Promise((resolve) => proc.on('close', (code, signal) => resolve({ code, signal, closed, err })));
+  return new Promise((resolve) => proc.on('close', (code, signal) => {
+    // Whole lines only: the child writes each with one write(2), which a kill does not split.
+    for (const l of fs.readFileSync(notes, 'utf8').split('\n').filter((x) => x.endsWith('}'))) {
+      const m = JSON.parse(l) as { ack?: string; try?: string; value: string };
+      if (m.try !== undefined) ledger.tried.set(m.try, (ledger.tried.get(m.try) ?? new Set()).add(m.value));
+      else if (m.ack !== undefined) {
+        ledger.acked.set(m.ack, m.value);
+        ledger.tried.delete(m.ack);
+      }
+    }
+    resolve({ code, signal, closed, err });
+  }));
 }
 
 /** Every acknowledged write reads back: its value, or a later one tried and not acknowledged (in flight when the writer stopped). */
@@ -133,7 +142,9 @@ async function checkLedger(store: SqliteStore, ledger: Ledger): Promise<void> {
   assert.ok(ledger.acked.size > 20, `${ledger.acked.size} paths acknowledged`);
   for (const [p, v] of ledger.acked) {
     const got = (await store.getSecret(p))?.values['v'];
-    assert.ok(got === v || (got !== undefined && ledger.tried.get(p)?.has(got) === true), `${p}: the last acknowledged value or a later unacknowledged one, got ${String(got).slice(0, 16)}…`);
+    // A value's first three fields name its writer process, writer and round (checkpoint-writer.child.ts).
+    const id = (x: string | undefined): string => String(x).split('-').slice(0, 3).join('-');
+    assert.ok(got === v || (got !== undefined && ledger.tried.get(p)?.has(got) === true), `${p}: the last acknowledged value (${id(v)}) or a later unacknowledged one, got ${id(got)}`);
   }
 }
 
