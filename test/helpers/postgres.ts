@@ -146,6 +146,9 @@ let templatePromise: Promise<string | null> | undefined;
  * and a test run starts dozens). The first caller makes it under `flock` (folder renamed into
  * place when complete, so a half-made template is never used). Used only when it belongs to the
  * server user and nobody else can read it; otherwise null and every cluster runs `initdb`.
+ * The folder initdb writes is made (mode 0700, owned by the server user) before it runs: run as
+ * root, initdb runs as `postgres`, which cannot create a folder in a temp folder that only root
+ * may write (TMPDIR=/tmp/some-root-dir); before, every cluster then paid for its own initdb.
  */
 function templateCluster(bin: string): Promise<string | null> {
   templatePromise ??= (async () => {
@@ -153,10 +156,11 @@ function templateCluster(bin: string): Promise<string | null> {
     const version = path.basename(path.dirname(bin)).replace(/[^A-Za-z0-9.]/g, '_');
     const dir = path.join(os.tmpdir(), `spike-ts-pg-template-${version}-${uid}`);
     const [cmd, args] = asServerUser(path.join(bin, 'initdb'), INITDB_ARGS(`${dir}.tmp`));
-    // $1 is the template folder, the rest the initdb command line (which writes "$1.tmp").
-    const script = 'T=$1; shift; test -f "$T/PG_VERSION" || { rm -rf "$T.tmp" && "$@" >/dev/null && mv "$T.tmp" "$T"; }';
+    // $1 is the template folder, $2 the server user's uid ('' when not root), the rest the
+    // initdb command line (which writes "$1.tmp").
+    const script = 'T=$1; U=$2; shift 2; test -f "$T/PG_VERSION" || { rm -rf "$T.tmp" && mkdir -m 700 "$T.tmp" && { test -z "$U" || chown "$U" "$T.tmp"; } && "$@" >/dev/null && mv "$T.tmp" "$T"; }';
     try {
-      await run('flock', [TEMPLATE_LOCK, 'sh', '-c', script, 'sh', dir, cmd, ...args], { timeout: 120_000 });
+      await run('flock', [TEMPLATE_LOCK, 'sh', '-c', script, 'sh', dir, isRoot() ? String(uid) : '', cmd, ...args], { timeout: 120_000 });
       const st = fs.lstatSync(dir);
       if (!st.isDirectory() || st.uid !== uid || (st.mode & 0o077) !== 0) return null;
       return dir;

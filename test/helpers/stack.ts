@@ -20,8 +20,10 @@ import path from 'node:path';
 import { binCommand, binEnvPath, type BinName } from './bin.js';
 import { Children, type RunResult } from './children.js';
 import { coreZeroPrefix } from './core-limit.js';
-import { WorkloadX509Source } from '../../src/spiffe/index.js';
-import { NexusClient } from '../../src/sdk/index.js';
+// Types only: the SDK and the Workload API client are loaded by the first client() (about 0.3 s
+// of CPU for their ~200 modules, which files that only drive the CLI or raw sockets skip).
+import type { WorkloadX509Source } from '../../src/spiffe/index.js';
+import type { NexusClient } from '../../src/sdk/index.js';
 import { startPostgres, type TestPostgres } from './postgres.js';
 import { freePort } from './ports.js';
 import { BUILTIN_IDENTITIES, TD, type StackOptions } from './stack-options.js';
@@ -287,6 +289,7 @@ export class Stack {
    * or not ready see each refusal and each 503 at once.
    */
   async client(identity: string, opts: { urls?: string[]; timeoutMs?: number; retryUnavailableMs?: number } = {}): Promise<NexusClient> {
+    const [{ WorkloadX509Source }, { NexusClient }] = await Promise.all([import('../../src/spiffe/index.js'), import('../../src/sdk/index.js')]);
     const source = await WorkloadX509Source.open({ endpoint: this.socket(identity), timeoutMs: 15_000 });
     const client = await NexusClient.connect({
       urls: opts.urls ?? [this.nexusUrl],
