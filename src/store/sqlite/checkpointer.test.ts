@@ -137,9 +137,12 @@ function runWriter(file: string, root: RootKey, args: string[], ledger: Ledger, 
   }));
 }
 
-/** Every acknowledged write reads back: its value, or a later one tried and not acknowledged (in flight when the writer stopped). */
-async function checkLedger(store: SqliteStore, ledger: Ledger): Promise<void> {
-  assert.ok(ledger.acked.size > 20, `${ledger.acked.size} paths acknowledged`);
+/**
+ * Every acknowledged write reads back: its value, or a later one tried and not acknowledged (in
+ * flight when the writer stopped). At least `min` paths were acknowledged.
+ */
+async function checkLedger(store: SqliteStore, ledger: Ledger, min: number): Promise<void> {
+  assert.ok(ledger.acked.size >= min, `${ledger.acked.size} paths acknowledged, fewer than ${min}`);
   for (const [p, v] of ledger.acked) {
     const got = (await store.getSecret(p))?.values['v'];
     // A value's first three fields name its writer process, writer and round (checkpoint-writer.child.ts).
@@ -160,7 +163,7 @@ test('checkpoints: SIGKILL while the worker checkpoints under 8 writers: every a
     assert.equal(end.signal, 'SIGKILL', end.err);
   }
   const store = await openStore({ file, root });
-  await checkLedger(store, ledger);
+  await checkLedger(store, ledger, 20);
   await store.close();
   const db = new Database(file, { readonly: true });
   try {
@@ -233,7 +236,9 @@ test('checkpoints: after a failed checkpoint the process closes the store and ex
   const s = walState(file);
   assert.ok(s.log > 0 && s.checkpointed === 0, `a new process sees the whole log uncopied: ${JSON.stringify(s)}`);
   const store = await openStore({ file, root });
-  await checkLedger(store, ledger);
+  // How many writes land before the worker's first (failing) checkpoint depends on how fast its
+  // thread starts: 72-152 on a quiet machine, 16 in a loaded CI run.
+  await checkLedger(store, ledger, 1);
   await store.close();
 });
 
