@@ -156,11 +156,12 @@ function templateCluster(bin: string): Promise<string | null> {
     const version = path.basename(path.dirname(bin)).replace(/[^A-Za-z0-9.]/g, '_');
     const dir = path.join(os.tmpdir(), `spike-ts-pg-template-${version}-${uid}`);
     const [cmd, args] = asServerUser(path.join(bin, 'initdb'), INITDB_ARGS(`${dir}.tmp`));
-    // $1 is the template folder, $2 the server user's uid ('' when not root), the rest the
+    // $1 is the template folder, $2 the server user's uid:gid ('' when not root), the rest the
     // initdb command line (which writes "$1.tmp").
     const script = 'T=$1; U=$2; shift 2; test -f "$T/PG_VERSION" || { rm -rf "$T.tmp" && mkdir -m 700 "$T.tmp" && { test -z "$U" || chown "$U" "$T.tmp"; } && "$@" >/dev/null && mv "$T.tmp" "$T"; }';
+    const owner = isRoot() ? `${uid}:${execFileSync('id', ['-g', 'postgres'], { encoding: 'utf8' }).trim()}` : '';
     try {
-      await run('flock', [TEMPLATE_LOCK, 'sh', '-c', script, 'sh', dir, isRoot() ? String(uid) : '', cmd, ...args], { timeout: 120_000 });
+      await run('flock', [TEMPLATE_LOCK, 'sh', '-c', script, 'sh', dir, owner, cmd, ...args], { timeout: 120_000 });
       const st = fs.lstatSync(dir);
       if (!st.isDirectory() || st.uid !== uid || (st.mode & 0o077) !== 0) return null;
       return dir;

@@ -21,7 +21,8 @@ import { binCommand, binEnvPath, type BinName } from './bin.js';
 import { Children, type RunResult } from './children.js';
 import { coreZeroPrefix } from './core-limit.js';
 // Types only: the SDK and the Workload API client are loaded by the first client() (about 0.3 s
-// of CPU for their ~200 modules, which files that only drive the CLI or raw sockets skip).
+// of CPU for their ~200 modules). waitReady() asks for one, so only files that never start a
+// bootstrapped stack (raw sockets, bootstrap: false, the CLI-only helpers) skip the cost.
 import type { WorkloadX509Source } from '../../src/spiffe/index.js';
 import type { NexusClient } from '../../src/sdk/index.js';
 import { startPostgres, type TestPostgres } from './postgres.js';

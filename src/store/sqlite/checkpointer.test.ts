@@ -124,8 +124,16 @@ function runWriter(file: string, root: RootKey, args: string[], ledger: Ledger, 
     }
   });
   return new Promise((resolve) => proc.on('close', (code, signal) => {
-    // Whole lines only: the child writes each with one write(2), which a kill does not split.
-    for (const l of fs.readFileSync(notes, 'utf8').split('\n').filter((x) => x.endsWith('}'))) {
+    let text = '';
+    try {
+      text = fs.readFileSync(notes, 'utf8');
+    } catch (e) {
+      // The child died before it opened its ledger (a load error): its stderr says why.
+      err += `\nno ledger: ${(e as Error).message}`;
+    }
+    // Whole lines only: a kill can cut the last line short (Linux checks for a fatal signal
+    // between the pages of one write), and a cut line never ends with its closing brace.
+    for (const l of text.split('\n').filter((x) => x.endsWith('}'))) {
       const m = JSON.parse(l) as { ack?: string; try?: string; value: string };
       if (m.try !== undefined) ledger.tried.set(m.try, (ledger.tried.get(m.try) ?? new Set()).add(m.value));
       else if (m.ack !== undefined) {
@@ -163,7 +171,7 @@ test('checkpoints: SIGKILL while the worker checkpoints under 8 writers: every a
     assert.equal(end.signal, 'SIGKILL', end.err);
   }
   const store = await openStore({ file, root });
-  await checkLedger(store, ledger, 20);
+  await checkLedger(store, ledger, 21);
   await store.close();
   const db = new Database(file, { readonly: true });
   try {
