@@ -3,13 +3,18 @@
  * then one sync; the content unchanged. A partial rewrite (the tail of each chunk, say) would
  * leave pages that a failed sync of a previous run left clean in the page cache off the disk,
  * and a sync before the last write would not cover it. Real file, recorded operations.
+ * The start-up rewrite runs under SQLite's write lock: another process that tries to write
+ * while the log is being written back is refused (busy), and writes once it is done.
  */
 import fs from 'node:fs';
 import path from 'node:path';
 import { randomBytes } from 'node:crypto';
+import { spawnSync } from 'node:child_process';
+import { createRequire } from 'node:module';
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { rewriteLog, type LogIo } from './settle-log.js';
+import Database from 'better-sqlite3';
+import { rewriteLog, settleLog, type LogIo } from './settle-log.js';
 import { tempDir } from '../../../test/helpers/temp.js';
 
 test('D12 settle: rewriteLog writes every byte of the log back in place, in order, then syncs once; the bytes are unchanged', () => {
@@ -58,4 +63,61 @@ test('D12 settle: rewriteLog of a missing log does nothing; a failing sync is th
     write: (fd, buf, offset, length, position) => fs.writeSync(fd, buf, offset, length, position),
     sync: () => { throw eio; },
   }), (e: unknown) => e === eio);
+});
+
+/**
+ * Another process tries one write to `file` at once (no busy wait) and says how it went:
+ * `wrote`, or `busy` when another connection holds the write lock.
+ */
+function otherProcessWrites(file: string, tag: string): string {
+  const script = `
+    const Database = require(${JSON.stringify(createRequire(import.meta.url).resolve('better-sqlite3'))});
+    const db = new Database(process.argv[1], { timeout: 0 });
+    try {
+      db.prepare('INSERT INTO t (k) VALUES (?)').run(process.argv[2]);
+      process.stdout.write('wrote');
+    } catch (e) {
+      process.stdout.write(String(e.code).startsWith('SQLITE_BUSY') ? 'busy' : String(e.code));
+    } finally {
+      db.close();
+    }`;
+  const r = spawnSync(process.execPath, ['-e', script, file, tag], { encoding: 'utf8', timeout: 60_000 });
+  assert.equal(r.status, 0, r.stderr);
+  return r.stdout;
+}
+
+test('D12 settle: the start-up rewrite holds SQLite\'s write lock: another process\'s write is refused while the log is written back, and goes through after', () => {
+  const file = path.join(tempDir('spike-settle-lock-'), 'spike.db');
+  const setup = new Database(file);
+  setup.pragma('journal_mode = WAL');
+  setup.exec('CREATE TABLE t (k TEXT)');
+  setup.close();
+  // A reader holding a snapshot older than the last commit keeps the TRUNCATE checkpoint from
+  // completing, so the log is rewritten in place instead.
+  const reader = new Database(file);
+  const writer = new Database(file);
+  writer.pragma('wal_autocheckpoint = 0');
+  reader.exec('BEGIN');
+  reader.prepare('SELECT count(*) FROM t').get();
+  writer.prepare('INSERT INTO t (k) VALUES (?)').run('after-snapshot');
+  const db = new Database(file, { timeout: 100 });
+  const during: string[] = [];
+  const io: LogIo = {
+    read: (fd, buf, position) => {
+      if (position === 0) during.push(otherProcessWrites(file, 'during'));
+      return fs.readSync(fd, buf, 0, buf.length, position);
+    },
+    write: (fd, buf, offset, length, position) => fs.writeSync(fd, buf, offset, length, position),
+    sync: (fd) => fs.fdatasyncSync(fd),
+  };
+  try {
+    const { unsettled } = settleLog(db, undefined, io);
+    assert.equal(unsettled, false, 'rewritten at start');
+    assert.deepEqual(during, ['busy'], 'another process could write while the log was being rewritten');
+    assert.equal(otherProcessWrites(file, 'after'), 'wrote', 'the lock is released after the rewrite');
+    assert.deepEqual(db.prepare('SELECT k FROM t ORDER BY rowid').all(), [{ k: 'after-snapshot' }, { k: 'after' }]);
+  } finally {
+    reader.exec('COMMIT');
+    for (const d of [reader, writer, db]) d.close();
+  }
 });

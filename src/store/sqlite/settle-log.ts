@@ -50,9 +50,10 @@ export function databaseFile(db: BetterSqlite3.Database): string {
 /**
  * Settles the log (see the module comment). `walFile`: its path (`spike.db` may be a symlink;
  * SQLite names the log after the file it resolves to); `unsettled`: it still has to be
- * rewritten before the first write. Throws on an I/O error.
+ * rewritten before the first write. Throws on an I/O error. `io`: the rewrite's file operations
+ * (tests).
  */
-export function settleLog(db: BetterSqlite3.Database, logger: Logger | undefined): { walFile: string; unsettled: boolean } {
+export function settleLog(db: BetterSqlite3.Database, logger: Logger | undefined, io: LogIo = FS_IO): { walFile: string; unsettled: boolean } {
   const walFile = `${databaseFile(db)}-wal`;
   let cause: string;
   try {
@@ -63,7 +64,7 @@ export function settleLog(db: BetterSqlite3.Database, logger: Logger | undefined
     if ((e as { code?: unknown }).code !== 'SQLITE_FULL') throw e;
     cause = 'the disk is full: the database log could not be copied into the database file at start';
   }
-  const done = rewriteUnderLock(db, walFile);
+  const done = rewriteUnderLock(db, walFile, io);
   if (done === 'rewritten') {
     logger?.warn({ cause: 'log_not_checkpointed' }, `${cause}; it is rewritten in place and synced instead`);
     return { walFile, unsettled: false };
@@ -74,7 +75,7 @@ export function settleLog(db: BetterSqlite3.Database, logger: Logger | undefined
 }
 
 /** Rewrites the log under a write lock of its own; `locked`/`no_space`: it could not, now. */
-function rewriteUnderLock(db: BetterSqlite3.Database, walFile: string): 'rewritten' | 'locked' | 'no_space' {
+function rewriteUnderLock(db: BetterSqlite3.Database, walFile: string, io: LogIo): 'rewritten' | 'locked' | 'no_space' {
   try {
     db.exec('BEGIN IMMEDIATE');
   } catch (e) {
@@ -82,7 +83,7 @@ function rewriteUnderLock(db: BetterSqlite3.Database, walFile: string): 'rewritt
     throw e;
   }
   try {
-    rewriteLog(walFile);
+    rewriteLog(walFile, io);
     return 'rewritten';
   } catch (e) {
     const code = (e as NodeJS.ErrnoException).code;
