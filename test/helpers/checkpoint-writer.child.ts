@@ -5,12 +5,12 @@
  * line `{"try":"<path>","value":"<value>"}` before it starts and, once its promise resolved,
  * `{"ack":"<path>","value":"<value>"}`, both appended to the ledger file `<ledger>` with a
  * synchronous write: a line is in the kernel's page cache before the write it describes starts
- * (or after it was acknowledged), so a SIGKILL cannot lose it (it can cut the line being written
- * short; the parent skips a cut last line). (On stdout they could be lost: a
- * pipe the loaded parent drains slowly fills, Node queues the rest in the process, and the kill
- * drops the queue; a write then reads back that the parent never saw tried.) After each
- * acknowledgement a line `{"checkpoints":N}` on stdout tells the parent how many checkpoints the
- * worker thread has finished (losing one only delays the parent's kill).
+ * (or after it was acknowledged), so a SIGKILL cannot lose it (it can cut the line being
+ * written short; the parent skips a cut last line). On stdout they could be lost: a pipe the
+ * loaded parent drains slowly fills, Node queues the rest in the process, and the kill drops
+ * the queue; a write then reads back that the parent never saw tried. After each
+ * acknowledgement a line `{"checkpoints":N}` on stdout tells the parent how many checkpoints
+ * the worker thread has finished (losing one only delays the parent's kill).
  * Without `<statement>` the writers run until the process is killed. With it, the worker runs
  * that statement instead of its FULL checkpoint (a failing one, to stop the store): the writers
  * stop at the first refused write, the store is closed, `{"closed":true}` is printed, and the
