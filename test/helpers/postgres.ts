@@ -116,6 +116,17 @@ function isRoot(): boolean {
   return typeof process.getuid === 'function' && process.getuid() === 0;
 }
 
+let serverIds: { uid: number; gid: number } | undefined;
+
+/** The `postgres` user's uid and gid (asked once per process): as root, the servers run as it. */
+function serverUser(): { uid: number; gid: number } {
+  serverIds ??= {
+    uid: Number(execFileSync('id', ['-u', 'postgres'], { encoding: 'utf8' }).trim()),
+    gid: Number(execFileSync('id', ['-g', 'postgres'], { encoding: 'utf8' }).trim()),
+  };
+  return serverIds;
+}
+
 /** Runs a server binary as `postgres` when we are root (the server refuses root). */
 function asServerUser(cmd: string, args: string[]): [string, string[]] {
   return isRoot() ? ['runuser', ['-u', 'postgres', '--', cmd, ...args]] : [cmd, args];
@@ -152,14 +163,14 @@ let templatePromise: Promise<string | null> | undefined;
  */
 function templateCluster(bin: string): Promise<string | null> {
   templatePromise ??= (async () => {
-    const uid = isRoot() ? Number(execFileSync('id', ['-u', 'postgres'], { encoding: 'utf8' }).trim()) : process.getuid?.() ?? 0;
+    const uid = isRoot() ? serverUser().uid : process.getuid?.() ?? 0;
     const version = path.basename(path.dirname(bin)).replace(/[^A-Za-z0-9.]/g, '_');
     const dir = path.join(os.tmpdir(), `spike-ts-pg-template-${version}-${uid}`);
     const [cmd, args] = asServerUser(path.join(bin, 'initdb'), INITDB_ARGS(`${dir}.tmp`));
     // $1 is the template folder, $2 the server user's uid:gid ('' when not root), the rest the
     // initdb command line (which writes "$1.tmp").
     const script = 'T=$1; U=$2; shift 2; test -f "$T/PG_VERSION" || { rm -rf "$T.tmp" && mkdir -m 700 "$T.tmp" && { test -z "$U" || chown "$U" "$T.tmp"; } && "$@" >/dev/null && mv "$T.tmp" "$T"; }';
-    const owner = isRoot() ? `${uid}:${execFileSync('id', ['-g', 'postgres'], { encoding: 'utf8' }).trim()}` : '';
+    const owner = isRoot() ? `${uid}:${serverUser().gid}` : '';
     try {
       await run('flock', [TEMPLATE_LOCK, 'sh', '-c', script, 'sh', dir, owner, cmd, ...args], { timeout: 120_000 });
       const st = fs.lstatSync(dir);
@@ -179,8 +190,7 @@ export async function startPostgres(opts: StartPostgresOptions = {}): Promise<Te
   const data = path.join(dir, 'data');
   const log = path.join(dir, 'server.log');
   if (isRoot()) {
-    const uid = Number(execFileSync('id', ['-u', 'postgres'], { encoding: 'utf8' }).trim());
-    const gid = Number(execFileSync('id', ['-g', 'postgres'], { encoding: 'utf8' }).trim());
+    const { uid, gid } = serverUser();
     fs.chownSync(dir, uid, gid);
   }
   fs.chmodSync(dir, 0o700);

@@ -151,10 +151,10 @@ function runWriter(file: string, root: RootKey, args: string[], ledger: Ledger, 
  */
 async function checkLedger(store: SqliteStore, ledger: Ledger, min: number): Promise<void> {
   assert.ok(ledger.acked.size >= min, `${ledger.acked.size} paths acknowledged, fewer than ${min}`);
+  // A value's first three fields name its writer process, writer and round (checkpoint-writer.child.ts).
+  const id = (x: string | undefined): string => String(x).split('-').slice(0, 3).join('-');
   for (const [p, v] of ledger.acked) {
     const got = (await store.getSecret(p))?.values['v'];
-    // A value's first three fields name its writer process, writer and round (checkpoint-writer.child.ts).
-    const id = (x: string | undefined): string => String(x).split('-').slice(0, 3).join('-');
     assert.ok(got === v || (got !== undefined && ledger.tried.get(p)?.has(got) === true), `${p}: the last acknowledged value (${id(v)}) or a later unacknowledged one, got ${id(got)}`);
   }
 }

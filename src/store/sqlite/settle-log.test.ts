@@ -16,6 +16,7 @@ import assert from 'node:assert/strict';
 import Database from 'better-sqlite3';
 import { rewriteLog, settleLog, type LogIo } from './settle-log.js';
 import { tempDir } from '../../../test/helpers/temp.js';
+import { oldSnapshot } from '../../../test/helpers/sqlite-snapshot.js';
 
 test('D12 settle: rewriteLog writes every byte of the log back in place, in order, then syncs once; the bytes are unchanged', () => {
   const file = path.join(tempDir('spike-settle-'), 'spike.db-wal');
@@ -74,7 +75,7 @@ function otherProcessWrites(file: string, tag: string): string {
     const Database = require(${JSON.stringify(createRequire(import.meta.url).resolve('better-sqlite3'))});
     const db = new Database(process.argv[1], { timeout: 0 });
     try {
-      db.prepare('INSERT INTO t (k) VALUES (?)').run(process.argv[2]);
+      db.prepare('INSERT INTO system (key, value) VALUES (?, ?)').run(process.argv[2], Buffer.from('x'));
       process.stdout.write('wrote');
     } catch (e) {
       process.stdout.write(String(e.code).startsWith('SQLITE_BUSY') ? 'busy' : String(e.code));
@@ -90,16 +91,11 @@ test('D12 settle: the start-up rewrite holds SQLite\'s write lock: another proce
   const file = path.join(tempDir('spike-settle-lock-'), 'spike.db');
   const setup = new Database(file);
   setup.pragma('journal_mode = WAL');
-  setup.exec('CREATE TABLE t (k TEXT)');
+  setup.exec('CREATE TABLE system (key TEXT, value BLOB)');
   setup.close();
   // A reader holding a snapshot older than the last commit keeps the TRUNCATE checkpoint from
   // completing, so the log is rewritten in place instead.
-  const reader = new Database(file);
-  const writer = new Database(file);
-  writer.pragma('wal_autocheckpoint = 0');
-  reader.exec('BEGIN');
-  reader.prepare('SELECT count(*) FROM t').get();
-  writer.prepare('INSERT INTO t (k) VALUES (?)').run('after-snapshot');
+  const { reader, writer } = oldSnapshot(file);
   const db = new Database(file, { timeout: 100 });
   const during: string[] = [];
   const io: LogIo = {
@@ -115,7 +111,7 @@ test('D12 settle: the start-up rewrite holds SQLite\'s write lock: another proce
     assert.equal(unsettled, false, 'rewritten at start');
     assert.deepEqual(during, ['busy'], 'another process could write while the log was being rewritten');
     assert.equal(otherProcessWrites(file, 'after'), 'wrote', 'the lock is released after the rewrite');
-    assert.deepEqual(db.prepare('SELECT k FROM t ORDER BY rowid').all(), [{ k: 'after-snapshot' }, { k: 'after' }]);
+    assert.deepEqual(db.prepare('SELECT key FROM system ORDER BY rowid').all(), [{ key: 'after-snapshot' }, { key: 'after' }]);
   } finally {
     reader.exec('COMMIT');
     for (const d of [reader, writer, db]) d.close();

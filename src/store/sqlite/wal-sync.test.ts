@@ -18,6 +18,7 @@ import { ANCHOR_MAC_BYTES, anchorCounter, anchorPrefix } from '../anchor.js';
 import { SqliteStore } from './store.js';
 import { WalSync, type SyncFile } from './wal-sync.js';
 import { tempDir } from '../../../test/helpers/temp.js';
+import { oldSnapshot } from '../../../test/helpers/sqlite-snapshot.js';
 
 const roots: RootKey[] = [];
 after(() => {
@@ -299,20 +300,6 @@ test('D12 store: opening checkpoints the whole log into the database file first 
   await store.close();
   other.close();
 });
-
-/**
- * Another process's reader holding a snapshot older than the last commit (made by `writer`,
- * which is left open): the start-up checkpoint cannot copy that commit.
- */
-function oldSnapshot(file: string): { reader: Database.Database; writer: Database.Database } {
-  const reader = new Database(file);
-  const writer = new Database(file);
-  writer.pragma('wal_autocheckpoint = 0');
-  reader.exec('BEGIN');
-  reader.prepare('SELECT count(*) FROM system').get(); // a snapshot before the next commit
-  writer.prepare('INSERT INTO system (key, value) VALUES (?, ?)').run('after-snapshot', Buffer.from('y'));
-  return { reader, writer };
-}
 
 /** A logger at `level` whose lines are kept. */
 function logLines(level: 'warn' | 'info'): { lines: string[]; logger: ReturnType<typeof createLogger> } {
