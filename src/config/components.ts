@@ -75,6 +75,7 @@ interface ServerLimitsConfig {
   maxHandshakes: number;
   maxHandshakesPerSource: number;
   handshakeTimeoutMs: number;
+  handshakeSlots: number;
   maxConnectionAgeMs: number;
   inactivityTimeoutMs: number;
 }
@@ -93,6 +94,7 @@ function loadServerLimits(env: Env, defaultMaxHandshakes: number = MTLS_DEFAULTS
     maxHandshakes: int(env, 'SPIKE_HTTP_SERVER_MAX_HANDSHAKES', defaultMaxHandshakes, 1, 1_000_000),
     maxHandshakesPerSource: int(env, 'SPIKE_HTTP_SERVER_MAX_HANDSHAKES_PER_SOURCE', d.maxHandshakesPerSource, 1, 1_000_000),
     handshakeTimeoutMs: duration(env, 'SPIKE_HTTP_SERVER_HANDSHAKE_TIMEOUT', d.handshakeTimeoutMs, 100),
+    handshakeSlots: int(env, 'SPIKE_HTTP_SERVER_HANDSHAKE_SLOTS', d.handshakeSlots, 0, 1_000_000),
     maxConnectionAgeMs: duration(env, 'SPIKE_HTTP_SERVER_MAX_CONNECTION_AGE', d.maxConnectionAgeMs, 0),
     inactivityTimeoutMs: duration(env, 'SPIKE_HTTP_SERVER_INACTIVITY_TIMEOUT', d.inactivityTimeoutMs, 0),
   };

@@ -20,6 +20,12 @@ export const MTLS_DEFAULTS = Object.freeze({
   maxHandshakes: 1024,
   maxHandshakesPerSource: 32,
   handshakeTimeoutMs: 5_000,
+  /**
+   * Handshakes running at once, and the longest one holds its slot (handshake-gate.ts): a burst
+   * of handshakes is run a few at a time, so established connections keep being served.
+   */
+  handshakeSlots: 2,
+  handshakeLeaseMs: 5,
   /** Every connection re-handshakes after this (well below a typical SVID lifetime of 1 h). */
   maxConnectionAgeMs: 10 * 60_000,
   /** A socket with no byte read or written for this long is closed (clients that stop reading). */

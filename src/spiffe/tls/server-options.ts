@@ -26,12 +26,16 @@ export type MtlsHandler = (req: IncomingMessage, res: ServerResponse, peer: Spif
 export interface MtlsServerLimits {
   /** Verified connections at once; default 1024. */
   maxConnections?: number;
-  /** Sockets still in the TLS handshake at once; default 256 (admission.ts). */
+  /** Sockets still in the TLS handshake at once; default 1024 (admission.ts). */
   maxHandshakes?: number;
   /** Handshaking sockets from one remote address at once; default 32. */
   maxHandshakesPerSource?: number;
-  /** A TLS handshake not finished in this time is aborted; default 5 s. */
+  /** A TLS handshake not finished in this time after accept is aborted; default 5 s. */
   handshakeTimeoutMs?: number;
+  /** Handshakes running at once, the rest waiting their turn; default 2; 0 = no pacing (handshake-gate.ts). */
+  handshakeSlots?: number;
+  /** Longest a running handshake holds its slot; default 5 ms (handshake-gate.ts). */
+  handshakeLeaseMs?: number;
   /** Request headers must arrive within this time; default 10 s (SPIKE_HTTP_SERVER_READ_HEADER_TIMEOUT). */
   headersTimeoutMs?: number;
   /** A whole request must arrive within this time; default 60 s. */
@@ -113,6 +117,8 @@ export function resolveServerOptions(opts: MtlsServerOptions): ResolvedServerOpt
     maxHandshakes: opts.maxHandshakes ?? MTLS_DEFAULTS.maxHandshakes,
     maxHandshakesPerSource: opts.maxHandshakesPerSource ?? MTLS_DEFAULTS.maxHandshakesPerSource,
     handshakeTimeoutMs: opts.handshakeTimeoutMs ?? MTLS_DEFAULTS.handshakeTimeoutMs,
+    handshakeSlots: opts.handshakeSlots ?? MTLS_DEFAULTS.handshakeSlots,
+    handshakeLeaseMs: opts.handshakeLeaseMs ?? MTLS_DEFAULTS.handshakeLeaseMs,
     headersTimeoutMs: opts.headersTimeoutMs ?? MTLS_DEFAULTS.headersTimeoutMs,
     requestTimeoutMs: opts.requestTimeoutMs ?? MTLS_DEFAULTS.requestTimeoutMs,
     keepAliveTimeoutMs: opts.keepAliveTimeoutMs ?? MTLS_DEFAULTS.keepAliveTimeoutMs,
@@ -125,6 +131,7 @@ export function resolveServerOptions(opts: MtlsServerOptions): ResolvedServerOpt
   for (const [name, v] of Object.entries({
     port: opts.port, maxConnections: o.maxConnections, maxHandshakes: o.maxHandshakes,
     maxHandshakesPerSource: o.maxHandshakesPerSource, handshakeTimeoutMs: o.handshakeTimeoutMs,
+    handshakeSlots: o.handshakeSlots, handshakeLeaseMs: o.handshakeLeaseMs,
     headersTimeoutMs: o.headersTimeoutMs, requestTimeoutMs: o.requestTimeoutMs, keepAliveTimeoutMs: o.keepAliveTimeoutMs,
     maxConnectionAgeMs: o.maxConnectionAgeMs, inactivityTimeoutMs: o.inactivityTimeoutMs, sweepIntervalMs: o.sweepIntervalMs, warnIntervalMs: o.warnIntervalMs,
   })) {

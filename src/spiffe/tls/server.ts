@@ -32,6 +32,7 @@ import { certTimeRefusal } from './clock-hint.js';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { SpikeError, createLogThrottle } from '../../lib/index.js';
 import { ADMISSION_EVENT_MESSAGES, ConnectionAdmission } from './admission.js';
+import { HandshakeGate } from './handshake-gate.js';
 import { checkGrant, grantFromPath, type PeerGrant } from './peer-grant.js';
 import { MTLS_DEFAULTS, contextOptions } from './context.js';
 import { checkPeer } from './peer.js';
@@ -127,8 +128,19 @@ export function createMtlsServer(opts: MtlsServerOptions): MtlsServer {
   // No 'timeout' listener: Node destroys a socket idle for this long, mid-request included.
   if (o.inactivityTimeoutMs > 0) server.setTimeout(o.inactivityTimeoutMs);
 
-  // Runs before the TLS layer wraps the socket.
-  server.prependListener('connection', (raw: Socket) => {
+  // The TLS layer's own connection handler runs when the gate gives the socket a slot.
+  const tlsStart = server.listeners('connection');
+  const start = tlsStart[0];
+  if (tlsStart.length !== 1 || typeof start !== 'function') throw new Error('mTLS server: unexpected connection listeners on node:https');
+  server.removeListener('connection', start as (...args: unknown[]) => void);
+  const gate = new HandshakeGate((raw) => { start.call(server, raw); }, {
+    slots: o.handshakeSlots,
+    leaseMs: o.handshakeLeaseMs,
+    timeoutMs: o.handshakeTimeoutMs,
+    onTimeout: () => opts.observer?.handshakeFailed('timeout'),
+  });
+
+  server.on('connection', (raw: Socket) => {
     sockets.add(raw);
     const key = remoteKey(raw);
     if (key !== undefined) rawByRemote.set(key, raw);
@@ -137,6 +149,7 @@ export function createMtlsServer(opts: MtlsServerOptions): MtlsServer {
       if (key !== undefined && rawByRemote.get(key) === raw) rawByRemote.delete(key);
     });
     admission.accepted(raw);
+    gate.admit(raw);
   });
   server.on('drop', () => opts.observer?.refused('dropped'));
   server.on('tlsClientError', (err: NodeJS.ErrnoException, socket: TLSSocket | undefined) => {
@@ -151,6 +164,7 @@ export function createMtlsServer(opts: MtlsServerOptions): MtlsServer {
   server.prependListener('secureConnection', (socket: TLSSocket) => {
     const raw = rawOf(socket, rawByRemote);
     const check = checkPeer(socket, source, o.authorizeClient);
+    if (raw !== undefined) gate.settled(raw);
     if (!check.ok) {
       if (raw !== undefined) admission.done(raw);
       opts.observer?.handshakeFailed(check.reason);
@@ -298,6 +312,7 @@ export function createMtlsServer(opts: MtlsServerOptions): MtlsServer {
       source.off('update', onUpdate);
       if (sweeper !== undefined) clearInterval(sweeper);
       warn.close();
+      gate.close();
       if (!listening) return Promise.resolve();
       return new Promise<void>((resolve) => {
         const grace = setTimeout(() => {
