@@ -20,6 +20,8 @@
  * - The queue serves source networks in turn (`sourceKey`, as the admission budgets count
  *   them): one socket of each network with sockets waiting, then the next round, so one
  *   network's burst delays another network's client by at most one socket per waiting network.
+ * - A socket still waiting half of `timeoutMs` after accept starts without a slot, so the queue
+ *   alone never makes a handshake time out.
  * - Every socket is closed `timeoutMs` after it was accepted unless its handshake ended: queued
  *   or not (Node's own handshake timer only starts with TLS).
  */
@@ -38,7 +40,10 @@ export interface HandshakeGateOptions {
 }
 
 interface Pending {
-  readonly timer: NodeJS.Timeout;
+  timer: NodeJS.Timeout;
+  /** Waiting for its first bytes, waiting for a slot, or its TLS started. */
+  state: 'waiting' | 'queued' | 'running';
+  /** Set while it holds a slot. */
   lease: NodeJS.Timeout | undefined;
 }
 
@@ -65,16 +70,22 @@ export class HandshakeGate {
       raw.destroy();
       return;
     }
-    const timer = setTimeout(() => {
+    const half = Math.floor(this.#opts.timeoutMs / 2);
+    const timeout = (): void => {
       if (!this.#pending.has(raw)) return;
       this.#opts.onTimeout();
       raw.destroy();
-    }, this.#opts.timeoutMs);
-    timer.unref();
-    this.#pending.set(raw, { timer, lease: undefined });
+    };
+    const p: Pending = { timer: setTimeout(() => {
+      if (p.state === 'queued') this.#run(raw, p, false);
+      p.timer = setTimeout(timeout, this.#opts.timeoutMs - half);
+      p.timer.unref();
+    }, half), state: 'waiting', lease: undefined };
+    p.timer.unref();
+    this.#pending.set(raw, p);
     raw.once('close', () => this.settled(raw));
     if (this.#opts.slots <= 0) {
-      this.#begin(raw);
+      this.#run(raw, p, false);
       return;
     }
     // Until TLS takes the socket over, errors (a reset) are the socket's own: without a
@@ -99,19 +110,23 @@ export class HandshakeGate {
   /** Closes every socket still waiting for its TLS to start; later sockets are closed at once. */
   close(): void {
     this.#closed = true;
-    for (const queue of this.#queues.values()) for (const raw of queue) raw.destroy();
+    for (const queue of this.#queues.values()) {
+      for (const raw of queue) if (this.#pending.get(raw)?.state === 'queued') raw.destroy();
+    }
     this.#queues.clear();
   }
 
   /** Sockets waiting for a slot. */
   get queued(): number {
     let n = 0;
-    for (const q of this.#queues.values()) n += q.length;
+    for (const p of this.#pending.values()) if (p.state === 'queued') n++;
     return n;
   }
 
   #enqueue(raw: Socket): void {
-    if (!this.#pending.has(raw)) return;
+    const p = this.#pending.get(raw);
+    if (p === undefined || p.state !== 'waiting') return;
+    p.state = 'queued';
     const key = sourceKey(raw.remoteAddress);
     const queue = this.#queues.get(key);
     if (queue === undefined) this.#queues.set(key, [raw]);
@@ -140,10 +155,8 @@ export class HandshakeGate {
       const raw = this.#next();
       if (raw === undefined) return;
       const p = this.#pending.get(raw);
-      if (p === undefined || raw.destroyed) continue;
-      this.#active++;
-      p.lease = setTimeout(() => this.#release(p), this.#opts.leaseMs);
-      this.#begin(raw);
+      if (p === undefined || p.state !== 'queued' || raw.destroyed) continue;
+      this.#run(raw, p, true);
     }
   }
 
@@ -158,7 +171,13 @@ export class HandshakeGate {
     return undefined;
   }
 
-  #begin(raw: Socket): void {
+  /** Starts the socket's TLS, holding a slot for at most the lease when `slot`. */
+  #run(raw: Socket, p: Pending, slot: boolean): void {
+    p.state = 'running';
+    if (slot) {
+      this.#active++;
+      p.lease = setTimeout(() => this.#release(p), this.#opts.leaseMs);
+    }
     try {
       this.#start(raw);
     } catch {
