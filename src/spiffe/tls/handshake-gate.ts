@@ -20,10 +20,13 @@
  * - The queue serves source networks in turn (`sourceKey`, as the admission budgets count
  *   them): one socket of each network with sockets waiting, then the next round, so one
  *   network's burst delays another network's client by at most one socket per waiting network.
- * - A socket still waiting half of `timeoutMs` after accept starts without a slot, so the queue
- *   alone never makes a handshake time out.
- * - Every socket is closed `timeoutMs` after it was accepted unless its handshake ended: queued
- *   or not (Node's own handshake timer only starts with TLS).
+ * - The queue is bounded in time: a socket still waiting for a slot half of `timeoutMs` after
+ *   accept starts without one (as does one whose ClientHello only arrives after that), and
+ *   from its start the TLS server's own handshake timeout (`timeoutMs`) applies, as it did when
+ *   the kernel's accept queue was the only queue. A burst larger than the slots can serve in
+ *   that time is therefore run as it was before pacing, not refused.
+ * - A socket that has sent nothing `timeoutMs` after accept is closed (no TLS timer runs for
+ *   it).
  */
 import type { Socket } from 'node:net';
 import { sourceKey } from './admission.js';
@@ -33,9 +36,9 @@ export interface HandshakeGateOptions {
   readonly slots: number;
   /** Longest a handshake holds its slot. */
   readonly leaseMs: number;
-  /** A socket whose handshake has not ended this long after accept is closed. */
+  /** The handshake timeout: a socket that sent nothing this long after accept is closed; one waiting for a slot starts at half of it. */
   readonly timeoutMs: number;
-  /** Called for each socket closed by the timeout. */
+  /** Called for each silent socket closed by the timeout. */
   readonly onTimeout: () => void;
 }
 
@@ -45,6 +48,8 @@ interface Pending {
   state: 'waiting' | 'queued' | 'running';
   /** Set while it holds a slot. */
   lease: NodeJS.Timeout | undefined;
+  /** Half the timeout has passed: it no longer waits for a slot. */
+  late: boolean;
 }
 
 export class HandshakeGate {
@@ -71,17 +76,16 @@ export class HandshakeGate {
       return;
     }
     const half = Math.floor(this.#opts.timeoutMs / 2);
-    const timeout = (): void => {
-      if (!this.#pending.has(raw)) return;
+    const silent = (): void => {
+      if (p.state !== 'waiting') return;
       this.#opts.onTimeout();
       raw.destroy();
     };
     const p: Pending = { timer: setTimeout(() => {
+      p.late = true;
       if (p.state === 'queued') this.#run(raw, p, false);
-      p.timer = setTimeout(timeout, this.#opts.timeoutMs - half);
-      p.timer.unref();
-    }, half), state: 'waiting', lease: undefined };
-    p.timer.unref();
+      else if (p.state === 'waiting') p.timer = setTimeout(silent, this.#opts.timeoutMs - half).unref();
+    }, half).unref(), state: 'waiting', lease: undefined, late: false };
     this.#pending.set(raw, p);
     raw.once('close', () => this.settled(raw));
     if (this.#opts.slots <= 0) {
@@ -126,6 +130,10 @@ export class HandshakeGate {
   #enqueue(raw: Socket): void {
     const p = this.#pending.get(raw);
     if (p === undefined || p.state !== 'waiting') return;
+    if (p.late) {
+      this.#run(raw, p, false);
+      return;
+    }
     p.state = 'queued';
     const key = sourceKey(raw.remoteAddress);
     const queue = this.#queues.get(key);

@@ -13,10 +13,11 @@
  * once on a bundle update) closes idle connections whose grant lapsed.
  *
  * Resource bounds against clients without an identity: handshaking sockets have their own
- * budget, in all and per source network, with oldest-first eviction (admission.ts); a
- * socket with no byte read or written for `inactivityTimeoutMs` is closed (clients that stop
- * reading a reply); warnings outsiders can trigger go through a rate-limited log
- * (src/lib/throttle.ts).
+ * budget, in all and per source network, with oldest-first eviction (admission.ts); only a
+ * few handshakes run at once, the rest wait their turn with their TLS not yet started, so a
+ * burst of handshakes does not stall established connections (handshake-gate.ts); a socket
+ * with no byte read or written for `inactivityTimeoutMs` is closed (clients that stop reading
+ * a reply); warnings outsiders can trigger go through a rate-limited log (src/lib/throttle.ts).
  *
  * Closing stops listening at once and answers every request in flight with `Connection: close`.
  * Idle keep-alive connections are kept for `closeDrainMs` first: HTTP/1.1 cannot tell a client
