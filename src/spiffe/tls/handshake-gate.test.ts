@@ -7,7 +7,7 @@ import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
 import net, { type Socket } from 'node:net';
 import tls from 'node:tls';
-import { HandshakeGate, type HandshakeGateOptions } from './handshake-gate.js';
+import { HandshakeGate, MAX_WAIT_MS, type HandshakeGateOptions } from './handshake-gate.js';
 import { issueLeaf } from '../../../test/helpers/pki.js';
 import { waitFor, createMtlsPki, startServer, pemKey, CLIENT_ID } from '../../../test/helpers/mtls-harness.js';
 
@@ -88,18 +88,20 @@ test('attack: a peer that stalls mid-handshake holds its slot for the lease only
   assert.equal(closed(staller), false, 'the staller keeps its connection (its own timeout still applies)');
 });
 
-test('a socket queued for half the handshake timeout starts without a slot, and so does one whose first byte comes later', async () => {
-  const r = await rig({ slots: 1, timeoutMs: 3_000 });
+test('a socket waiting for a slot starts without one after the wait bound, and so does one whose first byte comes later', async () => {
+  const r = await rig({ slots: 1, timeoutMs: 60_000 });
   const a = await client(r.port);
-  await waitFor(() => r.started.length === 1, 'the first starts');
-  await client(r.port);
-  await waitFor(() => r.gate.queued === 1, 'the second waits');
+  await waitFor(() => r.started.length === 1, 'the first starts and keeps its slot');
+  // Accepted before the queued one: its wait bound passes first (timers of one length fire in order).
   const late = await client(r.port, '127.0.0.1', true);
-  await waitFor(() => r.started.length === 2, 'the second starts at half the timeout, the slot still held');
-  assert.equal(closed(a), false, 'the second started while the first still held the slot');
+  await client(r.port);
+  await waitFor(() => r.gate.queued === 1, 'the third waits');
+  await waitFor(() => r.started.length === 2, `the waiting socket starts after ${MAX_WAIT_MS} ms, the slot still held`);
+  assert.equal(r.gate.queued, 0);
   late.write('\x16');
-  await waitFor(() => r.started.length === 3, 'a first byte after half the timeout starts at once');
-  assert.equal(r.timeouts(), 0, 'no socket that spoke is closed by the gate (the TLS server times its handshake)');
+  await waitFor(() => r.started.length === 3, 'a first byte after the wait bound starts at once');
+  assert.equal(closed(a), false);
+  assert.equal(r.timeouts(), 0, 'no socket that spoke is closed by the gate before the timeout');
 });
 
 test('the queue serves source networks in turn: a burst from one address does not delay another address by more than one socket', async () => {
@@ -134,29 +136,51 @@ test('close() closes the waiting sockets and refuses later ones; slots 0 starts 
   await waitFor(() => open0.started.length === 1, 'no pacing: started without a byte');
 });
 
-test('attack: stalled ClientHellos from many sockets do not keep a real client from its TLS handshake (real mTLS server, one slot)', { timeout: 60_000 }, async () => {
-  const pki = await createMtlsPki();
-  const leaf = await issueLeaf(pki.ca1, { uris: [CLIENT_ID] });
-  // A handshake timeout of 20 s puts the half-timeout overflow at 10 s: a client that gets
-  // through well before that got through by the lease, not by the overflow.
-  const h = await startServer(pki.serverSvid, pki.both, { handshakeSlots: 1, handshakeTimeoutMs: 20_000, maxHandshakes: 1024, maxHandshakesPerSource: 1024 });
-  open.push(() => h.server.close());
-  const stallers: Socket[] = [];
-  for (let i = 0; i < 40; i++) {
-    // The first bytes of a TLS record header announcing a 512-byte handshake record, then nothing.
-    const s = await client(h.server.port, '127.0.0.2', true);
-    s.write(Buffer.from([0x16, 0x03, 0x01, 0x02, 0x00, 0x01]));
-    stallers.push(s);
-  }
-  await waitFor(() => h.server.handshaking() >= 40, 'the stallers are accepted');
+/** A real mTLS handshake from `from`; resolves whether it completed, and how long it took. */
+function realHandshake(port: number, ca: string, leaf: { pem: string; key: string }, from: string): Promise<{ ok: boolean; ms: number }> {
   const t0 = Date.now();
-  const ok = await new Promise<boolean>((resolve) => {
-    const s = tls.connect({ host: '127.0.0.1', port: h.server.port, ca: [pki.ca1.pem], cert: leaf.pem, key: pemKey(leaf.key), checkServerIdentity: () => undefined });
-    s.once('secureConnect', () => { s.destroy(); resolve(true); });
-    s.once('error', () => resolve(false));
+  return new Promise((resolve) => {
+    const raw = net.connect({ host: '127.0.0.1', port, localAddress: from });
+    raw.on('error', () => undefined);
+    const s = tls.connect({ socket: raw, ca: [ca], cert: leaf.pem, key: leaf.key, checkServerIdentity: () => undefined });
+    s.once('secureConnect', () => { s.destroy(); resolve({ ok: true, ms: Date.now() - t0 }); });
+    s.once('error', () => resolve({ ok: false, ms: Date.now() - t0 }));
   });
-  const took = Date.now() - t0;
-  for (const s of stallers) s.destroy();
-  assert.equal(ok, true, 'the real client completed its handshake');
-  assert.ok(took < 10_000, `through by the lease, before the overflow at half the timeout (took ${took} ms)`);
+}
+
+/** `n` sockets from `from` that send the first bytes of a ClientHello record, then nothing. */
+async function stallers(port: number, from: string, n: number): Promise<Socket[]> {
+  const out: Socket[] = [];
+  for (let i = 0; i < n; i++) {
+    const s = await client(port, from, true);
+    s.write(Buffer.from([0x16, 0x03, 0x01, 0x02, 0x00, 0x01]));
+    out.push(s);
+  }
+  return out;
+}
+
+test('attack: stalled ClientHellos do not keep a real client from its TLS handshake (real mTLS server, one slot): the lease frees the slot, and the wait bound holds even when the stallers keep it', { timeout: 60_000 }, async () => {
+  const pki = await createMtlsPki();
+  const issued = await issueLeaf(pki.ca1, { uris: [CLIENT_ID] });
+  const leaf = { pem: issued.pem, key: pemKey(issued.key) };
+  // A 20 s handshake timeout: the stallers' TLS runs until then. Budgets wide open, so no
+  // eviction hides what the gate does.
+  const limits = { handshakeSlots: 1, handshakeTimeoutMs: 20_000, maxHandshakes: 1024, maxHandshakesPerSource: 1024 };
+  const leased = await startServer(pki.serverSvid, pki.both, limits);
+  // With a lease longer than the test, each staller keeps the slot: only the wait bound lets a
+  // client through, the real client from the stallers' own address included.
+  const held = await startServer(pki.serverSvid, pki.both, { ...limits, handshakeLeaseMs: 60_000 });
+  open.push(() => leased.server.close(), () => held.server.close());
+  const sockets = [...await stallers(leased.server.port, '127.0.0.2', 40), ...await stallers(held.server.port, '127.0.0.2', 40)];
+  await waitFor(() => leased.server.handshaking() >= 40 && held.server.handshaking() >= 40, 'the stallers are accepted');
+  const [viaLease, viaBound] = await Promise.all([
+    realHandshake(leased.server.port, pki.ca1.pem, leaf, '127.0.0.1'),
+    realHandshake(held.server.port, pki.ca1.pem, leaf, '127.0.0.2'),
+  ]);
+  for (const s of sockets) s.destroy();
+  assert.equal(viaLease.ok, true, 'the real client completed its handshake (lease)');
+  assert.equal(viaBound.ok, true, 'the real client from the stallers\' address completed its handshake (wait bound)');
+  // Without the wait bound it would wait for 40 stallers' 20 s timeouts (a failure mode of
+  // minutes, not milliseconds): 10 s separates the two with a wide margin for a loaded machine.
+  assert.ok(viaBound.ms < 10_000, `through by the wait bound (took ${viaBound.ms} ms)`);
 });

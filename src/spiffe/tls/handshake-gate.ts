@@ -14,29 +14,39 @@
  * - A slot is held from the start of TLS to the end of the handshake (the SVID check passed or
  *   failed, or the socket closed), and at most `leaseMs`: a peer that stalls mid-handshake
  *   loses its slot, and its handshake goes on unpaced under the timeout. A slot therefore never
- *   waits on a peer for longer than the lease, and a socket waits in the queue at most about
- *   (sockets ahead of it) × `leaseMs` / `slots`. Over long round trips most handshakes outlive
+ *   waits on a peer for longer than the lease. Over long round trips most handshakes outlive
  *   the lease, and the gate then only staggers their starts.
  * - The queue serves source networks in turn (`sourceKey`, as the admission budgets count
  *   them): one socket of each network with sockets waiting, then the next round, so one
  *   network's burst delays another network's client by at most one socket per waiting network.
- * - The queue is bounded in time: a socket still waiting for a slot half of `timeoutMs` after
- *   accept starts without one (as does one whose ClientHello only arrives after that), and
- *   from its start the TLS server's own handshake timeout (`timeoutMs`) applies, as it did when
- *   the kernel's accept queue was the only queue. A burst larger than the slots can serve in
- *   that time is therefore run as it was before pacing, not refused.
+ * - The queue is bounded in time: a socket still waiting for a slot `MAX_WAIT_MS` after accept
+ *   (or half of `timeoutMs`, when shorter) starts without one, as does one whose ClientHello
+ *   only arrives after that; from its start the TLS server's own handshake timeout applies. So
+ *   a flood of stalled sockets delays another client's handshake by that much at most (it
+ *   never waits long enough to become the oldest handshake the admission budgets evict), and a
+ *   burst larger than the slots can serve in that time runs as it would unpaced.
  * - A socket that has sent nothing `timeoutMs` after accept is closed (no TLS timer runs for
- *   it).
+ *   it); no socket whose handshake has not ended outlives `timeoutMs` + 2 × that wait.
  */
 import type { Socket } from 'node:net';
 import { sourceKey } from './admission.js';
+
+/**
+ * The longest a socket waits for a slot (less when half the handshake timeout is shorter). Below
+ * the age from which the admission budgets may evict a handshaking socket (1 s at least), so a
+ * client queued behind a flood of stalled sockets from its own network starts its handshake,
+ * and finishes it, before it could become the oldest socket of that network.
+ */
+export const MAX_WAIT_MS = 500;
+/** Sockets past the wait bound started per turn of the event loop. */
+const OVERFLOW_PER_TURN = 4;
 
 export interface HandshakeGateOptions {
   /** Handshakes running at once; 0 starts every socket's TLS at accept (no pacing). */
   readonly slots: number;
   /** Longest a handshake holds its slot. */
   readonly leaseMs: number;
-  /** The handshake timeout: a socket that sent nothing this long after accept is closed; one waiting for a slot starts at half of it. */
+  /** The handshake timeout: a socket that sent nothing this long after accept is closed (0: never). */
   readonly timeoutMs: number;
   /** Called for each silent socket closed by the timeout. */
   readonly onTimeout: () => void;
@@ -44,8 +54,8 @@ export interface HandshakeGateOptions {
 
 interface Pending {
   timer: NodeJS.Timeout;
-  /** Waiting for its first bytes, waiting for a slot, or its TLS started. */
-  state: 'waiting' | 'queued' | 'running';
+  /** Waiting for its first bytes, for a slot, for its turn past the wait bound, or its TLS started. */
+  state: 'waiting' | 'queued' | 'overflow' | 'running';
   /** Set while it holds a slot. */
   lease: NodeJS.Timeout | undefined;
   /** Half the timeout has passed: it no longer waits for a slot. */
@@ -62,6 +72,8 @@ export class HandshakeGate {
   #active = 0;
   #pumpScheduled = false;
   #closed = false;
+  /** Sockets past the wait bound, started without a slot, `OVERFLOW_PER_TURN` per turn of the loop. */
+  #overflowing: Socket[] = [];
 
   /** `start` begins a socket's TLS (the TLS server's own connection handler). */
   constructor(start: (raw: Socket) => void, opts: HandshakeGateOptions) {
@@ -75,17 +87,25 @@ export class HandshakeGate {
       raw.destroy();
       return;
     }
-    const half = Math.floor(this.#opts.timeoutMs / 2);
-    const silent = (): void => {
-      if (p.state !== 'waiting') return;
+    const t = this.#opts.timeoutMs;
+    const wait = t > 0 ? Math.min(MAX_WAIT_MS, Math.floor(t / 2)) : MAX_WAIT_MS;
+    const expire = (): void => {
       this.#opts.onTimeout();
       raw.destroy();
     };
+    // At `timeoutMs` after accept: a silent socket is closed; one whose TLS started late (its
+    // first byte came after the wait bound) gets `2 × wait` more, then is closed whatever
+    // Node's handshake timer (started with its TLS) says. No unverified socket outlives
+    // `timeoutMs + 2 × wait` after accept.
+    const deadline = (): void => {
+      if (p.state === 'waiting') expire();
+      else p.timer = setTimeout(expire, 2 * wait).unref();
+    };
     const p: Pending = { timer: setTimeout(() => {
       p.late = true;
-      if (p.state === 'queued') this.#run(raw, p, false);
-      else if (p.state === 'waiting') p.timer = setTimeout(silent, this.#opts.timeoutMs - half).unref();
-    }, half).unref(), state: 'waiting', lease: undefined, late: false };
+      if (p.state === 'queued') this.#overflow(raw, p);
+      if (t > 0) p.timer = setTimeout(deadline, Math.max(0, t - wait)).unref();
+    }, wait).unref(), state: 'waiting', lease: undefined, late: false };
     this.#pending.set(raw, p);
     raw.once('close', () => this.settled(raw));
     if (this.#opts.slots <= 0) {
@@ -130,8 +150,12 @@ export class HandshakeGate {
   #enqueue(raw: Socket): void {
     const p = this.#pending.get(raw);
     if (p === undefined || p.state !== 'waiting') return;
+    if (this.#closed) {
+      raw.destroy();
+      return;
+    }
     if (p.late) {
-      this.#run(raw, p, false);
+      this.#overflow(raw, p);
       return;
     }
     p.state = 'queued';
@@ -177,6 +201,26 @@ export class HandshakeGate {
       if (raw !== undefined) return raw;
     }
     return undefined;
+  }
+
+  /**
+   * Starts a socket past the wait bound without a slot. Not all at once: a burst's sockets reach
+   * the bound together, each with its ClientHello buffered, and starting hundreds in one
+   * callback would run all their first flights in one turn of the loop.
+   */
+  #overflow(raw: Socket, p: Pending): void {
+    p.state = 'overflow';
+    this.#overflowing.push(raw);
+    if (this.#overflowing.length > 1) return;
+    const drain = (): void => {
+      const batch = this.#overflowing.splice(0, OVERFLOW_PER_TURN);
+      for (const r of batch) {
+        const q = this.#pending.get(r);
+        if (q !== undefined && q.state === 'overflow' && !r.destroyed) this.#run(r, q, false);
+      }
+      if (this.#overflowing.length > 0) setImmediate(drain);
+    };
+    setImmediate(drain);
   }
 
   /** Starts the socket's TLS, holding a slot for at most the lease when `slot`. */

@@ -30,7 +30,7 @@ export interface MtlsServerLimits {
   maxHandshakes?: number;
   /** Handshaking sockets from one remote address at once; default 32. */
   maxHandshakesPerSource?: number;
-  /** A TLS handshake not finished in this time after accept is aborted; default 5 s. */
+  /** A TLS handshake not finished in this time after it started is aborted, a silent socket this long after accept; default 5 s (handshake-gate.ts). */
   handshakeTimeoutMs?: number;
   /** Handshakes running at once, the rest waiting their turn; default 2; 0 = no pacing (handshake-gate.ts). */
   handshakeSlots?: number;
