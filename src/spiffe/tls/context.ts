@@ -21,11 +21,13 @@ export const MTLS_DEFAULTS = Object.freeze({
   maxHandshakesPerSource: 32,
   handshakeTimeoutMs: 5_000,
   /**
-   * Handshakes running at once, and the longest one holds its slot (handshake-gate.ts): a burst
-   * of handshakes is run a few at a time, so established connections keep being served.
+   * Handshake pacing (handshake-gate.ts): handshakes running at once (0 = off, the default: see
+   * that module for why), the longest one holds its slot, the longest a socket waits for one
+   * (below the 1 s from which the admission budgets may evict a network's handshaking socket).
    */
-  handshakeSlots: 2,
+  handshakeSlots: 0,
   handshakeLeaseMs: 5,
+  handshakeWaitMs: 500,
   /** Every connection re-handshakes after this (well below a typical SVID lifetime of 1 h). */
   maxConnectionAgeMs: 10 * 60_000,
   /** A socket with no byte read or written for this long is closed (clients that stop reading). */

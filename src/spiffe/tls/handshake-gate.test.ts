@@ -7,7 +7,7 @@ import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
 import net, { type Socket } from 'node:net';
 import tls from 'node:tls';
-import { HandshakeGate, MAX_WAIT_MS, type HandshakeGateOptions } from './handshake-gate.js';
+import { HandshakeGate, type HandshakeGateOptions } from './handshake-gate.js';
 import { issueLeaf } from '../../../test/helpers/pki.js';
 import { waitFor, createMtlsPki, startServer, pemKey, CLIENT_ID } from '../../../test/helpers/mtls-harness.js';
 
@@ -27,7 +27,8 @@ async function rig(opts: Partial<HandshakeGateOptions>): Promise<Rig> {
   const started: Socket[] = [];
   let timeouts = 0;
   const gate = new HandshakeGate((raw) => { started.push(raw); }, {
-    slots: 1, leaseMs: 60_000, timeoutMs: 60_000, onTimeout: () => { timeouts++; }, ...opts,
+    // Lease and wait bound longer than any test unless it sets them: nothing moves by time alone.
+    slots: 1, leaseMs: 60_000, waitMs: 60_000, timeoutMs: 120_000, onTimeout: () => { timeouts++; }, ...opts,
   });
   const server = net.createServer((raw) => gate.admit(raw));
   await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
@@ -89,14 +90,14 @@ test('attack: a peer that stalls mid-handshake holds its slot for the lease only
 });
 
 test('a socket waiting for a slot starts without one after the wait bound, and so does one whose first byte comes later', async () => {
-  const r = await rig({ slots: 1, timeoutMs: 60_000 });
+  const r = await rig({ slots: 1, waitMs: 800 });
   const a = await client(r.port);
   await waitFor(() => r.started.length === 1, 'the first starts and keeps its slot');
   // Accepted before the queued one: its wait bound passes first (timers of one length fire in order).
   const late = await client(r.port, '127.0.0.1', true);
   await client(r.port);
-  await waitFor(() => r.gate.queued === 1, 'the third waits');
-  await waitFor(() => r.started.length === 2, `the waiting socket starts after ${MAX_WAIT_MS} ms, the slot still held`);
+  // The first keeps its slot (lease of a minute): only the wait bound can start the third.
+  await waitFor(() => r.started.length === 2, 'the waiting socket starts after the wait bound, the slot still held');
   assert.equal(r.gate.queued, 0);
   late.write('\x16');
   await waitFor(() => r.started.length === 3, 'a first byte after the wait bound starts at once');
@@ -125,8 +126,13 @@ test('close() closes the waiting sockets and refuses later ones; slots 0 starts 
   await waitFor(() => r.started.length === 1, 'the first starts');
   const waiting = await client(r.port);
   await waitFor(() => r.gate.queued === 1, 'the second waits');
+  const quiet = await client(r.port, '127.0.0.1', true);
+  await waitFor(() => r.gate.pendingCount === 3, 'the third is accepted, silent');
   r.gate.close();
   await waitFor(() => closed(waiting), 'the waiting socket is closed');
+  quiet.write('\x16');
+  await waitFor(() => closed(quiet), 'a socket whose first byte comes after close() is closed');
+  assert.equal(r.started.length, 1, 'and never started');
   assert.equal(closed(r.started[0]!), false, 'a running handshake is left to the server');
   const late = await client(r.port);
   await waitFor(() => closed(late), 'a socket after close is closed');
@@ -166,9 +172,10 @@ test('attack: stalled ClientHellos do not keep a real client from its TLS handsh
   // A 20 s handshake timeout: the stallers' TLS runs until then. Budgets wide open, so no
   // eviction hides what the gate does.
   const limits = { handshakeSlots: 1, handshakeTimeoutMs: 20_000, maxHandshakes: 1024, maxHandshakesPerSource: 1024 };
-  const leased = await startServer(pki.serverSvid, pki.both, limits);
-  // With a lease longer than the test, each staller keeps the slot: only the wait bound lets a
-  // client through, the real client from the stallers' own address included.
+  // A wait bound longer than the test: only the 5 ms lease lets the client through.
+  const leased = await startServer(pki.serverSvid, pki.both, { ...limits, handshakeWaitMs: 60_000 });
+  // A lease longer than the test, so each staller keeps the slot: only the wait bound (500 ms)
+  // lets a client through, the real client from the stallers' own address included.
   const held = await startServer(pki.serverSvid, pki.both, { ...limits, handshakeLeaseMs: 60_000 });
   open.push(() => leased.server.close(), () => held.server.close());
   const sockets = [...await stallers(leased.server.port, '127.0.0.2', 40), ...await stallers(held.server.port, '127.0.0.2', 40)];
@@ -179,6 +186,7 @@ test('attack: stalled ClientHellos do not keep a real client from its TLS handsh
   ]);
   for (const s of sockets) s.destroy();
   assert.equal(viaLease.ok, true, 'the real client completed its handshake (lease)');
+  assert.ok(viaLease.ms < 10_000, `through by the lease (took ${viaLease.ms} ms; without it: the stallers' 20 s timeouts)`);
   assert.equal(viaBound.ok, true, 'the real client from the stallers\' address completed its handshake (wait bound)');
   // Without the wait bound it would wait for 40 stallers' 20 s timeouts (a failure mode of
   // minutes, not milliseconds): 10 s separates the two with a wide margin for a loaded machine.

@@ -1,6 +1,7 @@
 /**
- * Handshake pacing for the mTLS servers: established connections keep being served while many
- * clients handshake at once (FI-07, FI-09).
+ * Handshake pacing for the mTLS servers (off by default: `SPIKE_HTTP_SERVER_HANDSHAKE_SLOTS`):
+ * established connections keep being served while many clients handshake at once (FI-07,
+ * FI-09).
  *
  * Node runs every TLS handshake on the server's one event loop. With hundreds of handshakes
  * under way together, their flights arrive together, and one turn of the loop can spend tens of
@@ -8,36 +9,34 @@
  * connection. So at most `slots` sockets run their handshake at once; the others wait with
  * their TLS not yet started:
  *
- * - A socket joins the queue only once its first bytes (the ClientHello) have arrived, so a
- *   socket that sends nothing never takes a slot. Node reads those bytes into the socket's
- *   buffer, and the TLS layer takes them from there when it starts.
+ * - A socket joins the queue only once its first bytes have arrived (any bytes, or its end),
+ *   so a socket that sends nothing never takes a slot. Node reads those bytes into the
+ *   socket's buffer, and the TLS layer takes them from there when it starts.
  * - A slot is held from the start of TLS to the end of the handshake (the SVID check passed or
  *   failed, or the socket closed), and at most `leaseMs`: a peer that stalls mid-handshake
- *   loses its slot, and its handshake goes on unpaced under the timeout. A slot therefore never
- *   waits on a peer for longer than the lease. Over long round trips most handshakes outlive
- *   the lease, and the gate then only staggers their starts.
+ *   loses its slot, and its handshake goes on unpaced under the timeout. Over long round trips
+ *   most handshakes outlive the lease, and the gate then only staggers their starts.
  * - The queue serves source networks in turn (`sourceKey`, as the admission budgets count
- *   them): one socket of each network with sockets waiting, then the next round, so one
- *   network's burst delays another network's client by at most one socket per waiting network.
- * - The queue is bounded in time: a socket still waiting for a slot `MAX_WAIT_MS` after accept
- *   (or half of `timeoutMs`, when shorter) starts without one, as does one whose ClientHello
- *   only arrives after that; from its start the TLS server's own handshake timeout applies. So
- *   a flood of stalled sockets delays another client's handshake by that much at most (it
- *   never waits long enough to become the oldest handshake the admission budgets evict), and a
- *   burst larger than the slots can serve in that time runs as it would unpaced.
+ *   them): one socket of each network with sockets waiting, then the next round.
+ * - The queue is bounded in time: a socket still waiting for a slot `waitMs` after accept (or
+ *   half of `timeoutMs`, when shorter) starts without one, as does one whose first bytes only
+ *   arrive after that, `OVERFLOW_PER_TURN` per turn of the loop; from its start the TLS
+ *   server's own handshake timeout applies. A burst larger than the slots can serve in that
+ *   time runs nearly as it would unpaced.
  * - A socket that has sent nothing `timeoutMs` after accept is closed (no TLS timer runs for
- *   it); no socket whose handshake has not ended outlives `timeoutMs` + 2 × that wait.
+ *   it); no socket whose handshake has not ended outlives `timeoutMs` + 2 × the wait bound.
+ *
+ * Why it is off by default: waiting costs a socket time in which the admission budgets count
+ * it, and they evict a network's oldest handshaking sockets (admission.ts). A flood of cheap
+ * stalled connections (about 1,000 a second) from a client's own network, or spread over many
+ * networks, keeps the queue full, so the client's socket waits up to the bound and becomes the
+ * oldest to be evicted; unpaced, its handshake ends within milliseconds of accept, before it
+ * could. Pacing is safe to turn on where unverified traffic cannot reach the listener at that
+ * rate; making it the default needs the budgets to order eviction by the start of TLS.
  */
 import type { Socket } from 'node:net';
 import { sourceKey } from './admission.js';
 
-/**
- * The longest a socket waits for a slot (less when half the handshake timeout is shorter). Below
- * the age from which the admission budgets may evict a handshaking socket (1 s at least), so a
- * client queued behind a flood of stalled sockets from its own network starts its handshake,
- * and finishes it, before it could become the oldest socket of that network.
- */
-export const MAX_WAIT_MS = 500;
 /** Sockets past the wait bound started per turn of the event loop. */
 const OVERFLOW_PER_TURN = 4;
 
@@ -46,8 +45,10 @@ export interface HandshakeGateOptions {
   readonly slots: number;
   /** Longest a handshake holds its slot. */
   readonly leaseMs: number;
-  /** The handshake timeout: a socket that sent nothing this long after accept is closed (0: never). */
+  /** The handshake timeout: a socket that sent nothing this long after accept is closed (0: the gate closes none). */
   readonly timeoutMs: number;
+  /** The longest wait for a slot (less when half of `timeoutMs` is shorter). */
+  readonly waitMs: number;
   /** Called for each silent socket closed by the timeout. */
   readonly onTimeout: () => void;
 }
@@ -87,11 +88,16 @@ export class HandshakeGate {
       raw.destroy();
       return;
     }
+    if (this.#opts.slots <= 0) {
+      // No pacing: TLS starts at accept, and its own handshake timer bounds the socket.
+      this.#begin(raw);
+      return;
+    }
     const t = this.#opts.timeoutMs;
-    const wait = t > 0 ? Math.min(MAX_WAIT_MS, Math.floor(t / 2)) : MAX_WAIT_MS;
+    const wait = t > 0 ? Math.min(this.#opts.waitMs, Math.floor(t / 2)) : this.#opts.waitMs;
     const expire = (): void => {
-      this.#opts.onTimeout();
       raw.destroy();
+      this.#opts.onTimeout();
     };
     // At `timeoutMs` after accept: a silent socket is closed; one whose TLS started late (its
     // first byte came after the wait bound) gets `2 × wait` more, then is closed whatever
@@ -108,10 +114,6 @@ export class HandshakeGate {
     }, wait).unref(), state: 'waiting', lease: undefined, late: false };
     this.#pending.set(raw, p);
     raw.once('close', () => this.settled(raw));
-    if (this.#opts.slots <= 0) {
-      this.#run(raw, p, false);
-      return;
-    }
     // Until TLS takes the socket over, errors (a reset) are the socket's own: without a
     // listener one would be thrown. The close that follows settles it.
     raw.on('error', () => raw.destroy());
@@ -138,6 +140,11 @@ export class HandshakeGate {
       for (const raw of queue) if (this.#pending.get(raw)?.state === 'queued') raw.destroy();
     }
     this.#queues.clear();
+  }
+
+  /** Sockets accepted whose handshake has not ended (tests). */
+  get pendingCount(): number {
+    return this.#pending.size;
   }
 
   /** Sockets waiting for a slot. */
@@ -216,7 +223,9 @@ export class HandshakeGate {
       const batch = this.#overflowing.splice(0, OVERFLOW_PER_TURN);
       for (const r of batch) {
         const q = this.#pending.get(r);
-        if (q !== undefined && q.state === 'overflow' && !r.destroyed) this.#run(r, q, false);
+        if (q === undefined || q.state !== 'overflow' || r.destroyed) continue;
+        if (this.#closed) r.destroy();
+        else this.#run(r, q, false);
       }
       if (this.#overflowing.length > 0) setImmediate(drain);
     };
@@ -230,6 +239,11 @@ export class HandshakeGate {
       this.#active++;
       p.lease = setTimeout(() => this.#release(p), this.#opts.leaseMs);
     }
+    this.#begin(raw);
+  }
+
+  /** Starts the socket's TLS; a socket the TLS layer cannot take is closed. */
+  #begin(raw: Socket): void {
     try {
       this.#start(raw);
     } catch {

@@ -32,10 +32,12 @@ export interface MtlsServerLimits {
   maxHandshakesPerSource?: number;
   /** A TLS handshake not finished in this time after it started is aborted, a silent socket this long after accept; default 5 s (handshake-gate.ts). */
   handshakeTimeoutMs?: number;
-  /** Handshakes running at once, the rest waiting their turn; default 2; 0 = no pacing (handshake-gate.ts). */
+  /** Handshakes running at once, the rest waiting their turn; default 0 = no pacing (handshake-gate.ts). */
   handshakeSlots?: number;
   /** Longest a running handshake holds its slot; default 5 ms (handshake-gate.ts). */
   handshakeLeaseMs?: number;
+  /** Longest a socket waits for a slot; default 500 ms (handshake-gate.ts). */
+  handshakeWaitMs?: number;
   /** Request headers must arrive within this time; default 10 s (SPIKE_HTTP_SERVER_READ_HEADER_TIMEOUT). */
   headersTimeoutMs?: number;
   /** A whole request must arrive within this time; default 60 s. */
@@ -119,6 +121,7 @@ export function resolveServerOptions(opts: MtlsServerOptions): ResolvedServerOpt
     handshakeTimeoutMs: opts.handshakeTimeoutMs ?? MTLS_DEFAULTS.handshakeTimeoutMs,
     handshakeSlots: opts.handshakeSlots ?? MTLS_DEFAULTS.handshakeSlots,
     handshakeLeaseMs: opts.handshakeLeaseMs ?? MTLS_DEFAULTS.handshakeLeaseMs,
+    handshakeWaitMs: opts.handshakeWaitMs ?? MTLS_DEFAULTS.handshakeWaitMs,
     headersTimeoutMs: opts.headersTimeoutMs ?? MTLS_DEFAULTS.headersTimeoutMs,
     requestTimeoutMs: opts.requestTimeoutMs ?? MTLS_DEFAULTS.requestTimeoutMs,
     keepAliveTimeoutMs: opts.keepAliveTimeoutMs ?? MTLS_DEFAULTS.keepAliveTimeoutMs,
@@ -131,7 +134,7 @@ export function resolveServerOptions(opts: MtlsServerOptions): ResolvedServerOpt
   for (const [name, v] of Object.entries({
     port: opts.port, maxConnections: o.maxConnections, maxHandshakes: o.maxHandshakes,
     maxHandshakesPerSource: o.maxHandshakesPerSource, handshakeTimeoutMs: o.handshakeTimeoutMs,
-    handshakeSlots: o.handshakeSlots, handshakeLeaseMs: o.handshakeLeaseMs,
+    handshakeSlots: o.handshakeSlots, handshakeLeaseMs: o.handshakeLeaseMs, handshakeWaitMs: o.handshakeWaitMs,
     headersTimeoutMs: o.headersTimeoutMs, requestTimeoutMs: o.requestTimeoutMs, keepAliveTimeoutMs: o.keepAliveTimeoutMs,
     maxConnectionAgeMs: o.maxConnectionAgeMs, inactivityTimeoutMs: o.inactivityTimeoutMs, sweepIntervalMs: o.sweepIntervalMs, warnIntervalMs: o.warnIntervalMs,
   })) {

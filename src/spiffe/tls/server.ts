@@ -13,9 +13,9 @@
  * once on a bundle update) closes idle connections whose grant lapsed.
  *
  * Resource bounds against clients without an identity: handshaking sockets have their own
- * budget, in all and per source network, with oldest-first eviction (admission.ts); only a
- * few handshakes run at once, the rest wait their turn with their TLS not yet started, so a
- * burst of handshakes does not stall established connections (handshake-gate.ts); a socket
+ * budget, in all and per source network, with oldest-first eviction (admission.ts); optionally
+ * only a few handshakes run at once, the rest waiting their turn with their TLS not yet started,
+ * so a burst of handshakes stalls established connections less (handshake-gate.ts); a socket
  * with no byte read or written for `inactivityTimeoutMs` is closed (clients that stop reading
  * a reply); warnings outsiders can trigger go through a rate-limited log (src/lib/throttle.ts).
  *
@@ -137,6 +137,7 @@ export function createMtlsServer(opts: MtlsServerOptions): MtlsServer {
   const gate = new HandshakeGate((raw) => { start.call(server, raw); }, {
     slots: o.handshakeSlots,
     leaseMs: o.handshakeLeaseMs,
+    waitMs: o.handshakeWaitMs,
     timeoutMs: o.handshakeTimeoutMs,
     onTimeout: () => opts.observer?.handshakeFailed('timeout'),
   });
