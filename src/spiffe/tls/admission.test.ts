@@ -251,3 +251,67 @@ test('limits must be positive integers', () => {
   assert.throws(() => new ConnectionAdmission({ maxConnections: 0, maxHandshakes: 1, maxHandshakesPerSource: 1 }, () => undefined), RangeError);
   assert.throws(() => new ConnectionAdmission({ maxConnections: 1, maxHandshakes: 1.5, maxHandshakesPerSource: 1 }, () => undefined), RangeError);
 });
+
+test('handshake pacing: a socket waiting for a slot is evicted only when its budget holds nothing else; once its TLS starts it ages from then', async () => {
+  accepted = [];
+  let now = 1_000_000;
+  const events: AdmissionEvent[] = [];
+  const a = new ConnectionAdmission({ maxConnections: 100, maxHandshakes: 40, maxHandshakesPerSource: 2 }, (e) => events.push(e), { minEvictAgeMs: 1_000, now: () => now });
+  const [waiting, running] = await connect(2);
+  a.accepted(waiting!);
+  a.accepted(running!);
+  a.queued(waiting!);
+  now += 2_000; // both old; the waiting one is the older
+  const [third] = await connect(1);
+  a.accepted(third!);
+  assert.deepEqual([waiting, running, third].map((s) => closed(s!)), [false, true, false], 'the running one went, not the older waiting one');
+  a.started(waiting!); // its TLS starts now: it is the newest
+  now += 2_000;
+  const [fourth] = await connect(1);
+  a.accepted(fourth!);
+  assert.deepEqual([waiting, third, fourth].map((s) => closed(s!)), [false, true, false], 'the socket accepted after it but started before it went');
+  // A budget holding only waiting sockets: the oldest of them goes.
+  a.queued(waiting!); // no effect: its TLS started (not waiting any more)
+  a.queued(fourth!);
+  now += 2_000;
+  const [fifth] = await connect(1);
+  a.accepted(fifth!);
+  assert.equal(closed(waiting!), true, 'the started socket went first');
+  const [sixth] = await connect(1);
+  now += 2_000;
+  a.accepted(sixth!);
+  assert.equal(closed(fifth!), true, 'the evictable socket before the waiting one');
+  assert.equal(closed(fourth!), false);
+});
+
+test('handshake pacing: with the total budget full, the victim comes from the source with the most sockets that may be evicted, not from the one with the most waiting', async () => {
+  accepted = [];
+  const events: AdmissionEvent[] = [];
+  // Total budget 10 (one source may hold 5).
+  const a = new ConnectionAdmission({ maxConnections: 100, maxHandshakes: 10, maxHandshakesPerSource: 100 }, (e) => events.push(e), { minEvictAgeMs: 0 });
+  const waiting = await connect(4, '127.0.0.2');
+  for (const s of waiting) { a.accepted(s); a.queued(s); }
+  const others = await connect(3, '127.0.0.3');
+  for (const s of others) a.accepted(s);
+  const more = await connect(3, '127.0.0.4');
+  for (const s of more) a.accepted(s);
+  const [newcomer] = await connect(1, '127.0.0.5');
+  a.accepted(newcomer!);
+  assert.equal(waiting.filter(closed).length, 0, 'the largest source holds only waiting sockets: none of them went');
+  assert.deepEqual(others.map(closed), [true, false, false], 'the oldest of the largest source with sockets that may go went');
+  assert.deepEqual(events, ['handshake_evicted']);
+});
+
+test('handshake pacing: a socket whose TLS started after it waited is young from its start (not evicted as old by its accept time)', async () => {
+  accepted = [];
+  let now = 1_000_000;
+  const a = new ConnectionAdmission({ maxConnections: 100, maxHandshakes: 40, maxHandshakesPerSource: 1 }, () => undefined, { minEvictAgeMs: 1_000, now: () => now });
+  const [x, y] = await connect(2);
+  a.accepted(x!);
+  a.queued(x!);
+  now += 2_000;
+  a.started(x!);
+  a.accepted(y!); // over the per-source limit of 1: the oldest goes only if it is old
+  assert.equal(closed(x!), false, 'started just now: young, kept');
+  assert.equal(a.handshaking, 2);
+});

@@ -132,8 +132,15 @@ export class ConnectionAdmission {
   /** Most handshaking sockets one source may hold while its oldest is still young (see the module doc). */
   readonly #burstCap: number;
   readonly #now: () => number;
-  /** Per source: its handshaking sockets, oldest first. */
+  /** Per source: its handshaking sockets that may be evicted, oldest first (accept or TLS start). */
   readonly #bySource = new Map<string, OldestFirst<Socket>>();
+  /**
+   * Per source: sockets waiting for a handshake slot (handshake-gate.ts), oldest first. Counted
+   * in the budgets but evicted only when their budget holds nothing else: while they wait they
+   * age through no doing of their own, and a real client's socket among them would otherwise
+   * become its network's oldest behind a flood that, unpaced, it would have outrun.
+   */
+  readonly #waiting = new Map<string, OldestFirst<Socket>>();
   readonly #verified = new Map<Socket, VerifiedState>();
   readonly #onEvent: (event: AdmissionEvent, source: string) => void;
 
@@ -153,15 +160,17 @@ export class ConnectionAdmission {
   accepted(raw: Socket): void {
     const source = sourceKey(raw.remoteAddress);
     const own = this.#bySource.get(source);
+    const held = this.#waiting.get(source);
+    const count = (own?.size ?? 0) + (held?.size ?? 0);
     const now = this.#now();
-    if (own !== undefined && own.size >= Math.min(this.limits.maxHandshakesPerSource, this.#burstCap)) {
-      const oldest = own.oldest() as Socket;
+    if (count >= Math.min(this.limits.maxHandshakesPerSource, this.#burstCap)) {
+      const oldest = (own?.oldest() ?? held?.oldest()) as Socket;
       const old = now - (this.#accepted.get(oldest)?.at ?? 0) >= this.spareMs;
-      if (old || own.size >= this.#burstCap) this.#evict(oldest, 'handshake_evicted_per_source', source);
+      if (old || count >= this.#burstCap) this.#evict(oldest, 'handshake_evicted_per_source', source);
     }
     if (this.#handshaking.size >= this.limits.maxHandshakes) {
-      const [victimSource, victims] = this.#largestSource();
-      this.#evict(victims.oldest() as Socket, 'handshake_evicted', victimSource);
+      const [victimSource, victim] = this.#largestSource();
+      this.#evict(victim, 'handshake_evicted', victimSource);
     }
     this.#handshaking.set(raw, source);
     this.#accepted.set(raw, { at: now, n: this.#accepts++ });
@@ -219,6 +228,40 @@ export class ConnectionAdmission {
     this.#forget(raw);
   }
 
+  /** The socket waits for a handshake slot (handshake-gate.ts): evicted only when nothing else can be. */
+  queued(raw: Socket): void {
+    const source = this.#handshaking.get(raw);
+    if (source === undefined) return;
+    this.#bySource.get(source)?.delete(raw);
+    if (this.#bySource.get(source)?.size === 0) this.#bySource.delete(source);
+    let held = this.#waiting.get(source);
+    if (held === undefined) {
+      held = new OldestFirst();
+      this.#waiting.set(source, held);
+    }
+    held.add(raw);
+  }
+
+  /**
+   * The socket's TLS started after it waited for a slot: from now on it ages, and is evicted, as
+   * a handshake started now; its handshake time counts from now.
+   */
+  started(raw: Socket): void {
+    const source = this.#handshaking.get(raw);
+    const held = source === undefined ? undefined : this.#waiting.get(source);
+    if (source === undefined || held === undefined || !held.has(raw)) return;
+    held.delete(raw);
+    if (held.size === 0) this.#waiting.delete(source);
+    // A started socket counts as accepted now, for its age and its place among ties.
+    this.#accepted.set(raw, { at: this.#now(), n: this.#accepts++ });
+    let set = this.#bySource.get(source);
+    if (set === undefined) {
+      set = new OldestFirst();
+      this.#bySource.set(source, set);
+    }
+    set.add(raw);
+  }
+
   /** How young a handshaking socket must be to be spared a per-source eviction, ms (module doc). */
   get spareMs(): number {
     return Math.max(this.#minEvictAgeMs, Math.min(this.#maxSpareMs, SPARE_HANDSHAKE_FACTOR * this.#recentHandshakeMs(this.#now())));
@@ -248,22 +291,26 @@ export class ConnectionAdmission {
   }
 
   /**
-   * The source with the most handshaking sockets; ties go to the one whose oldest was accepted
-   * first. One pass over the sources, not over the sockets: a flood keeping the budget full
-   * from a few networks costs each accept a few steps, not a walk of the whole budget.
+   * The source with the most handshaking sockets that may be evicted, and its oldest; ties go to
+   * the one whose oldest was accepted first. Only when every handshaking socket waits for a slot,
+   * the source with the most of those, and its oldest. One pass over the sources, not over the
+   * sockets: a flood keeping the budget full from a few networks costs each accept a few steps.
    */
-  #largestSource(): [string, OldestFirst<Socket>] {
-    let best: [string, OldestFirst<Socket>] | undefined;
-    let bestFirst = Infinity;
-    for (const entry of this.#bySource) {
-      const size = entry[1].size;
-      const first = this.#accepted.get(entry[1].oldest() as Socket)?.n ?? Infinity;
-      if (best === undefined || size > best[1].size || (size === best[1].size && first < bestFirst)) {
-        best = entry;
-        bestFirst = first;
+  #largestSource(): [string, Socket] {
+    const pick = (sets: Map<string, OldestFirst<Socket>>): [string, Socket] | undefined => {
+      let best: [string, OldestFirst<Socket>] | undefined;
+      let bestFirst = Infinity;
+      for (const entry of sets) {
+        const size = entry[1].size;
+        const first = this.#accepted.get(entry[1].oldest() as Socket)?.n ?? Infinity;
+        if (best === undefined || size > best[1].size || (size === best[1].size && first < bestFirst)) {
+          best = entry;
+          bestFirst = first;
+        }
       }
-    }
-    return best as [string, OldestFirst<Socket>];
+      return best === undefined ? undefined : [best[0], best[1].oldest() as Socket];
+    };
+    return (pick(this.#bySource) ?? pick(this.#waiting)) as [string, Socket];
   }
 
   #longestIdle(): Socket | undefined {
@@ -288,10 +335,9 @@ export class ConnectionAdmission {
     const source = this.#handshaking.get(raw);
     if (source === undefined) return;
     this.#handshaking.delete(raw);
-    const own = this.#bySource.get(source);
-    if (own !== undefined) {
-      own.delete(raw);
-      if (own.size === 0) this.#bySource.delete(source);
+    for (const sets of [this.#bySource, this.#waiting]) {
+      const own = sets.get(source);
+      if (own !== undefined && own.delete(raw) && own.size === 0) sets.delete(source);
     }
   }
 }

@@ -28,7 +28,7 @@ async function rig(opts: Partial<HandshakeGateOptions>): Promise<Rig> {
   let timeouts = 0;
   const gate = new HandshakeGate((raw) => { started.push(raw); }, {
     // Lease and wait bound longer than any test unless it sets them: nothing moves by time alone.
-    slots: 1, leaseMs: 60_000, waitMs: 60_000, timeoutMs: 120_000, onTimeout: () => { timeouts++; }, ...opts,
+    slots: 1, leaseMs: 60_000, waitMs: 60_000, timeoutMs: 120_000, onTimeout: () => { timeouts++; }, maxQueued: 100, maxQueuedPerSource: 100, ...opts,
   });
   const server = net.createServer((raw) => gate.admit(raw));
   await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));

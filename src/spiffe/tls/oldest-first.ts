@@ -29,6 +29,10 @@ export class OldestFirst<T> {
     if (this.#order.length - this.#head > 64 && this.#order.length - this.#head > 4 * this.#pos.size) this.#compact();
   }
 
+  has(x: T): boolean {
+    return this.#pos.has(x);
+  }
+
   /** Removes `x`; true if it was a member. */
   delete(x: T): boolean {
     return this.#pos.delete(x);

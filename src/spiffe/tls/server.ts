@@ -130,16 +130,17 @@ export function createMtlsServer(opts: MtlsServerOptions): MtlsServer {
   if (o.inactivityTimeoutMs > 0) server.setTimeout(o.inactivityTimeoutMs);
 
   // The TLS layer's own connection handler runs when the gate gives the socket a slot.
-  const tlsStart = server.listeners('connection');
-  const start = tlsStart[0];
-  if (tlsStart.length !== 1 || typeof start !== 'function') throw new Error('mTLS server: unexpected connection listeners on node:https');
+  const [start, ...extra] = server.listeners('connection');
+  if (extra.length > 0 || typeof start !== 'function') throw new Error('mTLS server: unexpected connection listeners on node:https');
   server.removeListener('connection', start as (...args: unknown[]) => void);
   const gate = new HandshakeGate((raw) => { start.call(server, raw); }, {
-    slots: o.handshakeSlots,
-    leaseMs: o.handshakeLeaseMs,
-    waitMs: o.handshakeWaitMs,
-    timeoutMs: o.handshakeTimeoutMs,
+    slots: o.handshakeSlots, leaseMs: o.handshakeLeaseMs, waitMs: o.handshakeWaitMs, timeoutMs: o.handshakeTimeoutMs,
     onTimeout: () => opts.observer?.handshakeFailed('timeout'),
+    // Waiting sockets (evicted last) stay a small part of the budget (handshake-gate.ts).
+    maxQueued: Math.max(1, Math.floor(o.maxHandshakes / 4)),
+    maxQueuedPerSource: Math.max(1, Math.floor(o.maxHandshakes / 16)),
+    onQueued: (raw) => admission.queued(raw),
+    onStarted: (raw) => admission.started(raw),
   });
 
   server.on('connection', (raw: Socket) => {
