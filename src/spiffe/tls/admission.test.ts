@@ -271,7 +271,7 @@ test('handshake pacing: a socket waiting for a slot is evicted only when its bud
   a.accepted(fourth!);
   assert.deepEqual([waiting, third, fourth].map((s) => closed(s!)), [false, true, false], 'the socket accepted after it but started before it went');
   // A budget holding only waiting sockets: the oldest of them goes.
-  a.queued(waiting!); // no effect: its TLS started (not waiting any more)
+  a.queued(waiting!); // no effect: its TLS started, it never waits again
   a.queued(fourth!);
   now += 2_000;
   const [fifth] = await connect(1);

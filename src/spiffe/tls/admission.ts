@@ -141,6 +141,8 @@ export class ConnectionAdmission {
    * become its network's oldest behind a flood that, unpaced, it would have outrun.
    */
   readonly #waiting = new Map<string, OldestFirst<Socket>>();
+  /** Sockets whose TLS started after they waited: they never wait again. */
+  readonly #startedAfterWait = new WeakSet<Socket>();
   readonly #verified = new Map<Socket, VerifiedState>();
   readonly #onEvent: (event: AdmissionEvent, source: string) => void;
 
@@ -231,7 +233,7 @@ export class ConnectionAdmission {
   /** The socket waits for a handshake slot (handshake-gate.ts): evicted only when nothing else can be. */
   queued(raw: Socket): void {
     const source = this.#handshaking.get(raw);
-    if (source === undefined) return;
+    if (source === undefined || this.#startedAfterWait.has(raw)) return;
     this.#bySource.get(source)?.delete(raw);
     if (this.#bySource.get(source)?.size === 0) this.#bySource.delete(source);
     let held = this.#waiting.get(source);
@@ -254,6 +256,7 @@ export class ConnectionAdmission {
     if (held.size === 0) this.#waiting.delete(source);
     // A started socket counts as accepted now, for its age and its place among ties.
     this.#accepted.set(raw, { at: this.#now(), n: this.#accepts++ });
+    this.#startedAfterWait.add(raw);
     let set = this.#bySource.get(source);
     if (set === undefined) {
       set = new OldestFirst();

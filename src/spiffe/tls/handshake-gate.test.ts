@@ -120,6 +120,24 @@ test('the queue serves source networks in turn: a burst from one address does no
   assert.deepEqual(r.started.map((s) => s.remoteAddress), ['127.0.0.2', '127.0.0.2', '127.0.0.3', '127.0.0.2', '127.0.0.2']);
 });
 
+test('caps: past `maxQueued` a socket starts without a slot; the budgets hear when a socket starts waiting and when its TLS starts', async () => {
+  const hooks: string[] = [];
+  const r = await rig({ slots: 1, maxQueued: 2, onQueued: () => hooks.push('queued'), onStarted: () => hooks.push('started') });
+  await client(r.port);
+  await waitFor(() => r.started.length === 1, 'the first starts and keeps its slot');
+  await client(r.port);
+  await client(r.port);
+  await waitFor(() => r.gate.queued === 2, 'two wait');
+  await client(r.port);
+  await waitFor(() => r.started.length === 2, 'the third waiting socket would pass the cap: it starts without a slot');
+  assert.equal(r.gate.queued, 2);
+  assert.deepEqual(hooks, ['queued', 'queued'], 'only sockets that waited are reported');
+  r.gate.settled(r.started[0]!);
+  await waitFor(() => r.started.length === 3, 'a freed slot starts a waiting socket');
+  assert.equal(r.gate.queued, 1);
+  assert.deepEqual(hooks, ['queued', 'queued', 'started']);
+});
+
 test('close() closes the waiting sockets and refuses later ones; slots 0 starts every socket at accept', async () => {
   const r = await rig({ slots: 1 });
   await client(r.port);

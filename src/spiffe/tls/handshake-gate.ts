@@ -71,10 +71,11 @@ interface Pending {
   state: 'waiting' | 'queued' | 'overflow' | 'running';
   /** Set while it holds a slot. */
   lease: NodeJS.Timeout | undefined;
-  /** Half the timeout has passed: it no longer waits for a slot. */
+  /** Its wait bound has passed: it no longer waits for a slot. */
   late: boolean;
-  /** Its source network, once queued. */
+  /** Its source network, once queued; it counts against the caps until its TLS starts. */
   source?: string;
+  counted: boolean;
 }
 
 export class HandshakeGate {
@@ -89,7 +90,7 @@ export class HandshakeGate {
   #closed = false;
   /** Sockets past the wait bound, started without a slot, `OVERFLOW_PER_TURN` per turn of the loop. */
   #overflowing: Socket[] = [];
-  /** Sockets in the 'queued' state, in all and per source network. */
+  /** Sockets that waited for a slot and have not started (queued, or past the bound), in all and per source network. */
   #queuedCount = 0;
   readonly #queuedBySource = new Map<string, number>();
 
@@ -128,7 +129,7 @@ export class HandshakeGate {
       p.late = true;
       if (p.state === 'queued') this.#overflow(raw, p);
       if (t > 0) p.timer = setTimeout(deadline, Math.max(0, t - wait)).unref();
-    }, wait).unref(), state: 'waiting', lease: undefined, late: false };
+    }, wait).unref(), state: 'waiting', lease: undefined, late: false, counted: false };
     this.#pending.set(raw, p);
     raw.once('close', () => this.settled(raw));
     // Until TLS takes the socket over, errors (a reset) are the socket's own: without a
@@ -165,7 +166,7 @@ export class HandshakeGate {
     return this.#pending.size;
   }
 
-  /** Sockets waiting for a slot. */
+  /** Sockets that waited for a slot and whose TLS has not started. */
   get queued(): number {
     return this.#queuedCount;
   }
@@ -181,6 +182,10 @@ export class HandshakeGate {
       this.#overflow(raw, p);
       return;
     }
+    if (this.#active < this.#opts.slots && this.#queues.size === 0) {
+      this.#run(raw, p, true); // a free slot and no one waiting: no wait
+      return;
+    }
     const key = sourceKey(raw.remoteAddress);
     const fromSource = this.#queuedBySource.get(key) ?? 0;
     if (this.#queuedCount >= this.#opts.maxQueued || fromSource >= this.#opts.maxQueuedPerSource) {
@@ -189,6 +194,7 @@ export class HandshakeGate {
     }
     p.state = 'queued';
     p.source = key;
+    p.counted = true;
     this.#queuedCount++;
     this.#queuedBySource.set(key, fromSource + 1);
     this.#opts.onQueued?.(raw);
@@ -235,9 +241,10 @@ export class HandshakeGate {
     return undefined;
   }
 
-  /** Moves a socket out of the 'queued' state (counts kept). */
+  /** Moves a socket to `next`; one that waited stops counting against the caps once it leaves for good. */
   #unqueue(p: Pending, next: Pending['state']): void {
-    if (p.state === 'queued' && p.source !== undefined) {
+    if (p.counted && p.source !== undefined && next !== 'overflow') {
+      p.counted = false;
       this.#queuedCount--;
       const n = (this.#queuedBySource.get(p.source) ?? 1) - 1;
       if (n > 0) this.#queuedBySource.set(p.source, n);
@@ -270,7 +277,7 @@ export class HandshakeGate {
 
   /** Starts the socket's TLS, holding a slot for at most the lease when `slot`. */
   #run(raw: Socket, p: Pending, slot: boolean): void {
-    const waited = p.state !== 'waiting';
+    const waited = p.counted;
     this.#unqueue(p, 'running');
     if (waited) this.#opts.onStarted?.(raw);
     if (slot) {
