@@ -234,8 +234,7 @@ export class ConnectionAdmission {
   queued(raw: Socket): void {
     const source = this.#handshaking.get(raw);
     if (source === undefined || this.#startedAfterWait.has(raw)) return;
-    this.#bySource.get(source)?.delete(raw);
-    if (this.#bySource.get(source)?.size === 0) this.#bySource.delete(source);
+    removeFrom(this.#bySource, source, raw);
     let held = this.#waiting.get(source);
     if (held === undefined) {
       held = new OldestFirst();
@@ -252,8 +251,7 @@ export class ConnectionAdmission {
     const source = this.#handshaking.get(raw);
     const held = source === undefined ? undefined : this.#waiting.get(source);
     if (source === undefined || held === undefined || !held.has(raw)) return;
-    held.delete(raw);
-    if (held.size === 0) this.#waiting.delete(source);
+    removeFrom(this.#waiting, source, raw);
     // A started socket counts as accepted now, for its age and its place among ties.
     this.#accepted.set(raw, { at: this.#now(), n: this.#accepts++ });
     this.#startedAfterWait.add(raw);
@@ -338,9 +336,14 @@ export class ConnectionAdmission {
     const source = this.#handshaking.get(raw);
     if (source === undefined) return;
     this.#handshaking.delete(raw);
-    for (const sets of [this.#bySource, this.#waiting]) {
-      const own = sets.get(source);
-      if (own !== undefined && own.delete(raw) && own.size === 0) sets.delete(source);
-    }
+    if (!removeFrom(this.#bySource, source, raw)) removeFrom(this.#waiting, source, raw);
   }
+}
+
+/** Removes `raw` from `source`'s set in `sets`, dropping the set once empty; true if it was there. */
+function removeFrom(sets: Map<string, OldestFirst<Socket>>, source: string, raw: Socket): boolean {
+  const own = sets.get(source);
+  if (own === undefined || !own.delete(raw)) return false;
+  if (own.size === 0) sets.delete(source);
+  return true;
 }

@@ -51,7 +51,7 @@ export interface HandshakeGateOptions {
   readonly timeoutMs: number;
   /** The longest wait for a slot (less when half of `timeoutMs` is shorter). */
   readonly waitMs: number;
-  /** Called for each silent socket closed by the timeout. */
+  /** Called for each socket the gate closes at its deadline (a silent one, or one whose TLS started late and never ended). */
   readonly onTimeout: () => void;
   /**
    * Most sockets waiting for a slot, in all and from one source network; past either, a
