@@ -5,8 +5,9 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import http from 'node:http';
+import net from 'node:net';
 import { ApiError } from '../protocol/errors.js';
-import { readBody } from './body.js';
+import { bodyFullyTaken, readBody } from './body.js';
 
 /** Serves one request: waits until Node has the whole message, then hands it to `fn`. */
 async function withCompleteRequest(
@@ -98,4 +99,73 @@ test('SEC-02: a body still arriving at the body deadline is refused with 408 bod
   quick.write('{"a":');
   setImmediate(() => quick.end('1}'));
   assert.equal((await got).toString(), '{"a":1}');
+});
+
+/**
+ * Sends raw HTTP/1.1 bytes on one keep-alive connection and reads each request's body the way
+ * the router does: straight from the request event, before Node's parser has marked it complete.
+ */
+async function readFromRequestEvent(writes: Array<{ bytes: string; afterMs?: number }>, count: number): Promise<Array<{ body: string; complete: boolean; taken: boolean; ended: boolean }>> {
+  const seen: Array<{ body: string; complete: boolean; taken: boolean; ended: boolean }> = [];
+  const done: Array<Promise<void>> = [];
+  const srv = http.createServer((req, res) => {
+    done.push((async () => {
+      const got = await readBody(req, 1024);
+      const entry = { body: got.toString('utf8'), complete: req.complete, taken: bodyFullyTaken(req), ended: false };
+      seen.push(entry);
+      res.end('ok');
+      await new Promise<void>((r) => (req.readableEnded ? r() : req.once('end', () => r())));
+      entry.ended = true;
+    })());
+  });
+  await new Promise<void>((r) => srv.listen(0, '127.0.0.1', () => r()));
+  const sock = net.connect((srv.address() as { port: number }).port, '127.0.0.1');
+  let answers = '';
+  sock.on('data', (c: Buffer) => {
+    answers += c.toString('latin1');
+  });
+  try {
+    for (const w of writes) {
+      if (w.afterMs) await new Promise((r) => setTimeout(r, w.afterMs));
+      sock.write(w.bytes);
+    }
+    const deadline = Date.now() + 10_000;
+    while ((answers.match(/HTTP\/1\.1 200/g) ?? []).length < count && Date.now() < deadline) await new Promise((r) => setTimeout(r, 5));
+    await Promise.all(done);
+    assert.equal((answers.match(/HTTP\/1\.1 200/g) ?? []).length, count, 'every request answered on the one connection');
+    assert.doesNotMatch(answers, /connection: close/i, 'no answer closes the connection');
+  } finally {
+    sock.destroy();
+    srv.close();
+  }
+  return seen;
+}
+
+const post1 = (body: string): string => `POST / HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: ${body.length}\r\n\r\n${body}`;
+
+test('P1: a Content-Length body that came with its headers is taken whole from the request event, before the parser marks it complete; the connection stays open and the stream ends', async () => {
+  const a = '{"path":"a/b"}';
+  const b = '{"path":"c/d","x":1}';
+  // Two requests in one write (pipelined), then a third on its own.
+  const seen = await readFromRequestEvent([{ bytes: post1(a) + post1(b) }, { bytes: post1(a), afterMs: 20 }], 3);
+  assert.deepEqual(seen.map((s) => s.body), [a, b, a]);
+  for (const s of seen) {
+    assert.equal(s.taken, true);
+    assert.equal(s.ended, true, 'the request stream still ends');
+  }
+  assert.ok(seen.some((s) => !s.complete), 'at least one body was taken before the parser marked its message complete (the shortcut)');
+});
+
+test('P1: a body whose bytes come after the headers, or only partly with them, is read by the general reader, whole and in order', async () => {
+  const body = '{"path":"late/body","pad":"' + 'p'.repeat(40) + '"}';
+  const head = `POST / HTTP/1.1\r\nHost: x\r\nContent-Length: ${body.length}\r\n\r\n`;
+  const seen = await readFromRequestEvent([
+    { bytes: head },
+    { bytes: body.slice(0, 10), afterMs: 30 },
+    { bytes: body.slice(10), afterMs: 30 },
+    { bytes: head + body.slice(0, 5), afterMs: 30 },
+    { bytes: body.slice(5), afterMs: 30 },
+  ], 2);
+  assert.deepEqual(seen.map((s) => s.body), [body, body]);
+  for (const s of seen) assert.equal(s.complete, true, 'the general reader returns once the message is complete');
 });

@@ -233,15 +233,49 @@ class SmallChunks {
   }
 }
 
+/** Requests whose whole body {@link readBody} took before Node's parser marked them complete. */
+const takenWhole = new WeakSet<IncomingMessage>();
+
 /**
- * The body of an HTTP/1.1 request whose message Node's parser has already received whole
- * (`complete`: the usual small JSON request arrives with its headers), within the cap, read
- * synchronously from the stream's buffer: no generator, listeners or event-loop turns (P1).
- * `undefined` in every other case, which then takes the general reader (HTTP/2 is excluded:
- * its `complete` is also true for an aborted stream).
+ * True once {@link readBody} has taken every byte of this HTTP/1.1 request's body, even if
+ * Node's parser has not marked the message complete yet (it does so a turn of the event loop
+ * later): an answer is then not an early one, no request byte is left to come.
+ */
+export function bodyFullyTaken(req: IncomingMessage): boolean {
+  return req.complete || takenWhole.has(req);
+}
+
+/** An HTTP/1.1 body framed by a `Content-Length` within the cap, not all of it buffered yet. */
+function mayArriveWhole(req: BodySource, maxBytes: number): boolean {
+  if (!(req instanceof IncomingMessage) || req.destroyed || req.headers['transfer-encoding'] !== undefined) return false;
+  const n = declaredLength(req);
+  return typeof n === 'number' && n > 0 && n <= maxBytes && req.readableLength < n;
+}
+
+/**
+ * Whether every byte of the body is in the stream's buffer: the message is `complete`, or it
+ * is framed by `Content-Length` (no `Transfer-Encoding`) and exactly that many bytes wait
+ * unread. Node's parser pushes body bytes as they arrive but marks the message complete only
+ * a turn of the event loop later, so for the usual small JSON request, which arrives with its
+ * headers, `complete` alone would send every request down the general reader. The framing
+ * allows no further body bytes once the declared length is there.
+ */
+function arrivedWhole(req: IncomingMessage): boolean {
+  if (req.complete) return true;
+  if (req.headers['transfer-encoding'] !== undefined) return false;
+  const n = declaredLength(req);
+  return typeof n === 'number' && n > 0 && req.readableLength === n;
+}
+
+/**
+ * The body of an HTTP/1.1 request that has arrived whole ({@link arrivedWhole}), within the
+ * cap, read synchronously from the stream's buffer: no generator, listeners, timer or
+ * event-loop turns (P1). `undefined` in every other case, which then takes the general reader
+ * (HTTP/2 is excluded: its `complete` is also true for an aborted stream).
  */
 function takeComplete(req: BodySource, maxBytes: number): Buffer[] | undefined {
-  if (!(req instanceof IncomingMessage) || req.complete !== true || req.destroyed || req.readableLength > maxBytes) return undefined;
+  if (!(req instanceof IncomingMessage) || req.destroyed || req.readableLength > maxBytes || !arrivedWhole(req)) return undefined;
+  const complete = req.complete;
   const chunks: Buffer[] = [];
   // Flowing, `read()` hands out the buffered chunks themselves, one by one; paused, it would
   // merge them into a new buffer and the originals (the only copies readBody can zero) would
@@ -251,6 +285,13 @@ function takeComplete(req: BodySource, maxBytes: number): Buffer[] | undefined {
     for (let c = req.read() as Buffer | null; c !== null; c = req.read() as Buffer | null) chunks.push(c);
   } finally {
     req.pause();
+  }
+  if (!complete) {
+    // The end of the message is still to be parsed: the stream flows into a listener that
+    // zeroes anything (by the framing, nothing) so that it ends and closes as usual.
+    takenWhole.add(req);
+    req.on('data', (c: Buffer) => c.fill(0));
+    req.resume();
   }
   return chunks;
 }
@@ -265,7 +306,13 @@ export async function readBody(req: BodySource, maxBytes: number, timing: BodyTi
     req.pause();
     throw payloadTooLarge();
   }
-  const ready = takeComplete(req, maxBytes);
+  // Called from the request event, before Node's parser has handed over the body bytes that
+  // came in the same read as the headers: one microtask later they are in the stream's buffer.
+  let ready = takeComplete(req, maxBytes);
+  if (ready === undefined && mayArriveWhole(req, maxBytes)) {
+    await undefined;
+    ready = takeComplete(req, maxBytes);
+  }
   const chunks: Buffer[] = ready ?? [];
   let total = 0;
   for (const c of chunks) total += c.length;

@@ -11,6 +11,7 @@
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Http2ServerRequest, Http2ServerResponse } from 'node:http2';
+import { bodyFullyTaken } from './body.js';
 import { type LingerLimits, lingerThenClose } from './linger.js';
 
 /** The request types the router serves (HTTP/1.1, or the HTTP/2 compatibility API). */
@@ -36,7 +37,7 @@ export function endResponse(req: Request, res: Response, body: Buffer, close: bo
     return;
   }
   const incoming = req as IncomingMessage;
-  const early = incoming.complete === false && hasBody(incoming);
+  const early = !bodyFullyTaken(incoming) && hasBody(incoming);
   // Node closes the connection itself once a `Connection: close` response has finished.
   if (close || early) w.setHeader('Connection', 'close');
   if (!early) {

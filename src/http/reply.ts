@@ -9,6 +9,7 @@
  * destroys the response (a client never takes a truncated reply for a complete one).
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
+import { bodyFullyTaken } from './body.js';
 import { type Request, type Response, endResponse, isHttp1 } from './connection.js';
 import { ApiError, PlainTextError, errorCode } from './errors.js';
 import { type GoJsonValue, goJson } from './gojson.js';
@@ -151,7 +152,7 @@ export async function sendStream(x: ReplyTarget, reply: StreamReply): Promise<vo
       w.end(() => resolve());
       w.once('close', () => resolve());
     });
-    if ((req as IncomingMessage).complete === false && isHttp1(req)) (req as IncomingMessage).socket.end();
+    if (isHttp1(req) && !bodyFullyTaken(req as IncomingMessage)) (req as IncomingMessage).socket.end();
   } catch (e) {
     if (!started) throw e;
     x.status = e instanceof ApiError ? e.status : 500;

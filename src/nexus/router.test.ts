@@ -285,6 +285,30 @@ test('identity authorisation comes before the body: a malformed body from a call
   assert.equal(dots.body, '{"err":"api_bad_request","message":"invalid path"}');
 });
 
+test('P1: JSON requests whose bodies arrive with their headers are answered on one kept-alive connection (their answers are not early ones)', async () => {
+  const { connect } = await import('node:net');
+  const body = '{"path":"apps/a"}';
+  const one = `POST /v1/store/secrets?action=get HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nX-Test-Peer: pilot\r\nContent-Length: ${body.length}\r\n\r\n${body}`;
+  const sock = connect(port, '127.0.0.1');
+  let answers = '';
+  sock.on('data', (c: Buffer) => {
+    answers += c.toString('latin1');
+  });
+  const count = (): number => (answers.match(/HTTP\/1\.1 200 OK/g) ?? []).length;
+  try {
+    for (let i = 1; i <= 3; i++) {
+      sock.write(one); // headers and body in one write, as clients send a small JSON request
+      const deadline = Date.now() + 10_000;
+      while (count() < i && !sock.destroyed && Date.now() < deadline) await new Promise((r) => setTimeout(r, 5));
+    }
+    assert.equal(count(), 3, 'three answers on the one connection');
+    assert.doesNotMatch(answers, /connection: close/i);
+    assert.equal(sock.destroyed, false);
+  } finally {
+    sock.destroy();
+  }
+});
+
 test('SEC-19/D15/D16: an unexpected exception is a 500 with no detail; logs hold no values or paths', async () => {
   const r = await post('/v1/store/secrets/metadata?action=get', JSON.stringify({ path: CANARY_PATH }));
   assert.equal(r.status, 500);
