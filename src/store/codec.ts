@@ -25,6 +25,7 @@ import { randomFillSync } from 'node:crypto';
 import { aad, envelopeKeyId, PathHasher, wipe, type RandomSource } from '../crypto/index.js';
 import type { Keyring } from './keyring.js';
 import { isConsistentState, stringMapFromPairs, type SecretState, type VersionState } from './model.js';
+import { IdMemo, MetaMemo } from './read-memo.js';
 import { StoreError, type PolicyRecord } from './types.js';
 
 /** Key id of the storage key derived from the root (`storage/v1`): generation 1 of the keyring. */
@@ -126,6 +127,8 @@ export class RecordSealer {
    */
   onNewerKey: (() => void) | undefined;
   readonly #hasher: PathHasher;
+  readonly #ids: IdMemo;
+  readonly #metas = new MetaMemo();
 
   readonly #nonces: NoncePool | undefined;
 
@@ -137,7 +140,9 @@ export class RecordSealer {
   constructor(keyring: Keyring, nonces?: NoncePool) {
     this.#keyring = keyring;
     this.#nonces = nonces;
-    this.#hasher = keyring.pathHasher();
+    const hasher = keyring.pathHasher();
+    this.#hasher = hasher;
+    this.#ids = new IdMemo((input) => hasher.hash(input));
   }
 
   get keyring(): Keyring {
@@ -145,11 +150,11 @@ export class RecordSealer {
   }
 
   secretId(path: string): Buffer {
-    return this.#hasher.hash(`s:${path}`);
+    return this.#ids.id(`s:${path}`);
   }
 
   policyId(name: string): Buffer {
-    return this.#hasher.hash(`p:${name}`);
+    return this.#ids.id(`p:${name}`);
   }
 
   // --- generic sealing of JSON / strings -------------------------------------------
@@ -266,6 +271,14 @@ export class RecordSealer {
     return state;
   }
 
+  /**
+   * {@link openMeta} for readers that only look at the state: the state decoded from this exact
+   * blob before is handed out again, shared and read-only (read-memo.ts).
+   */
+  openMetaForRead(id: Uint8Array, blob: Uint8Array): Readonly<SecretState> {
+    return this.#metas.open(id, blob, () => this.openMeta(id, blob));
+  }
+
   sealValues(id: Uint8Array, version: number, values: Record<string, string>): Buffer {
     return this.#sealJson(Object.entries(values), recordAad(KIND_SECRET, id, version, 'values'));
   }
@@ -315,6 +328,8 @@ export class RecordSealer {
   }
 
   destroy(): void {
+    this.#ids.clear();
+    this.#metas.clear();
     this.#keyring.destroy();
     this.#hasher.destroy();
     this.#nonces?.destroy();

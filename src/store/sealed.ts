@@ -206,8 +206,9 @@ export abstract class SealedStore implements Store {
 
   // --- secrets ----------------------------------------------------------------------------
 
-  #decode(sealer: RecordSealer, id: Buffer, row: MetaRow): SecretState | null {
-    if (row.meta !== null) return sealer.openMeta(id, row.meta);
+  /** `forRead`: the caller only looks at the state, which may then be a shared one (read-memo.ts). */
+  #decode(sealer: RecordSealer, id: Buffer, row: MetaRow, forRead = false): SecretState | null {
+    if (row.meta !== null) return forRead ? sealer.openMetaForRead(id, row.meta) : sealer.openMeta(id, row.meta);
     if (row.versions) throw new StoreError('store_integrity');
     return null;
   }
@@ -277,7 +278,7 @@ export abstract class SealedStore implements Store {
     if (version !== undefined && (!Number.isSafeInteger(version) || version < 0 || version > this.maxVersion)) return null;
     let row = await this.readSecret(id, version ?? 0);
     for (let attempt = 0; attempt < MAX_READ_ATTEMPTS; attempt++) {
-      const v = resolveReadVersion(this.#decode(sealer, id, row), version);
+      const v = resolveReadVersion(this.#decode(sealer, id, row, true), version);
       if (v === null) return null;
       if (row.version === v) {
         if (!row.value) throw new StoreError('store_integrity'); // metadata names a version whose row is gone (STO-05)
@@ -291,7 +292,7 @@ export abstract class SealedStore implements Store {
   async getSecretMetadata(path: string): Promise<{ metadata: SecretMetadata; versions: SecretVersionInfo[] } | null> {
     const sealer = this.#sealerOrThrow();
     const id = sealer.secretId(path);
-    const state = this.#decode(sealer, id, await this.readMeta(id));
+    const state = this.#decode(sealer, id, await this.readMeta(id), true);
     return state ? toMetadata(state) : null;
   }
 
