@@ -235,10 +235,21 @@ export class RecordSealer {
       vs,
     };
     if (m.customMetadata) doc['cm'] = Object.entries(m.customMetadata);
-    return this.#sealJson(doc, recordAad(KIND_SECRET, id, 0, 'meta'));
+    const blob = this.#sealJson(doc, recordAad(KIND_SECRET, id, 0, 'meta'));
+    this.#metas.remember(id, blob, s);
+    return blob;
   }
 
-  openMeta(id: Uint8Array, blob: Uint8Array): SecretState {
+  /**
+   * The state sealed in `blob`, shared and read-only (read-memo.ts): the state decoded from, or
+   * sealed into, this exact blob before is handed out again. The planners (model.ts) clone a
+   * state before they change anything.
+   */
+  openMeta(id: Uint8Array, blob: Uint8Array): Readonly<SecretState> {
+    return this.#metas.open(id, blob, () => this.#decodeMeta(id, blob));
+  }
+
+  #decodeMeta(id: Uint8Array, blob: Uint8Array): SecretState {
     const doc = this.#openJson(blob, recordAad(KIND_SECRET, id, 0, 'meta'));
     const bad = (): never => { throw new StoreError('store_integrity'); };
     if (typeof doc !== 'object' || doc === null || Array.isArray(doc)) bad();
@@ -269,14 +280,6 @@ export class RecordSealer {
     }
     if (!isConsistentState(state)) bad();
     return state;
-  }
-
-  /**
-   * {@link openMeta} for readers that only look at the state: the state decoded from this exact
-   * blob before is handed out again, shared and read-only (read-memo.ts).
-   */
-  openMetaForRead(id: Uint8Array, blob: Uint8Array): Readonly<SecretState> {
-    return this.#metas.open(id, blob, () => this.openMeta(id, blob));
   }
 
   sealValues(id: Uint8Array, version: number, values: Record<string, string>): Buffer {

@@ -78,6 +78,22 @@ test('MetaMemo: a state is used again only for the same id and the same blob byt
   assert.equal(opens, 4);
 });
 
+test('MetaMemo: a state remembered as sealed into a blob is handed out for that blob without opening it', () => {
+  const memo = new MetaMemo();
+  const id = Buffer.alloc(32, 4);
+  const sealed = state();
+  memo.remember(id, Buffer.from('sealed'), sealed);
+  assert.ok(Object.isFrozen(sealed) && Object.isFrozen(sealed.meta));
+  const never = (): SecretState => assert.fail('opened a blob the memo holds');
+  assert.equal(memo.open(id, Buffer.from('sealed'), never), sealed);
+  let opens = 0;
+  memo.open(id, Buffer.from('rolled-back-or-other'), () => {
+    opens++;
+    return state();
+  });
+  assert.equal(opens, 1);
+});
+
 test('MetaMemo: states with custom metadata and oversized blobs are never remembered', () => {
   const memo = new MetaMemo();
   const id = Buffer.alloc(32, 3);

@@ -1,13 +1,15 @@
 /**
- * Bounded memo tables a {@link RecordSealer} keeps for the read path (P1: a warm GET spent
- * about 4% of Nexus's CPU computing its record id and 8% opening and decoding its metadata).
+ * Bounded memo tables a RecordSealer (codec.ts) keeps (P1: a warm GET spent about 4% of Nexus's
+ * CPU computing its record id and 8% opening and decoding its metadata; a PUT opens the
+ * metadata too).
  *
  * - Record ids: HMAC-SHA-256 of `"s:" + path` (or `"p:" + name`) under the sealer's path key,
  *   remembered per input string. The paths themselves are already held in memory by the path
  *   index; an id is a keyed hash, not a secret.
- * - Decoded metadata: the state last opened from a record's metadata blob, used again only
- *   while the stored blob is byte-for-byte the same (every write seals with a fresh nonce, so
- *   any change, from this process or another one on the same database, is a miss). Only
+ * - Decoded metadata: the state last opened from, or sealed into, a record's metadata blob,
+ *   used again only while the stored blob is byte-for-byte the same (every write seals with a
+ *   fresh nonce, so any change, from this process or another one on the same database, is a
+ *   miss; a write of this process makes its own state the remembered one). Only
  *   version numbers, timestamps and deletion marks are kept: a state with custom metadata is
  *   never remembered, and secret values never pass through here.
  *
@@ -78,31 +80,42 @@ export class IdMemo {
   }
 }
 
+function keyOf(id: Uint8Array): string {
+  return Buffer.from(id.buffer, id.byteOffset, id.byteLength).toString('latin1');
+}
+
 interface MetaEntry {
   readonly blob: Buffer;
   readonly state: Readonly<SecretState>;
 }
 
 /**
- * Decoded metadata by record id, valid only for the exact blob it was opened from. The states
- * handed out are shared: read-only by contract (the read path only looks at them), frozen
- * where JavaScript allows.
+ * Decoded metadata by record id, valid only for the exact blob it was opened from or sealed
+ * into. The states handed out are shared: read-only by contract (readers only look at them,
+ * the write planners clone them first), frozen where JavaScript allows.
  */
 export class MetaMemo {
   readonly #memo = new BoundedMemo<MetaEntry>(META_MEMO_ENTRIES);
 
-  /** The state opened from `blob` for `id`: remembered, or `open(blob)` (then remembered when eligible). */
+  /** The state opened from `blob` for `id`: remembered, or `open()` (then remembered when eligible). */
   open(id: Uint8Array, blob: Uint8Array, open: () => SecretState): Readonly<SecretState> {
-    const key = Buffer.from(id.buffer, id.byteOffset, id.byteLength).toString('latin1');
-    const hit = this.#memo.get(key);
+    const hit = this.#memo.get(keyOf(id));
     if (hit !== undefined && hit.blob.equals(blob)) return hit.state;
     const state = open();
-    if (blob.byteLength <= META_MEMO_MAX_BLOB && state.meta.customMetadata === undefined) {
-      Object.freeze(state.meta);
-      for (const v of state.versions.values()) Object.freeze(v);
-      this.#memo.set(key, { blob: Buffer.from(blob), state: Object.freeze(state) });
-    }
+    this.remember(id, blob, state);
     return state;
+  }
+
+  /**
+   * Remembers that `blob` holds `state` for `id` (just sealed, or just opened), if eligible;
+   * `state` is frozen from now on. A blob whose write is later rolled back never appears in
+   * the store (each seal has a fresh nonce), so it can only ever miss.
+   */
+  remember(id: Uint8Array, blob: Uint8Array, state: SecretState): void {
+    if (blob.byteLength > META_MEMO_MAX_BLOB || state.meta.customMetadata !== undefined) return;
+    Object.freeze(state.meta);
+    for (const v of state.versions.values()) Object.freeze(v);
+    this.#memo.set(keyOf(id), { blob: Buffer.from(blob), state: Object.freeze(state) });
   }
 
   clear(): void {

@@ -206,9 +206,9 @@ export abstract class SealedStore implements Store {
 
   // --- secrets ----------------------------------------------------------------------------
 
-  /** `forRead`: the caller only looks at the state, which may then be a shared one (read-memo.ts). */
-  #decode(sealer: RecordSealer, id: Buffer, row: MetaRow, forRead = false): SecretState | null {
-    if (row.meta !== null) return forRead ? sealer.openMetaForRead(id, row.meta) : sealer.openMeta(id, row.meta);
+  /** A shared, read-only state (read-memo.ts); the planners clone before changing anything. */
+  #decode(sealer: RecordSealer, id: Buffer, row: MetaRow): Readonly<SecretState> | null {
+    if (row.meta !== null) return sealer.openMeta(id, row.meta);
     if (row.versions) throw new StoreError('store_integrity');
     return null;
   }
@@ -278,7 +278,7 @@ export abstract class SealedStore implements Store {
     if (version !== undefined && (!Number.isSafeInteger(version) || version < 0 || version > this.maxVersion)) return null;
     let row = await this.readSecret(id, version ?? 0);
     for (let attempt = 0; attempt < MAX_READ_ATTEMPTS; attempt++) {
-      const v = resolveReadVersion(this.#decode(sealer, id, row, true), version);
+      const v = resolveReadVersion(this.#decode(sealer, id, row), version);
       if (v === null) return null;
       if (row.version === v) {
         if (!row.value) throw new StoreError('store_integrity'); // metadata names a version whose row is gone (STO-05)
@@ -292,7 +292,7 @@ export abstract class SealedStore implements Store {
   async getSecretMetadata(path: string): Promise<{ metadata: SecretMetadata; versions: SecretVersionInfo[] } | null> {
     const sealer = this.#sealerOrThrow();
     const id = sealer.secretId(path);
-    const state = this.#decode(sealer, id, await this.readMeta(id), true);
+    const state = this.#decode(sealer, id, await this.readMeta(id));
     return state ? toMetadata(state) : null;
   }
 
