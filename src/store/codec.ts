@@ -330,6 +330,11 @@ export class RecordSealer {
     return this.#sealBytes(this.#openBytes(blob, ad), ad);
   }
 
+  /** Forgets every remembered metadata state (the keyring's generations changed). */
+  forgetOpened(): void {
+    this.#metas.clear();
+  }
+
   destroy(): void {
     this.#ids.clear();
     this.#metas.clear();

@@ -156,3 +156,38 @@ test('ROT-02: a switch with a root that no longer matches kcv is refused and wri
   await store.close();
   for (const r of [root, first]) r.destroy();
 });
+
+test('ROT-01: after the old generation is erased, an old metadata row put back is refused, never answered from memory', async () => {
+  const file = tempFile();
+  const oldRoot = RootKey.generate();
+  const newRoot = RootKey.generate();
+  const store = new SqliteStore({ file });
+  try {
+    await store.unlock(oldRoot);
+    await store.putSecret('keep/x', { k: 'v' });
+    assert.equal((await store.getSecretMetadata('keep/x'))?.metadata.currentVersion, 1); // opened, remembered
+    const readMeta = (): Buffer => {
+      const db = new Database(file, { readonly: true });
+      try {
+        return db.prepare('SELECT meta FROM secrets').pluck().get() as Buffer;
+      } finally {
+        db.close();
+      }
+    };
+    const oldMeta = readMeta();
+    await custodyOf(store)!.switchRoot(newRoot);
+    const job = new Reencryptor(() => custodyOf(store), { ratePerSecond: 100_000 });
+    job.kick();
+    await job.idle();
+    assert.deepEqual(custodyOf(store)!.keyring.storage.ids(), [2], 'the old generation is erased');
+    assert.notDeepEqual(readMeta(), oldMeta);
+    const db = new Database(file);
+    db.prepare('UPDATE secrets SET meta = ?').run(oldMeta); // an old row restored behind Nexus's back
+    db.close();
+    await assert.rejects(store.getSecretMetadata('keep/x'), isCode('store_integrity'));
+  } finally {
+    await store.close();
+    oldRoot.destroy();
+    newRoot.destroy();
+  }
+});

@@ -233,6 +233,8 @@ export class KeyCustody {
       const before = this.keyring.storage.current;
       this.keyring.storage.adopt(fresh!.storage);
       this.keyring.cipher.adopt(fresh!.cipher);
+      // The keys changed (added, erased): no state opened under the old set is handed out again.
+      this.sealer.forgetOpened();
       if (this.keyring.storage.current !== before) this.onRotated?.();
       return result;
     } finally {

@@ -19,6 +19,8 @@
  * with no byte read or written for `inactivityTimeoutMs` is closed (clients that stop reading
  * a reply); warnings outsiders can trigger go through a rate-limited log (src/lib/throttle.ts).
  *
+ * Pipelined requests on one connection run one at a time, in order (request-queue.ts).
+ *
  * Closing stops listening at once and answers every request in flight with `Connection: close`.
  * Idle keep-alive connections are kept for `closeDrainMs` first: HTTP/1.1 cannot tell a client
  * to stop sending, so a request already on its way (in the socket buffer, or written the moment
@@ -37,6 +39,7 @@ import { HandshakeGate } from './handshake-gate.js';
 import { checkGrant, grantFromPath, type PeerGrant } from './peer-grant.js';
 import { MTLS_DEFAULTS, contextOptions } from './context.js';
 import { checkPeer } from './peer.js';
+import { ConnectionRequests } from './request-queue.js';
 import { type MtlsServer, type MtlsServerOptions, resolveServerOptions } from './server-options.js';
 
 export type { MtlsHandler, MtlsObserver, MtlsServer, MtlsServerLimits, MtlsServerOptions, PeerIdentity } from './server-options.js';
@@ -45,8 +48,9 @@ export type { MtlsHandler, MtlsObserver, MtlsServer, MtlsServerLimits, MtlsServe
 interface ConnState {
   readonly raw: Socket;
   readonly grant: PeerGrant;
-  /** Requests being answered (more than one only with HTTP pipelining). */
+  /** Requests being answered (at most one: pipelined ones wait in `requests`). */
   busy: number;
+  readonly requests: ConnectionRequests;
   /** The grant lapsed: close as soon as the current answer is out. */
   revoked: boolean;
 }
@@ -189,7 +193,7 @@ export function createMtlsServer(opts: MtlsServerOptions): MtlsServer {
       socket.destroy();
       return;
     }
-    conns.set(socket, { raw, grant: grantFromPath(check.id, check.path, Date.now()), busy: 0, revoked: false });
+    conns.set(socket, { raw, grant: grantFromPath(check.id, check.path, Date.now()), busy: 0, revoked: false, requests: new ConnectionRequests(socket) });
     socket.once('close', () => conns.delete(socket));
   });
 
@@ -225,11 +229,13 @@ export function createMtlsServer(opts: MtlsServerOptions): MtlsServer {
   server.on('request', (req: IncomingMessage, res: ServerResponse) => {
     const socket = req.socket as TLSSocket;
     const st = conns.get(socket);
-    if (st === undefined) {
-      // Unreachable: unverified sockets are destroyed before HTTP sees them.
-      socket.destroy();
-      return;
-    }
+    // Unreachable: unverified sockets are destroyed before HTTP sees them.
+    if (st === undefined) socket.destroy();
+    else st.requests.submit(() => answer(socket, st, req, res));
+  });
+
+  /** Handles one request; its grant is re-checked now, when it runs. */
+  const answer = (socket: TLSSocket, st: ConnState, req: IncomingMessage, res: ServerResponse): void => {
     const state = recheck(st, Date.now());
     st.busy++;
     admission.requestStarted(st.raw);
@@ -242,6 +248,7 @@ export function createMtlsServer(opts: MtlsServerOptions): MtlsServer {
       admission.requestEnded(st.raw);
       if (st.revoked && st.busy === 0) socket.destroy();
       if (closed && !draining) setImmediate(() => server.closeIdleConnections());
+      st.requests.finished(res);
     });
     const fail = (error: unknown): void => {
       log.error({ event: 'mtls_handler_failed', code: error instanceof SpikeError ? error.code : 'internal' }, 'request handler threw');
@@ -258,7 +265,7 @@ export function createMtlsServer(opts: MtlsServerOptions): MtlsServer {
     } catch (error) {
       fail(error);
     }
-  });
+  };
 
   /** Closes idle connections whose grant lapsed; busy ones close after their answer. */
   const sweep = (): void => {

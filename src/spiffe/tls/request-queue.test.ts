@@ -1,0 +1,94 @@
+/**
+ * Pipelined HTTP/1.1 requests are handled one at a time, in order (request-queue.ts): on a real
+ * mTLS server, a pipelined request starts only once the answer before it has closed, and a
+ * request behind an answer that closes the connection is never run; the queue's own bound
+ * pauses and resumes the socket.
+ */
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import tls from 'node:tls';
+import { ConnectionRequests, MAX_WAITING } from './request-queue.js';
+import { certPem, createMtlsPki, pemKey, sleep, startServer } from '../../../test/helpers/mtls-harness.js';
+
+const post = (path: string, body: string, extra = ''): string =>
+  `POST ${path} HTTP/1.1\r\nHost: t\r\nContent-Type: application/json\r\nContent-Length: ${body.length}\r\n${extra}\r\n${body}`;
+
+async function pipelined(request: string, handle: (req: IncomingMessage, res: ServerResponse, events: string[]) => Promise<void>): Promise<{ events: string[]; answers: string[] }> {
+  const pki = await createMtlsPki();
+  const events: string[] = [];
+  const h = await startServer(pki.serverSvid, pki.both, {
+    handler: (req, res) => {
+      events.push(`start ${req.url}`);
+      return handle(req, res, events);
+    },
+  });
+  try {
+    const client = pki.clientSvid;
+    const text = await new Promise<string>((resolve, reject) => {
+      const sock = tls.connect({
+        host: '127.0.0.1', port: h.server.port, ca: [certPem(pki.ca1)], checkServerIdentity: () => undefined,
+        cert: client.certificates.map((c) => `-----BEGIN CERTIFICATE-----\n${Buffer.from(c.raw).toString('base64')}\n-----END CERTIFICATE-----\n`).join(''),
+        key: pemKey(client.privateKey),
+      });
+      const data: Buffer[] = [];
+      sock.on('secureConnect', () => sock.write(request)); // every request in one write: pipelined
+      sock.on('data', (c: Buffer) => data.push(c));
+      sock.on('error', reject);
+      sock.on('close', () => resolve(Buffer.concat(data).toString('latin1')));
+    });
+    const answers = [...text.matchAll(/HTTP\/1\.1 (\d{3})[^\r]*\r\n(?:[^\r]+\r\n)*\r\n([a-z]*)/g)].map((m) => `${m[1]} ${m[2]}`);
+    return { events, answers };
+  } finally {
+    await h.server.close();
+  }
+}
+
+test('pipelining: a request starts only once the answer before it has closed, so writes and reads take effect in the order sent', async () => {
+  const { events, answers } = await pipelined(
+    post('/slow', '{"a":1}') + post('/fast', '{"b":2}') + post('/last', '{}', 'Connection: close\r\n'),
+    async (req, res, ev) => {
+      req.resume();
+      if (req.url === '/slow') await sleep(80); // a slow write: what follows must wait for it
+      ev.push(`end ${req.url}`);
+      const body = (req.url ?? '').slice(1);
+      res.writeHead(200, { 'content-length': body.length });
+      res.end(body);
+    },
+  );
+  assert.deepEqual(events, ['start /slow', 'end /slow', 'start /fast', 'end /fast', 'start /last', 'end /last']);
+  assert.deepEqual(answers, ['200 slow', '200 fast', '200 last']);
+});
+
+test('pipelining: a request behind an answer that closes the connection is never run', async () => {
+  const { events, answers } = await pipelined(
+    post('/refused', '{}') + post('/write', '{"k":"v"}', 'Connection: close\r\n'),
+    async (req, res) => {
+      req.resume();
+      res.writeHead(400, { 'content-length': 7, connection: 'close' });
+      res.end('refused');
+    },
+  );
+  assert.deepEqual(events, ['start /refused'], 'the pipelined write was not run');
+  assert.deepEqual(answers, ['400 refused']);
+});
+
+test('ConnectionRequests: past MAX_WAITING waiting requests the socket is paused, and resumed once half of them ran', () => {
+  const calls: string[] = [];
+  const socket = { destroyed: false, writableEnded: false, pause: () => calls.push('pause'), resume: () => calls.push('resume') };
+  const q = new ConnectionRequests(socket);
+  const ran: number[] = [];
+  const res = { shouldKeepAlive: true, getHeader: () => undefined } as unknown as ServerResponse;
+  for (let i = 0; i <= MAX_WAITING; i++) q.submit(() => ran.push(i));
+  assert.deepEqual(ran, [0]);
+  assert.equal(q.waiting, MAX_WAITING);
+  assert.deepEqual(calls, ['pause']);
+  for (let i = 0; i < MAX_WAITING / 2; i++) q.finished(res);
+  assert.deepEqual(calls, ['pause', 'resume']);
+  assert.deepEqual(ran, Array.from({ length: MAX_WAITING / 2 + 1 }, (_, i) => i), 'in order, one per finished answer');
+  const closing = { shouldKeepAlive: true, getHeader: () => 'close' } as unknown as ServerResponse;
+  q.finished(closing);
+  assert.equal(q.waiting, 0, 'nothing behind an answer that ends the connection');
+  q.submit(() => ran.push(-1));
+  assert.equal(ran.includes(-1), false);
+});
