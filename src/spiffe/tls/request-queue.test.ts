@@ -37,7 +37,7 @@ async function pipelined(request: string, handle: (req: IncomingMessage, res: Se
       sock.on('error', reject);
       sock.on('close', () => resolve(Buffer.concat(data).toString('latin1')));
     });
-    const answers = [...text.matchAll(/HTTP\/1\.1 (\d{3})[^\r]*\r\n(?:[^\r]+\r\n)*\r\n([a-z]*)/g)].map((m) => `${m[1]} ${m[2]}`);
+    const answers = [...text.matchAll(/HTTP\/1\.1 (\d{3})[^\r]*\r\n(?:[^\r]+\r\n)*\r\n([a-z0-9]*)/g)].map((m) => `${m[1]} ${m[2]}`);
     return { events, answers };
   } finally {
     await h.server.close();
@@ -73,22 +73,51 @@ test('pipelining: a request behind an answer that closes the connection is never
   assert.deepEqual(answers, ['400 refused']);
 });
 
-test('ConnectionRequests: past MAX_WAITING waiting requests the socket is paused, and resumed once half of them ran', () => {
+test('pipelining: up to MAX_WAITING requests behind the one being handled all run and are answered in order', async () => {
+  const n = MAX_WAITING + 1;
+  let request = '';
+  for (let i = 0; i < n; i++) request += post(`/r${i}`, '{}', i === n - 1 ? 'Connection: close\r\n' : '');
+  const { events, answers } = await pipelined(request, async (req, res, ev) => {
+    req.resume();
+    if (req.url === '/r0') await sleep(100); // the rest arrive and wait
+    ev.push(`end ${req.url}`);
+    const body = (req.url ?? '').slice(1);
+    res.writeHead(200, { 'content-length': body.length });
+    res.end(body);
+  });
+  assert.equal(events.filter((e) => e.startsWith('start')).length, n);
+  assert.deepEqual(answers, Array.from({ length: n }, (_, i) => `200 r${i}`));
+});
+
+test('DoS: a connection that gets more than MAX_WAITING requests ahead of its answers is closed; none of the waiting ones runs', async () => {
+  let request = '';
+  for (let i = 0; i < MAX_WAITING + 8; i++) request += post(`/r${i}`, '{}');
+  const { events, answers } = await pipelined(request, async (req, res) => {
+    req.resume();
+    // The first answer waits until the server has closed the connection (or 10 s: then it is
+    // answered, the waiting requests run, and the assertions below fail).
+    await new Promise<void>((resolve) => {
+      const t = setTimeout(resolve, 10_000);
+      res.once('close', () => {
+        clearTimeout(t);
+        resolve();
+      });
+    });
+    if (!res.destroyed) res.end('late');
+  });
+  assert.deepEqual(events, ['start /r0'], 'only the request being handled ran');
+  assert.deepEqual(answers, [], 'the connection was closed without answers');
+});
+
+test('ConnectionRequests: an overflow destroys the socket once and tells the server; later requests are refused', () => {
   const calls: string[] = [];
-  const socket = { destroyed: false, writableEnded: false, pause: () => calls.push('pause'), resume: () => calls.push('resume') };
-  const q = new ConnectionRequests(socket);
+  const socket = { destroyed: false, writableEnded: false, destroy: () => calls.push('destroy') };
+  const q = new ConnectionRequests(socket, () => calls.push('overflow'));
   const ran: number[] = [];
-  const res = { shouldKeepAlive: true, getHeader: () => undefined } as unknown as ServerResponse;
-  for (let i = 0; i <= MAX_WAITING; i++) q.submit(() => ran.push(i));
+  for (let i = 0; i <= MAX_WAITING + 3; i++) q.submit(() => ran.push(i));
   assert.deepEqual(ran, [0]);
-  assert.equal(q.waiting, MAX_WAITING);
-  assert.deepEqual(calls, ['pause']);
-  for (let i = 0; i < MAX_WAITING / 2; i++) q.finished(res);
-  assert.deepEqual(calls, ['pause', 'resume']);
-  assert.deepEqual(ran, Array.from({ length: MAX_WAITING / 2 + 1 }, (_, i) => i), 'in order, one per finished answer');
-  const closing = { shouldKeepAlive: true, getHeader: () => 'close' } as unknown as ServerResponse;
-  q.finished(closing);
-  assert.equal(q.waiting, 0, 'nothing behind an answer that ends the connection');
-  q.submit(() => ran.push(-1));
-  assert.equal(ran.includes(-1), false);
+  assert.equal(q.waiting, 0);
+  assert.deepEqual(calls, ['destroy', 'overflow']);
+  q.finished({ shouldKeepAlive: true, getHeader: () => undefined } as unknown as ServerResponse);
+  assert.deepEqual(ran, [0]);
 });

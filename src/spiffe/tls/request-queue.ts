@@ -12,13 +12,16 @@
  * behind an answer that ends the connection is never run (the client sees the connection
  * close without an answer, as for any request the server did not take).
  *
- * Clients that do not pipeline never wait. Pipelined requests waiting here hold their parsed
- * heads (and whatever body bytes arrived) in memory, so past {@link MAX_WAITING} the socket is
- * no longer read until the queue is half empty.
+ * Clients that do not pipeline never wait. Pipelined requests waiting here are already parsed
+ * and held in memory, and while they wait nothing is written, so Node's own guard against a
+ * pipelining flood (it stops reading once answers pile up unread) never trips; pausing the
+ * socket does not hold either (Node resumes it after every request it parses). So a connection
+ * that gets {@link MAX_WAITING} requests ahead of its answers is closed: no request behind the
+ * one being handled runs, and the client sees the connection close without their answers.
  */
 import type { ServerResponse } from 'node:http';
 
-/** Pipelined requests that may wait on one connection before its socket is paused. */
+/** Pipelined requests that may wait on one connection; one more closes it. */
 export const MAX_WAITING = 32;
 
 /** The parts of the connection's socket the queue uses. */
@@ -26,8 +29,7 @@ interface Flow {
   readonly destroyed: boolean;
   /** Node ends the socket's writable side once an answer that closes the connection is out. */
   readonly writableEnded: boolean;
-  pause(): unknown;
-  resume(): unknown;
+  destroy(): unknown;
 }
 
 /** Whether this answer makes Node close the connection once it is out. */
@@ -39,13 +41,15 @@ function endsConnection(res: ServerResponse, socket: Flow): boolean {
 
 export class ConnectionRequests {
   readonly #socket: Flow;
+  readonly #onOverflow: (() => void) | undefined;
   #active = false;
   #ended = false;
-  #paused = false;
   readonly #waiting: Array<() => void> = [];
 
-  constructor(socket: Flow) {
+  /** `onOverflow`: told when the connection is closed for {@link MAX_WAITING} (a warning). */
+  constructor(socket: Flow, onOverflow?: () => void) {
     this.#socket = socket;
+    this.#onOverflow = onOverflow;
   }
 
   /** Requests waiting for an earlier answer. */
@@ -59,32 +63,34 @@ export class ConnectionRequests {
    * `dispatch` must make {@link finished} be called when its answer closes.
    */
   submit(dispatch: () => void): void {
-    if (this.#ended) return;
+    if (this.#ended || this.#socket.destroyed || this.#socket.writableEnded) return;
     if (!this.#active && this.#waiting.length === 0) {
       this.#active = true;
       dispatch();
       return;
     }
-    this.#waiting.push(dispatch);
-    if (this.#waiting.length >= MAX_WAITING && !this.#paused) {
-      this.#paused = true;
-      this.#socket.pause();
+    if (this.#waiting.length >= MAX_WAITING) {
+      this.#end();
+      this.#socket.destroy();
+      this.#onOverflow?.();
+      return;
     }
+    this.#waiting.push(dispatch);
+  }
+
+  #end(): void {
+    this.#ended = true;
+    this.#waiting.length = 0;
   }
 
   /** The answer of the request being handled has closed (`res`'s `'close'`). */
   finished(res: ServerResponse): void {
     this.#active = false;
     if (this.#ended || endsConnection(res, this.#socket)) {
-      this.#ended = true;
-      this.#waiting.length = 0;
+      this.#end();
       return;
     }
     const next = this.#waiting.shift();
-    if (this.#paused && this.#waiting.length <= MAX_WAITING / 2) {
-      this.#paused = false;
-      this.#socket.resume();
-    }
     if (next !== undefined) {
       this.#active = true;
       next();

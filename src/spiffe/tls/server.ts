@@ -193,7 +193,9 @@ export function createMtlsServer(opts: MtlsServerOptions): MtlsServer {
       socket.destroy();
       return;
     }
-    conns.set(socket, { raw, grant: grantFromPath(check.id, check.path, Date.now()), busy: 0, revoked: false, requests: new ConnectionRequests(socket) });
+    conns.set(socket, { raw, grant: grantFromPath(check.id, check.path, Date.now()), busy: 0, revoked: false, requests: new ConnectionRequests(socket, () => {
+      warn.warn('http_pipeline_overflow', { event: 'http_pipeline_overflow', peer: check.id.toString(), remote: socket.remoteAddress }, 'connection closed: too many pipelined requests waiting');
+    }) });
     socket.once('close', () => conns.delete(socket));
   });
 
