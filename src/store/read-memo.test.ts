@@ -73,6 +73,10 @@ test('MetaMemo: a state is used again only for the same id and the same blob byt
   assert.throws(() => {
     (a.meta as { currentVersion: number }).currentVersion = 7;
   }, TypeError, 'a shared state is frozen');
+  assert.throws(() => a.versions.delete(1), TypeError, 'its versions cannot be removed');
+  assert.throws(() => a.versions.set(9, { createdTime: new Date(0), deletedTime: null }), TypeError, 'nor added');
+  assert.throws(() => a.versions.clear(), TypeError);
+  assert.equal(a.versions.get(1)?.deletedTime, null, 'and still read as before');
   memo.clear();
   memo.open(id, Buffer.from('blob-1'), open);
   assert.equal(opens, 4);

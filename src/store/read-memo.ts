@@ -80,6 +80,30 @@ export class IdMemo {
   }
 }
 
+/** A Map whose entries can no longer change once built: `Object.freeze` does not reach a Map's entries. */
+class ReadOnlyMap<K, V> extends Map<K, V> {
+  #built = false;
+
+  constructor(entries: Iterable<readonly [K, V]>) {
+    super();
+    for (const [k, v] of entries) super.set(k, v);
+    this.#built = true;
+  }
+
+  override set(key: K, value: V): this {
+    if (this.#built) throw new TypeError('a remembered state is read-only');
+    return super.set(key, value);
+  }
+
+  override delete(): boolean {
+    throw new TypeError('a remembered state is read-only');
+  }
+
+  override clear(): void {
+    throw new TypeError('a remembered state is read-only');
+  }
+}
+
 function keyOf(id: Uint8Array): string {
   return Buffer.from(id.buffer, id.byteOffset, id.byteLength).toString('latin1');
 }
@@ -91,8 +115,8 @@ interface MetaEntry {
 
 /**
  * Decoded metadata by record id, valid only for the exact blob it was opened from or sealed
- * into. The states handed out are shared: read-only by contract (readers only look at them,
- * the write planners clone them first), frozen where JavaScript allows.
+ * into. The states handed out are shared and read-only: frozen, their versions in a Map that
+ * refuses changes (readers only look at them, the write planners clone them first).
  */
 export class MetaMemo {
   readonly #memo = new BoundedMemo<MetaEntry>(META_MEMO_ENTRIES);
@@ -115,6 +139,7 @@ export class MetaMemo {
     if (blob.byteLength > META_MEMO_MAX_BLOB || state.meta.customMetadata !== undefined) return;
     Object.freeze(state.meta);
     for (const v of state.versions.values()) Object.freeze(v);
+    state.versions = new ReadOnlyMap(state.versions);
     this.#memo.set(keyOf(id), { blob: Buffer.from(blob), state: Object.freeze(state) });
   }
 
