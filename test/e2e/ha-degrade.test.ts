@@ -224,8 +224,13 @@ describe('HA degradation: database outage, partitions, deadlines (3 Nexus, real 
         ask('pilot get (locked)', pilots[0]!, '/v1/store/secrets?action=get', { path: 'ha/deg/seed' }),
         ask('pilot put (locked)', pilots[0]!, '/v1/store/secrets', { path: 'ha/deg/locked', values: { v: 'x' } }),
       ]);
-      // Once those two wait on the lock, flood every instance with blocked reads.
-      await waitFor(async () => (await psqlNum(`SELECT count(*) ${ours} AND wait_event_type = 'Lock'`)) >= 2, 10_000, 'the two requests to wait on the lock');
+      // Once those two wait on the lock, flood every instance with blocked reads. Counted by
+      // their statements: background work (re-encryption scan, anchor) may wait on the lock
+      // too, and the put must hold its pooled connection before the flood takes the rest.
+      const lockWaiters = async (statement: string): Promise<number> =>
+        psqlNum(`SELECT count(*) ${ours} AND wait_event_type = 'Lock' AND query LIKE '${statement}'`);
+      await waitFor(async () => (await lockWaiters('SELECT meta FROM spike_secrets WHERE id = $1 FOR UPDATE%')) >= 1
+        && (await lockWaiters('%AS meta, t.value%')) >= 1, 10_000, 'the get and the put to wait on the lock');
       const blocked = Promise.all(apps.flatMap((a, i) => Array.from({ length: 12 }, () => ask(`app get #${i + 1} (locked)`, a, '/v1/store/secrets?action=get', { path: 'ha/deg/seed' }))));
       // Sampled until the first deadline passes: from then on, connections abandoned by
       // timed-out requests linger on the server (blocked on the lock) until its own
