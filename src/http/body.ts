@@ -245,11 +245,18 @@ export function bodyFullyTaken(req: IncomingMessage): boolean {
   return req.complete || takenWhole.has(req);
 }
 
+/** The body's length when it is framed by `Content-Length` alone (no `Transfer-Encoding`) and not empty. */
+function framedLength(req: IncomingMessage): number | undefined {
+  if (req.headers['transfer-encoding'] !== undefined) return undefined;
+  const n = declaredLength(req);
+  return typeof n === 'number' && n > 0 ? n : undefined;
+}
+
 /** An HTTP/1.1 body framed by a `Content-Length` within the cap, not all of it buffered yet. */
 function mayArriveWhole(req: BodySource, maxBytes: number): boolean {
-  if (!(req instanceof IncomingMessage) || req.destroyed || req.headers['transfer-encoding'] !== undefined) return false;
-  const n = declaredLength(req);
-  return typeof n === 'number' && n > 0 && n <= maxBytes && req.readableLength < n;
+  if (!(req instanceof IncomingMessage) || req.destroyed) return false;
+  const n = framedLength(req);
+  return n !== undefined && n <= maxBytes && req.readableLength < n;
 }
 
 /**
@@ -261,10 +268,7 @@ function mayArriveWhole(req: BodySource, maxBytes: number): boolean {
  * allows no further body bytes once the declared length is there.
  */
 function arrivedWhole(req: IncomingMessage): boolean {
-  if (req.complete) return true;
-  if (req.headers['transfer-encoding'] !== undefined) return false;
-  const n = declaredLength(req);
-  return typeof n === 'number' && n > 0 && req.readableLength === n;
+  return req.complete || (framedLength(req) ?? -1) === req.readableLength;
 }
 
 /**

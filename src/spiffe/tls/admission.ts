@@ -176,12 +176,7 @@ export class ConnectionAdmission {
     }
     this.#handshaking.set(raw, source);
     this.#accepted.set(raw, { at: now, n: this.#accepts++ });
-    let set = this.#bySource.get(source);
-    if (set === undefined) {
-      set = new OldestFirst();
-      this.#bySource.set(source, set);
-    }
-    set.add(raw);
+    addTo(this.#bySource, source, raw);
     raw.once('close', () => {
       this.#forget(raw);
       this.#verified.delete(raw);
@@ -235,12 +230,7 @@ export class ConnectionAdmission {
     const source = this.#handshaking.get(raw);
     if (source === undefined || this.#startedAfterWait.has(raw)) return;
     removeFrom(this.#bySource, source, raw);
-    let held = this.#waiting.get(source);
-    if (held === undefined) {
-      held = new OldestFirst();
-      this.#waiting.set(source, held);
-    }
-    held.add(raw);
+    addTo(this.#waiting, source, raw);
   }
 
   /**
@@ -255,12 +245,7 @@ export class ConnectionAdmission {
     // A started socket counts as accepted now, for its age and its place among ties.
     this.#accepted.set(raw, { at: this.#now(), n: this.#accepts++ });
     this.#startedAfterWait.add(raw);
-    let set = this.#bySource.get(source);
-    if (set === undefined) {
-      set = new OldestFirst();
-      this.#bySource.set(source, set);
-    }
-    set.add(raw);
+    addTo(this.#bySource, source, raw);
   }
 
   /** How young a handshaking socket must be to be spared a per-source eviction, ms (module doc). */
@@ -338,6 +323,16 @@ export class ConnectionAdmission {
     this.#handshaking.delete(raw);
     if (!removeFrom(this.#bySource, source, raw)) removeFrom(this.#waiting, source, raw);
   }
+}
+
+/** Adds `raw` to `source`'s set in `sets`, making the set when it is the source's first. */
+function addTo(sets: Map<string, OldestFirst<Socket>>, source: string, raw: Socket): void {
+  let own = sets.get(source);
+  if (own === undefined) {
+    own = new OldestFirst();
+    sets.set(source, own);
+  }
+  own.add(raw);
 }
 
 /** Removes `raw` from `source`'s set in `sets`, dropping the set once empty; true if it was there. */
