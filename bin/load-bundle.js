@@ -22,18 +22,20 @@
 // A cache is compiled code: it is used only if the bundle's owner owns it, nobody else can write
 // it, and it sits in a folder nobody else can write; it is opened without following a symlink
 // and without blocking on a FIFO.
-import { createRequire } from "node:module";
-
-const require = createRequire(import.meta.url);
+"use strict";
+// CommonJS, like every file in bin/ (bin/package.json): a command started from an ES module
+// entry first loads Node's ES module loader (nine more internal modules and an asynchronous
+// read of its own source), about 5 ms of a `spike` call that a CommonJS entry never pays.
+const { createRequire } = require("node:module");
 const fs = require("node:fs");
 const path = require("node:path");
-const { fileURLToPath, pathToFileURL } = require("node:url");
+const { pathToFileURL } = require("node:url");
 
 /**
  * Each command's modules under dist/src/ (its exports are theirs together); the first one's
  * mtime is part of the stamp's mark (`compiledMark`). scripts/bundle-bins.mjs bundles the same list.
  */
-export const COMMANDS = {
+const COMMANDS = {
   "spike": ["pilot/main.js"],
   "spike-nexus": ["nexus/main.js"],
   "spike-keeper": ["keeper/main.js"],
@@ -42,9 +44,9 @@ export const COMMANDS = {
   "spike-dev": ["dev/main.js"],
 };
 
-const dist = path.join(path.dirname(fileURLToPath(import.meta.url)), "..", "dist");
+const dist = path.join(__dirname, "..", "dist");
 /** The folder of the bundles, their stamps and code caches. */
-export const BUNDLE_DIR = path.join(dist, "cli");
+const BUNDLE_DIR = path.join(dist, "cli");
 
 /**
  * Whether this is a checkout that compiles its own code (its tsconfig.json is there), where a
@@ -59,7 +61,7 @@ const COMPILES_HERE = fs.existsSync(path.join(dist, "..", "tsconfig.json"));
  * tsconfig.json's `tsBuildInfoFile` (inside dist/src/, so whatever removes dist/src/ forces a
  * whole rebuild).
  */
-export const BUILD_INFO = path.join(dist, "src", ".tsbuildinfo");
+const BUILD_INFO = path.join(dist, "src", ".tsbuildinfo");
 
 /**
  * What a stamp records of the compiled code its bundle was made from: the mtimes of the
@@ -68,7 +70,7 @@ export const BUILD_INFO = path.join(dist, "src", ".tsbuildinfo");
  * either changes the mark. A watching `tsc -w` rewrites only the modules that changed and does
  * not; after it, run scripts/bundle-bins.mjs (or delete dist/cli/) before running a command.
  */
-export function compiledMark(name) {
+function compiledMark(name) {
   const entry = fs.statSync(path.join(dist, "src", COMMANDS[name][0])).mtimeMs;
   let info = "-";
   try {
@@ -80,7 +82,7 @@ export function compiledMark(name) {
 }
 
 /** The command's bundle and its code cache paths, when the bundle matches the compiled code. */
-export function bundleFor(name) {
+function bundleFor(name) {
   try {
     const [mark, hash] = fs.readFileSync(path.join(BUNDLE_DIR, `${name}.stamp`), "latin1").split(" ");
     if (!/^[0-9a-f]{64}$/.test(hash ?? "")) return undefined;
@@ -183,7 +185,7 @@ async function load(name) {
  * that needs a code cache writes it (the functions compiled so far are in it: a server's whole
  * start-up), as it also does at exit.
  */
-export async function runCommand(name, work) {
+async function runCommand(name, work) {
   const { exports, save } = await load(name);
   try {
     return await work(exports);
@@ -191,3 +193,5 @@ export async function runCommand(name, work) {
     setImmediate(save).unref();
   }
 }
+
+module.exports = { COMMANDS, BUNDLE_DIR, BUILD_INFO, compiledMark, bundleFor, runCommand };

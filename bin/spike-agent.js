@@ -3,9 +3,10 @@
 // bundle when there is a current one, bin/load-bundle.js). The dev CA key is on disk anyway, so
 // core dumps are disabled best-effort (a warning if that fails; src/lib/hardening.ts) before
 // the agent starts.
-import { runCommand } from "./load-bundle.js";
+"use strict";
+const { runCommand } = require("./load-bundle.js");
 
-await runCommand("spike-agent", ({ hardenCli, main }) => {
+runCommand("spike-agent", ({ hardenCli, main }) => {
   hardenCli("spike-agent", "best-effort");
   return main(process.argv.slice(2));
 });

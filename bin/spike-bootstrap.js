@@ -1,6 +1,7 @@
 #!/usr/bin/env node
 // Thin entry point: the implementation lives in src/bootstrap/ (compiled to dist/; run from its
 // bundle when there is a current one, bin/load-bundle.js).
-import { runCommand } from "./load-bundle.js";
+"use strict";
+const { runCommand } = require("./load-bundle.js");
 
-await runCommand("spike-bootstrap", ({ main }) => main(process.argv.slice(2)));
+runCommand("spike-bootstrap", ({ main }) => main(process.argv.slice(2)));

@@ -3,8 +3,11 @@
 // bundle when there is a current one, bin/load-bundle.js). The Keeper's V8 settings
 // (src/keeper/lean.ts) are applied before any of its code loads or compiles, and so before its
 // code cache is read (V8 accepts only a cache made under the same flags).
-import { applyKeeperV8Flags } from "../dist/src/keeper/lean.js";
-import { runCommand } from "./load-bundle.js";
+"use strict";
+const { runCommand } = require("./load-bundle.js");
 
-applyKeeperV8Flags();
-await runCommand("spike-keeper", ({ main }) => main(process.argv.slice(2)));
+// dist/src/ is ES modules, which a CommonJS file loads with import().
+import("../dist/src/keeper/lean.js").then(({ applyKeeperV8Flags }) => {
+  applyKeeperV8Flags();
+  return runCommand("spike-keeper", ({ main }) => main(process.argv.slice(2)));
+});

@@ -3,13 +3,14 @@
 // bundle when there is a current one, bin/load-bundle.js). Nexus's optional V8 setting
 // (src/nexus/v8-flags.ts, SPIKE_NEXUS_V8_YOUNG_GENERATION) is applied before any of its code
 // loads or compiles.
-import { applyNexusV8Flags } from "../dist/src/nexus/v8-flags.js";
-import { runCommand } from "./load-bundle.js";
+"use strict";
+const { runCommand } = require("./load-bundle.js");
 
-const bad = applyNexusV8Flags();
-if (bad !== undefined) {
+// dist/src/ is ES modules, which a CommonJS file loads with import().
+import("../dist/src/nexus/v8-flags.js").then(({ applyNexusV8Flags }) => {
+  const bad = applyNexusV8Flags();
+  if (bad === undefined) return runCommand("spike-nexus", ({ main }) => main(process.argv.slice(2)));
   process.stderr.write(`spike-nexus: ${bad}\n`);
   process.exitCode = 1;
-} else {
-  await runCommand("spike-nexus", ({ main }) => main(process.argv.slice(2)));
-}
+  return undefined;
+});

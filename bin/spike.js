@@ -16,12 +16,16 @@
 // the module: only a command line naming `operator` loads it).
 // Start-up time (issue 15): the code runs from its bundle with a V8 code cache when there is a
 // current one (bin/load-bundle.js).
-import { runCommand } from "./load-bundle.js";
+"use strict";
+const { runCommand } = require("./load-bundle.js");
 
 const argv = process.argv.slice(2);
-let run = true;
 if (argv.includes("operator")) {
-  const { hardenCli, isShardCommand } = await import("../dist/src/lib/hardening.js");
-  run = !isShardCommand(argv) || hardenCli("spike", "required");
+  // dist/src/ is ES modules, which a CommonJS file loads with import().
+  import("../dist/src/lib/hardening.js").then(({ hardenCli, isShardCommand }) => {
+    if (!isShardCommand(argv) || hardenCli("spike", "required")) return runCommand("spike", ({ main }) => main(argv));
+    return undefined;
+  });
+} else {
+  runCommand("spike", ({ main }) => main(argv));
 }
-if (run) await runCommand("spike", ({ main }) => main(argv));

@@ -30,7 +30,7 @@ const bundleSrc = path.join(REPO_ROOT, 'dist', 'cli', 'spike.cjs');
 before(async () => {
   root = fs.mkdtempSync(path.join(os.tmpdir(), 'cli-bundle-'));
   fs.mkdirSync(path.join(root, 'bin'));
-  for (const f of ['spike.js', 'load-bundle.js']) fs.copyFileSync(path.join(REPO_ROOT, 'bin', f), path.join(root, 'bin', f));
+  for (const f of ['spike.js', 'load-bundle.js', 'package.json']) fs.copyFileSync(path.join(REPO_ROOT, 'bin', f), path.join(root, 'bin', f));
   fs.copyFileSync(path.join(REPO_ROOT, 'package.json'), path.join(root, 'package.json'));
   // a checkout that compiles its own code (an installed package has no tsconfig.json)
   fs.copyFileSync(path.join(REPO_ROOT, 'tsconfig.json'), path.join(root, 'tsconfig.json'));

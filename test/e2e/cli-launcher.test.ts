@@ -9,6 +9,8 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn, spawnSync } from 'node:child_process';
 import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
 import { binCommand, binEnvPath, binPath } from '../helpers/bin.js';
 
 const env = (extra: Record<string, string> = {}): Record<string, string> => ({ PATH: binEnvPath(), HOME: '/nonexistent', ...extra });
@@ -76,4 +78,31 @@ test('run as a command, the CLI\'s Node runs with --use-openssl-ca, before `--` 
   assert.equal(argv[file - 1], '--');
   const bundled = await runningArgv({ NODE_OPTIONS: '--use-bundled-ca' });
   assert.ok(!bundled.includes('--use-openssl-ca'), bundled.join(' '));
+});
+
+test('a `spike` call runs as CommonJS: Node\'s machinery for running ES modules is never loaded (its start-up cost)', () => {
+  // A --require'd probe records, at exit, every internal module the process loaded. Node loads
+  // a few of its ES module files at every start; these three run an ES module (source read,
+  // translated, linked and evaluated as a module job).
+  const running = ['internal/modules/esm/load', 'internal/modules/esm/translators', 'internal/modules/esm/module_job'];
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'cli-cjs-'));
+  try {
+    const probe = path.join(dir, 'probe.cjs');
+    fs.writeFileSync(probe, 'process.on(\'exit\', () => require(\'node:fs\').writeFileSync(process.env.PROBE_OUT, process.moduleLoadList.join(\'\\n\')));\n');
+    const esmRunning = (argv: string[], name: string): string[] => {
+      const out = path.join(dir, name);
+      const r = run(argv, { NODE_OPTIONS: `--require ${probe}`, PROBE_OUT: out });
+      assert.equal(r.code, 0, r.stderr);
+      const loaded = fs.readFileSync(out, 'utf8').split('\n');
+      assert.ok(loaded.includes('NativeModule vm'), 'the command ran (from its bundle)');
+      return running.filter((m) => loaded.includes(`NativeModule ${m}`));
+    };
+    assert.deepEqual(esmRunning([binPath('spike'), 'secret', 'get', '--help'], 'cli.txt'), []);
+    // The same probe on an ES module entry sees all three (the check can fail).
+    const mjs = path.join(dir, 'entry.mjs');
+    fs.writeFileSync(mjs, 'import "node:vm";\n');
+    assert.deepEqual(esmRunning([process.execPath, mjs], 'mjs.txt'), running);
+  } finally {
+    fs.rmSync(dir, { recursive: true, force: true });
+  }
 });
