@@ -7,7 +7,7 @@
  * SPIKE_HTTP_SERVER_READ_HEADER_TIMEOUT.
  */
 import { loadKeeperConfig, startComponent } from '../config/index.js';
-import { fail, installShutdown } from '../lib/index.js';
+import { fail, installShutdown, processTrimmer } from '../lib/index.js';
 import { authorizeIf, createMtlsServer } from '../spiffe/index.js';
 import type { OpsServer } from '../ops/index.js';
 import { keeperRouter } from './server.js';
@@ -77,7 +77,10 @@ export async function main(argv: string[]): Promise<void> {
   }
   process.stderr.write(`spike-keeper ready on port ${server.port}\n`);
   if (ops) process.stderr.write(`spike-keeper operations listener on ${ops.url}\n`);
+  // Freed native memory given back after bursts (src/lib/malloc-trim.ts).
+  const trimmer = processTrimmer(logger);
   installShutdown(logger, async () => {
+    trimmer?.stop();
     await ops?.close();
     await server.close();
     slot.clear();

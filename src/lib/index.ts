@@ -1,7 +1,7 @@
 /**
  * Ground-floor helpers every component uses and that import nothing else of SPIKE: the base
  * error class, the redacting logger and its throttle, typed environment readers, process
- * start/stop, core-dump hardening, backoff for retry loops and the event-loop yield.
+ * start/stop, core-dump hardening, backoff for retry loops, the event-loop yield and giving freed native memory back.
  */
 export { SpikeError, errInfo } from './errors.js';
 export { createLogger, parseLevel } from './log.js';
@@ -16,3 +16,5 @@ export { createLogThrottle } from './throttle.js';
 export { outsideRequest, remainingMs, runWithDeadline } from './deadline.js';
 export { ALLOCATOR_ENV } from './allocator.js';
 export { packageVersion } from './version.js';
+export { mallocTrimReading, processTrimmer } from './malloc-trim.js';
+export type { MallocTrimmer } from './malloc-trim.js';

@@ -6,7 +6,7 @@
  */
 import fs from 'node:fs';
 import { loadNexusConfig, startComponent } from '../config/index.js';
-import { fail, installShutdown, type Logger } from '../lib/index.js';
+import { fail, installShutdown, processTrimmer, type Logger } from '../lib/index.js';
 import { startNexus } from './server.js';
 import { markRunning } from './run-marker.js';
 import type { MoveStep } from './keys/move.js';
@@ -115,7 +115,10 @@ export async function main(argv: string[]): Promise<void> {
     process.stderr.write(`spike-nexus ready on port ${nexus.server.port}\n`);
     if (nexus.ops) process.stderr.write(`spike-nexus operations listener on ${nexus.ops.url}\n`);
   }
+  // Freed native memory (TLS, request bodies) given back after bursts (src/lib/malloc-trim.ts).
+  const trimmer = processTrimmer(logger);
   installShutdown(logger, async () => {
+    trimmer?.stop();
     await nexus.close();
     source.close();
   });

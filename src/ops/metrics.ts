@@ -8,6 +8,7 @@
  */
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 import type { RequestObserver } from '../http/index.js';
+import { mallocTrimReading } from '../lib/index.js';
 import type { MtlsObserver } from '../spiffe/index.js';
 import type { StoreObserver } from '../store/index.js';
 import type { MetricsSource } from './listener.js';
@@ -113,6 +114,8 @@ export function createMetrics(): SpikeMetrics {
   gaugeFrom(registry, 'spike_sharing_epoch', 'epoch of the current root-key sharing', () => r.epoch?.());
   gaugeFrom(registry, 'spike_policies', 'policies loaded in the engine', () => r.policyCount?.());
   keyringGauges(registry, () => r.keyring?.());
+  gaugeFrom(registry, 'spike_malloc_trims', 'times this process gave freed native memory back to the system (malloc_trim, since start)', () => mallocTrimReading()?.trims);
+  gaugeFrom(registry, 'spike_malloc_trim_released_bytes', 'RSS given back by those trims since start', () => mallocTrimReading()?.releasedBytes);
   gaugeFrom(registry, 'spike_keeper_share_held', '1 when this Keeper holds a verified share', () => (r.shareHeld === undefined ? undefined : r.shareHeld() ? 1 : 0));
   const collected = new Gauge({ name: 'spike_recovery_shares_collected', help: 'verified Keeper shares collected toward the threshold (recovery)', registers: [registry] });
   const contact = new Gauge({ name: 'spike_keeper_last_contact_timestamp_seconds', help: 'last successful exchange with each Keeper (unix seconds), by configured index', labelNames: ['keeper'], registers: [registry] });

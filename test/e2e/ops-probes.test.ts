@@ -119,6 +119,8 @@ describe('ops probes and metrics (sqlite)', () => {
     const ready = await get(`${nexus}/readyz`);
     const keeper = await scrape(stack.keeperOpsUrl(1));
     assert.equal(sumOf(keeper.e, 'spike_keeper_share_held'), 1);
+    // Both servers give freed native memory back (src/lib/malloc-trim.ts): the trim at start is counted.
+    if (process.platform === 'linux') for (const e of [after.e, keeper.e]) assert.ok(sumOf(e, 'spike_malloc_trims') >= 1, 'no malloc_trim at start');
     for (const text of [after.text, ready.body, keeper.text]) {
       for (const canary of ['canary-e4b1c9', canaryValue, 'canary-7f3a91', 'workload/canary', 'pilot/role']) {
         assert.ok(!text.includes(canary), `${canary} leaked`);
