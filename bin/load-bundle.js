@@ -194,4 +194,31 @@ async function runCommand(name, work) {
   }
 }
 
-module.exports = { COMMANDS, BUNDLE_DIR, BUILD_INFO, compiledMark, bundleFor, runCommand };
+/**
+ * Runs a bin file's whole work (a function returning a promise) to its end with the exit codes
+ * an ES module entry's top-level await gave it: a failure prints the error and exits 1 whatever
+ * `--unhandled-rejections` says (a failed command must never exit 0), and work that never
+ * settles before the process runs out of things to do exits 13, Node's code for an unsettled
+ * top-level await, instead of 0.
+ */
+function runEntry(work) {
+  let settled = false;
+  // "beforeExit": the event loop ran empty (not an explicit process.exit(), which a command may call).
+  process.once("beforeExit", () => {
+    if (!settled && !process.exitCode) process.exitCode = 13;
+  });
+  Promise.resolve()
+    .then(work)
+    .then(
+      () => {
+        settled = true;
+      },
+      (e) => {
+        settled = true;
+        process.stderr.write(`${e instanceof Error && e.stack ? e.stack : String(e)}\n`);
+        process.exit(1);
+      },
+    );
+}
+
+module.exports = { COMMANDS, BUNDLE_DIR, BUILD_INFO, compiledMark, bundleFor, runCommand, runEntry };

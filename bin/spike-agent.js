@@ -4,9 +4,9 @@
 // core dumps are disabled best-effort (a warning if that fails; src/lib/hardening.ts) before
 // the agent starts.
 "use strict";
-const { runCommand } = require("./load-bundle.js");
+const { runCommand, runEntry } = require("./load-bundle.js");
 
-runCommand("spike-agent", ({ hardenCli, main }) => {
+runEntry(() => runCommand("spike-agent", ({ hardenCli, main }) => {
   hardenCli("spike-agent", "best-effort");
   return main(process.argv.slice(2));
-});
+}));

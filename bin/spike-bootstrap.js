@@ -2,6 +2,6 @@
 // Thin entry point: the implementation lives in src/bootstrap/ (compiled to dist/; run from its
 // bundle when there is a current one, bin/load-bundle.js).
 "use strict";
-const { runCommand } = require("./load-bundle.js");
+const { runCommand, runEntry } = require("./load-bundle.js");
 
-runCommand("spike-bootstrap", ({ main }) => main(process.argv.slice(2)));
+runEntry(() => runCommand("spike-bootstrap", ({ main }) => main(process.argv.slice(2))));

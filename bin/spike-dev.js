@@ -2,6 +2,6 @@
 // `npm start`: the local development stack (src/dev/; run from its bundle when there is a
 // current one, bin/load-bundle.js).
 "use strict";
-const { runCommand } = require("./load-bundle.js");
+const { runCommand, runEntry } = require("./load-bundle.js");
 
-runCommand("spike-dev", ({ main }) => main(process.argv.slice(2)));
+runEntry(() => runCommand("spike-dev", ({ main }) => main(process.argv.slice(2))));

@@ -4,10 +4,11 @@
 // (src/keeper/lean.ts) are applied before any of its code loads or compiles, and so before its
 // code cache is read (V8 accepts only a cache made under the same flags).
 "use strict";
-const { runCommand } = require("./load-bundle.js");
+const { runCommand, runEntry } = require("./load-bundle.js");
 
-// dist/src/ is ES modules, which a CommonJS file loads with import().
-import("../dist/src/keeper/lean.js").then(({ applyKeeperV8Flags }) => {
+runEntry(async () => {
+  // dist/src/ is ES modules, which a CommonJS file loads with import().
+  const { applyKeeperV8Flags } = await import("../dist/src/keeper/lean.js");
   applyKeeperV8Flags();
   return runCommand("spike-keeper", ({ main }) => main(process.argv.slice(2)));
 });

@@ -4,10 +4,11 @@
 // (src/nexus/v8-flags.ts, SPIKE_NEXUS_V8_YOUNG_GENERATION) is applied before any of its code
 // loads or compiles.
 "use strict";
-const { runCommand } = require("./load-bundle.js");
+const { runCommand, runEntry } = require("./load-bundle.js");
 
-// dist/src/ is ES modules, which a CommonJS file loads with import().
-import("../dist/src/nexus/v8-flags.js").then(({ applyNexusV8Flags }) => {
+runEntry(async () => {
+  // dist/src/ is ES modules, which a CommonJS file loads with import().
+  const { applyNexusV8Flags } = await import("../dist/src/nexus/v8-flags.js");
   const bad = applyNexusV8Flags();
   if (bad === undefined) return runCommand("spike-nexus", ({ main }) => main(process.argv.slice(2)));
   process.stderr.write(`spike-nexus: ${bad}\n`);

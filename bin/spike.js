@@ -17,15 +17,14 @@
 // Start-up time (issue 15): the code runs from its bundle with a V8 code cache when there is a
 // current one (bin/load-bundle.js).
 "use strict";
-const { runCommand } = require("./load-bundle.js");
+const { runCommand, runEntry } = require("./load-bundle.js");
 
 const argv = process.argv.slice(2);
-if (argv.includes("operator")) {
-  // dist/src/ is ES modules, which a CommonJS file loads with import().
-  import("../dist/src/lib/hardening.js").then(({ hardenCli, isShardCommand }) => {
-    if (!isShardCommand(argv) || hardenCli("spike", "required")) return runCommand("spike", ({ main }) => main(argv));
-    return undefined;
-  });
-} else {
-  runCommand("spike", ({ main }) => main(argv));
-}
+runEntry(async () => {
+  if (argv.includes("operator")) {
+    // dist/src/ is ES modules, which a CommonJS file loads with import().
+    const { hardenCli, isShardCommand } = await import("../dist/src/lib/hardening.js");
+    if (isShardCommand(argv) && !hardenCli("spike", "required")) return undefined;
+  }
+  return runCommand("spike", ({ main }) => main(argv));
+});

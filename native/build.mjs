@@ -1,8 +1,9 @@
 // Builds native/malloc-trim (one N-API function running glibc's malloc_trim; src/lib/malloc-trim.ts)
 // when the package is installed: npm runs this as the package's `install` script, in a checkout
-// (`npm ci`) and in a project that installs the package. It never fails the install: without a
-// C compiler, or on a system other than Linux, it says so in one line and the servers run without
-// giving freed native memory back (as they did before it existed).
+// (`npm ci`), in a project that installs the package, and on `npm run install`. It needs Python,
+// make and a C compiler (node-gyp's own needs) and Node's headers. It never fails the install:
+// where it cannot build, it says so in one line and the servers run without giving freed native
+// memory back (as they did before it existed; they log that at start).
 import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
@@ -10,18 +11,39 @@ import { fileURLToPath } from 'node:url';
 
 const dir = path.join(path.dirname(fileURLToPath(import.meta.url)), 'malloc-trim');
 const say = (line) => process.stderr.write(`spike-ts native/malloc-trim: ${line}\n`);
+const BUILD_TIMEOUT_MS = 180_000;
+
+/** npm's own node-gyp: the one npm names for install scripts, else the one beside npm itself. */
+function npmNodeGyp() {
+  const named = process.env.npm_config_node_gyp;
+  if (named && fs.existsSync(named)) return named;
+  const npm = process.env.npm_execpath;
+  if (npm) {
+    const beside = path.join(path.dirname(npm), '..', 'node_modules', 'node-gyp', 'bin', 'node-gyp.js');
+    if (fs.existsSync(beside)) return beside;
+  }
+  return undefined;
+}
 
 if (process.platform !== 'linux') {
   say(`not built on ${process.platform} (glibc's malloc_trim is Linux only)`);
   process.exit(0);
 }
-// npm gives its own node-gyp to install scripts (npm_config_node_gyp); else one on PATH.
-const gyp = process.env.npm_config_node_gyp;
-const [cmd, args] = gyp && fs.existsSync(gyp) ? [process.execPath, [gyp]] : ['node-gyp', []];
-const r = spawnSync(cmd, [...args, 'rebuild', '--release'], { cwd: dir, stdio: ['ignore', 'pipe', 'pipe'], encoding: 'utf8' });
+const gyp = npmNodeGyp();
+if (gyp === undefined) {
+  say('not built (run it through npm: `npm run install`, which provides node-gyp)');
+  process.exit(0);
+}
+const r = spawnSync(process.execPath, [gyp, 'rebuild', '--release'], {
+  cwd: dir, stdio: ['ignore', 'pipe', 'pipe'], encoding: 'utf8', timeout: BUILD_TIMEOUT_MS, killSignal: 'SIGKILL',
+});
 if (r.status === 0 && fs.existsSync(path.join(dir, 'build', 'Release', 'malloc_trim.node'))) {
   fs.rmSync(path.join(dir, 'build', 'Release', 'obj.target'), { recursive: true, force: true });
   process.exit(0);
 }
-const why = r.error ? r.error.message : (r.stderr || r.stdout || '').split('\n').filter((l) => /error/i.test(l))[0] ?? `exit ${r.status}`;
+const why = r.error
+  ? r.error.message
+  : r.signal
+    ? `stopped after ${BUILD_TIMEOUT_MS / 1000} s`
+    : ((r.stderr || r.stdout || '').split('\n').find((l) => /error/i.test(l)) ?? `exit ${r.status}`);
 say(`not built (${why.trim().slice(0, 200)}); Nexus and the Keepers keep freed native memory after bursts`);

@@ -6,7 +6,7 @@
       "target_name": "malloc_trim",
       "sources": ["malloc_trim.c"],
       "defines": ["NAPI_VERSION=8"],
-      "cflags": ["-O2", "-Wall", "-Wextra", "-Werror"]
+      "cflags": ["-O2", "-Wall", "-Wextra"]
     }
   ]
 }

@@ -9,32 +9,56 @@ const MiB = 1024 * 1024;
 const quiet = createLogger({ component: 'malloc-trim-test', level: 'silent' });
 const calm = (rss: number, now: number): TrimSample => ({ rss, cpuMicros: 0, windowMs: 1000, now });
 
-test('TrimPolicy: trims once RSS stands 8 MiB above its lowest, while calm, at most every 5 s', () => {
+test('TrimPolicy: while calm, trims every 5 s while trims give memory back, backing off to once a minute', () => {
   const p = new TrimPolicy();
-  assert.equal(p.shouldTrim(calm(60 * MiB, 0)), false, 'the first sample sets the floor');
-  assert.equal(p.shouldTrim(calm(67 * MiB, 1000)), false, '7 MiB of growth is not worth a trim');
-  assert.equal(p.shouldTrim(calm(68 * MiB, 2000)), true);
-  p.trimmed(61 * MiB, 2000);
-  assert.equal(p.shouldTrim(calm(70 * MiB, 4000)), false, '2 s after a trim: too soon');
-  assert.equal(p.shouldTrim(calm(70 * MiB, 7000)), true, 'the trim set the floor to 61 MiB, 5 s have passed');
+  assert.equal(p.shouldTrim(calm(60 * MiB, 0)), true, 'nothing trimmed yet');
+  p.trimmed(60 * MiB, 55 * MiB, 0);
+  assert.equal(p.shouldTrim(calm(55 * MiB, 4000)), false, '4 s after a trim that gave 5 MiB back');
+  assert.equal(p.shouldTrim(calm(55 * MiB, 5000)), true, '5 s after it');
+  // Trims that give nothing back: 5 → 10 → 20 → 40 → 60 → 60 s.
+  let at = 5000;
+  for (const gap of [10_000, 20_000, 40_000, 60_000, 60_000]) {
+    p.trimmed(55 * MiB, 55 * MiB, at);
+    assert.equal(p.gapMs, gap);
+    assert.equal(p.shouldTrim(calm(55 * MiB, at + gap - 1000)), false);
+    assert.equal(p.shouldTrim(calm(55 * MiB, at + gap)), true);
+    at += gap;
+  }
+  // RSS grows 2 MiB above what the last trim left: memory in use again, back to every 5 s.
+  p.trimmed(55 * MiB, 55 * MiB, at);
+  assert.equal(p.shouldTrim(calm(57 * MiB, at + 5000)), true);
+  p.trimmed(57 * MiB, 54 * MiB, at + 5000);
+  assert.equal(p.gapMs, 5000, 'that trim gave 3 MiB back');
+});
+
+test('TrimPolicy: a burst that leaves RSS up is trimmed 5 s after the previous trim, once calm', () => {
+  const p = new TrimPolicy();
+  p.trimmed(60 * MiB, 60 * MiB, 0);
+  p.trimmed(60 * MiB, 60 * MiB, 10_000); // backed off to 20 s
+  assert.equal(p.gapMs, 20_000);
+  assert.equal(p.shouldTrim({ rss: 95 * MiB, cpuMicros: 900_000, windowMs: 1000, now: 12_000 }), false, 'busy');
+  assert.equal(p.shouldTrim(calm(95 * MiB, 15_000)), true, 'grown by 35 MiB: the gap is 5 s again');
 });
 
 test('TrimPolicy: a busy process is never trimmed (its free memory is about to be used again)', () => {
   const p = new TrimPolicy();
-  p.shouldTrim(calm(50 * MiB, 0));
   const share = TRIM_POLICY.calmCpuShare;
   assert.equal(p.shouldTrim({ rss: 90 * MiB, cpuMicros: share * 1_000_000 + 1, windowMs: 1000, now: 10_000 }), false);
   assert.equal(p.shouldTrim({ rss: 90 * MiB, cpuMicros: share * 1_000_000, windowMs: 1000, now: 11_000 }), true);
 });
 
-test('TrimPolicy: the floor is the lowest RSS seen, so a fall and a new rise count from the bottom', () => {
+/** Lets a settled trim's continuation run. */
+const settle = (): Promise<void> => new Promise((r) => setImmediate(r));
+
+test('TrimPolicy: a window that is not a positive number of ms never counts as calm', () => {
   const p = new TrimPolicy();
-  p.shouldTrim(calm(80 * MiB, 0));
-  p.shouldTrim(calm(50 * MiB, 1000));
-  assert.equal(p.shouldTrim(calm(60 * MiB, 2000)), true);
+  p.shouldTrim(calm(50 * MiB, 0));
+  for (const windowMs of [0, -5, Number.NaN]) assert.equal(p.shouldTrim({ rss: 90 * MiB, cpuMicros: 0, windowMs, now: 60_000 }), false, String(windowMs));
+  assert.equal(p.shouldTrim({ rss: 90 * MiB, cpuMicros: Number.NaN, windowMs: 1000, now: 60_000 }), false, 'CPU time NaN');
+  assert.equal(p.shouldTrim(calm(90 * MiB, 60_000)), true);
 });
 
-test('startMallocTrimmer: trims at start, then again once the process grew and is calm; stop() ends it', () => {
+test('startMallocTrimmer: trims at start, not while busy, then again once calm; stop() ends it', async () => {
   let rss = 60 * MiB;
   let cpu = 0;
   let now = 0;
@@ -43,7 +67,7 @@ test('startMallocTrimmer: trims at start, then again once the process grew and i
   const t = startMallocTrimmer(quiet, {
     trim: () => {
       rss -= 5 * MiB;
-      return true;
+      return Promise.resolve(true);
     },
     rss: () => rss,
     cpuMicros: () => cpu,
@@ -57,23 +81,80 @@ test('startMallocTrimmer: trims at start, then again once the process grew and i
     },
   });
   assert.ok(t && tick);
+  await settle();
   assert.equal(t.trims, 1, 'one trim at start');
   assert.equal(t.releasedBytes, 5 * MiB);
-  const second = (cpuUsed: number): void => {
+  const second = async (cpuUsed: number): Promise<void> => {
     now += 1000;
     cpu += cpuUsed;
     tick!();
+    await settle();
   };
   rss = 90 * MiB;
-  for (let i = 0; i < 10; i++) second(900_000);
+  for (let i = 0; i < 10; i++) await second(900_000);
   assert.equal(t.trims, 1, 'no trim while busy (90% of a core)');
-  second(10_000);
+  await second(10_000);
   assert.equal(t.trims, 2, 'calm, 30 MiB above the floor, 10 s after the last trim');
   assert.equal(t.releasedBytes, 10 * MiB);
-  second(0);
-  assert.equal(t.trims, 2, 'back at the floor');
+  await second(0);
+  assert.equal(t.trims, 2, '1 s after the last trim: too soon');
+  assert.equal(t.active, true);
   t.stop();
   assert.ok(stopped);
+  assert.equal(t.active, false);
+});
+
+test('startMallocTrimmer: one trim at a time, however long it takes', async () => {
+  let release: ((v: boolean) => void) | undefined;
+  let calls = 0;
+  let rss = 50 * MiB;
+  let now = 0;
+  let tick: (() => void) | undefined;
+  const t = startMallocTrimmer(quiet, {
+    trim: () => {
+      calls++;
+      return new Promise<boolean>((r) => (release = r));
+    },
+    rss: () => rss, cpuMicros: () => 0, now: () => now,
+    every: (fn) => ((tick = fn), () => undefined),
+  });
+  assert.ok(t && tick);
+  rss = 200 * MiB;
+  for (let i = 0; i < 20; i++) {
+    now += 1000;
+    tick();
+  }
+  assert.equal(calls, 1, 'the trim at start has not finished: no second one');
+  release!(true);
+  await settle();
+  rss = 220 * MiB; // 20 MiB above the floor that trim left (200 MiB)
+  now += 10_000;
+  tick();
+  assert.equal(calls, 2);
+  t.stop();
+});
+
+test('startMallocTrimmer: an error while sampling or trimming stops the trimmer, never the process', async () => {
+  let tick: (() => void) | undefined;
+  let failRss = false;
+  const t = startMallocTrimmer(quiet, {
+    trim: () => Promise.resolve(true),
+    rss: () => {
+      if (failRss) throw Object.assign(new Error('no /proc'), { code: 'ENOENT' });
+      return 50 * MiB;
+    },
+    cpuMicros: () => 0, now: () => 0,
+    every: (fn) => ((tick = fn), () => undefined),
+  });
+  assert.ok(t && tick);
+  failRss = true;
+  tick();
+  assert.equal(t.active, false);
+  const rejected = startMallocTrimmer(quiet, { trim: () => Promise.reject(new Error('did not run')), rss: () => 1, cpuMicros: () => 0, now: () => 0, every: () => () => undefined });
+  assert.ok(rejected);
+  await settle();
+  assert.equal(rejected.active, false);
+  assert.equal(startMallocTrimmer(quiet, { trim: () => { throw new Error('x'); }, rss: () => 1, cpuMicros: () => 0, now: () => 0 }), undefined);
 });
 
 test('startMallocTrimmer: no trimmer where there is no trim (not built) or the C library is not glibc', () => {
@@ -86,7 +167,7 @@ const glibc = (process.report.getReport() as { header?: { glibcVersionRuntime?: 
 test('the addon is built here and gives a fragmented heap back: RSS falls by at least 8 MiB', { skip: (process.platform !== 'linux' || glibc === undefined) && 'not Linux with glibc' }, () => {
   const root = packageRoot();
   assert.ok(root, 'the package root is found');
-  assert.equal(typeof loadMallocTrim(), 'function', `native/malloc-trim is not built (npm's install script, native/build.mjs): ${mallocTrimAddonPath(root.dir)}`);
+  assert.equal(typeof loadMallocTrim(), 'function', `native/malloc-trim is not loaded (${String(loadMallocTrim())}; npm's install script, native/build.mjs): ${mallocTrimAddonPath(root.dir)}`);
   // A child fills the heap with small OpenSSL allocations (hash contexts), frees all but every
   // 64th (so no free memory sits at the heap's top, which free() alone would return), then trims.
   const script = `
@@ -96,8 +177,8 @@ test('the addon is built here and gives a fragmented heap back: RSS falls by at 
     let all = []; const keep = [];
     for (let i = 0; i < 60000; i++) { const h = crypto.createHash('sha512'); h.update('x'); all.push(h); if (i % 64 === 0) keep.push(h); }
     all = null; globalThis.gc(); globalThis.gc();
-    const before = rss(); const released = trim(); const after = rss();
-    process.stdout.write(JSON.stringify({ before, after, released, kept: keep.length }));`;
+    const before = rss();
+    trim().then((released) => process.stdout.write(JSON.stringify({ before, after: rss(), released, kept: keep.length })));`;
   const r = spawnSync(process.execPath, ['--expose-gc', '-e', script], { encoding: 'utf8', env: { ...process.env, MALLOC_ARENA_MAX: '2' } });
   assert.equal(r.status, 0, r.stderr);
   const out = JSON.parse(r.stdout) as { before: number; after: number; released: boolean };

@@ -11,37 +11,48 @@
  * `malloc_trim(0)` releases every whole free page inside the heaps: the same process went from
  * 85 to 65 MiB.
  *
- * {@link startMallocTrimmer} samples the process once a second (its RSS and CPU time) and trims
- * when the process is calm (at most a fifth of a core over the last second), its RSS is at least
- * 8 MiB above the lowest it has been since the last trim, and the last trim was at least 5 s ago.
- * A busy process is left alone: its free memory is about to be used again. A trim of a 45 MiB
- * fragmented heap takes 5-8 ms on the event loop.
+ * {@link startMallocTrimmer} trims once at start, then samples the process once a second (its RSS
+ * and CPU time) and trims while it is calm (at most a fifth of a core over the last second): every
+ * 5 s while trims give memory back (1 MiB or more) or the RSS has grown since the last one (2 MiB
+ * or more), backing off to once a minute while there is nothing to give back. Free memory is not
+ * visible from outside the allocator (RSS stays up when a burst's memory is freed, and a trim's
+ * madvised pages still count as free chunks), so the trimmer tries and watches what RSS does. A
+ * busy process is left alone: its free memory is about to be used again. The trim runs on libuv's
+ * thread pool, not on the event loop (about 4 ms for 22 MiB released, 100 ms for 166 MiB).
  *
  * The trim is native/malloc-trim (one N-API function, built when the package is installed). Where
- * it was not built (no compiler at install) or the C library is not glibc, no trimmer starts and
- * the process runs as before, keeping its freed memory.
+ * it was not built (no compiler at install), cannot be trusted (see {@link loadMallocTrim}) or the
+ * C library is not glibc, no trimmer starts and the process runs as before, keeping its freed
+ * memory. Any error while sampling or trimming stops the trimmer; it never stops the process.
  */
+import fs from 'node:fs';
 import { createRequire } from 'node:module';
 import path from 'node:path';
 import { performance } from 'node:perf_hooks';
 import type { Logger } from './log.js';
 import { packageRoot } from './package-root.js';
 
-/** Runs `malloc_trim(0)`: true if memory was released, undefined where the C library is not glibc. */
-export type TrimFn = () => boolean | undefined;
+/**
+ * Runs `malloc_trim(0)` off the event loop: a promise of true if memory was released, or
+ * undefined (at once) where the C library is not glibc.
+ */
+export type TrimFn = () => Promise<boolean> | undefined;
 
 export interface TrimPolicyOptions {
-  /** RSS growth above the lowest since the last trim that is worth a trim. */
-  readonly growthBytes: number;
-  /** The least time between two trims. */
+  /** A trim that gave back this much, or RSS grown this much since the last trim, keeps trims frequent. */
+  readonly activityBytes: number;
+  /** The time between two trims while they give memory back. */
   readonly minGapMs: number;
+  /** The longest time between two trims of a calm process (the back-off's ceiling). */
+  readonly maxGapMs: number;
   /** The most CPU (share of one core over the sample window) at which the process counts as calm. */
   readonly calmCpuShare: number;
 }
 
 export const TRIM_POLICY: TrimPolicyOptions & { readonly intervalMs: number } = Object.freeze({
-  growthBytes: 8 * 1024 * 1024,
+  activityBytes: 1024 * 1024,
   minGapMs: 5_000,
+  maxGapMs: 60_000,
   calmCpuShare: 0.2,
   intervalMs: 1_000,
 });
@@ -56,21 +67,32 @@ export interface TrimSample {
 
 /** When to trim (see the top); pure, so it is tested without a process to measure. */
 export class TrimPolicy {
+  /** The lowest RSS since the last trim (its RSS right after it). */
   #floor = Infinity;
   #lastTrimAt = -Infinity;
+  #gap: number;
 
-  constructor(private readonly o: TrimPolicyOptions = TRIM_POLICY) {}
+  constructor(private readonly o: TrimPolicyOptions = TRIM_POLICY) {
+    this.#gap = o.minGapMs;
+  }
+
+  /** The time the next trim waits for after the last one (for tests and logs). */
+  get gapMs(): number {
+    return this.#gap;
+  }
 
   /** Takes one sample; true when the process should trim now. */
   shouldTrim(s: TrimSample): boolean {
     if (s.rss < this.#floor) this.#floor = s.rss;
-    if (s.cpuMicros > this.o.calmCpuShare * s.windowMs * 1000) return false;
-    if (s.now - this.#lastTrimAt < this.o.minGapMs) return false;
-    return s.rss - this.#floor >= this.o.growthBytes;
+    if (s.rss - this.#floor >= this.o.activityBytes * 2) this.#gap = this.o.minGapMs; // grown: memory in use since
+    // A window that is not a positive number of ms (a clock that stood still or went back) cannot show calm.
+    if (!(s.windowMs > 0) || !(s.cpuMicros <= this.o.calmCpuShare * s.windowMs * 1000)) return false;
+    return s.now - this.#lastTrimAt >= this.#gap;
   }
 
-  /** Records a trim: its RSS afterwards is the new floor. */
-  trimmed(rssAfter: number, now: number): void {
+  /** Records a trim and the RSS before and after it: one that gave little back doubles the wait. */
+  trimmed(rssBefore: number, rssAfter: number, now: number): void {
+    this.#gap = rssBefore - rssAfter >= this.o.activityBytes ? this.o.minGapMs : Math.min(this.#gap * 2, this.o.maxGapMs);
     this.#floor = rssAfter;
     this.#lastTrimAt = now;
   }
@@ -81,20 +103,37 @@ export function mallocTrimAddonPath(root: string): string {
   return path.join(root, 'native', 'malloc-trim', 'build', 'Release', 'malloc_trim.node');
 }
 
-/** The addon's trim, or undefined where it was not built or cannot load (not Linux). */
-export function loadMallocTrim(): TrimFn | undefined {
-  if (process.platform !== 'linux') return undefined;
+/** Whether only `uid` can write `st` (a file or folder). */
+const ownerOnly = (st: fs.Stats, uid: number): boolean => st.uid === uid && (st.mode & 0o022) === 0;
+
+/**
+ * The addon's trim, or why there is none: `not_built`, `not_linux`, `untrusted` (the file or its
+ * folder is not owned by the package.json's owner alone, or is a symlink: compiled code is loaded
+ * only from where the package's own owner put it).
+ */
+export function loadMallocTrim(): TrimFn | 'not_built' | 'not_linux' | 'untrusted' {
+  if (process.platform !== 'linux') return 'not_linux';
   const root = packageRoot();
-  if (root === undefined) return undefined;
+  if (root === undefined) return 'not_built';
+  const file = mallocTrimAddonPath(root.dir);
   try {
-    const addon = createRequire(import.meta.url)(mallocTrimAddonPath(root.dir)) as { trim?: unknown };
-    return typeof addon.trim === 'function' ? (addon.trim as TrimFn) : undefined;
+    const owner = fs.statSync(path.join(root.dir, 'package.json')).uid;
+    const st = fs.lstatSync(file);
+    if (!st.isFile() || !ownerOnly(st, owner) || !ownerOnly(fs.lstatSync(path.dirname(file)), owner)) return 'untrusted';
   } catch {
-    return undefined; // not built
+    return 'not_built';
+  }
+  try {
+    const addon = createRequire(import.meta.url)(file) as { trim?: unknown };
+    return typeof addon.trim === 'function' ? (addon.trim as TrimFn) : 'not_built';
+  } catch {
+    return 'not_built'; // built for another Node, or damaged
   }
 }
 
 export interface MallocTrimmer {
+  /** False once stopped (by stop(), or by an error). */
+  readonly active: boolean;
   /** Trims done, the one at start included. */
   readonly trims: number;
   /** RSS given back by them (the fall of RSS across each trim). */
@@ -124,12 +163,24 @@ const processCpuMicros = (): number => {
   return u.user + u.system;
 };
 
+const WHY_NOT: Record<'not_built' | 'not_linux' | 'untrusted', string> = {
+  not_built: 'native/malloc-trim is not built (the package\'s install script needs a C compiler): freed native memory stays with the process after bursts',
+  not_linux: 'malloc_trim is Linux-only: freed native memory stays with the process after bursts',
+  untrusted: 'native/malloc-trim is not loaded: it, or its folder, is a symlink or can be written by someone other than the package\'s owner',
+};
+
 /**
  * Starts trimming (see the top) with one trim at once (what start-up freed), or returns
- * undefined where there is no trim (the addon not built, or not glibc), which it logs at debug.
+ * undefined where there is no trim, which it logs (at warn where the addon is missing or not
+ * trusted, at info where the C library is not glibc).
  */
 export function startMallocTrimmer(logger: Logger, opts: TrimmerOptions = {}): MallocTrimmer | undefined {
-  const trim = opts.trim ?? loadMallocTrim();
+  const loaded = opts.trim ?? loadMallocTrim();
+  if (typeof loaded === 'string') {
+    logger[loaded === 'not_linux' ? 'info' : 'warn']({ event: 'malloc_trim_unavailable', reason: loaded }, WHY_NOT[loaded]);
+    return undefined;
+  }
+  const trim = loaded;
   const rss = opts.rss ?? (() => process.memoryUsage.rss());
   const cpu = opts.cpuMicros ?? processCpuMicros;
   const now = opts.now ?? (() => performance.now());
@@ -137,34 +188,64 @@ export function startMallocTrimmer(logger: Logger, opts: TrimmerOptions = {}): M
   const policy = new TrimPolicy(o);
   let trims = 0;
   let releasedBytes = 0;
+  let running = false;
+  let stopped = false;
+  let stopTimer = (): void => undefined;
+  const stop = (): void => {
+    stopped = true;
+    stopTimer();
+  };
+  const failed = (e: unknown): void => {
+    stop();
+    const err = e instanceof Error ? ((e as NodeJS.ErrnoException).code ?? e.message) : 'error';
+    logger.warn({ event: 'malloc_trim_stopped', err }, 'giving freed native memory back stopped after an error');
+  };
+  /** Starts one trim; false where the C library is not glibc. */
   const run = (): boolean => {
     const before = rss();
     const t0 = now();
-    if (trim?.() === undefined) return false;
-    const after = rss();
-    trims++;
-    releasedBytes += Math.max(0, before - after);
-    policy.trimmed(after, now());
-    logger.debug({ event: 'malloc_trim', rssBeforeMiB: mib(before), rssAfterMiB: mib(after), ms: Math.round((now() - t0) * 10) / 10 }, 'freed native memory given back to the system');
+    const pending = trim();
+    if (pending === undefined) return false;
+    running = true;
+    pending.then((released) => {
+      running = false;
+      if (stopped) return;
+      const after = rss();
+      trims++;
+      releasedBytes += Math.max(0, before - after);
+      policy.trimmed(before, after, now());
+      logger.debug({ event: 'malloc_trim', released, rssBeforeMiB: mib(before), rssAfterMiB: mib(after), ms: Math.round((now() - t0) * 10) / 10 }, 'freed native memory given back to the system');
+    }).catch(failed);
     return true;
   };
-  if (!run()) {
-    logger.debug({ event: 'malloc_trim_unavailable' }, trim === undefined
-      ? 'native/malloc-trim is not built: freed native memory stays with the process after bursts'
-      : 'the C library is not glibc: freed native memory stays with the process after bursts');
+  try {
+    if (!run()) {
+      logger.info({ event: 'malloc_trim_unavailable', reason: 'not_glibc' }, 'the C library is not glibc: freed native memory stays with the process after bursts');
+      return undefined;
+    }
+  } catch (e) {
+    failed(e);
     return undefined;
   }
   let lastCpu = cpu();
   let lastAt = now();
-  const stop = (opts.every ?? everyUnref)(() => {
-    const at = now();
-    const used = cpu();
-    const sample = { rss: rss(), cpuMicros: used - lastCpu, windowMs: at - lastAt, now: at };
-    lastCpu = used;
-    lastAt = at;
-    if (policy.shouldTrim(sample)) run();
+  stopTimer = (opts.every ?? everyUnref)(() => {
+    try {
+      const at = now();
+      const used = cpu();
+      const sample = { rss: rss(), cpuMicros: used - lastCpu, windowMs: at - lastAt, now: at };
+      lastCpu = used;
+      lastAt = at;
+      if (!running && !stopped && policy.shouldTrim(sample)) run();
+    } catch (e) {
+      failed(e);
+    }
   }, o.intervalMs);
+  if (stopped) stopTimer();
   return {
+    get active() {
+      return !stopped;
+    },
     get trims() {
       return trims;
     },
@@ -178,17 +259,21 @@ export function startMallocTrimmer(logger: Logger, opts: TrimmerOptions = {}): M
 const mib = (bytes: number): number => Math.round((bytes / 1048576) * 10) / 10;
 
 let processWide: MallocTrimmer | undefined;
+let processWideTried = false;
 
 /**
  * The process's one trimmer (`malloc_trim` acts on the whole process): started by the first
  * call, the same one afterwards. Undefined where there is no trim.
  */
 export function processTrimmer(logger: Logger): MallocTrimmer | undefined {
-  processWide ??= startMallocTrimmer(logger);
+  if (!processWideTried) {
+    processWideTried = true;
+    processWide = startMallocTrimmer(logger);
+  }
   return processWide;
 }
 
 /** What the process's trimmer has done, for the metrics; undefined when none runs. */
-export function mallocTrimReading(): { trims: number; releasedBytes: number } | undefined {
-  return processWide === undefined ? undefined : { trims: processWide.trims, releasedBytes: processWide.releasedBytes };
+export function mallocTrimReading(): { active: boolean; trims: number; releasedBytes: number } | undefined {
+  return processWide === undefined ? undefined : { active: processWide.active, trims: processWide.trims, releasedBytes: processWide.releasedBytes };
 }

@@ -2,8 +2,10 @@
  * The folder of the installed `spike-ts` package (the one holding its package.json and its
  * `bin/`, `dist/` and `native/` folders): three folders above a compiled module
  * (dist/src/<folder>/x.js; a bundle resolves `import.meta.url` as its command's first module,
- * the same depth), or two above (a module run from src/ by a TypeScript loader). Undefined when
- * neither is the package.
+ * the same depth), or two above (a module run from src/ by a TypeScript loader). A candidate
+ * counts only when this module really sits at one of those two places inside it, so a
+ * package.json named `spike-ts` in a folder above a checkout is never taken for the package
+ * (the native addon is loaded from the folder found here). Undefined when neither is the package.
  */
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
@@ -14,6 +16,9 @@ export interface PackageRoot {
   readonly version: string;
 }
 
+/** Where a module of the package may sit, relative to the package folder: dist/src/<folder> or src/<folder>. */
+const MODULE_FOLDER = /^(?:dist\/src|src)\/[^/]+$/;
+
 let found: PackageRoot | null | undefined;
 
 export function packageRoot(): PackageRoot | undefined {
@@ -22,11 +27,12 @@ export function packageRoot(): PackageRoot | undefined {
   try {
     const here = path.dirname(fileURLToPath(import.meta.url));
     for (const up of ['../../..', '../..']) {
-      const dir = path.join(here, up);
+      const dir = path.resolve(here, up);
+      if (!MODULE_FOLDER.test(path.relative(dir, here).split(path.sep).join('/'))) continue;
       try {
         const pkg = JSON.parse(readFileSync(path.join(dir, 'package.json'), 'utf8')) as { name?: string; version?: string };
         if (pkg.name === 'spike-ts' && typeof pkg.version === 'string') {
-          found = { dir: path.resolve(dir), version: pkg.version };
+          found = { dir, version: pkg.version };
           break;
         }
       } catch {

@@ -83,6 +83,24 @@ function keyringGauges(registry: Registry, read: () => KeyringReading | undefine
   g('spike_reencrypt_running', '1 while the background re-encryption runs', (k) => (k.running ? 1 : 0));
 }
 
+/** Giving freed native memory back (src/lib/malloc-trim.ts): whether it runs, and what it did. */
+function mallocTrimMetrics(registry: Registry): void {
+  gaugeFrom(registry, 'spike_malloc_trim_active', '1 while this process gives freed native memory back to the system (malloc_trim), 0 where it cannot', () => (mallocTrimReading()?.active === true ? 1 : 0));
+  const counterFrom = (name: string, help: string, value: () => number | undefined): void => {
+    new Counter({
+      name, help, registers: [registry],
+      collect() {
+        const v = value();
+        if (v === undefined) return;
+        this.reset();
+        this.inc(v);
+      },
+    });
+  };
+  counterFrom('spike_malloc_trims_total', 'malloc_trim runs since start, the one at start included', () => mallocTrimReading()?.trims);
+  counterFrom('spike_malloc_trim_released_bytes_total', 'RSS given back by those runs since start', () => mallocTrimReading()?.releasedBytes);
+}
+
 const statusClass = (s: number): string => `${Math.floor(s / 100)}xx`;
 const gaugeFrom = (registry: Registry, name: string, help: string, value: () => number | undefined, labelNames: string[] = []): Gauge =>
   new Gauge({
@@ -114,8 +132,7 @@ export function createMetrics(): SpikeMetrics {
   gaugeFrom(registry, 'spike_sharing_epoch', 'epoch of the current root-key sharing', () => r.epoch?.());
   gaugeFrom(registry, 'spike_policies', 'policies loaded in the engine', () => r.policyCount?.());
   keyringGauges(registry, () => r.keyring?.());
-  gaugeFrom(registry, 'spike_malloc_trims', 'times this process gave freed native memory back to the system (malloc_trim, since start)', () => mallocTrimReading()?.trims);
-  gaugeFrom(registry, 'spike_malloc_trim_released_bytes', 'RSS given back by those trims since start', () => mallocTrimReading()?.releasedBytes);
+  mallocTrimMetrics(registry);
   gaugeFrom(registry, 'spike_keeper_share_held', '1 when this Keeper holds a verified share', () => (r.shareHeld === undefined ? undefined : r.shareHeld() ? 1 : 0));
   const collected = new Gauge({ name: 'spike_recovery_shares_collected', help: 'verified Keeper shares collected toward the threshold (recovery)', registers: [registry] });
   const contact = new Gauge({ name: 'spike_keeper_last_contact_timestamp_seconds', help: 'last successful exchange with each Keeper (unix seconds), by configured index', labelNames: ['keeper'], registers: [registry] });

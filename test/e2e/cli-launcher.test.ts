@@ -91,7 +91,7 @@ test('a `spike` call runs as CommonJS: Node\'s machinery for running ES modules 
     fs.writeFileSync(probe, 'process.on(\'exit\', () => require(\'node:fs\').writeFileSync(process.env.PROBE_OUT, process.moduleLoadList.join(\'\\n\')));\n');
     const esmRunning = (argv: string[], name: string): string[] => {
       const out = path.join(dir, name);
-      const r = run(argv, { NODE_OPTIONS: `--require ${probe}`, PROBE_OUT: out });
+      const r = run(argv, { NODE_OPTIONS: `--require "${probe}"`, PROBE_OUT: out });
       assert.equal(r.code, 0, r.stderr);
       const loaded = fs.readFileSync(out, 'utf8').split('\n');
       assert.ok(loaded.includes('NativeModule vm'), 'the command ran (from its bundle)');
@@ -102,6 +102,23 @@ test('a `spike` call runs as CommonJS: Node\'s machinery for running ES modules 
     const mjs = path.join(dir, 'entry.mjs');
     fs.writeFileSync(mjs, 'import "node:vm";\n');
     assert.deepEqual(esmRunning([process.execPath, mjs], 'mjs.txt'), running);
+  } finally {
+    fs.rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test('a bin that fails to load exits 1 with the error, whatever --unhandled-rejections says (never 0)', () => {
+  // bin/ copied where there is no dist/: loading the command's code fails.
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'cli-fail-'));
+  try {
+    fs.cpSync(path.dirname(binPath('spike')), path.join(dir, 'bin'), { recursive: true });
+    for (const bin of ['spike', 'spike-nexus', 'spike-keeper']) {
+      for (const mode of ['', 'none', 'warn']) {
+        const r = run([process.execPath, path.join(dir, 'bin', `${bin}.js`), '--version'], mode === '' ? {} : { NODE_OPTIONS: `--unhandled-rejections=${mode}` });
+        assert.equal(r.code, 1, `${bin} (${mode || 'default'}): exit ${r.code}; ${r.stderr}`);
+        assert.match(r.stderr, /Cannot find module|ERR_MODULE_NOT_FOUND/, `${bin} (${mode || 'default'})`);
+      }
+    }
   } finally {
     fs.rmSync(dir, { recursive: true, force: true });
   }
