@@ -19,28 +19,35 @@ export interface PackageRoot {
 /** Where a module of the package may sit, relative to the package folder: dist/src/<folder> or src/<folder>. */
 const MODULE_FOLDER = /^(?:dist\/src|src)\/[^/]+$/;
 
+/**
+ * The package folder for a module in folder `moduleDir`, reading package.json files with `read`
+ * (a throw: no such file). Exported for tests; {@link packageRoot} is this module's own.
+ */
+export function findPackageRoot(moduleDir: string, read: (file: string) => string): PackageRoot | undefined {
+  for (const up of ['../../..', '../..']) {
+    const dir = path.resolve(moduleDir, up);
+    if (!MODULE_FOLDER.test(path.relative(dir, moduleDir).split(path.sep).join('/'))) continue;
+    try {
+      const pkg = JSON.parse(read(path.join(dir, 'package.json'))) as { name?: string; version?: string };
+      if (pkg.name === 'spike-ts' && typeof pkg.version === 'string') return { dir, version: pkg.version };
+    } catch {
+      /* try the next candidate */
+    }
+  }
+  return undefined;
+}
+
 let found: PackageRoot | null | undefined;
 
 export function packageRoot(): PackageRoot | undefined {
-  if (found !== undefined) return found ?? undefined;
-  found = null;
-  try {
-    const here = path.dirname(fileURLToPath(import.meta.url));
-    for (const up of ['../../..', '../..']) {
-      const dir = path.resolve(here, up);
-      if (!MODULE_FOLDER.test(path.relative(dir, here).split(path.sep).join('/'))) continue;
-      try {
-        const pkg = JSON.parse(readFileSync(path.join(dir, 'package.json'), 'utf8')) as { name?: string; version?: string };
-        if (pkg.name === 'spike-ts' && typeof pkg.version === 'string') {
-          found = { dir, version: pkg.version };
-          break;
-        }
-      } catch {
-        /* try the next candidate */
-      }
+  if (found === undefined) {
+    let here: string | undefined;
+    try {
+      here = path.dirname(fileURLToPath(import.meta.url));
+    } catch {
+      /* not a file: URL */
     }
-  } catch {
-    /* not a file: URL */
+    found = (here === undefined ? undefined : findPackageRoot(here, (f) => readFileSync(f, 'utf8'))) ?? null;
   }
   return found ?? undefined;
 }
