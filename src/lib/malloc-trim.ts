@@ -164,7 +164,7 @@ const processCpuMicros = (): number => {
 };
 
 const WHY_NOT: Record<'not_built' | 'not_linux' | 'untrusted', string> = {
-  not_built: 'native/malloc-trim is not built (the package\'s install script needs a C compiler): freed native memory stays with the process after bursts',
+  not_built: 'native/malloc-trim is not built (the package\'s install script needs Python, make and a C compiler): freed native memory stays with the process after bursts',
   not_linux: 'malloc_trim is Linux-only: freed native memory stays with the process after bursts',
   untrusted: 'native/malloc-trim is not loaded: it, or its folder, is a symlink or can be written by someone other than the package\'s owner',
 };
