@@ -205,7 +205,9 @@ function runEntry(work) {
   let settled = false;
   // "beforeExit": the event loop ran empty (not an explicit process.exit(), which a command may call).
   process.once("beforeExit", () => {
-    if (!settled && !process.exitCode) process.exitCode = 13;
+    if (settled || process.exitCode) return;
+    process.stderr.write("Warning: the command stopped before it finished (nothing left to wait for); exit code 13\n");
+    process.exitCode = 13;
   });
   Promise.resolve()
     .then(work)
@@ -215,7 +217,8 @@ function runEntry(work) {
       },
       (e) => {
         settled = true;
-        process.stderr.write(`${e instanceof Error && e.stack ? e.stack : String(e)}\n`);
+        // As Node prints an uncaught error: stack, code, cause and the errors of an AggregateError.
+        process.stderr.write(`${require("node:util").inspect(e)}\n`);
         process.exit(1);
       },
     );

@@ -37,13 +37,19 @@ if (gyp === undefined) {
 const r = spawnSync(process.execPath, [gyp, 'rebuild', '--release'], {
   cwd: dir, stdio: ['ignore', 'pipe', 'pipe'], encoding: 'utf8', timeout: BUILD_TIMEOUT_MS, killSignal: 'SIGKILL',
 });
-if (r.status === 0 && fs.existsSync(path.join(dir, 'build', 'Release', 'malloc_trim.node'))) {
+const built = path.join(dir, 'build', 'Release', 'malloc_trim.node');
+if (r.status === 0 && fs.existsSync(built)) {
   fs.rmSync(path.join(dir, 'build', 'Release', 'obj.target'), { recursive: true, force: true });
+  // Nobody but the owner may write what the servers load (src/lib/malloc-trim.ts checks), also
+  // where the installing user's umask lets the group write (002).
+  for (const p of [path.dirname(dir), dir, path.join(dir, 'build'), path.join(dir, 'build', 'Release'), built]) {
+    fs.chmodSync(p, fs.statSync(p).mode & ~0o022 & 0o7777);
+  }
   process.exit(0);
 }
 const why = r.error
   ? r.error.message
   : r.signal
-    ? `stopped after ${BUILD_TIMEOUT_MS / 1000} s`
+    ? `stopped by ${r.signal}${r.error === undefined && r.signal === 'SIGKILL' ? ` (the ${BUILD_TIMEOUT_MS / 1000} s limit)` : ''}`
     : ((r.stderr || r.stdout || '').split('\n').find((l) => /error/i.test(l)) ?? `exit ${r.status}`);
 say(`not built (${why.trim().slice(0, 200)}); Nexus and the Keepers keep freed native memory after bursts`);

@@ -1,8 +1,11 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
 import { createLogger } from './log.js';
-import { TRIM_POLICY, TrimPolicy, loadMallocTrim, mallocTrimAddonPath, startMallocTrimmer, type TrimSample } from './malloc-trim.js';
+import { TRIM_POLICY, TrimPolicy, loadMallocTrim, loadMallocTrimFrom, mallocTrimAddonPath, startMallocTrimmer, type TrimSample } from './malloc-trim.js';
 import { packageRoot } from './package-root.js';
 
 const MiB = 1024 * 1024;
@@ -24,10 +27,12 @@ test('TrimPolicy: while calm, trims every 5 s while trims give memory back, back
     assert.equal(p.shouldTrim(calm(55 * MiB, at + gap)), true);
     at += gap;
   }
-  // RSS grows 2 MiB above what the last trim left: memory in use again, back to every 5 s.
+  // A few MiB of RSS noise (V8's heap) do not undo the back-off.
   p.trimmed(55 * MiB, 55 * MiB, at);
-  assert.equal(p.shouldTrim(calm(57 * MiB, at + 5000)), true);
-  p.trimmed(57 * MiB, 54 * MiB, at + 5000);
+  assert.equal(p.shouldTrim(calm(58 * MiB, at + 5000)), false, '3 MiB above: still once a minute');
+  // A burst: RSS 8 MiB above what the last trim left, back to every 5 s.
+  assert.equal(p.shouldTrim(calm(63 * MiB, at + 5000)), true);
+  p.trimmed(63 * MiB, 60 * MiB, at + 5000);
   assert.equal(p.gapMs, 5000, 'that trim gave 3 MiB back');
 });
 
@@ -184,4 +189,32 @@ test('the addon is built here and gives a fragmented heap back: RSS falls by at 
   const out = JSON.parse(r.stdout) as { before: number; after: number; released: boolean };
   assert.equal(out.released, true);
   assert.ok(out.before - out.after >= 8 * MiB, `RSS ${(out.before / MiB).toFixed(1)} -> ${(out.after / MiB).toFixed(1)} MiB`);
+});
+
+test('ATTACK addon swap: the addon is loaded only when it and every folder up to the package root are the package owner\'s alone, and not a symlink', { skip: (process.platform !== 'linux' || glibc === undefined) && 'not Linux with glibc' }, () => {
+  const root = packageRoot();
+  assert.ok(root);
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'malloc-trim-trust-'));
+  try {
+    fs.chmodSync(dir, 0o755);
+    fs.writeFileSync(path.join(dir, 'package.json'), '{}');
+    const file = mallocTrimAddonPath(dir);
+    fs.mkdirSync(path.dirname(file), { recursive: true, mode: 0o755 });
+    fs.copyFileSync(mallocTrimAddonPath(root.dir), file);
+    fs.chmodSync(file, 0o755);
+    assert.equal(typeof loadMallocTrimFrom(dir), 'function');
+    for (const writable of [file, path.dirname(file), path.join(dir, 'native')]) {
+      fs.chmodSync(writable, 0o775);
+      assert.equal(loadMallocTrimFrom(dir), 'untrusted', `${path.relative(dir, writable)} group-writable`);
+      fs.chmodSync(writable, 0o755);
+    }
+    const real = `${file}.real`;
+    fs.renameSync(file, real);
+    fs.symlinkSync(real, file);
+    assert.equal(loadMallocTrimFrom(dir), 'untrusted', 'a symlink');
+    fs.rmSync(file);
+    assert.equal(loadMallocTrimFrom(dir), 'not_built');
+  } finally {
+    fs.rmSync(dir, { recursive: true, force: true });
+  }
 });

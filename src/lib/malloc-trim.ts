@@ -13,12 +13,15 @@
  *
  * {@link startMallocTrimmer} trims once at start, then samples the process once a second (its RSS
  * and CPU time) and trims while it is calm (at most a fifth of a core over the last second): every
- * 5 s while trims give memory back (1 MiB or more) or the RSS has grown since the last one (2 MiB
- * or more), backing off to once a minute while there is nothing to give back. Free memory is not
- * visible from outside the allocator (RSS stays up when a burst's memory is freed, and a trim's
- * madvised pages still count as free chunks), so the trimmer tries and watches what RSS does. A
- * busy process is left alone: its free memory is about to be used again. The trim runs on libuv's
- * thread pool, not on the event loop (about 4 ms for 22 MiB released, 100 ms for 166 MiB).
+ * 5 s while trims give memory back (1 MiB or more) or the RSS has grown since the last one (8 MiB
+ * or more: a burst), backing off to once a minute while there is nothing to give back. Free memory
+ * is not visible from outside the allocator (RSS stays up when a burst's memory is freed, and a
+ * trim's madvised pages still count as free chunks), so the trimmer tries and watches what RSS
+ * does. A busy process is left alone: its free memory is about to be used again. The trim runs on
+ * libuv's thread pool, but it holds each allocator arena while it releases that arena's pages
+ * (about 4 ms for 22 MiB, 50-100 ms for 100-166 MiB), and a `malloc` on the event loop meanwhile
+ * waits for it: a large trim still delays the event loop by about its length, which is why it
+ * runs only when calm.
  *
  * The trim is native/malloc-trim (one N-API function, built when the package is installed). Where
  * it was not built (no compiler at install), cannot be trusted (see {@link loadMallocTrim}) or the
@@ -39,8 +42,10 @@ import { packageRoot } from './package-root.js';
 export type TrimFn = () => Promise<boolean> | undefined;
 
 export interface TrimPolicyOptions {
-  /** A trim that gave back this much, or RSS grown this much since the last trim, keeps trims frequent. */
+  /** A trim that gave back this much keeps trims frequent. */
   readonly activityBytes: number;
+  /** RSS grown this much above what the last trim left (a burst) makes trims frequent again. */
+  readonly growthBytes: number;
   /** The time between two trims while they give memory back. */
   readonly minGapMs: number;
   /** The longest time between two trims of a calm process (the back-off's ceiling). */
@@ -51,6 +56,7 @@ export interface TrimPolicyOptions {
 
 export const TRIM_POLICY: TrimPolicyOptions & { readonly intervalMs: number } = Object.freeze({
   activityBytes: 1024 * 1024,
+  growthBytes: 8 * 1024 * 1024,
   minGapMs: 5_000,
   maxGapMs: 60_000,
   calmCpuShare: 0.2,
@@ -84,7 +90,7 @@ export class TrimPolicy {
   /** Takes one sample; true when the process should trim now. */
   shouldTrim(s: TrimSample): boolean {
     if (s.rss < this.#floor) this.#floor = s.rss;
-    if (s.rss - this.#floor >= this.o.activityBytes * 2) this.#gap = this.o.minGapMs; // grown: memory in use since
+    if (s.rss - this.#floor >= this.o.growthBytes) this.#gap = this.o.minGapMs; // a burst since the last trim
     // A window that is not a positive number of ms (a clock that stood still or went back) cannot show calm.
     if (!(s.windowMs > 0) || !(s.cpuMicros <= this.o.calmCpuShare * s.windowMs * 1000)) return false;
     return s.now - this.#lastTrimAt >= this.#gap;
@@ -107,19 +113,29 @@ export function mallocTrimAddonPath(root: string): string {
 const ownerOnly = (st: fs.Stats, uid: number): boolean => st.uid === uid && (st.mode & 0o022) === 0;
 
 /**
- * The addon's trim, or why there is none: `not_built`, `not_linux`, `untrusted` (the file or its
- * folder is not owned by the package.json's owner alone, or is a symlink: compiled code is loaded
- * only from where the package's own owner put it).
+ * The addon's trim, or why there is none: `not_built`, `not_linux`, `untrusted` (the file, or a
+ * folder between the package root and it, is a symlink, or is not owned by the package.json's
+ * owner, or others can write it: compiled code is loaded only from where the package's own owner
+ * put it; native/build.mjs leaves its output without group or other write).
  */
 export function loadMallocTrim(): TrimFn | 'not_built' | 'not_linux' | 'untrusted' {
   if (process.platform !== 'linux') return 'not_linux';
   const root = packageRoot();
-  if (root === undefined) return 'not_built';
+  return root === undefined ? 'not_built' : loadMallocTrimFrom(root.dir);
+}
+
+/** {@link loadMallocTrim} from the package folder `rootDir` (exported for tests). */
+export function loadMallocTrimFrom(rootDir: string): TrimFn | 'not_built' | 'untrusted' {
+  const root = { dir: rootDir };
   const file = mallocTrimAddonPath(root.dir);
   try {
     const owner = fs.statSync(path.join(root.dir, 'package.json')).uid;
     const st = fs.lstatSync(file);
-    if (!st.isFile() || !ownerOnly(st, owner) || !ownerOnly(fs.lstatSync(path.dirname(file)), owner)) return 'untrusted';
+    if (!st.isFile() || !ownerOnly(st, owner)) return 'untrusted';
+    for (let dir = path.dirname(file); dir.length > root.dir.length; dir = path.dirname(dir)) {
+      const d = fs.lstatSync(dir);
+      if (!d.isDirectory() || !ownerOnly(d, owner)) return 'untrusted';
+    }
   } catch {
     return 'not_built';
   }
