@@ -50,6 +50,6 @@ if (r.status === 0 && fs.existsSync(built)) {
 const why = r.error
   ? r.error.message
   : r.signal
-    ? `stopped by ${r.signal}${r.error === undefined && r.signal === 'SIGKILL' ? ` (the ${BUILD_TIMEOUT_MS / 1000} s limit)` : ''}`
+    ? `stopped by ${r.signal}`
     : ((r.stderr || r.stdout || '').split('\n').find((l) => /error/i.test(l)) ?? `exit ${r.status}`);
 say(`not built (${why.trim().slice(0, 200)}); Nexus and the Keepers keep freed native memory after bursts`);

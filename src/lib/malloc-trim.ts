@@ -126,13 +126,12 @@ export function loadMallocTrim(): TrimFn | 'not_built' | 'not_linux' | 'untruste
 
 /** {@link loadMallocTrim} from the package folder `rootDir` (exported for tests). */
 export function loadMallocTrimFrom(rootDir: string): TrimFn | 'not_built' | 'untrusted' {
-  const root = { dir: rootDir };
-  const file = mallocTrimAddonPath(root.dir);
+  const file = mallocTrimAddonPath(rootDir);
   try {
-    const owner = fs.statSync(path.join(root.dir, 'package.json')).uid;
+    const owner = fs.statSync(path.join(rootDir, 'package.json')).uid;
     const st = fs.lstatSync(file);
     if (!st.isFile() || !ownerOnly(st, owner)) return 'untrusted';
-    for (let dir = path.dirname(file); dir.length > root.dir.length; dir = path.dirname(dir)) {
+    for (let dir = path.dirname(file); dir.length > rootDir.length; dir = path.dirname(dir)) {
       const d = fs.lstatSync(dir);
       if (!d.isDirectory() || !ownerOnly(d, owner)) return 'untrusted';
     }
@@ -257,7 +256,6 @@ export function startMallocTrimmer(logger: Logger, opts: TrimmerOptions = {}): M
       failed(e);
     }
   }, o.intervalMs);
-  if (stopped) stopTimer();
   return {
     get active() {
       return !stopped;
@@ -274,22 +272,20 @@ export function startMallocTrimmer(logger: Logger, opts: TrimmerOptions = {}): M
 
 const mib = (bytes: number): number => Math.round((bytes / 1048576) * 10) / 10;
 
-let processWide: MallocTrimmer | undefined;
-let processWideTried = false;
+/** The process's trimmer: undefined until started, null where there is none. */
+let processWide: MallocTrimmer | null | undefined;
 
 /**
  * The process's one trimmer (`malloc_trim` acts on the whole process): started by the first
  * call, the same one afterwards. Undefined where there is no trim.
  */
 export function processTrimmer(logger: Logger): MallocTrimmer | undefined {
-  if (!processWideTried) {
-    processWideTried = true;
-    processWide = startMallocTrimmer(logger);
-  }
-  return processWide;
+  processWide ??= startMallocTrimmer(logger) ?? null;
+  return processWide ?? undefined;
 }
 
 /** What the process's trimmer has done, for the metrics; undefined when none runs. */
 export function mallocTrimReading(): { active: boolean; trims: number; releasedBytes: number } | undefined {
-  return processWide === undefined ? undefined : { active: processWide.active, trims: processWide.trims, releasedBytes: processWide.releasedBytes };
+  const t = processWide ?? undefined;
+  return t === undefined ? undefined : { active: t.active, trims: t.trims, releasedBytes: t.releasedBytes };
 }
