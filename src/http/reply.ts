@@ -9,6 +9,7 @@
  * destroys the response (a client never takes a truncated reply for a complete one).
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
+import { wipeAndFree } from '../crypto/curve-free.js';
 import { bodyFullyTaken } from './body.js';
 import { type Request, type Response, endResponse, isHttp1 } from './connection.js';
 import { ApiError, PlainTextError, errorCode } from './errors.js';
@@ -40,7 +41,11 @@ export interface ReplyTarget {
 /** A streamed `application/octet-stream` answer. */
 export interface StreamReply {
   readonly kind: 'stream';
-  /** Reply chunks; each is zeroed after it was flushed. Throwing aborts the reply. */
+  /**
+   * Reply chunks, handed over: each is zeroed once flushed, and its memory freed then when it
+   * spans a whole ArrayBuffer (`wipeAndFree`), so the producer keeps no view of a chunk it
+   * yields. Throwing aborts the reply.
+   */
   readonly chunks: AsyncIterable<Uint8Array>;
   /** Total byte length when known up front (sent as `Content-Length`). */
   readonly length?: number;
@@ -141,7 +146,7 @@ export async function sendStream(x: ReplyTarget, reply: StreamReply): Promise<vo
       const buf = Buffer.from(c.buffer, c.byteOffset, c.byteLength);
       // Waits only once a few chunks are queued: chunks written in one turn of the event loop
       // leave in one socket write (the response corks until the next tick), not one each (P5).
-      if (!w.write(buf, () => buf.fill(0)) && w.writableLength >= STREAM_REPLY_BUFFER_BYTES) await drained(x.res);
+      if (!w.write(buf, () => wipeAndFree(buf)) && w.writableLength >= STREAM_REPLY_BUFFER_BYTES) await drained(x.res);
     }
     if (!started) start();
     await new Promise<void>((resolve) => {

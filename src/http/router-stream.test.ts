@@ -63,6 +63,24 @@ const routes = [
       },
     },
   }),
+  // Answers one chunk that spans its whole ArrayBuffer and one that is part of a larger one.
+  defineRoute({
+    path: '/owned', body: s.empty(), guard: allow, handle: () => ({}),
+    stream: {
+      guard: allow,
+      maxBodyBytes: CAP,
+      handle: (): StreamReply => {
+        const whole = Buffer.allocUnsafeSlow(64 * 1024).fill(1);
+        const parent = Buffer.allocUnsafeSlow(64 * 1024).fill(2);
+        keptReplyChunks.push(whole, parent);
+        async function* out(): AsyncGenerator<Uint8Array> {
+          yield whole;
+          yield parent.subarray(0, 32 * 1024);
+        }
+        return { kind: 'stream', chunks: out(), length: 96 * 1024 };
+      },
+    },
+  }),
   // Fails after the first reply chunk.
   defineRoute({
     path: '/fail-late', body: s.empty(), guard: allow, handle: () => ({}),
@@ -191,4 +209,22 @@ test('reply chunks are zeroed once flushed', async () => {
   assert.equal(body.toString(), 'got 5');
   const kept = keptReplyChunks.at(-1)!;
   assert.equal(kept.every((b) => b === 0), true);
+});
+
+test('reply chunks spanning a whole ArrayBuffer are freed once flushed; part of a larger one is only zeroed', async () => {
+  const req = request('/owned');
+  req.end();
+  const res = await new Promise<http.IncomingMessage>((resolve, reject) => {
+    req.once('response', resolve);
+    req.once('error', reject);
+  });
+  const { body, complete } = await collect(res);
+  assert.equal(complete, true);
+  assert.equal(body.length, 96 * 1024);
+  assert.ok(body.subarray(0, 64 * 1024).every((b) => b === 1) && body.subarray(64 * 1024).every((b) => b === 2), 'the client got the bytes as sent');
+  const [whole, parent] = keptReplyChunks.slice(-2) as [Buffer, Buffer];
+  assert.equal(whole.byteLength, 0, 'freed (detached) once written');
+  assert.equal(parent.byteLength, 64 * 1024, 'a buffer the producer still shares is never freed');
+  assert.ok(parent.subarray(0, 32 * 1024).every((b) => b === 0), 'the part sent is zeroed');
+  assert.ok(parent.subarray(32 * 1024).every((b) => b === 2), 'the rest is untouched');
 });

@@ -3,8 +3,9 @@
  * SPIKE's framing `version(1) ‖ nonce(12) ‖ ct ‖ tag(16)` out. See cipher.ts for the formats,
  * limits and error codes.
  *
- * Both directions stream: each request chunk goes through `createCipheriv` and out (zeroed as
- * soon as it is encrypted), the tag is appended at the end — bounded memory whatever the size.
+ * Both directions stream: each request chunk goes through `createCipheriv` and out (zeroed, and
+ * its memory freed, as soon as it is encrypted; the reply frees the ciphertext once written:
+ * `wipeAndFree`), the tag is appended at the end — bounded memory whatever the size.
  * The header waits for the first body chunk, so a body too slow from the start still gets its
  * 408 answer (FI-08). The request holds {@link ENCRYPT_STREAM_RESERVE_BYTES} of the cipher
  * budget for its chunks in flight, given back when it ends in any way: the reply written out,
@@ -18,7 +19,7 @@
  */
 import { type CipherGCM, createCipheriv } from 'node:crypto';
 import type { StreamContext, StreamReply } from '../../http/index.js';
-import { AEAD_NONCE_BYTES, AEAD_TAG_BYTES, systemRandom, wipe } from '../../crypto/index.js';
+import { AEAD_NONCE_BYTES, AEAD_TAG_BYTES, systemRandom, wipe, wipeAndFree } from '../../crypto/index.js';
 import type { ByteBudget } from './cipher-budget.js';
 import { DECRYPT_CHUNK_BYTES } from './cipher-stream.js';
 
@@ -112,13 +113,13 @@ class EncryptedChunks implements AsyncIterableIterator<Uint8Array> {
     }
     if (r.done === true) return this.#done ? DONE : { done: false, value: this.#tail() };
     if (this.#done) {
-      r.value.fill(0); // return() ran meanwhile
+      wipeAndFree(r.value); // return() ran meanwhile
       return DONE;
     }
     const chunk = r.value;
     this.#count('in', chunk.length);
     let out: Uint8Array = this.#cipher.update(chunk);
-    chunk.fill(0);
+    wipeAndFree(chunk);
     if (!this.#headSent) {
       this.#headSent = true;
       out = Buffer.concat([this.#head, out]);

@@ -29,7 +29,7 @@
 import { createDecipheriv } from 'node:crypto';
 import { ApiError, ERR, PlainTextError, REASON, badRequest, payloadTooLarge } from '../../protocol/index.js';
 import type { StreamContext, StreamReply } from '../../http/index.js';
-import { AEAD_NONCE_BYTES, AEAD_TAG_BYTES, wipe } from '../../crypto/index.js';
+import { AEAD_NONCE_BYTES, AEAD_TAG_BYTES, wipe, wipeAndFree } from '../../crypto/index.js';
 import { type ByteBudget, type Reservation, releasingIterable } from './cipher-budget.js';
 
 /** Working chunk of the decrypt passes (also the per-request slack reserved on top of the body). */
@@ -40,6 +40,7 @@ const HEADER = 1 + AEAD_NONCE_BYTES;
 class HeldBytes {
   readonly #parts: Buffer[] = [];
   #length = 0;
+  #wipes = 0;
 
   get length(): number {
     return this.#length;
@@ -50,13 +51,17 @@ class HeldBytes {
     this.#length += b.length;
   }
 
-  /** Views (no copies) of at most `max` bytes covering `[start, end)`. */
+  /** Views (no copies) of at most `max` bytes covering `[start, end)`; none once wiped. */
   *views(start: number, end: number, max: number): Generator<Buffer> {
     let base = 0;
+    const epoch = this.#wipes;
     for (const p of this.#parts) {
       const from = Math.max(start, base);
       const to = Math.min(end, base + p.length);
-      for (let o = from; o < to; o += max) yield p.subarray(o - base, Math.min(to, o + max) - base);
+      for (let o = from; o < to; o += max) {
+        if (this.#wipes !== epoch) return; // wiped meanwhile (reply deadline): its parts are freed
+        yield p.subarray(o - base, Math.min(to, o + max) - base);
+      }
       base += p.length;
       if (base >= end) return;
     }
@@ -67,11 +72,12 @@ class HeldBytes {
     return Buffer.concat([...this.views(start, end, end - start || 1)], end - start);
   }
 
-  /** Zeroes and drops everything. */
+  /** Zeroes, frees and drops everything (the parts are the body reader's chunks, handed over). */
   wipe(): void {
-    for (const p of this.#parts) p.fill(0);
+    for (const p of this.#parts) wipeAndFree(p);
     this.#parts.length = 0;
     this.#length = 0;
+    this.#wipes++;
   }
 }
 
@@ -162,8 +168,8 @@ export async function streamDecrypt(sctx: StreamContext, o: StreamDecryptOptions
     check.setAAD(ad);
     check.setAuthTag(tag);
     try {
-      for (const v of held.views(HEADER, n - AEAD_TAG_BYTES, DECRYPT_CHUNK_BYTES)) check.update(v).fill(0);
-      check.final().fill(0);
+      for (const v of held.views(HEADER, n - AEAD_TAG_BYTES, DECRYPT_CHUNK_BYTES)) wipeAndFree(check.update(v));
+      wipeAndFree(check.final());
     } catch {
       throw decryptFailed();
     }
