@@ -106,7 +106,18 @@ test('an already aborted signal: every call rejects with the abort reason and no
     ['getCommitments', () => c.getCommitments(o)],
     ['verifyShard', () => c.verifyShard(share, o)],
     ['auditHash', () => c.auditHash('a/b', o)],
+    ['auditVerify', () => c.auditVerify(['line'], o)],
+    ['refreshShares', () => c.refreshShares(o)],
+    ['reshare', () => c.reshare(o)],
+    ['listSecretsPage', () => c.listSecretsPage(o)],
+    ['secretPaths', () => c.secretPaths(o).next()],
+    ['rewrap', () => c.rewrap({ version: 1, nonce: Buffer.alloc(12), ciphertext: Buffer.alloc(17) }, o)],
+    ['acceptRollback', () => c.acceptRollback(o)],
+    ['rotateRootKey', () => c.rotateRootKey(o)],
   ];
+  // Every public method of the client is in the table (a new call without a signal fails here).
+  const methods = Object.getOwnPropertyNames(NexusClient.prototype).filter((m) => m !== 'constructor');
+  assert.deepEqual(methods.filter((m) => !calls.some(([name]) => name === m)), [], 'client methods missing from this test');
   for (const [name, call] of calls) await assert.rejects(call(), isAbort(undefined), name);
   assert.equal(s.requests(), 0, 'nothing reached the server');
 });

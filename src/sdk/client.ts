@@ -148,26 +148,26 @@ export class NexusClient extends NexusClientCore {
   }
 
   /** additive: the index of the first audit line whose MAC this Nexus does not verify, or null (superuser only; batched). */
-  async auditVerify(lines: readonly string[]): Promise<number | null> {
-    return verifyAuditLines((entries) => this.call(PATHS.auditVerify, undefined, { entries }, true), lines);
+  async auditVerify(lines: readonly string[], opts: CallOptions = {}): Promise<number | null> {
+    return verifyAuditLines((entries) => this.call(PATHS.auditVerify, undefined, { entries }, true, opts.signal), lines);
   }
 
   /** Soft-deletes versions (empty list or 0 = current). */
   async deleteSecret(path: string, versions: readonly number[] = [], opts: CallOptions = {}): Promise<void> {
-    await this.versionsCall(ACTIONS.delete, path, versions, opts.signal);
+    await this.#versionsCall(ACTIONS.delete, path, versions, opts.signal);
   }
 
   /** Undeletes versions (empty list = the server's default). */
   async undeleteSecret(path: string, versions: readonly number[] = [], opts: CallOptions = {}): Promise<void> {
-    await this.versionsCall(ACTIONS.undelete, path, versions, opts.signal);
+    await this.#versionsCall(ACTIONS.undelete, path, versions, opts.signal);
   }
 
   /** Permanently destroys versions (additive action `destroy`). */
   async destroySecret(path: string, versions: readonly number[] = [], opts: CallOptions = {}): Promise<void> {
-    await this.versionsCall(ACTIONS.destroy, path, versions, opts.signal);
+    await this.#versionsCall(ACTIONS.destroy, path, versions, opts.signal);
   }
 
-  private async versionsCall(action: string, path: string, versions: readonly number[], signal: AbortSignal | undefined): Promise<void> {
+  async #versionsCall(action: string, path: string, versions: readonly number[], signal: AbortSignal | undefined): Promise<void> {
     checkPath(path);
     const body: RequestJson<SecretVersionsRequest> = { path, versions: checkVersions(versions) };
     await this.call(PATHS.secrets, action, body, false, signal);

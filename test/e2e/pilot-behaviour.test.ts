@@ -11,7 +11,7 @@
  * - refused input changes nothing and says why: an empty or directory stdin for `key=-`, a request
  *   over Nexus's body cap (Nexus's own reason is shown), list prefix rules, undelete's version;
  * - `spike help …` exits 0 (also `help <group> <command>`); `spike completion bash` passes
- *   `bash -n` (zsh when installed);
+ *   `bash -n` and `zsh -n` (zsh installed from Debian's packages when missing and root);
  * - a non-superuser workload uses the CLI for what its policy allows (also in cli-secrets-policies.ts).
  */
 import 'reflect-metadata';
@@ -21,6 +21,7 @@ import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import YAML from 'yaml';
+import { ensureCommand } from '../helpers/apt.js';
 import { binCommand, binEnvPath } from '../helpers/bin.js';
 import { Stack } from '../helpers/stack.js';
 
@@ -206,8 +207,8 @@ test('spike help … exits 0; completion scripts are valid shell', async (t) => 
   assert.equal(shells.stdout.trim(), 'bash zsh', 'spike completion <TAB> offers the shells, not file names');
   const zsh = await ok(['completion', 'zsh']);
   assert.match(zsh, /^#compdef spike\n/);
-  if (spawnSync('zsh', ['--version']).error) {
-    t.diagnostic('zsh is not installed on this machine: zsh -n skipped');
+  if (!ensureCommand('zsh', ['--version'], 'zsh')) {
+    t.diagnostic('zsh is not installed and could not be installed here (not root): zsh -n skipped');
   } else {
     const z = spawnSync('zsh', ['-n'], { input: zsh, encoding: 'utf8' });
     assert.equal(z.status, 0, z.stderr);

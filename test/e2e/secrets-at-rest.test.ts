@@ -15,6 +15,7 @@ import { randomBytes } from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
 import type { NexusClient } from '../../src/sdk/index.js';
+import { ensureCommand } from '../helpers/apt.js';
 import { Stack } from '../helpers/stack.js';
 import { type RawClient, rawClient } from './secrets-helpers.js';
 
@@ -24,9 +25,7 @@ let raw: RawClient;
 
 /** sqlite3 CLI: present, or installed here via apt (as the brief allows); else the swap test fails loudly. */
 function ensureSqliteCli(): boolean {
-  if (spawnSync('sqlite3', ['-version']).status === 0) return true;
-  spawnSync('apt-get', ['install', '-y', 'sqlite3'], { stdio: 'ignore', timeout: 120_000 });
-  return spawnSync('sqlite3', ['-version']).status === 0;
+  return ensureCommand('sqlite3', ['-version'], 'sqlite3');
 }
 
 function sql(file: string, statements: string): string {

@@ -22,6 +22,7 @@
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
+import { APT_INSTALL_LOCK, aptInstallScript } from './apt.js';
 import { freePort } from './ports.js';
 import { execFile, execFileSync, spawnSync } from 'node:child_process';
 import { promisify } from 'node:util';
@@ -66,7 +67,6 @@ export interface StartPostgresOptions {
   settings?: Record<string, string>;
 }
 
-const INSTALL_LOCK = path.join(os.tmpdir(), 'spike-ts-postgres-install.lock');
 
 function findBinDir(): string | null {
   const base = '/usr/lib/postgresql';
@@ -97,9 +97,8 @@ export function ensurePostgresInstalled(): string {
         + '`apt-get install -y postgresql`. Install the Debian package `postgresql` and run the tests again.');
     }
     // flock: parallel test files install once; the check inside the lock skips a finished install.
-    const script = 'ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || '
-      + '{ apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postgresql; }';
-    const r = spawnSync('flock', [INSTALL_LOCK, 'sh', '-c', script], { encoding: 'utf8', timeout: 600_000 });
+    const script = `ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || { ${aptInstallScript(['postgresql'])}; }`;
+    const r = spawnSync('flock', [APT_INSTALL_LOCK, 'sh', '-c', script], { encoding: 'utf8', timeout: 600_000 });
     bin = findBinDir();
     if (!bin) {
       const tail = `${r.stderr ?? ''}${r.stdout ?? ''}`.trim().split('\n').slice(-5).join('\n');

@@ -3,9 +3,10 @@
  * Debian's packages when missing (as the PostgreSQL helper does), and attached to a running
  * process with fault injection.
  */
-import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
+import { spawn, type ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
 import { setTimeout as sleep } from 'node:timers/promises';
+import { ensureCommand } from './apt.js';
 
 /**
  * Whether this process may attach to another (root, and Yama's ptrace_scope below 3): tests that
@@ -20,13 +21,9 @@ export function canAttach(): boolean {
   }
 }
 
-/** Makes sure `strace` runs here (`apt-get install -y strace` when it is missing). */
+/** Makes sure `strace` runs here (installed from Debian's packages when it is missing). */
 export function ensureStrace(): void {
-  try {
-    execFileSync('strace', ['-V'], { stdio: 'ignore' });
-  } catch {
-    execFileSync('bash', ['-c', 'apt-get update -qq && apt-get install -y -qq strace'], { stdio: 'ignore' });
-  }
+  if (!ensureCommand('strace', ['-V'], 'strace')) throw new Error('strace is missing and could not be installed (apt-get install strace)');
 }
 
 /** Thread ids of a process whose tracer is `tracer` (from /proc). */
