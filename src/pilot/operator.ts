@@ -117,7 +117,7 @@ export function registerOperator(program: Command, ctx: PilotContext): void {
         try {
           const client = await ctx.nexus('restore');
           const status = await client.restore(share);
-          ctx.out(render(format, status, () => restoreReport(status)));
+          ctx.out(render(format, { ok: true, ...status }, () => restoreReport(status)));
         } finally {
           wipe(share.value);
         }

@@ -159,13 +159,14 @@ test('drill 4: `spike operator restore` (restore role) with threshold shards →
   assert.match(first.stdout, /Shards remaining: 1/);
   const c = await pilot();
   await assert.rejects(c.listSecrets(), (e: unknown) => e instanceof NexusApiError && e.code === 'state_not_ready');
-  // The second one through stdin (as SPIKE's `recovery-drill.sh` does).
-  const second = await stack.spike(['operator', 'restore'], {
+  // The second one through stdin (as SPIKE's `recovery-drill.sh` does), answered as JSON: a
+  // write, so `ok: true` beside the status.
+  const second = await stack.spike(['operator', 'restore', '--json'], {
     identity: 'restore',
     stdin: fs.readFileSync(path.join(recoverDir, 'spike.recovery.1.txt')),
   });
   assert.equal(second.code, 0, second.stderr);
-  assert.match(second.stdout, /restored and ready/);
+  assert.deepEqual(JSON.parse(second.stdout), { ok: true, collected: 2, remaining: 0, restored: true });
   for (const [p, v] of Object.entries(SECRETS)) assert.deepEqual({ ...(await c.getSecret(p)) }, v);
   // Reading works through the CLI too.
   const cli = await stack.spike(['secret', 'get', 'drill/api/key', 'token']);
