@@ -8,7 +8,7 @@
  * re-exports all of this and adds the curve code: the root key, Shamir and Feldman.
  */
 export { CryptoError } from './errors.js';
-export { wipe, wipeAndFree } from './wipe.js';
+export { wasFreed, wipe, wipeAndFree } from './wipe.js';
 export { systemRandom, type RandomSource } from './random.js';
 export { type Share, MAX_SHARE_ID, SHARE_VALUE_BYTES, wipeShare } from './share.js';
 export { PURPOSES, derivePurposeKey, hkdfSha256 } from './purpose.js';

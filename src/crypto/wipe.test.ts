@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { markAsUntransferable } from 'node:worker_threads';
 import fc from 'fast-check';
-import { FREE_MIN_BYTES, wipe, wipeAndFree } from './wipe.js';
+import { FREE_MIN_BYTES, wasFreed, wipe, wipeAndFree } from './wipe.js';
 
 const filled = (n: number): Buffer => Buffer.allocUnsafeSlow(n).fill(0xa5);
 
@@ -49,9 +49,15 @@ test('wipeAndFree: part of an ArrayBuffer, a small buffer, a pooled slice, a sha
   assert.ok(pinned.every((x) => x === 0));
 });
 
-test('wipeAndFree and wipe: a freed buffer can be wiped or freed again without an error', () => {
+test('wipeAndFree and wipe: a freed buffer can be wiped or freed again without an error; wasFreed tells it from an empty one', () => {
   const b = filled(2 * FREE_MIN_BYTES);
+  const other = new Uint8Array(b.buffer);
+  assert.equal(wasFreed(b), false);
   assert.equal(wipeAndFree(b), true);
+  assert.equal(wasFreed(b), true);
+  assert.equal(wasFreed(other), true, 'any view of the freed memory');
+  assert.equal(wasFreed(Buffer.alloc(0)), false);
+  assert.equal(wasFreed(new Uint8Array(0)), false);
   assert.equal(wipeAndFree(b), false);
   assert.doesNotThrow(() => wipe(b, undefined, null));
 });

@@ -26,6 +26,9 @@ export function wipe(...bufs: (Uint8Array | undefined | null)[]): void {
 /** Smallest buffer worth freeing early (Node's pooled small buffers are all smaller). */
 export const FREE_MIN_BYTES = 4096;
 
+/** ArrayBuffers {@link wipeAndFree} freed (see {@link wasFreed}). */
+const freed = new WeakSet<ArrayBuffer>();
+
 /** The closed port that takes freed buffers (made on first use). */
 let drop: InstanceType<typeof MessagePort> | undefined;
 
@@ -51,7 +54,17 @@ export function wipeAndFree(b: Uint8Array): boolean {
   } catch {
     return false; // not transferable (e.g. marked so by Node): zeroed, freed by the collector later
   }
-  return ab.byteLength === 0;
+  if (ab.byteLength !== 0) return false;
+  freed.add(ab);
+  return true;
+}
+
+/**
+ * Whether `b` is a view of memory {@link wipeAndFree} has freed (it then reads as empty): a
+ * chunk used after it was handed over, which must fail loudly rather than pass as empty.
+ */
+export function wasFreed(b: Uint8Array): boolean {
+  return b.byteLength === 0 && b.buffer instanceof ArrayBuffer && freed.has(b.buffer);
 }
 
 function closedPort(): InstanceType<typeof MessagePort> {

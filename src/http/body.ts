@@ -16,6 +16,7 @@
  */
 import type { Readable } from 'node:stream';
 import { type IncomingHttpHeaders, IncomingMessage } from 'node:http';
+import { wipeAndFree } from '../crypto/curve-free.js';
 import { type ApiError, bodyTimeout, bodyTooSlow, payloadTooLarge, readFailed } from './errors.js';
 import { type BodyPace, PaceWatch } from './body-pace.js';
 
@@ -166,7 +167,7 @@ export async function* cappedChunks(req: BodySource, maxBytes: number, timing: C
     req.off('end', onEnd);
     req.off('error', onError);
     req.off('close', onClose);
-    for (const c of queue) c.fill(0);
+    for (const c of queue) wipeAndFree(c);
     queue.length = 0;
     small.clear();
     // Stopped early (cap, consumer gone) on a request that has fully arrived: the rest is in

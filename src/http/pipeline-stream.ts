@@ -10,6 +10,7 @@
  * answers with bytes, or with a {@link StreamReply} written chunk by chunk with
  * back-pressure (reply.ts), so neither direction needs more than a bounded chunk in memory.
  */
+import { wipe } from '../crypto/curve-free.js';
 import { cappedChunks, declaredLength, readBody } from './body.js';
 import type { BodyPace } from './body-pace.js';
 import { ApiError, errorCode, payloadTooLarge } from './errors.js';
@@ -50,6 +51,6 @@ export async function runStreamRoute<P>(x: Exchange, variant: StreamVariant<P>, 
     if (isStreamReply(out)) await sendStream(x, out);
     else sendBytes(x, out);
   } finally {
-    collected?.fill(0);
+    wipe(collected); // may have been handed over as a reply chunk and freed: wipe() skips it then
   }
 }

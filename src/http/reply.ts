@@ -9,7 +9,7 @@
  * destroys the response (a client never takes a truncated reply for a complete one).
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import { wipeAndFree } from '../crypto/curve-free.js';
+import { wasFreed, wipe, wipeAndFree } from '../crypto/curve-free.js';
 import { bodyFullyTaken } from './body.js';
 import { type Request, type Response, endResponse, isHttp1 } from './connection.js';
 import { ApiError, PlainTextError, errorCode } from './errors.js';
@@ -138,15 +138,36 @@ export async function sendStream(x: ReplyTarget, reply: StreamReply): Promise<vo
     w.setHeader('Content-Type', OCTET_STREAM);
     if (reply.length !== undefined) w.setHeader('Content-Length', String(reply.length));
   };
+  // Chunks written whose write has not called back. Node never calls back a write that meets a
+  // socket already destroyed under the response, nor one in flight when it is destroyed: these
+  // are zeroed when the response closes (not freed: a plain-socket write may still point at them).
+  const pending = new Set<Buffer>();
+  w.once('close', () => {
+    for (const b of pending) wipe(b);
+    pending.clear();
+  });
   try {
     for await (const c of reply.chunks) {
-      if (w.destroyed) throw new ApiError(errorCode('badRequest'), 'client went away', { reason: 'client_closed' });
-      if (c.length === 0) continue;
+      if (w.destroyed || (isHttp1(req) && (req as IncomingMessage).socket.destroyed)) {
+        wipeAndFree(c);
+        throw new ApiError(errorCode('badRequest'), 'client went away', { reason: 'client_closed' });
+      }
+      if (c.length === 0) {
+        // A freed chunk reads as empty: its producer yielded it twice or kept it. Cut the reply
+        // visibly rather than send it short.
+        if (wasFreed(c)) throw new Error('stream reply chunk was used after it was handed over');
+        continue;
+      }
       if (!started) start();
       const buf = Buffer.from(c.buffer, c.byteOffset, c.byteLength);
+      pending.add(buf);
+      const flushed = (): void => {
+        pending.delete(buf);
+        wipeAndFree(buf);
+      };
       // Waits only once a few chunks are queued: chunks written in one turn of the event loop
       // leave in one socket write (the response corks until the next tick), not one each (P5).
-      if (!w.write(buf, () => wipeAndFree(buf)) && w.writableLength >= STREAM_REPLY_BUFFER_BYTES) await drained(x.res);
+      if (!w.write(buf, flushed) && w.writableLength >= STREAM_REPLY_BUFFER_BYTES) await drained(x.res);
     }
     if (!started) start();
     await new Promise<void>((resolve) => {

@@ -122,7 +122,9 @@ class EncryptedChunks implements AsyncIterableIterator<Uint8Array> {
     wipeAndFree(chunk);
     if (!this.#headSent) {
       this.#headSent = true;
-      out = Buffer.concat([this.#head, out]);
+      const first = out;
+      out = Buffer.concat([this.#head, first]);
+      wipeAndFree(first);
     }
     this.#count('out', out.length);
     return { done: false, value: out };

@@ -1,0 +1,125 @@
+/**
+ * What happens to a streamed reply's chunks when the client goes away, over TLS (where Node
+ * copies each chunk into the TLS record at once, so a write in flight when the socket dies is
+ * never called back): every chunk handed to the writer ends zeroed, none is left as it was;
+ * and a chunk its producer yields after handing it over cuts the reply instead of shortening it.
+ */
+import assert from 'node:assert/strict';
+import https from 'node:https';
+import type { AddressInfo } from 'node:net';
+import { Writable } from 'node:stream';
+import { after, before, test } from 'node:test';
+import { createLogger } from '../lib/log.js';
+import { SpiffeId } from '../spiffe/id.js';
+import '../protocol/errors.js'; // chooses the wire error codes, as Nexus does before making a router
+import { createCa, issueLeaf } from '../../test/helpers/pki.js';
+import { guardIdentity } from './guards.js';
+import type { StreamReply } from './reply.js';
+import { defineRoute } from './route.js';
+import { createRouter } from './router.js';
+import { s } from './schema.js';
+
+const allow = guardIdentity('test.allow', () => true);
+const CHUNK = 256 * 1024;
+/** Every chunk the `/big` producer handed over, kept to look at afterwards. */
+const handed: Buffer[] = [];
+const kept: Buffer[] = [];
+
+const routes = [
+  // 64 MiB in 256 KiB chunks, far more than a client that hangs up early reads.
+  defineRoute({
+    path: '/big', body: s.empty(), guard: allow, handle: () => ({}),
+    stream: {
+      guard: allow,
+      maxBodyBytes: 1024,
+      handle: (): StreamReply => {
+        async function* out(): AsyncGenerator<Uint8Array> {
+          for (let i = 0; i < 256; i++) {
+            const b = Buffer.allocUnsafeSlow(CHUNK).fill(0x77);
+            handed.push(b);
+            yield b;
+          }
+        }
+        return { kind: 'stream', chunks: out(), length: 256 * CHUNK };
+      },
+    },
+  }),
+  // Yields one chunk twice (a producer bug): the second time it has been freed.
+  defineRoute({
+    path: '/twice', body: s.empty(), guard: allow, handle: () => ({}),
+    stream: {
+      guard: allow,
+      maxBodyBytes: 1024,
+      handle: (): StreamReply => {
+        const b = Buffer.allocUnsafeSlow(64 * 1024).fill(1);
+        kept.push(b);
+        async function* out(): AsyncGenerator<Uint8Array> {
+          yield b;
+          await new Promise((r) => setTimeout(r, 50)); // let the first write flush (and free it)
+          yield b;
+        }
+        return { kind: 'stream', chunks: out() }; // chunked: a short reply could look complete
+      },
+    },
+  }),
+];
+
+const peer = SpiffeId.parse('spiffe://spike.ist/app/x');
+const router = createRouter(routes, { isReady: () => true, logger: createLogger({ component: 'reply-stream-test', destination: new Writable({ write: (_c, _e, cb) => cb() }) }) });
+let server: https.Server;
+let port = 0;
+
+before(async () => {
+  const ca = await createCa('reply-stream.test');
+  const leaf = await issueLeaf(ca, {});
+  server = https.createServer({ cert: leaf.pem, key: leaf.key.export({ type: 'pkcs8', format: 'pem' }) }, (req, res) => void router(req, res, peer));
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  port = (server.address() as AddressInfo).port;
+});
+
+after(async () => {
+  server.closeAllConnections();
+  await new Promise((r) => server.close(r));
+});
+
+function post(path: string, onData: (n: number, stop: () => void) => void): Promise<{ bytes: number; complete: boolean }> {
+  return new Promise((resolve) => {
+    const req = https.request({ host: '127.0.0.1', port, path, method: 'POST', agent: false, rejectUnauthorized: false, headers: { 'content-type': 'application/octet-stream' } });
+    req.on('error', () => resolve({ bytes: -1, complete: false }));
+    req.on('response', (res) => {
+      let n = 0;
+      res.on('data', (c: Buffer) => {
+        n += c.length;
+        onData(n, () => req.destroy());
+      });
+      res.on('error', () => undefined);
+      res.on('close', () => resolve({ bytes: n, complete: res.complete }));
+    });
+    req.end();
+  });
+}
+
+/** Polls `cond` (a generous deadline; the condition, not the time, decides). */
+async function until(cond: () => boolean, what: string): Promise<void> {
+  const deadline = Date.now() + 30_000;
+  while (!cond()) {
+    if (Date.now() > deadline) assert.fail(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 20));
+  }
+}
+
+test('clients gone mid-reply (TLS, 24 at once): every chunk handed to the writer ends zeroed or freed, written or not', async () => {
+  const runs = await Promise.all(Array.from({ length: 24 }, (_, i) => post('/big', (n, stop) => {
+    if (n > 200_000 + i * 60_000) stop();
+  })));
+  for (const r of runs) assert.equal(r.complete, false);
+  const clean = (b: Buffer): boolean => b.byteLength === 0 || b.every((x) => x === 0);
+  await until(() => handed.length > 0 && handed.every(clean), `all handed chunks zeroed (${handed.filter((b) => !clean(b)).length} of ${handed.length} not)`);
+});
+
+test('a chunk yielded again after it was handed over (and freed) cuts the reply; never a short complete one', async () => {
+  const got = await post('/twice', () => undefined);
+  assert.equal(got.complete, false, `a complete reply of ${got.bytes} bytes`);
+  assert.ok(got.bytes <= 64 * 1024);
+  assert.equal(kept.at(-1)?.byteLength, 0, 'the chunk was freed after its first write');
+});
