@@ -8,8 +8,9 @@
  *   by the `exports` map.
  * - `spike-ts` (the server package): the tarball holds dist/ (no tests, no TypeScript
  *   sources); installed into a fresh folder, every bin (`spike`, `spike-nexus`,
- *   `spike-keeper`, `spike-bootstrap`, `spike-agent`) answers `--help` with exit 0, and
- *   `import { NexusClient } from 'spike-ts'` works there too.
+ *   `spike-keeper`, `spike-bootstrap`, `spike-agent`) answers `--help` with exit 0,
+ *   `import { NexusClient } from 'spike-ts'` works there too, and the installed bins run a
+ *   real stack (memory backend) against which the installed `spike` puts and gets a secret.
  *
  * Installs prefer the npm cache (`--prefer-offline`) and fall back to the registry. The server
  * tarball is installed with `--ignore-scripts` by default: its one install script builds
@@ -27,6 +28,7 @@ import { pathToFileURL } from 'node:url';
 import { test } from 'node:test';
 import ts from 'typescript';
 import { REPO_ROOT } from './helpers/bin.js';
+import { Stack } from './helpers/stack.js';
 import { tempDir } from './helpers/temp.js';
 
 const STEP_TIMEOUT_MS = 600_000;
@@ -220,6 +222,26 @@ async function serverFlow(): Promise<void> {
   assert.ok(files.includes('package/dist/src/sdk/public.d.ts'), 'server tarball lacks the SDK types');
   const root = await run(process.execPath, ['--input-type=module', '-e', "const m = await import('spike-ts'); process.stdout.write(typeof m.NexusClient)"], dir);
   assert.equal(root.stdout, 'function', `import 'spike-ts' failed: ${root.stderr.slice(-2000)}`);
+  await installedStackServes(path.join(dir, 'node_modules', 'spike-ts'));
+}
+
+/**
+ * The installed bins run a real stack: agent, three Keepers, Nexus (the memory backend: the
+ * SQLite driver's native addon is not built under --ignore-scripts) and Bootstrap, all started
+ * from the installed package; the installed `spike` then writes and reads a secret over mTLS.
+ */
+async function installedStackServes(binRoot: string): Promise<void> {
+  const stack = await Stack.start({ binRoot, backend: 'memory' });
+  try {
+    await stack.waitReady();
+    const put = await stack.spike(['secret', 'put', 'pkg/check', 'k=installed']);
+    assert.equal(put.code, 0, `installed spike secret put: ${put.stderr}`);
+    const get = await stack.spike(['secret', 'get', 'pkg/check', 'k']);
+    assert.equal(get.code, 0, `installed spike secret get: ${get.stderr}`);
+    assert.equal(get.stdout.trim(), 'installed');
+  } finally {
+    await stack.stop();
+  }
 }
 
 // Both flows start at once (npm spends most of its time waiting); each test awaits its own.
@@ -230,6 +252,6 @@ test('package: @spike-ts/sdk installs from its tarball without native modules or
   await flows.sdk;
 });
 
-test('package: the server tarball holds dist/, installs in a fresh folder and its bins answer --help', { timeout: STEP_TIMEOUT_MS * 2 }, async () => {
+test('package: the server tarball holds dist/, installs in a fresh folder, its bins answer --help and run a stack', { timeout: STEP_TIMEOUT_MS * 2 }, async () => {
   await flows.server;
 });

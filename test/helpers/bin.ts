@@ -12,8 +12,9 @@ export const REPO_ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url
 
 export type BinName = 'spike' | 'spike-nexus' | 'spike-keeper' | 'spike-bootstrap' | 'spike-agent';
 
-export function binPath(name: BinName): string {
-  return path.join(REPO_ROOT, 'bin', `${name}.js`);
+/** A binary's entry file, in this checkout or in the package at `root`. */
+export function binPath(name: BinName, root = REPO_ROOT): string {
+  return path.join(root, 'bin', `${name}.js`);
 }
 
 /**
@@ -21,8 +22,8 @@ export function binPath(name: BinName): string {
  * launcher line runs (bin/spike.js starts itself as `node --use-openssl-ca …`), the servers with
  * `node` as their service units do. Spawn it with {@link binEnvPath} as PATH.
  */
-export function binCommand(name: BinName): string[] {
-  return name === 'spike' ? [binPath(name)] : [process.execPath, binPath(name)];
+export function binCommand(name: BinName, root = REPO_ROOT): string[] {
+  return name === 'spike' ? [binPath(name, root)] : [process.execPath, binPath(name, root)];
 }
 
 /** PATH for a spawned binary: the directory of this run's `node` first, so a launcher starts the same Node. */

@@ -26,6 +26,11 @@ export interface StackOptions {
    * lower it themselves (the ENV-08 tests of that path).
    */
   coreLimit?: 'zero' | 'inherit';
+  /**
+   * The package whose `bin/` the binaries are started from: this checkout (default), or an
+   * installed copy (`<project>/node_modules/spike-ts`, the tarball install test).
+   */
+  binRoot?: string;
 }
 
 /** Backends the backend-parameterised e2e suites run against. */

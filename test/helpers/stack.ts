@@ -165,7 +165,7 @@ export class Stack {
   }
 
   #spawn(name: string, bin: BinName | { script: string }, args: string[], env: Record<string, string>, readyLine?: string, wrapper: string[] = []): Promise<void> {
-    const target = typeof bin === 'string' ? binCommand(bin) : [process.execPath, bin.script];
+    const target = typeof bin === 'string' ? binCommand(bin, this.#opts.binRoot) : [process.execPath, bin.script];
     const argv = [...(wrapper.length > 0 ? wrapper : this.#corePrefix(bin, args)), ...target, ...args];
     return this.#children.start(name, argv, { PATH: binEnvPath(), HOME: this.dir, ...env }, readyLine);
   }
@@ -270,7 +270,7 @@ export class Stack {
 
   /** Runs a binary to completion, capturing its output (also into the logs under `logName`). */
   run(bin: BinName, args: string[], env: Record<string, string>, stdin?: Buffer, logName?: string): Promise<RunResult> {
-    const argv = [...this.#corePrefix(bin, args), ...binCommand(bin), ...args];
+    const argv = [...this.#corePrefix(bin, args), ...binCommand(bin, this.#opts.binRoot), ...args];
     return this.#children.run(logName ?? bin, argv, { PATH: binEnvPath(), HOME: this.dir, ...env }, this.dir, stdin);
   }
 
