@@ -4,8 +4,9 @@
  * - `@spike-ts/sdk` (packages/sdk): the tarball holds compiled ESM with types and a README;
  *   installed into a fresh project it pulls no native module and no database driver
  *   (no better-sqlite3, no pg, no `.node` file, no `binding.gyp`); `import { NexusClient }
- *   from '@spike-ts/sdk'` runs and type-checks under `tsc --strict`; deep imports are closed
- *   by the `exports` map.
+ *   from '@spike-ts/sdk'` runs and type-checks under `tsc --strict`, and so does every import
+ *   line the README, docs/sdk.md and the SDK's README show; deep imports are closed by the
+ *   `exports` map.
  * - `spike-ts` (the server package): the tarball holds dist/ (no tests, no TypeScript
  *   sources); installed into a fresh folder, every bin (`spike`, `spike-nexus`,
  *   `spike-keeper`, `spike-bootstrap`, `spike-agent`) answers `--help` with exit 0,
@@ -149,6 +150,22 @@ const CONSUMER_TSCONFIG = {
   files: ['main.ts'],
 };
 
+/** The docs that show the SDK's import line (each must show at least one). */
+const DOCS_WITH_IMPORTS = ['README.md', 'docs/sdk.md', 'packages/sdk/README.md'];
+
+/** Every `import … from '@spike-ts/sdk…';` line of a doc (one line each, as the docs write them). */
+function sdkImportLines(doc: string): string[] {
+  const lines = fs.readFileSync(path.join(REPO_ROOT, doc), 'utf8').split('\n').filter((l) => /^import .* from '@spike-ts\/sdk[^']*';\s*$/.test(l));
+  assert.ok(lines.length > 0, `${doc} shows no import line of @spike-ts/sdk`);
+  return lines;
+}
+
+/** The local names an `import { a, b as c, type T }` line binds (types excluded: they are no values). */
+function importedNames(line: string): string[] {
+  const braces = /\{([^}]*)\}/.exec(line)?.[1] ?? '';
+  return braces.split(',').map((n) => n.trim()).filter((n) => n !== '' && !n.startsWith('type ')).map((n) => n.split(/\s+as\s+/).pop()!);
+}
+
 async function sdkFlow(): Promise<void> {
   const dest = tempDir('spike-pkg-tgz-sdk-');
   const tgz = await pack(dest, ['-w', '@spike-ts/sdk']);
@@ -171,7 +188,10 @@ async function sdkFlow(): Promise<void> {
   assert.deepEqual(native, [], 'installing the SDK pulled a native module');
 
   fs.writeFileSync(path.join(app, 'main.ts'), CONSUMER_TS);
-  fs.writeFileSync(path.join(app, 'tsconfig.json'), JSON.stringify(CONSUMER_TSCONFIG));
+  // The import lines the docs show compile against the installed package, each in a file of its own.
+  const docImports = DOCS_WITH_IMPORTS.flatMap((doc) => sdkImportLines(doc));
+  docImports.forEach((line, i) => fs.writeFileSync(path.join(app, `doc-import-${i}.ts`), `${line}\nexport const used${i} = [${importedNames(line).join(', ')}];\n`));
+  fs.writeFileSync(path.join(app, 'tsconfig.json'), JSON.stringify({ ...CONSUMER_TSCONFIG, files: ['main.ts', ...docImports.map((_, i) => `doc-import-${i}.ts`)] }));
   await ok(process.execPath, [path.join(REPO_ROOT, 'node_modules', 'typescript', 'bin', 'tsc'), '-p', '.'], app);
   const out = JSON.parse(await ok(process.execPath, ['out/main.js'], app)) as Record<string, unknown>;
   assert.deepEqual(out, { connect: 'function', create: 'function', watch: 'function', urls: ['https://nexus.example:8553'], check: null, value: 'v' });
