@@ -10,8 +10,8 @@
  * - `spike-ts` (the server package): the tarball holds dist/ (no tests, no TypeScript
  *   sources); installed into a fresh folder, every bin (`spike`, `spike-nexus`,
  *   `spike-keeper`, `spike-bootstrap`, `spike-agent`) answers `--help` with exit 0,
- *   `import { NexusClient } from 'spike-ts'` works there too, and the installed bins run a
- *   real stack (memory backend) against which the installed `spike` puts and gets a secret.
+ *   `import { NexusClient } from 'spike-ts'` works there too, and the installed agent, Nexus
+ *   (memory backend) and `spike` serve a put and a get, and the installed Keepers start.
  *
  * Installs prefer the npm cache (`--prefer-offline`) and fall back to the registry. The server
  * tarball is installed with `--ignore-scripts` by default: its one install script builds
@@ -153,16 +153,23 @@ const CONSUMER_TSCONFIG = {
 /** The docs that show the SDK's import line (each must show at least one). */
 const DOCS_WITH_IMPORTS = ['README.md', 'docs/sdk.md', 'packages/sdk/README.md'];
 
-/** Every `import … from '@spike-ts/sdk…';` line of a doc (one line each, as the docs write them). */
+/**
+ * Every `import { … } from '@spike-ts/sdk…'` statement of a doc (one line or several, either
+ * quote). Every import statement of the package must be one of them, so none is skipped.
+ */
 function sdkImportLines(doc: string): string[] {
-  const lines = fs.readFileSync(path.join(REPO_ROOT, doc), 'utf8').split('\n').filter((l) => /^import .* from '@spike-ts\/sdk[^']*';\s*$/.test(l));
-  assert.ok(lines.length > 0, `${doc} shows no import line of @spike-ts/sdk`);
-  return lines;
+  const text = fs.readFileSync(path.join(REPO_ROOT, doc), 'utf8');
+  const found = [...text.matchAll(/^[ \t]*import\s+(?:type\s+)?\{[^}]*\}\s*from\s*(['"])@spike-ts\/sdk(?:\/[\w./-]+)?\1;?/gm)].map((m) => m[0].trim());
+  const mentions = (text.match(/^[ \t]*import\b[^;]*?from\s*['"]@spike-ts\/sdk(?:\/[\w./-]+)?['"]/gm) ?? []).length;
+  assert.ok(found.length > 0, `${doc} shows no import of @spike-ts/sdk`);
+  assert.equal(found.length, mentions, `${doc}: an import of @spike-ts/sdk in a form this test does not read`);
+  return found;
 }
 
-/** The local names an `import { a, b as c, type T }` line binds (types excluded: they are no values). */
-function importedNames(line: string): string[] {
-  const braces = /\{([^}]*)\}/.exec(line)?.[1] ?? '';
+/** The local value names an import binds (`import type {…}` and `type X` entries bind none). */
+function importedNames(statement: string): string[] {
+  if (/^import\s+type\b/.test(statement)) return [];
+  const braces = /\{([^}]*)\}/.exec(statement)?.[1] ?? '';
   return braces.split(',').map((n) => n.trim()).filter((n) => n !== '' && !n.startsWith('type ')).map((n) => n.split(/\s+as\s+/).pop()!);
 }
 
@@ -246,9 +253,11 @@ async function serverFlow(): Promise<void> {
 }
 
 /**
- * The installed bins run a real stack: agent, three Keepers, Nexus (the memory backend: the
- * SQLite driver's native addon is not built under --ignore-scripts) and Bootstrap, all started
- * from the installed package; the installed `spike` then writes and reads a secret over mTLS.
+ * The installed bins serve: the agent and Nexus (the memory backend: the SQLite driver's
+ * native addon is not built under --ignore-scripts, and a memory Nexus needs no Keepers or
+ * Bootstrap), started from the installed package, and the installed `spike` writes and reads
+ * a secret over mTLS; then three installed Keepers start, fetch their SVIDs and report ready.
+ * Bootstrap, which needs Nexus on a persistent backend, only answers `--help` here.
  */
 async function installedStackServes(binRoot: string): Promise<void> {
   const stack = await Stack.start({ binRoot, backend: 'memory' });
@@ -259,6 +268,7 @@ async function installedStackServes(binRoot: string): Promise<void> {
     const get = await stack.spike(['secret', 'get', 'pkg/check', 'k']);
     assert.equal(get.code, 0, `installed spike secret get: ${get.stderr}`);
     assert.equal(get.stdout.trim(), 'installed');
+    await Promise.all([1, 2, 3].map((i) => stack.startKeeper(i)));
   } finally {
     await stack.stop();
   }
@@ -272,6 +282,6 @@ test('package: @spike-ts/sdk installs from its tarball without native modules or
   await flows.sdk;
 });
 
-test('package: the server tarball holds dist/, installs in a fresh folder, its bins answer --help and run a stack', { timeout: STEP_TIMEOUT_MS * 2 }, async () => {
+test('package: the server tarball holds dist/, installs in a fresh folder, its bins answer --help and serve', { timeout: STEP_TIMEOUT_MS * 2 }, async () => {
   await flows.server;
 });

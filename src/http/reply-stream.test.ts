@@ -1,10 +1,11 @@
 /**
- * What happens to a streamed reply's chunks when the client goes away, over TLS (where Node
- * copies each chunk into the TLS record at once, so a write in flight when the socket dies is
- * never called back): every chunk handed to the writer ends zeroed, none is left as it was;
+ * What happens to a streamed reply's chunks when the client goes away, over TLS: every chunk
+ * handed to the writer ends zeroed, none is left as it was (also one pulled after the socket
+ * died but before the response noticed: Node never calls back a write to a destroyed socket);
  * and a chunk its producer yields after handing it over cuts the reply instead of shortening it.
  */
 import assert from 'node:assert/strict';
+import type { IncomingMessage } from 'node:http';
 import https from 'node:https';
 import type { AddressInfo } from 'node:net';
 import { Writable } from 'node:stream';
@@ -44,6 +45,25 @@ const routes = [
       },
     },
   }),
+  // The socket dies between two chunks, before the response has noticed (a turn later).
+  defineRoute({
+    path: '/gone', body: s.empty(), guard: allow, handle: () => ({}),
+    stream: {
+      guard: allow,
+      maxBodyBytes: 1024,
+      handle: (): StreamReply => {
+        const first = Buffer.allocUnsafeSlow(64 * 1024).fill(3);
+        const second = Buffer.allocUnsafeSlow(64 * 1024).fill(4);
+        kept.push(second);
+        async function* out(): AsyncGenerator<Uint8Array> {
+          yield first;
+          lastRequest?.socket.destroy();
+          yield second;
+        }
+        return { kind: 'stream', chunks: out(), length: 128 * 1024 };
+      },
+    },
+  }),
   // Yields one chunk twice (a producer bug): the second time it has been freed.
   defineRoute({
     path: '/twice', body: s.empty(), guard: allow, handle: () => ({}),
@@ -68,11 +88,16 @@ const peer = SpiffeId.parse('spiffe://spike.ist/app/x');
 const router = createRouter(routes, { isReady: () => true, logger: createLogger({ component: 'reply-stream-test', destination: new Writable({ write: (_c, _e, cb) => cb() }) }) });
 let server: https.Server;
 let port = 0;
+/** The request being served (the `/gone` producer destroys its socket). */
+let lastRequest: IncomingMessage | undefined;
 
 before(async () => {
   const ca = await createCa('reply-stream.test');
   const leaf = await issueLeaf(ca, {});
-  server = https.createServer({ cert: leaf.pem, key: leaf.key.export({ type: 'pkcs8', format: 'pem' }) }, (req, res) => void router(req, res, peer));
+  server = https.createServer({ cert: leaf.pem, key: leaf.key.export({ type: 'pkcs8', format: 'pem' }) }, (req, res) => {
+    lastRequest = req;
+    void router(req, res, peer);
+  });
   await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
   port = (server.address() as AddressInfo).port;
 });
@@ -122,4 +147,11 @@ test('a chunk yielded again after it was handed over (and freed) cuts the reply;
   assert.equal(got.complete, false, `a complete reply of ${got.bytes} bytes`);
   assert.ok(got.bytes <= 64 * 1024);
   assert.equal(kept.at(-1)?.byteLength, 0, 'the chunk was freed after its first write');
+});
+
+test('the socket destroyed between two chunks, before the response noticed: the next chunk is zeroed and freed, not written', async () => {
+  const got = await post('/gone', () => undefined);
+  assert.equal(got.complete, false);
+  const second = kept.at(-1)!;
+  await until(() => second.byteLength === 0, 'the chunk pulled after the socket died to be freed');
 });

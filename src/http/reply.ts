@@ -9,7 +9,7 @@
  * destroys the response (a client never takes a truncated reply for a complete one).
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import { wasFreed, wipe, wipeAndFree } from '../crypto/curve-free.js';
+import { wasFreed, wipeAndFree } from '../crypto/curve-free.js';
 import { bodyFullyTaken } from './body.js';
 import { type Request, type Response, endResponse, isHttp1 } from './connection.js';
 import { ApiError, PlainTextError, errorCode } from './errors.js';
@@ -110,15 +110,24 @@ export function sendBytes(x: ReplyTarget, bytes: Uint8Array): void {
 export const STREAM_REPLY_BUFFER_BYTES = 64 * 1024;
 
 /** Resolves on `drain`, or on `close` (the caller then notices the destroyed response). */
-function drained(res: Response): Promise<void> {
+function drained(req: Request, res: Response): Promise<void> {
+  // The socket's close too: a response queued behind an earlier one on a pipelined HTTP/1.1
+  // connection never sees its own 'close' when the client goes away.
+  const socket = isHttp1(req) ? (req as IncomingMessage).socket : undefined;
   return new Promise((resolve) => {
+    if (socket?.destroyed === true) {
+      resolve();
+      return;
+    }
     const done = (): void => {
       res.off('drain', done);
       res.off('close', done);
+      socket?.off('close', done);
       resolve();
     };
     res.on('drain', done);
     res.on('close', done);
+    socket?.on('close', done);
   });
 }
 
@@ -138,16 +147,10 @@ export async function sendStream(x: ReplyTarget, reply: StreamReply): Promise<vo
     w.setHeader('Content-Type', OCTET_STREAM);
     if (reply.length !== undefined) w.setHeader('Content-Length', String(reply.length));
   };
-  // Chunks written whose write has not called back. Node never calls back a write that meets a
-  // socket already destroyed under the response, nor one in flight when it is destroyed: these
-  // are zeroed when the response closes (not freed: a plain-socket write may still point at them).
-  const pending = new Set<Buffer>();
-  w.once('close', () => {
-    for (const b of pending) wipe(b);
-    pending.clear();
-  });
   try {
     for await (const c of reply.chunks) {
+      // Checked on the socket too: the response learns of a destroyed socket only a turn later,
+      // and Node never calls back a write to a destroyed socket (the chunk would stay as it was).
       if (w.destroyed || (isHttp1(req) && (req as IncomingMessage).socket.destroyed)) {
         wipeAndFree(c);
         throw new ApiError(errorCode('badRequest'), 'client went away', { reason: 'client_closed' });
@@ -160,14 +163,9 @@ export async function sendStream(x: ReplyTarget, reply: StreamReply): Promise<vo
       }
       if (!started) start();
       const buf = Buffer.from(c.buffer, c.byteOffset, c.byteLength);
-      pending.add(buf);
-      const flushed = (): void => {
-        pending.delete(buf);
-        wipeAndFree(buf);
-      };
       // Waits only once a few chunks are queued: chunks written in one turn of the event loop
       // leave in one socket write (the response corks until the next tick), not one each (P5).
-      if (!w.write(buf, flushed) && w.writableLength >= STREAM_REPLY_BUFFER_BYTES) await drained(x.res);
+      if (!w.write(buf, () => wipeAndFree(buf)) && w.writableLength >= STREAM_REPLY_BUFFER_BYTES) await drained(x.req, x.res);
     }
     if (!started) start();
     await new Promise<void>((resolve) => {

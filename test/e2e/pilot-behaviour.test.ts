@@ -208,7 +208,7 @@ test('spike help … exits 0; completion scripts are valid shell', async (t) => 
   const zsh = await ok(['completion', 'zsh']);
   assert.match(zsh, /^#compdef spike\n/);
   if (!ensureCommand('zsh', ['--version'], 'zsh')) {
-    t.diagnostic('zsh is not installed and could not be installed here (not root): zsh -n skipped');
+    t.diagnostic('zsh is not installed and could not be installed here (not root, or no package source): zsh -n skipped');
   } else {
     const z = spawnSync('zsh', ['-n'], { input: zsh, encoding: 'utf8' });
     assert.equal(z.status, 0, z.stderr);

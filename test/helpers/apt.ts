@@ -12,10 +12,13 @@ import path from 'node:path';
 /** The lock every test-time install holds. */
 export const APT_INSTALL_LOCK = path.join(os.tmpdir(), 'spike-ts-apt-install.lock');
 
-/** The shell command that installs `pkgs` (non-interactive, quiet). */
+/** The shell command that installs `pkgs` (non-interactive, quiet; waits for dpkg's own lock too). */
 export function aptInstallScript(pkgs: readonly string[]): string {
-  return `apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq ${pkgs.join(' ')}`;
+  return `apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq -o DPkg::Lock::Timeout=600 ${pkgs.join(' ')}`;
 }
+
+/** Quotes one shell word. */
+const sh = (w: string): string => `'${w.replace(/'/g, `'\\''`)}'`;
 
 /**
  * Whether `cmd args…` runs here, installing Debian package `pkg` first when it does not (and
@@ -25,6 +28,10 @@ export function ensureCommand(cmd: string, args: readonly string[], pkg: string)
   const runs = (): boolean => spawnSync(cmd, args, { stdio: 'ignore' }).status === 0;
   if (runs()) return true;
   if (process.getuid?.() !== 0) return false;
-  spawnSync('flock', [APT_INSTALL_LOCK, 'sh', '-c', aptInstallScript([pkg])], { stdio: 'ignore', timeout: 600_000 });
-  return runs();
+  // Checked again inside the lock: a test file that waited for another's install skips its own.
+  const check = [cmd, ...args].map(sh).join(' ');
+  const r = spawnSync('flock', [APT_INSTALL_LOCK, 'sh', '-c', `${check} >/dev/null 2>&1 || { ${aptInstallScript([pkg])}; }`], { encoding: 'utf8', timeout: 600_000 });
+  if (runs()) return true;
+  process.stderr.write(`could not install ${pkg} for the tests: ${`${r.stderr ?? ''}${r.stdout ?? ''}`.trim().split('\n').slice(-3).join(' | ') || (r.error?.message ?? `exit ${String(r.status)}`)}\n`);
+  return false;
 }
