@@ -12,7 +12,9 @@
  *   over Nexus's body cap (Nexus's own reason is shown), list prefix rules, undelete's version;
  * - `spike help …` exits 0 (also `help <group> <command>`); `spike completion bash` passes
  *   `bash -n` and `zsh -n` (zsh installed from Debian's packages when missing and root);
- * - a non-superuser workload uses the CLI for what its policy allows (also in cli-secrets-policies.ts).
+ * - a non-superuser workload uses the CLI for what its policy allows (also in cli-secrets-policies.ts);
+ * - operator and audit commands (refresh-shares, rotate-root-key, audit hash) answer in json/yaml too,
+ *   writes with `ok: true`, their warnings on stderr.
  */
 import 'reflect-metadata';
 import { test, before, after } from 'node:test';
@@ -214,4 +216,26 @@ test('spike help … exits 0; completion scripts are valid shell', async (t) => 
     assert.equal(z.status, 0, z.stderr);
   }
   oneLine(await stack.spike(['completion', 'fish']), /^Error: Unsupported shell \(use bash or zsh\)\.$/, 2);
+});
+
+test('operator and audit commands answer in json and yaml too; their writes carry ok: true, warnings go to stderr', async () => {
+  await ok(['secret', 'put', 'ops/a', 'k=before']);
+  const refresh = await stack.spike(['operator', 'refresh-shares', '--json']);
+  assert.equal(refresh.code, 0, refresh.stderr);
+  const r = JSON.parse(refresh.stdout) as { ok: boolean; epoch: number; recoveryShardsStale: boolean };
+  assert.equal(r.ok, true);
+  assert.equal(r.recoveryShardsStale, true);
+  assert.ok(Number.isSafeInteger(r.epoch) && r.epoch > 0);
+  assert.match(refresh.stderr, /^Warning: recovery shards saved before this change no longer work; run `spike operator recover`\.\n$/, 'the warning the human form prints, on stderr');
+  const rotation = await stack.spike(['operator', 'rotate-root-key', '--format', 'yaml']);
+  assert.equal(rotation.code, 0, rotation.stderr);
+  assert.match(rotation.stderr, /^Warning: recovery shards exported before this rotation no longer work; run `spike operator recover` now\.\n$/);
+  const rot = YAML.parse(rotation.stdout) as { ok: boolean; epoch: number; storageKeyId: number; cipherVersion: number };
+  assert.equal(rot.ok, true);
+  assert.ok(rot.epoch > r.epoch, `rotation epoch ${rot.epoch} after refresh epoch ${r.epoch}`);
+  assert.ok(Number.isSafeInteger(rot.storageKeyId) && Number.isSafeInteger(rot.cipherVersion));
+  const hash = JSON.parse(await ok(['audit', 'hash', 'ops/a', '--json'])) as { hash: string };
+  assert.match(hash.hash, /^[0-9a-f]{64}$/);
+  assert.equal((await ok(['audit', 'hash', 'ops/a'])).trim(), hash.hash, 'the same hash in human form');
+  assert.deepEqual(JSON.parse(await ok(['secret', 'get', 'ops/a', '--json'])), { k: 'before' }, 'still readable after both');
 });
