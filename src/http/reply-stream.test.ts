@@ -13,6 +13,7 @@ import { after, before, test } from 'node:test';
 import { createLogger } from '../lib/log.js';
 import { SpiffeId } from '../spiffe/id.js';
 import '../protocol/errors.js'; // chooses the wire error codes, as Nexus does before making a router
+import { waitFor } from '../../test/helpers/mtls-harness.js';
 import { createCa, issueLeaf } from '../../test/helpers/pki.js';
 import { guardIdentity } from './guards.js';
 import type { StreamReply } from './reply.js';
@@ -26,61 +27,44 @@ const CHUNK = 256 * 1024;
 const handed: Buffer[] = [];
 const kept: Buffer[] = [];
 
+/** A stream-only route answering with `reply()` (its JSON variant is never called here). */
+const streamRoute = (path: string, reply: () => StreamReply) =>
+  defineRoute({ path, body: s.empty(), guard: allow, handle: () => ({}), stream: { guard: allow, maxBodyBytes: 1024, handle: reply } });
+
 const routes = [
   // 64 MiB in 256 KiB chunks, far more than a client that hangs up early reads.
-  defineRoute({
-    path: '/big', body: s.empty(), guard: allow, handle: () => ({}),
-    stream: {
-      guard: allow,
-      maxBodyBytes: 1024,
-      handle: (): StreamReply => {
-        async function* out(): AsyncGenerator<Uint8Array> {
-          for (let i = 0; i < 256; i++) {
-            const b = Buffer.allocUnsafeSlow(CHUNK).fill(0x77);
-            handed.push(b);
-            yield b;
-          }
-        }
-        return { kind: 'stream', chunks: out(), length: 256 * CHUNK };
-      },
-    },
+  streamRoute('/big', () => {
+    async function* out(): AsyncGenerator<Uint8Array> {
+      for (let i = 0; i < 256; i++) {
+        const b = Buffer.allocUnsafeSlow(CHUNK).fill(0x77);
+        handed.push(b);
+        yield b;
+      }
+    }
+    return { kind: 'stream', chunks: out(), length: 256 * CHUNK };
   }),
   // The socket dies between two chunks, before the response has noticed (a turn later).
-  defineRoute({
-    path: '/gone', body: s.empty(), guard: allow, handle: () => ({}),
-    stream: {
-      guard: allow,
-      maxBodyBytes: 1024,
-      handle: (): StreamReply => {
-        const first = Buffer.allocUnsafeSlow(64 * 1024).fill(3);
-        const second = Buffer.allocUnsafeSlow(64 * 1024).fill(4);
-        kept.push(second);
-        async function* out(): AsyncGenerator<Uint8Array> {
-          yield first;
-          lastRequest?.socket.destroy();
-          yield second;
-        }
-        return { kind: 'stream', chunks: out(), length: 128 * 1024 };
-      },
-    },
+  streamRoute('/gone', () => {
+    const first = Buffer.allocUnsafeSlow(64 * 1024).fill(3);
+    const second = Buffer.allocUnsafeSlow(64 * 1024).fill(4);
+    kept.push(second);
+    async function* out(): AsyncGenerator<Uint8Array> {
+      yield first;
+      lastRequest?.socket.destroy();
+      yield second;
+    }
+    return { kind: 'stream', chunks: out(), length: 128 * 1024 };
   }),
   // Yields one chunk twice (a producer bug): the second time it has been freed.
-  defineRoute({
-    path: '/twice', body: s.empty(), guard: allow, handle: () => ({}),
-    stream: {
-      guard: allow,
-      maxBodyBytes: 1024,
-      handle: (): StreamReply => {
-        const b = Buffer.allocUnsafeSlow(64 * 1024).fill(1);
-        kept.push(b);
-        async function* out(): AsyncGenerator<Uint8Array> {
-          yield b;
-          await new Promise((r) => setTimeout(r, 50)); // let the first write flush (and free it)
-          yield b;
-        }
-        return { kind: 'stream', chunks: out() }; // chunked: a short reply could look complete
-      },
-    },
+  streamRoute('/twice', () => {
+    const b = Buffer.allocUnsafeSlow(64 * 1024).fill(1);
+    kept.push(b);
+    async function* out(): AsyncGenerator<Uint8Array> {
+      yield b;
+      await new Promise((r) => setTimeout(r, 50)); // let the first write flush (and free it)
+      yield b;
+    }
+    return { kind: 'stream', chunks: out() }; // chunked: a short reply could look complete
   }),
 ];
 
@@ -124,22 +108,13 @@ function post(path: string, onData: (n: number, stop: () => void) => void): Prom
   });
 }
 
-/** Polls `cond` (a generous deadline; the condition, not the time, decides). */
-async function until(cond: () => boolean, what: string): Promise<void> {
-  const deadline = Date.now() + 30_000;
-  while (!cond()) {
-    if (Date.now() > deadline) assert.fail(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 20));
-  }
-}
-
 test('clients gone mid-reply (TLS, 24 at once): every chunk handed to the writer ends zeroed or freed, written or not', async () => {
   const runs = await Promise.all(Array.from({ length: 24 }, (_, i) => post('/big', (n, stop) => {
     if (n > 200_000 + i * 60_000) stop();
   })));
   for (const r of runs) assert.equal(r.complete, false);
   const clean = (b: Buffer): boolean => b.byteLength === 0 || b.every((x) => x === 0);
-  await until(() => handed.length > 0 && handed.every(clean), `all handed chunks zeroed (${handed.filter((b) => !clean(b)).length} of ${handed.length} not)`);
+  await waitFor(() => handed.length > 0 && handed.every(clean), `all handed chunks zeroed (${handed.filter((b) => !clean(b)).length} of ${handed.length} not)`, 30_000);
 });
 
 test('a chunk yielded again after it was handed over (and freed) cuts the reply; never a short complete one', async () => {
@@ -153,5 +128,5 @@ test('the socket destroyed between two chunks, before the response noticed: the 
   const got = await post('/gone', () => undefined);
   assert.equal(got.complete, false);
   const second = kept.at(-1)!;
-  await until(() => second.byteLength === 0, 'the chunk pulled after the socket died to be freed');
+  await waitFor(() => second.byteLength === 0, 'the chunk pulled after the socket died to be freed', 30_000);
 });

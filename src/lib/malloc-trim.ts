@@ -284,8 +284,7 @@ export function processTrimmer(logger: Logger): MallocTrimmer | undefined {
   return processWide ?? undefined;
 }
 
-/** What the process's trimmer has done, for the metrics; undefined when none runs. */
-export function mallocTrimReading(): { active: boolean; trims: number; releasedBytes: number } | undefined {
-  const t = processWide ?? undefined;
-  return t === undefined ? undefined : { active: t.active, trims: t.trims, releasedBytes: t.releasedBytes };
+/** What the process's trimmer has done, for the metrics (read live); undefined when none runs. */
+export function mallocTrimReading(): Readonly<Pick<MallocTrimmer, 'active' | 'trims' | 'releasedBytes'>> | undefined {
+  return processWide ?? undefined;
 }

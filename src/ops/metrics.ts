@@ -86,22 +86,22 @@ function keyringGauges(registry: Registry, read: () => KeyringReading | undefine
 /** Giving freed native memory back (src/lib/malloc-trim.ts): whether it runs, and what it did. */
 function mallocTrimMetrics(registry: Registry): void {
   gaugeFrom(registry, 'spike_malloc_trim_active', '1 while this process gives freed native memory back to the system (malloc_trim), 0 where it cannot', () => (mallocTrimReading()?.active === true ? 1 : 0));
-  const counterFrom = (name: string, help: string, value: () => number | undefined): void => {
-    new Counter({
-      name, help, registers: [registry],
-      collect() {
-        const v = value();
-        if (v === undefined) return;
-        this.reset();
-        this.inc(v);
-      },
-    });
-  };
-  counterFrom('spike_malloc_trims_total', 'malloc_trim runs since start, the one at start included', () => mallocTrimReading()?.trims);
-  counterFrom('spike_malloc_trim_released_bytes_total', 'RSS given back by those runs since start', () => mallocTrimReading()?.releasedBytes);
+  counterFrom(registry, 'spike_malloc_trims_total', 'malloc_trim runs since start, the one at start included', () => mallocTrimReading()?.trims);
+  counterFrom(registry, 'spike_malloc_trim_released_bytes_total', 'RSS given back by those runs since start', () => mallocTrimReading()?.releasedBytes);
 }
 
 const statusClass = (s: number): string => `${Math.floor(s / 100)}xx`;
+/** A counter whose value is read from a running total at each scrape (undefined: left as it is). */
+const counterFrom = (registry: Registry, name: string, help: string, value: () => number | undefined): Counter =>
+  new Counter({
+    name, help, registers: [registry],
+    collect() {
+      const v = value();
+      if (v === undefined) return;
+      this.reset();
+      this.inc(v);
+    },
+  });
 const gaugeFrom = (registry: Registry, name: string, help: string, value: () => number | undefined, labelNames: string[] = []): Gauge =>
   new Gauge({
     name, help, labelNames, registers: [registry],

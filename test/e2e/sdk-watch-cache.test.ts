@@ -9,6 +9,7 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { createSecretCache, watchSecret, type NexusClient, type SecretValues } from '../../src/sdk/index.js';
+import { waitFor } from '../helpers/mtls-harness.js';
 import { Stack } from '../helpers/stack.js';
 
 let stack: Stack;
@@ -24,15 +25,6 @@ after(async () => {
   await stack?.stop();
 });
 
-/** Polls `cond` until it holds (a generous deadline: the condition decides, not the time). */
-async function until(cond: () => boolean, what: string): Promise<void> {
-  const deadline = Date.now() + 60_000;
-  while (!cond()) {
-    if (Date.now() > deadline) assert.fail(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 20));
-  }
-}
-
 async function cliPut(path: string, kv: string): Promise<void> {
   const r = await stack.spike(['secret', 'put', path, kv]);
   assert.equal(r.code, 0, r.stderr);
@@ -46,7 +38,7 @@ test('watchSecret: a change written by another process (the spike CLI) reaches o
   try {
     assert.deepEqual({ ...(await w.ready()) }, { password: 'one' });
     await cliPut('watch/db', 'password=two');
-    await until(() => seen.length >= 2, 'onChange with the CLI\'s write');
+    await waitFor(() => seen.length >= 2, 'onChange with the CLI\'s write', 60_000);
     assert.deepEqual(seen[1], { password: 'two' });
     assert.deepEqual({ ...w.current }, { password: 'two' });
     // Several more reads of unchanged values: no further onChange.

@@ -40,7 +40,6 @@ const HEADER = 1 + AEAD_NONCE_BYTES;
 class HeldBytes {
   readonly #parts: Buffer[] = [];
   #length = 0;
-  #wipes = 0;
 
   get length(): number {
     return this.#length;
@@ -54,12 +53,11 @@ class HeldBytes {
   /** Views (no copies) of at most `max` bytes covering `[start, end)`; none once wiped. */
   *views(start: number, end: number, max: number): Generator<Buffer> {
     let base = 0;
-    const epoch = this.#wipes;
     for (const p of this.#parts) {
       const from = Math.max(start, base);
       const to = Math.min(end, base + p.length);
       for (let o = from; o < to; o += max) {
-        if (this.#wipes !== epoch) return; // wiped meanwhile (reply deadline): its parts are freed
+        if (this.#parts.length === 0) return; // wiped meanwhile (reply deadline): its parts are freed
         yield p.subarray(o - base, Math.min(to, o + max) - base);
       }
       base += p.length;
@@ -77,7 +75,6 @@ class HeldBytes {
     for (const p of this.#parts) wipeAndFree(p);
     this.#parts.length = 0;
     this.#length = 0;
-    this.#wipes++;
   }
 }
 
