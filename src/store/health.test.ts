@@ -14,6 +14,8 @@ import { STORE_FAILURE_MESSAGE, storeFailureFromMessage } from '../protocol/inde
 import { StoreHealth, storeFailure, storeFailureText } from './health.js';
 import { MemoryStore } from './memory.js';
 import { pgToStoreError } from './postgres/store.js';
+import { connectWithin, deadlineTimerError } from './postgres/errors.js';
+import { runWithDeadline } from '../lib/deadline.js';
 import { toStoreError } from './sqlite/file.js';
 import { StoreError, type StoreFailureCause } from './types.js';
 
@@ -50,6 +52,19 @@ test('PostgreSQL and socket codes name their cause', () => {
   for (const [code, cause] of cases) assert.equal(pgToStoreError(driverError(code)).failure, cause, code);
   assert.equal(pgToStoreError(new Error('Connection terminated unexpectedly')).failure, 'unreachable');
   assert.equal(pgToStoreError(driverError('40001')).code, 'store_busy');
+});
+
+test('postgres: a timer set to the request deadline is a timeout even when it fires before the clock reaches the deadline', async () => {
+  // Node runs timers against the loop's cached clock, so under load they fire a few ms
+  // early by Date.now(); the cause must still be "timed out", never "unreachable".
+  await runWithDeadline(60_000, async () => {
+    assert.equal(pgToStoreError(deadlineTimerError(new Error('Query read timeout'))).failure, 'timeout');
+    assert.equal(pgToStoreError(new Error('Query read timeout')).failure, 'unreachable', 'a read timeout not set from the deadline');
+    const neverConnects = { connect: () => new Promise<never>(() => undefined) } as unknown as Parameters<typeof connectWithin>[0];
+    const e = await connectWithin(neverConnects, 5).then(() => assert.fail('connected'), (err: unknown) => err);
+    assert.equal(pgToStoreError(e).failure, 'timeout');
+    assert.equal(pgToStoreError(new Error('timeout exceeded when trying to connect')).failure, 'unreachable', "the pool's own connect timeout");
+  });
 });
 
 test('an unspecific SQLITE_IOERR is diagnosed from the folder: read-only when it cannot be written', { skip: process.getuid?.() === 0 ? 'root writes anywhere' : false }, () => {

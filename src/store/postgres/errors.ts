@@ -37,7 +37,7 @@ export function pgToStoreError(e: unknown): StoreError {
   // Connection refused/reset, 08xxx connection exceptions, 57P0x shutdown, 57014 timeout,
   // 53xxx resources, "Connection terminated", client read timeout, pool ended: unavailable,
   // with the cause named when the code names one; `timeout` when the request's deadline passed.
-  const failure = deadlinePassed() ? 'timeout' : pgFailureOf(code, e);
+  const failure = deadlinePassed() || (e instanceof Error && DEADLINE_TIMERS.has(e)) ? 'timeout' : pgFailureOf(code, e);
   return new StoreError('store_unavailable', failure === undefined ? { cause: e } : { cause: e, failure });
 }
 
@@ -57,6 +57,20 @@ function pgFailureOf(code: string, e: unknown): StoreFailureCause | undefined {
   const msg = e instanceof Error ? e.message : '';
   if (code === '' && /^(Connection terminated|timeout exceeded when trying to connect|Query read timeout|Client has encountered a connection error)/.test(msg)) return 'unreachable';
   return undefined;
+}
+
+/**
+ * Errors raised by a timer set to what was left of the request's deadline. Node runs a
+ * timer against the event loop's cached clock, so under load it can fire a few ms before
+ * `Date.now()` reaches the deadline: such an error is a timeout even when the clock says
+ * there is time left, never "unreachable".
+ */
+const DEADLINE_TIMERS = new WeakSet<Error>();
+
+/** Marks `e` as raised by a deadline timer; returns it. */
+export function deadlineTimerError<E>(e: E): E {
+  if (e instanceof Error) DEADLINE_TIMERS.add(e);
+  return e;
 }
 
 /** True inside a request whose deadline has passed. */
@@ -94,7 +108,7 @@ export function connectWithin(pool: pg.Pool, ms: number | undefined): Promise<pg
     let late = false;
     const timer = setTimeout(() => {
       late = true;
-      reject(new Error('timeout exceeded when trying to connect'));
+      reject(deadlineTimerError(new Error('timeout exceeded when trying to connect')));
     }, ms);
     p.then((client) => {
       clearTimeout(timer);

@@ -42,7 +42,7 @@ import { visitPathPages, type PathRow } from '../path-catalog.js';
 import { SealedStore, type MetaRow, type ReadRow, type SealedSecretWrite } from '../sealed.js';
 import { DEFAULTS, type PostgresStoreOptions } from './options.js';
 import { StoreError, type KeyAdoption, type PolicyRecord, type StoreFailureCause, type StoreOutcome } from '../types.js';
-import { budgetMs, connectWithin, errCode, isRetryable, isServerAnswer, pgToStoreError, withOutcome } from './errors.js';
+import { budgetMs, connectWithin, deadlineTimerError, errCode, isRetryable, isServerAnswer, pgToStoreError, withOutcome } from './errors.js';
 import { migratePostgres } from './schema.js';
 import { PostgresAnchor } from './anchor.js';
 import type { BlobSwap, KeyRecordsUpdate, StaleBlob } from '../key-custody.js';
@@ -145,8 +145,12 @@ export class PostgresStore extends SealedStore {
     return <R extends pg.QueryResultRow>(query: pg.QueryConfig<unknown[]> | string) => {
       const ms = budgetMs();
       const cfg: pg.QueryConfig<unknown[]> & { query_timeout?: number } = typeof query === 'string' ? { text: query } : { ...query };
-      if (ms !== undefined) cfg.query_timeout = ms;
-      return client.query<R>(cfg);
+      if (ms === undefined) return client.query<R>(cfg);
+      cfg.query_timeout = ms;
+      // pg's read timeout set here is the request's deadline (see deadlineTimerError).
+      return client.query<R>(cfg).catch((e: unknown) => {
+        throw e instanceof Error && e.message === 'Query read timeout' ? deadlineTimerError(e) : e;
+      });
     };
   }
 
