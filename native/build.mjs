@@ -11,7 +11,15 @@ import { fileURLToPath } from 'node:url';
 
 const dir = path.join(path.dirname(fileURLToPath(import.meta.url)), 'malloc-trim');
 const say = (line) => process.stderr.write(`spike-ts native/malloc-trim: ${line}\n`);
-const BUILD_TIMEOUT_MS = 180_000;
+/**
+ * How long the build may take before it is stopped (3 min; `SPIKE_NATIVE_BUILD_TIMEOUT_MS`, a
+ * whole number of ms, for a slow machine). On expiry the whole build is killed: node-gyp and
+ * the `make`, compiler and linker processes under it (its own process group), so nothing keeps
+ * compiling after the install moved on.
+ */
+const BUILD_TIMEOUT_MS = /^[1-9][0-9]{0,8}$/.test(process.env.SPIKE_NATIVE_BUILD_TIMEOUT_MS ?? '')
+  ? Number(process.env.SPIKE_NATIVE_BUILD_TIMEOUT_MS)
+  : 180_000;
 
 /** npm's own node-gyp: the one npm names for install scripts, else the one beside npm itself. */
 function npmNodeGyp() {
@@ -34,9 +42,19 @@ if (gyp === undefined) {
   say('not built (run it through npm: `npm run install`, which provides node-gyp)');
   process.exit(0);
 }
+// `detached`: node-gyp leads a process group of its own, so what it started can be stopped with it.
 const r = spawnSync(process.execPath, [gyp, 'rebuild', '--release'], {
-  cwd: dir, stdio: ['ignore', 'pipe', 'pipe'], encoding: 'utf8', timeout: BUILD_TIMEOUT_MS, killSignal: 'SIGKILL',
+  cwd: dir, stdio: ['ignore', 'pipe', 'pipe'], encoding: 'utf8', timeout: BUILD_TIMEOUT_MS, killSignal: 'SIGKILL', detached: true,
 });
+if (r.status !== 0 && r.pid) {
+  // spawnSync killed node-gyp alone (on timeout), or node-gyp failed: stop whatever of its
+  // build is still running (`make`, `cc1`, `ld`). Nothing left: ESRCH, ignored.
+  try {
+    process.kill(-r.pid, 'SIGKILL');
+  } catch {
+    /* the group is gone */
+  }
+}
 const built = path.join(dir, 'build', 'Release', 'malloc_trim.node');
 if (r.status === 0 && fs.existsSync(built)) {
   fs.rmSync(path.join(dir, 'build', 'Release', 'obj.target'), { recursive: true, force: true });

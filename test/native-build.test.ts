@@ -1,0 +1,79 @@
+/**
+ * native/build.mjs, the install script that builds native/malloc-trim with npm's node-gyp: a
+ * build that runs out of time or fails never leaves its `make`/compiler processes running
+ * after the install moved on, and never fails the install. node-gyp is replaced by a script
+ * (npm's `npm_config_node_gyp`, as npm names it) that starts a long "compiler" beside itself,
+ * the way node-gyp starts `make` and `make` starts `cc1`.
+ */
+import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import fs from 'node:fs';
+import path from 'node:path';
+import { test } from 'node:test';
+import { REPO_ROOT } from './helpers/bin.js';
+import { waitFor } from './helpers/mtls-harness.js';
+import { tempDir } from './helpers/temp.js';
+
+const BUILD = path.join(REPO_ROOT, 'native', 'build.mjs');
+
+/** A stand-in for node-gyp: starts a 60 s "compiler" (its pid written to `pidFile`), then waits or exits 1. */
+function fakeGyp(dir: string, pidFile: string, then: 'hang' | 'fail'): string {
+  const file = path.join(dir, `gyp-${then}.cjs`);
+  fs.writeFileSync(file, [
+    "const { spawn } = require('node:child_process');",
+    "const fs = require('node:fs');",
+    // Inherits node-gyp's output pipes, as make and the compiler do.
+    `const c = spawn('sleep', ['60'], { stdio: ${then === 'hang' ? "'inherit'" : "'ignore'"} });`,
+    `fs.writeFileSync(${JSON.stringify(pidFile)}, String(c.pid));`,
+    then === 'hang' ? 'setInterval(() => undefined, 60_000);' : 'setTimeout(() => process.exit(1), 50);',
+  ].join('\n'));
+  return file;
+}
+
+/** Whether `pid` still runs (a zombie waiting to be reaped has stopped running). */
+function running(pid: number): boolean {
+  try {
+    const stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
+    return !/^\d+ \(.*\) Z/.test(stat);
+  } catch {
+    return false;
+  }
+}
+
+function build(gyp: string, timeoutMs: number): { status: number | null; stderr: string; ms: number } {
+  const t0 = Date.now();
+  const r = spawnSync(process.execPath, [BUILD], {
+    encoding: 'utf8',
+    env: { PATH: process.env['PATH'] ?? '', HOME: process.env['HOME'] ?? '/root', npm_config_node_gyp: gyp, SPIKE_NATIVE_BUILD_TIMEOUT_MS: String(timeoutMs) },
+    timeout: 60_000,
+  });
+  return { status: r.status, stderr: r.stderr, ms: Date.now() - t0 };
+}
+
+test('native build: out of time, the whole build is stopped (node-gyp and the compiler it started), and the install goes on', { skip: process.platform !== 'linux' ? 'Linux only' : false }, async () => {
+  const dir = tempDir('spike-native-build-');
+  const pidFile = path.join(dir, 'compiler.pid');
+  const r = build(fakeGyp(dir, pidFile, 'hang'), 1500);
+  assert.equal(r.status, 0, r.stderr);
+  assert.match(r.stderr, /native\/malloc-trim: not built \(.*ETIMEDOUT.*\)/);
+  const compiler = Number(fs.readFileSync(pidFile, 'utf8'));
+  try {
+    await waitFor(() => !running(compiler), 'the compiler started by the timed-out build to stop');
+  } finally {
+    try { process.kill(compiler, 'SIGKILL'); } catch { /* stopped */ }
+  }
+});
+
+test('native build: node-gyp fails while a compiler it started still runs: that compiler is stopped too', { skip: process.platform !== 'linux' ? 'Linux only' : false }, async () => {
+  const dir = tempDir('spike-native-build-');
+  const pidFile = path.join(dir, 'compiler.pid');
+  const r = build(fakeGyp(dir, pidFile, 'fail'), 60_000);
+  assert.equal(r.status, 0, r.stderr);
+  assert.match(r.stderr, /native\/malloc-trim: not built \(exit 1\)/);
+  const compiler = Number(fs.readFileSync(pidFile, 'utf8'));
+  try {
+    await waitFor(() => !running(compiler), 'the compiler left by the failed build to stop');
+  } finally {
+    try { process.kill(compiler, 'SIGKILL'); } catch { /* stopped */ }
+  }
+});
