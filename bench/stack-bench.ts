@@ -29,7 +29,7 @@ import { closedLoop, curveUs, pUs, progress, row, type BenchRow, type LoadResult
 import { cpuMs, merge } from './proc.js';
 
 export const BENCH_APP_ID = 'spiffe://spike.ist/workload/bench-app';
-/** Warm-up of each measured load phase: this many answers (see `#measure`), or {@link WARM_MAX_MS}. */
+/** Warm-up of each measured load phase: this many answers (see `measure`), or {@link WARM_MAX_MS}. */
 const WARM_REQUESTS = 3000;
 const WARM_MAX_MS = 8000;
 const NEXUS_ID = SpiffeId.parse('spiffe://spike.ist/spike/nexus');
@@ -43,6 +43,19 @@ export interface StackBenchOptions {
 }
 
 export type Curves = Record<string, Array<[number, number]>>;
+
+/** One side of an ABBA comparison: where its GETs go and whose CPU counts. */
+export interface Side {
+  label: string;
+  origin: string;
+  pid: number | undefined;
+}
+
+/** A side's merged load result and its server's CPU time (ms) over the measured windows. */
+export interface MeasuredSide {
+  result: LoadResult;
+  cpuMs: number;
+}
 
 /** Everything the stack benchmarks share: the bench-app identity's source and the URL. */
 export class StackBench {
@@ -86,7 +99,7 @@ export class StackBench {
    * (TurboFan was a fifth of Nexus's CPU there), which the far smaller echo server does not
    * pay; both sides get the same rule.
    */
-  async #measure(d: Dispatcher, origin: string, pathQ: string, body: (w: number, i: number) => string, concurrency: number, ms: number, serverPid?: number): Promise<LoadResult & { serverCpuMs?: number }> {
+  async measure(d: Dispatcher, origin: string, pathQ: string, body: (w: number, i: number) => string, concurrency: number, ms: number, serverPid?: number): Promise<LoadResult & { serverCpuMs?: number }> {
     const w0 = performance.now();
     let warmed = 0;
     do {
@@ -95,6 +108,26 @@ export class StackBench {
     const c0 = serverPid === undefined ? undefined : cpuMs(serverPid);
     const r = await closedLoop({ dispatcher: d, origin, path: pathQ, body, concurrency, durationMs: ms });
     return serverPid === undefined || c0 === undefined ? r : { ...r, serverCpuMs: cpuMs(serverPid) - c0 };
+  }
+
+  /**
+   * GETs of `body` from `clients` connections per side in ABBA order (`a`, `b`, `b`, `a`), half
+   * of `ms` each, so drift in the machine's load (other processes) hits both sides alike; each
+   * side's results are merged and its server's CPU time summed.
+   */
+  async abba(a: Side, b: Side, phase: string, body: (w: number, i: number) => string, clients: number, ms: number): Promise<[MeasuredSide, MeasuredSide]> {
+    const sides = [a, b].map((side) => ({ side, d: this.dispatcher(clients), sum: undefined as MeasuredSide | undefined }));
+    try {
+      for (const i of [0, 1, 1, 0]) {
+        const s = sides[i]!;
+        progress(`${phase}, ${s.side.label}, ${ms / 2000} s`);
+        const r = await this.measure(s.d, s.side.origin, GET, body, clients, ms / 2, s.side.pid);
+        s.sum = { result: merge(s.sum?.result, r), cpuMs: (s.sum?.cpuMs ?? 0) + (r.serverCpuMs ?? Number.NaN) };
+      }
+    } finally {
+      for (const s of sides) await s.d.close();
+    }
+    return [sides[0]!.sum!, sides[1]!.sum!];
   }
 
   // ---------------------------------------------------------------------------------- P1, P7
@@ -161,26 +194,13 @@ export class StackBench {
     const rows: BenchRow[] = [];
     try {
       for (const c of [1, 32]) {
-        // ABBA order (echo, Nexus, Nexus, echo), half the budget each, so drift in the
-        // machine's load (other processes) hits both sides alike; histograms are merged.
-        const runs: Partial<Record<'echo' | 'nexus', LoadResult>> = {};
-        const cpu = { echo: 0, nexus: 0 };
-        const dEcho = this.dispatcher(c);
-        const dNexus = this.dispatcher(c);
-        try {
-          for (const target of ['echo', 'nexus', 'nexus', 'echo'] as const) {
-            progress(`P1 GET, ${c} client${c > 1 ? 's' : ''}, ${target === 'echo' ? 'bare https echo' : 'Nexus'}, ${ms / 2000} s`);
-            const origin = target === 'echo' ? `https://localhost:${echo.port}` : this.origin;
-            const r = await this.#measure(target === 'echo' ? dEcho : dNexus, origin, GET, body, c, ms / 2, target === 'echo' ? echo.pid : this.stack.pid('nexus'));
-            runs[target] = merge(runs[target], r);
-            cpu[target] += r.serverCpuMs ?? Number.NaN;
-          }
-        } finally {
-          await dEcho.close();
-          await dNexus.close();
-        }
-        const e = runs.echo as LoadResult;
-        const n = runs.nexus as LoadResult;
+        const [echoSide, nexusSide] = await this.abba(
+          { label: 'bare https echo', origin: `https://localhost:${echo.port}`, pid: echo.pid },
+          { label: 'Nexus', origin: this.origin, pid: this.stack.pid('nexus') },
+          `P1 GET, ${c} client${c > 1 ? 's' : ''}`, body, c, ms);
+        const cpu = { echo: echoSide.cpuMs, nexus: nexusSide.cpuMs };
+        const e = echoSide.result;
+        const n = nexusSide.result;
         if (c === 1) this.warmGet1 = n.hist;
         this.curves[`Nexus GET, ${c} client${c > 1 ? 's' : ''}`] = curveUs(n.hist);
         this.curves[`bare https echo, ${c} client${c > 1 ? 's' : ''}`] = curveUs(e.hist);
@@ -279,7 +299,7 @@ export class StackBench {
       const d = this.dispatcher(c);
       let r: LoadResult & { serverCpuMs?: number };
       try {
-        r = await this.#measure(d, this.origin, SECRETS, (w) => JSON.stringify({ path: `bench/put/w${w}`, values: VALUE }), c, ms, this.stack.pid('nexus'));
+        r = await this.measure(d, this.origin, SECRETS, (w) => JSON.stringify({ path: `bench/put/w${w}`, values: VALUE }), c, ms, this.stack.pid('nexus'));
       } finally {
         await d.close();
       }
@@ -312,7 +332,7 @@ export class StackBench {
     let e: LoadResult & { serverCpuMs?: number };
     try {
       progress(`P2 PUT, 64 writers, bare https echo, ${ms / 2000} s`);
-      e = await this.#measure(d, `https://localhost:${echo.port}`, SECRETS, (w) => JSON.stringify({ path: `bench/put/w${w}`, values: VALUE }), 64, ms / 2, echo.pid);
+      e = await this.measure(d, `https://localhost:${echo.port}`, SECRETS, (w) => JSON.stringify({ path: `bench/put/w${w}`, values: VALUE }), 64, ms / 2, echo.pid);
     } finally {
       await d.close();
       echo.stop();
