@@ -34,7 +34,7 @@ import { AUDIT_ROWS, benchAudit } from './audit.js';
 import { benchAuthz } from './nexus-data.js';
 import { latencySvg } from './plot.js';
 import { BENCH_APP_ID, StackBench, type Curves } from './stack-bench.js';
-import { sealedReadRows } from './sealed-read.js';
+import { sealedReadRows, sealedWriteRows } from './sealed-baselines.js';
 import { p4, p6 } from './stack-restart.js';
 import { p5Ceiling } from './stream-ceiling.js';
 import { benchStore } from './store.js';
@@ -184,6 +184,7 @@ async function main(): Promise<void> {
       }
       if (want('P1')) rows.push(...(await guarded('P1 sealed read', [['P1', 'p1.cpu.c32.vs_sealed_read', 'server CPU per warm GET against an echo that also does the sealed store read']], () => sealedReadRows(sb))));
       if (want('P2')) rows.push(...(await guarded('P2', [['P2', 'p2.put', 'secret PUT throughput, 1 and 64 writers', { on: 'ratio', op: '>=', target: 5, text: '≥ 5×' }]], () => sb.p2())));
+      if (want('P2')) rows.push(...(await guarded('P2 sealed write', [['P2', 'p2.cpu.c64.vs_sealed_write', 'server CPU per PUT against an echo that also does the sealed store write']], () => sealedWriteRows(sb))));
       if (want('P3')) {
         progress(`P3 authorised GET with 10,000 policies vs none (in-process Nexus, memory store, ${args.quick ? 1 : 3} s each)`);
         rows.push(...(await guarded('P3', [['P3', 'p3.authz', 'authorised GET with 10,000 policies', P3_GOAL]], async () => p3Rows(await benchAuthz(stack, args.quick ? 1000 : 3000)))));

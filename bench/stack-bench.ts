@@ -44,7 +44,7 @@ export interface StackBenchOptions {
 
 export type Curves = Record<string, Array<[number, number]>>;
 
-/** One side of an ABBA comparison: where its GETs go and whose CPU counts. */
+/** One side of an ABBA comparison: where its requests go and whose CPU counts. */
 export interface Side {
   label: string;
   origin: string;
@@ -111,17 +111,17 @@ export class StackBench {
   }
 
   /**
-   * GETs of `body` from `clients` connections per side in ABBA order (`a`, `b`, `b`, `a`), half
+   * Requests (`pathQ`, `body`) from `clients` connections per side in ABBA order (`a`, `b`, `b`, `a`), half
    * of `ms` each, so drift in the machine's load (other processes) hits both sides alike; each
    * side's results are merged and its server's CPU time summed.
    */
-  async abba(a: Side, b: Side, phase: string, body: (w: number, i: number) => string, clients: number, ms: number): Promise<[MeasuredSide, MeasuredSide]> {
+  async abba(a: Side, b: Side, phase: string, pathQ: string, body: (w: number, i: number) => string, clients: number, ms: number): Promise<[MeasuredSide, MeasuredSide]> {
     const sides = [a, b].map((side) => ({ side, d: this.dispatcher(clients), sum: undefined as MeasuredSide | undefined }));
     try {
       for (const i of [0, 1, 1, 0]) {
         const s = sides[i]!;
         progress(`${phase}, ${s.side.label}, ${ms / 2000} s`);
-        const r = await this.measure(s.d, s.side.origin, GET, body, clients, ms / 2, s.side.pid);
+        const r = await this.measure(s.d, s.side.origin, pathQ, body, clients, ms / 2, s.side.pid);
         s.sum = { result: merge(s.sum?.result, r), cpuMs: (s.sum?.cpuMs ?? 0) + (r.serverCpuMs ?? Number.NaN) };
       }
     } finally {
@@ -197,7 +197,7 @@ export class StackBench {
         const [echoSide, nexusSide] = await this.abba(
           { label: 'bare https echo', origin: `https://localhost:${echo.port}`, pid: echo.pid },
           { label: 'Nexus', origin: this.origin, pid: this.stack.pid('nexus') },
-          `P1 GET, ${c} client${c > 1 ? 's' : ''}`, body, c, ms);
+          `P1 GET, ${c} client${c > 1 ? 's' : ''}`, GET, body, c, ms);
         const cpu = { echo: echoSide.cpuMs, nexus: nexusSide.cpuMs };
         const e = echoSide.result;
         const n = nexusSide.result;

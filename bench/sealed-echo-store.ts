@@ -1,0 +1,153 @@
+/**
+ * The store behind bench/echo-server.ts's `--sealed` mode: the work per request that a sealed
+ * secrets store without a plaintext cache cannot skip, done the way Nexus does it but with
+ * nothing else around it (report rows `p1.cpu.c32.vs_sealed_read`, `p2.cpu.c64.vs_sealed_write`).
+ *
+ * - Records: Nexus's table shapes in a WAL file (synchronous=FULL), 2,000 sealed records at
+ *   start; record ids are HMAC-SHA-256 of the path, remembered per path as Nexus remembers them.
+ * - `read`: one SQLite statement returning the metadata and newest value blobs (as Nexus's); the metadata blob is
+ *   compared with the one opened before (Nexus's metadata memo) and opened with AES-256-GCM
+ *   when it differs; the values are opened with AES-256-GCM and parsed.
+ * - `write`: writes queue up and commit together once per event-loop turn (Nexus's group
+ *   commit), in one transaction: per write, the metadata row read (memo as above), the new
+ *   version added (10 kept, the oldest dropped), metadata and values sealed with AES-256-GCM,
+ *   the rows written.
+ * Keys are random, made at start, never written anywhere.
+ */
+import { createCipheriv, createDecipheriv, createHmac, createSecretKey, randomBytes, type KeyObject } from 'node:crypto';
+import path from 'node:path';
+
+const NONCE = 12;
+const TAG = 16;
+const MAX_VERSIONS = 10;
+
+interface Meta { cur: number; old: number; last: number; ct: number; ut: number; max: number; vs: Array<[number, number, null]> }
+
+export interface SealedEchoStore {
+  /** Reads the record a request names; throws when it cannot. */
+  read(request: unknown): void;
+  /** Writes a request's `values` as a new version of its `path`; settles once committed. */
+  write(request: unknown): Promise<void>;
+}
+
+function seal(key: KeyObject, plain: Buffer, ad: Buffer): Buffer {
+  const nonce = randomBytes(NONCE);
+  const c = createCipheriv('aes-256-gcm', key, nonce, { authTagLength: TAG });
+  c.setAAD(ad);
+  return Buffer.concat([nonce, c.update(plain), c.final(), c.getAuthTag()]);
+}
+
+function open(key: KeyObject, blob: Buffer, ad: Buffer): Buffer {
+  const d = createDecipheriv('aes-256-gcm', key, blob.subarray(0, NONCE), { authTagLength: TAG });
+  d.setAAD(ad);
+  d.setAuthTag(blob.subarray(blob.length - TAG));
+  const body = d.update(blob.subarray(NONCE, blob.length - TAG));
+  d.final();
+  return body;
+}
+
+/** Opens the store in `dir` with 2,000 records, `benchPath`'s among them, holding `values`. */
+export async function openSealedEchoStore(dir: string, benchPath: string, values: Record<string, string>): Promise<SealedEchoStore> {
+  const { default: Database } = await import('better-sqlite3');
+  const hmacKey = createSecretKey(randomBytes(32));
+  const aeadKey = createSecretKey(randomBytes(32));
+  const db = new Database(path.join(dir, 'sealed-echo.db'));
+  db.pragma('journal_mode = WAL');
+  db.pragma('synchronous = FULL');
+  db.exec(`CREATE TABLE secrets (id BLOB PRIMARY KEY, path BLOB NOT NULL, meta BLOB NOT NULL) STRICT, WITHOUT ROWID;
+    CREATE TABLE secret_versions (id BLOB NOT NULL, version INTEGER NOT NULL, value BLOB NOT NULL, PRIMARY KEY (id, version)) STRICT, WITHOUT ROWID;`);
+  const st = {
+    // Nexus's read: one statement, the metadata row and the highest version's value row.
+    read: db.prepare(`SELECT s.meta AS meta, v.value AS value FROM secrets s LEFT JOIN secret_versions v ON v.id = s.id
+      AND v.version = (SELECT MAX(version) FROM secret_versions WHERE id = @id) WHERE s.id = @id`),
+    meta: db.prepare('SELECT meta FROM secrets WHERE id = ?'),
+    insert: db.prepare('INSERT INTO secrets (id, path, meta) VALUES (?, ?, ?)'),
+    update: db.prepare('UPDATE secrets SET meta = ? WHERE id = ?'),
+    putValue: db.prepare('INSERT INTO secret_versions (id, version, value) VALUES (?, ?, ?)'),
+    dropValue: db.prepare('DELETE FROM secret_versions WHERE id = ? AND version = ?'),
+  };
+  const ids = new Map<string, Buffer>();
+  const idOf = (p: string): Buffer => {
+    let id = ids.get(p);
+    if (id === undefined) ids.set(p, (id = createHmac('sha256', hmacKey).update(`s:${p}`, 'utf8').digest()));
+    return id;
+  };
+  /** The metadata opened last per record and the blob it came from. */
+  const memo = new Map<string, { blob: Buffer; meta: Meta }>();
+  const metaOf = (id: Buffer, blob: Buffer): Meta => {
+    const known = memo.get(id.toString('latin1'));
+    if (known !== undefined && known.blob.equals(blob)) return known.meta;
+    const meta = JSON.parse(open(aeadKey, blob, id).toString('utf8')) as Meta;
+    memo.set(id.toString('latin1'), { blob, meta });
+    return meta;
+  };
+  const putOne = (p: string, vals: Record<string, string>): void => {
+    const id = idOf(p);
+    const row = st.meta.get(id) as { meta: Buffer } | undefined;
+    const now = Date.now();
+    const prev = row === undefined ? undefined : metaOf(id, row.meta);
+    const meta: Meta = prev === undefined
+      ? { cur: 0, old: 1, last: 0, ct: now, ut: now, max: MAX_VERSIONS, vs: [] }
+      : { ...prev, vs: [...prev.vs] };
+    const version = meta.last + 1;
+    meta.vs.push([version, now, null]);
+    meta.cur = version;
+    meta.last = version;
+    meta.ut = now;
+    while (meta.vs.length > meta.max) st.dropValue.run(id, meta.vs.shift()![0]);
+    meta.old = meta.vs[0]![0];
+    const blob = seal(aeadKey, Buffer.from(JSON.stringify(meta)), id);
+    if (row === undefined) st.insert.run(id, seal(aeadKey, Buffer.from(p), id), blob);
+    else st.update.run(blob, id);
+    const plain = Buffer.from(JSON.stringify(Object.entries(vals)));
+    st.putValue.run(id, version, seal(aeadKey, plain, id));
+    plain.fill(0);
+    memo.set(id.toString('latin1'), { blob, meta });
+  };
+  const seed = db.transaction(() => {
+    for (let i = 0; i < 1999; i++) putOne(`bench/sealed/${i}`, values);
+    putOne(benchPath, values);
+  });
+  seed();
+
+  let queue: Array<{ p: string; values: Record<string, string>; done: (e?: unknown) => void }> = [];
+  const commit = db.transaction((batch: typeof queue) => {
+    for (const w of batch) putOne(w.p, w.values);
+  });
+  const flush = (): void => {
+    const batch = queue;
+    queue = [];
+    try {
+      commit(batch);
+    } catch (e) {
+      for (const w of batch) w.done(e);
+      return;
+    }
+    for (const w of batch) w.done();
+  };
+  const pathOf = (request: unknown): string => {
+    const p = (request as { path?: unknown } | null)?.path;
+    if (typeof p !== 'string') throw new Error('no path');
+    return p;
+  };
+  return {
+    read(request) {
+      const id = idOf(pathOf(request));
+      const row = st.read.get({ id }) as { meta: Buffer; value: Buffer | null } | undefined;
+      if (row === undefined || row.value === null) throw new Error('no such record');
+      metaOf(id, row.meta);
+      const v = open(aeadKey, row.value, id);
+      JSON.parse(v.toString('utf8'));
+      v.fill(0);
+    },
+    write(request) {
+      const p = pathOf(request);
+      const vals = (request as { values?: unknown }).values;
+      if (typeof vals !== 'object' || vals === null) return Promise.reject(new Error('no values'));
+      return new Promise<void>((resolve, reject) => {
+        if (queue.length === 0) setImmediate(flush);
+        queue.push({ p, values: vals as Record<string, string>, done: (e) => (e === undefined ? resolve() : reject(e)) });
+      });
+    },
+  };
+}
