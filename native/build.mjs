@@ -4,7 +4,7 @@
 // make and a C compiler (node-gyp's own needs) and Node's headers. It never fails the install:
 // where it cannot build, it says so in one line and the servers run without giving freed native
 // memory back (as they did before it existed; they log that at start).
-import { spawnSync } from 'node:child_process';
+import { spawn } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -42,19 +42,46 @@ if (gyp === undefined) {
   say('not built (run it through npm: `npm run install`, which provides node-gyp)');
   process.exit(0);
 }
-// `detached`: node-gyp leads a process group of its own, so what it started can be stopped with it.
-const r = spawnSync(process.execPath, [gyp, 'rebuild', '--release'], {
-  cwd: dir, stdio: ['ignore', 'pipe', 'pipe'], encoding: 'utf8', timeout: BUILD_TIMEOUT_MS, killSignal: 'SIGKILL', detached: true,
-});
-if (r.status !== 0 && r.pid) {
-  // spawnSync killed node-gyp alone (on timeout), or node-gyp failed: stop whatever of its
-  // build is still running (`make`, `cc1`, `ld`). Nothing left: ESRCH, ignored.
-  try {
-    process.kill(-r.pid, 'SIGKILL');
-  } catch {
-    /* the group is gone */
-  }
+/**
+ * Runs node-gyp as the leader of a process group of its own, so the whole build (`make`,
+ * `cc1`, `ld`) can be stopped with it: on expiry of BUILD_TIMEOUT_MS, when node-gyp fails
+ * while something it started still runs, and when this script is interrupted (Ctrl-C reaches
+ * only the terminal's foreground group, which no longer holds the build). Resolves once
+ * node-gyp exited and its output pipes closed.
+ */
+function runBuild() {
+  return new Promise((resolve) => {
+    const child = spawn(process.execPath, [gyp, 'rebuild', '--release'], { cwd: dir, stdio: ['ignore', 'pipe', 'pipe'], detached: true });
+    const stopAll = () => {
+      try {
+        process.kill(-child.pid, 'SIGKILL');
+      } catch {
+        /* the group is gone */
+      }
+    };
+    let out = '';
+    const keep = (c) => { out = (out + c).slice(-64 * 1024); };
+    child.stdout.setEncoding('utf8').on('data', keep);
+    child.stderr.setEncoding('utf8').on('data', keep);
+    let timedOut = false;
+    const timer = setTimeout(() => { timedOut = true; stopAll(); }, BUILD_TIMEOUT_MS);
+    const interrupted = (signal) => {
+      stopAll();
+      process.kill(process.pid, signal);
+    };
+    const onSignal = { SIGINT: () => interrupted('SIGINT'), SIGTERM: () => interrupted('SIGTERM'), SIGHUP: () => interrupted('SIGHUP') };
+    for (const [sig, fn] of Object.entries(onSignal)) process.once(sig, fn);
+    child.once('error', (error) => { clearTimeout(timer); resolve({ status: null, signal: null, error, out }); });
+    child.once('exit', (code) => { if (code !== 0) stopAll(); });
+    child.once('close', (status, signal) => {
+      clearTimeout(timer);
+      for (const [sig, fn] of Object.entries(onSignal)) process.removeListener(sig, fn);
+      resolve({ status, signal, error: timedOut ? new Error(`timed out after ${BUILD_TIMEOUT_MS} ms`) : undefined, out });
+    });
+  });
 }
+
+const r = await runBuild();
 const built = path.join(dir, 'build', 'Release', 'malloc_trim.node');
 if (r.status === 0 && fs.existsSync(built)) {
   fs.rmSync(path.join(dir, 'build', 'Release', 'obj.target'), { recursive: true, force: true });
@@ -69,5 +96,5 @@ const why = r.error
   ? r.error.message
   : r.signal
     ? `stopped by ${r.signal}`
-    : ((r.stderr || r.stdout || '').split('\n').find((l) => /error/i.test(l)) ?? `exit ${r.status}`);
+    : (r.out.split('\n').find((l) => /error/i.test(l)) ?? `exit ${r.status}`);
 say(`not built (${why.trim().slice(0, 200)}); Nexus and the Keepers keep freed native memory after bursts`);
