@@ -1,9 +1,9 @@
 /**
- * native/build.mjs, the install script that builds native/malloc-trim with npm's node-gyp: a
- * build that runs out of time or fails never leaves its `make`/compiler processes running
- * after the install moved on, and never fails the install. node-gyp is replaced by a script
- * (npm's `npm_config_node_gyp`, as npm names it) that starts a long "compiler" beside itself,
- * the way node-gyp starts `make` and `make` starts `cc1`.
+ * native/build.mjs, the install script that builds native/malloc-trim with npm's node-gyp:
+ * it never fails the install, and a build that runs out of time, or an install that is
+ * interrupted or killed, leaves no `make`/compiler process running. node-gyp is replaced by a
+ * script (npm's `npm_config_node_gyp`, as npm names it) that starts a long "compiler" below
+ * itself, the way node-gyp starts `make` and `make` starts `cc1`.
  */
 import assert from 'node:assert/strict';
 import { spawn, spawnSync } from 'node:child_process';
@@ -15,17 +15,17 @@ import { waitFor } from './helpers/mtls-harness.js';
 import { tempDir } from './helpers/temp.js';
 
 const BUILD = path.join(REPO_ROOT, 'native', 'build.mjs');
+const LINUX = { skip: process.platform !== 'linux' ? 'Linux only' : false };
 
-/** A stand-in for node-gyp: starts a 60 s "compiler" (its pid written to `pidFile`), then waits or exits 1. */
-function fakeGyp(dir: string, pidFile: string, then: 'hang' | 'fail'): string {
-  const file = path.join(dir, `gyp-${then}.cjs`);
+/** A stand-in for node-gyp that starts a 60 s "compiler" (its pid written to `pidFile`) and waits. */
+function fakeGyp(dir: string, pidFile: string): string {
+  const file = path.join(dir, 'gyp.cjs');
   fs.writeFileSync(file, [
     "const { spawn } = require('node:child_process');",
-    "const fs = require('node:fs');",
     // Inherits node-gyp's output pipes, as make and the compiler do.
-    `const c = spawn('sleep', ['60'], { stdio: ${then === 'hang' ? "'inherit'" : "'ignore'"} });`,
-    `fs.writeFileSync(${JSON.stringify(pidFile)}, String(c.pid));`,
-    then === 'hang' ? 'setInterval(() => undefined, 60_000);' : 'setTimeout(() => process.exit(1), 50);',
+    "const c = spawn('sleep', ['60'], { stdio: 'inherit' });",
+    `require('node:fs').writeFileSync(${JSON.stringify(pidFile)}, String(c.pid));`,
+    'setInterval(() => undefined, 60_000);',
   ].join('\n'));
   return file;
 }
@@ -33,8 +33,7 @@ function fakeGyp(dir: string, pidFile: string, then: 'hang' | 'fail'): string {
 /** Whether `pid` still runs (a zombie waiting to be reaped has stopped running). */
 function running(pid: number): boolean {
   try {
-    const stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
-    return !/^\d+ \(.*\) Z/.test(stat);
+    return !/^\d+ \(.*\) Z/.test(fs.readFileSync(`/proc/${pid}/stat`, 'utf8'));
   } catch {
     return false;
   }
@@ -44,51 +43,60 @@ const buildEnv = (gyp: string, timeoutMs: number): NodeJS.ProcessEnv => ({
   PATH: process.env['PATH'] ?? '', HOME: process.env['HOME'] ?? '/root', npm_config_node_gyp: gyp, SPIKE_NATIVE_BUILD_TIMEOUT_MS: String(timeoutMs),
 });
 
-function build(gyp: string, timeoutMs: number): { status: number | null; stderr: string } {
-  const r = spawnSync(process.execPath, [BUILD], { encoding: 'utf8', env: buildEnv(gyp, timeoutMs), timeout: 60_000 });
-  return { status: r.status, stderr: r.stderr };
+/** The compiler's pid once the build started it; it is killed at the end whatever happened. */
+async function compilerOf(pidFile: string): Promise<number> {
+  await waitFor(() => fs.existsSync(pidFile) && fs.readFileSync(pidFile, 'utf8') !== '', 'the build to start its compiler');
+  return Number(fs.readFileSync(pidFile, 'utf8'));
 }
 
-test('native build: out of time, the whole build is stopped (node-gyp and the compiler it started), and the install goes on', { skip: process.platform !== 'linux' ? 'Linux only' : false }, async () => {
+function cleanUp(pid: number): void {
+  try {
+    process.kill(pid, 'SIGKILL');
+  } catch {
+    /* stopped */
+  }
+}
+
+test('native build: out of time, the whole build is stopped (node-gyp and the compiler below it), and the install goes on', LINUX, async () => {
   const dir = tempDir('spike-native-build-');
   const pidFile = path.join(dir, 'compiler.pid');
-  const r = build(fakeGyp(dir, pidFile, 'hang'), 1500);
-  assert.equal(r.status, 0, r.stderr);
-  assert.match(r.stderr, /native\/malloc-trim: not built \(timed out after 1500 ms\)/);
+  const r = spawnSync(process.execPath, [BUILD], { encoding: 'utf8', env: buildEnv(fakeGyp(dir, pidFile), 1500), timeout: 60_000 });
   const compiler = Number(fs.readFileSync(pidFile, 'utf8'));
   try {
+    assert.equal(r.status, 0, r.stderr);
+    assert.match(r.stderr, /native\/malloc-trim: not built \(timed out after 1500 ms\)/);
     await waitFor(() => !running(compiler), 'the compiler started by the timed-out build to stop');
   } finally {
-    try { process.kill(compiler, 'SIGKILL'); } catch { /* stopped */ }
+    cleanUp(compiler);
   }
 });
 
-test('native build: node-gyp fails while a compiler it started still runs: that compiler is stopped too', { skip: process.platform !== 'linux' ? 'Linux only' : false }, async () => {
-  const dir = tempDir('spike-native-build-');
-  const pidFile = path.join(dir, 'compiler.pid');
-  const r = build(fakeGyp(dir, pidFile, 'fail'), 60_000);
+for (const [how, signal] of [['interrupted (Ctrl-C: SIGINT to the whole job)', 'SIGINT'], ['killed as a whole job (SIGKILL to its process group)', 'SIGKILL']] as const) {
+  test(`native build: the install ${how}, no compiler of the build keeps running`, LINUX, async () => {
+    const dir = tempDir('spike-native-build-');
+    const pidFile = path.join(dir, 'compiler.pid');
+    // Its own process group, as a shell runs a job (`npm ci` in a terminal or a CI step).
+    const p = spawn(process.execPath, [BUILD], { env: buildEnv(fakeGyp(dir, pidFile), 60_000), stdio: 'ignore', detached: true });
+    const exited = new Promise<NodeJS.Signals | null>((resolve) => p.once('exit', (_code, sig) => resolve(sig)));
+    const compiler = await compilerOf(pidFile);
+    try {
+      process.kill(-p.pid!, signal);
+      assert.equal(await exited, signal, 'the install script ends by the signal');
+      await waitFor(() => !running(compiler), 'the compiler to stop with the job');
+    } finally {
+      cleanUp(compiler);
+    }
+  });
+}
+
+test('native build: a build that cannot even start (its folder is not a folder) never fails the install', LINUX, () => {
+  const root = tempDir('spike-native-build-');
+  fs.mkdirSync(path.join(root, 'native'));
+  fs.copyFileSync(BUILD, path.join(root, 'native', 'build.mjs'));
+  fs.writeFileSync(path.join(root, 'native', 'malloc-trim'), 'not a folder');
+  const r = spawnSync(process.execPath, [path.join(root, 'native', 'build.mjs')], {
+    encoding: 'utf8', env: buildEnv(process.execPath, 60_000), timeout: 60_000,
+  });
   assert.equal(r.status, 0, r.stderr);
-  assert.match(r.stderr, /native\/malloc-trim: not built \(exit 1\)/);
-  const compiler = Number(fs.readFileSync(pidFile, 'utf8'));
-  try {
-    await waitFor(() => !running(compiler), 'the compiler left by the failed build to stop');
-  } finally {
-    try { process.kill(compiler, 'SIGKILL'); } catch { /* stopped */ }
-  }
-});
-
-test('native build: interrupted (Ctrl-C reaches the install, not the build\'s own process group), the build stops with it', { skip: process.platform !== 'linux' ? 'Linux only' : false }, async () => {
-  const dir = tempDir('spike-native-build-');
-  const pidFile = path.join(dir, 'compiler.pid');
-  const p = spawn(process.execPath, [BUILD], { env: buildEnv(fakeGyp(dir, pidFile, 'hang'), 60_000), stdio: 'ignore' });
-  const exited = new Promise<NodeJS.Signals | null>((resolve) => p.once('exit', (_code, signal) => resolve(signal)));
-  await waitFor(() => fs.existsSync(pidFile) && fs.readFileSync(pidFile, 'utf8') !== '', 'the build to start its compiler');
-  const compiler = Number(fs.readFileSync(pidFile, 'utf8'));
-  try {
-    p.kill('SIGINT');
-    assert.equal(await exited, 'SIGINT', 'the install script ends by the signal it got');
-    await waitFor(() => !running(compiler), 'the compiler of the interrupted build to stop');
-  } finally {
-    try { process.kill(compiler, 'SIGKILL'); } catch { /* stopped */ }
-  }
+  assert.match(r.stderr, /native\/malloc-trim: not built \(.*ENOTDIR.*\)/);
 });
