@@ -37,7 +37,7 @@ export function pgToStoreError(e: unknown): StoreError {
   // Connection refused/reset, 08xxx connection exceptions, 57P0x shutdown, 57014 timeout,
   // 53xxx resources, "Connection terminated", client read timeout, pool ended: unavailable,
   // with the cause named when the code names one; `timeout` when the request's deadline passed.
-  const failure = deadlinePassed() || (e instanceof Error && DEADLINE_TIMERS.has(e)) ? 'timeout' : pgFailureOf(code, e);
+  const failure = deadlinePassed() || isDeadlineTimerError(e) ? 'timeout' : pgFailureOf(code, e);
   return new StoreError('store_unavailable', failure === undefined ? { cause: e } : { cause: e, failure });
 }
 
@@ -71,6 +71,11 @@ const DEADLINE_TIMERS = new WeakSet<Error>();
 export function deadlineTimerError<E>(e: E): E {
   if (e instanceof Error) DEADLINE_TIMERS.add(e);
   return e;
+}
+
+/** Whether `e` was raised by a timer set to what was left of the request's deadline. */
+export function isDeadlineTimerError(e: unknown): boolean {
+  return e instanceof Error && DEADLINE_TIMERS.has(e);
 }
 
 /** True inside a request whose deadline has passed. */

@@ -12,6 +12,7 @@ import { openStore } from '../open.js';
 import { runWithDeadline } from '../../lib/deadline.js';
 import { StoreError } from '../types.js';
 import { PostgresStore } from './store.js';
+import { isDeadlineTimerError } from './errors.js';
 
 let hole: net.Server;
 let url: string;
@@ -60,6 +61,48 @@ test('one deadline per request: two calls in a row wait the deadline once, then 
     // The black hole drops its connections first: close() otherwise waits for the pool's
     // connects still pending behind their 10 s connect timeout (10 s of idle test time).
     for (const s of sockets) s.destroy();
+    await store.close();
+  }
+});
+
+/**
+ * A server that completes PostgreSQL's start-up (AuthenticationOk, ReadyForQuery) and then
+ * never answers a statement: the client's read timeout, set to the request's deadline, ends it.
+ */
+async function silentAfterStartup(): Promise<{ url: string; close(): Promise<void> }> {
+  const conns = new Set<net.Socket>();
+  const srv = net.createServer((s) => {
+    conns.add(s);
+    s.on('error', () => undefined);
+    s.once('data', () => {
+      // The StartupMessage (no SSL asked: the pg client's default): authentication ok, ready.
+      s.write(Buffer.from([0x52, 0, 0, 0, 8, 0, 0, 0, 0, 0x5a, 0, 0, 0, 5, 0x49]));
+      s.on('data', () => undefined);
+    });
+  });
+  await new Promise<void>((r) => srv.listen(0, '127.0.0.1', r));
+  return {
+    url: `postgresql://spike@127.0.0.1:${(srv.address() as net.AddressInfo).port}/spike`,
+    close: async () => {
+      for (const s of conns) s.destroy();
+      await new Promise<void>((r) => srv.close(() => r()));
+    },
+  };
+}
+
+test('a statement that outlives the request deadline fails as "timed out", by the read timeout set to that deadline', async () => {
+  const silent = await silentAfterStartup();
+  const store = new PostgresStore({ connectionString: silent.url, connectTimeoutMs: 10_000, operationTimeoutMs: 10_000 });
+  try {
+    const e = await runWithDeadline(400, () => store.getSystem('x').then(() => undefined, (err: unknown) => err));
+    assert.ok(e instanceof StoreError && e.code === 'store_unavailable', String(e));
+    assert.equal(e.failure, 'timeout');
+    assert.equal(e.outcome, 'not_applied');
+    // The cause is the pg client's read timeout, recognised as the deadline's own timer (so the
+    // cause stays "timeout" even when Node runs that timer before Date.now() reaches the deadline).
+    assert.ok(isDeadlineTimerError(e.cause), `cause not recognised as the deadline timer: ${String((e.cause as Error | undefined)?.message)}`);
+  } finally {
+    await silent.close();
     await store.close();
   }
 });
