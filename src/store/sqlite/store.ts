@@ -264,7 +264,7 @@ export class SqliteStore extends SealedStore {
 
   protected async readSecret(id: Buffer, version: number): Promise<ReadRow> {
     const v = this.#read((): ReadRow => {
-      const row = this.#st.getForRead.get({ id, v: version }) as [Buffer, number | null, Buffer | null] | undefined;
+      const row = this.#st.getForRead.get(version, version, id, id) as [Buffer, number | null, Buffer | null] | undefined;
       if (row === undefined) return { ...this.#metaRow(id), version: null, value: null };
       return { meta: row[0], versions: true, version: version > 0 ? version : row[1], value: row[2] };
     });
