@@ -15,21 +15,17 @@ import { SpiffeId } from '../spiffe/id.js';
 import '../protocol/errors.js'; // chooses the wire error codes, as Nexus does before making a router
 import { waitFor } from '../../test/helpers/mtls-harness.js';
 import { createCa, issueLeaf } from '../../test/helpers/pki.js';
-import { guardIdentity } from './guards.js';
 import type { StreamReply } from './reply.js';
-import { defineRoute } from './route.js';
 import { createRouter } from './router.js';
-import { s } from './schema.js';
+import { streamOnlyRoute } from '../../test/helpers/router-server.js';
 
-const allow = guardIdentity('test.allow', () => true);
 const CHUNK = 256 * 1024;
 /** Every chunk the `/big` producer handed over, kept to look at afterwards. */
 const handed: Buffer[] = [];
 const kept: Buffer[] = [];
 
 /** A stream-only route answering with `reply()` (its JSON variant is never called here). */
-const streamRoute = (path: string, reply: () => StreamReply) =>
-  defineRoute({ path, body: s.empty(), guard: allow, handle: () => ({}), stream: { guard: allow, maxBodyBytes: 1024, handle: reply } });
+const streamRoute = (path: string, reply: () => StreamReply) => streamOnlyRoute(path, 1024, reply);
 
 const routes = [
   // 64 MiB in 256 KiB chunks, far more than a client that hangs up early reads.

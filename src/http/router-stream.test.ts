@@ -9,92 +9,60 @@ import { Writable } from 'node:stream';
 import { createLogger } from '../lib/log.js';
 import { SpiffeId } from '../spiffe/id.js';
 import { badRequest } from '../protocol/errors.js';
-import { guardIdentity } from './guards.js';
 import type { StreamReply } from './reply.js';
-import { defineRoute } from './route.js';
 import { createRouter } from './router.js';
-import { s } from './schema.js';
-import { type RouterServer, serveRouter } from '../../test/helpers/router-server.js';
+import { type RouterServer, serveRouter, streamOnlyRoute } from '../../test/helpers/router-server.js';
 
 const CAP = 1024 * 1024;
 const peer = SpiffeId.parse('spiffe://spike.ist/app/x');
-const allow = guardIdentity('test.allow', () => true);
 let handlerRuns = 0;
 const keptReplyChunks: Buffer[] = [];
 
 const routes = [
   // Echo: each request chunk goes out as soon as it arrives (XOR 0x5a), then a trailer.
-  defineRoute({
-    path: '/echo', body: s.empty(), guard: allow, handle: () => ({}),
-    stream: {
-      guard: allow,
-      maxBodyBytes: CAP,
-      handle: (ctx): StreamReply => {
-        handlerRuns++;
-        const body = ctx.body();
-        async function* out(): AsyncGenerator<Uint8Array> {
-          for await (const c of body) {
-            const o = Buffer.from(c);
-            for (let i = 0; i < o.length; i++) o[i]! ^= 0x5a;
-            yield o;
-          }
-          yield Buffer.from('END');
-        }
-        return { kind: 'stream', chunks: out(), ...(ctx.declaredLength !== undefined ? { length: ctx.declaredLength + 3 } : {}) };
-      },
-    },
+  streamOnlyRoute('/echo', CAP, (ctx): StreamReply => {
+    handlerRuns++;
+    const body = ctx.body();
+    async function* out(): AsyncGenerator<Uint8Array> {
+      for await (const c of body) {
+        const o = Buffer.from(c);
+        for (let i = 0; i < o.length; i++) o[i]! ^= 0x5a;
+        yield o;
+      }
+      yield Buffer.from('END');
+    }
+    return { kind: 'stream', chunks: out(), ...(ctx.declaredLength !== undefined ? { length: ctx.declaredLength + 3 } : {}) };
   }),
   // Reads everything first, then answers (decrypt-like).
-  defineRoute({
-    path: '/collect', body: s.empty(), guard: allow, handle: () => ({}),
-    stream: {
-      guard: allow,
-      maxBodyBytes: CAP,
-      handle: async (ctx): Promise<StreamReply> => {
-        handlerRuns++;
-        let n = 0;
-        for await (const c of ctx.body()) n += c.length;
-        const chunk = Buffer.from(`got ${n}`);
-        keptReplyChunks.push(chunk);
-        async function* out(): AsyncGenerator<Uint8Array> {
-          yield chunk;
-        }
-        return { kind: 'stream', chunks: out() };
-      },
-    },
+  streamOnlyRoute('/collect', CAP, async (ctx): Promise<StreamReply> => {
+    handlerRuns++;
+    let n = 0;
+    for await (const c of ctx.body()) n += c.length;
+    const chunk = Buffer.from(`got ${n}`);
+    keptReplyChunks.push(chunk);
+    async function* out(): AsyncGenerator<Uint8Array> {
+      yield chunk;
+    }
+    return { kind: 'stream', chunks: out() };
   }),
   // Answers one chunk that spans its whole ArrayBuffer and one that is part of a larger one.
-  defineRoute({
-    path: '/owned', body: s.empty(), guard: allow, handle: () => ({}),
-    stream: {
-      guard: allow,
-      maxBodyBytes: CAP,
-      handle: (): StreamReply => {
-        const whole = Buffer.allocUnsafeSlow(64 * 1024).fill(1);
-        const parent = Buffer.allocUnsafeSlow(64 * 1024).fill(2);
-        keptReplyChunks.push(whole, parent);
-        async function* out(): AsyncGenerator<Uint8Array> {
-          yield whole;
-          yield parent.subarray(0, 32 * 1024);
-        }
-        return { kind: 'stream', chunks: out(), length: 96 * 1024 };
-      },
-    },
+  streamOnlyRoute('/owned', CAP, (): StreamReply => {
+    const whole = Buffer.allocUnsafeSlow(64 * 1024).fill(1);
+    const parent = Buffer.allocUnsafeSlow(64 * 1024).fill(2);
+    keptReplyChunks.push(whole, parent);
+    async function* out(): AsyncGenerator<Uint8Array> {
+      yield whole;
+      yield parent.subarray(0, 32 * 1024);
+    }
+    return { kind: 'stream', chunks: out(), length: 96 * 1024 };
   }),
   // Fails after the first reply chunk.
-  defineRoute({
-    path: '/fail-late', body: s.empty(), guard: allow, handle: () => ({}),
-    stream: {
-      guard: allow,
-      maxBodyBytes: CAP,
-      handle: (): StreamReply => {
-        async function* out(): AsyncGenerator<Uint8Array> {
-          yield Buffer.alloc(1000, 1);
-          throw badRequest('late', 'late failure');
-        }
-        return { kind: 'stream', chunks: out() }; // chunked: a normal end would look complete
-      },
-    },
+  streamOnlyRoute('/fail-late', CAP, (): StreamReply => {
+    async function* out(): AsyncGenerator<Uint8Array> {
+      yield Buffer.alloc(1000, 1);
+      throw badRequest('late', 'late failure');
+    }
+    return { kind: 'stream', chunks: out() }; // chunked: a normal end would look complete
   }),
 ];
 

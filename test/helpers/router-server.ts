@@ -1,11 +1,22 @@
 /**
  * Test support: a router (src/http) behind a plain HTTP server on 127.0.0.1:0, every request
  * made as `peer` ({@link serveRouter}) or as the SPIFFE ID in its `x-test-peer` header
- * ({@link serveRouterAsTestPeer}).
+ * ({@link serveRouterAsTestPeer}); and stream-only routes open to every caller
+ * ({@link streamOnlyRoute}).
  */
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { guardIdentity } from '../../src/http/guards.js';
+import { defineRoute, type Route, type StreamVariant } from '../../src/http/route.js';
+import { s } from '../../src/http/schema.js';
 import { SpiffeId } from '../../src/spiffe/id.js';
+
+const allowAll = guardIdentity('test.allow', () => true);
+
+/** A route whose stream variant answers with `handle` (any caller; its JSON variant answers `{}`). */
+export function streamOnlyRoute(path: string, maxBodyBytes: number, handle: StreamVariant['handle']): Route {
+  return defineRoute({ path, body: s.empty(), guard: allowAll, handle: () => ({}), stream: { guard: allowAll, maxBodyBytes, handle } });
+}
 
 export interface RouterServer {
   readonly port: number;
