@@ -5,7 +5,7 @@
  *
  * - Records: Nexus's table shapes in a WAL file, 2,000 sealed records at
  *   start; record ids are HMAC-SHA-256 of the path, remembered per path as Nexus remembers them.
- * - `read`: one SQLite statement returning the metadata and newest value blobs (as Nexus's); the metadata blob is
+ * - `read`: Nexus's one SQLite statement returning the metadata and newest value blobs; the metadata blob is
  *   compared with the one opened before (Nexus's metadata memo) and opened with AES-256-GCM
  *   when it differs; the values are opened with AES-256-GCM and parsed.
  * - `write`: writes queue up and commit together once per event-loop turn (Nexus's group
@@ -14,14 +14,16 @@
  *   the rows written; the writes are answered once an `fdatasync` of the WAL, started after
  *   their COMMIT on libuv's thread pool, completed (Nexus's durability: `synchronous=NORMAL`
  *   and the WAL synced off the event loop, so batches form as they do in Nexus).
- * Keys are random, made at start, never written anywhere.
+ * Sealing, opening and record ids use Nexus's own `Aead`, `recordAad` and `PathHasher`. Keys
+ * are random, made at start, never written anywhere.
  */
-import { createCipheriv, createDecipheriv, createHmac, createSecretKey, randomBytes, type KeyObject } from 'node:crypto';
+import { randomBytes } from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
+import { Aead } from '../src/crypto/aead.js';
+import { PathHasher } from '../src/crypto/hmac.js';
+import { KIND_SECRET, recordAad } from '../src/store/codec.js';
 
-const NONCE = 12;
-const TAG = 16;
 const MAX_VERSIONS = 10;
 
 interface Meta { cur: number; old: number; last: number; ct: number; ut: number; max: number; vs: Array<[number, number, null]> }
@@ -33,27 +35,16 @@ export interface SealedEchoStore {
   write(request: unknown): Promise<void>;
 }
 
-function seal(key: KeyObject, plain: Buffer, ad: Buffer): Buffer {
-  const nonce = randomBytes(NONCE);
-  const c = createCipheriv('aes-256-gcm', key, nonce, { authTagLength: TAG });
-  c.setAAD(ad);
-  return Buffer.concat([nonce, c.update(plain), c.final(), c.getAuthTag()]);
-}
-
-function open(key: KeyObject, blob: Buffer, ad: Buffer): Buffer {
-  const d = createDecipheriv('aes-256-gcm', key, blob.subarray(0, NONCE), { authTagLength: TAG });
-  d.setAAD(ad);
-  d.setAuthTag(blob.subarray(blob.length - TAG));
-  const body = d.update(blob.subarray(NONCE, blob.length - TAG));
-  d.final();
-  return body;
-}
-
 /** Opens the store in `dir` with 2,000 records, `benchPath`'s among them, holding `values`. */
 export async function openSealedEchoStore(dir: string, benchPath: string, values: Record<string, string>): Promise<SealedEchoStore> {
   const { default: Database } = await import('better-sqlite3');
-  const hmacKey = createSecretKey(randomBytes(32));
-  const aeadKey = createSecretKey(randomBytes(32));
+  const hasher = new PathHasher(randomBytes(32));
+  const aead = new Aead(randomBytes(32), 1);
+  const seal = (plain: Buffer, id: Buffer, version: number, field: string): Buffer => Buffer.from(aead.seal(plain, recordAad(KIND_SECRET, id, version, field)));
+  const open = (blob: Buffer, id: Buffer, version: number, field: string): Buffer => {
+    const plain = aead.open(blob, recordAad(KIND_SECRET, id, version, field));
+    return Buffer.from(plain.buffer, plain.byteOffset, plain.byteLength);
+  };
   const file = path.join(dir, 'sealed-echo.db');
   const db = new Database(file);
   db.pragma('journal_mode = WAL');
@@ -62,8 +53,8 @@ export async function openSealedEchoStore(dir: string, benchPath: string, values
     CREATE TABLE secret_versions (id BLOB NOT NULL, version INTEGER NOT NULL, value BLOB NOT NULL, PRIMARY KEY (id, version)) STRICT, WITHOUT ROWID;`);
   const st = {
     // Nexus's read: one statement, the metadata row and the highest version's value row.
-    read: db.prepare(`SELECT s.meta AS meta, v.value AS value FROM secrets s LEFT JOIN secret_versions v ON v.id = s.id
-      AND v.version = (SELECT MAX(version) FROM secret_versions WHERE id = @id) WHERE s.id = @id`),
+    read: db.prepare(`SELECT s.meta, v.version, v.value FROM secrets s LEFT JOIN secret_versions v ON v.id = s.id
+      AND v.version = CASE WHEN ? > 0 THEN ? ELSE (SELECT MAX(version) FROM secret_versions WHERE id = ?) END WHERE s.id = ?`).raw(),
     meta: db.prepare('SELECT meta FROM secrets WHERE id = ?'),
     insert: db.prepare('INSERT INTO secrets (id, path, meta) VALUES (?, ?, ?)'),
     update: db.prepare('UPDATE secrets SET meta = ? WHERE id = ?'),
@@ -73,7 +64,7 @@ export async function openSealedEchoStore(dir: string, benchPath: string, values
   const ids = new Map<string, Buffer>();
   const idOf = (p: string): Buffer => {
     let id = ids.get(p);
-    if (id === undefined) ids.set(p, (id = createHmac('sha256', hmacKey).update(`s:${p}`, 'utf8').digest()));
+    if (id === undefined) ids.set(p, (id = hasher.hash(`s:${p}`)));
     return id;
   };
   /** The metadata opened last per record and the blob it came from. */
@@ -81,7 +72,7 @@ export async function openSealedEchoStore(dir: string, benchPath: string, values
   const metaOf = (id: Buffer, blob: Buffer): Meta => {
     const known = memo.get(id.toString('latin1'));
     if (known !== undefined && known.blob.equals(blob)) return known.meta;
-    const meta = JSON.parse(open(aeadKey, blob, id).toString('utf8')) as Meta;
+    const meta = JSON.parse(open(blob, id, 0, 'meta').toString('utf8')) as Meta;
     memo.set(id.toString('latin1'), { blob, meta });
     return meta;
   };
@@ -100,11 +91,11 @@ export async function openSealedEchoStore(dir: string, benchPath: string, values
     meta.ut = now;
     while (meta.vs.length > meta.max) st.dropValue.run(id, meta.vs.shift()![0]);
     meta.old = meta.vs[0]![0];
-    const blob = seal(aeadKey, Buffer.from(JSON.stringify(meta)), id);
-    if (row === undefined) st.insert.run(id, seal(aeadKey, Buffer.from(p), id), blob);
+    const blob = seal(Buffer.from(JSON.stringify(meta)), id, 0, 'meta');
+    if (row === undefined) st.insert.run(id, seal(Buffer.from(p), id, 0, 'path'), blob);
     else st.update.run(blob, id);
     const plain = Buffer.from(JSON.stringify(Object.entries(vals)));
-    st.putValue.run(id, version, seal(aeadKey, plain, id));
+    st.putValue.run(id, version, seal(plain, id, version, 'values'));
     plain.fill(0);
     memo.set(id.toString('latin1'), { blob, meta });
   };
@@ -140,10 +131,10 @@ export async function openSealedEchoStore(dir: string, benchPath: string, values
   return {
     read(request) {
       const id = idOf(pathOf(request));
-      const row = st.read.get({ id }) as { meta: Buffer; value: Buffer | null } | undefined;
-      if (row === undefined || row.value === null) throw new Error('no such record');
-      metaOf(id, row.meta);
-      const v = open(aeadKey, row.value, id);
+      const row = st.read.get(0, 0, id, id) as [Buffer, number | null, Buffer | null] | undefined;
+      if (row === undefined || row[1] === null || row[2] === null) throw new Error('no such record');
+      metaOf(id, row[0]);
+      const v = open(row[2], id, row[1], 'values');
       JSON.parse(v.toString('utf8'));
       v.fill(0);
     },

@@ -18,8 +18,9 @@ const say = (line) => process.stderr.write(`spike-ts native/malloc-trim: ${line}
  * install moved on.
  */
 const TIMEOUT_SETTING = process.env.SPIKE_NATIVE_BUILD_TIMEOUT_MS;
-const BUILD_TIMEOUT_MS = /^[1-9][0-9]{0,8}$/.test(TIMEOUT_SETTING ?? '') ? Number(TIMEOUT_SETTING) : 180_000;
-if (TIMEOUT_SETTING !== undefined && BUILD_TIMEOUT_MS === 180_000 && TIMEOUT_SETTING !== '180000') {
+const TIMEOUT_VALID = /^[1-9][0-9]{0,8}$/.test(TIMEOUT_SETTING ?? '');
+const BUILD_TIMEOUT_MS = TIMEOUT_VALID ? Number(TIMEOUT_SETTING) : 180_000;
+if (TIMEOUT_SETTING !== undefined && !TIMEOUT_VALID) {
   say('SPIKE_NATIVE_BUILD_TIMEOUT_MS is not a whole number of milliseconds; the build may take 180000');
 }
 

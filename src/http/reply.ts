@@ -9,6 +9,7 @@
  * destroys the response (a client never takes a truncated reply for a complete one).
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { Socket } from 'node:net';
 import { wasFreed, wipeAndFree } from '../crypto/curve-free.js';
 import { bodyFullyTaken } from './body.js';
 import { type Request, type Response, endResponse, isHttp1 } from './connection.js';
@@ -109,11 +110,12 @@ export function sendBytes(x: ReplyTarget, bytes: Uint8Array): void {
 /** Reply bytes a streamed answer queues on its socket before it waits for `drain`. */
 export const STREAM_REPLY_BUFFER_BYTES = 64 * 1024;
 
-/** Resolves on `drain`, or on `close` (the caller then notices the destroyed response). */
-function drained(req: Request, res: Response): Promise<void> {
-  // The socket's close too: a response queued behind an earlier one on a pipelined HTTP/1.1
-  // connection never sees its own 'close' when the client goes away.
-  const socket = isHttp1(req) ? (req as IncomingMessage).socket : undefined;
+/**
+ * Resolves on `drain`, or on `close` (the caller then notices the destroyed response). On
+ * HTTP/1.1 also on the socket's close: a response queued behind an earlier one on a pipelined
+ * connection never sees its own 'close' when the client goes away.
+ */
+function drained(res: Response, socket: Socket | undefined): Promise<void> {
   return new Promise((resolve) => {
     if (socket?.destroyed === true) {
       resolve();
@@ -139,6 +141,7 @@ function drained(req: Request, res: Response): Promise<void> {
 export async function sendStream(x: ReplyTarget, reply: StreamReply): Promise<void> {
   const req: Request = x.req;
   const w = x.res as ServerResponse;
+  const socket = isHttp1(req) ? (req as IncomingMessage).socket : undefined;
   let started = false;
   const start = (): void => {
     started = true;
@@ -151,7 +154,7 @@ export async function sendStream(x: ReplyTarget, reply: StreamReply): Promise<vo
     for await (const c of reply.chunks) {
       // Checked on the socket too: the response learns of a destroyed socket only a turn later,
       // and Node never calls back a write to a destroyed socket (the chunk would stay as it was).
-      if (w.destroyed || (isHttp1(req) && (req as IncomingMessage).socket.destroyed)) {
+      if (w.destroyed || socket?.destroyed === true) {
         wipeAndFree(c);
         throw new ApiError(errorCode('badRequest'), 'client went away', { reason: 'client_closed' });
       }
@@ -165,7 +168,7 @@ export async function sendStream(x: ReplyTarget, reply: StreamReply): Promise<vo
       const buf = Buffer.from(c.buffer, c.byteOffset, c.byteLength);
       // Waits only once a few chunks are queued: chunks written in one turn of the event loop
       // leave in one socket write (the response corks until the next tick), not one each (P5).
-      if (!w.write(buf, () => wipeAndFree(buf)) && w.writableLength >= STREAM_REPLY_BUFFER_BYTES) await drained(x.req, x.res);
+      if (!w.write(buf, () => wipeAndFree(buf)) && w.writableLength >= STREAM_REPLY_BUFFER_BYTES) await drained(x.res, socket);
     }
     if (!started) start();
     await new Promise<void>((resolve) => {
@@ -176,12 +179,12 @@ export async function sendStream(x: ReplyTarget, reply: StreamReply): Promise<vo
       w.end(() => resolve());
       w.once('close', () => resolve());
     });
-    if (isHttp1(req) && !bodyFullyTaken(req as IncomingMessage)) (req as IncomingMessage).socket.end();
+    if (socket !== undefined && !bodyFullyTaken(req as IncomingMessage)) socket.end();
   } catch (e) {
     if (!started) throw e;
     x.status = e instanceof ApiError ? e.status : 500;
     w.destroy();
-    if (isHttp1(req)) (req as IncomingMessage).socket.destroy();
+    socket?.destroy();
     throw e;
   }
 }

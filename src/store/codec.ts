@@ -31,7 +31,7 @@ import { StoreError, type PolicyRecord } from './types.js';
 /** Key id of the storage key derived from the root (`storage/v1`): generation 1 of the keyring. */
 export const STORAGE_KEY_ID = 1;
 
-const KIND_SECRET = 'spike/secret';
+export const KIND_SECRET = 'spike/secret';
 const KIND_POLICY = 'spike/policy';
 
 const utf8 = new TextEncoder();
