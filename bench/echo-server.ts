@@ -8,7 +8,8 @@
  * `--sealed <dir> <path> <values JSON>` (rows `p1.cpu.c32.vs_sealed_read`,
  * `p2.cpu.c64.vs_sealed_write`): a GET also reads its record, any other request writes one,
  * doing only the work a sealed store cannot skip (bench/sealed-echo-store.ts), in `<dir>`;
- * `<path>` is a secret holding those values from the start.
+ * `<path>` is a secret holding those values from the start. Only that mode loads the store's
+ * code: the plain echo stays a bare server.
  *
  * Run as a child process by `bench/stack-bench.ts`: credentials arrive on stdin as four
  * length-prefixed frames (certificate chain PEM, private key PEM, CA PEM, reply body) plus
@@ -16,7 +17,6 @@
  * `echo ready <port>` on stdout once listening.
  */
 import https from 'node:https';
-import { openSealedEchoStore } from './sealed-echo-store.js';
 
 function readFrames(buf: Buffer): Buffer[] {
   const out: Buffer[] = [];
@@ -39,7 +39,7 @@ async function main(): Promise<void> {
   const reply = Buffer.from(body);
   const sealedAt = process.argv.indexOf('--sealed');
   const sealed = sealedAt < 0 ? undefined
-    : await openSealedEchoStore(process.argv[sealedAt + 1] ?? '', process.argv[sealedAt + 2] ?? '', JSON.parse(process.argv[sealedAt + 3] ?? '{}') as Record<string, string>);
+    : await (await import('./sealed-echo-store.js')).openSealedEchoStore(process.argv[sealedAt + 1] ?? '', process.argv[sealedAt + 2] ?? '', JSON.parse(process.argv[sealedAt + 3] ?? '{}') as Record<string, string>);
   const srv = https.createServer({
     cert, key, ca,
     requestCert: true, rejectUnauthorized: true, minVersion: 'TLSv1.3', keepAliveTimeout: 30_000,
