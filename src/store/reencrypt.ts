@@ -81,9 +81,20 @@ export class Reencryptor {
     });
   }
 
-  /** Resolves when the current run (if any) ended; for shutdown and tests. */
+  /**
+   * Resolves when the current run (if any) ended; for shutdown and tests. A caller waiting here
+   * keeps the process alive until then: the run's pauses use unref'd timers (a run alone never
+   * holds a process open), so a process with nothing else pending would otherwise exit in the
+   * middle of a pause, with this promise never settled.
+   */
   async idle(): Promise<void> {
-    while (this.#running) await this.#running;
+    if (!this.#running) return;
+    const hold = setInterval(() => undefined, 60_000);
+    try {
+      while (this.#running) await this.#running;
+    } finally {
+      clearInterval(hold);
+    }
   }
 
   /** Stops after the step in flight. */
