@@ -328,7 +328,8 @@ export async function readBody(req: BodySource, maxBytes: number, timing: BodyTi
         total += chunk.length;
       }
     }
-    const out = Buffer.alloc(total);
+    // Every byte is copied over; a small body comes from Node's shared pool (zeroed after parsing).
+    const out = Buffer.allocUnsafe(total);
     let offset = 0;
     for (const c of chunks) {
       c.copy(out, offset);

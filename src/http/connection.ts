@@ -1,7 +1,7 @@
 /**
  * How a response ends and whether its connection stays open.
  *
- * {@link endResponse} sends a whole answer (headers already set, including `Content-Length`)
+ * {@link endResponse} sends a whole answer (its head given whole, including `Content-Length`)
  * and zeroes the body once flushed. The connection is closed after the answer when the caller
  * asks for it (an error raised with `closeConnection`), or when the request body has not
  * fully arrived (an early answer: over-size body, refused caller, unknown route, a handler
@@ -23,23 +23,27 @@ export function isHttp1(req: Request): boolean {
 }
 
 /**
- * Sends `body` and ends the response; the body buffer is zeroed once flushed. With `close`,
- * or when the request body has not fully arrived, the connection is closed after the
- * answer — in the second case only after the bounded linger.
+ * Sends the head (`status`, `head`: header names and values in turn, in the order they go out)
+ * and `body`, and ends the response; the body buffer is zeroed once flushed. With `close`, or
+ * when the request body has not fully arrived, the connection is closed after the answer — in
+ * the second case only after the bounded linger. Headers set on the response before (e.g. a
+ * `Connection: close` at shutdown) are kept; `head`'s own names replace theirs.
  */
-export function endResponse(req: Request, res: Response, body: Buffer, close: boolean, limits: LingerLimits): void {
+export function endResponse(req: Request, res: Response, status: number, head: string[], body: Buffer, close: boolean, limits: LingerLimits): void {
   const wipe = (): void => {
     body.fill(0);
   };
   const w = res as ServerResponse;
   if (!isHttp1(req)) {
+    w.writeHead(status, head);
     w.end(body, wipe);
     return;
   }
   const incoming = req as IncomingMessage;
   const early = !bodyFullyTaken(incoming) && hasBody(incoming);
   // Node closes the connection itself once a `Connection: close` response has finished.
-  if (close || early) w.setHeader('Connection', 'close');
+  if (close || early) head.push('Connection', 'close');
+  w.writeHead(status, head);
   if (!early) {
     w.end(body, wipe);
     return;

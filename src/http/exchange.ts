@@ -23,8 +23,6 @@ export interface Exchange extends ReplyTarget {
   /** The logger bound to this caller. */
   readonly log: Logger;
   readonly startedAt: number;
-  /** Random 16 hex digits, sent back as `X-Request-Id` and written to the log and audit lines. */
-  readonly requestId: string;
   /**
    * Runs after the decision "allow" and before the handler (the audit intent entry); a
    * rejection answers instead of the handler, so nothing changes.

@@ -85,9 +85,23 @@ const HEX = '0123456789abcdef';
 const B64 = 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/';
 const MAX_DEPTH = 64;
 
+/** Largest working buffer kept for the next call; a larger one (a long listing) is dropped. */
+const SCRATCH_KEEP_BYTES = 16 * 1024;
+/**
+ * The encoder's working buffer, reused from call to call instead of a new one each (issue 17).
+ * It is taken while a call runs (a call started meanwhile would get one of its own; encoding is
+ * synchronous, so none is), may then hold secret values, and is zeroed over what was written
+ * before it is put back.
+ */
+let scratch: Buffer | undefined;
+
 class Out {
-  buf = Buffer.allocUnsafeSlow(256);
+  buf: Buffer;
   len = 0;
+  constructor() {
+    this.buf = scratch ?? Buffer.allocUnsafeSlow(256);
+    scratch = undefined;
+  }
   ensure(n: number): void {
     if (this.len + n <= this.buf.length) return;
     let size = this.buf.length * 2;
@@ -109,11 +123,17 @@ class Out {
     this.ensure(s.length * 3);
     this.len += this.buf.write(s, this.len, 'utf8');
   }
+  /** The encoded bytes, in a buffer of their own length (from Node's shared pool when small). */
   finish(): Buffer {
-    const out = Buffer.alloc(this.len);
+    const out = Buffer.allocUnsafe(this.len);
     this.buf.copy(out, 0, 0, this.len);
-    this.buf.fill(0);
+    this.release(this.len);
     return out;
+  }
+  /** Zeroes the first `n` bytes (everything written) and keeps the buffer for the next call. */
+  release(n: number): void {
+    this.buf.fill(0, 0, n);
+    if (this.buf.length <= SCRATCH_KEEP_BYTES) scratch = this.buf;
   }
 }
 
@@ -265,7 +285,7 @@ export function goJson(v: GoJsonValue): Buffer {
     encode(o, v, 0);
     return o.finish();
   } catch (e) {
-    o.buf.fill(0);
+    o.release(o.buf.length);
     throw e;
   }
 }

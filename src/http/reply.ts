@@ -29,6 +29,8 @@ export const defaultErrorShape: ErrorShape = (code) => ({ err: code });
 /** What writing an answer needs, and where it records what was sent (the request's exchange). */
 export interface ReplyTarget {
   readonly req: Request;
+  /** Random 16 hex digits, sent back as `X-Request-Id` (every answer's first header) and written to the log and audit lines. */
+  readonly requestId: string;
   readonly res: Response;
   readonly linger: LingerLimits;
   /** The error body to use (the matched route's, or the default). */
@@ -56,22 +58,24 @@ export function isStreamReply(x: unknown): x is StreamReply {
   return typeof x === 'object' && x !== null && !(x instanceof Uint8Array) && (x as { kind?: unknown }).kind === 'stream';
 }
 
-const JSON_HEADERS: ReadonlyArray<[string, string]> = [
-  ['Content-Type', 'application/json'],
-  ['Cache-Control', 'no-store, no-cache, must-revalidate, private'],
-  ['Pragma', 'no-cache'],
-  ['Expires', '0'],
-];
-
-/** Sends an encoded JSON body with status `code`. */
+/**
+ * Sends an encoded JSON body with status `code`. The head is handed to `writeHead` as one list
+ * of name/value pairs (connection.ts), which Node writes without building its header map: about
+ * 1 µs less per answer than six `setHeader` calls (issue 17).
+ */
 export function sendJson(x: ReplyTarget, code: number, body: Buffer, close: boolean): void {
   x.status = code;
   const { req, res } = x;
   if (res.headersSent) return;
-  res.statusCode = code;
-  for (const [k, v] of JSON_HEADERS) res.setHeader(k, v);
-  res.setHeader('Content-Length', String(body.length));
-  endResponse(req, res, body, close, x.linger);
+  const head = [
+    'X-Request-Id', x.requestId,
+    'Content-Type', 'application/json',
+    'Cache-Control', 'no-store, no-cache, must-revalidate, private',
+    'Pragma', 'no-cache',
+    'Expires', '0',
+    'Content-Length', String(body.length),
+  ];
+  endResponse(req, res, code, head, body, close, x.linger);
 }
 
 /** Sends an error: plain text for a {@link PlainTextError}, else the exchange's error shape. */
@@ -82,11 +86,13 @@ export function sendError(x: ReplyTarget, err: ApiError): void {
     const { req, res } = x;
     if (res.headersSent) return;
     const body = Buffer.from(err.text + '\n', 'utf8');
-    res.statusCode = err.status;
-    res.setHeader('Content-Type', 'text/plain; charset=utf-8');
-    res.setHeader('X-Content-Type-Options', 'nosniff');
-    res.setHeader('Content-Length', String(body.length));
-    endResponse(req, res, body, err.closeConnection, x.linger);
+    const head = [
+      'X-Request-Id', x.requestId,
+      'Content-Type', 'text/plain; charset=utf-8',
+      'X-Content-Type-Options', 'nosniff',
+      'Content-Length', String(body.length),
+    ];
+    endResponse(req, res, err.status, head, body, err.closeConnection, x.linger);
     return;
   }
   const obj: Record<string, GoJsonValue> = { ...x.errorShape(err.code) };
@@ -101,10 +107,8 @@ export function sendBytes(x: ReplyTarget, bytes: Uint8Array): void {
   x.status = 200;
   const { req, res } = x;
   if (res.headersSent) return;
-  res.statusCode = 200;
-  res.setHeader('Content-Type', OCTET_STREAM);
-  res.setHeader('Content-Length', String(body.length));
-  endResponse(req, res, body, false, x.linger);
+  const head = ['X-Request-Id', x.requestId, 'Content-Type', OCTET_STREAM, 'Content-Length', String(body.length)];
+  endResponse(req, res, 200, head, body, false, x.linger);
 }
 
 /** Reply bytes a streamed answer queues on its socket before it waits for `drain`. */
@@ -147,6 +151,7 @@ export async function sendStream(x: ReplyTarget, reply: StreamReply): Promise<vo
     started = true;
     x.status = 200;
     w.statusCode = 200;
+    w.setHeader('X-Request-Id', x.requestId);
     w.setHeader('Content-Type', OCTET_STREAM);
     if (reply.length !== undefined) w.setHeader('Content-Length', String(reply.length));
   };

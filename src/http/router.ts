@@ -179,7 +179,6 @@ export function createRouter<P = SpiffeId>(routes: ReadonlyArray<Route<P>>, opts
   const handler = async (req: Request, res: Response, peer: P | null): Promise<void> => {
     const x = newExchange(req, res, linger, logFor(peer === null ? null : String(peer)), defaultErrorShape);
     opts.observer?.started();
-    res.setHeader('X-Request-Id', x.requestId);
     const auditor = opts.auditor;
     const record = (): AuditRecord<P> => ({
       requestId: x.requestId, peer, route: x.route?.path ?? 'unknown', action: x.route?.action ?? '', decision: x.decision,

@@ -34,7 +34,13 @@ export const STORAGE_KEY_ID = 1;
 export const KIND_SECRET = 'spike/secret';
 const KIND_POLICY = 'spike/policy';
 
-const utf8 = new TextEncoder();
+/**
+ * A plaintext's UTF-8 bytes, from Node's shared buffer pool when small (`TextEncoder` gives each
+ * one an allocation of its own, a measurable share of a PUT); zeroed once sealed (`#sealBytes`).
+ */
+function utf8Bytes(s: string): Buffer {
+  return Buffer.from(s, 'utf8');
+}
 const fromUtf8 = new TextDecoder('utf-8', { fatal: true });
 
 /**
@@ -55,17 +61,17 @@ export function recordAad(kind: string, id: Uint8Array, version: number, field: 
   if (!Number.isSafeInteger(version) || version < 0) return aad(kind, id, version, field);
   const k = stringPart(kind);
   const f = stringPart(field);
-  const out = new Uint8Array(k.length + 5 + id.length + 9 + f.length);
-  const dv = new DataView(out.buffer);
+  // Public bytes: from Node's shared pool (every byte is written below), not an allocation each.
+  const out = Buffer.allocUnsafe(k.length + 5 + id.length + 9 + f.length);
   out.set(k, 0);
   let o = k.length;
   out[o] = 0x02; // bytes part: type, uint32 BE length, bytes
-  dv.setUint32(o + 1, id.length, false);
+  out.writeUInt32BE(id.length, o + 1);
   out.set(id, o + 5);
   o += 5 + id.length;
   out[o] = 0x03; // number part: type, int64 BE (non-negative here)
-  dv.setUint32(o + 1, Math.floor(version / 0x1_0000_0000), false);
-  dv.setUint32(o + 5, version >>> 0, false);
+  out.writeUInt32BE(Math.floor(version / 0x1_0000_0000), o + 1);
+  out.writeUInt32BE(version >>> 0, o + 5);
   out.set(f, o + 9);
   return out;
 }
@@ -161,7 +167,7 @@ export class RecordSealer {
 
   #sealBytes(plain: Uint8Array, ad: Uint8Array): Buffer {
     try {
-      return Buffer.from(this.#keyring.storage.takeSeal().seal(plain, ad));
+      return this.#keyring.storage.takeSeal().seal(plain, ad);
     } finally {
       wipe(plain);
     }
@@ -185,7 +191,7 @@ export class RecordSealer {
   }
 
   #sealJson(value: unknown, ad: Uint8Array): Buffer {
-    return this.#sealBytes(utf8.encode(JSON.stringify(value)), ad);
+    return this.#sealBytes(utf8Bytes(JSON.stringify(value)), ad);
   }
 
   #openJson(blob: Uint8Array, ad: Uint8Array): unknown {
@@ -213,7 +219,7 @@ export class RecordSealer {
   // --- secrets ------------------------------------------------------------------------
 
   sealPath(id: Uint8Array, path: string): Buffer {
-    return this.#sealBytes(utf8.encode(path), recordAad(KIND_SECRET, id, 0, 'path'));
+    return this.#sealBytes(utf8Bytes(path), recordAad(KIND_SECRET, id, 0, 'path'));
   }
 
   openPath(id: Uint8Array, blob: Uint8Array): string {
