@@ -43,8 +43,8 @@ export function gcmSeal(key: Uint8Array | KeyObject, nonce: Uint8Array, plaintex
 
 /**
  * {@link gcmSeal} into one new buffer with `headroom` bytes left free before the ciphertext
- * (the envelope header and nonce, written by {@link Aead.seal}): one allocation and copy per
- * seal instead of three (issue 17).
+ * (the envelope header and nonce, written by {@link Aead.seal}): one copy per seal instead of
+ * three, into Node's shared buffer pool when small (public bytes; issue 17).
  */
 function sealAfter(headroom: number, key: Uint8Array | KeyObject, nonce: Uint8Array, plaintext: Uint8Array, aad: Uint8Array): Buffer {
   if (keyBytes(key) !== AEAD_KEY_BYTES || nonce.length !== AEAD_NONCE_BYTES) throw new CryptoError('crypto_bad_key');
@@ -53,7 +53,7 @@ function sealAfter(headroom: number, key: Uint8Array | KeyObject, nonce: Uint8Ar
   const body = c.update(plaintext);
   const fin = c.final();
   const tag = c.getAuthTag();
-  const out = Buffer.allocUnsafeSlow(headroom + body.length + fin.length + tag.length);
+  const out = Buffer.allocUnsafe(headroom + body.length + fin.length + tag.length);
   out.set(body, headroom);
   out.set(fin, headroom + body.length);
   out.set(tag, headroom + body.length + fin.length);
@@ -114,7 +114,7 @@ export class Aead {
     this.#rng = rng;
   }
 
-  /** Seals `plaintext` bound to `aad`; returns a new envelope (a buffer of its own memory). */
+  /** Seals `plaintext` bound to `aad`; returns a new envelope. */
   seal(plaintext: Uint8Array, aad: Uint8Array): Buffer {
     const key = this.#live();
     const header = envelopeHeader(this.keyId);

@@ -251,6 +251,11 @@ export class RecordSealer {
    * sealed into, this exact blob before is handed out again. The planners (model.ts) clone a
    * state before they change anything.
    */
+  /** The metadata blob last opened or sealed for `id`, if remembered (read-memo.ts); read-only. */
+  knownMeta(id: Uint8Array): Buffer | undefined {
+    return this.#metas.blob(id);
+  }
+
   openMeta(id: Uint8Array, blob: Uint8Array): Readonly<SecretState> {
     return this.#metas.open(id, blob, () => this.#decodeMeta(id, blob));
   }

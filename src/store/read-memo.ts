@@ -131,6 +131,14 @@ export class MetaMemo {
   }
 
   /**
+   * The blob whose state is remembered for `id`, if any: a reader may ask its database to
+   * answer "unchanged" instead of a copy of the same bytes (sqlite/store.ts). Read-only.
+   */
+  blob(id: Uint8Array): Buffer | undefined {
+    return this.#memo.get(keyOf(id))?.blob;
+  }
+
+  /**
    * Remembers that `blob` holds `state` for `id` (just sealed, or just opened), if eligible;
    * `state` is frozen from now on. A blob whose write is later rolled back never appears in
    * the store (each seal has a fresh nonce), so it can only ever miss.

@@ -86,7 +86,12 @@ export abstract class SealedStore implements Store {
    */
   protected abstract settleKeyRecords<Refusal extends string>(root: RootKey, adoption?: KeyAdoption<Refusal>): Promise<KeyRecordsPlan<Refusal>>;
   /** One snapshot (see `ReadRow`); `version` 0 = the newest stored one. */
-  protected abstract readSecret(id: Buffer, version: number): Promise<ReadRow>;
+  /**
+   * `known`: the metadata blob the sealer remembers for `id`, if any; a backend may return that
+   * same Buffer as the row's `meta` when the stored blob is byte-for-byte equal to it, instead
+   * of a fresh copy.
+   */
+  protected abstract readSecret(id: Buffer, version: number, known?: Buffer): Promise<ReadRow>;
   protected abstract readMeta(id: Buffer): Promise<MetaRow>;
   /**
    * ONE transaction: reads the metadata row under a write lock, calls `plan` (which may
@@ -276,7 +281,7 @@ export abstract class SealedStore implements Store {
     const sealer = this.#sealerOrThrow();
     const id = sealer.secretId(path);
     if (version !== undefined && (!Number.isSafeInteger(version) || version < 0 || version > this.maxVersion)) return null;
-    let row = await this.readSecret(id, version ?? 0);
+    let row = await this.readSecret(id, version ?? 0, sealer.knownMeta(id));
     for (let attempt = 0; attempt < MAX_READ_ATTEMPTS; attempt++) {
       const v = resolveReadVersion(this.#decode(sealer, id, row), version);
       if (v === null) return null;
@@ -284,7 +289,7 @@ export abstract class SealedStore implements Store {
         if (!row.value) throw new StoreError('store_integrity'); // metadata names a version whose row is gone (STO-05)
         return { version: v, values: sealer.openValues(id, v, row.value) };
       }
-      row = await this.readSecret(id, v);
+      row = await this.readSecret(id, v, sealer.knownMeta(id));
     }
     throw new StoreError('store_busy');
   }

@@ -118,3 +118,28 @@ test('D8: a value row moved under another version number does not open', async (
     root.destroy();
   }
 });
+
+test('the read asks SQLite whether the metadata is still the remembered blob: a blob put back behind the store is the one read', async () => {
+  const { store, file, root } = await open();
+  try {
+    await store.putSecret('app/meta', { v: '1' });
+    const db = new Database(file);
+    try {
+      const meta1 = db.prepare('SELECT meta FROM secrets').pluck().get() as Buffer;
+      await store.putSecret('app/meta', { v: '2' });
+      assert.equal((await store.getSecret('app/meta'))!.version, 2); // metadata of version 2 remembered
+      assert.equal((await store.getSecret('app/meta'))!.version, 2); // and answered "unchanged"
+      // An older, validly sealed metadata blob restored behind the store (a rollback, which the
+      // anchor catches elsewhere): this read must see it, not the remembered one.
+      db.prepare('UPDATE secrets SET meta = ?').run(meta1);
+    } finally {
+      db.close();
+    }
+    const got = await store.getSecret('app/meta');
+    assert.equal(got!.version, 1);
+    assert.deepEqual({ ...got!.values }, { v: '1' });
+  } finally {
+    await store.close();
+    root.destroy();
+  }
+});

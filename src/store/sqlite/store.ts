@@ -262,11 +262,15 @@ export class SqliteStore extends SealedStore {
 
   // --- secrets --------------------------------------------------------------------------
 
-  protected async readSecret(id: Buffer, version: number): Promise<ReadRow> {
+  protected async readSecret(id: Buffer, version: number, known?: Buffer): Promise<ReadRow> {
     const v = this.#read((): ReadRow => {
-      const row = this.#st.getForRead.get(version, version, id, id) as [Buffer, number | null, Buffer | null] | undefined;
+      // The metadata column is NULL when it equals `known` (the column itself is NOT NULL):
+      // one native buffer less per read while the metadata is unchanged (issue 17).
+      const row = this.#st.getForRead.get(known ?? null, version, version, id, id) as [Buffer | null, number | null, Buffer | null] | undefined;
       if (row === undefined) return { ...this.#metaRow(id), version: null, value: null };
-      return { meta: row[0], versions: true, version: version > 0 ? version : row[1], value: row[2] };
+      const meta = row[0] ?? known;
+      if (meta === undefined) throw new StoreError('store_integrity');
+      return { meta, versions: true, version: version > 0 ? version : row[1], value: row[2] };
     });
     return this.#settled(v, this.#seen?.secret(id));
   }
