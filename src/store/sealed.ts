@@ -92,13 +92,15 @@ export abstract class SealedStore implements Store {
    * of a fresh copy.
    */
   protected abstract readSecret(id: Buffer, version: number, known?: Buffer): Promise<ReadRow>;
-  protected abstract readMeta(id: Buffer): Promise<MetaRow>;
+  /** `known`: as for {@link readSecret}. */
+  protected abstract readMeta(id: Buffer, known?: Buffer): Promise<MetaRow>;
   /**
    * ONE transaction: reads the metadata row under a write lock, calls `plan` (which may
-   * throw: nothing is written) and stores the write it returns, if any.
+   * throw: nothing is written) and stores the write it returns, if any. `fence` is the stored
+   * seal fence read in it (SEAL_FENCE_RECORD). `known`, asked inside the transaction: as for
+   * {@link readSecret}.
    */
-  /** `plan` runs inside the write transaction; `fence` is the stored seal fence read in it (SEAL_FENCE_RECORD). */
-  protected abstract writeSecret<T>(id: Buffer, plan: (row: MetaRow, fence: Uint8Array | null) => { result: T; write: SealedSecretWrite | null }): Promise<T>;
+  protected abstract writeSecret<T>(id: Buffer, plan: (row: MetaRow, fence: Uint8Array | null) => { result: T; write: SealedSecretWrite | null }, known?: () => Buffer | undefined): Promise<T>;
   /** Every path record, page by page to `visit`, and an opaque mark of the database state read before them (see path-catalog.ts). */
   protected abstract readAllPaths(visit: (rows: PathRow[]) => Promise<void>): Promise<string>;
   /** Path records created (by anyone) since `mark`, and the new mark; null = unknown, read all again. */
@@ -244,7 +246,7 @@ export abstract class SealedStore implements Store {
       const planned = planPut(this.#decode(sealer, id, row), vals, o, this.defaultMaxVersions, this.now());
       created = planned.created;
       return this.#seal(sealer, id, path, planned);
-    }));
+    }, () => sealer.knownMeta(id)));
     if (created) this.#paths.noteCreated(path);
     return r;
   }
@@ -256,7 +258,7 @@ export abstract class SealedStore implements Store {
     return this.#sealing(() => this.writeSecret(id, (row, fence) => {
       assertFence(fence, sealer.keyring.storage.current);
       return this.#seal(sealer, id, path, planChange(kind, this.#decode(sealer, id, row), list, this.now()));
-    }));
+    }, () => sealer.knownMeta(id)));
   }
 
   async deleteSecret(path: string, versions: number[]): Promise<boolean> {
@@ -297,7 +299,7 @@ export abstract class SealedStore implements Store {
   async getSecretMetadata(path: string): Promise<{ metadata: SecretMetadata; versions: SecretVersionInfo[] } | null> {
     const sealer = this.#sealerOrThrow();
     const id = sealer.secretId(path);
-    const state = this.#decode(sealer, id, await this.readMeta(id));
+    const state = this.#decode(sealer, id, await this.readMeta(id, sealer.knownMeta(id)));
     return state ? toMetadata(state) : null;
   }
 

@@ -2,7 +2,9 @@
  * sqlite backend read path (one statement for metadata + value): every case where the value row
  * the statement brought is not the one to return — an explicit older version, a current
  * version below the highest stored one, deleted and destroyed versions, a missing value row,
- * version rows without metadata — answers exactly as the two-statement read did.
+ * version rows without metadata — answers exactly as the two-statement read did; and the
+ * metadata compared with the blob the sealer remembers (returned as NULL when equal) is
+ * never taken for the stored one when they differ, on reads and on writes.
  */
 import fs from 'node:fs';
 import os from 'node:os';
@@ -119,25 +121,47 @@ test('D8: a value row moved under another version number does not open', async (
   }
 });
 
+/**
+ * Writes version 1 and then version 2 of `p` (the sealer then remembers version 2's metadata),
+ * runs `between`, and puts version 1's metadata blob back behind the store: an older, validly
+ * sealed blob (a rollback, which the anchor catches elsewhere) that differs from the remembered one.
+ */
+async function putBackFirstMeta(store: SqliteStore, file: string, p: string, between: () => Promise<void> = async () => undefined): Promise<void> {
+  await store.putSecret(p, { v: '1' });
+  const db = new Database(file);
+  try {
+    const meta1 = db.prepare('SELECT meta FROM secrets').pluck().get() as Buffer;
+    await store.putSecret(p, { v: '2' });
+    await between();
+    db.prepare('UPDATE secrets SET meta = ?').run(meta1);
+  } finally {
+    db.close();
+  }
+}
+
 test('the read asks SQLite whether the metadata is still the remembered blob: a blob put back behind the store is the one read', async () => {
   const { store, file, root } = await open();
   try {
-    await store.putSecret('app/meta', { v: '1' });
-    const db = new Database(file);
-    try {
-      const meta1 = db.prepare('SELECT meta FROM secrets').pluck().get() as Buffer;
-      await store.putSecret('app/meta', { v: '2' });
-      assert.equal((await store.getSecret('app/meta'))!.version, 2); // metadata of version 2 remembered
-      assert.equal((await store.getSecret('app/meta'))!.version, 2); // and answered "unchanged"
-      // An older, validly sealed metadata blob restored behind the store (a rollback, which the
-      // anchor catches elsewhere): this read must see it, not the remembered one.
-      db.prepare('UPDATE secrets SET meta = ?').run(meta1);
-    } finally {
-      db.close();
-    }
+    await putBackFirstMeta(store, file, 'app/meta', async () => {
+      assert.equal((await store.getSecret('app/meta'))!.version, 2);
+      assert.equal((await store.getSecret('app/meta'))!.version, 2); // answered "unchanged"
+    });
     const got = await store.getSecret('app/meta');
     assert.equal(got!.version, 1);
     assert.deepEqual({ ...got!.values }, { v: '1' });
+  } finally {
+    await store.close();
+    root.destroy();
+  }
+});
+
+test('a write plans from the stored metadata, not the remembered blob, when they differ', async () => {
+  const { store, file, root } = await open();
+  try {
+    await putBackFirstMeta(store, file, 'app/plan');
+    // Planned from the stored metadata (last version 1), the next version is 2 again.
+    assert.deepEqual(await store.putSecret('app/plan', { v: '3' }), { version: 2 });
+    assert.equal((await store.getSecretMetadata('app/plan'))!.metadata.currentVersion, 2);
   } finally {
     await store.close();
     root.destroy();

@@ -34,7 +34,7 @@ export function prepare(db: BetterSqlite3.Database): Statements {
     getSystem: db.prepare('SELECT value FROM system WHERE key = ?').pluck(),
     putSystemIfAbsent: db.prepare('INSERT OR IGNORE INTO system (key, value) VALUES (?, ?)'),
     putSystem: db.prepare('INSERT OR REPLACE INTO system (key, value) VALUES (?, ?)'),
-    getMeta: db.prepare('SELECT meta FROM secrets WHERE id = ?').pluck(),
+    getMeta: db.prepare('SELECT CASE WHEN meta = ? THEN NULL ELSE meta END FROM secrets WHERE id = ?').pluck(),
     insertSecret: db.prepare('INSERT INTO secrets (id, path, meta) VALUES (?, ?, ?)'),
     updateMeta: db.prepare('UPDATE secrets SET meta = ? WHERE id = ?'),
     hasVersions: db.prepare('SELECT 1 FROM secret_versions WHERE id = ? LIMIT 1').pluck(),

@@ -187,9 +187,17 @@ export class SqliteStore extends SealedStore {
     return this.#snapshot === undefined ? null : this.#system.get(SEAL_FENCE_RECORD);
   }
 
-  #metaRow(id: Buffer): MetaRow {
-    const meta = this.#st.getMeta.get(id) as Buffer | undefined;
-    return { meta: meta ?? null, versions: meta !== undefined || this.#st.hasVersions.get(id) !== undefined };
+  /**
+   * The metadata row of `id`. `known`: the blob the sealer remembers for it; SQLite answers NULL
+   * when the stored blob equals it (the column itself is NOT NULL), and `known` is used instead
+   * of a native copy of the same bytes (issue 17).
+   */
+  #metaRow(id: Buffer, known?: Buffer): MetaRow {
+    const got = this.#st.getMeta.get(known ?? null, id) as Buffer | null | undefined;
+    if (got === undefined) return { meta: null, versions: this.#st.hasVersions.get(id) !== undefined };
+    const meta = got ?? known;
+    if (meta === undefined) throw new StoreError('store_integrity');
+    return { meta, versions: true };
   }
 
   // --- system records -------------------------------------------------------------------
@@ -264,8 +272,7 @@ export class SqliteStore extends SealedStore {
 
   protected async readSecret(id: Buffer, version: number, known?: Buffer): Promise<ReadRow> {
     const v = this.#read((): ReadRow => {
-      // The metadata column is NULL when it equals `known` (the column itself is NOT NULL):
-      // one native buffer less per read while the metadata is unchanged (issue 17).
+      // The metadata column is NULL when it equals `known`, as in #metaRow.
       const row = this.#st.getForRead.get(known ?? null, version, version, id, id) as [Buffer | null, number | null, Buffer | null] | undefined;
       if (row === undefined) return { ...this.#metaRow(id), version: null, value: null };
       const meta = row[0] ?? known;
@@ -275,14 +282,14 @@ export class SqliteStore extends SealedStore {
     return this.#settled(v, this.#seen?.secret(id));
   }
 
-  protected async readMeta(id: Buffer): Promise<MetaRow> {
-    const v = this.#read(() => this.#metaRow(id));
+  protected async readMeta(id: Buffer, known?: Buffer): Promise<MetaRow> {
+    const v = this.#read(() => this.#metaRow(id, known));
     return this.#settled(v, this.#seen?.secret(id));
   }
 
-  protected writeSecret<T>(id: Buffer, plan: (row: MetaRow, fence: Uint8Array | null) => { result: T; write: SealedSecretWrite | null }): Promise<T> {
+  protected writeSecret<T>(id: Buffer, plan: (row: MetaRow, fence: Uint8Array | null) => { result: T; write: SealedSecretWrite | null }, known?: () => Buffer | undefined): Promise<T> {
     return this.#write(() => {
-      const { result, write } = plan(this.#metaRow(id), this.#fence());
+      const { result, write } = plan(this.#metaRow(id, known?.()), this.#fence());
       if (write) {
         this.#seen?.secretWritten(id, write.created);
         if (write.created) this.#st.insertSecret.run(id, write.path, write.meta);
