@@ -53,7 +53,7 @@ export async function openSealedEchoStore(dir: string, benchPath: string, values
     CREATE TABLE secret_versions (id BLOB NOT NULL, version INTEGER NOT NULL, value BLOB NOT NULL, PRIMARY KEY (id, version)) STRICT, WITHOUT ROWID;`);
   const st = {
     // Nexus's read: one statement, the metadata row and the highest version's value row.
-    read: db.prepare(`SELECT CASE WHEN s.meta = ? THEN NULL ELSE s.meta END, v.version, v.value FROM secrets s LEFT JOIN secret_versions v ON v.id = s.id
+    read: db.prepare(`SELECT CASE WHEN s.meta = ? THEN 0 WHEN typeof(s.meta) = 'blob' THEN s.meta END, v.version, v.value FROM secrets s LEFT JOIN secret_versions v ON v.id = s.id
       AND v.version = CASE WHEN ? > 0 THEN ? ELSE (SELECT MAX(version) FROM secret_versions WHERE id = ?) END WHERE s.id = ?`).raw(),
     meta: db.prepare('SELECT meta FROM secrets WHERE id = ?'),
     insert: db.prepare('INSERT INTO secrets (id, path, meta) VALUES (?, ?, ?)'),
@@ -131,10 +131,10 @@ export async function openSealedEchoStore(dir: string, benchPath: string, values
   return {
     read(request) {
       const id = idOf(pathOf(request));
-      // As Nexus: the metadata column comes back NULL when it equals the remembered blob.
+      // As Nexus: the metadata column comes back as 0 when it equals the remembered blob.
       const known = memo.get(id.toString('latin1'))?.blob;
-      const row = st.read.get(known ?? null, 0, 0, id, id) as [Buffer | null, number | null, Buffer | null] | undefined;
-      const meta = row?.[0] ?? known;
+      const row = st.read.get(known ?? null, 0, 0, id, id) as [Buffer | 0 | null, number | null, Buffer | null] | undefined;
+      const meta = row?.[0] === 0 ? known : row?.[0] ?? undefined;
       if (row === undefined || meta === undefined || row[1] === null || row[2] === null) throw new Error('no such record');
       metaOf(id, meta);
       const v = open(row[2], id, row[1], 'values');

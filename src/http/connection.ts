@@ -24,16 +24,34 @@ export function isHttp1(req: Request): boolean {
 
 /**
  * Sends the head (`status`, `head`: header names and values in turn, in the order they go out)
- * and `body`, and ends the response; the body buffer is zeroed once flushed. With `close`, or
+ * and `body`, and ends the response; the body buffer is zeroed once flushed, or when the
+ * response closes without that (the connection gone). With `close`, or
  * when the request body has not fully arrived, the connection is closed after the answer — in
  * the second case only after the bounded linger. Headers set on the response before (e.g. a
  * `Connection: close` at shutdown) are kept; `head`'s own names replace theirs.
  */
 export function endResponse(req: Request, res: Response, status: number, head: string[], body: Buffer, close: boolean, limits: LingerLimits): void {
-  const wipe = (): void => {
-    body.fill(0);
-  };
   const w = res as ServerResponse;
+  // The body may hold secrets, and a small one shares Node's buffer pool with longer-lived
+  // copies: it is zeroed once flushed, and also when the connection goes away first, where no
+  // write callback ever runs: the response closed already (the client left while the handler
+  // ran), or it closes, or (HTTP/1.1) the socket closes under an answer still queued behind a
+  // pipelined one, which Node never closes.
+  const socket = isHttp1(req) ? (req as IncomingMessage).socket : null;
+  let wiped = false;
+  const wipe = (): void => {
+    if (wiped) return;
+    wiped = true;
+    body.fill(0);
+    w.off('close', wipe);
+    socket?.off('close', wipe);
+  };
+  if (w.destroyed || socket?.destroyed === true) {
+    wipe();
+    return;
+  }
+  w.once('close', wipe);
+  socket?.once('close', wipe);
   if (!isHttp1(req)) {
     w.writeHead(status, head);
     w.end(body, wipe);

@@ -29,7 +29,7 @@ export const defaultErrorShape: ErrorShape = (code) => ({ err: code });
 /** What writing an answer needs, and where it records what was sent (the request's exchange). */
 export interface ReplyTarget {
   readonly req: Request;
-  /** Random 16 hex digits, sent back as `X-Request-Id` (every answer's first header) and written to the log and audit lines. */
+  /** Random 16 hex digits, sent back as `X-Request-Id` (every answer's first header, after any set on the response before it) and written to the log and audit lines. */
   readonly requestId: string;
   readonly res: Response;
   readonly linger: LingerLimits;

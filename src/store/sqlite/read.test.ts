@@ -3,7 +3,7 @@
  * the statement brought is not the one to return — an explicit older version, a current
  * version below the highest stored one, deleted and destroyed versions, a missing value row,
  * version rows without metadata — answers exactly as the two-statement read did; and the
- * metadata compared with the blob the sealer remembers (returned as NULL when equal) is
+ * metadata compared with the blob the sealer remembers (returned as 0 when equal) is
  * never taken for the stored one when they differ, on reads and on writes.
  */
 import fs from 'node:fs';
@@ -165,5 +165,29 @@ test('a write plans from the stored metadata, not the remembered blob, when they
   } finally {
     await store.close();
     root.destroy();
+  }
+});
+
+test('metadata that is not a blob (put there behind a rebuilt table) is an integrity error, never "unchanged"', async () => {
+  for (const bad of ['NULL', '0']) {
+    const { store, file, root } = await open();
+    try {
+      await store.putSecret('app/tamper', { v: '1' });
+      assert.equal((await store.getSecret('app/tamper'))!.version, 1); // metadata remembered
+      const db = new Database(file);
+      try {
+        db.exec(`CREATE TABLE loose (id BLOB PRIMARY KEY, path BLOB, meta) WITHOUT ROWID;
+          INSERT INTO loose SELECT id, path, meta FROM secrets; DROP TABLE secrets; ALTER TABLE loose RENAME TO secrets;
+          UPDATE secrets SET meta = ${bad};`);
+      } finally {
+        db.close();
+      }
+      await assert.rejects(store.getSecret('app/tamper'), isIntegrity, `meta ${bad}: GET`);
+      await assert.rejects(store.getSecretMetadata('app/tamper'), isIntegrity, `meta ${bad}: metadata`);
+      await assert.rejects(store.putSecret('app/tamper', { v: '2' }), isIntegrity, `meta ${bad}: PUT`);
+    } finally {
+      await store.close();
+      root.destroy();
+    }
   }
 });

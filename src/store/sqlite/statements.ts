@@ -34,7 +34,7 @@ export function prepare(db: BetterSqlite3.Database): Statements {
     getSystem: db.prepare('SELECT value FROM system WHERE key = ?').pluck(),
     putSystemIfAbsent: db.prepare('INSERT OR IGNORE INTO system (key, value) VALUES (?, ?)'),
     putSystem: db.prepare('INSERT OR REPLACE INTO system (key, value) VALUES (?, ?)'),
-    getMeta: db.prepare('SELECT CASE WHEN meta = ? THEN NULL ELSE meta END FROM secrets WHERE id = ?').pluck(),
+    getMeta: db.prepare(`SELECT CASE WHEN meta = ? THEN 0 WHEN typeof(meta) = 'blob' THEN meta END FROM secrets WHERE id = ?`).pluck(),
     insertSecret: db.prepare('INSERT INTO secrets (id, path, meta) VALUES (?, ?, ?)'),
     updateMeta: db.prepare('UPDATE secrets SET meta = ? WHERE id = ?'),
     hasVersions: db.prepare('SELECT 1 FROM secret_versions WHERE id = ? LIMIT 1').pluck(),
@@ -43,7 +43,7 @@ export function prepare(db: BetterSqlite3.Database): Statements {
     // asked (normally the current one; the core reads again by number when not). Positional
     // parameters (version, version, id, id): better-sqlite3 binds them ~1.5 µs faster than
     // named ones from an object, on the hottest statement of a GET.
-    getForRead: db.prepare(`SELECT CASE WHEN s.meta = ? THEN NULL ELSE s.meta END, v.version, v.value FROM secrets s
+    getForRead: db.prepare(`SELECT CASE WHEN s.meta = ? THEN 0 WHEN typeof(s.meta) = 'blob' THEN s.meta END, v.version, v.value FROM secrets s
       LEFT JOIN secret_versions v ON v.id = s.id
        AND v.version = CASE WHEN ? > 0 THEN ? ELSE (SELECT MAX(version) FROM secret_versions WHERE id = ?) END
       WHERE s.id = ?`).raw(),

@@ -188,16 +188,16 @@ export class SqliteStore extends SealedStore {
   }
 
   /**
-   * The metadata row of `id`. `known`: the blob the sealer remembers for it; SQLite answers NULL
-   * when the stored blob equals it (the column itself is NOT NULL), and `known` is used instead
-   * of a native copy of the same bytes (issue 17).
+   * The metadata row of `id`. `known`: the blob the sealer remembers for it; SQLite answers the
+   * number 0 instead of the blob when the stored one is a blob equal to it byte for byte, and
+   * `known` is used instead of a native copy of the same bytes (issue 17). Anything stored that
+   * is not a blob (a NULL or a number put there behind the store) reads as NULL, an integrity
+   * error where metadata is expected, never as "unchanged".
    */
   #metaRow(id: Buffer, known?: Buffer): MetaRow {
-    const got = this.#st.getMeta.get(known ?? null, id) as Buffer | null | undefined;
+    const got = this.#st.getMeta.get(known ?? null, id) as Buffer | 0 | null | undefined;
     if (got === undefined) return { meta: null, versions: this.#st.hasVersions.get(id) !== undefined };
-    const meta = got ?? known;
-    if (meta === undefined) throw new StoreError('store_integrity');
-    return { meta, versions: true };
+    return { meta: sameAs(got, known), versions: true };
   }
 
   // --- system records -------------------------------------------------------------------
@@ -272,12 +272,10 @@ export class SqliteStore extends SealedStore {
 
   protected async readSecret(id: Buffer, version: number, known?: Buffer): Promise<ReadRow> {
     const v = this.#read((): ReadRow => {
-      // The metadata column is NULL when it equals `known`, as in #metaRow.
-      const row = this.#st.getForRead.get(known ?? null, version, version, id, id) as [Buffer | null, number | null, Buffer | null] | undefined;
+      // The metadata column is 0 when it equals `known`, as in #metaRow.
+      const row = this.#st.getForRead.get(known ?? null, version, version, id, id) as [Buffer | 0 | null, number | null, Buffer | null] | undefined;
       if (row === undefined) return { ...this.#metaRow(id), version: null, value: null };
-      const meta = row[0] ?? known;
-      if (meta === undefined) throw new StoreError('store_integrity');
-      return { meta, versions: true, version: version > 0 ? version : row[1], value: row[2] };
+      return { meta: sameAs(row[0], known), versions: true, version: version > 0 ? version : row[1], value: row[2] };
     });
     return this.#settled(v, this.#seen?.secret(id));
   }
@@ -368,4 +366,11 @@ export class SqliteStore extends SealedStore {
 
 export async function openSqliteStore(opts: SqliteStoreOptions): Promise<SqliteStore> {
   return new SqliteStore(opts);
+}
+
+/** A metadata column read against `known`: 0 means "equal to `known`" (statements.ts). */
+function sameAs(got: Buffer | 0 | null, known: Buffer | undefined): Buffer | null {
+  if (got !== 0) return got;
+  if (known === undefined) throw new StoreError('store_integrity'); // 0 only answers a bound blob
+  return known;
 }
