@@ -23,6 +23,7 @@ import path from 'node:path';
 import { Aead } from '../src/crypto/aead.js';
 import { PathHasher } from '../src/crypto/hmac.js';
 import { KIND_SECRET, recordAad } from '../src/store/codec.js';
+import { READ_META_SQL, READ_SECRET_SQL } from '../src/store/sqlite/statements.js';
 
 const MAX_VERSIONS = 10;
 
@@ -53,9 +54,8 @@ export async function openSealedEchoStore(dir: string, benchPath: string, values
     CREATE TABLE secret_versions (id BLOB NOT NULL, version INTEGER NOT NULL, value BLOB NOT NULL, PRIMARY KEY (id, version)) STRICT, WITHOUT ROWID;`);
   const st = {
     // Nexus's read: one statement, the metadata row and the highest version's value row.
-    read: db.prepare(`SELECT CASE WHEN s.meta = ? THEN 0 WHEN typeof(s.meta) = 'blob' THEN s.meta END, v.version, v.value FROM secrets s LEFT JOIN secret_versions v ON v.id = s.id
-      AND v.version = CASE WHEN ? > 0 THEN ? ELSE (SELECT MAX(version) FROM secret_versions WHERE id = ?) END WHERE s.id = ?`).raw(),
-    meta: db.prepare('SELECT meta FROM secrets WHERE id = ?'),
+    read: db.prepare(READ_SECRET_SQL).raw(),
+    meta: db.prepare(READ_META_SQL).pluck(),
     insert: db.prepare('INSERT INTO secrets (id, path, meta) VALUES (?, ?, ?)'),
     update: db.prepare('UPDATE secrets SET meta = ? WHERE id = ?'),
     putValue: db.prepare('INSERT INTO secret_versions (id, version, value) VALUES (?, ?, ?)'),
@@ -78,9 +78,13 @@ export async function openSealedEchoStore(dir: string, benchPath: string, values
   };
   const putOne = (p: string, vals: Record<string, string>): void => {
     const id = idOf(p);
-    const row = st.meta.get(id) as { meta: Buffer } | undefined;
+    // As Nexus: the metadata comes back as 0 when it equals the remembered blob.
+    const known = memo.get(id.toString('latin1'))?.blob;
+    const got = st.meta.get(known ?? null, id) as Buffer | 0 | null | undefined;
+    if (got === null || (got === 0 && known === undefined)) throw new Error('bad metadata row');
+    const row = got === undefined ? undefined : got === 0 ? known! : got;
     const now = Date.now();
-    const prev = row === undefined ? undefined : metaOf(id, row.meta);
+    const prev = row === undefined ? undefined : metaOf(id, row);
     const meta: Meta = prev === undefined
       ? { cur: 0, old: 1, last: 0, ct: now, ut: now, max: MAX_VERSIONS, vs: [] }
       : { ...prev, vs: [...prev.vs] };
@@ -131,7 +135,6 @@ export async function openSealedEchoStore(dir: string, benchPath: string, values
   return {
     read(request) {
       const id = idOf(pathOf(request));
-      // As Nexus: the metadata column comes back as 0 when it equals the remembered blob.
       const known = memo.get(id.toString('latin1'))?.blob;
       const row = st.read.get(known ?? null, 0, 0, id, id) as [Buffer | 0 | null, number | null, Buffer | null] | undefined;
       const meta = row?.[0] === 0 ? known : row?.[0] ?? undefined;

@@ -98,6 +98,18 @@ test('MetaMemo: a state remembered as sealed into a blob is handed out for that 
   assert.equal(opens, 1);
 });
 
+test('MetaMemo: what it keeps has memory of its own, never a block of Node\'s shared pool', () => {
+  // A kept copy cut from the pool holds its whole 8 KiB block alive, shared with short-lived
+  // buffers of the request path: RSS grew with every path remembered (FI-19).
+  const own = (b: Uint8Array): boolean => b.byteOffset === 0 && b.buffer.byteLength === b.byteLength;
+  const metas = new MetaMemo();
+  const id = Buffer.alloc(32, 5);
+  metas.remember(id, Buffer.from('a small sealed blob'), state());
+  assert.ok(own(metas.blob(id)!), 'the remembered blob');
+  metas.open(Buffer.alloc(32, 6), Buffer.from('an opened blob'), state);
+  assert.ok(own(metas.blob(Buffer.alloc(32, 6))!), 'an opened blob');
+});
+
 test('MetaMemo: states with custom metadata and oversized blobs are never remembered', () => {
   const memo = new MetaMemo();
   const id = Buffer.alloc(32, 3);
