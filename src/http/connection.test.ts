@@ -12,6 +12,10 @@ import { lingerLimits } from './linger.js';
 
 async function answerAfterReset(when: 'closed' | 'queued'): Promise<Buffer> {
   const body = Buffer.from('{"data":{"password":"p4ssw0rd"}}');
+  let arrived!: () => void;
+  const ready = new Promise<void>((resolve) => {
+    arrived = resolve;
+  });
   const server = http.createServer((req, res) => {
     const answer = (): void => {
       endResponse(req, res, 200, ['Content-Type', 'application/json', 'Content-Length', String(body.length)], body, false, lingerLimits());
@@ -19,8 +23,13 @@ async function answerAfterReset(when: 'closed' | 'queued'): Promise<Buffer> {
     // 'closed': the handler answers after the client's reset was seen (its response closed
     // already). 'queued': two pipelined requests, the first never answered, so the second's
     // answer waits in its response (no socket yet) when the reset comes.
-    if (when === 'closed') res.once('close', () => setImmediate(answer));
-    else if (req.url === '/2') answer();
+    if (when === 'closed') {
+      res.once('close', () => setImmediate(answer));
+      arrived();
+    } else if (req.url === '/2') {
+      answer();
+      arrived();
+    }
   });
   server.listen(0, '127.0.0.1');
   await once(server, 'listening');
@@ -30,7 +39,7 @@ async function answerAfterReset(when: 'closed' | 'queued'): Promise<Buffer> {
     c.on('error', () => undefined);
     await once(c, 'connect');
     c.write(when === 'closed' ? 'GET / HTTP/1.1\r\nHost: x\r\n\r\n' : 'GET /1 HTTP/1.1\r\nHost: x\r\n\r\nGET /2 HTTP/1.1\r\nHost: x\r\n\r\n');
-    await new Promise((r) => setTimeout(r, 100));
+    await ready; // the request (or, pipelined, the second one) is being handled
     c.resetAndDestroy();
     const deadline = Date.now() + 10_000;
     while (body.some((b) => b !== 0) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 10));
