@@ -16,7 +16,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { row, type BenchRow } from './harness.js';
-import { GET, GET_PATH, SECRETS, VALUE, type MeasuredSide, type StackBench } from './stack-bench.js';
+import { GET, GET_PATH, SECRETS, VALUE, putBody, type MeasuredSide, type StackBench } from './stack-bench.js';
 
 interface Comparison {
   id: string;
@@ -67,7 +67,7 @@ export function sealedReadRows(sb: StackBench): Promise<BenchRow[]> {
 export function sealedWriteRows(sb: StackBench): Promise<BenchRow[]> {
   return compare(sb, {
     id: 'p2.cpu.c64.vs_sealed_write', name: 'server CPU per PUT, 64 writers, against an echo that also does the sealed store write',
-    phase: 'P2 PUT, 64 writers', pathQ: SECRETS, body: (w) => JSON.stringify({ path: `bench/put/w${w}`, values: VALUE }), clients: 64,
+    phase: 'P2 PUT, 64 writers', pathQ: SECRETS, body: putBody, clients: 64,
     note: 'the https mTLS echo plus record id, metadata read and memo check, two AES-256-GCM seals, one SQLite transaction per event-loop turn (WAL, synchronous=NORMAL, the WAL synced on the thread pool before the answer)',
   });
 }

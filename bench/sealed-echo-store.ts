@@ -5,9 +5,10 @@
  *
  * - Records: Nexus's table shapes in a WAL file, 2,000 sealed records at
  *   start; record ids are HMAC-SHA-256 of the path, remembered per path as Nexus remembers them.
- * - `read`: Nexus's one SQLite statement returning the metadata and newest value blobs; the metadata blob is
- *   compared with the one opened before (Nexus's metadata memo) and opened with AES-256-GCM
- *   when it differs; the values are opened with AES-256-GCM and parsed.
+ * - `read`: Nexus's one SQLite statement (`READ_SECRET_SQL`) returning the metadata and newest
+ *   value blobs, the metadata only when it differs from the blob opened before (Nexus's
+ *   metadata memo; then it is opened with AES-256-GCM); the values are opened with AES-256-GCM
+ *   and parsed.
  * - `write`: writes queue up and commit together once per event-loop turn (Nexus's group
  *   commit), in one transaction: per write, the metadata row read (memo as above), the new
  *   version added (10 kept, the oldest dropped), metadata and values sealed with AES-256-GCM,
@@ -41,7 +42,7 @@ export async function openSealedEchoStore(dir: string, benchPath: string, values
   const { default: Database } = await import('better-sqlite3');
   const hasher = new PathHasher(randomBytes(32));
   const aead = new Aead(randomBytes(32), 1);
-  const seal = (plain: Buffer, id: Buffer, version: number, field: string): Buffer => Buffer.from(aead.seal(plain, recordAad(KIND_SECRET, id, version, field)));
+  const seal = (plain: Buffer, id: Buffer, version: number, field: string): Buffer => aead.seal(plain, recordAad(KIND_SECRET, id, version, field));
   const open = (blob: Buffer, id: Buffer, version: number, field: string): Buffer => {
     const plain = aead.open(blob, recordAad(KIND_SECRET, id, version, field));
     return Buffer.from(plain.buffer, plain.byteOffset, plain.byteLength);

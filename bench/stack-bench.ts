@@ -29,7 +29,7 @@ import { closedLoop, curveUs, pUs, progress, row, type BenchRow, type LoadResult
 import { cpuMs, merge } from './proc.js';
 
 export const BENCH_APP_ID = 'spiffe://spike.ist/workload/bench-app';
-/** Warm-up of each measured load phase: this many answers (see `measure`), or {@link WARM_MAX_MS}. */
+/** Warm-up of each measured load phase: this many answers (see `#measure`), or {@link WARM_MAX_MS}. */
 const WARM_REQUESTS = 3000;
 const WARM_MAX_MS = 8000;
 const NEXUS_ID = SpiffeId.parse('spiffe://spike.ist/spike/nexus');
@@ -37,6 +37,8 @@ export const SECRETS = '/v1/store/secrets';
 export const GET = `${SECRETS}?action=get`;
 export const GET_PATH = 'bench/get/creds';
 export const VALUE = { username: 'admin', password: 'p'.repeat(32) };
+/** The JSON body of writer `w`'s PUT in the P2 loads (each writer its own path). */
+export const putBody = (w: number): string => JSON.stringify({ path: `bench/put/w${w}`, values: VALUE });
 
 export interface StackBenchOptions {
   quick: boolean;
@@ -99,7 +101,7 @@ export class StackBench {
    * (TurboFan was a fifth of Nexus's CPU there), which the far smaller echo server does not
    * pay; both sides get the same rule.
    */
-  async measure(d: Dispatcher, origin: string, pathQ: string, body: (w: number, i: number) => string, concurrency: number, ms: number, serverPid?: number): Promise<LoadResult & { serverCpuMs?: number }> {
+  async #measure(d: Dispatcher, origin: string, pathQ: string, body: (w: number, i: number) => string, concurrency: number, ms: number, serverPid?: number): Promise<LoadResult & { serverCpuMs?: number }> {
     const w0 = performance.now();
     let warmed = 0;
     do {
@@ -121,7 +123,7 @@ export class StackBench {
       for (const i of [0, 1, 1, 0]) {
         const s = sides[i]!;
         progress(`${phase}, ${s.side.label}, ${ms / 2000} s`);
-        const r = await this.measure(s.d, s.side.origin, pathQ, body, clients, ms / 2, s.side.pid);
+        const r = await this.#measure(s.d, s.side.origin, pathQ, body, clients, ms / 2, s.side.pid);
         s.sum = { result: merge(s.sum?.result, r), cpuMs: (s.sum?.cpuMs ?? 0) + (r.serverCpuMs ?? Number.NaN) };
       }
     } finally {
@@ -299,7 +301,7 @@ export class StackBench {
       const d = this.dispatcher(c);
       let r: LoadResult & { serverCpuMs?: number };
       try {
-        r = await this.measure(d, this.origin, SECRETS, (w) => JSON.stringify({ path: `bench/put/w${w}`, values: VALUE }), c, ms, this.stack.pid('nexus'));
+        r = await this.#measure(d, this.origin, SECRETS, putBody, c, ms, this.stack.pid('nexus'));
       } finally {
         await d.close();
       }
@@ -332,7 +334,7 @@ export class StackBench {
     let e: LoadResult & { serverCpuMs?: number };
     try {
       progress(`P2 PUT, 64 writers, bare https echo, ${ms / 2000} s`);
-      e = await this.measure(d, `https://localhost:${echo.port}`, SECRETS, (w) => JSON.stringify({ path: `bench/put/w${w}`, values: VALUE }), 64, ms / 2, echo.pid);
+      e = await this.#measure(d, `https://localhost:${echo.port}`, SECRETS, putBody, 64, ms / 2, echo.pid);
     } finally {
       await d.close();
       echo.stop();
