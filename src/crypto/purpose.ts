@@ -19,16 +19,17 @@ import type { RootKey } from './rootkey.js';
 import { wipe } from './wipe.js';
 
 type Purpose = 'storage/v1' | 'cipher/v1' | 'kcv/v1' | 'path-hmac/v1' | 'bootstrap-verify/v1' | 'audit-path/v1' | 'audit-mac/v1'
-  | 'rollback-anchor/v1' | 'keyring/v1';
+  | 'rollback-anchor/v1' | 'keyring/v1' | 'sharing-record/v1';
 
 /**
  * `audit-path/v1` hashes target paths in the audit trail; `audit-mac/v1` authenticates its entries (src/audit);
  * `rollback-anchor/v1` authenticates the store's commit counter and the copies the Keepers hold (src/nexus/anchor);
- * `keyring/v1` seals the store's keyring record (src/store/keyring.ts) after a root-key rotation.
+ * `keyring/v1` seals the store's keyring record (src/store/keyring.ts) after a root-key rotation;
+ * `sharing-record/v1` tags the key sharing records (src/nexus/keys/sharing-tag.ts).
  */
 export const PURPOSES: readonly Purpose[] = [
   'storage/v1', 'cipher/v1', 'kcv/v1', 'path-hmac/v1', 'bootstrap-verify/v1', 'audit-path/v1', 'audit-mac/v1',
-  'rollback-anchor/v1', 'keyring/v1',
+  'rollback-anchor/v1', 'keyring/v1', 'sharing-record/v1',
 ];
 
 const PURPOSE_KEY_BYTES = 32;

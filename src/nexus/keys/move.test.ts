@@ -219,7 +219,7 @@ test('several Nexus on one database: a move whose pending record was replaced by
   const theirs = splitSecret(root, 2, 3);
   let other: Promise<void> | undefined;
   const m = mover(store, keys, k, (s) => {
-    if (s === 'after-pending-push') other = storePending(store, { kind: 'refresh', sharing: { epoch: 2, threshold: 2, shares: 3, commitments: theirs.commitments, peers } });
+    if (s === 'after-pending-push') other = storePending(store, { kind: 'refresh', sharing: { epoch: 2, threshold: 2, shares: 3, commitments: theirs.commitments, peers } }, root);
   });
   // the hook is synchronous: the other instance's write lands before the check reads
   const run = m.move('refresh', { threshold: 2, shares: 3, peers });

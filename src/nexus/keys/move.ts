@@ -191,12 +191,12 @@ export class SharingMover {
     const fields = { kind, from: current.epoch, to: epoch, threshold: next.threshold, shares: next.shares };
     try {
       log.info('sharing move: started');
-      await storePending(store, { kind, sharing: next });
+      await storePending(store, { kind, sharing: next }, keys.root());
       log.info('sharing move: pending sharing stored');
       audit?.event('sharing.move_pending', fields);
       await onStep?.('after-pending-store');
       await this.#pushAndConfirm(current, next, split.shares, log, fields);
-      await commitSharing(store, next);
+      await commitSharing(store, next, keys.root());
       this.#inflight = undefined;
       log.info('sharing move: new sharing committed in the store');
       audit?.event('sharing.move_committed', fields);
@@ -255,7 +255,7 @@ export class SharingMover {
             held = { next, shares: split.shares };
             const fields = { kind: 'rotate', from: current.epoch, to: epoch, threshold: next.threshold, shares: next.shares };
             const log = logger.child({ move: 'rotate', fromEpoch: current.epoch, toEpoch: epoch });
-            await storePending(store, { kind: 'rotate', sharing: next });
+            await storePending(store, { kind: 'rotate', sharing: next }, root);
             audit?.event('sharing.move_pending', fields);
             await onStep?.('after-pending-store');
             await this.#pushAndConfirm(current, next, split.shares, log, fields);

@@ -19,8 +19,9 @@
 import type { AuditEvents } from '../audit.js';
 import { SpikeError, errInfo, type Logger } from '../../lib/index.js';
 import type { Store } from '../../store/index.js';
+import type { RootKey } from '../../crypto/index.js';
 import { AdoptError, decodeSharing, encodeSharing, SHARING_RECORD } from './sharing.js';
-import type { SharingInfo } from './state.js';
+import type { KeyState, SharingInfo } from './state.js';
 
 export const PENDING_SHARING_RECORD = 'sharing.pending';
 
@@ -87,8 +88,9 @@ export async function nextEpoch(store: Store, currentEpoch: number): Promise<num
   return Math.max(currentEpoch, r?.epoch ?? 0) + 1;
 }
 
-export async function storePending(store: Store, p: PendingSharing): Promise<void> {
-  const body = Buffer.from(encodeSharing(p.sharing)).toString('base64');
+/** Writes the pending record of `p`, its sharing tagged under `root` (the root key held now). */
+export async function storePending(store: Store, p: PendingSharing, root: RootKey): Promise<void> {
+  const body = Buffer.from(encodeSharing(p.sharing, root)).toString('base64');
   await store.putSystem(PENDING_SHARING_RECORD, Buffer.from(JSON.stringify({ v: 1, epoch: p.sharing.epoch, kind: p.kind, sharing: body })));
 }
 
@@ -97,9 +99,9 @@ export async function clearPending(store: Store, epoch: number): Promise<void> {
   await store.putSystem(PENDING_SHARING_RECORD, Buffer.from(JSON.stringify({ v: 1, epoch })));
 }
 
-/** Makes `sharing` the current sharing record, then retires the pending record (see the module doc). */
-export async function commitSharing(store: Store, sharing: SharingInfo): Promise<void> {
-  await store.putSystem(SHARING_RECORD, encodeSharing(sharing));
+/** Makes `sharing` (a sharing of `root`) the current sharing record, then retires the pending record (see the module doc). */
+export async function commitSharing(store: Store, sharing: SharingInfo, root: RootKey): Promise<void> {
+  await store.putSystem(SHARING_RECORD, encodeSharing(sharing, root));
   await clearPending(store, sharing.epoch);
 }
 
@@ -108,12 +110,15 @@ export async function commitSharing(store: Store, sharing: SharingInfo): Promise
  * the move (commit it; the re-push then sends the new epoch, which Keepers promote);
  * recovered from the current sharing → abandon the move (its shares may be on fewer than
  * t Keepers); the operator reruns it. Store failures are logged: the next start settles it.
+ * What is committed is the sharing `adoptKey` installed (it has the pending sharing's
+ * commitments, and its Keeper list was checked), never the pending record as read.
  */
-export async function settleMove(o: { store: Store; logger: Logger; audit?: AuditEvents }, pending: SharingInfo, fromPending: boolean): Promise<void> {
+export async function settleMove(o: { store: Store; keys: KeyState; logger: Logger; audit?: AuditEvents }, pending: SharingInfo, fromPending: boolean): Promise<void> {
   const fields = { epoch: pending.epoch };
   try {
-    if (fromPending) {
-      await commitSharing(o.store, pending);
+    const installed = o.keys.sharing();
+    if (fromPending && installed) {
+      await commitSharing(o.store, installed, o.keys.root());
       o.logger.warn(fields, 'sharing move finished at recovery: the key was rebuilt from the new sharing, now committed');
       o.audit?.event('sharing.move_finished_at_recovery', fields);
     } else {

@@ -104,7 +104,10 @@ export class VerifiedShares {
       }
       const fromPending = known?.pending !== undefined && digestHex(known.pending.sharing.commitments) === key;
       try {
-        await adoptKey(store, keys, root, basis, g.sharing, fromPending && known.stored ? { storedMayBe: known.stored.commitments } : {});
+        await adoptKey(store, keys, root, basis, g.sharing, {
+          configuredPeers: known?.configured.peers ?? [],
+          ...(fromPending && known.stored ? { storedMayBe: known.stored.commitments } : {}),
+        });
       } catch (err) {
         root.destroy();
         logger.error({ err: errInfo(err) }, 'rebuilt key rejected; discarding that sharing');

@@ -13,7 +13,7 @@ import { type Logger } from '../../lib/index.js';
 import type { KeeperClient } from '../../keeper/index.js';
 import type { Store } from '../../store/index.js';
 import { pollList, verifyAnswer, type KnownSharings } from './recovery-verify.js';
-import { loadSharing } from './sharing.js';
+import { loadSharing, trustedSharing } from './sharing.js';
 import type { KeyState } from './state.js';
 
 export interface ResyncOptions {
@@ -54,6 +54,10 @@ export async function resyncSharing(o: ResyncOptions): Promise<'current' | 'upda
     root.destroy();
     if (!same) {
       o.logger.error({ epoch: stored.epoch }, 'the stored sharing does not rebuild this Nexus\'s root key; pushing nothing');
+      return 'failed';
+    }
+    if (!trustedSharing(stored, o.keys.root(), o.peers)) {
+      o.logger.error({ epoch: stored.epoch, alarm: 'system_record_damaged', record: 'sharing' }, 'the stored sharing record fails its integrity check (changed outside Nexus?); pushing nothing');
       return 'failed';
     }
     o.keys.replaceSharing(basis, stored);

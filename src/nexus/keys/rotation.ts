@@ -140,7 +140,7 @@ export class RootRotation {
       audit?.event('root_key.rotation_staged', { from, to });
       const custody = custodyOf(store);
       if (!custody) throw new RotationError('rotation_unsupported');
-      const ids = await custody.switchRoot(next, [[SHARING_RECORD, encodeSharing(staged.sharing)]]);
+      const ids = await custody.switchRoot(next, [[SHARING_RECORD, encodeSharing(staged.sharing, next)]]);
       log.info({ toEpoch: to, storageKeyId: ids.storage, cipherVersion: ids.cipher }, 'root-key rotation: store switched to the new root key');
       audit?.event('root_key.rotated', { from, to, storage_key_id: ids.storage, cipher_version: ids.cipher });
       await this.#o.onStep?.('after-root-switch');

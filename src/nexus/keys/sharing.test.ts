@@ -42,7 +42,7 @@ test('first start: adoptKey writes the sharing and key-check records, unlocks an
   assert.equal(keys.isReady(), true);
   assert.equal(store.isUnlocked(), true);
   assert.equal(await isInitialized(store), true);
-  assert.deepEqual(await store.getSystem(SHARING_RECORD), new Uint8Array(encodeSharing(sharing)));
+  assert.deepEqual(await store.getSystem(SHARING_RECORD), new Uint8Array(encodeSharing(sharing, root)));
   await store.close();
 
   const again = new SqliteStore({ file });

@@ -13,25 +13,34 @@
  * `adoptKey` with `storedMayBe` finishes a sharing move found half-done at recovery: the
  * key was rebuilt from the PENDING sharing while the store still records the previous one;
  * the caller then commits the pending sharing (pending.ts).
+ *
+ * The records are public but not trusted: whoever can write the database could otherwise
+ * change where Nexus sends shares. Each record carries a tag under the root key
+ * (sharing-tag.ts), and `adoptKey` installs a sharing read from the database only when its
+ * tag verifies, or, for a record written before tags, when it names no Keepers or exactly the
+ * configured ones.
  */
 import { Commitments, type RootKey, type Share } from '../../crypto/index.js';
 import { SpikeError } from '../../lib/index.js';
 import { KEY_CHECK_RECORD, type Store } from '../../store/index.js';
+import { sharingTag, sharingTagValid } from './sharing-tag.js';
 import type { KeyState, SharingInfo } from './state.js';
 
 export const SHARING_RECORD = 'sharing';
 
 export class AdoptError extends SpikeError {
-  constructor(code: 'key_check_failed' | 'sharing_record_malformed' | 'sharing_mismatch') {
+  constructor(code: 'key_check_failed' | 'sharing_record_malformed' | 'sharing_mismatch' | 'sharing_record_untrusted') {
     super(code, {
       key_check_failed: 'the rebuilt root key does not open the key-check record; it is not this store\'s key',
       sharing_record_malformed: 'the stored sharing record is malformed',
       sharing_mismatch: 'the stored sharing record belongs to a different key',
+      sharing_record_untrusted: 'the stored sharing record fails its integrity check (changed outside Nexus?); no share is sent to the Keepers it names',
     }[code]);
   }
 }
 
-export function encodeSharing(s: SharingInfo): Uint8Array {
+/** The record's fields without its tag: the bytes the tag covers. */
+function untagged(s: SharingInfo): Buffer {
   return Buffer.from(JSON.stringify({
     v: 1, epoch: s.epoch, threshold: s.threshold, shares: s.shares,
     commitments: Buffer.from(s.commitments.toBytes()).toString('base64'),
@@ -39,23 +48,51 @@ export function encodeSharing(s: SharingInfo): Uint8Array {
   }));
 }
 
-/** Decodes a sharing record (also the pending record's body); throws on any malformation. */
+/**
+ * The tag each sharing decoded from a record carried (null: a record written before tags), by
+ * object. A sharing built in memory is not here: this Nexus built it from what it trusts (its
+ * configuration, or a sharing already installed), and so is a copy made of an installed one.
+ */
+const TAGS = new WeakMap<SharingInfo, Buffer | null>();
+
+/** The record of `s`, tagged under `root` (the root key the sharing splits). */
+export function encodeSharing(s: SharingInfo, root: RootKey): Uint8Array {
+  const body = untagged(s);
+  return Buffer.concat([body.subarray(0, body.length - 1), Buffer.from(`,"tag":"${sharingTag(root, body).toString('base64')}"}`, 'latin1')]);
+}
+
+/** Decodes a sharing record (also the pending record's body); throws on any malformation. Its tag is checked by {@link trustedSharing}. */
 export function decodeSharing(b: Uint8Array): SharingInfo {
   try {
     const o = JSON.parse(Buffer.from(b).toString('utf8')) as Record<string, unknown>;
-    const { epoch, threshold, shares, commitments, peers } = o;
+    const { epoch, threshold, shares, commitments, peers, tag } = o;
     if (o['v'] !== 1 || !Number.isSafeInteger(epoch) || !Number.isSafeInteger(threshold) || !Number.isSafeInteger(shares) || typeof commitments !== 'string') {
       throw new Error('shape');
     }
     if (peers !== undefined && (!Array.isArray(peers) || peers.length !== shares || !peers.every((p) => typeof p === 'string') || new Set(peers).size !== peers.length)) throw new Error('peers');
+    if (tag !== undefined && typeof tag !== 'string') throw new Error('tag');
     const c = Commitments.fromBytes(Buffer.from(commitments, 'base64'));
     if (c.threshold !== threshold) throw new Error('threshold');
     const out: SharingInfo = { epoch: epoch as number, threshold: threshold as number, shares: shares as number, commitments: c };
     if (peers !== undefined) out.peers = peers as string[];
+    TAGS.set(out, tag === undefined ? null : Buffer.from(tag, 'base64'));
     return out;
   } catch {
     throw new AdoptError('sharing_record_malformed');
   }
+}
+
+/**
+ * Whether Nexus, holding `root`, may send the shares of `s` to the Keepers it names: a sharing
+ * built in memory (see `TAGS`); one read from a record whose tag verifies under `root`; or one
+ * read from a record written before tags that names no Keepers or exactly `configuredPeers`,
+ * in order. A record whose tag does not verify is never trusted, whatever it names.
+ */
+export function trustedSharing(s: SharingInfo, root: RootKey, configuredPeers: readonly string[]): boolean {
+  if (!TAGS.has(s)) return true;
+  const tag = TAGS.get(s);
+  if (tag) return sharingTagValid(root, untagged(s), tag);
+  return s.peers === undefined || (s.peers.length === configuredPeers.length && s.peers.every((u, i) => u === configuredPeers[i]));
 }
 
 export async function loadSharing(store: Store): Promise<SharingInfo | undefined> {
@@ -75,30 +112,35 @@ function sameCommitments(a: Commitments, b: Commitments): boolean {
  * Accepts `root` (rebuilt from `basis`, shares of `sharing` that already verified against
  * its commitments) after the key check; unlocks the store and installs the key. Takes
  * ownership of `root` on success; on failure the caller still owns and must destroy it.
+ * `configuredPeers`: this Nexus's Keeper list. The sharing installed must be trusted (see
+ * {@link trustedSharing}), else `sharing_record_untrusted`, refused like a mismatch: the store
+ * stays locked, no key is installed, nothing is sent to any Keeper.
  */
 export async function adoptKey(
   store: Store, keys: KeyState, root: RootKey, basis: readonly Share[], sharing: SharingInfo,
-  opts: { storedMayBe?: Commitments } = {},
+  opts: { storedMayBe?: Commitments; configuredPeers?: readonly string[] } = {},
 ): Promise<void> {
-  let stored: SharingInfo | undefined;
-  let viaPrevious = false;
+  const configured = opts.configuredPeers ?? [];
+  // First start (no record yet): `sharing` is installed and written as the record.
+  if (!trustedSharing(sharing, root, configured)) throw new AdoptError('sharing_record_untrusted');
+  let chosen = sharing;
   const result = await store.adoptKey(root, {
     recordKey: SHARING_RECORD,
-    record: encodeSharing(sharing),
+    record: encodeSharing(sharing, root),
     judge: (bytes) => {
-      stored = undefined; // a retried transaction judges again: nothing from an earlier attempt may remain
-      viaPrevious = false;
+      chosen = sharing; // a retried transaction judges again: nothing from an earlier attempt may remain
+      let stored: SharingInfo;
       try {
         stored = decodeSharing(bytes);
       } catch {
         return 'sharing_record_malformed';
       }
-      if (sameCommitments(stored.commitments, sharing.commitments)) return null;
+      if (sameCommitments(stored.commitments, sharing.commitments)) chosen = stored;
       // Finishing a sharing move: the stored record is still the previous sharing.
-      viaPrevious = opts.storedMayBe !== undefined && sameCommitments(stored.commitments, opts.storedMayBe);
-      return viaPrevious ? null : 'sharing_mismatch';
+      else if (opts.storedMayBe === undefined || !sameCommitments(stored.commitments, opts.storedMayBe)) return 'sharing_mismatch';
+      return trustedSharing(chosen, root, configured) ? null : 'sharing_record_untrusted';
     },
   });
   if (!result.ok) throw new AdoptError(result.refusal);
-  keys.install(root, basis, viaPrevious ? sharing : (stored ?? sharing));
+  keys.install(root, basis, chosen);
 }
