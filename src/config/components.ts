@@ -255,7 +255,7 @@ export function loadNexusConfig(env: Env): NexusConfig {
     maxShareCount: int(env, 'SPIKE_NEXUS_SHAMIR_MAX_SHARE_COUNT', 1000, 1, 1_000_000),
     keeperUpdateIntervalMs: duration(env, 'SPIKE_NEXUS_KEEPER_UPDATE_INTERVAL', 5 * 60_000, 10),
     keeperProbeIntervalMs: duration(env, 'SPIKE_NEXUS_KEEPER_PROBE_INTERVAL', 2000, 100),
-    shareRefreshIntervalMs: refreshInterval(env),
+    shareRefreshIntervalMs: refreshInterval(env, backend),
     recoveryMaxIntervalMs: duration(env, 'SPIKE_NEXUS_RECOVERY_MAX_INTERVAL', 60_000, 10),
     notReadyLogIntervalMs: duration(env, 'SPIKE_NEXUS_NOT_READY_LOG_INTERVAL', 30_000, 100),
     maxSecretVersions: int(env, 'SPIKE_NEXUS_MAX_SECRET_VERSIONS', 10, 1, 10_000),
@@ -334,8 +334,9 @@ export function loadBootstrapConfig(env: Env): BootstrapConfig {
 }
 
 /** SPIKE_NEXUS_SHARE_REFRESH_INTERVAL: unset or `0` = off; otherwise at least one second. */
-function refreshInterval(env: Env): number {
+function refreshInterval(env: Env, backend: BackendKind): number {
   const ms = duration(env, 'SPIKE_NEXUS_SHARE_REFRESH_INTERVAL', 0, 0);
   if (ms > 0 && ms < 1000) throw new ConfigError('SPIKE_NEXUS_SHARE_REFRESH_INTERVAL', 'must be 0 (off) or at least 1s');
+  if (ms > 0 && backend === 'lite') throw new ConfigError('SPIKE_NEXUS_SHARE_REFRESH_INTERVAL', 'is not available with the lite backend (its sharing record is kept in memory only)');
   return ms;
 }

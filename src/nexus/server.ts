@@ -187,12 +187,13 @@ export async function startNexus(o: NexusOptions): Promise<Nexus> {
       onStatus: (pos, st) => guard?.pusher?.onStatus(pos, st),
       moving: () => mover?.inFlight(),
     });
-    mover = new SharingMover({
+    // Not with lite: its sharing record lives in memory only (routes/sharing.ts `movable`).
+    if (cfg.backend !== 'lite') mover = new SharingMover({
       store, keys, client: keeperClient, logger, shared: sharedStore, ...(audit ? { audit } : {}), ...(o.onMoveStep ? { onStep: o.onMoveStep } : {}),
       leaseTtlMs: cfg.keyTimers.moveLeaseTtlMs,
       initialBackoffMs: cfg.keyTimers.moveKeeperRetryInitialMs, maxBackoffMs: cfg.keyTimers.moveKeeperRetryMaxMs,
     });
-    tasks = new SharingTasks({
+    if (mover) tasks = new SharingTasks({
       mover, keys, logger, refreshIntervalMs: cfg.shareRefreshIntervalMs,
       configured: { threshold: cfg.shamir.threshold, shares: cfg.shamir.shares, peers: cfg.keeperPeers },
       ...(guard ? { mayRun: () => guard.serving() } : {}),

@@ -44,6 +44,18 @@ async function viaMove<T>(log: Parameters<typeof viaStore>[0], run: () => Promis
   }
 }
 
+/**
+ * The mover, where sharing moves can be made: not with the memory backend (no sharing) nor the
+ * lite one, whose sharing record lives in memory only: a Nexus restarted after a move would
+ * find no record, accept only the first (Bootstrap) epoch, and could not rebuild the key from
+ * Keepers that all hold the new one.
+ */
+function movable(ctx: NexusContext): NonNullable<NexusContext['mover']> {
+  if (ctx.store.kind === 'lite') throw badRequest('lite_backend', 'not available with the lite backend: its sharing record is kept in memory only, so a restarted Nexus could not recover a moved sharing');
+  if (!ctx.mover) throw badRequest('memory_backend', 'not available with the memory backend');
+  return ctx.mover;
+}
+
 export function sharingRoutes(ctx: NexusContext): Route[] {
   const refresh = defineRoute({
     path: PATHS.refreshShares,
@@ -53,9 +65,9 @@ export function sharingRoutes(ctx: NexusContext): Route[] {
     errorShape: ERROR_SHAPES.plain,
     answersWhenDone: true, // a move answers once every Keeper acknowledged, with retries
     handle: async ({ log }): Promise<RefreshSharesResponse> => {
-      const mover = ctx.mover;
+      const mover = movable(ctx);
       const current = ctx.keys.sharing();
-      if (!mover || !current) throw badRequest('memory_backend', 'not available with the memory backend');
+      if (!current) throw badRequest('memory_backend', 'not available with the memory backend');
       log.info({ epoch: current.epoch }, 'share refresh requested');
       const next = await viaMove(log, () => mover.move('refresh', {
         threshold: current.threshold, shares: current.shares, peers: current.peers ?? ctx.cfg.keeperPeers,
@@ -71,8 +83,8 @@ export function sharingRoutes(ctx: NexusContext): Route[] {
     errorShape: ERROR_SHAPES.plain,
     answersWhenDone: true, // a move answers once every Keeper acknowledged, with retries
     handle: async ({ log }): Promise<ReshareResponse> => {
-      const mover = ctx.mover;
-      if (!mover || !ctx.keys.sharing()) throw badRequest('memory_backend', 'not available with the memory backend');
+      const mover = movable(ctx);
+      if (!ctx.keys.sharing()) throw badRequest('memory_backend', 'not available with the memory backend');
       const configured = { threshold: ctx.cfg.shamir.threshold, shares: ctx.cfg.shamir.shares, peers: ctx.cfg.keeperPeers };
       const r = await viaMove(log, () => reshareNow({ mover, keys: ctx.keys, configured, logger: log }));
       return { changed: r.changed, epoch: r.sharing.epoch, threshold: r.sharing.threshold, shares: r.sharing.shares };
