@@ -152,10 +152,16 @@ function object<F extends Fields>(fields: F): Schema<ObjectOf<F>> {
       if (known !== undefined) throw new SchemaError(at === '' ? known : `${at}.${known}`, 'is given with different letter case');
     }
     const out = Object.create(null) as Record<string, unknown>;
-    for (const name of names) {
-      const f = fields[name] as Schema<unknown>;
-      const val = Object.prototype.hasOwnProperty.call(o, name) ? o[name] : undefined;
-      out[name] = f.parse(val, at === '' ? name : `${at}.${name}`);
+    try {
+      for (const name of names) {
+        const f = fields[name] as Schema<unknown>;
+        const val = Object.prototype.hasOwnProperty.call(o, name) ? o[name] : undefined;
+        out[name] = f.parse(val, at === '' ? name : `${at}.${name}`);
+      }
+    } catch (e) {
+      // A later field failed: bytes already decoded (a share, a nonce) go nowhere, so zero them.
+      for (const v of Object.values(out)) if (v instanceof Uint8Array) v.fill(0);
+      throw e;
     }
     return out as ObjectOf<F>;
   });
@@ -189,22 +195,29 @@ function base64(opts: { maxBytes?: number; exactBytes?: number } = {}): Schema<B
   });
 }
 
-/** Go `[32]byte`: exactly 32 integers 0..255 → a fresh 32-byte Buffer (caller zeroes it). */
+/**
+ * Go `[32]byte`: exactly 32 integers 0..255 → a fresh 32-byte Buffer (caller zeroes it). Such
+ * bytes are key material (a share): the parsed array's numbers are overwritten with 0 once read.
+ */
 function bytes32(opts: { nonZero?: boolean } = {}): Schema<Buffer> {
   return mk('array of 32 bytes', (v, at) => {
     required(v, at);
     if (!Array.isArray(v) || v.length !== 32) throw new SchemaError(at, 'must be an array of 32 integers');
     const out = Buffer.alloc(32);
     let any = 0;
-    for (let k = 0; k < 32; k++) {
-      const b = v[k];
-      // `-0` too: Go reads a byte with ParseUint, which refuses a sign.
-      if (typeof b !== 'number' || !Number.isInteger(b) || b < 0 || b > 255 || Object.is(b, -0)) {
-        out.fill(0);
-        throw new SchemaError(at, 'must be an array of 32 integers 0..255');
+    try {
+      for (let k = 0; k < 32; k++) {
+        const b = v[k];
+        // `-0` too: Go reads a byte with ParseUint, which refuses a sign.
+        if (typeof b !== 'number' || !Number.isInteger(b) || b < 0 || b > 255 || Object.is(b, -0)) {
+          out.fill(0);
+          throw new SchemaError(at, 'must be an array of 32 integers 0..255');
+        }
+        out[k] = b;
+        any |= b;
       }
-      out[k] = b;
-      any |= b;
+    } finally {
+      v.fill(0);
     }
     if (opts.nonZero === true && any === 0) throw new SchemaError(at, 'must not be all zero');
     return out;

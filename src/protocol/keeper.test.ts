@@ -1,7 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { decodeShareBody, encodeShareMessage, ShareWireError } from './keeper-share.js';
-import { MAX_SHARE_EPOCH } from './index.js';
+import { MAX_SHARE_EPOCH, RestoreRequest, ShareMessage } from './index.js';
 
 const body = (extra: string): Uint8Array => Buffer.from(`{"shard":[${new Array(32).fill(7).join(',')}]${extra}}`);
 
@@ -31,4 +31,39 @@ test('wire: "pending" is true/false in a contribute request and a share object i
   const round = encodeShareMessage({ value: new Uint8Array(32).fill(5), id: 2, epoch: 4, commitments: undefined, pending: true }, false);
   assert.match(round.toString(), /"pending":true/);
   assert.equal(decodeShareBody(round).pending, true);
+});
+
+/** The 32-byte buffers `fn` allocates (Buffer.alloc(32), which the [32]byte schema uses). */
+function allocated32(fn: () => void): Buffer[] {
+  const seen: Buffer[] = [];
+  const alloc = Buffer.alloc;
+  Buffer.alloc = ((size: number, ...rest: unknown[]) => {
+    const b = (alloc as (size: number, ...r: unknown[]) => Buffer)(size, ...rest);
+    if (size === 32) seen.push(b);
+    return b;
+  }) as typeof Buffer.alloc;
+  try {
+    fn();
+  } finally {
+    Buffer.alloc = alloc;
+  }
+  return seen;
+}
+
+test('schema: a share decoded before a later field fails is zeroed, and the parsed array of its bytes is overwritten', () => {
+  const shard = (): number[] => Array.from({ length: 32 }, (_, i) => i + 1);
+  for (const [schema, doc] of [
+    [ShareMessage, { shard: shard(), epoch: 0 }],
+    [ShareMessage, { shard: shard(), commitments: 'not base64!' }],
+    [RestoreRequest, { id: 1, shard: shard(), epoch: -1 }],
+  ] as const) {
+    const bufs = allocated32(() => assert.throws(() => schema.parse(doc, '')));
+    assert.ok(bufs.length >= 1, 'the share was decoded before the failing field');
+    for (const b of bufs) assert.ok(b.every((x) => x === 0), 'decoded share zeroed');
+    assert.ok(doc.shard.every((x) => x === 0), 'parsed numbers overwritten');
+  }
+  const ok = { id: 2, shard: shard() };
+  const parsed = RestoreRequest.parse(ok, '');
+  assert.equal(parsed.shard[31], 32, 'a valid request keeps its share');
+  assert.ok(ok.shard.every((x) => x === 0), 'the parsed array is overwritten once read');
 });
