@@ -43,7 +43,9 @@ export function rotationRoutes(ctx: NexusContext): Route[] {
         const r = await viaStore(log, () => rotation.rotate());
         return { epoch: r.epoch, storageKeyId: r.storageKeyId, cipherVersion: r.cipherVersion };
       } catch (e) {
-        if (e instanceof StoreError && e.outcome === 'unknown') unknown = true;
+        // viaStore has mapped a store failure to its answer already: look at the cause.
+        const cause = e instanceof ApiError ? e.cause : e;
+        if (cause instanceof StoreError && cause.outcome === 'unknown') unknown = true;
         if (e instanceof RotationError) {
           if (e.code === 'rotation_in_progress') throw new ApiError(ERR.conflict, 'a root-key rotation is already running', { expose: true, reason: e.code });
           if (e.code === 'rotation_not_ready') throw notReady();
