@@ -161,6 +161,8 @@ export interface NexusConfig extends CommonConfig {
   auditMaxBytes: number;
   /** ours: records re-encrypted per second after a key rotation (SPIKE_NEXUS_REENCRYPT_RATE, default 500). */
   reencryptRate: number;
+  /** ours: most time one secret listing spends in policy decisions (SPIKE_NEXUS_LIST_POLICY_BUDGET, default 5 s). */
+  listPolicyBudgetMs: number;
   /** ours: most AES-GCM encryptions under one key before it rotates (SPIKE_NEXUS_AEAD_SEAL_LIMIT, default 2^31). */
   aeadSealLimit: number;
   /** ours: processes serving the one listener (SPIKE_NEXUS_WORKERS, default 1; > 1 needs sqlite or postgres). */
@@ -272,6 +274,7 @@ export function loadNexusConfig(env: Env): NexusConfig {
     auditLog,
     auditMaxBytes: int(env, 'SPIKE_NEXUS_AUDIT_MAX_BYTES', 100 * 1024 * 1024, 4096, 2 ** 50),
     reencryptRate: int(env, 'SPIKE_NEXUS_REENCRYPT_RATE', 500, 1, 1_000_000),
+    listPolicyBudgetMs: duration(env, 'SPIKE_NEXUS_LIST_POLICY_BUDGET', 5000, 1),
     // At most 2^31: half the 2^32 bound on random 96-bit nonces per key (NIST SP 800-38D §8.3).
     // At least 1024: a reservation block (limit/8) must hold a re-encryption batch (100 records).
     aeadSealLimit: int(env, 'SPIKE_NEXUS_AEAD_SEAL_LIMIT', 2 ** 31, 1024, 2 ** 31),

@@ -17,6 +17,8 @@ import type { SecretPathPage, SecretPathQuery } from './types.js';
 
 /** Paths read from the index between two turns of the event loop in a scan. */
 const SCAN_CHUNK = 2000;
+/** Longest stretch a scan with an `accept` (a policy decision per path) runs before it yields. */
+const SCAN_SLICE_MS = 8;
 /** Above this many new paths at once, merge by one sort instead of one insertion each. */
 const BULK_MERGE = 64;
 
@@ -89,10 +91,11 @@ export class PathIndex {
 
   /**
    * One page of `q`: at most `q.limit` accepted paths in order and whether more accepted
-   * ones follow. Reads in chunks and yields to the event loop between them; after a yield
-   * it continues from the last path read (by value), so paths added meanwhile are neither
-   * skipped nor repeated. Work is proportional to the paths of the prefix range that are
-   * read, never to the size of the store.
+   * ones follow. Reads in chunks and yields to the event loop whenever it has worked for
+   * {@link SCAN_SLICE_MS} (a costly `accept` never holds other requests up longer), and after
+   * each chunk; after a yield it continues from the last path read (by value), so paths added
+   * meanwhile are neither skipped nor repeated. Work is proportional to the paths of the
+   * prefix range that are read, never to the size of the store.
    */
   async scan(q: SecretPathQuery): Promise<SecretPathPage> {
     const prefix = q.prefix ?? '';
@@ -101,14 +104,19 @@ export class PathIndex {
     let cursor = q.after;
     for (let first = true; ; first = false) {
       if (!first) await yieldToLoop();
+      const since = performance.now();
       const chunk = this.range(prefix, cursor, SCAN_CHUNK);
+      let read = 0;
       for (const p of chunk) {
-        if (q.accept !== undefined && !q.accept(p)) continue;
-        if (out.length === limit) return { paths: out, more: true };
-        out.push(p);
+        read++;
+        cursor = p;
+        if (q.accept === undefined || q.accept(p)) {
+          if (out.length === limit) return { paths: out, more: true };
+          out.push(p);
+        }
+        if (q.accept !== undefined && performance.now() - since >= SCAN_SLICE_MS) break;
       }
-      if (chunk.length < SCAN_CHUNK) return { paths: out, more: false };
-      cursor = chunk[chunk.length - 1];
+      if (read === chunk.length && chunk.length < SCAN_CHUNK) return { paths: out, more: false };
     }
   }
 }

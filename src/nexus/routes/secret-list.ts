@@ -13,9 +13,16 @@
  * Authorisation is unchanged: the guard decides who may list at all, the operator sees
  * every path, anyone else the paths a policy lets them list or read (canSeeSecretPath),
  * filtered before `limit` is counted. Nothing here logs a path, prefix or cursor.
+ *
+ * Those decisions are two per path read, each bounded (FI-13), but a listing reads every path
+ * of its range, also the ones it hides: their sum is bounded too. A listing that spends more
+ * than `SPIKE_NEXUS_LIST_POLICY_BUDGET` (5 s) deciding is answered 400 "narrow it with a prefix"
+ * (not a page cut short: a cursor may only name a path the caller was shown). The scan
+ * yields to other requests as it goes (path-index.ts).
  */
 import { ACTIONS, ERROR_SHAPES, PATHS, SecretListRequest, type SecretListResponse } from '../../protocol/index.js';
 import { type HandlerContext, type Route, defineRoute } from '../../http/index.js';
+import { badRequest } from '../../protocol/index.js';
 import type { SecretPathQuery } from '../../store/index.js';
 import type { NexusContext } from '../context.js';
 import { viaStore } from './store-errors.js';
@@ -33,9 +40,23 @@ export function secretListRoute(ctx: NexusContext): Route {
       const q: SecretPathQuery = { prefix: body.prefix };
       if (body.limit !== undefined) q.limit = body.limit;
       if (body.after !== undefined) q.after = body.after;
-      if (!ctx.ids.isPilotOperator(peer)) q.accept = (p) => authz.canSeeSecretPath(peer, p);
+      const budgetMs = ctx.cfg.listPolicyBudgetMs;
+      let spentMs = 0;
+      if (!ctx.ids.isPilotOperator(peer)) {
+        q.accept = (p) => {
+          if (spentMs > budgetMs) return false; // answered 400 below
+          const t0 = performance.now();
+          const ok = authz.canSeeSecretPath(peer, p);
+          spentMs += performance.now() - t0;
+          return ok;
+        };
+      }
       // Backend failures are errors here, not an empty list (gaps B12).
       const page = await viaStore(log, () => store.listSecretPathPage(q));
+      if (spentMs > budgetMs) {
+        log.warn({ reason: 'list_too_costly', spentMs: Math.round(spentMs) }, 'secret list stopped: its policy decisions took too long');
+        throw badRequest('list_too_costly', 'this listing needs more policy work than one request may do; narrow it with a prefix');
+      }
       const last = page.paths[page.paths.length - 1];
       return page.more && last !== undefined ? { keys: page.paths, next: last } : { keys: page.paths };
     },

@@ -397,3 +397,28 @@ test('lite backend: secret and policy routes are not served (SPIKE\'s 400 fallba
     await hh.close();
   }
 });
+
+test('list: a listing whose policy decisions take longer than SPIKE_NEXUS_LIST_POLICY_BUDGET is answered 400 "narrow it", the server serving others meanwhile; the operator is not limited', async () => {
+  const hh = await startRouteHarness({ modules: [secretRoutes, policyRoutes], env: { SPIKE_NEXUS_LIST_POLICY_BUDGET: '50ms' } });
+  try {
+    // Costly but accepted patterns (FI-13), bound to the lister; long paths it cannot see.
+    for (let i = 0; i < 6; i++) {
+      const r = await hh.post('/v1/acl/policy', { name: `costly${i}`, spiffeidPattern: `^${LISTER.replace(/\./g, '\\.')}$`, pathPattern: `(.*[a-z]){12}.*Q${i}`, permissions: ['list'] }, PILOT);
+      assert.equal(r.status, 200, r.body);
+    }
+    const seg = 'abcdefghijklmnopqrstuvwxyz0123456789'.repeat(3);
+    for (let i = 0; i < 400; i++) await hh.ctx.store.putSecret(`t${i}/${seg}/${seg}`, { k: 'v' }, {});
+    const list = hh.post(SL, {}, LISTER);
+    const get = await hh.post(SG, { path: `t1/${seg}/${seg}` }, PILOT); // answered while the listing runs
+    assert.equal(get.status, 200);
+    const r = await list;
+    assert.equal(r.status, 400, r.body);
+    assert.match(r.body, /narrow it with a prefix/);
+    assert.match(hh.logs(), /"reason":"list_too_costly"/);
+    assert.doesNotMatch(hh.logs(), new RegExp(seg), 'no path logged');
+    const all = (await hh.post(SL, {}, PILOT)).json as { keys: string[] };
+    assert.equal(all.keys.length, 400, 'the operator lists without policy decisions');
+  } finally {
+    await hh.close();
+  }
+});
