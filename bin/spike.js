@@ -11,9 +11,9 @@
 // command behaves the same, a little slower. When NODE_OPTIONS asks for Node's bundled store
 // (`--use-bundled-ca`, which Node refuses together with the flag), the flag is left out.
 // Thin entry point: the implementation lives in src/pilot/ (compiled to dist/).
-// Commands that handle Shamir shards (operator recover/restore/verify-shard) first make the
+// Commands that handle Shamir shards (operator recover/restore/verify-shard, audit verify --shard) first make the
 // process non-dumpable (ENV-08, src/lib/hardening.ts); everyday commands skip that cost (and
-// the module: only a command line naming `operator` loads it).
+// the module: only a command line naming `operator` or `audit` loads it).
 // Start-up time (issue 15): the code runs from its bundle with a V8 code cache when there is a
 // current one (bin/load-bundle.js).
 "use strict";
@@ -21,7 +21,7 @@ const { runCommand, runEntry } = require("./load-bundle.js");
 
 const argv = process.argv.slice(2);
 runEntry(async () => {
-  if (argv.includes("operator")) {
+  if (argv.includes("operator") || argv.includes("audit")) {
     // dist/src/ is ES modules, which a CommonJS file loads with import().
     const { hardenCli, isShardCommand } = await import("../dist/src/lib/hardening.js");
     if (isShardCommand(argv) && !hardenCli("spike", "required")) return undefined;

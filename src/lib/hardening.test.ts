@@ -68,10 +68,11 @@ test('ENV-08: required mode refuses to start unless SPIKE_ALLOW_CORE_DUMPS=true;
 
 test('ENV-08: the shard-handling spike commands are hardened wherever their words stand; everyday commands are not', () => {
   for (const a of [['operator', 'recover'], ['operator', 'restore'], ['operator', 'verify-shard', '--json'], ['--socket', 'x', 'operator', 'recover'],
-    ['--socket=x', 'operator', 'restore'], ['--', 'operator', 'verify-shard', '-'], ['--unknown', 'operator', '--', 'recover']]) {
+    ['--socket=x', 'operator', 'restore'], ['--', 'operator', 'verify-shard', '-'], ['--unknown', 'operator', '--', 'recover'],
+    ['audit', 'verify', '--shard', 's1', '--shard', 's2', 'audit.log'], ['audit', 'verify', '--shard=s1', 'audit.log']]) {
     assert.equal(isShardCommand(a), true, a.join(' '));
   }
-  for (const a of [[], ['secret', 'get', 'operator'], ['operator'], ['operator', 'status'], ['--socket', 'operator', 'secret', 'list'], ['secret', 'list'], ['cipher', 'encrypt']]) {
+  for (const a of [[], ['secret', 'get', 'operator'], ['operator'], ['operator', 'status'], ['--socket', 'operator', 'secret', 'list'], ['secret', 'list'], ['cipher', 'encrypt'], ['audit', 'verify', 'audit.log']]) {
     assert.equal(isShardCommand(a), false, a.join(' '));
   }
 });

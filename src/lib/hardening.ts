@@ -166,11 +166,14 @@ export function hardenCli(name: string, mode: HardeningMode, env: NodeJS.Process
 
 /**
  * True when a `spike` command line handles Shamir shards (operator recover, restore,
- * verify-shard): only those pay for hardening, so everyday CLI use stays fast.
+ * verify-shard; audit verify with `--shard`, which rebuilds the root key): only those pay for
+ * hardening, so everyday CLI use stays fast.
  */
 export function isShardCommand(argv: readonly string[]): boolean {
-  // Conservative on purpose: any command line naming `operator` and a shard subcommand is
-  // hardened, wherever the words stand (after `--`, after options with values…). A false
-  // positive costs one prlimit call; a false negative would leave a shard command dumpable.
+  // Conservative on purpose: any command line naming `operator` and a shard subcommand, or
+  // `audit` and a `--shard` option, is hardened wherever the words stand (after `--`, after
+  // options with values…). A false positive costs one prlimit call; a false negative would
+  // leave a shard command dumpable.
+  if (argv.includes('audit') && argv.some((a) => a === '--shard' || a.startsWith('--shard='))) return true;
   return argv.includes('operator') && argv.some((a) => a === 'recover' || a === 'restore' || a === 'verify-shard');
 }

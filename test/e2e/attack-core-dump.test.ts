@@ -8,7 +8,8 @@
  * key, purpose keys, Shamir shares — to a core file. Started with the soft limit raised to
  * the hard one (as `prlimit --core=…` here, or `LimitCORE=infinity`), they kept it.
  *
- * Expected now: Nexus, a Keeper, Bootstrap and `spike operator verify-shard` each bring
+ * Expected now: Nexus, a Keeper, Bootstrap, `spike operator verify-shard` and `spike audit
+ * verify --shard` (it rebuilds the root key from shards) each bring
  * their own limit to 0 soft AND hard at start, read back from /proc/<pid>/limits of the
  * live process. Bootstrap is short-lived, so it is caught while it holds a freshly split
  * key and retries Keepers that do not answer (SPIKE_BOOTSTRAP_FORCE skips its "already
@@ -16,7 +17,7 @@
  */
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import { binPath } from '../helpers/bin.js';
 import { freePort, Stack } from '../helpers/stack.js';
@@ -106,6 +107,23 @@ describe('ATTACK core dump of key material (ENV-08)', { skip: !haveProc && 'need
     } finally {
       pilot.kill('SIGKILL');
       await pilotExited;
+    }
+
+    // `spike audit verify --shard …` rebuilds the root key: caught while it waits on its trail
+    // (a FIFO nobody writes), which it reads before the shards.
+    const fifo = `${stack.dir}/trail.fifo`;
+    spawnSync('mkfifo', [fifo]);
+    const auditor = spawn(wrap!, [...wrapArgs, process.execPath, binPath('spike'), 'audit', 'verify', '--shard', 's1.txt', '--shard', 's2.txt', fifo], {
+      env: { PATH: process.env['PATH'] ?? '', HOME: stack.dir }, cwd: stack.dir, stdio: ['ignore', 'ignore', 'pipe'],
+    });
+    const auditorExited = new Promise<void>((r) => auditor.once('exit', () => r()));
+    try {
+      await waitFor(() => auditor.exitCode !== null || coreLimit(auditor.pid!) === '0 0', 20_000, 'spike audit verify --shard hardened');
+      assert.equal(auditor.exitCode, null, 'spike still waiting for its trail');
+      assert.equal(coreLimit(auditor.pid!), '0 0', 'spike audit verify --shard');
+    } finally {
+      auditor.kill('SIGKILL');
+      await auditorExited;
     }
   });
 });
