@@ -5,26 +5,27 @@
  */
 import os from 'node:os';
 import path from 'node:path';
-import { MTLS_DEFAULTS } from '../spiffe/index.js';
+import { DEFAULT_WORKLOAD_API_ENDPOINT, MTLS_DEFAULTS } from '../spiffe/index.js';
 import type { PostgresEnvOptions } from '../store/index.js';
 import { postgresOptionsFromEnv } from './postgres-env.js';
-import { ConfigError, type Env, duration, httpsUrlList, int, listenAddress, oneOf, optionalStr, str, type ListenAddress } from '../lib/index.js';
-
-const DEFAULT_ENDPOINT_SOCKET = 'unix:///tmp/spire-agent/public/api.sock';
+import { ConfigError, type Env, duration, httpsUrlList, int, listenAddress, oneOf, optionalStr, type ListenAddress } from '../lib/index.js';
 
 export interface CommonConfig {
   endpointSocket: string;
+  /** No SPIFFE_ENDPOINT_SOCKET: the standard default, trusted only as `assertDefaultTrusted` says. */
+  endpointIsDefault: boolean;
   /** Time limit for the first SVID (ms); undefined = wait forever (SPIKE's servers). */
   sourceTimeoutMs: number | undefined;
 }
 
 function loadCommon(env: Env, waitForever: boolean): CommonConfig {
-  const endpointSocket = str(env, 'SPIFFE_ENDPOINT_SOCKET', DEFAULT_ENDPOINT_SOCKET);
+  const configured = optionalStr(env, 'SPIFFE_ENDPOINT_SOCKET');
+  const endpointSocket = configured ?? DEFAULT_WORKLOAD_API_ENDPOINT;
   if (!endpointSocket.startsWith('unix://') && !endpointSocket.startsWith('unix:')) {
     throw new ConfigError('SPIFFE_ENDPOINT_SOCKET', 'must be a unix:// socket address');
   }
   const timeout = duration(env, 'SPIKE_SPIFFE_SOURCE_TIMEOUT', 30_000, 1);
-  return { endpointSocket, sourceTimeoutMs: waitForever ? undefined : timeout };
+  return { endpointSocket, endpointIsDefault: configured === undefined, sourceTimeoutMs: waitForever ? undefined : timeout };
 }
 
 interface ShamirConfig { shares: number; threshold: number }

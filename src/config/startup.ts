@@ -6,7 +6,7 @@
  * invalid; the process's own SVID from the Workload API, which must carry the component's
  * role ID. Any failure prints `<name>: <reason>` and sets a non-zero exit code.
  */
-import { WorkloadX509Source, type SpiffeId } from '../spiffe/index.js';
+import { WorkloadX509Source, assertDefaultTrusted, type SpiffeId } from '../spiffe/index.js';
 import { createLogger, fail, hardenServer, packageVersion, type Logger } from '../lib/index.js';
 import { loadTrustRoots, recognisers, type Recognisers } from '../protocol/index.js';
 import type { CommonConfig } from './components.js';
@@ -75,6 +75,7 @@ export async function startComponent<C extends CommonConfig>(argv: string[], spe
   if (spec.beforeSource && !spec.beforeSource(cfg, logger)) return undefined;
   let source: WorkloadX509Source;
   try {
+    if (cfg.endpointIsDefault) assertDefaultTrusted();
     source = await WorkloadX509Source.open({ endpoint: cfg.endpointSocket, timeoutMs: cfg.sourceTimeoutMs, logger });
   } catch (e) {
     fail(spec.name, e);

@@ -12,6 +12,7 @@ export { Backoff, backoffDelay } from './backoff.js';
 export { ConfigError, duration, httpsUrlList, int, listenAddress, oneOf, optionalStr, str } from './env.js';
 export type { Env, ListenAddress } from './env.js';
 export { yieldToLoop } from './yield.js';
+export { foreignAncestor, type ForeignPath } from './owned-path.js';
 export { createLogThrottle } from './throttle.js';
 export { outsideRequest, remainingMs, runWithDeadline } from './deadline.js';
 export { ALLOCATOR_ENV } from './allocator.js';

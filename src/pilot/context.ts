@@ -12,7 +12,7 @@
 import fs from 'node:fs';
 import type { Readable, Writable } from 'node:stream';
 import { createLogger, parseLevel, SpikeError } from '../lib/index.js';
-import { NexusClient, clientRoles, type Env } from '../sdk/index.js';
+import { NexusClient, assertDefaultTrusted, clientRoles, type Env } from '../sdk/index.js';
 import { PilotError, type CommandGroup } from './errors.js';
 import { resolvePilotEnv, type PilotRole } from './env.js';
 import { ESCAPED_NOTE, escapeForTerminal } from './terminal-text.js';
@@ -86,6 +86,13 @@ export class PilotContext {
     const endpoint = r.endpoint;
     const sockPath = endpoint.startsWith('unix://') ? endpoint.slice('unix://'.length) : endpoint.startsWith('unix:') ? endpoint.slice(5) : undefined;
     if (sockPath !== undefined && !fs.existsSync(sockPath)) throw noAgent(endpoint);
+    if (r.endpointSource.kind === 'default') {
+      try {
+        assertDefaultTrusted();
+      } catch (e) {
+        throw new PilotError(`Error: ${e instanceof SpikeError ? e.message.replace(/^refusing/, 'Refusing') : 'Refusing the default Workload API socket'}.`, { code: 'pilot_untrusted_default_socket' });
+      }
+    }
     // The CLI's stderr is for one error line: the SDK logs only when asked to.
     const level = r.env['SPIKE_SYSTEM_LOG_LEVEL'] !== undefined ? parseLevel(r.env['SPIKE_SYSTEM_LOG_LEVEL']) : 'silent';
     let client: NexusClient;

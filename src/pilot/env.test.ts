@@ -12,7 +12,8 @@ import fs from 'node:fs';
 import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
-import { DEFAULT_WORKLOAD_ENDPOINT, describeSource, devDir, parseEnvFile, resolvePilotEnv } from './env.js';
+import { describeSource, devDir, parseEnvFile, resolvePilotEnv } from './env.js';
+import { DEFAULT_WORKLOAD_API_ENDPOINT as DEFAULT_WORKLOAD_ENDPOINT } from '../sdk/index.js';
 import { isLoopbackNexusUrl } from './devhint.js';
 import { DEFAULT_NEXUS_URL } from '../sdk/urls.js';
 

@@ -18,15 +18,13 @@
  * Every choice carries its source, so `spike env` can say which endpoint and URL are used and why.
  */
 import path from 'node:path';
-import { type Env, DEFAULT_NEXUS_URL } from '../sdk/index.js';
+import { type Env, DEFAULT_NEXUS_URL, DEFAULT_WORKLOAD_API_ENDPOINT } from '../sdk/index.js';
 import { PilotError, usageError } from './errors.js';
 import { devDir, devSocketWarning, findDevSocket, readDevNexusUrl } from './devhint.js';
 
 export { devDir, parseEnvFile } from './devhint.js';
 
 export type PilotRole = 'operator' | 'recover' | 'restore';
-
-export const DEFAULT_WORKLOAD_ENDPOINT = 'unix:///tmp/spire-agent/public/api.sock';
 
 const ROLE_SOCKET: Record<PilotRole, string> = { operator: 'pilot', recover: 'recover', restore: 'restore' };
 
@@ -107,7 +105,7 @@ export function resolvePilotEnv(opts: { env: Env; cwd: string; role: PilotRole; 
       endpointSource = { kind: 'dev', path: dev.path };
       devSocketUsed = true;
     } else {
-      endpoint = DEFAULT_WORKLOAD_ENDPOINT;
+      endpoint = DEFAULT_WORKLOAD_API_ENDPOINT;
       endpointSource = { kind: 'default' };
     }
   }

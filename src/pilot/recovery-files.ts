@@ -32,6 +32,7 @@ import path from 'node:path';
 import { randomBytes, timingSafeEqual } from 'node:crypto';
 import { formatRecoveryFile, recoveryFileName } from '../crypto/curve-free.js';
 import type { Share, Env } from '../sdk/index.js';
+import { foreignAncestor } from '../lib/index.js';
 import { PilotError, usageError } from './errors.js';
 
 const SHARD_FILE_RE = /^spike\.recovery.*\.txt$/;
@@ -77,24 +78,11 @@ export function resolveRecoveryDir(env: Env, cwd: string, dirOption?: string, de
  * (shards are fetched in between) and put a symlink to their own folder in its place.
  */
 function checkAncestors(abs: string, uid: number): void {
-  let real: string;
-  try {
-    real = fs.realpathSync(path.dirname(abs));
-  } catch {
-    return fail(`Error: Cannot resolve the parent folders of the recovery directory ${abs}.`);
-  }
-  for (const start of new Set([path.dirname(abs), real])) {
-    for (let d = start; ; d = path.dirname(d)) {
-      const st = fs.lstatSync(d);
-      if (st.isDirectory()) {
-        if (st.uid !== 0 && st.uid !== uid) fail(`Error: The folder ${d} above the recovery directory belongs to another user; choose another directory.`);
-        if ((st.mode & 0o022) !== 0 && (st.mode & 0o1000) === 0) {
-          fail(`Error: The folder ${d} above the recovery directory is writable by group or others (and not sticky); choose another directory.`);
-        }
-      }
-      if (d === path.dirname(d)) break;
-    }
-  }
+  const bad = foreignAncestor(abs, uid);
+  if (bad === undefined) return;
+  if (bad.why === 'unresolvable') fail(`Error: Cannot resolve the parent folders of the recovery directory ${abs}.`);
+  if (bad.why === 'owner') fail(`Error: The folder ${bad.path} above the recovery directory belongs to another user; choose another directory.`);
+  fail(`Error: The folder ${bad.path} above the recovery directory is writable by group or others (and not sticky); choose another directory.`);
 }
 
 /**

@@ -30,7 +30,7 @@
 import fs from 'node:fs';
 import { duration, int, optionalStr, createLogger, parseLevel } from '../lib/index.js';
 import {
-  authorizeIf, type Authorizer, createMtlsHttpsClient, DEFAULT_WORKLOAD_API_ENDPOINT, fetchX509SourceOnce, parseWorkloadEndpoint,
+  assertDefaultTrusted, authorizeIf, type Authorizer, createMtlsHttpsClient, DEFAULT_WORKLOAD_API_ENDPOINT, fetchX509SourceOnce, parseWorkloadEndpoint,
   prefetchDial, warmTrustStore, WorkloadApiError, WorkloadX509Source, type X509Source,
 } from '../spiffe/index.js';
 import { checkRetryUnavailableMs } from './args.js';
@@ -107,6 +107,7 @@ async function openSource(opts: ConnectOptions, env: Env, firstOrigin: string): 
       throw new WorkloadApiError('workload_api_no_agent', `no Workload API at ${endpoint}: is the agent running?${hint}`);
     }
   }
+  if (configured === undefined) assertDefaultTrusted();
   if (opts.svid === 'once') {
     // A short-lived caller: the first Nexus host name is looked up while the SVID is fetched.
     prefetchDial(new URL(firstOrigin).hostname);

@@ -5,3 +5,4 @@
 export * from './public.js';
 export { clientRoles, type ClientRoles, type IdPredicate, type Env } from './roles.js';
 export { failureText } from './failure.js';
+export { assertDefaultTrusted, DEFAULT_WORKLOAD_API_ENDPOINT } from '../spiffe/index.js';

@@ -2,6 +2,7 @@
  * Workload API endpoint addresses, validated like go-spiffe's: `unix:///abs/path` (or
  * `unix:/abs/path`) or `tcp://<ip>:<port>`, and the `SPIFFE_ENDPOINT_SOCKET` default.
  */
+import { foreignAncestor } from '../../lib/index.js';
 import { WorkloadApiError } from './errors.js';
 import { DEFAULT_WORKLOAD_API_ENDPOINT, WORKLOAD_API_ENDPOINT_ENV } from './proto.js';
 
@@ -48,8 +49,30 @@ export function parseWorkloadEndpoint(address: string): WorkloadEndpoint {
   return bad('has an unsupported scheme');
 }
 
-/** `SPIFFE_ENDPOINT_SOCKET` or the standard default. */
+/** `SPIFFE_ENDPOINT_SOCKET`, or the standard default when it may be trusted ({@link assertDefaultTrusted}). */
 export function workloadEndpointFromEnv(env: NodeJS.ProcessEnv = process.env): string {
   const v = env[WORKLOAD_API_ENDPOINT_ENV];
-  return v !== undefined && v !== '' ? v : DEFAULT_WORKLOAD_API_ENDPOINT;
+  if (v !== undefined && v !== '') return v;
+  assertDefaultTrusted();
+  return DEFAULT_WORKLOAD_API_ENDPOINT;
+}
+
+const DEFAULT_SOCKET = DEFAULT_WORKLOAD_API_ENDPOINT.slice('unix://'.length);
+
+/**
+ * The standard default socket lives under /tmp, where any local user may create
+ * `spire-agent/` first and answer with their own trust bundle and identities. Used without
+ * being configured, it is trusted only when the socket and every folder above it belong to
+ * root or to this user, no folder writable by others unless sticky (`foreignAncestor`); else
+ * `workload_api_untrusted_default`. An agent running as a user of its own there is used by
+ * naming it in `SPIFFE_ENDPOINT_SOCKET`. A socket that does not exist is left to the "no agent"
+ * answer. `socket`/`uid`: for tests.
+ */
+export function assertDefaultTrusted(socket = DEFAULT_SOCKET, uid = process.getuid?.()): void {
+  if (uid === undefined) return;
+  const bad = foreignAncestor(socket, uid, { self: true });
+  if (bad === undefined) return;
+  const why = bad.why === 'owner' ? 'belongs to another user' : bad.why === 'writable' ? 'is writable by group or others' : 'cannot be resolved';
+  throw new WorkloadApiError('workload_api_untrusted_default',
+    `refusing the default Workload API socket ${socket}: ${bad.path} ${why} (if that is your SPIRE agent, name it in ${WORKLOAD_API_ENDPOINT_ENV})`);
 }

@@ -31,6 +31,8 @@ export type WorkloadApiErrorCode =
   | 'workload_api_endpoint_invalid'
   /** Nothing listens at the address (no socket file, a stale one, connection refused): no agent runs there. */
   | 'workload_api_no_agent'
+  /** The default socket (none configured) or a folder above it belongs to another user: not used. */
+  | 'workload_api_untrusted_default'
   /** The source or call was closed before it produced a result. */
   | 'workload_api_closed';
 
