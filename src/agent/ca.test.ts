@@ -6,7 +6,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import * as x509 from '@peculiar/x509';
-import { DevCa, DevCaError } from './ca.js';
+import { DevCa, DevCaError, ensurePrivateDir } from './ca.js';
 import { SpiffeId, TrustDomain } from '../spiffe/id.js';
 import { X509Bundle, X509BundleSet } from '../spiffe/bundle.js';
 import { parseX509Svid } from '../spiffe/svid.js';
@@ -140,5 +140,28 @@ test('the CA refuses IDs of other trust domains and bare trust-domain IDs', asyn
     await assert.rejects(ca.issueSvid(ID, 0), DevCaError);
   } finally {
     fs.rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test('attack-agent-socket-dir-swap: a socket folder below one another user owns or may write is refused, before anything is made in it', () => {
+  const base = fs.mkdtempSync(path.join(os.tmpdir(), 'spike-agent-dir-'));
+  try {
+    fs.chmodSync(base, 0o755);
+    const shared = path.join(base, 'spike');
+    fs.mkdirSync(shared, { mode: 0o777 });
+    fs.chmodSync(shared, 0o777); // as another user's `mkdir /tmp/spike; chmod 777` would leave it
+    const refused = (e: unknown): boolean => e instanceof DevCaError && e.code === 'agent_state_dir_untrusted' && /writable by group or others/.test(e.message);
+    assert.throws(() => ensurePrivateDir(path.join(shared, 'sockets')), refused);
+    assert.equal(fs.existsSync(path.join(shared, 'sockets')), false, 'nothing made in it');
+    fs.chmodSync(shared, 0o755);
+    if (process.getuid?.() === 0) {
+      fs.chownSync(shared, 1234, 1234); // another user's folder, not writable by us: they can still swap ours
+      assert.throws(() => ensurePrivateDir(path.join(shared, 'sockets')), (e: unknown) => e instanceof DevCaError && /belongs to another user/.test(e.message));
+      fs.chownSync(shared, 0, 0);
+    }
+    ensurePrivateDir(path.join(shared, 'sockets'));
+    assert.equal(fs.statSync(path.join(shared, 'sockets')).mode & 0o777, 0o700);
+  } finally {
+    fs.rmSync(base, { recursive: true, force: true });
   }
 });

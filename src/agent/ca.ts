@@ -15,7 +15,7 @@ import * as x509 from '@peculiar/x509';
 import fs from 'node:fs';
 import path from 'node:path';
 import { randomBytes, webcrypto, X509Certificate } from 'node:crypto';
-import { SpikeError } from '../lib/index.js';
+import { SpikeError, foreignAncestor } from '../lib/index.js';
 import { SpiffeId, TrustDomain } from '../spiffe/index.js';
 import { prepareOwnedDir } from './owned-dir.js';
 
@@ -71,15 +71,27 @@ function callerUid(): number | undefined {
 
 /**
  * Creates `dir` with mode 0700, or tightens an existing folder to 0700. A symlink, a
- * non-directory or a folder owned by another user is refused (never chmod someone else's).
+ * non-directory or a folder owned by another user is refused (never chmod someone else's),
+ * and so is a folder below one that another user owns or may write (not sticky), before and
+ * after it is made: that user could rename `dir` away and put their own in its place, with
+ * sockets answering with their trust bundle.
  */
 export function ensurePrivateDir(dir: string): void {
-  fs.mkdirSync(dir, { recursive: true, mode: 0o700 });
-  const st = fs.lstatSync(dir);
-  if (!st.isDirectory()) throw new DevCaError('agent_state_dir_invalid', `${dir} is not a directory`);
   const uid = callerUid();
-  if (uid !== undefined && st.uid !== uid) throw new DevCaError('agent_state_dir_untrusted', `${dir} is owned by another user`);
-  if ((st.mode & 0o777) !== 0o700) fs.chmodSync(dir, 0o700);
+  const abs = path.resolve(dir);
+  const checkAbove = (): void => {
+    const bad = uid === undefined ? undefined : foreignAncestor(abs, uid);
+    if (bad === undefined) return;
+    const why = bad.why === 'owner' ? 'belongs to another user' : bad.why === 'writable' ? 'is writable by group or others (and not sticky)' : 'cannot be resolved';
+    throw new DevCaError('agent_state_dir_untrusted', `the folder ${bad.path} above ${abs} ${why}; choose a folder of your own`);
+  };
+  checkAbove();
+  fs.mkdirSync(abs, { recursive: true, mode: 0o700 });
+  checkAbove();
+  const st = fs.lstatSync(abs);
+  if (!st.isDirectory()) throw new DevCaError('agent_state_dir_invalid', `${abs} is not a directory`);
+  if (uid !== undefined && st.uid !== uid) throw new DevCaError('agent_state_dir_untrusted', `${abs} is owned by another user`);
+  if ((st.mode & 0o777) !== 0o700) fs.chmodSync(abs, 0o700);
 }
 
 /** Marker of a state folder the agent created (see `owned-dir.ts`). */

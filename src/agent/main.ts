@@ -37,7 +37,7 @@ Subcommand:
       and bundle.0.pem from a Workload API socket (see spike-agent fetch-x509 --help)
 
 Example:
-  spike-agent --socket-dir /tmp/spike/sockets \\
+  spike-agent --socket-dir "$HOME/.spike-agent/sockets" \\
     --identity nexus=spiffe://spike.ist/spike/nexus \\
     --identity pilot=spiffe://spike.ist/spike/pilot/role/superuser
 
