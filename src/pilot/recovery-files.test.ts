@@ -11,7 +11,7 @@ import { spawn } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { randomInt } from 'node:crypto';
 import { PilotError } from './errors.js';
-import { prepareRecoveryDir, resolveRecoveryDir, writeRecoveryFiles } from './recovery-files.js';
+import { makePrivateDir, prepareRecoveryDir, resolveRecoveryDir, writeRecoveryFiles } from './recovery-files.js';
 import { deterministicShares } from '../../test/helpers/recovery-files.child.js';
 
 const CHILD = path.join(path.dirname(fileURLToPath(import.meta.url)), '../../test/helpers/recovery-files.child.js');
@@ -232,5 +232,23 @@ test('OPR-13: a recovery directory under a folder others can write (not sticky) 
     assert.equal(mode(path.join(dir, 'spike.recovery.1.txt')), 0o600);
   } finally {
     fs.rmSync(root, { recursive: true, force: true });
+  }
+});
+
+test('attack-recovery-dir-symlink-race: a symlink put at the recovery directory\'s name after it was looked at is refused, and the folder it points to keeps its mode', () => {
+  const base = fs.mkdtempSync(path.join(os.tmpdir(), 'spike-rec-race-'));
+  try {
+    const victim = path.join(base, 'www');
+    fs.mkdirSync(victim);
+    fs.chmodSync(victim, 0o755);
+    const name = path.join(base, 'shards');
+    fs.symlinkSync(victim, name); // planted between prepareRecoveryDir's look and its mkdir
+    assert.throws(() => makePrivateDir(name), PilotError);
+    assert.equal(fs.statSync(victim).mode & 0o777, 0o755, 'the folder the link points to is untouched');
+    const fresh = path.join(base, 'a', 'b', 'shards');
+    makePrivateDir(fresh);
+    assert.equal(fs.lstatSync(fresh).mode & 0o777, 0o700);
+  } finally {
+    fs.rmSync(base, { recursive: true, force: true });
   }
 });

@@ -86,6 +86,27 @@ function checkAncestors(abs: string, uid: number): void {
 }
 
 /**
+ * Makes `abs` (and missing parents) mode 0700. The folder itself is made without `recursive`
+ * and its mode set through a descriptor opened without following links: a symlink someone
+ * put at `abs` after we looked (the name is in a folder they may write, e.g. /tmp) is refused,
+ * never followed, so no folder it points to is changed.
+ */
+export function makePrivateDir(abs: string): void {
+  const { O_RDONLY, O_DIRECTORY, O_NOFOLLOW } = fs.constants;
+  let fd: number | undefined;
+  try {
+    fs.mkdirSync(path.dirname(abs), { recursive: true, mode: 0o700 });
+    fs.mkdirSync(abs, { mode: 0o700 });
+    fd = fs.openSync(abs, O_RDONLY | O_DIRECTORY | O_NOFOLLOW);
+    fs.fchmodSync(fd, 0o700); // umask may have removed bits we want; never adds group/other
+  } catch {
+    fail(`Error: Cannot create the recovery directory ${abs}.`);
+  } finally {
+    if (fd !== undefined) fs.closeSync(fd);
+  }
+}
+
+/**
  * Creates the directory (0700) or checks an existing one; returns its absolute path.
  * Call before fetching shards so a bad directory fails early.
  */
@@ -105,12 +126,7 @@ export function prepareRecoveryDir(dir: string): string {
     st = undefined;
   }
   if (st === undefined) {
-    try {
-      fs.mkdirSync(abs, { recursive: true, mode: 0o700 });
-      fs.chmodSync(abs, 0o700); // umask may have removed bits we want; never adds group/other
-    } catch {
-      fail(`Error: Cannot create the recovery directory ${abs}.`);
-    }
+    makePrivateDir(abs);
     st = fs.lstatSync(abs);
   }
   if (st.isSymbolicLink()) fail(`Error: The recovery directory ${abs} is a symbolic link; refusing to use it.`);
