@@ -33,6 +33,7 @@ import { PilotError, usageError } from './errors.js';
 import { act, type PilotContext } from './context.js';
 import { addFormatOptions, parseFormat, render, success, type FormatOpts, type OutputFormat } from './format.js';
 import { parseVersionByte } from './validate.js';
+import { removeOnSignal } from './signal-cleanup.js';
 
 const B64_RE = /^[A-Za-z0-9+/]*={0,2}$/;
 
@@ -80,6 +81,7 @@ async function writeOutput(ctx: PilotContext, out: string | undefined, data: Rea
     throw new PilotError(`Error: Cannot create output file: ${out}`, { code: 'pilot_output' });
   }
   const ws = fs.createWriteStream('', { fd, autoClose: false });
+  const disarm = removeOnSignal(tmp);
   try {
     await pipeline(src, ws, { end: false });
     await new Promise<void>((resolve, reject) => ws.end((e?: Error | null) => (e ? reject(e) : resolve())));
@@ -94,8 +96,11 @@ async function writeOutput(ctx: PilotContext, out: string | undefined, data: Rea
     }
     fs.rmSync(tmp, { force: true });
     throw e;
+  } finally {
+    disarm();
   }
 }
+
 
 async function collectBytes(data: Readable): Promise<Buffer> {
   const chunks: Buffer[] = [];
