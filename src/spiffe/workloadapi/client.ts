@@ -9,6 +9,7 @@
  * gets no connection at all (no socket file, a stale one, connection refused) fails with
  * `workload_api_no_agent` at once: a dead agent is reported, not waited for.
  */
+import fs from 'node:fs';
 import net from 'node:net';
 import type { X509BundleSet } from '../bundle.js';
 import type { X509Svid } from '../svid.js';
@@ -25,6 +26,14 @@ export interface FetchOptions {
   timeoutMs?: number;
   /** Synchronous work to do while the agent answers (see h2call.ts); its failure is ignored. */
   whileWaiting?: () => void;
+}
+
+function existsNotSocket(file: string): boolean {
+  try {
+    return !fs.statSync(file).isSocket();
+  } catch {
+    return false; // absent: the connect says so
+  }
 }
 
 /**
@@ -57,6 +66,8 @@ function probe(to: net.NetConnectOpts, timeoutMs: number): Promise<'none' | 'lis
 async function firstMessage<Res, Out>(path: string, decode: (b: Buffer) => Res, parse: (r: Res) => Out, opts: FetchOptions): Promise<Out> {
   const ep = parseWorkloadEndpoint(opts.endpoint ?? workloadEndpointFromEnv());
   const timeoutMs = opts.timeoutMs ?? 10_000;
+  // A file that is not a socket (a regular file, a folder) can never answer: no agent, at once.
+  if (ep.target.startsWith('unix://') && existsNotSocket(ep.target.slice('unix://'.length))) throw noAgentError(ep.address);
   const outcome = await firstStreamMessage(ep, path, timeoutMs, undefined, opts.whileWaiting);
   if (outcome.ok) {
     let msg: Res;

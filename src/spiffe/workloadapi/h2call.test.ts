@@ -7,7 +7,9 @@
  */
 import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
+import fs from 'node:fs';
 import http2 from 'node:http2';
+import net from 'node:net';
 import * as grpc from '@grpc/grpc-js';
 import { fetchX509BundlesOnce, fetchX509Context } from './client.js';
 import { WorkloadApiError } from './errors.js';
@@ -153,4 +155,28 @@ test('whileWaiting does not run when nobody listens (the call fails first)', asy
   );
   await new Promise((r) => setImmediate(r));
   assert.equal(calls, 0);
+});
+
+test('a file that is not a socket at the endpoint is "no agent" at once, not retried until the deadline', async () => {
+  const file = fx.sockPath();
+  fs.writeFileSync(file, '');
+  const t0 = Date.now();
+  await assert.rejects(fetchX509SourceOnce({ endpoint: `unix://${file}`, timeoutMs: 30_000 }), isErr('workload_api_no_agent'));
+  assert.ok(Date.now() - t0 < 20_000, 'well before the 30 s deadline');
+});
+
+test('a listener that accepts and closes: unavailable at the deadline, and the message names the whole wait, not the last attempt\'s', async () => {
+  const sock = fx.sockPath();
+  const server = net.createServer((s) => s.destroy());
+  await new Promise<void>((r) => server.listen(sock, r));
+  try {
+    await assert.rejects(fetchX509SourceOnce({ endpoint: `unix://${sock}`, timeoutMs: 600, backoffInitialMs: 10 }), (e: unknown) => {
+      isErr('workload_api_unavailable')(e);
+      const ms = Number(/within (\d+) ms/.exec((e as Error).message)?.[1]);
+      assert.ok(ms >= 500, `the message says ${ms} ms for a 600 ms wait`);
+      return true;
+    });
+  } finally {
+    server.close();
+  }
 });

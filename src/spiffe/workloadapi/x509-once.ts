@@ -9,7 +9,8 @@
 import { Backoff } from '../../lib/index.js';
 import { StaticX509Source } from '../source.js';
 import { fetchX509Context } from './client.js';
-import { WorkloadApiError } from './errors.js';
+import { WorkloadApiError, unavailableError } from './errors.js';
+import { workloadEndpointFromEnv } from './endpoint.js';
 
 export interface X509SourceOnceOptions {
   /** Default: `SPIFFE_ENDPOINT_SOCKET` or `unix:///tmp/spire-agent/public/api.sock`. */
@@ -25,14 +26,16 @@ export interface X509SourceOnceOptions {
 /** Fetches the caller's X.509-SVID and bundles once; see the module comment. */
 export async function fetchX509SourceOnce(opts: X509SourceOnceOptions = {}): Promise<StaticX509Source> {
   const timeoutMs = opts.timeoutMs ?? 10_000;
-  const deadline = Date.now() + timeoutMs;
+  const started = Date.now();
+  const deadline = started + timeoutMs;
+  const endpoint = opts.endpoint ?? workloadEndpointFromEnv();
   const backoff = new Backoff({ initialMs: opts.backoffInitialMs ?? 50, maxMs: 1_000, jitter: 'equal' });
   let whileWaiting = opts.whileWaiting;
   for (;;) {
     const left = Math.max(1, deadline - Date.now());
     try {
       const ctx = await fetchX509Context({
-        ...(opts.endpoint !== undefined ? { endpoint: opts.endpoint } : {}),
+        endpoint,
         timeoutMs: left,
         ...(whileWaiting !== undefined ? { whileWaiting } : {}),
       });
@@ -41,7 +44,9 @@ export async function fetchX509SourceOnce(opts: X509SourceOnceOptions = {}): Pro
       whileWaiting = undefined;
       const retryable = e instanceof WorkloadApiError && e.code === 'workload_api_unavailable';
       const delay = backoff.next();
-      if (!retryable || Date.now() + delay >= deadline) throw e;
+      if (!retryable) throw e;
+      // The last attempt's own budget is not the wait: name the whole of it.
+      if (Date.now() + delay >= deadline) throw unavailableError(endpoint, Date.now() - started, e.grpcCode, e);
       await new Promise((r) => setTimeout(r, delay));
     }
   }
