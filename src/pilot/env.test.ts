@@ -252,3 +252,11 @@ test('.spike/env is read only from a regular file of yours that others cannot wr
     assert.match(r.warnings[0]!, re, name);
   }
 });
+
+test('spike env shows a Nexus URL without the user or password it may carry', async () => {
+  const { withoutCredentials } = await import('./envcmd.js');
+  assert.equal(withoutCredentials('https://user:p4ssw0rd@nexus.example:8553'), 'https://***@nexus.example:8553/');
+  assert.equal(withoutCredentials('https://a:8553,https://u:pw@b:8553'), 'https://a:8553,https://***@b:8553/');
+  assert.equal(withoutCredentials('https://nexus.example:8553'), 'https://nexus.example:8553');
+  assert.ok(!withoutCredentials('not a url//u:p4ssw0rd@x').includes('p4ssw0rd'));
+});

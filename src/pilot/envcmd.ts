@@ -43,9 +43,10 @@ export function registerEnv(program: Command, ctx: PilotContext): void {
         const r = resolvePilotEnv({ env: ctx.io.env, cwd: ctx.io.cwd, role, socket: ctx.socketOption() });
         for (const w of r.warnings) ctx.note(w);
         const missing = socketMissing(r.endpoint);
+        const nexusUrl = withoutCredentials(r.nexusUrl);
         const doc = {
           workloadApi: { endpoint: r.endpoint, ...sourceJson(r.endpointSource), ...(missing ? { socketMissing: true } : {}) },
-          nexusUrl: { url: r.nexusUrl, ...sourceJson(r.nexusUrlSource) },
+          nexusUrl: { url: nexusUrl, ...sourceJson(r.nexusUrlSource) },
         };
         ctx.out(
           render(
@@ -53,9 +54,27 @@ export function registerEnv(program: Command, ctx: PilotContext): void {
             doc,
             () =>
               `SPIFFE Workload API: ${r.endpoint} (source: ${describeSource(r.endpointSource)}${missing ? '; no socket there' : ''})\n` +
-              `SPIKE Nexus URL: ${r.nexusUrl} (source: ${describeSource(r.nexusUrlSource)})\n`,
+              `SPIKE Nexus URL: ${nexusUrl} (source: ${describeSource(r.nexusUrlSource)})\n`,
           ),
         );
       }),
     );
+}
+
+/**
+ * The URL list as shown: a user or password in one (which connecting refuses anyway) is
+ * replaced by `***`, since this output is the kind pasted into bug reports.
+ */
+export function withoutCredentials(urls: string): string {
+  return urls.split(',').map((u) => {
+    try {
+      const url = new URL(u.trim());
+      if (url.username === '' && url.password === '') return u;
+      url.username = '***';
+      url.password = '';
+      return url.toString();
+    } catch {
+      return u.replace(/\/\/[^/@]*@/, '//***@');
+    }
+  }).join(',');
 }
