@@ -11,7 +11,7 @@ import { fail, installShutdown, processTrimmer } from '../lib/index.js';
 import { authorizeIf, createMtlsServer } from '../spiffe/index.js';
 import type { OpsServer } from '../ops/index.js';
 import { keeperRouter } from './server.js';
-import { MALFORMED_REQUEST_BODY } from '../protocol/index.js';
+import { INTERNAL_ERROR_BODY, MALFORMED_REQUEST_BODY } from '../protocol/index.js';
 import { ShareSlot } from './slot.js';
 import { AnchorHolder } from './anchor.js';
 
@@ -50,6 +50,7 @@ export async function main(argv: string[]): Promise<void> {
     port: cfg.listen.port,
     headersTimeoutMs: cfg.readHeaderTimeoutMs,
     malformedRequestBody: MALFORMED_REQUEST_BODY,
+    internalErrorBody: INTERNAL_ERROR_BODY,
     requestTimeoutMs: 10_000,
     ...cfg.serverLimits,
     logger,

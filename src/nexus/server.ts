@@ -5,7 +5,7 @@
  * must be reachable while Keepers are gone).
  */
 import path from 'node:path';
-import { MALFORMED_REQUEST_BODY, type Recognisers } from '../protocol/index.js';
+import { INTERNAL_ERROR_BODY, MALFORMED_REQUEST_BODY, type Recognisers } from '../protocol/index.js';
 import { type Route, type RouterHandler, createRouter } from '../http/index.js';
 import type { NexusConfig } from '../config/index.js';
 import { backoffDelay, type Logger } from '../lib/index.js';
@@ -262,6 +262,7 @@ export async function startNexus(o: NexusOptions): Promise<Nexus> {
   const server = createMtlsServer({
     source,
     malformedRequestBody: MALFORMED_REQUEST_BODY,
+    internalErrorBody: INTERNAL_ERROR_BODY,
     // Only a shared database (postgres, or a SQLite file several workers write) can change
     // policies behind this process's back; elsewhere the generation check is a no-op, so the
     // request goes straight to the router. One deadline per request covers the check and (on

@@ -35,6 +35,8 @@ useErrorCodes(ERR);
 
 /** The body of the 400 for a request Node's HTTP parser refuses before any route sees it (Nexus, Keepers). */
 export const MALFORMED_REQUEST_BODY = JSON.stringify({ err: ERR.badRequest });
+/** The body of the last-resort 500 when the router itself fails (Nexus, Keepers). */
+export const INTERNAL_ERROR_BODY = JSON.stringify({ err: ERR.internal });
 
 /**
  * Finer, stable reasons for 400s (and others): the toolkit's, plus SPIKE's input grammars.

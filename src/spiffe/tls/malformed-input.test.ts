@@ -11,7 +11,7 @@ import tls from 'node:tls';
 import { webcrypto } from 'node:crypto';
 import { request } from 'undici';
 import { createMtlsDispatcher } from './dialer.js';
-import { MALFORMED_REQUEST_BODY } from '../../protocol/index.js';
+import { INTERNAL_ERROR_BODY, MALFORMED_REQUEST_BODY } from '../../protocol/index.js';
 import { StaticX509Source } from '../source.js';
 import { authorizeAny } from '../authorize.js';
 import type { X509Svid } from '../svid.js';
@@ -124,6 +124,38 @@ describe('malformed input never crashes the server', () => {
       }
       assert.deepEqual(h.seen, [], 'the handler never saw them');
       assert.equal((await rawRequest(h.server.port, me)).status, 200, 'service continues');
+    } finally {
+      await h.server.close();
+    }
+  });
+
+  test('an Expect header other than 100-continue gets 417 and a CONNECT gets 400, each with the API\'s JSON error body, and the connection closes', async () => {
+    const h = await startServer(serverSvid, both, { malformedRequestBody: MALFORMED_REQUEST_BODY });
+    const leaf = await issueLeaf(ca1, { uris: [CLIENT_ID] });
+    const me = { ca: [ca1.pem], cert: leaf.pem, key: pemKey(leaf.key) };
+    try {
+      for (const [request, status] of [
+        ['POST /v1/store/secrets HTTP/1.1\r\nHost: test\r\nExpect: foo\r\nContent-Length: 2\r\n\r\n{}', 417],
+        ['CONNECT nexus:8553 HTTP/1.1\r\nHost: nexus:8553\r\n\r\n', 400],
+      ] as const) {
+        const r = await rawRequest(h.server.port, { ...me, request });
+        assert.equal(r.status, status, JSON.stringify(request));
+        assert.equal(r.body, '{"err":"api_bad_request"}', JSON.stringify(request));
+      }
+      assert.deepEqual(h.seen, [], 'the handler never saw them');
+      assert.equal((await rawRequest(h.server.port, me)).status, 200, 'service continues');
+    } finally {
+      await h.server.close();
+    }
+  });
+
+  test('a handler that fails outright gets the last-resort 500 with the body the server was given', async () => {
+    const h = await startServer(serverSvid, both, { internalErrorBody: INTERNAL_ERROR_BODY, handler: () => Promise.reject(new Error('boom')) });
+    const leaf = await issueLeaf(ca1, { uris: [CLIENT_ID] });
+    try {
+      const r = await rawRequest(h.server.port, { ca: [ca1.pem], cert: leaf.pem, key: pemKey(leaf.key) });
+      assert.equal(r.status, 500);
+      assert.equal(r.body, '{"err":"api_internal_error"}');
     } finally {
       await h.server.close();
     }

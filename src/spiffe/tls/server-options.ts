@@ -79,6 +79,8 @@ export interface MtlsServerOptions extends MtlsServerLimits {
   observer?: MtlsObserver;
   /** The body of the 400 for a request Node's HTTP parser refuses (JSON; default: none). */
   malformedRequestBody?: string;
+  /** The body of the last-resort 500 when the handler itself fails (JSON; default `{"err":"internal_error"}`). */
+  internalErrorBody?: string;
 }
 
 export interface MtlsServer {

@@ -36,6 +36,7 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import { SpikeError, createLogThrottle } from '../../lib/index.js';
 import { ADMISSION_EVENT_MESSAGES, ConnectionAdmission } from './admission.js';
 import { HandshakeGate } from './handshake-gate.js';
+import { answerRefusals } from './http-refusals.js';
 import { checkGrant, grantFromPath, type PeerGrant } from './peer-grant.js';
 import { MTLS_DEFAULTS, contextOptions } from './context.js';
 import { checkPeer } from './peer.js';
@@ -199,22 +200,7 @@ export function createMtlsServer(opts: MtlsServerOptions): MtlsServer {
     socket.once('close', () => conns.delete(socket));
   });
 
-  server.on('clientError', (err: NodeJS.ErrnoException, socket: Socket) => {
-    const verified = conns.has(socket as TLSSocket);
-    log.debug({ event: verified ? 'http_client_error' : 'tls_client_error', code: err.code ?? 'unknown', remote: socket.remoteAddress }, 'client error');
-    if (verified && socket.writable && !(socket as Socket & { _httpMessage?: unknown })._httpMessage) {
-      const status = err.code === 'ERR_HTTP_REQUEST_TIMEOUT' ? 408 : err.code === 'HPE_HEADER_OVERFLOW' ? 431 : 400;
-      const text = status === 408 ? 'Request Timeout' : status === 431 ? 'Request Header Fields Too Large' : 'Bad Request';
-      // A request line Node's parser refuses (an unknown method token, bad framing) gets the
-      // API's own 400 body when the server was given one, as a route would answer it.
-      const body = status === 400 ? opts.malformedRequestBody ?? '' : '';
-      const type = body !== '' ? 'Content-Type: application/json\r\n' : '';
-      socket.end(`HTTP/1.1 ${status} ${text}\r\nConnection: close\r\n${type}Content-Length: ${body.length}\r\n\r\n${body}`);
-      socket.destroySoon();
-      return;
-    }
-    socket.destroy();
-  });
+  answerRefusals(server, (socket) => conns.has(socket as TLSSocket), opts, log);
 
   /** Re-checks a connection's grant; marks it revoked when it lapsed. */
   const recheck = (st: ConnState, now: number): 'ok' | 'revoked' | 'aged' => {
@@ -255,8 +241,9 @@ export function createMtlsServer(opts: MtlsServerOptions): MtlsServer {
     const fail = (error: unknown): void => {
       log.error({ event: 'mtls_handler_failed', code: error instanceof SpikeError ? error.code : 'internal' }, 'request handler threw');
       if (!res.headersSent) {
-        res.writeHead(500, { 'content-type': 'application/json', connection: 'close' });
-        res.end('{"err":"internal_error"}');
+        const body = opts.internalErrorBody ?? '{"err":"internal_error"}';
+        res.writeHead(500, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body), connection: 'close' });
+        res.end(body);
       } else {
         res.destroy();
       }

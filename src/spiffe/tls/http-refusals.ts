@@ -1,0 +1,58 @@
+/**
+ * Answers to what never reaches the request handler of the mTLS server: a request Node's HTTP
+ * parser refuses (`clientError`), an `Expect` header other than `100-continue`
+ * (`checkExpectation`) and a `CONNECT` request (`connect`). On a verified connection each gets
+ * one HTTP answer, with the API's own error body when the server was given one, and the
+ * connection closes; on any other socket nothing is written. Logged at debug only: a peer can
+ * send these as often as it likes.
+ */
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import type https from 'node:https';
+import type { Socket } from 'node:net';
+import type { Logger } from '../../lib/index.js';
+
+export interface RefusalBodies {
+  /** JSON body of the 400 (and 417) answers; default: none. */
+  malformedRequestBody?: string;
+}
+
+/** Writes a whole answer on `socket` and closes it (nothing else is queued on it). */
+function answerRaw(socket: Socket, status: number, text: string, body: string): void {
+  const type = body !== '' ? 'Content-Type: application/json\r\n' : '';
+  socket.end(`HTTP/1.1 ${status} ${text}\r\nConnection: close\r\n${type}Content-Length: ${Buffer.byteLength(body)}\r\n\r\n${body}`);
+  socket.destroySoon();
+}
+
+export function answerRefusals(server: https.Server, verified: (socket: Socket) => boolean, bodies: RefusalBodies, log: Logger): void {
+  const body400 = bodies.malformedRequestBody ?? '';
+
+  server.on('clientError', (err: NodeJS.ErrnoException, socket: Socket) => {
+    const ok = verified(socket);
+    log.debug({ event: ok ? 'http_client_error' : 'tls_client_error', code: err.code ?? 'unknown', remote: socket.remoteAddress }, 'client error');
+    if (ok && socket.writable && !(socket as Socket & { _httpMessage?: unknown })._httpMessage) {
+      const status = err.code === 'ERR_HTTP_REQUEST_TIMEOUT' ? 408 : err.code === 'HPE_HEADER_OVERFLOW' ? 431 : 400;
+      const text = status === 408 ? 'Request Timeout' : status === 431 ? 'Request Header Fields Too Large' : 'Bad Request';
+      // A request line Node's parser refuses (an unknown method token, bad framing) gets the
+      // API's own 400 body when the server was given one, as a route would answer it.
+      answerRaw(socket, status, text, status === 400 ? body400 : '');
+      return;
+    }
+    socket.destroy();
+  });
+
+  // Node answers an unknown expectation itself (417, empty body, connection kept): ours has the
+  // API's body and closes, since the request body, if any, is never read.
+  server.on('checkExpectation', (req: IncomingMessage, res: ServerResponse) => {
+    log.debug({ event: 'http_expectation_refused', remote: req.socket.remoteAddress }, 'unsupported Expect header');
+    const head = { connection: 'close', 'content-length': Buffer.byteLength(body400) };
+    res.writeHead(417, body400 !== '' ? { ...head, 'content-type': 'application/json' } : head);
+    res.end(body400);
+  });
+
+  // Without a listener Node drops a CONNECT request unanswered.
+  server.on('connect', (req: IncomingMessage, socket: Socket) => {
+    log.debug({ event: 'http_connect_refused', remote: socket.remoteAddress }, 'CONNECT refused');
+    if (verified(socket) && socket.writable) answerRaw(socket, 400, 'Bad Request', body400);
+    else socket.destroy();
+  });
+}
