@@ -89,7 +89,7 @@ test('keeper anchor: kept, shown in status and in the shard response; status nev
   const a = Buffer.from('anchor-bytes').toString('base64');
   assert.equal((await post(PATHS.keeperAnchor, { anchor: a }, NEXUS)).status, 200);
   const st = await post(PATHS.keeperStatus, {}, NEXUS);
-  assert.deepEqual(st.json, { epoch: 4, id: 1, pending: null, anchor: a });
+  assert.deepEqual(st.json, { epoch: 4, id: 1, pending: null, confirmed: true, anchor: a }, 'confirmed: Nexus sent the held share');
   assert.equal('shard' in st.json, false);
   const sh = await post(PATHS.keeperShard, {}, NEXUS);
   assert.equal(sh.json['anchor'], a);

@@ -1,7 +1,8 @@
 /**
  * The Keeper's additive routes beside SPIKE's two (Nexus only, like `/v1/store/shard`):
  *   POST /v1/store/anchor  {"anchor": b64} → {}   keep Nexus's latest rollback anchor (anchor.ts)
- *   POST /v1/store/status  {} → {"epoch", "id", "pending", "anchor"?}   what is held, never a share value
+ *   POST /v1/store/status  {} → {"epoch", "id", "pending", "confirmed"?, "anchor"?}   what is held, never a share value
+ *                          (`confirmed`: Nexus sent the held share; false: Bootstrap's)
  * Nexus probes `status` every few seconds to re-push a share to a Keeper that restarted empty
  * (or holds another epoch) at once, and reads the anchors for its rollback check.
  */
@@ -44,6 +45,7 @@ export function anchorRoutes(o: AnchorRouteOptions): Route[] {
       held?.value.fill(0);
       pend?.value.fill(0);
       const out: Record<string, GoJsonValue> = { epoch: held?.epoch ?? null, id: held?.id ?? null, pending: pend?.epoch ?? null };
+      if (held !== undefined) out['confirmed'] = o.slot.isConfirmed();
       const a = o.anchor.base64();
       if (a !== undefined) out['anchor'] = a;
       return out;

@@ -184,6 +184,11 @@ export class ShareSlot {
     return this.#held !== undefined;
   }
 
+  /** Whether Nexus sent (or re-sent) the held share (false: Bootstrap's, or nothing held). */
+  isConfirmed(): boolean {
+    return this.#held !== undefined && this.#confirmed;
+  }
+
   /** A copy of the held share (value copied: the caller wipes it), or undefined. */
   get(): HeldShare | undefined {
     const h = this.#held;

@@ -12,8 +12,9 @@ const refused = (s: string): void => {
 };
 
 test('keeper status: epoch, id and pending are decoded; no share is epoch null', () => {
-  assert.deepEqual(decodeKeeperStatus(enc('{"epoch":3,"id":2,"pending":4}')), { epoch: 3, id: 2, pending: 4, anchor: undefined });
-  assert.deepEqual(decodeKeeperStatus(enc('{"epoch":null,"id":null}')), { epoch: null, id: null, pending: null, anchor: undefined });
+  assert.deepEqual(decodeKeeperStatus(enc('{"epoch":3,"id":2,"pending":4}')), { epoch: 3, id: 2, pending: 4, confirmed: undefined, anchor: undefined });
+  assert.deepEqual(decodeKeeperStatus(enc('{"epoch":null,"id":null}')), { epoch: null, id: null, pending: null, confirmed: undefined, anchor: undefined });
+  assert.equal(decodeKeeperStatus(enc('{"epoch":1,"id":2,"confirmed":false}')).confirmed, false, 'a Bootstrap share not yet sent by Nexus');
 });
 
 test('keeper status: a number written with a fraction or an exponent is refused (Go writes integers as integers)', () => {

@@ -13,6 +13,8 @@ export interface KeeperStatus {
   id: number | null;
   /** Epoch of a pending share (a sharing move in progress), or null. */
   pending: number | null;
+  /** False: the held share is Bootstrap's, not yet sent by Nexus (undefined: not said). */
+  confirmed?: boolean | undefined;
   /** The rollback anchor the Keeper holds, when any. */
   anchor: Uint8Array | undefined;
 }
@@ -27,5 +29,5 @@ export function decodeKeeperStatus(body: Uint8Array): KeeperStatus {
   } catch {
     throw new SpikeError('keeper_bad_response', 'not a valid keeper status message');
   }
-  return { epoch: m.epoch, id: m.id, pending: m.pending ?? null, anchor: m.anchor !== undefined && m.anchor.length > 0 ? m.anchor : undefined };
+  return { epoch: m.epoch, id: m.id, pending: m.pending ?? null, confirmed: m.confirmed, anchor: m.anchor !== undefined && m.anchor.length > 0 ? m.anchor : undefined };
 }

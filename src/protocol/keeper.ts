@@ -95,6 +95,7 @@ export const KeeperStatusResponse = s.object({
   epoch: s.nullable(s.int({ min: 1, max: MAX_SHARE_EPOCH }), null),
   id: s.nullable(s.int({ min: 1, max: MAX_SHARE_ID }), null),
   pending: s.optional(s.nullable(s.int({ min: 1, max: MAX_SHARE_EPOCH }), null)),
+  confirmed: s.optional(s.bool()),
   anchor: s.optional(s.base64({ maxBytes: MAX_ANCHOR_BYTES })),
 });
 export type KeeperStatusResponse = Infer<typeof KeeperStatusResponse>;

@@ -46,7 +46,7 @@ export class FakeKeepers {
         h?.value.fill(0);
         const p = this.slot(url).getPending();
         p?.value.fill(0);
-        return { epoch: h?.epoch ?? null, id: h?.id ?? null, pending: p?.epoch ?? null, anchor: undefined };
+        return { epoch: h?.epoch ?? null, id: h?.id ?? null, pending: p?.epoch ?? null, ...(h ? { confirmed: this.slot(url).isConfirmed() } : {}), anchor: undefined };
       },
       fetchShare: async (url: string): Promise<WireShare> => {
         if (this.down.has(url)) throw new KeeperCallError('keeper_unreachable');

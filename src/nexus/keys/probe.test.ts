@@ -6,8 +6,9 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { setTimeout as sleep } from 'node:timers/promises';
+import { randomBytes } from 'node:crypto';
 import { captureLogger } from '../../../test/helpers/mtls-harness.js';
-import { KeeperCallError } from '../../keeper/index.js';
+import { KeeperCallError, ShareSlot } from '../../keeper/index.js';
 import type { KeeperClient } from '../../keeper/index.js';
 import type { MemoryStore } from '../../store/memory.js';
 import { bootstrapped, logger, mover, urls, type FakeKeepers } from '../../../test/helpers/fake-keepers.js';
@@ -25,6 +26,23 @@ test('probe: an empty keeper, another epoch or another share id needs a push; th
   assert.equal(staleReason(st(3, 2), 2, 3), undefined);
   // A SPIKE-style share without an id at the right epoch is left to the periodic push.
   assert.equal(staleReason(st(3, null), 2, 3), undefined);
+});
+
+test('attack-bootstrap-refill: a Keeper refilled after a restart by a Bootstrap identity (right epoch and id, any value) gets its share from the probe', async () => {
+  const peers = urls(3);
+  const { keys, k } = await bootstrapped(2, peers);
+  // Keeper 2 restarts empty; a Bootstrap SVID (409 while the share was confirmed) wins the race.
+  k.slots.set(peers[1]!, new ShareSlot());
+  const garbage = randomBytes(32);
+  garbage[0] = 1;
+  k.slot(peers[1]!).contribute('bootstrap', { value: garbage, id: 2, epoch: 1 });
+  assert.equal(staleReason(await k.client().status(peers[1]!), 2, 1), 'unconfirmed');
+  const pushed: number[] = [];
+  const probe = new KeeperProbe({ peers, client: k.client(), keys, logger, intervalMs: 60_000, pushTo: async (pos) => { pushed.push(pos); return true; } });
+  await probe.probeNow();
+  await probe.stop();
+  assert.deepEqual(pushed, [2], 'only the refilled Keeper is pushed its share');
+  assert.equal(staleReason(st(1, 2), 2, 1), undefined, 'a Keeper that does not say (older, SPIKE) is left to the periodic push');
 });
 
 test('probe: during a move, a Keeper lacks its new share unless it holds it pending or current', () => {

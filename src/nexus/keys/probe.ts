@@ -56,11 +56,16 @@ export function lacksMoveShare(st: KeeperStatus, moveEpoch: number): boolean {
   return st.pending !== moveEpoch && st.epoch !== moveEpoch;
 }
 
-/** Why a Keeper needs its share again, or undefined when it holds the current one. */
-export function staleReason(st: KeeperStatus, pos: number, epoch: number): 'empty' | 'other_epoch' | 'other_id' | undefined {
+/**
+ * Why a Keeper needs its share again, or undefined when it holds the current one. A share of
+ * the right epoch and id that Nexus never sent (`unconfirmed`: a Bootstrap identity filled the
+ * Keeper after it restarted, maybe with any value) is replaced too: this Nexus holds the key.
+ */
+export function staleReason(st: KeeperStatus, pos: number, epoch: number): 'empty' | 'other_epoch' | 'other_id' | 'unconfirmed' | undefined {
   if (st.epoch === null) return 'empty';
   if (st.epoch !== epoch) return 'other_epoch';
   if (st.id !== null && st.id !== pos) return 'other_id';
+  if (st.confirmed === false) return 'unconfirmed';
   return undefined;
 }
 
