@@ -75,8 +75,9 @@ export async function startComponent<C extends CommonConfig>(argv: string[], spe
   if (spec.beforeSource && !spec.beforeSource(cfg, logger)) return undefined;
   let source: WorkloadX509Source;
   try {
-    if (cfg.endpointIsDefault) assertDefaultTrusted();
-    source = await WorkloadX509Source.open({ endpoint: cfg.endpointSocket, timeoutMs: cfg.sourceTimeoutMs, logger });
+    // The unconfigured default is judged before every dial (a socket may appear later).
+    const beforeDial = cfg.endpointIsDefault ? () => assertDefaultTrusted() : undefined;
+    source = await WorkloadX509Source.open({ endpoint: cfg.endpointSocket, timeoutMs: cfg.sourceTimeoutMs, logger, ...(beforeDial ? { beforeDial } : {}) });
   } catch (e) {
     fail(spec.name, e);
     return undefined;

@@ -15,6 +15,7 @@ export interface ForeignPath {
   why: 'owner' | 'writable' | 'unresolvable';
 }
 
+/** A folder, or a symlink on the way (another user could re-point theirs after the check). */
 function judge(p: string, st: fs.Stats, uid: number): ForeignPath | undefined {
   if (st.uid !== 0 && st.uid !== uid) return { path: p, why: 'owner' };
   if (st.isDirectory() && (st.mode & 0o022) !== 0 && (st.mode & 0o1000) === 0) return { path: p, why: 'writable' };
@@ -51,7 +52,7 @@ export function foreignAncestor(abs: string, uid: number, opts: { self?: boolean
       } catch {
         st = undefined;
       }
-      const bad = st !== undefined && st.isDirectory() ? judge(d, st, uid) : undefined;
+      const bad = st !== undefined && (st.isDirectory() || st.isSymbolicLink()) ? judge(d, st, uid) : undefined;
       if (bad) return bad;
       if (d === path.dirname(d)) break;
     }

@@ -122,6 +122,8 @@ async function openSource(opts: ConnectOptions, env: Env, firstOrigin: string): 
     endpoint,
     timeoutMs: sourceTimeoutMs,
     ...(opts.signal ? { signal: opts.signal } : {}),
+    // The unconfigured default is judged again before every reconnect.
+    ...(configured === undefined ? { beforeDial: () => assertDefaultTrusted() } : {}),
     logger: opts.logger ?? createLogger({ component: 'sdk', level: parseLevel(env['SPIKE_SYSTEM_LOG_LEVEL']), destination: process.stderr }),
   });
 }

@@ -6,6 +6,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { assertDefaultTrusted, parseWorkloadEndpoint, workloadEndpointFromEnv } from './endpoint.js';
 import { WorkloadApiError } from './errors.js';
+import { DEFAULT_WORKLOAD_API_ENDPOINT } from './proto.js';
 
 test('endpoint addresses are validated like go-spiffe', () => {
   assert.equal(parseWorkloadEndpoint('unix:///tmp/a.sock').target, 'unix:///tmp/a.sock');
@@ -16,7 +17,8 @@ test('endpoint addresses are validated like go-spiffe', () => {
     'unix://', 'unix:///', 'tcp://localhost:8081', 'tcp://127.0.0.1', 'tcp://127.0.0.1:8081/path', 'http://127.0.0.1:80', 'tcp://u@127.0.0.1:1']) {
     assert.throws(() => parseWorkloadEndpoint(bad), (e: unknown) => e instanceof WorkloadApiError && e.code === 'workload_api_endpoint_invalid', bad);
   }
-  assert.equal(workloadEndpointFromEnv({}), 'unix:///tmp/spire-agent/public/api.sock');
+  // (The unconfigured default itself is judged on this host's /tmp: see the test below.)
+  assert.equal(DEFAULT_WORKLOAD_API_ENDPOINT, 'unix:///tmp/spire-agent/public/api.sock');
   assert.equal(workloadEndpointFromEnv({ SPIFFE_ENDPOINT_SOCKET: 'unix:///x' }), 'unix:///x');
 });
 
@@ -31,8 +33,8 @@ test('attack-planted-default-socket: the default Workload API socket is used unc
     const sock = path.join(pub, 'api.sock');
     fs.writeFileSync(sock, ''); // the check looks at owners and modes only
     const refused = (why: RegExp) => (e: unknown): boolean => e instanceof WorkloadApiError && e.code === 'workload_api_untrusted_default' && why.test(e.message);
-    assert.doesNotThrow(() => assertDefaultTrusted(sock, me), 'ours, 0755 all the way');
-    assert.doesNotThrow(() => assertDefaultTrusted(path.join(base, 'nothing', 'api.sock'), me), 'absent: left to the no-agent answer');
+    assert.equal(assertDefaultTrusted(sock, me), true, 'ours, 0755 all the way');
+    assert.equal(assertDefaultTrusted(path.join(base, 'nothing', 'api.sock'), me), false, 'absent: nothing to dial yet (asked again before each dial)');
     // Another local user made spire-agent/ first (as root here: chown it; else ask as another uid).
     const other = me === 0 ? 0 : 4242;
     if (me === 0) fs.chownSync(agentDir, 1234, 1234);
@@ -45,6 +47,12 @@ test('attack-planted-default-socket: the default Workload API socket is used unc
     if (me === 0) {
       fs.chownSync(sock, 1234, 1234); // the socket itself is another user's
       assert.throws(() => assertDefaultTrusted(sock, 0), refused(/api\.sock belongs to another user/));
+      fs.chownSync(sock, 0, 0);
+      // A symlink on the way that another user owns (they could re-point it after the check).
+      const linked = path.join(base, 'linked');
+      fs.symlinkSync(agentDir, linked);
+      fs.lchownSync(linked, 1234, 1234);
+      assert.throws(() => assertDefaultTrusted(path.join(linked, 'public', 'api.sock'), 0), refused(new RegExp(`${linked} belongs to another user`)));
     }
     // Named in SPIFFE_ENDPOINT_SOCKET, no check applies (the operator chose it).
     assert.equal(workloadEndpointFromEnv({ SPIFFE_ENDPOINT_SOCKET: `unix://${sock}` }), `unix://${sock}`);

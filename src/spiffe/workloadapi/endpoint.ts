@@ -2,6 +2,7 @@
  * Workload API endpoint addresses, validated like go-spiffe's: `unix:///abs/path` (or
  * `unix:/abs/path`) or `tcp://<ip>:<port>`, and the `SPIFFE_ENDPOINT_SOCKET` default.
  */
+import fs from 'node:fs';
 import { foreignAncestor } from '../../lib/index.js';
 import { WorkloadApiError } from './errors.js';
 import { DEFAULT_WORKLOAD_API_ENDPOINT, WORKLOAD_API_ENDPOINT_ENV } from './proto.js';
@@ -64,15 +65,19 @@ const DEFAULT_SOCKET = DEFAULT_WORKLOAD_API_ENDPOINT.slice('unix://'.length);
  * `spire-agent/` first and answer with their own trust bundle and identities. Used without
  * being configured, it is trusted only when the socket and every folder above it belong to
  * root or to this user, no folder writable by others unless sticky (`foreignAncestor`); else
- * `workload_api_untrusted_default`. An agent running as a user of its own there is used by
- * naming it in `SPIFFE_ENDPOINT_SOCKET`. A socket that does not exist is left to the "no agent"
- * answer. `socket`/`uid`: for tests.
+ * `workload_api_untrusted_default`. Returns false while the socket is not there (nothing to
+ * dial yet: callers that wait ask again before each dial, so a socket that appears later is
+ * judged too). An agent running as a user of its own there is used by naming it in
+ * `SPIFFE_ENDPOINT_SOCKET`, which trusts that path as it is. `socket`/`uid`: for tests.
  */
-export function assertDefaultTrusted(socket = DEFAULT_SOCKET, uid = process.getuid?.()): void {
-  if (uid === undefined) return;
-  const bad = foreignAncestor(socket, uid, { self: true });
-  if (bad === undefined) return;
-  const why = bad.why === 'owner' ? 'belongs to another user' : bad.why === 'writable' ? 'is writable by group or others' : 'cannot be resolved';
-  throw new WorkloadApiError('workload_api_untrusted_default',
-    `refusing the default Workload API socket ${socket}: ${bad.path} ${why} (if that is your SPIRE agent, name it in ${WORKLOAD_API_ENDPOINT_ENV})`);
+export function assertDefaultTrusted(socket = DEFAULT_SOCKET, uid = process.getuid?.()): boolean {
+  if (uid !== undefined) {
+    const bad = foreignAncestor(socket, uid, { self: true });
+    if (bad !== undefined) {
+      const why = bad.why === 'owner' ? 'belongs to another user' : bad.why === 'writable' ? 'is writable by group or others' : 'cannot be resolved';
+      throw new WorkloadApiError('workload_api_untrusted_default',
+        `refusing the default Workload API socket ${socket}: ${bad.path} ${why} (if that user runs your SPIRE agent, name its socket in ${WORKLOAD_API_ENDPOINT_ENV} to trust it)`);
+    }
+  }
+  return fs.existsSync(socket);
 }

@@ -263,3 +263,25 @@ test('open against a socket where nothing listens rejects with workload_api_unav
     return true;
   });
 });
+
+test('beforeDial runs before every dial: "nothing there yet" waits without dialling; a refusal ends open for good', async () => {
+  const resp = await goodResponse();
+  const srv = await scripted((_n, call) => call.write(resp));
+  let asked = 0;
+  const src = await WorkloadX509Source.open({
+    endpoint: srv.endpoint, timeoutMs: 10_000, logger: silent, backoffInitialMs: 10, backoffMaxMs: 20,
+    beforeDial: () => ++asked > 2, // the socket "appears" at the third look
+  });
+  try {
+    assert.equal(asked, 3);
+    assert.equal(srv.calls(), 1, 'dialled only once the check said so');
+  } finally {
+    src.close();
+  }
+  const refused = new WorkloadApiError('workload_api_untrusted_default', 'refusing the default Workload API socket');
+  await assert.rejects(
+    WorkloadX509Source.open({ endpoint: srv.endpoint, timeoutMs: 10_000, logger: silent, beforeDial: () => { throw refused; } }),
+    (e: unknown) => e === refused,
+  );
+  assert.equal(srv.calls(), 1, 'a refused endpoint is never dialled');
+});

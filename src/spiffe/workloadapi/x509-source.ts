@@ -49,6 +49,11 @@ export interface WorkloadX509SourceOptions {
   backoffMaxMs?: number;
   /** A stream with no message this long after connecting is ended and retried (default 30 s). */
   stallTimeoutMs?: number;
+  /**
+   * Run before every dial, reconnects included: false = nothing there yet (retried later,
+   * without dialling); a throw refuses the endpoint for good (e.g. `assertDefaultTrusted`).
+   */
+  beforeDial?: () => boolean;
 }
 
 /**
@@ -100,6 +105,7 @@ export class WorkloadX509Source extends EventEmitter implements X509Source {
   /** Ends the current call if it stays silent (module doc). */
   #stallTimer: NodeJS.Timeout | undefined;
   readonly #stallTimeoutMs: number;
+  readonly #beforeDial: (() => boolean) | undefined;
   /** When each kind of trouble was last logged at warn (performance.now()); see {@link #level}. */
   readonly #warnedAt = new Map<'silent' | 'ended' | 'bad', number>();
   /** Silent streams in a row since the last response that changed something. */
@@ -122,6 +128,7 @@ export class WorkloadX509Source extends EventEmitter implements X509Source {
     this.endpoint = this.#ep.address;
     this.#log = opts.logger ?? createLogger({ component: 'workload-api' });
     this.#stallTimeoutMs = opts.stallTimeoutMs ?? SOURCE_DEFAULTS.stallTimeoutMs;
+    this.#beforeDial = opts.beforeDial;
     this.#stableMs = opts.backoffMaxMs ?? SOURCE_DEFAULTS.backoffMaxMs;
     this.#backoff = new Backoff({
       initialMs: opts.backoffInitialMs ?? SOURCE_DEFAULTS.backoffInitialMs,
@@ -232,6 +239,25 @@ export class WorkloadX509Source extends EventEmitter implements X509Source {
   #connect(): void {
     if (this.#closed || this.#fatal) return;
     this.#dropCall();
+    if (this.#beforeDial !== undefined) {
+      let ready: boolean;
+      try {
+        ready = this.#beforeDial();
+      } catch (err) {
+        const e = err instanceof WorkloadApiError ? err : new WorkloadApiError('workload_api_untrusted_default', 'Workload API endpoint refused', { cause: err });
+        this.#fatal = e;
+        this.#log.error({ endpoint: this.endpoint, code: e.code, reason: e.message }, 'Workload API endpoint refused; not connecting');
+        const w = this.#firstWaiter;
+        this.#firstWaiter = undefined;
+        if (w) w.reject(e);
+        else this.#report(e);
+        return;
+      }
+      if (!ready) {
+        this.#onStatus(GRPC_STATUS.UNAVAILABLE);
+        return;
+      }
+    }
     // Handlers run only from later event-loop work (serverStream's contract), so `call` is set.
     const call: StreamCall = serverStream(this.#ep, FETCH_X509_SVID, {
       onMessage: (bytes) => {
