@@ -8,7 +8,7 @@ import path from 'node:path';
 import { DEFAULT_WORKLOAD_API_ENDPOINT, MTLS_DEFAULTS } from '../spiffe/index.js';
 import type { PostgresEnvOptions } from '../store/index.js';
 import { postgresOptionsFromEnv } from './postgres-env.js';
-import { ConfigError, type Env, duration, httpsUrlList, int, listenAddress, oneOf, optionalStr, type ListenAddress } from '../lib/index.js';
+import { ConfigError, type Env, bool, duration, httpsUrlList, int, listenAddress, oneOf, optionalStr, type ListenAddress } from '../lib/index.js';
 
 export interface CommonConfig {
   endpointSocket: string;
@@ -164,6 +164,8 @@ export interface NexusConfig extends CommonConfig {
   reencryptRate: number;
   /** ours: most time one secret listing spends in policy decisions (SPIKE_NEXUS_LIST_POLICY_BUDGET, default 5 s). */
   listPolicyBudgetMs: number;
+  /** ours: adopt a sharing record written before integrity tags, once (SPIKE_NEXUS_ACCEPT_UNTAGGED_SHARING). */
+  acceptUntaggedSharing: boolean;
   /** ours: most AES-GCM encryptions under one key before it rotates (SPIKE_NEXUS_AEAD_SEAL_LIMIT, default 2^31). */
   aeadSealLimit: number;
   /** ours: processes serving the one listener (SPIKE_NEXUS_WORKERS, default 1; > 1 needs sqlite or postgres). */
@@ -276,6 +278,7 @@ export function loadNexusConfig(env: Env): NexusConfig {
     auditMaxBytes: int(env, 'SPIKE_NEXUS_AUDIT_MAX_BYTES', 100 * 1024 * 1024, 4096, 2 ** 50),
     reencryptRate: int(env, 'SPIKE_NEXUS_REENCRYPT_RATE', 500, 1, 1_000_000),
     listPolicyBudgetMs: duration(env, 'SPIKE_NEXUS_LIST_POLICY_BUDGET', 5000, 1),
+    acceptUntaggedSharing: bool(env, 'SPIKE_NEXUS_ACCEPT_UNTAGGED_SHARING', false),
     // At most 2^31: half the 2^32 bound on random 96-bit nonces per key (NIST SP 800-38D §8.3).
     // At least 1024: a reservation block (limit/8) must hold a re-encryption batch (100 records).
     aeadSealLimit: int(env, 'SPIKE_NEXUS_AEAD_SEAL_LIMIT', 2 ** 31, 1024, 2 ** 31),

@@ -173,6 +173,9 @@ export async function main(argv: string[]): Promise<void> {
       SPIKE_NEXUS_DATA_DIR: dir, SPIKE_NEXUS_BACKEND_STORE: 'sqlite',
       SPIKE_NEXUS_OPS_ADDR: `127.0.0.1:${opsPorts[0]!}`,
       SPIKE_NEXUS_AUDIT_LOG: auditLog,
+      // A dev folder made by an older version has an untagged sharing record: adopt and tag
+      // it (the folder is this user's own, 0700; see SPIKE_NEXUS_ACCEPT_UNTAGGED_SHARING).
+      SPIKE_NEXUS_ACCEPT_UNTAGGED_SHARING: 'true',
     }, 'spike-nexus ready');
     // `spike` reads only this loopback URL from here, and only with the dev socket (src/pilot/devhint.ts).
     // The DEV_OPS_* lines are for people and scripts: names without the SPIKE_/SPIFFE_ prefix

@@ -9,7 +9,7 @@ export type { Logger } from './log.js';
 export { hardenServer } from './hardening.js';
 export { fail, installShutdown } from './process.js';
 export { Backoff, backoffDelay } from './backoff.js';
-export { ConfigError, duration, httpsUrlList, int, listenAddress, oneOf, optionalStr, str } from './env.js';
+export { ConfigError, bool, duration, httpsUrlList, int, listenAddress, oneOf, optionalStr, str } from './env.js';
 export type { Env, ListenAddress } from './env.js';
 export { yieldToLoop } from './yield.js';
 export { foreignAncestor, type ForeignPath } from './owned-path.js';

@@ -176,6 +176,7 @@ export async function startNexus(o: NexusOptions): Promise<Nexus> {
       ...(metrics ? { observer: metrics.recovery } : {}),
       ...(audit ? { audit } : {}),
       notReadyLogIntervalMs: cfg.notReadyLogIntervalMs,
+      acceptUntaggedSharing: cfg.acceptUntaggedSharing,
       onPushed: (pos) => void guard?.pusher?.pushTo(pos),
     });
     const keeperSync = sync;

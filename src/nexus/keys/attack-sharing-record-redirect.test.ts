@@ -58,13 +58,13 @@ function rewriteRecord(file: string, edit: (record: Record<string, unknown>) => 
 }
 
 /** A Nexus start on `file` configured with `peers`; resolves once the key is installed or refused (then stopped). */
-async function restart(file: string, k: FakeKeepers, peers = PEERS): Promise<{ keys: KeyState; refused: boolean }> {
+async function restart(file: string, k: FakeKeepers, peers = PEERS, acceptUntaggedSharing = false): Promise<{ keys: KeyState; refused: boolean }> {
   const lines: string[] = [];
   const log = createLogger({ component: 't', level: 'info', destination: new Writable({ write(c: Buffer, _e, cb) { lines.push(c.toString()); cb(); } }) });
   const store = new SqliteStore({ file });
   const keys = new KeyState();
-  const sync = new KeeperSync({ peers, threshold: 2, shares: 3, client: k.client(), store, keys, logger: log, initialBackoffMs: 5, maxBackoffMs: 10, pushIntervalMs: 60_000 });
-  const refused = (): boolean => lines.some((l) => l.includes('sharing_record_untrusted'));
+  const sync = new KeeperSync({ peers, threshold: 2, shares: 3, client: k.client(), store, keys, logger: log, initialBackoffMs: 5, maxBackoffMs: 10, pushIntervalMs: 60_000, acceptUntaggedSharing });
+  const refused = (): boolean => lines.some((l) => /sharing_record_(untrusted|untagged|missing)/.test(l));
   sync.start();
   try {
     await waitFor(() => (keys.isReady() && k.sent.length >= peers.length) || refused(), 'the key installed and pushed, or refused', 10_000);
@@ -87,6 +87,11 @@ for (const [name, edit] of [
   ['Keeper list replaced, tag kept', (r: Record<string, unknown>) => { r['peers'] = EVIL; }],
   ['Keeper list permuted (each Keeper would get a second share), tag kept', (r: Record<string, unknown>) => { r['peers'] = [PEERS[1], PEERS[2], PEERS[0]]; }],
   ['Keeper list replaced and the tag removed (passes for a record written before tags)', (r: Record<string, unknown>) => { r['peers'] = EVIL; delete r['tag']; }],
+  // Downgraded to look like a record written before tags, naming the configured list (or no
+  // list): Nexus would push by configured position, which differs from where the Keepers are
+  // whenever the configuration changed and the reshare has not run yet.
+  ['tag removed, Keeper list kept as configured', (r: Record<string, unknown>) => { delete r['tag']; }],
+  ['tag and Keeper list removed', (r: Record<string, unknown>) => { delete r['tag']; delete r['peers']; }],
   ['Keeper list replaced and tagged under another root key', (r: Record<string, unknown>) => {
     const other = RootKey.generate();
     const split = splitSecret(other, 2, 3);
@@ -106,13 +111,34 @@ for (const [name, edit] of [
   });
 }
 
-test('a record written before tags is still adopted when it names exactly the configured Keepers', async () => {
+test('attack-sharing-record-redirect: the sharing record deleted (the key-check record kept) is damage, not a first start', async () => {
+  const { file, k } = await bootstrappedFile();
+  const db = new Database(file);
+  db.prepare('DELETE FROM system WHERE key = ?').run(SHARING_RECORD);
+  db.close();
+  const { keys, refused } = await restart(file, k);
+  assert.equal(refused, true);
+  assert.equal(keys.isReady(), false);
+  assert.deepEqual(k.sent, []);
+});
+
+test('upgrade: a record written before tags is adopted only with SPIKE_NEXUS_ACCEPT_UNTAGGED_SHARING, and only naming the configured Keepers; it is then tagged', async () => {
   const { file, root, k } = await bootstrappedFile();
   rewriteRecord(file, (r) => { delete r['tag']; });
-  const { keys, refused } = await restart(file, k);
+  const { keys, refused } = await restart(file, k, PEERS, true);
   assert.equal(refused, false);
   assert.ok(keys.root().equals(root));
   assert.deepEqual(keys.sharing()?.peers, PEERS);
+  const db = new Database(file);
+  const row = db.prepare('SELECT value FROM system WHERE key = ?').get(SHARING_RECORD) as { value: Buffer };
+  db.close();
+  assert.equal(typeof (JSON.parse(row.value.toString('utf8')) as { tag?: unknown }).tag, 'string', 'written back with its tag');
+  k.sent.length = 0;
+  const again = await restart(file, k);
+  assert.equal(again.refused, false, 'the next start needs no opt-in');
+  const other = await bootstrappedFile();
+  rewriteRecord(other.file, (r) => { delete r['tag']; r['peers'] = EVIL; });
+  assert.equal((await restart(other.file, other.k, PEERS, true)).refused, true, 'never one naming other Keepers');
 });
 
 test('a changed Keeper list in the configuration still adopts the tagged record (the move to the new list follows)', async () => {

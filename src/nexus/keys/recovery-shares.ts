@@ -26,10 +26,10 @@ function digestHex(c: Commitments): string {
 }
 
 export class VerifiedShares {
-  readonly #o: { store: Store; keys: KeyState; logger: Logger; audit?: AuditEvents };
+  readonly #o: { store: Store; keys: KeyState; logger: Logger; audit?: AuditEvents; acceptUntaggedSharing?: boolean };
   readonly #groups = new Map<string, ShareGroup>();
 
-  constructor(o: { store: Store; keys: KeyState; logger: Logger; audit?: AuditEvents }) {
+  constructor(o: { store: Store; keys: KeyState; logger: Logger; audit?: AuditEvents; acceptUntaggedSharing?: boolean }) {
     this.#o = o;
   }
 
@@ -105,7 +105,7 @@ export class VerifiedShares {
       const fromPending = known?.pending !== undefined && digestHex(known.pending.sharing.commitments) === key;
       try {
         await adoptKey(store, keys, root, basis, g.sharing, {
-          configuredPeers: known?.configured.peers ?? [],
+          trust: { configuredPeers: known?.configured.peers ?? [], acceptUntagged: this.#o.acceptUntaggedSharing === true },
           ...(fromPending && known.stored ? { storedMayBe: known.stored.commitments } : {}),
         });
       } catch (err) {

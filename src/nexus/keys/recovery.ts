@@ -49,6 +49,8 @@ interface KeeperSyncOptions {
   onPushed?: (pos: number) => void; // after a Keeper acknowledged its share (SharePusherOptions.onPushed)
   /** Period of the "not ready" WARN line while no key is installed (default 30 s). */
   notReadyLogIntervalMs?: number;
+  /** Adopt a sharing record written before tags (SPIKE_NEXUS_ACCEPT_UNTAGGED_SHARING; sharing.ts). */
+  acceptUntaggedSharing?: boolean;
 }
 
 /** What a Keeper gave in the last pass (`share`: its verified share is held). */

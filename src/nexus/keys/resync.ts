@@ -56,7 +56,7 @@ export async function resyncSharing(o: ResyncOptions): Promise<'current' | 'upda
       o.logger.error({ epoch: stored.epoch }, 'the stored sharing does not rebuild this Nexus\'s root key; pushing nothing');
       return 'failed';
     }
-    if (!trustedSharing(stored, o.keys.root(), o.peers)) {
+    if (trustedSharing(stored, o.keys.root(), { configuredPeers: o.peers }) !== 'yes') {
       o.logger.error({ epoch: stored.epoch, alarm: 'system_record_damaged', record: 'sharing' }, 'the stored sharing record fails its integrity check (changed outside Nexus?); pushing nothing');
       return 'failed';
     }

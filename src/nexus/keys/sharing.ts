@@ -29,10 +29,12 @@ import type { KeyState, SharingInfo } from './state.js';
 export const SHARING_RECORD = 'sharing';
 
 export class AdoptError extends SpikeError {
-  constructor(code: 'key_check_failed' | 'sharing_record_malformed' | 'sharing_mismatch' | 'sharing_record_untrusted') {
+  constructor(code: 'key_check_failed' | 'sharing_record_malformed' | 'sharing_mismatch' | 'sharing_record_untrusted' | 'sharing_record_untagged' | 'sharing_record_missing') {
     super(code, {
       key_check_failed: 'the rebuilt root key does not open the key-check record; it is not this store\'s key',
       sharing_record_malformed: 'the stored sharing record is malformed',
+      sharing_record_untagged: 'the stored sharing record has no integrity tag (written by an older version): start Nexus once with SPIKE_NEXUS_ACCEPT_UNTAGGED_SHARING=true to adopt and tag it',
+      sharing_record_missing: 'the store has a key-check record but no sharing record (deleted?); restore the database from a backup',
       sharing_mismatch: 'the stored sharing record belongs to a different key',
       sharing_record_untrusted: 'the stored sharing record fails its integrity check (changed outside Nexus?); no share is sent to the Keepers it names',
     }[code]);
@@ -82,17 +84,33 @@ export function decodeSharing(b: Uint8Array): SharingInfo {
   }
 }
 
+/** How a sharing read from the database is judged (see {@link trustedSharing}). */
+export interface SharingTrust {
+  /** This Nexus's Keeper list, in order. */
+  configuredPeers: readonly string[];
+  /**
+   * Accept a record written before tags (SPIKE_NEXUS_ACCEPT_UNTAGGED_SHARING, for the one
+   * start that upgrades a store): it must still name no Keepers or exactly the configured ones.
+   */
+  acceptUntagged?: boolean;
+}
+
 /**
  * Whether Nexus, holding `root`, may send the shares of `s` to the Keepers it names: a sharing
- * built in memory (see `TAGS`); one read from a record whose tag verifies under `root`; or one
- * read from a record written before tags that names no Keepers or exactly `configuredPeers`,
- * in order. A record whose tag does not verify is never trusted, whatever it names.
+ * built in memory (see `TAGS`); one read from a record whose tag verifies under `root`; or,
+ * only when the operator allows it for an upgrade, one read from a record written before
+ * tags that names no Keepers or exactly the configured ones, in order. A record whose tag
+ * does not verify, or that lost its tag, is never trusted otherwise: stripping the tag must
+ * not be a way back to trusting whatever the database says.
  */
-export function trustedSharing(s: SharingInfo, root: RootKey, configuredPeers: readonly string[]): boolean {
-  if (!TAGS.has(s)) return true;
+export function trustedSharing(s: SharingInfo, root: RootKey, trust: SharingTrust): 'yes' | 'no' | 'untagged' {
+  if (!TAGS.has(s)) return 'yes';
   const tag = TAGS.get(s);
-  if (tag) return sharingTagValid(root, untagged(s), tag);
-  return s.peers === undefined || (s.peers.length === configuredPeers.length && s.peers.every((u, i) => u === configuredPeers[i]));
+  if (tag) return sharingTagValid(root, untagged(s), tag) ? 'yes' : 'no';
+  const p = trust.configuredPeers;
+  const matches = s.peers === undefined || (s.peers.length === p.length && s.peers.every((u, i) => u === p[i]));
+  if (!matches) return 'no';
+  return trust.acceptUntagged === true ? 'yes' : 'untagged';
 }
 
 export async function loadSharing(store: Store): Promise<SharingInfo | undefined> {
@@ -112,17 +130,27 @@ function sameCommitments(a: Commitments, b: Commitments): boolean {
  * Accepts `root` (rebuilt from `basis`, shares of `sharing` that already verified against
  * its commitments) after the key check; unlocks the store and installs the key. Takes
  * ownership of `root` on success; on failure the caller still owns and must destroy it.
- * `configuredPeers`: this Nexus's Keeper list. The sharing installed must be trusted (see
- * {@link trustedSharing}), else `sharing_record_untrusted`, refused like a mismatch: the store
- * stays locked, no key is installed, nothing is sent to any Keeper.
+ * The sharing installed must be trusted ({@link trustedSharing} with `trust`), else
+ * `sharing_record_untrusted` (or `sharing_record_untagged`), refused like a mismatch: the
+ * store stays locked, no key is installed, nothing is sent to any Keeper. An untagged record
+ * accepted for an upgrade is written back tagged. A store with a key-check record but no
+ * sharing record is damaged, never a first start (`sharing_record_missing`): otherwise
+ * deleting the record would make Nexus take its configured Keeper list as the truth.
  */
 export async function adoptKey(
   store: Store, keys: KeyState, root: RootKey, basis: readonly Share[], sharing: SharingInfo,
-  opts: { storedMayBe?: Commitments; configuredPeers?: readonly string[] } = {},
+  opts: { storedMayBe?: Commitments; trust?: SharingTrust } = {},
 ): Promise<void> {
-  const configured = opts.configuredPeers ?? [];
-  // First start (no record yet): `sharing` is installed and written as the record.
-  if (!trustedSharing(sharing, root, configured)) throw new AdoptError('sharing_record_untrusted');
+  const trust = opts.trust ?? { configuredPeers: [] };
+  const verdict = (s: SharingInfo): 'sharing_record_untrusted' | 'sharing_record_untagged' | null => {
+    const t = trustedSharing(s, root, trust);
+    return t === 'yes' ? null : t === 'no' ? 'sharing_record_untrusted' : 'sharing_record_untagged';
+  };
+  // No record yet (a first start): `sharing` was built from this Nexus's configuration and
+  // is written as the record. A key-check record without a sharing record is damage.
+  if (store.kind !== 'lite' && (await isInitialized(store)) && (await store.getSystem(SHARING_RECORD)) === null) {
+    throw new AdoptError('sharing_record_missing');
+  }
   let chosen = sharing;
   const result = await store.adoptKey(root, {
     recordKey: SHARING_RECORD,
@@ -138,9 +166,12 @@ export async function adoptKey(
       if (sameCommitments(stored.commitments, sharing.commitments)) chosen = stored;
       // Finishing a sharing move: the stored record is still the previous sharing.
       else if (opts.storedMayBe === undefined || !sameCommitments(stored.commitments, opts.storedMayBe)) return 'sharing_mismatch';
-      return trustedSharing(chosen, root, configured) ? null : 'sharing_record_untrusted';
+      return verdict(chosen);
     },
   });
   if (!result.ok) throw new AdoptError(result.refusal);
   keys.install(root, basis, chosen);
+  // An untagged record accepted for the upgrade: from now on it carries its tag.
+  // (Best effort: if this write fails, the next sharing move tags it.)
+  if (TAGS.has(chosen) && TAGS.get(chosen) === null) await store.putSystem(SHARING_RECORD, encodeSharing(chosen, keys.root())).catch(() => undefined);
 }

@@ -222,7 +222,7 @@ export function operatorRoutes(ctx: NexusContext): Route[] {
       throw badRequest('shards_mismatch', 'the collected shards do not rebuild a key; submit them again');
     }
     try {
-      await adoptKey(store, keys, root, basis, sharing, { configuredPeers: ctx.cfg.keeperPeers });
+      await adoptKey(store, keys, root, basis, sharing, { trust: { configuredPeers: ctx.cfg.keeperPeers, acceptUntagged: ctx.cfg.acceptUntaggedSharing } });
     } catch (e) {
       root.destroy();
       session.wipe();
@@ -231,7 +231,8 @@ export function operatorRoutes(ctx: NexusContext): Route[] {
         // The store failed, not the shards: keep nothing half-done, name the cause (503 …).
         await viaStore(log, () => Promise.reject(e));
       }
-      if (e instanceof AdoptError && (e.code === 'sharing_record_malformed' || e.code === 'sharing_record_untrusted')) throw systemRecordDamaged(log, e);
+      if (e instanceof AdoptError && e.code === 'sharing_record_untagged') throw new ApiError(ERR.notReady, e.message, { reason: e.code, expose: true, cause: e });
+      if (e instanceof AdoptError && e.code !== 'key_check_failed' && e.code !== 'sharing_mismatch') throw systemRecordDamaged(log, e);
       if (!(e instanceof AdoptError)) {
         log.error({ err: errInfo(e) }, 'restore: adopting the rebuilt key failed');
         throw new ApiError(ERR.internal, 'internal error', { reason: 'restore_failed', cause: e });
