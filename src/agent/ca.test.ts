@@ -155,8 +155,14 @@ test('attack-agent-socket-dir-swap: a socket folder below one another user owns 
     assert.equal(fs.existsSync(path.join(shared, 'sockets')), false, 'nothing made in it');
     fs.chmodSync(shared, 0o755);
     if (process.getuid?.() === 0) {
-      fs.chownSync(shared, 1234, 1234); // another user's folder, not writable by us: they can still swap ours
+      // Another user made spike/ in a shared folder (base stands for /tmp: sticky, world-writable):
+      // they can still swap ours inside it.
+      fs.chmodSync(base, 0o1777);
+      fs.chownSync(shared, 1234, 1234);
       assert.throws(() => ensurePrivateDir(path.join(shared, 'sockets')), (e: unknown) => e instanceof DevCaError && /belongs to another user/.test(e.message));
+      // The same folder outside a shared one (a checkout the CI user owns, the job running as root): fine.
+      fs.chmodSync(base, 0o755);
+      ensurePrivateDir(path.join(shared, 'ci-sockets'));
       fs.chownSync(shared, 0, 0);
     }
     ensurePrivateDir(path.join(shared, 'sockets'));

@@ -80,7 +80,7 @@ export function ensurePrivateDir(dir: string): void {
   const uid = callerUid();
   const abs = path.resolve(dir);
   const checkAbove = (): void => {
-    const bad = uid === undefined ? undefined : foreignAncestor(abs, uid);
+    const bad = uid === undefined ? undefined : foreignAncestor(abs, uid, { sharedOnly: true });
     if (bad === undefined) return;
     const why = bad.why === 'owner' ? 'belongs to another user' : bad.why === 'writable' ? 'is writable by group or others (and not sticky)' : 'cannot be resolved';
     throw new DevCaError('agent_state_dir_untrusted', `the folder ${bad.path} above ${abs} ${why}; choose a folder of your own`);

@@ -16,17 +16,32 @@ export interface ForeignPath {
 }
 
 /** A folder, or a symlink on the way (another user could re-point theirs after the check). */
-function judge(p: string, st: fs.Stats, uid: number): ForeignPath | undefined {
-  if (st.uid !== 0 && st.uid !== uid) return { path: p, why: 'owner' };
+function judge(p: string, st: fs.Stats, uid: number, sharedOnly: boolean): ForeignPath | undefined {
+  if (st.uid !== 0 && st.uid !== uid && (!sharedOnly || inSharedFolder(p))) return { path: p, why: 'owner' };
   if (st.isDirectory() && (st.mode & 0o022) !== 0 && (st.mode & 0o1000) === 0) return { path: p, why: 'writable' };
   return undefined;
+}
+
+/** Whether `p`'s parent is a folder anyone may create entries in (sticky and world-writable, like /tmp). */
+function inSharedFolder(p: string): boolean {
+  try {
+    const st = fs.lstatSync(path.dirname(p));
+    return st.isDirectory() && (st.mode & 0o1002) === 0o1002;
+  } catch {
+    return true;
+  }
 }
 
 /**
  * The first folder above `abs` (and `abs` itself with `self`) that fails the rule above, or
  * undefined when none does. Folders that do not exist yet are not judged (nor is `abs` then).
+ * `sharedOnly`: another user's folder counts only where anyone could have made it (right
+ * under a sticky world-writable folder such as /tmp), e.g. for development sockets in a
+ * checkout that the CI user owns while the job runs as root; group/other-writable folders
+ * still count everywhere.
  */
-export function foreignAncestor(abs: string, uid: number, opts: { self?: boolean } = {}): ForeignPath | undefined {
+export function foreignAncestor(abs: string, uid: number, opts: { self?: boolean; sharedOnly?: boolean } = {}): ForeignPath | undefined {
+  const sharedOnly = opts.sharedOnly === true;
   let real: string;
   try {
     real = fs.realpathSync(path.dirname(abs));
@@ -41,7 +56,7 @@ export function foreignAncestor(abs: string, uid: number, opts: { self?: boolean
     } catch {
       st = undefined;
     }
-    const bad = st === undefined ? undefined : judge(abs, st, uid);
+    const bad = st === undefined ? undefined : judge(abs, st, uid, sharedOnly);
     if (bad) return bad;
   }
   for (const start of new Set([path.dirname(abs), real])) {
@@ -52,7 +67,7 @@ export function foreignAncestor(abs: string, uid: number, opts: { self?: boolean
       } catch {
         st = undefined;
       }
-      const bad = st !== undefined && (st.isDirectory() || st.isSymbolicLink()) ? judge(d, st, uid) : undefined;
+      const bad = st !== undefined && (st.isDirectory() || st.isSymbolicLink()) ? judge(d, st, uid, sharedOnly) : undefined;
       if (bad) return bad;
       if (d === path.dirname(d)) break;
     }
