@@ -159,12 +159,18 @@ function object<F extends Fields>(fields: F): Schema<ObjectOf<F>> {
         out[name] = f.parse(val, at === '' ? name : `${at}.${name}`);
       }
     } catch (e) {
-      // A later field failed: bytes already decoded (a share, a nonce) go nowhere, so zero them.
-      for (const v of Object.values(out)) if (v instanceof Uint8Array) v.fill(0);
+      // A later field failed: bytes already decoded (a share, a nonce), at any depth, go nowhere: zero them.
+      zeroBytes(out, 0);
       throw e;
     }
     return out as ObjectOf<F>;
   });
+}
+
+/** Zeroes every byte buffer in a parsed value (objects and arrays the schema built; bounded depth). */
+function zeroBytes(v: unknown, depth: number): void {
+  if (v instanceof Uint8Array) v.fill(0);
+  else if (depth < 16 && typeof v === 'object' && v !== null) for (const x of Object.values(v)) zeroBytes(x, depth + 1);
 }
 
 const B64 = new Uint8Array(128).fill(0);

@@ -56,6 +56,8 @@ test('schema: a share decoded before a later field fails is zeroed, and the pars
     [ShareMessage, { shard: shard(), epoch: 0 }],
     [ShareMessage, { shard: shard(), commitments: 'not base64!' }],
     [RestoreRequest, { id: 1, shard: shard(), epoch: -1 }],
+    // The pending share (nested) decoded, then a later top-level field fails.
+    [ShareMessage, { shard: shard(), pending: { shard: shard(), id: 1, epoch: 2 }, staged: 'not-a-bool' }],
   ] as const) {
     const bufs = allocated32(() => assert.throws(() => schema.parse(doc, '')));
     assert.ok(bufs.length >= 1, 'the share was decoded before the failing field');
