@@ -259,4 +259,6 @@ test('spike env shows a Nexus URL without the user or password it may carry', as
   assert.equal(withoutCredentials('https://a:8553,https://u:pw@b:8553'), 'https://a:8553,https://***@b:8553/');
   assert.equal(withoutCredentials('https://nexus.example:8553'), 'https://nexus.example:8553');
   assert.ok(!withoutCredentials('not a url//u:p4ssw0rd@x').includes('p4ssw0rd'));
+  assert.ok(!withoutCredentials('https://user:pa/ss@host:8553').includes('pa/ss'), 'a slash in the password');
+  assert.equal(withoutCredentials('https://nexus:8553/?token=s3cret'), 'https://nexus:8553/?***');
 });

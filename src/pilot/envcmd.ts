@@ -63,18 +63,22 @@ export function registerEnv(program: Command, ctx: PilotContext): void {
 
 /**
  * The URL list as shown: a user or password in one (which connecting refuses anyway) is
- * replaced by `***`, since this output is the kind pasted into bug reports.
+ * replaced by `***`, and so is a query string, since this output is the kind pasted into bug
+ * reports. A URL that does not parse is masked from `//` to its first `@`.
  */
 export function withoutCredentials(urls: string): string {
   return urls.split(',').map((u) => {
     try {
       const url = new URL(u.trim());
-      if (url.username === '' && url.password === '') return u;
-      url.username = '***';
-      url.password = '';
+      if (url.username === '' && url.password === '' && url.search === '') return u;
+      if (url.username !== '' || url.password !== '') {
+        url.username = '***';
+        url.password = '';
+      }
+      if (url.search !== '') url.search = '***';
       return url.toString();
     } catch {
-      return u.replace(/\/\/[^/@]*@/, '//***@');
+      return u.replace(/\/\/[^@]*@/, '//***@').replace(/\?.*$/, '?***');
     }
   }).join(',');
 }
