@@ -25,6 +25,9 @@ export interface ResyncOptions {
   audit?: AuditEvents;
 }
 
+/** The record epoch whose integrity failure was last logged, per key state. */
+const untrustedSaid = new WeakMap<KeyState, number>();
+
 /** `current`: nothing to do; `updated`: switched to the stored sharing; `failed`: store ahead, not enough shares yet. */
 export async function resyncSharing(o: ResyncOptions): Promise<'current' | 'updated' | 'failed'> {
   const held = o.keys.sharing();
@@ -57,7 +60,11 @@ export async function resyncSharing(o: ResyncOptions): Promise<'current' | 'upda
       return 'failed';
     }
     if (trustedSharing(stored, o.keys.root(), { configuredPeers: o.peers }) !== 'yes') {
-      o.logger.error({ epoch: stored.epoch, alarm: 'system_record_damaged', record: 'sharing' }, 'the stored sharing record fails its integrity check (changed outside Nexus?); pushing nothing');
+      // Asked before every push (the probe's included): said once per record epoch.
+      if (untrustedSaid.get(o.keys) !== stored.epoch) {
+        untrustedSaid.set(o.keys, stored.epoch);
+        o.logger.error({ epoch: stored.epoch, alarm: 'system_record_damaged', record: 'sharing' }, 'the stored sharing record fails its integrity check (changed outside Nexus?); pushing nothing');
+      }
       return 'failed';
     }
     o.keys.replaceSharing(basis, stored);
