@@ -17,8 +17,8 @@
  * The records are public but not trusted: whoever can write the database could otherwise
  * change where Nexus sends shares. Each record carries a tag under the root key
  * (sharing-tag.ts), and `adoptKey` installs a sharing read from the database only when its
- * tag verifies, or, for a record written before tags, when it names no Keepers or exactly the
- * configured ones.
+ * tag verifies; a record written before tags only on the one start that upgrades the store
+ * (see {@link trustedSharing}).
  */
 import { Commitments, type RootKey, type Share } from '../../crypto/index.js';
 import { SpikeError } from '../../lib/index.js';
