@@ -59,7 +59,7 @@ function decode(b: Uint8Array): PendingRecord {
   if (kind !== 'refresh' && kind !== 'reshare' && kind !== 'rotate' || typeof sharing !== 'string') throw new PendingRecordError();
   let s: SharingInfo;
   try {
-    s = decodeSharing(Buffer.from(sharing, 'base64'));
+    s = decodeSharing(Buffer.from(sharing, 'base64'), 'pending');
   } catch (e) {
     if (e instanceof AdoptError) throw new PendingRecordError();
     throw e;
@@ -90,7 +90,7 @@ export async function nextEpoch(store: Store, currentEpoch: number): Promise<num
 
 /** Writes the pending record of `p`, its sharing tagged under `root` (the root key held now). */
 export async function storePending(store: Store, p: PendingSharing, root: RootKey): Promise<void> {
-  const body = Buffer.from(encodeSharing(p.sharing, root)).toString('base64');
+  const body = Buffer.from(encodeSharing(p.sharing, root, 'pending')).toString('base64');
   await store.putSystem(PENDING_SHARING_RECORD, Buffer.from(JSON.stringify({ v: 1, epoch: p.sharing.epoch, kind: p.kind, sharing: body })));
 }
 

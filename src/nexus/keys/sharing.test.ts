@@ -12,7 +12,7 @@ import assert from 'node:assert/strict';
 import { RootKey, splitSecret } from '../../crypto/index.js';
 import { SqliteStore, StoreError } from '../../store/index.js';
 import { KeyState, type SharingInfo } from './state.js';
-import { AdoptError, adoptKey, encodeSharing, isInitialized, loadSharing, SHARING_RECORD } from './sharing.js';
+import { AdoptError, adoptKey, decodeSharing, encodeSharing, isInitialized, loadSharing, SHARING_RECORD, trustedSharing } from './sharing.js';
 import { LEGACY_CONTENT, legacyBasis, legacyRoot, writeLegacySqliteFile } from '../../../test/helpers/legacy-store.js';
 import { tempDir } from '../../../test/helpers/temp.js';
 
@@ -113,4 +113,16 @@ test('a database holding only the old store check: a wrong key → store_wrong_k
     await store.close();
     wrong.destroy();
   }
+});
+
+test('the tag covers the record kind: a pending record copied into the current slot (or back) does not verify', () => {
+  const root = RootKey.generate();
+  const { sharing } = freshSharing(root);
+  const withPeers = { ...sharing, peers: ['https://k1', 'https://k2', 'https://k3'] };
+  const trust = { configuredPeers: [] };
+  const pending = encodeSharing(withPeers, root, 'pending');
+  assert.equal(trustedSharing(decodeSharing(pending, 'pending'), root, trust), 'yes');
+  assert.equal(trustedSharing(decodeSharing(pending), root, trust), 'no', 'read as the current record');
+  assert.equal(trustedSharing(decodeSharing(encodeSharing(withPeers, root), 'pending'), root, trust), 'no', 'a current record read as pending');
+  assert.equal(trustedSharing(decodeSharing(encodeSharing(withPeers, root)), RootKey.generate(), trust), 'no', 'another root key');
 });

@@ -55,16 +55,19 @@ function untagged(s: SharingInfo): Buffer {
  * object. A sharing built in memory is not here: this Nexus built it from what it trusts (its
  * configuration, or a sharing already installed), and so is a copy made of an installed one.
  */
-const TAGS = new WeakMap<SharingInfo, Buffer | null>();
+const TAGS = new WeakMap<SharingInfo, { tag: Buffer | null; kind: SharingRecordKind }>();
 
-/** The record of `s`, tagged under `root` (the root key the sharing splits). */
-export function encodeSharing(s: SharingInfo, root: RootKey): Uint8Array {
+/** Which record a sharing is (or was read from): the tag covers it, so neither passes for the other. */
+export type SharingRecordKind = 'current' | 'pending';
+
+/** The record of `s` as `kind`, tagged under `root` (the root key the sharing splits). */
+export function encodeSharing(s: SharingInfo, root: RootKey, kind: SharingRecordKind = 'current'): Uint8Array {
   const body = untagged(s);
-  return Buffer.concat([body.subarray(0, body.length - 1), Buffer.from(`,"tag":"${sharingTag(root, body).toString('base64')}"}`, 'latin1')]);
+  return Buffer.concat([body.subarray(0, body.length - 1), Buffer.from(`,"tag":"${sharingTag(root, kind, body).toString('base64')}"}`, 'latin1')]);
 }
 
-/** Decodes a sharing record (also the pending record's body); throws on any malformation. Its tag is checked by {@link trustedSharing}. */
-export function decodeSharing(b: Uint8Array): SharingInfo {
+/** Decodes a sharing record read as `kind`; throws on any malformation. Its tag is checked by {@link trustedSharing}. */
+export function decodeSharing(b: Uint8Array, kind: SharingRecordKind = 'current'): SharingInfo {
   try {
     const o = JSON.parse(Buffer.from(b).toString('utf8')) as Record<string, unknown>;
     const { epoch, threshold, shares, commitments, peers, tag } = o;
@@ -77,7 +80,7 @@ export function decodeSharing(b: Uint8Array): SharingInfo {
     if (c.threshold !== threshold) throw new Error('threshold');
     const out: SharingInfo = { epoch: epoch as number, threshold: threshold as number, shares: shares as number, commitments: c };
     if (peers !== undefined) out.peers = peers as string[];
-    TAGS.set(out, tag === undefined ? null : Buffer.from(tag, 'base64'));
+    TAGS.set(out, { tag: tag === undefined ? null : Buffer.from(tag, 'base64'), kind });
     return out;
   } catch {
     throw new AdoptError('sharing_record_malformed');
@@ -104,9 +107,9 @@ export interface SharingTrust {
  * not be a way back to trusting whatever the database says.
  */
 export function trustedSharing(s: SharingInfo, root: RootKey, trust: SharingTrust): 'yes' | 'no' | 'untagged' {
-  if (!TAGS.has(s)) return 'yes';
-  const tag = TAGS.get(s);
-  if (tag) return sharingTagValid(root, untagged(s), tag) ? 'yes' : 'no';
+  const read = TAGS.get(s);
+  if (read === undefined) return 'yes';
+  if (read.tag) return sharingTagValid(root, read.kind, untagged(s), read.tag) ? 'yes' : 'no';
   const p = trust.configuredPeers;
   const matches = s.peers === undefined || (s.peers.length === p.length && s.peers.every((u, i) => u === p[i]));
   if (!matches) return 'no';
@@ -173,5 +176,5 @@ export async function adoptKey(
   keys.install(root, basis, chosen);
   // An untagged record accepted for the upgrade: from now on it carries its tag.
   // (Best effort: if this write fails, the next sharing move tags it.)
-  if (TAGS.has(chosen) && TAGS.get(chosen) === null) await store.putSystem(SHARING_RECORD, encodeSharing(chosen, keys.root())).catch(() => undefined);
+  if (TAGS.get(chosen)?.tag === null) await store.putSystem(SHARING_RECORD, encodeSharing(chosen, keys.root())).catch(() => undefined);
 }
