@@ -146,3 +146,12 @@ test('scan: a costly accept never holds the event loop for a whole chunk (it yie
   // fifth decision (before, the scan yielded only between chunks of 2,000 paths: never here).
   assert.ok(between >= 60 / 5 - 1, `timers ran between decisions ${between} times`);
 });
+
+test('scan: stop ends it at once (a listing over its policy budget reads no further)', async () => {
+  const idx = new PathIndex();
+  idx.addMany(Array.from({ length: 5000 }, (_, i) => `p/${String(i).padStart(5, '0')}`));
+  let asked = 0;
+  const page = await idx.scan({ accept: () => { asked++; return false; }, stop: () => asked >= 5 });
+  assert.equal(asked, 5);
+  assert.deepEqual(page, { paths: [], more: false });
+});

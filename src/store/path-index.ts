@@ -114,6 +114,7 @@ export class PathIndex {
           if (out.length === limit) return { paths: out, more: true };
           out.push(p);
         }
+        if (q.stop?.() === true) return { paths: out, more: false };
         if (q.accept !== undefined && performance.now() - since >= SCAN_SLICE_MS) break;
       }
       if (read === chunk.length && chunk.length < SCAN_CHUNK) return { paths: out, more: false };

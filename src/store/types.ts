@@ -62,6 +62,8 @@ export interface SecretPathQuery {
   limit?: number;
   /** Keeps only the paths it accepts (authorisation); `limit` counts accepted paths. Synchronous, must not throw. */
   accept?: (path: string) => boolean;
+  /** Asked after each path read: true ends the scan there (the page is then incomplete: the caller discards it). */
+  stop?: () => boolean;
 }
 
 /** A page of paths; `more`: accepted paths follow the last one returned. */

@@ -43,8 +43,8 @@ export function secretListRoute(ctx: NexusContext): Route {
       const budgetMs = ctx.cfg.listPolicyBudgetMs;
       let spentMs = 0;
       if (!ctx.ids.isPilotOperator(peer)) {
+        q.stop = () => spentMs > budgetMs; // answered 400 below
         q.accept = (p) => {
-          if (spentMs > budgetMs) return false; // answered 400 below
           const t0 = performance.now();
           const ok = authz.canSeeSecretPath(peer, p);
           spentMs += performance.now() - t0;
