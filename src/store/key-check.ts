@@ -70,6 +70,8 @@ export function planKeyRecords<Refusal extends string>(
   if (!adoption) return { ok: true, inserts, record: null };
   const stored = found(adoption.recordKey);
   if (stored === null) {
+    const refused = adoption.absent?.(check !== null || found(LEGACY_STORE_CHECK_RECORD) !== null) ?? null;
+    if (refused !== null) return { ok: false, refusal: refused };
     inserts.push([adoption.recordKey, adoption.record]);
     return { ok: true, inserts, record: adoption.record };
   }

@@ -94,6 +94,12 @@ export interface KeyAdoption<Refusal extends string> {
   record: Uint8Array;
   /** `null` when `stored` belongs to the key being adopted, else why not. Must not throw. */
   judge(stored: Uint8Array): Refusal | null;
+  /**
+   * Asked (in the same transaction) when no record is stored, before `record` is written:
+   * `null` to write it, else why not. `initialized`: the store already had a key check (so
+   * this is not a first start: the record went missing). Absent: always written.
+   */
+  absent?(initialized: boolean): Refusal | null;
 }
 
 /**

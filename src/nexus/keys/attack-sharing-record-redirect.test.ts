@@ -24,7 +24,7 @@ import { tempDir } from '../../../test/helpers/temp.js';
 import { waitFor } from '../../../test/helpers/mtls-harness.js';
 import { KeeperSync } from './recovery.js';
 import { resyncSharing } from './resync.js';
-import { SHARING_RECORD, adoptKey, encodeSharing, loadSharing } from './sharing.js';
+import { AdoptError, SHARING_RECORD, adoptKey, encodeSharing, loadSharing } from './sharing.js';
 import { KeyState } from './state.js';
 
 const PEERS = urls(3);
@@ -163,4 +163,27 @@ test('attack-sharing-record-redirect: several Nexus on one database: a moved sha
   await store.putSystem(SHARING_RECORD, Buffer.from(JSON.stringify(moved)));
   assert.equal(await resyncSharing({ store, keys: b, client: k.client(), peers: PEERS, logger }), 'updated', 'control: the untouched record is switched to');
   assert.equal(k.sent.length, sent, 'resync sends nothing either way');
+});
+
+test('attack-sharing-record-redirect: the tampered record deleted between Nexus reading it and the adoption: still refused, nothing written', async () => {
+  const { file, root } = await bootstrappedFile();
+  rewriteRecord(file, (r) => { r['peers'] = EVIL; });
+  const store = new SqliteStore({ file });
+  try {
+    const stored = (await loadSharing(store))!; // what a recovery pass read at its start
+    // The attacker removes the record (and, in a second round, the key-check record too)
+    // right before the adoption's transaction, hoping for the first-start path.
+    for (const keys of [[SHARING_RECORD], [SHARING_RECORD, 'kcv']]) {
+      const db = new Database(file);
+      for (const k of keys) db.prepare('DELETE FROM system WHERE key = ?').run(k);
+      db.close();
+      const state = new KeyState();
+      await assert.rejects(adoptKey(store, state, RootKey.fromBytes(root.bytes()), [], stored, { trust: { configuredPeers: PEERS } }),
+        (e: unknown) => e instanceof AdoptError && ['sharing_record_missing', 'sharing_record_untrusted'].includes(e.code), keys.join('+'));
+      assert.equal(state.isReady(), false);
+      assert.equal(await store.getSystem(SHARING_RECORD), null, 'no record written');
+    }
+  } finally {
+    await store.close();
+  }
 });

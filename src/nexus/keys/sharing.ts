@@ -149,15 +149,18 @@ export async function adoptKey(
     const t = trustedSharing(s, root, trust);
     return t === 'yes' ? null : t === 'no' ? 'sharing_record_untrusted' : 'sharing_record_untagged';
   };
-  // No record yet (a first start): `sharing` was built from this Nexus's configuration and
-  // is written as the record. A key-check record without a sharing record is damage.
-  if (store.kind !== 'lite' && (await isInitialized(store)) && (await store.getSystem(SHARING_RECORD)) === null) {
-    throw new AdoptError('sharing_record_missing');
-  }
   let chosen = sharing;
   const result = await store.adoptKey(root, {
     recordKey: SHARING_RECORD,
     record: encodeSharing(sharing, root),
+    // No record stored, judged in the same transaction: on a first start `sharing` was built
+    // from this Nexus's configuration and becomes the record; a store with a key check but no
+    // sharing record is damage, and a sharing read from a record deleted meanwhile is judged
+    // like any record (so removing it between our read and this transaction gains nothing).
+    absent: (initialized) => {
+      chosen = sharing;
+      return initialized ? 'sharing_record_missing' : verdict(sharing);
+    },
     judge: (bytes) => {
       chosen = sharing; // a retried transaction judges again: nothing from an earlier attempt may remain
       let stored: SharingInfo;
