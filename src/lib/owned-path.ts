@@ -22,11 +22,11 @@ function judge(p: string, st: fs.Stats, uid: number, sharedOnly: boolean): Forei
   return undefined;
 }
 
-/** Whether `p`'s parent is a folder anyone may create entries in (sticky and world-writable, like /tmp). */
+/** Whether `p`'s parent is a folder others may create entries in (sticky and group- or world-writable, like /tmp). */
 function inSharedFolder(p: string): boolean {
   try {
     const st = fs.lstatSync(path.dirname(p));
-    return st.isDirectory() && (st.mode & 0o1002) === 0o1002;
+    return st.isDirectory() && (st.mode & 0o1000) !== 0 && (st.mode & 0o022) !== 0;
   } catch {
     return true;
   }
@@ -35,8 +35,8 @@ function inSharedFolder(p: string): boolean {
 /**
  * The first folder above `abs` (and `abs` itself with `self`) that fails the rule above, or
  * undefined when none does. Folders that do not exist yet are not judged (nor is `abs` then).
- * `sharedOnly`: another user's folder counts only where anyone could have made it (right
- * under a sticky world-writable folder such as /tmp), e.g. for development sockets in a
+ * `sharedOnly`: another user's folder counts only where others could have made it (right
+ * under a sticky folder that group or others may write, such as /tmp), e.g. for development sockets in a
  * checkout that the CI user owns while the job runs as root; group/other-writable folders
  * still count everywhere.
  */

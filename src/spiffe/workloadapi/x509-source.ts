@@ -29,11 +29,11 @@ import type { X509Bundle, X509BundleSet } from '../bundle.js';
 import type { TrustDomain } from '../id.js';
 import { SourceClosedError, type X509Source } from '../source.js';
 import type { X509Svid } from '../svid.js';
-import { parseWorkloadEndpoint, workloadEndpointFromEnv, type WorkloadEndpoint } from './endpoint.js';
+import { assertDefaultTrusted, parseWorkloadEndpoint, workloadEndpointFromEnv, type WorkloadEndpoint } from './endpoint.js';
 import { badResponse, fatalError, GRPC_STATUS, isFatal, statusName, unavailableError, WorkloadApiError } from './errors.js';
 import { serverStream, type StreamCall } from './h2call.js';
 import { decodeX509SvidResponse } from './messages.js';
-import type { X509SvidResponseMessage } from './proto.js';
+import { WORKLOAD_API_ENDPOINT_ENV, type X509SvidResponseMessage } from './proto.js';
 import { parseX509SvidResponse, type X509Context } from './response.js';
 
 export interface WorkloadX509SourceOptions {
@@ -128,7 +128,9 @@ export class WorkloadX509Source extends EventEmitter implements X509Source {
     this.endpoint = this.#ep.address;
     this.#log = opts.logger ?? createLogger({ component: 'workload-api' });
     this.#stallTimeoutMs = opts.stallTimeoutMs ?? SOURCE_DEFAULTS.stallTimeoutMs;
-    this.#beforeDial = opts.beforeDial;
+    // No endpoint given and none in the environment: the default, judged before every dial.
+    const implicit = opts.endpoint === undefined && !process.env[WORKLOAD_API_ENDPOINT_ENV];
+    this.#beforeDial = opts.beforeDial ?? (implicit ? () => assertDefaultTrusted() : undefined);
     this.#stableMs = opts.backoffMaxMs ?? SOURCE_DEFAULTS.backoffMaxMs;
     this.#backoff = new Backoff({
       initialMs: opts.backoffInitialMs ?? SOURCE_DEFAULTS.backoffInitialMs,
