@@ -8,9 +8,12 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
+import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 
-const SOURCE = fileURLToPath(new URL('./x509-source.js', import.meta.url));
+/** The package root (which may itself live under /tmp, as a CI clone does): shown at /mnt in the namespace. */
+const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..', '..', '..');
+const SOURCE = '/mnt/dist/src/spiffe/workloadapi/x509-source.js';
 const canIsolate = process.getuid?.() === 0 && spawnSync('unshare', ['-m', 'true']).status === 0;
 
 /** Runs `body` (an ES module script) with a fresh tmpfs on /tmp; returns its last stdout line as JSON. */
@@ -31,7 +34,7 @@ function inOwnTmp(body: string): { code: string | undefined; connections: number
   `;
   const env = { ...process.env };
   delete env['SPIFFE_ENDPOINT_SOCKET'];
-  const r = spawnSync('unshare', ['-m', 'sh', '-c', 'mount -t tmpfs tmpfs /tmp && exec "$0" --input-type=module -e "$1"', process.execPath, script], { env, encoding: 'utf8', timeout: 60_000 });
+  const r = spawnSync('unshare', ['-m', 'sh', '-c', 'mount --bind "$2" /mnt && mount -t tmpfs tmpfs /tmp && exec "$0" --input-type=module -e "$1"', process.execPath, script, ROOT], { env, encoding: 'utf8', timeout: 60_000 });
   const last = r.stdout.trim().split('\n').pop() ?? '';
   assert.ok(last.startsWith('{'), `child output: ${r.stdout} ${r.stderr}`);
   return JSON.parse(last) as { code: string | undefined; connections: number };
