@@ -17,7 +17,7 @@
  */
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn, spawnSync } from 'node:child_process';
+import { spawn, spawnSync, type SpawnOptions } from 'node:child_process';
 import fs from 'node:fs';
 import { binPath } from '../helpers/bin.js';
 import { freePort, Stack } from '../helpers/stack.js';
@@ -37,6 +37,24 @@ async function waitFor(cond: () => boolean, timeoutMs: number, what: string): Pr
   while (!cond()) {
     if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
     await new Promise((r) => setTimeout(r, 50));
+  }
+}
+
+/**
+ * Starts `spike <args>` under the raised-limit wrapper and, while it still waits for its input,
+ * asserts that it brought its core limit to 0 soft and hard; then kills it.
+ */
+async function caughtWaiting(wrap: string, wrapArgs: string[], args: string[], opts: SpawnOptions, what: string): Promise<void> {
+  const child = spawn(wrap, [...wrapArgs, process.execPath, binPath('spike'), ...args], opts);
+  const exited = new Promise<void>((r) => child.once('exit', () => r()));
+  try {
+    // Poll: the wrapper execs node in place (same pid), which then lowers its own limit.
+    await waitFor(() => child.exitCode !== null || coreLimit(child.pid!) === '0 0', 20_000, `${what} hardened`);
+    assert.equal(child.exitCode, null, `${what} still waiting for its input`);
+    assert.equal(coreLimit(child.pid!), '0 0', what);
+  } finally {
+    child.kill('SIGKILL');
+    await exited;
   }
 }
 
@@ -94,36 +112,16 @@ describe('ATTACK core dump of key material (ENV-08)', { skip: !haveProc && 'need
     }
 
     // Pilot, while `spike operator verify-shard -` waits for the shard on stdin.
-    const pilot = spawn(wrap!, [...wrapArgs, process.execPath, binPath('spike'), 'operator', 'verify-shard', '-'], {
-      env: { PATH: process.env['PATH'] ?? '', HOME: stack.dir, SPIFFE_ENDPOINT_SOCKET: stack.socket('recover'), SPIKE_NEXUS_API_URL: stack.nexusUrl },
-      stdio: ['pipe', 'ignore', 'pipe'],
-    });
-    const pilotExited = new Promise<void>((r) => pilot.once('exit', () => r()));
-    try {
-      // Poll: the wrapper execs node in place (same pid), which then lowers its own limit.
-      await waitFor(() => pilot.exitCode !== null || coreLimit(pilot.pid!) === '0 0', 20_000, 'spike operator verify-shard hardened');
-      assert.equal(pilot.exitCode, null, 'spike still waiting for the shard');
-      assert.equal(coreLimit(pilot.pid!), '0 0', 'spike operator verify-shard');
-    } finally {
-      pilot.kill('SIGKILL');
-      await pilotExited;
-    }
+    await caughtWaiting(wrap!, wrapArgs, ['operator', 'verify-shard', '-'],
+      { env: { PATH: process.env['PATH'] ?? '', HOME: stack.dir, SPIFFE_ENDPOINT_SOCKET: stack.socket('recover'), SPIKE_NEXUS_API_URL: stack.nexusUrl }, stdio: ['pipe', 'ignore', 'pipe'] },
+      'spike operator verify-shard');
 
     // `spike audit verify --shard …` rebuilds the root key: caught while it waits on its trail
     // (a FIFO nobody writes), which it reads before the shards.
     const fifo = `${stack.dir}/trail.fifo`;
     spawnSync('mkfifo', [fifo]);
-    const auditor = spawn(wrap!, [...wrapArgs, process.execPath, binPath('spike'), 'audit', 'verify', '--shard', 's1.txt', '--shard', 's2.txt', fifo], {
-      env: { PATH: process.env['PATH'] ?? '', HOME: stack.dir }, cwd: stack.dir, stdio: ['ignore', 'ignore', 'pipe'],
-    });
-    const auditorExited = new Promise<void>((r) => auditor.once('exit', () => r()));
-    try {
-      await waitFor(() => auditor.exitCode !== null || coreLimit(auditor.pid!) === '0 0', 20_000, 'spike audit verify --shard hardened');
-      assert.equal(auditor.exitCode, null, 'spike still waiting for its trail');
-      assert.equal(coreLimit(auditor.pid!), '0 0', 'spike audit verify --shard');
-    } finally {
-      auditor.kill('SIGKILL');
-      await auditorExited;
-    }
+    await caughtWaiting(wrap!, wrapArgs, ['audit', 'verify', '--shard', 's1.txt', '--shard', 's2.txt', fifo],
+      { env: { PATH: process.env['PATH'] ?? '', HOME: stack.dir }, cwd: stack.dir, stdio: ['ignore', 'ignore', 'pipe'] },
+      'spike audit verify --shard');
   });
 });
