@@ -8,7 +8,7 @@
 export { ApiError, PlainTextError, REASON, badRequest, conflict, notFound, notReady, payloadTooLarge, useErrorCodes } from './errors.js';
 export { parseJson } from './json.js';
 export { Bytes32, GoTime, type GoJsonValue, goJsonString } from './gojson.js';
-export { type Infer, type Schema, s, validateBody } from './schema.js';
+export { type Infer, type Schema, parseBody, s } from './schema.js';
 export { type Guard, denyAll, guardBody, guardIdentity } from './guards.js';
 export { type HandlerContext, type Route, RouteDefinitionError, type StreamContext, defineRoute } from './route.js';
 export { type AuditRecord, type RequestAuditor, type RequestObserver, type RouterHandler, createRouter } from './router.js';

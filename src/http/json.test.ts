@@ -9,7 +9,7 @@ import { Readable } from 'node:stream';
 import fc from 'fast-check';
 import { ApiError } from '../protocol/errors.js';
 import { readBody } from './body.js';
-import { JsonError, type JsonValue, parseJson } from './json.js';
+import { JsonBytes, JsonError, type JsonValue, isJsonObject, parseJson } from './json.js';
 import { goJsonString } from './gojson.js';
 
 /** Structural equality that also checks key order and -0, ignoring prototypes. */
@@ -246,4 +246,90 @@ test('readBody: a stream that errors mid-body is a 400 with connection close', a
   s.push(Buffer.from('{"a":'));
   s.destroy(new Error('boom'));
   await assert.rejects(p, (e: unknown) => e instanceof ApiError && e.reason === 'body_read_failed' && e.closeConnection);
+});
+
+// ---- key-material members (keyBytes) -------------------------------------------------------
+
+const keyOpts = (made: JsonBytes[] = []) => ({ keyBytes: { members: new Set(['shard']), made } });
+const ints = (xs: number[]): string => `[${xs.join(',')}]`;
+
+test('P21 keyBytes: a key member\'s array is read into bytes; the same array elsewhere stays numbers', () => {
+  const share = Array.from({ length: 32 }, (_, i) => (i * 37 + 5) % 256);
+  const made: JsonBytes[] = [];
+  const doc = parseJson(Buffer.from(`{"shard":${ints(share)},"other":${ints(share)},"nested":{"shard":[]}}`), keyOpts(made)) as Record<string, unknown>;
+  assert.ok(doc.shard instanceof JsonBytes);
+  assert.deepEqual([...doc.shard.value!], share);
+  assert.equal(doc.shard.length, 32);
+  assert.deepEqual(doc.other, share, 'a member not named stays an array of numbers');
+  const nested = (doc.nested as Record<string, JsonBytes>).shard;
+  assert.ok(nested instanceof JsonBytes && nested.length === 0, 'named members are found at any depth');
+  assert.equal(made.length, 2);
+  assert.ok(!isJsonObject(doc.shard as never), 'key bytes are not a JSON object to the schemas');
+});
+
+test('P21 keyBytes: elements that are not byte literals, or more than 32, leave no bytes (zeroed) but the grammar and caps still hold', () => {
+  for (const el of ['256', '-1', '-0', '1.0', '1e1', '"7"', 'null', 'true', '[1]', '{"a":1}', '1000']) {
+    const made: JsonBytes[] = [];
+    const v = parseJson(Buffer.from(`{"shard":[9,${el},9]}`), keyOpts(made)) as Record<string, JsonBytes>;
+    assert.equal(v.shard!.value, null, el);
+    assert.equal(v.shard!.length, 3, el);
+  }
+  const long = parseJson(Buffer.from(`{"shard":${ints(new Array(33).fill(1))}}`), keyOpts()) as Record<string, JsonBytes>;
+  assert.deepEqual([long.shard!.value, long.shard!.length], [null, 33]);
+  for (const bad of ['{"shard":[1,]}', '{"shard":[1 2]}', '{"shard":[01]}', '{"shard":[1', '{"shard":[1,,2]}', '{"shard":[+1]}', '{"shard":[1]}x']) {
+    rejects(bad, 'invalid_json', keyOpts());
+  }
+  rejects(`{"shard":[${'['.repeat(31)}${']'.repeat(31)}]}`, 'json_too_deep', keyOpts());
+  rejects(`{"shard":${ints(new Array(11).fill(1))}}`, 'json_too_many_elements', { ...keyOpts(), maxElements: 10 });
+});
+
+test('P21 keyBytes: a parse that fails after key bytes were read zeroes them', () => {
+  const made: JsonBytes[] = [];
+  const share = new Array(32).fill(201);
+  assert.throws(() => parseJson(Buffer.from(`{"shard":${ints(share)},"pending":{"shard":${ints(share)}},"x":tru}`), keyOpts(made)), JsonError);
+  assert.equal(made.length, 2);
+  assert.ok(made.every((m) => m.value!.every((x) => x === 0)));
+});
+
+test('P21 keyBytes: any 32 bytes, in any JSON spacing, come back exactly (property)', () => {
+  fc.assert(
+    fc.property(fc.uint8Array({ minLength: 32, maxLength: 32 }), fc.constantFrom('', ' ', '\n\t'), (bytes, sp) => {
+      const text = `{${sp}"shard"${sp}:${sp}[${sp}${[...bytes].join(`${sp},${sp}`)}${sp}]${sp}}`;
+      const v = parseJson(Buffer.from(text), keyOpts()) as Record<string, JsonBytes>;
+      assert.deepEqual(v.shard!.value, bytes);
+    }),
+    { numRuns: 200 },
+  );
+});
+
+test('P21: the digits of a share never appear in a string made while its body is parsed', () => {
+  const share = Array.from({ length: 32 }, (_, i) => 200 + (i % 50));
+  const digits = share.slice(0, 4).join(',');
+  const made: string[] = [];
+  const record = <T extends object>(proto: T, name: keyof T & string): (() => void) => {
+    const orig = proto[name] as unknown as (...a: unknown[]) => unknown;
+    (proto as Record<string, unknown>)[name] = function (this: unknown, ...a: unknown[]) {
+      const out = orig.apply(this, a);
+      if (typeof out === 'string') made.push(out);
+      return out;
+    };
+    return () => {
+      (proto as Record<string, unknown>)[name] = orig;
+    };
+  };
+  const restore = [
+    record(TextDecoder.prototype, 'decode'),
+    record(Buffer.prototype, 'toString'),
+    record(String.prototype, 'slice'),
+    record(String.prototype, 'substring'),
+  ];
+  let v: Record<string, JsonBytes>;
+  try {
+    v = parseJson(Buffer.from(`{"id":1,"epoch":2,"commitments":"AAAA","shard":${ints(share)}}`), keyOpts()) as Record<string, JsonBytes>;
+  } finally {
+    for (const r of restore) r();
+  }
+  assert.deepEqual([...v.shard!.value!], share);
+  assert.ok(made.length > 0, 'the spies saw the strings the parser made');
+  assert.ok(!made.some((s) => s.includes(digits) || s.includes('200,')), 'no string holds the share\'s digits');
 });

@@ -4,7 +4,8 @@
  * bounded body read (the route's or the router's cap; oversize →
  * 400; not all there within the body deadline → 408) → strict parse → schema → the guard's full check on the validated body (401; it runs
  * before the handler, so before any existence check) → handler → 200 with the Go-encoded
- * result. The raw body is zeroed once parsed, and the encoded answer once flushed. A route that
+ * result. The raw body is zeroed once parsed (key material in it never became a string or a
+ * number array: `parseBody`), and the encoded answer once flushed. A route that
  * answers only when a long operation is done (`answersWhenDone`) runs its handler with the
  * connection's inactivity timeout lifted.
  */
@@ -13,7 +14,7 @@ import { unauthorized, unsupportedMediaType } from './errors.js';
 import type { Exchange } from './exchange.js';
 import { type GoJsonValue, goJson } from './gojson.js';
 import { runGuard } from './guards.js';
-import { parseJson } from './json.js';
+import { parseBody } from './schema.js';
 import { unsupportedCharset } from './media-type.js';
 import { sendJson } from './reply.js';
 import type { RouteDef } from './route.js';
@@ -24,8 +25,7 @@ export async function runJsonRoute<P>(x: Exchange, def: RouteDef<unknown, P>, pe
   const raw = await readBody(x.req, maxBytes, { timeoutMs: bodyTimeoutMs });
   let result: GoJsonValue;
   try {
-    const doc = parseJson(raw, { ...def.jsonLimits, maxBytes });
-    const body = def.body.parse(doc, '');
+    const body = parseBody(def.body, raw, { ...def.jsonLimits, maxBytes });
     x.body = body;
     if (!runGuard(def.guard, peer, body, false)) {
       x.decision = 'deny';

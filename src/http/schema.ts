@@ -16,12 +16,19 @@
  * (a name from this code, never from the input) and never the value.
  */
 import { ApiError, REASON, errorCode } from './errors.js';
-import { type JsonObject, type JsonValue, isJsonObject } from './json.js';
+import { JsonBytes, type JsonObject, type JsonParseOptions, type JsonValue, isJsonObject, parseJson } from './json.js';
 
 /** A validator from a JSON member value (`undefined` = absent) to `T`. */
 export interface Schema<T> {
   readonly describe: string;
   parse(v: JsonValue | undefined, at: string): T;
+  /** This schema reads key material ({@link bytes32}): the member holding it is a key member. */
+  readonly keyMaterial?: true;
+  /**
+   * Member names, at any depth of the value this schema reads, whose arrays are key material:
+   * the parser must read them as bytes (`parseJson`'s `keyBytes`, fed from here).
+   */
+  readonly keyMembers?: ReadonlySet<string>;
 }
 export type Infer<S> = S extends Schema<infer T> ? T : never;
 
@@ -40,8 +47,14 @@ function required(v: JsonValue | undefined, at: string): asserts v is JsonValue 
   if (v === null) throw new SchemaError(at, 'must not be null');
 }
 
-function mk<T>(describe: string, parse: (v: JsonValue | undefined, at: string) => T): Schema<T> {
-  return { describe, parse };
+function mk<T>(describe: string, parse: (v: JsonValue | undefined, at: string) => T, inner?: Schema<unknown>): Schema<T> {
+  if (inner === undefined || (inner.keyMaterial === undefined && inner.keyMembers === undefined)) return { describe, parse };
+  return { describe, parse, keyMaterial: inner.keyMaterial, keyMembers: inner.keyMembers };
+}
+
+/** A container whose entries have no fixed member name cannot hold key material (the parser finds it by name). */
+function noUnnamedKeys(item: Schema<unknown>): void {
+  if (item.keyMaterial === true) throw new Error('key material must be a named object member');
 }
 
 interface StringOpts {
@@ -95,15 +108,16 @@ function bool(): Schema<boolean> {
 function optional<T>(inner: Schema<T>): Schema<T | undefined>;
 function optional<T>(inner: Schema<T>, dflt: T): Schema<T>;
 function optional<T>(inner: Schema<T>, dflt?: T): Schema<T | undefined> {
-  return mk(`optional ${inner.describe}`, (v, at) => (v === undefined ? dflt : inner.parse(v, at)));
+  return mk(`optional ${inner.describe}`, (v, at) => (v === undefined ? dflt : inner.parse(v, at)), inner);
 }
 
 /** `null` → `ifNull` (Go: nil pointer / slice / map). */
 function nullable<T, N>(inner: Schema<T>, ifNull: N): Schema<T | N> {
-  return mk(`nullable ${inner.describe}`, (v, at) => (v === null ? ifNull : inner.parse(v, at)));
+  return mk(`nullable ${inner.describe}`, (v, at) => (v === null ? ifNull : inner.parse(v, at)), inner);
 }
 
 function array<T>(item: Schema<T>, opts: { maxItems?: number; minItems?: number } = {}): Schema<T[]> {
+  noUnnamedKeys(item);
   return mk(`array of ${item.describe}`, (v, at) => {
     required(v, at);
     if (!Array.isArray(v)) throw new SchemaError(at, 'must be an array');
@@ -112,7 +126,7 @@ function array<T>(item: Schema<T>, opts: { maxItems?: number; minItems?: number 
     const out: T[] = new Array<T>(v.length);
     for (let k = 0; k < v.length; k++) out[k] = item.parse(v[k], `${at}[]`);
     return out;
-  });
+  }, item);
 }
 
 /** A JSON object used as a Go map[string]T → `Map` (no prototype hazards). */
@@ -120,6 +134,7 @@ function record<T>(
   value: Schema<T>,
   opts: { maxEntries?: number; minEntries?: number; key?: (k: string) => void } = {},
 ): Schema<Map<string, T>> {
+  noUnnamedKeys(value);
   return mk(`map of ${value.describe}`, (v, at) => {
     required(v, at);
     if (!isJsonObject(v)) throw new SchemaError(at, 'must be an object');
@@ -132,7 +147,7 @@ function record<T>(
       out.set(k, value.parse(v[k], `${at}.*`));
     }
     return out;
-  });
+  }, value);
 }
 
 type Fields = Record<string, Schema<unknown>>;
@@ -142,7 +157,13 @@ type ObjectOf<F extends Fields> = { [K in keyof F]: Infer<F[K]> };
 function object<F extends Fields>(fields: F): Schema<ObjectOf<F>> {
   const names = Object.keys(fields);
   const lower = new Map(names.map((n) => [n.toLowerCase(), n]));
-  return mk('object', (v, at) => {
+  const keyMembers = new Set<string>();
+  for (const name of names) {
+    const f = fields[name] as Schema<unknown>;
+    if (f.keyMaterial === true) keyMembers.add(name);
+    for (const m of f.keyMembers ?? []) keyMembers.add(m);
+  }
+  const parse = (v: JsonValue | undefined, at: string): ObjectOf<F> => {
     required(v, at);
     if (!isJsonObject(v)) throw new SchemaError(at, 'must be an object');
     const o: JsonObject = v;
@@ -164,7 +185,8 @@ function object<F extends Fields>(fields: F): Schema<ObjectOf<F>> {
       throw e;
     }
     return out as ObjectOf<F>;
-  });
+  };
+  return keyMembers.size === 0 ? { describe: 'object', parse } : { describe: 'object', parse, keyMembers };
 }
 
 /** Zeroes every byte buffer in a parsed value (objects and arrays the schema built; bounded depth). */
@@ -203,31 +225,28 @@ function base64(opts: { maxBytes?: number; exactBytes?: number } = {}): Schema<B
 
 /**
  * Go `[32]byte`: exactly 32 integers 0..255 → a fresh 32-byte Buffer (caller zeroes it). Such
- * bytes are key material (a share): the parsed array's numbers are overwritten with 0 once read.
+ * bytes are key material (a share): the parser reads the member straight into bytes (never a
+ * string; see {@link Schema.keyMembers}) and they are zeroed here once copied.
  */
 function bytes32(opts: { nonZero?: boolean } = {}): Schema<Buffer> {
-  return mk('array of 32 bytes', (v, at) => {
+  const parse = (v: JsonValue | undefined, at: string): Buffer => {
     required(v, at);
-    if (!Array.isArray(v) || v.length !== 32) throw new SchemaError(at, 'must be an array of 32 integers');
-    const out = Buffer.alloc(32);
-    let any = 0;
+    // A plain array here means the document was parsed without keyBytes: a defect, not input.
+    if (Array.isArray(v)) throw new Error(`key material at ${at} was parsed as numbers`);
+    if (!(v instanceof JsonBytes) || v.length !== 32) throw new SchemaError(at, 'must be an array of 32 integers');
     try {
-      for (let k = 0; k < 32; k++) {
-        const b = v[k];
-        // `-0` too: Go reads a byte with ParseUint, which refuses a sign.
-        if (typeof b !== 'number' || !Number.isInteger(b) || b < 0 || b > 255 || Object.is(b, -0)) {
-          out.fill(0);
-          throw new SchemaError(at, 'must be an array of 32 integers 0..255');
-        }
-        out[k] = b;
-        any |= b;
-      }
+      if (v.value === null) throw new SchemaError(at, 'must be an array of 32 integers 0..255');
+      let any = 0;
+      for (let k = 0; k < 32; k++) any |= v.value[k]!;
+      if (opts.nonZero === true && any === 0) throw new SchemaError(at, 'must not be all zero');
+      const out = Buffer.alloc(32);
+      out.set(v.value);
+      return out;
     } finally {
-      v.fill(0);
+      v.wipe();
     }
-    if (opts.nonZero === true && any === 0) throw new SchemaError(at, 'must not be all zero');
-    return out;
-  });
+  };
+  return { describe: 'array of 32 bytes', parse, keyMaterial: true };
 }
 
 /** An object with no fields we read (`{}` requests). Any JSON object passes. */
@@ -247,7 +266,18 @@ export const s = {
   empty,
 } as const;
 
-/** Parses a whole body against a top-level schema. */
-export function validateBody<T>(schema: Schema<T>, body: JsonValue): T {
-  return schema.parse(body, '');
+/**
+ * Parses JSON bytes and validates them against a top-level schema. The members the schema
+ * names as key material are read as bytes, never as numbers or text; the parser's copies are
+ * zeroed before this returns (the schema hands out its own).
+ */
+export function parseBody<T>(schema: Schema<T>, raw: Uint8Array, options: Omit<JsonParseOptions, 'keyBytes'> = {}): T {
+  const members = schema.keyMembers;
+  if (members === undefined) return schema.parse(parseJson(raw, options), '');
+  const made: JsonBytes[] = [];
+  try {
+    return schema.parse(parseJson(raw, { ...options, keyBytes: { members, made } }), '');
+  } finally {
+    for (const m of made) m.wipe();
+  }
 }

@@ -2,7 +2,7 @@
  * Decoding of the Keeper's `/v1/store/status` answer on the Nexus side: bounded JSON parser,
  * strict schema (KeeperStatusResponse), the anchor kept as raw bytes (Nexus verifies it).
  */
-import { parseJson } from '../http/index.js';
+import { parseBody } from '../http/index.js';
 import { KeeperStatusResponse } from '../protocol/index.js';
 import { SpikeError } from '../lib/index.js';
 
@@ -25,7 +25,7 @@ const MAX_STATUS_BYTES = 4096;
 export function decodeKeeperStatus(body: Uint8Array): KeeperStatus {
   let m: KeeperStatusResponse;
   try {
-    m = KeeperStatusResponse.parse(parseJson(Buffer.from(body.buffer, body.byteOffset, body.byteLength), { maxBytes: MAX_STATUS_BYTES }), '');
+    m = parseBody(KeeperStatusResponse, body, { maxBytes: MAX_STATUS_BYTES });
   } catch {
     throw new SpikeError('keeper_bad_response', 'not a valid keeper status message');
   }

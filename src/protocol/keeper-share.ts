@@ -6,7 +6,7 @@
  * it is outside the protocol's curve-free door (curve-free.ts). Decoded share values are
  * secrets: the caller wipes them.
  */
-import { parseJson } from '../http/index.js';
+import { parseBody } from '../http/index.js';
 import { Commitments, formatShardJsonArray } from '../crypto/index.js';
 import { SpikeError } from '../lib/index.js';
 import { ShareMessage } from './keeper.js';
@@ -58,7 +58,7 @@ export function toWireShare(m: ShareMessage): WireShare {
 export function decodeShareBody(body: Uint8Array): WireShare {
   let m: ShareMessage;
   try {
-    m = ShareMessage.parse(parseJson(Buffer.from(body.buffer, body.byteOffset, body.byteLength), { maxBytes: MAX_SHARE_MESSAGE_BYTES }), '');
+    m = parseBody(ShareMessage, body, { maxBytes: MAX_SHARE_MESSAGE_BYTES });
   } catch {
     throw new ShareWireError('not a valid share message');
   }

@@ -2,6 +2,8 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { decodeShareBody, encodeShareMessage, ShareWireError } from './keeper-share.js';
 import { MAX_SHARE_EPOCH, RestoreRequest, ShareMessage } from './index.js';
+import { JsonBytes, parseJson } from '../http/json.js';
+import { parseBody } from '../http/index.js';
 
 const body = (extra: string): Uint8Array => Buffer.from(`{"shard":[${new Array(32).fill(7).join(',')}]${extra}}`);
 
@@ -50,22 +52,50 @@ function allocated32(fn: () => void): Buffer[] {
   return seen;
 }
 
-test('schema: a share decoded before a later field fails is zeroed, and the parsed array of its bytes is overwritten', () => {
-  const shard = (): number[] => Array.from({ length: 32 }, (_, i) => i + 1);
-  for (const [schema, doc] of [
-    [ShareMessage, { shard: shard(), epoch: 0 }],
-    [ShareMessage, { shard: shard(), commitments: 'not base64!' }],
-    [RestoreRequest, { id: 1, shard: shard(), epoch: -1 }],
+test('P21 schema: a share decoded before a later field fails is zeroed, and so are the bytes the parser read', () => {
+  const shard = Array.from({ length: 32 }, (_, i) => i + 1).join(',');
+  for (const [schema, text] of [
+    [ShareMessage, `{"shard":[${shard}],"epoch":0}`],
+    [ShareMessage, `{"shard":[${shard}],"commitments":"not base64!"}`],
+    [RestoreRequest, `{"id":1,"shard":[${shard}],"epoch":-1}`],
     // The pending share (nested) decoded, then a later top-level field fails.
-    [ShareMessage, { shard: shard(), pending: { shard: shard(), id: 1, epoch: 2 }, staged: 'not-a-bool' }],
+    [ShareMessage, `{"shard":[${shard}],"pending":{"shard":[${shard}],"id":1,"epoch":2},"staged":"not-a-bool"}`],
   ] as const) {
+    const made: JsonBytes[] = [];
+    const doc = parseJson(Buffer.from(text), { keyBytes: { members: schema.keyMembers!, made } });
+    assert.ok(made.length >= 1 && made.every((m) => m.value?.[31] === 32), 'the parser read each share as bytes');
     const bufs = allocated32(() => assert.throws(() => schema.parse(doc, '')));
     assert.ok(bufs.length >= 1, 'the share was decoded before the failing field');
     for (const b of bufs) assert.ok(b.every((x) => x === 0), 'decoded share zeroed');
-    assert.ok(doc.shard.every((x) => x === 0), 'parsed numbers overwritten');
+    assert.ok(made.every((m) => m.value!.every((x) => x === 0)), 'the parser\'s bytes zeroed once read');
   }
-  const ok = { id: 2, shard: shard() };
-  const parsed = RestoreRequest.parse(ok, '');
+  const made: JsonBytes[] = [];
+  const doc = parseJson(Buffer.from(`{"id":2,"shard":[${shard}]}`), { keyBytes: { members: RestoreRequest.keyMembers!, made } });
+  const parsed = RestoreRequest.parse(doc, '');
   assert.equal(parsed.shard[31], 32, 'a valid request keeps its share');
-  assert.ok(ok.shard.every((x) => x === 0), 'the parsed array is overwritten once read');
+  assert.ok(made[0]!.value!.every((x) => x === 0), 'the parser\'s copy is zeroed once read');
+});
+
+test('P21 parseBody: key bytes the schema never read (an unknown member, a body that fails) are zeroed too', () => {
+  const shard = Array.from({ length: 32 }, () => 7).join(',');
+  const seen: JsonBytes[] = [];
+  const keep = JsonBytes.prototype.wipe;
+  JsonBytes.prototype.wipe = function (this: JsonBytes) {
+    seen.push(this);
+    keep.call(this);
+  };
+  try {
+    parseBody(ShareMessage, Buffer.from(`{"shard":[${shard}],"extra":{"shard":[${shard}]}}`));
+    assert.throws(() => parseBody(ShareMessage, Buffer.from(`{"shard":[${shard}],"epoch":"x"}`)));
+    assert.throws(() => parseBody(ShareMessage, Buffer.from(`{"shard":[${shard}],"epoch":1,}`)), 'a syntax error after the share');
+  } finally {
+    JsonBytes.prototype.wipe = keep;
+  }
+  assert.ok(seen.length >= 4, `every share the parser read was wiped (${seen.length})`);
+  assert.ok(seen.every((m) => m.value === null || m.value.every((x) => x === 0)));
+});
+
+test('P21 schema: a [32]byte field parsed as plain numbers (no keyBytes) is a defect, never accepted', () => {
+  const doc = parseJson(Buffer.from(`{"shard":[${Array.from({ length: 32 }, () => 1).join(',')}]}`));
+  assert.throws(() => ShareMessage.parse(doc, ''), /parsed as numbers/);
 });

@@ -48,6 +48,7 @@ const pendingFlag = s.optional(s.bool());
  */
 const PendingField: Schema<boolean | PendingShareMessage | undefined> = {
   describe: 'boolean or pending share',
+  keyMembers: PendingShareMessage.keyMembers,
   parse(v, at) {
     if (v !== null && typeof v === 'object' && !Array.isArray(v)) return PendingShareMessage.parse(v, at);
     return pendingFlag.parse(v, at);

@@ -6,12 +6,12 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import fc from 'fast-check';
 import { ApiError } from './errors.js';
-import { Bytes32, GoTime, goJsonString, parseJson, s, validateBody } from '../http/index.js';
+import { Bytes32, GoTime, goJsonString, parseBody, s, type Schema } from '../http/index.js';
 import { isValidName, isValidPathPattern, isValidSecretPath, isValidSpiffeIdPattern, validatePermissions, validateRestoreId, ERROR_SHAPES, PolicyPutRequest, RestoreRequest, SecretGetRequest, SecretPutRequest, SecretVersionsRequest, ShardContributeRequest, CipherDecryptRequest, BootstrapVerifyRequest, intKeyedMap, policyGetResponse } from './index.js';
 
-const body = <T>(schema: Parameters<typeof validateBody<T>>[0], text: string): T => validateBody(schema, parseJson(Buffer.from(text)));
+const body = <T>(schema: Schema<T>, text: string): T => parseBody(schema, Buffer.from(text));
 const is400 = (e: unknown): boolean => e instanceof ApiError && e.status === 400 && e.code === 'api_bad_request';
-const bad = <T>(schema: Parameters<typeof validateBody<T>>[0], text: string): void => {
+const bad = <T>(schema: Schema<T>, text: string): void => {
   assert.throws(() => body(schema, text), is400, text);
 };
 
