@@ -28,6 +28,7 @@ import { ALLOCATOR_ENV } from '../lib/index.js';
 import { DevStateError, devStateErrorLine, prepareDevDir } from './state.js';
 import { bannerLines } from './banner.js';
 import { startShardWatch } from './shard-watch.js';
+import { keeperHost } from './keeper-host.js';
 
 const REPO_ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..', '..');
 const TD = 'spike.ist';
@@ -99,6 +100,11 @@ export async function main(argv: string[]): Promise<void> {
     return;
   }
   const p = ports();
+  const shardFiles = fs.existsSync(recoveryDir)
+    ? fs.readdirSync(recoveryDir).filter((f) => /^spike\.recovery\.[0-9]+\.txt$/.test(f)).sort()
+    : [];
+  const keepersAt = keeperHost(dir, shardFiles.length > 0);
+  const url = `https://127.0.0.1:${p.nexus}`;
   // Operations listeners (probes, metrics; plain HTTP on loopback): Nexus first, then each Keeper.
   const opsPorts = await freeLoopbackPorts(SHARES + 1);
   const opsUrl = (i: number): string => `http://127.0.0.1:${opsPorts[i]!}`;
@@ -125,8 +131,8 @@ export async function main(argv: string[]): Promise<void> {
     SPIKE_SYSTEM_LOG_LEVEL: process.env['SPIKE_SYSTEM_LOG_LEVEL'] ?? 'WARN',
     SPIKE_NEXUS_SHAMIR_SHARES: String(SHARES),
     SPIKE_NEXUS_SHAMIR_THRESHOLD: String(THRESHOLD),
-    SPIKE_NEXUS_KEEPER_PEERS: p.keepers.map((k) => `https://localhost:${k}`).join(','),
-    SPIKE_NEXUS_API_URL: `https://localhost:${p.nexus}`,
+    SPIKE_NEXUS_KEEPER_PEERS: p.keepers.map((k) => `https://${keepersAt}:${k}`).join(','),
+    SPIKE_NEXUS_API_URL: url,
   };
   const sock = (name: string): string => `unix://${path.join(sockets, `${name}.sock`)}`;
 
@@ -135,7 +141,8 @@ export async function main(argv: string[]): Promise<void> {
     new Promise((resolve, reject) => {
       // As the shipped units do: glibc returns memory freed after bursts of TLS work (src/lib/allocator.ts).
       const childEnv = { ...ALLOCATOR_ENV, ...env };
-      const proc = spawn(process.execPath, [path.join(REPO_ROOT, 'bin', `${bin}.js`), ...args], { env: childEnv, stdio: ['ignore', 'pipe', 'pipe'] });
+      // IPv4 first: a Keeper URL naming `localhost` reaches 127.0.0.1, where it listens (keeperHost).
+      const proc = spawn(process.execPath, ['--dns-result-order=ipv4first', path.join(REPO_ROOT, 'bin', `${bin}.js`), ...args], { env: childEnv, stdio: ['ignore', 'pipe', 'pipe'] });
       const child = { name, proc };
       children.push(child);
       let ready = readyLine === undefined;
@@ -181,12 +188,8 @@ export async function main(argv: string[]): Promise<void> {
     // The DEV_OPS_* lines are for people and scripts: names without the SPIKE_/SPIFFE_ prefix
     // are skipped by that reader, so they add nothing it trusts and no warning.
     const opsLines = [`DEV_OPS_NEXUS_URL=${opsUrl(0)}`, ...p.keepers.map((_, i) => `DEV_OPS_KEEPER_${i + 1}_URL=${opsUrl(i + 1)}`)];
-    fs.writeFileSync(path.join(dir, 'env'), `# written by npm start\nSPIKE_NEXUS_API_URL=https://localhost:${p.nexus}\n${opsLines.join('\n')}\n`, { mode: 0o600 });
+    fs.writeFileSync(path.join(dir, 'env'), `# written by npm start\nSPIKE_NEXUS_API_URL=${url}\n${opsLines.join('\n')}\n`, { mode: 0o600 });
 
-    const shardFiles = fs.existsSync(recoveryDir)
-      ? fs.readdirSync(recoveryDir).filter((f) => /^spike\.recovery\.[0-9]+\.txt$/.test(f)).sort()
-      : [];
-    const url = `https://localhost:${p.nexus}`;
     if (shardFiles.length === 0) {
       await new Promise<void>((resolve, reject) => {
         void start('bootstrap', 'spike-bootstrap', ['-init'], { ...baseEnv, SPIFFE_ENDPOINT_SOCKET: sock('bootstrap') }).then((c) => {

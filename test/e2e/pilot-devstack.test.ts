@@ -81,7 +81,7 @@ before(async () => {
   if (!ANY) return;
   cwd = fs.mkdtempSync(path.join(os.tmpdir(), 'pilot-dev-'));
   const [n, k1, k2, k3] = [await freePort(), await freePort(), await freePort(), await freePort()];
-  nexusUrl = `https://localhost:${n}`;
+  nexusUrl = `https://127.0.0.1:${n}`;
   dev = spawn(process.execPath, [path.join(REPO_ROOT, 'bin', 'spike-dev.js')], {
     cwd,
     stdio: ['ignore', 'pipe', 'pipe'],
