@@ -19,28 +19,29 @@ interface Frame {
 }
 
 export class Parser extends Lexer {
-  /** Every {@link JsonBytes} made, so a failed parse (or the caller) can zero them all. */
-  readonly made: JsonBytes[] = [];
 
   constructor(
     b: Buffer,
     private readonly L: JsonLimits,
     integerLiterals: boolean,
+    /** Folded names ({@link foldName}) of the members whose arrays are key material. */
     private readonly keyMembers: ReadonlySet<string> | undefined,
+    /** Every {@link JsonBytes} made is pushed here, so a failed parse (or the caller) can zero them all. */
+    readonly made: JsonBytes[],
   ) {
     super(b, integerLiterals, keyMembers !== undefined);
   }
 
   /** Parses the whole document. */
   parse(): JsonValue {
-    return this.value(0, true);
+    return this.value(0, true, true);
   }
 
   /**
    * Parses one value at this.i, nested `base` containers deep. The top level (`whole`) must
-   * then be followed only by whitespace.
+   * then be followed only by whitespace. `keyAware`: key-material members are read as bytes.
    */
-  private value(base: number, whole: boolean): JsonValue {
+  private value(base: number, whole: boolean, keyAware: boolean): JsonValue {
     const b = this.b;
     const L = this.L;
     const stack: Frame[] = [];
@@ -50,7 +51,7 @@ export class Parser extends Lexer {
       this.ws();
       const c = this.at(this.i);
       const top = stack[stack.length - 1];
-      if (c === 0x5b && top?.obj != null && this.keyMembers?.has(top.key) === true) {
+      if (c === 0x5b && keyAware && top?.obj != null && this.keyMembers?.has(foldName(top.key)) === true) {
         value = this.keyBytes(base + stack.length + 1);
       } else if (c === 0x7b /* { */ || c === 0x5b /* [ */) {
         if (base + stack.length + 1 > L.maxDepth) throw E.depth();
@@ -162,7 +163,9 @@ export class Parser extends Lexer {
         const c = this.at(this.i);
         let v = -1;
         if (c === 0x2d || isDigit(c)) v = this.byteLiteral();
-        else this.value(depth, false);
+        // Not key-aware: whatever it holds, the array is already refused, and no key array
+        // nests in another (so this recursion is one level deep, whatever the depth cap).
+        else this.value(depth, false, false);
         if (v >= 0 && n < KEY_BYTES_CAPACITY) out.value![n] = v;
         else ok = false;
         n++;
@@ -186,4 +189,13 @@ export class Parser extends Lexer {
 
 
 
+}
+
+/**
+ * A member name folded for matching key-material members as Go matches field names (without
+ * regard to case, `EqualFold`, so `"Shard"` and `"ſhard"` are that member too): the schema
+ * refuses such a variant, and the parser must still have read it as bytes, never numbers.
+ */
+export function foldName(name: string): string {
+  return name.toUpperCase().toLowerCase();
 }

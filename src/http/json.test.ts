@@ -333,3 +333,33 @@ test('P21: the digits of a share never appear in a string made while its body is
   assert.ok(made.length > 0, 'the spies saw the strings the parser made');
   assert.ok(!made.some((s) => s.includes(digits) || s.includes('200,')), 'no string holds the share\'s digits');
 });
+
+test('P21 keyBytes: members are matched as Go matches field names (any case, Unicode folding), so a variant is read as bytes too', () => {
+  for (const name of ['Shard', 'SHARD', 'ſhard']) {
+    const made: JsonBytes[] = [];
+    const v = parseJson(Buffer.from(`{"${name}":${ints(new Array(32).fill(3))}}`), keyOpts(made)) as Record<string, unknown>;
+    assert.ok(v[name] instanceof JsonBytes, name);
+    assert.equal(made.length, 1, name);
+  }
+});
+
+test('P21 keyBytes: very many key members (body cap raised) parse without a stack overflow, every one handed to the caller', () => {
+  const n = 150_000;
+  const made: JsonBytes[] = [];
+  const text = `[${new Array(n / 10_000).fill(`[${new Array(10_000).fill('{"shard":[]}').join(',')}]`).join(',')}]`;
+  const v = parseJson(Buffer.from(text), { ...keyOpts(made), maxBytes: 8 * 1024 * 1024 });
+  assert.ok(Array.isArray(v));
+  assert.equal(made.length, n);
+});
+
+test('P21 keyBytes: key arrays nested in key arrays do not recurse (deep nesting with a raised depth cap is a typed error or a value)', () => {
+  const d = 5000;
+  const text = `{"shard":[${'{"shard":['.repeat(d)}${']}'.repeat(d)}]}`;
+  const v = parseJson(Buffer.from(text), { ...keyOpts(), maxDepth: 1e6 }) as Record<string, JsonBytes>;
+  assert.equal(v.shard!.value, null, 'an array holding anything but bytes is refused');
+});
+
+test('SEC-18: a string input with a lone surrogate is refused, not silently replaced', () => {
+  assert.throws(() => parseJson('"a\ud800b"'), JsonError);
+  assert.equal(parseJson('"a\ud83d\ude00b"'), 'a😀b');
+});

@@ -20,13 +20,13 @@
  * {@link JsonBytes}, so a share never becomes a string, which could not be wiped.
  */
 import { E, JsonBytes, type JsonLimits, type JsonObject, type JsonValue } from './json-lex.js';
-import { Parser } from './json-parser.js';
+import { Parser, foldName } from './json-parser.js';
 
 export { JsonBytes, JsonError, KEY_BYTES_CAPACITY, type JsonLimits, type JsonObject, type JsonValue } from './json-lex.js';
 
 /** Where key-material arrays go: see {@link JsonParseOptions.keyBytes}. */
 export interface KeyBytesOption {
-  /** Member names (at any depth) whose array value is key material. */
+  /** Member names (at any depth, matched without regard to case, as Go matches them) whose array value is key material. */
   members: ReadonlySet<string>;
   /** Every {@link JsonBytes} made is pushed here; the caller zeroes them all once done. */
   made: JsonBytes[];
@@ -67,19 +67,22 @@ export function parseJson(input: Uint8Array | string, options: JsonParseOptions 
     maxMembers: options.maxMembers ?? DEFAULT_JSON_LIMITS.maxMembers,
     maxElements: options.maxElements ?? DEFAULT_JSON_LIMITS.maxElements,
   };
-  if (typeof input === 'string' && input.length > L.maxBytes) throw E.tooLarge();
+  if (typeof input === 'string') {
+    if (input.length > L.maxBytes) throw E.tooLarge();
+    // Encoding would turn a lone surrogate into U+FFFD silently.
+    if (!(input as string & { isWellFormed(): boolean }).isWellFormed()) throw E.surrogate();
+  }
   const b = typeof input === 'string' ? Buffer.from(input, 'utf8')
     : Buffer.isBuffer(input) ? input : Buffer.from(input.buffer, input.byteOffset, input.byteLength);
   if (b.byteLength > L.maxBytes) throw E.tooLarge();
   const keyBytes = options.keyBytes;
-  const p = new Parser(b, L, options.integerLiterals !== false, keyBytes?.members);
+  const members = keyBytes === undefined ? undefined : new Set([...keyBytes.members].map(foldName));
+  const p = new Parser(b, L, options.integerLiterals !== false, members, keyBytes?.made ?? []);
   try {
     return p.parse();
   } catch (e) {
     for (const m of p.made) m.wipe();
     throw e;
-  } finally {
-    if (keyBytes !== undefined) keyBytes.made.push(...p.made);
   }
 }
 

@@ -14,7 +14,7 @@ import { unauthorized, unsupportedMediaType } from './errors.js';
 import type { Exchange } from './exchange.js';
 import { type GoJsonValue, goJson } from './gojson.js';
 import { runGuard } from './guards.js';
-import { parseBody } from './schema.js';
+import { parseBody, zeroBodyBytes } from './schema.js';
 import { unsupportedCharset } from './media-type.js';
 import { sendJson } from './reply.js';
 import type { RouteDef } from './route.js';
@@ -24,8 +24,10 @@ export async function runJsonRoute<P>(x: Exchange, def: RouteDef<unknown, P>, pe
   if (unsupportedCharset(x.req.headers['content-type'])) throw unsupportedMediaType();
   const raw = await readBody(x.req, maxBytes, { timeoutMs: bodyTimeoutMs });
   let result: GoJsonValue;
+  let body: unknown;
+  let handed = false;
   try {
-    const body = parseBody(def.body, raw, { ...def.jsonLimits, maxBytes });
+    body = parseBody(def.body, raw, { ...def.jsonLimits, maxBytes });
     x.body = body;
     if (!runGuard(def.guard, peer, body, false)) {
       x.decision = 'deny';
@@ -33,7 +35,13 @@ export async function runJsonRoute<P>(x: Exchange, def: RouteDef<unknown, P>, pe
     }
     x.decision = 'allow';
     if (x.beforeHandle !== undefined) await x.beforeHandle(body);
+    handed = true; // from here the handler owns the body's buffers (it may keep a share)
     result = await withoutInactivityTimeout(x, def.answersWhenDone === true, () => def.handle({ peer, body, log: x.log, afterSend: (fn) => x.afterSend.push(fn) }));
+  } catch (e) {
+    // Refused before the handler ran (guard, audit hook): the decoded bytes (a share, a
+    // plaintext) go nowhere, so they are zeroed here.
+    if (!handed) zeroBodyBytes(body);
+    throw e;
   } finally {
     raw.fill(0);
   }

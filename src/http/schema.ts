@@ -189,9 +189,14 @@ function object<F extends Fields>(fields: F): Schema<ObjectOf<F>> {
   return keyMembers.size === 0 ? { describe: 'object', parse } : { describe: 'object', parse, keyMembers };
 }
 
-/** Zeroes every byte buffer in a parsed value (objects and arrays the schema built; bounded depth). */
+/** Zeroes every byte buffer in a validated body (objects, arrays and maps the schema built; bounded depth). */
+export function zeroBodyBytes(v: unknown): void {
+  zeroBytes(v, 0);
+}
+
 function zeroBytes(v: unknown, depth: number): void {
   if (v instanceof Uint8Array) v.fill(0);
+  else if (depth < 16 && v instanceof Map) for (const x of v.values()) zeroBytes(x, depth + 1);
   else if (depth < 16 && typeof v === 'object' && v !== null) for (const x of Object.values(v)) zeroBytes(x, depth + 1);
 }
 
