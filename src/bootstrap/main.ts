@@ -48,7 +48,7 @@ export async function main(argv: string[]): Promise<void> {
   });
   if (!started) return;
   const { cfg, ids, source, logger } = started;
-  const keepers = new KeeperClient({ source, authorizeKeeper: authorizeIf(ids.isKeeper), timeoutMs: 10_000 });
+  const keepers = new KeeperClient({ source, authorizeKeeper: authorizeIf(ids.isKeeper), timeoutMs: 10_000, shareRecipients: cfg.keeperPeers });
   const nexus = createMtlsHttpsClient({ source, authorizeServer: authorizeIf(ids.isNexus), connections: 2 });
   try {
     const outcome = await runBootstrap({

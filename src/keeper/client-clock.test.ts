@@ -18,7 +18,7 @@ before(async () => ({ ca1, clientSvid, both } = await createMtlsPki()));
 
 async function callKeeperWithSvidFrom(from: number): Promise<unknown> {
   const h = await startServer(await makeSvid(ca1, SERVER_ID, { notBefore: new Date(from), notAfter: new Date(from + HOUR) }), both);
-  const client = new KeeperClient({ source: new StaticX509Source(clientSvid, both), authorizeKeeper: authorizeAny(), timeoutMs: 10_000 });
+  const client = new KeeperClient({ source: new StaticX509Source(clientSvid, both), authorizeKeeper: authorizeAny(), timeoutMs: 10_000, shareRecipients: [] });
   try {
     return await client.fetchShare(`https://127.0.0.1:${h.server.port}`).then(() => 'answered', (e: unknown) => e);
   } finally {

@@ -22,9 +22,10 @@ export class KeeperCallError extends SpikeError {
    * (`CERT_HAS_EXPIRED`, `svid_not_yet_valid`, …: ENV-03), else undefined.
    */
   readonly certTime: string | undefined;
-  constructor(code: 'keeper_unreachable' | 'keeper_bad_status' | 'keeper_bad_response' | 'keeper_response_too_large', status?: number, options?: { cause?: unknown }) {
+  constructor(code: 'keeper_unreachable' | 'keeper_bad_status' | 'keeper_bad_response' | 'keeper_response_too_large' | 'keeper_not_configured', status?: number, options?: { cause?: unknown }) {
     const certTime = code === 'keeper_unreachable' ? certTimeCause(options?.cause) : undefined;
     super(code, clockSkewHint('server', certTime) ?? {
+      keeper_not_configured: 'no share is sent to a Keeper URL outside this process\'s configured Keeper list',
       keeper_unreachable: 'the Keeper could not be reached or did not answer in time',
       keeper_bad_status: 'the Keeper answered with an error status',
       keeper_bad_response: 'the Keeper answered with a malformed share message',
@@ -52,14 +53,22 @@ interface KeeperClientOptions {
   timeoutMs?: number;
   /** Largest response body read; default 16 KiB. */
   maxResponseBytes?: number;
+  /**
+   * The only Keeper URLs a share may be sent to: this process's configured Keepers. A list
+   * read from the database (a sharing record, even a validly tagged old one put back) can then
+   * never make it send a share anywhere else. Reading shares and status is not restricted.
+   */
+  shareRecipients: readonly string[];
 }
 
 export class KeeperClient {
   readonly #http: MtlsHttpsClient;
   readonly #timeoutMs: number;
   readonly #maxBytes: number;
+  readonly #recipients: ReadonlySet<string>;
 
   constructor(opts: KeeperClientOptions) {
+    this.#recipients = new Set(opts.shareRecipients);
     this.#timeoutMs = opts.timeoutMs ?? 5000;
     this.#maxBytes = opts.maxResponseBytes ?? 16 * 1024;
     // Node's own HTTPS client (no undici: Nexus and Bootstrap start without loading it).
@@ -88,8 +97,17 @@ export class KeeperClient {
     }
   }
 
-  /** POST /v1/store/contribute. Resolves on 200; a 409 or any other status throws with `status`. */
+  /** True when `baseUrl` is one of the configured Keepers, the only ones sent shares. */
+  mayReceiveShares(baseUrl: string): boolean {
+    return this.#recipients.has(baseUrl);
+  }
+
+  /**
+   * POST /v1/store/contribute. Resolves on 200; a 409 or any other status throws with `status`;
+   * a URL outside the configured Keepers throws `keeper_not_configured` before anything is sent.
+   */
   async contribute(baseUrl: string, share: WireShare): Promise<void> {
+    if (!this.mayReceiveShares(baseUrl)) throw new KeeperCallError('keeper_not_configured');
     const payload = encodeShareMessage(share, false);
     try {
       const { status, body } = await this.#post(baseUrl + PATHS.keeperContribute, payload);

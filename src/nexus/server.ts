@@ -150,7 +150,7 @@ export async function startNexus(o: NexusOptions): Promise<Nexus> {
   let tasks: SharingTasks | undefined;
   let rejoin = (): void => undefined;
   if (cfg.backend !== 'memory') {
-    keeperClient = new KeeperClient({ source, authorizeKeeper: authorizeIf(ids.isKeeper), timeoutMs: 5000 });
+    keeperClient = new KeeperClient({ source, authorizeKeeper: authorizeIf(ids.isKeeper), timeoutMs: 5000, shareRecipients: cfg.keeperPeers });
     // Rollback detection where the store persists (sqlite, postgres): docs/key-lifecycle.md.
     if (store.anchor) {
       rollback = new RollbackGuard({

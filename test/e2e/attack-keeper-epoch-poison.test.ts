@@ -31,7 +31,7 @@ const POISON_EPOCHS = [Number.MAX_SAFE_INTEGER, 2 ** 32, 2 ** 31, 1000, 2, 1];
 
 async function keeperClient(stack: Stack, identity: string): Promise<{ client: KeeperClient; close(): Promise<void> }> {
   const source = await WorkloadX509Source.open({ endpoint: stack.socket(identity), timeoutMs: 15_000 });
-  const client = new KeeperClient({ source, authorizeKeeper: isKeeperId, timeoutMs: 5000 });
+  const client = new KeeperClient({ source, authorizeKeeper: isKeeperId, timeoutMs: 5000, shareRecipients: stack.keeperUrls });
   return { client, async close() { await client.close(); source.close(); } };
 }
 

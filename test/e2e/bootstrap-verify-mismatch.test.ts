@@ -48,7 +48,7 @@ function bootstrap(peers: string, force: boolean): ReturnType<Stack['run']> {
 
 async function heldShares(urls: string[]): Promise<string[]> {
   const source = await WorkloadX509Source.open({ endpoint: stack.socket('nexus-probe'), timeoutMs: 10_000 });
-  const kc = new KeeperClient({ source, authorizeKeeper: authorizeIf((id) => id.path.startsWith('/spike/keeper')), timeoutMs: 10_000 });
+  const kc = new KeeperClient({ source, authorizeKeeper: authorizeIf((id) => id.path.startsWith('/spike/keeper')), timeoutMs: 10_000, shareRecipients: [] });
   try {
     return await Promise.all(urls.map(async (u) => Buffer.from((await kc.fetchShare(u)).value).toString('hex')));
   } finally {

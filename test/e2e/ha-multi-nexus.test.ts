@@ -76,7 +76,7 @@ describe('three Nexus instances on one PostgreSQL database', () => {
     // identical re-pushes per Keeper (a count reached, not a wall-clock window).
     await until(() => [1, 2, 3].every((k) => contributions(stack, k, 'unchanged') >= 9), 120_000, 'three rounds of re-pushes');
     const source = await WorkloadX509Source.open({ endpoint: stack.socket('nexus'), timeoutMs: 15_000 });
-    const kc = new KeeperClient({ source, authorizeKeeper: authorizeIf((id) => id.toString().startsWith('spiffe://spike.ist/spike/keeper/')) });
+    const kc = new KeeperClient({ source, authorizeKeeper: authorizeIf((id) => id.toString().startsWith('spiffe://spike.ist/spike/keeper/')), shareRecipients: [] });
     const snapshot = async (): Promise<Array<{ id: number | undefined; epoch: number | undefined; digest: string; value: Buffer }>> => {
       const out = [];
       for (const url of stack.keeperUrls) {

@@ -55,7 +55,7 @@ async function pilot(): Promise<NexusClient> {
 /** Reads every Keeper's share with a Nexus identity (null when a Keeper holds none). */
 async function keeperShares(): Promise<Array<Uint8Array | null>> {
   const source = await WorkloadX509Source.open({ endpoint: stack.socket('nexus-probe'), timeoutMs: 10_000 });
-  const kc = new KeeperClient({ source, authorizeKeeper: authorizeIf((id) => id.path.startsWith('/spike/keeper')), timeoutMs: 15_000 });
+  const kc = new KeeperClient({ source, authorizeKeeper: authorizeIf((id) => id.path.startsWith('/spike/keeper')), timeoutMs: 15_000, shareRecipients: [] });
   try {
     return await Promise.all(stack.keeperUrls.map((u) => kc.fetchShare(u).then((w) => w.value, () => null)));
   } finally {

@@ -60,7 +60,7 @@ const body = (s: Share): { id: number; shard: number[] } => ({ id: s.id, shard: 
 
 async function keeperShares(st: Stack): Promise<Array<string | null>> {
   const source = await WorkloadX509Source.open({ endpoint: st.socket('nexus-probe'), timeoutMs: 10_000 });
-  const kc = new KeeperClient({ source, authorizeKeeper: authorizeIf((id) => id.path.startsWith('/spike/keeper')), timeoutMs: 15_000 });
+  const kc = new KeeperClient({ source, authorizeKeeper: authorizeIf((id) => id.path.startsWith('/spike/keeper')), timeoutMs: 15_000, shareRecipients: [] });
   try {
     return await Promise.all(st.keeperUrls.map((u) => kc.fetchShare(u).then((w) => Buffer.from(w.value).toString('hex'), () => null)));
   } finally {

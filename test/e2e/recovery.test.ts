@@ -26,7 +26,7 @@ const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 async function probe(stack: Stack, identity: string): Promise<{ client: KeeperClient; source: X509Source; close(): Promise<void> }> {
   const source = await WorkloadX509Source.open({ endpoint: stack.socket(identity), timeoutMs: 10_000 });
-  const client = new KeeperClient({ source, authorizeKeeper: isKeeperId, timeoutMs: 15_000 });
+  const client = new KeeperClient({ source, authorizeKeeper: isKeeperId, timeoutMs: 15_000, shareRecipients: stack.keeperUrls });
   return { client, source, async close() { await client.close(); source.close(); } };
 }
 
@@ -133,7 +133,7 @@ describe('issue 4: keepers, bootstrap, recovery', { concurrency: false }, () => 
 
   test('KPR-08/CFG-05: after Nexus confirmed the sharing, Bootstrap cannot replace a share; the identical one is acknowledged', async () => {
     const src = await WorkloadX509Source.open({ endpoint: stack.socket('bootstrap'), timeoutMs: 10_000 });
-    const kc = new KeeperClient({ source: src, authorizeKeeper: isKeeperId, timeoutMs: 15_000 });
+    const kc = new KeeperClient({ source: src, authorizeKeeper: isKeeperId, timeoutMs: 15_000, shareRecipients: stack.keeperUrls });
     try {
       const o = original[2]!;
       await kc.contribute(stack.keeperUrls[2]!, { value: o.value, id: 3, epoch: 1, commitments: o.commitments });

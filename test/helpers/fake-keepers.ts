@@ -23,14 +23,19 @@ export class FakeKeepers {
   readonly down = new Set<string>();
   /** Every share sent: which Keeper got which id of which epoch. */
   readonly sent: { url: string; epoch: number | undefined; id: number | undefined }[] = [];
+  /** The configured Keepers (KeeperClient's `shareRecipients`); unset: every URL. */
+  recipients: ReadonlySet<string> | undefined;
   slot(url: string): ShareSlot {
     let s = this.slots.get(url);
     if (!s) this.slots.set(url, s = new ShareSlot());
     return s;
   }
   client(): KeeperClient {
+    const may = (url: string): boolean => this.recipients === undefined || this.recipients.has(url);
     return {
+      mayReceiveShares: may,
       contribute: async (url: string, w: WireShare) => {
+        if (!may(url)) throw new KeeperCallError('keeper_not_configured');
         if (this.down.has(url)) throw new KeeperCallError('keeper_unreachable');
         this.sent.push({ url, epoch: w.epoch, id: w.id });
         try {

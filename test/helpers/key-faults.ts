@@ -23,7 +23,7 @@ export type KeeperHolding = { epoch: number | undefined; pending: number | undef
 /** Every Keeper's epochs (null: no answer); share values are wiped at once. */
 export async function keeperEpochs(stack: Stack): Promise<KeeperHolding[]> {
   const source = await WorkloadX509Source.open({ endpoint: stack.socket(PROBE_IDENTITY), timeoutMs: 10_000 });
-  const kc = new KeeperClient({ source, authorizeKeeper: authorizeIf((id) => id.path.startsWith('/spike/keeper')), timeoutMs: 15_000 });
+  const kc = new KeeperClient({ source, authorizeKeeper: authorizeIf((id) => id.path.startsWith('/spike/keeper')), timeoutMs: 15_000, shareRecipients: [] });
   try {
     return await Promise.all(stack.keeperUrls.map((u) => kc.fetchShare(u).then((w: WireShare) => {
       w.value.fill(0);

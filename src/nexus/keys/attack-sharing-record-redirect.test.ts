@@ -30,16 +30,16 @@ import { KeyState } from './state.js';
 const PEERS = urls(3);
 const EVIL = ['https://evil-a', 'https://evil-b', 'https://evil-c'];
 
-/** A bootstrapped SQLite file: its root key, and Keepers holding the epoch-1 shares of `PEERS`. */
-async function bootstrappedFile(): Promise<{ file: string; root: RootKey; k: FakeKeepers }> {
+/** A bootstrapped SQLite file: its root key, and Keepers holding the epoch-1 shares of `peers`. */
+async function bootstrappedFile(peers = PEERS): Promise<{ file: string; root: RootKey; k: FakeKeepers }> {
   const file = path.join(tempDir('spike-redirect-'), 'spike.db');
   const root = RootKey.generate();
   const split = splitSecret(root, 2, 3);
   const store = new SqliteStore({ file });
-  await adoptKey(store, new KeyState(), RootKey.fromBytes(root.bytes()), split.shares.slice(0, 2), { epoch: 1, threshold: 2, shares: 3, commitments: split.commitments, peers: PEERS });
+  await adoptKey(store, new KeyState(), RootKey.fromBytes(root.bytes()), split.shares.slice(0, 2), { epoch: 1, threshold: 2, shares: 3, commitments: split.commitments, peers });
   await store.close();
   const k = new FakeKeepers();
-  PEERS.forEach((u, i) => k.slot(u).contribute('nexus', { value: split.shares[i]!.value, id: i + 1, epoch: 1, commitments: split.commitments }));
+  peers.forEach((u, i) => k.slot(u).contribute('nexus', { value: split.shares[i]!.value, id: i + 1, epoch: 1, commitments: split.commitments }));
   split.shares.forEach(wipeShare);
   return { file, root, k };
 }
@@ -58,7 +58,7 @@ function rewriteRecord(file: string, edit: (record: Record<string, unknown>) => 
 }
 
 /** A Nexus start on `file` configured with `peers`; resolves once the key is installed or refused (then stopped). */
-async function restart(file: string, k: FakeKeepers, peers = PEERS, acceptUntaggedSharing = false): Promise<{ keys: KeyState; refused: boolean }> {
+async function restart(file: string, k: FakeKeepers, peers = PEERS, acceptUntaggedSharing = false, done?: (lines: string[]) => boolean): Promise<{ keys: KeyState; refused: boolean }> {
   const lines: string[] = [];
   const log = createLogger({ component: 't', level: 'info', destination: new Writable({ write(c: Buffer, _e, cb) { lines.push(c.toString()); cb(); } }) });
   const store = new SqliteStore({ file });
@@ -67,7 +67,7 @@ async function restart(file: string, k: FakeKeepers, peers = PEERS, acceptUntagg
   const refused = (): boolean => lines.some((l) => /sharing_record_(untrusted|untagged|missing)/.test(l));
   sync.start();
   try {
-    await waitFor(() => (keys.isReady() && k.sent.length >= peers.length) || refused(), 'the key installed and pushed, or refused', 10_000);
+    await waitFor(() => (keys.isReady() && (done ? done(lines) : k.sent.length >= peers.length)) || refused(), 'the key installed and pushed, or refused', 10_000);
     return { keys, refused: refused() };
   } finally {
     await sync.stop();
@@ -110,6 +110,20 @@ for (const [name, edit] of [
     assert.deepEqual(k.sent, [], 'no share was pushed to any Keeper');
   });
 }
+
+test('attack-sharing-record-replay: a validly tagged record naming a Keeper no longer configured (decommissioned, or an old record put back) gets that Keeper no share', async () => {
+  // The record was written by Nexus itself when https://k9 was one of its Keepers; the
+  // configuration has since replaced it by https://k3 (the start-up reshare moves the
+  // sharing later). Whoever holds k9's address and a Keeper SVID now must get nothing.
+  const old = [PEERS[0]!, PEERS[1]!, 'https://k9'];
+  const { file, root, k } = await bootstrappedFile(old);
+  k.recipients = new Set(PEERS); // KeeperClient's shareRecipients: the configured Keepers
+  const { keys, refused } = await restart(file, k, PEERS, false, (lines) => lines.some((l) => l.includes('outside SPIKE_NEXUS_KEEPER_PEERS')));
+  assert.equal(refused, false, 'the record itself is genuine');
+  assert.ok(keys.root().equals(root));
+  assert.ok(k.sent.length > 0, 'the configured Keepers it names were sent their shares');
+  assert.deepEqual(k.sent.filter((x) => x.url === 'https://k9'), [], 'no share went to the Keeper outside the configuration');
+});
 
 test('attack-sharing-record-redirect: the sharing record deleted (the key-check record kept) is damage, not a first start', async () => {
   const { file, k } = await bootstrappedFile();

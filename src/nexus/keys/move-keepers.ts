@@ -7,7 +7,7 @@
 import { KEY_TIMER_DEFAULTS } from '../../config/index.js';
 import { wipeShare, type Share } from '../../crypto/index.js';
 import { Backoff, errInfo, type Logger } from '../../lib/index.js';
-import { keeperFailureFields, type KeeperClient } from '../../keeper/index.js';
+import { KeeperCallError, keeperFailureFields, type KeeperClient } from '../../keeper/index.js';
 import type { KeyState, SharingInfo } from './state.js';
 
 /** How long the pre-commit status check waits for each Keeper. */
@@ -111,6 +111,8 @@ export class MoveKeepers {
         return true;
       } catch (e) {
         log.warn({ keeperId: pos, attempt: a, reason: errInfo(e), ...keeperFailureFields(e) }, 'sharing move: keeper push failed');
+        // Not one of the configured Keepers: no later attempt would send it anything either.
+        if (e instanceof KeeperCallError && e.code === 'keeper_not_configured') return false;
         if (a < attempts) await new Promise((r) => setTimeout(r, Math.max(1, backoff.next())));
       }
     }

@@ -42,6 +42,8 @@ export class SharePusher {
   #stopped = false;
   /** Between `pause` and the next `start`: no share goes out, from the round or from `pushTo`. */
   #paused = false;
+  /** Keeper URLs outside the configuration already logged (see `#pushOne`). */
+  readonly #notConfiguredSaid = new Set<string>();
 
   constructor(opts: SharePusherOptions) {
     this.#o = opts;
@@ -123,6 +125,16 @@ export class SharePusher {
 
   async #pushOne(url: string, pos: number, sharing: SharingInfo): Promise<boolean> {
     const { keys, client, logger, observer, audit } = this.#o;
+    if (!client.mayReceiveShares(url)) {
+      // The current sharing names a Keeper this Nexus is not configured with (the list changed
+      // and the start-up reshare has not moved it yet, or the record was put back): no share
+      // goes there. Said once per URL, not every round.
+      if (!this.#notConfiguredSaid.has(url)) {
+        this.#notConfiguredSaid.add(url);
+        logger.warn({ keeper: url, keeperId: pos, epoch: sharing.epoch }, 'the current sharing names a Keeper outside SPIKE_NEXUS_KEEPER_PEERS: no share is sent to it');
+      }
+      return false;
+    }
     let share: Share;
     try {
       share = keys.shareFor(pos);
