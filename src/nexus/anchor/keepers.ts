@@ -82,7 +82,9 @@ export class KeeperAnchors {
    * rotation moves the Keepers to a new epoch (pending before the switch, current after).
    */
   async movedPast(epoch: number): Promise<boolean> {
-    const answers = await Promise.all(this.allPeers().map((url) => this.#o.client.status(url, STATUS_TIMEOUT_MS).catch(() => undefined)));
+    // Only configured Keepers are believed here: a Keeper that only the stored sharing names
+    // (an address from the database) must not turn a rollback alarm into "rotated elsewhere".
+    const answers = await Promise.all(this.#o.peers.map((url) => this.#o.client.status(url, STATUS_TIMEOUT_MS).catch(() => undefined)));
     return answers.some((st) => st !== undefined && ((st.epoch ?? 0) > epoch || (st.pending ?? 0) > epoch));
   }
 

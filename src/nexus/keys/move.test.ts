@@ -77,6 +77,24 @@ test('one move at a time: a second request while one runs → move_in_progress; 
   k.sharesAt(peers, 4);
 });
 
+test('attack-sharing-record-replay: a sharing naming a Keeper outside the configuration cannot be refreshed or rotated (move_keeper_not_configured, nothing stored or sent); a reshare to the configured Keepers can', async () => {
+  const recorded = [...urls(2), 'https://k9'];
+  const configured = urls(3);
+  const { store, keys, k } = await bootstrapped(2, recorded);
+  k.recipients = new Set(configured);
+  k.sent.length = 0;
+  const m = mover(store, keys, k);
+  const notConfigured = (e: unknown): boolean => e instanceof MoveError && e.code === 'move_keeper_not_configured';
+  await assert.rejects(m.move('refresh', { threshold: 2, shares: 3, peers: recorded }), notConfigured);
+  const rot = m.forRotation();
+  await assert.rejects(rot.stage(RootKey.generate()), notConfigured);
+  rot.done?.();
+  assert.equal(k.sent.length, 0, 'nothing was sent');
+  assert.equal(await nextEpoch(store, 1), 2, 'no epoch was handed out');
+  assert.equal((await m.move('reshare', { threshold: 2, shares: 3, peers: configured })).epoch, 2);
+  assert.deepEqual(k.sent.filter((x) => x.url === 'https://k9'), [], 'the retired Keeper never got a share');
+});
+
 test('reshare 2-of-3 → 3-of-5 (two new Keepers) → 2-of-3 on other Keepers: same root key; Keepers of the new set hold only the new epoch', async () => {
   const peers = urls(3);
   const { root, store, keys, k } = await bootstrapped(2, peers);

@@ -63,7 +63,7 @@ export interface MoveTarget {
  */
 export type MoveStep = 'after-pending-store' | 'after-pending-push' | 'after-commit';
 
-type MoveErrorCode = 'move_in_progress' | 'move_not_ready' | 'move_bad_target' | 'move_keepers_unacked' | 'move_superseded';
+type MoveErrorCode = 'move_in_progress' | 'move_not_ready' | 'move_bad_target' | 'move_keepers_unacked' | 'move_superseded' | 'move_keeper_not_configured';
 
 export class MoveError extends SpikeError {
   constructor(code: MoveErrorCode) {
@@ -73,6 +73,7 @@ export class MoveError extends SpikeError {
       move_bad_target: 'the new sharing needs 1 <= threshold <= shares <= 255 and one Keeper per share',
       move_keepers_unacked: 'not every Keeper acknowledged its new share; the move was abandoned and the current sharing stays',
       move_superseded: 'another Nexus on this database changed the sharing meanwhile; this move was dropped',
+      move_keeper_not_configured: 'the sharing names a Keeper outside SPIKE_NEXUS_KEEPER_PEERS, which is never sent a share: move the sharing to the configured Keepers first (spike operator reshare)',
     }[code]);
   }
 }
@@ -159,12 +160,19 @@ export class SharingMover {
    * Runs one move; resolves with the new (current) sharing. `leaseWaitMs`: how long to wait for
    * another process's move lease (default: briefly, as for a move an operator asked for).
    */
+  /** Every Keeper of `peers` may be sent shares (it is configured: KeeperClient `shareRecipients`). */
+  #configured(peers: readonly string[]): boolean {
+    return peers.every((u) => this.#o.client.mayReceiveShares(u));
+  }
+
   async move(kind: MoveKind, target: MoveTarget, opts: { leaseWaitMs?: number } = {}): Promise<SharingInfo> {
     if (this.#running) throw new MoveError('move_in_progress');
     const { keys } = this.#o;
     const current = keys.sharing();
     if (!keys.isReady() || !current) throw new MoveError('move_not_ready');
     if (!validTarget(target)) throw new MoveError('move_bad_target');
+    // Refused before anything is stored or sent: such a move could never be acknowledged.
+    if (!this.#configured(target.peers)) throw new MoveError('move_keeper_not_configured');
     this.#running = true;
     try {
       return await outsideRequest(async () => {
@@ -243,6 +251,7 @@ export class SharingMover {
         const current = keys.sharing();
         const peers = current?.peers;
         if (!keys.isReady() || !current || !peers) throw new MoveError('move_not_ready');
+        if (!this.#configured(peers)) throw new MoveError('move_keeper_not_configured');
         this.#running = true;
         locked = true;
         // The lease, its renewals and the stage's store calls run outside the request (module comment).

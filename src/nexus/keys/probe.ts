@@ -150,7 +150,8 @@ export class KeeperProbe {
     if (this.#stopped) return true;
     const sharing = keys.sharing();
     const why = sharing && pos > 0 ? staleReason(st, pos, sharing.epoch) : undefined;
-    if (why !== undefined) {
+    // A Keeper outside the configuration is never sent a share (repush.ts says so once).
+    if (why !== undefined && client.mayReceiveShares(url)) {
       if (why === 'empty' && !this.#lost.has(pos)) {
         // A Keeper holds its share in memory only: empty means it restarted or crashed.
         this.#lost.add(pos);

@@ -28,7 +28,8 @@ import { viaStore } from './store-errors.js';
 export function moveFailure(e: MoveError): ApiError {
   switch (e.code) {
     case 'move_in_progress':
-    case 'move_superseded': return new ApiError(ERR.conflict, e.message, { reason: e.code, expose: true });
+    case 'move_superseded':
+    case 'move_keeper_not_configured': return new ApiError(ERR.conflict, e.message, { reason: e.code, expose: true });
     case 'move_bad_target': return badRequest(e.code, e.message);
     default: return new ApiError(ERR.notReady, e.message, { reason: e.code, expose: true });
   }
