@@ -167,3 +167,20 @@ test('OPR-09: a share value ≥ the group order is refused, never reduced mod n;
     await r.done();
   }
 });
+
+test('OPR-06 backup before a refresh: shards of another sharing of the same key are refused with the recorded epoch and what to use instead', async () => {
+  const a = deployment();
+  const r = await rig(a);
+  try {
+    const later = splitSecret(a.root, 2, 3); // what a share refresh gives: the same key, new shares
+    const res = await r.h.post(PATHS.restore, body(later.shares[0]!), RESTORE);
+    assert.equal(res.status, 400);
+    const msg = (res.json as { message?: string }).message ?? res.body;
+    assert.match(msg, /sharing epoch 1/);
+    assert.match(msg, /exported before that refresh/);
+    for (const enc of encodings(later.shares[0]!.value)) assert.ok(!res.body.includes(enc), 'no shard value in the answer');
+    assert.equal(r.h.ctx.keys.isReady(), false);
+  } finally {
+    await r.done();
+  }
+});
