@@ -176,7 +176,7 @@ test('OPR-06 backup before a refresh: shards of another sharing of the same key 
     const res = await r.h.post(PATHS.restore, body(later.shares[0]!), RESTORE);
     assert.equal(res.status, 400);
     const msg = (res.json as { message?: string }).message ?? res.body;
-    assert.match(msg, /sharing epoch 1/);
+    assert.match(msg, /sharing epoch 1;/);
     assert.match(msg, /exported before that refresh/);
     for (const enc of encodings(later.shares[0]!.value)) assert.ok(!res.body.includes(enc), 'no shard value in the answer');
     assert.equal(r.h.ctx.keys.isReady(), false);

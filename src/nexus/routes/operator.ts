@@ -194,7 +194,7 @@ export function operatorRoutes(ctx: NexusContext): Route[] {
     if (!sharing.commitments.verifyShare({ id, value })) {
       log.warn({ shardId: id, reason: 'shard_unverified' }, 'restore shard refused');
       ctx.audit.event('restore.shard_refused', { shardId: id, reason: 'shard_unverified' });
-      throw badRequest('shard_unverified', `shard does not match the recorded commitments of sharing epoch ${sharing.epoch} (a shard of another deployment, or of another sharing: a store restored from a backup taken before a share refresh needs the shards exported before that refresh)`);
+      throw badRequest('shard_unverified', `shard does not match the recorded commitments (sharing epoch ${sharing.epoch}; a store from a backup taken before a share refresh needs the shards exported before that refresh)`);
     }
     if (keys.isReady()) {
       log.info({ shardId: id }, 'restore shard acknowledged: a root key is already installed');
