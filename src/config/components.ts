@@ -162,7 +162,7 @@ export interface NexusConfig extends CommonConfig {
   auditMaxBytes: number;
   /** ours: records re-encrypted per second after a key rotation (SPIKE_NEXUS_REENCRYPT_RATE, default 500). */
   reencryptRate: number;
-  /** ours: most time one secret listing spends in policy decisions (SPIKE_NEXUS_LIST_POLICY_BUDGET, default 5 s). */
+  /** ours: most time one secret listing that decides per path may take from its start (SPIKE_NEXUS_LIST_POLICY_BUDGET, default 5 s). */
   listPolicyBudgetMs: number;
   /** ours: adopt a sharing record written before integrity tags, once (SPIKE_NEXUS_ACCEPT_UNTAGGED_SHARING). */
   acceptUntaggedSharing: boolean;

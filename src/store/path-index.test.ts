@@ -147,6 +147,40 @@ test('scan: a costly accept never holds the event loop for a whole chunk (it yie
   assert.ok(between >= 60 / 5 - 1, `timers ran between decisions ${between} times`);
 });
 
+test('FI-13 scan: concurrent costly listings take turns, one slice per turn of the event loop (ten listings never hold it for ten slices)', async () => {
+  const idx = new PathIndex();
+  const all = Array.from({ length: 40 }, (_, i) => `p/${String(i).padStart(3, '0')}`);
+  idx.addMany(all);
+  // A turn of the loop is counted by an immediate that re-arms itself.
+  let turn = 0;
+  let live = true;
+  const tick = (): void => { turn++; if (live) setImmediate(tick); };
+  setImmediate(tick);
+  const sliceTurns: number[][] = [];
+  try {
+    const pages = await Promise.all(Array.from({ length: 10 }, (_, k) => {
+      const seen: number[] = [];
+      sliceTurns.push(seen);
+      return idx.scan({
+        accept: (p) => {
+          if (seen[seen.length - 1] !== turn) seen.push(turn);
+          const until = performance.now() + 3; // a 3 ms decision: about three per slice
+          while (performance.now() < until) { /* busy */ }
+          return p.endsWith(String(k % 10));
+        },
+      });
+    }));
+    pages.forEach((page, k) => assert.deepEqual(page.paths, all.filter((p) => p.endsWith(String(k % 10)))));
+  } finally {
+    live = false;
+  }
+  const byTurn = new Map<number, number>();
+  for (const turns of sliceTurns) for (const t of turns) byTurn.set(t, (byTurn.get(t) ?? 0) + 1);
+  const crowded = [...byTurn.values()].filter((n) => n > 1).length;
+  assert.equal(crowded, 0, `turns in which more than one listing ran a slice: ${crowded}`);
+  assert.ok(sliceTurns.every((t) => t.length >= 2), 'each listing ran in several slices');
+});
+
 test('scan: stop ends it at once (a listing over its policy budget reads no further)', async () => {
   const idx = new PathIndex();
   idx.addMany(Array.from({ length: 5000 }, (_, i) => `p/${String(i).padStart(5, '0')}`));

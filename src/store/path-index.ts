@@ -11,7 +11,7 @@
  * monotonically and a cursor (the last path a page returned) stays meaningful however the
  * store changes between two pages.
  */
-import { yieldToLoop } from '../lib/index.js';
+import { sliceTurn, yieldToLoop } from '../lib/index.js';
 import { compareCodeUnits } from './model.js';
 import type { SecretPathPage, SecretPathQuery } from './types.js';
 
@@ -91,10 +91,12 @@ export class PathIndex {
 
   /**
    * One page of `q`: at most `q.limit` accepted paths in order and whether more accepted
-   * ones follow. Reads in chunks and yields to the event loop whenever it has worked for
-   * {@link SCAN_SLICE_MS} (a costly `accept` never holds other requests up longer), and after
-   * each chunk; after a yield it continues from the last path read (by value), so paths added
-   * meanwhile are neither skipped nor repeated. Work is proportional to the paths of the
+   * ones follow. Reads in chunks and yields to the event loop after each chunk; with an
+   * `accept`, it also stops for a shared turn (`sliceTurn`) before its first slice and
+   * whenever it has worked for {@link SCAN_SLICE_MS}, so costly decisions never hold other
+   * requests up longer than one slice per turn of the loop, whatever the number of listings.
+   * After a yield it continues from the last path read (by value), so paths added meanwhile
+   * are neither skipped nor repeated. Work is proportional to the paths of the
    * prefix range that are read, never to the size of the store.
    */
   async scan(q: SecretPathQuery): Promise<SecretPathPage> {
@@ -103,7 +105,10 @@ export class PathIndex {
     const out: string[] = [];
     let cursor = q.after;
     for (let first = true; ; first = false) {
-      if (!first) await yieldToLoop();
+      // A scan that decides per path takes a turn before each slice, its first included: one
+      // such slice per turn of the event loop, however many listings run (lib/yield.ts).
+      if (q.accept !== undefined) await sliceTurn();
+      else if (!first) await yieldToLoop();
       const since = performance.now();
       const chunk = this.range(prefix, cursor, SCAN_CHUNK);
       let read = 0;

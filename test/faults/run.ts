@@ -1,10 +1,11 @@
 /**
  * The fault runner (not part of `npm test`): `npm run faults -- [--only=FI-10,FI-19] [--long]`.
- * Runs FI-10, FI-16, FI-18 and FI-19 (short forms unless `--long`), one after another, prints one
+ * Runs FI-10, FI-13, FI-16, FI-18 and FI-19 (short forms unless `--long`), one after another, prints one
  * PASS/FAIL line per criterion with the measured figure, and exits 1 if any failed. See
  * docs/faults.md.
  */
 import { runFi10 } from './fi10-many-clients.js';
+import { runFi13 } from './fi13-redos-storm.js';
 import { runFi18 } from './fi18-sigterm.js';
 import { runFi16 } from './fi16-svid-rotation.js';
 import { runFi19 } from './fi19-soak.js';
@@ -12,6 +13,7 @@ import { loadavg, passed, printResult, type RunOptions, type ScenarioResult } fr
 
 const SCENARIOS: Record<string, (o: RunOptions) => Promise<ScenarioResult>> = {
   'FI-10': runFi10,
+  'FI-13': runFi13,
   'FI-16': runFi16,
   'FI-18': runFi18,
   'FI-19': runFi19,

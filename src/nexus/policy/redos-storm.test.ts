@@ -12,53 +12,13 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { RE2JS } from 're2js';
+import { PATH_LENGTH, stormPaths as paths, stormPatterns } from '../../../test/helpers/redos-storm.js';
 import { pol } from '../../../test/helpers/policy-fixtures.js';
 import { CallerCache } from './callers.js';
 import { MAX_DECISION_WORK, PolicyEngine } from './engine.js';
 import { MAX_PATTERN_PROGRAM, programSize } from './patterns.js';
 
 const ATTACKER = 'spiffe://t/attacker';
-const PATH_LENGTH = 500;
-
-/** Shapes that are costly for re2js: a new DFA state per character, or many live NFA threads. */
-const SHAPES: Array<(n: number) => string> = [
-  (n) => `.*a.{${n}}`, (n) => `(.*a.{${n}})*`, (n) => `(.*a){${n}}`, (n) => `(.?){${n}}`,
-  (n) => `([a-z0-9/]?[a-z]?){${n}}`, (n) => `(.*[ab].*c){${n}}`, (n) => `(.*a|.*b/){${n}}`,
-];
-
-/** The largest instance of `shape` (made distinct by `i`) within the write-time bound. */
-function nearCap(shape: (n: number) => string, i: number): string {
-  const size = (n: number): number => {
-    try {
-      return programSize(RE2JS.compile(`(${i})?${shape(n)}`)) ?? Infinity;
-    } catch {
-      return Infinity;
-    }
-  };
-  let lo = 1;
-  let hi = 1000;
-  while (lo < hi) {
-    const mid = (lo + hi + 1) >> 1;
-    if (size(mid) <= MAX_PATTERN_PROGRAM) lo = mid;
-    else hi = mid - 1;
-  }
-  return `(${i})?${shape(lo)}`;
-}
-
-/** Deterministic 500-character paths over `ab/c` (distinct, so no state of a previous match helps). */
-function paths(n: number): string[] {
-  const out: string[] = [];
-  let x = 12345;
-  for (let k = 0; k < n; k++) {
-    let s = '';
-    for (let j = 0; j < PATH_LENGTH - 1; j++) {
-      x = (Math.imul(x, 1103515245) + 12345) >>> 0;
-      s += 'ab/c'[(x >>> 16) % 4];
-    }
-    out.push(`${s}Z`);
-  }
-  return out;
-}
 
 function cpuMs(fn: () => void): number {
   const t = process.cpuUsage();
@@ -70,7 +30,7 @@ function cpuMs(fn: () => void): number {
 const median = (xs: number[]): number => [...xs].sort((a, b) => a - b)[xs.length >> 1]!;
 
 test('FI-13: 100 policies of near-bound catastrophic patterns, then 300 requests on 500-character paths: every decision within MAX_DECISION_WORK, each under a quarter of the unbounded cost; an ordinary policy still allows', () => {
-  const patterns = Array.from({ length: 100 }, (_, i) => nearCap(SHAPES[i % SHAPES.length]!, i));
+  const patterns = stormPatterns(100);
   const engine = new PolicyEngine();
   const policies = patterns.map((p, i) => pol(`storm-${i}`, `^spiffe://t/attacker(/${i})?$`, p, ['read']));
   policies.push(pol('ordinary', '^spiffe://t/attacker$', '^secrets/team-[a-z0-9-]+/(db|cache)/.*$', ['read']));

@@ -398,7 +398,7 @@ test('lite backend: secret and policy routes are not served (SPIKE\'s 400 fallba
   }
 });
 
-test('list: a listing whose policy decisions take longer than SPIKE_NEXUS_LIST_POLICY_BUDGET is answered 400 "narrow it", the server serving others meanwhile; the operator is not limited', async () => {
+test('list: a costly listing not finished SPIKE_NEXUS_LIST_POLICY_BUDGET after its start is answered 400 "narrow it", the server serving others meanwhile; the operator is not limited', async () => {
   const hh = await startRouteHarness({ modules: [secretRoutes, policyRoutes], env: { SPIKE_NEXUS_LIST_POLICY_BUDGET: '50ms' } });
   try {
     // Costly but accepted patterns (FI-13), bound to the lister; long paths it cannot see.
