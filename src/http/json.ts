@@ -15,9 +15,10 @@
  * Errors are {@link JsonError}s (400, the bad-request code) with fixed messages that never
  * quote the input. Reading the body under its byte cap is body.ts's job.
  *
- * It reads the bytes themselves, never the document as one string (json-parser.ts), and
- * the arrays of the members named in {@link JsonParseOptions.keyBytes} go straight into
- * {@link JsonBytes}, so a share never becomes a string, which could not be wiped.
+ * It reads the bytes themselves (json-parser.ts): a document that may hold key material is
+ * never turned into one string, and the arrays of the members named in
+ * {@link JsonParseOptions.keyBytes} go straight into {@link JsonBytes}, so a share never
+ * becomes a string, which could not be wiped.
  */
 import { E, JsonBytes, type JsonLimits, type JsonObject, type JsonValue } from './json-lex.js';
 import { Parser, foldName } from './json-parser.js';
