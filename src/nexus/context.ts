@@ -22,7 +22,7 @@ export interface NexusContext {
   readonly keys: KeyState;
   readonly ids: Recognisers;
   readonly engine: PolicyEngine;
-  /** Counts policy-pattern work per event-loop turn; a listing ends its slice once it is spent (FI-13; policy/pacer.ts). */
+  /** Spreads costly policy decisions over turns of the event loop (FI-13; policy/pacer.ts). */
   readonly pacer: DecisionPacer;
   readonly authz: NexusAuthorizer;
   readonly guards: NexusGuards;

@@ -262,6 +262,7 @@ export async function startNexus(o: NexusOptions): Promise<Nexus> {
     maxBodyBytes: cfg.maxBodyBytes,
     observer: denials.observe(metrics?.requests),
     ...(audit ? { auditor: audit.auditor } : {}),
+    beforeDecision: ctx.pacer.beforeDecision,
   });
   const server = createMtlsServer({
     source,
