@@ -101,12 +101,6 @@ interface RouterOptions<P = SpiffeId> {
   observer?: RequestObserver;
   /** Audit hook (fail closed: see {@link RequestAuditor}). */
   auditor?: RequestAuditor<P>;
-  /**
-   * Asked before a JSON route's full guard check on its validated body; a promise puts the
-   * decision off until it settles (the application paces costly decisions: Nexus spreads its
-   * policy-pattern work over turns of the event loop). Must not throw.
-   */
-  beforeDecision?: () => Promise<void> | undefined;
 }
 
 /**
@@ -223,7 +217,7 @@ export function createRouter<P = SpiffeId>(routes: ReadonlyArray<Route<P>>, opts
       }
       // 5. the pipeline
       if (variant !== undefined) await runStreamRoute(x, variant, peer, streamPace);
-      else await runJsonRoute(x, def, peer, maxBody, bodyTimeoutMs, opts.beforeDecision);
+      else await runJsonRoute(x, def, peer, maxBody, bodyTimeoutMs);
     } catch (e) {
       answerFailure(x, e);
     } finally {

@@ -140,8 +140,7 @@ export class NexusAuthorizer {
     if (this.ids.isLiteWorkload(peer)) return false;
     const unavailable = this.unavailable();
     if (unavailable !== undefined) throw unavailable;
-    // One decision (one work budget) for either permission: a listing's cost per path is one bound.
-    return this.engine.allows(peer, path, 'list', 'read');
+    return this.engine.allows(peer, path, 'list') || this.engine.allows(peer, path, 'read');
   }
 
   #decide(rule: Rule, peer: SpiffeId, path: string | null | typeof ANY_PATH): boolean {

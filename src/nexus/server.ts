@@ -16,7 +16,7 @@ import { RootRotation, type RotationStep } from './keys/rotation.js';
 import { NexusAuthorizer, nexusGuards } from './authz.js';
 import type { NexusContext, RouteModule } from './context.js';
 import { KeyState } from './keys/state.js';
-import { DecisionPacer, PolicyEngine, PolicySync } from './policy/index.js';
+import { PolicyEngine, PolicySync } from './policy/index.js';
 import { KeeperSync } from './keys/recovery.js';
 import { KeeperProbe } from './keys/probe.js';
 import { RollbackGuard } from './anchor/index.js';
@@ -212,7 +212,7 @@ export async function startNexus(o: NexusOptions): Promise<Nexus> {
     })
     : undefined;
   const ctx: NexusContext = {
-    cfg, store, keys, ids, engine, pacer: new DecisionPacer(engine), authz, guards: nexusGuards(authz), policies, logger, sync, audit: audit ?? NO_AUDIT, rollback,
+    cfg, store, keys, ids, engine, authz, guards: nexusGuards(authz), policies, logger, sync, audit: audit ?? NO_AUDIT, rollback,
     ...(mover ? { mover } : {}),
     ...(rotation ? { rotation } : {}),
     ...(metrics ? { onCipherBytes: metrics.cipherBytes } : {}),
@@ -262,7 +262,6 @@ export async function startNexus(o: NexusOptions): Promise<Nexus> {
     maxBodyBytes: cfg.maxBodyBytes,
     observer: denials.observe(metrics?.requests),
     ...(audit ? { auditor: audit.auditor } : {}),
-    beforeDecision: ctx.pacer.beforeDecision,
   });
   const server = createMtlsServer({
     source,

@@ -120,7 +120,7 @@ export class PathIndex {
           out.push(p);
         }
         if (q.stop?.() === true) return { paths: out, more: false };
-        if (q.accept !== undefined && (performance.now() - since >= SCAN_SLICE_MS || q.yieldNow?.() === true)) break;
+        if (q.accept !== undefined && performance.now() - since >= SCAN_SLICE_MS) break;
       }
       if (read === chunk.length && chunk.length < SCAN_CHUNK) return { paths: out, more: false };
     }

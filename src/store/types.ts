@@ -64,8 +64,6 @@ export interface SecretPathQuery {
   accept?: (path: string) => boolean;
   /** Asked after each path read: true ends the scan there (the page is then incomplete: the caller discards it). */
   stop?: () => boolean;
-  /** Asked after each path read with an `accept`: true ends the current slice early (the scan waits for its next turn). */
-  yieldNow?: () => boolean;
 }
 
 /** A page of paths; `more`: accepted paths follow the last one returned. */

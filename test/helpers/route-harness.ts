@@ -18,7 +18,7 @@ import type { Store } from '../../src/store/types.js';
 import { NexusAuthorizer, nexusGuards } from '../../src/nexus/authz.js';
 import type { NexusContext, RouteModule } from '../../src/nexus/context.js';
 import { KeyState } from '../../src/nexus/keys/state.js';
-import { DecisionPacer, PolicyEngine, PolicySync } from '../../src/nexus/policy/index.js';
+import { PolicyEngine, PolicySync } from '../../src/nexus/policy/index.js';
 
 export interface HarnessReply {
   status: number;
@@ -69,7 +69,7 @@ export async function startRouteHarness(o: HarnessOptions): Promise<RouteHarness
   const engine = new PolicyEngine({ logger });
   const authz = new NexusAuthorizer(engine, ids);
   const policies = new PolicySync(store, engine, logger, false);
-  const ctx: NexusContext = { cfg, store, keys, ids, engine, pacer: new DecisionPacer(engine), authz, guards: nexusGuards(authz), policies, logger, sync: undefined, audit: { event: () => undefined } };
+  const ctx: NexusContext = { cfg, store, keys, ids, engine, authz, guards: nexusGuards(authz), policies, logger, sync: undefined, audit: { event: () => undefined } };
   if (store.kind !== 'lite' && o.keyless !== true) await policies.reload();
   const routes: Route[] = [];
   for (const m of o.modules) routes.push(...m(ctx));

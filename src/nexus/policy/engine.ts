@@ -234,13 +234,12 @@ export class PolicyEngine {
   }
 
   /**
-   * True when some policy matches `peer` and `path` (full match) and grants `perm` (or
-   * `orPerm`, in the same decision and budget) or `super`.
+   * True when some policy matches `peer` and `path` (full match) and grants `perm` or `super`.
    * Path patterns run cheapest first, each only when the path starts with its literal prefix,
    * within {@link MAX_DECISION_WORK}: a decision that would need more is a denial (FI-13).
    */
-  allows(peer: SpiffeId | string, path: string, perm: Permission, orPerm?: Permission): boolean {
-    const want = wantedBits(perm, orPerm);
+  allows(peer: SpiffeId | string, path: string, perm: Permission): boolean {
+    const want = wantedBits(perm);
     let left = MAX_DECISION_WORK;
     for (const entry of this.byCost(this.relevant(idOf(peer)))) {
       if ((entry.bits & want) === 0 || !path.startsWith(entry.path.prefix)) continue;

@@ -8,6 +8,5 @@ export { PolicyEngine, type PolicyChange } from './engine.js';
 export { POLICY_ERRORS, PolicyError, type PolicyErrorCode } from './errors.js';
 export { type Permission, type PolicyLike } from './model.js';
 export { literalOf, requiredPrefixOf } from './patterns.js';
-export { DecisionPacer } from './pacer.js';
 export { PolicySync } from './sync.js';
 export { compilePolicy } from './validate.js';

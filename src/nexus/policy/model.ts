@@ -35,6 +35,6 @@ export function permissionBits(perms: readonly string[]): number {
 }
 
 /** The bits that satisfy a wish for `perm`: the permission itself or `super`. */
-export function wantedBits(perm: Permission, also?: Permission): number {
-  return PERMISSION_BIT[perm] | (also === undefined ? 0 : PERMISSION_BIT[also]) | PERMISSION_BIT.super;
+export function wantedBits(perm: Permission): number {
+  return PERMISSION_BIT[perm] | PERMISSION_BIT.super;
 }

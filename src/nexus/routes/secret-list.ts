@@ -49,7 +49,6 @@ export function secretListRoute(ctx: NexusContext): Route {
       let over = false;
       if (!ctx.ids.isPilotOperator(peer)) {
         q.stop = () => (over ||= performance.now() - started > budgetMs); // answered 400 below
-        q.yieldNow = () => ctx.pacer.overTurn(); // this turn's pattern work is spent (policy/pacer.ts)
         q.accept = (p) => {
           const t0 = performance.now();
           const ok = authz.canSeeSecretPath(peer, p);
