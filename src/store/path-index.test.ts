@@ -181,6 +181,30 @@ test('FI-13 scan: concurrent costly listings take turns, one slice per turn of t
   assert.ok(sliceTurns.every((t) => t.length >= 2), 'each listing ran in several slices');
 });
 
+test('scan: an index emptied while a listing waits for its turn (the store closed or locked) fails the listing (store_closed), never a short page', async () => {
+  const idx = new PathIndex();
+  idx.addMany(Array.from({ length: 50 }, (_, i) => `p/${String(i).padStart(3, '0')}`));
+  let decided = 0;
+  const listing = idx.scan({
+    accept: () => {
+      decided++;
+      const until = performance.now() + 1;
+      while (performance.now() < until) { /* busy */ }
+      if (decided === 20) idx.clear(); // closed mid-listing (in a later turn than the scan's start)
+      return true;
+    },
+  });
+  await assert.rejects(listing, { code: 'store_closed' });
+});
+
+test('scan: a listing whose budget ran out while it waited for its turn decides nothing more', async () => {
+  const idx = new PathIndex();
+  idx.addMany(['a', 'b', 'c']);
+  let decided = 0;
+  const page = await idx.scan({ accept: () => { decided++; return true; }, stop: () => true });
+  assert.deepEqual([page.paths, page.more, decided], [[], false, 0]);
+});
+
 test('scan: stop ends it at once (a listing over its policy budget reads no further)', async () => {
   const idx = new PathIndex();
   idx.addMany(Array.from({ length: 5000 }, (_, i) => `p/${String(i).padStart(5, '0')}`));

@@ -13,7 +13,7 @@
  */
 import { sliceTurn, yieldToLoop } from '../lib/index.js';
 import { compareCodeUnits } from './model.js';
-import type { SecretPathPage, SecretPathQuery } from './types.js';
+import { StoreError, type SecretPathPage, type SecretPathQuery } from './types.js';
 
 /** Paths read from the index between two turns of the event loop in a scan. */
 const SCAN_CHUNK = 2000;
@@ -24,6 +24,8 @@ const BULK_MERGE = 64;
 
 export class PathIndex {
   #paths: string[] = [];
+  /** Bumped by `clear()` (the store closed or locked): a scan waiting for its turn then fails. */
+  #cleared = 0;
 
   get size(): number {
     return this.#paths.length;
@@ -68,6 +70,7 @@ export class PathIndex {
 
   clear(): void {
     this.#paths = [];
+    this.#cleared++;
   }
 
   /**
@@ -104,11 +107,16 @@ export class PathIndex {
     const limit = q.limit ?? Number.POSITIVE_INFINITY;
     const out: string[] = [];
     let cursor = q.after;
+    const cleared = this.#cleared;
     for (let first = true; ; first = false) {
       // A scan that decides per path takes a turn before each slice, its first included: one
       // such slice per turn of the event loop, however many listings run (lib/yield.ts).
       if (q.accept !== undefined) await sliceTurn();
       else if (!first) await yieldToLoop();
+      // Emptied meanwhile (closed or locked): the rest of the range is unknown, not absent.
+      if (this.#cleared !== cleared) throw new StoreError('store_closed');
+      // Out of budget while it waited: no further decision.
+      if (q.stop?.() === true) return { paths: out, more: false };
       const since = performance.now();
       const chunk = this.range(prefix, cursor, SCAN_CHUNK);
       let read = 0;
