@@ -111,7 +111,7 @@ export class PathIndex {
     for (let first = true; ; first = false) {
       // A scan that decides per path takes a turn before each slice, its first included: one
       // such slice per turn of the event loop, however many listings run (lib/yield.ts).
-      if (q.accept !== undefined) await sliceTurn();
+      if (q.accept !== undefined) await sliceTurn(q.owner);
       else if (!first) await yieldToLoop();
       // Emptied meanwhile (closed or locked): the rest of the range is unknown, not absent.
       if (this.#cleared !== cleared) throw new StoreError('store_closed');

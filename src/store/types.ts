@@ -64,6 +64,8 @@ export interface SecretPathQuery {
   accept?: (path: string) => boolean;
   /** Asked after each path read: true ends the scan there (the page is then incomplete: the caller discards it). */
   stop?: () => boolean;
+  /** Who asks (the caller's SPIFFE ID): with an `accept`, slices take turns fairly by owner (lib/yield.ts `sliceTurn`). */
+  owner?: string;
 }
 
 /** A page of paths; `more`: accepted paths follow the last one returned. */

@@ -19,8 +19,8 @@
  * path and has not finished `SPIKE_NEXUS_LIST_POLICY_BUDGET` (5 s) after it started is
  * answered 400 "narrow it with a prefix" (not a page cut short: a cursor may only name a path
  * the caller was shown). The scan gives other requests a turn between its slices, one slice
- * of all listings per turn of the event loop (path-index.ts), so many costly listings at once
- * slow each other, never the rest; counting from the start (not only the time spent
+ * of all listings per turn of the event loop, callers served in rotation (path-index.ts,
+ * lib/yield.ts), so many costly listings at once slow each other, never the rest; counting from the start (not only the time spent
  * deciding) ends each of them, and its answer comes, well within a client's answer timeout.
  */
 import { ACTIONS, ERROR_SHAPES, PATHS, SecretListRequest, type SecretListResponse } from '../../protocol/index.js';
@@ -49,6 +49,7 @@ export function secretListRoute(ctx: NexusContext): Route {
       let over = false;
       if (!ctx.ids.isPilotOperator(peer)) {
         q.stop = () => (over ||= performance.now() - started > budgetMs); // answered 400 below
+        q.owner = peer.toString(); // turns are shared fairly by caller, not by listing
         q.accept = (p) => {
           const t0 = performance.now();
           const ok = authz.canSeeSecretPath(peer, p);
