@@ -6,7 +6,7 @@
  * wire error codes are chosen by the application ({@link useErrorCodes}).
  */
 export { ApiError, PlainTextError, REASON, badRequest, conflict, notFound, notReady, payloadTooLarge, useErrorCodes } from './errors.js';
-export { parseJson } from './json.js';
+export { JsonBytes, type KeyMemberNames, isJsonObject, parseJson } from './json.js';
 export { Bytes32, GoTime, type GoJsonValue, goJsonString } from './gojson.js';
 export { type Infer, type Schema, parseBody, s } from './schema.js';
 export { type Guard, denyAll, guardBody, guardIdentity } from './guards.js';

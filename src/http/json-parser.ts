@@ -24,8 +24,8 @@ export class Parser extends Lexer {
     b: Buffer,
     private readonly L: JsonLimits,
     integerLiterals: boolean,
-    /** Folded names ({@link foldName}) of the members whose arrays are key material. */
-    private readonly keyMembers: ReadonlySet<string> | undefined,
+    /** The members whose arrays are key material, by folded name ({@link foldName}). */
+    private readonly keyMembers: { has(name: string): boolean } | undefined,
     /** Every {@link JsonBytes} made is pushed here, so a failed parse (or the caller) can zero them all. */
     readonly made: JsonBytes[],
   ) {

@@ -21,14 +21,21 @@
  * becomes a string, which could not be wiped.
  */
 import { E, JsonBytes, type JsonLimits, type JsonObject, type JsonValue } from './json-lex.js';
-import { Parser, foldName } from './json-parser.js';
+import { Parser } from './json-parser.js';
 
-export { JsonBytes, JsonError, KEY_BYTES_CAPACITY, type JsonLimits, type JsonObject, type JsonValue } from './json-lex.js';
+export { JsonBytes, JsonError, type JsonLimits, type JsonObject, type JsonValue } from './json-lex.js';
+export { foldName } from './json-parser.js';
+
+/** Which member names are key material (a `Set` of names, or a rule). */
+export interface KeyMemberNames {
+  /** `name` is already folded ({@link foldName}): matching ignores case, as Go's does. */
+  has(name: string): boolean;
+}
 
 /** Where key-material arrays go: see {@link JsonParseOptions.keyBytes}. */
 export interface KeyBytesOption {
-  /** Member names (at any depth, matched without regard to case, as Go matches them) whose array value is key material. */
-  members: ReadonlySet<string>;
+  /** The member names (at any depth; folded, see {@link foldName}) whose array value is key material. */
+  members: KeyMemberNames;
   /** Every {@link JsonBytes} made is pushed here; the caller zeroes them all once done. */
   made: JsonBytes[];
 }
@@ -77,8 +84,7 @@ export function parseJson(input: Uint8Array | string, options: JsonParseOptions 
     : Buffer.isBuffer(input) ? input : Buffer.from(input.buffer, input.byteOffset, input.byteLength);
   if (b.byteLength > L.maxBytes) throw E.tooLarge();
   const keyBytes = options.keyBytes;
-  const members = keyBytes === undefined ? undefined : new Set([...keyBytes.members].map(foldName));
-  const p = new Parser(b, L, options.integerLiterals !== false, members, keyBytes?.made ?? []);
+  const p = new Parser(b, L, options.integerLiterals !== false, keyBytes?.members, keyBytes?.made ?? []);
   try {
     return p.parse();
   } catch (e) {

@@ -16,7 +16,7 @@
  * (a name from this code, never from the input) and never the value.
  */
 import { ApiError, REASON, errorCode } from './errors.js';
-import { JsonBytes, type JsonObject, type JsonParseOptions, type JsonValue, isJsonObject, parseJson } from './json.js';
+import { JsonBytes, type JsonObject, type JsonParseOptions, type JsonValue, foldName, isJsonObject, parseJson } from './json.js';
 
 /** A validator from a JSON member value (`undefined` = absent) to `T`. */
 export interface Schema<T> {
@@ -160,7 +160,7 @@ function object<F extends Fields>(fields: F): Schema<ObjectOf<F>> {
   const keyMembers = new Set<string>();
   for (const name of names) {
     const f = fields[name] as Schema<unknown>;
-    if (f.keyMaterial === true) keyMembers.add(name);
+    if (f.keyMaterial === true) keyMembers.add(foldName(name));
     for (const m of f.keyMembers ?? []) keyMembers.add(m);
   }
   const parse = (v: JsonValue | undefined, at: string): ObjectOf<F> => {
