@@ -2,7 +2,8 @@
  * The JSON pipeline of a route, after the router has matched it and the caller passed the
  * guard's identity pre-check: a declared charset other than UTF-8 → 415 (media-type.ts) →
  * bounded body read (the route's or the router's cap; oversize →
- * 400; not all there within the body deadline → 408) → strict parse → schema → the guard's full check on the validated body (401; it runs
+ * 400; not all there within the body deadline → 408) → strict parse → schema → the
+ * application's pacing of costly decisions (`beforeDecision`) → the guard's full check on the validated body (401; it runs
  * before the handler, so before any existence check) → handler → 200 with the Go-encoded
  * result. The raw body is zeroed once parsed (key material in it never became a string or a
  * number array: `parseBody`), and the encoded answer once flushed. A route that
@@ -19,7 +20,9 @@ import { unsupportedCharset } from './media-type.js';
 import { sendJson } from './reply.js';
 import type { RouteDef } from './route.js';
 
-export async function runJsonRoute<P>(x: Exchange, def: RouteDef<unknown, P>, peer: P, routerMaxBody: number, bodyTimeoutMs: number): Promise<void> {
+export async function runJsonRoute<P>(
+  x: Exchange, def: RouteDef<unknown, P>, peer: P, routerMaxBody: number, bodyTimeoutMs: number, beforeDecision?: (peer: P) => Promise<void> | undefined,
+): Promise<void> {
   const maxBytes = def.maxBodyBytes ?? routerMaxBody;
   if (unsupportedCharset(x.req.headers['content-type'])) throw unsupportedMediaType();
   const raw = await readBody(x.req, maxBytes, { timeoutMs: bodyTimeoutMs });
@@ -29,6 +32,8 @@ export async function runJsonRoute<P>(x: Exchange, def: RouteDef<unknown, P>, pe
   try {
     body = parseBody(def.body, raw, { ...def.jsonLimits, maxBytes });
     x.body = body;
+    const turn = beforeDecision?.(peer);
+    if (turn !== undefined) await turn;
     if (!runGuard(def.guard, peer, body, false)) {
       x.decision = 'deny';
       throw unauthorized();

@@ -101,6 +101,12 @@ interface RouterOptions<P = SpiffeId> {
   observer?: RequestObserver;
   /** Audit hook (fail closed: see {@link RequestAuditor}). */
   auditor?: RequestAuditor<P>;
+  /**
+   * Asked before a JSON route's full guard check on its validated body; a promise puts the
+   * decision off until it settles (Nexus spreads costly policy-pattern work over turns of the
+   * event loop). Must not throw or reject.
+   */
+  beforeDecision?: (peer: P) => Promise<void> | undefined;
 }
 
 /**
@@ -217,7 +223,7 @@ export function createRouter<P = SpiffeId>(routes: ReadonlyArray<Route<P>>, opts
       }
       // 5. the pipeline
       if (variant !== undefined) await runStreamRoute(x, variant, peer, streamPace);
-      else await runJsonRoute(x, def, peer, maxBody, bodyTimeoutMs);
+      else await runJsonRoute(x, def, peer, maxBody, bodyTimeoutMs, opts.beforeDecision);
     } catch (e) {
       answerFailure(x, e);
     } finally {

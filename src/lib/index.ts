@@ -11,7 +11,7 @@ export { fail, installShutdown } from './process.js';
 export { Backoff, backoffDelay } from './backoff.js';
 export { ConfigError, bool, duration, httpsUrlList, int, listenAddress, oneOf, optionalStr, str } from './env.js';
 export type { Env, ListenAddress } from './env.js';
-export { sliceTurn, yieldToLoop } from './yield.js';
+export { sliceTurn, spendTurnWork, turnWorkFits, yieldToLoop } from './yield.js';
 export { foreignAncestor, type ForeignPath } from './owned-path.js';
 export { createLogThrottle } from './throttle.js';
 export { outsideRequest, remainingMs, runWithDeadline } from './deadline.js';

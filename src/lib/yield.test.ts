@@ -20,3 +20,16 @@ test('FI-13 sliceTurn: one waiter per turn of the event loop; owners served roun
   assert.deepEqual(order.slice(0, 3), ['a0', 'v0', 'a1'], 'the victim is served second, not eleventh');
   assert.equal(new Set(turns).size, turns.length, 'never two in one turn');
 });
+
+test('FI-13 turn work: what a turn spent counts until the next timers phase; a waiter let go starts a fresh turn', async () => {
+  const { spendTurnWork, turnWorkFits } = await import('./yield.js');
+  await new Promise((r) => setTimeout(r, 5)); // a turn with nothing spent
+  assert.equal(turnWorkFits(10_000, 1000), true, 'nothing spent: anything fits (one decision is never refused a turn)');
+  spendTurnWork(600);
+  assert.equal(turnWorkFits(400, 1000), true);
+  assert.equal(turnWorkFits(401, 1000), false);
+  await new Promise((r) => setImmediate(r)); // the check phase of the same iteration: still this turn
+  assert.equal(turnWorkFits(401, 1000), false, 'the check phase is part of the same turn');
+  await sliceTurn('x'); // let go in a later timers phase
+  assert.equal(turnWorkFits(1000, 1000), true, 'a waiter let go finds the turn fresh');
+});

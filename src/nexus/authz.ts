@@ -134,12 +134,17 @@ export class NexusAuthorizer {
     return this.#decide(ROUTE_RULES[route].rule, peer, ANY_PATH);
   }
 
-  /** Whether `secret list` shows a path to the caller (A5): Pilot, or `list` or `read` on that path. */
-  canSeeSecretPath(peer: SpiffeId, path: string): boolean {
+  /**
+   * Whether `secret list` shows a path to the caller (A5): Pilot, or `list` or `read` on that
+   * path. `by` asks for one of the two decisions only (a listing may make them in different
+   * turns of the event loop: policy/pacer.ts).
+   */
+  canSeeSecretPath(peer: SpiffeId, path: string, by: 'list' | 'read' | 'either' = 'either'): boolean {
     if (this.ids.isPilotOperator(peer)) return true;
     if (this.ids.isLiteWorkload(peer)) return false;
     const unavailable = this.unavailable();
     if (unavailable !== undefined) throw unavailable;
+    if (by !== 'either') return this.engine.allows(peer, path, by);
     return this.engine.allows(peer, path, 'list') || this.engine.allows(peer, path, 'read');
   }
 

@@ -9,7 +9,7 @@ import type { Logger } from '../lib/index.js';
 import type { Store } from '../store/index.js';
 import type { NexusAuthorizer, NexusGuards } from './authz.js';
 import type { KeyState } from './keys/state.js';
-import type { PolicyEngine, PolicySync } from './policy/index.js';
+import type { DecisionPacer, PolicyEngine, PolicySync } from './policy/index.js';
 import type { KeeperSync } from './keys/recovery.js';
 import type { SharingMover } from './keys/move.js';
 import type { RootRotation } from './keys/rotation.js';
@@ -22,6 +22,8 @@ export interface NexusContext {
   readonly keys: KeyState;
   readonly ids: Recognisers;
   readonly engine: PolicyEngine;
+  /** Paces costly policy decisions over turns of the event loop (FI-13). */
+  readonly pacer: DecisionPacer;
   readonly authz: NexusAuthorizer;
   readonly guards: NexusGuards;
   readonly policies: PolicySync;

@@ -8,7 +8,7 @@ import path from 'node:path';
 import { INTERNAL_ERROR_BODY, MALFORMED_REQUEST_BODY, type Recognisers } from '../protocol/index.js';
 import { type Route, type RouterHandler, createRouter } from '../http/index.js';
 import type { NexusConfig } from '../config/index.js';
-import { backoffDelay, type Logger } from '../lib/index.js';
+import { backoffDelay, spendTurnWork, type Logger } from '../lib/index.js';
 import { KeeperClient } from '../keeper/index.js';
 import { authorizeIf, createMtlsServer, type MtlsServer, type X509Source } from '../spiffe/index.js';
 import { createStore, custodyOf, instrumentStore, openStore, Reencryptor, type OpenStoreOptions, type Store } from '../store/index.js';
@@ -16,7 +16,7 @@ import { RootRotation, type RotationStep } from './keys/rotation.js';
 import { NexusAuthorizer, nexusGuards } from './authz.js';
 import type { NexusContext, RouteModule } from './context.js';
 import { KeyState } from './keys/state.js';
-import { PolicyEngine, PolicySync } from './policy/index.js';
+import { DecisionPacer, PolicyEngine, PolicySync } from './policy/index.js';
 import { KeeperSync } from './keys/recovery.js';
 import { KeeperProbe } from './keys/probe.js';
 import { RollbackGuard } from './anchor/index.js';
@@ -131,7 +131,9 @@ export async function startNexus(o: NexusOptions): Promise<Nexus> {
   const audit: NexusAudit | undefined = cfg.auditLog === undefined ? undefined : openNexusAudit({
     file: cfg.auditLog, maxBytes: cfg.auditMaxBytes, keys, logger, ...(metrics ? { observer: metrics.audit } : {}),
   });
-  const engine = new PolicyEngine({ logger });
+  // Costly pattern work is paced per turn of the event loop (FI-13; policy/pacer.ts).
+  const engine = new PolicyEngine({ logger, onPatternWork: spendTurnWork });
+  const pacer = new DecisionPacer(engine);
   // Another process may change policies: another instance on postgres, another worker (workers/).
   const sharedStore = cfg.backend === 'postgres' || cfg.workers > 1;
   const policies = new PolicySync(store, engine, logger, sharedStore);
@@ -212,7 +214,7 @@ export async function startNexus(o: NexusOptions): Promise<Nexus> {
     })
     : undefined;
   const ctx: NexusContext = {
-    cfg, store, keys, ids, engine, authz, guards: nexusGuards(authz), policies, logger, sync, audit: audit ?? NO_AUDIT, rollback,
+    cfg, store, keys, ids, engine, pacer, authz, guards: nexusGuards(authz), policies, logger, sync, audit: audit ?? NO_AUDIT, rollback,
     ...(mover ? { mover } : {}),
     ...(rotation ? { rotation } : {}),
     ...(metrics ? { onCipherBytes: metrics.cipherBytes } : {}),
@@ -261,6 +263,7 @@ export async function startNexus(o: NexusOptions): Promise<Nexus> {
     logger,
     maxBodyBytes: cfg.maxBodyBytes,
     observer: denials.observe(metrics?.requests),
+    beforeDecision: pacer.beforeDecision,
     ...(audit ? { auditor: audit.auditor } : {}),
   });
   const server = createMtlsServer({

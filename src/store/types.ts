@@ -60,10 +60,17 @@ export interface SecretPathQuery {
   after?: string;
   /** At most this many paths (absent = all). */
   limit?: number;
-  /** Keeps only the paths it accepts (authorisation); `limit` counts accepted paths. Synchronous, must not throw. */
-  accept?: (path: string) => boolean;
+  /**
+   * Keeps only the paths it accepts (authorisation); `limit` counts accepted paths. Synchronous,
+   * must not throw. `undefined`: not decided yet; the slice ends there and the same path is
+   * asked again at the scan's next turn (a costly decision split over turns), and must be
+   * decided then.
+   */
+  accept?: (path: string) => boolean | undefined;
   /** Asked after each path read: true ends the scan there (the page is then incomplete: the caller discards it). */
   stop?: () => boolean;
+  /** Asked after each path decided: true ends the slice there (the turn's budget of costly work is spent; the scan goes on at its next turn). */
+  turnSpent?: () => boolean;
   /** Who asks (the caller's SPIFFE ID): with an `accept`, slices take turns fairly by owner (lib/yield.ts `sliceTurn`). */
   owner?: string;
 }

@@ -18,7 +18,8 @@ import type { Store } from '../../src/store/types.js';
 import { NexusAuthorizer, nexusGuards } from '../../src/nexus/authz.js';
 import type { NexusContext, RouteModule } from '../../src/nexus/context.js';
 import { KeyState } from '../../src/nexus/keys/state.js';
-import { PolicyEngine, PolicySync } from '../../src/nexus/policy/index.js';
+import { DecisionPacer, PolicyEngine, PolicySync } from '../../src/nexus/policy/index.js';
+import { spendTurnWork } from '../../src/lib/index.js';
 
 export interface HarnessReply {
   status: number;
@@ -66,14 +67,15 @@ export async function startRouteHarness(o: HarnessOptions): Promise<RouteHarness
   const keys = new KeyState();
   if (o.keyless !== true) keys.installEphemeral();
   const ids = recognisers(loadTrustRoots({}));
-  const engine = new PolicyEngine({ logger });
+  const engine = new PolicyEngine({ logger, onPatternWork: spendTurnWork });
+  const pacer = new DecisionPacer(engine);
   const authz = new NexusAuthorizer(engine, ids);
   const policies = new PolicySync(store, engine, logger, false);
-  const ctx: NexusContext = { cfg, store, keys, ids, engine, authz, guards: nexusGuards(authz), policies, logger, sync: undefined, audit: { event: () => undefined } };
+  const ctx: NexusContext = { cfg, store, keys, ids, engine, pacer, authz, guards: nexusGuards(authz), policies, logger, sync: undefined, audit: { event: () => undefined } };
   if (store.kind !== 'lite' && o.keyless !== true) await policies.reload();
   const routes: Route[] = [];
   for (const m of o.modules) routes.push(...m(ctx));
-  const router = createRouter(routes, { isReady: () => true, logger, maxBodyBytes: cfg.maxBodyBytes, ...(o.auditor ? { auditor: o.auditor } : {}) });
+  const router = createRouter(routes, { isReady: () => true, logger, maxBodyBytes: cfg.maxBodyBytes, beforeDecision: pacer.beforeDecision, ...(o.auditor ? { auditor: o.auditor } : {}) });
   const server = http.createServer((req, res) => {
     const who = req.headers['x-test-peer'];
     const peer = typeof who === 'string' && who !== '' ? SpiffeId.parse(who) : null;

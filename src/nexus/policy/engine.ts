@@ -48,6 +48,8 @@ interface PolicyEngineOptions {
   /** Callers whose relevant-policy subset is cached (LRU). Default 4096. */
   callerCacheSize?: number;
   logger?: Logger;
+  /** Told the pattern work (units of {@link MAX_DECISION_WORK}) of every path pattern run: Nexus paces it per turn of the event loop (pacer.ts). */
+  onPatternWork?: (units: number) => void;
 }
 
 interface LoadResult {
@@ -93,15 +95,19 @@ export class PolicyEngine {
   private readonly callers: CallerCache<Entry>;
   /** The cached per-caller lists ordered by cost ({@link byCost}); dropped with their list. */
   private sortedLists = new WeakMap<Entry[], Entry[]>();
+  /** The cached per-caller lists' summed path-pattern cost ({@link worstDecisionWork}); dropped with their list. */
+  private listCosts = new WeakMap<Entry[], number>();
   private spent = 0;
   private budgetDenials = 0;
   private lastBudgetWarning = Number.NEGATIVE_INFINITY;
   private readonly patterns: PatternCache;
   private readonly logger: Logger | undefined;
+  private readonly onPatternWork: ((units: number) => void) | undefined;
 
   constructor(opts: PolicyEngineOptions = {}) {
     this.callers = new CallerCache(Math.max(1, opts.callerCacheSize ?? 4096));
     this.logger = opts.logger;
+    this.onPatternWork = opts.onPatternWork;
     this.patterns = new PatternCache(() => this.logger?.warn('a stored policy pattern does not compile or is too complex; it matches nothing'));
   }
 
@@ -250,9 +256,26 @@ export class PolicyEngine {
       }
       left -= work;
       this.spent += work;
+      this.onPatternWork?.(work);
       if (entry.path.matches(path)) return true;
     }
     return false;
+  }
+
+  /**
+   * The most pattern work one decision for `peer` can take on a path of at most `pathLength`
+   * characters (never more than {@link MAX_DECISION_WORK}); 0 for a caller whose policies have
+   * literal path patterns only. Cheap when warm (cached with the caller's policy list).
+   */
+  worstDecisionWork(peer: SpiffeId | string, pathLength: number): number {
+    const list = this.relevant(idOf(peer));
+    let cost = this.listCosts.get(list);
+    if (cost === undefined) {
+      cost = 0;
+      for (const entry of list) cost += entry.path.cost();
+      this.listCosts.set(list, cost);
+    }
+    return Math.min(MAX_DECISION_WORK, cost * (pathLength + 1));
   }
 
   /** Work units (program size × (path length + 1)) of every path pattern run so far (tests, FI-13). */

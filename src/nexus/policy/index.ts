@@ -5,6 +5,7 @@
  * (../routes/policies.ts) build on it.
  */
 export { PolicyEngine, type PolicyChange } from './engine.js';
+export { DecisionPacer } from './pacer.js';
 export { POLICY_ERRORS, PolicyError, type PolicyErrorCode } from './errors.js';
 export { type Permission, type PolicyLike } from './model.js';
 export { literalOf, requiredPrefixOf } from './patterns.js';

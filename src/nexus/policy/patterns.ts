@@ -12,6 +12,7 @@
  */
 import type { RE2JS } from 're2js';
 import { compileBounded, isAsciiPunct, literalOf, MAX_PATTERN_PROGRAM, META, programSize } from '../../patterns/index.js';
+import { warmMatcherOnce } from './warm.js';
 
 export { compileBounded, literalOf, MAX_PATTERN_PROGRAM, programSize };
 
@@ -130,7 +131,10 @@ export class PatternCache {
         const c = compileBounded(pattern);
         re = typeof c === 'string' ? null : c;
         if (re === null) onError();
-        else size = programSize(re) ?? MAX_PATTERN_PROGRAM;
+        else {
+          size = programSize(re) ?? MAX_PATTERN_PROGRAM;
+          warmMatcherOnce(); // the first request to run it finds re2js's code optimised (warm.ts)
+        }
       }
       return re;
     };

@@ -50,9 +50,18 @@ export function secretListRoute(ctx: NexusContext): Route {
       if (!ctx.ids.isPilotOperator(peer)) {
         q.stop = () => (over ||= performance.now() - started > budgetMs); // answered 400 below
         q.owner = peer.toString(); // turns are shared fairly by caller, not by listing
+        // A costly caller's slice ends with the turn's budget of pattern work (policy/pacer.ts),
+        // and a path whose `list` decision denied may get its `read` decision a turn later.
+        const turnSpent = ctx.pacer.listingTurnSpent(peer);
+        if (turnSpent !== undefined) q.turnSpent = turnSpent;
+        let readNext: string | undefined;
         q.accept = (p) => {
           const t0 = performance.now();
-          const ok = authz.canSeeSecretPath(peer, p);
+          let ok: boolean | undefined;
+          if (readNext === p) ok = authz.canSeeSecretPath(peer, p, 'read');
+          else if (turnSpent === undefined) ok = authz.canSeeSecretPath(peer, p);
+          else ok = authz.canSeeSecretPath(peer, p, 'list') || (turnSpent() ? undefined : authz.canSeeSecretPath(peer, p, 'read'));
+          readNext = ok === undefined ? p : undefined;
           spentMs += performance.now() - t0;
           return ok;
         };
