@@ -5,6 +5,7 @@
  * docs/faults.md.
  */
 import { runFi10 } from './fi10-many-clients.js';
+import { runFi12 } from './fi12-bombs.js';
 import { runFi13 } from './fi13-redos-storm.js';
 import { runFi18 } from './fi18-sigterm.js';
 import { runFi16 } from './fi16-svid-rotation.js';
@@ -13,6 +14,7 @@ import { loadavg, passed, printResult, type RunOptions, type ScenarioResult } fr
 
 const SCENARIOS: Record<string, (o: RunOptions) => Promise<ScenarioResult>> = {
   'FI-10': runFi10,
+  'FI-12': runFi12,
   'FI-13': runFi13,
   'FI-16': runFi16,
   'FI-18': runFi18,
