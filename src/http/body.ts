@@ -19,6 +19,7 @@ import { type IncomingHttpHeaders, IncomingMessage } from 'node:http';
 import { wipeAndFree } from '../crypto/curve-free.js';
 import { type ApiError, bodyTimeout, bodyTooSlow, payloadTooLarge, readFailed } from './errors.js';
 import { type BodyPace, PaceWatch } from './body-pace.js';
+import { TurnPacedReader } from './turn-reads.js';
 
 /** The parts of a request that the reader uses (any Readable, headers optional). */
 type BodySource = Readable & { headers?: IncomingHttpHeaders };
@@ -94,6 +95,7 @@ export async function* cappedChunks(req: BodySource, maxBytes: number, timing: C
   };
   const onData = (c: Buffer): void => {
     pace?.arrived(c.length);
+    turns.count(c.length);
     queue.push(c);
     queued += c.length;
     if (queued >= readAhead) req.pause();
@@ -117,6 +119,7 @@ export async function* cappedChunks(req: BodySource, maxBytes: number, timing: C
     failure ??= bodyTooSlow();
     notify();
   });
+  const turns = new TurnPacedReader();
   req.pause();
   req.on('data', onData);
   req.on('end', onEnd);
@@ -156,7 +159,7 @@ export async function* cappedChunks(req: BodySource, maxBytes: number, timing: C
         wake = resolve;
       });
       pace?.waiting();
-      req.resume();
+      turns.resume(req, () => wake !== undefined); // a share of each turn (turn-reads.ts, FI-12)
       await woken;
     }
   } finally {

@@ -24,6 +24,7 @@
  * could not already hold by sending a request body slowly.
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
+import { TurnPacedReader } from './turn-reads.js';
 
 export interface LingerLimits {
   /** Most request-body bytes read and discarded after an early answer. */
@@ -114,8 +115,19 @@ export function lingerThenClose(req: IncomingMessage, res: ServerResponse, limit
   const onData = (chunk: Buffer | string): void => {
     seen += chunk.length;
     if (Buffer.isBuffer(chunk)) chunk.fill(0);
-    if (seen > limits.maxBytes) stop('pause');
+    if (seen > limits.maxBytes) {
+      stop('pause');
+      return;
+    }
+    // A share of each turn of the event loop (turn-reads.ts, FI-12): paused, the socket stops
+    // once the request stream's small buffer is full, and reading goes on next turn.
+    turns.count(chunk.length);
+    if (turns.spent && !req.isPaused()) {
+      req.pause();
+      turns.resume(req, () => !over && !closed);
+    }
   };
+  const turns = new TurnPacedReader();
   const onEnd = (): void => stop('ended');
   const onGone = (): void => stop('cut');
   const onClose = (): void => stop(req.readableEnded ? 'ended' : 'cut');
