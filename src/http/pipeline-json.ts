@@ -21,7 +21,7 @@ import { sendJson } from './reply.js';
 import type { RouteDef } from './route.js';
 
 export async function runJsonRoute<P>(
-  x: Exchange, def: RouteDef<unknown, P>, peer: P, routerMaxBody: number, bodyTimeoutMs: number, beforeDecision?: (peer: P) => Promise<void> | undefined,
+  x: Exchange, def: RouteDef<unknown, P>, peer: P, routerMaxBody: number, bodyTimeoutMs: number, beforeDecision?: (peer: P, body?: unknown) => Promise<void> | undefined,
 ): Promise<void> {
   const maxBytes = def.maxBodyBytes ?? routerMaxBody;
   if (unsupportedCharset(x.req.headers['content-type'])) throw unsupportedMediaType();
@@ -32,7 +32,7 @@ export async function runJsonRoute<P>(
   try {
     body = parseBody(def.body, raw, { ...def.jsonLimits, maxBytes });
     x.body = body;
-    const turn = beforeDecision?.(peer);
+    const turn = beforeDecision?.(peer, body);
     if (turn !== undefined) await turn;
     if (!runGuard(def.guard, peer, body, false)) {
       x.decision = 'deny';

@@ -102,11 +102,11 @@ interface RouterOptions<P = SpiffeId> {
   /** Audit hook (fail closed: see {@link RequestAuditor}). */
   auditor?: RequestAuditor<P>;
   /**
-   * Asked before a JSON route's full guard check on its validated body; a promise puts the
-   * decision off until it settles (Nexus spreads costly policy-pattern work over turns of the
-   * event loop). Must not throw or reject.
+   * Asked before a route's identity pre-check (no body) and before a JSON route's full guard
+   * check on its validated body; a promise puts the decision off until it settles (Nexus
+   * spreads costly policy-pattern work over turns of the event loop). Must not throw or reject.
    */
-  beforeDecision?: (peer: P) => Promise<void> | undefined;
+  beforeDecision?: (peer: P, body?: unknown) => Promise<void> | undefined;
 }
 
 /**
@@ -217,6 +217,8 @@ export function createRouter<P = SpiffeId>(routes: ReadonlyArray<Route<P>>, opts
       // 4. authorisation on the identity alone, before a byte of the body is read: a caller
       // that no body could make allowed gets 401, never a validation answer (guards.ts).
       const variant = req.headers['content-type'] === OCTET_STREAM ? def.stream : undefined;
+      const turn = peer === null ? undefined : opts.beforeDecision?.(peer); // may decide on costly patterns
+      if (turn !== undefined) await turn;
       if (peer === null || !runGuard(variant?.guard ?? def.guard, peer, undefined, true)) {
         x.decision = 'deny';
         throw unauthorized();

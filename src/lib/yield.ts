@@ -15,56 +15,28 @@
  *   units) and {@link turnWorkFits} says whether more fits, so requests that arrive together
  *   cannot stack their costly work in one turn either: past the budget they wait for a turn.
  *
- * A turn starts at the timers phase: the pacing tick is a timer, so between a waiter let go and
- * the next one the loop has run its timers, polled for I/O and answered what was ready. (A tick
- * in the check phase, `setImmediate`, would count the I/O callbacks that ran just before it as
- * part of the next turn.)
+ * Waiters are let go in the check phase, one per turn. The count of costly work restarts only at
+ * a timers phase that follows a check phase, so what I/O callbacks and a released waiter do in
+ * one turn of the loop counts together; whoever must stay within the budget asks
+ * {@link turnWorkFits} right before its work, wherever it runs.
  */
 export const yieldToLoop = (): Promise<void> => new Promise((resolve) => setImmediate(resolve));
 
 /** Waiting slices by owner; Map order is the round-robin order (an owner served goes to the back). */
 const waiting = new Map<string, Array<() => void>>();
-/** Costly work done since the current turn began. */
-let spent = 0;
-let tick: NodeJS.Timeout | null = null;
-/**
- * False from costly work or a waiter let go until the loop's next check phase: only then can a
- * tick start a new turn. (Timers are not enough on their own: a timer due during work that
- * itself runs in the timers phase may fire in that same phase.)
- */
-let turnEnded = true;
-const endTurn = (): void => {
-  turnEnded = true;
-};
+let releasing = false;
 
-function busy(): void {
-  if (turnEnded) {
-    turnEnded = false;
-    setImmediate(endTurn);
-  }
-}
-
-function onTick(): void {
-  tick = null;
-  if (!turnEnded) {
-    schedule();
-    return;
-  }
-  spent = 0;
+function releaseOne(): void {
   const first = waiting.entries().next();
   if (!first.done) {
     const [owner, queue] = first.value;
     waiting.delete(owner);
     const resolve = queue.shift()!;
     if (queue.length > 0) waiting.set(owner, queue); // to the back of the round
-    busy();
     resolve();
-    if (waiting.size > 0) schedule();
   }
-}
-
-function schedule(): void {
-  tick ??= setTimeout(onTick, 0);
+  if (waiting.size > 0) setImmediate(releaseOne);
+  else releasing = false;
 }
 
 /** Resolves on a later turn of the event loop in which no other slice was let go; `owner` (e.g. the caller) shares turns fairly. */
@@ -73,16 +45,41 @@ export function sliceTurn(owner = ''): Promise<void> {
     const queue = waiting.get(owner);
     if (queue !== undefined) queue.push(resolve);
     else waiting.set(owner, [resolve]);
-    schedule();
+    if (!releasing) {
+      releasing = true;
+      setImmediate(releaseOne);
+    }
   });
+}
+
+/** Costly work done in the current turn. */
+let spent = 0;
+let tick: NodeJS.Timeout | null = null;
+/** False from costly work until the loop's next check phase: only a tick after that starts a new turn. */
+let turnEnded = true;
+const endTurn = (): void => {
+  turnEnded = true;
+};
+
+/** The turn's count restarts at a timers phase that follows a check phase (a whole turn later). */
+function onTick(): void {
+  tick = null;
+  if (!turnEnded) {
+    tick = setTimeout(onTick, 0);
+    return;
+  }
+  spent = 0;
 }
 
 /** Records `units` of costly work done in the current turn (the budget is the caller's: {@link turnWorkFits}). */
 export function spendTurnWork(units: number): void {
   if (!(units > 0)) return;
   spent += units;
-  busy();
-  schedule(); // the next turn starts afresh
+  if (turnEnded) {
+    turnEnded = false;
+    setImmediate(endTurn);
+  }
+  tick ??= setTimeout(onTick, 0);
 }
 
 /** True when `units` more of costly work fit in this turn's `budget` (always on a turn with none done yet). */

@@ -27,7 +27,7 @@ import type {
   SecretVersionsRequest,
 } from '../protocol/index.js';
 import type { SpiffeId } from '../spiffe/index.js';
-import type { Permission, PolicyEngine } from './policy/index.js';
+import { DecisionPacer, type Permission, type PolicyEngine } from './policy/index.js';
 
 /** SPIKE's gate paths: never secret paths, reached only by a policy that fully matches them. */
 export const GATE_PATHS = {
@@ -192,4 +192,15 @@ export function nexusGuards(authz: NexusAuthorizer): NexusGuards {
       : guardIdentity(name, (peer) => authz.allows(route, peer));
   }
   return guards as NexusGuards;
+}
+
+/**
+ * The pacer of costly policy decisions for these rules (policy/pacer.ts, FI-13): the operator
+ * and Lite workloads never run policy patterns, and a rule on a fixed path decides on a gate path.
+ */
+export function nexusPacer(engine: PolicyEngine, ids: Recognisers): DecisionPacer {
+  return new DecisionPacer(engine, {
+    exempt: (peer) => ids.isPilotOperator(peer) || ids.isLiteWorkload(peer),
+    gatePaths: Object.values(GATE_PATHS),
+  });
 }

@@ -13,10 +13,10 @@ import { KeeperClient } from '../keeper/index.js';
 import { authorizeIf, createMtlsServer, type MtlsServer, type X509Source } from '../spiffe/index.js';
 import { createStore, custodyOf, instrumentStore, openStore, Reencryptor, type OpenStoreOptions, type Store } from '../store/index.js';
 import { RootRotation, type RotationStep } from './keys/rotation.js';
-import { NexusAuthorizer, nexusGuards } from './authz.js';
+import { NexusAuthorizer, nexusGuards, nexusPacer } from './authz.js';
 import type { NexusContext, RouteModule } from './context.js';
 import { KeyState } from './keys/state.js';
-import { DecisionPacer, PolicyEngine, PolicySync } from './policy/index.js';
+import { PolicyEngine, PolicySync } from './policy/index.js';
 import { KeeperSync } from './keys/recovery.js';
 import { KeeperProbe } from './keys/probe.js';
 import { RollbackGuard } from './anchor/index.js';
@@ -133,7 +133,7 @@ export async function startNexus(o: NexusOptions): Promise<Nexus> {
   });
   // Costly pattern work is paced per turn of the event loop (FI-13; policy/pacer.ts).
   const engine = new PolicyEngine({ logger, onPatternWork: spendTurnWork });
-  const pacer = new DecisionPacer(engine);
+  const pacer = nexusPacer(engine, ids);
   // Another process may change policies: another instance on postgres, another worker (workers/).
   const sharedStore = cfg.backend === 'postgres' || cfg.workers > 1;
   const policies = new PolicySync(store, engine, logger, sharedStore);

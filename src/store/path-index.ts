@@ -96,8 +96,8 @@ export class PathIndex {
    * One page of `q`: at most `q.limit` accepted paths in order and whether more accepted
    * ones follow. Reads in chunks and yields to the event loop after each chunk; with an
    * `accept`, it also stops for a shared turn (`sliceTurn`) before its first slice and
-   * whenever it has worked for {@link SCAN_SLICE_MS} or `q.turnSpent` says the turn's costly
-   * work is done, so costly decisions never hold other
+   * whenever it has worked for {@link SCAN_SLICE_MS} or `q.mayDecide` says the next path's
+   * decision does not fit in this turn, so costly decisions never hold other
    * requests up longer than one slice per turn of the loop, whatever the number of listings.
    * After a yield it continues from the last path read (by value), so paths added meanwhile
    * are neither skipped nor repeated. Work is proportional to the paths of the
@@ -122,6 +122,7 @@ export class PathIndex {
       const chunk = this.range(prefix, cursor, SCAN_CHUNK);
       let read = 0;
       for (const p of chunk) {
+        if (q.accept !== undefined && read > 0 && q.mayDecide?.(p) === false) break; // decided next turn
         const ok = q.accept === undefined ? true : q.accept(p);
         if (ok === undefined) break; // `p` is decided at the next turn (the cursor stays before it)
         read++;
@@ -131,7 +132,7 @@ export class PathIndex {
           out.push(p);
         }
         if (q.stop?.() === true) return { paths: out, more: false };
-        if (q.accept !== undefined && (performance.now() - since >= SCAN_SLICE_MS || q.turnSpent?.() === true)) break;
+        if (q.accept !== undefined && performance.now() - since >= SCAN_SLICE_MS) break;
       }
       if (read === chunk.length && chunk.length < SCAN_CHUNK) return { paths: out, more: false };
     }

@@ -69,8 +69,12 @@ export interface SecretPathQuery {
   accept?: (path: string) => boolean | undefined;
   /** Asked after each path read: true ends the scan there (the page is then incomplete: the caller discards it). */
   stop?: () => boolean;
-  /** Asked after each path decided: true ends the slice there (the turn's budget of costly work is spent; the scan goes on at its next turn). */
-  turnSpent?: () => boolean;
+  /**
+   * Asked before each path but a slice's first: false ends the slice before that path (its
+   * decision does not fit in what this turn of the event loop has left; it is decided at the
+   * scan's next turn).
+   */
+  mayDecide?: (path: string) => boolean;
   /** Who asks (the caller's SPIFFE ID): with an `accept`, slices take turns fairly by owner (lib/yield.ts `sliceTurn`). */
   owner?: string;
 }

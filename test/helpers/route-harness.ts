@@ -15,10 +15,10 @@ import { createLogger } from '../../src/lib/log.js';
 import { SpiffeId } from '../../src/spiffe/id.js';
 import { MemoryStore } from '../../src/store/memory.js';
 import type { Store } from '../../src/store/types.js';
-import { NexusAuthorizer, nexusGuards } from '../../src/nexus/authz.js';
+import { NexusAuthorizer, nexusGuards, nexusPacer } from '../../src/nexus/authz.js';
 import type { NexusContext, RouteModule } from '../../src/nexus/context.js';
 import { KeyState } from '../../src/nexus/keys/state.js';
-import { DecisionPacer, PolicyEngine, PolicySync } from '../../src/nexus/policy/index.js';
+import { PolicyEngine, PolicySync } from '../../src/nexus/policy/index.js';
 import { spendTurnWork } from '../../src/lib/index.js';
 
 export interface HarnessReply {
@@ -68,7 +68,7 @@ export async function startRouteHarness(o: HarnessOptions): Promise<RouteHarness
   if (o.keyless !== true) keys.installEphemeral();
   const ids = recognisers(loadTrustRoots({}));
   const engine = new PolicyEngine({ logger, onPatternWork: spendTurnWork });
-  const pacer = new DecisionPacer(engine);
+  const pacer = nexusPacer(engine, ids);
   const authz = new NexusAuthorizer(engine, ids);
   const policies = new PolicySync(store, engine, logger, false);
   const ctx: NexusContext = { cfg, store, keys, ids, engine, pacer, authz, guards: nexusGuards(authz), policies, logger, sync: undefined, audit: { event: () => undefined } };

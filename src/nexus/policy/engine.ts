@@ -278,6 +278,24 @@ export class PolicyEngine {
     return Math.min(MAX_DECISION_WORK, cost * (pathLength + 1));
   }
 
+  /**
+   * The most pattern work {@link allows} can do for this decision (never more than
+   * {@link MAX_DECISION_WORK}): the same walk without matching; without `perm`, for whichever
+   * permission. 0 when nothing would run.
+   */
+  decisionBound(peer: SpiffeId | string, path: string, perm?: Permission): number {
+    const list = this.relevant(idOf(peer));
+    if (this.worstDecisionWork(peer, 0) === 0) return 0; // literal path patterns only
+    const want = perm === undefined ? -1 : wantedBits(perm);
+    let work = 0;
+    for (const entry of this.byCost(list)) {
+      if ((entry.bits & want) === 0 || !path.startsWith(entry.path.prefix)) continue;
+      work += entry.path.cost() * (path.length + 1);
+      if (work >= MAX_DECISION_WORK) return MAX_DECISION_WORK;
+    }
+    return work;
+  }
+
   /** Work units (program size × (path length + 1)) of every path pattern run so far (tests, FI-13). */
   get patternWork(): number {
     return this.spent;

@@ -2,65 +2,79 @@
  * Costly policy decisions paced over turns of the event loop (FI-13).
  *
  * Each decision is bounded on its own ({@link MAX_DECISION_WORK} units of pattern matching,
- * 6–12 ms here, more under load), but requests that arrive together are decided in the same
+ * 4–12 ms here, more under load), but requests that arrive together are decided in the same
  * turn of the loop, next to a listing's slice: in a black-box run, a caller holding 100 costly
  * patterns sent ten requests at once and their decisions held the loop for 35–62 ms in one
- * turn. The engine reports every pattern it runs (`spendTurnWork`, lib/yield.ts), and a turn
- * may do {@link PATTERN_WORK_PER_TURN} of it:
- * - a request whose decision could cost more than what is left of the turn waits for a turn
- *   of its own (`sliceTurn`, the turns listings take, shared fairly by caller);
- * - a listing ends its slice when the next decision could cost more than what is left, and
- *   makes a path's two decisions (`list`, then `read`) in two turns when need be.
- * What a decision could cost is the caller's: the sum of its path patterns' program sizes
- * times the longest path (at most one bound). Callers whose policies are cheap (literal path
- * patterns, or a few small ones) fit in any turn with room left, so another caller's costly
- * work delays them by one turn at most and never slows their listings to a path per turn.
+ * turn. The engine reports every pattern it runs (`spendTurnWork`, lib/yield.ts) and a turn
+ * may do {@link PATTERN_WORK_PER_TURN} of it. Before a decision that could cost more than
+ * {@link CHEAP_DECISION}, the pacer checks that its bound fits in what the turn has left:
+ * - a request waits for a later turn (`sliceTurn`, the turns listings take, shared fairly by
+ *   caller) before its identity pre-check and again before its full check; not knowing the
+ *   route's rule, it bounds the decision by the caller's path patterns of any permission on
+ *   the body's `path` and on each gate path;
+ * - a listing ends its slice before a path whose `list` decision does not fit, and makes a
+ *   path's `read` decision a turn later when that one does not fit.
+ * Cheap decisions (literal path patterns, a few small ones, or patterns whose literal prefix
+ * the path lacks) never wait: another caller's costly work delays them by nothing more than
+ * the turn it takes. The operator and Lite workloads never run policy patterns.
  */
 import { sliceTurn, turnWorkFits } from '../../lib/index.js';
-import { MAX_PATH_LENGTH } from '../../protocol/index.js';
+import type { Permission } from '../../protocol/index.js';
 import type { SpiffeId } from '../../spiffe/index.js';
 import { MAX_DECISION_WORK } from './engine.js';
 
-/** Pattern work one turn of the event loop may do: one whole decision bound (6–12 ms here). */
+/** Pattern work one turn of the event loop may do: one whole decision bound (4–12 ms here). */
 export const PATTERN_WORK_PER_TURN = MAX_DECISION_WORK;
+
+/** A decision bounded by at most this much pattern work is never put off (about 0.3 ms here). */
+export const CHEAP_DECISION = MAX_DECISION_WORK / 20;
 
 /** What the pacer asks of the engine. */
 export interface DecisionCosts {
-  worstDecisionWork(peer: SpiffeId | string, pathLength: number): number;
+  decisionBound(peer: SpiffeId | string, path: string, perm?: Permission): number;
 }
 
-export class DecisionPacer {
-  constructor(private readonly engine: DecisionCosts) {}
+export interface PacerOptions {
+  /** Callers whose decisions never run policy patterns (the operator, Lite workloads). */
+  exempt: (peer: SpiffeId) => boolean;
+  /** The fixed paths a route's rule may decide on (SPIKE's gate paths). */
+  gatePaths: readonly string[];
+}
 
-  /** The most pattern work one decision for `peer` could take (0: nothing to pace). */
-  worst(peer: SpiffeId): number {
-    return this.engine.worstDecisionWork(peer, MAX_PATH_LENGTH);
-  }
+const fits = (units: number): boolean => units <= CHEAP_DECISION || turnWorkFits(units, PATTERN_WORK_PER_TURN);
+
+export class DecisionPacer {
+  constructor(
+    private readonly engine: DecisionCosts,
+    private readonly opts: PacerOptions,
+  ) {}
 
   /**
-   * Before a request's decision (the router's `beforeDecision`): undefined to decide now, or a
-   * turn to wait for, when `peer`'s decision could cost more than this turn has left.
+   * Before a request's identity pre-check (`body` undefined) and before its full check (the
+   * router's `beforeDecision`): undefined to decide now, or a turn to wait for.
    */
-  readonly beforeDecision = (peer: SpiffeId): Promise<void> | undefined => {
-    if (turnWorkFits(MAX_DECISION_WORK, PATTERN_WORK_PER_TURN)) return undefined; // fast path: nothing spent yet
-    const worst = this.worst(peer);
-    if (worst === 0 || turnWorkFits(worst, PATTERN_WORK_PER_TURN)) return undefined;
-    return this.#waitForRoom(peer.toString(), worst);
+  readonly beforeDecision = (peer: SpiffeId, body?: unknown): Promise<void> | undefined => {
+    if (turnWorkFits(MAX_DECISION_WORK, PATTERN_WORK_PER_TURN)) return undefined; // nothing spent this turn
+    const bound = this.#requestBound(peer, body);
+    return fits(bound) ? undefined : this.#waitForRoom(peer.toString(), bound);
   };
 
-  /**
-   * For a listing by `peer`: true when its next decision could cost more than this turn has
-   * left (the slice ends, or a path's `read` decision waits for the next turn); undefined when
-   * `peer` has nothing to pace.
-   */
-  listingTurnSpent(peer: SpiffeId): (() => boolean) | undefined {
-    const worst = this.worst(peer);
-    if (worst === 0) return undefined;
-    return () => !turnWorkFits(worst, PATTERN_WORK_PER_TURN);
+  /** True when `peer`'s `perm` decision on `path` fits in this turn (a listing's check before each decision). */
+  fits(peer: SpiffeId, path: string, perm: Permission): boolean {
+    return this.opts.exempt(peer) || fits(this.engine.decisionBound(peer, path, perm));
+  }
+
+  /** The most one decision of the request can cost: on any gate path, or on the body's `path`, for any permission. */
+  #requestBound(peer: SpiffeId, body: unknown): number {
+    if (this.opts.exempt(peer)) return 0;
+    let bound = 0;
+    for (const gate of this.opts.gatePaths) bound = Math.max(bound, this.engine.decisionBound(peer, gate));
+    const path = typeof body === 'object' && body !== null ? (body as { path?: unknown }).path : undefined;
+    return typeof path === 'string' ? Math.max(bound, this.engine.decisionBound(peer, path)) : bound;
   }
 
   async #waitForRoom(owner: string, units: number): Promise<void> {
     do await sliceTurn(owner);
-    while (!turnWorkFits(units, PATTERN_WORK_PER_TURN));
+    while (!fits(units));
   }
 }

@@ -2,15 +2,17 @@
  * Warming re2js's matcher before a request needs it (FI-13).
  *
  * The first long match in a process runs in V8's unoptimised code: measured here, the first
- * decision over 100 costly patterns on a 500-character path took 30–50 ms, the following ones
+ * decision over 100 costly patterns on a 500-character path took 30–60 ms, the following ones
  * 4–7 ms, and that first one held the event loop far past the per-turn budget of pattern work
  * (pacer.ts), which counts work, not time. Once a pattern that needs the regex engine is
- * compiled, the process runs a few synthetic matches on a long synthetic input, one per turn
- * of the event loop (each at most a few milliseconds), so the hot code is optimised before
- * the policy's first request. About 60–120 ms of CPU (V8 compiling included), once per process; nothing of any request
- * or policy is used.
+ * compiled, the process compiles a few synthetic patterns and runs them on a long synthetic
+ * input in the background, one match per turn of the event loop and only in a turn with no
+ * other pattern work yet (each match is counted as such), so the hot code is optimised before
+ * the policy's first request. About 60–120 ms of CPU (V8 compiling included), once per
+ * process; nothing of any request or policy is used.
  */
-import { compileBounded } from '../../patterns/index.js';
+import { spendTurnWork, turnWorkFits } from '../../lib/index.js';
+import { compileBounded, MAX_PATTERN_PROGRAM, programSize } from '../../patterns/index.js';
 
 /** Shapes that exercise the backtracker's and the NFA's loops (repetition, alternation, classes). */
 const SHAPES = ['(.*a.{40})*', '(.*a|.*b/){10}', '([a-z0-9/]?[a-z]?){20}', '(.?){30}', 'x/(.*)/[^/]+/y'];
@@ -22,16 +24,27 @@ let started = false;
 export function warmMatcherOnce(): void {
   if (started) return;
   started = true;
-  const compiled = SHAPES.map((p) => compileBounded(p)).filter((re) => typeof re !== 'string');
   let text = '';
   for (let i = 0; i < 499; i++) text += 'ab/c'[(i * 7 + (i >> 3)) % 4];
   text += 'Q';
+  let compiled: Array<{ matcher(s: string): { matches(): boolean } }> | undefined;
+  let sizes: number[] = [];
   let step = 0;
-  const total = ROUNDS * compiled.length;
   const next = (): void => {
-    const re = compiled[step % compiled.length];
-    if (re !== undefined) re.matcher(text).matches();
-    if (++step < total) setTimeout(next, 0).unref();
+    if (compiled === undefined) {
+      const res = SHAPES.map((p) => compileBounded(p)).flatMap((re) => (typeof re === 'string' ? [] : [re]));
+      compiled = res;
+      sizes = res.map((re) => programSize(re) ?? MAX_PATTERN_PROGRAM);
+    } else {
+      const k = step % compiled.length;
+      const units = (sizes[k] ?? MAX_PATTERN_PROGRAM) * (text.length + 1);
+      if (turnWorkFits(units, 0)) { // only in a turn with no pattern work yet
+        spendTurnWork(units);
+        compiled[k]?.matcher(text).matches();
+        step++;
+      }
+    }
+    if (step < ROUNDS * compiled.length) setTimeout(next, 0).unref();
   };
   setTimeout(next, 0).unref();
 }

@@ -50,17 +50,16 @@ export function secretListRoute(ctx: NexusContext): Route {
       if (!ctx.ids.isPilotOperator(peer)) {
         q.stop = () => (over ||= performance.now() - started > budgetMs); // answered 400 below
         q.owner = peer.toString(); // turns are shared fairly by caller, not by listing
-        // A costly caller's slice ends with the turn's budget of pattern work (policy/pacer.ts),
-        // and a path whose `list` decision denied may get its `read` decision a turn later.
-        const turnSpent = ctx.pacer.listingTurnSpent(peer);
-        if (turnSpent !== undefined) q.turnSpent = turnSpent;
+        // Each decision must fit in what the turn has left of its pattern work (policy/pacer.ts):
+        // the slice ends before a path whose `list` decision does not fit, and a path whose
+        // `list` decision denied gets its `read` decision a turn later when that one does not.
+        q.mayDecide = (p) => ctx.pacer.fits(peer, p, 'list');
         let readNext: string | undefined;
         q.accept = (p) => {
           const t0 = performance.now();
           let ok: boolean | undefined;
           if (readNext === p) ok = authz.canSeeSecretPath(peer, p, 'read');
-          else if (turnSpent === undefined) ok = authz.canSeeSecretPath(peer, p);
-          else ok = authz.canSeeSecretPath(peer, p, 'list') || (turnSpent() ? undefined : authz.canSeeSecretPath(peer, p, 'read'));
+          else ok = authz.canSeeSecretPath(peer, p, 'list') || (ctx.pacer.fits(peer, p, 'read') ? authz.canSeeSecretPath(peer, p, 'read') : undefined);
           readNext = ok === undefined ? p : undefined;
           spentMs += performance.now() - t0;
           return ok;
