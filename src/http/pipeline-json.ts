@@ -11,7 +11,7 @@
  * connection's inactivity timeout lifted.
  */
 import { readBody } from './body.js';
-import { unauthorized, unsupportedMediaType } from './errors.js';
+import { readFailed, unauthorized, unsupportedMediaType } from './errors.js';
 import type { Exchange } from './exchange.js';
 import { type GoJsonValue, goJson } from './gojson.js';
 import { runGuard } from './guards.js';
@@ -33,7 +33,7 @@ export async function runJsonRoute<P>(
     body = parseBody(def.body, raw, { ...def.jsonLimits, maxBytes });
     x.body = body;
     const turn = beforeDecision?.(peer, body);
-    if (turn !== undefined) await turn;
+    if (turn !== undefined) await afterTurn(x, turn);
     if (!runGuard(def.guard, peer, body, false)) {
       x.decision = 'deny';
       throw unauthorized();
@@ -51,6 +51,12 @@ export async function runJsonRoute<P>(
     raw.fill(0);
   }
   sendJson(x, 200, goJson(result), false);
+}
+
+/** Waits for a decision's turn; a client that left meanwhile gets no decision (nor anything after it). */
+export async function afterTurn(x: Exchange, turn: Promise<void>): Promise<void> {
+  await turn;
+  if (x.req.socket?.destroyed !== false) throw readFailed();
 }
 
 /** Runs `fn` with the socket's inactivity timeout off when `lift` (restored afterwards, if the socket is still open). */

@@ -41,7 +41,7 @@ import { runGuard } from './guards.js';
 import { type BodyPace, DEFAULT_STREAM_BODY_PACE, checkBodyPace } from './body-pace.js';
 import { DEFAULT_JSON_LIMITS } from './json.js';
 import { type LingerLimits, lingerLimits } from './linger.js';
-import { runJsonRoute } from './pipeline-json.js';
+import { afterTurn, runJsonRoute } from './pipeline-json.js';
 import { runStreamRoute } from './pipeline-stream.js';
 import { OCTET_STREAM, defaultErrorShape, sendError } from './reply.js';
 import { type Route, type RouteDef, RouteDefinitionError, definitionOf } from './route.js';
@@ -218,7 +218,7 @@ export function createRouter<P = SpiffeId>(routes: ReadonlyArray<Route<P>>, opts
       // that no body could make allowed gets 401, never a validation answer (guards.ts).
       const variant = req.headers['content-type'] === OCTET_STREAM ? def.stream : undefined;
       const turn = peer === null ? undefined : opts.beforeDecision?.(peer); // may decide on costly patterns
-      if (turn !== undefined) await turn;
+      if (turn !== undefined) await afterTurn(x, turn);
       if (peer === null || !runGuard(variant?.guard ?? def.guard, peer, undefined, true)) {
         x.decision = 'deny';
         throw unauthorized();
