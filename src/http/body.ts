@@ -95,7 +95,7 @@ export async function* cappedChunks(req: BodySource, maxBytes: number, timing: C
   };
   const onData = (c: Buffer): void => {
     pace?.arrived(c.length);
-    turns.count(c.length);
+    turns?.count(c.length);
     queue.push(c);
     queued += c.length;
     if (queued >= readAhead) req.pause();
@@ -119,7 +119,7 @@ export async function* cappedChunks(req: BodySource, maxBytes: number, timing: C
     failure ??= bodyTooSlow();
     notify();
   });
-  const turns = new TurnPacedReader();
+  const turns = readAhead === 0 ? new TurnPacedReader() : undefined; // streams: their read-ahead bounds them
   req.pause();
   req.on('data', onData);
   req.on('end', onEnd);
@@ -159,7 +159,8 @@ export async function* cappedChunks(req: BodySource, maxBytes: number, timing: C
         wake = resolve;
       });
       pace?.waiting();
-      turns.resume(req, () => wake !== undefined); // a share of each turn (turn-reads.ts, FI-12)
+      if (turns === undefined) req.resume();
+      else turns.resume(req, () => wake !== undefined); // a share of each turn (turn-reads.ts, FI-12)
       await woken;
     }
   } finally {
