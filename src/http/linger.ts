@@ -122,7 +122,7 @@ export function lingerThenClose(req: IncomingMessage, res: ServerResponse, limit
     // A share of each turn of the event loop (turn-reads.ts, FI-12): paused, the socket stops
     // once the request stream's small buffer is full, and reading goes on next turn.
     turns.count(chunk.length);
-    if (turns.spent && !req.isPaused()) {
+    if (turns.spent && !over && !closed && !req.isPaused()) {
       req.pause();
       turns.resume(req, () => !over && !closed);
     }

@@ -21,15 +21,3 @@ test('FI-13 sliceTurn: one waiter per turn of the event loop; owners served roun
   assert.equal(new Set(turns).size, turns.length, 'never two in one turn');
 });
 
-test('FI-13 turn work: what a turn spent counts until a timers phase after a check phase', async () => {
-  const { spendTurnWork, turnWorkFits } = await import('./yield.js');
-  await new Promise((r) => setTimeout(r, 5)); // a turn with nothing spent
-  assert.equal(turnWorkFits(10_000, 1000), true, 'nothing spent: anything fits (one decision is never refused a turn)');
-  spendTurnWork(600);
-  assert.equal(turnWorkFits(400, 1000), true);
-  assert.equal(turnWorkFits(401, 1000), false);
-  await new Promise((r) => setImmediate(r)); // the check phase of the same iteration: still this turn
-  assert.equal(turnWorkFits(401, 1000), false, 'the check phase is part of the same turn');
-  await new Promise((r) => setTimeout(r, 5)); // a timers phase after a check phase
-  assert.equal(turnWorkFits(1000, 1000), true, 'a later turn starts afresh');
-});

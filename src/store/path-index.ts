@@ -122,7 +122,12 @@ export class PathIndex {
       const chunk = this.range(prefix, cursor, SCAN_CHUNK);
       let read = 0;
       for (const p of chunk) {
-        if (q.accept !== undefined && read > 0 && q.mayDecide?.(p) === false) break; // decided next turn
+        if (q.accept !== undefined && q.mayDecide?.(p) === false) {
+          if (read > 0 || q.turnOfItsOwn === undefined) break; // decided at the next slice
+          await q.turnOfItsOwn();
+          if (this.#cleared !== cleared) throw new StoreError('store_closed');
+          if (q.stop?.() === true) return { paths: out, more: false };
+        }
         const ok = q.accept === undefined ? true : q.accept(p);
         if (ok === undefined) break; // `p` is decided at the next turn (the cursor stays before it)
         read++;

@@ -70,11 +70,13 @@ export interface SecretPathQuery {
   /** Asked after each path read: true ends the scan there (the page is then incomplete: the caller discards it). */
   stop?: () => boolean;
   /**
-   * Asked before each path but a slice's first: false ends the slice before that path (its
-   * decision does not fit in what this turn of the event loop has left; it is decided at the
-   * scan's next turn).
+   * Asked before each path: false when its decision does not fit in what this turn of the event
+   * loop has left. Then the slice ends before that path, or, at a slice's first path, the scan
+   * waits for `turnOfItsOwn` and decides it then.
    */
   mayDecide?: (path: string) => boolean;
+  /** A turn in which any one decision fits (with `mayDecide`). */
+  turnOfItsOwn?: () => Promise<void>;
   /** Who asks (the caller's SPIFFE ID): with an `accept`, slices take turns fairly by owner (lib/yield.ts `sliceTurn`). */
   owner?: string;
 }

@@ -7,18 +7,20 @@
  * patterns sent ten requests at once and their decisions held the loop for 35–62 ms in one
  * turn. The engine reports every pattern it runs (`spendTurnWork`, lib/yield.ts) and a turn
  * may do {@link PATTERN_WORK_PER_TURN} of it. Before a decision that could cost more than
- * {@link CHEAP_DECISION}, the pacer checks that its bound fits in what the turn has left:
- * - a request waits for a later turn (`sliceTurn`, the turns listings take, shared fairly by
- *   caller) before its identity pre-check and again before its full check; not knowing the
+ * {@link CHEAP_DECISION}, the pacer checks that its bound fits in what the turn has left (and
+ * that nothing already waits); otherwise it waits for a turn of its own (`freshTurn`, in which
+ * nothing has been spent yet, given out one per turn, fairly by caller):
+ * - a request waits before its identity pre-check and again before its full check; not knowing the
  *   route's rule, it bounds the decision by the caller's path patterns of any permission on
  *   the body's `path` and on each gate path;
- * - a listing ends its slice before a path whose `list` decision does not fit, and makes a
- *   path's `read` decision a turn later when that one does not fit.
+ * - a listing ends its slice before a path whose decision does not fit (or, at the slice's
+ *   first path, waits for a turn of its own), and makes a path's `read` decision a turn later
+ *   when that one does not fit.
  * Cheap decisions (literal path patterns, a few small ones, or patterns whose literal prefix
  * the path lacks) never wait: another caller's costly work delays them by nothing more than
  * the turn it takes. The operator and Lite workloads never run policy patterns.
  */
-import { sliceTurn, turnWorkFits } from '../../lib/index.js';
+import { freshTurn, freshTurnWaiting, turnWorkFits } from '../../lib/index.js';
 import type { Permission } from '../../protocol/index.js';
 import type { SpiffeId } from '../../spiffe/index.js';
 import { MAX_DECISION_WORK } from './engine.js';
@@ -41,7 +43,8 @@ export interface PacerOptions {
   gatePaths: readonly string[];
 }
 
-const fits = (units: number): boolean => units <= CHEAP_DECISION || turnWorkFits(units, PATTERN_WORK_PER_TURN);
+/** A decision bounded by `units` may run now: cheap, or it fits and nothing waits for a turn of its own. */
+const fits = (units: number): boolean => units <= CHEAP_DECISION || (!freshTurnWaiting() && turnWorkFits(units, PATTERN_WORK_PER_TURN));
 
 export class DecisionPacer {
   constructor(
@@ -54,14 +57,18 @@ export class DecisionPacer {
    * router's `beforeDecision`): undefined to decide now, or a turn to wait for.
    */
   readonly beforeDecision = (peer: SpiffeId, body?: unknown): Promise<void> | undefined => {
-    if (turnWorkFits(MAX_DECISION_WORK, PATTERN_WORK_PER_TURN)) return undefined; // nothing spent this turn
-    const bound = this.#requestBound(peer, body);
-    return fits(bound) ? undefined : this.#waitForRoom(peer.toString(), bound);
+    if (!freshTurnWaiting() && turnWorkFits(MAX_DECISION_WORK, PATTERN_WORK_PER_TURN)) return undefined; // a fresh turn
+    return fits(this.#requestBound(peer, body)) ? undefined : freshTurn(peer.toString());
   };
 
-  /** True when `peer`'s `perm` decision on `path` fits in this turn (a listing's check before each decision). */
+  /** True when `peer`'s `perm` decision on `path` may run in this turn (a listing's check before each decision). */
   fits(peer: SpiffeId, path: string, perm: Permission): boolean {
     return this.opts.exempt(peer) || fits(this.engine.decisionBound(peer, path, perm));
+  }
+
+  /** A turn of its own for a decision of `peer` that did not fit (any decision fits in it). */
+  freshTurn(peer: SpiffeId): Promise<void> {
+    return freshTurn(peer.toString());
   }
 
   /** The most one decision of the request can cost: on any gate path, or on the body's `path`, for any permission. */
@@ -73,8 +80,4 @@ export class DecisionPacer {
     return typeof path === 'string' ? Math.max(bound, this.engine.decisionBound(peer, path)) : bound;
   }
 
-  async #waitForRoom(owner: string, units: number): Promise<void> {
-    do await sliceTurn(owner);
-    while (!fits(units));
-  }
 }

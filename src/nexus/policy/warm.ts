@@ -7,11 +7,11 @@
  * (pacer.ts), which counts work, not time. Once a pattern that needs the regex engine is
  * compiled, the process compiles a few synthetic patterns and runs them on a long synthetic
  * input in the background, one match per turn of the event loop and only in a turn with no
- * other pattern work yet (each match is counted as such), so the hot code is optimised before
+ * other pattern work yet and none waiting for a turn (each match is counted as such), so the hot code is optimised before
  * the policy's first request. About 60–120 ms of CPU (V8 compiling included), once per
  * process; nothing of any request or policy is used.
  */
-import { spendTurnWork, turnWorkFits } from '../../lib/index.js';
+import { freshTurnWaiting, spendTurnWork, turnWorkFits } from '../../lib/index.js';
 import { compileBounded, MAX_PATTERN_PROGRAM, programSize } from '../../patterns/index.js';
 
 /** Shapes that exercise the backtracker's and the NFA's loops (repetition, alternation, classes). */
@@ -38,7 +38,7 @@ export function warmMatcherOnce(): void {
     } else {
       const k = step % compiled.length;
       const units = (sizes[k] ?? MAX_PATTERN_PROGRAM) * (text.length + 1);
-      if (turnWorkFits(units, 0)) { // only in a turn with no pattern work yet
+      if (turnWorkFits(units, 0) && !freshTurnWaiting()) { // only in a turn with no pattern work yet, and none waiting
         spendTurnWork(units);
         compiled[k]?.matcher(text).matches();
         step++;

@@ -53,8 +53,9 @@ export function secretListRoute(ctx: NexusContext): Route {
         // Each decision must fit in what the turn has left of its pattern work (policy/pacer.ts):
         // the slice ends before a path whose `list` decision does not fit, and a path whose
         // `list` decision denied gets its `read` decision a turn later when that one does not.
-        q.mayDecide = (p) => ctx.pacer.fits(peer, p, 'list');
         let readNext: string | undefined;
+        q.mayDecide = (p) => ctx.pacer.fits(peer, p, readNext === p ? 'read' : 'list');
+        q.turnOfItsOwn = () => ctx.pacer.freshTurn(peer);
         q.accept = (p) => {
           const t0 = performance.now();
           let ok: boolean | undefined;
