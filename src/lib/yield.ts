@@ -4,15 +4,15 @@
  * {@link yieldToLoop} lets the loop run queued I/O before a long loop continues, so one big
  * request (listing or destroying thousands of records) cannot stall every other client.
  *
- * Costly work (a listing's policy decisions, or a request's decision over costly patterns: up to
- * several milliseconds each) is paced by turns of the event loop, process-wide:
- * - {@link sliceTurn} waits for a turn of its own: at most one waiter is let go per turn, and
+ * Long work in slices (a listing's policy decisions, up to several milliseconds per path) takes
+ * turns of the event loop, process-wide:
+ * - {@link sliceTurn} waits for a turn: at most one waiter is let go per turn, and
  *   waiters are served by `owner` in rotation (round robin; in arrival order within one owner),
  *   so one owner's many waiting slices delay another owner's by one turn each round, not by
  *   all of them. With `yieldToLoop` alone, every waiting scan ran its slice in the same turn, so
  *   ten listings at once held the loop for ten slices.
  *   Waiters are let go in the check phase, one per turn.
- * Costly work done by requests that arrive together is counted per turn in turn-work.ts.
+ * The pattern work itself, of slices and requests alike, is counted per turn in turn-work.ts.
  */
 export const yieldToLoop = (): Promise<void> => new Promise((resolve) => setImmediate(resolve));
 

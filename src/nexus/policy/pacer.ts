@@ -5,7 +5,7 @@
  * 4–12 ms here, more under load), but requests that arrive together are decided in the same
  * turn of the loop, next to a listing's slice: in a black-box run, a caller holding 100 costly
  * patterns sent ten requests at once and their decisions held the loop for 35–62 ms in one
- * turn. The engine reports every pattern it runs (`spendTurnWork`, lib/yield.ts) and a turn
+ * turn. The engine reports every pattern it runs (`spendTurnWork`, lib/turn-work.ts) and a turn
  * may do {@link PATTERN_WORK_PER_TURN} of it. Before a decision that could cost more than
  * {@link CHEAP_DECISION}, the pacer checks that its bound fits in what the turn has left (and
  * that nothing already waits); otherwise it waits for a turn of its own (`freshTurn`, in which
