@@ -213,3 +213,35 @@ test('scan: stop ends it at once (a listing over its policy budget reads no furt
   assert.equal(asked, 5);
   assert.deepEqual(page, { paths: [], more: false });
 });
+
+test('FI-13 scan (property): slices that end before a path (mayDecide false) or put a decision off (accept undefined) list exactly what one decision per path lists, asking each path at most twice', async () => {
+  await fc.assert(fc.asyncProperty(
+    fc.uniqueArray(fc.stringMatching(/^[a-c]{1,5}$/), { maxLength: 60 }),
+    fc.array(fc.boolean(), { minLength: 1, maxLength: 16 }),
+    fc.array(fc.boolean(), { minLength: 1, maxLength: 16 }),
+    fc.option(fc.integer({ min: 1, max: 12 }), { nil: undefined }),
+    async (paths, mayScript, deferScript, limit) => {
+      const idx = new PathIndex();
+      idx.addMany(paths);
+      const allowed = (p: string): boolean => p.length % 2 === 0 || p.startsWith('b');
+      const asked = new Map<string, number>();
+      let m = 0;
+      let d = 0;
+      const page = await idx.scan({
+        ...(limit === undefined ? {} : { limit }),
+        mayDecide: () => mayScript[m++ % mayScript.length]!,
+        turnOfItsOwn: () => Promise.resolve(),
+        accept: (p) => {
+          const n = asked.get(p) ?? 0;
+          asked.set(p, n + 1);
+          if (n === 0 && deferScript[d++ % deferScript.length]!) return undefined; // decided at the next slice
+          return allowed(p);
+        },
+      });
+      const expected = [...paths].sort().filter(allowed);
+      assert.deepEqual(page.paths, limit === undefined ? expected : expected.slice(0, limit));
+      assert.equal(page.more, limit !== undefined && expected.length > limit);
+      assert.ok([...asked.values()].every((n) => n <= 2), 'no path asked more than twice');
+    },
+  ), { numRuns: 200 });
+});

@@ -123,10 +123,12 @@ export class PathIndex {
       let read = 0;
       for (const p of chunk) {
         if (q.accept !== undefined && q.mayDecide?.(p) === false) {
-          if (read > 0 || q.turnOfItsOwn === undefined) break; // decided at the next slice
-          await q.turnOfItsOwn();
-          if (this.#cleared !== cleared) throw new StoreError('store_closed');
-          if (q.stop?.() === true) return { paths: out, more: false };
+          if (read > 0) break; // decided at the next slice
+          if (q.turnOfItsOwn !== undefined) { // a slice's first path: decided in a turn of its own
+            await q.turnOfItsOwn();
+            if (this.#cleared !== cleared) throw new StoreError('store_closed');
+            if (q.stop?.() === true) return { paths: out, more: false };
+          }
         }
         const ok = q.accept === undefined ? true : q.accept(p);
         if (ok === undefined) break; // `p` is decided at the next turn (the cursor stays before it)

@@ -72,7 +72,7 @@ export interface SecretPathQuery {
   /**
    * Asked before each path: false when its decision does not fit in what this turn of the event
    * loop has left. Then the slice ends before that path, or, at a slice's first path, the scan
-   * waits for `turnOfItsOwn` and decides it then.
+   * waits for `turnOfItsOwn` (when given) and decides it then.
    */
   mayDecide?: (path: string) => boolean;
   /** A turn in which any one decision fits (with `mayDecide`). */
