@@ -23,7 +23,6 @@
  * Nothing here depends on which agent answers: SPIRE and spike-agent look the same.
  */
 import { EventEmitter } from 'node:events';
-import { createHash } from 'node:crypto';
 import { Backoff, createLogger, type Logger } from '../../lib/index.js';
 import type { X509Bundle, X509BundleSet } from '../bundle.js';
 import type { TrustDomain } from '../id.js';
@@ -35,26 +34,11 @@ import { serverStream, type StreamCall } from './h2call.js';
 import { decodeX509SvidResponse } from './messages.js';
 import { WORKLOAD_API_ENDPOINT_ENV, type X509SvidResponseMessage } from './proto.js';
 import { parseX509SvidResponse, type X509Context } from './response.js';
+import { fingerprint, MAX_TIMER_MS, silenceWaitMs } from './x509-silence.js';
+import { SOURCE_DEFAULTS, type WorkloadX509SourceOptions } from './x509-source-options.js';
 
-export interface WorkloadX509SourceOptions {
-  /** Default: `SPIFFE_ENDPOINT_SOCKET` or `unix:///tmp/spire-agent/public/api.sock`. */
-  endpoint?: string;
-  /** How long `open` waits for the first SVID; undefined = forever (as SPIKE's servers do). */
-  timeoutMs?: number;
-  /** Aborting it ends `open`'s wait for the first SVID (rejecting with its reason); not the source's later life. */
-  signal?: AbortSignal;
-  logger?: Logger;
-  /** Reconnect backoff bounds; defaults 100 ms and 5 s. */
-  backoffInitialMs?: number;
-  backoffMaxMs?: number;
-  /** A stream with no message this long after connecting is ended and retried (default 30 s). */
-  stallTimeoutMs?: number;
-  /**
-   * Run before every dial, reconnects included: false = nothing there yet (retried later,
-   * without dialling); a throw refuses the endpoint for good (e.g. `assertDefaultTrusted`).
-   */
-  beforeDial?: () => boolean;
-}
+export type { WorkloadX509SourceOptions };
+
 
 /**
  * `FetchX509SVID`, one server-streaming call at a time over node:http2 (h2call.ts), each
@@ -66,28 +50,8 @@ export interface WorkloadX509SourceOptions {
  */
 const FETCH_X509_SVID = '/SpiffeWorkloadAPI/FetchX509SVID';
 
-const SOURCE_DEFAULTS = { backoffInitialMs: 100, backoffMaxMs: 5_000, stallTimeoutMs: 30_000 } as const;
-/** Shortest wait for a rotated SVID before the stream counts as silent (an expiring SVID). */
-const MIN_ROTATION_WAIT_MS = 5_000;
-/** Longest delay a Node timer takes (a longer one fires at once). */
-const MAX_TIMER_MS = 2 ** 31 - 1;
 /** A silent stream, an ended one and an unusable response are each logged at warn at most this often (else at debug). */
 const WARN_INTERVAL_MS = 60_000;
-/** Longest wait for news after silent streams that brought nothing new. */
-const MAX_STALL_WAIT_MS = 300_000;
-
-function fingerprint(ctx: X509Context): string {
-  const h = createHash('sha256');
-  for (const s of ctx.svids) {
-    h.update(s.id.toString()).update('\0');
-    for (const c of s.certificates) h.update(c.raw);
-    h.update('\0');
-  }
-  for (const b of ctx.bundles.bundles()) {
-    h.update(b.trustDomain.name).update('\0').update(b.toDer()).update('\0');
-  }
-  return h.digest('hex');
-}
 
 /**
  * An {@link X509Source} fed by the Workload API. Create it with {@link WorkloadX509Source.open}.
@@ -323,8 +287,7 @@ export class WorkloadX509Source extends EventEmitter implements X509Source {
     const fp = fingerprint(ctx);
     const changed = fp !== this.#fingerprint;
     if (changed) this.#stallStreak = 0;
-    const floor = Math.min(MAX_STALL_WAIT_MS, Math.min(MIN_ROTATION_WAIT_MS, this.#stallTimeoutMs) * 2 ** this.#stallStreak);
-    this.#armStall(Math.max(floor, Math.floor(left * 0.75)));
+    this.#armStall(silenceWaitMs(left, this.#stallStreak, this.#stallTimeoutMs));
     this.#ctx = ctx;
     this.#fingerprint = fp;
     const w = this.#firstWaiter;
