@@ -4,14 +4,13 @@
  * `state_not_ready` on data routes until the root key is in (SPIKE PR #297 — restore
  * must be reachable while Keepers are gone).
  */
-import path from 'node:path';
 import { INTERNAL_ERROR_BODY, MALFORMED_REQUEST_BODY, type Recognisers } from '../protocol/index.js';
 import { type Route, type RouterHandler, createRouter } from '../http/index.js';
 import type { NexusConfig } from '../config/index.js';
 import { backoffDelay, spendTurnWork, type Logger } from '../lib/index.js';
 import { KeeperClient } from '../keeper/index.js';
 import { authorizeIf, createMtlsServer, type MtlsServer, type X509Source } from '../spiffe/index.js';
-import { createStore, custodyOf, instrumentStore, openStore, Reencryptor, type OpenStoreOptions, type Store } from '../store/index.js';
+import { createStore, custodyOf, instrumentStore, openStore, Reencryptor, type Store } from '../store/index.js';
 import { RootRotation, type RotationStep } from './keys/rotation.js';
 import { NexusAuthorizer, nexusGuards, nexusPacer } from './authz.js';
 import type { NexusContext, RouteModule } from './context.js';
@@ -30,6 +29,7 @@ import { NO_AUDIT, type NexusAudit, openNexusAudit } from './audit.js';
 import { freshRequestHandler } from './freshness.js';
 import { denialLog } from './denial-log.js';
 import { rejoinAfterRotation } from './rejoin.js';
+import { initWithRetry, storeOptions } from './store-open.js';
 
 
 interface NexusOptions {
@@ -64,49 +64,6 @@ export interface Nexus {
   /** The operations listener (probes, metrics), when SPIKE_NEXUS_OPS_ADDR is set. */
   readonly ops: OpsServer | undefined;
   close(): Promise<void>;
-}
-
-/** The store options of `cfg` (every postgres setting included). */
-function storeOptions(cfg: NexusConfig, logger: Logger, onCommitBatch?: (size: number) => void): OpenStoreOptions {
-  return {
-    kind: cfg.backend,
-    file: cfg.backend === 'sqlite' ? path.join(cfg.dataDir, 'spike.db') : undefined,
-    busyTimeoutMs: cfg.dbBusyTimeoutMs,
-    sealLimit: cfg.aeadSealLimit,
-    defaultMaxVersions: cfg.maxSecretVersions,
-    ...(cfg.postgres ?? {}),
-    ...(onCommitBatch ? { onCommitBatch } : {}),
-    ...(cfg.backend === 'sqlite' && cfg.workers > 1 ? { shared: true } : {}),
-    logger,
-  };
-}
-
-/** Cap of the retry interval while the database is down at start-up: bounds the readiness lag once it is back. */
-const DB_INIT_MAX_BACKOFF_MS = 1000;
-
-/**
- * Runs the postgres store's `init` until it succeeds (the database is down or unreachable:
- * retried with backoff capped at {@link DB_INIT_MAX_BACKOFF_MS}, so Nexus is ready at most
- * that long plus one connect after the database answers again). A failure that will not
- * fix itself (schema too new, invalid) goes to `onFatal`.
- */
-async function initWithRetry(init: () => Promise<void>, logger: Logger, stopped: () => boolean, onFatal: (e: unknown) => void): Promise<boolean> {
-  for (let attempt = 0; !stopped(); attempt++) {
-    try {
-      await init();
-      return true;
-    } catch (e) {
-      const code = (e as { code?: string }).code;
-      if (code !== 'store_unavailable' && code !== 'store_busy') {
-        onFatal(e);
-        return false;
-      }
-      const wait = backoffDelay(attempt, { initialMs: 250, maxMs: DB_INIT_MAX_BACKOFF_MS });
-      if (attempt === 0 || attempt % 30 === 0) logger.warn({ reason: code, retryInMs: wait, attempt }, 'database unavailable; retrying');
-      await new Promise((r) => setTimeout(r, wait).unref());
-    }
-  }
-  return false;
 }
 
 export async function startNexus(o: NexusOptions): Promise<Nexus> {
