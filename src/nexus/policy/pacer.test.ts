@@ -5,7 +5,7 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { spendTurnWork } from '../../lib/index.js';
+import { freshTurn as nextFreshTurn, spendTurnWork } from '../../lib/index.js';
 import { stormPaths, stormPatterns } from '../../../test/helpers/redos-storm.js';
 import { pol } from '../../../test/helpers/policy-fixtures.js';
 import { PolicyEngine } from './engine.js';
@@ -33,8 +33,8 @@ function setup(): { engine: PolicyEngine; pacer: DecisionPacer } {
   return { engine, pacer };
 }
 
-/** A fresh turn: one whose count of pattern work has restarted (a timers phase after a check phase). */
-const freshTurn = (): Promise<void> => new Promise((r) => setTimeout(r, 5));
+/** A turn whose count of pattern work has just restarted (other tests in a shared process may spend meanwhile). */
+const freshTurn = (): Promise<void> => nextFreshTurn('pacer-test');
 
 test('FI-13 pacer: ten costly requests at once are decided at most one bound per turn of the event loop', async () => {
   const { engine, pacer } = setup();
