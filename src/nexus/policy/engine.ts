@@ -95,8 +95,6 @@ export class PolicyEngine {
   private readonly callers: CallerCache<Entry>;
   /** The cached per-caller lists ordered by cost ({@link byCost}); dropped with their list. */
   private sortedLists = new WeakMap<Entry[], Entry[]>();
-  /** The cached per-caller lists' summed path-pattern cost ({@link worstDecisionWork}); dropped with their list. */
-  private listCosts = new WeakMap<Entry[], number>();
   private spent = 0;
   private budgetDenials = 0;
   private lastBudgetWarning = Number.NEGATIVE_INFINITY;
@@ -263,32 +261,16 @@ export class PolicyEngine {
   }
 
   /**
-   * The most pattern work one decision for `peer` can take on a path of at most `pathLength`
-   * characters (never more than {@link MAX_DECISION_WORK}); 0 for a caller whose policies have
-   * literal path patterns only. Cheap when warm (cached with the caller's policy list).
-   */
-  worstDecisionWork(peer: SpiffeId | string, pathLength: number): number {
-    const list = this.relevant(idOf(peer));
-    let cost = this.listCosts.get(list);
-    if (cost === undefined) {
-      cost = 0;
-      for (const entry of list) cost += entry.path.cost();
-      this.listCosts.set(list, cost);
-    }
-    return Math.min(MAX_DECISION_WORK, cost * (pathLength + 1));
-  }
-
-  /**
    * The most pattern work {@link allows} can do for this decision (never more than
    * {@link MAX_DECISION_WORK}): the same walk without matching; without `perm`, for whichever
    * permission. 0 when nothing would run.
    */
   decisionBound(peer: SpiffeId | string, path: string, perm?: Permission): number {
-    const list = this.relevant(idOf(peer));
-    if (this.worstDecisionWork(peer, 0) === 0) return 0; // literal path patterns only
+    const sorted = this.byCost(this.relevant(idOf(peer)));
+    if ((sorted[sorted.length - 1]?.path.cost() ?? 0) === 0) return 0; // literal path patterns only (sorted cheapest first)
     const want = perm === undefined ? -1 : wantedBits(perm);
     let work = 0;
-    for (const entry of this.byCost(list)) {
+    for (const entry of sorted) {
       if ((entry.bits & want) === 0 || !path.startsWith(entry.path.prefix)) continue;
       work += entry.path.cost() * (path.length + 1);
       if (work >= MAX_DECISION_WORK) return MAX_DECISION_WORK;

@@ -57,7 +57,7 @@ export class DecisionPacer {
    * router's `beforeDecision`): undefined to decide now, or a turn to wait for.
    */
   readonly beforeDecision = (peer: SpiffeId, body?: unknown): Promise<void> | undefined => {
-    if (!freshTurnWaiting() && turnWorkFits(MAX_DECISION_WORK, PATTERN_WORK_PER_TURN)) return undefined; // a fresh turn
+    if (fits(MAX_DECISION_WORK)) return undefined; // nothing spent this turn, nobody waiting: any decision fits
     return fits(this.#requestBound(peer, body)) ? undefined : freshTurn(peer.toString());
   };
 
