@@ -242,6 +242,21 @@ test('spike env: endpoint and Nexus URL with their sources, contacts nothing; --
   oneErrorLine(bad, /^Error: Invalid --role/);
 });
 
+test('help exits 0 whatever exit code the host process has set (a failed test earlier in the same runner)', async () => {
+  const before = process.exitCode;
+  process.exitCode = 1;
+  try {
+    for (const argv of [['secret', 'help', 'put'], ['help', 'secret'], ['secret', 'get', '--help']]) {
+      const r = await spike(argv);
+      assert.equal(r.code, 0, argv.join(' '));
+      assert.equal(process.exitCode, 1, 'the host\'s exit code is left as it was');
+    }
+    assert.equal((await spike(['secret'])).code, 2, 'a bare group is still a usage error');
+  } finally {
+    process.exitCode = before;
+  }
+});
+
 test('spike help …, <group> help <cmd> and --help exit 0; a bare group or `spike` alone is a usage error (2)', async () => {
   for (const argv of [['help'], ['help', 'secret'], ['help', 'policy'], ['secret', 'help', 'put'], ['operator', '--help'], ['completion', '--help']]) {
     const r = await spike(argv);

@@ -138,6 +138,10 @@ export async function run(given: string[], io: PilotIo, opts: RunOptions = {}): 
   const ctx = new PilotContext(io, () => (program?.opts<GlobalOptions>() ?? {}), opts.connect);
   program = await buildProgram(ctx, groupOf(argv));
   let code = EXIT_OK;
+  // Commander's help exits with `process.exitCode` when one is set, which in a host process
+  // (a test runner after a failure, an app embedding `run`) turned `help` into a usage error.
+  const hostExitCode = process.exitCode;
+  process.exitCode = undefined;
   try {
     await program.parseAsync(argv, { from: 'user' });
   } catch (e) {
@@ -150,6 +154,7 @@ export async function run(given: string[], io: PilotIo, opts: RunOptions = {}): 
       code = d.exitCode;
     }
   } finally {
+    process.exitCode = hostExitCode;
     try {
       await ctx.close();
     } catch {
