@@ -1,7 +1,7 @@
 /**
  * Test support (not used by Nexus itself): Keepers as in-memory share slots with the real
  * slot rules behind a fake KeeperClient (no network), and a bootstrapped Nexus key state
- * over a memory store, for the sharing-move, probe and reshare unit tests.
+ * over a memory store (or a given one), for the sharing-move, probe and reshare unit tests.
  */
 import { Writable } from 'node:stream';
 import assert from 'node:assert/strict';
@@ -10,6 +10,7 @@ import { createLogger } from '../../src/lib/log.js';
 import { KeeperCallError, KeeperSlotError, ShareSlot, type KeeperClient } from '../../src/keeper/index.js';
 import type { WireShare } from '../../src/protocol/index.js';
 import { MemoryStore } from '../../src/store/memory.js';
+import type { Store } from '../../src/store/index.js';
 import { SharingMover, type MoveStep } from '../../src/nexus/keys/move.js';
 import { adoptKey } from '../../src/nexus/keys/sharing.js';
 import { KeyState } from '../../src/nexus/keys/state.js';
@@ -74,10 +75,10 @@ export class FakeKeepers {
 }
 
 /** A bootstrapped Nexus: root key, epoch-1 sharing t-of-n stored and pushed to the Keepers. */
-export async function bootstrapped(t: number, peers: string[]): Promise<{ root: RootKey; store: MemoryStore; keys: KeyState; k: FakeKeepers }> {
+export async function bootstrapped<S extends Store = MemoryStore>(t: number, peers: string[], given?: S): Promise<{ root: RootKey; store: S; keys: KeyState; k: FakeKeepers }> {
   const root = RootKey.generate();
   const split = splitSecret(root, t, peers.length);
-  const store = new MemoryStore();
+  const store = given ?? (new MemoryStore() as Store as S);
   const keys = new KeyState();
   await adoptKey(store, keys, RootKey.fromBytes(root.bytes()), split.shares.slice(0, t), { epoch: 1, threshold: t, shares: peers.length, commitments: split.commitments, peers });
   const k = new FakeKeepers();
@@ -86,7 +87,7 @@ export async function bootstrapped(t: number, peers: string[]): Promise<{ root: 
   return { root, store, keys, k };
 }
 
-export function mover(store: MemoryStore, keys: KeyState, k: FakeKeepers, onStep?: (s: MoveStep) => void | Promise<void>): SharingMover {
+export function mover(store: Store, keys: KeyState, k: FakeKeepers, onStep?: (s: MoveStep) => void | Promise<void>): SharingMover {
   return new SharingMover({ store, keys, client: k.client(), logger, attempts: 2, initialBackoffMs: 1, maxBackoffMs: 2, ...(onStep ? { onStep } : {}) });
 }
 

@@ -72,7 +72,7 @@ export class MoveError extends SpikeError {
       move_not_ready: 'no root key with a recorded sharing is installed',
       move_bad_target: 'the new sharing needs 1 <= threshold <= shares <= 255 and one Keeper per share',
       move_keepers_unacked: 'not every Keeper acknowledged its new share; the move was abandoned and the current sharing stays',
-      move_superseded: 'another Nexus on this database changed the sharing meanwhile; this move was dropped',
+      move_superseded: 'the stored sharing is not the one this Nexus holds (another Nexus on this database moved it, or a rotation whose commit answer was lost landed); this move was dropped',
       move_keeper_not_configured: 'the sharing names a Keeper outside SPIKE_NEXUS_KEEPER_PEERS, which is never sent a share: move the sharing to the configured Keepers first (spike operator reshare)',
     }[code]);
   }
@@ -190,6 +190,7 @@ export class SharingMover {
 
   async #run(kind: MoveKind, current: SharingInfo, target: MoveTarget): Promise<SharingInfo> {
     const { store, keys, logger, audit, onStep } = this.#o;
+    await this.#checkStillCurrent(current, kind);
     const epoch = await nextEpoch(store, current.epoch);
     const split = splitSecret(keys.root(), target.threshold, target.shares);
     const next: SharingInfo = {
@@ -258,6 +259,7 @@ export class SharingMover {
         return outsideRequest(async () => {
           try {
             releaseLease = await this.#lease();
+            await this.#checkStillCurrent(current, 'rotate');
             const epoch = await nextEpoch(store, current.epoch);
             const split = splitSecret(root, current.threshold, current.shares);
             const next: SharingInfo = { ...current, epoch, commitments: split.commitments, peers: [...peers] };
@@ -309,6 +311,20 @@ export class SharingMover {
     log.error({ unacked }, why);
     this.#o.audit?.event('sharing.move_abandoned', { ...fields, unacked: unacked.join(',') });
     throw new MoveError('move_keepers_unacked');
+  }
+
+  /**
+   * Before anything is stored or sent: the store must still record the sharing this process
+   * holds. Otherwise the Keepers' pending shares may be the only copies of the store's key (a
+   * root-key rotation whose commit answer was lost landed after all), and phase one would
+   * replace them; another instance's completed move is caught here too. Nothing was changed.
+   */
+  async #checkStillCurrent(current: SharingInfo, kind: MoveKind): Promise<void> {
+    const stored = await loadSharing(this.#o.store);
+    if (stored?.epoch === current.epoch) return;
+    this.#o.logger.error({ move: kind, heldEpoch: current.epoch, storedEpoch: stored?.epoch }, 'sharing move refused: the store records another sharing than this Nexus holds; nothing was sent to the Keepers (restart this Nexus if it persists)');
+    this.#o.audit?.event('sharing.move_abandoned', { kind, from: current.epoch, reason: 'superseded' });
+    throw new MoveError('move_superseded');
   }
 
   /**
