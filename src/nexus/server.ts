@@ -26,7 +26,7 @@ import { ROUTE_MODULES, policyCheckUnavailable } from './routes/index.js';
 import { nexusReadiness, startNexusOps } from './ops.js';
 import { createMetrics, type OpsServer } from '../ops/index.js';
 import { NO_AUDIT, type NexusAudit, openNexusAudit } from './audit.js';
-import { freshRequestHandler } from './freshness.js';
+import { freshBeforeDecision, freshRequestHandler } from './freshness.js';
 import { denialLog } from './denial-log.js';
 import { rejoinAfterRotation } from './rejoin.js';
 import { initWithRetry, storeOptions } from './store-open.js';
@@ -220,7 +220,7 @@ export async function startNexus(o: NexusOptions): Promise<Nexus> {
     logger,
     maxBodyBytes: cfg.maxBodyBytes,
     observer: denials.observe(metrics?.requests),
-    beforeDecision: pacer.beforeDecision,
+    beforeDecision: sharedStore ? freshBeforeDecision(pacer.beforeDecision, policies) : pacer.beforeDecision,
     ...(audit ? { auditor: audit.auditor } : {}),
   });
   const server = createMtlsServer({

@@ -92,6 +92,8 @@ export class PolicyEngine {
    * generation forward (e.g. emptying the engine to fail closed) clears it.
    */
   private exact = false;
+  /** See {@link changeCount}. */
+  private changes = 0;
   private readonly callers: CallerCache<Entry>;
   /** The cached per-caller lists ordered by cost ({@link byCost}); dropped with their list. */
   private sortedLists = new WeakMap<Entry[], Entry[]>();
@@ -119,15 +121,24 @@ export class PolicyEngine {
     return this.count;
   }
 
+  /** Counts the changes to the loaded set (loads and applied changes); a reader notes it before it reads the store. */
+  get changeCount(): number {
+    return this.changes;
+  }
+
   /**
    * Replaces the policy set. `generation` must grow with every change (the store's policy
-   * generation); a load older than the current one is ignored (a slow reader cannot roll the
-   * engine back). The caller cache is cleared, so the next request sees the new set.
+   * generation). A load older than the current one is ignored — a slow reader cannot roll the
+   * engine back — unless the reader says it began reading after the engine last changed
+   * (`readSince` = {@link changeCount} before its reads): then the store itself went back (a
+   * rollback accepted by the operator, a failover to a standby that lagged) and the set is
+   * taken. The caller cache is cleared, so the next request sees the new set.
    * Stored policies are taken as they are (rows written around the API are still full-match
    * and still default-deny); patterns that do not compile match nothing.
    */
-  load(policies: readonly PolicyLike[], generation: number): LoadResult {
-    if (generation < this.gen) return { applied: false, policies: this.count };
+  load(policies: readonly PolicyLike[], generation: number, readSince?: number): LoadResult {
+    const unchangedSinceRead = readSince !== undefined && readSince === this.changes;
+    if (generation < this.gen && !unchangedSinceRead) return { applied: false, policies: this.count };
     const previous = [...this.byName.values()].flat();
     this.byName = new Map();
     this.count = 0;
@@ -136,8 +147,9 @@ export class PolicyEngine {
     this.callers.clear();
     for (const policy of policies) this.add(policy); // acquires the patterns still in use first …
     for (const entry of previous) this.releasePatterns(entry); // … so they stay compiled
-    this.exact = generation > this.gen;
+    this.exact = generation > this.gen || unchangedSinceRead;
     this.gen = generation;
+    this.changes++;
     return { applied: true, policies: this.count };
   }
 
@@ -160,6 +172,7 @@ export class PolicyEngine {
     this.remove(change.kind === 'put' ? change.policy.name : change.name);
     if (change.kind === 'put') this.add(change.policy)?.path.cost(); // compiled now, by the write, not by the next request
     this.gen = generation;
+    this.changes++;
     return true;
   }
 

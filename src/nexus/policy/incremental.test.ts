@@ -110,3 +110,21 @@ test('a put of a policy that grants nothing removes the old one and adds nothing
   assert.equal(engine.allows(w, 'a', 'read'), false);
   assert.equal(engine.size, 0);
 });
+
+test('attack-rollback-stale-policies: an older generation is taken only by a read that began after the engine last changed (a store that went back), never by a slow reader', () => {
+  const w = 'spiffe://t/w';
+  const engine = new PolicyEngine();
+  engine.load([pol('p', w, 'a', ['read'])], 5);
+  const slow = engine.changeCount; // a reload whose reads began here …
+  assert.equal(engine.apply({ kind: 'delete', name: 'p' }, 5, 6), true); // … then a delete was applied
+  assert.equal(engine.load([pol('p', w, 'a', ['read'])], 5, slow).applied, false, 'the slow reader cannot bring the deleted policy back');
+  assert.equal(engine.allows(w, 'a', 'read'), false);
+  assert.equal(engine.load([pol('q', w, 'b', ['read'])], 2).applied, false, 'an older load that says nothing about its read is ignored');
+  const fresh = engine.changeCount;
+  assert.equal(engine.load([pol('q', w, 'b', ['read'])], 2, fresh).applied, true, 'the store went back: its set is taken');
+  assert.equal(engine.generation, 2);
+  assert.equal(engine.allows(w, 'b', 'read'), true);
+  assert.equal(engine.changeBase(), 2, 'exact: a write after it applies incrementally');
+  assert.equal(engine.apply({ kind: 'delete', name: 'q' }, 2, 3), true);
+  assert.equal(engine.allows(w, 'b', 'read'), false);
+});

@@ -45,10 +45,13 @@ export class PolicySync {
   /** Loads every policy into the engine (after unlock, and after each policy write). */
   async reload(): Promise<void> {
     const started = performance.now();
+    const since = this.#engine.changeCount; // a store that went back is taken only by a read that began after the last change
+    const held = this.#engine.generation;
     const generation = await this.#store.policyGeneration();
     const policies = await this.#store.listPolicies();
-    const result = this.#engine.load(policies, generation);
+    const result = this.#engine.load(policies, generation, since);
     this.#failure = undefined;
+    if (result.applied && generation < held) this.#logger.warn({ generation, was: held }, 'the store\'s policy generation went back (a rollback or a failover): the stored policies were loaded');
     this.#logger.debug({ policies: result.policies, generation, applied: result.applied }, 'policies loaded');
     this.onReload?.((performance.now() - started) / 1000);
   }

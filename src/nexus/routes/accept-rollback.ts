@@ -2,8 +2,8 @@
  * `POST /v1/operator/accept-rollback` (additive; Pilot superuser only; docs/key-lifecycle.md).
  * Allowed before ready: it is the way out of the refusal after a detected state rollback.
  * Refused (rollback detected, not yet accepted) → the store's counter moves above the
- * Keepers', the new anchor is pushed, the `rollback.accepted` audit event is written, Nexus
- * serves: `{"accepted":true,"state":"serving","storeCounter":s,"keeperCounter":k,"counter":c}`.
+ * Keepers', the new anchor is pushed, the `rollback.accepted` audit event is written, the
+ * policies are reloaded from the store as it now is, Nexus serves: `{"accepted":true,"state":"serving","storeCounter":s,"keeperCounter":k,"counter":c}`.
  * Nothing to accept → `{"accepted":false,"state":"serving"|"checking"}`, nothing changes.
  * Without a root key → 503 `state_not_ready`; memory and lite backends (no anchor) → 400.
  */
@@ -26,6 +26,9 @@ export function acceptRollbackRoutes(ctx: NexusContext): Route[] {
       if (!ctx.keys.isReady()) throw notReady();
       const r = await viaStore(log, () => guard.accept());
       if (!r) return { accepted: false, state: guard.state };
+      // The store went back: its policies are the ones in force from the next request on (the
+      // engine still held the newer set). A failed reload empties the engine and retries.
+      await ctx.policies.reload().catch((e: unknown) => ctx.policies.failClosed(0, e));
       // Several workers: the others still refuse (their refusal lives in their memory); they are replaced.
       ctx.othersStale?.('rollback_accepted');
       return { accepted: true, state: guard.state, ...r };
