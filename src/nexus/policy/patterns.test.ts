@@ -46,6 +46,25 @@ test('requiredPrefixOf: every full match starts with the derived prefix (propert
   assert.equal(requiredPrefixOf('spiffe://t/(a|b)'), 'spiffe://t/');
   assert.equal(requiredPrefixOf('(?i)spiffe'), '');
   assert.equal(requiredPrefixOf('a\\.?b'), 'a');
+  // attacker review: a `(` the scanner took for a group hid a top-level `|` (the policy was then skipped: a wrong deny)
+  assert.equal(requiredPrefixOf('app/x\\Q(\\E|team/.*'), '');
+  assert.equal(requiredPrefixOf('app/x[](]|team/.*'), '');
+  assert.equal(requiredPrefixOf('app/x[^](]|team/.*'), '');
+  assert.equal(requiredPrefixOf('app/[[:alpha:]]x|team/.*'), '');
+  assert.equal(requiredPrefixOf('app/[[:alpha:](]x'), 'app/');
+  const tokens = fc.constantFrom('a', 't', '/', '.*', '|', '(', ')', '[](]', '[^]a]', '[[:alpha:]]', '[(]', '\\Q(\\E', '\\Q|\\E', '\\(', '?', 'x');
+  fc.assert(
+    fc.property(fc.array(tokens, { maxLength: 8 }).map((a) => a.join('')), fc.string({ unit: fc.constantFrom('a', 't', '/', 'x', '(', '|', ']'), maxLength: 6 }), (p, s) => {
+      let re: RE2JS;
+      try {
+        re = RE2JS.compile(p);
+      } catch {
+        return;
+      }
+      if (re.matches(s)) assert.ok(s.startsWith(requiredPrefixOf(p)), `${p} matched ${s}`);
+    }),
+    { numRuns: 3000 },
+  );
   fc.assert(
     fc.property(patternArb, pathArb, (p, s) => {
       const re = RE2JS.compile(p);

@@ -23,21 +23,21 @@ export { compileBounded, literalOf, MAX_PATTERN_PROGRAM, programSize };
  * and gives '' when the pattern has a top-level alternation.
  */
 export function requiredPrefixOf(p: string): string {
+  // Quoted text (`\Q…\E`) may hide a `(` or `|`: no prefix rather than a second parser.
+  if (p.includes('\\Q')) return '';
   // A top-level `|` anywhere → no common prefix.
   let depth = 0;
-  let inClass = false;
   for (let i = 0; i < p.length; i++) {
     const c = p[i];
     if (c === '\\') {
       i++;
       continue;
     }
-    if (inClass) {
-      if (c === ']') inClass = false;
+    if (c === '[') {
+      i = classEnd(p, i);
       continue;
     }
-    if (c === '[') inClass = true;
-    else if (c === '(') depth++;
+    if (c === '(') depth++;
     else if (c === ')') depth--;
     else if (c === '|' && depth === 0) return '';
   }
@@ -58,6 +58,24 @@ export function requiredPrefixOf(p: string): string {
     out += c;
   }
   return out;
+}
+
+/**
+ * The index of the `]` that closes the character class opening at `p[open]` (RE2 syntax: a `]`
+ * first in the class, after an optional `^`, is a literal; `[:name:]` and escapes are skipped).
+ */
+function classEnd(p: string, open: number): number {
+  let i = open + 1;
+  if (p[i] === '^') i++;
+  if (p[i] === ']') i++;
+  for (; i < p.length; i++) {
+    if (p[i] === '\\') i++;
+    else if (p[i] === '[' && p[i + 1] === ':') {
+      const close = p.indexOf(':]', i + 2);
+      if (close >= 0) i = close + 1;
+    } else if (p[i] === ']') return i;
+  }
+  return p.length;
 }
 
 /** Something that decides whether a whole string matches a pattern. */
