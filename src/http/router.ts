@@ -126,18 +126,19 @@ interface TableEntry<P> {
   readonly def: RouteDef<unknown, P>;
 }
 
-/** Splits `req.url` into the raw path and the `action` value(s); never decodes the path. */
+/**
+ * Splits `req.url` into the raw path and the `action` value(s); never decodes the path. A
+ * request target never holds a fragment (RFC 9112 origin-form): one with `#` is no route,
+ * rather than read one way here (`/p#x?action=get` as the get) and another by a proxy or
+ * Go's server (the default action, or no route).
+ */
 function splitTarget(url: string | undefined): { path: string; actions: string[] } {
   const target = url ?? '';
+  if (target.includes('#')) return { path: '', actions: [] };
   const queryAt = target.indexOf('?');
-  const rawPath = queryAt === -1 ? target : target.slice(0, queryAt);
-  const hashAt = rawPath.indexOf('#');
-  const path = hashAt === -1 ? rawPath : rawPath.slice(0, hashAt);
+  const path = queryAt === -1 ? target : target.slice(0, queryAt);
   if (queryAt === -1) return { path, actions: [] };
-  let query = target.slice(queryAt + 1);
-  const queryHashAt = query.indexOf('#');
-  if (queryHashAt !== -1) query = query.slice(0, queryHashAt);
-  return { path, actions: new URLSearchParams(query).getAll('action') };
+  return { path, actions: new URLSearchParams(target.slice(queryAt + 1)).getAll('action') };
 }
 
 /** Builds the (path → action → route) table. Throws for a forged route or a duplicate. */

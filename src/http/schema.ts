@@ -156,7 +156,8 @@ type ObjectOf<F extends Fields> = { [K in keyof F]: Infer<F[K]> };
 /** A Go struct: known fields validated, unknown ignored, case-variants of known names rejected. */
 function object<F extends Fields>(fields: F): Schema<ObjectOf<F>> {
   const names = Object.keys(fields);
-  const lower = new Map(names.map((n) => [n.toLowerCase(), n]));
+  // Go matches member names case-insensitively with Unicode folding (`ſ` is `s`, `K` is `k`).
+  const lower = new Map(names.map((n) => [foldName(n), n]));
   const keyMembers = new Set<string>();
   for (const name of names) {
     const f = fields[name] as Schema<unknown>;
@@ -169,7 +170,7 @@ function object<F extends Fields>(fields: F): Schema<ObjectOf<F>> {
     const o: JsonObject = v;
     for (const k of Object.keys(o)) {
       if (Object.prototype.hasOwnProperty.call(fields, k)) continue;
-      const known = lower.get(k.toLowerCase());
+      const known = lower.get(foldName(k));
       if (known !== undefined) throw new SchemaError(at === '' ? known : `${at}.${known}`, 'is given with different letter case');
     }
     const out = Object.create(null) as Record<string, unknown>;

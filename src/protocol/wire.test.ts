@@ -92,6 +92,10 @@ test('SEC-07: only own members are read; an inherited-looking path is missing', 
 test('schema: a case-variant of a known field is rejected (Go would have used it)', () => {
   bad(SecretGetRequest, '{"path":"a","PATH":"b"}');
   bad(SecretGetRequest, '{"Path":"a"}');
+  // Go folds Unicode case too: U+017F (long s) is `s`, U+212A (Kelvin sign) is `k` (attacker review)
+  bad(SecretPutRequest, '{"path":"a","values":{"k":"v"},"value\u017f":{"k":"w"}}');
+  bad(SecretGetRequest, '{"path":"a","version":1,"ver\u017fion":9}');
+  bad(PolicyPutRequest, '{"name":"p","spiffeidPattern":"^spiffe://x/a$","\u017fpiffeidPattern":"^spiffe://.*$","pathPattern":"^a$","permissions":["read"]}');
 });
 
 test('SEC-09: versions must be non-negative safe integers written as integers; 0/absent = current', () => {

@@ -29,15 +29,28 @@ export function answerRefusals(server: https.Server, verified: (socket: Socket) 
   server.on('clientError', (err: NodeJS.ErrnoException, socket: Socket) => {
     const ok = verified(socket);
     log.debug({ event: ok ? 'http_client_error' : 'tls_client_error', code: err.code ?? 'unknown', remote: socket.remoteAddress }, 'client error');
-    if (ok && socket.writable && !(socket as Socket & { _httpMessage?: unknown })._httpMessage) {
-      const status = err.code === 'ERR_HTTP_REQUEST_TIMEOUT' ? 408 : err.code === 'HPE_HEADER_OVERFLOW' ? 431 : 400;
-      const text = status === 408 ? 'Request Timeout' : status === 431 ? 'Request Header Fields Too Large' : 'Bad Request';
-      // A request line Node's parser refuses (an unknown method token, bad framing) gets the
-      // API's own 400 body when the server was given one, as a route would answer it.
-      answerRaw(socket, status, text, status === 400 ? body400 : '');
+    if (!ok || !socket.writable) {
+      socket.destroy();
       return;
     }
-    socket.destroy();
+    const status = err.code === 'ERR_HTTP_REQUEST_TIMEOUT' ? 408 : err.code === 'HPE_HEADER_OVERFLOW' ? 431 : 400;
+    const text = status === 408 ? 'Request Timeout' : status === 431 ? 'Request Header Fields Too Large' : 'Bad Request';
+    // A request line Node's parser refuses (an unknown method token, bad framing) gets the
+    // API's own 400 body when the server was given one, as a route would answer it.
+    const body = status === 400 ? body400 : '';
+    const pending = (socket as Socket & { _httpMessage?: ServerResponse | null })._httpMessage;
+    if (!pending) answerRaw(socket, status, text, body);
+    else if (!pending.headersSent && !pending.req.complete) {
+      // The framing broke inside this request's body (a bad chunk size): none of it was taken,
+      // so this refusal is its answer, and the connection closes after it.
+      const head = { connection: 'close', 'content-length': Buffer.byteLength(body) };
+      pending.writeHead(status, body !== '' ? { ...head, 'content-type': 'application/json' } : head).end(body);
+    } else {
+      // What broke came after a complete request (a body with no length, read as the next
+      // request): that request's own answer goes out first, then this refusal and the close.
+      pending.once('finish', () => (socket.writable ? answerRaw(socket, status, text, body) : socket.destroy()));
+      pending.once('close', () => socket.destroySoon());
+    }
   });
 
   // Node answers an unknown expectation itself (417, empty body, connection kept): ours has the

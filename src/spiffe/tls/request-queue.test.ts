@@ -8,7 +8,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import tls from 'node:tls';
-import { ConnectionRequests, MAX_WAITING } from './request-queue.js';
+import { ConnectionRequests, HEAD_LIMITS, MAX_WAITING } from './request-queue.js';
 import { certPem, createMtlsPki, pemKey, sleep, startServer } from '../../../test/helpers/mtls-harness.js';
 
 const post = (path: string, body: string, extra = ''): string =>
@@ -37,7 +37,7 @@ async function pipelined(request: string, handle: (req: IncomingMessage, res: Se
       sock.on('error', reject);
       sock.on('close', () => resolve(Buffer.concat(data).toString('latin1')));
     });
-    const answers = [...text.matchAll(/HTTP\/1\.1 (\d{3})[^\r]*\r\n(?:[^\r]+\r\n)*\r\n([a-z0-9]*)/g)].map((m) => `${m[1]} ${m[2]}`);
+    const answers = [...text.matchAll(/HTTP\/1\.1 (\d{3})[^\r]*\r\n(?:[^\r]+\r\n)*\r\n([a-z0-9{}"_:]*)/g)].map((m) => `${m[1]} ${m[2]}`);
     return { events, answers };
   } finally {
     await h.server.close();
@@ -120,4 +120,33 @@ test('ConnectionRequests: an overflow destroys the socket once and tells the ser
   assert.deepEqual(calls, ['destroy', 'overflow']);
   q.finished({ shouldKeepAlive: true, getHeader: () => undefined } as unknown as ServerResponse);
   assert.deepEqual(ran, [0]);
+});
+
+const answerBody = async (req: IncomingMessage, res: ServerResponse): Promise<void> => {
+  const chunks: Buffer[] = [];
+  for await (const c of req) chunks.push(c as Buffer);
+  const body = (req.url ?? '').slice(1);
+  if (!res.headersSent) res.writeHead(200, { 'content-length': body.length }).end(body);
+};
+
+test('attack-pipelined-heads: a head with as many fields as the server reads is answered 431, one over its byte limit too; neither runs', async () => {
+  const many = Array.from({ length: HEAD_LIMITS.maxHeaderFields }, (_, i) => `X-F${i}: v\r\n`).join('');
+  const r1 = await pipelined(post('/many', '{}', many) + post('/after', '{}', 'Connection: close\r\n'), answerBody);
+  assert.deepEqual(r1.events, [], 'no handler ran');
+  assert.deepEqual(r1.answers, ['431 ']);
+  const big = `X-Big: ${'a'.repeat(HEAD_LIMITS.maxHeaderBytes)}\r\n`;
+  const r2 = await pipelined(post('/big', '{}', big), answerBody);
+  assert.deepEqual(r2.events, []);
+  assert.deepEqual(r2.answers, ['431 ']);
+  const r3 = await pipelined(post('/ok', '{}', Array.from({ length: 20 }, (_, i) => `X-F${i}: v\r\n`).join('') + 'Connection: close\r\n'), answerBody);
+  assert.deepEqual(r3.answers, ['200 ok'], 'ordinary heads are read as before');
+});
+
+test('bad framing after the head is answered, not dropped: a bad chunk size gets 400; bytes after a complete request get its own answer, then 400', async () => {
+  const chunked = 'POST /chunked HTTP/1.1\r\nHost: t\r\nContent-Type: application/json\r\nTransfer-Encoding: chunked\r\n\r\n2\r\n{}\r\nzz\r\n';
+  const r1 = await pipelined(chunked, answerBody);
+  assert.deepEqual(r1.answers, ['400 '], 'the request whose body broke is answered');
+  // a body sent without a length: the request has none, and its bytes read as a next request line
+  const r2 = await pipelined('POST /nolength HTTP/1.1\r\nHost: t\r\n\r\n{"k":"v"}', answerBody);
+  assert.deepEqual(r2.answers, ['200 nolength', '400 '], 'the complete request keeps its answer; the garbage after it gets 400');
 });

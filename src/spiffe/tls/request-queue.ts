@@ -21,8 +21,17 @@
  */
 import type { ServerResponse } from 'node:http';
 
-/** Pipelined requests that may wait on one connection; one more closes it. */
-export const MAX_WAITING = 32;
+/** Pipelined requests that may wait on one connection; one more closes it (SPIKE's clients never pipeline). */
+export const MAX_WAITING = 8;
+
+/**
+ * What one request head may hold (the server's `maxHeaderSize`, `maxHeadersCount`): SPIKE's
+ * clients send a few short headers, and every waiting request holds its parsed head. With
+ * Node's defaults (16 KiB, 2,000 fields) a head could take ~90 KiB of heap, ~3 MiB per
+ * connection of waiting requests. Node drops fields past the count, so a head that reaches it
+ * is answered 431 instead of being read without them.
+ */
+export const HEAD_LIMITS = Object.freeze({ maxHeaderBytes: 8 * 1024, maxHeaderFields: 64 });
 
 /** The parts of the connection's socket the queue uses. */
 interface Flow {

@@ -40,7 +40,7 @@ import { answerRefusals } from './http-refusals.js';
 import { checkGrant, grantFromPath, type PeerGrant } from './peer-grant.js';
 import { MTLS_DEFAULTS, contextOptions } from './context.js';
 import { checkPeer } from './peer.js';
-import { ConnectionRequests } from './request-queue.js';
+import { ConnectionRequests, HEAD_LIMITS } from './request-queue.js';
 import { type MtlsServer, type MtlsServerOptions, resolveServerOptions } from './server-options.js';
 
 export type { MtlsHandler, MtlsObserver, MtlsServer, MtlsServerLimits, MtlsServerOptions, PeerIdentity } from './server-options.js';
@@ -123,6 +123,7 @@ export function createMtlsServer(opts: MtlsServerOptions): MtlsServer {
       keepAliveTimeout: o.keepAliveTimeoutMs,
       connectionsCheckingInterval: o.timeoutCheckMs,
       noDelay: true,
+      maxHeaderSize: HEAD_LIMITS.maxHeaderBytes,
     });
   } finally {
     initial.keyPem.fill(0);
@@ -131,6 +132,7 @@ export function createMtlsServer(opts: MtlsServerOptions): MtlsServer {
   // that full budgets (verified table full, handshakes full of a flood) never make Node drop a
   // newcomer at accept: it must reach admission, which makes room by closing the flood's oldest.
   server.maxConnections = o.maxConnections + 2 * o.maxHandshakes;
+  server.maxHeadersCount = HEAD_LIMITS.maxHeaderFields;
   // No 'timeout' listener: Node destroys a socket idle for this long, mid-request included.
   if (o.inactivityTimeoutMs > 0) server.setTimeout(o.inactivityTimeoutMs);
 
@@ -248,6 +250,10 @@ export function createMtlsServer(opts: MtlsServerOptions): MtlsServer {
         res.destroy();
       }
     };
+    if (req.rawHeaders.length >= 2 * HEAD_LIMITS.maxHeaderFields) {
+      res.writeHead(431, { connection: 'close', 'content-length': 0 }).end();
+      return;
+    }
     try {
       const r = handler(req, res, state === 'revoked' ? null : st.grant.id);
       if (r && typeof (r as Promise<void>).then === 'function') (r as Promise<void>).catch(fail);
