@@ -40,6 +40,9 @@ export function answerRefusals(server: https.Server, verified: (socket: Socket) 
     const body = status === 400 ? body400 : '';
     const pending = (socket as Socket & { _httpMessage?: ServerResponse | null })._httpMessage;
     if (!pending) answerRaw(socket, status, text, body);
+    // A request timeout with a request under way: its parser still runs, so nothing may be
+    // written beside the handler's answer; the connection is cut.
+    else if (!err.code?.startsWith('HPE_')) socket.destroy();
     else if (!pending.headersSent && !pending.req.complete) {
       // The framing broke inside this request's body (a bad chunk size): none of it was taken,
       // so this refusal is its answer, and the connection closes after it.
