@@ -192,10 +192,12 @@ export class Parser extends Lexer {
 }
 
 /**
- * A member name folded for matching key-material members as Go matches field names (without
- * regard to case, `EqualFold`, so `"Shard"` and `"ſhard"` are that member too): the schema
- * refuses such a variant, and the parser must still have read it as bytes, never numbers.
+ * A member name folded as Go matches field names (`EqualFold`, simple case folding), so
+ * `"Shard"` and `"ſhard"` are the member `shard`: the schema refuses such a variant, and the
+ * parser must still have read a key-material one as bytes, never numbers. Besides ASCII
+ * letters only U+017F (ſ) and U+212A (Kelvin sign) fold onto ASCII ones; JavaScript's full
+ * case mappings (`ß` → `ss`, `ı` → `i`) are not Go's, so they are not used.
  */
 export function foldName(name: string): string {
-  return name.toUpperCase().toLowerCase();
+  return name.replace(/[A-Z\u017f\u212a]/g, (c) => (c === '\u017f' ? 's' : c === '\u212a' ? 'k' : c.toLowerCase()));
 }

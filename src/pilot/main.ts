@@ -154,7 +154,7 @@ export async function run(given: string[], io: PilotIo, opts: RunOptions = {}): 
       code = d.exitCode;
     }
   } finally {
-    process.exitCode = hostExitCode;
+    if (process.exitCode === undefined) process.exitCode = hostExitCode;
     try {
       await ctx.close();
     } catch {

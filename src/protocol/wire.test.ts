@@ -96,6 +96,10 @@ test('schema: a case-variant of a known field is rejected (Go would have used it
   bad(SecretPutRequest, '{"path":"a","values":{"k":"v"},"value\u017f":{"k":"w"}}');
   bad(SecretGetRequest, '{"path":"a","version":1,"ver\u017fion":9}');
   bad(PolicyPutRequest, '{"name":"p","spiffeidPattern":"^spiffe://x/a$","\u017fpiffeidPattern":"^spiffe://.*$","pathPattern":"^a$","permissions":["read"]}');
+  bad(SecretGetRequest, '{"path":"a","version":1,"\u212aey":1,"VERSION":3}');
+  // … and only as Go folds: JavaScript's full mappings (ı → i, ß → ss) make unknown members to Go, ignored
+  assert.equal(body(SecretGetRequest, '{"path":"a","version":2,"ver\u0131ion":9}').version, 2);
+  assert.equal(body(SecretGetRequest, '{"path":"a","\u00dfpath":"x","pat\u0131":"y"}').path, 'a');
 });
 
 test('SEC-09: versions must be non-negative safe integers written as integers; 0/absent = current', () => {

@@ -27,15 +27,7 @@ import { KEY_CHECK_RECORD } from './key-check.js';
 import { Keyring, KEYRING_RECORD, type RingName } from './keyring.js';
 import { SEAL_FENCE_RECORD, fenceGeneration, sealFence } from './seal-fence.js';
 import { StoreError } from './types.js';
-
-/** Reads of the key check after a root switch whose commit answer was lost: how many, and the first wait (doubling, at most 2 s). */
-export interface SwitchSettle {
-  attempts: number;
-  firstWaitMs: number;
-}
-
-/** About 10 s in all. */
-const SETTLE: SwitchSettle = { attempts: 8, firstWaitMs: 100 };
+import { SETTLE, landedKeyring, type SwitchSettle } from './switch-settle.js';
 
 function sameOwner(lease: Uint8Array, owner: Uint8Array): boolean {
   return Buffer.from(lease.subarray(0, 16)).equals(Buffer.from(owner.subarray(0, 16)));
@@ -230,12 +222,7 @@ export class KeyCustody {
         return { result: r, writes };
       });
       if (sealRoot) this.#adoptRoot(sealRoot);
-      const before = this.keyring.storage.current;
-      this.keyring.storage.adopt(fresh!.storage);
-      this.keyring.cipher.adopt(fresh!.cipher);
-      // The keys changed (added, erased): no state opened under the old set is handed out again.
-      this.sealer.forgetOpened();
-      if (this.keyring.storage.current !== before) this.onRotated?.();
+      this.#adoptKeyring(fresh!);
       return result;
     } finally {
       fresh?.destroy();
@@ -247,40 +234,47 @@ export class KeyCustody {
    * keyring under `next`, a new `kcv`, and `records` — in one transaction. Afterwards this
    * store seals with the new generation and holds a copy of `next`.
    */
-  async switchRoot(next: RootKey, records: [string, Uint8Array][] = [], settle: SwitchSettle = SETTLE): Promise<{ storage: number; cipher: number }> {
-    try {
-      return await this.#update(
-        (fresh) => {
-          const storage = fresh.storage.addGeneration();
-          fresh.storage.reserve(this.#limit);
-          return { storage, cipher: fresh.cipher.addGeneration() };
-        },
-        next,
-        () => [[KEY_CHECK_RECORD, makeKeyCheck(next)], ...records],
-      );
-    } catch (e) {
-      // The commit's answer was lost (PostgreSQL: a reset or failover during COMMIT). If the
-      // switch landed, `next` is now the store's only key: the caller must not be told
-      // "failed" (it would wipe `next`), so find out first, from the key check it wrote.
-      // A read that does not see it is no proof it never will (a COMMIT may still be waiting
-      // for a standby), so only a seen switch changes the answer.
-      if (!(e instanceof StoreError) || e.outcome !== 'unknown' || !(await this.#opensWith(next, settle))) throw e;
-      this.#adoptRoot(next);
-      return this.#update((fresh) => ({ storage: fresh.storage.current, cipher: fresh.cipher.current }));
-    }
+  switchRoot(next: RootKey, records: [string, Uint8Array][] = [], settle: SwitchSettle = SETTLE): Promise<{ storage: number; cipher: number }> {
+    // In the update queue as a whole, the read-back included: nothing queued behind the switch
+    // runs with the old root while the outcome is settled.
+    const run = this.#updates.then(async () => {
+      try {
+        return await this.#updateNow(
+          (fresh) => {
+            const storage = fresh.storage.addGeneration();
+            fresh.storage.reserve(this.#limit);
+            return { storage, cipher: fresh.cipher.addGeneration() };
+          },
+          next,
+          () => [[KEY_CHECK_RECORD, makeKeyCheck(next)], ...records],
+        );
+      } catch (e) {
+        // The COMMIT's answer was lost: if the switch landed, `next` is the store's only key and
+        // the caller must not be told "failed" (it would wipe `next`): switch-settle.ts.
+        if (!(e instanceof StoreError) || e.outcome !== 'unknown') throw e;
+        const fresh = await landedKeyring(this.#backend, next, settle);
+        if (fresh === undefined) throw e;
+        try {
+          this.#adoptRoot(next);
+          this.#adoptKeyring(fresh);
+          return { storage: fresh.storage.current, cipher: fresh.cipher.current };
+        } finally {
+          fresh.destroy();
+        }
+      }
+    });
+    this.#updates = run.catch(() => undefined);
+    return run;
   }
 
-  /** Whether the stored key check opens under `root`, read until it does or `settle.attempts` reads passed. */
-  async #opensWith(root: RootKey, settle: SwitchSettle): Promise<boolean> {
-    for (let attempt = 0, waitMs = settle.firstWaitMs; attempt < settle.attempts; attempt++, waitMs = Math.min(waitMs * 2, 2_000)) {
-      const seen = await this.#backend.updateKeyRecords([KEY_CHECK_RECORD], (found) => {
-        const kcv = found(KEY_CHECK_RECORD);
-        return { result: kcv !== null && checkKeyCheck(root, kcv), writes: [] };
-      }).catch(() => false);
-      if (seen) return true;
-      await new Promise((r) => setTimeout(r, waitMs));
-    }
-    return false;
+  /** The live keyring takes the keys of `fresh` (read from the store). */
+  #adoptKeyring(fresh: Keyring): void {
+    const before = this.keyring.storage.current;
+    this.keyring.storage.adopt(fresh.storage);
+    this.keyring.cipher.adopt(fresh.cipher);
+    // The keys changed (added, erased): no state opened under the old set is handed out again.
+    this.sealer.forgetOpened();
+    if (this.keyring.storage.current !== before) this.onRotated?.();
   }
 
   /** The keyring is sealed under `root` from here on: our root becomes a copy of it. */

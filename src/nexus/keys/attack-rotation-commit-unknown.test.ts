@@ -28,12 +28,20 @@ import { KeyState } from './state.js';
 type Plan<T> = (found: (key: string) => Uint8Array | null) => KeyRecordsUpdate<T>;
 interface KeyRecordsWriter { updateKeyRecords<T>(keys: string[], plan: Plan<T>): Promise<T> }
 
-/** The next transaction that writes a key check (a root switch) commits, then its caller gets `outcome: 'unknown'`. */
-function loseNextSwitchAnswer(store: SqliteStore): void {
+/**
+ * The next transaction that writes a key check (a root switch) commits, then its caller gets
+ * `outcome: 'unknown'`; the `failingReads` transactions after it fail (the failover goes on).
+ */
+function loseNextSwitchAnswer(store: SqliteStore, failingReads = 0): void {
   const s = store as unknown as KeyRecordsWriter;
   const real = s.updateKeyRecords.bind(s);
   let armed = true;
+  let failing = 0;
   s.updateKeyRecords = async <T>(keys: string[], plan: Plan<T>): Promise<T> => {
+    if (failing > 0) {
+      failing--;
+      throw new StoreError('store_unavailable', { outcome: 'not_applied' });
+    }
     let switching = false;
     const result = await real(keys, (found) => {
       const u = plan(found);
@@ -42,6 +50,7 @@ function loseNextSwitchAnswer(store: SqliteStore): void {
     });
     if (switching && armed) {
       armed = false;
+      failing = failingReads;
       throw new StoreError('store_unavailable', { outcome: 'unknown' });
     }
     return result;
@@ -92,13 +101,17 @@ test('attack-rotation-commit-unknown: a switch answered "unknown" that did not l
   const { store, keys } = await persistent();
   const s = store as unknown as KeyRecordsWriter;
   const real = s.updateKeyRecords.bind(s);
+  let refused = false;
   let reads = 0;
   s.updateKeyRecords = async <T>(names: string[], plan: Plan<T>): Promise<T> => {
-    if (names.length === 1 && names[0] === KEY_CHECK_RECORD) reads++;
+    if (refused) reads++; // the read-back after the lost answer
     return real(names, (found) => {
       const u = plan(found);
       // A switch: abort its transaction (nothing written) and answer as a lost COMMIT would.
-      if (u.writes.some(([key]) => key === KEY_CHECK_RECORD)) throw new StoreError('store_unavailable', { outcome: 'unknown' });
+      if (u.writes.some(([key]) => key === KEY_CHECK_RECORD)) {
+        refused = true;
+        throw new StoreError('store_unavailable', { outcome: 'unknown' });
+      }
       return u;
     });
   };
@@ -134,4 +147,22 @@ test('attack-rotation-commit-unknown: no move stores or sends anything while the
   other.clear();
   keys.clear();
   await store.close();
+});
+
+test('attack-rotation-commit-unknown: the read-back outlives a failover that goes on (its first reads fail): the rotation still completes, with one root key in the store\'s custody and in the key state', async () => {
+  const { store, keys, k } = await persistent();
+  loseNextSwitchAnswer(store, 2);
+  const rotation = new RootRotation({ store, keys, logger, reencrypt: new Reencryptor(() => custodyOf(store), { ratePerSecond: 100_000 }), move: mover(store, keys, k).forRotation() });
+  assert.equal((await rotation.rotate()).epoch, 2);
+  assert.equal(keys.sharing()?.epoch, 2);
+  await store.putSecret('app/after', { v: 'y' });
+  assert.equal((await store.getSecret('app/after'))?.values['v'], 'y');
+  const file = store.file;
+  await rotation.reencrypt.idle();
+  await store.close();
+  const again = new SqliteStore({ file });
+  await again.unlock(keys.root()); // the key the key state holds is the one the store opens with
+  assert.equal((await again.getSecret('app/s2'))?.values['v'], 'value-2');
+  keys.clear();
+  await again.close();
 });

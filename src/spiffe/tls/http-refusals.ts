@@ -23,10 +23,17 @@ function answerRaw(socket: Socket, status: number, text: string, body: string): 
   socket.destroySoon();
 }
 
+/** Longest wait for the answer of the request before bytes that broke the framing; then the connection is cut. */
+const ANSWER_BEFORE_REFUSAL_MS = 10_000;
+
 export function answerRefusals(server: https.Server, verified: (socket: Socket) => boolean, bodies: RefusalBodies, log: Logger): void {
   const body400 = bodies.malformedRequestBody ?? '';
+  /** Sockets already refused: a parser in its error state reports every later chunk again, and only the first report counts. */
+  const refused = new WeakSet<Socket>();
 
   server.on('clientError', (err: NodeJS.ErrnoException, socket: Socket) => {
+    if (refused.has(socket)) return;
+    refused.add(socket);
     const ok = verified(socket);
     log.debug({ event: ok ? 'http_client_error' : 'tls_client_error', code: err.code ?? 'unknown', remote: socket.remoteAddress }, 'client error');
     if (!ok || !socket.writable) {
@@ -50,9 +57,15 @@ export function answerRefusals(server: https.Server, verified: (socket: Socket) 
       pending.writeHead(status, body !== '' ? { ...head, 'content-type': 'application/json' } : head).end(body);
     } else {
       // What broke came after a complete request (a body with no length, read as the next
-      // request): that request's own answer goes out first, then this refusal and the close.
+      // request): that request's own answer goes out first (for a while), then this refusal
+      // and the close. Nothing more is read meanwhile.
+      socket.pause();
+      const cut = setTimeout(() => socket.destroy(), ANSWER_BEFORE_REFUSAL_MS).unref();
       pending.once('finish', () => (socket.writable ? answerRaw(socket, status, text, body) : socket.destroy()));
-      pending.once('close', () => socket.destroySoon());
+      pending.once('close', () => {
+        clearTimeout(cut);
+        socket.destroySoon();
+      });
     }
   });
 

@@ -150,3 +150,41 @@ test('bad framing after the head is answered, not dropped: a bad chunk size gets
   const r2 = await pipelined('POST /nolength HTTP/1.1\r\nHost: t\r\n\r\n{"k":"v"}', answerBody);
   assert.deepEqual(r2.answers, ['200 nolength', '400 '], 'the complete request keeps its answer; the garbage after it gets 400');
 });
+
+test('attack-refusal-listener-flood: bytes that keep breaking the framing behind a pending answer are refused once (no listener per chunk), then that answer, then 400', async () => {
+  const pki = await createMtlsPki();
+  let listeners = -1;
+  const h = await startServer(pki.serverSvid, pki.both, {
+    handler: async (req, res) => {
+      req.resume();
+      await sleep(300); // the garbage arrives meanwhile
+      listeners = res.listenerCount('finish');
+      res.writeHead(200, { 'content-length': 4 }).end('slow');
+    },
+  });
+  try {
+    const client = pki.clientSvid;
+    const text = await new Promise<string>((resolve, reject) => {
+      const sock = tls.connect({
+        host: '127.0.0.1', port: h.server.port, ca: [certPem(pki.ca1)], checkServerIdentity: () => undefined,
+        cert: client.certificates.map((c) => `-----BEGIN CERTIFICATE-----\n${Buffer.from(c.raw).toString('base64')}\n-----END CERTIFICATE-----\n`).join(''),
+        key: pemKey(client.privateKey),
+      });
+      const data: Buffer[] = [];
+      sock.on('secureConnect', async () => {
+        sock.write(post('/slow', '{}'));
+        for (let i = 0; i < 300 && !sock.destroyed; i++) {
+          sock.write('\x01garbage\r\n'); // one TLS record each
+          await new Promise((r) => setImmediate(r));
+        }
+      });
+      sock.on('data', (c: Buffer) => data.push(c));
+      sock.on('error', reject);
+      sock.on('close', () => resolve(Buffer.concat(data).toString('latin1')));
+    });
+    assert.ok(listeners >= 0 && listeners <= 3, `finish listeners on the pending answer: ${listeners}`);
+    assert.match(text, /^HTTP\/1\.1 200[\s\S]*\r\n\r\nslowHTTP\/1\.1 400 /);
+  } finally {
+    await h.server.close();
+  }
+});
