@@ -14,6 +14,16 @@ import { certPem, createMtlsPki, pemKey, sleep, startServer } from '../../../tes
 const post = (path: string, body: string, extra = ''): string =>
   `POST ${path} HTTP/1.1\r\nHost: t\r\nContent-Type: application/json\r\nContent-Length: ${body.length}\r\n${extra}\r\n${body}`;
 
+/** A verified TLS connection of the harness's client SVID to `port`. */
+function connectClient(pki: Awaited<ReturnType<typeof createMtlsPki>>, port: number): tls.TLSSocket {
+  const client = pki.clientSvid;
+  return tls.connect({
+    host: '127.0.0.1', port, ca: [certPem(pki.ca1)], checkServerIdentity: () => undefined,
+    cert: client.certificates.map((c) => `-----BEGIN CERTIFICATE-----\n${Buffer.from(c.raw).toString('base64')}\n-----END CERTIFICATE-----\n`).join(''),
+    key: pemKey(client.privateKey),
+  });
+}
+
 async function pipelined(request: string, handle: (req: IncomingMessage, res: ServerResponse, events: string[]) => Promise<void>): Promise<{ events: string[]; answers: string[] }> {
   const pki = await createMtlsPki();
   const events: string[] = [];
@@ -24,13 +34,8 @@ async function pipelined(request: string, handle: (req: IncomingMessage, res: Se
     },
   });
   try {
-    const client = pki.clientSvid;
     const text = await new Promise<string>((resolve, reject) => {
-      const sock = tls.connect({
-        host: '127.0.0.1', port: h.server.port, ca: [certPem(pki.ca1)], checkServerIdentity: () => undefined,
-        cert: client.certificates.map((c) => `-----BEGIN CERTIFICATE-----\n${Buffer.from(c.raw).toString('base64')}\n-----END CERTIFICATE-----\n`).join(''),
-        key: pemKey(client.privateKey),
-      });
+      const sock = connectClient(pki, h.server.port);
       const data: Buffer[] = [];
       sock.on('secureConnect', () => sock.write(request)); // every request in one write: pipelined
       sock.on('data', (c: Buffer) => data.push(c));
@@ -163,13 +168,8 @@ test('attack-refusal-listener-flood: bytes that keep breaking the framing behind
     },
   });
   try {
-    const client = pki.clientSvid;
     const text = await new Promise<string>((resolve, reject) => {
-      const sock = tls.connect({
-        host: '127.0.0.1', port: h.server.port, ca: [certPem(pki.ca1)], checkServerIdentity: () => undefined,
-        cert: client.certificates.map((c) => `-----BEGIN CERTIFICATE-----\n${Buffer.from(c.raw).toString('base64')}\n-----END CERTIFICATE-----\n`).join(''),
-        key: pemKey(client.privateKey),
-      });
+      const sock = connectClient(pki, h.server.port);
       const data: Buffer[] = [];
       sock.on('secureConnect', async () => {
         sock.write(post('/slow', '{}'));
