@@ -4,12 +4,13 @@
  * SPIKE_NEXUS_DB_OPERATION_TIMEOUT; SQLite: its busy timeout; lib/deadline.ts), then the
  * policy-freshness check, then the router.
  *
- * A JSON route's full check, made once its body arrived, checks again first
- * ({@link freshBeforeDecision}). The check shares that deadline: when the database does not answer the generation read
+ * The check shares that deadline: when the database does not answer the generation read
  * before it passes, the request stops waiting (the check goes on for later requests) and
  * the policy state is marked unavailable — policy-based requests then answer 503
  * `state_not_ready` with the cause (authz.ts), never 401, and superuser requests meet the
- * same expired deadline at their first store call (503 with the cause `timeout`).
+ * same expired deadline at their first store call (503 with the cause `timeout`). A JSON
+ * route's full check, made once its body arrived, checks again first
+ * ({@link freshBeforeDecision}).
  */
 import type { RouterHandler } from '../http/index.js';
 import type { SpiffeId } from '../spiffe/index.js';

@@ -3,7 +3,8 @@
  * Allowed before ready: it is the way out of the refusal after a detected state rollback.
  * Refused (rollback detected, not yet accepted) → the store's counter moves above the
  * Keepers', the new anchor is pushed, the `rollback.accepted` audit event is written, the
- * policies are reloaded from the store as it now is, Nexus serves: `{"accepted":true,"state":"serving","storeCounter":s,"keeperCounter":k,"counter":c}`.
+ * policies are reloaded from the store as it now is, Nexus serves:
+ * `{"accepted":true,"state":"serving","storeCounter":s,"keeperCounter":k,"counter":c}`.
  * Nothing to accept → `{"accepted":false,"state":"serving"|"checking"}`, nothing changes.
  * Without a root key → 503 `state_not_ready`; memory and lite backends (no anchor) → 400.
  */
