@@ -150,6 +150,8 @@ export interface NexusConfig extends CommonConfig {
   dataDir: string;
   dbBusyTimeoutMs: number;
   readHeaderTimeoutMs: number;
+  /** Longest time to receive a whole request (SPIKE_HTTP_SERVER_REQUEST_TIMEOUT, Vault's `http_read_timeout`); 0 = none. */
+  requestTimeoutMs: number;
   /** ours: connection limits of the mTLS listener. */
   serverLimits: ServerLimitsConfig;
   /** ours: the `postgres` backend's settings (SPIKE_NEXUS_DATABASE_URL, SPIKE_NEXUS_DB_*). */
@@ -271,6 +273,7 @@ export function loadNexusConfig(env: Env): NexusConfig {
     dataDir: backend === 'sqlite' ? resolveDataDir(env) : '',
     dbBusyTimeoutMs: int(env, 'SPIKE_NEXUS_DB_BUSY_TIMEOUT_MS', 5000, 1, 600_000),
     readHeaderTimeoutMs: duration(env, 'SPIKE_HTTP_SERVER_READ_HEADER_TIMEOUT', 10_000, 1),
+    requestTimeoutMs: duration(env, 'SPIKE_HTTP_SERVER_REQUEST_TIMEOUT', MTLS_DEFAULTS.requestTimeoutMs, 0),
     serverLimits: loadServerLimits(env),
     postgres,
     ops,

@@ -108,6 +108,16 @@ test('cipher settings: stream cap 64 MiB (default and maximum), memory budget 25
   }
 });
 
+test('SPIKE_HTTP_SERVER_REQUEST_TIMEOUT: a whole request within 60 s by default; 0 = no bound (long cipher streams); a bad value is refused', () => {
+  const mem = { SPIKE_NEXUS_BACKEND_STORE: 'memory' };
+  assert.equal(loadNexusConfig(mem).requestTimeoutMs, 60_000);
+  assert.equal(loadNexusConfig({ ...mem, SPIKE_HTTP_SERVER_REQUEST_TIMEOUT: '0' }).requestTimeoutMs, 0);
+  assert.equal(loadNexusConfig({ ...mem, SPIKE_HTTP_SERVER_REQUEST_TIMEOUT: '2h' }).requestTimeoutMs, 7_200_000);
+  for (const bad of ['-1s', 'soon', '1y']) {
+    assert.throws(() => loadNexusConfig({ ...mem, SPIKE_HTTP_SERVER_REQUEST_TIMEOUT: bad }), ConfigError, bad);
+  }
+});
+
 test('operations listener: unset = off, ":port" binds loopback, an explicit host is kept', () => {
   const base = { SPIKE_NEXUS_BACKEND_STORE: 'memory' };
   assert.equal(loadNexusConfig(base).ops, undefined);

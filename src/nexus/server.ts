@@ -237,6 +237,7 @@ export async function startNexus(o: NexusOptions): Promise<Nexus> {
     host: cfg.listen.host,
     port: cfg.listen.port,
     headersTimeoutMs: cfg.readHeaderTimeoutMs,
+    requestTimeoutMs: cfg.requestTimeoutMs,
     ...cfg.serverLimits,
     logger,
     ...(metrics ? { observer: metrics.tls } : {}),
