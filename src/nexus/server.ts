@@ -122,6 +122,7 @@ export async function startNexus(o: NexusOptions): Promise<Nexus> {
       });
     }
     const guard = rollback;
+    if (guard) policies.beforeGoingBack = () => guard.lookNow();
     if (cfg.acceptUntaggedSharing) {
       logger.warn({ setting: 'SPIKE_NEXUS_ACCEPT_UNTAGGED_SHARING' }, 'a key sharing record without an integrity tag will be adopted (and tagged) if it names the configured Keepers: remove this setting once the upgrade start is done');
     }

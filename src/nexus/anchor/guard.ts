@@ -300,7 +300,11 @@ export class RollbackGuard {
     this.#pusher = undefined;
   }
 
-  /** The periodic look at the stored anchor while serving (see RECHECK_MS). */
+  /** The look at the stored anchor while serving, now (RECHECK_MS, or the policy generation went back). */
+  lookNow(): Promise<void> {
+    return this.#lookAgain();
+  }
+
   async #lookAgain(): Promise<void> {
     const chain = this.#chain;
     if (this.#state !== 'serving' || !chain) return;

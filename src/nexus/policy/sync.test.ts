@@ -80,3 +80,29 @@ test('ensureFresh on an unshared store does nothing; a failed check does not wed
   await p;
   assert.equal(store.reads, 1);
 });
+
+test('attack-rollback-stale-policies: a store whose policy generation went back is loaded, after the rollback check was asked to look at once; a store that moved forward is not held up', async () => {
+  class BackwardStore extends MemoryStore {
+    stated = 7;
+    override async policyGeneration(): Promise<number> {
+      return this.stated;
+    }
+  }
+  const store = new BackwardStore();
+  await store.putPolicy({ ...POLICY, name: 'older' });
+  const engine = new PolicyEngine();
+  const sync = new PolicySync(store, engine, createLogger({ component: 'test', level: 'silent' }), true);
+  const order: string[] = [];
+  sync.beforeGoingBack = async () => {
+    order.push(`look (engine at ${engine.generation})`);
+  };
+  await sync.reload();
+  assert.deepEqual(order, [], 'first load: nothing went back');
+  store.stated = 3; // the store was put back
+  await sync.reload();
+  assert.deepEqual(order, ['look (engine at 7)'], 'asked before the older set was taken');
+  assert.equal(engine.generation, 3);
+  store.stated = 4;
+  await sync.reload();
+  assert.deepEqual(order, ['look (engine at 7)'], 'forward: not asked again');
+});

@@ -42,12 +42,19 @@ export class PolicySync {
   /** Metrics hook: seconds each successful reload took. */
   onReload: ((seconds: number) => void) | undefined;
 
+  /**
+   * Awaited before an older policy generation is loaded (the store went back): the rollback
+   * check looks at the store at once, so requests are refused before the older set decides any.
+   */
+  beforeGoingBack: (() => Promise<void>) | undefined;
+
   /** Loads every policy into the engine (after unlock, and after each policy write). */
   async reload(): Promise<void> {
     const started = performance.now();
     const since = this.#engine.changeCount; // a store that went back is taken only by a read that began after the last change
     const held = this.#engine.generation;
     const generation = await this.#store.policyGeneration();
+    if (generation < held) await this.beforeGoingBack?.();
     const policies = await this.#store.listPolicies();
     const result = this.#engine.load(policies, generation, since);
     this.#failure = undefined;
