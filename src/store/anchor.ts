@@ -54,8 +54,12 @@ export function anchorCounter(record: Uint8Array | null | undefined): bigint | u
  * writes do not move it; after, every acknowledged write is covered by `current()`.
  */
 export interface CommitAnchor {
-  /** From now on writes advance the counter, sealed by `seal`. */
-  arm(seal: AnchorSealer): void;
+  /**
+   * From now on writes advance the counter, sealed by `seal`; `committed` is told each record
+   * the store wrote once its transaction committed (so a copy put back even one write behind
+   * is older than what Nexus knows is stored).
+   */
+  arm(seal: AnchorSealer, committed?: (record: Uint8Array) => void): void;
   /** Stops advancing (Nexus refuses to serve, or is closing). */
   disarm(): void;
   /** The stored record (null: none yet), as the database holds it. */

@@ -177,7 +177,7 @@ export class RollbackGuard {
 
   #serve(key: AnchorKey, chain: AnchorChain): void {
     this.#chain = chain;
-    this.#o.anchor.arm(chain.seal);
+    this.#o.anchor.arm(chain.seal, chain.noteCommitted);
     clearInterval(this.#recheck);
     this.#recheck = setInterval(() => void this.#lookAgain(), this.#o.recheckMs ?? RECHECK_MS);
     this.#recheck.unref();
@@ -201,7 +201,7 @@ export class RollbackGuard {
     if (this.#state !== 'refused' || !key || !v) return undefined;
     // The record stored now is the one the operator accepts as the base (verified or not).
     const chain = this.#chainFor(key, v.store, await this.#o.anchor.read());
-    this.#o.anchor.arm(chain.seal);
+    this.#o.anchor.arm(chain.seal, chain.noteCommitted);
     let record: Uint8Array;
     try {
       record = await this.#o.anchor.advance(v.keeperMax + 1n);

@@ -105,3 +105,22 @@ test('anchor chain: an adopted record (start-up check, accept-rollback) is the b
   newKey.destroy();
   root.destroy();
 });
+
+test('attack-rollback-one-write-behind: a copy put back only one write behind is refused, at the next write and at the periodic look (the store tells the chain each record it committed)', async () => {
+  const { s, root, key, chain, refusals } = await armedStore();
+  s.anchor.arm(chain.seal, chain.noteCommitted);
+  await s.putSecret('a/1', { k: '1' });
+  const copy = await s.anchor.read(); // the record of a copy taken now
+  await s.putSecret('a/2', { k: '2' }); // one write after the copy
+  assert.equal(chain.committed, key.open((await s.anchor.read())!), 'the committed record is known without reading it back');
+  // the copy put back under the running Nexus (only its anchor matters here)
+  s.anchor.disarm();
+  await s.putSystem(ANCHOR_RECORD, copy!);
+  s.anchor.arm(chain.seal, chain.noteCommitted);
+  assert.throws(() => chain.check(copy), refusedBusy, 'the periodic look refuses it');
+  await assert.rejects(s.putSecret('a/3', { k: '3' }), refusedBusy, 'and so does the next write');
+  assert.deepEqual(refusals.map(([c]) => c), ['behind', 'behind']);
+  await s.close();
+  key.destroy();
+  root.destroy();
+});

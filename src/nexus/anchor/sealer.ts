@@ -13,8 +13,9 @@
  * - a verified counter BELOW the highest one this process read from the store (`committed`:
  *   an older copy put back, a PostgreSQL fail-over to a lagging standby): the same.
  *
- * `committed` moves only with values read back from the store (committed by definition),
- * never with a value this chain sealed (its transaction may still roll back).
+ * `committed` moves with values read back from the store (committed by definition) and with a
+ * value this chain sealed once the store says its transaction committed, never before (it may
+ * still roll back).
  *
  * `adopt`: the one record the start-up check or the operator accepted as the base although it
  * does not verify (or null: none stored); `previous`: after a root-key rotation, records
@@ -75,6 +76,15 @@ export class AnchorChain {
   check(stored: Uint8Array | null): void {
     this.#base(stored);
   }
+
+  /**
+   * A record this chain sealed whose transaction committed (the store says so): it is in the
+   * store as surely as one read back, so a copy put back even one write behind is `behind`.
+   */
+  readonly noteCommitted = (record: Uint8Array): void => {
+    const verified = this.#o.key.open(record);
+    if (verified !== undefined && verified > this.#committed) this.#committed = verified;
+  };
 
   readonly seal: AnchorSealer = (stored, min) => {
     let next = this.#base(stored) + 1n;

@@ -24,6 +24,7 @@ type Query = <R extends pg.QueryResultRow>(query: pg.QueryConfig<unknown[]>, wri
 export class PostgresAnchor implements CommitAnchor {
   readonly #query: Query;
   #seal: AnchorSealer | undefined;
+  #committed: ((record: Uint8Array) => void) | undefined;
   #queue: Promise<void> = Promise.resolve();
   onWrite: (() => void) | undefined;
 
@@ -31,12 +32,14 @@ export class PostgresAnchor implements CommitAnchor {
     this.#query = query;
   }
 
-  arm(seal: AnchorSealer): void {
+  arm(seal: AnchorSealer, committed?: (record: Uint8Array) => void): void {
     this.#seal = seal;
+    this.#committed = committed;
   }
 
   disarm(): void {
     this.#seal = undefined;
+    this.#committed = undefined;
   }
 
   /** After a committed write transaction (the store calls it). */
@@ -68,7 +71,10 @@ export class PostgresAnchor implements CommitAnchor {
       const r = stored === null
         ? await this.#query(q('putSystemIfAbsent', [ANCHOR_RECORD, record]), true)
         : await this.#query(q('swapAnchor', [record, Buffer.from(stored)]), true);
-      if (r.rowCount === 1) return new Uint8Array(record);
+      if (r.rowCount === 1) {
+        this.#committed?.(new Uint8Array(record));
+        return new Uint8Array(record);
+      }
     }
     throw new StoreError('store_busy');
   }

@@ -30,6 +30,9 @@ export class SqliteAnchor implements CommitAnchor {
   readonly #get: BetterSqlite3.Statement;
   readonly #put: BetterSqlite3.Statement;
   #seal: AnchorSealer | undefined;
+  #committed: ((record: Uint8Array) => void) | undefined;
+  /** The record the open transaction wrote (told to `committed` once it commits). */
+  #written: Buffer | undefined;
   onWrite: (() => void) | undefined;
 
   constructor(d: SqliteAnchorDeps) {
@@ -46,17 +49,30 @@ export class SqliteAnchor implements CommitAnchor {
   #bump(min = 0n): void {
     const seal = this.#seal;
     if (!seal) return;
-    this.#put.run(ANCHOR_RECORD, Buffer.from(seal(this.#stored(), min)));
+    this.#written = Buffer.from(seal(this.#stored(), min));
+    this.#put.run(ANCHOR_RECORD, this.#written);
   }
 
-  arm(seal: AnchorSealer): void {
+  #tellCommitted(): void {
+    const record = this.#written;
+    this.#written = undefined;
+    if (record) this.#committed?.(new Uint8Array(record));
+  }
+
+  arm(seal: AnchorSealer, committed?: (record: Uint8Array) => void): void {
     this.#seal = seal;
+    this.#committed = committed;
+    this.#written = undefined;
     this.#d.commits.beforeCommit = () => this.#bump();
-    this.#d.commits.afterCommit = () => this.onWrite?.();
+    this.#d.commits.afterCommit = () => {
+      this.#tellCommitted();
+      this.onWrite?.();
+    };
   }
 
   disarm(): void {
     this.#seal = undefined;
+    this.#committed = undefined;
     this.#d.commits.beforeCommit = undefined;
     this.#d.commits.afterCommit = undefined;
   }
@@ -75,6 +91,7 @@ export class SqliteAnchor implements CommitAnchor {
   async advance(min: bigint): Promise<Uint8Array> {
     if (!this.#seal) throw new StoreError('store_locked');
     await this.#d.write(() => this.#bump(min));
+    this.#tellCommitted();
     const r = await this.read();
     if (!r) throw new StoreError('store_integrity');
     return r;
