@@ -22,7 +22,7 @@
  * custody; the keyring's keys (see keyring.ts).
  */
 import { makeKeyCheck, checkKeyCheck, RootKey } from '../crypto/index.js';
-import { NoncePool, RecordSealer, type SealedCell } from './codec.js';
+import { NoncePool, RecordSealer } from './codec.js';
 import { KEY_CHECK_RECORD } from './key-check.js';
 import { Keyring, KEYRING_RECORD, type RingName } from './keyring.js';
 import { SEAL_FENCE_RECORD, fenceGeneration, sealFence } from './seal-fence.js';
@@ -37,35 +37,9 @@ function leaseExpiry(lease: Uint8Array): number {
   return Number(new DataView(lease.buffer, lease.byteOffset, 24).getBigUint64(16));
 }
 
-/** A stored blob whose envelope names an older key id. */
-export interface StaleBlob {
-  cell: SealedCell;
-  blob: Buffer;
-}
+import type { BlobSwap, CustodyBackend } from './custody-backend.js';
 
-/** A re-sealed blob, to be written only if the cell still holds `old` (byte for byte). */
-export interface BlobSwap extends StaleBlob {
-  old: Buffer;
-}
-
-/** Key-record writes planned inside one transaction. */
-export interface KeyRecordsUpdate<T> {
-  result: T;
-  writes: [string, Uint8Array][];
-}
-
-/** The three primitives a backend gives the key custody. */
-export interface CustodyBackend {
-  /**
-   * ONE transaction, exclusive among key-record writers: reads `keys`, calls `plan` (which
-   * may throw: nothing is written) and upserts the records it returns.
-   */
-  updateKeyRecords<T>(keys: string[], plan: (found: (key: string) => Uint8Array | null) => KeyRecordsUpdate<T>): Promise<T>;
-  /** Up to `limit` sealed blobs (any table) whose envelope key id is not `currentId`. */
-  scanStale(currentId: number, limit: number): Promise<StaleBlob[]>;
-  /** ONE transaction: writes each swap whose cell still holds its `old` bytes; returns how many were written. */
-  replaceBlobs(swaps: BlobSwap[]): Promise<number>;
-}
+export type { BlobSwap, CustodyBackend, KeyRecordsUpdate, StaleBlob } from './custody-backend.js';
 
 /** Keyring reloads for a newer key id named by a record: at most one per this interval. */
 const RELOAD_MIN_INTERVAL_MS = 1000;

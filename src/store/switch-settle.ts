@@ -7,13 +7,9 @@
  * on for a while before the answer stays "unknown".
  */
 import { checkKeyCheck, type RootKey } from '../crypto/index.js';
+import type { CustodyBackend } from './custody-backend.js';
 import { KEY_CHECK_RECORD } from './key-check.js';
 import { Keyring, KEYRING_RECORD } from './keyring.js';
-
-/** The one primitive used here of the custody's backend (key-custody.ts `CustodyBackend`). */
-interface KeyRecords {
-  updateKeyRecords<T>(keys: string[], plan: (found: (key: string) => Uint8Array | null) => { result: T; writes: [string, Uint8Array][] }): Promise<T>;
-}
 
 /** How many reads, and the first wait between them (doubling, at most 2 s). */
 export interface SwitchSettle {
@@ -29,7 +25,7 @@ export const SETTLE: SwitchSettle = { attempts: 8, firstWaitMs: 100 };
  * transaction, nothing written); undefined when no read within `settle` saw it. The caller
  * destroys the keyring.
  */
-export async function landedKeyring(backend: KeyRecords, root: RootKey, settle: SwitchSettle = SETTLE): Promise<Keyring | undefined> {
+export async function landedKeyring(backend: Pick<CustodyBackend, 'updateKeyRecords'>, root: RootKey, settle: SwitchSettle = SETTLE): Promise<Keyring | undefined> {
   for (let attempt = 0, waitMs = settle.firstWaitMs; attempt < settle.attempts; attempt++, waitMs = Math.min(waitMs * 2, 2_000)) {
     let fresh: Keyring | undefined;
     const seen = await backend.updateKeyRecords([KEY_CHECK_RECORD, KEYRING_RECORD], (found) => {

@@ -15,10 +15,11 @@ import Database from 'better-sqlite3';
 import { Stack } from '../helpers/stack.js';
 import { tempDir } from '../helpers/temp.js';
 import { rawClient } from './secrets-helpers.js';
+import { PATHS } from '../../src/protocol/index.js';
 
 const W = 'spiffe://spike.ist/app/w';
-const S = '/v1/store/secrets';
-const P = '/v1/acl/policy';
+const S = PATHS.secrets;
+const P = PATHS.policy;
 const stacks: Stack[] = [];
 after(async () => {
   for (const s of stacks) await s.stop();

@@ -12,30 +12,23 @@ import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { request, type Dispatcher } from 'undici';
 import { Stack } from '../helpers/stack.js';
-import { rawClient } from './secrets-helpers.js';
+import { rawClient, waitFor } from './secrets-helpers.js';
+import { PATHS } from '../../src/protocol/index.js';
 import { SpiffeId } from '../../src/spiffe/id.js';
 import { WorkloadX509Source, authorizeIf, createMtlsDispatcher } from '../../src/spiffe/index.js';
 
 const W = 'spiffe://spike.ist/app/w';
-const S = '/v1/store/secrets';
-const P = '/v1/acl/policy';
+const S = PATHS.secrets;
+const P = PATHS.policy;
 const stacks: Stack[] = [];
 after(async () => {
   for (const s of stacks) await s.stop();
 });
 
-async function until(cond: () => boolean, what: string, ms = 60_000): Promise<void> {
-  const end = Date.now() + ms;
-  while (!cond()) {
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 100));
-  }
-}
-
 test('attack-workers-stale-decision: requests opened before a policy delete and completed after its answer are all denied, whichever worker holds them', async () => {
   const stack = await Stack.start({ identities: { w: W }, nexusEnv: { SPIKE_NEXUS_WORKERS: '2', SPIKE_SYSTEM_LOG_LEVEL: 'INFO' } });
   stacks.push(stack);
-  await until(() => [1, 2].every((n) => new RegExp(`"worker":${n}[^\\n]*root key recovered from keepers`).test(stack.logs('nexus'))), 'both workers');
+  await waitFor(() => [1, 2].every((n) => new RegExp(`"worker":${n}[^\\n]*root key recovered from keepers`).test(stack.logs('nexus'))), 60_000, 'both workers');
   const pilot = await rawClient(stack, 'pilot');
   const source = await WorkloadX509Source.open({ endpoint: stack.socket('w'), timeoutMs: 15_000 });
   const dispatchers: Dispatcher[] = [];

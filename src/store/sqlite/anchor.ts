@@ -90,8 +90,7 @@ export class SqliteAnchor implements CommitAnchor {
 
   async advance(min: bigint): Promise<Uint8Array> {
     if (!this.#seal) throw new StoreError('store_locked');
-    await this.#d.write(() => this.#bump(min));
-    this.#tellCommitted();
+    await this.#d.write(() => this.#bump(min)); // through group commit: its afterCommit tells `committed`
     const r = await this.read();
     if (!r) throw new StoreError('store_integrity');
     return r;
