@@ -6,7 +6,9 @@
  *      `spike operator accept-rollback`; then it serves the older data, and a later restart
  *      is not refused again;
  *  (b) the WAL is cut after acknowledged commits (kill -9, the -wal file truncated to the
- *      size it had before the last writes) → detected, refused, accepted by command.
+ *      size it had before the last writes) → detected, refused, accepted by command;
+ *  (c) a copy put back before the newest anchor reached the Keepers is detected while serving;
+ *      the Keepers are handed the evidence, so a kill -9 and restart is refused too.
  * Each waits until the anchor of the last writes reached every Keeper (the store's counter,
  * read from the file, against each Keeper's acknowledged counter in the metrics).
  */
@@ -163,4 +165,24 @@ test('STO-03 (b) a WAL cut after acknowledged commits is detected, refused, then
   const c2 = await acceptAndServe(stack, auditFile);
   assert.equal((await c2.getSecret('rb/old/4'))['v'], 'rb/old-4');
   await assert.rejects(c2.getSecret('rb/new/4'), (e: unknown) => e instanceof NexusApiError && e.code === 'api_not_found');
+});
+
+test('attack-rollback-evidence-lost: a copy put back before the newest anchor reached the Keepers, detected while serving, is still refused after kill -9 and restart', async () => {
+  const { stack, auditFile, c } = await stackWithOldWrites();
+  const copy = path.join(tempDir('spike-rb-copy-'), 'older.db');
+  const b = await stack.run('spike-nexus', ['backup', copy], stack.nexusEnv());
+  assert.equal(b.code, 0, b.stderr);
+  // Newer writes, and the copy put back at once (the anchor push waits 500 ms after writes):
+  // only this Nexus knows of the newer counters when it detects the rollback.
+  await writeSecrets(c, 'rb/new', 5);
+  const src = new Database(copy, { readonly: true });
+  await src.backup(dbFile(stack));
+  src.close();
+  await assert.rejects(c.putSecret('rb/detect', { v: '1' }), (e: unknown) => e instanceof NexusApiError && e.status === 503);
+  await until('the evidence handed to the keepers', async () => (/the keepers hold the rollback evidence/.test(stack.logs(stack.nexusName())) ? true : undefined));
+
+  await stack.killNexus('SIGKILL');
+  await expectRefused(stack, auditFile);
+  const c2 = await acceptAndServe(stack, auditFile);
+  await assert.rejects(c2.getSecret('rb/new/0'), (e: unknown) => e instanceof NexusApiError && e.code === 'api_not_found');
 });

@@ -10,6 +10,20 @@
  * prove nothing: no refusal.
  */
 
+import type { RuntimeRollback } from './sealer.js';
+
+/** Why service was refused while serving: the chain's causes, or the store behind the Keepers' anchor. */
+export type AlarmCause = RuntimeRollback | 'behind_keepers';
+const STORE_REPLACED = 'the store was replaced or restored under a running Nexus, or tampered with';
+/** The alarm line's account of each cause of a refusal while serving. */
+export const ALARM_TEXT: Record<AlarmCause | 'root_not_rotated', string> = {
+  root_not_rotated: 'the store said another Nexus had rotated the root key, but the Keepers gave back the same key: nothing rotated, the store\'s key records were changed (the store was replaced or tampered with); ',
+  unverified: `the store's rollback anchor does not verify (${STORE_REPLACED}); `,
+  vanished: `the store's rollback anchor vanished (${STORE_REPLACED}); `,
+  behind: `the store's rollback anchor went back (${STORE_REPLACED}); `,
+  behind_keepers: `the store is older than the anchor the Keepers hold (${STORE_REPLACED}, and another Nexus process had seen the newer state, or acknowledged commits were lost); `,
+};
+
 export interface RollbackInput {
   /** The store's verified counter; undefined: no record, or one that does not verify. */
   store: bigint | undefined;

@@ -1,19 +1,20 @@
 /**
- * Rollback detection at start-up, and the operator's way out (docs/key-lifecycle.md).
+ * Rollback detection at start-up and while serving, and the operator's way out
+ * (docs/key-lifecycle.md).
  *
- * Once the root key is in, before Nexus serves: ask every Keeper for its anchor
- * (`/v1/store/status`, again until enough have answered, so a slow Keeper is heard: keepers.ts), then
- * read the store's, verify them (mac.ts) and decide (decide.ts). Passed: the store's counter is armed
- * (it moves with every write from now on) and the anchor pusher starts. Failed: Nexus stays
- * not ready — readiness names `rollback`, every gated request answers 503
- * `state_rollback_detected`, one ERROR line, an audit event and a metric — and nothing is
- * pushed (the Keepers keep the evidence), until `accept()` (the superuser's
- * `spike operator accept-rollback`) moves the store's counter above the Keepers' and serves.
+ * Start-up, once the root key is in: every Keeper's anchor (`/v1/store/status`, asked again
+ * until enough answered: keepers.ts), then the store's, verified (mac.ts) and decided
+ * (decide.ts). Passed: the store's counter is armed (it moves with every write) and the
+ * anchor pusher starts. Failed: not ready — readiness names `rollback`, gated requests get 503
+ * `state_rollback_detected`, one ERROR line, an audit event, a metric — nothing is pushed,
+ * until `accept()` (`spike operator accept-rollback`) moves the store's counter above every
+ * anchor seen. While serving, the same refusal when the store's record goes back, vanishes or
+ * stops verifying (sealer.ts, at writes and every RECHECK_MS) or falls behind a Keeper's
+ * anchor (the probe's status answers: pusher.ts); the Keepers are then handed the highest
+ * counter known here, so every process on the store and a restart refuse too.
  * States: `checking` → `serving` | `refused` → (accept) `serving`; `serving` → `stale` when
- * another process (worker or instance) rotated the root key: the store's anchor is then
- * sealed under a key this process does not hold, which is not a rollback. A stale process
- * refuses every gated request as not ready (no alarm) until it is replaced (a worker) or has
- * recovered the new key from the Keepers (`dropKeys`, then `start` again: src/nexus/rejoin.ts).
+ * another process rotated the root key (its records do not verify here; no rollback): not
+ * ready, no alarm, until replaced (a worker) or rejoined with the new key (src/nexus/rejoin.ts).
  */
 import { ApiError } from '../../protocol/index.js';
 import { errInfo, type Logger } from '../../lib/index.js';
@@ -21,10 +22,10 @@ import type { KeeperClient } from '../../keeper/index.js';
 import type { CommitAnchor } from '../../store/index.js';
 import type { AuditEvents } from '../audit.js';
 import type { KeyState } from '../keys/state.js';
-import { decideRollback, type RollbackVerdict } from './decide.js';
+import { ALARM_TEXT, decideRollback, type AlarmCause, type RollbackVerdict } from './decide.js';
 import { AnchorKey } from './mac.js';
 import { AnchorPusher, type AnchorObserver } from './pusher.js';
-import { AnchorChain, type RuntimeRollback } from './sealer.js';
+import { AnchorChain } from './sealer.js';
 import { KeeperAnchors, STATUS_TIMEOUT_MS } from './keepers.js';
 
 /** Wire code of a request refused while a rollback is unaccepted (503). */
@@ -84,6 +85,8 @@ export class RollbackGuard {
   #seen = 0n;
   /** Set by {@link dropKeys}: a record sealed under the dropped key (see `start`). */
   #dropped: Uint8Array | undefined;
+  /** The pusher's stop after a refusal (the evidence is handed over once it is done). */
+  #pusherStopped: Promise<void> | undefined;
 
   constructor(o: RollbackGuardOptions) {
     this.#o = o;
@@ -185,6 +188,7 @@ export class RollbackGuard {
       peers: this.#o.peers, client: this.#o.client, anchor: this.#o.anchor, key, logger: this.#o.logger,
       debounceMs: this.#o.debounceMs ?? 500, timeoutMs: STATUS_TIMEOUT_MS,
       ...(this.#o.observer ? { observer: this.#o.observer } : {}),
+      onBehind: (keeperCounter, storeCounter) => this.#refuseAtRuntime('behind_keepers', storeCounter, keeperCounter),
     });
     this.#state = 'serving';
     this.#o.observer?.rollbackDetected(false);
@@ -199,12 +203,16 @@ export class RollbackGuard {
     const key = this.#key;
     const v = this.#verdict;
     if (this.#state !== 'refused' || !key || !v) return undefined;
+    // Above the Keepers' anchors now too (another process may have raised them since).
+    const held = await this.#keepers.highest(key);
+    const above = (held > v.keeperMax ? held : v.keeperMax) + 1n;
+    if (this.#state !== 'refused') return undefined;
     // The record stored now is the one the operator accepts as the base (verified or not).
     const chain = this.#chainFor(key, v.store, await this.#o.anchor.read());
     this.#o.anchor.arm(chain.seal, chain.noteCommitted);
     let record: Uint8Array;
     try {
-      record = await this.#o.anchor.advance(v.keeperMax + 1n);
+      record = await this.#o.anchor.advance(above);
     } catch (e) {
       this.#o.anchor.disarm();
       throw e;
@@ -256,12 +264,12 @@ export class RollbackGuard {
    * The store went back (or its record was replaced) while Nexus serves: refuse from now on,
    * exactly as a rollback found at start-up (accept-rollback re-anchors above everything seen).
    */
-  #refuseAtRuntime(cause: RuntimeRollback, storeCounter: bigint | undefined): void {
+  #refuseAtRuntime(cause: AlarmCause, storeCounter: bigint | undefined, keeperCounter?: bigint): void {
     if (this.#state !== 'serving') return;
     this.#o.anchor.disarm();
-    void this.#pusher?.stop(); // the Keepers keep the higher anchor: the evidence
+    this.#pusherStopped = this.#pusher?.stop(); // the Keepers keep the higher anchor: the evidence
     const judge = this.#o.rootMovedOn;
-    if (cause !== 'unverified' || !judge) return this.#alarm(cause, storeCounter);
+    if (cause !== 'unverified' || !judge) return this.#alarm(cause, storeCounter, keeperCounter);
     // A record this process cannot verify is also what another worker's or instance's root-key
     // rotation leaves behind. Refuse everything (not ready, no alarm yet) while the store AND
     // the Keepers (which whoever can write the database cannot) say which it is.
@@ -325,20 +333,19 @@ export class RollbackGuard {
     }
   }
 
-  #alarm(cause: RuntimeRollback | 'root_not_rotated', storeCounter: bigint | undefined): void {
-    const floor = this.#chain?.floor ?? 0n;
-    const seen = floor > this.#seen ? floor : this.#seen;
-    const pushed = this.#pusher?.latest() ?? 0n;
-    this.#verdict = { rollback: true, store: storeCounter ?? 0n, keeperMax: seen > pushed ? seen : pushed, verified: 0, invalid: 0 };
+  #alarm(cause: AlarmCause | 'root_not_rotated', storeCounter: bigint | undefined, keeperCounter = 0n): void {
+    const highest = [this.#chain?.floor ?? 0n, this.#seen, this.#pusher?.latest() ?? 0n, keeperCounter].reduce((a, b) => (b > a ? b : a));
+    this.#verdict = { rollback: true, store: storeCounter ?? 0n, keeperMax: highest, verified: 0, invalid: 0 };
     this.#state = 'refused';
     this.#o.observer?.rollbackDetected(true);
     const fields = { cause, storeCounter: Number(storeCounter ?? 0n), highestSeen: Number(this.#verdict.keeperMax) };
     this.#o.audit.event('rollback.detected', fields);
-    const what = cause === 'root_not_rotated'
-      ? 'the store said another Nexus had rotated the root key, but the Keepers gave back the same key: nothing rotated, the store\'s key records were changed (the store was replaced or tampered with); '
-      : 'the store\'s rollback anchor went back, vanished or does not verify (the store was replaced or restored under a running Nexus, or tampered with); ';
     this.#o.logger.error({ alarm: 'state_rollback_detected', ...fields },
-      `STATE ROLLBACK DETECTED while serving: ${what}Nexus refuses to serve. If this store was restored from a backup on purpose, run \`spike operator accept-rollback\``);
+      `STATE ROLLBACK DETECTED while serving: ${ALARM_TEXT[cause]}Nexus refuses to serve. If this store was restored from a backup on purpose, run \`spike operator accept-rollback\``);
+    // The Keepers are given the evidence (once this pusher's last round is done): the other
+    // processes on this store, and a restart's check, refuse too where only this one knew.
+    const stopped = (): boolean => this.#stopped || this.#state !== 'refused';
+    if (this.#key) void this.#keepers.raise(this.#key, highest, { after: this.#pusherStopped, stopped });
   }
 
   /** Status probe hook: re-send the anchor to a Keeper that lacks the latest. */

@@ -6,7 +6,7 @@
  */
 import { KEY_TIMER_DEFAULTS } from '../../config/index.js';
 import type { KeeperClient } from '../../keeper/index.js';
-import type { Logger } from '../../lib/index.js';
+import { errInfo, type Logger } from '../../lib/index.js';
 import type { KeyState } from '../keys/state.js';
 import type { AnchorKey } from './mac.js';
 
@@ -86,6 +86,43 @@ export class KeeperAnchors {
     // (an address from the database) must not turn a rollback alarm into "rotated elsewhere".
     const answers = await Promise.all(this.#o.peers.map((url) => this.#o.client.status(url, STATUS_TIMEOUT_MS).catch(() => undefined)));
     return answers.some((st) => st !== undefined && ((st.epoch ?? 0) > epoch || (st.pending ?? 0) > epoch));
+  }
+
+  /**
+   * A rollback found while serving: each configured Keeper whose anchor verifies below
+   * `counter` (or that holds none) is given `counter` sealed, once `after` settled (the
+   * pusher's last round), so the evidence outlives this process and reaches every other
+   * process on the store: their Keeper probe finds the store behind it (pusher.ts), and a
+   * restart's check refuses. A Keeper whose anchor does not verify here (another root's) is
+   * left alone. Never throws.
+   */
+  async raise(key: AnchorKey, counter: bigint, o: { after?: Promise<void> | undefined; stopped: () => boolean }): Promise<void> {
+    if (counter === 0n) return;
+    const record = key.seal(counter); // before any wait: the key is wiped when the guard stops
+    await o.after?.catch(() => undefined);
+    let raised = 0;
+    await Promise.all(this.#o.peers.map(async (url) => {
+      try {
+        if (o.stopped()) return;
+        const st = await this.#o.client.status(url, STATUS_TIMEOUT_MS);
+        const theirs = st.anchor === undefined ? 0n : key.open(st.anchor);
+        if (theirs === undefined || theirs >= counter || o.stopped()) return;
+        await this.#o.client.putAnchor(url, record, STATUS_TIMEOUT_MS);
+        raised++;
+      } catch (e) {
+        this.#o.logger.warn({ keeper: url, reason: errInfo(e) }, 'could not hand a keeper the evidence of the rollback');
+      }
+    }));
+    if (raised > 0) this.#o.logger.info({ keepers: raised, counter: Number(counter) }, 'the keepers hold the rollback evidence');
+  }
+
+  /** The highest anchor that verifies under `key` among the configured Keepers now (one round; 0: none). */
+  async highest(key: AnchorKey): Promise<bigint> {
+    const answers = await Promise.all(this.#o.peers.map((url) => this.#o.client.status(url, STATUS_TIMEOUT_MS).catch(() => undefined)));
+    return answers.reduce((max, st) => {
+      const c = st?.anchor === undefined ? undefined : key.open(st.anchor);
+      return c !== undefined && c > max ? c : max;
+    }, 0n);
   }
 
   /** The configured Keepers first, then those of the stored sharing (after a Keeper set change). */

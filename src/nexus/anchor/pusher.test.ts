@@ -2,8 +2,8 @@
  * The anchor pusher with a fake store anchor and a fake Keeper client: a round sends the
  * store's record to every Keeper; writes are debounced into one more round; the probe's
  * status makes it re-send to a Keeper lacking the latest; a Keeper holding a verified anchor
- * above the store is never overwritten (ERROR alarm), unless the store holds as much
- * (another Nexus pushed it), in which case it catches up.
+ * above the store is never overwritten (`onBehind`, or an ERROR alarm without it), unless
+ * the store holds as much (another Nexus pushed it), in which case it catches up.
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -15,7 +15,7 @@ import type { CommitAnchor } from '../../store/index.js';
 import { AnchorKey } from './mac.js';
 import { AnchorPusher } from './pusher.js';
 
-function fixture() {
+function fixture(onBehind?: (keeper: bigint, store: bigint) => void) {
   const root = RootKey.generate();
   const key = new AnchorKey(root);
   let stored: Uint8Array | null = key.seal(5n);
@@ -27,10 +27,11 @@ function fixture() {
     read: async () => stored, current: async () => stored, advance: async () => { throw new Error('unused'); },
   };
   const client = { putAnchor: async (url: string, a: Uint8Array) => { sent.push({ url, counter: key.open(a) }); } } as unknown as KeeperClient;
-  const pusher = new AnchorPusher({ peers: ['k1', 'k2'], client, anchor, key, logger, debounceMs: 20, timeoutMs: 100 });
+  const pusher = new AnchorPusher({ peers: ['k1', 'k2'], client, anchor, key, logger, debounceMs: 20, timeoutMs: 100, ...(onBehind ? { onBehind } : {}) });
   return {
     key, anchor, pusher, sent, lines,
     setStored: (c: bigint) => { stored = key.seal(c); },
+    setRecord: (r: Uint8Array | null) => { stored = r; },
     done: async () => { await pusher.stop(); key.destroy(); root.destroy(); },
   };
 }
@@ -84,5 +85,24 @@ test('anchor pusher: a keeper ahead because another Nexus pushed (the store hold
   assert.equal(f.sent.length, 0);
   assert.doesNotMatch(f.lines.join(''), /rollback_anchor_ahead/);
   assert.equal(f.pusher.latest(), 9n);
+  await f.done();
+});
+
+test('anchor pusher: a keeper ahead of a store that verifies lower (or holds no record) → onBehind, never overwritten; an unverified store record is left to the guard', async () => {
+  const behind: [bigint, bigint][] = [];
+  const f = fixture((k, s) => behind.push([k, s]));
+  await f.pusher.pushAll();
+  f.sent.length = 0;
+  f.pusher.onStatus(1, { epoch: 1, id: 1, pending: null, anchor: f.key.seal(9n) });
+  await settle();
+  f.setRecord(null);
+  f.pusher.onStatus(2, { epoch: 1, id: 2, pending: null, anchor: f.key.seal(9n) });
+  await settle();
+  assert.deepEqual(behind, [[9n, 5n], [9n, 0n]]);
+  f.setRecord(Buffer.from('planted-record-that-does-not-verify'));
+  f.pusher.onStatus(1, { epoch: 1, id: 1, pending: null, anchor: f.key.seal(9n) });
+  await settle();
+  assert.equal(behind.length, 2);
+  assert.equal(f.sent.length, 0);
   await f.done();
 });

@@ -6,9 +6,12 @@
  * rate and counted, never thrown: a Keeper that misses one gets it on the next round or probe.
  *
  * A Keeper holding a VERIFIED anchor above ours is never overwritten: when the store holds
- * at least as much (another Nexus on the same postgres pushed it) we catch up; otherwise it
- * is evidence of a rollback the start-up check did not see (the Keeper was unreachable
- * then), logged as an ERROR at a bounded rate.
+ * at least as much (another Nexus process on the same store pushed it) we catch up; when the
+ * store's record verifies below it (or is gone), the store went back under this process —
+ * an older copy put back that another worker or instance saw the newer state of, or a
+ * rollback the start-up check did not see because the Keeper was unreachable then — and
+ * `onBehind` refuses service (guard.ts). A stored record that does not verify is left to the
+ * guard's own look (it may be another process's root-key rotation).
  */
 import { createLogThrottle, errInfo, type Logger } from '../../lib/index.js';
 import { keeperFailureFields, type KeeperClient, type KeeperStatus } from '../../keeper/index.js';
@@ -34,6 +37,8 @@ interface AnchorPusherOptions {
   debounceMs: number;
   timeoutMs: number;
   observer?: AnchorObserver;
+  /** A verified Keeper anchor is above the store's verified counter (0: no record): a rollback. */
+  onBehind?: (keeperCounter: bigint, storeCounter: bigint) => void;
 }
 
 const AHEAD_LOG_INTERVAL_MS = 60_000;
@@ -127,23 +132,25 @@ export class AnchorPusher {
   }
 
   /**
-   * A Keeper holds a verified anchor above ours. Another Nexus on the same database
-   * (postgres) may have pushed it: the store then holds at least as much, and we catch up.
-   * Otherwise the store lost what that anchor covered: alarm (bounded rate), never overwrite.
+   * A Keeper holds a verified anchor above ours. Another Nexus process on the same store may
+   * have pushed it: the store then holds at least as much, and we catch up. A store that
+   * verifies below it lost what that anchor covered: `onBehind` (without it, an alarm line at
+   * a bounded rate); never overwritten.
    */
   async #ahead(pos: number, theirs: bigint): Promise<void> {
-    let stored: bigint | undefined;
+    let record: Uint8Array | null;
     try {
-      stored = this.#o.key.open(await this.#o.anchor.read());
+      record = await this.#o.anchor.read(); // read AFTER the Keeper answered: covers what it showed
     } catch {
       return; // the store is failing: its own health logging says so
     }
-    if (stored !== undefined && stored >= theirs) {
-      const record = await this.#o.anchor.read().catch(() => null);
-      if (record && (this.#latest === undefined || stored > this.#latest.counter)) this.#latest = { record, counter: stored };
+    const stored = record === null ? 0n : this.#o.key.open(record);
+    if (record !== null && stored !== undefined && stored >= theirs) {
+      if (this.#latest === undefined || stored > this.#latest.counter) this.#latest = { record, counter: stored };
       if (stored > theirs) await this.pushTo(pos);
       return;
     }
+    if (stored !== undefined && this.#o.onBehind && !this.#stopped) return this.#o.onBehind(theirs, stored);
     const now = Date.now();
     if (now - (this.#aheadLogged.get(pos) ?? 0) < AHEAD_LOG_INTERVAL_MS) return;
     this.#aheadLogged.set(pos, now);
