@@ -2,6 +2,7 @@
 // It listens for process-wide 'warning' events.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
+import http from 'node:http';
 import net from 'node:net';
 import { createLogger } from '../lib/index.js';
 import { createOpsServer, type Readiness } from './listener.js';
@@ -114,6 +115,69 @@ test('ops: listen() on a taken port fails and leaves no listener behind, however
     assert.equal(server, port);
   } finally {
     process.off('warning', onWarning);
+    await ops.close();
+  }
+});
+
+/** One GET over a new connection (no keep-alive pool), from `localAddress`; its status or 0. */
+function getOnce(url: string, localAddress: string): Promise<number> {
+  return new Promise((resolve) => {
+    const req = http.get(url, { agent: false, localAddress, timeout: 2000 }, (res) => {
+      res.resume();
+      res.on('end', () => resolve(res.statusCode ?? 0));
+    });
+    req.on('timeout', () => req.destroy());
+    req.on('error', () => resolve(0));
+  });
+}
+
+test('attack-ops-idle-lockout: idle sockets from other addresses, re-opened as soon as they are cut, never keep a probe out', async () => {
+  await withServer(() => ({ ready: true, failing: [] }), async (url) => {
+    const port = Number(new URL(url).port);
+    let stop = false;
+    let opened = 0;
+    const hold = (from: string): void => {
+      if (stop) return;
+      opened++;
+      const s = net.connect({ port, host: '127.0.0.1', localAddress: from });
+      s.on('error', () => undefined);
+      s.on('close', () => setTimeout(() => hold(from), 2));
+    };
+    // 40 from one address, then 10 from each of four more: every slot taken, churning.
+    for (let i = 0; i < 40; i++) hold('127.0.0.2');
+    for (const from of ['127.0.0.3', '127.0.0.4', '127.0.0.5', '127.0.0.6']) for (let i = 0; i < 10; i++) hold(from);
+    await new Promise((r) => setTimeout(r, 300));
+    try {
+      const statuses: number[] = [];
+      for (let i = 0; i < 20; i++) {
+        statuses.push(await getOnce(`${url}/healthz`, '127.0.0.1'));
+        await new Promise((r) => setTimeout(r, 25));
+      }
+      assert.deepEqual(statuses, statuses.map(() => 200), `probes: ${statuses.join(',')} (attacker connects: ${opened})`);
+    } finally {
+      stop = true;
+    }
+  });
+});
+
+test('ops: /metrics renders at most once per gap however many scrapes arrive, and each answer is rendered after its request', async () => {
+  let renders = 0;
+  let counter = 0;
+  const ops = createOpsServer({
+    host: '127.0.0.1', port: 0, logger, readiness: () => ({ ready: true, failing: [] }),
+    metrics: { contentType: 'text/plain; version=0.0.4', render: async () => { renders++; return `c ${counter}\n`; } },
+  });
+  await ops.listen();
+  try {
+    // Within the per-address cap (8 connections): 6 scrapes at once, 5 times over.
+    for (let round = 0; round < 5; round++) {
+      const bodies = await Promise.all(Array.from({ length: 6 }, () => fetch(`${ops.url}/metrics`).then((r) => r.text())));
+      assert.ok(bodies.every((b) => b === 'c 0\n'));
+    }
+    assert.ok(renders <= 10, `renders for 30 scrapes, 6 at a time: ${renders}`);
+    counter = 1;
+    assert.equal(await (await fetch(`${ops.url}/metrics`)).text(), 'c 1\n', 'a scrape after a change sees it');
+  } finally {
     await ops.close();
   }
 });

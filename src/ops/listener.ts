@@ -10,13 +10,16 @@
  * Any other path is 404, any other method 405. Nothing it answers may help an outsider: the
  * readiness body names conditions from a fixed set (never key material, paths, workload IDs
  * or counts of secrets), and metric labels are bounded sets (metrics.ts). It never reads a
- * request body, keeps header and request timeouts small, caps its connections, logs nothing
- * per request at the default level, and a failure in a probe answers 500 instead of
- * reaching the process.
+ * request body, keeps header and request timeouts small, caps its connections per remote
+ * address and in total without letting idle ones lock out a probe (slots.ts), renders
+ * `/metrics` at most once per {@link METRICS_GAP_MS} however many scrapes arrive (each answer
+ * still rendered after its request arrived), logs nothing per request at the default level,
+ * and a failure in a probe answers 500 instead of reaching the process.
  */
 import http from 'node:http';
 import type { AddressInfo, Socket } from 'node:net';
 import type { Logger } from '../lib/index.js';
+import { OpsSlots } from './slots.js';
 
 /** A readiness verdict: `failing` lists condition names from a fixed set, e.g. `root_key`. */
 export interface Readiness {
@@ -38,6 +41,8 @@ export interface OpsServerOptions {
   metrics?: MetricsSource;
   /** Connections at once; default 32. */
   maxConnections?: number;
+  /** Connections at once from one remote address; default 8. */
+  maxConnectionsPerAddress?: number;
 }
 
 export interface OpsServer {
@@ -53,6 +58,27 @@ export interface OpsServer {
 
 const OPS_LIMITS = Object.freeze({ headersTimeoutMs: 5_000, requestTimeoutMs: 10_000, keepAliveTimeoutMs: 5_000, idleTimeoutMs: 15_000, maxHeaderBytes: 8 * 1024 });
 const ROUTES = new Set(['/healthz', '/readyz', '/metrics']);
+/** `/metrics` renders start at least this far apart; scrapes meanwhile share the next one. */
+export const METRICS_GAP_MS = 100;
+
+/**
+ * `render`, shared by every call that arrives before the next render starts; renders start at
+ * least `gapMs` apart. Every answer is rendered after its call arrived (never a stale one).
+ */
+function pacedRender(render: () => Promise<string>, gapMs: number): () => Promise<string> {
+  let lastStart = -Infinity;
+  let next: Promise<string> | undefined;
+  return () => {
+    if (next) return next;
+    const wait = lastStart + gapMs - Date.now();
+    next = new Promise<void>((r) => (wait > 0 ? setTimeout(r, wait) : r())).then(() => {
+      next = undefined;
+      lastStart = Date.now();
+      return render();
+    });
+    return next;
+  };
+}
 
 function send(res: http.ServerResponse, status: number, type: string, body: string, extra: Record<string, string> = {}): void {
   res.writeHead(status, {
@@ -75,14 +101,13 @@ export function createOpsServer(opts: OpsServerOptions): OpsServer {
     maxHeaderSize: OPS_LIMITS.maxHeaderBytes,
     connectionsCheckingInterval: 1_000,
   });
-  server.maxConnections = opts.maxConnections ?? 32;
   server.setTimeout(OPS_LIMITS.idleTimeoutMs);
   server.maxRequestsPerSocket = 100;
-  const sockets = new Set<Socket>();
+  const slots = new OpsSlots({ total: opts.maxConnections ?? 32, perAddress: opts.maxConnectionsPerAddress ?? 8 });
   server.on('connection', (s: Socket) => {
-    sockets.add(s);
-    s.once('close', () => sockets.delete(s));
+    if (!slots.admit(s)) s.destroy();
   });
+  const metrics = opts.metrics ? pacedRender(() => opts.metrics!.render(), METRICS_GAP_MS) : undefined;
   server.on('clientError', (_err: Error, socket: Socket) => socket.destroy());
 
   const answer = async (req: http.IncomingMessage, res: http.ServerResponse): Promise<void> => {
@@ -104,12 +129,14 @@ export function createOpsServer(opts: OpsServerOptions): OpsServer {
       const r = await opts.readiness();
       send(res, r.ready ? 200 : 503, 'application/json', `${JSON.stringify({ ready: r.ready, failing: r.failing })}\n`);
     } else {
-      const m = opts.metrics!;
-      send(res, 200, m.contentType, await m.render());
+      send(res, 200, opts.metrics!.contentType, await metrics!());
     }
   };
 
   server.on('request', (req: http.IncomingMessage, res: http.ServerResponse) => {
+    const done = slots.requestStarted(req.socket);
+    res.once('finish', done);
+    res.once('close', done);
     answer(req, res).catch((e: unknown) => {
       log.debug({ event: 'ops_probe_failed', code: (e as { code?: unknown })?.code ?? 'internal' }, 'operations request failed');
       if (!res.headersSent) send(res, 500, 'text/plain; charset=utf-8', 'internal error\n');
@@ -152,7 +179,7 @@ export function createOpsServer(opts: OpsServerOptions): OpsServer {
       listening = false;
       return new Promise<void>((resolve) => {
         server.close(() => resolve());
-        for (const s of sockets) s.destroy();
+        slots.cutAll();
       });
     },
   };

@@ -12,6 +12,7 @@ import { spawn } from 'node:child_process';
 import { createInterface } from 'node:readline';
 import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
+import Database from 'better-sqlite3';
 import { RootKey } from '../../crypto/index.js';
 import { tempDir } from '../../../test/helpers/temp.js';
 import { SqliteStore } from './store.js';
@@ -134,4 +135,16 @@ test('a source that is not a SPIKE store fails and leaves nothing behind; verify
   assert.deepEqual(fs.readdirSync(out), []);
   assert.throws(() => verifySqliteBackup(src), (e: unknown) => e instanceof BackupError && e.code === 'backup_failed');
   assert.throws(() => verifySqliteBackup(path.join(out, 'absent.db')), refused(/no file/));
+});
+
+test('verify-backup changes nothing: a file in WAL mode (a copy of a live store) is refused without -wal or -shm appearing beside it', () => {
+  const dir = tempDir('spike-backup-wal-');
+  const file = path.join(dir, 'copy.db');
+  const db = new Database(file);
+  db.pragma('journal_mode = WAL');
+  db.exec('CREATE TABLE t (x)');
+  db.close();
+  assert.deepEqual(fs.readdirSync(dir), ['copy.db']);
+  assert.throws(() => verifySqliteBackup(file), refused(/WAL mode: not a file written by `spike-nexus backup`/));
+  assert.deepEqual(fs.readdirSync(dir), ['copy.db']);
 });

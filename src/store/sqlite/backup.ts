@@ -213,6 +213,11 @@ export function verifySqliteBackup(file: string): BackupInfo {
     throw new BackupError('backup_refused', `no file at ${abs}`);
   }
   if (!st.isFile() || st.size === 0) throw new BackupError('backup_failed', `${abs} is not a backup file`);
+  // A file in WAL mode is not one `spike-nexus backup` wrote (those use a rollback journal),
+  // and SQLite would create its -wal and -shm files beside it even when opened read-only.
+  if (inWalMode(abs)) {
+    throw new BackupError('backup_refused', `${abs} is in WAL mode: not a file written by \`spike-nexus backup\` (a copy of a live store?); verify a backup made with \`spike-nexus backup\``);
+  }
   let db: BetterSqlite3.Database;
   try {
     db = openSqlite(abs, { readonly: true, fileMustExist: true });
@@ -227,4 +232,16 @@ export function verifySqliteBackup(file: string): BackupInfo {
   } finally {
     db.close();
   }
+}
+
+/** True when `file` is an SQLite database whose header says WAL mode (read/write versions 2). */
+function inWalMode(file: string): boolean {
+  const head = Buffer.alloc(20);
+  const fd = fs.openSync(file, 'r');
+  try {
+    if (fs.readSync(fd, head, 0, 20, 0) < 20) return false;
+  } finally {
+    fs.closeSync(fd);
+  }
+  return head.subarray(0, 16).equals(Buffer.from('SQLite format 3\0', 'latin1')) && (head[18] === 2 || head[19] === 2);
 }
