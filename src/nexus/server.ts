@@ -148,7 +148,7 @@ export async function startNexus(o: NexusOptions): Promise<Nexus> {
     probe = new KeeperProbe({
       peers: cfg.keeperPeers, client: keeperClient, keys, logger, intervalMs: cfg.keeperProbeIntervalMs,
       pushTo: (pos) => keeperSync.pushTo(pos),
-      onStatus: (pos, st) => guard?.pusher?.onStatus(pos, st),
+      onStatus: (pos, st) => guard?.keeperStatus(pos, st),
       moving: () => mover?.inFlight(),
     });
     // Not with lite: its sharing record lives in memory only (routes/sharing.ts `movable`).

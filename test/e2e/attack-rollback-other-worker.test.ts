@@ -1,12 +1,13 @@
 /**
- * attack-rollback-other-worker (found in the thirty-third review's follow-up): with several
- * worker processes on one SQLite file, each worker's rollback chain knows only the anchor
- * records it read or committed itself. An older copy put back right after writes served by
- * one worker was refused by that worker only; the other, which had never read the newer
- * records, kept serving the older copy (with its older policies) until it wrote or read
- * something newer. Now the Keepers are the witness every worker shares: the Keeper probe finds
- * the store behind the anchor they hold, and the worker that detects a rollback first hands
- * them the highest counter it knows of, so every worker refuses within a probe interval.
+ * attack-rollback-other-worker: with several worker processes on one SQLite file, each
+ * worker's rollback chain knows only the anchor records it read or committed itself. An older
+ * copy put back right after writes served by one worker was refused by that worker only; the
+ * other, which had never read the newer records, kept serving the copy (with its older
+ * policies), and its own writes then pushed lower counters over the Keepers' anchor, so a
+ * restart served the copy too. Now the Keepers are the witness every worker shares: the worker
+ * that detects first hands them a counter far above anything written, a status answer showing
+ * a verified anchor above the store refuses (`behind_keepers`), and no push lowers a Keeper's
+ * anchor. (The unit cases, each race on its own: src/nexus/anchor/evidence.test.ts.)
  */
 import path from 'node:path';
 import { test, after } from 'node:test';
@@ -14,7 +15,7 @@ import assert from 'node:assert/strict';
 import Database from 'better-sqlite3';
 import { Stack } from '../helpers/stack.js';
 import { tempDir } from '../helpers/temp.js';
-import { rawClient, waitFor } from './secrets-helpers.js';
+import { rawClient, waitFor, type RawClient } from './secrets-helpers.js';
 import { PATHS } from '../../src/protocol/index.js';
 
 const S = PATHS.secrets;
@@ -24,46 +25,84 @@ after(async () => {
   for (const s of stacks) await s.stop();
 });
 
-/** The status of a get over a new connection (the kernel picks the worker). */
-async function freshGet(stack: Stack): Promise<number> {
+/** The status of one request over a new connection (the kernel picks the worker). */
+async function fresh(stack: Stack, route: string, body: unknown): Promise<number> {
   const c = await rawClient(stack, 'pilot');
   try {
-    return (await c.post(`${S}?action=get`, { path: 'app/x' })).status;
+    return (await c.post(route, body)).status;
   } finally {
     await c.close();
   }
 }
 
-test('attack-rollback-other-worker: an older copy put back after writes through one worker is refused by every worker, then accepted once', async () => {
-  const stack = await Stack.start({ nexusEnv: { SPIKE_NEXUS_WORKERS: '2', SPIKE_SYSTEM_LOG_LEVEL: 'INFO' } });
+const requestLines = (logs: string, worker: number): number =>
+  logs.split('\n').filter((l) => l.includes(`"worker":${worker},`) && l.includes('"msg":"request"')).length;
+
+/** Which worker answers `c`'s connection (its request lines grow). */
+async function workerOf(stack: Stack, c: RawClient): Promise<number> {
+  const before = [1, 2].map((w) => requestLines(stack.logs('nexus'), w));
+  assert.equal((await c.post(`${P}?action=list`, {})).status, 200);
+  let found = 0;
+  await waitFor(() => {
+    const now = [1, 2].map((w) => requestLines(stack.logs('nexus'), w));
+    found = now[0]! > before[0]! ? 1 : now[1]! > before[1]! ? 2 : 0;
+    return found !== 0;
+  }, 10_000, 'the request line');
+  return found;
+}
+
+test('attack-rollback-other-worker: an older copy put back after writes through one worker is refused by both workers, also after kill -9 and restart; accepted once', async () => {
+  const env = { SPIKE_NEXUS_WORKERS: '2', SPIKE_SYSTEM_LOG_LEVEL: 'INFO' };
+  const stack = await Stack.start({ nexusEnv: env });
   stacks.push(stack);
   await waitFor(() => [1, 2].every((n) => new RegExp(`"worker":${n}[^\\n]*root key recovered from keepers`).test(stack.logs('nexus'))), 60_000, 'both workers');
-  const pilot = await rawClient(stack, 'pilot');
+  const pinned = await rawClient(stack, 'pilot', { connections: 1, keepAliveTimeoutMs: 120_000 });
   try {
-    assert.equal((await pilot.post(S, { path: 'app/x', values: { v: 'x' } })).status, 200);
+    assert.equal((await pinned.post(S, { path: 'app/x', values: { v: 'x' } })).status, 200);
     const copy = path.join(tempDir('spike-rollback-workers-'), 'older.db');
     const b = await stack.run('spike-nexus', ['backup', copy], stack.nexusEnv());
     assert.equal(b.code, 0, b.stderr);
-    // Writes after the backup, all through the one connection (one worker), then the copy at once.
+    const writer = await workerOf(stack, pinned);
+    const other = 3 - writer;
+    // Writes after the backup, all through the one worker, then the copy at once.
     for (let i = 0; i < 3; i++) {
-      assert.equal((await pilot.post(P, { name: `p-${i}`, spiffeidPattern: '^spiffe://spike\\.ist/nobody$', pathPattern: '^app/.*$', permissions: ['read'] })).status, 200);
+      assert.equal((await pinned.post(P, { name: `p-${i}`, spiffeidPattern: '^spiffe://spike\\.ist/nobody$', pathPattern: '^app/.*$', permissions: ['read'] })).status, 200);
     }
     const src = new Database(copy, { readonly: true });
     await src.backup(path.join(stack.dir, 'data', 'spike.db'));
     src.close();
+    // The writer finds it at its next write; traffic on both workers meanwhile (writes on the
+    // copy included: the other worker knew nothing newer than the copy).
+    assert.equal((await pinned.post(S, { path: 'app/detect', values: { v: 'y' } })).status, 503);
+    for (let i = 0; i < 6; i++) await fresh(stack, S, { path: `app/after-${i}`, values: { v: 'y' } });
 
-    await waitFor(() => [1, 2].every((n) => new RegExp(`"worker":${n}[^\\n]*STATE ROLLBACK DETECTED`).test(stack.logs('nexus'))), 60_000,
-      `both workers to detect the rollback:\n${stack.logs('nexus').split('\n').filter((l) => /ROLLBACK|rollback/.test(l)).join('\n')}`);
-    for (let i = 0; i < 6; i++) assert.equal(await freshGet(stack), 503, 'every connection is refused, whichever worker takes it');
+    const alarm = (w: number): RegExp => new RegExp(`"worker":${w}[^\\n]*STATE ROLLBACK DETECTED`);
+    await waitFor(() => alarm(writer).test(stack.logs('nexus')) && alarm(other).test(stack.logs('nexus')), 60_000,
+      `both workers to detect the rollback (writer ${writer}):\n${stack.logs('nexus').split('\n').filter((l) => /rollback|ROLLBACK|evidence/.test(l)).join('\n')}`);
+    for (let i = 0; i < 6; i++) assert.equal(await fresh(stack, `${S}?action=get`, { path: 'app/x' }), 503, 'every connection is refused, whichever worker takes it');
 
-    const accepted = await pilot.post('/v1/operator/accept-rollback', {});
-    assert.equal(accepted.status, 200, accepted.body);
-    assert.match(accepted.body, /"accepted":true/);
-    await waitFor(() => /worker listening again/.test(stack.logs('nexus')), 60_000, 'the other worker to be replaced');
-    await waitFor(async () => (await freshGet(stack)) === 200, 60_000, 'service after the accept');
-    for (let i = 0; i < 6; i++) assert.equal(await freshGet(stack), 200, 'every worker serves the accepted store');
-    assert.doesNotMatch(stack.logs('nexus').split('rollback accepted')[1] ?? '', /STATE ROLLBACK DETECTED/, 'no second alarm after the accept');
+    // Nothing of the rollback was absorbed: a kill -9 and restart refuses too.
+    await pinned.close();
+    await stack.killNexus('SIGKILL');
+    await stack.startNexus(); // its log starts afresh
+    await waitFor(() => /STATE ROLLBACK DETECTED/.test(stack.logs('nexus')), 60_000, 'the start-up check to refuse');
+    assert.equal(await fresh(stack, `${S}?action=get`, { path: 'app/x' }), 503);
+    assert.doesNotMatch(stack.logs('nexus'), /rollback check passed/);
+
+    const pilot = await rawClient(stack, 'pilot');
+    try {
+      const accepted = await pilot.post('/v1/operator/accept-rollback', {});
+      assert.equal(accepted.status, 200, accepted.body);
+      assert.match(accepted.body, /"accepted":true/);
+    } finally {
+      await pilot.close();
+    }
+    await waitFor(async () => (await fresh(stack, `${S}?action=get`, { path: 'app/x' })) === 200, 60_000, 'service after the accept');
+    await waitFor(async () => {
+      for (let i = 0; i < 6; i++) if ((await fresh(stack, `${S}?action=get`, { path: 'app/x' })) !== 200) return false;
+      return true;
+    }, 60_000, 'every worker serving the accepted store');
   } finally {
-    await pilot.close();
+    await pinned.close().catch(() => undefined);
   }
 });

@@ -24,13 +24,18 @@ export interface RawClient {
 
 /**
  * A raw client for `stack` as `identity` (a socket name of the stack's agent); `url` points it
- * at another Nexus (e.g. an in-process one using the stack's `nexus` SVID).
+ * at another Nexus (e.g. an in-process one using the stack's `nexus` SVID); `connections: 1`
+ * with a long keep-alive keeps every request on one connection (one worker of several).
  */
-export async function rawClient(stack: Stack, identity: string, opts: { url?: string } = {}): Promise<RawClient> {
+export async function rawClient(stack: Stack, identity: string, opts: { url?: string; connections?: number; keepAliveTimeoutMs?: number } = {}): Promise<RawClient> {
   const base = opts.url ?? stack.nexusUrl;
   const source = await WorkloadX509Source.open({ endpoint: stack.socket(identity), timeoutMs: 15_000 });
   const nexusId = SpiffeId.parse('spiffe://spike.ist/spike/nexus');
-  const dispatcher: Dispatcher = createMtlsDispatcher({ source, authorizeServer: authorizeIf((id) => id.equals(nexusId)) });
+  const dispatcher: Dispatcher = createMtlsDispatcher({
+    source, authorizeServer: authorizeIf((id) => id.equals(nexusId)),
+    ...(opts.connections !== undefined ? { connections: opts.connections } : {}),
+    ...(opts.keepAliveTimeoutMs !== undefined ? { keepAliveTimeoutMs: opts.keepAliveTimeoutMs } : {}),
+  });
   return {
     async post(route, body, opts = {}) {
       // A Readable is sent as it is (e.g. a large body in chunks, with its content-length header).

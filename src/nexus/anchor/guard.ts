@@ -10,23 +10,24 @@
  * until `accept()` (`spike operator accept-rollback`) moves the store's counter above every
  * anchor seen. While serving, the same refusal when the store's record goes back, vanishes or
  * stops verifying (sealer.ts, at writes and every RECHECK_MS) or falls behind a Keeper's
- * anchor (the probe's status answers: pusher.ts); the Keepers are then handed the highest
- * counter known here, so every process on the store and a restart refuse too.
+ * anchor; the Keepers are then handed the highest counter known here, so every process on the
+ * store and a restart refuse too (witness.ts).
  * States: `checking` → `serving` | `refused` → (accept) `serving`; `serving` → `stale` when
  * another process rotated the root key (its records do not verify here; no rollback): not
  * ready, no alarm, until replaced (a worker) or rejoined with the new key (src/nexus/rejoin.ts).
  */
 import { ApiError } from '../../protocol/index.js';
 import { errInfo, type Logger } from '../../lib/index.js';
-import type { KeeperClient } from '../../keeper/index.js';
+import type { KeeperClient, KeeperStatus } from '../../keeper/index.js';
 import type { CommitAnchor } from '../../store/index.js';
 import type { AuditEvents } from '../audit.js';
 import type { KeyState } from '../keys/state.js';
-import { ALARM_TEXT, decideRollback, type AlarmCause, type RollbackVerdict } from './decide.js';
+import { ALARM_TEXT, decideRollback, type RollbackVerdict } from './decide.js';
 import { AnchorKey } from './mac.js';
 import { AnchorPusher, type AnchorObserver } from './pusher.js';
-import { AnchorChain } from './sealer.js';
+import { AnchorChain, type RuntimeRollback } from './sealer.js';
 import { KeeperAnchors, STATUS_TIMEOUT_MS } from './keepers.js';
+import { farAbove, KeeperWitness } from './witness.js';
 
 /** Wire code of a request refused while a rollback is unaccepted (503). */
 export const ROLLBACK_ERR = 'state_rollback_detected';
@@ -87,10 +88,15 @@ export class RollbackGuard {
   #dropped: Uint8Array | undefined;
   /** The pusher's stop after a refusal (the evidence is handed over once it is done). */
   #pusherStopped: Promise<void> | undefined;
+  readonly #witness: KeeperWitness;
 
   constructor(o: RollbackGuardOptions) {
     this.#o = o;
     this.#keepers = new KeeperAnchors(o);
+    this.#witness = new KeeperWitness({
+      servingChain: () => (this.#state === 'serving' ? this.#chain : undefined),
+      read: () => this.#o.anchor.read(),
+    }, this.#keepers, o.recheckMs ?? RECHECK_MS);
   }
 
   get state(): RollbackState {
@@ -179,16 +185,17 @@ export class RollbackGuard {
   }
 
   #serve(key: AnchorKey, chain: AnchorChain): void {
+    this.#witness.release();
     this.#chain = chain;
     this.#o.anchor.arm(chain.seal, chain.noteCommitted);
     clearInterval(this.#recheck);
-    this.#recheck = setInterval(() => void this.#lookAgain(), this.#o.recheckMs ?? RECHECK_MS);
+    this.#recheck = setInterval(() => void this.#witness.look(), this.#o.recheckMs ?? RECHECK_MS);
     this.#recheck.unref();
     this.#pusher = new AnchorPusher({
       peers: this.#o.peers, client: this.#o.client, anchor: this.#o.anchor, key, logger: this.#o.logger,
       debounceMs: this.#o.debounceMs ?? 500, timeoutMs: STATUS_TIMEOUT_MS,
       ...(this.#o.observer ? { observer: this.#o.observer } : {}),
-      onBehind: (keeperCounter, storeCounter) => this.#refuseAtRuntime('behind_keepers', storeCounter, keeperCounter),
+      onAhead: (keeperCounter) => void this.#witness.compare(keeperCounter),
     });
     this.#state = 'serving';
     this.#o.observer?.rollbackDetected(false);
@@ -203,9 +210,10 @@ export class RollbackGuard {
     const key = this.#key;
     const v = this.#verdict;
     if (this.#state !== 'refused' || !key || !v) return undefined;
-    // Above the Keepers' anchors now too (another process may have raised them since).
+    // Far above every anchor known (the Keepers' now too: another process may have raised
+    // them since): a Keeper silent now, or evidence landing late, never looks newer afterwards.
     const held = await this.#keepers.highest(key);
-    const above = (held > v.keeperMax ? held : v.keeperMax) + 1n;
+    const above = farAbove(held > v.keeperMax ? held : v.keeperMax);
     if (this.#state !== 'refused') return undefined;
     // The record stored now is the one the operator accepts as the base (verified or not).
     const chain = this.#chainFor(key, v.store, await this.#o.anchor.read());
@@ -264,12 +272,12 @@ export class RollbackGuard {
    * The store went back (or its record was replaced) while Nexus serves: refuse from now on,
    * exactly as a rollback found at start-up (accept-rollback re-anchors above everything seen).
    */
-  #refuseAtRuntime(cause: AlarmCause, storeCounter: bigint | undefined, keeperCounter?: bigint): void {
+  #refuseAtRuntime(cause: RuntimeRollback, storeCounter: bigint | undefined): void {
     if (this.#state !== 'serving') return;
     this.#o.anchor.disarm();
     this.#pusherStopped = this.#pusher?.stop(); // the Keepers keep the higher anchor: the evidence
     const judge = this.#o.rootMovedOn;
-    if (cause !== 'unverified' || !judge) return this.#alarm(cause, storeCounter, keeperCounter);
+    if (cause !== 'unverified' || !judge) return this.#alarm(cause, storeCounter);
     // A record this process cannot verify is also what another worker's or instance's root-key
     // rotation leaves behind. Refuse everything (not ready, no alarm yet) while the store AND
     // the Keepers (which whoever can write the database cannot) say which it is.
@@ -308,33 +316,28 @@ export class RollbackGuard {
     this.#pusher = undefined;
   }
 
+  /**
+   * A Keeper's status answer (the Keeper probe's, every couple of seconds): a verified anchor
+   * above what this process knows is compared with the store; then the pusher re-sends the
+   * anchor to a Keeper that lacks it.
+   */
+  keeperStatus(pos: number, st: KeeperStatus): void {
+    const anchor = st.anchor;
+    if (this.#state === 'serving' && this.#key && this.#chain && anchor !== undefined) {
+      const theirs = this.#key.open(anchor) ?? this.#previous?.open(anchor);
+      if (theirs !== undefined) void this.#witness.compare(theirs);
+    }
+    this.#pusher?.onStatus(pos, st);
+  }
+
   /** The look at the stored anchor while serving, now (RECHECK_MS, or the policy generation went back). */
-  lookNow(): Promise<void> {
-    return this.#lookAgain();
+  async lookNow(): Promise<void> {
+    await this.#witness.look();
   }
 
-  async #lookAgain(): Promise<void> {
+  #alarm(cause: RuntimeRollback | 'root_not_rotated', storeCounter: bigint | undefined): void {
     const chain = this.#chain;
-    if (this.#state !== 'serving' || !chain) return;
-    const seen = chain.committed;
-    let stored: Uint8Array | null;
-    try {
-      stored = await this.#o.anchor.read();
-    } catch {
-      return; // the store does not answer: its own health reporting says so
-    }
-    // A write's anchor step that read a newer record meanwhile makes this answer possibly
-    // older than what the chain has already seen: that is no rollback, and the write checked.
-    if (this.#state !== 'serving' || this.#chain !== chain || chain.committed !== seen) return;
-    try {
-      chain.check(stored);
-    } catch {
-      // refused: onRollback has run (alarm, or the stale check)
-    }
-  }
-
-  #alarm(cause: AlarmCause | 'root_not_rotated', storeCounter: bigint | undefined, keeperCounter = 0n): void {
-    const highest = [this.#chain?.floor ?? 0n, this.#seen, this.#pusher?.latest() ?? 0n, keeperCounter].reduce((a, b) => (b > a ? b : a));
+    const highest = [chain?.floor ?? 0n, chain?.keepers ?? 0n, this.#seen, this.#pusher?.latest() ?? 0n].reduce((a, b) => (b > a ? b : a));
     this.#verdict = { rollback: true, store: storeCounter ?? 0n, keeperMax: highest, verified: 0, invalid: 0 };
     this.#state = 'refused';
     this.#o.observer?.rollbackDetected(true);
@@ -345,7 +348,7 @@ export class RollbackGuard {
     // The Keepers are given the evidence (once this pusher's last round is done): the other
     // processes on this store, and a restart's check, refuse too where only this one knew.
     const stopped = (): boolean => this.#stopped || this.#state !== 'refused';
-    if (this.#key) void this.#keepers.raise(this.#key, highest, { after: this.#pusherStopped, stopped });
+    if (this.#key) this.#witness.holdEvidence(this.#key, farAbove(highest), { after: this.#pusherStopped, stopped });
   }
 
   /** Status probe hook: re-send the anchor to a Keeper that lacks the latest. */
@@ -356,6 +359,7 @@ export class RollbackGuard {
   async stop(): Promise<void> {
     this.#stopped = true;
     clearInterval(this.#recheck);
+    this.#witness.release();
     await this.#pusher?.stop();
     this.#o.anchor.disarm();
     this.#key?.destroy();

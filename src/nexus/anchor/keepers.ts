@@ -116,9 +116,9 @@ export class KeeperAnchors {
     if (raised > 0) this.#o.logger.info({ keepers: raised, counter: Number(counter) }, 'the keepers hold the rollback evidence');
   }
 
-  /** The highest anchor that verifies under `key` among the configured Keepers now (one round; 0: none). */
+  /** The highest anchor that verifies under `key` among every Keeper asked at start-up, now (one round; 0: none). */
   async highest(key: AnchorKey): Promise<bigint> {
-    const answers = await Promise.all(this.#o.peers.map((url) => this.#o.client.status(url, STATUS_TIMEOUT_MS).catch(() => undefined)));
+    const answers = await Promise.all(this.allPeers().map((url) => this.#o.client.status(url, STATUS_TIMEOUT_MS).catch(() => undefined)));
     return answers.reduce((max, st) => {
       const c = st?.anchor === undefined ? undefined : key.open(st.anchor);
       return c !== undefined && c > max ? c : max;

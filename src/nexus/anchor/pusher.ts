@@ -5,13 +5,11 @@
  * shows another anchor than the latest (the status probe). Failures are logged at a bounded
  * rate and counted, never thrown: a Keeper that misses one gets it on the next round or probe.
  *
- * A Keeper holding a VERIFIED anchor above ours is never overwritten: when the store holds
- * at least as much (another Nexus process on the same store pushed it) we catch up; when the
- * store's record verifies below it (or is gone), the store went back under this process —
- * an older copy put back that another worker or instance saw the newer state of, or a
- * rollback the start-up check did not see because the Keeper was unreachable then — and
- * `onBehind` refuses service (guard.ts). A stored record that does not verify is left to the
- * guard's own look (it may be another process's root-key rotation).
+ * A Keeper holding a VERIFIED anchor above ours is never overwritten: each push asks the Keeper
+ * first, and a status (the probe's or that one) showing a higher verified anchor is left alone
+ * and handed to `onAhead` (the guard reads the store after it: caught up, or a rollback). Another
+ * process on the same store that has not yet seen a rollback therefore cannot push its lower
+ * counter over the evidence another one handed the Keepers (guard.ts).
  */
 import { createLogThrottle, errInfo, type Logger } from '../../lib/index.js';
 import { keeperFailureFields, type KeeperClient, type KeeperStatus } from '../../keeper/index.js';
@@ -37,11 +35,9 @@ interface AnchorPusherOptions {
   debounceMs: number;
   timeoutMs: number;
   observer?: AnchorObserver;
-  /** A verified Keeper anchor is above the store's verified counter (0: no record): a rollback. */
-  onBehind?: (keeperCounter: bigint, storeCounter: bigint) => void;
+  /** A Keeper holds a verified anchor above the latest pushed (not overwritten; must not throw). */
+  onAhead: (keeperCounter: bigint) => void;
 }
-
-const AHEAD_LOG_INTERVAL_MS = 60_000;
 
 export class AnchorPusher {
   readonly #o: AnchorPusherOptions;
@@ -51,8 +47,6 @@ export class AnchorPusher {
   #running: Promise<void> | undefined;
   #dirty = false;
   #stopped = false;
-  /** When the "keeper ahead" alarm was last logged, per Keeper. */
-  readonly #aheadLogged = new Map<number, number>();
 
   constructor(o: AnchorPusherOptions) {
     this.#o = o;
@@ -105,12 +99,19 @@ export class AnchorPusher {
     await Promise.all(this.#o.peers.map((_, i) => this.pushTo(i + 1)));
   }
 
-  /** Sends Keeper `pos` (1-based) the latest anchor; never throws. */
+  /** Sends Keeper `pos` (1-based) the latest anchor unless it holds as much or more; never throws. */
   async pushTo(pos: number): Promise<void> {
     const latest = this.#latest;
     const url = this.#o.peers[pos - 1];
     if (this.#stopped || !latest || url === undefined) return;
     try {
+      const st = await this.#o.client.status(url, this.#o.timeoutMs);
+      const theirs = st.anchor === undefined ? undefined : this.#o.key.open(st.anchor);
+      if (theirs !== undefined && theirs >= latest.counter) {
+        if (theirs > latest.counter && !this.#stopped) this.#o.onAhead(theirs);
+        return;
+      }
+      if (this.#stopped) return;
       await this.#o.client.putAnchor(url, latest.record, this.#o.timeoutMs);
       this.#o.observer?.anchorPushed(pos, Number(latest.counter));
     } catch (e) {
@@ -118,44 +119,13 @@ export class AnchorPusher {
     }
   }
 
-  /** The status probe saw Keeper `pos`: re-send the anchor when it lacks the latest. */
+  /** The status probe saw Keeper `pos`: re-send the anchor when it lacks the latest (never over a higher one). */
   onStatus(pos: number, st: KeeperStatus): void {
     const latest = this.#latest;
     if (this.#stopped || !latest) return;
     const theirs = st.anchor === undefined ? undefined : this.#o.key.open(st.anchor);
-    if (theirs === latest.counter) return;
-    if (theirs !== undefined && theirs > latest.counter) {
-      void this.#ahead(pos, theirs);
-      return;
-    }
+    if (theirs !== undefined && theirs >= latest.counter) return; // the guard compares a higher one with the store
     void this.pushTo(pos);
-  }
-
-  /**
-   * A Keeper holds a verified anchor above ours. Another Nexus process on the same store may
-   * have pushed it: the store then holds at least as much, and we catch up. A store that
-   * verifies below it lost what that anchor covered: `onBehind` (without it, an alarm line at
-   * a bounded rate); never overwritten.
-   */
-  async #ahead(pos: number, theirs: bigint): Promise<void> {
-    let record: Uint8Array | null;
-    try {
-      record = await this.#o.anchor.read(); // read AFTER the Keeper answered: covers what it showed
-    } catch {
-      return; // the store is failing: its own health logging says so
-    }
-    const stored = record === null ? 0n : this.#o.key.open(record);
-    if (record !== null && stored !== undefined && stored >= theirs) {
-      if (this.#latest === undefined || stored > this.#latest.counter) this.#latest = { record, counter: stored };
-      if (stored > theirs) await this.pushTo(pos);
-      return;
-    }
-    if (stored !== undefined && this.#o.onBehind && !this.#stopped) return this.#o.onBehind(theirs, stored);
-    const now = Date.now();
-    if (now - (this.#aheadLogged.get(pos) ?? 0) < AHEAD_LOG_INTERVAL_MS) return;
-    this.#aheadLogged.set(pos, now);
-    this.#o.logger.error({ alarm: 'rollback_anchor_ahead', keeperId: pos, keeperCounter: Number(theirs), storeCounter: Number(stored ?? 0n) },
-      'a keeper holds a rollback anchor ahead of the store: the store may have lost acknowledged writes; restart Nexus to run the rollback check');
   }
 
   async stop(): Promise<void> {
