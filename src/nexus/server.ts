@@ -117,6 +117,8 @@ export async function startNexus(o: NexusOptions): Promise<Nexus> {
         ...(metrics ? { observer: metrics.anchor } : {}),
         rootMovedOn: () => custodyOf(store)?.rootMovedOn() ?? Promise.resolve(false),
         onStale: () => (o.selfStale ?? rejoin)(),
+        // Another instance accepted the rollback: the store went back, its policies are in force.
+        onAcceptedElsewhere: () => policies.reload().catch((e: unknown) => policies.failClosed(0, e)),
         checkWindowMs: cfg.keyTimers.rollbackCheckWindowMs,
         checkMaxMs: cfg.keyTimers.rollbackCheckMaxMs,
       });

@@ -13,11 +13,12 @@ import { AnchorKey } from '../../src/nexus/anchor/mac.js';
 import { RollbackGuard } from '../../src/nexus/anchor/guard.js';
 
 export function guardFixture(storeCounter: bigint | null, initialKeeperCounters: (bigint | null)[], onStatus?: (bump: (c: bigint) => void) => void, silentUntil: number[] = [],
-  lists?: { configured: string[]; stored: string[] }, rootMovedOn?: () => Promise<boolean>, extra: { keeperEpoch?: number; recheckMs?: number; checkWindowMs?: number } = {}) {
+  lists?: { configured: string[]; stored: string[] }, rootMovedOn?: () => Promise<boolean>, extra: { keeperEpoch?: number; recheckMs?: number; checkWindowMs?: number; onAcceptedElsewhere?: () => Promise<void> } = {}) {
   let keeperCounters = initialKeeperCounters;
   const keys = new KeyState();
   keys.installEphemeral();
   let keeperEpoch = extra.keeperEpoch ?? 1;
+  let readDelayMs = 0;
   if (!lists && rootMovedOn) keys.replaceSharing([], { epoch: 1, threshold: 2, shares: 3, commitments: null as unknown as Commitments, peers: keeperCounters.map((_, i) => `k${i + 1}`) });
   if (lists) keys.replaceSharing([], { epoch: 1, threshold: 1, shares: lists.stored.length, commitments: null as unknown as Commitments, peers: lists.stored });
   const key = new AnchorKey(keys.root());
@@ -28,7 +29,13 @@ export function guardFixture(storeCounter: bigint | null, initialKeeperCounters:
   const pushed: string[] = [];
   const anchor: CommitAnchor = {
     arm: (s) => { armed = s; }, disarm: () => { armed = undefined; }, onWrite: undefined,
-    read: async () => stored, current: async () => stored,
+    // A slow answer (readDelayMs): the value as it was when the read was issued.
+    read: async () => {
+      const v = stored;
+      if (readDelayMs > 0) await new Promise((r) => setTimeout(r, readDelayMs));
+      return v;
+    },
+    current: async () => stored,
     advance: async (min) => {
       if (!armed) throw new Error('not armed');
       stored = armed(stored, min);
@@ -56,6 +63,7 @@ export function guardFixture(storeCounter: bigint | null, initialKeeperCounters:
     ...(rootMovedOn ? { rootMovedOn, onStale: () => { stale++; } } : {}),
     ...(extra.recheckMs !== undefined ? { recheckMs: extra.recheckMs } : {}),
     ...(extra.checkWindowMs !== undefined ? { checkWindowMs: extra.checkWindowMs } : {}),
+    ...(extra.onAcceptedElsewhere ? { onAcceptedElsewhere: extra.onAcceptedElsewhere } : {}),
   });
   let stale = 0;
   return {
@@ -66,6 +74,8 @@ export function guardFixture(storeCounter: bigint | null, initialKeeperCounters:
     keepersAt: (epoch: number) => { keeperEpoch = epoch; }, stored: () => anchorCounter(stored),
     /** The database is rewritten behind Nexus's back (a restore, a planted record). */
     replace: (record: Uint8Array | null) => { stored = record; },
+    /** Store reads answer this late from now on, with the value of when they were issued. */
+    slowReads: (ms: number) => { readDelayMs = ms; },
     /** One write's anchor step, as the store does it. */
     write: () => { if (armed) stored = armed(stored, 0n); },
     seal: (c: bigint) => key.seal(c),

@@ -12,9 +12,11 @@
 
 import type { RuntimeRollback } from './sealer.js';
 
+/** Why service was refused while serving: the chain's causes, or the store behind a Keeper's anchor (witness.ts). */
+export type AlarmCause = RuntimeRollback | 'behind_keepers';
 const STORE_REPLACED = 'the store was replaced or restored under a running Nexus, or tampered with';
 /** The alarm line's account of each cause of a refusal while serving. */
-export const ALARM_TEXT: Record<RuntimeRollback | 'root_not_rotated', string> = {
+export const ALARM_TEXT: Record<AlarmCause | 'root_not_rotated', string> = {
   root_not_rotated: 'the store said another Nexus had rotated the root key, but the Keepers gave back the same key: nothing rotated, the store\'s key records were changed (the store was replaced or tampered with); ',
   unverified: `the store's rollback anchor does not verify (${STORE_REPLACED}); `,
   vanished: `the store's rollback anchor vanished (${STORE_REPLACED}); `,

@@ -6,28 +6,27 @@
  * until enough answered: keepers.ts), then the store's, verified (mac.ts) and decided
  * (decide.ts). Passed: the store's counter is armed (it moves with every write) and the
  * anchor pusher starts. Failed: not ready — readiness names `rollback`, gated requests get 503
- * `state_rollback_detected`, one ERROR line, an audit event, a metric — nothing is pushed,
- * until `accept()` (`spike operator accept-rollback`) moves the store's counter above every
+ * `state_rollback_detected`, one ERROR line, an audit event, a metric, the Keepers handed
+ * evidence instead of the store's anchor — until `accept()` (`spike operator accept-rollback`) moves the store's counter above every
  * anchor seen. While serving, the same refusal when the store's record goes back, vanishes or
  * stops verifying (sealer.ts, at writes and every RECHECK_MS) or falls behind a Keeper's
- * anchor; the Keepers are then handed the highest counter known here, so every process on the
- * store and a restart refuse too (witness.ts).
+ * anchor; the Keepers are then handed evidence far above every counter known here, so every
+ * process on the store and a restart refuse too, and a refused process serves again once
+ * another one's accept re-anchored the store above it (witness.ts).
  * States: `checking` → `serving` | `refused` → (accept) `serving`; `serving` → `stale` when
  * another process rotated the root key (its records do not verify here; no rollback): not
  * ready, no alarm, until replaced (a worker) or rejoined with the new key (src/nexus/rejoin.ts).
  */
 import { ApiError } from '../../protocol/index.js';
-import { errInfo, type Logger } from '../../lib/index.js';
-import type { KeeperClient, KeeperStatus } from '../../keeper/index.js';
-import type { CommitAnchor } from '../../store/index.js';
-import type { AuditEvents } from '../audit.js';
-import type { KeyState } from '../keys/state.js';
-import { ALARM_TEXT, decideRollback, type RollbackVerdict } from './decide.js';
+import { errInfo } from '../../lib/index.js';
+import type { KeeperStatus } from '../../keeper/index.js';
+import { ALARM_TEXT, decideRollback, type AlarmCause, type RollbackVerdict } from './decide.js';
 import { AnchorKey } from './mac.js';
-import { AnchorPusher, type AnchorObserver } from './pusher.js';
-import { AnchorChain, type RuntimeRollback } from './sealer.js';
+import { AnchorPusher } from './pusher.js';
+import { AnchorChain } from './sealer.js';
 import { KeeperAnchors, STATUS_TIMEOUT_MS } from './keepers.js';
 import { farAbove, KeeperWitness } from './witness.js';
+import type { RollbackGuardOptions } from './guard-options.js';
 
 /** Wire code of a request refused while a rollback is unaccepted (503). */
 export const ROLLBACK_ERR = 'state_rollback_detected';
@@ -39,31 +38,6 @@ export const ROLLBACK_ERR = 'state_rollback_detected';
 const RECHECK_MS = 5000;
 
 export type RollbackState = 'checking' | 'serving' | 'refused' | 'stale';
-
-interface RollbackGuardOptions {
-  anchor: CommitAnchor;
-  keys: KeyState;
-  peers: readonly string[];
-  client: KeeperClient;
-  logger: Logger;
-  audit: AuditEvents;
-  observer?: AnchorObserver;
-  /** Debounce of the anchor push after writes (default 500 ms). */
-  debounceMs?: number;
-  /**
-   * Whether another process switched the store to a newer root key (KeyCustody.rootMovedOn).
-   * Asked when the stored anchor stops verifying while serving, before calling it a rollback.
-   */
-  rootMovedOn?: () => Promise<boolean>;
-  /** This process turned stale (another one rotated the root key), e.g. to be replaced. */
-  onStale?: () => void;
-  /** How often the stored anchor is looked at while serving (default 5 s; tests shorten it). */
-  recheckMs?: number;
-  /** The start-up check's wait for every Keeper (keepers.ts; SPIKE_NEXUS_ROLLBACK_CHECK_WINDOW). */
-  checkWindowMs?: number;
-  /** The start-up check's longest wait for a threshold (keepers.ts; SPIKE_NEXUS_ROLLBACK_CHECK_MAX). */
-  checkMaxMs?: number;
-}
 
 export class RollbackGuard {
   readonly #o: RollbackGuardOptions;
@@ -89,6 +63,10 @@ export class RollbackGuard {
   /** The pusher's stop after a refusal (the evidence is handed over once it is done). */
   #pusherStopped: Promise<void> | undefined;
   readonly #witness: KeeperWitness;
+  /** Refused: an accept elsewhere moves the store above this (tick). */
+  #refusedAt = 0n;
+  #ticking = false;
+  readonly #notRefused = (): boolean => this.#stopped || this.#state !== 'refused';
 
   constructor(o: RollbackGuardOptions) {
     this.#o = o;
@@ -96,6 +74,8 @@ export class RollbackGuard {
     this.#witness = new KeeperWitness({
       servingChain: () => (this.#state === 'serving' ? this.#chain : undefined),
       read: () => this.#o.anchor.read(),
+      open: (record) => this.#key?.open(record) ?? this.#previous?.open(record),
+      behind: (storeCounter, keeperCounter) => this.#refuseAtRuntime('behind_keepers', storeCounter, keeperCounter),
     }, this.#keepers, o.recheckMs ?? RECHECK_MS);
   }
 
@@ -174,8 +154,10 @@ export class RollbackGuard {
       this.#serve(key, this.#chainFor(key, v.store, store === undefined ? stored : undefined));
       return;
     }
-    this.#state = 'refused';
-    this.#o.observer?.rollbackDetected(true);
+    // Evidence far above the Keepers' anchor: no other process on this store writes past it.
+    const evidence = farAbove(v.keeperMax);
+    this.#refuse(evidence);
+    this.#witness.holdEvidence(key, evidence, { stopped: this.#notRefused });
     this.#o.audit.event('rollback.detected', { storeCounter: Number(v.store), keeperCounter: Number(v.keeperMax), keepers: v.verified });
     this.#o.logger.error(
       { alarm: 'state_rollback_detected', storeCounter: Number(v.store), keeperCounter: Number(v.keeperMax), keepersWithAnchor: v.verified },
@@ -184,13 +166,52 @@ export class RollbackGuard {
     );
   }
 
+  /**
+   * Every RECHECK_MS: serving, the look at the stored record (witness.ts); refused, whether
+   * another process's accept re-anchored the store above every counter refused on (then the
+   * start-up check runs again: several instances on one database need not each be accepted).
+   */
+  #watch(): void {
+    clearInterval(this.#recheck);
+    this.#recheck = setInterval(() => void this.#tick(), this.#o.recheckMs ?? RECHECK_MS);
+    this.#recheck.unref();
+  }
+
+  async #tick(): Promise<void> {
+    if (this.#state === 'serving') return this.#witness.look();
+    const key = this.#key;
+    if (this.#state !== 'refused' || this.#ticking || !key) return;
+    this.#ticking = true;
+    try {
+      if (!(await this.#witness.acceptedElsewhere(this.#refusedAt)) || this.#state !== 'refused' || this.#stopped) return;
+      this.#o.logger.warn({ refusedAt: Number(this.#refusedAt) }, 'the rollback was accepted through another Nexus process (the store is re-anchored above it); checking again');
+      this.#o.audit.event('rollback.accepted_elsewhere', { refusedAt: Number(this.#refusedAt) });
+      this.#witness.release();
+      this.#state = 'checking';
+      this.#verdict = undefined;
+      await this.#check(key).catch((e: unknown) => {
+        this.#o.logger.warn({ reason: errInfo(e) }, 'rollback check failed; retrying at the next look');
+        this.#refuse(this.#refusedAt);
+      });
+      if (this.serving()) await this.#o.onAcceptedElsewhere?.();
+    } finally {
+      this.#ticking = false;
+    }
+  }
+
+  /** Refused (not ready) until an accept moves the store above `refusedAt`. */
+  #refuse(refusedAt: bigint): void {
+    this.#state = 'refused';
+    this.#refusedAt = refusedAt;
+    this.#o.observer?.rollbackDetected(true);
+    this.#watch();
+  }
+
   #serve(key: AnchorKey, chain: AnchorChain): void {
     this.#witness.release();
     this.#chain = chain;
     this.#o.anchor.arm(chain.seal, chain.noteCommitted);
-    clearInterval(this.#recheck);
-    this.#recheck = setInterval(() => void this.#witness.look(), this.#o.recheckMs ?? RECHECK_MS);
-    this.#recheck.unref();
+    this.#watch();
     this.#pusher = new AnchorPusher({
       peers: this.#o.peers, client: this.#o.client, anchor: this.#o.anchor, key, logger: this.#o.logger,
       debounceMs: this.#o.debounceMs ?? 500, timeoutMs: STATUS_TIMEOUT_MS,
@@ -272,12 +293,12 @@ export class RollbackGuard {
    * The store went back (or its record was replaced) while Nexus serves: refuse from now on,
    * exactly as a rollback found at start-up (accept-rollback re-anchors above everything seen).
    */
-  #refuseAtRuntime(cause: RuntimeRollback, storeCounter: bigint | undefined): void {
+  #refuseAtRuntime(cause: AlarmCause, storeCounter: bigint | undefined, keeperCounter = 0n): void {
     if (this.#state !== 'serving') return;
     this.#o.anchor.disarm();
     this.#pusherStopped = this.#pusher?.stop(); // the Keepers keep the higher anchor: the evidence
     const judge = this.#o.rootMovedOn;
-    if (cause !== 'unverified' || !judge) return this.#alarm(cause, storeCounter);
+    if (cause !== 'unverified' || !judge) return this.#alarm(cause, storeCounter, keeperCounter);
     // A record this process cannot verify is also what another worker's or instance's root-key
     // rotation leaves behind. Refuse everything (not ready, no alarm yet) while the store AND
     // the Keepers (which whoever can write the database cannot) say which it is.
@@ -335,20 +356,22 @@ export class RollbackGuard {
     await this.#witness.look();
   }
 
-  #alarm(cause: RuntimeRollback | 'root_not_rotated', storeCounter: bigint | undefined): void {
-    const chain = this.#chain;
-    const highest = [chain?.floor ?? 0n, chain?.keepers ?? 0n, this.#seen, this.#pusher?.latest() ?? 0n].reduce((a, b) => (b > a ? b : a));
+  #alarm(cause: AlarmCause | 'root_not_rotated', storeCounter: bigint | undefined, keeperCounter = 0n): void {
+    const max = (...xs: bigint[]): bigint => xs.reduce((a, b) => (b > a ? b : a));
+    const own = max(this.#chain?.floor ?? 0n, this.#seen, this.#pusher?.latest() ?? 0n);
+    const keepers = max(this.#witness.keepersSeen, keeperCounter);
+    const highest = max(own, keepers);
+    // Far above what this process wrote or read; another process's evidence is not raised again.
+    const evidence = max(farAbove(own), keepers);
     this.#verdict = { rollback: true, store: storeCounter ?? 0n, keeperMax: highest, verified: 0, invalid: 0 };
-    this.#state = 'refused';
-    this.#o.observer?.rollbackDetected(true);
+    this.#refuse(evidence);
     const fields = { cause, storeCounter: Number(storeCounter ?? 0n), highestSeen: Number(this.#verdict.keeperMax) };
     this.#o.audit.event('rollback.detected', fields);
     this.#o.logger.error({ alarm: 'state_rollback_detected', ...fields },
       `STATE ROLLBACK DETECTED while serving: ${ALARM_TEXT[cause]}Nexus refuses to serve. If this store was restored from a backup on purpose, run \`spike operator accept-rollback\``);
     // The Keepers are given the evidence (once this pusher's last round is done): the other
     // processes on this store, and a restart's check, refuse too where only this one knew.
-    const stopped = (): boolean => this.#stopped || this.#state !== 'refused';
-    if (this.#key) this.#witness.holdEvidence(this.#key, farAbove(highest), { after: this.#pusherStopped, stopped });
+    if (this.#key) this.#witness.holdEvidence(this.#key, evidence, { after: this.#pusherStopped, stopped: this.#notRefused });
   }
 
   /** Status probe hook: re-send the anchor to a Keeper that lacks the latest. */

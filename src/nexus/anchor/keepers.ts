@@ -6,7 +6,7 @@
  */
 import { KEY_TIMER_DEFAULTS } from '../../config/index.js';
 import type { KeeperClient } from '../../keeper/index.js';
-import { errInfo, type Logger } from '../../lib/index.js';
+import { createLogThrottle, errInfo, type Logger } from '../../lib/index.js';
 import type { KeyState } from '../keys/state.js';
 import type { AnchorKey } from './mac.js';
 
@@ -37,8 +37,12 @@ interface KeeperAnchorsOptions {
 export class KeeperAnchors {
   readonly #o: KeeperAnchorsOptions;
 
+  /** One line per Keeper per minute while evidence cannot reach it (it is handed over every few seconds). */
+  readonly #throttle;
+
   constructor(o: KeeperAnchorsOptions) {
     this.#o = o;
+    this.#throttle = createLogThrottle(o.logger, { intervalMs: 60_000 });
   }
 
   /** Each Keeper's anchor: verified counter, `invalid`, or undefined (none / no answer). */
@@ -110,7 +114,7 @@ export class KeeperAnchors {
         await this.#o.client.putAnchor(url, record, STATUS_TIMEOUT_MS);
         raised++;
       } catch (e) {
-        this.#o.logger.warn({ keeper: url, reason: errInfo(e) }, 'could not hand a keeper the evidence of the rollback');
+        this.#throttle.warn(`evidence_${url}`, { keeper: url, reason: errInfo(e) }, 'could not hand a keeper the evidence of the rollback');
       }
     }));
     if (raised > 0) this.#o.logger.info({ keepers: raised, counter: Number(counter) }, 'the keepers hold the rollback evidence');

@@ -124,25 +124,3 @@ test('attack-rollback-one-write-behind: a copy put back only one write behind is
   key.destroy();
   root.destroy();
 });
-
-test('attack-rollback-write-on-copy: once a Keeper showed a verified anchor, a write on a copy below it is refused (another process wrote what the copy lacks)', async () => {
-  const { s, root, key, chain, refusals } = await armedStore();
-  try {
-    await s.anchor.advance(1n);
-    await s.anchor.advance(0n);
-    const stored = key.open(await s.anchor.read())!;
-    assert.ok(stored < 5n);
-    chain.noteKeeper(5n); // another process wrote up to 5 and pushed it; a status showed it here
-    await assert.rejects(s.anchor.advance(0n), refusedBusy);
-    assert.deepEqual(refusals, [['behind_keepers', stored]]);
-    // A fresh chain that never saw a record, on a store that lost its record: the same.
-    const fresh = new AnchorChain({ key, logger: silent, committed: 0n, onRollback: (c, n) => { refusals.push([c, n]); } });
-    fresh.noteKeeper(5n);
-    assert.throws(() => fresh.check(null), refusedBusy);
-    assert.deepEqual(refusals.at(-1), ['behind_keepers', 0n]);
-  } finally {
-    await s.close();
-    key.destroy();
-    root.destroy();
-  }
-});

@@ -11,11 +11,8 @@
  *   a planted huge counter is therefore never laundered into a sealed one, and never makes
  *   the next counter overflow (ATTACK planted anchor counter);
  * - a verified counter BELOW the highest one this process read from the store (`committed`:
- *   an older copy put back, a PostgreSQL fail-over to a lagging standby): the same;
- * - a verified counter (or none) BELOW the highest verified anchor a Keeper showed this process
- *   (`noteKeeper`: a Keeper only gets a counter once the store committed it, or as evidence
- *   of a rollback), so a copy put back under another process's newer writes is refused here
- *   too (`behind_keepers`).
+ *   an older copy put back, a PostgreSQL fail-over to a lagging standby): the same.
+ * (A store behind a Keeper's anchor is the witness's to find: witness.ts.)
  *
  * `committed` moves with values read back from the store (committed by definition) and with a
  * value this chain sealed once the store says its transaction committed, never before (it may
@@ -31,7 +28,7 @@ import { MAX_ANCHOR_COUNTER, StoreError, type AnchorSealer } from '../../store/i
 import type { AnchorKey } from './mac.js';
 
 /** Why the chain refused: the stored record does not verify, vanished, or went back. */
-export type RuntimeRollback = 'unverified' | 'vanished' | 'behind' | 'behind_keepers';
+export type RuntimeRollback = 'unverified' | 'vanished' | 'behind';
 
 export interface AnchorChainOptions {
   key: AnchorKey;
@@ -54,7 +51,6 @@ export class AnchorChain {
   #committed: bigint;
   #floor: bigint;
   #adopt: Uint8Array | null | undefined;
-  #keepers = 0n;
 
   constructor(o: AnchorChainOptions) {
     this.#o = o;
@@ -82,16 +78,6 @@ export class AnchorChain {
     this.#base(stored);
   }
 
-  /** The highest verified anchor a Keeper showed (0: none). */
-  get keepers(): bigint {
-    return this.#keepers;
-  }
-
-  /** A Keeper showed a verified anchor `counter` (its status answer, read before the store is). */
-  noteKeeper(counter: bigint): void {
-    if (counter > this.#keepers) this.#keepers = counter;
-  }
-
   /**
    * A record this chain sealed whose transaction committed (the store says so): it is in the
    * store as surely as one read back, so a copy put back even one write behind is `behind`.
@@ -115,7 +101,6 @@ export class AnchorChain {
     const verified = stored === null ? undefined : (this.#o.key.open(stored) ?? this.#o.previous?.open(stored));
     if (verified !== undefined) {
       if (verified < this.#committed) this.#refuse('behind', verified);
-      if (verified < this.#keepers) this.#refuse('behind_keepers', verified);
       this.#adopt = undefined;
       this.#committed = verified;
       if (verified > this.#floor) this.#floor = verified;
@@ -123,10 +108,7 @@ export class AnchorChain {
     }
     // No record, and none was ever read back: a store that never had one (a sealed first
     // record whose transaction rolled back leaves it so too).
-    if (stored === null && this.#committed === 0n) {
-      if (this.#keepers > 0n) this.#refuse('behind_keepers', 0n);
-      return 0n;
-    }
+    if (stored === null && this.#committed === 0n) return 0n;
     this.#refuse(stored === null ? 'vanished' : 'unverified', undefined);
   }
 
