@@ -8,6 +8,7 @@ import path from 'node:path';
 import { DEFAULT_WORKLOAD_API_ENDPOINT, MTLS_DEFAULTS } from '../spiffe/index.js';
 import type { PostgresEnvOptions } from '../store/index.js';
 import { postgresOptionsFromEnv } from './postgres-env.js';
+import { MAX_CIPHER_STREAM_BYTES } from '../protocol/curve-free.js';
 import { ConfigError, type Env, bool, duration, httpsUrlList, int, listenAddress, oneOf, optionalStr, type ListenAddress } from '../lib/index.js';
 
 export interface CommonConfig {
@@ -117,13 +118,8 @@ function opsAddress(env: Env, name: string): OpsAddress | undefined {
 
 type BackendKind = 'sqlite' | 'lite' | 'memory' | 'postgres';
 
-/**
- * ours: the largest streamed (octet-stream) cipher plaintext, 64 MiB — the default and the
- * highest accepted `SPIKE_NEXUS_CRYPTO_MAX_STREAM_SIZE`. One constant for both directions: a
- * stream decrypt buffers its ciphertext (one GCM tag at the end), so encrypt never makes a
- * ciphertext that decrypt would refuse.
- */
-export const MAX_CIPHER_STREAM_BYTES = 64 << 20;
+/** ours: the largest streamed cipher plaintext (defined with the wire limits). */
+export { MAX_CIPHER_STREAM_BYTES };
 
 export interface NexusConfig extends CommonConfig {
   listen: ListenAddress;

@@ -29,6 +29,7 @@ import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { StringDecoder } from 'node:string_decoder';
 import { Command } from 'commander';
+import { MAX_CIPHER_STREAM_BYTES } from '../protocol/curve-free.js';
 import { PilotError, usageError } from './errors.js';
 import { act, type PilotContext } from './context.js';
 import { addFormatOptions, parseFormat, render, success, type FormatOpts, type OutputFormat } from './format.js';
@@ -102,10 +103,26 @@ async function writeOutput(ctx: PilotContext, out: string | undefined, data: Rea
 }
 
 
-async function collectBytes(data: Readable): Promise<Buffer> {
+/**
+ * Most bytes collected in memory (`--json`/`--yaml` output, a rewrap's input): Nexus's largest
+ * stream plus an envelope (version, nonce, tag) and some slack; a longer answer or input is
+ * refused with one line instead of growing without bound.
+ */
+const MAX_COLLECT_BYTES = MAX_CIPHER_STREAM_BYTES + 1024;
+
+async function collectBytes(data: Readable, what: string): Promise<Buffer> {
   const chunks: Buffer[] = [];
+  let total = 0;
   try {
-    for await (const c of data) chunks.push(Buffer.isBuffer(c) ? c : Buffer.from(c as Uint8Array));
+    for await (const c of data) {
+      const b = Buffer.isBuffer(c) ? c : Buffer.from(c as Uint8Array);
+      chunks.push(b);
+      total += b.length;
+      if (total > MAX_COLLECT_BYTES) {
+        data.destroy();
+        throw new PilotError(`Error: ${what} is larger than Nexus's largest cipher stream (64 MiB); nothing was done with it.`);
+      }
+    }
     return Buffer.concat(chunks);
   } finally {
     for (const c of chunks) c.fill(0);
@@ -120,7 +137,7 @@ async function emit(ctx: PilotContext, format: OutputFormat, out: string | undef
     ctx.out(success(format, `wrote ${out}`, { out }));
     return;
   }
-  const buf = data instanceof Uint8Array ? Buffer.from(data) : await collectBytes(data);
+  const buf = data instanceof Uint8Array ? Buffer.from(data) : await collectBytes(data, 'The answer');
   try {
     ctx.out(render(format, { [field]: buf.toString('base64') }, () => ''));
   } finally {
@@ -226,7 +243,7 @@ export function registerCipher(program: Command, ctx: PilotContext): void {
           if (o.nonce === undefined || o.ciphertext === undefined) throw usageError('Error: JSON mode needs --nonce and --ciphertext.');
           ct = { version, nonce: decodeBase64Strict(o.nonce, '--nonce'), ciphertext: decodeBase64Strict(o.ciphertext, '--ciphertext') };
         } else {
-          const env = await collectBytes(openInput(ctx, o.file));
+          const env = await collectBytes(openInput(ctx, o.file), 'The input');
           if (env.length < 1 + 12 + 16) throw usageError('Error: Input is not a cipher envelope (too short).');
           ct = { version: env[0]!, nonce: env.subarray(1, 13), ciphertext: env.subarray(13) };
         }

@@ -275,6 +275,11 @@ test('spike help …, <group> help <cmd> and --help exit 0; a bare group or `spi
   const unknown = await spike(['help', 'nosuch']);
   assert.equal(unknown.code, 2);
   assert.match(unknown.err, /^Error: unknown command 'nosuch'/);
+  // attack-argv-terminal-escapes: the user's argv quoted in a usage error is shown escaped
+  const hostile = await spike(['sec\u001b]0;T\u0007ret', 'get']);
+  assert.equal(hostile.code, 2);
+  assert.ok(!/[\u0000-\u0008\u000b-\u001f\u007f]/.test(hostile.err), JSON.stringify(hostile.err));
+  assert.match(hostile.err, /sec\\x1b\]0;T\\x07ret/);
   assert.deepEqual(helpArgv(['secret', 'help', 'put']), ['secret', 'help', 'put'], 'a group\'s own help command is commander\'s');
   // no line starting with help runs a command: options and `--` after help end the names
   for (const [argv, want] of [
@@ -376,4 +381,11 @@ test('ATTACK audit verify of a device (/dev/zero): refused at once with one line
   const r = spawnSync(process.execPath, [binPath('spike'), 'audit', 'verify', '/dev/zero'], { stdio: ['ignore', 'pipe', 'pipe'], encoding: 'utf8', timeout: 60_000 });
   assert.equal(r.status, 1);
   assert.equal(r.stderr, 'Error: The audit file "/dev/zero" is not a regular file or a pipe.\n');
+});
+
+test('attack-cli-unbounded-input: cipher rewrap refuses an input larger than any cipher stream with one line, before contacting Nexus', async () => {
+  const r = await spike(['cipher', 'rewrap'], { stdin: Buffer.alloc((64 << 20) + 2048, 1) });
+  assert.equal(r.code, 1);
+  oneErrorLine(r, /The input is larger than Nexus's largest cipher stream/);
+  assert.equal(r.connects, 0);
 });

@@ -17,6 +17,7 @@ import { fstatSync } from 'node:fs';
 import { PilotContext, type GlobalOptions, type PilotIo } from './context.js';
 import { commanderExitCode, describeError, EXIT_OK, EXIT_USAGE } from './errors.js';
 import { registerCompletion } from './completion.js';
+import { escapeForTerminal } from './terminal-text.js';
 import { packageVersion } from '../lib/index.js';
 import type { NexusClient } from '../sdk/index.js';
 
@@ -108,8 +109,9 @@ async function buildProgram(ctx: PilotContext, only: string | undefined): Promis
     .configureOutput({
       writeOut: (s) => ctx.io.stdout.write(s),
       writeErr: (s) => ctx.io.stderr.write(s),
-      // Commander's "error: …" becomes our one line "Error: …".
-      outputError: (s, write) => write(`${s.trim().replace(/^error:\s*/i, 'Error: ').replace(/\s*\n\s*/g, ' ')}\n`),
+      // Commander's "error: …" becomes our one line "Error: …"; it quotes the user's argv, whose
+      // control characters would be commands to the terminal: shown escaped.
+      outputError: (s, write) => write(`${escapeForTerminal(s.trim().replace(/^error:\s*/i, 'Error: ').replace(/\s*\n\s*/g, ' ')).text}\n`),
     })
     .addHelpText('after', '\nExit codes: 0 success, 1 failure, 2 usage error. Errors are one line on stderr; data goes to stdout.');
   for (const register of registers) register(program, ctx);

@@ -1,7 +1,8 @@
 /**
  * Reads a small local file the user named (a secret value's `@file`, a shard file) without
  * ever blocking or reading without bound: opened O_NONBLOCK (a FIFO or device is refused by the
- * regular-file check instead of hanging the open), at most `max` bytes kept, the read buffer
+ * regular-file check instead of hanging the open; a procfs or sysfs file, whose size is not what
+ * it reads as, is refused too), at most `max` bytes kept, the read buffer
  * zeroed whatever happens. Failures are a {@link SmallFileError} naming what went wrong (never
  * the content); each caller words its own message.
  */
@@ -25,14 +26,23 @@ export function readSmallFile(abs: string, max: number, opts: { noFollow?: boole
   }
   const buf = Buffer.alloc(max + 1);
   try {
-    if (!fs.fstatSync(fd).isFile()) throw new SmallFileError('not_regular');
+    const st = fs.fstatSync(fd);
+    if (!st.isFile()) throw new SmallFileError('not_regular');
     let n = 0;
     while (n < buf.length) {
-      const r = fs.readSync(fd, buf, n, buf.length - n, null);
+      let r: number;
+      try {
+        r = fs.readSync(fd, buf, n, buf.length - n, null);
+      } catch (e) {
+        throw new SmallFileError('open', (e as { code?: string }).code);
+      }
       if (r === 0) break;
       n += r;
     }
     if (n > max) throw new SmallFileError('too_large');
+    // procfs and sysfs files claim to be regular but do not have the size they read as
+    // (/proc/self/environ behind a planted symlink): refused, as is a file changing meanwhile.
+    if (n !== st.size) throw new SmallFileError('not_regular');
     return Buffer.from(buf.subarray(0, n));
   } finally {
     buf.fill(0); // also when a read fails part-way

@@ -93,6 +93,11 @@ test('refusals: two stdin values, missing/unreadable/oversized/non-UTF-8 files, 
   await fails({ a: '-', b: '@secret.txt', c: '-' }, /Only one value/, { exit: 2 });
 });
 
+test('attack-value-file-procfs: key=@file through a planted symlink to /proc/self/environ (a "regular" file that reads larger than its size) is refused, not stored', { skip: !fs.existsSync('/proc/self/environ') }, async () => {
+  fs.symlinkSync('/proc/self/environ', path.join(dir, 'tls.key'));
+  await assert.rejects(resolveValues(io(undefined), map({ a: '@tls.key' })), (e: unknown) => e instanceof PilotError && /is not a regular file/.test(e.message));
+});
+
 /** A terminal stdin: raw-mode switches recorded; what the test writes is what the user typed. */
 function terminal(): { io: PilotIo; stdin: PassThrough; raw: boolean[]; err: () => string; out: () => string } {
   const raw: boolean[] = [];

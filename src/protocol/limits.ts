@@ -32,6 +32,14 @@ export const LIMITS = {
 } as const;
 
 /**
+ * ours: the largest streamed (octet-stream) cipher plaintext, 64 MiB — the default and the
+ * highest accepted `SPIKE_NEXUS_CRYPTO_MAX_STREAM_SIZE`. One constant for both directions: a
+ * stream decrypt buffers its ciphertext (one GCM tag at the end), so encrypt never makes a
+ * ciphertext that decrypt would refuse; the CLI collects no more than this (plus an envelope).
+ */
+export const MAX_CIPHER_STREAM_BYTES = 64 << 20;
+
+/**
  * Largest share epoch accepted from anyone (on the wire and in the Keeper slot): one refresh
  * a second for over a century stays below it, and it keeps epochs far from the
  * float-precision edge.

@@ -5,7 +5,7 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { decodeSecretPage, eachSecretPath, listRequest, type ListSecretsOptions, type SecretPage } from './list.js';
+import { MAX_LISTED, decodeSecretPage, eachSecretPath, listRequest, type ListSecretsOptions, type SecretPage } from './list.js';
 import { NexusApiError, SdkUsageError } from './errors.js';
 
 test('listRequest: {} without options; additive fields only when set; cursor goes out as `after`', () => {
@@ -42,4 +42,18 @@ test('eachSecretPath: walks every page in order; stops on a server that does not
   const got2: string[] = [];
   for await (const k of eachSecretPath(old)) got2.push(k);
   assert.deepEqual(got2, all);
+});
+
+test('attack-list-endless-cursor: a Nexus whose cursor goes back, or that never stops paging, ends the listing with a decode failure instead of looping and growing for ever', async () => {
+  let n = 0;
+  const alternating = async (): Promise<SecretPage> => ({ keys: [`k${n}`], next: n++ % 2 === 0 ? 'a' : 'b' });
+  const got: string[] = [];
+  await assert.rejects((async () => { for await (const k of eachSecretPath(alternating)) got.push(k); })(),
+    (e: unknown) => e instanceof NexusApiError && e.code === 'data_unmarshal_failure');
+  assert.ok(n <= 3, `pages asked: ${n}`);
+  let m = 0;
+  const endless = async (): Promise<SecretPage> => ({ keys: [], next: `c${String(m++).padStart(8, '0')}` });
+  await assert.rejects((async () => { for await (const _ of eachSecretPath(endless)) void _; })(),
+    (e: unknown) => e instanceof NexusApiError && e.code === 'data_unmarshal_failure');
+  assert.equal(m, MAX_LISTED + 1);
 });

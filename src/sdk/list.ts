@@ -63,13 +63,20 @@ export function decodeSecretPage(body: Record<string, unknown>): SecretPage {
   return { keys, next };
 }
 
-/** Every visible path under `prefix`, one page of `pageSize` at a time. */
+/** Most paths one listing yields (more: narrow it with a prefix). */
+export const MAX_LISTED = 1_000_000;
+
+/**
+ * Every visible path under `prefix`, one page of `pageSize` at a time. A cursor that goes
+ * back, or more than {@link MAX_LISTED} paths, ends it with `data_unmarshal_failure`.
+ */
 export async function* eachSecretPath(
   page: (opts: ListSecretsOptions) => Promise<SecretPage>,
   opts: { prefix?: string; pageSize?: number } & CallOptions = {},
 ): AsyncGenerator<string, void, undefined> {
   const limit = opts.pageSize ?? DEFAULT_LIST_PAGE;
   let cursor: string | undefined;
+  let listed = 0;
   for (;;) {
     const p = await page({
       ...(opts.prefix !== undefined ? { prefix: opts.prefix } : {}),
@@ -77,6 +84,12 @@ export async function* eachSecretPath(
       ...(cursor !== undefined ? { cursor } : {}),
       ...(opts.signal !== undefined ? { signal: opts.signal } : {}),
     });
+    listed += Math.max(1, p.keys.length); // an empty page counts too: no endless empty pages
+    // Pages move forward in code-unit order (Nexus's): a cursor that does not is a broken or
+    // hostile answer, as is a listing too long to hold, not a reason to loop for ever.
+    if (listed > MAX_LISTED || (p.next !== undefined && cursor !== undefined && p.next < cursor)) {
+      throw new NexusApiError('data_unmarshal_failure', { status: 200 });
+    }
     yield* p.keys;
     // A server without paging ignores `limit` and answers everything without `next`.
     if (p.next === undefined || p.next === cursor) return;

@@ -188,3 +188,35 @@ test('watch: an app whose every ready() wait gave up (its signal) exits; the wat
     for (let i = 0; i < 5; i++) await w.ready({ signal: AbortSignal.timeout(50) }).catch(() => gaveUp++);
     process.stdout.write(String(gaveUp)); // no close(): the process must still end`), '5');
 });
+
+test('attack-watch-stale-secret: a deleted or revoked secret is dropped at the next read (current undefined, ready() waits again), not served from memory; a read that succeeds again brings it back', async () => {
+  let answer: 'ok' | 'gone' | 'revoked' = 'ok';
+  let reads = 0;
+  const errors: string[] = [];
+  const reader: SecretReader = {
+    async getSecret(): Promise<SecretValues> {
+      reads++;
+      await Promise.resolve();
+      if (answer === 'gone') throw new NexusApiError('api_not_found', { status: 404 });
+      if (answer === 'revoked') throw new NexusApiError('access_unauthorized', { status: 401 });
+      return { password: 'old-s3cret' };
+    },
+  };
+  const w = watchSecret(reader, 'apps/db', { intervalMs: 5, onError: (e) => errors.push((e as NexusApiError).code) });
+  assert.deepEqual({ ...(await w.ready()) }, { password: 'old-s3cret' });
+  for (const refusal of ['gone', 'revoked'] as const) {
+    answer = refusal;
+    await until(() => w.current === undefined, `${refusal}: the values dropped`);
+    await assert.rejects(w.ready(), (e: unknown) => e instanceof NexusApiError);
+    answer = 'ok';
+    await until(() => w.current !== undefined, 'read again');
+  }
+  assert.deepEqual(errors.slice(0, 1), ['api_not_found']);
+  assert.ok(errors.includes('access_unauthorized'));
+  // Failed reads in a row are spaced out (doubling), not retried every 5 ms.
+  answer = 'gone';
+  const from = reads;
+  await new Promise((r) => setTimeout(r, 400));
+  assert.ok(reads - from <= 8, `reads in 400 ms while refused: ${reads - from}`);
+  w.close();
+});

@@ -4,9 +4,12 @@
  * key) through `onChange`. Opt-in, like `SecretCache`: the latest values stay in this
  * process's memory (as JavaScript strings, which cannot be wiped) until `close()`.
  *
- * A failed read keeps the last good values and is reported to `onError` (never thrown into
- * the event loop); the next tick tries again. Ticks never overlap: the next read is scheduled
- * after the previous one settles. The timer does not keep the process alive, except while an
+ * A failed read is reported to `onError` (never thrown into the event loop). A network failure
+ * keeps the last good values; a refusal (the secret was deleted: not found; access was
+ * revoked: unauthorized) drops them, so `current` is undefined and `ready()` waits again until
+ * a read succeeds: an app never goes on using a secret it may no longer read. Failed reads in
+ * a row space the next ones out (doubling, up to a minute or the interval if longer). Ticks
+ * never overlap: the next read is scheduled after the previous one settles. The timer does not keep the process alive, except while an
  * app awaits `ready()` (a start-up that waits for its first value must not just exit).
  *
  * `ready()` settles with the first read: the values, or, while there are none yet, that read's
@@ -33,7 +36,7 @@ export interface WatchSecretOptions {
 }
 
 export interface SecretWatch {
-  /** The latest values read, or undefined before the first successful read or after close. */
+  /** The latest values read; undefined before the first successful read, after a refusal, or after close. */
   readonly current: SecretValues | undefined;
   /**
    * Resolves with the values once a read succeeded. While there are none yet, rejects with a
@@ -46,6 +49,8 @@ export interface SecretWatch {
 }
 
 const MAX_INTERVAL_MS = 2 ** 31 - 1;
+/** Failed reads in a row space the next ones out up to this (or the interval, if longer). */
+const MAX_BACKOFF_MS = 60_000;
 
 /** The answers that settle a waiting `ready()`: the path or the caller is wrong, and stays so. */
 const REFUSALS: ReadonlySet<string> = new Set(['api_not_found', 'access_unauthorized', 'api_bad_request']);
@@ -72,6 +77,7 @@ export function watchSecret(reader: SecretReader, path: string, opts: WatchSecre
   let current: SecretValues | undefined;
   let closed = false;
   let timer: NodeJS.Timeout | undefined;
+  let failures = 0;
   /** Callers of ready() waiting for the next read's outcome. */
   let waiters: Array<{ resolve: (v: SecretValues) => void; reject: (e: unknown) => void }> = [];
   const settle = (outcome: { values: SecretValues } | { error: unknown }): void => {
@@ -94,6 +100,7 @@ export function watchSecret(reader: SecretReader, path: string, opts: WatchSecre
     try {
       const values = await reader.getSecret(path, readOpts);
       if (closed) return;
+      failures = 0;
       if (!sameValues(current, values)) {
         current = frozenCopy(values);
         settle({ values: current });
@@ -105,14 +112,18 @@ export function watchSecret(reader: SecretReader, path: string, opts: WatchSecre
       }
     } catch (e) {
       if (!closed) {
+        failures++;
+        // A refusal drops the values held and answers the apps waiting for a value; a network
+        // failure, a 408 or a proxy's 4xx (mapped to net_peer_connection) does neither.
+        const refused = e instanceof NexusApiError && REFUSALS.has(e.code) && e.status !== 408;
+        if (refused) current = undefined;
         report(e);
-        // A refusal answers the apps waiting for a first value; a network failure, a 408 or a
-        // proxy's 4xx (mapped to net_peer_connection) does not.
-        if (current === undefined && e instanceof NexusApiError && REFUSALS.has(e.code) && e.status !== 408) settle({ error: e });
+        if (refused) settle({ error: e });
       }
     }
     if (!closed) {
-      timer = setTimeout(() => void tick(), interval);
+      const delay = failures === 0 ? interval : Math.min(Math.max(interval, MAX_BACKOFF_MS), interval * 2 ** Math.min(failures, 20));
+      timer = setTimeout(() => void tick(), delay);
       // Only an app awaiting ready() is kept alive by the watch: it is waiting for the next read.
       if (waiters.length === 0) timer.unref();
     }
