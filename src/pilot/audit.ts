@@ -12,6 +12,7 @@
  *     chain and the order are still checked here. No key ever leaves Nexus.
  * - `hash <path>` asks Nexus for the HMAC a path has in the trail (superuser).
  */
+import buffer from 'node:buffer';
 import fs from 'node:fs';
 import path from 'node:path';
 import { Command } from 'commander';
@@ -61,12 +62,46 @@ function readTrail(ctx: PilotContext, files: readonly string[]): TrailFile[] {
     }
     // A device (/dev/zero, a disk) would be read without end; files and pipes (`<(ssh host cat …)`) are fine.
     if (!st.isFile() && !st.isFIFO()) throw new PilotError(`Error: The audit file ${JSON.stringify(f)} is not a regular file or a pipe.`);
-    try {
-      return { name: f, text: fs.readFileSync(file, 'utf8') };
-    } catch {
-      throw new PilotError(`Error: Cannot read the audit file ${JSON.stringify(f)}.`);
-    }
+    return { name: f, text: readAuditFile(file, f) };
   });
+}
+
+/**
+ * Most bytes of one audit file (a JavaScript string holds no more): a pipe that never ends
+ * (`<(yes …)`) is refused at this size instead of growing without bound.
+ */
+const MAX_AUDIT_FILE_BYTES = Math.min(buffer.constants.MAX_STRING_LENGTH, 512 * 1024 * 1024);
+
+/** One audit file's text, read up to `max` bytes (a file or a pipe). */
+export function readAuditFile(file: string, shown: string, max = MAX_AUDIT_FILE_BYTES): string {
+  const chunks: Buffer[] = [];
+  let total = 0;
+  let fd: number;
+  try {
+    fd = fs.openSync(file, 'r');
+  } catch {
+    throw new PilotError(`Error: Cannot read the audit file ${JSON.stringify(shown)}.`);
+  }
+  try {
+    for (;;) {
+      const chunk = Buffer.allocUnsafe(1 << 20);
+      let n: number;
+      try {
+        n = fs.readSync(fd, chunk, 0, chunk.length, null);
+      } catch {
+        throw new PilotError(`Error: Cannot read the audit file ${JSON.stringify(shown)}.`);
+      }
+      if (n === 0) break;
+      total += n;
+      if (total > max) {
+        throw new PilotError(`Error: The audit file ${JSON.stringify(shown)} is larger than ${Math.floor(max / 1048576)} MiB; verify it in smaller rotated files (SPIKE_NEXUS_AUDIT_MAX_BYTES).`);
+      }
+      chunks.push(chunk.subarray(0, n));
+    }
+    return Buffer.concat(chunks, total).toString('utf8');
+  } finally {
+    fs.closeSync(fd);
+  }
 }
 
 /**

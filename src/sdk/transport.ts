@@ -306,11 +306,15 @@ export class Transport {
     }
     if (res.statusCode !== 200) {
       answer = res.body; // an abort while the error body is read ends that read too
+      // The error body is read under the headers' deadline: a Nexus that drips it (4 KiB at
+      // most, each byte inside the body timeout) must not hold the call for hours.
+      const cut = setTimeout(() => res.body.destroy(), o.headersTimeoutMs);
       try {
         const refused = await errorFromResponse(res, this.at(first, route, undefined));
         throwIfAborted(o.signal);
         throw refused;
       } finally {
+        clearTimeout(cut);
         o.signal?.removeEventListener('abort', onAbort);
       }
     }
