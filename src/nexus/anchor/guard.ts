@@ -7,8 +7,8 @@
  * (decide.ts). Passed: the store's counter is armed (it moves with every write) and the
  * anchor pusher starts. Failed: not ready — readiness names `rollback`, gated requests get 503
  * `state_rollback_detected`, one ERROR line, an audit event, a metric, the Keepers handed
- * evidence instead of the store's anchor — until `accept()` (`spike operator accept-rollback`) moves the store's counter above every
- * anchor seen. While serving, the same refusal when the store's record goes back, vanishes or
+ * evidence instead of the store's anchor — until `accept()` (`spike operator
+ * accept-rollback`) moves the store's counter above every anchor seen. While serving, the same refusal when the store's record goes back, vanishes or
  * stops verifying (sealer.ts, at writes and every RECHECK_MS) or falls behind a Keeper's
  * anchor; the Keepers are then handed evidence far above every counter known here, so every
  * process on the store and a restart refuse too, and a refused process serves again once

@@ -96,7 +96,7 @@ export class KeeperAnchors {
    * A rollback found while serving: each configured Keeper whose anchor verifies below
    * `counter` (or that holds none) is given `counter` sealed, once `after` settled (the
    * pusher's last round), so the evidence outlives this process and reaches every other
-   * process on the store: their Keeper probe finds the store behind it (pusher.ts), and a
+   * process on the store: their Keeper status answers show the store behind it (witness.ts), and a
    * restart's check refuses. A Keeper whose anchor does not verify here (another root's) is
    * left alone. Never throws.
    */
