@@ -20,13 +20,14 @@
 import { ApiError } from '../../protocol/index.js';
 import { errInfo } from '../../lib/index.js';
 import type { KeeperStatus } from '../../keeper/index.js';
-import { ALARM_TEXT, decideRollback, type AlarmCause, type RollbackVerdict } from './decide.js';
+import { ALARM_TEXT, type AlarmCause, type RollbackVerdict } from './decide.js';
 import { AnchorKey } from './mac.js';
 import { AnchorPusher } from './pusher.js';
 import { AnchorChain } from './sealer.js';
 import { KeeperAnchors, STATUS_TIMEOUT_MS } from './keepers.js';
 import { farAbove, KeeperWitness } from './witness.js';
 import type { RollbackGuardOptions } from './guard-options.js';
+import { checkAtStartup } from './startup-check.js';
 
 /** Wire code of a request refused while a rollback is unaccepted (503). */
 export const ROLLBACK_ERR = 'state_rollback_detected';
@@ -129,25 +130,10 @@ export class RollbackGuard {
   }
 
   async #check(key: AnchorKey): Promise<void> {
-    // Keepers first, then the store: a counter reaches the Keepers only after the store
-    // committed it, so a store read AFTER the Keepers' answers covers every counter they
-    // showed. The other order raced with another Nexus on the same database (postgres)
-    // writing and pushing between the two reads: a false "rollback" at start-up.
-    const keepers = await this.#keepers.collect(key, () => this.#stopped);
-    const stored = await this.#o.anchor.read();
-    const store = key.open(stored);
-    let v = decideRollback({ store, storeTampered: stored !== null && store === undefined, keepers });
-    if (store !== undefined && store < this.#seen) {
-      // A rollback dressed as a rotation elsewhere: forged store records took this process
-      // down the stale path, and an older copy (not older than the Keepers' lagging anchor)
-      // was put back meanwhile.
-      v = { ...v, rollback: true, keeperMax: v.keeperMax > this.#seen ? v.keeperMax : this.#seen };
-    }
+    const { verdict: v, stored, store } = await checkAtStartup({
+      keepers: this.#keepers, anchor: this.#o.anchor, key, seen: this.#seen, stopped: () => this.#stopped, logger: this.#o.logger,
+    });
     this.#verdict = v;
-    if (stored !== null && store === undefined) {
-      this.#o.logger.error({ alarm: 'anchor_record_unverified' }, 'the store\'s rollback anchor does not verify under this root key: it is not trusted and counts as 0');
-    }
-    if (v.invalid > 0) this.#o.logger.warn({ keepers: v.invalid }, 'keepers hold rollback anchors that do not verify; ignored');
     if (this.#stopped) return;
     if (!v.rollback) {
       this.#o.logger.info({ storeCounter: Number(v.store), keeperCounter: Number(v.keeperMax), keepersWithAnchor: v.verified }, 'rollback check passed');

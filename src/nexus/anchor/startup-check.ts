@@ -1,0 +1,43 @@
+/**
+ * The start-up rollback check's reads and verdict (guard.ts acts on it): every Keeper's anchor
+ * (keepers.ts), THEN the store's, verified (mac.ts) and decided (decide.ts).
+ *
+ * Keepers first, then the store: a counter reaches the Keepers only after the store committed
+ * it, so a store read AFTER the Keepers' answers covers every counter they showed. The other
+ * order raced with another Nexus on the same database (postgres) writing and pushing between
+ * the two reads: a false "rollback" at start-up.
+ */
+import type { Logger } from '../../lib/index.js';
+import type { CommitAnchor } from '../../store/index.js';
+import { decideRollback, type RollbackVerdict } from './decide.js';
+import type { KeeperAnchors } from './keepers.js';
+import type { AnchorKey } from './mac.js';
+
+export interface StartupCheck {
+  verdict: RollbackVerdict;
+  /** The store's record as read, and its verified counter (undefined: none, or it does not verify). */
+  stored: Uint8Array | null;
+  store: bigint | undefined;
+}
+
+/**
+ * Reads and decides. `seen`: the highest counter this process read before it dropped its keys
+ * (a rejoin); a store below it is a rollback whatever the Keepers hold.
+ */
+export async function checkAtStartup(o: { keepers: KeeperAnchors; anchor: CommitAnchor; key: AnchorKey; seen: bigint; stopped: () => boolean; logger: Logger }): Promise<StartupCheck> {
+  const keepers = await o.keepers.collect(o.key, o.stopped);
+  const stored = await o.anchor.read();
+  const store = o.key.open(stored);
+  let verdict = decideRollback({ store, storeTampered: stored !== null && store === undefined, keepers });
+  if (store !== undefined && store < o.seen) {
+    // A rollback dressed as a rotation elsewhere: forged store records took this process down
+    // the stale path, and an older copy (not older than the Keepers' lagging anchor) was put
+    // back meanwhile.
+    verdict = { ...verdict, rollback: true, keeperMax: verdict.keeperMax > o.seen ? verdict.keeperMax : o.seen };
+  }
+  if (stored !== null && store === undefined) {
+    o.logger.error({ alarm: 'anchor_record_unverified' }, 'the store\'s rollback anchor does not verify under this root key: it is not trusted and counts as 0');
+  }
+  if (verdict.invalid > 0) o.logger.warn({ keepers: verdict.invalid }, 'keepers hold rollback anchors that do not verify; ignored');
+  return { verdict, stored, store };
+}
