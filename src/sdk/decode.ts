@@ -205,12 +205,38 @@ export function decodeCommitments(body: Record<string, unknown>): CommitmentsInf
 }
 
 /**
+ * Most JSON values (array elements, members, containers) one answer may hold: a listing of
+ * 1,000,000 paths has about that many. A hostile answer of tiny values (`[],[],…`: 21 million
+ * arrays in 63 MiB) would otherwise be built whole by `JSON.parse` before its shape is checked
+ * (1.6 GB; an abort under a small heap).
+ */
+const MAX_ANSWER_VALUES = 4_000_000;
+/** Answers smaller than this cannot hold more values than the cap (each takes 2 bytes or more). */
+const SCAN_FROM_BYTES = 2 * MAX_ANSWER_VALUES;
+
+/** An upper bound of the values in JSON text `raw`: its commas and openings outside strings. */
+function jsonValues(raw: Uint8Array): number {
+  let n = 0;
+  let inString = false;
+  for (let i = 0; i < raw.length; i++) {
+    const b = raw[i]!;
+    if (inString) {
+      if (b === 0x5c) i++; // a backslash escapes the next byte
+      else if (b === 0x22) inString = false;
+    } else if (b === 0x22) inString = true;
+    else if (b === 0x2c || b === 0x5b || b === 0x7b) n++;
+  }
+  return n;
+}
+
+/**
  * The parsed JSON object of a 200 answer (`raw` is zeroed), or a typed error: unparsable or
  * not an object → `data_unmarshal_failure`; a non-empty `err` → its code.
  */
 export function parseAnswer(raw: Buffer): Record<string, unknown> {
   let parsed: unknown;
   try {
+    if (raw.length > SCAN_FROM_BYTES && jsonValues(raw) > MAX_ANSWER_VALUES) throw new Error('too many values');
     parsed = raw.length === 0 ? {} : JSON.parse(raw.toString('utf8'));
   } catch {
     throw new NexusApiError('data_unmarshal_failure', { status: 200 });
