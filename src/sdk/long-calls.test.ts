@@ -8,12 +8,12 @@
 import 'reflect-metadata';
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { createMtlsDispatcher, createMtlsServer, type MtlsServer } from '../spiffe/tls/index.js';
+import { createMtlsDispatcher, type MtlsServer } from '../spiffe/tls/index.js';
 import { authorizeAny } from '../spiffe/authorize.js';
 import { StaticX509Source } from '../spiffe/source.js';
-import { createLogger } from '../lib/log.js';
 import { PATHS } from '../protocol/index.js';
 import { bundleSetOf, createCa, makeSvid } from '../../test/helpers/pki.js';
+import { fakeNexus } from '../../test/helpers/mtls-harness.js';
 import { NexusClient } from './client.js';
 import { NexusApiError } from './errors.js';
 
@@ -27,23 +27,16 @@ let viaUndici: NexusClient;
 
 before(async () => {
   const ca = await createCa(TD);
-  server = createMtlsServer({
-    source: new StaticX509Source(await makeSvid(ca, `spiffe://${TD}/spike/nexus`), bundleSetOf(ca)),
-    host: '127.0.0.1',
-    port: 0,
-    logger: createLogger({ component: 'sdk-test', level: 'silent' }),
-    handler: (req, res) => {
-      req.resume();
-      const answer: Record<string, string> = {
-        [PATHS.refreshShares]: '{"epoch":3,"threshold":2,"shares":3}',
-        [PATHS.reshare]: '{"changed":true,"epoch":4,"threshold":2,"shares":3}',
-        [PATHS.rotateRootKey]: '{"epoch":5,"storageKeyId":2,"cipherVersion":2}',
-      };
-      const body = answer[(req.url ?? '').split('?')[0]!] ?? '{"data":{"k":"v"},"versions":{}}';
-      setTimeout(() => res.end(body), ANSWER_AFTER_MS);
-    },
+  server = await fakeNexus(ca, (req, res) => {
+    req.resume();
+    const answer: Record<string, string> = {
+      [PATHS.refreshShares]: '{"epoch":3,"threshold":2,"shares":3}',
+      [PATHS.reshare]: '{"changed":true,"epoch":4,"threshold":2,"shares":3}',
+      [PATHS.rotateRootKey]: '{"epoch":5,"storageKeyId":2,"cipherVersion":2}',
+    };
+    const body = answer[(req.url ?? '').split('?')[0]!] ?? '{"data":{"k":"v"},"versions":{}}';
+    setTimeout(() => res.end(body), ANSWER_AFTER_MS);
   });
-  await server.listen();
   client = await NexusClient.connect({
     urls: [`https://127.0.0.1:${server.port}`],
     source: new StaticX509Source(await makeSvid(ca, `spiffe://${TD}/spike/pilot/role/superuser`), bundleSetOf(ca)),

@@ -8,10 +8,10 @@ import 'reflect-metadata';
 import { Readable } from 'node:stream';
 import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { createMtlsServer, type MtlsServer } from '../spiffe/tls/index.js';
+import type { MtlsServer } from '../spiffe/tls/index.js';
 import { StaticX509Source } from '../spiffe/source.js';
-import { createLogger } from '../lib/log.js';
 import { bundleSetOf, createCa, makeSvid } from '../../test/helpers/pki.js';
+import { fakeNexus } from '../../test/helpers/mtls-harness.js';
 import { NexusClient } from './client.js';
 import { NexusApiError } from './errors.js';
 
@@ -27,20 +27,13 @@ after(async () => {
 
 test('attack-stream-error-drip: a refused stream whose error body drips ends within the headers\' deadline with the status\'s error', async () => {
   const ca = await createCa(TD);
-  server = createMtlsServer({
-    source: new StaticX509Source(await makeSvid(ca, `spiffe://${TD}/spike/nexus`), bundleSetOf(ca)),
-    host: '127.0.0.1',
-    port: 0,
-    logger: createLogger({ component: 'sdk-test', level: 'silent' }),
-    handler: (req, res) => {
-      req.resume();
-      res.writeHead(400, { 'content-type': 'application/json', 'content-length': '4000' });
-      const t = setInterval(() => res.write(' '), 100); // each byte well inside the body timeout
-      timers.add(t);
-      res.on('close', () => clearInterval(t));
-    },
+  server = await fakeNexus(ca, (req, res) => {
+    req.resume();
+    res.writeHead(400, { 'content-type': 'application/json', 'content-length': '4000' });
+    const t = setInterval(() => res.write(' '), 100); // each byte well inside the body timeout
+    timers.add(t);
+    res.on('close', () => clearInterval(t));
   });
-  await server.listen();
   client = await NexusClient.connect({
     urls: [`https://127.0.0.1:${server.port}`],
     source: new StaticX509Source(await makeSvid(ca, `spiffe://${TD}/spike/pilot/role/superuser`), bundleSetOf(ca)),

@@ -28,6 +28,7 @@ import { Keyring, KEYRING_RECORD, type RingName } from './keyring.js';
 import { SEAL_FENCE_RECORD, fenceGeneration, sealFence } from './seal-fence.js';
 import { StoreError } from './types.js';
 import { SETTLE, landedKeyring, type SwitchSettle } from './switch-settle.js';
+import type { BlobSwap, CustodyBackend } from './custody-backend.js';
 
 function sameOwner(lease: Uint8Array, owner: Uint8Array): boolean {
   return Buffer.from(lease.subarray(0, 16)).equals(Buffer.from(owner.subarray(0, 16)));
@@ -36,8 +37,6 @@ function sameOwner(lease: Uint8Array, owner: Uint8Array): boolean {
 function leaseExpiry(lease: Uint8Array): number {
   return Number(new DataView(lease.buffer, lease.byteOffset, 24).getBigUint64(16));
 }
-
-import type { BlobSwap, CustodyBackend } from './custody-backend.js';
 
 export type { BlobSwap, CustodyBackend, KeyRecordsUpdate, StaleBlob } from './custody-backend.js';
 
@@ -174,9 +173,15 @@ export class KeyCustody {
    * makes the live keyring hold what was written.
    */
   #update<T>(change: (fresh: Keyring) => T, sealRoot?: RootKey, extra: (fresh: Keyring) => [string, Uint8Array][] = () => []): Promise<T> {
-    // One keyring update at a time in this process: a reservation queued behind a root
-    // switch then reads the new root, never the one the switch just replaced.
-    const run = this.#updates.then(() => this.#updateNow(change, sealRoot, extra));
+    return this.#queued(() => this.#updateNow(change, sealRoot, extra));
+  }
+
+  /**
+   * One keyring update at a time in this process: a reservation queued behind a root switch
+   * then reads the new root, never the one the switch just replaced.
+   */
+  #queued<T>(fn: () => Promise<T>): Promise<T> {
+    const run = this.#updates.then(fn);
     this.#updates = run.catch(() => undefined);
     return run;
   }
@@ -211,7 +216,7 @@ export class KeyCustody {
   switchRoot(next: RootKey, records: [string, Uint8Array][] = [], settle: SwitchSettle = SETTLE): Promise<{ storage: number; cipher: number }> {
     // In the update queue as a whole, the read-back included: nothing queued behind the switch
     // runs with the old root while the outcome is settled.
-    const run = this.#updates.then(async () => {
+    return this.#queued(async () => {
       try {
         return await this.#updateNow(
           (fresh) => {
@@ -237,8 +242,6 @@ export class KeyCustody {
         }
       }
     });
-    this.#updates = run.catch(() => undefined);
-    return run;
   }
 
   /** The live keyring takes the keys of `fresh` (read from the store). */

@@ -36,6 +36,22 @@ export async function createMtlsPki(): Promise<MtlsPki> {
   return { ca1, ca2, serverSvid, clientSvid, both: bundleSetOf(ca1, ca2) };
 }
 
+/**
+ * A stand-in Nexus for SDK tests: an mTLS server on 127.0.0.1 with the Nexus SVID of `ca`'s
+ * trust domain, answering through `handler` (listening when this resolves; the caller closes it).
+ */
+export async function fakeNexus(ca: TestCa, handler: MtlsServerOptions['handler']): Promise<MtlsServer> {
+  const server = createMtlsServer({
+    source: new StaticX509Source(await makeSvid(ca, `spiffe://${ca.trustDomain.name}/spike/nexus`), bundleSetOf(ca)),
+    host: '127.0.0.1',
+    port: 0,
+    logger: createLogger({ component: 'fake-nexus', level: 'silent' }),
+    handler,
+  });
+  await server.listen();
+  return server;
+}
+
 /** A logger whose JSON lines are collected for assertions. */
 export function captureLogger(): { logger: ReturnType<typeof createLogger>; lines: () => Record<string, unknown>[] } {
   const chunks: string[] = [];

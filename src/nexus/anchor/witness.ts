@@ -89,11 +89,7 @@ export class KeeperWitness {
     const seen = chain.committed;
     const stored = await this.#read();
     if (stored === false || this.#host.servingChain() !== chain || chain.committed !== seen) return;
-    try {
-      chain.check(stored);
-    } catch {
-      // refused: the chain's onRollback has run (alarm, or the stale check)
-    }
+    this.#checkQuietly(chain, stored);
   }
 
   /** A verified Keeper anchor `theirs` (its status just answered): the store must hold as much. */
@@ -177,7 +173,7 @@ export class KeeperWitness {
     try {
       chain.check(stored);
     } catch {
-      // refused: the chain's onRollback has run
+      // refused: the chain's onRollback has run (the alarm, or the stale check)
     }
   }
 }
