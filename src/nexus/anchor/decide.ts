@@ -7,7 +7,9 @@
  * an older copy was put in place, or the SQLite WAL was cut. A store record that does not
  * verify counts as counter 0 (its counter cannot be trusted); no record at all (a store from
  * before this check, a fresh store) is counter 0 too. Keepers holding nothing (restarted)
- * prove nothing: no refusal.
+ * prove nothing: no refusal. A Keeper's record at a counter the store has reached that is not
+ * the record the store's history holds there proves another history: the store was put back
+ * and written on since (`diverged`).
  */
 
 import type { RuntimeRollback } from './sealer.js';
@@ -22,6 +24,7 @@ export const ALARM_TEXT: Record<AlarmCause | 'root_not_rotated', string> = {
   vanished: `the store's rollback anchor vanished (${STORE_REPLACED}); `,
   behind: `the store's rollback anchor went back (${STORE_REPLACED}); `,
   behind_keepers: `the store is older than the anchor the Keepers hold (${STORE_REPLACED}, and another Nexus process had seen the newer state, or acknowledged commits were lost); `,
+  diverged: `the store's history no longer holds an anchor record that was seen in it (${STORE_REPLACED}, and written on since: acknowledged commits were lost); `,
 };
 
 export interface RollbackInput {
@@ -31,6 +34,8 @@ export interface RollbackInput {
   storeTampered: boolean;
   /** Per Keeper answer: its verified counter, `invalid` (held one that does not verify) or undefined (none / no answer). */
   keepers: ReadonlyArray<bigint | 'invalid' | undefined>;
+  /** A Keeper's verified record at this counter is not the one the store's history holds there. */
+  diverged?: bigint;
 }
 
 export interface RollbackVerdict {
@@ -42,6 +47,8 @@ export interface RollbackVerdict {
   verified: number;
   /** Keepers that held an anchor that did not verify. */
   invalid: number;
+  /** Set when a Keeper's record is of another history than the store's (the counter it is at). */
+  diverged?: bigint;
 }
 
 export function decideRollback(i: RollbackInput): RollbackVerdict {
@@ -56,5 +63,6 @@ export function decideRollback(i: RollbackInput): RollbackVerdict {
       if (k > keeperMax) keeperMax = k;
     }
   }
+  if (i.diverged !== undefined) return { rollback: true, store, keeperMax, verified, invalid, diverged: i.diverged };
   return { rollback: verified > 0 && keeperMax > store, store, keeperMax, verified, invalid };
 }

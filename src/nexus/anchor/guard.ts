@@ -77,6 +77,8 @@ export class RollbackGuard {
       read: () => this.#o.anchor.read(),
       open: (record) => this.#key?.open(record) ?? this.#previous?.open(record),
       behind: (storeCounter, keeperCounter) => this.#refuseAtRuntime('behind_keepers', storeCounter, keeperCounter),
+      recorded: (counters) => this.#o.anchor.recorded(counters),
+      diverged: (counter) => this.#refuseAtRuntime('diverged', counter),
     }, this.#keepers, o.recheckMs ?? RECHECK_MS);
   }
 
@@ -137,18 +139,19 @@ export class RollbackGuard {
     if (this.#stopped) return;
     if (!v.rollback) {
       this.#o.logger.info({ storeCounter: Number(v.store), keeperCounter: Number(v.keeperMax), keepersWithAnchor: v.verified }, 'rollback check passed');
-      this.#serve(key, this.#chainFor(key, v.store, store === undefined ? stored : undefined));
+      this.#serve(key, this.#chainFor(key, v.store, store === undefined ? stored : undefined, stored ?? undefined));
       return;
     }
-    // Evidence far above the Keepers' anchor: no other process on this store writes past it.
-    const evidence = farAbove(v.keeperMax);
+    // Evidence far above the Keepers' anchor (and the store's: another history): no other process on this store writes past it.
+    const evidence = farAbove(v.keeperMax > v.store ? v.keeperMax : v.store);
     this.#refuse(evidence);
     this.#witness.holdEvidence(key, evidence, { stopped: this.#notRefused });
-    this.#o.audit.event('rollback.detected', { storeCounter: Number(v.store), keeperCounter: Number(v.keeperMax), keepers: v.verified });
+    const diverged: Record<string, string | number> = v.diverged === undefined ? {} : { cause: 'diverged', divergedAt: Number(v.diverged) };
+    this.#o.audit.event('rollback.detected', { storeCounter: Number(v.store), keeperCounter: Number(v.keeperMax), keepers: v.verified, ...diverged });
     this.#o.logger.error(
-      { alarm: 'state_rollback_detected', storeCounter: Number(v.store), keeperCounter: Number(v.keeperMax), keepersWithAnchor: v.verified },
-      'STATE ROLLBACK DETECTED: the store is older than the anchor the keepers hold (it was replaced by an older copy, or acknowledged commits were lost); '
-      + 'Nexus refuses to serve. If this store was restored from a backup on purpose, run `spike operator accept-rollback`',
+      { alarm: 'state_rollback_detected', storeCounter: Number(v.store), keeperCounter: Number(v.keeperMax), keepersWithAnchor: v.verified, ...diverged },
+      `STATE ROLLBACK DETECTED: ${v.diverged === undefined ? 'the store is older than the anchor the keepers hold' : 'the store\'s history differs from the anchor the keepers hold'} `
+      + '(it was replaced by an older copy, or acknowledged commits were lost); Nexus refuses to serve. If this store was restored from a backup on purpose, run `spike operator accept-rollback`',
     );
   }
 
@@ -195,6 +198,7 @@ export class RollbackGuard {
 
   #serve(key: AnchorKey, chain: AnchorChain): void {
     this.#witness.release();
+    this.#witness.forget();
     this.#chain = chain;
     this.#o.anchor.arm(chain.seal, chain.noteCommitted);
     this.#watch();
@@ -203,6 +207,7 @@ export class RollbackGuard {
       debounceMs: this.#o.debounceMs ?? 500, timeoutMs: STATUS_TIMEOUT_MS,
       ...(this.#o.observer ? { observer: this.#o.observer } : {}),
       onAhead: (keeperCounter) => void this.#witness.compare(keeperCounter),
+      bound: (seen) => this.#witness.bind([seen]),
     });
     this.#state = 'serving';
     this.#o.observer?.rollbackDetected(false);
@@ -266,11 +271,11 @@ export class RollbackGuard {
   }
 
   /** A chain under `key` whose rollbacks at run time refuse service (see sealer.ts). */
-  #chainFor(key: AnchorKey, committed: bigint, adopt: Uint8Array | null | undefined): AnchorChain {
+  #chainFor(key: AnchorKey, committed: bigint, adopt: Uint8Array | null | undefined, known?: Uint8Array): AnchorChain {
     return new AnchorChain({
-      key, logger: this.#o.logger, committed,
+      key, logger: this.#o.logger, committed, onUnbound: () => this.#witness.chainMoved(),
       ...(this.#previous ? { previous: this.#previous } : {}),
-      ...(adopt !== undefined ? { adopt } : {}),
+      ...(adopt !== undefined ? { adopt } : known !== undefined ? { known } : {}),
       onRollback: (cause, storeCounter) => this.#refuseAtRuntime(cause, storeCounter),
     });
   }
@@ -332,7 +337,7 @@ export class RollbackGuard {
     const anchor = st.anchor;
     if (this.#state === 'serving' && this.#key && this.#chain && anchor !== undefined) {
       const theirs = this.#key.open(anchor) ?? this.#previous?.open(anchor);
-      if (theirs !== undefined) void this.#witness.compare(theirs);
+      if (theirs !== undefined) void this.#witness.compare(theirs, anchor);
     }
     this.#pusher?.onStatus(pos, st);
   }

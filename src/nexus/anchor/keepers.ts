@@ -45,8 +45,11 @@ export class KeeperAnchors {
     this.#throttle = createLogThrottle(o.logger, { intervalMs: 60_000 });
   }
 
-  /** Each Keeper's anchor: verified counter, `invalid`, or undefined (none / no answer). */
-  async collect(key: AnchorKey, stopped: () => boolean): Promise<(bigint | 'invalid' | undefined)[]> {
+  /**
+   * Each Keeper's anchor: verified counter, `invalid`, or undefined (none / no answer); and the
+   * record of each verified one.
+   */
+  async collect(key: AnchorKey, stopped: () => boolean): Promise<{ counters: (bigint | 'invalid' | undefined)[]; records: (Uint8Array | undefined)[] }> {
     const { client } = this.#o;
     // The configured Keepers are waited for. The stored sharing's Keepers are asked too in the
     // same rounds (after a Keeper set change in the settings the anchors are on them; they
@@ -55,6 +58,7 @@ export class KeeperAnchors {
     const configured = this.#o.peers;
     const peers = this.allPeers();
     const out: (bigint | 'invalid' | undefined)[] = peers.map(() => undefined);
+    const records: (Uint8Array | undefined)[] = peers.map(() => undefined);
     const heard = peers.map(() => false);
     const started = Date.now();
     const need = Math.min(configured.length, this.#o.keys.sharing()?.threshold ?? configured.length);
@@ -67,6 +71,7 @@ export class KeeperAnchors {
           const st = await client.status(url, STATUS_TIMEOUT_MS);
           heard[i] = true;
           if (st.anchor !== undefined) out[i] = key.open(st.anchor) ?? 'invalid';
+          if (typeof out[i] === 'bigint') records[i] = st.anchor;
         } catch {
           // unreachable or not answering: asked again in the next round
         }
@@ -78,7 +83,7 @@ export class KeeperAnchors {
     }
     const silent = heard.slice(0, configured.length).flatMap((h, i) => (h ? [] : [peers[i]!]));
     if (silent.length > 0) this.#o.logger.warn({ keepers: silent }, 'rollback check: some keepers did not answer; decided on the others');
-    return out;
+    return { counters: out, records };
   }
 
   /**

@@ -1,6 +1,7 @@
 /**
  * The rollback anchor's MAC (D7): HMAC-SHA-256 under the `rollback-anchor/v1` purpose key
- * over a fixed label and the record's (version, counter) prefix. Only Nexus holds the key;
+ * over a fixed label and the record's (version, counter, nonce) prefix (a version-1 record
+ * has no nonce; its MAC covers version and counter). Only Nexus holds the key;
  * the store and the Keepers keep the records as opaque bytes. A record that does not verify
  * (tampered, another key, another format) counts as no record.
  *

@@ -26,6 +26,7 @@ function fixture() {
   const anchor: CommitAnchor = {
     arm: () => undefined, disarm: () => undefined, onWrite: undefined,
     read: async () => stored, current: async () => stored, advance: async () => { throw new Error('unused'); },
+    recorded: async () => new Map(),
   };
   const client = {
     status: async (url: string): Promise<KeeperStatus> => ({ epoch: 1, id: 1, pending: null, anchor: held.get(url) }),

@@ -9,12 +9,15 @@
  * first, and a status (the probe's or that one) showing a higher verified anchor is left alone
  * and handed to `onAhead` (the guard reads the store after it: caught up, or a rollback). Another
  * process on the same store that has not yet seen a rollback therefore cannot push its lower
- * counter over the evidence another one handed the Keepers (guard.ts).
+ * counter over the evidence another one handed the Keepers (guard.ts), and a Keeper's lower record
+ * is replaced only once the store's history was found to hold it (`bound`: a process on an older
+ * copy put back and written on cannot erase the record that shows it).
  */
 import { createLogThrottle, errInfo, type Logger } from '../../lib/index.js';
 import { keeperFailureFields, type KeeperClient, type KeeperStatus } from '../../keeper/index.js';
 import type { CommitAnchor } from '../../store/index.js';
 import type { AnchorKey } from './mac.js';
+import type { BoundRecord } from './sealer.js';
 
 /** Metrics hook (src/ops); must not throw. */
 export interface AnchorObserver {
@@ -37,6 +40,11 @@ interface AnchorPusherOptions {
   observer?: AnchorObserver;
   /** A Keeper holds a verified anchor above the latest pushed (not overwritten; must not throw). */
   onAhead: (keeperCounter: bigint) => void;
+  /**
+   * Before a Keeper's verified record is replaced: false when the store's history holds another
+   * record at its counter (then it is left in place: it is the evidence). Must not throw.
+   */
+  bound?: (seen: BoundRecord) => Promise<boolean>;
 }
 
 export class AnchorPusher {
@@ -111,6 +119,7 @@ export class AnchorPusher {
         if (theirs > latest.counter && !this.#stopped) this.#o.onAhead(theirs);
         return;
       }
+      if (theirs !== undefined && st.anchor !== undefined && this.#o.bound && !(await this.#o.bound({ counter: theirs, record: st.anchor }))) return;
       if (this.#stopped) return;
       await this.#o.client.putAnchor(url, latest.record, this.#o.timeoutMs);
       this.#o.observer?.anchorPushed(pos, Number(latest.counter));

@@ -75,12 +75,14 @@ test('anchor chain: a record that vanished, or a verified one older than one rea
   const chain = new AnchorChain({ key, logger: silent, committed: 0n, onRollback: (c) => { refusals.push(c); } });
   assert.equal(key.open(chain.seal(null, 0n)), 1n, 'a store that never had a record starts at 1');
   assert.equal(key.open(chain.seal(null, 0n)), 1n, 'a first record whose transaction rolled back: still a fresh start');
-  assert.equal(key.open(chain.seal(key.seal(40n), 0n)), 41n, 'continues from the verified stored value');
+  const r40 = key.seal(40n);
+  assert.equal(key.open(chain.seal(r40, 0n)), 41n, 'continues from the verified stored value');
   assert.equal(chain.committed, 40n);
-  assert.equal(key.open(chain.seal(key.seal(40n), 45n)), 45n, 'at least min (accept-rollback)');
+  assert.equal(key.open(chain.seal(r40, 45n)), 45n, 'at least min (accept-rollback)');
   assert.throws(() => chain.seal(key.seal(10n), 0n), refusedBusy);
   assert.throws(() => chain.seal(null, 0n), refusedBusy);
-  assert.deepEqual(refusals, ['behind', 'vanished']);
+  assert.throws(() => chain.seal(key.seal(40n), 0n), refusedBusy, 'another record at the counter read: another history');
+  assert.deepEqual(refusals, ['behind', 'vanished', 'diverged']);
   key.destroy();
   root.destroy();
 });

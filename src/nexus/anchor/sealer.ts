@@ -18,17 +18,33 @@
  * value this chain sealed once the store says its transaction committed, never before (it may
  * still roll back).
  *
+ * The history: every record is unique (its nonce), and the chain keeps the one it knows at
+ * `committed`. A verified record at that very counter with other bytes is another history
+ * (`diverged`: an older copy put back and written on again by a process that had not seen this
+ * one's record). When the chain moves past its known record to a record another process wrote,
+ * the known one is queued (`takeUnbound`): the witness then asks the store's history whether it
+ * still holds that record at its counter (witness.ts), which the counters alone cannot tell.
+ *
  * `adopt`: the one record the start-up check or the operator accepted as the base although it
  * does not verify (or null: none stored); `previous`: after a root-key rotation, records
  * sealed under the old key still verify (writes under the old key may land during the re-key,
  * and other instances keep the old key until they restart).
  */
 import type { Logger } from '../../lib/index.js';
-import { MAX_ANCHOR_COUNTER, StoreError, type AnchorSealer } from '../../store/index.js';
+import { MAX_ANCHOR_COUNTER, StoreError, sameAnchorRecord, type AnchorSealer } from '../../store/index.js';
 import type { AnchorKey } from './mac.js';
 
-/** Why the chain refused: the stored record does not verify, vanished, or went back. */
-export type RuntimeRollback = 'unverified' | 'vanished' | 'behind';
+/** Why the chain refused: the stored record does not verify, vanished, went back, or is of another history. */
+export type RuntimeRollback = 'unverified' | 'vanished' | 'behind' | 'diverged';
+
+/** A record the chain knew at `counter`, which the store's history must still hold there. */
+export interface BoundRecord {
+  counter: bigint;
+  record: Uint8Array;
+}
+
+/** Records queued for the witness at most (a store that cannot answer for long loses the oldest). */
+const MAX_UNBOUND = 4096;
 
 export interface AnchorChainOptions {
   key: AnchorKey;
@@ -39,24 +55,36 @@ export interface AnchorChainOptions {
   committed: bigint;
   /** Accepted as the base once, although it does not verify (undefined: nothing adopted). */
   adopt?: Uint8Array | null;
+  /** The record read at `committed` (the start-up check's), when it verified. */
+  known?: Uint8Array;
+  /** Records were queued for the witness (`takeUnbound`); must not throw. */
+  onUnbound?: () => void;
   /** A rollback under a running Nexus (called before the write is refused). */
   onRollback?: (cause: RuntimeRollback, storeCounter: bigint | undefined) => void;
 }
-
-const sameRecord = (a: Uint8Array | null, b: Uint8Array | null): boolean =>
-  a === null || b === null ? a === b : Buffer.from(a.buffer, a.byteOffset, a.byteLength).equals(b);
 
 export class AnchorChain {
   readonly #o: AnchorChainOptions;
   #committed: bigint;
   #floor: bigint;
   #adopt: Uint8Array | null | undefined;
+  /** The record at `committed`, as read or committed (undefined: not known). */
+  #known: Uint8Array | undefined;
+  #unbound: BoundRecord[] = [];
 
   constructor(o: AnchorChainOptions) {
     this.#o = o;
     this.#committed = o.committed;
     this.#floor = o.committed;
     this.#adopt = o.adopt === undefined || o.adopt === null ? o.adopt : Uint8Array.from(o.adopt);
+    this.#known = o.known === undefined ? undefined : Uint8Array.from(o.known);
+  }
+
+  /** The records this chain moved past since the last call, for the witness to bind (oldest first). */
+  takeUnbound(): BoundRecord[] {
+    const out = this.#unbound;
+    this.#unbound = [];
+    return out;
   }
 
   /** The highest counter this chain read back from the store. */
@@ -84,7 +112,10 @@ export class AnchorChain {
    */
   readonly noteCommitted = (record: Uint8Array): void => {
     const verified = this.#o.key.open(record);
-    if (verified !== undefined && verified > this.#committed) this.#committed = verified;
+    if (verified === undefined || verified <= this.#committed) return;
+    // Sealed on the stored record, which `#base` checked: this chain's own continuation.
+    this.#committed = verified;
+    this.#known = Uint8Array.from(record);
   };
 
   readonly seal: AnchorSealer = (stored, min) => {
@@ -97,10 +128,17 @@ export class AnchorChain {
 
   /** The counter the stored record proves; throws (after `onRollback`) when it proves a rollback. */
   #base(stored: Uint8Array | null): bigint {
-    if (this.#adopt !== undefined && sameRecord(stored, this.#adopt)) return this.#committed;
+    if (this.#adopt !== undefined && sameAnchorRecord(stored, this.#adopt)) return this.#committed;
     const verified = stored === null ? undefined : (this.#o.key.open(stored) ?? this.#o.previous?.open(stored));
-    if (verified !== undefined) {
+    if (verified !== undefined && stored !== null) {
       if (verified < this.#committed) this.#refuse('behind', verified);
+      const known = this.#known;
+      if (verified === this.#committed) {
+        if (known !== undefined && !sameAnchorRecord(stored, known)) this.#refuse('diverged', verified);
+      } else if (known !== undefined) {
+        this.#unbind({ counter: this.#committed, record: known });
+      }
+      if (known === undefined || verified !== this.#committed) this.#known = Uint8Array.from(stored);
       this.#adopt = undefined;
       this.#committed = verified;
       if (verified > this.#floor) this.#floor = verified;
@@ -110,6 +148,12 @@ export class AnchorChain {
     // record whose transaction rolled back leaves it so too).
     if (stored === null && this.#committed === 0n) return 0n;
     this.#refuse(stored === null ? 'vanished' : 'unverified', undefined);
+  }
+
+  #unbind(r: BoundRecord): void {
+    if (this.#unbound.length >= MAX_UNBOUND) this.#unbound.shift();
+    this.#unbound.push(r);
+    this.#o.onUnbound?.();
   }
 
   #refuse(cause: RuntimeRollback, storeCounter: bigint | undefined): never {

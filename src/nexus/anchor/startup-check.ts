@@ -6,9 +6,13 @@
  * it, so a store read AFTER the Keepers' answers covers every counter they showed. The other
  * order raced with another Nexus on the same database (postgres) writing and pushing between
  * the two reads: a false "rollback" at start-up.
+ *
+ * A Keeper's record at a counter the store has reached must be the record the store's history
+ * holds there (when it still holds one): otherwise the store was put back and written on since,
+ * by processes that had not seen the newer state (`diverged`; the counters alone pass).
  */
 import type { Logger } from '../../lib/index.js';
-import type { CommitAnchor } from '../../store/index.js';
+import { sameAnchorRecord, type CommitAnchor } from '../../store/index.js';
 import { decideRollback, type RollbackVerdict } from './decide.js';
 import type { KeeperAnchors } from './keepers.js';
 import type { AnchorKey } from './mac.js';
@@ -25,10 +29,11 @@ export interface StartupCheck {
  * (a rejoin); a store below it is a rollback whatever the Keepers hold.
  */
 export async function checkAtStartup(o: { keepers: KeeperAnchors; anchor: CommitAnchor; key: AnchorKey; seen: bigint; stopped: () => boolean; logger: Logger }): Promise<StartupCheck> {
-  const keepers = await o.keepers.collect(o.key, o.stopped);
+  const { counters: keepers, records } = await o.keepers.collect(o.key, o.stopped);
   const stored = await o.anchor.read();
   const store = o.key.open(stored);
-  let verdict = decideRollback({ store, storeTampered: stored !== null && store === undefined, keepers });
+  const diverged = store === undefined ? undefined : await divergedAt(o.anchor, store, keepers, records);
+  let verdict = decideRollback({ store, storeTampered: stored !== null && store === undefined, keepers, ...(diverged !== undefined ? { diverged } : {}) });
   if (store !== undefined && store < o.seen) {
     // A rollback dressed as a rotation elsewhere: forged store records took this process down
     // the stale path, and an older copy (not older than the Keepers' lagging anchor) was put
@@ -40,4 +45,13 @@ export async function checkAtStartup(o: { keepers: KeeperAnchors; anchor: Commit
   }
   if (verdict.invalid > 0) o.logger.warn({ keepers: verdict.invalid }, 'keepers hold rollback anchors that do not verify; ignored');
   return { verdict, stored, store };
+}
+
+/** The counter of a Keeper record (at or below the store's `store`) that the store's history holds other bytes for. */
+async function divergedAt(anchor: CommitAnchor, store: bigint, keepers: ReadonlyArray<bigint | 'invalid' | undefined>,
+  records: ReadonlyArray<Uint8Array | undefined>): Promise<bigint | undefined> {
+  const seen = keepers.flatMap((c, i) => (typeof c === 'bigint' && c <= store && records[i] ? [{ counter: c, record: records[i]! }] : []));
+  if (seen.length === 0) return undefined;
+  const held = await anchor.recorded([...new Set(seen.map((r) => r.counter))]);
+  return seen.find((r) => held.has(r.counter) && !sameAnchorRecord(held.get(r.counter)!, r.record))?.counter;
 }

@@ -19,13 +19,16 @@
  * - `acceptedElsewhere`: a refused process whose store's record verifies above every counter
  *   it refused on was re-anchored by another process's accept (only an accept moves it there).
  *
- * Left: with several processes writing, an older copy put back within a push and a probe
- * interval (~2.5 s) of another process's writes, and then written past that process's counter
- * by processes that had not heard of them, before it writes or looks again (5 s), is not told
- * from a store that moved on: the counters do not bind the history.
+ * - `bind`: a record seen in the store's history (one this process's chain moved past, a
+ *   Keeper's anchor) must still be the record the history holds at its counter. An older copy
+ *   put back and then written past that counter by processes that had not seen the newer state
+ *   holds another record there (every record has its own nonce): `diverged`. The pusher binds a
+ *   Keeper's record before putting a newer one over it, so such a process cannot erase it.
+ *   A counter the history no longer holds (more than ANCHOR_HISTORY_KEEP behind, or below an
+ *   accepted rollback) binds nothing.
  */
-import { MAX_ANCHOR_COUNTER } from '../../store/index.js';
-import type { AnchorChain } from './sealer.js';
+import { MAX_ANCHOR_COUNTER, sameAnchorRecord } from '../../store/index.js';
+import type { AnchorChain, BoundRecord } from './sealer.js';
 import type { AnchorKey } from './mac.js';
 import type { KeeperAnchors } from './keepers.js';
 
@@ -38,6 +41,10 @@ import type { KeeperAnchors } from './keepers.js';
 export const EVIDENCE_MARGIN = 2n ** 32n;
 /** The second hand-over of evidence, after the first. */
 const SECOND_RAISE_MS = 1000;
+/** Records the chain moved past, kept for binding while the store does not answer (the oldest go first). */
+const MAX_PENDING = 4096;
+/** Keeper records already bound, remembered so a status repeating one costs no store read. */
+const BOUND_MEMO = 32;
 
 /** `counter` + {@link EVIDENCE_MARGIN}, within the counter's range. */
 export function farAbove(counter: bigint): bigint {
@@ -54,6 +61,10 @@ export interface WitnessHost {
   open(record: Uint8Array): bigint | undefined;
   /** The store's record is below a Keeper's anchor, read after the Keeper answered: a rollback. */
   behind(storeCounter: bigint, keeperCounter: bigint): void;
+  /** The records the store's history holds at these counters. */
+  recorded(counters: readonly bigint[]): Promise<Map<bigint, Uint8Array>>;
+  /** The store's history holds another record at `counter` than one seen there: a rollback. */
+  diverged(counter: bigint): void;
 }
 
 export class KeeperWitness {
@@ -62,10 +73,15 @@ export class KeeperWitness {
   readonly #recheckMs: number;
   /** The Keeper counter being compared with the store, and a higher one to compare next. */
   #comparing: bigint | undefined;
-  #next: bigint | undefined;
+  #next: { counter: bigint; record?: Uint8Array } | undefined;
   #seen = 0n;
   #evidence: NodeJS.Timeout | undefined;
   #second: NodeJS.Timeout | undefined;
+  /** Records the chain moved past that are still to be bound (their read failed). */
+  #pending: BoundRecord[] = [];
+  #bindSoon = false;
+  /** Keeper records bound already (hex). */
+  #boundMemo = new Set<string>();
 
   constructor(host: WitnessHost, keepers: KeeperAnchors, recheckMs: number) {
     this.#host = host;
@@ -90,15 +106,72 @@ export class KeeperWitness {
     const stored = await this.#read();
     if (stored === false || this.#host.servingChain() !== chain || chain.committed !== seen) return;
     this.#checkQuietly(chain, stored);
+    await this.bind();
   }
 
-  /** A verified Keeper anchor `theirs` (its status just answered): the store must hold as much. */
-  async compare(theirs: bigint): Promise<void> {
+  /** The chain moved past records (sealer.ts `onUnbound`; maybe inside a store transaction): bind them soon. */
+  chainMoved(): void {
+    if (this.#bindSoon) return;
+    this.#bindSoon = true;
+    setImmediate(() => {
+      this.#bindSoon = false;
+      void this.bind();
+    }).unref();
+  }
+
+  /**
+   * Binds `seen` (a Keeper's records) and the records the chain moved past with the store's
+   * history: false, after `diverged`, when the history holds another record at one's counter.
+   */
+  async bind(seen: readonly BoundRecord[] = []): Promise<boolean> {
+    const chain = this.#host.servingChain();
+    if (!chain) return true;
+    const mine = [...this.#pending, ...chain.takeUnbound()];
+    this.#pending = [];
+    const theirs = seen.filter((r) => !this.#boundMemo.has(Buffer.from(r.record).toString('hex')));
+    const all = [...mine, ...theirs];
+    if (all.length === 0) return true;
+    let held: Map<bigint, Uint8Array>;
+    try {
+      held = await this.#host.recorded([...new Set(all.map((r) => r.counter))]);
+    } catch {
+      // The store does not answer (its own health reporting says so): bound at the next look.
+      if (this.#host.servingChain() === chain) this.#pending = [...mine, ...this.#pending].slice(-MAX_PENDING);
+      return true;
+    }
+    if (this.#host.servingChain() !== chain) return true;
+    const other = all.find((r) => held.has(r.counter) && !sameAnchorRecord(held.get(r.counter)!, r.record));
+    if (other !== undefined) {
+      this.#host.diverged(other.counter);
+      return false;
+    }
+    for (const r of theirs) {
+      if (this.#boundMemo.size >= BOUND_MEMO) this.#boundMemo.clear();
+      this.#boundMemo.add(Buffer.from(r.record).toString('hex'));
+    }
+    return true;
+  }
+
+  /** Forgets what was to be bound (a new chain: accepted, re-keyed, checked again). */
+  forget(): void {
+    this.#pending = [];
+    this.#boundMemo.clear();
+  }
+
+  /**
+   * A verified Keeper anchor `theirs` (its status just answered): the store must hold as much,
+   * and, once it does, hold `record` at that counter.
+   */
+  async compare(theirs: bigint, record?: Uint8Array): Promise<void> {
     if (theirs > this.#seen) this.#seen = theirs;
     const chain = this.#host.servingChain();
-    if (!chain || theirs <= chain.committed) return;
+    if (!chain) return;
+    if (theirs <= chain.committed) {
+      if (record !== undefined) await this.bind([{ counter: theirs, record }]);
+      return;
+    }
     if (this.#comparing !== undefined) {
-      if (theirs > this.#comparing && (this.#next === undefined || theirs > this.#next)) this.#next = theirs;
+      if (theirs > this.#comparing && (this.#next === undefined || theirs > this.#next.counter)) this.#next = { counter: theirs, ...(record ? { record } : {}) };
       return;
     }
     this.#comparing = theirs;
@@ -115,11 +188,12 @@ export class KeeperWitness {
       if (counter < theirs) return this.#host.behind(counter, theirs);
       // As much as the Keeper: the chain learns the record (unless a write moved it meanwhile).
       if (chain.committed === seen) this.#checkQuietly(chain, stored);
+      if (record !== undefined) await this.bind([{ counter: theirs, record }]);
     } finally {
       this.#comparing = undefined;
       const next = this.#next;
       this.#next = undefined;
-      if (next !== undefined) void this.compare(next);
+      if (next !== undefined) void this.compare(next.counter, next.record);
     }
   }
 

@@ -9,7 +9,7 @@
 import { after, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { RootKey } from '../../crypto/index.js';
-import { ANCHOR_RECORD, MAX_ANCHOR_COUNTER, anchorCounter, anchorPrefix } from '../anchor.js';
+import { ANCHOR_HISTORY_KEEP, ANCHOR_RECORD, MAX_ANCHOR_COUNTER, anchorCounter, anchorPrefix } from '../anchor.js';
 import { openPostgresStore } from './store.js';
 import { startPostgres, type TestPostgres } from '../../../test/helpers/postgres.js';
 
@@ -48,11 +48,20 @@ test('postgres anchor: monotonic across two instances; advance(min); notificatio
     const max = counters.reduce((m, c) => ((c ?? 0n) > (m ?? 0n) ? c : m), 0n);
     assert.equal(anchorCounter(await b.anchor.read()), max, 'the stored record is the highest, whatever the commit order');
 
+    const held = await a.anchor.recorded(counters.map((c) => c!));
+    assert.equal(held.size, 20, 'every swapped-in record is in the history');
+    assert.deepEqual(held.get(max!), await b.anchor.read(), 'byte for byte');
+
     const jumped = await b.anchor.advance(1000n);
     assert.equal(anchorCounter(jumped), 1000n);
     const next = await a.anchor.advance(5n);
     assert.equal(anchorCounter(next), 1001n, 'never back below the stored counter');
     assert.equal(anchorCounter(await a.anchor.read()), 1001n);
+    assert.deepEqual((await b.anchor.recorded([1001n])).get(1001n), next);
+    // A jump past ANCHOR_HISTORY_KEEP (an accepted rollback) leaves nothing older on record.
+    const far = await a.anchor.advance(1001n + ANCHOR_HISTORY_KEEP + 1n);
+    const left = await b.anchor.recorded([1000n, 1001n, anchorCounter(far)!]);
+    assert.deepEqual([...left.keys()], [anchorCounter(far)]);
   } finally {
     await a.close();
     await b.close();

@@ -9,10 +9,12 @@
  * bumped inside every write transaction — that would serialise every writer of every
  * instance on one row — but on demand: `current()` advances it after writes (Nexus calls it,
  * debounced, before each anchor push), so the stored record is always at or above what any
- * Keeper was given. Advances of one instance run one at a time.
+ * Keeper was given. Advances of one instance run one at a time. Each swap also puts the new
+ * record in `spike_anchor_history` (and drops the one {@link ANCHOR_HISTORY_KEEP} behind it), in
+ * the same statement.
  */
 import type pg from 'pg';
-import { ANCHOR_RECORD, type AnchorSealer, type CommitAnchor } from '../anchor.js';
+import { ANCHOR_HISTORY_KEEP, ANCHOR_RECORD, anchorCounter, type AnchorSealer, type CommitAnchor } from '../anchor.js';
 import { StoreError } from '../types.js';
 import { q } from './sql.js';
 
@@ -52,6 +54,14 @@ export class PostgresAnchor implements CommitAnchor {
     return v ? new Uint8Array(v) : null;
   }
 
+  async recorded(counters: readonly bigint[]): Promise<Map<bigint, Uint8Array>> {
+    const out = new Map<bigint, Uint8Array>();
+    if (counters.length === 0) return out;
+    const r = await this.#query<{ counter: string; record: Buffer }>(q('recordedAnchors', [counters.map((c) => c.toString())]));
+    for (const row of r.rows) out.set(BigInt(row.counter), new Uint8Array(row.record));
+    return out;
+  }
+
   current(): Promise<Uint8Array | null> {
     return this.#seal ? this.advance(0n) : this.read();
   }
@@ -68,10 +78,12 @@ export class PostgresAnchor implements CommitAnchor {
       if (!seal) throw new StoreError('store_locked');
       const stored = await this.read();
       const record = Buffer.from(seal(stored, min));
+      const counter = anchorCounter(record);
+      if (counter === undefined) throw new StoreError('store_integrity');
       const r = stored === null
-        ? await this.#query(q('putSystemIfAbsent', [ANCHOR_RECORD, record]), true)
-        : await this.#query(q('swapAnchor', [record, Buffer.from(stored)]), true);
-      if (r.rowCount === 1) {
+        ? await this.#query<{ n: number }>(q('putAnchorIfAbsent', [record, counter.toString()]), true)
+        : await this.#query<{ n: number }>(q('swapAnchor', [record, Buffer.from(stored), counter.toString(), (counter - ANCHOR_HISTORY_KEEP).toString()]), true);
+      if (r.rows[0]?.n === 1) {
         this.#committed?.(new Uint8Array(record));
         return new Uint8Array(record);
       }

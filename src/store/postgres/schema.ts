@@ -57,6 +57,12 @@ const PG_MIGRATIONS: readonly string[] = [
   `ALTER TABLE spike_secrets ADD COLUMN created_tx xid8;
    ALTER TABLE spike_secrets ALTER COLUMN created_tx SET DEFAULT pg_current_xact_id();
    CREATE INDEX spike_secrets_created_tx ON spike_secrets (created_tx);`,
+  // 3: the rollback anchor's recent records by counter (../anchor.ts), written with each one,
+  // so an instance can tell whether the database's history still holds the record it saw.
+  `CREATE TABLE spike_anchor_history (
+     counter bigint PRIMARY KEY,
+     record  bytea NOT NULL
+   );`,
 ];
 
 /** Oldest server the schema runs on (`xid8`, `pg_current_xact_id`, `pg_snapshot`: 13). */
@@ -72,6 +78,7 @@ const EXPECTED: Record<string, Record<string, string>> = {
   spike_secrets: { id: 'bytea', path: 'bytea', meta: 'bytea', created_tx: 'xid8' },
   spike_secret_versions: { id: 'bytea', version: 'integer', value: 'bytea' },
   spike_policies: { id: 'bytea', body: 'bytea' },
+  spike_anchor_history: { counter: 'bigint', record: 'bytea' },
 };
 
 const VERSION_TABLE = `CREATE TABLE IF NOT EXISTS spike_schema (

@@ -61,8 +61,23 @@ const SQL = {
   putPolicy: 'INSERT INTO spike_policies (id, body) VALUES ($1, $2) ON CONFLICT (id) DO UPDATE SET body = EXCLUDED.body',
   deletePolicy: 'DELETE FROM spike_policies WHERE id = $1',
   listPolicies: 'SELECT id, body FROM spike_policies',
-  /** The rollback anchor, compare-and-swap: replaced only if it still holds the bytes read ($2) (./anchor.ts). */
-  swapAnchor: `UPDATE spike_system SET value = $1 WHERE key = 'commit_anchor' AND value = $2`,
+  /**
+   * The rollback anchor, compare-and-swap: replaced by $1 (counter $3) only if it still holds
+   * the bytes read ($2), and then also put in the history, which drops what is below $4
+   * (./anchor.ts). `n`: 1 when swapped.
+   */
+  swapAnchor: `WITH s AS (UPDATE spike_system SET value = $1 WHERE key = 'commit_anchor' AND value = $2 RETURNING 1),
+                    h AS (INSERT INTO spike_anchor_history (counter, record) SELECT $3::bigint, $1 FROM s
+                          ON CONFLICT (counter) DO UPDATE SET record = EXCLUDED.record),
+                    d AS (DELETE FROM spike_anchor_history WHERE counter < $4::bigint AND EXISTS (SELECT 1 FROM s))
+               SELECT count(*)::int AS n FROM s`,
+  /** The first anchor record $1 (counter $2), only if there is none, and in the history. `n`: 1 when written. */
+  putAnchorIfAbsent: `WITH s AS (INSERT INTO spike_system (key, value) VALUES ('commit_anchor', $1) ON CONFLICT (key) DO NOTHING RETURNING 1),
+                           h AS (INSERT INTO spike_anchor_history (counter, record) SELECT $2::bigint, $1 FROM s
+                                 ON CONFLICT (counter) DO UPDATE SET record = EXCLUDED.record)
+                      SELECT count(*)::int AS n FROM s`,
+  /** The anchor history's records at the counters $1. */
+  recordedAnchors: 'SELECT counter::text AS counter, record FROM spike_anchor_history WHERE counter = ANY ($1::bigint[])',
 } as const;
 
 type SqlName = keyof typeof SQL;

@@ -10,7 +10,7 @@ import path from 'node:path';
 import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { RootKey } from '../../crypto/index.js';
-import { ANCHOR_RECORD_BYTES, anchorCounter, anchorPrefix } from '../anchor.js';
+import { ANCHOR_HISTORY_KEEP, ANCHOR_RECORD_BYTES, anchorCounter, anchorPrefix } from '../anchor.js';
 import { SqliteStore } from './store.js';
 
 const dirs: string[] = [];
@@ -102,6 +102,25 @@ test('sqlite anchor: advance(min) jumps to at least min, never back; the record 
 test('sqlite anchor: advance before arm is refused', async () => {
   const { s, root } = await store();
   await assert.rejects(s.anchor.advance(1n), { code: 'store_locked' });
+  await s.close();
+  root.destroy();
+});
+
+test('sqlite anchor: each record is kept in the history by counter, in its batch; the history keeps ANCHOR_HISTORY_KEEP behind the newest', async () => {
+  const { s, root } = await store();
+  s.anchor.arm(seal);
+  await s.putSecret('a/1', { k: 'v' });
+  await s.putSecret('a/2', { k: 'v' });
+  const two = await s.anchor.read();
+  const held = await s.anchor.recorded([1n, 2n, 3n]);
+  assert.deepEqual([...held.keys()].sort(), [1n, 2n]);
+  assert.deepEqual(held.get(2n), two, 'the stored record, byte for byte');
+  // A jump (an accepted rollback) leaves everything more than ANCHOR_HISTORY_KEEP behind it.
+  const far = await s.anchor.advance(ANCHOR_HISTORY_KEEP + 10n);
+  const at = anchorCounter(far)!;
+  const after = await s.anchor.recorded([1n, 2n, at]);
+  assert.deepEqual([...after.keys()], [at]);
+  assert.deepEqual(after.get(at), far);
   await s.close();
   root.destroy();
 });

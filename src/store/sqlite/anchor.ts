@@ -3,10 +3,11 @@
  * that acknowledges a write also rewrites the `commit_anchor` system record — inside the
  * batch's own transaction, just before COMMIT, so the counter moves exactly with what is
  * durable (one small row per batch, not per write). A WAL cut after acknowledged commits,
- * or an older copy of the file, therefore carries an older counter.
+ * or an older copy of the file, therefore carries an older counter. The same transaction adds
+ * the record to `anchor_history` and drops the one {@link ANCHOR_HISTORY_KEEP} behind it.
  */
 import type BetterSqlite3 from 'better-sqlite3';
-import { ANCHOR_RECORD, type AnchorSealer, type CommitAnchor } from '../anchor.js';
+import { ANCHOR_HISTORY_KEEP, ANCHOR_RECORD, anchorCounter, type AnchorSealer, type CommitAnchor } from '../anchor.js';
 import { StoreError } from '../types.js';
 import type { GroupCommit } from './group-commit.js';
 
@@ -29,6 +30,9 @@ export class SqliteAnchor implements CommitAnchor {
   readonly #d: SqliteAnchorDeps;
   readonly #get: BetterSqlite3.Statement;
   readonly #put: BetterSqlite3.Statement;
+  readonly #record: BetterSqlite3.Statement;
+  readonly #prune: BetterSqlite3.Statement;
+  readonly #recorded: BetterSqlite3.Statement;
   #seal: AnchorSealer | undefined;
   #committed: ((record: Uint8Array) => void) | undefined;
   /** The record the open transaction wrote (told to `committed` once it commits). */
@@ -39,6 +43,9 @@ export class SqliteAnchor implements CommitAnchor {
     this.#d = d;
     this.#get = d.db.prepare('SELECT value FROM system WHERE key = ?').pluck();
     this.#put = d.db.prepare('INSERT OR REPLACE INTO system (key, value) VALUES (?, ?)');
+    this.#record = d.db.prepare('INSERT OR REPLACE INTO anchor_history (counter, record) VALUES (?, ?)');
+    this.#prune = d.db.prepare('DELETE FROM anchor_history WHERE counter < ?');
+    this.#recorded = d.db.prepare('SELECT record FROM anchor_history WHERE counter = ?').pluck();
   }
 
   #stored(): Buffer | null {
@@ -49,8 +56,13 @@ export class SqliteAnchor implements CommitAnchor {
   #bump(min = 0n): void {
     const seal = this.#seal;
     if (!seal) return;
-    this.#written = Buffer.from(seal(this.#stored(), min));
-    this.#put.run(ANCHOR_RECORD, this.#written);
+    const written = Buffer.from(seal(this.#stored(), min));
+    this.#written = written;
+    this.#put.run(ANCHOR_RECORD, written);
+    const counter = anchorCounter(written);
+    if (counter === undefined) return;
+    this.#record.run(counter, written);
+    if (counter >= ANCHOR_HISTORY_KEEP) this.#prune.run(counter - ANCHOR_HISTORY_KEEP);
   }
 
   #tellCommitted(): void {
@@ -86,6 +98,17 @@ export class SqliteAnchor implements CommitAnchor {
   /** Each batch already advanced it: the stored record covers every acknowledged write. */
   current(): Promise<Uint8Array | null> {
     return this.read();
+  }
+
+  async recorded(counters: readonly bigint[]): Promise<Map<bigint, Uint8Array>> {
+    const out = new Map<bigint, Uint8Array>();
+    this.#d.read(() => {
+      for (const c of counters) {
+        const v = this.#recorded.get(c) as Buffer | undefined;
+        if (v) out.set(c, new Uint8Array(v));
+      }
+    });
+    return out;
   }
 
   async advance(min: bigint): Promise<Uint8Array> {
