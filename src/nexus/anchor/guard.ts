@@ -102,7 +102,7 @@ export class RollbackGuard {
   /** The error a gated request gets while refused (undefined: the usual not-ready). */
   refusal(): ApiError | undefined {
     if (this.#state !== 'refused') return undefined;
-    return new ApiError(ROLLBACK_ERR, 'state rollback detected: the store is older than the keepers\' anchor; an operator must run `spike operator accept-rollback`', { status: 503, expose: true });
+    return new ApiError(ROLLBACK_ERR, 'state rollback detected: the store went back (older than the keepers\' anchor, or another history); an operator must run `spike operator accept-rollback`', { status: 503, expose: true });
   }
 
   /**
@@ -207,7 +207,8 @@ export class RollbackGuard {
       debounceMs: this.#o.debounceMs ?? 500, timeoutMs: STATUS_TIMEOUT_MS,
       ...(this.#o.observer ? { observer: this.#o.observer } : {}),
       onAhead: (keeperCounter) => void this.#witness.compare(keeperCounter),
-      bound: (seen) => this.#witness.bind([seen]),
+      bound: async (seen) => (await this.#witness.bind([seen])) === true,
+      open: (record) => key.open(record) ?? this.#previous?.open(record),
     });
     this.#state = 'serving';
     this.#o.observer?.rollbackDetected(false);
@@ -224,8 +225,10 @@ export class RollbackGuard {
     if (this.#state !== 'refused' || !key || !v) return undefined;
     // Far above every anchor known (the Keepers' now too: another process may have raised
     // them since): a Keeper silent now, or evidence landing late, never looks newer afterwards.
+    // And above the store and the evidence this process handed out, or the accepted record could
+    // land on the evidence's counter (Keepers silent now) and look like another history.
     const held = await this.#keepers.highest(key);
-    const above = farAbove(held > v.keeperMax ? held : v.keeperMax);
+    const above = farAbove([held, v.keeperMax, v.store, this.#refusedAt].reduce((a, b) => (b > a ? b : a)));
     if (this.#state !== 'refused') return undefined;
     // The record stored now is the one the operator accepts as the base (verified or not).
     const chain = this.#chainFor(key, v.store, await this.#o.anchor.read());

@@ -153,3 +153,25 @@ test('anchor history: other processes moving the store forward on the same histo
     await f.done();
   }
 });
+
+test('anchor history: an accept while the Keepers are silent lands above the evidence this process handed out, so the evidence never looks like another history', async () => {
+  const silent = [0, 0, 0];
+  const f = guardFixture(10n, [10n, 10n, 10n], undefined, silent, undefined, undefined, { recheckMs: 60_000 });
+  try {
+    await f.guard.start();
+    f.write();
+    f.replace(f.seal(5n)); // an older copy
+    assert.throws(() => f.write());
+    await until(() => f.keepers().every((c) => c !== null && c > 1000n), 'evidence handed over');
+    const evidence = f.keepers()[0]!;
+    silent.fill(Date.now() + 60_000); // the Keepers do not answer during the accept
+    const out = await f.guard.accept();
+    assert.ok(out && BigInt(out.counter) > evidence, 'above the evidence');
+    silent.fill(0);
+    f.guard.keeperStatus(1, status(f.keeperHolds(0)!));
+    await sleep(50);
+    assert.equal(f.guard.state, 'serving');
+  } finally {
+    await f.done();
+  }
+});

@@ -41,10 +41,13 @@ interface AnchorPusherOptions {
   /** A Keeper holds a verified anchor above the latest pushed (not overwritten; must not throw). */
   onAhead: (keeperCounter: bigint) => void;
   /**
-   * Before a Keeper's verified record is replaced: false when the store's history holds another
-   * record at its counter (then it is left in place: it is the evidence). Must not throw.
+   * Before a Keeper's verified record is replaced: true only when the store's history holds it
+   * (or no longer holds its counter); otherwise it is left in place (another history's record is
+   * the evidence; a store that did not answer decides nothing). Must not throw.
    */
   bound?: (seen: BoundRecord) => Promise<boolean>;
+  /** The counter a Keeper's record proves (default `key.open`; after a rotation the previous key's too). */
+  open?: (record: Uint8Array) => bigint | undefined;
 }
 
 export class AnchorPusher {
@@ -114,7 +117,7 @@ export class AnchorPusher {
     if (this.#stopped || !latest || url === undefined) return;
     try {
       const st = await this.#o.client.status(url, this.#o.timeoutMs);
-      const theirs = st.anchor === undefined ? undefined : this.#o.key.open(st.anchor);
+      const theirs = st.anchor === undefined ? undefined : (this.#o.open ?? this.#o.key.open.bind(this.#o.key))(st.anchor);
       if (theirs !== undefined && theirs >= latest.counter) {
         if (theirs > latest.counter && !this.#stopped) this.#o.onAhead(theirs);
         return;

@@ -121,11 +121,13 @@ export class KeeperWitness {
 
   /**
    * Binds `seen` (a Keeper's records) and the records the chain moved past with the store's
-   * history: false, after `diverged`, when the history holds another record at one's counter.
+   * history: true when the history holds each (or no longer holds its counter); false, after
+   * `diverged`, when it holds another record at one's counter; undefined when the store did not
+   * answer (or this process stopped serving): not decided.
    */
-  async bind(seen: readonly BoundRecord[] = []): Promise<boolean> {
+  async bind(seen: readonly BoundRecord[] = []): Promise<boolean | undefined> {
     const chain = this.#host.servingChain();
-    if (!chain) return true;
+    if (!chain) return undefined;
     const mine = [...this.#pending, ...chain.takeUnbound()];
     this.#pending = [];
     const theirs = seen.filter((r) => !this.#boundMemo.has(Buffer.from(r.record).toString('hex')));
@@ -137,9 +139,9 @@ export class KeeperWitness {
     } catch {
       // The store does not answer (its own health reporting says so): bound at the next look.
       if (this.#host.servingChain() === chain) this.#pending = [...mine, ...this.#pending].slice(-MAX_PENDING);
-      return true;
+      return undefined;
     }
-    if (this.#host.servingChain() !== chain) return true;
+    if (this.#host.servingChain() !== chain) return undefined;
     const other = all.find((r) => held.has(r.counter) && !sameAnchorRecord(held.get(r.counter)!, r.record));
     if (other !== undefined) {
       this.#host.diverged(other.counter);

@@ -11,6 +11,7 @@ import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { RootKey } from '../../crypto/index.js';
 import { ANCHOR_HISTORY_KEEP, ANCHOR_RECORD_BYTES, anchorCounter, anchorPrefix } from '../anchor.js';
+import Database from 'better-sqlite3';
 import { SqliteStore } from './store.js';
 
 const dirs: string[] = [];
@@ -118,9 +119,29 @@ test('sqlite anchor: each record is kept in the history by counter, in its batch
   // A jump (an accepted rollback) leaves everything more than ANCHOR_HISTORY_KEEP behind it.
   const far = await s.anchor.advance(ANCHOR_HISTORY_KEEP + 10n);
   const at = anchorCounter(far)!;
+  assert.equal(at, ANCHOR_HISTORY_KEEP + 10n, 'one record per advance (never two in one transaction)');
   const after = await s.anchor.recorded([1n, 2n, at]);
   assert.deepEqual([...after.keys()], [at]);
   assert.deepEqual(after.get(at), far);
+  await s.close();
+  root.destroy();
+});
+
+test('sqlite anchor: a batch rolled back after its record was written never reports that record as committed', async () => {
+  const { s, file, root } = await store();
+  const told: (bigint | undefined)[] = [];
+  s.anchor.arm(seal, (record) => told.push(anchorCounter(record)));
+  await s.putSecret('a/1', { k: 'v' });
+  await s.putSecret('a/2', { k: 'v' });
+  // The history insert of record 3 fails (as a full disk would): the whole batch rolls back.
+  const raw = new Database(file);
+  raw.exec("CREATE TRIGGER fail_three BEFORE INSERT ON anchor_history WHEN NEW.counter = 3 BEGIN SELECT RAISE(ABORT, 'injected'); END");
+  await assert.rejects(s.putSecret('a/3', { k: 'v' }));
+  raw.exec('DROP TRIGGER fail_three');
+  raw.close();
+  await s.putSecret('a/4', { k: 'v' });
+  assert.deepEqual(told, [1n, 2n, 3n], 'the rolled-back record 3 was not told; the next batch\'s 3 was');
+  assert.equal(anchorCounter(await s.anchor.read()), 3n);
   await s.close();
   root.destroy();
 });

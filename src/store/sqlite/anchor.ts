@@ -35,8 +35,8 @@ export class SqliteAnchor implements CommitAnchor {
   readonly #recorded: BetterSqlite3.Statement;
   #seal: AnchorSealer | undefined;
   #committed: ((record: Uint8Array) => void) | undefined;
-  /** The record the open transaction wrote (told to `committed` once it commits). */
-  #written: Buffer | undefined;
+  /** The least counter the next batch's record takes (`advance`), consumed by that batch. */
+  #nextMin = 0n;
   onWrite: (() => void) | undefined;
 
   constructor(d: SqliteAnchorDeps) {
@@ -52,32 +52,32 @@ export class SqliteAnchor implements CommitAnchor {
     return (this.#get.get(ANCHOR_RECORD) as Buffer | undefined) ?? null;
   }
 
-  /** Inside a transaction: the record after the stored one (at least `min`; the sealer verifies it), written. */
-  #bump(min = 0n): void {
+  /**
+   * Inside a batch's transaction, once per batch: the record after the stored one (at least
+   * `#nextMin`; the sealer verifies the stored one), written with its history row. Returns it
+   * for the batch's `afterCommit` (a batch that rolls back never reports its record).
+   */
+  #bump(): Buffer | undefined {
     const seal = this.#seal;
-    if (!seal) return;
+    if (!seal) return undefined;
+    const min = this.#nextMin;
+    this.#nextMin = 0n;
     const written = Buffer.from(seal(this.#stored(), min));
-    this.#written = written;
     this.#put.run(ANCHOR_RECORD, written);
     const counter = anchorCounter(written);
-    if (counter === undefined) return;
+    if (counter === undefined) return written;
     this.#record.run(counter, written);
     if (counter >= ANCHOR_HISTORY_KEEP) this.#prune.run(counter - ANCHOR_HISTORY_KEEP);
-  }
-
-  #tellCommitted(): void {
-    const record = this.#written;
-    this.#written = undefined;
-    if (record) this.#committed?.(new Uint8Array(record));
+    return written;
   }
 
   arm(seal: AnchorSealer, committed?: (record: Uint8Array) => void): void {
     this.#seal = seal;
     this.#committed = committed;
-    this.#written = undefined;
+    this.#nextMin = 0n;
     this.#d.commits.beforeCommit = () => this.#bump();
-    this.#d.commits.afterCommit = () => {
-      this.#tellCommitted();
+    this.#d.commits.afterCommit = (record) => {
+      if (record instanceof Buffer) this.#committed?.(new Uint8Array(record));
       this.onWrite?.();
     };
   }
@@ -113,7 +113,10 @@ export class SqliteAnchor implements CommitAnchor {
 
   async advance(min: bigint): Promise<Uint8Array> {
     if (!this.#seal) throw new StoreError('store_locked');
-    await this.#d.write(() => this.#bump(min)); // through group commit: its afterCommit tells `committed`
+    // A batch of its own through group commit, whose one record takes at least `min` (its
+    // afterCommit tells `committed`): never two records in one transaction.
+    if (min > this.#nextMin) this.#nextMin = min;
+    await this.#d.write(() => undefined);
     const r = await this.read();
     if (!r) throw new StoreError('store_integrity');
     return r;

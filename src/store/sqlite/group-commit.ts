@@ -83,10 +83,11 @@ export class GroupCommit {
   /**
    * Runs inside every batch's transaction after its writes, before COMMIT, when at least one
    * write succeeded (the rollback anchor's counter, ../anchor.ts). Throwing rejects the batch.
+   * What it returns is handed to `afterCommit` of the same batch, once that batch committed.
    */
-  beforeCommit: (() => void) | undefined;
-  /** Runs after every committed batch that called `beforeCommit`; must not throw. */
-  afterCommit: (() => void) | undefined;
+  beforeCommit: (() => unknown) | undefined;
+  /** Runs after every committed batch that called `beforeCommit`, with what it returned; must not throw. */
+  afterCommit: ((fromBefore: unknown) => void) | undefined;
 
   constructor(db: BetterSqlite3.Database, opts: GroupCommitOptions) {
     this.#db = db;
@@ -256,9 +257,10 @@ export class GroupCommit {
     }
     const hook = this.beforeCommit;
     const anchored = !aborted && hook !== undefined && outcomes.some((o) => o.ok);
+    let fromBefore: unknown;
     if (anchored) {
       try {
-        hook();
+        fromBefore = hook();
       } catch (e) {
         aborted = toStoreError(e);
       }
@@ -290,7 +292,7 @@ export class GroupCommit {
       return;
     }
     const settle = (): void => {
-      if (anchored) this.afterCommit?.();
+      if (anchored) this.afterCommit?.(fromBefore);
       for (let i = 0; i < batch.length; i++) {
         const o = outcomes[i]!;
         const op = batch[i]!;
