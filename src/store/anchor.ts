@@ -50,9 +50,11 @@ export const MAX_ANCHOR_COUNTER = BigInt(Number.MAX_SAFE_INTEGER);
 /**
  * Builds the record that follows `stored` (null: none yet): a counter above the stored
  * one's verified counter and at least `min`, sealed (Nexus: prefix + MAC). May throw (the
- * write that needed it then fails).
+ * write that needed it then fails). `issuedAt`: what the sealer's `mark` said when `stored`
+ * was read, for a read that may be answered after fresher ones (postgres): `stored` is only
+ * held to that, not to what was learnt meanwhile.
  */
-export type AnchorSealer = (stored: Uint8Array | null, min: bigint) => Uint8Array;
+export type AnchorSealer = (stored: Uint8Array | null, min: bigint, issuedAt?: bigint) => Uint8Array;
 
 /** The authenticated prefix of the record for `counter` with a fresh random nonce (or `nonce`). */
 export function anchorPrefix(counter: bigint, nonce: Uint8Array = randomBytes(ANCHOR_NONCE_BYTES)): Buffer {
@@ -87,9 +89,10 @@ export interface CommitAnchor {
   /**
    * From now on writes advance the counter, sealed by `seal`; `committed` is told each record
    * the store wrote once its transaction committed (so a copy put back even one write behind
-   * is older than what Nexus knows is stored).
+   * is older than what Nexus knows is stored); `mark` tells what Nexus knows before a read that
+   * is handed to `seal` later (its `issuedAt`).
    */
-  arm(seal: AnchorSealer, committed?: (record: Uint8Array) => void): void;
+  arm(seal: AnchorSealer, committed?: (record: Uint8Array) => void, mark?: () => bigint): void;
   /** Stops advancing (Nexus refuses to serve, or is closing). */
   disarm(): void;
   /** The stored record (null: none yet), as the database holds it. */

@@ -200,7 +200,7 @@ export class RollbackGuard {
     this.#witness.release();
     this.#witness.forget();
     this.#chain = chain;
-    this.#o.anchor.arm(chain.seal, chain.noteCommitted);
+    this.#o.anchor.arm(chain.seal, chain.noteCommitted, chain.mark);
     this.#watch();
     this.#pusher = new AnchorPusher({
       peers: this.#o.peers, client: this.#o.client, anchor: this.#o.anchor, key, logger: this.#o.logger,
@@ -232,7 +232,7 @@ export class RollbackGuard {
     if (this.#state !== 'refused') return undefined;
     // The record stored now is the one the operator accepts as the base (verified or not).
     const chain = this.#chainFor(key, v.store, await this.#o.anchor.read());
-    this.#o.anchor.arm(chain.seal, chain.noteCommitted);
+    this.#o.anchor.arm(chain.seal, chain.noteCommitted, chain.mark);
     let record: Uint8Array;
     try {
       record = await this.#o.anchor.advance(above);
@@ -260,15 +260,18 @@ export class RollbackGuard {
     if (this.#state !== 'serving' || !old) return;
     await this.#pusher?.stop();
     if (this.#state !== 'serving') return; // refused or stale meanwhile: that verdict stands
+    await this.#witness.bind(); // what the old chain moved past is bound before it is replaced
+    if (this.#state !== 'serving') return;
     const committed = this.#chain?.committed ?? 0n;
     const floor = this.#chain?.floor ?? 0n;
+    const known = this.#chain?.known;
     const key = new AnchorKey(this.#o.keys.root());
     this.#key = key;
     // Records sealed under the old key (writes during this re-key; instances that keep the
     // old root until they restart) still verify through `previous`.
     this.#previous?.destroy();
     this.#previous = old;
-    this.#serve(key, this.#chainFor(key, committed, undefined));
+    this.#serve(key, this.#chainFor(key, committed, undefined, known));
     await this.#o.anchor.advance(floor + 1n);
     await this.#pusher?.pushAll();
   }

@@ -126,3 +126,22 @@ test('attack-rollback-one-write-behind: a copy put back only one write behind is
   key.destroy();
   root.destroy();
 });
+
+test('anchor chain: a read answered after a fresher one was applied (a slow postgres connection) is no rollback; one older than what was known when it was issued is', () => {
+  const root = RootKey.generate();
+  const key = new AnchorKey(root);
+  const refusals: RuntimeRollback[] = [];
+  const chain = new AnchorChain({ key, logger: silent, committed: 0n, onRollback: (c) => { refusals.push(c); } });
+  const r1 = key.seal(1n);
+  chain.check(r1);
+  const issuedAt = chain.mark(); // an advance's read is issued now (it will answer r1, late)
+  chain.check(key.seal(2n)); // the periodic look's read, issued later, answered first
+  assert.equal(key.open(chain.seal(r1, 0n, issuedAt)), 2n, 'sealed on what was read (its swap then finds the store moved on)');
+  assert.equal(chain.committed, 2n, 'nothing learnt from the late answer');
+  assert.deepEqual(refusals, []);
+  assert.throws(() => chain.seal(key.seal(0n), 0n, issuedAt), refusedBusy, 'older than what was known when issued');
+  assert.throws(() => chain.seal(r1, 0n), refusedBusy, 'a read issued now is held to everything known');
+  assert.deepEqual(refusals, ['behind', 'behind']);
+  key.destroy();
+  root.destroy();
+});

@@ -92,6 +92,11 @@ export class AnchorChain {
     return this.#committed;
   }
 
+  /** The record at `committed`, as read or committed (undefined: not known). */
+  get known(): Uint8Array | undefined {
+    return this.#known;
+  }
+
   /** The highest counter this chain read or sealed (sealed ones may not have committed). */
   get floor(): bigint {
     return this.#floor;
@@ -118,8 +123,11 @@ export class AnchorChain {
     this.#known = Uint8Array.from(record);
   };
 
-  readonly seal: AnchorSealer = (stored, min) => {
-    let next = this.#base(stored) + 1n;
+  /** What this chain knows now (the store's `mark`: a read issued now is held to this). */
+  readonly mark = (): bigint => this.#committed;
+
+  readonly seal: AnchorSealer = (stored, min, issuedAt) => {
+    let next = this.#base(stored, issuedAt) + 1n;
     if (next < min) next = min;
     if (next > MAX_ANCHOR_COUNTER) next = MAX_ANCHOR_COUNTER; // 2^53 batches: never reached in practice
     if (next > this.#floor) this.#floor = next;
@@ -127,11 +135,16 @@ export class AnchorChain {
   };
 
   /** The counter the stored record proves; throws (after `onRollback`) when it proves a rollback. */
-  #base(stored: Uint8Array | null): bigint {
+  #base(stored: Uint8Array | null, issuedAt?: bigint): bigint {
     if (this.#adopt !== undefined && sameAnchorRecord(stored, this.#adopt)) return this.#committed;
     const verified = stored === null ? undefined : (this.#o.key.open(stored) ?? this.#o.previous?.open(stored));
     if (verified !== undefined && stored !== null) {
-      if (verified < this.#committed) this.#refuse('behind', verified);
+      if (verified < this.#committed) {
+        // Read before this chain learnt the newer record, answered after: no evidence of
+        // anything. Nothing is learnt from it; the swap sealed on it finds the store moved on.
+        if (issuedAt !== undefined && verified >= issuedAt) return verified;
+        this.#refuse('behind', verified);
+      }
       const known = this.#known;
       if (verified === this.#committed) {
         if (known !== undefined && !sameAnchorRecord(stored, known)) this.#refuse('diverged', verified);

@@ -10,6 +10,11 @@ import { after, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { RootKey } from '../../crypto/index.js';
 import { ANCHOR_HISTORY_KEEP, ANCHOR_RECORD, MAX_ANCHOR_COUNTER, anchorCounter, anchorPrefix } from '../anchor.js';
+import pg from 'pg';
+import { AnchorKey } from '../../nexus/anchor/mac.js';
+import { AnchorChain, type RuntimeRollback } from '../../nexus/anchor/sealer.js';
+import { createLogger } from '../../lib/log.js';
+import { PostgresAnchor } from './anchor.js';
 import { openPostgresStore } from './store.js';
 import { startPostgres, type TestPostgres } from '../../../test/helpers/postgres.js';
 
@@ -86,6 +91,50 @@ test('ATTACK planted anchor counter (postgres): the store hands a planted record
     assert.equal(anchorCounter(await a.anchor.read()), 7n, 'the planted record is replaced, not kept for its larger prefix');
   } finally {
     await a.close();
+    root.destroy();
+  }
+});
+
+test('postgres anchor: an advance whose read is answered late, after a fresher read of another connection was applied, is no rollback (several instances, one slow answer)', async () => {
+  server ??= await startPostgres();
+  const url = await server.createDatabase();
+  const migrated = await openPostgresStore({ connectionString: url }); // the schema
+  await migrated.close();
+  const pool = new pg.Pool({ connectionString: url, max: 4 });
+  let lateNextRead = 0;
+  // The real statements on a real server; one read's answer is handed back late.
+  const query = async <R extends pg.QueryResultRow>(cfg: pg.QueryConfig<unknown[]>): Promise<pg.QueryResult<R>> => {
+    const late = cfg.text.includes('FROM spike_system WHERE key = $1') ? lateNextRead : 0;
+    if (late) lateNextRead = 0;
+    const r = await pool.query<R>(cfg);
+    if (late) await new Promise((res) => setTimeout(res, late));
+    return r;
+  };
+  const root = RootKey.generate();
+  const key = new AnchorKey(root);
+  const refusals: RuntimeRollback[] = [];
+  const silent = createLogger({ component: 't', level: 'silent' });
+  const mk = (): AnchorChain => new AnchorChain({ key, logger: silent, committed: 0n, onRollback: (c) => { refusals.push(c); } });
+  const a = new PostgresAnchor(query);
+  const b = new PostgresAnchor(query);
+  const ca = mk();
+  const cb = mk();
+  a.arm(ca.seal, ca.noteCommitted, ca.mark);
+  b.arm(cb.seal, cb.noteCommitted, cb.mark);
+  try {
+    await a.advance(0n); // 1
+    lateNextRead = 150;
+    const pushRound = a.advance(0n); // its read sees 1 and answers late
+    await new Promise((res) => setTimeout(res, 30));
+    await b.advance(0n); // the other instance moves the record to 2
+    ca.check(await a.read()); // this instance's periodic look, answered first: 2
+    const record = await pushRound; // the swap sealed on 1 failed; read again and swapped in 3
+    assert.deepEqual(refusals, []);
+    assert.equal(anchorCounter(record), 3n);
+    assert.equal(ca.committed, 3n);
+  } finally {
+    await pool.end();
+    key.destroy();
     root.destroy();
   }
 });

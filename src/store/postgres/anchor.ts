@@ -27,6 +27,7 @@ export class PostgresAnchor implements CommitAnchor {
   readonly #query: Query;
   #seal: AnchorSealer | undefined;
   #committed: ((record: Uint8Array) => void) | undefined;
+  #mark: (() => bigint) | undefined;
   #queue: Promise<void> = Promise.resolve();
   onWrite: (() => void) | undefined;
 
@@ -34,14 +35,16 @@ export class PostgresAnchor implements CommitAnchor {
     this.#query = query;
   }
 
-  arm(seal: AnchorSealer, committed?: (record: Uint8Array) => void): void {
+  arm(seal: AnchorSealer, committed?: (record: Uint8Array) => void, mark?: () => bigint): void {
     this.#seal = seal;
     this.#committed = committed;
+    this.#mark = mark;
   }
 
   disarm(): void {
     this.#seal = undefined;
     this.#committed = undefined;
+    this.#mark = undefined;
   }
 
   /** After a committed write transaction (the store calls it). */
@@ -76,8 +79,11 @@ export class PostgresAnchor implements CommitAnchor {
     for (let attempt = 0; attempt < SWAP_ATTEMPTS; attempt++) {
       const seal = this.#seal;
       if (!seal) throw new StoreError('store_locked');
+      // Another connection's fresher read may be applied before this one answers (a slow
+      // answer is no rollback: the sealer holds it only to what was known when it was issued).
+      const issuedAt = this.#mark?.();
       const stored = await this.read();
-      const record = Buffer.from(seal(stored, min));
+      const record = Buffer.from(seal(stored, min, issuedAt));
       const counter = anchorCounter(record);
       if (counter === undefined) throw new StoreError('store_integrity');
       const r = stored === null
