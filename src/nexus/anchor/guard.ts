@@ -209,6 +209,7 @@ export class RollbackGuard {
       onAhead: (keeperCounter) => void this.#witness.compare(keeperCounter),
       bound: async (seen) => (await this.#witness.bind([seen])) === true,
       open: (record) => key.open(record) ?? this.#previous?.open(record),
+      epoch: () => this.#o.keys.sharing()?.epoch,
     });
     this.#state = 'serving';
     this.#o.observer?.rollbackDetected(false);

@@ -22,6 +22,7 @@ function fixture() {
   const sent: { url: string; counter: bigint | undefined }[] = [];
   const held = new Map<string, Uint8Array | undefined>();
   const ahead: bigint[] = [];
+  let keeperEpoch = 1;
   const logger = createLogger({ component: 't', destination: new Writable({ write: (_c, _e, cb) => cb() }) });
   const anchor: CommitAnchor = {
     arm: () => undefined, disarm: () => undefined, onWrite: undefined,
@@ -29,15 +30,20 @@ function fixture() {
     recorded: async () => new Map(),
   };
   const client = {
-    status: async (url: string): Promise<KeeperStatus> => ({ epoch: 1, id: 1, pending: null, anchor: held.get(url) }),
+    status: async (url: string): Promise<KeeperStatus> => ({ epoch: keeperEpoch, id: 1, pending: null, anchor: held.get(url) }),
     putAnchor: async (url: string, a: Uint8Array) => { sent.push({ url, counter: key.open(a) }); held.set(url, a); },
   } as unknown as KeeperClient;
-  const pusher = new AnchorPusher({ peers: ['k1', 'k2'], client, anchor, key, logger, debounceMs: 20, timeoutMs: 100, onAhead: (c) => ahead.push(c) });
+  const pusher = new AnchorPusher({ peers: ['k1', 'k2'], client, anchor, key, logger, debounceMs: 20, timeoutMs: 100, onAhead: (c) => ahead.push(c), epoch: () => 1 });
   return {
     key, anchor, pusher, sent, ahead,
     setStored: (c: bigint) => { stored = key.seal(c); },
     /** What Keeper `url` holds now (another process put it, or it restarted empty). */
     keeperHolds: (url: string, c: bigint | undefined) => { held.set(url, c === undefined ? undefined : key.seal(c)); },
+    /** The Keepers moved to sharing epoch `e` (this process stays at 1). */
+    keepersAt: (e: number) => { keeperEpoch = e; },
+    /** What Keeper `url` holds, as raw bytes. */
+    keeperHoldsRaw: (url: string, record: Uint8Array) => { held.set(url, record); },
+    held: (url: string) => held.get(url),
     done: async () => { await pusher.stop(); key.destroy(); root.destroy(); },
   };
 }
@@ -102,4 +108,30 @@ test('attack-rollback-evidence-overwritten: a process that has not seen the roll
   assert.deepEqual(f.sent, [], 'nothing sent');
   assert.ok(f.ahead.length >= 2 && f.ahead.every((c) => c === 20n), `onAhead: ${f.ahead.join(',')}`);
   await f.done();
+});
+
+test('attack-rotation-anchor-overwrite: a process still on the old root leaves the new root\'s anchors on Keepers that moved to a newer sharing; an unverifiable anchor on a Keeper of its own epoch is replaced', async () => {
+  const f = fixture();
+  const newRoot = RootKey.generate();
+  const newKey = new AnchorKey(newRoot);
+  try {
+    await f.pusher.pushAll();
+    f.sent.length = 0;
+    const theirs = newKey.seal(7n); // pushed by the process that rotated the root
+    f.keeperHoldsRaw('k1', theirs);
+    f.keeperHoldsRaw('k2', theirs);
+    f.keepersAt(2);
+    await f.pusher.pushAll();
+    f.pusher.onStatus(1, { epoch: 2, id: 1, pending: null, anchor: theirs });
+    await settle();
+    assert.equal(f.sent.length, 0, 'nothing pushed over the new root\'s anchors');
+    assert.deepEqual(f.held('k1'), theirs);
+    f.keepersAt(1); // same epoch: an anchor this process cannot verify is garbage to it, and is replaced
+    await f.pusher.pushAll();
+    assert.deepEqual(f.sent.map((s) => s.url).sort(), ['k1', 'k2']);
+  } finally {
+    newKey.destroy();
+    newRoot.destroy();
+    await f.done();
+  }
 });

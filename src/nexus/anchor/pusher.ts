@@ -48,6 +48,12 @@ interface AnchorPusherOptions {
   bound?: (seen: BoundRecord) => Promise<boolean>;
   /** The counter a Keeper's record proves (default `key.open`; after a rotation the previous key's too). */
   open?: (record: Uint8Array) => bigint | undefined;
+  /**
+   * This process's sharing epoch. A Keeper at a newer one (current or pending) went through a
+   * rotation elsewhere: an anchor it holds that does not verify here is likely the new root's,
+   * and is left to the process that holds it.
+   */
+  epoch?: () => number | undefined;
 }
 
 export class AnchorPusher {
@@ -123,12 +129,19 @@ export class AnchorPusher {
         return;
       }
       if (theirs !== undefined && st.anchor !== undefined && this.#o.bound && !(await this.#o.bound({ counter: theirs, record: st.anchor }))) return;
+      if (theirs === undefined && st.anchor !== undefined && this.#movedPast(st)) return;
       if (this.#stopped) return;
       await this.#o.client.putAnchor(url, latest.record, this.#o.timeoutMs);
       this.#o.observer?.anchorPushed(pos, Number(latest.counter));
     } catch (e) {
       this.#throttle.warn(`anchor_push_${pos}`, { keeperId: pos, reason: errInfo(e), ...keeperFailureFields(e) }, 'rollback anchor push failed');
     }
+  }
+
+  /** The Keeper holds or is being given a share of a newer sharing than this process's. */
+  #movedPast(st: KeeperStatus): boolean {
+    const ours = this.#o.epoch?.();
+    return ours !== undefined && Math.max(st.epoch ?? 0, st.pending ?? 0) > ours;
   }
 
   /** The status probe saw Keeper `pos`: re-send the anchor when it lacks the latest (never over a higher one). */
