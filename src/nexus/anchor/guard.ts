@@ -27,7 +27,7 @@ import { AnchorChain } from './sealer.js';
 import { KeeperAnchors, STATUS_TIMEOUT_MS } from './keepers.js';
 import { farAbove, KeeperWitness } from './witness.js';
 import type { RollbackGuardOptions } from './guard-options.js';
-import { checkAtStartup } from './startup-check.js';
+import { checkAtStartup, reportAtStartup } from './startup-check.js';
 
 /** Wire code of a request refused while a rollback is unaccepted (503). */
 export const ROLLBACK_ERR = 'state_rollback_detected';
@@ -146,13 +146,7 @@ export class RollbackGuard {
     const evidence = farAbove(v.keeperMax > v.store ? v.keeperMax : v.store);
     this.#refuse(evidence);
     this.#witness.holdEvidence(key, evidence, { stopped: this.#notRefused });
-    const diverged: Record<string, string | number> = v.diverged === undefined ? {} : { cause: 'diverged', divergedAt: Number(v.diverged) };
-    this.#o.audit.event('rollback.detected', { storeCounter: Number(v.store), keeperCounter: Number(v.keeperMax), keepers: v.verified, ...diverged });
-    this.#o.logger.error(
-      { alarm: 'state_rollback_detected', storeCounter: Number(v.store), keeperCounter: Number(v.keeperMax), keepersWithAnchor: v.verified, ...diverged },
-      `STATE ROLLBACK DETECTED: ${v.diverged === undefined ? 'the store is older than the anchor the keepers hold' : 'the store\'s history differs from the anchor the keepers hold'} `
-      + '(it was replaced by an older copy, or acknowledged commits were lost); Nexus refuses to serve. If this store was restored from a backup on purpose, run `spike operator accept-rollback`',
-    );
+    reportAtStartup(v, this.#o);
   }
 
   /**

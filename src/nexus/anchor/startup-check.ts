@@ -14,6 +14,7 @@
 import type { Logger } from '../../lib/index.js';
 import { sameAnchorRecord, type CommitAnchor } from '../../store/index.js';
 import { decideRollback, type RollbackVerdict } from './decide.js';
+import type { RollbackGuardOptions } from './guard-options.js';
 import type { KeeperAnchors } from './keepers.js';
 import type { AnchorKey } from './mac.js';
 
@@ -54,4 +55,15 @@ async function divergedAt(anchor: CommitAnchor, store: bigint, keepers: Readonly
   if (seen.length === 0) return undefined;
   const held = await anchor.recorded([...new Set(seen.map((r) => r.counter))]);
   return seen.find((r) => held.has(r.counter) && !sameAnchorRecord(held.get(r.counter)!, r.record))?.counter;
+}
+
+/** The alarm for a rollback found at start-up: one audit event and one ERROR line. */
+export function reportAtStartup(v: RollbackVerdict, o: Pick<RollbackGuardOptions, 'audit' | 'logger'>): void {
+  const diverged: Record<string, string | number> = v.diverged === undefined ? {} : { cause: 'diverged', divergedAt: Number(v.diverged) };
+  o.audit.event('rollback.detected', { storeCounter: Number(v.store), keeperCounter: Number(v.keeperMax), keepers: v.verified, ...diverged });
+  o.logger.error(
+    { alarm: 'state_rollback_detected', storeCounter: Number(v.store), keeperCounter: Number(v.keeperMax), keepersWithAnchor: v.verified, ...diverged },
+    `STATE ROLLBACK DETECTED: ${v.diverged === undefined ? 'the store is older than the anchor the keepers hold' : 'the store\'s history differs from the anchor the keepers hold'} `
+    + '(it was replaced by an older copy, or acknowledged commits were lost); Nexus refuses to serve. If this store was restored from a backup on purpose, run `spike operator accept-rollback`',
+  );
 }
