@@ -4,10 +4,10 @@
  * bytes]` (version 1, from before the nonce, has no nonce and is still read).
  *
  * The nonce makes every record unique: two records with the same counter are two histories
- * (an older copy put back and written on again). The store also keeps each record it writes
- * in a short history, by counter ({@link ANCHOR_HISTORY_KEEP}), so a process that saw the
- * record at counter n can ask whether the store's history still holds that very record at n
- * once the store has moved past it: the counters alone do not bind the history.
+ * (an older copy put back and written on again). The store also keeps the nonce of each record
+ * it writes in a short history, by counter ({@link ANCHOR_HISTORY_KEEP}), so a process that saw
+ * the record at counter n can ask whether the store's history still holds that very record at
+ * n once the store has moved past it: the counters alone do not bind the history.
  *
  * The MAC is computed by Nexus with a key derived from the root key (the store never sees
  * that key: it is handed a `seal(stored, min)` function once armed), so someone who can
@@ -76,6 +76,12 @@ export function anchorCounter(record: Uint8Array | null | undefined): bigint | u
   return c <= MAX_ANCHOR_COUNTER ? c : undefined;
 }
 
+/** The nonce of a version-2 record (NOT verified), or undefined (version 1 has none). */
+export function anchorNonce(record: Uint8Array | null | undefined): Buffer | undefined {
+  if (!record || record.length !== ANCHOR_RECORD_BYTES || record[0] !== ANCHOR_VERSION) return undefined;
+  return Buffer.from(record.buffer, record.byteOffset + 9, ANCHOR_NONCE_BYTES);
+}
+
 /** True when `a` and `b` hold the same bytes (null only equals null). */
 export function sameAnchorRecord(a: Uint8Array | null, b: Uint8Array | null): boolean {
   return a === null || b === null ? a === b : Buffer.from(a.buffer, a.byteOffset, a.byteLength).equals(b);
@@ -102,8 +108,9 @@ export interface CommitAnchor {
   /** Moves the counter to at least `min` in its own transaction (armed only); returns the stored record. */
   advance(min: bigint): Promise<Uint8Array>;
   /**
-   * The records the store's history holds at these counters (a counter missing from the
-   * answer: none on record, e.g. older than {@link ANCHOR_HISTORY_KEEP} behind the newest).
+   * The nonces ({@link anchorNonce}) of the records the store's history holds at these
+   * counters (a counter missing from the answer: none on record, e.g. older than
+   * {@link ANCHOR_HISTORY_KEEP} behind the newest).
    */
   recorded(counters: readonly bigint[]): Promise<Map<bigint, Uint8Array>>;
   /** Called after each acknowledged write while armed (Nexus schedules the anchor push); must not throw. */

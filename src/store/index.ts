@@ -22,5 +22,5 @@ export { Reencryptor, DEFAULT_REENCRYPT_RATE, type ReencryptProgress } from './r
 export { type StoreObserver, instrumentStore } from './instrument.js';
 export { stringMapFromPairs } from './model.js';
 export {
-  ANCHOR_RECORD, ANCHOR_MAC_BYTES, ANCHOR_RECORD_BYTES, ANCHOR_HISTORY_KEEP, MAX_ANCHOR_COUNTER, anchorCounter, anchorPrefix, sameAnchorRecord, type AnchorSealer, type CommitAnchor,
+  ANCHOR_RECORD, ANCHOR_MAC_BYTES, ANCHOR_RECORD_BYTES, ANCHOR_HISTORY_KEEP, MAX_ANCHOR_COUNTER, anchorCounter, anchorNonce, anchorPrefix, sameAnchorRecord, type AnchorSealer, type CommitAnchor,
 } from './anchor.js';

@@ -7,7 +7,7 @@ import { Writable } from 'node:stream';
 import type { Commitments } from '../../src/crypto/index.js';
 import { createLogger } from '../../src/lib/log.js';
 import type { KeeperClient, KeeperStatus } from '../../src/keeper/index.js';
-import { anchorCounter, type AnchorSealer, type CommitAnchor } from '../../src/store/index.js';
+import { anchorCounter, anchorNonce, type AnchorSealer, type CommitAnchor } from '../../src/store/index.js';
 import { KeyState } from '../../src/nexus/keys/state.js';
 import { AnchorKey } from '../../src/nexus/anchor/mac.js';
 import { RollbackGuard } from '../../src/nexus/anchor/guard.js';
@@ -58,7 +58,7 @@ export function guardFixture(storeCounter: bigint | null, initialKeeperCounters:
       if (!armed) throw new Error('not armed');
       return commit(armed(stored, min));
     },
-    recorded: async (counters) => new Map(counters.flatMap((c) => (history.has(c) ? [[c, history.get(c)!] as const] : []))),
+    recorded: async (counters) => new Map(counters.flatMap((c) => { const n = anchorNonce(history.get(c)); return n ? [[c, Uint8Array.from(n)] as const] : []; })),
   };
   const client = {
     status: async (url: string): Promise<KeeperStatus> => {

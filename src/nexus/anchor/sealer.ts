@@ -70,6 +70,8 @@ export class AnchorChain {
   #adopt: Uint8Array | null | undefined;
   /** The record at `committed`, as read or committed (undefined: not known). */
   #known: Uint8Array | undefined;
+  /** The record this chain sealed last (a batch may read it before its commit is told). */
+  #lastSealed: Uint8Array | undefined;
   #unbound: BoundRecord[] = [];
 
   constructor(o: AnchorChainOptions) {
@@ -131,7 +133,9 @@ export class AnchorChain {
     if (next < min) next = min;
     if (next > MAX_ANCHOR_COUNTER) next = MAX_ANCHOR_COUNTER; // 2^53 batches: never reached in practice
     if (next > this.#floor) this.#floor = next;
-    return this.#o.key.seal(next);
+    const record = this.#o.key.seal(next);
+    this.#lastSealed = record;
+    return record;
   };
 
   /** The counter the stored record proves; throws (after `onRollback`) when it proves a rollback. */
@@ -148,7 +152,10 @@ export class AnchorChain {
       const known = this.#known;
       if (verified === this.#committed) {
         if (known !== undefined && !sameAnchorRecord(stored, known)) this.#refuse('diverged', verified);
-      } else if (known !== undefined) {
+      } else if (known !== undefined && !(this.#lastSealed !== undefined && sameAnchorRecord(stored, this.#lastSealed))) {
+        // Another process's record: the one known here must still be in its history. (This
+        // chain's own last record, read before its commit was told, was sealed on a base
+        // checked then: nothing to bind.)
         this.#unbind({ counter: this.#committed, record: known });
       }
       if (known === undefined || verified !== this.#committed) this.#known = Uint8Array.from(stored);

@@ -12,10 +12,11 @@
  * by processes that had not seen the newer state (`diverged`; the counters alone pass).
  */
 import type { Logger } from '../../lib/index.js';
-import { sameAnchorRecord, type CommitAnchor } from '../../store/index.js';
+import type { CommitAnchor } from '../../store/index.js';
 import { decideRollback, type RollbackVerdict } from './decide.js';
 import type { RollbackGuardOptions } from './guard-options.js';
 import type { KeeperAnchors } from './keepers.js';
+import { otherHistory } from './witness.js';
 import type { AnchorKey } from './mac.js';
 
 export interface StartupCheck {
@@ -54,7 +55,7 @@ async function divergedAt(anchor: CommitAnchor, store: bigint, keepers: Readonly
   const seen = keepers.flatMap((c, i) => (typeof c === 'bigint' && c <= store && records[i] ? [{ counter: c, record: records[i]! }] : []));
   if (seen.length === 0) return undefined;
   const held = await anchor.recorded([...new Set(seen.map((r) => r.counter))]);
-  return seen.find((r) => held.has(r.counter) && !sameAnchorRecord(held.get(r.counter)!, r.record))?.counter;
+  return seen.find((r) => otherHistory(held.get(r.counter), r.record))?.counter;
 }
 
 /** The alarm for a rollback found at start-up: one audit event and one ERROR line. */

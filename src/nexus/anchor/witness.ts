@@ -27,7 +27,7 @@
  *   A counter the history no longer holds (more than ANCHOR_HISTORY_KEEP behind, or below an
  *   accepted rollback) binds nothing.
  */
-import { MAX_ANCHOR_COUNTER, sameAnchorRecord } from '../../store/index.js';
+import { MAX_ANCHOR_COUNTER, anchorNonce } from '../../store/index.js';
 import type { AnchorChain, BoundRecord } from './sealer.js';
 import type { AnchorKey } from './mac.js';
 import type { KeeperAnchors } from './keepers.js';
@@ -61,7 +61,7 @@ export interface WitnessHost {
   open(record: Uint8Array): bigint | undefined;
   /** The store's record is below a Keeper's anchor, read after the Keeper answered: a rollback. */
   behind(storeCounter: bigint, keeperCounter: bigint): void;
-  /** The records the store's history holds at these counters. */
+  /** The nonces of the records the store's history holds at these counters. */
   recorded(counters: readonly bigint[]): Promise<Map<bigint, Uint8Array>>;
   /** The store's history holds another record at `counter` than one seen there: a rollback. */
   diverged(counter: bigint): void;
@@ -142,7 +142,7 @@ export class KeeperWitness {
       return undefined;
     }
     if (this.#host.servingChain() !== chain) return undefined;
-    const other = all.find((r) => held.has(r.counter) && !sameAnchorRecord(held.get(r.counter)!, r.record));
+    const other = all.find((r) => otherHistory(held.get(r.counter), r.record));
     if (other !== undefined) {
       this.#host.diverged(other.counter);
       return false;
@@ -252,4 +252,10 @@ export class KeeperWitness {
       // refused: the chain's onRollback has run (the alarm, or the stale check)
     }
   }
+}
+
+/** The history holds `nonce` at a record's counter, and it is not that record's (a version-1 record has none: binds nothing). */
+export function otherHistory(nonce: Uint8Array | undefined, record: Uint8Array): boolean {
+  const own = anchorNonce(record);
+  return nonce !== undefined && own !== undefined && !own.equals(nonce);
 }

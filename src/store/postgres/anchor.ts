@@ -14,7 +14,7 @@
  * the same statement.
  */
 import type pg from 'pg';
-import { ANCHOR_HISTORY_KEEP, ANCHOR_RECORD, anchorCounter, type AnchorSealer, type CommitAnchor } from '../anchor.js';
+import { ANCHOR_HISTORY_KEEP, ANCHOR_RECORD, anchorCounter, anchorNonce, type AnchorSealer, type CommitAnchor } from '../anchor.js';
 import { StoreError } from '../types.js';
 import { q } from './sql.js';
 
@@ -61,7 +61,10 @@ export class PostgresAnchor implements CommitAnchor {
     const out = new Map<bigint, Uint8Array>();
     if (counters.length === 0) return out;
     const r = await this.#query<{ counter: string; record: Buffer }>(q('recordedAnchors', [counters.map((c) => c.toString())]));
-    for (const row of r.rows) out.set(BigInt(row.counter), new Uint8Array(row.record));
+    for (const row of r.rows) {
+      const nonce = anchorNonce(row.record);
+      if (nonce) out.set(BigInt(row.counter), Uint8Array.from(nonce));
+    }
     return out;
   }
 

@@ -10,7 +10,7 @@ import path from 'node:path';
 import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { RootKey } from '../../crypto/index.js';
-import { ANCHOR_HISTORY_KEEP, ANCHOR_RECORD_BYTES, anchorCounter, anchorPrefix } from '../anchor.js';
+import { ANCHOR_HISTORY_KEEP, ANCHOR_RECORD_BYTES, anchorCounter, anchorNonce, anchorPrefix } from '../anchor.js';
 import Database from 'better-sqlite3';
 import { SqliteStore } from './store.js';
 
@@ -107,22 +107,26 @@ test('sqlite anchor: advance before arm is refused', async () => {
   root.destroy();
 });
 
-test('sqlite anchor: each record is kept in the history by counter, in its batch; the history keeps ANCHOR_HISTORY_KEEP behind the newest', async () => {
+test('sqlite anchor: each record\'s nonce is kept in the history by counter, in its batch, through the ring and its chunks; a jump past ANCHOR_HISTORY_KEEP leaves nothing older', async () => {
   const { s, root } = await store();
   s.anchor.arm(seal);
-  await s.putSecret('a/1', { k: 'v' });
-  await s.putSecret('a/2', { k: 'v' });
-  const two = await s.anchor.read();
-  const held = await s.anchor.recorded([1n, 2n, 3n]);
-  assert.deepEqual([...held.keys()].sort(), [1n, 2n]);
-  assert.deepEqual(held.get(2n), two, 'the stored record, byte for byte');
-  // A jump (an accepted rollback) leaves everything more than ANCHOR_HISTORY_KEEP behind it.
-  const far = await s.anchor.advance(ANCHOR_HISTORY_KEEP + 10n);
+  const records: Uint8Array[] = [];
+  for (let i = 1; i <= 150; i++) { // more than two rings' worth: chunks and the ring
+    await s.putSecret(`a/${i % 7}`, { k: 'v' });
+    records.push((await s.anchor.read())!);
+  }
+  const counters = records.map((r) => anchorCounter(r)!);
+  assert.deepEqual(counters, Array.from({ length: 150 }, (_, i) => BigInt(i + 1)));
+  const held = await s.anchor.recorded([...counters, 151n, 0n]);
+  assert.equal(held.size, 150);
+  for (const r of records) assert.deepEqual(held.get(anchorCounter(r)!), Uint8Array.from(anchorNonce(r)!), 'the stored record\'s nonce');
+  // A jump (an accepted rollback) past ANCHOR_HISTORY_KEEP: nothing before it is on record.
+  const far = await s.anchor.advance(ANCHOR_HISTORY_KEEP + 200n);
   const at = anchorCounter(far)!;
-  assert.equal(at, ANCHOR_HISTORY_KEEP + 10n, 'one record per advance (never two in one transaction)');
-  const after = await s.anchor.recorded([1n, 2n, at]);
+  assert.equal(at, ANCHOR_HISTORY_KEEP + 200n, 'one record per advance (never two in one transaction)');
+  const after = await s.anchor.recorded([1n, 64n, 65n, 150n, at]);
   assert.deepEqual([...after.keys()], [at]);
-  assert.deepEqual(after.get(at), far);
+  assert.deepEqual(after.get(at), Uint8Array.from(anchorNonce(far)!));
   await s.close();
   root.destroy();
 });
@@ -133,15 +137,31 @@ test('sqlite anchor: a batch rolled back after its record was written never repo
   s.anchor.arm(seal, (record) => told.push(anchorCounter(record)));
   await s.putSecret('a/1', { k: 'v' });
   await s.putSecret('a/2', { k: 'v' });
-  // The history insert of record 3 fails (as a full disk would): the whole batch rolls back.
+  // The history write of record 3 fails (as a full disk would): the whole batch rolls back.
   const raw = new Database(file);
-  raw.exec("CREATE TRIGGER fail_three BEFORE INSERT ON anchor_history WHEN NEW.counter = 3 BEGIN SELECT RAISE(ABORT, 'injected'); END");
+  raw.exec("CREATE TRIGGER fail_three BEFORE INSERT ON system WHEN NEW.key = 'anchor_ring' AND length(NEW.value) = 72 BEGIN SELECT RAISE(ABORT, 'injected'); END");
   await assert.rejects(s.putSecret('a/3', { k: 'v' }));
   raw.exec('DROP TRIGGER fail_three');
   raw.close();
   await s.putSecret('a/4', { k: 'v' });
   assert.deepEqual(told, [1n, 2n, 3n], 'the rolled-back record 3 was not told; the next batch\'s 3 was');
   assert.equal(anchorCounter(await s.anchor.read()), 3n);
+  await s.close();
+  root.destroy();
+});
+
+test('sqlite anchor: counting that starts again below the history (an unverifiable record adopted as the base) clears it, so no counter holds two records', async () => {
+  const { s, root } = await store();
+  s.anchor.arm(seal);
+  for (let i = 0; i < 70; i++) await s.putSecret(`a/${i % 3}`, { k: 'v' }); // 70: a chunk and a ring
+  // The base adopted again from nothing (what a record sealed under another key counts as).
+  s.anchor.arm((_stored, min) => Buffer.concat([anchorPrefix(min > 1n ? min : 1n), Buffer.alloc(32, 7)]));
+  await s.putSecret('b/1', { k: 'v' });
+  const one = await s.anchor.read();
+  assert.equal(anchorCounter(one), 1n);
+  const held = await s.anchor.recorded([1n, 2n, 65n, 70n]);
+  assert.deepEqual([...held.keys()], [1n], 'only the new record is on record');
+  assert.deepEqual(held.get(1n), Uint8Array.from(anchorNonce(one)!));
   await s.close();
   root.destroy();
 });

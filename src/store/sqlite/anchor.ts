@@ -4,10 +4,11 @@
  * batch's own transaction, just before COMMIT, so the counter moves exactly with what is
  * durable (one small row per batch, not per write). A WAL cut after acknowledged commits,
  * or an older copy of the file, therefore carries an older counter. The same transaction adds
- * the record to `anchor_history` and drops the one {@link ANCHOR_HISTORY_KEEP} behind it.
+ * the record's counter and nonce to the history (anchor-history.ts).
  */
 import type BetterSqlite3 from 'better-sqlite3';
-import { ANCHOR_HISTORY_KEEP, ANCHOR_RECORD, anchorCounter, type AnchorSealer, type CommitAnchor } from '../anchor.js';
+import { ANCHOR_RECORD, anchorCounter, anchorNonce, type AnchorSealer, type CommitAnchor } from '../anchor.js';
+import { SqliteAnchorHistory } from './anchor-history.js';
 import { StoreError } from '../types.js';
 import type { GroupCommit } from './group-commit.js';
 
@@ -30,9 +31,7 @@ export class SqliteAnchor implements CommitAnchor {
   readonly #d: SqliteAnchorDeps;
   readonly #get: BetterSqlite3.Statement;
   readonly #put: BetterSqlite3.Statement;
-  readonly #record: BetterSqlite3.Statement;
-  readonly #prune: BetterSqlite3.Statement;
-  readonly #recorded: BetterSqlite3.Statement;
+  readonly #history: SqliteAnchorHistory;
   #seal: AnchorSealer | undefined;
   #committed: ((record: Uint8Array) => void) | undefined;
   /** The least counter the next batch's record takes (`advance`), consumed by that batch. */
@@ -43,9 +42,7 @@ export class SqliteAnchor implements CommitAnchor {
     this.#d = d;
     this.#get = d.db.prepare('SELECT value FROM system WHERE key = ?').pluck();
     this.#put = d.db.prepare('INSERT OR REPLACE INTO system (key, value) VALUES (?, ?)');
-    this.#record = d.db.prepare('INSERT OR REPLACE INTO anchor_history (counter, record) VALUES (?, ?)');
-    this.#prune = d.db.prepare('DELETE FROM anchor_history WHERE counter < ?');
-    this.#recorded = d.db.prepare('SELECT record FROM anchor_history WHERE counter = ?').pluck();
+    this.#history = new SqliteAnchorHistory(d.db);
   }
 
   #stored(): Buffer | null {
@@ -54,7 +51,7 @@ export class SqliteAnchor implements CommitAnchor {
 
   /**
    * Inside a batch's transaction, once per batch: the record after the stored one (at least
-   * `#nextMin`; the sealer verifies the stored one), written with its history row. Returns it
+   * `#nextMin`; the sealer verifies the stored one), written with its history entry. Returns it
    * for the batch's `afterCommit` (a batch that rolls back never reports its record).
    */
   #bump(): Buffer | undefined {
@@ -65,9 +62,8 @@ export class SqliteAnchor implements CommitAnchor {
     const written = Buffer.from(seal(this.#stored(), min));
     this.#put.run(ANCHOR_RECORD, written);
     const counter = anchorCounter(written);
-    if (counter === undefined) return written;
-    this.#record.run(counter, written);
-    if (counter >= ANCHOR_HISTORY_KEEP) this.#prune.run(counter - ANCHOR_HISTORY_KEEP);
+    const nonce = anchorNonce(written);
+    if (counter !== undefined && nonce !== undefined) this.#history.append(counter, nonce);
     return written;
   }
 
@@ -101,14 +97,7 @@ export class SqliteAnchor implements CommitAnchor {
   }
 
   async recorded(counters: readonly bigint[]): Promise<Map<bigint, Uint8Array>> {
-    const out = new Map<bigint, Uint8Array>();
-    this.#d.read(() => {
-      for (const c of counters) {
-        const v = this.#recorded.get(c) as Buffer | undefined;
-        if (v) out.set(c, new Uint8Array(v));
-      }
-    });
-    return out;
+    return this.#d.read(() => this.#history.lookup(counters));
   }
 
   async advance(min: bigint): Promise<Uint8Array> {

@@ -58,11 +58,12 @@ const MIGRATIONS: readonly string[] = [
    BEGIN
      INSERT INTO path_log (id) VALUES (NEW.id);
    END;`,
-  // 3: the rollback anchor's recent records by counter (../anchor.ts), written with each one,
-  // so a process can tell whether the store's history still holds the record it saw.
+  // 3: the rollback anchor's recent records (counter and nonce) in chunks keyed by their first
+  // counter (../anchor.ts, ./anchor-history.ts), so a process can tell whether the store's
+  // history still holds the record it saw.
   `CREATE TABLE anchor_history (
-     counter INTEGER PRIMARY KEY,
-     record  BLOB NOT NULL
+     first   INTEGER PRIMARY KEY,
+     entries BLOB NOT NULL
    ) STRICT;`,
 ];
 
@@ -76,7 +77,7 @@ const EXPECTED: Record<string, Record<string, string>> = {
   secret_versions: { id: 'BLOB', version: 'INTEGER', value: 'BLOB' },
   policies: { id: 'BLOB', body: 'BLOB' },
   path_log: { seq: 'INTEGER', id: 'BLOB' },
-  anchor_history: { counter: 'INTEGER', record: 'BLOB' },
+  anchor_history: { first: 'INTEGER', entries: 'BLOB' },
 };
 
 function pragmaNumber(db: BetterSqlite3.Database, name: string): number {
