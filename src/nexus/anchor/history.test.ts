@@ -6,6 +6,8 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
+import { RootKey } from '../../crypto/index.js';
+import { AnchorKey } from './mac.js';
 import { guardFixture } from '../../../test/helpers/rollback-guard.js';
 
 const status = (anchor: Uint8Array) => ({ epoch: 1, id: null, pending: null, anchor });
@@ -172,6 +174,27 @@ test('anchor history: an accept while the Keepers are silent lands above the evi
     await sleep(50);
     assert.equal(f.guard.state, 'serving');
   } finally {
+    await f.done();
+  }
+});
+
+test('attack-rotation-crash-recount: a Nexus that adopts the old root\'s record after a crash between the root switch and its re-key counts on above it, never from 1 again (other processes read those counters)', async () => {
+  const oldRoot = RootKey.generate();
+  const oldKey = new AnchorKey(oldRoot);
+  const f = guardFixture(null, [null, null, null], undefined, [], undefined, undefined, { recheckMs: 60_000 });
+  try {
+    f.replace(oldKey.seal(1000n)); // sealed under the root before the switch
+    f.keepersSealWith(oldKey);
+    f.keepersCounters([1000n, 1000n, 1000n]);
+    await f.guard.start();
+    assert.equal(f.guard.state, 'serving', 'adopted: the Keepers\' anchors do not verify under the new root either');
+    f.write();
+    assert.equal(f.stored(), 1001n);
+    await f.guard.lookNow();
+    assert.equal(f.guard.state, 'serving');
+  } finally {
+    oldKey.destroy();
+    oldRoot.destroy();
     await f.done();
   }
 });

@@ -94,7 +94,7 @@ test('anchor chain: an adopted record (start-up check, accept-rollback) is the b
   const refusals: RuntimeRollback[] = [];
   const adopted = new AnchorChain({ key, logger: silent, committed: 3n, adopt: odd, onRollback: (c) => { refusals.push(c); } });
   assert.equal(key.open(adopted.seal(odd, 20n)), 20n, 'accept-rollback: the unverified record is the base, min wins');
-  assert.equal(key.open(adopted.seal(odd, 0n)), 4n, 'the same record again (the first transaction rolled back)');
+  assert.equal(key.open(adopted.seal(odd, 0n)), 8n, 'the same record again (the first transaction rolled back): counting continues above the 7 it claims');
   assert.equal(key.open(adopted.seal(key.seal(20n), 0n)), 21n);
   assert.throws(() => adopted.seal(odd, 0n), refusedBusy, 'once a verified record was seen, the adopted one is history');
   assert.deepEqual(refusals, ['unverified']);
@@ -143,5 +143,27 @@ test('anchor chain: a read answered after a fresher one was applied (a slow post
   assert.throws(() => chain.seal(r1, 0n), refusedBusy, 'a read issued now is held to everything known');
   assert.deepEqual(refusals, ['behind', 'behind']);
   key.destroy();
+  root.destroy();
+});
+
+test('anchor chain: after a crash between a root switch and its re-key, counting continues above the adopted old-key record, also past one more an old-root process wrote meanwhile; an older one, or a planted counter near the top, is not a base', () => {
+  const oldRoot = RootKey.generate();
+  const oldKey = new AnchorKey(oldRoot);
+  const root = RootKey.generate();
+  const key = new AnchorKey(root);
+  const refusals: RuntimeRollback[] = [];
+  const o1000 = oldKey.seal(1000n);
+  const chain = new AnchorChain({ key, logger: silent, committed: 0n, adopt: o1000, onRollback: (c) => { refusals.push(c); } });
+  const o1001 = oldKey.seal(1001n); // another instance, still on the old root, advanced once more
+  assert.equal(key.open(chain.seal(o1001, 0n)), 1002n, 'no counter used twice: other processes\' evidence and the history stay true');
+  assert.equal(refusals.length, 0);
+  const back = new AnchorChain({ key, logger: silent, committed: 0n, adopt: o1000, onRollback: (c) => { refusals.push(c); } });
+  assert.throws(() => back.seal(oldKey.seal(999n), 0n), refusedBusy, 'an older unverifiable record is no base');
+  assert.deepEqual(refusals, ['unverified']);
+  const top = planted(MAX_ANCHOR_COUNTER - 5n);
+  const planted0 = new AnchorChain({ key, logger: silent, committed: 0n, adopt: top, onRollback: (c) => { refusals.push(c); } });
+  assert.equal(key.open(planted0.seal(top, 0n)), 1n, 'a counter without room above it is not continued');
+  for (const k of [oldKey, key]) k.destroy();
+  oldRoot.destroy();
   root.destroy();
 });

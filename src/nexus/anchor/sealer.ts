@@ -26,12 +26,12 @@
  * still holds that record at its counter (witness.ts), which the counters alone cannot tell.
  *
  * `adopt`: the one record the start-up check or the operator accepted as the base although it
- * does not verify (or null: none stored); `previous`: after a root-key rotation, records
+ * does not verify (or null: none stored); counting continues above the counter it claims; `previous`: after a root-key rotation, records
  * sealed under the old key still verify (writes under the old key may land during the re-key,
  * and other instances keep the old key until they restart).
  */
 import type { Logger } from '../../lib/index.js';
-import { MAX_ANCHOR_COUNTER, StoreError, sameAnchorRecord, type AnchorSealer } from '../../store/index.js';
+import { MAX_ANCHOR_COUNTER, StoreError, anchorCounter, sameAnchorRecord, type AnchorSealer } from '../../store/index.js';
 import type { AnchorKey } from './mac.js';
 
 /** Why the chain refused: the stored record does not verify, vanished, went back, or is of another history. */
@@ -45,6 +45,8 @@ export interface BoundRecord {
 
 /** Records queued for the witness at most (a store that cannot answer for long loses the oldest). */
 const MAX_UNBOUND = 4096;
+/** An adopted record's counter is continued only this far below the top (2^40 batches: decades). */
+const ADOPT_ROOM = 2n ** 40n;
 
 export interface AnchorChainOptions {
   key: AnchorKey;
@@ -140,7 +142,18 @@ export class AnchorChain {
 
   /** The counter the stored record proves; throws (after `onRollback`) when it proves a rollback. */
   #base(stored: Uint8Array | null, issuedAt?: bigint): bigint {
-    if (this.#adopt !== undefined && sameAnchorRecord(stored, this.#adopt)) return this.#committed;
+    if (this.#adopt !== undefined) {
+      if (sameAnchorRecord(stored, this.#adopt)) return this.#adoptedBase();
+      // Not verified yet since the adoption, and another record this key cannot open, further
+      // on: a process still on the old root wrote it (a crash between a root switch and its
+      // re-key). It is the base now, as the adopted one was; an older one is refused below.
+      const claimed = anchorCounter(stored);
+      if (stored !== null && claimed !== undefined && claimed > (anchorCounter(this.#adopt) ?? 0n)
+        && this.#o.key.open(stored) === undefined && this.#o.previous?.open(stored) === undefined) {
+        this.#adopt = Uint8Array.from(stored);
+        return this.#adoptedBase();
+      }
+    }
     const verified = stored === null ? undefined : (this.#o.key.open(stored) ?? this.#o.previous?.open(stored));
     if (verified !== undefined && stored !== null) {
       if (verified < this.#committed) {
@@ -168,6 +181,17 @@ export class AnchorChain {
     // record whose transaction rolled back leaves it so too).
     if (stored === null && this.#committed === 0n) return 0n;
     this.#refuse(stored === null ? 'vanished' : 'unverified', undefined);
+  }
+
+  /**
+   * The base an adopted record gives: the counter it claims (unverified, so only where it leaves
+   * room: {@link ADOPT_ROOM} below the top), else what was read back. Counting goes on above the
+   * old key's records, so no counter is used twice (their history, the evidence of other
+   * processes that read them, stays true).
+   */
+  #adoptedBase(): bigint {
+    const claimed = anchorCounter(this.#adopt) ?? 0n;
+    return claimed <= MAX_ANCHOR_COUNTER - ADOPT_ROOM && claimed > this.#committed ? claimed : this.#committed;
   }
 
   #unbind(r: BoundRecord): void {
