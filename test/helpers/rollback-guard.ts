@@ -21,6 +21,8 @@ export function guardFixture(storeCounter: bigint | null, initialKeeperCounters:
   keys.installEphemeral();
   let keeperEpoch = extra.keeperEpoch ?? 1;
   let readDelayMs = 0;
+  /** History reads that fail from now on (the store does not answer). */
+  let failRecorded = 0;
   if (!lists && rootMovedOn) keys.replaceSharing([], { epoch: 1, threshold: 2, shares: 3, commitments: null as unknown as Commitments, peers: keeperCounters.map((_, i) => `k${i + 1}`) });
   if (lists) keys.replaceSharing([], { epoch: 1, threshold: 1, shares: lists.stored.length, commitments: null as unknown as Commitments, peers: lists.stored });
   const key = new AnchorKey(keys.root());
@@ -58,7 +60,7 @@ export function guardFixture(storeCounter: bigint | null, initialKeeperCounters:
       if (!armed) throw new Error('not armed');
       return commit(armed(stored, min));
     },
-    recorded: async (counters) => new Map(counters.flatMap((c) => { const n = anchorNonce(history.get(c)); return n ? [[c, Uint8Array.from(n)] as const] : []; })),
+    recorded: async (counters) => failRecorded > 0 && failRecorded-- > 0 ? Promise.reject(new Error('store_unavailable')) : new Map(counters.flatMap((c) => { const n = anchorNonce(history.get(c)); return n ? [[c, Uint8Array.from(n)] as const] : []; })),
   };
   const client = {
     status: async (url: string): Promise<KeeperStatus> => {
@@ -118,6 +120,8 @@ export function guardFixture(storeCounter: bigint | null, initialKeeperCounters:
     },
     /** The record the store's history holds at `c`. */
     recordAt: (c: bigint) => history.get(c),
+    /** The next `n` history reads fail (the store does not answer). */
+    failHistoryReads: (n: number) => { failRecorded = n; },
     /** Store reads answer this late from now on, with the value of when they were issued. */
     slowReads: (ms: number) => { readDelayMs = ms; },
     /** One write's anchor step, as the store does it. */

@@ -190,9 +190,9 @@ export class RollbackGuard {
     this.#watch();
   }
 
-  #serve(key: AnchorKey, chain: AnchorChain): void {
+  #serve(key: AnchorKey, chain: AnchorChain, rekeyed = false): void {
     this.#witness.release();
-    this.#witness.forget();
+    this.#witness.forget(rekeyed);
     this.#chain = chain;
     this.#o.anchor.arm(chain.seal, chain.noteCommitted, chain.mark);
     this.#watch();
@@ -255,7 +255,7 @@ export class RollbackGuard {
     if (this.#state !== 'serving' || !old) return;
     await this.#pusher?.stop();
     if (this.#state !== 'serving') return; // refused or stale meanwhile: that verdict stands
-    await this.#witness.bind(); // what the old chain moved past is bound before it is replaced
+    await this.#witness.bind(); // what the old chain moved past is bound now (or, store silent, later)
     if (this.#state !== 'serving') return;
     const committed = this.#chain?.committed ?? 0n;
     const floor = this.#chain?.floor ?? 0n;
@@ -266,7 +266,7 @@ export class RollbackGuard {
     // old root until they restart) still verify through `previous`.
     this.#previous?.destroy();
     this.#previous = old;
-    this.#serve(key, this.#chainFor(key, committed, undefined, known));
+    this.#serve(key, this.#chainFor(key, committed, undefined, known), true);
     await this.#o.anchor.advance(floor + 1n);
     await this.#pusher?.pushAll();
   }

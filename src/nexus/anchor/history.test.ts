@@ -6,7 +6,7 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { RootKey } from '../../crypto/index.js';
+import { RootKey, type Commitments } from '../../crypto/index.js';
 import { AnchorKey } from './mac.js';
 import { guardFixture } from '../../../test/helpers/rollback-guard.js';
 
@@ -195,6 +195,28 @@ test('attack-rotation-crash-recount: a Nexus that adopts the old root\'s record 
   } finally {
     oldKey.destroy();
     oldRoot.destroy();
+    await f.done();
+  }
+});
+
+test('anchor history: records still to be bound when a re-key finds the store silent are bound after it (not dropped with the old chain)', async () => {
+  const f = guardFixture(10n, [10n, 10n, 10n], undefined, [], undefined, undefined, { recheckMs: 60_000 });
+  try {
+    await f.guard.start();
+    f.write(); // 11, this process's
+    copyWrittenPast(f, 10n, 14n);
+    f.failHistoryReads(100); // the store does not answer history reads for now
+    f.write(); // moves past 11: queued, its read fails
+    await sleep(20);
+    f.keys.clear(); // a rotation: the new root in force
+    f.keys.install(RootKey.generate(), [], { epoch: 2, threshold: 2, shares: 3, commitments: null as unknown as Commitments, peers: ['k1', 'k2', 'k3'] });
+    await f.guard.rekey(); // the re-key's bind fails too
+    assert.equal(f.guard.state, 'serving');
+    f.failHistoryReads(0);
+    await f.guard.lookNow();
+    await until(() => f.guard.state === 'refused', 'refused once the store answers');
+    assert.equal(cause(f), 'diverged');
+  } finally {
     await f.done();
   }
 });

@@ -154,9 +154,12 @@ export class KeeperWitness {
     return true;
   }
 
-  /** Forgets what was to be bound (a new chain: accepted, re-keyed, checked again). */
-  forget(): void {
-    this.#pending = [];
+  /**
+   * A new chain: forgets what was to be bound (accepted, checked again), unless the store's
+   * history is the same one (`keepPending`: re-keyed), whose records are still bound later.
+   */
+  forget(keepPending = false): void {
+    if (!keepPending) this.#pending = [];
     this.#boundMemo.clear();
   }
 
