@@ -15,7 +15,7 @@ import assert from 'node:assert/strict';
 import Database from 'better-sqlite3';
 import { Stack } from '../helpers/stack.js';
 import { tempDir } from '../helpers/temp.js';
-import { rawClient, waitFor, type RawClient } from './secrets-helpers.js';
+import { rawClient, waitFor, workerOf, type RawClient } from './secrets-helpers.js';
 import { PATHS } from '../../src/protocol/index.js';
 
 const S = PATHS.secrets;
@@ -33,22 +33,6 @@ async function fresh(stack: Stack, route: string, body: unknown): Promise<number
   } finally {
     await c.close();
   }
-}
-
-const requestLines = (logs: string, worker: number): number =>
-  logs.split('\n').filter((l) => l.includes(`"worker":${worker},`) && l.includes('"msg":"request"')).length;
-
-/** Which worker answers `c`'s connection (its request lines grow). */
-async function workerOf(stack: Stack, c: RawClient): Promise<number> {
-  const before = [1, 2].map((w) => requestLines(stack.logs('nexus'), w));
-  assert.equal((await c.post(`${P}?action=list`, {})).status, 200);
-  let found = 0;
-  await waitFor(() => {
-    const now = [1, 2].map((w) => requestLines(stack.logs('nexus'), w));
-    found = now[0]! > before[0]! ? 1 : now[1]! > before[1]! ? 2 : 0;
-    return found !== 0;
-  }, 10_000, 'the request line');
-  return found;
 }
 
 test('attack-rollback-other-worker: an older copy put back after writes through one worker is refused by both workers, also after kill -9 and restart; accepted once', async () => {

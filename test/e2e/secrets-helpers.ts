@@ -4,11 +4,13 @@
  * the project's own mTLS dispatcher (the server must be Nexus), plus small utilities.
  */
 import { after, before } from 'node:test';
+import assert from 'node:assert/strict';
 import { Readable } from 'node:stream';
 import { request, type Dispatcher } from 'undici';
 import { SpiffeId } from '../../src/spiffe/id.js';
 import { WorkloadX509Source, authorizeIf, createMtlsDispatcher } from '../../src/spiffe/index.js';
 import { Stack } from '../helpers/stack.js';
+import { PATHS } from '../../src/protocol/index.js';
 
 export interface RawReply {
   status: number;
@@ -94,4 +96,21 @@ export function useStackWithRawClient(nexusEnv: Record<string, string>): { stack
     await stack?.stop();
   });
   return { stack: () => stack!, client: () => client! };
+}
+
+/** Request log lines of Nexus worker `worker` (SPIKE_NEXUS_WORKERS, INFO level). */
+const requestLines = (logs: string, worker: number): number =>
+  logs.split('\n').filter((l) => l.includes(`"worker":${worker},`) && l.includes('"msg":"request"')).length;
+
+/** Which of two Nexus workers answers `c`'s connection (its request lines grow). */
+export async function workerOf(stack: Stack, c: RawClient): Promise<number> {
+  const before = [1, 2].map((w) => requestLines(stack.logs('nexus'), w));
+  assert.equal((await c.post(`${PATHS.policy}?action=list`, {})).status, 200);
+  let found = 0;
+  await waitFor(() => {
+    const now = [1, 2].map((w) => requestLines(stack.logs('nexus'), w));
+    found = now[0]! > before[0]! ? 1 : now[1]! > before[1]! ? 2 : 0;
+    return found !== 0;
+  }, 10_000, 'the request line');
+  return found;
 }

@@ -4,6 +4,7 @@
  * guard's unit tests.
  */
 import { Writable } from 'node:stream';
+import assert from 'node:assert/strict';
 import type { Commitments } from '../../src/crypto/index.js';
 import { createLogger } from '../../src/lib/log.js';
 import type { KeeperClient, KeeperStatus } from '../../src/keeper/index.js';
@@ -132,4 +133,13 @@ export function guardFixture(storeCounter: bigint | null, initialKeeperCounters:
     sealFresh: (c: bigint) => key.seal(c),
     done: async () => { await guard.stop(); key.destroy(); keys.clear(); },
   };
+}
+
+/** A Keeper status answer holding `anchor`. */
+export const anchorStatus = (anchor: Uint8Array): KeeperStatus => ({ epoch: 1, id: null, pending: null, anchor });
+export const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
+/** Waits (up to 5 s) for `cond`; fails naming `what`. */
+export async function until(cond: () => boolean, what: string): Promise<void> {
+  for (let i = 0; i < 500 && !cond(); i++) await sleep(10);
+  assert.ok(cond(), what);
 }

@@ -11,14 +11,8 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { RootKey } from '../../crypto/index.js';
 import { AnchorKey } from './mac.js';
-import { guardFixture } from '../../../test/helpers/rollback-guard.js';
+import { anchorStatus as status, guardFixture, sleep, until } from '../../../test/helpers/rollback-guard.js';
 
-const status = (anchor: Uint8Array) => ({ epoch: 1, id: null, pending: null, anchor });
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-const until = async (cond: () => boolean, what: string): Promise<void> => {
-  for (let i = 0; i < 500 && !cond(); i++) await sleep(10);
-  assert.ok(cond(), what);
-};
 const MARGIN = 2n ** 32n;
 
 test('attack-rollback-unseen-by-this-worker: a copy put back above what this process read, below what another wrote and pushed, is refused at the next Keeper status', async () => {

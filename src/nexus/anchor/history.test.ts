@@ -8,14 +8,8 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { RootKey, type Commitments } from '../../crypto/index.js';
 import { AnchorKey } from './mac.js';
-import { guardFixture } from '../../../test/helpers/rollback-guard.js';
+import { anchorStatus as status, guardFixture, sleep, until } from '../../../test/helpers/rollback-guard.js';
 
-const status = (anchor: Uint8Array) => ({ epoch: 1, id: null, pending: null, anchor });
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-const until = async (cond: () => boolean, what: string): Promise<void> => {
-  for (let i = 0; i < 500 && !cond(); i++) await sleep(10);
-  assert.ok(cond(), what);
-};
 const cause = (f: ReturnType<typeof guardFixture>): string | undefined => (f.events.at(-1)?.[1] as { cause?: string } | undefined)?.cause;
 
 /** An older copy (at `at`) put back, then written on by processes unaware of this one's writes, up to `to`. */

@@ -10,7 +10,7 @@
  * instance on one row — but on demand: `current()` advances it after writes (Nexus calls it,
  * debounced, before each anchor push), so the stored record is always at or above what any
  * Keeper was given. Advances of one instance run one at a time. Each swap also puts the new
- * record in `spike_anchor_history` (and drops the one {@link ANCHOR_HISTORY_KEEP} behind it), in
+ * record in `spike_anchor_history` (and drops the rows more than {@link ANCHOR_HISTORY_KEEP} behind it), in
  * the same statement.
  */
 import type pg from 'pg';
